@@ -1,0 +1,121 @@
+# vsd — top-level build.  `make help` lists the targets.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share/vsd
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+
+CC      ?= cc
+B       ?= build
+SAN     ?=
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
+           -D_GNU_SOURCE -fno-strict-aliasing -I/usr/include/iniparser -MMD -MP
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap
+VSCTL_LIBS = -ljansson
+
+BASE_SRC  := $(wildcard base/*.c)
+CG_SRC    := $(wildcard cgroups/*.c)
+NET_SRC   := $(wildcard net/*.c)
+CORE_SRC  := $(filter-out vsd/main.c,$(wildcard vsd/*.c))
+VSCTL_SRC := $(wildcard vsctl/*.c)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+LIBBASE = $(B)/libvsbase.a
+LIBCG   = $(B)/libvscgroup.a
+LIBNET  = $(B)/libvsnet.a
+LIBCORE = $(B)/libvsdcore.a
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+PROBE   = $(B)/tests/probe
+
+all: $(B)/vsd $(B)/vsctl $(PROBE) $(UNIT_BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBBASE): $(call obj,$(BASE_SRC))
+$(LIBCG): $(call obj,$(CG_SRC))
+$(LIBNET): $(call obj,$(NET_SRC))
+$(LIBCORE): $(call obj,$(CORE_SRC))
+$(LIBBASE) $(LIBCG) $(LIBNET) $(LIBCORE):
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/vsd: $(B)/vsd/main.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
+
+$(B)/vsctl: $(call obj,$(VSCTL_SRC)) $(LIBBASE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VSCTL_LIBS)
+
+# The probe runs inside instances: static, no sanitizer, no host libraries.
+$(PROBE): tests/probe/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
+
+# Debian packages the build, the tests and the demo need; idempotent.
+DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libiniparser-dev \
+       libcgroup-dev libseccomp-dev libcap-dev libmnl-dev busybox-static curl iproute2 \
+       procps psmisc util-linux man-db
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+check: deps
+	$(MAKE) all
+	tests/run.sh $(B)
+
+check-san: deps
+	$(MAKE) B=build-san SAN=1 all
+	tests/run.sh build-san
+
+demo: deps
+	$(MAKE) all
+	./demo.sh $(B)
+
+bench: deps
+	$(MAKE) all
+	bench/run.sh $(B)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/busybox \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/vsd
+	install -m 0755 $(B)/vsd $(DESTDIR)$(SBINDIR)/vsd
+	install -m 0755 $(B)/vsctl $(DESTDIR)$(BINDIR)/vsctl
+	install -m 0755 templates/busybox/build.sh $(DESTDIR)$(DATADIR)/templates/busybox/build.sh
+	install -m 0644 templates/busybox/inittab $(DESTDIR)$(DATADIR)/templates/busybox/inittab 2>/dev/null || true
+	install -m 0644 doc/vsd.8 doc/vsctl.8 $(DESTDIR)$(MANDIR)/man8/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf ] || install -m 0644 doc/vsd.conf.example $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf
+
+clean:
+	rm -rf build build-san
+
+help:
+	@echo "make [all]    build vsd, vsctl, the probe and unit tests into $(B)/"
+	@echo "make deps     install the Debian packages needed (idempotent)"
+	@echo "make check    run every test (root); ends with 'N passed, N failed'"
+	@echo "make check-san  the same under AddressSanitizer + UBSan"
+	@echo "make demo     start a private vsd and a few instances"
+	@echo "make bench    benchmarks"
+	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+
+.PHONY: all deps check check-san demo bench install clean help
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Resource control: limits in, cgroup files out.
+ *
+ * One interface over two layouts, chosen at run time by cg_manager_new():
+ *   - v1 (hybrid or legacy): one directory per controller hierarchy
+ *     (memory, cpu, cpuacct, pids, freezer, ...), plus the unified (v2)
+ *     hierarchy when it is mounted, used only to track and kill processes;
+ *   - v2 (unified): one directory, controllers enabled in the parent's
+ *     cgroup.subtree_control.
+ * Every instance lives in <root>/<parent>/<name> in each hierarchy; vsd never
+ * touches a cgroup outside <parent>.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../base/error.h"
+
+struct cg_limits {
+        uint64_t memory_max; /* bytes, 0 = no limit */
+        uint32_t cpu_millis; /* thousandths of one CPU (500 = half a CPU), 0 = no cap */
+        uint64_t pids_max;   /* 0 = no limit */
+};
+
+struct cg_stats {
+        uint64_t memory_current;  /* bytes */
+        uint64_t memory_peak;     /* bytes, 0 if the kernel does not say */
+        uint64_t memory_max;      /* effective limit in bytes, 0 = none */
+        uint64_t memory_failcnt;  /* v1 memory.failcnt / v2 memory.events max */
+        uint64_t oom_kills;       /* v1 memory.oom_control oom_kill / v2 memory.events oom_kill */
+        uint64_t cpu_usage_ns;    /* cumulative CPU time */
+        uint64_t cpu_nr_throttled;
+        uint64_t cpu_throttled_ns;
+        uint32_t cpu_millis;      /* effective cap, 0 = none */
+        uint64_t pids_current;
+        uint64_t pids_max;        /* 0 = none */
+        uint64_t pids_failcnt;    /* pids.events max */
+};
+
+struct cg_manager;
+
+/* Detect the host's layout below cgroup_root (normally "/sys/fs/cgroup"; tests
+ * pass a fake tree), make sure <parent> exists in each hierarchy with the
+ * controllers vsd needs, and return a manager.  Called once per daemon. */
+int cg_manager_new(const char *cgroup_root, const char *parent, struct cg_manager **ret, vs_error *err);
+void cg_manager_free(struct cg_manager *m);
+
+/* "v1" or "v2": what the API and `vsctl version` report. */
+const char *cg_manager_mode(const struct cg_manager *m);
+
+/* Create <parent>/<name> everywhere and write the limits.  Fails with -EEXIST
+ * if it already exists and is populated; an empty leftover is reused. */
+int cg_create(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err);
+
+/* Check limits against what the host can do (without writing anything). */
+int cg_validate(struct cg_manager *m, const struct cg_limits *lim, vs_error *err);
+
+/* Apply new limits to an existing cgroup (live change). */
+int cg_set_limits(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err);
+
+/* Move pid into the instance's cgroup in every hierarchy. */
+int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err);
+
+/* On v2 hosts: an O_PATH|O_DIRECTORY fd of the instance cgroup for
+ * clone3(CLONE_INTO_CGROUP); -EOPNOTSUPP on v1. */
+int cg_open_dir(struct cg_manager *m, const char *name);
+
+/* Send sig to every process in the cgroup (v2/unified: cgroup.kill for
+ * SIGKILL; otherwise freeze, signal each pid in cgroup.procs, thaw). */
+int cg_kill(struct cg_manager *m, const char *name, int sig, vs_error *err);
+
+/* Freeze or thaw every process (v1 freezer.state / v2 cgroup.freeze); waits
+ * until the kernel reports the new state. */
+int cg_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err);
+
+/* 1 if any process is in the cgroup, 0 if empty or absent, < 0 on error. */
+int cg_populated(struct cg_manager *m, const char *name);
+
+/* Remove the cgroup from every hierarchy; -EBUSY while populated; 0 if absent. */
+int cg_destroy(struct cg_manager *m, const char *name, vs_error *err);
+
+int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
+
+/* Names of instance cgroups present under <parent> (for reconciling after a
+ * daemon restart).  *ret is a malloc'd NULL-terminated array of malloc'd
+ * strings. */
+int cg_list(struct cg_manager *m, char ***ret, vs_error *err);

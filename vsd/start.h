@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Starting an instance's init, and joining a running instance (exec).
+ * The stages of both are listed in sync.h and doc/architecture.md.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../base/error.h"
+
+struct cg_manager;
+
+struct start_spec {
+        const char *name;       /* instance name: hostname and cgroup name */
+        const char *lower;      /* template rootfs, the shared read-only lower layer */
+        const char *upper;      /* private writable layer: overlay upperdir */
+        const char *work;       /* overlay workdir, same filesystem as upper */
+        const char *rootfs;     /* empty host directory the overlay is mounted on; the
+                                 * mount exists only in the instance's mount namespace */
+        char *const *init_argv; /* the template's init, argv[0] a path inside the rootfs */
+        int console;            /* pty slave: /dev/console and init's stdin/out/err */
+        struct cg_manager *cg;  /* the instance cgroup <parent>/<name> already exists */
+};
+
+/* Clone the instance's init in new pid, mount, uts, ipc, net and cgroup
+ * namespaces, place it in its cgroup, set up its root and exec init.  Returns
+ * once init has been exec'd (or the child reported the failing stage, which
+ * ends up in err as "<stage>: <message>: <errno text>").  On success the
+ * caller owns *ret_pidfd and init is its child. */
+int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);
+
+struct join_spec {
+        const char *name;       /* instance (cgroup) name */
+        int init_pidfd;         /* pidfd of the instance's init */
+        struct cg_manager *cg;
+        char *const *argv;      /* argv[0] resolved with the instance's PATH */
+        char *const *envp;      /* NULL: a minimal default environment */
+        int fds[3];             /* stdin, stdout, stderr of the command */
+        bool tty;               /* fds[] are one pty slave: new session, controlling tty */
+};
+
+/* Run a command inside a running instance: every namespace of init, its
+ * cgroup, the same capability bounding set and seccomp profile, no other fd.
+ * Returns once the command has been exec'd; *ret_pidfd refers to the
+ * command, a child of the caller. */
+int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);
