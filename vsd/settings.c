@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "settings.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <iniparser.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../base/fileio.h"
+#include "../base/proto.h"
+#include "../base/util.h"
+
+static inline void dictionary_freep(dictionary **d) {
+        if (*d)
+                iniparser_freedict(*d);
+}
+#define _cleanup_dict_ _cleanup_(dictionary_freep)
+
+typedef int (*setting_parser)(const char *value, void *field, size_t size, vs_error *err);
+
+struct setting {
+        const char *section;
+        const char *key;
+        setting_parser parse;
+        size_t offset;
+        size_t size;
+};
+
+#define ROW(sec, key, parser, type, member) \
+        { sec, key, parser, offsetof(type, member), sizeof(((type *) 0)->member) }
+
+static int parse_string(const char *v, void *field, size_t size, vs_error *err) {
+        if (strlen(v) >= size)
+                return vs_err_msg(err, ENAMETOOLONG, "value '%.60s' is too long (at most %zu characters)", v, size - 1);
+        memcpy(field, v, strlen(v) + 1);
+        return 0;
+}
+
+static int parse_path(const char *v, void *field, size_t size, vs_error *err) {
+        if (v[0] != '/')
+                return vs_err_msg(err, EINVAL, "'%.60s' is not an absolute path", v);
+        return parse_string(v, field, size, err);
+}
+
+static int parse_name(const char *v, void *field, size_t size, vs_error *err) {
+        if (!vs_name_valid(v))
+                return vs_name_check("instance or template", v, err);
+        return parse_string(v, field, size, err);
+}
+
+static int parse_cgroup_name(const char *v, void *field, size_t size, vs_error *err) {
+        if (!*v || strchr(v, '/') || streq(v, ".") || streq(v, ".."))
+                return vs_err_msg(err, EINVAL, "invalid cgroup parent '%.60s': a single directory name", v);
+        return parse_string(v, field, size, err);
+}
+
+/* Limits: "0", "none", "unlimited" or "" mean no limit. */
+static bool is_unlimited(const char *v) {
+        return !*v || streq(v, "0") || streq(v, "none") || streq(v, "unlimited") || streq(v, "max");
+}
+
+static int parse_size_or_none(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        if (is_unlimited(v)) {
+                *out = 0;
+                return 0;
+        }
+        return vs_parse_size(v, out, err);
+}
+
+static int parse_size_nonzero(const char *v, void *field, size_t size, vs_error *err) {
+        return vs_parse_size(v, field, err);
+}
+
+static int parse_cpus_or_none(const char *v, void *field, size_t size, vs_error *err) {
+        uint32_t *out = field;
+        if (is_unlimited(v)) {
+                *out = 0;
+                return 0;
+        }
+        return vs_parse_cpus(v, out, err);
+}
+
+static int parse_pids_or_none(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        if (is_unlimited(v)) {
+                *out = 0;
+                return 0;
+        }
+        return vs_parse_count(v, 1, 4194304, out, err);
+}
+
+static int parse_duration(const char *v, void *field, size_t size, vs_error *err) {
+        return vs_parse_duration_ms(v, field, err);
+}
+
+static int parse_level(const char *v, void *field, size_t size, vs_error *err) {
+        if (!streq(v, "error") && !streq(v, "warning") && !streq(v, "info") && !streq(v, "debug"))
+                return vs_err_msg(err, EINVAL, "invalid log level '%.20s' (error, warning, info or debug)", v);
+        return parse_string(v, field, size, err);
+}
+
+static const struct setting daemon_table[] = {
+        ROW("vsd", "root", parse_path, struct vsd_settings, root),
+        ROW("vsd", "run_dir", parse_path, struct vsd_settings, run_dir),
+        ROW("vsd", "socket", parse_path, struct vsd_settings, socket),
+        ROW("vsd", "socket_group", parse_string, struct vsd_settings, socket_group),
+        ROW("vsd", "log_level", parse_level, struct vsd_settings, log_level),
+        ROW("vsd", "console_log_size", parse_size_nonzero, struct vsd_settings, console_log_size),
+        ROW("cgroup", "parent", parse_cgroup_name, struct vsd_settings, cgroup_parent),
+        ROW("cgroup", "root", parse_path, struct vsd_settings, cgroup_root),
+};
+
+static const struct setting instance_table[] = {
+        ROW("instance", "name", parse_name, struct inst_config, name),
+        ROW("instance", "template", parse_name, struct inst_config, template_name),
+        ROW("limits", "memory", parse_size_or_none, struct inst_config, memory),
+        ROW("limits", "cpus", parse_cpus_or_none, struct inst_config, cpu_millis),
+        ROW("limits", "pids", parse_pids_or_none, struct inst_config, pids),
+        ROW("lifecycle", "stop_timeout", parse_duration, struct inst_config, stop_timeout_ms),
+};
+
+static const struct setting template_table[] = {
+        ROW("template", "description", parse_string, struct template_info, description),
+        ROW("template", "init", parse_path, struct template_info, init),
+        ROW("template", "halt_signal", parse_string, struct template_info, halt_signal_name),
+};
+
+static const struct setting *find_row(const struct setting *t, size_t n, const char *sec, const char *key) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(t[i].section, sec) && streq(t[i].key, key))
+                        return &t[i];
+        return NULL;
+}
+
+/* Parse every key of d through the table into obj.  A key not in the table
+ * is an error naming the file, section and key. */
+static int apply_table(dictionary *d, const struct setting *t, size_t n, void *obj, const char *path, vs_error *err) {
+        int nsec = iniparser_getnsec(d);
+        for (int i = 0; i < nsec; i++) {
+                const char *sec = iniparser_getsecname(d, i);
+                int nkeys = iniparser_getsecnkeys(d, sec);
+                if (nkeys <= 0)
+                        continue;
+                const char **keys = calloc((size_t) nkeys, sizeof(char *));
+                if (!keys)
+                        return vs_err(err, ENOMEM, "read %s", path);
+                iniparser_getseckeys(d, sec, keys);
+                for (int k = 0; k < nkeys; k++) {
+                        /* iniparser lowercases and names keys "section:key" */
+                        const char *full = keys[k];
+                        const char *key = strchr(full, ':') ? strchr(full, ':') + 1 : full;
+                        const struct setting *row = find_row(t, n, sec, key);
+                        if (!row) {
+                                vs_err_msg(err, EINVAL, "%s: unknown key '%s' in section [%s]", path, key, sec);
+                                free(keys);
+                                return -EINVAL;
+                        }
+                        const char *v = iniparser_getstring(d, full, "");
+                        int r = row->parse(v, (char *) obj + row->offset, row->size, err);
+                        if (r < 0) {
+                                vs_err_prefix(err, "%s: [%s] %s", path, sec, key);
+                                free(keys);
+                                return r;
+                        }
+                }
+                free(keys);
+        }
+        return 0;
+}
+
+/* iniparser prints syntax errors to stderr and returns NULL on them; we
+ * check the syntax ourselves first so the message names the line. */
+static int check_syntax(const char *path, vs_error *err) {
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r = vs_read_file(path, 1 << 20, &text, &size);
+        if (r < 0)
+                return vs_err(err, -r, "read %s", path);
+        if (strlen(text) != size)
+                return vs_err_msg(err, EINVAL, "%s: not a text file (NUL bytes)", path);
+        int lineno = 0;
+        bool in_section = false;
+        for (char *line = text, *next; line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                lineno++;
+                while (*line == ' ' || *line == '\t')
+                        line++;
+                size_t len = strlen(line);
+                while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+                        line[--len] = '\0';
+                if (len == 0 || line[0] == '#' || line[0] == ';')
+                        continue;
+                if (line[0] == '[') {
+                        if (line[len - 1] != ']' || len < 3)
+                                return vs_err_msg(err, EINVAL, "%s:%d: malformed section header", path, lineno);
+                        in_section = true;
+                        continue;
+                }
+                char *eq = strchr(line, '=');
+                if (!eq || eq == line)
+                        return vs_err_msg(err, EINVAL, "%s:%d: expected 'key = value'", path, lineno);
+                if (!in_section)
+                        return vs_err_msg(err, EINVAL, "%s:%d: key outside of any [section]", path, lineno);
+        }
+        return 0;
+}
+
+static int load_table(const char *path, const struct setting *t, size_t n, void *obj, vs_error *err) {
+        int r = check_syntax(path, err);
+        if (r < 0)
+                return r;
+        _cleanup_dict_ dictionary *d = iniparser_load(path);
+        if (!d)
+                return vs_err_msg(err, EINVAL, "%s: cannot parse", path);
+        return apply_table(d, t, n, obj, path, err);
+}
+
+void settings_defaults(struct vsd_settings *s) {
+        *s = (struct vsd_settings){ .console_log_size = 256 * 1024 };
+        snprintf(s->root, sizeof(s->root), "%s", VS_DEFAULT_ROOT);
+        snprintf(s->run_dir, sizeof(s->run_dir), "%s", VS_DEFAULT_RUN_DIR);
+        snprintf(s->socket, sizeof(s->socket), "%s", VS_DEFAULT_SOCKET);
+        snprintf(s->socket_group, sizeof(s->socket_group), "%s", VS_DEFAULT_SOCKET_GROUP);
+        snprintf(s->cgroup_parent, sizeof(s->cgroup_parent), "%s", VS_DEFAULT_CGROUP_PARENT);
+        snprintf(s->cgroup_root, sizeof(s->cgroup_root), "%s", "/sys/fs/cgroup");
+        snprintf(s->log_level, sizeof(s->log_level), "%s", "info");
+}
+
+int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_error *err) {
+        if (optional && access(path, F_OK) < 0 && errno == ENOENT)
+                return 0;
+        return load_table(path, daemon_table, ELEMENTSOF(daemon_table), s, err);
+}
+
+void inst_config_defaults(struct inst_config *c) {
+        *c = (struct inst_config){ .stop_timeout_ms = 30000 };
+        snprintf(c->template_name, sizeof(c->template_name), "%s", VS_DEFAULT_TEMPLATE);
+}
+
+int inst_config_load(struct inst_config *c, const char *path, vs_error *err) {
+        inst_config_defaults(c);
+        c->name[0] = '\0';
+        int r = load_table(path, instance_table, ELEMENTSOF(instance_table), c, err);
+        if (r < 0)
+                return r;
+        if (!c->name[0])
+                return vs_err_msg(err, EINVAL, "%s: [instance] name is missing", path);
+        return 0;
+}
+
+int inst_config_format(const struct inst_config *c, char **ret) {
+        char mem[32] = "0", cpus[32] = "0", pids[32] = "0";
+        if (c->memory)
+                vs_format_size(c->memory, mem, sizeof(mem));
+        if (c->cpu_millis)
+                snprintf(cpus, sizeof(cpus), "%u.%03u", c->cpu_millis / 1000, c->cpu_millis % 1000);
+        if (c->pids)
+                snprintf(pids, sizeof(pids), "%" PRIu64, c->pids);
+        char *text = NULL;
+        int n = asprintf(&text,
+                         "# vsd instance settings; edit with `vsctl set` or by hand while stopped\n"
+                         "[instance]\n"
+                         "name = %s\n"
+                         "template = %s\n"
+                         "\n"
+                         "[limits]\n"
+                         "memory = %s\n"
+                         "cpus = %s\n"
+                         "pids = %s\n"
+                         "\n"
+                         "[lifecycle]\n"
+                         "stop_timeout = %" PRIu64 "ms\n",
+                         c->name, c->template_name, mem, cpus, pids, c->stop_timeout_ms);
+        if (n < 0)
+                return -ENOMEM;
+        *ret = text;
+        return 0;
+}
+
+int inst_config_save(const struct inst_config *c, const char *path, vs_error *err) {
+        _cleanup_free_ char *text = NULL;
+        int r = inst_config_format(c, &text);
+        if (r < 0)
+                return vs_err(err, -r, "format %s", path);
+        r = vs_write_atomic(path, text, strlen(text), 0644);
+        if (r < 0)
+                return vs_err(err, -r, "write %s", path);
+        return 0;
+}
+
+int template_load(const char *root, const char *name, struct template_info *ret, vs_error *err) {
+        char path[512];
+        struct template_info t = { 0 };
+
+        if (vs_name_check("template", name, err) < 0)
+                return -EINVAL;
+        snprintf(path, sizeof(path), "%s/templates/%s/template.ini", root, name);
+        if (access(path, F_OK) < 0)
+                return vs_err_msg(err, ENOENT, "unknown template '%s' (no %s)", name, path);
+        snprintf(t.init, sizeof(t.init), "/sbin/init");
+        snprintf(t.halt_signal_name, sizeof(t.halt_signal_name), "SIGPWR");
+        int r = load_table(path, template_table, ELEMENTSOF(template_table), &t, err);
+        if (r < 0)
+                return r;
+        r = vs_parse_signal(t.halt_signal_name, &t.halt_signal, err);
+        if (r < 0)
+                return vs_err_prefix(err, "%s: [template] halt_signal", path);
+        snprintf(t.name, sizeof(t.name), "%s", name);
+        *ret = t;
+        return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Configuration: the daemon's vsd.conf and each instance's config.ini, both
+ * INI files read with iniparser through tables of {section, key, parser,
+ * offset} rows.  Unknown keys are reported, invalid values refused.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../base/error.h"
+#include "../base/parse.h"
+
+struct vsd_settings {
+        char root[256];          /* state root: templates/ and instances/ */
+        char run_dir[256];       /* runtime state: <name>.state */
+        char socket[256];        /* API socket path */
+        char socket_group[64];   /* group admitted besides root */
+        char cgroup_parent[64];  /* every instance cgroup lives below this */
+        char cgroup_root[256];   /* where cgroupfs is mounted (tests may fake it) */
+        uint64_t console_log_size; /* bytes kept per console.log (x2 with the rotated one) */
+        char log_level[16];
+};
+
+void settings_defaults(struct vsd_settings *s);
+
+/* Load path into s (keys absent keep their value).  A missing file is fine
+ * when optional is set.  Unknown keys are errors: a typo in the daemon's own
+ * config should stop it before it serves. */
+int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_error *err);
+
+/* An instance's persistent settings (config.ini). */
+struct inst_config {
+        char name[VS_NAME_MAX + 1];
+        char template_name[VS_NAME_MAX + 1];
+        uint64_t memory;       /* bytes, 0 = unlimited */
+        uint32_t cpu_millis;   /* 0 = uncapped */
+        uint64_t pids;         /* 0 = unlimited */
+        uint64_t stop_timeout_ms;
+};
+
+void inst_config_defaults(struct inst_config *c);
+
+/* Parse config.ini; every problem (syntax, unknown key, bad value) is an
+ * error with the key named, so a broken file marks the instance broken. */
+int inst_config_load(struct inst_config *c, const char *path, vs_error *err);
+
+/* Serialise to INI text (malloc'd) that inst_config_load() reads back. */
+int inst_config_format(const struct inst_config *c, char **ret);
+
+/* Write config.ini atomically. */
+int inst_config_save(const struct inst_config *c, const char *path, vs_error *err);
+
+/* Template metadata: <root>/templates/<name>/template.ini */
+struct template_info {
+        char name[VS_NAME_MAX + 1];
+        char description[256];
+        char init[256];
+        char halt_signal_name[32];
+        int halt_signal;
+};
+
+int template_load(const char *root, const char *name, struct template_info *ret, vs_error *err);
