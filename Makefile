@@ -12,8 +12,11 @@ CC      ?= cc
 B       ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation \
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
            -D_GNU_SOURCE -fno-strict-aliasing -I/usr/include/iniparser -MMD -MP
+ifneq ($(findstring clang,$(CC)),clang)
+CFLAGS  += -Wno-format-truncation
+endif
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
