@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+__attribute__((format(printf, 4, 0)))
 static int fill(vs_error *err, int errnum, int with_reason, const char *fmt, va_list ap) {
         if (errnum <= 0)
                 errnum = errnum < 0 ? -errnum : EINVAL;
