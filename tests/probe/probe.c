@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * probe — reports what a process sees from inside an instance.
+ *
+ * The integration tests copy this static binary into the test template
+ * (/probe) and run it with `vsctl exec NAME -- /probe ...`, the pattern of
+ * crun's tests/init.c: the claims of the start sequence (namespaces,
+ * capabilities, seccomp, masked paths, limits) are checked from where an
+ * attacker would stand, not by reading the daemon's own bookkeeping.
+ *
+ * Output is one fact per line, "key=value", written with write(2) as it
+ * happens so that a process killed half-way (memhog under a memory limit)
+ * still leaves its progress behind.  Exit status: 0 done, 1 the checked
+ * operation failed (read, write), 2 usage.
+ *
+ * Every probed operation is harmless when it is allowed: arguments are
+ * chosen so that a call which passes the seccomp and capability checks fails
+ * on its arguments (EFAULT, EINVAL, ENOENT) instead of doing anything.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+        char buf[4096];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t) n > sizeof(buf) - 2)
+                n = sizeof(buf) - 2;
+        buf[n++] = '\n';
+        /* unbuffered on purpose: see the header comment */
+        while (n > 0) {
+                ssize_t w = write(STDOUT_FILENO, buf, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        return;
+                n -= w;
+        }
+}
+
+static const char *errname(int e) {
+        static char buf[32];
+        const char *s = e == 0 ? "ok" : strerrorname_np(e);
+
+        if (s)
+                return s;
+        snprintf(buf, sizeof(buf), "E%d", e);
+        return buf;
+}
+
+/* The result of a raw syscall as the tests compare it. */
+static const char *result(long r) {
+        return r < 0 ? errname(errno) : "ok";
+}
+
+static int usage(void) {
+        static const char text[] =
+                "usage: probe pid | caps | hostname | seccomp | fds [PID]\n"
+                "       probe syscall NAME... | syscall all\n"
+                "       probe read PATH | write PATH [DATA]\n"
+                "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
+                "       probe memhog MIB | forkbomb N | spin SECONDS\n";
+        if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
+                return 2;
+        return 2;
+}
+
+static int parse_long(const char *s, long *ret) {
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0' || v < 0)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int cmd_pid(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        say("pid=%d", (int) getpid());
+        say("ppid=%d", (int) getppid());
+        return 0;
+}
+
+/* Print the lines of /proc/self/status that start with one of the keys, as
+ * key=value. */
+static int status_fields(const char *const *keys) {
+        char buf[8192];
+        ssize_t n;
+        int fd;
+
+        fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n < 0) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        buf[n] = '\0';
+
+        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+                char *colon = strchr(line, ':');
+                if (!colon)
+                        continue;
+                *colon = '\0';
+                for (const char *const *k = keys; *k; k++)
+                        if (strcmp(line, *k) == 0) {
+                                char *v = colon + 1;
+                                v += strspn(v, " \t");
+                                say("%s=%s", line, v);
+                        }
+        }
+        return 0;
+}
+
+static int cmd_caps(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        static const char *const keys[] = { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", NULL };
+        return status_fields(keys);
+}
+
+static int cmd_seccomp(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        static const char *const keys[] = { "Seccomp", "Seccomp_filters", NULL };
+        return status_fields(keys);
+}
+
+static int cmd_hostname(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        struct utsname u;
+
+        if (uname(&u) < 0) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        say("hostname=%s", u.nodename);
+        return 0;
+}
+
+/* fds of this process (no argument) or of another one: everything beyond
+ * 0-2 is something the instance should not have been given. */
+static int cmd_fds(int argc, char **argv) {
+        char dir[64], path[PATH_MAX + 64], target[PATH_MAX];
+        int count = 0, self_dirfd;
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "/proc/%s/fd", argc > 1 ? argv[1] : "self");
+        d = opendir(dir);
+        if (!d) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        self_dirfd = argc > 1 ? -1 : dirfd(d);
+        while ((de = readdir(d))) {
+                long fd;
+                ssize_t n;
+
+                if (parse_long(de->d_name, &fd) < 0 || fd <= 2 || fd == self_dirfd)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                n = readlink(path, target, sizeof(target) - 1);
+                target[n < 0 ? 0 : n] = '\0';
+                say("fd.%ld=%s", fd, n < 0 ? errname(errno) : target);
+                count++;
+        }
+        closedir(d);
+        say("count=%d", count);
+        return 0;
+}
+
+static int cmd_read(int argc, char **argv) {
+        char buf[256];
+        int fd, r = 0;
+
+        if (argc < 2)
+                return usage();
+        fd = open(argv[1], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                r = errno;
+        else if (read(fd, buf, sizeof(buf)) < 0)
+                r = errno;
+        if (fd >= 0)
+                close(fd);
+        say("%s", errname(r));
+        return r == 0 ? 0 : 1;
+}
+
+/* Without DATA only open for writing: a test asking "can I write
+ * /proc/sysrq-trigger?" must not trigger anything if the answer is yes. */
+static int cmd_write(int argc, char **argv) {
+        int fd, r = 0;
+
+        if (argc < 2)
+                return usage();
+        fd = open(argv[1], O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                r = errno;
+        else if (argc > 2 && write(fd, argv[2], strlen(argv[2])) < 0)
+                r = errno;
+        if (fd >= 0)
+                close(fd);
+        say("%s", errname(r));
+        return r == 0 ? 0 : 1;
+}
+
+/* --- syscall: the calls the seccomp profile and the capability set deny --- */
+
+static long try_keyctl(void) {
+        /* KEYCTL_GET_KEYRING_ID(KEY_SPEC_THREAD_KEYRING, create=0) */
+        return syscall(SYS_keyctl, 0, -1, 0);
+}
+
+static long try_add_key(void) {
+        /* a bad key type: fails on its argument if the call is allowed */
+        return syscall(SYS_add_key, "vsd-probe-no-such-type", "probe", "x", 1, -1);
+}
+
+static long try_request_key(void) {
+        return syscall(SYS_request_key, "vsd-probe-no-such-type", "probe", NULL, 0);
+}
+
+static long try_bpf(void) {
+        char attr[128] = { 0 };
+        /* BPF_MAP_CREATE with map_type 0 (unspec): EINVAL when allowed */
+        return syscall(SYS_bpf, 0, attr, sizeof(attr));
+}
+
+static long try_perf_event_open(void) {
+        /* a NULL attr: EFAULT when allowed */
+        return syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
+}
+
+static long try_userfaultfd(void) {
+        long fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+        if (fd >= 0)
+                close(fd);
+        return fd;
+}
+
+static long try_init_module(void) {
+        return syscall(SYS_init_module, NULL, 0, "");
+}
+
+static long try_finit_module(void) {
+        return syscall(SYS_finit_module, -1, "", 0);
+}
+
+static long try_delete_module(void) {
+        return syscall(SYS_delete_module, "vsd_probe_no_such_module", O_NONBLOCK);
+}
+
+static long try_kexec_load(void) {
+        /* an unknown architecture in the flags: EINVAL when allowed, and a
+         * zero-segment load (which would unload a kernel) is never asked */
+        return syscall(SYS_kexec_load, 0, 0, NULL, 0x7f7f0000UL);
+}
+
+static long try_kexec_file_load(void) {
+        return syscall(SYS_kexec_file_load, -1, -1, 0, NULL, 0xff00UL);
+}
+
+static long try_open_by_handle_at(void) {
+        /* a NULL handle: EFAULT once past the CAP_DAC_READ_SEARCH check */
+        return syscall(SYS_open_by_handle_at, -1, NULL, O_RDONLY);
+}
+
+static long try_swapon(void) {
+        return syscall(SYS_swapon, "/vsd-probe-no-such-file", 0);
+}
+
+static long try_swapoff(void) {
+        return syscall(SYS_swapoff, "/vsd-probe-no-such-file");
+}
+
+static long try_unshare(void) {
+        /* a new user namespace for this short-lived process only */
+        return syscall(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */);
+}
+
+static long try_reboot(void) {
+        /* wrong magic: EINVAL when allowed */
+        return syscall(SYS_reboot, 0, 0, 0, NULL);
+}
+
+static long try_mount(void) {
+        return syscall(SYS_mount, "none", "/vsd-probe-no-such-dir", "tmpfs", 0, NULL);
+}
+
+static long try_umount2(void) {
+        return syscall(SYS_umount2, "/vsd-probe-no-such-dir", 0);
+}
+
+static long try_acct(void) {
+        return syscall(SYS_acct, "/vsd-probe-no-such-file");
+}
+
+static long try_clock_settime(void) {
+        return syscall(SYS_clock_settime, CLOCK_REALTIME, NULL);
+}
+
+static long try_settimeofday(void) {
+        /* both NULL: a no-op when allowed, EPERM without CAP_SYS_TIME */
+        return syscall(SYS_settimeofday, NULL, NULL);
+}
+
+static long try_syslog(void) {
+        /* SYSLOG_ACTION_SIZE_BUFFER: only reads the buffer size */
+        return syscall(SYS_syslog, 10, NULL, 0);
+}
+
+static long try_setns(void) {
+        return syscall(SYS_setns, -1, 0);
+}
+
+static long try_ptrace(void) {
+        /* PTRACE_PEEKUSER of pid 1 without attaching: ESRCH when allowed */
+        return syscall(SYS_ptrace, 3, 1, NULL, NULL);
+}
+
+static long try_fsopen(void) {
+        long fd = syscall(SYS_fsopen, "vsd-probe-no-such-fs", 0);
+        if (fd >= 0)
+                close(fd);
+        return fd;
+}
+
+static long try_ioperm(void) {
+        /* turning access off, which cannot widen anything */
+        return syscall(SYS_ioperm, 0x80, 1, 0);
+}
+
+static long try_iopl(void) {
+        return syscall(SYS_iopl, 4);
+}
+
+static long try_pivot_root(void) {
+        return syscall(SYS_pivot_root, "/vsd-probe-no-such-dir", "/vsd-probe-no-such-dir");
+}
+
+static long try_chroot(void) {
+        return syscall(SYS_chroot, "/vsd-probe-no-such-dir");
+}
+
+static long try_sethostname(void) {
+        /* a length beyond the limit: EINVAL when allowed */
+        return syscall(SYS_sethostname, "x", 100000);
+}
+
+static long try_quotactl(void) {
+        return syscall(SYS_quotactl, 0, "/vsd-probe-no-such-dev", 0, NULL);
+}
+
+static long try_mknod(void) {
+        return syscall(SYS_mknodat, AT_FDCWD, "/vsd-probe-no-such-dir/node", S_IFCHR | 0600, makedev(1, 3));
+}
+
+static const struct {
+        const char *name;
+        long (*fn)(void);
+} syscalls[] = {
+        { "keyctl", try_keyctl },
+        { "add_key", try_add_key },
+        { "request_key", try_request_key },
+        { "bpf", try_bpf },
+        { "perf_event_open", try_perf_event_open },
+        { "userfaultfd", try_userfaultfd },
+        { "init_module", try_init_module },
+        { "finit_module", try_finit_module },
+        { "delete_module", try_delete_module },
+        { "kexec_load", try_kexec_load },
+        { "kexec_file_load", try_kexec_file_load },
+        { "open_by_handle_at", try_open_by_handle_at },
+        { "swapon", try_swapon },
+        { "swapoff", try_swapoff },
+        { "unshare", try_unshare },
+        { "reboot", try_reboot },
+        { "mount", try_mount },
+        { "umount2", try_umount2 },
+        { "acct", try_acct },
+        { "clock_settime", try_clock_settime },
+        { "settimeofday", try_settimeofday },
+        { "syslog", try_syslog },
+        { "setns", try_setns },
+        { "ptrace", try_ptrace },
+        { "fsopen", try_fsopen },
+        { "ioperm", try_ioperm },
+        { "iopl", try_iopl },
+        { "pivot_root", try_pivot_root },
+        { "chroot", try_chroot },
+        { "sethostname", try_sethostname },
+        { "quotactl", try_quotactl },
+        { "mknod", try_mknod },
+};
+
+static int cmd_syscall(int argc, char **argv) {
+        bool all = argc == 2 && strcmp(argv[1], "all") == 0;
+        int r = 0;
+
+        if (argc < 2)
+                return usage();
+        for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
+                bool wanted = all;
+                for (int a = 1; a < argc && !wanted; a++)
+                        wanted = strcmp(argv[a], syscalls[i].name) == 0;
+                if (!wanted)
+                        continue;
+                errno = 0;
+                say("%s=%s", syscalls[i].name, result(syscalls[i].fn()));
+        }
+        for (int a = 1; a < argc && !all; a++) {
+                bool known = false;
+                for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++)
+                        known = known || strcmp(argv[a], syscalls[i].name) == 0;
+                if (!known) {
+                        say("%s=unknown", argv[a]);
+                        r = 2;
+                }
+        }
+        return r;
+}
+
+/* Make a node for a host block device and try to open and mount it.  The
+ * instance must fail at one of the three steps; each result is printed. */
+static int cmd_mount_blockdev(int argc, char **argv) {
+        static const char *const fstypes[] = { "ext4", "btrfs", "xfs", "ext2", "vfat", NULL };
+        const char *node = "/tmp/.vsd-probe-blk", *dir = "/tmp/.vsd-probe-mnt";
+        unsigned maj, min;
+        long r;
+        int fd;
+
+        if (argc < 2 || sscanf(argv[1], "%u:%u", &maj, &min) != 2)
+                return usage();
+
+        (void) unlink(node);
+        r = mknod(node, S_IFBLK | 0600, makedev(maj, min));
+        say("mknod=%s", result(r));
+        if (r < 0)
+                return 0;
+
+        fd = open(node, O_RDONLY | O_CLOEXEC);
+        say("open=%s", result(fd));
+        if (fd >= 0)
+                close(fd);
+
+        (void) mkdir(dir, 0700);
+        r = -1;
+        errno = ENODEV;
+        if (argc > 2)
+                r = mount(node, dir, argv[2], MS_RDONLY, NULL);
+        else
+                for (const char *const *t = fstypes; *t && r < 0; t++) {
+                        r = mount(node, dir, *t, MS_RDONLY, NULL);
+                        /* a wrong type says nothing; any other error is the answer */
+                        if (r < 0 && errno != EINVAL && errno != ENODEV)
+                                break;
+                }
+        say("mount=%s", result(r));
+        if (r == 0)
+                (void) umount2(dir, MNT_DETACH);
+        (void) rmdir(dir);
+        (void) unlink(node);
+        return 0;
+}
+
+static int cmd_memhog(int argc, char **argv) {
+        long mib, page = sysconf(_SC_PAGESIZE);
+        char *p;
+
+        if (argc < 2 || parse_long(argv[1], &mib) < 0 || mib == 0)
+                return usage();
+        p = mmap(NULL, (size_t) mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        for (long m = 0; m < mib; m++) {
+                for (long off = 0; off < (1L << 20); off += page)
+                        p[(m << 20) + off] = (char) (off + 1);
+                if ((m + 1) % 8 == 0 || m + 1 == mib)
+                        say("touched=%ld", m + 1);
+        }
+        say("done=%ld", mib);
+        return 0;
+}
+
+/* Fork children that wait on a pipe until N are running or fork fails;
+ * closing the pipe then lets all of them exit at once. */
+static int cmd_forkbomb(int argc, char **argv) {
+        long n, got = 0;
+        int p[2], err = 0;
+
+        if (argc < 2 || parse_long(argv[1], &n) < 0)
+                return usage();
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        while (got < n) {
+                pid_t pid = fork();
+                if (pid < 0) {
+                        err = errno;
+                        break;
+                }
+                if (pid == 0) {
+                        char c;
+                        close(p[1]);
+                        while (read(p[0], &c, 1) < 0 && errno == EINTR)
+                                ;
+                        _exit(0);
+                }
+                got++;
+        }
+        close(p[1]);
+        close(p[0]);
+        while (wait(NULL) > 0 || errno == EINTR)
+                ;
+        say("forked=%ld", got);
+        say("errno=%s", errname(err));
+        return 0;
+}
+
+static double now(clockid_t c) {
+        struct timespec ts;
+        clock_gettime(c, &ts);
+        return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmd_spin(int argc, char **argv) {
+        double wall0, cpu0, wall, cpu;
+        volatile unsigned long x = 0;
+        long secs;
+
+        if (argc < 2 || parse_long(argv[1], &secs) < 0 || secs == 0)
+                return usage();
+        wall0 = now(CLOCK_MONOTONIC);
+        cpu0 = now(CLOCK_PROCESS_CPUTIME_ID);
+        while (now(CLOCK_MONOTONIC) - wall0 < secs)
+                for (int i = 0; i < 100000; i++)
+                        x++;
+        wall = now(CLOCK_MONOTONIC) - wall0;
+        cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+        say("wall_ms=%ld", (long) (wall * 1000));
+        say("cpu_ms=%ld", (long) (cpu * 1000));
+        say("ratio=%.2f", cpu / wall);
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+} commands[] = {
+        { "pid", cmd_pid },
+        { "caps", cmd_caps },
+        { "hostname", cmd_hostname },
+        { "seccomp", cmd_seccomp },
+        { "fds", cmd_fds },
+        { "read", cmd_read },
+        { "write", cmd_write },
+        { "syscall", cmd_syscall },
+        { "mount-blockdev", cmd_mount_blockdev },
+        { "memhog", cmd_memhog },
+        { "forkbomb", cmd_forkbomb },
+        { "spin", cmd_spin },
+};
+
+int main(int argc, char **argv) {
+        if (argc < 2)
+                return usage();
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(argv[1], commands[i].name) == 0)
+                        return commands[i].fn(argc - 1, argv + 1);
+        return usage();
+}
