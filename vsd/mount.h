@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The mount steps of an instance's start, run by the child in its new mount
+ * namespace before it pivots into the rootfs.
+ *
+ * Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT)
+ * from an fd of the rootfs, and mounted on through /proc/self/fd/N: a
+ * symlink planted in the instance's writable layer (say /dev -> /etc) can
+ * redirect a mount inside the instance, never out of it.
+ *
+ * Child-side convention: these return -errno and fill err with the message
+ * only (vs_err_msg); the parent adds the stage and the errno text.
+ */
+
+#include "../base/error.h"
+
+struct start_spec;
+
+/* Check that the overlay's directories can be written into its options
+ * (no ',', ':' or '\\').  Parent side, before clone; fills err fully. */
+int mnt_check_spec(const struct start_spec *spec, vs_error *err);
+
+/* Make the whole inherited mount tree a recursive slave. */
+int mnt_make_slave(vs_error *err);
+
+/* Mount the overlay root on spec->rootfs and return an O_PATH fd of it. */
+int mnt_overlay(const struct start_spec *spec, int *ret_rootfd, vs_error *err);
+
+int mnt_proc(int rootfd, vs_error *err);
+int mnt_sys(int rootfd, vs_error *err);
+
+/* A small tmpfs with the standard nodes, a devpts instance, shm, mqueue. */
+int mnt_dev(int rootfd, vs_error *err);
+
+/* Bind the console pty slave (an fd of the caller) on /dev/console. */
+int mnt_dev_console(int rootfd, int console, vs_error *err);
+
+int mnt_masked_paths(int rootfd, vs_error *err);
+int mnt_readonly_paths(int rootfd, vs_error *err);
+
+/* Make rootfd the root and detach the host's tree; cwd ends at "/". */
+int mnt_pivot_root(int rootfd, vs_error *err);

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The seccomp profile of every instance process: allow by default, deny with
+ * EPERM the calls that reach what instances share (the kernel, its clock,
+ * its keyring, host devices), following the default profiles of Docker and
+ * systemd-nspawn.
+ *
+ * What is deliberately NOT in the table:
+ *   - mount, umount2, pivot_root, unshare, setns, the new mount API: they
+ *     need CAP_SYS_ADMIN, which the instance does not have (caps.c);
+ *   - reboot: inside a pid namespace the kernel turns reboot(2) into a
+ *     SIGHUP (restart) or SIGINT (halt, power off) to the namespace's init
+ *     from its parent's point of view, i.e. the instance stops; that is how
+ *     `halt` and `reboot` inside an instance work;
+ *   - ptrace, process_vm_readv/writev, kcmp: the pid namespace confines them
+ *     to the instance's own processes and debuggers must work;
+ *   - vhangup, syslog, iopl-like port access through /dev/port: guarded by
+ *     capabilities the instance lacks;
+ *   - personality: its only risky flag (ADDR_NO_RANDOMIZE) affects the
+ *     caller alone.
+ *
+ * The filter is compiled once per daemon process (a few milliseconds of
+ * libseccomp work) and kept as raw BPF; each start only loads it.
+ */
+#include "security.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include "../base/util.h"
+#include "syscalls.h"
+
+static const struct {
+        const char *name;
+        const char *why;
+} denied[] = {
+        { "init_module", "loads code into the shared kernel" },
+        { "finit_module", "loads code into the shared kernel" },
+        { "delete_module", "unloads modules other instances use" },
+        { "kexec_load", "replaces the host's kernel" },
+        { "kexec_file_load", "replaces the host's kernel" },
+        { "open_by_handle_at", "opens any file of a filesystem by handle, bypassing the mount tree" },
+        { "name_to_handle_at", "hands out the handles open_by_handle_at takes" },
+        { "add_key", "the kernel keyring is not namespaced" },
+        { "request_key", "the kernel keyring is not namespaced" },
+        { "keyctl", "the kernel keyring is not namespaced" },
+        { "bpf", "eBPF programs run in and read from the host kernel" },
+        { "perf_event_open", "observes the host, a large kernel attack surface" },
+        { "userfaultfd", "lets exploits stall the kernel at will to win races" },
+        { "swapon", "host swap configuration" },
+        { "swapoff", "host swap configuration" },
+        { "acct", "process accounting is host-wide" },
+        { "settimeofday", "the clock is the host's" },
+        { "clock_settime", "the clock is the host's" },
+        { "clock_settime64", "the clock is the host's (32-bit x86)" },
+        { "clock_adjtime", "the clock is the host's (also denies read-only queries)" },
+        { "clock_adjtime64", "the clock is the host's (32-bit x86)" },
+        { "adjtimex", "the clock is the host's (also denies read-only queries)" },
+        { "stime", "the clock is the host's (32-bit x86)" },
+        { "iopl", "raw access to host I/O ports" },
+        { "ioperm", "raw access to host I/O ports" },
+        { "lookup_dcookie", "kernel profiler internals" },
+        { "quotactl", "host filesystem quotas" },
+        { "quotactl_fd", "host filesystem quotas" },
+        { "nfsservctl", "the kernel NFS server (long gone, never wanted)" },
+        { "uselib", "obsolete a.out loader, only attack surface" },
+};
+
+/* Written once by syscall_filter_prepare() before any child exists. */
+static struct {
+        bool ready;
+        struct sock_fprog prog;
+} filter_cache;
+
+static void seccomp_releasep(scmp_filter_ctx *ctx) {
+        if (*ctx)
+                seccomp_release(*ctx);
+}
+
+/* libseccomp only writes BPF to an fd; a memfd keeps it off any filesystem. */
+static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *ret, vs_error *err) {
+        _cleanup_close_ int fd = memfd_create("vsd-seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return vs_err(err, errno, "Failed to create a memfd for the seccomp filter");
+        int r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return vs_err(err, -r, "Failed to export the seccomp filter");
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return vs_err(err, errno, "Failed to stat the seccomp filter");
+        size_t len = (size_t) st.st_size;
+        if (len == 0 || len % sizeof(struct sock_filter) != 0 ||
+            len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+                return vs_err_msg(err, EINVAL, "Failed to export the seccomp filter: %zu bytes of BPF", len);
+        _cleanup_free_ struct sock_filter *insns = malloc(len);
+        if (!insns)
+                return vs_err(err, ENOMEM, "Failed to read the seccomp filter");
+        for (size_t done = 0; done < len;) {
+                ssize_t n = pread(fd, (char *) insns + done, len - done, (off_t) done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return vs_err(err, n < 0 ? errno : EIO, "Failed to read the seccomp filter");
+                done += (size_t) n;
+        }
+        ret->len = (unsigned short) (len / sizeof(struct sock_filter));
+        ret->filter = TAKE_PTR(insns);
+        return 0;
+}
+
+int syscall_filter_prepare(vs_error *err) {
+        if (filter_cache.ready)
+                return 0;
+
+        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (!ctx)
+                return vs_err(err, ENOMEM, "Failed to create the seccomp filter");
+
+        /* An x86-64 process can still enter the kernel through the 32-bit
+         * (int 0x80) and x32 entry points, each with its own syscall numbers:
+         * the same rules must hold there or they are trivially bypassed. */
+        static const uint32_t arches[] = { SCMP_ARCH_X86, SCMP_ARCH_X32 };
+        if (seccomp_arch_native() == SCMP_ARCH_X86_64)
+                for (size_t i = 0; i < ELEMENTSOF(arches); i++) {
+                        int r = seccomp_arch_add(ctx, arches[i]);
+                        if (r < 0 && r != -EEXIST)
+                                return vs_err(err, -r, "Failed to add architecture %#x to the seccomp filter", arches[i]);
+                }
+
+        for (size_t i = 0; i < ELEMENTSOF(denied); i++) {
+                /* A name no architecture knows resolves to __NR_SCMP_ERROR;
+                 * one missing from some architectures gets a pseudo number
+                 * that libseccomp maps per architecture. */
+                int nr = seccomp_syscall_resolve_name(denied[i].name);
+                if (nr == __NR_SCMP_ERROR)
+                        continue;
+                int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+                if (r < 0)
+                        return vs_err(err, -r, "Failed to add seccomp rule for %s", denied[i].name);
+        }
+
+        int r = export_bpf(ctx, &filter_cache.prog, err);
+        if (r < 0)
+                return r;
+        filter_cache.ready = true;
+        return 0;
+}
+
+int syscall_filter_load(void) {
+        if (!filter_cache.ready)
+                return -EINVAL;
+        return sys_seccomp(SECCOMP_SET_MODE_FILTER, 0, &filter_cache.prog);
+}
+
+unsigned syscall_filter_denied_count(void) {
+        return ELEMENTSOF(denied);
+}
+
+const char *syscall_filter_denied_name(unsigned i) {
+        return i < ELEMENTSOF(denied) ? denied[i].name : NULL;
+}

@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Starting an instance's init (start_spawn) and running a command inside a
+ * running instance (start_join).
+ *
+ * Both clone a child, run the parent's part of the handshake in sync.h and
+ * let the child work through a flat checklist of named steps.  The child
+ * runs between clone and exec: it is a copy of a single-threaded daemon, so
+ * it may use libc freely but must never return into the daemon's code: every
+ * path ends in execve() or _exit().
+ */
+#include "start.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../base/util.h"
+#include "../cgroups/cgroup.h"
+#include "mount.h"
+#include "security.h"
+#include "sync.h"
+#include "syscalls.h"
+
+/* How long the parent waits for the child to exec or report; a child stuck
+ * in the kernel (a hung overlay mount) must not hang the daemon forever. */
+#define START_TIMEOUT_SEC 30
+
+#define INSTANCE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* init starts with a clean environment: nothing of the daemon's leaks in. */
+static char *const init_env[] = {
+        "PATH=" INSTANCE_PATH,
+        "TERM=linux",
+        "container=vsd", /* how systemd and others detect a container */
+        "HOME=/",
+        NULL,
+};
+
+static char *const join_env[] = {
+        "PATH=" INSTANCE_PATH,
+        "container=vsd",
+        "HOME=/root",
+        NULL,
+};
+
+static char *const join_env_tty[] = {
+        "PATH=" INSTANCE_PATH,
+        "container=vsd",
+        "HOME=/root",
+        "TERM=xterm",
+        NULL,
+};
+
+/* What the child works with; everything it needs was prepared before clone. */
+struct child {
+        const struct start_spec *spec; /* start_spawn */
+        const struct join_spec *join;  /* start_join */
+        int sync_fd;
+        int rootfd;
+        vs_error err; /* message only: the parent adds stage and errno text */
+};
+
+struct child_step {
+        enum sync_stage stage;
+        int (*run)(struct child *c);
+};
+
+/* ---- child steps shared by start and join ---- */
+
+static int step_reset(struct child *c) {
+        /* The daemon blocks the signals it reads through signalfd and ignores
+         * SIGPIPE; a blocked or ignored signal survives execve, and an init
+         * that cannot see SIGCHLD or SIGTERM never reaps or stops. */
+        sigset_t all;
+        sigemptyset(&all);
+        if (sigprocmask(SIG_SETMASK, &all, NULL) < 0)
+                return vs_err_msg(&c->err, errno, "unblock signals");
+        for (int sig = 1; sig < NSIG; sig++) {
+                struct sigaction sa;
+                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                        signal(sig, SIG_DFL);
+        }
+        umask(022);
+        /* Until exec this process holds copies of the daemon's memory and fds;
+         * non-dumpable means nothing in the instance may ptrace it or open
+         * its /proc/PID/fd once it has dropped to the instance's
+         * capabilities.  execve resets it. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return vs_err_msg(&c->err, errno, "PR_SET_DUMPABLE");
+        return 0;
+}
+
+/* Put fds[0..2] on 0, 1, 2.  Go through fresh fds first: dup2() of an fd onto
+ * itself would keep its close-on-exec flag, and a source may sit on a target
+ * number another source still needs. */
+static int install_stdio(const int fds[3], bool tty, vs_error *err) {
+        int high[3];
+        for (int i = 0; i < 3; i++) {
+                high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+                if (high[i] < 0)
+                        return vs_err_msg(err, errno, "dup fd %d", fds[i]);
+        }
+        for (int i = 0; i < 3; i++)
+                if (dup2(high[i], i) < 0)
+                        return vs_err_msg(err, errno, "dup2 onto fd %d", i);
+        /* A new session, so the terminal can become ours and job control and
+         * SIGHUP work as on a console. */
+        if (setsid() < 0)
+                return vs_err_msg(err, errno, "setsid");
+        if (tty && ioctl(0, TIOCSCTTY, 0) < 0)
+                return vs_err_msg(err, errno, "make the terminal the controlling tty");
+        return 0;
+}
+
+static int step_caps_bounding(struct child *c) {
+        int r = caps_drop_bounding();
+        return r < 0 ? vs_err_msg(&c->err, -r, "PR_CAPBSET_DROP") : 0;
+}
+
+static int step_seccomp(struct child *c) {
+        int r = syscall_filter_load();
+        return r < 0 ? vs_err_msg(&c->err, -r, "seccomp(SECCOMP_SET_MODE_FILTER)") : 0;
+}
+
+static int step_caps(struct child *c) {
+        int r = caps_apply();
+        return r < 0 ? vs_err_msg(&c->err, -r, "capset") : 0;
+}
+
+static int step_close_fds(struct child *c) {
+        /* Close-on-exec rather than close: the sync socket must stay open to
+         * report an exec failure, and exec closes it (the parent's EOF). */
+        int r = sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+        return r < 0 ? vs_err_msg(&c->err, -r, "close_range") : 0;
+}
+
+/* ---- child steps of start_spawn ---- */
+
+static int step_console(struct child *c) {
+        int console = c->spec->console;
+        if (console >= 0) {
+                int fds[3] = { console, console, console };
+                return install_stdio(fds, true, &c->err);
+        }
+        _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0)
+                return vs_err_msg(&c->err, errno, "open /dev/null");
+        int fds[3] = { null, null, null };
+        return install_stdio(fds, false, &c->err);
+}
+
+static int step_mount_slave(struct child *c) {
+        return mnt_make_slave(&c->err);
+}
+
+static int step_cgroup_ns(struct child *c) {
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                return vs_err_msg(&c->err, errno, "unshare(CLONE_NEWCGROUP)");
+        return 0;
+}
+
+static int step_overlay(struct child *c) {
+        return mnt_overlay(c->spec, &c->rootfd, &c->err);
+}
+
+static int step_loopback(struct child *c) {
+        /* A new net namespace has lo, down.  One ioctl brings it up: no
+         * netlink socket, no ip(8) from the host or the instance. */
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return vs_err_msg(&c->err, errno, "socket");
+        struct ifreq ifr = { .ifr_name = "lo" };
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                return vs_err_msg(&c->err, errno, "SIOCGIFFLAGS lo");
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                return vs_err_msg(&c->err, errno, "SIOCSIFFLAGS lo");
+        return 0;
+}
+
+static int step_hostname(struct child *c) {
+        if (sethostname(c->spec->name, strlen(c->spec->name)) < 0)
+                return vs_err_msg(&c->err, errno, "sethostname %s", c->spec->name);
+        return 0;
+}
+
+static int step_proc(struct child *c) {
+        return mnt_proc(c->rootfd, &c->err);
+}
+
+static int step_sys(struct child *c) {
+        return mnt_sys(c->rootfd, &c->err);
+}
+
+static int step_dev(struct child *c) {
+        return mnt_dev(c->rootfd, &c->err);
+}
+
+static int step_dev_console(struct child *c) {
+        if (c->spec->console < 0)
+                return 0;
+        /* fd 0 is the console by now (step_console). */
+        return mnt_dev_console(c->rootfd, 0, &c->err);
+}
+
+static int step_masked_paths(struct child *c) {
+        return mnt_masked_paths(c->rootfd, &c->err);
+}
+
+static int step_readonly_paths(struct child *c) {
+        return mnt_readonly_paths(c->rootfd, &c->err);
+}
+
+static int step_pivot_root(struct child *c) {
+        int r = mnt_pivot_root(c->rootfd, &c->err);
+        safe_close(&c->rootfd);
+        return r;
+}
+
+static int step_exec_init(struct child *c) {
+        char *const *argv = c->spec->init_argv;
+        execve(argv[0], argv, init_env);
+        return vs_err_msg(&c->err, errno, "execve %s", argv[0]);
+}
+
+/*
+ * The child's checklist for an instance's init, top to bottom.
+ */
+static const struct child_step spawn_steps[] = {
+        { SYNC_RESET, step_reset },
+        /* First, so that every later failure message also reaches the
+         * console log, and init gets its controlling tty. */
+        { SYNC_CONSOLE, step_console },
+        /* Before any mount: from here on no mount or unmount of ours
+         * propagates back to the host (slave: host events still reach us
+         * until pivot_root, ours never reach the host). */
+        { SYNC_MOUNT_SLAVE, step_mount_slave },
+        /* The parent has placed us in the instance's cgroup before it sent
+         * SYNC_SETUP_DONE; the cgroup namespace's root is taken now, so
+         * the instance sees its own cgroup as "/". */
+        { SYNC_CGROUP_NS, step_cgroup_ns },
+        { SYNC_OVERLAY, step_overlay },
+        { SYNC_LOOPBACK, step_loopback },
+        { SYNC_HOSTNAME, step_hostname },
+        /* proc and sys before the masked and read-only paths inside them. */
+        { SYNC_PROC, step_proc },
+        { SYNC_SYS, step_sys },
+        { SYNC_DEV, step_dev },
+        { SYNC_DEV_CONSOLE, step_dev_console },
+        { SYNC_MASKED_PATHS, step_masked_paths },
+        { SYNC_READONLY_PATHS, step_readonly_paths },
+        /* Last mount step: it needs the host's /proc and /dev, which the
+         * steps above bind from. */
+        { SYNC_PIVOT_ROOT, step_pivot_root },
+        /* PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set, which we
+         * still have in full. */
+        { SYNC_CAPS_BOUNDING, step_caps_bounding },
+        /* Without no_new_privs (setuid binaries inside must work) loading a
+         * filter needs CAP_SYS_ADMIN in the effective set: before step_caps
+         * drops it. */
+        { SYNC_SECCOMP, step_seccomp },
+        { SYNC_CAPS, step_caps },
+        { SYNC_CLOSE_FDS, step_close_fds },
+        { SYNC_EXEC_INIT, step_exec_init },
+};
+
+/* ---- child steps of start_join ---- */
+
+static int step_join_namespaces(struct child *c) {
+        /* One setns(pidfd) enters all of them at once.  The pid namespace was
+         * entered at fork; the cgroup one last of all, after the parent's
+         * cgroup placement, for the same reason as step_cgroup_ns. */
+        int r = sys_setns(c->join->init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                                        CLONE_NEWCGROUP);
+        if (r < 0)
+                return vs_err_msg(&c->err, -r, "setns into init's namespaces");
+        /* Entering a mount namespace sets root and cwd to its root, which is
+         * the instance's root after its pivot_root. */
+        if (chdir("/") < 0)
+                return vs_err_msg(&c->err, errno, "chdir /");
+        return 0;
+}
+
+static int step_join_stdio(struct child *c) {
+        return install_stdio(c->join->fds, c->join->tty, &c->err);
+}
+
+static int step_join_exec(struct child *c) {
+        const struct join_spec *j = c->join;
+        char *const *envp = j->envp ? j->envp : j->tty ? join_env_tty : join_env;
+        /* execvpe() searches the PATH of environ, not of envp: the command is
+         * looked up with the instance's PATH. */
+        environ = (char **) envp;
+        execvpe(j->argv[0], j->argv, envp);
+        return vs_err_msg(&c->err, errno, "exec '%s'", j->argv[0]);
+}
+
+static const struct child_step join_steps[] = {
+        { SYNC_RESET, step_reset },
+        { SYNC_JOIN_NAMESPACES, step_join_namespaces },
+        { SYNC_JOIN_STDIO, step_join_stdio },
+        /* Same order and reasons as in spawn_steps. */
+        { SYNC_CAPS_BOUNDING, step_caps_bounding },
+        { SYNC_SECCOMP, step_seccomp },
+        { SYNC_CAPS, step_caps },
+        { SYNC_CLOSE_FDS, step_close_fds },
+        { SYNC_JOIN_EXEC, step_join_exec },
+};
+
+static _Noreturn void child_main(struct child *c, const struct child_step *steps, size_t n) {
+        struct sync_msg m;
+        int r = sync_recv(c->sync_fd, &m);
+        /* EOF or anything else: the parent gave up on us; it reports why. */
+        if (r <= 0 || m.stage != SYNC_SETUP_DONE)
+                _exit(126);
+
+        for (size_t i = 0; i < n; i++) {
+                vs_err_clear(&c->err);
+                r = steps[i].run(c);
+                if (r < 0) {
+                        (void) sync_send(c->sync_fd, steps[i].stage, -r, c->err.msg);
+                        _exit(127);
+                }
+        }
+        /* The last step execs; returning from it without an error is a bug. */
+        (void) sync_send(c->sync_fd, steps[n - 1].stage, EINVAL, "returned without exec");
+        _exit(127);
+}
+
+/* ---- the parent ---- */
+
+static void kill_and_reap(int pidfd) {
+        siginfo_t si;
+        (void) sys_pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+        while (waitid(P_PIDFD, (id_t) pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                ;
+}
+
+/* The uid/gid maps of an unprivileged instance are written here, while the
+ * child waits: privileged instances share the host's ids, nothing to do. */
+static int parent_write_id_maps(pid_t pid, vs_error *err) {
+        return 0;
+}
+
+static int parent_place_in_cgroup(struct cg_manager *cg, const char *name, pid_t pid, bool cloned_into,
+                                  vs_error *err) {
+        if (!cg || cloned_into)
+                return 0;
+        return cg_attach(cg, name, pid, err);
+}
+
+/* v2: an fd for CLONE_INTO_CGROUP, so the child never runs outside its
+ * cgroup; -EOPNOTSUPP (v1) means the parent attaches it after clone. */
+static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_error *err) {
+        if (!cg)
+                return -EOPNOTSUPP;
+        int fd = cg_open_dir(cg, name);
+        if (fd < 0 && fd != -EOPNOTSUPP)
+                return vs_err(err, -fd, "Failed to open the cgroup of %s", name);
+        return fd;
+}
+
+/*
+ * The parent's half of the handshake, once the child exists: id maps,
+ * cgroup, go-ahead, then wait for EOF (exec) or a failure report.  On
+ * failure the child is killed and reaped.
+ */
+static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
+                            bool cloned_into, vs_error *err) {
+        int r = parent_write_id_maps(pid, err);
+        if (r >= 0)
+                r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
+        if (r >= 0) {
+                r = sync_send(sync_fd, SYNC_SETUP_DONE, 0, NULL);
+                if (r < 0)
+                        r = vs_err(err, -r, "Failed to %s", sync_stage_name(SYNC_SETUP_DONE));
+        }
+        if (r < 0) {
+                kill_and_reap(pidfd);
+                return r;
+        }
+
+        struct sync_msg m;
+        r = sync_recv(sync_fd, &m);
+        if (r == 0)
+                return 0; /* EOF: the child exec'd */
+        if (r > 0) {
+                int code = m.error > 0 ? m.error : EINVAL;
+                if (m.message[0])
+                        r = vs_err(err, code, "Failed to %s: %s", sync_stage_name(m.stage), m.message);
+                else
+                        r = vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
+        } else if (r == -EAGAIN)
+                r = vs_err(err, ETIMEDOUT, "Failed to start: no word from the child in %d s", START_TIMEOUT_SEC);
+        else
+                r = vs_err(err, -r, "Failed to read from the child");
+        kill_and_reap(pidfd);
+        return r;
+}
+
+static int sync_pair(int sv[2], vs_error *err) {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return vs_err(err, errno, "Failed to create the sync socket pair");
+        struct timeval tv = { .tv_sec = START_TIMEOUT_SEC };
+        if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+                int r = errno;
+                close(sv[0]);
+                close(sv[1]);
+                return vs_err(err, r, "Failed to set the sync socket timeout");
+        }
+        return 0;
+}
+
+static int prepare_security(vs_error *err) {
+        int r = caps_prepare(err);
+        if (r < 0)
+                return r;
+        return syscall_filter_prepare(err);
+}
+
+int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err) {
+        if (!spec->name || !spec->name[0])
+                return vs_err_msg(err, EINVAL, "Invalid instance: no name");
+        if (!spec->init_argv || !spec->init_argv[0] || spec->init_argv[0][0] != '/')
+                return vs_err_msg(err, EINVAL, "Invalid init for %s: not an absolute path", spec->name);
+        int r = mnt_check_spec(spec, err);
+        if (r < 0)
+                return r;
+        r = prepare_security(err);
+        if (r < 0)
+                return r;
+
+        _cleanup_close_ int cgfd = open_cgroup_for_clone(spec->cg, spec->name, err);
+        if (cgfd < 0 && cgfd != -EOPNOTSUPP)
+                return cgfd;
+
+        int sv[2];
+        r = sync_pair(sv, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int parent_fd = sv[0];
+        _cleanup_close_ int child_fd = sv[1];
+
+        /* No CLONE_NEWCGROUP here: the child unshares it after the parent has
+         * placed it in its cgroup (step_cgroup_ns). */
+        int pidfd = -EBADF;
+        struct clone_args args = {
+                .flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
+                .pidfd = (uint64_t) (uintptr_t) &pidfd,
+                .exit_signal = SIGCHLD,
+        };
+        if (cgfd >= 0) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (uint64_t) cgfd;
+        }
+        pid_t pid = sys_clone3(&args);
+        if (pid < 0)
+                return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
+        if (pid == 0) {
+                safe_close(&parent_fd);
+                struct child c = { .spec = spec, .sync_fd = child_fd, .rootfd = -EBADF };
+                child_main(&c, spawn_steps, ELEMENTSOF(spawn_steps));
+        }
+
+        safe_close(&child_fd);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
+        if (r < 0) {
+                close(pidfd);
+                return r;
+        }
+        *ret_pid = pid;
+        *ret_pidfd = pidfd;
+        return 0;
+}
+
+/* Our own pid namespace, to return to after forking into an instance's.
+ * Opened once: the daemon's pid namespace never changes. */
+static int self_pidns_fd = -EBADF;
+
+int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err) {
+        if (!spec->argv || !spec->argv[0] || !spec->argv[0][0])
+                return vs_err_msg(err, EINVAL, "Invalid command: empty argv");
+        int r = prepare_security(err);
+        if (r < 0)
+                return r;
+        if (self_pidns_fd < 0) {
+                self_pidns_fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+                if (self_pidns_fd < 0)
+                        return vs_err(err, errno, "Failed to open our own pid namespace");
+        }
+
+        _cleanup_close_ int cgfd = open_cgroup_for_clone(spec->cg, spec->name, err);
+        if (cgfd < 0 && cgfd != -EOPNOTSUPP)
+                return cgfd;
+
+        int sv[2];
+        r = sync_pair(sv, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int parent_fd = sv[0];
+        _cleanup_close_ int child_fd = sv[1];
+
+        /* setns(CLONE_NEWPID) changes only where our next child is born: the
+         * child starts inside the instance's pid namespace yet stays our
+         * child, so our pidfd and waitid() see its exit, with no double
+         * fork.  We switch back right after the clone. */
+        r = sys_setns(spec->init_pidfd, CLONE_NEWPID);
+        if (r < 0)
+                return vs_err(err, -r, "Failed to enter the pid namespace of %s", spec->name);
+
+        int pidfd = -EBADF;
+        struct clone_args args = {
+                .flags = CLONE_PIDFD,
+                .pidfd = (uint64_t) (uintptr_t) &pidfd,
+                .exit_signal = SIGCHLD,
+        };
+        if (cgfd >= 0) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (uint64_t) cgfd;
+        }
+        pid_t pid = sys_clone3(&args);
+        if (pid == 0) {
+                safe_close(&parent_fd);
+                struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF };
+                child_main(&c, join_steps, ELEMENTSOF(join_steps));
+        }
+
+        int rr = sys_setns(self_pidns_fd, CLONE_NEWPID);
+        if (pid < 0)
+                return vs_err(err, -pid, "Failed to clone into %s", spec->name);
+        if (rr < 0) {
+                /* Every later start would be born in this instance. */
+                kill_and_reap(pidfd);
+                close(pidfd);
+                return vs_err(err, -rr, "Failed to return to our own pid namespace");
+        }
+
+        safe_close(&child_fd);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
+        if (r < 0) {
+                close(pidfd);
+                return r;
+        }
+        *ret_pid = pid;
+        *ret_pidfd = pidfd;
+        return 0;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The handshake between vsd and a child it is turning into an instance's init
+ * (start_spawn) or into a command inside an instance (start_join).
+ *
+ * One SOCK_SEQPACKET|SOCK_CLOEXEC pair; every message is one struct sync_msg.
+ *
+ *   parent                                  child
+ *   clone3 ------------------------------>  waits for SYNC_SETUP_DONE
+ *   uid/gid maps (SYNC_ID_MAPS, no-op
+ *   until instances get a user namespace)
+ *   cgroup placement (SYNC_CGROUP)
+ *   SYNC_SETUP_DONE --------------------->  runs its checklist, one stage per
+ *                                           step, in enum order
+ *   waits for a message or EOF   <-------   on failure: {stage, errno, message},
+ *                                           then _exit()
+ *                                           on success: execve() closes its end
+ *   EOF: the child has exec'd -> success
+ *
+ * The stage names complete the sentence "Failed to <name>", which is how the
+ * parent reports them: "Failed to <stage>: <message>: <strerror(errno)>".
+ */
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define SYNC_STAGES(X)                                                              \
+        /* parent side, reported by the parent itself */                           \
+        X(SYNC_ID_MAPS, "write the uid/gid maps")                                   \
+        X(SYNC_CGROUP, "place the child in its cgroup")                             \
+        X(SYNC_SETUP_DONE, "finish the parent's setup")                             \
+        /* child side of start_spawn, in the order they run */                     \
+        X(SYNC_WAIT_PARENT, "wait for the parent")                                  \
+        X(SYNC_RESET, "reset the process state")                                    \
+        X(SYNC_CONSOLE, "attach the console")                                       \
+        X(SYNC_MOUNT_SLAVE, "make the mount tree a slave of the host's")            \
+        X(SYNC_CGROUP_NS, "unshare the cgroup namespace")                           \
+        X(SYNC_OVERLAY, "mount the overlay root")                                   \
+        X(SYNC_LOOPBACK, "bring up the loopback interface")                         \
+        X(SYNC_HOSTNAME, "set the hostname")                                        \
+        X(SYNC_PROC, "mount /proc")                                                 \
+        X(SYNC_SYS, "mount /sys")                                                   \
+        X(SYNC_DEV, "set up /dev")                                                  \
+        X(SYNC_DEV_CONSOLE, "bind /dev/console")                                    \
+        X(SYNC_MASKED_PATHS, "mask paths")                                          \
+        X(SYNC_READONLY_PATHS, "make paths read-only")                              \
+        X(SYNC_PIVOT_ROOT, "pivot to the instance's root")                          \
+        X(SYNC_CAPS_BOUNDING, "drop capabilities from the bounding set")            \
+        X(SYNC_SECCOMP, "load the seccomp filter")                                  \
+        X(SYNC_CAPS, "set the capabilities")                                        \
+        X(SYNC_CLOSE_FDS, "close inherited file descriptors")                       \
+        X(SYNC_EXEC_INIT, "exec init")                                              \
+        /* child side of start_join */                                              \
+        X(SYNC_JOIN_NAMESPACES, "join the instance's namespaces")                   \
+        X(SYNC_JOIN_STDIO, "set up the command's stdio")                            \
+        X(SYNC_JOIN_EXEC, "run the command")
+
+enum sync_stage {
+#define SYNC_ENUM(id, name) id,
+        SYNC_STAGES(SYNC_ENUM)
+#undef SYNC_ENUM
+        _SYNC_STAGE_MAX,
+};
+
+static inline const char *sync_stage_name(int stage) {
+        static const char *const names[] = {
+#define SYNC_NAME(id, name) [id] = name,
+                SYNC_STAGES(SYNC_NAME)
+#undef SYNC_NAME
+        };
+        if (stage < 0 || stage >= _SYNC_STAGE_MAX)
+                return "start (unknown stage)";
+        return names[stage];
+}
+
+struct sync_msg {
+        int32_t stage;  /* enum sync_stage */
+        int32_t error;  /* positive errno, 0 for a plain go-ahead */
+        char message[248];
+};
+
+/* One datagram; the message is cut to fit.  Async-signal-safe (the child
+ * calls it between clone and exec).  Returns -errno. */
+static inline int sync_send(int fd, enum sync_stage stage, int error, const char *message) {
+        struct sync_msg m = { .stage = stage, .error = error };
+        size_t n = 0;
+        if (message) {
+                n = strnlen(message, sizeof(m.message) - 1);
+                memcpy(m.message, message, n);
+        }
+        m.message[n] = '\0';
+        if (send(fd, &m, offsetof(struct sync_msg, message) + n + 1, MSG_NOSIGNAL) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Returns 1 with *ret filled, 0 on EOF (the peer exec'd or died), -errno. */
+static inline int sync_recv(int fd, struct sync_msg *ret) {
+        ssize_t n;
+        do
+                n = recv(fd, ret, sizeof(*ret), MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return 0;
+        if ((size_t) n <= offsetof(struct sync_msg, message))
+                return -EBADMSG;
+        ret->message[sizeof(ret->message) - 1] = '\0';
+        if ((size_t) n < sizeof(*ret))
+                ((char *) ret)[n] = '\0';
+        return 1;
+}
