@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Between the HTTP plumbing (api.c) and the handlers (routes.c). */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../base/error.h"
+#include "exec.h"
+#include "instance.h"
+
+struct vsd;
+struct request;
+
+enum upgrade_kind { UPGRADE_NONE, UPGRADE_EXEC, UPGRADE_CONSOLE };
+
+struct vsd *api_vsd(struct request *rq);
+
+/* Exactly one of these per request.  reply_json steals body. */
+void api_reply_json(struct request *rq, unsigned status, json_t *body);
+void api_reply_error(struct request *rq, const vs_error *err);
+
+/* Answer later: the request waits until the instance's stop (or restart,
+ * destroy) has finished; then reply(rq) builds the answer. */
+struct inst_waiter *api_wait(struct request *rq, struct instance *i);
+
+/* Switch the connection to the exec or console protocol after 101. */
+void api_upgrade_exec(struct request *rq, struct instance *i, struct exec_request *req);
+void api_upgrade_console(struct request *rq, struct instance *i);
+
+/* Is the request's Upgrade header the one expected? */
+bool api_has_upgrade(struct request *rq, const char *token);
+const char *api_query(struct request *rq, const char *key);
+
+/* routes.c */
+void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len);
+json_t *routes_instance_json(struct instance *i);

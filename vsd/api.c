@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "api.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../base/log.h"
+#include "../base/proto.h"
+#include "../base/util.h"
+#include "api-internal.h"
+#include "console.h"
+#include "daemon.h"
+#include "loop.h"
+
+struct api {
+        struct vsd *vsd;
+        int listen_fd;
+        gid_t group;
+        bool have_group;
+        struct MHD_Daemon *mhd;
+        struct loop_source *src;
+        struct request *waiting; /* suspended requests, to answer on shutdown */
+};
+
+struct request {
+        struct api *api;
+        struct MHD_Connection *conn;
+        char *body;
+        size_t len;
+        bool too_big;
+        bool denied;
+        bool answered;
+        /* a suspended request waiting for an instance */
+        struct inst_waiter waiter;
+        struct instance *waiting_on;
+        char inst_name[VS_NAME_MAX + 1];
+        struct request *next_waiting;
+        struct MHD_Response *ready;
+        unsigned ready_status;
+        /* an upgrade to exec or console */
+        enum upgrade_kind upgrade;
+        struct exec_request exec;
+};
+
+struct upgraded {
+        struct MHD_UpgradeResponseHandle *urh;
+};
+
+struct vsd *api_vsd(struct request *rq) {
+        return rq->api->vsd;
+}
+
+static struct MHD_Response *json_response(json_t *body) {
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (!text)
+                return NULL;
+        size_t n = strlen(text);
+        /* a trailing newline makes curl output readable */
+        char *t2 = realloc(text, n + 2);
+        if (t2) {
+                text = t2;
+                text[n++] = '\n';
+                text[n] = '\0';
+        }
+        struct MHD_Response *r = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(text);
+                return NULL;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        return r;
+}
+
+static void queue(struct request *rq, unsigned status, struct MHD_Response *resp) {
+        rq->answered = true;
+        if (!resp)
+                return; /* out of memory: MHD closes the connection */
+        MHD_queue_response(rq->conn, status, resp);
+        MHD_destroy_response(resp);
+}
+
+void api_reply_json(struct request *rq, unsigned status, json_t *body) {
+        queue(rq, status, json_response(body));
+}
+
+static json_t *error_json(const vs_error *err) {
+        return json_pack("{s:s, s:i}", "error", err->msg[0] ? err->msg : "unknown error", "code", err->code);
+}
+
+void api_reply_error(struct request *rq, const vs_error *err) {
+        api_reply_json(rq, (unsigned) vs_err_http_status(err->code), error_json(err));
+}
+
+const char *api_query(struct request *rq, const char *key) {
+        return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool api_has_upgrade(struct request *rq, const char *token) {
+        const char *up = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+        return up && strcasecmp(up, token) == 0;
+}
+
+/* ---- waiting for an instance ------------------------------------------- */
+
+static void unlink_waiting(struct request *rq) {
+        for (struct request **p = &rq->api->waiting; *p; p = &(*p)->next_waiting)
+                if (*p == rq) {
+                        *p = rq->next_waiting;
+                        break;
+                }
+}
+
+static void waiter_done(struct inst_waiter *w, int result, const vs_error *err) {
+        struct request *rq = (struct request *) ((char *) w - offsetof(struct request, waiter));
+        rq->waiting_on = NULL;
+        unlink_waiting(rq);
+        json_t *body;
+        if (result < 0) {
+                rq->ready_status = (unsigned) vs_err_http_status(err->code);
+                body = error_json(err);
+        } else {
+                struct instance *i = inst_find(rq->api->vsd, rq->inst_name);
+                rq->ready_status = 200;
+                body = i ? routes_instance_json(i) : json_object();
+        }
+        rq->ready = json_response(body);
+        MHD_resume_connection(rq->conn);
+}
+
+struct inst_waiter *api_wait(struct request *rq, struct instance *i) {
+        rq->waiter.done = waiter_done;
+        rq->waiting_on = i;
+        snprintf(rq->inst_name, sizeof(rq->inst_name), "%s", i->cfg.name);
+        rq->next_waiting = rq->api->waiting;
+        rq->api->waiting = rq;
+        rq->answered = true;
+        MHD_suspend_connection(rq->conn);
+        return &rq->waiter;
+}
+
+/* ---- upgrades ---------------------------------------------------------- */
+
+static void upgraded_close(void *ud) {
+        struct upgraded *u = ud;
+        MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        free(u);
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        struct request *rq = req_cls;
+        struct vsd *v = rq->api->vsd;
+        struct upgraded *u = calloc(1, sizeof(*u));
+        if (!u) {
+                MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+                return;
+        }
+        u->urh = urh;
+        struct instance *i = inst_find(v, rq->inst_name);
+        vs_error err = { 0 };
+        if (!i || (i->state != INST_RUNNING && i->state != INST_PAUSED)) {
+                static const char msg[] = "error the instance is no longer running\n";
+                (void) send(sock, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+                upgraded_close(u);
+                return;
+        }
+        if (rq->upgrade == UPGRADE_EXEC) {
+                if (exec_run(v, i, &rq->exec, sock, upgraded_close, u) < 0)
+                        upgraded_close(u);
+                return;
+        }
+        if (!i->console || console_attach(i->console, sock, upgraded_close, u, &err) < 0)
+                upgraded_close(u);
+}
+
+static void upgrade(struct request *rq, struct instance *i, enum upgrade_kind kind, const char *token) {
+        struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgrade, rq);
+        if (!r) {
+                rq->answered = true;
+                return;
+        }
+        rq->upgrade = kind;
+        snprintf(rq->inst_name, sizeof(rq->inst_name), "%s", i->cfg.name);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, token);
+        queue(rq, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+}
+
+void api_upgrade_exec(struct request *rq, struct instance *i, struct exec_request *req) {
+        rq->exec = *req; /* ownership moves to the request */
+        *req = (struct exec_request){ 0 };
+        upgrade(rq, i, UPGRADE_EXEC, VS_UPGRADE_EXEC);
+}
+
+void api_upgrade_console(struct request *rq, struct instance *i) {
+        upgrade(rq, i, UPGRADE_CONSOLE, VS_UPGRADE_CONSOLE);
+}
+
+/* ---- MHD callbacks ----------------------------------------------------- */
+
+/* uid 0 and members of the socket group may talk to vsd; nobody else. */
+static bool peer_allowed(struct api *a, struct MHD_Connection *conn) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci)
+                return false;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return false;
+        if (cred.uid == 0)
+                return true;
+        if (!a->have_group)
+                return false;
+        if (cred.gid == a->group)
+                return true;
+        gid_t groups[256];
+        len = sizeof(groups);
+        if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                return false;
+        for (size_t k = 0; k < len / sizeof(gid_t); k++)
+                if (groups[k] == a->group)
+                        return true;
+        return false;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+        struct api *a = cls;
+        struct request *rq = *con_cls;
+
+        if (!rq) {
+                rq = calloc(1, sizeof(*rq));
+                if (!rq)
+                        return MHD_NO;
+                rq->api = a;
+                rq->conn = conn;
+                *con_cls = rq;
+                rq->denied = !peer_allowed(a, conn);
+                return MHD_YES;
+        }
+        if (*upload_data_size > 0) {
+                if (!rq->too_big && !rq->denied) {
+                        if (rq->len + *upload_data_size > VS_MAX_BODY) {
+                                rq->too_big = true;
+                                free(rq->body);
+                                rq->body = NULL;
+                        } else {
+                                char *n = realloc(rq->body, rq->len + *upload_data_size + 1);
+                                if (!n)
+                                        return MHD_NO;
+                                rq->body = n;
+                                memcpy(rq->body + rq->len, upload_data, *upload_data_size);
+                                rq->len += *upload_data_size;
+                                rq->body[rq->len] = '\0';
+                        }
+                }
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        if (rq->ready) { /* resumed after waiting */
+                struct MHD_Response *r = rq->ready;
+                rq->ready = NULL;
+                MHD_queue_response(conn, rq->ready_status, r);
+                MHD_destroy_response(r);
+                return MHD_YES;
+        }
+        if (rq->answered)
+                return MHD_YES;
+
+        vs_error err = { 0 };
+        if (rq->denied) {
+                vs_err_msg(&err, EACCES, "permission denied: only root and the '%s' group may use vsd",
+                           a->vsd->set.socket_group);
+                api_reply_error(rq, &err);
+        } else if (rq->too_big) {
+                vs_err_msg(&err, E2BIG, "request body larger than %d bytes", VS_MAX_BODY);
+                api_reply_error(rq, &err);
+        } else
+                routes_dispatch(rq, method, url, rq->body ? rq->body : "", rq->len);
+        if (!rq->answered) {
+                vs_err_msg(&err, EIO, "internal error: request not answered");
+                api_reply_error(rq, &err);
+        }
+        return MHD_YES;
+}
+
+static void free_strv(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        struct request *rq = *con_cls;
+        if (!rq)
+                return;
+        if (rq->waiting_on) {
+                inst_waiter_cancel(rq->waiting_on, &rq->waiter);
+                unlink_waiting(rq);
+        }
+        if (rq->ready)
+                MHD_destroy_response(rq->ready);
+        free_strv(rq->exec.argv);
+        free_strv(rq->exec.env);
+        free(rq->body);
+        free(rq);
+        *con_cls = NULL;
+}
+
+static int on_mhd(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct api *a = userdata;
+        MHD_run(a->mhd);
+        return 0;
+}
+
+static int prepare(void *userdata) {
+        struct api *a = userdata;
+        MHD_UNSIGNED_LONG_LONG t;
+        if (MHD_get_timeout(a->mhd, &t) != MHD_YES)
+                return -1;
+        if (t == 0) {
+                MHD_run(a->mhd);
+                if (MHD_get_timeout(a->mhd, &t) != MHD_YES)
+                        return -1;
+        }
+        return t > 60000 ? 60000 : (int) t;
+}
+
+/* ---- the socket -------------------------------------------------------- */
+
+static int bind_socket(struct api *a, const char *path, vs_error *err) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return vs_err_msg(err, ENAMETOOLONG, "socket path too long: %s", path);
+        strcpy(sa.sun_path, path);
+
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return vs_err(err, errno, "create socket");
+        /* A socket file that answers belongs to a running vsd: never steal it.
+         * One that refuses is left over from a crash. */
+        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                return vs_err_msg(err, EADDRINUSE, "another vsd is already listening on %s", path);
+        (void) unlink(path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return vs_err(err, errno, "bind %s", path);
+        struct group *g = getgrnam(a->vsd->set.socket_group);
+        if (g) {
+                a->group = g->gr_gid;
+                a->have_group = true;
+        }
+        if (chown(path, 0, a->have_group ? a->group : 0) < 0 || chmod(path, 0660) < 0) {
+                int r = vs_err(err, errno, "set owner and mode of %s", path);
+                unlink(path);
+                return r;
+        }
+        if (listen(fd, 128) < 0) {
+                int r = vs_err(err, errno, "listen on %s", path);
+                unlink(path);
+                return r;
+        }
+        a->listen_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int api_start(struct vsd *v, vs_error *err) {
+        struct api *a = calloc(1, sizeof(*a));
+        if (!a)
+                return vs_err(err, ENOMEM, "start API");
+        a->vsd = v;
+        a->listen_fd = -EBADF;
+        int r = bind_socket(a, v->set.socket, err);
+        if (r < 0) {
+                free(a);
+                return r;
+        }
+        a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE, 0, NULL, NULL,
+                                  on_request, a, MHD_OPTION_LISTEN_SOCKET, a->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                                  on_completed, a, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1024,
+                                  MHD_OPTION_END);
+        if (!a->mhd) {
+                close(a->listen_fd);
+                unlink(v->set.socket);
+                free(a);
+                return vs_err_msg(err, EIO, "cannot start the HTTP server on %s", v->set.socket);
+        }
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        r = di ? loop_add_fd(v->loop, di->epoll_fd, EPOLLIN, on_mhd, a, &a->src) : -EIO;
+        if (r < 0) {
+                MHD_stop_daemon(a->mhd);
+                close(a->listen_fd);
+                unlink(v->set.socket);
+                free(a);
+                return vs_err(err, -r, "watch the HTTP server");
+        }
+        loop_set_prepare(v->loop, prepare, a);
+        v->api = a;
+        return 0;
+}
+
+void api_stop(struct vsd *v) {
+        struct api *a = v->api;
+        if (!a)
+                return;
+        /* MHD refuses to stop with suspended connections: answer them */
+        vs_error err = { 0 };
+        vs_err_msg(&err, ESHUTDOWN, "vsd is shutting down");
+        while (a->waiting) {
+                struct request *rq = a->waiting;
+                a->waiting = rq->next_waiting;
+                if (rq->waiting_on)
+                        inst_waiter_cancel(rq->waiting_on, &rq->waiter);
+                rq->waiting_on = NULL;
+                rq->ready_status = 503;
+                rq->ready = json_response(error_json(&err));
+                MHD_resume_connection(rq->conn);
+        }
+        MHD_run(a->mhd);
+        loop_set_prepare(v->loop, NULL, NULL);
+        loop_remove(a->src);
+        MHD_stop_daemon(a->mhd);
+        close(a->listen_fd);
+        unlink(v->set.socket);
+        free(a);
+        v->api = NULL;
+}

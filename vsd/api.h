@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The REST API: libmicrohttpd on vsd's own Unix socket, driven from vsd's
+ * epoll loop (MHD_USE_EPOLL: its epoll fd is one source of ours). */
+
+#include "../base/error.h"
+
+struct vsd;
+
+int api_start(struct vsd *v, vs_error *err);
+/* Answer what is still waiting (503), close every connection and the socket. */
+void api_stop(struct vsd *v);

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../base/util.h"
+#include "daemon.h"
+#include "loop.h"
+
+struct console_client {
+        struct console *con;
+        int fd;
+        struct loop_source *src;
+        void (*closed)(void *ud);
+        void *ud;
+        struct console_client *next;
+};
+
+struct console {
+        struct vsd *vsd;
+        int master;
+        int slave;
+        int log_fd;
+        uint64_t log_size;
+        uint64_t log_limit;
+        char log_path[512];
+        struct loop_source *src;
+        struct console_client *clients;
+};
+
+static void client_drop(struct console_client *cl) {
+        struct console *c = cl->con;
+        for (struct console_client **p = &c->clients; *p; p = &(*p)->next)
+                if (*p == cl) {
+                        *p = cl->next;
+                        break;
+                }
+        loop_remove(cl->src);
+        /* the upgraded socket belongs to the HTTP layer, which closes it */
+        if (cl->closed)
+                cl->closed(cl->ud);
+        free(cl);
+}
+
+/* Keep at most log_limit bytes in console.log plus one rotated file. */
+static void log_append(struct console *c, const char *buf, size_t len) {
+        if (c->log_fd < 0)
+                return;
+        if (c->log_size + len > c->log_limit) {
+                char old[600];
+                snprintf(old, sizeof(old), "%s.1", c->log_path);
+                (void) rename(c->log_path, old);
+                close(c->log_fd);
+                c->log_fd = open(c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+                c->log_size = 0;
+                if (c->log_fd < 0)
+                        return;
+        }
+        ssize_t n = write(c->log_fd, buf, len);
+        if (n > 0)
+                c->log_size += (uint64_t) n;
+}
+
+static int on_master(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct console *c = userdata;
+        char buf[4096];
+
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                /* EIO: every slave closed; we hold one, so this means the end */
+                c->src = NULL;
+                return -1;
+        }
+        if (n == 0)
+                return 0;
+        log_append(c, buf, (size_t) n);
+        for (struct console_client *cl = c->clients, *next; cl; cl = next) {
+                next = cl->next;
+                /* never let a slow client stall the daemon: drop what does not fit */
+                if (send(cl->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+                        client_drop(cl);
+        }
+        return 0;
+}
+
+static int on_client(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct console_client *cl = userdata;
+        char buf[1024];
+
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n <= 0) {
+                cl->src = NULL; /* the loop removes it */
+                loop_remove(s);
+                client_drop(cl);
+                return 0;
+        }
+        for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(cl->con->master, buf + off, (size_t) (n - off));
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break; /* a full tty drops input, as a real terminal would */
+                }
+                off += w;
+        }
+        return 0;
+}
+
+int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct console **ret, int *ret_slave,
+                 vs_error *err) {
+        _cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+        if (master < 0)
+                return vs_err(err, errno, "open console pty");
+        char name[64];
+        if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
+                return vs_err(err, errno, "set up console pty");
+        _cleanup_close_ int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                return vs_err(err, errno, "open %s", name);
+        struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+        (void) ioctl(master, TIOCSWINSZ, &ws);
+
+        struct console *c = calloc(1, sizeof(*c));
+        if (!c)
+                return vs_err(err, ENOMEM, "console");
+        c->vsd = v;
+        c->log_limit = log_size;
+        snprintf(c->log_path, sizeof(c->log_path), "%s", log_path);
+        c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        struct stat st;
+        if (c->log_fd >= 0 && fstat(c->log_fd, &st) == 0)
+                c->log_size = (uint64_t) st.st_size;
+        int r = loop_add_fd(v->loop, master, EPOLLIN, on_master, c, &c->src);
+        if (r < 0) {
+                if (c->log_fd >= 0)
+                        close(c->log_fd);
+                free(c);
+                return vs_err(err, -r, "watch console");
+        }
+        c->master = TAKE_FD(master);
+        c->slave = TAKE_FD(slave);
+        *ret_slave = c->slave;
+        *ret = c;
+        return 0;
+}
+
+void console_free(struct console *c) {
+        if (!c)
+                return;
+        /* read what is left so the log has the instance's last words */
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(c->master, buf, sizeof(buf))) > 0)
+                log_append(c, buf, (size_t) n);
+        while (c->clients)
+                client_drop(c->clients);
+        loop_remove(c->src);
+        close(c->master);
+        close(c->slave);
+        if (c->log_fd >= 0)
+                close(c->log_fd);
+        free(c);
+}
+
+int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, vs_error *err) {
+        struct console_client *cl = calloc(1, sizeof(*cl));
+        if (!cl)
+                return vs_err(err, ENOMEM, "attach console");
+        *cl = (struct console_client){ .con = c, .fd = sock, .closed = closed, .ud = ud };
+        int r = loop_add_fd(c->vsd->loop, sock, EPOLLIN | EPOLLRDHUP, on_client, cl, &cl->src);
+        if (r < 0) {
+                free(cl);
+                return vs_err(err, -r, "attach console");
+        }
+        cl->next = c->clients;
+        c->clients = cl;
+        return 0;
+}

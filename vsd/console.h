@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * An instance's console: a pty whose slave is the instance's /dev/console.
+ * vsd always reads the master (so the instance never blocks on a full tty),
+ * appends to a bounded console.log (rotated once to console.log.1) and
+ * relays to every attached client; client input goes to the master.
+ */
+
+#include <stdint.h>
+
+#include "../base/error.h"
+
+struct vsd;
+struct console;
+
+/* Create the pty pair.  *ret_slave stays owned by the console (vsd keeps one
+ * slave fd open so the master never sees a hang-up between two shells). */
+int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct console **ret, int *ret_slave,
+                 vs_error *err);
+void console_free(struct console *c);
+
+/* Relay the console to sock until the client closes it; then closed(ud). */
+int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, vs_error *err);

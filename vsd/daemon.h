@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The daemon's context: one per vsd process, passed everywhere instead of
+ * globals so that tests can run several in one process. */
+
+#include <stddef.h>
+
+#include "settings.h"
+
+struct loop;
+struct cg_manager;
+struct api;
+struct instance;
+
+struct vsd {
+        struct vsd_settings set;
+        struct loop *loop;
+        struct cg_manager *cg;
+        struct api *api;
+        struct instance **inst; /* sorted by name */
+        size_t n_inst;
+        size_t cap_inst;
+};

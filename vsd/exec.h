@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* `vsctl exec`: the daemon side of the exec protocol (base/proto.h) on an
+ * upgraded API connection. */
+
+#include <stdbool.h>
+
+#include "../base/error.h"
+
+struct vsd;
+struct instance;
+
+struct exec_request {
+        char **argv; /* NULL-terminated, owned by the caller until exec_run returns */
+        char **env;  /* "K=V" added to the default environment; may be NULL */
+        bool tty;
+};
+
+/* Take over sock (already upgraded): get the client's stdio or hand it a pty,
+ * run the command inside the instance, report "exit N" or "error ...", then
+ * call done(ud) (which closes sock).  Errors after this call are reported to
+ * the client; the return value only says whether done() will be called. */
+int exec_run(struct vsd *v, struct instance *i, const struct exec_request *req, int sock, void (*done)(void *ud),
+             void *ud);

@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "instance.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../base/fileio.h"
+#include "../base/log.h"
+#include "../base/util.h"
+#include "../cgroups/cgroup.h"
+#include "console.h"
+#include "loop.h"
+#include "start.h"
+
+/* How long after init died we keep retrying to remove the cgroup (a process
+ * that was being moved in, or one in uninterruptible sleep, delays it). */
+#define REAP_RETRY_MS 10
+#define REAP_MAX_TRIES 500
+
+const char *inst_state_name(enum inst_state s) {
+        static const char *const names[] = {
+                [INST_STOPPED] = "stopped", [INST_RUNNING] = "running", [INST_STOPPING] = "stopping",
+                [INST_PAUSED] = "paused",   [INST_BROKEN] = "broken",
+        };
+        return names[s];
+}
+
+static void inst_path(const struct instance *i, const char *leaf, char *buf, size_t len) {
+        snprintf(buf, len, "%s/instances/%s%s%s", i->vsd->set.root, i->cfg.name, leaf ? "/" : "", leaf ? leaf : "");
+}
+
+static void state_path(const struct instance *i, char *buf, size_t len) {
+        snprintf(buf, len, "%s/%s.state", i->vsd->set.run_dir, i->cfg.name);
+}
+
+int inst_template_dir(struct vsd *v, const char *template_name, char *buf, size_t len) {
+        snprintf(buf, len, "%s/templates/%s", v->set.root, template_name);
+        return 0;
+}
+
+static struct cg_limits limits_of(const struct inst_config *c) {
+        return (struct cg_limits){ .memory_max = c->memory, .cpu_millis = c->cpu_millis, .pids_max = c->pids };
+}
+
+/* ---- registry ---------------------------------------------------------- */
+
+struct instance *inst_find(struct vsd *v, const char *name) {
+        size_t lo = 0, hi = v->n_inst;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = strcmp(v->inst[mid]->cfg.name, name);
+                if (c == 0)
+                        return v->inst[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error *err) {
+        struct instance *i = inst_find(v, name);
+        if (!i)
+                return vs_err_msg(err, ENOENT, "no such instance '%.64s'", name);
+        *ret = i;
+        return 0;
+}
+
+static int registry_add(struct vsd *v, struct instance *i) {
+        if (v->n_inst == v->cap_inst) {
+                size_t cap = v->cap_inst ? v->cap_inst * 2 : 16;
+                struct instance **n = realloc(v->inst, cap * sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                v->inst = n;
+                v->cap_inst = cap;
+        }
+        size_t pos = 0;
+        while (pos < v->n_inst && strcmp(v->inst[pos]->cfg.name, i->cfg.name) < 0)
+                pos++;
+        memmove(v->inst + pos + 1, v->inst + pos, (v->n_inst - pos) * sizeof(*v->inst));
+        v->inst[pos] = i;
+        v->n_inst++;
+        return 0;
+}
+
+static void registry_remove(struct vsd *v, struct instance *i) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (v->inst[k] == i) {
+                        memmove(v->inst + k, v->inst + k + 1, (v->n_inst - k - 1) * sizeof(*v->inst));
+                        v->n_inst--;
+                        return;
+                }
+}
+
+static struct instance *inst_alloc(struct vsd *v) {
+        struct instance *i = calloc(1, sizeof(*i));
+        if (!i)
+                return NULL;
+        i->vsd = v;
+        i->pidfd = -EBADF;
+        return i;
+}
+
+static void inst_release_runtime(struct instance *i) {
+        loop_remove(i->pidfd_src);
+        loop_remove(i->stop_timer);
+        loop_remove(i->reap_timer);
+        i->pidfd_src = i->stop_timer = i->reap_timer = NULL;
+        safe_close(&i->pidfd);
+        console_free(i->console);
+        i->console = NULL;
+}
+
+static void inst_free(struct instance *i) {
+        if (!i)
+                return;
+        inst_release_runtime(i);
+        free(i);
+}
+
+void inst_registry_free(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                inst_free(v->inst[k]);
+        free(v->inst);
+        v->inst = NULL;
+        v->n_inst = v->cap_inst = 0;
+}
+
+/* ---- runtime state ----------------------------------------------------- */
+
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks after
+ * boot.  A pid that was reused belongs to a process with another start time. */
+static int proc_starttime(pid_t pid, unsigned long long *ret) {
+        char path[64];
+        _cleanup_free_ char *buf = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        int r = vs_read_file(path, 4096, &buf, NULL);
+        if (r < 0)
+                return r;
+        char *p = strrchr(buf, ')');
+        if (!p)
+                return -EINVAL;
+        p++;
+        for (int field = 2; field < 22; field++) {
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EINVAL;
+        }
+        *ret = strtoull(p + 1, NULL, 10);
+        return 0;
+}
+
+static int state_save(struct instance *i, vs_error *err) {
+        char path[512];
+        state_path(i, path, sizeof(path));
+        json_t *j = json_pack("{s:i, s:I, s:I, s:b}", "pid", (int) i->pid, "starttime", (json_int_t) i->starttime,
+                              "started_at", (json_int_t) i->started_at, "paused", i->state == INST_PAUSED);
+        if (!j)
+                return vs_err(err, ENOMEM, "format %s", path);
+        _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (!text)
+                return vs_err(err, ENOMEM, "format %s", path);
+        int r = vs_write_atomic(path, text, strlen(text), 0600);
+        if (r < 0)
+                return vs_err(err, -r, "write %s", path);
+        return 0;
+}
+
+static void state_remove(struct instance *i) {
+        char path[512];
+        state_path(i, path, sizeof(path));
+        (void) unlink(path);
+}
+
+/* ---- stopping and reaping ---------------------------------------------- */
+
+static void notify_waiters(struct instance *i, int result, const vs_error *err) {
+        struct inst_waiter *w = i->waiters;
+        i->waiters = NULL;
+        while (w) {
+                struct inst_waiter *next = w->next;
+                w->next = NULL;
+                w->done(w, result, err);
+                w = next;
+        }
+}
+
+void inst_waiter_cancel(struct instance *i, struct inst_waiter *w) {
+        for (struct inst_waiter **p = &i->waiters; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        return;
+                }
+}
+
+/* The instance is fully down: run what was asked to follow. */
+static void stopped(struct instance *i) {
+        vs_error err = { 0 };
+        int r = 0;
+        enum inst_after_stop then = i->after_stop;
+
+        i->state = INST_STOPPED;
+        i->pid = 0;
+        i->starttime = 0;
+        i->started_at = 0;
+        i->after_stop = AFTER_STOP_NOTHING;
+        state_remove(i);
+        log_info("Instance %s stopped", i->cfg.name);
+
+        if (then == AFTER_STOP_START)
+                r = inst_start(i, &err);
+        else if (then == AFTER_STOP_DESTROY) {
+                r = inst_destroy(i, &err);
+                if (r >= 0)
+                        return; /* waiters were told by inst_destroy */
+        }
+        notify_waiters(i, r, &err);
+}
+
+static void reap_retry(struct loop_source *s, void *userdata);
+
+/* init is gone, so its pid namespace is gone (the kernel kills and reaps
+ * every process in it before init's pidfd reports the exit) and with it the
+ * mount namespace holding the instance's mounts and the network namespace.
+ * What is left on the host is the cgroup, removed here. */
+static void try_reap(struct instance *i) {
+        vs_error err = { 0 };
+        int r = cg_destroy(i->vsd->cg, i->cfg.name, &err);
+        if (r == -EBUSY && i->reap_tries++ < REAP_MAX_TRIES) {
+                /* something joined late (an exec racing the stop): kill it */
+                (void) cg_kill(i->vsd->cg, i->cfg.name, SIGKILL, NULL);
+                if (loop_add_timer(i->vsd->loop, REAP_RETRY_MS, reap_retry, i, &i->reap_timer) >= 0)
+                        return;
+        }
+        if (r < 0)
+                log_warn("Failed to remove cgroup of %s: %s, ignoring", i->cfg.name, err.msg);
+        stopped(i);
+}
+
+static void reap_retry(struct loop_source *s, void *userdata) {
+        struct instance *i = userdata;
+        i->reap_timer = NULL;
+        try_reap(i);
+}
+
+static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct instance *i = userdata;
+        siginfo_t si = { 0 };
+
+        /* Only our own children can be waited for; an adopted init was
+         * re-parented when the previous vsd died and is reaped by its new parent. */
+        if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
+                log_info("Instance %s: init %d exited (%s %d)", i->cfg.name, (int) i->pid,
+                         si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
+        i->pidfd_src = NULL; /* removed by the loop after we return < 0 */
+        loop_remove(i->stop_timer);
+        i->stop_timer = NULL;
+        safe_close(&i->pidfd);
+        console_free(i->console);
+        i->console = NULL;
+        i->state = INST_STOPPING;
+        i->reap_tries = 0;
+        try_reap(i);
+        return -1;
+}
+
+static void on_stop_timeout(struct loop_source *s, void *userdata) {
+        struct instance *i = userdata;
+        i->stop_timer = NULL;
+        log_warn("Instance %s did not halt in time, killing it", i->cfg.name);
+        /* Killing init tears down its pid namespace; the cgroup-wide kill
+         * catches anything that joined from outside (exec). */
+        (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL);
+        if (i->pidfd >= 0)
+                (void) syscall(SYS_pidfd_send_signal, i->pidfd, SIGKILL, NULL, 0);
+        (void) cg_kill(i->vsd->cg, i->cfg.name, SIGKILL, NULL);
+}
+
+static int watch_init(struct instance *i, vs_error *err) {
+        int r = loop_add_fd(i->vsd->loop, i->pidfd, EPOLLIN, on_init_exit, i, &i->pidfd_src);
+        if (r < 0)
+                return vs_err(err, -r, "watch init of %s", i->cfg.name);
+        return 0;
+}
+
+int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_after_stop then, struct inst_waiter *w,
+              vs_error *err) {
+        if (i->state == INST_BROKEN)
+                return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        if (i->state == INST_STOPPED) {
+                if (then == AFTER_STOP_NOTHING && !kill)
+                        return vs_err_msg(err, EALREADY, "instance '%s' is not running", i->cfg.name);
+                return 1;
+        }
+        if (then != AFTER_STOP_NOTHING)
+                i->after_stop = then;
+        if (w) {
+                w->next = i->waiters;
+                i->waiters = w;
+        }
+        if (i->state == INST_STOPPING && !kill)
+                return 0; /* already on its way down: just wait with the others */
+
+        if (i->state == INST_PAUSED)
+                (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL); /* a frozen init cannot halt */
+        i->state = INST_STOPPING;
+        if (kill || i->pidfd < 0) {
+                on_stop_timeout(NULL, i);
+                return 0;
+        }
+        struct template_info t;
+        int sig = SIGPWR;
+        if (template_load(i->vsd->set.root, i->cfg.template_name, &t, NULL) >= 0)
+                sig = t.halt_signal;
+        if (syscall(SYS_pidfd_send_signal, i->pidfd, sig, NULL, 0) < 0) {
+                on_stop_timeout(NULL, i);
+                return 0;
+        }
+        loop_remove(i->stop_timer);
+        i->stop_timer = NULL;
+        uint64_t ms = timeout_ms ? timeout_ms : i->cfg.stop_timeout_ms;
+        int r = loop_add_timer(i->vsd->loop, ms, on_stop_timeout, i, &i->stop_timer);
+        if (r < 0)
+                on_stop_timeout(NULL, i);
+        return 0;
+}
+
+/* ---- starting ---------------------------------------------------------- */
+
+int inst_start(struct instance *i, vs_error *err) {
+        struct vsd *v = i->vsd;
+        char dir[512], lower[600], upper[600], work[600], rootfs[600], logp[600];
+        struct template_info t;
+        struct cg_limits lim = limits_of(&i->cfg);
+        int slave = -EBADF, r;
+
+        switch (i->state) {
+        case INST_STOPPED:
+                break;
+        case INST_BROKEN:
+                return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        case INST_STOPPING:
+                return vs_err_msg(err, EBUSY, "instance '%s' is stopping", i->cfg.name);
+        default:
+                return vs_err_msg(err, EBUSY, "instance '%s' is already running", i->cfg.name);
+        }
+
+        r = template_load(v->set.root, i->cfg.template_name, &t, err);
+        if (r < 0)
+                return r;
+        inst_path(i, NULL, dir, sizeof(dir));
+        inst_template_dir(v, t.name, lower, sizeof(lower));
+        strncat(lower, "/rootfs", sizeof(lower) - strlen(lower) - 1);
+        snprintf(upper, sizeof(upper), "%s/upper", dir);
+        snprintf(work, sizeof(work), "%s/work", dir);
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+        snprintf(logp, sizeof(logp), "%s/console.log", dir);
+
+        r = cg_create(v->cg, i->cfg.name, &lim, err);
+        if (r < 0)
+                return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
+        r = console_open(v, logp, v->set.console_log_size, &i->console, &slave, err);
+        if (r < 0)
+                goto undo_cgroup;
+
+        char *const argv[] = { t.init, NULL };
+        struct start_spec spec = {
+                .name = i->cfg.name,
+                .lower = lower,
+                .upper = upper,
+                .work = work,
+                .rootfs = rootfs,
+                .init_argv = argv,
+                .console = slave,
+                .cg = v->cg,
+        };
+        r = start_spawn(&spec, &i->pid, &i->pidfd, err);
+        if (r < 0)
+                goto undo_console;
+
+        (void) proc_starttime(i->pid, &i->starttime);
+        i->started_at = (int64_t) time(NULL);
+        i->state = INST_RUNNING;
+        r = watch_init(i, err);
+        if (r < 0) {
+                (void) syscall(SYS_pidfd_send_signal, i->pidfd, SIGKILL, NULL, 0);
+                (void) waitid(P_PIDFD, (id_t) i->pidfd, &(siginfo_t){ 0 }, WEXITED);
+                goto undo_pid;
+        }
+        r = state_save(i, err);
+        if (r < 0)
+                log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
+                         err->msg);
+        log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
+        return 0;
+
+undo_pid:
+        safe_close(&i->pidfd);
+        i->pid = 0;
+        i->state = INST_STOPPED;
+undo_console:
+        console_free(i->console);
+        i->console = NULL;
+undo_cgroup:
+        (void) cg_kill(v->cg, i->cfg.name, SIGKILL, NULL);
+        (void) cg_destroy(v->cg, i->cfg.name, NULL);
+        return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
+}
+
+/* ---- create, destroy, update ------------------------------------------- */
+
+int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *err) {
+        char final[512], tmp[512], sub[600];
+        struct template_info t;
+        struct cg_limits lim = limits_of(cfg);
+        int r;
+
+        r = vs_name_check("instance", cfg->name, err);
+        if (r < 0)
+                return r;
+        if (inst_find(v, cfg->name))
+                return vs_err_msg(err, EEXIST, "instance '%s' already exists", cfg->name);
+        r = template_load(v->set.root, cfg->template_name, &t, err);
+        if (r < 0)
+                return r;
+        r = cg_validate(v->cg, &lim, err);
+        if (r < 0)
+                return r;
+
+        snprintf(final, sizeof(final), "%s/instances/%s", v->set.root, cfg->name);
+        if (access(final, F_OK) == 0)
+                return vs_err_msg(err, EEXIST, "instance '%s' already exists (%s)", cfg->name, final);
+
+        /* Build the directory under a hidden name and rename it into place:
+         * a crash or a failure never leaves a half-made instance. */
+        snprintf(tmp, sizeof(tmp), "%s/instances/.%s.new", v->set.root, cfg->name);
+        (void) vs_rm_rf(tmp);
+        if (mkdir(tmp, 0700) < 0)
+                return vs_err(err, errno, "create %s", tmp);
+        static const char *const subdirs[] = { "upper", "work", "rootfs" };
+        for (size_t k = 0; k < ELEMENTSOF(subdirs); k++) {
+                snprintf(sub, sizeof(sub), "%s/%s", tmp, subdirs[k]);
+                if (mkdir(sub, 0755) < 0) {
+                        r = vs_err(err, errno, "create %s", sub);
+                        goto undo;
+                }
+        }
+        snprintf(sub, sizeof(sub), "%s/config.ini", tmp);
+        r = inst_config_save(cfg, sub, err);
+        if (r < 0)
+                goto undo;
+        if (rename(tmp, final) < 0) {
+                r = vs_err(err, errno, "rename %s", tmp);
+                goto undo;
+        }
+
+        struct instance *i = inst_alloc(v);
+        if (!i || registry_add(v, i) < 0) {
+                free(i);
+                (void) vs_rm_rf(final);
+                return vs_err(err, ENOMEM, "register %s", cfg->name);
+        }
+        i->cfg = *cfg;
+        i->state = INST_STOPPED;
+        log_info("Instance %s created from template %s", cfg->name, cfg->template_name);
+        if (ret)
+                *ret = i;
+        return 0;
+undo:
+        (void) vs_rm_rf(tmp);
+        return r;
+}
+
+int inst_destroy(struct instance *i, vs_error *err) {
+        struct vsd *v = i->vsd;
+        char dir[512], tmp[512];
+
+        if (i->state != INST_STOPPED && i->state != INST_BROKEN)
+                return vs_err_msg(err, EBUSY, "instance '%s' is %s; stop it first or use --force", i->cfg.name,
+                                  inst_state_name(i->state));
+        inst_path(i, NULL, dir, sizeof(dir));
+        snprintf(tmp, sizeof(tmp), "%s/instances/.%s.del", v->set.root, i->cfg.name);
+        /* Rename first: from here on the instance is gone even if removing
+         * its files is interrupted; a leftover .del is removed at start. */
+        if (rename(dir, tmp) < 0 && errno != ENOENT)
+                return vs_err(err, errno, "remove %s", dir);
+        int r = vs_rm_rf(tmp);
+        if (r < 0)
+                log_warn("Failed to remove %s: %s, ignoring", tmp, strerror(-r));
+        (void) cg_destroy(v->cg, i->cfg.name, NULL);
+        state_remove(i);
+        log_info("Instance %s destroyed", i->cfg.name);
+        registry_remove(v, i);
+        notify_waiters(i, 0, NULL);
+        inst_free(i);
+        return 0;
+}
+
+int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err) {
+        char path[600];
+        struct cg_limits lim = limits_of(cfg);
+        struct cg_limits old = limits_of(&i->cfg);
+        bool live = i->state == INST_RUNNING || i->state == INST_PAUSED;
+        int r;
+
+        if (i->state == INST_BROKEN)
+                return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        r = cg_validate(i->vsd->cg, &lim, err);
+        if (r < 0)
+                return r;
+        if (live) {
+                r = cg_set_limits(i->vsd->cg, i->cfg.name, &lim, err);
+                if (r < 0) {
+                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        return r;
+                }
+        }
+        inst_path(i, "config.ini", path, sizeof(path));
+        r = inst_config_save(cfg, path, err);
+        if (r < 0) {
+                if (live)
+                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                return r;
+        }
+        i->cfg = *cfg;
+        return 0;
+}
+
+int inst_pause(struct instance *i, vs_error *err) {
+        if (i->state == INST_PAUSED)
+                return vs_err_msg(err, EALREADY, "instance '%s' is already paused", i->cfg.name);
+        if (i->state != INST_RUNNING)
+                return vs_err_msg(err, EINVAL, "instance '%s' is not running", i->cfg.name);
+        int r = cg_freeze(i->vsd->cg, i->cfg.name, true, err);
+        if (r < 0)
+                return r;
+        i->state = INST_PAUSED;
+        (void) state_save(i, NULL);
+        return 0;
+}
+
+int inst_resume(struct instance *i, vs_error *err) {
+        if (i->state != INST_PAUSED)
+                return vs_err_msg(err, EINVAL, "instance '%s' is not paused", i->cfg.name);
+        int r = cg_freeze(i->vsd->cg, i->cfg.name, false, err);
+        if (r < 0)
+                return r;
+        i->state = INST_RUNNING;
+        (void) state_save(i, NULL);
+        return 0;
+}
+
+/* ---- loading and re-adoption ------------------------------------------- */
+
+/* Re-adopt a running init from its state file, or clean up after it. */
+static void adopt(struct instance *i) {
+        char path[512];
+        _cleanup_free_ char *text = NULL;
+        state_path(i, path, sizeof(path));
+        if (vs_read_file(path, 4096, &text, NULL) < 0)
+                return;
+
+        json_t *j = json_loads(text, 0, NULL);
+        json_int_t pid = 0, starttime = 0, started_at = 0;
+        int paused = 0;
+        if (!j || json_unpack(j, "{s:I, s:I, s:I, s?b}", "pid", &pid, "starttime", &starttime, "started_at",
+                              &started_at, "paused", &paused) < 0)
+                pid = 0;
+        json_decref(j);
+
+        unsigned long long now_start = 0;
+        if (pid > 0 && proc_starttime((pid_t) pid, &now_start) == 0 && now_start == (unsigned long long) starttime) {
+                int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
+                if (fd >= 0) {
+                        i->pid = (pid_t) pid;
+                        i->pidfd = fd;
+                        i->starttime = now_start;
+                        i->started_at = started_at;
+                        i->state = paused ? INST_PAUSED : INST_RUNNING;
+                        /* the state file was written before; a race with init's
+                         * exit is caught by the pidfd, which is readable at once */
+                        if (watch_init(i, NULL) >= 0) {
+                                log_info("Re-adopted instance %s (init %d)", i->cfg.name, (int) pid);
+                                return;
+                        }
+                        safe_close(&i->pidfd);
+                }
+        }
+        /* init is gone (or the pid was reused): whatever is left in its cgroup
+         * belongs to a dead instance */
+        log_info("Instance %s stopped while vsd was away, cleaning up", i->cfg.name);
+        i->pid = 0;
+        i->state = INST_STOPPED;
+        (void) cg_kill(i->vsd->cg, i->cfg.name, SIGKILL, NULL);
+        (void) cg_destroy(i->vsd->cg, i->cfg.name, NULL);
+        unlink(path);
+}
+
+static void load_one(struct vsd *v, const char *name) {
+        char path[600];
+        vs_error err = { 0 };
+        struct instance *i = inst_alloc(v);
+        if (!i)
+                return;
+        snprintf(path, sizeof(path), "%s/instances/%s/config.ini", v->set.root, name);
+        int r = inst_config_load(&i->cfg, path, &err);
+        if (r >= 0 && !streq(i->cfg.name, name))
+                r = vs_err_msg(&err, EINVAL, "%s: name '%s' does not match its directory", path, i->cfg.name);
+        if (r < 0) {
+                inst_config_defaults(&i->cfg);
+                snprintf(i->cfg.name, sizeof(i->cfg.name), "%s", name);
+                i->state = INST_BROKEN;
+                snprintf(i->error, sizeof(i->error), "%s", err.msg);
+                log_err("Instance %s is broken: %s", name, err.msg);
+        } else
+                adopt(i);
+        if (registry_add(v, i) < 0)
+                inst_free(i);
+}
+
+/* cgroups below our parent that no running instance claims were left by a
+ * crash between cgroup creation and the state file: kill and remove. */
+static void reconcile_cgroups(struct vsd *v) {
+        char **names = NULL;
+        if (cg_list(v->cg, &names, NULL) < 0 || !names)
+                return;
+        for (char **n = names; *n; n++) {
+                struct instance *i = inst_find(v, *n);
+                if (!i || (i->state != INST_RUNNING && i->state != INST_PAUSED)) {
+                        log_info("Removing orphan cgroup %s", *n);
+                        (void) cg_kill(v->cg, *n, SIGKILL, NULL);
+                        (void) cg_destroy(v->cg, *n, NULL);
+                }
+                free(*n);
+        }
+        free(names);
+}
+
+int inst_registry_load(struct vsd *v, vs_error *err) {
+        char path[512];
+        int r;
+
+        snprintf(path, sizeof(path), "%s/instances", v->set.root);
+        r = vs_mkdir_p(path, 0711);
+        if (r < 0)
+                return vs_err(err, -r, "create %s", path);
+        r = vs_mkdir_p(v->set.run_dir, 0755);
+        if (r < 0)
+                return vs_err(err, -r, "create %s", v->set.run_dir);
+
+        DIR *d = opendir(path);
+        if (!d)
+                return vs_err(err, errno, "open %s", path);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.') {
+                        /* .NAME.new / .NAME.del: an interrupted create or destroy */
+                        if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+                                char stale[600];
+                                snprintf(stale, sizeof(stale), "%s/%s", path, de->d_name);
+                                (void) vs_rm_rf(stale);
+                        }
+                        continue;
+                }
+                if (!vs_name_valid(de->d_name)) {
+                        log_warn("Ignoring %s/%s: not a valid instance name", path, de->d_name);
+                        continue;
+                }
+                load_one(v, de->d_name);
+        }
+        closedir(d);
+        reconcile_cgroups(v);
+        return 0;
+}

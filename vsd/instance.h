@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The instance registry and lifecycle.  An instance is its directory
+ * (<root>/instances/<name>: config.ini, upper/, work/, rootfs/, console.log),
+ * and while it runs: its init process (watched through a pidfd), its
+ * namespaces, its cgroup and <run_dir>/<name>.state.  No helper process.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../base/error.h"
+#include "daemon.h"
+#include "settings.h"
+
+enum inst_state {
+        INST_STOPPED,
+        INST_RUNNING,
+        INST_STOPPING,
+        INST_PAUSED,
+        INST_BROKEN,
+};
+
+const char *inst_state_name(enum inst_state s);
+
+struct instance;
+
+/* Called when a stop/restart/destroy that was waited for has finished;
+ * result < 0 with err filled on failure.  The instance may be gone (destroy). */
+struct inst_waiter {
+        void (*done)(struct inst_waiter *w, int result, const vs_error *err);
+        struct inst_waiter *next;
+};
+
+enum inst_after_stop {
+        AFTER_STOP_NOTHING,
+        AFTER_STOP_START,
+        AFTER_STOP_DESTROY,
+};
+
+struct console;
+struct loop_source;
+
+struct instance {
+        struct vsd *vsd;
+        struct inst_config cfg;
+        enum inst_state state;
+        char error[VS_ERROR_MAX];    /* why it is broken */
+        pid_t pid;                   /* init, host pid */
+        int pidfd;
+        unsigned long long starttime; /* of init, in clock ticks since boot: defeats pid reuse */
+        int64_t started_at;          /* unix seconds */
+        struct loop_source *pidfd_src;
+        struct loop_source *stop_timer;
+        struct loop_source *reap_timer;
+        unsigned reap_tries;
+        struct console *console;
+        struct inst_waiter *waiters;
+        enum inst_after_stop after_stop;
+};
+
+/* Scan <root>/instances, load every config.ini (a bad one marks that
+ * instance broken), re-adopt running inits from <run_dir>/<name>.state and
+ * remove what a crash left (stale state files, orphan cgroups). */
+int inst_registry_load(struct vsd *v, vs_error *err);
+void inst_registry_free(struct vsd *v);
+
+struct instance *inst_find(struct vsd *v, const char *name);
+/* Like inst_find, but fills err with "no such instance" (404). */
+int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error *err);
+
+int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *err);
+int inst_start(struct instance *i, vs_error *err);
+
+/* Ask init to halt (template halt signal), kill the rest after timeout_ms
+ * (0 = the instance's stop_timeout; kill = at once).  Returns 1 when it is
+ * already stopped, 0 when the waiter (may be NULL) will be told. */
+int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_after_stop then,
+              struct inst_waiter *w, vs_error *err);
+void inst_waiter_cancel(struct instance *i, struct inst_waiter *w);
+
+/* Remove a stopped (or broken) instance and its files. */
+int inst_destroy(struct instance *i, vs_error *err);
+
+int inst_pause(struct instance *i, vs_error *err);
+int inst_resume(struct instance *i, vs_error *err);
+
+/* Replace the instance's settings: validated, applied live when running,
+ * saved atomically; nothing changes when any step fails. */
+int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err);
+
+int inst_template_dir(struct vsd *v, const char *template_name, char *buf, size_t len);

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vsd: parse arguments, wire the parts together, run the loop. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../base/fileio.h"
+#include "../base/log.h"
+#include "../base/proto.h"
+#include "../base/util.h"
+#include "../cgroups/cgroup.h"
+#include "api.h"
+#include "daemon.h"
+#include "instance.h"
+#include "loop.h"
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: vsd [OPTIONS]\n"
+                "Run the vsd daemon in the foreground.\n\n"
+                "  -c, --config FILE        daemon configuration (default " VS_DEFAULT_CONFIG ")\n"
+                "      --root DIR           state root: templates/ and instances/ (default " VS_DEFAULT_ROOT ")\n"
+                "      --run-dir DIR        runtime state (default " VS_DEFAULT_RUN_DIR ")\n"
+                "      --socket PATH        API socket (default " VS_DEFAULT_SOCKET ")\n"
+                "      --socket-group NAME  group admitted to the socket besides root (default " VS_DEFAULT_SOCKET_GROUP ")\n"
+                "      --cgroup-parent NAME cgroup below which every instance lives (default " VS_DEFAULT_CGROUP_PARENT ")\n"
+                "      --log-level LEVEL    error, warning, info or debug\n"
+                "      --foreground         accepted for compatibility; vsd always runs in the foreground\n"
+                "  -V, --version            print the version\n"
+                "  -h, --help               this text\n");
+}
+
+enum { OPT_ROOT = 256, OPT_RUN_DIR, OPT_SOCKET, OPT_GROUP, OPT_CGROUP_PARENT, OPT_LOG_LEVEL, OPT_FOREGROUND };
+
+static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "root", required_argument, NULL, OPT_ROOT },
+        { "run-dir", required_argument, NULL, OPT_RUN_DIR },
+        { "socket", required_argument, NULL, OPT_SOCKET },
+        { "socket-group", required_argument, NULL, OPT_GROUP },
+        { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
+        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "foreground", no_argument, NULL, OPT_FOREGROUND },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static int set_field(char *field, size_t size, const char *value, const char *opt, bool path) {
+        if (path && value[0] != '/') {
+                fprintf(stderr, "vsd: --%s needs an absolute path, got '%s'\n", opt, value);
+                return -EINVAL;
+        }
+        if (strlen(value) >= size) {
+                fprintf(stderr, "vsd: --%s value too long\n", opt);
+                return -EINVAL;
+        }
+        snprintf(field, size, "%s", value);
+        return 0;
+}
+
+static int on_signal(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct vsd *v = userdata;
+        struct signalfd_siginfo si;
+        if (read(fd, &si, sizeof(si)) != sizeof(si))
+                return 0;
+        log_info("Received signal %u, exiting; instances keep running", si.ssi_signo);
+        loop_quit(v->loop);
+        return 0;
+}
+
+static enum vs_log_level level_of(const char *s) {
+        return streq(s, "error") ? VS_LOG_ERR : streq(s, "warning") ? VS_LOG_WARN : streq(s, "debug") ? VS_LOG_DEBUG : VS_LOG_INFO;
+}
+
+int main(int argc, char **argv) {
+        struct vsd v = { 0 };
+        struct vsd_settings over;
+        const char *config = VS_DEFAULT_CONFIG;
+        bool config_given = false;
+        vs_error err = { 0 };
+        int c, r;
+
+        /* command-line values win over the file: collect them apart first */
+        settings_defaults(&v.set);
+        memset(&over, 0, sizeof(over));
+        while ((c = getopt_long(argc, argv, "c:Vh", options, NULL)) != -1) {
+                r = 0;
+                switch (c) {
+                case 'c':
+                        config = optarg;
+                        config_given = true;
+                        break;
+                case OPT_ROOT:
+                        r = set_field(over.root, sizeof(over.root), optarg, "root", true);
+                        break;
+                case OPT_RUN_DIR:
+                        r = set_field(over.run_dir, sizeof(over.run_dir), optarg, "run-dir", true);
+                        break;
+                case OPT_SOCKET:
+                        r = set_field(over.socket, sizeof(over.socket), optarg, "socket", true);
+                        break;
+                case OPT_GROUP:
+                        r = set_field(over.socket_group, sizeof(over.socket_group), optarg, "socket-group", false);
+                        break;
+                case OPT_CGROUP_PARENT:
+                        if (!*optarg || strchr(optarg, '/')) {
+                                fprintf(stderr, "vsd: --cgroup-parent must be a single directory name\n");
+                                return 2;
+                        }
+                        r = set_field(over.cgroup_parent, sizeof(over.cgroup_parent), optarg, "cgroup-parent", false);
+                        break;
+                case OPT_LOG_LEVEL:
+                        r = set_field(over.log_level, sizeof(over.log_level), optarg, "log-level", false);
+                        break;
+                case OPT_FOREGROUND:
+                        break;
+                case 'V':
+                        printf("vsd %s\n", VS_VERSION);
+                        return 0;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+                if (r < 0)
+                        return 2;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "vsd: unexpected argument '%s'\n", argv[optind]);
+                return 2;
+        }
+        if (settings_load(&v.set, config, !config_given, &err) < 0) {
+                fprintf(stderr, "vsd: %s\n", err.msg);
+                return 1;
+        }
+#define OVERRIDE(f) if (over.f[0]) memcpy(v.set.f, over.f, sizeof(v.set.f))
+        OVERRIDE(root);
+        OVERRIDE(run_dir);
+        OVERRIDE(socket);
+        OVERRIDE(socket_group);
+        OVERRIDE(cgroup_parent);
+        OVERRIDE(log_level);
+#undef OVERRIDE
+        vs_log_set_level(level_of(v.set.log_level));
+        if (geteuid() != 0) {
+                fprintf(stderr, "vsd: must run as root\n");
+                return 1;
+        }
+
+        umask(022);
+        signal(SIGPIPE, SIG_IGN);
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+        char sockdir[256];
+        snprintf(sockdir, sizeof(sockdir), "%s", v.set.socket);
+        (void) vs_mkdir_p(dirname(sockdir), 0755);
+        r = vs_mkdir_p(v.set.root, 0711);
+        if (r < 0) {
+                fprintf(stderr, "vsd: Failed to create %s: %s\n", v.set.root, strerror(-r));
+                return 1;
+        }
+
+        if (sfd < 0 || loop_new(&v.loop) < 0 || loop_add_fd(v.loop, sfd, EPOLLIN, on_signal, &v, NULL) < 0) {
+                log_err("Failed to set up the event loop: %s", strerror(errno));
+                return 1;
+        }
+        r = cg_manager_new(v.set.cgroup_root, v.set.cgroup_parent, &v.cg, &err);
+        if (r < 0) {
+                log_err("Failed to set up cgroups: %s", err.msg);
+                loop_free(v.loop);
+                return 1;
+        }
+        r = inst_registry_load(&v, &err);
+        if (r >= 0)
+                r = api_start(&v, &err);
+        if (r < 0) {
+                log_err("%s", err.msg);
+                inst_registry_free(&v);
+                cg_manager_free(v.cg);
+                loop_free(v.loop);
+                return 1;
+        }
+        log_info("vsd %s serving %s (root %s, cgroup %s/%s, %zu instances)", VS_VERSION, v.set.socket, v.set.root,
+                 cg_manager_mode(v.cg), v.set.cgroup_parent, v.n_inst);
+
+        r = loop_run(v.loop);
+        if (r < 0)
+                log_err("Event loop failed: %s", strerror(-r));
+        api_stop(&v);
+        inst_registry_free(&v);
+        cg_manager_free(v.cg);
+        loop_free(v.loop);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The API's handlers: one function per endpoint, routed by a table. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../base/parse.h"
+#include "../base/proto.h"
+#include "../base/util.h"
+#include "../cgroups/cgroup.h"
+#include "api-internal.h"
+#include "daemon.h"
+
+/* ---- JSON views -------------------------------------------------------- */
+
+json_t *routes_instance_json(struct instance *i) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:I, s:f}", "name", i->cfg.name, "template",
+                              i->cfg.template_name, "state", inst_state_name(i->state), "pid", (int) i->pid,
+                              "started_at", (json_int_t) i->started_at, "memory", (json_int_t) i->cfg.memory, "cpus",
+                              i->cfg.cpu_millis / 1000.0, "pids", (json_int_t) i->cfg.pids, "stop_timeout",
+                              (double) i->cfg.stop_timeout_ms / 1000.0);
+        if (j && i->state == INST_BROKEN)
+                json_object_set_new(j, "error", json_string(i->error));
+        return j;
+}
+
+static json_t *stats_json(struct instance *i, vs_error *err) {
+        struct cg_stats st = { 0 };
+        if (i->state == INST_RUNNING || i->state == INST_PAUSED) {
+                if (cg_stats(i->vsd->cg, i->cfg.name, &st, err) < 0)
+                        return NULL;
+        }
+        return json_pack("{s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:f, s:I, s:I}, s:{s:I, s:I, s:I}}",
+                         "name", i->cfg.name, "state", inst_state_name(i->state),
+                         "memory", "usage", (json_int_t) st.memory_current, "peak", (json_int_t) st.memory_peak,
+                         "limit", (json_int_t) i->cfg.memory, "failcnt", (json_int_t) st.memory_failcnt,
+                         "oom_kills", (json_int_t) st.oom_kills,
+                         "cpu", "usage_ns", (json_int_t) st.cpu_usage_ns, "limit", i->cfg.cpu_millis / 1000.0,
+                         "nr_throttled", (json_int_t) st.cpu_nr_throttled, "throttled_ns",
+                         (json_int_t) st.cpu_throttled_ns,
+                         "pids", "current", (json_int_t) st.pids_current, "limit", (json_int_t) i->cfg.pids,
+                         "failcnt", (json_int_t) st.pids_failcnt);
+}
+
+/* ---- request bodies ---------------------------------------------------- */
+
+static int parse_body(const char *body, size_t len, bool required, json_t **ret, vs_error *err) {
+        if (len == 0 && !required) {
+                *ret = json_object();
+                return 0;
+        }
+        json_error_t jerr;
+        json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!j)
+                return vs_err_msg(err, EINVAL, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+                                  jerr.text);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return vs_err_msg(err, EINVAL, "request body must be a JSON object");
+        }
+        *ret = j;
+        return 0;
+}
+
+static int reject_unknown(json_t *obj, const char *const *known, vs_error *err) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(obj, key, val) {
+                bool ok = false;
+                for (const char *const *k = known; *k; k++)
+                        if (streq(*k, key))
+                                ok = true;
+                if (!ok)
+                        return vs_err_msg(err, EINVAL, "unknown field '%.40s'", key);
+        }
+        return 0;
+}
+
+/* A limit given as a string with a unit, or as a plain number. */
+static int json_size(json_t *v, const char *field, uint64_t *ret, vs_error *err) {
+        if (json_is_integer(v)) {
+                if (json_integer_value(v) < 0)
+                        return vs_err_msg(err, EINVAL, "%s must not be negative", field);
+                *ret = (uint64_t) json_integer_value(v);
+                return 0;
+        }
+        if (json_is_string(v)) {
+                const char *s = json_string_value(v);
+                if (!*s || streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
+                        *ret = 0;
+                        return 0;
+                }
+                if (vs_parse_size(s, ret, err) < 0)
+                        return vs_err_prefix(err, "%s", field);
+                return 0;
+        }
+        return vs_err_msg(err, EINVAL, "%s must be a size such as \"256M\"", field);
+}
+
+static int json_cpus(json_t *v, uint32_t *ret, vs_error *err) {
+        char buf[64];
+        if (json_is_number(v)) {
+                double d = json_number_value(v);
+                if (d == 0) {
+                        *ret = 0;
+                        return 0;
+                }
+                if (!(d > 0) || !isfinite(d))
+                        return vs_err_msg(err, EINVAL, "cpus must be a positive number");
+                snprintf(buf, sizeof(buf), "%.3f", d);
+        } else if (json_is_string(v)) {
+                snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+                if (!buf[0] || streq(buf, "0") || streq(buf, "unlimited") || streq(buf, "max")) {
+                        *ret = 0;
+                        return 0;
+                }
+        } else
+                return vs_err_msg(err, EINVAL, "cpus must be a number such as 0.5");
+        if (vs_parse_cpus(buf, ret, err) < 0)
+                return vs_err_prefix(err, "cpus");
+        return 0;
+}
+
+static int json_pids(json_t *v, uint64_t *ret, vs_error *err) {
+        if (json_is_integer(v)) {
+                json_int_t n = json_integer_value(v);
+                if (n < 0 || n > 4194304)
+                        return vs_err_msg(err, EINVAL, "pids must be between 0 (unlimited) and 4194304");
+                *ret = (uint64_t) n;
+                return 0;
+        }
+        if (json_is_string(v)) {
+                const char *s = json_string_value(v);
+                if (!*s || streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
+                        *ret = 0;
+                        return 0;
+                }
+                if (vs_parse_count(s, 1, 4194304, ret, err) < 0)
+                        return vs_err_prefix(err, "pids");
+                return 0;
+        }
+        return vs_err_msg(err, EINVAL, "pids must be a number");
+}
+
+static int json_duration(json_t *v, const char *field, uint64_t *ret, vs_error *err) {
+        uint64_t ms;
+        if (json_is_number(v)) {
+                double d = json_number_value(v);
+                if (!(d > 0) || d > 86400)
+                        return vs_err_msg(err, EINVAL, "%s must be between 0 and 86400 seconds", field);
+                ms = (uint64_t) (d * 1000);
+        } else if (json_is_string(v)) {
+                if (vs_parse_duration_ms(json_string_value(v), &ms, err) < 0)
+                        return vs_err_prefix(err, "%s", field);
+        } else
+                return vs_err_msg(err, EINVAL, "%s must be a duration such as \"30s\"", field);
+        if (ms == 0)
+                return vs_err_msg(err, EINVAL, "%s must be greater than zero", field);
+        *ret = ms;
+        return 0;
+}
+
+/* Apply the limit fields present in obj onto cfg. */
+static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
+        json_t *v;
+        if ((v = json_object_get(obj, "memory")) && json_size(v, "memory", &cfg->memory, err) < 0)
+                return -EINVAL;
+        if ((v = json_object_get(obj, "cpus")) && json_cpus(v, &cfg->cpu_millis, err) < 0)
+                return -EINVAL;
+        if ((v = json_object_get(obj, "pids")) && json_pids(v, &cfg->pids, err) < 0)
+                return -EINVAL;
+        if ((v = json_object_get(obj, "stop_timeout")) && json_duration(v, "stop_timeout", &cfg->stop_timeout_ms, err) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+/* ---- handlers ---------------------------------------------------------- */
+
+struct ctx {
+        struct request *rq;
+        struct vsd *v;
+        const char *name; /* instance name from the path, or NULL */
+        const char *body;
+        size_t len;
+};
+
+static void reply_instance(struct ctx *c, unsigned status, struct instance *i) {
+        api_reply_json(c->rq, status, routes_instance_json(i));
+}
+
+static void get_version(struct ctx *c) {
+        api_reply_json(c->rq, 200,
+                       json_pack("{s:s, s:i, s:s}", "version", VS_VERSION, "api", 1, "cgroup",
+                                 cg_manager_mode(c->v->cg)));
+}
+
+static void get_templates(struct ctx *c) {
+        char path[512];
+        json_t *arr = json_array();
+        snprintf(path, sizeof(path), "%s/templates", c->v->set.root);
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                struct template_info t;
+                if (de->d_name[0] == '.' || template_load(c->v->set.root, de->d_name, &t, NULL) < 0)
+                        continue;
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "name", t.name, "init", t.init,
+                                                     "halt_signal", t.halt_signal_name, "description",
+                                                     t.description));
+        }
+        if (d)
+                closedir(d);
+        api_reply_json(c->rq, 200, arr);
+}
+
+static void list_instances(struct ctx *c) {
+        json_t *arr = json_array();
+        for (size_t k = 0; k < c->v->n_inst; k++)
+                json_array_append_new(arr, routes_instance_json(c->v->inst[k]));
+        api_reply_json(c->rq, 200, arr);
+}
+
+static void create_instance(struct ctx *c) {
+        static const char *const known[] = { "name", "template", "memory", "cpus", "pids", "stop_timeout", "start", NULL };
+        vs_error err = { 0 };
+        json_t *obj = NULL;
+        struct inst_config cfg;
+        struct instance *i;
+
+        inst_config_defaults(&cfg);
+        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0)
+                goto fail;
+        json_t *name = json_object_get(obj, "name");
+        if (!json_is_string(name)) {
+                vs_err_msg(&err, EINVAL, "field 'name' (a string) is required");
+                goto fail;
+        }
+        if (vs_name_check("instance", json_string_value(name), &err) < 0)
+                goto fail;
+        snprintf(cfg.name, sizeof(cfg.name), "%s", json_string_value(name));
+        json_t *tmpl = json_object_get(obj, "template");
+        if (tmpl) {
+                if (!json_is_string(tmpl) || vs_name_check("template", json_string_value(tmpl), &err) < 0) {
+                        if (!err.code)
+                                vs_err_msg(&err, EINVAL, "field 'template' must be a string");
+                        goto fail;
+                }
+                snprintf(cfg.template_name, sizeof(cfg.template_name), "%s", json_string_value(tmpl));
+        }
+        json_t *start = json_object_get(obj, "start");
+        if (start && !json_is_boolean(start)) {
+                vs_err_msg(&err, EINVAL, "field 'start' must be true or false");
+                goto fail;
+        }
+        if (apply_limits(obj, &cfg, &err) < 0)
+                goto fail;
+        if (inst_create(c->v, &cfg, &i, &err) < 0)
+                goto fail;
+        if (json_is_true(start) && inst_start(i, &err) < 0) {
+                /* created but not started: say so, keep the instance */
+                vs_err_prefix(&err, "created '%s' but", cfg.name);
+                goto fail;
+        }
+        json_decref(obj);
+        reply_instance(c, 201, i);
+        return;
+fail:
+        json_decref(obj);
+        api_reply_error(c->rq, &err);
+}
+
+static int lookup(struct ctx *c, struct instance **ret) {
+        vs_error err = { 0 };
+        if (inst_lookup(c->v, c->name, ret, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return -1;
+        }
+        return 0;
+}
+
+static void get_instance(struct ctx *c) {
+        struct instance *i;
+        if (lookup(c, &i) == 0)
+                reply_instance(c, 200, i);
+}
+
+static void patch_instance(struct ctx *c) {
+        static const char *const known[] = { "memory", "cpus", "pids", "stop_timeout", NULL };
+        vs_error err = { 0 };
+        struct instance *i;
+        json_t *obj = NULL;
+        if (lookup(c, &i) < 0)
+                return;
+        struct inst_config cfg = i->cfg;
+        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0 ||
+            apply_limits(obj, &cfg, &err) < 0 || inst_update(i, &cfg, &err) < 0) {
+                json_decref(obj);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        json_decref(obj);
+        reply_instance(c, 200, i);
+}
+
+static void delete_instance(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        const char *force = api_query(c->rq, "force");
+        bool forced = force && (streq(force, "1") || streq(force, "true"));
+        if (i->state == INST_STOPPED || i->state == INST_BROKEN) {
+                if (inst_destroy(i, &err) < 0)
+                        api_reply_error(c->rq, &err);
+                else
+                        api_reply_json(c->rq, 200, json_object());
+                return;
+        }
+        if (!forced) {
+                vs_err_msg(&err, EBUSY, "instance '%s' is %s; stop it first or use --force", i->cfg.name,
+                           inst_state_name(i->state));
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        if (inst_stop(i, 0, true, AFTER_STOP_DESTROY, api_wait(c->rq, i), &err) < 0)
+                api_reply_error(c->rq, &err); /* not reached: a running instance can always be killed */
+}
+
+static void post_start(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        if (inst_start(i, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 200, i);
+}
+
+static void stop_or_restart(struct ctx *c, enum inst_after_stop then) {
+        static const char *const known[] = { "timeout", "kill", NULL };
+        vs_error err = { 0 };
+        struct instance *i;
+        json_t *obj = NULL;
+        uint64_t timeout = 0;
+        if (lookup(c, &i) < 0)
+                return;
+        if (parse_body(c->body, c->len, false, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0)
+                goto fail;
+        json_t *t = json_object_get(obj, "timeout"), *k = json_object_get(obj, "kill");
+        if (t && json_duration(t, "timeout", &timeout, &err) < 0)
+                goto fail;
+        if (k && !json_is_boolean(k)) {
+                vs_err_msg(&err, EINVAL, "field 'kill' must be true or false");
+                goto fail;
+        }
+        if (then == AFTER_STOP_START && i->state == INST_STOPPED) {
+                /* restarting a stopped instance just starts it */
+                if (inst_start(i, &err) < 0)
+                        goto fail;
+                json_decref(obj);
+                reply_instance(c, 200, i);
+                return;
+        }
+        if (i->state == INST_STOPPED && then == AFTER_STOP_NOTHING) {
+                vs_err_msg(&err, EALREADY, "instance '%s' is not running", i->cfg.name);
+                goto fail;
+        }
+        if (i->state == INST_BROKEN) {
+                vs_err_msg(&err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+                goto fail;
+        }
+        json_decref(obj);
+        (void) inst_stop(i, timeout, json_is_true(k), then, api_wait(c->rq, i), &err);
+        return;
+fail:
+        json_decref(obj);
+        api_reply_error(c->rq, &err);
+}
+
+static void post_stop(struct ctx *c) {
+        stop_or_restart(c, AFTER_STOP_NOTHING);
+}
+
+static void post_restart(struct ctx *c) {
+        stop_or_restart(c, AFTER_STOP_START);
+}
+
+static void post_pause(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        if (inst_pause(i, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 200, i);
+}
+
+static void post_resume(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        if (inst_resume(i, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 200, i);
+}
+
+static void get_stats(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        json_t *j = stats_json(i, &err);
+        if (!j)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, j);
+}
+
+static void get_all_stats(struct ctx *c) {
+        json_t *arr = json_array();
+        for (size_t k = 0; k < c->v->n_inst; k++) {
+                struct instance *i = c->v->inst[k];
+                if (i->state != INST_RUNNING && i->state != INST_PAUSED)
+                        continue;
+                json_t *j = stats_json(i, NULL);
+                if (j)
+                        json_array_append_new(arr, j);
+        }
+        api_reply_json(c->rq, 200, arr);
+}
+
+static int require_running(struct ctx *c, struct instance *i) {
+        vs_error err = { 0 };
+        if (i->state == INST_RUNNING)
+                return 0;
+        if (i->state == INST_PAUSED)
+                vs_err_msg(&err, EBUSY, "instance '%s' is paused; resume it first", i->cfg.name);
+        else
+                vs_err_msg(&err, EINVAL, "instance '%s' is not running", i->cfg.name);
+        api_reply_error(c->rq, &err);
+        return -1;
+}
+
+static int strv_from_json(json_t *arr, const char *field, bool nonempty, bool env, char ***ret, vs_error *err) {
+        if (!json_is_array(arr))
+                return vs_err_msg(err, EINVAL, "field '%s' must be an array of strings", field);
+        size_t n = json_array_size(arr);
+        if (nonempty && n == 0)
+                return vs_err_msg(err, EINVAL, "field '%s' must not be empty", field);
+        if (n > 4096)
+                return vs_err_msg(err, E2BIG, "field '%s' has too many entries", field);
+        char **v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return vs_err(err, ENOMEM, "%s", field);
+        for (size_t k = 0; k < n; k++) {
+                json_t *s = json_array_get(arr, k);
+                if (!json_is_string(s) || (env && !strchr(json_string_value(s), '=')) ||
+                    !(v[k] = strdup(json_string_value(s)))) {
+                        for (size_t m = 0; m < k; m++)
+                                free(v[m]);
+                        free(v);
+                        return vs_err_msg(err, EINVAL, env ? "field '%s' entries must be \"KEY=VALUE\" strings"
+                                                           : "field '%s' must be an array of strings",
+                                          field);
+                }
+        }
+        *ret = v;
+        return 0;
+}
+
+static void post_exec(struct ctx *c) {
+        static const char *const known[] = { "argv", "tty", "env", NULL };
+        vs_error err = { 0 };
+        struct instance *i;
+        json_t *obj = NULL;
+        struct exec_request req = { 0 };
+        if (lookup(c, &i) < 0 || require_running(c, i) < 0)
+                return;
+        if (!api_has_upgrade(c->rq, VS_UPGRADE_EXEC)) {
+                vs_err_msg(&err, EINVAL, "exec needs 'Upgrade: %s' (see doc/api.md)", VS_UPGRADE_EXEC);
+                goto fail;
+        }
+        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0)
+                goto fail;
+        json_t *tty = json_object_get(obj, "tty");
+        if (tty && !json_is_boolean(tty)) {
+                vs_err_msg(&err, EINVAL, "field 'tty' must be true or false");
+                goto fail;
+        }
+        req.tty = json_is_true(tty);
+        if (strv_from_json(json_object_get(obj, "argv"), "argv", true, false, &req.argv, &err) < 0)
+                goto fail;
+        json_t *env = json_object_get(obj, "env");
+        if (env && strv_from_json(env, "env", false, true, &req.env, &err) < 0)
+                goto fail;
+        json_decref(obj);
+        api_upgrade_exec(c->rq, i, &req);
+        return;
+fail:
+        json_decref(obj);
+        for (char **p = req.argv; p && *p; p++)
+                free(*p);
+        free(req.argv);
+        for (char **p = req.env; p && *p; p++)
+                free(*p);
+        free(req.env);
+        api_reply_error(c->rq, &err);
+}
+
+static void get_console(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0 || require_running(c, i) < 0)
+                return;
+        if (!api_has_upgrade(c->rq, VS_UPGRADE_CONSOLE)) {
+                vs_err_msg(&err, EINVAL, "console needs 'Upgrade: %s' (see doc/api.md)", VS_UPGRADE_CONSOLE);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        if (!i->console) {
+                vs_err_msg(&err, ENODEV,
+                           "the console of '%s' is not available: vsd was restarted since the instance started; "
+                           "restart the instance to get it back",
+                           i->cfg.name);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        api_upgrade_console(c->rq, i);
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+enum path_kind { P_TOP, P_INSTANCE, P_ACTION };
+
+struct route {
+        enum path_kind kind;
+        const char *seg; /* P_TOP: collection; P_ACTION: action */
+        const char *method;
+        void (*fn)(struct ctx *c);
+};
+
+static const struct route routes[] = {
+        { P_TOP, "version", "GET", get_version },
+        { P_TOP, "templates", "GET", get_templates },
+        { P_TOP, "instances", "GET", list_instances },
+        { P_TOP, "instances", "POST", create_instance },
+        { P_TOP, "stats", "GET", get_all_stats },
+        { P_INSTANCE, NULL, "GET", get_instance },
+        { P_INSTANCE, NULL, "PATCH", patch_instance },
+        { P_INSTANCE, NULL, "DELETE", delete_instance },
+        { P_ACTION, "start", "POST", post_start },
+        { P_ACTION, "stop", "POST", post_stop },
+        { P_ACTION, "restart", "POST", post_restart },
+        { P_ACTION, "pause", "POST", post_pause },
+        { P_ACTION, "resume", "POST", post_resume },
+        { P_ACTION, "stats", "GET", get_stats },
+        { P_ACTION, "exec", "POST", post_exec },
+        { P_ACTION, "console", "GET", get_console },
+};
+
+void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len) {
+        vs_error err = { 0 };
+        char path[256], *segs[4] = { 0 };
+        size_t n = 0;
+
+        if (strncmp(url, VS_API_PREFIX "/", strlen(VS_API_PREFIX) + 1) != 0 || strlen(url) >= sizeof(path)) {
+                vs_err_msg(&err, ENOENT, "unknown path '%.80s' (the API lives under " VS_API_PREFIX "/)", url);
+                api_reply_error(rq, &err);
+                return;
+        }
+        snprintf(path, sizeof(path), "%s", url + strlen(VS_API_PREFIX) + 1);
+        for (char *save = NULL, *tok = strtok_r(path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+                if (n == ELEMENTSOF(segs)) {
+                        n++;
+                        break;
+                }
+                segs[n++] = tok;
+        }
+
+        enum path_kind kind;
+        const char *seg = NULL;
+        if (n == 1)
+                kind = P_TOP, seg = segs[0];
+        else if (n == 2 && streq(segs[0], "instances"))
+                kind = P_INSTANCE;
+        else if (n == 3 && streq(segs[0], "instances"))
+                kind = P_ACTION, seg = segs[2];
+        else {
+                vs_err_msg(&err, ENOENT, "unknown path '%.80s'", url);
+                api_reply_error(rq, &err);
+                return;
+        }
+        if (kind != P_TOP && !vs_name_valid(segs[1])) {
+                vs_name_check("instance", segs[1], &err);
+                api_reply_error(rq, &err);
+                return;
+        }
+
+        bool path_known = false;
+        for (size_t k = 0; k < ELEMENTSOF(routes); k++) {
+                const struct route *r = &routes[k];
+                if (r->kind != kind || (seg && !streq(r->seg, seg)))
+                        continue;
+                path_known = true;
+                if (!streq(r->method, method))
+                        continue;
+                struct ctx c = { .rq = rq, .v = api_vsd(rq), .name = kind == P_TOP ? NULL : segs[1], .body = body, .len = len };
+                r->fn(&c);
+                return;
+        }
+        if (path_known) {
+                vs_err_msg(&err, EINVAL, "method %s not allowed on %.80s", method, url);
+                api_reply_json(rq, 405, json_pack("{s:s, s:i}", "error", err.msg, "code", err.code));
+        } else {
+                vs_err_msg(&err, ENOENT, "unknown path '%.80s'", url);
+                api_reply_error(rq, &err);
+        }
+}
