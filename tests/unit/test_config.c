@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* config.ini and vsd.conf: round trip, validation, atomic writes. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../base/fileio.h"
+#include "../../vsd/settings.h"
+#include "check.h"
+
+static char dir[] = "/tmp/vsd-test-config-XXXXXX";
+
+static void write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+                fputs(text, f);
+                fclose(f);
+        }
+}
+
+static void round_trip(void) {
+        char path[256];
+        struct inst_config a, b;
+        inst_config_defaults(&a);
+        snprintf(a.name, sizeof(a.name), "web-01");
+        snprintf(a.template_name, sizeof(a.template_name), "busybox");
+        a.memory = 256ULL << 20;
+        a.cpu_millis = 500;
+        a.pids = 200;
+        a.stop_timeout_ms = 12500;
+        snprintf(path, sizeof(path), "%s/config.ini", dir);
+        vs_error err = { 0 };
+        int r = inst_config_save(&a, path, &err);
+        CHECK("config save", r == 0, "%s", err.msg);
+        r = inst_config_load(&b, path, &err);
+        CHECK("config load", r == 0, "%s", err.msg);
+        CHECK("config round trip", memcmp(&a, &b, sizeof(a)) == 0, "fields differ: mem %llu cpu %u pids %llu stop %llu",
+              (unsigned long long) b.memory, b.cpu_millis, (unsigned long long) b.pids,
+              (unsigned long long) b.stop_timeout_ms);
+        struct stat st;
+        CHECK("config mode 0644", stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode %o", st.st_mode & 0777);
+
+        a.memory = 0;
+        a.cpu_millis = 0;
+        a.pids = 0;
+        inst_config_save(&a, path, NULL);
+        r = inst_config_load(&b, path, &err);
+        CHECK("config unlimited round trip", r == 0 && b.memory == 0 && b.cpu_millis == 0 && b.pids == 0, "%s", err.msg);
+}
+
+static void bad_files(void) {
+        static const struct {
+                const char *text;
+                const char *expect;
+        } cases[] = {
+                { "[instance]\nname = x\n[limits]\nmemory = 12Q\n", "memory" },
+                { "[instance]\nname = x\nbogus = 1\n", "unknown key 'bogus'" },
+                { "[instance]\nname = Bad\n", "invalid" },
+                { "garbage without equals\n", "expected 'key = value'" },
+                { "[instance\nname = x\n", "malformed section" },
+                { "name = x\n", "outside of any [section]" },
+                { "[limits]\nmemory = 1G\n", "name is missing" },
+                { "[instance]\nname = x\n[limits]\ncpus = -1\n", "cpus" },
+                { "[instance]\nname = x\n[lifecycle]\nstop_timeout = soon\n", "stop_timeout" },
+        };
+        char path[256];
+        snprintf(path, sizeof(path), "%s/bad.ini", dir);
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                struct inst_config c;
+                vs_error err = { 0 };
+                write_file(path, cases[k].text);
+                int r = inst_config_load(&c, path, &err);
+                CHECK("bad config rejected with a clear message", r < 0 && strstr(err.msg, cases[k].expect) && !strchr(err.msg, '\n'),
+                      "case %zu: r=%d msg='%s'", k, r, err.msg);
+        }
+        /* binary garbage */
+        int fd = open(path, O_WRONLY | O_TRUNC);
+        if (fd >= 0) {
+                static const char junk[] = "\x00\x01\x02[instance]\x00";
+                (void) write(fd, junk, sizeof(junk));
+                close(fd);
+        }
+        struct inst_config c;
+        vs_error err = { 0 };
+        CHECK("binary config rejected", inst_config_load(&c, path, &err) < 0, "accepted");
+}
+
+static void daemon_settings(void) {
+        char path[256];
+        struct vsd_settings s;
+        vs_error err = { 0 };
+        snprintf(path, sizeof(path), "%s/vsd.conf", dir);
+        write_file(path, "[vsd]\nroot = /srv/vsd\nsocket = /tmp/x.sock\n[cgroup]\nparent = hosting\n");
+        settings_defaults(&s);
+        int r = settings_load(&s, path, false, &err);
+        CHECK("vsd.conf loads", r == 0 && strcmp(s.root, "/srv/vsd") == 0 && strcmp(s.cgroup_parent, "hosting") == 0 &&
+                                        strcmp(s.run_dir, "/run/vsd") == 0,
+              "%s", err.msg);
+        write_file(path, "[vsd]\nroot = relative/path\n");
+        CHECK("vsd.conf relative root rejected", settings_load(&s, path, false, &err) < 0 && strstr(err.msg, "absolute"),
+              "%s", err.msg);
+        write_file(path, "[cgroup]\nparent = a/b\n");
+        CHECK("vsd.conf nested cgroup parent rejected", settings_load(&s, path, false, &err) < 0, "accepted");
+        write_file(path, "[vsd]\nsokcet = /x\n");
+        CHECK("vsd.conf typo reported", settings_load(&s, path, false, &err) < 0 && strstr(err.msg, "sokcet"), "%s", err.msg);
+        snprintf(path, sizeof(path), "%s/absent.conf", dir);
+        CHECK("absent optional vsd.conf is fine", settings_load(&s, path, true, &err) == 0, "%s", err.msg);
+        CHECK("absent explicit vsd.conf is an error", settings_load(&s, path, false, &err) < 0, "accepted");
+}
+
+static void atomic_write(void) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/atomic", dir);
+        CHECK("atomic write", vs_write_atomic(path, "one", 3, 0600) == 0, "failed");
+        CHECK("atomic overwrite", vs_write_atomic(path, "two!", 4, 0600) == 0, "failed");
+        char *text = NULL;
+        size_t len = 0;
+        CHECK("atomic content", vs_read_file(path, 100, &text, &len) == 0 && len == 4 && strcmp(text, "two!") == 0, "got %s",
+              text ? text : "(null)");
+        free(text);
+        snprintf(path, sizeof(path), "%s/no/such/dir/file", dir);
+        CHECK("atomic write into missing dir fails", vs_write_atomic(path, "x", 1, 0600) == -ENOENT, "unexpected");
+}
+
+int main(void) {
+        if (!mkdtemp(dir)) {
+                perror("mkdtemp");
+                return 1;
+        }
+        round_trip();
+        bad_files();
+        daemon_settings();
+        atomic_write();
+        vs_rm_rf(dir);
+        return CHECK_DONE();
+}
