@@ -32,7 +32,7 @@ CORE_SRC  := $(filter-out vsd/main.c,$(wildcard vsd/*.c))
 VSCTL_SRC := $(wildcard vsctl/*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 
-obj = $(patsubst %.c,$(B)/%.o,$(1))
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 LIBBASE = $(B)/libvsbase.a
 LIBCG   = $(B)/libvscgroup.a
@@ -43,7 +43,7 @@ PROBE   = $(B)/tests/probe
 
 all: $(B)/vsd $(B)/vsctl $(PROBE) $(UNIT_BINS)
 
-$(B)/%.o: %.c
+$(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -56,7 +56,7 @@ $(LIBBASE) $(LIBCG) $(LIBNET) $(LIBCORE):
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/vsd: $(B)/vsd/main.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
+$(B)/vsd: $(B)/obj/vsd/main.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
 
 $(B)/vsctl: $(call obj,$(VSCTL_SRC)) $(LIBBASE)
@@ -67,7 +67,7 @@ $(PROBE): tests/probe/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
 
 # Debian packages the build, the tests and the demo need; idempotent.
