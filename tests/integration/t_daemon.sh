@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The daemon goes away and comes back; instances do not notice.
+
+test_kill9_readopt() {
+        local pa pb
+        vsctl create ra --start
+        vsctl create rb --start
+        vsctl create rc
+        pa=$(inst_pid ra)
+        pb=$(inst_pid rb)
+        vsctl stop rb
+
+        vsd_kill9
+        [ -d "/proc/$pa" ] || fail "init of ra died with the daemon"
+        expect_fail vsctl list
+
+        vsd_up
+        assert_eq "$(inst_state ra)" running "ra after re-adoption"
+        assert_eq "$(inst_pid ra)" "$pa" "ra's init after re-adoption"
+        assert_eq "$(inst_state rb)" stopped "rb after re-adoption"
+        assert_eq "$(inst_state rc)" stopped "rc after re-adoption"
+        assert_eq "$(vsctl exec ra -- cat /proc/1/comm)" init "exec after re-adoption"
+        vsctl stop ra
+        [ ! -d "/proc/$pa" ] || fail "init $pa alive after stop by the new daemon"
+        vsctl start ra
+        vsctl start rb
+        vsctl exec rb -- true
+}
+
+test_sigterm_keeps_instances() {
+        local pa
+        vsctl create ta --start
+        pa=$(inst_pid ta)
+        vsd_stop
+        [ -d "/proc/$pa" ] || fail "init died when the daemon was stopped"
+        vsd_up
+        assert_eq "$(inst_pid ta)" "$pa" "init after daemon restart"
+        vsctl exec ta -- true
+        # the console is still served by the new daemon
+        vsctl exec ta -- sh -c 'echo CONSOLE-AFTER-RESTART >/dev/console'
+        wait_for grep -q CONSOLE-AFTER-RESTART "$T/root/instances/ta/console.log"
+}
+
+test_instance_dies_while_daemon_down() {
+        local pa
+        vsctl create da --start
+        pa=$(inst_pid da)
+        vsd_kill9
+        kill -KILL "$pa"
+        wait_for sh -c "! [ -d /proc/$pa ]"
+        vsd_up
+        assert_eq "$(inst_state da)" stopped "instance whose init died while vsd was down"
+        vsctl start da
+        vsctl exec da -- true
+}
+
+test_corrupt_config_marks_broken() {
+        local j
+        vsctl create good1 --start
+        vsctl create good2
+        vsctl create bad1
+        vsd_stop
+        printf '[instance\nthis is = = not ini\n\x01\x02\n' >"$T/root/instances/bad1/config.ini"
+        vsd_up
+        j=$(vsctl --json list)
+        assert_eq "$(json '.[] | select(.name == "bad1") | .state' <<<"$j")" broken "bad1 state"
+        [ -n "$(json '.[] | select(.name == "bad1") | .error' <<<"$j")" ] || fail "broken without a reason"
+        assert_eq "$(json '.[] | select(.name == "good1") | .state' <<<"$j")" running "good1 state"
+        assert_eq "$(json '.[] | select(.name == "good2") | .state' <<<"$j")" stopped "good2 state"
+        vsctl list | grep -w bad1 | grep -qw broken || fail "table does not show bad1 broken"
+        expect_fail --code 1 vsctl start bad1
+        vsctl start good2
+        vsctl exec good1 -- true
+        vsctl exec good2 -- true
+}
+
+test_unknown_key_in_config_is_broken() {
+        vsctl create uk1
+        vsd_stop
+        printf 'bogus_key = 1\n' >>"$T/root/instances/uk1/config.ini"
+        vsd_up
+        assert_eq "$(inst_state uk1)" broken "state with an unknown key"
+}

@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Lifecycle: create, start, list, info, stop, start again, restart, destroy.
+
+test_version_and_templates() {
+        local v
+        v=$(vsctl --json version)
+        assert_eq "$(json .api <<<"$v")" 1 "api version"
+        assert_match "$(json .cgroup <<<"$v")" '^v[12]$' "cgroup mode"
+        vsctl version | grep -q .
+        assert_eq "$(vsctl --json templates | json '.[] | select(.name == "busybox") | .init')" /sbin/init "busybox init"
+        assert_eq "$(vsctl --json templates | json '.[] | select(.name == "busybox") | .halt_signal')" SIGPWR "busybox halt_signal"
+        vsctl templates | grep -q busybox
+}
+
+test_lifecycle() {
+        local pid pid2 pid3
+
+        vsctl create web1
+        assert_eq "$(inst_state web1)" stopped "state after create"
+        assert_eq "$(inst_pid web1)" 0 "pid after create"
+        [ -f "$T/root/instances/web1/config.ini" ] || fail "no config.ini"
+
+        vsctl start web1
+        assert_eq "$(inst_state web1)" running "state after start"
+        pid=$(inst_pid web1)
+        [ "$pid" -gt 1 ] && [ -d "/proc/$pid" ] || fail "init pid $pid is not alive"
+        assert_eq "$(cat "/proc/$pid/comm")" init "init's name"
+        [ "$(vsctl --json info web1 | json .started_at)" -gt 0 ] || fail "started_at not set"
+
+        vsctl list | grep -qw web1 || fail "web1 not in list"
+
+        vsctl stop web1
+        assert_eq "$(inst_state web1)" stopped "state after stop"
+        # stop answers once init is gone
+        [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "init $pid still alive after stop"
+        assert_eq "$(inst_pid web1)" 0 "pid after stop"
+
+        vsctl start web1
+        pid2=$(inst_pid web1)
+        [ "$pid2" -gt 1 ] && [ "$pid2" != "$pid" ] || fail "second start: pid $pid2"
+        vsctl exec web1 -- true
+
+        vsctl restart web1
+        assert_eq "$(inst_state web1)" running "state after restart"
+        pid3=$(inst_pid web1)
+        [ "$pid3" != "$pid2" ] || fail "restart kept pid $pid2"
+        [ ! -d "/proc/$pid2" ] || grep -q '^State:.*Z' "/proc/$pid2/status" || fail "old init $pid2 survived restart"
+        vsctl exec web1 -- true
+
+        vsctl stop web1
+        vsctl destroy web1
+        [ ! -e "$T/root/instances/web1" ] || fail "instance directory left after destroy"
+        expect_fail --code 1 vsctl info web1
+        assert_eq "$(vsctl --json list | json length)" 0 "instances after destroy"
+}
+
+test_create_with_limits_and_start() {
+        local j
+        vsctl create lim1 --memory 64M --cpus 0.5 --pids 50 --stop-timeout 20s --start
+        j=$(vsctl --json info lim1)
+        assert_eq "$(json .state <<<"$j")" running state
+        assert_eq "$(json .memory <<<"$j")" 67108864 memory
+        assert_eq "$(json .cpus <<<"$j")" 0.5 cpus
+        assert_eq "$(json .pids <<<"$j")" 50 pids
+        assert_eq "$(json .stop_timeout <<<"$j")" 20 stop_timeout
+        assert_eq "$(json .template <<<"$j")" busybox template
+}
+
+test_list_json() {
+        local j
+        vsctl create b2
+        vsctl create a1 --start
+        vsctl create c3
+        j=$(vsctl --json list)
+        assert_eq "$(json 'map(.name) | join(",")' <<<"$j")" a1,b2,c3 "list order"
+        assert_eq "$(json '.[] | select(.name == "a1") | .state' <<<"$j")" running "a1 state"
+        assert_eq "$(json '.[] | select(.name == "b2") | .state' <<<"$j")" stopped "b2 state"
+        [ "$(json '.[] | select(.name == "a1") | .pid' <<<"$j")" -gt 1 ] || fail "a1 pid"
+        # the table has a header and one line per instance
+        assert_eq "$(vsctl list | grep -cE '^(a1|b2|c3)\b')" 3 "table rows"
+}
+
+test_stop_kill_and_timeout() {
+        local pid
+        vsctl create k1 --start
+        pid=$(inst_pid k1)
+        vsctl stop k1 --kill
+        assert_eq "$(inst_state k1)" stopped "state after stop --kill"
+        [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "init alive after --kill"
+
+        # An init that ignores the halt signal is killed after the timeout.
+        vsctl start k1
+        pid=$(inst_pid k1)
+        local t0=$SECONDS
+        # busybox init cannot ignore SIGPWR; stop the init process itself so
+        # that it cannot act on it: SIGSTOP from the host.
+        kill -STOP "$pid"
+        vsctl stop k1 --timeout 2s
+        assert_eq "$(inst_state k1)" stopped "state after timed-out stop"
+        [ $((SECONDS - t0)) -le 10 ] || fail "stop --timeout 2s took $((SECONDS - t0))s"
+}
+
+test_pause_resume() {
+        local pid c1 c2
+        vsctl create p1 --start
+        pid=$(inst_pid p1)
+        # A counter inside, detached from the exec session.
+        vsctl exec p1 -- sh -c 'sh -c "i=0; while :; do i=\$((i+1)); echo \$i >/tmp/count; done" </dev/null >/dev/null 2>&1 &'
+        wait_for test -s "/proc/$pid/root/tmp/count"
+
+        vsctl pause p1
+        assert_eq "$(inst_state p1)" paused "state after pause"
+        c1=$(cat "/proc/$pid/root/tmp/count")
+        sleep 0.5 # the interval being measured
+        c2=$(cat "/proc/$pid/root/tmp/count")
+        assert_eq "$c2" "$c1" "counter while paused"
+
+        vsctl resume p1
+        assert_eq "$(inst_state p1)" running "state after resume"
+        wait_for sh -c "[ \"\$(cat /proc/$pid/root/tmp/count)\" != '$c1' ]"
+        vsctl exec p1 -- true
+}
+
+test_destroy_force() {
+        local pid
+        vsctl create d1 --start
+        pid=$(inst_pid d1)
+        expect_fail --code 1 vsctl destroy d1
+        assert_eq "$(inst_state d1)" running "state after refused destroy"
+        vsctl destroy d1 --force
+        [ ! -e "$T/root/instances/d1" ] || fail "instance directory left"
+        [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "init alive after destroy --force"
+        expect_fail --code 1 vsctl info d1
+}
+
+test_instance_files_on_disk() {
+        vsctl create f1 --start
+        # what the instance writes lands in its private layer, not in the template
+        vsctl exec f1 -- sh -c 'echo data >/root/file'
+        [ ! -e "$T/root/templates/busybox/rootfs/root/file" ] || fail "write reached the shared template"
+        vsctl stop f1
+        vsctl start f1
+        assert_eq "$(vsctl exec f1 -- cat /root/file)" data "file after restart"
+}

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Limits are really hit, and hitting them hurts only the instance.
+
+# The instance's cgroup directory for a v1 controller, or the v2 one.
+cg_dir() { # NAME CONTROLLER
+        if [ -d "/sys/fs/cgroup/$2/$VSD_CG/$1" ]; then
+                echo "/sys/fs/cgroup/$2/$VSD_CG/$1"
+        else
+                echo "/sys/fs/cgroup/$VSD_CG/$1"
+        fi
+}
+
+test_memory_limit_oom() {
+        local rc=0 out pid
+        vsctl create mem1 --memory 64M --start
+        vsctl create bystander --start
+        pid=$(inst_pid mem1)
+        out=$(vsctl exec mem1 -- /probe memhog 200) || rc=$?
+        note "memhog exit $rc: $(tail -1 <<<"$out")"
+        assert_eq "$rc" 137 "memhog exit status (SIGKILL by the OOM killer)"
+        grep -q '^done=' <<<"$out" && fail "memhog touched 200 MiB under a 64 MiB limit"
+        [ "$(probe_val touched <<<"$(tail -1 <<<"$out")")" -le 64 ] || fail "touched more than the limit: $out"
+        # The instance, its neighbour and the daemon keep working.
+        assert_eq "$(inst_state mem1)" running "mem1 state"
+        assert_eq "$(inst_pid mem1)" "$pid" "mem1 init"
+        vsctl exec mem1 -- true
+        vsctl exec bystander -- true
+        vsctl list >/dev/null
+        [ "$(vsctl --json stats mem1 | json .memory.oom_kills)" -ge 1 ] || fail "oom_kills not counted"
+        assert_eq "$(vsctl --json stats mem1 | json .memory.limit)" 67108864 "memory limit in stats"
+}
+
+test_pids_limit_forkbomb() {
+        local out got
+        vsctl create pid1 --pids 50 --start
+        out=$(vsctl exec pid1 -- /probe forkbomb 1000)
+        note "$out"
+        got=$(probe_val forked <<<"$out")
+        assert_between "$got" 40 50 "children forked under --pids 50"
+        assert_eq "$(probe_val errno <<<"$out")" EAGAIN "fork error"
+        [ "$(vsctl --json stats pid1 | json .pids.limit)" = 50 ] || fail "pids limit in stats"
+        # The host can still start a new instance.
+        vsctl create pid2 --start
+        vsctl exec pid2 -- true
+        vsctl exec pid1 -- true
+}
+
+test_cpu_cap() {
+        local out ratio
+        vsctl create cpu1 --cpus 0.5 --start
+        out=$(vsctl exec cpu1 -- /probe spin 3)
+        note "$out"
+        ratio=$(probe_val ratio <<<"$out")
+        assert_between "$ratio" 0.35 0.65 "CPU share under --cpus 0.5"
+        [ "$(vsctl --json stats cpu1 | json .cpu.nr_throttled)" -gt 0 ] || fail "no throttling counted"
+}
+
+test_set_live() {
+        local f
+        vsctl create set1 --memory 64M --start
+        vsctl set set1 --memory 128M
+        assert_eq "$(vsctl --json info set1 | json .memory)" 134217728 "memory after set"
+        f=$(cg_dir set1 memory)
+        if [ -f "$f/memory.limit_in_bytes" ]; then
+                assert_eq "$(cat "$f/memory.limit_in_bytes")" 134217728 "memory.limit_in_bytes"
+        else
+                assert_eq "$(cat "$f/memory.max")" 134217728 "memory.max"
+        fi
+        # saved: still there after a restart
+        vsctl restart set1
+        assert_eq "$(vsctl --json info set1 | json .memory)" 134217728 "memory after restart"
+        expect_fail vsctl set set1 --memory 12Q
+        assert_eq "$(vsctl --json info set1 | json .memory)" 134217728 "memory after a bad set"
+}
+
+test_stats() {
+        local j
+        vsctl create st1 --memory 256M --pids 100 --start
+        vsctl create st2
+        j=$(vsctl --json stats st1)
+        assert_eq "$(json .name <<<"$j")" st1 name
+        [ "$(json .memory.usage <<<"$j")" -gt 0 ] || fail "memory usage 0"
+        [ "$(json .pids.current <<<"$j")" -ge 1 ] || fail "no pids counted"
+        assert_eq "$(json .pids.limit <<<"$j")" 100 "pids limit"
+        [ "$(json .cpu.usage_ns <<<"$j")" -gt 0 ] || fail "cpu usage 0"
+        # all running instances
+        assert_eq "$(vsctl --json stats | json 'map(.name) | join(",")')" st1 "stats of running instances"
+        vsctl stats | grep -qw st1 || fail "stats table"
+}

@@ -1,0 +1,297 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Helpers for the integration tests (tests/integration/t_*.sh), sourced by
+# tests/run.sh and by each test's own shell.
+#
+# Every test gets
+#   T        a fresh directory: T/root (state root), T/run (runtime state and
+#            socket), T/vsd.log (the daemon's log)
+#   VSD_CG   its own cgroup parent, vsd-test-<runner pid>-<n>
+#   B        the build directory (vsd, vsctl, tests/probe)
+# and a private daemon started by vsd_up.  vsd_down, run by the runner after
+# the test whatever its outcome, stops the instances, kills the daemon and
+# checks that nothing of the test is left in the kernel: a leak fails the test.
+
+VSD_SRC=${VSD_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+
+# Fail the test with one line of explanation.
+fail() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+
+note() {
+        echo "# $*" >&2
+}
+
+# The CLI under test, always against this test's daemon.
+vsctl() {
+        "$B/vsctl" --socket "$VSD_SOCKET" "$@"
+}
+
+# wait_for [-t SECONDS] CMD...: poll CMD until it succeeds; fail after the
+# timeout (default 10 s).  A condition poll, never a blind sleep.
+wait_for() {
+        local timeout=10
+        if [ "$1" = -t ]; then
+                timeout=$2
+                shift 2
+        fi
+        local deadline=$((SECONDS + timeout)) out
+        while :; do
+                if out=$("$@" 2>&1); then
+                        return 0
+                fi
+                if [ "$SECONDS" -ge "$deadline" ]; then
+                        fail "timed out after ${timeout}s waiting for: $* (last output: ${out:0:300})"
+                fi
+                sleep 0.05
+        done
+}
+
+# expect_fail [--code N] CMD...: CMD must exit non-zero (N if given) and
+# say why in exactly one line on stderr.  The line is echoed to the log and
+# left in $LAST_ERR.
+expect_fail() {
+        local want=
+        if [ "$1" = --code ]; then
+                want=$2
+                shift 2
+        fi
+        local errf rc=0 lines
+        errf=$(mktemp "$T/err.XXXXXX")
+        "$@" >/dev/null 2>"$errf" || rc=$?
+        LAST_ERR=$(cat "$errf")
+        rm -f "$errf"
+        note "expect_fail $* -> exit $rc: $LAST_ERR"
+        [ "$rc" -ne 0 ] || fail "succeeded but should have failed: $*"
+        [ -z "$want" ] || [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want: $*"
+        lines=$(printf '%s' "$LAST_ERR" | grep -c '')
+        [ "$lines" -eq 1 ] || fail "expected one line on stderr, got $lines: $*: $LAST_ERR"
+        return 0
+}
+
+# Assertions that say what they compared.
+assert_eq() { # GOT WANT WHAT
+        [ "$1" = "$2" ] || fail "${3:-value}: got '$1', expected '$2'"
+}
+
+assert_match() { # GOT REGEX WHAT
+        [[ $1 =~ $2 ]] || fail "${3:-value}: '$1' does not match /$2/"
+}
+
+# assert_between VALUE LOW HIGH WHAT: LOW <= VALUE <= HIGH, decimals allowed.
+assert_between() {
+        awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v + 0 >= lo + 0 && v + 0 <= hi + 0) }' ||
+                fail "${4:-value}: $1 not in [$2, $3]"
+}
+
+# key=value output of the probe: probe_val KEY <<<"$output"
+probe_val() {
+        sed -n "s/^$1=//p" | head -1
+}
+
+# json FILTER: jq over stdin, raw output.
+json() {
+        jq -er "$@"
+}
+
+# Host pid of an instance's init (0 when not running).
+inst_pid() {
+        vsctl --json info "$1" | json .pid
+}
+
+inst_state() {
+        vsctl --json info "$1" | json .state
+}
+
+# A listing of everything under the state root that a failed request must
+# not have changed: type, mode, size and path (not times; console.log, which
+# running instances append to, is left out).
+disk_snapshot() {
+        (cd "$T/root" && find . -path ./templates -prune -o ! -name 'console.log*' -printf '%y %m %s %p\n' | LC_ALL=C sort)
+}
+
+# The daemon ------------------------------------------------------------------
+
+# vsd_setup: fresh test directory and names, when not already given by the
+# runner (a test file can also be run by hand: see tests/run.sh).
+vsd_setup() {
+        : "${B:?B (build directory) not set}"
+        B=$(cd "$B" && pwd)
+        if [ -z "${T:-}" ]; then
+                T=$(mktemp -d /tmp/vsd-test.XXXXXX)
+        fi
+        VSD_CG=${VSD_CG:-vsd-test-$$-0}
+        VSD_SOCKET=$T/run/vsd.sock
+        export B T VSD_CG VSD_SOCKET
+        mkdir -p "$T/root/templates" "$T/run"
+}
+
+# vsd_up: build the test template (with the probe at /probe) and start a
+# private daemon; returns once it answers.  Also used to start a new daemon
+# after the previous one was killed: the state root is kept.
+vsd_up() {
+        vsd_setup
+        EXTRA_FILES="$B/tests/probe:probe" "$VSD_SRC/templates/busybox/build.sh" "$T/root/templates/busybox" ||
+                fail "cannot build the busybox template"
+        [ -x "$B/vsd" ] || fail "$B/vsd not built"
+        [ -x "$B/vsctl" ] || fail "$B/vsctl not built"
+        echo "=== vsd_up $(date +%T.%N)" >>"$T/vsd.log"
+        setsid "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
+                --cgroup-parent "$VSD_CG" --foreground ${VSD_ARGS:-} \
+                </dev/null >>"$T/vsd.log" 2>&1 &
+        VSD_PID=$!
+        echo "$VSD_PID" >"$T/vsd.pid"
+        local deadline=$((SECONDS + 5))
+        until vsctl version >/dev/null 2>&1; do
+                if ! kill -0 "$VSD_PID" 2>/dev/null; then
+                        wait "$VSD_PID" 2>/dev/null
+                        fail "vsd exited with status $? before answering (see vsd.log)"
+                fi
+                [ "$SECONDS" -lt "$deadline" ] || fail "vsd does not answer on $VSD_SOCKET after 5s"
+                sleep 0.02
+        done
+}
+
+vsd_pid() {
+        cat "$T/vsd.pid" 2>/dev/null
+}
+
+# vsd_kill9: the daemon dies without any chance to clean up.
+vsd_kill9() {
+        local pid
+        pid=$(vsd_pid)
+        [ -n "$pid" ] || fail "no daemon pid"
+        kill -KILL "$pid"
+        wait_gone "$pid"
+}
+
+# vsd_stop: SIGTERM, as an init system would on upgrade.
+vsd_stop() {
+        local pid
+        pid=$(vsd_pid)
+        [ -n "$pid" ] || return 0
+        kill -TERM "$pid" 2>/dev/null || return 0
+        local deadline=$((SECONDS + 10))
+        while [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
+                if [ "$SECONDS" -ge "$deadline" ]; then
+                        kill -KILL "$pid" 2>/dev/null
+                        fail "vsd did not exit within 10s of SIGTERM"
+                fi
+                sleep 0.02
+        done
+        wait "$pid" 2>/dev/null || true
+}
+
+# wait_gone PID: the process has exited (or is a zombie of ours).
+wait_gone() {
+        local deadline=$((SECONDS + 10))
+        while [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; do
+                [ "$SECONDS" -lt "$deadline" ] || fail "process $1 still alive after 10s"
+                sleep 0.02
+        done
+        wait "$1" 2>/dev/null || true
+}
+
+# Leak check ------------------------------------------------------------------
+
+# The cgroup directories of a parent name in every hierarchy (v1 controllers,
+# the unified one, or a pure v2 root), deepest first.
+_cg_dirs() {
+        find /sys/fs/cgroup -maxdepth 4 -type d -name "$1" -print 2>/dev/null | while read -r top; do
+                find "$top" -depth -type d
+        done
+}
+
+# Processes that belong to the test: in one of its cgroups, or rooted in DIR.
+_test_pids() { # CGNAME DIR
+        {
+                grep -lE -- "/$1(/|\$)" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3
+                find /proc -mindepth 2 -maxdepth 2 -name root -lname "$2/*" 2>/dev/null | cut -d/ -f3
+        } | sort -un | grep -vxE "$$|${BASHPID:-0}"
+}
+
+# leak_check CGNAME DIR: print one line per thing left behind and remove it,
+# so that one leaking test does not spoil the next.  Returns 1 on a leak.
+leak_check() {
+        local cg=$1 dir=$2 leaked=0 p m d l
+
+        for p in $(_test_pids "$cg" "$dir"); do
+                echo "LEAK: process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-80)) cgroup $(grep -m1 "$cg" "/proc/$p/cgroup" 2>/dev/null)"
+                kill -KILL "$p" 2>/dev/null
+                leaked=1
+        done
+        for p in $(_test_pids "$cg" "$dir"); do
+                wait_gone "$p" 2>/dev/null || true
+        done
+
+        while read -r m; do
+                [ -n "$m" ] || continue
+                echo "LEAK: mount $m"
+                umount -l "$m" 2>/dev/null
+                leaked=1
+        done < <(awk -v d="$dir" 'index($0, d) { print $5 }' /proc/self/mountinfo | sort -r)
+
+        if command -v losetup >/dev/null; then
+                while read -r l f; do
+                        [ -n "$l" ] || continue
+                        if [[ $f == "$dir"/* ]]; then
+                                echo "LEAK: loop device $l backed by $f"
+                                losetup -d "$l" 2>/dev/null
+                                leaked=1
+                        fi
+                done < <(losetup -n -l -O NAME,BACK-FILE 2>/dev/null)
+        fi
+
+        # The parent itself is the runner's to remove once empty; anything
+        # below it (an instance cgroup) outlived its instance.
+        while read -r d; do
+                [ -n "$d" ] || continue
+                if [ "$(basename "$d")" != "$cg" ]; then
+                        echo "LEAK: cgroup $d"
+                        leaked=1
+                fi
+                rmdir "$d" 2>/dev/null || { echo "LEAK: cannot remove cgroup $d"; leaked=1; }
+        done < <(_cg_dirs "$cg")
+
+        return $leaked
+}
+
+# vsd_down: stop every instance through the daemon, stop the daemon, check
+# for leaks.  Runs in the runner, after the test's own shell has ended.
+vsd_down() {
+        local names n pid rc=0
+        if [ -S "$VSD_SOCKET" ] && vsctl version >/dev/null 2>&1; then
+                names=$(vsctl --json list 2>/dev/null | jq -r '.[] | select(.state != "stopped" and .state != "broken") | .name' 2>/dev/null)
+                for n in $names; do
+                        (
+                                [ "$(inst_state "$n" 2>/dev/null)" != paused ] || vsctl resume "$n" >/dev/null 2>&1
+                                vsctl stop "$n" --timeout 10s >/dev/null 2>&1 ||
+                                        vsctl stop "$n" --kill >/dev/null 2>&1 ||
+                                        echo "LEAK: instance $n could not be stopped"
+                        ) &
+                done
+                wait
+        fi
+        # Instances are stopped: their cgroups must be gone before the daemon is.
+        if [ -n "$(_cg_dirs "$VSD_CG" | grep -v "/$VSD_CG\$")" ]; then
+                echo "LEAK: instance cgroups after stop:" $(_cg_dirs "$VSD_CG" | grep -v "/$VSD_CG\$" | grep -m3 .)
+                rc=1
+        fi
+        pid=$(vsd_pid)
+        if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+                kill -TERM "$pid" 2>/dev/null
+                local deadline=$((SECONDS + 5))
+                while [ -d "/proc/$pid" ] && [ "$SECONDS" -lt "$deadline" ]; do
+                        sleep 0.02
+                done
+                if [ -d "/proc/$pid" ]; then
+                        echo "LEAK: vsd $pid did not exit on SIGTERM within 5s"
+                        kill -KILL "$pid" 2>/dev/null
+                        rc=1
+                fi
+        fi
+        leak_check "$VSD_CG" "$T" || rc=1
+        return $rc
+}
