@@ -73,6 +73,13 @@ int cg_open_dir(struct cg_manager *m, const char *name);
  * SIGKILL; otherwise freeze, signal each pid in cgroup.procs, thaw). */
 int cg_kill(struct cg_manager *m, const char *name, int sig, vs_error *err);
 
+/* SIGKILL every process (as cg_kill) and wait until the cgroup is empty, at
+ * most timeout_ms (-ETIMEDOUT).  For stop and cleanup paths that go on to
+ * cg_destroy(), which refuses a populated cgroup.  With a unified hierarchy
+ * the wait is event driven (cgroup.events); on pure v1 it re-checks with a
+ * short growing pause and re-kills processes that appeared meanwhile. */
+int cg_kill_wait(struct cg_manager *m, const char *name, unsigned timeout_ms, vs_error *err);
+
 /* Freeze or thaw every process (v1 freezer.state / v2 cgroup.freeze); waits
  * until the kernel reports the new state. */
 int cg_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err);

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reading and writing cgroup files relative to a hierarchy's <parent> fd.
+ * Everything goes through openat() on an fd opened once per daemon, so an
+ * instance start costs no path walk from / and no libcgroup bookkeeping.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../base/util.h"
+#include "cgroup-internal.h"
+
+static int rel_path(char *buf, size_t len, const char *name, const char *file) {
+        int n = name ? snprintf(buf, len, "%s/%s", name, file) : snprintf(buf, len, "%s", file);
+        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int open_at(int dfd, const char *name, const char *file, int flags) {
+        char p[PATH_MAX];
+        int r = rel_path(p, sizeof(p), name, file);
+        if (r < 0)
+                return r;
+        int fd = openat(dfd, p, flags | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
+int cg_file_write(int dfd, const char *name, const char *file, const char *val) {
+        _cleanup_close_ int fd = open_at(dfd, name, file, O_WRONLY | O_TRUNC);
+        if (fd < 0)
+                return fd;
+        size_t len = strlen(val);
+        /* cgroupfs takes one write() per value; a short write would be a
+         * truncated value, so it counts as an error */
+        ssize_t n = write(fd, val, len);
+        if (n < 0)
+                return -errno;
+        return (size_t) n == len ? 0 : -EIO;
+}
+
+static int read_fd(int fd, char *buf, size_t len) {
+        size_t got = 0;
+        while (got < len - 1) {
+                ssize_t n = pread(fd, buf + got, len - 1 - got, (off_t) got);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        buf[got] = '\0';
+        return (int) got;
+}
+
+int cg_file_read(int dfd, const char *name, const char *file, char *buf, size_t len) {
+        _cleanup_close_ int fd = open_at(dfd, name, file, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        int n = read_fd(fd, buf, len);
+        if (n < 0)
+                return n;
+        if (n > 0 && buf[n - 1] == '\n')
+                buf[--n] = '\0';
+        return n;
+}
+
+int cg_file_read_all(int dfd, const char *name, const char *file, char **ret) {
+        _cleanup_close_ int fd = open_at(dfd, name, file, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        size_t cap = 4096, len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (cap - len < 2) {
+                        if (cap >= (64u << 20))
+                                return -EFBIG;
+                        char *n = realloc(buf, cap * 2);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                        cap *= 2;
+                }
+                ssize_t k = read(fd, buf + len, cap - 1 - len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *ret) {
+        while (*s == ' ' || *s == '\t')
+                s++;
+        if (strncmp(s, "max", 3) == 0 || *s == '-') {
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno != 0 || end == s || (*end && *end != '\n' && *end != ' '))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int cg_file_read_u64(int dfd, const char *name, const char *file, uint64_t *ret) {
+        char buf[64];
+        int r = cg_file_read(dfd, name, file, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return parse_u64(buf, ret);
+}
+
+int cg_parse_key(const char *text, const char *key, uint64_t *ret) {
+        size_t klen = strlen(key);
+        const char *p = text;
+        while (p && *p) {
+                if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
+                        return parse_u64(p + klen + 1, ret);
+                p = strchr(p, '\n');
+                if (p)
+                        p++;
+        }
+        return -ENODATA;
+}
+
+int cg_file_read_key(int dfd, const char *name, const char *file, const char *key, uint64_t *ret) {
+        char buf[4096];
+        int r = cg_file_read(dfd, name, file, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return cg_parse_key(buf, key, ret);
+}
+
+uint64_t cg_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+int cg_file_wait_key(int dfd, const char *name, const char *file, const char *key, uint64_t want,
+                     unsigned timeout_ms) {
+        _cleanup_close_ int fd = open_at(dfd, name, file, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        uint64_t deadline = cg_now_ms() + timeout_ms;
+        for (;;) {
+                /* reading re-arms the notification: read first, then poll,
+                 * so a change between the two wakes us up */
+                char buf[512];
+                uint64_t v;
+                int r = read_fd(fd, buf, sizeof(buf));
+                if (r < 0)
+                        return r;
+                r = cg_parse_key(buf, key, &v);
+                if (r < 0)
+                        return r;
+                if (v == want)
+                        return 0;
+                uint64_t now = cg_now_ms();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                struct pollfd pfd = { .fd = fd, .events = POLLPRI };
+                r = poll(&pfd, 1, (int) (deadline - now));
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+int cg_put(const struct cg_hier *h, const char *name, const char *file, const char *val, bool optional,
+           vs_error *err) {
+        int r = cg_file_write(h->parent_fd, name, file, val);
+        if (r == -ENOENT && optional)
+                return 0;
+        if (r < 0)
+                return vs_err(err, -r, "write '%s' to %s/%s/%s", val, h->path, name, file);
+        return 0;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What cgroup.c, cgroup-v1.c and cgroup-v2.c share: the manager, the layout
+ * ops, and small file helpers that work on a hierarchy's <parent> directory
+ * fd.  Not for use outside cgroups/ (tests may look inside).
+ *
+ * The manager is a list of hierarchies.  On v2 that is the one unified
+ * directory; on v1 it is one entry per mounted controller hierarchy (a
+ * co-mounted "cpu,cpuacct" is one entry carrying both controllers) plus the
+ * unified hierarchy of a hybrid host, which carries no controller but tracks
+ * processes (cgroup.events, cgroup.kill, cgroup.freeze).  What every layout
+ * does the same way (mkdir, attach, rmdir, list, populated, kill) walks that
+ * list in cgroup.c; only what differs (discovery, limit files, counters,
+ * freezer) sits behind struct cg_ops.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cgroup.h"
+
+enum cg_ctrl {
+        CG_MEMORY,
+        CG_CPU,
+        CG_CPUACCT,
+        CG_PIDS,
+        CG_FREEZER,
+        CG_CTRL_MAX,
+};
+
+#define CG_MASK(c) (1u << (c))
+
+/* Upper bound of hierarchies: every controller apart, plus unified. */
+#define CG_HIER_MAX (CG_CTRL_MAX + 1)
+
+/* How long freeze/thaw and kill-and-wait may block the caller. */
+#define CG_FREEZE_TIMEOUT_MS 2000
+
+struct cg_hier {
+        char *path;      /* <mount>/<parent>: messages and tests */
+        int parent_fd;   /* O_DIRECTORY fd of <mount>/<parent> */
+        unsigned mask;   /* CG_MASK() of the controllers usable through it */
+        bool unified;    /* cgroup2: cgroup.events, cgroup.kill, cgroup.freeze */
+};
+
+struct cg_manager {
+        const struct cg_ops *ops;
+        char *root;                  /* cgroup_root as given */
+        char *parent;                /* <parent>, relative, no leading '/' */
+        struct cg_hier hier[CG_HIER_MAX];
+        size_t n_hier;
+        int ctrl[CG_CTRL_MAX];       /* controller -> index in hier[], -1 = absent */
+        int unified;                 /* index of the cgroup2 hierarchy, -1 = none */
+        bool memsw;                  /* v1: memory.memsw.* exist (swap accounting) */
+        unsigned ncpus;              /* online CPUs, for cg_validate() */
+};
+
+struct cg_ops {
+        const char *mode; /* "v1" / "v2" */
+        /* Find the hierarchies below m->root, create <parent> in each with the
+         * controllers enabled, fill m->hier/ctrl/unified. */
+        int (*setup)(struct cg_manager *m, vs_error *err);
+        /* Write every limit (0 = the kernel's "no limit") to <parent>/<name>. */
+        int (*set_limits)(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err);
+        /* Freeze/thaw and wait until the kernel says it is done. */
+        int (*freeze)(struct cg_manager *m, const char *name, bool frozen, vs_error *err);
+        /* Fill the counters; the cgroup is known to exist. */
+        int (*stats)(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
+        int (*open_dir)(struct cg_manager *m, const char *name);
+};
+
+extern const struct cg_ops cg_v1_ops;
+extern const struct cg_ops cg_v2_ops;
+
+/* The hierarchy carrying controller c, or NULL when the host lacks it. */
+static inline struct cg_hier *cg_hier_of(struct cg_manager *m, enum cg_ctrl c) {
+        return m->ctrl[c] >= 0 ? &m->hier[m->ctrl[c]] : NULL;
+}
+
+/* Add a hierarchy to m; takes ownership of path and fd.  Returns its index. */
+int cg_hier_add(struct cg_manager *m, char *path, int parent_fd, unsigned mask, bool unified);
+
+/* Open <dir>/<parent>, creating the missing components (mode 0755), as an
+ * O_DIRECTORY fd.  Returns the fd or -errno; *ret_created tells whether the
+ * last component was made now. */
+int cg_open_parent(const char *dir, const char *parent, bool *ret_created);
+
+/* Wait on the unified hierarchy: freeze through cgroup.freeze. */
+int cg_unified_freeze(struct cg_manager *m, struct cg_hier *h, const char *name, bool frozen, vs_error *err);
+
+/*
+ * File helpers.  Paths are "<name>/<file>" relative to a hierarchy's
+ * <parent> fd (name NULL: <file> in <parent> itself).  All return -errno.
+ * Writes open with O_TRUNC, as shells and runc do: a no-op on cgroupfs, and it
+ * keeps a plain-file test tree exact.
+ */
+int cg_file_write(int dfd, const char *name, const char *file, const char *val);
+/* Read at most len-1 bytes, NUL-terminated, trailing newline dropped. */
+int cg_file_read(int dfd, const char *name, const char *file, char *buf, size_t len);
+/* Whole file into a malloc'd string (cgroup.procs can be long). */
+int cg_file_read_all(int dfd, const char *name, const char *file, char **ret);
+/* One number; "max" and negative values ("-1") read as UINT64_MAX. */
+int cg_file_read_u64(int dfd, const char *name, const char *file, uint64_t *ret);
+/* The value of "key value" in a keyed file (cpu.stat, memory.events, ...);
+ * -ENODATA when the key is absent. */
+int cg_file_read_key(int dfd, const char *name, const char *file, const char *key, uint64_t *ret);
+/* Parse "key value" lines out of an already read buffer. */
+int cg_parse_key(const char *text, const char *key, uint64_t *ret);
+/* Wait until keyed file shows key == want, for at most timeout_ms.  Uses
+ * poll(POLLPRI), which cgroupfs raises when cgroup.events changes, so there
+ * is no sleeping in between.  -ETIMEDOUT on timeout. */
+int cg_file_wait_key(int dfd, const char *name, const char *file, const char *key, uint64_t want,
+                     unsigned timeout_ms);
+
+/* cg_file_write() into <h>/<name>/<file> with the path in the message;
+ * optional: a file the kernel may not have (ENOENT) is skipped. */
+int cg_put(const struct cg_hier *h, const char *name, const char *file, const char *val, bool optional,
+           vs_error *err);
+
+/* Monotonic milliseconds, for bounded waits. */
+uint64_t cg_now_ms(void);

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cgroup v1 (legacy and hybrid): one hierarchy per controller mount, limits
+ * in the v1 file names, the v1 freezer.  On a hybrid host the unified mount
+ * joins the list without controllers, to track and kill processes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libcgroup.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../base/util.h"
+#include "cgroup-internal.h"
+
+#define V1_CPU_PERIOD_US 100000
+
+static const char *const ctrl_name[CG_CTRL_MAX] = {
+        [CG_MEMORY] = "memory", [CG_CPU] = "cpu", [CG_CPUACCT] = "cpuacct",
+        [CG_PIDS] = "pids",     [CG_FREEZER] = "freezer",
+};
+
+/* ---- discovery -------------------------------------------------------- */
+
+static bool fs_is(const char *path, unsigned long magic) {
+        struct statfs sfs;
+        return statfs(path, &sfs) == 0 && (unsigned long) sfs.f_type == magic;
+}
+
+/* Does the comma list "cpu,cpuacct" name ctrl? */
+static bool list_has(const char *list, const char *ctrl) {
+        size_t n = strlen(ctrl);
+        for (const char *p = list; *p;) {
+                size_t k = strcspn(p, ",");
+                if (k == n && strncmp(p, ctrl, n) == 0)
+                        return true;
+                p += k;
+                if (*p == ',')
+                        p++;
+        }
+        return false;
+}
+
+/* By name below root: <root>/<ctrl> (a directory or systemd's symlink to a
+ * co-mount), else a directory named for a co-mount ("cpu,cpuacct"). */
+static char *find_by_path(const char *root, const char *ctrl) {
+        char p[PATH_MAX];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", root, ctrl);
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                return strdup(p);
+
+        DIR *d = opendir(root);
+        if (!d)
+                return NULL;
+        char *found = NULL;
+        struct dirent *de;
+        while (!found && (de = readdir(d)))
+                if (strchr(de->d_name, ',') && list_has(de->d_name, ctrl)) {
+                        snprintf(p, sizeof(p), "%s/%s", root, de->d_name);
+                        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                                found = strdup(p);
+                }
+        closedir(d);
+        return found;
+}
+
+/* On the real /sys/fs/cgroup libcgroup reads the mount table for us, which
+ * also finds hierarchies mounted under unusual names.  Only a v1 mount right
+ * below root counts: the same controller mounted elsewhere is not ours. */
+static char *find_by_libcgroup(const char *root, const char *ctrl) {
+        char *mp = NULL;
+        if (cgroup_get_subsys_mount_point(ctrl, &mp) != 0 || !mp)
+                return NULL;
+        const char *slash = strrchr(mp, '/');
+        size_t rl = strlen(root);
+        if (!slash || (size_t) (slash - mp) != rl || strncmp(mp, root, rl) != 0 || !fs_is(mp, CGROUP_SUPER_MAGIC)) {
+                free(mp);
+                return NULL;
+        }
+        return mp;
+}
+
+static int setup_memory(struct cg_manager *m, struct cg_hier *h, vs_error *err) {
+        uint64_t v;
+        /* Old kernels default to flat accounting, and a cgroup inherits the
+         * setting when created: with 0 here, cgroups an instance makes inside
+         * its own would escape its limit.  Kernels since 5.x always say 1. */
+        if (cg_file_read_u64(h->parent_fd, NULL, "memory.use_hierarchy", &v) == 0 && v == 0) {
+                int r = cg_file_write(h->parent_fd, NULL, "memory.use_hierarchy", "1");
+                if (r < 0)
+                        return vs_err(err, -r, "write '1' to %s/memory.use_hierarchy", h->path);
+        }
+        m->memsw = faccessat(h->parent_fd, "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
+        return 0;
+}
+
+static int v1_setup(struct cg_manager *m, vs_error *err) {
+        struct {
+                char *mount;
+                dev_t dev;
+                ino_t ino;
+                unsigned mask;
+        } found[CG_CTRL_MAX] = { 0 };
+        size_t n_found = 0;
+        int r;
+
+        _cleanup_free_ char *real = realpath(m->root, NULL);
+        bool use_lib = real && streq(real, "/sys/fs/cgroup") && cgroup_init() == 0;
+
+        for (int c = 0; c < CG_CTRL_MAX; c++) {
+                char *mnt = use_lib ? find_by_libcgroup(real, ctrl_name[c]) : find_by_path(m->root, ctrl_name[c]);
+                struct stat st;
+                if (!mnt)
+                        continue;
+                if (stat(mnt, &st) < 0) {
+                        free(mnt);
+                        continue;
+                }
+                /* co-mounted controllers share one directory: one hierarchy */
+                size_t i;
+                for (i = 0; i < n_found; i++)
+                        if (found[i].dev == st.st_dev && found[i].ino == st.st_ino)
+                                break;
+                if (i < n_found) {
+                        found[i].mask |= CG_MASK(c);
+                        free(mnt);
+                        continue;
+                }
+                found[n_found++] = (__typeof__(found[0])) { .mount = mnt, .dev = st.st_dev, .ino = st.st_ino, .mask = CG_MASK(c) };
+        }
+        if (n_found == 0)
+                return vs_err_msg(err, ENOENT, "no cgroup v1 hierarchy of memory, cpu, cpuacct, pids or freezer found");
+
+        r = 0;
+        for (size_t i = 0; i < n_found; i++) {
+                if (r == 0) {
+                        char *path = NULL;
+                        int fd = cg_open_parent(found[i].mount, m->parent, NULL);
+                        if (fd < 0)
+                                r = vs_err(err, -fd, "create %s/%s", found[i].mount, m->parent);
+                        else if (asprintf(&path, "%s/%s", found[i].mount, m->parent) < 0) {
+                                close(fd);
+                                r = vs_err(err, ENOMEM, "allocate");
+                        } else {
+                                int idx = cg_hier_add(m, path, fd, found[i].mask, false);
+                                if (idx < 0)
+                                        r = vs_err(err, -idx, "add hierarchy %s", found[i].mount);
+                                else if (found[i].mask & CG_MASK(CG_MEMORY))
+                                        r = setup_memory(m, &m->hier[idx], err);
+                        }
+                }
+                free(found[i].mount);
+        }
+        if (r < 0)
+                return r;
+
+        /* hybrid: the unified mount tracks processes (cgroup.events,
+         * cgroup.kill) even though it carries no controller here */
+        char uni[PATH_MAX];
+        snprintf(uni, sizeof(uni), "%s/unified/cgroup.controllers", m->root);
+        if (access(uni, F_OK) == 0) {
+                snprintf(uni, sizeof(uni), "%s/unified", m->root);
+                if (use_lib && !fs_is(uni, CGROUP2_SUPER_MAGIC))
+                        return 0;
+                int fd = cg_open_parent(uni, m->parent, NULL);
+                if (fd < 0)
+                        return vs_err(err, -fd, "create %s/%s", uni, m->parent);
+                char *path = NULL;
+                if (asprintf(&path, "%s/%s", uni, m->parent) < 0) {
+                        close(fd);
+                        return vs_err(err, ENOMEM, "allocate");
+                }
+                r = cg_hier_add(m, path, fd, 0, true);
+                if (r < 0)
+                        return vs_err(err, -r, "add hierarchy %s", uni);
+        }
+        return 0;
+}
+
+/* ---- limits ----------------------------------------------------------- */
+
+static int set_memory(struct cg_manager *m, const char *name, uint64_t bytes, vs_error *err) {
+        struct cg_hier *h = cg_hier_of(m, CG_MEMORY);
+        char val[32];
+        int r;
+
+        if (!h)
+                return 0; /* cg_validate() refused a limit already */
+        if (bytes)
+                snprintf(val, sizeof(val), "%" PRIu64, bytes);
+        else
+                snprintf(val, sizeof(val), "-1");
+        if (!m->memsw)
+                return cg_put(h, name, "memory.limit_in_bytes", val, false, err);
+
+        /* memory+swap gets the same value, so swap cannot stretch the limit.
+         * The kernel insists on memsw >= mem at every moment: when raising,
+         * memsw goes first; when lowering, memory goes first. */
+        uint64_t cur = UINT64_MAX, want = bytes ? bytes : UINT64_MAX;
+        (void) cg_file_read_u64(h->parent_fd, name, "memory.limit_in_bytes", &cur);
+        const char *first = "memory.limit_in_bytes", *second = "memory.memsw.limit_in_bytes";
+        if (want > cur) {
+                first = "memory.memsw.limit_in_bytes";
+                second = "memory.limit_in_bytes";
+        }
+        r = cg_put(h, name, first, val, false, err);
+        if (r < 0)
+                return r;
+        return cg_put(h, name, second, val, false, err);
+}
+
+static int set_cpu(struct cg_manager *m, const char *name, uint32_t millis, vs_error *err) {
+        struct cg_hier *h = cg_hier_of(m, CG_CPU);
+        char val[32];
+        int r;
+
+        if (!h)
+                return 0;
+        /* the period first: the quota is checked against it */
+        r = cg_put(h, name, "cpu.cfs_period_us", "100000", false, err);
+        if (r < 0)
+                return r;
+        if (millis)
+                snprintf(val, sizeof(val), "%" PRIu64, (uint64_t) millis * V1_CPU_PERIOD_US / 1000);
+        else
+                snprintf(val, sizeof(val), "-1");
+        return cg_put(h, name, "cpu.cfs_quota_us", val, false, err);
+}
+
+static int set_pids(struct cg_manager *m, const char *name, uint64_t max, vs_error *err) {
+        struct cg_hier *h = cg_hier_of(m, CG_PIDS);
+        char val[32];
+
+        if (!h)
+                return 0;
+        if (max)
+                snprintf(val, sizeof(val), "%" PRIu64, max);
+        else
+                snprintf(val, sizeof(val), "max");
+        return cg_put(h, name, "pids.max", val, false, err);
+}
+
+static int v1_set_limits(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
+        int r = set_memory(m, name, lim->memory_max, err);
+        if (r < 0)
+                return r;
+        r = set_cpu(m, name, lim->cpu_millis, err);
+        if (r < 0)
+                return r;
+        return set_pids(m, name, lim->pids_max, err);
+}
+
+/* ---- freezer ---------------------------------------------------------- */
+
+static int v1_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err) {
+        struct cg_hier *h = cg_hier_of(m, CG_FREEZER);
+        const char *want = frozen ? "FROZEN" : "THAWED";
+        char state[32] = "";
+        int r;
+
+        if (!h) {
+                /* hybrid without the v1 freezer: cgroup2's own freezer */
+                if (m->unified >= 0)
+                        return cg_unified_freeze(m, &m->hier[m->unified], name, frozen, err);
+                return vs_err_msg(err, EOPNOTSUPP, "freezing needs the freezer controller, which this host lacks");
+        }
+        r = cg_put(h, name, "freezer.state", want, false, err);
+        if (r < 0)
+                return r;
+
+        /* FREEZING until every task has stopped.  v1 gives no notification
+         * for it; each read re-checks the tasks, so poll with a short growing
+         * pause, bounded. */
+        uint64_t deadline = cg_now_ms() + CG_FREEZE_TIMEOUT_MS;
+        long pause_us = 20;
+        for (;;) {
+                r = cg_file_read(h->parent_fd, name, "freezer.state", state, sizeof(state));
+                if (r < 0)
+                        return vs_err(err, -r, "read %s/%s/freezer.state", h->path, name);
+                if (streq(state, want))
+                        return 0;
+                if (cg_now_ms() >= deadline)
+                        break;
+                struct timespec ts = { .tv_nsec = pause_us * 1000 };
+                nanosleep(&ts, NULL);
+                if (pause_us < 10000)
+                        pause_us *= 2;
+        }
+        /* do not leave an instance half frozen behind an error */
+        if (frozen)
+                (void) cg_file_write(h->parent_fd, name, "freezer.state", "THAWED");
+        return vs_err_msg(err, ETIMEDOUT, "%s %s/%s did not complete within %d ms (state %s)%s",
+                          frozen ? "freezing" : "thawing", h->path, name, CG_FREEZE_TIMEOUT_MS, state,
+                          frozen ? "; thawed it again" : "");
+}
+
+/* ---- counters --------------------------------------------------------- */
+
+/* Files a kernel may lack read as 0; other errors are reported. */
+static int get(struct cg_hier *h, const char *name, const char *file, const char *key, uint64_t *ret, vs_error *err) {
+        if (!h)
+                return 0;
+        int r = key ? cg_file_read_key(h->parent_fd, name, file, key, ret)
+                    : cg_file_read_u64(h->parent_fd, name, file, ret);
+        if (r == -ENOENT || r == -ENODATA)
+                return 0;
+        if (r < 0)
+                return vs_err(err, -r, "read %s/%s/%s", h->path, name, file);
+        return 0;
+}
+
+/* v1 reports "no limit" as the largest page-aligned value: 0 for us */
+static uint64_t v1_limit(uint64_t v) {
+        return v >= (1ULL << 62) ? 0 : v;
+}
+
+static int v1_stats(struct cg_manager *m, const char *name, struct cg_stats *s, vs_error *err) {
+        struct cg_hier *mem = cg_hier_of(m, CG_MEMORY), *cpu = cg_hier_of(m, CG_CPU),
+                       *acct = cg_hier_of(m, CG_CPUACCT), *pids = cg_hier_of(m, CG_PIDS);
+        uint64_t quota = UINT64_MAX, period = 0;
+        int r;
+
+        if ((r = get(mem, name, "memory.usage_in_bytes", NULL, &s->memory_current, err)) < 0 ||
+            (r = get(mem, name, "memory.max_usage_in_bytes", NULL, &s->memory_peak, err)) < 0 ||
+            (r = get(mem, name, "memory.limit_in_bytes", NULL, &s->memory_max, err)) < 0 ||
+            (r = get(mem, name, "memory.failcnt", NULL, &s->memory_failcnt, err)) < 0 ||
+            (r = get(mem, name, "memory.oom_control", "oom_kill", &s->oom_kills, err)) < 0 ||
+            (r = get(acct, name, "cpuacct.usage", NULL, &s->cpu_usage_ns, err)) < 0 ||
+            (r = get(cpu, name, "cpu.stat", "nr_throttled", &s->cpu_nr_throttled, err)) < 0 ||
+            (r = get(cpu, name, "cpu.stat", "throttled_time", &s->cpu_throttled_ns, err)) < 0 ||
+            (r = get(cpu, name, "cpu.cfs_quota_us", NULL, &quota, err)) < 0 ||
+            (r = get(cpu, name, "cpu.cfs_period_us", NULL, &period, err)) < 0 ||
+            (r = get(pids, name, "pids.current", NULL, &s->pids_current, err)) < 0 ||
+            (r = get(pids, name, "pids.max", NULL, &s->pids_max, err)) < 0 ||
+            (r = get(pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0)
+                return r;
+        s->memory_max = v1_limit(s->memory_max);
+        if (s->pids_max == UINT64_MAX)
+                s->pids_max = 0;
+        if (quota != UINT64_MAX && period > 0)
+                s->cpu_millis = (uint32_t) (quota * 1000 / period);
+        return 0;
+}
+
+static int v1_open_dir(struct cg_manager *m, const char *name) {
+        /* CLONE_INTO_CGROUP places a task in one hierarchy only */
+        return -EOPNOTSUPP;
+}
+
+const struct cg_ops cg_v1_ops = {
+        .mode = "v1",
+        .setup = v1_setup,
+        .set_limits = v1_set_limits,
+        .freeze = v1_freeze,
+        .stats = v1_stats,
+        .open_dir = v1_open_dir,
+};

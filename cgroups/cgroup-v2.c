@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cgroup v2 (unified): one hierarchy, controllers handed down through
+ * cgroup.subtree_control, limits in the v2 file names, cgroup.freeze.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../base/util.h"
+#include "cgroup-internal.h"
+
+#define V2_CPU_PERIOD_US 100000
+
+/* What vsd enables for instances.  cpuacct's counters and the freezer are
+ * part of every v2 cgroup (cpu.stat, cgroup.freeze), no controller needed. */
+static const char *const ctrl_name[CG_CTRL_MAX] = {
+        [CG_MEMORY] = "memory",
+        [CG_CPU] = "cpu",
+        [CG_PIDS] = "pids",
+};
+
+static unsigned parse_controllers(const char *list) {
+        unsigned mask = 0;
+        for (const char *p = list; *p;) {
+                p += strspn(p, " \n");
+                size_t n = strcspn(p, " \n");
+                for (int c = 0; c < CG_CTRL_MAX; c++)
+                        if (ctrl_name[c] && strlen(ctrl_name[c]) == n && strncmp(p, ctrl_name[c], n) == 0)
+                                mask |= CG_MASK(c);
+                p += n;
+        }
+        return mask;
+}
+
+static int read_controllers(int dfd, const char *name, const char *file, unsigned *ret) {
+        char buf[512];
+        int r = cg_file_read(dfd, name, file, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        *ret = parse_controllers(buf);
+        return 0;
+}
+
+/* Write "+memory +cpu ..." for the controllers in mask into
+ * <dfd>/cgroup.subtree_control; returns what got enabled. */
+static unsigned enable(int dfd, unsigned mask) {
+        char buf[128] = "";
+        size_t len = 0;
+        for (int c = 0; c < CG_CTRL_MAX; c++)
+                if (mask & CG_MASK(c))
+                        len += (size_t) snprintf(buf + len, sizeof(buf) - len, "%s+%s", len ? " " : "", ctrl_name[c]);
+        if (len == 0)
+                return 0;
+        return cg_file_write(dfd, NULL, "cgroup.subtree_control", buf) == 0 ? mask : 0;
+}
+
+/*
+ * Make <root>/<parent> exist and hand memory, cpu and pids to its children.
+ * Walking down from the root, a level's subtree_control is written only when
+ * the next level lacks a controller the root offers: on a systemd host the
+ * root already delegates them and nothing above <parent> is touched.  A
+ * controller that cannot be enabled (another level refuses) is left out;
+ * cg_validate() then names it when a limit needs it.
+ */
+static int v2_setup(struct cg_manager *m, vs_error *err) {
+        unsigned want = CG_MASK(CG_MEMORY) | CG_MASK(CG_CPU) | CG_MASK(CG_PIDS), avail;
+        int r;
+
+        _cleanup_close_ int fd = open(m->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return vs_err(err, errno, "open %s", m->root);
+        r = read_controllers(fd, NULL, "cgroup.controllers", &avail);
+        if (r < 0)
+                return vs_err(err, -r, "read %s/cgroup.controllers", m->root);
+        avail &= want;
+
+        char comp[256];
+        for (const char *p = m->parent; *p;) {
+                size_t n = strcspn(p, "/");
+                if (n >= sizeof(comp))
+                        return vs_err_msg(err, ENAMETOOLONG, "cgroup parent %s", m->parent);
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                p += n;
+                if (*p == '/')
+                        p++;
+                if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST)
+                        return vs_err(err, errno, "create cgroup %s/%s", m->root, m->parent);
+                unsigned have = 0;
+                (void) read_controllers(fd, comp, "cgroup.controllers", &have);
+                if (avail & ~have)
+                        avail = (avail & have) | enable(fd, avail & ~have);
+                int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        return vs_err(err, errno, "open cgroup %s/%s", m->root, m->parent);
+                close(fd);
+                fd = sub;
+        }
+        unsigned sub_on = 0;
+        (void) read_controllers(fd, NULL, "cgroup.subtree_control", &sub_on);
+        if (avail & ~sub_on)
+                avail = (avail & sub_on) | enable(fd, avail & ~sub_on);
+
+        char *path = NULL;
+        if (asprintf(&path, "%s/%s", m->root, m->parent) < 0)
+                return vs_err(err, ENOMEM, "allocate");
+        r = cg_hier_add(m, path, TAKE_FD(fd), avail | CG_MASK(CG_CPUACCT) | CG_MASK(CG_FREEZER), true);
+        if (r < 0)
+                return vs_err(err, -r, "add hierarchy %s", m->root);
+        return 0;
+}
+
+static int v2_set_limits(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
+        struct cg_hier *h = &m->hier[0];
+        char val[48];
+        int r;
+
+        if (h->mask & CG_MASK(CG_MEMORY)) {
+                if (lim->memory_max)
+                        snprintf(val, sizeof(val), "%" PRIu64, lim->memory_max);
+                else
+                        snprintf(val, sizeof(val), "max");
+                r = cg_put(h, name, "memory.max", val, false, err);
+                if (r < 0)
+                        return r;
+                /* Like v1's memsw = mem: swap must not stretch the limit.  v2
+                 * counts swap apart, so a limited instance gets none; absent
+                 * when the kernel does no swap accounting. */
+                r = cg_put(h, name, "memory.swap.max", lim->memory_max ? "0" : "max", true, err);
+                if (r < 0)
+                        return r;
+                /* 0: the OOM killer takes the biggest process inside the
+                 * instance, not the whole instance (its init would go too) */
+                r = cg_put(h, name, "memory.oom.group", "0", true, err);
+                if (r < 0)
+                        return r;
+        }
+        if (h->mask & CG_MASK(CG_CPU)) {
+                if (lim->cpu_millis)
+                        snprintf(val, sizeof(val), "%" PRIu64 " %d",
+                                 (uint64_t) lim->cpu_millis * V2_CPU_PERIOD_US / 1000, V2_CPU_PERIOD_US);
+                else
+                        snprintf(val, sizeof(val), "max %d", V2_CPU_PERIOD_US);
+                r = cg_put(h, name, "cpu.max", val, false, err);
+                if (r < 0)
+                        return r;
+        }
+        if (h->mask & CG_MASK(CG_PIDS)) {
+                if (lim->pids_max)
+                        snprintf(val, sizeof(val), "%" PRIu64, lim->pids_max);
+                else
+                        snprintf(val, sizeof(val), "max");
+                r = cg_put(h, name, "pids.max", val, false, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int v2_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err) {
+        return cg_unified_freeze(m, &m->hier[0], name, frozen, err);
+}
+
+static int get(struct cg_hier *h, unsigned need, const char *name, const char *file, const char *key,
+               uint64_t *ret, vs_error *err) {
+        if (need && !(h->mask & need))
+                return 0;
+        int r = key ? cg_file_read_key(h->parent_fd, name, file, key, ret)
+                    : cg_file_read_u64(h->parent_fd, name, file, ret);
+        if (r == -ENOENT || r == -ENODATA)
+                return 0; /* e.g. memory.peak before 5.19 */
+        if (r < 0)
+                return vs_err(err, -r, "read %s/%s/%s", h->path, name, file);
+        return 0;
+}
+
+static int v2_stats(struct cg_manager *m, const char *name, struct cg_stats *s, vs_error *err) {
+        struct cg_hier *h = &m->hier[0];
+        const unsigned mem = CG_MASK(CG_MEMORY), pids = CG_MASK(CG_PIDS);
+        uint64_t usage_us = 0, throttled_us = 0;
+        int r;
+
+        if ((r = get(h, mem, name, "memory.current", NULL, &s->memory_current, err)) < 0 ||
+            (r = get(h, mem, name, "memory.peak", NULL, &s->memory_peak, err)) < 0 ||
+            (r = get(h, mem, name, "memory.max", NULL, &s->memory_max, err)) < 0 ||
+            (r = get(h, mem, name, "memory.events", "max", &s->memory_failcnt, err)) < 0 ||
+            (r = get(h, mem, name, "memory.events", "oom_kill", &s->oom_kills, err)) < 0 ||
+            (r = get(h, 0, name, "cpu.stat", "usage_usec", &usage_us, err)) < 0 ||
+            (r = get(h, 0, name, "cpu.stat", "nr_throttled", &s->cpu_nr_throttled, err)) < 0 ||
+            (r = get(h, 0, name, "cpu.stat", "throttled_usec", &throttled_us, err)) < 0 ||
+            (r = get(h, pids, name, "pids.current", NULL, &s->pids_current, err)) < 0 ||
+            (r = get(h, pids, name, "pids.max", NULL, &s->pids_max, err)) < 0 ||
+            (r = get(h, pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0)
+                return r;
+        s->cpu_usage_ns = usage_us * 1000;
+        s->cpu_throttled_ns = throttled_us * 1000;
+        if (s->memory_max == UINT64_MAX)
+                s->memory_max = 0;
+        if (s->pids_max == UINT64_MAX)
+                s->pids_max = 0;
+        if (h->mask & CG_MASK(CG_CPU)) {
+                char buf[64];
+                uint64_t quota, period;
+                if (cg_file_read(h->parent_fd, name, "cpu.max", buf, sizeof(buf)) >= 0 &&
+                    sscanf(buf, "%" SCNu64 " %" SCNu64, &quota, &period) == 2 && period > 0)
+                        s->cpu_millis = (uint32_t) (quota * 1000 / period);
+        }
+        return 0;
+}
+
+static int v2_open_dir(struct cg_manager *m, const char *name) {
+        int fd = openat(m->hier[0].parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+const struct cg_ops cg_v2_ops = {
+        .mode = "v2",
+        .setup = v2_setup,
+        .set_limits = v2_set_limits,
+        .freeze = v2_freeze,
+        .stats = v2_stats,
+        .open_dir = v2_open_dir,
+};

@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The cgroup manager: layout detection and everything both layouts do the
+ * same way over the manager's list of hierarchies (create, attach, populated,
+ * kill, destroy, list).  Limits, counters and the freezer differ per layout
+ * and live in cgroup-v1.c / cgroup-v2.c behind struct cg_ops.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../base/parse.h"
+#include "../base/util.h"
+#include "cgroup-internal.h"
+
+/* An instance may build its own cgroup tree below its cgroup (systemd does).
+ * Walking it is recursive; this bounds the stack the daemon lends to it. */
+#define CG_MAX_DEPTH 64
+
+/* Without cgroup.kill and without a freezer, new children can appear while
+ * we signal; this bounds the rounds. */
+#define CG_KILL_ROUNDS 16
+
+/* ---- manager ---------------------------------------------------------- */
+
+static int parent_check(const char *parent, vs_error *err) {
+        if (!parent || !*parent || parent[0] == '/' || strlen(parent) > 255)
+                goto bad;
+        for (const char *p = parent; *p;) {
+                size_t n = strcspn(p, "/");
+                if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        goto bad;
+                for (size_t i = 0; i < n; i++) {
+                        char c = p[i];
+                        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                              c == '-' || c == '_' || c == '.' || c == ':' || c == '@'))
+                                goto bad;
+                }
+                p += n;
+                if (*p == '/')
+                        p++;
+        }
+        return 0;
+bad:
+        return vs_err_msg(err, EINVAL,
+                          "invalid cgroup parent '%.80s': a relative path of names made of letters, digits and -_.:@",
+                          parent ? parent : "");
+}
+
+int cg_hier_add(struct cg_manager *m, char *path, int parent_fd, unsigned mask, bool unified) {
+        if (m->n_hier >= CG_HIER_MAX) {
+                free(path);
+                close(parent_fd);
+                return -E2BIG;
+        }
+        int idx = (int) m->n_hier++;
+        m->hier[idx] = (struct cg_hier) { .path = path, .parent_fd = parent_fd, .mask = mask, .unified = unified };
+        for (int c = 0; c < CG_CTRL_MAX; c++)
+                if (mask & CG_MASK(c))
+                        m->ctrl[c] = idx;
+        if (unified)
+                m->unified = idx;
+        return idx;
+}
+
+int cg_open_parent(const char *dir, const char *parent, bool *ret_created) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        bool created = false;
+        char comp[256];
+        for (const char *p = parent; *p;) {
+                size_t n = strcspn(p, "/");
+                if (n >= sizeof(comp))
+                        return -ENAMETOOLONG;
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                p += n;
+                if (*p == '/')
+                        p++;
+                created = mkdirat(fd, comp, 0755) == 0;
+                if (!created && errno != EEXIST)
+                        return -errno;
+                int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        return -errno;
+                close(fd);
+                fd = sub;
+        }
+        if (ret_created)
+                *ret_created = created;
+        return TAKE_FD(fd);
+}
+
+static const struct cg_ops *detect(const char *root) {
+        /* Only cgroup2 has cgroup.controllers, and only a pure v2 host has it
+         * at the top; a plain directory emulating either works the same. */
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/cgroup.controllers", root);
+        return access(p, F_OK) == 0 ? &cg_v2_ops : &cg_v1_ops;
+}
+
+int cg_manager_new(const char *cgroup_root, const char *parent, struct cg_manager **ret, vs_error *err) {
+        int r = parent_check(parent, err);
+        if (r < 0)
+                return r;
+        struct stat st;
+        if (stat(cgroup_root, &st) < 0)
+                return vs_err(err, errno, "cgroup root %s", cgroup_root);
+        if (!S_ISDIR(st.st_mode))
+                return vs_err_msg(err, ENOTDIR, "cgroup root %s is not a directory", cgroup_root);
+
+        struct cg_manager *m = calloc(1, sizeof(*m));
+        if (!m)
+                return vs_err(err, ENOMEM, "allocate cgroup manager");
+        m->unified = -1;
+        for (int c = 0; c < CG_CTRL_MAX; c++)
+                m->ctrl[c] = -1;
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        m->ncpus = n > 0 ? (unsigned) n : 1;
+        m->root = strdup(cgroup_root);
+        m->parent = strdup(parent);
+        if (!m->root || !m->parent) {
+                cg_manager_free(m);
+                return vs_err(err, ENOMEM, "allocate cgroup manager");
+        }
+        m->ops = detect(cgroup_root);
+        r = m->ops->setup(m, err);
+        if (r < 0) {
+                const char *mode = m->ops->mode;
+                cg_manager_free(m);
+                if (err)
+                        (void) vs_err_prefix(err, "cgroup %s layout below %s", mode, cgroup_root);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+void cg_manager_free(struct cg_manager *m) {
+        if (!m)
+                return;
+        for (size_t i = 0; i < m->n_hier; i++) {
+                free(m->hier[i].path);
+                safe_close(&m->hier[i].parent_fd);
+        }
+        free(m->root);
+        free(m->parent);
+        free(m);
+}
+
+const char *cg_manager_mode(const struct cg_manager *m) {
+        return m->ops->mode;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static int need(struct cg_manager *m, enum cg_ctrl c, const char *what, const char *ctrl, vs_error *err) {
+        if (cg_hier_of(m, c))
+                return 0;
+        return vs_err_msg(err, EOPNOTSUPP, "%s needs the %s controller, which this host's cgroup %s layout below %s does not offer",
+                          what, ctrl, m->ops->mode, m->root);
+}
+
+int cg_validate(struct cg_manager *m, const struct cg_limits *lim, vs_error *err) {
+        int r;
+        if (!lim)
+                return 0;
+        if (lim->memory_max) {
+                r = need(m, CG_MEMORY, "a memory limit", "memory", err);
+                if (r < 0)
+                        return r;
+                /* below this an init and a shell do not even start; the
+                 * kernel would accept it and OOM-kill the instance at once */
+                if (lim->memory_max < 4ULL << 20)
+                        return vs_err_msg(err, EINVAL, "memory limit of %llu bytes is below the minimum of 4M",
+                                          (unsigned long long) lim->memory_max);
+        }
+        if (lim->cpu_millis) {
+                r = need(m, CG_CPU, "a CPU limit", "cpu", err);
+                if (r < 0)
+                        return r;
+                /* the kernel's minimum CFS quota is 1 ms per 100 ms period */
+                if (lim->cpu_millis < 10)
+                        return vs_err_msg(err, EINVAL, "CPU limit %u.%03u is below the minimum of 0.01",
+                                          lim->cpu_millis / 1000, lim->cpu_millis % 1000);
+                if (lim->cpu_millis > m->ncpus * 1000u)
+                        return vs_err_msg(err, ERANGE, "CPU limit %u.%03u is more than this host's %u CPU%s",
+                                          lim->cpu_millis / 1000, lim->cpu_millis % 1000, m->ncpus,
+                                          m->ncpus == 1 ? "" : "s");
+        }
+        if (lim->pids_max) {
+                r = need(m, CG_PIDS, "a process limit", "pids", err);
+                if (r < 0)
+                        return r;
+                /* PID_MAX_LIMIT: pids.max takes nothing larger */
+                if (lim->pids_max > 4194304)
+                        return vs_err_msg(err, ERANGE, "process limit %llu is above the kernel's maximum of 4194304",
+                                          (unsigned long long) lim->pids_max);
+        }
+        return 0;
+}
+
+/* ---- walking an instance's tree --------------------------------------- */
+
+/* Call fn for every pid in <dfd>/<name>/cgroup.procs and below.  fn returns
+ * < 0 to abort, > 0 to stop early (that value is returned). */
+typedef int (*pid_fn)(pid_t pid, void *userdata);
+
+static int is_dir_entry(int dfd, const struct dirent *de) {
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                return 0;
+        if (de->d_type == DT_DIR)
+                return 1;
+        if (de->d_type != DT_UNKNOWN)
+                return 0;
+        struct stat st;
+        return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int walk_pids(int dfd, const char *name, pid_fn fn, void *userdata, unsigned depth) {
+        if (depth > CG_MAX_DEPTH)
+                return -ELOOP;
+        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+
+        _cleanup_free_ char *procs = NULL;
+        int r = cg_file_read_all(fd, NULL, "cgroup.procs", &procs);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        for (char *p = procs, *end; *p; p = end) {
+                long pid = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                if (pid > 0) {
+                        r = fn((pid_t) pid, userdata);
+                        if (r != 0)
+                                return r;
+                }
+        }
+
+        int dup_fd = dup(fd);
+        if (dup_fd < 0)
+                return -errno;
+        DIR *d = fdopendir(dup_fd);
+        if (!d) {
+                close(dup_fd);
+                return -errno;
+        }
+        struct dirent *de;
+        r = 0;
+        while (r == 0 && (de = readdir(d)))
+                if (is_dir_entry(fd, de))
+                        r = walk_pids(fd, de->d_name, fn, userdata, depth + 1);
+        closedir(d);
+        return r;
+}
+
+/* The hierarchy whose cgroup.procs holds every process of an instance, for
+ * the walks: unified if there is one, else the freezer's (kill freezes it),
+ * else any. */
+static struct cg_hier *track_hier(struct cg_manager *m) {
+        if (m->unified >= 0)
+                return &m->hier[m->unified];
+        struct cg_hier *h = cg_hier_of(m, CG_FREEZER);
+        return h ? h : &m->hier[0];
+}
+
+static int any_pid(pid_t pid, void *userdata) {
+        return 1;
+}
+
+int cg_populated(struct cg_manager *m, const char *name) {
+        if (!vs_name_valid(name))
+                return -EINVAL;
+        struct cg_hier *h = track_hier(m);
+        if (h->unified) {
+                uint64_t v;
+                /* "populated" counts descendants too, in one read */
+                int r = cg_file_read_key(h->parent_fd, name, "cgroup.events", "populated", &v);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0)
+                        return r;
+                return v != 0;
+        }
+        return walk_pids(h->parent_fd, name, any_pid, NULL, 0);
+}
+
+/* ---- create, limits, attach ------------------------------------------- */
+
+int cg_create(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
+        unsigned created = 0;
+        bool existed = false;
+        int r;
+
+        r = vs_name_check("instance", name, err);
+        if (r < 0)
+                return r;
+        r = cg_validate(m, lim, err);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < m->n_hier; i++) {
+                if (mkdirat(m->hier[i].parent_fd, name, 0755) == 0)
+                        created |= 1u << i;
+                else if (errno == EEXIST)
+                        existed = true;
+                else {
+                        r = vs_err(err, errno, "create cgroup %s/%s", m->hier[i].path, name);
+                        goto undo;
+                }
+        }
+        /* a leftover of a crash is reused if nothing runs in it; a live one
+         * belongs to a running instance of that name */
+        if (existed) {
+                r = cg_populated(m, name);
+                if (r > 0) {
+                        r = vs_err_msg(err, EEXIST, "cgroup %s/%s already exists and has processes",
+                                       track_hier(m)->path, name);
+                        goto undo;
+                }
+                if (r < 0) {
+                        r = vs_err(err, -r, "check cgroup %s/%s", track_hier(m)->path, name);
+                        goto undo;
+                }
+        }
+        static const struct cg_limits none = { 0 };
+        r = m->ops->set_limits(m, name, lim ? lim : &none, err);
+        if (r < 0)
+                goto undo;
+        return 0;
+
+undo:
+        for (size_t i = 0; i < m->n_hier; i++)
+                if (created & (1u << i))
+                        (void) unlinkat(m->hier[i].parent_fd, name, AT_REMOVEDIR);
+        return r;
+}
+
+int cg_set_limits(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
+        int r = vs_name_check("instance", name, err);
+        if (r < 0)
+                return r;
+        r = cg_validate(m, lim, err);
+        if (r < 0)
+                return r;
+        return m->ops->set_limits(m, name, lim, err);
+}
+
+int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err) {
+        int r = vs_name_check("instance", name, err);
+        if (r < 0)
+                return r;
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        for (size_t i = 0; i < m->n_hier; i++) {
+                r = cg_file_write(m->hier[i].parent_fd, name, "cgroup.procs", buf);
+                if (r < 0)
+                        return vs_err(err, -r, "move pid %d into cgroup %s/%s", (int) pid, m->hier[i].path, name);
+        }
+        return 0;
+}
+
+int cg_open_dir(struct cg_manager *m, const char *name) {
+        if (!vs_name_valid(name))
+                return -EINVAL;
+        return m->ops->open_dir(m, name);
+}
+
+/* ---- freeze and kill -------------------------------------------------- */
+
+int cg_unified_freeze(struct cg_manager *m, struct cg_hier *h, const char *name, bool frozen, vs_error *err) {
+        int r = cg_put(h, name, "cgroup.freeze", frozen ? "1" : "0", false, err);
+        if (r < 0)
+                return r;
+        r = cg_file_wait_key(h->parent_fd, name, "cgroup.events", "frozen", frozen ? 1 : 0, CG_FREEZE_TIMEOUT_MS);
+        if (r == -ETIMEDOUT) {
+                /* do not leave an instance half frozen behind an error */
+                if (frozen)
+                        (void) cg_file_write(h->parent_fd, name, "cgroup.freeze", "0");
+                return vs_err_msg(err, ETIMEDOUT, "%s %s/%s did not complete within %d ms%s",
+                                  frozen ? "freezing" : "thawing", h->path, name, CG_FREEZE_TIMEOUT_MS,
+                                  frozen ? "; thawed it again" : "");
+        }
+        if (r < 0)
+                return vs_err(err, -r, "read %s/%s/cgroup.events", h->path, name);
+        return 0;
+}
+
+int cg_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err) {
+        int r = vs_name_check("instance", name, err);
+        if (r < 0)
+                return r;
+        return m->ops->freeze(m, name, frozen, err);
+}
+
+struct kill_ctx {
+        int sig;
+        pid_t *seen;
+        size_t n_seen, cap;
+        size_t n_new;
+        int error;
+};
+
+static int kill_one(pid_t pid, void *userdata) {
+        struct kill_ctx *k = userdata;
+        for (size_t i = 0; i < k->n_seen; i++)
+                if (k->seen[i] == pid)
+                        return 0;
+        if (k->n_seen == k->cap) {
+                size_t cap = k->cap ? k->cap * 2 : 64;
+                pid_t *n = realloc(k->seen, cap * sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                k->seen = n;
+                k->cap = cap;
+        }
+        k->seen[k->n_seen++] = pid;
+        k->n_new++;
+        if (kill(pid, k->sig) < 0 && errno != ESRCH && k->error == 0)
+                k->error = errno;
+        return 0;
+}
+
+/* Signal every pid listed in the cgroup.  Frozen first where a freezer
+ * exists, so no process can fork a child past the list or exit and hand its
+ * pid to a stranger while we go through it.  Without a freezer a SIGKILL is
+ * repeated while new pids turn up. */
+static int kill_walk(struct cg_manager *m, const char *name, int sig, vs_error *err) {
+        struct cg_hier *h = track_hier(m);
+        bool frozen = m->ops->freeze(m, name, true, NULL) >= 0;
+        struct kill_ctx k = { .sig = sig };
+        int r = 0;
+
+        for (unsigned round = 0; round < CG_KILL_ROUNDS; round++) {
+                k.n_new = 0;
+                r = walk_pids(h->parent_fd, name, kill_one, &k, 0);
+                if (r < 0 || k.n_new == 0 || frozen || sig != SIGKILL)
+                        break;
+        }
+        free(k.seen);
+        if (r < 0) {
+                if (frozen)
+                        (void) m->ops->freeze(m, name, false, NULL);
+                return vs_err(err, -r, "list processes of %s/%s", h->path, name);
+        }
+        /* a frozen process acts on its signal once thawed */
+        if (frozen) {
+                r = m->ops->freeze(m, name, false, err);
+                if (r < 0)
+                        return r;
+        }
+        if (k.error)
+                return vs_err(err, k.error, "signal %d to processes of %s/%s", sig, h->path, name);
+        return 0;
+}
+
+int cg_kill(struct cg_manager *m, const char *name, int sig, vs_error *err) {
+        int r = vs_name_check("instance", name, err);
+        if (r < 0)
+                return r;
+        struct cg_hier *h = track_hier(m);
+        if (faccessat(h->parent_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : vs_err(err, errno, "cgroup %s/%s", h->path, name);
+        if (sig == SIGKILL && h->unified) {
+                /* the kernel kills the whole subtree, forks in flight included */
+                r = cg_file_write(h->parent_fd, name, "cgroup.kill", "1");
+                if (r == 0)
+                        return 0;
+                if (r != -ENOENT) /* ENOENT: a kernel before 5.14 */
+                        return vs_err(err, -r, "write '1' to %s/%s/cgroup.kill", h->path, name);
+        }
+        return kill_walk(m, name, sig, err);
+}
+
+int cg_kill_wait(struct cg_manager *m, const char *name, unsigned timeout_ms, vs_error *err) {
+        int r = cg_kill(m, name, SIGKILL, err);
+        if (r < 0)
+                return r;
+        struct cg_hier *h = track_hier(m);
+        if (h->unified) {
+                r = cg_file_wait_key(h->parent_fd, name, "cgroup.events", "populated", 0, timeout_ms);
+                if (r == -ENOENT)
+                        return 0;
+        } else {
+                /* v1 has no notification for "empty" but release_agent,
+                 * which is host-global: poll with a short growing pause */
+                uint64_t deadline = cg_now_ms() + timeout_ms;
+                long pause_us = 100;
+                for (;;) {
+                        r = cg_populated(m, name);
+                        if (r <= 0)
+                                break;
+                        if (cg_now_ms() >= deadline) {
+                                r = -ETIMEDOUT;
+                                break;
+                        }
+                        (void) cg_kill(m, name, SIGKILL, NULL);
+                        struct timespec ts = { .tv_nsec = pause_us * 1000 };
+                        nanosleep(&ts, NULL);
+                        if (pause_us < 10000)
+                                pause_us *= 2;
+                }
+        }
+        if (r == -ETIMEDOUT)
+                return vs_err_msg(err, ETIMEDOUT, "processes of %s/%s still alive %u ms after SIGKILL", h->path,
+                                  name, timeout_ms);
+        if (r < 0)
+                return vs_err(err, -r, "wait for %s/%s to empty", h->path, name);
+        return 0;
+}
+
+/* ---- destroy and list ------------------------------------------------- */
+
+/* rmdir <dfd>/<name>, child cgroups first.  cgroupfs refuses with EBUSY while
+ * children exist; a plain directory tree (tests) says ENOTEMPTY, and only
+ * there the files standing in for the cgroup interface are removed too. */
+static int rmdir_tree(int dfd, const char *name, unsigned depth) {
+        if (unlinkat(dfd, name, AT_REMOVEDIR) == 0)
+                return 0;
+        if (errno == ENOENT)
+                return 0;
+        if (errno != EBUSY && errno != ENOTEMPTY)
+                return -errno;
+        if (depth > CG_MAX_DEPTH)
+                return -ELOOP;
+        bool plain = errno == ENOTEMPTY;
+
+        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r == 0 && (de = readdir(d))) {
+                if (is_dir_entry(fd, de))
+                        r = rmdir_tree(fd, de->d_name, depth + 1);
+                else if (plain && !streq(de->d_name, ".") && !streq(de->d_name, "..") &&
+                         unlinkat(fd, de->d_name, 0) < 0)
+                        r = -errno;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int cg_destroy(struct cg_manager *m, const char *name, vs_error *err) {
+        int r = vs_name_check("instance", name, err);
+        if (r < 0)
+                return r;
+        /* check first so a live instance does not lose half its hierarchies */
+        r = cg_populated(m, name);
+        if (r > 0)
+                return vs_err_msg(err, EBUSY, "cgroup %s/%s still has processes", track_hier(m)->path, name);
+        if (r < 0)
+                return vs_err(err, -r, "check cgroup %s/%s", track_hier(m)->path, name);
+
+        int ret = 0;
+        for (size_t i = 0; i < m->n_hier; i++) {
+                r = rmdir_tree(m->hier[i].parent_fd, name, 0);
+                if (r < 0 && ret == 0)
+                        ret = r == -EBUSY ? vs_err_msg(err, EBUSY, "cgroup %s/%s still has processes", m->hier[i].path, name)
+                                          : vs_err(err, -r, "remove cgroup %s/%s", m->hier[i].path, name);
+        }
+        return ret;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+int cg_list(struct cg_manager *m, char ***ret, vs_error *err) {
+        char **v = calloc(1, sizeof(char *));
+        size_t n = 0;
+        if (!v)
+                return vs_err(err, ENOMEM, "list cgroups");
+
+        /* every hierarchy: a crash between two mkdirs leaves a cgroup in some */
+        for (size_t i = 0; i < m->n_hier; i++) {
+                int fd = dup(m->hier[i].parent_fd);
+                DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+                if (!d) {
+                        int e = errno;
+                        if (fd >= 0)
+                                close(fd);
+                        strv_free(v);
+                        return vs_err(err, e, "list %s", m->hier[i].path);
+                }
+                /* the fd is shared with parent_fd: start from the top */
+                rewinddir(d);
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (!vs_name_valid(de->d_name) || !is_dir_entry(dirfd(d), de))
+                                continue;
+                        bool dup_name = false;
+                        for (size_t j = 0; j < n && !dup_name; j++)
+                                dup_name = streq(v[j], de->d_name);
+                        if (dup_name)
+                                continue;
+                        char **nv = realloc(v, (n + 2) * sizeof(char *));
+                        if (!nv || !(nv[n] = strdup(de->d_name))) {
+                                closedir(d);
+                                strv_free(nv ? nv : v);
+                                return vs_err(err, ENOMEM, "list cgroups");
+                        }
+                        v = nv;
+                        v[++n] = NULL;
+                }
+                closedir(d);
+        }
+        qsort(v, n, sizeof(char *), cmp_str);
+        *ret = v;
+        return 0;
+}
+
+/* ---- counters --------------------------------------------------------- */
+
+int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+        int r = vs_name_check("instance", name, err);
+        if (r < 0)
+                return r;
+        struct cg_hier *h = &m->hier[0];
+        if (faccessat(h->parent_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                return vs_err(err, errno, "cgroup %s/%s", h->path, name);
+        struct cg_stats s = { 0 };
+        r = m->ops->stats(m, name, &s, err);
+        if (r < 0)
+                return r;
+        *ret = s;
+        return 0;
+}
