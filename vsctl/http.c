@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "http.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "../base/util.h"
+
+static const char *connect_hint(int e) {
+        switch (e) {
+        case ENOENT:
+        case ECONNREFUSED:
+                return " (is vsd running?)";
+        case EACCES:
+        case EPERM:
+                return " (are you root or in the vsd group?)";
+        default:
+                return "";
+        }
+}
+
+#define CONNECT_PREFIX "cannot connect to "
+
+bool http_is_connect_error(const vs_error *err) {
+        return strncmp(err->msg, CONNECT_PREFIX, strlen(CONNECT_PREFIX)) == 0;
+}
+
+int http_connect(const char *socket_path, vs_error *err) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(socket_path) >= sizeof(sa.sun_path))
+                return vs_err(err, ENAMETOOLONG, CONNECT_PREFIX "%s", socket_path);
+        strcpy(sa.sun_path, socket_path);
+
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return vs_err(err, errno, CONNECT_PREFIX "%s: cannot create socket", socket_path);
+        for (;;) {
+                if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                int e = errno;
+                return vs_err_msg(err, e, CONNECT_PREFIX "%s: %s%s", socket_path, strerror(e), connect_hint(e));
+        }
+        return TAKE_FD(fd);
+}
+
+static int send_all(int fd, const char *p, size_t n, vs_error *err) {
+        while (n > 0) {
+                /* MSG_NOSIGNAL: a daemon that hangs up early must give an
+                 * error message, not a silent death by SIGPIPE. */
+                ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return vs_err(err, errno, "cannot send request to vsd");
+                }
+                p += w;
+                n -= (size_t) w;
+        }
+        return 0;
+}
+
+int http_send_request(int fd, const char *method, const char *path, const char *extra_headers,
+                      const char *body, size_t body_len, vs_error *err) {
+        _cleanup_free_ char *head = NULL;
+        int n = asprintf(&head,
+                         "%s %s HTTP/1.1\r\n"
+                         "Host: vsd\r\n"
+                         "%s"
+                         "Content-Length: %zu\r\n"
+                         "%s"
+                         "\r\n",
+                         method, path, body_len > 0 ? "Content-Type: application/json\r\n" : "", body_len,
+                         extra_headers && *extra_headers ? extra_headers : "Connection: close\r\n");
+        if (n < 0)
+                return vs_err(err, ENOMEM, "cannot build request");
+        /* One send for small requests: fewer wakeups of the daemon. */
+        if (body_len > 0 && body_len < 16384) {
+                _cleanup_free_ char *all = malloc((size_t) n + body_len);
+                if (!all)
+                        return vs_err(err, ENOMEM, "cannot build request");
+                memcpy(all, head, (size_t) n);
+                memcpy(all + n, body, body_len);
+                return send_all(fd, all, (size_t) n + body_len, err);
+        }
+        int r = send_all(fd, head, (size_t) n, err);
+        if (r < 0)
+                return r;
+        return send_all(fd, body, body_len, err);
+}
+
+/* recv() that retries on EINTR and reads a reset connection as its end: the
+ * answer before the reset is still complete or reported as truncated. */
+static ssize_t recv_some(int fd, void *buf, size_t n, int flags) {
+        for (;;) {
+                ssize_t r = recv(fd, buf, n, flags);
+                if (r >= 0)
+                        return r;
+                if (errno == EINTR)
+                        continue;
+                if (errno == ECONNRESET)
+                        return 0;
+                return -errno;
+        }
+}
+
+int http_read_head(int fd, vs_http_head *ret, vs_error *err) {
+        char buf[VS_HTTP_HEAD_MAX + 1];
+        size_t have = 0;
+
+        /* Peek at what has arrived and take only the bytes that belong to the
+         * head: byte-exact without a syscall per byte. */
+        for (;;) {
+                if (have >= sizeof(buf))
+                        return vs_err_msg(err, E2BIG, "HTTP response head from vsd too large");
+                ssize_t n = recv_some(fd, buf + have, sizeof(buf) - have, MSG_PEEK);
+                if (n < 0)
+                        return vs_err(err, (int) -n, "cannot read from vsd");
+                if (n == 0)
+                        return vs_err_msg(err, ECONNRESET, "vsd closed the connection without an answer");
+                vs_http_head h;
+                int r = vs_http_parse_head(buf, have + (size_t) n, &h, err);
+                if (r < 0)
+                        return vs_err_prefix(err, "invalid answer from vsd");
+                size_t take = r > 0 ? h.len - have : (size_t) n;
+                /* The peeked bytes are queued already: this read cannot block
+                 * and returns all of them. */
+                while (take > 0) {
+                        ssize_t m = recv_some(fd, buf + have, take, 0);
+                        if (m <= 0)
+                                return vs_err(err, m < 0 ? (int) -m : ECONNRESET, "cannot read from vsd");
+                        have += (size_t) m;
+                        take -= (size_t) m;
+                }
+                if (r > 0) {
+                        *ret = h;
+                        return 0;
+                }
+        }
+}
+
+/* A growing receive buffer. */
+struct reader {
+        char *buf;
+        size_t len, cap;
+};
+
+static int reader_fill(int fd, struct reader *rd, bool *ret_eof, vs_error *err) {
+        if (rd->cap - rd->len < 4096) {
+                size_t cap = rd->cap ? rd->cap * 2 : 8192;
+                if (cap > HTTP_BODY_MAX + VS_HTTP_HEAD_MAX + 65536)
+                        return vs_err_msg(err, EFBIG, "answer from vsd too large");
+                char *p = realloc(rd->buf, cap);
+                if (!p)
+                        return vs_err(err, ENOMEM, "cannot read from vsd");
+                rd->buf = p;
+                rd->cap = cap;
+        }
+        ssize_t n = recv_some(fd, rd->buf + rd->len, rd->cap - rd->len, 0);
+        if (n < 0)
+                return vs_err(err, (int) -n, "cannot read from vsd");
+        rd->len += (size_t) n;
+        *ret_eof = n == 0;
+        return 0;
+}
+
+static int read_rest(int fd, struct reader *rd, bool head_known, vs_http_head *head, char **ret_body,
+                     size_t *ret_len, vs_error *err) {
+        bool eof = false;
+
+        for (;;) {
+                if (!head_known && rd->len > 0) {
+                        int r = vs_http_parse_head(rd->buf, rd->len, head, err);
+                        if (r < 0)
+                                return vs_err_prefix(err, "invalid answer from vsd");
+                        head_known = r > 0;
+                }
+                if (head_known) {
+                        int r = vs_http_parse_body(head, rd->buf + head->len, rd->len - head->len, eof,
+                                                   HTTP_BODY_MAX, ret_body, ret_len, err);
+                        if (r < 0)
+                                return vs_err_prefix(err, "invalid answer from vsd");
+                        if (r > 0)
+                                return 0;
+                } else if (eof)
+                        return vs_err_msg(err, ECONNRESET, rd->len ? "vsd closed the connection in the middle of its answer"
+                                                                   : "vsd closed the connection without an answer");
+                if (eof)
+                        /* parse_body() with eof either completes or fails. */
+                        return vs_err_msg(err, EBADMSG, "invalid answer from vsd");
+                int r = reader_fill(fd, rd, &eof, err);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int http_read_response(int fd, vs_http_head *ret_head, char **ret_body, size_t *ret_len, vs_error *err) {
+        struct reader rd = {};
+        vs_http_head h = {};
+        int r = read_rest(fd, &rd, false, &h, ret_body, ret_len, err);
+        free(rd.buf);
+        if (r == 0)
+                *ret_head = h;
+        return r;
+}
+
+int http_read_body(int fd, const vs_http_head *head, char **ret_body, size_t *ret_len, vs_error *err) {
+        struct reader rd = {};
+        /* The body parser looks for it after head->len bytes; this buffer
+         * starts with the body itself. */
+        vs_http_head h = *head;
+        h.len = 0;
+        int r = read_rest(fd, &rd, true, &h, ret_body, ret_len, err);
+        free(rd.buf);
+        return r;
+}
+
+int http_error_from_body(int status, const char *reason, const char *body, size_t len, vs_error *err) {
+        json_t *j = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+        json_t *msg = json_object_get(j, "error");
+        int code = (int) json_integer_value(json_object_get(j, "code"));
+        if (code <= 0)
+                code = status == 404 ? ENOENT : status == 409 ? EEXIST : status == 403 ? EACCES : EIO;
+        int r;
+        if (json_is_string(msg) && json_string_length(msg) > 0)
+                r = vs_err_msg(err, code, "%s", json_string_value(msg));
+        else
+                r = vs_err_msg(err, code, "vsd answered %d %s", status, reason);
+        json_decref(j);
+        return r;
+}
+
+static int dump_body(json_t *body, char **ret, size_t *ret_len, vs_error *err) {
+        *ret = NULL;
+        *ret_len = 0;
+        if (!body)
+                return 0;
+        *ret = json_dumps(body, JSON_COMPACT);
+        if (!*ret)
+                return vs_err(err, ENOMEM, "cannot build request");
+        *ret_len = strlen(*ret);
+        return 0;
+}
+
+int http_call(const char *socket_path, const char *method, const char *path, json_t *body, json_t **ret_json,
+              vs_error *err) {
+        _cleanup_free_ char *req = NULL, *resp = NULL;
+        size_t req_len, resp_len;
+        vs_http_head h;
+
+        int r = dump_body(body, &req, &req_len, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = http_connect(socket_path, err);
+        if (fd < 0)
+                return fd;
+        r = http_send_request(fd, method, path, NULL, req, req_len, err);
+        if (r < 0)
+                return r;
+        r = http_read_response(fd, &h, &resp, &resp_len, err);
+        if (r < 0)
+                return r;
+        if (h.status < 200 || h.status > 299)
+                return http_error_from_body(h.status, h.reason, resp, resp_len, err);
+        if (!ret_json)
+                return 0;
+        json_t *j = NULL;
+        if (resp_len > 0) {
+                json_error_t jerr;
+                j = json_loadb(resp, resp_len, 0, &jerr);
+                if (!j)
+                        return vs_err_msg(err, EBADMSG, "invalid JSON from vsd: %s", jerr.text);
+        }
+        *ret_json = j;
+        return 0;
+}
+
+int http_upgrade(const char *socket_path, const char *method, const char *path, json_t *body, const char *token,
+                 int *ret_fd, vs_error *err) {
+        _cleanup_free_ char *req = NULL, *hdrs = NULL;
+        size_t req_len;
+        vs_http_head h;
+
+        int r = dump_body(body, &req, &req_len, err);
+        if (r < 0)
+                return r;
+        if (asprintf(&hdrs, "Connection: Upgrade\r\nUpgrade: %s\r\n", token) < 0)
+                return vs_err(err, ENOMEM, "cannot build request");
+        _cleanup_close_ int fd = http_connect(socket_path, err);
+        if (fd < 0)
+                return fd;
+        r = http_send_request(fd, method, path, hdrs, req, req_len, err);
+        if (r < 0)
+                return r;
+        r = http_read_head(fd, &h, err);
+        if (r < 0)
+                return r;
+        if (h.status != 101) {
+                _cleanup_free_ char *resp = NULL;
+                size_t resp_len = 0;
+                r = http_read_body(fd, &h, &resp, &resp_len, err);
+                if (r < 0)
+                        return r;
+                if (h.status >= 200 && h.status <= 299)
+                        return vs_err_msg(err, EPROTO, "vsd did not switch to %s (HTTP %d)", token, h.status);
+                return http_error_from_body(h.status, h.reason, resp, resp_len, err);
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+char *http_escape_segment(const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+        char *out = malloc(strlen(s) * 3 + 1), *p = out;
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                unsigned char c = (unsigned char) *s;
+                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_')
+                        *p++ = (char) c;
+                else {
+                        *p++ = '%';
+                        *p++ = hex[c >> 4];
+                        *p++ = hex[c & 15];
+                }
+        }
+        *p = '\0';
+        return out;
+}

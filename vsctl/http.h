@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * vsctl's client side of the control API: the few fixed requests it makes,
+ * spoken directly over the daemon's Unix socket.  A library like libcurl
+ * would cost more at process start than the request itself (see the design
+ * notes), so this is a plain connect/send/read with base/http_reader.c doing
+ * the parsing.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../base/error.h"
+#include "../base/http_reader.h"
+
+/* Largest response body vsctl reads: far above what any listing needs. */
+#define HTTP_BODY_MAX (64u * 1024 * 1024)
+
+/* Connect to the daemon's socket.  The error names the socket and hints at
+ * the likely cause.  Returns the fd or < 0. */
+int http_connect(const char *socket_path, vs_error *err);
+
+/* Send one request.  extra_headers is "" or complete "Name: value\r\n" lines;
+ * without them the request asks for "Connection: close". */
+int http_send_request(int fd, const char *method, const char *path, const char *extra_headers,
+                      const char *body, size_t body_len, vs_error *err);
+
+/* Read a response head byte-exactly: nothing after the empty line is taken
+ * from the socket, so a byte carrying SCM_RIGHTS right behind it stays there
+ * for recvmsg(). */
+int http_read_head(int fd, vs_http_head *ret, vs_error *err);
+
+/* Read a whole response (head, then the body until its framing ends or the
+ * peer closes). */
+int http_read_response(int fd, vs_http_head *ret_head, char **ret_body, size_t *ret_len, vs_error *err);
+
+/* Read the body that follows an already-read head. */
+int http_read_body(int fd, const vs_http_head *head, char **ret_body, size_t *ret_len, vs_error *err);
+
+/* Turn an error answer into err: the daemon's {"error": "..."} text when it
+ * sent one, else the status line.  Returns < 0. */
+int http_error_from_body(int status, const char *reason, const char *body, size_t len, vs_error *err);
+
+/* One JSON call: connect, send body (may be NULL), read the answer.  On 2xx
+ * returns 0 and, when ret_json is not NULL, the parsed body (NULL for an
+ * empty one).  Any failure, the daemon's refusals included, fills err. */
+int http_call(const char *socket_path, const char *method, const char *path, json_t *body, json_t **ret_json,
+              vs_error *err);
+
+/* An Upgrade request (exec, console): returns in *ret_fd the connected
+ * socket, positioned right after the "101 Switching Protocols" head. */
+int http_upgrade(const char *socket_path, const char *method, const char *path, json_t *body, const char *token,
+                 int *ret_fd, vs_error *err);
+
+/* Whether err comes from http_connect(), i.e. the daemon was not reached
+ * at all (so trying the next of several instances is pointless). */
+bool http_is_connect_error(const vs_error *err);
+
+/* Percent-encode one path segment (an instance name as the user typed it),
+ * so that whatever it holds cannot change the request line.  Returns a
+ * malloc'd string or NULL. */
+char *http_escape_segment(const char *s);

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vsctl: the command line client of vsd.  This file parses the global
+ * options and dispatches to one file per command (cmd_*.c); what the
+ * commands share lives here too.  Startup does nothing that not every
+ * command needs: vsctl runs once per operation in scripts.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/proto.h"
+#include "../base/util.h"
+#include "http.h"
+#include "vsctl.h"
+
+const struct vsctl_command vsctl_commands[] = {
+        { "create", cmd_create, "Create an instance", "NAME [OPTIONS]",
+          "  --template T        template to build from (default " VS_DEFAULT_TEMPLATE ")\n"
+          "  --memory SIZE       memory limit, e.g. 256M, 1G\n"
+          "  --cpus N            CPU limit, e.g. 0.5, 2, 150%\n"
+          "  --pids N            limit on the number of processes\n"
+          "  --stop-timeout DUR  how long a stop waits before killing, e.g. 30s, 2m\n"
+          "  --start             start the instance once created\n"
+          "  --json              print the new instance as JSON\n" },
+        { "start", cmd_start, "Start instances", "NAME...", "  --json              print the instances as JSON\n" },
+        { "stop", cmd_stop, "Stop an instance", "NAME [--timeout DUR] [--kill]",
+          "  --timeout DUR       wait this long for a clean halt, then kill\n"
+          "  --kill              kill at once instead of asking init to halt\n"
+          "  --json              print the instance as JSON\n" },
+        { "restart", cmd_restart, "Stop and start an instance", "NAME [--timeout DUR]",
+          "  --timeout DUR       wait this long for a clean halt, then kill\n"
+          "  --json              print the instance as JSON\n" },
+        { "pause", cmd_pause, "Freeze all processes of an instance", "NAME",
+          "  --json              print the instance as JSON\n" },
+        { "resume", cmd_resume, "Thaw a paused instance", "NAME", "  --json              print the instance as JSON\n" },
+        { "destroy", cmd_destroy, "Delete an instance and its private data", "NAME [--force]",
+          "  -f, --force         stop (or kill) the instance first if it runs\n" },
+        { "list", cmd_list, "List instances", "[--json]", "  --json              print the daemon's JSON\n" },
+        { "info", cmd_info, "Show one instance", "NAME [--json]", "  --json              print the daemon's JSON\n" },
+        { "exec", cmd_exec, "Run a command inside an instance", "NAME [-t] [-e K=V]... [--] CMD [ARG...]",
+          "  -t, --tty           give the command a terminal (for interactive use)\n"
+          "  -e, --env K=V       set an environment variable; repeatable\n"
+          "vsctl exits with the command's exit status.\n" },
+        { "console", cmd_console, "Attach to the console of an instance; Ctrl-] detaches", "NAME", NULL },
+        { "set", cmd_set, "Change the limits of an instance, live when it runs",
+          "NAME [--memory SIZE] [--cpus N] [--pids N] [--stop-timeout DUR]",
+          "  --memory SIZE       memory limit; 0 removes it\n"
+          "  --cpus N            CPU limit; 0 removes it\n"
+          "  --pids N            process limit; 0 removes it\n"
+          "  --stop-timeout DUR  how long a stop waits before killing\n"
+          "  --json              print the instance as JSON\n" },
+        { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
+          "  --sort FIELD        without NAME: sort by name, cpu, mem, mem%, pids\n"
+          "  --json              print the daemon's JSON\n" },
+        { "templates", cmd_templates, "List the templates", "[--json]",
+          "  --json              print the daemon's JSON\n" },
+        { "version", cmd_version, "Show the client and daemon versions", "[--json]",
+          "  --json              print the versions as JSON\n" },
+        { "help", cmd_help, "Show help for vsctl or one command", "[COMMAND]", NULL },
+        {},
+};
+
+const struct vsctl_command *vsctl_find_command(const char *name) {
+        for (const struct vsctl_command *c = vsctl_commands; c->name; c++)
+                if (streq(c->name, name))
+                        return c;
+        return NULL;
+}
+
+int vsctl_usage_error(const char *cmd, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("vsctl: ", stderr);
+        if (cmd)
+                fprintf(stderr, "%s: ", cmd);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        if (cmd)
+                fprintf(stderr, "\nTry 'vsctl help %s'.\n", cmd);
+        else
+                fputs("\nTry 'vsctl help'.\n", stderr);
+        return VSCTL_EXIT_USAGE;
+}
+
+int vsctl_option_error(const char *cmd, int c, char **argv) {
+        char shortopt[3] = { '-', (char) optopt, '\0' };
+        /* optopt is 0 for a long option; getopt has moved past it. */
+        const char *opt = optopt ? shortopt : argv[optind - 1];
+        if (c == ':')
+                return vsctl_usage_error(cmd, "option '%s' needs a value", opt);
+        return vsctl_usage_error(cmd, "unknown option '%s'", opt);
+}
+
+int vsctl_fail(const vs_error *err) {
+        fprintf(stderr, "vsctl: %s\n", err->msg[0] ? err->msg : strerror(err->code ? err->code : EIO));
+        return VSCTL_EXIT_FAILURE;
+}
+
+int vsctl_getopt(struct vsctl *ctx, int argc, char **argv, const char *shortopts, const struct option *longopts,
+                 int *ret_exit) {
+        opterr = 0;
+        for (;;) {
+                int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+                switch (c) {
+                case 'h':
+                        vsctl_print_usage(stdout, argv[0]);
+                        *ret_exit = VSCTL_EXIT_OK;
+                        return -2;
+                case VSCTL_OPT_JSON:
+                        ctx->json = true;
+                        continue;
+                case '?':
+                case ':':
+                        *ret_exit = vsctl_option_error(argv[0], c, argv);
+                        return -2;
+                default:
+                        return c;
+                }
+        }
+}
+
+int vsctl_check_args(const char *cmd, int argc, char **argv, int min, int max) {
+        int n = argc - optind;
+        if (n < min)
+                return vsctl_usage_error(cmd, min == 1 ? "missing instance name" : "missing arguments");
+        if (max >= 0 && n > max)
+                return vsctl_usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
+        return 0;
+}
+
+char *vsctl_instance_path(const char *name, const char *action) {
+        _cleanup_free_ char *esc = http_escape_segment(name);
+        char *p;
+        if (!esc)
+                return NULL;
+        if (asprintf(&p, VS_API_PREFIX "/instances/%s%s%s", esc, action ? "/" : "", action ? action : "") < 0)
+                return NULL;
+        return p;
+}
+
+int vsctl_call(struct vsctl *ctx, const char *method, char *path, json_t *body, json_t **ret, vs_error *err) {
+        int r;
+        if (!path)
+                r = vs_err(err, ENOMEM, "cannot build request");
+        else
+                r = http_call(ctx->socket, method, path, body, ret, err);
+        free(path);
+        json_decref(body);
+        return r;
+}
+
+json_t *vsctl_json_value(const char *s, bool real) {
+        /* Only what is unmistakably a plain number becomes one; "256M",
+         * "50%", "12Q" and "" reach the daemon as typed, to be judged
+         * there with the daemon's own message. */
+        const char *p = s;
+        bool dot = false;
+        size_t digits = 0;
+        for (; *p; p++) {
+                if (*p >= '0' && *p <= '9')
+                        digits++;
+                else if (*p == '.' && real && !dot && digits > 0)
+                        dot = true;
+                else
+                        break;
+        }
+        if (*p || digits == 0 || digits > 15 || p[-1] == '.')
+                return json_string(s);
+        if (real)
+                return json_real(strtod(s, NULL));
+        return json_integer(strtoll(s, NULL, 10));
+}
+
+bool vsctl_set(json_t *body, const char *key, json_t *v) {
+        return v && json_object_set_new(body, key, v) == 0;
+}
+
+int vsctl_done(struct vsctl *ctx, json_t *answer) {
+        int r = VSCTL_EXIT_OK;
+        if (ctx->json && answer && out_json(answer) < 0)
+                r = VSCTL_EXIT_FAILURE;
+        json_decref(answer);
+        return r;
+}
+
+void vsctl_print_usage(FILE *f, const char *cmd) {
+        const struct vsctl_command *c = cmd ? vsctl_find_command(cmd) : NULL;
+        if (c) {
+                fprintf(f, "Usage: vsctl %s %s\n\n%s.\n", c->name, c->usage, c->summary);
+                if (c->options)
+                        fprintf(f, "\n%s", c->options);
+                return;
+        }
+        fputs("Usage: vsctl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
+              "Control the instances of vsd.\n\n"
+              "Commands:\n",
+              f);
+        for (c = vsctl_commands; c->name; c++)
+                fprintf(f, "  %-10s  %s\n", c->name, c->summary);
+        fputs("\nOptions:\n"
+              "  -s, --socket PATH   the daemon's socket (default $VSD_SOCKET or " VS_DEFAULT_SOCKET ")\n"
+              "  -j, --json          print JSON for the commands that show something\n"
+              "  -h, --help          show this help\n"
+              "  -V, --version       show the client version\n\n"
+              "Run 'vsctl help COMMAND' for the options of a command.\n",
+              f);
+}
+
+int cmd_help(struct vsctl *ctx, int argc, char **argv) {
+        static const struct option opts[] = { VSCTL_LONGOPT_HELP, {} };
+        int c, ex;
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+                if (c == -2)
+                        return ex;
+        if (vsctl_check_args("help", argc, argv, 0, 1))
+                return VSCTL_EXIT_USAGE;
+        const char *name = argv[optind];
+        if (name && !vsctl_find_command(name))
+                return vsctl_usage_error(NULL, "unknown command '%s'", name);
+        vsctl_print_usage(stdout, name);
+        return VSCTL_EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        struct vsctl ctx = { .socket = getenv("VSD_SOCKET") };
+        int c;
+
+        if (!ctx.socket || !*ctx.socket)
+                ctx.socket = VS_DEFAULT_SOCKET;
+
+        /* '+': global options end at the command name; what follows is the
+         * command's to parse. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:s:jhV", opts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        ctx.socket = optarg;
+                        break;
+                case 'j':
+                        ctx.json = true;
+                        break;
+                case 'h':
+                        vsctl_print_usage(stdout, NULL);
+                        return VSCTL_EXIT_OK;
+                case 'V':
+                        printf("vsctl %s\n", VS_VERSION);
+                        return VSCTL_EXIT_OK;
+                default:
+                        return vsctl_option_error(NULL, c, argv);
+                }
+        }
+        if (optind >= argc)
+                return vsctl_usage_error(NULL, "missing command");
+
+        const struct vsctl_command *cmd = vsctl_find_command(argv[optind]);
+        if (!cmd)
+                return vsctl_usage_error(NULL, "unknown command '%s'", argv[optind]);
+
+        int cargc = argc - optind;
+        char **cargv = argv + optind;
+        optind = 0; /* re-initialise getopt for the command's own options */
+        int r = cmd->fn(&ctx, cargc, cargv);
+
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "vsctl: cannot write output: %s\n", strerror(errno));
+                return VSCTL_EXIT_FAILURE;
+        }
+        return r;
+}

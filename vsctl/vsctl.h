@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the vsctl subcommands share: the context from the global options,
+ * the command table, and the helpers for options, requests and output. */
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../base/error.h"
+#include "../base/util.h"
+
+/* Exit statuses (see doc/vsctl.8). */
+enum {
+        VSCTL_EXIT_OK = 0,
+        VSCTL_EXIT_FAILURE = 1,
+        VSCTL_EXIT_USAGE = 2,
+        /* exec only, as shells do: the command exists but cannot run, or
+         * does not exist. */
+        VSCTL_EXIT_CANNOT_RUN = 126,
+        VSCTL_EXIT_NOT_FOUND = 127,
+};
+
+struct vsctl {
+        const char *socket; /* --socket, $VSD_SOCKET or the default */
+        bool json;          /* --json: print the daemon's JSON */
+};
+
+struct vsctl_command {
+        const char *name;
+        /* argv[0] is the command name; returns the exit status */
+        int (*fn)(struct vsctl *ctx, int argc, char **argv);
+        const char *summary; /* one line for the command list */
+        const char *usage;   /* the arguments after the command name */
+        const char *options; /* option lines for 'vsctl help CMD', or NULL */
+};
+
+int cmd_create(struct vsctl *ctx, int argc, char **argv);
+int cmd_start(struct vsctl *ctx, int argc, char **argv);
+int cmd_stop(struct vsctl *ctx, int argc, char **argv);
+int cmd_restart(struct vsctl *ctx, int argc, char **argv);
+int cmd_pause(struct vsctl *ctx, int argc, char **argv);
+int cmd_resume(struct vsctl *ctx, int argc, char **argv);
+int cmd_destroy(struct vsctl *ctx, int argc, char **argv);
+int cmd_list(struct vsctl *ctx, int argc, char **argv);
+int cmd_info(struct vsctl *ctx, int argc, char **argv);
+int cmd_exec(struct vsctl *ctx, int argc, char **argv);
+int cmd_console(struct vsctl *ctx, int argc, char **argv);
+int cmd_set(struct vsctl *ctx, int argc, char **argv);
+int cmd_stats(struct vsctl *ctx, int argc, char **argv);
+int cmd_templates(struct vsctl *ctx, int argc, char **argv);
+int cmd_version(struct vsctl *ctx, int argc, char **argv);
+int cmd_help(struct vsctl *ctx, int argc, char **argv);
+
+/* main.c */
+
+/* The command table (NULL-terminated) and a lookup in it. */
+extern const struct vsctl_command vsctl_commands[];
+const struct vsctl_command *vsctl_find_command(const char *name);
+
+/* Print "vsctl: <cmd>: <msg>" and "Try 'vsctl help <cmd>'." to stderr;
+ * returns VSCTL_EXIT_USAGE. */
+int vsctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Report getopt_long()'s '?' or ':' (optstrings start with ':') as a usage
+ * error. */
+int vsctl_option_error(const char *cmd, int c, char **argv);
+
+/* Print the usage of one command to f. */
+void vsctl_print_usage(FILE *f, const char *cmd);
+
+/* Print "vsctl: <msg>" for a failure; returns VSCTL_EXIT_FAILURE. */
+int vsctl_fail(const vs_error *err);
+
+/* getopt_long() with what every command shares folded in: -h/--help
+ * prints the usage, --json (VSCTL_LONGOPT_JSON in longopts) sets ctx->json,
+ * unknown options and missing values become usage errors.  shortopts must
+ * start with ':' and hold 'h'; main() resets optind before each command.
+ * Returns the command's own option character, -1 at the end, or -2 with
+ * *ret_exit set when the command must exit now. */
+#define VSCTL_OPT_JSON 0x100
+#define VSCTL_LONGOPT_HELP { "help", no_argument, NULL, 'h' }
+#define VSCTL_LONGOPT_JSON { "json", no_argument, NULL, VSCTL_OPT_JSON }
+int vsctl_getopt(struct vsctl *ctx, int argc, char **argv, const char *shortopts, const struct option *longopts,
+                 int *ret_exit);
+
+/* Check the positional arguments: at least min and at most max (-1: any)
+ * after optind.  Returns 0 or prints the usage error and returns
+ * VSCTL_EXIT_USAGE. */
+int vsctl_check_args(const char *cmd, int argc, char **argv, int min, int max);
+
+/* "/v1/instances/<name>[/<action>]" with the name escaped; NULL on ENOMEM. */
+char *vsctl_instance_path(const char *name, const char *action);
+
+/* A request to the daemon.  path (malloc'd; NULL means out of memory) and
+ * body are consumed, so that calls can build them inline. */
+int vsctl_call(struct vsctl *ctx, const char *method, char *path, json_t *body, json_t **ret, vs_error *err);
+
+/* A value typed by the user for the daemon to validate: plain numbers go
+ * as JSON numbers (integer or real as the API documents the field), all
+ * else as the string itself, unchanged. */
+json_t *vsctl_json_value(const char *s, bool real);
+
+/* body[key] = v (v is consumed); false when v is NULL, which is what
+ * json_string() gives for text that is not UTF-8. */
+bool vsctl_set(json_t *body, const char *key, json_t *v);
+
+/* The common tail of the mutating commands: print the answer with --json. */
+int vsctl_done(struct vsctl *ctx, json_t *answer);
+
+/* output.c */
+
+/* Print JSON pretty (indent 2) on stdout, followed by a newline. */
+int out_json(json_t *j);
+
+/* Sizes as people read them: exact units when exact ("256M"), else one
+ * decimal below 10 ("1.5G", "12M"); plain bytes below 1 KiB. */
+void out_size(uint64_t bytes, char *buf, size_t len);
+
+/* Durations: "45s", "3m12s", "2h05m", "3d04h". */
+void out_duration(uint64_t seconds, char *buf, size_t len);
+
+/* CPU time from nanoseconds: "0.12s", "45.3s", then like out_duration(). */
+void out_cpu_time(uint64_t ns, char *buf, size_t len);
+
+/* A CPU amount without noise: 0.5 -> "0.5", 2.0 -> "2". */
+void out_cpus(double cpus, char *buf, size_t len);
+
+/* Typed getters that tolerate a missing or mistyped field (0 / ""). */
+uint64_t out_get_u64(json_t *obj, const char *key);
+double out_get_double(json_t *obj, const char *key);
+const char *out_get_str(json_t *obj, const char *key);
+bool out_has(json_t *obj, const char *key);
+
+/* A table built in memory and printed at once, so that a failure half-way
+ * never leaves half a table behind.  Columns are separated by two spaces;
+ * the last one is not padded. */
+struct out_table;
+/* headers may be NULL for a table without a header line. */
+struct out_table *out_table_new(size_t ncols, const char *const *headers);
+/* Append one row of ncols cells (copied). */
+int out_table_add(struct out_table *t, const char *const *cells);
+/* Right-align column col (numbers). */
+void out_table_align_right(struct out_table *t, size_t col);
+void out_table_print(struct out_table *t, FILE *f);
+void out_table_free(struct out_table *t);
+static inline void out_table_freep(struct out_table **t) {
+        out_table_free(*t);
+}
+#define _cleanup_table_ __attribute__((cleanup(out_table_freep)))
+
+/* tty.c */
+
+#include <termios.h>
+
+struct tty_state {
+        int fd;
+        bool raw;
+        struct termios saved;
+};
+
+/* Put fd in raw mode when it is a terminal, remembering how it was. */
+int tty_raw(int fd, struct tty_state *st);
+/* Undo tty_raw(); safe to call more than once. */
+void tty_restore(struct tty_state *st);
+/* Copy the window size of terminal from to the pty master to. */
+void tty_copy_winsize(int from, int to);
+/* write() all of buf, retrying on EINTR and waiting on EAGAIN. */
+int tty_write_all(int fd, const void *buf, size_t n);
+/* A signalfd for SIGWINCH and the signals that end vsctl, with those
+ * blocked, so that the relay loops restore the terminal before exiting. */
+int tty_signalfd(void);
