@@ -209,12 +209,23 @@ int mnt_dev(int rootfd, vs_error *err) {
 }
 
 int mnt_dev_console(int rootfd, int console, vs_error *err) {
-        char src[FD_PATH_MAX];
+        char link[FD_PATH_MAX], src[256];
+        struct stat want, got;
+        /* The console fd's mount belongs to the host's mount namespace, and a
+         * bind source must be in ours: bind the same path in our copy of the
+         * host's tree (/dev/pts/N), after checking it is the same device. */
+        ssize_t n = readlink(fd_path(console, link), src, sizeof(src) - 1);
+        if (n < 0)
+                return vs_err_msg(err, errno, "readlink %s", link);
+        src[n] = '\0';
+        if (fstat(console, &want) < 0)
+                return vs_err_msg(err, errno, "stat the console");
+        if (src[0] != '/' || stat(src, &got) < 0 || !S_ISCHR(got.st_mode) || got.st_rdev != want.st_rdev)
+                return vs_err_msg(err, ENOTTY, "console %s is not a reachable pty", src);
         _cleanup_close_ int devfd = open_dir_in_root(rootfd, "dev", err);
         if (devfd < 0)
                 return devfd;
-        /* Binding the magic link binds the pty slave itself. */
-        return dev_bind(devfd, fd_path(console, src), "console", err);
+        return dev_bind(devfd, src, "console", err);
 }
 
 int mnt_masked_paths(int rootfd, vs_error *err) {

@@ -151,16 +151,15 @@ static int step_close_fds(struct child *c) {
 /* ---- child steps of start_spawn ---- */
 
 static int step_console(struct child *c) {
-        int console = c->spec->console;
-        if (console >= 0) {
-                int fds[3] = { console, console, console };
-                return install_stdio(fds, true, &c->err);
-        }
-        _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null < 0)
-                return vs_err_msg(&c->err, errno, "open /dev/null");
-        int fds[3] = { null, null, null };
-        return install_stdio(fds, false, &c->err);
+        /* Reopened inside the new root rather than dup'ed from the daemon's
+         * fd: init's stdio then reads /dev/console, not a host pts path, and
+         * getty or systemd recognise their console. */
+        bool tty = c->spec->console >= 0;
+        _cleanup_close_ int fd = open(tty ? "/dev/console" : "/dev/null", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return vs_err_msg(&c->err, errno, "open %s", tty ? "/dev/console" : "/dev/null");
+        int fds[3] = { fd, fd, fd };
+        return install_stdio(fds, tty, &c->err);
 }
 
 static int step_mount_slave(struct child *c) {
@@ -213,8 +212,7 @@ static int step_dev(struct child *c) {
 static int step_dev_console(struct child *c) {
         if (c->spec->console < 0)
                 return 0;
-        /* fd 0 is the console by now (step_console). */
-        return mnt_dev_console(c->rootfd, 0, &c->err);
+        return mnt_dev_console(c->rootfd, c->spec->console, &c->err);
 }
 
 static int step_masked_paths(struct child *c) {
@@ -242,9 +240,6 @@ static int step_exec_init(struct child *c) {
  */
 static const struct child_step spawn_steps[] = {
         { SYNC_RESET, step_reset },
-        /* First, so that every later failure message also reaches the
-         * console log, and init gets its controlling tty. */
-        { SYNC_CONSOLE, step_console },
         /* Before any mount: from here on no mount or unmount of ours
          * propagates back to the host (slave: host events still reach us
          * until pivot_root, ours never reach the host). */
@@ -266,6 +261,8 @@ static const struct child_step spawn_steps[] = {
         /* Last mount step: it needs the host's /proc and /dev, which the
          * steps above bind from. */
         { SYNC_PIVOT_ROOT, step_pivot_root },
+        /* After the pivot: it opens the instance's /dev/console. */
+        { SYNC_CONSOLE, step_console },
         /* PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set, which we
          * still have in full. */
         { SYNC_CAPS_BOUNDING, step_caps_bounding },

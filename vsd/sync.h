@@ -37,7 +37,6 @@
         /* child side of start_spawn, in the order they run */                     \
         X(SYNC_WAIT_PARENT, "wait for the parent")                                  \
         X(SYNC_RESET, "reset the process state")                                    \
-        X(SYNC_CONSOLE, "attach the console")                                       \
         X(SYNC_MOUNT_SLAVE, "make the mount tree a slave of the host's")            \
         X(SYNC_CGROUP_NS, "unshare the cgroup namespace")                           \
         X(SYNC_OVERLAY, "mount the overlay root")                                   \
@@ -50,6 +49,7 @@
         X(SYNC_MASKED_PATHS, "mask paths")                                          \
         X(SYNC_READONLY_PATHS, "make paths read-only")                              \
         X(SYNC_PIVOT_ROOT, "pivot to the instance's root")                          \
+        X(SYNC_CONSOLE, "attach the console")                                       \
         X(SYNC_CAPS_BOUNDING, "drop capabilities from the bounding set")            \
         X(SYNC_SECCOMP, "load the seccomp filter")                                  \
         X(SYNC_CAPS, "set the capabilities")                                        \
