@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 
 #include "../../base/fileio.h"
 #include "../../base/util.h"
+#include "../../cgroups/cgroup.h"
 #include "../../vsd/security.h"
 #include "../../vsd/start.h"
 #include "../../vsd/syscalls.h"
@@ -110,6 +112,7 @@ struct inst {
         int master, slave;
         pid_t pid;
         int pidfd;
+        struct cg_manager *cg;
 };
 
 static int inst_init(struct inst *in, const char *name) {
@@ -121,6 +124,7 @@ static int inst_init(struct inst *in, const char *name) {
         snprintf(in->rootfs, sizeof(in->rootfs), "%s/rootfs", base);
         in->master = in->slave = in->pidfd = -EBADF;
         in->pid = 0;
+        in->cg = NULL;
         if (mkdir(base, 0755) < 0 || mkdir(in->upper, 0755) < 0 || mkdir(in->work, 0755) < 0 ||
             mkdir(in->rootfs, 0755) < 0)
                 return -errno;
@@ -131,7 +135,8 @@ static int inst_init(struct inst *in, const char *name) {
         return in->slave < 0 ? -errno : 0;
 }
 
-static int inst_start(struct inst *in, const char *lowerdir, char *const *argv, vs_error *err) {
+static int inst_start_cg(struct inst *in, const char *lowerdir, char *const *argv, struct cg_manager *cg,
+                         vs_error *err) {
         struct start_spec spec = {
                 .name = in->name,
                 .lower = lowerdir,
@@ -140,9 +145,14 @@ static int inst_start(struct inst *in, const char *lowerdir, char *const *argv, 
                 .rootfs = in->rootfs,
                 .init_argv = argv,
                 .console = in->slave,
-                .cg = NULL,
+                .cg = cg,
         };
+        in->cg = cg;
         return start_spawn(&spec, &in->pid, &in->pidfd, err);
+}
+
+static int inst_start(struct inst *in, const char *lowerdir, char *const *argv, vs_error *err) {
+        return inst_start_cg(in, lowerdir, argv, NULL, err);
 }
 
 static void inst_stop(struct inst *in) {
@@ -231,6 +241,7 @@ static int join(struct inst *in, char *const *argv, char *out, size_t size, int 
         struct join_spec js = {
                 .name = in->name,
                 .init_pidfd = in->pidfd,
+                .cg = in->cg,
                 .argv = argv,
                 .fds = { null, p[1], p[1] },
         };
@@ -428,6 +439,63 @@ static void test_failures(void) {
         ok(r == -EINVAL && strstr(err.msg, "/a,b"), "fail: a comma in an overlay path is refused", "%s", err.msg);
 }
 
+/* The cgroup parent in every hierarchy, left by cg_manager_new(). */
+static void remove_cgroup_parent(const char *parent) {
+        DIR *d = opendir("/sys/fs/cgroup");
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.') {
+                        char p[512];
+                        snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s", de->d_name, parent);
+                        (void) rmdir(p);
+                }
+        closedir(d);
+}
+
+static void test_cgroup(void) {
+        const char *parent = getenv("VSD_TEST_CGROUP_PARENT") ? getenv("VSD_TEST_CGROUP_PARENT") : "vsd-test-start";
+        struct cg_manager *m = NULL;
+        vs_error err = { 0 };
+        char buf[8192], want[128];
+        struct inst in;
+
+        int r = cg_manager_new("/sys/fs/cgroup", parent, &m, &err);
+        ok(r == 0, "cgroup: manager", "%s", err.msg);
+        if (r < 0)
+                return;
+        struct cg_limits lim = { .pids_max = 64 };
+        r = cg_create(m, "cg1", &lim, &err);
+        ok(r == 0, "cgroup: create", "%s", err.msg);
+        if (r == 0 && inst_init(&in, "cg1") == 0) {
+                char *argv[] = { "/bin/sleep", "100000", NULL };
+                r = inst_start_cg(&in, lower, argv, m, &err);
+                ok(r == 0, "cgroup: start_spawn into a cgroup", "%s", err.msg);
+                if (r == 0) {
+                        char path[64];
+                        _cleanup_free_ char *cg = NULL;
+                        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) in.pid);
+                        snprintf(want, sizeof(want), "pids:/%s/cg1\n", parent);
+                        ok(vs_read_file(path, 1 << 16, &cg, NULL) == 0 && strstr(cg, want),
+                           "cgroup: init is in <parent>/<name>", "%s", cg ? cg : "");
+                        ok(cg_populated(m, "cg1") == 1, "cgroup: populated", " ");
+
+                        int status;
+                        char *cat[] = { "cat", "/proc/self/cgroup", NULL };
+                        r = join(&in, cat, buf, sizeof(buf), &status, &err);
+                        ok(r == 0 && strstr(buf, "pids:/\n") && strstr(buf, "memory:/\n"),
+                           "cgroup: namespace root is the instance cgroup, join lands in it", "r=%d %s %s", r,
+                           err.msg, buf);
+                }
+                inst_stop(&in);
+        }
+        r = cg_destroy(m, "cg1", &err);
+        ok(r == 0, "cgroup: destroyed after stop", "%s", err.msg);
+        cg_manager_free(m);
+        remove_cgroup_parent(parent);
+}
+
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
         return x < y ? -1 : x > y;
@@ -475,6 +543,7 @@ int main(void) {
         }
         test_spawn_and_join();
         test_failures();
+        test_cgroup();
         test_latency();
         vs_rm_rf(tmp);
         return failures ? 1 : 0;
