@@ -85,12 +85,18 @@ int vsctl_usage_error(const char *cmd, const char *fmt, ...) {
 }
 
 int vsctl_option_error(const char *cmd, int c, char **argv) {
-        char shortopt[3] = { '-', (char) optopt, '\0' };
-        /* optopt is 0 for a long option; getopt has moved past it. */
-        const char *opt = optopt ? shortopt : argv[optind - 1];
+        /* A long option is the word getopt just moved past; a short one may
+         * sit inside a cluster ("-tx"), so it is named by optopt. */
+        const char *word = optind > 0 ? argv[optind - 1] : "";
+        if (strncmp(word, "--", 2) == 0) {
+                int len = (int) strcspn(word, "=");
+                if (c == ':')
+                        return vsctl_usage_error(cmd, "option '%.*s' needs a value", len, word);
+                return vsctl_usage_error(cmd, "unknown option '%.*s'", len, word);
+        }
         if (c == ':')
-                return vsctl_usage_error(cmd, "option '%s' needs a value", opt);
-        return vsctl_usage_error(cmd, "unknown option '%s'", opt);
+                return vsctl_usage_error(cmd, "option '-%c' needs a value", optopt);
+        return vsctl_usage_error(cmd, "unknown option '-%c'", optopt);
 }
 
 int vsctl_fail(const vs_error *err) {
