@@ -391,6 +391,32 @@ static void test_spawn_and_join(void) {
         r = join(&in, exit3, buf, sizeof(buf), &status, &err);
         ok(r == 0 && status == 3, "join: the caller reaps the exit status", "r=%d status=%d", r, status);
 
+        {
+                /* tty: the command gets a pty slave as its controlling terminal. */
+                int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+                int sl = m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0 ? open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC)
+                                                                       : -1;
+                char *tt[] = { "sh", "-c", "[ -t 0 ] && [ -t 1 ] && exec 0</dev/tty && echo ctty=yes; echo END", NULL };
+                struct join_spec js = { .name = in.name, .init_pidfd = in.pidfd, .argv = tt, .fds = { sl, sl, sl },
+                                        .tty = true };
+                pid_t pid;
+                int pidfd = -EBADF;
+                r = sl >= 0 ? start_join(&js, &pid, &pidfd, &err) : -EBADF;
+                if (sl >= 0)
+                        close(sl);
+                if (r == 0)
+                        r = read_console(m, buf, sizeof(buf));
+                ok(r == 0 && strstr(buf, "ctty=yes"), "join: tty mode gives a controlling terminal", "r=%d %s '%s'",
+                   r, err.msg, buf);
+                if (pidfd >= 0) {
+                        siginfo_t si;
+                        waitid(P_PIDFD, (id_t) pidfd, &si, WEXITED);
+                        close(pidfd);
+                }
+                if (m >= 0)
+                        close(m);
+        }
+
         /* The daemon's pid namespace for children is restored after a join. */
         char a[64], b[64];
         ssize_t na = readlink("/proc/self/ns/pid", a, sizeof(a) - 1);
