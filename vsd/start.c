@@ -537,14 +537,16 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
         }
 
         int rr = sys_setns(self_pidns_fd, CLONE_NEWPID);
-        if (pid < 0)
-                return vs_err(err, -pid, "Failed to clone into %s", spec->name);
         if (rr < 0) {
-                /* Every later start would be born in this instance. */
-                kill_and_reap(pidfd);
-                close(pidfd);
+                /* Every later child would be born in this instance. */
+                if (pid > 0) {
+                        kill_and_reap(pidfd);
+                        close(pidfd);
+                }
                 return vs_err(err, -rr, "Failed to return to our own pid namespace");
         }
+        if (pid < 0)
+                return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
         r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);

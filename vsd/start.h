@@ -28,8 +28,10 @@ struct start_spec {
 /* Clone the instance's init in new pid, mount, uts, ipc, net and cgroup
  * namespaces, place it in its cgroup, set up its root and exec init.  Returns
  * once init has been exec'd (or the child reported the failing stage, which
- * ends up in err as "<stage>: <message>: <errno text>").  On success the
- * caller owns *ret_pidfd and init is its child. */
+ * ends up in err as "Failed to <stage>: <message>: <errno text>", the child
+ * reaped).  On success the caller owns *ret_pidfd and init is its child.
+ * console < 0: no /dev/console, init's stdio is /dev/null.  cg NULL: no
+ * cgroup placement.  The caller must be single-threaded. */
 int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);
 
 struct join_spec {
@@ -45,5 +47,9 @@ struct join_spec {
 /* Run a command inside a running instance: every namespace of init, its
  * cgroup, the same capability bounding set and seccomp profile, no other fd.
  * Returns once the command has been exec'd; *ret_pidfd refers to the
- * command, a child of the caller. */
+ * command, a child of the caller.  A command that cannot be exec'd fails
+ * here: "Failed to run the command: exec 'foo': No such file or directory".
+ * envp NULL: PATH, HOME=/root, container=vsd (and TERM=xterm with tty).
+ * The caller must be single-threaded (it briefly switches the pid namespace
+ * its children are born in). */
 int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);

@@ -84,6 +84,9 @@ static int build_lower(void) {
                 if (mkdir(p, 0755) < 0)
                         return -errno;
         }
+        snprintf(p, sizeof(p), "%s/etc/instance-marker", lower);
+        if (vs_write_atomic(p, "inside\n", 7, 0644) < 0)
+                return -EIO;
         snprintf(p, sizeof(p), "%s/bin/busybox", lower);
         int r = copy_file("/bin/busybox", p, 0755);
         if (r < 0)
@@ -362,6 +365,11 @@ static void test_spawn_and_join(void) {
         char *hn[] = { "hostname", NULL };
         r = join(&in, hn, buf, sizeof(buf), &status, &err);
         ok(r == 0 && status == 0 && streq(buf, "web1\n"), "join: hostname inside is the name", "r=%d %s '%s'", r,
+           err.msg, buf);
+
+        char *marker[] = { "cat", "/etc/instance-marker", NULL };
+        r = join(&in, marker, buf, sizeof(buf), &status, &err);
+        ok(r == 0 && status == 0 && streq(buf, "inside\n"), "join: root is the instance's root", "r=%d %s '%s'", r,
            err.msg, buf);
 
         char *st[] = { "sh", "-c", "grep -E '^(CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; readlink /proc/self/ns/pid; ls /proc | grep -c '^[0-9]'", NULL };
