@@ -68,6 +68,7 @@ $(PROBE): tests/probe/probe.c
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
 
 # Debian packages the build, the tests and the demo need; idempotent.
