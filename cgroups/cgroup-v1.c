@@ -344,6 +344,16 @@ static int v1_stats(struct cg_manager *m, const char *name, struct cg_stats *s, 
             (r = get(pids, name, "pids.max", NULL, &s->pids_max, err)) < 0 ||
             (r = get(pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0)
                 return r;
+        /* with memsw = mem the memory+swap counter is the one that trips
+         * first (there is no swap to fall back to): report whichever moved */
+        if (m->memsw) {
+                uint64_t memsw_fail = 0;
+                r = get(mem, name, "memory.memsw.failcnt", NULL, &memsw_fail, err);
+                if (r < 0)
+                        return r;
+                if (memsw_fail > s->memory_failcnt)
+                        s->memory_failcnt = memsw_fail;
+        }
         s->memory_max = v1_limit(s->memory_max);
         if (s->pids_max == UINT64_MAX)
                 s->pids_max = 0;
