@@ -24,6 +24,10 @@
  * Walking it is recursive; this bounds the stack the daemon lends to it. */
 #define CG_MAX_DEPTH 64
 
+/* How long cg_destroy() waits for the kernel to release a cgroup whose
+ * processes have just exited (measured here: 1-2 ms). */
+#define CG_RMDIR_SETTLE_MS 100
+
 /* Without cgroup.kill and without a freezer, new children can appear while
  * we signal; this bounds the rounds. */
 #define CG_KILL_ROUNDS 16
@@ -569,14 +573,30 @@ int cg_destroy(struct cg_manager *m, const char *name, vs_error *err) {
         if (r < 0)
                 return vs_err(err, -r, "check cgroup %s/%s", track_hier(m)->path, name);
 
-        int ret = 0;
+        /* The tracking hierarchy comes last in m->hier: on an error we stop,
+         * and what remains can still be found, killed and removed later. */
         for (size_t i = 0; i < m->n_hier; i++) {
-                r = rmdir_tree(m->hier[i].parent_fd, name, 0);
-                if (r < 0 && ret == 0)
-                        ret = r == -EBUSY ? vs_err_msg(err, EBUSY, "cgroup %s/%s still has processes", m->hier[i].path, name)
-                                          : vs_err(err, -r, "remove cgroup %s/%s", m->hier[i].path, name);
+                struct cg_hier *h = &m->hier[i];
+                r = rmdir_tree(h->parent_fd, name, 0);
+                /* The kernel lets go of a cgroup a moment after its last
+                 * process has exited (cgroup.procs and "populated" already
+                 * say empty; rmdir still EBUSY).  No event marks the end of
+                 * that window: retry briefly, unless a process came back. */
+                long pause_us = 200;
+                uint64_t deadline = cg_now_ms() + CG_RMDIR_SETTLE_MS;
+                while (r == -EBUSY && cg_now_ms() < deadline && cg_populated(m, name) == 0) {
+                        struct timespec ts = { .tv_nsec = pause_us * 1000 };
+                        nanosleep(&ts, NULL);
+                        if (pause_us < 10000)
+                                pause_us *= 2;
+                        r = rmdir_tree(h->parent_fd, name, 0);
+                }
+                if (r == -EBUSY)
+                        return vs_err_msg(err, EBUSY, "cgroup %s/%s still has processes", h->path, name);
+                if (r < 0)
+                        return vs_err(err, -r, "remove cgroup %s/%s", h->path, name);
         }
-        return ret;
+        return 0;
 }
 
 static int cmp_str(const void *a, const void *b) {

@@ -752,10 +752,12 @@ static void real_processes(struct cg_manager *m) {
         close(p[0]);
         r = cg_attach(m, "t1", child, &err);
         go(&p[1]);
-        struct timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
         struct cg_stats s = { 0 };
-        (void) cg_stats(m, "t1", &s, NULL);
+        for (int i = 0; i < 100 && s.pids_current < 4; i++) {
+                struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+                (void) cg_stats(m, "t1", &s, NULL);
+        }
         CHECK("real pids_current counts the family", s.pids_current == 4, "pids_current=%" PRIu64, s.pids_current);
         r = r < 0 ? r : cg_kill_wait(m, "t1", 2000, &err);
         sig = wait_sig(child);
