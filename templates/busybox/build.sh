@@ -73,7 +73,7 @@ chmod 0755 "$r/bin/busybox"
 
 cp "$here/inittab" "$r/etc/inittab" 2>/dev/null || cat >"$r/etc/inittab" <<'EOF'
 ::sysinit:/etc/init.d/rcS
-::respawn:-/bin/sh
+console::respawn:-/bin/sh
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/etc/init.d/rcK
 ::shutdown:/bin/sync
