@@ -150,9 +150,13 @@ void out_table_print(struct out_table *t, FILE *f) {
                                 width[c] = w;
                 }
         for (size_t r = 0; r < t->nrows; r++) {
-                for (size_t c = 0; c < t->ncols; c++) {
+                /* Trailing empty cells would leave trailing blanks. */
+                size_t n = t->ncols;
+                while (n > 1 && !t->cells[r * t->ncols + n - 1][0])
+                        n--;
+                for (size_t c = 0; c < n; c++) {
                         const char *s = t->cells[r * t->ncols + c];
-                        bool last = c + 1 == t->ncols;
+                        bool last = c + 1 == n;
                         if (t->right[c])
                                 fprintf(f, "%*s", (int) width[c], s);
                         else if (last)
