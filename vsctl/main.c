@@ -77,10 +77,12 @@ int vsctl_usage_error(const char *cmd, const char *fmt, ...) {
                 fprintf(stderr, "%s: ", cmd);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
+        /* One line, hint included: scripts and people both read errors as
+         * one line each. */
         if (cmd)
-                fprintf(stderr, "\nTry 'vsctl help %s'.\n", cmd);
+                fprintf(stderr, ". Try 'vsctl help %s'.\n", cmd);
         else
-                fputs("\nTry 'vsctl help'.\n", stderr);
+                fputs(". Try 'vsctl help'.\n", stderr);
         return VSCTL_EXIT_USAGE;
 }
 

@@ -61,8 +61,8 @@ int cmd_help(struct vsctl *ctx, int argc, char **argv);
 extern const struct vsctl_command vsctl_commands[];
 const struct vsctl_command *vsctl_find_command(const char *name);
 
-/* Print "vsctl: <cmd>: <msg>" and "Try 'vsctl help <cmd>'." to stderr;
- * returns VSCTL_EXIT_USAGE. */
+/* Print "vsctl: <cmd>: <msg>. Try 'vsctl help <cmd>'." (one line) to
+ * stderr; returns VSCTL_EXIT_USAGE. */
 int vsctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Report getopt_long()'s '?' or ':' (optstrings start with ':') as a usage
