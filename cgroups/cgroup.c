@@ -669,3 +669,13 @@ int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_er
         *ret = s;
         return 0;
 }
+
+int cg_manager_remove_parent(struct cg_manager *m) {
+        int ret = 0;
+        /* children first would be wrong: only an empty parent is removed,
+         * and a busy one (instances still running) is simply kept */
+        for (size_t i = 0; i < m->n_hier; i++)
+                if (rmdir(m->hier[i].path) < 0 && errno != ENOENT && ret == 0)
+                        ret = -errno;
+        return ret;
+}

@@ -49,6 +49,11 @@ struct cg_manager;
 int cg_manager_new(const char *cgroup_root, const char *parent, struct cg_manager **ret, vs_error *err);
 void cg_manager_free(struct cg_manager *m);
 
+/* Remove <parent> from every hierarchy if it is empty (no instance cgroup
+ * left): what a daemon does when it exits with no instance running.  -EBUSY
+ * or -ENOTEMPTY while any remains. */
+int cg_manager_remove_parent(struct cg_manager *m);
+
 /* "v1" or "v2": what the API and `vsctl version` report. */
 const char *cg_manager_mode(const struct cg_manager *m);
 

@@ -28,6 +28,7 @@ struct api {
         struct MHD_Daemon *mhd;
         struct loop_source *src;
         struct request *waiting; /* suspended requests, to answer on shutdown */
+        bool resumed;            /* a connection was resumed: MHD must run */
 };
 
 struct request {
@@ -134,6 +135,9 @@ static void waiter_done(struct inst_waiter *w, int result, const vs_error *err) 
         }
         rq->ready = json_response(body);
         MHD_resume_connection(rq->conn);
+        /* MHD in external-epoll mode does not wake its epoll fd for a
+         * resumed connection: run it before the loop waits again */
+        rq->api->resumed = true;
 }
 
 struct inst_waiter *api_wait(struct request *rq, struct instance *i) {
@@ -325,6 +329,10 @@ static int on_mhd(struct loop_source *s, int fd, uint32_t events, void *userdata
 static int prepare(void *userdata) {
         struct api *a = userdata;
         MHD_UNSIGNED_LONG_LONG t;
+        if (a->resumed) {
+                a->resumed = false;
+                MHD_run(a->mhd);
+        }
         if (MHD_get_timeout(a->mhd, &t) != MHD_YES)
                 return -1;
         if (t == 0) {

@@ -13,7 +13,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <linux/mount.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
 #include "../base/util.h"
+#include "syscalls.h"
 #include "daemon.h"
 #include "loop.h"
 
@@ -188,5 +194,35 @@ int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *
         }
         cl->next = c->clients;
         c->clients = cl;
+        return 0;
+}
+
+int console_rebind(struct console *c, int init_pidfd, vs_error *err) {
+        char pts[64];
+        if (ptsname_r(c->master, pts, sizeof(pts)) != 0)
+                return vs_err(err, errno, "find the console pty");
+        /* A detached copy of the slave's mount, made here in the host's mount
+         * namespace where /dev/pts/N exists, then attached inside the
+         * instance by a short-lived child that joined its mount namespace. */
+        _cleanup_close_ int tree = sys_open_tree(AT_FDCWD, pts, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0)
+                return vs_err(err, -tree, "clone the mount of %s", pts);
+        pid_t pid = fork();
+        if (pid < 0)
+                return vs_err(err, errno, "fork");
+        if (pid == 0) {
+                if (sys_setns(init_pidfd, CLONE_NEWNS) < 0)
+                        _exit(1);
+                (void) umount2("/dev/console", MNT_DETACH);
+                if (sys_move_mount(tree, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                        _exit(2);
+                _exit(0);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return vs_err_msg(err, EIO, "could not mount the new console in the instance (step %d)",
+                                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return 0;
 }

@@ -21,5 +21,11 @@ int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct 
                  vs_error *err);
 void console_free(struct console *c);
 
+/* After vsd restarted, the pty behind a running instance's /dev/console died
+ * with the old daemon.  Mount this console's slave over /dev/console inside
+ * the instance's mount namespace, so the next shell init spawns there (and
+ * every later console message) reaches the new vsd. */
+int console_rebind(struct console *c, int init_pidfd, vs_error *err);
+
 /* Relay the console to sock until the client closes it; then closed(ud). */
 int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, vs_error *err);

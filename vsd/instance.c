@@ -156,7 +156,7 @@ static int proc_starttime(pid_t pid, unsigned long long *ret) {
         if (!p)
                 return -EINVAL;
         p++;
-        for (int field = 2; field < 22; field++) {
+        for (int field = 3; field < 22; field++) {
                 p = strchr(p + 1, ' ');
                 if (!p)
                         return -EINVAL;
@@ -568,6 +568,22 @@ int inst_resume(struct instance *i, vs_error *err) {
 
 /* ---- loading and re-adoption ------------------------------------------- */
 
+/* The console pty died with the previous vsd: give the instance a new one.
+ * Without it busybox init respawns a shell that cannot open /dev/console
+ * every second, and the SIGCHLD of each attempt starves its halt signal. */
+static void reattach_console(struct instance *i) {
+        char logp[600];
+        vs_error err = { 0 };
+        int slave;
+        inst_path(i, "console.log", logp, sizeof(logp));
+        if (console_open(i->vsd, logp, i->vsd->set.console_log_size, &i->console, &slave, &err) < 0 ||
+            console_rebind(i->console, i->pidfd, &err) < 0) {
+                log_warn("Instance %s has no console after re-adoption: %s", i->cfg.name, err.msg);
+                console_free(i->console);
+                i->console = NULL;
+        }
+}
+
 /* Re-adopt a running init from its state file, or clean up after it. */
 static void adopt(struct instance *i) {
         char path[512];
@@ -597,6 +613,7 @@ static void adopt(struct instance *i) {
                          * exit is caught by the pidfd, which is readable at once */
                         if (watch_init(i, NULL) >= 0) {
                                 log_info("Re-adopted instance %s (init %d)", i->cfg.name, (int) pid);
+                                reattach_console(i);
                                 return;
                         }
                         safe_close(&i->pidfd);
@@ -607,7 +624,7 @@ static void adopt(struct instance *i) {
         log_info("Instance %s stopped while vsd was away, cleaning up", i->cfg.name);
         i->pid = 0;
         i->state = INST_STOPPED;
-        (void) cg_kill(i->vsd->cg, i->cfg.name, SIGKILL, NULL);
+        (void) cg_kill_wait(i->vsd->cg, i->cfg.name, 2000, NULL);
         (void) cg_destroy(i->vsd->cg, i->cfg.name, NULL);
         unlink(path);
 }
@@ -644,7 +661,7 @@ static void reconcile_cgroups(struct vsd *v) {
                 struct instance *i = inst_find(v, *n);
                 if (!i || (i->state != INST_RUNNING && i->state != INST_PAUSED)) {
                         log_info("Removing orphan cgroup %s", *n);
-                        (void) cg_kill(v->cg, *n, SIGKILL, NULL);
+                        (void) cg_kill_wait(v->cg, *n, 2000, NULL);
                         (void) cg_destroy(v->cg, *n, NULL);
                 }
                 free(*n);

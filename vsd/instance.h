@@ -68,6 +68,11 @@ struct instance {
 int inst_registry_load(struct vsd *v, vs_error *err);
 void inst_registry_free(struct vsd *v);
 
+/* Running, paused or stopping: it has processes. */
+static inline bool inst_is_active(const struct instance *i) {
+        return i->state == INST_RUNNING || i->state == INST_PAUSED || i->state == INST_STOPPING;
+}
+
 struct instance *inst_find(struct vsd *v, const char *name);
 /* Like inst_find, but fills err with "no such instance" (404). */
 int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error *err);

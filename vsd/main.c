@@ -205,6 +205,12 @@ int main(int argc, char **argv) {
         if (r < 0)
                 log_err("Event loop failed: %s", strerror(-r));
         api_stop(&v);
+        bool any_running = false;
+        for (size_t k = 0; k < v.n_inst; k++)
+                any_running |= inst_is_active(v.inst[k]);
+        /* leave no empty cgroup parent behind; with instances running it stays */
+        if (!any_running)
+                (void) cg_manager_remove_parent(v.cg);
         inst_registry_free(&v);
         cg_manager_free(v.cg);
         loop_free(v.loop);

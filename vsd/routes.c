@@ -529,8 +529,7 @@ static void get_console(struct ctx *c) {
         }
         if (!i->console) {
                 vs_err_msg(&err, ENODEV,
-                           "the console of '%s' is not available: vsd was restarted since the instance started; "
-                           "restart the instance to get it back",
+                           "the console of '%s' is not available (see the daemon log); restart the instance to get it back",
                            i->cfg.name);
                 api_reply_error(c->rq, &err);
                 return;

@@ -57,3 +57,12 @@ static inline int sys_setns(int fd, int nstype) {
 static inline int sys_seccomp(unsigned op, unsigned flags, void *args) {
         return (int) vs_syscall_ret(syscall(SYS_seccomp, op, flags, args));
 }
+
+static inline int sys_open_tree(int dfd, const char *path, unsigned flags) {
+        return (int) vs_syscall_ret(syscall(SYS_open_tree, dfd, path, flags));
+}
+
+static inline int sys_move_mount(int from_dfd, const char *from, int to_dfd, const char *to, unsigned flags) {
+        return (int) vs_syscall_ret(syscall(SYS_move_mount, from_dfd, from, to_dfd, to, flags));
+}
+
