@@ -25,7 +25,8 @@ int cmd_version(struct vsctl *ctx, int argc, char **argv) {
         if (ctx->json) {
                 if (r < 0)
                         return vsctl_fail(&err);
-                json_auto_t *j = json_pack("{s:{s:s}, s:O}", "client", "version", VS_VERSION, "daemon", daemon);
+                json_auto_t *j = json_pack("{s:{s:s}, s:o}", "client", "version", VS_VERSION, "daemon",
+                                           daemon ? json_incref(daemon) : json_object());
                 if (!j) {
                         vs_err(&err, ENOMEM, "cannot format the versions");
                         return vsctl_fail(&err);

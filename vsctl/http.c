@@ -316,6 +316,7 @@ int http_upgrade(const char *socket_path, const char *method, const char *path, 
 }
 
 char *http_escape_segment(const char *s) {
+        /* Dots too: a name ".." must not read as a step up the path. */
         static const char hex[] = "0123456789ABCDEF";
         char *out = malloc(strlen(s) * 3 + 1), *p = out;
         if (!out)
