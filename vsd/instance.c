@@ -471,13 +471,15 @@ int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **
         }
 
         struct instance *i = inst_alloc(v);
+        if (i) {
+                i->cfg = *cfg; /* before registry_add(), which sorts by name */
+                i->state = INST_STOPPED;
+        }
         if (!i || registry_add(v, i) < 0) {
                 free(i);
                 (void) vs_rm_rf(final);
                 return vs_err(err, ENOMEM, "register %s", cfg->name);
         }
-        i->cfg = *cfg;
-        i->state = INST_STOPPED;
         log_info("Instance %s created from template %s", cfg->name, cfg->template_name);
         if (ret)
                 *ret = i;

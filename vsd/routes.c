@@ -92,7 +92,7 @@ static int json_size(json_t *v, const char *field, uint64_t *ret, vs_error *err)
         }
         if (json_is_string(v)) {
                 const char *s = json_string_value(v);
-                if (!*s || streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
+                if (streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
                         *ret = 0;
                         return 0;
                 }
@@ -116,7 +116,7 @@ static int json_cpus(json_t *v, uint32_t *ret, vs_error *err) {
                 snprintf(buf, sizeof(buf), "%.3f", d);
         } else if (json_is_string(v)) {
                 snprintf(buf, sizeof(buf), "%s", json_string_value(v));
-                if (!buf[0] || streq(buf, "0") || streq(buf, "unlimited") || streq(buf, "max")) {
+                if (streq(buf, "0") || streq(buf, "unlimited") || streq(buf, "max")) {
                         *ret = 0;
                         return 0;
                 }
@@ -137,7 +137,7 @@ static int json_pids(json_t *v, uint64_t *ret, vs_error *err) {
         }
         if (json_is_string(v)) {
                 const char *s = json_string_value(v);
-                if (!*s || streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
+                if (streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
                         *ret = 0;
                         return 0;
                 }
