@@ -262,13 +262,14 @@ leak_check() {
 # for leaks.  Runs in the runner, after the test's own shell has ended.
 vsd_down() {
         local names n pid rc=0
-        if [ -S "$VSD_SOCKET" ] && vsctl version >/dev/null 2>&1; then
-                names=$(vsctl --json list 2>/dev/null | jq -r '.[] | select(.state != "stopped" and .state != "broken") | .name' 2>/dev/null)
+        if [ -S "$VSD_SOCKET" ] && timeout 5 "$B/vsctl" --socket "$VSD_SOCKET" version >/dev/null 2>&1; then
+                names=$(timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" --json list 2>/dev/null | jq -r '.[] | select(.state != "stopped" and .state != "broken") | .name' 2>/dev/null)
                 for n in $names; do
                         (
-                                [ "$(inst_state "$n" 2>/dev/null)" != paused ] || vsctl resume "$n" >/dev/null 2>&1
-                                vsctl stop "$n" --timeout 10s >/dev/null 2>&1 ||
-                                        vsctl stop "$n" --kill >/dev/null 2>&1 ||
+                                # bounded: a daemon that never answers must not hang the run
+                                [ "$(inst_state "$n" 2>/dev/null)" != paused ] || timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" resume "$n" >/dev/null 2>&1
+                                timeout 20 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" --timeout 10s >/dev/null 2>&1 ||
+                                        timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" --kill >/dev/null 2>&1 ||
                                         echo "LEAK: instance $n could not be stopped"
                         ) &
                 done

@@ -119,11 +119,13 @@ run_integration() {
         export T VSD_CG VSD_SOCKET
 
         start=$SECONDS
+        CURRENT_PID=
         # Its own session and process group, so that a hung test can be
         # killed as a whole; the daemon it starts has its own session and is
         # stopped by vsd_down.
         setsid -w bash -c "$TEST_SHELL" bash "$file" "$fn" >"$T/out" 2>&1 </dev/null &
         pid=$!
+        CURRENT_PID=$pid
         while kill -0 "$pid" 2>/dev/null; do
                 if [ $((SECONDS - start)) -ge "$limit" ]; then
                         echo "FAIL: timed out after ${limit}s" >>"$T/out"
@@ -136,6 +138,7 @@ run_integration() {
                 sleep 0.05
         done
         wait "$pid" 2>/dev/null || rc=$?
+        CURRENT_PID=
         [ -z "$timed_out" ] || rc=124
 
         # In a subshell: a helper's fail() must not end the runner.
@@ -162,6 +165,21 @@ run_integration() {
         fi
 }
 
+# Interrupted (Ctrl-C, CI timeout): end the running test and clean up after
+# it like after any other, so that nothing outlives the runner.
+interrupted() {
+        trap - INT TERM
+        echo "# interrupted"
+        if [ -n "${CURRENT_PID:-}" ]; then
+                kill -KILL -- "-$CURRENT_PID" 2>/dev/null
+                (vsd_down) 2>&1 | diag
+                rm -rf "$T"
+        fi
+        echo "$passed passed, $((failed + 1)) failed"
+        exit 1
+}
+trap interrupted INT TERM
+
 n=0
 for file in "$VSD_SRC"/tests/integration/t_*.sh; do
         [ -f "$file" ] || continue
@@ -177,7 +195,9 @@ done
 global_leaks() {
         local d
         find /sys/fs/cgroup -maxdepth 4 -type d -name "vsd-test-$$-*" 2>/dev/null | sed 's/^/cgroup /'
-        grep -F /tmp/vsd-test. /proc/self/mountinfo | awk '{ print "mount " $5 }'
+        for d in "${MY_DIRS[@]}"; do
+                grep -F "$d" /proc/self/mountinfo | awk '{ print "mount " $5 }'
+        done
         grep -lE -- "/vsd-test-$$-[0-9]+(/|\$)" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | sed 's/^/process /'
         for d in "${MY_DIRS[@]}"; do
                 [ ! -e "$d" ] || [ "${VSD_KEEP:-0}" = 1 ] || echo "directory $d"

@@ -4,8 +4,8 @@
 test_version_and_templates() {
         local v
         v=$(vsctl --json version)
-        assert_eq "$(json .api <<<"$v")" 1 "api version"
-        assert_match "$(json .cgroup <<<"$v")" '^v[12]$' "cgroup mode"
+        assert_eq "$(json ".daemon.api" <<<"$v")" 1 "api version"
+        assert_match "$(json ".daemon.cgroup" <<<"$v")" '^v[12]$' "cgroup mode"
         vsctl version | grep -q .
         assert_eq "$(vsctl --json templates | json '.[] | select(.name == "busybox") | .init')" /sbin/init "busybox init"
         assert_eq "$(vsctl --json templates | json '.[] | select(.name == "busybox") | .halt_signal')" SIGPWR "busybox halt_signal"
