@@ -96,6 +96,12 @@ json() {
         jq -er "$@"
 }
 
+# alive PID: the process exists and is not a zombie (an init that a daemon
+# re-adopted is not its child, so its real parent may reap it a little later).
+alive() {
+        [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 # Host pid of an instance's init (0 when not running).
 inst_pid() {
         vsctl --json info "$1" | json .pid
@@ -174,7 +180,7 @@ vsd_stop() {
         [ -n "$pid" ] || return 0
         kill -TERM "$pid" 2>/dev/null || return 0
         local deadline=$((SECONDS + 10))
-        while [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
+        while alive "$pid"; do
                 if [ "$SECONDS" -ge "$deadline" ]; then
                         kill -KILL "$pid" 2>/dev/null
                         fail "vsd did not exit within 10s of SIGTERM"
@@ -187,7 +193,7 @@ vsd_stop() {
 # wait_gone PID: the process has exited (or is a zombie of ours).
 wait_gone() {
         local deadline=$((SECONDS + 10))
-        while [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; do
+        while alive "$1"; do
                 [ "$SECONDS" -lt "$deadline" ] || fail "process $1 still alive after 10s"
                 sleep 0.02
         done

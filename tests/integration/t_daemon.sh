@@ -11,7 +11,7 @@ test_kill9_readopt() {
         vsctl stop rb
 
         vsd_kill9
-        [ -d "/proc/$pa" ] || fail "init of ra died with the daemon"
+        alive "$pa" || fail "init of ra died with the daemon"
         expect_fail vsctl list
 
         vsd_up
@@ -23,9 +23,7 @@ test_kill9_readopt() {
         vsctl stop ra
         # the adopted init is no longer vsd's child: until its new parent
         # reaps it, it may linger as a zombie, which is dead all the same
-        local st
-        st=$(awk '{print $3}' "/proc/$pa/stat" 2>/dev/null || true)
-        [ -z "$st" ] || [ "$st" = Z ] || fail "init $pa alive (state $st) after stop by the new daemon"
+        ! alive "$pa" || fail "init $pa alive after stop by the new daemon"
         vsctl start ra
         vsctl start rb
         vsctl exec rb -- true
@@ -36,7 +34,7 @@ test_sigterm_keeps_instances() {
         vsctl create ta --start
         pa=$(inst_pid ta)
         vsd_stop
-        [ -d "/proc/$pa" ] || fail "init died when the daemon was stopped"
+        alive "$pa" || fail "init died when the daemon was stopped"
         vsd_up
         assert_eq "$(inst_pid ta)" "$pa" "init after daemon restart"
         vsctl exec ta -- true
@@ -51,7 +49,7 @@ test_instance_dies_while_daemon_down() {
         pa=$(inst_pid da)
         vsd_kill9
         kill -KILL "$pa"
-        wait_for sh -c "! [ -d /proc/$pa ]"
+        wait_for sh -c "! [ -d /proc/$pa ] || grep -q '^State:.*Z' /proc/$pa/status"
         vsd_up
         assert_eq "$(inst_state da)" stopped "instance whose init died while vsd was down"
         vsctl start da

@@ -23,7 +23,7 @@ test_lifecycle() {
         vsctl start web1
         assert_eq "$(inst_state web1)" running "state after start"
         pid=$(inst_pid web1)
-        [ "$pid" -gt 1 ] && [ -d "/proc/$pid" ] || fail "init pid $pid is not alive"
+        [ "$pid" -gt 1 ] && alive "$pid" || fail "init pid $pid is not alive"
         assert_eq "$(cat "/proc/$pid/comm")" init "init's name"
         [ "$(vsctl --json info web1 | json .started_at)" -gt 0 ] || fail "started_at not set"
 
@@ -32,7 +32,7 @@ test_lifecycle() {
         vsctl stop web1
         assert_eq "$(inst_state web1)" stopped "state after stop"
         # stop answers once init is gone
-        [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "init $pid still alive after stop"
+        ! alive "$pid" || fail "init $pid still alive after stop"
         assert_eq "$(inst_pid web1)" 0 "pid after stop"
 
         vsctl start web1
@@ -44,7 +44,7 @@ test_lifecycle() {
         assert_eq "$(inst_state web1)" running "state after restart"
         pid3=$(inst_pid web1)
         [ "$pid3" != "$pid2" ] || fail "restart kept pid $pid2"
-        [ ! -d "/proc/$pid2" ] || grep -q '^State:.*Z' "/proc/$pid2/status" || fail "old init $pid2 survived restart"
+        ! alive "$pid2" || fail "old init $pid2 survived restart"
         vsctl exec web1 -- true
 
         vsctl stop web1
@@ -86,7 +86,7 @@ test_stop_kill_and_timeout() {
         pid=$(inst_pid k1)
         vsctl stop k1 --kill
         assert_eq "$(inst_state k1)" stopped "state after stop --kill"
-        [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "init alive after --kill"
+        ! alive "$pid" || fail "init alive after --kill"
 
         # An init that ignores the halt signal is killed after the timeout.
         vsctl start k1
@@ -129,7 +129,7 @@ test_destroy_force() {
         assert_eq "$(inst_state d1)" running "state after refused destroy"
         vsctl destroy d1 --force
         [ ! -e "$T/root/instances/d1" ] || fail "instance directory left"
-        [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "init alive after destroy --force"
+        ! alive "$pid" || fail "init alive after destroy --force"
         expect_fail --code 1 vsctl info d1
 }
 
