@@ -268,7 +268,10 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
         if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
                 log_info("Instance %s: init %d exited (%s %d)", i->cfg.name, (int) i->pid,
                          si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
-        i->pidfd_src = NULL; /* removed by the loop after we return < 0 */
+        /* remove the source before closing its fd: a start that follows
+         * (restart) may get the same fd number for the new init's pidfd */
+        loop_remove(i->pidfd_src);
+        i->pidfd_src = NULL;
         loop_remove(i->stop_timer);
         i->stop_timer = NULL;
         safe_close(&i->pidfd);
@@ -277,7 +280,7 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
         i->state = INST_STOPPING;
         i->reap_tries = 0;
         try_reap(i);
-        return -1;
+        return 0;
 }
 
 static void on_stop_timeout(struct loop_source *s, void *userdata) {

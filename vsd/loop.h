@@ -12,7 +12,9 @@
 struct loop;
 struct loop_source;
 
-/* Return < 0 to have the source removed (its fd is not closed). */
+/* Return < 0 to have the source removed (its fd is not closed).  A callback
+ * that closes the fd must loop_remove() the source first: a new fd with the
+ * same number may be added before the loop would remove the old source. */
 typedef int (*loop_fd_cb)(struct loop_source *s, int fd, uint32_t events, void *userdata);
 typedef void (*loop_timer_cb)(struct loop_source *s, void *userdata);
 /* Called before each wait; returns the longest wait in ms (-1 = forever). */
