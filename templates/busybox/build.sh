@@ -38,8 +38,14 @@ banner=$("$busybox" 2>&1 || true)
 version=$(sed -n '1s/^BusyBox v\([^ ]*\).*/\1/p' <<<"$banner")
 [ -n "$version" ] || die "$busybox does not run as busybox: install busybox-static"
 
-# Idempotence: same busybox (size and mtime) and same extra files -> nothing to do.
-stamp="$version $(stat -c '%s %Y' "$busybox") ${EXTRA_FILES:-}"
+# Idempotence: the same busybox, the same recipe (this script, the inittab)
+# and the same extra files give the same tree, so there is nothing to do.
+extra_src=()
+for pair in ${EXTRA_FILES:-}; do
+        extra_src+=("${pair%%:*}")
+        [ -f "${pair%%:*}" ] || die "extra file ${pair%%:*} not found"
+done
+stamp="$version $(stat -c '%s %Y' "$busybox") ${EXTRA_FILES:-} $(cat "${BASH_SOURCE[0]}" "$here/inittab" "${extra_src[@]}" 2>/dev/null | cksum)"
 if [ -f "$dest/template.ini" ] && [ -f "$dest/.stamp" ] && [ "$(cat "$dest/.stamp")" = "$stamp" ]; then
         exit 0
 fi
@@ -123,14 +129,10 @@ export PS1='\u@\h:\w\$ '
 EOF
 echo '/bin/sh' >"$r/etc/shells"
 
-for f in "${EXTRA_FILES:-}"; do
-        [ -n "$f" ] || continue
-        for pair in $f; do
-                src=${pair%%:*} dst=${pair#*:}
-                [ -f "$src" ] || die "extra file $src not found"
-                mkdir -p "$r/$(dirname "$dst")"
-                cp "$src" "$r/$dst"
-        done
+for pair in ${EXTRA_FILES:-}; do
+        dst=${pair#*:}
+        mkdir -p "$r/$(dirname "$dst")"
+        cp "${pair%%:*}" "$r/$dst"
 done
 
 # Busybox 1.35 init treats SIGPWR like SIGUSR1 (halt): it runs the
@@ -148,11 +150,18 @@ chown -R 0:0 "$tmp" 2>/dev/null || true
 printf '%s\n' "$stamp" >"$tmp/.stamp"
 
 # Swap in the new tree.  rename() cannot replace a non-empty directory, so an
-# old template is moved aside first; a daemon holding it open keeps its inode.
+# old template is moved aside first.  It is deleted only if no instance has it
+# as its overlay's lower layer (in any mount namespace): changing the lower
+# layer under a mounted overlay is undefined.
 if [ -e "$dest" ]; then
-        mv -T "$dest" "$dest.old.$$"
+        old=$dest.old.$(date +%s).$$
+        mv -T "$dest" "$old"
         mv -T "$tmp" "$dest"
-        rm -rf "$dest.old.$$"
+        if grep -qsF "$dest/rootfs" /proc/[0-9]*/mountinfo; then
+                echo "build.sh: the previous template is in use by running instances; kept as $old" >&2
+        else
+                rm -rf "$old"
+        fi
 else
         mkdir -p "$(dirname "$dest")"
         mv -T "$tmp" "$dest"
