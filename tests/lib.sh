@@ -267,7 +267,7 @@ leak_check() {
 # vsd_down: stop every instance through the daemon, stop the daemon, check
 # for leaks.  Runs in the runner, after the test's own shell has ended.
 vsd_down() {
-        local names n pid rc=0
+        local names n pid rc=0 stoppers=()
         if [ -S "$VSD_SOCKET" ] && timeout 5 "$B/vsctl" --socket "$VSD_SOCKET" version >/dev/null 2>&1; then
                 names=$(timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" --json list 2>/dev/null | jq -r '.[] | select(.state != "stopped" and .state != "broken") | .name' 2>/dev/null)
                 for n in $names; do
@@ -278,8 +278,10 @@ vsd_down() {
                                         timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" --kill >/dev/null 2>&1 ||
                                         echo "LEAK: instance $n could not be stopped"
                         ) &
+                        stoppers+=($!)
                 done
-                wait
+                # only these: the daemon may be a child of this shell too
+                [ ${#stoppers[@]} -eq 0 ] || wait "${stoppers[@]}"
         fi
         # Instances are stopped: their cgroups must be gone before the daemon is.
         if [ -n "$(_cg_dirs "$VSD_CG" | grep -v "/$VSD_CG\$")" ]; then

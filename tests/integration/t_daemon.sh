@@ -83,3 +83,18 @@ test_unknown_key_in_config_is_broken() {
         vsd_up
         assert_eq "$(inst_state uk1)" broken "state with an unknown key"
 }
+
+test_socket_admits_root_and_group_only() {
+        local rc=0 code
+        assert_eq "$(stat -c %a "$VSD_SOCKET")" 660 "socket mode"
+        # Open the path to everybody, so that only the daemon's peer
+        # credential check stands between an unprivileged user and the API.
+        chmod 0755 "$T" "$T/run"
+        chmod 0666 "$VSD_SOCKET"
+        code=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+                curl -s -o /dev/null -w '%{http_code}' --unix-socket "$VSD_SOCKET" http://vsd/v1/instances) || rc=$?
+        note "unprivileged request: curl exit $rc, status $code"
+        [ "$code" = 403 ] || [ "$rc" -ne 0 ] || fail "an unprivileged user was answered with status $code"
+        expect_fail --code 1 setpriv --reuid=65534 --regid=65534 --clear-groups "$B/vsctl" --socket "$VSD_SOCKET" list
+        vsctl list >/dev/null
+}

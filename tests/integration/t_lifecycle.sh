@@ -76,6 +76,7 @@ test_list_json() {
         assert_eq "$(json '.[] | select(.name == "a1") | .state' <<<"$j")" running "a1 state"
         assert_eq "$(json '.[] | select(.name == "b2") | .state' <<<"$j")" stopped "b2 state"
         [ "$(json '.[] | select(.name == "a1") | .pid' <<<"$j")" -gt 1 ] || fail "a1 pid"
+        assert_eq "$(vsctl list --json | json 'map(.name) | join(",")')" a1,b2,c3 "list --json after the command"
         # the table has a header and one line per instance
         assert_eq "$(vsctl list | grep -cE '^(a1|b2|c3)\b')" 3 "table rows"
 }
