@@ -61,7 +61,7 @@ FLOOR_CHILD=$(pgrep -P "$FLOOR_PID" | head -1)
 
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/start-exec.json" \
         --export-markdown "$OUT/start-exec.md" \
-        --prepare "$B/vsctl --socket $SOCK stop --kill b-start" \
+        --prepare "sh -c '$B/vsctl --socket $SOCK stop --kill b-start >/dev/null 2>&1; true'" \
         -n "vsd: vsctl start (init running, limits set)" "$B/vsctl --socket $SOCK start b-start" \
         -n "floor: unshare -fpmuinC /bin/true" "unshare --fork --pid --mount --uts --ipc --net --cgroup /bin/true" \
         >"$T/h1.txt" 2>&1 || { cat "$T/h1.txt"; exit 1; }
