@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Helpers for the integration tests (tests/integration/t_*.sh), sourced by
@@ -285,7 +286,7 @@ vsd_down() {
         fi
         # Instances are stopped: their cgroups must be gone before the daemon is.
         if [ -n "$(_cg_dirs "$VSD_CG" | grep -v "/$VSD_CG\$")" ]; then
-                echo "LEAK: instance cgroups after stop:" $(_cg_dirs "$VSD_CG" | grep -v "/$VSD_CG\$" | grep -m3 .)
+                echo "LEAK: instance cgroups after stop: $(_cg_dirs "$VSD_CG" | grep -v "/$VSD_CG\$" | grep -m3 . | tr '\n' ' ')"
                 rc=1
         fi
         pid=$(vsd_pid)

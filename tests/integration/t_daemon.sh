@@ -2,12 +2,11 @@
 # The daemon goes away and comes back; instances do not notice.
 
 test_kill9_readopt() {
-        local pa pb
+        local pa
         vsctl create ra --start
         vsctl create rb --start
         vsctl create rc
         pa=$(inst_pid ra)
-        pb=$(inst_pid rb)
         vsctl stop rb
 
         vsd_kill9

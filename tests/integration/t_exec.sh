@@ -33,7 +33,7 @@ test_exec_stdio() {
         # (a fifo that stays open and never delivers anything)
         mkfifo "$T/idle"
         exec 8<>"$T/idle"
-        assert_eq "$(timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex2 -- echo done <"$T/idle")" done "unread stdin"
+        assert_eq "$(timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex2 -- echo finished <"$T/idle")" finished "unread stdin"
         exec 8>&-
 }
 
