@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,17 +30,18 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
-int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable) {
         char tmp[PATH_MAX], dir[PATH_MAX];
-        int r;
+        int r = 0;
 
         if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int) sizeof(tmp))
                 return -ENAMETOOLONG;
         _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, len)) < 0 || fsync(fd) < 0) {
-                r = -errno;
+        if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, len)) < 0 || (durable && fsync(fd) < 0)) {
+                if (r == 0)
+                        r = -errno;
                 unlink(tmp);
                 return r;
         }
@@ -48,11 +50,21 @@ int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
                 unlink(tmp);
                 return r;
         }
+        if (!durable)
+                return 0;
         snprintf(dir, sizeof(dir), "%s", path);
         _cleanup_close_ int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0)
                 (void) fsync(dfd);
         return 0;
+}
+
+int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        return write_replace(path, data, len, mode, true);
+}
+
+int vs_write_replace(const char *path, const void *data, size_t len, mode_t mode) {
+        return write_replace(path, data, len, mode, false);
 }
 
 int vs_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {

@@ -176,7 +176,7 @@ static int state_save(struct instance *i, vs_error *err) {
         json_decref(j);
         if (!text)
                 return vs_err(err, ENOMEM, "format %s", path);
-        int r = vs_write_atomic(path, text, strlen(text), 0600);
+        int r = vs_write_replace(path, text, strlen(text), 0600);
         if (r < 0)
                 return vs_err(err, -r, "write %s", path);
         return 0;
