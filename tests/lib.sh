@@ -225,7 +225,7 @@ leak_check() {
         local cg=$1 dir=$2 leaked=0 p m d l
 
         for p in $(_test_pids "$cg" "$dir"); do
-                echo "LEAK: process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-80)) cgroup $(grep -m1 "$cg" "/proc/$p/cgroup" 2>/dev/null)"
+                echo "LEAK: process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-80)) root $(readlink "/proc/$p/root") $(grep -m1 "$cg" "/proc/$p/cgroup" 2>/dev/null)"
                 kill -KILL "$p" 2>/dev/null
                 leaked=1
         done
