@@ -100,12 +100,13 @@ bench: deps
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/busybox \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/vsd
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/vsd
 	install -m 0755 $(B)/vsd $(DESTDIR)$(SBINDIR)/vsd
 	install -m 0755 $(B)/vsctl $(DESTDIR)$(BINDIR)/vsctl
 	install -m 0755 templates/busybox/build.sh $(DESTDIR)$(DATADIR)/templates/busybox/build.sh
 	install -m 0644 templates/busybox/inittab $(DESTDIR)$(DATADIR)/templates/busybox/inittab 2>/dev/null || true
 	install -m 0644 doc/vsd.8 doc/vsctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 doc/vsd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf ] || install -m 0644 doc/vsd.conf.example $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf
 
 clean:
