@@ -98,6 +98,18 @@ bench: deps
 	$(MAKE) all
 	bench/run.sh $(B)
 
+# Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@mkdir -p $(B)/fuzz
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
+		-o $(B)/fuzz/fuzz_http_reader tests/fuzz/fuzz_http_reader.c base/*.c
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
+		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/settings.c base/*.c -liniparser
+	$(B)/fuzz/fuzz_http_reader -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+	$(B)/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=2048
+	rm -f /tmp/vsd-fuzz-config-*.ini
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/busybox \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/vsd
@@ -119,8 +131,9 @@ help:
 	@echo "make check-san  the same under AddressSanitizer + UBSan"
 	@echo "make demo     start a private vsd and a few instances"
 	@echo "make bench    benchmarks"
+	@echo "make fuzz     fuzz the HTTP reader and config.ini parser (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
-.PHONY: all deps check check-san demo bench install clean help
+.PHONY: all deps check check-san demo bench fuzz install clean help
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
