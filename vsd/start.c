@@ -159,7 +159,10 @@ static int step_console(struct child *c) {
         if (fd < 0)
                 return vs_err_msg(&c->err, errno, "open %s", tty ? "/dev/console" : "/dev/null");
         int fds[3] = { fd, fd, fd };
-        return install_stdio(fds, tty, &c->err);
+        /* Like the kernel's init, ours gets the console as stdio but not as
+         * its controlling terminal: the shell or getty that init spawns on
+         * the console takes it, and has job control there. */
+        return install_stdio(fds, false, &c->err);
 }
 
 static int step_mount_slave(struct child *c) {
