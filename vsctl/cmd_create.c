@@ -8,14 +8,11 @@
 #include "vsctl.h"
 
 int cmd_create(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_TEMPLATE = 0x200, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_STOP_TIMEOUT, OPT_START };
+        enum { OPT_TEMPLATE = 0x200, OPT_START };
         static const struct option opts[] = {
                 { "template", required_argument, NULL, OPT_TEMPLATE },
-                { "memory", required_argument, NULL, OPT_MEMORY },
-                { "cpus", required_argument, NULL, OPT_CPUS },
-                { "pids", required_argument, NULL, OPT_PIDS },
-                { "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
                 { "start", no_argument, NULL, OPT_START },
+                VSCTL_LONGOPTS_LIMITS,
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
@@ -31,20 +28,11 @@ int cmd_create(struct vsctl *ctx, int argc, char **argv) {
                 case OPT_TEMPLATE:
                         ok &= vsctl_set(body, "template", json_string(optarg));
                         break;
-                case OPT_MEMORY:
-                        ok &= vsctl_set(body, "memory", vsctl_json_value(optarg, false));
-                        break;
-                case OPT_CPUS:
-                        ok &= vsctl_set(body, "cpus", vsctl_json_value(optarg, true));
-                        break;
-                case OPT_PIDS:
-                        ok &= vsctl_set(body, "pids", vsctl_json_value(optarg, false));
-                        break;
-                case OPT_STOP_TIMEOUT:
-                        ok &= vsctl_set(body, "stop_timeout", vsctl_json_value(optarg, true));
-                        break;
                 case OPT_START:
                         ok &= vsctl_set(body, "start", json_true());
+                        break;
+                default:
+                        ok &= vsctl_limit_option(body, c, optarg) >= 0;
                         break;
                 }
         }

@@ -3,12 +3,8 @@
 #include "vsctl.h"
 
 int cmd_set(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_MEMORY = 0x200, OPT_CPUS, OPT_PIDS, OPT_STOP_TIMEOUT };
         static const struct option opts[] = {
-                { "memory", required_argument, NULL, OPT_MEMORY },
-                { "cpus", required_argument, NULL, OPT_CPUS },
-                { "pids", required_argument, NULL, OPT_PIDS },
-                { "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+                VSCTL_LONGOPTS_LIMITS,
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
@@ -21,17 +17,8 @@ int cmd_set(struct vsctl *ctx, int argc, char **argv) {
                 switch (c) {
                 case -2:
                         return ex;
-                case OPT_MEMORY:
-                        ok &= vsctl_set(body, "memory", vsctl_json_value(optarg, false));
-                        break;
-                case OPT_CPUS:
-                        ok &= vsctl_set(body, "cpus", vsctl_json_value(optarg, true));
-                        break;
-                case OPT_PIDS:
-                        ok &= vsctl_set(body, "pids", vsctl_json_value(optarg, false));
-                        break;
-                case OPT_STOP_TIMEOUT:
-                        ok &= vsctl_set(body, "stop_timeout", vsctl_json_value(optarg, true));
+                default:
+                        ok &= vsctl_limit_option(body, c, optarg) >= 0;
                         break;
                 }
         }

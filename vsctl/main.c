@@ -181,6 +181,23 @@ json_t *vsctl_json_value(const char *s, bool real) {
         return json_integer(strtoll(s, NULL, 10));
 }
 
+int vsctl_limit_option(json_t *body, int c, const char *arg) {
+        static const struct {
+                int opt;
+                const char *field;
+                bool real;
+        } limits[] = {
+                { VSCTL_OPT_MEMORY, "memory", false },
+                { VSCTL_OPT_CPUS, "cpus", true },
+                { VSCTL_OPT_PIDS, "pids", false },
+                { VSCTL_OPT_STOP_TIMEOUT, "stop_timeout", true },
+        };
+        for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+                if (limits[i].opt == c)
+                        return vsctl_set(body, limits[i].field, vsctl_json_value(arg, limits[i].real)) ? 1 : -1;
+        return 0;
+}
+
 bool vsctl_set(json_t *body, const char *key, json_t *v) {
         return v && json_object_set_new(body, key, v) == 0;
 }

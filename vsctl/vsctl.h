@@ -108,6 +108,17 @@ json_t *vsctl_json_value(const char *s, bool real);
  * json_string() gives for text that is not UTF-8. */
 bool vsctl_set(json_t *body, const char *key, json_t *v);
 
+/* The limit options create and set share: one table, one handler. */
+enum { VSCTL_OPT_MEMORY = 0x180, VSCTL_OPT_CPUS, VSCTL_OPT_PIDS, VSCTL_OPT_STOP_TIMEOUT };
+#define VSCTL_LONGOPTS_LIMITS                                                    \
+        { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
+        { "cpus", required_argument, NULL, VSCTL_OPT_CPUS },                     \
+        { "pids", required_argument, NULL, VSCTL_OPT_PIDS },                     \
+        { "stop-timeout", required_argument, NULL, VSCTL_OPT_STOP_TIMEOUT }
+/* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
+ * 1 (or -1 when the value is not valid UTF-8); 0 for any other option. */
+int vsctl_limit_option(json_t *body, int c, const char *arg);
+
 /* The common tail of the mutating commands: print the answer with --json. */
 int vsctl_done(struct vsctl *ctx, json_t *answer);
 
