@@ -52,6 +52,13 @@ static inline int streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
 
+/* Free a NULL-terminated array of malloc'd strings (NULL is fine). */
+static inline void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
 /* Close an fd and reset it to -EBADF. */
 static inline void safe_close(int *fd) {
         closep(fd);

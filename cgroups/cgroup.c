@@ -603,12 +603,6 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static void strv_free(char **v) {
-        for (char **p = v; p && *p; p++)
-                free(*p);
-        free(v);
-}
-
 int cg_list(struct cg_manager *m, char ***ret, vs_error *err) {
         char **v = calloc(1, sizeof(char *));
         size_t n = 0;

@@ -297,12 +297,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
 }
 
-static void free_strv(char **v) {
-        for (char **p = v; p && *p; p++)
-                free(*p);
-        free(v);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
         struct request *rq = *con_cls;
         if (!rq)
@@ -313,8 +307,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         }
         if (rq->ready)
                 MHD_destroy_response(rq->ready);
-        free_strv(rq->exec.argv);
-        free_strv(rq->exec.env);
+        strv_free(rq->exec.argv);
+        strv_free(rq->exec.env);
         free(rq->body);
         free(rq);
         *con_cls = NULL;

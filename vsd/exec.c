@@ -32,14 +32,6 @@ struct exec_session {
         void *ud;
 };
 
-static void strv_free(char **v) {
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-}
-
 static char **strv_copy(char **v, char **prefix) {
         size_t n = 0, m = 0;
         for (char **p = v; p && *p; p++)

@@ -669,9 +669,8 @@ static void reconcile_cgroups(struct vsd *v) {
                         (void) cg_kill_wait(v->cg, *n, 2000, NULL);
                         (void) cg_destroy(v->cg, *n, NULL);
                 }
-                free(*n);
         }
-        free(names);
+        strv_free(names);
 }
 
 int inst_registry_load(struct vsd *v, vs_error *err) {

@@ -508,12 +508,8 @@ static void post_exec(struct ctx *c) {
         return;
 fail:
         json_decref(obj);
-        for (char **p = req.argv; p && *p; p++)
-                free(*p);
-        free(req.argv);
-        for (char **p = req.env; p && *p; p++)
-                free(*p);
-        free(req.env);
+        strv_free(req.argv);
+        strv_free(req.env);
         api_reply_error(c->rq, &err);
 }
 
