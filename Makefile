@@ -88,7 +88,7 @@ check: deps
 
 check-san: deps
 	$(MAKE) B=build-san SAN=1 all
-	tests/run.sh build-san
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san
 
 demo: deps
 	$(MAKE) all

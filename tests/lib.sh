@@ -303,5 +303,11 @@ vsd_down() {
                 fi
         fi
         leak_check "$VSD_CG" "$T" || rc=1
+        # under `make check-san` the daemon reports memory errors, leaks and
+        # undefined behaviour in its log: any of them fails the test
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/vsd.log" 2>/dev/null; then
+                echo "SANITIZER: $(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/vsd.log")"
+                rc=1
+        fi
         return $rc
 }
