@@ -178,13 +178,15 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        if (sfd < 0 || loop_new(&v.loop) < 0 || loop_add_fd(v.loop, sfd, EPOLLIN, on_signal, &v, NULL) < 0) {
+        struct loop_source *sig_src = NULL;
+        if (sfd < 0 || loop_new(&v.loop) < 0 || loop_add_fd(v.loop, sfd, EPOLLIN, on_signal, &v, &sig_src) < 0) {
                 log_err("Failed to set up the event loop: %s", strerror(errno));
                 return 1;
         }
         r = cg_manager_new(v.set.cgroup_root, v.set.cgroup_parent, &v.cg, &err);
         if (r < 0) {
                 log_err("Failed to set up cgroups: %s", err.msg);
+                loop_remove(sig_src);
                 loop_free(v.loop);
                 return 1;
         }
@@ -195,6 +197,7 @@ int main(int argc, char **argv) {
                 log_err("%s", err.msg);
                 inst_registry_free(&v);
                 cg_manager_free(v.cg);
+                loop_remove(sig_src);
                 loop_free(v.loop);
                 return 1;
         }
@@ -213,6 +216,7 @@ int main(int argc, char **argv) {
                 (void) cg_manager_remove_parent(v.cg);
         inst_registry_free(&v);
         cg_manager_free(v.cg);
+        loop_remove(sig_src);
         loop_free(v.loop);
         return r < 0 ? 1 : 0;
 }
