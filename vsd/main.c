@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -161,6 +162,13 @@ int main(int argc, char **argv) {
 
         umask(022);
         signal(SIGPIPE, SIG_IGN);
+        /* a pidfd, a console pty pair and client sockets per instance: 1000
+         * instances do not fit in the default 1024 fds */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max > (1 << 20) ? (1 << 20) : nofile.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &nofile);
+        }
         sigset_t mask;
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -79,6 +80,9 @@ struct child_step {
         int (*run)(struct child *c);
 };
 
+/* The soft RLIMIT_NOFILE an instance's init and exec'd commands start with. */
+#define VS_INSTANCE_NOFILE 1024
+
 /* ---- child steps shared by start and join ---- */
 
 static int step_reset(struct child *c) {
@@ -95,6 +99,14 @@ static int step_reset(struct child *c) {
                         signal(sig, SIG_DFL);
         }
         umask(022);
+        /* vsd raises its own open-files limit to watch thousands of
+         * instances; an instance starts with the usual soft limit. */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > VS_INSTANCE_NOFILE) {
+                nofile.rlim_cur = VS_INSTANCE_NOFILE;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        return vs_err_msg(&c->err, errno, "reset RLIMIT_NOFILE");
+        }
         /* Until exec this process holds copies of the daemon's memory and fds;
          * non-dumpable means nothing in the instance may ptrace it or open
          * its /proc/PID/fd once it has dropped to the instance's
