@@ -28,6 +28,8 @@ enum cg_ctrl {
         CG_CPUACCT,
         CG_PIDS,
         CG_FREEZER,
+        CG_CPUSET, /* v1 cpuset / v2 cpuset */
+        CG_IO,     /* v1 blkio / v2 io */
         CG_CTRL_MAX,
 };
 
@@ -56,6 +58,7 @@ struct cg_manager {
         int unified;                 /* index of the cgroup2 hierarchy, -1 = none */
         bool memsw;                  /* v1: memory.memsw.* exist (swap accounting) */
         unsigned ncpus;              /* online CPUs, for cg_validate() */
+        bool io_weight;              /* the host can weigh I/O (v1 blkio[.bfq].weight / v2 io.weight) */
 };
 
 struct cg_ops {
@@ -119,6 +122,17 @@ int cg_file_wait_key(int dfd, const char *name, const char *file, const char *ke
  * optional: a file the kernel may not have (ENOENT) is skipped. */
 int cg_put(const struct cg_hier *h, const char *name, const char *file, const char *val, bool optional,
            vs_error *err);
+
+/* Check the limits added for hosting (cgroups/limits.c): memory_high,
+ * swap_max, cpu_weight, cpuset, io_weight, io_max. */
+int cg_validate_more(struct cg_manager *m, const struct cg_limits *lim, vs_error *err);
+
+/* The default value written for a weight of 0. */
+#define CG_WEIGHT_DEFAULT 100
+
+/* Sum "MAJ:MIN key=value ..." (v2 io.stat) or "MAJ:MIN Key value" (v1
+ * blkio) lines for key over all devices. */
+uint64_t cg_sum_io(const char *text, const char *key);
 
 /* Monotonic milliseconds, for bounded waits. */
 uint64_t cg_now_ms(void);

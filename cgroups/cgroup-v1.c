@@ -11,6 +11,7 @@
 #include <libcgroup.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,15 @@
 
 static const char *const ctrl_name[CG_CTRL_MAX] = {
         [CG_MEMORY] = "memory", [CG_CPU] = "cpu", [CG_CPUACCT] = "cpuacct",
-        [CG_PIDS] = "pids",     [CG_FREEZER] = "freezer",
+        [CG_PIDS] = "pids",     [CG_FREEZER] = "freezer", [CG_CPUSET] = "cpuset",
+        [CG_IO] = "blkio",
 };
+
+/* blkio.weight's range and default (CFQ); BFQ's blkio.bfq.weight takes the
+ * same numbers on current kernels. */
+#define V1_BLKIO_WEIGHT_MIN 10
+#define V1_BLKIO_WEIGHT_MAX 1000
+#define V1_BLKIO_WEIGHT_DEFAULT 500
 
 /* ---- discovery -------------------------------------------------------- */
 
@@ -104,6 +112,49 @@ static int setup_memory(struct cg_manager *m, struct cg_hier *h, vs_error *err) 
         return 0;
 }
 
+/* The v1 cpuset controller refuses tasks in a cgroup whose cpuset.cpus or
+ * cpuset.mems is empty, and a new cgroup starts empty (unless
+ * cgroup.clone_children is set, which is not ours to set).  Fill each level
+ * of <parent> that is still empty from the level above, top down. */
+static int setup_cpuset(const char *mount, const char *parent, vs_error *err) {
+        _cleanup_close_ int fd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return vs_err(err, errno, "open %s", mount);
+        char comp[256];
+        for (const char *p = parent; *p;) {
+                size_t n = strcspn(p, "/");
+                if (n >= sizeof(comp))
+                        return vs_err_msg(err, ENAMETOOLONG, "cgroup parent %s", parent);
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                p += n;
+                if (*p == '/')
+                        p++;
+                static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+                for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                        char cur[1024] = "", up[1024] = "";
+                        int r = cg_file_read(fd, comp, files[i], cur, sizeof(cur));
+                        if (r == -ENOENT)
+                                continue; /* a test tree without it */
+                        if (r < 0)
+                                return vs_err(err, -r, "read %s/%s/%s", mount, comp, files[i]);
+                        if (cur[0])
+                                continue;
+                        r = cg_file_read(fd, NULL, files[i], up, sizeof(up));
+                        if (r >= 0 && up[0])
+                                r = cg_file_write(fd, comp, files[i], up);
+                        if (r < 0)
+                                return vs_err(err, -r, "copy %s of %s into %s/%s", files[i], mount, comp, parent);
+                }
+                int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        return vs_err(err, errno, "open %s/%s", mount, parent);
+                close(fd);
+                fd = sub;
+        }
+        return 0;
+}
+
 static int v1_setup(struct cg_manager *m, vs_error *err) {
         struct {
                 char *mount;
@@ -143,6 +194,15 @@ static int v1_setup(struct cg_manager *m, vs_error *err) {
 
         r = 0;
         for (size_t i = 0; i < n_found; i++) {
+                if (r == 0 && (found[i].mask & CG_MASK(CG_CPUSET))) {
+                        int fd = cg_open_parent(found[i].mount, m->parent, NULL);
+                        if (fd < 0)
+                                r = vs_err(err, -fd, "create %s/%s", found[i].mount, m->parent);
+                        else {
+                                close(fd);
+                                r = setup_cpuset(found[i].mount, m->parent, err);
+                        }
+                }
                 if (r == 0) {
                         char *path = NULL;
                         int fd = cg_open_parent(found[i].mount, m->parent, NULL);
@@ -157,6 +217,9 @@ static int v1_setup(struct cg_manager *m, vs_error *err) {
                                         r = vs_err(err, -idx, "add hierarchy %s", found[i].mount);
                                 else if (found[i].mask & CG_MASK(CG_MEMORY))
                                         r = setup_memory(m, &m->hier[idx], err);
+                                if (r >= 0 && (found[i].mask & CG_MASK(CG_IO)))
+                                        m->io_weight = faccessat(fd, "blkio.weight", F_OK, 0) == 0 ||
+                                                       faccessat(fd, "blkio.bfq.weight", F_OK, 0) == 0;
                         }
                 }
                 free(found[i].mount);
@@ -189,13 +252,21 @@ static int v1_setup(struct cg_manager *m, vs_error *err) {
 
 /* ---- limits ----------------------------------------------------------- */
 
-static int set_memory(struct cg_manager *m, const char *name, uint64_t bytes, vs_error *err) {
+static int set_memory(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
         struct cg_hier *h = cg_hier_of(m, CG_MEMORY);
-        char val[32];
+        uint64_t bytes = lim->memory_max;
+        char val[32], swval[32], soft[32];
         int r;
 
         if (!h)
                 return 0; /* cg_validate() refused a limit already */
+        if (lim->memory_high)
+                snprintf(soft, sizeof(soft), "%" PRIu64, lim->memory_high);
+        else
+                snprintf(soft, sizeof(soft), "-1");
+        r = cg_put(h, name, "memory.soft_limit_in_bytes", soft, lim->memory_high == 0, err);
+        if (r < 0)
+                return r;
         if (bytes)
                 snprintf(val, sizeof(val), "%" PRIu64, bytes);
         else
@@ -203,29 +274,43 @@ static int set_memory(struct cg_manager *m, const char *name, uint64_t bytes, vs
         if (!m->memsw)
                 return cg_put(h, name, "memory.limit_in_bytes", val, false, err);
 
-        /* memory+swap gets the same value, so swap cannot stretch the limit.
-         * The kernel insists on memsw >= mem at every moment: when raising,
-         * memsw goes first; when lowering, memory goes first. */
+        /* memory+swap = memory + swap_max: without swap_max the same value,
+         * so swap cannot stretch the limit.  The kernel insists on memsw >=
+         * mem at every moment: if the new memory limit is above the current
+         * memsw, memsw goes first (it is >= the new memory limit, so >= the
+         * old one too); otherwise memory goes first. */
         uint64_t cur = UINT64_MAX, want = bytes ? bytes : UINT64_MAX;
-        (void) cg_file_read_u64(h->parent_fd, name, "memory.limit_in_bytes", &cur);
-        const char *first = "memory.limit_in_bytes", *second = "memory.memsw.limit_in_bytes";
+        if (bytes && lim->swap_max)
+                snprintf(swval, sizeof(swval), "%" PRIu64, bytes + lim->swap_max);
+        else
+                snprintf(swval, sizeof(swval), "%s", val);
+        (void) cg_file_read_u64(h->parent_fd, name, "memory.memsw.limit_in_bytes", &cur);
         if (want > cur) {
-                first = "memory.memsw.limit_in_bytes";
-                second = "memory.limit_in_bytes";
+                r = cg_put(h, name, "memory.memsw.limit_in_bytes", swval, false, err);
+                if (r < 0)
+                        return r;
+                return cg_put(h, name, "memory.limit_in_bytes", val, false, err);
         }
-        r = cg_put(h, name, first, val, false, err);
+        r = cg_put(h, name, "memory.limit_in_bytes", val, false, err);
         if (r < 0)
                 return r;
-        return cg_put(h, name, second, val, false, err);
+        return cg_put(h, name, "memory.memsw.limit_in_bytes", swval, false, err);
 }
 
-static int set_cpu(struct cg_manager *m, const char *name, uint32_t millis, vs_error *err) {
+static int set_cpu(struct cg_manager *m, const char *name, uint32_t millis, uint32_t weight, vs_error *err) {
         struct cg_hier *h = cg_hier_of(m, CG_CPU);
         char val[32];
         int r;
 
         if (!h)
                 return 0;
+        /* weight 100 (v2's default) = 1024 shares (v1's default); the
+         * kernel's minimum is 2 */
+        uint64_t shares = (uint64_t) (weight ? weight : CG_WEIGHT_DEFAULT) * 1024 / 100;
+        snprintf(val, sizeof(val), "%" PRIu64, shares < 2 ? 2 : shares);
+        r = cg_put(h, name, "cpu.shares", val, weight == 0, err);
+        if (r < 0)
+                return r;
         /* the period first: the quota is checked against it */
         r = cg_put(h, name, "cpu.cfs_period_us", "100000", false, err);
         if (r < 0)
@@ -250,14 +335,131 @@ static int set_pids(struct cg_manager *m, const char *name, uint64_t max, vs_err
         return cg_put(h, name, "pids.max", val, false, err);
 }
 
+/* Always written, also without a cpuset limit: a v1 cpuset cgroup takes no
+ * task until cpuset.cpus and cpuset.mems are filled.  Both come from
+ * <parent> unless the limit names CPUs. */
+static int set_cpuset(struct cg_manager *m, const char *name, const char *cpus, vs_error *err) {
+        struct cg_hier *h = cg_hier_of(m, CG_CPUSET);
+        char up[1024];
+        int r;
+
+        if (!h)
+                return 0;
+        static const char *const files[] = { "cpuset.mems", "cpuset.cpus" };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                const char *val = i == 1 && cpus[0] ? cpus : NULL;
+                if (!val) {
+                        r = cg_file_read(h->parent_fd, NULL, files[i], up, sizeof(up));
+                        if (r == -ENOENT && !cpus[0])
+                                continue; /* a test tree without it */
+                        if (r < 0)
+                                return vs_err(err, -r, "read %s/%s", h->path, files[i]);
+                        val = up;
+                }
+                r = cg_put(h, name, files[i], val, false, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Set the device lines of one blkio.throttle.* file: every wanted device
+ * with its value (0 = no limit), then 0 for a device the file lists that is
+ * no longer wanted, which removes its rule. */
+static int set_throttle(struct cg_hier *h, const char *name, const char *file, const struct cg_limits *lim,
+                        size_t off, vs_error *err) {
+        _cleanup_free_ char *cur = NULL;
+        char val[64];
+        int r;
+
+        for (unsigned i = 0; i < lim->n_io_max; i++) {
+                uint64_t v = *(const uint64_t *) ((const char *) &lim->io_max[i] + off);
+                snprintf(val, sizeof(val), "%u:%u %" PRIu64, lim->io_max[i].major, lim->io_max[i].minor, v);
+                r = cg_put(h, name, file, val, false, err);
+                if (r < 0)
+                        return r;
+        }
+        r = cg_file_read_all(h->parent_fd, name, file, &cur);
+        if (r == -ENOENT && lim->n_io_max == 0)
+                return 0;
+        if (r < 0)
+                return vs_err(err, -r, "read %s/%s/%s", h->path, name, file);
+        for (char *line = cur; line && *line;) {
+                char *eol = strchr(line, '\n');
+                unsigned maj, min;
+                uint64_t v;
+                if (sscanf(line, "%u:%u %" SCNu64, &maj, &min, &v) == 3 && v != 0) {
+                        bool wanted = false;
+                        for (unsigned i = 0; i < lim->n_io_max && !wanted; i++)
+                                wanted = lim->io_max[i].major == maj && lim->io_max[i].minor == min;
+                        if (!wanted) {
+                                snprintf(val, sizeof(val), "%u:%u 0", maj, min);
+                                r = cg_put(h, name, file, val, false, err);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                line = eol ? eol + 1 : NULL;
+        }
+        return 0;
+}
+
+static int set_io(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
+        struct cg_hier *h = cg_hier_of(m, CG_IO);
+        int r;
+
+        if (!h)
+                return 0;
+        if (m->io_weight) {
+                /* v2's 1..10000 around 100 onto blkio's 10..1000 around 500,
+                 * as systemd maps IOWeight= */
+                uint64_t w = (uint64_t) (lim->io_weight ? lim->io_weight : CG_WEIGHT_DEFAULT) * V1_BLKIO_WEIGHT_DEFAULT /
+                             CG_WEIGHT_DEFAULT;
+                if (w < V1_BLKIO_WEIGHT_MIN)
+                        w = V1_BLKIO_WEIGHT_MIN;
+                if (w > V1_BLKIO_WEIGHT_MAX)
+                        w = V1_BLKIO_WEIGHT_MAX;
+                char val[32];
+                snprintf(val, sizeof(val), "%" PRIu64, w);
+                r = cg_file_write(h->parent_fd, name, "blkio.weight", val);
+                if (r == -ENOENT)
+                        r = cg_put(h, name, "blkio.bfq.weight", val, false, err);
+                else if (r < 0)
+                        r = vs_err(err, -r, "write '%s' to %s/%s/blkio.weight", val, h->path, name);
+                if (r < 0)
+                        return r;
+        }
+        static const struct {
+                const char *file;
+                size_t off;
+        } files[] = {
+                { "blkio.throttle.read_bps_device", offsetof(struct cg_io_throttle, rbps) },
+                { "blkio.throttle.write_bps_device", offsetof(struct cg_io_throttle, wbps) },
+                { "blkio.throttle.read_iops_device", offsetof(struct cg_io_throttle, riops) },
+                { "blkio.throttle.write_iops_device", offsetof(struct cg_io_throttle, wiops) },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                r = set_throttle(h, name, files[i].file, lim, files[i].off, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int v1_set_limits(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
-        int r = set_memory(m, name, lim->memory_max, err);
+        int r = set_memory(m, name, lim, err);
         if (r < 0)
                 return r;
-        r = set_cpu(m, name, lim->cpu_millis, err);
+        r = set_cpu(m, name, lim->cpu_millis, lim->cpu_weight, err);
         if (r < 0)
                 return r;
-        return set_pids(m, name, lim->pids_max, err);
+        r = set_pids(m, name, lim->pids_max, err);
+        if (r < 0)
+                return r;
+        r = set_cpuset(m, name, lim->cpuset, err);
+        if (r < 0)
+                return r;
+        return set_io(m, name, lim, err);
 }
 
 /* ---- freezer ---------------------------------------------------------- */
@@ -326,8 +528,8 @@ static uint64_t v1_limit(uint64_t v) {
 
 static int v1_stats(struct cg_manager *m, const char *name, struct cg_stats *s, vs_error *err) {
         struct cg_hier *mem = cg_hier_of(m, CG_MEMORY), *cpu = cg_hier_of(m, CG_CPU),
-                       *acct = cg_hier_of(m, CG_CPUACCT), *pids = cg_hier_of(m, CG_PIDS);
-        uint64_t quota = UINT64_MAX, period = 0;
+                       *acct = cg_hier_of(m, CG_CPUACCT), *pids = cg_hier_of(m, CG_PIDS), *io = cg_hier_of(m, CG_IO);
+        uint64_t quota = UINT64_MAX, period = 0, shares = 0, memsw_usage = 0;
         int r;
 
         if ((r = get(mem, name, "memory.usage_in_bytes", NULL, &s->memory_current, err)) < 0 ||
@@ -342,8 +544,28 @@ static int v1_stats(struct cg_manager *m, const char *name, struct cg_stats *s, 
             (r = get(cpu, name, "cpu.cfs_period_us", NULL, &period, err)) < 0 ||
             (r = get(pids, name, "pids.current", NULL, &s->pids_current, err)) < 0 ||
             (r = get(pids, name, "pids.max", NULL, &s->pids_max, err)) < 0 ||
-            (r = get(pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0)
+            (r = get(pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0 ||
+            (r = get(cpu, name, "cpu.shares", NULL, &shares, err)) < 0)
                 return r;
+        s->cpu_weight = shares ? (uint32_t) ((shares * 100 + 512) / 1024) : CG_WEIGHT_DEFAULT;
+        if (m->memsw) {
+                r = get(mem, name, "memory.memsw.usage_in_bytes", NULL, &memsw_usage, err);
+                if (r < 0)
+                        return r;
+                s->swap_current = memsw_usage > s->memory_current ? memsw_usage - s->memory_current : 0;
+        }
+        if (io) {
+                _cleanup_free_ char *text = NULL;
+                /* the throttle layer counts every bio, whatever the scheduler */
+                r = cg_file_read_all(io->parent_fd, name, "blkio.throttle.io_service_bytes_recursive", &text);
+                if (r == -ENOENT)
+                        r = cg_file_read_all(io->parent_fd, name, "blkio.io_service_bytes_recursive", &text);
+                if (r >= 0) {
+                        s->io_rbytes = cg_sum_io(text, "Read");
+                        s->io_wbytes = cg_sum_io(text, "Write");
+                } else if (r != -ENOENT)
+                        return vs_err(err, -r, "read %s/%s/blkio.throttle.io_service_bytes_recursive", io->path, name);
+        }
         /* with memsw = mem the memory+swap counter is the one that trips
          * first (there is no swap to fall back to): report whichever moved */
         if (m->memsw) {

@@ -23,6 +23,8 @@ static const char *const ctrl_name[CG_CTRL_MAX] = {
         [CG_MEMORY] = "memory",
         [CG_CPU] = "cpu",
         [CG_PIDS] = "pids",
+        [CG_CPUSET] = "cpuset",
+        [CG_IO] = "io",
 };
 
 static unsigned parse_controllers(const char *list) {
@@ -69,7 +71,8 @@ static unsigned enable(int dfd, unsigned mask) {
  * cg_validate() then names it when a limit needs it.
  */
 static int v2_setup(struct cg_manager *m, vs_error *err) {
-        unsigned want = CG_MASK(CG_MEMORY) | CG_MASK(CG_CPU) | CG_MASK(CG_PIDS), avail;
+        unsigned want = CG_MASK(CG_MEMORY) | CG_MASK(CG_CPU) | CG_MASK(CG_PIDS) | CG_MASK(CG_CPUSET) | CG_MASK(CG_IO),
+                 avail;
         int r;
 
         _cleanup_close_ int fd = open(m->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -110,9 +113,67 @@ static int v2_setup(struct cg_manager *m, vs_error *err) {
         char *path = NULL;
         if (asprintf(&path, "%s/%s", m->root, m->parent) < 0)
                 return vs_err(err, ENOMEM, "allocate");
+        /* io.weight exists only with a weight-capable scheduler (BFQ) or
+         * io.cost; io.max works without */
+        m->io_weight = (avail & CG_MASK(CG_IO)) && faccessat(fd, "io.weight", F_OK, 0) == 0;
         r = cg_hier_add(m, path, TAKE_FD(fd), avail | CG_MASK(CG_CPUACCT) | CG_MASK(CG_FREEZER), true);
         if (r < 0)
                 return vs_err(err, -r, "add hierarchy %s", m->root);
+        return 0;
+}
+
+static void io_val(char *buf, size_t len, uint64_t v) {
+        if (v)
+                snprintf(buf, len, "%" PRIu64, v);
+        else
+                snprintf(buf, len, "max");
+}
+
+/* io.max takes one device per write; a device the file lists that is no
+ * longer wanted gets "max" everywhere, which removes its line. */
+static int set_io(struct cg_hier *h, const char *name, const struct cg_limits *lim, bool weight, vs_error *err) {
+        _cleanup_free_ char *cur = NULL;
+        char val[160], a[24], b[24], c[24], d[24];
+        int r;
+
+        if (weight) {
+                snprintf(val, sizeof(val), "default %u", lim->io_weight ? lim->io_weight : CG_WEIGHT_DEFAULT);
+                r = cg_put(h, name, "io.weight", val, lim->io_weight == 0, err);
+                if (r < 0)
+                        return r;
+        }
+        for (unsigned i = 0; i < lim->n_io_max; i++) {
+                const struct cg_io_throttle *t = &lim->io_max[i];
+                io_val(a, sizeof(a), t->rbps);
+                io_val(b, sizeof(b), t->wbps);
+                io_val(c, sizeof(c), t->riops);
+                io_val(d, sizeof(d), t->wiops);
+                snprintf(val, sizeof(val), "%u:%u rbps=%s wbps=%s riops=%s wiops=%s", t->major, t->minor, a, b, c, d);
+                r = cg_put(h, name, "io.max", val, false, err);
+                if (r < 0)
+                        return r;
+        }
+        r = cg_file_read_all(h->parent_fd, name, "io.max", &cur);
+        if (r == -ENOENT && lim->n_io_max == 0)
+                return 0;
+        if (r < 0)
+                return vs_err(err, -r, "read %s/%s/io.max", h->path, name);
+        for (char *line = cur; line && *line;) {
+                char *eol = strchr(line, '\n');
+                unsigned maj, min;
+                if (sscanf(line, "%u:%u ", &maj, &min) == 2) {
+                        bool wanted = false;
+                        for (unsigned i = 0; i < lim->n_io_max && !wanted; i++)
+                                wanted = lim->io_max[i].major == maj && lim->io_max[i].minor == min;
+                        if (!wanted) {
+                                snprintf(val, sizeof(val), "%u:%u rbps=max wbps=max riops=max wiops=max", maj, min);
+                                r = cg_put(h, name, "io.max", val, false, err);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                line = eol ? eol + 1 : NULL;
+        }
         return 0;
 }
 
@@ -132,7 +193,18 @@ static int v2_set_limits(struct cg_manager *m, const char *name, const struct cg
                 /* Like v1's memsw = mem: swap must not stretch the limit.  v2
                  * counts swap apart, so a limited instance gets none; absent
                  * when the kernel does no swap accounting. */
-                r = cg_put(h, name, "memory.swap.max", lim->memory_max ? "0" : "max", true, err);
+                if (lim->memory_max)
+                        snprintf(val, sizeof(val), "%" PRIu64, lim->swap_max);
+                else
+                        snprintf(val, sizeof(val), "max");
+                r = cg_put(h, name, "memory.swap.max", val, lim->swap_max == 0, err);
+                if (r < 0)
+                        return r;
+                if (lim->memory_high)
+                        snprintf(val, sizeof(val), "%" PRIu64, lim->memory_high);
+                else
+                        snprintf(val, sizeof(val), "max");
+                r = cg_put(h, name, "memory.high", val, lim->memory_high == 0, err);
                 if (r < 0)
                         return r;
                 /* 0: the OOM killer takes the biggest process inside the
@@ -148,6 +220,21 @@ static int v2_set_limits(struct cg_manager *m, const char *name, const struct cg
                 else
                         snprintf(val, sizeof(val), "max %d", V2_CPU_PERIOD_US);
                 r = cg_put(h, name, "cpu.max", val, false, err);
+                if (r < 0)
+                        return r;
+                snprintf(val, sizeof(val), "%u", lim->cpu_weight ? lim->cpu_weight : CG_WEIGHT_DEFAULT);
+                r = cg_put(h, name, "cpu.weight", val, lim->cpu_weight == 0, err);
+                if (r < 0)
+                        return r;
+        }
+        if (h->mask & CG_MASK(CG_CPUSET)) {
+                /* empty = the parent's effective CPUs */
+                r = cg_put(h, name, "cpuset.cpus", lim->cpuset[0] ? lim->cpuset : "\n", !lim->cpuset[0], err);
+                if (r < 0)
+                        return r;
+        }
+        if (h->mask & CG_MASK(CG_IO)) {
+                r = set_io(h, name, lim, m->io_weight, err);
                 if (r < 0)
                         return r;
         }
@@ -196,8 +283,22 @@ static int v2_stats(struct cg_manager *m, const char *name, struct cg_stats *s, 
             (r = get(h, 0, name, "cpu.stat", "throttled_usec", &throttled_us, err)) < 0 ||
             (r = get(h, pids, name, "pids.current", NULL, &s->pids_current, err)) < 0 ||
             (r = get(h, pids, name, "pids.max", NULL, &s->pids_max, err)) < 0 ||
-            (r = get(h, pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0)
+            (r = get(h, pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0 ||
+            (r = get(h, mem, name, "memory.swap.current", NULL, &s->swap_current, err)) < 0)
                 return r;
+        uint64_t weight = CG_WEIGHT_DEFAULT;
+        if ((r = get(h, CG_MASK(CG_CPU), name, "cpu.weight", NULL, &weight, err)) < 0)
+                return r;
+        s->cpu_weight = (uint32_t) weight;
+        if (h->mask & CG_MASK(CG_IO)) {
+                _cleanup_free_ char *text = NULL;
+                r = cg_file_read_all(h->parent_fd, name, "io.stat", &text);
+                if (r >= 0) {
+                        s->io_rbytes = cg_sum_io(text, "rbytes");
+                        s->io_wbytes = cg_sum_io(text, "wbytes");
+                } else if (r != -ENOENT)
+                        return vs_err(err, -r, "read %s/%s/io.stat", h->path, name);
+        }
         s->cpu_usage_ns = usage_us * 1000;
         s->cpu_throttled_ns = throttled_us * 1000;
         if (s->memory_max == UINT64_MAX)

@@ -209,7 +209,7 @@ int cg_validate(struct cg_manager *m, const struct cg_limits *lim, vs_error *err
                         return vs_err_msg(err, ERANGE, "process limit %llu is above the kernel's maximum of 4194304",
                                           (unsigned long long) lim->pids_max);
         }
-        return 0;
+        return cg_validate_more(m, lim, err);
 }
 
 /* ---- walking an instance's tree --------------------------------------- */

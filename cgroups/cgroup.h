@@ -20,10 +20,30 @@
 
 #include "../base/error.h"
 
+/* Up to this many block devices can be throttled per instance. */
+#define CG_IO_DEV_MAX 8
+
+/* Throttle of one block device; a value of 0 = no limit for that direction. */
+struct cg_io_throttle {
+        unsigned major, minor;
+        uint64_t rbps, wbps;   /* bytes per second */
+        uint64_t riops, wiops; /* I/O operations per second */
+};
+
+/* Every field 0 (or "") = the kernel's default, so a zeroed struct means "no
+ * limits" and callers that know only the first three fields keep working. */
 struct cg_limits {
         uint64_t memory_max; /* bytes, 0 = no limit */
         uint32_t cpu_millis; /* thousandths of one CPU (500 = half a CPU), 0 = no cap */
         uint64_t pids_max;   /* 0 = no limit */
+
+        uint64_t memory_high; /* bytes: soft limit, reclaimed down to it under pressure; 0 = none */
+        uint64_t swap_max;    /* bytes of swap on top of memory_max (needs memory_max); 0 = no swap */
+        uint32_t cpu_weight;  /* relative CPU share 1..10000 (like cgroup2 cpu.weight), 0 = default 100 */
+        char cpuset[64];      /* CPUs the instance may run on, "0-1,3"; "" = all of the parent's */
+        uint32_t io_weight;   /* relative I/O share 1..10000 (like cgroup2 io.weight), 0 = default 100 */
+        struct cg_io_throttle io_max[CG_IO_DEV_MAX];
+        unsigned n_io_max;    /* entries used in io_max; a device left out loses its throttle */
 };
 
 struct cg_stats {
@@ -39,6 +59,10 @@ struct cg_stats {
         uint64_t pids_current;
         uint64_t pids_max;        /* 0 = none */
         uint64_t pids_failcnt;    /* pids.events max */
+        uint64_t swap_current;    /* bytes of swap in use (v1: memsw.usage - usage) */
+        uint32_t cpu_weight;      /* relative CPU share in effect, 1..10000 (100 = default) */
+        uint64_t io_rbytes;       /* bytes read from block devices, all devices */
+        uint64_t io_wbytes;       /* bytes written to block devices */
 };
 
 struct cg_manager;
@@ -101,3 +125,7 @@ int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_er
  * daemon restart).  *ret is a malloc'd NULL-terminated array of malloc'd
  * strings. */
 int cg_list(struct cg_manager *m, char ***ret, vs_error *err);
+
+/* Resolve a block device node (e.g. "/dev/vda") to its major:minor for an
+ * io_max entry.  -ENOTBLK with "... is not a block device" otherwise. */
+int cg_io_device(const char *path, unsigned *ret_major, unsigned *ret_minor, vs_error *err);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,10 +143,10 @@ static void v2_delegation(void) {
         int r = cg_manager_new(root, "vsd", &m, &err);
         CHECK("v2 detected", r == 0 && streq(cg_manager_mode(m), "v2"), "r=%d %s", r, err.msg);
         CHECK("v2 root subtree_control written when parent lacks controllers",
-              streq(get(root, "cgroup.subtree_control"), "+memory +cpu +pids"), "got '%s'",
+              streq(get(root, "cgroup.subtree_control"), "+memory +cpu +pids +cpuset +io"), "got '%s'",
               get(root, "cgroup.subtree_control"));
         CHECK("v2 parent subtree_control enables memory cpu pids",
-              streq(get(root, "vsd/cgroup.subtree_control"), "+memory +cpu +pids"), "got '%s'",
+              streq(get(root, "vsd/cgroup.subtree_control"), "+memory +cpu +pids +cpuset +io"), "got '%s'",
               get(root, "vsd/cgroup.subtree_control"));
         cg_manager_free(m);
         m = NULL;
@@ -536,6 +537,268 @@ static void v1_missing_controller(void) {
 }
 
 /* ---- the real host ---------------------------------------------------- */
+
+
+/* ---- hosting limits: cpuset, weights, swap, I/O ----------------------- */
+
+/* A block device this host has: the root file system's, from mountinfo. */
+static bool root_blockdev(unsigned *maj, unsigned *min) {
+        char *buf = NULL;
+        bool ok = false;
+        if (vs_read_file("/proc/self/mountinfo", 1 << 20, &buf, NULL) < 0)
+                return false;
+        for (char *l = buf; l && *l && !ok;) {
+                char *eol = strchr(l, '\n');
+                unsigned a, b;
+                char mp[256];
+                if (sscanf(l, "%*d %*d %u:%u %*s %255s", &a, &b, mp) == 3 && streq(mp, "/")) {
+                        char p[64];
+                        snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", a, b);
+                        if (access(p, F_OK) == 0) {
+                                *maj = a;
+                                *min = b;
+                                ok = true;
+                        }
+                }
+                l = eol ? eol + 1 : NULL;
+        }
+        free(buf);
+        return ok;
+}
+
+static void v2_hosting(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        unsigned maj = 0, min = 0;
+        bool dev = root_blockdev(&maj, &min);
+        put(root, "cgroup.controllers", "cpuset cpu io memory pids\n");
+        put(root, "cgroup.subtree_control", "cpuset cpu io memory pids\n");
+        put(root, "vsd/cgroup.controllers", "cpuset cpu io memory pids\n");
+        put(root, "vsd/cgroup.subtree_control", "cpuset cpu io memory pids\n");
+        put(root, "vsd/io.weight", "default 100\n");
+        int r = cg_manager_new(root, "vsd", &m, &err);
+        CHECK("v2 hosting manager", r == 0 && m->ctrl[CG_CPUSET] >= 0 && m->ctrl[CG_IO] >= 0 && m->io_weight, "r=%d %s", r, err.msg);
+        if (r < 0)
+                goto out;
+        v2_instance_files(root, "vsd/web");
+        static const char *const more[][2] = {
+                { "memory.high", "max\n" },     { "memory.swap.current", "4096\n" }, { "cpu.weight", "100\n" },
+                { "cpuset.cpus", "\n" },        { "io.weight", "default 100\n" },      { "io.max", "" },
+                { "io.stat", "254:0 rbytes=100 wbytes=200 rios=1 wios=2\n8:0 rbytes=1 wbytes=2 rios=1 wios=1\n" },
+        };
+        char rel[128];
+        for (size_t i = 0; i < ELEMENTSOF(more); i++) {
+                snprintf(rel, sizeof(rel), "vsd/web/%s", more[i][0]);
+                put(root, rel, more[i][1]);
+        }
+        struct cg_limits lim = { .memory_max = 64 * MiB, .memory_high = 48 * MiB, .swap_max = 32 * MiB,
+                                 .cpu_weight = 300, .cpuset = "0", .io_weight = 50 };
+        if (dev)
+                lim.io_max[lim.n_io_max++] = (struct cg_io_throttle) { .major = maj, .minor = min, .wbps = 10000000 };
+        r = cg_create(m, "web", &lim, &err);
+        CHECK("v2 hosting create", r == 0, "%s", err.msg);
+        CHECK("v2 memory.high", streq(get(root, "vsd/web/memory.high"), "50331648"), "'%s'", get(root, "vsd/web/memory.high"));
+        CHECK("v2 memory.swap.max = swap_max", streq(get(root, "vsd/web/memory.swap.max"), "33554432"), "'%s'",
+              get(root, "vsd/web/memory.swap.max"));
+        CHECK("v2 cpu.weight", streq(get(root, "vsd/web/cpu.weight"), "300"), "'%s'", get(root, "vsd/web/cpu.weight"));
+        CHECK("v2 cpuset.cpus", streq(get(root, "vsd/web/cpuset.cpus"), "0"), "'%s'", get(root, "vsd/web/cpuset.cpus"));
+        CHECK("v2 io.weight", streq(get(root, "vsd/web/io.weight"), "default 50"), "'%s'", get(root, "vsd/web/io.weight"));
+        char want[128];
+        snprintf(want, sizeof(want), "%u:%u rbps=max wbps=10000000 riops=max wiops=max", maj, min);
+        if (dev)
+                CHECK("v2 io.max", streq(get(root, "vsd/web/io.max"), want), "'%s'", get(root, "vsd/web/io.max"));
+        struct cg_stats st = { 0 };
+        r = cg_stats(m, "web", &st, &err);
+        CHECK("v2 hosting stats", r == 0 && st.io_rbytes == 101 && st.io_wbytes == 202 && st.swap_current == 4096 &&
+                                          st.cpu_weight == 300,
+              "r=%d %s r=%" PRIu64 " w=%" PRIu64 " swap=%" PRIu64 " weight=%u", r, err.msg, st.io_rbytes, st.io_wbytes,
+              st.swap_current, st.cpu_weight);
+
+        /* removing: the kernel's defaults back, the device's line cleared */
+        snprintf(rel, sizeof(rel), "%u:%u rbps=max wbps=10000000 riops=max wiops=max\n", maj, min);
+        put(root, "vsd/web/io.max", rel);
+        struct cg_limits none = { .memory_max = 64 * MiB };
+        r = cg_set_limits(m, "web", &none, &err);
+        snprintf(want, sizeof(want), "%u:%u rbps=max wbps=max riops=max wiops=max", maj, min);
+        CHECK("v2 hosting limits removed", r == 0 && streq(get(root, "vsd/web/memory.high"), "max") &&
+                                                   streq(get(root, "vsd/web/memory.swap.max"), "0") &&
+                                                   streq(get(root, "vsd/web/cpu.weight"), "100") &&
+                                                   streq(get(root, "vsd/web/cpuset.cpus"), "") &&
+                                                   streq(get(root, "vsd/web/io.weight"), "default 100") &&
+                                                   (!dev || streq(get(root, "vsd/web/io.max"), want)),
+              "r=%d %s high=%s swap=%s weight=%s cpus=%s io=%s", r, err.msg, get(root, "vsd/web/memory.high"),
+              get(root, "vsd/web/memory.swap.max"), get(root, "vsd/web/cpu.weight"), get(root, "vsd/web/cpuset.cpus"),
+              get(root, "vsd/web/io.max"));
+out:
+        cg_manager_free(m);
+        vs_rm_rf(root);
+        free(root);
+}
+
+static void hosting_validation(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        put(root, "cgroup.controllers", "cpuset cpu io memory pids\n");
+        put(root, "vsd/cgroup.controllers", "cpuset cpu io memory pids\n");
+        put(root, "vsd/cgroup.subtree_control", "cpuset cpu io memory pids\n");
+        if (cg_manager_new(root, "vsd", &m, &err) < 0) {
+                CHECK("validation manager", false, "%s", err.msg);
+                return;
+        }
+        struct cg_limits l = { .cpuset = "0-9999" };
+        int r = cg_validate(m, &l, &err);
+        CHECK("cpuset out of range refused", r == -EINVAL && strstr(err.msg, "not a CPU list"), "r=%d %s", r, err.msg);
+        snprintf(l.cpuset, sizeof(l.cpuset), "1-");
+        r = cg_validate(m, &l, &err);
+        CHECK("bad cpuset refused", r == -EINVAL && strstr(err.msg, "not a CPU list"), "r=%d %s", r, err.msg);
+        char online[64] = "";
+        (void) vs_read_line("/sys/devices/system/cpu/online", online, sizeof(online));
+        snprintf(l.cpuset, sizeof(l.cpuset), "0,1000");
+        r = cg_validate(m, &l, &err);
+        char want[128];
+        snprintf(want, sizeof(want), "names CPU 1000, which this host does not have (online: %s)", online);
+        CHECK("offline CPU refused", r == -EINVAL && strstr(err.msg, want), "r=%d %s", r, err.msg);
+        snprintf(l.cpuset, sizeof(l.cpuset), "0");
+        r = cg_validate(m, &l, &err);
+        CHECK("cpuset 0 accepted", r == 0, "r=%d %s", r, err.msg);
+        l = (struct cg_limits) { .cpu_weight = 10001 };
+        r = cg_validate(m, &l, &err);
+        CHECK("cpu weight out of range refused", r == -ERANGE && strstr(err.msg, "1..10000"), "r=%d %s", r, err.msg);
+        l = (struct cg_limits) { .io_weight = 20000 };
+        r = cg_validate(m, &l, &err);
+        CHECK("io weight out of range refused", r == -ERANGE, "r=%d %s", r, err.msg);
+        l = (struct cg_limits) { .io_weight = 100 };
+        r = cg_validate(m, &l, &err);
+        CHECK("io weight without io.weight refused", r == -EOPNOTSUPP && strstr(err.msg, "io.weight"), "r=%d %s", r, err.msg);
+        l = (struct cg_limits) { .swap_max = 64 * MiB };
+        r = cg_validate(m, &l, &err);
+        CHECK("swap without memory limit refused", r == -EINVAL && strstr(err.msg, "needs a memory limit"), "r=%d %s", r, err.msg);
+        l = (struct cg_limits) { .memory_max = 32 * MiB, .memory_high = 64 * MiB };
+        r = cg_validate(m, &l, &err);
+        CHECK("soft limit above limit refused", r == -EINVAL, "r=%d %s", r, err.msg);
+        l = (struct cg_limits) { .n_io_max = 1, .io_max = { { .major = 250, .minor = 4095, .wbps = 1 } } };
+        r = cg_validate(m, &l, &err);
+        CHECK("missing block device refused", r == -ENODEV && strstr(err.msg, "250:4095 does not exist"), "r=%d %s", r, err.msg);
+        unsigned a, b;
+        r = cg_io_device("/dev/null", &a, &b, &err);
+        CHECK("cg_io_device refuses a char device", r == -ENOTBLK && streq(err.msg, "/dev/null is not a block device"),
+              "r=%d %s", r, err.msg);
+        unsigned maj, min;
+        if (root_blockdev(&maj, &min)) {
+                char node[] = "/tmp/vsd-cg-blk-XXXXXX";
+                int fd = mkstemp(node);
+                if (fd >= 0) {
+                        close(fd);
+                        unlink(node);
+                        r = mknod(node, S_IFBLK | 0600, makedev(maj, min));
+                        r = r < 0 ? -errno : cg_io_device(node, &a, &b, &err);
+                        CHECK("cg_io_device resolves a block node", r == 0 && a == maj && b == min, "r=%d %s", r, err.msg);
+                        unlink(node);
+                }
+        }
+        cg_manager_free(m);
+        vs_rm_rf(root);
+        free(root);
+}
+
+static void v1_hosting(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        unsigned maj = 0, min = 0;
+        bool dev = root_blockdev(&maj, &min);
+        put(root, "memory/vsd/memory.memsw.limit_in_bytes", V1_NO_LIMIT "\n");
+        put(root, "cpu/vsd/cpu.cfs_period_us", "100000\n");
+        put(root, "cpuset/cpuset.cpus", "0-1\n");
+        put(root, "cpuset/cpuset.mems", "0\n");
+        put(root, "cpuset/vsd/cpuset.cpus", "\n");
+        put(root, "cpuset/vsd/cpuset.mems", "\n");
+        put(root, "blkio/vsd/blkio.weight", "500\n");
+        int r = cg_manager_new(root, "vsd", &m, &err);
+        CHECK("v1 hosting manager", r == 0 && m->ctrl[CG_CPUSET] >= 0 && m->ctrl[CG_IO] >= 0 && m->io_weight && m->memsw,
+              "r=%d %s", r, err.msg);
+        if (r < 0)
+                goto out;
+        CHECK("v1 cpuset parent filled from its parent", streq(get(root, "cpuset/vsd/cpuset.cpus"), "0-1") &&
+                                                                  streq(get(root, "cpuset/vsd/cpuset.mems"), "0"),
+              "'%s' '%s'", get(root, "cpuset/vsd/cpuset.cpus"), get(root, "cpuset/vsd/cpuset.mems"));
+        static const char *const files[][2] = {
+                { "memory/vsd/web/memory.limit_in_bytes", V1_NO_LIMIT "\n" },
+                { "memory/vsd/web/memory.memsw.limit_in_bytes", V1_NO_LIMIT "\n" },
+                { "memory/vsd/web/memory.soft_limit_in_bytes", V1_NO_LIMIT "\n" },
+                { "memory/vsd/web/memory.usage_in_bytes", "1000\n" },
+                { "memory/vsd/web/memory.memsw.usage_in_bytes", "5096\n" },
+                { "cpu/vsd/web/cpu.cfs_period_us", "100000\n" },
+                { "cpu/vsd/web/cpu.cfs_quota_us", "-1\n" },
+                { "cpu/vsd/web/cpu.shares", "1024\n" },
+                { "cpuset/vsd/web/cpuset.cpus", "\n" },
+                { "cpuset/vsd/web/cpuset.mems", "\n" },
+                { "blkio/vsd/web/blkio.weight", "500\n" },
+                { "blkio/vsd/web/blkio.throttle.read_bps_device", "" },
+                { "blkio/vsd/web/blkio.throttle.write_bps_device", "" },
+                { "blkio/vsd/web/blkio.throttle.read_iops_device", "" },
+                { "blkio/vsd/web/blkio.throttle.write_iops_device", "" },
+                { "blkio/vsd/web/blkio.throttle.io_service_bytes_recursive",
+                  "254:0 Read 100\n254:0 Write 200\n254:0 Sync 300\n254:0 Total 300\nTotal 300\n" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                put(root, files[i][0], files[i][1]);
+        struct cg_limits lim = { .memory_max = 32 * MiB, .swap_max = 16 * MiB, .memory_high = 24 * MiB,
+                                 .cpu_weight = 1, .io_weight = 1000, .cpuset = "1" };
+        if (dev)
+                lim.io_max[lim.n_io_max++] = (struct cg_io_throttle) { .major = maj, .minor = min, .rbps = 5000000, .wiops = 100 };
+        r = cg_create(m, "web", &lim, &err);
+        CHECK("v1 hosting create", r == 0, "%s", err.msg);
+        CHECK("v1 memsw = memory + swap", streq(get(root, "memory/vsd/web/memory.limit_in_bytes"), "33554432") &&
+                                                   streq(get(root, "memory/vsd/web/memory.memsw.limit_in_bytes"), "50331648"),
+              "%s / %s", get(root, "memory/vsd/web/memory.limit_in_bytes"), get(root, "memory/vsd/web/memory.memsw.limit_in_bytes"));
+        CHECK("v1 soft limit", streq(get(root, "memory/vsd/web/memory.soft_limit_in_bytes"), "25165824"), "'%s'",
+              get(root, "memory/vsd/web/memory.soft_limit_in_bytes"));
+        CHECK("v1 cpu.shares minimum 2", streq(get(root, "cpu/vsd/web/cpu.shares"), "10"), "'%s'", get(root, "cpu/vsd/web/cpu.shares"));
+        CHECK("v1 cpuset cpus and mems", streq(get(root, "cpuset/vsd/web/cpuset.cpus"), "1") &&
+                                                 streq(get(root, "cpuset/vsd/web/cpuset.mems"), "0"),
+              "'%s' '%s'", get(root, "cpuset/vsd/web/cpuset.cpus"), get(root, "cpuset/vsd/web/cpuset.mems"));
+        CHECK("v1 blkio.weight 1000", streq(get(root, "blkio/vsd/web/blkio.weight"), "1000"), "'%s'", get(root, "blkio/vsd/web/blkio.weight"));
+        char want[64];
+        if (dev) {
+                snprintf(want, sizeof(want), "%u:%u 5000000", maj, min);
+                CHECK("v1 read_bps_device", streq(get(root, "blkio/vsd/web/blkio.throttle.read_bps_device"), want), "'%s'",
+                      get(root, "blkio/vsd/web/blkio.throttle.read_bps_device"));
+                snprintf(want, sizeof(want), "%u:%u 100", maj, min);
+                CHECK("v1 write_iops_device", streq(get(root, "blkio/vsd/web/blkio.throttle.write_iops_device"), want), "'%s'",
+                      get(root, "blkio/vsd/web/blkio.throttle.write_iops_device"));
+        }
+        struct cg_stats st = { 0 };
+        r = cg_stats(m, "web", &st, &err);
+        CHECK("v1 hosting stats", r == 0 && st.io_rbytes == 100 && st.io_wbytes == 200 && st.swap_current == 4096 && st.cpu_weight == 1,
+              "r=%d %s r=%" PRIu64 " w=%" PRIu64 " swap=%" PRIu64 " weight=%u", r, err.msg, st.io_rbytes, st.io_wbytes,
+              st.swap_current, st.cpu_weight);
+
+        /* remove: memsw back to = mem, defaults, the throttle's rule zeroed */
+        if (dev) {
+                snprintf(want, sizeof(want), "%u:%u 5000000\n", maj, min);
+                put(root, "blkio/vsd/web/blkio.throttle.read_bps_device", want);
+        }
+        struct cg_limits l2 = { .memory_max = 32 * MiB };
+        r = cg_set_limits(m, "web", &l2, &err);
+        snprintf(want, sizeof(want), "%u:%u 0", maj, min);
+        CHECK("v1 hosting limits removed", r == 0 && streq(get(root, "memory/vsd/web/memory.memsw.limit_in_bytes"), "33554432") &&
+                                                   streq(get(root, "memory/vsd/web/memory.soft_limit_in_bytes"), "-1") &&
+                                                   streq(get(root, "cpu/vsd/web/cpu.shares"), "1024") &&
+                                                   streq(get(root, "cpuset/vsd/web/cpuset.cpus"), "0-1") &&
+                                                   streq(get(root, "blkio/vsd/web/blkio.weight"), "500") &&
+                                                   (!dev || streq(get(root, "blkio/vsd/web/blkio.throttle.read_bps_device"), want)),
+              "r=%d %s memsw=%s soft=%s shares=%s cpus=%s w=%s rbps=%s", r, err.msg,
+              get(root, "memory/vsd/web/memory.memsw.limit_in_bytes"), get(root, "memory/vsd/web/memory.soft_limit_in_bytes"),
+              get(root, "cpu/vsd/web/cpu.shares"), get(root, "cpuset/vsd/web/cpuset.cpus"), get(root, "blkio/vsd/web/blkio.weight"),
+              get(root, "blkio/vsd/web/blkio.throttle.read_bps_device"));
+out:
+        cg_manager_free(m);
+        vs_rm_rf(root);
+        free(root);
+}
 
 #define REAL_ROOT "/sys/fs/cgroup"
 
@@ -968,6 +1231,9 @@ int main(void) {
         v1_mapping(false);
         v1_mapping(true);
         v1_missing_controller();
+        v2_hosting();
+        hosting_validation();
+        v1_hosting();
         real_host();
         return CHECK_DONE();
 }
