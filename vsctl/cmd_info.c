@@ -26,6 +26,10 @@ static const struct field {
         { "memory", "memory", K_SIZE },
         { "cpus", "cpus", K_CPUS },
         { "pids", "pids", K_COUNT },
+        { "memory_soft", "memory soft", K_SIZE },
+        { "swap", "swap", K_SIZE },
+        { "cpu_weight", "cpu weight", K_COUNT },
+        { "cpuset", "cpuset", K_STR },
         { "stop_timeout", "stop timeout", K_SECONDS },
 };
 

@@ -21,6 +21,10 @@ const struct vsctl_command vsctl_commands[] = {
           "  --memory SIZE       memory limit, e.g. 256M, 1G\n"
           "  --cpus N            CPU limit, e.g. 0.5, 2, 150%\n"
           "  --pids N            limit on the number of processes\n"
+          "  --memory-soft SIZE  soft memory limit, reclaimed down to under pressure\n"
+          "  --swap SIZE         swap allowed on top of --memory (default none)\n"
+          "  --cpu-weight N      relative CPU share 1-10000 (default 100)\n"
+          "  --cpuset LIST       CPUs it may run on, e.g. 0-1,3\n"
           "  --stop-timeout DUR  how long a stop waits before killing, e.g. 30s, 2m\n"
           "  --start             start the instance once created\n"
           "  --json              print the new instance as JSON\n" },
@@ -45,10 +49,15 @@ const struct vsctl_command vsctl_commands[] = {
           "vsctl exits with the command's exit status.\n" },
         { "console", cmd_console, "Attach to the console of an instance; Ctrl-] detaches", "NAME", NULL },
         { "set", cmd_set, "Change the limits of an instance, live when it runs",
-          "NAME [--memory SIZE] [--cpus N] [--pids N] [--stop-timeout DUR]",
+          "NAME [--memory SIZE] [--cpus N] [--pids N] [--memory-soft SIZE] [--swap SIZE] [--cpu-weight N] "
+          "[--cpuset LIST] [--stop-timeout DUR]",
           "  --memory SIZE       memory limit; 0 removes it\n"
           "  --cpus N            CPU limit; 0 removes it\n"
           "  --pids N            process limit; 0 removes it\n"
+          "  --memory-soft SIZE  soft memory limit; 0 removes it\n"
+          "  --swap SIZE         swap on top of the memory limit; 0 for none\n"
+          "  --cpu-weight N      relative CPU share 1-10000; 0 for the default (100)\n"
+          "  --cpuset LIST       CPUs it may run on; \"all\" for every CPU\n"
           "  --stop-timeout DUR  how long a stop waits before killing\n"
           "  --json              print the instance as JSON\n" },
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
@@ -191,6 +200,10 @@ int vsctl_limit_option(json_t *body, int c, const char *arg) {
                 { VSCTL_OPT_CPUS, "cpus", true },
                 { VSCTL_OPT_PIDS, "pids", false },
                 { VSCTL_OPT_STOP_TIMEOUT, "stop_timeout", true },
+                { VSCTL_OPT_MEMORY_SOFT, "memory_soft", false },
+                { VSCTL_OPT_SWAP, "swap", false },
+                { VSCTL_OPT_CPU_WEIGHT, "cpu_weight", false },
+                { VSCTL_OPT_CPUSET, "cpuset", false },
         };
         for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
                 if (limits[i].opt == c)

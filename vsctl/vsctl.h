@@ -109,12 +109,25 @@ json_t *vsctl_json_value(const char *s, bool real);
 bool vsctl_set(json_t *body, const char *key, json_t *v);
 
 /* The limit options create and set share: one table, one handler. */
-enum { VSCTL_OPT_MEMORY = 0x180, VSCTL_OPT_CPUS, VSCTL_OPT_PIDS, VSCTL_OPT_STOP_TIMEOUT };
+enum {
+        VSCTL_OPT_MEMORY = 0x180,
+        VSCTL_OPT_CPUS,
+        VSCTL_OPT_PIDS,
+        VSCTL_OPT_STOP_TIMEOUT,
+        VSCTL_OPT_MEMORY_SOFT,
+        VSCTL_OPT_SWAP,
+        VSCTL_OPT_CPU_WEIGHT,
+        VSCTL_OPT_CPUSET,
+};
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
         { "cpus", required_argument, NULL, VSCTL_OPT_CPUS },                     \
         { "pids", required_argument, NULL, VSCTL_OPT_PIDS },                     \
-        { "stop-timeout", required_argument, NULL, VSCTL_OPT_STOP_TIMEOUT }
+        { "stop-timeout", required_argument, NULL, VSCTL_OPT_STOP_TIMEOUT },     \
+        { "memory-soft", required_argument, NULL, VSCTL_OPT_MEMORY_SOFT },       \
+        { "swap", required_argument, NULL, VSCTL_OPT_SWAP },                     \
+        { "cpu-weight", required_argument, NULL, VSCTL_OPT_CPU_WEIGHT },         \
+        { "cpuset", required_argument, NULL, VSCTL_OPT_CPUSET }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
  * 1 (or -1 when the value is not valid UTF-8); 0 for any other option. */
 int vsctl_limit_option(json_t *body, int c, const char *arg);

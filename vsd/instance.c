@@ -52,7 +52,16 @@ int inst_template_dir(struct vsd *v, const char *template_name, char *buf, size_
 }
 
 static struct cg_limits limits_of(const struct inst_config *c) {
-        return (struct cg_limits){ .memory_max = c->memory, .cpu_millis = c->cpu_millis, .pids_max = c->pids };
+        struct cg_limits l = {
+                .memory_max = c->memory,
+                .cpu_millis = c->cpu_millis,
+                .pids_max = c->pids,
+                .memory_high = c->memory_soft,
+                .swap_max = c->swap,
+                .cpu_weight = c->cpu_weight,
+        };
+        snprintf(l.cpuset, sizeof(l.cpuset), "%s", c->cpuset);
+        return l;
 }
 
 /* ---- registry ---------------------------------------------------------- */

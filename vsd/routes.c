@@ -25,6 +25,12 @@ json_t *routes_instance_json(struct instance *i) {
                               "started_at", (json_int_t) i->started_at, "memory", (json_int_t) i->cfg.memory, "cpus",
                               i->cfg.cpu_millis / 1000.0, "pids", (json_int_t) i->cfg.pids, "stop_timeout",
                               (double) i->cfg.stop_timeout_ms / 1000.0);
+        if (j) {
+                json_object_set_new(j, "memory_soft", json_integer((json_int_t) i->cfg.memory_soft));
+                json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
+                json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
+                json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
+        }
         if (j && i->state == INST_BROKEN)
                 json_object_set_new(j, "error", json_string(i->error));
         return j;
@@ -148,6 +154,39 @@ static int json_pids(json_t *v, uint64_t *ret, vs_error *err) {
         return vs_err_msg(err, EINVAL, "pids must be a number");
 }
 
+static int json_weight(json_t *v, uint32_t *ret, vs_error *err) {
+        json_int_t n;
+        if (json_is_integer(v))
+                n = json_integer_value(v);
+        else if (json_is_string(v) && streq(json_string_value(v), "default"))
+                n = 0;
+        else
+                return vs_err_msg(err, EINVAL, "cpu_weight must be a number from 1 to 10000 (default 100)");
+        if (n < 0 || n > 10000)
+                return vs_err_msg(err, EINVAL, "cpu_weight %lld is out of range: 1 to 10000 (default 100)", (long long) n);
+        *ret = (uint32_t) n;
+        return 0;
+}
+
+static int json_cpuset(json_t *v, char *buf, size_t len, vs_error *err) {
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                snprintf(buf, len, "%lld", (long long) json_integer_value(v));
+                return 0;
+        }
+        if (!json_is_string(v))
+                return vs_err_msg(err, EINVAL, "cpuset must be a CPU list such as \"0-1,3\"");
+        const char *s = json_string_value(v);
+        if (streq(s, "all"))
+                s = "";
+        if (strlen(s) >= len)
+                return vs_err_msg(err, EINVAL, "cpuset '%.40s...' is too long", s);
+        for (const char *p = s; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || *p == ',' || *p == '-'))
+                        return vs_err_msg(err, EINVAL, "invalid cpuset '%.40s': expected CPU numbers and ranges such as 0-1,3", s);
+        snprintf(buf, len, "%s", s);
+        return 0;
+}
+
 static int json_duration(json_t *v, const char *field, uint64_t *ret, vs_error *err) {
         uint64_t ms;
         if (json_is_number(v)) {
@@ -176,6 +215,14 @@ static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
         if ((v = json_object_get(obj, "pids")) && json_pids(v, &cfg->pids, err) < 0)
                 return -EINVAL;
         if ((v = json_object_get(obj, "stop_timeout")) && json_duration(v, "stop_timeout", &cfg->stop_timeout_ms, err) < 0)
+                return -EINVAL;
+        if ((v = json_object_get(obj, "memory_soft")) && json_size(v, "memory_soft", &cfg->memory_soft, err) < 0)
+                return -EINVAL;
+        if ((v = json_object_get(obj, "swap")) && json_size(v, "swap", &cfg->swap, err) < 0)
+                return -EINVAL;
+        if ((v = json_object_get(obj, "cpu_weight")) && json_weight(v, &cfg->cpu_weight, err) < 0)
+                return -EINVAL;
+        if ((v = json_object_get(obj, "cpuset")) && json_cpuset(v, cfg->cpuset, sizeof(cfg->cpuset), err) < 0)
                 return -EINVAL;
         return 0;
 }
@@ -227,7 +274,8 @@ static void list_instances(struct ctx *c) {
 }
 
 static void create_instance(struct ctx *c) {
-        static const char *const known[] = { "name", "template", "memory", "cpus", "pids", "stop_timeout", "start", NULL };
+        static const char *const known[] = { "name",         "template", "memory",     "cpus",   "pids", "stop_timeout",
+                                             "memory_soft",  "swap",     "cpu_weight", "cpuset", "start", NULL };
         vs_error err = { 0 };
         json_t *obj = NULL;
         struct inst_config cfg;
@@ -291,7 +339,8 @@ static void get_instance(struct ctx *c) {
 }
 
 static void patch_instance(struct ctx *c) {
-        static const char *const known[] = { "memory", "cpus", "pids", "stop_timeout", NULL };
+        static const char *const known[] = { "memory", "cpus",       "pids",   "stop_timeout",
+                                             "memory_soft", "swap", "cpu_weight", "cpuset", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;

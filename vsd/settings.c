@@ -95,6 +95,29 @@ static int parse_pids_or_none(const char *v, void *field, size_t size, vs_error 
         return vs_parse_count(v, 1, 4194304, out, err);
 }
 
+static int parse_weight_or_default(const char *v, void *field, size_t size, vs_error *err) {
+        uint32_t *out = field;
+        uint64_t n;
+        if (!*v || streq(v, "0") || streq(v, "default")) {
+                *out = 0;
+                return 0;
+        }
+        if (vs_parse_count(v, 1, 10000, &n, err) < 0)
+                return -EINVAL;
+        *out = (uint32_t) n;
+        return 0;
+}
+
+/* A CPU list as the kernel writes it: "0", "0-3", "0,2-3". */
+static int parse_cpuset(const char *v, void *field, size_t size, vs_error *err) {
+        if (streq(v, "all"))
+                v = "";
+        for (const char *p = v; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || *p == ',' || *p == '-'))
+                        return vs_err_msg(err, EINVAL, "invalid cpuset '%.40s': expected CPU numbers and ranges such as 0-1,3", v);
+        return parse_string(v, field, size, err);
+}
+
 static int parse_duration(const char *v, void *field, size_t size, vs_error *err) {
         return vs_parse_duration_ms(v, field, err);
 }
@@ -122,6 +145,10 @@ static const struct setting instance_table[] = {
         ROW("limits", "memory", parse_size_or_none, struct inst_config, memory),
         ROW("limits", "cpus", parse_cpus_or_none, struct inst_config, cpu_millis),
         ROW("limits", "pids", parse_pids_or_none, struct inst_config, pids),
+        ROW("limits", "memory_soft", parse_size_or_none, struct inst_config, memory_soft),
+        ROW("limits", "swap", parse_size_or_none, struct inst_config, swap),
+        ROW("limits", "cpu_weight", parse_weight_or_default, struct inst_config, cpu_weight),
+        ROW("limits", "cpuset", parse_cpuset, struct inst_config, cpuset),
         ROW("lifecycle", "stop_timeout", parse_duration, struct inst_config, stop_timeout_ms),
 };
 
@@ -257,9 +284,13 @@ int inst_config_load(struct inst_config *c, const char *path, vs_error *err) {
 }
 
 int inst_config_format(const struct inst_config *c, char **ret) {
-        char mem[32] = "0", cpus[32] = "0", pids[32] = "0";
+        char mem[32] = "0", cpus[32] = "0", pids[32] = "0", soft[32] = "0", swap[32] = "0";
         if (c->memory)
                 vs_format_size(c->memory, mem, sizeof(mem));
+        if (c->memory_soft)
+                vs_format_size(c->memory_soft, soft, sizeof(soft));
+        if (c->swap)
+                vs_format_size(c->swap, swap, sizeof(swap));
         if (c->cpu_millis)
                 snprintf(cpus, sizeof(cpus), "%u.%03u", c->cpu_millis / 1000, c->cpu_millis % 1000);
         if (c->pids)
@@ -275,10 +306,15 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                          "memory = %s\n"
                          "cpus = %s\n"
                          "pids = %s\n"
+                         "memory_soft = %s\n"
+                         "swap = %s\n"
+                         "cpu_weight = %u\n"
+                         "cpuset = %s\n"
                          "\n"
                          "[lifecycle]\n"
                          "stop_timeout = %" PRIu64 "ms\n",
-                         c->name, c->template_name, mem, cpus, pids, c->stop_timeout_ms);
+                         c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset,
+                         c->stop_timeout_ms);
         if (n < 0)
                 return -ENOMEM;
         *ret = text;

@@ -38,6 +38,10 @@ struct inst_config {
         uint64_t memory;       /* bytes, 0 = unlimited */
         uint32_t cpu_millis;   /* 0 = uncapped */
         uint64_t pids;         /* 0 = unlimited */
+        uint64_t memory_soft;  /* bytes, reclaimed down to under pressure; 0 = none */
+        uint64_t swap;         /* bytes of swap on top of memory; 0 = none */
+        uint32_t cpu_weight;   /* relative share 1..10000; 0 = the default (100) */
+        char cpuset[64];       /* "0-1,3"; "" = every CPU */
         uint64_t stop_timeout_ms;
 };
 

@@ -97,3 +97,40 @@ test_stats() {
         assert_eq "$(vsctl --json stats | json 'map(.name) | join(",")')" st1 "stats of running instances"
         vsctl stats | grep -qw st1 || fail "stats table"
 }
+
+# The plan's other knobs: soft memory, swap, CPU weight and CPU set, at
+# create and live, seen from inside where the kernel shows them (nproc
+# follows the CPU set), and refused cleanly when the host cannot honour them.
+test_cpuset_weight_soft_swap() {
+        local f before host_cpus
+        host_cpus=$(nproc)
+        vsctl create pl1 --memory 128M --memory-soft 64M --swap 32M --cpu-weight 300 --cpuset 0 --start
+        assert_eq "$(vsctl exec pl1 -- nproc)" 1 "CPUs seen inside with cpuset 0"
+        f=$(cg_dir pl1 cpu)
+        if [ -f "$f/cpu.shares" ]; then
+                assert_eq "$(cat "$f/cpu.shares")" 3072 "cpu.shares for weight 300"
+                assert_eq "$(cat "$(cg_dir pl1 memory)/memory.soft_limit_in_bytes")" 67108864 "soft limit"
+        else
+                assert_eq "$(cat "$f/cpu.weight")" 300 "cpu.weight"
+                assert_eq "$(cat "$f/memory.high")" 67108864 "memory.high"
+        fi
+        assert_eq "$(vsctl --json info pl1 | json .cpu_weight)" 300 "cpu_weight in info"
+
+        # live: every CPU again, default weight; saved for the next start
+        vsctl set pl1 --cpuset all --cpu-weight 0
+        assert_eq "$(vsctl exec pl1 -- nproc)" "$host_cpus" "CPUs seen inside after cpuset all"
+        vsctl restart pl1
+        assert_eq "$(vsctl exec pl1 -- nproc)" "$host_cpus" "CPUs after restart"
+        assert_eq "$(vsctl --json info pl1 | json .cpu_weight)" 100 "default weight after restart"
+
+        # what the host cannot do is refused, and nothing changes
+        before=$(disk_snapshot)
+        expect_fail --code 1 vsctl set pl1 --cpuset "0-$((host_cpus + 5))"
+        assert_match "$LAST_ERR" "does not have" "offline CPU message"
+        expect_fail --code 1 vsctl set pl1 --cpu-weight 20000
+        expect_fail --code 1 vsctl set pl1 --cpuset x
+        expect_fail --code 1 vsctl set pl1 --memory 0 --swap 64M
+        expect_fail --code 1 vsctl create pl2 --swap 10M
+        assert_eq "$(disk_snapshot)" "$before" "state root after refused changes"
+        assert_eq "$(vsctl exec pl1 -- nproc)" "$host_cpus" "CPUs after refused changes"
+}

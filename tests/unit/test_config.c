@@ -33,6 +33,10 @@ static void round_trip(void) {
         a.cpu_millis = 500;
         a.pids = 200;
         a.stop_timeout_ms = 12500;
+        a.memory_soft = 64ULL << 20;
+        a.swap = 32ULL << 20;
+        a.cpu_weight = 300;
+        snprintf(a.cpuset, sizeof(a.cpuset), "0-1,3");
         snprintf(path, sizeof(path), "%s/config.ini", dir);
         vs_error err = { 0 };
         int r = inst_config_save(&a, path, &err);
@@ -48,6 +52,9 @@ static void round_trip(void) {
         a.memory = 0;
         a.cpu_millis = 0;
         a.pids = 0;
+        a.memory_soft = a.swap = 0;
+        a.cpu_weight = 0;
+        a.cpuset[0] = '\0';
         inst_config_save(&a, path, NULL);
         r = inst_config_load(&b, path, &err);
         CHECK("config unlimited round trip", r == 0 && b.memory == 0 && b.cpu_millis == 0 && b.pids == 0, "%s", err.msg);
@@ -67,6 +74,8 @@ static void bad_files(void) {
                 { "[limits]\nmemory = 1G\n", "name is missing" },
                 { "[instance]\nname = x\n[limits]\ncpus = -1\n", "cpus" },
                 { "[instance]\nname = x\n[lifecycle]\nstop_timeout = soon\n", "stop_timeout" },
+                { "[instance]\nname = x\n[limits]\ncpu_weight = 20000\n", "cpu_weight" },
+                { "[instance]\nname = x\n[limits]\ncpuset = 0-a\n", "cpuset" },
         };
         char path[256];
         snprintf(path, sizeof(path), "%s/bad.ini", dir);
