@@ -30,6 +30,10 @@ static const struct field {
         { "swap", "swap", K_SIZE },
         { "cpu_weight", "cpu weight", K_COUNT },
         { "cpuset", "cpuset", K_STR },
+        { "io_read_bps", "io read bps", K_STR },
+        { "io_write_bps", "io write bps", K_STR },
+        { "io_read_iops", "io read iops", K_STR },
+        { "io_write_iops", "io write iops", K_STR },
         { "stop_timeout", "stop timeout", K_SECONDS },
 };
 

@@ -25,6 +25,10 @@ const struct vsctl_command vsctl_commands[] = {
           "  --swap SIZE         swap allowed on top of --memory (default none)\n"
           "  --cpu-weight N      relative CPU share 1-10000 (default 100)\n"
           "  --cpuset LIST       CPUs it may run on, e.g. 0-1,3\n"
+          "  --io-read-bps DEV=RATE, --io-write-bps DEV=RATE\n"
+          "                      disk throughput cap per device, e.g. /dev/vda=10M\n"
+          "  --io-read-iops DEV=N, --io-write-iops DEV=N\n"
+          "                      disk operations per second per device\n"
           "  --stop-timeout DUR  how long a stop waits before killing, e.g. 30s, 2m\n"
           "  --start             start the instance once created\n"
           "  --json              print the new instance as JSON\n" },
@@ -58,6 +62,8 @@ const struct vsctl_command vsctl_commands[] = {
           "  --swap SIZE         swap on top of the memory limit; 0 for none\n"
           "  --cpu-weight N      relative CPU share 1-10000; 0 for the default (100)\n"
           "  --cpuset LIST       CPUs it may run on; \"all\" for every CPU\n"
+          "  --io-read-bps DEV=RATE, --io-write-bps DEV=RATE, --io-read-iops DEV=N,\n"
+          "  --io-write-iops DEV=N  per-device disk caps; \"none\" removes them\n"
           "  --stop-timeout DUR  how long a stop waits before killing\n"
           "  --json              print the instance as JSON\n" },
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
@@ -204,10 +210,18 @@ int vsctl_limit_option(json_t *body, int c, const char *arg) {
                 { VSCTL_OPT_SWAP, "swap", false },
                 { VSCTL_OPT_CPU_WEIGHT, "cpu_weight", false },
                 { VSCTL_OPT_CPUSET, "cpuset", false },
+                { VSCTL_OPT_IO_READ_BPS, "io_read_bps", false },
+                { VSCTL_OPT_IO_WRITE_BPS, "io_write_bps", false },
+                { VSCTL_OPT_IO_READ_IOPS, "io_read_iops", false },
+                { VSCTL_OPT_IO_WRITE_IOPS, "io_write_iops", false },
         };
         for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
                 if (limits[i].opt == c)
-                        return vsctl_set(body, limits[i].field, vsctl_json_value(arg, limits[i].real)) ? 1 : -1;
+                        return vsctl_set(body, limits[i].field,
+                                         strncmp(limits[i].field, "io_", 3) == 0 ? json_string(arg)
+                                                                                 : vsctl_json_value(arg, limits[i].real))
+                                       ? 1
+                                       : -1;
         return 0;
 }
 

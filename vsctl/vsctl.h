@@ -118,6 +118,10 @@ enum {
         VSCTL_OPT_SWAP,
         VSCTL_OPT_CPU_WEIGHT,
         VSCTL_OPT_CPUSET,
+        VSCTL_OPT_IO_READ_BPS,
+        VSCTL_OPT_IO_WRITE_BPS,
+        VSCTL_OPT_IO_READ_IOPS,
+        VSCTL_OPT_IO_WRITE_IOPS,
 };
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
@@ -127,7 +131,11 @@ enum {
         { "memory-soft", required_argument, NULL, VSCTL_OPT_MEMORY_SOFT },       \
         { "swap", required_argument, NULL, VSCTL_OPT_SWAP },                     \
         { "cpu-weight", required_argument, NULL, VSCTL_OPT_CPU_WEIGHT },         \
-        { "cpuset", required_argument, NULL, VSCTL_OPT_CPUSET }
+        { "cpuset", required_argument, NULL, VSCTL_OPT_CPUSET },                 \
+        { "io-read-bps", required_argument, NULL, VSCTL_OPT_IO_READ_BPS },       \
+        { "io-write-bps", required_argument, NULL, VSCTL_OPT_IO_WRITE_BPS },     \
+        { "io-read-iops", required_argument, NULL, VSCTL_OPT_IO_READ_IOPS },     \
+        { "io-write-iops", required_argument, NULL, VSCTL_OPT_IO_WRITE_IOPS }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
  * 1 (or -1 when the value is not valid UTF-8); 0 for any other option. */
 int vsctl_limit_option(json_t *body, int c, const char *arg);

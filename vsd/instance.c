@@ -61,6 +61,8 @@ static struct cg_limits limits_of(const struct inst_config *c) {
                 .cpu_weight = c->cpu_weight,
         };
         snprintf(l.cpuset, sizeof(l.cpuset), "%s", c->cpuset);
+        memcpy(l.io_max, c->io.dev, sizeof(l.io_max));
+        l.n_io_max = c->io.n;
         return l;
 }
 

@@ -19,6 +19,9 @@
 
 /* ---- JSON views -------------------------------------------------------- */
 
+/* in enum inst_io_kind order */
+static const char *const io_fields[] = { "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops" };
+
 json_t *routes_instance_json(struct instance *i) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:I, s:f}", "name", i->cfg.name, "template",
                               i->cfg.template_name, "state", inst_state_name(i->state), "pid", (int) i->pid,
@@ -30,6 +33,11 @@ json_t *routes_instance_json(struct instance *i) {
                 json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
                 json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
                 json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
+                for (int k = 0; k < _IO_KIND_MAX; k++) {
+                        char *v = inst_io_format(&i->cfg.io, (enum inst_io_kind) k);
+                        json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
+                        free(v);
+                }
         }
         if (j && i->state == INST_BROKEN)
                 json_object_set_new(j, "error", json_string(i->error));
@@ -224,6 +232,14 @@ static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
                 return -EINVAL;
         if ((v = json_object_get(obj, "cpuset")) && json_cpuset(v, cfg->cpuset, sizeof(cfg->cpuset), err) < 0)
                 return -EINVAL;
+        for (int k = 0; k < _IO_KIND_MAX; k++) {
+                if (!(v = json_object_get(obj, io_fields[k])))
+                        continue;
+                if (!json_is_string(v))
+                        return vs_err_msg(err, EINVAL, "%s must be a string such as \"/dev/vda=10M\"", io_fields[k]);
+                if (inst_io_parse(&cfg->io, (enum inst_io_kind) k, json_string_value(v), err) < 0)
+                        return -EINVAL;
+        }
         return 0;
 }
 
@@ -274,8 +290,10 @@ static void list_instances(struct ctx *c) {
 }
 
 static void create_instance(struct ctx *c) {
-        static const char *const known[] = { "name",         "template", "memory",     "cpus",   "pids", "stop_timeout",
-                                             "memory_soft",  "swap",     "cpu_weight", "cpuset", "start", NULL };
+        static const char *const known[] = { "name",         "template",    "memory",       "cpus",          "pids",
+                                             "stop_timeout", "memory_soft", "swap",         "cpu_weight",    "cpuset",
+                                             "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "start",
+                                             NULL };
         vs_error err = { 0 };
         json_t *obj = NULL;
         struct inst_config cfg;
@@ -339,8 +357,9 @@ static void get_instance(struct ctx *c) {
 }
 
 static void patch_instance(struct ctx *c) {
-        static const char *const known[] = { "memory", "cpus",       "pids",   "stop_timeout",
-                                             "memory_soft", "swap", "cpu_weight", "cpuset", NULL };
+        static const char *const known[] = { "memory",       "cpus",         "pids",         "stop_timeout",
+                                             "memory_soft",  "swap",         "cpu_weight",   "cpuset",
+                                             "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;

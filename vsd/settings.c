@@ -118,6 +118,103 @@ static int parse_cpuset(const char *v, void *field, size_t size, vs_error *err) 
         return parse_string(v, field, size, err);
 }
 
+static uint64_t *io_field(struct cg_io_throttle *t, enum inst_io_kind kind) {
+        switch (kind) {
+        case IO_READ_BPS:
+                return &t->rbps;
+        case IO_WRITE_BPS:
+                return &t->wbps;
+        case IO_READ_IOPS:
+                return &t->riops;
+        default:
+                return &t->wiops;
+        }
+}
+
+static const char *const io_kind_names[] = { "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops" };
+
+/* "MAJ:MIN" or a block device path -> numbers */
+static int io_device(const char *dev, unsigned *maj, unsigned *min, vs_error *err) {
+        if (dev[0] == '/')
+                return cg_io_device(dev, maj, min, err);
+        char tail;
+        if (sscanf(dev, "%u:%u%c", maj, min, &tail) != 2)
+                return vs_err_msg(err, EINVAL, "invalid device '%.40s': a block device path or MAJOR:MINOR", dev);
+        return 0;
+}
+
+int inst_io_parse(struct inst_io_limits *io, enum inst_io_kind kind, const char *s, vs_error *err) {
+        struct inst_io_limits n = *io;
+        _cleanup_free_ char *copy = strdup(s);
+        if (!copy)
+                return vs_err(err, ENOMEM, "%s", io_kind_names[kind]);
+        for (unsigned k = 0; k < n.n; k++)
+                *io_field(&n.dev[k], kind) = 0;
+        if (*copy && !streq(copy, "none"))
+                for (char *save = NULL, *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                        char *eq = strrchr(item, '=');
+                        unsigned maj, min;
+                        uint64_t v;
+                        if (!eq)
+                                return vs_err_msg(err, EINVAL, "%s: expected DEVICE=RATE, got '%.40s'", io_kind_names[kind], item);
+                        *eq = '\0';
+                        if (io_device(item, &maj, &min, err) < 0)
+                                return vs_err_prefix(err, "%s", io_kind_names[kind]);
+                        int r = kind == IO_READ_BPS || kind == IO_WRITE_BPS ? vs_parse_size(eq + 1, &v, err)
+                                                                            : vs_parse_count(eq + 1, 1, UINT32_MAX, &v, err);
+                        if (r < 0)
+                                return vs_err_prefix(err, "%s", io_kind_names[kind]);
+                        unsigned k = 0;
+                        while (k < n.n && !(n.dev[k].major == maj && n.dev[k].minor == min))
+                                k++;
+                        if (k == n.n) {
+                                if (n.n == CG_IO_DEV_MAX)
+                                        return vs_err_msg(err, E2BIG, "I/O limits on more than %d devices", CG_IO_DEV_MAX);
+                                n.dev[n.n++] = (struct cg_io_throttle){ .major = maj, .minor = min };
+                        }
+                        *io_field(&n.dev[k], kind) = v;
+                }
+        /* a device with no limit left is dropped, which removes its throttle */
+        unsigned w = 0;
+        for (unsigned k = 0; k < n.n; k++)
+                if (n.dev[k].rbps || n.dev[k].wbps || n.dev[k].riops || n.dev[k].wiops)
+                        n.dev[w++] = n.dev[k];
+        n.n = w;
+        *io = n;
+        return 0;
+}
+
+char *inst_io_format(const struct inst_io_limits *io, enum inst_io_kind kind) {
+        char *out = strdup("");
+        for (unsigned k = 0; out && k < io->n; k++) {
+                uint64_t v = *io_field((struct cg_io_throttle *) &io->dev[k], kind);
+                if (!v)
+                        continue;
+                char *next = NULL;
+                if (asprintf(&next, "%s%s%u:%u=%" PRIu64, out, *out ? "," : "", io->dev[k].major, io->dev[k].minor, v) < 0)
+                        next = NULL;
+                free(out);
+                out = next;
+        }
+        return out;
+}
+
+static int parse_io_kind(enum inst_io_kind kind, const char *v, void *field, vs_error *err) {
+        return inst_io_parse(field, kind, v, err);
+}
+static int parse_io_rbps(const char *v, void *field, size_t size, vs_error *err) {
+        return parse_io_kind(IO_READ_BPS, v, field, err);
+}
+static int parse_io_wbps(const char *v, void *field, size_t size, vs_error *err) {
+        return parse_io_kind(IO_WRITE_BPS, v, field, err);
+}
+static int parse_io_riops(const char *v, void *field, size_t size, vs_error *err) {
+        return parse_io_kind(IO_READ_IOPS, v, field, err);
+}
+static int parse_io_wiops(const char *v, void *field, size_t size, vs_error *err) {
+        return parse_io_kind(IO_WRITE_IOPS, v, field, err);
+}
+
 static int parse_duration(const char *v, void *field, size_t size, vs_error *err) {
         return vs_parse_duration_ms(v, field, err);
 }
@@ -149,6 +246,10 @@ static const struct setting instance_table[] = {
         ROW("limits", "swap", parse_size_or_none, struct inst_config, swap),
         ROW("limits", "cpu_weight", parse_weight_or_default, struct inst_config, cpu_weight),
         ROW("limits", "cpuset", parse_cpuset, struct inst_config, cpuset),
+        ROW("limits", "io_read_bps", parse_io_rbps, struct inst_config, io),
+        ROW("limits", "io_write_bps", parse_io_wbps, struct inst_config, io),
+        ROW("limits", "io_read_iops", parse_io_riops, struct inst_config, io),
+        ROW("limits", "io_write_iops", parse_io_wiops, struct inst_config, io),
         ROW("lifecycle", "stop_timeout", parse_duration, struct inst_config, stop_timeout_ms),
 };
 
@@ -295,6 +396,10 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                 snprintf(cpus, sizeof(cpus), "%u.%03u", c->cpu_millis / 1000, c->cpu_millis % 1000);
         if (c->pids)
                 snprintf(pids, sizeof(pids), "%" PRIu64, c->pids);
+        _cleanup_free_ char *rbps = inst_io_format(&c->io, IO_READ_BPS), *wbps = inst_io_format(&c->io, IO_WRITE_BPS),
+                            *riops = inst_io_format(&c->io, IO_READ_IOPS), *wiops = inst_io_format(&c->io, IO_WRITE_IOPS);
+        if (!rbps || !wbps || !riops || !wiops)
+                return -ENOMEM;
         char *text = NULL;
         int n = asprintf(&text,
                          "# vsd instance settings; edit with `vsctl set` or by hand while stopped\n"
@@ -310,11 +415,15 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                          "swap = %s\n"
                          "cpu_weight = %u\n"
                          "cpuset = %s\n"
+                         "io_read_bps = %s\n"
+                         "io_write_bps = %s\n"
+                         "io_read_iops = %s\n"
+                         "io_write_iops = %s\n"
                          "\n"
                          "[lifecycle]\n"
                          "stop_timeout = %" PRIu64 "ms\n",
-                         c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset,
-                         c->stop_timeout_ms);
+                         c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, rbps, wbps,
+                         riops, wiops, c->stop_timeout_ms);
         if (n < 0)
                 return -ENOMEM;
         *ret = text;

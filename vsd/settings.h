@@ -12,6 +12,7 @@
 
 #include "../base/error.h"
 #include "../base/parse.h"
+#include "../cgroups/cgroup.h"
 
 struct vsd_settings {
         char root[256];          /* state root: templates/ and instances/ */
@@ -32,6 +33,23 @@ void settings_defaults(struct vsd_settings *s);
 int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_error *err);
 
 /* An instance's persistent settings (config.ini). */
+/* Per-device I/O throttles, one entry per device with any limit set. */
+struct inst_io_limits {
+        struct cg_io_throttle dev[CG_IO_DEV_MAX];
+        unsigned n;
+};
+
+enum inst_io_kind { IO_READ_BPS, IO_WRITE_BPS, IO_READ_IOPS, IO_WRITE_IOPS, _IO_KIND_MAX };
+
+/* Replace every device's limit of one kind with the list in s:
+ * "DEVICE=RATE[,DEVICE=RATE...]", DEVICE a block device path or MAJ:MIN,
+ * RATE bytes with a unit for bps ("10M") or a count for iops; "" or "none"
+ * clears that kind.  io is unchanged on error. */
+int inst_io_parse(struct inst_io_limits *io, enum inst_io_kind kind, const char *s, vs_error *err);
+
+/* The same list back as "MAJ:MIN=VALUE,..." ("" when none): malloc'd. */
+char *inst_io_format(const struct inst_io_limits *io, enum inst_io_kind kind);
+
 struct inst_config {
         char name[VS_NAME_MAX + 1];
         char template_name[VS_NAME_MAX + 1];
@@ -42,6 +60,7 @@ struct inst_config {
         uint64_t swap;         /* bytes of swap on top of memory; 0 = none */
         uint32_t cpu_weight;   /* relative share 1..10000; 0 = the default (100) */
         char cpuset[64];       /* "0-1,3"; "" = every CPU */
+        struct inst_io_limits io;
         uint64_t stop_timeout_ms;
 };
 

@@ -134,3 +134,32 @@ test_cpuset_weight_soft_swap() {
         assert_eq "$(disk_snapshot)" "$before" "state root after refused changes"
         assert_eq "$(vsctl exec pl1 -- nproc)" "$host_cpus" "CPUs after refused changes"
 }
+
+# A disk writer inside an instance with a 10 MB/s write cap on the device
+# under its files is held to it (O_DIRECT, so the page cache cannot hide it);
+# removing the cap lets it run free; a bad device or rate changes nothing.
+test_io_write_throttle() {
+        local dev out rate before
+        dev=$(findmnt -no SOURCE --target "$T/root")
+        [ -b "$dev" ] || fail "no block device under $T/root ($dev)"
+        vsctl create io1 --io-write-bps "$dev=10M" --start
+        out=$(vsctl exec io1 -- /probe write-direct /root/io.test 20)
+        rate=$(sed -n 's/^bytes_per_sec=//p' <<<"$out")
+        note "capped at 10M: $rate bytes/s"
+        [ -n "$rate" ] || fail "no rate from the probe: $out"
+        [ "$rate" -le 11000000 ] || fail "wrote at $rate bytes/s under a 10 MB/s cap"
+        [ "$rate" -ge 8000000 ] || fail "wrote at only $rate bytes/s under a 10 MB/s cap"
+        assert_match "$(vsctl --json info io1 | json .io_write_bps)" '^[0-9]+:[0-9]+=10485760$' "io_write_bps in info"
+
+        before=$(disk_snapshot)
+        expect_fail --code 1 vsctl set io1 --io-write-bps /dev/nonexistent=1M
+        expect_fail --code 1 vsctl set io1 --io-write-bps "$dev=12Q"
+        expect_fail --code 1 vsctl set io1 --io-read-iops "$dev=lots"
+        assert_eq "$(disk_snapshot)" "$before" "state root after refused I/O limits"
+
+        vsctl set io1 --io-write-bps none
+        out=$(vsctl exec io1 -- /probe write-direct /root/io.test 20)
+        rate=$(sed -n 's/^bytes_per_sec=//p' <<<"$out")
+        note "uncapped: $rate bytes/s"
+        [ "$rate" -gt 11000000 ] || fail "still capped after removing the limit: $rate bytes/s"
+}

@@ -86,7 +86,8 @@ static int usage(void) {
                 "       probe syscall NAME... | syscall all\n"
                 "       probe read PATH | write PATH [DATA]\n"
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
-                "       probe memhog MIB | forkbomb N | spin SECONDS\n";
+                "       probe memhog MIB | forkbomb N | spin SECONDS\n"
+                "       probe write-direct FILE MIB\n";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;
@@ -575,10 +576,42 @@ static int cmd_spin(int argc, char **argv) {
         return 0;
 }
 
+/* probe write-direct FILE MiB: write MiB with O_DIRECT (1 MiB blocks, so the
+ * page cache cannot absorb it) and report the rate the disk let through. */
+static int cmd_write_direct(int argc, char **argv) {
+        long mib;
+        void *buf;
+        if (argc < 3 || parse_long(argv[2], &mib) < 0 || mib <= 0)
+                return usage();
+        if (posix_memalign(&buf, 4096, 1 << 20) != 0)
+                return 1;
+        memset(buf, 'v', 1 << 20);
+        int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                say("errno=%s", errname(errno));
+                return 1;
+        }
+        double t0 = now(CLOCK_MONOTONIC);
+        for (long i = 0; i < mib; i++)
+                if (write(fd, buf, 1 << 20) != 1 << 20) {
+                        say("errno=%s", errname(errno));
+                        close(fd);
+                        return 1;
+                }
+        double t = now(CLOCK_MONOTONIC) - t0;
+        close(fd);
+        unlink(argv[1]);
+        say("bytes=%ld", mib << 20);
+        say("ms=%ld", (long) (t * 1000));
+        say("bytes_per_sec=%ld", (long) ((mib << 20) / t));
+        return 0;
+}
+
 static const struct {
         const char *name;
         int (*fn)(int argc, char **argv);
 } commands[] = {
+        { "write-direct", cmd_write_direct },
         { "pid", cmd_pid },
         { "caps", cmd_caps },
         { "hostname", cmd_hostname },

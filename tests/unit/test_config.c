@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../../base/fileio.h"
+#include "../../base/util.h"
 #include "../../vsd/settings.h"
 #include "check.h"
 
@@ -26,6 +27,7 @@ static void write_file(const char *path, const char *text) {
 static void round_trip(void) {
         char path[256];
         struct inst_config a, b;
+        vs_error err = { 0 };
         inst_config_defaults(&a);
         snprintf(a.name, sizeof(a.name), "web-01");
         snprintf(a.template_name, sizeof(a.template_name), "busybox");
@@ -37,8 +39,20 @@ static void round_trip(void) {
         a.swap = 32ULL << 20;
         a.cpu_weight = 300;
         snprintf(a.cpuset, sizeof(a.cpuset), "0-1,3");
+        CHECK("io write bps parses", inst_io_parse(&a.io, IO_WRITE_BPS, "254:0=10M,8:16=1G", &err) == 0 && a.io.n == 2 &&
+                                             a.io.dev[0].wbps == 10ULL << 20 && a.io.dev[1].wbps == 1ULL << 30,
+              "%s", err.msg);
+        CHECK("io read iops parses", inst_io_parse(&a.io, IO_READ_IOPS, "8:16=500", &err) == 0 && a.io.n == 2 &&
+                                             a.io.dev[1].riops == 500,
+              "%s", err.msg);
+        struct inst_io_limits before = a.io;
+        CHECK("io bad rate refused, nothing changed",
+              inst_io_parse(&a.io, IO_WRITE_BPS, "254:0=12Q", &err) < 0 && memcmp(&before, &a.io, sizeof(before)) == 0,
+              "accepted");
+        CHECK("io bad device refused", inst_io_parse(&a.io, IO_WRITE_BPS, "vda=1M", &err) < 0, "accepted");
+        _cleanup_free_ char *f = inst_io_format(&a.io, IO_WRITE_BPS);
+        CHECK("io format", f && strcmp(f, "254:0=10485760,8:16=1073741824") == 0, "got %s", f ? f : "(null)");
         snprintf(path, sizeof(path), "%s/config.ini", dir);
-        vs_error err = { 0 };
         int r = inst_config_save(&a, path, &err);
         CHECK("config save", r == 0, "%s", err.msg);
         r = inst_config_load(&b, path, &err);
@@ -55,6 +69,8 @@ static void round_trip(void) {
         a.memory_soft = a.swap = 0;
         a.cpu_weight = 0;
         a.cpuset[0] = '\0';
+        inst_io_parse(&a.io, IO_WRITE_BPS, "none", NULL);
+        inst_io_parse(&a.io, IO_READ_IOPS, "", NULL);
         inst_config_save(&a, path, NULL);
         r = inst_config_load(&b, path, &err);
         CHECK("config unlimited round trip", r == 0 && b.memory == 0 && b.cpu_millis == 0 && b.pids == 0, "%s", err.msg);
