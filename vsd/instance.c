@@ -544,6 +544,19 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
                 r = cg_set_limits(i->vsd->cg, i->cfg.name, &lim, err);
                 if (r < 0) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        /* Lowering memory below use: the kernel reclaims what it
+                         * can (cache, swap) and refuses when the rest does not fit. */
+                        struct cg_stats st;
+                        if (r == -EBUSY && cfg->memory && (!i->cfg.memory || cfg->memory < i->cfg.memory) &&
+                            cg_stats(i->vsd->cg, i->cfg.name, &st, NULL) >= 0) {
+                                char want[32], used[32];
+                                vs_format_size(cfg->memory, want, sizeof(want));
+                                snprintf(used, sizeof(used), "%" PRIu64 "M", st.memory_current >> 20);
+                                return vs_err_msg(err, EBUSY,
+                                                  "cannot lower the memory limit of '%s' to %s: it uses %s that the kernel "
+                                                  "could not reclaim; free memory inside it first (nothing was changed)",
+                                                  i->cfg.name, want, used);
+                        }
                         return r;
                 }
         }

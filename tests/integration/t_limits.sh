@@ -163,3 +163,20 @@ test_io_write_throttle() {
         note "uncapped: $rate bytes/s"
         [ "$rate" -gt 11000000 ] || fail "still capped after removing the limit: $rate bytes/s"
 }
+
+# Lowering memory below what the instance holds and the kernel cannot
+# reclaim (tmpfs, no swap) is refused with a clear message; nothing changes.
+test_lower_memory_below_usage() {
+        local before
+        vsctl create low1 --memory 256M --start
+        vsctl exec low1 -- dd if=/dev/zero of=/dev/shm/fill bs=1M count=40
+        before=$(disk_snapshot)
+        expect_fail --code 1 vsctl set low1 --memory 16M
+        assert_match "$LAST_ERR" "could not reclaim" "message for a limit below usage"
+        assert_eq "$(vsctl --json info low1 | json .memory)" 268435456 "memory after the refused change"
+        assert_eq "$(disk_snapshot)" "$before" "state root after the refused change"
+        # once the memory is freed inside, the same change goes through
+        vsctl exec low1 -- rm /dev/shm/fill
+        vsctl set low1 --memory 16M
+        assert_eq "$(vsctl --json info low1 | json .memory)" 16777216 "memory after freeing"
+}
