@@ -9,7 +9,7 @@
 #include "../base/util.h"
 #include "vsctl.h"
 
-enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS };
+enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE };
 
 /* The fields people look for first, in the order they read them; any field
  * the daemon adds later is shown after these as it comes. */
@@ -34,6 +34,7 @@ static const struct field {
         { "io_write_bps", "io write bps", K_STR },
         { "io_read_iops", "io read iops", K_STR },
         { "io_write_iops", "io write iops", K_STR },
+        { "nofile", "open files", K_NOFILE },
         { "stop_timeout", "stop timeout", K_SECONDS },
 };
 
@@ -50,6 +51,12 @@ static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
                         _cleanup_free_ char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
                         snprintf(buf, len, "%s", s ? s : "?");
                 }
+                return;
+        case K_NOFILE:
+                if (u)
+                        snprintf(buf, len, "%" PRIu64, u);
+                else
+                        snprintf(buf, len, "1024 (default)");
                 return;
         case K_PID:
                 if (u)

@@ -29,6 +29,7 @@ const struct vsctl_command vsctl_commands[] = {
           "                      disk throughput cap per device, e.g. /dev/vda=10M\n"
           "  --io-read-iops DEV=N, --io-write-iops DEV=N\n"
           "                      disk operations per second per device\n"
+          "  --nofile N          open files per process (soft and hard limit)\n"
           "  --stop-timeout DUR  how long a stop waits before killing, e.g. 30s, 2m\n"
           "  --start             start the instance once created\n"
           "  --json              print the new instance as JSON\n" },
@@ -64,6 +65,7 @@ const struct vsctl_command vsctl_commands[] = {
           "  --cpuset LIST       CPUs it may run on; \"all\" for every CPU\n"
           "  --io-read-bps DEV=RATE, --io-write-bps DEV=RATE, --io-read-iops DEV=N,\n"
           "  --io-write-iops DEV=N  per-device disk caps; \"none\" removes them\n"
+          "  --nofile N          open files per process from the next start or exec\n"
           "  --stop-timeout DUR  how long a stop waits before killing\n"
           "  --json              print the instance as JSON\n" },
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
@@ -214,6 +216,7 @@ int vsctl_limit_option(json_t *body, int c, const char *arg) {
                 { VSCTL_OPT_IO_WRITE_BPS, "io_write_bps", false },
                 { VSCTL_OPT_IO_READ_IOPS, "io_read_iops", false },
                 { VSCTL_OPT_IO_WRITE_IOPS, "io_write_iops", false },
+                { VSCTL_OPT_NOFILE, "nofile", false },
         };
         for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
                 if (limits[i].opt == c)

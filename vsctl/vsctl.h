@@ -122,6 +122,7 @@ enum {
         VSCTL_OPT_IO_WRITE_BPS,
         VSCTL_OPT_IO_READ_IOPS,
         VSCTL_OPT_IO_WRITE_IOPS,
+        VSCTL_OPT_NOFILE,
 };
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
@@ -135,7 +136,8 @@ enum {
         { "io-read-bps", required_argument, NULL, VSCTL_OPT_IO_READ_BPS },       \
         { "io-write-bps", required_argument, NULL, VSCTL_OPT_IO_WRITE_BPS },     \
         { "io-read-iops", required_argument, NULL, VSCTL_OPT_IO_READ_IOPS },     \
-        { "io-write-iops", required_argument, NULL, VSCTL_OPT_IO_WRITE_IOPS }
+        { "io-write-iops", required_argument, NULL, VSCTL_OPT_IO_WRITE_IOPS },   \
+        { "nofile", required_argument, NULL, VSCTL_OPT_NOFILE }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
  * 1 (or -1 when the value is not valid UTF-8); 0 for any other option. */
 int vsctl_limit_option(json_t *body, int c, const char *arg);

@@ -138,6 +138,7 @@ static void launch(struct exec_session *s, int fds[3]) {
                 .envp = s->envp,
                 .fds = { fds[0], fds[1], fds[2] },
                 .tty = s->tty,
+                .nofile = (unsigned long) i->cfg.nofile,
         };
         pid_t pid;
         int r = start_join(&spec, &pid, &s->pidfd, &err);

@@ -403,6 +403,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .init_argv = argv,
                 .console = slave,
                 .cg = v->cg,
+                .nofile = (unsigned long) i->cfg.nofile,
         };
         r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)

@@ -33,6 +33,7 @@ json_t *routes_instance_json(struct instance *i) {
                 json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
                 json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
                 json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
+                json_object_set_new(j, "nofile", json_integer((json_int_t) i->cfg.nofile));
                 for (int k = 0; k < _IO_KIND_MAX; k++) {
                         char *v = inst_io_format(&i->cfg.io, (enum inst_io_kind) k);
                         json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
@@ -232,6 +233,12 @@ static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
                 return -EINVAL;
         if ((v = json_object_get(obj, "cpuset")) && json_cpuset(v, cfg->cpuset, sizeof(cfg->cpuset), err) < 0)
                 return -EINVAL;
+        if ((v = json_object_get(obj, "nofile"))) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                    (json_integer_value(v) != 0 && (json_integer_value(v) < 64 || json_integer_value(v) > 1048576)))
+                        return vs_err_msg(err, EINVAL, "nofile must be 0 (default) or from 64 to 1048576");
+                cfg->nofile = (uint64_t) json_integer_value(v);
+        }
         for (int k = 0; k < _IO_KIND_MAX; k++) {
                 if (!(v = json_object_get(obj, io_fields[k])))
                         continue;
@@ -293,7 +300,7 @@ static void create_instance(struct ctx *c) {
         static const char *const known[] = { "name",         "template",    "memory",       "cpus",          "pids",
                                              "stop_timeout", "memory_soft", "swap",         "cpu_weight",    "cpuset",
                                              "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "start",
-                                             NULL };
+                                             "nofile",       NULL };
         vs_error err = { 0 };
         json_t *obj = NULL;
         struct inst_config cfg;
@@ -359,7 +366,8 @@ static void get_instance(struct ctx *c) {
 static void patch_instance(struct ctx *c) {
         static const char *const known[] = { "memory",       "cpus",         "pids",         "stop_timeout",
                                              "memory_soft",  "swap",         "cpu_weight",   "cpuset",
-                                             "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", NULL };
+                                             "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "nofile",
+                                             NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;

@@ -215,6 +215,16 @@ static int parse_io_wiops(const char *v, void *field, size_t size, vs_error *err
         return parse_io_kind(IO_WRITE_IOPS, v, field, err);
 }
 
+static int parse_nofile(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        if (!*v || streq(v, "0") || streq(v, "default")) {
+                *out = 0;
+                return 0;
+        }
+        /* 64 keeps a shell usable; 1048576 is the kernel's default nr_open */
+        return vs_parse_count(v, 64, 1048576, out, err);
+}
+
 static int parse_duration(const char *v, void *field, size_t size, vs_error *err) {
         return vs_parse_duration_ms(v, field, err);
 }
@@ -250,6 +260,7 @@ static const struct setting instance_table[] = {
         ROW("limits", "io_write_bps", parse_io_wbps, struct inst_config, io),
         ROW("limits", "io_read_iops", parse_io_riops, struct inst_config, io),
         ROW("limits", "io_write_iops", parse_io_wiops, struct inst_config, io),
+        ROW("limits", "nofile", parse_nofile, struct inst_config, nofile),
         ROW("lifecycle", "stop_timeout", parse_duration, struct inst_config, stop_timeout_ms),
 };
 
@@ -419,11 +430,12 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                          "io_write_bps = %s\n"
                          "io_read_iops = %s\n"
                          "io_write_iops = %s\n"
+                         "nofile = %" PRIu64 "\n"
                          "\n"
                          "[lifecycle]\n"
                          "stop_timeout = %" PRIu64 "ms\n",
                          c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, rbps, wbps,
-                         riops, wiops, c->stop_timeout_ms);
+                         riops, wiops, c->nofile, c->stop_timeout_ms);
         if (n < 0)
                 return -ENOMEM;
         *ret = text;

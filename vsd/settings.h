@@ -61,6 +61,7 @@ struct inst_config {
         uint32_t cpu_weight;   /* relative share 1..10000; 0 = the default (100) */
         char cpuset[64];       /* "0-1,3"; "" = every CPU */
         struct inst_io_limits io;
+        uint64_t nofile;       /* open files per process (RLIMIT_NOFILE); 0 = soft 1024 */
         uint64_t stop_timeout_ms;
 };
 

@@ -100,9 +100,15 @@ static int step_reset(struct child *c) {
         }
         umask(022);
         /* vsd raises its own open-files limit to watch thousands of
-         * instances; an instance starts with the usual soft limit. */
+         * instances; an instance starts with the usual soft limit, or with
+         * its plan's limit as both soft and hard (so it cannot raise it). */
+        unsigned long plan = c->spec ? c->spec->nofile : c->join->nofile;
         struct rlimit nofile;
-        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > VS_INSTANCE_NOFILE) {
+        if (plan) {
+                nofile.rlim_cur = nofile.rlim_max = plan;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        return vs_err_msg(&c->err, errno, "set RLIMIT_NOFILE to %lu", plan);
+        } else if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > VS_INSTANCE_NOFILE) {
                 nofile.rlim_cur = VS_INSTANCE_NOFILE;
                 if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
                         return vs_err_msg(&c->err, errno, "reset RLIMIT_NOFILE");

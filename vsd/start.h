@@ -23,6 +23,7 @@ struct start_spec {
         char *const *init_argv; /* the template's init, argv[0] a path inside the rootfs */
         int console;            /* pty slave: /dev/console and init's stdin/out/err */
         struct cg_manager *cg;  /* the instance cgroup <parent>/<name> already exists */
+        unsigned long nofile;   /* RLIMIT_NOFILE (soft and hard) for init; 0 = soft 1024 */
 };
 
 /* Clone the instance's init in new pid, mount, uts, ipc, net and cgroup
@@ -42,6 +43,7 @@ struct join_spec {
         char *const *envp;      /* NULL: a minimal default environment */
         int fds[3];             /* stdin, stdout, stderr of the command */
         bool tty;               /* fds[] are one pty slave: new session, controlling tty */
+        unsigned long nofile;   /* as start_spec.nofile */
 };
 
 /* Run a command inside a running instance: every namespace of init, its

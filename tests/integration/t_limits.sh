@@ -180,3 +180,17 @@ test_lower_memory_below_usage() {
         vsctl set low1 --memory 16M
         assert_eq "$(vsctl --json info low1 | json .memory)" 16777216 "memory after freeing"
 }
+
+# Open files: the plan's limit is init's soft and hard limit (so nothing
+# inside can raise it) and exec'd commands get the same; by default an
+# instance starts with the usual 1024, whatever vsd's own limit is.
+test_nofile_limit() {
+        vsctl create nf1 --start
+        assert_eq "$(vsctl exec nf1 -- sh -c 'ulimit -n')" 1024 "default open files"
+        vsctl create nf2 --nofile 4096 --start
+        assert_eq "$(vsctl exec nf2 -- sh -c 'ulimit -n; ulimit -Hn' | tr '\n' ' ')" "4096 4096 " "open files soft and hard"
+        assert_match "$(grep 'open files' "/proc/$(inst_pid nf2)/limits")" '4096 +4096' "init's open files"
+        expect_fail --code 1 vsctl exec nf2 -- sh -c 'ulimit -n 8192'
+        expect_fail --code 1 vsctl set nf2 --nofile 10
+        assert_eq "$(vsctl --json info nf2 | json .nofile)" 4096 "nofile after a refused change"
+}

@@ -38,6 +38,7 @@ static void round_trip(void) {
         a.memory_soft = 64ULL << 20;
         a.swap = 32ULL << 20;
         a.cpu_weight = 300;
+        a.nofile = 4096;
         snprintf(a.cpuset, sizeof(a.cpuset), "0-1,3");
         CHECK("io write bps parses", inst_io_parse(&a.io, IO_WRITE_BPS, "254:0=10M,8:16=1G", &err) == 0 && a.io.n == 2 &&
                                              a.io.dev[0].wbps == 10ULL << 20 && a.io.dev[1].wbps == 1ULL << 30,
@@ -92,6 +93,7 @@ static void bad_files(void) {
                 { "[instance]\nname = x\n[lifecycle]\nstop_timeout = soon\n", "stop_timeout" },
                 { "[instance]\nname = x\n[limits]\ncpu_weight = 20000\n", "cpu_weight" },
                 { "[instance]\nname = x\n[limits]\ncpuset = 0-a\n", "cpuset" },
+                { "[instance]\nname = x\n[limits]\nnofile = 10\n", "nofile" },
         };
         char path[256];
         snprintf(path, sizeof(path), "%s/bad.ini", dir);
