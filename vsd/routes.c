@@ -83,169 +83,60 @@ static int parse_body(const char *body, size_t len, bool required, json_t **ret,
         return 0;
 }
 
-static int reject_unknown(json_t *obj, const char *const *known, vs_error *err) {
+/* Every top-level field is a known one: a settable instance key (the
+ * config.ini names) or one of extra. */
+static int reject_unknown(json_t *obj, const char *const *extra, bool settings, vs_error *err) {
         const char *key;
         json_t *val;
         json_object_foreach(obj, key, val) {
-                bool ok = false;
-                for (const char *const *k = known; *k; k++)
-                        if (streq(*k, key))
-                                ok = true;
+                bool ok = settings && inst_config_settable(key);
+                for (const char *const *k = extra; !ok && *k; k++)
+                        ok = streq(*k, key);
                 if (!ok)
                         return vs_err_msg(err, EINVAL, "unknown field '%.40s'", key);
         }
         return 0;
 }
 
-/* A limit given as a string with a unit, or as a plain number. */
-static int json_size(json_t *v, const char *field, uint64_t *ret, vs_error *err) {
-        if (json_is_integer(v)) {
-                if (json_integer_value(v) < 0)
-                        return vs_err_msg(err, EINVAL, "%s must not be negative", field);
-                *ret = (uint64_t) json_integer_value(v);
-                return 0;
-        }
+/* A JSON value as the text a person would write in config.ini: strings as
+ * they are, numbers in decimal.  Empty strings are refused: "0" or
+ * "unlimited" say "no limit" without ambiguity. */
+static int json_text(json_t *v, const char *field, char *buf, size_t len, vs_error *err) {
         if (json_is_string(v)) {
-                const char *s = json_string_value(v);
-                if (streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
-                        *ret = 0;
-                        return 0;
-                }
-                if (vs_parse_size(s, ret, err) < 0)
-                        return vs_err_prefix(err, "%s", field);
+                if (!*json_string_value(v))
+                        return vs_err_msg(err, EINVAL, "%s must not be empty", field);
+                if (strlen(json_string_value(v)) >= len)
+                        return vs_err_msg(err, E2BIG, "%s is too long", field);
+                snprintf(buf, len, "%s", json_string_value(v));
                 return 0;
         }
-        return vs_err_msg(err, EINVAL, "%s must be a size such as \"256M\"", field);
-}
-
-static int json_cpus(json_t *v, uint32_t *ret, vs_error *err) {
-        char buf[64];
-        if (json_is_number(v)) {
-                double d = json_number_value(v);
-                if (d == 0) {
-                        *ret = 0;
-                        return 0;
-                }
-                if (!(d > 0) || !isfinite(d))
-                        return vs_err_msg(err, EINVAL, "cpus must be a positive number");
-                snprintf(buf, sizeof(buf), "%.3f", d);
-        } else if (json_is_string(v)) {
-                snprintf(buf, sizeof(buf), "%s", json_string_value(v));
-                if (streq(buf, "0") || streq(buf, "unlimited") || streq(buf, "max")) {
-                        *ret = 0;
-                        return 0;
-                }
-        } else
-                return vs_err_msg(err, EINVAL, "cpus must be a number such as 0.5");
-        if (vs_parse_cpus(buf, ret, err) < 0)
-                return vs_err_prefix(err, "cpus");
-        return 0;
-}
-
-static int json_pids(json_t *v, uint64_t *ret, vs_error *err) {
-        if (json_is_integer(v)) {
-                json_int_t n = json_integer_value(v);
-                if (n < 0 || n > 4194304)
-                        return vs_err_msg(err, EINVAL, "pids must be between 0 (unlimited) and 4194304");
-                *ret = (uint64_t) n;
-                return 0;
-        }
-        if (json_is_string(v)) {
-                const char *s = json_string_value(v);
-                if (streq(s, "0") || streq(s, "unlimited") || streq(s, "max")) {
-                        *ret = 0;
-                        return 0;
-                }
-                if (vs_parse_count(s, 1, 4194304, ret, err) < 0)
-                        return vs_err_prefix(err, "pids");
-                return 0;
-        }
-        return vs_err_msg(err, EINVAL, "pids must be a number");
-}
-
-static int json_weight(json_t *v, uint32_t *ret, vs_error *err) {
-        json_int_t n;
-        if (json_is_integer(v))
-                n = json_integer_value(v);
-        else if (json_is_string(v) && streq(json_string_value(v), "default"))
-                n = 0;
-        else
-                return vs_err_msg(err, EINVAL, "cpu_weight must be a number from 1 to 10000 (default 100)");
-        if (n < 0 || n > 10000)
-                return vs_err_msg(err, EINVAL, "cpu_weight %lld is out of range: 1 to 10000 (default 100)", (long long) n);
-        *ret = (uint32_t) n;
-        return 0;
-}
-
-static int json_cpuset(json_t *v, char *buf, size_t len, vs_error *err) {
         if (json_is_integer(v) && json_integer_value(v) >= 0) {
                 snprintf(buf, len, "%lld", (long long) json_integer_value(v));
                 return 0;
         }
-        if (!json_is_string(v))
-                return vs_err_msg(err, EINVAL, "cpuset must be a CPU list such as \"0-1,3\"");
-        const char *s = json_string_value(v);
-        if (streq(s, "all"))
-                s = "";
-        if (strlen(s) >= len)
-                return vs_err_msg(err, EINVAL, "cpuset '%.40s...' is too long", s);
-        for (const char *p = s; *p; p++)
-                if (!((*p >= '0' && *p <= '9') || *p == ',' || *p == '-'))
-                        return vs_err_msg(err, EINVAL, "invalid cpuset '%.40s': expected CPU numbers and ranges such as 0-1,3", s);
-        snprintf(buf, len, "%s", s);
-        return 0;
-}
-
-static int json_duration(json_t *v, const char *field, uint64_t *ret, vs_error *err) {
-        uint64_t ms;
-        if (json_is_number(v)) {
-                double d = json_number_value(v);
-                if (!(d > 0) || d > 86400)
-                        return vs_err_msg(err, EINVAL, "%s must be between 0 and 86400 seconds", field);
-                ms = (uint64_t) (d * 1000);
-        } else if (json_is_string(v)) {
-                if (vs_parse_duration_ms(json_string_value(v), &ms, err) < 0)
-                        return vs_err_prefix(err, "%s", field);
-        } else
-                return vs_err_msg(err, EINVAL, "%s must be a duration such as \"30s\"", field);
-        if (ms == 0)
-                return vs_err_msg(err, EINVAL, "%s must be greater than zero", field);
-        *ret = ms;
-        return 0;
-}
-
-/* Apply the limit fields present in obj onto cfg. */
-static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
-        json_t *v;
-        if ((v = json_object_get(obj, "memory")) && json_size(v, "memory", &cfg->memory, err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "cpus")) && json_cpus(v, &cfg->cpu_millis, err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "pids")) && json_pids(v, &cfg->pids, err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "stop_timeout")) && json_duration(v, "stop_timeout", &cfg->stop_timeout_ms, err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "memory_soft")) && json_size(v, "memory_soft", &cfg->memory_soft, err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "swap")) && json_size(v, "swap", &cfg->swap, err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "cpu_weight")) && json_weight(v, &cfg->cpu_weight, err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "cpuset")) && json_cpuset(v, cfg->cpuset, sizeof(cfg->cpuset), err) < 0)
-                return -EINVAL;
-        if ((v = json_object_get(obj, "nofile"))) {
-                if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                    (json_integer_value(v) != 0 && (json_integer_value(v) < 64 || json_integer_value(v) > 1048576)))
-                        return vs_err_msg(err, EINVAL, "nofile must be 0 (default) or from 64 to 1048576");
-                cfg->nofile = (uint64_t) json_integer_value(v);
+        if (json_is_real(v) && isfinite(json_real_value(v)) && json_real_value(v) >= 0 && json_real_value(v) < 1e15) {
+                double d = json_real_value(v);
+                if (d == (double) (long long) d)
+                        snprintf(buf, len, "%lld", (long long) d);
+                else
+                        snprintf(buf, len, "%.6f", d);
+                return 0;
         }
-        for (int k = 0; k < _IO_KIND_MAX; k++) {
-                if (!(v = json_object_get(obj, io_fields[k])))
+        return vs_err_msg(err, EINVAL, "%s must be a non-negative number or a string", field);
+}
+
+/* Apply the settings present in obj onto cfg, through config.ini's parsers. */
+static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
+        const char *key;
+        json_t *v;
+        char text[512];
+        json_object_foreach(obj, key, v) {
+                if (!inst_config_settable(key))
                         continue;
-                if (!json_is_string(v))
-                        return vs_err_msg(err, EINVAL, "%s must be a string such as \"/dev/vda=10M\"", io_fields[k]);
-                if (inst_io_parse(&cfg->io, (enum inst_io_kind) k, json_string_value(v), err) < 0)
+                if (json_text(v, key, text, sizeof(text), err) < 0)
                         return -EINVAL;
+                if (inst_config_set(cfg, key, text, err) < 0)
+                        return vs_err_prefix(err, "%s", key);
         }
         return 0;
 }
@@ -297,17 +188,14 @@ static void list_instances(struct ctx *c) {
 }
 
 static void create_instance(struct ctx *c) {
-        static const char *const known[] = { "name",         "template",    "memory",       "cpus",          "pids",
-                                             "stop_timeout", "memory_soft", "swap",         "cpu_weight",    "cpuset",
-                                             "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "start",
-                                             "nofile",       NULL };
+        static const char *const known[] = { "name", "template", "start", NULL };
         vs_error err = { 0 };
         json_t *obj = NULL;
         struct inst_config cfg;
         struct instance *i;
 
         inst_config_defaults(&cfg);
-        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0)
+        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, true, &err) < 0)
                 goto fail;
         json_t *name = json_object_get(obj, "name");
         if (!json_is_string(name)) {
@@ -364,17 +252,14 @@ static void get_instance(struct ctx *c) {
 }
 
 static void patch_instance(struct ctx *c) {
-        static const char *const known[] = { "memory",       "cpus",         "pids",         "stop_timeout",
-                                             "memory_soft",  "swap",         "cpu_weight",   "cpuset",
-                                             "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "nofile",
-                                             NULL };
+        static const char *const none[] = { NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
         if (lookup(c, &i) < 0)
                 return;
         struct inst_config cfg = i->cfg;
-        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0 ||
+        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, none, true, &err) < 0 ||
             apply_limits(obj, &cfg, &err) < 0 || inst_update(i, &cfg, &err) < 0) {
                 json_decref(obj);
                 api_reply_error(c->rq, &err);
@@ -427,11 +312,20 @@ static void stop_or_restart(struct ctx *c, enum inst_after_stop then) {
         uint64_t timeout = 0;
         if (lookup(c, &i) < 0)
                 return;
-        if (parse_body(c->body, c->len, false, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0)
+        if (parse_body(c->body, c->len, false, &obj, &err) < 0 || reject_unknown(obj, known, false, &err) < 0)
                 goto fail;
         json_t *t = json_object_get(obj, "timeout"), *k = json_object_get(obj, "kill");
-        if (t && json_duration(t, "timeout", &timeout, &err) < 0)
+        char text[64];
+        if (t && json_text(t, "timeout", text, sizeof(text), &err) < 0)
                 goto fail;
+        if (t && vs_parse_duration_ms(text, &timeout, &err) < 0) {
+                vs_err_prefix(&err, "timeout");
+                goto fail;
+        }
+        if (t && timeout == 0) {
+                vs_err_msg(&err, EINVAL, "timeout must be greater than zero");
+                goto fail;
+        }
         if (k && !json_is_boolean(k)) {
                 vs_err_msg(&err, EINVAL, "field 'kill' must be true or false");
                 goto fail;
@@ -566,7 +460,7 @@ static void post_exec(struct ctx *c) {
                 vs_err_msg(&err, EINVAL, "exec needs 'Upgrade: %s' (see doc/api.md)", VS_UPGRADE_EXEC);
                 goto fail;
         }
-        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, &err) < 0)
+        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, false, &err) < 0)
                 goto fail;
         json_t *tty = json_object_get(obj, "tty");
         if (tty && !json_is_boolean(tty)) {

@@ -226,7 +226,12 @@ static int parse_nofile(const char *v, void *field, size_t size, vs_error *err) 
 }
 
 static int parse_duration(const char *v, void *field, size_t size, vs_error *err) {
-        return vs_parse_duration_ms(v, field, err);
+        uint64_t *out = field;
+        if (vs_parse_duration_ms(v, out, err) < 0)
+                return -EINVAL;
+        if (*out == 0)
+                return vs_err_msg(err, EINVAL, "duration '%.40s' must be greater than zero", v);
+        return 0;
 }
 
 static int parse_level(const char *v, void *field, size_t size, vs_error *err) {
@@ -377,6 +382,23 @@ int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_er
         if (optional && access(path, F_OK) < 0 && errno == ENOENT)
                 return 0;
         return load_table(path, daemon_table, ELEMENTSOF(daemon_table), s, err);
+}
+
+int inst_config_set(struct inst_config *c, const char *key, const char *value, vs_error *err) {
+        for (size_t i = 0; i < ELEMENTSOF(instance_table); i++) {
+                const struct setting *row = &instance_table[i];
+                /* name and template are fixed at create time */
+                if (streq(row->key, key) && !streq(row->section, "instance"))
+                        return row->parse(value, (char *) c + row->offset, row->size, err);
+        }
+        return vs_err_msg(err, EINVAL, "unknown setting '%.40s'", key);
+}
+
+bool inst_config_settable(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(instance_table); i++)
+                if (streq(instance_table[i].key, key) && !streq(instance_table[i].section, "instance"))
+                        return true;
+        return false;
 }
 
 void inst_config_defaults(struct inst_config *c) {

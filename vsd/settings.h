@@ -71,6 +71,14 @@ void inst_config_defaults(struct inst_config *c);
  * error with the key named, so a broken file marks the instance broken. */
 int inst_config_load(struct inst_config *c, const char *path, vs_error *err);
 
+/* Set one [limits] or [lifecycle] key from text with the parser config.ini
+ * uses, so the API and the file accept exactly the same values.  c is
+ * unchanged on error. */
+int inst_config_set(struct inst_config *c, const char *key, const char *value, vs_error *err);
+
+/* Is key one inst_config_set() takes? */
+bool inst_config_settable(const char *key);
+
 /* Serialise to INI text (malloc'd) that inst_config_load() reads back. */
 int inst_config_format(const struct inst_config *c, char **ret);
 
