@@ -198,6 +198,23 @@ json_t *vsctl_json_value(const char *s, bool real) {
         return json_integer(strtoll(s, NULL, 10));
 }
 
+int vsctl_instance_action(struct vsctl *ctx, int argc, char **argv, const char *action) {
+        static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };
+        int c, ex;
+
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+                if (c == -2)
+                        return ex;
+        if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
+                return ex;
+
+        vs_error err = {};
+        json_t *answer = NULL;
+        if (vsctl_call(ctx, "POST", vsctl_instance_path(argv[optind], action), NULL, &answer, &err) < 0)
+                return vsctl_fail(&err);
+        return vsctl_done(ctx, answer);
+}
+
 int vsctl_limit_option(json_t *body, int c, const char *arg) {
         static const struct {
                 int opt;

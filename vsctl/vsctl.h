@@ -108,6 +108,10 @@ json_t *vsctl_json_value(const char *s, bool real);
  * json_string() gives for text that is not UTF-8. */
 bool vsctl_set(json_t *body, const char *key, json_t *v);
 
+/* A command of the form "vsctl ACTION NAME [--json]" that POSTs
+ * /v1/instances/NAME/ACTION and prints the instance (pause, resume). */
+int vsctl_instance_action(struct vsctl *ctx, int argc, char **argv, const char *action);
+
 /* The limit options create and set share: one table, one handler. */
 enum {
         VSCTL_OPT_MEMORY = 0x180,
