@@ -12,12 +12,14 @@ struct loop;
 struct cg_manager;
 struct api;
 struct instance;
+struct lxcfs;
 
 struct vsd {
         struct vsd_settings set;
         struct loop *loop;
         struct cg_manager *cg;
         struct api *api;
+        struct lxcfs *lxcfs; /* the view's filesystem, shared by every instance */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

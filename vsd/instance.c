@@ -19,10 +19,12 @@
 
 #include "../base/fileio.h"
 #include "../base/log.h"
+#include "../base/proc.h"
 #include "../base/util.h"
 #include "../cgroups/cgroup.h"
 #include "console.h"
 #include "loop.h"
+#include "lxcfs.h"
 #include "start.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
@@ -153,28 +155,6 @@ void inst_registry_free(struct vsd *v) {
 }
 
 /* ---- runtime state ----------------------------------------------------- */
-
-/* Field 22 of /proc/PID/stat: when the process started, in clock ticks after
- * boot.  A pid that was reused belongs to a process with another start time. */
-static int proc_starttime(pid_t pid, unsigned long long *ret) {
-        char path[64];
-        _cleanup_free_ char *buf = NULL;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        int r = vs_read_file(path, 4096, &buf, NULL);
-        if (r < 0)
-                return r;
-        char *p = strrchr(buf, ')');
-        if (!p)
-                return -EINVAL;
-        p++;
-        for (int field = 3; field < 22; field++) {
-                p = strchr(p + 1, ' ');
-                if (!p)
-                        return -EINVAL;
-        }
-        *ret = strtoull(p + 1, NULL, 10);
-        return 0;
-}
 
 static int state_save(struct instance *i, vs_error *err) {
         char path[512];
@@ -404,12 +384,13 @@ int inst_start(struct instance *i, vs_error *err) {
                 .console = slave,
                 .cg = v->cg,
                 .nofile = (unsigned long) i->cfg.nofile,
+                .view = lxcfs_view(v->lxcfs),
         };
         r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
                 goto undo_console;
 
-        (void) proc_starttime(i->pid, &i->starttime);
+        (void) vs_proc_starttime(i->pid, &i->starttime);
         i->started_at = (int64_t) time(NULL);
         i->state = INST_RUNNING;
         r = watch_init(i, err);
@@ -631,7 +612,7 @@ static void adopt(struct instance *i) {
         json_decref(j);
 
         unsigned long long now_start = 0;
-        if (pid > 0 && proc_starttime((pid_t) pid, &now_start) == 0 && now_start == (unsigned long long) starttime) {
+        if (pid > 0 && vs_proc_starttime((pid_t) pid, &now_start) == 0 && now_start == (unsigned long long) starttime) {
                 int fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
                 if (fd >= 0) {
                         i->pid = (pid_t) pid;

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "instance.h"
 #include "loop.h"
+#include "lxcfs.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -77,6 +78,13 @@ static int on_signal(struct loop_source *s, int fd, uint32_t events, void *userd
         log_info("Received signal %u, exiting; instances keep running", si.ssi_signo);
         loop_quit(v->loop);
         return 0;
+}
+
+static bool any_instance_active(const struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (inst_is_active(v->inst[k]))
+                        return true;
+        return false;
 }
 
 static enum vs_log_level level_of(const char *s) {
@@ -200,9 +208,16 @@ int main(int argc, char **argv) {
         }
         r = inst_registry_load(&v, &err);
         if (r >= 0)
+                r = lxcfs_new(&v, &v.lxcfs, &err);
+        if (r >= 0) {
+                /* after the registry: it binds the view into the instances
+                 * just re-adopted when they do not see this lxcfs */
+                lxcfs_start(v.lxcfs);
                 r = api_start(&v, &err);
+        }
         if (r < 0) {
                 log_err("%s", err.msg);
+                lxcfs_free(v.lxcfs, !any_instance_active(&v));
                 inst_registry_free(&v);
                 cg_manager_free(v.cg);
                 loop_remove(sig_src);
@@ -216,12 +231,13 @@ int main(int argc, char **argv) {
         if (r < 0)
                 log_err("Event loop failed: %s", strerror(-r));
         api_stop(&v);
-        bool any_running = false;
-        for (size_t k = 0; k < v.n_inst; k++)
-                any_running |= inst_is_active(v.inst[k]);
+        bool any_running = any_instance_active(&v);
         /* leave no empty cgroup parent behind; with instances running it stays */
         if (!any_running)
                 (void) cg_manager_remove_parent(v.cg);
+        /* Running instances read lxcfs, and outlive us: it stays with them,
+         * and the next vsd adopts it.  With none running, nothing needs it. */
+        lxcfs_free(v.lxcfs, !any_running);
         inst_registry_free(&v);
         cg_manager_free(v.cg);
         loop_remove(sig_src);

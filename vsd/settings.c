@@ -234,6 +234,17 @@ static int parse_duration(const char *v, void *field, size_t size, vs_error *err
         return 0;
 }
 
+static int parse_bool(const char *v, void *field, size_t size, vs_error *err) {
+        static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+        bool *out = field;
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++)
+                if (streq(v, yes[i]) || streq(v, no[i])) {
+                        *out = streq(v, yes[i]);
+                        return 0;
+                }
+        return vs_err_msg(err, EINVAL, "invalid boolean '%.20s' (yes or no)", v);
+}
+
 static int parse_level(const char *v, void *field, size_t size, vs_error *err) {
         if (!streq(v, "error") && !streq(v, "warning") && !streq(v, "info") && !streq(v, "debug"))
                 return vs_err_msg(err, EINVAL, "invalid log level '%.20s' (error, warning, info or debug)", v);
@@ -249,6 +260,9 @@ static const struct setting daemon_table[] = {
         ROW("vsd", "console_log_size", parse_size_nonzero, struct vsd_settings, console_log_size),
         ROW("cgroup", "parent", parse_cgroup_name, struct vsd_settings, cgroup_parent),
         ROW("cgroup", "root", parse_path, struct vsd_settings, cgroup_root),
+        ROW("view", "lxcfs", parse_bool, struct vsd_settings, view),
+        ROW("view", "lxcfs_binary", parse_path, struct vsd_settings, lxcfs_binary),
+        ROW("view", "lxcfs_dir", parse_path, struct vsd_settings, lxcfs_dir),
 };
 
 static const struct setting instance_table[] = {
@@ -368,7 +382,7 @@ static int load_table(const char *path, const struct setting *t, size_t n, void 
 }
 
 void settings_defaults(struct vsd_settings *s) {
-        *s = (struct vsd_settings){ .console_log_size = 256 * 1024 };
+        *s = (struct vsd_settings){ .console_log_size = 256 * 1024, .view = true };
         snprintf(s->root, sizeof(s->root), "%s", VS_DEFAULT_ROOT);
         snprintf(s->run_dir, sizeof(s->run_dir), "%s", VS_DEFAULT_RUN_DIR);
         snprintf(s->socket, sizeof(s->socket), "%s", VS_DEFAULT_SOCKET);
@@ -376,6 +390,7 @@ void settings_defaults(struct vsd_settings *s) {
         snprintf(s->cgroup_parent, sizeof(s->cgroup_parent), "%s", VS_DEFAULT_CGROUP_PARENT);
         snprintf(s->cgroup_root, sizeof(s->cgroup_root), "%s", "/sys/fs/cgroup");
         snprintf(s->log_level, sizeof(s->log_level), "%s", "info");
+        snprintf(s->lxcfs_binary, sizeof(s->lxcfs_binary), "%s", "/usr/bin/lxcfs");
 }
 
 int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_error *err) {

@@ -23,6 +23,9 @@ struct vsd_settings {
         char cgroup_root[256];   /* where cgroupfs is mounted (tests may fake it) */
         uint64_t console_log_size; /* bytes kept per console.log (x2 with the rotated one) */
         char log_level[16];
+        bool view;               /* instances see their own limits in /proc through lxcfs */
+        char lxcfs_binary[256];  /* the lxcfs program */
+        char lxcfs_dir[256];     /* its mount point and pid file; "" = <run_dir>/lxcfs */
 };
 
 void settings_defaults(struct vsd_settings *s);

@@ -35,6 +35,7 @@
 #include "security.h"
 #include "sync.h"
 #include "syscalls.h"
+#include "view.h"
 
 /* How long the parent waits for the child to exec or report; a child stuck
  * in the kernel (a hung overlay mount) must not hang the daemon forever. */
@@ -226,6 +227,12 @@ static int step_sys(struct child *c) {
         return mnt_sys(c->rootfd, &c->err);
 }
 
+static int step_view(struct child *c) {
+        if (!c->spec->view)
+                return 0;
+        return view_bind(c->rootfd, c->spec->view, &c->err);
+}
+
 static int step_dev(struct child *c) {
         return mnt_dev(c->rootfd, &c->err);
 }
@@ -275,6 +282,10 @@ static const struct child_step spawn_steps[] = {
         /* proc and sys before the masked and read-only paths inside them. */
         { SYNC_PROC, step_proc },
         { SYNC_SYS, step_sys },
+        /* The instance's own meminfo, cpuinfo, uptime...: on top of the fresh
+         * /proc and /sys just mounted (their targets), and before
+         * pivot_root, which takes away the lxcfs mount (their source). */
+        { SYNC_VIEW, step_view },
         { SYNC_DEV, step_dev },
         { SYNC_DEV_CONSOLE, step_dev_console },
         { SYNC_MASKED_PATHS, step_masked_paths },

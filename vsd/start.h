@@ -24,6 +24,8 @@ struct start_spec {
         int console;            /* pty slave: /dev/console and init's stdin/out/err */
         struct cg_manager *cg;  /* the instance cgroup <parent>/<name> already exists */
         unsigned long nofile;   /* RLIMIT_NOFILE (soft and hard) for init; 0 = soft 1024 */
+        const char *view;       /* lxcfs mount point whose files go over /proc and /sys
+                                 * (view.h); NULL: the kernel's own files */
 };
 
 /* Clone the instance's init in new pid, mount, uts, ipc, net and cgroup

@@ -44,6 +44,7 @@
         X(SYNC_HOSTNAME, "set the hostname")                                        \
         X(SYNC_PROC, "mount /proc")                                                 \
         X(SYNC_SYS, "mount /sys")                                                   \
+        X(SYNC_VIEW, "bind the instance's view of /proc and /sys")                  \
         X(SYNC_DEV, "set up /dev")                                                  \
         X(SYNC_DEV_CONSOLE, "bind /dev/console")                                    \
         X(SYNC_MASKED_PATHS, "mask paths")                                          \

@@ -66,3 +66,9 @@ static inline int sys_move_mount(int from_dfd, const char *from, int to_dfd, con
         return (int) vs_syscall_ret(syscall(SYS_move_mount, from_dfd, from, to_dfd, to, flags));
 }
 
+
+/* attr points to a struct mount_attr (glibc's <sys/mount.h> and the kernel's
+ * <linux/mount.h> both define it, and clash when both are included). */
+static inline int sys_mount_setattr(int dfd, const char *path, unsigned flags, void *attr, size_t size) {
+        return (int) vs_syscall_ret(syscall(SYS_mount_setattr, dfd, path, flags, attr, size));
+}

@@ -135,6 +135,19 @@ static void daemon_settings(void) {
         CHECK("vsd.conf nested cgroup parent rejected", settings_load(&s, path, false, &err) < 0, "accepted");
         write_file(path, "[vsd]\nsokcet = /x\n");
         CHECK("vsd.conf typo reported", settings_load(&s, path, false, &err) < 0 && strstr(err.msg, "sokcet"), "%s", err.msg);
+        settings_defaults(&s);
+        CHECK("view on by default", s.view && strcmp(s.lxcfs_binary, "/usr/bin/lxcfs") == 0 && !s.lxcfs_dir[0],
+              "view=%d binary=%s dir=%s", s.view, s.lxcfs_binary, s.lxcfs_dir);
+        write_file(path, "[view]\nlxcfs = no\nlxcfs_binary = /opt/lxcfs/bin/lxcfs\nlxcfs_dir = /srv/lxcfs\n");
+        r = settings_load(&s, path, false, &err);
+        CHECK("[view] settings load", r == 0 && !s.view && strcmp(s.lxcfs_binary, "/opt/lxcfs/bin/lxcfs") == 0 &&
+                                              strcmp(s.lxcfs_dir, "/srv/lxcfs") == 0,
+              "%s", err.msg);
+        write_file(path, "[view]\nlxcfs = maybe\n");
+        CHECK("[view] lxcfs takes yes or no", settings_load(&s, path, false, &err) < 0 && strstr(err.msg, "lxcfs"), "%s",
+              err.msg);
+        write_file(path, "[view]\nlxcfs_dir = run/lxcfs\n");
+        CHECK("[view] relative lxcfs_dir rejected", settings_load(&s, path, false, &err) < 0, "accepted");
         snprintf(path, sizeof(path), "%s/absent.conf", dir);
         CHECK("absent optional vsd.conf is fine", settings_load(&s, path, true, &err) == 0, "%s", err.msg);
         CHECK("absent explicit vsd.conf is an error", settings_load(&s, path, false, &err) < 0, "accepted");

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "proc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "util.h"
+
+int vs_proc_starttime(pid_t pid, unsigned long long *ret) {
+        char path[64];
+        _cleanup_free_ char *buf = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        int r = vs_read_file(path, 4096, &buf, NULL);
+        if (r < 0)
+                return r;
+        /* comm (field 2) may hold spaces and parentheses: count from the last ')' */
+        char *p = strrchr(buf, ')');
+        if (!p)
+                return -EINVAL;
+        p++;
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EINVAL;
+        }
+        *ret = strtoull(p + 1, NULL, 10);
+        return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The one lxcfs process behind every instance's view (view.h), supervised
+ * from vsd's loop: started (or adopted from the previous vsd) at daemon
+ * start, watched through a pidfd, restarted with a backoff when it dies,
+ * after which the fresh files are bound into every running instance.  It
+ * outlives the daemon while instances run, and is stopped and unmounted by
+ * a daemon that exits with none running.
+ *
+ * Files, all in <lxcfs_dir> (default <run_dir>/lxcfs):
+ *   mnt/         the FUSE mount point
+ *   lxcfs.pid    written by lxcfs itself
+ *   lxcfs.state  {"pid", "starttime"}: which process vsd started
+ *   lxcfs.log    its stdout and stderr, restarted with it
+ */
+
+#include <stdbool.h>
+
+#include "../base/error.h"
+
+struct vsd;
+struct lxcfs;
+
+int lxcfs_new(struct vsd *v, struct lxcfs **ret, vs_error *err);
+
+/* Adopt a healthy lxcfs the previous vsd left, or start one and wait for its
+ * mount (a few seconds at most), then make sure every running instance sees
+ * it.  Failures are logged (", ignoring"): instances then start without the
+ * view, and a later restart brings it. */
+void lxcfs_start(struct lxcfs *l);
+
+/* The lxcfs mount point when lxcfs is up and the view enabled, else NULL. */
+const char *lxcfs_view(const struct lxcfs *l);
+
+/* Release vsd's hold.  stop: also end lxcfs and remove its mount (no
+ * instance runs that could need it); otherwise it keeps serving. */
+void lxcfs_free(struct lxcfs *l, bool stop);

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "view.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../base/util.h"
+#include "syscalls.h"
+
+/*
+ * The files lxcfs computes from the reader's cgroup, relative to both the
+ * lxcfs mount and the instance's root.  Each answers a question programs
+ * ask the kernel directly:
+ */
+static const char *const view_files[] = {
+        "proc/meminfo",   /* free, top, a JVM or database sizing its caches: the memory limit */
+        "proc/swaps",     /* swapon -s, free: the swap allowance */
+        "proc/cpuinfo",   /* processors = the CPU cap rounded up, or the cpuset */
+        "proc/stat",      /* top, mpstat: CPU time of the instance, per visible CPU */
+        "proc/uptime",    /* uptime: since the instance's init started */
+        "proc/loadavg",   /* uptime, top: the load of the instance's own tasks */
+        "proc/diskstats", /* iostat: the instance's own block I/O */
+        "sys/devices/system/cpu/online", /* glibc's sysconf(_SC_NPROCESSORS_ONLN), nproc --all */
+};
+
+#define N_VIEW_FILES ELEMENTSOF(view_files)
+
+/* A detached, read-only copy of the mount of one lxcfs file.  -ENOENT: this
+ * lxcfs does not serve it; -ENOTCONN: lxcfs died. */
+static int clone_file(const char *mnt, const char *rel) {
+        char src[PATH_MAX];
+        if (snprintf(src, sizeof(src), "%s/%s", mnt, rel) >= (int) sizeof(src))
+                return -ENAMETOOLONG;
+        _cleanup_close_ int tree = sys_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+        if (tree < 0)
+                return tree;
+        /* Read-only so the instance cannot write through to lxcfs (some of
+         * its files take writes for cgroup management); the instance lacks
+         * CAP_SYS_ADMIN, so it can neither remount nor unmount these and
+         * find the host's files beneath. */
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        };
+        int r = sys_mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr));
+        if (r < 0)
+                return r;
+        return TAKE_FD(tree);
+}
+
+int view_bind(int rootfd, const char *mnt, vs_error *err) {
+        for (size_t i = 0; i < N_VIEW_FILES; i++) {
+                _cleanup_close_ int target = sys_openat2(rootfd, view_files[i], O_PATH | O_CLOEXEC, 0,
+                                                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+                if (target == -ENOENT)
+                        continue; /* not in this kernel's /proc or /sys */
+                if (target < 0)
+                        return vs_err_msg(err, -target, "open /%s", view_files[i]);
+                /* Whatever goes wrong on lxcfs's side leaves the kernel's file
+                 * in place: an instance never fails to start for its view, and
+                 * the supervisor binds the file once lxcfs is back. */
+                _cleanup_close_ int tree = clone_file(mnt, view_files[i]);
+                if (tree < 0)
+                        continue;
+                (void) sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+        }
+        return 0;
+}
+
+/* In the child that joined the instance's mount namespace: detach what is
+ * on path (a stale lxcfs bind, at most a few stacked) and attach tree. */
+static int rebind_one(int tree, const char *rel) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "/%s", rel);
+        /* umount2 only takes a mount's root: where no bind is (the instance
+         * started without the view) it fails with EINVAL and leaves /proc
+         * and /sys alone. */
+        for (int k = 0; k < 8 && umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0; k++)
+                ;
+        if (sys_move_mount(tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return errno == ENOENT ? 0 : -1;
+        return 0;
+}
+
+int view_rebind(int init_pidfd, const char *mnt, vs_error *err) {
+        int trees[N_VIEW_FILES];
+        int r = 0;
+        size_t n = 0;
+        /* Cloned here, in the host's mount namespace where the lxcfs mount
+         * is; attached inside the instance by a short-lived child that
+         * joined its mount namespace (as console_rebind does). */
+        for (size_t i = 0; i < N_VIEW_FILES; i++) {
+                trees[i] = clone_file(mnt, view_files[i]);
+                if (trees[i] >= 0)
+                        n++;
+                else if (trees[i] != -ENOENT && r == 0)
+                        r = vs_err(err, -trees[i], "clone the mount of %s/%s", mnt, view_files[i]);
+        }
+        if (r == 0 && n == 0)
+                r = vs_err_msg(err, ENOENT, "lxcfs at %s serves none of the view's files", mnt);
+        if (r == 0) {
+                pid_t pid = fork();
+                if (pid < 0)
+                        r = vs_err(err, errno, "fork");
+                else if (pid == 0) {
+                        if (sys_setns(init_pidfd, CLONE_NEWNS) < 0)
+                                _exit(100);
+                        int failed = 0;
+                        for (size_t i = 0; i < N_VIEW_FILES; i++)
+                                if (trees[i] >= 0 && rebind_one(trees[i], view_files[i]) < 0)
+                                        failed = (int) i + 1;
+                        _exit(failed);
+                } else {
+                        int status = 0;
+                        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                                ;
+                        if (!WIFEXITED(status) || WEXITSTATUS(status) == 100)
+                                r = vs_err_msg(err, EIO, "could not join the instance's mount namespace");
+                        else if (WEXITSTATUS(status) != 0)
+                                r = vs_err_msg(err, EIO, "could not mount /%s in the instance",
+                                               view_files[WEXITSTATUS(status) - 1]);
+                }
+        }
+        for (size_t i = 0; i < N_VIEW_FILES; i++)
+                if (trees[i] >= 0)
+                        close(trees[i]);
+        return r;
+}
+
+bool view_is_current(pid_t pid, dev_t dev) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/root", (int) pid);
+        _cleanup_close_ int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return false;
+        /* Resolved inside the instance's root, without following anything
+         * it may have planted. */
+        _cleanup_close_ int fd = sys_openat2(root, view_files[0], O_PATH | O_CLOEXEC, 0,
+                                             RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+        struct stat st;
+        return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The customer's view: the files of /proc and /sys through which programs in
+ * an instance learn how much memory and how many CPUs they have, the uptime
+ * and the load (free, top, uptime, nproc, a JVM sizing its heap), served by
+ * lxcfs from the instance's own cgroup and bound read-only over the kernel's
+ * host-wide ones.
+ *
+ * lxcfs itself is supervised by lxcfs.c; this file only knows which files
+ * there are and how to put them in place: at start, in the child before
+ * pivot_root (view_bind), and into a running instance after lxcfs was
+ * restarted (view_rebind).
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../base/error.h"
+
+/* Child side, before pivot_root: bind every file the lxcfs mount at mnt
+ * serves over the same path below rootfd, read-only.  A file lxcfs does not
+ * serve (or an lxcfs that just died: ENOTCONN) is skipped, as is one the
+ * rootfs lacks: the instance then sees the kernel's file.  Returns -errno
+ * and fills err with the message only (child convention, see mount.h). */
+int view_bind(int rootfd, const char *mnt, vs_error *err);
+
+/* Replace the view files of a running instance (its init's pidfd) with
+ * fresh clones from the lxcfs mount at mnt: stale ones (an lxcfs that died)
+ * are detached first.  Runs a short-lived child that joins the instance's
+ * mount namespace. */
+int view_rebind(int init_pidfd, const char *mnt, vs_error *err);
+
+/* Does the instance whose init is pid see the lxcfs mount with device dev
+ * (its /proc/meminfo is on it and answers)?  false also when the view is
+ * stale (ENOTCONN) or missing. */
+bool view_is_current(pid_t pid, dev_t dev);
