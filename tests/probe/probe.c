@@ -32,8 +32,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -86,8 +88,9 @@ static int usage(void) {
                 "       probe syscall NAME... | syscall all\n"
                 "       probe read PATH | write PATH [DATA]\n"
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
-                "       probe memhog MIB | forkbomb N | spin SECONDS\n"
-                "       probe write-direct FILE MIB\n";
+                "       probe memhog MIB [HOLD_SECONDS] | forkbomb N | spin SECONDS\n"
+                "       probe write-direct FILE MIB\n"
+                "       probe nproc | sysinfo\n";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;
@@ -511,6 +514,10 @@ static int cmd_memhog(int argc, char **argv) {
                         say("touched=%ld", m + 1);
         }
         say("done=%ld", mib);
+        /* HOLD_SECONDS: keep it, for a reader elsewhere to see it in use */
+        long hold = 0;
+        if (argc >= 3 && parse_long(argv[2], &hold) == 0 && hold > 0)
+                sleep((unsigned) hold);
         return 0;
 }
 
@@ -607,10 +614,41 @@ static int cmd_write_direct(int argc, char **argv) {
         return 0;
 }
 
+/* probe nproc: the CPU count as programs get it.  online is glibc's
+ * sysconf(_SC_NPROCESSORS_ONLN), which reads /sys/devices/system/cpu/online
+ * (what make -j$(getconf ...), JVMs and most runtimes size themselves by);
+ * affinity is sched_getaffinity(), which busybox and coreutils nproc count
+ * and which only a cpuset changes. */
+static int cmd_nproc(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        cpu_set_t set;
+        say("online=%ld", sysconf(_SC_NPROCESSORS_ONLN));
+        say("configured=%ld", sysconf(_SC_NPROCESSORS_CONF));
+        if (sched_getaffinity(0, sizeof(set), &set) == 0)
+                say("affinity=%d", CPU_COUNT(&set));
+        else
+                say("affinity_errno=%s", errname(errno));
+        return 0;
+}
+
+/* probe sysinfo: what sysinfo(2) says, which the kernel does not scope to
+ * a cgroup (busybox free and uptime read it). */
+static int cmd_sysinfo(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        struct sysinfo si;
+        if (sysinfo(&si) < 0) {
+                say("errno=%s", errname(errno));
+                return 1;
+        }
+        say("uptime=%ld", si.uptime);
+        say("totalram_mib=%llu", (unsigned long long) si.totalram * si.mem_unit >> 20);
+        return 0;
+}
+
 static const struct {
         const char *name;
         int (*fn)(int argc, char **argv);
 } commands[] = {
+        { "nproc", cmd_nproc },
+        { "sysinfo", cmd_sysinfo },
         { "write-direct", cmd_write_direct },
         { "pid", cmd_pid },
         { "caps", cmd_caps },

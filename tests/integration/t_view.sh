@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The customer's view: inside an instance, /proc and /sys report the
+# instance's own memory, CPUs, uptime and load (served by one lxcfs that vsd
+# supervises), and keep doing so when lxcfs or vsd is restarted.
+
+# A /proc/meminfo field of an instance, in kB.
+meminfo() { # NAME FIELD
+        vsctl exec "$1" -- cat /proc/meminfo | awk -v f="$2:" '$1 == f { print $2 }'
+}
+
+# MemTotal - MemAvailable, in MiB: what procps free shows as "used".
+mem_used_mib() {
+        vsctl exec "$1" -- cat /proc/meminfo |
+                awk '$1 == "MemTotal:" { t = $2 } $1 == "MemAvailable:" { a = $2 } END { print int((t - a) / 1024) }'
+}
+
+# A column of the "Mem:" line of busybox free -m inside the instance.
+free_col() { # NAME COLUMN(2=total ... 7=available)
+        vsctl exec "$1" -- free -m | awk -v c="$2" '$1 == "Mem:" { print $c }'
+}
+
+# MemAvailable inside, in MiB, compared: avail_cmp NAME -le|-ge MIB
+avail_cmp() {
+        [ "$(( $(meminfo "$1" MemAvailable) / 1024 ))" "$2" "$3" ]
+}
+
+memtotal_is() { # NAME KB
+        [ "$(meminfo "$1" MemTotal)" = "$2" ]
+}
+
+uptime_at_least() { # NAME SECONDS
+        vsctl exec "$1" -- cat /proc/uptime | awk -v s="$2" '{ exit !($1 >= s) }'
+}
+
+lxcfs_replaced() { # OLD_PID
+        local p
+        p=$(lxcfs_pid)
+        [ -n "$p" ] && [ "$p" != "$1" ]
+}
+
+lxcfs_pid() {
+        cat "$T/run/lxcfs/lxcfs.pid" 2>/dev/null
+}
+
+# The lxcfs of this test's daemon, by its mount point on the command line.
+lxcfs_pids() {
+        local p
+        for p in $(pgrep -x lxcfs); do
+                tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$T/run/lxcfs/mnt" && echo "$p"
+        done
+        return 0
+}
+
+lxcfs_mounts() {
+        awk -v d="$T/" '$0 ~ / - fuse\.lxcfs / && index($5, d) == 1 { print $5 }' /proc/self/mountinfo
+}
+
+test_memory_view() {
+        local host_total used
+        host_total=$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)
+        vsctl create m1 --memory 128M --start
+        assert_eq "$(meminfo m1 MemTotal)" 131072 "MemTotal inside under --memory 128M"
+        [ "$host_total" -gt 262144 ] || fail "host too small for this test: $host_total kB"
+        # busybox free reads "available" from /proc/meminfo (total and used
+        # come from sysinfo(2), which no filesystem can change: doc/cgroups.md)
+        assert_between "$(free_col m1 7)" 100 128 "available in busybox free -m"
+        used=$(mem_used_mib m1)
+        assert_between "$used" 0 20 "used MiB of a fresh instance"
+
+        # a program inside holding 48 MiB shows as used, and freeing it shows
+        vsctl exec m1 -- sh -c '/probe memhog 48 600 >/dev/null 2>&1 &'
+        wait_for avail_cmp m1 -le $((128 - 45))
+        assert_between "$(mem_used_mib m1)" $((used + 45)) $((used + 60)) "used MiB with 48 MiB held"
+        assert_between "$(free_col m1 7)" 50 $((128 - 45)) "available in busybox free -m with 48 MiB held"
+        vsctl exec m1 -- killall probe
+        wait_for avail_cmp m1 -ge 100
+
+        # a live change of the plan is what the customer sees at once
+        vsctl set m1 --memory 256M
+        assert_eq "$(meminfo m1 MemTotal)" 262144 "MemTotal after set --memory 256M"
+        assert_between "$(free_col m1 7)" 200 256 "available in busybox free -m after set"
+
+        # no limit: the host's memory
+        vsctl create m2 --start
+        assert_eq "$(meminfo m2 MemTotal)" "$host_total" "MemTotal of an instance without a memory limit"
+}
+
+test_files_are_read_only_and_stay() {
+        vsctl create ro1 --memory 64M --start
+        expect_fail vsctl exec ro1 -- sh -c 'echo x > /proc/meminfo'
+        expect_fail vsctl exec ro1 -- umount /proc/meminfo
+        expect_fail vsctl exec ro1 -- umount -l /proc/meminfo
+        assert_eq "$(meminfo ro1 MemTotal)" 65536 "MemTotal after the attempts"
+        assert_match "$(vsctl exec ro1 -- grep ' /proc/meminfo ' /proc/self/mountinfo)" ' ro,' "mount options of /proc/meminfo"
+}
+
+test_uptime_view() {
+        local inside host
+        vsctl create up1 --start
+        inside=$(vsctl exec up1 -- cat /proc/uptime | cut -d' ' -f1)
+        host=$(cut -d' ' -f1 /proc/uptime)
+        note "uptime inside $inside s, host $host s"
+        assert_between "$inside" 0 5 "uptime of a fresh instance"
+        awk -v h="$host" -v i="$inside" 'BEGIN { exit !(h > i + 10) }' || fail "host uptime $host not well above $inside"
+        # it counts from the instance's start, and on
+        # the load line counts the instance's own tasks (a handful), not the host's
+        assert_between "$(vsctl exec up1 -- cat /proc/loadavg | awk '{ split($4, a, "/"); print a[2] }')" 1 20 \
+                "tasks in /proc/loadavg inside"
+        # it counts on from the instance's start; a restart starts it again
+        wait_for uptime_at_least up1 2
+        vsctl restart up1
+        assert_between "$(vsctl exec up1 -- cat /proc/uptime | cut -d' ' -f1)" 0 1.9 "uptime after restart"
+}
+
+test_cpu_view() {
+        local host_cpus out
+        host_cpus=$(nproc)
+        [ "$host_cpus" -ge 2 ] || fail "needs a host with 2 CPUs or more"
+        vsctl create c1 --cpus 0.5 --start
+        assert_eq "$(vsctl exec c1 -- grep -c '^processor' /proc/cpuinfo)" 1 "processors in /proc/cpuinfo under --cpus 0.5"
+        assert_eq "$(vsctl exec c1 -- cat /sys/devices/system/cpu/online)" 0 "/sys/devices/system/cpu/online under --cpus 0.5"
+        assert_eq "$(vsctl exec c1 -- grep -c '^cpu[0-9]' /proc/stat)" 1 "CPU lines in /proc/stat"
+        out=$(vsctl exec c1 -- /probe nproc)
+        note "$out"
+        assert_eq "$(probe_val online <<<"$out")" 1 "sysconf(_SC_NPROCESSORS_ONLN) under --cpus 0.5"
+        # busybox nproc counts sched_getaffinity(), which only a cpuset
+        # changes (doc/cgroups.md): it shows the host's CPUs
+        assert_eq "$(vsctl exec c1 -- nproc)" "$(probe_val affinity <<<"$out")" "busybox nproc = affinity count"
+        # live: 1.5 CPUs round up to 2
+        vsctl set c1 --cpus 1.5
+        assert_eq "$(vsctl exec c1 -- grep -c '^processor' /proc/cpuinfo)" 2 "processors under --cpus 1.5"
+        assert_eq "$(vsctl exec c1 -- /probe nproc | probe_val online)" 2 "online CPUs under --cpus 1.5"
+        # a cpuset is what everything follows, nproc included
+        vsctl create c2 --cpuset 1 --start
+        assert_eq "$(vsctl exec c2 -- grep -c '^processor' /proc/cpuinfo)" 1 "processors with cpuset 1"
+        assert_eq "$(vsctl exec c2 -- nproc)" 1 "nproc with cpuset 1"
+}
+
+test_lxcfs_killed_is_restarted_and_rebound() {
+        local old pid new
+        vsctl create k1 --memory 128M --start
+        vsctl create k2 --memory 64M --start
+        pid=$(inst_pid k1)
+        old=$(lxcfs_pid)
+        [ -n "$old" ] && alive "$old" || fail "no lxcfs running (pid file: '$old')"
+        assert_eq "$(meminfo k1 MemTotal)" 131072 "MemTotal before"
+        kill -KILL "$old"
+        # vsd restarts it within about a second and re-binds its files into
+        # both instances, which never stopped
+        wait_for -t 5 memtotal_is k1 131072
+        wait_for -t 5 memtotal_is k2 65536
+        new=$(lxcfs_pid)
+        [ -n "$new" ] && [ "$new" != "$old" ] || fail "lxcfs pid $new after killing $old"
+        assert_eq "$(inst_pid k1)" "$pid" "init of k1 after the lxcfs restart"
+        assert_eq "$(inst_state k1)" running "k1 after the lxcfs restart"
+        assert_eq "$(lxcfs_pids)" "$new" "lxcfs processes of this daemon"
+        assert_eq "$(lxcfs_mounts | wc -l)" 1 "lxcfs mounts of this daemon"
+        grep -q "lxcfs (pid $old) exited" "$T/vsd.log" || fail "the death of lxcfs is not in the log"
+        # once more: the backoff still restarts it quickly
+        kill -KILL "$new"
+        wait_for -t 5 lxcfs_replaced "$new"
+        wait_for -t 5 memtotal_is k1 131072
+        # an instance started now gets the view from the start
+        vsctl create k3 --memory 96M --start
+        assert_eq "$(meminfo k3 MemTotal)" 98304 "MemTotal of an instance started after the restarts"
+}
+
+test_daemon_restart_keeps_view() {
+        local lx
+        vsctl create d1 --memory 128M --start
+        lx=$(lxcfs_pid)
+        # SIGTERM with an instance running: lxcfs stays, the next vsd adopts it
+        vsd_stop
+        alive "$lx" || fail "lxcfs $lx ended with the daemon while an instance runs"
+        assert_eq "$(lxcfs_mounts | wc -l)" 1 "lxcfs mounts while vsd is down"
+        vsd_up
+        assert_eq "$(lxcfs_pid)" "$lx" "lxcfs after the daemon restart"
+        grep -q "Adopted lxcfs (pid $lx)" "$T/vsd.log" || fail "no adoption in the log"
+        assert_eq "$(meminfo d1 MemTotal)" 131072 "MemTotal after the daemon restart"
+
+        # the daemon and lxcfs both die: the next vsd starts a new lxcfs and
+        # re-binds the instance, which kept running throughout
+        vsd_kill9
+        kill -KILL "$lx"
+        wait_gone "$lx"
+        vsd_up
+        wait_for -t 5 memtotal_is d1 131072
+        [ "$(lxcfs_pid)" != "$lx" ] || fail "lxcfs pid unchanged"
+        assert_eq "$(lxcfs_pids | wc -l)" 1 "lxcfs processes of this daemon"
+        assert_eq "$(lxcfs_mounts | wc -l)" 1 "lxcfs mounts of this daemon"
+
+        # with no instance running, a stopping daemon takes lxcfs along
+        lx=$(lxcfs_pid)
+        vsctl stop d1
+        vsd_stop
+        wait_gone "$lx"
+        assert_eq "$(lxcfs_mounts)" "" "lxcfs mounts after the daemon stopped with no instance"
+        vsd_up
+        vsctl start d1
+        assert_eq "$(meminfo d1 MemTotal)" 131072 "MemTotal after a fresh start"
+}
+
+test_view_disabled() {
+        local host_total
+        host_total=$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)
+        vsd_stop
+        assert_eq "$(lxcfs_pids)" "" "lxcfs after the daemon stopped with no instance"
+        printf '[view]\nlxcfs = no\n' >"$T/vsd.conf"
+        VSD_ARGS="-c $T/vsd.conf" vsd_up
+        assert_eq "$(lxcfs_pids)" "" "lxcfs with the view disabled"
+        vsctl create off1 --memory 128M --cpus 0.5 --start
+        assert_eq "$(meminfo off1 MemTotal)" "$host_total" "MemTotal with the view disabled (the host's)"
+        assert_eq "$(vsctl exec off1 -- grep -c '^processor' /proc/cpuinfo)" "$(grep -c '^processor' /proc/cpuinfo)" \
+                "processors with the view disabled (the host's)"
+}
+
+test_lxcfs_missing_is_not_fatal() {
+        vsd_stop
+        printf '[view]\nlxcfs_binary = /nonexistent/lxcfs\n' >"$T/vsd.conf"
+        VSD_ARGS="-c $T/vsd.conf" vsd_up
+        vsctl create miss1 --memory 128M --start
+        vsctl exec miss1 -- true
+        assert_eq "$(grep -c 'Failed to find lxcfs at /nonexistent/lxcfs.*ignoring' "$T/vsd.log")" 1 "log lines about the missing lxcfs"
+        assert_eq "$(lxcfs_pids)" "" "lxcfs processes"
+}
