@@ -219,6 +219,16 @@ _test_pids() { # CGNAME DIR
         } | sort -un | grep -vxE "$$|${BASHPID:-0}"
 }
 
+# lxcfs processes started for DIR (a test's daemon runs it with its mount
+# point, below DIR, on the command line).
+_test_lxcfs_pids() { # DIR
+        local p
+        for p in $(pgrep -x lxcfs); do
+                tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^$1/" && echo "$p"
+        done
+        return 0
+}
+
 # leak_check CGNAME DIR: print one line per thing left behind and remove it,
 # so that one leaking test does not spoil the next.  Returns 1 on a leak.
 leak_check() {
@@ -233,12 +243,20 @@ leak_check() {
                 wait_gone "$p" 2>/dev/null || true
         done
 
-        while read -r m; do
+        # lxcfs runs outside the test's cgroups and root: it is the test's
+        # when its command line names the test directory (its mount point)
+        for p in $(_test_lxcfs_pids "$dir"); do
+                echo "LEAK: lxcfs process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120))"
+                kill -KILL "$p" 2>/dev/null
+                leaked=1
+        done
+
+        while read -r m t; do
                 [ -n "$m" ] || continue
-                echo "LEAK: mount $m"
+                echo "LEAK: mount $m ($t)"
                 umount -l "$m" 2>/dev/null
                 leaked=1
-        done < <(awk -v d="$dir" 'index($0, d) { print $5 }' /proc/self/mountinfo | sort -r)
+        done < <(awk -v d="$dir" 'index($0, d) { for (i = 7; i <= NF; i++) if ($i == "-") { print $5, $(i + 1); break } }' /proc/self/mountinfo | sort -r)
 
         if command -v losetup >/dev/null; then
                 while read -r l f; do

@@ -9,7 +9,8 @@
 #   2. integration tests: every function test_* of every
 #      tests/integration/t_*.sh, each in its own shell with a fresh private
 #      daemon (tests/lib.sh), followed by that test's leak check;
-#   3. a global leak check.
+#   3. a global leak check (cgroups, mounts including lxcfs's FUSE mounts,
+#      processes including each test daemon's lxcfs, directories).
 #
 # Tests are found by name; nothing lists them anywhere else.  PATTERNs
 # (substrings of "t_file:test_func" or of a unit binary's name) select a
@@ -197,6 +198,7 @@ global_leaks() {
         find /sys/fs/cgroup -maxdepth 4 -type d -name "vsd-test-$$-*" 2>/dev/null | sed 's/^/cgroup /'
         for d in "${MY_DIRS[@]}"; do
                 grep -F "$d" /proc/self/mountinfo | awk '{ print "mount " $5 }'
+                _test_lxcfs_pids "$d" | sed 's/^/lxcfs process /'
         done
         grep -lE -- "/vsd-test-$$-[0-9]+(/|\$)" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | sed 's/^/process /'
         for d in "${MY_DIRS[@]}"; do
