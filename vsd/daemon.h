@@ -4,6 +4,7 @@
 /* The daemon's context: one per vsd process, passed everywhere instead of
  * globals so that tests can run several in one process. */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "settings.h"
@@ -20,6 +21,7 @@ struct vsd {
         struct cg_manager *cg;
         struct api *api;
         struct lxcfs *lxcfs; /* the view's filesystem, shared by every instance */
+        bool time_ns;   /* the kernel has time namespaces: each instance gets its own */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

@@ -385,6 +385,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .cg = v->cg,
                 .nofile = (unsigned long) i->cfg.nofile,
                 .view = lxcfs_view(v->lxcfs),
+                .time_ns = v->time_ns,
         };
         r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)

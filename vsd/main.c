@@ -24,6 +24,7 @@
 #include "instance.h"
 #include "loop.h"
 #include "lxcfs.h"
+#include "start.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -206,6 +207,12 @@ int main(int argc, char **argv) {
                 loop_free(v.loop);
                 return 1;
         }
+        /* Asked once: the answer cannot change while we run, and a kernel
+         * without them is said so once, not at every start. */
+        v.time_ns = start_time_ns_supported();
+        if (!v.time_ns)
+                log_warn("Failed to find time namespaces in this kernel (no /proc/self/ns/time): instances "
+                         "share the host's boot and monotonic clocks, ignoring");
         r = inst_registry_load(&v, &err);
         if (r >= 0)
                 r = lxcfs_new(&v, &v.lxcfs, &err);

@@ -27,6 +27,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../base/util.h"
@@ -73,6 +74,9 @@ struct child {
         const struct join_spec *join;  /* start_join */
         int sync_fd;
         int rootfd;
+        /* The parent's CLOCK_MONOTONIC and CLOCK_BOOTTIME just before the
+         * clone: the zero of the instance's clocks (step_time_ns). */
+        struct timespec clone_monotonic, clone_boottime;
         vs_error err; /* message only: the parent adds stage and errno text */
 };
 
@@ -194,6 +198,45 @@ static int step_cgroup_ns(struct child *c) {
         return 0;
 }
 
+/* -t as the kernel takes a clock offset: nanoseconds in [0, 1e9), the
+ * seconds carrying the sign. */
+static void timespec_negate(const struct timespec *t, long long *ret_sec, long *ret_nsec) {
+        *ret_sec = -(long long) t->tv_sec - (t->tv_nsec > 0);
+        *ret_nsec = t->tv_nsec > 0 ? 1000000000L - t->tv_nsec : 0;
+}
+
+static int step_time_ns(struct child *c) {
+        if (!c->spec->time_ns)
+                return 0;
+        /* The new namespace is our children's, not yet ours: the exec of
+         * init enters it.  Until then its offsets may be written, never
+         * after. */
+        if (unshare(CLONE_NEWTIME) < 0)
+                return vs_err_msg(&c->err, errno, "unshare(CLONE_NEWTIME)");
+        /* Zero at the clone, not at this step: /proc shows a process's start
+         * time on the reader's boot clock, and init's, which is the clone's,
+         * must not fall before the namespace's zero (it would wrap, and ps
+         * would show init running for a million years).  The kernel refuses
+         * offsets that make a clock negative now; these cannot. */
+        long long mono_sec, boot_sec;
+        long mono_nsec, boot_nsec;
+        timespec_negate(&c->clone_monotonic, &mono_sec, &mono_nsec);
+        timespec_negate(&c->clone_boottime, &boot_sec, &boot_nsec);
+        char offsets[128];
+        int n = snprintf(offsets, sizeof(offsets), "monotonic %lld %ld\nboottime %lld %ld\n", mono_sec, mono_nsec,
+                         boot_sec, boot_nsec);
+        /* Through the host's /proc, still ours: the instance's is mounted
+         * later.  Both clocks in one write, which the kernel applies
+         * together or not at all. */
+        _cleanup_close_ int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return vs_err_msg(&c->err, errno, "open /proc/self/timens_offsets");
+        ssize_t w = write(fd, offsets, (size_t) n);
+        if (w != n)
+                return vs_err_msg(&c->err, w < 0 ? errno : EIO, "set the clock offsets (boottime %lld s)", boot_sec);
+        return 0;
+}
+
 static int step_overlay(struct child *c) {
         return mnt_overlay(c->spec, &c->rootfd, &c->err);
 }
@@ -276,6 +319,12 @@ static const struct child_step spawn_steps[] = {
          * SYNC_SETUP_DONE; the cgroup namespace's root is taken now, so
          * the instance sees its own cgroup as "/". */
         { SYNC_CGROUP_NS, step_cgroup_ns },
+        /* The instance's boot and monotonic clocks start at its clone, so
+         * sysinfo(2), clock_gettime() and uptime count the instance's
+         * uptime, not the host's.  Before the capability steps: unshare
+         * needs CAP_SYS_ADMIN, the offsets CAP_SYS_TIME; before the mounts
+         * of the instance's /proc, since it writes through the host's. */
+        { SYNC_TIME_NS, step_time_ns },
         { SYNC_OVERLAY, step_overlay },
         { SYNC_LOOPBACK, step_loopback },
         { SYNC_HOSTNAME, step_hostname },
@@ -313,8 +362,14 @@ static int step_join_namespaces(struct child *c) {
         /* One setns(pidfd) enters all of them at once.  The pid namespace was
          * entered at fork; the cgroup one last of all, after the parent's
          * cgroup placement, for the same reason as step_cgroup_ns. */
-        int r = sys_setns(c->join->init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                                                        CLONE_NEWCGROUP);
+        int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+        /* The command reads the instance's clocks, as init does.  Unlike
+         * unshare, setns moves us at once (we are single-threaded, as it
+         * requires).  An instance started without a time namespace of its
+         * own is in the host's: joining that changes nothing. */
+        if (c->join->time_ns)
+                flags |= CLONE_NEWTIME;
+        int r = sys_setns(c->join->init_pidfd, flags);
         if (r < 0)
                 return vs_err_msg(&c->err, -r, "setns into init's namespaces");
         /* Entering a mount namespace sets root and cwd to its root, which is
@@ -485,7 +540,9 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         _cleanup_close_ int child_fd = sv[1];
 
         /* No CLONE_NEWCGROUP here: the child unshares it after the parent has
-         * placed it in its cgroup (step_cgroup_ns). */
+         * placed it in its cgroup (step_cgroup_ns).  No CLONE_NEWTIME either:
+         * a namespace cloned into has a process in it already, and its
+         * offsets can no longer be set (step_time_ns). */
         int pidfd = -EBADF;
         struct clone_args args = {
                 .flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
@@ -496,12 +553,23 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 args.flags |= CLONE_INTO_CGROUP;
                 args.cgroup = (uint64_t) cgfd;
         }
+        /* Read last before the clone, so that they are not later than the
+         * child's start time (step_time_ns). */
+        struct timespec clone_monotonic, clone_boottime;
+        clock_gettime(CLOCK_BOOTTIME, &clone_boottime);
+        clock_gettime(CLOCK_MONOTONIC, &clone_monotonic);
         pid_t pid = sys_clone3(&args);
         if (pid < 0)
                 return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
         if (pid == 0) {
                 safe_close(&parent_fd);
-                struct child c = { .spec = spec, .sync_fd = child_fd, .rootfd = -EBADF };
+                struct child c = {
+                        .spec = spec,
+                        .sync_fd = child_fd,
+                        .rootfd = -EBADF,
+                        .clone_monotonic = clone_monotonic,
+                        .clone_boottime = clone_boottime,
+                };
                 child_main(&c, spawn_steps, ELEMENTSOF(spawn_steps));
         }
 
@@ -514,6 +582,12 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         *ret_pid = pid;
         *ret_pidfd = pidfd;
         return 0;
+}
+
+bool start_time_ns_supported(void) {
+        /* The link exists exactly when the kernel was built with
+         * CONFIG_TIME_NS; unshare(CLONE_NEWTIME) would fail with EINVAL. */
+        return access("/proc/self/ns/time", F_OK) == 0;
 }
 
 /* Our own pid namespace, to return to after forking into an instance's.

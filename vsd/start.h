@@ -26,15 +26,23 @@ struct start_spec {
         unsigned long nofile;   /* RLIMIT_NOFILE (soft and hard) for init; 0 = soft 1024 */
         const char *view;       /* lxcfs mount point whose files go over /proc and /sys
                                  * (view.h); NULL: the kernel's own files */
+        bool time_ns;           /* own time namespace, clocks from zero at the clone
+                                 * (start_time_ns_supported()); false: the host's */
 };
 
-/* Clone the instance's init in new pid, mount, uts, ipc, net and cgroup
- * namespaces, place it in its cgroup, set up its root and exec init.  Returns
- * once init has been exec'd (or the child reported the failing stage, which
- * ends up in err as "Failed to <stage>: <message>: <errno text>", the child
- * reaped).  On success the caller owns *ret_pidfd and init is its child.
- * console < 0: no /dev/console, init's stdio is /dev/null.  cg NULL: no
- * cgroup placement.  The caller must be single-threaded. */
+/* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6 or later)?
+ * Asked once by the daemon, which notes a "no" once and starts instances
+ * with the host's clocks. */
+bool start_time_ns_supported(void);
+
+/* Clone the instance's init in new pid, mount, uts, ipc, net, cgroup and
+ * (time_ns) time namespaces, place it in its cgroup, set up its root and exec
+ * init.  Returns once init has been exec'd (or the child reported the
+ * failing stage, which ends up in err as "Failed to <stage>: <message>:
+ * <errno text>", the child reaped).  On success the caller owns *ret_pidfd
+ * and init is its child.  console < 0: no /dev/console, init's stdio is
+ * /dev/null.  cg NULL: no cgroup placement.  The caller must be
+ * single-threaded. */
 int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);
 
 struct join_spec {
@@ -46,6 +54,7 @@ struct join_spec {
         int fds[3];             /* stdin, stdout, stderr of the command */
         bool tty;               /* fds[] are one pty slave: new session, controlling tty */
         unsigned long nofile;   /* as start_spec.nofile */
+        bool time_ns;           /* the kernel has time namespaces: join init's too */
 };
 
 /* Run a command inside a running instance: every namespace of init, its

@@ -39,6 +39,7 @@
         X(SYNC_RESET, "reset the process state")                                    \
         X(SYNC_MOUNT_SLAVE, "make the mount tree a slave of the host's")            \
         X(SYNC_CGROUP_NS, "unshare the cgroup namespace")                           \
+        X(SYNC_TIME_NS, "give the instance its own clocks")                         \
         X(SYNC_OVERLAY, "mount the overlay root")                                   \
         X(SYNC_LOOPBACK, "bring up the loopback interface")                         \
         X(SYNC_HOSTNAME, "set the hostname")                                        \

@@ -116,6 +116,7 @@ struct inst {
         pid_t pid;
         int pidfd;
         struct cg_manager *cg;
+        bool time_ns; /* start and join with a time namespace of its own */
 };
 
 static int inst_init(struct inst *in, const char *name) {
@@ -128,6 +129,7 @@ static int inst_init(struct inst *in, const char *name) {
         in->master = in->slave = in->pidfd = -EBADF;
         in->pid = 0;
         in->cg = NULL;
+        in->time_ns = false;
         if (mkdir(base, 0755) < 0 || mkdir(in->upper, 0755) < 0 || mkdir(in->work, 0755) < 0 ||
             mkdir(in->rootfs, 0755) < 0)
                 return -errno;
@@ -149,6 +151,7 @@ static int inst_start_cg(struct inst *in, const char *lowerdir, char *const *arg
                 .init_argv = argv,
                 .console = in->slave,
                 .cg = cg,
+                .time_ns = in->time_ns,
         };
         in->cg = cg;
         return start_spawn(&spec, &in->pid, &in->pidfd, err);
@@ -247,6 +250,7 @@ static int join(struct inst *in, char *const *argv, char *out, size_t size, int 
                 .cg = in->cg,
                 .argv = argv,
                 .fds = { null, p[1], p[1] },
+                .time_ns = in->time_ns,
         };
         pid_t pid;
         int pidfd;
@@ -435,6 +439,82 @@ static void test_spawn_and_join(void) {
         ok(!host_mounted(in.rootfs), "stop: nothing left mounted on the host", "%s", in.rootfs);
 }
 
+static bool ns_link(pid_t pid, char *buf, size_t size) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/time", (int) pid);
+        ssize_t n = readlink(path, buf, size - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        return n > 0;
+}
+
+static double host_uptime(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Reports the kernel's /proc/uptime (no view here), its own start time in
+ * clock ticks and its time namespace. */
+static const char time_script[] = "read up idle </proc/uptime; echo up=$up\n"
+                                  "set -- $(cat /proc/1/stat); echo start=${22}\n"
+                                  "echo ns=$(readlink /proc/self/ns/time)\n"
+                                  "echo END\n"
+                                  "exec sleep 100000\n";
+
+static void test_time_ns(void) {
+        struct inst in;
+        vs_error err = { 0 };
+        char buf[4096], v[256], host_ns[64], init_ns[64];
+        char *argv[] = { "/bin/sh", "-c", (char *) time_script, NULL };
+
+        if (!start_time_ns_supported()) {
+                printf("ok - time: own clocks # skip: no time namespaces in this kernel\n");
+                return;
+        }
+        ok(ns_link(getpid(), host_ns, sizeof(host_ns)), "time: our own time namespace", "%m");
+        if (inst_init(&in, "time1") < 0) {
+                ok(false, "time: setup", "%m");
+                return;
+        }
+        in.time_ns = true;
+        int r = inst_start(&in, lower, argv, &err);
+        ok(r == 0, "time: start_spawn with a time namespace", "%s", err.msg);
+        if (r == 0) {
+                r = read_console(in.master, buf, sizeof(buf));
+                ok(r == 0, "time: init writes its clocks to the console", "%s", strerror(-r));
+                ok(fact(buf, "up", v, sizeof(v)) && atof(v) < 5 && host_uptime() > atof(v),
+                   "time: /proc/uptime inside starts near zero", "up=%s, host %.2f", v, host_uptime());
+                /* /proc shows start times on the reader's clock: init's must
+                 * not fall before the namespace's zero and wrap */
+                ok(fact(buf, "start", v, sizeof(v)) && strtoull(v, NULL, 10) < 500,
+                   "time: init's start time inside is not before zero", "start=%s ticks", v);
+                ok(ns_link(in.pid, init_ns, sizeof(init_ns)) && !streq(init_ns, host_ns) &&
+                           fact(buf, "ns", v, sizeof(v)) && streq(v, init_ns),
+                   "time: init is in a time namespace of its own", "host %s, init %s, inside %s", host_ns, init_ns,
+                   v);
+
+                int status;
+                char *cat[] = { "sh", "-c", "read up idle </proc/uptime; echo $up $(readlink /proc/self/ns/time)",
+                                NULL };
+                r = join(&in, cat, buf, sizeof(buf), &status, &err);
+                snprintf(v, sizeof(v), " %s\n", init_ns);
+                ok(r == 0 && status == 0 && strstr(buf, v) && atof(buf) < 5, "time: join enters init's clocks",
+                   "r=%d %s '%s'", r, err.msg, buf);
+        }
+        inst_stop(&in);
+
+        /* time_ns off (a kernel without them): the host's clocks */
+        if (inst_init(&in, "time2") < 0) {
+                ok(false, "time: setup", "%m");
+                return;
+        }
+        r = inst_start(&in, lower, argv, &err);
+        ok(r == 0 && read_console(in.master, buf, sizeof(buf)) == 0 && fact(buf, "ns", v, sizeof(v)) &&
+                   streq(v, host_ns),
+           "time: without time_ns init keeps the host's clocks", "r=%d %s '%s'", r, err.msg, buf);
+        inst_stop(&in);
+}
+
 static void test_failures(void) {
         struct inst in;
         vs_error err = { 0 };
@@ -576,6 +656,7 @@ int main(void) {
                 return 1;
         }
         test_spawn_and_join();
+        test_time_ns();
         test_failures();
         test_cgroup();
         test_latency();
