@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The customer's view: inside an instance, /proc and /sys report the
 # instance's own memory, CPUs, uptime and load (served by one lxcfs that vsd
-# supervises), and keep doing so when lxcfs or vsd is restarted.
+# supervises), and keep doing so when lxcfs or vsd is restarted; its own time
+# namespace makes sysinfo(2) and the boot and monotonic clocks count the
+# instance's uptime too.
 
 # A /proc/meminfo field of an instance, in kB.
 meminfo() { # NAME FIELD
@@ -30,6 +32,24 @@ memtotal_is() { # NAME KB
 
 uptime_at_least() { # NAME SECONDS
         vsctl exec "$1" -- cat /proc/uptime | awk -v s="$2" '{ exit !($1 >= s) }'
+}
+
+# The uptime sysinfo(2) reports inside (whole seconds, rounded up).
+sysinfo_uptime() { # NAME
+        vsctl exec "$1" -- /probe sysinfo | probe_val uptime
+}
+
+sysinfo_uptime_at_least() { # NAME SECONDS
+        [ "$(sysinfo_uptime "$1")" -ge "$2" ]
+}
+
+host_uptime() {
+        cut -d' ' -f1 /proc/uptime
+}
+
+# The time namespace of a process, as the host sees it.
+time_ns_of() { # PID
+        readlink "/proc/$1/ns/time"
 }
 
 lxcfs_replaced() { # OLD_PID
@@ -95,21 +115,81 @@ test_files_are_read_only_and_stay() {
 }
 
 test_uptime_view() {
-        local inside host
+        local inside host out si
         vsctl create up1 --start
         inside=$(vsctl exec up1 -- cat /proc/uptime | cut -d' ' -f1)
-        host=$(cut -d' ' -f1 /proc/uptime)
+        host=$(host_uptime)
         note "uptime inside $inside s, host $host s"
         assert_between "$inside" 0 5 "uptime of a fresh instance"
-        awk -v h="$host" -v i="$inside" 'BEGIN { exit !(h > i + 10) }' || fail "host uptime $host not well above $inside"
-        # it counts from the instance's start, and on
+        awk -v h="$host" -v i="$inside" 'BEGIN { exit !(h > i + 70) }' ||
+                fail "host uptime $host not well above $inside (this test needs a host up for more than 70 s)"
+        # sysinfo(2) and busybox uptime, which reads it, count the
+        # instance's uptime too (its time namespace), not the host's minutes
+        assert_between "$(sysinfo_uptime up1)" 0 5 "sysinfo(2) uptime of a fresh instance"
+        out=$(vsctl exec up1 -- uptime)
+        note "busybox uptime inside: $out; on the host: $(busybox uptime 2>/dev/null)"
+        assert_match "$out" ' up 0 min, ' "busybox uptime of a fresh instance"
         # the load line counts the instance's own tasks (a handful), not the host's
         assert_between "$(vsctl exec up1 -- cat /proc/loadavg | awk '{ split($4, a, "/"); print a[2] }')" 1 20 \
                 "tasks in /proc/loadavg inside"
-        # it counts on from the instance's start; a restart starts it again
-        wait_for uptime_at_least up1 2
+        # it counts on from the instance's start; lxcfs's /proc/uptime and
+        # the kernel's clock agree (sysinfo rounds up to whole seconds)
+        wait_for sysinfo_uptime_at_least up1 2
+        out=$(vsctl exec up1 -- sh -c 'cat /proc/uptime; /probe sysinfo')
+        si=$(probe_val uptime <<<"$out")
+        inside=$(head -1 <<<"$out" | cut -d' ' -f1)
+        note "after the wait: /proc/uptime $inside s, sysinfo $si s"
+        assert_between "$si" 2 10 "sysinfo(2) uptime after the wait"
+        assert_between "$(awk -v a="$si" -v b="$inside" 'BEGIN { print a - b }')" 0 1.5 \
+                "sysinfo(2) uptime minus lxcfs's /proc/uptime"
+        # a restart starts it again, both of them
         vsctl restart up1
-        assert_between "$(vsctl exec up1 -- cat /proc/uptime | cut -d' ' -f1)" 0 1.9 "uptime after restart"
+        out=$(vsctl exec up1 -- sh -c 'cat /proc/uptime; /probe sysinfo')
+        assert_between "$(head -1 <<<"$out" | cut -d' ' -f1)" 0 1.9 "uptime after restart"
+        assert_between "$(probe_val uptime <<<"$out")" 0 2 "sysinfo(2) uptime after restart"
+}
+
+test_time_namespace() {
+        local pid ns before after off out
+        before=$(host_uptime)
+        vsctl create tn1 --start
+        after=$(host_uptime)
+        pid=$(inst_pid tn1)
+        ns=$(time_ns_of "$pid")
+        # init has its own, and vsctl exec joins it
+        [ "$ns" != "$(time_ns_of self)" ] || fail "init shares the host's time namespace $ns"
+        assert_eq "$(vsctl exec tn1 -- readlink /proc/self/ns/time)" "$ns" "time namespace of an exec'd command"
+        # its zero is the instance's start: the offsets are minus the host's
+        # clocks then
+        off=$(awk '$1 == "boottime" { print -($2 + $3 / 1e9) }' "/proc/$pid/timens_offsets")
+        note "boottime offset -$off s, host uptime $before .. $after s around the start"
+        assert_between "$off" "$before" "$after" "minus the boottime offset"
+        # CLOCK_BOOTTIME and CLOCK_MONOTONIC are offset, CLOCK_REALTIME is not
+        before=$(date +%s)
+        out=$(vsctl exec tn1 -- date +%s)
+        after=$(date +%s)
+        assert_between "$out" "$before" "$after" "date +%s inside"
+        # init's start time, which /proc shows on the reader's clock, is at
+        # the namespace's zero, not before it (where it would wrap)
+        out=$(vsctl exec tn1 -- cut -d' ' -f22 /proc/1/stat)
+        assert_between "$out" 0 100 "start time of init inside, in clock ticks"
+
+        # re-adoption: the namespace is the kernel's, nothing to keep; the
+        # next daemon's exec joins the same one and the uptime counts on
+        wait_for sysinfo_uptime_at_least tn1 2
+        vsd_kill9
+        vsd_up
+        assert_eq "$(inst_pid tn1)" "$pid" "init of tn1 after the daemon restart"
+        assert_eq "$(vsctl exec tn1 -- readlink /proc/self/ns/time)" "$ns" "time namespace of exec after re-adoption"
+        assert_between "$(sysinfo_uptime tn1)" 2 30 "sysinfo(2) uptime after re-adoption"
+        assert_match "$(vsctl exec tn1 -- uptime)" ' up 0 min, ' "busybox uptime after re-adoption"
+
+        # a new start gets a new namespace, at zero again
+        vsctl stop tn1
+        vsctl start tn1
+        assert_between "$(sysinfo_uptime tn1)" 0 2 "sysinfo(2) uptime after stop and start"
+        assert_eq "$(vsctl exec tn1 -- readlink /proc/self/ns/time)" "$(time_ns_of "$(inst_pid tn1)")" \
+                "time namespace of exec after a new start"
 }
 
 test_cpu_view() {
@@ -212,6 +292,9 @@ test_view_disabled() {
         assert_eq "$(meminfo off1 MemTotal)" "$host_total" "MemTotal with the view disabled (the host's)"
         assert_eq "$(vsctl exec off1 -- grep -c '^processor' /proc/cpuinfo)" "$(grep -c '^processor' /proc/cpuinfo)" \
                 "processors with the view disabled (the host's)"
+        # the kernel's own /proc/uptime, read in the instance's time namespace
+        assert_between "$(vsctl exec off1 -- cat /proc/uptime | cut -d' ' -f1)" 0 5 \
+                "kernel's /proc/uptime with the view disabled"
 }
 
 test_lxcfs_missing_is_not_fatal() {
