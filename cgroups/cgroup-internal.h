@@ -73,6 +73,8 @@ struct cg_ops {
         /* Fill the counters; the cgroup is known to exist. */
         int (*stats)(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
         int (*open_dir)(struct cg_manager *m, const char *name);
+        /* OOM kills and pids-limit hits; -errno (no message: polled often) */
+        int (*fail_counters)(struct cg_manager *m, const char *name, uint64_t *ret_oom, uint64_t *ret_pids);
 };
 
 extern const struct cg_ops cg_v1_ops;

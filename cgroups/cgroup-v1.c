@@ -589,6 +589,15 @@ static int v1_open_dir(struct cg_manager *m, const char *name) {
         return -EOPNOTSUPP;
 }
 
+static int v1_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom, uint64_t *ret_pids) {
+        struct cg_hier *mem = cg_hier_of(m, CG_MEMORY), *pids = cg_hier_of(m, CG_PIDS);
+        int r;
+        if ((r = get(mem, name, "memory.oom_control", "oom_kill", ret_oom, NULL)) < 0 ||
+            (r = get(pids, name, "pids.events", "max", ret_pids, NULL)) < 0)
+                return r;
+        return 0;
+}
+
 const struct cg_ops cg_v1_ops = {
         .mode = "v1",
         .setup = v1_setup,
@@ -596,4 +605,5 @@ const struct cg_ops cg_v1_ops = {
         .freeze = v1_freeze,
         .stats = v1_stats,
         .open_dir = v1_open_dir,
+        .fail_counters = v1_fail_counters,
 };

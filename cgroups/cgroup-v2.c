@@ -320,6 +320,15 @@ static int v2_open_dir(struct cg_manager *m, const char *name) {
         return fd < 0 ? -errno : fd;
 }
 
+static int v2_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom, uint64_t *ret_pids) {
+        struct cg_hier *h = &m->hier[0];
+        int r;
+        if ((r = get(h, CG_MASK(CG_MEMORY), name, "memory.events", "oom_kill", ret_oom, NULL)) < 0 ||
+            (r = get(h, CG_MASK(CG_PIDS), name, "pids.events", "max", ret_pids, NULL)) < 0)
+                return r;
+        return 0;
+}
+
 const struct cg_ops cg_v2_ops = {
         .mode = "v2",
         .setup = v2_setup,
@@ -327,4 +336,5 @@ const struct cg_ops cg_v2_ops = {
         .freeze = v2_freeze,
         .stats = v2_stats,
         .open_dir = v2_open_dir,
+        .fail_counters = v2_fail_counters,
 };

@@ -664,6 +664,18 @@ int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_er
         return 0;
 }
 
+int cg_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom_kills, uint64_t *ret_pids_max) {
+        if (!vs_name_valid(name))
+                return -EINVAL;
+        uint64_t oom = 0, pids = 0;
+        int r = m->ops->fail_counters(m, name, &oom, &pids);
+        if (r < 0)
+                return r;
+        *ret_oom_kills = oom;
+        *ret_pids_max = pids;
+        return 0;
+}
+
 int cg_manager_remove_parent(struct cg_manager *m) {
         int ret = 0;
         /* children first would be wrong: only an empty parent is removed,

@@ -121,6 +121,12 @@ int cg_destroy(struct cg_manager *m, const char *name, vs_error *err);
 
 int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
 
+/* Just the two counters that say a limit was hit, for event watching: OOM
+ * kills (v1 memory.oom_control oom_kill / v2 memory.events oom_kill) and
+ * forks refused at the pids limit (pids.events max).  Cheaper than
+ * cg_stats(): two small reads.  A counter the kernel lacks reads 0. */
+int cg_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom_kills, uint64_t *ret_pids_max);
+
 /* Names of instance cgroups present under <parent> (for reconciling after a
  * daemon restart).  *ret is a malloc'd NULL-terminated array of malloc'd
  * strings. */

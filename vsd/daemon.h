@@ -12,12 +12,16 @@ struct loop;
 struct cg_manager;
 struct api;
 struct instance;
+struct ev_bus;
+struct monitor;
 
 struct vsd {
         struct vsd_settings set;
         struct loop *loop;
         struct cg_manager *cg;
         struct api *api;
+        struct ev_bus *events;  /* what happened, for `vsctl events` */
+        struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

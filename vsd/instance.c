@@ -22,7 +22,9 @@
 #include "../base/util.h"
 #include "../cgroups/cgroup.h"
 #include "console.h"
+#include "events.h"
 #include "loop.h"
+#include "monitor.h"
 #include "start.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
@@ -64,6 +66,67 @@ static struct cg_limits limits_of(const struct inst_config *c) {
         memcpy(l.io_max, c->io.dev, sizeof(l.io_max));
         l.n_io_max = c->io.n;
         return l;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void emit(struct instance *i, const char *type, json_t *details) {
+        ev_emit(i->vsd->events, i->cfg.name, type, details);
+}
+
+static const char *stop_how_name(const struct instance *i) {
+        switch (i->stop_how) {
+        case STOP_HOW_HALT:
+                return "halt";
+        case STOP_HOW_KILL:
+                return "killed";
+        case STOP_HOW_TIMEOUT:
+                return "killed-after-timeout";
+        default:
+                break;
+        }
+        /* a reboot(2) inside the instance ends its init with SIGINT (halt,
+         * power off) or SIGHUP (restart): the instance's own decision */
+        if (i->exit_known && i->exit_signal == SIGINT)
+                return "halted-inside";
+        if (i->exit_known && i->exit_signal == SIGHUP)
+                return "rebooted-inside";
+        return "died";
+}
+
+/* How init ended, as event fields. */
+static json_t *exit_json(const struct instance *i) {
+        json_t *j = json_object();
+        if (!j || !i->exit_known)
+                return j;
+        if (i->exit_signal > 0) {
+                char name[32];
+                const char *abbrev = sigabbrev_np(i->exit_signal);
+                snprintf(name, sizeof(name), "SIG%s", abbrev ? abbrev : "?");
+                json_object_set_new(j, "signal", json_string(name));
+        } else
+                json_object_set_new(j, "exit_status", json_integer(i->exit_status));
+        return j;
+}
+
+/* The settings that differ between two configurations, as {key: {from,
+ * to}} in config.ini's own words: the file's formatter is the one table of
+ * how every setting reads. */
+static json_t *config_changes(const struct inst_config *a, const struct inst_config *b) {
+        _cleanup_free_ char *ta = NULL, *tb = NULL;
+        json_t *changes = json_object();
+        if (!changes || inst_config_format(a, &ta) < 0 || inst_config_format(b, &tb) < 0)
+                return changes;
+        char *sa = NULL, *sb = NULL;
+        for (char *la = strtok_r(ta, "\n", &sa), *lb = strtok_r(tb, "\n", &sb); la && lb;
+             la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb)) {
+                char *eqa = strstr(la, " = "), *eqb = strstr(lb, " = ");
+                if (!eqa || !eqb || streq(la, lb))
+                        continue;
+                *eqa = *eqb = '\0';
+                json_object_set_new(changes, lb, json_pack("{s:s, s:s}", "from", eqa + 3, "to", eqb + 3));
+        }
+        return changes;
 }
 
 /* ---- registry ---------------------------------------------------------- */
@@ -233,6 +296,11 @@ static void stopped(struct instance *i) {
         i->after_stop = AFTER_STOP_NOTHING;
         state_remove(i);
         log_info("Instance %s stopped", i->cfg.name);
+        json_t *how = exit_json(i);
+        json_object_set_new(how, "how", json_string(stop_how_name(i)));
+        emit(i, "stopped", how);
+        i->stop_how = STOP_HOW_NONE;
+        i->exit_known = false;
 
         if (then == AFTER_STOP_START)
                 r = inst_start(i, &err);
@@ -276,9 +344,22 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
 
         /* Only our own children can be waited for; an adopted init was
          * re-parented when the previous vsd died and is reaped by its new parent. */
-        if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
+        i->exit_known = false;
+        if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0) {
                 log_info("Instance %s: init %d exited (%s %d)", i->cfg.name, (int) i->pid,
                          si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
+                i->exit_known = true;
+                i->exit_status = si.si_code == CLD_EXITED ? si.si_status : 0;
+                i->exit_signal = si.si_code == CLD_EXITED ? 0 : si.si_status;
+        }
+        /* before the cgroup goes: its counters hold the last word on OOM
+         * kills (an OOM kill may be what ended init) */
+        mon_instance_exited(i->vsd->mon, i);
+        if (i->stop_how == STOP_HOW_NONE && streq(stop_how_name(i), "died")) {
+                json_t *d = exit_json(i);
+                json_object_set_new(d, "pid", json_integer(i->pid));
+                emit(i, "died", d);
+        }
         /* remove the source before closing its fd: a start that follows
          * (restart) may get the same fd number for the new init's pidfd */
         loop_remove(i->pidfd_src);
@@ -297,7 +378,9 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
 static void on_stop_timeout(struct loop_source *s, void *userdata) {
         struct instance *i = userdata;
         i->stop_timer = NULL;
-        log_warn("Instance %s did not halt in time, killing it", i->cfg.name);
+        i->stop_how = s ? STOP_HOW_TIMEOUT : STOP_HOW_KILL;
+        if (s)
+                log_warn("Instance %s did not halt in time, killing it", i->cfg.name);
         /* Killing init tears down its pid namespace; the cgroup-wide kill
          * catches anything that joined from outside (exec). */
         (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL);
@@ -342,6 +425,7 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
         int sig = SIGPWR;
         if (template_load(i->vsd->set.root, i->cfg.template_name, &t, NULL) >= 0)
                 sig = t.halt_signal;
+        i->stop_how = STOP_HOW_HALT;
         if (syscall(SYS_pidfd_send_signal, i->pidfd, sig, NULL, 0) < 0) {
                 on_stop_timeout(NULL, i);
                 return 0;
@@ -423,6 +507,9 @@ int inst_start(struct instance *i, vs_error *err) {
                 log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
                          err->msg);
         log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
+        i->stop_how = STOP_HOW_NONE;
+        mon_instance_started(v->mon, i);
+        emit(i, "started", json_pack("{s:i}", "pid", (int) i->pid));
         return 0;
 
 undo_pid:
@@ -496,6 +583,7 @@ int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **
                 return vs_err(err, ENOMEM, "register %s", cfg->name);
         }
         log_info("Instance %s created from template %s", cfg->name, cfg->template_name);
+        emit(i, "created", json_pack("{s:s}", "template", cfg->template_name));
         if (ret)
                 *ret = i;
         return 0;
@@ -523,6 +611,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
         (void) cg_destroy(v->cg, i->cfg.name, NULL);
         state_remove(i);
         log_info("Instance %s destroyed", i->cfg.name);
+        emit(i, "destroyed", NULL);
         registry_remove(v, i);
         notify_waiters(i, 0, NULL);
         inst_free(i);
@@ -568,7 +657,12 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
                 return r;
         }
+        json_t *changes = config_changes(&i->cfg, cfg);
         i->cfg = *cfg;
+        if (json_object_size(changes) > 0)
+                emit(i, "limits-changed", json_pack("{s:o, s:b}", "changes", changes, "live", live));
+        else
+                json_decref(changes);
         return 0;
 }
 
@@ -582,6 +676,7 @@ int inst_pause(struct instance *i, vs_error *err) {
                 return r;
         i->state = INST_PAUSED;
         (void) state_save(i, NULL);
+        emit(i, "paused", NULL);
         return 0;
 }
 
@@ -593,6 +688,7 @@ int inst_resume(struct instance *i, vs_error *err) {
                 return r;
         i->state = INST_RUNNING;
         (void) state_save(i, NULL);
+        emit(i, "resumed", NULL);
         return 0;
 }
 
@@ -644,6 +740,8 @@ static void adopt(struct instance *i) {
                         if (watch_init(i, NULL) >= 0) {
                                 log_info("Re-adopted instance %s (init %d)", i->cfg.name, (int) pid);
                                 reattach_console(i);
+                                mon_instance_started(i->vsd->mon, i);
+                                emit(i, "adopted", json_pack("{s:i}", "pid", (int) pid));
                                 return;
                         }
                         safe_close(&i->pidfd);
@@ -652,6 +750,7 @@ static void adopt(struct instance *i) {
         /* init is gone (or the pid was reused): whatever is left in its cgroup
          * belongs to a dead instance */
         log_info("Instance %s stopped while vsd was away, cleaning up", i->cfg.name);
+        emit(i, "stopped", json_pack("{s:s}", "how", "while-vsd-was-away"));
         i->pid = 0;
         i->state = INST_STOPPED;
         (void) cg_kill_wait(i->vsd->cg, i->cfg.name, 2000, NULL);

@@ -21,8 +21,10 @@
 #include "../cgroups/cgroup.h"
 #include "api.h"
 #include "daemon.h"
+#include "events.h"
 #include "instance.h"
 #include "loop.h"
+#include "monitor.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -198,12 +200,26 @@ int main(int argc, char **argv) {
                 loop_free(v.loop);
                 return 1;
         }
-        r = inst_registry_load(&v, &err);
+        r = ev_bus_new(EV_RING_DEFAULT, &v.events);
+        if (r < 0)
+                vs_err(&err, -r, "Failed to set up events");
+        else {
+                r = mon_new(&v, &v.mon, &err);
+                if (r > 0) {
+                        log_warn("Failed to %s, ignoring", err.msg);
+                        vs_err_clear(&err);
+                        r = 0;
+                }
+        }
+        if (r >= 0)
+                r = inst_registry_load(&v, &err);
         if (r >= 0)
                 r = api_start(&v, &err);
         if (r < 0) {
                 log_err("%s", err.msg);
                 inst_registry_free(&v);
+                mon_free(v.mon);
+                ev_bus_free(v.events);
                 cg_manager_free(v.cg);
                 loop_remove(sig_src);
                 loop_free(v.loop);
@@ -215,6 +231,8 @@ int main(int argc, char **argv) {
         r = loop_run(v.loop);
         if (r < 0)
                 log_err("Event loop failed: %s", strerror(-r));
+        /* streams end first, with the events they still had to send */
+        ev_bus_close(v.events);
         api_stop(&v);
         bool any_running = false;
         for (size_t k = 0; k < v.n_inst; k++)
@@ -223,6 +241,8 @@ int main(int argc, char **argv) {
         if (!any_running)
                 (void) cg_manager_remove_parent(v.cg);
         inst_registry_free(&v);
+        mon_free(v.mon);
+        ev_bus_free(v.events);
         cg_manager_free(v.cg);
         loop_remove(sig_src);
         loop_free(v.loop);
