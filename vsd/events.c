@@ -79,7 +79,7 @@ void ev_emit(struct ev_bus *b, const char *instance, const char *type, json_t *d
         if (j && details)
                 json_object_update(j, details);
         json_decref(details);
-        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
         json_decref(j);
         if (text) {
                 size_t len = strlen(text);
@@ -131,11 +131,15 @@ int ev_next(const struct ev_bus *b, const struct ev_filter *f, uint64_t *cursor,
         return 0;
 }
 
-uint64_t ev_cursor_backlog(const struct ev_bus *b, uint64_t n) {
-        uint64_t first = oldest(b);
-        if (n >= b->next - first)
-                return first;
-        return b->next - n;
+uint64_t ev_cursor_backlog(const struct ev_bus *b, const struct ev_filter *f, uint64_t n) {
+        uint64_t c = b->next;
+        while (n > 0 && c > oldest(b)) {
+                const struct ev_record *r = &b->ring[(c - 2) % b->cap];
+                c--;
+                if (r->line && ev_filter_match(f, r))
+                        n--;
+        }
+        return c;
 }
 
 void ev_listen(struct ev_bus *b, struct ev_listener *l) {

@@ -68,8 +68,9 @@ bool ev_filter_match(const struct ev_filter *f, const struct ev_record *r);
 int ev_next(const struct ev_bus *b, const struct ev_filter *f, uint64_t *cursor, const struct ev_record **ret,
             uint64_t *ret_lost);
 
-/* The cursor that replays the last n events (of any instance). */
-uint64_t ev_cursor_backlog(const struct ev_bus *b, uint64_t n);
+/* The cursor that replays the last n events that match f (fewer when the
+ * ring holds fewer). */
+uint64_t ev_cursor_backlog(const struct ev_bus *b, const struct ev_filter *f, uint64_t n);
 
 void ev_listen(struct ev_bus *b, struct ev_listener *l);
 void ev_unlisten(struct ev_bus *b, struct ev_listener *l);

@@ -231,8 +231,6 @@ int main(int argc, char **argv) {
         r = loop_run(v.loop);
         if (r < 0)
                 log_err("Event loop failed: %s", strerror(-r));
-        /* streams end first, with the events they still had to send */
-        ev_bus_close(v.events);
         api_stop(&v);
         bool any_running = false;
         for (size_t k = 0; k < v.n_inst; k++)

@@ -16,6 +16,7 @@
 #include "../cgroups/cgroup.h"
 #include "api-internal.h"
 #include "daemon.h"
+#include "events.h"
 
 /* ---- JSON views -------------------------------------------------------- */
 
@@ -503,6 +504,93 @@ static void get_console(struct ctx *c) {
         api_upgrade_console(c->rq, i);
 }
 
+/* ---- events ------------------------------------------------------------ */
+
+/* A query number: decimal digits only, no sign, no unit. */
+static int query_u64(const char *key, const char *v, uint64_t *ret, vs_error *err) {
+        char *end;
+        if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 19)
+                return vs_err_msg(err, EINVAL, "%s must be a whole number (0 or more), not '%.40s'", key, v);
+        *ret = strtoull(v, &end, 10);
+        return 0;
+}
+
+static int query_bool(const char *key, const char *v, bool *ret, vs_error *err) {
+        if (streq(v, "1") || streq(v, "true") || streq(v, "yes"))
+                *ret = true;
+        else if (streq(v, "0") || streq(v, "false") || streq(v, "no"))
+                *ret = false;
+        else
+                return vs_err_msg(err, EINVAL, "%s must be 1 or 0 (true or false), not '%.40s'", key, v);
+        return 0;
+}
+
+/* ?since=SEQ (events after SEQ) | ?past=1 (every buffered one) |
+ * ?backlog=N (the last N), ?instance=NAME, ?follow=0 (end after those). */
+static int events_query(struct ctx *c, struct ev_filter *f, uint64_t *ret_cursor, bool *ret_follow, vs_error *err) {
+        static const char *const known[] = { "since", "past", "backlog", "instance", "follow", NULL };
+        struct ev_bus *bus = c->v->events;
+        const char *since = api_query(c->rq, "since"), *past = api_query(c->rq, "past"),
+                   *backlog = api_query(c->rq, "backlog"), *inst = api_query(c->rq, "instance"),
+                   *follow = api_query(c->rq, "follow");
+        int r = api_query_check(c->rq, known, err);
+        if (r < 0)
+                return r;
+        if (!!since + !!past + !!backlog > 1)
+                return vs_err_msg(err, EINVAL, "since, past and backlog choose where to start: give one of them");
+        if (c->name && inst && !streq(inst, c->name))
+                return vs_err_msg(err, EINVAL, "instance '%.64s' in the query contradicts the path", inst);
+        if (inst && vs_name_check("instance", inst, err) < 0)
+                return -EINVAL;
+        snprintf(f->instance, sizeof(f->instance), "%s", c->name ? c->name : inst ? inst : "");
+
+        bool fl = true, all = false;
+        uint64_t n;
+        *ret_cursor = ev_next_seq(bus);
+        if (follow && query_bool("follow", follow, &fl, err) < 0)
+                return -EINVAL;
+        if (past) {
+                if (query_bool("past", past, &all, err) < 0)
+                        return -EINVAL;
+                if (all)
+                        *ret_cursor = ev_cursor_backlog(bus, f, UINT64_MAX);
+        } else if (since) {
+                if (query_u64("since", since, &n, err) < 0)
+                        return -EINVAL;
+                /* after SEQ; a SEQ from the future (an older daemon's) means
+                 * "from now" */
+                *ret_cursor = n < ev_next_seq(bus) ? n + 1 : ev_next_seq(bus);
+        } else if (backlog) {
+                if (query_u64("backlog", backlog, &n, err) < 0)
+                        return -EINVAL;
+                *ret_cursor = ev_cursor_backlog(bus, f, n);
+        }
+        *ret_follow = fl;
+        return 0;
+}
+
+static void stream_events(struct ctx *c) {
+        vs_error err = { 0 };
+        struct ev_filter f = { 0 };
+        uint64_t cursor = 0;
+        bool follow = false;
+        if (events_query(c, &f, &cursor, &follow, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        api_stream_events(c->rq, &f, cursor, follow);
+}
+
+static void get_events(struct ctx *c) {
+        stream_events(c);
+}
+
+static void get_instance_events(struct ctx *c) {
+        struct instance *i;
+        if (lookup(c, &i) == 0)
+                stream_events(c);
+}
+
 /* ---- routing ----------------------------------------------------------- */
 
 enum path_kind { P_TOP, P_INSTANCE, P_ACTION };
@@ -520,6 +608,7 @@ static const struct route routes[] = {
         { P_TOP, "instances", "GET", list_instances },
         { P_TOP, "instances", "POST", create_instance },
         { P_TOP, "stats", "GET", get_all_stats },
+        { P_TOP, "events", "GET", get_events },
         { P_INSTANCE, NULL, "GET", get_instance },
         { P_INSTANCE, NULL, "PATCH", patch_instance },
         { P_INSTANCE, NULL, "DELETE", delete_instance },
@@ -531,6 +620,7 @@ static const struct route routes[] = {
         { P_ACTION, "stats", "GET", get_stats },
         { P_ACTION, "exec", "POST", post_exec },
         { P_ACTION, "console", "GET", get_console },
+        { P_ACTION, "events", "GET", get_instance_events },
 };
 
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len) {
