@@ -71,6 +71,14 @@ const struct vsctl_command vsctl_commands[] = {
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
           "  --sort FIELD        without NAME: sort by name, cpu, mem, mem%, pids\n"
           "  --json              print the daemon's JSON\n" },
+        { "events", cmd_events, "Show what happens to instances: OOM kills, starts, stops, ...",
+          "[NAME] [--since SEQ | --past] [--no-follow] [--json]",
+          "  --since SEQ         first show the buffered events after sequence number SEQ\n"
+          "  --past              first show every buffered event (vsd keeps the last 1000)\n"
+          "  --no-follow         end after the buffered events instead of waiting for new\n"
+          "                      ones (alone: every buffered event)\n"
+          "  --json              print each event as the daemon's JSON line\n"
+          "Without --no-follow vsctl waits for events until interrupted or vsd stops.\n" },
         { "templates", cmd_templates, "List the templates", "[--json]",
           "  --json              print the daemon's JSON\n" },
         { "version", cmd_version, "Show the client and daemon versions", "[--json]",

@@ -565,6 +565,9 @@ static int events_query(struct ctx *c, struct ev_filter *f, uint64_t *ret_cursor
                         return -EINVAL;
                 *ret_cursor = ev_cursor_backlog(bus, f, n);
         }
+        /* without a start, a one-shot answer is the whole backlog */
+        if (!fl && !since && !past && !backlog)
+                *ret_cursor = ev_cursor_backlog(bus, f, UINT64_MAX);
         *ret_follow = fl;
         return 0;
 }
