@@ -220,3 +220,18 @@ test_stream_clients() {
         vsd_up
         vsctl stop c1
 }
+
+# A fork refused at the pids limit is an event too (counter, within a sweep).
+test_pids_max_event() {
+        local line
+        vsctl create pm1 --pids 20 --start
+        events_bg "$T/ev.out" --past
+        wait_for grep -q '"type":"started"' "$T/ev.out"
+        vsctl exec pm1 -- /probe forkbomb 100 >/dev/null
+        wait_for grep -q '"type":"pids-max"' "$T/ev.out"
+        line=$(grep -m1 '"type":"pids-max"' "$T/ev.out")
+        note "$line"
+        [ "$(json .refused <<<"$line")" -ge 1 ] || fail "refused count: $line"
+        assert_eq "$(json .pids_limit <<<"$line")" 20 "pids limit in the event"
+        stop_events
+}
