@@ -195,3 +195,60 @@ int cg_put(const struct cg_hier *h, const char *name, const char *file, const ch
                 return vs_err(err, -r, "write '%s' to %s/%s/%s", val, h->path, name, file);
         return 0;
 }
+
+/* One row's value out of an already read file. */
+static int row_value(const struct cg_stat_row *row, const char *text, uint64_t *ret) {
+        switch (row->kind) {
+        case CG_ROW_VALUE:
+                return parse_u64(text, ret);
+        case CG_ROW_KEY:
+                return cg_parse_key(text, row->key, ret);
+        case CG_ROW_SUM:
+                *ret = cg_sum_io(text, row->key);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n, void *base,
+                 vs_error *err) {
+        for (size_t i = 0; i < n;) {
+                /* rows i..j-1 come from the same file */
+                size_t j = i + 1;
+                while (j < n && rows[j].ctrl == rows[i].ctrl && streq(rows[j].file, rows[i].file))
+                        j++;
+                struct cg_hier *h = cg_hier_of(m, rows[i].ctrl);
+                if (!h) {
+                        i = j;
+                        continue;
+                }
+                /* memory.stat is ~1.5 KiB on v1 and ~3 KiB on v2; a device
+                 * list can be longer, so those take the whole file */
+                char buf[8192];
+                _cleanup_free_ char *all = NULL;
+                const char *text = buf;
+                int r;
+                if (rows[i].kind == CG_ROW_SUM) {
+                        r = cg_file_read_all(h->parent_fd, name, rows[i].file, &all);
+                        text = all;
+                } else
+                        r = cg_file_read(h->parent_fd, name, rows[i].file, buf, sizeof(buf));
+                if (r == -ENOENT) {
+                        i = j;
+                        continue;
+                }
+                if (r < 0)
+                        return vs_err(err, -r, "read %s/%s/%s", h->path, name, rows[i].file);
+                for (; i < j; i++) {
+                        uint64_t v;
+                        r = row_value(&rows[i], text, &v);
+                        if (r == -ENODATA)
+                                continue;
+                        if (r < 0)
+                                return vs_err(err, -r, "parse %s/%s/%s%s%s", h->path, name, rows[i].file,
+                                              rows[i].key ? " " : "", rows[i].key ? rows[i].key : "");
+                        *(uint64_t *) ((char *) base + rows[i].offset) = v;
+                }
+        }
+        return 0;
+}

@@ -134,5 +134,33 @@ int cg_validate_more(struct cg_manager *m, const struct cg_limits *lim, vs_error
  * blkio) lines for key over all devices. */
 uint64_t cg_sum_io(const char *text, const char *key);
 
+/*
+ * Counters as tables: one row per figure, naming the controller, the file
+ * and (for keyed files) the key.  Consecutive rows of the same file are
+ * served by one read, so a layout's table costs one open/read/close per
+ * file whatever the number of figures taken from it.  offset is where the
+ * uint64_t goes in the caller's struct (a struct cg_stats, or a layout's own
+ * that embeds one for raw values needing conversion).
+ */
+enum cg_row_kind {
+        CG_ROW_VALUE, /* the file is one number ("max" and "-1" read as UINT64_MAX) */
+        CG_ROW_KEY,   /* "key value" lines (cpu.stat, memory.stat, memory.events) */
+        CG_ROW_SUM,   /* per-device lines (io.stat, blkio.*_recursive): key summed over devices */
+};
+
+struct cg_stat_row {
+        enum cg_ctrl ctrl;
+        const char *file;
+        enum cg_row_kind kind;
+        const char *key;
+        size_t offset;
+};
+
+/* Fill base from rows for instance name.  A controller the host lacks, a
+ * file the kernel lacks or an absent key leave the field untouched (0);
+ * any other failure is an error naming the file. */
+int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n, void *base,
+                 vs_error *err);
+
 /* Monotonic milliseconds, for bounded waits. */
 uint64_t cg_now_ms(void);
