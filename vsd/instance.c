@@ -59,6 +59,7 @@ static struct cg_limits limits_of(const struct inst_config *c) {
                 .memory_high = c->memory_soft,
                 .swap_max = c->swap,
                 .cpu_weight = c->cpu_weight,
+                .io_weight = c->io_weight,
         };
         snprintf(l.cpuset, sizeof(l.cpuset), "%s", c->cpuset);
         memcpy(l.io_max, c->io.dev, sizeof(l.io_max));
@@ -404,6 +405,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .console = slave,
                 .cg = v->cg,
                 .nofile = (unsigned long) i->cfg.nofile,
+                .rlimits = &i->cfg.rlimits,
         };
         r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
@@ -455,6 +457,9 @@ int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **
         if (r < 0)
                 return r;
         r = cg_validate(v->cg, &lim, err);
+        if (r < 0)
+                return r;
+        r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
         if (r < 0)
                 return r;
 
@@ -534,11 +539,15 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         struct cg_limits lim = limits_of(cfg);
         struct cg_limits old = limits_of(&i->cfg);
         bool live = i->state == INST_RUNNING || i->state == INST_PAUSED;
+        unsigned kept = 0;
         int r;
 
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
         r = cg_validate(i->vsd->cg, &lim, err);
+        if (r < 0)
+                return r;
+        r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
         if (r < 0)
                 return r;
         if (live) {
@@ -561,13 +570,36 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
                         return r;
                 }
         }
+        /* init's own rlimits change now, and what it starts later inherits
+         * them; exec'd commands get them from the config */
+        if (live) {
+                /* init's pidfd still refers to a live process: i->pid has
+                 * not been handed to a stranger (a re-adopted init is not
+                 * our child, so nothing else keeps its pid) */
+                r = syscall(SYS_pidfd_send_signal, i->pidfd, 0, NULL, 0) < 0 ? -errno : 0;
+                if (r == 0)
+                        r = rlimits_apply_live(i->pid, &i->cfg.rlimits, &cfg->rlimits, &kept, err);
+                else
+                        vs_err(err, -r, "instance '%s': init is gone", i->cfg.name);
+                if (r < 0) {
+                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        return r;
+                }
+        }
         inst_path(i, "config.ini", path, sizeof(path));
         r = inst_config_save(cfg, path, err);
         if (r < 0) {
-                if (live)
+                if (live) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
+                }
                 return r;
         }
+        for (unsigned k = 0; k < RLIMITS_N; k++)
+                if (kept & (1u << k))
+                        log_warn("Instance %s: its running init keeps rlimit %s (raising a hard limit needs "
+                                 "CAP_SYS_RESOURCE); exec'd commands and the next start get the new one, ignoring",
+                                 i->cfg.name, rlimits_name(k));
         i->cfg = *cfg;
         return 0;
 }
