@@ -801,6 +801,63 @@ out:
         free(root);
 }
 
+/* io_weight on v1: blkio.weight where CFQ offers it, else BFQ's
+ * blkio.bfq.weight, weight x 5 clamped to 10..1000 (systemd's mapping);
+ * refused where neither exists. */
+static void v1_io_weight(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        put(root, "blkio/vsd/blkio.bfq.weight", "100\n");
+        int r = cg_manager_new(root, "vsd", &m, &err);
+        CHECK("v1 BFQ host can weigh I/O", r == 0 && m->io_weight, "r=%d %s", r, err.msg);
+        if (r < 0)
+                goto out;
+        put(root, "blkio/vsd/web/blkio.bfq.weight", "100\n");
+        static const struct {
+                uint32_t weight;
+                const char *want;
+        } cases[] = { { 0, "500" }, { 1, "10" }, { 50, "250" }, { 100, "500" }, { 200, "1000" }, { 10000, "1000" } };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct cg_limits lim = { .io_weight = cases[i].weight };
+                char name[64];
+                r = cg_create(m, "web", &lim, &err);
+                snprintf(name, sizeof(name), "v1 io_weight %u -> blkio.bfq.weight %s", cases[i].weight, cases[i].want);
+                CHECK(name, r == 0 && streq(get(root, "blkio/vsd/web/blkio.bfq.weight"), cases[i].want), "r=%d %s '%s'",
+                      r, err.msg, get(root, "blkio/vsd/web/blkio.bfq.weight"));
+        }
+        cg_manager_free(m);
+        m = NULL;
+        vs_rm_rf(root);
+        free(root);
+
+        /* this host's case: blkio without any weight file */
+        root = temp_tree();
+        put(root, "blkio/vsd/blkio.throttle.read_bps_device", "");
+        r = cg_manager_new(root, "vsd", &m, &err);
+        if (r < 0) {
+                CHECK("v1 blkio without weights", false, "%s", err.msg);
+                goto out;
+        }
+        struct cg_limits lim = { .io_weight = 200 };
+        r = cg_validate(m, &lim, &err);
+        CHECK("v1 io_weight refused without a weight-capable scheduler",
+              r == -EOPNOTSUPP && strstr(err.msg, "blkio.weight or blkio.bfq.weight"), "r=%d %s", r, err.msg);
+        lim.io_weight = 0;
+        put(root, "blkio/vsd/web/blkio.throttle.read_bps_device", "");
+        put(root, "blkio/vsd/web/blkio.throttle.write_bps_device", "");
+        put(root, "blkio/vsd/web/blkio.throttle.read_iops_device", "");
+        put(root, "blkio/vsd/web/blkio.throttle.write_iops_device", "");
+        r = cg_create(m, "web", &lim, &err);
+        CHECK("v1 default io_weight writes no weight file there", r == 0 && !exists(root, "blkio/vsd/web/blkio.weight") &&
+                                                                       !exists(root, "blkio/vsd/web/blkio.bfq.weight"),
+              "r=%d %s", r, err.msg);
+        cg_manager_free(m);
+out:
+        vs_rm_rf(root);
+        free(root);
+}
+
 /* ---- every counter, from the file doc/cgroups.md names ----------------- */
 
 static void v2_counters(void) {
@@ -1503,6 +1560,7 @@ int main(void) {
         v2_hosting();
         hosting_validation();
         v1_hosting();
+        v1_io_weight();
         v2_counters();
         v1_counters();
         real_host();
