@@ -210,15 +210,15 @@ static int row_value(const struct cg_stat_row *row, const char *text, uint64_t *
         return -EINVAL;
 }
 
-int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n, void *base,
-                 vs_error *err) {
+int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n,
+                 bool counters_only, void *base, vs_error *err) {
         for (size_t i = 0; i < n;) {
                 /* rows i..j-1 come from the same file */
                 size_t j = i + 1;
                 while (j < n && rows[j].ctrl == rows[i].ctrl && streq(rows[j].file, rows[i].file))
                         j++;
                 struct cg_hier *h = cg_hier_of(m, rows[i].ctrl);
-                if (!h) {
+                if (!h || (counters_only && rows[i].setting)) {
                         i = j;
                         continue;
                 }

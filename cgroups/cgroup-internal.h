@@ -70,8 +70,9 @@ struct cg_ops {
         int (*set_limits)(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err);
         /* Freeze/thaw and wait until the kernel says it is done. */
         int (*freeze)(struct cg_manager *m, const char *name, bool frozen, vs_error *err);
-        /* Fill the counters; the cgroup is known to exist. */
-        int (*stats)(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
+        /* Fill the counters (and, unless counters_only, the limits in
+         * effect); the cgroup is known to exist. */
+        int (*stats)(struct cg_manager *m, const char *name, bool counters_only, struct cg_stats *ret, vs_error *err);
         int (*open_dir)(struct cg_manager *m, const char *name);
 };
 
@@ -154,13 +155,14 @@ struct cg_stat_row {
         enum cg_row_kind kind;
         const char *key;
         size_t offset;
+        bool setting; /* a limit in effect rather than a counter: skipped by cg_counters() */
 };
 
 /* Fill base from rows for instance name.  A controller the host lacks, a
  * file the kernel lacks or an absent key leave the field untouched (0);
  * any other failure is an error naming the file. */
-int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n, void *base,
-                 vs_error *err);
+int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n,
+                 bool counters_only, void *base, vs_error *err);
 
 /* Monotonic milliseconds, for bounded waits. */
 uint64_t cg_now_ms(void);

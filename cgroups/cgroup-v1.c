@@ -519,33 +519,33 @@ struct v1_counters {
 
 /* Where each figure comes from (doc/cgroups.md has the same table). */
 static const struct cg_stat_row v1_rows[] = {
-        { CG_MEMORY, "memory.usage_in_bytes", CG_ROW_VALUE, NULL, S(memory_current) },
-        { CG_MEMORY, "memory.max_usage_in_bytes", CG_ROW_VALUE, NULL, S(memory_peak) },
-        { CG_MEMORY, "memory.limit_in_bytes", CG_ROW_VALUE, NULL, S(memory_max) },
-        { CG_MEMORY, "memory.soft_limit_in_bytes", CG_ROW_VALUE, NULL, X(soft) },
-        { CG_MEMORY, "memory.failcnt", CG_ROW_VALUE, NULL, S(memory_failcnt) },
-        { CG_MEMORY, "memory.memsw.failcnt", CG_ROW_VALUE, NULL, X(memsw_failcnt) },
-        { CG_MEMORY, "memory.memsw.limit_in_bytes", CG_ROW_VALUE, NULL, X(memsw_limit) },
-        { CG_MEMORY, "memory.oom_control", CG_ROW_KEY, "oom_kill", S(oom_kills) },
+        { CG_MEMORY, "memory.usage_in_bytes", CG_ROW_VALUE, NULL, S(memory_current), false },
+        { CG_MEMORY, "memory.max_usage_in_bytes", CG_ROW_VALUE, NULL, S(memory_peak), false },
+        { CG_MEMORY, "memory.limit_in_bytes", CG_ROW_VALUE, NULL, S(memory_max), true },
+        { CG_MEMORY, "memory.soft_limit_in_bytes", CG_ROW_VALUE, NULL, X(soft), true },
+        { CG_MEMORY, "memory.failcnt", CG_ROW_VALUE, NULL, S(memory_failcnt), false },
+        { CG_MEMORY, "memory.memsw.failcnt", CG_ROW_VALUE, NULL, X(memsw_failcnt), false },
+        { CG_MEMORY, "memory.memsw.limit_in_bytes", CG_ROW_VALUE, NULL, X(memsw_limit), true },
+        { CG_MEMORY, "memory.oom_control", CG_ROW_KEY, "oom_kill", S(oom_kills), false },
         /* total_*: the instance's own cgroups included */
-        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_rss", S(memory_rss) },
-        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_cache", S(memory_cache) },
-        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_swap", S(swap_current) },
-        { CG_CPUACCT, "cpuacct.usage", CG_ROW_VALUE, NULL, S(cpu_usage_ns) },
-        { CG_CPU, "cpu.stat", CG_ROW_KEY, "nr_periods", S(cpu_nr_periods) },
-        { CG_CPU, "cpu.stat", CG_ROW_KEY, "nr_throttled", S(cpu_nr_throttled) },
-        { CG_CPU, "cpu.stat", CG_ROW_KEY, "throttled_time", S(cpu_throttled_ns) },
-        { CG_CPU, "cpu.cfs_quota_us", CG_ROW_VALUE, NULL, X(quota) },
-        { CG_CPU, "cpu.cfs_period_us", CG_ROW_VALUE, NULL, X(period) },
-        { CG_CPU, "cpu.shares", CG_ROW_VALUE, NULL, X(shares) },
-        { CG_PIDS, "pids.current", CG_ROW_VALUE, NULL, S(pids_current) },
-        { CG_PIDS, "pids.max", CG_ROW_VALUE, NULL, S(pids_max) },
-        { CG_PIDS, "pids.events", CG_ROW_KEY, "max", S(pids_failcnt) },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_rss", S(memory_rss), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_cache", S(memory_cache), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_swap", S(swap_current), false },
+        { CG_CPUACCT, "cpuacct.usage", CG_ROW_VALUE, NULL, S(cpu_usage_ns), false },
+        { CG_CPU, "cpu.stat", CG_ROW_KEY, "nr_periods", S(cpu_nr_periods), false },
+        { CG_CPU, "cpu.stat", CG_ROW_KEY, "nr_throttled", S(cpu_nr_throttled), false },
+        { CG_CPU, "cpu.stat", CG_ROW_KEY, "throttled_time", S(cpu_throttled_ns), false },
+        { CG_CPU, "cpu.cfs_quota_us", CG_ROW_VALUE, NULL, X(quota), true },
+        { CG_CPU, "cpu.cfs_period_us", CG_ROW_VALUE, NULL, X(period), true },
+        { CG_CPU, "cpu.shares", CG_ROW_VALUE, NULL, X(shares), true },
+        { CG_PIDS, "pids.current", CG_ROW_VALUE, NULL, S(pids_current), false },
+        { CG_PIDS, "pids.max", CG_ROW_VALUE, NULL, S(pids_max), true },
+        { CG_PIDS, "pids.events", CG_ROW_KEY, "max", S(pids_failcnt), false },
         /* the throttle layer counts every bio, whatever the scheduler */
-        { CG_IO, "blkio.throttle.io_service_bytes_recursive", CG_ROW_SUM, "Read", S(io_rbytes) },
-        { CG_IO, "blkio.throttle.io_service_bytes_recursive", CG_ROW_SUM, "Write", S(io_wbytes) },
-        { CG_IO, "blkio.throttle.io_serviced_recursive", CG_ROW_SUM, "Read", S(io_rios) },
-        { CG_IO, "blkio.throttle.io_serviced_recursive", CG_ROW_SUM, "Write", S(io_wios) },
+        { CG_IO, "blkio.throttle.io_service_bytes_recursive", CG_ROW_SUM, "Read", S(io_rbytes), false },
+        { CG_IO, "blkio.throttle.io_service_bytes_recursive", CG_ROW_SUM, "Write", S(io_wbytes), false },
+        { CG_IO, "blkio.throttle.io_serviced_recursive", CG_ROW_SUM, "Read", S(io_rios), false },
+        { CG_IO, "blkio.throttle.io_serviced_recursive", CG_ROW_SUM, "Write", S(io_wios), false },
 };
 
 #undef S
@@ -556,13 +556,14 @@ static uint64_t v1_limit(uint64_t v) {
         return v >= (1ULL << 62) ? 0 : v;
 }
 
-static int v1_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+static int v1_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_stats *ret, vs_error *err) {
         struct v1_counters c = { .quota = UINT64_MAX };
-        int r = cg_read_rows(m, name, v1_rows, ELEMENTSOF(v1_rows), &c, err);
+        int r = cg_read_rows(m, name, v1_rows, ELEMENTSOF(v1_rows), counters_only, &c, err);
         if (r < 0)
                 return r;
         struct cg_stats *s = &c.s;
-        s->cpu_weight = c.shares ? (uint32_t) ((c.shares * 100 + 512) / 1024) : CG_WEIGHT_DEFAULT;
+        if (!counters_only)
+                s->cpu_weight = c.shares ? (uint32_t) ((c.shares * 100 + 512) / 1024) : CG_WEIGHT_DEFAULT;
         /* with memsw = mem the memory+swap counter is the one that trips
          * first (there is no swap to fall back to): report whichever moved */
         if (c.memsw_failcnt > s->memory_failcnt)

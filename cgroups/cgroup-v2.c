@@ -268,29 +268,29 @@ struct v2_counters {
  * cpu.stat's usage counters exist without the cpu controller: CG_CPUACCT
  * is always in the v2 hierarchy's mask. */
 static const struct cg_stat_row v2_rows[] = {
-        { CG_MEMORY, "memory.current", CG_ROW_VALUE, NULL, S(memory_current) },
-        { CG_MEMORY, "memory.peak", CG_ROW_VALUE, NULL, S(memory_peak) }, /* 5.19 and later */
-        { CG_MEMORY, "memory.max", CG_ROW_VALUE, NULL, S(memory_max) },
-        { CG_MEMORY, "memory.high", CG_ROW_VALUE, NULL, X(high) },
-        { CG_MEMORY, "memory.events", CG_ROW_KEY, "high", S(memory_high_events) },
-        { CG_MEMORY, "memory.events", CG_ROW_KEY, "max", S(memory_failcnt) },
-        { CG_MEMORY, "memory.events", CG_ROW_KEY, "oom_kill", S(oom_kills) },
-        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "anon", S(memory_rss) },
-        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "file", S(memory_cache) },
-        { CG_MEMORY, "memory.swap.current", CG_ROW_VALUE, NULL, S(swap_current) },
-        { CG_MEMORY, "memory.swap.max", CG_ROW_VALUE, NULL, X(swap_max) },
-        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "usage_usec", X(usage_us) },
-        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "nr_periods", S(cpu_nr_periods) },
-        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "nr_throttled", S(cpu_nr_throttled) },
-        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "throttled_usec", X(throttled_us) },
-        { CG_CPU, "cpu.weight", CG_ROW_VALUE, NULL, X(weight) },
-        { CG_PIDS, "pids.current", CG_ROW_VALUE, NULL, S(pids_current) },
-        { CG_PIDS, "pids.max", CG_ROW_VALUE, NULL, S(pids_max) },
-        { CG_PIDS, "pids.events", CG_ROW_KEY, "max", S(pids_failcnt) },
-        { CG_IO, "io.stat", CG_ROW_SUM, "rbytes", S(io_rbytes) },
-        { CG_IO, "io.stat", CG_ROW_SUM, "wbytes", S(io_wbytes) },
-        { CG_IO, "io.stat", CG_ROW_SUM, "rios", S(io_rios) },
-        { CG_IO, "io.stat", CG_ROW_SUM, "wios", S(io_wios) },
+        { CG_MEMORY, "memory.current", CG_ROW_VALUE, NULL, S(memory_current), false },
+        { CG_MEMORY, "memory.peak", CG_ROW_VALUE, NULL, S(memory_peak), false }, /* 5.19 and later */
+        { CG_MEMORY, "memory.max", CG_ROW_VALUE, NULL, S(memory_max), true },
+        { CG_MEMORY, "memory.high", CG_ROW_VALUE, NULL, X(high), true },
+        { CG_MEMORY, "memory.events", CG_ROW_KEY, "high", S(memory_high_events), false },
+        { CG_MEMORY, "memory.events", CG_ROW_KEY, "max", S(memory_failcnt), false },
+        { CG_MEMORY, "memory.events", CG_ROW_KEY, "oom_kill", S(oom_kills), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "anon", S(memory_rss), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "file", S(memory_cache), false },
+        { CG_MEMORY, "memory.swap.current", CG_ROW_VALUE, NULL, S(swap_current), false },
+        { CG_MEMORY, "memory.swap.max", CG_ROW_VALUE, NULL, X(swap_max), true },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "usage_usec", X(usage_us), false },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "nr_periods", S(cpu_nr_periods), false },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "nr_throttled", S(cpu_nr_throttled), false },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "throttled_usec", X(throttled_us), false },
+        { CG_CPU, "cpu.weight", CG_ROW_VALUE, NULL, X(weight), true },
+        { CG_PIDS, "pids.current", CG_ROW_VALUE, NULL, S(pids_current), false },
+        { CG_PIDS, "pids.max", CG_ROW_VALUE, NULL, S(pids_max), true },
+        { CG_PIDS, "pids.events", CG_ROW_KEY, "max", S(pids_failcnt), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "rbytes", S(io_rbytes), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "wbytes", S(io_wbytes), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "rios", S(io_rios), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "wios", S(io_wios), false },
 };
 
 #undef S
@@ -300,10 +300,10 @@ static uint64_t v2_limit(uint64_t v) {
         return v == UINT64_MAX ? 0 : v;
 }
 
-static int v2_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
-        struct v2_counters c = { .weight = CG_WEIGHT_DEFAULT };
+static int v2_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_stats *ret, vs_error *err) {
+        struct v2_counters c = { .weight = counters_only ? 0 : CG_WEIGHT_DEFAULT };
         struct cg_hier *h = &m->hier[0];
-        int r = cg_read_rows(m, name, v2_rows, ELEMENTSOF(v2_rows), &c, err);
+        int r = cg_read_rows(m, name, v2_rows, ELEMENTSOF(v2_rows), counters_only, &c, err);
         if (r < 0)
                 return r;
         struct cg_stats *s = &c.s;
@@ -315,7 +315,7 @@ static int v2_stats(struct cg_manager *m, const char *name, struct cg_stats *ret
         /* swap on top of a memory limit; "max" without one is no limit */
         s->swap_max = s->memory_max ? v2_limit(c.swap_max) : 0;
         s->pids_max = v2_limit(s->pids_max);
-        if (h->mask & CG_MASK(CG_CPU)) {
+        if (!counters_only && (h->mask & CG_MASK(CG_CPU))) {
                 char buf[64];
                 uint64_t quota, period;
                 if (cg_file_read(h->parent_fd, name, "cpu.max", buf, sizeof(buf)) >= 0 &&

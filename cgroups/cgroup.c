@@ -649,7 +649,7 @@ int cg_list(struct cg_manager *m, char ***ret, vs_error *err) {
 
 /* ---- counters --------------------------------------------------------- */
 
-int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+static int stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_stats *ret, vs_error *err) {
         int r = vs_name_check("instance", name, err);
         if (r < 0)
                 return r;
@@ -657,11 +657,19 @@ int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_er
         if (faccessat(h->parent_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
                 return vs_err(err, errno, "cgroup %s/%s", h->path, name);
         struct cg_stats s = { 0 };
-        r = m->ops->stats(m, name, &s, err);
+        r = m->ops->stats(m, name, counters_only, &s, err);
         if (r < 0)
                 return r;
         *ret = s;
         return 0;
+}
+
+int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+        return stats(m, name, false, ret, err);
+}
+
+int cg_counters(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+        return stats(m, name, true, ret, err);
 }
 
 int cg_manager_remove_parent(struct cg_manager *m) {

@@ -133,6 +133,13 @@ int cg_destroy(struct cg_manager *m, const char *name, vs_error *err);
 
 int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
 
+/* Only the counters (usage, peaks, failure counts, CPU time, I/O): the
+ * limits in effect (memory_max, memory_high, swap_max, cpu_millis,
+ * cpu_weight, pids_max) are left 0.  For a caller that knows the limits it
+ * set: each file is a syscall round trip, and a listing of every instance
+ * reads them for all of them. */
+int cg_counters(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
+
 /* Names of instance cgroups present under <parent> (for reconciling after a
  * daemon restart).  *ret is a malloc'd NULL-terminated array of malloc'd
  * strings. */

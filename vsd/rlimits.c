@@ -96,13 +96,17 @@ static int parse_item(struct inst_rlimits *rl, char *item, vs_error *err) {
                                   item, list);
         }
         char *v = eq + 1, *colon = strchr(v, ':');
+        /* memset, not an initializer: padding too, as config comparisons
+         * compare whole structs */
         if (streq(v, "default")) {
-                rl->r[i] = (struct inst_rlimit){ 0 };
+                memset(&rl->r[i], 0, sizeof(rl->r[i]));
                 return 0;
         }
         if (colon)
                 *colon = '\0';
-        struct inst_rlimit n = { .set = true };
+        struct inst_rlimit n;
+        memset(&n, 0, sizeof(n));
+        n.set = true;
         int r = parse_value((unsigned) i, v, &n.soft, err);
         if (r < 0)
                 return r;
@@ -122,7 +126,7 @@ static int parse_item(struct inst_rlimits *rl, char *item, vs_error *err) {
 int rlimits_parse(struct inst_rlimits *rl, const char *s, vs_error *err) {
         struct inst_rlimits n = *rl;
         if (!*s || streq(s, "none")) {
-                *rl = (struct inst_rlimits){ 0 };
+                memset(rl, 0, sizeof(*rl));
                 return 0;
         }
         _cleanup_free_ char *copy = strdup(s);

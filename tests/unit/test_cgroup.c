@@ -915,6 +915,14 @@ static void v2_counters(void) {
         CHECK("v2 counters: io summed over devices",
               s.io_rbytes == 101 && s.io_wbytes == 202 && s.io_rios == 8 && s.io_wios == 10,
               "%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, s.io_rbytes, s.io_wbytes, s.io_rios, s.io_wios);
+        struct cg_stats k = { 0 };
+        r = cg_counters(m, "web", &k, &err);
+        CHECK("v2 cg_counters: the same counters, no limits read",
+              r == 0 && k.memory_current == s.memory_current && k.memory_failcnt == 7 && k.oom_kills == 1 &&
+                      k.swap_current == 4096 && k.cpu_usage_ns == s.cpu_usage_ns && k.pids_failcnt == 2 &&
+                      k.io_wios == 10 && k.memory_max == 0 && k.memory_high == 0 && k.swap_max == 0 &&
+                      k.cpu_millis == 0 && k.cpu_weight == 0,
+              "r=%d %s max=%" PRIu64 " millis=%u weight=%u", r, err.msg, k.memory_max, k.cpu_millis, k.cpu_weight);
 
         /* no memory limit: "max" everywhere reads as none */
         put(root, "vsd/web/memory.max", "max\n");
@@ -999,6 +1007,15 @@ static void v1_counters(void) {
         CHECK("v1 counters: io summed over devices, Total lines skipped",
               s.io_rbytes == 101 && s.io_wbytes == 202 && s.io_rios == 8 && s.io_wios == 10,
               "%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, s.io_rbytes, s.io_wbytes, s.io_rios, s.io_wios);
+        struct cg_stats k = { 0 };
+        r = cg_counters(m, "web", &k, &err);
+        CHECK("v1 cg_counters: the same counters, no limits read",
+              r == 0 && k.memory_current == 5000 && k.memory_failcnt == 9 && k.oom_kills == 2 && k.memory_rss == 2000 &&
+                      k.swap_current == 4096 && k.cpu_usage_ns == 123456789 && k.cpu_nr_periods == 90 &&
+                      k.pids_current == 3 && k.pids_failcnt == 5 && k.io_wios == 10 && k.memory_max == 0 &&
+                      k.memory_high == 0 && k.swap_max == 0 && k.cpu_millis == 0 && k.cpu_weight == 0 && k.pids_max == 0,
+              "r=%d %s max=%" PRIu64 " millis=%u weight=%u pids=%" PRIu64, r, err.msg, k.memory_max, k.cpu_millis,
+              k.cpu_weight, k.pids_max);
 
         /* no limits: v1's huge numbers and -1 read as none; memsw = mem is no swap */
         put(root, "memory/vsd/web/memory.limit_in_bytes", V1_NO_LIMIT "\n");
@@ -1509,6 +1526,35 @@ static void real_bench(struct cg_manager *m, int n) {
                        "create+limits+attach %.1f us, destroy %.1f us\n",
                        cg_manager_mode(m), m->n_hier, done, mc / 1e3, ma / 1e3, mt / 1e3, md / 1e3);
         }
+        /* the counters of one live instance: what `vsctl stats` pays per
+         * instance inside the daemon */
+        int gofd;
+        pid_t child = sleeper(&gofd);
+        if (done > 0 && cg_create(m, "bench", &lim, &err) == 0 && cg_attach(m, "bench", child, &err) == 0) {
+                struct cg_stats st;
+                int k = 0;
+                for (; k < n; k++) {
+                        uint64_t t0 = now_ns();
+                        if (cg_stats(m, "bench", &st, &err) < 0)
+                                break;
+                        c[k] = now_ns() - t0;
+                }
+                if (k > 0)
+                        printf("# bench %s, median of %d: cg_stats of one live instance %.1f us\n", cg_manager_mode(m),
+                               k, median(c, k) / 1e3);
+                for (k = 0; k < n; k++) {
+                        uint64_t t0 = now_ns();
+                        if (cg_counters(m, "bench", &st, &err) < 0)
+                                break;
+                        c[k] = now_ns() - t0;
+                }
+                if (k > 0)
+                        printf("# bench %s, median of %d: cg_counters of one live instance %.1f us\n",
+                               cg_manager_mode(m), k, median(c, k) / 1e3);
+        }
+        kill(child, SIGKILL);
+        wait_sig(child);
+        close(gofd);
         (void) cg_kill_wait(m, "bench", 1000, NULL);
         (void) cg_destroy(m, "bench", NULL);
         free(c);
