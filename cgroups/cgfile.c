@@ -210,9 +210,47 @@ static int row_value(const struct cg_stat_row *row, const char *text, uint64_t *
         return -EINVAL;
 }
 
+/* A counter file into buf, NUL-terminated.  Each is a seq_file with a
+ * single record (one show call, for which the kernel grows its buffer until
+ * the record fits), so one read returns all of it: asking again for the end
+ * would cost a syscall per file, a third of a counter's price.  (Files of
+ * many records, cgroup.procs, may come in pieces: cg_file_read_all.)  A
+ * buffer filled to the brim means it might not be all: -EFBIG. */
+static int read_once(int fd, char *buf, size_t len) {
+        ssize_t n;
+        /* at offset 0 a seq_file starts over: a held fd reads fresh values */
+        do
+                n = pread(fd, buf, len - 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n == len - 1)
+                return -EFBIG;
+        buf[n] = '\0';
+        return (int) n;
+}
+
+/* One counter file, from a held fd (opened on first use) or opened now. */
+static int read_counter_file(int dfd, const char *name, const char *file, int *held, char *buf, size_t len) {
+        if (held && *held == -EBADF) {
+                int fd = open_at(dfd, name, file, O_RDONLY);
+                if (fd < 0 && fd != -ENOENT)
+                        return fd;
+                *held = fd;
+        }
+        if (held && *held == -ENOENT)
+                return -ENOENT;
+        if (held)
+                return read_once(*held, buf, len);
+        _cleanup_close_ int fd = open_at(dfd, name, file, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        return read_once(fd, buf, len);
+}
+
 int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n,
-                 bool counters_only, void *base, vs_error *err) {
-        for (size_t i = 0; i < n;) {
+                 bool counters_only, struct cg_counter_fds *fds, void *base, vs_error *err) {
+        for (size_t i = 0, g = 0; i < n; g++) {
                 /* rows i..j-1 come from the same file */
                 size_t j = i + 1;
                 while (j < n && rows[j].ctrl == rows[i].ctrl && streq(rows[j].file, rows[i].file))
@@ -223,16 +261,16 @@ int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_ro
                         continue;
                 }
                 /* memory.stat is ~1.5 KiB on v1 and ~3 KiB on v2; a device
-                 * list can be longer, so those take the whole file */
+                 * list on a host with very many disks may be longer */
                 char buf[8192];
                 _cleanup_free_ char *all = NULL;
                 const char *text = buf;
-                int r;
-                if (rows[i].kind == CG_ROW_SUM) {
+                int *held = fds && g < CG_COUNTER_FILES_MAX ? &fds->fd[g] : NULL;
+                int r = read_counter_file(h->parent_fd, name, rows[i].file, held, buf, sizeof(buf));
+                if (r == -EFBIG) {
                         r = cg_file_read_all(h->parent_fd, name, rows[i].file, &all);
                         text = all;
-                } else
-                        r = cg_file_read(h->parent_fd, name, rows[i].file, buf, sizeof(buf));
+                }
                 if (r == -ENOENT) {
                         i = j;
                         continue;

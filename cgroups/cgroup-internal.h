@@ -72,7 +72,8 @@ struct cg_ops {
         int (*freeze)(struct cg_manager *m, const char *name, bool frozen, vs_error *err);
         /* Fill the counters (and, unless counters_only, the limits in
          * effect); the cgroup is known to exist. */
-        int (*stats)(struct cg_manager *m, const char *name, bool counters_only, struct cg_stats *ret, vs_error *err);
+        int (*stats)(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
+                     struct cg_stats *ret, vs_error *err);
         int (*open_dir)(struct cg_manager *m, const char *name);
 };
 
@@ -158,11 +159,19 @@ struct cg_stat_row {
         bool setting; /* a limit in effect rather than a counter: skipped by cg_counters() */
 };
 
+/* Held-open counter files, one per file of a layout's counter table, in
+ * table order: -EBADF not opened yet, -ENOENT absent (no controller, no
+ * such file on this kernel). */
+#define CG_COUNTER_FILES_MAX 24
+struct cg_counter_fds {
+        int fd[CG_COUNTER_FILES_MAX];
+};
+
 /* Fill base from rows for instance name.  A controller the host lacks, a
  * file the kernel lacks or an absent key leave the field untouched (0);
  * any other failure is an error naming the file. */
 int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n,
-                 bool counters_only, void *base, vs_error *err);
+                 bool counters_only, struct cg_counter_fds *fds, void *base, vs_error *err);
 
 /* Monotonic milliseconds, for bounded waits. */
 uint64_t cg_now_ms(void);

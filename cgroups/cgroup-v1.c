@@ -556,9 +556,10 @@ static uint64_t v1_limit(uint64_t v) {
         return v >= (1ULL << 62) ? 0 : v;
 }
 
-static int v1_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_stats *ret, vs_error *err) {
+static int v1_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
+                    struct cg_stats *ret, vs_error *err) {
         struct v1_counters c = { .quota = UINT64_MAX };
-        int r = cg_read_rows(m, name, v1_rows, ELEMENTSOF(v1_rows), counters_only, &c, err);
+        int r = cg_read_rows(m, name, v1_rows, ELEMENTSOF(v1_rows), counters_only, fds, &c, err);
         if (r < 0)
                 return r;
         struct cg_stats *s = &c.s;

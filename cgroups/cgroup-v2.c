@@ -300,10 +300,11 @@ static uint64_t v2_limit(uint64_t v) {
         return v == UINT64_MAX ? 0 : v;
 }
 
-static int v2_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_stats *ret, vs_error *err) {
+static int v2_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
+                    struct cg_stats *ret, vs_error *err) {
         struct v2_counters c = { .weight = counters_only ? 0 : CG_WEIGHT_DEFAULT };
         struct cg_hier *h = &m->hier[0];
-        int r = cg_read_rows(m, name, v2_rows, ELEMENTSOF(v2_rows), counters_only, &c, err);
+        int r = cg_read_rows(m, name, v2_rows, ELEMENTSOF(v2_rows), counters_only, fds, &c, err);
         if (r < 0)
                 return r;
         struct cg_stats *s = &c.s;

@@ -140,6 +140,17 @@ int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_er
  * reads them for all of them. */
 int cg_counters(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
 
+/* cg_counters() with the counter files of one instance kept open in *fds
+ * (allocated on the first call): later calls read each with one pread(),
+ * where cg_counters() pays open, read and close.  For a caller that reads
+ * the same running instance again and again (the API's stats).  The fds
+ * must be freed before the cgroup is removed: an open file keeps a removed
+ * cgroup's memory pinned. */
+struct cg_counter_fds;
+int cg_counters_held(struct cg_manager *m, const char *name, struct cg_counter_fds **fds, struct cg_stats *ret,
+                     vs_error *err);
+void cg_counter_fds_free(struct cg_counter_fds *fds);
+
 /* Names of instance cgroups present under <parent> (for reconciling after a
  * daemon restart).  *ret is a malloc'd NULL-terminated array of malloc'd
  * strings. */

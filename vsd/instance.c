@@ -141,6 +141,7 @@ static void inst_release_runtime(struct instance *i) {
 static void inst_free(struct instance *i) {
         if (!i)
                 return;
+        cg_counter_fds_free(i->counters);
         inst_release_runtime(i);
         free(i);
 }
@@ -253,6 +254,9 @@ static void reap_retry(struct loop_source *s, void *userdata);
  * What is left on the host is the cgroup, removed here. */
 static void try_reap(struct instance *i) {
         vs_error err = { 0 };
+        /* an open counter file would keep the removed cgroup's memory */
+        cg_counter_fds_free(i->counters);
+        i->counters = NULL;
         int r = cg_destroy(i->vsd->cg, i->cfg.name, &err);
         if (r == -EBUSY && i->reap_tries++ < REAP_MAX_TRIES) {
                 /* something joined late (an exec racing the stop): kill it */

@@ -60,6 +60,7 @@ struct instance {
         struct console *console;
         struct inst_waiter *waiters;
         enum inst_after_stop after_stop;
+        struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
 };
 
 /* Scan <root>/instances, load every config.ini (a bad one marks that

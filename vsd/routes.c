@@ -73,7 +73,7 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
         struct cg_stats st = { 0 };
         const struct inst_config *c = &i->cfg;
         if (i->state == INST_RUNNING || i->state == INST_PAUSED) {
-                if (cg_counters(i->vsd->cg, c->name, &st, err) < 0)
+                if (cg_counters_held(i->vsd->cg, c->name, &i->counters, &st, err) < 0)
                         return NULL;
         }
         _cleanup_free_ char *rl = rlimits_format(&c->rlimits);

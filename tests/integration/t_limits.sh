@@ -245,6 +245,14 @@ test_stats_full() {
         expect_fail --code 2 vsctl stats --sort bogus
         assert_match "$LAST_ERR" "unknown sort key 'bogus' \(known: name, cpu" "sort key message"
         expect_fail --code 2 vsctl stats sf1 --sort cpu
+        # the counter files held open for sf1 belong to its old cgroup:
+        # after a restart the new one is counted from zero
+        vsctl restart sf1
+        j=$(vsctl --json stats sf1)
+        [ "$(json .pids.current <<<"$j")" -ge 1 ] || fail "no pids after a restart: $j"
+        assert_eq "$(json .io.write_bytes <<<"$j")" 0 "write_bytes of the new cgroup"
+        vsctl stop sf1
+        assert_eq "$(vsctl --json stats sf1 | json '.memory.usage + .pids.current')" 0 "a stopped instance's usage"
 }
 
 # I/O weight: accepted syntax, but this host's scheduler has no weight file

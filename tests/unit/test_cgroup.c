@@ -924,6 +924,18 @@ static void v2_counters(void) {
                       k.cpu_millis == 0 && k.cpu_weight == 0,
               "r=%d %s max=%" PRIu64 " millis=%u weight=%u", r, err.msg, k.memory_max, k.cpu_millis, k.cpu_weight);
 
+        /* a device list longer than the read buffer is still read whole */
+        char *big = malloc(300 * 64), *p = big;
+        for (int d = 0; d < 300; d++)
+                p += sprintf(p, "8:%d rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n", d);
+        put(root, "vsd/web/io.stat", big);
+        free(big);
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v2 counters: a device list past the buffer is summed whole",
+              r == 0 && s.io_rbytes == 300 && s.io_wbytes == 600 && s.io_rios == 900 && s.io_wios == 1200,
+              "r=%d %s %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, r, err.msg, s.io_rbytes, s.io_wbytes, s.io_rios,
+              s.io_wios);
+
         /* no memory limit: "max" everywhere reads as none */
         put(root, "vsd/web/memory.max", "max\n");
         put(root, "vsd/web/memory.high", "max\n");
@@ -1016,6 +1028,20 @@ static void v1_counters(void) {
                       k.memory_high == 0 && k.swap_max == 0 && k.cpu_millis == 0 && k.cpu_weight == 0 && k.pids_max == 0,
               "r=%d %s max=%" PRIu64 " millis=%u weight=%u pids=%" PRIu64, r, err.msg, k.memory_max, k.cpu_millis,
               k.cpu_weight, k.pids_max);
+
+        /* held open: the second read sees the new values, through the same fds */
+        struct cg_counter_fds *fds = NULL;
+        r = cg_counters_held(m, "web", &fds, &k, &err);
+        int first_fd = fds ? fds->fd[0] : -1;
+        put(root, "memory/vsd/web/memory.usage_in_bytes", "7777\n");
+        put(root, "pids/vsd/web/pids.events", "max 6\n");
+        int r2 = cg_counters_held(m, "web", &fds, &k, &err);
+        CHECK("v1 held counters read fresh values", r == 0 && r2 == 0 && first_fd >= 0 && fds->fd[0] == first_fd &&
+                                                            k.memory_current == 7777 && k.pids_failcnt == 6 &&
+                                                            k.cpu_usage_ns == 123456789 && k.io_wios == 10,
+              "r=%d r2=%d %s fd=%d/%d cur=%" PRIu64 " pidsfail=%" PRIu64, r, r2, err.msg, first_fd, fds ? fds->fd[0] : -1,
+              k.memory_current, k.pids_failcnt);
+        cg_counter_fds_free(fds);
 
         /* no limits: v1's huge numbers and -1 read as none; memsw = mem is no swap */
         put(root, "memory/vsd/web/memory.limit_in_bytes", V1_NO_LIMIT "\n");
