@@ -551,9 +551,13 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         r = cg_validate(i->vsd->cg, &lim, err);
         if (r < 0)
                 return r;
-        r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
-        if (r < 0)
-                return r;
+        /* only what changes: a value set by hand earlier does not block an
+         * unrelated change */
+        if (cfg->nofile != i->cfg.nofile || memcmp(&cfg->rlimits, &i->cfg.rlimits, sizeof(cfg->rlimits)) != 0) {
+                r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
+                if (r < 0)
+                        return r;
+        }
         if (live) {
                 r = cg_set_limits(i->vsd->cg, i->cfg.name, &lim, err);
                 if (r < 0) {
@@ -577,9 +581,9 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         /* init's own rlimits change now, and what it starts later inherits
          * them; exec'd commands get them from the config */
         if (live) {
-                /* init's pidfd still refers to a live process: i->pid has
-                 * not been handed to a stranger (a re-adopted init is not
-                 * our child, so nothing else keeps its pid) */
+                /* prlimit() takes a pid.  While init's pidfd says it is
+                 * alive, i->pid is still init's: a re-adopted init is not our
+                 * child, and no zombie of ours holds its pid once it dies */
                 r = syscall(SYS_pidfd_send_signal, i->pidfd, 0, NULL, 0) < 0 ? -errno : 0;
                 if (r == 0)
                         r = rlimits_apply_live(i->pid, &i->cfg.rlimits, &cfg->rlimits, &kept, err);
