@@ -139,6 +139,7 @@ static void launch(struct exec_session *s, int fds[3]) {
                 .fds = { fds[0], fds[1], fds[2] },
                 .tty = s->tty,
                 .nofile = (unsigned long) i->cfg.nofile,
+                .rlimits = &i->cfg.rlimits,
         };
         pid_t pid;
         int r = start_join(&spec, &pid, &s->pidfd, &err);

@@ -61,6 +61,7 @@ static struct cg_limits limits_of(const struct inst_config *c) {
                 .memory_high = c->memory_soft,
                 .swap_max = c->swap,
                 .cpu_weight = c->cpu_weight,
+                .io_weight = c->io_weight,
         };
         snprintf(l.cpuset, sizeof(l.cpuset), "%s", c->cpuset);
         memcpy(l.io_max, c->io.dev, sizeof(l.io_max));
@@ -203,6 +204,7 @@ static void inst_release_runtime(struct instance *i) {
 static void inst_free(struct instance *i) {
         if (!i)
                 return;
+        cg_counter_fds_free(i->counters);
         inst_release_runtime(i);
         free(i);
 }
@@ -320,6 +322,9 @@ static void reap_retry(struct loop_source *s, void *userdata);
  * What is left on the host is the cgroup, removed here. */
 static void try_reap(struct instance *i) {
         vs_error err = { 0 };
+        /* an open counter file would keep the removed cgroup's memory */
+        cg_counter_fds_free(i->counters);
+        i->counters = NULL;
         int r = cg_destroy(i->vsd->cg, i->cfg.name, &err);
         if (r == -EBUSY && i->reap_tries++ < REAP_MAX_TRIES) {
                 /* something joined late (an exec racing the stop): kill it */
@@ -488,6 +493,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .console = slave,
                 .cg = v->cg,
                 .nofile = (unsigned long) i->cfg.nofile,
+                .rlimits = &i->cfg.rlimits,
         };
         r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
@@ -542,6 +548,9 @@ int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **
         if (r < 0)
                 return r;
         r = cg_validate(v->cg, &lim, err);
+        if (r < 0)
+                return r;
+        r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
         if (r < 0)
                 return r;
 
@@ -623,6 +632,7 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         struct cg_limits lim = limits_of(cfg);
         struct cg_limits old = limits_of(&i->cfg);
         bool live = i->state == INST_RUNNING || i->state == INST_PAUSED;
+        unsigned kept = 0;
         int r;
 
         if (i->state == INST_BROKEN)
@@ -630,6 +640,13 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         r = cg_validate(i->vsd->cg, &lim, err);
         if (r < 0)
                 return r;
+        /* only what changes: a value set by hand earlier does not block an
+         * unrelated change */
+        if (cfg->nofile != i->cfg.nofile || memcmp(&cfg->rlimits, &i->cfg.rlimits, sizeof(cfg->rlimits)) != 0) {
+                r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
+                if (r < 0)
+                        return r;
+        }
         if (live) {
                 r = cg_set_limits(i->vsd->cg, i->cfg.name, &lim, err);
                 if (r < 0) {
@@ -650,14 +667,37 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
                         return r;
                 }
         }
+        /* init's own rlimits change now, and what it starts later inherits
+         * them; exec'd commands get them from the config */
+        if (live) {
+                /* prlimit() takes a pid.  While init's pidfd says it is
+                 * alive, i->pid is still init's: a re-adopted init is not our
+                 * child, and no zombie of ours holds its pid once it dies */
+                r = syscall(SYS_pidfd_send_signal, i->pidfd, 0, NULL, 0) < 0 ? -errno : 0;
+                if (r == 0)
+                        r = rlimits_apply_live(i->pid, &i->cfg.rlimits, &cfg->rlimits, &kept, err);
+                else
+                        vs_err(err, -r, "instance '%s': init is gone", i->cfg.name);
+                if (r < 0) {
+                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        return r;
+                }
+        }
         inst_path(i, "config.ini", path, sizeof(path));
         r = inst_config_save(cfg, path, err);
         if (r < 0) {
-                if (live)
+                if (live) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
+                }
                 return r;
         }
         json_t *changes = config_changes(&i->cfg, cfg);
+        for (unsigned k = 0; k < RLIMITS_N; k++)
+                if (kept & (1u << k))
+                        log_warn("Instance %s: its running init keeps rlimit %s (raising a hard limit needs "
+                                 "CAP_SYS_RESOURCE); exec'd commands and the next start get the new one, ignoring",
+                                 i->cfg.name, rlimits_name(k));
         i->cfg = *cfg;
         if (json_object_size(changes) > 0)
                 emit(i, "limits-changed", json_pack("{s:o, s:b}", "changes", changes, "live", live));

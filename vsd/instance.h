@@ -75,6 +75,7 @@ struct instance {
         /* the cgroup's OOM-kill and pids-limit counters as far as events
          * have told them (vsd/monitor.c) */
         uint64_t oom_told, oom_unexplained, pids_told;
+        struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
 };
 
 /* Scan <root>/instances, load every config.ini (a bad one marks that

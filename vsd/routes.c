@@ -34,7 +34,11 @@ json_t *routes_instance_json(struct instance *i) {
                 json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
                 json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
                 json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
+                json_object_set_new(j, "io_weight", json_integer(i->cfg.io_weight ? i->cfg.io_weight : 100));
                 json_object_set_new(j, "nofile", json_integer((json_int_t) i->cfg.nofile));
+                char *rl = rlimits_format(&i->cfg.rlimits);
+                json_object_set_new(j, "rlimits", rl ? json_string(rl) : json_null());
+                free(rl);
                 for (int k = 0; k < _IO_KIND_MAX; k++) {
                         char *v = inst_io_format(&i->cfg.io, (enum inst_io_kind) k);
                         json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
@@ -46,22 +50,65 @@ json_t *routes_instance_json(struct instance *i) {
         return j;
 }
 
+/* The throttles in effect, one object per device (vsd wrote them on start
+ * and on every live change). */
+static json_t *throttles_json(const struct inst_io_limits *io) {
+        json_t *arr = json_array();
+        for (unsigned k = 0; arr && k < io->n; k++) {
+                const struct cg_io_throttle *t = &io->dev[k];
+                char dev[32];
+                snprintf(dev, sizeof(dev), "%u:%u", t->major, t->minor);
+                json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I}", "device", dev, "read_bps",
+                                                     (json_int_t) t->rbps, "write_bps", (json_int_t) t->wbps,
+                                                     "read_iops", (json_int_t) t->riops, "write_iops",
+                                                     (json_int_t) t->wiops));
+        }
+        return arr;
+}
+
+/* Per limit: what is used, the limit, and how often it was hit.  Counters
+ * and values in effect come from the kernel (cg_stats); the limits are the
+ * instance's settings, which vsd wrote to the kernel.  Field names of the
+ * first version are kept (memory.limit, pids.limit, cpu.limit, ...). */
 static json_t *stats_json(struct instance *i, vs_error *err) {
         struct cg_stats st = { 0 };
+        const struct inst_config *c = &i->cfg;
         if (i->state == INST_RUNNING || i->state == INST_PAUSED) {
-                if (cg_stats(i->vsd->cg, i->cfg.name, &st, err) < 0)
+                if (cg_counters_held(i->vsd->cg, c->name, &i->counters, &st, err) < 0)
                         return NULL;
         }
-        return json_pack("{s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:f, s:I, s:I}, s:{s:I, s:I, s:I}}",
-                         "name", i->cfg.name, "state", inst_state_name(i->state),
-                         "memory", "usage", (json_int_t) st.memory_current, "peak", (json_int_t) st.memory_peak,
-                         "limit", (json_int_t) i->cfg.memory, "failcnt", (json_int_t) st.memory_failcnt,
-                         "oom_kills", (json_int_t) st.oom_kills,
-                         "cpu", "usage_ns", (json_int_t) st.cpu_usage_ns, "limit", i->cfg.cpu_millis / 1000.0,
-                         "nr_throttled", (json_int_t) st.cpu_nr_throttled, "throttled_ns",
-                         (json_int_t) st.cpu_throttled_ns,
-                         "pids", "current", (json_int_t) st.pids_current, "limit", (json_int_t) i->cfg.pids,
-                         "failcnt", (json_int_t) st.pids_failcnt);
+        _cleanup_free_ char *rl = rlimits_format(&c->rlimits);
+        json_t *memory = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                                   "usage", (json_int_t) st.memory_current, "peak", (json_int_t) st.memory_peak,
+                                   "limit", (json_int_t) c->memory, "failcnt", (json_int_t) st.memory_failcnt,
+                                   "oom_kills", (json_int_t) st.oom_kills, "rss", (json_int_t) st.memory_rss,
+                                   "cache", (json_int_t) st.memory_cache, "soft_limit", (json_int_t) c->memory_soft,
+                                   "soft_events", (json_int_t) st.memory_high_events, "swap",
+                                   (json_int_t) st.swap_current, "swap_limit", (json_int_t) c->swap);
+        json_t *cpu = json_pack("{s:I, s:f, s:i, s:s, s:I, s:I, s:I}", "usage_ns", (json_int_t) st.cpu_usage_ns,
+                                "limit", c->cpu_millis / 1000.0, "weight", c->cpu_weight ? (int) c->cpu_weight : 100,
+                                "cpuset", c->cpuset[0] ? c->cpuset : "all", "nr_periods",
+                                (json_int_t) st.cpu_nr_periods, "nr_throttled", (json_int_t) st.cpu_nr_throttled,
+                                "throttled_ns", (json_int_t) st.cpu_throttled_ns);
+        json_t *pids = json_pack("{s:I, s:I, s:I}", "current", (json_int_t) st.pids_current, "limit",
+                                 (json_int_t) c->pids, "failcnt", (json_int_t) st.pids_failcnt);
+        json_t *io = json_pack("{s:I, s:I, s:I, s:I, s:i, s:o}", "read_bytes", (json_int_t) st.io_rbytes,
+                               "write_bytes", (json_int_t) st.io_wbytes, "read_ios", (json_int_t) st.io_rios,
+                               "write_ios", (json_int_t) st.io_wios, "weight",
+                               c->io_weight ? (int) c->io_weight : 100, "throttles", throttles_json(&c->io));
+        json_t *files = json_pack("{s:I}", "limit", (json_int_t) (c->nofile ? c->nofile : 1024));
+        if (!memory || !cpu || !pids || !io || !files || !rl) {
+                json_decref(memory);
+                json_decref(cpu);
+                json_decref(pids);
+                json_decref(io);
+                json_decref(files);
+                vs_err(err, ENOMEM, "statistics of %s", c->name);
+                return NULL;
+        }
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "name", c->name, "state",
+                         inst_state_name(i->state), "memory", memory, "cpu", cpu, "pids", pids, "io", io, "nofile",
+                         files, "rlimits", rl);
 }
 
 /* ---- request bodies ---------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "../base/error.h"
+#include "rlimits.h"
 
 struct cg_manager;
 
@@ -24,6 +25,7 @@ struct start_spec {
         int console;            /* pty slave: /dev/console and init's stdin/out/err */
         struct cg_manager *cg;  /* the instance cgroup <parent>/<name> already exists */
         unsigned long nofile;   /* RLIMIT_NOFILE (soft and hard) for init; 0 = soft 1024 */
+        const struct inst_rlimits *rlimits; /* the other rlimits for init; NULL = vsd's own */
 };
 
 /* Clone the instance's init in new pid, mount, uts, ipc, net and cgroup
@@ -44,6 +46,7 @@ struct join_spec {
         int fds[3];             /* stdin, stdout, stderr of the command */
         bool tty;               /* fds[] are one pty slave: new session, controlling tty */
         unsigned long nofile;   /* as start_spec.nofile */
+        const struct inst_rlimits *rlimits; /* as start_spec.rlimits */
 };
 
 /* Run a command inside a running instance: every namespace of init, its
