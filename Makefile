@@ -94,7 +94,16 @@ demo: deps
 	$(MAKE) all
 	./demo.sh $(B)
 
-bench: deps
+# What make bench needs besides the build (hyperfine: Debian 12 has it).
+BENCH_DEPS = hyperfine python3
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: deps bench-deps
 	$(MAKE) all
 	bench/run.sh $(B)
 
@@ -105,7 +114,7 @@ fuzz: deps
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
 		-o $(B)/fuzz/fuzz_http_reader tests/fuzz/fuzz_http_reader.c base/*.c
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
-		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/settings.c cgroups/*.c base/*.c -liniparser -lcgroup
+		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/settings.c vsd/rlimits.c cgroups/*.c base/*.c -liniparser -lcgroup
 	$(B)/fuzz/fuzz_http_reader -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 	$(B)/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=2048
 	rm -f /tmp/vsd-fuzz-config-*.ini
@@ -134,6 +143,6 @@ help:
 	@echo "make fuzz     fuzz the HTTP reader and config.ini parser (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
-.PHONY: all deps check check-san demo bench fuzz install clean help
+.PHONY: all deps bench-deps check check-san demo bench fuzz install clean help
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

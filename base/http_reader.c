@@ -325,3 +325,128 @@ int vs_http_parse_body(const vs_http_head *h, const char *buf, size_t len, bool 
         *ret_len = n;
         return 1;
 }
+
+enum {
+        CH_SIZE,        /* hex digits of a chunk size */
+        CH_EXT,         /* after the digits: extension, until the line end */
+        CH_DATA,
+        CH_DATA_END,    /* CRLF (or LF) after the data */
+        CH_DATA_END_LF,
+        CH_TRAILER,     /* start of a trailer line; an empty one ends the body */
+        CH_TRAILER_CR,
+        CH_TRAILER_LINE,
+        CH_DONE,
+        CH_FAILED,
+};
+
+static int chunks_fail(vs_http_chunks *c, vs_error *err, const char *why) {
+        c->state = CH_FAILED;
+        return vs_err_msg(err, EBADMSG, "malformed chunked body: %s", why);
+}
+
+/* The size line has ended. */
+static int chunk_size_done(vs_http_chunks *c, vs_error *err) {
+        if (!c->digits)
+                return chunks_fail(c, err, "chunk size missing");
+        c->state = c->left == 0 ? CH_TRAILER : CH_DATA;
+        c->line = 0;
+        c->digits = false;
+        return 0;
+}
+
+int vs_http_chunks_feed(vs_http_chunks *c, const char *in, size_t len, char *out, size_t *ret_out, size_t *ret_used,
+                        vs_error *err) {
+        size_t i = 0, n = 0;
+        int r = 0;
+
+        if (c->state == CH_FAILED)
+                return vs_err_msg(err, EBADMSG, "malformed chunked body");
+        while (i < len && c->state != CH_DONE && r == 0) {
+                char ch = in[i];
+                if (c->state == CH_DATA) {
+                        size_t k = len - i;
+                        if (k > c->left)
+                                k = (size_t) c->left;
+                        memcpy(out + n, in + i, k);
+                        n += k;
+                        i += k;
+                        c->left -= k;
+                        if (c->left == 0)
+                                c->state = CH_DATA_END;
+                        continue;
+                }
+                i++;
+                switch (c->state) {
+                case CH_SIZE: {
+                        int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                                         : -1;
+                        if (d >= 0) {
+                                if (c->left > (UINT64_MAX >> 8))
+                                        r = chunks_fail(c, err, "chunk size too large");
+                                c->left = c->left * 16 + (uint64_t) d;
+                                c->digits = true;
+                                if (++c->line > CHUNK_LINE_MAX)
+                                        r = chunks_fail(c, err, "chunk size line too long");
+                        } else if (ch == '\n')
+                                r = chunk_size_done(c, err);
+                        else if ((ch == ';' || ch == ' ' || ch == '\t' || ch == '\r') && c->digits)
+                                c->state = CH_EXT;
+                        else
+                                r = chunks_fail(c, err, "bad chunk size");
+                        break;
+                }
+                case CH_EXT:
+                        if (ch == '\n')
+                                r = chunk_size_done(c, err);
+                        else if (++c->line > CHUNK_LINE_MAX)
+                                r = chunks_fail(c, err, "chunk size line too long");
+                        break;
+                case CH_DATA_END:
+                        if (ch == '\r')
+                                c->state = CH_DATA_END_LF;
+                        else if (ch == '\n')
+                                c->state = CH_SIZE;
+                        else
+                                r = chunks_fail(c, err, "no line end after chunk data");
+                        break;
+                case CH_DATA_END_LF:
+                        if (ch == '\n')
+                                c->state = CH_SIZE;
+                        else
+                                r = chunks_fail(c, err, "no line end after chunk data");
+                        break;
+                case CH_TRAILER:
+                        if (ch == '\n')
+                                c->state = CH_DONE;
+                        else if (ch == '\r')
+                                c->state = CH_TRAILER_CR;
+                        else {
+                                c->state = CH_TRAILER_LINE;
+                                c->line = 1;
+                        }
+                        break;
+                case CH_TRAILER_CR:
+                        if (ch == '\n')
+                                c->state = CH_DONE;
+                        else
+                                r = chunks_fail(c, err, "bad trailer");
+                        break;
+                case CH_TRAILER_LINE:
+                        if (ch == '\n')
+                                c->state = CH_TRAILER;
+                        else if (++c->line > VS_HTTP_HEAD_MAX)
+                                r = chunks_fail(c, err, "trailer too large");
+                        break;
+                }
+        }
+        *ret_out = n;
+        if (r < 0)
+                return r;
+        if (c->state == CH_DONE) {
+                *ret_used = i;
+                return 1;
+        }
+        return 0;
+}

@@ -49,3 +49,22 @@ bool vs_http_has_body(const vs_http_head *h);
  * a body cut short by eof -EBADMSG. */
 int vs_http_parse_body(const vs_http_head *h, const char *buf, size_t len, bool eof, size_t max,
                        char **ret_body, size_t *ret_len, vs_error *err);
+
+/* A chunked body decoded as it arrives, for a response that streams (an
+ * event stream never ends by itself, so waiting for the whole body as
+ * vs_http_parse_body() does is not an option).  Zero-initialise, then feed
+ * every byte read after the head, in order. */
+typedef struct vs_http_chunks {
+        int state;
+        uint64_t left;   /* data bytes left in the current chunk, or the size being read */
+        size_t line;     /* length of the size or trailer line so far */
+        bool digits;     /* the size line has a digit */
+} vs_http_chunks;
+
+/* Decode len bytes of in; the data goes to out (len bytes of room always
+ * suffice) and its length to *ret_out.  Returns 0 when more is expected,
+ * 1 at the end of the body (*ret_used: how many bytes of in it took; bytes
+ * after it are not the body's), -EBADMSG when malformed (the decoder then
+ * stays failed). */
+int vs_http_chunks_feed(vs_http_chunks *c, const char *in, size_t len, char *out, size_t *ret_out, size_t *ret_used,
+                        vs_error *err);

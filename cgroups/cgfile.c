@@ -195,3 +195,105 @@ int cg_put(const struct cg_hier *h, const char *name, const char *file, const ch
                 return vs_err(err, -r, "write '%s' to %s/%s/%s", val, h->path, name, file);
         return 0;
 }
+
+int cg_get_key(const struct cg_hier *h, const char *name, const char *file, const char *key, uint64_t *ret) {
+        if (!h)
+                return 0;
+        int r = cg_file_read_key(h->parent_fd, name, file, key, ret);
+        return r == -ENOENT || r == -ENODATA ? 0 : r;
+}
+
+/* One row's value out of an already read file. */
+static int row_value(const struct cg_stat_row *row, const char *text, uint64_t *ret) {
+        switch (row->kind) {
+        case CG_ROW_VALUE:
+                return parse_u64(text, ret);
+        case CG_ROW_KEY:
+                return cg_parse_key(text, row->key, ret);
+        case CG_ROW_SUM:
+                *ret = cg_sum_io(text, row->key);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* A counter file into buf, NUL-terminated.  Each is a seq_file with a
+ * single record (one show call, for which the kernel grows its buffer until
+ * the record fits), so one read returns all of it: asking again for the end
+ * would cost a syscall per file, a third of a counter's price.  (Files of
+ * many records, cgroup.procs, may come in pieces: cg_file_read_all.)  A
+ * buffer filled to the brim means it might not be all: -EFBIG. */
+static int read_once(int fd, char *buf, size_t len) {
+        ssize_t n;
+        /* at offset 0 a seq_file starts over: a held fd reads fresh values */
+        do
+                n = pread(fd, buf, len - 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n == len - 1)
+                return -EFBIG;
+        buf[n] = '\0';
+        return (int) n;
+}
+
+/* One counter file, from a held fd (opened on first use) or opened now. */
+static int read_counter_file(int dfd, const char *name, const char *file, int *held, char *buf, size_t len) {
+        if (held && *held == -EBADF) {
+                int fd = open_at(dfd, name, file, O_RDONLY);
+                if (fd < 0 && fd != -ENOENT)
+                        return fd;
+                *held = fd;
+        }
+        if (held && *held == -ENOENT)
+                return -ENOENT;
+        if (held)
+                return read_once(*held, buf, len);
+        _cleanup_close_ int fd = open_at(dfd, name, file, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        return read_once(fd, buf, len);
+}
+
+int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n,
+                 bool counters_only, struct cg_counter_fds *fds, void *base, vs_error *err) {
+        for (size_t i = 0, g = 0; i < n; g++) {
+                /* rows i..j-1 come from the same file */
+                size_t j = i + 1;
+                while (j < n && rows[j].ctrl == rows[i].ctrl && streq(rows[j].file, rows[i].file))
+                        j++;
+                struct cg_hier *h = cg_hier_of(m, rows[i].ctrl);
+                if (!h || (counters_only && rows[i].setting)) {
+                        i = j;
+                        continue;
+                }
+                /* memory.stat is ~1.5 KiB on v1 and ~3 KiB on v2; a device
+                 * list on a host with very many disks may be longer */
+                char buf[8192];
+                _cleanup_free_ char *all = NULL;
+                const char *text = buf;
+                int *held = fds && g < CG_COUNTER_FILES_MAX ? &fds->fd[g] : NULL;
+                int r = read_counter_file(h->parent_fd, name, rows[i].file, held, buf, sizeof(buf));
+                if (r == -EFBIG) {
+                        r = cg_file_read_all(h->parent_fd, name, rows[i].file, &all);
+                        text = all;
+                }
+                if (r == -ENOENT) {
+                        i = j;
+                        continue;
+                }
+                if (r < 0)
+                        return vs_err(err, -r, "read %s/%s/%s", h->path, name, rows[i].file);
+                for (; i < j; i++) {
+                        uint64_t v;
+                        r = row_value(&rows[i], text, &v);
+                        if (r == -ENODATA)
+                                continue;
+                        if (r < 0)
+                                return vs_err(err, -r, "parse %s/%s/%s%s%s", h->path, name, rows[i].file,
+                                              rows[i].key ? " " : "", rows[i].key ? rows[i].key : "");
+                        *(uint64_t *) ((char *) base + rows[i].offset) = v;
+                }
+        }
+        return 0;
+}

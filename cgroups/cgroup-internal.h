@@ -70,9 +70,13 @@ struct cg_ops {
         int (*set_limits)(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err);
         /* Freeze/thaw and wait until the kernel says it is done. */
         int (*freeze)(struct cg_manager *m, const char *name, bool frozen, vs_error *err);
-        /* Fill the counters; the cgroup is known to exist. */
-        int (*stats)(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
+        /* Fill the counters (and, unless counters_only, the limits in
+         * effect); the cgroup is known to exist. */
+        int (*stats)(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
+                     struct cg_stats *ret, vs_error *err);
         int (*open_dir)(struct cg_manager *m, const char *name);
+        /* OOM kills and pids-limit hits; -errno (no message: polled often) */
+        int (*fail_counters)(struct cg_manager *m, const char *name, uint64_t *ret_oom, uint64_t *ret_pids);
 };
 
 extern const struct cg_ops cg_v1_ops;
@@ -123,6 +127,10 @@ int cg_file_wait_key(int dfd, const char *name, const char *file, const char *ke
 int cg_put(const struct cg_hier *h, const char *name, const char *file, const char *val, bool optional,
            vs_error *err);
 
+/* One keyed counter of <h>/<name>/<file>; *ret untouched (0 for a zeroed
+ * caller) when h is NULL, or the file or key is absent on this kernel. */
+int cg_get_key(const struct cg_hier *h, const char *name, const char *file, const char *key, uint64_t *ret);
+
 /* Check the limits added for hosting (cgroups/limits.c): memory_high,
  * swap_max, cpu_weight, cpuset, io_weight, io_max. */
 int cg_validate_more(struct cg_manager *m, const struct cg_limits *lim, vs_error *err);
@@ -133,6 +141,43 @@ int cg_validate_more(struct cg_manager *m, const struct cg_limits *lim, vs_error
 /* Sum "MAJ:MIN key=value ..." (v2 io.stat) or "MAJ:MIN Key value" (v1
  * blkio) lines for key over all devices. */
 uint64_t cg_sum_io(const char *text, const char *key);
+
+/*
+ * Counters as tables: one row per figure, naming the controller, the file
+ * and (for keyed files) the key.  Consecutive rows of the same file are
+ * served by one read, so a layout's table costs one open/read/close per
+ * file whatever the number of figures taken from it.  offset is where the
+ * uint64_t goes in the caller's struct (a struct cg_stats, or a layout's own
+ * that embeds one for raw values needing conversion).
+ */
+enum cg_row_kind {
+        CG_ROW_VALUE, /* the file is one number ("max" and "-1" read as UINT64_MAX) */
+        CG_ROW_KEY,   /* "key value" lines (cpu.stat, memory.stat, memory.events) */
+        CG_ROW_SUM,   /* per-device lines (io.stat, blkio.*_recursive): key summed over devices */
+};
+
+struct cg_stat_row {
+        enum cg_ctrl ctrl;
+        const char *file;
+        enum cg_row_kind kind;
+        const char *key;
+        size_t offset;
+        bool setting; /* a limit in effect rather than a counter: skipped by cg_counters() */
+};
+
+/* Held-open counter files, one per file of a layout's counter table, in
+ * table order: -EBADF not opened yet, -ENOENT absent (no controller, no
+ * such file on this kernel). */
+#define CG_COUNTER_FILES_MAX 24
+struct cg_counter_fds {
+        int fd[CG_COUNTER_FILES_MAX];
+};
+
+/* Fill base from rows for instance name.  A controller the host lacks, a
+ * file the kernel lacks or an absent key leave the field untouched (0);
+ * any other failure is an error naming the file. */
+int cg_read_rows(struct cg_manager *m, const char *name, const struct cg_stat_row *rows, size_t n,
+                 bool counters_only, struct cg_counter_fds *fds, void *base, vs_error *err);
 
 /* Monotonic milliseconds, for bounded waits. */
 uint64_t cg_now_ms(void);

@@ -508,85 +508,93 @@ static int v1_freeze(struct cg_manager *m, const char *name, bool frozen, vs_err
 
 /* ---- counters --------------------------------------------------------- */
 
-/* Files a kernel may lack read as 0; other errors are reported. */
-static int get(struct cg_hier *h, const char *name, const char *file, const char *key, uint64_t *ret, vs_error *err) {
-        if (!h)
-                return 0;
-        int r = key ? cg_file_read_key(h->parent_fd, name, file, key, ret)
-                    : cg_file_read_u64(h->parent_fd, name, file, ret);
-        if (r == -ENOENT || r == -ENODATA)
-                return 0;
-        if (r < 0)
-                return vs_err(err, -r, "read %s/%s/%s", h->path, name, file);
-        return 0;
-}
+/* Raw values that need converting, next to the counters taken as they are. */
+struct v1_counters {
+        struct cg_stats s;
+        uint64_t quota, period, shares, soft, memsw_limit, memsw_failcnt;
+};
+
+#define S(f) offsetof(struct v1_counters, s.f)
+#define X(f) offsetof(struct v1_counters, f)
+
+/* Where each figure comes from (doc/cgroups.md has the same table). */
+static const struct cg_stat_row v1_rows[] = {
+        { CG_MEMORY, "memory.usage_in_bytes", CG_ROW_VALUE, NULL, S(memory_current), false },
+        { CG_MEMORY, "memory.max_usage_in_bytes", CG_ROW_VALUE, NULL, S(memory_peak), false },
+        { CG_MEMORY, "memory.limit_in_bytes", CG_ROW_VALUE, NULL, S(memory_max), true },
+        { CG_MEMORY, "memory.soft_limit_in_bytes", CG_ROW_VALUE, NULL, X(soft), true },
+        { CG_MEMORY, "memory.failcnt", CG_ROW_VALUE, NULL, S(memory_failcnt), false },
+        { CG_MEMORY, "memory.memsw.failcnt", CG_ROW_VALUE, NULL, X(memsw_failcnt), false },
+        { CG_MEMORY, "memory.memsw.limit_in_bytes", CG_ROW_VALUE, NULL, X(memsw_limit), true },
+        { CG_MEMORY, "memory.oom_control", CG_ROW_KEY, "oom_kill", S(oom_kills), false },
+        /* total_*: the instance's own cgroups included */
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_rss", S(memory_rss), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_cache", S(memory_cache), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_swap", S(swap_current), false },
+        { CG_CPUACCT, "cpuacct.usage", CG_ROW_VALUE, NULL, S(cpu_usage_ns), false },
+        { CG_CPU, "cpu.stat", CG_ROW_KEY, "nr_periods", S(cpu_nr_periods), false },
+        { CG_CPU, "cpu.stat", CG_ROW_KEY, "nr_throttled", S(cpu_nr_throttled), false },
+        { CG_CPU, "cpu.stat", CG_ROW_KEY, "throttled_time", S(cpu_throttled_ns), false },
+        { CG_CPU, "cpu.cfs_quota_us", CG_ROW_VALUE, NULL, X(quota), true },
+        { CG_CPU, "cpu.cfs_period_us", CG_ROW_VALUE, NULL, X(period), true },
+        { CG_CPU, "cpu.shares", CG_ROW_VALUE, NULL, X(shares), true },
+        { CG_PIDS, "pids.current", CG_ROW_VALUE, NULL, S(pids_current), false },
+        { CG_PIDS, "pids.max", CG_ROW_VALUE, NULL, S(pids_max), true },
+        { CG_PIDS, "pids.events", CG_ROW_KEY, "max", S(pids_failcnt), false },
+        /* the throttle layer counts every bio, whatever the scheduler */
+        { CG_IO, "blkio.throttle.io_service_bytes_recursive", CG_ROW_SUM, "Read", S(io_rbytes), false },
+        { CG_IO, "blkio.throttle.io_service_bytes_recursive", CG_ROW_SUM, "Write", S(io_wbytes), false },
+        { CG_IO, "blkio.throttle.io_serviced_recursive", CG_ROW_SUM, "Read", S(io_rios), false },
+        { CG_IO, "blkio.throttle.io_serviced_recursive", CG_ROW_SUM, "Write", S(io_wios), false },
+};
+
+#undef S
+#undef X
 
 /* v1 reports "no limit" as the largest page-aligned value: 0 for us */
 static uint64_t v1_limit(uint64_t v) {
         return v >= (1ULL << 62) ? 0 : v;
 }
 
-static int v1_stats(struct cg_manager *m, const char *name, struct cg_stats *s, vs_error *err) {
-        struct cg_hier *mem = cg_hier_of(m, CG_MEMORY), *cpu = cg_hier_of(m, CG_CPU),
-                       *acct = cg_hier_of(m, CG_CPUACCT), *pids = cg_hier_of(m, CG_PIDS), *io = cg_hier_of(m, CG_IO);
-        uint64_t quota = UINT64_MAX, period = 0, shares = 0, memsw_usage = 0;
-        int r;
-
-        if ((r = get(mem, name, "memory.usage_in_bytes", NULL, &s->memory_current, err)) < 0 ||
-            (r = get(mem, name, "memory.max_usage_in_bytes", NULL, &s->memory_peak, err)) < 0 ||
-            (r = get(mem, name, "memory.limit_in_bytes", NULL, &s->memory_max, err)) < 0 ||
-            (r = get(mem, name, "memory.failcnt", NULL, &s->memory_failcnt, err)) < 0 ||
-            (r = get(mem, name, "memory.oom_control", "oom_kill", &s->oom_kills, err)) < 0 ||
-            (r = get(acct, name, "cpuacct.usage", NULL, &s->cpu_usage_ns, err)) < 0 ||
-            (r = get(cpu, name, "cpu.stat", "nr_throttled", &s->cpu_nr_throttled, err)) < 0 ||
-            (r = get(cpu, name, "cpu.stat", "throttled_time", &s->cpu_throttled_ns, err)) < 0 ||
-            (r = get(cpu, name, "cpu.cfs_quota_us", NULL, &quota, err)) < 0 ||
-            (r = get(cpu, name, "cpu.cfs_period_us", NULL, &period, err)) < 0 ||
-            (r = get(pids, name, "pids.current", NULL, &s->pids_current, err)) < 0 ||
-            (r = get(pids, name, "pids.max", NULL, &s->pids_max, err)) < 0 ||
-            (r = get(pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0 ||
-            (r = get(cpu, name, "cpu.shares", NULL, &shares, err)) < 0)
+static int v1_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
+                    struct cg_stats *ret, vs_error *err) {
+        struct v1_counters c = { .quota = UINT64_MAX };
+        int r = cg_read_rows(m, name, v1_rows, ELEMENTSOF(v1_rows), counters_only, fds, &c, err);
+        if (r < 0)
                 return r;
-        s->cpu_weight = shares ? (uint32_t) ((shares * 100 + 512) / 1024) : CG_WEIGHT_DEFAULT;
-        if (m->memsw) {
-                r = get(mem, name, "memory.memsw.usage_in_bytes", NULL, &memsw_usage, err);
-                if (r < 0)
-                        return r;
-                s->swap_current = memsw_usage > s->memory_current ? memsw_usage - s->memory_current : 0;
-        }
-        if (io) {
-                _cleanup_free_ char *text = NULL;
-                /* the throttle layer counts every bio, whatever the scheduler */
-                r = cg_file_read_all(io->parent_fd, name, "blkio.throttle.io_service_bytes_recursive", &text);
-                if (r == -ENOENT)
-                        r = cg_file_read_all(io->parent_fd, name, "blkio.io_service_bytes_recursive", &text);
-                if (r >= 0) {
-                        s->io_rbytes = cg_sum_io(text, "Read");
-                        s->io_wbytes = cg_sum_io(text, "Write");
-                } else if (r != -ENOENT)
-                        return vs_err(err, -r, "read %s/%s/blkio.throttle.io_service_bytes_recursive", io->path, name);
-        }
+        struct cg_stats *s = &c.s;
+        if (!counters_only)
+                s->cpu_weight = c.shares ? (uint32_t) ((c.shares * 100 + 512) / 1024) : CG_WEIGHT_DEFAULT;
         /* with memsw = mem the memory+swap counter is the one that trips
          * first (there is no swap to fall back to): report whichever moved */
-        if (m->memsw) {
-                uint64_t memsw_fail = 0;
-                r = get(mem, name, "memory.memsw.failcnt", NULL, &memsw_fail, err);
-                if (r < 0)
-                        return r;
-                if (memsw_fail > s->memory_failcnt)
-                        s->memory_failcnt = memsw_fail;
-        }
+        if (c.memsw_failcnt > s->memory_failcnt)
+                s->memory_failcnt = c.memsw_failcnt;
         s->memory_max = v1_limit(s->memory_max);
+        s->memory_high = v1_limit(c.soft);
+        /* memsw = memory + swap: what it grants beyond the memory limit */
+        c.memsw_limit = v1_limit(c.memsw_limit);
+        if (s->memory_max && c.memsw_limit > s->memory_max)
+                s->swap_max = c.memsw_limit - s->memory_max;
         if (s->pids_max == UINT64_MAX)
                 s->pids_max = 0;
-        if (quota != UINT64_MAX && period > 0)
-                s->cpu_millis = (uint32_t) (quota * 1000 / period);
+        if (c.quota != UINT64_MAX && c.period > 0)
+                s->cpu_millis = (uint32_t) (c.quota * 1000 / c.period);
+        *ret = *s;
         return 0;
 }
 
 static int v1_open_dir(struct cg_manager *m, const char *name) {
         /* CLONE_INTO_CGROUP places a task in one hierarchy only */
         return -EOPNOTSUPP;
+}
+
+static int v1_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom, uint64_t *ret_pids) {
+        struct cg_hier *mem = cg_hier_of(m, CG_MEMORY), *pids = cg_hier_of(m, CG_PIDS);
+        int r;
+        if ((r = cg_get_key(mem, name, "memory.oom_control", "oom_kill", ret_oom)) < 0 ||
+            (r = cg_get_key(pids, name, "pids.events", "max", ret_pids)) < 0)
+                return r;
+        return 0;
 }
 
 const struct cg_ops cg_v1_ops = {
@@ -596,4 +604,5 @@ const struct cg_ops cg_v1_ops = {
         .freeze = v1_freeze,
         .stats = v1_stats,
         .open_dir = v1_open_dir,
+        .fail_counters = v1_fail_counters,
 };

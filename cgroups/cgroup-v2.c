@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,70 +255,90 @@ static int v2_freeze(struct cg_manager *m, const char *name, bool frozen, vs_err
         return cg_unified_freeze(m, &m->hier[0], name, frozen, err);
 }
 
-static int get(struct cg_hier *h, unsigned need, const char *name, const char *file, const char *key,
-               uint64_t *ret, vs_error *err) {
-        if (need && !(h->mask & need))
-                return 0;
-        int r = key ? cg_file_read_key(h->parent_fd, name, file, key, ret)
-                    : cg_file_read_u64(h->parent_fd, name, file, ret);
-        if (r == -ENOENT || r == -ENODATA)
-                return 0; /* e.g. memory.peak before 5.19 */
-        if (r < 0)
-                return vs_err(err, -r, "read %s/%s/%s", h->path, name, file);
-        return 0;
+/* Raw values that need converting, next to the counters taken as they are. */
+struct v2_counters {
+        struct cg_stats s;
+        uint64_t usage_us, throttled_us, weight, high, swap_max;
+};
+
+#define S(f) offsetof(struct v2_counters, s.f)
+#define X(f) offsetof(struct v2_counters, f)
+
+/* Where each figure comes from (doc/cgroups.md has the same table).
+ * cpu.stat's usage counters exist without the cpu controller: CG_CPUACCT
+ * is always in the v2 hierarchy's mask. */
+static const struct cg_stat_row v2_rows[] = {
+        { CG_MEMORY, "memory.current", CG_ROW_VALUE, NULL, S(memory_current), false },
+        { CG_MEMORY, "memory.peak", CG_ROW_VALUE, NULL, S(memory_peak), false }, /* 5.19 and later */
+        { CG_MEMORY, "memory.max", CG_ROW_VALUE, NULL, S(memory_max), true },
+        { CG_MEMORY, "memory.high", CG_ROW_VALUE, NULL, X(high), true },
+        { CG_MEMORY, "memory.events", CG_ROW_KEY, "high", S(memory_high_events), false },
+        { CG_MEMORY, "memory.events", CG_ROW_KEY, "max", S(memory_failcnt), false },
+        { CG_MEMORY, "memory.events", CG_ROW_KEY, "oom_kill", S(oom_kills), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "anon", S(memory_rss), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "file", S(memory_cache), false },
+        { CG_MEMORY, "memory.swap.current", CG_ROW_VALUE, NULL, S(swap_current), false },
+        { CG_MEMORY, "memory.swap.max", CG_ROW_VALUE, NULL, X(swap_max), true },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "usage_usec", X(usage_us), false },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "nr_periods", S(cpu_nr_periods), false },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "nr_throttled", S(cpu_nr_throttled), false },
+        { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "throttled_usec", X(throttled_us), false },
+        { CG_CPU, "cpu.weight", CG_ROW_VALUE, NULL, X(weight), true },
+        { CG_PIDS, "pids.current", CG_ROW_VALUE, NULL, S(pids_current), false },
+        { CG_PIDS, "pids.max", CG_ROW_VALUE, NULL, S(pids_max), true },
+        { CG_PIDS, "pids.events", CG_ROW_KEY, "max", S(pids_failcnt), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "rbytes", S(io_rbytes), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "wbytes", S(io_wbytes), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "rios", S(io_rios), false },
+        { CG_IO, "io.stat", CG_ROW_SUM, "wios", S(io_wios), false },
+};
+
+#undef S
+#undef X
+
+static uint64_t v2_limit(uint64_t v) {
+        return v == UINT64_MAX ? 0 : v;
 }
 
-static int v2_stats(struct cg_manager *m, const char *name, struct cg_stats *s, vs_error *err) {
+static int v2_stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
+                    struct cg_stats *ret, vs_error *err) {
+        struct v2_counters c = { .weight = counters_only ? 0 : CG_WEIGHT_DEFAULT };
         struct cg_hier *h = &m->hier[0];
-        const unsigned mem = CG_MASK(CG_MEMORY), pids = CG_MASK(CG_PIDS);
-        uint64_t usage_us = 0, throttled_us = 0;
-        int r;
-
-        if ((r = get(h, mem, name, "memory.current", NULL, &s->memory_current, err)) < 0 ||
-            (r = get(h, mem, name, "memory.peak", NULL, &s->memory_peak, err)) < 0 ||
-            (r = get(h, mem, name, "memory.max", NULL, &s->memory_max, err)) < 0 ||
-            (r = get(h, mem, name, "memory.events", "max", &s->memory_failcnt, err)) < 0 ||
-            (r = get(h, mem, name, "memory.events", "oom_kill", &s->oom_kills, err)) < 0 ||
-            (r = get(h, 0, name, "cpu.stat", "usage_usec", &usage_us, err)) < 0 ||
-            (r = get(h, 0, name, "cpu.stat", "nr_throttled", &s->cpu_nr_throttled, err)) < 0 ||
-            (r = get(h, 0, name, "cpu.stat", "throttled_usec", &throttled_us, err)) < 0 ||
-            (r = get(h, pids, name, "pids.current", NULL, &s->pids_current, err)) < 0 ||
-            (r = get(h, pids, name, "pids.max", NULL, &s->pids_max, err)) < 0 ||
-            (r = get(h, pids, name, "pids.events", "max", &s->pids_failcnt, err)) < 0 ||
-            (r = get(h, mem, name, "memory.swap.current", NULL, &s->swap_current, err)) < 0)
+        int r = cg_read_rows(m, name, v2_rows, ELEMENTSOF(v2_rows), counters_only, fds, &c, err);
+        if (r < 0)
                 return r;
-        uint64_t weight = CG_WEIGHT_DEFAULT;
-        if ((r = get(h, CG_MASK(CG_CPU), name, "cpu.weight", NULL, &weight, err)) < 0)
-                return r;
-        s->cpu_weight = (uint32_t) weight;
-        if (h->mask & CG_MASK(CG_IO)) {
-                _cleanup_free_ char *text = NULL;
-                r = cg_file_read_all(h->parent_fd, name, "io.stat", &text);
-                if (r >= 0) {
-                        s->io_rbytes = cg_sum_io(text, "rbytes");
-                        s->io_wbytes = cg_sum_io(text, "wbytes");
-                } else if (r != -ENOENT)
-                        return vs_err(err, -r, "read %s/%s/io.stat", h->path, name);
-        }
-        s->cpu_usage_ns = usage_us * 1000;
-        s->cpu_throttled_ns = throttled_us * 1000;
-        if (s->memory_max == UINT64_MAX)
-                s->memory_max = 0;
-        if (s->pids_max == UINT64_MAX)
-                s->pids_max = 0;
-        if (h->mask & CG_MASK(CG_CPU)) {
+        struct cg_stats *s = &c.s;
+        s->cpu_usage_ns = c.usage_us * 1000;
+        s->cpu_throttled_ns = c.throttled_us * 1000;
+        s->cpu_weight = (uint32_t) c.weight;
+        s->memory_max = v2_limit(s->memory_max);
+        s->memory_high = v2_limit(c.high);
+        /* swap on top of a memory limit; "max" without one is no limit */
+        s->swap_max = s->memory_max ? v2_limit(c.swap_max) : 0;
+        s->pids_max = v2_limit(s->pids_max);
+        if (!counters_only && (h->mask & CG_MASK(CG_CPU))) {
                 char buf[64];
                 uint64_t quota, period;
                 if (cg_file_read(h->parent_fd, name, "cpu.max", buf, sizeof(buf)) >= 0 &&
                     sscanf(buf, "%" SCNu64 " %" SCNu64, &quota, &period) == 2 && period > 0)
                         s->cpu_millis = (uint32_t) (quota * 1000 / period);
         }
+        *ret = *s;
         return 0;
 }
 
 static int v2_open_dir(struct cg_manager *m, const char *name) {
         int fd = openat(m->hier[0].parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
+}
+
+static int v2_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom, uint64_t *ret_pids) {
+        struct cg_hier *h = &m->hier[0];
+        int r;
+        if ((r = cg_get_key(h->mask & CG_MASK(CG_MEMORY) ? h : NULL, name, "memory.events", "oom_kill", ret_oom)) < 0 ||
+            (r = cg_get_key(h->mask & CG_MASK(CG_PIDS) ? h : NULL, name, "pids.events", "max", ret_pids)) < 0)
+                return r;
+        return 0;
 }
 
 const struct cg_ops cg_v2_ops = {
@@ -327,4 +348,5 @@ const struct cg_ops cg_v2_ops = {
         .freeze = v2_freeze,
         .stats = v2_stats,
         .open_dir = v2_open_dir,
+        .fail_counters = v2_fail_counters,
 };

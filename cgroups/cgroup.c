@@ -649,7 +649,8 @@ int cg_list(struct cg_manager *m, char ***ret, vs_error *err) {
 
 /* ---- counters --------------------------------------------------------- */
 
-int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+static int stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
+                 struct cg_stats *ret, vs_error *err) {
         int r = vs_name_check("instance", name, err);
         if (r < 0)
                 return r;
@@ -657,11 +658,53 @@ int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_er
         if (faccessat(h->parent_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
                 return vs_err(err, errno, "cgroup %s/%s", h->path, name);
         struct cg_stats s = { 0 };
-        r = m->ops->stats(m, name, &s, err);
+        r = m->ops->stats(m, name, counters_only, fds, &s, err);
         if (r < 0)
                 return r;
         *ret = s;
         return 0;
+}
+
+int cg_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom_kills, uint64_t *ret_pids_max) {
+        if (!vs_name_valid(name))
+                return -EINVAL;
+        uint64_t oom = 0, pids = 0;
+        int r = m->ops->fail_counters(m, name, &oom, &pids);
+        if (r < 0)
+                return r;
+        *ret_oom_kills = oom;
+        *ret_pids_max = pids;
+        return 0;
+}
+
+int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+        return stats(m, name, false, NULL, ret, err);
+}
+
+int cg_counters(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err) {
+        return stats(m, name, true, NULL, ret, err);
+}
+
+int cg_counters_held(struct cg_manager *m, const char *name, struct cg_counter_fds **fds, struct cg_stats *ret,
+                     vs_error *err) {
+        if (!*fds) {
+                struct cg_counter_fds *f = malloc(sizeof(*f));
+                if (!f)
+                        return vs_err(err, ENOMEM, "counters of %s", name);
+                for (size_t k = 0; k < CG_COUNTER_FILES_MAX; k++)
+                        f->fd[k] = -EBADF;
+                *fds = f;
+        }
+        return stats(m, name, true, *fds, ret, err);
+}
+
+void cg_counter_fds_free(struct cg_counter_fds *fds) {
+        if (!fds)
+                return;
+        for (size_t k = 0; k < CG_COUNTER_FILES_MAX; k++)
+                if (fds->fd[k] >= 0)
+                        close(fds->fd[k]);
+        free(fds);
 }
 
 int cg_manager_remove_parent(struct cg_manager *m) {

@@ -46,6 +46,9 @@ struct cg_limits {
         unsigned n_io_max;    /* entries used in io_max; a device left out loses its throttle */
 };
 
+/* What the kernel counts for an instance.  Every field is a counter or a
+ * value in effect read from the instance's cgroup files (doc/cgroups.md
+ * names the file of each); a file the kernel lacks reads as 0. */
 struct cg_stats {
         uint64_t memory_current;  /* bytes */
         uint64_t memory_peak;     /* bytes, 0 if the kernel does not say */
@@ -59,10 +62,19 @@ struct cg_stats {
         uint64_t pids_current;
         uint64_t pids_max;        /* 0 = none */
         uint64_t pids_failcnt;    /* pids.events max */
-        uint64_t swap_current;    /* bytes of swap in use (v1: memsw.usage - usage) */
+        uint64_t swap_current;    /* bytes of swap in use */
         uint32_t cpu_weight;      /* relative CPU share in effect, 1..10000 (100 = default) */
         uint64_t io_rbytes;       /* bytes read from block devices, all devices */
         uint64_t io_wbytes;       /* bytes written to block devices */
+
+        uint64_t memory_rss;      /* anonymous memory: v1 total_rss / v2 anon */
+        uint64_t memory_cache;    /* page cache: v1 total_cache / v2 file */
+        uint64_t memory_high;     /* soft limit in effect, bytes; 0 = none */
+        uint64_t memory_high_events; /* v2: times reclaimed for going above memory.high; v1: 0 */
+        uint64_t swap_max;        /* swap allowed on top of memory_max, bytes; 0 = none or no memory limit */
+        uint64_t cpu_nr_periods;  /* CFS periods elapsed while runnable (with a cap) */
+        uint64_t io_rios;         /* read operations, all devices */
+        uint64_t io_wios;         /* write operations */
 };
 
 struct cg_manager;
@@ -120,6 +132,29 @@ int cg_populated(struct cg_manager *m, const char *name);
 int cg_destroy(struct cg_manager *m, const char *name, vs_error *err);
 
 int cg_stats(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
+
+/* Just the two counters that say a limit was hit, for event watching: OOM
+ * kills (v1 memory.oom_control oom_kill / v2 memory.events oom_kill) and
+ * forks refused at the pids limit (pids.events max).  Cheaper than
+ * cg_stats(): two small reads.  A counter the kernel lacks reads 0. */
+int cg_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom_kills, uint64_t *ret_pids_max);
+/* Only the counters (usage, peaks, failure counts, CPU time, I/O): the
+ * limits in effect (memory_max, memory_high, swap_max, cpu_millis,
+ * cpu_weight, pids_max) are left 0.  For a caller that knows the limits it
+ * set: each file is a syscall round trip, and a listing of every instance
+ * reads them for all of them. */
+int cg_counters(struct cg_manager *m, const char *name, struct cg_stats *ret, vs_error *err);
+
+/* cg_counters() with the counter files of one instance kept open in *fds
+ * (allocated on the first call): later calls read each with one pread(),
+ * where cg_counters() pays open, read and close.  For a caller that reads
+ * the same running instance again and again (the API's stats).  The fds
+ * must be freed before the cgroup is removed: an open file keeps a removed
+ * cgroup's memory pinned. */
+struct cg_counter_fds;
+int cg_counters_held(struct cg_manager *m, const char *name, struct cg_counter_fds **fds, struct cg_stats *ret,
+                     vs_error *err);
+void cg_counter_fds_free(struct cg_counter_fds *fds);
 
 /* Names of instance cgroups present under <parent> (for reconciling after a
  * daemon restart).  *ret is a malloc'd NULL-terminated array of malloc'd

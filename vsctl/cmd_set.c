@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vsctl set NAME [--memory SIZE] [--memory-soft SIZE] [--swap SIZE] [--cpus N] [--cpu-weight N]
- *                [--cpuset LIST] [--pids N] [--stop-timeout DUR] */
+ *                [--cpuset LIST] [--pids N] [--io-*] [--nofile N] [--rlimit NAME=SOFT[:HARD]]...
+ *                [--stop-timeout DUR] */
 #include "vsctl.h"
 
 int cmd_set(struct vsctl *ctx, int argc, char **argv) {
@@ -28,7 +29,8 @@ int cmd_set(struct vsctl *ctx, int argc, char **argv) {
         if (!ok)
                 return vsctl_usage_error(argv[0], "arguments must be valid UTF-8");
         if (json_object_size(body) == 0)
-                return vsctl_usage_error(argv[0], "nothing to set: give --memory, --memory-soft, --swap, --cpus, --cpu-weight, --cpuset, --pids or --stop-timeout");
+                return vsctl_usage_error(argv[0], "nothing to set: give a limit option such as --memory, --cpus, "
+                                                  "--pids, --io-weight, --nofile, --rlimit or --stop-timeout");
 
         vs_error err = {};
         json_t *answer = NULL;

@@ -9,14 +9,15 @@
 #include "../base/util.h"
 #include "vsctl.h"
 
-enum sort_key { SORT_NAME, SORT_CPU, SORT_MEM, SORT_MEM_PCT, SORT_PIDS };
+enum sort_key { SORT_NAME, SORT_CPU, SORT_MEM, SORT_MEM_PCT, SORT_PIDS, SORT_SWAP, SORT_THROTTLED, SORT_IO };
 
 static const struct {
         const char *name;
         enum sort_key key;
 } sort_keys[] = {
-        { "name", SORT_NAME }, { "cpu", SORT_CPU },      { "mem", SORT_MEM },
-        { "memory", SORT_MEM }, { "mem%", SORT_MEM_PCT }, { "pids", SORT_PIDS },
+        { "name", SORT_NAME },   { "cpu", SORT_CPU },   { "mem", SORT_MEM },
+        { "memory", SORT_MEM },  { "mem%", SORT_MEM_PCT }, { "pids", SORT_PIDS },
+        { "swap", SORT_SWAP },   { "throttled", SORT_THROTTLED }, { "io", SORT_IO },
 };
 
 static uint64_t sub_u64(json_t *stats, const char *group, const char *key) {
@@ -32,37 +33,43 @@ static int64_t mem_permille(json_t *s) {
         return (int64_t) ((double) sub_u64(s, "memory", "usage") * 1000.0 / (double) limit);
 }
 
-static int compare(const void *a, const void *b, void *userdata) {
-        json_t *x = *(json_t *const *) a, *y = *(json_t *const *) b;
-        int64_t vx = 0, vy = 0;
-        switch (*(enum sort_key *) userdata) {
-        case SORT_NAME:
-                return strcmp(out_get_str(x, "name"), out_get_str(y, "name"));
+static int64_t sort_value(json_t *s, enum sort_key key) {
+        switch (key) {
         case SORT_CPU:
-                vx = (int64_t) sub_u64(x, "cpu", "usage_ns");
-                vy = (int64_t) sub_u64(y, "cpu", "usage_ns");
-                break;
+                return (int64_t) sub_u64(s, "cpu", "usage_ns");
         case SORT_MEM:
-                vx = (int64_t) sub_u64(x, "memory", "usage");
-                vy = (int64_t) sub_u64(y, "memory", "usage");
-                break;
+                return (int64_t) sub_u64(s, "memory", "usage");
         case SORT_MEM_PCT:
-                vx = mem_permille(x);
-                vy = mem_permille(y);
-                break;
+                return mem_permille(s);
         case SORT_PIDS:
-                vx = (int64_t) sub_u64(x, "pids", "current");
-                vy = (int64_t) sub_u64(y, "pids", "current");
+                return (int64_t) sub_u64(s, "pids", "current");
+        case SORT_SWAP:
+                return (int64_t) sub_u64(s, "memory", "swap");
+        case SORT_THROTTLED:
+                return (int64_t) sub_u64(s, "cpu", "nr_throttled");
+        case SORT_IO:
+                return (int64_t) (sub_u64(s, "io", "read_bytes") + sub_u64(s, "io", "write_bytes"));
+        case SORT_NAME:
                 break;
         }
-        /* Biggest first, as in top; ties by name for a stable order. */
-        if (vx != vy)
-                return vx < vy ? 1 : -1;
+        return 0;
+}
+
+static int compare(const void *a, const void *b, void *userdata) {
+        json_t *x = *(json_t *const *) a, *y = *(json_t *const *) b;
+        enum sort_key key = *(enum sort_key *) userdata;
+        if (key != SORT_NAME) {
+                int64_t vx = sort_value(x, key), vy = sort_value(y, key);
+                /* Biggest first, as in top; ties by name for a stable order. */
+                if (vx != vy)
+                        return vx < vy ? 1 : -1;
+        }
         return strcmp(out_get_str(x, "name"), out_get_str(y, "name"));
 }
 
 static int show_all(json_t *list, enum sort_key key) {
-        static const char *const headers[] = { "NAME", "CPU(s)", "MEM", "LIMIT", "MEM%", "PIDS", "PIDS-LIMIT", "OOM" };
+        static const char *const headers[] = { "NAME", "CPU(s)", "THROTTLED", "MEM",  "LIMIT", "MEM%",
+                                                "SWAP", "PIDS",   "PIDS-LIMIT", "OOM", "READ",  "WRITE" };
         size_t n = json_array_size(list);
         _cleanup_free_ json_t **rows = calloc(n ? n : 1, sizeof(json_t *));
         _cleanup_table_ struct out_table *t = out_table_new(ELEMENTSOF(headers), headers);
@@ -76,19 +83,24 @@ static int show_all(json_t *list, enum sort_key key) {
 
         for (size_t i = 0; i < n; i++) {
                 json_t *s = rows[i];
-                char cpu[24], mem[16], limit[16] = "-", pct[16] = "-", pids[24], plimit[24] = "-", oom[24];
+                char cpu[24], thr[24], mem[16], limit[16] = "-", pct[16] = "-", swap[16], pids[24], plimit[24] = "-",
+                     oom[24], rd[16], wr[16];
                 uint64_t v;
                 snprintf(cpu, sizeof(cpu), "%.2f", (double) sub_u64(s, "cpu", "usage_ns") / 1e9);
+                snprintf(thr, sizeof(thr), "%" PRIu64, sub_u64(s, "cpu", "nr_throttled"));
                 out_size(sub_u64(s, "memory", "usage"), mem, sizeof(mem));
                 if ((v = sub_u64(s, "memory", "limit"))) {
                         out_size(v, limit, sizeof(limit));
                         snprintf(pct, sizeof(pct), "%.1f%%", (double) mem_permille(s) / 10.0);
                 }
+                out_size(sub_u64(s, "memory", "swap"), swap, sizeof(swap));
                 snprintf(pids, sizeof(pids), "%" PRIu64, sub_u64(s, "pids", "current"));
                 if ((v = sub_u64(s, "pids", "limit")))
                         snprintf(plimit, sizeof(plimit), "%" PRIu64, v);
                 snprintf(oom, sizeof(oom), "%" PRIu64, sub_u64(s, "memory", "oom_kills"));
-                const char *row[] = { out_get_str(s, "name"), cpu, mem, limit, pct, pids, plimit, oom };
+                out_size(sub_u64(s, "io", "read_bytes"), rd, sizeof(rd));
+                out_size(sub_u64(s, "io", "write_bytes"), wr, sizeof(wr));
+                const char *row[] = { out_get_str(s, "name"), cpu, thr, mem, limit, pct, swap, pids, plimit, oom, rd, wr };
                 if (out_table_add(t, row) < 0)
                         return -ENOMEM;
         }
@@ -96,34 +108,80 @@ static int show_all(json_t *list, enum sort_key key) {
         return 0;
 }
 
+/* "8:0 10M/s read" for each device that caps this direction. */
+static void throttles_text(json_t *io, const char *bps, const char *iops, char *buf, size_t len) {
+        size_t n = 0;
+        json_t *t;
+        size_t k;
+        buf[0] = '\0';
+        json_array_foreach(json_object_get(io, "throttles"), k, t) {
+                char rate[16];
+                uint64_t b = out_get_u64(t, bps), o = out_get_u64(t, iops);
+                if (b) {
+                        out_size(b, rate, sizeof(rate));
+                        n += (size_t) snprintf(buf + n, n < len ? len - n : 0, "%s%s %s/s", n ? ", " : "",
+                                               out_get_str(t, "device"), rate);
+                }
+                if (o)
+                        n += (size_t) snprintf(buf + n, n < len ? len - n : 0, "%s%s %" PRIu64 " IOPS", n ? ", " : "",
+                                               out_get_str(t, "device"), o);
+        }
+        if (!buf[0])
+                snprintf(buf, len, "-");
+}
+
 static int show_one(json_t *s) {
-        static const char *const headers[] = { "RESOURCE", "USAGE", "PEAK", "LIMIT", "FAILCNT", "NOTES" };
+        static const char *const headers[] = { "RESOURCE", "USAGE", "PEAK", "LIMIT", "HIT", "NOTES" };
         _cleanup_table_ struct out_table *t = out_table_new(ELEMENTSOF(headers), headers);
         json_t *g;
         uint64_t v;
         if (!t)
                 return -ENOMEM;
+        for (size_t i = 1; i < 5; i++)
+                out_table_align_right(t, i);
 
         if ((g = json_object_get(s, "memory"))) {
-                char usage[16], peak[16] = "-", limit[16] = "-", fail[24], notes[48];
+                char usage[16], peak[16] = "-", limit[16] = "-", fail[24], rss[16], cache[16], notes[96];
                 out_size(out_get_u64(g, "usage"), usage, sizeof(usage));
                 if (out_has(g, "peak"))
                         out_size(out_get_u64(g, "peak"), peak, sizeof(peak));
-                if ((v = out_get_u64(g, "limit")))
+                bool limited = (v = out_get_u64(g, "limit")) != 0;
+                if (limited)
                         out_size(v, limit, sizeof(limit));
                 snprintf(fail, sizeof(fail), "%" PRIu64, out_get_u64(g, "failcnt"));
-                snprintf(notes, sizeof(notes), "%" PRIu64 " OOM kills", out_get_u64(g, "oom_kills"));
+                out_size(out_get_u64(g, "rss"), rss, sizeof(rss));
+                out_size(out_get_u64(g, "cache"), cache, sizeof(cache));
+                snprintf(notes, sizeof(notes), "rss %s, cache %s; %" PRIu64 " OOM kills", rss, cache,
+                         out_get_u64(g, "oom_kills"));
                 if (out_table_add(t, (const char *const[]) { "memory", usage, peak, limit, fail, notes }) < 0)
+                        return -ENOMEM;
+
+                char soft[16] = "-", events[24];
+                if ((v = out_get_u64(g, "soft_limit")))
+                        out_size(v, soft, sizeof(soft));
+                snprintf(events, sizeof(events), "%" PRIu64, out_get_u64(g, "soft_events"));
+                if (out_table_add(t, (const char *const[]) { "memory soft", "-", "-", soft, events,
+                                                             "reclaimed down to it under pressure" }) < 0)
+                        return -ENOMEM;
+
+                /* swap is granted on top of a memory limit; without one there is none */
+                char swap[16], slimit[16] = "-";
+                out_size(out_get_u64(g, "swap"), swap, sizeof(swap));
+                if (limited)
+                        out_size(out_get_u64(g, "swap_limit"), slimit, sizeof(slimit));
+                if (out_table_add(t, (const char *const[]) { "swap", swap, "-", slimit, "-",
+                                                             limited ? "on top of the memory limit" : "" }) < 0)
                         return -ENOMEM;
         }
         if ((g = json_object_get(s, "cpu"))) {
-                char usage[24], limit[16] = "-", fail[24], thr[24], notes[48];
+                char usage[24], limit[16] = "-", fail[24], thr[24], notes[128];
                 out_cpu_time(out_get_u64(g, "usage_ns"), usage, sizeof(usage));
                 if (out_get_double(g, "limit") > 0)
                         out_cpus(out_get_double(g, "limit"), limit, sizeof(limit));
                 snprintf(fail, sizeof(fail), "%" PRIu64, out_get_u64(g, "nr_throttled"));
                 out_cpu_time(out_get_u64(g, "throttled_ns"), thr, sizeof(thr));
-                snprintf(notes, sizeof(notes), "throttled %s", thr);
+                snprintf(notes, sizeof(notes), "weight %" PRIu64 ", cpuset %s; throttled %s in %" PRIu64 " periods",
+                         out_get_u64(g, "weight"), out_get_str(g, "cpuset"), thr, out_get_u64(g, "nr_periods"));
                 if (out_table_add(t, (const char *const[]) { "cpu", usage, "-", limit, fail, notes }) < 0)
                         return -ENOMEM;
         }
@@ -134,6 +192,31 @@ static int show_one(json_t *s) {
                         snprintf(limit, sizeof(limit), "%" PRIu64, v);
                 snprintf(fail, sizeof(fail), "%" PRIu64, out_get_u64(g, "failcnt"));
                 if (out_table_add(t, (const char *const[]) { "pids", usage, "-", limit, fail, "" }) < 0)
+                        return -ENOMEM;
+        }
+        if ((g = json_object_get(s, "io"))) {
+                static const struct {
+                        const char *label, *bytes, *ops, *bps, *iops;
+                } dirs[] = {
+                        { "disk read", "read_bytes", "read_ios", "read_bps", "read_iops" },
+                        { "disk write", "write_bytes", "write_ios", "write_bps", "write_iops" },
+                };
+                for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
+                        char usage[16], limit[160], notes[64];
+                        out_size(out_get_u64(g, dirs[d].bytes), usage, sizeof(usage));
+                        throttles_text(g, dirs[d].bps, dirs[d].iops, limit, sizeof(limit));
+                        snprintf(notes, sizeof(notes), "%" PRIu64 " operations; weight %" PRIu64,
+                                 out_get_u64(g, dirs[d].ops), out_get_u64(g, "weight"));
+                        if (out_table_add(t, (const char *const[]) { dirs[d].label, usage, "-", limit, "-", notes }) < 0)
+                                return -ENOMEM;
+                }
+        }
+        if ((g = json_object_get(s, "nofile"))) {
+                char limit[24], notes[256];
+                const char *rl = out_get_str(s, "rlimits");
+                snprintf(limit, sizeof(limit), "%" PRIu64, out_get_u64(g, "limit"));
+                snprintf(notes, sizeof(notes), "per process; other rlimits: %s", *rl ? rl : "vsd's own");
+                if (out_table_add(t, (const char *const[]) { "open files", "-", "-", limit, "-", notes }) < 0)
                         return -ENOMEM;
         }
         out_table_print(t, stdout);
@@ -167,8 +250,14 @@ int cmd_stats(struct vsctl *ctx, int argc, char **argv) {
                         return vsctl_usage_error(argv[0], "--sort applies to the list of all instances, not to one");
                 while (i < ELEMENTSOF(sort_keys) && !streq(sort_keys[i].name, sort))
                         i++;
-                if (i == ELEMENTSOF(sort_keys))
-                        return vsctl_usage_error(argv[0], "cannot sort by '%s': use name, cpu, mem, mem%% or pids", sort);
+                if (i == ELEMENTSOF(sort_keys)) {
+                        char known[128] = "";
+                        size_t n = 0;
+                        for (size_t k = 0; k < ELEMENTSOF(sort_keys); k++)
+                                n += (size_t) snprintf(known + n, sizeof(known) - n, "%s%s", k ? ", " : "",
+                                                       sort_keys[k].name);
+                        return vsctl_usage_error(argv[0], "unknown sort key '%s' (known: %s)", sort, known);
+                }
                 key = sort_keys[i].key;
         }
 

@@ -29,7 +29,13 @@ const struct vsctl_command vsctl_commands[] = {
           "                      disk throughput cap per device, e.g. /dev/vda=10M\n"
           "  --io-read-iops DEV=N, --io-write-iops DEV=N\n"
           "                      disk operations per second per device\n"
+          "  --io-weight N       relative disk share 1-10000 (default 100; needs a\n"
+          "                      weight-capable I/O scheduler on the host)\n"
           "  --nofile N          open files per process (soft and hard limit)\n"
+          "  --rlimit NAME=SOFT[:HARD]\n"
+          "                      another rlimit of init and exec'd commands, e.g.\n"
+          "                      core=0, nproc=4096, memlock=64M, stack=8M:unlimited;\n"
+          "                      repeatable\n"
           "  --stop-timeout DUR  how long a stop waits before killing, e.g. 30s, 2m\n"
           "  --start             start the instance once created\n"
           "  --json              print the new instance as JSON\n" },
@@ -55,7 +61,7 @@ const struct vsctl_command vsctl_commands[] = {
         { "console", cmd_console, "Attach to the console of an instance; Ctrl-] detaches", "NAME", NULL },
         { "set", cmd_set, "Change the limits of an instance, live when it runs",
           "NAME [--memory SIZE] [--cpus N] [--pids N] [--memory-soft SIZE] [--swap SIZE] [--cpu-weight N] "
-          "[--cpuset LIST] [--stop-timeout DUR]",
+          "[--cpuset LIST] [--io-weight N] [--nofile N] [--rlimit NAME=SOFT[:HARD]]... [--stop-timeout DUR]",
           "  --memory SIZE       memory limit; 0 removes it\n"
           "  --cpus N            CPU limit; 0 removes it\n"
           "  --pids N            process limit; 0 removes it\n"
@@ -65,12 +71,26 @@ const struct vsctl_command vsctl_commands[] = {
           "  --cpuset LIST       CPUs it may run on; \"all\" for every CPU\n"
           "  --io-read-bps DEV=RATE, --io-write-bps DEV=RATE, --io-read-iops DEV=N,\n"
           "  --io-write-iops DEV=N  per-device disk caps; \"none\" removes them\n"
+          "  --io-weight N       relative disk share 1-10000; 0 for the default (100)\n"
           "  --nofile N          open files per process from the next start or exec\n"
+          "  --rlimit NAME=SOFT[:HARD]\n"
+          "                      set one rlimit (NAME=default drops it); init gets it\n"
+          "                      at once, exec'd and new processes inherit it;\n"
+          "                      repeatable\n"
           "  --stop-timeout DUR  how long a stop waits before killing\n"
           "  --json              print the instance as JSON\n" },
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
-          "  --sort FIELD        without NAME: sort by name, cpu, mem, mem%, pids\n"
+          "  --sort FIELD        without NAME: sort by name, cpu, mem, mem%, pids, swap,\n"
+          "                      throttled or io (biggest first)\n"
           "  --json              print the daemon's JSON\n" },
+        { "events", cmd_events, "Show what happens to instances: OOM kills, starts, stops, ...",
+          "[NAME] [--since SEQ | --past] [--no-follow] [--json]",
+          "  --since SEQ         first show the buffered events after sequence number SEQ\n"
+          "  --past              first show every buffered event (vsd keeps the last 1000)\n"
+          "  --no-follow         end after the buffered events instead of waiting for new\n"
+          "                      ones (alone: every buffered event)\n"
+          "  --json              print each event as the daemon's JSON line\n"
+          "Without --no-follow vsctl waits for events until interrupted or vsd stops.\n" },
         { "templates", cmd_templates, "List the templates", "[--json]",
           "  --json              print the daemon's JSON\n" },
         { "version", cmd_version, "Show the client and daemon versions", "[--json]",
@@ -216,32 +236,49 @@ int vsctl_instance_action(struct vsctl *ctx, int argc, char **argv, const char *
 }
 
 int vsctl_limit_option(json_t *body, int c, const char *arg) {
+        enum kind {
+                NUMBER, /* a plain integer goes as a JSON integer, anything else as typed */
+                REAL,   /* the same with a JSON real */
+                TEXT,   /* always the string as typed */
+                LIST,   /* repeatable: the values joined with ',' */
+        };
         static const struct {
                 int opt;
                 const char *field;
-                bool real;
+                enum kind kind;
         } limits[] = {
-                { VSCTL_OPT_MEMORY, "memory", false },
-                { VSCTL_OPT_CPUS, "cpus", true },
-                { VSCTL_OPT_PIDS, "pids", false },
-                { VSCTL_OPT_STOP_TIMEOUT, "stop_timeout", true },
-                { VSCTL_OPT_MEMORY_SOFT, "memory_soft", false },
-                { VSCTL_OPT_SWAP, "swap", false },
-                { VSCTL_OPT_CPU_WEIGHT, "cpu_weight", false },
-                { VSCTL_OPT_CPUSET, "cpuset", false },
-                { VSCTL_OPT_IO_READ_BPS, "io_read_bps", false },
-                { VSCTL_OPT_IO_WRITE_BPS, "io_write_bps", false },
-                { VSCTL_OPT_IO_READ_IOPS, "io_read_iops", false },
-                { VSCTL_OPT_IO_WRITE_IOPS, "io_write_iops", false },
-                { VSCTL_OPT_NOFILE, "nofile", false },
+                { VSCTL_OPT_MEMORY, "memory", NUMBER },
+                { VSCTL_OPT_CPUS, "cpus", REAL },
+                { VSCTL_OPT_PIDS, "pids", NUMBER },
+                { VSCTL_OPT_STOP_TIMEOUT, "stop_timeout", REAL },
+                { VSCTL_OPT_MEMORY_SOFT, "memory_soft", NUMBER },
+                { VSCTL_OPT_SWAP, "swap", NUMBER },
+                { VSCTL_OPT_CPU_WEIGHT, "cpu_weight", NUMBER },
+                { VSCTL_OPT_CPUSET, "cpuset", NUMBER },
+                { VSCTL_OPT_IO_READ_BPS, "io_read_bps", TEXT },
+                { VSCTL_OPT_IO_WRITE_BPS, "io_write_bps", TEXT },
+                { VSCTL_OPT_IO_READ_IOPS, "io_read_iops", TEXT },
+                { VSCTL_OPT_IO_WRITE_IOPS, "io_write_iops", TEXT },
+                { VSCTL_OPT_NOFILE, "nofile", NUMBER },
+                { VSCTL_OPT_IO_WEIGHT, "io_weight", NUMBER },
+                { VSCTL_OPT_RLIMIT, "rlimits", LIST },
         };
-        for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
-                if (limits[i].opt == c)
-                        return vsctl_set(body, limits[i].field,
-                                         strncmp(limits[i].field, "io_", 3) == 0 ? json_string(arg)
-                                                                                 : vsctl_json_value(arg, limits[i].real))
-                                       ? 1
-                                       : -1;
+        for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
+                if (limits[i].opt != c)
+                        continue;
+                const char *prev = json_string_value(json_object_get(body, limits[i].field));
+                json_t *v;
+                if (limits[i].kind == LIST && prev) {
+                        _cleanup_free_ char *joined = NULL;
+                        if (asprintf(&joined, "%s,%s", prev, arg) < 0)
+                                return -1;
+                        v = json_string(joined);
+                } else if (limits[i].kind == TEXT || limits[i].kind == LIST)
+                        v = json_string(arg);
+                else
+                        v = vsctl_json_value(arg, limits[i].kind == REAL);
+                return vsctl_set(body, limits[i].field, v) ? 1 : -1;
+        }
         return 0;
 }
 

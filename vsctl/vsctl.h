@@ -51,6 +51,7 @@ int cmd_exec(struct vsctl *ctx, int argc, char **argv);
 int cmd_console(struct vsctl *ctx, int argc, char **argv);
 int cmd_set(struct vsctl *ctx, int argc, char **argv);
 int cmd_stats(struct vsctl *ctx, int argc, char **argv);
+int cmd_events(struct vsctl *ctx, int argc, char **argv);
 int cmd_templates(struct vsctl *ctx, int argc, char **argv);
 int cmd_version(struct vsctl *ctx, int argc, char **argv);
 int cmd_help(struct vsctl *ctx, int argc, char **argv);
@@ -127,6 +128,8 @@ enum {
         VSCTL_OPT_IO_READ_IOPS,
         VSCTL_OPT_IO_WRITE_IOPS,
         VSCTL_OPT_NOFILE,
+        VSCTL_OPT_IO_WEIGHT,
+        VSCTL_OPT_RLIMIT,
 };
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
@@ -141,9 +144,12 @@ enum {
         { "io-write-bps", required_argument, NULL, VSCTL_OPT_IO_WRITE_BPS },     \
         { "io-read-iops", required_argument, NULL, VSCTL_OPT_IO_READ_IOPS },     \
         { "io-write-iops", required_argument, NULL, VSCTL_OPT_IO_WRITE_IOPS },   \
-        { "nofile", required_argument, NULL, VSCTL_OPT_NOFILE }
+        { "nofile", required_argument, NULL, VSCTL_OPT_NOFILE },                 \
+        { "io-weight", required_argument, NULL, VSCTL_OPT_IO_WEIGHT },           \
+        { "rlimit", required_argument, NULL, VSCTL_OPT_RLIMIT }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
- * 1 (or -1 when the value is not valid UTF-8); 0 for any other option. */
+ * 1 (or -1 when the value is not valid UTF-8); 0 for any other option.
+ * A repeatable option (--rlimit) adds to the comma list already there. */
 int vsctl_limit_option(json_t *body, int c, const char *arg);
 
 /* The common tail of the mutating commands: print the answer with --json. */

@@ -33,6 +33,14 @@ void api_upgrade_console(struct request *rq, struct instance *i);
 /* Is the request's Upgrade header the one expected? */
 bool api_has_upgrade(struct request *rq, const char *token);
 const char *api_query(struct request *rq, const char *key);
+/* Every query parameter is one of known (NULL-terminated). */
+int api_query_check(struct request *rq, const char *const *known, vs_error *err);
+
+/* Answer with the stream of events matching f from cursor on (newline-
+ * delimited JSON, chunked); with follow, stay open for new ones until the
+ * client leaves or vsd shuts down. */
+struct ev_filter;
+void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t cursor, bool follow);
 
 /* routes.c */
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len);

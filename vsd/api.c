@@ -2,8 +2,10 @@
 #include "api.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -18,6 +20,7 @@
 #include "api-internal.h"
 #include "console.h"
 #include "daemon.h"
+#include "events.h"
 #include "loop.h"
 
 struct api {
@@ -29,6 +32,7 @@ struct api {
         struct loop_source *src;
         struct request *waiting; /* suspended requests, to answer on shutdown */
         bool resumed;            /* a connection was resumed: MHD must run */
+        unsigned n_streams;      /* event streams open */
 };
 
 struct request {
@@ -105,6 +109,28 @@ const char *api_query(struct request *rq, const char *key) {
         return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct query_check {
+        const char *const *known;
+        const char *bad;
+};
+
+static enum MHD_Result query_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        struct query_check *q = cls;
+        for (const char *const *k = q->known; *k; k++)
+                if (streq(*k, key))
+                        return MHD_YES;
+        q->bad = key;
+        return MHD_NO;
+}
+
+int api_query_check(struct request *rq, const char *const *known, vs_error *err) {
+        struct query_check q = { .known = known };
+        MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, query_key, &q);
+        if (q.bad)
+                return vs_err_msg(err, EINVAL, "unknown query parameter '%.40s'", q.bad);
+        return 0;
+}
+
 bool api_has_upgrade(struct request *rq, const char *token) {
         const char *up = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
         return up && strcasecmp(up, token) == 0;
@@ -149,6 +175,140 @@ struct inst_waiter *api_wait(struct request *rq, struct instance *i) {
         rq->answered = true;
         MHD_suspend_connection(rq->conn);
         return &rq->waiter;
+}
+
+/* ---- event streams ----------------------------------------------------- */
+
+/*
+ * GET /v1/events: newline-delimited JSON, chunked, for as long as the
+ * client stays.  The stream reads the event bus through its own cursor;
+ * when it has caught up it suspends its connection (MHD then neither calls
+ * it nor watches the socket) and the bus's wake-up resumes it.  A suspended
+ * connection is not watched by MHD, so the stream watches the socket for a
+ * hang-up itself.  Nothing is queued per stream: a slow client falls behind
+ * in the ring and, past its end, is told how many events it lost.
+ */
+
+#define STREAM_BLOCK 16384
+
+struct stream {
+        struct api *api;
+        struct MHD_Connection *conn;
+        struct ev_filter filter;
+        uint64_t cursor;
+        bool follow;
+        bool suspended;
+        bool hangup;
+        struct ev_listener listener;
+        struct loop_source *hup_src;
+        char *pending; /* the line being sent */
+        size_t pending_len, pending_off;
+};
+
+static void stream_resume(struct stream *st) {
+        loop_remove(st->hup_src);
+        st->hup_src = NULL;
+        if (!st->suspended)
+                return;
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+        st->api->resumed = true;
+}
+
+static void stream_wake(struct ev_listener *l) {
+        stream_resume((struct stream *) ((char *) l - offsetof(struct stream, listener)));
+}
+
+static int stream_hup(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct stream *st = userdata;
+        st->hup_src = NULL;
+        st->hangup = true;
+        stream_resume(st);
+        return -1; /* loop_remove()s this source */
+}
+
+/* The next line for the client into st->pending: a note on lost events
+ * first when there are any.  false when there is nothing new. */
+static bool stream_fill(struct stream *st) {
+        struct ev_bus *bus = st->api->vsd->events;
+        const struct ev_record *rec = NULL;
+        uint64_t lost = 0;
+        int r = ev_next(bus, &st->filter, &st->cursor, &rec, &lost);
+        char *text = NULL;
+        int n;
+        if (lost > 0)
+                n = asprintf(&text, "{\"type\":\"events-lost\",\"count\":%" PRIu64 "}\n%s", lost, r > 0 ? rec->line : "");
+        else if (r > 0)
+                n = asprintf(&text, "%s", rec->line);
+        else
+                return false;
+        if (n < 0)
+                return false; /* out of memory: try again with the next event */
+        free(st->pending);
+        st->pending = text;
+        st->pending_len = (size_t) n;
+        st->pending_off = 0;
+        return true;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        struct stream *st = cls;
+        size_t n = 0;
+        if (st->hangup)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        while (n < max) {
+                if (st->pending_off == st->pending_len && !stream_fill(st))
+                        break;
+                size_t k = st->pending_len - st->pending_off;
+                if (k > max - n)
+                        k = max - n;
+                memcpy(buf + n, st->pending + st->pending_off, k);
+                st->pending_off += k;
+                n += k;
+        }
+        if (n > 0)
+                return (ssize_t) n;
+        if (!st->follow || ev_closed(st->api->vsd->events))
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        /* caught up: wait for the next event, or for the client to leave */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci && loop_add_fd(st->api->vsd->loop, ci->connect_fd, EPOLLRDHUP, stream_hup, st, &st->hup_src) < 0)
+                st->hup_src = NULL;
+        MHD_suspend_connection(st->conn);
+        st->suspended = true;
+        return 0;
+}
+
+static void stream_free(void *cls) {
+        struct stream *st = cls;
+        loop_remove(st->hup_src);
+        ev_unlisten(st->api->vsd->events, &st->listener);
+        st->api->n_streams--;
+        free(st->pending);
+        free(st);
+}
+
+void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t cursor, bool follow) {
+        struct api *a = rq->api;
+        struct stream *st = calloc(1, sizeof(*st));
+        if (!st) {
+                rq->answered = true;
+                return;
+        }
+        *st = (struct stream){ .api = a, .conn = rq->conn, .filter = *f, .cursor = cursor, .follow = follow };
+        st->listener.wake = stream_wake;
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, st,
+                                                                   stream_free);
+        if (!r) {
+                free(st);
+                rq->answered = true;
+                return;
+        }
+        a->n_streams++;
+        ev_listen(a->vsd->events, &st->listener);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        queue(rq, 200, r);
 }
 
 /* ---- upgrades ---------------------------------------------------------- */
@@ -426,6 +586,14 @@ void api_stop(struct vsd *v) {
                 rq->ready_status = 503;
                 rq->ready = json_response(error_json(&err));
                 MHD_resume_connection(rq->conn);
+        }
+        /* Event streams send what they still hold and end (the bus wakes
+         * and resumes them): give them a moment, but not forever. */
+        ev_bus_close(a->vsd->events);
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        for (int k = 0; k < 100 && a->n_streams > 0 && di; k++) {
+                MHD_run(a->mhd);
+                (void) poll(&(struct pollfd){ .fd = di->epoll_fd, .events = POLLIN }, 1, 10);
         }
         MHD_run(a->mhd);
         loop_set_prepare(v->loop, NULL, NULL);

@@ -14,6 +14,8 @@ struct cg_manager;
 struct api;
 struct instance;
 struct lxcfs;
+struct ev_bus;
+struct monitor;
 
 struct vsd {
         struct vsd_settings set;
@@ -22,6 +24,8 @@ struct vsd {
         struct api *api;
         struct lxcfs *lxcfs; /* the view's filesystem, shared by every instance */
         bool time_ns;   /* the kernel has time namespaces: each instance gets its own */
+        struct ev_bus *events;  /* what happened, for `vsctl events` */
+        struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

@@ -140,6 +140,7 @@ static void launch(struct exec_session *s, int fds[3]) {
                 .tty = s->tty,
                 .nofile = (unsigned long) i->cfg.nofile,
                 .time_ns = s->vsd->time_ns,
+                .rlimits = &i->cfg.rlimits,
         };
         pid_t pid;
         int r = start_join(&spec, &pid, &s->pidfd, &err);

@@ -23,8 +23,10 @@
 #include "../base/util.h"
 #include "../cgroups/cgroup.h"
 #include "console.h"
+#include "events.h"
 #include "loop.h"
 #include "lxcfs.h"
+#include "monitor.h"
 #include "start.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
@@ -61,11 +63,73 @@ static struct cg_limits limits_of(const struct inst_config *c) {
                 .memory_high = c->memory_soft,
                 .swap_max = c->swap,
                 .cpu_weight = c->cpu_weight,
+                .io_weight = c->io_weight,
         };
         snprintf(l.cpuset, sizeof(l.cpuset), "%s", c->cpuset);
         memcpy(l.io_max, c->io.dev, sizeof(l.io_max));
         l.n_io_max = c->io.n;
         return l;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void emit(struct instance *i, const char *type, json_t *details) {
+        ev_emit(i->vsd->events, i->cfg.name, type, details);
+}
+
+static const char *stop_how_name(const struct instance *i) {
+        switch (i->stop_how) {
+        case STOP_HOW_HALT:
+                return "halt";
+        case STOP_HOW_KILL:
+                return "killed";
+        case STOP_HOW_TIMEOUT:
+                return "killed-after-timeout";
+        default:
+                break;
+        }
+        /* a reboot(2) inside the instance ends its init with SIGINT (halt,
+         * power off) or SIGHUP (restart): the instance's own decision */
+        if (i->exit_known && i->exit_signal == SIGINT)
+                return "halted-inside";
+        if (i->exit_known && i->exit_signal == SIGHUP)
+                return "rebooted-inside";
+        return "died";
+}
+
+/* How init ended, as event fields. */
+static json_t *exit_json(const struct instance *i) {
+        json_t *j = json_object();
+        if (!j || !i->exit_known)
+                return j;
+        if (i->exit_signal > 0) {
+                char name[32];
+                const char *abbrev = sigabbrev_np(i->exit_signal);
+                snprintf(name, sizeof(name), "SIG%s", abbrev ? abbrev : "?");
+                json_object_set_new(j, "signal", json_string(name));
+        } else
+                json_object_set_new(j, "exit_status", json_integer(i->exit_status));
+        return j;
+}
+
+/* The settings that differ between two configurations, as {key: {from,
+ * to}} in config.ini's own words: the file's formatter is the one table of
+ * how every setting reads. */
+static json_t *config_changes(const struct inst_config *a, const struct inst_config *b) {
+        _cleanup_free_ char *ta = NULL, *tb = NULL;
+        json_t *changes = json_object();
+        if (!changes || inst_config_format(a, &ta) < 0 || inst_config_format(b, &tb) < 0)
+                return changes;
+        char *sa = NULL, *sb = NULL;
+        for (char *la = strtok_r(ta, "\n", &sa), *lb = strtok_r(tb, "\n", &sb); la && lb;
+             la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb)) {
+                char *eqa = strstr(la, " = "), *eqb = strstr(lb, " = ");
+                if (!eqa || !eqb || streq(la, lb))
+                        continue;
+                *eqa = *eqb = '\0';
+                json_object_set_new(changes, lb, json_pack("{s:s, s:s}", "from", eqa + 3, "to", eqb + 3));
+        }
+        return changes;
 }
 
 /* ---- registry ---------------------------------------------------------- */
@@ -142,6 +206,7 @@ static void inst_release_runtime(struct instance *i) {
 static void inst_free(struct instance *i) {
         if (!i)
                 return;
+        cg_counter_fds_free(i->counters);
         inst_release_runtime(i);
         free(i);
 }
@@ -213,6 +278,11 @@ static void stopped(struct instance *i) {
         i->after_stop = AFTER_STOP_NOTHING;
         state_remove(i);
         log_info("Instance %s stopped", i->cfg.name);
+        json_t *how = exit_json(i);
+        json_object_set_new(how, "how", json_string(stop_how_name(i)));
+        emit(i, "stopped", how);
+        i->stop_how = STOP_HOW_NONE;
+        i->exit_known = false;
 
         if (then == AFTER_STOP_START)
                 r = inst_start(i, &err);
@@ -232,6 +302,9 @@ static void reap_retry(struct loop_source *s, void *userdata);
  * What is left on the host is the cgroup, removed here. */
 static void try_reap(struct instance *i) {
         vs_error err = { 0 };
+        /* an open counter file would keep the removed cgroup's memory */
+        cg_counter_fds_free(i->counters);
+        i->counters = NULL;
         int r = cg_destroy(i->vsd->cg, i->cfg.name, &err);
         if (r == -EBUSY && i->reap_tries++ < REAP_MAX_TRIES) {
                 /* something joined late (an exec racing the stop): kill it */
@@ -256,9 +329,22 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
 
         /* Only our own children can be waited for; an adopted init was
          * re-parented when the previous vsd died and is reaped by its new parent. */
-        if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
+        i->exit_known = false;
+        if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0) {
                 log_info("Instance %s: init %d exited (%s %d)", i->cfg.name, (int) i->pid,
                          si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
+                i->exit_known = true;
+                i->exit_status = si.si_code == CLD_EXITED ? si.si_status : 0;
+                i->exit_signal = si.si_code == CLD_EXITED ? 0 : si.si_status;
+        }
+        /* before the cgroup goes: its counters hold the last word on OOM
+         * kills (an OOM kill may be what ended init) */
+        mon_instance_exited(i->vsd->mon, i);
+        if (i->stop_how == STOP_HOW_NONE && streq(stop_how_name(i), "died")) {
+                json_t *d = exit_json(i);
+                json_object_set_new(d, "pid", json_integer(i->pid));
+                emit(i, "died", d);
+        }
         /* remove the source before closing its fd: a start that follows
          * (restart) may get the same fd number for the new init's pidfd */
         loop_remove(i->pidfd_src);
@@ -277,7 +363,9 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
 static void on_stop_timeout(struct loop_source *s, void *userdata) {
         struct instance *i = userdata;
         i->stop_timer = NULL;
-        log_warn("Instance %s did not halt in time, killing it", i->cfg.name);
+        i->stop_how = s ? STOP_HOW_TIMEOUT : STOP_HOW_KILL;
+        if (s)
+                log_warn("Instance %s did not halt in time, killing it", i->cfg.name);
         /* Killing init tears down its pid namespace; the cgroup-wide kill
          * catches anything that joined from outside (exec). */
         (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL);
@@ -322,6 +410,7 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
         int sig = SIGPWR;
         if (template_load(i->vsd->set.root, i->cfg.template_name, &t, NULL) >= 0)
                 sig = t.halt_signal;
+        i->stop_how = STOP_HOW_HALT;
         if (syscall(SYS_pidfd_send_signal, i->pidfd, sig, NULL, 0) < 0) {
                 on_stop_timeout(NULL, i);
                 return 0;
@@ -386,6 +475,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .nofile = (unsigned long) i->cfg.nofile,
                 .view = lxcfs_view(v->lxcfs),
                 .time_ns = v->time_ns,
+                .rlimits = &i->cfg.rlimits,
         };
         r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
@@ -405,6 +495,9 @@ int inst_start(struct instance *i, vs_error *err) {
                 log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
                          err->msg);
         log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
+        i->stop_how = STOP_HOW_NONE;
+        mon_instance_started(v->mon, i);
+        emit(i, "started", json_pack("{s:i}", "pid", (int) i->pid));
         return 0;
 
 undo_pid:
@@ -437,6 +530,9 @@ int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **
         if (r < 0)
                 return r;
         r = cg_validate(v->cg, &lim, err);
+        if (r < 0)
+                return r;
+        r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
         if (r < 0)
                 return r;
 
@@ -478,6 +574,7 @@ int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **
                 return vs_err(err, ENOMEM, "register %s", cfg->name);
         }
         log_info("Instance %s created from template %s", cfg->name, cfg->template_name);
+        emit(i, "created", json_pack("{s:s}", "template", cfg->template_name));
         if (ret)
                 *ret = i;
         return 0;
@@ -505,6 +602,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
         (void) cg_destroy(v->cg, i->cfg.name, NULL);
         state_remove(i);
         log_info("Instance %s destroyed", i->cfg.name);
+        emit(i, "destroyed", NULL);
         registry_remove(v, i);
         notify_waiters(i, 0, NULL);
         inst_free(i);
@@ -516,6 +614,7 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         struct cg_limits lim = limits_of(cfg);
         struct cg_limits old = limits_of(&i->cfg);
         bool live = i->state == INST_RUNNING || i->state == INST_PAUSED;
+        unsigned kept = 0;
         int r;
 
         if (i->state == INST_BROKEN)
@@ -523,6 +622,13 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         r = cg_validate(i->vsd->cg, &lim, err);
         if (r < 0)
                 return r;
+        /* only what changes: a value set by hand earlier does not block an
+         * unrelated change */
+        if (cfg->nofile != i->cfg.nofile || memcmp(&cfg->rlimits, &i->cfg.rlimits, sizeof(cfg->rlimits)) != 0) {
+                r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
+                if (r < 0)
+                        return r;
+        }
         if (live) {
                 r = cg_set_limits(i->vsd->cg, i->cfg.name, &lim, err);
                 if (r < 0) {
@@ -543,14 +649,42 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
                         return r;
                 }
         }
+        /* init's own rlimits change now, and what it starts later inherits
+         * them; exec'd commands get them from the config */
+        if (live) {
+                /* prlimit() takes a pid.  While init's pidfd says it is
+                 * alive, i->pid is still init's: a re-adopted init is not our
+                 * child, and no zombie of ours holds its pid once it dies */
+                r = syscall(SYS_pidfd_send_signal, i->pidfd, 0, NULL, 0) < 0 ? -errno : 0;
+                if (r == 0)
+                        r = rlimits_apply_live(i->pid, &i->cfg.rlimits, &cfg->rlimits, &kept, err);
+                else
+                        vs_err(err, -r, "instance '%s': init is gone", i->cfg.name);
+                if (r < 0) {
+                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        return r;
+                }
+        }
         inst_path(i, "config.ini", path, sizeof(path));
         r = inst_config_save(cfg, path, err);
         if (r < 0) {
-                if (live)
+                if (live) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
+                }
                 return r;
         }
+        json_t *changes = config_changes(&i->cfg, cfg);
+        for (unsigned k = 0; k < RLIMITS_N; k++)
+                if (kept & (1u << k))
+                        log_warn("Instance %s: its running init keeps rlimit %s (raising a hard limit needs "
+                                 "CAP_SYS_RESOURCE); exec'd commands and the next start get the new one, ignoring",
+                                 i->cfg.name, rlimits_name(k));
         i->cfg = *cfg;
+        if (json_object_size(changes) > 0)
+                emit(i, "limits-changed", json_pack("{s:o, s:b}", "changes", changes, "live", live));
+        else
+                json_decref(changes);
         return 0;
 }
 
@@ -564,6 +698,7 @@ int inst_pause(struct instance *i, vs_error *err) {
                 return r;
         i->state = INST_PAUSED;
         (void) state_save(i, NULL);
+        emit(i, "paused", NULL);
         return 0;
 }
 
@@ -575,6 +710,7 @@ int inst_resume(struct instance *i, vs_error *err) {
                 return r;
         i->state = INST_RUNNING;
         (void) state_save(i, NULL);
+        emit(i, "resumed", NULL);
         return 0;
 }
 
@@ -626,6 +762,8 @@ static void adopt(struct instance *i) {
                         if (watch_init(i, NULL) >= 0) {
                                 log_info("Re-adopted instance %s (init %d)", i->cfg.name, (int) pid);
                                 reattach_console(i);
+                                mon_instance_started(i->vsd->mon, i);
+                                emit(i, "adopted", json_pack("{s:i}", "pid", (int) pid));
                                 return;
                         }
                         safe_close(&i->pidfd);
@@ -634,6 +772,7 @@ static void adopt(struct instance *i) {
         /* init is gone (or the pid was reused): whatever is left in its cgroup
          * belongs to a dead instance */
         log_info("Instance %s stopped while vsd was away, cleaning up", i->cfg.name);
+        emit(i, "stopped", json_pack("{s:s}", "how", "while-vsd-was-away"));
         i->pid = 0;
         i->state = INST_STOPPED;
         (void) cg_kill_wait(i->vsd->cg, i->cfg.name, 2000, NULL);

@@ -35,6 +35,14 @@ struct inst_waiter {
         struct inst_waiter *next;
 };
 
+/* How a stop came about, for the "stopped" event. */
+enum inst_stop_how {
+        STOP_HOW_NONE,    /* no stop asked for: init exited by itself */
+        STOP_HOW_HALT,    /* halt signal sent, init exited in time */
+        STOP_HOW_KILL,    /* killed at once, as asked */
+        STOP_HOW_TIMEOUT, /* killed after the stop timeout */
+};
+
 enum inst_after_stop {
         AFTER_STOP_NOTHING,
         AFTER_STOP_START,
@@ -60,6 +68,14 @@ struct instance {
         struct console *console;
         struct inst_waiter *waiters;
         enum inst_after_stop after_stop;
+        enum inst_stop_how stop_how;
+        /* init's end, for the events: exit status, or the signal (> 0) */
+        int exit_status, exit_signal;
+        bool exit_known;
+        /* the cgroup's OOM-kill and pids-limit counters as far as events
+         * have told them (vsd/monitor.c) */
+        uint64_t oom_told, oom_unexplained, pids_told;
+        struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
 };
 
 /* Scan <root>/instances, load every config.ini (a bad one marks that

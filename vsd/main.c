@@ -21,10 +21,12 @@
 #include "../cgroups/cgroup.h"
 #include "api.h"
 #include "daemon.h"
+#include "events.h"
 #include "instance.h"
 #include "loop.h"
 #include "lxcfs.h"
 #include "start.h"
+#include "monitor.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -213,7 +215,19 @@ int main(int argc, char **argv) {
         if (!v.time_ns)
                 log_warn("Failed to find time namespaces in this kernel (no /proc/self/ns/time): instances "
                          "share the host's boot and monotonic clocks, ignoring");
-        r = inst_registry_load(&v, &err);
+        r = ev_bus_new(EV_RING_DEFAULT, &v.events);
+        if (r < 0)
+                vs_err(&err, -r, "Failed to set up events");
+        else {
+                r = mon_new(&v, &v.mon, &err);
+                if (r > 0) {
+                        log_warn("Failed to %s, ignoring", err.msg);
+                        vs_err_clear(&err);
+                        r = 0;
+                }
+        }
+        if (r >= 0)
+                r = inst_registry_load(&v, &err);
         if (r >= 0)
                 r = lxcfs_new(&v, &v.lxcfs, &err);
         if (r >= 0) {
@@ -226,6 +240,8 @@ int main(int argc, char **argv) {
                 log_err("%s", err.msg);
                 lxcfs_free(v.lxcfs, !any_instance_active(&v));
                 inst_registry_free(&v);
+                mon_free(v.mon);
+                ev_bus_free(v.events);
                 cg_manager_free(v.cg);
                 loop_remove(sig_src);
                 loop_free(v.loop);
@@ -246,6 +262,8 @@ int main(int argc, char **argv) {
          * and the next vsd adopts it.  With none running, nothing needs it. */
         lxcfs_free(v.lxcfs, !any_running);
         inst_registry_free(&v);
+        mon_free(v.mon);
+        ev_bus_free(v.events);
         cg_manager_free(v.cg);
         loop_remove(sig_src);
         loop_free(v.loop);

@@ -16,6 +16,7 @@
 #include "../cgroups/cgroup.h"
 #include "api-internal.h"
 #include "daemon.h"
+#include "events.h"
 
 /* ---- JSON views -------------------------------------------------------- */
 
@@ -33,7 +34,11 @@ json_t *routes_instance_json(struct instance *i) {
                 json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
                 json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
                 json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
+                json_object_set_new(j, "io_weight", json_integer(i->cfg.io_weight ? i->cfg.io_weight : 100));
                 json_object_set_new(j, "nofile", json_integer((json_int_t) i->cfg.nofile));
+                char *rl = rlimits_format(&i->cfg.rlimits);
+                json_object_set_new(j, "rlimits", rl ? json_string(rl) : json_null());
+                free(rl);
                 for (int k = 0; k < _IO_KIND_MAX; k++) {
                         char *v = inst_io_format(&i->cfg.io, (enum inst_io_kind) k);
                         json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
@@ -45,22 +50,65 @@ json_t *routes_instance_json(struct instance *i) {
         return j;
 }
 
+/* The throttles in effect, one object per device (vsd wrote them on start
+ * and on every live change). */
+static json_t *throttles_json(const struct inst_io_limits *io) {
+        json_t *arr = json_array();
+        for (unsigned k = 0; arr && k < io->n; k++) {
+                const struct cg_io_throttle *t = &io->dev[k];
+                char dev[32];
+                snprintf(dev, sizeof(dev), "%u:%u", t->major, t->minor);
+                json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I}", "device", dev, "read_bps",
+                                                     (json_int_t) t->rbps, "write_bps", (json_int_t) t->wbps,
+                                                     "read_iops", (json_int_t) t->riops, "write_iops",
+                                                     (json_int_t) t->wiops));
+        }
+        return arr;
+}
+
+/* Per limit: what is used, the limit, and how often it was hit.  Counters
+ * and values in effect come from the kernel (cg_stats); the limits are the
+ * instance's settings, which vsd wrote to the kernel.  Field names of the
+ * first version are kept (memory.limit, pids.limit, cpu.limit, ...). */
 static json_t *stats_json(struct instance *i, vs_error *err) {
         struct cg_stats st = { 0 };
+        const struct inst_config *c = &i->cfg;
         if (i->state == INST_RUNNING || i->state == INST_PAUSED) {
-                if (cg_stats(i->vsd->cg, i->cfg.name, &st, err) < 0)
+                if (cg_counters_held(i->vsd->cg, c->name, &i->counters, &st, err) < 0)
                         return NULL;
         }
-        return json_pack("{s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:f, s:I, s:I}, s:{s:I, s:I, s:I}}",
-                         "name", i->cfg.name, "state", inst_state_name(i->state),
-                         "memory", "usage", (json_int_t) st.memory_current, "peak", (json_int_t) st.memory_peak,
-                         "limit", (json_int_t) i->cfg.memory, "failcnt", (json_int_t) st.memory_failcnt,
-                         "oom_kills", (json_int_t) st.oom_kills,
-                         "cpu", "usage_ns", (json_int_t) st.cpu_usage_ns, "limit", i->cfg.cpu_millis / 1000.0,
-                         "nr_throttled", (json_int_t) st.cpu_nr_throttled, "throttled_ns",
-                         (json_int_t) st.cpu_throttled_ns,
-                         "pids", "current", (json_int_t) st.pids_current, "limit", (json_int_t) i->cfg.pids,
-                         "failcnt", (json_int_t) st.pids_failcnt);
+        _cleanup_free_ char *rl = rlimits_format(&c->rlimits);
+        json_t *memory = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                                   "usage", (json_int_t) st.memory_current, "peak", (json_int_t) st.memory_peak,
+                                   "limit", (json_int_t) c->memory, "failcnt", (json_int_t) st.memory_failcnt,
+                                   "oom_kills", (json_int_t) st.oom_kills, "rss", (json_int_t) st.memory_rss,
+                                   "cache", (json_int_t) st.memory_cache, "soft_limit", (json_int_t) c->memory_soft,
+                                   "soft_events", (json_int_t) st.memory_high_events, "swap",
+                                   (json_int_t) st.swap_current, "swap_limit", (json_int_t) c->swap);
+        json_t *cpu = json_pack("{s:I, s:f, s:i, s:s, s:I, s:I, s:I}", "usage_ns", (json_int_t) st.cpu_usage_ns,
+                                "limit", c->cpu_millis / 1000.0, "weight", c->cpu_weight ? (int) c->cpu_weight : 100,
+                                "cpuset", c->cpuset[0] ? c->cpuset : "all", "nr_periods",
+                                (json_int_t) st.cpu_nr_periods, "nr_throttled", (json_int_t) st.cpu_nr_throttled,
+                                "throttled_ns", (json_int_t) st.cpu_throttled_ns);
+        json_t *pids = json_pack("{s:I, s:I, s:I}", "current", (json_int_t) st.pids_current, "limit",
+                                 (json_int_t) c->pids, "failcnt", (json_int_t) st.pids_failcnt);
+        json_t *io = json_pack("{s:I, s:I, s:I, s:I, s:i, s:o}", "read_bytes", (json_int_t) st.io_rbytes,
+                               "write_bytes", (json_int_t) st.io_wbytes, "read_ios", (json_int_t) st.io_rios,
+                               "write_ios", (json_int_t) st.io_wios, "weight",
+                               c->io_weight ? (int) c->io_weight : 100, "throttles", throttles_json(&c->io));
+        json_t *files = json_pack("{s:I}", "limit", (json_int_t) (c->nofile ? c->nofile : 1024));
+        if (!memory || !cpu || !pids || !io || !files || !rl) {
+                json_decref(memory);
+                json_decref(cpu);
+                json_decref(pids);
+                json_decref(io);
+                json_decref(files);
+                vs_err(err, ENOMEM, "statistics of %s", c->name);
+                return NULL;
+        }
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "name", c->name, "state",
+                         inst_state_name(i->state), "memory", memory, "cpu", cpu, "pids", pids, "io", io, "nofile",
+                         files, "rlimits", rl);
 }
 
 /* ---- request bodies ---------------------------------------------------- */
@@ -503,6 +551,96 @@ static void get_console(struct ctx *c) {
         api_upgrade_console(c->rq, i);
 }
 
+/* ---- events ------------------------------------------------------------ */
+
+/* A query number: decimal digits only, no sign, no unit. */
+static int query_u64(const char *key, const char *v, uint64_t *ret, vs_error *err) {
+        char *end;
+        if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 19)
+                return vs_err_msg(err, EINVAL, "%s must be a whole number (0 or more), not '%.40s'", key, v);
+        *ret = strtoull(v, &end, 10);
+        return 0;
+}
+
+static int query_bool(const char *key, const char *v, bool *ret, vs_error *err) {
+        if (streq(v, "1") || streq(v, "true") || streq(v, "yes"))
+                *ret = true;
+        else if (streq(v, "0") || streq(v, "false") || streq(v, "no"))
+                *ret = false;
+        else
+                return vs_err_msg(err, EINVAL, "%s must be 1 or 0 (true or false), not '%.40s'", key, v);
+        return 0;
+}
+
+/* ?since=SEQ (events after SEQ) | ?past=1 (every buffered one) |
+ * ?backlog=N (the last N), ?instance=NAME, ?follow=0 (end after those). */
+static int events_query(struct ctx *c, struct ev_filter *f, uint64_t *ret_cursor, bool *ret_follow, vs_error *err) {
+        static const char *const known[] = { "since", "past", "backlog", "instance", "follow", NULL };
+        struct ev_bus *bus = c->v->events;
+        const char *since = api_query(c->rq, "since"), *past = api_query(c->rq, "past"),
+                   *backlog = api_query(c->rq, "backlog"), *inst = api_query(c->rq, "instance"),
+                   *follow = api_query(c->rq, "follow");
+        int r = api_query_check(c->rq, known, err);
+        if (r < 0)
+                return r;
+        if (!!since + !!past + !!backlog > 1)
+                return vs_err_msg(err, EINVAL, "since, past and backlog choose where to start: give one of them");
+        if (c->name && inst && !streq(inst, c->name))
+                return vs_err_msg(err, EINVAL, "instance '%.64s' in the query contradicts the path", inst);
+        if (inst && vs_name_check("instance", inst, err) < 0)
+                return -EINVAL;
+        snprintf(f->instance, sizeof(f->instance), "%s", c->name ? c->name : inst ? inst : "");
+
+        bool fl = true, all = false;
+        uint64_t n;
+        *ret_cursor = ev_next_seq(bus);
+        if (follow && query_bool("follow", follow, &fl, err) < 0)
+                return -EINVAL;
+        if (past) {
+                if (query_bool("past", past, &all, err) < 0)
+                        return -EINVAL;
+                if (all)
+                        *ret_cursor = ev_cursor_backlog(bus, f, UINT64_MAX);
+        } else if (since) {
+                if (query_u64("since", since, &n, err) < 0)
+                        return -EINVAL;
+                /* after SEQ; a SEQ from the future (an older daemon's) means
+                 * "from now" */
+                *ret_cursor = n < ev_next_seq(bus) ? n + 1 : ev_next_seq(bus);
+        } else if (backlog) {
+                if (query_u64("backlog", backlog, &n, err) < 0)
+                        return -EINVAL;
+                *ret_cursor = ev_cursor_backlog(bus, f, n);
+        }
+        /* without a start, a one-shot answer is the whole backlog */
+        if (!fl && !since && !past && !backlog)
+                *ret_cursor = ev_cursor_backlog(bus, f, UINT64_MAX);
+        *ret_follow = fl;
+        return 0;
+}
+
+static void stream_events(struct ctx *c) {
+        vs_error err = { 0 };
+        struct ev_filter f = { 0 };
+        uint64_t cursor = 0;
+        bool follow = false;
+        if (events_query(c, &f, &cursor, &follow, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        api_stream_events(c->rq, &f, cursor, follow);
+}
+
+static void get_events(struct ctx *c) {
+        stream_events(c);
+}
+
+static void get_instance_events(struct ctx *c) {
+        struct instance *i;
+        if (lookup(c, &i) == 0)
+                stream_events(c);
+}
+
 /* ---- routing ----------------------------------------------------------- */
 
 enum path_kind { P_TOP, P_INSTANCE, P_ACTION };
@@ -520,6 +658,7 @@ static const struct route routes[] = {
         { P_TOP, "instances", "GET", list_instances },
         { P_TOP, "instances", "POST", create_instance },
         { P_TOP, "stats", "GET", get_all_stats },
+        { P_TOP, "events", "GET", get_events },
         { P_INSTANCE, NULL, "GET", get_instance },
         { P_INSTANCE, NULL, "PATCH", patch_instance },
         { P_INSTANCE, NULL, "DELETE", delete_instance },
@@ -531,6 +670,7 @@ static const struct route routes[] = {
         { P_ACTION, "stats", "GET", get_stats },
         { P_ACTION, "exec", "POST", post_exec },
         { P_ACTION, "console", "GET", get_console },
+        { P_ACTION, "events", "GET", get_instance_events },
 };
 
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len) {

@@ -225,6 +225,10 @@ static int parse_nofile(const char *v, void *field, size_t size, vs_error *err) 
         return vs_parse_count(v, 64, 1048576, out, err);
 }
 
+static int parse_rlimits(const char *v, void *field, size_t size, vs_error *err) {
+        return rlimits_parse(field, v, err);
+}
+
 static int parse_duration(const char *v, void *field, size_t size, vs_error *err) {
         uint64_t *out = field;
         if (vs_parse_duration_ms(v, out, err) < 0)
@@ -275,11 +279,13 @@ static const struct setting instance_table[] = {
         ROW("limits", "swap", parse_size_or_none, struct inst_config, swap),
         ROW("limits", "cpu_weight", parse_weight_or_default, struct inst_config, cpu_weight),
         ROW("limits", "cpuset", parse_cpuset, struct inst_config, cpuset),
+        ROW("limits", "io_weight", parse_weight_or_default, struct inst_config, io_weight),
         ROW("limits", "io_read_bps", parse_io_rbps, struct inst_config, io),
         ROW("limits", "io_write_bps", parse_io_wbps, struct inst_config, io),
         ROW("limits", "io_read_iops", parse_io_riops, struct inst_config, io),
         ROW("limits", "io_write_iops", parse_io_wiops, struct inst_config, io),
         ROW("limits", "nofile", parse_nofile, struct inst_config, nofile),
+        ROW("limits", "rlimits", parse_rlimits, struct inst_config, rlimits),
         ROW("lifecycle", "stop_timeout", parse_duration, struct inst_config, stop_timeout_ms),
 };
 
@@ -446,7 +452,8 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                 snprintf(pids, sizeof(pids), "%" PRIu64, c->pids);
         _cleanup_free_ char *rbps = inst_io_format(&c->io, IO_READ_BPS), *wbps = inst_io_format(&c->io, IO_WRITE_BPS),
                             *riops = inst_io_format(&c->io, IO_READ_IOPS), *wiops = inst_io_format(&c->io, IO_WRITE_IOPS);
-        if (!rbps || !wbps || !riops || !wiops)
+        _cleanup_free_ char *rlimits = rlimits_format(&c->rlimits);
+        if (!rbps || !wbps || !riops || !wiops || !rlimits)
                 return -ENOMEM;
         char *text = NULL;
         int n = asprintf(&text,
@@ -463,16 +470,18 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                          "swap = %s\n"
                          "cpu_weight = %u\n"
                          "cpuset = %s\n"
+                         "io_weight = %u\n"
                          "io_read_bps = %s\n"
                          "io_write_bps = %s\n"
                          "io_read_iops = %s\n"
                          "io_write_iops = %s\n"
                          "nofile = %" PRIu64 "\n"
+                         "rlimits = %s\n"
                          "\n"
                          "[lifecycle]\n"
                          "stop_timeout = %" PRIu64 "ms\n",
-                         c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, rbps, wbps,
-                         riops, wiops, c->nofile, c->stop_timeout_ms);
+                         c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, c->io_weight,
+                         rbps, wbps, riops, wiops, c->nofile, rlimits, c->stop_timeout_ms);
         if (n < 0)
                 return -ENOMEM;
         *ret = text;

@@ -13,6 +13,7 @@
 #include "../base/error.h"
 #include "../base/parse.h"
 #include "../cgroups/cgroup.h"
+#include "rlimits.h"
 
 struct vsd_settings {
         char root[256];          /* state root: templates/ and instances/ */
@@ -63,8 +64,10 @@ struct inst_config {
         uint64_t swap;         /* bytes of swap on top of memory; 0 = none */
         uint32_t cpu_weight;   /* relative share 1..10000; 0 = the default (100) */
         char cpuset[64];       /* "0-1,3"; "" = every CPU */
+        uint32_t io_weight;    /* relative I/O share 1..10000; 0 = the default (100) */
         struct inst_io_limits io;
         uint64_t nofile;       /* open files per process (RLIMIT_NOFILE); 0 = soft 1024 */
+        struct inst_rlimits rlimits; /* the other rlimits of init and exec'd commands */
         uint64_t stop_timeout_ms;
 };
 

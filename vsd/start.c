@@ -118,6 +118,11 @@ static int step_reset(struct child *c) {
                 if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
                         return vs_err_msg(&c->err, errno, "reset RLIMIT_NOFILE");
         }
+        /* The plan's other rlimits, the same for init and exec'd commands;
+         * what it does not name is inherited from vsd. */
+        const struct inst_rlimits *rl = c->spec ? c->spec->rlimits : c->join->rlimits;
+        if (rl && rlimits_apply(rl, &c->err) < 0)
+                return -c->err.code;
         /* Until exec this process holds copies of the daemon's memory and fds;
          * non-dumpable means nothing in the instance may ptrace it or open
          * its /proc/PID/fd once it has dropped to the instance's

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "../base/error.h"
+#include "rlimits.h"
 
 struct cg_manager;
 
@@ -28,6 +29,7 @@ struct start_spec {
                                  * (view.h); NULL: the kernel's own files */
         bool time_ns;           /* own time namespace, clocks from zero at the clone
                                  * (start_time_ns_supported()); false: the host's */
+        const struct inst_rlimits *rlimits; /* the other rlimits for init; NULL = vsd's own */
 };
 
 /* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6 or later)?
@@ -55,6 +57,7 @@ struct join_spec {
         bool tty;               /* fds[] are one pty slave: new session, controlling tty */
         unsigned long nofile;   /* as start_spec.nofile */
         bool time_ns;           /* the kernel has time namespaces: join init's too */
+        const struct inst_rlimits *rlimits; /* as start_spec.rlimits */
 };
 
 /* Run a command inside a running instance: every namespace of init, its

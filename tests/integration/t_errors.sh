@@ -150,3 +150,31 @@ test_api_bad_requests() {
         api GET /v1/instances/x2
         assert_eq "$(json .memory <<<"$body")" 67108864 "memory after a rejected PATCH"
 }
+
+# The hosting limits: negative, zero where it means nothing, absurd, bad
+# units, unknown names, CPUs and devices the host lacks.
+test_bad_hosting_values() {
+        local host_cpus
+        host_cpus=$(nproc)
+        for opt in "--io-weight -1" "--io-weight 10001" "--io-weight abc" "--io-weight 1.5" \
+                "--cpu-weight -5" "--cpu-weight 99999" "--cpu-weight 1e3" \
+                "--memory-soft 12Q" "--memory-soft -1M" "--swap 5X" "--swap 64M" \
+                "--cpuset 0-$((host_cpus + 3))" "--cpuset 99" "--cpuset 1-0" "--cpuset ,," \
+                "--nofile 10" "--nofile 99999999" "--nofile lots" \
+                "--rlimit nosuch=1" "--rlimit core=1M:1K" "--rlimit core=1Q" "--rlimit nproc=-1" \
+                "--rlimit nproc" "--rlimit =1" "--rlimit nice=100" \
+                "--io-write-bps /dev/nonexistent=1M" "--io-write-bps /dev/null=1M" "--io-read-bps 250:4095=1M" \
+                "--io-read-iops 8:0=0" "--io-write-bps 8:0=fast" "--pids 0x10" "--pids 99999999" \
+                "--memory 1M" "--cpus 0.001" "--cpus 1000"; do
+                # shellcheck disable=SC2086
+                unchanged --code 1 vsctl create h1 $opt
+        done
+        assert_eq "$(vsctl --json list | json length)" 0 "instances after bad values"
+        vsctl create h2
+        for opt in "--io-weight -1" "--rlimit core=2:1" "--cpuset 0-$((host_cpus + 3))" "--nofile 1"; do
+                # shellcheck disable=SC2086
+                unchanged --code 1 vsctl set h2 $opt
+        done
+        unchanged --code 2 vsctl set h2 --rlimit
+        assert_eq "$(vsctl --json info h2 | jq -c '[.io_weight, .rlimits, .cpuset, .nofile]')" '[100,"","all",0]' "h2 after bad sets"
+}

@@ -194,3 +194,200 @@ test_nofile_limit() {
         expect_fail --code 1 vsctl set nf2 --nofile 10
         assert_eq "$(vsctl --json info nf2 | json .nofile)" 4096 "nofile after a refused change"
 }
+
+# Every figure of the accounting, for one instance with every limit set:
+# JSON (the API's own names), the API endpoint itself, and both tables.
+test_stats_full() {
+        local dev j
+        dev=$(findmnt -no SOURCE --target "$T/root")
+        vsctl create sf1 --memory 64M --memory-soft 32M --swap 16M --cpus 0.5 --cpu-weight 300 --cpuset 0 \
+                --pids 100 --nofile 2048 --rlimit core=0 --io-write-bps "$dev=50M" --io-read-iops "$dev=1000" --start
+        vsctl create sf2 --start
+        vsctl exec sf1 -- /probe write-direct /root/io.test 4 >/dev/null
+        vsctl exec sf1 -- /probe spin 1 >/dev/null
+        j=$(vsctl --json stats sf1)
+        note "$j"
+        # the first version's names are still there
+        assert_eq "$(json .memory.limit <<<"$j")" 67108864 "memory.limit"
+        assert_eq "$(json .pids.limit <<<"$j")" 100 "pids.limit"
+        json .memory.oom_kills <<<"$j" >/dev/null
+        # memory: usage, rss and cache from the kernel; the plan's soft and swap limits
+        [ "$(json .memory.rss <<<"$j")" -gt 0 ] || fail "rss 0"
+        json '.memory.cache | numbers' <<<"$j" >/dev/null || fail "no cache figure"
+        json '.memory.swap | numbers' <<<"$j" >/dev/null || fail "no swap figure"
+        assert_eq "$(json .memory.soft_limit <<<"$j")" 33554432 "memory.soft_limit"
+        assert_eq "$(json .memory.swap_limit <<<"$j")" 16777216 "memory.swap_limit"
+        json '.memory.soft_events | numbers' <<<"$j" >/dev/null || fail "no soft_events"
+        # cpu: weight, set, periods under a cap
+        assert_eq "$(json .cpu.weight <<<"$j")" 300 "cpu.weight"
+        assert_eq "$(json .cpu.cpuset <<<"$j")" 0 "cpu.cpuset"
+        assert_eq "$(json .cpu.limit <<<"$j")" 0.5 "cpu.limit"
+        [ "$(json .cpu.nr_periods <<<"$j")" -gt 0 ] || fail "no CFS periods counted under a cap"
+        [ "$(json .cpu.nr_periods <<<"$j")" -ge "$(json .cpu.nr_throttled <<<"$j")" ] || fail "throttled more often than periods"
+        # I/O: what the direct writer wrote, and the throttles in effect
+        [ "$(json .io.write_bytes <<<"$j")" -ge 4194304 ] || fail "write_bytes below the 4 MiB written"
+        [ "$(json .io.write_ios <<<"$j")" -ge 4 ] || fail "write_ios below the 4 writes"
+        json '.io.read_bytes, .io.read_ios | numbers' <<<"$j" >/dev/null || fail "no read figures"
+        assert_match "$(json '.io.throttles[0].device' <<<"$j")" '^[0-9]+:[0-9]+$' "throttled device"
+        assert_eq "$(json '.io.throttles[0].write_bps' <<<"$j")" 52428800 "write_bps in effect"
+        assert_eq "$(json '.io.throttles[0].read_iops' <<<"$j")" 1000 "read_iops in effect"
+        assert_eq "$(json .io.weight <<<"$j")" 100 "io.weight"
+        assert_eq "$(json .nofile.limit <<<"$j")" 2048 "nofile.limit"
+        assert_eq "$(json .rlimits <<<"$j")" "core=0" "rlimits"
+        # the API answers the same document
+        assert_eq "$(curl -s --unix-socket "$VSD_SOCKET" http://vsd/v1/instances/sf1/stats | jq -c '.cpu.weight, .io.throttles[0].write_bps' | tr '\n' ' ')" \
+                "300 52428800 " "GET /v1/instances/sf1/stats"
+        # the human tables
+        vsctl stats sf1 | grep -qE '^disk write +[0-9.]+[KMG]? .* [0-9]+:[0-9]+ 50M/s' || fail "disk write row: $(vsctl stats sf1)"
+        vsctl stats sf1 | grep -qE '^swap .* 16M' || fail "swap row"
+        vsctl stats | head -1 | grep -q 'THROTTLED.*SWAP.*READ.*WRITE' || fail "list header: $(vsctl stats | head -1)"
+        assert_eq "$(vsctl stats --sort io | awk 'NR == 2 { print $1 }')" sf1 "biggest I/O first"
+        expect_fail --code 2 vsctl stats --sort bogus
+        assert_match "$LAST_ERR" "unknown sort key 'bogus' \(known: name, cpu" "sort key message"
+        expect_fail --code 2 vsctl stats sf1 --sort cpu
+        # the counter files held open for sf1 belong to its old cgroup:
+        # after a restart the new one is counted from zero
+        vsctl restart sf1
+        j=$(vsctl --json stats sf1)
+        [ "$(json .pids.current <<<"$j")" -ge 1 ] || fail "no pids after a restart: $j"
+        assert_eq "$(json .io.write_bytes <<<"$j")" 0 "write_bytes of the new cgroup"
+        vsctl stop sf1
+        assert_eq "$(vsctl --json stats sf1 | json '.memory.usage + .pids.current')" 0 "a stopped instance's usage"
+}
+
+# I/O weight: accepted syntax, but this host's scheduler has no weight file
+# (no BFQ): a clear refusal and nothing changed.  Mapped values are unit-tested.
+test_io_weight_refused() {
+        local before
+        if ls /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/blkio/blkio.bfq.weight /sys/fs/cgroup/io.weight >/dev/null 2>&1; then
+                note "this host can weigh I/O: checking it is applied instead"
+                vsctl create iw1 --io-weight 200 --start
+                assert_eq "$(vsctl --json info iw1 | json .io_weight)" 200 "io_weight"
+                return 0
+        fi
+        vsctl create iw1 --start
+        before=$(disk_snapshot)
+        expect_fail --code 1 vsctl create iw2 --io-weight 200
+        assert_match "$LAST_ERR" "I/O weight needs .* which this host's I/O scheduler does not offer" "create message"
+        expect_fail --code 1 vsctl set iw1 --io-weight 500
+        assert_match "$LAST_ERR" "I/O weight needs" "set message"
+        assert_eq "$(disk_snapshot)" "$before" "state root after refused I/O weights"
+        assert_eq "$(vsctl --json info iw1 | json .io_weight)" 100 "io_weight after the refusal"
+        assert_eq "$(vsctl --json list | json 'map(.name) | join(",")')" iw1 "instances"
+        # the default is always fine, and is saved as such
+        vsctl set iw1 --io-weight 0
+        grep -qx 'io_weight = 0' "$T/root/instances/iw1/config.ini" || fail "io_weight not saved"
+}
+
+# Other rlimits: init and exec'd commands get the same, seen from inside;
+# a live change reaches init at once (prlimit) and every new process.
+test_rlimits() {
+        local pid out before
+        vsctl create rl1 --rlimit core=0 --rlimit nproc=2048:4096 --rlimit memlock=4M --rlimit stack=4M:8M --start
+        pid=$(inst_pid rl1)
+        out=$(vsctl exec rl1 -- sh -c 'ulimit -c; ulimit -u; ulimit -Hu; ulimit -l; ulimit -s; ulimit -Hs' | tr '\n' ' ')
+        # busybox: core in 512-byte blocks, memlock and stack in KiB
+        assert_eq "$out" "0 2048 4096 4096 4096 8192 " "limits seen by an exec'd shell"
+        assert_match "$(grep 'Max processes' "/proc/$pid/limits")" '2048 +4096' "init's nproc"
+        assert_match "$(grep 'Max core file size' "/proc/$pid/limits")" ' 0 +0 ' "init's core"
+        assert_match "$(grep 'Max stack size' "/proc/$pid/limits")" '4194304 +8388608' "init's stack"
+        assert_eq "$(vsctl --json info rl1 | json .rlimits)" "core=0,memlock=4M,nproc=2048:4096,stack=4M:8M" "rlimits in info"
+
+        # live: lowered within init's hard limit, it reaches init at once
+        vsctl set rl1 --rlimit nproc=1024:2048
+        assert_match "$(grep 'Max processes' "/proc/$pid/limits")" '1024 +2048' "init's nproc after a live change"
+        assert_eq "$(vsctl exec rl1 -- sh -c 'ulimit -u')" 1024 "exec'd nproc after a live change"
+        # a new process started by init inherits it (init itself is unchanged)
+        assert_eq "$(inst_pid rl1)" "$pid" "init after a live change"
+        # one name changed, the others kept; saved for the next start
+        vsctl restart rl1
+        pid=$(inst_pid rl1)
+        out=$(vsctl exec rl1 -- sh -c 'ulimit -c; ulimit -u; ulimit -l' | tr '\n' ' ')
+        assert_eq "$out" "0 1024 4096 " "limits after a restart"
+        # dropping one gives back vsd's own
+        vsctl set rl1 --rlimit memlock=default
+        assert_eq "$(vsctl --json info rl1 | json .rlimits)" "core=0,nproc=1024:2048,stack=4M:8M" "rlimits after dropping one"
+
+        # refused cleanly, nothing changed
+        before=$(disk_snapshot)
+        expect_fail --code 1 vsctl set rl1 --rlimit bogus=1
+        assert_match "$LAST_ERR" "unknown rlimit 'bogus' \(known: as, core" "unknown name"
+        expect_fail --code 1 vsctl set rl1 --rlimit core=2M:1M
+        assert_match "$LAST_ERR" "soft limit 2M is above the hard limit 1M" "soft above hard"
+        expect_fail --code 1 vsctl set rl1 --rlimit nproc=many
+        expect_fail --code 1 vsctl set rl1 --rlimit core
+        expect_fail --code 1 vsctl set rl1 --rlimit nofile=100
+        assert_match "$LAST_ERR" "use nofile" "nofile has its own option"
+        expect_fail --code 1 vsctl create rl2 --rlimit stack=-1
+        if ! grep -qE '^CapEff:.*' /proc/"$(vsd_pid)"/status ||
+                [ $(( 0x$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/"$(vsd_pid)"/status) >> 24 & 1 )) -eq 0 ]; then
+                # without CAP_SYS_RESOURCE vsd cannot grant more than it has
+                expect_fail --code 1 vsctl set rl1 --rlimit memlock=unlimited
+                assert_match "$LAST_ERR" "above vsd's own hard limit .* CAP_SYS_RESOURCE" "hard limit above vsd's"
+        fi
+        assert_eq "$(disk_snapshot)" "$before" "state root after refused rlimits"
+        assert_eq "$(vsctl --json info rl1 | json .rlimits)" "core=0,nproc=1024:2048,stack=4M:8M" "rlimits after refusals"
+        assert_eq "$(inst_pid rl1)" "$pid" "init after refusals"
+}
+
+# Noisy neighbours: two busy instances pinned to the same CPU with CPU
+# weights 1:3 share it about 25% / 75%.  Measured from cgroup accounting
+# while both spin; the ratio between the two is what the weights decide,
+# and it holds whatever else the shared host runs on that CPU.
+test_cpu_weight_share() {
+        local cpu a0 b0 a1 b1 share spin_a spin_b
+        cpu=$(($(nproc) - 1))
+        vsctl create light --cpu-weight 100 --cpuset "$cpu" --start
+        vsctl create heavy --cpu-weight 300 --cpuset "$cpu" --start
+        vsctl exec light -- /probe spin 6 >/dev/null &
+        spin_a=$!
+        vsctl exec heavy -- /probe spin 6 >/dev/null &
+        spin_b=$!
+        sleep 1.5 # both spinning
+        a0=$(vsctl --json stats light | json .cpu.usage_ns)
+        b0=$(vsctl --json stats heavy | json .cpu.usage_ns)
+        sleep 3
+        a1=$(vsctl --json stats light | json .cpu.usage_ns)
+        b1=$(vsctl --json stats heavy | json .cpu.usage_ns)
+        wait "$spin_a" "$spin_b"
+        share=$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) 'BEGIN { printf "%.3f", a / (a + b) }')
+        note "CPU $cpu over 3 s: light $(((a1 - a0) / 1000000)) ms, heavy $(((b1 - b0) / 1000000)) ms; light's share $share"
+        [ $((a1 - a0 + b1 - b0)) -gt 300000000 ] || fail "both together got under 10% of the CPU: no contention to measure"
+        assert_between "$share" 0.15 0.35 "share of the weight-100 instance against weight 300"
+}
+
+# Limits changed live take effect on running instances: a process limit
+# lowered below what runs refuses new forks (and counts them); a CPU cap
+# raised lets the same spinner run free.
+test_set_live_pids_cpus() {
+        local out r1 r2 t1 t2 base
+        vsctl create lp1 --pids 50 --cpus 0.2 --start
+        vsctl exec lp1 -- sh -c 'for i in 1 2 3 4 5; do sleep 1000 </dev/null >/dev/null 2>&1 & done'
+        [ "$(vsctl --json stats lp1 | json .pids.current)" -ge 7 ] || fail "sleepers not counted"
+        vsctl set lp1 --pids 3
+        out=$(vsctl exec lp1 -- /probe forkbomb 5)
+        assert_eq "$(probe_val forked <<<"$out")" 0 "forks under a limit below usage"
+        assert_eq "$(probe_val errno <<<"$out")" EAGAIN "fork error under a limit below usage"
+        [ "$(vsctl --json stats lp1 | json .pids.failcnt)" -gt 0 ] || fail "refused forks not counted"
+        vsctl set lp1 --pids 100
+        assert_eq "$(vsctl exec lp1 -- /probe forkbomb 5 | probe_val forked)" 5 "forks after raising the limit"
+
+        r1=$(vsctl exec lp1 -- /probe spin 2 | probe_val ratio)
+        t1=$(vsctl --json stats lp1 | json .cpu.nr_throttled)
+        vsctl set lp1 --cpus 1
+        r2=$(vsctl exec lp1 -- /probe spin 2 | probe_val ratio)
+        t2=$(vsctl --json stats lp1 | json .cpu.nr_throttled)
+        note "CPU share under --cpus 0.2: $r1; after --cpus 1: $r2; throttled $t1 -> $t2"
+        assert_between "$r1" 0 0.3 "CPU share under --cpus 0.2"
+        [ "$t1" -gt 0 ] || fail "no throttling counted under --cpus 0.2"
+        # one spinning thread never exceeds a cap of one CPU
+        assert_eq "$t2" "$t1" "throttle count once the cap is one CPU"
+        # the share itself rises unless the host is short of CPU, which an
+        # uncapped instance then shows
+        if awk -v r="$r2" 'BEGIN { exit !(r < 0.45) }'; then
+                vsctl create lp2 --start
+                base=$(vsctl exec lp2 -- /probe spin 2 | probe_val ratio)
+                note "uncapped instance got $base of a CPU"
+                awk -v b="$base" 'BEGIN { exit !(b < 0.6) }' || fail "CPU share after raising the cap: $r2, on a host that gives $base"
+        fi
+}

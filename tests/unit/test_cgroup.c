@@ -730,6 +730,7 @@ static void v1_hosting(void) {
                 { "memory/vsd/web/memory.soft_limit_in_bytes", V1_NO_LIMIT "\n" },
                 { "memory/vsd/web/memory.usage_in_bytes", "1000\n" },
                 { "memory/vsd/web/memory.memsw.usage_in_bytes", "5096\n" },
+                { "memory/vsd/web/memory.stat", "cache 0\nrss 0\nswap 0\ntotal_cache 0\ntotal_rss 1000\ntotal_swap 4096\n" },
                 { "cpu/vsd/web/cpu.cfs_period_us", "100000\n" },
                 { "cpu/vsd/web/cpu.cfs_quota_us", "-1\n" },
                 { "cpu/vsd/web/cpu.shares", "1024\n" },
@@ -796,6 +797,277 @@ static void v1_hosting(void) {
               get(root, "blkio/vsd/web/blkio.throttle.read_bps_device"));
 out:
         cg_manager_free(m);
+        vs_rm_rf(root);
+        free(root);
+}
+
+/* io_weight on v1: blkio.weight where CFQ offers it, else BFQ's
+ * blkio.bfq.weight, weight x 5 clamped to 10..1000 (systemd's mapping);
+ * refused where neither exists. */
+static void v1_io_weight(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        put(root, "blkio/vsd/blkio.bfq.weight", "100\n");
+        int r = cg_manager_new(root, "vsd", &m, &err);
+        CHECK("v1 BFQ host can weigh I/O", r == 0 && m->io_weight, "r=%d %s", r, err.msg);
+        if (r < 0)
+                goto out;
+        put(root, "blkio/vsd/web/blkio.bfq.weight", "100\n");
+        static const struct {
+                uint32_t weight;
+                const char *want;
+        } cases[] = { { 0, "500" }, { 1, "10" }, { 50, "250" }, { 100, "500" }, { 200, "1000" }, { 10000, "1000" } };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct cg_limits lim = { .io_weight = cases[i].weight };
+                char name[64];
+                r = cg_create(m, "web", &lim, &err);
+                snprintf(name, sizeof(name), "v1 io_weight %u -> blkio.bfq.weight %s", cases[i].weight, cases[i].want);
+                CHECK(name, r == 0 && streq(get(root, "blkio/vsd/web/blkio.bfq.weight"), cases[i].want), "r=%d %s '%s'",
+                      r, err.msg, get(root, "blkio/vsd/web/blkio.bfq.weight"));
+        }
+        cg_manager_free(m);
+        m = NULL;
+        vs_rm_rf(root);
+        free(root);
+
+        /* this host's case: blkio without any weight file */
+        root = temp_tree();
+        put(root, "blkio/vsd/blkio.throttle.read_bps_device", "");
+        r = cg_manager_new(root, "vsd", &m, &err);
+        if (r < 0) {
+                CHECK("v1 blkio without weights", false, "%s", err.msg);
+                goto out;
+        }
+        struct cg_limits lim = { .io_weight = 200 };
+        r = cg_validate(m, &lim, &err);
+        CHECK("v1 io_weight refused without a weight-capable scheduler",
+              r == -EOPNOTSUPP && strstr(err.msg, "blkio.weight or blkio.bfq.weight"), "r=%d %s", r, err.msg);
+        lim.io_weight = 0;
+        put(root, "blkio/vsd/web/blkio.throttle.read_bps_device", "");
+        put(root, "blkio/vsd/web/blkio.throttle.write_bps_device", "");
+        put(root, "blkio/vsd/web/blkio.throttle.read_iops_device", "");
+        put(root, "blkio/vsd/web/blkio.throttle.write_iops_device", "");
+        r = cg_create(m, "web", &lim, &err);
+        CHECK("v1 default io_weight writes no weight file there", r == 0 && !exists(root, "blkio/vsd/web/blkio.weight") &&
+                                                                       !exists(root, "blkio/vsd/web/blkio.bfq.weight"),
+              "r=%d %s", r, err.msg);
+        cg_manager_free(m);
+out:
+        vs_rm_rf(root);
+        free(root);
+}
+
+/* ---- every counter, from the file doc/cgroups.md names ----------------- */
+
+static void v2_counters(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        put(root, "cgroup.controllers", "cpuset cpu io memory pids\n");
+        put(root, "cgroup.subtree_control", "cpuset cpu io memory pids\n");
+        put(root, "vsd/cgroup.controllers", "cpuset cpu io memory pids\n");
+        put(root, "vsd/cgroup.subtree_control", "cpuset cpu io memory pids\n");
+        if (cg_manager_new(root, "vsd", &m, &err) < 0) {
+                CHECK("v2 counters manager", false, "%s", err.msg);
+                goto out;
+        }
+        static const char *const files[][2] = {
+                { "vsd/web/memory.current", "1000\n" },
+                { "vsd/web/memory.peak", "2000\n" },
+                { "vsd/web/memory.max", "33554432\n" },
+                { "vsd/web/memory.high", "16777216\n" },
+                { "vsd/web/memory.events", "low 0\nhigh 11\nmax 7\noom 1\noom_kill 1\noom_group_kill 0\n" },
+                { "vsd/web/memory.stat", "anon 600\nfile 300\nkernel 50\nkernel_stack 16384\nfile_mapped 0\n"
+                                         "anon_thp 0\nfile_dirty 0\nswapcached 0\n" },
+                { "vsd/web/memory.swap.current", "4096\n" },
+                { "vsd/web/memory.swap.max", "8388608\n" },
+                { "vsd/web/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 10\n"
+                                      "nr_throttled 3\nthrottled_usec 250\nnr_bursts 0\nburst_usec 0\n" },
+                { "vsd/web/cpu.max", "50000 100000\n" },
+                { "vsd/web/cpu.weight", "300\n" },
+                { "vsd/web/pids.current", "4\n" },
+                { "vsd/web/pids.max", "max\n" },
+                { "vsd/web/pids.events", "max 2\n" },
+                { "vsd/web/io.stat", "8:0 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n"
+                                     "254:0 rbytes=1 wbytes=2 rios=5 wios=6 dbytes=0 dios=0\n" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                put(root, files[i][0], files[i][1]);
+        struct cg_stats s = { 0 };
+        int r = cg_stats(m, "web", &s, &err);
+        CHECK("v2 counters: memory", r == 0 && s.memory_current == 1000 && s.memory_peak == 2000 &&
+                                             s.memory_max == 32 * MiB && s.memory_high == 16 * MiB &&
+                                             s.memory_failcnt == 7 && s.memory_high_events == 11 && s.oom_kills == 1 &&
+                                             s.memory_rss == 600 && s.memory_cache == 300,
+              "r=%d %s cur=%" PRIu64 " peak=%" PRIu64 " max=%" PRIu64 " high=%" PRIu64 " fail=%" PRIu64
+              " highev=%" PRIu64 " oom=%" PRIu64 " rss=%" PRIu64 " cache=%" PRIu64,
+              r, err.msg, s.memory_current, s.memory_peak, s.memory_max, s.memory_high, s.memory_failcnt,
+              s.memory_high_events, s.oom_kills, s.memory_rss, s.memory_cache);
+        CHECK("v2 counters: swap", s.swap_current == 4096 && s.swap_max == 8 * MiB,
+              "cur=%" PRIu64 " max=%" PRIu64, s.swap_current, s.swap_max);
+        CHECK("v2 counters: cpu", s.cpu_usage_ns == 1500000 && s.cpu_nr_periods == 10 && s.cpu_nr_throttled == 3 &&
+                                          s.cpu_throttled_ns == 250000 && s.cpu_millis == 500 && s.cpu_weight == 300,
+              "usage=%" PRIu64 " periods=%" PRIu64 " thr=%" PRIu64 "/%" PRIu64 " millis=%u weight=%u",
+              s.cpu_usage_ns, s.cpu_nr_periods, s.cpu_nr_throttled, s.cpu_throttled_ns, s.cpu_millis, s.cpu_weight);
+        CHECK("v2 counters: pids", s.pids_current == 4 && s.pids_max == 0 && s.pids_failcnt == 2,
+              "%" PRIu64 "/%" PRIu64 "/%" PRIu64, s.pids_current, s.pids_max, s.pids_failcnt);
+        CHECK("v2 counters: io summed over devices",
+              s.io_rbytes == 101 && s.io_wbytes == 202 && s.io_rios == 8 && s.io_wios == 10,
+              "%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, s.io_rbytes, s.io_wbytes, s.io_rios, s.io_wios);
+        struct cg_stats k = { 0 };
+        r = cg_counters(m, "web", &k, &err);
+        CHECK("v2 cg_counters: the same counters, no limits read",
+              r == 0 && k.memory_current == s.memory_current && k.memory_failcnt == 7 && k.oom_kills == 1 &&
+                      k.swap_current == 4096 && k.cpu_usage_ns == s.cpu_usage_ns && k.pids_failcnt == 2 &&
+                      k.io_wios == 10 && k.memory_max == 0 && k.memory_high == 0 && k.swap_max == 0 &&
+                      k.cpu_millis == 0 && k.cpu_weight == 0,
+              "r=%d %s max=%" PRIu64 " millis=%u weight=%u", r, err.msg, k.memory_max, k.cpu_millis, k.cpu_weight);
+
+        /* a device list longer than the read buffer is still read whole */
+        char *big = malloc(300 * 64), *p = big;
+        for (int d = 0; d < 300; d++)
+                p += sprintf(p, "8:%d rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n", d);
+        put(root, "vsd/web/io.stat", big);
+        free(big);
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v2 counters: a device list past the buffer is summed whole",
+              r == 0 && s.io_rbytes == 300 && s.io_wbytes == 600 && s.io_rios == 900 && s.io_wios == 1200,
+              "r=%d %s %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, r, err.msg, s.io_rbytes, s.io_wbytes, s.io_rios,
+              s.io_wios);
+
+        /* no memory limit: "max" everywhere reads as none */
+        put(root, "vsd/web/memory.max", "max\n");
+        put(root, "vsd/web/memory.high", "max\n");
+        put(root, "vsd/web/memory.swap.max", "max\n");
+        put(root, "vsd/web/cpu.max", "max 100000\n");
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v2 counters: no limits read as 0", r == 0 && s.memory_max == 0 && s.memory_high == 0 && s.swap_max == 0 &&
+                                                          s.cpu_millis == 0,
+              "r=%d max=%" PRIu64 " high=%" PRIu64 " swap=%" PRIu64 " millis=%u", r, s.memory_max, s.memory_high,
+              s.swap_max, s.cpu_millis);
+        /* a garbled counter is an error naming the file, not a silent 0 */
+        put(root, "vsd/web/pids.current", "lots\n");
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v2 counters: garbage is an error", r == -EINVAL && strstr(err.msg, "pids.current"), "r=%d %s", r,
+              err.msg);
+        cg_manager_free(m);
+out:
+        vs_rm_rf(root);
+        free(root);
+}
+
+static void v1_counters(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        put(root, "memory/vsd/memory.memsw.limit_in_bytes", V1_NO_LIMIT "\n");
+        put(root, "cpu,cpuacct/vsd/cpu.shares", "1024\n");
+        put(root, "pids/vsd/pids.max", "max\n");
+        put(root, "blkio/vsd/blkio.throttle.read_bps_device", "");
+        if (cg_manager_new(root, "vsd", &m, &err) < 0) {
+                CHECK("v1 counters manager", false, "%s", err.msg);
+                goto out;
+        }
+        static const char *const files[][2] = {
+                { "memory/vsd/web/memory.usage_in_bytes", "5000\n" },
+                { "memory/vsd/web/memory.max_usage_in_bytes", "6000\n" },
+                { "memory/vsd/web/memory.limit_in_bytes", "33554432\n" },
+                { "memory/vsd/web/memory.soft_limit_in_bytes", "16777216\n" },
+                { "memory/vsd/web/memory.failcnt", "0\n" },
+                { "memory/vsd/web/memory.memsw.failcnt", "9\n" },
+                { "memory/vsd/web/memory.memsw.limit_in_bytes", "41943040\n" },
+                { "memory/vsd/web/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n" },
+                { "memory/vsd/web/memory.stat", "cache 1\nrss 2\nrss_huge 0\nswap 3\nhierarchical_memory_limit 33554432\n"
+                                                "total_cache 3000\ntotal_rss 2000\ntotal_rss_huge 0\ntotal_swap 4096\n"
+                                                "total_swapcached 0\n" },
+                { "cpu,cpuacct/vsd/web/cpuacct.usage", "123456789\n" },
+                { "cpu,cpuacct/vsd/web/cpu.stat", "nr_periods 90\nnr_throttled 4\nthrottled_time 777\n"
+                                                  "nr_bursts 0\nburst_time 0\n" },
+                { "cpu,cpuacct/vsd/web/cpu.cfs_quota_us", "20000\n" },
+                { "cpu,cpuacct/vsd/web/cpu.cfs_period_us", "100000\n" },
+                { "cpu,cpuacct/vsd/web/cpu.shares", "3072\n" },
+                { "pids/vsd/web/pids.current", "3\n" },
+                { "pids/vsd/web/pids.max", "10\n" },
+                { "pids/vsd/web/pids.events", "max 5\n" },
+                { "blkio/vsd/web/blkio.throttle.io_service_bytes_recursive",
+                  "8:0 Read 100\n8:0 Write 200\n8:0 Sync 300\n8:0 Async 0\n8:0 Discard 0\n8:0 Total 300\n"
+                  "254:0 Read 1\n254:0 Write 2\n254:0 Total 3\nTotal 303\n" },
+                { "blkio/vsd/web/blkio.throttle.io_serviced_recursive",
+                  "8:0 Read 3\n8:0 Write 4\n8:0 Total 7\n254:0 Read 5\n254:0 Write 6\n254:0 Total 11\nTotal 18\n" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                put(root, files[i][0], files[i][1]);
+        struct cg_stats s = { 0 };
+        int r = cg_stats(m, "web", &s, &err);
+        CHECK("v1 counters: memory", r == 0 && s.memory_current == 5000 && s.memory_peak == 6000 &&
+                                             s.memory_max == 32 * MiB && s.memory_high == 16 * MiB &&
+                                             s.memory_failcnt == 9 && s.oom_kills == 2 && s.memory_rss == 2000 &&
+                                             s.memory_cache == 3000 && s.memory_high_events == 0,
+              "r=%d %s cur=%" PRIu64 " peak=%" PRIu64 " max=%" PRIu64 " high=%" PRIu64 " fail=%" PRIu64
+              " oom=%" PRIu64 " rss=%" PRIu64 " cache=%" PRIu64,
+              r, err.msg, s.memory_current, s.memory_peak, s.memory_max, s.memory_high, s.memory_failcnt, s.oom_kills,
+              s.memory_rss, s.memory_cache);
+        CHECK("v1 counters: swap from total_swap, limit = memsw - mem", s.swap_current == 4096 && s.swap_max == 8 * MiB,
+              "cur=%" PRIu64 " max=%" PRIu64, s.swap_current, s.swap_max);
+        CHECK("v1 counters: cpu", s.cpu_usage_ns == 123456789 && s.cpu_nr_periods == 90 && s.cpu_nr_throttled == 4 &&
+                                          s.cpu_throttled_ns == 777 && s.cpu_millis == 200 && s.cpu_weight == 300,
+              "usage=%" PRIu64 " periods=%" PRIu64 " thr=%" PRIu64 "/%" PRIu64 " millis=%u weight=%u",
+              s.cpu_usage_ns, s.cpu_nr_periods, s.cpu_nr_throttled, s.cpu_throttled_ns, s.cpu_millis, s.cpu_weight);
+        CHECK("v1 counters: pids", s.pids_current == 3 && s.pids_max == 10 && s.pids_failcnt == 5,
+              "%" PRIu64 "/%" PRIu64 "/%" PRIu64, s.pids_current, s.pids_max, s.pids_failcnt);
+        CHECK("v1 counters: io summed over devices, Total lines skipped",
+              s.io_rbytes == 101 && s.io_wbytes == 202 && s.io_rios == 8 && s.io_wios == 10,
+              "%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, s.io_rbytes, s.io_wbytes, s.io_rios, s.io_wios);
+        struct cg_stats k = { 0 };
+        r = cg_counters(m, "web", &k, &err);
+        CHECK("v1 cg_counters: the same counters, no limits read",
+              r == 0 && k.memory_current == 5000 && k.memory_failcnt == 9 && k.oom_kills == 2 && k.memory_rss == 2000 &&
+                      k.swap_current == 4096 && k.cpu_usage_ns == 123456789 && k.cpu_nr_periods == 90 &&
+                      k.pids_current == 3 && k.pids_failcnt == 5 && k.io_wios == 10 && k.memory_max == 0 &&
+                      k.memory_high == 0 && k.swap_max == 0 && k.cpu_millis == 0 && k.cpu_weight == 0 && k.pids_max == 0,
+              "r=%d %s max=%" PRIu64 " millis=%u weight=%u pids=%" PRIu64, r, err.msg, k.memory_max, k.cpu_millis,
+              k.cpu_weight, k.pids_max);
+
+        /* held open: the second read sees the new values, through the same fds */
+        struct cg_counter_fds *fds = NULL;
+        r = cg_counters_held(m, "web", &fds, &k, &err);
+        int first_fd = fds ? fds->fd[0] : -1;
+        put(root, "memory/vsd/web/memory.usage_in_bytes", "7777\n");
+        put(root, "pids/vsd/web/pids.events", "max 6\n");
+        int r2 = cg_counters_held(m, "web", &fds, &k, &err);
+        CHECK("v1 held counters read fresh values", r == 0 && r2 == 0 && first_fd >= 0 && fds->fd[0] == first_fd &&
+                                                            k.memory_current == 7777 && k.pids_failcnt == 6 &&
+                                                            k.cpu_usage_ns == 123456789 && k.io_wios == 10,
+              "r=%d r2=%d %s fd=%d/%d cur=%" PRIu64 " pidsfail=%" PRIu64, r, r2, err.msg, first_fd, fds ? fds->fd[0] : -1,
+              k.memory_current, k.pids_failcnt);
+        cg_counter_fds_free(fds);
+
+        /* no limits: v1's huge numbers and -1 read as none; memsw = mem is no swap */
+        put(root, "memory/vsd/web/memory.limit_in_bytes", V1_NO_LIMIT "\n");
+        put(root, "memory/vsd/web/memory.soft_limit_in_bytes", V1_NO_LIMIT "\n");
+        put(root, "memory/vsd/web/memory.memsw.limit_in_bytes", V1_NO_LIMIT "\n");
+        put(root, "cpu,cpuacct/vsd/web/cpu.cfs_quota_us", "-1\n");
+        put(root, "pids/vsd/web/pids.max", "max\n");
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v1 counters: no limits read as 0", r == 0 && s.memory_max == 0 && s.memory_high == 0 && s.swap_max == 0 &&
+                                                          s.cpu_millis == 0 && s.pids_max == 0,
+              "r=%d max=%" PRIu64 " high=%" PRIu64 " swap=%" PRIu64 " millis=%u pids=%" PRIu64, r, s.memory_max,
+              s.memory_high, s.swap_max, s.cpu_millis, s.pids_max);
+        put(root, "memory/vsd/web/memory.limit_in_bytes", "33554432\n");
+        put(root, "memory/vsd/web/memory.memsw.limit_in_bytes", "33554432\n");
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v1 counters: memsw = mem is no swap", r == 0 && s.swap_max == 0, "r=%d swap=%" PRIu64, r, s.swap_max);
+
+        /* the files of a missing controller read as 0, the rest as usual */
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/blkio/vsd/web/blkio.throttle.io_serviced_recursive", root);
+        unlink(p);
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v1 counters: an absent file reads as 0", r == 0 && s.io_rios == 0 && s.io_rbytes == 101, "r=%d %s", r,
+              err.msg);
+        cg_manager_free(m);
+out:
         vs_rm_rf(root);
         free(root);
 }
@@ -1280,6 +1552,35 @@ static void real_bench(struct cg_manager *m, int n) {
                        "create+limits+attach %.1f us, destroy %.1f us\n",
                        cg_manager_mode(m), m->n_hier, done, mc / 1e3, ma / 1e3, mt / 1e3, md / 1e3);
         }
+        /* the counters of one live instance: what `vsctl stats` pays per
+         * instance inside the daemon */
+        int gofd;
+        pid_t child = sleeper(&gofd);
+        if (done > 0 && cg_create(m, "bench", &lim, &err) == 0 && cg_attach(m, "bench", child, &err) == 0) {
+                struct cg_stats st;
+                int k = 0;
+                for (; k < n; k++) {
+                        uint64_t t0 = now_ns();
+                        if (cg_stats(m, "bench", &st, &err) < 0)
+                                break;
+                        c[k] = now_ns() - t0;
+                }
+                if (k > 0)
+                        printf("# bench %s, median of %d: cg_stats of one live instance %.1f us\n", cg_manager_mode(m),
+                               k, median(c, k) / 1e3);
+                for (k = 0; k < n; k++) {
+                        uint64_t t0 = now_ns();
+                        if (cg_counters(m, "bench", &st, &err) < 0)
+                                break;
+                        c[k] = now_ns() - t0;
+                }
+                if (k > 0)
+                        printf("# bench %s, median of %d: cg_counters of one live instance %.1f us\n",
+                               cg_manager_mode(m), k, median(c, k) / 1e3);
+        }
+        kill(child, SIGKILL);
+        wait_sig(child);
+        close(gofd);
         (void) cg_kill_wait(m, "bench", 1000, NULL);
         (void) cg_destroy(m, "bench", NULL);
         free(c);
@@ -1331,6 +1632,9 @@ int main(void) {
         v2_hosting();
         hosting_validation();
         v1_hosting();
+        v1_io_weight();
+        v2_counters();
+        v1_counters();
         real_host();
         return CHECK_DONE();
 }

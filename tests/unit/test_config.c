@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../base/fileio.h"
 #include "../../base/util.h"
+#include "../../vsd/rlimits.h"
 #include "../../vsd/settings.h"
 #include "check.h"
 
@@ -40,6 +42,9 @@ static void round_trip(void) {
         a.cpu_weight = 300;
         a.nofile = 4096;
         snprintf(a.cpuset, sizeof(a.cpuset), "0-1,3");
+        a.io_weight = 250;
+        CHECK("rlimits parse", rlimits_parse(&a.rlimits, "core=0,nproc=4096:8192,memlock=64M,stack=8M:unlimited", &err) == 0,
+              "%s", err.msg);
         CHECK("io write bps parses", inst_io_parse(&a.io, IO_WRITE_BPS, "254:0=10M,8:16=1G", &err) == 0 && a.io.n == 2 &&
                                              a.io.dev[0].wbps == 10ULL << 20 && a.io.dev[1].wbps == 1ULL << 30,
               "%s", err.msg);
@@ -75,6 +80,67 @@ static void round_trip(void) {
         inst_config_save(&a, path, NULL);
         r = inst_config_load(&b, path, &err);
         CHECK("config unlimited round trip", r == 0 && b.memory == 0 && b.cpu_millis == 0 && b.pids == 0, "%s", err.msg);
+}
+
+/* The rlimit table's syntax: NAME=SOFT[:HARD], merged per name. */
+static void rlimits(void) {
+        struct inst_rlimits rl;
+        vs_error err = { 0 };
+        memset(&rl, 0, sizeof(rl));
+        int r = rlimits_parse(&rl, "core=0,nproc=4096:8192,memlock=64M,stack=8M:unlimited,cpu=unlimited", &err);
+        _cleanup_free_ char *f = rlimits_format(&rl);
+        CHECK("rlimits parse and format", r == 0 && f && streq(f, "core=0,cpu=unlimited,memlock=64M,nproc=4096:8192,"
+                                                                  "stack=8M:unlimited"),
+              "r=%d %s '%s'", r, err.msg, f ? f : "(null)");
+        /* one name replaced, the others kept; default drops one */
+        r = rlimits_parse(&rl, "core=1M,cpu=default", &err);
+        _cleanup_free_ char *g = rlimits_format(&rl);
+        CHECK("rlimits merge per name", r == 0 && g && streq(g, "core=1M,memlock=64M,nproc=4096:8192,stack=8M:unlimited"),
+              "r=%d '%s'", r, g ? g : "(null)");
+        struct inst_rlimits before = rl;
+        static const struct {
+                const char *in, *msg;
+        } bad[] = {
+                { "bogus=1", "unknown rlimit 'bogus' (known: as, core," },
+                { "nofile=100", "nofile has its own setting" },
+                { "core=2M:1M", "core: soft limit 2M is above the hard limit 1M" },
+                { "core=unlimited:1M", "soft limit unlimited is above" },
+                { "core=lots", "core: invalid size 'lots'" },
+                { "nproc=-1", "nproc: invalid number '-1'" },
+                { "nproc=1K", "nproc: invalid number '1K'" },
+                { "nproc=99999999", "nproc: number '99999999' out of range" },
+                { "nice=41", "nice: number '41' out of range (0-40)" },
+                { "core", "expected NAME=SOFT[:HARD]" },
+                { "=5", "expected NAME=SOFT[:HARD]" },
+                { "core=", "core: " },
+                { "core=1M,bogus=2", "unknown rlimit 'bogus'" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char name[96];
+                vs_err_clear(&err);
+                r = rlimits_parse(&rl, bad[i].in, &err);
+                snprintf(name, sizeof(name), "rlimits refuse '%s', nothing changed", bad[i].in);
+                CHECK(name, r < 0 && strstr(err.msg, bad[i].msg) && !strchr(err.msg, '\n') &&
+                                    memcmp(&before, &rl, sizeof(rl)) == 0,
+                      "r=%d '%s'", r, err.msg);
+        }
+        r = rlimits_parse(&rl, "none", &err);
+        _cleanup_free_ char *h = rlimits_format(&rl);
+        CHECK("rlimits none clears", r == 0 && h && streq(h, ""), "'%s'", h ? h : "(null)");
+
+        /* what vsd may grant: its own hard limits, when it cannot raise them */
+        struct rlimit own;
+        getrlimit(RLIMIT_MEMLOCK, &own);
+        memset(&rl, 0, sizeof(rl));
+        r = rlimits_parse(&rl, "memlock=4K", &err);
+        CHECK("rlimits below vsd's own are granted", r == 0 && rlimits_check(&rl, 0, &err) == 0, "%s", err.msg);
+        if (own.rlim_max != RLIM_INFINITY) {
+                r = rlimits_parse(&rl, "memlock=unlimited", &err);
+                int c = rlimits_check(&rl, 0, &err);
+                /* root with CAP_SYS_RESOURCE may, without it may not */
+                CHECK("rlimits above vsd's own: granted or refused clearly",
+                      r == 0 && (c == 0 || (c == -EPERM && strstr(err.msg, "CAP_SYS_RESOURCE"))), "c=%d %s", c, err.msg);
+        }
 }
 
 static void bad_files(void) {
@@ -173,6 +239,7 @@ int main(void) {
                 return 1;
         }
         round_trip();
+        rlimits();
         bad_files();
         daemon_settings();
         atomic_write();

@@ -519,12 +519,81 @@ static void escaping(void) {
         CHECK("escape: path characters encoded", b && streq(b, "%2E%2E%2Fx%20y%3Fz"), "'%s'", b);
 }
 
+
+/* Feed body to a streaming decoder in pieces of step bytes. */
+static int chunks_all(const char *body, size_t len, size_t step, char *out, size_t *ret_out, size_t *ret_used,
+                      vs_error *err) {
+        vs_http_chunks c = { 0 };
+        size_t total = 0, pos = 0;
+        int r = 0;
+        while (pos < len) {
+                size_t n = len - pos < step ? len - pos : step, got = 0, used = 0;
+                r = vs_http_chunks_feed(&c, body + pos, n, out + total, &got, &used, err);
+                total += got;
+                if (r != 0) {
+                        *ret_used = pos + (r > 0 ? used : 0);
+                        break;
+                }
+                pos += n;
+        }
+        *ret_out = total;
+        return r;
+}
+
+static void chunk_stream(void) {
+        const char *body = "1b\r\n{\"seq\":1,\"type\":\"created\"}\n\r\n"
+                           "5;ext=1\r\nhello\r\n"
+                           "3\nabc\n"
+                           "0\r\nX-Trailer: 1\r\n\r\n"
+                           "AFTER";
+        const char *want = "{\"seq\":1,\"type\":\"created\"}\nhelloabc";
+        size_t blen = strlen(body), wlen = strlen(want);
+        char out[256];
+        vs_error err = {};
+        for (size_t step = 1; step <= blen; step++) {
+                size_t got = 0, used = 0;
+                int r = chunks_all(body, blen, step, out, &got, &used, &err);
+                if (r != 1 || got != wlen || memcmp(out, want, wlen) != 0 || used != blen - 5) {
+                        CHECK("stream chunks: any split decodes the same", false, "step %zu: r=%d got %zu used %zu %s", step,
+                              r, got, used, err.msg);
+                        return;
+                }
+        }
+        CHECK("stream chunks: any split decodes the same", true, "%s", "");
+
+        /* open-ended: data comes out before the stream ends */
+        vs_http_chunks c = { 0 };
+        size_t got = 0, used = 0;
+        const char *part = "4\r\nab";
+        int r = vs_http_chunks_feed(&c, part, strlen(part), out, &got, &used, &err);
+        CHECK("stream chunks: partial data is delivered", r == 0 && got == 2 && memcmp(out, "ab", 2) == 0, "r=%d got %zu",
+              r, got);
+
+        static const char *const bad[] = { "x\r\n", "\r\n", "4\r\nabcdX", "4\r\nabcd\rX", "0\r\n\rX",
+                                           "fffffffffffffffffffff\r\n" };
+        for (size_t k = 0; k < ELEMENTSOF(bad); k++) {
+                vs_http_chunks b = { 0 };
+                char name[64];
+                snprintf(name, sizeof(name), "stream chunks: malformed %zu refused", k);
+                r = vs_http_chunks_feed(&b, bad[k], strlen(bad[k]), out, &got, &used, &err);
+                int again = vs_http_chunks_feed(&b, "0\r\n\r\n", 5, out, &got, &used, &err);
+                CHECK(name, r == -EBADMSG && again == -EBADMSG, "r=%d again=%d", r, again);
+        }
+        /* a size line without end is not waited for forever */
+        vs_http_chunks d = { 0 };
+        char longline[2048];
+        memset(longline, '0', sizeof(longline));
+        r = vs_http_chunks_feed(&d, longline, sizeof(longline), out, &got, &used, &err);
+        CHECK("stream chunks: endless size line refused", r == -EBADMSG, "r=%d", r);
+}
+
 int main(void) {
         signal(SIGPIPE, SIG_IGN);
         normal();
         split_reads();
         no_length();
         chunked();
+        chunk_stream();
         oversized();
         malformed();
         fuzz();

@@ -1,0 +1,237 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Events: OOM kills with their victim, lifecycle events in order, the
+# backlog, the stream's end, bad queries.
+
+EV_PIDS=()
+
+# events_bg FILE [ARGS...]: `vsctl events --json ARGS` in the background,
+# writing to FILE; its pid is remembered and killed by stop_events.
+events_bg() {
+        local out=$1
+        shift
+        # the binary itself, not the vsctl() function: $! must be its pid
+        "$B/vsctl" --socket "$VSD_SOCKET" events --json "$@" >"$out" 2>"$out.err" &
+        EV_PIDS+=($!)
+}
+
+stop_events() {
+        local p
+        for p in "${EV_PIDS[@]}"; do
+                kill "$p" 2>/dev/null || true
+                wait "$p" 2>/dev/null || true
+        done
+        EV_PIDS=()
+}
+trap stop_events EXIT
+
+# The types of one instance's events in FILE, space-separated.
+types_of() { # FILE NAME
+        jq -r --arg n "$2" 'select(.instance == $n) | .type' "$1" | tr '\n' ' ' | sed 's/ $//'
+}
+
+# A second private daemon next to the test's own, with its own cgroup
+# parent, socket and state root.
+VSD2_SOCKET=
+vsd2_up() {
+        mkdir -p "$T/root2/templates" "$T/run2"
+        cp -a "$T/root/templates/busybox" "$T/root2/templates/"
+        VSD2_SOCKET=$T/run2/vsd.sock
+        setsid "$B/vsd" --root "$T/root2" --run-dir "$T/run2" --socket "$VSD2_SOCKET" \
+                --cgroup-parent "$VSD_CG-b" </dev/null >>"$T/vsd2.log" 2>&1 &
+        echo $! >"$T/vsd2.pid"
+        wait_for "$B/vsctl" --socket "$VSD2_SOCKET" version
+}
+
+vsd2() {
+        "$B/vsctl" --socket "$VSD2_SOCKET" "$@"
+}
+
+vsd2_down() {
+        local pid
+        pid=$(cat "$T/vsd2.pid" 2>/dev/null) || return 0
+        vsd2 stop mem1 --kill >/dev/null 2>&1 || true
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_gone "$pid"
+        rm -f "$T/vsd2.pid"
+        # a leftover parent would be this test's leak
+        find /sys/fs/cgroup -maxdepth 3 -type d -name "$VSD_CG-b" -exec rmdir {} \; 2>/dev/null || true
+}
+
+test_oom_kill_event() {
+        local rc=0 out nspid line pid
+        trap 'stop_events; vsd2_down' EXIT
+        vsctl create mem1 --memory 64M --start
+        events_bg "$T/ev.out" --past
+        wait_for grep -q '"type":"started"' "$T/ev.out"
+
+        # A second daemon with an instance of the same name: the kernel's
+        # OOM report names our cgroup parent, not just the instance name.
+        vsd2_up
+        vsd2 create mem1 --start >/dev/null
+        "$B/vsctl" --socket "$VSD2_SOCKET" events --json --past >"$T/ev2.out" 2>&1 &
+        EV_PIDS+=($!)
+        wait_for grep -q '"type":"started"' "$T/ev2.out"
+
+        # $$ of the shell that execs the probe is the victim's pid inside
+        out=$(vsctl exec mem1 -- /bin/sh -c 'echo nspid=$$; exec /probe memhog 200') || rc=$?
+        assert_eq "$rc" 137 "memhog exit status (SIGKILL by the OOM killer)"
+        nspid=$(probe_val nspid <<<"$out")
+
+        wait_for grep -q '"type":"oom-kill"' "$T/ev.out"
+        line=$(grep -m1 '"type":"oom-kill"' "$T/ev.out")
+        note "$line"
+        assert_eq "$(json .instance <<<"$line")" mem1 "instance"
+        assert_eq "$(json .command <<<"$line")" probe "victim command"
+        assert_eq "$(json .source <<<"$line")" kmsg "source"
+        assert_eq "$(json .constraint <<<"$line")" memcg "constraint"
+        assert_eq "$(json .memory_limit <<<"$line")" 67108864 "memory limit"
+        assert_eq "$(json .nspid <<<"$line")" "$nspid" "victim pid inside"
+        pid=$(json .pid <<<"$line")
+        [ "$pid" -gt 1 ] && [ "$pid" != "$(inst_pid mem1)" ] || fail "victim host pid $pid"
+        [ "$(json .oom_kills <<<"$line")" -ge 1 ] || fail "oom_kills counter in the event"
+        # one kill, one event: the counters, read one last time when init
+        # exits, must not report it again
+        vsctl stop mem1
+        wait_for grep -q '"type":"stopped"' "$T/ev.out"
+        assert_eq "$(grep -c '"type":"oom-kill"' "$T/ev.out")" 1 "oom-kill events for one kill"
+
+        # the human form
+        vsctl events mem1 --no-follow >"$T/human.out"
+        grep -E "mem1 +oom-kill +pid $pid \(probe\) killed at limit 64M, pid $nspid inside" "$T/human.out" ||
+                fail "human line: $(grep oom-kill "$T/human.out")"
+
+        # The other daemon saw its own events only.  Two requests it answered
+        # after ours was reported mean it has read the kernel log past the
+        # kill (each loop turn reads whatever is readable).
+        vsd2 pause mem1 >/dev/null
+        vsd2 resume mem1 >/dev/null
+        wait_for grep -q '"type":"resumed"' "$T/ev2.out"
+        ! grep -q oom-kill "$T/ev2.out" || fail "the second daemon reported our OOM kill: $(grep oom-kill "$T/ev2.out")"
+        vsd2_down
+}
+
+test_lifecycle_events_in_order() {
+        local pid line
+        events_bg "$T/ev.out" --past
+        vsctl create lc1
+        vsctl start lc1
+        vsctl set lc1 --pids 100
+        vsctl stop lc1
+        vsctl start lc1
+        pid=$(inst_pid lc1)
+        kill -KILL "$pid"
+        wait_for grep -q '"how":"died"' "$T/ev.out"
+        assert_eq "$(types_of "$T/ev.out" lc1)" "created started limits-changed stopped started died stopped" "event order"
+        # sequence numbers grow by one
+        jq -s -e '[.[].seq] | . == ([range(.[0]; .[0] + length)])' "$T/ev.out" >/dev/null || fail "seq not consecutive"
+        line=$(grep '"type":"stopped"' "$T/ev.out" | head -1)
+        assert_eq "$(json .how <<<"$line")" halt "first stop"
+        line=$(grep '"type":"died"' "$T/ev.out")
+        assert_eq "$(json .signal <<<"$line")" SIGKILL "died by"
+        assert_eq "$(json .pid <<<"$line")" "$pid" "died pid"
+        line=$(grep '"type":"limits-changed"' "$T/ev.out")
+        assert_eq "$(json .changes.pids.to <<<"$line")" 100 "pids change"
+        # stop --kill says so; destroy follows
+        vsctl start lc1
+        vsctl stop lc1 --kill
+        vsctl destroy lc1
+        wait_for grep -q '"type":"destroyed"' "$T/ev.out"
+        assert_eq "$(grep '"type":"stopped"' "$T/ev.out" | tail -1 | json .how)" killed "stop --kill"
+        stop_events
+}
+
+test_backlog_and_queries() {
+        local out seq n
+        vsctl create b1 --start
+        vsctl pause b1
+        vsctl resume b1
+        vsctl create b2
+        # --no-follow alone: every buffered event, then the end
+        out=$(vsctl events --no-follow --json)
+        assert_eq "$(types_of <(echo "$out") b1)" "created started paused resumed" "backlog of b1"
+        assert_eq "$(types_of <(echo "$out") b2)" "created" "backlog of b2"
+        # per instance, both ways
+        assert_eq "$(vsctl events b1 --no-follow --json | jq -r .instance | sort -u)" b1 "filter by path"
+        assert_eq "$(curl -sf --unix-socket "$VSD_SOCKET" "http://x/v1/events?follow=0&instance=b2" | jq -r .type)" \
+                created "filter by query"
+        # the last N; after a sequence number
+        n=$(curl -sf --unix-socket "$VSD_SOCKET" "http://x/v1/events?follow=0&backlog=2" | wc -l)
+        assert_eq "$n" 2 "backlog=2"
+        seq=$(echo "$out" | jq -r 'select(.type == "paused") | .seq')
+        assert_eq "$(vsctl events --since "$seq" --no-follow --json | jq -r .type | tr '\n' ' ')" "resumed created " \
+                "events after $seq"
+        curl -sf -D "$T/h" -o /dev/null --unix-socket "$VSD_SOCKET" "http://x/v1/events?follow=0"
+        grep -qi '^content-type: application/x-ndjson' "$T/h" || fail "content type: $(cat "$T/h")"
+        grep -qi '^transfer-encoding: chunked' "$T/h" || fail "not chunked: $(cat "$T/h")"
+        # the human form
+        vsctl events --no-follow | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}  b1 +paused' ||
+                fail "human output: $(vsctl events --no-follow)"
+
+        # bad values: one line, non-zero
+        expect_fail --code 1 vsctl events --since abc
+        assert_match "$LAST_ERR" "since must be a whole number" "message for --since abc"
+        expect_fail --code 1 vsctl events --since -1
+        expect_fail --code 2 vsctl events --since 1 --past
+        expect_fail --code 2 vsctl events --bogus
+        expect_fail --code 1 vsctl events nosuch
+        assert_match "$LAST_ERR" "no such instance" "message for an unknown instance"
+        for q in "follow=2" "backlog=x" "past=1&since=3" "instance=BAD_NAME" "nosuch=1"; do
+                assert_eq "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$VSD_SOCKET" "http://x/v1/events?$q")" \
+                        400 "status for ?$q"
+        done
+}
+
+fds_at_most() { # PID N
+        [ "$(ls "/proc/$1/fd" | wc -l)" -le "$2" ]
+}
+
+# Streams end cleanly when vsd stops; clients that leave cost nothing.
+test_stream_clients() {
+        local pid before after k
+        pid=$(vsd_pid)
+        vsctl create c1 --start
+        before=$(ls "/proc/$pid/fd" | wc -l)
+        for k in $(seq 1 20); do
+                events_bg "$T/many.$k" --past
+        done
+        # connected once each has the backlog; then all of them are woken
+        for k in $(seq 1 20); do
+                wait_for grep -q '"type":"created"' "$T/many.$k"
+        done
+        vsctl pause c1
+        for k in $(seq 1 20); do
+                wait_for grep -q '"type":"paused"' "$T/many.$k"
+        done
+        stop_events
+        wait_for fds_at_most "$pid" "$before"
+        after=$(ls "/proc/$pid/fd" | wc -l)
+        note "daemon fds: $before before, $after after 20 clients came and went"
+
+        # a stream open while vsd stops ends with it, cleanly (exit 0)
+        "$B/vsctl" --socket "$VSD_SOCKET" events --json --past >"$T/last.out" 2>"$T/last.err" &
+        k=$!
+        EV_PIDS+=("$k")
+        wait_for grep -q '"type":"paused"' "$T/last.out"
+        vsctl resume c1
+        wait_for grep -q '"type":"resumed"' "$T/last.out"
+        vsd_stop
+        wait "$k" || fail "vsctl events exit status $? when vsd stopped: $(cat "$T/last.err")"
+        EV_PIDS=()
+        vsd_up
+        vsctl stop c1
+}
+
+# A fork refused at the pids limit is an event too (counter, within a sweep).
+test_pids_max_event() {
+        local line
+        vsctl create pm1 --pids 20 --start
+        events_bg "$T/ev.out" --past
+        wait_for grep -q '"type":"started"' "$T/ev.out"
+        vsctl exec pm1 -- /probe forkbomb 100 >/dev/null
+        wait_for grep -q '"type":"pids-max"' "$T/ev.out"
+        line=$(grep -m1 '"type":"pids-max"' "$T/ev.out")
+        note "$line"
+        [ "$(json .refused <<<"$line")" -ge 1 ] || fail "refused count: $line"
+        assert_eq "$(json .pids_limit <<<"$line")" 20 "pids limit in the event"
+        stop_events
+}
