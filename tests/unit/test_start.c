@@ -642,7 +642,10 @@ static void test_latency(void) {
         qsort(ns, (size_t) done, sizeof(ns[0]), cmp_u64);
         printf("# start_spawn latency over %d runs: median %.3f ms, min %.3f ms, max %.3f ms\n", done,
                ns[done / 2] / 1e6, ns[0] / 1e6, ns[done - 1] / 1e6);
-        ok(done == RUNS && ns[done / 2] < 20000000u, "latency: median start_spawn below 20 ms", "%d runs", done);
+        /* Timing is reported, never asserted (make bench measures it against
+         * its peers); what is checked is that many starts in a row all work
+         * and leave nothing behind. */
+        ok(done == RUNS, "latency: 50 starts in a row succeed and are stopped", "%d runs", done);
 }
 
 int main(void) {
