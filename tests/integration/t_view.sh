@@ -62,13 +62,9 @@ lxcfs_pid() {
         cat "$T/run/lxcfs/lxcfs.pid" 2>/dev/null
 }
 
-# The lxcfs of this test's daemon, by its mount point on the command line.
+# The lxcfs of this test's daemon (the leak check's own lookup).
 lxcfs_pids() {
-        local p
-        for p in $(pgrep -x lxcfs); do
-                tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$T/run/lxcfs/mnt" && echo "$p"
-        done
-        return 0
+        _test_lxcfs_pids "$T"
 }
 
 lxcfs_mounts() {
