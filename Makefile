@@ -22,7 +22,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap
+VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl
 VSCTL_LIBS = -ljansson
 
 BASE_SRC  := $(wildcard base/*.c)
@@ -74,7 +74,8 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
 # Debian packages the build, the tests and the demo need; idempotent.
 DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libiniparser-dev \
        libcgroup-dev libseccomp-dev libcap-dev libmnl-dev busybox-static curl iproute2 \
-       procps psmisc util-linux man-db jq lxcfs fuse3
+       procps psmisc util-linux man-db jq lxcfs fuse3 \
+       libnftables-dev nftables iperf3
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
