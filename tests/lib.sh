@@ -135,6 +135,31 @@ vsd_setup() {
         mkdir -p "$T/root/templates" "$T/run"
 }
 
+# The test's own network: bridge, address ranges, link prefix and nftables
+# tables derived from its cgroup name, so that no two tests (and no test and
+# the host's own vsd) share one.  VSD_NET_ID is 6 hex digits.
+vsd_net_names() {
+        VSD_NET_ID=$(printf '%s' "$VSD_CG" | md5sum | cut -c1-6)
+        local a=$((16#${VSD_NET_ID:0:2} % 50 + 200)) b=$((16#${VSD_NET_ID:2:2}))
+        VSD_BRIDGE=vsb$VSD_NET_ID
+        VSD_LINK_PREFIX=v${VSD_NET_ID:0:5}
+        VSD_NFT_TABLE=vsdt_$VSD_NET_ID
+        VSD_NET4=10.$a.$b              # the bridge is .1, instances from .2
+        VSD_NET6=fd7e:$a:$b            # the bridge is ::1/64
+        VSD_ROUTED4=10.$a.$((b ^ 128)) # the routed pool, another /24
+        export VSD_NET_ID VSD_BRIDGE VSD_LINK_PREFIX VSD_NFT_TABLE VSD_NET4 VSD_NET6 VSD_ROUTED4
+}
+
+# The [network] section of the test daemon's vsd.conf (appended to one a
+# test wrote itself, unless that has its own).
+vsd_net_conf() {
+        vsd_net_names
+        grep -q '^\[network\]' "$T/vsd.conf" 2>/dev/null && return 0
+        printf '%s\n' "[network]" "default_mode = ${VSD_NET_MODE:-bridge}" "bridge = $VSD_BRIDGE" \
+                "bridge_ipv4 = $VSD_NET4.1/24" "bridge_ipv6 = $VSD_NET6::1/64" "routed_ipv4 = $VSD_ROUTED4.0/24" \
+                "link_prefix = $VSD_LINK_PREFIX" "nft_table = $VSD_NFT_TABLE" >>"$T/vsd.conf"
+}
+
 # vsd_up: build the test template (with the probe at /probe) and start a
 # private daemon; returns once it answers.  Also used to start a new daemon
 # after the previous one was killed: the state root is kept.
@@ -145,8 +170,9 @@ vsd_up() {
         [ -x "$B/vsd" ] || fail "$B/vsd not built"
         [ -x "$B/vsctl" ] || fail "$B/vsctl not built"
         echo "=== vsd_up $(date +%T.%N)" >>"$T/vsd.log"
+        vsd_net_conf
         setsid "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
-                --cgroup-parent "$VSD_CG" --foreground ${VSD_ARGS:-} \
+                --cgroup-parent "$VSD_CG" --foreground -c "$T/vsd.conf" ${VSD_ARGS:-} \
                 </dev/null >>"$T/vsd.log" 2>&1 &
         VSD_PID=$!
         echo "$VSD_PID" >"$T/vsd.pid"
@@ -267,6 +293,24 @@ leak_check() {
                                 leaked=1
                         fi
                 done < <(losetup -n -l -O NAME,BACK-FILE 2>/dev/null)
+        fi
+
+        # Network: the test's bridge, links named with its prefix (veths, and
+        # the IFBs whose alias names them), its nftables tables
+        vsd_net_names
+        while read -r l; do
+                [ -n "$l" ] || continue
+                echo "LEAK: link $l"
+                ip link del "$l" 2>/dev/null
+                leaked=1
+        done < <(ip -o link show 2>/dev/null | grep -E "(: |alias .*)($VSD_BRIDGE|$VSD_LINK_PREFIX[0-9a-f]{8})" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }')
+        if command -v nft >/dev/null; then
+                while read -r fam tab; do
+                        [ -n "$tab" ] || continue
+                        echo "LEAK: nftables table $fam $tab"
+                        nft delete table "$fam" "$tab" 2>/dev/null
+                        leaked=1
+                done < <(nft list tables 2>/dev/null | awk -v t="$VSD_NFT_TABLE" '$3 == t { print $2, $3 }')
         fi
 
         # The parent itself is the runner's to remove once empty; anything

@@ -9,7 +9,7 @@
 #include "../base/util.h"
 #include "vsctl.h"
 
-enum sort_key { SORT_NAME, SORT_CPU, SORT_MEM, SORT_MEM_PCT, SORT_PIDS, SORT_SWAP, SORT_THROTTLED, SORT_IO };
+enum sort_key { SORT_NAME, SORT_CPU, SORT_MEM, SORT_MEM_PCT, SORT_PIDS, SORT_SWAP, SORT_THROTTLED, SORT_IO, SORT_NET };
 
 static const struct {
         const char *name;
@@ -18,6 +18,7 @@ static const struct {
         { "name", SORT_NAME },   { "cpu", SORT_CPU },   { "mem", SORT_MEM },
         { "memory", SORT_MEM },  { "mem%", SORT_MEM_PCT }, { "pids", SORT_PIDS },
         { "swap", SORT_SWAP },   { "throttled", SORT_THROTTLED }, { "io", SORT_IO },
+        { "net", SORT_NET },
 };
 
 static uint64_t sub_u64(json_t *stats, const char *group, const char *key) {
@@ -49,6 +50,8 @@ static int64_t sort_value(json_t *s, enum sort_key key) {
                 return (int64_t) sub_u64(s, "cpu", "nr_throttled");
         case SORT_IO:
                 return (int64_t) (sub_u64(s, "io", "read_bytes") + sub_u64(s, "io", "write_bytes"));
+        case SORT_NET:
+                return (int64_t) (sub_u64(s, "net", "rx_bytes") + sub_u64(s, "net", "tx_bytes"));
         case SORT_NAME:
                 break;
         }
@@ -69,7 +72,8 @@ static int compare(const void *a, const void *b, void *userdata) {
 
 static int show_all(json_t *list, enum sort_key key) {
         static const char *const headers[] = { "NAME", "CPU(s)", "THROTTLED", "MEM",  "LIMIT", "MEM%",
-                                                "SWAP", "PIDS",   "PIDS-LIMIT", "OOM", "READ",  "WRITE" };
+                                                "SWAP", "PIDS",   "PIDS-LIMIT", "OOM", "READ",  "WRITE",
+                                                "NET-RX", "NET-TX" };
         size_t n = json_array_size(list);
         _cleanup_free_ json_t **rows = calloc(n ? n : 1, sizeof(json_t *));
         _cleanup_table_ struct out_table *t = out_table_new(ELEMENTSOF(headers), headers);
@@ -84,7 +88,7 @@ static int show_all(json_t *list, enum sort_key key) {
         for (size_t i = 0; i < n; i++) {
                 json_t *s = rows[i];
                 char cpu[24], thr[24], mem[16], limit[16] = "-", pct[16] = "-", swap[16], pids[24], plimit[24] = "-",
-                     oom[24], rd[16], wr[16];
+                     oom[24], rd[16], wr[16], rx[16], tx[16];
                 uint64_t v;
                 snprintf(cpu, sizeof(cpu), "%.2f", (double) sub_u64(s, "cpu", "usage_ns") / 1e9);
                 snprintf(thr, sizeof(thr), "%" PRIu64, sub_u64(s, "cpu", "nr_throttled"));
@@ -100,7 +104,10 @@ static int show_all(json_t *list, enum sort_key key) {
                 snprintf(oom, sizeof(oom), "%" PRIu64, sub_u64(s, "memory", "oom_kills"));
                 out_size(sub_u64(s, "io", "read_bytes"), rd, sizeof(rd));
                 out_size(sub_u64(s, "io", "write_bytes"), wr, sizeof(wr));
-                const char *row[] = { out_get_str(s, "name"), cpu, thr, mem, limit, pct, swap, pids, plimit, oom, rd, wr };
+                out_size(sub_u64(s, "net", "rx_bytes"), rx, sizeof(rx));
+                out_size(sub_u64(s, "net", "tx_bytes"), tx, sizeof(tx));
+                const char *row[] = { out_get_str(s, "name"), cpu, thr, mem, limit, pct, swap, pids, plimit, oom, rd, wr,
+                                      rx, tx };
                 if (out_table_add(t, row) < 0)
                         return -ENOMEM;
         }
@@ -218,6 +225,26 @@ static int show_one(json_t *s) {
                 snprintf(notes, sizeof(notes), "per process; other rlimits: %s", *rl ? rl : "vsd's own");
                 if (out_table_add(t, (const char *const[]) { "open files", "-", "-", limit, "-", notes }) < 0)
                         return -ENOMEM;
+        }
+        if ((g = json_object_get(s, "net")) && !streq(out_get_str(g, "mode"), "none")) {
+                static const struct {
+                        const char *label, *bytes, *packets, *dropped, *rate;
+                } dirs[] = {
+                        { "net in", "rx_bytes", "rx_packets", "rx_dropped", "rate_in" },
+                        { "net out", "tx_bytes", "tx_packets", "tx_dropped", "rate_out" },
+                };
+                for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
+                        char usage[16], limit[24] = "-", drops[24], notes[64];
+                        out_size(out_get_u64(g, dirs[d].bytes), usage, sizeof(usage));
+                        uint64_t rate = out_get_u64(g, dirs[d].rate);
+                        if (rate)
+                                snprintf(limit, sizeof(limit), "%.6g Mbit/s", (double) rate / 1e6);
+                        snprintf(drops, sizeof(drops), "%" PRIu64, out_get_u64(g, dirs[d].dropped));
+                        snprintf(notes, sizeof(notes), "%" PRIu64 " packets; %s mode", out_get_u64(g, dirs[d].packets),
+                                 out_get_str(g, "mode"));
+                        if (out_table_add(t, (const char *const[]) { dirs[d].label, usage, "-", limit, drops, notes }) < 0)
+                                return -ENOMEM;
+                }
         }
         out_table_print(t, stdout);
         return 0;

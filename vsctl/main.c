@@ -37,6 +37,16 @@ const struct vsctl_command vsctl_commands[] = {
           "                      core=0, nproc=4096, memlock=64M, stack=8M:unlimited;\n"
           "                      repeatable\n"
           "  --stop-timeout DUR  how long a stop waits before killing, e.g. 30s, 2m\n"
+          "  --net MODE          bridge (default), routed or none\n"
+          "  --ip ADDR[/LEN]     an address of eth0, IPv4 or IPv6; repeatable; default:\n"
+          "                      the next free one of the pool\n"
+          "  --forward [PROTO:]HOSTPORT:PORT\n"
+          "                      forward a host port to the instance, e.g. tcp:8080:80;\n"
+          "                      repeatable\n"
+          "  --rate-in RATE, --rate-out RATE\n"
+          "                      bandwidth to and from the instance, e.g. 10mbit\n"
+          "  --isolated yes|no   no traffic with the other instances on the bridge\n"
+          "  --nameserver ADDR   its /etc/resolv.conf (default: the daemon's); repeatable\n"
           "  --start             start the instance once created\n"
           "  --json              print the new instance as JSON\n" },
         { "start", cmd_start, "Start instances", "NAME...", "  --json              print the instances as JSON\n" },
@@ -61,7 +71,8 @@ const struct vsctl_command vsctl_commands[] = {
         { "console", cmd_console, "Attach to the console of an instance; Ctrl-] detaches", "NAME", NULL },
         { "set", cmd_set, "Change the limits of an instance, live when it runs",
           "NAME [--memory SIZE] [--cpus N] [--pids N] [--memory-soft SIZE] [--swap SIZE] [--cpu-weight N] "
-          "[--cpuset LIST] [--io-weight N] [--nofile N] [--rlimit NAME=SOFT[:HARD]]... [--stop-timeout DUR]",
+          "[--cpuset LIST] [--io-weight N] [--nofile N] [--rlimit NAME=SOFT[:HARD]]... [--stop-timeout DUR] "
+          "[--ip ADDR]... [--forward SPEC]... [--no-forward SPEC]... [--rate-in RATE] [--rate-out RATE]",
           "  --memory SIZE       memory limit; 0 removes it\n"
           "  --cpus N            CPU limit; 0 removes it\n"
           "  --pids N            process limit; 0 removes it\n"
@@ -78,10 +89,21 @@ const struct vsctl_command vsctl_commands[] = {
           "                      at once, exec'd and new processes inherit it;\n"
           "                      repeatable\n"
           "  --stop-timeout DUR  how long a stop waits before killing\n"
+          "  --ip ADDR[/LEN]     replace eth0's addresses (live); repeatable; \"auto\":\n"
+          "                      the next free one of the pool\n"
+          "  --forward [PROTO:]HOSTPORT:PORT\n"
+          "                      add a port forward (live); \"none\" removes them all\n"
+          "  --no-forward [PROTO:]HOSTPORT:PORT\n"
+          "                      remove one port forward\n"
+          "  --rate-in RATE, --rate-out RATE\n"
+          "                      bandwidth caps (live); 0 removes one\n"
+          "  --isolated yes|no   isolate it from the other instances on the bridge\n"
+          "  --net MODE          bridge, routed or none (while stopped)\n"
+          "  --nameserver ADDR   its /etc/resolv.conf from the next start; repeatable\n"
           "  --json              print the instance as JSON\n" },
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
           "  --sort FIELD        without NAME: sort by name, cpu, mem, mem%, pids, swap,\n"
-          "                      throttled or io (biggest first)\n"
+          "                      throttled, io or net (biggest first)\n"
           "  --json              print the daemon's JSON\n" },
         { "events", cmd_events, "Show what happens to instances: OOM kills, starts, stops, ...",
           "[NAME] [--since SEQ | --past] [--no-follow] [--json]",
@@ -262,6 +284,13 @@ int vsctl_limit_option(json_t *body, int c, const char *arg) {
                 { VSCTL_OPT_NOFILE, "nofile", NUMBER },
                 { VSCTL_OPT_IO_WEIGHT, "io_weight", NUMBER },
                 { VSCTL_OPT_RLIMIT, "rlimits", LIST },
+                { VSCTL_OPT_NET, "net", TEXT },
+                { VSCTL_OPT_IP, "ip", LIST },
+                { VSCTL_OPT_FORWARD, "forward", LIST },
+                { VSCTL_OPT_RATE_IN, "rate_in", TEXT },
+                { VSCTL_OPT_RATE_OUT, "rate_out", TEXT },
+                { VSCTL_OPT_ISOLATED, "isolated", TEXT },
+                { VSCTL_OPT_NAMESERVER, "nameservers", LIST },
         };
         for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
                 if (limits[i].opt != c)

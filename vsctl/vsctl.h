@@ -130,6 +130,13 @@ enum {
         VSCTL_OPT_NOFILE,
         VSCTL_OPT_IO_WEIGHT,
         VSCTL_OPT_RLIMIT,
+        VSCTL_OPT_NET,
+        VSCTL_OPT_IP,
+        VSCTL_OPT_FORWARD,
+        VSCTL_OPT_RATE_IN,
+        VSCTL_OPT_RATE_OUT,
+        VSCTL_OPT_ISOLATED,
+        VSCTL_OPT_NAMESERVER,
 };
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
@@ -146,7 +153,14 @@ enum {
         { "io-write-iops", required_argument, NULL, VSCTL_OPT_IO_WRITE_IOPS },   \
         { "nofile", required_argument, NULL, VSCTL_OPT_NOFILE },                 \
         { "io-weight", required_argument, NULL, VSCTL_OPT_IO_WEIGHT },           \
-        { "rlimit", required_argument, NULL, VSCTL_OPT_RLIMIT }
+        { "rlimit", required_argument, NULL, VSCTL_OPT_RLIMIT },                 \
+        { "net", required_argument, NULL, VSCTL_OPT_NET },                       \
+        { "ip", required_argument, NULL, VSCTL_OPT_IP },                         \
+        { "forward", required_argument, NULL, VSCTL_OPT_FORWARD },               \
+        { "rate-in", required_argument, NULL, VSCTL_OPT_RATE_IN },               \
+        { "rate-out", required_argument, NULL, VSCTL_OPT_RATE_OUT },             \
+        { "isolated", required_argument, NULL, VSCTL_OPT_ISOLATED },             \
+        { "nameserver", required_argument, NULL, VSCTL_OPT_NAMESERVER }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
  * 1 (or -1 when the value is not valid UTF-8); 0 for any other option.
  * A repeatable option (--rlimit) adds to the comma list already there. */

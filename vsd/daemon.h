@@ -16,6 +16,7 @@ struct instance;
 struct lxcfs;
 struct ev_bus;
 struct monitor;
+struct netw;
 
 struct vsd {
         struct vsd_settings set;
@@ -26,6 +27,7 @@ struct vsd {
         bool time_ns;   /* the kernel has time namespaces: each instance gets its own */
         struct ev_bus *events;  /* what happened, for `vsctl events` */
         struct monitor *mon;    /* OOM kills and pids-limit hits */
+        struct netw *net;       /* rtnetlink and the firewall (network.c) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

@@ -27,6 +27,7 @@
 #include "loop.h"
 #include "lxcfs.h"
 #include "monitor.h"
+#include "network.h"
 #include "start.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
@@ -314,6 +315,10 @@ static void try_reap(struct instance *i) {
         }
         if (r < 0)
                 log_warn("Failed to remove cgroup of %s: %s, ignoring", i->cfg.name, err.msg);
+        /* the namespace died with init and took eth0; its host side, the
+         * firewall's port and forwards, routes and proxy entries are ours */
+        i->state = INST_STOPPED;
+        netw_detach(i->vsd, &i->cfg);
         stopped(i);
 }
 
@@ -426,6 +431,19 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
 
 /* ---- starting ---------------------------------------------------------- */
 
+struct plumb_ctx {
+        struct vsd *v;
+        const struct inst_config *cfg;
+        bool attached;
+};
+
+static int plumb(void *userdata, pid_t pid, vs_error *err) {
+        struct plumb_ctx *pc = userdata;
+        int r = netw_attach(pc->v, pc->cfg, pid, err);
+        pc->attached = r >= 0;
+        return r;
+}
+
 int inst_start(struct instance *i, vs_error *err) {
         struct vsd *v = i->vsd;
         char dir[512], lower[600], upper[600], work[600], rootfs[600], logp[600];
@@ -463,6 +481,10 @@ int inst_start(struct instance *i, vs_error *err) {
                 goto undo_cgroup;
 
         char *const argv[] = { t.init, NULL };
+        struct start_net net;
+        struct plumb_ctx pc = { .v = v, .cfg = &i->cfg };
+        struct start_plumbing plumbing = { .run = plumb, .userdata = &pc };
+        bool networked = netw_plan(v, &i->cfg, &net);
         struct start_spec spec = {
                 .name = i->cfg.name,
                 .lower = lower,
@@ -476,8 +498,12 @@ int inst_start(struct instance *i, vs_error *err) {
                 .view = lxcfs_view(v->lxcfs),
                 .time_ns = v->time_ns,
                 .rlimits = &i->cfg.rlimits,
+                .net = networked ? &net : NULL,
+                .plumbing = networked ? &plumbing : NULL,
         };
         r = start_spawn(&spec, &i->pid, &i->pidfd, err);
+        if (r < 0 && pc.attached)
+                netw_detach(v, &i->cfg);
         if (r < 0)
                 goto undo_console;
 
@@ -501,6 +527,7 @@ int inst_start(struct instance *i, vs_error *err) {
         return 0;
 
 undo_pid:
+        netw_detach(v, &i->cfg);
         safe_close(&i->pidfd);
         i->pid = 0;
         i->state = INST_STOPPED;
@@ -515,9 +542,11 @@ undo_cgroup:
 
 /* ---- create, destroy, update ------------------------------------------- */
 
-int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *err) {
+int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance **ret, vs_error *err) {
         char final[512], tmp[512], sub[600];
         struct template_info t;
+        struct inst_config resolved = *cfg_in;
+        const struct inst_config *cfg = &resolved;
         struct cg_limits lim = limits_of(cfg);
         int r;
 
@@ -533,6 +562,11 @@ int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **
         if (r < 0)
                 return r;
         r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
+        if (r < 0)
+                return r;
+        /* addresses from the pool are taken here, in config.ini: the pool's
+         * only record */
+        r = netw_resolve(v, NULL, &resolved, err);
         if (r < 0)
                 return r;
 
@@ -609,8 +643,10 @@ int inst_destroy(struct instance *i, vs_error *err) {
         return 0;
 }
 
-int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err) {
+int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *err) {
         char path[600];
+        struct inst_config resolved = *cfg_in;
+        const struct inst_config *cfg = &resolved;
         struct cg_limits lim = limits_of(cfg);
         struct cg_limits old = limits_of(&i->cfg);
         bool live = i->state == INST_RUNNING || i->state == INST_PAUSED;
@@ -620,6 +656,9 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
         r = cg_validate(i->vsd->cg, &lim, err);
+        if (r < 0)
+                return r;
+        r = netw_resolve(i->vsd, &i->cfg, &resolved, err);
         if (r < 0)
                 return r;
         /* only what changes: a value set by hand earlier does not block an
@@ -665,10 +704,22 @@ int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err
                         return r;
                 }
         }
+        if (live) {
+                r = netw_update(i->vsd, i, cfg, err);
+                if (r < 0) {
+                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
+                        return r;
+                }
+        }
         inst_path(i, "config.ini", path, sizeof(path));
         r = inst_config_save(cfg, path, err);
         if (r < 0) {
                 if (live) {
+                        vs_error ignore = { 0 };
+                        struct instance back = *i;
+                        back.cfg = *cfg;
+                        (void) netw_update(i->vsd, &back, &i->cfg, &ignore);
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
                         (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
                 }
@@ -777,6 +828,7 @@ static void adopt(struct instance *i) {
         i->state = INST_STOPPED;
         (void) cg_kill_wait(i->vsd->cg, i->cfg.name, 2000, NULL);
         (void) cg_destroy(i->vsd->cg, i->cfg.name, NULL);
+        netw_detach(i->vsd, &i->cfg);
         unlink(path);
 }
 

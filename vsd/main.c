@@ -27,6 +27,7 @@
 #include "lxcfs.h"
 #include "start.h"
 #include "monitor.h"
+#include "network.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -227,7 +228,11 @@ int main(int argc, char **argv) {
                 }
         }
         if (r >= 0)
+                r = netw_new(&v, &err);
+        if (r >= 0)
                 r = inst_registry_load(&v, &err);
+        if (r >= 0)
+                netw_reconcile(&v);
         if (r >= 0)
                 r = lxcfs_new(&v, &v.lxcfs, &err);
         if (r >= 0) {
@@ -239,6 +244,7 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 log_err("%s", err.msg);
                 lxcfs_free(v.lxcfs, !any_instance_active(&v));
+                netw_free(&v, !any_instance_active(&v));
                 inst_registry_free(&v);
                 mon_free(v.mon);
                 ev_bus_free(v.events);
@@ -261,6 +267,8 @@ int main(int argc, char **argv) {
         /* Running instances read lxcfs, and outlive us: it stays with them,
          * and the next vsd adopts it.  With none running, nothing needs it. */
         lxcfs_free(v.lxcfs, !any_running);
+        /* the firewall protects running instances after we are gone */
+        netw_free(&v, !any_running);
         inst_registry_free(&v);
         mon_free(v.mon);
         ev_bus_free(v.events);

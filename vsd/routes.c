@@ -17,11 +17,34 @@
 #include "api-internal.h"
 #include "daemon.h"
 #include "events.h"
+#include "network.h"
+#include "../net/tc.h"
 
 /* ---- JSON views -------------------------------------------------------- */
 
 /* in enum inst_io_kind order */
 static const char *const io_fields[] = { "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops" };
+
+/* The [network] settings as config.ini spells them (a PATCH takes them
+ * back as they are), with the link's MAC and host-side name. */
+static json_t *network_json(struct instance *i) {
+        const struct inst_net *n = &i->cfg.net;
+        _cleanup_free_ char *ip = inst_net_addrs_format(n), *fwd = inst_net_forwards_format(n);
+        char rin[32] = "0", rout[32] = "0", mac[NET_MAC_STRLEN] = "", link[16] = "";
+        if (n->rate_in)
+                tc_rate_format(n->rate_in, rin, sizeof(rin));
+        if (n->rate_out)
+                tc_rate_format(n->rate_out, rout, sizeof(rout));
+        if (n->mode == NET_MODE_BRIDGE || n->mode == NET_MODE_ROUTED) {
+                uint8_t m[NET_MAC_LEN];
+                net_mac_from_name("vsd", i->cfg.name, m);
+                net_mac_format(m, mac);
+                netw_host_ifname(i->vsd, i->cfg.name, link);
+        }
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "net", inst_net_mode_name(n->mode), "ip",
+                         ip ? ip : "", "forward", fwd ? fwd : "", "rate_in", rin, "rate_out", rout, "isolated",
+                         n->isolated, "nameservers", n->nameservers, "mac", mac, "host_link", link);
+}
 
 json_t *routes_instance_json(struct instance *i) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:I, s:f}", "name", i->cfg.name, "template",
@@ -44,6 +67,12 @@ json_t *routes_instance_json(struct instance *i) {
                         json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
                         free(v);
                 }
+        }
+        if (j) {
+                json_t *net = network_json(i);
+                if (net)
+                        json_object_update(j, net);
+                json_decref(net);
         }
         if (j && i->state == INST_BROKEN)
                 json_object_set_new(j, "error", json_string(i->error));
@@ -97,7 +126,16 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
                                "write_ios", (json_int_t) st.io_wios, "weight",
                                c->io_weight ? (int) c->io_weight : 100, "throttles", throttles_json(&c->io));
         json_t *files = json_pack("{s:I}", "limit", (json_int_t) (c->nofile ? c->nofile : 1024));
-        if (!memory || !cpu || !pids || !io || !files || !rl) {
+        struct nl_link_stats ns = { 0 };
+        if (i->state == INST_RUNNING || i->state == INST_PAUSED)
+                (void) netw_counters(i->vsd, c, &ns);
+        json_t *net = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode", inst_net_mode_name(c->net.mode),
+                                "rx_bytes", (json_int_t) ns.rx_bytes, "rx_packets", (json_int_t) ns.rx_packets,
+                                "tx_bytes", (json_int_t) ns.tx_bytes, "tx_packets", (json_int_t) ns.tx_packets,
+                                "rx_dropped", (json_int_t) ns.rx_dropped, "tx_dropped", (json_int_t) ns.tx_dropped,
+                                "rate_in", (json_int_t) c->net.rate_in, "rate_out", (json_int_t) c->net.rate_out);
+        if (!memory || !cpu || !pids || !io || !files || !rl || !net) {
+                json_decref(net);
                 json_decref(memory);
                 json_decref(cpu);
                 json_decref(pids);
@@ -106,9 +144,9 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
                 vs_err(err, ENOMEM, "statistics of %s", c->name);
                 return NULL;
         }
-        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "name", c->name, "state",
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "name", c->name, "state",
                          inst_state_name(i->state), "memory", memory, "cpu", cpu, "pids", pids, "io", io, "nofile",
-                         files, "rlimits", rl);
+                         files, "rlimits", rl, "net", net);
 }
 
 /* ---- request bodies ---------------------------------------------------- */
@@ -156,6 +194,10 @@ static int json_text(json_t *v, const char *field, char *buf, size_t len, vs_err
                 if (strlen(json_string_value(v)) >= len)
                         return vs_err_msg(err, E2BIG, "%s is too long", field);
                 snprintf(buf, len, "%s", json_string_value(v));
+                return 0;
+        }
+        if (json_is_boolean(v)) {
+                snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
                 return 0;
         }
         if (json_is_integer(v) && json_integer_value(v) >= 0) {

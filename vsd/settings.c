@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <iniparser.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "../base/fileio.h"
 #include "../base/proto.h"
 #include "../base/util.h"
+#include "../net/tc.h"
 
 static inline void dictionary_freep(dictionary **d) {
         if (*d)
@@ -255,6 +257,205 @@ static int parse_level(const char *v, void *field, size_t size, vs_error *err) {
         return parse_string(v, field, size, err);
 }
 
+/* ---- [network] ---- */
+
+static const char *const net_mode_names[_NET_MODE_MAX] = {
+        [NET_MODE_NONE] = "none",
+        [NET_MODE_BRIDGE] = "bridge",
+        [NET_MODE_ROUTED] = "routed",
+};
+
+const char *inst_net_mode_name(enum inst_net_mode m) {
+        return m >= 0 && m < _NET_MODE_MAX ? net_mode_names[m] : "default";
+}
+
+static int parse_net_mode(const char *v, void *field, size_t size, vs_error *err) {
+        int *out = field;
+        for (int m = 0; m < _NET_MODE_MAX; m++)
+                if (streq(v, net_mode_names[m])) {
+                        *out = m;
+                        return 0;
+                }
+        return vs_err_msg(err, EINVAL, "unknown network mode '%.20s' (bridge, routed or none)", v);
+}
+
+static int parse_ifname(const char *v, void *field, size_t size, vs_error *err) {
+        if (!net_ifname_valid(v))
+                return vs_err_msg(err, EINVAL, "invalid interface name '%.40s' (1-15 characters, no '/', ':' or spaces)", v);
+        return parse_string(v, field, size, err);
+}
+
+static int parse_ifname_list(const char *v, void *field, size_t size, vs_error *err) {
+        _cleanup_free_ char *copy = strdup(v);
+        if (!copy)
+                return -ENOMEM;
+        for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+                if (!net_ifname_valid(t))
+                        return vs_err_msg(err, EINVAL, "invalid interface name '%.40s'", t);
+        return parse_string(v, field, size, err);
+}
+
+/* An address on a link, "10.77.0.1/24"; "" or "none": none. */
+static int parse_host_cidr(const char *v, void *field, size_t size, vs_error *err) {
+        struct net_cidr *out = field;
+        if (!*v || streq(v, "none")) {
+                *out = (struct net_cidr){ 0 };
+                return 0;
+        }
+        if (!strchr(v, '/'))
+                return vs_err_msg(err, EINVAL, "'%.60s' needs a prefix length, e.g. 10.77.0.1/24", v);
+        return net_cidr_parse(v, -1, true, out, err);
+}
+
+/* A pool, "10.78.0.0/24"; "" or "none": none. */
+static int parse_pool(const char *v, void *field, size_t size, vs_error *err) {
+        struct net_cidr *out = field;
+        if (!*v || streq(v, "none")) {
+                *out = (struct net_cidr){ 0 };
+                return 0;
+        }
+        if (!strchr(v, '/'))
+                return vs_err_msg(err, EINVAL, "pool '%.60s' needs a prefix length, e.g. 10.78.0.0/24", v);
+        struct net_cidr c;
+        int r = net_cidr_parse(v, -1, false, &c, err);
+        if (r < 0)
+                return r;
+        net_cidr_network(&c, out);
+        return 0;
+}
+
+static int parse_link_prefix(const char *v, void *field, size_t size, vs_error *err) {
+        size_t n = strlen(v);
+        if (n < 1 || n > 6 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789") != n)
+                return vs_err_msg(err, EINVAL, "invalid link prefix '%.20s' (1-6 lowercase letters or digits)", v);
+        return parse_string(v, field, size, err);
+}
+
+static int parse_table_name(const char *v, void *field, size_t size, vs_error *err) {
+        size_t n = strlen(v);
+        if (n < 1 || n >= size || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n)
+                return vs_err_msg(err, EINVAL, "invalid nftables table name '%.40s' (letters, digits and _)", v);
+        return parse_string(v, field, size, err);
+}
+
+static int parse_mtu(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        if (!*v || streq(v, "0") || streq(v, "default")) {
+                *out = 0;
+                return 0;
+        }
+        return vs_parse_count(v, 576, 65535, out, err);
+}
+
+/* Nameserver addresses, separated by spaces or commas. */
+static int parse_nameservers(const char *v, void *field, size_t size, vs_error *err) {
+        _cleanup_free_ char *copy = strdup(v);
+        if (!copy)
+                return -ENOMEM;
+        for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+                struct net_cidr c;
+                if (strchr(t, '/') || net_cidr_parse(t, -1, true, &c, err) < 0)
+                        return vs_err_msg(err, EINVAL, "invalid nameserver '%.60s': an IPv4 or IPv6 address", t);
+        }
+        return parse_string(v, field, size, err);
+}
+
+static int parse_rate(const char *v, void *field, size_t size, vs_error *err) {
+        return tc_rate_parse(v, field, err);
+}
+
+int inst_net_addrs_parse(struct inst_net *n, const char *s, vs_error *err) {
+        struct inst_net t = *n;
+        t.n_addr = 0;
+        t.auto_addr = streq(s, "auto");
+        if (t.auto_addr || !*s || streq(s, "none")) {
+                *n = t;
+                return 0;
+        }
+        _cleanup_free_ char *copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        for (char *save = NULL, *a = strtok_r(copy, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
+                if (t.n_addr == INST_ADDR_MAX)
+                        return vs_err_msg(err, E2BIG, "more than %d addresses", INST_ADDR_MAX);
+                struct net_cidr c;
+                if (net_cidr_parse(a, 0, true, &c, err) < 0)
+                        return -EINVAL;
+                for (unsigned k = 0; k < t.n_addr; k++)
+                        if (net_addr_equal(&t.addr[k], &c))
+                                return vs_err_msg(err, EINVAL, "address '%.60s' given twice", a);
+                t.addr[t.n_addr++] = c;
+        }
+        *n = t;
+        return 0;
+}
+
+/* Join formatted items with ','; malloc'd. */
+static char *join_items(unsigned n, void (*fmt)(const void *items, unsigned k, char *buf, size_t len),
+                        const void *items) {
+        size_t cap = (size_t) n * 72 + 1;
+        char *out = calloc(1, cap);
+        for (unsigned k = 0; out && k < n; k++) {
+                char one[72];
+                fmt(items, k, one, sizeof(one));
+                if (k)
+                        strcat(out, ",");
+                strcat(out, one);
+        }
+        return out;
+}
+
+static void fmt_addr(const void *items, unsigned k, char *buf, size_t len) {
+        const struct net_cidr *a = items;
+        /* a prefix of 0 means "the network's own": written without one */
+        net_cidr_format(&a[k], a[k].prefix != 0, buf, len);
+}
+
+char *inst_net_addrs_format(const struct inst_net *n) {
+        if (n->auto_addr && n->n_addr == 0)
+                return strdup("auto");
+        return join_items(n->n_addr, fmt_addr, n->addr);
+}
+
+int inst_net_forwards_parse(struct inst_net *n, const char *s, vs_error *err) {
+        struct inst_net t = *n;
+        t.n_fwd = 0;
+        _cleanup_free_ char *copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        if (!streq(s, "none"))
+                for (char *save = NULL, *f = strtok_r(copy, ", ", &save); f; f = strtok_r(NULL, ", ", &save)) {
+                        if (t.n_fwd == INST_FORWARD_MAX)
+                                return vs_err_msg(err, E2BIG, "more than %d port forwards", INST_FORWARD_MAX);
+                        struct fw_forward fw;
+                        if (fw_forward_parse(f, &fw, err) < 0)
+                                return -EINVAL;
+                        for (unsigned k = 0; k < t.n_fwd; k++)
+                                if (t.fwd[k].proto == fw.proto && t.fwd[k].host_port == fw.host_port)
+                                        return vs_err_msg(err, EINVAL, "host port %s:%u forwarded twice",
+                                                          fw.proto == IPPROTO_UDP ? "udp" : "tcp", fw.host_port);
+                        t.fwd[t.n_fwd++] = fw;
+                }
+        *n = t;
+        return 0;
+}
+
+static void fmt_fwd(const void *items, unsigned k, char *buf, size_t len) {
+        fw_forward_format(&((const struct fw_forward *) items)[k], buf, len);
+}
+
+char *inst_net_forwards_format(const struct inst_net *n) {
+        return join_items(n->n_fwd, fmt_fwd, n->fwd);
+}
+
+static int parse_addrs(const char *v, void *field, size_t size, vs_error *err) {
+        return inst_net_addrs_parse(field, v, err);
+}
+
+static int parse_forwards(const char *v, void *field, size_t size, vs_error *err) {
+        return inst_net_forwards_parse(field, v, err);
+}
+
 static const struct setting daemon_table[] = {
         ROW("vsd", "root", parse_path, struct vsd_settings, root),
         ROW("vsd", "run_dir", parse_path, struct vsd_settings, run_dir),
@@ -267,6 +468,18 @@ static const struct setting daemon_table[] = {
         ROW("view", "lxcfs", parse_bool, struct vsd_settings, view),
         ROW("view", "lxcfs_binary", parse_path, struct vsd_settings, lxcfs_binary),
         ROW("view", "lxcfs_dir", parse_path, struct vsd_settings, lxcfs_dir),
+        ROW("network", "default_mode", parse_net_mode, struct vsd_settings, net.default_mode),
+        ROW("network", "bridge", parse_ifname, struct vsd_settings, net.bridge),
+        ROW("network", "bridge_ipv4", parse_host_cidr, struct vsd_settings, net.bridge_ipv4),
+        ROW("network", "bridge_ipv6", parse_host_cidr, struct vsd_settings, net.bridge_ipv6),
+        ROW("network", "routed_ipv4", parse_pool, struct vsd_settings, net.routed_ipv4),
+        ROW("network", "routed_ipv6", parse_pool, struct vsd_settings, net.routed_ipv6),
+        ROW("network", "nat", parse_bool, struct vsd_settings, net.nat),
+        ROW("network", "nameservers", parse_nameservers, struct vsd_settings, net.nameservers),
+        ROW("network", "link_prefix", parse_link_prefix, struct vsd_settings, net.link_prefix),
+        ROW("network", "nft_table", parse_table_name, struct vsd_settings, net.nft_table),
+        ROW("network", "mtu", parse_mtu, struct vsd_settings, net.mtu),
+        ROW("network", "proxy_devs", parse_ifname_list, struct vsd_settings, net.proxy_devs),
 };
 
 static const struct setting instance_table[] = {
@@ -287,6 +500,14 @@ static const struct setting instance_table[] = {
         ROW("limits", "nofile", parse_nofile, struct inst_config, nofile),
         ROW("limits", "rlimits", parse_rlimits, struct inst_config, rlimits),
         ROW("lifecycle", "stop_timeout", parse_duration, struct inst_config, stop_timeout_ms),
+        ROW("network", "net", parse_net_mode, struct inst_config, net.mode),
+        /* both fill the whole struct inst_net: they keep what they do not parse */
+        ROW("network", "ip", parse_addrs, struct inst_config, net),
+        ROW("network", "forward", parse_forwards, struct inst_config, net),
+        ROW("network", "rate_in", parse_rate, struct inst_config, net.rate_in),
+        ROW("network", "rate_out", parse_rate, struct inst_config, net.rate_out),
+        ROW("network", "isolated", parse_bool, struct inst_config, net.isolated),
+        ROW("network", "nameservers", parse_nameservers, struct inst_config, net.nameservers),
 };
 
 static const struct setting template_table[] = {
@@ -397,12 +618,46 @@ void settings_defaults(struct vsd_settings *s) {
         snprintf(s->cgroup_root, sizeof(s->cgroup_root), "%s", "/sys/fs/cgroup");
         snprintf(s->log_level, sizeof(s->log_level), "%s", "info");
         snprintf(s->lxcfs_binary, sizeof(s->lxcfs_binary), "%s", "/usr/bin/lxcfs");
+        s->net.default_mode = NET_MODE_BRIDGE;
+        snprintf(s->net.bridge, sizeof(s->net.bridge), "%s", "vsbr0");
+        (void) net_cidr_parse("10.77.0.1/24", -1, true, &s->net.bridge_ipv4, NULL);
+        snprintf(s->net.link_prefix, sizeof(s->net.link_prefix), "%s", "vsh");
+        snprintf(s->net.nft_table, sizeof(s->net.nft_table), "%s", "vsd");
+}
+
+/* What no single key can check: pools that overlap. */
+static int net_settings_check(const struct net_settings *n, const char *path, vs_error *err) {
+        struct net_cidr bridge4, bridge6;
+        net_cidr_network(&n->bridge_ipv4, &bridge4);
+        net_cidr_network(&n->bridge_ipv6, &bridge6);
+        const struct {
+                const char *a, *b;
+                const struct net_cidr *x, *y;
+        } pairs[] = {
+                { "bridge_ipv4", "routed_ipv4", &bridge4, &n->routed_ipv4 },
+                { "bridge_ipv6", "routed_ipv6", &bridge6, &n->routed_ipv6 },
+        };
+        for (size_t k = 0; k < ELEMENTSOF(pairs); k++) {
+                if (!pairs[k].x->family || !pairs[k].y->family || !net_cidr_overlap(pairs[k].x, pairs[k].y))
+                        continue;
+                char a[NET_CIDR_STRLEN], b[NET_CIDR_STRLEN];
+                net_cidr_format(pairs[k].x, true, a, sizeof(a));
+                net_cidr_format(pairs[k].y, true, b, sizeof(b));
+                return vs_err_msg(err, EINVAL, "%s: [network] %s %s overlaps %s %s", path, pairs[k].a, a, pairs[k].b, b);
+        }
+        if (n->bridge_ipv6.family == AF_INET || n->routed_ipv6.family == AF_INET ||
+            n->bridge_ipv4.family == AF_INET6 || n->routed_ipv4.family == AF_INET6)
+                return vs_err_msg(err, EINVAL, "%s: [network] an IPv4 setting holds an IPv6 address or the reverse", path);
+        return 0;
 }
 
 int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_error *err) {
         if (optional && access(path, F_OK) < 0 && errno == ENOENT)
                 return 0;
-        return load_table(path, daemon_table, ELEMENTSOF(daemon_table), s, err);
+        int r = load_table(path, daemon_table, ELEMENTSOF(daemon_table), s, err);
+        if (r < 0)
+                return r;
+        return net_settings_check(&s->net, path, err);
 }
 
 int inst_config_set(struct inst_config *c, const char *key, const char *value, vs_error *err) {
@@ -423,7 +678,7 @@ bool inst_config_settable(const char *key) {
 }
 
 void inst_config_defaults(struct inst_config *c) {
-        *c = (struct inst_config){ .stop_timeout_ms = 30000 };
+        *c = (struct inst_config){ .stop_timeout_ms = 30000, .net.mode = NET_MODE_UNSET };
         snprintf(c->template_name, sizeof(c->template_name), "%s", VS_DEFAULT_TEMPLATE);
 }
 
@@ -435,6 +690,9 @@ int inst_config_load(struct inst_config *c, const char *path, vs_error *err) {
                 return r;
         if (!c->name[0])
                 return vs_err_msg(err, EINVAL, "%s: [instance] name is missing", path);
+        /* written before instances had networking */
+        if (c->net.mode == NET_MODE_UNSET)
+                c->net.mode = NET_MODE_NONE;
         return 0;
 }
 
@@ -453,8 +711,14 @@ int inst_config_format(const struct inst_config *c, char **ret) {
         _cleanup_free_ char *rbps = inst_io_format(&c->io, IO_READ_BPS), *wbps = inst_io_format(&c->io, IO_WRITE_BPS),
                             *riops = inst_io_format(&c->io, IO_READ_IOPS), *wiops = inst_io_format(&c->io, IO_WRITE_IOPS);
         _cleanup_free_ char *rlimits = rlimits_format(&c->rlimits);
-        if (!rbps || !wbps || !riops || !wiops || !rlimits)
+        _cleanup_free_ char *addrs = inst_net_addrs_format(&c->net), *fwds = inst_net_forwards_format(&c->net);
+        if (!rbps || !wbps || !riops || !wiops || !rlimits || !addrs || !fwds)
                 return -ENOMEM;
+        char rate_in[32] = "0", rate_out[32] = "0";
+        if (c->net.rate_in)
+                tc_rate_format(c->net.rate_in, rate_in, sizeof(rate_in));
+        if (c->net.rate_out)
+                tc_rate_format(c->net.rate_out, rate_out, sizeof(rate_out));
         char *text = NULL;
         int n = asprintf(&text,
                          "# vsd instance settings; edit with `vsctl set` or by hand while stopped\n"
@@ -479,9 +743,20 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                          "rlimits = %s\n"
                          "\n"
                          "[lifecycle]\n"
-                         "stop_timeout = %" PRIu64 "ms\n",
+                         "stop_timeout = %" PRIu64 "ms\n"
+                         "\n"
+                         "[network]\n"
+                         "net = %s\n"
+                         "ip = %s\n"
+                         "forward = %s\n"
+                         "rate_in = %s\n"
+                         "rate_out = %s\n"
+                         "isolated = %s\n"
+                         "nameservers = %s\n",
                          c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, c->io_weight,
-                         rbps, wbps, riops, wiops, c->nofile, rlimits, c->stop_timeout_ms);
+                         rbps, wbps, riops, wiops, c->nofile, rlimits, c->stop_timeout_ms,
+                         inst_net_mode_name(c->net.mode < 0 ? NET_MODE_NONE : c->net.mode), addrs, fwds, rate_in,
+                         rate_out, c->net.isolated ? "yes" : "no", c->net.nameservers);
         if (n < 0)
                 return -ENOMEM;
         *ret = text;

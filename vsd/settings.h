@@ -13,7 +13,36 @@
 #include "../base/error.h"
 #include "../base/parse.h"
 #include "../cgroups/cgroup.h"
+#include "../net/addr.h"
+#include "../net/fw.h"
 #include "rlimits.h"
+
+/* How an instance is connected (vsd/network.c). */
+enum inst_net_mode {
+        NET_MODE_UNSET = -1, /* create: the daemon's default_mode */
+        NET_MODE_NONE,       /* loopback only */
+        NET_MODE_BRIDGE,     /* eth0 on the daemon's bridge, gateway the bridge */
+        NET_MODE_ROUTED,     /* point-to-point eth0, host routes and proxy ARP/NDP */
+        _NET_MODE_MAX,
+};
+
+const char *inst_net_mode_name(enum inst_net_mode m);
+
+/* The daemon's [network] section. */
+struct net_settings {
+        int default_mode;         /* enum inst_net_mode of instances created without one */
+        char bridge[16];          /* the instances' bridge, created on demand */
+        struct net_cidr bridge_ipv4; /* its address: gateway and pool (family 0: none) */
+        struct net_cidr bridge_ipv6;
+        struct net_cidr routed_ipv4; /* pool of routed mode (family 0: none) */
+        struct net_cidr routed_ipv6;
+        bool nat;                 /* masquerade the pools' traffic leaving the host */
+        char nameservers[256];    /* written to instances' /etc/resolv.conf; "" leaves it alone */
+        char link_prefix[8];      /* host-side links: <prefix><8 hex> */
+        char nft_table[32];       /* vsd's nftables tables, bridge and inet */
+        uint64_t mtu;             /* of instance links; 0 = the kernel's default */
+        char proxy_devs[128];     /* host uplinks that answer ARP/NDP for routed addresses */
+};
 
 struct vsd_settings {
         char root[256];          /* state root: templates/ and instances/ */
@@ -27,6 +56,7 @@ struct vsd_settings {
         bool view;               /* instances see their own limits in /proc through lxcfs */
         char lxcfs_binary[256];  /* the lxcfs program */
         char lxcfs_dir[256];     /* its mount point and pid file; "" = <run_dir>/lxcfs */
+        struct net_settings net;
 };
 
 void settings_defaults(struct vsd_settings *s);
@@ -54,6 +84,28 @@ int inst_io_parse(struct inst_io_limits *io, enum inst_io_kind kind, const char 
 /* The same list back as "MAJ:MIN=VALUE,..." ("" when none): malloc'd. */
 char *inst_io_format(const struct inst_io_limits *io, enum inst_io_kind kind);
 
+#define INST_ADDR_MAX 8
+#define INST_FORWARD_MAX 32
+
+/* An instance's [network] section. */
+struct inst_net {
+        int mode;                 /* enum inst_net_mode */
+        struct net_cidr addr[INST_ADDR_MAX]; /* eth0's addresses, IPv4 and IPv6 */
+        unsigned n_addr;
+        bool auto_addr;           /* "ip = auto": pick from the pool at create / set */
+        uint64_t rate_in, rate_out; /* bit/s to and from the instance; 0 = uncapped */
+        struct fw_forward fwd[INST_FORWARD_MAX]; /* host port -> instance port */
+        unsigned n_fwd;
+        bool isolated;            /* bridge port isolated from the other instances */
+        char nameservers[128];    /* "" = the daemon's */
+};
+
+/* "10.77.0.5/24,fd77::5" or "auto" -> addresses. */
+int inst_net_addrs_parse(struct inst_net *n, const char *s, vs_error *err);
+char *inst_net_addrs_format(const struct inst_net *n);
+int inst_net_forwards_parse(struct inst_net *n, const char *s, vs_error *err);
+char *inst_net_forwards_format(const struct inst_net *n);
+
 struct inst_config {
         char name[VS_NAME_MAX + 1];
         char template_name[VS_NAME_MAX + 1];
@@ -69,6 +121,7 @@ struct inst_config {
         uint64_t nofile;       /* open files per process (RLIMIT_NOFILE); 0 = soft 1024 */
         struct inst_rlimits rlimits; /* the other rlimits of init and exec'd commands */
         uint64_t stop_timeout_ms;
+        struct inst_net net;
 };
 
 void inst_config_defaults(struct inst_config *c);

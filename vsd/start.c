@@ -33,6 +33,7 @@
 #include "../base/util.h"
 #include "../cgroups/cgroup.h"
 #include "mount.h"
+#include "network.h"
 #include "security.h"
 #include "sync.h"
 #include "syscalls.h"
@@ -261,6 +262,18 @@ static int step_loopback(struct child *c) {
         return 0;
 }
 
+static int step_net_iface(struct child *c) {
+        if (!c->spec->net)
+                return 0;
+        return netw_configure_inside(c->spec->net, &c->err);
+}
+
+static int step_net_files(struct child *c) {
+        if (!c->spec->net)
+                return 0;
+        return netw_write_files(c->rootfd, c->spec->net, &c->err);
+}
+
 static int step_hostname(struct child *c) {
         if (sethostname(c->spec->name, strlen(c->spec->name)) < 0)
                 return vs_err_msg(&c->err, errno, "sethostname %s", c->spec->name);
@@ -331,7 +344,13 @@ static const struct child_step spawn_steps[] = {
          * of the instance's /proc, since it writes through the host's. */
         { SYNC_TIME_NS, step_time_ns },
         { SYNC_OVERLAY, step_overlay },
+        /* Into the private layer through the overlay, before anything is
+         * mounted over /etc. */
+        { SYNC_NET_FILES, step_net_files },
         { SYNC_LOOPBACK, step_loopback },
+        /* eth0 was put in our namespace by the parent before
+         * SYNC_SETUP_DONE (SYNC_NETWORK). */
+        { SYNC_NET_IFACE, step_net_iface },
         { SYNC_HOSTNAME, step_hostname },
         /* proc and sys before the masked and read-only paths inside them. */
         { SYNC_PROC, step_proc },
@@ -468,11 +487,22 @@ static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_err
  * cgroup, go-ahead, then wait for EOF (exec) or a failure report.  On
  * failure the child is killed and reaped.
  */
+static int parent_plumb(const struct start_plumbing *p, pid_t pid, vs_error *err) {
+        if (!p)
+                return 0;
+        int r = p->run(p->userdata, pid, err);
+        return r < 0 ? vs_err_prefix(err, "Failed to %s", sync_stage_name(SYNC_NETWORK)) : 0;
+}
+
 static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, vs_error *err) {
+                            bool cloned_into, const struct start_plumbing *plumbing, vs_error *err) {
         int r = parent_write_id_maps(pid, err);
         if (r >= 0)
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
+        /* After the cgroup: what the plumbing costs the kernel is not the
+         * instance's.  Before the go-ahead: the child configures eth0. */
+        if (r >= 0)
+                r = parent_plumb(plumbing, pid, err);
         if (r >= 0) {
                 r = sync_send(sync_fd, SYNC_SETUP_DONE, 0, NULL);
                 if (r < 0)
@@ -579,7 +609,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         }
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, spec->plumbing, err);
         if (r < 0) {
                 close(pidfd);
                 return r;
@@ -660,7 +690,7 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
                 return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, NULL, err);
         if (r < 0) {
                 close(pidfd);
                 return r;

@@ -10,9 +10,29 @@
 #include <sys/types.h>
 
 #include "../base/error.h"
+#include "../net/addr.h"
 #include "rlimits.h"
 
 struct cg_manager;
+
+/* What the child sets up inside its network namespace once the parent has
+ * put eth0 there (vsd/network.c fills it). */
+#define START_NET_ADDR_MAX 8
+struct start_net {
+        struct net_cidr addr[START_NET_ADDR_MAX]; /* eth0's addresses */
+        unsigned n_addr;
+        struct net_cidr gw4, gw6; /* default routes via these (family 0: none) */
+        bool onlink;              /* the gateways are on the link though no address covers them */
+        char hosts[1024];         /* /etc/hosts, written when absent or vsd's own */
+        char resolv[512];         /* /etc/resolv.conf; "" leaves the instance's alone */
+};
+
+/* The parent's network plumbing, run after clone and before the child goes
+ * on: it creates the instance's link in pid's network namespace. */
+struct start_plumbing {
+        int (*run)(void *userdata, pid_t pid, vs_error *err);
+        void *userdata;
+};
 
 struct start_spec {
         const char *name;       /* instance name: hostname and cgroup name */
@@ -30,6 +50,8 @@ struct start_spec {
         bool time_ns;           /* own time namespace, clocks from zero at the clone
                                  * (start_time_ns_supported()); false: the host's */
         const struct inst_rlimits *rlimits; /* the other rlimits for init; NULL = vsd's own */
+        const struct start_net *net;       /* NULL: loopback only */
+        const struct start_plumbing *plumbing; /* NULL: none */
 };
 
 /* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6 or later)?

@@ -19,6 +19,7 @@
  * on its arguments (EFAULT, EINVAL, ENOENT) instead of doing anything.
  */
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/if_ether.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <sys/mount.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -643,6 +654,155 @@ static int cmd_sysinfo(int argc __attribute__((unused)), char **argv __attribute
         return 0;
 }
 
+
+/* ---- network ---- */
+
+static uint16_t ip_checksum(const void *data, size_t len) {
+        const uint16_t *w = data;
+        uint32_t sum = 0;
+        for (; len > 1; len -= 2)
+                sum += *w++;
+        if (len)
+                sum += *(const uint8_t *) w;
+        while (sum >> 16)
+                sum = (sum & 0xffff) + (sum >> 16);
+        return (uint16_t) ~sum;
+}
+
+/* udp-send SRC DST SPORT DPORT COUNT: UDP datagrams built by hand on a raw
+ * socket, with any source address and port: what a customer trying to
+ * spoof another's address, or to answer DHCP, would send.  Reports how many
+ * the kernel took (sent=N); whether they arrive is the receiver's to say. */
+static int cmd_udp_send(int argc, char **argv) {
+        if (argc != 6)
+                return usage();
+        struct in_addr src, dst;
+        if (inet_pton(AF_INET, argv[1], &src) != 1 || inet_pton(AF_INET, argv[2], &dst) != 1)
+                return usage();
+        int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+        if (fd < 0) {
+                say("error=socket: %s", strerror(errno));
+                return 1;
+        }
+        int one = 1;
+        (void) setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+        struct {
+                struct iphdr ip;
+                struct udphdr udp;
+                char payload[8];
+        } __attribute__((packed)) pkt = { 0 };
+        memcpy(pkt.payload, "vsdprobe", 8);
+        pkt.ip.version = 4;
+        pkt.ip.ihl = 5;
+        pkt.ip.ttl = 64;
+        pkt.ip.protocol = IPPROTO_UDP;
+        pkt.ip.tot_len = htons(sizeof(pkt));
+        pkt.ip.saddr = src.s_addr;
+        pkt.ip.daddr = dst.s_addr;
+        pkt.ip.check = ip_checksum(&pkt.ip, sizeof(pkt.ip));
+        pkt.udp.source = htons((uint16_t) atoi(argv[3]));
+        pkt.udp.dest = htons((uint16_t) atoi(argv[4]));
+        pkt.udp.len = htons(sizeof(pkt.udp) + sizeof(pkt.payload));
+        struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr = dst };
+        int count = atoi(argv[5]), sent = 0;
+        for (int i = 0; i < count; i++) {
+                if (sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *) &to, sizeof(to)) == (ssize_t) sizeof(pkt))
+                        sent++;
+                else
+                        say("error=sendto: %s", strerror(errno));
+                usleep(10000);
+        }
+        say("sent=%d", sent);
+        return sent == count ? 0 : 1;
+}
+
+/* udp-count PORT MS: how many datagrams arrive on PORT (any address) in MS
+ * milliseconds, and from where the last came.  Prints ready=1 once bound. */
+static int cmd_udp_count(int argc, char **argv) {
+        if (argc != 3)
+                return usage();
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        (void) setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(argv[1])) };
+        if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+                say("error=bind: %s", strerror(errno));
+                return 1;
+        }
+        say("ready=1");
+        struct timespec end, now;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        long ms = atol(argv[2]);
+        end.tv_sec += ms / 1000;
+        end.tv_nsec += (ms % 1000) * 1000000L;
+        int n = 0;
+        char from[INET_ADDRSTRLEN] = "-";
+        for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                long left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+                if (left <= 0)
+                        break;
+                struct timeval tv = { .tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000 };
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                char buf[64];
+                struct sockaddr_in src;
+                socklen_t sl = sizeof(src);
+                if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *) &src, &sl) >= 0) {
+                        n++;
+                        inet_ntop(AF_INET, &src.sin_addr, from, sizeof(from));
+                }
+        }
+        say("count=%d", n);
+        say("from=%s", from);
+        return 0;
+}
+
+/* arp-send SENDER_IP SENDER_MAC TARGET_IP: one ARP request on eth0 ("who
+ * has TARGET_IP, tell SENDER_IP at SENDER_MAC"), the Ethernet source set
+ * to SENDER_MAC too: how a customer would claim another's address or
+ * MAC.  Whoever answers or learns from it is the receiver's to say. */
+static int cmd_arp_send(int argc, char **argv) {
+        if (argc != 4)
+                return usage();
+        unsigned m[6];
+        struct in_addr sip, tip;
+        if (inet_pton(AF_INET, argv[1], &sip) != 1 || inet_pton(AF_INET, argv[3], &tip) != 1 ||
+            sscanf(argv[2], "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+                return usage();
+        int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ARP));
+        if (fd < 0) {
+                say("error=socket: %s", strerror(errno));
+                return 1;
+        }
+        struct {
+                struct ether_header eth;
+                struct ether_arp arp;
+        } __attribute__((packed)) f = { 0 };
+        for (int i = 0; i < 6; i++) {
+                f.eth.ether_shost[i] = f.arp.arp_sha[i] = (uint8_t) m[i];
+                f.eth.ether_dhost[i] = 0xff;
+        }
+        f.eth.ether_type = htons(ETH_P_ARP);
+        f.arp.arp_hrd = htons(ARPHRD_ETHER);
+        f.arp.arp_pro = htons(ETH_P_IP);
+        f.arp.arp_hln = 6;
+        f.arp.arp_pln = 4;
+        f.arp.arp_op = htons(ARPOP_REQUEST);
+        memcpy(f.arp.arp_spa, &sip, 4);
+        memcpy(f.arp.arp_tpa, &tip, 4);
+        struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_ifindex = (int) if_nametoindex("eth0"), .sll_halen = 6 };
+        memset(to.sll_addr, 0xff, 6);
+        int sent = 0;
+        for (int i = 0; i < 3; i++) {
+                if (sendto(fd, &f, sizeof(f), 0, (struct sockaddr *) &to, sizeof(to)) == (ssize_t) sizeof(f))
+                        sent++;
+                usleep(20000);
+        }
+        say("sent=%d", sent);
+        return sent == 3 ? 0 : 1;
+}
+
 static const struct {
         const char *name;
         int (*fn)(int argc, char **argv);
@@ -662,6 +822,9 @@ static const struct {
         { "memhog", cmd_memhog },
         { "forkbomb", cmd_forkbomb },
         { "spin", cmd_spin },
+        { "udp-send", cmd_udp_send },
+        { "udp-count", cmd_udp_count },
+        { "arp-send", cmd_arp_send },
 };
 
 int main(int argc, char **argv) {

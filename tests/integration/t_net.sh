@@ -1,0 +1,353 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Per-instance networking: addresses, both modes, anti-spoofing, port
+# forwards, bandwidth caps, accounting, and what survives restarts.  All
+# traffic stays on the test's own bridge and links.
+
+# ip_of NAME [N]: the N-th (default first) address of an instance, no prefix.
+ip_of() {
+        vsctl --json info "$1" | json .ip | tr ',' '\n' | sed -n "${2:-1}p" | cut -d/ -f1
+}
+
+host_link() {
+        vsctl --json info "$1" | json .host_link
+}
+
+# serve NAME PORT TEXT: an HTTP server in the instance answering TEXT at /.
+serve() {
+        vsctl exec "$1" -- sh -c "mkdir -p /tmp/www && echo '$3' >/tmp/www/index.html && httpd -p $2 -h /tmp/www"
+}
+
+# fetch URL: what the host gets from an instance (3 s at most).
+fetch() {
+        curl -s --max-time 3 "$1"
+}
+
+# The host's ping (the tests need no iputils): busybox's.
+ping() {
+        busybox ping "$@"
+}
+
+# Start a UDP counter in an instance, in the background, its output in
+# FILE; counted waits for it (the shell's daemon is a job too: no bare wait).
+udp_counter() { # NAME PORT MS FILE
+        vsctl exec "$1" -- /probe udp-count "$2" "$3" >"$4" 2>&1 &
+        COUNTER_PID=$!
+        wait_for grep -q ready=1 "$4"
+}
+
+counted() {
+        wait "$COUNTER_PID"
+}
+
+# iperf3's server, once, in an instance's network namespace (the host's
+# binary: the traffic crosses the instance's link exactly as its own would).
+iperf_server() { # PID IP
+        nsenter -t "$1" -n iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+        IPERF_PID=$!
+        # listening, without connecting: a -1 server serves one connection
+        wait_for bash -c "nsenter -t $1 -n ss -Hltn 'sport = :5201' | grep -q ."
+}
+
+test_bridge_mode_addresses_and_tcp() {
+        local a b mac
+        vsctl create web1 --start
+        vsctl create web2 --ip "$VSD_NET4.77" --start
+        a=$(ip_of web1)
+        b=$(ip_of web2)
+        assert_eq "$a" "$VSD_NET4.2" "first address of the pool"
+        assert_eq "$b" "$VSD_NET4.77" "static address"
+        vsctl --json info web1 | json .ip | grep -q "^$VSD_NET4.2/24,$VSD_NET6::2/64$" ||
+                fail "web1 should have one IPv4 and one IPv6 address: $(vsctl --json info web1 | json .ip)"
+        # inside: the addresses, the MAC vsd reports, the default route
+        vsctl exec web1 -- ip addr show eth0 | grep -q "inet $a/24" || fail "no $a/24 on eth0"
+        vsctl exec web1 -- ip -6 addr show eth0 | grep -q "$VSD_NET6::2/64" || fail "no IPv6 address on eth0"
+        mac=$(vsctl --json info web1 | json .mac)
+        vsctl exec web1 -- cat /sys/class/net/eth0/address | grep -qx "$mac" || fail "eth0's MAC is not $mac"
+        vsctl exec web1 -- ip route | grep -q "default via $VSD_NET4.1" || fail "no default route via the bridge"
+        vsctl exec web1 -- cat /etc/hosts | grep -q "$a.*web1" || fail "/etc/hosts does not name web1"
+        # host -> instance, instance -> instance, both IP versions
+        serve web2 8000 hello-from-web2
+        assert_eq "$(fetch "http://$b:8000/")" hello-from-web2 "host -> web2"
+        assert_eq "$(vsctl exec web1 -- wget -qO- "http://$b:8000/")" hello-from-web2 "web1 -> web2"
+        # web2 was given an IPv4 address only; web1 has one of each
+        vsctl --json info web2 | json .ip | grep -q : && fail "web2 got an IPv6 address it was not given"
+        serve web1 8000 hello-from-web1
+        assert_eq "$(fetch "http://[$VSD_NET6::2]:8000/")" hello-from-web1 "host -> web1 over IPv6"
+        # the host side is on the test's bridge
+        ip -o link show "$(host_link web1)" | grep -q "master $VSD_BRIDGE" || fail "host link not on $VSD_BRIDGE"
+}
+
+test_routed_mode() {
+        local a b link
+        vsctl create r1 --net routed --start
+        vsctl create r2 --net routed --ip "$VSD_ROUTED4.50" --start
+        a=$(ip_of r1)
+        b=$(ip_of r2)
+        assert_eq "$a" "$VSD_ROUTED4.1" "first address of the routed pool"
+        vsctl exec r1 -- ip addr show eth0 | grep -q "inet $a/32" || fail "routed address is not a /32"
+        vsctl exec r1 -- ip route | grep -q "default via 169.254.0.1" || fail "no default route via 169.254.0.1"
+        link=$(host_link r1)
+        ip route show "$a" | grep -q "dev $link" || fail "no host route to $a via $link: $(ip route show "$a")"
+        # no shared L2: the host side is not on any bridge
+        ip -o link show "$link" | grep -q master && fail "routed link is enslaved"
+        serve r2 8000 hello-routed
+        assert_eq "$(fetch "http://$b:8000/")" hello-routed "host -> r2"
+        assert_eq "$(vsctl exec r1 -- wget -qO- "http://$b:8000/")" hello-routed "r1 -> r2 through the host"
+        # stopping takes its route away
+        vsctl stop r2 --kill
+        [ -z "$(ip route show "$b")" ] || fail "route to $b left after stop"
+}
+
+test_spoofed_source_dropped() {
+        local a b out
+        vsctl create tx --start
+        vsctl create rx --start
+        a=$(ip_of tx)
+        b=$(ip_of rx)
+        # control: the instance's own address arrives
+        udp_counter rx 9000 1500 "$T/c1"
+        vsctl exec tx -- /probe udp-send "$a" "$b" 5000 9000 10
+        counted
+        assert_eq "$(probe_val count <"$T/c1")" 10 "datagrams from the instance's own address"
+        # another address of the bridge's network, and one from far away
+        for spoof in "$VSD_NET4.200" 192.0.2.99; do
+                udp_counter rx 9000 1500 "$T/c2"
+                out=$(vsctl exec tx -- /probe udp-send "$spoof" "$b" 5000 9000 10)
+                counted
+                note "spoofing $spoof: $out"
+                assert_eq "$(probe_val count <"$T/c2")" 0 "datagrams from spoofed source $spoof"
+        done
+        # a rogue DHCP server's offers (source port 67) reach nobody
+        udp_counter rx 68 1500 "$T/c3"
+        vsctl exec tx -- /probe udp-send "$a" "$VSD_NET4.255" 67 68 5
+        counted
+        assert_eq "$(probe_val count <"$T/c3")" 0 "DHCP offers from an instance"
+        # ARP: the host learns the instance's own address from its request,
+        # never another's, nor its own address under another MAC
+        local mac gw="$VSD_NET4.1" br="$VSD_BRIDGE"
+        mac=$(vsctl --json info tx | json .mac)
+        vsctl exec tx -- /probe arp-send "$a" "$mac" "$gw"
+        wait_for bash -c "ip neigh show dev $br | grep -q '^$a lladdr $mac'"
+        vsctl exec tx -- /probe arp-send "$VSD_NET4.201" "$mac" "$gw"
+        vsctl exec tx -- /probe arp-send "$b" "$mac" "$gw"
+        vsctl exec tx -- /probe arp-send "$a" 02:00:00:00:00:42 "$gw"
+        # a control to know the host has processed what came before it
+        vsctl exec rx -- /probe arp-send "$b" "$(vsctl --json info rx | json .mac)" "$gw"
+        wait_for bash -c "ip neigh show dev $br | grep -q '^$b lladdr'"
+        ip neigh show dev "$br" | grep -q "^$VSD_NET4.201 " && fail "ARP claiming $VSD_NET4.201 was believed"
+        ip neigh show dev "$br" | grep "^$b " | grep -q "$mac" && fail "tx took over rx's address in the host's ARP table"
+        ip neigh show dev "$br" | grep -q "02:00:00:00:00:42" && fail "a forged MAC reached the host"
+        vsctl exec rx -- ping -c 1 -W 2 "$gw" >/dev/null || fail "rx lost its network"
+}
+
+test_routed_spoof_dropped() {
+        local a b
+        vsctl create rtx --net routed --start
+        vsctl create rrx --net routed --start
+        a=$(ip_of rtx)
+        b=$(ip_of rrx)
+        udp_counter rrx 9000 1500 "$T/c1"
+        vsctl exec rtx -- /probe udp-send "$a" "$b" 5000 9000 5
+        counted
+        assert_eq "$(probe_val count <"$T/c1")" 5 "datagrams from the routed instance's own address"
+        udp_counter rrx 9000 1500 "$T/c2"
+        vsctl exec rtx -- /probe udp-send "$VSD_ROUTED4.99" "$b" 5000 9000 5
+        counted
+        assert_eq "$(probe_val count <"$T/c2")" 0 "spoofed datagrams through the host"
+}
+
+test_port_forward() {
+        local gw="$VSD_NET4.1"
+        # keeps the bridge, and so the address the host connects to, while
+        # fw1 is stopped: without it the host would route the request away
+        vsctl create anchor --start
+        vsctl create fw1 --forward tcp:18080:80 --start
+        serve fw1 80 forwarded-ok
+        assert_eq "$(fetch "http://$gw:18080/")" forwarded-ok "host port 18080 -> fw1:80"
+        grep -q '^forward = tcp:18080:80$' "$T/root/instances/fw1/config.ini" || fail "forward not in config.ini"
+        # added live, next to the first
+        vsctl set fw1 --forward 18081:80
+        assert_eq "$(fetch "http://$gw:18081/")" forwarded-ok "host port 18081 added live"
+        assert_eq "$(fetch "http://$gw:18080/")" forwarded-ok "the first forward is kept"
+        # a host port another instance forwards is refused, and changes nothing
+        vsctl create fw2
+        expect_fail vsctl set fw2 --forward tcp:18080:80
+        assert_match "$LAST_ERR" "already forwarded to instance 'fw1'" "duplicate host port message"
+        # survives stop and start
+        vsctl stop fw1 --kill
+        fetch "http://$gw:18080/" && fail "forward answers while fw1 is stopped"
+        vsctl start fw1
+        serve fw1 80 forwarded-again
+        assert_eq "$(fetch "http://$gw:18080/")" forwarded-again "forward after restart"
+        # removed one by one, and with the instance
+        vsctl set fw1 --no-forward tcp:18081:80
+        fetch "http://$gw:18081/" && fail "removed forward still answers"
+        vsctl destroy fw1 --force
+        fetch "http://$gw:18080/" && fail "forward of a destroyed instance still answers"
+        return 0
+}
+
+# iperf3's rate in Mbit/s from its JSON
+iperf_mbit() {
+        jq -r '.end.sum_received.bits_per_second / 1e6'
+}
+
+test_bandwidth_caps() {
+        local pid ip inbound outbound
+        command -v iperf3 >/dev/null || fail "iperf3 is needed (make deps)"
+        vsctl create bw --rate-in 10mbit --rate-out 10mbit --start
+        pid=$(inst_pid bw)
+        ip=$(ip_of bw)
+        iperf_server "$pid" "$ip"
+        inbound=$(iperf3 -c "$ip" -p 5201 -t 4 -O 1 -J | iperf_mbit)
+        wait "$IPERF_PID"
+        iperf_server "$pid" "$ip"
+        outbound=$(iperf3 -c "$ip" -p 5201 -t 4 -O 1 -R -J | iperf_mbit)
+        wait "$IPERF_PID"
+        note "under 10 mbit caps: to the instance $inbound Mbit/s, from it $outbound Mbit/s"
+        assert_between "$inbound" 9 11 "rate to the instance (Mbit/s)"
+        assert_between "$outbound" 9 11 "rate from the instance (Mbit/s)"
+        # lifted live
+        vsctl set bw --rate-in 0 --rate-out 0
+        iperf_server "$pid" "$ip"
+        inbound=$(iperf3 -c "$ip" -p 5201 -t 2 -J | iperf_mbit)
+        wait "$IPERF_PID"
+        note "uncapped: $inbound Mbit/s"
+        assert_between "$inbound" 50 1000000 "uncapped rate (Mbit/s)"
+}
+
+test_stats_count_traffic() {
+        local ip rx tx
+        vsctl create st --start
+        ip=$(ip_of st)
+        ping -c 5 -i 0.2 -s 1000 "$ip" >/dev/null
+        rx=$(vsctl --json stats st | json .net.rx_bytes)
+        tx=$(vsctl --json stats st | json .net.tx_bytes)
+        note "rx $rx tx $tx"
+        [ "$rx" -ge 5000 ] || fail "instance received $rx bytes, expected >= 5000"
+        [ "$tx" -ge 5000 ] || fail "instance sent $tx bytes, expected >= 5000"
+        vsctl stats st | grep -q "^net in" || fail "vsctl stats shows no network row"
+}
+
+test_set_addresses_live() {
+        local old new="$VSD_NET4.150"
+        vsctl create mv --start
+        old=$(ip_of mv)
+        vsctl set mv --ip "$new"
+        vsctl exec mv -- ip addr show eth0 | grep -q "inet $new/24" || fail "new address not on eth0"
+        vsctl exec mv -- ip addr show eth0 | grep -q "inet $old/" && fail "old address still on eth0"
+        ping -c 1 -W 2 "$new" >/dev/null || fail "new address does not answer"
+        # the old one is free for another instance now
+        vsctl create taker --ip "$old"
+        # the firewall follows: the new address may send
+        vsctl create peer --start
+        udp_counter peer 9000 1500 "$T/c1"
+        vsctl exec mv -- /probe udp-send "$new" "$(ip_of peer)" 5000 9000 3
+        counted
+        assert_eq "$(probe_val count <"$T/c1")" 3 "datagrams from the new address"
+}
+
+test_isolated_ports() {
+        vsctl create iso1 --isolated yes --start
+        vsctl create iso2 --isolated yes --start
+        vsctl exec iso1 -- ping -c 1 -W 2 "$VSD_NET4.1" >/dev/null || fail "an isolated instance cannot reach the host"
+        vsctl exec iso1 -- ping -c 2 -W 1 "$(ip_of iso2)" >/dev/null 2>&1 && fail "isolated instances reach each other"
+        vsctl set iso2 --isolated no
+        vsctl exec iso1 -- ping -c 1 -W 2 "$(ip_of iso2)" >/dev/null || fail "isolation not lifted live"
+}
+
+test_survives_restarts() {
+        local ip
+        vsctl create keep --forward tcp:18090:80 --start
+        ip=$(ip_of keep)
+        vsctl restart keep
+        assert_eq "$(ip_of keep)" "$ip" "address after restart"
+        serve keep 80 still-here
+        # the daemon dies; the instance, its link and its firewall stay
+        vsd_kill9
+        ping -c 1 -W 2 "$ip" >/dev/null || fail "instance unreachable while vsd is away"
+        nft list table bridge "$VSD_NFT_TABLE" >/dev/null || fail "firewall gone with the daemon"
+        vsd_up
+        assert_eq "$(inst_state keep)" running "state after daemon restart"
+        assert_eq "$(fetch "http://$VSD_NET4.1:18090/")" still-here "forward after daemon restart"
+        ping -c 1 -W 2 "$ip" >/dev/null || fail "instance unreachable after daemon restart"
+        # a crash with the instance gone too: its link is found and removed
+        local link pid
+        link=$(host_link keep)
+        pid=$(inst_pid keep)
+        vsd_kill9
+        kill -KILL "$pid"
+        wait_gone "$pid"
+        vsd_up
+        assert_eq "$(inst_state keep)" stopped "state after both died"
+        ip link show "$link" >/dev/null 2>&1 && fail "link $link left after the crash"
+        vsctl start keep
+        ping -c 1 -W 2 "$ip" >/dev/null || fail "no network after start following the crash"
+}
+
+test_duplicate_and_bad_addresses() {
+        local before
+        vsctl create d1 --ip "$VSD_NET4.10"
+        before=$(disk_snapshot)
+        expect_fail vsctl create d2 --ip "$VSD_NET4.10"
+        assert_match "$LAST_ERR" "already used by instance 'd1'" "duplicate address"
+        expect_fail vsctl create d2 --ip "$VSD_NET4.1"
+        assert_match "$LAST_ERR" "bridge's own" "gateway address"
+        expect_fail vsctl create d2 --ip 10.0.0.300
+        assert_match "$LAST_ERR" "invalid address" "bad address"
+        expect_fail vsctl create d2 --ip 172.31.0.5
+        assert_match "$LAST_ERR" "not in the bridge's network" "address outside the bridge's network"
+        expect_fail vsctl create d2 --ip "$VSD_NET4.0/24"
+        assert_match "$LAST_ERR" "network address" "network address"
+        expect_fail vsctl create d2 --ip "$VSD_NET4.5/16"
+        assert_match "$LAST_ERR" "bridge's network is" "wrong prefix"
+        expect_fail vsctl create d2 --net routed --ip "$VSD_NET4.20"
+        assert_match "$LAST_ERR" "not for routed mode" "routed address on the bridge's network"
+        expect_fail vsctl create d2 --net mesh
+        assert_match "$LAST_ERR" "unknown network mode 'mesh'" "unknown mode"
+        expect_fail vsctl create d2 --net none --ip "$VSD_NET4.30"
+        expect_fail vsctl create d2 --rate-in 10xbit
+        expect_fail vsctl create d2 --rate-out -5mbit
+        expect_fail vsctl create d2 --forward tcp:0:80
+        expect_fail vsctl create d2 --forward tcp:99999:80
+        expect_fail vsctl create d2 --forward sctp:80:80
+        expect_fail vsctl create d2 --forward 80:80 --forward tcp:80:81
+        expect_fail vsctl create d2 --isolated maybe
+        expect_fail vsctl create d2 --nameserver 10.0.0.1/8
+        expect_fail vsctl set d1 --ip "$VSD_NET4.1"
+        expect_fail vsctl set d1 --ip fd00:dead::5
+        assert_eq "$(disk_snapshot)" "$before" "state root after refused requests"
+        [ -z "$(vsctl --json list | jq -r '.[].name' | grep -x d2)" ] || fail "d2 half-created"
+        assert_eq "$(ip_of d1)" "$VSD_NET4.10" "d1's address after refused changes"
+}
+
+test_overlapping_pools_refused() {
+        local out rc=0
+        vsd_stop
+        printf '[network]\nbridge_ipv4 = 10.99.0.1/16\nrouted_ipv4 = 10.99.5.0/24\n' >"$T/bad.conf"
+        out=$("$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$T/run/bad.sock" --cgroup-parent "$VSD_CG" \
+                -c "$T/bad.conf" 2>&1 </dev/null) || rc=$?
+        note "$out"
+        [ "$rc" -ne 0 ] || fail "vsd started with overlapping pools"
+        assert_eq "$(grep -c '' <<<"$out")" 1 "lines of the error"
+        assert_match "$out" "overlaps" "overlap message"
+        printf '[network]\ndefault_mode = mesh\n' >"$T/bad.conf"
+        out=$("$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$T/run/bad.sock" --cgroup-parent "$VSD_CG" \
+                -c "$T/bad.conf" 2>&1 </dev/null) || rc=$?
+        assert_match "$out" "unknown network mode" "bad mode in vsd.conf"
+        vsd_up
+}
+
+test_nothing_left_after_destroy() {
+        vsctl create gone --rate-in 5mbit --rate-out 5mbit --forward tcp:18070:80 --start
+        vsctl create gone2 --net routed --start
+        vsctl destroy gone --force
+        vsctl destroy gone2 --force
+        # no link of ours, no bridge (nothing runs on it), no route
+        [ -z "$(ip -o link show | grep -E "$VSD_LINK_PREFIX[0-9a-f]{8}")" ] || fail "links left: $(ip -o link show | grep -E "$VSD_LINK_PREFIX")"
+        ip link show "$VSD_BRIDGE" >/dev/null 2>&1 && fail "bridge left with no instance on it"
+        ip route | grep -q "$VSD_ROUTED4\\." && fail "routes left: $(ip route | grep "$VSD_ROUTED4")"
+        # the firewall holds no element of theirs
+        nft list table inet "$VSD_NFT_TABLE" | grep -q 18070 && fail "forward left in the firewall"
+        return 0
+}

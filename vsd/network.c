@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "network.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../base/fileio.h"
+#include "../base/log.h"
+#include "../base/util.h"
+#include "../net/fw.h"
+#include "../net/ipam.h"
+#include "../net/tc.h"
+#include "daemon.h"
+#include "instance.h"
+#include "syscalls.h"
+
+/* Routed mode's gateways, on every host-side link of a routed instance: the
+ * instance reaches the host (and through it, the rest) via addresses that
+ * never collide with anyone's, as Calico and OpenVZ's venet do. */
+#define ROUTED_GW4 "169.254.0.1"
+#define ROUTED_GW6 "fe80::1"
+
+/* vsd's lines in an instance's /etc/hosts sit between these; the rest of
+ * the file is the customer's and stays as it is. */
+#define HOSTS_BEGIN "# vsd: begin (rewritten at every start)\n"
+#define HOSTS_END "# vsd: end\n"
+#define HOSTS_MAX (64 * 1024)
+
+struct netw {
+        struct nl *nl;          /* in the host's namespace */
+        struct fw *fw;          /* NULL: no firewall, and so no instance networking */
+        char fw_error[VS_ERROR_MAX];
+        char bridge_mark[512];  /* <run_dir>/bridge: we made the bridge */
+};
+
+static struct netw *N(struct vsd *v) {
+        return v->net;
+}
+
+static const struct net_settings *S(struct vsd *v) {
+        return &v->set.net;
+}
+
+void netw_host_ifname(struct vsd *v, const char *name, char ret[16]) {
+        net_host_ifname(S(v)->link_prefix, v->set.root, name, ret);
+}
+
+static void link_alias(struct vsd *v, const char *name, char *buf, size_t len) {
+        snprintf(buf, len, "vsd:%s:%s", v->set.root, name);
+}
+
+/* The instance's MAC: from its name alone, so it stays the same on any host
+ * it moves to. */
+static void inst_mac(const char *name, uint8_t mac[NET_MAC_LEN]) {
+        net_mac_from_name("vsd", name, mac);
+}
+
+/* ---- the firewall's view of an instance ---- */
+
+static void fw_port_of(struct vsd *v, const struct inst_config *cfg, char ifname[16], struct fw_port *ret) {
+        netw_host_ifname(v, cfg->name, ifname);
+        *ret = (struct fw_port){
+                .ifname = ifname,
+                .addrs = cfg->net.addr,
+                .n_addrs = cfg->net.n_addr,
+                .routed = cfg->net.mode == NET_MODE_ROUTED,
+        };
+        inst_mac(cfg->name, ret->mac);
+}
+
+/* A forward goes to the instance's first IPv4 address, else its first. */
+static void fw_forward_of(const struct inst_config *cfg, unsigned k, struct fw_forward *ret) {
+        *ret = cfg->net.fwd[k];
+        ret->addr = cfg->net.addr[0];
+        for (unsigned a = 0; a < cfg->net.n_addr; a++)
+                if (cfg->net.addr[a].family == AF_INET) {
+                        ret->addr = cfg->net.addr[a];
+                        break;
+                }
+}
+
+static bool has_network(const struct inst_config *cfg) {
+        return cfg->net.mode == NET_MODE_BRIDGE || cfg->net.mode == NET_MODE_ROUTED;
+}
+
+/* ---- daemon lifetime ---- */
+
+int netw_new(struct vsd *v, vs_error *err) {
+        struct netw *n = calloc(1, sizeof(*n));
+        if (!n)
+                return vs_err(err, ENOMEM, "Failed to set up networking");
+        snprintf(n->bridge_mark, sizeof(n->bridge_mark), "%s/bridge", v->set.run_dir);
+        int r = nl_open(&n->nl, err);
+        if (r < 0) {
+                free(n);
+                return vs_err_prefix(err, "Failed to set up networking");
+        }
+        const struct net_settings *s = S(v);
+        struct net_cidr nat[4];
+        size_t n_nat = 0;
+        if (s->nat) {
+                const struct net_cidr *pools[] = { &s->bridge_ipv4, &s->bridge_ipv6, &s->routed_ipv4, &s->routed_ipv6 };
+                for (size_t k = 0; k < ELEMENTSOF(pools); k++)
+                        if (pools[k]->family)
+                                net_cidr_network(pools[k], &nat[n_nat++]);
+        }
+        struct fw_config fc = {
+                .table = s->nft_table,
+                .port_prefix = s->link_prefix,
+                .nat = nat,
+                .n_nat = n_nat,
+                .bridge = s->bridge,
+        };
+        vs_error ferr = { 0 };
+        if (fw_open(&fc, &n->fw, &ferr) < 0) {
+                snprintf(n->fw_error, sizeof(n->fw_error), "%s", ferr.msg);
+                log_warn("Failed to open the firewall (%s): instances can only run without a network, ignoring",
+                         ferr.msg);
+                n->fw = NULL;
+        }
+        v->net = n;
+        return 0;
+}
+
+static bool bridge_is_ours(struct netw *n) {
+        return access(n->bridge_mark, F_OK) == 0;
+}
+
+static int count_port(const struct nl_link_info *l, void *data) {
+        struct vsd *v = data;
+        if (streq(l->master, S(v)->bridge))
+                return -EBUSY;
+        return 0;
+}
+
+/* The kernel knows best whether anything is still on the bridge: at daemon
+ * start not every instance is loaded yet. */
+static void bridge_remove_if_unused(struct vsd *v) {
+        struct netw *n = N(v);
+        if (!bridge_is_ours(n) || nl_link_foreach(n->nl, count_port, v, NULL) == -EBUSY)
+                return;
+        int r = nl_link_delete(n->nl, S(v)->bridge, NULL);
+        if (r >= 0 || r == -ENODEV)
+                (void) unlink(n->bridge_mark);
+}
+
+void netw_free(struct vsd *v, bool teardown) {
+        struct netw *n = N(v);
+        if (!n)
+                return;
+        if (teardown) {
+                if (n->fw)
+                        (void) fw_remove(n->fw, NULL);
+                bridge_remove_if_unused(v);
+        }
+        if (n->fw)
+                fw_close(n->fw);
+        if (n->nl)
+                nl_close(n->nl);
+        free(n);
+        v->net = NULL;
+}
+
+/* Links whose alias says they are ours ("vsd:<root>:<name>") and whose
+ * instance does not run. */
+static int stale_link(const struct nl_link_info *l, void *data) {
+        struct vsd *v = data;
+        char prefix[300];
+        link_alias(v, "", prefix, sizeof(prefix));
+        if (strncmp(l->alias, prefix, strlen(prefix)) != 0)
+                return 0;
+        struct instance *i = inst_find(v, l->alias + strlen(prefix));
+        if (i && inst_is_active(i))
+                return 0;
+        log_info("Removing link %s left by instance %s", l->name, l->alias + strlen(prefix));
+        (void) nl_link_delete(N(v)->nl, l->name, NULL);
+        return 0;
+}
+
+void netw_reconcile(struct vsd *v) {
+        struct netw *n = N(v);
+        vs_error err = { 0 };
+        (void) nl_link_foreach(n->nl, stale_link, v, NULL);
+        if (!n->fw)
+                return;
+        /* every running instance's port and forwards, in one transaction */
+        size_t cap = v->n_inst ? v->n_inst : 1;
+        struct fw_port *ports = calloc(cap, sizeof(*ports));
+        char (*names)[16] = calloc(cap, 16);
+        struct fw_forward *fwds = calloc(cap * INST_FORWARD_MAX, sizeof(*fwds));
+        size_t np = 0, nf = 0;
+        if (!ports || !names || !fwds) {
+                log_err("Failed to rebuild the firewall: out of memory");
+                goto out;
+        }
+        for (size_t k = 0; k < v->n_inst; k++) {
+                const struct instance *i = v->inst[k];
+                if (!inst_is_active(i) || !has_network(&i->cfg))
+                        continue;
+                fw_port_of(v, &i->cfg, names[np], &ports[np]);
+                np++;
+                for (unsigned f = 0; f < i->cfg.net.n_fwd && i->cfg.net.n_addr; f++)
+                        fw_forward_of(&i->cfg, f, &fwds[nf++]);
+        }
+        if (fw_sync(n->fw, ports, np, fwds, nf, &err) < 0)
+                log_err("Failed to rebuild the firewall: %s", err.msg);
+out:
+        free(ports);
+        free(names);
+        free(fwds);
+}
+
+/* ---- addresses: create and set ---- */
+
+static int collect_taken(struct vsd *v, const char *self, struct net_cidr **ret, size_t *ret_n) {
+        size_t cap = 2 + v->n_inst * INST_ADDR_MAX, n = 0;
+        struct net_cidr *t = calloc(cap, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        if (S(v)->bridge_ipv4.family)
+                t[n++] = S(v)->bridge_ipv4;
+        if (S(v)->bridge_ipv6.family)
+                t[n++] = S(v)->bridge_ipv6;
+        for (size_t k = 0; k < v->n_inst; k++) {
+                const struct inst_config *c = &v->inst[k]->cfg;
+                if (streq(c->name, self))
+                        continue;
+                for (unsigned a = 0; a < c->net.n_addr; a++)
+                        t[n++] = c->net.addr[a];
+        }
+        *ret = t;
+        *ret_n = n;
+        return 0;
+}
+
+static const char *owner_of(struct vsd *v, const char *self, const struct net_cidr *a) {
+        for (size_t k = 0; k < v->n_inst; k++) {
+                const struct inst_config *c = &v->inst[k]->cfg;
+                if (streq(c->name, self))
+                        continue;
+                for (unsigned j = 0; j < c->net.n_addr; j++)
+                        if (net_addr_equal(&c->net.addr[j], a))
+                                return c->name;
+        }
+        return NULL;
+}
+
+/* The network an address of this mode must lie in (family 0: anywhere). */
+static void mode_network(struct vsd *v, int mode, int family, struct net_cidr *ret) {
+        const struct net_settings *s = S(v);
+        const struct net_cidr *c = mode == NET_MODE_BRIDGE ? (family == AF_INET ? &s->bridge_ipv4 : &s->bridge_ipv6)
+                                                           : (family == AF_INET ? &s->routed_ipv4 : &s->routed_ipv6);
+        if (c->family)
+                net_cidr_network(c, ret);
+        else
+                *ret = (struct net_cidr){ 0 };
+}
+
+static int check_addr(struct vsd *v, const char *self, int mode, struct net_cidr *a, vs_error *err) {
+        char text[NET_CIDR_STRLEN], net[NET_CIDR_STRLEN];
+        net_cidr_format(a, false, text, sizeof(text));
+        struct net_cidr pool;
+        mode_network(v, mode, a->family, &pool);
+        if (mode == NET_MODE_BRIDGE) {
+                const char *key = a->family == AF_INET ? "bridge_ipv4" : "bridge_ipv6";
+                if (!pool.family)
+                        return vs_err_msg(err, EINVAL, "address %s: the bridge has no %s network ([network] %s)", text,
+                                          a->family == AF_INET ? "IPv4" : "IPv6", key);
+                net_cidr_format(&pool, true, net, sizeof(net));
+                if (!net_cidr_contains(&pool, a))
+                        return vs_err_msg(err, EINVAL, "address %s is not in the bridge's network %s", text, net);
+                if (a->prefix && a->prefix != pool.prefix)
+                        return vs_err_msg(err, EINVAL, "address %s/%u: the bridge's network is %s", text, a->prefix,
+                                          net);
+                a->prefix = pool.prefix;
+                struct net_cidr gw = a->family == AF_INET ? S(v)->bridge_ipv4 : S(v)->bridge_ipv6;
+                if (net_addr_equal(&gw, a))
+                        return vs_err_msg(err, EADDRINUSE, "address %s is the bridge's own (the gateway)", text);
+                /* the host bits of an IPv4 address in the pool: checked by
+                 * net_cidr_parse against its own prefix, which may have
+                 * been given as none */
+                struct net_cidr checked;
+                char full[NET_CIDR_STRLEN];
+                net_cidr_format(a, true, full, sizeof(full));
+                if (net_cidr_parse(full, -1, true, &checked, err) < 0)
+                        return -EINVAL;
+        } else {
+                /* a routed address is a host route: /32 or /128 */
+                a->prefix = a->family == AF_INET ? 32 : 128;
+                struct net_cidr bridge;
+                mode_network(v, NET_MODE_BRIDGE, a->family, &bridge);
+                if (bridge.family && net_cidr_contains(&bridge, a)) {
+                        net_cidr_format(&bridge, true, net, sizeof(net));
+                        return vs_err_msg(err, EINVAL, "address %s is in the bridge's network %s: not for routed mode",
+                                          text, net);
+                }
+        }
+        const char *owner = owner_of(v, self, a);
+        if (owner)
+                return vs_err_msg(err, EADDRINUSE, "address %s is already used by instance '%s'", text, owner);
+        return 0;
+}
+
+static int pick_addr(struct vsd *v, struct inst_config *cfg, int family, bool required, vs_error *err) {
+        struct net_cidr pool, got;
+        mode_network(v, cfg->net.mode, family, &pool);
+        const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+        if (!pool.family) {
+                if (!required)
+                        return 0;
+                return vs_err_msg(err, EINVAL, "no %s pool for %s mode: give --ip or set [network] %s_%s", fam,
+                                  inst_net_mode_name(cfg->net.mode),
+                                  cfg->net.mode == NET_MODE_BRIDGE ? "bridge" : "routed",
+                                  family == AF_INET ? "ipv4" : "ipv6");
+        }
+        _cleanup_free_ struct net_cidr *taken = NULL;
+        size_t n_taken;
+        if (collect_taken(v, cfg->name, &taken, &n_taken) < 0)
+                return vs_err(err, ENOMEM, "address pool");
+        if (ipam_pick(&pool, taken, n_taken, &got) < 0) {
+                char net[NET_CIDR_STRLEN];
+                net_cidr_format(&pool, true, net, sizeof(net));
+                return vs_err_msg(err, ENOSPC, "the %s pool %s is full", fam, net);
+        }
+        if (cfg->net.mode == NET_MODE_ROUTED)
+                got.prefix = family == AF_INET ? 32 : 128;
+        cfg->net.addr[cfg->net.n_addr++] = got;
+        return 0;
+}
+
+int netw_resolve(struct vsd *v, const struct inst_config *old, struct inst_config *cfg, vs_error *err) {
+        struct inst_net *n = &cfg->net;
+        if (n->mode == NET_MODE_UNSET)
+                n->mode = old ? old->net.mode : S(v)->default_mode;
+        if (n->mode == NET_MODE_NONE) {
+                if (n->n_addr || n->n_fwd)
+                        return vs_err_msg(err, EINVAL, "%s without a network: give --net bridge or routed",
+                                          n->n_addr ? "addresses" : "port forwards");
+                n->auto_addr = false;
+                return 0;
+        }
+        /* nothing changed in the addresses of a set: they were checked when made */
+        bool same = old && old->net.mode == n->mode && old->net.n_addr == n->n_addr && !n->auto_addr &&
+                    memcmp(old->net.addr, n->addr, sizeof(n->addr)) == 0;
+        if (!same) {
+                if (n->n_addr == 0) {
+                        int r = pick_addr(v, cfg, AF_INET, true, err);
+                        if (r >= 0)
+                                r = pick_addr(v, cfg, AF_INET6, false, err);
+                        if (r < 0)
+                                return r;
+                } else
+                        for (unsigned k = 0; k < n->n_addr; k++) {
+                                int r = check_addr(v, cfg->name, n->mode, &n->addr[k], err);
+                                if (r < 0)
+                                        return r;
+                        }
+        }
+        n->auto_addr = false;
+        for (unsigned f = 0; f < n->n_fwd; f++)
+                for (size_t k = 0; k < v->n_inst; k++) {
+                        const struct inst_config *c = &v->inst[k]->cfg;
+                        if (streq(c->name, cfg->name))
+                                continue;
+                        for (unsigned g = 0; g < c->net.n_fwd; g++)
+                                if (c->net.fwd[g].proto == n->fwd[f].proto && c->net.fwd[g].host_port == n->fwd[f].host_port)
+                                        return vs_err_msg(err, EADDRINUSE, "host port %s:%u is already forwarded to instance '%s'",
+                                                          n->fwd[f].proto == IPPROTO_UDP ? "udp" : "tcp",
+                                                          n->fwd[f].host_port, c->name);
+                }
+        return 0;
+}
+
+/* ---- start ---- */
+
+static void plan_files(struct vsd *v, const struct inst_config *cfg, struct start_net *p) {
+        int len = snprintf(p->hosts, sizeof(p->hosts), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for (unsigned k = 0; k < cfg->net.n_addr && len > 0 && (size_t) len < sizeof(p->hosts); k++) {
+                char a[NET_CIDR_STRLEN];
+                net_cidr_format(&cfg->net.addr[k], false, a, sizeof(a));
+                len += snprintf(p->hosts + len, sizeof(p->hosts) - (size_t) len, "%s\t%s\n", a, cfg->name);
+        }
+        const char *ns = cfg->net.nameservers[0] ? cfg->net.nameservers : S(v)->nameservers;
+        p->resolv[0] = '\0';
+        if (!*ns)
+                return;
+        _cleanup_free_ char *copy = strdup(ns);
+        len = snprintf(p->resolv, sizeof(p->resolv), "# written by vsd from its settings\n");
+        for (char *save = NULL, *t = copy ? strtok_r(copy, ", ", &save) : NULL; t && (size_t) len < sizeof(p->resolv);
+             t = strtok_r(NULL, ", ", &save))
+                len += snprintf(p->resolv + len, sizeof(p->resolv) - (size_t) len, "nameserver %s\n", t);
+}
+
+bool netw_plan(struct vsd *v, const struct inst_config *cfg, struct start_net *p) {
+        if (!has_network(cfg))
+                return false;
+        *p = (struct start_net){ 0 };
+        for (unsigned k = 0; k < cfg->net.n_addr && k < START_NET_ADDR_MAX; k++)
+                p->addr[p->n_addr++] = cfg->net.addr[k];
+        bool v4 = false, v6 = false;
+        for (unsigned k = 0; k < p->n_addr; k++) {
+                v4 |= p->addr[k].family == AF_INET;
+                v6 |= p->addr[k].family == AF_INET6;
+        }
+        if (cfg->net.mode == NET_MODE_BRIDGE) {
+                if (v4 && S(v)->bridge_ipv4.family)
+                        p->gw4 = S(v)->bridge_ipv4;
+                if (v6 && S(v)->bridge_ipv6.family)
+                        p->gw6 = S(v)->bridge_ipv6;
+        } else {
+                p->onlink = true;
+                if (v4)
+                        (void) net_cidr_parse(ROUTED_GW4, -1, true, &p->gw4, NULL);
+                if (v6)
+                        (void) net_cidr_parse(ROUTED_GW6, -1, true, &p->gw6, NULL);
+        }
+        plan_files(v, cfg, p);
+        return true;
+}
+
+static int ensure_bridge(struct vsd *v, vs_error *err) {
+        struct netw *n = N(v);
+        const struct net_settings *s = S(v);
+        if (nl_link_index(n->nl, s->bridge) >= 0)
+                return 0;
+        uint8_t mac[NET_MAC_LEN];
+        net_mac_from_name("vsd-bridge", s->bridge, mac);
+        int r = nl_bridge_create(n->nl, s->bridge, mac, (unsigned) s->mtu, err);
+        if (r < 0 && r != -EEXIST)
+                return r;
+        (void) vs_write_atomic(n->bridge_mark, s->bridge, strlen(s->bridge), 0644);
+        const struct net_cidr *addrs[] = { &s->bridge_ipv4, &s->bridge_ipv6 };
+        for (size_t k = 0; k < ELEMENTSOF(addrs); k++)
+                if (addrs[k]->family) {
+                        r = nl_addr_add(n->nl, s->bridge, addrs[k], err);
+                        if (r < 0 && r != -EEXIST)
+                                return r;
+                }
+        /* With NAT the host routes the instances' traffic out, masqueraded:
+         * forwarding on our own link only, never host-wide.  Without it
+         * nothing of a private pool should leave the host unmasqueraded. */
+        if (s->bridge_ipv4.family)
+                (void) nl_if_sysctl(AF_INET, s->bridge, "forwarding", s->nat ? "1" : "0", NULL);
+        return nl_link_set_up(n->nl, s->bridge, true, err);
+}
+
+static int proxy_entries(struct vsd *v, const struct inst_config *cfg, bool add, vs_error *err) {
+        _cleanup_free_ char *devs = strdup(S(v)->proxy_devs);
+        if (!devs)
+                return vs_err(err, ENOMEM, "proxy entries");
+        for (char *save = NULL, *d = strtok_r(devs, ", ", &save); d; d = strtok_r(NULL, ", ", &save))
+                for (unsigned k = 0; k < cfg->net.n_addr; k++) {
+                        const struct net_cidr *a = &cfg->net.addr[k];
+                        if (!add) {
+                                (void) nl_neigh_proxy_del(N(v)->nl, d, a, NULL);
+                                continue;
+                        }
+                        /* the kernel answers from a proxy entry only on a link
+                         * that forwards (IPv4) or has proxy_ndp (IPv6): the
+                         * operator named this uplink for exactly that */
+                        if (a->family == AF_INET)
+                                (void) nl_if_sysctl(AF_INET, d, "forwarding", "1", NULL);
+                        else
+                                (void) nl_if_sysctl(AF_INET6, d, "proxy_ndp", "1", NULL);
+                        int r = nl_neigh_proxy_add(N(v)->nl, d, a, err);
+                        if (r < 0 && r != -EEXIST)
+                                return r;
+                }
+        return 0;
+}
+
+/* Routed mode's host side: the gateways, one host route per address, and
+ * forwarding for what the instance sends to others. */
+static int attach_routed(struct vsd *v, const struct inst_config *cfg, const char *ifname, vs_error *err) {
+        struct netw *n = N(v);
+        struct net_cidr gw4, gw6;
+        (void) net_cidr_parse(ROUTED_GW4 "/32", -1, true, &gw4, NULL);
+        (void) net_cidr_parse(ROUTED_GW6 "/64", -1, true, &gw6, NULL);
+        int r = nl_addr_add(n->nl, ifname, &gw4, err);
+        if (r >= 0)
+                r = nl_addr_add(n->nl, ifname, &gw6, err);
+        if (r < 0)
+                return r;
+        r = nl_if_sysctl(AF_INET, ifname, "forwarding", "1", err);
+        if (r < 0)
+                return r;
+        for (unsigned k = 0; k < cfg->net.n_addr; k++) {
+                struct nl_route rt = { .ifname = ifname, .dst = &cfg->net.addr[k] };
+                r = nl_route_add(n->nl, &rt, err);
+                if (r < 0)
+                        return r;
+        }
+        return proxy_entries(v, cfg, true, err);
+}
+
+int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_error *err) {
+        struct netw *n = N(v);
+        if (!has_network(cfg))
+                return 0;
+        if (!n->fw)
+                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): start it with --net none", n->fw_error);
+        char ifname[16], alias[300];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        link_alias(v, cfg->name, alias, sizeof(alias));
+        int r = 0;
+        if (cfg->net.mode == NET_MODE_BRIDGE)
+                r = ensure_bridge(v, err);
+        if (r < 0)
+                return r;
+        /* a link of a previous run of this instance that a crash left */
+        (void) nl_link_delete(n->nl, ifname, NULL);
+        struct nl_veth ve = {
+                .name = ifname,
+                .alias = alias,
+                .peer_name = "eth0",
+                .peer_mac = port.mac,
+                .peer_netns_pid = pid,
+                .mtu = (unsigned) S(v)->mtu,
+        };
+        r = nl_veth_create(n->nl, &ve, err);
+        if (r < 0)
+                return r;
+        /* the firewall knows the port before it can pass anything */
+        r = fw_port_add(n->fw, &port, err);
+        if (r < 0)
+                goto undo;
+        if (cfg->net.mode == NET_MODE_BRIDGE) {
+                r = nl_link_set_master(n->nl, ifname, S(v)->bridge, err);
+                if (r >= 0 && cfg->net.isolated)
+                        r = nl_bridge_port_set_isolated(n->nl, ifname, true, err);
+        }
+        /* routes need the link up; the child's eth0 stays down until it
+         * has its addresses, so nothing flows before the caps are set */
+        if (r >= 0)
+                r = nl_link_set_up(n->nl, ifname, true, err);
+        if (r >= 0 && cfg->net.mode == NET_MODE_ROUTED)
+                r = attach_routed(v, cfg, ifname, err);
+        if (r >= 0 && (cfg->net.rate_in || cfg->net.rate_out))
+                r = tc_rate_set(n->nl, ifname, cfg->net.rate_in, cfg->net.rate_out, err);
+        for (unsigned f = 0; r >= 0 && f < cfg->net.n_fwd; f++) {
+                struct fw_forward fwd;
+                fw_forward_of(cfg, f, &fwd);
+                r = fw_forward_add(n->fw, &fwd, err);
+        }
+        if (r >= 0)
+                return 0;
+undo:
+        netw_detach(v, cfg);
+        return r;
+}
+
+void netw_detach(struct vsd *v, const struct inst_config *cfg) {
+        struct netw *n = N(v);
+        if (!n || !has_network(cfg))
+                return;
+        char ifname[16];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        /* the IFB of an outbound cap is a link of its own */
+        if (cfg->net.rate_out)
+                (void) tc_rate_set(n->nl, ifname, 0, 0, NULL);
+        /* the link takes its routes, addresses and qdiscs with it */
+        (void) nl_link_delete(n->nl, ifname, NULL);
+        if (n->fw) {
+                (void) fw_port_del(n->fw, &port, NULL);
+                for (unsigned f = 0; f < cfg->net.n_fwd && cfg->net.n_addr; f++) {
+                        struct fw_forward fwd;
+                        fw_forward_of(cfg, f, &fwd);
+                        (void) fw_forward_del(n->fw, &fwd, NULL);
+                }
+        }
+        if (cfg->net.mode == NET_MODE_ROUTED)
+                (void) proxy_entries(v, cfg, false, NULL);
+        if (cfg->net.mode == NET_MODE_BRIDGE)
+                bridge_remove_if_unused(v);
+}
+
+/* ---- live changes ---- */
+
+static bool addr_in(const struct net_cidr *a, const struct inst_net *n) {
+        for (unsigned k = 0; k < n->n_addr; k++)
+                if (net_addr_equal(a, &n->addr[k]) && a->prefix == n->addr[k].prefix)
+                        return true;
+        return false;
+}
+
+/* eth0's addresses inside, and the default routes a first address of a
+ * family needs. */
+static int update_inside(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err) {
+        _cleanup_nl_ struct nl *in = NULL;
+        int r = nl_open_netns(i->pidfd, &in, err);
+        if (r < 0)
+                return r;
+        const struct inst_net *o = &i->cfg.net, *n = &cfg->net;
+        /* old ones first: removing a primary IPv4 address takes the
+         * secondaries of its subnet with it */
+        for (unsigned k = 0; k < o->n_addr; k++)
+                if (!addr_in(&o->addr[k], n))
+                        (void) nl_addr_del(in, "eth0", &o->addr[k], NULL);
+        for (unsigned k = 0; k < n->n_addr; k++)
+                if (!addr_in(&n->addr[k], o)) {
+                        r = nl_addr_add(in, "eth0", &n->addr[k], err);
+                        if (r < 0 && r != -EEXIST)
+                                return r;
+                }
+        struct start_net plan;
+        netw_plan(v, cfg, &plan);
+        struct net_cidr def4 = { .family = AF_INET }, def6 = { .family = AF_INET6 };
+        const struct net_cidr *gws[] = { &plan.gw4, &plan.gw6 }, *defs[] = { &def4, &def6 };
+        for (size_t k = 0; k < 2; k++)
+                if (gws[k]->family) {
+                        struct nl_route rt = { .ifname = "eth0", .dst = defs[k], .gateway = gws[k], .onlink = plan.onlink };
+                        r = nl_route_add(in, &rt, err);
+                        if (r < 0 && r != -EEXIST)
+                                return r;
+                }
+        return 0;
+}
+
+static int update_host(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err) {
+        struct netw *n = N(v);
+        char ifname[16];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        const struct inst_net *o = &i->cfg.net, *nw = &cfg->net;
+        int r = fw_port_add(n->fw, &port, err);
+        if (r < 0)
+                return r;
+        if (nw->mode == NET_MODE_ROUTED) {
+                for (unsigned k = 0; k < nw->n_addr; k++)
+                        if (!addr_in(&nw->addr[k], o)) {
+                                struct nl_route rt = { .ifname = ifname, .dst = &nw->addr[k] };
+                                r = nl_route_add(n->nl, &rt, err);
+                                if (r < 0 && r != -EEXIST)
+                                        return r;
+                        }
+                for (unsigned k = 0; k < o->n_addr; k++)
+                        if (!addr_in(&o->addr[k], nw)) {
+                                struct nl_route rt = { .ifname = ifname, .dst = &o->addr[k] };
+                                (void) nl_route_del(n->nl, &rt, NULL);
+                        }
+                (void) proxy_entries(v, &i->cfg, false, NULL);
+                r = proxy_entries(v, cfg, true, err);
+                if (r < 0)
+                        return r;
+        } else if (nw->isolated != o->isolated) {
+                r = nl_bridge_port_set_isolated(n->nl, ifname, nw->isolated, err);
+                if (r < 0)
+                        return r;
+        }
+        if (nw->rate_in != o->rate_in || nw->rate_out != o->rate_out) {
+                r = tc_rate_set(n->nl, ifname, nw->rate_in, nw->rate_out, err);
+                if (r < 0)
+                        return r;
+        }
+        /* forwards: the old ones out, the new ones in (their address may
+         * have changed with the instance's) */
+        for (unsigned f = 0; f < o->n_fwd && o->n_addr; f++) {
+                struct fw_forward fwd;
+                fw_forward_of(&i->cfg, f, &fwd);
+                (void) fw_forward_del(n->fw, &fwd, NULL);
+        }
+        for (unsigned f = 0; f < nw->n_fwd && nw->n_addr; f++) {
+                struct fw_forward fwd;
+                fw_forward_of(cfg, f, &fwd);
+                r = fw_forward_add(n->fw, &fwd, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int netw_update(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err) {
+        if (!inst_is_active(i))
+                return 0;
+        if (cfg->net.mode != i->cfg.net.mode)
+                return vs_err_msg(err, EBUSY, "changing the network mode of '%s' needs it stopped", i->cfg.name);
+        if (!has_network(cfg) || memcmp(&cfg->net, &i->cfg.net, sizeof(cfg->net)) == 0)
+                return 0;
+        if (!N(v)->fw)
+                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s)", N(v)->fw_error);
+        bool addrs = cfg->net.n_addr != i->cfg.net.n_addr ||
+                     memcmp(cfg->net.addr, i->cfg.net.addr, sizeof(cfg->net.addr)) != 0;
+        int r = addrs ? update_inside(v, i, cfg, err) : 0;
+        if (r >= 0)
+                r = update_host(v, i, cfg, err);
+        if (r < 0) {
+                /* back to what runs: the old settings, quietly */
+                struct instance back = *i;
+                back.cfg = *cfg;
+                vs_error ignore = { 0 };
+                if (addrs)
+                        (void) update_inside(v, &back, &i->cfg, &ignore);
+                (void) update_host(v, &back, &i->cfg, &ignore);
+        }
+        return r;
+}
+
+int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_stats *ret) {
+        if (!N(v) || !has_network(cfg))
+                return -ENODEV;
+        char ifname[16];
+        netw_host_ifname(v, cfg->name, ifname);
+        struct nl_link_stats host;
+        int r = nl_link_stats(N(v)->nl, ifname, &host, NULL);
+        if (r < 0)
+                return r;
+        /* what the host side received, the instance sent */
+        *ret = (struct nl_link_stats){
+                .rx_bytes = host.tx_bytes,
+                .rx_packets = host.tx_packets,
+                .tx_bytes = host.rx_bytes,
+                .tx_packets = host.rx_packets,
+                .rx_dropped = host.tx_dropped,
+                .tx_dropped = host.rx_dropped,
+        };
+        return 0;
+}
+
+/* ---- in the child ---- */
+
+int netw_configure_inside(const struct start_net *p, vs_error *err) {
+        _cleanup_nl_ struct nl *nl = NULL;
+        int r = nl_open(&nl, err);
+        if (r < 0)
+                return r;
+        for (unsigned k = 0; k < p->n_addr; k++) {
+                r = nl_addr_add(nl, "eth0", &p->addr[k], err);
+                if (r < 0)
+                        return r;
+        }
+        r = nl_link_set_up(nl, "eth0", true, err);
+        if (r < 0)
+                return r;
+        struct net_cidr def4 = { .family = AF_INET }, def6 = { .family = AF_INET6 };
+        const struct net_cidr *gws[] = { &p->gw4, &p->gw6 }, *defs[] = { &def4, &def6 };
+        for (size_t k = 0; k < 2; k++)
+                if (gws[k]->family) {
+                        struct nl_route rt = { .ifname = "eth0", .dst = defs[k], .gateway = gws[k], .onlink = p->onlink };
+                        r = nl_route_add(nl, &rt, err);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+static int open_inside(int rootfd, const char *path, int flags, vs_error *err) {
+        /* openat2 refuses a mode without O_CREAT */
+        int fd = sys_openat2(rootfd, path, (uint64_t) flags | O_CLOEXEC | O_NOFOLLOW, flags & O_CREAT ? 0644 : 0,
+                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        /* no /etc, or a symlink (systemd-resolved's stub): not ours to write */
+        if (fd == -ENOENT || fd == -ELOOP)
+                return -ENOENT;
+        if (fd < 0)
+                return vs_err_msg(err, -fd, "open /%s", path);
+        return fd;
+}
+
+static int write_all(int fd, const char *text, size_t len, const char *path, vs_error *err) {
+        if (write(fd, text, len) != (ssize_t) len)
+                return vs_err_msg(err, errno ? errno : EIO, "write /%s", path);
+        return 0;
+}
+
+/* The customer's /etc/hosts with vsd's block (between HOSTS_BEGIN and
+ * HOSTS_END) replaced by block, or appended. */
+static int write_hosts(int rootfd, const char *block, vs_error *err) {
+        _cleanup_free_ char *text = calloc(1, HOSTS_MAX + 1);
+        if (!text)
+                return vs_err_msg(err, ENOMEM, "read /etc/hosts");
+        size_t len = 0;
+        _cleanup_close_ int in = open_inside(rootfd, "etc/hosts", O_RDONLY, err);
+        if (in == -ENOENT) {
+                /* no /etc/hosts: fine, one is made below if /etc exists */
+        } else if (in < 0)
+                return in;
+        else {
+                ssize_t got;
+                while (len < HOSTS_MAX && (got = read(in, text + len, HOSTS_MAX - len)) > 0)
+                        len += (size_t) got;
+        }
+        char *begin = strstr(text, HOSTS_BEGIN), *end = begin ? strstr(begin, HOSTS_END) : NULL;
+        if (begin && end)
+                memmove(begin, end + strlen(HOSTS_END), strlen(end + strlen(HOSTS_END)) + 1);
+        len = strlen(text);
+        _cleanup_close_ int out = open_inside(rootfd, "etc/hosts", O_WRONLY | O_CREAT | O_TRUNC, err);
+        if (out == -ENOENT)
+                return 0;
+        if (out < 0)
+                return out;
+        int r = write_all(out, text, len, "etc/hosts", err);
+        if (r >= 0 && len && text[len - 1] != '\n')
+                r = write_all(out, "\n", 1, "etc/hosts", err);
+        if (r >= 0)
+                r = write_all(out, HOSTS_BEGIN, strlen(HOSTS_BEGIN), "etc/hosts", err);
+        if (r >= 0)
+                r = write_all(out, block, strlen(block), "etc/hosts", err);
+        if (r >= 0)
+                r = write_all(out, HOSTS_END, strlen(HOSTS_END), "etc/hosts", err);
+        return r;
+}
+
+/* /etc/hosts always names the instance; /etc/resolv.conf is written only
+ * when the operator configured nameservers. */
+int netw_write_files(int rootfd, const struct start_net *p, vs_error *err) {
+        int r = write_hosts(rootfd, p->hosts, err);
+        if (r < 0 || !p->resolv[0])
+                return r;
+        _cleanup_close_ int fd = open_inside(rootfd, "etc/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC, err);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return fd;
+        return write_all(fd, p->resolv, strlen(p->resolv), "etc/resolv.conf", err);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Instances on the network: the daemon's side of net/.  An instance in
+ * bridge or routed mode gets one veth pair, "eth0" inside, <prefix><hash>
+ * on the host (its alias "vsd:<root>:<name>" says whose it is); its
+ * addresses live in its config.ini, which is the address pool's only
+ * record.  The firewall (net/fw.h) holds its port and forwards while it
+ * runs; the bridge exists while any instance is on it.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../base/error.h"
+#include "../net/nl.h"
+#include "settings.h"
+#include "start.h"
+
+struct vsd;
+struct instance;
+struct netw;
+
+/* Open rtnetlink and the firewall.  A host without nftables still runs
+ * instances without networking; starting one with a network says why not. */
+int netw_new(struct vsd *v, vs_error *err);
+
+/* After the registry is loaded: the firewall holds exactly the running
+ * instances' ports and forwards, and links of ours that no running instance
+ * owns (a crash between two steps) are deleted. */
+void netw_reconcile(struct vsd *v);
+
+/* teardown (nothing runs any more): remove the firewall's tables and the
+ * bridge vsd made. */
+void netw_free(struct vsd *v, bool teardown);
+
+/* Complete and check an instance's network settings for create (old NULL)
+ * or set: the mode defaults to the daemon's, missing addresses come from the
+ * pool, prefixes from the network; an address or forwarded host port that
+ * another instance holds is refused. */
+int netw_resolve(struct vsd *v, const struct inst_config *old, struct inst_config *cfg, vs_error *err);
+
+/* What the child sets up inside (start_spec.net); false: no network. */
+bool netw_plan(struct vsd *v, const struct inst_config *cfg, struct start_net *ret);
+
+/* The parent's plumbing for start_spawn: the host side of the link. */
+int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_error *err);
+
+/* Undo netw_attach (stop, crash cleanup); quiet, idempotent. */
+void netw_detach(struct vsd *v, const struct inst_config *cfg);
+
+/* Apply a changed network config to a running instance (addresses,
+ * forwards, rates, isolation).  Changing the mode needs a stop. */
+int netw_update(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err);
+
+/* Bytes and packets the instance sent (tx) and received (rx). */
+int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_stats *ret);
+
+/* The host side's name. */
+void netw_host_ifname(struct vsd *v, const char *name, char ret[16]);
+
+/* In the child, inside its namespaces (start.c's steps). */
+int netw_configure_inside(const struct start_net *plan, vs_error *err);
+int netw_write_files(int rootfd, const struct start_net *plan, vs_error *err);
