@@ -500,10 +500,12 @@ static void open_fds(fd_set *ret) {
         DIR *d = opendir("/proc/self/fd");
         if (!d)
                 return;
+        /* not the directory's own fd: the number is free again afterwards */
+        int self = dirfd(d);
         struct dirent *de;
         while ((de = readdir(d))) {
                 int fd = atoi(de->d_name);
-                if (de->d_name[0] != '.' && fd < FD_SETSIZE)
+                if (de->d_name[0] != '.' && fd != self && fd < FD_SETSIZE)
                         FD_SET(fd, ret);
         }
         closedir(d);

@@ -612,6 +612,14 @@ static void tables(struct fw *fw) {
               "r=%d %s", r, err.msg);
         r = fw_remove(fw, &err);
         CHECK("remove of absent tables", r == 0, "r=%d %s", r, err.msg);
+        /* nft's own reason, on one line, after ours */
+        struct fw_port p = { .ifname = "vshA" };
+        r = fw_port_add(fw, &p, &err);
+        CHECK("an nft error reads as one line", r < 0 && strncmp(err.msg, "Failed to add port vshA to the firewall: ", 41) == 0 &&
+                                                        strstr(err.msg, "No such file or directory") &&
+                                                        !strchr(err.msg, '\n'),
+              "r=%d '%s'", r, err.msg);
+        printf("# %s\n", err.msg);
         CHECK("other tables untouched", has_table("inet", "other") && has_table("bridge", "other") &&
                                                 sh("nft list chain inet other c >/dev/null") == 0,
               "gone");
@@ -786,6 +794,30 @@ static void with_bridge_nf(struct fw *fw, const struct net *n) {
         bridge_nf("0");
 }
 
+/* fds without FD_CLOEXEC; before: those that were already there. */
+static int inherited_fds(uint8_t ret[256]) {
+        int n = 0;
+        for (int fd = 3; fd < 256; fd++) {
+                int fl = fcntl(fd, F_GETFD);
+                ret[fd] = fl >= 0 && !(fl & FD_CLOEXEC);
+                n += ret[fd];
+        }
+        return n;
+}
+
+static bool all_cloexec(const uint8_t before[256]) {
+        bool ok = true;
+        uint8_t now[256] = { 0 };
+        inherited_fds(now);
+        for (int fd = 3; fd < 256; fd++) {
+                if (now[fd] && !before[fd]) {
+                        { char l[64], t[128] = ""; snprintf(l, sizeof(l), "/proc/self/fd/%d", fd); ssize_t k = readlink(l, t, sizeof(t) - 1); if (k > 0) t[k] = 0; printf("# fd %d (%s) is inherited across exec\n", fd, t); }
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
 static void privileged(void) {
         if (geteuid() != 0) {
                 printf("ok - firewall # skip: needs root\n");
@@ -800,6 +832,9 @@ static void privileged(void) {
         struct fw_config cfg = { .table = "vsdtest", .port_prefix = "vsh", .nat = nat, .n_nat = 2, .bridge = "vsbr0" };
         _cleanup_fw_ struct fw *fw = NULL;
         vs_error err = { 0 };
+        /* what this test's parent left open is not ours to judge */
+        uint8_t before[256] = { 0 };
+        inherited_fds(before);
         int r = fw_open(&cfg, &fw, &err);
         CHECK("open", r == 0, "r=%d %s", r, err.msg);
         if (r < 0)
@@ -813,6 +848,7 @@ static void privileged(void) {
                 tables(fw);
                 traffic(fw, &n);
                 with_bridge_nf(fw, &n);
+                CHECK("every fd close-on-exec", all_cloexec(before), "see above");
                 latency(fw);
         }
         r = fw_remove(fw, &err);
