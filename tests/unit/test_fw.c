@@ -325,24 +325,21 @@ static uint16_t ip_checksum(const void *data, size_t len) {
 /* One IPv4/UDP frame built by hand on eth0: any source MAC. */
 static int raw_send(const void *a, int out) {
         const struct raw_arg *arg = a;
-        uint8_t f[ETH_HLEN + sizeof(struct iphdr) + sizeof(struct udphdr) + 1] = { 0 };
-        struct ether_header *eh = (struct ether_header *) f;
-        struct iphdr *ip = (struct iphdr *) (f + ETH_HLEN);
-        struct udphdr *udp = (struct udphdr *) (ip + 1);
-        memcpy(eh->ether_dhost, arg->dst_mac, 6);
-        memcpy(eh->ether_shost, arg->src_mac, 6);
-        eh->ether_type = htons(ETHERTYPE_IP);
-        ip->version = 4;
-        ip->ihl = 5;
-        ip->tot_len = htons(sizeof(*ip) + sizeof(*udp) + 1);
-        ip->ttl = 64;
-        ip->protocol = IPPROTO_UDP;
-        inet_pton(AF_INET, arg->src, &ip->saddr);
-        inet_pton(AF_INET, arg->dst, &ip->daddr);
-        ip->check = ip_checksum(ip, sizeof(*ip));
-        udp->source = htons(40000);
-        udp->dest = htons(arg->dport);
-        udp->len = htons(sizeof(*udp) + 1);
+        /* the headers are built aligned and copied in: after the 14-byte
+         * Ethernet header the IP header is not 4-byte aligned */
+        struct ether_header eh = { .ether_type = htons(ETHERTYPE_IP) };
+        struct iphdr ip = { .version = 4, .ihl = 5, .ttl = 64, .protocol = IPPROTO_UDP };
+        struct udphdr udp = { .source = htons(40000), .dest = htons(arg->dport), .len = htons(sizeof(udp) + 1) };
+        uint8_t f[sizeof(eh) + sizeof(ip) + sizeof(udp) + 1];
+        memcpy(eh.ether_dhost, arg->dst_mac, 6);
+        memcpy(eh.ether_shost, arg->src_mac, 6);
+        ip.tot_len = htons(sizeof(ip) + sizeof(udp) + 1);
+        inet_pton(AF_INET, arg->src, &ip.saddr);
+        inet_pton(AF_INET, arg->dst, &ip.daddr);
+        ip.check = ip_checksum(&ip, sizeof(ip));
+        memcpy(f, &eh, sizeof(eh));
+        memcpy(f + sizeof(eh), &ip, sizeof(ip));
+        memcpy(f + sizeof(eh) + sizeof(ip), &udp, sizeof(udp));
         f[sizeof(f) - 1] = 'x';
 
         int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
