@@ -312,10 +312,8 @@ static int cmdbuf_open(struct cmdbuf *b) {
 
 static int cmdbuf_finish(struct cmdbuf *b) {
         bool bad = ferror(b->f);
-        if (fclose(b->f) != 0 || bad)
-                return -ENOMEM;
-        b->f = NULL;
-        return 0;
+        int r = fclose(TAKE_PTR(b->f));
+        return r != 0 || bad ? -ENOMEM : 0;
 }
 
 static void cmdbuf_free(struct cmdbuf *b) {
@@ -573,6 +571,12 @@ int fw_sync(struct fw *fw, const struct fw_port *ports, size_t n_ports, const st
                 r = check_port(fw, &ports[i], err);
                 if (r < 0)
                         return vs_err_prefix(err, "Failed to set up the firewall");
+                /* one port, one set of elements: a second entry would be
+                 * merged in the kernel and leave a stale twin in memory */
+                for (size_t j = 0; j < i; j++)
+                        if (streq(ports[j].ifname, ports[i].ifname))
+                                return vs_err_msg(err, EINVAL, "Failed to set up the firewall: port %s given twice",
+                                                  ports[i].ifname);
         }
         for (size_t i = 0; i < n_fwds; i++) {
                 r = check_forward(&fwds[i], err);

@@ -364,12 +364,14 @@ struct listen_arg {
 /* Accept up to n connections, answer each with "hi"; the peers, in order. */
 static int tcp_listen(const void *a, int out) {
         const struct listen_arg *arg = a;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int one = 1;
+        /* IPv6 and (mapped) IPv4 on one socket */
+        int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1, zero = 0;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
         struct sockaddr_storage ss;
         socklen_t sl;
-        sockaddr_of("0.0.0.0", arg->port, &ss, &sl);
+        sockaddr_of("::", arg->port, &ss, &sl);
         if (fd < 0 || bind(fd, (struct sockaddr *) &ss, sl) < 0 || listen(fd, 8) < 0)
                 return -errno;
         ready(out);
@@ -720,6 +722,14 @@ static void traffic(struct fw *fw, const struct net *n) {
         CHECK("forward: loopback is left to local services",
               tcp_try(n->ns[NS_B], 80, 0, "127.0.0.1", 8080, NULL, 0) < 0, "127.0.0.1:8080 was forwarded");
 
+        struct fw_forward f6 = { .proto = IPPROTO_TCP, .host_port = 8080, .addr = cidr("fd77::3", 64), .port = 80 };
+        r = fw_forward_add(fw, &f6, &err);
+        CHECK("forward: the same host port to IPv6 is another map", r == 0, "r=%d %s", r, err.msg);
+        CHECK("forward: the host reaches B over IPv6", tcp_try(n->ns[NS_B], 80, 0, "fd77::1", 8080, NULL, 0) == 0,
+              "no answer");
+        CHECK("forward: IPv4 still reaches B with an IPv6 forward beside it",
+              tcp_try(n->ns[NS_B], 80, 0, "192.0.2.1", 8080, NULL, 0) == 0, "no answer");
+
         struct fw_forward dup = { .proto = IPPROTO_TCP, .host_port = 8080, .addr = cidr("10.77.0.2", 24), .port = 22 };
         err = (vs_error) { 0 };
         r = fw_forward_add(fw, &dup, &err);
@@ -759,6 +769,14 @@ static void traffic(struct fw *fw, const struct net *n) {
         r = fw_port_add(fw, &ports[0], &err);
         CHECK("port add after del: A reaches B again",
               r == 0 && udp_count(n->ns[NS_B], AF_INET, n->ns[NS_A], &A_REAL, NULL, 0) > 0, "r=%d %s", r, err.msg);
+
+        struct fw_port twice[] = { ports[0], ports[0] };
+        r = fw_sync(fw, twice, 2, NULL, 0, &err);
+        CHECK("sync refuses a port given twice", r == -EINVAL && strstr(err.msg, "vshA given twice"), "r=%d '%s'", r,
+              err.msg);
+        struct fw_forward fwd_twice[] = { f, f };
+        r = fw_sync(fw, ports, 1, fwd_twice, 2, &err);
+        CHECK("sync refuses a host port forwarded twice", r == -EADDRINUSE, "r=%d '%s'", r, err.msg);
 
         struct fw_port stray = { .ifname = "eth9", .addrs = a_addrs, .n_addrs = 1 };
         r = fw_port_add(fw, &stray, &err);
