@@ -46,7 +46,10 @@ struct fw_config {
 struct fw_port {
         const char *ifname;             /* host side */
         uint8_t mac[NET_MAC_LEN];       /* the instance's eth0 */
-        const struct net_cidr *addrs;   /* what it may send from */
+        /* What it may send from: each address itself.  The prefix length
+         * is that of the instance's link and does not widen it (a /24
+         * would let it speak for its neighbours). */
+        const struct net_cidr *addrs;
         size_t n_addrs;
         bool routed;                    /* point-to-point (inet table) rather than a bridge port */
 };
@@ -77,10 +80,16 @@ int fw_sync(struct fw *fw, const struct fw_port *ports, size_t n_ports, const st
 /* Register a port (all its elements in one transaction); adding it again
  * replaces its addresses. */
 int fw_port_add(struct fw *fw, const struct fw_port *p, vs_error *err);
-/* Forget a port; one that is not registered is fine. */
+/* Forget a port; one that is not registered is fine.  What was registered
+ * under p->ifname goes, whatever p's addresses say now. */
 int fw_port_del(struct fw *fw, const struct fw_port *p, vs_error *err);
 
-/* A host port already forwarded (same protocol) is -EADDRINUSE with err. */
+/* A host port already forwarded (same protocol and address family) is
+ * -EADDRINUSE with err: IPv4 and IPv6 forwards are separate maps, so one
+ * host port may lead to an instance's IPv4 and its IPv6 address.  Forwards
+ * answer on every local address except loopback (127.0.0.0/8, ::1), where
+ * a local service keeps the port: a packet from loopback may not leave
+ * through another link. */
 int fw_forward_add(struct fw *fw, const struct fw_forward *f, vs_error *err);
 int fw_forward_del(struct fw *fw, const struct fw_forward *f, vs_error *err);
 
