@@ -25,3 +25,6 @@ int nl_index_or_fail(struct nl *nl, const char *name, vs_error *err, const char 
 
 #define NL_CIDR_STRLEN 64
 const char *nl_cidr_str(const struct net_cidr *a, char buf[NL_CIDR_STRLEN]);
+
+/* IFLA_IFALIAS, which the kernel ignores in a creating RTM_NEWLINK. */
+int nl_link_set_alias(struct nl *nl, const char *name, const char *alias, vs_error *err);

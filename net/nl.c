@@ -272,15 +272,18 @@ int nl_veth_create(struct nl *nl, const struct nl_veth *v, vs_error *err) {
         if (r < 0)
                 return nl_fail(nl, err, r, "create veth %s (peer %s in the namespace of pid %d)", v->name,
                                v->peer_name, (int) v->peer_netns_pid);
-        if (!v->alias)
-                return 0;
         /* rtnl_newlink() does not apply IFLA_IFALIAS on creation */
-        nlh = nl_msg_start(nl, buf, RTM_NEWLINK, 0);
+        return v->alias ? nl_link_set_alias(nl, v->name, v->alias, err) : 0;
+}
+
+int nl_link_set_alias(struct nl *nl, const char *name, const char *alias, vs_error *err) {
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        struct nlmsghdr *nlh = nl_msg_start(nl, buf, RTM_NEWLINK, 0);
         put_ifinfo(nlh, AF_UNSPEC, 0);
-        mnl_attr_put_strz(nlh, IFLA_IFNAME, v->name);
-        mnl_attr_put_strz(nlh, IFLA_IFALIAS, v->alias);
-        r = nl_request_ack(nl, nlh);
-        return r < 0 ? nl_fail(nl, err, r, "set the alias of %s", v->name) : 0;
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+        mnl_attr_put_strz(nlh, IFLA_IFALIAS, alias);
+        int r = nl_request_ack(nl, nlh);
+        return r < 0 ? nl_fail(nl, err, r, "set the alias of %s", name) : 0;
 }
 
 int nl_link_delete(struct nl *nl, const char *name, vs_error *err) {
