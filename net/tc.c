@@ -31,15 +31,17 @@
 #include "tc.h"
 
 /*
- * TBF sizing.  The bucket must hold at least a few full-size frames (a
- * bucket smaller than the MTU would stall), and enough time at the rate to
- * cover a timer's lateness: TBF sleeps on an hrtimer, but the softirq that
- * runs the queue can come a few ms late on a busy host.  Measured on a veth
- * pair with iperf3 (tests/unit/test_net.c), 10 mbit: a bucket of 10 frames
- * and 4 ms reaches 9.5-9.6 Mbit/s both ways; at 1 ms TCP drops to ~8.
- * The queue (limit) holds the bucket plus 20 ms at the rate: enough for
- * TCP's window to keep the link busy, short enough not to add a
- * noticeable delay at the rates hosting plans sell.
+ * TBF sizing.  The bucket holds at least a few full-size frames (one
+ * smaller than a frame would never pass it) and the bytes of a few ms at
+ * the rate, to cover the lateness of the softirq that runs the queue on a
+ * busy host.  Measured with iperf3 over a veth (tests/unit/test_net.c), at
+ * 10 mbit, 100 mbit and 1 gbit both ways, TCP's goodput was 95.3-95.8% of
+ * the cap for every bucket from 2 frames + 1 ms to 10 frames + 4 ms: the
+ * cap counts Ethernet frames, and 1448 payload bytes per 1514-byte frame
+ * are 95.6%.  The larger bucket costs nothing there and leaves room for a
+ * loaded host.  The queue (limit) holds the bucket plus 20 ms at the rate:
+ * enough for TCP to keep the link busy, short enough not to add a
+ * noticeable delay.
  */
 #define TBF_BURST_MIN_BYTES (10u * 1514u)
 #define TBF_BURST_NS        4000000ull

@@ -447,8 +447,9 @@ static double iperf(bool reverse, char *why, size_t len) {
                 json_decref(j);
                 if (v >= 0)
                         return v;
-                /* the server may not listen yet */
-                if (!strstr(why, "unable to connect"))
+                /* the server may not listen yet, or still be closing the
+                 * previous test */
+                if (!strstr(why, "unable to connect") && !strstr(why, "busy"))
                         return -1;
                 usleep(100000);
         }
