@@ -424,7 +424,7 @@ static pid_t iperf_server(pid_t child) {
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
                         _exit(127);
-                int devnull = open("/dev/null", O_WRONLY);
+                int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 dup2(devnull, 1);
                 execlp("iperf3", "iperf3", "-s", "-B", "10.99.1.2", "-p", "5299", (char *) NULL);
                 _exit(127);
