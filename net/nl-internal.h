@@ -20,8 +20,9 @@ int nl_request_ack(struct nl *nl, const struct nlmsghdr *req);
 /* "Failed to WHAT: <extended ack>" or "Failed to WHAT: <strerror>"; returns r. */
 int nl_fail(struct nl *nl, vs_error *err, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* nl_link_index() with "Failed to WHAT: link NAME: No such device". */
-int nl_index_or_fail(struct nl *nl, const char *name, vs_error *err, const char *what);
+/* nl_link_index() with "Failed to WHAT: no link NAME" when there is none. */
+int nl_index_or_fail(struct nl *nl, const char *name, vs_error *err, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 #define NL_CIDR_STRLEN 64
 const char *nl_cidr_str(const struct net_cidr *a, char buf[NL_CIDR_STRLEN]);

@@ -217,11 +217,18 @@ int nl_link_index(struct nl *nl, const char *name) {
 }
 
 /* The index of a link the caller names, with a message when it is not there. */
-int nl_index_or_fail(struct nl *nl, const char *name, vs_error *err, const char *what) {
+int nl_index_or_fail(struct nl *nl, const char *name, vs_error *err, const char *fmt, ...) {
         int index = nl_link_index(nl, name);
-        if (index < 0)
-                return vs_err(err, -index, "Failed to %s: link %s", what, name ? name : "(null)");
-        return index;
+        if (index >= 0)
+                return index;
+        char what[VS_ERROR_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        if (index == -ENODEV)
+                return vs_err_msg(err, ENODEV, "Failed to %s: no link %s", what, name ? name : "(null)");
+        return vs_err(err, -index, "Failed to %s", what);
 }
 
 static void put_mac_mtu(struct nlmsghdr *nlh, const uint8_t *mac, unsigned mtu) {
@@ -301,7 +308,7 @@ int nl_link_delete(struct nl *nl, const char *name, vs_error *err) {
 
 int nl_link_set_up(struct nl *nl, const char *name, bool up, vs_error *err) {
         const char *what = up ? "set up" : "set down";
-        int index = nl_index_or_fail(nl, name, err, what);
+        int index = nl_index_or_fail(nl, name, err, "%s %s", what, name);
         if (index < 0)
                 return index;
         char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -314,12 +321,12 @@ int nl_link_set_up(struct nl *nl, const char *name, bool up, vs_error *err) {
 }
 
 int nl_link_set_master(struct nl *nl, const char *name, const char *master, vs_error *err) {
-        int index = nl_index_or_fail(nl, name, err, "set the master");
+        int index = nl_index_or_fail(nl, name, err, "set the master of %s", name);
         if (index < 0)
                 return index;
         int mindex = 0;
         if (master) {
-                mindex = nl_index_or_fail(nl, master, err, "enslave");
+                mindex = nl_index_or_fail(nl, master, err, "enslave %s to %s", name, master);
                 if (mindex < 0)
                         return mindex;
         }
@@ -335,7 +342,7 @@ int nl_link_set_master(struct nl *nl, const char *name, const char *master, vs_e
 }
 
 int nl_bridge_port_set_isolated(struct nl *nl, const char *name, bool isolated, vs_error *err) {
-        int index = nl_index_or_fail(nl, name, err, "set the isolated flag");
+        int index = nl_index_or_fail(nl, name, err, "set isolated %s on bridge port %s", isolated ? "on" : "off", name);
         if (index < 0)
                 return index;
         char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -515,7 +522,7 @@ static int stats_cb(const struct nlmsghdr *nlh, void *data) {
 }
 
 int nl_link_stats(struct nl *nl, const char *name, struct nl_link_stats *ret, vs_error *err) {
-        int index = nl_index_or_fail(nl, name, err, "read the counters");
+        int index = nl_index_or_fail(nl, name, err, "read the counters of %s", name);
         if (index < 0)
                 return index;
         char buf[MNL_SOCKET_BUFFER_SIZE];

@@ -144,7 +144,7 @@ static int ifb_ensure(struct nl *nl, const char *ifname, const char *ifb, vs_err
         r = nl_link_set_up(nl, ifb, true, err);
         if (r < 0)
                 return r;
-        return nl_index_or_fail(nl, ifb, err, "shape the outbound traffic");
+        return nl_index_or_fail(nl, ifb, err, "shape the outbound traffic of %s", ifname);
 }
 
 static int ingress_add(struct nl *nl, int index, const char *ifname, vs_error *err) {
