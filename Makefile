@@ -115,7 +115,7 @@ fuzz: deps
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
 		-o $(B)/fuzz/fuzz_http_reader tests/fuzz/fuzz_http_reader.c base/*.c
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
-		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/settings.c vsd/rlimits.c cgroups/*.c base/*.c -liniparser -lcgroup
+		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/settings.c vsd/rlimits.c cgroups/*.c net/*.c base/*.c -liniparser -lcgroup -lnftables -lmnl
 	$(B)/fuzz/fuzz_http_reader -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 	$(B)/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=2048
 	rm -f /tmp/vsd-fuzz-config-*.ini

@@ -166,11 +166,27 @@ void netw_free(struct vsd *v, bool teardown) {
         v->net = NULL;
 }
 
+#define IFB_ALIAS "vsd: outbound cap of "
+
+/* The IFB of an outbound cap whose link is gone (net/tc.c names the link in
+ * its alias): a crash, or a namespace that died with its init. */
+static void stale_ifb(struct vsd *v, const struct nl_link_info *l) {
+        const char *link = l->alias + strlen(IFB_ALIAS);
+        if (strncmp(link, S(v)->link_prefix, strlen(S(v)->link_prefix)) != 0 || nl_link_index(N(v)->nl, link) >= 0)
+                return;
+        log_info("Removing %s, the outbound cap of the gone link %s", l->name, link);
+        (void) nl_link_delete(N(v)->nl, l->name, NULL);
+}
+
 /* Links whose alias says they are ours ("vsd:<root>:<name>") and whose
  * instance does not run. */
 static int stale_link(const struct nl_link_info *l, void *data) {
         struct vsd *v = data;
         char prefix[300];
+        if (strncmp(l->alias, IFB_ALIAS, strlen(IFB_ALIAS)) == 0) {
+                stale_ifb(v, l);
+                return 0;
+        }
         link_alias(v, "", prefix, sizeof(prefix));
         if (strncmp(l->alias, prefix, strlen(prefix)) != 0)
                 return 0;
@@ -185,7 +201,10 @@ static int stale_link(const struct nl_link_info *l, void *data) {
 void netw_reconcile(struct vsd *v) {
         struct netw *n = N(v);
         vs_error err = { 0 };
-        (void) nl_link_foreach(n->nl, stale_link, v, NULL);
+        /* twice: an IFB is stale once the link it caps is, which the first
+         * walk may remove after passing the IFB */
+        for (int pass = 0; pass < 2; pass++)
+                (void) nl_link_foreach(n->nl, stale_link, v, NULL);
         if (!n->fw)
                 return;
         /* every running instance's port and forwards, in one transaction */
