@@ -4,9 +4,12 @@
 # make bench: start and exec latency of vsd next to the floors the kernel
 # allows (bare unshare with the same namespaces, nsenter into them), all in
 # one run, alternating, medians over many runs; the start of an instance with
-# every limit set against a bare one; `vsctl stats` with STATS_N (100)
-# running instances.  Writes bench/results/.  Leaves nothing behind:
-# instances, cgroups, the daemon and its directory go at exit.
+# every limit set against a bare one, and with networking (bridge, routed)
+# against none; TCP throughput between two instances over the bridge and
+# over routed links against the host's loopback (iperf3); `vsctl stats` with
+# STATS_N (100) running instances.  Writes bench/results/.  Leaves nothing
+# behind: instances, links, firewall tables, cgroups, the daemon and its
+# directory go at exit.
 #
 # Usage: bench/run.sh BUILD_DIR     (as root)
 set -euo pipefail
@@ -48,8 +51,11 @@ trap cleanup EXIT
 
 mkdir -p "$T/root/templates" "$T/run"
 "$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+# its own bridge, addresses and firewall tables: never a real vsd's
+printf '%s\n' "[network]" "bridge = vsbench0" "bridge_ipv4 = 10.254.0.1/16" "routed_ipv4 = 10.253.0.0/24" \
+        "link_prefix = vbn" "nft_table = vsd_bench" >"$T/vsd.conf"
 "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
-        2>"$T/vsd.log" &
+        -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
 for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
@@ -63,6 +69,9 @@ vsctl create b-full --memory 256M --swap 64M --memory-soft 128M --cpus 1 --cpu-w
         --pids 200 --io-write-bps "$DEV=100M" --io-read-iops "$DEV=5000" --nofile 4096 \
         --rlimit core=0 --rlimit nproc=4096 --rlimit memlock=4M --rlimit stack=8M >/dev/null
 vsctl create b-bare >/dev/null
+vsctl create b-net >/dev/null
+vsctl create b-routed --net routed >/dev/null
+vsctl create b-nonet --net none >/dev/null
 INIT_PID=$(vsctl --json info b-exec | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 
 # The floor: the same namespaces with nothing else (no cgroup, no rootfs).
@@ -83,19 +92,22 @@ hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/exec.js
         -n "floor: nsenter -a -t PID true" "nsenter -a -t $INIT_PID true" \
         >"$T/h2.txt" 2>&1 || { cat "$T/h2.txt"; exit 1; }
 
-# What limits add to a start.  The two alternate (ABBA), each timed from
-# process start to exit, stop --kill in between untimed: on cgroup v1 a
-# start's cost drifts with what the kernel did moments before (the cgroup
-# migration lock), and hyperfine would run all of one, then all of the other.
-python3 - "$B/vsctl" "$SOCK" "$RUNS" "$OUT/limits.json" <<'PY'
+# What limits and networking add to a start.  Each pair alternates (ABBA),
+# each start timed from process start to exit, stop --kill in between
+# untimed: on cgroup v1 a start's cost drifts with what the kernel did
+# moments before (the cgroup migration lock), and hyperfine would run all of
+# one, then all of the other.
+ab_starts() { # OUT_JSON NAME LABEL NAME LABEL
+        python3 - "$B/vsctl" "$SOCK" "$RUNS" "$@" <<'PY'
 import json, subprocess, sys, time
 vsctl, sock, runs, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-names = {"b-full": "vsd: vsctl start, every limit set", "b-bare": "vsd: vsctl start, no limit"}
+a, b = sys.argv[5], sys.argv[7]
+names = {a: sys.argv[6], b: sys.argv[8]}
 times = {n: [] for n in names}
 def run(*args):
     subprocess.run([vsctl, "--socket", sock, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 for i in range(runs + 3):
-    for n in (("b-full", "b-bare") if i % 2 == 0 else ("b-bare", "b-full")):
+    for n in ((a, b) if i % 2 == 0 else (b, a)):
         run("stop", "--kill", n)
         t = time.perf_counter()
         r = subprocess.run([vsctl, "--socket", sock, "start", n], stdout=subprocess.DEVNULL)
@@ -108,6 +120,45 @@ for n in names:
     run("stop", "--kill", n)
 json.dump({"results": [{"command": names[n], "times": times[n]} for n in names]}, open(out, "w"))
 PY
+}
+ab_starts "$OUT/limits.json" b-full "vsd: vsctl start, every limit set" b-bare "vsd: vsctl start, no limit"
+ab_starts "$OUT/net-start.json" b-net "vsd: vsctl start, bridge network" b-nonet "vsd: vsctl start, no network"
+ab_starts "$OUT/routed-start.json" b-routed "vsd: vsctl start, routed network" b-nonet "vsd: vsctl start, no network (2)"
+
+# TCP throughput: the host's iperf3 in two instances' network namespaces
+# (their traffic crosses the instances' links and vsd's firewall exactly as
+# their own would) against the same on the host's loopback.  Median of 3.
+command -v iperf3 >/dev/null || {
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
+}
+for n in t-a t-b; do vsctl create "$n" --start >/dev/null; done
+for n in t-ra t-rb; do vsctl create "$n" --net routed --start >/dev/null; done
+netns_of() { echo "/proc/$(vsctl --json info "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')/ns/net"; }
+ip_of() { vsctl --json info "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["ip"].split(",")[0].split("/")[0])'; }
+iperf_gbit() { # SERVER_NETNS CLIENT_NETNS ADDRESS
+        local g=()
+        for _ in 1 2 3; do
+                nsenter --net="$1" iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
+                local sp=$!
+                for _ in $(seq 100); do nsenter --net="$1" ss -Hltn 'sport = :5299' | grep -q . && break; sleep 0.02; done
+                g+=("$(nsenter --net="$2" iperf3 -c "$3" -p 5299 -t 3 -O 1 -J |
+                        python3 -c 'import json, sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9)')")
+                wait "$sp" || true
+        done
+        printf '%s\n' "${g[@]}" | sort -g | sed -n 2p
+}
+SELF=/proc/self/ns/net
+python3 - "$OUT/throughput.json" \
+        "$(iperf_gbit "$SELF" "$SELF" 127.0.0.1)" \
+        "$(iperf_gbit "$(netns_of t-b)" "$(netns_of t-a)" "$(ip_of t-b)")" \
+        "$(iperf_gbit "$(netns_of t-rb)" "$(netns_of t-ra)" "$(ip_of t-rb)")" <<'PY'
+import json, sys
+out, lo, br, rt = sys.argv[1], *map(float, sys.argv[2:5])
+json.dump([{"command": "floor: TCP over the host's loopback", "gbit": lo},
+           {"command": "vsd: TCP instance -> instance, bridge", "gbit": br},
+           {"command": "vsd: TCP instance -> instance, routed", "gbit": rt}], open(out, "w"))
+PY
+for n in t-a t-b t-ra t-rb; do vsctl stop --kill "$n" >/dev/null; vsctl destroy "$n" >/dev/null; done
 
 # `vsctl stats` over many running instances (b-exec is one of them).
 for i in $(seq 2 "$STATS_N"); do
@@ -126,7 +177,7 @@ python3 - "$OUT" "$STATS_N" <<'PY'
 import json, sys, statistics, datetime
 out, n_stats = sys.argv[1], sys.argv[2]
 rows = []
-for f in ("start-exec.json", "exec.json", "limits.json", "stats.json"):
+for f in ("start-exec.json", "exec.json", "limits.json", "net-start.json", "routed-start.json", "stats.json"):
     for r in json.load(open(f"{out}/{f}"))["results"]:
         t = sorted(r["times"])
         rows.append((r["command"], statistics.median(t) * 1e3, t[0] * 1e3, t[-1] * 1e3, len(t)))
@@ -135,12 +186,15 @@ targets = {"vsd: vsctl start (init running, limits set)": 3.0, "vsd: vsctl exec 
 floor = {"vsd: vsctl start (init running, limits set)": "floor: unshare -fpmuinC /bin/true",
          "vsd: vsctl exec NAME true": "floor: nsenter -a -t PID true",
          "vsd: vsctl start, every limit set": "vsd: vsctl start, no limit",
+         "vsd: vsctl start, bridge network": "vsd: vsctl start, no network",
+         "vsd: vsctl start, routed network": "vsd: vsctl start, no network (2)",
          stats: "floor: vsctl version (one round trip)",
          f"vsd: vsctl --json stats ({n_stats} running)": "floor: vsctl version (one round trip)",
          "vsd: vsctl stats NAME": "floor: vsctl version (one round trip)"}
 med = {r[0]: r[1] for r in rows}
 # limits are judged by what they add, not by a ratio
-added = {"vsd: vsctl start, every limit set": 0.5}
+added = {"vsd: vsctl start, every limit set": 0.5, "vsd: vsctl start, bridge network": 1.0,
+         "vsd: vsctl start, routed network": 1.0}
 lines = [f"# vsd benchmark — {datetime.date.today()}", "",
          "| what | median ms | min ms | max ms | runs | vs floor | target |",
          "|---|---:|---:|---:|---:|---:|---|"]
@@ -153,6 +207,13 @@ for name, m, lo, hi, n in rows:
         d = m - med[floor[name]]
         tgt = f"adds {d:+.2f} ms, ≤ {added[name]} ms: " + ("met" if d <= added[name] else "MISSED")
     lines.append(f"| {name} | {m:.2f} | {lo:.2f} | {hi:.2f} | {n} | {ratio} | {tgt} |")
+tp = json.load(open(f"{out}/throughput.json"))
+lo = tp[0]["gbit"]
+lines += ["", "| TCP throughput (iperf3, median of 3) | Gbit/s | vs loopback | target |", "|---|---:|---:|---|"]
+for r in tp:
+    ratio = r["gbit"] / lo if lo else 0
+    tgt = "" if r is tp[0] else "≥ 0.8x: " + ("met" if ratio >= 0.8 else "MISSED")
+    lines.append(f"| {r['command']} | {r['gbit']:.2f} | {ratio:.2f}x | {tgt} |")
 text = "\n".join(lines) + "\n"
 open(f"{out}/summary.md", "w").write(text)
 json.dump([dict(zip(("command", "median_ms", "min_ms", "max_ms", "runs"), r)) for r in rows],
