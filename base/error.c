@@ -65,6 +65,7 @@ int vs_err_http_status(int code) {
         case ESRCH:
                 return 404;
         case EEXIST:
+        case EADDRINUSE:
         case EBUSY:
         case EALREADY:
         case ENOTEMPTY:
@@ -75,6 +76,8 @@ int vs_err_http_status(int code) {
         case ENOSPC:
         case EDQUOT:
                 return 507;
+        case EOPNOTSUPP:
+                return 501;
         default:
                 return 500;
         }

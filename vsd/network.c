@@ -356,7 +356,7 @@ int netw_resolve(struct vsd *v, const struct inst_config *old, struct inst_confi
         struct inst_net *n = &cfg->net;
         if (n->mode == NET_MODE_UNSET)
                 n->mode = old ? old->net.mode : S(v)->default_mode;
-        if (n->mode == NET_MODE_NONE) {
+        if (n->mode == NET_MODE_NONE || n->mode == NET_MODE_UNSET) {
                 if (n->n_addr || n->n_fwd)
                         return vs_err_msg(err, EINVAL, "%s without a network: give --net bridge or routed",
                                           n->n_addr ? "addresses" : "port forwards");
@@ -522,7 +522,7 @@ int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_erro
         if (!has_network(cfg))
                 return 0;
         if (!n->fw)
-                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): start it with --net none", n->fw_error);
+                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run", n->fw_error);
         char ifname[16], alias[300];
         struct fw_port port;
         fw_port_of(v, cfg, ifname, &port);

@@ -41,7 +41,8 @@ static json_t *network_json(struct instance *i) {
                 net_mac_format(m, mac);
                 netw_host_ifname(i->vsd, i->cfg.name, link);
         }
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "net", inst_net_mode_name(n->mode), "ip",
+        int mode = n->mode == NET_MODE_UNSET ? NET_MODE_NONE : n->mode;
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "net", inst_net_mode_name(mode), "ip",
                          ip ? ip : "", "forward", fwd ? fwd : "", "rate_in", rin, "rate_out", rout, "isolated",
                          n->isolated, "nameservers", n->nameservers, "mac", mac, "host_link", link);
 }
@@ -129,7 +130,8 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
         struct nl_link_stats ns = { 0 };
         if (i->state == INST_RUNNING || i->state == INST_PAUSED)
                 (void) netw_counters(i->vsd, c, &ns);
-        json_t *net = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode", inst_net_mode_name(c->net.mode),
+        json_t *net = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
+                                inst_net_mode_name(c->net.mode == NET_MODE_UNSET ? NET_MODE_NONE : c->net.mode),
                                 "rx_bytes", (json_int_t) ns.rx_bytes, "rx_packets", (json_int_t) ns.rx_packets,
                                 "tx_bytes", (json_int_t) ns.tx_bytes, "tx_packets", (json_int_t) ns.tx_packets,
                                 "rx_dropped", (json_int_t) ns.rx_dropped, "tx_dropped", (json_int_t) ns.tx_dropped,
@@ -189,7 +191,12 @@ static int reject_unknown(json_t *obj, const char *const *extra, bool settings, 
  * "unlimited" say "no limit" without ambiguity. */
 static int json_text(json_t *v, const char *field, char *buf, size_t len, vs_error *err) {
         if (json_is_string(v)) {
-                if (!*json_string_value(v))
+                /* lists that GET shows as "" when empty take "" back */
+                static const char *const lists[] = { "ip", "forward", "nameservers" };
+                bool list = false;
+                for (size_t k = 0; k < ELEMENTSOF(lists); k++)
+                        list = list || streq(field, lists[k]);
+                if (!*json_string_value(v) && !list)
                         return vs_err_msg(err, EINVAL, "%s must not be empty", field);
                 if (strlen(json_string_value(v)) >= len)
                         return vs_err_msg(err, E2BIG, "%s is too long", field);

@@ -271,6 +271,12 @@ const char *inst_net_mode_name(enum inst_net_mode m) {
 
 static int parse_net_mode(const char *v, void *field, size_t size, vs_error *err) {
         int *out = field;
+        /* an instance that never chose: none, as before instances had a
+         * network (has_network() in network.c) */
+        if (streq(v, "default")) {
+                *out = NET_MODE_UNSET;
+                return 0;
+        }
         for (int m = 0; m < _NET_MODE_MAX; m++)
                 if (streq(v, net_mode_names[m])) {
                         *out = m;
@@ -349,6 +355,8 @@ static int parse_mtu(const char *v, void *field, size_t size, vs_error *err) {
 
 /* Nameserver addresses, separated by spaces or commas. */
 static int parse_nameservers(const char *v, void *field, size_t size, vs_error *err) {
+        if (streq(v, "none"))
+                v = "";
         _cleanup_free_ char *copy = strdup(v);
         if (!copy)
                 return -ENOMEM;
@@ -690,9 +698,6 @@ int inst_config_load(struct inst_config *c, const char *path, vs_error *err) {
                 return r;
         if (!c->name[0])
                 return vs_err_msg(err, EINVAL, "%s: [instance] name is missing", path);
-        /* written before instances had networking */
-        if (c->net.mode == NET_MODE_UNSET)
-                c->net.mode = NET_MODE_NONE;
         return 0;
 }
 
@@ -755,7 +760,7 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                          "nameservers = %s\n",
                          c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, c->io_weight,
                          rbps, wbps, riops, wiops, c->nofile, rlimits, c->stop_timeout_ms,
-                         inst_net_mode_name(c->net.mode < 0 ? NET_MODE_NONE : c->net.mode), addrs, fwds, rate_in,
+                         inst_net_mode_name(c->net.mode), addrs, fwds, rate_in,
                          rate_out, c->net.isolated ? "yes" : "no", c->net.nameservers);
         if (n < 0)
                 return -ENOMEM;

@@ -250,7 +250,8 @@ test_stats_full() {
         vsctl restart sf1
         j=$(vsctl --json stats sf1)
         [ "$(json .pids.current <<<"$j")" -ge 1 ] || fail "no pids after a restart: $j"
-        assert_eq "$(json .io.write_bytes <<<"$j")" 0 "write_bytes of the new cgroup"
+        # (the start itself writes a few KiB: /etc/hosts)
+        [ "$(json .io.write_bytes <<<"$j")" -lt 1048576 ] || fail "write_bytes of the new cgroup: $(json .io.write_bytes <<<"$j"), not counted from zero"
         vsctl stop sf1
         assert_eq "$(vsctl --json stats sf1 | json '.memory.usage + .pids.current')" 0 "a stopped instance's usage"
 }
