@@ -453,8 +453,8 @@ static double iperf(bool reverse, char *why, size_t len) {
                 if (v >= 0)
                         return v;
                 /* the server may not listen yet, or still be closing the
-                 * previous test */
-                if (!strstr(why, "unable to connect") && !strstr(why, "busy"))
+                 * previous test (and then drop the new control connection) */
+                if (!strstr(why, "unable to connect") && !strstr(why, "busy") && !strstr(why, "reset by peer"))
                         return -1;
                 usleep(100000);
         }
