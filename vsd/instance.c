@@ -434,14 +434,11 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
 struct plumb_ctx {
         struct vsd *v;
         const struct inst_config *cfg;
-        bool attached;
 };
 
 static int plumb(void *userdata, pid_t pid, vs_error *err) {
         struct plumb_ctx *pc = userdata;
-        int r = netw_attach(pc->v, pc->cfg, pid, err);
-        pc->attached = r >= 0;
-        return r;
+        return netw_attach(pc->v, pc->cfg, pid, err);
 }
 
 int inst_start(struct instance *i, vs_error *err) {
@@ -501,9 +498,12 @@ int inst_start(struct instance *i, vs_error *err) {
                 .net = networked ? &net : NULL,
                 .plumbing = networked ? &plumbing : NULL,
         };
-        r = start_spawn(&spec, &i->pid, &i->pidfd, err);
-        if (r < 0 && pc.attached)
-                netw_detach(v, &i->cfg);
+        r = networked ? netw_prepare(v, &i->cfg, err) : 0;
+        if (r >= 0) {
+                r = start_spawn(&spec, &i->pid, &i->pidfd, err);
+                if (r < 0 && networked)
+                        netw_detach(v, &i->cfg);
+        }
         if (r < 0)
                 goto undo_console;
 

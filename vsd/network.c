@@ -517,21 +517,39 @@ static int attach_routed(struct vsd *v, const struct inst_config *cfg, const cha
         return proxy_entries(v, cfg, true, err);
 }
 
-int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_error *err) {
+int netw_prepare(struct vsd *v, const struct inst_config *cfg, vs_error *err) {
         struct netw *n = N(v);
         if (!has_network(cfg))
                 return 0;
         if (!n->fw)
-                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run", n->fw_error);
+                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run",
+                                  n->fw_error);
+        char ifname[16];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        int r = cfg->net.mode == NET_MODE_BRIDGE ? ensure_bridge(v, err) : 0;
+        /* the firewall knows the port before its link exists, so it never
+         * passes anything unchecked */
+        if (r >= 0)
+                r = fw_port_add(n->fw, &port, err);
+        for (unsigned f = 0; r >= 0 && f < cfg->net.n_fwd; f++) {
+                struct fw_forward fwd;
+                fw_forward_of(cfg, f, &fwd);
+                r = fw_forward_add(n->fw, &fwd, err);
+        }
+        if (r < 0)
+                netw_detach(v, cfg);
+        return r;
+}
+
+int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_error *err) {
+        struct netw *n = N(v);
+        if (!has_network(cfg))
+                return 0;
         char ifname[16], alias[300];
         struct fw_port port;
         fw_port_of(v, cfg, ifname, &port);
         link_alias(v, cfg->name, alias, sizeof(alias));
-        int r = 0;
-        if (cfg->net.mode == NET_MODE_BRIDGE)
-                r = ensure_bridge(v, err);
-        if (r < 0)
-                return r;
         /* a link of a previous run of this instance that a crash left */
         (void) nl_link_delete(n->nl, ifname, NULL);
         struct nl_veth ve = {
@@ -542,13 +560,9 @@ int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_erro
                 .peer_netns_pid = pid,
                 .mtu = (unsigned) S(v)->mtu,
         };
-        r = nl_veth_create(n->nl, &ve, err);
+        int r = nl_veth_create(n->nl, &ve, err);
         if (r < 0)
                 return r;
-        /* the firewall knows the port before it can pass anything */
-        r = fw_port_add(n->fw, &port, err);
-        if (r < 0)
-                goto undo;
         if (cfg->net.mode == NET_MODE_BRIDGE) {
                 r = nl_link_set_master(n->nl, ifname, S(v)->bridge, err);
                 if (r >= 0 && cfg->net.isolated)
@@ -562,15 +576,6 @@ int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_erro
                 r = attach_routed(v, cfg, ifname, err);
         if (r >= 0 && (cfg->net.rate_in || cfg->net.rate_out))
                 r = tc_rate_set(n->nl, ifname, cfg->net.rate_in, cfg->net.rate_out, err);
-        for (unsigned f = 0; r >= 0 && f < cfg->net.n_fwd; f++) {
-                struct fw_forward fwd;
-                fw_forward_of(cfg, f, &fwd);
-                r = fw_forward_add(n->fw, &fwd, err);
-        }
-        if (r >= 0)
-                return 0;
-undo:
-        netw_detach(v, cfg);
         return r;
 }
 
@@ -788,9 +793,12 @@ static int write_all(int fd, const char *text, size_t len, const char *path, vs_
 }
 
 /* The customer's /etc/hosts with vsd's block (between HOSTS_BEGIN and
- * HOSTS_END) replaced by block, or appended. */
+ * HOSTS_END) replaced by block, or appended; left alone when it holds this
+ * block already (a restart).  Runs in the freshly cloned child, where every
+ * page written is copied from the daemon's: malloc, not calloc, and no
+ * write that is not needed. */
 static int write_hosts(int rootfd, const char *block, vs_error *err) {
-        _cleanup_free_ char *text = calloc(1, HOSTS_MAX + 1);
+        _cleanup_free_ char *text = malloc(HOSTS_MAX + 1);
         if (!text)
                 return vs_err_msg(err, ENOMEM, "read /etc/hosts");
         size_t len = 0;
@@ -804,9 +812,14 @@ static int write_hosts(int rootfd, const char *block, vs_error *err) {
                 while (len < HOSTS_MAX && (got = read(in, text + len, HOSTS_MAX - len)) > 0)
                         len += (size_t) got;
         }
+        text[len] = '\0';
         char *begin = strstr(text, HOSTS_BEGIN), *end = begin ? strstr(begin, HOSTS_END) : NULL;
-        if (begin && end)
+        if (begin && end) {
+                const char *old = begin + strlen(HOSTS_BEGIN);
+                if ((size_t) (end - old) == strlen(block) && strncmp(old, block, strlen(block)) == 0)
+                        return 0;
                 memmove(begin, end + strlen(HOSTS_END), strlen(end + strlen(HOSTS_END)) + 1);
+        }
         len = strlen(text);
         _cleanup_close_ int out = open_inside(rootfd, "etc/hosts", O_WRONLY | O_CREAT | O_TRUNC, err);
         if (out == -ENOENT)
