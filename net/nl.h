@@ -54,10 +54,13 @@ struct nl_veth {
         pid_t peer_netns_pid;  /* create the peer directly in this process's
                                 * network namespace (no name clash with the host) */
         unsigned mtu;          /* both ends; 0 = default */
+        const char *master;    /* enslave the host side to this bridge, or NULL */
+        bool up;               /* bring the host side up */
 };
 
-/* Create a veth pair, the peer in peer_netns_pid's namespace.  Both ends
- * are left down. */
+/* Create a veth pair, the peer in peer_netns_pid's namespace, in one
+ * request with the host side's master and up state.  The peer is left
+ * down. */
 int nl_veth_create(struct nl *nl, const struct nl_veth *v, vs_error *err);
 
 /* Delete a link by name; -ENODEV (and no err) when it does not exist. */

@@ -559,19 +559,17 @@ int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_erro
                 .peer_mac = port.mac,
                 .peer_netns_pid = pid,
                 .mtu = (unsigned) S(v)->mtu,
+                .master = cfg->net.mode == NET_MODE_BRIDGE ? S(v)->bridge : NULL,
+                /* routes need the link up; the child's eth0 stays down
+                 * until it has its addresses, so nothing flows before the
+                 * caps are set */
+                .up = true,
         };
         int r = nl_veth_create(n->nl, &ve, err);
         if (r < 0)
                 return r;
-        if (cfg->net.mode == NET_MODE_BRIDGE) {
-                r = nl_link_set_master(n->nl, ifname, S(v)->bridge, err);
-                if (r >= 0 && cfg->net.isolated)
-                        r = nl_bridge_port_set_isolated(n->nl, ifname, true, err);
-        }
-        /* routes need the link up; the child's eth0 stays down until it
-         * has its addresses, so nothing flows before the caps are set */
-        if (r >= 0)
-                r = nl_link_set_up(n->nl, ifname, true, err);
+        if (cfg->net.mode == NET_MODE_BRIDGE && cfg->net.isolated)
+                r = nl_bridge_port_set_isolated(n->nl, ifname, true, err);
         if (r >= 0 && cfg->net.mode == NET_MODE_ROUTED)
                 r = attach_routed(v, cfg, ifname, err);
         if (r >= 0 && (cfg->net.rate_in || cfg->net.rate_out))

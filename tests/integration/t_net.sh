@@ -351,3 +351,74 @@ test_nothing_left_after_destroy() {
         nft list table inet "$VSD_NFT_TABLE" | grep -q 18070 && fail "forward left in the firewall"
         return 0
 }
+
+test_nat_masquerades_outbound() {
+        # a daemon with NAT, and an "outside" network the test makes: a
+        # namespace behind a link of its own, on an address block no host
+        # route knows (198.51.100.0/24), so nothing can leave the machine
+        vsd_stop
+        vsd_net_names
+        printf '%s\n' "[network]" "bridge = $VSD_BRIDGE" "bridge_ipv4 = $VSD_NET4.1/24" "link_prefix = $VSD_LINK_PREFIX" \
+                "nft_table = $VSD_NFT_TABLE" "nat = yes" >"$T/vsd.conf"
+        vsd_up
+        local out_link=vso$VSD_NET_ID outpid a
+        ip route show 198.51.100.0/24 | grep -q . && fail "198.51.100.0/24 is routed on this host already"
+        unshare --net sleep 300 &
+        outpid=$!
+        # whatever happens below, the outside goes with the test
+        trap "{ kill $outpid; ip link del $out_link; } >/dev/null 2>&1 || true" EXIT
+        wait_for bash -c "[ \"\$(readlink /proc/$outpid/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]"
+        ip link add "$out_link" type veth peer name eth0 netns "$outpid"
+        ip addr add 198.51.100.1/24 dev "$out_link"
+        ip link set "$out_link" up
+        # replies come back in through it: the test's own link forwards
+        sysctl -qw "net.ipv4.conf.$out_link.forwarding=1"
+        nsenter -t "$outpid" -n sh -c 'ip addr add 198.51.100.2/24 dev eth0 && ip link set eth0 up && ip link set lo up'
+        vsctl create natted --start
+        a=$(ip_of natted)
+        nsenter -t "$outpid" -n "$B/tests/probe" udp-count 9000 2000 >"$T/c1" 2>&1 &
+        COUNTER_PID=$!
+        wait_for grep -q ready=1 "$T/c1"
+        vsctl exec natted -- /probe udp-send "$a" 198.51.100.2 5000 9000 3
+        counted
+        note "outside saw: $(tr '\n' ' ' <"$T/c1")"
+        assert_eq "$(probe_val count <"$T/c1")" 3 "datagrams that reached the outside"
+        assert_eq "$(probe_val from <"$T/c1")" 198.51.100.1 "source seen outside (masqueraded)"
+        # and a TCP round trip: the outside answers through the NAT
+        nsenter -t "$outpid" -n busybox nc -l -p 7000 -e echo pong-from-outside &
+        local ncpid=$!
+        wait_for bash -c "nsenter -t $outpid -n ss -Hltn 'sport = :7000' | grep -q ."
+        assert_eq "$(vsctl exec natted -- sh -c 'echo ping | nc -w 3 198.51.100.2 7000')" pong-from-outside "TCP through the NAT"
+        wait "$ncpid" || true
+        vsctl stop natted --kill
+        kill "$outpid"
+        wait "$outpid" 2>/dev/null || true
+        ip link del "$out_link" 2>/dev/null || true
+}
+
+test_routed_proxy_entries_and_resolv_conf() {
+        # an uplink of the test's own (one end of a veth pair) on which the
+        # host answers ARP for routed addresses
+        local up=vsu$VSD_NET_ID a
+        ip link add "$up" type veth peer name "vsw$VSD_NET_ID"
+        trap "ip link del $up >/dev/null 2>&1 || true" EXIT
+        vsd_stop
+        vsd_net_names
+        printf '%s\n' "[network]" "bridge = $VSD_BRIDGE" "bridge_ipv4 = $VSD_NET4.1/24" "routed_ipv4 = $VSD_ROUTED4.0/24" \
+                "link_prefix = $VSD_LINK_PREFIX" "nft_table = $VSD_NFT_TABLE" "proxy_devs = $up" \
+                "nameservers = 10.0.0.53" >"$T/vsd.conf"
+        vsd_up
+        vsctl create pub --net routed --start
+        a=$(ip_of pub)
+        ip neigh show proxy dev "$up" | grep -q "^$a " || fail "no proxy entry for $a on $up: $(ip neigh show proxy dev "$up")"
+        # the daemon's nameservers, or the instance's own
+        vsctl exec pub -- cat /etc/resolv.conf | grep -qx "nameserver 10.0.0.53" || fail "resolv.conf without the daemon's nameserver"
+        vsctl stop pub --kill
+        ip neigh show proxy dev "$up" | grep -q "^$a " && fail "proxy entry for $a left after stop"
+        vsctl set pub --nameserver 10.0.0.54 --nameserver fd00::54
+        vsctl start pub
+        assert_eq "$(vsctl exec pub -- grep -c nameserver /etc/resolv.conf)" 2 "nameservers of the instance's own"
+        vsctl exec pub -- grep -qx "nameserver fd00::54" /etc/resolv.conf || fail "IPv6 nameserver missing"
+        vsctl stop pub --kill
+        ip link del "$up"
+}
