@@ -219,14 +219,6 @@ static int addr_format(const struct net_cidr *c, char *buf, size_t len) {
         return 0;
 }
 
-static bool addr_same(const struct net_cidr *a, const struct net_cidr *b) {
-        return a->family == b->family && memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
-}
-
-static void mac_format(const uint8_t m[NET_MAC_LEN], char buf[NET_MAC_STRLEN]) {
-        snprintf(buf, NET_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
-
 static const char *proto_name(int proto) {
         return proto == IPPROTO_UDP ? "udp" : "tcp";
 }
@@ -348,7 +340,7 @@ static int port_elements(FILE *f, const struct fw *fw, const char *ifname, const
                 element(f, fw, del, "inet", "routed", e);
         else {
                 element(f, fw, del, "bridge", "ports", e);
-                mac_format(mac, m);
+                net_mac_format(mac, m);
                 snprintf(e, sizeof(e), "\"%s\" . %s", ifname, m);
                 element(f, fw, del, "bridge", "port_mac", e);
         }
@@ -758,7 +750,7 @@ int fw_forward_del(struct fw *fw, const struct fw_forward *f, vs_error *err) {
                 return vs_err_prefix(err, "Failed to remove forward %s from the firewall", name);
         const struct fw_forward *h = forward_holder(fw->fwds, fw->n_fwds, f);
         /* the host port belongs to another forward: leave it alone */
-        if (h && (h->port != f->port || !addr_same(&h->addr, &f->addr))) {
+        if (h && (h->port != f->port || !net_addr_equal(&h->addr, &f->addr))) {
                 char a[INET6_ADDRSTRLEN] = "?";
                 addr_format(&h->addr, a, sizeof(a));
                 return vs_err_msg(err, ENOENT, "Failed to remove forward %s from the firewall: host port %s %u leads to %s:%u",

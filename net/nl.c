@@ -377,12 +377,9 @@ static size_t addr_len(const struct net_cidr *a) {
         return a->family == AF_INET6 ? 16 : 4;
 }
 
-/* "10.0.0.5/24" for messages (net/addr.c has the general formatter). */
+/* "10.0.0.5/24" for messages. */
 const char *nl_cidr_str(const struct net_cidr *a, char buf[NL_CIDR_STRLEN]) {
-        char ip[INET6_ADDRSTRLEN];
-        if (!inet_ntop(a->family, a->addr, ip, sizeof(ip)))
-                snprintf(ip, sizeof(ip), "(family %d)", a->family);
-        snprintf(buf, NL_CIDR_STRLEN, "%s/%u", ip, a->prefix);
+        net_cidr_format(a, true, buf, NL_CIDR_STRLEN);
         return buf;
 }
 
