@@ -73,7 +73,9 @@ cat <<'EOF'
 Next:
   vsctl exec demo1 -- ps          # a command inside demo1
   vsctl console demo1             # its console shell (Ctrl-] detaches)
-  vsctl stats                     # memory, CPU and pids per instance
+  vsctl stats                     # memory, CPU, pids and network per instance
+  vsctl info demo2                # its address (ip), MAC and host-side link
+  vsctl exec demo1 -- ping -c 1 DEMO2_IP   # demo1 reaches demo2 over the bridge
   vsctl stop demo2 && vsctl destroy demo2
   vsctl help
 EOF

@@ -69,7 +69,7 @@ const struct vsctl_command vsctl_commands[] = {
           "  -e, --env K=V       set an environment variable; repeatable\n"
           "vsctl exits with the command's exit status.\n" },
         { "console", cmd_console, "Attach to the console of an instance; Ctrl-] detaches", "NAME", NULL },
-        { "set", cmd_set, "Change the limits of an instance, live when it runs",
+        { "set", cmd_set, "Change the limits and network of an instance, live when it runs",
           "NAME [--memory SIZE] [--cpus N] [--pids N] [--memory-soft SIZE] [--swap SIZE] [--cpu-weight N] "
           "[--cpuset LIST] [--io-weight N] [--nofile N] [--rlimit NAME=SOFT[:HARD]]... [--stop-timeout DUR] "
           "[--ip ADDR]... [--forward SPEC]... [--no-forward SPEC]... [--rate-in RATE] [--rate-out RATE]",
