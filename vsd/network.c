@@ -36,6 +36,7 @@ struct netw {
         struct fw *fw;          /* NULL: no firewall, and so no instance networking */
         char fw_error[VS_ERROR_MAX];
         char bridge_mark[512];  /* <run_dir>/bridge: we made the bridge */
+        bool bridge_ready;      /* it has its addresses and is up */
 };
 
 static struct netw *N(struct vsd *v) {
@@ -147,6 +148,7 @@ static void bridge_remove_if_unused(struct vsd *v) {
         int r = nl_link_delete(n->nl, S(v)->bridge, NULL);
         if (r >= 0 || r == -ENODEV)
                 (void) unlink(n->bridge_mark);
+        n->bridge_ready = false;
 }
 
 void netw_free(struct vsd *v, bool teardown) {
@@ -442,20 +444,28 @@ bool netw_plan(struct vsd *v, const struct inst_config *cfg, struct start_net *p
         return true;
 }
 
+/* The bridge with its addresses, up: made when missing (and marked as
+ * ours), completed when an operator made it.  Checked once per daemon while
+ * it stays; a start then pays one lookup. */
 static int ensure_bridge(struct vsd *v, vs_error *err) {
         struct netw *n = N(v);
         const struct net_settings *s = S(v);
-        if (nl_link_index(n->nl, s->bridge) >= 0)
-                return 0;
-        uint8_t mac[NET_MAC_LEN];
-        net_mac_from_name("vsd-bridge", s->bridge, mac);
-        int r = nl_bridge_create(n->nl, s->bridge, mac, (unsigned) s->mtu, err);
-        if (r < 0 && r != -EEXIST)
-                return r;
-        (void) vs_write_atomic(n->bridge_mark, s->bridge, strlen(s->bridge), 0644);
+        int r;
+        if (nl_link_index(n->nl, s->bridge) >= 0) {
+                if (n->bridge_ready)
+                        return 0;
+        } else {
+                uint8_t mac[NET_MAC_LEN];
+                net_mac_from_name("vsd-bridge", s->bridge, mac);
+                r = nl_bridge_create(n->nl, s->bridge, mac, (unsigned) s->mtu, err);
+                if (r < 0 && r != -EEXIST)
+                        return r;
+                (void) vs_write_atomic(n->bridge_mark, s->bridge, strlen(s->bridge), 0644);
+        }
         const struct net_cidr *addrs[] = { &s->bridge_ipv4, &s->bridge_ipv6 };
         for (size_t k = 0; k < ELEMENTSOF(addrs); k++)
                 if (addrs[k]->family) {
+                        vs_err_clear(err);
                         r = nl_addr_add(n->nl, s->bridge, addrs[k], err);
                         if (r < 0 && r != -EEXIST)
                                 return r;
@@ -465,7 +475,9 @@ static int ensure_bridge(struct vsd *v, vs_error *err) {
          * nothing of a private pool should leave the host unmasqueraded. */
         if (s->bridge_ipv4.family)
                 (void) nl_if_sysctl(AF_INET, s->bridge, "forwarding", s->nat ? "1" : "0", NULL);
-        return nl_link_set_up(n->nl, s->bridge, true, err);
+        r = nl_link_set_up(n->nl, s->bridge, true, err);
+        n->bridge_ready = r >= 0;
+        return r;
 }
 
 static int proxy_entries(struct vsd *v, const struct inst_config *cfg, bool add, vs_error *err) {
