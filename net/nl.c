@@ -88,6 +88,27 @@ int nl_open_netns(int nsfd, struct nl **ret, vs_error *err) {
         return 0;
 }
 
+int nl_netns_new(int *ret_fd, vs_error *err) {
+        _cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (self < 0)
+                return vs_err(err, errno, "Failed to open /proc/self/ns/net");
+        if (unshare(CLONE_NEWNET) < 0)
+                return vs_err(err, errno, "Failed to create a network namespace");
+        int fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        int e = errno;
+        /* as in nl_open_netns: never stay in the new one */
+        if (setns(self, CLONE_NEWNET) < 0) {
+                e = errno;
+                if (fd >= 0)
+                        close(fd);
+                return vs_err(err, e, "Failed to return to the original network namespace");
+        }
+        if (fd < 0)
+                return vs_err(err, e, "Failed to open the new network namespace");
+        *ret_fd = fd;
+        return 0;
+}
+
 void nl_close(struct nl *nl) {
         if (!nl)
                 return;
@@ -285,7 +306,10 @@ int nl_veth_create(struct nl *nl, const struct nl_veth *v, vs_error *err) {
         mnl_attr_put_strz(nlh, IFLA_IFNAME, v->peer_name);
         put_mac_mtu(nlh, v->peer_mac, v->mtu);
         /* born in the instance's namespace: its name never meets the host's */
-        mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t) v->peer_netns_pid);
+        if (v->peer_netns_pid > 0)
+                mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t) v->peer_netns_pid);
+        else
+                mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t) v->peer_netns_fd);
         mnl_attr_nest_end(nlh, peer);
         mnl_attr_nest_end(nlh, data);
         mnl_attr_nest_end(nlh, info);

@@ -31,6 +31,11 @@ int nl_open(struct nl **ret, vs_error *err);
  * single-threaded. */
 int nl_open_netns(int nsfd, struct nl **ret, vs_error *err);
 
+/* A new network namespace, held by the fd returned in *ret_fd (it lives
+ * as long as the fd or a process in it): unshare, open, and back to the
+ * caller's namespace.  The caller must be single-threaded. */
+int nl_netns_new(int *ret_fd, vs_error *err);
+
 void nl_close(struct nl *nl);
 static inline void nl_closep(struct nl **p) {
         if (*p)
@@ -52,7 +57,8 @@ struct nl_veth {
         const char *peer_name; /* the instance side, e.g. "eth0" */
         const uint8_t *peer_mac; /* NULL: random */
         pid_t peer_netns_pid;  /* create the peer directly in this process's
-                                * network namespace (no name clash with the host) */
+                                * network namespace (no name clash with the host), */
+        int peer_netns_fd;     /* or, with peer_netns_pid 0, in this one */
         unsigned mtu;          /* both ends; 0 = default */
         const char *master;    /* enslave the host side to this bridge, or NULL */
         bool up;               /* bring the host side up */

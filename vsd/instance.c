@@ -431,16 +431,6 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
 
 /* ---- starting ---------------------------------------------------------- */
 
-struct plumb_ctx {
-        struct vsd *v;
-        const struct inst_config *cfg;
-};
-
-static int plumb(void *userdata, pid_t pid, vs_error *err) {
-        struct plumb_ctx *pc = userdata;
-        return netw_attach(pc->v, pc->cfg, pid, err);
-}
-
 int inst_start(struct instance *i, vs_error *err) {
         struct vsd *v = i->vsd;
         char dir[512], lower[600], upper[600], work[600], rootfs[600], logp[600];
@@ -479,9 +469,8 @@ int inst_start(struct instance *i, vs_error *err) {
 
         char *const argv[] = { t.init, NULL };
         struct start_net net;
-        struct plumb_ctx pc = { .v = v, .cfg = &i->cfg };
-        struct start_plumbing plumbing = { .run = plumb, .userdata = &pc };
         bool networked = netw_plan(v, &i->cfg, &net);
+        _cleanup_close_ int netns = -EBADF;
         struct start_spec spec = {
                 .name = i->cfg.name,
                 .lower = lower,
@@ -496,10 +485,11 @@ int inst_start(struct instance *i, vs_error *err) {
                 .time_ns = v->time_ns,
                 .rlimits = &i->cfg.rlimits,
                 .net = networked ? &net : NULL,
-                .plumbing = networked ? &plumbing : NULL,
         };
-        r = networked ? netw_prepare(v, &i->cfg, err) : 0;
+        r = networked ? netw_prepare(v, &i->cfg, &net, &netns, err) : 0;
         if (r >= 0) {
+                spec.join_netns = networked;
+                spec.netns_fd = netns;
                 r = start_spawn(&spec, &i->pid, &i->pidfd, err);
                 if (r < 0 && networked)
                         netw_detach(v, &i->cfg);

@@ -44,19 +44,17 @@ int netw_resolve(struct vsd *v, const struct inst_config *old, struct inst_confi
 /* What the child sets up inside (start_spec.net); false: no network. */
 bool netw_plan(struct vsd *v, const struct inst_config *cfg, struct start_net *ret);
 
-/* Before the clone: the bridge, the firewall's port and forwards.  Here
- * rather than in the plumbing because libnftables writes much memory, and
- * while the cloned child lives every page the daemon writes is copied
- * (copy-on-write, with a TLB flush on the child's CPU): 7 ms a start. */
-int netw_prepare(struct vsd *v, const struct inst_config *cfg, vs_error *err);
+/* Before the clone, everything: the bridge, the firewall's port and
+ * forwards, a new network namespace (*ret_netns, which the child joins)
+ * with eth0 configured inside from plan, the host side, routes and caps.
+ * All of it before the clone because while the cloned child lives every
+ * page the daemon writes is copied (copy-on-write, with a TLB flush on the
+ * child's CPU): libnftables alone cost 7 ms a start there. */
+int netw_prepare(struct vsd *v, const struct inst_config *cfg, const struct start_net *plan, int *ret_netns,
+                 vs_error *err);
 
-/* The parent's plumbing for start_spawn, between clone and go-ahead: the
- * link with its peer in pid's namespace, bridge port or routes, caps.
- * Only small rtnetlink messages. */
-int netw_attach(struct vsd *v, const struct inst_config *cfg, pid_t pid, vs_error *err);
-
-/* Undo netw_prepare and netw_attach (stop, failed start, crash cleanup);
- * quiet, idempotent. */
+/* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
+ * idempotent. */
 void netw_detach(struct vsd *v, const struct inst_config *cfg);
 
 /* Apply a changed network config to a running instance (addresses,
@@ -69,6 +67,5 @@ int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_s
 /* The host side's name. */
 void netw_host_ifname(struct vsd *v, const char *name, char ret[16]);
 
-/* In the child, inside its namespaces (start.c's steps). */
-int netw_configure_inside(const struct start_net *plan, vs_error *err);
+/* In the child, with the instance's root (start.c's SYNC_NET_FILES). */
 int netw_write_files(int rootfd, const struct start_net *plan, vs_error *err);

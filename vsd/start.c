@@ -262,10 +262,11 @@ static int step_loopback(struct child *c) {
         return 0;
 }
 
-static int step_net_iface(struct child *c) {
-        if (!c->spec->net)
+static int step_net_join(struct child *c) {
+        if (!c->spec->join_netns)
                 return 0;
-        return netw_configure_inside(c->spec->net, &c->err);
+        int r = sys_setns(c->spec->netns_fd, CLONE_NEWNET);
+        return r < 0 ? vs_err_msg(&c->err, -r, "setns into the prepared network namespace") : 0;
 }
 
 static int step_net_files(struct child *c) {
@@ -329,6 +330,9 @@ static int step_exec_init(struct child *c) {
  */
 static const struct child_step spawn_steps[] = {
         { SYNC_RESET, step_reset },
+        /* First: the daemon made the namespace with eth0 configured before
+         * the clone (vsd/network.c says why); what follows runs in it. */
+        { SYNC_NET_JOIN, step_net_join },
         /* Before any mount: from here on no mount or unmount of ours
          * propagates back to the host (slave: host events still reach us
          * until pivot_root, ours never reach the host). */
@@ -348,9 +352,6 @@ static const struct child_step spawn_steps[] = {
          * mounted over /etc. */
         { SYNC_NET_FILES, step_net_files },
         { SYNC_LOOPBACK, step_loopback },
-        /* eth0 was put in our namespace by the parent before
-         * SYNC_SETUP_DONE (SYNC_NETWORK). */
-        { SYNC_NET_IFACE, step_net_iface },
         { SYNC_HOSTNAME, step_hostname },
         /* proc and sys before the masked and read-only paths inside them. */
         { SYNC_PROC, step_proc },
@@ -487,22 +488,11 @@ static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_err
  * cgroup, go-ahead, then wait for EOF (exec) or a failure report.  On
  * failure the child is killed and reaped.
  */
-static int parent_plumb(const struct start_plumbing *p, pid_t pid, vs_error *err) {
-        if (!p)
-                return 0;
-        int r = p->run(p->userdata, pid, err);
-        return r < 0 ? vs_err_prefix(err, "Failed to %s", sync_stage_name(SYNC_NETWORK)) : 0;
-}
-
 static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, const struct start_plumbing *plumbing, vs_error *err) {
+                            bool cloned_into, vs_error *err) {
         int r = parent_write_id_maps(pid, err);
         if (r >= 0)
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
-        /* After the cgroup: what the plumbing costs the kernel is not the
-         * instance's.  Before the go-ahead: the child configures eth0. */
-        if (r >= 0)
-                r = parent_plumb(plumbing, pid, err);
         if (r >= 0) {
                 r = sync_send(sync_fd, SYNC_SETUP_DONE, 0, NULL);
                 if (r < 0)
@@ -580,7 +570,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
          * offsets can no longer be set (step_time_ns). */
         int pidfd = -EBADF;
         struct clone_args args = {
-                .flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
+                .flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                         (spec->join_netns ? 0 : CLONE_NEWNET),
                 .pidfd = (uint64_t) (uintptr_t) &pidfd,
                 .exit_signal = SIGCHLD,
         };
@@ -609,7 +600,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         }
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, spec->plumbing, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
         if (r < 0) {
                 close(pidfd);
                 return r;
@@ -690,7 +681,7 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
                 return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, NULL, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
         if (r < 0) {
                 close(pidfd);
                 return r;

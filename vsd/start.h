@@ -15,8 +15,9 @@
 
 struct cg_manager;
 
-/* What the child sets up inside its network namespace once the parent has
- * put eth0 there (vsd/network.c fills it). */
+/* The instance's network as vsd/network.c planned it: eth0's addresses and
+ * routes (set up by the daemon before the clone) and the files the child
+ * writes into the instance's /etc. */
 #define START_NET_ADDR_MAX 8
 struct start_net {
         struct net_cidr addr[START_NET_ADDR_MAX]; /* eth0's addresses */
@@ -25,13 +26,6 @@ struct start_net {
         bool onlink;              /* the gateways are on the link though no address covers them */
         char hosts[1024];         /* /etc/hosts, written when absent or vsd's own */
         char resolv[512];         /* /etc/resolv.conf; "" leaves the instance's alone */
-};
-
-/* The parent's network plumbing, run after clone and before the child goes
- * on: it creates the instance's link in pid's network namespace. */
-struct start_plumbing {
-        int (*run)(void *userdata, pid_t pid, vs_error *err);
-        void *userdata;
 };
 
 struct start_spec {
@@ -51,7 +45,8 @@ struct start_spec {
                                  * (start_time_ns_supported()); false: the host's */
         const struct inst_rlimits *rlimits; /* the other rlimits for init; NULL = vsd's own */
         const struct start_net *net;       /* NULL: loopback only */
-        const struct start_plumbing *plumbing; /* NULL: none */
+        bool join_netns;        /* join netns_fd, made and plumbed by the daemon, */
+        int netns_fd;           /* rather than a new, empty network namespace */
 };
 
 /* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6 or later)?

@@ -12,8 +12,6 @@
  *   uid/gid maps (SYNC_ID_MAPS, no-op
  *   until instances get a user namespace)
  *   cgroup placement (SYNC_CGROUP)
- *   network plumbing (SYNC_NETWORK): eth0
- *   appears in the child's namespace
  *   SYNC_SETUP_DONE --------------------->  runs its checklist, one stage per
  *                                           step, in enum order
  *   waits for a message or EOF   <-------   on failure: {stage, errno, message},
@@ -35,18 +33,17 @@
         /* parent side, reported by the parent itself */                           \
         X(SYNC_ID_MAPS, "write the uid/gid maps")                                   \
         X(SYNC_CGROUP, "place the child in its cgroup")                             \
-        X(SYNC_NETWORK, "connect the instance to the network")                      \
         X(SYNC_SETUP_DONE, "finish the parent's setup")                             \
         /* child side of start_spawn, in the order they run */                     \
         X(SYNC_WAIT_PARENT, "wait for the parent")                                  \
         X(SYNC_RESET, "reset the process state")                                    \
+        X(SYNC_NET_JOIN, "join the instance's network namespace")                   \
         X(SYNC_MOUNT_SLAVE, "make the mount tree a slave of the host's")            \
         X(SYNC_CGROUP_NS, "unshare the cgroup namespace")                           \
         X(SYNC_TIME_NS, "give the instance its own clocks")                         \
         X(SYNC_OVERLAY, "mount the overlay root")                                   \
         X(SYNC_NET_FILES, "write /etc/hosts and /etc/resolv.conf")                  \
         X(SYNC_LOOPBACK, "bring up the loopback interface")                         \
-        X(SYNC_NET_IFACE, "configure eth0")                                         \
         X(SYNC_HOSTNAME, "set the hostname")                                        \
         X(SYNC_PROC, "mount /proc")                                                 \
         X(SYNC_SYS, "mount /sys")                                                   \
