@@ -331,6 +331,43 @@ int nl_link_set_alias(struct nl *nl, const char *name, const char *alias, vs_err
         return r < 0 ? nl_fail(nl, err, r, "set the alias of %s", name) : 0;
 }
 
+int nl_link_claim(struct nl *nl, const char *name, const char *new_name, const char *alias, const char *master,
+                  vs_error *err) {
+        int index = nl_index_or_fail(nl, name, err, "take over link %s as %s", name, new_name);
+        if (index < 0)
+                return index;
+        int m = 0;
+        if (master) {
+                m = nl_index_or_fail(nl, master, err, "take over link %s as %s on %s", name, new_name, master);
+                if (m < 0)
+                        return m;
+        }
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        struct nlmsghdr *nlh = nl_msg_start(nl, buf, RTM_NEWLINK, 0);
+        struct ifinfomsg *ifi = put_ifinfo(nlh, AF_UNSPEC, index);
+        ifi->ifi_change = IFF_UP;
+        ifi->ifi_flags = IFF_UP;
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, new_name);
+        if (alias)
+                mnl_attr_put_strz(nlh, IFLA_IFALIAS, alias);
+        if (m)
+                mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t) m);
+        int r = nl_request_ack(nl, nlh);
+        return r < 0 ? nl_fail(nl, err, r, "take over link %s as %s", name, new_name) : 0;
+}
+
+int nl_link_set_mac(struct nl *nl, const char *name, const uint8_t mac[NET_MAC_LEN], vs_error *err) {
+        int index = nl_index_or_fail(nl, name, err, "set the MAC of %s", name);
+        if (index < 0)
+                return index;
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        struct nlmsghdr *nlh = nl_msg_start(nl, buf, RTM_NEWLINK, 0);
+        put_ifinfo(nlh, AF_UNSPEC, index);
+        mnl_attr_put(nlh, IFLA_ADDRESS, NET_MAC_LEN, mac);
+        int r = nl_request_ack(nl, nlh);
+        return r < 0 ? nl_fail(nl, err, r, "set the MAC of %s", name) : 0;
+}
+
 int nl_link_delete(struct nl *nl, const char *name, vs_error *err) {
         int index = nl_link_index(nl, name);
         if (index < 0)

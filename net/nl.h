@@ -69,6 +69,15 @@ struct nl_veth {
  * down. */
 int nl_veth_create(struct nl *nl, const struct nl_veth *v, vs_error *err);
 
+/* Take over a link that was made ahead of time (down): rename it, set its
+ * alias, enslave it (master NULL: none) and bring it up, in one request
+ * (the kernel renames before it applies the flags). */
+int nl_link_claim(struct nl *nl, const char *name, const char *new_name, const char *alias, const char *master,
+                  vs_error *err);
+
+/* Set a (down) link's MAC address. */
+int nl_link_set_mac(struct nl *nl, const char *name, const uint8_t mac[NET_MAC_LEN], vs_error *err);
+
 /* Delete a link by name; -ENODEV (and no err) when it does not exist. */
 int nl_link_delete(struct nl *nl, const char *name, vs_error *err);
 

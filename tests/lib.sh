@@ -295,15 +295,16 @@ leak_check() {
                 done < <(losetup -n -l -O NAME,BACK-FILE 2>/dev/null)
         fi
 
-        # Network: the test's bridge, links named with its prefix (veths, and
-        # the IFBs whose alias names them), its nftables tables
+        # Network: the test's bridge, links named with its prefix (veths,
+        # the daemon's spare ones, and the IFBs whose alias names them), its
+        # nftables tables
         vsd_net_names
         while read -r l; do
                 [ -n "$l" ] || continue
                 echo "LEAK: link $l"
                 ip link del "$l" 2>/dev/null
                 leaked=1
-        done < <(ip -o link show 2>/dev/null | grep -E "(: |alias .*)($VSD_BRIDGE|$VSD_LINK_PREFIX[0-9a-f]{8})" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }')
+        done < <(ip -o link show 2>/dev/null | grep -E "(: |alias .*)($VSD_BRIDGE|$VSD_LINK_PREFIX([0-9a-f]{8}|p[0-9a-f]{7}))" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }')
         if command -v nft >/dev/null; then
                 while read -r fam tab; do
                         [ -n "$tab" ] || continue

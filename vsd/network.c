@@ -18,6 +18,7 @@
 #include "../net/tc.h"
 #include "daemon.h"
 #include "instance.h"
+#include "loop.h"
 #include "syscalls.h"
 
 /* Routed mode's gateways, on every host-side link of a routed instance: the
@@ -32,8 +33,25 @@
 #define HOSTS_END "# vsd: end\n"
 #define HOSTS_MAX (64 * 1024)
 
+/* Network namespaces made ahead of time, each with a veth pair: eth0
+ * inside, down, and the host side named <prefix>p<seq>, down, passing
+ * nothing (the firewall drops what comes from an unregistered port).  A
+ * start takes one and renames it instead of paying for two new devices and
+ * a namespace; the pool is topped up from the event loop afterwards. */
+#define POOL_SIZE 2
+
+struct pooled {
+        int netns;
+        char ifname[16];
+};
+
 struct netw {
+        struct vsd *v;
         struct nl *nl;          /* in the host's namespace */
+        struct pooled pool[POOL_SIZE];
+        unsigned n_pool, pool_seq;
+        bool pool_broken;       /* making one failed: said once, not retried */
+        struct loop_source *refill;
         struct fw *fw;          /* NULL: no firewall, and so no instance networking */
         char fw_error[VS_ERROR_MAX];
         char bridge_mark[512];  /* <run_dir>/bridge: we made the bridge */
@@ -96,6 +114,7 @@ int netw_new(struct vsd *v, vs_error *err) {
         struct netw *n = calloc(1, sizeof(*n));
         if (!n)
                 return vs_err(err, ENOMEM, "Failed to set up networking");
+        n->v = v;
         snprintf(n->bridge_mark, sizeof(n->bridge_mark), "%s/bridge", v->set.run_dir);
         int r = nl_open(&n->nl, err);
         if (r < 0) {
@@ -152,10 +171,20 @@ static void bridge_remove_if_unused(struct vsd *v) {
         n->bridge_ready = false;
 }
 
+static void pool_drop(struct netw *n, struct pooled *p) {
+        /* deleting the host side takes the pair at once; a closed namespace
+         * would take it too, but later, in the kernel's own time */
+        (void) nl_link_delete(n->nl, p->ifname, NULL);
+        safe_close(&p->netns);
+}
+
 void netw_free(struct vsd *v, bool teardown) {
         struct netw *n = N(v);
         if (!n)
                 return;
+        loop_remove(n->refill);
+        while (n->n_pool)
+                pool_drop(n, &n->pool[--n->n_pool]);
         if (teardown) {
                 if (n->fw)
                         (void) fw_remove(n->fw, NULL);
@@ -201,6 +230,59 @@ static int stale_link(const struct nl_link_info *l, void *data) {
         return 0;
 }
 
+static int pool_make(struct netw *n, struct pooled *ret, vs_error *err) {
+        struct vsd *v = n->v;
+        struct pooled p = { .netns = -EBADF };
+        char alias[300];
+        link_alias(v, "", alias, sizeof(alias)); /* no instance: removed at the next start */
+        snprintf(p.ifname, sizeof(p.ifname), "%sp%07x", S(v)->link_prefix, n->pool_seq++ & 0xfffffff);
+        int r = nl_netns_new(&p.netns, err);
+        if (r < 0)
+                return r;
+        struct nl_veth ve = {
+                .name = p.ifname,
+                .alias = alias,
+                .peer_name = "eth0",
+                .peer_netns_fd = p.netns,
+                .mtu = (unsigned) S(v)->mtu,
+        };
+        r = nl_veth_create(n->nl, &ve, err);
+        if (r < 0) {
+                safe_close(&p.netns);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+/* One namespace per turn of the event loop, a little after the start that
+ * took one has answered: the refill never delays a request by more than
+ * one namespace. */
+#define POOL_REFILL_MS 10
+
+static void pool_schedule(struct netw *n);
+
+static void pool_refill(struct loop_source *s, void *userdata) {
+        struct netw *n = userdata;
+        n->refill = NULL;
+        vs_error err = { 0 };
+        if (n->n_pool >= POOL_SIZE || n->pool_broken)
+                return;
+        if (pool_make(n, &n->pool[n->n_pool], &err) < 0) {
+                log_warn("Failed to make a network namespace ahead of time (%s): starts make their own, ignoring",
+                         err.msg);
+                n->pool_broken = true;
+                return;
+        }
+        n->n_pool++;
+        pool_schedule(n);
+}
+
+static void pool_schedule(struct netw *n) {
+        if (!n->refill && !n->pool_broken && n->fw && n->n_pool < POOL_SIZE)
+                (void) loop_add_timer(n->v->loop, POOL_REFILL_MS, pool_refill, n, &n->refill);
+}
+
 void netw_reconcile(struct vsd *v) {
         struct netw *n = N(v);
         vs_error err = { 0 };
@@ -231,6 +313,7 @@ void netw_reconcile(struct vsd *v) {
         }
         if (fw_sync(n->fw, ports, np, fwds, nf, &err) < 0)
                 log_err("Failed to rebuild the firewall: %s", err.msg);
+        pool_schedule(n);
 out:
         free(ports);
         free(names);
@@ -547,38 +630,60 @@ static int configure_inside(struct nl *nl, const struct start_net *p, vs_error *
         return r;
 }
 
-/* The link: the veth with its peer born in the namespace netns, the host
- * side enslaved and up in the same request, then the isolated flag or the
- * routed set-up, and the caps. */
-static int attach(struct vsd *v, const struct inst_config *cfg, int netns, vs_error *err) {
+/* The link, on a namespace of the pool when there is one (renamed, given
+ * its alias and master, up: one request), else on a new namespace with a
+ * new veth pair (its peer born there, the host side enslaved and up in the
+ * same request); then the isolated flag or the routed set-up, and the
+ * caps.  *ret_netns: the namespace, eth0 inside it still down. */
+static int attach(struct vsd *v, const struct inst_config *cfg, int *ret_netns, bool *ret_pooled, vs_error *err) {
         struct netw *n = N(v);
         char ifname[16], alias[300];
         struct fw_port port;
         fw_port_of(v, cfg, ifname, &port);
         link_alias(v, cfg->name, alias, sizeof(alias));
+        const char *master = cfg->net.mode == NET_MODE_BRIDGE ? S(v)->bridge : NULL;
         /* a link of a previous run of this instance that a crash left */
         (void) nl_link_delete(n->nl, ifname, NULL);
-        struct nl_veth ve = {
-                .name = ifname,
-                .alias = alias,
-                .peer_name = "eth0",
-                .peer_mac = port.mac,
-                .peer_netns_fd = netns,
-                .mtu = (unsigned) S(v)->mtu,
-                .master = cfg->net.mode == NET_MODE_BRIDGE ? S(v)->bridge : NULL,
-                /* routes need the link up; eth0 stays down until it has
-                 * its addresses, so nothing flows before the caps are set */
-                .up = true,
-        };
-        int r = nl_veth_create(n->nl, &ve, err);
-        if (r < 0)
-                return r;
+        _cleanup_close_ int netns = -EBADF;
+        int r = -ENOENT;
+        while (r < 0 && n->n_pool) {
+                struct pooled p = n->pool[--n->n_pool];
+                r = nl_link_claim(n->nl, p.ifname, ifname, alias, master, NULL);
+                if (r < 0)
+                        pool_drop(n, &p);
+                else
+                        netns = p.netns;
+        }
+        *ret_pooled = r >= 0;
+        if (r < 0) {
+                r = nl_netns_new(&netns, err);
+                if (r < 0)
+                        return r;
+                struct nl_veth ve = {
+                        .name = ifname,
+                        .alias = alias,
+                        .peer_name = "eth0",
+                        .peer_mac = port.mac,
+                        .peer_netns_fd = netns,
+                        .mtu = (unsigned) S(v)->mtu,
+                        .master = master,
+                        /* routes need the link up; eth0 stays down until it
+                         * has its addresses, so nothing flows before the
+                         * caps are set */
+                        .up = true,
+                };
+                r = nl_veth_create(n->nl, &ve, err);
+                if (r < 0)
+                        return r;
+        }
         if (cfg->net.mode == NET_MODE_BRIDGE && cfg->net.isolated)
                 r = nl_bridge_port_set_isolated(n->nl, ifname, true, err);
         if (r >= 0 && cfg->net.mode == NET_MODE_ROUTED)
                 r = attach_routed(v, cfg, ifname, err);
         if (r >= 0 && (cfg->net.rate_in || cfg->net.rate_out))
                 r = tc_rate_set(n->nl, ifname, cfg->net.rate_in, cfg->net.rate_out, err);
+        if (r >= 0)
+                *ret_netns = TAKE_FD(netns);
         return r;
 }
 
@@ -604,16 +709,19 @@ int netw_prepare(struct vsd *v, const struct inst_config *cfg, const struct star
                 r = fw_forward_add(n->fw, &fwd, err);
         }
         _cleanup_close_ int netns = -EBADF;
+        bool pooled = false;
         if (r >= 0)
-                r = nl_netns_new(&netns, err);
-        if (r >= 0)
-                r = attach(v, cfg, netns, err);
+                r = attach(v, cfg, &netns, &pooled, err);
         if (r >= 0) {
                 _cleanup_nl_ struct nl *in = NULL;
                 r = nl_open_netns(netns, &in, err);
+                /* a pooled eth0 was made before anyone knew its MAC */
+                if (r >= 0 && pooled)
+                        r = nl_link_set_mac(in, "eth0", port.mac, err);
                 if (r >= 0)
                         r = configure_inside(in, plan, err);
         }
+        pool_schedule(n);
         if (r < 0) {
                 netw_detach(v, cfg);
                 return r;
