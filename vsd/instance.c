@@ -486,7 +486,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .rlimits = &i->cfg.rlimits,
                 .net = networked ? &net : NULL,
         };
-        r = networked ? netw_prepare(v, &i->cfg, &net, &netns, err) : 0;
+        r = networked ? netw_prepare(v, i, &net, &netns, err) : 0;
         if (r >= 0) {
                 spec.join_netns = networked;
                 spec.netns_fd = netns;
@@ -597,6 +597,8 @@ int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance
                 (void) vs_rm_rf(final);
                 return vs_err(err, ENOMEM, "register %s", cfg->name);
         }
+        /* best effort: a start registers it again, and says why if it cannot */
+        (void) netw_register(v, i, NULL);
         log_info("Instance %s created from template %s", cfg->name, cfg->template_name);
         emit(i, "created", json_pack("{s:s}", "template", cfg->template_name));
         if (ret)
@@ -624,6 +626,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
         if (r < 0)
                 log_warn("Failed to remove %s: %s, ignoring", tmp, strerror(-r));
         (void) cg_destroy(v->cg, i->cfg.name, NULL);
+        netw_unregister(v, i);
         state_remove(i);
         log_info("Instance %s destroyed", i->cfg.name);
         emit(i, "destroyed", NULL);
@@ -694,22 +697,24 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
                         return r;
                 }
         }
-        if (live) {
-                r = netw_update(i->vsd, i, cfg, err);
-                if (r < 0) {
+        /* the firewall's elements whether it runs or not, the links when it runs */
+        r = netw_update(i->vsd, i, cfg, err);
+        if (r < 0) {
+                if (live) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
                         (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
-                        return r;
                 }
+                return r;
         }
         inst_path(i, "config.ini", path, sizeof(path));
         r = inst_config_save(cfg, path, err);
         if (r < 0) {
+                vs_error ignore = { 0 };
+                struct instance back = *i;
+                back.cfg = *cfg;
+                (void) netw_update(i->vsd, &back, &i->cfg, &ignore);
+                i->net_registered = back.net_registered;
                 if (live) {
-                        vs_error ignore = { 0 };
-                        struct instance back = *i;
-                        back.cfg = *cfg;
-                        (void) netw_update(i->vsd, &back, &i->cfg, &ignore);
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
                         (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
                 }

@@ -76,6 +76,7 @@ struct instance {
          * have told them (vsd/monitor.c) */
         uint64_t oom_told, oom_unexplained, pids_told;
         struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
+        bool net_registered;         /* its port and forwards are in the firewall (network.c) */
 };
 
 /* Scan <root>/instances, load every config.ini (a bad one marks that

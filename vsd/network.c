@@ -302,9 +302,11 @@ void netw_reconcile(struct vsd *v) {
                 log_err("Failed to rebuild the firewall: out of memory");
                 goto out;
         }
+        /* every instance with a network, running or not: a stopped one's
+         * elements match nothing until its link exists */
         for (size_t k = 0; k < v->n_inst; k++) {
                 const struct instance *i = v->inst[k];
-                if (!inst_is_active(i) || !has_network(&i->cfg))
+                if (i->state == INST_BROKEN || !has_network(&i->cfg))
                         continue;
                 fw_port_of(v, &i->cfg, names[np], &ports[np]);
                 np++;
@@ -313,6 +315,9 @@ void netw_reconcile(struct vsd *v) {
         }
         if (fw_sync(n->fw, ports, np, fwds, nf, &err) < 0)
                 log_err("Failed to rebuild the firewall: %s", err.msg);
+        else
+                for (size_t k = 0; k < v->n_inst; k++)
+                        v->inst[k]->net_registered = v->inst[k]->state != INST_BROKEN && has_network(&v->inst[k]->cfg);
         pool_schedule(n);
 out:
         free(ports);
@@ -687,27 +692,71 @@ static int attach(struct vsd *v, const struct inst_config *cfg, int *ret_netns, 
         return r;
 }
 
-int netw_prepare(struct vsd *v, const struct inst_config *cfg, const struct start_net *plan, int *ret_netns,
-                 vs_error *err) {
+/* The firewall's elements of an instance: its port and its forwards.  They
+ * stay while it is stopped (its link does not exist then, so they match
+ * nothing), so that a start and a stop never wait for libnftables. */
+static int fw_register(struct vsd *v, const struct inst_config *cfg, vs_error *err) {
         struct netw *n = N(v);
-        if (!has_network(cfg))
-                return 0;
-        if (!n->fw)
-                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run",
-                                  n->fw_error);
         char ifname[16];
         struct fw_port port;
         fw_port_of(v, cfg, ifname, &port);
-        int r = cfg->net.mode == NET_MODE_BRIDGE ? ensure_bridge(v, err) : 0;
-        /* the firewall knows the port before its link exists, so it never
-         * passes anything unchecked */
-        if (r >= 0)
-                r = fw_port_add(n->fw, &port, err);
-        for (unsigned f = 0; r >= 0 && f < cfg->net.n_fwd; f++) {
+        int r = fw_port_add(n->fw, &port, err);
+        for (unsigned f = 0; r >= 0 && f < cfg->net.n_fwd && cfg->net.n_addr; f++) {
                 struct fw_forward fwd;
                 fw_forward_of(cfg, f, &fwd);
                 r = fw_forward_add(n->fw, &fwd, err);
         }
+        return r;
+}
+
+static void fw_unregister(struct vsd *v, const struct inst_config *cfg) {
+        struct netw *n = N(v);
+        char ifname[16];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        (void) fw_port_del(n->fw, &port, NULL);
+        for (unsigned f = 0; f < cfg->net.n_fwd && cfg->net.n_addr; f++) {
+                struct fw_forward fwd;
+                fw_forward_of(cfg, f, &fwd);
+                (void) fw_forward_del(n->fw, &fwd, NULL);
+        }
+}
+
+int netw_register(struct vsd *v, struct instance *i, vs_error *err) {
+        if (!has_network(&i->cfg) || i->net_registered)
+                return 0;
+        if (!N(v)->fw)
+                return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run",
+                                  N(v)->fw_error);
+        int r = fw_register(v, &i->cfg, err);
+        if (r < 0) {
+                fw_unregister(v, &i->cfg);
+                return r;
+        }
+        i->net_registered = true;
+        return 0;
+}
+
+void netw_unregister(struct vsd *v, struct instance *i) {
+        if (!i->net_registered || !N(v) || !N(v)->fw)
+                return;
+        fw_unregister(v, &i->cfg);
+        i->net_registered = false;
+}
+
+int netw_prepare(struct vsd *v, struct instance *i, const struct start_net *plan, int *ret_netns, vs_error *err) {
+        const struct inst_config *cfg = &i->cfg;
+        struct netw *n = N(v);
+        if (!has_network(cfg))
+                return 0;
+        char ifname[16];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        /* the firewall knows the port before its link exists, so it never
+         * passes anything unchecked; normally since the instance was made */
+        int r = netw_register(v, i, err);
+        if (r >= 0 && cfg->net.mode == NET_MODE_BRIDGE)
+                r = ensure_bridge(v, err);
         _cleanup_close_ int netns = -EBADF;
         bool pooled = false;
         if (r >= 0)
@@ -740,16 +789,9 @@ void netw_detach(struct vsd *v, const struct inst_config *cfg) {
         /* the IFB of an outbound cap is a link of its own */
         if (cfg->net.rate_out)
                 (void) tc_rate_set(n->nl, ifname, 0, 0, NULL);
-        /* the link takes its routes, addresses and qdiscs with it */
+        /* the link takes its routes, addresses and qdiscs with it; the
+         * firewall's elements stay until the instance is destroyed */
         (void) nl_link_delete(n->nl, ifname, NULL);
-        if (n->fw) {
-                (void) fw_port_del(n->fw, &port, NULL);
-                for (unsigned f = 0; f < cfg->net.n_fwd && cfg->net.n_addr; f++) {
-                        struct fw_forward fwd;
-                        fw_forward_of(cfg, f, &fwd);
-                        (void) fw_forward_del(n->fw, &fwd, NULL);
-                }
-        }
         if (cfg->net.mode == NET_MODE_ROUTED)
                 (void) proxy_entries(v, cfg, false, NULL);
         if (cfg->net.mode == NET_MODE_BRIDGE)
@@ -804,9 +846,7 @@ static int update_host(struct vsd *v, const struct instance *i, const struct ins
         struct fw_port port;
         fw_port_of(v, cfg, ifname, &port);
         const struct inst_net *o = &i->cfg.net, *nw = &cfg->net;
-        int r = fw_port_add(n->fw, &port, err);
-        if (r < 0)
-                return r;
+        int r = 0;
         if (nw->mode == NET_MODE_ROUTED) {
                 for (unsigned k = 0; k < nw->n_addr; k++)
                         if (!addr_in(&nw->addr[k], o)) {
@@ -834,47 +874,48 @@ static int update_host(struct vsd *v, const struct instance *i, const struct ins
                 if (r < 0)
                         return r;
         }
-        /* forwards: the old ones out, the new ones in (their address may
-         * have changed with the instance's) */
-        for (unsigned f = 0; f < o->n_fwd && o->n_addr; f++) {
-                struct fw_forward fwd;
-                fw_forward_of(&i->cfg, f, &fwd);
-                (void) fw_forward_del(n->fw, &fwd, NULL);
-        }
-        for (unsigned f = 0; f < nw->n_fwd && nw->n_addr; f++) {
-                struct fw_forward fwd;
-                fw_forward_of(cfg, f, &fwd);
-                r = fw_forward_add(n->fw, &fwd, err);
-                if (r < 0)
-                        return r;
-        }
         return 0;
 }
 
-int netw_update(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err) {
-        if (!inst_is_active(i))
-                return 0;
-        if (cfg->net.mode != i->cfg.net.mode)
+/* The firewall's elements from old to new: the old ones out, the new ones
+ * in (a forward's target moves with the instance's address; a port that
+ * changed mode moves to the other table). */
+static int update_fw(struct vsd *v, const struct inst_config *old, const struct inst_config *cfg, vs_error *err) {
+        fw_unregister(v, old);
+        return has_network(cfg) ? fw_register(v, cfg, err) : 0;
+}
+
+int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err) {
+        bool live = inst_is_active(i);
+        if (live && cfg->net.mode != i->cfg.net.mode)
                 return vs_err_msg(err, EBUSY, "changing the network mode of '%s' needs it stopped", i->cfg.name);
-        if (!has_network(cfg) || memcmp(&cfg->net, &i->cfg.net, sizeof(cfg->net)) == 0)
+        if (memcmp(&cfg->net, &i->cfg.net, sizeof(cfg->net)) == 0)
                 return 0;
-        if (!N(v)->fw)
+        if (has_network(cfg) && !N(v)->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s)", N(v)->fw_error);
         bool addrs = cfg->net.n_addr != i->cfg.net.n_addr ||
                      memcmp(cfg->net.addr, i->cfg.net.addr, sizeof(cfg->net.addr)) != 0;
-        int r = addrs ? update_inside(v, i, cfg, err) : 0;
-        if (r >= 0)
+        live = live && has_network(cfg);
+        int r = live && addrs ? update_inside(v, i, cfg, err) : 0;
+        if (r >= 0 && live)
                 r = update_host(v, i, cfg, err);
+        if (r >= 0 && (i->net_registered || live))
+                r = update_fw(v, &i->cfg, cfg, err);
         if (r < 0) {
-                /* back to what runs: the old settings, quietly */
+                /* back to what was: the old settings, quietly */
                 struct instance back = *i;
                 back.cfg = *cfg;
                 vs_error ignore = { 0 };
-                if (addrs)
+                if (live && addrs)
                         (void) update_inside(v, &back, &i->cfg, &ignore);
-                (void) update_host(v, &back, &i->cfg, &ignore);
+                if (live)
+                        (void) update_host(v, &back, &i->cfg, &ignore);
+                if (i->net_registered || live)
+                        (void) update_fw(v, cfg, &i->cfg, &ignore);
+                return r;
         }
-        return r;
+        i->net_registered = i->net_registered && has_network(cfg);
+        return 0;
 }
 
 int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_stats *ret) {

@@ -44,22 +44,28 @@ int netw_resolve(struct vsd *v, const struct inst_config *old, struct inst_confi
 /* What the child sets up inside (start_spec.net); false: no network. */
 bool netw_plan(struct vsd *v, const struct inst_config *cfg, struct start_net *ret);
 
-/* Before the clone, everything: the bridge, the firewall's port and
- * forwards, a new network namespace (*ret_netns, which the child joins)
- * with eth0 configured inside from plan, the host side, routes and caps.
- * All of it before the clone because while the cloned child lives every
- * page the daemon writes is copied (copy-on-write, with a TLB flush on the
- * child's CPU): libnftables alone cost 7 ms a start there. */
-int netw_prepare(struct vsd *v, const struct inst_config *cfg, const struct start_net *plan, int *ret_netns,
-                 vs_error *err);
+/* The firewall's port and forwards of an instance with a network, from its
+ * creation (or the daemon's start) until it is destroyed: starts and stops
+ * then never wait for libnftables.  Registering twice is a no-op. */
+int netw_register(struct vsd *v, struct instance *i, vs_error *err);
+void netw_unregister(struct vsd *v, struct instance *i);
+
+/* Before the clone, everything else: the bridge, a network namespace
+ * (*ret_netns, which the child joins: one of the pool, or a new one) with
+ * eth0 configured inside from plan, the host side, routes and caps.
+ * Before the clone because while the cloned child lives every page the
+ * daemon writes is copied (copy-on-write, with a TLB flush on the child's
+ * CPU): libnftables alone cost 7 ms a start there. */
+int netw_prepare(struct vsd *v, struct instance *i, const struct start_net *plan, int *ret_netns, vs_error *err);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
  * idempotent. */
 void netw_detach(struct vsd *v, const struct inst_config *cfg);
 
-/* Apply a changed network config to a running instance (addresses,
- * forwards, rates, isolation).  Changing the mode needs a stop. */
-int netw_update(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err);
+/* Apply a changed network config: the firewall's elements always, and to a
+ * running instance its addresses, routes, rates and isolation too.
+ * Changing the mode needs a stop. */
+int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err);
 
 /* Bytes and packets the instance sent (tx) and received (rx). */
 int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_stats *ret);
