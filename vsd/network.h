@@ -6,8 +6,9 @@
  * bridge or routed mode gets one veth pair, "eth0" inside, <prefix><hash>
  * on the host (its alias "vsd:<root>:<name>" says whose it is); its
  * addresses live in its config.ini, which is the address pool's only
- * record.  The firewall (net/fw.h) holds its port and forwards while it
- * runs; the bridge exists while any instance is on it.
+ * record.  The firewall (net/fw.h) holds its port and forwards from its
+ * creation to its destruction; the bridge exists while any instance is on
+ * it.
  */
 
 #include <stdbool.h>
@@ -26,9 +27,10 @@ struct netw;
  * instances without networking; starting one with a network says why not. */
 int netw_new(struct vsd *v, vs_error *err);
 
-/* After the registry is loaded: the firewall holds exactly the running
- * instances' ports and forwards, and links of ours that no running instance
- * owns (a crash between two steps) are deleted. */
+/* After the registry is loaded: the firewall holds exactly the ports and
+ * forwards of the instances with a network, links of ours that no running
+ * instance owns (a crash between two steps) are deleted, and the pool of
+ * spare namespaces is filled from the event loop. */
 void netw_reconcile(struct vsd *v);
 
 /* teardown (nothing runs any more): remove the firewall's tables and the
