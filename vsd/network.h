@@ -75,5 +75,6 @@ int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_s
 /* The host side's name. */
 void netw_host_ifname(struct vsd *v, const char *name, char ret[16]);
 
-/* In the child, with the instance's root (start.c's SYNC_NET_FILES). */
+/* In the child, with the instance's root (start.c's SYNC_NET_FILES;
+ * vsd/netfiles.c). */
 int netw_write_files(int rootfd, const struct start_net *plan, vs_error *err);
