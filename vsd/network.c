@@ -66,9 +66,7 @@ static void link_alias(struct vsd *v, const char *name, char *buf, size_t len) {
         snprintf(buf, len, "vsd:%s:%s", v->set.root, name);
 }
 
-/* The instance's MAC: from its name alone, so it stays the same on any host
- * it moves to. */
-static void inst_mac(const char *name, uint8_t mac[NET_MAC_LEN]) {
+void netw_mac(const char *name, uint8_t mac[NET_MAC_LEN]) {
         net_mac_from_name("vsd", name, mac);
 }
 
@@ -82,7 +80,7 @@ static void fw_port_of(struct vsd *v, const struct inst_config *cfg, char ifname
                 .n_addrs = cfg->net.n_addr,
                 .routed = cfg->net.mode == NET_MODE_ROUTED,
         };
-        inst_mac(cfg->name, ret->mac);
+        netw_mac(cfg->name, ret->mac);
 }
 
 /* A forward goes to the instance's first IPv4 address, else its first. */
@@ -96,8 +94,8 @@ static void fw_forward_of(const struct inst_config *cfg, unsigned k, struct fw_f
                 }
 }
 
-static bool has_network(const struct inst_config *cfg) {
-        return cfg->net.mode == NET_MODE_BRIDGE || cfg->net.mode == NET_MODE_ROUTED;
+bool netw_has_link(const struct inst_config *cfg) {
+        return inst_net_mode_of(cfg->net.mode) != NET_MODE_NONE;
 }
 
 /* ---- daemon lifetime ---- */
@@ -298,7 +296,7 @@ void netw_reconcile(struct vsd *v) {
          * elements match nothing until its link exists */
         for (size_t k = 0; k < v->n_inst; k++) {
                 const struct instance *i = v->inst[k];
-                if (i->state == INST_BROKEN || !has_network(&i->cfg))
+                if (i->state == INST_BROKEN || !netw_has_link(&i->cfg))
                         continue;
                 fw_port_of(v, &i->cfg, names[np], &ports[np]);
                 np++;
@@ -309,7 +307,7 @@ void netw_reconcile(struct vsd *v) {
                 log_err("Failed to rebuild the firewall: %s", err.msg);
         else
                 for (size_t k = 0; k < v->n_inst; k++)
-                        v->inst[k]->net_registered = v->inst[k]->state != INST_BROKEN && has_network(&v->inst[k]->cfg);
+                        v->inst[k]->net_registered = v->inst[k]->state != INST_BROKEN && netw_has_link(&v->inst[k]->cfg);
         pool_schedule(n);
 out:
         free(ports);
@@ -439,7 +437,7 @@ int netw_resolve(struct vsd *v, const struct inst_config *old, struct inst_confi
         struct inst_net *n = &cfg->net;
         if (n->mode == NET_MODE_UNSET)
                 n->mode = old ? old->net.mode : S(v)->default_mode;
-        if (n->mode == NET_MODE_NONE || n->mode == NET_MODE_UNSET) {
+        if (inst_net_mode_of(n->mode) == NET_MODE_NONE) {
                 if (n->n_addr || n->n_fwd)
                         return vs_err_msg(err, EINVAL, "%s without a network: give --net bridge or routed",
                                           n->n_addr ? "addresses" : "port forwards");
@@ -499,7 +497,7 @@ static void plan_files(struct vsd *v, const struct inst_config *cfg, struct star
 }
 
 bool netw_plan(struct vsd *v, const struct inst_config *cfg, struct start_net *p) {
-        if (!has_network(cfg))
+        if (!netw_has_link(cfg))
                 return false;
         *p = (struct start_net){ 0 };
         for (unsigned k = 0; k < cfg->net.n_addr && k < START_NET_ADDR_MAX; k++)
@@ -715,7 +713,7 @@ static void fw_unregister(struct vsd *v, const struct inst_config *cfg) {
 }
 
 int netw_register(struct vsd *v, struct instance *i, vs_error *err) {
-        if (!has_network(&i->cfg) || i->net_registered)
+        if (!netw_has_link(&i->cfg) || i->net_registered)
                 return 0;
         if (!N(v)->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run",
@@ -739,7 +737,7 @@ void netw_unregister(struct vsd *v, struct instance *i) {
 int netw_prepare(struct vsd *v, struct instance *i, const struct start_net *plan, int *ret_netns, vs_error *err) {
         const struct inst_config *cfg = &i->cfg;
         struct netw *n = N(v);
-        if (!has_network(cfg))
+        if (!netw_has_link(cfg))
                 return 0;
         char ifname[16];
         struct fw_port port;
@@ -773,7 +771,7 @@ int netw_prepare(struct vsd *v, struct instance *i, const struct start_net *plan
 
 void netw_detach(struct vsd *v, const struct inst_config *cfg) {
         struct netw *n = N(v);
-        if (!n || !has_network(cfg))
+        if (!n || !netw_has_link(cfg))
                 return;
         char ifname[16];
         struct fw_port port;
@@ -874,7 +872,7 @@ static int update_host(struct vsd *v, const struct instance *i, const struct ins
  * changed mode moves to the other table). */
 static int update_fw(struct vsd *v, const struct inst_config *old, const struct inst_config *cfg, vs_error *err) {
         fw_unregister(v, old);
-        return has_network(cfg) ? fw_register(v, cfg, err) : 0;
+        return netw_has_link(cfg) ? fw_register(v, cfg, err) : 0;
 }
 
 int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err) {
@@ -883,11 +881,11 @@ int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg
                 return vs_err_msg(err, EBUSY, "changing the network mode of '%s' needs it stopped", i->cfg.name);
         if (memcmp(&cfg->net, &i->cfg.net, sizeof(cfg->net)) == 0)
                 return 0;
-        if (has_network(cfg) && !N(v)->fw)
+        if (netw_has_link(cfg) && !N(v)->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s)", N(v)->fw_error);
         bool addrs = cfg->net.n_addr != i->cfg.net.n_addr ||
                      memcmp(cfg->net.addr, i->cfg.net.addr, sizeof(cfg->net.addr)) != 0;
-        live = live && has_network(cfg);
+        live = live && netw_has_link(cfg);
         int r = live && addrs ? update_inside(v, i, cfg, err) : 0;
         if (r >= 0 && live)
                 r = update_host(v, i, cfg, err);
@@ -906,12 +904,12 @@ int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg
                         (void) update_fw(v, cfg, &i->cfg, &ignore);
                 return r;
         }
-        i->net_registered = i->net_registered && has_network(cfg);
+        i->net_registered = i->net_registered && netw_has_link(cfg);
         return 0;
 }
 
 int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_stats *ret) {
-        if (!N(v) || !has_network(cfg))
+        if (!N(v) || !netw_has_link(cfg))
                 return -ENODEV;
         char ifname[16];
         netw_host_ifname(v, cfg->name, ifname);

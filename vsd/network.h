@@ -75,6 +75,13 @@ int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_s
 /* The host side's name. */
 void netw_host_ifname(struct vsd *v, const char *name, char ret[16]);
 
+/* The instance's MAC: from its name alone, so it stays the same on any host
+ * it moves to. */
+void netw_mac(const char *name, uint8_t mac[NET_MAC_LEN]);
+
+/* Bridge or routed: it has a link (and a MAC, addresses, firewall elements). */
+bool netw_has_link(const struct inst_config *cfg);
+
 /* In the child, with the instance's root (start.c's SYNC_NET_FILES;
  * vsd/netfiles.c). */
 int netw_write_files(int rootfd, const struct start_net *plan, vs_error *err);

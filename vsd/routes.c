@@ -35,14 +35,14 @@ static json_t *network_json(struct instance *i) {
                 tc_rate_format(n->rate_in, rin, sizeof(rin));
         if (n->rate_out)
                 tc_rate_format(n->rate_out, rout, sizeof(rout));
-        if (n->mode == NET_MODE_BRIDGE || n->mode == NET_MODE_ROUTED) {
+        if (netw_has_link(&i->cfg)) {
                 uint8_t m[NET_MAC_LEN];
-                net_mac_from_name("vsd", i->cfg.name, m);
+                netw_mac(i->cfg.name, m);
                 net_mac_format(m, mac);
                 netw_host_ifname(i->vsd, i->cfg.name, link);
         }
-        int mode = n->mode == NET_MODE_UNSET ? NET_MODE_NONE : n->mode;
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "net", inst_net_mode_name(mode), "ip",
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "net",
+                         inst_net_mode_name(inst_net_mode_of(n->mode)), "ip",
                          ip ? ip : "", "forward", fwd ? fwd : "", "rate_in", rin, "rate_out", rout, "isolated",
                          n->isolated, "nameservers", n->nameservers, "mac", mac, "host_link", link);
 }
@@ -131,7 +131,7 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
         if (i->state == INST_RUNNING || i->state == INST_PAUSED)
                 (void) netw_counters(i->vsd, c, &ns);
         json_t *net = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
-                                inst_net_mode_name(c->net.mode == NET_MODE_UNSET ? NET_MODE_NONE : c->net.mode),
+                                inst_net_mode_name(inst_net_mode_of(c->net.mode)),
                                 "rx_bytes", (json_int_t) ns.rx_bytes, "rx_packets", (json_int_t) ns.rx_packets,
                                 "tx_bytes", (json_int_t) ns.tx_bytes, "tx_packets", (json_int_t) ns.tx_packets,
                                 "rx_dropped", (json_int_t) ns.rx_dropped, "tx_dropped", (json_int_t) ns.tx_dropped,

@@ -272,7 +272,7 @@ const char *inst_net_mode_name(enum inst_net_mode m) {
 static int parse_net_mode(const char *v, void *field, size_t size, vs_error *err) {
         int *out = field;
         /* an instance that never chose: none, as before instances had a
-         * network (has_network() in network.c) */
+         * network (inst_net_mode_of() in settings.h) */
         if (streq(v, "default")) {
                 *out = NET_MODE_UNSET;
                 return 0;

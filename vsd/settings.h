@@ -28,6 +28,12 @@ enum inst_net_mode {
 
 const char *inst_net_mode_name(enum inst_net_mode m);
 
+/* The mode in effect: an instance that never chose one (made before
+ * instances had a network) has none. */
+static inline enum inst_net_mode inst_net_mode_of(int mode) {
+        return mode == NET_MODE_UNSET ? NET_MODE_NONE : (enum inst_net_mode) mode;
+}
+
 /* The daemon's [network] section. */
 struct net_settings {
         int default_mode;         /* enum inst_net_mode of instances created without one */
