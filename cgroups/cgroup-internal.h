@@ -59,6 +59,7 @@ struct cg_manager {
         bool memsw;                  /* v1: memory.memsw.* exist (swap accounting) */
         unsigned ncpus;              /* online CPUs, for cg_validate() */
         bool io_weight;              /* the host can weigh I/O (v1 blkio[.bfq].weight / v2 io.weight) */
+        int instance_fs;             /* enum cg_instance_fs, found once at setup */
 };
 
 struct cg_ops {

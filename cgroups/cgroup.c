@@ -103,6 +103,54 @@ int cg_open_parent(const char *dir, const char *parent, bool *ret_created) {
         return TAKE_FD(fd);
 }
 
+/* Is the filesystem under fd a cgroup2 mount with nsdelegate?  The mount is
+ * found by its id in mountinfo; its super options hold the flag. */
+static bool mount_has_nsdelegate(int fd) {
+        struct statx stx;
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+                return false;
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return false;
+        _cleanup_free_ char *line = NULL;
+        size_t n = 0;
+        while (getline(&line, &n, f) > 0) {
+                unsigned long long id;
+                if (sscanf(line, "%llu ", &id) != 1 || id != stx.stx_mnt_id)
+                        continue;
+                /* "... - cgroup2 cgroup2 rw,nsdelegate,..." */
+                const char *sep = strstr(line, " - ");
+                if (!sep || strncmp(sep, " - cgroup2 ", 11) != 0)
+                        return false;
+                char *opts = strchr(line + (sep - line) + 11, ' '), *save = NULL;
+                if (!opts)
+                        return false;
+                for (char *tok = strtok_r(opts + 1, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save))
+                        if (streq(tok, "nsdelegate"))
+                                return true;
+                return false;
+        }
+        return false;
+}
+
+static enum cg_instance_fs find_instance_fs(struct cg_manager *m) {
+        if (m->unified < 0)
+                return CG_FS_NONE;
+        const struct cg_hier *h = &m->hier[m->unified];
+        /* Controllers counted here are ones vsd limits the instance with;
+         * cgroup.freeze and cgroup.kill are there whatever the mask. */
+        unsigned limits = h->mask & ~(CG_MASK(CG_CPUACCT) | CG_MASK(CG_FREEZER));
+        if (limits == 0)
+                return CG_FS_WRITABLE;
+        /* Without nsdelegate the kernel lets root inside the namespace write
+         * the namespace root's memory.max, cpu.max, pids.max... */
+        return mount_has_nsdelegate(h->parent_fd) ? CG_FS_WRITABLE : CG_FS_READONLY;
+}
+
+enum cg_instance_fs cg_instance_fs(const struct cg_manager *m) {
+        return (enum cg_instance_fs) m->instance_fs;
+}
+
 static const struct cg_ops *detect(const char *root) {
         /* Only cgroup2 has cgroup.controllers, and only a pure v2 host has it
          * at the top; a plain directory emulating either works the same. */
@@ -144,6 +192,7 @@ int cg_manager_new(const char *cgroup_root, const char *parent, struct cg_manage
                         (void) vs_err_prefix(err, "cgroup %s layout below %s", mode, cgroup_root);
                 return r;
         }
+        m->instance_fs = find_instance_fs(m);
         *ret = m;
         return 0;
 }

@@ -93,6 +93,18 @@ int cg_manager_remove_parent(struct cg_manager *m);
 /* "v1" or "v2": what the API and `vsctl version` report. */
 const char *cg_manager_mode(const struct cg_manager *m);
 
+/* What an instance's /sys/fs/cgroup may be: the cgroup2 hierarchy seen
+ * from the instance's cgroup namespace (its own cgroup as the root), where
+ * an init such as systemd builds its own tree.  doc/cgroups.md says why. */
+enum cg_instance_fs {
+        CG_FS_NONE,     /* no cgroup2 hierarchy on the host that holds the instance */
+        CG_FS_READONLY, /* the instance's limits live in it and the host's mount lacks
+                         * nsdelegate: writable, root inside could lift them */
+        CG_FS_WRITABLE, /* no controller in it (v1 hybrid), or nsdelegate protects
+                         * the namespace root's limit files */
+};
+enum cg_instance_fs cg_instance_fs(const struct cg_manager *m);
+
 /* Create <parent>/<name> everywhere and write the limits.  Fails with -EEXIST
  * if it already exists and is populated; an empty leftover is reused. */
 int cg_create(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err);
