@@ -485,6 +485,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .time_ns = v->time_ns,
                 .rlimits = &i->cfg.rlimits,
                 .net = networked ? &net : NULL,
+                .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
         };
         r = networked ? netw_prepare(v, i, &net, &netns, err) : 0;
         if (r >= 0) {

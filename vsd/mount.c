@@ -139,6 +139,53 @@ int mnt_sys(int rootfd, vs_error *err) {
         return 0;
 }
 
+int mnt_cgroup(int rootfd, bool readonly, vs_error *err) {
+        char p[FD_PATH_MAX];
+        /* A directory of the (read-only) sysfs just mounted: nothing to make. */
+        _cleanup_close_ int fd = open_in_root(rootfd, "sys/fs/cgroup");
+        if (fd < 0)
+                return vs_err_msg(err, -fd, "open /sys/fs/cgroup");
+        /* Mounted from inside the cgroup namespace, the hierarchy's root is
+         * the instance's own cgroup: everything above it stays out of
+         * sight, and an init that builds its own tree (systemd) builds it
+         * there.  Only cgroup2: no v1 hierarchy, so no release_agent. */
+        unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (readonly ? MS_RDONLY : 0);
+        if (mount("cgroup2", fd_path(fd, p), "cgroup2", flags, NULL) < 0)
+                return vs_err_msg(err, errno, "mount cgroup2 on /sys/fs/cgroup");
+        return 0;
+}
+
+/* /run and /run/lock: the options systemd (Debian's) mounts them with when
+ * it boots a machine itself; it cannot here (no CAP_SYS_ADMIN), and refuses
+ * to boot without them.  Bounded: the pages are charged to the instance's
+ * memory cgroup anyway, the size bounds what one runaway writer can pin. */
+static const struct {
+        const char *path;
+        unsigned long flags;
+        const char *opts;
+} run_mounts[] = {
+        { "run", MS_NOSUID | MS_NODEV, "mode=755,size=64m,nr_inodes=16k" },
+        { "run/lock", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=5m,nr_inodes=1k" },
+};
+
+int mnt_run(int rootfd, vs_error *err) {
+        char p[FD_PATH_MAX];
+        /* In order: /run/lock is made inside the fresh /run, so mkdirat()
+         * never walks a link of the instance's (and "run" is one component,
+         * which mkdirat() does not follow). */
+        for (size_t i = 0; i < ELEMENTSOF(run_mounts); i++) {
+                if (mkdirat(rootfd, run_mounts[i].path, 0755) < 0 && errno != EEXIST)
+                        return vs_err_msg(err, errno, "mkdir /%s", run_mounts[i].path);
+                _cleanup_close_ int fd = sys_openat2(rootfd, run_mounts[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                                     0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+                if (fd < 0)
+                        return vs_err_msg(err, -fd, "open /%s", run_mounts[i].path);
+                if (mount("tmpfs", fd_path(fd, p), "tmpfs", run_mounts[i].flags, run_mounts[i].opts) < 0)
+                        return vs_err_msg(err, errno, "mount tmpfs on /%s", run_mounts[i].path);
+        }
+        return 0;
+}
+
 static int dev_mount(int devfd, const char *name, mode_t mode, const char *type, unsigned long flags,
                      const char *opts, vs_error *err) {
         char p[FD_PATH_MAX + 16];

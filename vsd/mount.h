@@ -14,6 +14,8 @@
  * only (vs_err_msg); the parent adds the stage and the errno text.
  */
 
+#include <stdbool.h>
+
 #include "../base/error.h"
 
 struct start_spec;
@@ -30,6 +32,13 @@ int mnt_overlay(const struct start_spec *spec, int *ret_rootfd, vs_error *err);
 
 int mnt_proc(int rootfd, vs_error *err);
 int mnt_sys(int rootfd, vs_error *err);
+
+/* The instance's cgroup2 hierarchy (root: its own cgroup, through the
+ * cgroup namespace) on /sys/fs/cgroup, read-only if asked. */
+int mnt_cgroup(int rootfd, bool readonly, vs_error *err);
+
+/* Size-limited tmpfs on /run and /run/lock, as systemd expects them. */
+int mnt_run(int rootfd, vs_error *err);
 
 /* A small tmpfs with the standard nodes, a devpts instance, shm, mqueue. */
 int mnt_dev(int rootfd, vs_error *err);

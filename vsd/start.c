@@ -289,6 +289,16 @@ static int step_sys(struct child *c) {
         return mnt_sys(c->rootfd, &c->err);
 }
 
+static int step_cgroup_fs(struct child *c) {
+        if (c->spec->cgroup_fs == CG_FS_NONE)
+                return 0;
+        return mnt_cgroup(c->rootfd, c->spec->cgroup_fs == CG_FS_READONLY, &c->err);
+}
+
+static int step_run(struct child *c) {
+        return mnt_run(c->rootfd, &c->err);
+}
+
 static int step_view(struct child *c) {
         if (!c->spec->view)
                 return 0;
@@ -356,6 +366,13 @@ static const struct child_step spawn_steps[] = {
         /* proc and sys before the masked and read-only paths inside them. */
         { SYNC_PROC, step_proc },
         { SYNC_SYS, step_sys },
+        /* On the sysfs just mounted, and after SYNC_CGROUP_NS: mounted from
+         * inside the namespace, the hierarchy's root is the instance's own
+         * cgroup.  systemd finds cgroup2 there and runs in unified mode. */
+        { SYNC_CGROUP_FS, step_cgroup_fs },
+        /* After the overlay it covers, before pivot_root (mounting needs
+         * CAP_SYS_ADMIN, which the instance never gets). */
+        { SYNC_RUN, step_run },
         /* The instance's own meminfo, cpuinfo, uptime...: on top of the fresh
          * /proc and /sys just mounted (their targets), and before
          * pivot_root, which takes away the lxcfs mount (their source). */

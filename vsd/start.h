@@ -47,6 +47,7 @@ struct start_spec {
         const struct start_net *net;       /* NULL: loopback only */
         bool join_netns;        /* join netns_fd, made and plumbed by the daemon, */
         int netns_fd;           /* rather than a new, empty network namespace */
+        int cgroup_fs;          /* enum cg_instance_fs: what /sys/fs/cgroup is */
 };
 
 /* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6 or later)?

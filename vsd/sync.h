@@ -47,6 +47,8 @@
         X(SYNC_HOSTNAME, "set the hostname")                                        \
         X(SYNC_PROC, "mount /proc")                                                 \
         X(SYNC_SYS, "mount /sys")                                                   \
+        X(SYNC_CGROUP_FS, "mount the instance's cgroup hierarchy")                  \
+        X(SYNC_RUN, "mount /run")                                                   \
         X(SYNC_VIEW, "bind the instance's view of /proc and /sys")                  \
         X(SYNC_DEV, "set up /dev")                                                  \
         X(SYNC_DEV_CONSOLE, "bind /dev/console")                                    \
