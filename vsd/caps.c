@@ -4,9 +4,9 @@
  *
  * Start from the Docker/OCI default set: what a full userland (init, sshd,
  * cron, a web server dropping privileges) needs, and nothing that reaches
- * the shared kernel or another instance.  Notably absent: SYS_ADMIN (mount,
- * namespaces, a hundred other things), NET_ADMIN (the host wires the
- * network), SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_PTRACE, MKNOD (the instance
+ * the shared kernel or another instance, plus NET_ADMIN (its row says why).
+ * Notably absent: SYS_ADMIN (mount, namespaces, a hundred other things: with
+ * it root inside a privileged instance escapes), SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_PTRACE, MKNOD (the instance
  * gets a fixed /dev), SYS_BOOT, SYS_RESOURCE, MAC_*, BPF, PERFMON, SYSLOG.
  */
 #include "security.h"
@@ -35,6 +35,19 @@ static const struct {
         { CAP_KILL, "signal processes of other users inside the instance" },
         { CAP_AUDIT_WRITE, "login and sshd write audit records" },
         { CAP_NET_RAW, "ping, dhcp clients (the instance's own net namespace)" },
+        /* Scoped by the kernel to the instance's own network namespace:
+         * its lo and eth0, routes, its own nftables tables.  What leaves
+         * eth0 is held on the host side of the veth, where the instance
+         * cannot reach: the anti-spoofing rules (source MAC and addresses
+         * per link) and the bandwidth caps are the host's, so a changed
+         * MAC, an added address or a wrong route are dropped there
+         * (tests/integration/t_net.sh spoofs with it).  Without it
+         * ifupdown's networking.service fails on `ip link set lo up`,
+         * and systemd cannot bring up lo or set its units' sockets' marks.
+         * The cost: nf_tables and the other netlink code in the shared
+         * kernel become reachable from inside (as in any container with
+         * NET_ADMIN), which is why it stays the one addition. */
+        { CAP_NET_ADMIN, "ifupdown, ip, firewalls inside: the instance's own net namespace only" },
 };
 
 /* Written once by caps_prepare() before any child exists, read-only after. */
