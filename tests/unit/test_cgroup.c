@@ -148,6 +148,10 @@ static void v2_delegation(void) {
         CHECK("v2 parent subtree_control enables memory cpu pids",
               streq(get(root, "vsd/cgroup.subtree_control"), "+memory +cpu +pids +cpuset +io"), "got '%s'",
               get(root, "vsd/cgroup.subtree_control"));
+        /* limits in the unified tree, and no nsdelegate (not even a cgroup2
+         * mount): root inside must not get it writable */
+        CHECK("v2 without nsdelegate: the instance's tree read-only", r == 0 && cg_instance_fs(m) == CG_FS_READONLY,
+              "got %d", r == 0 ? (int) cg_instance_fs(m) : -1);
         cg_manager_free(m);
         m = NULL;
         vs_rm_rf(root);
@@ -383,6 +387,9 @@ static void v1_mapping(bool hybrid) {
               "n_hier=%zu cpu=%d cpuacct=%d", m->n_hier, m->ctrl[CG_CPU], m->ctrl[CG_CPUACCT]);
         snprintf(name, sizeof(name), "%s unified tracked", tag);
         CHECK(name, (m->unified >= 0) == hybrid, "unified=%d", m->unified);
+        /* hybrid: no controller in the unified tree, nothing to lift */
+        snprintf(name, sizeof(name), "%s instance's tree %s", tag, hybrid ? "writable" : "absent");
+        CHECK(name, cg_instance_fs(m) == (hybrid ? CG_FS_WRITABLE : CG_FS_NONE), "got %d", (int) cg_instance_fs(m));
         snprintf(name, sizeof(name), "%s memory.use_hierarchy enabled", tag);
         CHECK(name, streq(get(root, "memory/vsd/memory.use_hierarchy"), "1") && m->memsw, "'%s' memsw=%d",
               get(root, "memory/vsd/memory.use_hierarchy"), m->memsw);
@@ -1608,6 +1615,8 @@ static void real_host(void) {
                                                      m->ctrl[CG_CPUACCT] >= 0 && m->ctrl[CG_PIDS] >= 0 &&
                                                      m->ctrl[CG_FREEZER] >= 0,
               "r=%d %s", r, err.msg);
+        CHECK("real hybrid host: the instance's tree writable", r == 0 && cg_instance_fs(m) == CG_FS_WRITABLE,
+              "got %d", r == 0 ? (int) cg_instance_fs(m) : -1);
         if (r == 0) {
                 real_limits(m);
                 real_processes(m);
