@@ -140,6 +140,34 @@ test_spoofed_source_dropped() {
         vsctl exec rx -- ping -c 1 -W 2 "$gw" >/dev/null || fail "rx lost its network"
 }
 
+# Root inside has CAP_NET_ADMIN in its own network namespace (vsd/caps.c):
+# it may add addresses to eth0 and change its MAC, and the host side still
+# drops what does not carry the instance's own address and MAC.
+test_net_admin_inside_cannot_spoof() {
+        local a b mac
+        vsctl create tx --start
+        vsctl create rx --start
+        a=$(ip_of tx)
+        b=$(ip_of rx)
+        mac=$(vsctl --json info tx | json .mac)
+        vsctl exec tx -- ping -c 1 -W 2 "$b" >/dev/null || fail "control: tx cannot reach rx"
+        # another address of the bridge's network, configured on eth0
+        vsctl exec tx -- ip addr add "$VSD_NET4.200/24" dev eth0 || fail "ip addr add with CAP_NET_ADMIN"
+        vsctl exec tx -- ping -c 1 -W 2 -I "$VSD_NET4.200" "$b" >/dev/null &&
+                fail "a ping from an added address $VSD_NET4.200 got through"
+        vsctl exec tx -- ip addr del "$VSD_NET4.200/24" dev eth0
+        # another MAC on eth0
+        vsctl exec tx -- ip link set eth0 down
+        vsctl exec tx -- ip link set eth0 address 02:00:00:00:00:43 || fail "ip link set address with CAP_NET_ADMIN"
+        vsctl exec tx -- ip link set eth0 up
+        vsctl exec tx -- ip neigh flush dev eth0
+        vsctl exec tx -- ping -c 1 -W 2 "$b" >/dev/null && fail "a ping under a forged MAC got through"
+        # the instance's own address and MAC work again
+        vsctl exec tx -- ip link set eth0 address "$mac"
+        wait_for -t 10 "$B/vsctl" --socket "$VSD_SOCKET" exec tx -- ping -c 1 -W 1 "$b"
+        [ "$a" = "$(ip_of tx)" ] || fail "tx's address changed"
+}
+
 test_routed_spoof_dropped() {
         local a b
         vsctl create rtx --net routed --start
