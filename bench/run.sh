@@ -179,6 +179,38 @@ json.dump([{"command": "floor: TCP over the host's loopback (MTU 65536)", "gbit"
 PY
 for n in t-a t-b t-ra t-rb; do vsctl stop --kill "$n" >/dev/null; vsctl destroy "$n" >/dev/null; done
 
+# A Debian 12 instance booting systemd: from `vsctl start` to `systemctl
+# is-system-running --wait` returning, DEBIAN_RUNS (5) boots of one instance,
+# each after a clean stop.  Needs a Debian rootfs (VSD_DEBIAN_ROOTFS, default
+# the one tests/integration/t_systemd.sh debootstraps); skipped without one.
+DEBIAN_ROOTFS=${VSD_DEBIAN_ROOTFS:-/var/tmp/vsd-sysd-rootfs}
+rm -f "$OUT/debian-boot.json"
+if [ -x "$DEBIAN_ROOTFS/lib/systemd/systemd" ]; then
+        mkdir -p "$T/root/templates/debian-12"
+        ln -sfn "$DEBIAN_ROOTFS" "$T/root/templates/debian-12/rootfs"
+        printf '%s\n' "[template]" "init = /sbin/init" "halt_signal = SIGRTMIN+3" >"$T/root/templates/debian-12/template.ini"
+        vsctl create deb --template debian-12 >/dev/null
+        boots=()
+        for _ in $(seq "${DEBIAN_RUNS:-5}"); do
+                t0=$(date +%s%N)
+                vsctl start deb >/dev/null
+                # systemctl needs systemd's bus, there a moment after exec
+                until vsctl exec deb -- test -S /run/systemd/private 2>/dev/null; do sleep 0.01; done
+                state=$(vsctl exec deb -- systemctl is-system-running --wait || true)
+                boots+=($(( ($(date +%s%N) - t0) / 1000 )))
+                [ "$state" = running ] || echo "Debian boot ended '$state'" >&2
+                vsctl stop deb >/dev/null
+        done
+        vsctl destroy deb >/dev/null
+        python3 - "$OUT/debian-boot.json" "${boots[@]}" <<'PY'
+import json, sys
+json.dump({"results": [{"command": "vsd: Debian 12 boot, vsctl start to is-system-running",
+                        "times": [int(u) / 1e6 for u in sys.argv[2:]]}]}, open(sys.argv[1], "w"))
+PY
+else
+        echo "no Debian rootfs at $DEBIAN_ROOTFS: Debian boot time skipped" >&2
+fi
+
 # `vsctl stats` over many running instances (b-exec is one of them).
 for i in $(seq 2 "$STATS_N"); do
         vsctl create "s-$i" --memory 64M --pids 100 --start >/dev/null
@@ -193,10 +225,13 @@ hyperfine -N --style basic --warmup 3 --runs "$(( RUNS < 30 ? 30 : RUNS ))" --ex
         >"$T/h4.txt" 2>&1 || { cat "$T/h4.txt"; exit 1; }
 
 python3 - "$OUT" "$STATS_N" <<'PY'
-import json, sys, statistics, datetime
+import json, os, sys, statistics, datetime
 out, n_stats = sys.argv[1], sys.argv[2]
 rows = []
-for f in ("start-exec.json", "exec.json", "limits.json", "net-start.json", "routed-start.json", "stats.json"):
+for f in ("start-exec.json", "exec.json", "limits.json", "net-start.json", "routed-start.json", "stats.json",
+          "debian-boot.json"):
+    if f == "debian-boot.json" and not os.path.exists(f"{out}/{f}"):
+        continue
     for r in json.load(open(f"{out}/{f}"))["results"]:
         t = sorted(r["times"])
         rows.append((r["command"], statistics.median(t) * 1e3, t[0] * 1e3, t[-1] * 1e3, len(t)))
