@@ -144,3 +144,21 @@ test_systemd_two_instances() {
         b=$(vsctl exec d2 -- cat /etc/machine-id)
         [ -n "$a" ] && [ "$a" != "$b" ] || fail "machine ids '$a' and '$b'"
 }
+
+# The daemon dies and comes back: the instance keeps running, and the new
+# daemon stops it cleanly through systemd as the old one would have.
+test_systemd_daemon_restart() {
+        local pid ev
+        debian_up web1
+        pid=$(inst_pid web1)
+        vsd_kill9
+        vsd_up
+        assert_eq "$(inst_pid web1)" "$pid" "init re-adopted"
+        assert_eq "$(vsctl exec web1 -- systemctl is-system-running)" running "systemd after the daemon's restart"
+        vsctl exec web1 -- systemctl restart ssh
+        vsctl stop web1
+        ev=$(vsctl events web1 --past --no-follow --json | grep '"type":"stopped"' | tail -1)
+        assert_eq "$(json .how <<<"$ev")" halt "how the adopted instance stopped"
+        ! alive "$pid" || fail "init $pid alive after stop"
+        [ -z "$(_cg_dirs "$VSD_CG" | grep "/web1")" ] || fail "cgroups left after the adopted instance stopped"
+}
