@@ -119,10 +119,10 @@ static bool mount_has_nsdelegate(int fd) {
                 if (sscanf(line, "%llu ", &id) != 1 || id != stx.stx_mnt_id)
                         continue;
                 /* "... - cgroup2 cgroup2 rw,nsdelegate,..." */
-                const char *sep = strstr(line, " - ");
+                char *sep = strstr(line, " - ");
                 if (!sep || strncmp(sep, " - cgroup2 ", 11) != 0)
                         return false;
-                char *opts = strchr(line + (sep - line) + 11, ' '), *save = NULL;
+                char *opts = strchr(sep + 11, ' '), *save = NULL;
                 if (!opts)
                         return false;
                 for (char *tok = strtok_r(opts + 1, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save))
