@@ -13,7 +13,7 @@ B       ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
-           -D_GNU_SOURCE -fno-strict-aliasing -I/usr/include/iniparser -MMD -MP
+           -D_GNU_SOURCE -fno-strict-aliasing -I/usr/include/iniparser -MMD -MP -DVS_DATADIR='"$(DATADIR)"'
 ifneq ($(findstring clang,$(CC)),clang)
 CFLAGS  += -Wno-format-truncation
 endif
