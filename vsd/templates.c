@@ -289,6 +289,9 @@ static int install(struct tmpl_build *b, vs_error *err) {
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs", b->dir);
         if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
                 return vs_err_msg(err, EINVAL, "the builder made no rootfs directory");
+        snprintf(rootfs, sizeof(rootfs), "%s/template.ini", b->dir);
+        if (access(rootfs, F_OK) < 0)
+                return vs_err_msg(err, EINVAL, "the builder made no template.ini");
         if (template_load_dir(b->dir, b->name, &t, err) < 0)
                 return vs_err_prefix(err, "the builder's template.ini");
         /* an instance created from the old one while this build ran */
@@ -441,10 +444,10 @@ int tmpl_build_start(struct vsd *v, const char *name, const char *builder, struc
                 return -EINVAL;
         if (find_build(v, name))
                 return vs_err_msg(err, EBUSY, "template '%s' is already being built", name);
-        int r = resolve_builder(v, name, builder, builder_name, sizeof(builder_name), script, sizeof(script), err);
+        int r = check_unused(v, name, err);
         if (r < 0)
                 return r;
-        r = check_unused(v, name, err);
+        r = resolve_builder(v, name, builder, builder_name, sizeof(builder_name), script, sizeof(script), err);
         if (r < 0)
                 return r;
         templates_dir(v, tdir, sizeof(tdir));
