@@ -15,7 +15,7 @@
 # list and the mirror.  A second build with the same key unpacks it (seconds)
 # instead of running debootstrap (minutes).  debootstrap's .deb downloads are
 # kept there too (--cache-dir), so a changed script rebuilds without
-# downloading again.
+# downloading again.  One tarball per suite and architecture is kept.
 #
 # Environment (all optional):
 #   VSD_TEMPLATE_NAME   the template's name, e.g. debian-12 (sets SUITE)
@@ -183,5 +183,10 @@ step "Saving the build to the cache"
 tar -C "$dest" --zstd --numeric-owner --xattrs --xattrs-include='*' --acls -cpf "$tarball.tmp.$$" rootfs template.ini ||
         { rm -f "$tarball.tmp.$$"; die "cannot write $tarball"; }
 mv -f "$tarball.tmp.$$" "$tarball"
+# One build per suite and architecture is kept: older keys (a changed script
+# or package list) would only fill the disk.
+for stale in "$cache/templates/debian-$suite-$arch-"*.tar.zst; do
+        [ "$stale" = "$tarball" ] || rm -f "$stale"
+done
 trap - EXIT
 step "Done: $(du -sh "$r" | cut -f1) in $dest"
