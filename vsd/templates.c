@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,10 +95,9 @@ static void du_at(int dfd, dev_t dev, uint64_t *sum) {
                 if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
                     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
                         continue;
-                /* a hard link is counted where its last name is seen */
-                if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && --st.st_nlink > 0)
-                        continue;
-                *sum += (uint64_t) st.st_blocks * 512;
+                /* each name of a file with several counts its share, so
+                 * hard links inside the tree add up to the file once */
+                *sum += (uint64_t) st.st_blocks * 512 / (S_ISDIR(st.st_mode) || st.st_nlink < 1 ? 1 : st.st_nlink);
                 if (S_ISDIR(st.st_mode)) {
                         int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub >= 0)
@@ -391,6 +391,9 @@ static _Noreturn void child_exec(const char *script, const char *dest, char *con
         }
         /* its own session and process group: killed as a whole */
         setsid();
+        /* a daemon killed with SIGKILL takes the builder along; what it
+         * started dies on its next write to the pipe nobody reads */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 || chdir("/") < 0)
                 _exit(126);
