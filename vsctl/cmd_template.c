@@ -145,7 +145,7 @@ static int template_build(struct vsctl *ctx, int argc, char **argv) {
                 return vsctl_fail(&err);
         }
         struct build_out bo = { .ctx = ctx };
-        if (http_read_lines(fd, &h, "the build's progress", build_line, &bo, &err) < 0)
+        if (http_read_lines(fd, &h, "the build's progress stream", build_line, &bo, &err) < 0)
                 return vsctl_fail(&err);
         if (!bo.ended) {
                 vs_err_msg(&err, EIO, "vsd ended the build's progress without saying how the build ended");

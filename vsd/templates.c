@@ -367,12 +367,14 @@ static int on_output(struct loop_source *s, int fd, uint32_t events, void *userd
 static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *userdata) {
         struct tmpl_build *b = userdata;
         siginfo_t si = { 0 };
+        /* whatever it left behind in its group, while its zombie still
+         * holds the group's id (no reuse before the reaping below) */
+        (void) kill(-b->pid, SIGKILL);
         if (waitid(P_PIDFD, (id_t) b->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
                 return 0;
-        /* what it wrote last, then whatever it left behind in its group */
+        /* what it wrote last */
         if (b->out_fd >= 0)
                 (void) drain(b);
-        (void) kill(-b->pid, SIGKILL);
         b->pidfd_src = NULL;
         finish(b, si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status);
         return -1;
