@@ -134,6 +134,19 @@ SH
         assert_eq "$(tail -n1 "$T/slow.out")" "vsctl: Failed to build template 't3': too slow" "slow build's end"
         [ -z "$(ls -A "$T/root/templates" | grep t3)" ] || fail "left behind: $(ls -A "$T/root/templates")"
 
+        # a client that leaves does not stop the build; a daemon that exits
+        # kills it, tells the client and leaves nothing
+        timeout 0.5 "$B/vsctl" --socket "$VSD_SOCKET" template build t5 --from slow >/dev/null 2>&1 || true
+        wait_for grep -q "Failed to build template 't5': too slow" "$T/vsd.log"
+        "$B/vsctl" --socket "$VSD_SOCKET" template build t6 --from slow >"$T/t6.out" 2>&1 &
+        bg=$!
+        wait_for grep -q started "$T/t6.out"
+        vsd_stop
+        wait "$bg" && fail "the build should fail when vsd exits" || true
+        assert_eq "$(tail -n1 "$T/t6.out")" "vsctl: Failed to build template 't6': vsd is shutting down" "end at daemon exit"
+        [ -z "$(ls -A "$T/root/templates" | grep t6)" ] || fail "left behind: $(ls -A "$T/root/templates")"
+        vsd_up
+
         # a daemon killed mid-build: the next one removes the half template
         "$B/vsctl" --socket "$VSD_SOCKET" template build t4 --from slow >/dev/null 2>&1 &
         bg=$!
