@@ -13,7 +13,7 @@ B       ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
-           -D_GNU_SOURCE -fno-strict-aliasing -I/usr/include/iniparser -MMD -MP
+           -D_GNU_SOURCE -fno-strict-aliasing -I/usr/include/iniparser -MMD -MP -DVS_DATADIR='"$(DATADIR)"'
 ifneq ($(findstring clang,$(CC)),clang)
 CFLAGS  += -Wno-format-truncation
 endif
@@ -75,7 +75,7 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
 DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libiniparser-dev \
        libcgroup-dev libseccomp-dev libcap-dev libmnl-dev busybox-static curl iproute2 \
        procps psmisc util-linux man-db jq lxcfs fuse3 \
-       libnftables-dev nftables iperf3
+       libnftables-dev nftables iperf3 debootstrap zstd
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -122,11 +122,13 @@ fuzz: deps
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/busybox \
+		$(DESTDIR)$(DATADIR)/templates/debian \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/vsd
 	install -m 0755 $(B)/vsd $(DESTDIR)$(SBINDIR)/vsd
 	install -m 0755 $(B)/vsctl $(DESTDIR)$(BINDIR)/vsctl
 	install -m 0755 templates/busybox/build.sh $(DESTDIR)$(DATADIR)/templates/busybox/build.sh
 	install -m 0644 templates/busybox/inittab $(DESTDIR)$(DATADIR)/templates/busybox/inittab 2>/dev/null || true
+	install -m 0755 templates/debian/build.sh $(DESTDIR)$(DATADIR)/templates/debian/build.sh
 	install -m 0644 doc/vsd.8 doc/vsctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 doc/vsd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf ] || install -m 0644 doc/vsd.conf.example $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf

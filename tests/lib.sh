@@ -160,6 +160,31 @@ vsd_net_conf() {
                 "link_prefix = $VSD_LINK_PREFIX" "nft_table = $VSD_NFT_TABLE" >>"$T/vsd.conf"
 }
 
+# The [templates] section of the test daemon's vsd.conf: the checkout's
+# builders and a cache shared by every test run on this machine, so that
+# only the first Debian build anywhere runs debootstrap (minutes) and the
+# others unpack its tarball (seconds).
+VSD_TEMPLATE_CACHE=${VSD_TEMPLATE_CACHE:-/var/cache/vsd-test}
+vsd_templates_conf() {
+        grep -q '^\[templates\]' "$T/vsd.conf" 2>/dev/null && return 0
+        printf '%s\n' "[templates]" "builders = $VSD_SRC/templates" "cache = $VSD_TEMPLATE_CACHE" >>"$T/vsd.conf"
+}
+
+# vsd_debian_template: make template debian-12 available in the test's
+# daemon (vsd_up first), built through `vsctl template build` with the
+# shared cache; fails the test with one line when it cannot.  A cold cache
+# costs a debootstrap run (about 1.5 minutes here): a test calling this
+# should allow for it (see "# timeout" in tests/run.sh).
+vsd_debian_template() {
+        local out start=$SECONDS
+        if vsctl --json template list 2>/dev/null | jq -e '.[] | select(.name == "debian-12")' >/dev/null; then
+                return 0
+        fi
+        out=$(vsctl template build debian-12 2>&1) ||
+                fail "cannot build the debian-12 template: $(tail -n1 <<<"$out")"
+        note "debian-12 template ready in $((SECONDS - start))s ($(grep -m1 -E '^(Unpacking the cached|Running debootstrap)' <<<"$out" || true))"
+}
+
 # vsd_up: build the test template (with the probe at /probe) and start a
 # private daemon; returns once it answers.  Also used to start a new daemon
 # after the previous one was killed: the state root is kept.
@@ -171,6 +196,7 @@ vsd_up() {
         [ -x "$B/vsctl" ] || fail "$B/vsctl not built"
         echo "=== vsd_up $(date +%T.%N)" >>"$T/vsd.log"
         vsd_net_conf
+        vsd_templates_conf
         setsid "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
                 --cgroup-parent "$VSD_CG" --foreground -c "$T/vsd.conf" ${VSD_ARGS:-} \
                 </dev/null >>"$T/vsd.log" 2>&1 &

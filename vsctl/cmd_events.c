@@ -18,9 +18,6 @@
 #include "http.h"
 #include "vsctl.h"
 
-/* Longest event line accepted: far above what the daemon writes. */
-#define LINE_MAX_BYTES (1u << 20)
-
 /* ---- human output ------------------------------------------------------- */
 
 static void size_text(json_t *e, const char *key, char *buf, size_t len) {
@@ -173,16 +170,11 @@ static void print_event(const char *line, size_t len) {
 
 /* ---- the stream --------------------------------------------------------- */
 
-struct lines {
-        struct vsctl *ctx;
-        char *buf;
-        size_t len, cap;
-};
-
-static int emit_line(struct lines *l, const char *s, size_t n) {
+static int emit_line(void *userdata, const char *s, size_t n) {
+        struct vsctl *ctx = userdata;
         if (n == 0)
                 return 0;
-        if (l->ctx->json) {
+        if (ctx->json) {
                 fwrite(s, 1, n, stdout);
                 fputc('\n', stdout);
         } else
@@ -191,80 +183,6 @@ static int emit_line(struct lines *l, const char *s, size_t n) {
         if (fflush(stdout) != 0)
                 return -errno;
         return 0;
-}
-
-/* Append decoded body bytes; print every complete line. */
-static int lines_add(struct lines *l, const char *data, size_t n, vs_error *err) {
-        while (n > 0) {
-                const char *nl = memchr(data, '\n', n);
-                size_t take = nl ? (size_t) (nl - data) : n;
-                if (l->len + take > LINE_MAX_BYTES)
-                        return vs_err_msg(err, EFBIG, "an event from vsd is longer than %u bytes", LINE_MAX_BYTES);
-                if (l->len + take > l->cap) {
-                        size_t cap = l->len + take + 4096;
-                        char *p = realloc(l->buf, cap);
-                        if (!p)
-                                return vs_err(err, ENOMEM, "cannot read events");
-                        l->buf = p;
-                        l->cap = cap;
-                }
-                memcpy(l->buf + l->len, data, take);
-                l->len += take;
-                if (!nl)
-                        break;
-                int r = emit_line(l, l->buf, l->len);
-                if (r < 0)
-                        return vs_err(err, -r, "cannot write output");
-                l->len = 0;
-                data += take + 1;
-                n -= take + 1;
-        }
-        return 0;
-}
-
-static int read_stream(struct vsctl *ctx, int fd, const vs_http_head *h, vs_error *err) {
-        struct lines l = { .ctx = ctx };
-        vs_http_chunks ch = { 0 };
-        char in[65536], out[65536];
-        uint64_t left = h->content_length >= 0 ? (uint64_t) h->content_length : UINT64_MAX;
-        int r = 0;
-
-        for (;;) {
-                ssize_t n = recv(fd, in, sizeof(in), 0);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno != ECONNRESET) {
-                        r = vs_err(err, errno, "cannot read events from vsd");
-                        break;
-                }
-                if (n <= 0) {
-                        /* a chunked stream ends with its last chunk, never by
-                         * a bare close: that is vsd going away mid-stream */
-                        if (h->chunked || (h->content_length >= 0 && left > 0))
-                                r = vs_err_msg(err, ECONNRESET, "vsd closed the event stream");
-                        break;
-                }
-                if (h->chunked) {
-                        size_t got = 0, used = 0;
-                        int d = vs_http_chunks_feed(&ch, in, (size_t) n, out, &got, &used, err);
-                        if (d < 0) {
-                                r = vs_err_prefix(err, "invalid answer from vsd");
-                                break;
-                        }
-                        if ((r = lines_add(&l, out, got, err)) < 0 || d > 0)
-                                break;
-                } else {
-                        size_t take = (uint64_t) n < left ? (size_t) n : (size_t) left;
-                        left -= take;
-                        if ((r = lines_add(&l, in, take, err)) < 0 || left == 0)
-                                break;
-                }
-        }
-        /* a last line without its newline still counts */
-        if (r == 0 && l.len > 0)
-                r = emit_line(&l, l.buf, l.len) < 0 ? vs_err(err, errno, "cannot write output") : 0;
-        free(l.buf);
-        return r;
 }
 
 int cmd_events(struct vsctl *ctx, int argc, char **argv) {
@@ -320,7 +238,7 @@ int cmd_events(struct vsctl *ctx, int argc, char **argv) {
                         http_error_from_body(h.status, h.reason, body, len, &err);
                 return vsctl_fail(&err);
         }
-        if (read_stream(ctx, fd, &h, &err) < 0)
+        if (http_read_lines(fd, &h, "the event stream", emit_line, ctx, &err) < 0)
                 return vsctl_fail(&err);
         return VSCTL_EXIT_OK;
 }

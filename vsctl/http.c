@@ -335,3 +335,92 @@ char *http_escape_segment(const char *s) {
         *p = '\0';
         return out;
 }
+
+/* ---- newline-delimited streams ----------------------------------------- */
+
+/* Longest line accepted: far above what the daemon writes. */
+#define LINE_MAX_BYTES (1u << 20)
+
+struct lines {
+        int (*line)(void *userdata, const char *s, size_t n);
+        void *userdata;
+        char *buf;
+        size_t len, cap;
+};
+
+/* Append decoded body bytes; pass on every complete line. */
+static int lines_add(struct lines *l, const char *data, size_t n, vs_error *err) {
+        while (n > 0) {
+                const char *nl = memchr(data, '\n', n);
+                size_t take = nl ? (size_t) (nl - data) : n;
+                if (l->len + take > LINE_MAX_BYTES)
+                        return vs_err_msg(err, EFBIG, "a line from vsd is longer than %u bytes", LINE_MAX_BYTES);
+                if (l->len + take > l->cap) {
+                        size_t cap = l->len + take + 4096;
+                        char *p = realloc(l->buf, cap);
+                        if (!p)
+                                return vs_err(err, ENOMEM, "cannot read from vsd");
+                        l->buf = p;
+                        l->cap = cap;
+                }
+                memcpy(l->buf + l->len, data, take);
+                l->len += take;
+                if (!nl)
+                        break;
+                int r = l->line(l->userdata, l->buf, l->len);
+                if (r < 0)
+                        return vs_err(err, -r, "cannot write output");
+                l->len = 0;
+                data += take + 1;
+                n -= take + 1;
+        }
+        return 0;
+}
+
+int http_read_lines(int fd, const vs_http_head *h, const char *what, int (*line)(void *userdata, const char *s, size_t n),
+                    void *userdata, vs_error *err) {
+        struct lines l = { .line = line, .userdata = userdata };
+        vs_http_chunks ch = { 0 };
+        char in[65536], out[65536];
+        uint64_t left = h->content_length >= 0 ? (uint64_t) h->content_length : UINT64_MAX;
+        int r = 0;
+
+        for (;;) {
+                ssize_t n = recv(fd, in, sizeof(in), 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno != ECONNRESET) {
+                        r = vs_err(err, errno, "cannot read %s from vsd", what);
+                        break;
+                }
+                if (n <= 0) {
+                        /* a chunked stream ends with its last chunk, never by
+                         * a bare close: that is vsd going away mid-stream */
+                        if (h->chunked || (h->content_length >= 0 && left > 0))
+                                r = vs_err_msg(err, ECONNRESET, "vsd closed %s", what);
+                        break;
+                }
+                if (h->chunked) {
+                        size_t got = 0, used = 0;
+                        int d = vs_http_chunks_feed(&ch, in, (size_t) n, out, &got, &used, err);
+                        if (d < 0) {
+                                r = vs_err_prefix(err, "invalid answer from vsd");
+                                break;
+                        }
+                        if ((r = lines_add(&l, out, got, err)) < 0 || d > 0)
+                                break;
+                } else {
+                        size_t take = (uint64_t) n < left ? (size_t) n : (size_t) left;
+                        left -= take;
+                        if ((r = lines_add(&l, in, take, err)) < 0 || left == 0)
+                                break;
+                }
+        }
+        /* a last line without its newline still counts */
+        if (r == 0 && l.len > 0) {
+                int e = line(userdata, l.buf, l.len);
+                r = e < 0 ? vs_err(err, -e, "cannot write output") : 0;
+        }
+        free(l.buf);
+        return r;
+}

@@ -63,3 +63,10 @@ bool http_is_connect_error(const vs_error *err);
  * so that whatever it holds cannot change the request line.  Returns a
  * malloc'd string or NULL. */
 char *http_escape_segment(const char *s);
+
+/* Read a newline-delimited body (chunked or with a length) that follows an
+ * already-read head, calling line() for each line (without its newline) as
+ * it arrives, until the body ends.  A stream cut short is an error naming
+ * what ("the event stream").  line() returning < 0 (-errno) stops it. */
+int http_read_lines(int fd, const vs_http_head *h, const char *what, int (*line)(void *userdata, const char *s, size_t n),
+                    void *userdata, vs_error *err);

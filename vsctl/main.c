@@ -113,7 +113,15 @@ const struct vsctl_command vsctl_commands[] = {
           "                      ones (alone: every buffered event)\n"
           "  --json              print each event as the daemon's JSON line\n"
           "Without --no-follow vsctl waits for events until interrupted or vsd stops.\n" },
-        { "templates", cmd_templates, "List the templates", "[--json]",
+        { "template", cmd_template, "Build, list and remove templates",
+          "list [--json] | build NAME [--from BUILDER] [--json] | remove NAME",
+          "  list                the templates: name, os, instances using it, size\n"
+          "  build NAME          build (or rebuild, when no instance uses it) template\n"
+          "                      NAME, showing the builder's progress\n"
+          "  --from BUILDER      the builder (default from NAME: debian-12 -> debian)\n"
+          "  remove NAME         remove a template no instance uses\n"
+          "  --json              print the daemon's JSON (build: its JSON lines)\n" },
+        { "templates", cmd_templates, "List the templates (as 'template list')", "[--json]",
           "  --json              print the daemon's JSON\n" },
         { "version", cmd_version, "Show the client and daemon versions", "[--json]",
           "  --json              print the versions as JSON\n" },

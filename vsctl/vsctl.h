@@ -52,6 +52,7 @@ int cmd_console(struct vsctl *ctx, int argc, char **argv);
 int cmd_set(struct vsctl *ctx, int argc, char **argv);
 int cmd_stats(struct vsctl *ctx, int argc, char **argv);
 int cmd_events(struct vsctl *ctx, int argc, char **argv);
+int cmd_template(struct vsctl *ctx, int argc, char **argv);
 int cmd_templates(struct vsctl *ctx, int argc, char **argv);
 int cmd_version(struct vsctl *ctx, int argc, char **argv);
 int cmd_help(struct vsctl *ctx, int argc, char **argv);

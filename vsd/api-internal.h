@@ -42,6 +42,11 @@ int api_query_check(struct request *rq, const char *const *known, vs_error *err)
 struct ev_filter;
 void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t cursor, bool follow);
 
+/* Answer with the progress of a template build that just started (newline-
+ * delimited JSON, chunked), ending with its outcome. */
+struct tmpl_build;
+void api_stream_build(struct request *rq, struct tmpl_build *b);
+
 /* routes.c */
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len);
 json_t *routes_instance_json(struct instance *i);

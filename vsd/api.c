@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "loop.h"
+#include "templates.h"
 
 struct api {
         struct vsd *vsd;
@@ -306,6 +307,143 @@ void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t c
         }
         a->n_streams++;
         ev_listen(a->vsd->events, &st->listener);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        queue(rq, 200, r);
+}
+
+/* ---- template builds --------------------------------------------------- */
+
+/*
+ * POST /v1/templates/NAME/build: the builder's output as newline-delimited
+ * JSON, {"progress": LINE} per line, then one final {"ok": true, ...} or
+ * {"ok": false, "error": ..., "code": ...}.  Like an event stream, it
+ * suspends its connection while the builder is quiet and the build wakes it.
+ * A client that leaves ends only the stream: the build runs to its end.
+ */
+
+struct build_stream {
+        struct api *api;
+        struct MHD_Connection *conn;
+        struct tmpl_build *b;
+        size_t off; /* into the build's output */
+        bool suspended, hangup, final_sent;
+        struct tmpl_listener listener;
+        struct loop_source *hup_src;
+        char *pending;
+        size_t pending_len, pending_off;
+};
+
+static void bstream_resume(struct build_stream *bs) {
+        loop_remove(bs->hup_src);
+        bs->hup_src = NULL;
+        if (!bs->suspended)
+                return;
+        bs->suspended = false;
+        MHD_resume_connection(bs->conn);
+        bs->api->resumed = true;
+}
+
+static void bstream_wake(struct tmpl_listener *l) {
+        bstream_resume((struct build_stream *) ((char *) l - offsetof(struct build_stream, listener)));
+}
+
+static int bstream_hup(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct build_stream *bs = userdata;
+        bs->hup_src = NULL;
+        bs->hangup = true;
+        bstream_resume(bs);
+        return -1;
+}
+
+/* The next JSON line into bs->pending; false when there is none yet. */
+static bool bstream_fill(struct build_stream *bs) {
+        const char *data;
+        const vs_error *res = NULL;
+        json_t *j = NULL;
+        size_t n = tmpl_build_output(bs->b, bs->off, &data);
+        if (n > 0) {
+                const char *nl = memchr(data, '\n', n);
+                size_t len = nl ? (size_t) (nl - data) : n;
+                bs->off += len + (nl ? 1 : 0);
+                j = json_pack("{s:s%}", "progress", data, len);
+                if (!j) /* not UTF-8: shown with its bytes replaced */
+                        j = json_pack("{s:s}", "progress", "(a line that is not UTF-8)");
+        } else if (!bs->final_sent && tmpl_build_done(bs->b, &res)) {
+                bs->final_sent = true;
+                j = res->code ? json_pack("{s:b, s:s, s:i}", "ok", 0, "error", res->msg, "code", res->code)
+                              : json_pack("{s:b, s:s}", "ok", 1, "template", tmpl_build_name(bs->b));
+        } else
+                return false;
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        free(bs->pending);
+        bs->pending = NULL;
+        bs->pending_len = bs->pending_off = 0;
+        if (!text || asprintf(&bs->pending, "%s\n", text) < 0) {
+                bs->pending = NULL;
+                free(text);
+                return true; /* out of memory: this line is lost, not the stream */
+        }
+        free(text);
+        bs->pending_len = strlen(bs->pending);
+        return true;
+}
+
+static ssize_t bstream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        struct build_stream *bs = cls;
+        size_t n = 0;
+        if (bs->hangup)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        while (n < max) {
+                if (bs->pending_off == bs->pending_len && !bstream_fill(bs))
+                        break;
+                size_t k = bs->pending_len - bs->pending_off;
+                if (k > max - n)
+                        k = max - n;
+                memcpy(buf + n, bs->pending + bs->pending_off, k);
+                bs->pending_off += k;
+                n += k;
+        }
+        if (n > 0)
+                return (ssize_t) n;
+        if (bs->final_sent)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(bs->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci && loop_add_fd(bs->api->vsd->loop, ci->connect_fd, EPOLLRDHUP, bstream_hup, bs, &bs->hup_src) < 0)
+                bs->hup_src = NULL;
+        MHD_suspend_connection(bs->conn);
+        bs->suspended = true;
+        return 0;
+}
+
+static void bstream_free(void *cls) {
+        struct build_stream *bs = cls;
+        loop_remove(bs->hup_src);
+        tmpl_build_detach(bs->b);
+        bs->api->n_streams--;
+        free(bs->pending);
+        free(bs);
+}
+
+void api_stream_build(struct request *rq, struct tmpl_build *b) {
+        struct api *a = rq->api;
+        struct build_stream *bs = calloc(1, sizeof(*bs));
+        struct MHD_Response *r = NULL;
+        if (bs) {
+                *bs = (struct build_stream){ .api = a, .conn = rq->conn, .b = b };
+                bs->listener.wake = bstream_wake;
+                r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, bstream_read, bs, bstream_free);
+        }
+        if (!r) {
+                /* the build runs on; nobody watches it */
+                free(bs);
+                tmpl_build_detach(b);
+                rq->answered = true;
+                return;
+        }
+        a->n_streams++;
+        tmpl_build_attach(b, &bs->listener);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         queue(rq, 200, r);

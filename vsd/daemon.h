@@ -17,6 +17,7 @@ struct lxcfs;
 struct ev_bus;
 struct monitor;
 struct netw;
+struct tmpl_build;
 
 struct vsd {
         struct vsd_settings set;
@@ -28,6 +29,7 @@ struct vsd {
         struct ev_bus *events;  /* what happened, for `vsctl events` */
         struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct netw *net;       /* rtnetlink and the firewall (network.c) */
+        struct tmpl_build *builds; /* template builds running (templates.c) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

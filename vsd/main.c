@@ -28,6 +28,7 @@
 #include "start.h"
 #include "monitor.h"
 #include "network.h"
+#include "templates.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -231,8 +232,10 @@ int main(int argc, char **argv) {
                 r = netw_new(&v, &err);
         if (r >= 0)
                 r = inst_registry_load(&v, &err);
-        if (r >= 0)
+        if (r >= 0) {
                 netw_reconcile(&v);
+                tmpl_cleanup_leftovers(&v);
+        }
         if (r >= 0)
                 r = lxcfs_new(&v, &v.lxcfs, &err);
         if (r >= 0) {
@@ -259,6 +262,8 @@ int main(int argc, char **argv) {
         r = loop_run(v.loop);
         if (r < 0)
                 log_err("Event loop failed: %s", strerror(-r));
+        /* before the API: a build's client gets its end, then MHD stops */
+        tmpl_shutdown(&v);
         api_stop(&v);
         bool any_running = any_instance_active(&v);
         /* leave no empty cgroup parent behind; with instances running it stays */

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "network.h"
+#include "templates.h"
 #include "../net/tc.h"
 
 /* ---- JSON views -------------------------------------------------------- */
@@ -243,7 +244,7 @@ static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
 struct ctx {
         struct request *rq;
         struct vsd *v;
-        const char *name; /* instance name from the path, or NULL */
+        const char *name; /* instance or template name from the path, or NULL */
         const char *body;
         size_t len;
 };
@@ -259,22 +260,48 @@ static void get_version(struct ctx *c) {
 }
 
 static void get_templates(struct ctx *c) {
-        char path[512];
-        json_t *arr = json_array();
-        snprintf(path, sizeof(path), "%s/templates", c->v->set.root);
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                struct template_info t;
-                if (de->d_name[0] == '.' || template_load(c->v->set.root, de->d_name, &t, NULL) < 0)
-                        continue;
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "name", t.name, "init", t.init,
-                                                     "halt_signal", t.halt_signal_name, "description",
-                                                     t.description));
+        api_reply_json(c->rq, 200, tmpl_list_json(c->v));
+}
+
+static void get_template(struct ctx *c) {
+        vs_error err = { 0 };
+        json_t *j = tmpl_json(c->v, c->name, &err);
+        if (!j)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, j);
+}
+
+static void delete_template(struct ctx *c) {
+        vs_error err = { 0 };
+        if (tmpl_remove(c->v, c->name, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, json_object());
+}
+
+/* Body (optional): {"builder": "debian"}.  Refusals are plain errors; once
+ * the builder runs, the answer is its progress (api_stream_build). */
+static void post_template_build(struct ctx *c) {
+        static const char *const known[] = { "builder", NULL };
+        vs_error err = { 0 };
+        json_t *obj = NULL;
+        struct tmpl_build *b;
+        if (parse_body(c->body, c->len, false, &obj, &err) < 0 || reject_unknown(obj, known, false, &err) < 0)
+                goto fail;
+        json_t *builder = json_object_get(obj, "builder");
+        if (builder && !json_is_string(builder)) {
+                vs_err_msg(&err, EINVAL, "field 'builder' must be a string");
+                goto fail;
         }
-        if (d)
-                closedir(d);
-        api_reply_json(c->rq, 200, arr);
+        if (tmpl_build_start(c->v, c->name, builder ? json_string_value(builder) : NULL, &b, &err) < 0)
+                goto fail;
+        json_decref(obj);
+        api_stream_build(c->rq, b);
+        return;
+fail:
+        json_decref(obj);
+        api_reply_error(c->rq, &err);
 }
 
 static void list_instances(struct ctx *c) {
@@ -692,7 +719,9 @@ static void get_instance_events(struct ctx *c) {
 
 /* ---- routing ----------------------------------------------------------- */
 
-enum path_kind { P_TOP, P_INSTANCE, P_ACTION };
+/* /v1/SEG, /v1/instances/NAME, /v1/instances/NAME/SEG, /v1/templates/NAME,
+ * /v1/templates/NAME/SEG */
+enum path_kind { P_TOP, P_INSTANCE, P_ACTION, P_TEMPLATE, P_TEMPLATE_ACTION };
 
 struct route {
         enum path_kind kind;
@@ -720,6 +749,9 @@ static const struct route routes[] = {
         { P_ACTION, "exec", "POST", post_exec },
         { P_ACTION, "console", "GET", get_console },
         { P_ACTION, "events", "GET", get_instance_events },
+        { P_TEMPLATE, NULL, "GET", get_template },
+        { P_TEMPLATE, NULL, "DELETE", delete_template },
+        { P_TEMPLATE_ACTION, "build", "POST", post_template_build },
 };
 
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len) {
@@ -749,13 +781,17 @@ void routes_dispatch(struct request *rq, const char *method, const char *url, co
                 kind = P_INSTANCE;
         else if (n == 3 && streq(segs[0], "instances"))
                 kind = P_ACTION, seg = segs[2];
+        else if (n == 2 && streq(segs[0], "templates"))
+                kind = P_TEMPLATE;
+        else if (n == 3 && streq(segs[0], "templates"))
+                kind = P_TEMPLATE_ACTION, seg = segs[2];
         else {
                 vs_err_msg(&err, ENOENT, "unknown path '%.80s'", url);
                 api_reply_error(rq, &err);
                 return;
         }
         if (kind != P_TOP && !vs_name_valid(segs[1])) {
-                vs_name_check("instance", segs[1], &err);
+                vs_name_check(kind == P_TEMPLATE || kind == P_TEMPLATE_ACTION ? "template" : "instance", segs[1], &err);
                 api_reply_error(rq, &err);
                 return;
         }

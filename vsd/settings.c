@@ -17,6 +17,11 @@
 #include "../base/util.h"
 #include "../net/tc.h"
 
+/* Where `make install` puts the template builders (Makefile DATADIR). */
+#ifndef VS_DATADIR
+#define VS_DATADIR "/usr/local/share/vsd"
+#endif
+
 static inline void dictionary_freep(dictionary **d) {
         if (*d)
                 iniparser_freedict(*d);
@@ -476,6 +481,8 @@ static const struct setting daemon_table[] = {
         ROW("view", "lxcfs", parse_bool, struct vsd_settings, view),
         ROW("view", "lxcfs_binary", parse_path, struct vsd_settings, lxcfs_binary),
         ROW("view", "lxcfs_dir", parse_path, struct vsd_settings, lxcfs_dir),
+        ROW("templates", "builders", parse_path, struct vsd_settings, builders),
+        ROW("templates", "cache", parse_path, struct vsd_settings, tmpl_cache),
         ROW("network", "default_mode", parse_net_mode, struct vsd_settings, net.default_mode),
         ROW("network", "bridge", parse_ifname, struct vsd_settings, net.bridge),
         ROW("network", "bridge_ipv4", parse_host_cidr, struct vsd_settings, net.bridge_ipv4),
@@ -520,6 +527,7 @@ static const struct setting instance_table[] = {
 
 static const struct setting template_table[] = {
         ROW("template", "description", parse_string, struct template_info, description),
+        ROW("template", "os", parse_string, struct template_info, os),
         ROW("template", "init", parse_path, struct template_info, init),
         ROW("template", "halt_signal", parse_string, struct template_info, halt_signal_name),
 };
@@ -626,6 +634,8 @@ void settings_defaults(struct vsd_settings *s) {
         snprintf(s->cgroup_root, sizeof(s->cgroup_root), "%s", "/sys/fs/cgroup");
         snprintf(s->log_level, sizeof(s->log_level), "%s", "info");
         snprintf(s->lxcfs_binary, sizeof(s->lxcfs_binary), "%s", "/usr/bin/lxcfs");
+        snprintf(s->builders, sizeof(s->builders), "%s", VS_DATADIR "/templates");
+        snprintf(s->tmpl_cache, sizeof(s->tmpl_cache), "%s", "/var/cache/vsd");
         s->net.default_mode = NET_MODE_BRIDGE;
         snprintf(s->net.bridge, sizeof(s->net.bridge), "%s", "vsbr0");
         (void) net_cidr_parse("10.77.0.1/24", -1, true, &s->net.bridge_ipv4, NULL);
@@ -779,13 +789,11 @@ int inst_config_save(const struct inst_config *c, const char *path, vs_error *er
         return 0;
 }
 
-int template_load(const char *root, const char *name, struct template_info *ret, vs_error *err) {
+int template_load_dir(const char *dir, const char *name, struct template_info *ret, vs_error *err) {
         char path[512];
         struct template_info t = { 0 };
 
-        if (vs_name_check("template", name, err) < 0)
-                return -EINVAL;
-        snprintf(path, sizeof(path), "%s/templates/%s/template.ini", root, name);
+        snprintf(path, sizeof(path), "%s/template.ini", dir);
         if (access(path, F_OK) < 0)
                 return vs_err_msg(err, ENOENT, "unknown template '%s' (no %s)", name, path);
         snprintf(t.init, sizeof(t.init), "/sbin/init");
@@ -799,4 +807,13 @@ int template_load(const char *root, const char *name, struct template_info *ret,
         snprintf(t.name, sizeof(t.name), "%s", name);
         *ret = t;
         return 0;
+}
+
+int template_load(const char *root, const char *name, struct template_info *ret, vs_error *err) {
+        char dir[512];
+
+        if (vs_name_check("template", name, err) < 0)
+                return -EINVAL;
+        snprintf(dir, sizeof(dir), "%s/templates/%s", root, name);
+        return template_load_dir(dir, name, ret, err);
 }

@@ -62,6 +62,8 @@ struct vsd_settings {
         bool view;               /* instances see their own limits in /proc through lxcfs */
         char lxcfs_binary[256];  /* the lxcfs program */
         char lxcfs_dir[256];     /* its mount point and pid file; "" = <run_dir>/lxcfs */
+        char builders[256];      /* [templates] builders: holds <builder>/build.sh */
+        char tmpl_cache[256];    /* [templates] cache: builders' downloads and finished builds */
         struct net_settings net;
 };
 
@@ -154,9 +156,13 @@ int inst_config_save(const struct inst_config *c, const char *path, vs_error *er
 struct template_info {
         char name[VS_NAME_MAX + 1];
         char description[256];
+        char os[64];           /* "debian-12", "busybox"; "" when the file does not say */
         char init[256];
         char halt_signal_name[32];
         int halt_signal;
 };
 
 int template_load(const char *root, const char *name, struct template_info *ret, vs_error *err);
+
+/* The same from a template directory's own path (a build not yet in place). */
+int template_load_dir(const char *dir, const char *name, struct template_info *ret, vs_error *err);

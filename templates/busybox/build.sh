@@ -12,6 +12,11 @@
 # sees half a template.  Fast (tens of milliseconds): the test suite builds it
 # once per private state root.
 #
+# The calling convention of every builder (see templates/debian/build.sh):
+# one argument DEST, progress lines on stdout, the reason of a failure as the
+# last line; vsd runs it with VSD_TEMPLATE_NAME and VSD_TEMPLATE_CACHE set
+# (this one needs no cache).
+#
 # Environment: BUSYBOX (default /bin/busybox) — the static binary to use.
 #              EXTRA_FILES — "src:dst ..." copied into the rootfs (the tests
 #              put their probe at /probe this way).
@@ -50,6 +55,7 @@ if [ -f "$dest/template.ini" ] && [ -f "$dest/.stamp" ] && [ "$(cat "$dest/.stam
         exit 0
 fi
 
+echo "Building the BusyBox $version template"
 tmp=$dest.tmp.$$
 cleanup() { rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -142,6 +148,7 @@ done
 cat >"$tmp/template.ini" <<EOF
 [template]
 description = BusyBox $version (Debian busybox-static)
+os = busybox
 init = /sbin/init
 halt_signal = SIGPWR
 EOF
@@ -167,3 +174,4 @@ else
         mv -T "$tmp" "$dest"
 fi
 trap - EXIT
+echo "Done"

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,36 @@ static void daemon_settings(void) {
         CHECK("absent explicit vsd.conf is an error", settings_load(&s, path, false, &err) < 0, "accepted");
 }
 
+static void templates(void) {
+        char path[256];
+        struct vsd_settings s;
+        struct template_info t;
+        vs_error err = { 0 };
+        settings_defaults(&s);
+        CHECK("[templates] defaults", strcmp(s.tmpl_cache, "/var/cache/vsd") == 0 && strstr(s.builders, "/templates"),
+              "cache=%s builders=%s", s.tmpl_cache, s.builders);
+        snprintf(path, sizeof(path), "%s/vsd.conf", dir);
+        write_file(path, "[templates]\nbuilders = /src/templates\ncache = /var/cache/vsd-test\n");
+        int r = settings_load(&s, path, false, &err);
+        CHECK("[templates] settings load",
+              r == 0 && strcmp(s.builders, "/src/templates") == 0 && strcmp(s.tmpl_cache, "/var/cache/vsd-test") == 0,
+              "%s", err.msg);
+        write_file(path, "[templates]\ncache = cache\n");
+        CHECK("[templates] relative cache rejected", settings_load(&s, path, false, &err) < 0, "accepted");
+
+        snprintf(path, sizeof(path), "%s/templates/debian-12", dir);
+        vs_mkdir_p(path, 0755);
+        snprintf(path, sizeof(path), "%s/templates/debian-12/template.ini", dir);
+        write_file(path, "[template]\ndescription = Debian 12\nos = debian-12\ninit = /sbin/init\nhalt_signal = SIGRTMIN+3\n");
+        r = template_load(dir, "debian-12", &t, &err);
+        CHECK("template.ini with os and SIGRTMIN+3",
+              r == 0 && strcmp(t.os, "debian-12") == 0 && t.halt_signal == SIGRTMIN + 3, "%s", err.msg);
+        write_file(path, "[template]\nos = debian-12\nflavour = x\n");
+        CHECK("template.ini unknown key", template_load(dir, "debian-12", &t, &err) < 0 && strstr(err.msg, "flavour"),
+              "%s", err.msg);
+        CHECK("unknown template", template_load(dir, "nosuch", &t, &err) == -ENOENT, "%s", err.msg);
+}
+
 static void atomic_write(void) {
         char path[256];
         snprintf(path, sizeof(path), "%s/atomic", dir);
@@ -242,6 +273,7 @@ int main(void) {
         rlimits();
         bad_files();
         daemon_settings();
+        templates();
         atomic_write();
         vs_rm_rf(dir);
         return CHECK_DONE();

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vsctl template list [--json]
+ * vsctl template build NAME [--from BUILDER] [--json]
+ * vsctl template remove NAME
+ * (vsctl templates = vsctl template list)
+ *
+ * A build answers with its progress as newline-delimited JSON; each line is
+ * printed as it comes and the last one says how it ended.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/proto.h"
+#include "../base/util.h"
+#include "http.h"
+#include "vsctl.h"
+
+static char *template_path(const char *name, const char *action) {
+        _cleanup_free_ char *esc = http_escape_segment(name);
+        char *p;
+        if (!esc || asprintf(&p, VS_API_PREFIX "/templates/%s%s%s", esc, action ? "/" : "", action ? action : "") < 0)
+                return NULL;
+        return p;
+}
+
+static int template_list(struct vsctl *ctx, int argc, char **argv) {
+        static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };
+        static const char *const headers[] = { "NAME", "OS", "INSTANCES", "SIZE", "DESCRIPTION" };
+        int c, ex;
+
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+                if (c == -2)
+                        return ex;
+        if ((ex = vsctl_check_args(argv[0], argc, argv, 0, 0)))
+                return ex;
+
+        vs_error err = {};
+        json_auto_t *list = NULL;
+        if (vsctl_call(ctx, "GET", strdup(VS_API_PREFIX "/templates"), NULL, &list, &err) < 0)
+                return vsctl_fail(&err);
+        if (!json_is_array(list)) {
+                vs_err_msg(&err, EBADMSG, "unexpected answer from vsd: not a list of templates");
+                return vsctl_fail(&err);
+        }
+        if (ctx->json)
+                return out_json(list) < 0 ? VSCTL_EXIT_FAILURE : VSCTL_EXIT_OK;
+
+        _cleanup_table_ struct out_table *t = out_table_new(ELEMENTSOF(headers), headers);
+        if (!t)
+                goto oom;
+        out_table_align_right(t, 2);
+        out_table_align_right(t, 3);
+        size_t i;
+        json_t *tmpl;
+        json_array_foreach(list, i, tmpl) {
+                char users[16], size[32];
+                const char *os = out_get_str(tmpl, "os");
+                snprintf(users, sizeof(users), "%zu", json_array_size(json_object_get(tmpl, "instances")));
+                out_size(out_get_u64(tmpl, "size"), size, sizeof(size));
+                const char *row[] = { out_get_str(tmpl, "name"), *os ? os : "-", users, size,
+                                      out_get_str(tmpl, "description") };
+                if (out_table_add(t, row) < 0)
+                        goto oom;
+        }
+        out_table_print(t, stdout);
+        return VSCTL_EXIT_OK;
+
+oom:
+        vs_err(&err, ENOMEM, "cannot format the list");
+        return vsctl_fail(&err);
+}
+
+struct build_out {
+        struct vsctl *ctx;
+        bool ended;
+        bool ok;
+        vs_error err;
+};
+
+static int build_line(void *userdata, const char *s, size_t n) {
+        struct build_out *bo = userdata;
+        if (n == 0)
+                return 0;
+        if (bo->ctx->json) {
+                fwrite(s, 1, n, stdout);
+                fputc('\n', stdout);
+        }
+        json_auto_t *j = json_loadb(s, n, 0, NULL);
+        json_t *ok = json_object_get(j, "ok");
+        if (json_is_boolean(ok)) {
+                bo->ended = true;
+                bo->ok = json_is_true(ok);
+                if (!bo->ok)
+                        vs_err_msg(&bo->err, EIO, "%s", out_get_str(j, "error"));
+                else if (!bo->ctx->json)
+                        printf("Template %s built\n", out_get_str(j, "template"));
+        } else if (!bo->ctx->json && json_is_string(json_object_get(j, "progress")))
+                printf("%s\n", out_get_str(j, "progress"));
+        /* progress is worth seeing as it happens, in a pipe or a file too */
+        return fflush(stdout) != 0 ? -errno : 0;
+}
+
+static int template_build(struct vsctl *ctx, int argc, char **argv) {
+        enum { OPT_FROM = 0x200 };
+        static const struct option opts[] = {
+                { "from", required_argument, NULL, OPT_FROM },
+                VSCTL_LONGOPT_HELP,
+                VSCTL_LONGOPT_JSON,
+                {},
+        };
+        const char *from = NULL;
+        int c, ex;
+
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
+                if (c == -2)
+                        return ex;
+                if (c == OPT_FROM)
+                        from = optarg;
+        }
+        if (optind >= argc)
+                return vsctl_usage_error(argv[0], "missing template name");
+        if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
+                return ex;
+
+        vs_error err = {};
+        _cleanup_free_ char *path = template_path(argv[optind], "build");
+        json_auto_t *body = json_object();
+        if (!path || !body || (from && !vsctl_set(body, "builder", json_string(from)))) {
+                vs_err(&err, ENOMEM, "cannot build request");
+                return vsctl_fail(&err);
+        }
+        _cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+        _cleanup_close_ int fd = http_connect(ctx->socket, &err);
+        vs_http_head h;
+        if (fd < 0 || !text || http_send_request(fd, "POST", path, NULL, text, strlen(text), &err) < 0 ||
+            http_read_head(fd, &h, &err) < 0)
+                return vsctl_fail(&err);
+        if (h.status < 200 || h.status > 299) {
+                _cleanup_free_ char *answer = NULL;
+                size_t len = 0;
+                if (http_read_body(fd, &h, &answer, &len, &err) >= 0)
+                        http_error_from_body(h.status, h.reason, answer, len, &err);
+                return vsctl_fail(&err);
+        }
+        struct build_out bo = { .ctx = ctx };
+        if (http_read_lines(fd, &h, "the build's progress stream", build_line, &bo, &err) < 0)
+                return vsctl_fail(&err);
+        if (!bo.ended) {
+                vs_err_msg(&err, EIO, "vsd ended the build's progress without saying how the build ended");
+                return vsctl_fail(&err);
+        }
+        return bo.ok ? VSCTL_EXIT_OK : vsctl_fail(&bo.err);
+}
+
+static int template_remove(struct vsctl *ctx, int argc, char **argv) {
+        static const struct option opts[] = { VSCTL_LONGOPT_HELP, {} };
+        int c, ex;
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+                if (c == -2)
+                        return ex;
+        if (optind >= argc)
+                return vsctl_usage_error(argv[0], "missing template name");
+        if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
+                return ex;
+        vs_error err = {};
+        if (vsctl_call(ctx, "DELETE", template_path(argv[optind], NULL), NULL, NULL, &err) < 0)
+                return vsctl_fail(&err);
+        return VSCTL_EXIT_OK;
+}
+
+static const struct {
+        const char *name;
+        int (*fn)(struct vsctl *ctx, int argc, char **argv);
+} subcommands[] = {
+        { "list", template_list },
+        { "build", template_build },
+        { "remove", template_remove },
+};
+
+int cmd_template(struct vsctl *ctx, int argc, char **argv) {
+        if (argc < 2 || streq(argv[1], "-h") || streq(argv[1], "--help")) {
+                if (argc < 2)
+                        return vsctl_usage_error(argv[0], "missing subcommand (list, build or remove)");
+                vsctl_print_usage(stdout, argv[0]);
+                return VSCTL_EXIT_OK;
+        }
+        for (size_t k = 0; k < ELEMENTSOF(subcommands); k++)
+                if (streq(subcommands[k].name, argv[1])) {
+                        /* the subcommand sees "template ARGS...": its errors
+                         * name the command that has the help */
+                        argv[1] = argv[0];
+                        return subcommands[k].fn(ctx, argc - 1, argv + 1);
+                }
+        return vsctl_usage_error(argv[0], "unknown subcommand '%s' (list, build or remove)", argv[1]);
+}
+
+int cmd_templates(struct vsctl *ctx, int argc, char **argv) {
+        return template_list(ctx, argc, argv);
+}

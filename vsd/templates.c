@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The template store: list, build (a builder child watched by the loop), remove. */
+#include "templates.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../base/fileio.h"
+#include "../base/log.h"
+#include "../base/parse.h"
+#include "../base/util.h"
+#include "daemon.h"
+#include "instance.h"
+#include "loop.h"
+#include "settings.h"
+#include "syscalls.h"
+
+/* Output kept per build for its client: far above a debootstrap run's
+ * (about 60 KiB); past it, lines are dropped (the outcome still comes). */
+#define BUILD_OUTPUT_MAX (4u << 20)
+
+struct tmpl_build {
+        struct vsd *vsd;
+        char name[VS_NAME_MAX + 1];
+        char builder[VS_NAME_MAX + 1];
+        char dir[512];  /* <root>/templates/.NAME.build */
+        pid_t pid;
+        int pidfd;
+        int out_fd;     /* read end of the builder's stdout + stderr */
+        struct loop_source *pidfd_src, *out_src;
+        char *out;      /* complete lines, for the client */
+        size_t out_len;
+        char part[1024]; /* a line still without its newline */
+        size_t part_len;
+        char last[256]; /* the last non-empty line: the reason of a failure */
+        bool done;
+        bool stopping;  /* killed because vsd exits */
+        vs_error result; /* code 0: success */
+        struct tmpl_listener *listener;
+        struct tmpl_build *next;
+};
+
+static void templates_dir(struct vsd *v, char *buf, size_t len) {
+        snprintf(buf, len, "%s/templates", v->set.root);
+}
+
+/* ---- in use ------------------------------------------------------------ */
+
+/* EBUSY "template 'x' is in use by a, b" when any instance, running or not,
+ * has it as its lower layer. */
+static int check_unused(struct vsd *v, const char *name, vs_error *err) {
+        char users[200] = "";
+        size_t n = 0, len = 0;
+        for (size_t k = 0; k < v->n_inst; k++) {
+                const char *iname = v->inst[k]->cfg.name;
+                if (!streq(v->inst[k]->cfg.template_name, name))
+                        continue;
+                if (n++ < 8 && len + strlen(iname) + 3 < sizeof(users))
+                        len += (size_t) snprintf(users + len, sizeof(users) - len, "%s%s", len ? ", " : "", iname);
+        }
+        if (n == 0)
+                return 0;
+        return vs_err_msg(err, EBUSY, "template '%s' is in use by %s%s", name, users, n > 8 ? ", ..." : "");
+}
+
+static struct tmpl_build *find_build(struct vsd *v, const char *name) {
+        for (struct tmpl_build *b = v->builds; b; b = b->next)
+                if (streq(b->name, name))
+                        return b;
+        return NULL;
+}
+
+/* ---- listing ----------------------------------------------------------- */
+
+/* Disk usage of a tree, not crossing into other filesystems. */
+static void du_at(int dfd, dev_t dev, uint64_t *sum) {
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat st;
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
+                        continue;
+                /* each name of a file with several counts its share, so
+                 * hard links inside the tree add up to the file once */
+                *sum += (uint64_t) st.st_blocks * 512 / (S_ISDIR(st.st_mode) || st.st_nlink < 1 ? 1 : st.st_nlink);
+                if (S_ISDIR(st.st_mode)) {
+                        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub >= 0)
+                                du_at(sub, dev, sum);
+                }
+        }
+        closedir(d);
+}
+
+static uint64_t disk_usage(const char *path) {
+        struct stat st;
+        uint64_t sum = 0;
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        if (fstat(fd, &st) < 0) {
+                close(fd);
+                return 0;
+        }
+        du_at(fd, st.st_dev, &sum);
+        return sum;
+}
+
+static json_t *info_json(struct vsd *v, const struct template_info *t) {
+        char rootfs[600];
+        json_t *users = json_array();
+        for (size_t k = 0; users && k < v->n_inst; k++)
+                if (streq(v->inst[k]->cfg.template_name, t->name))
+                        json_array_append_new(users, json_string(v->inst[k]->cfg.name));
+        snprintf(rootfs, sizeof(rootfs), "%s/templates/%s/rootfs", v->set.root, t->name);
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:I, s:b}", "name", t->name, "os", t->os, "description",
+                         t->description, "init", t->init, "halt_signal", t->halt_signal_name, "instances", users,
+                         "size", (json_int_t) disk_usage(rootfs), "building", find_build(v, t->name) != NULL);
+}
+
+json_t *tmpl_json(struct vsd *v, const char *name, vs_error *err) {
+        struct template_info t;
+        if (template_load(v->set.root, name, &t, err) < 0)
+                return NULL;
+        json_t *j = info_json(v, &t);
+        if (!j)
+                vs_err(err, ENOMEM, "template '%s'", name);
+        return j;
+}
+
+json_t *tmpl_list_json(struct vsd *v) {
+        char path[512];
+        json_t *arr = json_array();
+        templates_dir(v, path, sizeof(path));
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (arr && d && (de = readdir(d))) {
+                struct template_info t;
+                if (de->d_name[0] == '.' || template_load(v->set.root, de->d_name, &t, NULL) < 0)
+                        continue;
+                json_t *j = info_json(v, &t);
+                if (j)
+                        json_array_append_new(arr, j);
+        }
+        if (d)
+                closedir(d);
+        return arr;
+}
+
+/* ---- leftovers --------------------------------------------------------- */
+
+void tmpl_cleanup_leftovers(struct vsd *v) {
+        char path[512];
+        templates_dir(v, path, sizeof(path));
+        DIR *d = opendir(path);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                bool ours = de->d_name[0] == '.' &&
+                            ((n > 6 && streq(de->d_name + n - 6, ".build")) || (n > 4 && streq(de->d_name + n - 4, ".old")) ||
+                             (n > 4 && streq(de->d_name + n - 4, ".del")));
+                if (!ours)
+                        continue;
+                char stale[800];
+                snprintf(stale, sizeof(stale), "%s/%s", path, de->d_name);
+                int r = vs_rm_rf(stale);
+                if (r < 0)
+                        log_warn("Failed to remove the leftover %s: %s, ignoring", stale, strerror(-r));
+                else
+                        log_info("Removed the leftover %s of an interrupted template build or removal", stale);
+        }
+        closedir(d);
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+/* The builder from the template's name: "debian-12" -> "debian" unless a
+ * builder "debian-12" exists. */
+static int resolve_builder(struct vsd *v, const char *name, const char *given, char *buf, size_t len, char *script,
+                           size_t slen, vs_error *err) {
+        char cand[VS_NAME_MAX + 1];
+        if (given && *given) {
+                if (!vs_name_valid(given))
+                        return vs_err_msg(err, EINVAL, "invalid builder name '%.60s'", given);
+                snprintf(cand, sizeof(cand), "%s", given);
+        } else {
+                snprintf(cand, sizeof(cand), "%s", name);
+                snprintf(script, slen, "%s/%s/build.sh", v->set.builders, cand);
+                char *dash = strrchr(cand, '-');
+                if (access(script, F_OK) < 0 && dash && dash[1] >= '0' && dash[1] <= '9')
+                        *dash = '\0';
+        }
+        snprintf(script, slen, "%s/%s/build.sh", v->set.builders, cand);
+        if (access(script, F_OK) < 0)
+                return vs_err_msg(err, ENOENT, "unknown builder '%s' (no %s)", cand, script);
+        if (access(script, X_OK) < 0)
+                return vs_err_msg(err, EACCES, "builder %s is not executable", script);
+        snprintf(buf, len, "%s", cand);
+        return 0;
+}
+
+static void wake(struct tmpl_build *b) {
+        if (b->listener)
+                b->listener->wake(b->listener);
+}
+
+static void build_free(struct tmpl_build *b) {
+        free(b->out);
+        free(b);
+}
+
+static void add_line(struct tmpl_build *b, const char *s, size_t n) {
+        while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
+                n--;
+        if (n == 0)
+                return;
+        snprintf(b->last, sizeof(b->last), "%.*s", (int) (n < sizeof(b->last) ? n : sizeof(b->last) - 1), s);
+        if (b->out_len + n + 1 > BUILD_OUTPUT_MAX)
+                return;
+        char *p = realloc(b->out, b->out_len + n + 1);
+        if (!p)
+                return;
+        b->out = p;
+        memcpy(b->out + b->out_len, s, n);
+        b->out[b->out_len + n] = '\n';
+        b->out_len += n + 1;
+}
+
+/* Split what the builder wrote into lines; a line longer than part is cut. */
+static void take_output(struct tmpl_build *b, const char *data, size_t n) {
+        for (size_t k = 0; k < n; k++) {
+                if (data[k] == '\n' || b->part_len == sizeof(b->part)) {
+                        add_line(b, b->part, b->part_len);
+                        b->part_len = 0;
+                        if (data[k] == '\n')
+                                continue;
+                }
+                b->part[b->part_len++] = data[k];
+        }
+}
+
+/* Read what is there; returns 0 at EOF, 1 when more may come. */
+static int drain(struct tmpl_build *b) {
+        char buf[16384];
+        for (;;) {
+                ssize_t n = read(b->out_fd, buf, sizeof(buf));
+                if (n > 0) {
+                        take_output(b, buf, (size_t) n);
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                return n < 0 && errno == EAGAIN ? 1 : 0;
+        }
+}
+
+static void unlink_build(struct tmpl_build *b) {
+        for (struct tmpl_build **p = &b->vsd->builds; *p; p = &(*p)->next)
+                if (*p == b) {
+                        *p = b->next;
+                        break;
+                }
+}
+
+/* Put a successful build in place of the template (an unused one). */
+static int install(struct tmpl_build *b, vs_error *err) {
+        struct vsd *v = b->vsd;
+        struct template_info t;
+        char final[512], old[600], rootfs[600];
+        struct stat st;
+
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", b->dir);
+        if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+                return vs_err_msg(err, EINVAL, "the builder made no rootfs directory");
+        snprintf(rootfs, sizeof(rootfs), "%s/template.ini", b->dir);
+        if (access(rootfs, F_OK) < 0)
+                return vs_err_msg(err, EINVAL, "the builder made no template.ini");
+        if (template_load_dir(b->dir, b->name, &t, err) < 0)
+                return vs_err_prefix(err, "the builder's template.ini");
+        /* an instance created from the old one while this build ran */
+        if (check_unused(v, b->name, err) < 0)
+                return -EBUSY;
+        snprintf(final, sizeof(final), "%s/templates/%s", v->set.root, b->name);
+        snprintf(old, sizeof(old), "%s/templates/.%s.old", v->set.root, b->name);
+        bool replace = access(final, F_OK) == 0;
+        if (replace && rename(final, old) < 0)
+                return vs_err(err, errno, "move the old template %s aside", final);
+        if (rename(b->dir, final) < 0) {
+                int r = vs_err(err, errno, "rename %s to %s", b->dir, final);
+                if (replace)
+                        (void) rename(old, final);
+                return r;
+        }
+        if (replace && vs_rm_rf(old) < 0)
+                log_warn("Failed to remove the replaced template %s, ignoring: the next start removes it", old);
+        return 0;
+}
+
+static void finish(struct tmpl_build *b, int status) {
+        vs_error err = { 0 };
+        if (b->part_len) {
+                add_line(b, b->part, b->part_len);
+                b->part_len = 0;
+        }
+        if (b->stopping)
+                vs_err_msg(&err, ESHUTDOWN, "vsd is shutting down");
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                (void) install(b, &err);
+        else if (WIFEXITED(status))
+                vs_err_msg(&err, EIO, "%s", b->last[0] ? b->last : "the builder failed");
+        else
+                vs_err_msg(&err, EIO, "the builder was killed by signal %d", WTERMSIG(status));
+        if (err.code) {
+                vs_err_prefix(&err, "Failed to build template '%s'", b->name);
+                int r = vs_rm_rf(b->dir);
+                if (r < 0)
+                        log_warn("Failed to remove %s: %s, ignoring: the next start removes it", b->dir, strerror(-r));
+                log_err("%s", err.msg);
+        } else
+                log_info("Template %s built by %s", b->name, b->builder);
+        b->result = err;
+        b->done = true;
+        loop_remove(b->out_src);
+        loop_remove(b->pidfd_src);
+        b->out_src = b->pidfd_src = NULL;
+        safe_close(&b->out_fd);
+        safe_close(&b->pidfd);
+        unlink_build(b);
+        if (b->listener)
+                wake(b);
+        else
+                build_free(b);
+}
+
+static int on_output(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct tmpl_build *b = userdata;
+        size_t before = b->out_len;
+        if (drain(b) == 0) {
+                /* EOF: the pidfd says when the builder is gone */
+                b->out_src = NULL;
+                if (b->out_len != before)
+                        wake(b);
+                return -1;
+        }
+        if (b->out_len != before)
+                wake(b);
+        return 0;
+}
+
+static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct tmpl_build *b = userdata;
+        siginfo_t si = { 0 };
+        /* whatever it left behind in its group, while its zombie still
+         * holds the group's id (no reuse before the reaping below) */
+        (void) kill(-b->pid, SIGKILL);
+        if (waitid(P_PIDFD, (id_t) b->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+                return 0;
+        /* what it wrote last */
+        if (b->out_fd >= 0)
+                (void) drain(b);
+        b->pidfd_src = NULL;
+        finish(b, si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status);
+        return -1;
+}
+
+static _Noreturn void child_exec(const char *script, const char *dest, char *const env[], int out_fd) {
+        /* vsd blocks the signals its signalfd reads and ignores SIGPIPE;
+         * both survive execve */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++) {
+                struct sigaction sa;
+                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                        signal(sig, SIG_DFL);
+        }
+        /* its own session and process group: killed as a whole */
+        setsid();
+        /* a daemon killed with SIGKILL takes the builder along; what it
+         * started dies on its next write to the pipe nobody reads */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 || chdir("/") < 0)
+                _exit(126);
+        char *const argv[] = { (char *) script, (char *) dest, NULL };
+        execve(script, argv, env);
+        dprintf(2, "cannot run %s: %s\n", script, strerror(errno));
+        _exit(127);
+}
+
+static int spawn(struct tmpl_build *b, const char *script, vs_error *err) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+                return vs_err(err, errno, "create a pipe");
+        _cleanup_close_ int rd = p[0], wr = p[1];
+        /* the builder's end blocks: a script writing progress must not see EAGAIN */
+        if (fcntl(wr, F_SETFL, 0) < 0)
+                return vs_err(err, errno, "set up the builder's output");
+        char e_name[128], e_cache[300], e_builders[300];
+        snprintf(e_name, sizeof(e_name), "VSD_TEMPLATE_NAME=%s", b->name);
+        snprintf(e_cache, sizeof(e_cache), "VSD_TEMPLATE_CACHE=%s", b->vsd->set.tmpl_cache);
+        snprintf(e_builders, sizeof(e_builders), "VSD_TEMPLATE_BUILDERS=%s", b->vsd->set.builders);
+        char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=/root", e_name, e_cache,
+                              e_builders, NULL };
+        int pidfd = -EBADF;
+        struct clone_args args = { .flags = CLONE_PIDFD, .pidfd = (uint64_t) (uintptr_t) &pidfd, .exit_signal = SIGCHLD };
+        pid_t pid = sys_clone3(&args);
+        if (pid < 0)
+                return vs_err(err, -pid, "start the builder");
+        if (pid == 0)
+                child_exec(script, b->dir, env, wr);
+        b->pid = pid;
+        b->pidfd = pidfd;
+        b->out_fd = TAKE_FD(rd);
+        int r = loop_add_fd(b->vsd->loop, b->out_fd, EPOLLIN, on_output, b, &b->out_src);
+        if (r >= 0)
+                r = loop_add_fd(b->vsd->loop, b->pidfd, EPOLLIN, on_exit_cb, b, &b->pidfd_src);
+        if (r < 0) {
+                (void) kill(-pid, SIGKILL);
+                (void) waitid(P_PIDFD, (id_t) pidfd, &(siginfo_t){ 0 }, WEXITED);
+                loop_remove(b->out_src);
+                safe_close(&b->out_fd);
+                safe_close(&b->pidfd);
+                return vs_err(err, -r, "watch the builder");
+        }
+        return 0;
+}
+
+int tmpl_build_start(struct vsd *v, const char *name, const char *builder, struct tmpl_build **ret, vs_error *err) {
+        char script[600], builder_name[VS_NAME_MAX + 1], tdir[512];
+        if (vs_name_check("template", name, err) < 0)
+                return -EINVAL;
+        if (find_build(v, name))
+                return vs_err_msg(err, EBUSY, "template '%s' is already being built", name);
+        int r = check_unused(v, name, err);
+        if (r < 0)
+                return r;
+        r = resolve_builder(v, name, builder, builder_name, sizeof(builder_name), script, sizeof(script), err);
+        if (r < 0)
+                return r;
+        templates_dir(v, tdir, sizeof(tdir));
+        r = vs_mkdir_p(tdir, 0755);
+        if (r < 0)
+                return vs_err(err, -r, "create %s", tdir);
+
+        struct tmpl_build *b = calloc(1, sizeof(*b));
+        if (!b)
+                return vs_err(err, ENOMEM, "build template '%s'", name);
+        *b = (struct tmpl_build){ .vsd = v, .pidfd = -EBADF, .out_fd = -EBADF };
+        snprintf(b->name, sizeof(b->name), "%s", name);
+        snprintf(b->builder, sizeof(b->builder), "%s", builder_name);
+        snprintf(b->dir, sizeof(b->dir), "%s/.%s.build", tdir, name);
+        /* a leftover of a daemon killed mid-build: the builder wants DEST empty */
+        (void) vs_rm_rf(b->dir);
+        r = spawn(b, script, err);
+        if (r < 0) {
+                build_free(b);
+                return vs_err_prefix(err, "Failed to build template '%s'", name);
+        }
+        log_info("Building template %s with %s (pid %d)", name, script, (int) b->pid);
+        b->next = v->builds;
+        v->builds = b;
+        *ret = b;
+        return 0;
+}
+
+size_t tmpl_build_output(struct tmpl_build *b, size_t off, const char **ret_data) {
+        *ret_data = b->out ? b->out + off : "";
+        return off < b->out_len ? b->out_len - off : 0;
+}
+
+bool tmpl_build_done(struct tmpl_build *b, const vs_error **ret_err) {
+        if (b->done)
+                *ret_err = &b->result;
+        return b->done;
+}
+
+const char *tmpl_build_name(struct tmpl_build *b) {
+        return b->name;
+}
+
+void tmpl_build_attach(struct tmpl_build *b, struct tmpl_listener *l) {
+        b->listener = l;
+}
+
+void tmpl_build_detach(struct tmpl_build *b) {
+        b->listener = NULL;
+        if (b->done)
+                build_free(b);
+}
+
+/* ---- removing ---------------------------------------------------------- */
+
+int tmpl_remove(struct vsd *v, const char *name, vs_error *err) {
+        struct template_info t;
+        char final[512], del[600];
+        if (template_load(v->set.root, name, &t, err) < 0) {
+                /* a directory without a valid template.ini is still one to remove */
+                snprintf(final, sizeof(final), "%s/templates/%s", v->set.root, name);
+                if (err->code != EINVAL || access(final, F_OK) < 0)
+                        return -err->code;
+                vs_err_clear(err);
+        }
+        if (find_build(v, name))
+                return vs_err_msg(err, EBUSY, "template '%s' is being built", name);
+        if (check_unused(v, name, err) < 0)
+                return -EBUSY;
+        snprintf(final, sizeof(final), "%s/templates/%s", v->set.root, name);
+        snprintf(del, sizeof(del), "%s/templates/.%s.del", v->set.root, name);
+        /* renamed first: gone at once for every reader; a crash while the
+         * files are removed leaves only the hidden name, removed at start */
+        if (rename(final, del) < 0)
+                return vs_err(err, errno, "remove template '%s': rename %s", name, final);
+        int r = vs_rm_rf(del);
+        if (r < 0)
+                log_warn("Failed to remove %s: %s, ignoring: the next start removes it", del, strerror(-r));
+        log_info("Template %s removed", name);
+        return 0;
+}
+
+/* ---- shutdown ---------------------------------------------------------- */
+
+void tmpl_shutdown(struct vsd *v) {
+        while (v->builds) {
+                struct tmpl_build *b = v->builds;
+                (void) kill(-b->pid, SIGKILL);
+                siginfo_t si = { 0 };
+                (void) waitid(P_PIDFD, (id_t) b->pidfd, &si, WEXITED);
+                b->stopping = true;
+                finish(b, SIGKILL);
+        }
+}

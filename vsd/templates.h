@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The template store: <root>/templates/<name>/{rootfs,template.ini}, built by
+ * a builder script (<builders>/<builder>/build.sh DEST) that the daemon runs
+ * as its child.  The child's output pipe and pidfd are sources of the event
+ * loop, so a build of minutes never blocks a request.  A build goes into
+ * <root>/templates/.<name>.build and is renamed into place only when it
+ * succeeded: a failure or a crash leaves no half template (leftovers are
+ * removed at daemon start).
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../base/error.h"
+
+struct vsd;
+struct tmpl_build;
+
+/* Woken when a build has new output or has ended. */
+struct tmpl_listener {
+        void (*wake)(struct tmpl_listener *l);
+};
+
+/* Remove what an interrupted build, replace or remove left in
+ * <root>/templates (hidden .NAME.build, .NAME.old, .NAME.del). */
+void tmpl_cleanup_leftovers(struct vsd *v);
+
+/* Every template with its os, description, the instances using it and the
+ * disk usage of its rootfs. */
+json_t *tmpl_list_json(struct vsd *v);
+/* One template; NULL with err set when it does not exist. */
+json_t *tmpl_json(struct vsd *v, const char *name, vs_error *err);
+
+/* Start building template name with builder ("" or NULL: derived from the
+ * name: <name> if such a builder exists, else the name without its last
+ * "-<version>" part, so debian-12 is built by debian).  Refused, with
+ * nothing changed, for a bad name, an unknown builder, a template in use by
+ * an instance (EBUSY, naming them) or a build of that name that runs. */
+int tmpl_build_start(struct vsd *v, const char *name, const char *builder, struct tmpl_build **ret, vs_error *err);
+
+/* The build's output so far from offset off: *ret_data and the number of
+ * bytes available there (complete lines only). */
+size_t tmpl_build_output(struct tmpl_build *b, size_t off, const char **ret_data);
+
+/* Whether it ended; then *ret_err holds the outcome (code 0: success). */
+bool tmpl_build_done(struct tmpl_build *b, const vs_error **ret_err);
+const char *tmpl_build_name(struct tmpl_build *b);
+
+/* One listener (the client's stream) per build.  Detaching from an ended
+ * build frees it; a build without a listener runs on to its end. */
+void tmpl_build_attach(struct tmpl_build *b, struct tmpl_listener *l);
+void tmpl_build_detach(struct tmpl_build *b);
+
+/* Remove an unused template.  ENOENT when unknown, EBUSY when an instance
+ * uses it or it is being built. */
+int tmpl_remove(struct vsd *v, const char *name, vs_error *err);
+
+/* At daemon exit: kill the running builds, remove their directories, and
+ * end them with an error (their streams then finish). */
+void tmpl_shutdown(struct vsd *v);
