@@ -9,33 +9,14 @@
 # container are skipped by their own conditions, not failed.
 SYSTEMD_MAY_FAIL=""
 
-# The builder's tests/lib.sh provides vsd_debian_template (template
-# debian-12 in the test daemon's root).  Until it does: a debootstrap'd
-# rootfs, made once and shared read-only by every test (the overlay's lower
-# layer is never written).
-declare -F vsd_debian_template >/dev/null || vsd_debian_template() {
-        local src=${VSD_DEBIAN_ROOTFS:-/var/tmp/vsd-sysd-rootfs} dest=$T/root/templates/debian-12
-        if [ ! -x "$src/lib/systemd/systemd" ]; then
-                local mirror
-                mirror=$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p; s/^deb \([^ ]*debian\) bookworm .*/\1/p' \
-                        /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1)
-                debootstrap --variant=minbase \
-                        --include=systemd,systemd-sysv,dbus,libpam-systemd,iproute2,openssh-server,ifupdown,procps \
-                        bookworm "$src.tmp" "${mirror:-http://deb.debian.org/debian}" >"$T/debootstrap.log" 2>&1 ||
-                        fail "debootstrap failed (see $T/debootstrap.log)"
-                # What makes a rootfs a template: no machine id of its own
-                # (each instance makes one on its first boot), not the build
-                # host's name, only lo for ifupdown (vsd configures eth0).
-                : >"$src.tmp/etc/machine-id"
-                rm -f "$src.tmp/var/lib/dbus/machine-id" "$src.tmp/etc/hostname"
-                printf '\nauto lo\niface lo inet loopback\n' >>"$src.tmp/etc/network/interfaces"
-                mv "$src.tmp" "$src"
-        fi
-        mkdir -p "$dest"
-        ln -sfn "$src" "$dest/rootfs"
-        printf '%s\n' "[template]" "description = Debian 12 (systemd)" "init = /sbin/init" \
-                "halt_signal = SIGRTMIN+3" >"$dest/template.ini"
-}
+# Template debian-12 comes from vsd_debian_template (tests/lib.sh): the
+# first build on a machine runs debootstrap, later ones unpack the cache.
+# Whichever test runs first may pay for the cold build.
+# timeout test_systemd_boots 900
+# timeout test_systemd_ssh_restart 900
+# timeout test_systemd_clean_stop_and_restart 900
+# timeout test_systemd_two_instances 900
+# timeout test_systemd_daemon_restart 900
 
 # debian_up NAME: create and start a Debian instance, and wait until its
 # systemd has finished booting.  Prints the boot time in seconds.
