@@ -137,6 +137,9 @@ enum {
         VSCTL_OPT_RATE_OUT,
         VSCTL_OPT_ISOLATED,
         VSCTL_OPT_NAMESERVER,
+        VSCTL_OPT_DISK,
+        VSCTL_OPT_INODES,
+        VSCTL_OPT_STORAGE,
 };
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
@@ -160,7 +163,10 @@ enum {
         { "rate-in", required_argument, NULL, VSCTL_OPT_RATE_IN },               \
         { "rate-out", required_argument, NULL, VSCTL_OPT_RATE_OUT },             \
         { "isolated", required_argument, NULL, VSCTL_OPT_ISOLATED },             \
-        { "nameserver", required_argument, NULL, VSCTL_OPT_NAMESERVER }
+        { "nameserver", required_argument, NULL, VSCTL_OPT_NAMESERVER },         \
+        { "disk", required_argument, NULL, VSCTL_OPT_DISK },                     \
+        { "inodes", required_argument, NULL, VSCTL_OPT_INODES },                 \
+        { "storage", required_argument, NULL, VSCTL_OPT_STORAGE }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
  * 1 (or -1 when the value is not valid UTF-8); 0 for any other option.
  * A repeatable option (--rlimit) adds to the comma list already there. */

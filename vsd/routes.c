@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "network.h"
+#include "storage.h"
 #include "../net/tc.h"
 
 /* ---- JSON views -------------------------------------------------------- */
@@ -74,6 +75,11 @@ json_t *routes_instance_json(struct instance *i) {
                 if (net)
                         json_object_update(j, net);
                 json_decref(net);
+        }
+        if (j) {
+                json_object_set_new(j, "backend", json_string(stor_backend_name(stor_backend_of(i->cfg.storage.backend))));
+                json_object_set_new(j, "disk", json_integer((json_int_t) i->cfg.storage.disk));
+                json_object_set_new(j, "inodes", json_integer((json_int_t) i->cfg.storage.inodes));
         }
         if (j && i->state == INST_BROKEN)
                 json_object_set_new(j, "error", json_string(i->error));
@@ -136,7 +142,21 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
                                 "tx_bytes", (json_int_t) ns.tx_bytes, "tx_packets", (json_int_t) ns.tx_packets,
                                 "rx_dropped", (json_int_t) ns.rx_dropped, "tx_dropped", (json_int_t) ns.tx_dropped,
                                 "rate_in", (json_int_t) c->net.rate_in, "rate_out", (json_int_t) c->net.rate_out);
-        if (!memory || !cpu || !pids || !io || !files || !rl || !net) {
+        /* running: the mounted filesystem's own figures; stopped: what the
+         * image takes on the host */
+        struct stor_usage su = { 0 };
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%s/instances/%s", i->vsd->set.root, c->name);
+        if (i->state != INST_BROKEN)
+                (void) stor_usage(dir, c, inst_is_active(i), &su, NULL);
+        json_t *disk = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "backend",
+                                 stor_backend_name(stor_backend_of(c->storage.backend)), "used", (json_int_t) su.bytes_used,
+                                 "limit", (json_int_t) (su.attached ? su.bytes_limit : c->storage.disk), "inodes_used",
+                                 (json_int_t) su.inodes_used, "inodes_limit",
+                                 (json_int_t) (su.attached ? su.inodes_limit : c->storage.inodes), "host_bytes",
+                                 (json_int_t) su.host_bytes, "mounted", su.attached);
+        if (!memory || !cpu || !pids || !io || !files || !rl || !net || !disk) {
+                json_decref(disk);
                 json_decref(net);
                 json_decref(memory);
                 json_decref(cpu);
@@ -146,9 +166,9 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
                 vs_err(err, ENOMEM, "statistics of %s", c->name);
                 return NULL;
         }
-        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "name", c->name, "state",
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "name", c->name, "state",
                          inst_state_name(i->state), "memory", memory, "cpu", cpu, "pids", pids, "io", io, "nofile",
-                         files, "rlimits", rl, "net", net);
+                         files, "rlimits", rl, "net", net, "disk", disk);
 }
 
 /* ---- request bodies ---------------------------------------------------- */
@@ -252,6 +272,14 @@ static void reply_instance(struct ctx *c, unsigned status, struct instance *i) {
         api_reply_json(c->rq, status, routes_instance_json(i));
 }
 
+/* The instance, with a note for the client when there is one. */
+static void reply_instance_warn(struct ctx *c, unsigned status, struct instance *i, const vs_error *warn) {
+        json_t *j = routes_instance_json(i);
+        if (j && warn->msg[0])
+                json_object_set_new(j, "warning", json_string(warn->msg));
+        api_reply_json(c->rq, status, j);
+}
+
 static void get_version(struct ctx *c) {
         api_reply_json(c->rq, 200,
                        json_pack("{s:s, s:i, s:s}", "version", VS_VERSION, "api", 1, "cgroup",
@@ -286,7 +314,7 @@ static void list_instances(struct ctx *c) {
 
 static void create_instance(struct ctx *c) {
         static const char *const known[] = { "name", "template", "start", NULL };
-        vs_error err = { 0 };
+        vs_error err = { 0 }, warn = { 0 };
         json_t *obj = NULL;
         struct inst_config cfg;
         struct instance *i;
@@ -318,7 +346,7 @@ static void create_instance(struct ctx *c) {
         }
         if (apply_limits(obj, &cfg, &err) < 0)
                 goto fail;
-        if (inst_create(c->v, &cfg, &i, &err) < 0)
+        if (inst_create(c->v, &cfg, &i, &warn, &err) < 0)
                 goto fail;
         if (json_is_true(start) && inst_start(i, &err) < 0) {
                 /* created but not started: say so, keep the instance */
@@ -326,7 +354,7 @@ static void create_instance(struct ctx *c) {
                 goto fail;
         }
         json_decref(obj);
-        reply_instance(c, 201, i);
+        reply_instance_warn(c, 201, i, &warn);
         return;
 fail:
         json_decref(obj);
@@ -350,20 +378,20 @@ static void get_instance(struct ctx *c) {
 
 static void patch_instance(struct ctx *c) {
         static const char *const none[] = { NULL };
-        vs_error err = { 0 };
+        vs_error err = { 0 }, warn = { 0 };
         struct instance *i;
         json_t *obj = NULL;
         if (lookup(c, &i) < 0)
                 return;
         struct inst_config cfg = i->cfg;
         if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, none, true, &err) < 0 ||
-            apply_limits(obj, &cfg, &err) < 0 || inst_update(i, &cfg, &err) < 0) {
+            apply_limits(obj, &cfg, &err) < 0 || inst_update(i, &cfg, &warn, &err) < 0) {
                 json_decref(obj);
                 api_reply_error(c->rq, &err);
                 return;
         }
         json_decref(obj);
-        reply_instance(c, 200, i);
+        reply_instance_warn(c, 200, i, &warn);
 }
 
 static void delete_instance(struct ctx *c) {
