@@ -110,7 +110,7 @@ const struct vsctl_command vsctl_commands[] = {
           "  --json              print the instance as JSON\n" },
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
           "  --sort FIELD        without NAME: sort by name, cpu, mem, mem%, pids, swap,\n"
-          "                      throttled, io or net (biggest first)\n"
+          "                      throttled, io, net or disk (biggest first)\n"
           "  --json              print the daemon's JSON\n" },
         { "events", cmd_events, "Show what happens to instances: OOM kills, starts, stops, ...",
           "[NAME] [--since SEQ | --past] [--no-follow] [--json]",

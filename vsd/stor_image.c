@@ -31,6 +31,9 @@
 
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
 
+/* How long a start waits for the previous run's loop device to go. */
+#define ATTACH_WAIT_MS 2000
+
 /* ---- the ext4 superblock, the few fields vsd touches ---------------------- */
 
 #define SB_OFFSET 1024
@@ -199,13 +202,18 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
         mount_path(dir, mnt, sizeof(mnt));
         grow_marker(dir, marker, sizeof(marker));
 
-        /* Two filesystems over one image would destroy it: a device still
-         * bound (an earlier stop's not yet released) is refused. */
-        int r = loopdev_find(image, dev);
-        if (r > 0)
-                return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         if (stor_is_mountpoint(mnt))
                 return vs_err_msg(err, EBUSY, "something is still mounted on %s", mnt);
+        /* Two filesystems over one image would destroy it.  The device of
+         * the last run goes when the kernel lets go of its filesystem,
+         * which can trail the unmount a little when the instance stopped
+         * right before (an adopted init's namespace is released by whoever
+         * reaps it): wait for that, briefly, then refuse. */
+        int r;
+        for (int k = 0; (r = loopdev_find(image, dev)) > 0 && k < ATTACH_WAIT_MS / 2; k++)
+                (void) usleep(2000);
+        if (r > 0)
+                return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         if (access(marker, F_OK) == 0) {
                 r = grow_offline(image, err);
                 if (r < 0)
