@@ -124,6 +124,21 @@ const struct vsctl_command vsctl_commands[] = {
           "  --json              print the daemon's JSON\n" },
         { "version", cmd_version, "Show the client and daemon versions", "[--json]",
           "  --json              print the versions as JSON\n" },
+        { "snapshot", cmd_snapshot, "Copy the private layer of an instance into a snapshot", "NAME SNAP",
+          "A running instance is frozen for the time of the copy.\n"
+          "  --json              print the answer as JSON\n" },
+        { "snapshots", cmd_snapshots, "List the snapshots of an instance", "NAME [--json]",
+          "  --json              print the daemon's JSON\n" },
+        { "restore-snapshot", cmd_restore_snapshot, "Put a snapshot back as the private layer (stopped only)",
+          "NAME SNAP", "  --json              print the instance as JSON\n" },
+        { "delete-snapshot", cmd_delete_snapshot, "Delete a snapshot", "NAME SNAP", NULL },
+        { "clone", cmd_clone, "Create an instance from a copy of another one's private layer and settings",
+          "SRC DST [--start]",
+          "DST gets its own name, MAC, pool address and /etc/machine-id; SRC's fixed\n"
+          "addresses and port forwards are not copied.  A running SRC is frozen for the\n"
+          "time of the copy.\n"
+          "  --start             start the clone once created\n"
+          "  --json              print the new instance as JSON\n" },
         { "help", cmd_help, "Show help for vsctl or one command", "[COMMAND]", NULL },
         {},
 };

@@ -55,6 +55,11 @@ int cmd_events(struct vsctl *ctx, int argc, char **argv);
 int cmd_templates(struct vsctl *ctx, int argc, char **argv);
 int cmd_version(struct vsctl *ctx, int argc, char **argv);
 int cmd_help(struct vsctl *ctx, int argc, char **argv);
+int cmd_snapshot(struct vsctl *ctx, int argc, char **argv);
+int cmd_snapshots(struct vsctl *ctx, int argc, char **argv);
+int cmd_delete_snapshot(struct vsctl *ctx, int argc, char **argv);
+int cmd_restore_snapshot(struct vsctl *ctx, int argc, char **argv);
+int cmd_clone(struct vsctl *ctx, int argc, char **argv);
 
 /* main.c */
 

@@ -29,6 +29,7 @@
 #include "monitor.h"
 #include "network.h"
 #include "start.h"
+#include "snapshot.h"
 #include "storage.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
@@ -472,6 +473,10 @@ int inst_start(struct instance *i, vs_error *err) {
         r = stor_attach(v, dir, &i->cfg, &layer, err);
         if (r < 0)
                 return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
+        /* a clone's first start: its own machine id */
+        r = snap_fresh_identity(dir, lower, &layer, err);
+        if (r < 0)
+                goto undo_storage;
         r = cg_create(v->cg, i->cfg.name, &lim, err);
         if (r < 0)
                 goto undo_storage;
@@ -547,7 +552,12 @@ undo_storage:
 
 /* ---- create, destroy, update ------------------------------------------- */
 
-int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance **ret, vs_error *warn, vs_error *err) {
+int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *warn, vs_error *err) {
+        return inst_create_filled(v, cfg, NULL, ret, warn, err);
+}
+
+int inst_create_filled(struct vsd *v, const struct inst_config *cfg_in, const struct inst_layer_fill *fill,
+                       struct instance **ret, vs_error *warn, vs_error *err) {
         char final[512], tmp[512], sub[600], lower[600];
         struct template_info t;
         struct inst_config resolved = *cfg_in;
@@ -571,7 +581,7 @@ int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance
                 return r;
         inst_template_dir(v, t.name, lower, sizeof(lower));
         strncat(lower, "/rootfs", sizeof(lower) - strlen(lower) - 1);
-        r = stor_resolve_new(v, &resolved, lower, warn, err);
+        r = fill ? 0 : stor_resolve_new(v, &resolved, lower, warn, err);
         if (r < 0)
                 return r;
         /* addresses from the pool are taken here, in config.ini: the pool's
@@ -595,7 +605,7 @@ int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance
                 r = vs_err(err, errno, "create %s", sub);
                 goto undo;
         }
-        r = stor_create(v, tmp, cfg, err);
+        r = fill ? fill->fill(v, tmp, cfg, fill->userdata, err) : stor_create(v, tmp, cfg, err);
         if (r < 0)
                 goto undo;
         snprintf(sub, sizeof(sub), "%s/config.ini", tmp);

@@ -98,6 +98,16 @@ int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error
 /* warn (may be NULL) gets a note for the client that is no failure, such
  * as the dir backend's missing quota. */
 int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *warn, vs_error *err);
+
+/* The same with the private layer made by fill() in the directory being
+ * built (a clone's copy) instead of an empty one; cfg's [storage] section
+ * is taken as it is. */
+struct inst_layer_fill {
+        int (*fill)(struct vsd *v, const char *dir, const struct inst_config *cfg, void *userdata, vs_error *err);
+        void *userdata;
+};
+int inst_create_filled(struct vsd *v, const struct inst_config *cfg, const struct inst_layer_fill *fill,
+                       struct instance **ret, vs_error *warn, vs_error *err);
 int inst_start(struct instance *i, vs_error *err);
 
 /* Ask init to halt (template halt signal), kill the rest after timeout_ms

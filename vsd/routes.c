@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "network.h"
+#include "snapshot.h"
 #include "storage.h"
 #include "../net/tc.h"
 
@@ -264,6 +265,7 @@ struct ctx {
         struct request *rq;
         struct vsd *v;
         const char *name; /* instance name from the path, or NULL */
+        const char *sub;  /* P_ITEM: the item's name (a snapshot) */
         const char *body;
         size_t len;
 };
@@ -628,6 +630,86 @@ static void get_console(struct ctx *c) {
         api_upgrade_console(c->rq, i);
 }
 
+/* ---- snapshots and clones --------------------------------------------- */
+
+/* A required string field of a body that has nothing else. */
+static int body_name(struct ctx *c, const char *field, char *buf, size_t len, vs_error *err) {
+        const char *const known[] = { field, NULL };
+        json_t *obj = NULL;
+        if (parse_body(c->body, c->len, true, &obj, err) < 0 || reject_unknown(obj, known, false, err) < 0) {
+                json_decref(obj);
+                return -EINVAL;
+        }
+        json_t *v = json_object_get(obj, field);
+        int r = 0;
+        if (!json_is_string(v))
+                r = vs_err_msg(err, EINVAL, "field '%s' (a string) is required", field);
+        else
+                snprintf(buf, len, "%s", json_string_value(v));
+        json_decref(obj);
+        return r;
+}
+
+static void get_snapshots(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        json_t *arr = NULL;
+        if (lookup(c, &i) < 0)
+                return;
+        if (snap_list(i, &arr, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, arr);
+}
+
+static void post_snapshot(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        char snap[128];
+        if (lookup(c, &i) < 0)
+                return;
+        if (body_name(c, "name", snap, sizeof(snap), &err) < 0 || snap_create(i, snap, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        api_reply_json(c->rq, 201, json_pack("{s:s, s:s}", "instance", i->cfg.name, "name", snap));
+}
+
+static void delete_snapshot(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        if (snap_delete(i, c->sub, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, json_object());
+}
+
+static void post_restore(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        char snap[128];
+        if (lookup(c, &i) < 0)
+                return;
+        if (body_name(c, "snapshot", snap, sizeof(snap), &err) < 0 || snap_restore(i, snap, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 200, i);
+}
+
+static void post_clone(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i, *n;
+        char name[128];
+        if (lookup(c, &i) < 0)
+                return;
+        if (body_name(c, "name", name, sizeof(name), &err) < 0 || snap_clone(i, name, &n, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 201, n);
+}
+
 /* ---- events ------------------------------------------------------------ */
 
 /* A query number: decimal digits only, no sign, no unit. */
@@ -720,11 +802,11 @@ static void get_instance_events(struct ctx *c) {
 
 /* ---- routing ----------------------------------------------------------- */
 
-enum path_kind { P_TOP, P_INSTANCE, P_ACTION };
+enum path_kind { P_TOP, P_INSTANCE, P_ACTION, P_ITEM };
 
 struct route {
         enum path_kind kind;
-        const char *seg; /* P_TOP: collection; P_ACTION: action */
+        const char *seg; /* P_TOP: collection; P_ACTION: action; P_ITEM: the item's collection */
         const char *method;
         void (*fn)(struct ctx *c);
 };
@@ -748,6 +830,11 @@ static const struct route routes[] = {
         { P_ACTION, "exec", "POST", post_exec },
         { P_ACTION, "console", "GET", get_console },
         { P_ACTION, "events", "GET", get_instance_events },
+        { P_ACTION, "snapshots", "GET", get_snapshots },
+        { P_ACTION, "snapshots", "POST", post_snapshot },
+        { P_ACTION, "restore", "POST", post_restore },
+        { P_ACTION, "clone", "POST", post_clone },
+        { P_ITEM, "snapshots", "DELETE", delete_snapshot },
 };
 
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len) {
@@ -777,6 +864,8 @@ void routes_dispatch(struct request *rq, const char *method, const char *url, co
                 kind = P_INSTANCE;
         else if (n == 3 && streq(segs[0], "instances"))
                 kind = P_ACTION, seg = segs[2];
+        else if (n == 4 && streq(segs[0], "instances"))
+                kind = P_ITEM, seg = segs[2];
         else {
                 vs_err_msg(&err, ENOENT, "unknown path '%.80s'", url);
                 api_reply_error(rq, &err);
@@ -796,7 +885,12 @@ void routes_dispatch(struct request *rq, const char *method, const char *url, co
                 path_known = true;
                 if (!streq(r->method, method))
                         continue;
-                struct ctx c = { .rq = rq, .v = api_vsd(rq), .name = kind == P_TOP ? NULL : segs[1], .body = body, .len = len };
+                struct ctx c = { .rq = rq,
+                                 .v = api_vsd(rq),
+                                 .name = kind == P_TOP ? NULL : segs[1],
+                                 .sub = kind == P_ITEM ? segs[3] : NULL,
+                                 .body = body,
+                                 .len = len };
                 r->fn(&c);
                 return;
         }

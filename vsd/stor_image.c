@@ -31,8 +31,10 @@
 
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
 
-/* How long a start waits for the previous run's loop device to go. */
+/* How long a start waits for the previous run's loop device to go, and a
+ * stop for its own. */
 #define ATTACH_WAIT_MS 2000
+#define DETACH_WAIT_MS 1000
 
 /* ---- the ext4 superblock, the few fields vsd touches ---------------------- */
 
@@ -256,9 +258,20 @@ static int image_detach(const char *dir, vs_error *err) {
                 (void) umount2(mnt, MNT_DETACH | UMOUNT_NOFOLLOW);
                 return vs_err(err, e, "unmount %s (detached lazily)", mnt);
         }
-        /* autoclear has released the device with the filesystem; one left
-         * bound was never mounted (a crash between bind and mount) */
-        int r = loopdev_detach_all(image);
+        /* Autoclear releases the device with the filesystem, which the
+         * kernel lets go of once the overlay of the dead mount namespace
+         * is gone: that teardown runs after an RCU grace period, a few
+         * milliseconds after init's exit.  Wait for it, so that a stop
+         * that has returned has released the image (for a restore, a
+         * copy, a destroy). */
+        char dev[LOOPDEV_PATH_MAX];
+        int r;
+        for (int k = 0; (r = loopdev_find(image, dev)) > 0 && k < DETACH_WAIT_MS; k++)
+                (void) usleep(1000);
+        if (r <= 0)
+                return 0;
+        /* one left bound was never mounted (a crash between bind and mount) */
+        r = loopdev_detach_all(image);
         if (r < 0 && r != -ENOENT)
                 return vs_err(err, -r, "detach the loop device of %s", image);
         return 0;
@@ -351,8 +364,7 @@ static int image_restore(const char *dir, const char *src, vs_error *err) {
         return 0;
 }
 
-/* Copy an image and give the copy its own filesystem identity (clones). */
-int stor_image_fresh_identity(const char *image, vs_error *err) {
+int stor_image_new_uuid(const char *image, vs_error *err) {
         _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC);
         int r = fd < 0 ? -errno : sb_new_identity(fd);
         if (r < 0)

@@ -17,9 +17,6 @@ struct stor_ops {
 
 extern const struct stor_ops stor_image_ops;
 
-/* A new filesystem UUID and directory hash seed for a copied image. */
-int stor_image_fresh_identity(const char *image, vs_error *err);
-
 /* Run a host program (argv[0] searched in the system's sbin and bin
  * directories) with no stdin; its last line of output goes into err when
  * it fails.  Exit statuses up to ok_max count as success. */

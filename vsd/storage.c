@@ -173,12 +173,14 @@ static int dir_copy(const char *dir, const char *dst, vs_error *err) {
         char upper[700], to[700];
         snprintf(upper, sizeof(upper), "%s/upper", dir);
         snprintf(to, sizeof(to), "%s/upper", dst);
-        if (mkdir(dst, 0700) < 0)
+        /* a snapshot's directory is made here, a clone's exists */
+        bool made = mkdir(dst, 0700) == 0;
+        if (!made && errno != EEXIST)
                 return vs_err(err, errno, "create %s", dst);
         const char *argv[] = { "cp", "-a", "--reflink=auto", "--", upper, to, NULL };
         int r = stor_run(argv, 0, err);
         if (r < 0)
-                (void) vs_rm_rf(dst);
+                (void) vs_rm_rf(made ? dst : to);
         return r;
 }
 

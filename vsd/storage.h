@@ -86,3 +86,7 @@ int stor_restore_layer(const char *dir, const struct inst_config *cfg, const cha
 /* Sparse copy of a regular file (FICLONE first, then the data extents with
  * copy_file_range); dst is created and must not exist.  -errno. */
 int stor_copy_sparse(const char *src, const char *dst);
+
+/* A new filesystem UUID and directory hash seed for a copied image (a
+ * clone's), written into its superblock. */
+int stor_image_new_uuid(const char *image, vs_error *err);

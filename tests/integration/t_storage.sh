@@ -249,3 +249,89 @@ test_bad_input_changes_nothing() {
         assert_eq "$(disk_snapshot)" "$before" "files after a disk too small for the template"
         vsctl create b7 --disk 128M
 }
+
+test_snapshot_restore() {
+        local before
+        vsctl create sn1 --disk 128M --start
+        vsctl exec sn1 -- sh -c 'echo v1 >/etc/file'
+        # running: frozen for the copy, then thawed
+        vsctl snapshot sn1 before
+        assert_eq "$(inst_state sn1)" running "state after a live snapshot"
+        vsctl exec sn1 -- sh -c 'echo v2 >/etc/file; rm /etc/hostname 2>/dev/null; true'
+        assert_eq "$(vsctl --json snapshots sn1 | json 'map(.name) | join(",")')" before "snapshot list"
+        vsctl snapshots sn1 | grep -qw before || fail "snapshot table"
+        [ -f "$(inst_dir sn1)/snapshots/before.img" ] || fail "no snapshot image"
+
+        before=$(disk_snapshot)
+        expect_fail vsctl snapshot sn1 before
+        assert_match "$LAST_ERR" "already has a snapshot" "duplicate snapshot"
+        expect_fail vsctl snapshot sn1 'Bad/Name'
+        expect_fail vsctl restore-snapshot sn1 before
+        assert_match "$LAST_ERR" "stop it" "restore while running"
+        expect_fail vsctl restore-snapshot sn1 nosuch
+        assert_match "$LAST_ERR" "no snapshot 'nosuch'" "unknown snapshot"
+        expect_fail vsctl delete-snapshot sn1 nosuch
+        assert_eq "$(disk_snapshot)" "$before" "files after refused snapshot requests"
+
+        vsctl stop sn1
+        vsctl restore-snapshot sn1 before
+        vsctl start sn1
+        assert_eq "$(vsctl exec sn1 -- cat /etc/file)" v1 "file after restoring the snapshot"
+        vsctl delete-snapshot sn1 before
+        assert_eq "$(vsctl --json snapshots sn1 | json length)" 0 "snapshots after delete"
+
+        # the dir backend copies its tree
+        vsctl create sn2 --storage dir 2>/dev/null
+        vsctl start sn2
+        vsctl exec sn2 -- sh -c 'echo d1 >/etc/file'
+        vsctl snapshot sn2 s
+        vsctl exec sn2 -- sh -c 'echo d2 >/etc/file'
+        vsctl stop sn2
+        vsctl restore-snapshot sn2 s
+        vsctl start sn2
+        assert_eq "$(vsctl exec sn2 -- cat /etc/file)" d1 "dir backend file after restore"
+}
+
+test_clone_has_its_own_identity() {
+        local a b before
+        vsctl create cl1 --disk 128M --forward 28080:80 --start
+        vsctl exec cl1 -- sh -c 'echo 0123456789abcdef0123456789abcdef >/etc/machine-id; echo payload >/data'
+        vsctl clone cl1 cl2
+        # the running source was only frozen for the copy
+        assert_eq "$(inst_state cl1)" running "source state after the clone"
+        vsctl exec cl1 -- true
+        vsctl start cl2
+        a=$(vsctl --json info cl1)
+        b=$(vsctl --json info cl2)
+        assert_eq "$(vsctl exec cl2 -- cat /data)" payload "data in the clone"
+        assert_eq "$(vsctl exec cl2 -- hostname)" cl2 "hostname of the clone"
+        [ "$(json .mac <<<"$a")" != "$(json .mac <<<"$b")" ] || fail "the clone has the source's MAC"
+        [ "$(json .ip <<<"$a")" != "$(json .ip <<<"$b")" ] || fail "the clone has the source's address"
+        [ -n "$(json .ip <<<"$b")" ] || fail "the clone has no address"
+        assert_eq "$(json .forward <<<"$b")" "" "forwards of the clone"
+        assert_eq "$(json .disk <<<"$b")" 134217728 "disk of the clone"
+        assert_eq "$(vsctl exec cl2 -- cat /sys/class/net/eth0/address)" "$(json .mac <<<"$b")" "eth0's MAC inside the clone"
+        local id
+        id=$(vsctl exec cl2 -- cat /etc/machine-id)
+        assert_match "$id" '^[0-9a-f]{32}$' "machine-id of the clone"
+        [ "$id" != 0123456789abcdef0123456789abcdef ] || fail "the clone kept the source's machine-id"
+        assert_eq "$(vsctl exec cl1 -- cat /etc/machine-id)" 0123456789abcdef0123456789abcdef "source's machine-id"
+        # its filesystem has its own UUID too
+        [ "$(dumpe2fs -h "$(inst_dir cl1)/disk.img" 2>/dev/null | grep UUID)" != \
+          "$(dumpe2fs -h "$(inst_dir cl2)/disk.img" 2>/dev/null | grep UUID)" ] || fail "the clone's filesystem UUID is the source's"
+        # machine-id written once: a restart keeps it
+        vsctl restart cl2
+        assert_eq "$(vsctl exec cl2 -- cat /etc/machine-id)" "$id" "machine-id after a restart"
+
+        before=$(disk_snapshot)
+        expect_fail vsctl clone cl1 cl2
+        assert_match "$LAST_ERR" "already exists" "clone onto an existing name"
+        expect_fail vsctl clone nosuch cl3
+        expect_fail vsctl clone cl1 'Bad_Name'
+        assert_eq "$(disk_snapshot)" "$before" "files after refused clones"
+
+        # without a machine-id in the template or the layer, none is made
+        vsctl create cl4 --disk 128M
+        vsctl clone cl4 cl5 --start
+        vsctl exec cl5 -- test ! -e /etc/machine-id
+}
