@@ -167,7 +167,7 @@ static int image_create(struct vsd *v, const char *dir, const struct inst_storag
         if (r < 0)
                 return r;
         image_path(dir, image, sizeof(image));
-        r = stor_copy_sparse(cache, image);
+        r = stor_copy_sparse_nosync(cache, image);
         if (r < 0)
                 return vs_err(err, -r, "copy %s to %s", cache, image);
         {

@@ -22,5 +22,9 @@ extern const struct stor_ops stor_image_ops;
  * it fails.  Exit statuses up to ok_max count as success. */
 int stor_run(const char *const *argv, int ok_max, vs_error *err);
 
+/* stor_copy_sparse() without the final fdatasync, for a caller that
+ * changes the copy and syncs it itself. */
+int stor_copy_sparse_nosync(const char *src, const char *dst);
+
 /* Is path a mount point (a different filesystem than its parent)? */
 bool stor_is_mountpoint(const char *path);

@@ -89,7 +89,17 @@ bool stor_is_mountpoint(const char *path) {
         return lstat(path, &a) == 0 && S_ISDIR(a.st_mode) && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
+static int copy_sparse(const char *src, const char *dst, bool sync);
+
 int stor_copy_sparse(const char *src, const char *dst) {
+        return copy_sparse(src, dst, true);
+}
+
+int stor_copy_sparse_nosync(const char *src, const char *dst) {
+        return copy_sparse(src, dst, false);
+}
+
+static int copy_sparse(const char *src, const char *dst, bool sync) {
         _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
         if (in < 0)
                 return -errno;
@@ -124,7 +134,7 @@ int stor_copy_sparse(const char *src, const char *dst) {
                         }
                 }
         }
-        if (ftruncate(out, st.st_size) < 0 || fdatasync(out) < 0) {
+        if (ftruncate(out, st.st_size) < 0 || (sync && fdatasync(out) < 0)) {
                 r = -errno;
                 goto fail;
         }
@@ -238,10 +248,32 @@ static int walk_one(const char *path, const struct stat *st, int flag, struct FT
         return 0;
 }
 
-static int template_needs(const char *rootfs, uint64_t *ret_bytes, uint64_t *ret_files, vs_error *err) {
+static int template_needs(struct vsd *v, const char *rootfs, uint64_t *ret_bytes, uint64_t *ret_files,
+                          vs_error *err) {
+        struct stor_tmpl_cache *c = &v->tmpl_sizes;
+        struct stat st;
+        if (stat(rootfs, &st) < 0)
+                return vs_err(err, errno, "stat the template %s", rootfs);
+        int64_t mtime = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        int64_t ctime = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+        for (unsigned k = 0; k < STOR_TMPL_CACHE; k++)
+                if (streq(c->e[k].rootfs, rootfs) && c->e[k].dev == st.st_dev && c->e[k].ino == st.st_ino &&
+                    c->e[k].mtime_ns == mtime && c->e[k].ctime_ns == ctime) {
+                        *ret_bytes = c->e[k].bytes;
+                        *ret_files = c->e[k].files;
+                        return 0;
+                }
         walk_bytes = walk_files = 0;
         if (nftw(rootfs, walk_one, 64, FTW_PHYS | FTW_MOUNT) < 0)
                 return vs_err(err, errno, "measure the template %s", rootfs);
+        unsigned k = c->next++ % STOR_TMPL_CACHE;
+        snprintf(c->e[k].rootfs, sizeof(c->e[k].rootfs), "%s", rootfs);
+        c->e[k].dev = st.st_dev;
+        c->e[k].ino = st.st_ino;
+        c->e[k].mtime_ns = mtime;
+        c->e[k].ctime_ns = ctime;
+        c->e[k].bytes = walk_bytes;
+        c->e[k].files = walk_files;
         *ret_bytes = walk_bytes;
         *ret_files = walk_files;
         return 0;
@@ -276,7 +308,7 @@ int stor_resolve_new(struct vsd *v, struct inst_config *cfg, const char *templat
         if (s->disk < STOR_DISK_MIN)
                 return vs_err_msg(err, EINVAL, "disk size %s is too small: at least 64M", want);
         uint64_t bytes = 0, files = 0;
-        int r = template_needs(template_rootfs, &bytes, &files, err);
+        int r = template_needs(v, template_rootfs, &bytes, &files, err);
         if (r < 0)
                 return r;
         /* a full copy of the template (every file copied up), plus the

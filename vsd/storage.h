@@ -36,6 +36,20 @@ struct stor_usage {
         bool attached;                      /* the figures above come from the mounted filesystem */
 };
 
+/* What a full copy of each template takes, measured once per template
+ * build (its rootfs directory's inode and times): walking a rootfs costs
+ * milliseconds of stat calls, every create asks. */
+#define STOR_TMPL_CACHE 8
+struct stor_tmpl_cache {
+        struct {
+                char rootfs[600];
+                uint64_t dev, ino;
+                int64_t mtime_ns, ctime_ns;
+                uint64_t bytes, files;
+        } e[STOR_TMPL_CACHE];
+        unsigned next; /* the entry replaced next */
+};
+
 /* The smallest disk an image instance may have. */
 #define STOR_DISK_MIN (64ULL << 20)
 

@@ -124,7 +124,16 @@ test_grow() {
 }
 
 test_stop_start_keeps_data() {
-        vsctl create keep1 --disk 128M --start
+        local size
+        # the daemon's default disk: 10G, of which df shows all but the
+        # journal and inode tables
+        vsctl create keep1 --start
+        assert_eq "$(vsctl --json info keep1 | json .disk)" 10737418240 "default disk"
+        assert_eq "$(vsctl --json info keep1 | json .backend)" image "default backend"
+        read -r size _ _ <<<"$(df_inside keep1)"
+        assert_between "$size" $((10 * 1024 * 1024 * 97 / 100)) $((10 * 1024 * 1024)) "df size (KiB) of the default 10G disk"
+        # a new instance costs the host almost nothing before it writes
+        [ "$(host_bytes keep1)" -le $((1 << 20)) ] || fail "a new 10G image takes $(host_bytes keep1) bytes on the host"
         vsctl exec keep1 -- sh -c 'echo kept >/etc/kept && sync'
         vsctl stop keep1
         disk_detached keep1 || fail "disk still attached after stop"
