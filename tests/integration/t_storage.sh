@@ -49,6 +49,9 @@ test_disk_full_hurts_only_the_instance() {
         # the plan's size, less the filesystem's own journal and tables
         assert_between "$size" $((128 * 1024 * 85 / 100)) $((128 * 1024)) "df size (KiB) inside a 128M disk"
         assert_eq "$(vsctl --json stats full1 | json .disk.limit)" $((size * 1024)) "stats disk limit = df size"
+        vsctl stats full1 | grep -qE '^disk +[0-9.]+K? ' || fail "no disk row in vsctl stats NAME: $(vsctl stats full1)"
+        vsctl stats | head -1 | grep -q 'DISK-LIMIT' || fail "no disk column in vsctl stats"
+        vsctl info full1 | grep -qE '^disk: +128M$' || fail "no disk in vsctl info: $(vsctl info full1)"
 
         out=$(vsctl exec full1 -- sh -c 'dd if=/dev/zero of=/fill bs=1M 2>&1; echo rc=$?; sync; ls -ln /fill') || true
         note "$out"
@@ -214,6 +217,8 @@ test_dir_backend() {
         err=$(vsctl create dir1 --storage dir 2>&1 >/dev/null)
         assert_match "$err" "^warning: .*dir backend.*no limit" "warning for the dir backend"
         assert_eq "$(vsctl --json info dir1 | json .backend)" dir "backend"
+        # the API's answer carries it too
+        assert_match "$(vsctl --json create dir2 --storage dir 2>/dev/null | json .warning)" "dir backend" "warning in the JSON answer"
         [ -d "$(inst_dir dir1)/upper" ] || fail "dir backend without upper/"
         [ ! -e "$(inst_dir dir1)/disk.img" ] || fail "dir backend with an image"
         vsctl start dir1
