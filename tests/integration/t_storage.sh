@@ -365,3 +365,26 @@ test_io_cap_through_the_image() {
         # host's filesystem (measured: up to 11.2 MB/s)
         assert_between "$rate" 8000000 12000000 "write rate under a 10 MB/s cap"
 }
+
+# More running image instances than max_loop (8 here): /dev/loop-control
+# makes the devices; each instance has its own.
+test_more_instances_than_max_loop() {
+        local n loops i
+        n=$(( $(cat /sys/module/loop/parameters/max_loop 2>/dev/null || echo 8) + 4 ))
+        [ "$n" -le 40 ] || n=40
+        for i in $(seq "$n"); do
+                vsctl create "ml$i" --disk 64M --net none
+        done
+        for i in $(seq "$n"); do
+                vsctl start "ml$i"
+        done
+        loops=$(for i in $(seq "$n"); do disk_loop "ml$i"; done | sort -u | wc -l)
+        assert_eq "$loops" "$n" "distinct loop devices for $n running instances"
+        vsctl exec "ml$n" -- sh -c 'echo last >/x && cat /x' >/dev/null
+        for i in $(seq "$n"); do
+                vsctl stop --kill "ml$i"
+        done
+        for i in $(seq "$n"); do
+                disk_detached "ml$i" || fail "ml$i still attached after stop"
+        done
+}
