@@ -185,6 +185,12 @@ static int fill_clone(struct vsd *v, const char *dir, const struct inst_config *
                 r = stor_image_new_uuid(dst, err);
                 if (r < 0)
                         return r;
+                /* a grow the source has pending is the clone's too */
+                char src_marker[600];
+                snprintf(src_marker, sizeof(src_marker), "%s/instances/%s/disk.grow", v->set.root, c->src->cfg.name);
+                snprintf(marker, sizeof(marker), "%s/disk.grow", dir);
+                if (access(src_marker, F_OK) == 0 && (r = vs_write_atomic(marker, "", 0, 0600)) < 0)
+                        return vs_err(err, -r, "write %s", marker);
                 snprintf(dst, sizeof(dst), "%s/disk", dir);
         } else
                 snprintf(dst, sizeof(dst), "%s/work", dir);

@@ -349,8 +349,9 @@ static int image_copy(const char *dir, const char *dst, vs_error *err) {
 }
 
 static int image_restore(const char *dir, const char *src, vs_error *err) {
-        char image[700], tmp[700];
+        char image[700], tmp[700], marker[700];
         image_path(dir, image, sizeof(image));
+        grow_marker(dir, marker, sizeof(marker));
         snprintf(tmp, sizeof(tmp), "%s.restore", image);
         (void) unlink(tmp);
         int r = stor_copy_sparse(src, tmp);
@@ -361,6 +362,10 @@ static int image_restore(const char *dir, const char *src, vs_error *err) {
                 (void) unlink(tmp);
                 return r;
         }
+        /* the snapshot's filesystem may be smaller than its file (taken
+         * while a grow was pending): the next start grows it if so */
+        if (vs_write_atomic(marker, "", 0, 0600) < 0)
+                return vs_err(err, EIO, "write %s", marker);
         return 0;
 }
 

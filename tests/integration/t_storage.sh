@@ -291,6 +291,16 @@ test_snapshot_restore() {
         vsctl restore-snapshot sn1 before
         vsctl start sn1
         assert_eq "$(vsctl exec sn1 -- cat /etc/file)" v1 "file after restoring the snapshot"
+        # a snapshot from before a grow comes back at the grown size
+        local size
+        vsctl stop sn1
+        vsctl set sn1 --disk 256M
+        vsctl restore-snapshot sn1 before
+        assert_eq "$(stat -c %s "$(inst_dir sn1)/disk.img")" 268435456 "image size after restoring an older snapshot"
+        vsctl start sn1
+        read -r size _ _ <<<"$(df_inside sn1)"
+        assert_between "$size" $((256 * 1024 * 90 / 100)) $((256 * 1024)) "df size (KiB) after restoring into a grown disk"
+        assert_eq "$(vsctl exec sn1 -- cat /etc/file)" v1 "file after the second restore"
         vsctl delete-snapshot sn1 before
         assert_eq "$(vsctl --json snapshots sn1 | json length)" 0 "snapshots after delete"
 
