@@ -358,6 +358,12 @@ test_clone_has_its_own_identity() {
         vsctl create cl4 --disk 128M
         vsctl clone cl4 cl5 --start
         vsctl exec cl5 -- test ! -e /etc/machine-id
+
+        # a new image and a clone's copy, each with its own UUID written
+        # into the superblock, are clean filesystems
+        vsctl clone cl4 cl6
+        e2fsck -fn "$(inst_dir cl4)/disk.img" >&2 || fail "e2fsck finds a new image unclean"
+        e2fsck -fn "$(inst_dir cl6)/disk.img" >&2 || fail "e2fsck finds a clone's image unclean"
 }
 
 # A cap on the host's disk holds for an image instance too: the loop
