@@ -274,3 +274,8 @@ json.dump([dict(zip(("command", "median_ms", "min_ms", "max_ms", "runs"), r)) fo
           open(f"{out}/summary.json", "w"), indent=1)
 print(text)
 PY
+
+# Storage: create latency per backend, host disk per new instance, start and
+# stop per backend, write throughput inside an image instance against the
+# host's filesystem.  A script of its own, with its own daemon.
+"$SRC/bench/storage.sh" "$B"

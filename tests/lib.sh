@@ -310,16 +310,18 @@ leak_check() {
                 leaked=1
         done < <(awk -v d="$dir" 'index($0, d) { for (i = 7; i <= NF; i++) if ($i == "-") { print $5, $(i + 1); break } }' /proc/self/mountinfo | sort -r)
 
-        if command -v losetup >/dev/null; then
-                while read -r l f; do
-                        [ -n "$l" ] || continue
-                        if [[ $f == "$dir"/* ]]; then
-                                echo "LEAK: loop device $l backed by $f"
-                                losetup -d "$l" 2>/dev/null
-                                leaked=1
-                        fi
-                done < <(losetup -n -l -O NAME,BACK-FILE 2>/dev/null)
-        fi
+        # Loop devices whose backing file is under DIR (instance disk
+        # images), read from sysfs so that no tool is needed; a deleted
+        # image reads "PATH (deleted)"
+        for l in /sys/block/loop*; do
+                f=$(cat "$l/loop/backing_file" 2>/dev/null) || continue
+                f=${f% (deleted)}
+                if [[ $f == "$dir"/* ]]; then
+                        echo "LEAK: loop device /dev/${l##*/} backed by $f"
+                        losetup -d "/dev/${l##*/}" 2>/dev/null
+                        leaked=1
+                fi
+        done
 
         # Network: the test's bridge, links named with its prefix (veths,
         # the daemon's spare ones, and the IFBs whose alias names them), its

@@ -9,7 +9,7 @@
 #include "../base/util.h"
 #include "vsctl.h"
 
-enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE };
+enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES };
 
 /* The fields people look for first, in the order they read them; any field
  * the daemon adds later is shown after these as it comes. */
@@ -36,6 +36,9 @@ static const struct field {
         { "io_write_iops", "io write iops", K_STR },
         { "nofile", "open files", K_NOFILE },
         { "stop_timeout", "stop timeout", K_SECONDS },
+        { "backend", "storage", K_STR },
+        { "disk", "disk", K_SIZE },
+        { "inodes", "inodes", K_INODES },
 };
 
 static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
@@ -95,6 +98,12 @@ static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
                         snprintf(buf, len, "%" PRIu64, u);
                 else
                         snprintf(buf, len, "unlimited");
+                return;
+        case K_INODES:
+                if (u)
+                        snprintf(buf, len, "%" PRIu64, u);
+                else
+                        snprintf(buf, len, "one per 16K of disk");
                 return;
         case K_SECONDS:
                 out_cpus(d, tmp, sizeof(tmp));

@@ -9,7 +9,7 @@
 #include "../base/util.h"
 #include "vsctl.h"
 
-enum sort_key { SORT_NAME, SORT_CPU, SORT_MEM, SORT_MEM_PCT, SORT_PIDS, SORT_SWAP, SORT_THROTTLED, SORT_IO, SORT_NET };
+enum sort_key { SORT_NAME, SORT_CPU, SORT_MEM, SORT_MEM_PCT, SORT_PIDS, SORT_SWAP, SORT_THROTTLED, SORT_IO, SORT_NET, SORT_DISK };
 
 static const struct {
         const char *name;
@@ -18,7 +18,7 @@ static const struct {
         { "name", SORT_NAME },   { "cpu", SORT_CPU },   { "mem", SORT_MEM },
         { "memory", SORT_MEM },  { "mem%", SORT_MEM_PCT }, { "pids", SORT_PIDS },
         { "swap", SORT_SWAP },   { "throttled", SORT_THROTTLED }, { "io", SORT_IO },
-        { "net", SORT_NET },
+        { "net", SORT_NET },     { "disk", SORT_DISK },
 };
 
 static uint64_t sub_u64(json_t *stats, const char *group, const char *key) {
@@ -52,6 +52,8 @@ static int64_t sort_value(json_t *s, enum sort_key key) {
                 return (int64_t) (sub_u64(s, "io", "read_bytes") + sub_u64(s, "io", "write_bytes"));
         case SORT_NET:
                 return (int64_t) (sub_u64(s, "net", "rx_bytes") + sub_u64(s, "net", "tx_bytes"));
+        case SORT_DISK:
+                return (int64_t) sub_u64(s, "disk", "used");
         case SORT_NAME:
                 break;
         }
@@ -73,7 +75,7 @@ static int compare(const void *a, const void *b, void *userdata) {
 static int show_all(json_t *list, enum sort_key key) {
         static const char *const headers[] = { "NAME", "CPU(s)", "THROTTLED", "MEM",  "LIMIT", "MEM%",
                                                 "SWAP", "PIDS",   "PIDS-LIMIT", "OOM", "READ",  "WRITE",
-                                                "NET-RX", "NET-TX" };
+                                                "NET-RX", "NET-TX", "DISK", "DISK-LIMIT" };
         size_t n = json_array_size(list);
         _cleanup_free_ json_t **rows = calloc(n ? n : 1, sizeof(json_t *));
         _cleanup_table_ struct out_table *t = out_table_new(ELEMENTSOF(headers), headers);
@@ -88,7 +90,7 @@ static int show_all(json_t *list, enum sort_key key) {
         for (size_t i = 0; i < n; i++) {
                 json_t *s = rows[i];
                 char cpu[24], thr[24], mem[16], limit[16] = "-", pct[16] = "-", swap[16], pids[24], plimit[24] = "-",
-                     oom[24], rd[16], wr[16], rx[16], tx[16];
+                     oom[24], rd[16], wr[16], rx[16], tx[16], disk[16] = "-", dlimit[16] = "-";
                 uint64_t v;
                 snprintf(cpu, sizeof(cpu), "%.2f", (double) sub_u64(s, "cpu", "usage_ns") / 1e9);
                 snprintf(thr, sizeof(thr), "%" PRIu64, sub_u64(s, "cpu", "nr_throttled"));
@@ -106,8 +108,12 @@ static int show_all(json_t *list, enum sort_key key) {
                 out_size(sub_u64(s, "io", "write_bytes"), wr, sizeof(wr));
                 out_size(sub_u64(s, "net", "rx_bytes"), rx, sizeof(rx));
                 out_size(sub_u64(s, "net", "tx_bytes"), tx, sizeof(tx));
+                if (out_get_u64(json_object_get(s, "disk"), "limit")) {
+                        out_size(sub_u64(s, "disk", "used"), disk, sizeof(disk));
+                        out_size(sub_u64(s, "disk", "limit"), dlimit, sizeof(dlimit));
+                }
                 const char *row[] = { out_get_str(s, "name"), cpu, thr, mem, limit, pct, swap, pids, plimit, oom, rd, wr,
-                                      rx, tx };
+                                      rx, tx, disk, dlimit };
                 if (out_table_add(t, row) < 0)
                         return -ENOMEM;
         }
@@ -245,6 +251,26 @@ static int show_one(json_t *s) {
                         if (out_table_add(t, (const char *const[]) { dirs[d].label, usage, "-", limit, drops, notes }) < 0)
                                 return -ENOMEM;
                 }
+        }
+        if ((g = json_object_get(s, "disk"))) {
+                char used[16] = "-", limit[16] = "-", host[16], iused[24] = "-", ilimit[24] = "-", notes[96];
+                bool mounted = json_is_true(json_object_get(g, "mounted"));
+                if (mounted) {
+                        out_size(out_get_u64(g, "used"), used, sizeof(used));
+                        snprintf(iused, sizeof(iused), "%" PRIu64, out_get_u64(g, "inodes_used"));
+                }
+                if ((v = out_get_u64(g, "limit")))
+                        out_size(v, limit, sizeof(limit));
+                if ((v = out_get_u64(g, "inodes_limit")))
+                        snprintf(ilimit, sizeof(ilimit), "%" PRIu64, v);
+                out_size(out_get_u64(g, "host_bytes"), host, sizeof(host));
+                if (streq(out_get_str(g, "backend"), "image"))
+                        snprintf(notes, sizeof(notes), "image backend; %s on the host", host);
+                else
+                        snprintf(notes, sizeof(notes), "%s backend: no quota", out_get_str(g, "backend"));
+                if (out_table_add(t, (const char *const[]) { "disk", used, "-", limit, "-", notes }) < 0 ||
+                    out_table_add(t, (const char *const[]) { "disk inodes", iused, "-", ilimit, "-", "" }) < 0)
+                        return -ENOMEM;
         }
         out_table_print(t, stdout);
         return 0;

@@ -47,6 +47,12 @@ const struct vsctl_command vsctl_commands[] = {
           "                      bandwidth to and from the instance, e.g. 10mbit\n"
           "  --isolated yes|no   no traffic with the other instances on the bridge\n"
           "  --nameserver ADDR   its /etc/resolv.conf (default: the daemon's); repeatable\n"
+          "  --storage BACKEND   image (its own filesystem with a quota; the default) or\n"
+          "                      dir (plain directories, no quota)\n"
+          "  --disk SIZE         disk size of an image instance, e.g. 10G (default: the\n"
+          "                      daemon's default_disk)\n"
+          "  --inodes N          files and directories it can hold (default: one per\n"
+          "                      16K of disk); fixed once created\n"
           "  --start             start the instance once created\n"
           "  --json              print the new instance as JSON\n" },
         { "start", cmd_start, "Start instances", "NAME...", "  --json              print the instances as JSON\n" },
@@ -72,7 +78,7 @@ const struct vsctl_command vsctl_commands[] = {
         { "set", cmd_set, "Change the limits and network of an instance, live when it runs",
           "NAME [--memory SIZE] [--cpus N] [--pids N] [--memory-soft SIZE] [--swap SIZE] [--cpu-weight N] "
           "[--cpuset LIST] [--io-weight N] [--nofile N] [--rlimit NAME=SOFT[:HARD]]... [--stop-timeout DUR] "
-          "[--ip ADDR]... [--forward SPEC]... [--no-forward SPEC]... [--rate-in RATE] [--rate-out RATE]",
+          "[--ip ADDR]... [--forward SPEC]... [--no-forward SPEC]... [--rate-in RATE] [--rate-out RATE] [--disk SIZE]",
           "  --memory SIZE       memory limit; 0 removes it\n"
           "  --cpus N            CPU limit; 0 removes it\n"
           "  --pids N            process limit; 0 removes it\n"
@@ -100,10 +106,11 @@ const struct vsctl_command vsctl_commands[] = {
           "  --isolated yes|no   isolate it from the other instances on the bridge\n"
           "  --net MODE          bridge, routed or none (while stopped)\n"
           "  --nameserver ADDR   its /etc/resolv.conf from the next start; repeatable\n"
+          "  --disk SIZE         grow the disk (live when it runs); disks never shrink\n"
           "  --json              print the instance as JSON\n" },
         { "stats", cmd_stats, "Show resource usage", "[NAME] [--sort FIELD] [--json]",
           "  --sort FIELD        without NAME: sort by name, cpu, mem, mem%, pids, swap,\n"
-          "                      throttled, io or net (biggest first)\n"
+          "                      throttled, io, net or disk (biggest first)\n"
           "  --json              print the daemon's JSON\n" },
         { "events", cmd_events, "Show what happens to instances: OOM kills, starts, stops, ...",
           "[NAME] [--since SEQ | --past] [--no-follow] [--json]",
@@ -125,6 +132,21 @@ const struct vsctl_command vsctl_commands[] = {
           "  --json              print the daemon's JSON\n" },
         { "version", cmd_version, "Show the client and daemon versions", "[--json]",
           "  --json              print the versions as JSON\n" },
+        { "snapshot", cmd_snapshot, "Copy the private layer of an instance into a snapshot", "NAME SNAP",
+          "A running instance is frozen for the time of the copy.\n"
+          "  --json              print the answer as JSON\n" },
+        { "snapshots", cmd_snapshots, "List the snapshots of an instance", "NAME [--json]",
+          "  --json              print the daemon's JSON\n" },
+        { "restore-snapshot", cmd_restore_snapshot, "Put a snapshot back as the private layer (stopped only)",
+          "NAME SNAP", "  --json              print the instance as JSON\n" },
+        { "delete-snapshot", cmd_delete_snapshot, "Delete a snapshot", "NAME SNAP", NULL },
+        { "clone", cmd_clone, "Create an instance from a copy of another one's private layer and settings",
+          "SRC DST [--start]",
+          "DST gets its own name, MAC, pool address and /etc/machine-id; SRC's fixed\n"
+          "addresses and port forwards are not copied.  A running SRC is frozen for the\n"
+          "time of the copy.\n"
+          "  --start             start the clone once created\n"
+          "  --json              print the new instance as JSON\n" },
         { "help", cmd_help, "Show help for vsctl or one command", "[COMMAND]", NULL },
         {},
 };
@@ -299,6 +321,9 @@ int vsctl_limit_option(json_t *body, int c, const char *arg) {
                 { VSCTL_OPT_RATE_OUT, "rate_out", TEXT },
                 { VSCTL_OPT_ISOLATED, "isolated", TEXT },
                 { VSCTL_OPT_NAMESERVER, "nameservers", LIST },
+                { VSCTL_OPT_DISK, "disk", NUMBER },
+                { VSCTL_OPT_INODES, "inodes", NUMBER },
+                { VSCTL_OPT_STORAGE, "backend", TEXT },
         };
         for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
                 if (limits[i].opt != c)
@@ -325,6 +350,10 @@ bool vsctl_set(json_t *body, const char *key, json_t *v) {
 
 int vsctl_done(struct vsctl *ctx, json_t *answer) {
         int r = VSCTL_EXIT_OK;
+        /* a note that is no failure (e.g. a disk without a quota) */
+        const char *warning = json_string_value(json_object_get(answer, "warning"));
+        if (warning)
+                fprintf(stderr, "warning: %s\n", warning);
         if (ctx->json && answer && out_json(answer) < 0)
                 r = VSCTL_EXIT_FAILURE;
         json_decref(answer);

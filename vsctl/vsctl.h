@@ -56,6 +56,11 @@ int cmd_template(struct vsctl *ctx, int argc, char **argv);
 int cmd_templates(struct vsctl *ctx, int argc, char **argv);
 int cmd_version(struct vsctl *ctx, int argc, char **argv);
 int cmd_help(struct vsctl *ctx, int argc, char **argv);
+int cmd_snapshot(struct vsctl *ctx, int argc, char **argv);
+int cmd_snapshots(struct vsctl *ctx, int argc, char **argv);
+int cmd_delete_snapshot(struct vsctl *ctx, int argc, char **argv);
+int cmd_restore_snapshot(struct vsctl *ctx, int argc, char **argv);
+int cmd_clone(struct vsctl *ctx, int argc, char **argv);
 
 /* main.c */
 
@@ -138,6 +143,9 @@ enum {
         VSCTL_OPT_RATE_OUT,
         VSCTL_OPT_ISOLATED,
         VSCTL_OPT_NAMESERVER,
+        VSCTL_OPT_DISK,
+        VSCTL_OPT_INODES,
+        VSCTL_OPT_STORAGE,
 };
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
@@ -161,7 +169,10 @@ enum {
         { "rate-in", required_argument, NULL, VSCTL_OPT_RATE_IN },               \
         { "rate-out", required_argument, NULL, VSCTL_OPT_RATE_OUT },             \
         { "isolated", required_argument, NULL, VSCTL_OPT_ISOLATED },             \
-        { "nameserver", required_argument, NULL, VSCTL_OPT_NAMESERVER }
+        { "nameserver", required_argument, NULL, VSCTL_OPT_NAMESERVER },         \
+        { "disk", required_argument, NULL, VSCTL_OPT_DISK },                     \
+        { "inodes", required_argument, NULL, VSCTL_OPT_INODES },                 \
+        { "storage", required_argument, NULL, VSCTL_OPT_STORAGE }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
  * 1 (or -1 when the value is not valid UTF-8); 0 for any other option.
  * A repeatable option (--rlimit) adds to the comma list already there. */

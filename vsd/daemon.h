@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "settings.h"
+#include "storage.h"
 
 struct loop;
 struct cg_manager;
@@ -30,6 +31,7 @@ struct vsd {
         struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct netw *net;       /* rtnetlink and the firewall (network.c) */
         struct tmpl_build *builds; /* template builds running (templates.c) */
+        struct stor_tmpl_cache tmpl_sizes; /* what a copy of each template takes (storage.c) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

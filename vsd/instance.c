@@ -29,6 +29,8 @@
 #include "monitor.h"
 #include "network.h"
 #include "start.h"
+#include "snapshot.h"
+#include "storage.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
  * that was being moved in, or one in uninterruptible sleep, delays it). */
@@ -319,6 +321,13 @@ static void try_reap(struct instance *i) {
          * firewall's port and forwards, routes and proxy entries are ours */
         i->state = INST_STOPPED;
         netw_detach(i->vsd, &i->cfg);
+        /* init's mount namespace, and the overlay in it, went with it:
+         * nothing holds the private layer any more */
+        char dir[512];
+        inst_path(i, NULL, dir, sizeof(dir));
+        vs_err_clear(&err);
+        if (stor_detach(dir, &i->cfg, &err) < 0)
+                log_warn("Failed to detach the disk of %s: %s, ignoring", i->cfg.name, err.msg);
         stopped(i);
 }
 
@@ -433,8 +442,9 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
 
 int inst_start(struct instance *i, vs_error *err) {
         struct vsd *v = i->vsd;
-        char dir[512], lower[600], upper[600], work[600], rootfs[600], logp[600];
+        char dir[512], lower[600], rootfs[600], logp[600];
         struct template_info t;
+        struct stor_layer layer;
         struct cg_limits lim = limits_of(&i->cfg);
         int slave = -EBADF, r;
 
@@ -455,14 +465,21 @@ int inst_start(struct instance *i, vs_error *err) {
         inst_path(i, NULL, dir, sizeof(dir));
         inst_template_dir(v, t.name, lower, sizeof(lower));
         strncat(lower, "/rootfs", sizeof(lower) - strlen(lower) - 1);
-        snprintf(upper, sizeof(upper), "%s/upper", dir);
-        snprintf(work, sizeof(work), "%s/work", dir);
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
         snprintf(logp, sizeof(logp), "%s/console.log", dir);
 
-        r = cg_create(v->cg, i->cfg.name, &lim, err);
+        /* the private layer is mounted on the host before the clone: the
+         * child's overlay takes it as upperdir from its copy of our tree */
+        r = stor_attach(v, dir, &i->cfg, &layer, err);
         if (r < 0)
                 return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
+        /* a clone's first start: its own machine id */
+        r = snap_fresh_identity(dir, lower, &layer, err);
+        if (r < 0)
+                goto undo_storage;
+        r = cg_create(v->cg, i->cfg.name, &lim, err);
+        if (r < 0)
+                goto undo_storage;
         r = console_open(v, logp, v->set.console_log_size, &i->console, &slave, err);
         if (r < 0)
                 goto undo_cgroup;
@@ -474,8 +491,8 @@ int inst_start(struct instance *i, vs_error *err) {
         struct start_spec spec = {
                 .name = i->cfg.name,
                 .lower = lower,
-                .upper = upper,
-                .work = work,
+                .upper = layer.upper,
+                .work = layer.work,
                 .rootfs = rootfs,
                 .init_argv = argv,
                 .console = slave,
@@ -528,13 +545,21 @@ undo_console:
 undo_cgroup:
         (void) cg_kill(v->cg, i->cfg.name, SIGKILL, NULL);
         (void) cg_destroy(v->cg, i->cfg.name, NULL);
+undo_storage:
+        /* the child is gone, and its mount namespace with it */
+        (void) stor_detach(dir, &i->cfg, NULL);
         return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
 }
 
 /* ---- create, destroy, update ------------------------------------------- */
 
-int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance **ret, vs_error *err) {
-        char final[512], tmp[512], sub[600];
+int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *warn, vs_error *err) {
+        return inst_create_filled(v, cfg, NULL, ret, warn, err);
+}
+
+int inst_create_filled(struct vsd *v, const struct inst_config *cfg_in, const struct inst_layer_fill *fill,
+                       struct instance **ret, vs_error *warn, vs_error *err) {
+        char final[512], tmp[512], sub[600], lower[600];
         struct template_info t;
         struct inst_config resolved = *cfg_in;
         const struct inst_config *cfg = &resolved;
@@ -555,6 +580,11 @@ int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance
         r = rlimits_check(&cfg->rlimits, cfg->nofile, err);
         if (r < 0)
                 return r;
+        inst_template_dir(v, t.name, lower, sizeof(lower));
+        strncat(lower, "/rootfs", sizeof(lower) - strlen(lower) - 1);
+        r = fill ? 0 : stor_resolve_new(v, &resolved, lower, warn, err);
+        if (r < 0)
+                return r;
         /* addresses from the pool are taken here, in config.ini: the pool's
          * only record */
         r = netw_resolve(v, NULL, &resolved, err);
@@ -571,14 +601,14 @@ int inst_create(struct vsd *v, const struct inst_config *cfg_in, struct instance
         (void) vs_rm_rf(tmp);
         if (mkdir(tmp, 0700) < 0)
                 return vs_err(err, errno, "create %s", tmp);
-        static const char *const subdirs[] = { "upper", "work", "rootfs" };
-        for (size_t k = 0; k < ELEMENTSOF(subdirs); k++) {
-                snprintf(sub, sizeof(sub), "%s/%s", tmp, subdirs[k]);
-                if (mkdir(sub, 0755) < 0) {
-                        r = vs_err(err, errno, "create %s", sub);
-                        goto undo;
-                }
+        snprintf(sub, sizeof(sub), "%s/rootfs", tmp);
+        if (mkdir(sub, 0755) < 0) {
+                r = vs_err(err, errno, "create %s", sub);
+                goto undo;
         }
+        r = fill ? fill->fill(v, tmp, cfg, fill->userdata, err) : stor_create(v, tmp, cfg, err);
+        if (r < 0)
+                goto undo;
         snprintf(sub, sizeof(sub), "%s/config.ini", tmp);
         r = inst_config_save(cfg, sub, err);
         if (r < 0)
@@ -623,6 +653,11 @@ int inst_destroy(struct instance *i, vs_error *err) {
          * its files is interrupted; a leftover .del is removed at start. */
         if (rename(dir, tmp) < 0 && errno != ENOENT)
                 return vs_err(err, errno, "remove %s", dir);
+        /* a stopped instance's disk is detached; a leftover of a crash
+         * must not keep its image busy or be descended into */
+        vs_error serr = { 0 };
+        if (stor_cleanup(tmp, &serr) < 0)
+                log_warn("Failed to detach the disk of %s: %s, ignoring", i->cfg.name, serr.msg);
         int r = vs_rm_rf(tmp);
         if (r < 0)
                 log_warn("Failed to remove %s: %s, ignoring", tmp, strerror(-r));
@@ -637,7 +672,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
         return 0;
 }
 
-int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *err) {
+int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *warn, vs_error *err) {
         char path[600];
         struct inst_config resolved = *cfg_in;
         const struct inst_config *cfg = &resolved;
@@ -650,6 +685,9 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
         r = cg_validate(i->vsd->cg, &lim, err);
+        if (r < 0)
+                return r;
+        r = stor_check_update(&i->cfg, cfg, err);
         if (r < 0)
                 return r;
         r = netw_resolve(i->vsd, &i->cfg, &resolved, err);
@@ -707,8 +745,14 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
                 }
                 return r;
         }
+        /* the disk last: a grow cannot be undone, so it comes after
+         * everything that can still fail but the save */
+        char dir[512];
+        inst_path(i, NULL, dir, sizeof(dir));
+        r = stor_grow(dir, &i->cfg, cfg, inst_is_active(i), warn, err);
         inst_path(i, "config.ini", path, sizeof(path));
-        r = inst_config_save(cfg, path, err);
+        if (r >= 0)
+                r = inst_config_save(cfg, path, err);
         if (r < 0) {
                 vs_error ignore = { 0 };
                 struct instance back = *i;
@@ -828,6 +872,17 @@ static void adopt(struct instance *i) {
         unlink(path);
 }
 
+/* An instance that does not run holds no disk: what is mounted or bound
+ * for it was left by a crash of the daemon and the instance together. */
+static void cleanup_storage(struct vsd *v, const char *name, const char *dir) {
+        vs_error err = { 0 };
+        int r = stor_cleanup(dir, &err);
+        if (r < 0)
+                log_warn("Failed to clean up the disk of %s: %s, ignoring", name, err.msg);
+        else if (r > 0)
+                log_info("Instance %s: detached its disk left behind by a crash", name);
+}
+
 static void load_one(struct vsd *v, const char *name) {
         char path[600];
         vs_error err = { 0 };
@@ -846,6 +901,10 @@ static void load_one(struct vsd *v, const char *name) {
                 log_err("Instance %s is broken: %s", name, err.msg);
         } else
                 adopt(i);
+        if (!inst_is_active(i)) {
+                snprintf(path, sizeof(path), "%s/instances/%s", v->set.root, name);
+                cleanup_storage(v, name, path);
+        }
         if (registry_add(v, i) < 0)
                 inst_free(i);
 }
@@ -889,6 +948,7 @@ int inst_registry_load(struct vsd *v, vs_error *err) {
                         if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
                                 char stale[600];
                                 snprintf(stale, sizeof(stale), "%s/%s", path, de->d_name);
+                                cleanup_storage(v, de->d_name, stale);
                                 (void) vs_rm_rf(stale);
                         }
                         continue;

@@ -3,7 +3,8 @@
 
 /*
  * The instance registry and lifecycle.  An instance is its directory
- * (<root>/instances/<name>: config.ini, upper/, work/, rootfs/, console.log),
+ * (<root>/instances/<name>: config.ini, its private layer (storage.h), rootfs/,
+ * console.log),
  * and while it runs: its init process (watched through a pidfd), its
  * namespaces, its cgroup and <run_dir>/<name>.state.  No helper process.
  */
@@ -94,7 +95,19 @@ struct instance *inst_find(struct vsd *v, const char *name);
 /* Like inst_find, but fills err with "no such instance" (404). */
 int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error *err);
 
-int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *err);
+/* warn (may be NULL) gets a note for the client that is no failure, such
+ * as the dir backend's missing quota. */
+int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *warn, vs_error *err);
+
+/* The same with the private layer made by fill() in the directory being
+ * built (a clone's copy) instead of an empty one; cfg's [storage] section
+ * is taken as it is. */
+struct inst_layer_fill {
+        int (*fill)(struct vsd *v, const char *dir, const struct inst_config *cfg, void *userdata, vs_error *err);
+        void *userdata;
+};
+int inst_create_filled(struct vsd *v, const struct inst_config *cfg, const struct inst_layer_fill *fill,
+                       struct instance **ret, vs_error *warn, vs_error *err);
 int inst_start(struct instance *i, vs_error *err);
 
 /* Ask init to halt (template halt signal), kill the rest after timeout_ms
@@ -112,6 +125,6 @@ int inst_resume(struct instance *i, vs_error *err);
 
 /* Replace the instance's settings: validated, applied live when running,
  * saved atomically; nothing changes when any step fails. */
-int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *err);
+int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *warn, vs_error *err);
 
 int inst_template_dir(struct vsd *v, const char *template_name, char *buf, size_t len);

@@ -19,6 +19,8 @@
 #include "events.h"
 #include "network.h"
 #include "templates.h"
+#include "snapshot.h"
+#include "storage.h"
 #include "../net/tc.h"
 
 /* ---- JSON views -------------------------------------------------------- */
@@ -75,6 +77,11 @@ json_t *routes_instance_json(struct instance *i) {
                 if (net)
                         json_object_update(j, net);
                 json_decref(net);
+        }
+        if (j) {
+                json_object_set_new(j, "backend", json_string(stor_backend_name(stor_backend_of(i->cfg.storage.backend))));
+                json_object_set_new(j, "disk", json_integer((json_int_t) i->cfg.storage.disk));
+                json_object_set_new(j, "inodes", json_integer((json_int_t) i->cfg.storage.inodes));
         }
         if (j && i->state == INST_BROKEN)
                 json_object_set_new(j, "error", json_string(i->error));
@@ -137,7 +144,21 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
                                 "tx_bytes", (json_int_t) ns.tx_bytes, "tx_packets", (json_int_t) ns.tx_packets,
                                 "rx_dropped", (json_int_t) ns.rx_dropped, "tx_dropped", (json_int_t) ns.tx_dropped,
                                 "rate_in", (json_int_t) c->net.rate_in, "rate_out", (json_int_t) c->net.rate_out);
-        if (!memory || !cpu || !pids || !io || !files || !rl || !net) {
+        /* running: the mounted filesystem's own figures; stopped: what the
+         * image takes on the host */
+        struct stor_usage su = { 0 };
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%s/instances/%s", i->vsd->set.root, c->name);
+        if (i->state != INST_BROKEN)
+                (void) stor_usage(dir, c, inst_is_active(i), &su, NULL);
+        json_t *disk = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "backend",
+                                 stor_backend_name(stor_backend_of(c->storage.backend)), "used", (json_int_t) su.bytes_used,
+                                 "limit", (json_int_t) (su.attached ? su.bytes_limit : c->storage.disk), "inodes_used",
+                                 (json_int_t) su.inodes_used, "inodes_limit",
+                                 (json_int_t) (su.attached ? su.inodes_limit : c->storage.inodes), "host_bytes",
+                                 (json_int_t) su.host_bytes, "mounted", su.attached);
+        if (!memory || !cpu || !pids || !io || !files || !rl || !net || !disk) {
+                json_decref(disk);
                 json_decref(net);
                 json_decref(memory);
                 json_decref(cpu);
@@ -147,9 +168,9 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
                 vs_err(err, ENOMEM, "statistics of %s", c->name);
                 return NULL;
         }
-        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "name", c->name, "state",
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "name", c->name, "state",
                          inst_state_name(i->state), "memory", memory, "cpu", cpu, "pids", pids, "io", io, "nofile",
-                         files, "rlimits", rl, "net", net);
+                         files, "rlimits", rl, "net", net, "disk", disk);
 }
 
 /* ---- request bodies ---------------------------------------------------- */
@@ -245,12 +266,21 @@ struct ctx {
         struct request *rq;
         struct vsd *v;
         const char *name; /* instance or template name from the path, or NULL */
+        const char *sub;  /* P_ITEM: the item's name (a snapshot) */
         const char *body;
         size_t len;
 };
 
 static void reply_instance(struct ctx *c, unsigned status, struct instance *i) {
         api_reply_json(c->rq, status, routes_instance_json(i));
+}
+
+/* The instance, with a note for the client when there is one. */
+static void reply_instance_warn(struct ctx *c, unsigned status, struct instance *i, const vs_error *warn) {
+        json_t *j = routes_instance_json(i);
+        if (j && warn->msg[0])
+                json_object_set_new(j, "warning", json_string(warn->msg));
+        api_reply_json(c->rq, status, j);
 }
 
 static void get_version(struct ctx *c) {
@@ -313,7 +343,7 @@ static void list_instances(struct ctx *c) {
 
 static void create_instance(struct ctx *c) {
         static const char *const known[] = { "name", "template", "start", NULL };
-        vs_error err = { 0 };
+        vs_error err = { 0 }, warn = { 0 };
         json_t *obj = NULL;
         struct inst_config cfg;
         struct instance *i;
@@ -345,7 +375,7 @@ static void create_instance(struct ctx *c) {
         }
         if (apply_limits(obj, &cfg, &err) < 0)
                 goto fail;
-        if (inst_create(c->v, &cfg, &i, &err) < 0)
+        if (inst_create(c->v, &cfg, &i, &warn, &err) < 0)
                 goto fail;
         if (json_is_true(start) && inst_start(i, &err) < 0) {
                 /* created but not started: say so, keep the instance */
@@ -353,7 +383,7 @@ static void create_instance(struct ctx *c) {
                 goto fail;
         }
         json_decref(obj);
-        reply_instance(c, 201, i);
+        reply_instance_warn(c, 201, i, &warn);
         return;
 fail:
         json_decref(obj);
@@ -377,20 +407,20 @@ static void get_instance(struct ctx *c) {
 
 static void patch_instance(struct ctx *c) {
         static const char *const none[] = { NULL };
-        vs_error err = { 0 };
+        vs_error err = { 0 }, warn = { 0 };
         struct instance *i;
         json_t *obj = NULL;
         if (lookup(c, &i) < 0)
                 return;
         struct inst_config cfg = i->cfg;
         if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, none, true, &err) < 0 ||
-            apply_limits(obj, &cfg, &err) < 0 || inst_update(i, &cfg, &err) < 0) {
+            apply_limits(obj, &cfg, &err) < 0 || inst_update(i, &cfg, &warn, &err) < 0) {
                 json_decref(obj);
                 api_reply_error(c->rq, &err);
                 return;
         }
         json_decref(obj);
-        reply_instance(c, 200, i);
+        reply_instance_warn(c, 200, i, &warn);
 }
 
 static void delete_instance(struct ctx *c) {
@@ -627,6 +657,86 @@ static void get_console(struct ctx *c) {
         api_upgrade_console(c->rq, i);
 }
 
+/* ---- snapshots and clones --------------------------------------------- */
+
+/* A required string field of a body that has nothing else. */
+static int body_name(struct ctx *c, const char *field, char *buf, size_t len, vs_error *err) {
+        const char *const known[] = { field, NULL };
+        json_t *obj = NULL;
+        if (parse_body(c->body, c->len, true, &obj, err) < 0 || reject_unknown(obj, known, false, err) < 0) {
+                json_decref(obj);
+                return -EINVAL;
+        }
+        json_t *v = json_object_get(obj, field);
+        int r = 0;
+        if (!json_is_string(v))
+                r = vs_err_msg(err, EINVAL, "field '%s' (a string) is required", field);
+        else
+                snprintf(buf, len, "%s", json_string_value(v));
+        json_decref(obj);
+        return r;
+}
+
+static void get_snapshots(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        json_t *arr = NULL;
+        if (lookup(c, &i) < 0)
+                return;
+        if (snap_list(i, &arr, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, arr);
+}
+
+static void post_snapshot(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        char snap[128];
+        if (lookup(c, &i) < 0)
+                return;
+        if (body_name(c, "name", snap, sizeof(snap), &err) < 0 || snap_create(i, snap, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        api_reply_json(c->rq, 201, json_pack("{s:s, s:s}", "instance", i->cfg.name, "name", snap));
+}
+
+static void delete_snapshot(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        if (snap_delete(i, c->sub, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, json_object());
+}
+
+static void post_restore(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        char snap[128];
+        if (lookup(c, &i) < 0)
+                return;
+        if (body_name(c, "snapshot", snap, sizeof(snap), &err) < 0 || snap_restore(i, snap, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 200, i);
+}
+
+static void post_clone(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i, *n;
+        char name[128];
+        if (lookup(c, &i) < 0)
+                return;
+        if (body_name(c, "name", name, sizeof(name), &err) < 0 || snap_clone(i, name, &n, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 201, n);
+}
+
 /* ---- events ------------------------------------------------------------ */
 
 /* A query number: decimal digits only, no sign, no unit. */
@@ -719,13 +829,13 @@ static void get_instance_events(struct ctx *c) {
 
 /* ---- routing ----------------------------------------------------------- */
 
-/* /v1/SEG, /v1/instances/NAME, /v1/instances/NAME/SEG, /v1/templates/NAME,
- * /v1/templates/NAME/SEG */
-enum path_kind { P_TOP, P_INSTANCE, P_ACTION, P_TEMPLATE, P_TEMPLATE_ACTION };
+/* /v1/SEG, /v1/instances/NAME, /v1/instances/NAME/SEG,
+ * /v1/instances/NAME/SEG/ITEM, /v1/templates/NAME, /v1/templates/NAME/SEG */
+enum path_kind { P_TOP, P_INSTANCE, P_ACTION, P_ITEM, P_TEMPLATE, P_TEMPLATE_ACTION };
 
 struct route {
         enum path_kind kind;
-        const char *seg; /* P_TOP: collection; P_ACTION: action */
+        const char *seg; /* P_TOP: collection; P_ACTION: action; P_ITEM: the item's collection */
         const char *method;
         void (*fn)(struct ctx *c);
 };
@@ -752,6 +862,11 @@ static const struct route routes[] = {
         { P_TEMPLATE, NULL, "GET", get_template },
         { P_TEMPLATE, NULL, "DELETE", delete_template },
         { P_TEMPLATE_ACTION, "build", "POST", post_template_build },
+        { P_ACTION, "snapshots", "GET", get_snapshots },
+        { P_ACTION, "snapshots", "POST", post_snapshot },
+        { P_ACTION, "restore", "POST", post_restore },
+        { P_ACTION, "clone", "POST", post_clone },
+        { P_ITEM, "snapshots", "DELETE", delete_snapshot },
 };
 
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len) {
@@ -785,6 +900,8 @@ void routes_dispatch(struct request *rq, const char *method, const char *url, co
                 kind = P_TEMPLATE;
         else if (n == 3 && streq(segs[0], "templates"))
                 kind = P_TEMPLATE_ACTION, seg = segs[2];
+        else if (n == 4 && streq(segs[0], "instances"))
+                kind = P_ITEM, seg = segs[2];
         else {
                 vs_err_msg(&err, ENOENT, "unknown path '%.80s'", url);
                 api_reply_error(rq, &err);
@@ -804,7 +921,12 @@ void routes_dispatch(struct request *rq, const char *method, const char *url, co
                 path_known = true;
                 if (!streq(r->method, method))
                         continue;
-                struct ctx c = { .rq = rq, .v = api_vsd(rq), .name = kind == P_TOP ? NULL : segs[1], .body = body, .len = len };
+                struct ctx c = { .rq = rq,
+                                 .v = api_vsd(rq),
+                                 .name = kind == P_TOP ? NULL : segs[1],
+                                 .sub = kind == P_ITEM ? segs[3] : NULL,
+                                 .body = body,
+                                 .len = len };
                 r->fn(&c);
                 return;
         }

@@ -469,6 +469,31 @@ static int parse_forwards(const char *v, void *field, size_t size, vs_error *err
         return inst_net_forwards_parse(field, v, err);
 }
 
+static const char *const stor_backend_names[] = { [STOR_DIR] = "dir", [STOR_IMAGE] = "image" };
+
+const char *stor_backend_name(enum stor_backend b) {
+        return b >= 0 && b < _STOR_MAX ? stor_backend_names[b] : "default";
+}
+
+static int parse_backend(const char *v, void *field, size_t size, vs_error *err) {
+        int *out = field;
+        for (int b = 0; b < _STOR_MAX; b++)
+                if (streq(v, stor_backend_names[b])) {
+                        *out = b;
+                        return 0;
+                }
+        return vs_err_msg(err, EINVAL, "unknown storage backend '%.40s': image or dir", v);
+}
+
+static int parse_inodes(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        if (!*v || streq(v, "0") || streq(v, "default")) {
+                *out = 0;
+                return 0;
+        }
+        return vs_parse_count(v, 1024, UINT32_MAX, out, err);
+}
+
 static const struct setting daemon_table[] = {
         ROW("vsd", "root", parse_path, struct vsd_settings, root),
         ROW("vsd", "run_dir", parse_path, struct vsd_settings, run_dir),
@@ -495,6 +520,10 @@ static const struct setting daemon_table[] = {
         ROW("network", "nft_table", parse_table_name, struct vsd_settings, net.nft_table),
         ROW("network", "mtu", parse_mtu, struct vsd_settings, net.mtu),
         ROW("network", "proxy_devs", parse_ifname_list, struct vsd_settings, net.proxy_devs),
+        ROW("storage", "default_backend", parse_backend, struct vsd_settings, stor.default_backend),
+        ROW("storage", "default_disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
+        ROW("storage", "default_inodes", parse_inodes, struct vsd_settings, stor.default_inodes),
+        ROW("storage", "direct_io", parse_bool, struct vsd_settings, stor.direct_io),
 };
 
 static const struct setting instance_table[] = {
@@ -523,6 +552,9 @@ static const struct setting instance_table[] = {
         ROW("network", "rate_out", parse_rate, struct inst_config, net.rate_out),
         ROW("network", "isolated", parse_bool, struct inst_config, net.isolated),
         ROW("network", "nameservers", parse_nameservers, struct inst_config, net.nameservers),
+        ROW("storage", "backend", parse_backend, struct inst_config, storage.backend),
+        ROW("storage", "disk", parse_size_or_none, struct inst_config, storage.disk),
+        ROW("storage", "inodes", parse_inodes, struct inst_config, storage.inodes),
 };
 
 static const struct setting template_table[] = {
@@ -641,6 +673,9 @@ void settings_defaults(struct vsd_settings *s) {
         (void) net_cidr_parse("10.77.0.1/24", -1, true, &s->net.bridge_ipv4, NULL);
         snprintf(s->net.link_prefix, sizeof(s->net.link_prefix), "%s", "vsh");
         snprintf(s->net.nft_table, sizeof(s->net.nft_table), "%s", "vsd");
+        s->stor.default_backend = STOR_IMAGE;
+        s->stor.default_disk = 10ULL << 30;
+        s->stor.direct_io = true;
 }
 
 /* What no single key can check: pools that overlap. */
@@ -696,7 +731,7 @@ bool inst_config_settable(const char *key) {
 }
 
 void inst_config_defaults(struct inst_config *c) {
-        *c = (struct inst_config){ .stop_timeout_ms = 30000, .net.mode = NET_MODE_UNSET };
+        *c = (struct inst_config){ .stop_timeout_ms = 30000, .net.mode = NET_MODE_UNSET, .storage.backend = STOR_UNSET };
         snprintf(c->template_name, sizeof(c->template_name), "%s", VS_DEFAULT_TEMPLATE);
 }
 
@@ -729,7 +764,9 @@ int inst_config_format(const struct inst_config *c, char **ret) {
         _cleanup_free_ char *addrs = inst_net_addrs_format(&c->net), *fwds = inst_net_forwards_format(&c->net);
         if (!rbps || !wbps || !riops || !wiops || !rlimits || !addrs || !fwds)
                 return -ENOMEM;
-        char rate_in[32] = "0", rate_out[32] = "0";
+        char rate_in[32] = "0", rate_out[32] = "0", disk[32] = "0";
+        if (c->storage.disk)
+                vs_format_size(c->storage.disk, disk, sizeof(disk));
         if (c->net.rate_in)
                 tc_rate_format(c->net.rate_in, rate_in, sizeof(rate_in));
         if (c->net.rate_out)
@@ -767,11 +804,17 @@ int inst_config_format(const struct inst_config *c, char **ret) {
                          "rate_in = %s\n"
                          "rate_out = %s\n"
                          "isolated = %s\n"
-                         "nameservers = %s\n",
+                         "nameservers = %s\n"
+                         "\n"
+                         "[storage]\n"
+                         "backend = %s\n"
+                         "disk = %s\n"
+                         "inodes = %" PRIu64 "\n",
                          c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, c->io_weight,
                          rbps, wbps, riops, wiops, c->nofile, rlimits, c->stop_timeout_ms,
                          inst_net_mode_name(c->net.mode), addrs, fwds, rate_in,
-                         rate_out, c->net.isolated ? "yes" : "no", c->net.nameservers);
+                         rate_out, c->net.isolated ? "yes" : "no", c->net.nameservers,
+                         stor_backend_name(stor_backend_of(c->storage.backend)), disk, c->storage.inodes);
         if (n < 0)
                 return -ENOMEM;
         *ret = text;

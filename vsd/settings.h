@@ -34,6 +34,30 @@ static inline enum inst_net_mode inst_net_mode_of(int mode) {
         return mode == NET_MODE_UNSET ? NET_MODE_NONE : (enum inst_net_mode) mode;
 }
 
+/* Where an instance's private writable layer lives (vsd/storage.c). */
+enum stor_backend {
+        STOR_UNSET = -1, /* create: the daemon's default_backend */
+        STOR_DIR,        /* plain directories next to config.ini: no quota */
+        STOR_IMAGE,      /* its own ext4 image on a loop device: a hard size and inode limit */
+        _STOR_MAX,
+};
+
+const char *stor_backend_name(enum stor_backend b);
+
+/* The backend in effect: an instance made before storage backends (no
+ * [storage] section) keeps its directories. */
+static inline enum stor_backend stor_backend_of(int b) {
+        return b == STOR_UNSET ? STOR_DIR : (enum stor_backend) b;
+}
+
+/* The daemon's [storage] section. */
+struct stor_settings {
+        int default_backend;     /* enum stor_backend of instances created without one */
+        uint64_t default_disk;   /* bytes of an image instance created without --disk */
+        uint64_t default_inodes; /* inodes of its filesystem; 0 = mke2fs's ratio (one per 16 KiB) */
+        bool direct_io;          /* loop devices bypass the host's page cache for images */
+};
+
 /* The daemon's [network] section. */
 struct net_settings {
         int default_mode;         /* enum inst_net_mode of instances created without one */
@@ -65,6 +89,7 @@ struct vsd_settings {
         char builders[256];      /* [templates] builders: holds <builder>/build.sh */
         char tmpl_cache[256];    /* [templates] cache: builders' downloads and finished builds */
         struct net_settings net;
+        struct stor_settings stor;
 };
 
 void settings_defaults(struct vsd_settings *s);
@@ -114,6 +139,13 @@ char *inst_net_addrs_format(const struct inst_net *n);
 int inst_net_forwards_parse(struct inst_net *n, const char *s, vs_error *err);
 char *inst_net_forwards_format(const struct inst_net *n);
 
+/* An instance's [storage] section. */
+struct inst_storage {
+        int backend;     /* enum stor_backend */
+        uint64_t disk;   /* image size in bytes; 0 = the daemon's default (image) or none (dir) */
+        uint64_t inodes; /* inodes of the image's filesystem; 0 = mke2fs's ratio; fixed at create */
+};
+
 struct inst_config {
         char name[VS_NAME_MAX + 1];
         char template_name[VS_NAME_MAX + 1];
@@ -130,6 +162,7 @@ struct inst_config {
         struct inst_rlimits rlimits; /* the other rlimits of init and exec'd commands */
         uint64_t stop_timeout_ms;
         struct inst_net net;
+        struct inst_storage storage;
 };
 
 void inst_config_defaults(struct inst_config *c);

@@ -44,6 +44,7 @@ static void round_trip(void) {
         a.nofile = 4096;
         snprintf(a.cpuset, sizeof(a.cpuset), "0-1,3");
         a.io_weight = 250;
+        a.storage = (struct inst_storage){ .backend = STOR_IMAGE, .disk = 20ULL << 30, .inodes = 100000 };
         CHECK("rlimits parse", rlimits_parse(&a.rlimits, "core=0,nproc=4096:8192,memlock=64M,stack=8M:unlimited", &err) == 0,
               "%s", err.msg);
         CHECK("io write bps parses", inst_io_parse(&a.io, IO_WRITE_BPS, "254:0=10M,8:16=1G", &err) == 0 && a.io.n == 2 &&
@@ -264,12 +265,64 @@ static void atomic_write(void) {
         CHECK("atomic write into missing dir fails", vs_write_atomic(path, "x", 1, 0600) == -ENOENT, "unexpected");
 }
 
+/* The [storage] keys: the same parsers for config.ini, the API and vsctl. */
+static void storage_keys(void) {
+        char path[256];
+        struct inst_config c, b;
+        vs_error err = { 0 };
+        inst_config_defaults(&c);
+        CHECK("storage backend unset by default", c.storage.backend == STOR_UNSET, "%d", c.storage.backend);
+        CHECK("unset backend is dir", stor_backend_of(c.storage.backend) == STOR_DIR, "other");
+        CHECK("backend image", inst_config_set(&c, "backend", "image", &err) == 0 && c.storage.backend == STOR_IMAGE,
+              "%s", err.msg);
+        CHECK("backend zfs refused", inst_config_set(&c, "backend", "zfs", &err) < 0 && c.storage.backend == STOR_IMAGE &&
+                                             strstr(err.msg, "unknown storage backend"),
+              "%s", err.msg);
+        CHECK("disk 10G", inst_config_set(&c, "disk", "10G", &err) == 0 && c.storage.disk == 10ULL << 30, "%s", err.msg);
+        CHECK("disk 1.5G", inst_config_set(&c, "disk", "1.5G", &err) == 0 && c.storage.disk == 3ULL << 29, "%s", err.msg);
+        static const char *const bad_sizes[] = { "12Q", "-5", "10.5.5G", "abc", "1e9", "99999999999T" };
+        for (size_t k = 0; k < ELEMENTSOF(bad_sizes); k++)
+                CHECK("bad disk size refused, unchanged",
+                      inst_config_set(&c, "disk", bad_sizes[k], &err) < 0 && c.storage.disk == 3ULL << 29, "%s accepted",
+                      bad_sizes[k]);
+        CHECK("inodes 5000", inst_config_set(&c, "inodes", "5000", &err) == 0 && c.storage.inodes == 5000, "%s", err.msg);
+        CHECK("inodes 10 refused", inst_config_set(&c, "inodes", "10", &err) < 0 && c.storage.inodes == 5000, "accepted");
+        CHECK("inodes default", inst_config_set(&c, "inodes", "default", &err) == 0 && c.storage.inodes == 0, "%s", err.msg);
+        CHECK("storage keys settable", inst_config_settable("disk") && inst_config_settable("inodes") &&
+                                               inst_config_settable("backend"),
+              "not settable");
+
+        /* a config.ini without [storage] (made before backends) is dir */
+        snprintf(path, sizeof(path), "%s/old.ini", dir);
+        write_file(path, "[instance]\nname = old\ntemplate = busybox\n");
+        CHECK("old config loads", inst_config_load(&b, path, &err) == 0, "%s", err.msg);
+        CHECK("old config is dir", stor_backend_of(b.storage.backend) == STOR_DIR && b.storage.disk == 0, "backend %d",
+              b.storage.backend);
+        write_file(path, "[instance]\nname = x\n[storage]\nbackend = image\ndisk = 2G\nquota = 1\n");
+        CHECK("unknown [storage] key refused", inst_config_load(&b, path, &err) < 0 && strstr(err.msg, "quota"), "%s",
+              err.msg);
+
+        struct vsd_settings s;
+        settings_defaults(&s);
+        CHECK("daemon storage defaults", s.stor.default_backend == STOR_IMAGE && s.stor.default_disk == 10ULL << 30,
+              "backend %d disk %llu", s.stor.default_backend, (unsigned long long) s.stor.default_disk);
+        snprintf(path, sizeof(path), "%s/vsd.conf", dir);
+        write_file(path, "[storage]\ndefault_backend = dir\ndefault_disk = 20G\ndefault_inodes = 65536\ndirect_io = no\n");
+        CHECK("daemon [storage] loads", settings_load(&s, path, false, &err) == 0 && s.stor.default_backend == STOR_DIR &&
+                                                s.stor.default_disk == 20ULL << 30 && s.stor.default_inodes == 65536 &&
+                                                !s.stor.direct_io,
+              "%s", err.msg);
+        write_file(path, "[storage]\ndefault_backend = lvm\n");
+        CHECK("daemon unknown backend refused", settings_load(&s, path, false, &err) < 0, "accepted");
+}
+
 int main(void) {
         if (!mkdtemp(dir)) {
                 perror("mkdtemp");
                 return 1;
         }
         round_trip();
+        storage_keys();
         rlimits();
         bad_files();
         daemon_settings();

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Snapshots and clones of an instance's private layer.  A snapshot is a
+ * copy of the layer under <inst>/snapshots/: <snap>.img for the image
+ * backend (copied sparse, reflinked where the host's filesystem can), a
+ * <snap>/upper tree for the dir backend.  A clone is a new instance with a
+ * copy of the source's layer and settings but an identity of its own.
+ * A running source is frozen (its cgroup, and the image's filesystem with
+ * FIFREEZE) for the time of the copy.
+ */
+
+#include <jansson.h>
+
+#include "../base/error.h"
+
+struct instance;
+struct stor_layer;
+struct vsd;
+
+int snap_create(struct instance *i, const char *snap, vs_error *err);
+
+/* [{"name", "host_bytes", "created"}] sorted by name. */
+int snap_list(struct instance *i, json_t **ret, vs_error *err);
+
+int snap_delete(struct instance *i, const char *snap, vs_error *err);
+
+/* Put a snapshot back as the layer of a stopped instance. */
+int snap_restore(struct instance *i, const char *snap, vs_error *err);
+
+/* Create dst_name from src: its settings, a copy of its layer, its own
+ * name, MAC, pool address (src's fixed addresses and forwards are not
+ * copied) and, at its first start, a fresh /etc/machine-id. */
+int snap_clone(struct instance *src, const char *dst_name, struct instance **ret, vs_error *err);
+
+/* At the start after a clone: a new /etc/machine-id in the layer (only if
+ * the template or the layer has one).  dir is the instance directory,
+ * lower the template's rootfs. */
+int snap_fresh_identity(const char *dir, const char *lower, const struct stor_layer *layer, vs_error *err);

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The image backend: the private layer in <inst>/disk.img, an ext4
+ * filesystem of the plan's size, on a loop device, mounted on <inst>/disk.
+ *
+ * A new image is a copy of a cached empty one made once per (size, inodes)
+ * by mke2fs: copying its ~0.25 MiB of data extents costs well under a
+ * millisecond where running mke2fs costs 15-30.  Each copy then gets its
+ * own filesystem UUID and directory hash seed, written into the superblock
+ * directly: the cache image is made with metadata_csum_seed, so no other
+ * checksum depends on the UUID.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "../base/fileio.h"
+#include "../base/util.h"
+#include "daemon.h"
+#include "loopdev.h"
+#include "storage-internal.h"
+
+#define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
+
+/* How long a start waits for the previous run's loop device to go, and a
+ * stop for its own. */
+#define ATTACH_WAIT_MS 2000
+#define DETACH_WAIT_MS 1000
+
+/* ---- the ext4 superblock, the few fields vsd touches ---------------------- */
+
+#define SB_OFFSET 1024
+#define SB_SIZE 1024
+#define SB_MAGIC 0x38
+#define SB_INCOMPAT 0x60
+#define SB_RO_COMPAT 0x64
+#define SB_UUID 0x68
+#define SB_HASH_SEED 0xEC
+#define SB_CHECKSUM 0x3FC
+#define EXT4_MAGIC 0xEF53
+#define INCOMPAT_CSUM_SEED 0x2000
+#define RO_COMPAT_METADATA_CSUM 0x400
+
+static uint32_t le32(const uint8_t *p) {
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        for (int k = 0; k < 4; k++)
+                p[k] = (uint8_t) (v >> (8 * k));
+}
+
+/* CRC-32C (Castagnoli) as ext4 uses it: reflected, no final inversion. */
+static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n) {
+        while (n--) {
+                crc ^= *p++;
+                for (int k = 0; k < 8; k++)
+                        crc = (crc >> 1) ^ (0x82F63B78u & -(crc & 1));
+        }
+        return crc;
+}
+
+static int sb_read(int fd, uint8_t sb[SB_SIZE]) {
+        if (pread(fd, sb, SB_SIZE, SB_OFFSET) != SB_SIZE)
+                return -EIO;
+        if ((sb[SB_MAGIC] | sb[SB_MAGIC + 1] << 8) != EXT4_MAGIC)
+                return -EUCLEAN;
+        return 0;
+}
+
+/* A fresh UUID and hash seed for a copied image.  Only the primary
+ * superblock changes; the backups keep the cache's, which e2fsck and the
+ * kernel accept (neither compares UUIDs across copies). */
+static int sb_new_identity(int fd) {
+        uint8_t sb[SB_SIZE], rnd[32];
+        int r = sb_read(fd, sb);
+        if (r < 0)
+                return r;
+        if (!(le32(sb + SB_INCOMPAT) & INCOMPAT_CSUM_SEED) && (le32(sb + SB_RO_COMPAT) & RO_COMPAT_METADATA_CSUM))
+                return -EOPNOTSUPP; /* every checksum would depend on the UUID */
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
+                return -EIO;
+        rnd[6] = (uint8_t) ((rnd[6] & 0x0F) | 0x40); /* version 4 */
+        rnd[8] = (uint8_t) ((rnd[8] & 0x3F) | 0x80); /* variant */
+        memcpy(sb + SB_UUID, rnd, 16);
+        memcpy(sb + SB_HASH_SEED, rnd + 16, 16);
+        if (le32(sb + SB_RO_COMPAT) & RO_COMPAT_METADATA_CSUM)
+                put_le32(sb + SB_CHECKSUM, crc32c(~0u, sb, SB_CHECKSUM));
+        if (pwrite(fd, sb, SB_SIZE, SB_OFFSET) != SB_SIZE)
+                return -EIO;
+        return 0;
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+static void image_path(const char *dir, char *buf, size_t len) {
+        snprintf(buf, len, "%s/disk.img", dir);
+}
+
+static void mount_path(const char *dir, char *buf, size_t len) {
+        snprintf(buf, len, "%s/disk", dir);
+}
+
+/* Present while the image is larger than its filesystem: the next attach
+ * grows the filesystem offline first. */
+static void grow_marker(const char *dir, char *buf, size_t len) {
+        snprintf(buf, len, "%s/disk.grow", dir);
+}
+
+/* ---- create ------------------------------------------------------------------ */
+
+/* The empty filesystem every image of this size and inode count starts as. */
+static int cached_image(struct vsd *v, const struct inst_storage *s, char *path, size_t len, vs_error *err) {
+        char cache[512], tmp[700], inodes[32];
+        snprintf(cache, sizeof(cache), "%s/cache", v->set.root);
+        snprintf(path, len, "%s/ext4-%" PRIu64 "-%" PRIu64 ".img", cache, s->disk, s->inodes);
+        if (access(path, F_OK) == 0)
+                return 0;
+        int r = vs_mkdir_p(cache, 0700);
+        if (r < 0)
+                return vs_err(err, -r, "create %s", cache);
+        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int) getpid());
+        (void) unlink(tmp);
+        {
+                _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return vs_err(err, errno, "create %s", tmp);
+                if (ftruncate(fd, (off_t) s->disk) < 0) {
+                        r = vs_err(err, errno, "size %s", tmp);
+                        (void) unlink(tmp);
+                        return r;
+                }
+        }
+        snprintf(inodes, sizeof(inodes), "%" PRIu64, s->inodes);
+        /* 4 KiB blocks and the default inode ratio whatever the size (small
+         * filesystems would get 1 KiB blocks); no reserved blocks (the whole
+         * plan is the customer's); no resize inode: that saves 4 MiB of
+         * allocated reserved GDT blocks per image, and the kernel grows such
+         * a filesystem online anyway by switching it to meta_bg; nothing
+         * written that a fresh sparse file already reads as zeros */
+        const char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-T", "default", "-m", "0",
+                               "-L", "vsd", "-O", "^resize_inode,metadata_csum_seed", "-E",
+                               "nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1",
+                               s->inodes ? "-N" : tmp, s->inodes ? inodes : NULL, s->inodes ? tmp : NULL, NULL };
+        r = stor_run(argv, 0, err);
+        if (r < 0 || rename(tmp, path) < 0) {
+                if (r >= 0)
+                        r = vs_err(err, errno, "rename %s", tmp);
+                (void) unlink(tmp);
+                return vs_err_prefix(err, "make an empty filesystem");
+        }
+        return 0;
+}
+
+static int image_create(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err) {
+        char cache[600], image[700], mnt[700];
+        int r = cached_image(v, s, cache, sizeof(cache), err);
+        if (r < 0)
+                return r;
+        image_path(dir, image, sizeof(image));
+        r = stor_copy_sparse_nosync(cache, image);
+        if (r < 0)
+                return vs_err(err, -r, "copy %s to %s", cache, image);
+        {
+                _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC);
+                if (fd < 0 || (r = sb_new_identity(fd)) < 0 || fdatasync(fd) < 0)
+                        return vs_err(err, fd < 0 || r == 0 ? errno : -r, "give %s its own identity", image);
+                (void) fchmod(fd, 0600);
+        }
+        mount_path(dir, mnt, sizeof(mnt));
+        if (mkdir(mnt, 0755) < 0)
+                return vs_err(err, errno, "create %s", mnt);
+        return 0;
+}
+
+/* ---- attach, detach ------------------------------------------------------------ */
+
+/* A grow the kernel could not do online: e2fsck first, since resize2fs
+ * insists on a checked filesystem, then resize2fs to the file's size. */
+static int grow_offline(const char *image, vs_error *err) {
+        const char *fsck[] = { "e2fsck", "-f", "-p", image, NULL };
+        int r = stor_run(fsck, 1, err); /* 1: errors were corrected */
+        if (r < 0)
+                return vs_err_prefix(err, "check %s before growing it", image);
+        const char *resize[] = { "resize2fs", image, NULL };
+        r = stor_run(resize, 0, err);
+        if (r < 0)
+                return vs_err_prefix(err, "grow the filesystem of %s", image);
+        return 0;
+}
+
+static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err) {
+        char image[700], mnt[700], marker[700], dev[LOOPDEV_PATH_MAX];
+        image_path(dir, image, sizeof(image));
+        mount_path(dir, mnt, sizeof(mnt));
+        grow_marker(dir, marker, sizeof(marker));
+
+        if (stor_is_mountpoint(mnt))
+                return vs_err_msg(err, EBUSY, "something is still mounted on %s", mnt);
+        /* Two filesystems over one image would destroy it.  The device of
+         * the last run goes when the kernel lets go of its filesystem,
+         * which can trail the unmount a little when the instance stopped
+         * right before (an adopted init's namespace is released by whoever
+         * reaps it): wait for that, briefly, then refuse. */
+        int r;
+        for (int k = 0; (r = loopdev_find(image, dev)) > 0 && k < ATTACH_WAIT_MS / 2; k++)
+                (void) usleep(2000);
+        if (r > 0)
+                return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
+        if (access(marker, F_OK) == 0) {
+                r = grow_offline(image, err);
+                if (r < 0)
+                        return r;
+                (void) unlink(marker);
+        }
+        _cleanup_close_ int loopfd = -EBADF;
+        r = loopdev_attach(image, v->set.stor.direct_io, dev, &loopfd, err);
+        if (r < 0)
+                return r;
+        /* nodev, nosuid: device nodes and set-id programs count only from
+         * the template, through the overlay's own flags; discard: what the
+         * instance deletes becomes holes in the image again */
+        if (mount(dev, mnt, "ext4", MS_NODEV | MS_NOSUID, "discard") < 0)
+                return vs_err(err, errno, "mount %s (%s) on %s", dev, image, mnt);
+        /* loopfd closes on return: from here the mount alone holds the device */
+        static const char *const subdirs[] = { "upper", "work" };
+        for (size_t k = 0; k < ELEMENTSOF(subdirs); k++) {
+                char sub[800];
+                snprintf(sub, sizeof(sub), "%s/%s", mnt, subdirs[k]);
+                if (mkdir(sub, 0755) < 0 && errno != EEXIST) {
+                        r = vs_err(err, errno, "create %s", sub);
+                        (void) umount2(mnt, UMOUNT_NOFOLLOW);
+                        return r;
+                }
+        }
+        snprintf(ret->upper, sizeof(ret->upper), "%s/upper", mnt);
+        snprintf(ret->work, sizeof(ret->work), "%s/work", mnt);
+        return 0;
+}
+
+static int image_detach(const char *dir, vs_error *err) {
+        char image[700], mnt[700];
+        image_path(dir, image, sizeof(image));
+        mount_path(dir, mnt, sizeof(mnt));
+        if (stor_is_mountpoint(mnt) && umount2(mnt, UMOUNT_NOFOLLOW) < 0) {
+                int e = errno;
+                /* still busy although init is gone: detach it from the tree;
+                 * the loop device goes when the last user lets go */
+                (void) umount2(mnt, MNT_DETACH | UMOUNT_NOFOLLOW);
+                return vs_err(err, e, "unmount %s (detached lazily)", mnt);
+        }
+        /* Autoclear releases the device with the filesystem, which the
+         * kernel lets go of once the overlay of the dead mount namespace
+         * is gone: that teardown runs after an RCU grace period, a few
+         * milliseconds after init's exit.  Wait for it, so that a stop
+         * that has returned has released the image (for a restore, a
+         * copy, a destroy). */
+        char dev[LOOPDEV_PATH_MAX];
+        int r;
+        for (int k = 0; (r = loopdev_find(image, dev)) > 0 && k < DETACH_WAIT_MS; k++)
+                (void) usleep(1000);
+        if (r <= 0)
+                return 0;
+        /* one left bound was never mounted (a crash between bind and mount) */
+        r = loopdev_detach_all(image);
+        if (r < 0 && r != -ENOENT)
+                return vs_err(err, -r, "detach the loop device of %s", image);
+        return 0;
+}
+
+/* ---- grow, usage ------------------------------------------------------------------ */
+
+static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err) {
+        char image[700], mnt[700], marker[700], dev[LOOPDEV_PATH_MAX];
+        image_path(dir, image, sizeof(image));
+        mount_path(dir, mnt, sizeof(mnt));
+        grow_marker(dir, marker, sizeof(marker));
+        if (truncate(image, (off_t) size) < 0)
+                return vs_err(err, errno, "grow %s", image);
+        if (!attached || loopdev_find(image, dev) <= 0 || !stor_is_mountpoint(mnt))
+                return vs_write_atomic(marker, "", 0, 0600) < 0 ? vs_err(err, EIO, "write %s", marker) : 0;
+        int r = loopdev_set_capacity(dev, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return vs_err(err, errno, "open %s", mnt);
+        uint64_t blocks = size / 4096;
+        if (ioctl(fd, EXT4_IOC_RESIZE_FS, &blocks) == 0)
+                return 0;
+        if (errno != EPERM)
+                return vs_err(err, errno, "grow the filesystem on %s", mnt);
+        /* the kernel wants CAP_SYS_RESOURCE for an online resize */
+        if (vs_write_atomic(marker, "", 0, 0600) < 0)
+                return vs_err(err, EIO, "write %s", marker);
+        if (warn)
+                vs_err_msg(warn, 0, "the disk image grew, but the filesystem inside grows at the next start: "
+                                    "growing it online needs CAP_SYS_RESOURCE, which vsd lacks");
+        return 0;
+}
+
+static int image_usage(const char *dir, bool attached, struct stor_usage *ret, vs_error *err) {
+        char image[700], mnt[700];
+        struct stor_usage u = { 0 };
+        struct stat st;
+        image_path(dir, image, sizeof(image));
+        mount_path(dir, mnt, sizeof(mnt));
+        if (stat(image, &st) < 0)
+                return vs_err(err, errno, "stat %s", image);
+        u.host_bytes = (uint64_t) st.st_blocks * 512;
+        struct statfs sf;
+        if (attached && stor_is_mountpoint(mnt) && statfs(mnt, &sf) == 0) {
+                u.attached = true;
+                u.bytes_limit = (uint64_t) sf.f_blocks * (uint64_t) sf.f_bsize;
+                u.bytes_used = (uint64_t) (sf.f_blocks - sf.f_bfree) * (uint64_t) sf.f_bsize;
+                u.inodes_limit = sf.f_files;
+                u.inodes_used = sf.f_files - sf.f_ffree;
+        }
+        *ret = u;
+        return 0;
+}
+
+/* ---- copies -------------------------------------------------------------------------- */
+
+static int image_copy(const char *dir, const char *dst, vs_error *err) {
+        char image[700], mnt[700];
+        image_path(dir, image, sizeof(image));
+        mount_path(dir, mnt, sizeof(mnt));
+        /* mounted (a running instance the caller froze): the filesystem is
+         * frozen too, so that the copy is consistent on disk */
+        _cleanup_close_ int fd = stor_is_mountpoint(mnt) ? open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -EBADF;
+        if (fd >= 0 && ioctl(fd, FIFREEZE, 0) < 0)
+                return vs_err(err, errno, "freeze the filesystem on %s", mnt);
+        int r = stor_copy_sparse(image, dst);
+        if (fd >= 0)
+                (void) ioctl(fd, FITHAW, 0);
+        if (r < 0)
+                return vs_err(err, -r, "copy %s to %s", image, dst);
+        return 0;
+}
+
+static int image_restore(const char *dir, const char *src, vs_error *err) {
+        char image[700], tmp[700], marker[700];
+        image_path(dir, image, sizeof(image));
+        grow_marker(dir, marker, sizeof(marker));
+        snprintf(tmp, sizeof(tmp), "%s.restore", image);
+        (void) unlink(tmp);
+        int r = stor_copy_sparse(src, tmp);
+        if (r < 0)
+                return vs_err(err, -r, "copy %s", src);
+        if (rename(tmp, image) < 0) {
+                r = vs_err(err, errno, "replace %s", image);
+                (void) unlink(tmp);
+                return r;
+        }
+        /* the snapshot's filesystem may be smaller than its file (taken
+         * while a grow was pending): the next start grows it if so */
+        if (vs_write_atomic(marker, "", 0, 0600) < 0)
+                return vs_err(err, EIO, "write %s", marker);
+        return 0;
+}
+
+int stor_image_new_uuid(const char *image, vs_error *err) {
+        _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC);
+        int r = fd < 0 ? -errno : sb_new_identity(fd);
+        if (r < 0)
+                return vs_err(err, -r, "give %s its own identity", image);
+        return 0;
+}
+
+const struct stor_ops stor_image_ops = {
+        .create = image_create,
+        .attach = image_attach,
+        .detach = image_detach,
+        .grow = image_grow,
+        .usage = image_usage,
+        .copy = image_copy,
+        .restore = image_restore,
+};

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the storage backends share (vsd/storage.c, vsd/stor_image.c). */
+
+#include "storage.h"
+
+struct stor_ops {
+        int (*create)(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err);
+        int (*attach)(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err);
+        int (*detach)(const char *dir, vs_error *err);
+        int (*grow)(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err);
+        int (*usage)(const char *dir, bool attached, struct stor_usage *ret, vs_error *err);
+        int (*copy)(const char *dir, const char *dst, vs_error *err);
+        int (*restore)(const char *dir, const char *src, vs_error *err);
+};
+
+extern const struct stor_ops stor_image_ops;
+
+/* Run a host program (argv[0] searched in the system's sbin and bin
+ * directories) with no stdin; its last line of output goes into err when
+ * it fails.  Exit statuses up to ok_max count as success. */
+int stor_run(const char *const *argv, int ok_max, vs_error *err);
+
+/* stor_copy_sparse() without the final fdatasync, for a caller that
+ * changes the copy and syncs it itself. */
+int stor_copy_sparse_nosync(const char *src, const char *dst);
+
+/* Is path a mount point (a different filesystem than its parent)? */
+bool stor_is_mountpoint(const char *path);

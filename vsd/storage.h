@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * An instance's private writable layer (the overlay's upper and work
+ * directories) behind one interface, with a backend per instance:
+ *
+ *   image  <inst>/disk.img, a sparse ext4 image of the plan's size, bound to
+ *          a loop device and mounted by the daemon on <inst>/disk (holding
+ *          upper/ and work/) from just before the clone until init is gone;
+ *   dir    <inst>/upper and <inst>/work on the host's filesystem, no quota.
+ *
+ * The layout, the attach and detach order and the crash cleanup are in
+ * doc/architecture.md ("Storage").
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/error.h"
+#include "settings.h"
+
+struct vsd;
+
+/* The overlay directories of an attached layer. */
+struct stor_layer {
+        char upper[600];
+        char work[600];
+};
+
+struct stor_usage {
+        uint64_t bytes_used, bytes_limit;   /* of the filesystem (0 when not attached) */
+        uint64_t inodes_used, inodes_limit;
+        uint64_t host_bytes;                /* what the image occupies on the host */
+        bool attached;                      /* the figures above come from the mounted filesystem */
+};
+
+/* What a full copy of each template takes, measured once per template
+ * build (its rootfs directory's inode and times): walking a rootfs costs
+ * milliseconds of stat calls, every create asks. */
+#define STOR_TMPL_CACHE 8
+struct stor_tmpl_cache {
+        struct {
+                char rootfs[600];
+                uint64_t dev, ino;
+                int64_t mtime_ns, ctime_ns;
+                uint64_t bytes, files;
+        } e[STOR_TMPL_CACHE];
+        unsigned next; /* the entry replaced next */
+};
+
+/* The smallest disk an image instance may have. */
+#define STOR_DISK_MIN (64ULL << 20)
+
+/* Fill the [storage] defaults of a new instance (cfg) from the daemon's
+ * settings and check them against the template (the disk must hold a
+ * full copy of it).  warn (may be NULL) gets a note the client should
+ * show, such as the dir backend's missing quota. */
+int stor_resolve_new(struct vsd *v, struct inst_config *cfg, const char *template_rootfs, vs_error *warn,
+                     vs_error *err);
+
+/* Check a change of the [storage] section: the backend and the inode
+ * count are fixed at create, the disk only grows. */
+int stor_check_update(const struct inst_config *old, const struct inst_config *cfg, vs_error *err);
+
+/* Make the private layer in an instance directory being built. */
+int stor_create(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
+
+/* Make the layer usable before the clone (image: grow the filesystem if a
+ * grow is pending, bind a loop device, mount on <dir>/disk). */
+int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, struct stor_layer *ret, vs_error *err);
+
+/* Undo stor_attach once nothing uses the layer any more (init is gone).
+ * Safe to call when not attached. */
+int stor_detach(const char *dir, const struct inst_config *cfg, vs_error *err);
+
+/* Remove what a crash may have left of an instance that does not run: a
+ * mount on <dir>/disk, loop devices backed by <dir>/disk.img.  Needs no
+ * config (a broken instance has none).  Returns what was cleaned (> 0). */
+int stor_cleanup(const char *dir, vs_error *err);
+
+/* Grow the disk to cfg's size: the image file, and the filesystem online
+ * when attached.  When the kernel refuses the online resize (it needs
+ * CAP_SYS_RESOURCE) the filesystem grows at the next start, and warn says so. */
+int stor_grow(const char *dir, const struct inst_config *old, const struct inst_config *cfg, bool attached,
+              vs_error *warn, vs_error *err);
+
+/* Disk usage; attached: from statfs of the mounted filesystem. */
+int stor_usage(const char *dir, const struct inst_config *cfg, bool attached, struct stor_usage *ret, vs_error *err);
+
+/* Copy the private layer of src (stopped, or frozen) to a file or a
+ * directory: an image sparse (reflink when the filesystem can), a
+ * directory layer as a tree.  dst must not exist. */
+int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, const char *dst, vs_error *err);
+
+/* The reverse: put a copy made by stor_copy_layer back as dir's layer. */
+int stor_restore_layer(const char *dir, const struct inst_config *cfg, const char *src, vs_error *err);
+
+/* Sparse copy of a regular file (FICLONE first, then the data extents with
+ * copy_file_range); dst is created and must not exist.  -errno. */
+int stor_copy_sparse(const char *src, const char *dst);
+
+/* A new filesystem UUID and directory hash seed for a copied image (a
+ * clone's), written into its superblock. */
+int stor_image_new_uuid(const char *image, vs_error *err);
