@@ -283,6 +283,15 @@ _test_lxcfs_pids() { # DIR
 
 # leak_check CGNAME DIR: print one line per thing left behind and remove it,
 # so that one leaking test does not spoil the next.  Returns 1 on a leak.
+_test_loops() { # DIR: the loop devices bound to a file under DIR
+        local l f
+        for l in /sys/block/loop*; do
+                f=$(cat "$l/loop/backing_file" 2>/dev/null) || continue
+                f=${f% (deleted)}
+                [[ $f != "$1"/* ]] || echo "${l##*/}"
+        done
+}
+
 leak_check() {
         local cg=$1 dir=$2 leaked=0 p m d l
 
@@ -312,7 +321,14 @@ leak_check() {
 
         # Loop devices whose backing file is under DIR (instance disk
         # images), read from sysfs so that no tool is needed; a deleted
-        # image reads "PATH (deleted)"
+        # image reads "PATH (deleted)".  The kernel detaches an autoclear
+        # device when the filesystem on it is released, which trails the
+        # unmount (an RCU grace period and a work item, longer on a loaded
+        # host): a device still bound after 10 s is a leak.
+        local deadline=$((SECONDS + 10))
+        while [ "$SECONDS" -lt "$deadline" ] && _test_loops "$dir" | grep -q .; do
+                sleep 0.05
+        done
         for l in /sys/block/loop*; do
                 f=$(cat "$l/loop/backing_file" 2>/dev/null) || continue
                 f=${f% (deleted)}

@@ -70,6 +70,22 @@ int loopdev_set_capacity(const char *dev, vs_error *err) {
         return 0;
 }
 
+/* Is the device named name ("loopN") bound to image? */
+static bool backs(const char *name, const char *image) {
+        char path[300], back[4096];
+        snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", name);
+        if (vs_read_line(path, back, sizeof(back)) < 0)
+                return false; /* not bound */
+        /* a deleted image reads "PATH (deleted)" */
+        size_t len = strlen(image);
+        return strncmp(back, image, len) == 0 && (!back[len] || streq(back + len, " (deleted)"));
+}
+
+bool loopdev_backs(const char *dev, const char *image) {
+        const char *name = strrchr(dev, '/');
+        return backs(name ? name + 1 : dev, image);
+}
+
 /* Calls fn for every bound loop device backed by image; stops at fn < 0. */
 static int for_each_backed(const char *image, int (*fn)(const char *dev, void *u), void *u) {
         DIR *d = opendir("/sys/block");
@@ -78,15 +94,7 @@ static int for_each_backed(const char *image, int (*fn)(const char *dev, void *u
         struct dirent *de;
         int n = 0, r = 0;
         while (r >= 0 && (de = readdir(d))) {
-                if (strncmp(de->d_name, "loop", 4) != 0)
-                        continue;
-                char path[300], back[4096];
-                snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
-                if (vs_read_line(path, back, sizeof(back)) < 0)
-                        continue; /* not bound */
-                /* a deleted image reads "PATH (deleted)" */
-                size_t len = strlen(image);
-                if (strncmp(back, image, len) != 0 || (back[len] && !streq(back + len, " (deleted)")))
+                if (strncmp(de->d_name, "loop", 4) != 0 || !backs(de->d_name, image))
                         continue;
                 char dev[LOOPDEV_PATH_MAX];
                 snprintf(dev, sizeof(dev), "/dev/%s", de->d_name);

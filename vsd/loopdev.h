@@ -32,6 +32,10 @@ int loopdev_set_capacity(const char *dev, vs_error *err);
  * none, < 0 on error.  Found through /sys/block/loopN/loop/backing_file. */
 int loopdev_find(const char *image, char ret_dev[static LOOPDEV_PATH_MAX]);
 
+/* Is dev ("/dev/loopN") still bound to image?  One sysfs read: for
+ * waiting on a device already found. */
+bool loopdev_backs(const char *dev, const char *image);
+
 /* Detach every loop device backed by image (crash leftovers).  Returns the
  * number detached, -EBUSY when one is still in use. */
 int loopdev_detach_all(const char *image);

@@ -211,10 +211,10 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
          * which can trail the unmount a little when the instance stopped
          * right before (an adopted init's namespace is released by whoever
          * reaps it): wait for that, briefly, then refuse. */
-        int r;
-        for (int k = 0; (r = loopdev_find(image, dev)) > 0 && k < ATTACH_WAIT_MS / 2; k++)
+        int r = loopdev_find(image, dev);
+        for (int k = 0; r > 0 && k < ATTACH_WAIT_MS / 2 && loopdev_backs(dev, image); k++)
                 (void) usleep(2000);
-        if (r > 0)
+        if (r > 0 && loopdev_backs(dev, image))
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         if (access(marker, F_OK) == 0) {
                 r = grow_offline(image, err);
@@ -265,14 +265,22 @@ static int image_detach(const char *dir, vs_error *err) {
          * that has returned has released the image (for a restore, a
          * copy, a destroy). */
         char dev[LOOPDEV_PATH_MAX];
-        int r;
-        for (int k = 0; (r = loopdev_find(image, dev)) > 0 && k < DETACH_WAIT_MS; k++)
-                (void) usleep(1000);
+        int r = loopdev_find(image, dev);
         if (r <= 0)
                 return 0;
-        /* one left bound was never mounted (a crash between bind and mount) */
+        /* the device found once, then only its own sysfs file: a host
+         * with a thousand images bound is not scanned a thousand times */
+        for (int k = 0; k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
+                (void) usleep(1000);
+        if (!loopdev_backs(dev, image))
+                return 0;
+        /* One left bound was never mounted (a crash between bind and
+         * mount): detached here.  -EBUSY: a filesystem still holds it,
+         * being released on a loaded host; it is marked autoclear, and the
+         * kernel detaches it when that ends (a start of the same image
+         * waits for it). */
         r = loopdev_detach_all(image);
-        if (r < 0 && r != -ENOENT)
+        if (r < 0 && r != -ENOENT && r != -EBUSY)
                 return vs_err(err, -r, "detach the loop device of %s", image);
         return 0;
 }
