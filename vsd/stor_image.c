@@ -198,6 +198,16 @@ static int grow_offline(const char *image, vs_error *err) {
         return 0;
 }
 
+/* 0 when no loop device is bound to image, or the one bound is released
+ * within ATTACH_WAIT_MS; -EBUSY (dev filled) when it is not. */
+static int wait_released(const char *image, char dev[static LOOPDEV_PATH_MAX]) {
+        if (loopdev_find(image, dev) <= 0)
+                return 0;
+        for (int k = 0; k < ATTACH_WAIT_MS / 2 && loopdev_backs(dev, image); k++)
+                (void) usleep(2000);
+        return loopdev_backs(dev, image) ? -EBUSY : 0;
+}
+
 static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err) {
         char image[700], mnt[700], marker[700], dev[LOOPDEV_PATH_MAX];
         image_path(dir, image, sizeof(image));
@@ -211,10 +221,8 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
          * which can trail the unmount a little when the instance stopped
          * right before (an adopted init's namespace is released by whoever
          * reaps it): wait for that, briefly, then refuse. */
-        int r = loopdev_find(image, dev);
-        for (int k = 0; r > 0 && k < ATTACH_WAIT_MS / 2 && loopdev_backs(dev, image); k++)
-                (void) usleep(2000);
-        if (r > 0 && loopdev_backs(dev, image))
+        int r = wait_released(image, dev);
+        if (r < 0)
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         if (access(marker, F_OK) == 0) {
                 r = grow_offline(image, err);
@@ -348,6 +356,11 @@ static int image_copy(const char *dir, const char *dst, vs_error *err) {
         _cleanup_close_ int fd = stor_is_mountpoint(mnt) ? open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -EBADF;
         if (fd >= 0 && ioctl(fd, FIFREEZE, 0) < 0)
                 return vs_err(err, errno, "freeze the filesystem on %s", mnt);
+        /* not mounted: a filesystem the kernel is still releasing (a stop
+         * just before) writes its last blocks when it goes */
+        char dev[LOOPDEV_PATH_MAX];
+        if (fd < 0 && wait_released(image, dev) < 0)
+                return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         int r = stor_copy_sparse(image, dst);
         if (fd >= 0)
                 (void) ioctl(fd, FITHAW, 0);
