@@ -150,7 +150,7 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
         char dir[512];
         snprintf(dir, sizeof(dir), "%s/instances/%s", i->vsd->set.root, c->name);
         if (i->state != INST_BROKEN)
-                (void) stor_usage(dir, c, inst_is_active(i), &su, NULL);
+                (void) stor_usage(dir, c, inst_is_active(i) ? i->pid : 0, &su, NULL);
         json_t *disk = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "backend",
                                  stor_backend_name(stor_backend_of(c->storage.backend)), "used", (json_int_t) su.bytes_used,
                                  "limit", (json_int_t) (su.attached ? su.bytes_limit : c->storage.disk), "inodes_used",

@@ -110,6 +110,57 @@ static void mount_path(const char *dir, char *buf, size_t len) {
         snprintf(buf, len, "%s/disk", dir);
 }
 
+/* The filesystems of running instances once their mount left the host's
+ * tree (image_settle): an fd each, for statfs, FIFREEZE and the online
+ * resize.  After a restart of the daemon there is none; those ask the
+ * kernel through init's root, or wait for the next start. */
+struct held_fs {
+        char dir[600];
+        int fd;
+};
+static struct held_fs *held;
+static size_t n_held;
+
+static int held_fd(const char *dir) {
+        for (size_t k = 0; k < n_held; k++)
+                if (streq(held[k].dir, dir))
+                        return held[k].fd;
+        return -EBADF;
+}
+
+static void held_drop(const char *dir) {
+        for (size_t k = 0; k < n_held; k++)
+                if (streq(held[k].dir, dir)) {
+                        safe_close(&held[k].fd);
+                        held[k] = held[--n_held];
+                        return;
+                }
+}
+
+static int held_add(const char *dir, int fd) {
+        struct held_fs *n = realloc(held, (n_held + 1) * sizeof(*held));
+        if (!n)
+                return -ENOMEM;
+        held = n;
+        held[n_held].fd = fd;
+        snprintf(held[n_held].dir, sizeof(held[n_held].dir), "%s", dir);
+        n_held++;
+        return 0;
+}
+
+/* An fd on the instance's mounted filesystem: the held one, or (an instance
+ * started by an older daemon) its mount on <dir>/disk.  *owned: the caller
+ * closes it. */
+static int fs_fd(const char *dir, const char *mnt, bool *owned) {
+        int fd = held_fd(dir);
+        *owned = false;
+        if (fd >= 0 || !stor_is_mountpoint(mnt))
+                return fd;
+        fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        *owned = fd >= 0;
+        return fd < 0 ? -errno : fd;
+}
+
 /* Present while the image is larger than its filesystem: the next attach
  * grows the filesystem offline first. */
 static void grow_marker(const char *dir, char *buf, size_t len) {
@@ -255,10 +306,31 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
         return 0;
 }
 
+static int image_settle(const char *dir, vs_error *err) {
+        char mnt[700];
+        mount_path(dir, mnt, sizeof(mnt));
+        held_drop(dir);
+        _cleanup_close_ int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return vs_err(err, errno, "open %s", mnt);
+        if (held_add(dir, fd) < 0)
+                return vs_err(err, ENOMEM, "hold %s", mnt);
+        fd = -EBADF; /* held now */
+        /* init's overlay took its own reference on the filesystem at its
+         * mount; the fd keeps one for the daemon.  Out of the tree, no
+         * mount namespace made later copies it: a private copy (unshare -m,
+         * another engine's container) would pin the filesystem, and with
+         * it the loop device, long after the instance stopped. */
+        if (umount2(mnt, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                return vs_err(err, errno, "detach %s from the host's tree", mnt);
+        return 0;
+}
+
 static int image_detach(const char *dir, vs_error *err) {
         char image[700], mnt[700];
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
+        held_drop(dir);
         if (stor_is_mountpoint(mnt) && umount2(mnt, UMOUNT_NOFOLLOW) < 0) {
                 int e = errno;
                 /* still busy although init is gone: detach it from the tree;
@@ -302,14 +374,14 @@ static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *w
         grow_marker(dir, marker, sizeof(marker));
         if (truncate(image, (off_t) size) < 0)
                 return vs_err(err, errno, "grow %s", image);
-        if (!attached || loopdev_find(image, dev) <= 0 || !stor_is_mountpoint(mnt))
+        bool owned = false;
+        int fd = attached ? fs_fd(dir, mnt, &owned) : -EBADF;
+        _cleanup_close_ int own = owned ? fd : -EBADF;
+        if (fd < 0 || loopdev_find(image, dev) <= 0)
                 return vs_write_atomic(marker, "", 0, 0600) < 0 ? vs_err(err, EIO, "write %s", marker) : 0;
         int r = loopdev_set_capacity(dev, err);
         if (r < 0)
                 return r;
-        _cleanup_close_ int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return vs_err(err, errno, "open %s", mnt);
         uint64_t blocks = size / 4096;
         if (ioctl(fd, EXT4_IOC_RESIZE_FS, &blocks) == 0)
                 return 0;
@@ -324,7 +396,7 @@ static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *w
         return 0;
 }
 
-static int image_usage(const char *dir, bool attached, struct stor_usage *ret, vs_error *err) {
+static int image_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err) {
         char image[700], mnt[700];
         struct stor_usage u = { 0 };
         struct stat st;
@@ -334,7 +406,14 @@ static int image_usage(const char *dir, bool attached, struct stor_usage *ret, v
                 return vs_err(err, errno, "stat %s", image);
         u.host_bytes = (uint64_t) st.st_blocks * 512;
         struct statfs sf;
-        if (attached && stor_is_mountpoint(mnt) && statfs(mnt, &sf) == 0) {
+        bool owned = false;
+        int fd = pid > 0 ? fs_fd(dir, mnt, &owned) : -EBADF;
+        _cleanup_close_ int own = fd >= 0 && owned ? fd : -EBADF;
+        char root[64];
+        /* none held (the daemon restarted): overlayfs answers statfs with
+         * its upper filesystem's figures, through init's root */
+        snprintf(root, sizeof(root), "/proc/%d/root", (int) pid);
+        if (pid > 0 && (fd >= 0 ? fstatfs(fd, &sf) : statfs(root, &sf)) == 0) {
                 u.attached = true;
                 u.bytes_limit = (uint64_t) sf.f_blocks * (uint64_t) sf.f_bsize;
                 u.bytes_used = (uint64_t) (sf.f_blocks - sf.f_bfree) * (uint64_t) sf.f_bsize;
@@ -353,7 +432,9 @@ static int image_copy(const char *dir, const char *dst, vs_error *err) {
         mount_path(dir, mnt, sizeof(mnt));
         /* mounted (a running instance the caller froze): the filesystem is
          * frozen too, so that the copy is consistent on disk */
-        _cleanup_close_ int fd = stor_is_mountpoint(mnt) ? open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -EBADF;
+        bool owned = false;
+        int fd = fs_fd(dir, mnt, &owned);
+        _cleanup_close_ int own = fd >= 0 && owned ? fd : -EBADF;
         if (fd >= 0 && ioctl(fd, FIFREEZE, 0) < 0)
                 return vs_err(err, errno, "freeze the filesystem on %s", mnt);
         /* not mounted: a filesystem the kernel is still releasing (a stop
@@ -401,6 +482,7 @@ int stor_image_new_uuid(const char *image, vs_error *err) {
 const struct stor_ops stor_image_ops = {
         .create = image_create,
         .attach = image_attach,
+        .settle = image_settle,
         .detach = image_detach,
         .grow = image_grow,
         .usage = image_usage,

@@ -3,14 +3,17 @@
 
 /* What the storage backends share (vsd/storage.c, vsd/stor_image.c). */
 
+#include <sys/types.h>
+
 #include "storage.h"
 
 struct stor_ops {
         int (*create)(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err);
         int (*attach)(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err);
+        int (*settle)(const char *dir, vs_error *err); /* NULL: nothing to do */
         int (*detach)(const char *dir, vs_error *err);
         int (*grow)(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err);
-        int (*usage)(const char *dir, bool attached, struct stor_usage *ret, vs_error *err);
+        int (*usage)(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err);
         int (*copy)(const char *dir, const char *dst, vs_error *err);
         int (*restore)(const char *dir, const char *src, vs_error *err);
 };

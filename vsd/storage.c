@@ -171,7 +171,7 @@ static int dir_grow(const char *dir, uint64_t size, bool attached, vs_error *war
         return vs_err_msg(err, EINVAL, "an instance with the dir backend has no disk size to change");
 }
 
-static int dir_usage(const char *dir, bool attached, struct stor_usage *ret, vs_error *err) {
+static int dir_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err) {
         *ret = (struct stor_usage){ 0 };
         return 0;
 }
@@ -357,6 +357,11 @@ int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, s
         return ops_of(cfg)->attach(v, dir, ret, err);
 }
 
+int stor_settle(const char *dir, const struct inst_config *cfg, vs_error *err) {
+        const struct stor_ops *ops = ops_of(cfg);
+        return ops->settle ? ops->settle(dir, err) : 0;
+}
+
 int stor_detach(const char *dir, const struct inst_config *cfg, vs_error *err) {
         return ops_of(cfg)->detach(dir, err);
 }
@@ -386,8 +391,8 @@ int stor_grow(const char *dir, const struct inst_config *old, const struct inst_
         return ops_of(cfg)->grow(dir, cfg->storage.disk, attached, warn, err);
 }
 
-int stor_usage(const char *dir, const struct inst_config *cfg, bool attached, struct stor_usage *ret, vs_error *err) {
-        return ops_of(cfg)->usage(dir, attached, ret, err);
+int stor_usage(const char *dir, const struct inst_config *cfg, pid_t pid, struct stor_usage *ret, vs_error *err) {
+        return ops_of(cfg)->usage(dir, pid, ret, err);
 }
 
 int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, const char *dst, vs_error *err) {

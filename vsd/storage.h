@@ -7,7 +7,8 @@
  *
  *   image  <inst>/disk.img, a sparse ext4 image of the plan's size, bound to
  *          a loop device and mounted by the daemon on <inst>/disk (holding
- *          upper/ and work/) from just before the clone until init is gone;
+ *          upper/ and work/) just before the clone, out of the host's tree
+ *          again once init runs (held by an fd) until init is gone;
  *   dir    <inst>/upper and <inst>/work on the host's filesystem, no quota.
  *
  * The layout, the attach and detach order and the crash cleanup are in
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../base/error.h"
 #include "settings.h"
@@ -71,6 +73,12 @@ int stor_create(struct vsd *v, const char *dir, const struct inst_config *cfg, v
  * grow is pending, bind a loop device, mount on <dir>/disk). */
 int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, struct stor_layer *ret, vs_error *err);
 
+/* Once init runs (its overlay holds the layer): the image's mount leaves
+ * the host's tree, held by the daemon through an fd from then on, so that
+ * no mount namespace made on the host later (another engine's, a
+ * service's private one) copies and pins it.  Failing leaves it mounted. */
+int stor_settle(const char *dir, const struct inst_config *cfg, vs_error *err);
+
 /* Undo stor_attach once nothing uses the layer any more (init is gone).
  * Safe to call when not attached. */
 int stor_detach(const char *dir, const struct inst_config *cfg, vs_error *err);
@@ -86,8 +94,9 @@ int stor_cleanup(const char *dir, vs_error *err);
 int stor_grow(const char *dir, const struct inst_config *old, const struct inst_config *cfg, bool attached,
               vs_error *warn, vs_error *err);
 
-/* Disk usage; attached: from statfs of the mounted filesystem. */
-int stor_usage(const char *dir, const struct inst_config *cfg, bool attached, struct stor_usage *ret, vs_error *err);
+/* Disk usage; of a running instance (pid, its init) from statfs of its
+ * filesystem; pid 0: stopped. */
+int stor_usage(const char *dir, const struct inst_config *cfg, pid_t pid, struct stor_usage *ret, vs_error *err);
 
 /* Copy the private layer of src (stopped, or frozen) to a file or a
  * directory: an image sparse (reflink when the filesystem can), a

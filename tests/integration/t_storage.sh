@@ -42,7 +42,8 @@ test_disk_full_hurts_only_the_instance() {
         local size used avail out written before
         vsctl create full1 --disk 128M --start
         vsctl create bystander --disk 128M --start
-        disk_mounted full1 || fail "the disk of full1 is not mounted on the host"
+        # the daemon holds it by fd; the host's tree does not have it
+        ! disk_mounted full1 || fail "the disk of full1 stays in the host's mount tree"
         [ -n "$(disk_loop full1)" ] || fail "no loop device backs full1's image"
         read -r size used avail <<<"$(df_inside full1)"
         note "df inside: size ${size}K used ${used}K avail ${avail}K"
@@ -146,7 +147,7 @@ test_stop_start_keeps_data() {
         assert_eq "$(vsctl exec keep1 -- cat /etc/kept)" kept "file after restart"
 }
 
-test_daemon_kill9_keeps_mount() {
+test_daemon_kill9_keeps_the_disk() {
         local pid loop
         vsctl create ka1 --disk 128M --start
         vsctl exec ka1 -- sh -c 'echo before >/data'
@@ -155,7 +156,7 @@ test_daemon_kill9_keeps_mount() {
         vsd_kill9
         vsd_up
         assert_eq "$(inst_pid ka1)" "$pid" "re-adopted init"
-        disk_mounted ka1 || fail "a re-adopted instance lost its disk mount"
+        ! disk_mounted ka1 || fail "a re-adopted instance's disk in the host's mount tree"
         assert_eq "$(disk_loop ka1)" "$loop" "loop device after re-adoption"
         assert_eq "$(vsctl exec ka1 -- cat /data)" before "data after re-adoption"
         vsctl exec ka1 -- sh -c 'echo after >>/data'
@@ -166,6 +167,24 @@ test_daemon_kill9_keeps_mount() {
         assert_eq "$(vsctl exec ka1 -- cat /data | tr '\n' ' ')" "before after " "data after the restart"
 }
 
+# A mount namespace made on the host while an instance runs (unshare -m,
+# another engine's container, a service's private /tmp) copies the host's
+# mount tree: it must not hold the instance's disk once it stopped.
+test_host_namespace_does_not_pin_the_disk() {
+        local holder
+        vsctl create pin1 --disk 128M --start
+        vsctl exec pin1 -- sh -c 'echo x >/data'
+        unshare -m --propagation private sleep 600 &
+        holder=$!
+        wait_for test -e "/proc/$holder/ns/mnt"
+        vsctl stop pin1
+        disk_detached pin1 || { kill "$holder"; fail "a host mount namespace pins pin1's disk after stop"; }
+        vsctl start pin1
+        assert_eq "$(vsctl exec pin1 -- cat /data)" x "data after a start beside the other namespace"
+        kill "$holder"
+        wait "$holder" 2>/dev/null || true
+}
+
 test_crash_of_both_is_cleaned() {
         local pid
         vsctl create kb1 --disk 128M --start
@@ -174,8 +193,9 @@ test_crash_of_both_is_cleaned() {
         vsd_kill9
         kill -KILL "$pid"
         wait_for sh -c "! [ -d /proc/$pid ] || grep -q '^State:.*Z' /proc/$pid/status"
-        # nobody unmounted it: the next daemon must
-        disk_mounted kb1 || fail "the disk should still be mounted while no daemon runs"
+        # the daemon's fd and init's overlay were all that held the
+        # filesystem: the kernel lets go of it and the loop device goes
+        wait_for disk_detached kb1
         vsd_up
         assert_eq "$(inst_state kb1)" stopped "state after both crashed"
         disk_detached kb1 || fail "the next daemon left the crashed instance's disk attached"
