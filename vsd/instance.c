@@ -515,9 +515,6 @@ int inst_start(struct instance *i, vs_error *err) {
         if (r < 0)
                 goto undo_console;
 
-        vs_error serr = { 0 };
-        if (stor_settle(dir, &i->cfg, &serr) < 0)
-                log_warn("Instance %s: its disk stays mounted on the host (%s)", i->cfg.name, serr.msg);
         (void) vs_proc_starttime(i->pid, &i->starttime);
         i->started_at = (int64_t) time(NULL);
         i->state = INST_RUNNING;

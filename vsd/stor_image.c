@@ -111,7 +111,7 @@ static void mount_path(const char *dir, char *buf, size_t len) {
 }
 
 /* The filesystems of running instances once their mount left the host's
- * tree (image_settle): an fd each, for statfs, FIFREEZE and the online
+ * tree (or never entered it: image_attach): an fd each, for statfs, FIFREEZE and the online
  * resize.  After a restart of the daemon there is none; those ask the
  * kernel through init's root, or wait for the next start. */
 struct held_fs {
@@ -148,15 +148,19 @@ static int held_add(const char *dir, int fd) {
         return 0;
 }
 
-/* An fd on the instance's mounted filesystem: the held one, or (an instance
+/* An fd on the instance's mounted filesystem that ioctl() takes (the held
+ * one is O_PATH): its root opened through the held fd, or (an instance
  * started by an older daemon) its mount on <dir>/disk.  *owned: the caller
  * closes it. */
 static int fs_fd(const char *dir, const char *mnt, bool *owned) {
-        int fd = held_fd(dir);
+        int held_root = held_fd(dir), fd;
         *owned = false;
-        if (fd >= 0 || !stor_is_mountpoint(mnt))
-                return fd;
-        fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (held_root >= 0)
+                fd = openat(held_root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        else if (stor_is_mountpoint(mnt))
+                fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        else
+                return -ENOENT;
         *owned = fd >= 0;
         return fd < 0 ? -errno : fd;
 }
@@ -285,44 +289,46 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
         r = loopdev_attach(image, v->set.stor.direct_io, dev, &loopfd, err);
         if (r < 0)
                 return r;
-        /* nodev, nosuid: device nodes and set-id programs count only from
-         * the template, through the overlay's own flags; discard: what the
-         * instance deletes becomes holes in the image again */
-        if (mount(dev, mnt, "ext4", MS_NODEV | MS_NOSUID, "discard") < 0)
-                return vs_err(err, errno, "mount %s (%s) on %s", dev, image, mnt);
-        /* loopfd closes on return: from here the mount alone holds the device */
+        /* A mount of its own, in no mount namespace (fsmount): the host's
+         * tree never has it, so no mount namespace made on the host (unshare
+         * -m, another engine's container, a service's private /tmp) can copy
+         * it and pin the filesystem, and the loop device, after the instance
+         * stopped; and a start's copy of the host's tree does not grow with
+         * the number of instances running.  The daemon holds it by this fd
+         * (statfs, FIFREEZE, the online resize); the child's overlay finds
+         * its directories through /proc/self/fd and takes a reference of its
+         * own.  nodev, nosuid: device nodes and set-id programs count only
+         * from the template, through the overlay's own flags; discard: what
+         * the instance deletes becomes holes in the image again. */
+        _cleanup_close_ int fsfd = fsopen("ext4", FSOPEN_CLOEXEC);
+        if (fsfd < 0)
+                return vs_err(err, errno, "open an ext4 filesystem context");
+        if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", dev, 0) < 0 ||
+            fsconfig(fsfd, FSCONFIG_SET_FLAG, "discard", NULL, 0) < 0 ||
+            fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return vs_err(err, errno, "mount %s (%s)", dev, image);
+        /* the mount lives as long as this fd (an O_PATH one: closing it
+         * would dissolve the mount, and overlayfs refuses a dissolved one) */
+        int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+        if (mfd < 0)
+                return vs_err(err, errno, "mount %s (%s)", dev, image);
+        /* loopfd closes on return: from here the filesystem alone holds
+         * the device, and mfd the filesystem */
+        held_drop(dir);
+        if (held_add(dir, mfd) < 0) {
+                safe_close(&mfd);
+                return vs_err(err, ENOMEM, "hold the filesystem of %s", image);
+        }
         static const char *const subdirs[] = { "upper", "work" };
-        for (size_t k = 0; k < ELEMENTSOF(subdirs); k++) {
-                char sub[800];
-                snprintf(sub, sizeof(sub), "%s/%s", mnt, subdirs[k]);
-                if (mkdir(sub, 0755) < 0 && errno != EEXIST) {
-                        r = vs_err(err, errno, "create %s", sub);
-                        (void) umount2(mnt, UMOUNT_NOFOLLOW);
+        for (size_t k = 0; k < ELEMENTSOF(subdirs); k++)
+                if (mkdirat(mfd, subdirs[k], 0755) < 0 && errno != EEXIST) {
+                        r = vs_err(err, errno, "create %s in %s", subdirs[k], image);
+                        held_drop(dir);
                         return r;
                 }
-        }
-        snprintf(ret->upper, sizeof(ret->upper), "%s/upper", mnt);
-        snprintf(ret->work, sizeof(ret->work), "%s/work", mnt);
-        return 0;
-}
-
-static int image_settle(const char *dir, vs_error *err) {
-        char mnt[700];
-        mount_path(dir, mnt, sizeof(mnt));
-        held_drop(dir);
-        _cleanup_close_ int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return vs_err(err, errno, "open %s", mnt);
-        if (held_add(dir, fd) < 0)
-                return vs_err(err, ENOMEM, "hold %s", mnt);
-        fd = -EBADF; /* held now */
-        /* init's overlay took its own reference on the filesystem at its
-         * mount; the fd keeps one for the daemon.  Out of the tree, no
-         * mount namespace made later copies it: a private copy (unshare -m,
-         * another engine's container) would pin the filesystem, and with
-         * it the loop device, long after the instance stopped. */
-        if (umount2(mnt, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-                return vs_err(err, errno, "detach %s from the host's tree", mnt);
+        /* the same fd number in the child, which inherits the table */
+        snprintf(ret->upper, sizeof(ret->upper), "/proc/self/fd/%d/upper", mfd);
+        snprintf(ret->work, sizeof(ret->work), "/proc/self/fd/%d/work", mfd);
         return 0;
 }
 
@@ -482,7 +488,6 @@ int stor_image_new_uuid(const char *image, vs_error *err) {
 const struct stor_ops stor_image_ops = {
         .create = image_create,
         .attach = image_attach,
-        .settle = image_settle,
         .detach = image_detach,
         .grow = image_grow,
         .usage = image_usage,

@@ -10,7 +10,6 @@
 struct stor_ops {
         int (*create)(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err);
         int (*attach)(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err);
-        int (*settle)(const char *dir, vs_error *err); /* NULL: nothing to do */
         int (*detach)(const char *dir, vs_error *err);
         int (*grow)(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err);
         int (*usage)(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err);

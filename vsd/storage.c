@@ -357,11 +357,6 @@ int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, s
         return ops_of(cfg)->attach(v, dir, ret, err);
 }
 
-int stor_settle(const char *dir, const struct inst_config *cfg, vs_error *err) {
-        const struct stor_ops *ops = ops_of(cfg);
-        return ops->settle ? ops->settle(dir, err) : 0;
-}
-
 int stor_detach(const char *dir, const struct inst_config *cfg, vs_error *err) {
         return ops_of(cfg)->detach(dir, err);
 }

@@ -6,9 +6,9 @@
  * directories) behind one interface, with a backend per instance:
  *
  *   image  <inst>/disk.img, a sparse ext4 image of the plan's size, bound to
- *          a loop device and mounted by the daemon on <inst>/disk (holding
- *          upper/ and work/) just before the clone, out of the host's tree
- *          again once init runs (held by an fd) until init is gone;
+ *          a loop device and mounted by the daemon just before the clone as
+ *          a mount of its own in no namespace (fsmount), held by an fd until
+ *          init is gone; upper/ and work/ are inside it;
  *   dir    <inst>/upper and <inst>/work on the host's filesystem, no quota.
  *
  * The layout, the attach and detach order and the crash cleanup are in
@@ -70,14 +70,9 @@ int stor_check_update(const struct inst_config *old, const struct inst_config *c
 int stor_create(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
 
 /* Make the layer usable before the clone (image: grow the filesystem if a
- * grow is pending, bind a loop device, mount on <dir>/disk). */
+ * grow is pending, bind a loop device, mount it where only an fd reaches
+ * it; ret's paths go through /proc/self/fd, valid in the child too). */
 int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, struct stor_layer *ret, vs_error *err);
-
-/* Once init runs (its overlay holds the layer): the image's mount leaves
- * the host's tree, held by the daemon through an fd from then on, so that
- * no mount namespace made on the host later (another engine's, a
- * service's private one) copies and pins it.  Failing leaves it mounted. */
-int stor_settle(const char *dir, const struct inst_config *cfg, vs_error *err);
 
 /* Undo stor_attach once nothing uses the layer any more (init is gone).
  * Safe to call when not attached. */
