@@ -12,9 +12,10 @@
 #     once the marker is seen;
 #   - the smallest guest memory (-m) it reaches userspace with, bisected in
 #     VM_MEM_STEP (4) MiB steps between 32 and 128 MiB;
-#   - host memory per idle VM: VM_K (5) VMs started one after another (each
-#     waited for: TCG eats a CPU while it boots), MemAvailable before and
-#     after, divided by K, and each qemu's RSS and PSS;
+#   - host memory per idle VM: VM_K (10) VMs started one after another (each
+#     waited for: TCG eats a CPU while it boots), the drop of MemAvailable
+#     as each reached idle, each qemu's RSS and PSS, and how much of that
+#     is TCG's translation cache (a KVM guest has none);
 #   - KVM first: on this machine it cannot run, and the row says what qemu
 #     printed;
 #   - and for the ratio, vsd's `vsctl start` of a busybox instance (the
@@ -35,7 +36,7 @@ B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$SRC/bench/results
 VM_CACHE=${VM_CACHE:-/var/cache/vsd-bench}
-export VM_RUNS=${VM_RUNS:-10} VM_K=${VM_K:-5} VM_MEM_STEP=${VM_MEM_STEP:-4}
+export VM_RUNS=${VM_RUNS:-10} VM_K=${VM_K:-10} VM_MEM_STEP=${VM_MEM_STEP:-4}
 VSD_RUNS=${VSD_RUNS:-30}
 mkdir -p "$OUT" "$VM_CACHE"
 
@@ -215,10 +216,10 @@ try:
     t, p, buf = boot("kvm", mem_boot, timeout=60)
     kill(p)
     if t is None:
-        row("boot to userspace", "qemu-kvm", base_detail + ", -accel kvm", "s", [],
+        row("boot to userspace", "qemu-kvm", base_detail + ", -accel kvm", "ms", [],
             note="KVM cannot run here; qemu printed: " + (tail(buf) or "nothing, no marker in 60 s"))
     else:
-        row("boot to userspace", "qemu-kvm", base_detail + ", -accel kvm, -m %dM" % mem_boot, "s", [t],
+        row("boot to userspace", "qemu-kvm", base_detail + ", -accel kvm, -m %dM" % mem_boot, "ms", [t * 1e3],
             note="one boot only")
     print("kvm:", rows[-1]["note"] or rows[-1]["median"], file=sys.stderr)
 
@@ -262,7 +263,7 @@ try:
         times.append(t * 1e3)
     row("boot to userspace", "qemu-tcg",
         base_detail + f", -accel tcg, -m {mem}M: qemu exec to the marker on the serial console", "ms", times,
-        note=f"{runs} boots (each ~1.5 s; the >= 30-runs rule is for short latencies)")
+        note=f"{runs} boots of about {statistics.median(times) / 1e3:.1f} s each (the 30-run rule is for short latencies)")
 
     # Host memory per idle VM: K VMs one after another, each waited for.
     def avail():
@@ -276,19 +277,33 @@ try:
             if f[0] in ("Rss:", "Pss:"):
                 d[f[0][:-1]] = int(f[1])
         return d
+    def tcg_cache(pid):
+        # the translation cache: qemu's one anonymous rwx mapping under TCG
+        kb, rwx = 0, False
+        for l in open(f"/proc/{pid}/smaps"):
+            f = l.split()
+            if "-" in f[0] and len(f) >= 5 and ":" in f[3]:
+                rwx = f[1] == "rwxp" and len(f) == 5
+            elif f[0] == "Rss:" and rwx:
+                kb += int(f[1])
+        return kb / 1024
+    # MemAvailable after each VM has reached idle, against the reading
+    # before it: one delta per VM; and what comes back when all are killed
     time.sleep(2)
-    before = avail()
-    vms = []
+    first = prev = avail()
+    vms, deltas = [], []
     for _ in range(k):
         t, p, buf = boot("tcg", mem)
         if t is None:
             sys.exit("TCG boot failed: " + tail(buf))
         vms.append(p)
-    time.sleep(5)  # let the last one's boot settle into idle
-    after = avail()
+        time.sleep(2)  # let its boot settle into idle
+        now = avail()
+        deltas.append((prev - now) / 1024)
+        prev = now
     rss = [smaps(p.pid)["Rss"] / 1024 for p in vms]
     pss = [smaps(p.pid)["Pss"] / 1024 for p in vms]
-    # idle CPU of an idle TCG guest, over 5 s
+    cache = [tcg_cache(p.pid) for p in vms]
     def ticks(pid):
         f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         return int(f[11]) + int(f[12])
@@ -297,12 +312,16 @@ try:
     cpu = [(ticks(p.pid) - a) / os.sysconf("SC_CLK_TCK") / 5 * 100 for p, a in zip(vms, c0)]
     for p in list(vms):
         kill(p)
-    delta = (before - after) / 1024 / k
-    mdetail = base_detail + f", -accel tcg, -m {mem}M, {k} idle VMs"
-    row("memory per idle instance", "qemu-tcg", mdetail + ", MemAvailable delta / K", "MiB", [delta],
-        note=f"one measurement of {k} VMs on a shared machine: other jobs move MemAvailable too")
+    time.sleep(1)
+    back = (avail() - prev) / 1024 / k
+    mdetail = base_detail + f", -accel tcg, -m {mem}M, {k} idle VMs started one after another"
+    row("memory per idle instance", "qemu-tcg", mdetail + ", MemAvailable drop as each VM reached idle", "MiB",
+        deltas, note=f"shared machine: other jobs move MemAvailable too; killing all {k} gave back "
+                     f"{back:.1f} MiB per VM (started from {first / 1024:.0f} MiB available)")
     row("memory per idle instance (RSS)", "qemu-tcg", mdetail + ", each qemu's Rss (smaps_rollup)", "MiB", rss)
     row("memory per idle instance (PSS)", "qemu-tcg", mdetail + ", each qemu's Pss (smaps_rollup)", "MiB", pss)
+    row("memory per idle instance (TCG translation cache)", "qemu-tcg",
+        mdetail + ", Rss of qemu's anonymous rwx mapping (part of the Rss above; KVM has none)", "MiB", cache)
     row("CPU of an idle instance", "qemu-tcg", mdetail + ", utime+stime over 5 s", "%", cpu)
 finally:
     for p in list(live):
