@@ -8,7 +8,7 @@
 # disk, no network device at all (-nic none).  Measured:
 #
 #   - boot to userspace: from the exec of qemu until the marker arrives on
-#     its serial console (a pipe), VM_RUNS (10) boots, each VM killed by pid
+#     its serial console (a pipe), VM_RUNS (30) boots, each VM killed by pid
 #     once the marker is seen;
 #   - the smallest guest memory (-m) it reaches userspace with, bisected in
 #     VM_MEM_STEP (4) MiB steps between 32 and 128 MiB;
@@ -36,7 +36,7 @@ B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$SRC/bench/results
 VM_CACHE=${VM_CACHE:-/var/cache/vsd-bench}
-export VM_RUNS=${VM_RUNS:-10} VM_K=${VM_K:-10} VM_MEM_STEP=${VM_MEM_STEP:-4}
+export VM_RUNS=${VM_RUNS:-30} VM_K=${VM_K:-10} VM_MEM_STEP=${VM_MEM_STEP:-4}
 VSD_RUNS=${VSD_RUNS:-30}
 mkdir -p "$OUT" "$VM_CACHE"
 
@@ -263,7 +263,7 @@ try:
         times.append(t * 1e3)
     row("boot to userspace", "qemu-tcg",
         base_detail + f", -accel tcg, -m {mem}M: qemu exec to the marker on the serial console", "ms", times,
-        note=f"{runs} boots of about {statistics.median(times) / 1e3:.1f} s each (the 30-run rule is for short latencies)")
+        note=f"{runs} boots of about {statistics.median(times) / 1e3:.1f} s each, one after another")
 
     # Host memory per idle VM: K VMs one after another, each waited for.
     def avail():
@@ -277,16 +277,23 @@ try:
             if f[0] in ("Rss:", "Pss:"):
                 d[f[0][:-1]] = int(f[1])
         return d
-    def tcg_cache(pid):
-        # the translation cache: qemu's one anonymous rwx mapping under TCG
-        kb, rwx = 0, False
+    def parts(pid):
+        """Rss in MiB of TCG's translation cache (qemu's one anonymous rwx
+        mapping) and of the guest's RAM (the anonymous mapping of -m's size)."""
+        kb = {"cache": 0, "ram": 0}
+        what = None
         for l in open(f"/proc/{pid}/smaps"):
             f = l.split()
             if "-" in f[0] and len(f) >= 5 and ":" in f[3]:
-                rwx = f[1] == "rwxp" and len(f) == 5
-            elif f[0] == "Rss:" and rwx:
-                kb += int(f[1])
-        return kb / 1024
+                a, b = (int(x, 16) for x in f[0].split("-"))
+                what = None
+                if len(f) == 5 and f[1] == "rwxp":
+                    what = "cache"
+                elif len(f) == 5 and b - a == mem << 20:
+                    what = "ram"
+            elif f[0] == "Rss:" and what:
+                kb[what] += int(f[1])
+        return {k: v / 1024 for k, v in kb.items()}
     # MemAvailable after each VM has reached idle, against the reading
     # before it: one delta per VM; and what comes back when all are killed
     time.sleep(2)
@@ -303,13 +310,13 @@ try:
         prev = now
     rss = [smaps(p.pid)["Rss"] / 1024 for p in vms]
     pss = [smaps(p.pid)["Pss"] / 1024 for p in vms]
-    cache = [tcg_cache(p.pid) for p in vms]
+    split = [parts(p.pid) for p in vms]
     def ticks(pid):
         f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         return int(f[11]) + int(f[12])
     c0 = [ticks(p.pid) for p in vms]
     time.sleep(5)
-    cpu = [(ticks(p.pid) - a) / os.sysconf("SC_CLK_TCK") / 5 * 100 for p, a in zip(vms, c0)]
+    cpu = [(ticks(p.pid) - a) / os.sysconf("SC_CLK_TCK") / 5 * 1e3 for p, a in zip(vms, c0)]
     for p in list(vms):
         kill(p)
     time.sleep(1)
@@ -321,8 +328,11 @@ try:
     row("memory per idle instance (RSS)", "qemu-tcg", mdetail + ", each qemu's Rss (smaps_rollup)", "MiB", rss)
     row("memory per idle instance (PSS)", "qemu-tcg", mdetail + ", each qemu's Pss (smaps_rollup)", "MiB", pss)
     row("memory per idle instance (TCG translation cache)", "qemu-tcg",
-        mdetail + ", Rss of qemu's anonymous rwx mapping (part of the Rss above; KVM has none)", "MiB", cache)
-    row("CPU of an idle instance", "qemu-tcg", mdetail + ", utime+stime over 5 s", "%", cpu)
+        mdetail + ", Rss of qemu's anonymous rwx mapping (part of the Rss above; KVM has none)", "MiB",
+        [x["cache"] for x in split])
+    row("memory per idle instance (guest RAM resident)", "qemu-tcg",
+        mdetail + ", Rss of the guest's RAM mapping (part of the Rss above)", "MiB", [x["ram"] for x in split])
+    row("CPU time per second, idle", "qemu-tcg", mdetail + ", each qemu's utime+stime over 5 s", "ms", cpu)
 finally:
     for p in list(live):
         kill(p)
