@@ -219,8 +219,15 @@ try:
         row("boot to userspace", "qemu-kvm", base_detail + ", -accel kvm", "ms", [],
             note="KVM cannot run here; qemu printed: " + (tail(buf) or "nothing, no marker in 60 s"))
     else:
-        row("boot to userspace", "qemu-kvm", base_detail + ", -accel kvm, -m %dM" % mem_boot, "ms", [t * 1e3],
-            note="one boot only")
+        kvm = [t * 1e3]
+        for _ in range(runs - 1):
+            t, p, buf = boot("kvm", mem_boot)
+            kill(p)
+            if t is None:
+                sys.exit("KVM boot failed after one that worked: " + tail(buf))
+            kvm.append(t * 1e3)
+        row("boot to userspace", "qemu-kvm",
+            base_detail + f", -accel kvm, -m {mem_boot}M: qemu exec to the marker on the serial console", "ms", kvm)
     print("kvm:", rows[-1]["note"] or rows[-1]["median"], file=sys.stderr)
 
     # The smallest -m that reaches the marker (TCG), bisected in steps.
