@@ -52,6 +52,8 @@ T=$(mktemp -d /tmp/vsd-bench-vm.XXXXXX)
 CG=vsd-bench-vm-$$
 SOCK=$T/run/vsd.sock
 VSD_PID=
+DL=
+PKG=
 export QEMU_PIDS=$T/qemu.pids
 : >"$QEMU_PIDS"
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
@@ -75,7 +77,7 @@ cleanup() {
         for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
                 [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
         done
-        rm -rf "$T"
+        rm -rf "$T" "${DL:-}" "${VM_CACHE:?}/${PKG:-none}.tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -88,11 +90,14 @@ KVER=${PKG#linux-image-}
 VMLINUZ=$VM_CACHE/$PKG/boot/vmlinuz-$KVER
 if [ ! -f "$VMLINUZ" ]; then
         # apt drops privileges to _apt for the download: give it a directory
-        mkdir -p "$T/dl"
-        chown _apt "$T/dl" 2>/dev/null || true
-        (cd "$T/dl" && apt-get download -qq "$PKG" >/dev/null)
+        # it can reach ($T is private to root)
+        DL=$VM_CACHE/download.$$
+        mkdir -p "$DL"
+        chown _apt "$DL" 2>/dev/null || true
+        (cd "$DL" && apt-get download -qq "$PKG" >/dev/null)
         rm -rf "$VM_CACHE/$PKG.tmp"
-        dpkg-deb -x "$T"/dl/"$PKG"_*.deb "$VM_CACHE/$PKG.tmp"
+        dpkg-deb -x "$DL"/"$PKG"_*.deb "$VM_CACHE/$PKG.tmp"
+        rm -rf "$DL"
         # keep what is needed: the kernel and its config (the modules stay
         # out: the 8250 console and the initramfs need none)
         find "$VM_CACHE/$PKG.tmp" -mindepth 1 -maxdepth 1 ! -name boot -exec rm -rf {} +
