@@ -53,7 +53,6 @@ CG=vsd-bench-vm-$$
 SOCK=$T/run/vsd.sock
 VSD_PID=
 DL=
-PKG=
 export QEMU_PIDS=$T/qemu.pids
 : >"$QEMU_PIDS"
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
@@ -77,7 +76,7 @@ cleanup() {
         for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
                 [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
         done
-        rm -rf "$T" "${DL:-}" "${VM_CACHE:?}/${PKG:-none}.tmp"
+        rm -rf "$T" "${DL:-}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -95,13 +94,13 @@ if [ ! -f "$VMLINUZ" ]; then
         mkdir -p "$DL"
         chown _apt "$DL" 2>/dev/null || true
         (cd "$DL" && apt-get download -qq "$PKG" >/dev/null)
-        rm -rf "$VM_CACHE/$PKG.tmp"
-        dpkg-deb -x "$DL"/"$PKG"_*.deb "$VM_CACHE/$PKG.tmp"
-        rm -rf "$DL"
+        dpkg-deb -x "$DL"/"$PKG"_*.deb "$DL/x"
         # keep what is needed: the kernel and its config (the modules stay
-        # out: the 8250 console and the initramfs need none)
-        find "$VM_CACHE/$PKG.tmp" -mindepth 1 -maxdepth 1 ! -name boot -exec rm -rf {} +
-        mv "$VM_CACHE/$PKG.tmp" "$VM_CACHE/$PKG"
+        # out: the 8250 console and the initramfs need none); a rename, so
+        # that a run that fails halfway leaves no half-unpacked kernel
+        find "$DL/x" -mindepth 1 -maxdepth 1 ! -name boot -exec rm -rf {} +
+        mv -T "$DL/x" "$VM_CACHE/$PKG" 2>/dev/null || [ -f "$VMLINUZ" ]
+        rm -rf "$DL"
 fi
 CONFIG=$VM_CACHE/$PKG/boot/config-$KVER
 for opt in CONFIG_SERIAL_8250_CONSOLE CONFIG_BLK_DEV_INITRD CONFIG_RD_GZIP CONFIG_PROC_FS; do
