@@ -108,6 +108,9 @@ bench: deps bench-deps
 	$(MAKE) all
 	bench/run.sh $(B)
 
+# bench/vm.sh: the same idle instance as a virtual machine (TCG on this host)
+BENCH_DEPS += qemu-system-x86 busybox-static
+
 # Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
 fuzz: deps
