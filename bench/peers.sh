@@ -175,6 +175,20 @@ LXC_UP=1
 lxc-start -P "$T/lxc" -n peers-lxc-idle -f "$T/lxc/idle.conf" -d -o "$T/lxc/idle.log" -l ERROR
 lxc-wait -P "$T/lxc" -n peers-lxc-idle -s RUNNING -t 10
 
+# What the idle instances got, from the host: their limits and which of
+# their namespaces differ from the host's (printed, for the log).
+LXC_INIT=$(lxc-info -P "$T/lxc" -n peers-lxc-idle -pH)
+for p in "vsd:$VSD_INIT" "crun:$CRUN_INIT" "lxc:$LXC_INIT"; do
+        pid=${p#*:}
+        ns=$(for n in pid mnt uts ipc net cgroup; do
+                [ "$(readlink "/proc/$pid/ns/$n")" = "$(readlink "/proc/self/ns/$n")" ] || printf '%s ' "$n"
+        done)
+        mem=$(sed -n 's/^[0-9]*:memory://p' "/proc/$pid/cgroup")
+        pids=$(sed -n 's/^[0-9]*:pids://p' "/proc/$pid/cgroup")
+        echo "peers: ${p%%:*} idle instance: own namespaces: $ns; memory limit" \
+                "$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes"), pids.max $(cat "/sys/fs/cgroup/pids$pids/pids.max")" >&2
+done
+
 # The floor for exec: nsenter into vsd's idle instance (the same namespaces
 # vsctl exec joins, without its cgroup, capabilities and seccomp).
 V=$B/vsctl
@@ -206,6 +220,8 @@ start = [
  ["unshare (floor)", "unshare -fpmuinC --mount-proc /bin/true, joining a cgroup with memory 256M and pids 200 first; "
   "no rootfs, no daemon",
   ["unshare", "-fpmuinC", "--mount-proc", "/bin/true"], "cg:floor"],
+ ["harness (floor)", "the harness's own cost: fork, exec and wait of /bin/true on the host, spawned as every command "
+  "here is (python3 subprocess with a pre-exec hook, so fork rather than vfork)", ["/bin/true"], "plain"],
 ]
 init = [
  ["vsd", "vsctl start until init (busybox) runs in its namespaces and cgroup -- what vsctl start waits for; "
@@ -223,6 +239,8 @@ exe = [
   crun + ["exec", "peers-crun-idle", "/bin/true"], "crun"],
  ["nsenter (floor)", "nsenter -a -t PID true into the vsd instance's init: namespaces only, no cgroup, caps or seccomp",
   ["nsenter", "-a", "-t", "$VSD_INIT", "true"], "plain"],
+ ["harness (floor)", "fork, exec and wait of /bin/true on the host, spawned as every command here is",
+  ["/bin/true"], "plain"],
 ]
 print(json.dumps({"start": start, "init": init, "exec": exe}))
 PY

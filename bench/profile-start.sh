@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Where one `vsctl start` spends its time inside the daemon: a private vsd,
+# one busybox instance (dir storage, memory 256M, pids 200, no network, as
+# in bench/peers.sh), and
+#   strace -f -c     the daemon's syscalls (and its child's until exec) for
+#                    one start: counts, errors, time in each
+#   strace -f -ttt -T  the same start as a timeline, summarised by step
+#   perf stat        software counters over PROFILE_RUNS (20) starts with
+#                    stop --kill in between: page faults (the copy-on-write
+#                    after clone among them), context switches, CPU time
+#   perf record      cpu-clock samples with call graphs over the same
+#                    starts, the top of `perf report`
+# Writes bench/results/profile/.  Leaves nothing behind.
+#
+# Usage: bench/profile-start.sh BUILD_DIR     (as root)
+set -euo pipefail
+
+B=$(cd "${1:-build}" && pwd)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+N=${PROFILE_RUNS:-20}
+OUT=$SRC/bench/results/profile
+mkdir -p "$OUT"
+for c in strace:strace perf:linux-perf; do
+        command -v "${c%%:*}" >/dev/null || {
+                apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${c#*:}" >/dev/null
+        }
+done
+
+T=$(mktemp -d /tmp/vsd-bench-prof.XXXXXX)
+CG=vsd-bench-prof-$$
+SOCK=$T/run/vsd.sock
+VSD_PID=
+vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
+cleanup() {
+        set +e
+        if [ -n "$VSD_PID" ]; then
+                vsctl stop --kill p >/dev/null 2>&1
+                vsctl destroy p >/dev/null 2>&1
+                kill "$VSD_PID"
+                wait "$VSD_PID" 2>/dev/null
+        fi
+        for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+                [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
+        done
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+mkdir -p "$T/root/templates" "$T/run"
+"$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbq" "nft_table = vsd_bench_prof" >"$T/vsd.conf"
+"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
+        -c "$T/vsd.conf" 2>"$T/vsd.log" &
+VSD_PID=$!
+for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
+vsctl create p --storage dir --memory 256M --pids 200 --net none >/dev/null 2>&1
+# warm: the first start opens the template and the cgroup directories
+for _ in 1 2 3; do vsctl start p >/dev/null; vsctl stop --kill p >/dev/null; done
+
+# strace: attach, one start, detach
+trace() { # OUTFILE STRACE_ARGS...
+        local out=$1
+        shift
+        strace -f -p "$VSD_PID" -o "$out" "$@" &
+        local sp=$!
+        sleep 0.5
+        vsctl start p >/dev/null
+        sleep 0.2
+        kill -INT "$sp"
+        wait "$sp" 2>/dev/null || true
+        vsctl stop --kill p >/dev/null
+}
+trace "$OUT/strace-c.txt" -c -S time
+trace "$OUT/strace-timeline.txt" -ttt -T -s 80
+
+perf stat -e task-clock,page-faults,minor-faults,major-faults,context-switches,cpu-migrations \
+        -p "$VSD_PID" -o "$OUT/perf-stat.txt" -- sh -c "
+        for i in \$(seq $N); do $B/vsctl --socket $SOCK start p >/dev/null; $B/vsctl --socket $SOCK stop --kill p >/dev/null; done"
+# the same counters for the stops alone, to take them out
+perf stat -e task-clock,page-faults,minor-faults,major-faults,context-switches,cpu-migrations \
+        -p "$VSD_PID" -o "$OUT/perf-stat-stops.txt" -- sh -c "
+        for i in \$(seq $N); do $B/vsctl --socket $SOCK start p >/dev/null; sleep 0.01; $B/vsctl --socket $SOCK stop --kill p >/dev/null; done" \
+        >/dev/null 2>&1 || true
+perf record -q -g -e cpu-clock -F 10000 -p "$VSD_PID" -o "$T/perf.data" -- sh -c "
+        for i in \$(seq $N); do $B/vsctl --socket $SOCK start p >/dev/null; $B/vsctl --socket $SOCK stop --kill p >/dev/null; done" \
+        >/dev/null 2>&1
+perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 1.5 -g none \
+        >"$OUT/perf-report.txt" 2>/dev/null || true
+perf report -i "$T/perf.data" --stdio --no-children --sort comm --percent-limit 1 -g none \
+        >"$OUT/perf-report-comm.txt" 2>/dev/null || true
+
+# The timeline, summarised: time between the request's accept and the
+# answer, and the syscalls that took longest.
+python3 - "$OUT/strace-timeline.txt" >"$OUT/strace-slowest.txt" <<'PY'
+import re, sys
+rows = []
+for line in open(sys.argv[1]):
+    m = re.match(r"(\d+)\s+([\d.]+)\s+(\w+)\((.*)<([\d.]+)>\s*$", line)
+    if m:
+        rows.append((float(m.group(5)), int(m.group(1)), m.group(3), m.group(4)[:100]))
+t = [float(l.split()[1]) for l in open(sys.argv[1]) if re.match(r"\d+\s+[\d.]+\s", l)]
+print(f"{len(rows)} syscalls over {1e3 * (max(t) - min(t)):.2f} ms traced")
+for d, pid, name, args in sorted(rows, reverse=True)[:25]:
+    print(f"{d * 1e3:8.3f} ms  pid {pid}  {name}({args}")
+PY
+cat "$OUT/strace-slowest.txt"
+head -40 "$OUT/strace-c.txt"
+cat "$OUT/perf-stat.txt"
