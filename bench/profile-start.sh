@@ -78,18 +78,23 @@ trace "$OUT/strace-timeline.txt" -ttt -T -s 80
 perf stat -e task-clock,page-faults,minor-faults,major-faults,context-switches,cpu-migrations \
         -p "$VSD_PID" -o "$OUT/perf-stat.txt" -- sh -c "
         for i in \$(seq $N); do $B/vsctl --socket $SOCK start p >/dev/null; $B/vsctl --socket $SOCK stop --kill p >/dev/null; done"
-# the same counters for the stops alone, to take them out
-perf stat -e task-clock,page-faults,minor-faults,major-faults,context-switches,cpu-migrations \
-        -p "$VSD_PID" -o "$OUT/perf-stat-stops.txt" -- sh -c "
-        for i in \$(seq $N); do $B/vsctl --socket $SOCK start p >/dev/null; sleep 0.01; $B/vsctl --socket $SOCK stop --kill p >/dev/null; done" \
-        >/dev/null 2>&1 || true
-perf record -q -g -e cpu-clock -F 10000 -p "$VSD_PID" -o "$T/perf.data" -- sh -c "
+perf record -q -g -e cpu-clock -F 10000 -p "$VSD_PID" -o "$OUT/perf.data" -- sh -c "
         for i in \$(seq $N); do $B/vsctl --socket $SOCK start p >/dev/null; $B/vsctl --socket $SOCK stop --kill p >/dev/null; done" \
         >/dev/null 2>&1
-perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 1.5 -g none \
+perf report -i "$OUT/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 1.5 -g none \
         >"$OUT/perf-report.txt" 2>/dev/null || true
-perf report -i "$T/perf.data" --stdio --no-children --sort comm --percent-limit 1 -g none \
+# which system calls and kernel paths the CPU time is under (children
+# included: a syscall's own entry point carries everything below it)
+perf report -i "$OUT/perf.data" --stdio --children --sort symbol -g none 2>/dev/null |
+        grep -E '__x64_sys_|__do_sys_|do_exit|do_group_exit|asm_exc_page_fault|exc_page_fault|do_wp_page|copy_page|clear_page|cgroup_attach|cgroup_migrate|percpu_down_write|synchronize_rcu|fuse_|ret_from_fork|\[\.\] main$' |
+        head -60 >"$OUT/perf-kernel-paths.txt" || true
+perf report -i "$OUT/perf.data" --stdio --no-children --sort comm --percent-limit 1 -g none \
         >"$OUT/perf-report-comm.txt" 2>/dev/null || true
+# page faults by process: "vsd" is the daemon and its child until exec
+# (the copy-on-write after clone), "init" and the rest the instance
+perf report -i "$OUT/perf.data" --stdio --children --sort comm,symbol -g none 2>/dev/null |
+        grep -E 'asm_exc_page_fault|__do_sys_clone3|__x64_sys_execve|__x64_sys_mount |cgroup_attach_task' \
+        >"$OUT/perf-by-comm.txt" || true
 
 # The timeline, summarised: time between the request's accept and the
 # answer, and the syscalls that took longest.
@@ -107,4 +112,4 @@ for d, pid, name, args in sorted(rows, reverse=True)[:25]:
 PY
 cat "$OUT/strace-slowest.txt"
 head -40 "$OUT/strace-c.txt"
-cat "$OUT/perf-stat.txt"
+cat "$OUT/perf-stat.txt" "$OUT/perf-report-comm.txt" "$OUT/perf-by-comm.txt"
