@@ -46,21 +46,26 @@ T=$(mktemp -d /tmp/vsd-bench-peers.XXXXXX)
 chmod 0755 "$T"
 CG=vsd-bench-peers-$$        # the peers' cgroups and the floor's
 VCG=vsd-bench-peers-vsd-$$   # the private vsd's cgroup parent
+VCG2=vsd-bench-peers-vsd2-$$ # the second one's, [view] lxcfs = no
 SOCK=$T/run/vsd.sock
+SOCK2=$T/run2/vsd.sock
 CRUN=(crun --root "$T/crun-state" --cgroup-manager=cgroupfs)
-VSD_PID= HOLDER_PID= LXC_UP=
+VSD_PID= VSD2_PID= HOLDER_PID= LXC_UP=
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
+vsctl2() { "$B/vsctl" --socket "$SOCK2" "$@"; }
+stop_vsd() { # PID SOCKET
+        for n in $("$B/vsctl" --socket "$2" --json list 2>/dev/null | python3 -c \
+                'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
+                "$B/vsctl" --socket "$2" stop --kill "$n" >/dev/null 2>&1
+                "$B/vsctl" --socket "$2" destroy "$n" >/dev/null 2>&1
+        done
+        kill "$1"
+        wait "$1" 2>/dev/null
+}
 cleanup() {
         set +e
-        if [ -n "$VSD_PID" ]; then
-                for n in $(vsctl --json list 2>/dev/null | python3 -c \
-                        'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
-                        vsctl stop --kill "$n" >/dev/null 2>&1
-                        vsctl destroy "$n" >/dev/null 2>&1
-                done
-                kill "$VSD_PID"
-                wait "$VSD_PID" 2>/dev/null
-        fi
+        [ -n "$VSD_PID" ] && stop_vsd "$VSD_PID" "$SOCK"
+        [ -n "$VSD2_PID" ] && stop_vsd "$VSD2_PID" "$SOCK2"
         if [ -n "$HOLDER_PID" ]; then
                 for c in $(ls "$T/crun-state" 2>/dev/null); do
                         nsenter --mount="/proc/$HOLDER_PID/ns/mnt" "${CRUN[@]}" delete -f "$c" >/dev/null 2>&1
@@ -70,7 +75,7 @@ cleanup() {
         fi
         [ -n "$LXC_UP" ] && lxc-stop -P "$T/lxc" -n peers-lxc-idle -k >/dev/null 2>&1
         for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-                for g in "$CG" "$VCG"; do
+                for g in "$CG" "$VCG" "$VCG2"; do
                         [ -d "$h$g" ] && find "$h$g" -depth -type d -exec rmdir {} + 2>/dev/null
                 done
         done
@@ -96,8 +101,20 @@ printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbp" "nft_table =
 "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$VCG" --log-level warning \
         -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
-for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
+# A second vsd without lxcfs (the per-instance /proc and /sys views, on by
+# default): none of the peers here mounts one, so this is vsd doing what
+# they do.  Its own state root, socket and cgroup parent, the same rootfs.
+mkdir -p "$T/root2/templates" "$T/run2"
+ln -s ../../root/templates/true "$T/root2/templates/true"
+ln -s ../../root/templates/busybox "$T/root2/templates/busybox"
+printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbr" "nft_table = vsd_bench_peers2" \
+        "[view]" "lxcfs = no" >"$T/vsd2.conf"
+"$B/vsd" --root "$T/root2" --run-dir "$T/run2" --socket "$SOCK2" --cgroup-parent "$VCG2" --log-level warning \
+        -c "$T/vsd2.conf" 2>"$T/vsd2.log" &
+VSD2_PID=$!
+for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && vsctl2 version >/dev/null 2>&1 && break; sleep 0.05; done
 vsctl version >/dev/null
+vsctl2 version >/dev/null
 
 LIM=(--memory 256M --pids 200 --net none)
 vsctl create p-init --storage dir "${LIM[@]}" >/dev/null
@@ -105,6 +122,8 @@ vsctl create p-init-img --storage image "${LIM[@]}" >/dev/null
 vsctl create p-true --template true --storage dir "${LIM[@]}" >/dev/null
 vsctl create p-true-img --template true --storage image "${LIM[@]}" >/dev/null
 vsctl create p-exec --storage dir "${LIM[@]}" --start >/dev/null
+vsctl2 create p-init --storage dir "${LIM[@]}" >/dev/null
+vsctl2 create p-true --template true --storage dir "${LIM[@]}" >/dev/null
 VSD_INIT=$(vsctl --json info p-exec | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
 
 # The floor's and nspawn's cgroup: the same two limits, joined by the
@@ -195,7 +214,7 @@ V=$B/vsctl
 export PEERS_JSON
 PEERS_JSON=$(python3 - <<PY
 import json
-T, CG, S, V = "$T", "$CG", "$SOCK", "$V"
+T, CG, S, S2, V = "$T", "$CG", "$SOCK", "$SOCK2", "$V"
 crun = ["crun", "--root", T + "/crun-state", "--cgroup-manager=cgroupfs"]
 true_rootfs = "$ROOTFS"
 start = [
@@ -203,9 +222,12 @@ start = [
  ["vsd", "vsctl start of an instance from a template whose init is /bin/true (dir storage, the same busybox rootfs), "
   "until vsd's 'stopped' event for it arrives on a vsctl events stream opened beforehand: the instance has exited and "
   "its cgroup is removed; memory 256M, pids 200, no network (a fresh net namespace with loopback only)",
-  [V, "--socket", S, "start", "p-true"], "vsd-exit:p-true"],
+  [V, "--socket", S, "start", "p-true"], "vsd-exit:" + S + "|p-true"],
  ["vsd (image)", "the same with the image storage backend (the instance's loop-mounted ext4 image under the overlay)",
-  [V, "--socket", S, "start", "p-true-img"], "vsd-exit:p-true-img"],
+  [V, "--socket", S, "start", "p-true-img"], "vsd-exit:" + S + "|p-true-img"],
+ ["vsd (no lxcfs)", "the same, dir storage, from a second vsd with [view] lxcfs = no (no per-instance /proc and /sys "
+  "views, which none of the peers here mounts either)",
+  [V, "--socket", S2, "start", "p-true"], "vsd-exit:" + S2 + "|p-true"],
  ["crun", "crun 1.8 run of an OCI bundle (pid, net, ipc, uts, mount, cgroup namespaces; memory 256M, pids 200; "
   "read-only busybox rootfs) running /bin/true, cgroupfs manager; crun is started in a private mount namespace without "
   "the cgroup2 mount at /sys/fs/cgroup/unified (setns between fork and exec: crun refuses the hybrid layout)",
@@ -226,9 +248,11 @@ start = [
 init = [
  ["vsd", "vsctl start until init (busybox) runs in its namespaces and cgroup -- what vsctl start waits for; "
   "dir storage, memory 256M, pids 200, no network; stop --kill between runs, untimed",
-  [V, "--socket", S, "start", "p-init"], "vsd-init:p-init"],
+  [V, "--socket", S, "start", "p-init"], "vsd-init:" + S + "|p-init"],
  ["vsd (image)", "the same with the image storage backend",
-  [V, "--socket", S, "start", "p-init-img"], "vsd-init:p-init-img"],
+  [V, "--socket", S, "start", "p-init-img"], "vsd-init:" + S + "|p-init-img"],
+ ["vsd (no lxcfs)", "the same, dir storage, from the second vsd with [view] lxcfs = no",
+  [V, "--socket", S2, "start", "p-init"], "vsd-init:" + S2 + "|p-init"],
 ]
 exe = [
  ["vsd", "vsctl exec NAME true in an idle busybox instance (dir storage): request, namespaces, cgroup, caps, "
@@ -246,9 +270,9 @@ print(json.dumps({"start": start, "init": init, "exec": exe}))
 PY
 )
 
-python3 - "$OUT/peers.json" "$RUNS" "$B/vsctl" "$SOCK" "$HOLDER_PID" "$CG" <<'PY'
+python3 - "$OUT/peers.json" "$RUNS" "$B/vsctl" "$HOLDER_PID" "$CG" "$SOCK" "$SOCK2" <<'PY'
 import ctypes, json, os, statistics, subprocess, sys, time
-out, runs, vsctl, sock, holder, cg = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+out, runs, vsctl, holder, cg, socks = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
 spec = json.loads(os.environ["PEERS_JSON"])
 libc = ctypes.CDLL(None, use_errno=True)
 mntns = os.open(f"/proc/{holder}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
@@ -281,14 +305,16 @@ def spawn(argv, mode):
     return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           preexec_fn=pre)
 
-def quiet(*args):
+def quiet(sock, *args):
     subprocess.run([vsctl, "--socket", sock, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-events = subprocess.Popen([vsctl, "--socket", sock, "events", "--json"], stdout=subprocess.PIPE, text=True)
+# one events stream per daemon, open before the first start
+events = {s: subprocess.Popen([vsctl, "--socket", s, "events", "--json"], stdout=subprocess.PIPE, text=True)
+          for s in socks}
 time.sleep(0.2)
 
-def wait_stopped(name):
-    for line in events.stdout:
+def wait_stopped(sock, name):
+    for line in events[sock].stdout:
         try:
             e = json.loads(line)
         except ValueError:
@@ -300,12 +326,13 @@ def wait_stopped(name):
 def one(entry):
     who, detail, argv, mode = entry
     if mode.startswith("vsd-init:"):
-        quiet("stop", "--kill", mode.split(":")[1])
+        sock, name = mode.split(":", 1)[1].split("|")
+        quiet(sock, "stop", "--kill", name)
         mode = "plain"
     t = time.perf_counter_ns()
     r = spawn(argv, "plain" if mode.startswith("vsd-exit:") else mode)
     if mode.startswith("vsd-exit:") and r.returncode == 0:
-        wait_stopped(mode.split(":")[1])
+        wait_stopped(*mode.split(":", 1)[1].split("|"))
     d = time.perf_counter_ns() - t
     if r.returncode != 0:
         sys.exit(f"{who}: {' '.join(argv)} failed ({r.returncode}): {r.stderr.decode(errors='replace').strip()}")
@@ -327,9 +354,10 @@ for figure, group in (("start latency", spec["start"] + spec["init"]), ("exec la
         rows.append({"figure": fig, "who": who, "detail": detail, "unit": "ms",
                      "median": round(statistics.median(ts), 3), "min": round(min(ts), 3), "max": round(max(ts), 3),
                      "runs": len(ts), "target": None, "met": None, "note": None})
-quiet("stop", "--kill", "p-init")
-quiet("stop", "--kill", "p-init-img")
-events.terminate()
+for sock in socks:
+    for name in ("p-init", "p-init-img"):
+        quiet(sock, "stop", "--kill", name)
+    events[sock].terminate()
 
 def med(fig, who):
     return next(r["median"] for r in rows if r["figure"] == fig and r["who"] == who)
@@ -338,7 +366,7 @@ peers = [r for r in rows if r["figure"] == "start latency" and r["who"] in ("cru
 best = min(peers, key=lambda r: r["median"])
 floor = med("start latency", "unshare (floor)")
 for r in rows:
-    if r["who"] in ("vsd", "vsd (image)") and r["figure"].startswith("start latency"):
+    if r["who"].startswith("vsd") and r["figure"].startswith("start latency"):
         a, b = r["median"] / best["median"], r["median"] / floor
         r["target"] = "≤ 0.5× fastest peer, ≤ 1.5× unshare (floor)"
         r["met"] = a <= 0.5 and b <= 1.5
