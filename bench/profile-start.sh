@@ -107,6 +107,45 @@ for line in open(sys.argv[1]):
         rows.append((float(m.group(5)), int(m.group(1)), m.group(3), m.group(4)[:100]))
 t = [float(l.split()[1]) for l in open(sys.argv[1]) if re.match(r"\d+\s+[\d.]+\s", l)]
 print(f"{len(rows)} syscalls over {1e3 * (max(t) - min(t)):.2f} ms traced")
+# The start, phase by phase: the daemon from the request to the clone, the
+# child from the clone to its exec of init, the daemon from the clone to
+# its answer (shutdown of the connection).  Times are under strace, so
+# inflated; the counts are what to read.
+lines = [l.split(None, 2) for l in open(sys.argv[1]) if re.match(r"\d+\s+[\d.]+\s", l)]
+daemon = lines[0][0]
+ev = {"request": None, "clone": None, "exec": None, "answer": None}
+child = None
+for pid, ts, rest in lines:
+    ts = float(ts)
+    if pid == daemon and ev["request"] is None and rest.startswith("recvfrom(") and "/start" in rest:
+        ev["request"] = ts
+    elif pid == daemon and ev["clone"] is None and rest.startswith("clone3(") and ev["request"]:
+        ev["clone"] = ts
+        child = re.search(r"= (\d+)", rest)
+        child = child.group(1) if child else None
+    elif child and pid == child and ev["exec"] is None and rest.startswith("execve("):
+        ev["exec"] = ts
+    elif pid == daemon and ev["answer"] is None and rest.startswith("shutdown(") and ev["clone"]:
+        ev["answer"] = ts
+def count(who, a, b, what=None):
+    n = 0
+    for pid, ts, rest in lines:
+        if pid == who and a <= float(ts) <= b and (what is None or re.match(what, rest)):
+            n += 1
+    return n
+FILES = r"(openat|write|close|mkdirat|pread64|read)\("
+MOUNTS = r"(mount|open_tree|move_mount|mount_setattr|umount2|pivot_root|fsopen|fsconfig|fsmount)\("
+PROCS = r"(openat|write)\(.*cgroup.procs"
+if all(ev.values()) and child:
+    print(f"request -> clone3: {1e3 * (ev['clone'] - ev['request']):.2f} ms, {count(daemon, ev['request'], ev['clone'])} "
+          f"daemon syscalls ({count(daemon, ev['request'], ev['clone'], FILES)} "
+          f"of them open/read/write/close/mkdir, mostly cgroup files)")
+    print(f"clone3 -> child's exec of init: {1e3 * (ev['exec'] - ev['clone']):.2f} ms, {count(child, ev['clone'], ev['exec'])} "
+          f"child syscalls ({count(child, ev['clone'], ev['exec'], MOUNTS)} "
+          f"mount calls), {count(daemon, ev['clone'], ev['exec'])} daemon syscalls meanwhile "
+          f"({count(daemon, ev['clone'], ev['exec'], PROCS)} on cgroup.procs)")
+    print(f"exec -> answer: {1e3 * (ev['answer'] - ev['exec']):.2f} ms")
+    print(f"request -> answer: {1e3 * (ev['answer'] - ev['request']):.2f} ms (under strace)")
 for d, pid, name, args in sorted(rows, reverse=True)[:25]:
     print(f"{d * 1e3:8.3f} ms  pid {pid}  {name}({args}")
 PY
