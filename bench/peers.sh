@@ -98,7 +98,12 @@ sed 's|^init = .*|init = /bin/true|; s|^description = .*|description = busybox r
 cp -a "$ROOTFS" "$T/lxc-rootfs"
 
 printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbp" "nft_table = vsd_bench_peers" >"$T/vsd.conf"
-"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$VCG" --log-level warning \
+# Each vsd runs in a private mount namespace (unshare execs it: same pid):
+# an image instance's disk is mounted in the daemon's namespace, and in the
+# host's one any namespace another tool copies meanwhile (a container being
+# started, an unshare -m) keeps a copy that holds the loop device busy, so
+# that the instance cannot start again ("still in use") until it is gone.
+unshare --mount --propagation private "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$VCG" --log-level warning \
         -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
 # A second vsd without lxcfs (the per-instance /proc and /sys views, on by
@@ -109,7 +114,7 @@ ln -s ../../root/templates/true "$T/root2/templates/true"
 ln -s ../../root/templates/busybox "$T/root2/templates/busybox"
 printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbr" "nft_table = vsd_bench_peers2" \
         "[view]" "lxcfs = no" >"$T/vsd2.conf"
-"$B/vsd" --root "$T/root2" --run-dir "$T/run2" --socket "$SOCK2" --cgroup-parent "$VCG2" --log-level warning \
+unshare --mount --propagation private "$B/vsd" --root "$T/root2" --run-dir "$T/run2" --socket "$SOCK2" --cgroup-parent "$VCG2" --log-level warning \
         -c "$T/vsd2.conf" 2>"$T/vsd2.log" &
 VSD2_PID=$!
 for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && vsctl2 version >/dev/null 2>&1 && break; sleep 0.05; done
@@ -138,7 +143,7 @@ done
 # crun 1.8 refuses the hybrid layout ("cgroups in hybrid mode not
 # supported"): it runs in a private mount namespace where the cgroup2 mount
 # at /sys/fs/cgroup/unified is gone.  A holder process keeps that namespace;
-# each crun command setns()es into it between fork and exec.
+# the harness runs crun from a copy of itself in there.
 unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec sleep 1000000' &
 HOLDER_PID=$!
 for _ in $(seq 100); do
@@ -215,7 +220,12 @@ export PEERS_JSON
 PEERS_JSON=$(python3 - <<PY
 import json
 T, CG, S, S2, V = "$T", "$CG", "$SOCK", "$SOCK2", "$V"
+H = "$HOLDER_PID"
 crun = ["crun", "--root", T + "/crun-state", "--cgroup-manager=cgroupfs"]
+def in_cg(group, argv):
+    # join the limits' cgroup, then exec: the migration is part of the cost
+    return ["dash", "-c", 'for h in memory pids; do echo \$\$ >/sys/fs/cgroup/\$h/' + CG + '/' + group
+            + '/cgroup.procs; done; exec "\$@"', "sh"] + argv
 true_rootfs = "$ROOTFS"
 start = [
  # who, detail, argv, mode
@@ -230,20 +240,22 @@ start = [
   [V, "--socket", S2, "start", "p-true"], "vsd-exit:" + S2 + "|p-true"],
  ["crun", "crun 1.8 run of an OCI bundle (pid, net, ipc, uts, mount, cgroup namespaces; memory 256M, pids 200; "
   "read-only busybox rootfs) running /bin/true, cgroupfs manager; crun is started in a private mount namespace without "
-  "the cgroup2 mount at /sys/fs/cgroup/unified (setns between fork and exec: crun refuses the hybrid layout)",
-  crun + ["run", "-b", T + "/crun-true", "peers-crun-true"], "crun"],
+  "the cgroup2 mount at /sys/fs/cgroup/unified (crun refuses the hybrid layout): a copy of the harness runs there and "
+  "times crun the same way",
+  crun + ["run", "-b", T + "/crun-true", "peers-crun-true"], "holder"],
  ["lxc", "lxc-execute (LXC 5.0) -- /bin/true: all namespaces, an empty network (loopback only), memory 256M, pids 200, "
   "proc, sys ro, autodev; an identical copy of the busybox rootfs",
   ["lxc-execute", "-P", T + "/lxc", "-n", "peers-lxc-true", "-f", T + "/lxc/true.conf", "--", "/bin/true"], "plain"],
  ["nspawn", "systemd-nspawn -D rootfs --quiet --register=no --keep-unit --private-network --read-only /bin/true "
-  "(systemd 252), started in a cgroup with memory 256M and pids 200 (no systemd on this host to make a scope)",
-  ["systemd-nspawn", "-D", true_rootfs, "--quiet", "--register=no", "--keep-unit", "--private-network", "--read-only",
-   "-M", "peers-nspawn", "/bin/true"], "cg:nspawn"],
- ["unshare (floor)", "unshare -fpmuinC --mount-proc /bin/true, joining a cgroup with memory 256M and pids 200 first; "
-  "no rootfs, no daemon",
-  ["unshare", "-fpmuinC", "--mount-proc", "/bin/true"], "cg:floor"],
- ["harness (floor)", "the harness's own cost: fork, exec and wait of /bin/true on the host, spawned as every command "
-  "here is (python3 subprocess with a pre-exec hook, so fork rather than vfork)", ["/bin/true"], "plain"],
+  "(systemd 252), started by dash -c after it joined a cgroup with memory 256M and pids 200 (no systemd on this host "
+  "to make a scope)",
+  in_cg("nspawn", ["systemd-nspawn", "-D", true_rootfs, "--quiet", "--register=no", "--keep-unit", "--private-network", "--read-only",
+   "-M", "peers-nspawn", "/bin/true"]), "plain"],
+ ["unshare (floor)", "unshare -fpmuinC --mount-proc /bin/true, exec'd by dash -c after it joined a cgroup with memory 256M and "
+  "pids 200 (the migration is part of the cost); no rootfs, no daemon",
+  in_cg("floor", ["unshare", "-fpmuinC", "--mount-proc", "/bin/true"]), "plain"],
+ ["harness (floor)", "the harness's own cost: python3 subprocess.run of /bin/true on the host (vfork, exec, wait), "
+  "as every command here is run", ["/bin/true"], "plain"],
 ]
 init = [
  ["vsd", "vsctl start until init (busybox) runs in its namespaces and cgroup -- what vsctl start waits for; "
@@ -260,50 +272,49 @@ exe = [
  ["lxc", "lxc-attach -n NAME -- true in an idle LXC container (init: sleep)",
   ["lxc-attach", "-P", T + "/lxc", "-n", "peers-lxc-idle", "--", "/bin/true"], "plain"],
  ["crun", "crun exec ID true in an idle crun container (init: sleep), in the private mount namespace as for run",
-  crun + ["exec", "peers-crun-idle", "/bin/true"], "crun"],
+  crun + ["exec", "peers-crun-idle", "/bin/true"], "holder"],
  ["nsenter (floor)", "nsenter -a -t PID true into the vsd instance's init: namespaces only, no cgroup, caps or seccomp",
   ["nsenter", "-a", "-t", "$VSD_INIT", "true"], "plain"],
- ["harness (floor)", "fork, exec and wait of /bin/true on the host, spawned as every command here is",
+ ["harness (floor)", "python3 subprocess.run of /bin/true on the host, as every command here is run",
   ["/bin/true"], "plain"],
 ]
 print(json.dumps({"start": start, "init": init, "exec": exe}))
 PY
 )
 
-python3 - "$OUT/peers.json" "$RUNS" "$B/vsctl" "$HOLDER_PID" "$CG" "$SOCK" "$SOCK2" <<'PY'
-import ctypes, json, os, statistics, subprocess, sys, time
-out, runs, vsctl, holder, cg, socks = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
+python3 - "$OUT/peers.json" "$RUNS" "$B/vsctl" "$HOLDER_PID" "$SOCK" "$SOCK2" <<'PY'
+import glob, json, os, statistics, subprocess, sys, time
+out, runs, vsctl, holder, socks = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
 spec = json.loads(os.environ["PEERS_JSON"])
-libc = ctypes.CDLL(None, use_errno=True)
-mntns = os.open(f"/proc/{holder}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-CLONE_NEWNS = 0x20000
+# Every command is run the same way: subprocess.run (vfork and exec; a
+# pre-exec hook would make it fork, 10 ms on this VM).  crun's commands
+# are run, and timed, by a copy of this loop inside the namespace without
+# the cgroup2 mount (nsenter'd once, at the beginning).
+SERVER = """
+import json, subprocess, sys, time
+for line in sys.stdin:
+    argv = json.loads(line)
+    t = time.perf_counter_ns()
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    d = time.perf_counter_ns() - t
+    print(json.dumps([d, r.returncode, r.stderr.decode(errors="replace")]), flush=True)
+"""
+server = subprocess.Popen(["nsenter", f"--mount=/proc/{holder}/ns/mnt", "python3", "-c", SERVER],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-def pre_crun():
-    if libc.setns(mntns, CLONE_NEWNS) != 0:
-        os._exit(120)
+class Done:
+    def __init__(self, rc, err):
+        self.returncode, self.stderr = rc, err.encode()
 
-def pre_cg(group):
-    def f():
-        pid = str(os.getpid())
-        for h in ("memory", "pids"):
-            with open(f"/sys/fs/cgroup/{h}/{cg}/{group}/cgroup.procs", "w") as fh:
-                fh.write(pid)
-    return f
-
-def pre_none():
-    pass
-
-# Every command is spawned the same way (fork, the hook, exec), so the
-# harness's own cost is the same for all and the hooks are timed with them.
 def spawn(argv, mode):
-    if mode == "crun":
-        pre = pre_crun
-    elif mode.startswith("cg:"):
-        pre = pre_cg(mode[3:])
-    else:
-        pre = pre_none
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          preexec_fn=pre)
+    if mode == "holder":
+        server.stdin.write(json.dumps(argv) + "\n")
+        server.stdin.flush()
+        d, rc, err = json.loads(server.stdout.readline())
+        r = Done(rc, err)
+        r.ns = d
+        return r
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 def quiet(sock, *args):
     subprocess.run([vsctl, "--socket", sock, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -323,18 +334,51 @@ def wait_stopped(sock, name):
             return
     sys.exit("the events stream ended")
 
+# An image instance's disk is mounted in the host's mount namespace; a
+# namespace copied from the host while it ran (an unshare -m, a peer's
+# container) holds a copy, and the loop device stays busy until that
+# namespace is gone.  Untimed: wait for it before the next start.
+loop_waits = []
+def wait_loop_free(name):
+    t = time.perf_counter()
+    while time.perf_counter() - t < 20:
+        busy = False
+        for f in glob.glob("/sys/block/loop*/loop/backing_file"):
+            try:
+                if f"/instances/{name}/" in open(f).read():
+                    busy = True
+            except OSError:
+                pass
+        if not busy:
+            break
+        time.sleep(0.005)
+    loop_waits.append(time.perf_counter() - t)
+
 def one(entry):
     who, detail, argv, mode = entry
     if mode.startswith("vsd-init:"):
         sock, name = mode.split(":", 1)[1].split("|")
         quiet(sock, "stop", "--kill", name)
+        if name.endswith("-img"):
+            wait_loop_free(name)
         mode = "plain"
+    if mode.startswith("vsd-exit:") and mode.endswith("-img"):
+        wait_loop_free(mode.split("|")[1])
     t = time.perf_counter_ns()
     r = spawn(argv, "plain" if mode.startswith("vsd-exit:") else mode)
     if mode.startswith("vsd-exit:") and r.returncode == 0:
         wait_stopped(*mode.split(":", 1)[1].split("|"))
     d = time.perf_counter_ns() - t
+    if mode == "holder":
+        d = r.ns  # timed inside the namespace, the same way
     if r.returncode != 0:
+        for m in glob.glob("/proc/[0-9]*/mountinfo"):
+            try:
+                if "/disk " in open(m).read() or "disk.img" in open(m).read():
+                    pid = m.split("/")[2]
+                    print("peers: a vsd disk is mounted in the namespace of", pid, open(f"/proc/{pid}/cmdline").read().replace("\0", " "), file=sys.stderr)
+            except OSError:
+                pass
         sys.exit(f"{who}: {' '.join(argv)} failed ({r.returncode}): {r.stderr.decode(errors='replace').strip()}")
     return d / 1e6
 
@@ -358,6 +402,8 @@ for sock in socks:
     for name in ("p-init", "p-init-img"):
         quiet(sock, "stop", "--kill", name)
     events[sock].terminate()
+server.stdin.close()
+server.wait()
 
 def med(fig, who):
     return next(r["median"] for r in rows if r["figure"] == fig and r["who"] == who)
@@ -376,6 +422,11 @@ for r in rows:
         r["target"] = "≤ 0.5× lxc-attach"
         r["met"] = a <= 0.5
         r["note"] = f"{a:.2f}× lxc-attach"
+if loop_waits:
+    w = sorted(loop_waits)
+    print(f"peers: untimed waits for an image instance's loop device before its next start: median "
+          f"{1e3 * statistics.median(w):.1f} ms, max {1e3 * w[-1]:.1f} ms, {sum(x > 0.05 for x in w)} of {len(w)} over 50 ms",
+          file=sys.stderr)
 json.dump(rows, open(out, "w"), indent=1, ensure_ascii=False)
 for r in rows:
     print(f"{r['figure']:32} {r['who']:16} {r['median']:8.2f} ms  ({r['min']:.2f}-{r['max']:.2f}, {r['runs']} runs)"
