@@ -121,9 +121,9 @@ for pid, ts, rest in lines:
         ev["request"] = ts
     elif pid == daemon and ev["clone"] is None and rest.startswith("clone3(") and ev["request"]:
         ev["clone"] = ts
-        child = re.search(r"= (\d+)", rest)
-        child = child.group(1) if child else None
-    elif child and pid == child and ev["exec"] is None and rest.startswith("execve("):
+    elif ev["clone"] and child is None and pid != daemon:
+        child = pid  # the first other process traced after the clone
+    if child and pid == child and ev["exec"] is None and rest.startswith("execve("):
         ev["exec"] = ts
     elif pid == daemon and ev["answer"] is None and rest.startswith("shutdown(") and ev["clone"]:
         ev["answer"] = ts
