@@ -11,7 +11,8 @@
 #
 #   bench/peers.sh BUILD_DIR     (as root)
 #
-# What is timed, from the fork of the command to its exit status:
+# What is timed, from the spawn of the command (python3 subprocess.run)
+# to its exit status:
 #   start latency   a fresh instance with pid, mount, uts, ipc, net and
 #                   cgroup namespaces, in a cgroup with a memory (256M) and
 #                   pids (200) limit, running /bin/true until it has exited
@@ -19,9 +20,9 @@
 #                   until init runs (what `vsctl start` waits for)
 #   exec latency    `true` in a running idle instance of each engine
 #
-# Everything it makes carries a bench name (vsd-bench-peers-PID cgroups, a
-# private vsd with its own socket and no network, crun and LXC state under
-# its temporary directory) and goes at exit, also after a failure.
+# Everything it makes carries a bench name (vsd-bench-peers-PID cgroups, two
+# private vsds with their own sockets and no network, crun and LXC state
+# under its temporary directory) and goes at exit, also after a failure.
 set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
