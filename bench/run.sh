@@ -42,6 +42,8 @@ cleanup() {
                 wait "$VSD_PID" 2>/dev/null
         fi
         [ -n "${FLOOR_PID:-}" ] && kill -9 "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
+        # the namespace of the daemon's mounts goes with its holder
+        [ -n "${MNT_HOLDER:-}" ] && kill "$MNT_HOLDER" 2>/dev/null && wait "$MNT_HOLDER" 2>/dev/null
         for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
                 [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
         done
@@ -57,7 +59,15 @@ printf '%s\n' "[network]" "bridge = vsbench0" "bridge_ipv4 = 10.254.0.1/16" "rou
 # the builders of this checkout, and the machine's template cache (a Debian
 # build is a debootstrap run the first time, an unpack after)
 printf '%s\n' "[templates]" "builders = $SRC/templates" "cache = ${VSD_TEMPLATE_CACHE:-/var/cache/vsd}" >>"$T/vsd.conf"
-"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
+# vsd runs in a private mount namespace, kept by a holder process across
+# the daemon's restart below (nsenter execs vsd: the same pid): an image
+# instance's disk mounted in the host's namespace is copied into every
+# namespace another tool makes meanwhile, which keeps its loop device busy
+# and the next start fails ("still in use"); see doc/performance.md, Peers.
+unshare --mount --propagation private sleep 1000000 &
+MNT_HOLDER=$!
+for _ in $(seq 100); do [ "$(readlink "/proc/$MNT_HOLDER/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break; sleep 0.02; done
+nsenter --mount="/proc/$MNT_HOLDER/ns/mnt" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
         -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
@@ -162,7 +172,7 @@ restart_vsd() { # EXTRA CONFIG LINE
         kill "$VSD_PID"
         wait "$VSD_PID" 2>/dev/null || true
         printf '%s\n' "$1" >>"$T/vsd.conf"
-        "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
+        nsenter --mount="/proc/$MNT_HOLDER/ns/mnt" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
                 -c "$T/vsd.conf" 2>>"$T/vsd.log" &
         VSD_PID=$!
         for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done

@@ -32,6 +32,7 @@ static const char *const view_files[] = {
 
 #define N_VIEW_FILES ELEMENTSOF(view_files)
 _Static_assert(N_VIEW_FILES == VIEW_N_FILES, "VIEW_N_FILES is the table's size");
+_Static_assert(VIEW_N_FILES == 8, "VIEW_TREES_NONE has one -EBADF per file");
 
 /* A detached, read-only copy of the mount of one lxcfs file.  -ENOENT: this
  * lxcfs does not serve it; -ENOTCONN: lxcfs died. */

@@ -38,6 +38,7 @@ void view_close_files(int fds[VIEW_N_FILES]);
 struct view_trees {
         int fd[VIEW_N_FILES]; /* -errno where there is none */
 };
+#define VIEW_TREES_NONE { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF } }
 void view_clone_trees(const char *mnt, const int fds[VIEW_N_FILES], struct view_trees *ret);
 void view_trees_close(struct view_trees *t);
 
