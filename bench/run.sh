@@ -42,6 +42,8 @@ cleanup() {
                 wait "$VSD_PID" 2>/dev/null
         fi
         [ -n "${FLOOR_PID:-}" ] && kill -9 "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
+        # the namespace of the daemon's mounts goes with its holder
+        [ -n "${MNT_HOLDER:-}" ] && kill "$MNT_HOLDER" 2>/dev/null && wait "$MNT_HOLDER" 2>/dev/null
         for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
                 [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
         done
@@ -57,7 +59,15 @@ printf '%s\n' "[network]" "bridge = vsbench0" "bridge_ipv4 = 10.254.0.1/16" "rou
 # the builders of this checkout, and the machine's template cache (a Debian
 # build is a debootstrap run the first time, an unpack after)
 printf '%s\n' "[templates]" "builders = $SRC/templates" "cache = ${VSD_TEMPLATE_CACHE:-/var/cache/vsd}" >>"$T/vsd.conf"
-"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
+# vsd runs in a private mount namespace, kept by a holder process across
+# the daemon's restart below (nsenter execs vsd: the same pid): an image
+# instance's disk mounted in the host's namespace is copied into every
+# namespace another tool makes meanwhile, which keeps its loop device busy
+# and the next start fails ("still in use"); see doc/performance.md, Peers.
+unshare --mount --propagation private sleep 1000000 &
+MNT_HOLDER=$!
+for _ in $(seq 100); do [ "$(readlink "/proc/$MNT_HOLDER/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break; sleep 0.02; done
+nsenter --mount="/proc/$MNT_HOLDER/ns/mnt" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
         -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
@@ -162,7 +172,7 @@ restart_vsd() { # EXTRA CONFIG LINE
         kill "$VSD_PID"
         wait "$VSD_PID" 2>/dev/null || true
         printf '%s\n' "$1" >>"$T/vsd.conf"
-        "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
+        nsenter --mount="/proc/$MNT_HOLDER/ns/mnt" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
                 -c "$T/vsd.conf" 2>>"$T/vsd.log" &
         VSD_PID=$!
         for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
@@ -224,6 +234,7 @@ hyperfine -N --style basic --warmup 3 --runs "$(( RUNS < 30 ? 30 : RUNS ))" --ex
         >"$T/h4.txt" 2>&1 || { cat "$T/h4.txt"; exit 1; }
 
 python3 - "$OUT" "$STATS_N" <<'PY'
+# core.json in the shared row format of bench/report.py, and core.md
 import json, os, sys, statistics, datetime
 out, n_stats = sys.argv[1], sys.argv[2]
 rows = []
@@ -251,26 +262,39 @@ added = {"vsd: vsctl start, every limit set": 0.5, "vsd: vsctl start, bridge net
 lines = [f"# vsd benchmark — {datetime.date.today()}", "",
          "| what | median ms | min ms | max ms | runs | vs floor | target |",
          "|---|---:|---:|---:|---:|---:|---|"]
+shared = []
 for name, m, lo, hi, n in rows:
     ratio = f"{m / med[floor[name]]:.2f}x" if name in floor else ""
-    tgt = ""
+    tgt, target, met = "", None, None
     if name in targets:
-        tgt = f"≤ {targets[name]} ms: " + ("met" if m <= targets[name] else "MISSED")
+        target, met = f"≤ {targets[name]} ms", m <= targets[name]
+        tgt = f"{target}: " + ("met" if met else "MISSED")
     if name in added:
         d = m - med[floor[name]]
-        tgt = f"adds {d:+.2f} ms, ≤ {added[name]} ms: " + ("met" if d <= added[name] else "MISSED")
+        target, met = f"adds ≤ {added[name]} ms", d <= added[name]
+        tgt = f"adds {d:+.2f} ms, ≤ {added[name]} ms: " + ("met" if met else "MISSED")
     lines.append(f"| {name} | {m:.2f} | {lo:.2f} | {hi:.2f} | {n} | {ratio} | {tgt} |")
+    who, _, figure = name.partition(": ")
+    shared.append({"figure": figure, "who": "vsd" if who == "vsd" else "floor", "detail": "bench/run.sh: " + name,
+                   "unit": "ms", "median": round(m, 3), "min": round(lo, 3), "max": round(hi, 3), "runs": n,
+                   "target": target, "met": met,
+                   "note": f"{ratio} {floor[name].partition(': ')[2]}" if ratio else None})
 tp = json.load(open(f"{out}/throughput.json"))
 lo = tp[0]["gbit"]
 lines += ["", "| TCP throughput (iperf3, median of 3) | Gbit/s | vs loopback | target |", "|---|---:|---:|---|"]
 for r in tp:
     ratio = r["gbit"] / lo if lo else 0
-    tgt = "" if r is tp[0] else "≥ 0.8x: " + ("met" if ratio >= 0.8 else "MISSED")
+    met = None if r is tp[0] else ratio >= 0.8
+    tgt = "" if r is tp[0] else "≥ 0.8x: " + ("met" if met else "MISSED")
     lines.append(f"| {r['command']} | {r['gbit']:.2f} | {ratio:.2f}x | {tgt} |")
+    who, _, figure = r["command"].partition(": ")
+    shared.append({"figure": figure, "who": "vsd" if who == "vsd" else "floor", "detail": "iperf3, median of 3",
+                   "unit": "Gbit/s", "median": round(r["gbit"], 2), "min": None, "max": None, "runs": 3,
+                   "target": None if met is None else "≥ 0.8× loopback", "met": met,
+                   "note": None if met is None else f"{ratio:.2f}× loopback"})
 text = "\n".join(lines) + "\n"
-open(f"{out}/summary.md", "w").write(text)
-json.dump([dict(zip(("command", "median_ms", "min_ms", "max_ms", "runs"), r)) for r in rows],
-          open(f"{out}/summary.json", "w"), indent=1)
+open(f"{out}/core.md", "w").write(text)
+json.dump(shared, open(f"{out}/core.json", "w"), indent=1, ensure_ascii=False)
 print(text)
 PY
 
@@ -278,3 +302,14 @@ PY
 # stop per backend, write throughput inside an image instance against the
 # host's filesystem.  A script of its own, with its own daemon.
 "$SRC/bench/storage.sh" "$B"
+
+# The other parts, each with its own private setup and cleanup: the peers
+# (crun, LXC, systemd-nspawn), density and the daemon's cost, full VMs.  A
+# part that fails leaves no stale figures behind; the report says what it has.
+for part in peers density vm; do
+        rm -f "$OUT/$part.json"
+        if [ -x "$SRC/bench/$part.sh" ]; then
+                "$SRC/bench/$part.sh" "$B" || echo "bench/$part.sh failed" >&2
+        fi
+done
+"$SRC/bench/report.py" "$OUT"

@@ -26,6 +26,7 @@
 #include "events.h"
 #include "loop.h"
 #include "lxcfs.h"
+#include "view.h"
 #include "monitor.h"
 #include "network.h"
 #include "start.h"
@@ -447,6 +448,9 @@ int inst_start(struct instance *i, vs_error *err) {
         struct stor_layer layer;
         struct cg_limits lim = limits_of(&i->cfg);
         int slave = -EBADF, r;
+        /* here, before the first goto: the undo paths run their cleanup */
+        _cleanup_close_ int netns = -EBADF;
+        _cleanup_(view_trees_close) struct view_trees view_trees = VIEW_TREES_NONE;
 
         switch (i->state) {
         case INST_STOPPED:
@@ -487,7 +491,12 @@ int inst_start(struct instance *i, vs_error *err) {
         char *const argv[] = { t.init, NULL };
         struct start_net net;
         bool networked = netw_plan(v, &i->cfg, &net);
-        _cleanup_close_ int netns = -EBADF;
+        /* the view's mounts cloned here, from fds held open: no path walk
+         * through lxcfs's FUSE mount on the start path */
+        const char *view = lxcfs_view(v->lxcfs);
+        const int *view_fds = lxcfs_view_fds(v->lxcfs);
+        if (view_fds)
+                view_clone_trees(view, view_fds, &view_trees);
         struct start_spec spec = {
                 .name = i->cfg.name,
                 .lower = lower,
@@ -498,7 +507,8 @@ int inst_start(struct instance *i, vs_error *err) {
                 .console = slave,
                 .cg = v->cg,
                 .nofile = (unsigned long) i->cfg.nofile,
-                .view = lxcfs_view(v->lxcfs),
+                .view = view,
+                .view_trees = view_fds ? &view_trees : NULL,
                 .time_ns = v->time_ns,
                 .rlimits = &i->cfg.rlimits,
                 .net = networked ? &net : NULL,

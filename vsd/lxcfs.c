@@ -62,6 +62,8 @@ struct lxcfs {
         bool is_child;  /* ours to reap; an adopted one belongs to its new parent */
         unsigned long long starttime;
         dev_t dev;      /* of the mount, to tell which instances see it */
+        int view_fds[VIEW_N_FILES]; /* O_PATH, opened at the first start it serves */
+        bool view_fds_open;
         struct loop_source *pidfd_src;
         struct loop_source *timer;
         unsigned ready_polls;
@@ -81,6 +83,8 @@ int lxcfs_new(struct vsd *v, struct lxcfs **ret, vs_error *err) {
                 return vs_err(err, ENOMEM, "lxcfs");
         l->vsd = v;
         l->pidfd = -EBADF;
+        for (size_t i = 0; i < VIEW_N_FILES; i++)
+                l->view_fds[i] = -EBADF;
         l->enabled = v->set.view;
         snprintf(l->binary, sizeof(l->binary), "%s", v->set.lxcfs_binary);
         if (v->set.lxcfs_dir[0])
@@ -97,6 +101,16 @@ int lxcfs_new(struct vsd *v, struct lxcfs **ret, vs_error *err) {
 
 const char *lxcfs_view(const struct lxcfs *l) {
         return l && l->enabled && l->state == LXCFS_READY ? l->mnt : NULL;
+}
+
+const int *lxcfs_view_fds(struct lxcfs *l) {
+        if (!lxcfs_view(l))
+                return NULL;
+        if (!l->view_fds_open) {
+                view_open_files(l->mnt, l->view_fds);
+                l->view_fds_open = true;
+        }
+        return l->view_fds;
 }
 
 /* ---- the mount ---------------------------------------------------------- */
@@ -170,6 +184,9 @@ static void forget_process(struct lxcfs *l) {
         loop_remove(l->timer);
         l->pidfd_src = l->timer = NULL;
         safe_close(&l->pidfd);
+        /* they hold the old mount: a new lxcfs gets fresh ones */
+        view_close_files(l->view_fds);
+        l->view_fds_open = false;
         l->pid = 0;
         l->starttime = 0;
         l->is_child = false;

@@ -34,6 +34,11 @@ void lxcfs_start(struct lxcfs *l);
 /* The lxcfs mount point when lxcfs is up and the view enabled, else NULL. */
 const char *lxcfs_view(const struct lxcfs *l);
 
+/* With lxcfs_view: an O_PATH fd per view file (view_open_files), opened
+ * once per lxcfs process and closed when it goes; NULL when there is no
+ * view. */
+const int *lxcfs_view_fds(struct lxcfs *l);
+
 /* Release vsd's hold.  stop: also end lxcfs and remove its mount (no
  * instance runs that could need it); otherwise it keeps serving. */
 void lxcfs_free(struct lxcfs *l, bool stop);

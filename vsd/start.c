@@ -302,7 +302,7 @@ static int step_run(struct child *c) {
 static int step_view(struct child *c) {
         if (!c->spec->view)
                 return 0;
-        return view_bind(c->rootfd, c->spec->view, &c->err);
+        return view_bind(c->rootfd, c->spec->view, c->spec->view_trees, &c->err);
 }
 
 static int step_dev(struct child *c) {

@@ -28,6 +28,8 @@ struct start_net {
         char resolv[512];         /* /etc/resolv.conf; "" leaves the instance's alone */
 };
 
+struct view_trees;
+
 struct start_spec {
         const char *name;       /* instance name: hostname and cgroup name */
         const char *lower;      /* template rootfs, the shared read-only lower layer */
@@ -41,6 +43,7 @@ struct start_spec {
         unsigned long nofile;   /* RLIMIT_NOFILE (soft and hard) for init; 0 = soft 1024 */
         const char *view;       /* lxcfs mount point whose files go over /proc and /sys
                                  * (view.h); NULL: the kernel's own files */
+        const struct view_trees *view_trees; /* its mounts cloned by the daemon, or NULL */
         bool time_ns;           /* own time namespace, clocks from zero at the clone
                                  * (start_time_ns_supported()); false: the host's */
         const struct inst_rlimits *rlimits; /* the other rlimits for init; NULL = vsd's own */

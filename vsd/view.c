@@ -31,14 +31,18 @@ static const char *const view_files[] = {
 };
 
 #define N_VIEW_FILES ELEMENTSOF(view_files)
+_Static_assert(N_VIEW_FILES == VIEW_N_FILES, "VIEW_N_FILES is the table's size");
+_Static_assert(VIEW_N_FILES == 8, "VIEW_TREES_NONE has one -EBADF per file");
 
 /* A detached, read-only copy of the mount of one lxcfs file.  -ENOENT: this
  * lxcfs does not serve it; -ENOTCONN: lxcfs died. */
-static int clone_file(const char *mnt, const char *rel) {
+static int clone_file(const char *mnt, const char *rel, int fd) {
         char src[PATH_MAX];
         if (snprintf(src, sizeof(src), "%s/%s", mnt, rel) >= (int) sizeof(src))
                 return -ENAMETOOLONG;
-        _cleanup_close_ int tree = sys_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+        _cleanup_close_ int tree = fd >= 0 ? sys_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)
+                                           : sys_open_tree(AT_FDCWD, src,
+                                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
         if (tree < 0)
                 return tree;
         /* Read-only so the instance cannot write through to lxcfs (some of
@@ -54,7 +58,32 @@ static int clone_file(const char *mnt, const char *rel) {
         return TAKE_FD(tree);
 }
 
-int view_bind(int rootfd, const char *mnt, vs_error *err) {
+void view_open_files(const char *mnt, int ret_fds[VIEW_N_FILES]) {
+        for (size_t i = 0; i < N_VIEW_FILES; i++) {
+                char src[PATH_MAX];
+                ret_fds[i] = -ENAMETOOLONG;
+                if (snprintf(src, sizeof(src), "%s/%s", mnt, view_files[i]) >= (int) sizeof(src))
+                        continue;
+                int fd = open(src, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                ret_fds[i] = fd < 0 ? -errno : fd;
+        }
+}
+
+void view_close_files(int fds[VIEW_N_FILES]) {
+        for (size_t i = 0; i < N_VIEW_FILES; i++)
+                safe_close(&fds[i]);
+}
+
+void view_clone_trees(const char *mnt, const int fds[VIEW_N_FILES], struct view_trees *ret) {
+        for (size_t i = 0; i < N_VIEW_FILES; i++)
+                ret->fd[i] = fds[i] >= 0 ? clone_file(mnt, view_files[i], fds[i]) : fds[i];
+}
+
+void view_trees_close(struct view_trees *t) {
+        view_close_files(t->fd);
+}
+
+int view_bind(int rootfd, const char *mnt, const struct view_trees *trees, vs_error *err) {
         for (size_t i = 0; i < N_VIEW_FILES; i++) {
                 _cleanup_close_ int target = sys_openat2(rootfd, view_files[i], O_PATH | O_CLOEXEC, 0,
                                                          RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
@@ -65,7 +94,8 @@ int view_bind(int rootfd, const char *mnt, vs_error *err) {
                 /* Whatever goes wrong on lxcfs's side leaves the kernel's file
                  * in place: an instance never fails to start for its view, and
                  * the supervisor binds the file once lxcfs is back. */
-                _cleanup_close_ int tree = clone_file(mnt, view_files[i]);
+                _cleanup_close_ int own = trees ? -EBADF : clone_file(mnt, view_files[i], -EBADF);
+                int tree = trees ? trees->fd[i] : own;
                 if (tree < 0)
                         continue;
                 (void) sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
@@ -96,7 +126,7 @@ int view_rebind(int init_pidfd, const char *mnt, vs_error *err) {
          * is; attached inside the instance by a short-lived child that
          * joined its mount namespace (as console_rebind does). */
         for (size_t i = 0; i < N_VIEW_FILES; i++) {
-                trees[i] = clone_file(mnt, view_files[i]);
+                trees[i] = clone_file(mnt, view_files[i], -EBADF);
                 if (trees[i] >= 0)
                         n++;
                 else if (trees[i] != -ENOENT && r == 0)
