@@ -99,11 +99,10 @@ sed 's|^init = .*|init = /bin/true|; s|^description = .*|description = busybox r
 cp -a "$ROOTFS" "$T/lxc-rootfs"
 
 printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbp" "nft_table = vsd_bench_peers" >"$T/vsd.conf"
-# Each vsd runs in a private mount namespace (unshare execs it: same pid):
-# an image instance's disk is mounted in the daemon's namespace, and in the
-# host's one any namespace another tool copies meanwhile (a container being
-# started, an unshare -m) keeps a copy that holds the loop device busy, so
-# that the instance cannot start again ("still in use") until it is gone.
+# Each vsd runs in a private mount namespace (unshare execs it: same pid),
+# as the first runs did, when an image instance's disk was a mount in the
+# host's tree that other tools' namespaces could copy and hold (vsd now
+# mounts it in no namespace at all).
 unshare --mount --propagation private "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$VCG" --log-level warning \
         -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
@@ -335,10 +334,9 @@ def wait_stopped(sock, name):
             return
     sys.exit("the events stream ended")
 
-# An image instance's disk is mounted in the host's mount namespace; a
-# namespace copied from the host while it ran (an unshare -m, a peer's
-# container) holds a copy, and the loop device stays busy until that
-# namespace is gone.  Untimed: wait for it before the next start.
+# The loop device of a stopped image instance goes when the kernel has
+# released its filesystem (an RCU grace period and a work item after the
+# stop).  Untimed: wait for it before the next start.
 loop_waits = []
 def wait_loop_free(name):
     t = time.perf_counter()
