@@ -278,3 +278,10 @@ PY
 # stop per backend, write throughput inside an image instance against the
 # host's filesystem.  A script of its own, with its own daemon.
 "$SRC/bench/storage.sh" "$B"
+
+# Density and daemon cost: N idle instances of vsd and its peers, host
+# memory per instance, helpers, start and stop of all N; vsd's RSS and
+# `vsctl list` with 1000 running.  Its own daemon, bridge and cgroups.
+if [ -x "$SRC/bench/density.sh" ]; then
+        "$SRC/bench/density.sh" "$B"
+fi
