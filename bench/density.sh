@@ -124,10 +124,20 @@ printf '%s\n' "[network]" "bridge = vsbdens0" "bridge_ipv4 = 10.251.0.1/16" "rou
 row() { # SYSTEM N KEY VALUE [NOTE]
         printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-}" >>"$T/rows"
 }
-meminfo() { # the /proc/meminfo fields the rows use, KiB, one "k=v" line
-        awk '/^(MemAvailable|SUnreclaim|SReclaimable|Percpu|PageTables):/ { printf "%s=%s ", substr($1, 1, length($1) - 1), $2 }
-             END { print "" }' /proc/meminfo
+meminfo() { # the /proc/meminfo fields the rows use, KiB, one "k=v" line:
+        # the median of 5 reads 0.5 s apart (the machine is shared)
+        python3 "$T/meminfo.py"
 }
+cat >"$T/meminfo.py" <<'PY'
+import statistics, time
+keys = ("MemAvailable", "SUnreclaim", "SReclaimable", "Percpu", "PageTables")
+reads = []
+for k in range(5):
+    if k:
+        time.sleep(0.5)
+    reads.append({l.split(":")[0]: int(l.split()[1]) for l in open("/proc/meminfo")})
+print(" ".join(f"{k}={statistics.median(r[k] for r in reads):.0f}" for k in keys))
+PY
 now_us() { echo "${EPOCHREALTIME/./}"; }
 # record SYSTEM N T_START_US T_RUNNING_US BEFORE AFTER HELPERS: the rows of one N
 record() {
@@ -181,9 +191,8 @@ for f in ("cpuset.cpus", "cpuset.mems"):
         if os.path.isdir(d) and not open(f"{d}/{f}").read().strip():
             open(f"{d}/{f}", "w").write(open(f"{os.path.dirname(d)}/{f}").read())
 def meminfo():
-    keys = ("MemAvailable", "SUnreclaim", "SReclaimable", "Percpu", "PageTables")
-    vals = {l.split(":")[0]: l.split()[1] for l in open("/proc/meminfo")}
-    return " ".join(f"{k}={vals[k]}" for k in keys)
+    return subprocess.run(["python3", os.path.dirname(out) + "/meminfo.py"], capture_output=True,
+                          text=True, check=True).stdout.strip()
 os.system(f"sync; sleep {os.environ.get('SETTLE', '5')}")
 before = meminfo()
 t0 = time.perf_counter()
