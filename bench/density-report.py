@@ -159,10 +159,10 @@ with open(dat, "w") as f:
         f.write(f"# {WHO[s]}\n" + "".join(f"{n} {m / 1024:.3f}\n" for n, m in pts) + "\n\n")
 if plotted and shutil.which("gnuplot"):
     plot = ", ".join(f"'{dat}' index {i} with linespoints lw 2 title '{WHO[s]}'" for i, s in enumerate(plotted))
-    script = (f"set terminal pngcairo size 900,560 noenhanced\nset output '{out}/density.png'\n"
+    script = (f"set terminal pngcairo size 1000,560 noenhanced\nset output '{out}/density.png'\n"
               "set title 'Host memory per idle instance (MemAvailable delta / N)'\n"
               "set xlabel 'N idle instances'\nset ylabel 'MiB per instance'\nset logscale x\n"
-              f"set xtics ({', '.join(str(n) for n in n_list)})\nset yrange [0:*]\nset key top right\n"
+              f"set xtics ({', '.join(str(n) for n in n_list)})\nset yrange [0:*]\nset key outside right top box\nset xrange [*:*] noextend\n"
               "set grid\n" + f"plot {plot}\n")
     r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
     if r.returncode != 0:

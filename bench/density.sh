@@ -293,7 +293,6 @@ run_vsd() { # SYSTEM N   (instances SYSTEM-i, created once, kept across N)
                 [ -d "$T/root/instances/$sys-$i" ] || vsctl create "$sys-$i" "${opts[@]}" >/dev/null 2>"$T/create.err" ||
                         { echo "density.sh: vsctl create $sys-$i failed: $(cat "$T/create.err")" >&2; return 1; }
         done
-        [ "$sys" = vsd-dir ] && [ "$n" = "$NMAX" ] && { settle; daemon_mem 0; }
         settle
         before=$(meminfo)
         ts=$(now_us)
@@ -415,7 +414,11 @@ run_lxc() {
 
 NEED_VSD=false
 for s in $DENSITY_SYSTEMS; do case $s in vsd-*) NEED_VSD=true ;; esac; done
-$NEED_VSD && start_vsd
+if $NEED_VSD; then
+        start_vsd
+        settle
+        daemon_mem 0
+fi
 for s in $DENSITY_SYSTEMS; do
         for n in $DENSITY_N; do
                 echo "density: $s N=$n" >&2
