@@ -126,16 +126,33 @@ row() { # SYSTEM N KEY VALUE [NOTE]
 }
 meminfo() { # the /proc/meminfo fields the rows use, KiB, one "k=v" line:
         # the median of 5 reads 0.5 s apart (the machine is shared)
-        python3 "$T/meminfo.py"
+        python3 "$T/meminfo.py" "$CG" "$VSD_PID"
 }
 cat >"$T/meminfo.py" <<'PY'
 import statistics, time
-keys = ("MemAvailable", "SUnreclaim", "SReclaimable", "Percpu", "PageTables")
+import glob, sys
+keys = ("MemAvailable", "SUnreclaim", "SReclaimable", "Percpu", "PageTables", "AnonPages", "OursAnon")
+def ours_anon():
+    # the anonymous memory of this bench's instances (and LXC's monitors,
+    # whose cgroups are below the bench's parent) from the memory
+    # controller, and of its vsd daemon: what the host's AnonPages owes to us
+    kib = 0
+    for f in glob.glob(f"/sys/fs/cgroup/memory/{sys.argv[1]}*/memory.stat"):
+        for l in open(f):
+            if l.startswith("total_rss "):
+                kib += int(l.split()[1]) // 1024
+    if len(sys.argv) > 2 and sys.argv[2]:
+        for l in open(f"/proc/{sys.argv[2]}/status"):
+            if l.startswith("RssAnon:"):
+                kib += int(l.split()[1])
+    return kib
 reads = []
 for k in range(5):
     if k:
         time.sleep(0.5)
-    reads.append({l.split(":")[0]: int(l.split()[1]) for l in open("/proc/meminfo")})
+    r = {l.split(":")[0]: int(l.split()[1]) for l in open("/proc/meminfo")}
+    r["OursAnon"] = ours_anon()
+    reads.append(r)
 print(" ".join(f"{k}={statistics.median(r[k] for r in reads):.0f}" for k in keys))
 PY
 now_us() { echo "${EPOCHREALTIME/./}"; }
@@ -154,6 +171,9 @@ print(f"mem_kib\t{-d('MemAvailable'):.1f}")
 print(f"slab_kib\t{d('SUnreclaim') + d('SReclaimable'):.1f}")
 print(f"percpu_kib\t{d('Percpu'):.1f}")
 print(f"pagetables_kib\t{d('PageTables'):.1f}")
+# Other jobs on a shared host allocate and free anonymous memory by the
+# GiB; this figure counts only the anonymous memory that is ours
+print(f"mem_own_kib\t{-d('MemAvailable') - d('AnonPages') + d('OursAnon'):.1f}")
 PY
 }
 settle() { sync; sleep "$SETTLE"; }
@@ -191,7 +211,7 @@ for f in ("cpuset.cpus", "cpuset.mems"):
         if os.path.isdir(d) and not open(f"{d}/{f}").read().strip():
             open(f"{d}/{f}", "w").write(open(f"{os.path.dirname(d)}/{f}").read())
 def meminfo():
-    return subprocess.run(["python3", os.path.dirname(out) + "/meminfo.py"], capture_output=True,
+    return subprocess.run(["python3", os.path.dirname(out) + "/meminfo.py", cg], capture_output=True,
                           text=True, check=True).stdout.strip()
 os.system(f"sync; sleep {os.environ.get('SETTLE', '5')}")
 before = meminfo()
