@@ -84,7 +84,12 @@ for n in n_list:
         tnote = None
         if s == "vsd-dir":
             target = "≤ 1.2× unshare (floor)"
-            if judged_floor:
+            if own is None:
+                # other jobs' allocations move MemAvailable by more than N
+                # instances do (negative deltas on a shared host): no verdict
+                tnote = (f"{mem / floor_mem:.2f}× the floor on the raw delta; no verdict: other jobs' memory moves "
+                         "MemAvailable by more than the instances do" if floor_mem else None)
+            elif judged_floor:
                 met = judged <= 1.2 * judged_floor
                 tnote = f"{judged / judged_floor:.2f}× the floor" + (" (judged on the row without other jobs' "
                                                                      "anonymous memory)" if own is not None else "")
