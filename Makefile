@@ -96,7 +96,7 @@ demo: deps
 	./demo.sh $(B)
 
 # What make bench needs besides the build (hyperfine: Debian 12 has it).
-BENCH_DEPS = hyperfine python3 crun lxc systemd-container util-linux busybox-static strace linux-perf
+BENCH_DEPS = hyperfine python3 crun lxc systemd-container util-linux busybox-static strace linux-perf gnuplot-nox
 bench-deps:
 	@missing=$$(for p in $(BENCH_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

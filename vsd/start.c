@@ -105,20 +105,6 @@ static int step_reset(struct child *c) {
                         signal(sig, SIG_DFL);
         }
         umask(022);
-        /* vsd raises its own open-files limit to watch thousands of
-         * instances; an instance starts with the usual soft limit, or with
-         * its plan's limit as both soft and hard (so it cannot raise it). */
-        unsigned long plan = c->spec ? c->spec->nofile : c->join->nofile;
-        struct rlimit nofile;
-        if (plan) {
-                nofile.rlim_cur = nofile.rlim_max = plan;
-                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-                        return vs_err_msg(&c->err, errno, "set RLIMIT_NOFILE to %lu", plan);
-        } else if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > VS_INSTANCE_NOFILE) {
-                nofile.rlim_cur = VS_INSTANCE_NOFILE;
-                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-                        return vs_err_msg(&c->err, errno, "reset RLIMIT_NOFILE");
-        }
         /* The plan's other rlimits, the same for init and exec'd commands;
          * what it does not name is inherited from vsd. */
         const struct inst_rlimits *rl = c->spec ? c->spec->rlimits : c->join->rlimits;
@@ -152,6 +138,31 @@ static int install_stdio(const int fds[3], bool tty, vs_error *err) {
                 return vs_err_msg(err, errno, "setsid");
         if (tty && ioctl(0, TIOCSCTTY, 0) < 0)
                 return vs_err_msg(err, errno, "make the terminal the controlling tty");
+        return 0;
+}
+
+/* vsd raises its own open-files limit to watch thousands of instances; an
+ * instance starts with the usual soft limit, or with its plan's limit as both
+ * soft and hard (so it cannot raise it).  After the last step that opens a
+ * file: until exec this process holds copies of all the daemon's fds (4 per
+ * running instance), so with the instance's limit in force any open() fails
+ * with EMFILE once the daemon holds more than that limit — at about 250
+ * instances with the default 1024.  Exec closes the copies (close-on-exec);
+ * fds above the limit are allowed to stay open until then.  Before the
+ * capability steps: a plan above the daemon's hard limit needs
+ * CAP_SYS_RESOURCE. */
+static int step_nofile(struct child *c) {
+        unsigned long plan = c->spec ? c->spec->nofile : c->join->nofile;
+        struct rlimit nofile;
+        if (plan) {
+                nofile.rlim_cur = nofile.rlim_max = plan;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        return vs_err_msg(&c->err, errno, "set RLIMIT_NOFILE to %lu", plan);
+        } else if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > VS_INSTANCE_NOFILE) {
+                nofile.rlim_cur = VS_INSTANCE_NOFILE;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        return vs_err_msg(&c->err, errno, "reset RLIMIT_NOFILE");
+        }
         return 0;
 }
 
@@ -386,6 +397,8 @@ static const struct child_step spawn_steps[] = {
         { SYNC_PIVOT_ROOT, step_pivot_root },
         /* After the pivot: it opens the instance's /dev/console. */
         { SYNC_CONSOLE, step_console },
+        /* After the last step that opens a file (step_nofile says why). */
+        { SYNC_NOFILE, step_nofile },
         /* PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set, which we
          * still have in full. */
         { SYNC_CAPS_BOUNDING, step_caps_bounding },
@@ -440,6 +453,7 @@ static const struct child_step join_steps[] = {
         { SYNC_JOIN_NAMESPACES, step_join_namespaces },
         { SYNC_JOIN_STDIO, step_join_stdio },
         /* Same order and reasons as in spawn_steps. */
+        { SYNC_NOFILE, step_nofile },
         { SYNC_CAPS_BOUNDING, step_caps_bounding },
         { SYNC_SECCOMP, step_seccomp },
         { SYNC_CAPS, step_caps },

@@ -56,6 +56,7 @@
         X(SYNC_READONLY_PATHS, "make paths read-only")                              \
         X(SYNC_PIVOT_ROOT, "pivot to the instance's root")                          \
         X(SYNC_CONSOLE, "attach the console")                                       \
+        X(SYNC_NOFILE, "set the instance's open-files limit")                       \
         X(SYNC_CAPS_BOUNDING, "drop capabilities from the bounding set")            \
         X(SYNC_SECCOMP, "load the seccomp filter")                                  \
         X(SYNC_CAPS, "set the capabilities")                                        \
