@@ -157,7 +157,7 @@ test_time_namespace() {
         assert_eq "$(vsctl exec tn1 -- readlink /proc/self/ns/time)" "$ns" "time namespace of an exec'd command"
         # its zero is the instance's start: the offsets are minus the host's
         # clocks then
-        off=$(awk '$1 == "boottime" { print -($2 + $3 / 1e9) }' "/proc/$pid/timens_offsets")
+        off=$(awk '$1 == "boottime" { printf "%.3f\n", -($2 + $3 / 1e9) }' "/proc/$pid/timens_offsets")
         note "boottime offset -$off s, host uptime $before .. $after s around the start"
         assert_between "$off" "$before" "$after" "minus the boottime offset"
         # CLOCK_BOOTTIME and CLOCK_MONOTONIC are offset, CLOCK_REALTIME is not
