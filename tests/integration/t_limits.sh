@@ -383,8 +383,10 @@ test_set_live_pids_cpus() {
         note "CPU share under --cpus 0.2: $r1; after --cpus 1: $r2; throttled $t1 -> $t2"
         assert_between "$r1" 0 0.3 "CPU share under --cpus 0.2"
         [ "$t1" -gt 0 ] || fail "no throttling counted under --cpus 0.2"
-        # one spinning thread never exceeds a cap of one CPU
-        assert_eq "$t2" "$t1" "throttle count once the cap is one CPU"
+        # one spinning thread never exceeds a cap of one CPU; the period in
+        # flight when the cap changed may still end throttled (2 s under the
+        # 0.2 cap throttle about 20 of them)
+        assert_between "$t2" "$t1" $((t1 + 1)) "throttle count once the cap is one CPU"
         # the share itself rises unless the host is short of CPU, which an
         # uncapped instance then shows
         if awk -v r="$r2" 'BEGIN { exit !(r < 0.45) }'; then
