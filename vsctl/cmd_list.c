@@ -21,12 +21,8 @@ int cmd_list(struct vsctl *ctx, int argc, char **argv) {
 
         vs_error err = {};
         json_auto_t *list = NULL;
-        if (vsctl_call(ctx, "GET", strdup(VS_API_PREFIX "/instances"), NULL, &list, &err) < 0)
+        if (vsctl_get_list(ctx, strdup(VS_API_PREFIX "/instances"), "instances", &list, &err) < 0)
                 return vsctl_fail(&err);
-        if (!json_is_array(list)) {
-                vs_err_msg(&err, EBADMSG, "unexpected answer from vsd: not a list of instances");
-                return vsctl_fail(&err);
-        }
         if (ctx->json)
                 return out_json(list) < 0 ? VSCTL_EXIT_FAILURE : VSCTL_EXIT_OK;
 

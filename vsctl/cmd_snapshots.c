@@ -17,12 +17,8 @@ int cmd_snapshots(struct vsctl *ctx, int argc, char **argv) {
                 return ex;
         vs_error err = {};
         json_auto_t *list = NULL;
-        if (vsctl_call(ctx, "GET", vsctl_instance_path(argv[optind], "snapshots"), NULL, &list, &err) < 0)
+        if (vsctl_get_list(ctx, vsctl_instance_path(argv[optind], "snapshots"), "snapshots", &list, &err) < 0)
                 return vsctl_fail(&err);
-        if (!json_is_array(list)) {
-                vs_err_msg(&err, EBADMSG, "unexpected answer from vsd: not a list of snapshots");
-                return vsctl_fail(&err);
-        }
         if (ctx->json)
                 return out_json(list) < 0 ? VSCTL_EXIT_FAILURE : VSCTL_EXIT_OK;
         _cleanup_table_ struct out_table *t = out_table_new(ELEMENTSOF(headers), headers);

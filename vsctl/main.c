@@ -248,6 +248,19 @@ int vsctl_call(struct vsctl *ctx, const char *method, char *path, json_t *body, 
         return r;
 }
 
+int vsctl_get_list(struct vsctl *ctx, char *path, const char *what, json_t **ret, vs_error *err) {
+        json_t *list = NULL;
+        if (vsctl_call(ctx, "GET", path, NULL, &list, err) < 0)
+                return -1;
+        if (!json_is_array(list)) {
+                json_decref(list);
+                vs_err_msg(err, EBADMSG, "unexpected answer from vsd: not a list of %s", what);
+                return -1;
+        }
+        *ret = list;
+        return 0;
+}
+
 json_t *vsctl_json_value(const char *s, bool real) {
         /* Only what is unmistakably a plain number becomes one; "256M",
          * "50%", "12Q" and "" reach the daemon as typed, to be judged

@@ -106,6 +106,10 @@ char *vsctl_instance_path(const char *name, const char *action);
  * body are consumed, so that calls can build them inline. */
 int vsctl_call(struct vsctl *ctx, const char *method, char *path, json_t *body, json_t **ret, vs_error *err);
 
+/* GET path (taken as by vsctl_call), whose answer must be a JSON array of
+ * what ("instances"): anything else is EBADMSG. */
+int vsctl_get_list(struct vsctl *ctx, char *path, const char *what, json_t **ret, vs_error *err);
+
 /* A value typed by the user for the daemon to validate: plain numbers go
  * as JSON numbers (integer or real as the API documents the field), all
  * else as the string itself, unchanged. */
