@@ -30,7 +30,19 @@ CG=vsd-bench-$$
 SOCK=$T/run/vsd.sock
 VSD_PID=
 cleanup() {
+        local rc=$?
         set +e
+        # a failed run keeps the daemon's log, and says what it ended with
+        if [ "$rc" != 0 ] && [ -s "$T/vsd.log" ]; then
+                cp "$T/vsd.log" "$OUT/vsd-run.log"
+                echo "bench/run.sh failed ($rc); the daemon's log is $OUT/vsd-run.log, ending:" >&2
+                tail -n 5 "$T/vsd.log" >&2
+        fi
+        if [ -n "$VSD_PID" ] && ! kill -0 "$VSD_PID" 2>/dev/null; then
+                wait "$VSD_PID"
+                echo "bench/run.sh: the daemon had exited, status $?" >&2
+                VSD_PID=
+        fi
         if [ -n "$VSD_PID" ]; then
                 # every instance of this daemon, whatever was created before a failure
                 for n in $("$B/vsctl" --socket "$SOCK" --json list 2>/dev/null | python3 -c \
