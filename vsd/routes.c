@@ -50,42 +50,121 @@ static json_t *network_json(struct instance *i) {
                          n->isolated, "nameservers", n->nameservers, "mac", mac, "host_link", link);
 }
 
-json_t *routes_instance_json(struct instance *i) {
+/* The parts of an instance's view, each built only when a field of its is
+ * wanted: a list of a thousand instances for a table needs the core alone. */
+static json_t *core_json(struct instance *i) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:I, s:f}", "name", i->cfg.name, "template",
                               i->cfg.template_name, "state", inst_state_name(i->state), "pid", (int) i->pid,
                               "started_at", (json_int_t) i->started_at, "memory", (json_int_t) i->cfg.memory, "cpus",
                               i->cfg.cpu_millis / 1000.0, "pids", (json_int_t) i->cfg.pids, "stop_timeout",
                               (double) i->cfg.stop_timeout_ms / 1000.0);
-        if (j) {
-                json_object_set_new(j, "memory_soft", json_integer((json_int_t) i->cfg.memory_soft));
-                json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
-                json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
-                json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
-                json_object_set_new(j, "io_weight", json_integer(i->cfg.io_weight ? i->cfg.io_weight : 100));
-                json_object_set_new(j, "nofile", json_integer((json_int_t) i->cfg.nofile));
-                char *rl = rlimits_format(&i->cfg.rlimits);
-                json_object_set_new(j, "rlimits", rl ? json_string(rl) : json_null());
-                free(rl);
-                for (int k = 0; k < _IO_KIND_MAX; k++) {
-                        char *v = inst_io_format(&i->cfg.io, (enum inst_io_kind) k);
-                        json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
-                        free(v);
-                }
-        }
-        if (j) {
-                json_t *net = network_json(i);
-                if (net)
-                        json_object_update(j, net);
-                json_decref(net);
-        }
-        if (j) {
-                json_object_set_new(j, "backend", json_string(stor_backend_name(stor_backend_of(i->cfg.storage.backend))));
-                json_object_set_new(j, "disk", json_integer((json_int_t) i->cfg.storage.disk));
-                json_object_set_new(j, "inodes", json_integer((json_int_t) i->cfg.storage.inodes));
-        }
         if (j && i->state == INST_BROKEN)
                 json_object_set_new(j, "error", json_string(i->error));
         return j;
+}
+
+static json_t *limits_json(struct instance *i) {
+        json_t *j = json_object();
+        if (!j)
+                return NULL;
+        json_object_set_new(j, "memory_soft", json_integer((json_int_t) i->cfg.memory_soft));
+        json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
+        json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
+        json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
+        json_object_set_new(j, "io_weight", json_integer(i->cfg.io_weight ? i->cfg.io_weight : 100));
+        json_object_set_new(j, "nofile", json_integer((json_int_t) i->cfg.nofile));
+        char *rl = rlimits_format(&i->cfg.rlimits);
+        json_object_set_new(j, "rlimits", rl ? json_string(rl) : json_null());
+        free(rl);
+        for (int k = 0; k < _IO_KIND_MAX; k++) {
+                char *v = inst_io_format(&i->cfg.io, (enum inst_io_kind) k);
+                json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
+                free(v);
+        }
+        return j;
+}
+
+static json_t *storage_json(struct instance *i) {
+        return json_pack("{s:s, s:I, s:I}", "backend", stor_backend_name(stor_backend_of(i->cfg.storage.backend)),
+                         "disk", (json_int_t) i->cfg.storage.disk, "inodes", (json_int_t) i->cfg.storage.inodes);
+}
+
+enum view_part { PART_CORE, PART_LIMITS, PART_NET, PART_STORAGE, _PART_MAX };
+
+static json_t *(*const part_json[_PART_MAX])(struct instance *) = {
+        [PART_CORE] = core_json,
+        [PART_LIMITS] = limits_json,
+        [PART_NET] = network_json,
+        [PART_STORAGE] = storage_json,
+};
+
+/* Every field of an instance's view and the part that gives it. */
+static const struct {
+        const char *name;
+        enum view_part part;
+} view_fields[] = {
+        { "name", PART_CORE },         { "template", PART_CORE },      { "state", PART_CORE },
+        { "pid", PART_CORE },          { "started_at", PART_CORE },    { "memory", PART_CORE },
+        { "cpus", PART_CORE },         { "pids", PART_CORE },          { "stop_timeout", PART_CORE },
+        { "error", PART_CORE },        { "memory_soft", PART_LIMITS }, { "swap", PART_LIMITS },
+        { "cpu_weight", PART_LIMITS }, { "cpuset", PART_LIMITS },      { "io_weight", PART_LIMITS },
+        { "nofile", PART_LIMITS },     { "rlimits", PART_LIMITS },     { "io_read_bps", PART_LIMITS },
+        { "io_write_bps", PART_LIMITS }, { "io_read_iops", PART_LIMITS }, { "io_write_iops", PART_LIMITS },
+        { "net", PART_NET },           { "ip", PART_NET },             { "forward", PART_NET },
+        { "rate_in", PART_NET },       { "rate_out", PART_NET },       { "isolated", PART_NET },
+        { "nameservers", PART_NET },   { "mac", PART_NET },            { "host_link", PART_NET },
+        { "backend", PART_STORAGE },   { "disk", PART_STORAGE },       { "inodes", PART_STORAGE },
+};
+
+/* A subset of the view (NULL: all of it), parsed from "a,b,c". */
+struct view_filter {
+        bool all;
+        bool part[_PART_MAX];
+        bool field[ELEMENTSOF(view_fields)];
+};
+
+static int view_filter_parse(const char *list, struct view_filter *f, vs_error *err) {
+        *f = (struct view_filter) { .all = !list };
+        if (!list)
+                return 0;
+        _cleanup_free_ char *copy = strdup(list);
+        if (!copy)
+                return vs_err(err, ENOMEM, "fields");
+        for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                size_t k = 0;
+                while (k < ELEMENTSOF(view_fields) && !streq(view_fields[k].name, t))
+                        k++;
+                if (k == ELEMENTSOF(view_fields))
+                        return vs_err_msg(err, EINVAL, "unknown field '%.40s' in 'fields'", t);
+                f->field[k] = f->part[view_fields[k].part] = true;
+        }
+        if (!f->part[PART_CORE] && !f->part[PART_LIMITS] && !f->part[PART_NET] && !f->part[PART_STORAGE])
+                return vs_err_msg(err, EINVAL, "'fields' names no field");
+        return 0;
+}
+
+static json_t *instance_view(struct instance *i, const struct view_filter *f) {
+        json_t *j = json_object();
+        for (int p = 0; j && p < _PART_MAX; p++) {
+                if (!f->all && !f->part[p])
+                        continue;
+                json_t *part = part_json[p](i);
+                if (!part || json_object_update(j, part) < 0) {
+                        json_decref(part);
+                        json_decref(j);
+                        return NULL;
+                }
+                json_decref(part);
+        }
+        if (j && !f->all)
+                for (size_t k = 0; k < ELEMENTSOF(view_fields); k++)
+                        if (!f->field[k] && f->part[view_fields[k].part])
+                                json_object_del(j, view_fields[k].name);
+        return j;
+}
+
+json_t *routes_instance_json(struct instance *i) {
+        return instance_view(i, &(struct view_filter) { .all = true });
 }
 
 /* The throttles in effect, one object per device (vsd wrote them on start
@@ -334,10 +413,18 @@ fail:
         api_reply_error(c->rq, &err);
 }
 
+/* ?fields=name,state,...: only those fields of each instance. */
 static void list_instances(struct ctx *c) {
+        static const char *const known[] = { "fields", NULL };
+        vs_error err = { 0 };
+        struct view_filter f;
+        if (api_query_check(c->rq, known, &err) < 0 || view_filter_parse(api_query(c->rq, "fields"), &f, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
         json_t *arr = json_array();
-        for (size_t k = 0; k < c->v->n_inst; k++)
-                json_array_append_new(arr, routes_instance_json(c->v->inst[k]));
+        for (size_t k = 0; arr && k < c->v->n_inst; k++)
+                json_array_append_new(arr, instance_view(c->v->inst[k], &f));
         api_reply_json(c->rq, 200, arr);
 }
 

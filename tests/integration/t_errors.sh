@@ -151,6 +151,32 @@ test_api_bad_requests() {
         assert_eq "$(json .memory <<<"$body")" 67108864 "memory after a rejected PATCH"
 }
 
+# GET /v1/instances?fields=: the fields asked for and no other; every field
+# of the whole view can be asked for; an unknown one is refused.
+test_api_list_fields() {
+        local f want
+        vsctl create f1 --memory 64M
+        vsctl create f2 --start
+        api GET '/v1/instances?fields=name,state,memory'
+        assert_eq "$code" 200 "list with fields"
+        assert_eq "$(json -c 'map(keys_unsorted | sort)' <<<"$body")" '[["memory","name","state"],["memory","name","state"]]' "fields given"
+        assert_eq "$(json -c 'map([.name, .state, .memory])' <<<"$body")" '[["f1","stopped",67108864],["f2","running",0]]' "values"
+        want=$(vsctl --json list | json -c 'map(keys_unsorted | sort)')
+        for f in $(vsctl --json list | json '.[0] | keys[]'); do
+                api GET "/v1/instances?fields=$f"
+                assert_eq "$(json -c '.[0] | keys' <<<"$body")" "[\"$f\"]" "field $f alone"
+        done
+        api GET "/v1/instances?fields=$(vsctl --json list | json '.[0] | keys | join(",")')"
+        assert_eq "$(json -c 'map(keys_unsorted | sort)' <<<"$body")" "$want" "every field asked for is the whole view"
+        for q in 'fields=name,bogus' 'fields=' 'fields=,' 'field=name'; do
+                api GET "/v1/instances?$q"
+                api_error 400
+        done
+        # the table is built from the fields it asks for
+        vsctl list | grep -qE '^f1 +stopped +busybox +- +64M' || fail "table row for f1"
+        vsctl list | grep -qE '^f2 +running +busybox +[0-9]+ ' || fail "table row for f2"
+}
+
 # The hosting limits: negative, zero where it means nothing, absurd, bad
 # units, unknown names, CPUs and devices the host lacks.
 test_bad_hosting_values() {
