@@ -180,14 +180,16 @@ for n in t-a t-b t-ra t-rb; do vsctl stop --kill "$n" >/dev/null; done
 # The same with `mtu = 65535` for the instances' links: loopback's own MTU
 # is 65536, and per byte a veth costs what loopback does; the default (the
 # kernel's 1500) is what an operator gets without the setting.
-restart_vsd() { # EXTRA CONFIG LINE
+restart_vsd() { # EXTRA [network] LINE
         kill "$VSD_PID"
         wait "$VSD_PID" 2>/dev/null || true
-        printf '%s\n' "$1" >>"$T/vsd.conf"
+        # into [network], which is not the file's last section
+        sed -i "/^\[network\]\$/a $1" "$T/vsd.conf"
         nsenter --mount="/proc/$MNT_HOLDER/ns/mnt" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
                 -c "$T/vsd.conf" 2>>"$T/vsd.log" &
         VSD_PID=$!
         for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
+        vsctl version >/dev/null
 }
 restart_vsd "mtu = 65535"
 for n in t-a t-b t-ra t-rb; do vsctl start "$n" >/dev/null; done
