@@ -161,6 +161,20 @@ for r in rows:
     tgt = "" if r["target"] is None else f"{r['target']}: " + ("met" if r["met"] else "MISSED" if r["met"] is False else "?")
     lines.append(f"| {r['figure']} | {r['who']} | {fmt(r['median'])} | {fmt(r['min'])} | {fmt(r['max'])} | "
                  f"{r['unit']} | {r['runs']} | {tgt} | {r['note'] or ''} |")
+# What the slab figure is made of: the caches that grew most, per system,
+# at the largest N each system reached (merged caches count under one name).
+slab_n = {s: max((n for n in n_list if any(k.startswith("slab:") for (x, m, k) in vals if x == s and m == str(n))),
+                 default=None) for s in present}
+caches = sorted({k[5:] for (x, m, k) in vals if k.startswith("slab:") and slab_n.get(x) == int(m)})
+if caches:
+    shown = [s for s in present if slab_n.get(s)]
+    lines += ["", "Slab caches that grew most (KiB per instance, at the largest N each reached; "
+              "/proc/slabinfo pages before and after)", "",
+              "| cache | " + " | ".join(f"{WHO[s]}, N={slab_n[s]}" for s in shown) + " |",
+              "|---|" + "---:|" * len(shown)]
+    biggest = lambda c: max(get(s, slab_n[s], "slab:" + c) or 0 for s in shown)
+    for c in sorted(caches, key=biggest, reverse=True):
+        lines.append(f"| {c} | " + " | ".join(fmt(get(s, slab_n[s], "slab:" + c)) for s in shown) + " |")
 text = "\n".join(lines) + "\n"
 open(f"{out}/density.md", "w").write(text)
 print(text)

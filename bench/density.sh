@@ -153,7 +153,16 @@ for k in range(5):
     r = {l.split(":")[0]: int(l.split()[1]) for l in open("/proc/meminfo")}
     r["OursAnon"] = ours_anon()
     reads.append(r)
-print(" ".join(f"{k}={statistics.median(r[k] for r in reads):.0f}" for k in keys))
+# and each slab cache's pages, KiB, for what dominates the slab figure
+import json, os
+slab = {}
+for l in open("/proc/slabinfo").readlines()[2:]:
+    f = l.split()
+    # name active num objsize objperslab pagesperslab : tunables ... : slabdata active num shared
+    slab[f[0]] = int(f[-2]) * int(f[5]) * os.sysconf("SC_PAGE_SIZE") // 1024
+path = f"{os.path.dirname(os.path.abspath(__file__))}/slab-{time.time_ns()}.json"
+json.dump(slab, open(path, "w"))
+print(" ".join(f"{k}={statistics.median(r[k] for r in reads):.0f}" for k in keys), f"SlabFile={path}")
 PY
 now_us() { echo "${EPOCHREALTIME/./}"; }
 # record SYSTEM N T_START_US T_RUNNING_US BEFORE AFTER HELPERS: the rows of one N
@@ -174,6 +183,12 @@ print(f"pagetables_kib\t{d('PageTables'):.1f}")
 # Other jobs on a shared host allocate and free anonymous memory by the
 # GiB; this figure counts only the anonymous memory that is ours
 print(f"mem_own_kib\t{-d('MemAvailable') - d('AnonPages') + d('OursAnon'):.1f}")
+# the slab caches that grew most, KiB per instance
+import json
+sb, sa = json.load(open(b["SlabFile"])), json.load(open(a["SlabFile"]))
+grew = sorted(((sa[c] - sb.get(c, 0)) / n, c) for c in sa)[::-1]
+for kib, c in grew[:12]:
+    print(f"slab:{c}\t{kib:.1f}")
 PY
 }
 settle() { sync; sleep "$SETTLE"; }
