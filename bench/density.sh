@@ -41,6 +41,8 @@ set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
 RUNS=${RUNS:-50}
 [ "$RUNS" -ge 30 ] || RUNS=30
 DENSITY_N=${DENSITY_N:-"50 200 1000"}
@@ -78,15 +80,7 @@ cgroup_dirs() { # every hierarchy below which this script's cgroups live
 cleanup() {
         set +e
         if [ -n "$FLOOR_PY" ]; then kill "$FLOOR_PY" 2>/dev/null; wait "$FLOOR_PY" 2>/dev/null; fi
-        if [ -n "$VSD_PID" ] && kill -0 "$VSD_PID" 2>/dev/null; then
-                for n in $(vsctl --json list 2>/dev/null | python3 -c \
-                        'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
-                        vsctl stop --kill "$n" >/dev/null 2>&1
-                        vsctl destroy "$n" >/dev/null 2>&1
-                done
-                kill "$VSD_PID"
-                wait "$VSD_PID" 2>/dev/null
-        fi
+        [ -n "$VSD_PID" ] && kill -0 "$VSD_PID" 2>/dev/null && bench_vsd_end "$VSD_PID" "$SOCK"
         if [ -d "$T/crun" ]; then
                 for id in $(crun --root "$T/crun/state" list -q 2>/dev/null); do
                         in_crun_ns crun --root "$T/crun/state" delete -f "$id" >/dev/null 2>&1
@@ -295,8 +289,7 @@ start_vsd() {
         "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG-vsd" --log-level warning \
                 -c "$T/vsd.conf" 2>>"$T/vsd.log" &
         VSD_PID=$!
-        for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
-        vsctl version >/dev/null || { cat "$T/vsd.log" >&2; exit 1; }
+        bench_vsd_wait "$SOCK" || { cat "$T/vsd.log" >&2; exit 1; }
 }
 daemon_mem() { # LABEL: vsd's RSS and PSS, KiB
         row vsd-daemon "$1" rss_kib "$(awk '/^VmRSS:/ { print $2 }' "/proc/$VSD_PID/status")"

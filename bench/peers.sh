@@ -27,6 +27,8 @@ set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
 RUNS=${RUNS:-50}
 # fewer than 30 only for a trial run: PEERS_TRIAL=1
 [ "$RUNS" -ge 30 ] || [ -n "${PEERS_TRIAL:-}" ] || RUNS=30
@@ -54,19 +56,10 @@ CRUN=(crun --root "$T/crun-state" --cgroup-manager=cgroupfs)
 VSD_PID= VSD2_PID= HOLDER_PID= LXC_UP=
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
 vsctl2() { "$B/vsctl" --socket "$SOCK2" "$@"; }
-stop_vsd() { # PID SOCKET
-        for n in $("$B/vsctl" --socket "$2" --json list 2>/dev/null | python3 -c \
-                'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
-                "$B/vsctl" --socket "$2" stop --kill "$n" >/dev/null 2>&1
-                "$B/vsctl" --socket "$2" destroy "$n" >/dev/null 2>&1
-        done
-        kill "$1"
-        wait "$1" 2>/dev/null
-}
 cleanup() {
         set +e
-        [ -n "$VSD_PID" ] && stop_vsd "$VSD_PID" "$SOCK"
-        [ -n "$VSD2_PID" ] && stop_vsd "$VSD2_PID" "$SOCK2"
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
+        [ -n "$VSD2_PID" ] && bench_vsd_end "$VSD2_PID" "$SOCK2"
         if [ -n "$HOLDER_PID" ]; then
                 for c in $(ls "$T/crun-state" 2>/dev/null); do
                         nsenter --mount="/proc/$HOLDER_PID/ns/mnt" "${CRUN[@]}" delete -f "$c" >/dev/null 2>&1
@@ -75,11 +68,7 @@ cleanup() {
                 wait "$HOLDER_PID" 2>/dev/null
         fi
         [ -n "$LXC_UP" ] && lxc-stop -P "$T/lxc" -n peers-lxc-idle -k >/dev/null 2>&1
-        for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-                for g in "$CG" "$VCG" "$VCG2"; do
-                        [ -d "$h$g" ] && find "$h$g" -depth -type d -exec rmdir {} + 2>/dev/null
-                done
-        done
+        bench_cgroups_remove "$CG" "$VCG" "$VCG2"
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -117,9 +106,8 @@ printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbr" "nft_table =
 unshare --mount --propagation private "$B/vsd" --root "$T/root2" --run-dir "$T/run2" --socket "$SOCK2" --cgroup-parent "$VCG2" --log-level warning \
         -c "$T/vsd2.conf" 2>"$T/vsd2.log" &
 VSD2_PID=$!
-for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && vsctl2 version >/dev/null 2>&1 && break; sleep 0.05; done
-vsctl version >/dev/null
-vsctl2 version >/dev/null
+bench_vsd_wait "$SOCK"
+bench_vsd_wait "$SOCK2"
 
 LIM=(--memory 256M --pids 200 --net none)
 vsctl create p-init --storage dir "${LIM[@]}" >/dev/null

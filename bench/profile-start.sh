@@ -19,6 +19,8 @@ set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
 N=${PROFILE_RUNS:-20}
 OUT=$SRC/bench/results/profile
 mkdir -p "$OUT"
@@ -35,15 +37,8 @@ VSD_PID=
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
 cleanup() {
         set +e
-        if [ -n "$VSD_PID" ]; then
-                vsctl stop --kill p >/dev/null 2>&1
-                vsctl destroy p >/dev/null 2>&1
-                kill "$VSD_PID"
-                wait "$VSD_PID" 2>/dev/null
-        fi
-        for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-                [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
+        bench_cgroups_remove "$CG"
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -54,7 +49,7 @@ printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbq" "nft_table =
 "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
         -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
-for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
+bench_vsd_wait "$SOCK"
 vsctl create p --storage dir --memory 256M --pids 200 --net none >/dev/null 2>&1
 # warm: the first start opens the template and the cgroup directories
 for _ in 1 2 3; do vsctl start p >/dev/null; vsctl stop --kill p >/dev/null; done

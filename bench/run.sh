@@ -16,6 +16,8 @@ set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
 RUNS=${RUNS:-50}
 STATS_N=${STATS_N:-100}
 OUT=$SRC/bench/results
@@ -43,22 +45,11 @@ cleanup() {
                 echo "bench/run.sh: the daemon had exited, status $?" >&2
                 VSD_PID=
         fi
-        if [ -n "$VSD_PID" ]; then
-                # every instance of this daemon, whatever was created before a failure
-                for n in $("$B/vsctl" --socket "$SOCK" --json list 2>/dev/null | python3 -c \
-                        'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
-                        "$B/vsctl" --socket "$SOCK" stop --kill "$n" >/dev/null 2>&1
-                        "$B/vsctl" --socket "$SOCK" destroy "$n" >/dev/null 2>&1
-                done
-                kill "$VSD_PID"
-                wait "$VSD_PID" 2>/dev/null
-        fi
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
         [ -n "${FLOOR_PID:-}" ] && kill -9 "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
         # the namespace of the daemon's mounts goes with its holder
         [ -n "${MNT_HOLDER:-}" ] && kill "$MNT_HOLDER" 2>/dev/null && wait "$MNT_HOLDER" 2>/dev/null
-        for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-                [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
+        bench_cgroups_remove "$CG"
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -83,8 +74,7 @@ nsenter --mount="/proc/$MNT_HOLDER/ns/mnt" "$B/vsd" --root "$T/root" --run-dir "
         -c "$T/vsd.conf" 2>"$T/vsd.log" &
 VSD_PID=$!
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
-for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
-vsctl version >/dev/null
+bench_vsd_wait "$SOCK"
 
 vsctl create b-start --memory 256M --cpus 1 --pids 200 >/dev/null
 vsctl create b-exec --start >/dev/null
@@ -188,8 +178,7 @@ restart_vsd() { # EXTRA [network] LINE
         nsenter --mount="/proc/$MNT_HOLDER/ns/mnt" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
                 -c "$T/vsd.conf" 2>>"$T/vsd.log" &
         VSD_PID=$!
-        for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
-        vsctl version >/dev/null
+        bench_vsd_wait "$SOCK"
 }
 restart_vsd "mtu = 65535"
 for n in t-a t-b t-ra t-rb; do vsctl start "$n" >/dev/null; done

@@ -15,6 +15,8 @@ set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
 RUNS=${RUNS:-50}
 [ "$RUNS" -ge 30 ] || RUNS=30
 DD_MB=${DD_MB:-1024}
@@ -28,18 +30,8 @@ VSD_PID=
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
 cleanup() {
         set +e
-        if [ -n "$VSD_PID" ]; then
-                for n in $(vsctl --json list 2>/dev/null | python3 -c \
-                        'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
-                        vsctl stop --kill "$n" >/dev/null 2>&1
-                        vsctl destroy "$n" >/dev/null 2>&1
-                done
-                kill "$VSD_PID"
-                wait "$VSD_PID" 2>/dev/null
-        fi
-        for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-                [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
+        bench_cgroups_remove "$CG"
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -48,8 +40,7 @@ start_vsd() {
         "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
                 -c "$T/vsd.conf" 2>>"$T/vsd.log" &
         VSD_PID=$!
-        for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
-        vsctl version >/dev/null
+        bench_vsd_wait "$SOCK"
 }
 stop_vsd() {
         kill "$VSD_PID"

@@ -34,6 +34,8 @@ set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
 OUT=$SRC/bench/results
 VM_CACHE=${VM_CACHE:-/var/cache/vsd-bench}
 export VM_RUNS=${VM_RUNS:-30} VM_K=${VM_K:-10} VM_MEM_STEP=${VM_MEM_STEP:-4}
@@ -64,18 +66,8 @@ cleanup() {
         while read -r p; do
                 [ "$(cat "/proc/$p/comm" 2>/dev/null)" = qemu-system-x86 ] && kill -9 "$p" 2>/dev/null
         done <"$QEMU_PIDS"
-        if [ -n "$VSD_PID" ]; then
-                for n in $(vsctl --json list 2>/dev/null | python3 -c \
-                        'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
-                        vsctl stop --kill "$n" >/dev/null 2>&1
-                        vsctl destroy "$n" >/dev/null 2>&1
-                done
-                kill "$VSD_PID"
-                wait "$VSD_PID" 2>/dev/null
-        fi
-        for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-                [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
+        bench_cgroups_remove "$CG"
         rm -rf "$T" "${DL:-}"
 }
 trap cleanup EXIT
@@ -358,8 +350,7 @@ printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbv" "nft_table =
 "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
         -c "$T/vsd.conf" 2>>"$T/vsd.log" &
 VSD_PID=$!
-for _ in $(seq 100); do vsctl version >/dev/null 2>&1 && break; sleep 0.05; done
-vsctl version >/dev/null
+bench_vsd_wait "$SOCK"
 # the dir backend: an image instance's loop device can still be busy right
 # after a stop --kill, and the disk is not what this figure is about
 vsctl create vm-cmp --net none --storage dir >/dev/null
