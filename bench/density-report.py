@@ -19,11 +19,13 @@ import sys
 
 rows_path, out, n_list = sys.argv[1], sys.argv[2], [int(n) for n in sys.argv[3].split()]
 
-WHO = {"floor": "unshare (floor)", "vsd-dir": "vsd (dir)", "vsd-image": "vsd (image)",
+WHO = {"floor": "unshare (floor)", "floor-veth": "unshare + veth (floor)", "vsd-dir": "vsd (dir)", "vsd-image": "vsd (image)",
        "vsd-none": "vsd (dir, --net none)", "crun": "crun", "lxc": "lxc", "nspawn": "nspawn"}
 WHAT = {
     "floor": "unshare -fpmuin --mount-proc, a cgroup in each of vsd's 7 hierarchies, busybox sh + busybox sleep; "
              "no rootfs, no veth; the waiting unshare parent killed",
+    "floor-veth": "the floor above, and what vsd (dir)'s network is: a veth pair each, the host side on a bridge of the "
+                  "bench's own, eth0 inside with an address from a /16 and a default route",
     "vsd-dir": "vsd, busybox template (busybox init + console sh), dir backend (overlay), bridge network "
                "(a veth each on vsd's own bridge, an address from a /16), vsd's cgroup in 7 hierarchies",
     "vsd-image": "vsd, busybox template (busybox init + console sh), image backend (a loop-mounted ext4 image each), "
@@ -65,8 +67,10 @@ def get(s, n, k):
 present = sorted(({s for (s, _, _) in vals} | {s for (s, _) in notes}) & set(WHO), key=list(WHO).index)
 rows = []
 for n in n_list:
-    floor_mem = get("floor", n, "mem_kib")
     for s in present:
+        # like for like: vsd (dir) has a veth on a bridge, as floor-veth does
+        base = "floor-veth" if s == "vsd-dir" and get("floor-veth", n, "mem_kib") is not None else "floor"
+        floor_mem = get(base, n, "mem_kib")
         note = notes.get((s, str(n)))
         mem = get(s, n, "mem_kib")
         detail = f"{WHAT[s]}; N = {n} idle instances started one after the other, settled"
@@ -78,12 +82,12 @@ for n in n_list:
         # the target is judged on the figure other jobs' anonymous memory
         # does not move, when the run has it
         own = get(s, n, "mem_own_kib")
-        floor_own = get("floor", n, "mem_own_kib")
+        floor_own = get(base, n, "mem_own_kib")
         judged, judged_floor = (own, floor_own) if own is not None and floor_own else (mem, floor_mem)
         target = met = None
         tnote = None
         if s == "vsd-dir":
-            target = "≤ 1.2× unshare (floor)"
+            target = f"≤ 1.2× {WHO[base]}"
             if own is None:
                 # other jobs' allocations move MemAvailable by more than N
                 # instances do (negative deltas on a shared host): no verdict
@@ -91,8 +95,11 @@ for n in n_list:
                          "MemAvailable by more than the instances do" if floor_mem else None)
             elif judged_floor:
                 met = judged <= 1.2 * judged_floor
-                tnote = f"{judged / judged_floor:.2f}× the floor" + (" (judged on the row without other jobs' "
-                                                                     "anonymous memory)" if own is not None else "")
+                tnote = f"{judged / judged_floor:.2f}× {WHO[base]}" + (" (judged on the row without other jobs' "
+                                                                       "anonymous memory)" if own is not None else "")
+                plain = get("floor", n, "mem_own_kib" if own is not None else "mem_kib")
+                if base != "floor" and plain:
+                    tnote += f"; {judged / plain:.2f}× the floor without a veth"
         if s == "vsd-none" and judged_floor:
             tnote = f"{judged / judged_floor:.2f}× the floor (like for like: no veth)"
         rows.append(row(f"host memory per idle instance, N={n}", WHO[s],

@@ -14,6 +14,9 @@
 #   floor      unshare -fpmuin --mount-proc, a cgroup in each of vsd's
 #              hierarchies, busybox sh waiting for busybox sleep; the
 #              waiting unshare parent is killed (no helper is left)
+#   floor-veth the floor with what vsd-dir's network is: a veth pair each,
+#              the host side on a bridge of the bench's own, an address and
+#              a default route inside (like for like with vsd-dir)
 #   vsd-dir    vsd, dir backend, on its own bridge (veth per instance)
 #   vsd-image  vsd, image backend (a loop-mounted ext4 image each), bridge
 #   vsd-none   vsd, dir backend, --net none (loopback only: like the peers)
@@ -46,7 +49,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-50}
 [ "$RUNS" -ge 30 ] || RUNS=30
 DENSITY_N=${DENSITY_N:-"50 200 1000"}
-DENSITY_SYSTEMS=${DENSITY_SYSTEMS:-"floor vsd-dir vsd-none crun lxc vsd-image nspawn"}
+DENSITY_SYSTEMS=${DENSITY_SYSTEMS:-"floor floor-veth vsd-dir vsd-none crun lxc vsd-image nspawn"}
 export SETTLE=${SETTLE:-5}
 OUT=$SRC/bench/results
 mkdir -p "$OUT"
@@ -65,6 +68,7 @@ SOCK=$T/run/vsd.sock
 ROOTFS=$T/root/templates/busybox/rootfs
 VSD_PID=
 FLOOR_PY=
+FLOOR_BR=vsbdensf0 # floor-veth's bridge, 10.249.0.0/16
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
 in_crun_ns() { # crun 1.8 refuses the hybrid layout: hide cgroup2 from it
         unshare -m sh -c 'umount -l /sys/fs/cgroup/unified && exec "$@"' sh "$@"
@@ -99,6 +103,10 @@ cleanup() {
         sleep 0.2
         for d in $(cgroup_dirs); do
                 find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+        done
+        ip link del "$FLOOR_BR" 2>/dev/null
+        for l in $(ip -o link show type veth 2>/dev/null | sed -n 's/^[0-9]*: \(vbdf[0-9]*\)@.*/\1/p'); do
+                ip link del "$l" 2>/dev/null
         done
         rm -rf "$T"
 }
@@ -185,7 +193,26 @@ for kib, c in grew[:12]:
     print(f"slab:{c}\t{kib:.1f}")
 PY
 }
-settle() { sync; sleep "$SETTLE"; }
+# settle: SETTLE seconds after a sync, and then until the slab and
+# MemAvailable stop moving (what the last system's instances freed is given
+# back lazily: RCU, deferred work, shrinkers), at most 60 s more
+cat >"$T/settle.py" <<'PY'
+import os, subprocess, time
+os.sync()
+time.sleep(float(os.environ.get("SETTLE", "5")))
+def read():
+    m = {l.split(":")[0]: int(l.split()[1]) for l in open("/proc/meminfo")}
+    return m["SUnreclaim"] + m["SReclaimable"], m["MemAvailable"]
+prev = read()
+for _ in range(30):
+    time.sleep(2)
+    cur = read()
+    # under 2 MiB of slab and 8 MiB of MemAvailable in 2 s: settled
+    if abs(cur[0] - prev[0]) < 2048 and abs(cur[1] - prev[1]) < 8192:
+        break
+    prev = cur
+PY
+settle() { python3 "$T/settle.py"; }
 stop_time() { # SYSTEM N T_STOP_US
         row "$1" "$2" stop_s "$(awk -v d=$(($(now_us) - $3)) 'BEGIN { printf "%.3f", d / 1e6 }')"
 }
@@ -202,11 +229,19 @@ check_idle() { # SYSTEM N: are the N peers' idle programs all there?
 # A Python driver that is the instances' subreaper: it kills each waiting
 # unshare parent, so the floor keeps no process on the host, and reaps the
 # instances when they are killed.
-run_floor() {
-        local n=$1
-        python3 - "$n" "$CG" "$T/floor.$n" <<'PY' &
+#
+# floor-veth: each instance also gets a veth pair, the host side on the
+# bench's own bridge, eth0 inside with an address and a default route.
+run_floor() { # SYSTEM N
+        local sys=$1 n=$2
+        if [ "$sys" = floor-veth ] && ! ip link show "$FLOOR_BR" >/dev/null 2>&1; then
+                ip link add "$FLOOR_BR" type bridge
+                ip addr add 10.249.0.1/16 dev "$FLOOR_BR"
+                ip link set "$FLOOR_BR" up
+        fi
+        python3 - "$n" "$CG" "$T/floor.$n" "$([ "$sys" = floor-veth ] && echo "$FLOOR_BR")" <<'PY' &
 import ctypes, os, signal, subprocess, sys, time
-n, cg, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, cg, out, bridge = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 # vsd's hierarchies: every v1 controller it uses, and the unified one
@@ -222,7 +257,7 @@ for f in ("cpuset.cpus", "cpuset.mems"):
 def meminfo():
     return subprocess.run(["python3", os.path.dirname(out) + "/meminfo.py", cg], capture_output=True,
                           text=True, check=True).stdout.strip()
-os.system(f"sync; sleep {os.environ.get('SETTLE', '5')}")
+os.system(f"python3 {os.path.dirname(out)}/settle.py")
 before = meminfo()
 t0 = time.perf_counter()
 inits = []
@@ -248,8 +283,15 @@ for i in range(n):
     p.kill()
     p.wait()
     inits.append(int(kids[0]))
+    if bridge:
+        host, ip = f"vbdf{i}", f"10.249.{(i + 2) // 256}.{(i + 2) % 256}"
+        subprocess.run(["ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", kids[0]], check=True)
+        subprocess.run(["ip", "link", "set", host, "master", bridge, "up"], check=True)
+        subprocess.run(["nsenter", "-t", kids[0], "-n", "ip", "-b", "-"], check=True, text=True,
+                       input=f"link set lo up\naddr add {ip}/16 dev eth0\nlink set eth0 up\n"
+                             "route add default via 10.249.0.1\n")
 t1 = time.perf_counter()
-os.system(f"sync; sleep {os.environ.get('SETTLE', '5')}")
+os.system(f"python3 {os.path.dirname(out)}/settle.py")
 after = meminfo()
 helpers = 0  # every unshare parent was killed above
 t2 = time.perf_counter()
@@ -280,8 +322,8 @@ PY
         before=$(sed -n 1p "$T/floor.$n")
         after=$(sed -n 2p "$T/floor.$n")
         read -r st sp hp < <(sed -n 3p "$T/floor.$n")
-        record floor "$n" 0 "$(awk -v s="$st" 'BEGIN { printf "%d", s * 1e6 }')" "$before" "$after" "$hp"
-        row floor "$n" stop_s "$sp"
+        record "$sys" "$n" 0 "$(awk -v s="$st" 'BEGIN { printf "%d", s * 1e6 }')" "$before" "$after" "$hp"
+        row "$sys" "$n" stop_s "$sp"
 }
 
 # ---- vsd --------------------------------------------------------------------
@@ -451,7 +493,7 @@ for s in $DENSITY_SYSTEMS; do
         for n in $DENSITY_N; do
                 echo "density: $s N=$n" >&2
                 case $s in
-                floor) run_floor "$n" ;;
+                floor | floor-veth) run_floor "$s" "$n" ;;
                 vsd-*) run_vsd "$s" "$n" ;;
                 crun) run_crun "$n" ;;
                 lxc) run_lxc "$n" ;;
@@ -461,6 +503,7 @@ for s in $DENSITY_SYSTEMS; do
         done
         case $s in
         vsd-*) for i in $(seq "$NMAX"); do vsctl destroy "$s-$i" >/dev/null 2>&1 || true; done ;;
+        floor-veth) ip link del "$FLOOR_BR" ;;
         esac
 done
 

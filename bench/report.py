@@ -130,7 +130,8 @@ def vs_best_peer(rows):
     for r in rows:
         b = best.get((r["figure"], r["unit"]))
         r["vs_best_peer"] = None
-        if b is not None and r["median"] is not None and b["median"]:
+        # a memory delta can come out negative on a shared host: no ratio then
+        if b is not None and r["median"] is not None and b["median"] > 0 and r["median"] >= 0:
             r["vs_best_peer"] = round(r["median"] / b["median"], 3)
             r["best_peer"] = b["who"]
 

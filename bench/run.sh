@@ -21,7 +21,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-50}
 STATS_N=${STATS_N:-100}
 OUT=$SRC/bench/results
-mkdir -p "$OUT"
+RAW=$OUT/raw # the timings behind core.json
+mkdir -p "$OUT" "$RAW"
 
 command -v hyperfine >/dev/null || {
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
@@ -66,7 +67,7 @@ printf '%s\n' "[templates]" "builders = $SRC/templates" "cache = ${VSD_TEMPLATE_
 # the daemon's restart below (nsenter execs vsd: the same pid): an image
 # instance's disk mounted in the host's namespace is copied into every
 # namespace another tool makes meanwhile, which keeps its loop device busy
-# and the next start fails ("still in use"); see doc/performance.md, Peers.
+# and the next start fails ("still in use"); see doc/performance-notes.md, Peers.
 unshare --mount --propagation private sleep 1000000 &
 MNT_HOLDER=$!
 for _ in $(seq 100); do [ "$(readlink "/proc/$MNT_HOLDER/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break; sleep 0.02; done
@@ -95,14 +96,14 @@ FLOOR_PID=$!
 sleep 0.2
 FLOOR_CHILD=$(pgrep -P "$FLOOR_PID" | head -1)
 
-hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/start-exec.json" \
-        --export-markdown "$OUT/start-exec.md" \
+hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$RAW/start-exec.json" \
+        --export-markdown "$RAW/start-exec.md" \
         --prepare "sh -c '$B/vsctl --socket $SOCK stop --kill b-start >/dev/null 2>&1; true'" \
         -n "vsd: vsctl start (init running, limits set)" "$B/vsctl --socket $SOCK start b-start" \
         -n "floor: unshare -fpmuinC /bin/true" "unshare --fork --pid --mount --uts --ipc --net --cgroup /bin/true" \
         >"$T/h1.txt" 2>&1 || { cat "$T/h1.txt"; exit 1; }
-hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/exec.json" \
-        --export-markdown "$OUT/exec.md" \
+hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$RAW/exec.json" \
+        --export-markdown "$RAW/exec.md" \
         -n "vsd: vsctl exec NAME true" "$B/vsctl --socket $SOCK exec b-exec -- true" \
         -n "floor: nsenter -a -t PID true" "nsenter -a -t $INIT_PID true" \
         >"$T/h2.txt" 2>&1 || { cat "$T/h2.txt"; exit 1; }
@@ -136,9 +137,9 @@ for n in names:
 json.dump({"results": [{"command": names[n], "times": times[n]} for n in names]}, open(out, "w"))
 PY
 }
-ab_starts "$OUT/limits.json" b-full "vsd: vsctl start, every limit set" b-bare "vsd: vsctl start, no limit"
-ab_starts "$OUT/net-start.json" b-net "vsd: vsctl start, bridge network" b-nonet "vsd: vsctl start, no network"
-ab_starts "$OUT/routed-start.json" b-routed "vsd: vsctl start, routed network" b-nonet "vsd: vsctl start, no network (2)"
+ab_starts "$RAW/limits.json" b-full "vsd: vsctl start, every limit set" b-bare "vsd: vsctl start, no limit"
+ab_starts "$RAW/net-start.json" b-net "vsd: vsctl start, bridge network" b-nonet "vsd: vsctl start, no network"
+ab_starts "$RAW/routed-start.json" b-routed "vsd: vsctl start, routed network" b-nonet "vsd: vsctl start, no network (2)"
 
 # TCP throughput: the host's iperf3 in two instances' network namespaces
 # (their traffic crosses the instances' links and vsd's firewall exactly as
@@ -184,7 +185,7 @@ restart_vsd "mtu = 65535"
 for n in t-a t-b t-ra t-rb; do vsctl start "$n" >/dev/null; done
 BRJ=$(iperf_gbit "$(netns_of t-b)" "$(netns_of t-a)" "$(ip_of t-b)")
 RTJ=$(iperf_gbit "$(netns_of t-rb)" "$(netns_of t-ra)" "$(ip_of t-rb)")
-python3 - "$OUT/throughput.json" "$LO" "$BR" "$RT" "$BRJ" "$RTJ" <<'PY'
+python3 - "$RAW/throughput.json" "$LO" "$BR" "$RT" "$BRJ" "$RTJ" <<'PY'
 import json, sys
 out, lo, br, rt, brj, rtj = sys.argv[1], *map(float, sys.argv[2:7])
 json.dump([{"command": "floor: TCP over the host's loopback (MTU 65536)", "gbit": lo},
@@ -199,7 +200,7 @@ for n in t-a t-b t-ra t-rb; do vsctl stop --kill "$n" >/dev/null; vsctl destroy 
 # is-system-running --wait` returning, DEBIAN_RUNS (5) boots of one instance,
 # each after a clean stop.  The template is built through the daemon (from
 # the cache when there is one); skipped, saying why, when it cannot be.
-rm -f "$OUT/debian-boot.json"
+rm -f "$RAW/debian-boot.json"
 if vsctl template build debian-12 >"$T/debian-build.log" 2>&1; then
         vsctl create deb --template debian-12 >/dev/null
         boots=()
@@ -214,7 +215,7 @@ if vsctl template build debian-12 >"$T/debian-build.log" 2>&1; then
                 vsctl stop deb >/dev/null
         done
         vsctl destroy deb >/dev/null
-        python3 - "$OUT/debian-boot.json" "${boots[@]}" <<'PY'
+        python3 - "$RAW/debian-boot.json" "${boots[@]}" <<'PY'
 import json, sys
 json.dump({"results": [{"command": "vsd: Debian 12 boot, vsctl start to is-system-running",
                         "times": [int(u) / 1e6 for u in sys.argv[2:]]}]}, open(sys.argv[1], "w"))
@@ -229,7 +230,7 @@ for i in $(seq 2 "$STATS_N"); do
 done
 [ "$(vsctl --json stats | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')" = "$STATS_N" ] ||
         { echo "not $STATS_N instances running" >&2; exit 1; }
-hyperfine -N --style basic --warmup 3 --runs "$(( RUNS < 30 ? 30 : RUNS ))" --export-json "$OUT/stats.json" \
+hyperfine -N --style basic --warmup 3 --runs "$(( RUNS < 30 ? 30 : RUNS ))" --export-json "$RAW/stats.json" \
         -n "vsd: vsctl stats ($STATS_N running)" "$B/vsctl --socket $SOCK stats" \
         -n "vsd: vsctl --json stats ($STATS_N running)" "$B/vsctl --socket $SOCK --json stats" \
         -n "vsd: vsctl stats NAME" "$B/vsctl --socket $SOCK stats b-exec" \
@@ -243,9 +244,9 @@ out, n_stats = sys.argv[1], sys.argv[2]
 rows = []
 for f in ("start-exec.json", "exec.json", "limits.json", "net-start.json", "routed-start.json", "stats.json",
           "debian-boot.json"):
-    if f == "debian-boot.json" and not os.path.exists(f"{out}/{f}"):
+    if f == "debian-boot.json" and not os.path.exists(f"{out}/raw/{f}"):
         continue
-    for r in json.load(open(f"{out}/{f}"))["results"]:
+    for r in json.load(open(f"{out}/raw/{f}"))["results"]:
         t = sorted(r["times"])
         rows.append((r["command"], statistics.median(t) * 1e3, t[0] * 1e3, t[-1] * 1e3, len(t)))
 stats = f"vsd: vsctl stats ({n_stats} running)"
@@ -282,7 +283,7 @@ for name, m, lo, hi, n in rows:
                    "unit": "ms", "median": round(m, 3), "min": round(lo, 3), "max": round(hi, 3), "runs": n,
                    "target": target, "met": met,
                    "note": f"{ratio} {floor[name].partition(': ')[2]}" if ratio else None})
-tp = json.load(open(f"{out}/throughput.json"))
+tp = json.load(open(f"{out}/raw/throughput.json"))
 lo = tp[0]["gbit"]
 lines += ["", "| TCP throughput (iperf3, median of 3) | Gbit/s | vs loopback | target |", "|---|---:|---:|---|"]
 for r in tp:
