@@ -7,11 +7,12 @@ inst_dir() { # NAME
 }
 
 # The loop devices backing an instance's image (none: empty).
-disk_loop() { # NAME
-        local f d
+disk_loop() { # NAME (bound devices only: see _test_loops)
+        local f b l
         f="$(inst_dir "$1")/disk.img"
-        for d in /sys/block/loop*; do
-                [ "$(cat "$d/loop/backing_file" 2>/dev/null)" != "$f" ] || basename "$d"
+        for b in /sys/block/loop*/loop/backing_file; do
+                read -r l <"$b" 2>/dev/null || continue
+                [ "$l" != "$f" ] || { l=${b%/loop/backing_file}; echo "${l##*/}"; }
         done
 }
 
