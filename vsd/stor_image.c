@@ -253,10 +253,57 @@ static int grow_offline(const char *image, vs_error *err) {
         return 0;
 }
 
+/* The loop device each image was last bound to by this daemon, for as
+ * long as it may still be: checking that device's sysfs file is one open,
+ * where finding it is a look at every loop device of the host, bound or
+ * not (the kernel keeps unbound ones: a host that ran a thousand images
+ * has a thousand, and the look took 10 ms per start and per stop).  After
+ * a restart of the daemon nothing is known and the look is made. */
+struct known_dev {
+        char dir[600];
+        char dev[LOOPDEV_PATH_MAX];
+};
+static struct known_dev *known;
+static size_t n_known;
+
+static void known_drop(const char *dir) {
+        for (size_t k = 0; k < n_known; k++)
+                if (streq(known[k].dir, dir)) {
+                        known[k] = known[--n_known];
+                        return;
+                }
+}
+
+static void known_set(const char *dir, const char *dev) {
+        known_drop(dir);
+        struct known_dev *n = realloc(known, (n_known + 1) * sizeof(*known));
+        if (!n)
+                return; /* then found by looking */
+        known = n;
+        snprintf(known[n_known].dir, sizeof(known[n_known].dir), "%s", dir);
+        snprintf(known[n_known].dev, sizeof(known[n_known].dev), "%s", dev);
+        n_known++;
+}
+
+/* 1 (dev filled) when a loop device is bound to the image of dir, 0 when
+ * none is, < 0 on an error. */
+static int find_dev(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
+        for (size_t k = 0; k < n_known; k++)
+                if (streq(known[k].dir, dir)) {
+                        if (loopdev_backs(known[k].dev, image)) {
+                                snprintf(dev, LOOPDEV_PATH_MAX, "%s", known[k].dev);
+                                return 1;
+                        }
+                        known_drop(dir);
+                        return 0;
+                }
+        return loopdev_find(image, dev);
+}
+
 /* 0 when no loop device is bound to image, or the one bound is released
  * within ATTACH_WAIT_MS; -EBUSY (dev filled) when it is not. */
-static int wait_released(const char *image, char dev[static LOOPDEV_PATH_MAX]) {
-        if (loopdev_find(image, dev) <= 0)
+static int wait_released(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
+        if (find_dev(dir, image, dev) <= 0)
                 return 0;
         for (int k = 0; k < ATTACH_WAIT_MS / 2 && loopdev_backs(dev, image); k++)
                 (void) usleep(2000);
@@ -276,7 +323,7 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
          * which can trail the unmount a little when the instance stopped
          * right before (an adopted init's namespace is released by whoever
          * reaps it): wait for that, briefly, then refuse. */
-        int r = wait_released(image, dev);
+        int r = wait_released(dir, image, dev);
         if (r < 0)
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         if (access(marker, F_OK) == 0) {
@@ -289,6 +336,7 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
         r = loopdev_attach(image, v->set.stor.direct_io, dev, &loopfd, err);
         if (r < 0)
                 return r;
+        known_set(dir, dev);
         /* A mount of its own, in no mount namespace (fsmount): the host's
          * tree never has it, so no mount namespace made on the host (unshare
          * -m, another engine's container, a service's private /tmp) can copy
@@ -351,15 +399,17 @@ static int image_detach(const char *dir, vs_error *err) {
          * that has returned has released the image (for a restore, a
          * copy, a destroy). */
         char dev[LOOPDEV_PATH_MAX];
-        int r = loopdev_find(image, dev);
+        int r = find_dev(dir, image, dev);
         if (r <= 0)
                 return 0;
         /* the device found once, then only its own sysfs file: a host
          * with a thousand images bound is not scanned a thousand times */
         for (int k = 0; k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
                 (void) usleep(1000);
-        if (!loopdev_backs(dev, image))
+        if (!loopdev_backs(dev, image)) {
+                known_drop(dir);
                 return 0;
+        }
         /* One left bound was never mounted (a crash between bind and
          * mount): detached here.  -EBUSY: a filesystem still holds it,
          * being released on a loaded host; it is marked autoclear, and the
@@ -383,7 +433,7 @@ static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *w
         bool owned = false;
         int fd = attached ? fs_fd(dir, mnt, &owned) : -EBADF;
         _cleanup_close_ int own = owned ? fd : -EBADF;
-        if (fd < 0 || loopdev_find(image, dev) <= 0)
+        if (fd < 0 || find_dev(dir, image, dev) <= 0)
                 return vs_write_atomic(marker, "", 0, 0600) < 0 ? vs_err(err, EIO, "write %s", marker) : 0;
         int r = loopdev_set_capacity(dev, err);
         if (r < 0)
@@ -446,7 +496,7 @@ static int image_copy(const char *dir, const char *dst, vs_error *err) {
         /* not mounted: a filesystem the kernel is still releasing (a stop
          * just before) writes its last blocks when it goes */
         char dev[LOOPDEV_PATH_MAX];
-        if (fd < 0 && wait_released(image, dev) < 0)
+        if (fd < 0 && wait_released(dir, image, dev) < 0)
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         int r = stor_copy_sparse(image, dst);
         if (fd >= 0)
