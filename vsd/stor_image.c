@@ -216,7 +216,59 @@ static int cached_image(struct vsd *v, const struct inst_storage *s, char *path,
         return 0;
 }
 
+/* The loop device each image was last bound to by this daemon, for as
+ * long as it may still be: checking that device's sysfs file is one open,
+ * where finding it is a look at every loop device of the host, bound or
+ * not (the kernel keeps unbound ones: a host that ran a thousand images
+ * has a thousand, and the look took 10 ms per start and per stop).  An
+ * empty dev: released, none bound since.  After a restart of the daemon
+ * nothing is known and the look is made, once per image. */
+struct known_dev {
+        char *dir;
+        char dev[LOOPDEV_PATH_MAX];
+};
+/* at most this many (destroyed instances' entries are not looked for):
+ * past it the oldest goes, and its image is looked for again */
+#define KNOWN_MAX 4096
+static struct known_dev known[KNOWN_MAX];
+static size_t n_known, known_next;
+
+static void known_set(const char *dir, const char *dev) {
+        struct known_dev *e = NULL;
+        for (size_t k = 0; k < n_known && !e; k++)
+                if (streq(known[k].dir, dir))
+                        e = &known[k];
+        if (!e) {
+                char *copy = strdup(dir);
+                if (!copy)
+                        return; /* then found by looking */
+                e = n_known < KNOWN_MAX ? &known[n_known++] : &known[known_next++ % KNOWN_MAX];
+                free(e->dir);
+                e->dir = copy;
+        }
+        snprintf(e->dev, sizeof(e->dev), "%s", dev);
+}
+
+/* 1 (dev filled) when a loop device is bound to the image of dir, 0 when
+ * none is, < 0 on an error. */
+static int find_dev(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
+        for (size_t k = 0; k < n_known; k++)
+                if (streq(known[k].dir, dir)) {
+                        if (known[k].dev[0] && loopdev_backs(known[k].dev, image)) {
+                                snprintf(dev, LOOPDEV_PATH_MAX, "%s", known[k].dev);
+                                return 1;
+                        }
+                        known[k].dev[0] = '\0';
+                        return 0;
+                }
+        int r = loopdev_find(image, dev);
+        if (r >= 0)
+                known_set(dir, r > 0 ? dev : "");
+        return r;
+}
+
 static int image_create(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err) {
+        known_set(dir, ""); /* a new image: no device has it (the name may be reused) */
         char cache[600], image[700], mnt[700];
         int r = cached_image(v, s, cache, sizeof(cache), err);
         if (r < 0)
@@ -251,53 +303,6 @@ static int grow_offline(const char *image, vs_error *err) {
         if (r < 0)
                 return vs_err_prefix(err, "grow the filesystem of %s", image);
         return 0;
-}
-
-/* The loop device each image was last bound to by this daemon, for as
- * long as it may still be: checking that device's sysfs file is one open,
- * where finding it is a look at every loop device of the host, bound or
- * not (the kernel keeps unbound ones: a host that ran a thousand images
- * has a thousand, and the look took 10 ms per start and per stop).  After
- * a restart of the daemon nothing is known and the look is made. */
-struct known_dev {
-        char dir[600];
-        char dev[LOOPDEV_PATH_MAX];
-};
-static struct known_dev *known;
-static size_t n_known;
-
-static void known_drop(const char *dir) {
-        for (size_t k = 0; k < n_known; k++)
-                if (streq(known[k].dir, dir)) {
-                        known[k] = known[--n_known];
-                        return;
-                }
-}
-
-static void known_set(const char *dir, const char *dev) {
-        known_drop(dir);
-        struct known_dev *n = realloc(known, (n_known + 1) * sizeof(*known));
-        if (!n)
-                return; /* then found by looking */
-        known = n;
-        snprintf(known[n_known].dir, sizeof(known[n_known].dir), "%s", dir);
-        snprintf(known[n_known].dev, sizeof(known[n_known].dev), "%s", dev);
-        n_known++;
-}
-
-/* 1 (dev filled) when a loop device is bound to the image of dir, 0 when
- * none is, < 0 on an error. */
-static int find_dev(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
-        for (size_t k = 0; k < n_known; k++)
-                if (streq(known[k].dir, dir)) {
-                        if (loopdev_backs(known[k].dev, image)) {
-                                snprintf(dev, LOOPDEV_PATH_MAX, "%s", known[k].dev);
-                                return 1;
-                        }
-                        known_drop(dir);
-                        return 0;
-                }
-        return loopdev_find(image, dev);
 }
 
 /* 0 when no loop device is bound to image, or the one bound is released
@@ -407,7 +412,7 @@ static int image_detach(const char *dir, vs_error *err) {
         for (int k = 0; k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
                 (void) usleep(1000);
         if (!loopdev_backs(dev, image)) {
-                known_drop(dir);
+                known_set(dir, "");
                 return 0;
         }
         /* One left bound was never mounted (a crash between bind and
