@@ -19,7 +19,9 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -40,6 +42,7 @@ struct fw_port_state {
 };
 
 struct fw {
+        struct nft_ctx *nft;
         char table[32];
         char prefix[16];
         char bridge[16];
@@ -271,32 +274,18 @@ static int nft_errno(const char *msg) {
         return EIO;
 }
 
-static void nft_ctx_freep(struct nft_ctx **p) {
-        if (*p)
-                nft_ctx_free(*p);
-}
-
-/* Run one transaction; on failure fill err with "Failed to <what>: <nft>".
- * A context per transaction: libnftables keeps its caches, some 2.7 MB of
- * hash tables, for as long as a context lives, while vsd needs one only
- * when an instance is created, changed or destroyed, and a new one costs
- * about 30 µs.  Its netlink socket (made without SOCK_CLOEXEC) is closed
- * again before the daemon, single-threaded, can fork. */
+/* Run one transaction; on failure fill err with "Failed to <what>: <nft>". */
 __attribute__((format(printf, 4, 5)))
 static int run(struct fw *fw, const char *cmds, vs_error *err, const char *what_fmt, ...) {
+        if (nft_run_cmd_from_buffer(fw->nft, cmds) == 0)
+                return 0;
+        char msg[VS_ERROR_MAX / 2];
+        nft_message(nft_ctx_get_error_buffer(fw->nft), msg, sizeof(msg));
         char what[128];
         va_list ap;
         va_start(ap, what_fmt);
         vsnprintf(what, sizeof(what), what_fmt, ap);
         va_end(ap);
-
-        _cleanup_(nft_ctx_freep) struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
-        if (!nft || nft_ctx_buffer_output(nft) < 0 || nft_ctx_buffer_error(nft) < 0)
-                return vs_err_msg(err, ENOMEM, "Failed to %s: cannot set up libnftables", what);
-        if (nft_run_cmd_from_buffer(nft, cmds) == 0)
-                return 0;
-        char msg[VS_ERROR_MAX / 2];
-        nft_message(nft_ctx_get_error_buffer(nft), msg, sizeof(msg));
         return vs_err_msg(err, nft_errno(msg), "Failed to %s: %s", what, msg);
 }
 
@@ -477,6 +466,41 @@ static struct fw_port_state *port_find(struct fw *fw, const char *ifname) {
 
 /* --- the interface -------------------------------------------------------- */
 
+/* libnftables makes its netlink socket without SOCK_CLOEXEC; mark every fd
+ * it opened so that none reaches a child vsd forks. */
+static void cloexec_new_fds(const fd_set *before) {
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return;
+        int self = dirfd(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                int fd = atoi(de->d_name);
+                if (de->d_name[0] == '.' || fd == self || (fd < FD_SETSIZE && FD_ISSET(fd, before)))
+                        continue;
+                int fl = fcntl(fd, F_GETFD);
+                if (fl >= 0 && !(fl & FD_CLOEXEC))
+                        fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+        }
+        closedir(d);
+}
+
+static void open_fds(fd_set *ret) {
+        FD_ZERO(ret);
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return;
+        /* not the directory's own fd: the number is free again afterwards */
+        int self = dirfd(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                int fd = atoi(de->d_name);
+                if (de->d_name[0] != '.' && fd != self && fd < FD_SETSIZE)
+                        FD_SET(fd, ret);
+        }
+        closedir(d);
+}
+
 int fw_open(const struct fw_config *cfg, struct fw **ret, vs_error *err) {
         if (!cfg->table || !table_name_valid(cfg->table))
                 return vs_err_msg(err, EINVAL, "invalid firewall table name '%s'", cfg->table ? cfg->table : "");
@@ -504,6 +528,26 @@ int fw_open(const struct fw_config *cfg, struct fw **ret, vs_error *err) {
                 memcpy(fw->nat, cfg->nat, cfg->n_nat * sizeof(*fw->nat));
                 fw->n_nat = cfg->n_nat;
         }
+
+        /* One context for the daemon's life, made now, while its fds are
+         * few: libnftables waits on its netlink socket with select(), and
+         * a socket numbered past FD_SETSIZE aborts the process.  A daemon
+         * with a few hundred instances running holds more than 1024 fds;
+         * a context made per transaction then aborted it.  The price is
+         * the context's caches, about 2.7 MB of heap. */
+        fd_set before;
+        open_fds(&before);
+        fw->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!fw->nft) {
+                free(fw->nat);
+                return vs_err(err, ENOMEM, "Failed to open the firewall: nft_ctx_new");
+        }
+        if (nft_ctx_buffer_output(fw->nft) < 0 || nft_ctx_buffer_error(fw->nft) < 0) {
+                nft_ctx_free(fw->nft);
+                free(fw->nat);
+                return vs_err(err, ENOMEM, "Failed to open the firewall: nft buffers");
+        }
+        cloexec_new_fds(&before);
         *ret = TAKE_PTR(fw);
         return 0;
 }
@@ -511,6 +555,7 @@ int fw_open(const struct fw_config *cfg, struct fw **ret, vs_error *err) {
 void fw_close(struct fw *fw) {
         if (!fw)
                 return;
+        nft_ctx_free(fw->nft);
         free(fw->nat);
         ports_free(fw->ports, fw->n_ports);
         free(fw->fwds);
