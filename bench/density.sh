@@ -73,18 +73,10 @@ vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
 in_crun_ns() { # crun 1.8 refuses the hybrid layout: hide cgroup2 from it
         unshare -m sh -c 'umount -l /sys/fs/cgroup/unified && exec "$@"' sh "$@"
 }
-cgroup_dirs() { # every hierarchy below which this script's cgroups live
-        local h
-        for h in /sys/fs/cgroup/*/; do
-                [ -d "$h$CG" ] && echo "$h$CG"
-                [ -d "$h$CG-vsd" ] && echo "$h$CG-vsd"
-        done
-        return 0
-}
 cleanup() {
         set +e
         if [ -n "$FLOOR_PY" ]; then kill "$FLOOR_PY" 2>/dev/null; wait "$FLOOR_PY" 2>/dev/null; fi
-        [ -n "$VSD_PID" ] && kill -0 "$VSD_PID" 2>/dev/null && bench_vsd_end "$VSD_PID" "$SOCK"
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
         if [ -d "$T/crun" ]; then
                 for id in $(crun --root "$T/crun/state" list -q 2>/dev/null); do
                         in_crun_ns crun --root "$T/crun/state" delete -f "$id" >/dev/null 2>&1
@@ -96,19 +88,14 @@ cleanup() {
                 done
         fi
         # whatever is left in this script's cgroups (a floor instance after a
-        # failure): killed, then the cgroups removed
-        for d in $(cgroup_dirs); do
-                find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
-        done
-        sleep 0.2
-        for d in $(cgroup_dirs); do
-                find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
+        # failure, vsd's instances if it died): killed, then the cgroups removed
+        bench_cgroups_remove "$CG" "$CG-vsd"
+        bench_net_remove vsd_bench_dens vsbdens0
         ip link del "$FLOOR_BR" 2>/dev/null
         for l in $(ip -o link show type veth 2>/dev/null | sed -n 's/^[0-9]*: \(vbdf[0-9]*\)@.*/\1/p'); do
                 ip link del "$l" 2>/dev/null
         done
-        rm -rf "$T"
+        bench_dir_remove "$T"
 }
 trap cleanup EXIT
 

@@ -16,6 +16,10 @@ bench_vsd_wait() {
 # destroyed, whatever was created before a failure, then the daemon stopped.
 bench_vsd_end() {
         local n
+        if ! kill -0 "$1" 2>/dev/null; then
+                wait "$1" 2>/dev/null
+                return 0 # its instances: bench_cgroups_remove
+        fi
         for n in $("$B/vsctl" --socket "$2" --json list 2>/dev/null | python3 -c \
                 'import json, sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
                 "$B/vsctl" --socket "$2" stop --kill "$n" >/dev/null 2>&1
@@ -26,13 +30,56 @@ bench_vsd_end() {
 }
 
 # bench_cgroups_remove NAME...: those cgroup trees, in every hierarchy,
-# deepest first (they must be empty by now).
+# deepest first.  Whatever still runs in them is the bench's own (an
+# instance whose daemon died before it was destroyed keeps running, as vsd
+# means it to): killed first.
 bench_cgroups_remove() {
-        local h g
+        local h g _
+        for _ in $(seq 50); do
+                local pids=
+                for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+                        for g in "$@"; do
+                                [ -d "$h$g" ] && pids+=" $(find "$h$g" -name cgroup.procs -exec cat {} + 2>/dev/null)"
+                        done
+                done
+                [ -n "${pids// /}" ] || break
+                # shellcheck disable=SC2086
+                kill -9 $pids 2>/dev/null
+                sleep 0.1
+        done
         for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
                 for g in "$@"; do
                         [ -d "$h$g" ] && find "$h$g" -depth -type d -exec rmdir {} + 2>/dev/null
                 done
+        done
+        return 0
+}
+
+# bench_net_remove TABLE [BRIDGE]: the firewall tables and the bridge of a
+# bench daemon, when it died before it could remove them itself (after
+# bench_cgroups_remove: the instances' links go with their namespaces).
+bench_net_remove() {
+        local f
+        for f in bridge inet; do nft delete table "$f" "$1" 2>/dev/null; done
+        [ -z "${2:-}" ] || ip link del "$2" 2>/dev/null
+        return 0
+}
+
+# bench_dir_remove DIR...: a bench's state directory.  A daemon that died
+# leaves its lxcfs running with its FUSE mount inside the directory (and
+# rm would walk into it): the lxcfs of its pidfile, when its command line
+# names the directory, is killed and every mount under it detached first.
+bench_dir_remove() {
+        local d p m
+        for d in "$@"; do
+                [ -n "$d" ] && [ -d "$d" ] || continue
+                for p in $(find "$d" -xdev -name lxcfs.pid -exec cat {} + 2>/dev/null); do
+                        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$d/" && kill -9 "$p"
+                done
+                for m in $(awk -v d="$d/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+                        umount -l "$m" 2>/dev/null
+                done
+                rm -rf "$d"
         done
         return 0
 }

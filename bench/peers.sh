@@ -69,7 +69,9 @@ cleanup() {
         fi
         [ -n "$LXC_UP" ] && lxc-stop -P "$T/lxc" -n peers-lxc-idle -k >/dev/null 2>&1
         bench_cgroups_remove "$CG" "$VCG" "$VCG2"
-        rm -rf "$T"
+        bench_net_remove vsd_bench_peers
+        bench_net_remove vsd_bench_peers2
+        bench_dir_remove "$T"
 }
 trap cleanup EXIT
 

@@ -51,7 +51,8 @@ cleanup() {
         # the namespace of the daemon's mounts goes with its holder
         [ -n "${MNT_HOLDER:-}" ] && kill "$MNT_HOLDER" 2>/dev/null && wait "$MNT_HOLDER" 2>/dev/null
         bench_cgroups_remove "$CG"
-        rm -rf "$T"
+        bench_net_remove vsd_bench vsbench0
+        bench_dir_remove "$T"
 }
 trap cleanup EXIT
 

@@ -32,7 +32,8 @@ cleanup() {
         set +e
         [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
         bench_cgroups_remove "$CG"
-        rm -rf "$T"
+        bench_net_remove vsd_bench_stor
+        bench_dir_remove "$T"
 }
 trap cleanup EXIT
 

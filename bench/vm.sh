@@ -68,7 +68,8 @@ cleanup() {
         done <"$QEMU_PIDS"
         [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
         bench_cgroups_remove "$CG"
-        rm -rf "$T" "${DL:-}"
+        bench_net_remove vsd_bench_vm
+        bench_dir_remove "$T" "${DL:-}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
