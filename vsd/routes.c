@@ -50,8 +50,8 @@ static json_t *network_json(struct instance *i) {
                          n->isolated, "nameservers", n->nameservers, "mac", mac, "host_link", link);
 }
 
-/* The parts of an instance's view, each built only when a field of its is
- * wanted: a list of a thousand instances for a table needs the core alone. */
+/* The parts of an instance's view, each built only when one of its fields
+ * is wanted: a list of a thousand instances for a table needs the core alone. */
 static json_t *core_json(struct instance *i) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:I, s:f}", "name", i->cfg.name, "template",
                               i->cfg.template_name, "state", inst_state_name(i->state), "pid", (int) i->pid,
@@ -116,7 +116,7 @@ static const struct {
         { "backend", PART_STORAGE },   { "disk", PART_STORAGE },       { "inodes", PART_STORAGE },
 };
 
-/* A subset of the view (NULL: all of it), parsed from "a,b,c". */
+/* A subset of the view, parsed from "a,b,c"; all of it without a list. */
 struct view_filter {
         bool all;
         bool part[_PART_MAX];
@@ -130,6 +130,7 @@ static int view_filter_parse(const char *list, struct view_filter *f, vs_error *
         _cleanup_free_ char *copy = strdup(list);
         if (!copy)
                 return vs_err(err, ENOMEM, "fields");
+        size_t n = 0;
         for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 size_t k = 0;
                 while (k < ELEMENTSOF(view_fields) && !streq(view_fields[k].name, t))
@@ -137,8 +138,9 @@ static int view_filter_parse(const char *list, struct view_filter *f, vs_error *
                 if (k == ELEMENTSOF(view_fields))
                         return vs_err_msg(err, EINVAL, "unknown field '%.40s' in 'fields'", t);
                 f->field[k] = f->part[view_fields[k].part] = true;
+                n++;
         }
-        if (!f->part[PART_CORE] && !f->part[PART_LIMITS] && !f->part[PART_NET] && !f->part[PART_STORAGE])
+        if (n == 0)
                 return vs_err_msg(err, EINVAL, "'fields' names no field");
         return 0;
 }

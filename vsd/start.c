@@ -681,8 +681,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 if (!top)
                         return -err->code;
                 dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-                pid = clone(spawn_child, top, (int) (args.flags & ~(uint64_t) CLONE_PIDFD) | CLONE_VM | CLONE_PIDFD | SIGCHLD,
-                            &c, &pidfd);
+                pid = clone(spawn_child, top, (int) args.flags | CLONE_VM | SIGCHLD, &c, &pidfd);
                 if (pid < 0)
                         pid = -errno;
         } else {

@@ -110,10 +110,10 @@ static void mount_path(const char *dir, char *buf, size_t len) {
         snprintf(buf, len, "%s/disk", dir);
 }
 
-/* The filesystems of running instances once their mount left the host's
- * tree (or never entered it: image_attach): an fd each, for statfs, FIFREEZE and the online
- * resize.  After a restart of the daemon there is none; those ask the
- * kernel through init's root, or wait for the next start. */
+/* The filesystems of running instances, mounts in no namespace
+ * (image_attach): an fd each, for statfs, FIFREEZE and the online resize.
+ * After a restart of the daemon there is none; those ask the kernel
+ * through init's root, or wait for the next start. */
 struct held_fs {
         char dir[600];
         int fd;
