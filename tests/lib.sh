@@ -147,7 +147,34 @@ vsd_net_names() {
         VSD_NET4=10.$a.$b              # the bridge is .1, instances from .2
         VSD_NET6=fd7e:$a:$b            # the bridge is ::1/64
         VSD_ROUTED4=10.$a.$((b ^ 128)) # the routed pool, another /24
-        export VSD_NET_ID VSD_BRIDGE VSD_LINK_PREFIX VSD_NFT_TABLE VSD_NET4 VSD_NET6 VSD_ROUTED4
+        VSD_NETNS=
+        [ "${VSD_OWN_NETNS:-0}" != 1 ] || VSD_NETNS=vsdns-$VSD_NET_ID
+        export VSD_NET_ID VSD_BRIDGE VSD_LINK_PREFIX VSD_NFT_TABLE VSD_NET4 VSD_NET6 VSD_ROUTED4 VSD_NETNS
+}
+
+# A test whose file says "# netns test_x" (read by tests/run.sh, which sets
+# VSD_OWN_NETNS=1) runs its daemon in a network namespace of its own,
+# VSD_NETNS (vsdns-<id>): the bridge, the links and the nftables tables are
+# made there, and the test may do to that namespace's firewall what must
+# never be done to the host's, such as flushing the whole ruleset.  The
+# namespace outlives a daemon that is killed and started again; vsd_down
+# checks it for leaks and deletes it.
+#
+# in_net CMD...: run CMD (a program, not a shell function) in the daemon's
+# network namespace: the host's own when the test has none.
+in_net() {
+        if [ -n "${VSD_NETNS:-}" ]; then
+                nsenter --net="/run/netns/$VSD_NETNS" "$@"
+        else
+                "$@"
+        fi
+}
+
+# The daemon's namespace, made when missing, loopback up.
+vsd_netns_make() {
+        [ -n "${VSD_NETNS:-}" ] || return 0
+        [ -e "/run/netns/$VSD_NETNS" ] || ip netns add "$VSD_NETNS" || fail "cannot make network namespace $VSD_NETNS"
+        ip -n "$VSD_NETNS" link set lo up || fail "cannot set lo up in $VSD_NETNS"
 }
 
 # The [network] section of the test daemon's vsd.conf (appended to one a
@@ -197,7 +224,10 @@ vsd_up() {
         echo "=== vsd_up $(date +%T.%N)" >>"$T/vsd.log"
         vsd_net_conf
         vsd_templates_conf
-        setsid "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
+        vsd_netns_make
+        local in_ns=()
+        [ -z "$VSD_NETNS" ] || in_ns=(nsenter "--net=/run/netns/$VSD_NETNS")
+        setsid "${in_ns[@]}" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
                 --cgroup-parent "$VSD_CG" --foreground -c "$T/vsd.conf" ${VSD_ARGS:-} \
                 </dev/null >>"$T/vsd.log" 2>&1 &
         VSD_PID=$!
@@ -345,16 +375,21 @@ leak_check() {
         while read -r l; do
                 [ -n "$l" ] || continue
                 echo "LEAK: link $l"
-                ip link del "$l" 2>/dev/null
+                in_net ip link del "$l" 2>/dev/null
                 leaked=1
-        done < <(ip -o link show 2>/dev/null | grep -E "(: |alias .*)($VSD_BRIDGE|$VSD_LINK_PREFIX([0-9a-f]{8}|p[0-9a-f]{7}))" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }')
+        done < <(in_net ip -o link show 2>/dev/null | grep -E "(: |alias .*)($VSD_BRIDGE|$VSD_LINK_PREFIX([0-9a-f]{8}|p[0-9a-f]{7}))" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }')
         if command -v nft >/dev/null; then
                 while read -r fam tab; do
                         [ -n "$tab" ] || continue
                         echo "LEAK: nftables table $fam $tab"
-                        nft delete table "$fam" "$tab" 2>/dev/null
+                        in_net nft delete table "$fam" "$tab" 2>/dev/null
                         leaked=1
-                done < <(nft list tables 2>/dev/null | awk -v t="$VSD_NFT_TABLE" '$3 == t { print $2, $3 }')
+                done < <(in_net nft list tables 2>/dev/null | awk -v t="$VSD_NFT_TABLE" '$3 == t { print $2, $3 }')
+        fi
+        # the test's own network namespace, once checked: deleting it takes
+        # whatever is still in it
+        if [ -n "$VSD_NETNS" ] && [ -e "/run/netns/$VSD_NETNS" ]; then
+                ip netns del "$VSD_NETNS" 2>/dev/null || { echo "LEAK: cannot delete network namespace $VSD_NETNS"; leaked=1; }
         fi
 
         # The parent itself is the runner's to remove once empty; anything

@@ -17,7 +17,9 @@
 # subset.  The last line is "N passed, N failed"; the exit status is 1 if any
 # test failed.  VSD_TEST_TIMEOUT (default 180) bounds one integration test in
 # seconds; a test that needs longer says so with a line "# timeout test_x N"
-# in its file.  VSD_KEEP=1 keeps the directory of a failed test.
+# in its file, and one whose daemon must run in a network namespace of its
+# own (tests/lib.sh) with a line "# netns test_x".  VSD_KEEP=1 keeps the
+# directory of a failed test.
 
 set -u
 
@@ -115,6 +117,10 @@ run_integration() {
         id="$(basename "$file" .sh):$fn"
         limit=$(sed -n "s/^# timeout $fn \([0-9][0-9]*\)\$/\1/p" "$file" | head -n1)
         limit=${limit:-${VSD_TEST_TIMEOUT:-180}}
+        # "# netns test_x": its daemon in a network namespace of its own (tests/lib.sh)
+        VSD_OWN_NETNS=0
+        ! grep -qx "# netns $fn" "$file" || VSD_OWN_NETNS=1
+        export VSD_OWN_NETNS
         T=$(mktemp -d /tmp/vsd-test.XXXXXX)
         MY_DIRS+=("$T")
         VSD_CG=vsd-test-$$-$n
