@@ -15,6 +15,7 @@
 #include "../net/ipam.h"
 #include "../net/tc.h"
 #include "daemon.h"
+#include "fwguard.h"
 #include "instance.h"
 #include "loop.h"
 
@@ -45,6 +46,7 @@ struct netw {
         bool pool_broken;       /* making one failed: said once, not retried */
         struct loop_source *refill;
         struct fw *fw;          /* NULL: no firewall, and so no instance networking */
+        struct fw_guard *guard; /* restores the tables others delete (with fw) */
         char fw_error[VS_ERROR_MAX];
         char bridge_mark[512];  /* <run_dir>/bridge: we made the bridge */
         bool bridge_ready;      /* it has its addresses and is up */
@@ -133,6 +135,11 @@ int netw_new(struct vsd *v, vs_error *err) {
                 log_warn("Failed to open the firewall (%s): instances can only run without a network, ignoring",
                          ferr.msg);
                 n->fw = NULL;
+        } else if (fwg_new(v, s->nft_table, &n->guard) < 0) {
+                fw_close(n->fw);
+                nl_close(n->nl);
+                free(n);
+                return vs_err(err, ENOMEM, "Failed to set up networking");
         }
         v->net = n;
         return 0;
@@ -173,6 +180,7 @@ void netw_free(struct vsd *v, bool teardown) {
         if (!n)
                 return;
         loop_remove(n->refill);
+        fwg_free(n->guard);
         while (n->n_pool)
                 pool_drop(n, &n->pool[--n->n_pool]);
         if (teardown) {
@@ -273,25 +281,18 @@ static void pool_schedule(struct netw *n) {
                 (void) loop_add_timer(n->v->loop, POOL_REFILL_MS, pool_refill, n, &n->refill);
 }
 
-void netw_reconcile(struct vsd *v) {
+int netw_fw_rebuild(struct vsd *v, size_t *ret_ports, size_t *ret_forwards, vs_error *err) {
         struct netw *n = N(v);
-        vs_error err = { 0 };
-        /* twice: an IFB is stale once the link it caps is, which the first
-         * walk may remove after passing the IFB */
-        for (int pass = 0; pass < 2; pass++)
-                (void) nl_link_foreach(n->nl, stale_link, v, NULL);
         if (!n->fw)
-                return;
-        /* every running instance's port and forwards, in one transaction */
+                return vs_err_msg(err, EOPNOTSUPP, "Failed to rebuild the firewall: no firewall (%s)", n->fw_error);
+        /* every instance's port and forwards, in one transaction */
         size_t cap = v->n_inst ? v->n_inst : 1;
-        struct fw_port *ports = calloc(cap, sizeof(*ports));
-        char (*names)[16] = calloc(cap, 16);
-        struct fw_forward *fwds = calloc(cap * INST_FORWARD_MAX, sizeof(*fwds));
+        _cleanup_free_ struct fw_port *ports = calloc(cap, sizeof(*ports));
+        _cleanup_free_ char(*names)[16] = calloc(cap, 16);
+        _cleanup_free_ struct fw_forward *fwds = calloc(cap * INST_FORWARD_MAX, sizeof(*fwds));
         size_t np = 0, nf = 0;
-        if (!ports || !names || !fwds) {
-                log_err("Failed to rebuild the firewall: out of memory");
-                goto out;
-        }
+        if (!ports || !names || !fwds)
+                return vs_err(err, ENOMEM, "Failed to rebuild the firewall");
         /* every instance with a network, running or not: a stopped one's
          * elements match nothing until its link exists */
         for (size_t k = 0; k < v->n_inst; k++) {
@@ -303,16 +304,30 @@ void netw_reconcile(struct vsd *v) {
                 for (unsigned f = 0; f < i->cfg.net.n_fwd && i->cfg.net.n_addr; f++)
                         fw_forward_of(&i->cfg, f, &fwds[nf++]);
         }
-        if (fw_sync(n->fw, ports, np, fwds, nf, &err) < 0)
-                log_err("Failed to rebuild the firewall: %s", err.msg);
-        else
-                for (size_t k = 0; k < v->n_inst; k++)
-                        v->inst[k]->net_registered = v->inst[k]->state != INST_BROKEN && netw_has_link(&v->inst[k]->cfg);
+        int r = fw_sync(n->fw, ports, np, fwds, nf, err);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < v->n_inst; k++)
+                v->inst[k]->net_registered = v->inst[k]->state != INST_BROKEN && netw_has_link(&v->inst[k]->cfg);
+        if (ret_ports)
+                *ret_ports = np;
+        if (ret_forwards)
+                *ret_forwards = nf;
+        return 0;
+}
+
+void netw_reconcile(struct vsd *v) {
+        struct netw *n = N(v);
+        vs_error err = { 0 };
+        /* twice: an IFB is stale once the link it caps is, which the first
+         * walk may remove after passing the IFB */
+        for (int pass = 0; pass < 2; pass++)
+                (void) nl_link_foreach(n->nl, stale_link, v, NULL);
+        if (!n->fw)
+                return;
+        if (netw_fw_rebuild(v, NULL, NULL, &err) < 0)
+                log_err("%s", err.msg);
         pool_schedule(n);
-out:
-        free(ports);
-        free(names);
-        free(fwds);
 }
 
 /* ---- addresses: create and set ---- */
@@ -713,12 +728,25 @@ static void fw_unregister(struct vsd *v, const struct inst_config *cfg) {
 }
 
 int netw_register(struct vsd *v, struct instance *i, vs_error *err) {
-        if (!netw_has_link(&i->cfg) || i->net_registered)
+        struct netw *n = N(v);
+        if (!netw_has_link(&i->cfg))
                 return 0;
-        if (!N(v)->fw)
+        /* tables someone deleted a moment ago are put back first: an
+         * instance never starts on a firewall that lacks the others */
+        int r = fwg_ensure(n->guard, err);
+        if (r < 0 || i->net_registered)
+                return r;
+        if (!n->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run",
-                                  N(v)->fw_error);
-        int r = fw_register(v, &i->cfg, err);
+                                  n->fw_error);
+        r = fw_register(v, &i->cfg, err);
+        if (r == -ENOENT) {
+                /* the tables (or a set of them) are gone and the guard has
+                 * not heard of it: rebuilt now, this instance included */
+                fw_unregister(v, &i->cfg);
+                vs_err_clear(err);
+                return fwg_restore_missing(n->guard, err);
+        }
         if (r < 0) {
                 fw_unregister(v, &i->cfg);
                 return r;
@@ -883,10 +911,13 @@ int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg
                 return 0;
         if (netw_has_link(cfg) && !N(v)->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s)", N(v)->fw_error);
+        int r = fwg_ensure(N(v)->guard, err);
+        if (r < 0)
+                return r;
         bool addrs = cfg->net.n_addr != i->cfg.net.n_addr ||
                      memcmp(cfg->net.addr, i->cfg.net.addr, sizeof(cfg->net.addr)) != 0;
         live = live && netw_has_link(cfg);
-        int r = live && addrs ? update_inside(v, i, cfg, err) : 0;
+        r = live && addrs ? update_inside(v, i, cfg, err) : 0;
         if (r >= 0 && live)
                 r = update_host(v, i, cfg, err);
         if (r >= 0 && (i->net_registered || live))

@@ -12,6 +12,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "../base/error.h"
@@ -32,6 +33,12 @@ int netw_new(struct vsd *v, vs_error *err);
  * instance owns (a crash between two steps) are deleted, and the pool of
  * spare namespaces is filled from the event loop. */
 void netw_reconcile(struct vsd *v);
+
+/* The firewall's tables, replaced in one transaction, with the port and
+ * forwards of every instance with a network (running or not): at start,
+ * and when they were deleted or changed behind vsd's back (fwguard.c).
+ * *ret_ports, *ret_forwards (may be NULL): how many. */
+int netw_fw_rebuild(struct vsd *v, size_t *ret_ports, size_t *ret_forwards, vs_error *err);
 
 /* teardown (nothing runs any more): remove the firewall's tables and the
  * bridge vsd made. */

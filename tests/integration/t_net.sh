@@ -17,14 +17,15 @@ serve() {
         vsctl exec "$1" -- sh -c "mkdir -p /tmp/www && echo '$3' >/tmp/www/index.html && httpd -p $2 -h /tmp/www"
 }
 
-# fetch URL: what the host gets from an instance (3 s at most).
+# fetch URL: what the host gets from an instance (3 s at most); from the
+# daemon's own network namespace when the test has one.
 fetch() {
-        curl -s --max-time 3 "$1"
+        in_net curl -s --max-time 3 "$1"
 }
 
 # The host's ping (the tests need no iputils): busybox's.
 ping() {
-        busybox ping "$@"
+        in_net busybox ping "$@"
 }
 
 # Start a UDP counter in an instance, in the background, its output in
@@ -450,4 +451,92 @@ test_routed_proxy_entries_and_resolv_conf() {
         vsctl exec pub -- grep -qx "nameserver fd00::54" /etc/resolv.conf || fail "IPv6 nameserver missing"
         vsctl stop pub --kill
         ip link del "$up"
+}
+
+# spoof_check TX RX: RX hears TX's own address and nothing TX sends from
+# another address of the bridge's network (test_spoofed_source_dropped's
+# method).
+spoof_check() {
+        local a b
+        a=$(ip_of "$1")
+        b=$(ip_of "$2")
+        udp_counter "$2" 9000 1500 "$T/own"
+        vsctl exec "$1" -- /probe udp-send "$a" "$b" 5000 9000 10
+        counted
+        assert_eq "$(probe_val count <"$T/own")" 10 "datagrams from $1's own address"
+        udp_counter "$2" 9000 1500 "$T/spoofed"
+        vsctl exec "$1" -- /probe udp-send "$VSD_NET4.200" "$b" 5000 9000 10
+        counted
+        assert_eq "$(probe_val count <"$T/spoofed")" 0 "datagrams from $1 under the spoofed source $VSD_NET4.200"
+}
+
+# firewall_events: the firewall-restored events so far, one JSON line each.
+firewall_events() {
+        vsctl --json events --past --no-follow | jq -c 'select(.type == "firewall-restored")'
+}
+
+# A host firewall reload (Debian's nftables.service loads a file that starts
+# with "flush ruleset") deletes every table, vsd's too.  The daemon runs in a
+# network namespace of its own, where the test may flush the whole ruleset.
+# netns test_firewall_restored_after_flush
+test_firewall_restored_after_flush() {
+        local gw="$VSD_NET4.1" t0 ms ev
+        vsctl create tx --start
+        vsctl create rx --start
+        vsctl create fw1 --forward tcp:18080:80 --start
+        serve fw1 80 forwarded-ok
+        assert_eq "$(fetch "http://$gw:18080/")" forwarded-ok "the forward before the flush"
+        spoof_check tx rx
+        [ -z "$(firewall_events)" ] || fail "a firewall-restored event before anything happened: $(firewall_events)"
+
+        t0=$(date +%s%N)
+        in_net nft flush ruleset
+        wait_for -t 3 in_net nft list table inet "$VSD_NFT_TABLE"
+        ms=$((($(date +%s%N) - t0) / 1000000))
+        note "tables back ${ms} ms after the flush"
+        in_net nft list table bridge "$VSD_NFT_TABLE" >/dev/null || fail "the bridge table was not restored"
+        # the instances' elements, not just empty tables
+        spoof_check tx rx
+        assert_eq "$(fetch "http://$gw:18080/")" forwarded-ok "the forward after the flush"
+        # a new instance is protected too, and reaches the host (a port the
+        # firewall does not know passes nothing)
+        vsctl create late --start
+        vsctl exec late -- ping -c 1 -W 2 "$gw" >/dev/null || fail "a new instance has no network after the flush"
+        spoof_check late rx
+        # one event for the one flush, naming who did it
+        wait_for bash -c '[ -n "$("$B/vsctl" --socket "$VSD_SOCKET" --json events --past --no-follow | jq -c "select(.type == \"firewall-restored\")")" ]'
+        ev=$(firewall_events)
+        note "event: $ev"
+        assert_eq "$(grep -c . <<<"$ev")" 1 "firewall-restored events for one flush"
+        assert_eq "$(json .reason <<<"$ev")" changed "reason"
+        assert_eq "$(json .command <<<"$ev")" nft "the process that changed the tables"
+        assert_eq "$(json .ports <<<"$ev")" 3 "ports restored (tx, rx, fw1)"
+        assert_eq "$(json .forwards <<<"$ev")" 1 "forwards restored"
+        vsctl events --past --no-follow | grep -q "firewall-restored" || fail "vsctl events does not show the restore"
+        grep -q "restored" "$T/vsd.log" || fail "the restore is not logged"
+}
+
+# A daemon too busy to have seen a deletion yet (stopped here) gets a
+# request to start a new instance: the start restores the tables it finds
+# missing instead of failing.  Only this test's own tables are deleted.
+test_firewall_missing_at_start() {
+        local pid
+        vsctl create rx --start
+        pid=$(vsd_pid)
+        # a failure below must not leave the daemon stopped for vsd_down
+        trap "kill -CONT $pid 2>/dev/null || true" EXIT
+        kill -STOP "$pid"
+        nft delete table inet "$VSD_NFT_TABLE"
+        nft delete table bridge "$VSD_NFT_TABLE"
+        "$B/vsctl" --socket "$VSD_SOCKET" create late --start >"$T/late.out" 2>&1 &
+        local late=$!
+        # the request waits in the listening socket's queue
+        wait_for bash -c "ss -xlH src '$VSD_SOCKET' | awk '\$3 > 0 { found = 1 } END { exit !found }'"
+        kill -CONT "$pid"
+        trap - EXIT
+        wait "$late" || fail "start with the tables missing: $(cat "$T/late.out")"
+        nft list table inet "$VSD_NFT_TABLE" >/dev/null || fail "the inet table is still missing"
+        nft list table bridge "$VSD_NFT_TABLE" >/dev/null || fail "the bridge table is still missing"
+        spoof_check late rx
+        spoof_check rx late
 }
