@@ -30,7 +30,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
 #include "../../net/fw.h"
+#include "../../net/fwwatch.h"
 #include "check.h"
 
 /* --- pure ------------------------------------------------------------------ */
@@ -833,6 +839,123 @@ static bool all_cloexec(const uint8_t before[256]) {
         return ok;
 }
 
+/* --- changes by others -------------------------------------------------------- */
+
+/* Read what the watch has; every notification of a transaction is queued
+ * before the committing call returns, so no wait is needed. */
+static int watch_read(struct fw_watch *w, struct fw_change *c) {
+        *c = (struct fw_change){ 0 };
+        return fw_watch_read(w, (uint32_t) getpid(), c);
+}
+
+/* One nftables notification, as the kernel sends it. */
+static size_t notification(char *buf, int msg, int family, int attr, const char *table, uint32_t pid) {
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+        nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | msg;
+        struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+        g->nfgen_family = (uint8_t) family;
+        g->version = NFNETLINK_V0;
+        if (msg == NFT_MSG_NEWGEN) {
+                mnl_attr_put_u32(nlh, NFTA_GEN_ID, htonl(7));
+                mnl_attr_put_u32(nlh, NFTA_GEN_PROC_PID, htonl(pid));
+                mnl_attr_put_strz(nlh, NFTA_GEN_PROC_NAME, "tester");
+        } else
+                mnl_attr_put_strz(nlh, attr, table);
+        return nlh->nlmsg_len;
+}
+
+/* The parser alone: a transaction read in two parts, vsd's own, another
+ * table's, another family's. */
+static void watch_parser(struct fw_watch *w) {
+        char a[512], b[512];
+        struct fw_change c = { 0 };
+        uint32_t self = (uint32_t) getpid(), other = self + 1;
+        size_t n = notification(a, NFT_MSG_DELTABLE, NFPROTO_INET, NFTA_TABLE_NAME, "vsdtest", 0);
+        int r = fw_watch_feed(w, a, n, self, &c);
+        CHECK("parser: a deletion without its generation waits", r == 0 && c.objects == 0, "r=%d objects=%u", r,
+              c.objects);
+        n = notification(b, NFT_MSG_NEWGEN, AF_UNSPEC, 0, NULL, other);
+        r = fw_watch_feed(w, b, n, self, &c);
+        CHECK("parser: ... and counts with another process's generation",
+              r == 1 && c.objects == 1 && c.deleted && c.pid == other && streq(c.command, "tester"),
+              "r=%d objects=%u deleted=%d pid=%u command=%s", r, c.objects, c.deleted, c.pid, c.command);
+
+        c = (struct fw_change){ 0 };
+        n = notification(a, NFT_MSG_DELSETELEM, NFPROTO_BRIDGE, NFTA_SET_ELEM_LIST_TABLE, "vsdtest", 0);
+        n += notification(a + n, NFT_MSG_NEWGEN, AF_UNSPEC, 0, NULL, self);
+        r = fw_watch_feed(w, a, n, self, &c);
+        CHECK("parser: our own transaction is ignored", r == 0 && c.objects == 0, "r=%d objects=%u", r, c.objects);
+
+        static const struct {
+                const char *what;
+                int family;
+                const char *table;
+        } others[] = {
+                { "another table", NFPROTO_INET, "vsdtest2" },
+                { "a table of that name in another family", NFPROTO_IPV4, "vsdtest" },
+        };
+        for (size_t k = 0; k < ELEMENTSOF(others); k++) {
+                char name[96];
+                snprintf(name, sizeof(name), "parser: %s is not ours", others[k].what);
+                c = (struct fw_change){ 0 };
+                n = notification(a, NFT_MSG_DELTABLE, others[k].family, NFTA_TABLE_NAME, others[k].table, 0);
+                n += notification(a + n, NFT_MSG_NEWGEN, AF_UNSPEC, 0, NULL, other);
+                r = fw_watch_feed(w, a, n, self, &c);
+                CHECK(name, r == 0 && c.objects == 0, "r=%d objects=%u", r, c.objects);
+        }
+}
+
+/* The kernel's notifications, changes made by another process (nft) and
+ * by this one. */
+static void watch(struct fw *fw) {
+        _cleanup_fw_watch_ struct fw_watch *w = NULL;
+        vs_error err = { 0 };
+        struct fw_change c;
+        int r = fw_watch_open("vsdtest", &w, &err);
+        CHECK("watch: open", r == 0, "r=%d %s", r, err.msg);
+        if (r < 0)
+                return;
+        watch_parser(w);
+
+        struct net_cidr addrs[] = { cidr("10.77.0.9", 24) };
+        struct fw_port p = { .ifname = "vshW", .mac = { 2, 0, 0, 0, 0, 9 }, .addrs = addrs, .n_addrs = 1 };
+        r = fw_sync(fw, &p, 1, NULL, 0, &err);
+        if (r == 0)
+                r = fw_port_add(fw, &p, &err);
+        CHECK("watch: our own changes", r == 0 && watch_read(w, &c) == 0, "r=%d %s; objects=%u pid=%u", r, err.msg,
+              c.objects, c.pid);
+        CHECK("watch: tables present", fw_tables_present("vsdtest") == 1, "not found");
+
+        r = sh("nft add table inet vsdother && nft delete table inet vsdother");
+        CHECK("watch: another table's changes", r == 0 && watch_read(w, &c) == 0, "r=%d objects=%u", r, c.objects);
+
+        r = sh("nft delete element inet vsdtest ports '{ \"vshW\" }'");
+        r = r == 0 ? watch_read(w, &c) : -1;
+        CHECK("watch: an element deleted by nft", r == 1 && c.objects == 1 && !c.deleted && streq(c.command, "nft"),
+              "r=%d objects=%u deleted=%d command=%s", r, c.objects, c.deleted, c.command);
+
+        /* what a firewall reload does, in this test's own namespace */
+        r = sh("nft flush ruleset");
+        r = r == 0 ? watch_read(w, &c) : -1;
+        CHECK("watch: flush ruleset", r == 1 && c.deleted && c.pid != (uint32_t) getpid() && streq(c.command, "nft"),
+              "r=%d deleted=%d pid=%u command=%s", r, c.deleted, c.pid, c.command);
+        printf("# flush ruleset: %u objects of ours, by %s (pid %u)\n", c.objects, c.command, c.pid);
+        CHECK("watch: tables gone", fw_tables_present("vsdtest") == 0, "still there");
+        r = sh("nft add table inet vsdtest '{ flags dormant; }' && nft add table bridge vsdtest");
+        CHECK("watch: a dormant table is not in place", r == 0 && fw_tables_present("vsdtest") == 0, "r=%d", r);
+        (void) watch_read(w, &c);
+
+        /* a full buffer: the kernel drops messages and says so once */
+        int small = 4096;
+        (void) setsockopt(fw_watch_fd(w), SOL_SOCKET, SO_RCVBUFFORCE, &small, sizeof(small));
+        r = fw_sync(fw, &p, 1, NULL, 0, &err);
+        for (int k = 0; r == 0 && k < 20; k++)
+                r = fw_port_add(fw, &p, &err);
+        r = r == 0 ? watch_read(w, &c) : -1;
+        CHECK("watch: lost messages are reported", r == 1 && c.lost, "r=%d lost=%d %s", r, c.lost, err.msg);
+        CHECK("watch: restored tables present", fw_tables_present("vsdtest") == 1, "not found");
+}
+
 static void privileged(void) {
         if (geteuid() != 0) {
                 printf("ok - firewall # skip: needs root\n");
@@ -865,6 +988,7 @@ static void privileged(void) {
                 with_bridge_nf(fw, &n);
                 CHECK("every fd close-on-exec", all_cloexec(before), "see above");
                 latency(fw);
+                watch(fw);
         }
         r = fw_remove(fw, &err);
         CHECK("remove at the end", r == 0, "r=%d %s", r, err.msg);
