@@ -112,6 +112,26 @@ static void pids_text(json_t *e, char *buf, size_t len) {
                  out_get_u64(e, "refused") == 1 ? "" : "s", out_get_u64(e, "pids_limit"));
 }
 
+/* "tables vsd restored after nft (pid 1234) deleted them: 3 ports, 1 forward" */
+static void firewall_text(json_t *e, char *buf, size_t len) {
+        const char *reason = out_get_str(e, "reason"), *command = out_get_str(e, "command");
+        char who[64] = "another process", why[96];
+        if (*command && out_has(e, "pid"))
+                snprintf(who, sizeof(who), "%s (pid %" PRIu64 ")", command, out_get_u64(e, "pid"));
+        else if (out_has(e, "pid"))
+                snprintf(who, sizeof(who), "pid %" PRIu64, out_get_u64(e, "pid"));
+        if (streq(reason, "missing"))
+                snprintf(why, sizeof(why), "found missing");
+        else if (streq(reason, "events-lost"))
+                snprintf(why, sizeof(why), "found missing after lost notifications");
+        else
+                snprintf(why, sizeof(why), "%s by %s",
+                         json_is_true(json_object_get(e, "deleted")) ? "deleted" : "changed", who);
+        uint64_t ports = out_get_u64(e, "ports"), fwds = out_get_u64(e, "forwards");
+        snprintf(buf, len, "tables '%s' %s, restored: %" PRIu64 " port%s, %" PRIu64 " forward%s",
+                 out_get_str(e, "table"), why, ports, ports == 1 ? "" : "s", fwds, fwds == 1 ? "" : "s");
+}
+
 static void lost_text(json_t *e, char *buf, size_t len) {
         snprintf(buf, len, "%" PRIu64 " events lost: this client fell behind", out_get_u64(e, "count"));
 }
@@ -123,6 +143,7 @@ static const struct {
         { "oom-kill", oom_text },     { "stopped", stopped_text },      { "died", died_text },
         { "started", pid_text },      { "adopted", pid_text },          { "created", created_text },
         { "limits-changed", limits_text }, { "pids-max", pids_text },  { "events-lost", lost_text },
+        { "firewall-restored", firewall_text },
 };
 
 /* Fields every event has, left out of the generic details. */

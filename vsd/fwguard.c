@@ -85,7 +85,8 @@ static int restore(struct fw_guard *g, const char *reason, vs_error *err) {
                 schedule(g);
                 return r;
         }
-        log_info("Firewall tables '%s' restored after %s: %zu ports, %zu forwards", g->table, why, ports, forwards);
+        log_info("Firewall tables '%s' restored after %s: %zu port%s, %zu forward%s", g->table, why, ports,
+                 ports == 1 ? "" : "s", forwards, forwards == 1 ? "" : "s");
         if (g->repeats == 3)
                 log_warn("Another process keeps changing the firewall tables '%s': restores are spaced out to up to "
                          "%d s",
