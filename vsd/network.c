@@ -12,6 +12,7 @@
 #include "../base/log.h"
 #include "../base/util.h"
 #include "../net/fw.h"
+#include "../net/fwwatch.h"
 #include "../net/ipam.h"
 #include "../net/tc.h"
 #include "daemon.h"
@@ -903,6 +904,8 @@ static int update_fw(struct vsd *v, const struct inst_config *old, const struct 
         return netw_has_link(cfg) ? fw_register(v, cfg, err) : 0;
 }
 
+static int update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err);
+
 int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err) {
         bool live = inst_is_active(i);
         if (live && cfg->net.mode != i->cfg.net.mode)
@@ -914,10 +917,25 @@ int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg
         int r = fwg_ensure(N(v)->guard, err);
         if (r < 0)
                 return r;
+        r = update(v, i, cfg, err);
+        /* the tables went missing and the guard has not heard of it:
+         * rebuilt (with the settings still in force), then the change again */
+        if (r == -ENOENT && N(v)->fw && fw_tables_present(S(v)->nft_table) == 0) {
+                vs_err_clear(err);
+                r = fwg_restore_missing(N(v)->guard, err);
+                if (r >= 0)
+                        r = update(v, i, cfg, err);
+        }
+        return r;
+}
+
+/* netw_update() once its checks passed. */
+static int update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err) {
+        bool live = inst_is_active(i);
         bool addrs = cfg->net.n_addr != i->cfg.net.n_addr ||
                      memcmp(cfg->net.addr, i->cfg.net.addr, sizeof(cfg->net.addr)) != 0;
         live = live && netw_has_link(cfg);
-        r = live && addrs ? update_inside(v, i, cfg, err) : 0;
+        int r = live && addrs ? update_inside(v, i, cfg, err) : 0;
         if (r >= 0 && live)
                 r = update_host(v, i, cfg, err);
         if (r >= 0 && (i->net_registered || live))
