@@ -196,10 +196,14 @@ int fw_watch_feed(struct fw_watch *w, const void *buf, size_t len, uint32_t self
         return f.any ? 1 : 0;
 }
 
+/* Reads per call: a host whose other firewall users never pause cannot
+ * keep the event loop here; what is left is read on the next turn. */
+#define WATCH_READS_MAX 256
+
 int fw_watch_read(struct fw_watch *w, uint32_t self, struct fw_change *ret) {
         struct fw_change c = { 0 };
         bool any = false;
-        for (;;) {
+        for (int k = 0; k < WATCH_READS_MAX; k++) {
                 ssize_t n = recv(fw_watch_fd(w), w->buf, WATCH_RECV_SIZE, MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
                         continue;

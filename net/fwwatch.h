@@ -51,7 +51,8 @@ static inline void fw_watch_closep(struct fw_watch **p) {
 /* The socket to poll for input (non-blocking, close-on-exec). */
 int fw_watch_fd(const struct fw_watch *w);
 
-/* Read every message queued.  Transactions committed by process self
+/* Read the messages queued (up to a bound: the socket stays readable
+ * when more are left).  Transactions committed by process self
  * (getpid() of the caller: vsd is one thread) are its own and ignored.
  * Returns 1 with *ret filled when a foreign transaction touched the tables
  * or messages were lost, 0 when not; a transaction whose NEWGEN has not

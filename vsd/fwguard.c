@@ -137,6 +137,7 @@ static int on_readable(struct loop_source *s, int fd, uint32_t events, void *use
                 log_warn("Failed to read nftables notifications: %s: changes to the firewall tables '%s' are no "
                          "longer noticed, ignoring",
                          strerror(-r), g->table);
+                g->src = NULL; /* the loop removes it */
                 return -1;
         }
         if (r == 0)
@@ -206,5 +207,7 @@ int fwg_ensure(struct fw_guard *g, vs_error *err) {
 }
 
 int fwg_restore_missing(struct fw_guard *g, vs_error *err) {
+        if (!g)
+                return vs_err_msg(err, EOPNOTSUPP, "Failed to restore the firewall tables: no firewall");
         return restore(g, "missing", err);
 }
