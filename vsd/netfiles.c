@@ -70,7 +70,8 @@ static int write_hosts(int rootfd, const char *block, vs_error *warn, vs_error *
         _cleanup_close_ int fd = vs_open_inside(rootfd, "etc/hosts", O_RDWR | O_CREAT, 0644, IN_ROOT, &why);
         if (fd == -ENOENT) /* no /etc: not ours to make */
                 return 0;
-        if (fd == -ELOOP || fd == -VS_EBADTYPE) {
+        /* ENOTDIR: /etc itself is something else */
+        if (fd == -ELOOP || fd == -VS_EBADTYPE || fd == -ENOTDIR) {
                 note(warn, "%s: not rewritten", why.msg);
                 return 0;
         }
@@ -134,7 +135,7 @@ int netw_write_files(int rootfd, const struct start_net *p, vs_error *warn, vs_e
          * instance chose it; not worth a warning at every start */
         if (fd == -ENOENT || fd == -ELOOP)
                 return 0;
-        if (fd == -VS_EBADTYPE) {
+        if (fd == -VS_EBADTYPE || fd == -ENOTDIR) {
                 note(warn, "%s: not rewritten", why.msg);
                 return 0;
         }

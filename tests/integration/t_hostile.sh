@@ -45,6 +45,12 @@ test_planted_fifos_do_not_stall_start() {
         start_promptly hf1
         vsctl exec hf1 -- grep -qx "nameserver 192.0.2.53" /etc/resolv.conf || fail "resolv.conf not written"
         vsctl exec hf1 -- grep -qw hf1 /etc/hosts || fail "/etc/hosts does not name the instance"
+        # /etc itself a FIFO
+        vsctl exec hf1 -- sh -c 'mv /etc /etc.real && mkfifo /etc'
+        vsctl stop hf1 --kill
+        start_promptly hf1
+        vsctl exec hf1 -- test -p /etc || fail "the planted /etc was replaced"
+        log_has "Instance hf1: open /etc/hosts: Not a directory: not rewritten"
 }
 
 test_planted_links_and_directories_stay_inside() {
