@@ -33,6 +33,10 @@ static void set_timeouts(int fd, unsigned seconds) {
         (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+void http_wait_on(const char *socket_path) {
+        waiting_on = timeout_s ? socket_path : NULL;
+}
+
 void http_no_timeout(int fd) {
         set_timeouts(fd, 0);
 }
@@ -331,10 +335,10 @@ int http_call(const char *socket_path, const char *method, const char *path, jso
         /* A daemon that refused the connection (too many from this user)
          * answered and hung up before reading: its answer says why. */
         vs_error send_err = *err;
-        if (may_wait && timeout_s)
-                waiting_on = socket_path;
+        if (may_wait)
+                http_wait_on(socket_path);
         int rr = http_read_response(fd, &h, &resp, &resp_len, err);
-        waiting_on = NULL;
+        http_wait_on(NULL);
         if (rr < 0 && r < 0) {
                 *err = send_err;
                 return r;
@@ -466,6 +470,8 @@ int http_read_lines(int fd, const vs_http_head *h, const char *what, int (*line)
                 ssize_t n = recv(fd, in, sizeof(in), 0);
                 if (n < 0 && errno == EINTR)
                         continue;
+                if (n < 0 && errno == EAGAIN && waiting_on && ping(waiting_on) == 0)
+                        continue; /* quiet, but alive */
                 if (n < 0 && errno == EAGAIN) {
                         r = timed_out(err);
                         break;

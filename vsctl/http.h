@@ -25,6 +25,12 @@
  * timeout fails with "vsd did not answer within N s" (ETIMEDOUT). */
 void http_set_timeout(unsigned seconds);
 
+/* From now on, when an answer or a stream takes longer than the timeout,
+ * ask vsd on socket_path for its version on another connection and go on
+ * waiting while it answers in time (a stop that waits for the instance, a
+ * template build whose builder is quiet); NULL ends that. */
+void http_wait_on(const char *socket_path);
+
 /* No timeout on fd any more: a stream or session that may be quiet for
  * as long as its user likes (events, exec, console), once vsd answered. */
 void http_no_timeout(int fd);

@@ -265,6 +265,12 @@ static void refuse(int fd, const char *fmt, ...) {
                 struct iovec iov[] = { { head, (size_t) n }, { body, strlen(body) }, { "\n", 1 } };
                 (void) sendmsg(fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = 3 }, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
+        /* A Unix socket closed with unread data resets its peer, which may
+         * then lose the answer: take what the request sent so far (a
+         * bounded amount; the client's buffer holds the rest). */
+        char sink[4096];
+        for (int k = 0; k < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; k++)
+                ;
         close(fd);
 }
 
@@ -319,16 +325,19 @@ static void accept_one(struct api *a, int fd) {
         else
                 a->clients = c;
         a->clients_tail = c;
-        /* MHD tells on_connection() STARTED from inside MHD_add_connection(),
-         * which takes the fd whatever happens */
+        /* MHD tells on_connection() STARTED from inside MHD_add_connection()
+         * (which takes the fd whatever happens), and CLOSED there too if it
+         * then fails: from STARTED on, c is on_connection()'s to free. */
         a->adding = c;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (MHD_add_connection(a->mhd, fd, (struct sockaddr *) &sa, sizeof(sa_family_t)) != MHD_YES || a->adding) {
+        enum MHD_Result added = MHD_add_connection(a->mhd, fd, (struct sockaddr *) &sa, sizeof(sa_family_t));
+        if (a->adding) {
                 a->adding = NULL;
                 client_unlink(a, c);
                 return;
         }
-        a->resumed = true; /* MHD reads the request before the loop waits */
+        if (added == MHD_YES)
+                a->resumed = true; /* MHD reads the request before the loop waits */
 }
 
 static int on_listen(struct loop_source *s, int fd, uint32_t events, void *userdata) {
