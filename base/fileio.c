@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -67,10 +69,103 @@ int vs_write_replace(const char *path, const void *data, size_t len, mode_t mode
         return write_replace(path, data, len, mode, false);
 }
 
-int vs_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* The one raw syscall of base/ (vsd/syscalls.h holds the daemon's):
+ * openat2() with how->mode only when creating, as the kernel insists. */
+static int open_how(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve) {
+        struct open_how how = {
+                .flags = (uint64_t) flags,
+                .mode = flags & O_CREAT ? mode : 0,
+                .resolve = resolve,
+        };
+        long r = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        return r < 0 ? -errno : (int) r;
+}
+
+const char *vs_file_kind(mode_t mode) {
+        switch (mode & S_IFMT) {
+        case S_IFREG:
+                return "a regular file";
+        case S_IFDIR:
+                return "a directory";
+        case S_IFLNK:
+                return "a symbolic link";
+        case S_IFIFO:
+                return "a FIFO";
+        case S_IFSOCK:
+                return "a socket";
+        case S_IFCHR:
+                return "a character device";
+        case S_IFBLK:
+                return "a block device";
+        default:
+                return "a file of unknown type";
+        }
+}
+
+int vs_open_inside(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve, vs_error *err) {
+        const char *lead = path[0] == '/' ? "" : "/";
+        bool want_dir = flags & O_DIRECTORY;
+        int io = (flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_DIRECTORY)) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+        struct stat st, now;
+
+        /* First what is there, by an O_PATH fd: that opens nothing for I/O,
+         * whatever the file is. */
+        _cleanup_close_ int probe = open_how(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, resolve);
+        if (probe == -ENOENT && (flags & O_CREAT) && !want_dir) {
+                /* O_EXCL: only a file made here and now, never one that
+                 * appeared meanwhile (a dangling link included) */
+                int fd = open_how(dirfd, path, io | O_CREAT | O_EXCL, mode, resolve);
+                if (fd >= 0 || fd != -EEXIST)
+                        return fd >= 0 ? fd : vs_err(err, -fd, "create %s%s", lead, path);
+                probe = open_how(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, resolve);
+        }
+        if (probe < 0)
+                return vs_err(err, -probe, "open %s%s", lead, path);
+        if (fstat(probe, &st) < 0)
+                return vs_err(err, errno, "stat %s%s", lead, path);
+        if (S_ISLNK(st.st_mode))
+                return vs_err_msg(err, ELOOP, "%s%s is a symbolic link", lead, path);
+        if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+                return vs_err_msg(err, VS_EBADTYPE, "%s%s is %s, not %s", lead, path, vs_file_kind(st.st_mode),
+                                  want_dir ? "a directory" : "a regular file");
+
+        /* Then the same file for I/O: non-blocking and not followed again,
+         * since it may have been swapped since, and checked to be the one
+         * looked at. */
+        int fd = open_how(dirfd, path, io | (want_dir ? O_DIRECTORY : 0), 0, resolve);
+        if (fd < 0)
+                return vs_err(err, -fd, "open %s%s", lead, path);
+        if (fstat(fd, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+                close(fd);
+                return vs_err_msg(err, VS_EBADTYPE, "%s%s was replaced while it was being opened", lead, path);
+        }
+        if ((flags & O_TRUNC) && !want_dir && ftruncate(fd, 0) < 0) {
+                int e = errno;
+                close(fd);
+                return vs_err(err, e, "truncate %s%s", lead, path);
+        }
+        return fd;
+}
+
+/* For the daemon's own small files: never wait on a FIFO planted in their
+ * place, never read a device. */
+static int open_regular(const char *path, int flags) {
+        int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        struct stat st;
+        int r = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -VS_EBADTYPE;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+int vs_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open_regular(path, O_RDONLY);
+        if (fd < 0)
+                return fd;
         size_t cap = 4096, len = 0;
         _cleanup_free_ char *buf = malloc(cap + 1);
         if (!buf)
@@ -103,9 +198,9 @@ int vs_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
 }
 
 int vs_read_line(const char *path, char *buf, size_t len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = open_regular(path, O_RDONLY);
         if (fd < 0)
-                return -errno;
+                return fd;
         ssize_t n = read(fd, buf, len - 1);
         if (n < 0)
                 return -errno;

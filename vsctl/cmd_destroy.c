@@ -31,6 +31,7 @@ int cmd_destroy(struct vsctl *ctx, int argc, char **argv) {
                 path = NULL;
 
         vs_error err = {};
+        ctx->may_wait = force; /* a running instance is stopped first */
         if (vsctl_call(ctx, "DELETE", path, NULL, NULL, &err) < 0)
                 return vsctl_fail(&err);
         return VSCTL_EXIT_OK;

@@ -259,6 +259,9 @@ int cmd_events(struct vsctl *ctx, int argc, char **argv) {
                         http_error_from_body(h.status, h.reason, body, len, &err);
                 return vsctl_fail(&err);
         }
+        /* answered: from here on the stream is quiet for as long as
+         * nothing happens */
+        http_no_timeout(fd);
         if (http_read_lines(fd, &h, "the event stream", emit_line, ctx, &err) < 0)
                 return vsctl_fail(&err);
         return VSCTL_EXIT_OK;

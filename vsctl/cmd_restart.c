@@ -27,6 +27,7 @@ int cmd_restart(struct vsctl *ctx, int argc, char **argv) {
 
         vs_error err = {};
         json_t *answer = NULL;
+        ctx->may_wait = true; /* the answer comes once the instance has halted */
         if (vsctl_call(ctx, "POST", vsctl_instance_path(argv[optind], "restart"),
                        json_object_size(body) ? json_incref(body) : NULL, &answer, &err) < 0)
                 return vsctl_fail(&err);

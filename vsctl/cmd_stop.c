@@ -34,6 +34,7 @@ int cmd_stop(struct vsctl *ctx, int argc, char **argv) {
 
         vs_error err = {};
         json_t *answer = NULL;
+        ctx->may_wait = true; /* the answer comes once the instance has halted */
         if (vsctl_call(ctx, "POST", vsctl_instance_path(argv[optind], "stop"),
                        json_object_size(body) ? json_incref(body) : NULL, &answer, &err) < 0)
                 return vsctl_fail(&err);

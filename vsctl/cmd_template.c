@@ -141,7 +141,12 @@ static int template_build(struct vsctl *ctx, int argc, char **argv) {
                 return vsctl_fail(&err);
         }
         struct build_out bo = { .ctx = ctx };
-        if (http_read_lines(fd, &h, "the build's progress stream", build_line, &bo, &err) < 0)
+        /* a builder may be quiet for minutes (a big download, packing the
+         * result): only a daemon that stops answering ends the wait */
+        http_wait_on(ctx->socket);
+        int r = http_read_lines(fd, &h, "the build's progress stream", build_line, &bo, &err);
+        http_wait_on(NULL);
+        if (r < 0)
                 return vsctl_fail(&err);
         if (!bo.ended) {
                 vs_err_msg(&err, EIO, "vsd ended the build's progress without saying how the build ended");

@@ -7,9 +7,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
+#include "../base/proto.h"
 #include "../base/util.h"
+
+/* --timeout: how long vsctl waits for vsd to accept, take or answer a
+ * request; 0 waits for ever. */
+static unsigned timeout_s = HTTP_TIMEOUT_DEFAULT;
+
+/* While a request that may wait long (a stop) is under way: the socket on
+ * which to ask whether vsd is still alive when the answer takes longer. */
+static const char *waiting_on;
+
+void http_set_timeout(unsigned seconds) {
+        timeout_s = seconds;
+}
+
+static void set_timeouts(int fd, unsigned seconds) {
+        /* the kernel bounds every recv() and send() on fd, and connect()
+         * on a Unix socket whose backlog is full */
+        struct timeval tv = { .tv_sec = (time_t) seconds };
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+void http_wait_on(const char *socket_path) {
+        waiting_on = timeout_s ? socket_path : NULL;
+}
+
+void http_no_timeout(int fd) {
+        set_timeouts(fd, 0);
+}
+
+static int timed_out(vs_error *err) {
+        return vs_err_msg(err, ETIMEDOUT, "vsd did not answer within %u s", timeout_s);
+}
+
+static int ping(const char *socket_path);
 
 static const char *connect_hint(int e) {
         switch (e) {
@@ -27,7 +63,7 @@ static const char *connect_hint(int e) {
 #define CONNECT_PREFIX "cannot connect to "
 
 bool http_is_connect_error(const vs_error *err) {
-        return strncmp(err->msg, CONNECT_PREFIX, strlen(CONNECT_PREFIX)) == 0;
+        return strncmp(err->msg, CONNECT_PREFIX, strlen(CONNECT_PREFIX)) == 0 || err->code == ETIMEDOUT;
 }
 
 int http_connect(const char *socket_path, vs_error *err) {
@@ -39,11 +75,16 @@ int http_connect(const char *socket_path, vs_error *err) {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return vs_err(err, errno, CONNECT_PREFIX "%s: cannot create socket", socket_path);
+        if (timeout_s)
+                set_timeouts(fd, timeout_s);
         for (;;) {
                 if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
                         break;
                 if (errno == EINTR)
                         continue;
+                /* a listener that does not accept: its backlog is full */
+                if (errno == EAGAIN || errno == EINPROGRESS)
+                        return timed_out(err);
                 int e = errno;
                 return vs_err_msg(err, e, CONNECT_PREFIX "%s: %s%s", socket_path, strerror(e), connect_hint(e));
         }
@@ -58,6 +99,8 @@ static int send_all(int fd, const char *p, size_t n, vs_error *err) {
                 if (w < 0) {
                         if (errno == EINTR)
                                 continue;
+                        if (errno == EAGAIN)
+                                return timed_out(err);
                         return vs_err(err, errno, "cannot send request to vsd");
                 }
                 p += w;
@@ -120,6 +163,10 @@ int http_read_head(int fd, vs_http_head *ret, vs_error *err) {
                 if (have >= sizeof(buf))
                         return vs_err_msg(err, E2BIG, "HTTP response head from vsd too large");
                 ssize_t n = recv_some(fd, buf + have, sizeof(buf) - have, MSG_PEEK);
+                if (n == -EAGAIN && waiting_on && ping(waiting_on) == 0)
+                        continue; /* alive, and still at it */
+                if (n == -EAGAIN)
+                        return timed_out(err);
                 if (n < 0)
                         return vs_err(err, (int) -n, "cannot read from vsd");
                 if (n == 0)
@@ -162,7 +209,12 @@ static int reader_fill(int fd, struct reader *rd, bool *ret_eof, vs_error *err) 
                 rd->buf = p;
                 rd->cap = cap;
         }
-        ssize_t n = recv_some(fd, rd->buf + rd->len, rd->cap - rd->len, 0);
+        ssize_t n;
+        while ((n = recv_some(fd, rd->buf + rd->len, rd->cap - rd->len, 0)) == -EAGAIN && waiting_on &&
+               ping(waiting_on) == 0)
+                ; /* alive, and still at it */
+        if (n == -EAGAIN)
+                return timed_out(err);
         if (n < 0)
                 return vs_err(err, (int) -n, "cannot read from vsd");
         rd->len += (size_t) n;
@@ -248,8 +300,25 @@ static int dump_body(json_t *body, char **ret, size_t *ret_len, vs_error *err) {
         return 0;
 }
 
-int http_call(const char *socket_path, const char *method, const char *path, json_t *body, json_t **ret_json,
-              vs_error *err) {
+/* Is vsd alive?  Its version, asked on a connection of its own within the
+ * timeout. */
+static int ping(const char *socket_path) {
+        const char *was = waiting_on;
+        _cleanup_free_ char *resp = NULL;
+        size_t len;
+        vs_http_head h;
+        vs_error err = { 0 };
+        waiting_on = NULL;
+        _cleanup_close_ int fd = http_connect(socket_path, &err);
+        int r = fd < 0 ? fd : http_send_request(fd, "GET", VS_API_PREFIX "/version", NULL, NULL, 0, &err);
+        if (r >= 0)
+                r = http_read_response(fd, &h, &resp, &len, &err);
+        waiting_on = was;
+        return r < 0 ? r : h.status == 200 ? 0 : -EIO;
+}
+
+int http_call(const char *socket_path, const char *method, const char *path, json_t *body, bool may_wait,
+              json_t **ret_json, vs_error *err) {
         _cleanup_free_ char *req = NULL, *resp = NULL;
         size_t req_len, resp_len;
         vs_http_head h;
@@ -261,11 +330,21 @@ int http_call(const char *socket_path, const char *method, const char *path, jso
         if (fd < 0)
                 return fd;
         r = http_send_request(fd, method, path, NULL, req, req_len, err);
-        if (r < 0)
+        if (r < 0 && err->code != EPIPE && err->code != ECONNRESET)
                 return r;
-        r = http_read_response(fd, &h, &resp, &resp_len, err);
-        if (r < 0)
+        /* A daemon that refused the connection (too many from this user)
+         * answered and hung up before reading: its answer says why. */
+        vs_error send_err = *err;
+        if (may_wait)
+                http_wait_on(socket_path);
+        int rr = http_read_response(fd, &h, &resp, &resp_len, err);
+        http_wait_on(NULL);
+        if (rr < 0 && r < 0) {
+                *err = send_err;
                 return r;
+        }
+        if (rr < 0)
+                return rr;
         if (h.status < 200 || h.status > 299)
                 return http_error_from_body(h.status, h.reason, resp, resp_len, err);
         if (!ret_json)
@@ -311,6 +390,8 @@ int http_upgrade(const char *socket_path, const char *method, const char *path, 
                         return vs_err_msg(err, EPROTO, "vsd did not switch to %s (HTTP %d)", token, h.status);
                 return http_error_from_body(h.status, h.reason, resp, resp_len, err);
         }
+        /* a session lasts as long as its user wants */
+        http_no_timeout(fd);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -389,6 +470,12 @@ int http_read_lines(int fd, const vs_http_head *h, const char *what, int (*line)
                 ssize_t n = recv(fd, in, sizeof(in), 0);
                 if (n < 0 && errno == EINTR)
                         continue;
+                if (n < 0 && errno == EAGAIN && waiting_on && ping(waiting_on) == 0)
+                        continue; /* quiet, but alive */
+                if (n < 0 && errno == EAGAIN) {
+                        r = timed_out(err);
+                        break;
+                }
                 if (n < 0 && errno != ECONNRESET) {
                         r = vs_err(err, errno, "cannot read %s from vsd", what);
                         break;

@@ -16,6 +16,25 @@
 #include "../base/error.h"
 #include "../base/http_reader.h"
 
+/* vsctl's --timeout when none is given, in seconds. */
+#define HTTP_TIMEOUT_DEFAULT 30
+
+/* How long to wait for vsd from now on: to accept a connection, to take a
+ * request, and for each read of its answer (so a stream that keeps sending,
+ * a template build's progress, never times out); 0 waits for ever.  A
+ * timeout fails with "vsd did not answer within N s" (ETIMEDOUT). */
+void http_set_timeout(unsigned seconds);
+
+/* From now on, when an answer or a stream takes longer than the timeout,
+ * ask vsd on socket_path for its version on another connection and go on
+ * waiting while it answers in time (a stop that waits for the instance, a
+ * template build whose builder is quiet); NULL ends that. */
+void http_wait_on(const char *socket_path);
+
+/* No timeout on fd any more: a stream or session that may be quiet for
+ * as long as its user likes (events, exec, console), once vsd answered. */
+void http_no_timeout(int fd);
+
 /* Largest response body vsctl reads: far above what any listing needs. */
 #define HTTP_BODY_MAX (64u * 1024 * 1024)
 
@@ -46,9 +65,12 @@ int http_error_from_body(int status, const char *reason, const char *body, size_
 
 /* One JSON call: connect, send body (may be NULL), read the answer.  On 2xx
  * returns 0 and, when ret_json is not NULL, the parsed body (NULL for an
- * empty one).  Any failure, the daemon's refusals included, fills err. */
-int http_call(const char *socket_path, const char *method, const char *path, json_t *body, json_t **ret_json,
-              vs_error *err);
+ * empty one).  Any failure, the daemon's refusals included, fills err.
+ * may_wait: the answer may take longer than the timeout (a stop waits for
+ * the instance to halt); while vsd answers a ping within the timeout on
+ * another connection, the call waits on. */
+int http_call(const char *socket_path, const char *method, const char *path, json_t *body, bool may_wait,
+              json_t **ret_json, vs_error *err);
 
 /* An Upgrade request (exec, console): returns in *ret_fd the connected
  * socket, positioned right after the "101 Switching Protocols" head. */
@@ -56,7 +78,8 @@ int http_upgrade(const char *socket_path, const char *method, const char *path, 
                  int *ret_fd, vs_error *err);
 
 /* Whether err comes from http_connect(), i.e. the daemon was not reached
- * at all (so trying the next of several instances is pointless). */
+ * at all, or did not answer in time (so trying the next of several
+ * instances is pointless). */
 bool http_is_connect_error(const vs_error *err);
 
 /* Percent-encode one path segment (an instance name as the user typed it),

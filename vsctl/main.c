@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/parse.h"
 #include "../base/proto.h"
 #include "../base/util.h"
 #include "http.h"
@@ -242,7 +243,7 @@ int vsctl_call(struct vsctl *ctx, const char *method, char *path, json_t *body, 
         if (!path)
                 r = vs_err(err, ENOMEM, "cannot build request");
         else
-                r = http_call(ctx->socket, method, path, body, ret, err);
+                r = http_call(ctx->socket, method, path, body, ctx->may_wait, ret, err);
         free(path);
         json_decref(body);
         return r;
@@ -381,7 +382,7 @@ void vsctl_print_usage(FILE *f, const char *cmd) {
                         fprintf(f, "\n%s", c->options);
                 return;
         }
-        fputs("Usage: vsctl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
+        fputs("Usage: vsctl [--socket PATH] [--timeout SECONDS] [--json] COMMAND [ARGS]\n\n"
               "Control the instances of vsd.\n\n"
               "Commands:\n",
               f);
@@ -390,6 +391,11 @@ void vsctl_print_usage(FILE *f, const char *cmd) {
         fputs("\nOptions:\n"
               "  -s, --socket PATH   the daemon's socket (default $VSD_SOCKET or " VS_DEFAULT_SOCKET ")\n"
               "  -j, --json          print JSON for the commands that show something\n"
+              "      --timeout SECONDS\n"
+              "                      give up when vsd does not answer within SECONDS\n"
+              "                      (default 30; 0 waits for ever); streams, exec and\n"
+              "                      console, once started, and stops waiting for an\n"
+              "                      instance to halt are not cut\n"
               "  -h, --help          show this help\n"
               "  -V, --version       show the client version\n\n"
               "Run 'vsctl help COMMAND' for the options of a command.\n",
@@ -412,8 +418,10 @@ int cmd_help(struct vsctl *ctx, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+        enum { OPT_TIMEOUT = 0x100 };
         static const struct option opts[] = {
                 { "socket", required_argument, NULL, 's' },
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
@@ -436,6 +444,14 @@ int main(int argc, char **argv) {
                 case 'j':
                         ctx.json = true;
                         break;
+                case OPT_TIMEOUT: {
+                        uint64_t t;
+                        vs_error err = {};
+                        if (vs_parse_count(optarg, 0, 86400, &t, &err) < 0)
+                                return vsctl_usage_error(NULL, "invalid --timeout '%s': %s", optarg, err.msg);
+                        http_set_timeout((unsigned) t);
+                        break;
+                }
                 case 'h':
                         vsctl_print_usage(stdout, NULL);
                         return VSCTL_EXIT_OK;

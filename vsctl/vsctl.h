@@ -27,6 +27,8 @@ enum {
 struct vsctl {
         const char *socket; /* --socket, $VSD_SOCKET or the default */
         bool json;          /* --json: print the daemon's JSON */
+        bool may_wait;      /* the next call may take longer than --timeout
+                             * (waits for an instance to halt): see http_call() */
 };
 
 struct vsctl_command {

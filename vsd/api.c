@@ -6,11 +6,13 @@
 #include <grp.h>
 #include <microhttpd.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,6 +26,24 @@
 #include "loop.h"
 #include "templates.h"
 
+/*
+ * One client connection, from vsd's accept() to MHD's close: whose it is,
+ * and whether it may be closed to make room for root (an idle one).
+ */
+struct client {
+        struct client *prev, *next; /* api.clients, oldest first */
+        int fd;
+        uid_t uid;
+        unsigned requests; /* in progress: 0 between requests or before the first */
+        bool held;         /* an upgraded exec or console session: never idle */
+        bool evicted;      /* shut down to make room, no longer counted */
+};
+
+struct uid_count {
+        uid_t uid;
+        unsigned n;
+};
+
 struct api {
         struct vsd *vsd;
         int listen_fd;
@@ -31,9 +51,18 @@ struct api {
         bool have_group;
         struct MHD_Daemon *mhd;
         struct loop_source *src;
+        struct loop_source *listen_src;
+        struct loop_source *accept_retry; /* accept() paused after EMFILE */
         struct request *waiting; /* suspended requests, to answer on shutdown */
         bool resumed;            /* a connection was resumed: MHD must run */
         unsigned n_streams;      /* event streams open */
+        /* the connection policy (doc/architecture.md, "API") */
+        struct client *clients, *clients_tail;
+        struct client *adding;   /* between accept() and MHD's STARTED notice */
+        unsigned n_clients;      /* counted ones: not evicted */
+        unsigned n_others;       /* of those, uids other than 0 */
+        struct uid_count *uids;  /* per uid other than 0, with n > 0 */
+        size_t n_uids;
 };
 
 struct request {
@@ -135,6 +164,222 @@ int api_query_check(struct request *rq, const char *const *known, vs_error *err)
 bool api_has_upgrade(struct request *rq, const char *token) {
         const char *up = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
         return up && strcasecmp(up, token) == 0;
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static struct client *client_of(struct MHD_Connection *conn) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci ? ci->socket_context : NULL;
+}
+
+/* Streams and upgraded sessions stay open for as long as their client
+ * wants: the idle timeout is for connections that hold a slot for
+ * nothing.  (Suspended ones, waiting for an instance or an event, are not
+ * timed by MHD anyway.) */
+static void no_idle_timeout(struct MHD_Connection *conn) {
+        (void) MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned) 0);
+}
+
+static struct uid_count *uid_slot(struct api *a, uid_t uid) {
+        for (size_t k = 0; k < a->n_uids; k++)
+                if (a->uids[k].uid == uid)
+                        return &a->uids[k];
+        return NULL;
+}
+
+static int client_count(struct api *a, uid_t uid, int delta) {
+        a->n_clients += delta;
+        if (uid == 0)
+                return 0;
+        a->n_others += delta;
+        struct uid_count *u = uid_slot(a, uid);
+        if (!u) {
+                if (delta < 0)
+                        return 0;
+                struct uid_count *n = realloc(a->uids, (a->n_uids + 1) * sizeof(*n));
+                if (!n) {
+                        a->n_clients -= delta;
+                        a->n_others -= delta;
+                        return -ENOMEM;
+                }
+                a->uids = n;
+                u = &a->uids[a->n_uids++];
+                *u = (struct uid_count){ .uid = uid };
+        }
+        u->n += delta;
+        if (u->n == 0)
+                *u = a->uids[--a->n_uids];
+        return 0;
+}
+
+static void client_unlink(struct api *a, struct client *c) {
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                a->clients = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                a->clients_tail = c->prev;
+        if (!c->evicted)
+                (void) client_count(a, c->uid, -1);
+        free(c);
+}
+
+/* Make room for root: the oldest connection that holds a slot and does
+ * nothing with it (no request under way, not a stream or a session) is
+ * shut down; MHD sees the end and closes it. */
+static bool evict_idle(struct api *a) {
+        for (struct client *c = a->clients; c; c = c->next) {
+                if (c->evicted || c->held || c->requests > 0)
+                        continue;
+                (void) shutdown(c->fd, SHUT_RDWR);
+                c->evicted = true;
+                (void) client_count(a, c->uid, -1);
+                return true;
+        }
+        return false;
+}
+
+/* Answer a connection that is not let in, and close it: one line the client
+ * can show, rather than a silent hang-up. */
+static void refuse(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refuse(int fd, const char *fmt, ...) {
+        char msg[256], head[256];
+        va_list ap;
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        vs_error err = { 0 };
+        vs_err_msg(&err, EAGAIN, "%s", msg);
+        json_t *j = error_json(&err);
+        _cleanup_free_ char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (body) {
+                int n = snprintf(head, sizeof(head),
+                                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                                 strlen(body) + 1);
+                /* small enough for the socket's buffer: never waits */
+                struct iovec iov[] = { { head, (size_t) n }, { body, strlen(body) }, { "\n", 1 } };
+                (void) sendmsg(fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = 3 }, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        /* A Unix socket closed with unread data resets its peer, which may
+         * then lose the answer: take what the request sent so far (a
+         * bounded amount; the client's buffer holds the rest). */
+        char sink[4096];
+        for (int k = 0; k < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; k++)
+                ;
+        close(fd);
+}
+
+/* Who may take one more connection (doc/architecture.md, "API"): NULL, or
+ * why not. */
+static const char *admit(struct api *a, uid_t uid, char *why, size_t len) {
+        const struct api_settings *s = &a->vsd->set.api;
+        if (uid != 0) {
+                struct uid_count *u = uid_slot(a, uid);
+                if (u && u->n >= s->max_per_user) {
+                        snprintf(why, len, "too many connections to vsd from uid %u (at most %" PRIu64 " at once)",
+                                 (unsigned) uid, s->max_per_user);
+                        return why;
+                }
+                if (a->n_others >= s->max_connections - s->root_reserve) {
+                        snprintf(why, len, "vsd is busy: too many connections (the rest are kept for root)");
+                        return why;
+                }
+        }
+        if (a->n_clients >= s->max_connections && !(uid == 0 && evict_idle(a))) {
+                snprintf(why, len, "vsd is busy: %" PRIu64 " connections open, none of them idle",
+                         s->max_connections);
+                return why;
+        }
+        return NULL;
+}
+
+static void on_accept_retry(struct loop_source *s, void *userdata);
+
+static void accept_one(struct api *a, int fd) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        char why[160];
+        /* SO_PEERCRED is the connecting process's, fixed at connect() */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                close(fd);
+                return;
+        }
+        if (admit(a, cred.uid, why, sizeof(why))) {
+                refuse(fd, "%s", why);
+                return;
+        }
+        struct client *c = calloc(1, sizeof(*c));
+        if (!c || client_count(a, cred.uid, +1) < 0) {
+                free(c);
+                refuse(fd, "vsd is out of memory");
+                return;
+        }
+        *c = (struct client){ .fd = fd, .uid = cred.uid, .prev = a->clients_tail };
+        if (a->clients_tail)
+                a->clients_tail->next = c;
+        else
+                a->clients = c;
+        a->clients_tail = c;
+        /* MHD tells on_connection() STARTED from inside MHD_add_connection()
+         * (which takes the fd whatever happens), and CLOSED there too if it
+         * then fails: from STARTED on, c is on_connection()'s to free. */
+        a->adding = c;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        enum MHD_Result added = MHD_add_connection(a->mhd, fd, (struct sockaddr *) &sa, sizeof(sa_family_t));
+        if (a->adding) {
+                a->adding = NULL;
+                client_unlink(a, c);
+                return;
+        }
+        if (added == MHD_YES)
+                a->resumed = true; /* MHD reads the request before the loop waits */
+}
+
+static int on_listen(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct api *a = userdata;
+        /* a bounded batch: MHD gets its turn between batches */
+        for (int k = 0; k < 64; k++) {
+                int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (c >= 0) {
+                        accept_one(a, c);
+                        continue;
+                }
+                if (errno == EMFILE || errno == ENFILE) {
+                        /* The socket stays readable: pause accepting for a
+                         * moment instead of spinning on it. */
+                        log_warn("Failed to accept an API connection: %s; pausing for 100 ms", strerror(errno));
+                        if (loop_modify_fd(a->listen_src, 0) == 0 &&
+                            loop_add_timer(a->vsd->loop, 100, on_accept_retry, a, &a->accept_retry) < 0)
+                                (void) loop_modify_fd(a->listen_src, EPOLLIN);
+                }
+                break;
+        }
+        return 0;
+}
+
+static void on_accept_retry(struct loop_source *s, void *userdata) {
+        struct api *a = userdata;
+        a->accept_retry = NULL;
+        (void) loop_modify_fd(a->listen_src, EPOLLIN);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+        struct api *a = cls;
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                *socket_context = a->adding;
+                a->adding = NULL;
+                return;
+        }
+        struct client *c = *socket_context;
+        *socket_context = NULL;
+        if (c)
+                client_unlink(a, c);
 }
 
 /* ---- waiting for an instance ------------------------------------------- */
@@ -307,6 +552,7 @@ void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t c
         }
         a->n_streams++;
         ev_listen(a->vsd->events, &st->listener);
+        no_idle_timeout(rq->conn);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         queue(rq, 200, r);
@@ -444,6 +690,7 @@ void api_stream_build(struct request *rq, struct tmpl_build *b) {
         }
         a->n_streams++;
         tmpl_build_attach(b, &bs->listener);
+        no_idle_timeout(rq->conn);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         queue(rq, 200, r);
@@ -492,6 +739,11 @@ static void upgrade(struct request *rq, struct instance *i, enum upgrade_kind ki
         }
         rq->upgrade = kind;
         snprintf(rq->inst_name, sizeof(rq->inst_name), "%s", i->cfg.name);
+        /* a session may be quiet for hours; never evicted either */
+        no_idle_timeout(rq->conn);
+        struct client *c = client_of(rq->conn);
+        if (c)
+                c->held = true;
         MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, token);
         queue(rq, MHD_HTTP_SWITCHING_PROTOCOLS, r);
 }
@@ -547,6 +799,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 rq->conn = conn;
                 *con_cls = rq;
                 rq->denied = !peer_allowed(a, conn);
+                struct client *c = client_of(conn);
+                if (c)
+                        c->requests++;
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
@@ -599,6 +854,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         struct request *rq = *con_cls;
         if (!rq)
                 return;
+        struct client *c = client_of(conn);
+        if (c && c->requests > 0)
+                c->requests--;
         if (rq->waiting_on) {
                 inst_waiter_cancel(rq->waiting_on, &rq->waiter);
                 unlink_waiting(rq);
@@ -684,9 +942,17 @@ int api_start(struct vsd *v, vs_error *err) {
                 free(a);
                 return r;
         }
-        a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE, 0, NULL, NULL,
-                                  on_request, a, MHD_OPTION_LISTEN_SOCKET, a->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-                                  on_completed, a, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1024,
+        /* vsd accepts itself (on_listen: MHD's accept policy callback sees
+         * an address, which on a Unix socket says nothing of who connects)
+         * and hands each admitted connection to MHD.  MHD's own limit is a
+         * backstop above ours: an evicted connection holds its place in
+         * MHD until MHD has run. */
+        const struct api_settings *as = &v->set.api;
+        unsigned idle_s = (unsigned) ((as->idle_timeout_ms + 999) / 1000);
+        a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_NO_LISTEN_SOCKET,
+                                  0, NULL, NULL, on_request, a, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, a, MHD_OPTION_CONNECTION_LIMIT,
+                                  (unsigned) (as->max_connections + 128), MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
                                   MHD_OPTION_END);
         if (!a->mhd) {
                 close(a->listen_fd);
@@ -696,6 +962,13 @@ int api_start(struct vsd *v, vs_error *err) {
         }
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
         r = di ? loop_add_fd(v->loop, di->epoll_fd, EPOLLIN, on_mhd, a, &a->src) : -EIO;
+        if (r >= 0) {
+                r = loop_add_fd(v->loop, a->listen_fd, EPOLLIN, on_listen, a, &a->listen_src);
+                if (r < 0) {
+                        loop_remove(a->src);
+                        a->src = NULL;
+                }
+        }
         if (r < 0) {
                 MHD_stop_daemon(a->mhd);
                 close(a->listen_fd);
@@ -736,7 +1009,13 @@ void api_stop(struct vsd *v) {
         MHD_run(a->mhd);
         loop_set_prepare(v->loop, NULL, NULL);
         loop_remove(a->src);
+        loop_remove(a->listen_src);
+        loop_remove(a->accept_retry);
         MHD_stop_daemon(a->mhd);
+        /* MHD_stop_daemon() told on_connection() of every close */
+        while (a->clients)
+                client_unlink(a, a->clients);
+        free(a->uids);
         close(a->listen_fd);
         unlink(v->set.socket);
         free(a);

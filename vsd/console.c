@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 
+#include "../base/fileio.h"
 #include "../base/util.h"
 #include "syscalls.h"
 #include "daemon.h"
@@ -67,7 +68,7 @@ static void log_append(struct console *c, const char *buf, size_t len) {
                 snprintf(old, sizeof(old), "%s.1", c->log_path);
                 (void) rename(c->log_path, old);
                 close(c->log_fd);
-                c->log_fd = open(c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+                c->log_fd = vs_open_inside(AT_FDCWD, c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600, 0, NULL);
                 c->log_size = 0;
                 if (c->log_fd < 0)
                         return;
@@ -146,7 +147,10 @@ int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct 
         c->vsd = v;
         c->log_limit = log_size;
         snprintf(c->log_path, sizeof(c->log_path), "%s", log_path);
-        c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* in the instance's directory, where nothing but vsd writes; opened
+         * as what an instance could have planted all the same: the console
+         * is read on the event loop */
+        c->log_fd = vs_open_inside(AT_FDCWD, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, 0, NULL);
         struct stat st;
         if (c->log_fd >= 0 && fstat(c->log_fd, &st) == 0)
                 c->log_size = (uint64_t) st.st_size;

@@ -514,6 +514,8 @@ int inst_start(struct instance *i, vs_error *err) {
                 .net = networked ? &net : NULL,
                 .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
         };
+        vs_error warn = { 0 };
+        spec.warn = &warn;
         r = networked ? netw_prepare(v, i, &net, &netns, err) : 0;
         if (r >= 0) {
                 spec.join_netns = networked;
@@ -538,6 +540,8 @@ int inst_start(struct instance *i, vs_error *err) {
         if (r < 0)
                 log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
                          err->msg);
+        if (warn.msg[0])
+                log_warn("Instance %s: %s", i->cfg.name, warn.msg);
         log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
         i->stop_how = STOP_HOW_NONE;
         mon_instance_started(v->mon, i);

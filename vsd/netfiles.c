@@ -4,14 +4,25 @@
  * /etc/hosts and /etc/resolv.conf, written by the child of start_spawn
  * (SYNC_NET_FILES) through the freshly mounted overlay, into the
  * instance's private layer.
+ *
+ * Both are the customer's to replace.  Whatever stands there is opened
+ * with vs_open_inside(): never followed out of the rootfs, never waited on
+ * (a FIFO would hold the start, and the daemon with it, until the sync
+ * timeout), never read or written unless it is a regular file.  Anything
+ * else is left as it is and the start goes on with a warning: the instance
+ * then resolves names as its owner arranged.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../base/fileio.h"
 #include "../base/util.h"
 #include "network.h"
 #include "syscalls.h"
@@ -22,16 +33,21 @@
 #define HOSTS_END "# vsd: end\n"
 #define HOSTS_MAX (64 * 1024)
 
-static int open_inside(int rootfd, const char *path, int flags, vs_error *err) {
-        /* openat2 refuses a mode without O_CREAT */
-        int fd = sys_openat2(rootfd, path, (uint64_t) flags | O_CLOEXEC | O_NOFOLLOW, flags & O_CREAT ? 0644 : 0,
-                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-        /* no /etc, or a symlink (systemd-resolved's stub): not ours to write */
-        if (fd == -ENOENT || fd == -ELOOP)
-                return -ENOENT;
-        if (fd < 0)
-                return vs_err_msg(err, -fd, "open /%s", path);
-        return fd;
+/* Links resolve as if the rootfs were "/", and no /proc magic link leads
+ * out of it. */
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+/* Append "; "-separated reasons to warn. */
+static void __attribute__((format(printf, 2, 3))) note(vs_error *warn, const char *fmt, ...) {
+        size_t n = strlen(warn->msg);
+        if (n > 0 && n + 2 < sizeof(warn->msg)) {
+                memcpy(warn->msg + n, "; ", 3);
+                n += 2;
+        }
+        va_list ap;
+        va_start(ap, fmt);
+        (void) vsnprintf(warn->msg + n, sizeof(warn->msg) - n, fmt, ap);
+        va_end(ap);
 }
 
 static int write_all(int fd, const char *text, size_t len, const char *path, vs_error *err) {
@@ -49,7 +65,28 @@ static void unmap_hosts(char **p) {
                 munmap(*p, HOSTS_MAX + 1);
 }
 
-static int write_hosts(int rootfd, const char *block, vs_error *err) {
+static int write_hosts(int rootfd, const char *block, vs_error *warn, vs_error *err) {
+        vs_error why = { 0 };
+        _cleanup_close_ int fd = vs_open_inside(rootfd, "etc/hosts", O_RDWR | O_CREAT, 0644, IN_ROOT, &why);
+        if (fd == -ENOENT) /* no /etc: not ours to make */
+                return 0;
+        /* ENOTDIR: /etc itself is something else */
+        if (fd == -ELOOP || fd == -VS_EBADTYPE || fd == -ENOTDIR) {
+                note(warn, "%s: not rewritten", why.msg);
+                return 0;
+        }
+        /* the parent adds the errno text */
+        if (fd < 0)
+                return vs_err_msg(err, -fd, "open /etc/hosts");
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return vs_err_msg(err, errno, "stat /etc/hosts");
+        /* Rewriting means reading all of it; past this it is not a hosts
+         * file vsd should hold in memory, nor cut short. */
+        if (st.st_size > HOSTS_MAX) {
+                note(warn, "/etc/hosts is larger than %d KiB: not rewritten", HOSTS_MAX / 1024);
+                return 0;
+        }
         /* fresh pages of our own: malloc would write the heap's pages,
          * which the child shares with the daemon until exec, and each
          * such write costs a page copy and a TLB flush on the daemon's
@@ -59,16 +96,9 @@ static int write_hosts(int rootfd, const char *block, vs_error *err) {
                 return vs_err_msg(err, errno, "read /etc/hosts");
         __attribute__((cleanup(unmap_hosts))) char *text = map;
         size_t len = 0;
-        _cleanup_close_ int in = open_inside(rootfd, "etc/hosts", O_RDONLY, err);
-        if (in == -ENOENT) {
-                /* no /etc/hosts: fine, one is made below if /etc exists */
-        } else if (in < 0)
-                return in;
-        else {
-                ssize_t got;
-                while (len < HOSTS_MAX && (got = read(in, text + len, HOSTS_MAX - len)) > 0)
-                        len += (size_t) got;
-        }
+        ssize_t got;
+        while (len < HOSTS_MAX && (got = read(fd, text + len, HOSTS_MAX - len)) > 0)
+                len += (size_t) got;
         text[len] = '\0';
         char *begin = strstr(text, HOSTS_BEGIN), *end = begin ? strstr(begin, HOSTS_END) : NULL;
         if (begin && end) {
@@ -78,33 +108,38 @@ static int write_hosts(int rootfd, const char *block, vs_error *err) {
                 memmove(begin, end + strlen(HOSTS_END), strlen(end + strlen(HOSTS_END)) + 1);
         }
         len = strlen(text);
-        _cleanup_close_ int out = open_inside(rootfd, "etc/hosts", O_WRONLY | O_CREAT | O_TRUNC, err);
-        if (out == -ENOENT)
-                return 0;
-        if (out < 0)
-                return out;
-        int r = write_all(out, text, len, "etc/hosts", err);
+        if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+                return vs_err_msg(err, errno, "truncate /etc/hosts");
+        int r = write_all(fd, text, len, "etc/hosts", err);
         if (r >= 0 && len && text[len - 1] != '\n')
-                r = write_all(out, "\n", 1, "etc/hosts", err);
+                r = write_all(fd, "\n", 1, "etc/hosts", err);
         if (r >= 0)
-                r = write_all(out, HOSTS_BEGIN, strlen(HOSTS_BEGIN), "etc/hosts", err);
+                r = write_all(fd, HOSTS_BEGIN, strlen(HOSTS_BEGIN), "etc/hosts", err);
         if (r >= 0)
-                r = write_all(out, block, strlen(block), "etc/hosts", err);
+                r = write_all(fd, block, strlen(block), "etc/hosts", err);
         if (r >= 0)
-                r = write_all(out, HOSTS_END, strlen(HOSTS_END), "etc/hosts", err);
+                r = write_all(fd, HOSTS_END, strlen(HOSTS_END), "etc/hosts", err);
         return r;
 }
 
 /* /etc/hosts always names the instance; /etc/resolv.conf is written only
  * when the operator configured nameservers. */
-int netw_write_files(int rootfd, const struct start_net *p, vs_error *err) {
-        int r = write_hosts(rootfd, p->hosts, err);
+int netw_write_files(int rootfd, const struct start_net *p, vs_error *warn, vs_error *err) {
+        int r = write_hosts(rootfd, p->hosts, warn, err);
         if (r < 0 || !p->resolv[0])
                 return r;
-        _cleanup_close_ int fd = open_inside(rootfd, "etc/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC, err);
-        if (fd == -ENOENT)
+        vs_error why = { 0 };
+        _cleanup_close_ int fd =
+                vs_open_inside(rootfd, "etc/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC, 0644, IN_ROOT, &why);
+        /* no /etc, or a link: systemd-resolved's stub is one, and the
+         * instance chose it; not worth a warning at every start */
+        if (fd == -ENOENT || fd == -ELOOP)
                 return 0;
+        if (fd == -VS_EBADTYPE || fd == -ENOTDIR) {
+                note(warn, "%s: not rewritten", why.msg);
+                return 0;
+        }
         if (fd < 0)
-                return fd;
+                return vs_err_msg(err, -fd, "open /etc/resolv.conf");
         return write_all(fd, p->resolv, strlen(p->resolv), "etc/resolv.conf", err);
 }

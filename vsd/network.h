@@ -90,5 +90,7 @@ void netw_mac(const char *name, uint8_t mac[NET_MAC_LEN]);
 bool netw_has_link(const struct inst_config *cfg);
 
 /* In the child, with the instance's root (start.c's SYNC_NET_FILES;
- * vsd/netfiles.c). */
-int netw_write_files(int rootfd, const struct start_net *plan, vs_error *err);
+ * vsd/netfiles.c).  A file the customer replaced by something vsd does not
+ * write into (a FIFO, a directory, a link, a huge file) is left alone and
+ * named in warn; err is for real failures. */
+int netw_write_files(int rootfd, const struct start_net *plan, vs_error *warn, vs_error *err);

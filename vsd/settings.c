@@ -245,6 +245,15 @@ static int parse_duration(const char *v, void *field, size_t size, vs_error *err
         return 0;
 }
 
+static int parse_connections(const char *v, void *field, size_t size, vs_error *err) {
+        /* each is an fd of the daemon's; 65536 is far above any real need */
+        return vs_parse_count(v, 1, 65536, field, err);
+}
+
+static int parse_reserve(const char *v, void *field, size_t size, vs_error *err) {
+        return vs_parse_count(v, 0, 65536, field, err);
+}
+
 static int parse_bool(const char *v, void *field, size_t size, vs_error *err) {
         static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
         bool *out = field;
@@ -524,6 +533,10 @@ static const struct setting daemon_table[] = {
         ROW("storage", "default_disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
         ROW("storage", "default_inodes", parse_inodes, struct vsd_settings, stor.default_inodes),
         ROW("storage", "direct_io", parse_bool, struct vsd_settings, stor.direct_io),
+        ROW("api", "idle_timeout", parse_duration, struct vsd_settings, api.idle_timeout_ms),
+        ROW("api", "max_connections", parse_connections, struct vsd_settings, api.max_connections),
+        ROW("api", "max_connections_per_user", parse_connections, struct vsd_settings, api.max_per_user),
+        ROW("api", "root_reserve", parse_reserve, struct vsd_settings, api.root_reserve),
 };
 
 static const struct setting instance_table[] = {
@@ -676,6 +689,10 @@ void settings_defaults(struct vsd_settings *s) {
         s->stor.default_backend = STOR_IMAGE;
         s->stor.default_disk = 10ULL << 30;
         s->stor.direct_io = true;
+        s->api.idle_timeout_ms = 60000;
+        s->api.max_connections = 1024;
+        s->api.max_per_user = 64;
+        s->api.root_reserve = 64;
 }
 
 /* What no single key can check: pools that overlap. */
@@ -710,6 +727,10 @@ int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_er
         int r = load_table(path, daemon_table, ELEMENTSOF(daemon_table), s, err);
         if (r < 0)
                 return r;
+        /* root's reserve must leave the others something */
+        if (s->api.root_reserve >= s->api.max_connections)
+                return vs_err_msg(err, EINVAL, "%s: [api] root_reserve %" PRIu64 " leaves nothing of max_connections %" PRIu64,
+                                  path, s->api.root_reserve, s->api.max_connections);
         return net_settings_check(&s->net, path, err);
 }
 

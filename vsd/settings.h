@@ -74,6 +74,14 @@ struct net_settings {
         char proxy_devs[128];     /* host uplinks that answer ARP/NDP for routed addresses */
 };
 
+/* The daemon's [api] section: what one client may hold of the socket. */
+struct api_settings {
+        uint64_t idle_timeout_ms;  /* a connection with no request in progress is closed after this */
+        uint64_t max_connections;  /* open at once, every client together */
+        uint64_t max_per_user;     /* open at once by one uid other than 0 */
+        uint64_t root_reserve;     /* of max_connections, never given to a uid other than 0 */
+};
+
 struct vsd_settings {
         char root[256];          /* state root: templates/ and instances/ */
         char run_dir[256];       /* runtime state: <name>.state */
@@ -90,6 +98,7 @@ struct vsd_settings {
         char tmpl_cache[256];    /* [templates] cache: builders' downloads and finished builds */
         struct net_settings net;
         struct stor_settings stor;
+        struct api_settings api;
 };
 
 void settings_defaults(struct vsd_settings *s);

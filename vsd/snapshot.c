@@ -225,14 +225,14 @@ int snap_clone(struct instance *src, const char *dst_name, struct instance **ret
 
 /* ---- a clone's first start ---------------------------------------------------- */
 
-/* Is there a regular file at etc/machine-id below root (no link followed)? */
+/* Is there a regular file at etc/machine-id below root (no link followed,
+ * nothing opened that could block)? */
 static bool has_machine_id(const char *root) {
         _cleanup_close_ int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return false;
-        _cleanup_close_ int f = sys_openat2(fd, "etc/machine-id", O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
-        struct stat st;
-        return f >= 0 && fstat(f, &st) == 0 && S_ISREG(st.st_mode);
+        _cleanup_close_ int f = vs_open_inside(fd, "etc/machine-id", O_RDONLY, 0, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH, NULL);
+        return f >= 0;
 }
 
 int snap_fresh_identity(const char *dir, const char *lower, const struct stor_layer *layer, vs_error *err) {
@@ -255,10 +255,10 @@ int snap_fresh_identity(const char *dir, const char *lower, const struct stor_la
                         return vs_err(err, errno, "open %s", layer->upper);
                 if (mkdirat(up, "etc", 0755) < 0 && errno != EEXIST)
                         return vs_err(err, errno, "create etc in %s", layer->upper);
-                _cleanup_close_ int etc = sys_openat2(up, "etc", O_DIRECTORY | O_CLOEXEC, 0,
-                                                      RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
+                _cleanup_close_ int etc = vs_open_inside(up, "etc", O_RDONLY | O_DIRECTORY, 0,
+                                                         RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH, err);
                 if (etc < 0)
-                        return vs_err(err, -etc, "open etc in %s", layer->upper);
+                        return vs_err_prefix(err, "Failed to give %s a new machine id", layer->upper);
                 (void) unlinkat(etc, "machine-id.vsd-new", 0);
                 _cleanup_close_ int f = openat(etc, "machine-id.vsd-new", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                                                0444);

@@ -303,7 +303,11 @@ static int step_net_join(struct child *c) {
 static int step_net_files(struct child *c) {
         if (!c->spec->net)
                 return 0;
-        return netw_write_files(c->rootfd, c->spec->net, &c->err);
+        vs_error warn = { 0 };
+        int r = netw_write_files(c->rootfd, c->spec->net, &warn, &c->err);
+        if (r >= 0 && warn.msg[0])
+                (void) sync_send(c->sync_fd, SYNC_NET_FILES, 0, warn.msg);
+        return r;
 }
 
 static int step_hostname(struct child *c) {
@@ -569,7 +573,7 @@ static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_err
  * failure the child is killed and reaped.
  */
 static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, vs_error *err) {
+                            bool cloned_into, vs_error *warn, vs_error *err) {
         int r = parent_write_id_maps(pid, err);
         if (r >= 0)
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
@@ -584,7 +588,12 @@ static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager
         }
 
         struct sync_msg m;
-        r = sync_recv(sync_fd, &m);
+        /* A report without an errno is a warning: the child goes on. */
+        while ((r = sync_recv(sync_fd, &m)) > 0 && m.error == 0)
+                if (warn && m.message[0]) {
+                        size_t n = strlen(warn->msg);
+                        snprintf(warn->msg + n, sizeof(warn->msg) - n, "%s%s", n ? "; " : "", m.message);
+                }
         if (r == 0)
                 return 0; /* EOF: the child exec'd */
         if (r > 0) {
@@ -695,7 +704,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, spec->warn, err);
         if (dumpable >= 0)
                 (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
         if (r < 0) {
@@ -778,7 +787,7 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
                 return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, NULL, err);
         if (r < 0) {
                 close(pidfd);
                 return r;

@@ -51,6 +51,8 @@ struct start_spec {
         bool join_netns;        /* join netns_fd, made and plumbed by the daemon, */
         int netns_fd;           /* rather than a new, empty network namespace */
         int cgroup_fs;          /* enum cg_instance_fs: what /sys/fs/cgroup is */
+        vs_error *warn;         /* what the start left alone and why, in one line
+                                 * ("/etc/hosts is a FIFO, ..."); NULL: not told */
 };
 
 /* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6 or later)?

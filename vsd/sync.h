@@ -16,6 +16,9 @@
  *                                           step, in enum order
  *   waits for a message or EOF   <-------   on failure: {stage, errno, message},
  *                                           then _exit()
+ *   logs it, waits on            <-------   something left alone (a file the
+ *                                           customer replaced): {stage, 0,
+ *                                           message}, and goes on
  *                                           on success: execve() closes its end
  *   EOF: the child has exec'd -> success
  *

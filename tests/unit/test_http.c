@@ -408,7 +408,7 @@ static void transport(void) {
         json_t *body = json_pack("{s:s, s:s}", "name", "a", "memory", "12Q");
         json_t *ans = NULL;
         vs_error err = {};
-        int r = http_call(path, "POST", "/v1/instances", body, &ans, &err);
+        int r = http_call(path, "POST", "/v1/instances", body, false, &ans, &err);
         fake_request(&f, req, sizeof(req));
         CHECK("transport: call succeeds", r == 0 && streq(json_string_value(json_object_get(ans, "name")), "a"),
               "r=%d %s", r, err.msg);
@@ -430,7 +430,7 @@ static void transport(void) {
         f = fake_start(path, no_pieces, false);
         err = (vs_error) {};
         ans = NULL;
-        r = http_call(path, "DELETE", "/v1/instances/a", NULL, &ans, &err);
+        r = http_call(path, "DELETE", "/v1/instances/a", NULL, false, &ans, &err);
         fake_request(&f, req, sizeof(req));
         CHECK("transport: refusal carries the daemon's text",
               r < 0 && streq(err.msg, "instance 'a' is running") && !ans, "r=%d '%s'", r, err.msg);
@@ -441,7 +441,7 @@ static void transport(void) {
         const char *const close_pieces[] = { "HTTP/1.1 200 OK\r\n\r\n[", "]", NULL };
         f = fake_start(path, close_pieces, false);
         ans = NULL;
-        r = http_call(path, "GET", "/v1/instances", NULL, &ans, &err);
+        r = http_call(path, "GET", "/v1/instances", NULL, false, &ans, &err);
         fake_request(&f, req, sizeof(req));
         CHECK("transport: body until close", r == 0 && json_is_array(ans), "r=%d %s", r, err.msg);
         json_decref(ans);
@@ -450,7 +450,7 @@ static void transport(void) {
         const char *const junk[] = { "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{{{", NULL };
         f = fake_start(path, junk, false);
         ans = NULL;
-        r = http_call(path, "GET", "/v1/instances", NULL, &ans, &err);
+        r = http_call(path, "GET", "/v1/instances", NULL, false, &ans, &err);
         fake_request(&f, req, sizeof(req));
         CHECK("transport: invalid JSON reported", r < 0 && strstr(err.msg, "invalid JSON"), "r=%d '%s'", r, err.msg);
 
@@ -503,7 +503,7 @@ static void transport(void) {
 
         /* Nobody listening: the message says where and hints why. */
         unlink(path);
-        r = http_call(path, "GET", "/v1/version", NULL, &ans, &err);
+        r = http_call(path, "GET", "/v1/version", NULL, false, &ans, &err);
         CHECK("transport: cannot connect", r == -ENOENT && strstr(err.msg, "cannot connect to ") &&
                                                    strstr(err.msg, "No such file or directory (is vsd running?)") &&
                                                    http_is_connect_error(&err),
