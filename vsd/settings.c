@@ -140,10 +140,16 @@ static uint64_t *io_field(struct cg_io_throttle *t, enum inst_io_kind kind) {
 
 static const char *const io_kind_names[] = { "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops" };
 
-/* "MAJ:MIN" or a block device path -> numbers */
+/* "MAJ:MIN" or a block device path -> numbers.  Whatever is wrong with
+ * the path (absent, not a block device) is the caller's bad input: EINVAL,
+ * so that the API answers 400, with the reason kept in the message. */
 static int io_device(const char *dev, unsigned *maj, unsigned *min, vs_error *err) {
-        if (dev[0] == '/')
-                return cg_io_device(dev, maj, min, err);
+        if (dev[0] == '/') {
+                int r = cg_io_device(dev, maj, min, err);
+                if (r < 0 && err)
+                        err->code = EINVAL;
+                return r < 0 ? -EINVAL : 0;
+        }
         char tail;
         if (sscanf(dev, "%u:%u%c", maj, min, &tail) != 2)
                 return vs_err_msg(err, EINVAL, "invalid device '%.40s': a block device path or MAJOR:MINOR", dev);
@@ -162,15 +168,17 @@ int inst_io_parse(struct inst_io_limits *io, enum inst_io_kind kind, const char 
                         char *eq = strrchr(item, '=');
                         unsigned maj, min;
                         uint64_t v;
+                        /* no prefix of our own: every caller names the
+                         * setting (the API its field, config.ini its key) */
                         if (!eq)
-                                return vs_err_msg(err, EINVAL, "%s: expected DEVICE=RATE, got '%.40s'", io_kind_names[kind], item);
+                                return vs_err_msg(err, EINVAL, "expected DEVICE=RATE, got '%.40s'", item);
                         *eq = '\0';
                         if (io_device(item, &maj, &min, err) < 0)
-                                return vs_err_prefix(err, "%s", io_kind_names[kind]);
+                                return -EINVAL;
                         int r = kind == IO_READ_BPS || kind == IO_WRITE_BPS ? vs_parse_size(eq + 1, &v, err)
                                                                             : vs_parse_count(eq + 1, 1, UINT32_MAX, &v, err);
                         if (r < 0)
-                                return vs_err_prefix(err, "%s", io_kind_names[kind]);
+                                return -EINVAL;
                         unsigned k = 0;
                         while (k < n.n && !(n.dev[k].major == maj && n.dev[k].minor == min))
                                 k++;

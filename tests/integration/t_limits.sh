@@ -396,3 +396,25 @@ test_set_live_pids_cpus() {
                 awk -v b="$base" 'BEGIN { exit !(b < 0.6) }' || fail "CPU share after raising the cap: $r2, on a host that gives $base"
         fi
 }
+
+# A throttle on something that is no block device is bad input: HTTP 400,
+# one line naming the setting once, exit status 1, nothing changed.
+test_io_throttle_bad_device_is_bad_input() {
+        local before code body
+        vsctl create bd1
+        before=$(disk_snapshot)
+        for dev in /dev/null /dev/nonexistent "$T/root"; do
+                body=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$VSD_SOCKET" -X PATCH \
+                        -d "{\"io_write_bps\": \"$dev=1M\"}" http://vsd/v1/instances/bd1)
+                code=$body
+                body=$(cat "$T/body")
+                note "PATCH io_write_bps=$dev=1M -> $code $body"
+                assert_eq "$code" 400 "HTTP status for io_write_bps on $dev"
+                assert_eq "$(jq -r .error <<<"$body" | grep -o 'io_write_bps' | wc -l)" 1 "times the setting is named"
+                expect_fail --code 1 vsctl set bd1 --io-write-bps "$dev=1M"
+                assert_match "$LAST_ERR" "^vsctl: io_write_bps: $dev( is not a block device|: No such file or directory)$" "message"
+        done
+        expect_fail --code 1 vsctl create bd2 --io-read-iops /dev/null=100
+        assert_match "$LAST_ERR" "^vsctl: io_read_iops: /dev/null is not a block device$" "create message"
+        assert_eq "$(disk_snapshot)" "$before" "state root after refused throttles"
+}
