@@ -27,6 +27,11 @@ test_memory_limit_oom() {
         vsctl exec bystander -- true
         vsctl list >/dev/null
         [ "$(vsctl --json stats mem1 | json .memory.oom_kills)" -ge 1 ] || fail "oom_kills not counted"
+        # an OOM kill is the memory limit hit: the limit's hit count says so
+        # (v1's memory.failcnt stays 0 on current kernels)
+        [ "$(vsctl --json stats mem1 | json '.memory.failcnt >= .memory.oom_kills')" = true ] ||
+                fail "memory limit hits below the OOM kills: $(vsctl --json stats mem1 | jq -c .memory)"
+        vsctl stats mem1 | grep -qE '^memory +\S+ +\S+ +64M +[1-9][0-9]* ' || fail "HIT column of the memory row: $(vsctl stats mem1)"
         assert_eq "$(vsctl --json stats mem1 | json .memory.limit)" 67108864 "memory limit in stats"
 }
 
