@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -485,6 +486,37 @@ static int image_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_er
         return 0;
 }
 
+/* ext4 counts, per mount, what was written to its device since the mount
+ * (session_write_kbytes: the device's own sector count then and now), so
+ * a run starts from zero with no baseline of ours, and a daemon restarted
+ * in between finds the same figure. */
+static int image_written(const char *dir, int *held_fd, uint64_t *ret) {
+        if (*held_fd < 0) {
+                char image[700], dev[LOOPDEV_PATH_MAX], path[96];
+                image_path(dir, image, sizeof(image));
+                int r = find_dev(dir, image, dev);
+                if (r <= 0)
+                        return r < 0 ? r : -ENODATA;
+                snprintf(path, sizeof(path), "/sys/fs/ext4/%s/session_write_kbytes", dev + strlen("/dev/"));
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return errno == ENOENT ? -ENODATA : -errno;
+                *held_fd = fd;
+        }
+        char buf[32];
+        /* a sysfs attribute is produced anew at offset 0 */
+        ssize_t n = pread(*held_fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+                return n < 0 ? -errno : -ENODATA;
+        buf[n] = '\0';
+        char *end;
+        unsigned long long kb = strtoull(buf, &end, 10);
+        if (end == buf)
+                return -EIO;
+        *ret = (uint64_t) kb * 1024;
+        return 0;
+}
+
 /* ---- copies -------------------------------------------------------------------------- */
 
 static int image_copy(const char *dir, const char *dst, vs_error *err) {
@@ -546,6 +578,7 @@ const struct stor_ops stor_image_ops = {
         .detach = image_detach,
         .grow = image_grow,
         .usage = image_usage,
+        .written = image_written,
         .copy = image_copy,
         .restore = image_restore,
 };
