@@ -445,6 +445,9 @@ static void create_instance(struct ctx *c) {
         struct instance *i;
 
         inst_config_defaults(&cfg);
+        /* the daemon's [defaults], then the request's own on top: an
+         * explicit "unlimited" is the request's choice */
+        settings_apply_defaults(&c->v->set, &cfg);
         if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, true, &err) < 0)
                 goto fail;
         json_t *name = json_object_get(obj, "name");

@@ -532,6 +532,11 @@ static const struct setting daemon_table[] = {
         ROW("storage", "default_disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
         ROW("storage", "default_inodes", parse_inodes, struct vsd_settings, stor.default_inodes),
         ROW("storage", "direct_io", parse_bool, struct vsd_settings, stor.direct_io),
+        ROW("defaults", "memory", parse_size_or_none, struct vsd_settings, defaults.memory),
+        ROW("defaults", "cpus", parse_cpus_or_none, struct vsd_settings, defaults.cpu_millis),
+        ROW("defaults", "pids", parse_pids_or_none, struct vsd_settings, defaults.pids),
+        /* the same setting as [storage] default_disk, named with the others */
+        ROW("defaults", "disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
 };
 
 static const struct setting instance_table[] = {
@@ -684,6 +689,40 @@ void settings_defaults(struct vsd_settings *s) {
         s->stor.default_backend = STOR_IMAGE;
         s->stor.default_disk = 10ULL << 30;
         s->stor.direct_io = true;
+        /* A hosting host is safe without a vsd.conf: one customer who
+         * forks, allocates or spins without bound hurts only himself. */
+        s->defaults.memory = 512ULL << 20;
+        s->defaults.cpu_millis = 1000;
+        s->defaults.pids = DEFAULTS_PIDS_AUTO;
+}
+
+int settings_fit_defaults(struct vsd_settings *s, uint64_t pid_max, vs_error *err) {
+        uint64_t cap = pid_max / DEFAULTS_PIDS_SHARE;
+        if (cap < 1)
+                cap = 1;
+        if (s->defaults.pids == DEFAULTS_PIDS_AUTO) {
+                s->defaults.pids = cap < DEFAULTS_PIDS ? cap : DEFAULTS_PIDS;
+                return 0;
+        }
+        if (s->defaults.pids == 0 || s->defaults.pids > cap) {
+                char given[32];
+                if (s->defaults.pids)
+                        snprintf(given, sizeof(given), "%" PRIu64, s->defaults.pids);
+                else
+                        snprintf(given, sizeof(given), "unlimited");
+                return vs_err_msg(err, ERANGE,
+                                  "[defaults] pids = %s is more than an eighth of this host's pid_max %" PRIu64
+                                  ": an instance created with it could fill the host's process table (at most %" PRIu64
+                                  "; a single instance may still be given more)",
+                                  given, pid_max, cap);
+        }
+        return 0;
+}
+
+void settings_apply_defaults(const struct vsd_settings *s, struct inst_config *c) {
+        c->memory = s->defaults.memory;
+        c->cpu_millis = s->defaults.cpu_millis;
+        c->pids = s->defaults.pids == DEFAULTS_PIDS_AUTO ? DEFAULTS_PIDS : s->defaults.pids;
 }
 
 /* What no single key can check: pools that overlap. */

@@ -135,7 +135,7 @@ test_cpuset_weight_soft_swap() {
         expect_fail --code 1 vsctl set pl1 --cpu-weight 20000
         expect_fail --code 1 vsctl set pl1 --cpuset x
         expect_fail --code 1 vsctl set pl1 --memory 0 --swap 64M
-        expect_fail --code 1 vsctl create pl2 --swap 10M
+        expect_fail --code 1 vsctl create pl2 --memory unlimited --swap 10M
         assert_eq "$(disk_snapshot)" "$before" "state root after refused changes"
         assert_eq "$(vsctl exec pl1 -- nproc)" "$host_cpus" "CPUs after refused changes"
 }
@@ -438,4 +438,96 @@ test_disk_writes_are_counted() {
         # counted per run: a restart starts from zero again
         vsctl restart dw1
         [ "$(vsctl --json stats dw1 | json .io.write_bytes)" -lt $((10 << 20)) ] || fail "disk writes of the previous run counted again"
+}
+
+# v1 cgroup file of a limit, or its v2 twin: cg_limit NAME V1FILE V2FILE
+cg_limit() {
+        local d
+        d=$(cg_dir "$1" "${2%%.*}")
+        if [ -f "$d/$2" ]; then cat "$d/$2"; else cat "$(cg_dir "$1" x)/$3"; fi
+}
+
+# The daemon's own expectation of the pids default on this host.
+default_pids() {
+        local cap=$(($(cat /proc/sys/kernel/pid_max) / 8))
+        echo $((cap < 1024 ? cap : 1024))
+}
+
+# An instance created with no flags is not unlimited: the [defaults] (512M,
+# one CPU, 1024 processes at most an eighth of pid_max) are the kernel's
+# values, shown by info and written into its config.ini; each can be
+# overridden per instance, "unlimited" included; a later change of the
+# defaults leaves existing instances alone; defaults the host cannot
+# honour stop the daemon with one line.
+test_defaults_applied_at_create() {
+        local pids ini
+        pids=$(default_pids)
+        vsctl create df1 --start
+        assert_eq "$(cg_limit df1 memory.limit_in_bytes memory.max)" 536870912 "memory limit of a default instance"
+        assert_match "$(cg_limit df1 cpu.cfs_quota_us cpu.max)" '^100000( 100000)?$' "CPU quota of a default instance"
+        assert_eq "$(cg_limit df1 pids.max pids.max)" "$pids" "pids.max of a default instance"
+        assert_eq "$(vsctl --json info df1 | jq -c '[.memory, .cpus, .pids]')" "[536870912,1,$pids]" "limits in info"
+        vsctl info df1 | grep -qE '^memory: +512M$' || fail "memory in info: $(vsctl info df1)"
+        vsctl info df1 | grep -qE '^cpus: +1$' || fail "cpus in info: $(vsctl info df1 | grep cpus)"
+        vsctl info df1 | grep -qE "^pids: +$pids\$" || fail "pids in info: $(vsctl info df1 | grep pids)"
+        ini=$T/root/instances/df1/config.ini
+        grep -qx 'memory = 512M' "$ini" && grep -qx 'cpus = 1.000' "$ini" && grep -qx "pids = $pids" "$ini" ||
+                fail "defaults not recorded in config.ini: $(grep -E '^(memory|cpus|pids) ' "$ini" | tr '\n' ' ')"
+
+        # per instance: another value, or none at all
+        vsctl create df2 --memory 128M --cpus unlimited --pids max --start
+        assert_eq "$(cg_limit df2 memory.limit_in_bytes memory.max)" 134217728 "memory override"
+        assert_match "$(cg_limit df2 cpu.cfs_quota_us cpu.max)" '^(-1|max 100000)$' "CPU quota with --cpus unlimited"
+        assert_eq "$(cg_limit df2 pids.max pids.max)" max "pids.max with --pids max"
+        vsctl info df2 | grep -qE '^pids: +unlimited$' || fail "pids in info: $(vsctl info df2 | grep pids)"
+        vsctl create df3 --memory 0
+        assert_eq "$(vsctl --json info df3 | json .memory)" 0 "--memory 0 is unlimited"
+
+        # new defaults: new instances get them, existing ones keep theirs
+        printf '%s\n' "[defaults]" "memory = 256M" "cpus = 0.5" "pids = 200" >"$T/vsd.conf"
+        vsd_stop
+        vsd_up
+        vsctl create df4
+        assert_eq "$(vsctl --json info df4 | jq -c '[.memory, .cpus, .pids]')" "[268435456,0.5,200]" "limits after new defaults"
+        vsctl restart df1
+        assert_eq "$(vsctl --json info df1 | jq -c '[.memory, .cpus, .pids]')" "[536870912,1,$pids]" "an existing instance"
+        assert_eq "$(cg_limit df1 memory.limit_in_bytes memory.max)" 536870912 "memory limit of an existing instance"
+
+        # defaults that would let one instance fill the pid table, or that the
+        # host cannot give, keep the daemon from starting
+        local args=(--root "$T/root" --run-dir "$T/run2" --socket "$T/run2/s" --cgroup-parent "$VSD_CG" --foreground)
+        for bad in "pids = $(($(cat /proc/sys/kernel/pid_max) / 8 + 1))" "pids = unlimited" "cpus = $(($(nproc) + 1))" "memory = 1M"; do
+                printf '%s\n' "[defaults]" "$bad" >"$T/bad.conf"
+                expect_fail --code 1 "$B/vsd" "${args[@]}" -c "$T/bad.conf"
+                assert_match "$LAST_ERR" "bad.conf" "message names the file"
+        done
+}
+
+# A fork bomb inside an instance created with no flags stops at the
+# default process limit: the instance's count reaches it, its refused forks
+# are counted, and the host and the other instances carry on.
+test_forkbomb_stopped_by_default() {
+        local pids out got
+        pids=$(default_pids)
+        vsctl create fb1 --start
+        vsctl create fb2 --start
+        # a bounded one first: without a limit it forks all it asks for
+        out=$(vsctl exec fb1 -- /probe forkbomb 3000)
+        got=$(probe_val forked <<<"$out")
+        note "forked $got of 3000; pids.max $(cg_limit fb1 pids.max pids.max)"
+        assert_between "$got" $((pids - 20)) "$pids" "children forked under the default process limit"
+        assert_eq "$(probe_val errno <<<"$out")" EAGAIN "fork error"
+        # (checked above: the limit is there, so the real one is bounded)
+        [ "$(cg_limit fb1 pids.max pids.max)" = "$pids" ] || fail "no process limit: not starting a fork bomb"
+        vsctl exec fb1 -- sh -c 'b() { b | b & }; b' >/dev/null 2>&1 &
+        wait_for -t 30 sh -c "[ \"\$($B/vsctl --socket $VSD_SOCKET --json stats fb1 | jq .pids.current)\" -ge $((pids - 5)) ]"
+        [ "$(vsctl --json stats fb1 | json .pids.failcnt)" -gt 0 ] || fail "refused forks not counted"
+        [ "$(vsctl --json stats fb1 | json .pids.current)" -le "$pids" ] || fail "more processes than the limit"
+        # the host: the daemon answers, another instance starts and runs
+        vsctl list >/dev/null
+        vsctl exec fb2 -- true
+        vsctl create fb3 --start
+        vsctl exec fb3 -- /probe forkbomb 10 | grep -qx 'forked=10' || fail "a neighbour cannot fork"
+        vsctl stop fb1 --kill
+        assert_eq "$(inst_state fb1)" stopped "the bombed instance after a kill"
 }
