@@ -531,3 +531,54 @@ test_forkbomb_stopped_by_default() {
         vsctl stop fb1 --kill
         assert_eq "$(inst_state fb1)" stopped "the bombed instance after a kill"
 }
+
+# The instance's own OOM killer takes the instance's other processes before
+# its init: a hog started through exec, a hog started from init's console
+# shell, and memory nobody's death frees (tmpfs filled past the limit by an
+# exec'd writer) each cost processes, never init; the instance runs on.
+test_oom_spares_init() {
+        local pid rc=0 cpid
+        vsctl create oi1 --memory 64M --start
+        pid=$(inst_pid oi1)
+        vsctl exec oi1 -- /probe memhog 200 >/dev/null || rc=$?
+        assert_eq "$rc" 137 "exec'd hog (SIGKILL)"
+        assert_eq "$(inst_pid oi1)" "$pid" "init after an exec'd hog"
+
+        # from init's own shell, on the console
+        rm -f "$T/cin" "$T/cout"
+        mkfifo "$T/cin"
+        "$B/vsctl" --socket "$VSD_SOCKET" console oi1 <"$T/cin" >"$T/cout" 2>&1 &
+        cpid=$!
+        exec 7>"$T/cin"
+        printf '/probe memhog 200 >/dev/null; echo HOG$((6*7)) rc=$?\n' >&7
+        wait_for -t 20 grep -q "HOG42 rc=137" "$T/cout"
+        printf '\035' >&7
+        wait "$cpid" || fail "vsctl console exited with status $?"
+        exec 7>&-
+        assert_eq "$(inst_pid oi1)" "$pid" "init after a hog from its console shell"
+
+        # tmpfs past the limit: killing frees nothing of it, so the killer
+        # goes on until no process but init is left to take
+        rc=0
+        vsctl exec oi1 -- dd if=/dev/zero of=/dev/shm/fill bs=64k 2>/dev/null || rc=$?
+        note "dd into /dev/shm: exit $rc; OOM kills $(vsctl --json stats oi1 | json .memory.oom_kills)"
+        assert_eq "$(inst_state oi1)" running "state after tmpfs filled the memory"
+        assert_eq "$(inst_pid oi1)" "$pid" "init after tmpfs filled the memory"
+        # the customer can clean up, and the instance works again
+        wait_for vsctl exec oi1 -- rm -f /dev/shm/fill
+        vsctl exec oi1 -- true
+        assert_eq "$(inst_pid oi1)" "$pid" "init after the clean-up"
+
+        # the scores: init's family as any host process, exec'd commands first
+        assert_eq "$(cat "/proc/$pid/oom_score_adj")" 0 "init's OOM score adjustment"
+        assert_eq "$(vsctl exec oi1 -- cat /proc/self/oom_score_adj)" 500 "an exec'd command's"
+        # not inherited from the daemon's own (which only CAP_SYS_RESOURCE may lower)
+        if [ $(( 0x$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status) >> 24 & 1 )) -eq 1 ]; then
+                echo -600 >"/proc/$(vsd_pid)/oom_score_adj"
+                vsctl restart oi1
+                assert_eq "$(cat "/proc/$(inst_pid oi1)/oom_score_adj")" 0 "init's under a shielded daemon"
+                assert_eq "$(vsctl exec oi1 -- cat /proc/self/oom_score_adj)" 500 "an exec'd command's under a shielded daemon"
+        else
+                note "no CAP_SYS_RESOURCE here: a shielded daemon cannot be tried"
+        fi
+}
