@@ -569,6 +569,11 @@ static int v1_stats(struct cg_manager *m, const char *name, bool counters_only, 
          * first (there is no swap to fall back to): report whichever moved */
         if (c.memsw_failcnt > s->memory_failcnt)
                 s->memory_failcnt = c.memsw_failcnt;
+        /* Current kernels leave memory.failcnt at 0 (measured on 6.18: 0
+         * after a limit-sized OOM), while every OOM kill is the limit hit
+         * at least once: never report fewer hits than kills. */
+        if (s->oom_kills > s->memory_failcnt)
+                s->memory_failcnt = s->oom_kills;
         s->memory_max = v1_limit(s->memory_max);
         s->memory_high = v1_limit(c.soft);
         /* memsw = memory + swap: what it grants beyond the memory limit */

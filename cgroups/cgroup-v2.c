@@ -258,7 +258,7 @@ static int v2_freeze(struct cg_manager *m, const char *name, bool frozen, vs_err
 /* Raw values that need converting, next to the counters taken as they are. */
 struct v2_counters {
         struct cg_stats s;
-        uint64_t usage_us, throttled_us, weight, high, swap_max;
+        uint64_t usage_us, throttled_us, weight, high, swap_max, oom;
 };
 
 #define S(f) offsetof(struct v2_counters, s.f)
@@ -274,6 +274,7 @@ static const struct cg_stat_row v2_rows[] = {
         { CG_MEMORY, "memory.high", CG_ROW_VALUE, NULL, X(high), true },
         { CG_MEMORY, "memory.events", CG_ROW_KEY, "high", S(memory_high_events), false },
         { CG_MEMORY, "memory.events", CG_ROW_KEY, "max", S(memory_failcnt), false },
+        { CG_MEMORY, "memory.events", CG_ROW_KEY, "oom", X(oom), false },
         { CG_MEMORY, "memory.events", CG_ROW_KEY, "oom_kill", S(oom_kills), false },
         { CG_MEMORY, "memory.stat", CG_ROW_KEY, "anon", S(memory_rss), false },
         { CG_MEMORY, "memory.stat", CG_ROW_KEY, "file", S(memory_cache), false },
@@ -316,6 +317,12 @@ static int v2_stats(struct cg_manager *m, const char *name, bool counters_only, 
         /* swap on top of a memory limit; "max" without one is no limit */
         s->swap_max = s->memory_max ? v2_limit(c.swap_max) : 0;
         s->pids_max = v2_limit(s->pids_max);
+        /* "max" counts the charges that met the limit; an OOM (and each
+         * kill) is one of them, so the hits are never fewer */
+        if (c.oom > s->memory_failcnt)
+                s->memory_failcnt = c.oom;
+        if (s->oom_kills > s->memory_failcnt)
+                s->memory_failcnt = s->oom_kills;
         if (!counters_only && (h->mask & CG_MASK(CG_CPU))) {
                 char buf[64];
                 uint64_t quota, period;

@@ -19,9 +19,10 @@
 const struct vsctl_command vsctl_commands[] = {
         { "create", cmd_create, "Create an instance", "NAME [OPTIONS]",
           "  --template T        template to build from (default " VS_DEFAULT_TEMPLATE ")\n"
-          "  --memory SIZE       memory limit, e.g. 256M, 1G\n"
-          "  --cpus N            CPU limit, e.g. 0.5, 2, 150%\n"
-          "  --pids N            limit on the number of processes\n"
+          "  --memory SIZE       memory limit, e.g. 256M, 1G (default: vsd.conf's\n"
+          "                      [defaults], 512M; unlimited for none)\n"
+          "  --cpus N            CPU limit, e.g. 0.5, 2, 150% (default 1)\n"
+          "  --pids N            limit on the number of processes (default 1024)\n"
           "  --memory-soft SIZE  soft memory limit, reclaimed down to under pressure\n"
           "  --swap SIZE         swap allowed on top of --memory (default none)\n"
           "  --cpu-weight N      relative CPU share 1-10000 (default 100)\n"

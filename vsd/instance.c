@@ -194,6 +194,7 @@ static struct instance *inst_alloc(struct vsd *v) {
                 return NULL;
         i->vsd = v;
         i->pidfd = -EBADF;
+        i->disk_written_fd = -EBADF;
         return i;
 }
 
@@ -211,6 +212,7 @@ static void inst_free(struct instance *i) {
         if (!i)
                 return;
         cg_counter_fds_free(i->counters);
+        safe_close(&i->disk_written_fd);
         inst_release_runtime(i);
         free(i);
 }
@@ -309,6 +311,9 @@ static void try_reap(struct instance *i) {
         /* an open counter file would keep the removed cgroup's memory */
         cg_counter_fds_free(i->counters);
         i->counters = NULL;
+        /* the filesystem's counter goes with the mount; its device may
+         * serve another instance next */
+        safe_close(&i->disk_written_fd);
         int r = cg_destroy(i->vsd->cg, i->cfg.name, &err);
         if (r == -EBUSY && i->reap_tries++ < REAP_MAX_TRIES) {
                 /* something joined late (an exec racing the stop): kill it */

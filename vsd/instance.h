@@ -77,6 +77,7 @@ struct instance {
          * have told them (vsd/monitor.c) */
         uint64_t oom_told, oom_unexplained, pids_told;
         struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
+        int disk_written_fd;         /* its disk's write counter (stor_written), held while it runs */
         bool net_registered;         /* its port and forwards are in the firewall (network.c) */
 };
 

@@ -168,6 +168,14 @@ int main(int argc, char **argv) {
         OVERRIDE(log_level);
 #undef OVERRIDE
         vs_log_set_level(level_of(v.set.log_level));
+        uint64_t pid_max = 32768; /* the kernel's own default, if it will not say */
+        _cleanup_free_ char *pm = NULL;
+        if (vs_read_file("/proc/sys/kernel/pid_max", 64, &pm, NULL) >= 0)
+                pid_max = strtoull(pm, NULL, 10) ?: pid_max;
+        if (settings_fit_defaults(&v.set, pid_max, &err) < 0) {
+                fprintf(stderr, "vsd: %s: %s\n", config, err.msg);
+                return 1;
+        }
         if (geteuid() != 0) {
                 fprintf(stderr, "vsd: must run as root\n");
                 return 1;
@@ -207,6 +215,18 @@ int main(int argc, char **argv) {
         r = cg_manager_new(v.set.cgroup_root, v.set.cgroup_parent, &v.cg, &err);
         if (r < 0) {
                 log_err("Failed to set up cgroups: %s", err.msg);
+                loop_remove(sig_src);
+                loop_free(v.loop);
+                return 1;
+        }
+        /* defaults this host cannot honour would fail every create */
+        struct inst_config dcfg;
+        inst_config_defaults(&dcfg);
+        settings_apply_defaults(&v.set, &dcfg);
+        struct cg_limits dlim = { .memory_max = dcfg.memory, .cpu_millis = dcfg.cpu_millis, .pids_max = dcfg.pids };
+        if (cg_validate(v.cg, &dlim, &err) < 0) {
+                log_err("Failed to use the [defaults] of %s: %s", config, err.msg);
+                cg_manager_free(v.cg);
                 loop_remove(sig_src);
                 loop_free(v.loop);
                 return 1;

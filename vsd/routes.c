@@ -192,9 +192,18 @@ static json_t *throttles_json(const struct inst_io_limits *io) {
 static json_t *stats_json(struct instance *i, vs_error *err) {
         struct cg_stats st = { 0 };
         const struct inst_config *c = &i->cfg;
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%s/instances/%s", i->vsd->set.root, c->name);
         if (i->state == INST_RUNNING || i->state == INST_PAUSED) {
                 if (cg_counters_held(i->vsd->cg, c->name, &i->counters, &st, err) < 0)
                         return NULL;
+                /* The instance's own disk counts what reached it, the
+                 * kernel's writeback of its pages included: cgroup v1
+                 * charges that to no cgroup, so the cgroup's figure alone
+                 * misses every buffered write. */
+                uint64_t written;
+                if (stor_written(dir, c, &i->disk_written_fd, &written) == 0 && written > st.io_wbytes)
+                        st.io_wbytes = written;
         }
         _cleanup_free_ char *rl = rlimits_format(&c->rlimits);
         json_t *memory = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
@@ -228,8 +237,6 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
         /* running: the mounted filesystem's own figures; stopped: what the
          * image takes on the host */
         struct stor_usage su = { 0 };
-        char dir[512];
-        snprintf(dir, sizeof(dir), "%s/instances/%s", i->vsd->set.root, c->name);
         if (i->state != INST_BROKEN)
                 (void) stor_usage(dir, c, inst_is_active(i) ? i->pid : 0, &su, NULL);
         json_t *disk = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "backend",
@@ -438,6 +445,9 @@ static void create_instance(struct ctx *c) {
         struct instance *i;
 
         inst_config_defaults(&cfg);
+        /* the daemon's [defaults], then the request's own on top: an
+         * explicit "unlimited" is the request's choice */
+        settings_apply_defaults(&c->v->set, &cfg);
         if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, true, &err) < 0)
                 goto fail;
         json_t *name = json_object_get(obj, "name");

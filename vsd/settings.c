@@ -140,10 +140,16 @@ static uint64_t *io_field(struct cg_io_throttle *t, enum inst_io_kind kind) {
 
 static const char *const io_kind_names[] = { "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops" };
 
-/* "MAJ:MIN" or a block device path -> numbers */
+/* "MAJ:MIN" or a block device path -> numbers.  Whatever is wrong with
+ * the path (absent, not a block device) is the caller's bad input: EINVAL,
+ * so that the API answers 400, with the reason kept in the message. */
 static int io_device(const char *dev, unsigned *maj, unsigned *min, vs_error *err) {
-        if (dev[0] == '/')
-                return cg_io_device(dev, maj, min, err);
+        if (dev[0] == '/') {
+                int r = cg_io_device(dev, maj, min, err);
+                if (r < 0 && err)
+                        err->code = EINVAL;
+                return r < 0 ? -EINVAL : 0;
+        }
         char tail;
         if (sscanf(dev, "%u:%u%c", maj, min, &tail) != 2)
                 return vs_err_msg(err, EINVAL, "invalid device '%.40s': a block device path or MAJOR:MINOR", dev);
@@ -162,15 +168,17 @@ int inst_io_parse(struct inst_io_limits *io, enum inst_io_kind kind, const char 
                         char *eq = strrchr(item, '=');
                         unsigned maj, min;
                         uint64_t v;
+                        /* no prefix of our own: every caller names the
+                         * setting (the API its field, config.ini its key) */
                         if (!eq)
-                                return vs_err_msg(err, EINVAL, "%s: expected DEVICE=RATE, got '%.40s'", io_kind_names[kind], item);
+                                return vs_err_msg(err, EINVAL, "expected DEVICE=RATE, got '%.40s'", item);
                         *eq = '\0';
                         if (io_device(item, &maj, &min, err) < 0)
-                                return vs_err_prefix(err, "%s", io_kind_names[kind]);
+                                return -EINVAL;
                         int r = kind == IO_READ_BPS || kind == IO_WRITE_BPS ? vs_parse_size(eq + 1, &v, err)
                                                                             : vs_parse_count(eq + 1, 1, UINT32_MAX, &v, err);
                         if (r < 0)
-                                return vs_err_prefix(err, "%s", io_kind_names[kind]);
+                                return -EINVAL;
                         unsigned k = 0;
                         while (k < n.n && !(n.dev[k].major == maj && n.dev[k].minor == min))
                                 k++;
@@ -537,6 +545,11 @@ static const struct setting daemon_table[] = {
         ROW("api", "max_connections", parse_connections, struct vsd_settings, api.max_connections),
         ROW("api", "max_connections_per_user", parse_connections, struct vsd_settings, api.max_per_user),
         ROW("api", "root_reserve", parse_reserve, struct vsd_settings, api.root_reserve),
+        ROW("defaults", "memory", parse_size_or_none, struct vsd_settings, defaults.memory),
+        ROW("defaults", "cpus", parse_cpus_or_none, struct vsd_settings, defaults.cpu_millis),
+        ROW("defaults", "pids", parse_pids_or_none, struct vsd_settings, defaults.pids),
+        /* the same setting as [storage] default_disk, named with the others */
+        ROW("defaults", "disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
 };
 
 static const struct setting instance_table[] = {
@@ -693,6 +706,40 @@ void settings_defaults(struct vsd_settings *s) {
         s->api.max_connections = 1024;
         s->api.max_per_user = 64;
         s->api.root_reserve = 64;
+        /* A hosting host is safe without a vsd.conf: one customer who
+         * forks, allocates or spins without bound hurts only himself. */
+        s->defaults.memory = 512ULL << 20;
+        s->defaults.cpu_millis = 1000;
+        s->defaults.pids = DEFAULTS_PIDS_AUTO;
+}
+
+int settings_fit_defaults(struct vsd_settings *s, uint64_t pid_max, vs_error *err) {
+        uint64_t cap = pid_max / DEFAULTS_PIDS_SHARE;
+        if (cap < 1)
+                cap = 1;
+        if (s->defaults.pids == DEFAULTS_PIDS_AUTO) {
+                s->defaults.pids = cap < DEFAULTS_PIDS ? cap : DEFAULTS_PIDS;
+                return 0;
+        }
+        if (s->defaults.pids == 0 || s->defaults.pids > cap) {
+                char given[32];
+                if (s->defaults.pids)
+                        snprintf(given, sizeof(given), "%" PRIu64, s->defaults.pids);
+                else
+                        snprintf(given, sizeof(given), "unlimited");
+                return vs_err_msg(err, ERANGE,
+                                  "[defaults] pids = %s is more than an eighth of this host's pid_max %" PRIu64
+                                  ": an instance created with it could fill the host's process table (at most %" PRIu64
+                                  "; a single instance may still be given more)",
+                                  given, pid_max, cap);
+        }
+        return 0;
+}
+
+void settings_apply_defaults(const struct vsd_settings *s, struct inst_config *c) {
+        c->memory = s->defaults.memory;
+        c->cpu_millis = s->defaults.cpu_millis;
+        c->pids = s->defaults.pids == DEFAULTS_PIDS_AUTO ? DEFAULTS_PIDS : s->defaults.pids;
 }
 
 /* What no single key can check: pools that overlap. */

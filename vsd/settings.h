@@ -82,6 +82,24 @@ struct api_settings {
         uint64_t root_reserve;     /* of max_connections, never given to a uid other than 0 */
 };
 
+/* The daemon's [defaults] section: the limits an instance gets at create
+ * when the request names none.  Copied into its config.ini there, so a
+ * later change of these touches no existing instance. */
+struct inst_defaults {
+        uint64_t memory;     /* bytes; 0 = unlimited */
+        uint32_t cpu_millis; /* 0 = uncapped */
+        uint64_t pids;       /* 0 = unlimited; DEFAULTS_PIDS_AUTO until settings_fit_defaults() */
+};
+
+/* [defaults] pids not given: 1024, or less on a host whose pid_max is small. */
+#define DEFAULTS_PIDS_AUTO UINT64_MAX
+#define DEFAULTS_PIDS 1024
+/* No instance created with the defaults may hold more than this share of
+ * the host's pids: pid_max / 8 (4096 of the usual 32768). */
+#define DEFAULTS_PIDS_SHARE 8
+
+struct inst_config;
+
 struct vsd_settings {
         char root[256];          /* state root: templates/ and instances/ */
         char run_dir[256];       /* runtime state: <name>.state */
@@ -99,6 +117,7 @@ struct vsd_settings {
         struct net_settings net;
         struct stor_settings stor;
         struct api_settings api;
+        struct inst_defaults defaults;
 };
 
 void settings_defaults(struct vsd_settings *s);
@@ -107,6 +126,16 @@ void settings_defaults(struct vsd_settings *s);
  * when optional is set.  Unknown keys are errors: a typo in the daemon's own
  * config should stop it before it serves. */
 int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_error *err);
+
+/* Fit [defaults] pids to the host's pid_max (/proc/sys/kernel/pid_max):
+ * not given, it becomes 1024 or pid_max / 8, the smaller; given, it must
+ * be a number no larger than pid_max / 8, or the daemon refuses to start
+ * (an instance made with the defaults could fill the host's pid table). */
+int settings_fit_defaults(struct vsd_settings *s, uint64_t pid_max, vs_error *err);
+
+/* Put the [defaults] limits into a new instance's settings, before the
+ * request's own are applied over them. */
+void settings_apply_defaults(const struct vsd_settings *s, struct inst_config *c);
 
 /* An instance's persistent settings (config.ini). */
 /* Per-device I/O throttles, one entry per device with any limit set. */

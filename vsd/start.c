@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -567,16 +568,38 @@ static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_err
         return fd;
 }
 
+/* parent_handshake() leaves the child's OOM score as it is */
+#define OOM_ADJ_KEEP INT_MIN
+
+/* pid is our child, not yet reaped: its number cannot have been reused.
+ * Lowering a value needs CAP_SYS_RESOURCE: a daemon without it (and with a
+ * value of its own above adj) leaves the child its higher value, which
+ * shields nothing (EACCES is no failure). */
+static int set_oom_adj(pid_t pid, int adj, vs_error *err) {
+        char path[64], val[16];
+        snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int) pid);
+        snprintf(val, sizeof(val), "%d", adj);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || write(fd, val, strlen(val)) < 0) {
+                if (errno == EACCES || errno == EPERM)
+                        return 0;
+                return vs_err(err, errno, "Failed to set the OOM score of %d", (int) pid);
+        }
+        return 0;
+}
+
 /*
  * The parent's half of the handshake, once the child exists: id maps,
  * cgroup, go-ahead, then wait for EOF (exec) or a failure report.  On
  * failure the child is killed and reaped.
  */
 static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, vs_error *warn, vs_error *err) {
+                            bool cloned_into, int oom_adj, vs_error *warn, vs_error *err) {
         int r = parent_write_id_maps(pid, err);
         if (r >= 0)
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
+        if (r >= 0 && oom_adj != OOM_ADJ_KEEP)
+                r = set_oom_adj(pid, oom_adj, err);
         if (r >= 0) {
                 r = sync_send(sync_fd, SYNC_SETUP_DONE, 0, NULL);
                 if (r < 0)
@@ -704,9 +727,19 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, spec->warn, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, OOM_ADJ_KEEP, spec->warn, err);
         if (dumpable >= 0)
                 (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+        /* Only now, with init exec'd: until then it shares our memory, and
+         * the kernel gives every process sharing a memory the value written
+         * for one of them (us too).  What init forks in the microseconds
+         * before this keeps our value, which is the same unless the daemon
+         * runs with a value of its own. */
+        if (r >= 0) {
+                r = set_oom_adj(pid, START_OOM_ADJ_INIT, err);
+                if (r < 0)
+                        kill_and_reap(pidfd);
+        }
         if (r < 0) {
                 close(pidfd);
                 return r;
@@ -787,7 +820,8 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
                 return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, NULL, err);
+        /* before the go-ahead: the command and all it starts get it */
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, START_OOM_ADJ_EXEC, NULL, err);
         if (r < 0) {
                 close(pidfd);
                 return r;

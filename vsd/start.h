@@ -60,6 +60,27 @@ struct start_spec {
  * with the host's clocks. */
 bool start_time_ns_supported(void);
 
+/*
+ * The OOM killer's view of an instance (/proc/PID/oom_score_adj), set by
+ * the daemon whatever its own value (which its children would inherit):
+ *
+ *   init and everything it starts  0: as any host process, neither shielded
+ *                                     from a host-wide OOM nor offered to it;
+ *   commands run through exec      +500: taken first, by the instance's own
+ *                                     OOM killer and by the host's.
+ *
+ * The kernel spares only the host's init: an instance's init is a process
+ * like the others, and its death ends the instance.  A value is inherited
+ * at fork, so init cannot be set apart from what it starts (a low value
+ * would shield every process of the instance, on the whole host); what
+ * exec starts can.  So an OOM inside the instance takes the exec'd
+ * processes first, then the biggest of init's own, and init only when it
+ * is the biggest (a hog is bigger) or nothing else is left (memory only a
+ * restart frees: a tmpfs filled up).
+ */
+#define START_OOM_ADJ_INIT 0
+#define START_OOM_ADJ_EXEC 500
+
 /* Clone the instance's init in new pid, mount, uts, ipc, net, cgroup and
  * (time_ns) time namespaces, place it in its cgroup, set up its root and exec
  * init.  Returns once init has been exec'd (or the child reported the

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -98,6 +99,87 @@ static int sb_new_identity(int fd) {
         if (pwrite(fd, sb, SB_SIZE, SB_OFFSET) != SB_SIZE)
                 return -EIO;
         return 0;
+}
+
+/* ---- the journal, given back ------------------------------------------------ */
+
+#define SB_LOG_BLOCK_SIZE 0x18
+#define SB_COMPAT 0x5C
+#define SB_JOURNAL_INUM 0xE0
+#define SB_JNL_BACKUP_TYPE 0xFD
+#define SB_JNL_BLOCKS 0x10C
+#define COMPAT_HAS_JOURNAL 0x4
+#define INCOMPAT_RECOVER 0x4
+#define INCOMPAT_JOURNAL_DEV 0x8
+#define JNL_BACKUP_BLOCKS 1
+#define EXT4_JOURNAL_INO 8
+#define EXT4_EXT_MAGIC 0xF30A
+#define JBD2_MAGIC 0xC03B3998u
+#define JBD2_SB_START 0x1C
+
+static uint16_t le16(const uint8_t *p) {
+        return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static uint32_t be32(const uint8_t *p) {
+        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | (uint32_t) p[3];
+}
+
+/*
+ * Punch the journal of a cleanly unmounted image, all but its superblock:
+ * the journal is a log the filesystem writes round and round, and metadata
+ * churn (thousands of files made and deleted) leaves it allocated in the
+ * image up to its whole size (16 MiB of a 256M disk, 64 MiB of a 10G one),
+ * though a clean journal's contents are never read again.  Zeros are what
+ * mke2fs leaves there (lazy_journal_init on a sparse file): jbd2 starts a
+ * clean journal at its first block and recovery stops at the first block
+ * that is no log block.  Only with the device released (nothing can write
+ * in between), and only what the superblock's copy of the journal inode's
+ * extents says, when every field is as mke2fs made it; anything else is
+ * left alone.  Returns the bytes punched, 0 when nothing was.
+ */
+static int64_t journal_give_back(int fd) {
+        uint8_t sb[SB_SIZE], jsb[64];
+        struct stat st;
+        if (sb_read(fd, sb) < 0 || fstat(fd, &st) < 0)
+                return 0;
+        uint32_t log_bs = le32(sb + SB_LOG_BLOCK_SIZE);
+        if (log_bs > 6 || !(le32(sb + SB_COMPAT) & COMPAT_HAS_JOURNAL) ||
+            (le32(sb + SB_INCOMPAT) & (INCOMPAT_RECOVER | INCOMPAT_JOURNAL_DEV)) ||
+            le32(sb + SB_JOURNAL_INUM) != EXT4_JOURNAL_INO || sb[SB_JNL_BACKUP_TYPE] != JNL_BACKUP_BLOCKS)
+                return 0; /* not clean, or a journal laid out otherwise */
+        uint64_t bs = 1024ULL << log_bs;
+        const uint8_t *eh = sb + SB_JNL_BLOCKS; /* i_block: an extent header and up to 4 extents */
+        uint16_t entries = le16(eh + 2);
+        if (le16(eh) != EXT4_EXT_MAGIC || le16(eh + 6) != 0 || entries == 0 || entries > 4)
+                return 0;
+        int64_t punched = 0;
+        for (int pass = 0; pass < 2; pass++)
+                for (uint16_t k = 0; k < entries; k++) {
+                        const uint8_t *ex = eh + 12 + 12 * k;
+                        uint64_t lblk = le32(ex), len = le16(ex + 4);
+                        uint64_t pblk = (uint64_t) le16(ex + 6) << 32 | le32(ex + 8);
+                        if (len > 32768)
+                                len -= 32768; /* an unwritten extent */
+                        if (len == 0 || (pblk + len) * bs > (uint64_t) st.st_size)
+                                return punched;
+                        if (pass == 0) {
+                                /* the journal's own superblock: clean (s_start 0) */
+                                if (lblk == 0 && (pread(fd, jsb, sizeof(jsb), (off_t) (pblk * bs)) != (ssize_t) sizeof(jsb) ||
+                                                  be32(jsb) != JBD2_MAGIC || be32(jsb + JBD2_SB_START) != 0))
+                                        return 0;
+                                continue;
+                        }
+                        if (lblk == 0) {
+                                pblk++;
+                                len--;
+                        }
+                        if (len && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) (pblk * bs),
+                                             (off_t) (len * bs)) < 0)
+                                return punched;
+                        punched += (int64_t) (len * bs);
+                }
+        return punched;
 }
 
 /* ---- paths ------------------------------------------------------------------ */
@@ -405,14 +487,19 @@ static int image_detach(const char *dir, vs_error *err) {
          * copy, a destroy). */
         char dev[LOOPDEV_PATH_MAX];
         int r = find_dev(dir, image, dev);
-        if (r <= 0)
+        if (r < 0)
                 return 0;
         /* the device found once, then only its own sysfs file: a host
          * with a thousand images bound is not scanned a thousand times */
-        for (int k = 0; k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
+        for (int k = 0; r > 0 && k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
                 (void) usleep(1000);
-        if (!loopdev_backs(dev, image)) {
+        if (r == 0 || !loopdev_backs(dev, image)) {
                 known_set(dir, "");
+                /* released: the filesystem is unmounted and nothing writes
+                 * to the image until the next attach */
+                _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+                if (fd >= 0)
+                        (void) journal_give_back(fd);
                 return 0;
         }
         /* One left bound was never mounted (a crash between bind and
@@ -485,6 +572,37 @@ static int image_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_er
         return 0;
 }
 
+/* ext4 counts, per mount, what was written to its device since the mount
+ * (session_write_kbytes: the device's own sector count then and now), so
+ * a run starts from zero with no baseline of ours, and a daemon restarted
+ * in between finds the same figure. */
+static int image_written(const char *dir, int *held_fd, uint64_t *ret) {
+        if (*held_fd < 0) {
+                char image[700], dev[LOOPDEV_PATH_MAX], path[96];
+                image_path(dir, image, sizeof(image));
+                int r = find_dev(dir, image, dev);
+                if (r <= 0)
+                        return r < 0 ? r : -ENODATA;
+                snprintf(path, sizeof(path), "/sys/fs/ext4/%s/session_write_kbytes", dev + strlen("/dev/"));
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return errno == ENOENT ? -ENODATA : -errno;
+                *held_fd = fd;
+        }
+        char buf[32];
+        /* a sysfs attribute is produced anew at offset 0 */
+        ssize_t n = pread(*held_fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+                return n < 0 ? -errno : -ENODATA;
+        buf[n] = '\0';
+        char *end;
+        unsigned long long kb = strtoull(buf, &end, 10);
+        if (end == buf)
+                return -EIO;
+        *ret = (uint64_t) kb * 1024;
+        return 0;
+}
+
 /* ---- copies -------------------------------------------------------------------------- */
 
 static int image_copy(const char *dir, const char *dst, vs_error *err) {
@@ -546,6 +664,7 @@ const struct stor_ops stor_image_ops = {
         .detach = image_detach,
         .grow = image_grow,
         .usage = image_usage,
+        .written = image_written,
         .copy = image_copy,
         .restore = image_restore,
 };

@@ -13,6 +13,9 @@ struct stor_ops {
         int (*detach)(const char *dir, vs_error *err);
         int (*grow)(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err);
         int (*usage)(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err);
+        /* bytes written to the attached disk since it was mounted; NULL:
+         * the backend has no disk of its own to count */
+        int (*written)(const char *dir, int *held_fd, uint64_t *ret);
         int (*copy)(const char *dir, const char *dst, vs_error *err);
         int (*restore)(const char *dir, const char *src, vs_error *err);
 };

@@ -390,6 +390,11 @@ int stor_usage(const char *dir, const struct inst_config *cfg, pid_t pid, struct
         return ops_of(cfg)->usage(dir, pid, ret, err);
 }
 
+int stor_written(const char *dir, const struct inst_config *cfg, int *held_fd, uint64_t *ret) {
+        const struct stor_ops *ops = ops_of(cfg);
+        return ops->written ? ops->written(dir, held_fd, ret) : -ENODATA;
+}
+
 int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, const char *dst, vs_error *err) {
         return ops_of(cfg)->copy(src_dir, dst, err);
 }

@@ -93,6 +93,15 @@ int stor_grow(const char *dir, const struct inst_config *old, const struct inst_
  * filesystem; pid 0: stopped. */
 int stor_usage(const char *dir, const struct inst_config *cfg, pid_t pid, struct stor_usage *ret, vs_error *err);
 
+/* Bytes written to the instance's own disk since this run mounted it, by
+ * whoever handed them to the device: the kernel's writeback of the
+ * instance's dirty pages too, which cgroup v1 charges to no cgroup.  The
+ * image backend reads its filesystem's session_write_kbytes; *held_fd
+ * (-EBADF at first) keeps that file open between calls, for the caller
+ * to close when the instance stops.  -ENODATA: no such figure (the dir
+ * backend shares the host's disk; not attached). */
+int stor_written(const char *dir, const struct inst_config *cfg, int *held_fd, uint64_t *ret);
+
 /* Copy the private layer of src (stopped, or frozen) to a file or a
  * directory: an image sparse (reflink when the filesystem can), a
  * directory layer as a tree.  dst must not exist. */

@@ -160,7 +160,7 @@ test_api_list_fields() {
         api GET '/v1/instances?fields=name,state,memory'
         assert_eq "$code" 200 "list with fields"
         assert_eq "$(json -c 'map(keys_unsorted | sort)' <<<"$body")" '[["memory","name","state"],["memory","name","state"]]' "fields given"
-        assert_eq "$(json -c 'map([.name, .state, .memory])' <<<"$body")" '[["f1","stopped",67108864],["f2","running",0]]' "values"
+        assert_eq "$(json -c 'map([.name, .state, .memory])' <<<"$body")" '[["f1","stopped",67108864],["f2","running",536870912]]' "values (f2: the [defaults])"
         want=$(vsctl --json list | json -c 'map(keys_unsorted | sort)')
         for f in $(vsctl --json list | json '.[0] | keys[]'); do
                 api GET "/v1/instances?fields=$f"
@@ -184,7 +184,7 @@ test_bad_hosting_values() {
         host_cpus=$(nproc)
         for opt in "--io-weight -1" "--io-weight 10001" "--io-weight abc" "--io-weight 1.5" \
                 "--cpu-weight -5" "--cpu-weight 99999" "--cpu-weight 1e3" \
-                "--memory-soft 12Q" "--memory-soft -1M" "--swap 5X" "--swap 64M" \
+                "--memory-soft 12Q" "--memory-soft -1M" "--swap 5X" "--memory unlimited --swap 64M" \
                 "--cpuset 0-$((host_cpus + 3))" "--cpuset 99" "--cpuset 1-0" "--cpuset ,," \
                 "--nofile 10" "--nofile 99999999" "--nofile lots" \
                 "--rlimit nosuch=1" "--rlimit core=1M:1K" "--rlimit core=1Q" "--rlimit nproc=-1" \

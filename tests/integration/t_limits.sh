@@ -27,6 +27,11 @@ test_memory_limit_oom() {
         vsctl exec bystander -- true
         vsctl list >/dev/null
         [ "$(vsctl --json stats mem1 | json .memory.oom_kills)" -ge 1 ] || fail "oom_kills not counted"
+        # an OOM kill is the memory limit hit: the limit's hit count says so
+        # (v1's memory.failcnt stays 0 on current kernels)
+        [ "$(vsctl --json stats mem1 | json '.memory.failcnt >= .memory.oom_kills')" = true ] ||
+                fail "memory limit hits below the OOM kills: $(vsctl --json stats mem1 | jq -c .memory)"
+        vsctl stats mem1 | grep -qE '^memory +\S+ +\S+ +64M +[1-9][0-9]* ' || fail "HIT column of the memory row: $(vsctl stats mem1)"
         assert_eq "$(vsctl --json stats mem1 | json .memory.limit)" 67108864 "memory limit in stats"
 }
 
@@ -130,7 +135,7 @@ test_cpuset_weight_soft_swap() {
         expect_fail --code 1 vsctl set pl1 --cpu-weight 20000
         expect_fail --code 1 vsctl set pl1 --cpuset x
         expect_fail --code 1 vsctl set pl1 --memory 0 --swap 64M
-        expect_fail --code 1 vsctl create pl2 --swap 10M
+        expect_fail --code 1 vsctl create pl2 --memory unlimited --swap 10M
         assert_eq "$(disk_snapshot)" "$before" "state root after refused changes"
         assert_eq "$(vsctl exec pl1 -- nproc)" "$host_cpus" "CPUs after refused changes"
 }
@@ -394,5 +399,186 @@ test_set_live_pids_cpus() {
                 base=$(vsctl exec lp2 -- /probe spin 2 | probe_val ratio)
                 note "uncapped instance got $base of a CPU"
                 awk -v b="$base" 'BEGIN { exit !(b < 0.6) }' || fail "CPU share after raising the cap: $r2, on a host that gives $base"
+        fi
+}
+
+# A throttle on something that is no block device is bad input: HTTP 400,
+# one line naming the setting once, exit status 1, nothing changed.
+test_io_throttle_bad_device_is_bad_input() {
+        local before code body
+        vsctl create bd1
+        before=$(disk_snapshot)
+        for dev in /dev/null /dev/nonexistent "$T/root"; do
+                body=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$VSD_SOCKET" -X PATCH \
+                        -d "{\"io_write_bps\": \"$dev=1M\"}" http://vsd/v1/instances/bd1)
+                code=$body
+                body=$(cat "$T/body")
+                note "PATCH io_write_bps=$dev=1M -> $code $body"
+                assert_eq "$code" 400 "HTTP status for io_write_bps on $dev"
+                assert_eq "$(jq -r .error <<<"$body" | grep -o 'io_write_bps' | wc -l)" 1 "times the setting is named"
+                expect_fail --code 1 vsctl set bd1 --io-write-bps "$dev=1M"
+                assert_match "$LAST_ERR" "^vsctl: io_write_bps: $dev( is not a block device|: No such file or directory)$" "message"
+        done
+        expect_fail --code 1 vsctl create bd2 --io-read-iops /dev/null=100
+        assert_match "$LAST_ERR" "^vsctl: io_read_iops: /dev/null is not a block device$" "create message"
+        assert_eq "$(disk_snapshot)" "$before" "state root after refused throttles"
+}
+
+# What an instance writes counts as its disk writes, whoever hands the
+# blocks to the device: buffered writes reach the disk through the kernel's
+# writeback, which cgroup v1 does not attribute to the instance.  No I/O cap.
+test_disk_writes_are_counted() {
+        local j
+        vsctl create dw1 --start
+        vsctl exec dw1 -- sh -c 'dd if=/dev/zero of=/root/big bs=1M count=100 2>/dev/null && sync'
+        j=$(vsctl --json stats dw1)
+        note "$(jq -c .io <<<"$j")"
+        [ "$(json .io.write_bytes <<<"$j")" -ge $((100 << 20)) ] || fail "disk write after 100 MiB written: $(json .io.write_bytes <<<"$j")"
+        vsctl stats dw1 | grep -qE '^disk write +(1[0-9][0-9](\.[0-9])?M|[0-9.]+G) ' || fail "disk write row: $(vsctl stats dw1 | grep 'disk write')"
+        # counted per run: a restart starts from zero again
+        vsctl restart dw1
+        [ "$(vsctl --json stats dw1 | json .io.write_bytes)" -lt $((10 << 20)) ] || fail "disk writes of the previous run counted again"
+}
+
+# v1 cgroup file of a limit, or its v2 twin: cg_limit NAME V1FILE V2FILE
+cg_limit() {
+        local d
+        d=$(cg_dir "$1" "${2%%.*}")
+        if [ -f "$d/$2" ]; then cat "$d/$2"; else cat "$(cg_dir "$1" x)/$3"; fi
+}
+
+# The daemon's own expectation of the pids default on this host.
+default_pids() {
+        local cap=$(($(cat /proc/sys/kernel/pid_max) / 8))
+        echo $((cap < 1024 ? cap : 1024))
+}
+
+# An instance created with no flags is not unlimited: the [defaults] (512M,
+# one CPU, 1024 processes at most an eighth of pid_max) are the kernel's
+# values, shown by info and written into its config.ini; each can be
+# overridden per instance, "unlimited" included; a later change of the
+# defaults leaves existing instances alone; defaults the host cannot
+# honour stop the daemon with one line.
+test_defaults_applied_at_create() {
+        local pids ini
+        pids=$(default_pids)
+        vsctl create df1 --start
+        assert_eq "$(cg_limit df1 memory.limit_in_bytes memory.max)" 536870912 "memory limit of a default instance"
+        assert_match "$(cg_limit df1 cpu.cfs_quota_us cpu.max)" '^100000( 100000)?$' "CPU quota of a default instance"
+        assert_eq "$(cg_limit df1 pids.max pids.max)" "$pids" "pids.max of a default instance"
+        assert_eq "$(vsctl --json info df1 | jq -c '[.memory, .cpus, .pids]')" "[536870912,1,$pids]" "limits in info"
+        vsctl info df1 | grep -qE '^memory: +512M$' || fail "memory in info: $(vsctl info df1)"
+        vsctl info df1 | grep -qE '^cpus: +1$' || fail "cpus in info: $(vsctl info df1 | grep cpus)"
+        vsctl info df1 | grep -qE "^pids: +$pids\$" || fail "pids in info: $(vsctl info df1 | grep pids)"
+        ini=$T/root/instances/df1/config.ini
+        grep -qx 'memory = 512M' "$ini" && grep -qx 'cpus = 1.000' "$ini" && grep -qx "pids = $pids" "$ini" ||
+                fail "defaults not recorded in config.ini: $(grep -E '^(memory|cpus|pids) ' "$ini" | tr '\n' ' ')"
+
+        # per instance: another value, or none at all
+        vsctl create df2 --memory 128M --cpus unlimited --pids max --start
+        assert_eq "$(cg_limit df2 memory.limit_in_bytes memory.max)" 134217728 "memory override"
+        assert_match "$(cg_limit df2 cpu.cfs_quota_us cpu.max)" '^(-1|max 100000)$' "CPU quota with --cpus unlimited"
+        assert_eq "$(cg_limit df2 pids.max pids.max)" max "pids.max with --pids max"
+        vsctl info df2 | grep -qE '^pids: +unlimited$' || fail "pids in info: $(vsctl info df2 | grep pids)"
+        vsctl create df3 --memory 0
+        assert_eq "$(vsctl --json info df3 | json .memory)" 0 "--memory 0 is unlimited"
+
+        # new defaults: new instances get them, existing ones keep theirs
+        printf '%s\n' "[defaults]" "memory = 256M" "cpus = 0.5" "pids = 200" >"$T/vsd.conf"
+        vsd_stop
+        vsd_up
+        vsctl create df4
+        assert_eq "$(vsctl --json info df4 | jq -c '[.memory, .cpus, .pids]')" "[268435456,0.5,200]" "limits after new defaults"
+        vsctl restart df1
+        assert_eq "$(vsctl --json info df1 | jq -c '[.memory, .cpus, .pids]')" "[536870912,1,$pids]" "an existing instance"
+        assert_eq "$(cg_limit df1 memory.limit_in_bytes memory.max)" 536870912 "memory limit of an existing instance"
+
+        # defaults that would let one instance fill the pid table, or that the
+        # host cannot give, keep the daemon from starting
+        local args=(--root "$T/root" --run-dir "$T/run2" --socket "$T/run2/s" --cgroup-parent "$VSD_CG" --foreground)
+        for bad in "pids = $(($(cat /proc/sys/kernel/pid_max) / 8 + 1))" "pids = unlimited" "cpus = $(($(nproc) + 1))" "memory = 1M"; do
+                printf '%s\n' "[defaults]" "$bad" >"$T/bad.conf"
+                expect_fail --code 1 "$B/vsd" "${args[@]}" -c "$T/bad.conf"
+                assert_match "$LAST_ERR" "bad.conf" "message names the file"
+        done
+}
+
+# A fork bomb inside an instance created with no flags stops at the
+# default process limit: the instance's count reaches it, its refused forks
+# are counted, and the host and the other instances carry on.
+test_forkbomb_stopped_by_default() {
+        local pids out got
+        pids=$(default_pids)
+        vsctl create fb1 --start
+        vsctl create fb2 --start
+        # a bounded one first: without a limit it forks all it asks for
+        out=$(vsctl exec fb1 -- /probe forkbomb 3000)
+        got=$(probe_val forked <<<"$out")
+        note "forked $got of 3000; pids.max $(cg_limit fb1 pids.max pids.max)"
+        assert_between "$got" $((pids - 20)) "$pids" "children forked under the default process limit"
+        assert_eq "$(probe_val errno <<<"$out")" EAGAIN "fork error"
+        # (checked above: the limit is there, so the real one is bounded)
+        [ "$(cg_limit fb1 pids.max pids.max)" = "$pids" ] || fail "no process limit: not starting a fork bomb"
+        vsctl exec fb1 -- sh -c 'b() { b | b & }; b' >/dev/null 2>&1 &
+        wait_for -t 30 sh -c "[ \"\$($B/vsctl --socket $VSD_SOCKET --json stats fb1 | jq .pids.current)\" -ge $((pids - 5)) ]"
+        [ "$(vsctl --json stats fb1 | json .pids.failcnt)" -gt 0 ] || fail "refused forks not counted"
+        [ "$(vsctl --json stats fb1 | json .pids.current)" -le "$pids" ] || fail "more processes than the limit"
+        # the host: the daemon answers, another instance starts and runs
+        vsctl list >/dev/null
+        vsctl exec fb2 -- true
+        vsctl create fb3 --start
+        vsctl exec fb3 -- /probe forkbomb 10 | grep -qx 'forked=10' || fail "a neighbour cannot fork"
+        vsctl stop fb1 --kill
+        assert_eq "$(inst_state fb1)" stopped "the bombed instance after a kill"
+}
+
+# The instance's own OOM killer takes the instance's other processes before
+# its init: a hog started through exec, a hog started from init's console
+# shell, and memory nobody's death frees (tmpfs filled past the limit by an
+# exec'd writer) each cost processes, never init; the instance runs on.
+test_oom_spares_init() {
+        local pid rc=0 cpid
+        vsctl create oi1 --memory 64M --start
+        pid=$(inst_pid oi1)
+        vsctl exec oi1 -- /probe memhog 200 >/dev/null || rc=$?
+        assert_eq "$rc" 137 "exec'd hog (SIGKILL)"
+        assert_eq "$(inst_pid oi1)" "$pid" "init after an exec'd hog"
+
+        # from init's own shell, on the console
+        rm -f "$T/cin" "$T/cout"
+        mkfifo "$T/cin"
+        "$B/vsctl" --socket "$VSD_SOCKET" console oi1 <"$T/cin" >"$T/cout" 2>&1 &
+        cpid=$!
+        exec 7>"$T/cin"
+        printf '/probe memhog 200 >/dev/null; echo HOG$((6*7)) rc=$?\n' >&7
+        wait_for -t 20 grep -q "HOG42 rc=137" "$T/cout"
+        printf '\035' >&7
+        wait "$cpid" || fail "vsctl console exited with status $?"
+        exec 7>&-
+        assert_eq "$(inst_pid oi1)" "$pid" "init after a hog from its console shell"
+
+        # tmpfs past the limit: killing frees nothing of it, so the killer
+        # goes on until no process but init is left to take
+        rc=0
+        vsctl exec oi1 -- dd if=/dev/zero of=/dev/shm/fill bs=64k 2>/dev/null || rc=$?
+        note "dd into /dev/shm: exit $rc; OOM kills $(vsctl --json stats oi1 | json .memory.oom_kills)"
+        assert_eq "$(inst_state oi1)" running "state after tmpfs filled the memory"
+        assert_eq "$(inst_pid oi1)" "$pid" "init after tmpfs filled the memory"
+        # the customer can clean up, and the instance works again
+        wait_for vsctl exec oi1 -- rm -f /dev/shm/fill
+        vsctl exec oi1 -- true
+        assert_eq "$(inst_pid oi1)" "$pid" "init after the clean-up"
+
+        # the scores: init's family as any host process, exec'd commands first
+        assert_eq "$(cat "/proc/$pid/oom_score_adj")" 0 "init's OOM score adjustment"
+        assert_eq "$(vsctl exec oi1 -- cat /proc/self/oom_score_adj)" 500 "an exec'd command's"
+        # not inherited from the daemon's own (which only CAP_SYS_RESOURCE may lower)
+        if [ $(( 0x$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status) >> 24 & 1 )) -eq 1 ]; then
+                echo -600 >"/proc/$(vsd_pid)/oom_score_adj"
+                vsctl restart oi1
+                assert_eq "$(cat "/proc/$(inst_pid oi1)/oom_score_adj")" 0 "init's under a shielded daemon"
+                assert_eq "$(vsctl exec oi1 -- cat /proc/self/oom_score_adj)" 500 "an exec'd command's under a shielded daemon"
+        else
+                note "no CAP_SYS_RESOURCE here: a shielded daemon cannot be tried"
         fi
 }

@@ -97,7 +97,7 @@ test_memory_view() {
         assert_between "$(free_col m1 7)" 200 256 "available in busybox free -m after set"
 
         # no limit: the host's memory
-        vsctl create m2 --start
+        vsctl create m2 --memory unlimited --start
         assert_eq "$(meminfo m2 MemTotal)" "$host_total" "MemTotal of an instance without a memory limit"
 }
 

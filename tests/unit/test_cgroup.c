@@ -931,6 +931,12 @@ static void v2_counters(void) {
                       k.cpu_millis == 0 && k.cpu_weight == 0,
               "r=%d %s max=%" PRIu64 " millis=%u weight=%u", r, err.msg, k.memory_max, k.cpu_millis, k.cpu_weight);
 
+        /* an OOM (with or without a kill) is the limit hit */
+        put(root, "vsd/web/memory.events", "low 0\nhigh 11\nmax 0\noom 3\noom_kill 1\n");
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v2 counters: OOMs count as limit hits", r == 0 && s.memory_failcnt == 3 && s.oom_kills == 1,
+              "r=%d fail=%" PRIu64 " oom=%" PRIu64, r, s.memory_failcnt, s.oom_kills);
+
         /* a device list longer than the read buffer is still read whole */
         char *big = malloc(300 * 64), *p = big;
         for (int d = 0; d < 300; d++)
@@ -1065,6 +1071,13 @@ static void v1_counters(void) {
         put(root, "memory/vsd/web/memory.memsw.limit_in_bytes", "33554432\n");
         r = cg_stats(m, "web", &s, &err);
         CHECK("v1 counters: memsw = mem is no swap", r == 0 && s.swap_max == 0, "r=%d swap=%" PRIu64, r, s.swap_max);
+
+        /* the kernel's failcnt stays 0 through OOM kills: the kills count as hits */
+        put(root, "memory/vsd/web/memory.failcnt", "0\n");
+        put(root, "memory/vsd/web/memory.memsw.failcnt", "0\n");
+        r = cg_stats(m, "web", &s, &err);
+        CHECK("v1 counters: OOM kills count as limit hits", r == 0 && s.memory_failcnt == 2 && s.oom_kills == 2,
+              "r=%d fail=%" PRIu64 " oom=%" PRIu64, r, s.memory_failcnt, s.oom_kills);
 
         /* the files of a missing controller read as 0, the rest as usual */
         char p[PATH_MAX];

@@ -316,6 +316,57 @@ static void storage_keys(void) {
         CHECK("daemon unknown backend refused", settings_load(&s, path, false, &err) < 0, "accepted");
 }
 
+/* [defaults]: safe built-in limits, fitted to the host's pid_max. */
+static void defaults(void) {
+        char path[4096];
+        vs_error err = { 0 };
+        struct vsd_settings s;
+        struct inst_config c;
+
+        settings_defaults(&s);
+        CHECK("defaults built in", s.defaults.memory == 512ULL << 20 && s.defaults.cpu_millis == 1000 &&
+                                           s.defaults.pids == DEFAULTS_PIDS_AUTO,
+              "memory %llu cpus %u", (unsigned long long) s.defaults.memory, s.defaults.cpu_millis);
+        CHECK("pids default 1024 under pid_max 32768",
+              settings_fit_defaults(&s, 32768, &err) == 0 && s.defaults.pids == 1024, "%s", err.msg);
+        settings_defaults(&s);
+        CHECK("pids default an eighth of a small pid_max",
+              settings_fit_defaults(&s, 4096, &err) == 0 && s.defaults.pids == 512, "%s", err.msg);
+        inst_config_defaults(&c);
+        settings_apply_defaults(&s, &c);
+        CHECK("defaults applied to a new instance", c.memory == 512ULL << 20 && c.cpu_millis == 1000 && c.pids == 512,
+              "%llu %u %llu", (unsigned long long) c.memory, c.cpu_millis, (unsigned long long) c.pids);
+
+        snprintf(path, sizeof(path), "%s/defaults.conf", dir);
+        settings_defaults(&s);
+        write_file(path, "[defaults]\nmemory = 1G\ncpus = 0.5\npids = 300\ndisk = 20G\n");
+        CHECK("[defaults] loads", settings_load(&s, path, false, &err) == 0 && s.defaults.memory == 1ULL << 30 &&
+                                          s.defaults.cpu_millis == 500 && s.defaults.pids == 300 &&
+                                          s.stor.default_disk == 20ULL << 30 && settings_fit_defaults(&s, 32768, &err) == 0,
+              "%s", err.msg);
+        settings_defaults(&s);
+        write_file(path, "[defaults]\nmemory = unlimited\ncpus = unlimited\n");
+        CHECK("[defaults] unlimited memory and cpus", settings_load(&s, path, false, &err) == 0 &&
+                                                             s.defaults.memory == 0 && s.defaults.cpu_millis == 0,
+              "%s", err.msg);
+        static const char *const too_many[] = { "pids = 4097", "pids = unlimited", "pids = 0" };
+        for (size_t k = 0; k < ELEMENTSOF(too_many); k++) {
+                settings_defaults(&s);
+                char text[64];
+                snprintf(text, sizeof(text), "[defaults]\n%s\n", too_many[k]);
+                write_file(path, text);
+                vs_err_clear(&err);
+                int r = settings_load(&s, path, false, &err);
+                if (r == 0)
+                        r = settings_fit_defaults(&s, 32768, &err);
+                CHECK("[defaults] pids above pid_max / 8 refused", r < 0 && strstr(err.msg, "pid_max 32768"), "%s: %s",
+                      too_many[k], err.msg);
+        }
+        write_file(path, "[defaults]\nswap = 1G\n");
+        CHECK("[defaults] unknown key refused", settings_load(&s, path, false, &err) < 0 && strstr(err.msg, "swap"),
+              "%s", err.msg);
+}
+
 int main(void) {
         if (!mkdtemp(dir)) {
                 perror("mkdtemp");
@@ -326,6 +377,7 @@ int main(void) {
         rlimits();
         bad_files();
         daemon_settings();
+        defaults();
         templates();
         atomic_write();
         vs_rm_rf(dir);
