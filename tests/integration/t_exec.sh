@@ -218,3 +218,18 @@ test_exec_tty_inside() {
         # the terminal is the instance's own: it names it, and it exists there
         vsctl exec ex11 -- sh -c 'ls /dev/pts' | grep -qx ptmx || fail "no devpts in the instance"
 }
+
+test_exec_tty_planted_ptmx() {
+        local pid
+        vsctl create ex12 --start
+        pid=$(inst_pid ex12)
+        # What the terminal is opened from belongs to the customer: a FIFO or
+        # a link there must be refused, never blocked on or followed.
+        nsenter -t "$pid" -m sh -c 'umount -l /dev/pts && mkfifo /dev/pts/ptmx'
+        expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
+        [[ $LAST_ERR == *ptmx* ]] || fail "the error does not name the terminal: $LAST_ERR"
+        nsenter -t "$pid" -m sh -c 'rm /dev/pts/ptmx && ln -s /dev/null /dev/pts/ptmx'
+        expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
+        # the daemon is unharmed, and exec without a terminal still works
+        assert_eq "$(vsctl exec ex12 -- echo still)" still "exec after the refusals"
+}

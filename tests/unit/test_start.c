@@ -408,7 +408,7 @@ static void test_spawn_and_join(void) {
                  * its controlling terminal, with the window size asked for. */
                 int m = -EBADF;
                 char *tt[] = { "sh", "-c",
-                               "[ -t 0 ] && [ -t 1 ] && exec 0</dev/tty && echo ctty=yes; echo \"tty=$(tty)\"; "
+                               "echo \"tty=$(tty)\"; [ -t 0 ] && [ -t 1 ] && exec 0</dev/tty && echo ctty=yes; "
                                "echo \"size=$(stty size)\"; echo END",
                                NULL };
                 struct join_spec js = { .name = in.name, .init_pidfd = in.pidfd, .argv = tt, .tty = true,
