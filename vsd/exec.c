@@ -20,6 +20,9 @@
 #include "loop.h"
 #include "start.h"
 
+/* The size of the command's stdio pipes. */
+#define EXEC_PIPE_SIZE (1024 * 1024)
+
 struct exec_session {
         struct vsd *vsd;
         char name[VS_NAME_MAX + 1];
@@ -142,6 +145,11 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
                         }
                         inside[k] = p[k == 0 ? 0 : 1];
                         client[k] = p[k == 0 ? 1 : 0];
+                        /* Fewer hand-overs between the command and vsctl's
+                         * relay: a GiB through cat takes half the time it
+                         * takes with the default 64 KiB.  Memory is taken
+                         * only as data waits; a smaller pipe still works. */
+                        (void) fcntl(p[0], F_SETPIPE_SZ, EXEC_PIPE_SIZE);
                 }
         struct join_spec spec = {
                 .name = s->name,
