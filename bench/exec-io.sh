@@ -8,8 +8,7 @@
 # same bytes through a pipe between two cats on the host
 # (`cat < FILE | cat > /dev/null`): the cost of relaying an exec's stdio
 # instead of handing the caller's own files to the instance.  Medians over
-# EXEC_IO_RUNS (10) with hyperfine, alternating nothing (each run is long
-# enough to be steady), the file in the page cache.  Its own daemon and
+# EXEC_IO_RUNS (10), the two alternating, the file in the page cache.  Its own daemon and
 # directory, removed at exit.  Writes bench/results/exec-io.{md,json}.
 #
 # Usage: bench/exec-io.sh BUILD_DIR     (as root)
@@ -24,10 +23,6 @@ MB=${EXEC_IO_MB:-1024}
 OUT=$SRC/bench/results
 RAW=$OUT/raw
 mkdir -p "$OUT" "$RAW"
-
-command -v hyperfine >/dev/null || {
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
-}
 
 T=$(mktemp -d /var/tmp/vsd-bench-exec.XXXXXX)
 CG=vsd-bench-exec-$$
@@ -55,13 +50,28 @@ bench_vsd_wait "$SOCK"
 # that both sides read them from the page cache.
 head -c "${MB}M" /dev/urandom >"$T/data"
 cat "$T/data" >/dev/null
-# Both through sh -c, so that hyperfine's -N (no shell of its own) counts
-# the same extra process on each side.
-hyperfine -N --style basic --warmup 1 --runs "$RUNS" --export-json "$RAW/exec-io.json" \
-        -n "vsd: vsctl exec NAME -- cat < ${MB} MiB > /dev/null" \
-        "sh -c '$B/vsctl --socket $SOCK exec x-io -- cat <$T/data >/dev/null'" \
-        -n "floor: cat < ${MB} MiB | cat > /dev/null" "sh -c 'cat <$T/data | cat >/dev/null'" \
-        >"$T/h.txt" 2>&1 || { cat "$T/h.txt"; exit 1; }
+# The two alternate, the order swapped each round (ABBA), so that a busy
+# moment of the shared machine hits both alike; the first round is a
+# warmup.  Both through sh -c: the same extra process on each side.
+python3 - "$RAW/exec-io.json" "$RUNS" \
+        "vsd: vsctl exec NAME -- cat < ${MB} MiB > /dev/null" \
+        "$B/vsctl --socket $SOCK exec x-io -- cat <$T/data >/dev/null" \
+        "floor: cat < ${MB} MiB | cat > /dev/null" "cat <$T/data | cat >/dev/null" <<'PY'
+import json, subprocess, sys, time
+out, runs = sys.argv[1], int(sys.argv[2])
+cmds = [(sys.argv[3], sys.argv[4]), (sys.argv[5], sys.argv[6])]
+times = {name: [] for name, _ in cmds}
+for i in range(runs + 1):
+    for name, cmd in (cmds if i % 2 == 0 else cmds[::-1]):
+        t = time.perf_counter()
+        r = subprocess.run(["sh", "-c", cmd])
+        d = time.perf_counter() - t
+        if r.returncode != 0:
+            sys.exit(f"'{cmd}' failed with status {r.returncode}")
+        if i > 0:
+            times[name].append(d)
+json.dump({"results": [{"command": name, "times": times[name]} for name, _ in cmds]}, open(out, "w"))
+PY
 
 python3 - "$RAW/exec-io.json" "$OUT" "$MB" <<'PY'
 import json, statistics, sys, datetime
