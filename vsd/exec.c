@@ -146,9 +146,9 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
                         inside[k] = p[k == 0 ? 0 : 1];
                         client[k] = p[k == 0 ? 1 : 0];
                         /* Fewer hand-overs between the command and vsctl's
-                         * relay: a GiB through cat takes half the time it
-                         * takes with the default 64 KiB.  Memory is taken
-                         * only as data waits; a smaller pipe still works. */
+                         * relay: a GiB through cat takes 40% less time than
+                         * with the default 64 KiB.  Memory is taken only as
+                         * data waits; a smaller pipe still works. */
                         (void) fcntl(p[0], F_SETPIPE_SZ, EXEC_PIPE_SIZE);
                 }
         struct join_spec spec = {
