@@ -17,21 +17,31 @@
 /* Largest request body the daemon accepts. */
 #define VS_MAX_BODY (64 * 1024)
 
-/* Upgrade tokens for the two streaming endpoints (HTTP 101). */
-#define VS_UPGRADE_EXEC "vsd-exec"
+/* Upgrade tokens for the two streaming endpoints (HTTP 101).  The exec
+ * token names the protocol's version: the first one ("vsd-exec", the client
+ * passing its own stdio) is refused with 400 and a one-line reason. */
+#define VS_UPGRADE_EXEC "vsd-exec/2"
+#define VS_UPGRADE_EXEC_V1 "vsd-exec"
 #define VS_UPGRADE_CONSOLE "vsd-console"
 
 /*
- * After "101 Switching Protocols" on .../exec:
- *   tty=false: the client sends one byte 'F' carrying SCM_RIGHTS
- *              [stdin, stdout, stderr]; the command uses them directly.
- *   tty=true:  the daemon sends one byte 'P' carrying SCM_RIGHTS [pty master];
+ * After "101 Switching Protocols" on .../exec the client sends nothing; the
+ * daemon starts the command, then sends one byte carrying SCM_RIGHTS:
+ *   tty=false: 'S' with [stdin, stdout, stderr]: the write end of the pipe
+ *              that is the command's stdin and the read ends of its stdout
+ *              and stderr pipes.  The client relays its own streams to and
+ *              from them and closes the stdin pipe at its end of input.
+ *   tty=true:  'P' with [pty master]: the command's terminal, a pty of the
+ *              instance's own devpts sized by the request's rows and cols;
  *              the client relays its terminal to it and resizes it.
- * When the command ends the daemon writes "exit <status>\n" (status is the
- * exit code, or 128+signal) and closes the connection.  A failure to start
- * is "error <message>\n".
+ * No fd of the client ever reaches the instance.  When the command ends the
+ * daemon writes "exit <status>\n" (status is the exit code, or
+ * 128+signal) and closes the connection; the client then copies out what the
+ * output pipes already hold and exits, without waiting for processes that
+ * still have them open.  A failure to start is "error <message>\n" instead
+ * of the byte.
  */
-#define VS_EXEC_FDS_BYTE 'F'
+#define VS_EXEC_PIPES_BYTE 'S'
 #define VS_EXEC_PTY_BYTE 'P'
 
 /* Console: raw bytes both ways after 101.  The client's detach key: */

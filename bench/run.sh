@@ -7,7 +7,9 @@
 # every limit set against a bare one, and with networking (bridge, routed)
 # against none; TCP throughput between two instances over the bridge and
 # over routed links against the host's loopback (iperf3); `vsctl stats` with
-# STATS_N (100) running instances.  Writes bench/results/.  Leaves nothing
+# STATS_N (100) running instances; then the parts with their own daemon:
+# storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
+# peers, density and VMs.  Writes bench/results/.  Leaves nothing
 # behind: instances, links, firewall tables, cgroups, the daemon and its
 # directory go at exit.
 #
@@ -307,6 +309,10 @@ PY
 # stop per backend, write throughput inside an image instance against the
 # host's filesystem.  A script of its own, with its own daemon.
 "$SRC/bench/storage.sh" "$B"
+
+# A GiB through an exec's stdin and stdout (vsctl's relay, cat inside)
+# against the same through a pipe on the host.  Its own daemon too.
+"$SRC/bench/exec-io.sh" "$B"
 
 # The other parts, each with its own private setup and cleanup: the peers
 # (crun, LXC, systemd-nspawn), density and the daemon's cost, full VMs.  A

@@ -15,10 +15,12 @@ struct exec_request {
         char **argv; /* NULL-terminated, owned by the caller until exec_run returns */
         char **env;  /* "K=V" added to the default environment; may be NULL */
         bool tty;
+        unsigned short rows, cols; /* tty: the window size to start with; 0: unset */
 };
 
-/* Take over sock (already upgraded): get the client's stdio or hand it a pty,
- * run the command inside the instance, report "exit N" or "error ...", then
+/* Take over sock (already upgraded): run the command inside the instance,
+ * hand the client the outer ends of its stdio pipes or the master of its
+ * pty, report "exit N" or "error ...", then
  * call done(ud) (which closes sock).  Errors after this call are reported to
  * the client; the return value only says whether done() will be called. */
 int exec_run(struct vsd *v, struct instance *i, const struct exec_request *req, int sock, void (*done)(void *ud),

@@ -702,13 +702,20 @@ static int strv_from_json(json_t *arr, const char *field, bool nonempty, bool en
 }
 
 static void post_exec(struct ctx *c) {
-        static const char *const known[] = { "argv", "tty", "env", NULL };
+        static const char *const known[] = { "argv", "tty", "env", "rows", "cols", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
         struct exec_request req = { 0 };
         if (lookup(c, &i) < 0 || require_running(c, i) < 0)
                 return;
+        if (api_has_upgrade(c->rq, VS_UPGRADE_EXEC_V1)) {
+                /* It would pass its own stdio and wait for a status: say why not. */
+                vs_err_msg(&err, EINVAL,
+                           "exec protocol '%s' is no longer supported: use a vsctl as new as this vsd (it speaks '%s')",
+                           VS_UPGRADE_EXEC_V1, VS_UPGRADE_EXEC);
+                goto fail;
+        }
         if (!api_has_upgrade(c->rq, VS_UPGRADE_EXEC)) {
                 vs_err_msg(&err, EINVAL, "exec needs 'Upgrade: %s' (see doc/api.md)", VS_UPGRADE_EXEC);
                 goto fail;
@@ -721,6 +728,17 @@ static void post_exec(struct ctx *c) {
                 goto fail;
         }
         req.tty = json_is_true(tty);
+        static const char *const dims[] = { "rows", "cols" };
+        for (int k = 0; k < 2; k++) {
+                json_t *d = json_object_get(obj, dims[k]);
+                if (!d)
+                        continue;
+                if (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 65535) {
+                        vs_err_msg(&err, EINVAL, "field '%s' must be an integer from 1 to 65535", dims[k]);
+                        goto fail;
+                }
+                *(k == 0 ? &req.rows : &req.cols) = (unsigned short) json_integer_value(d);
+        }
         if (strv_from_json(json_object_get(obj, "argv"), "argv", true, false, &req.argv, &err) < 0)
                 goto fail;
         json_t *env = json_object_get(obj, "env");

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +46,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -96,6 +99,7 @@ struct child {
         const struct join_spec *join;  /* start_join */
         int sync_fd;
         int rootfd;
+        int pty_slave; /* start_join with tty: the slave of step_join_pty's pty */
         /* The parent's CLOCK_MONOTONIC and CLOCK_BOOTTIME just before the
          * clone: the zero of the instance's clocks (step_time_ns). */
         struct timespec clone_monotonic, clone_boottime;
@@ -106,6 +110,10 @@ struct child_step {
         enum sync_stage stage;
         int (*run)(struct child *c);
 };
+
+/* /dev/pts/ptmx of a devpts (TTYAUX_MAJOR, 2), as /dev/ptmx is on the host. */
+#define PTMX_MAJOR 5
+#define PTMX_MINOR 2
 
 /* The soft RLIMIT_NOFILE an instance's init and exec'd commands start with. */
 #define VS_INSTANCE_NOFILE 1024
@@ -459,8 +467,53 @@ static int step_join_namespaces(struct child *c) {
         return 0;
 }
 
+/* The command's terminal comes from the instance's own devpts, found from
+ * inside its mount namespace: the command can name it (tty, ttyname(3)),
+ * its sshd or login can chown it, and nothing of the host's devpts is
+ * exposed.  Everything at that path is the customer's to plant, so no link
+ * is followed, the open cannot block (a FIFO) or make it our controlling
+ * terminal, and what was opened must be the ptmx of a devpts.  The peer
+ * comes from the master itself (TIOCGPTPEER), not from a path lookup of
+ * /dev/pts/N that could be raced. */
+static int step_join_pty(struct child *c) {
+        const struct join_spec *j = c->join;
+        if (!j->tty)
+                return 0;
+        _cleanup_close_ int master = sys_openat2(AT_FDCWD, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0,
+                                                 RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        if (master < 0)
+                return vs_err_msg(&c->err, -master, "open /dev/pts/ptmx");
+        struct statfs sfs;
+        struct stat st;
+        if (fstatfs(master, &sfs) < 0 || fstat(master, &st) < 0)
+                return vs_err_msg(&c->err, errno, "stat /dev/pts/ptmx");
+        if (sfs.f_type != DEVPTS_SUPER_MAGIC || !S_ISCHR(st.st_mode) || major(st.st_rdev) != PTMX_MAJOR ||
+            minor(st.st_rdev) != PTMX_MINOR)
+                return vs_err_msg(&c->err, ENOTTY, "/dev/pts/ptmx is not the ptmx of a devpts");
+        int unlock = 0;
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+                return vs_err_msg(&c->err, errno, "unlock the pty");
+        if (j->rows && j->cols) {
+                struct winsize ws = { .ws_row = j->rows, .ws_col = j->cols };
+                if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+                        return vs_err_msg(&c->err, errno, "set the window size");
+        }
+        c->pty_slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (c->pty_slave < 0)
+                return vs_err_msg(&c->err, errno, "open the pty's peer");
+        /* The client's end is an ordinary blocking fd; it chooses. */
+        if (fcntl(master, F_SETFL, 0) < 0)
+                return vs_err_msg(&c->err, errno, "clear O_NONBLOCK");
+        int r = sync_send_fd(c->sync_fd, SYNC_JOIN_PTY, 0, NULL, master);
+        return r < 0 ? vs_err_msg(&c->err, -r, "pass the pty to vsd") : 0;
+}
+
 static int step_join_stdio(struct child *c) {
-        return install_stdio(c->join->fds, c->join->tty, &c->err);
+        if (c->join->tty) {
+                int fds[3] = { c->pty_slave, c->pty_slave, c->pty_slave };
+                return install_stdio(fds, true, &c->err);
+        }
+        return install_stdio(c->join->fds, false, &c->err);
 }
 
 static int step_join_exec(struct child *c) {
@@ -476,6 +529,9 @@ static int step_join_exec(struct child *c) {
 static const struct child_step join_steps[] = {
         { SYNC_RESET, step_reset },
         { SYNC_JOIN_NAMESPACES, step_join_namespaces },
+        /* Inside the instance's mount namespace, before the seccomp filter
+         * and the capability drop. */
+        { SYNC_JOIN_PTY, step_join_pty },
         { SYNC_JOIN_STDIO, step_join_stdio },
         /* Same order and reasons as in spawn_steps. */
         { SYNC_NOFILE, step_nofile },
@@ -591,10 +647,12 @@ static int set_oom_adj(pid_t pid, int adj, vs_error *err) {
 /*
  * The parent's half of the handshake, once the child exists: id maps,
  * cgroup, go-ahead, then wait for EOF (exec) or a failure report.  On
- * failure the child is killed and reaped.
+ * failure the child is killed and reaped.  ret_fd non-NULL: the child may
+ * hand over one fd on the way (step_join_pty), returned there on success
+ * (-EBADF if none came).
  */
 static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, int oom_adj, vs_error *warn, vs_error *err) {
+                            bool cloned_into, int oom_adj, int *ret_fd, vs_error *warn, vs_error *err) {
         int r = parent_write_id_maps(pid, err);
         if (r >= 0)
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
@@ -611,14 +669,33 @@ static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager
         }
 
         struct sync_msg m;
-        /* A report without an errno is a warning: the child goes on. */
-        while ((r = sync_recv(sync_fd, &m)) > 0 && m.error == 0)
-                if (warn && m.message[0]) {
-                        size_t n = strlen(warn->msg);
-                        snprintf(warn->msg + n, sizeof(warn->msg) - n, "%s%s", n ? "; " : "", m.message);
+        _cleanup_close_ int passed = -EBADF;
+        for (;;) {
+                int fd = -EBADF;
+                r = sync_recv_fd(sync_fd, &m, ret_fd ? &fd : NULL);
+                if (r > 0 && m.error == 0 && fd >= 0) {
+                        /* An fd and no error: a step's result; the child goes on. */
+                        safe_close(&passed);
+                        passed = fd;
+                        continue;
                 }
-        if (r == 0)
-                return 0; /* EOF: the child exec'd */
+                if (fd >= 0)
+                        close(fd);
+                if (r > 0 && m.error == 0) {
+                        /* A report without an errno is a warning: the child goes on. */
+                        if (warn && m.message[0]) {
+                                size_t n = strlen(warn->msg);
+                                snprintf(warn->msg + n, sizeof(warn->msg) - n, "%s%s", n ? "; " : "", m.message);
+                        }
+                        continue;
+                }
+                break;
+        }
+        if (r == 0) { /* EOF: the child exec'd */
+                if (ret_fd)
+                        *ret_fd = TAKE_FD(passed);
+                return 0;
+        }
         if (r > 0) {
                 int code = m.error > 0 ? m.error : EINVAL;
                 if (m.message[0])
@@ -727,7 +804,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, OOM_ADJ_KEEP, spec->warn, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, OOM_ADJ_KEEP, NULL, spec->warn,
+                             err);
         if (dumpable >= 0)
                 (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
         /* Only now, with init exec'd: until then it shares our memory, and
@@ -759,7 +837,7 @@ bool start_time_ns_supported(void) {
  * Opened once: the daemon's pid namespace never changes. */
 static int self_pidns_fd = -EBADF;
 
-int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err) {
+int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_pty, vs_error *err) {
         if (!spec->argv || !spec->argv[0] || !spec->argv[0][0])
                 return vs_err_msg(err, EINVAL, "Invalid command: empty argv");
         int r = prepare_security(err);
@@ -803,7 +881,7 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
         pid_t pid = sys_clone3(&args);
         if (pid == 0) {
                 safe_close(&parent_fd);
-                struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF };
+                struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF, .pty_slave = -EBADF };
                 child_main(&c, join_steps, ELEMENTSOF(join_steps));
         }
 
@@ -820,13 +898,21 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
                 return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
+        _cleanup_close_ int pty = -EBADF;
         /* before the go-ahead: the command and all it starts get it */
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, START_OOM_ADJ_EXEC, NULL, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, START_OOM_ADJ_EXEC, &pty, NULL,
+                             err);
+        if (r >= 0 && spec->tty && pty < 0) {
+                kill_and_reap(pidfd);
+                r = vs_err_msg(err, EPROTO, "Failed to %s: no pty came back", sync_stage_name(SYNC_JOIN_PTY));
+        }
         if (r < 0) {
                 close(pidfd);
                 return r;
         }
         *ret_pid = pid;
         *ret_pidfd = pidfd;
+        if (ret_pty)
+                *ret_pty = TAKE_FD(pty);
         return 0;
 }

@@ -97,8 +97,10 @@ struct join_spec {
         struct cg_manager *cg;
         char *const *argv;      /* argv[0] resolved with the instance's PATH */
         char *const *envp;      /* NULL: a minimal default environment */
-        int fds[3];             /* stdin, stdout, stderr of the command */
-        bool tty;               /* fds[] are one pty slave: new session, controlling tty */
+        int fds[3];             /* stdin, stdout, stderr of the command (not tty) */
+        bool tty;               /* the command's stdio is a new pty of the instance's own
+                                 * devpts, its controlling tty in a new session */
+        unsigned short rows, cols; /* tty: its window size (0: left unset) */
         unsigned long nofile;   /* as start_spec.nofile */
         bool time_ns;           /* the kernel has time namespaces: join init's too */
         const struct inst_rlimits *rlimits; /* as start_spec.rlimits */
@@ -107,9 +109,11 @@ struct join_spec {
 /* Run a command inside a running instance: every namespace of init, its
  * cgroup, the same capability bounding set and seccomp profile, no other fd.
  * Returns once the command has been exec'd; *ret_pidfd refers to the
- * command, a child of the caller.  A command that cannot be exec'd fails
+ * command, a child of the caller.  With tty, *ret_pty is the master of the
+ * command's terminal (the caller's to close; ret_pty may be NULL without
+ * tty).  A command that cannot be exec'd fails
  * here: "Failed to run the command: exec 'foo': No such file or directory".
  * envp NULL: PATH, HOME=/root, container=vsd (and TERM=xterm with tty).
  * The caller must be single-threaded (it briefly switches the pid namespace
  * its children are born in). */
-int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);
+int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_pty, vs_error *err);

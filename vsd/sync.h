@@ -20,6 +20,8 @@
  *                                           customer replaced): {stage, 0,
  *                                           message}, and goes on
  *                                           on success: execve() closes its end
+ *                                           a step may hand the parent an fd:
+ *   keeps it, waits on          <-------    {stage, 0, ""} + SCM_RIGHTS
  *   EOF: the child has exec'd -> success
  *
  * The stage names complete the sentence "Failed to <name>", which is how the
@@ -31,6 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define SYNC_STAGES(X)                                                              \
         /* parent side, reported by the parent itself */                           \
@@ -67,6 +70,7 @@
         X(SYNC_EXEC_INIT, "exec init")                                              \
         /* child side of start_join */                                              \
         X(SYNC_JOIN_NAMESPACES, "join the instance's namespaces")                   \
+        X(SYNC_JOIN_PTY, "open a terminal in the instance's devpts")                \
         X(SYNC_JOIN_STDIO, "set up the command's stdio")                            \
         X(SYNC_JOIN_EXEC, "run the command")
 
@@ -94,9 +98,10 @@ struct sync_msg {
         char message[248];
 };
 
-/* One datagram; the message is cut to fit.  Async-signal-safe (the child
- * calls it between clone and exec).  Returns -errno. */
-static inline int sync_send(int fd, enum sync_stage stage, int error, const char *message) {
+/* One datagram, with passfd (>= 0) attached; the message is cut to fit.
+ * Async-signal-safe (the child calls it between clone and exec).  Returns
+ * -errno. */
+static inline int sync_send_fd(int fd, enum sync_stage stage, int error, const char *message, int passfd) {
         struct sync_msg m = { .stage = stage, .error = error };
         size_t n = 0;
         if (message) {
@@ -104,25 +109,79 @@ static inline int sync_send(int fd, enum sync_stage stage, int error, const char
                 memcpy(m.message, message, n);
         }
         m.message[n] = '\0';
-        if (send(fd, &m, offsetof(struct sync_msg, message) + n + 1, MSG_NOSIGNAL) < 0)
+        struct iovec iov = { .iov_base = &m, .iov_len = offsetof(struct sync_msg, message) + n + 1 };
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } u;
+        memset(&u, 0, sizeof(u));
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (passfd >= 0) {
+                mh.msg_control = u.buf;
+                mh.msg_controllen = sizeof(u.buf);
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+        }
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
                 return -errno;
         return 0;
 }
 
-/* Returns 1 with *ret filled, 0 on EOF (the peer exec'd or died), -errno. */
-static inline int sync_recv(int fd, struct sync_msg *ret) {
+static inline int sync_send(int fd, enum sync_stage stage, int error, const char *message) {
+        return sync_send_fd(fd, stage, error, message, -1);
+}
+
+/* Returns 1 with *ret filled, 0 on EOF (the peer exec'd or died), -errno.
+ * An fd that came with the message is put in *ret_fd (close-on-exec), or
+ * closed when ret_fd is NULL; *ret_fd is -EBADF when none came. */
+static inline int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd) {
+        struct iovec iov = { .iov_base = ret, .iov_len = sizeof(*ret) };
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 4)];
+        } u;
+        memset(&u, 0, sizeof(u));
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
         ssize_t n;
+        int passed = -EBADF;
+        if (ret_fd)
+                *ret_fd = -EBADF;
         do
-                n = recv(fd, ret, sizeof(*ret), MSG_CMSG_CLOEXEC);
+                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
-        if (n == 0)
-                return 0;
-        if ((size_t) n <= offsetof(struct sync_msg, message))
-                return -EBADMSG;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < nfds; i++) {
+                        int f;
+                        memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                        if (passed < 0)
+                                passed = f;
+                        else
+                                close(f);
+                }
+        }
+        if (n == 0 || (size_t) n <= offsetof(struct sync_msg, message) || !ret_fd) {
+                if (passed >= 0)
+                        close(passed);
+                if (n == 0)
+                        return 0;
+                if ((size_t) n <= offsetof(struct sync_msg, message))
+                        return -EBADMSG;
+        } else
+                *ret_fd = passed;
         ret->message[sizeof(ret->message) - 1] = '\0';
         if ((size_t) n < sizeof(*ret))
                 ((char *) ret)[n] = '\0';
         return 1;
+}
+
+static inline int sync_recv(int fd, struct sync_msg *ret) {
+        return sync_recv_fd(fd, ret, NULL);
 }

@@ -62,3 +62,174 @@ test_exec_errors() {
         expect_fail --code 1 vsctl exec nosuch -- true
         expect_fail --code 2 vsctl exec ex5
 }
+
+# None of the caller's own files may reach the instance: the command's
+# stdin, stdout and stderr are pipes that vsd made, relayed by vsctl.  Each
+# of these attacks worked while vsctl passed its own descriptors in.
+
+test_exec_stdin_file_not_writable() {
+        vsctl create ex6 --start
+        printf 'ORIGINAL\n' >"$T/ro"
+        chmod 0400 "$T/ro"
+        printf 'LOG-LINE\n' >"$T/log"
+        # write back through the read-only stdin; truncate the append-only stdout
+        vsctl exec ex6 -- sh -c 'echo PWN > /proc/self/fd/0; : > /proc/self/fd/1' <"$T/ro" >>"$T/log" 2>/dev/null || true
+        assert_eq "$(cat "$T/ro")" ORIGINAL "0400 host file given as stdin"
+        assert_eq "$(stat -c %a "$T/ro")" 400 "mode of the host file"
+        assert_eq "$(cat "$T/log")" LOG-LINE "append-only host file given as stdout"
+        # what the instance sees as its stdin is a pipe, not a host path
+        assert_match "$(vsctl exec ex6 -- readlink /proc/self/fd/0 <"$T/ro")" '^pipe:\[[0-9]+\]$' "stdin inside"
+        assert_match "$(vsctl exec ex6 -- readlink /proc/self/fd/1 | cat)" '^pipe:\[[0-9]+\]$' "stdout inside"
+}
+
+test_exec_stdin_dir_no_host_view() {
+        local out up hostname
+        vsctl create ex7 --start
+        mkdir "$T/sub"
+        touch "$T/host-marker-$$"
+        printf 'HOST-SECRET\n' >"$T/secret"
+        # from $T/sub up to the host's /
+        up=$(sed 's|[^/][^/]*|..|g' <<<"$T/sub")
+        out=$(vsctl exec ex7 -- sh -c "ls -a /proc/self/fd/0/..; cat /proc/self/fd/0/../secret; cat /proc/self/fd/0$up/etc/hostname" <"$T/sub" 2>&1) || true
+        note "inside, with a directory as stdin: $out"
+        [[ $out != *host-marker* ]] || fail "the instance listed the host's directory: $out"
+        [[ $out != *HOST-SECRET* ]] || fail "the instance read a host file: $out"
+        hostname=$(cat /etc/hostname 2>/dev/null || true)
+        if [ -n "$hostname" ] && [ "$hostname" != ex7 ]; then
+                [[ $out != *"$hostname"* ]] || fail "the instance read the host's /etc/hostname: $out"
+        fi
+}
+
+test_exec_background_cannot_keep_stdin() {
+        local out
+        vsctl create ex8 --start
+        mkfifo "$T/in"
+        exec 7<>"$T/in"
+        # A background reader inside keeps a copy of stdin after the command
+        # (and vsctl) are done; it must see the end of input, never what is
+        # typed into our stdin afterwards.
+        timeout 20 "$B/vsctl" --socket "$VSD_SOCKET" exec ex8 -- sh -c \
+                'exec 3<&0; (cat <&3 >/tmp/leak; echo done >/tmp/leak.done) >/dev/null 2>&1 & echo started' \
+                <"$T/in" >"$T/o"
+        assert_eq "$(cat "$T/o")" started "exec output"
+        printf 'TYPED-LATER\n' >&7
+        exec 7>&-
+        wait_for vsctl exec ex8 -- test -e /tmp/leak.done
+        out=$(vsctl exec ex8 -- cat /tmp/leak)
+        [[ $out != *TYPED-LATER* ]] || fail "a background process inside read the caller's stdin after vsctl returned"
+}
+
+test_exec_streams_kept() {
+        local out rc
+        vsctl create ex9 --start
+        # Output goes to files, not to $(...): a process left inside that
+        # still held a pipe of ours would hold up the test, not fail it.
+        # End of input reaches the command; a big input it never reads does
+        # not hold it up.
+        printf 'a\nb\n' | timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex9 -- wc -l >"$T/o"
+        assert_eq "$(cat "$T/o")" 2 "EOF after input"
+        rc=0; head -c 8M /dev/zero | timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex9 -- sh -c 'exit 3' || rc=$?
+        assert_eq "$rc" 3 "exit status with unread input"
+        # closed stdin reads as empty, closed stdout and stderr do not fail the command
+        rc=0; timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex9 -- cat <&- >"$T/o" || rc=$?
+        assert_eq "$rc/$(cat "$T/o")" 0/ "closed stdin"
+        rc=0; timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex9 -- sh -c 'echo out; echo err >&2; exit 4' >&- 2>&- || rc=$?
+        assert_eq "$rc" 4 "closed stdout and stderr"
+        # stdout and stderr stay apart, in order within each
+        vsctl exec ex9 -- sh -c 'for i in 1 2 3; do echo o$i; echo e$i >&2; done' >"$T/o" 2>"$T/e"
+        assert_eq "$(cat "$T/o")" "$(printf 'o1\no2\no3')" "stdout"
+        assert_eq "$(cat "$T/e")" "$(printf 'e1\ne2\ne3')" "stderr"
+        # binary data both ways, unchanged
+        head -c 3M /dev/urandom >"$T/bin"
+        vsctl exec ex9 -- cat <"$T/bin" >"$T/o" 2>"$T/e"
+        cmp "$T/bin" "$T/o" || fail "binary data changed on the way through cat"
+        assert_eq "$(wc -c <"$T/e")" 0 "nothing on stderr"
+        # a reader that goes away: the command ends on SIGPIPE, as with a local pipe
+        out=$( (timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex9 -- yes; echo "rc=$?" >"$T/e") | head -1)
+        assert_eq "$out" y "first line"
+        assert_eq "$(cat "$T/e")" rc=141 "yes ended by SIGPIPE"
+        # vsctl returns with the command, not with background processes
+        # that still hold its output
+        rc=0; timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec ex9 -- sh -c 'sleep 60 & echo ready' >"$T/o" || rc=$?
+        assert_eq "$rc/$(cat "$T/o")" 0/ready "exit while a background process holds stdout"
+        # output written just before the exit is all there
+        vsctl exec ex9 -- sh -c 'head -c 200000 /dev/zero' >"$T/o"
+        assert_eq "$(wc -c <"$T/o")" 200000 "output drained"
+}
+
+test_exec_old_protocol_refused() {
+        local out rc=0
+        vsctl create ex10 --start
+        out=$(timeout 10 curl -sS --unix-socket "$VSD_SOCKET" -H 'Connection: Upgrade' -H 'Upgrade: vsd-exec' \
+                -H 'Content-Type: application/json' -d '{"argv":["true"]}' -w '\n%{http_code}' \
+                http://vsd/v1/instances/ex10/exec) || rc=$?
+        note "old exec protocol: exit $rc: $out"
+        [ "$rc" -ne 124 ] || fail "a client of the old exec protocol hangs"
+        assert_eq "$(tail -1 <<<"$out")" 400 "HTTP status"
+        [[ $out == *vsctl* ]] || fail "the error does not say what to do: $out"
+}
+
+# Run "$@" on the slave of a fresh pty of ROWS x COLS; type INPUT once the
+# output shows READY; print everything read from the master.
+on_terminal() { # ROWS COLS INPUT CMD...
+        python3 - "$@" <<'PY'
+import os, select, struct, subprocess, sys, time, fcntl, termios
+rows, cols, typed, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+master, slave = os.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+os.close(slave)
+out, sent, deadline = b"", False, time.time() + 20
+while time.time() < deadline:
+    r, _, _ = select.select([master], [], [], 0.2)
+    if r:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+        if not sent and b"READY" in out:
+            os.write(master, typed.encode())
+            sent = True
+    elif p.poll() is not None:
+        break
+try:
+    rc = p.wait(timeout=5)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = 124
+sys.stdout.write(out.decode(errors="replace").replace("\r", ""))
+sys.exit(rc)
+PY
+}
+
+test_exec_tty_inside() {
+        local out rc=0
+        vsctl create ex11 --start
+        out=$(on_terminal 33 111 $'hello\r' "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex11 -- \
+                sh -c 'tty; stty size; ls -l /proc/self/fd/0; echo READY; read l; echo "got:$l"; exit 5') || rc=$?
+        note "exec -t: exit $rc: $out"
+        assert_eq "$rc" 5 "exit status through the terminal"
+        assert_match "$(sed -n 1p <<<"$out")" '^/dev/pts/[0-9]+$' "tty inside"
+        assert_eq "$(sed -n 2p <<<"$out")" "33 111" "window size inside"
+        [[ $out == *"got:hello"* ]] || fail "typed input did not reach the command: $out"
+        # the terminal is the instance's own: it names it, and it exists there
+        vsctl exec ex11 -- sh -c 'ls /dev/pts' | grep -qx ptmx || fail "no devpts in the instance"
+}
+
+test_exec_tty_planted_ptmx() {
+        local pid
+        vsctl create ex12 --start
+        pid=$(inst_pid ex12)
+        # What the terminal is opened from belongs to the customer: a FIFO or
+        # a link there must be refused, never blocked on or followed.
+        nsenter -t "$pid" -m sh -c 'umount -l /dev/pts && mkfifo /dev/pts/ptmx'
+        expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
+        [[ $LAST_ERR == *ptmx* ]] || fail "the error does not name the terminal: $LAST_ERR"
+        nsenter -t "$pid" -m sh -c 'rm /dev/pts/ptmx && ln -s /dev/null /dev/pts/ptmx'
+        expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
+        # the daemon is unharmed, and exec without a terminal still works
+        assert_eq "$(vsctl exec ex12 -- echo still)" still "exec after the refusals"
+}

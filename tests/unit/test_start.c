@@ -254,7 +254,7 @@ static int join(struct inst *in, char *const *argv, char *out, size_t size, int 
         };
         pid_t pid;
         int pidfd;
-        int r = start_join(&js, &pid, &pidfd, err);
+        int r = start_join(&js, &pid, &pidfd, NULL, err);
         close(p[1]);
         if (r < 0) {
                 close(p[0]);
@@ -404,22 +404,26 @@ static void test_spawn_and_join(void) {
         ok(r == 0 && status == 3, "join: the caller reaps the exit status", "r=%d status=%d", r, status);
 
         {
-                /* tty: the command gets a pty slave as its controlling terminal. */
-                int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-                int sl = m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0 ? open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC)
-                                                                       : -1;
-                char *tt[] = { "sh", "-c", "[ -t 0 ] && [ -t 1 ] && exec 0</dev/tty && echo ctty=yes; echo END", NULL };
-                struct join_spec js = { .name = in.name, .init_pidfd = in.pidfd, .argv = tt, .fds = { sl, sl, sl },
-                                        .tty = true };
+                /* tty: the command gets a pty of the instance's own devpts as
+                 * its controlling terminal, with the window size asked for. */
+                int m = -EBADF;
+                char *tt[] = { "sh", "-c",
+                               "echo \"tty=$(tty)\"; [ -t 0 ] && [ -t 1 ] && exec 0</dev/tty && echo ctty=yes; "
+                               "echo \"size=$(stty size)\"; echo END",
+                               NULL };
+                struct join_spec js = { .name = in.name, .init_pidfd = in.pidfd, .argv = tt, .tty = true,
+                                        .rows = 33, .cols = 111 };
                 pid_t pid;
                 int pidfd = -EBADF;
-                r = sl >= 0 ? start_join(&js, &pid, &pidfd, &err) : -EBADF;
-                if (sl >= 0)
-                        close(sl);
+                r = start_join(&js, &pid, &pidfd, &m, &err);
                 if (r == 0)
                         r = read_console(m, buf, sizeof(buf));
                 ok(r == 0 && strstr(buf, "ctty=yes"), "join: tty mode gives a controlling terminal", "r=%d %s '%s'",
                    r, err.msg, buf);
+                ok(r == 0 && strstr(buf, "tty=/dev/pts/"), "join: the terminal is named in the instance", "'%s'",
+                   buf);
+                ok(r == 0 && strstr(buf, "size=33 111"), "join: the window size is set before the command runs",
+                   "'%s'", buf);
                 if (pidfd >= 0) {
                         siginfo_t si;
                         waitid(P_PIDFD, (id_t) pidfd, &si, WEXITED);
