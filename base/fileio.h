@@ -18,6 +18,14 @@ int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
  * disks where run_dir is not a tmpfs. */
 int vs_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 
+/* fsync a directory: what makes a rename or a new name in it durable.
+ * -errno. */
+int vs_fsync_dir(const char *dir);
+
+/* rename(), then fsync the target's directory: once this returns, a crash
+ * leaves the new name.  The caller has synced what from holds.  -errno. */
+int vs_rename_durable(const char *from, const char *to);
+
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer; at most
  * max bytes (-EFBIG beyond).  Returns -errno. */
 int vs_read_file(const char *path, size_t max, char **ret, size_t *ret_len);

@@ -14,6 +14,7 @@
 
 #include "../base/proto.h"
 #include "../base/util.h"
+#include "../cgroups/cgroup.h"
 #include "daemon.h"
 #include "instance.h"
 #include "loop.h"
@@ -128,6 +129,16 @@ static void launch(struct exec_session *s, int fds[3]) {
         struct instance *i = inst_find(s->vsd, s->name);
         if (!i || (i->state != INST_RUNNING) || i->pidfd < 0) {
                 session_end(s, "error instance '%s' is not running", s->name);
+                return;
+        }
+        /* a command placed in a frozen cgroup freezes before its exec, and
+         * the handshake below would wait for it: refuse at once */
+        if (i->busy[0]) {
+                session_end(s, "error instance '%s' is busy: %s", s->name, i->busy);
+                return;
+        }
+        if (cg_frozen(s->vsd->cg, s->name) > 0) {
+                session_end(s, "error instance '%s' is frozen", s->name);
                 return;
         }
         struct join_spec spec = {
