@@ -19,6 +19,10 @@
 #include "instance.h"
 #include "loop.h"
 #include "start.h"
+#include "syscalls.h"
+
+/* How long a command may take from its clone to its exec. */
+#define EXEC_START_TIMEOUT_MS 30000
 
 struct exec_session {
         struct vsd *vsd;
@@ -26,6 +30,11 @@ struct exec_session {
         int sock;
         int pidfd;
         struct loop_source *src;
+        /* until the command has exec'd: its end of the handshake, and a
+         * bound on the wait (a command frozen before its exec) */
+        int sync_fd;
+        struct loop_source *sync_src, *timer;
+        char failed[VS_ERROR_MAX]; /* why it did not exec */
         char **argv;
         char **envp;
         bool tty;
@@ -68,6 +77,9 @@ static void session_end(struct exec_session *s, const char *fmt, ...) {
         /* the client may be gone: that must not hurt the daemon */
         (void) send(s->sock, line, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
         loop_remove(s->src);
+        loop_remove(s->sync_src);
+        loop_remove(s->timer);
+        safe_close(&s->sync_fd);
         safe_close(&s->pidfd);
         strv_free(s->argv);
         strv_free(s->envp);
@@ -75,15 +87,54 @@ static void session_end(struct exec_session *s, const char *fmt, ...) {
         free(s);
 }
 
+/* The handshake's end: the command exec'd (EOF) or said why it could not. */
+static void take_result(struct exec_session *s) {
+        vs_error err = { 0 };
+        int r = start_join_result(s->sync_fd, &err);
+        loop_remove(s->sync_src);
+        loop_remove(s->timer);
+        s->sync_src = s->timer = NULL;
+        safe_close(&s->sync_fd);
+        if (r < 0) {
+                snprintf(s->failed, sizeof(s->failed), "%s", err.msg);
+                /* it exits by itself after reporting; make sure */
+                (void) sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+        }
+}
+
+static int on_sync(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        take_result(userdata);
+        return 0;
+}
+
+static void on_exec_timeout(struct loop_source *src, void *userdata) {
+        struct exec_session *s = userdata;
+        s->timer = NULL;
+        loop_remove(s->sync_src);
+        s->sync_src = NULL;
+        safe_close(&s->sync_fd);
+        snprintf(s->failed, sizeof(s->failed), "Failed to run the command: it did not start within %d s",
+                 EXEC_START_TIMEOUT_MS / 1000);
+        /* a command frozen with its instance dies when the freezer lets it
+         * (cgroup2's lets SIGKILL through): the pidfd then ends the session */
+        (void) sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+}
+
 static int on_exit_cb(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct exec_session *s = userdata;
         siginfo_t si = { 0 };
         int status = 255;
-        if (waitid(P_PIDFD, (id_t) s->pidfd, &si, WEXITED) == 0)
-                status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        if (s->sync_fd >= 0)
+                take_result(s); /* its report, or EOF, is there by now */
+        if (waitid(P_PIDFD, (id_t) s->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+                return 0;
+        status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
         s->src = NULL;
         loop_remove(src);
-        session_end(s, "exit %d", status);
+        if (s->failed[0])
+                session_end(s, "error %s", s->failed);
+        else
+                session_end(s, "exit %d", status);
         return 0;
 }
 
@@ -154,15 +205,22 @@ static void launch(struct exec_session *s, int fds[3]) {
                 .rlimits = &i->cfg.rlimits,
         };
         pid_t pid;
-        int r = start_join(&spec, &pid, &s->pidfd, &err);
+        /* not start_join(): its wait for the exec would block the loop for
+         * as long as the command cannot run (an instance frozen from inside
+         * through its cgroup2 tree, say) */
+        int r = start_join_begin(&spec, &pid, &s->pidfd, &s->sync_fd, &err);
         if (r < 0) {
                 session_end(s, "error %s", err.msg);
                 return;
         }
-        r = loop_add_fd(s->vsd->loop, s->pidfd, EPOLLIN, on_exit_cb, s, &s->src);
+        r = loop_add_fd(s->vsd->loop, s->sync_fd, EPOLLIN, on_sync, s, &s->sync_src);
+        if (r >= 0)
+                r = loop_add_timer(s->vsd->loop, EXEC_START_TIMEOUT_MS, on_exec_timeout, s, &s->timer);
+        if (r >= 0)
+                r = loop_add_fd(s->vsd->loop, s->pidfd, EPOLLIN, on_exit_cb, s, &s->src);
         if (r < 0) {
-                /* cannot watch it: wait synchronously rather than lose the status */
-                on_exit_cb(NULL, s->pidfd, 0, s);
+                (void) sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+                session_end(s, "error cannot watch the command: %s", strerror(-r));
         }
 }
 
@@ -193,7 +251,9 @@ int exec_run(struct vsd *v, struct instance *i, const struct exec_request *req, 
         struct exec_session *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (struct exec_session){ .vsd = v, .sock = sock, .pidfd = -EBADF, .tty = req->tty, .done = done, .ud = ud };
+        *s = (struct exec_session){
+                .vsd = v, .sock = sock, .pidfd = -EBADF, .sync_fd = -EBADF, .tty = req->tty, .done = done, .ud = ud
+        };
         snprintf(s->name, sizeof(s->name), "%s", i->cfg.name);
         char *tty_env[] = { (char *) (req->tty ? "TERM=xterm" : "TERM=dumb"), NULL };
         char **base = strv_copy(tty_env, (char **) default_env);

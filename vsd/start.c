@@ -563,13 +563,10 @@ static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_err
         return fd;
 }
 
-/*
- * The parent's half of the handshake, once the child exists: id maps,
- * cgroup, go-ahead, then wait for EOF (exec) or a failure report.  On
- * failure the child is killed and reaped.
- */
-static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, vs_error *err) {
+/* The parent's go-ahead, once the child exists: id maps, cgroup, then
+ * SETUP_DONE.  On failure the child is killed and reaped. */
+static int parent_setup(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name, bool cloned_into,
+                        vs_error *err) {
         int r = parent_write_id_maps(pid, err);
         if (r >= 0)
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
@@ -578,26 +575,40 @@ static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager
                 if (r < 0)
                         r = vs_err(err, -r, "Failed to %s", sync_stage_name(SYNC_SETUP_DONE));
         }
-        if (r < 0) {
+        if (r < 0)
                 kill_and_reap(pidfd);
-                return r;
-        }
+        return r;
+}
 
+/* The child's answer: EOF (it exec'd) or the stage that failed. */
+static int parent_result(int sync_fd, vs_error *err) {
         struct sync_msg m;
-        r = sync_recv(sync_fd, &m);
+        int r = sync_recv(sync_fd, &m);
         if (r == 0)
                 return 0; /* EOF: the child exec'd */
         if (r > 0) {
                 int code = m.error > 0 ? m.error : EINVAL;
                 if (m.message[0])
-                        r = vs_err(err, code, "Failed to %s: %s", sync_stage_name(m.stage), m.message);
-                else
-                        r = vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
-        } else if (r == -EAGAIN)
-                r = vs_err(err, ETIMEDOUT, "Failed to start: no word from the child in %d s", START_TIMEOUT_SEC);
-        else
-                r = vs_err(err, -r, "Failed to read from the child");
-        kill_and_reap(pidfd);
+                        return vs_err(err, code, "Failed to %s: %s", sync_stage_name(m.stage), m.message);
+                return vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
+        }
+        if (r == -EAGAIN)
+                return vs_err(err, ETIMEDOUT, "Failed to start: no word from the child in %d s", START_TIMEOUT_SEC);
+        return vs_err(err, -r, "Failed to read from the child");
+}
+
+/*
+ * The parent's half of the handshake: go-ahead, then wait for EOF (exec)
+ * or a failure report.  On failure the child is killed and reaped.
+ */
+static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
+                            bool cloned_into, vs_error *err) {
+        int r = parent_setup(sync_fd, pid, pidfd, cg, name, cloned_into, err);
+        if (r < 0)
+                return r;
+        r = parent_result(sync_fd, err);
+        if (r < 0)
+                kill_and_reap(pidfd);
         return r;
 }
 
@@ -717,7 +728,7 @@ bool start_time_ns_supported(void) {
  * Opened once: the daemon's pid namespace never changes. */
 static int self_pidns_fd = -EBADF;
 
-int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err) {
+int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err) {
         if (!spec->argv || !spec->argv[0] || !spec->argv[0][0])
                 return vs_err_msg(err, EINVAL, "Invalid command: empty argv");
         int r = prepare_security(err);
@@ -778,8 +789,31 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_
                 return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
+        r = parent_setup(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, err);
         if (r < 0) {
+                close(pidfd);
+                return r;
+        }
+        *ret_pid = pid;
+        *ret_pidfd = pidfd;
+        *ret_sync_fd = TAKE_FD(parent_fd);
+        return 0;
+}
+
+int start_join_result(int sync_fd, vs_error *err) {
+        return parent_result(sync_fd, err);
+}
+
+int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err) {
+        pid_t pid;
+        int pidfd;
+        _cleanup_close_ int sync_fd = -EBADF;
+        int r = start_join_begin(spec, &pid, &pidfd, &sync_fd, err);
+        if (r < 0)
+                return r;
+        r = parent_result(sync_fd, err);
+        if (r < 0) {
+                kill_and_reap(pidfd);
                 close(pidfd);
                 return r;
         }

@@ -90,3 +90,14 @@ struct join_spec {
  * The caller must be single-threaded (it briefly switches the pid namespace
  * its children are born in). */
 int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);
+
+/* start_join() in two halves, for a caller that must not wait for the
+ * command's exec (the daemon's loop: a command placed in a frozen cgroup
+ * freezes before its exec, for as long as the instance is frozen).  begin
+ * returns once the command is cloned, placed and told to go, with
+ * *ret_sync_fd (close-on-exec, the command's end closes on its exec).
+ * When that fd is readable, start_join_result() says how it went: 0 the
+ * command exec'd, < 0 with err as start_join's; the caller then kills and
+ * reaps the command (it exits by itself after reporting). */
+int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err);
+int start_join_result(int sync_fd, vs_error *err);
