@@ -123,3 +123,51 @@ SH
         vsctl create tu1 --template tb1 --net none --start >/dev/null
         assert_eq "$(vsctl exec tu1 -- echo ok)" ok "an instance of the rebuilt template"
 }
+
+# A clone and a restore killed mid-copy: the clone does not exist (not
+# listed, nothing left under its name) and can be made again; the restored
+# instance has its old disk, clean, and the restore can be done again.
+# timeout test_crash_snapshot_clone_and_restore_killed 300
+test_crash_snapshot_clone_and_restore_killed() {
+        local d bg
+        vsctl create cr1 --disk 2G --start
+        d=$(crash_inst_dir cr1)
+        vsctl exec cr1 -- sh -c 'echo one >/etc/kept && dd if=/dev/zero of=/big bs=1M count=1024 conv=fsync 2>/dev/null'
+
+        # the clone, of the running instance
+        "$B/vsctl" --socket "$VSD_SOCKET" clone cr1 cr2 >/dev/null 2>&1 &
+        bg=$!
+        wait_for -t 30 sh -c "[ \$(stat -c %b '$T/root/instances/.cr2.new/disk.img' 2>/dev/null || echo 0) -gt 4096 ]"
+        vsd_kill9
+        wait "$bg" || true
+        vsd_up
+        assert_eq "$(freezer_state cr1)" THAWED "source's freezer state after the restart"
+        assert_eq "$(timeout 5 "$B/vsctl" --socket "$VSD_SOCKET" exec cr1 -- cat /etc/kept)" one "exec into the source"
+        ! vsctl info cr2 >/dev/null 2>&1 || fail "the interrupted clone is listed"
+        [ -z "$(find "$T/root/instances" -maxdepth 1 -name '*cr2*')" ] || fail "left of the clone: $(ls -A "$T/root/instances")"
+        vsctl clone cr1 cr2
+        e2fsck -fn "$(crash_inst_dir cr2)/disk.img" >&2 || fail "e2fsck finds the new clone unclean"
+        vsctl start cr2
+        assert_eq "$(vsctl exec cr2 -- cat /etc/kept)" one "data in the new clone"
+
+        # the restore, of a snapshot with the big file over a disk without
+        vsctl snapshot cr1 s1
+        vsctl exec cr1 -- sh -c 'echo two >/etc/kept && rm /big && sync'
+        vsctl stop cr1
+        "$B/vsctl" --socket "$VSD_SOCKET" restore-snapshot cr1 s1 >/dev/null 2>&1 &
+        bg=$!
+        wait_for -t 30 sh -c "[ \$(stat -c %b '$d/disk.img.restore' 2>/dev/null || echo 0) -gt 4096 ]"
+        vsd_kill9
+        wait "$bg" || true
+        vsd_up
+        [ ! -e "$d/disk.img.restore" ] || fail "the partial restore is left"
+        grep -q "cr1: removed the partial copy of an interrupted restore" "$T/vsd.log" || fail "the removal is not logged"
+        e2fsck -fn "$d/disk.img" >&2 || fail "e2fsck finds the disk unclean after an interrupted restore"
+        vsctl start cr1
+        assert_eq "$(vsctl exec cr1 -- cat /etc/kept)" two "data after an interrupted restore: the old disk"
+        vsctl stop cr1
+        vsctl restore-snapshot cr1 s1
+        vsctl start cr1
+        assert_eq "$(vsctl exec cr1 -- cat /etc/kept)" one "data after the restore"
+        assert_eq "$(vsctl exec cr1 -- stat -c %s /big)" $((1024 * 1048576)) "size of /big after the restore"
+}
