@@ -87,7 +87,7 @@ test_crash_build_killed_mid_way() {
 # goes on writing into DEST, and a builder that takes its time
 "$VSD_SRC/templates/busybox/build.sh" "\$1" || exit 1
 cat /proc/self/cgroup >"$T/builder.cgroup"
-setsid sh -c 'echo \$\$ >"$T/writer.pid"; while :; do date >>"\$1/rootfs/filler"; sleep 0.05; done' sh "\$1" &
+setsid sh -c 'echo \$\$ >"$T/writer.pid"; while :; do date >>"\$1/rootfs/filler"; sleep 0.05; done' sh "\$1" >/dev/null 2>&1 &
 echo writing
 exec sleep 600
 SH
@@ -101,8 +101,6 @@ SH
         wait_for test -s "$T/root/templates/.tb1.build/rootfs/filler"
         wpid=$(cat "$T/writer.pid")
         alive "$wpid" || fail "the writer is not running"
-        # the builder runs in a cgroup of its own below the daemon's
-        grep -qE "/$VSD_CG/[^/]*tb1" "$T/builder.cgroup" || fail "the builder's cgroup: $(cat "$T/builder.cgroup")"
         vsd_kill9
         wait "$bg" || true
         vsd_up
@@ -112,6 +110,9 @@ SH
         [ -z "$(find "$T/root/templates" -maxdepth 1 -name '.tb1*')" ] ||
                 fail "leftovers of the build: $(ls -A "$T/root/templates")"
         grep -q "Removed the leftover .*\.tb1\.build" "$T/vsd.log" || fail "leftover removal not logged"
+        # the builder ran in a cgroup of its own below the daemon's, which
+        # the next daemon killed and removed
+        grep -qE "/$VSD_CG/[^/]*tb1" "$T/builder.cgroup" || fail "the builder's cgroup: $(cat "$T/builder.cgroup")"
         [ -z "$(find /sys/fs/cgroup -maxdepth 3 -path "*/$VSD_CG/*tb1*" 2>/dev/null)" ] ||
                 fail "the build's cgroup is left: $(find /sys/fs/cgroup -maxdepth 3 -path "*/$VSD_CG/*tb1*")"
 
