@@ -69,6 +69,22 @@ int vs_write_replace(const char *path, const void *data, size_t len, mode_t mode
         return write_replace(path, data, len, mode, false);
 }
 
+int vs_fsync_dir(const char *dir) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+int vs_rename_durable(const char *from, const char *to) {
+        if (rename(from, to) < 0)
+                return -errno;
+        _cleanup_free_ char *copy = strdup(to);
+        if (!copy)
+                return -ENOMEM;
+        return vs_fsync_dir(dirname(copy));
+}
+
 /* The one raw syscall of base/ (vsd/syscalls.h holds the daemon's):
  * openat2() with how->mode only when creating, as the kernel insists. */
 static int open_how(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve) {

@@ -51,6 +51,14 @@ int vs_open_inside(int dirfd, const char *path, int flags, mode_t mode, uint64_t
 /* "a FIFO", "a directory", ... for messages. */
 const char *vs_file_kind(mode_t mode);
 
+/* fsync a directory: what makes a rename or a new name in it durable.
+ * -errno. */
+int vs_fsync_dir(const char *dir);
+
+/* rename(), then fsync the target's directory: once this returns, a crash
+ * leaves the new name.  The caller has synced what from holds.  -errno. */
+int vs_rename_durable(const char *from, const char *to);
+
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer; at most
  * max bytes (-EFBIG beyond).  Anything but a regular file (procfs, sysfs and
  * cgroupfs files are regular ones) is refused with -VS_EBADTYPE before a

@@ -32,6 +32,29 @@
  * we signal; this bounds the rounds. */
 #define CG_KILL_ROUNDS 16
 
+/* ---- names ------------------------------------------------------------ */
+
+/* A work cgroup's id: a-z, 0-9 and '-', room for a kind and a name. */
+static bool work_id_valid(const char *id) {
+        size_t n = strlen(id);
+        return n > 0 && n <= CG_WORK_ID_MAX && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* An instance's cgroup is its name; a work cgroup is CG_WORK_PREFIX and
+ * an id.  Nothing else below <parent> is ours to touch. */
+static bool cg_name_valid(const char *name) {
+        size_t n = strlen(CG_WORK_PREFIX);
+        if (name && strncmp(name, CG_WORK_PREFIX, n) == 0)
+                return work_id_valid(name + n);
+        return vs_name_valid(name);
+}
+
+static int cg_name_check(const char *name, vs_error *err) {
+        if (cg_name_valid(name))
+                return 0;
+        return vs_name_check("instance", name, err);
+}
+
 /* ---- manager ---------------------------------------------------------- */
 
 static int parent_check(const char *parent, vs_error *err) {
@@ -332,7 +355,7 @@ static int any_pid(pid_t pid, void *userdata) {
 }
 
 int cg_populated(struct cg_manager *m, const char *name) {
-        if (!vs_name_valid(name))
+        if (!cg_name_valid(name))
                 return -EINVAL;
         struct cg_hier *h = track_hier(m);
         if (h->unified) {
@@ -355,7 +378,7 @@ int cg_create(struct cg_manager *m, const char *name, const struct cg_limits *li
         bool existed = false;
         int r;
 
-        r = vs_name_check("instance", name, err);
+        r = cg_name_check(name, err);
         if (r < 0)
                 return r;
         r = cg_validate(m, lim, err);
@@ -400,7 +423,7 @@ undo:
 }
 
 int cg_set_limits(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
-        int r = vs_name_check("instance", name, err);
+        int r = cg_name_check(name, err);
         if (r < 0)
                 return r;
         r = cg_validate(m, lim, err);
@@ -410,7 +433,7 @@ int cg_set_limits(struct cg_manager *m, const char *name, const struct cg_limits
 }
 
 int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err) {
-        int r = vs_name_check("instance", name, err);
+        int r = cg_name_check(name, err);
         if (r < 0)
                 return r;
         char buf[32];
@@ -424,7 +447,7 @@ int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err) 
 }
 
 int cg_open_dir(struct cg_manager *m, const char *name) {
-        if (!vs_name_valid(name))
+        if (!cg_name_valid(name))
                 return -EINVAL;
         return m->ops->open_dir(m, name);
 }
@@ -450,7 +473,7 @@ int cg_unified_freeze(struct cg_manager *m, struct cg_hier *h, const char *name,
 }
 
 int cg_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err) {
-        int r = vs_name_check("instance", name, err);
+        int r = cg_name_check(name, err);
         if (r < 0)
                 return r;
         return m->ops->freeze(m, name, frozen, err);
@@ -518,7 +541,7 @@ static int kill_walk(struct cg_manager *m, const char *name, int sig, vs_error *
 }
 
 int cg_kill(struct cg_manager *m, const char *name, int sig, vs_error *err) {
-        int r = vs_name_check("instance", name, err);
+        int r = cg_name_check(name, err);
         if (r < 0)
                 return r;
         struct cg_hier *h = track_hier(m);
@@ -536,6 +559,10 @@ int cg_kill(struct cg_manager *m, const char *name, int sig, vs_error *err) {
 }
 
 int cg_kill_wait(struct cg_manager *m, const char *name, unsigned timeout_ms, vs_error *err) {
+        /* a process frozen by the v1 freezer acts on SIGKILL only once
+         * thawed: a leftover of a crash may well be frozen */
+        if (cg_frozen(m, name) > 0)
+                (void) m->ops->freeze(m, name, false, NULL);
         int r = cg_kill(m, name, SIGKILL, err);
         if (r < 0)
                 return r;
@@ -612,7 +639,7 @@ static int rmdir_tree(int dfd, const char *name, unsigned depth) {
 }
 
 int cg_destroy(struct cg_manager *m, const char *name, vs_error *err) {
-        int r = vs_name_check("instance", name, err);
+        int r = cg_name_check(name, err);
         if (r < 0)
                 return r;
         /* check first so a live instance does not lose half its hierarchies */
@@ -696,11 +723,118 @@ int cg_list(struct cg_manager *m, char ***ret, vs_error *err) {
         return 0;
 }
 
+/* ---- frozen? ---------------------------------------------------------- */
+
+int cg_frozen(struct cg_manager *m, const char *name) {
+        if (!cg_name_valid(name))
+                return -EINVAL;
+        /* the freezer that cg_freeze() uses: v1's, else cgroup2's */
+        struct cg_hier *h = cg_hier_of(m, CG_FREEZER);
+        if (h && !h->unified) {
+                char state[32];
+                int r = cg_file_read(h->parent_fd, name, "freezer.state", state, sizeof(state));
+                if (r < 0)
+                        return r == -ENOENT ? 0 : r;
+                return !streq(state, "THAWED");
+        }
+        if (m->unified < 0)
+                return 0;
+        uint64_t v;
+        int r = cg_file_read_u64(m->hier[m->unified].parent_fd, name, "cgroup.freeze", &v);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        return v != 0;
+}
+
+/* ---- work cgroups ----------------------------------------------------- */
+
+static int work_name(const char *id, char *buf, size_t len, vs_error *err) {
+        if (!id || !work_id_valid(id))
+                return vs_err_msg(err, EINVAL, "invalid work cgroup name '%.80s'", id ? id : "");
+        snprintf(buf, len, CG_WORK_PREFIX "%s", id);
+        return 0;
+}
+
+int cg_work_create(struct cg_manager *m, const char *id, vs_error *err) {
+        char name[CG_WORK_ID_MAX + 16];
+        int r = work_name(id, name, sizeof(name), err);
+        if (r < 0)
+                return r;
+        return cg_create(m, name, NULL, err);
+}
+
+int cg_work_enter(struct cg_manager *m, const char *id) {
+        char name[CG_WORK_ID_MAX + 16];
+        if (work_name(id, name, sizeof(name), NULL) < 0)
+                return -EINVAL;
+        /* "0": the writer itself; no allocation, fit for a forked child */
+        for (size_t i = 0; i < m->n_hier; i++) {
+                int r = cg_file_write(m->hier[i].parent_fd, name, "cgroup.procs", "0");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int cg_work_remove(struct cg_manager *m, const char *id, unsigned timeout_ms, vs_error *err) {
+        char name[CG_WORK_ID_MAX + 16];
+        int r = work_name(id, name, sizeof(name), err);
+        if (r < 0)
+                return r;
+        r = cg_kill_wait(m, name, timeout_ms, err);
+        if (r < 0)
+                return r;
+        return cg_destroy(m, name, err);
+}
+
+int cg_work_list(struct cg_manager *m, char ***ret, vs_error *err) {
+        char **v = calloc(1, sizeof(char *));
+        size_t n = 0, plen = strlen(CG_WORK_PREFIX);
+        if (!v)
+                return vs_err(err, ENOMEM, "list work cgroups");
+        /* every hierarchy: a crash between two mkdirs leaves it in some */
+        for (size_t i = 0; i < m->n_hier; i++) {
+                int fd = dup(m->hier[i].parent_fd);
+                DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+                if (!d) {
+                        int e = errno;
+                        if (fd >= 0)
+                                close(fd);
+                        strv_free(v);
+                        return vs_err(err, e, "list %s", m->hier[i].path);
+                }
+                rewinddir(d);
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        const char *id = de->d_name + plen;
+                        if (strncmp(de->d_name, CG_WORK_PREFIX, plen) != 0 || !work_id_valid(id) ||
+                            !is_dir_entry(dirfd(d), de))
+                                continue;
+                        bool dup_name = false;
+                        for (size_t j = 0; j < n && !dup_name; j++)
+                                dup_name = streq(v[j], id);
+                        if (dup_name)
+                                continue;
+                        char **nv = realloc(v, (n + 2) * sizeof(char *));
+                        if (!nv || !(nv[n] = strdup(id))) {
+                                closedir(d);
+                                strv_free(nv ? nv : v);
+                                return vs_err(err, ENOMEM, "list work cgroups");
+                        }
+                        v = nv;
+                        v[++n] = NULL;
+                }
+                closedir(d);
+        }
+        *ret = v;
+        return 0;
+}
+
 /* ---- counters --------------------------------------------------------- */
 
 static int stats(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
                  struct cg_stats *ret, vs_error *err) {
-        int r = vs_name_check("instance", name, err);
+        int r = cg_name_check(name, err);
         if (r < 0)
                 return r;
         struct cg_hier *h = &m->hier[0];
@@ -715,7 +849,7 @@ static int stats(struct cg_manager *m, const char *name, bool counters_only, str
 }
 
 int cg_fail_counters(struct cg_manager *m, const char *name, uint64_t *ret_oom_kills, uint64_t *ret_pids_max) {
-        if (!vs_name_valid(name))
+        if (!cg_name_valid(name))
                 return -EINVAL;
         uint64_t oom = 0, pids = 0;
         int r = m->ops->fail_counters(m, name, &oom, &pids);

@@ -173,6 +173,31 @@ void cg_counter_fds_free(struct cg_counter_fds *fds);
  * strings. */
 int cg_list(struct cg_manager *m, char ***ret, vs_error *err);
 
+/* 1 when the cgroup is frozen or freezing by the freezer cg_freeze() uses,
+ * 0 when thawed or absent, < 0 on an error. */
+int cg_frozen(struct cg_manager *m, const char *name);
+
+/*
+ * Work cgroups: <parent>/.work-<id>, where the daemon runs the helpers of
+ * its long operations (template builders, copies) and everything they
+ * start.  A daemon that died leaves them running there; the next one finds
+ * them (cg_work_list) and kills them before it removes what they were
+ * writing.  Their names cannot be an instance's (those never start with a
+ * dot), so cg_list() does not return them.  An id is 1 to CG_WORK_ID_MAX
+ * of a-z, 0-9 and '-' (a kind and an instance or template name).
+ */
+#define CG_WORK_PREFIX ".work-"
+#define CG_WORK_ID_MAX 100
+int cg_work_create(struct cg_manager *m, const char *id, vs_error *err);
+/* Move the calling process into the work cgroup id (every hierarchy);
+ * -errno.  Allocates nothing: fit for a forked child before it works. */
+int cg_work_enter(struct cg_manager *m, const char *id);
+/* SIGKILL everything in it, wait at most timeout_ms for it to empty, and
+ * remove it; 0 when it is absent. */
+int cg_work_remove(struct cg_manager *m, const char *id, unsigned timeout_ms, vs_error *err);
+/* The ids of the work cgroups under <parent> (NULL-terminated, malloc'd). */
+int cg_work_list(struct cg_manager *m, char ***ret, vs_error *err);
+
 /* Resolve a block device node (e.g. "/dev/vda") to its major:minor for an
  * io_max entry.  -ENOTBLK with "... is not a block device" otherwise. */
 int cg_io_device(const char *path, unsigned *ret_major, unsigned *ret_minor, vs_error *err);

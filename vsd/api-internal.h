@@ -25,6 +25,12 @@ void api_reply_error(struct request *rq, const vs_error *err);
 /* Answer later: the request waits until the instance's stop (or restart,
  * destroy) has finished; then reply(rq) builds the answer. */
 struct inst_waiter *api_wait(struct request *rq, struct instance *i);
+/* The same, answering with status and body (stolen) on success, or with
+ * status and the JSON of instance name (NULL: i) when body is NULL.  For a
+ * long operation on i (snapshot.h): tell the waiter yourself if it cannot
+ * start. */
+struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsigned status, const char *name,
+                                   json_t *body);
 
 /* Switch the connection to the exec or console protocol after 101. */
 void api_upgrade_exec(struct request *rq, struct instance *i, struct exec_request *req);

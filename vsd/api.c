@@ -78,6 +78,9 @@ struct request {
         struct instance *waiting_on;
         char inst_name[VS_NAME_MAX + 1];
         struct request *next_waiting;
+        unsigned ok_status;      /* the answer on success: 200 and the instance unless set */
+        json_t *ok_body;
+        char ok_name[VS_NAME_MAX + 1]; /* the instance whose JSON answers, when not inst_name */
         struct MHD_Response *ready;
         unsigned ready_status;
         /* an upgrade to exec or console */
@@ -400,9 +403,13 @@ static void waiter_done(struct inst_waiter *w, int result, const vs_error *err) 
         if (result < 0) {
                 rq->ready_status = (unsigned) vs_err_http_status(err->code);
                 body = error_json(err);
+        } else if (rq->ok_body) {
+                rq->ready_status = rq->ok_status;
+                body = rq->ok_body;
+                rq->ok_body = NULL;
         } else {
-                struct instance *i = inst_find(rq->api->vsd, rq->inst_name);
-                rq->ready_status = 200;
+                struct instance *i = inst_find(rq->api->vsd, rq->ok_name[0] ? rq->ok_name : rq->inst_name);
+                rq->ready_status = rq->ok_status ? rq->ok_status : 200;
                 body = i ? routes_instance_json(i) : json_object();
         }
         rq->ready = json_response(body);
@@ -421,6 +428,14 @@ struct inst_waiter *api_wait(struct request *rq, struct instance *i) {
         rq->answered = true;
         MHD_suspend_connection(rq->conn);
         return &rq->waiter;
+}
+
+struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsigned status, const char *name,
+                                   json_t *body) {
+        rq->ok_status = status;
+        rq->ok_body = body;
+        snprintf(rq->ok_name, sizeof(rq->ok_name), "%s", name ? name : "");
+        return api_wait(rq, i);
 }
 
 /* ---- event streams ----------------------------------------------------- */
@@ -863,6 +878,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         }
         if (rq->ready)
                 MHD_destroy_response(rq->ready);
+        json_decref(rq->ok_body);
         strv_free(rq->exec.argv);
         strv_free(rq->exec.env);
         free(rq->body);

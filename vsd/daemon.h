@@ -19,6 +19,7 @@ struct ev_bus;
 struct monitor;
 struct netw;
 struct tmpl_build;
+struct work;
 
 struct vsd {
         struct vsd_settings set;
@@ -31,6 +32,7 @@ struct vsd {
         struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct netw *net;       /* rtnetlink and the firewall (network.c) */
         struct tmpl_build *builds; /* template builds running (templates.c) */
+        struct work *works;        /* helpers running long work (work.c) */
         struct stor_tmpl_cache tmpl_sizes; /* what a copy of each template takes (storage.c) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;

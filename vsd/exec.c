@@ -15,10 +15,15 @@
 #include "../base/log.h"
 #include "../base/proto.h"
 #include "../base/util.h"
+#include "../cgroups/cgroup.h"
 #include "daemon.h"
 #include "instance.h"
 #include "loop.h"
 #include "start.h"
+#include "syscalls.h"
+
+/* How long a command may take from its clone to its exec. */
+#define EXEC_START_TIMEOUT_MS 30000
 
 /* The size of the command's stdio pipes. */
 #define EXEC_PIPE_SIZE (1024 * 1024)
@@ -29,6 +34,12 @@ struct exec_session {
         int sock;
         int pidfd;
         struct loop_source *src;
+        /* until the command has exec'd: its end of the handshake, and a
+         * bound on the wait (a command frozen before its exec) */
+        int sync_fd;
+        int pty; /* with a tty: the master, once the command's child step sent it */
+        struct loop_source *sync_src, *timer;
+        char failed[VS_ERROR_MAX]; /* why it did not exec */
         char **argv;
         char **envp;
         bool tty;
@@ -71,23 +82,15 @@ static void session_end(struct exec_session *s, const char *fmt, ...) {
         /* the client may be gone: that must not hurt the daemon */
         (void) send(s->sock, line, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
         loop_remove(s->src);
+        loop_remove(s->sync_src);
+        loop_remove(s->timer);
+        safe_close(&s->sync_fd);
+        safe_close(&s->pty);
         safe_close(&s->pidfd);
         strv_free(s->argv);
         strv_free(s->envp);
         s->done(s->ud);
         free(s);
-}
-
-static int on_exit_cb(struct loop_source *src, int fd, uint32_t events, void *userdata) {
-        struct exec_session *s = userdata;
-        siginfo_t si = { 0 };
-        int status = 255;
-        if (waitid(P_PIDFD, (id_t) s->pidfd, &si, WEXITED) == 0)
-                status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
-        s->src = NULL;
-        loop_remove(src);
-        session_end(s, "exit %d", status);
-        return 0;
 }
 
 /* One protocol byte carrying fds over the exec connection.  The socket is
@@ -113,13 +116,78 @@ static void close_fds(int *fds, size_t n) {
                 safe_close(&fds[k]);
 }
 
+/* One report of the handshake: 1 more is to come; otherwise its end, the
+ * command exec'd (EOF) or said why it could not.  With a tty the command's
+ * terminal came back on the way: its master goes to the client at the end. */
+static int take_result(struct exec_session *s) {
+        vs_error err = { 0 };
+        int r = start_join_result(s->sync_fd, s->tty ? &s->pty : NULL, &err);
+        if (r > 0)
+                return r;
+        loop_remove(s->sync_src);
+        loop_remove(s->timer);
+        s->sync_src = s->timer = NULL;
+        safe_close(&s->sync_fd);
+        if (r < 0) {
+                snprintf(s->failed, sizeof(s->failed), "%s", err.msg);
+                /* it exits by itself after reporting; make sure */
+                (void) sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+                return r;
+        }
+        if (s->tty) {
+                r = send_fds(s->sock, VS_EXEC_PTY_BYTE, &s->pty, 1);
+                safe_close(&s->pty);
+                if (r < 0)
+                        /* the client is gone: the command's terminal hangs up */
+                        log_debug("exec in %s: cannot pass the command's pty: %s", s->name, strerror(-r));
+        }
+        return 0;
+}
+
+static int on_sync(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        take_result(userdata);
+        return 0;
+}
+
+static void on_exec_timeout(struct loop_source *src, void *userdata) {
+        struct exec_session *s = userdata;
+        s->timer = NULL;
+        loop_remove(s->sync_src);
+        s->sync_src = NULL;
+        safe_close(&s->sync_fd);
+        snprintf(s->failed, sizeof(s->failed), "Failed to run the command: it did not start within %d s",
+                 EXEC_START_TIMEOUT_MS / 1000);
+        /* a command frozen with its instance dies when the freezer lets it
+         * (cgroup2's lets SIGKILL through): the pidfd then ends the session */
+        (void) sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+}
+
+static int on_exit_cb(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        struct exec_session *s = userdata;
+        siginfo_t si = { 0 };
+        int status = 255;
+        /* its reports, and EOF, are all there by now */
+        while (s->sync_fd >= 0 && take_result(s) > 0)
+                ;
+        if (waitid(P_PIDFD, (id_t) s->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+                return 0;
+        status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        s->src = NULL;
+        loop_remove(src);
+        if (s->failed[0])
+                session_end(s, "error %s", s->failed);
+        else
+                session_end(s, "exit %d", status);
+        return 0;
+}
+
 /*
  * Start the command and give the client its end of the command's stdio.
  * Nothing the client holds ever reaches the instance: without a tty the
  * daemon makes three pipes, the command gets one end of each, the client
  * the other (it relays its own stdin, stdout and stderr to them); with a
  * tty the command's terminal is a pty of the instance's own devpts
- * (start_join) and the client gets its master.  The daemon keeps no copy:
+ * (start_join_result) and the client gets its master.  The daemon keeps no copy:
  * the command sees EOF on stdin when the client closes its end or goes away,
  * and a write to an output nobody reads fails with EPIPE.
  */
@@ -128,6 +196,16 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
         struct instance *i = inst_find(s->vsd, s->name);
         if (!i || (i->state != INST_RUNNING) || i->pidfd < 0) {
                 session_end(s, "error instance '%s' is not running", s->name);
+                return;
+        }
+        /* a command placed in a frozen cgroup freezes before its exec, and
+         * the handshake below would wait for it: refuse at once */
+        if (i->busy[0]) {
+                session_end(s, "error instance '%s' is busy: %s", s->name, i->busy);
+                return;
+        }
+        if (cg_frozen(s->vsd->cg, s->name) > 0) {
+                session_end(s, "error instance '%s' is frozen", s->name);
                 return;
         }
         /* inside: stdin's read end, stdout's and stderr's write ends;
@@ -166,23 +244,32 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
                 .rlimits = &i->cfg.rlimits,
         };
         pid_t pid;
-        int r = start_join(&spec, &pid, &s->pidfd, s->tty ? &client[0] : NULL, &err);
+        /* not start_join(): its wait for the exec would block the loop for
+         * as long as the command cannot run (an instance frozen from inside
+         * through its cgroup2 tree, say) */
+        int r = start_join_begin(&spec, &pid, &s->pidfd, &s->sync_fd, &err);
         close_fds(inside, 3);
         if (r < 0) {
                 close_fds(client, 3);
                 session_end(s, "error %s", err.msg);
                 return;
         }
-        r = s->tty ? send_fds(s->sock, VS_EXEC_PTY_BYTE, client, 1) : send_fds(s->sock, VS_EXEC_PIPES_BYTE, client, 3);
-        close_fds(client, 3);
-        if (r < 0)
-                /* The client is gone: the command finds its stdin at EOF and
-                 * its output unread, and is reaped as usual. */
-                log_debug("exec in %s: cannot pass the command's stdio: %s", s->name, strerror(-r));
-        r = loop_add_fd(s->vsd->loop, s->pidfd, EPOLLIN, on_exit_cb, s, &s->src);
+        if (!s->tty) {
+                r = send_fds(s->sock, VS_EXEC_PIPES_BYTE, client, 3);
+                close_fds(client, 3);
+                if (r < 0)
+                        /* The client is gone: the command finds its stdin at
+                         * EOF and its output unread, and is reaped as usual. */
+                        log_debug("exec in %s: cannot pass the command's stdio: %s", s->name, strerror(-r));
+        }
+        r = loop_add_fd(s->vsd->loop, s->sync_fd, EPOLLIN, on_sync, s, &s->sync_src);
+        if (r >= 0)
+                r = loop_add_timer(s->vsd->loop, EXEC_START_TIMEOUT_MS, on_exec_timeout, s, &s->timer);
+        if (r >= 0)
+                r = loop_add_fd(s->vsd->loop, s->pidfd, EPOLLIN, on_exit_cb, s, &s->src);
         if (r < 0) {
-                /* cannot watch it: wait synchronously rather than lose the status */
-                on_exit_cb(NULL, s->pidfd, 0, s);
+                (void) sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+                session_end(s, "error cannot watch the command: %s", strerror(-r));
         }
 }
 
@@ -198,7 +285,9 @@ int exec_run(struct vsd *v, struct instance *i, const struct exec_request *req, 
         struct exec_session *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (struct exec_session){ .vsd = v, .sock = sock, .pidfd = -EBADF, .tty = req->tty, .done = done, .ud = ud };
+        *s = (struct exec_session){
+                .vsd = v, .sock = sock, .pidfd = -EBADF, .sync_fd = -EBADF, .pty = -EBADF, .tty = req->tty, .done = done, .ud = ud
+        };
         snprintf(s->name, sizeof(s->name), "%s", i->cfg.name);
         char *tty_env[] = { (char *) (req->tty ? "TERM=xterm" : "TERM=dumb"), NULL };
         char **base = strv_copy(tty_env, (char **) default_env);

@@ -81,6 +81,20 @@ static void emit(struct instance *i, const char *type, json_t *details) {
         ev_emit(i->vsd->events, i->cfg.name, type, details);
 }
 
+void inst_emit(struct instance *i, const char *type, json_t *details) {
+        emit(i, type, details);
+}
+
+int inst_check_idle(const struct instance *i, vs_error *err) {
+        if (i->busy[0])
+                return vs_err_msg(err, EBUSY, "instance '%s' is busy: %s", i->cfg.name, i->busy);
+        return 0;
+}
+
+void inst_frozen_marker(const struct instance *i, char *buf, size_t len) {
+        snprintf(buf, len, "%s/%s.frozen", i->vsd->set.run_dir, i->cfg.name);
+}
+
 static const char *stop_how_name(const struct instance *i) {
         switch (i->stop_how) {
         case STOP_HOW_HALT:
@@ -252,7 +266,7 @@ static void state_remove(struct instance *i) {
 
 /* ---- stopping and reaping ---------------------------------------------- */
 
-static void notify_waiters(struct instance *i, int result, const vs_error *err) {
+void inst_notify_waiters(struct instance *i, int result, const vs_error *err) {
         struct inst_waiter *w = i->waiters;
         i->waiters = NULL;
         while (w) {
@@ -297,7 +311,7 @@ static void stopped(struct instance *i) {
                 if (r >= 0)
                         return; /* waiters were told by inst_destroy */
         }
-        notify_waiters(i, r, &err);
+        inst_notify_waiters(i, r, &err);
 }
 
 static void reap_retry(struct loop_source *s, void *userdata);
@@ -405,6 +419,8 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
               vs_error *err) {
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
         if (i->state == INST_STOPPED) {
                 if (then == AFTER_STOP_NOTHING && !kill)
                         return vs_err_msg(err, EALREADY, "instance '%s' is not running", i->cfg.name);
@@ -457,6 +473,8 @@ int inst_start(struct instance *i, vs_error *err) {
         _cleanup_close_ int netns = -EBADF;
         _cleanup_(view_trees_close) struct view_trees view_trees = VIEW_TREES_NONE;
 
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
         switch (i->state) {
         case INST_STOPPED:
                 break;
@@ -572,12 +590,18 @@ undo_storage:
 
 /* ---- create, destroy, update ------------------------------------------- */
 
-int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *warn, vs_error *err) {
-        return inst_create_filled(v, cfg, NULL, ret, warn, err);
+/* The hidden directory an instance is made in, renamed into place when
+ * complete: a crash or a failure never leaves a half-made instance (a
+ * leftover is removed at the next start). */
+static void new_dir(const struct instance *i, char *buf, size_t len) {
+        snprintf(buf, len, "%s/instances/.%s.new", i->vsd->set.root, i->cfg.name);
 }
 
-int inst_create_filled(struct vsd *v, const struct inst_config *cfg_in, const struct inst_layer_fill *fill,
-                       struct instance **ret, vs_error *warn, vs_error *err) {
+/* Check cfg, make the hidden directory with rootfs/ and register the
+ * instance (stopped; its directory not in place until commit): its name
+ * and pool addresses are taken from here on. */
+static int create_begin(struct vsd *v, const struct inst_config *cfg_in, bool resolve_storage, struct instance **ret,
+                        vs_error *warn, vs_error *err) {
         char final[512], tmp[512], sub[600], lower[600];
         struct template_info t;
         struct inst_config resolved = *cfg_in;
@@ -601,7 +625,7 @@ int inst_create_filled(struct vsd *v, const struct inst_config *cfg_in, const st
                 return r;
         inst_template_dir(v, t.name, lower, sizeof(lower));
         strncat(lower, "/rootfs", sizeof(lower) - strlen(lower) - 1);
-        r = fill ? 0 : stor_resolve_new(v, &resolved, lower, warn, err);
+        r = resolve_storage ? stor_resolve_new(v, &resolved, lower, warn, err) : 0;
         if (r < 0)
                 return r;
         /* addresses from the pool are taken here, in config.ini: the pool's
@@ -613,56 +637,105 @@ int inst_create_filled(struct vsd *v, const struct inst_config *cfg_in, const st
         snprintf(final, sizeof(final), "%s/instances/%s", v->set.root, cfg->name);
         if (access(final, F_OK) == 0)
                 return vs_err_msg(err, EEXIST, "instance '%s' already exists (%s)", cfg->name, final);
-
-        /* Build the directory under a hidden name and rename it into place:
-         * a crash or a failure never leaves a half-made instance. */
-        snprintf(tmp, sizeof(tmp), "%s/instances/.%s.new", v->set.root, cfg->name);
+        struct instance *i = inst_alloc(v);
+        if (!i)
+                return vs_err(err, ENOMEM, "register %s", cfg->name);
+        i->cfg = *cfg; /* before registry_add(), which sorts by name */
+        i->state = INST_STOPPED;
+        snprintf(i->busy, sizeof(i->busy), "being created");
+        new_dir(i, tmp, sizeof(tmp));
         (void) vs_rm_rf(tmp);
-        if (mkdir(tmp, 0700) < 0)
-                return vs_err(err, errno, "create %s", tmp);
+        if (mkdir(tmp, 0700) < 0) {
+                r = vs_err(err, errno, "create %s", tmp);
+                free(i);
+                return r;
+        }
         snprintf(sub, sizeof(sub), "%s/rootfs", tmp);
         if (mkdir(sub, 0755) < 0) {
                 r = vs_err(err, errno, "create %s", sub);
-                goto undo;
-        }
-        r = fill ? fill->fill(v, tmp, cfg, fill->userdata, err) : stor_create(v, tmp, cfg, err);
-        if (r < 0)
-                goto undo;
-        snprintf(sub, sizeof(sub), "%s/config.ini", tmp);
-        r = inst_config_save(cfg, sub, err);
-        if (r < 0)
-                goto undo;
-        if (rename(tmp, final) < 0) {
-                r = vs_err(err, errno, "rename %s", tmp);
-                goto undo;
-        }
-
-        struct instance *i = inst_alloc(v);
-        if (i) {
-                i->cfg = *cfg; /* before registry_add(), which sorts by name */
-                i->state = INST_STOPPED;
-        }
-        if (!i || registry_add(v, i) < 0) {
+                (void) vs_rm_rf(tmp);
                 free(i);
-                (void) vs_rm_rf(final);
+                return r;
+        }
+        if (registry_add(v, i) < 0) {
+                (void) vs_rm_rf(tmp);
+                free(i);
                 return vs_err(err, ENOMEM, "register %s", cfg->name);
         }
-        /* best effort: a start registers it again, and says why if it cannot */
-        (void) netw_register(v, i, NULL);
-        log_info("Instance %s created from template %s", cfg->name, cfg->template_name);
-        emit(i, "created", json_pack("{s:s}", "template", cfg->template_name));
+        *ret = i;
+        return 0;
+}
+
+int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *warn, vs_error *err) {
+        struct instance *i;
+        int r = create_begin(v, cfg, true, &i, warn, err);
+        if (r < 0)
+                return r;
+        char tmp[512];
+        new_dir(i, tmp, sizeof(tmp));
+        r = stor_create(v, tmp, &i->cfg, err);
+        if (r >= 0)
+                r = inst_create_commit(i, err);
+        if (r < 0) {
+                inst_create_abort(i);
+                return r;
+        }
         if (ret)
                 *ret = i;
         return 0;
-undo:
+}
+
+int inst_create_begin(struct vsd *v, const struct inst_config *cfg, const char *busy, struct instance **ret,
+                      vs_error *err) {
+        struct instance *i;
+        int r = create_begin(v, cfg, false, &i, NULL, err);
+        if (r < 0)
+                return r;
+        snprintf(i->busy, sizeof(i->busy), "%s", busy);
+        *ret = i;
+        return 0;
+}
+
+void inst_new_dir(const struct instance *i, char *buf, size_t len) {
+        new_dir(i, buf, len);
+}
+
+int inst_create_commit(struct instance *i, vs_error *err) {
+        struct vsd *v = i->vsd;
+        char final[512], tmp[512], sub[600];
+        new_dir(i, tmp, sizeof(tmp));
+        inst_path(i, NULL, final, sizeof(final));
+        snprintf(sub, sizeof(sub), "%s/config.ini", tmp);
+        int r = inst_config_save(&i->cfg, sub, err);
+        if (r < 0)
+                return r;
+        if (access(final, F_OK) == 0)
+                return vs_err_msg(err, EEXIST, "instance '%s' already exists (%s)", i->cfg.name, final);
+        r = vs_rename_durable(tmp, final);
+        if (r < 0)
+                return vs_err(err, -r, "rename %s", tmp);
+        i->busy[0] = '\0';
+        /* best effort: a start registers it again, and says why if it cannot */
+        (void) netw_register(v, i, NULL);
+        log_info("Instance %s created from template %s", i->cfg.name, i->cfg.template_name);
+        emit(i, "created", json_pack("{s:s}", "template", i->cfg.template_name));
+        return 0;
+}
+
+void inst_create_abort(struct instance *i) {
+        char tmp[512];
+        new_dir(i, tmp, sizeof(tmp));
         (void) vs_rm_rf(tmp);
-        return r;
+        registry_remove(i->vsd, i);
+        inst_free(i);
 }
 
 int inst_destroy(struct instance *i, vs_error *err) {
         struct vsd *v = i->vsd;
         char dir[512], tmp[512];
 
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
         if (i->state != INST_STOPPED && i->state != INST_BROKEN)
                 return vs_err_msg(err, EBUSY, "instance '%s' is %s; stop it first or use --force", i->cfg.name,
                                   inst_state_name(i->state));
@@ -686,7 +759,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
         log_info("Instance %s destroyed", i->cfg.name);
         emit(i, "destroyed", NULL);
         registry_remove(v, i);
-        notify_waiters(i, 0, NULL);
+        inst_notify_waiters(i, 0, NULL);
         inst_free(i);
         return 0;
 }
@@ -703,6 +776,8 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
 
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
         r = cg_validate(i->vsd->cg, &lim, err);
         if (r < 0)
                 return r;
@@ -799,6 +874,8 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
 }
 
 int inst_pause(struct instance *i, vs_error *err) {
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
         if (i->state == INST_PAUSED)
                 return vs_err_msg(err, EALREADY, "instance '%s' is already paused", i->cfg.name);
         if (i->state != INST_RUNNING)
@@ -813,6 +890,8 @@ int inst_pause(struct instance *i, vs_error *err) {
 }
 
 int inst_resume(struct instance *i, vs_error *err) {
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
         if (i->state != INST_PAUSED)
                 return vs_err_msg(err, EINVAL, "instance '%s' is not paused", i->cfg.name);
         int r = cg_freeze(i->vsd->cg, i->cfg.name, false, err);
@@ -902,6 +981,65 @@ static void cleanup_storage(struct vsd *v, const char *name, const char *dir) {
                 log_info("Instance %s: detached its disk left behind by a crash", name);
 }
 
+/* A snapshot's daemon died while it held the instance frozen (its cgroup
+ * with the freezer, its filesystem with FIFREEZE): nothing else would ever
+ * thaw them, and an exec into it, its next stop, or any write inside
+ * would hang.  The filesystem first (the marker says a snapshot ran; the
+ * kernel keeps no trace this side can read cheaply), before the storage
+ * cleanup, which could not detach a frozen filesystem's device; then the
+ * cgroup, by what the kernel says: frozen while the state file does not
+ * say paused.  Either is logged and reported with a "thawed" event. */
+static void thaw_filesystem(struct instance *i, const char *dir, bool *thawed) {
+        char marker[512];
+        vs_error err = { 0 };
+        inst_frozen_marker(i, marker, sizeof(marker));
+        if (access(marker, F_OK) < 0)
+                return;
+        int r = stor_thaw(dir, &i->cfg, &err);
+        if (r < 0)
+                log_warn("Instance %s: failed to thaw its filesystem, frozen by an interrupted snapshot: %s, ignoring",
+                         i->cfg.name, err.msg);
+        else if (r > 0)
+                *thawed = true;
+}
+
+static void thaw_cgroup(struct instance *i, bool fs_thawed) {
+        char marker[512];
+        vs_error err = { 0 };
+        bool cg_thawed = false;
+        inst_frozen_marker(i, marker, sizeof(marker));
+        if (inst_is_active(i) && i->state != INST_PAUSED && cg_frozen(i->vsd->cg, i->cfg.name) > 0) {
+                if (cg_freeze(i->vsd->cg, i->cfg.name, false, &err) < 0)
+                        log_warn("Instance %s: failed to thaw it: %s, ignoring", i->cfg.name, err.msg);
+                else
+                        cg_thawed = true;
+        }
+        bool by_snapshot = access(marker, F_OK) == 0;
+        if (cg_thawed || fs_thawed) {
+                const char *what = cg_thawed && fs_thawed ? "its processes and its filesystem" :
+                                   cg_thawed             ? "its processes" :
+                                                           "its filesystem";
+                const char *why = by_snapshot ? "frozen by an interrupted snapshot" : "found frozen while not paused";
+                log_info("Instance %s: thawed %s, %s", i->cfg.name, what, why);
+                emit(i, "thawed", json_pack("{s:b, s:b, s:s}", "processes", cg_thawed, "filesystem", fs_thawed,
+                                            "reason", by_snapshot ? "interrupted-snapshot" : "frozen-not-paused"));
+        }
+        (void) unlink(marker);
+}
+
+/* What an interrupted snapshot or restore left: partial copies, never
+ * listed, removed (their helpers were killed before, see work.h). */
+static void cleanup_partial(struct instance *i, const char *dir) {
+        int r = snap_cleanup_partial(i);
+        if (r < 0)
+                log_warn("Instance %s: failed to remove a partial snapshot: %s, ignoring", i->cfg.name, strerror(-r));
+        r = stor_cleanup_partial(dir);
+        if (r < 0)
+                log_warn("Instance %s: failed to remove a partial restore: %s, ignoring", i->cfg.name, strerror(-r));
+        else if (r > 0)
+                log_info("Instance %s: removed the partial copy of an interrupted restore", i->cfg.name);
+}
+
 static void load_one(struct vsd *v, const char *name) {
         char path[600];
         vs_error err = { 0 };
@@ -918,12 +1056,18 @@ static void load_one(struct vsd *v, const char *name) {
                 i->state = INST_BROKEN;
                 snprintf(i->error, sizeof(i->error), "%s", err.msg);
                 log_err("Instance %s is broken: %s", name, err.msg);
-        } else
-                adopt(i);
-        if (!inst_is_active(i)) {
-                snprintf(path, sizeof(path), "%s/instances/%s", v->set.root, name);
-                cleanup_storage(v, name, path);
         }
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%s/instances/%s", v->set.root, name);
+        bool fs_thawed = false;
+        if (r >= 0) {
+                thaw_filesystem(i, dir, &fs_thawed);
+                adopt(i);
+                thaw_cgroup(i, fs_thawed);
+                cleanup_partial(i, dir);
+        }
+        if (!inst_is_active(i))
+                cleanup_storage(v, name, dir);
         if (registry_add(v, i) < 0)
                 inst_free(i);
 }

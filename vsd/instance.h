@@ -79,6 +79,9 @@ struct instance {
         struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
         int disk_written_fd;         /* its disk's write counter (stor_written), held while it runs */
         bool net_registered;         /* its port and forwards are in the firewall (network.c) */
+        /* non-empty while a long operation (snapshot.c) works on it, saying
+         * what: lifecycle requests are refused meanwhile */
+        char busy[64];
 };
 
 /* Scan <root>/instances, load every config.ini (a bad one marks that
@@ -100,15 +103,33 @@ int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error
  * as the dir backend's missing quota. */
 int inst_create(struct vsd *v, const struct inst_config *cfg, struct instance **ret, vs_error *warn, vs_error *err);
 
-/* The same with the private layer made by fill() in the directory being
- * built (a clone's copy) instead of an empty one; cfg's [storage] section
- * is taken as it is. */
-struct inst_layer_fill {
-        int (*fill)(struct vsd *v, const char *dir, const struct inst_config *cfg, void *userdata, vs_error *err);
-        void *userdata;
-};
-int inst_create_filled(struct vsd *v, const struct inst_config *cfg, const struct inst_layer_fill *fill,
-                       struct instance **ret, vs_error *warn, vs_error *err);
+/* A create in steps, for a layer that takes long to fill (a clone's
+ * copy): begin checks cfg (its [storage] section taken as it is), makes
+ * the hidden directory inst_new_dir() with rootfs/, and registers the
+ * instance, stopped and busy (busy says why) so that its name and pool
+ * addresses are taken; the caller fills the layer there, then commits
+ * (config.ini, the rename into place, the "created" event) or aborts
+ * (everything removed, the instance freed). */
+int inst_create_begin(struct vsd *v, const struct inst_config *cfg, const char *busy, struct instance **ret,
+                      vs_error *err);
+void inst_new_dir(const struct instance *i, char *buf, size_t len);
+int inst_create_commit(struct instance *i, vs_error *err);
+void inst_create_abort(struct instance *i);
+
+/* EBUSY "instance 'x' is busy: <what>" while a long operation runs on it. */
+int inst_check_idle(const struct instance *i, vs_error *err);
+
+/* Tell the waiters (api_wait) the outcome of what they waited for. */
+void inst_notify_waiters(struct instance *i, int result, const vs_error *err);
+
+/* An event about the instance (events.h); details is stolen. */
+struct json_t;
+void inst_emit(struct instance *i, const char *type, struct json_t *details);
+
+/* <run_dir>/<name>.frozen: present while a snapshot may hold the instance
+ * or its filesystem frozen; the next daemon thaws both when it finds it. */
+void inst_frozen_marker(const struct instance *i, char *buf, size_t len);
+
 int inst_start(struct instance *i, vs_error *err);
 
 /* Ask init to halt (template halt signal), kill the rest after timeout_ms

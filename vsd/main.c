@@ -29,6 +29,7 @@
 #include "monitor.h"
 #include "network.h"
 #include "templates.h"
+#include "work.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -250,6 +251,10 @@ int main(int argc, char **argv) {
         }
         if (r >= 0)
                 r = netw_new(&v, &err);
+        /* before anything cleans up after an interrupted operation: the
+         * helpers of the previous daemon may still be writing */
+        if (r >= 0)
+                work_cleanup_leftovers(&v);
         if (r >= 0)
                 r = inst_registry_load(&v, &err);
         if (r >= 0) {
@@ -284,6 +289,7 @@ int main(int argc, char **argv) {
                 log_err("Event loop failed: %s", strerror(-r));
         /* before the API: a build's client gets its end, then MHD stops */
         tmpl_shutdown(&v);
+        work_shutdown(&v);
         api_stop(&v);
         bool any_running = any_instance_active(&v);
         /* leave no empty cgroup parent behind; with instances running it stays */

@@ -812,11 +812,15 @@ static void post_snapshot(struct ctx *c) {
         char snap[128];
         if (lookup(c, &i) < 0)
                 return;
-        if (body_name(c, "name", snap, sizeof(snap), &err) < 0 || snap_create(i, snap, &err) < 0) {
+        if (body_name(c, "name", snap, sizeof(snap), &err) < 0) {
                 api_reply_error(c->rq, &err);
                 return;
         }
-        api_reply_json(c->rq, 201, json_pack("{s:s, s:s}", "instance", i->cfg.name, "name", snap));
+        /* answered when the copy is complete */
+        struct inst_waiter *w =
+                api_wait_reply(c->rq, i, 201, NULL, json_pack("{s:s, s:s}", "instance", i->cfg.name, "name", snap));
+        if (snap_create(i, snap, w, &err) < 0)
+                w->done(w, -err.code, &err);
 }
 
 static void delete_snapshot(struct ctx *c) {
@@ -836,22 +840,28 @@ static void post_restore(struct ctx *c) {
         char snap[128];
         if (lookup(c, &i) < 0)
                 return;
-        if (body_name(c, "snapshot", snap, sizeof(snap), &err) < 0 || snap_restore(i, snap, &err) < 0)
+        if (body_name(c, "snapshot", snap, sizeof(snap), &err) < 0) {
                 api_reply_error(c->rq, &err);
-        else
-                reply_instance(c, 200, i);
+                return;
+        }
+        struct inst_waiter *w = api_wait_reply(c->rq, i, 200, NULL, NULL);
+        if (snap_restore(i, snap, w, &err) < 0)
+                w->done(w, -err.code, &err);
 }
 
 static void post_clone(struct ctx *c) {
         vs_error err = { 0 };
-        struct instance *i, *n;
+        struct instance *i;
         char name[128];
         if (lookup(c, &i) < 0)
                 return;
-        if (body_name(c, "name", name, sizeof(name), &err) < 0 || snap_clone(i, name, &n, &err) < 0)
+        if (body_name(c, "name", name, sizeof(name), &err) < 0) {
                 api_reply_error(c->rq, &err);
-        else
-                reply_instance(c, 201, n);
+                return;
+        }
+        struct inst_waiter *w = api_wait_reply(c->rq, i, 201, name, NULL);
+        if (snap_clone(i, name, w, &err) < 0)
+                w->done(w, -err.code, &err);
 }
 
 /* ---- events ------------------------------------------------------------ */

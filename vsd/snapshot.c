@@ -18,6 +18,7 @@
 #include "instance.h"
 #include "storage.h"
 #include "syscalls.h"
+#include "work.h"
 
 /* Present in a clone's directory until its first start has written it a
  * fresh /etc/machine-id. */
@@ -41,41 +42,248 @@ static int check_usable(const struct instance *i, vs_error *err) {
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
         if (i->state == INST_STOPPING)
                 return vs_err_msg(err, EBUSY, "instance '%s' is stopping", i->cfg.name);
+        return inst_check_idle(i, err);
+}
+
+/* ---- long operations ------------------------------------------------------ */
+
+/*
+ * A snapshot, a restore or a clone copies a layer: seconds to minutes for a
+ * large image.  The copy runs in a helper (work.h) while the loop goes on;
+ * the instance is busy meanwhile (its lifecycle requests are refused) and
+ * the request that asked waits.  What the copy writes has a hidden name
+ * (snapshots/.NAME.img.tmp, the clone's .NAME.new, the restore's
+ * disk.img.restore) until it is complete and synced; then one rename puts it
+ * in place and the directory is synced.  A crash at any moment leaves
+ * the old state and a hidden leftover the next daemon removes; a running
+ * instance frozen for the copy is thawed by the next daemon
+ * (<run_dir>/<name>.frozen tells it a snapshot ran).
+ */
+enum op_kind { OP_SNAPSHOT, OP_RESTORE, OP_CLONE };
+
+struct snap_op {
+        enum op_kind kind;
+        struct instance *i;      /* copied from, or restored */
+        struct instance *clone;  /* OP_CLONE: the new one, registered, busy */
+        struct inst_config cfg;  /* i's */
+        char dir[512];           /* i's directory */
+        char src[700];           /* OP_RESTORE: the snapshot */
+        char tmp[700];           /* where the copy goes */
+        char final[700];         /* OP_SNAPSHOT: its name when complete */
+        char name[VS_NAME_MAX + 1]; /* the snapshot's or the clone's */
+        int fsfd;                /* i's mounted filesystem, for FIFREEZE */
+        bool froze;              /* i's cgroup frozen for the copy */
+};
+
+static const char *const op_what[] = {
+        [OP_SNAPSHOT] = "a snapshot is being taken",
+        [OP_RESTORE] = "a snapshot is being restored",
+        [OP_CLONE] = "it is being cloned",
+};
+
+static void op_free(struct snap_op *op) {
+        safe_close(&op->fsfd);
+        free(op);
+}
+
+/* In the helper. */
+static int op_run(void *arg, vs_error *err) {
+        struct snap_op *op = arg;
+        /* the filesystem fd, if any, is fd 4 here (work_start) */
+        int fsfd = op->fsfd >= 0 ? 4 : -1;
+        if (op->kind == OP_RESTORE)
+                return stor_restore_layer(op->dir, &op->cfg, op->src, err);
+        return stor_copy_layer(op->dir, &op->cfg, fsfd, op->tmp, err);
+}
+
+/* A clone's copy is complete: its identity, then the rename into place. */
+static int clone_finish(struct snap_op *op, vs_error *err) {
+        struct instance *c = op->clone;
+        char dir[512], path[700], src_marker[700];
+        inst_new_dir(c, dir, sizeof(dir));
+        int r;
+        if (is_image(op->i)) {
+                /* its own filesystem UUID, not the source's */
+                r = stor_image_new_uuid(op->tmp, err);
+                if (r < 0)
+                        return r;
+                /* a grow the source has pending is the clone's too */
+                snprintf(src_marker, sizeof(src_marker), "%s/disk.grow", op->dir);
+                snprintf(path, sizeof(path), "%s/disk.grow", dir);
+                if (access(src_marker, F_OK) == 0 && (r = vs_write_atomic(path, "", 0, 0600)) < 0)
+                        return vs_err(err, -r, "write %s", path);
+                snprintf(path, sizeof(path), "%s/disk", dir);
+        } else
+                snprintf(path, sizeof(path), "%s/work", dir);
+        if (mkdir(path, 0755) < 0)
+                return vs_err(err, errno, "create %s", path);
+        snprintf(path, sizeof(path), "%s/" IDENTITY_MARKER, dir);
+        r = vs_write_atomic(path, "", 0, 0600);
+        if (r < 0)
+                return vs_err(err, -r, "write %s", path);
+        return inst_create_commit(c, err);
+}
+
+/* In the loop, the helper gone: thaw, then put the result in place. */
+static void op_done(void *userdata, int result, const vs_error *werr) {
+        struct snap_op *op = userdata;
+        struct instance *i = op->i;
+        vs_error err = { 0 };
+        int r = result;
+        if (r < 0)
+                err = *werr;
+        if (op->fsfd >= 0 || op->froze) {
+                char marker[512];
+                vs_error terr = { 0 };
+                /* a helper killed between its freeze and its thaw */
+                if (op->fsfd >= 0 && stor_thaw(op->dir, &op->cfg, &terr) > 0)
+                        log_warn("Instance %s: thawed its filesystem after the copy's helper", i->cfg.name);
+                if (op->froze && cg_freeze(i->vsd->cg, i->cfg.name, false, &terr) < 0)
+                        log_err("Instance %s: failed to thaw it after the copy: %s", i->cfg.name, terr.msg);
+                inst_frozen_marker(i, marker, sizeof(marker));
+                (void) unlink(marker);
+        }
+        if (r >= 0 && op->kind == OP_SNAPSHOT) {
+                r = vs_rename_durable(op->tmp, op->final);
+                if (r < 0)
+                        vs_err(&err, -r, "rename %s", op->tmp);
+        }
+        if (r >= 0 && op->kind == OP_CLONE)
+                r = clone_finish(op, &err);
+        if (r < 0) {
+                if (op->kind == OP_SNAPSHOT)
+                        (void) vs_rm_rf(op->tmp);
+                if (op->kind == OP_CLONE)
+                        inst_create_abort(op->clone);
+                static const char *const verb[] = { [OP_SNAPSHOT] = "take snapshot", [OP_RESTORE] = "restore snapshot",
+                                                    [OP_CLONE] = "clone" };
+                vs_err_prefix(&err, "Failed to %s %s of '%s'", verb[op->kind], op->name, i->cfg.name);
+                log_err("%s", err.msg);
+        } else if (op->kind == OP_SNAPSHOT)
+                log_info("Instance %s: snapshot %s taken", i->cfg.name, op->name);
+        else if (op->kind == OP_RESTORE)
+                log_info("Instance %s: snapshot %s restored", i->cfg.name, op->name);
+        i->busy[0] = '\0';
+        inst_notify_waiters(i, r, &err);
+        op_free(op);
+}
+
+/* Freeze a running instance (a paused one already is), note it for the
+ * next daemon, and start the helper.  w is told the outcome. */
+static int op_start(struct snap_op *op, struct inst_waiter *w, vs_error *err) {
+        struct instance *i = op->i;
+        char id[CG_WORK_ID_MAX + 1], marker[512];
+        static const char *const kind_id[] = { [OP_SNAPSHOT] = "snapshot", [OP_RESTORE] = "restore",
+                                               [OP_CLONE] = "clone" };
+        snprintf(id, sizeof(id), "%s-%s", kind_id[op->kind], i->cfg.name);
+        op->fsfd = -EBADF;
+        if (op->kind != OP_RESTORE && inst_is_active(i)) {
+                /* for FIFREEZE in the helper: the filesystem as it is on
+                 * disk, journal flushed, not its page cache */
+                int fd = stor_fs_fd(op->dir, &op->cfg);
+                if (fd >= 0)
+                        op->fsfd = fd;
+                else if (is_image(i))
+                        return vs_err(err, -fd, "find the mounted disk of '%s'", i->cfg.name);
+                inst_frozen_marker(i, marker, sizeof(marker));
+                int r = vs_write_replace(marker, "snapshot\n", 9, 0600);
+                if (r < 0)
+                        return vs_err(err, -r, "write %s", marker);
+                if (i->state == INST_RUNNING) {
+                        r = cg_freeze(i->vsd->cg, i->cfg.name, true, err);
+                        if (r < 0) {
+                                (void) unlink(marker);
+                                return vs_err_prefix(err, "freeze '%s' for the copy", i->cfg.name);
+                        }
+                        op->froze = true;
+                }
+        }
+        int r = work_start(i->vsd, id, op_run, op, op->fsfd, op_done, op, err);
+        if (r < 0) {
+                if (op->froze)
+                        (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL);
+                if (op->fsfd >= 0) {
+                        inst_frozen_marker(i, marker, sizeof(marker));
+                        (void) unlink(marker);
+                }
+                return r;
+        }
+        snprintf(i->busy, sizeof(i->busy), "%s", op_what[op->kind]);
+        if (w) {
+                w->next = i->waiters;
+                i->waiters = w;
+        }
         return 0;
 }
 
-/* Copy the layer of i to dst; a running instance is frozen meanwhile
- * (a paused one already is), so that the copy is one moment of it. */
-static int copy_frozen(struct instance *i, const char *dst, vs_error *err) {
-        char dir[512];
-        inst_dir(i, dir, sizeof(dir));
-        bool thaw = false;
-        if (i->state == INST_RUNNING) {
-                int r = cg_freeze(i->vsd->cg, i->cfg.name, true, err);
-                if (r < 0)
-                        return vs_err_prefix(err, "freeze '%s' for the copy", i->cfg.name);
-                thaw = true;
+static struct snap_op *op_new(struct instance *i, enum op_kind kind, const char *name, vs_error *err) {
+        struct snap_op *op = calloc(1, sizeof(*op));
+        if (!op) {
+                vs_err(err, ENOMEM, "start a copy of '%s'", i->cfg.name);
+                return NULL;
         }
-        int r = stor_copy_layer(dir, &i->cfg, dst, err);
-        if (thaw)
-                (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL);
-        return r;
+        op->kind = kind;
+        op->i = i;
+        op->cfg = i->cfg;
+        op->fsfd = -EBADF;
+        inst_dir(i, op->dir, sizeof(op->dir));
+        snprintf(op->name, sizeof(op->name), "%s", name);
+        return op;
 }
 
-int snap_create(struct instance *i, const char *snap, vs_error *err) {
-        char dir[600], path[700];
+int snap_create(struct instance *i, const char *snap, struct inst_waiter *w, vs_error *err) {
+        char dir[600];
         int r = check_usable(i, err);
         if (r < 0)
                 return r;
         if (vs_name_check("snapshot", snap, err) < 0)
                 return -EINVAL;
+        struct snap_op *op = op_new(i, OP_SNAPSHOT, snap, err);
+        if (!op)
+                return -ENOMEM;
         snprintf(dir, sizeof(dir), "%s/instances/%s/snapshots", i->vsd->set.root, i->cfg.name);
-        snap_path(i, snap, path, sizeof(path));
-        if (access(path, F_OK) == 0)
+        snap_path(i, snap, op->final, sizeof(op->final));
+        snprintf(op->tmp, sizeof(op->tmp), "%s/.%s%s.tmp", dir, snap, is_image(i) ? ".img" : "");
+        if (access(op->final, F_OK) == 0) {
+                op_free(op);
                 return vs_err_msg(err, EEXIST, "instance '%s' already has a snapshot '%s'", i->cfg.name, snap);
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return vs_err(err, errno, "create %s", dir);
-        return copy_frozen(i, path, err);
+        }
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                r = vs_err(err, errno, "create %s", dir);
+                op_free(op);
+                return r;
+        }
+        (void) vs_rm_rf(op->tmp);
+        r = op_start(op, w, err);
+        if (r < 0)
+                op_free(op);
+        return r;
+}
+
+int snap_cleanup_partial(struct instance *i) {
+        char dir[600];
+        snprintf(dir, sizeof(dir), "%s/instances/%s/snapshots", i->vsd->set.root, i->cfg.name);
+        DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        struct dirent *de;
+        int n = 0, r = 0;
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                if (de->d_name[0] != '.' || len < 5 || !streq(de->d_name + len - 4, ".tmp"))
+                        continue;
+                char path[900];
+                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                int k = vs_rm_rf(path);
+                if (k < 0) {
+                        r = k;
+                        continue;
+                }
+                n++;
+                log_info("Instance %s: removed the partial snapshot %s of an interrupted copy", i->cfg.name, de->d_name);
+        }
+        closedir(d);
+        return r < 0 ? r : n;
 }
 
 int snap_list(struct instance *i, json_t **ret, vs_error *err) {
@@ -90,7 +298,8 @@ int snap_list(struct instance *i, json_t **ret, vs_error *err) {
                 char name[VS_NAME_MAX + 1];
                 struct stat st;
                 size_t len = strlen(de->d_name);
-                if (is_image(i) && (len < 5 || !streq(de->d_name + len - 4, ".img")))
+                /* hidden: a copy not complete yet (.NAME.img.tmp) */
+                if (de->d_name[0] == '.' || (is_image(i) && (len < 5 || !streq(de->d_name + len - 4, ".img"))))
                         continue;
                 snprintf(name, sizeof(name), "%.*s", (int) (is_image(i) ? len - 4 : len), de->d_name);
                 if (!vs_name_valid(name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -127,83 +336,49 @@ static int lookup_snap(struct instance *i, const char *snap, char *path, size_t 
 }
 
 int snap_delete(struct instance *i, const char *snap, vs_error *err) {
-        char path[700];
+        char path[700], tmp[720];
         int r = lookup_snap(i, snap, path, sizeof(path), err);
         if (r < 0)
                 return r;
-        r = vs_rm_rf(path);
+        if (i->busy[0])
+                return inst_check_idle(i, err);
+        /* renamed first: gone at once; a crash while it is removed leaves a
+         * hidden name, removed at the next start */
+        char *slash = strrchr(path, '/');
+        snprintf(tmp, sizeof(tmp), "%.*s/.%s.del.tmp", (int) (slash - path), path, slash + 1);
+        if (rename(path, tmp) < 0)
+                return vs_err(err, errno, "remove %s", path);
+        r = vs_rm_rf(tmp);
         if (r < 0)
-                return vs_err(err, -r, "remove %s", path);
+                log_warn("Failed to remove %s: %s, ignoring: the next start removes it", tmp, strerror(-r));
         return 0;
 }
 
-int snap_restore(struct instance *i, const char *snap, vs_error *err) {
-        char dir[512], path[700];
-        int r = lookup_snap(i, snap, path, sizeof(path), err);
+int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, vs_error *err) {
+        int r = check_usable(i, err);
         if (r < 0)
                 return r;
-        if (i->state != INST_STOPPED)
-                return vs_err_msg(err, EBUSY, "instance '%s' is %s; stop it before restoring a snapshot", i->cfg.name,
-                                  inst_state_name(i->state));
-        inst_dir(i, dir, sizeof(dir));
-        r = stor_restore_layer(dir, &i->cfg, path, err);
-        if (r < 0)
-                return vs_err_prefix(err, "restore snapshot '%s' of '%s'", snap, i->cfg.name);
-        /* a snapshot taken before the disk grew is smaller: grow it again */
-        if (is_image(i)) {
-                struct inst_config smaller = i->cfg;
-                struct stat st;
-                snprintf(path, sizeof(path), "%s/disk.img", dir);
-                if (stat(path, &st) == 0 && (uint64_t) st.st_size < i->cfg.storage.disk) {
-                        smaller.storage.disk = (uint64_t) st.st_size;
-                        r = stor_grow(dir, &smaller, &i->cfg, false, NULL, err);
-                        if (r < 0)
-                                return vs_err_prefix(err, "restore snapshot '%s' of '%s'", snap, i->cfg.name);
-                }
+        struct snap_op *op = op_new(i, OP_RESTORE, snap, err);
+        if (!op)
+                return -ENOMEM;
+        r = lookup_snap(i, snap, op->src, sizeof(op->src), err);
+        if (r >= 0 && i->state != INST_STOPPED)
+                r = vs_err_msg(err, EBUSY, "instance '%s' is %s; stop it before restoring a snapshot", i->cfg.name,
+                               inst_state_name(i->state));
+        if (r >= 0)
+                r = stor_restore_prepare(op->dir, &op->cfg, err);
+        if (r >= 0)
+                r = op_start(op, w, err);
+        if (r < 0) {
+                op_free(op);
+                return r;
         }
         return 0;
 }
 
 /* ---- clones ----------------------------------------------------------------- */
 
-struct clone_src {
-        struct instance *src;
-};
-
-static int fill_clone(struct vsd *v, const char *dir, const struct inst_config *cfg, void *userdata, vs_error *err) {
-        struct clone_src *c = userdata;
-        char dst[700], marker[700];
-        if (is_image(c->src))
-                snprintf(dst, sizeof(dst), "%s/disk.img", dir);
-        else
-                snprintf(dst, sizeof(dst), "%s", dir);
-        int r = copy_frozen(c->src, dst, err);
-        if (r < 0)
-                return r;
-        if (is_image(c->src)) {
-                /* its own filesystem UUID, not the source's */
-                r = stor_image_new_uuid(dst, err);
-                if (r < 0)
-                        return r;
-                /* a grow the source has pending is the clone's too */
-                char src_marker[600];
-                snprintf(src_marker, sizeof(src_marker), "%s/instances/%s/disk.grow", v->set.root, c->src->cfg.name);
-                snprintf(marker, sizeof(marker), "%s/disk.grow", dir);
-                if (access(src_marker, F_OK) == 0 && (r = vs_write_atomic(marker, "", 0, 0600)) < 0)
-                        return vs_err(err, -r, "write %s", marker);
-                snprintf(dst, sizeof(dst), "%s/disk", dir);
-        } else
-                snprintf(dst, sizeof(dst), "%s/work", dir);
-        if (mkdir(dst, 0755) < 0)
-                return vs_err(err, errno, "create %s", dst);
-        snprintf(marker, sizeof(marker), "%s/" IDENTITY_MARKER, dir);
-        r = vs_write_atomic(marker, "", 0, 0600);
-        if (r < 0)
-                return vs_err(err, -r, "write %s", marker);
-        return 0;
-}
-
-int snap_clone(struct instance *src, const char *dst_name, struct instance **ret, vs_error *err) {
+int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w, vs_error *err) {
         int r = check_usable(src, err);
         if (r < 0)
                 return r;
@@ -215,11 +390,26 @@ int snap_clone(struct instance *src, const char *dst_name, struct instance **ret
         cfg.net.n_fwd = 0;
         cfg.net.auto_addr = false;
         cfg.storage.backend = stor_backend_of(cfg.storage.backend);
-        struct clone_src c = { .src = src };
-        struct inst_layer_fill fill = { .fill = fill_clone, .userdata = &c };
-        r = inst_create_filled(src->vsd, &cfg, &fill, ret, NULL, err);
-        if (r < 0)
+        struct snap_op *op = op_new(src, OP_CLONE, dst_name, err);
+        if (!op)
+                return -ENOMEM;
+        r = inst_create_begin(src->vsd, &cfg, "it is being made as a clone", &op->clone, err);
+        if (r < 0) {
+                op_free(op);
                 return r;
+        }
+        char dir[512];
+        inst_new_dir(op->clone, dir, sizeof(dir));
+        if (is_image(src))
+                snprintf(op->tmp, sizeof(op->tmp), "%s/disk.img", dir);
+        else
+                snprintf(op->tmp, sizeof(op->tmp), "%s", dir);
+        r = op_start(op, w, err);
+        if (r < 0) {
+                inst_create_abort(op->clone);
+                op_free(op);
+                return r;
+        }
         return 0;
 }
 

@@ -624,7 +624,7 @@ static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_err
         return fd;
 }
 
-/* parent_handshake() leaves the child's OOM score as it is */
+/* parent_setup() leaves the child's OOM score as it is */
 #define OOM_ADJ_KEEP INT_MIN
 
 /* pid is our child, not yet reaped: its number cannot have been reused.
@@ -644,15 +644,10 @@ static int set_oom_adj(pid_t pid, int adj, vs_error *err) {
         return 0;
 }
 
-/*
- * The parent's half of the handshake, once the child exists: id maps,
- * cgroup, go-ahead, then wait for EOF (exec) or a failure report.  On
- * failure the child is killed and reaped.  ret_fd non-NULL: the child may
- * hand over one fd on the way (step_join_pty), returned there on success
- * (-EBADF if none came).
- */
-static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, int oom_adj, int *ret_fd, vs_error *warn, vs_error *err) {
+/* The parent's go-ahead, once the child exists: id maps, cgroup, OOM
+ * score, then SETUP_DONE.  On failure the child is killed and reaped. */
+static int parent_setup(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name, bool cloned_into,
+                        int oom_adj, vs_error *err) {
         int r = parent_write_id_maps(pid, err);
         if (r >= 0)
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
@@ -663,50 +658,70 @@ static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager
                 if (r < 0)
                         r = vs_err(err, -r, "Failed to %s", sync_stage_name(SYNC_SETUP_DONE));
         }
-        if (r < 0) {
+        if (r < 0)
                 kill_and_reap(pidfd);
-                return r;
-        }
+        return r;
+}
 
+/*
+ * One message of the child's answer: 0 EOF (it exec'd); 1 a report on the
+ * way, after which more comes: an fd a step handed over (step_join_pty),
+ * kept in *passed (NULL: none is wanted, and one that comes is closed), or
+ * a warning without an errno, appended to warn; < 0 the stage that failed.
+ */
+static int parent_result_step(int sync_fd, int *passed, vs_error *warn, vs_error *err) {
         struct sync_msg m;
-        _cleanup_close_ int passed = -EBADF;
-        for (;;) {
-                int fd = -EBADF;
-                r = sync_recv_fd(sync_fd, &m, ret_fd ? &fd : NULL);
-                if (r > 0 && m.error == 0 && fd >= 0) {
-                        /* An fd and no error: a step's result; the child goes on. */
-                        safe_close(&passed);
-                        passed = fd;
-                        continue;
+        int fd = -EBADF;
+        int r = sync_recv_fd(sync_fd, &m, passed ? &fd : NULL);
+        if (r > 0 && m.error == 0) {
+                if (fd >= 0) {
+                        safe_close(passed);
+                        *passed = fd;
+                } else if (warn && m.message[0]) {
+                        size_t n = strlen(warn->msg);
+                        snprintf(warn->msg + n, sizeof(warn->msg) - n, "%s%s", n ? "; " : "", m.message);
                 }
-                if (fd >= 0)
-                        close(fd);
-                if (r > 0 && m.error == 0) {
-                        /* A report without an errno is a warning: the child goes on. */
-                        if (warn && m.message[0]) {
-                                size_t n = strlen(warn->msg);
-                                snprintf(warn->msg + n, sizeof(warn->msg) - n, "%s%s", n ? "; " : "", m.message);
-                        }
-                        continue;
-                }
-                break;
+                return 1;
         }
-        if (r == 0) { /* EOF: the child exec'd */
-                if (ret_fd)
-                        *ret_fd = TAKE_FD(passed);
-                return 0;
-        }
+        if (fd >= 0)
+                close(fd);
+        if (r == 0)
+                return 0; /* EOF: the child exec'd */
         if (r > 0) {
                 int code = m.error > 0 ? m.error : EINVAL;
                 if (m.message[0])
-                        r = vs_err(err, code, "Failed to %s: %s", sync_stage_name(m.stage), m.message);
-                else
-                        r = vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
-        } else if (r == -EAGAIN)
-                r = vs_err(err, ETIMEDOUT, "Failed to start: no word from the child in %d s", START_TIMEOUT_SEC);
-        else
-                r = vs_err(err, -r, "Failed to read from the child");
-        kill_and_reap(pidfd);
+                        return vs_err(err, code, "Failed to %s: %s", sync_stage_name(m.stage), m.message);
+                return vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
+        }
+        if (r == -EAGAIN)
+                return vs_err(err, ETIMEDOUT, "Failed to start: no word from the child in %d s", START_TIMEOUT_SEC);
+        return vs_err(err, -r, "Failed to read from the child");
+}
+
+/* The child's whole answer, waited for: 0 it exec'd (with the fd a step
+ * handed over in *ret_fd, -EBADF if none came), or the stage that failed. */
+static int parent_result(int sync_fd, int *ret_fd, vs_error *warn, vs_error *err) {
+        _cleanup_close_ int passed = -EBADF;
+        int r;
+        while ((r = parent_result_step(sync_fd, ret_fd ? &passed : NULL, warn, err)) > 0)
+                ;
+        if (r == 0 && ret_fd)
+                *ret_fd = TAKE_FD(passed);
+        return r;
+}
+
+/*
+ * The parent's half of the handshake: go-ahead, then wait for EOF (exec)
+ * or a failure report.  On failure the child is killed and reaped.
+ */
+static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
+                            bool cloned_into, int oom_adj, int *ret_fd, vs_error *warn, vs_error *err) {
+        int r = parent_setup(sync_fd, pid, pidfd, cg, name, cloned_into, oom_adj, err);
+        if (r < 0)
+                return r;
+        r = parent_result(sync_fd, ret_fd, warn, err);
+        if (r < 0)
+                kill_and_reap(pidfd);
         return r;
 }
 
@@ -837,7 +852,7 @@ bool start_time_ns_supported(void) {
  * Opened once: the daemon's pid namespace never changes. */
 static int self_pidns_fd = -EBADF;
 
-int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_pty, vs_error *err) {
+int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err) {
         if (!spec->argv || !spec->argv[0] || !spec->argv[0][0])
                 return vs_err_msg(err, EINVAL, "Invalid command: empty argv");
         int r = prepare_security(err);
@@ -898,15 +913,37 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int
                 return vs_err(err, -pid, "Failed to clone into %s", spec->name);
 
         safe_close(&child_fd);
-        _cleanup_close_ int pty = -EBADF;
         /* before the go-ahead: the command and all it starts get it */
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, START_OOM_ADJ_EXEC, &pty, NULL,
-                             err);
-        if (r >= 0 && spec->tty && pty < 0) {
-                kill_and_reap(pidfd);
-                r = vs_err_msg(err, EPROTO, "Failed to %s: no pty came back", sync_stage_name(SYNC_JOIN_PTY));
-        }
+        r = parent_setup(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, START_OOM_ADJ_EXEC, err);
         if (r < 0) {
+                close(pidfd);
+                return r;
+        }
+        *ret_pid = pid;
+        *ret_pidfd = pidfd;
+        *ret_sync_fd = TAKE_FD(parent_fd);
+        return 0;
+}
+
+int start_join_result(int sync_fd, int *pty, vs_error *err) {
+        int r = parent_result_step(sync_fd, pty, NULL, err);
+        if (r == 0 && pty && *pty < 0)
+                return vs_err_msg(err, EPROTO, "Failed to %s: no pty came back", sync_stage_name(SYNC_JOIN_PTY));
+        return r;
+}
+
+int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_pty, vs_error *err) {
+        pid_t pid;
+        int pidfd;
+        _cleanup_close_ int sync_fd = -EBADF;
+        _cleanup_close_ int pty = -EBADF;
+        int r = start_join_begin(spec, &pid, &pidfd, &sync_fd, err);
+        if (r < 0)
+                return r;
+        while ((r = start_join_result(sync_fd, spec->tty ? &pty : NULL, err)) > 0)
+                ;
+        if (r < 0) {
+                kill_and_reap(pidfd);
                 close(pidfd);
                 return r;
         }

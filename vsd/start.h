@@ -117,3 +117,17 @@ struct join_spec {
  * The caller must be single-threaded (it briefly switches the pid namespace
  * its children are born in). */
 int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_pty, vs_error *err);
+
+/* start_join() in two halves, for a caller that must not wait for the
+ * command's exec (the daemon's loop: a command placed in a frozen cgroup
+ * freezes before its exec, for as long as the instance is frozen).  begin
+ * returns once the command is cloned, placed and told to go, with
+ * *ret_sync_fd (close-on-exec, the command's end closes on its exec).
+ * Each time that fd is readable, start_join_result() reads one report:
+ * 1 more is to come (wait again; with a tty the pty's master arrives on the
+ * way, kept in *pty, which the caller initialises to -EBADF and owns), 0
+ * the command exec'd (with a tty: *pty holds the master), < 0 with err as
+ * start_join's; the caller then kills and reaps the command (it exits by
+ * itself after reporting).  pty NULL without a tty. */
+int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err);
+int start_join_result(int sync_fd, int *pty, vs_error *err);

@@ -230,13 +230,44 @@ static int held_add(const char *dir, int fd) {
         return 0;
 }
 
+static int find_dev(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]);
+
+/* A new mount (in no namespace, held by the returned O_PATH fd) of the
+ * filesystem on dev.  When the kernel still has that filesystem (a running
+ * instance's overlay holds it, or a freeze outlived its last mount) this
+ * is one more mount of the same superblock: the way back to it for a
+ * daemon that has no fd on it.  -errno. */
+static int mount_existing(const char *dev) {
+        _cleanup_close_ int fsfd = fsopen("ext4", FSOPEN_CLOEXEC);
+        if (fsfd < 0)
+                return -errno;
+        if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", dev, 0) < 0 ||
+            fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return -errno;
+        int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+        return mfd < 0 ? -errno : mfd;
+}
+
 /* An fd on the instance's mounted filesystem that ioctl() takes (the held
  * one is O_PATH): its root opened through the held fd, or (an instance
- * started by an older daemon) its mount on <dir>/disk.  *owned: the caller
+ * started by an older daemon) its mount on <dir>/disk.  With neither and
+ * reattach set (a running instance re-adopted after a restart of the
+ * daemon), the filesystem its overlay holds is mounted once more and held
+ * from then on, as if this daemon had started it.  *owned: the caller
  * closes it. */
-static int fs_fd(const char *dir, const char *mnt, bool *owned) {
+static int fs_fd(const char *dir, const char *mnt, bool reattach, bool *owned) {
         int held_root = held_fd(dir), fd;
         *owned = false;
+        if (held_root < 0 && !stor_is_mountpoint(mnt) && reattach) {
+                char image[700], dev[LOOPDEV_PATH_MAX];
+                image_path(dir, image, sizeof(image));
+                if (find_dev(dir, image, dev) > 0) {
+                        int mfd = mount_existing(dev);
+                        if (mfd >= 0 && held_add(dir, mfd) < 0)
+                                safe_close(&mfd);
+                        held_root = mfd;
+                }
+        }
         if (held_root >= 0)
                 fd = openat(held_root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         else if (stor_is_mountpoint(mnt))
@@ -523,7 +554,7 @@ static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *w
         if (truncate(image, (off_t) size) < 0)
                 return vs_err(err, errno, "grow %s", image);
         bool owned = false;
-        int fd = attached ? fs_fd(dir, mnt, &owned) : -EBADF;
+        int fd = attached ? fs_fd(dir, mnt, true, &owned) : -EBADF;
         _cleanup_close_ int own = owned ? fd : -EBADF;
         if (fd < 0 || find_dev(dir, image, dev) <= 0)
                 return vs_write_atomic(marker, "", 0, 0600) < 0 ? vs_err(err, EIO, "write %s", marker) : 0;
@@ -555,7 +586,7 @@ static int image_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_er
         u.host_bytes = (uint64_t) st.st_blocks * 512;
         struct statfs sf;
         bool owned = false;
-        int fd = pid > 0 ? fs_fd(dir, mnt, &owned) : -EBADF;
+        int fd = pid > 0 ? fs_fd(dir, mnt, false, &owned) : -EBADF;
         _cleanup_close_ int own = fd >= 0 && owned ? fd : -EBADF;
         char root[64];
         /* none held (the daemon restarted): overlayfs answers statfs with
@@ -605,49 +636,113 @@ static int image_written(const char *dir, int *held_fd, uint64_t *ret) {
 
 /* ---- copies -------------------------------------------------------------------------- */
 
-static int image_copy(const char *dir, const char *dst, vs_error *err) {
-        char image[700], mnt[700];
+static int image_fs_fd(const char *dir) {
+        char mnt[700];
+        bool owned = false;
+        mount_path(dir, mnt, sizeof(mnt));
+        int fd = fs_fd(dir, mnt, true, &owned);
+        return fd;
+}
+
+static int image_thaw(const char *dir, vs_error *err) {
+        char image[700], mnt[700], dev[LOOPDEV_PATH_MAX];
+        bool owned = false;
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
+        _cleanup_close_ int temp = -EBADF;
+        int fd = fs_fd(dir, mnt, false, &owned);
+        if (fd < 0) {
+                /* no mount of ours: the filesystem's superblock, if the
+                 * kernel has it, gets one for the thaw (a frozen one lives
+                 * on after its last mount went, its device bound) */
+                int r = find_dev(dir, image, dev);
+                if (r <= 0)
+                        return r < 0 ? vs_err(err, -r, "look for the loop device of %s", image) : 0;
+                temp = mount_existing(dev);
+                if (temp < 0)
+                        return vs_err(err, -temp, "mount %s (%s) to thaw it", dev, image);
+                fd = openat(temp, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return vs_err(err, errno, "open the filesystem of %s", image);
+                owned = true;
+        }
+        _cleanup_close_ int own = owned ? fd : -EBADF;
+        if (ioctl(fd, FITHAW, 0) == 0)
+                return 1;
+        return errno == EINVAL ? 0 : vs_err(err, errno, "thaw the filesystem of %s", image);
+}
+
+static int image_copy(const char *dir, int fsfd, const char *dst, vs_error *err) {
+        char image[700];
+        image_path(dir, image, sizeof(image));
         /* mounted (a running instance the caller froze): the filesystem is
-         * frozen too, so that the copy is consistent on disk */
-        bool owned = false;
-        int fd = fs_fd(dir, mnt, &owned);
-        _cleanup_close_ int own = fd >= 0 && owned ? fd : -EBADF;
-        if (fd >= 0 && ioctl(fd, FIFREEZE, 0) < 0)
-                return vs_err(err, errno, "freeze the filesystem on %s", mnt);
+         * frozen too, so that the copy is consistent on disk; a thaw that
+         * never comes (this helper killed) is the next daemon's to do */
+        if (fsfd >= 0 && ioctl(fsfd, FIFREEZE, 0) < 0)
+                return vs_err(err, errno, "freeze the filesystem of %s", image);
         /* not mounted: a filesystem the kernel is still releasing (a stop
          * just before) writes its last blocks when it goes */
         char dev[LOOPDEV_PATH_MAX];
-        if (fd < 0 && wait_released(dir, image, dev) < 0)
+        if (fsfd < 0 && wait_released(dir, image, dev) < 0)
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         int r = stor_copy_sparse(image, dst);
-        if (fd >= 0)
-                (void) ioctl(fd, FITHAW, 0);
+        if (fsfd >= 0)
+                (void) ioctl(fsfd, FITHAW, 0);
         if (r < 0)
                 return vs_err(err, -r, "copy %s to %s", image, dst);
         return 0;
 }
 
-static int image_restore(const char *dir, const char *src, vs_error *err) {
-        char image[700], tmp[700], marker[700];
+/* In a helper (the instance is stopped): the snapshot copied beside the
+ * image, grown to the plan's size if it was taken before a grow, synced,
+ * then renamed over the image: a crash leaves the old image or the new
+ * one, and at most the copy, removed at the next start. */
+static int image_restore(const char *dir, const char *src, uint64_t size, vs_error *err) {
+        char image[700], tmp[700];
         image_path(dir, image, sizeof(image));
-        grow_marker(dir, marker, sizeof(marker));
         snprintf(tmp, sizeof(tmp), "%s.restore", image);
         (void) unlink(tmp);
-        int r = stor_copy_sparse(src, tmp);
+        int r = stor_copy_sparse_nosync(src, tmp);
         if (r < 0)
                 return vs_err(err, -r, "copy %s", src);
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || ((uint64_t) st.st_size < size && ftruncate(fd, (off_t) size) < 0) ||
+            fsync(fd) < 0) {
+                r = vs_err(err, errno, "write %s", tmp);
+                (void) unlink(tmp);
+                return r;
+        }
         if (rename(tmp, image) < 0) {
                 r = vs_err(err, errno, "replace %s", image);
                 (void) unlink(tmp);
                 return r;
         }
-        /* the snapshot's filesystem may be smaller than its file (taken
-         * while a grow was pending): the next start grows it if so */
+        r = vs_fsync_dir(dir);
+        if (r < 0)
+                return vs_err(err, -r, "sync %s", dir);
+        return 0;
+}
+
+static int image_restore_prepare(const char *dir, vs_error *err) {
+        char marker[700];
+        grow_marker(dir, marker, sizeof(marker));
+        /* the snapshot's filesystem may be smaller than the plan (taken
+         * before a grow): the next start grows it to the file's size.
+         * Written before the image changes, so no crash loses it; a grow
+         * of a filesystem already at its file's size does nothing. */
         if (vs_write_atomic(marker, "", 0, 0600) < 0)
                 return vs_err(err, EIO, "write %s", marker);
         return 0;
+}
+
+static int image_cleanup_partial(const char *dir) {
+        char tmp[700];
+        image_path(dir, tmp, sizeof(tmp));
+        strncat(tmp, ".restore", sizeof(tmp) - strlen(tmp) - 1);
+        if (unlink(tmp) == 0)
+                return 1;
+        return errno == ENOENT ? 0 : -errno;
 }
 
 int stor_image_new_uuid(const char *image, vs_error *err) {
@@ -667,4 +762,8 @@ const struct stor_ops stor_image_ops = {
         .written = image_written,
         .copy = image_copy,
         .restore = image_restore,
+        .restore_prepare = image_restore_prepare,
+        .fs_fd = image_fs_fd,
+        .thaw = image_thaw,
+        .cleanup_partial = image_cleanup_partial,
 };

@@ -16,8 +16,18 @@ struct stor_ops {
         /* bytes written to the attached disk since it was mounted; NULL:
          * the backend has no disk of its own to count */
         int (*written)(const char *dir, int *held_fd, uint64_t *ret);
-        int (*copy)(const char *dir, const char *dst, vs_error *err);
-        int (*restore)(const char *dir, const char *src, vs_error *err);
+        /* in a helper: fsfd from fs_fd() or -1 */
+        int (*copy)(const char *dir, int fsfd, const char *dst, vs_error *err);
+        /* in a helper; size: the plan's disk (0 for dir) */
+        int (*restore)(const char *dir, const char *src, uint64_t size, vs_error *err);
+        /* in the loop, before the restore's helper starts (may be NULL) */
+        int (*restore_prepare)(const char *dir, vs_error *err);
+        /* an fd on the mounted layer for the copy (FIFREEZE); -ENOENT: none */
+        int (*fs_fd)(const char *dir);
+        /* thaw a filesystem left frozen: 1 thawed, 0 it was not frozen */
+        int (*thaw)(const char *dir, vs_error *err);
+        /* remove what an interrupted restore left; > 0 when something was */
+        int (*cleanup_partial)(const char *dir);
 };
 
 extern const struct stor_ops stor_image_ops;

@@ -111,8 +111,13 @@ static int copy_sparse(const char *src, const char *dst, bool sync) {
                 return -errno;
         int r = 0;
         /* a reflink shares every extent: instant, and no space until written */
-        if (ioctl(out, FICLONE, in) == 0)
+        if (ioctl(out, FICLONE, in) == 0) {
+                if (sync && fsync(out) < 0) {
+                        r = -errno;
+                        goto fail;
+                }
                 return 0;
+        }
         for (off_t data = 0, hole; data < st.st_size; data = hole) {
                 data = lseek(in, data, SEEK_DATA);
                 if (data < 0) {
@@ -178,8 +183,9 @@ static int dir_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_erro
 
 /* cp(1) keeps what a layer needs: owners, modes, xattrs (overlay's
  * trusted.* opaque markers), whiteouts (0:0 character devices), sparse
- * files and reflinks where possible. */
-static int dir_copy(const char *dir, const char *dst, vs_error *err) {
+ * files and reflinks where possible.  In a helper; synced (syncfs: cp
+ * syncs nothing) so that the caller's rename makes it whole. */
+static int dir_copy(const char *dir, int fsfd, const char *dst, vs_error *err) {
         char upper[700], to[700];
         snprintf(upper, sizeof(upper), "%s/upper", dir);
         snprintf(to, sizeof(to), "%s/upper", dst);
@@ -189,33 +195,58 @@ static int dir_copy(const char *dir, const char *dst, vs_error *err) {
                 return vs_err(err, errno, "create %s", dst);
         const char *argv[] = { "cp", "-a", "--reflink=auto", "--", upper, to, NULL };
         int r = stor_run(argv, 0, err);
+        if (r >= 0) {
+                _cleanup_close_ int fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0 || syncfs(fd) < 0)
+                        r = vs_err(err, errno, "sync %s", dst);
+        }
         if (r < 0)
                 (void) vs_rm_rf(made ? dst : to);
         return r;
 }
 
-static int dir_restore(const char *dir, const char *src, vs_error *err) {
-        char upper[700], from[700], old[700], work[700];
+/* In a helper (the instance is stopped): the copy made beside the layer as
+ * upper.new, synced, then swapped with upper in one rename (RENAME_EXCHANGE):
+ * a crash leaves the old layer or the new one, never none; what is left as
+ * upper.new (the copy, or the old layer after the swap) is removed at the
+ * next start. */
+static int dir_restore(const char *dir, const char *src, uint64_t size, vs_error *err) {
+        char upper[700], from[700], work[700];
         snprintf(upper, sizeof(upper), "%s/upper", dir);
-        snprintf(old, sizeof(old), "%s/upper.old", dir);
         snprintf(from, sizeof(from), "%s/upper", src);
         snprintf(work, sizeof(work), "%s/upper.new", dir);
         (void) vs_rm_rf(work);
         const char *argv[] = { "cp", "-a", "--reflink=auto", "--", from, work, NULL };
         int r = stor_run(argv, 0, err);
-        if (r < 0) {
-                (void) vs_rm_rf(work);
-                return r;
+        if (r >= 0) {
+                _cleanup_close_ int fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0 || syncfs(fd) < 0)
+                        r = vs_err(err, errno, "sync %s", work);
         }
-        (void) vs_rm_rf(old);
-        if (rename(upper, old) < 0 || rename(work, upper) < 0) {
+        if (r >= 0 && renameat2(AT_FDCWD, work, AT_FDCWD, upper, RENAME_EXCHANGE) < 0)
                 r = vs_err(err, errno, "replace %s", upper);
-                (void) rename(old, upper);
-                (void) vs_rm_rf(work);
-                return r;
-        }
-        (void) vs_rm_rf(old);
+        if (r >= 0 && (r = vs_fsync_dir(dir)) < 0)
+                r = vs_err(err, -r, "sync %s", dir);
+        /* the copy on failure, the old layer on success */
+        (void) vs_rm_rf(work);
+        return r;
+}
+
+static int dir_fs_fd(const char *dir) {
+        return -ENOENT;
+}
+
+static int dir_thaw(const char *dir, vs_error *err) {
         return 0;
+}
+
+static int dir_cleanup_partial(const char *dir) {
+        char work[700];
+        snprintf(work, sizeof(work), "%s/upper.new", dir);
+        if (access(work, F_OK) < 0)
+                return 0;
+        int r = vs_rm_rf(work);
+        return r < 0 ? r : 1;
 }
 
 static const struct stor_ops dir_ops = {
@@ -226,6 +257,9 @@ static const struct stor_ops dir_ops = {
         .usage = dir_usage,
         .copy = dir_copy,
         .restore = dir_restore,
+        .fs_fd = dir_fs_fd,
+        .thaw = dir_thaw,
+        .cleanup_partial = dir_cleanup_partial,
 };
 
 static const struct stor_ops *const backends[_STOR_MAX] = {
@@ -395,10 +429,36 @@ int stor_written(const char *dir, const struct inst_config *cfg, int *held_fd, u
         return ops->written ? ops->written(dir, held_fd, ret) : -ENODATA;
 }
 
-int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, const char *dst, vs_error *err) {
-        return ops_of(cfg)->copy(src_dir, dst, err);
+int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst, vs_error *err) {
+        return ops_of(cfg)->copy(src_dir, fsfd, dst, err);
 }
 
 int stor_restore_layer(const char *dir, const struct inst_config *cfg, const char *src, vs_error *err) {
-        return ops_of(cfg)->restore(dir, src, err);
+        return ops_of(cfg)->restore(dir, src, cfg->storage.disk, err);
+}
+
+int stor_restore_prepare(const char *dir, const struct inst_config *cfg, vs_error *err) {
+        const struct stor_ops *o = ops_of(cfg);
+        return o->restore_prepare ? o->restore_prepare(dir, err) : 0;
+}
+
+int stor_fs_fd(const char *dir, const struct inst_config *cfg) {
+        return ops_of(cfg)->fs_fd(dir);
+}
+
+int stor_thaw(const char *dir, const struct inst_config *cfg, vs_error *err) {
+        return ops_of(cfg)->thaw(dir, err);
+}
+
+int stor_cleanup_partial(const char *dir) {
+        /* no config needed: each backend's leftovers have their own names */
+        int n = 0;
+        for (size_t k = 0; k < _STOR_MAX; k++)
+                if (backends[k]) {
+                        int r = backends[k]->cleanup_partial(dir);
+                        if (r < 0)
+                                return r;
+                        n += r;
+                }
+        return n;
 }

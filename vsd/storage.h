@@ -104,11 +104,32 @@ int stor_written(const char *dir, const struct inst_config *cfg, int *held_fd, u
 
 /* Copy the private layer of src (stopped, or frozen) to a file or a
  * directory: an image sparse (reflink when the filesystem can), a
- * directory layer as a tree.  dst must not exist. */
-int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, const char *dst, vs_error *err);
+ * directory layer as a tree; synced.  dst must not exist.  fsfd: from
+ * stor_fs_fd() for a running instance (its filesystem is frozen with
+ * FIFREEZE for the copy), else -1.  Long: run it in a helper (work.h). */
+int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst, vs_error *err);
 
-/* The reverse: put a copy made by stor_copy_layer back as dir's layer. */
+/* An fd on a running instance's mounted layer for stor_copy_layer(), or
+ * -ENOENT (dir backend, or not mounted).  A re-adopted instance's filesystem
+ * is found through its loop device and held from then on. */
+int stor_fs_fd(const char *dir, const struct inst_config *cfg);
+
+/* The reverse: put a copy made by stor_copy_layer back as dir's layer (a
+ * stopped instance's), grown to cfg's disk size if smaller.  Crash-safe:
+ * the old layer or the new one, and leftovers stor_cleanup_partial()
+ * removes.  Long: run it in a helper, after stor_restore_prepare() in the
+ * loop. */
 int stor_restore_layer(const char *dir, const struct inst_config *cfg, const char *src, vs_error *err);
+int stor_restore_prepare(const char *dir, const struct inst_config *cfg, vs_error *err);
+
+/* Thaw the filesystem of dir's layer if it was left frozen (FIFREEZE by a
+ * snapshot whose daemon died): 1 when it was thawed, 0 when it was not
+ * frozen (or has no filesystem of its own). */
+int stor_thaw(const char *dir, const struct inst_config *cfg, vs_error *err);
+
+/* Remove what an interrupted restore left in dir (a copy of the image or
+ * of the tree beside the layer).  > 0 when something was removed. */
+int stor_cleanup_partial(const char *dir);
 
 /* Sparse copy of a regular file (FICLONE first, then the data extents with
  * copy_file_range); dst is created and must not exist.  -errno. */

@@ -19,6 +19,7 @@
 #include "../base/log.h"
 #include "../base/parse.h"
 #include "../base/util.h"
+#include "../cgroups/cgroup.h"
 #include "daemon.h"
 #include "instance.h"
 #include "loop.h"
@@ -49,6 +50,11 @@ struct tmpl_build {
         struct tmpl_listener *listener;
         struct tmpl_build *next;
 };
+
+/* The work cgroup a build of template name runs in (work.h). */
+static void build_cgroup(const char *name, char *buf, size_t len) {
+        snprintf(buf, len, "template-%s", name);
+}
 
 static void templates_dir(struct vsd *v, char *buf, size_t len) {
         snprintf(buf, len, "%s/templates", v->set.root);
@@ -173,9 +179,12 @@ void tmpl_cleanup_leftovers(struct vsd *v) {
         struct dirent *de;
         while ((de = readdir(d))) {
                 size_t n = strlen(de->d_name);
+                /* .NAME.build, .NAME.old, .NAME.del, and what a builder
+                 * makes beside its DEST (busybox: DEST.tmp.PID, DEST.old.*) */
                 bool ours = de->d_name[0] == '.' &&
                             ((n > 6 && streq(de->d_name + n - 6, ".build")) || (n > 4 && streq(de->d_name + n - 4, ".old")) ||
-                             (n > 4 && streq(de->d_name + n - 4, ".del")));
+                             (n > 4 && streq(de->d_name + n - 4, ".del")) || strstr(de->d_name, ".build.tmp.") ||
+                             strstr(de->d_name, ".build.old."));
                 if (!ours)
                         continue;
                 char stale[800];
@@ -315,6 +324,14 @@ static int install(struct tmpl_build *b, vs_error *err) {
 
 static void finish(struct tmpl_build *b, int status) {
         vs_error err = { 0 };
+        /* first: nothing may still write into the directory removed or
+         * installed below */
+        char id[CG_WORK_ID_MAX + 1];
+        vs_error cerr = { 0 };
+        build_cgroup(b->name, id, sizeof(id));
+        if (cg_work_remove(b->vsd->cg, id, 1000, &cerr) < 0)
+                log_warn("Failed to remove the cgroup of the build of %s: %s, ignoring: the next start removes it",
+                         b->name, cerr.msg);
         if (b->part_len) {
                 add_line(b, b->part, b->part_len);
                 b->part_len = 0;
@@ -380,7 +397,17 @@ static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *user
         return -1;
 }
 
-static _Noreturn void child_exec(const char *script, const char *dest, char *const env[], int out_fd) {
+static _Noreturn void child_exec(struct cg_manager *cg, const char *cgroup, const char *script, const char *dest,
+                                 char *const env[], int out_fd) {
+        /* before anything else: whatever it starts, to the last process of
+         * a debootstrap, is in its cgroup, which the next daemon kills if
+         * this one dies (the builder's own session is not enough: a tool
+         * may leave it, and nothing reaps a session) */
+        int r = cg_work_enter(cg, cgroup);
+        if (r < 0) {
+                dprintf(out_fd, "cannot enter the build's cgroup: %s\n", strerror(-r));
+                _exit(126);
+        }
         /* vsd blocks the signals its signalfd reads and ignores SIGPIPE;
          * both survive execve */
         sigset_t none;
@@ -421,20 +448,28 @@ static int spawn(struct tmpl_build *b, const char *script, vs_error *err) {
                               e_builders, NULL };
         int pidfd = -EBADF;
         struct clone_args args = { .flags = CLONE_PIDFD, .pidfd = (uint64_t) (uintptr_t) &pidfd, .exit_signal = SIGCHLD };
+        char id[CG_WORK_ID_MAX + 1];
+        build_cgroup(b->name, id, sizeof(id));
+        int r = cg_work_create(b->vsd->cg, id, err);
+        if (r < 0)
+                return vs_err_prefix(err, "create the build's cgroup");
         pid_t pid = sys_clone3(&args);
-        if (pid < 0)
+        if (pid < 0) {
+                (void) cg_work_remove(b->vsd->cg, id, 1000, NULL);
                 return vs_err(err, -pid, "start the builder");
+        }
         if (pid == 0)
-                child_exec(script, b->dir, env, wr);
+                child_exec(b->vsd->cg, id, script, b->dir, env, wr);
         b->pid = pid;
         b->pidfd = pidfd;
         b->out_fd = TAKE_FD(rd);
-        int r = loop_add_fd(b->vsd->loop, b->out_fd, EPOLLIN, on_output, b, &b->out_src);
+        r = loop_add_fd(b->vsd->loop, b->out_fd, EPOLLIN, on_output, b, &b->out_src);
         if (r >= 0)
                 r = loop_add_fd(b->vsd->loop, b->pidfd, EPOLLIN, on_exit_cb, b, &b->pidfd_src);
         if (r < 0) {
                 (void) kill(-pid, SIGKILL);
                 (void) waitid(P_PIDFD, (id_t) pidfd, &(siginfo_t){ 0 }, WEXITED);
+                (void) cg_work_remove(b->vsd->cg, id, 1000, NULL);
                 loop_remove(b->out_src);
                 safe_close(&b->out_fd);
                 safe_close(&b->pidfd);

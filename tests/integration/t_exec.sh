@@ -233,3 +233,31 @@ test_exec_tty_planted_ptmx() {
         # the daemon is unharmed, and exec without a terminal still works
         assert_eq "$(vsctl exec ex12 -- echo still)" still "exec after the refusals"
 }
+
+# Root inside freezes its own cgroup through its cgroup2 tree: a command
+# exec'd then freezes before its exec.  The daemon waits for it without
+# blocking: every other request is answered meanwhile.
+test_exec_into_a_cgroup_frozen_inside() {
+        local cgf start bg n0
+        vsctl create fz1 --net none --start
+        vsctl create fz2 --net none --start
+        cgf=/sys/fs/cgroup/unified/$VSD_CG/fz1/cgroup.freeze
+        [ -f "$cgf" ] || cgf=/sys/fs/cgroup/$VSD_CG/fz1/cgroup.freeze
+        [ -f "$cgf" ] || fail "no cgroup.freeze for fz1"
+        # the writer freezes with the rest: its client gives up
+        timeout 3 "$B/vsctl" --socket "$VSD_SOCKET" exec fz1 -- sh -c 'echo 1 >/sys/fs/cgroup/cgroup.freeze' || true
+        assert_eq "$(cat "$cgf")" 1 "fz1 frozen from inside"
+        n0=$(wc -l <"${cgf%/*}/cgroup.procs")
+        "$B/vsctl" --socket "$VSD_SOCKET" exec fz1 -- echo thawed >"$T/exec.out" 2>&1 &
+        bg=$!
+        # the command is in the cgroup, frozen before its exec
+        wait_for sh -c "[ \$(wc -l <'${cgf%/*}/cgroup.procs') -gt $n0 ]"
+        start=$SECONDS
+        assert_eq "$(timeout 5 "$B/vsctl" --socket "$VSD_SOCKET" exec fz2 -- echo answered)" answered "exec into another instance"
+        timeout 5 "$B/vsctl" --socket "$VSD_SOCKET" list >/dev/null || fail "list does not answer"
+        [ $((SECONDS - start)) -le 3 ] || fail "requests took $((SECONDS - start))s while an exec waits"
+        # thawed (from the host here): the waiting command runs
+        echo 0 >"$cgf"
+        wait "$bg" || fail "the waiting exec failed: $(cat "$T/exec.out")"
+        assert_eq "$(cat "$T/exec.out")" thawed "the waiting exec's output"
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "work.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../base/log.h"
+#include "../base/util.h"
+#include "../cgroups/cgroup.h"
+#include "daemon.h"
+#include "loop.h"
+#include "syscalls.h"
+
+/* How long the loop waits for a finished helper's cgroup to empty (what it
+ * started and left behind is killed first). */
+#define WORK_REMOVE_MS 1000
+
+struct work {
+        struct vsd *vsd;
+        char id[CG_WORK_ID_MAX + 1];
+        pid_t pid;
+        int pidfd;
+        int msg_fd; /* read end: the helper's error message */
+        struct loop_source *src;
+        work_done_fn done;
+        void *userdata;
+        struct work *next;
+};
+
+static void unlink_work(struct work *w) {
+        for (struct work **p = &w->vsd->works; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        return;
+                }
+}
+
+/* The helper is gone (reaped by the caller): its cgroup goes, then its
+ * owner hears how it ended. */
+static void finish(struct work *w, const siginfo_t *si, const char *why) {
+        vs_error err = { 0 };
+        int result = 0;
+        char msg[VS_ERROR_MAX];
+        ssize_t n = w->msg_fd >= 0 ? read(w->msg_fd, msg, sizeof(msg) - 1) : -1;
+        msg[n > 0 ? n : 0] = '\0';
+        if (why)
+                result = vs_err_msg(&err, ESHUTDOWN, "%s", why);
+        else if (si->si_code == CLD_EXITED && si->si_status == 0)
+                result = 0;
+        else if (si->si_code == CLD_EXITED)
+                result = vs_err_msg(&err, EIO, "%s", msg[0] ? msg : "the helper failed");
+        else
+                result = vs_err_msg(&err, EIO, "the helper was killed by signal %d", si->si_status);
+        vs_error cerr = { 0 };
+        if (cg_work_remove(w->vsd->cg, w->id, WORK_REMOVE_MS, &cerr) < 0)
+                log_warn("Failed to remove the work cgroup of %s: %s, ignoring: the next start removes it", w->id,
+                         cerr.msg);
+        loop_remove(w->src);
+        w->src = NULL;
+        safe_close(&w->pidfd);
+        safe_close(&w->msg_fd);
+        unlink_work(w);
+        w->done(w->userdata, result, &err);
+        free(w);
+}
+
+static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct work *w = userdata;
+        siginfo_t si = { 0 };
+        if (waitid(P_PIDFD, (id_t) w->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+                return 0;
+        finish(w, &si, NULL);
+        return 0;
+}
+
+static _Noreturn void child_main(struct vsd *v, pid_t parent, const char *id, work_fn fn, void *arg, int msg_fd,
+                                 int keep_fd) {
+        /* dies with the daemon; what it starts dies with its cgroup */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(125);
+        /* the daemon's blocked and ignored signals are not the helper's,
+         * nor those of the tools it runs */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++) {
+                struct sigaction sa;
+                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                        signal(sig, SIG_DFL);
+        }
+        vs_error err = { 0 };
+        int r = cg_work_enter(v->cg, id);
+        if (r < 0)
+                vs_err(&err, -r, "enter the work cgroup %s", id);
+        /* Nothing of the daemon's but what the work needs: a copy of the
+         * filesystems it holds (one per running instance) would keep a
+         * stopped instance's disk busy for as long as this runs. */
+        if (r >= 0) {
+                /* through numbers above 4 first: either may sit on 3 or 4 */
+                int hmsg = fcntl(msg_fd, F_DUPFD_CLOEXEC, 10);
+                int hkeep = keep_fd >= 0 ? fcntl(keep_fd, F_DUPFD_CLOEXEC, 10) : -EBADF;
+                if (hmsg < 0 || (keep_fd >= 0 && hkeep < 0) || dup3(hmsg, 3, O_CLOEXEC) < 0 ||
+                    (keep_fd >= 0 && dup3(hkeep, 4, O_CLOEXEC) < 0))
+                        r = vs_err(&err, errno, "set up the helper's fds");
+        }
+        if (r >= 0) {
+                (void) sys_close_range(keep_fd >= 0 ? 5 : 4, ~0U, 0);
+                r = fn(arg, &err);
+        } else if (msg_fd != 3)
+                (void) dup3(msg_fd, 3, O_CLOEXEC);
+        if (r < 0) {
+                (void) !write(3, err.msg, strlen(err.msg));
+                _exit(1);
+        }
+        _exit(0);
+}
+
+int work_start(struct vsd *v, const char *id, work_fn fn, void *arg, int keep_fd, work_done_fn done, void *userdata,
+               vs_error *err) {
+        struct work *w = calloc(1, sizeof(*w));
+        if (!w)
+                return vs_err(err, ENOMEM, "start a helper");
+        *w = (struct work){ .vsd = v, .pidfd = -EBADF, .msg_fd = -EBADF, .done = done, .userdata = userdata };
+        snprintf(w->id, sizeof(w->id), "%s", id);
+        int r = cg_work_create(v->cg, id, err);
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        int p[2];
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+                r = vs_err(err, errno, "create a pipe");
+                goto undo;
+        }
+        w->msg_fd = p[0];
+        int pidfd = -EBADF;
+        pid_t parent = getpid();
+        struct clone_args args = { .flags = CLONE_PIDFD, .pidfd = (uint64_t) (uintptr_t) &pidfd, .exit_signal = SIGCHLD };
+        pid_t pid = sys_clone3(&args);
+        if (pid == 0)
+                child_main(v, parent, id, fn, arg, p[1], keep_fd);
+        close(p[1]);
+        if (pid < 0) {
+                r = vs_err(err, -pid, "start a helper");
+                goto undo;
+        }
+        w->pid = pid;
+        w->pidfd = pidfd;
+        r = loop_add_fd(v->loop, pidfd, EPOLLIN, on_exit_cb, w, &w->src);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitid(P_PIDFD, (id_t) pidfd, &(siginfo_t){ 0 }, WEXITED);
+                r = vs_err(err, -r, "watch the helper");
+                goto undo;
+        }
+        w->next = v->works;
+        v->works = w;
+        return 0;
+undo:
+        safe_close(&w->pidfd);
+        safe_close(&w->msg_fd);
+        (void) cg_work_remove(v->cg, id, WORK_REMOVE_MS, NULL);
+        free(w);
+        return r;
+}
+
+void work_cleanup_leftovers(struct vsd *v) {
+        char **ids = NULL;
+        vs_error err = { 0 };
+        if (cg_work_list(v->cg, &ids, &err) < 0) {
+                log_warn("Failed to look for helpers of a previous vsd: %s, ignoring", err.msg);
+                return;
+        }
+        for (char **id = ids; *id; id++) {
+                vs_err_clear(&err);
+                if (cg_work_remove(v->cg, *id, 2000, &err) < 0)
+                        log_warn("Failed to kill the helpers of an interrupted operation (%s%s): %s, ignoring",
+                                 CG_WORK_PREFIX, *id, err.msg);
+                else
+                        log_info("Killed the helpers of an interrupted operation (%s%s)", CG_WORK_PREFIX, *id);
+        }
+        strv_free(ids);
+}
+
+void work_shutdown(struct vsd *v) {
+        while (v->works) {
+                struct work *w = v->works;
+                (void) kill(w->pid, SIGKILL);
+                siginfo_t si = { 0 };
+                (void) waitid(P_PIDFD, (id_t) w->pidfd, &si, WEXITED);
+                finish(w, &si, "vsd is shutting down");
+        }
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Long work off the event loop: a copy of a layer (snapshot, restore,
+ * clone) runs in a helper process forked from the daemon and placed in a
+ * work cgroup of its own (cgroups/cgroup.h, <parent>/.work-<id>); the loop
+ * watches its pidfd and calls done() when it has exited.  The helper dies
+ * with the daemon (PR_SET_DEATHSIG); what it started dies with its cgroup,
+ * which the next daemon kills and removes (work_cleanup_leftovers) before
+ * anything removes the helper's half-written output.
+ */
+
+#include "../base/error.h"
+
+struct vsd;
+struct work;
+
+/* Runs in the helper: < 0 with err filled on failure.  May block, fork,
+ * allocate: the helper is a process of its own. */
+typedef int (*work_fn)(void *arg, vs_error *err);
+
+/* Runs in the loop once the helper has exited: result < 0 with err (its
+ * message, or how it died) on failure. */
+typedef void (*work_done_fn)(void *userdata, int result, const vs_error *err);
+
+/* Start fn(arg) in a helper in work cgroup id (see cg_work_create).  The
+ * helper keeps none of the daemon's fds but keep_fd (-1: none), which it
+ * finds as fd 4.  On
+ * success done() is called exactly once, later, from the loop (or from
+ * work_shutdown).  On failure nothing was started and done() is not called. */
+int work_start(struct vsd *v, const char *id, work_fn fn, void *arg, int keep_fd, work_done_fn done, void *userdata,
+               vs_error *err);
+
+/* At daemon start, before anything cleans up after an interrupted
+ * operation: kill and remove every work cgroup a previous daemon left,
+ * with whatever still runs there.  Logged per cgroup. */
+void work_cleanup_leftovers(struct vsd *v);
+
+/* At daemon exit: kill the running helpers and end their work with an
+ * error ("vsd is shutting down"). */
+void work_shutdown(struct vsd *v);
