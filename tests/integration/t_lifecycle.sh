@@ -143,3 +143,38 @@ test_instance_files_on_disk() {
         vsctl start f1
         assert_eq "$(vsctl exec f1 -- cat /root/file)" data "file after restart"
 }
+
+state_is() { # NAME STATE
+        [ "$(inst_state "$1")" = "$2" ]
+}
+
+# A stop waiting for init to halt, overtaken by stop --kill and destroy: the
+# halt's timer goes with the instance.  Before, it stayed armed and fired on
+# whatever instance took the freed memory next, killing it.
+test_stop_timer_gone_with_instance() {
+        local pa pb pc stopper
+        vsctl create a --start
+        pa=$(inst_pid a)
+        # init cannot act on the halt signal: the stop waits for its timer
+        kill -STOP "$pa"
+        "$B/vsctl" --socket "$VSD_SOCKET" stop a --timeout 2s >/dev/null &
+        stopper=$!
+        wait_for state_is a stopping
+        vsctl stop a --kill
+        wait "$stopper" || fail "the halting stop was not answered once a was killed"
+        vsctl destroy a
+        vsctl create b --start
+        pb=$(inst_pid b)
+        # c's stop timer, armed after a's would have been with the same
+        # delay, fires no earlier: once c is stopped, a's would have fired
+        vsctl create c --start
+        pc=$(inst_pid c)
+        kill -STOP "$pc"
+        vsctl stop c --timeout 2s
+        assert_eq "$(inst_state c)" stopped "c after its timed-out stop"
+        assert_eq "$(inst_state b)" running "b after a's halt timeout would have passed"
+        alive "$pb" || fail "init of b was killed"
+        assert_eq "$(grep -c 'did not halt in time' "$T/vsd.log")" 1 "timed-out stops in the log (c's only)"
+        grep -q 'Instance c did not halt in time' "$T/vsd.log" || fail "c's timeout not logged"
+        vsctl exec b -- true
+}
