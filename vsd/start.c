@@ -50,6 +50,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void) (addr), (void) (size))
+#endif
+
 #include "../base/util.h"
 #include "../cgroups/cgroup.h"
 #include "mount.h"
@@ -522,6 +528,11 @@ static void *child_stack_top(vs_error *err) {
                 }
                 child_stack = p;
         }
+        /* Under AddressSanitizer the frames of the last child, which never
+         * returned (it exec'd or exited), are still marked in the shadow
+         * memory this process shares with it: each start's frames would
+         * land on the last one's redzones.  Its stack is free again. */
+        ASAN_UNPOISON_MEMORY_REGION((char *) child_stack + page, CHILD_STACK_SIZE);
         return (char *) child_stack + page + CHILD_STACK_SIZE;
 }
 
