@@ -263,11 +263,20 @@ _cg_dirs() {
         done
 }
 
-# Processes that belong to the test: in one of its cgroups, or rooted in DIR.
+# Processes that belong to the test: in one of its cgroups, rooted in DIR,
+# or whose command line names DIR other than lxcfs (checked on its own
+# below): a test's daemon, a client of it, or a daemon's child between its
+# clone and exec, which runs the daemon's code and shows its command line
+# from outside any of the test's cgroups.
 _test_pids() { # CGNAME DIR
+        local p
         {
                 grep -lE -- "/$1(/|\$)" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3
                 find /proc -mindepth 2 -maxdepth 2 -name root -lname "$2/*" 2>/dev/null | cut -d/ -f3
+                # r[o]ot: the pattern must not match grep's own command line
+                for p in $(grep -laE -- "$2/(r[o]ot|r[u]n)" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+                        [ "$(cat "/proc/$p/comm" 2>/dev/null || echo lxcfs)" = lxcfs ] || echo "$p"
+                done
         } | sort -un | grep -vxE "$$|${BASHPID:-0}"
 }
 

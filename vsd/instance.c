@@ -508,6 +508,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .lower = lower,
                 .upper = layer.upper,
                 .work = layer.work,
+                .layer_fd = layer.fd,
                 .rootfs = rootfs,
                 .init_argv = argv,
                 .console = slave,

@@ -173,6 +173,16 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
+        /* tests only: stop every start at a stage, to kill the daemon there */
+        const char *stall = getenv("VSD_TEST_STALL");
+        if (stall && *stall) {
+                if (start_test_stall_set(stall, &err) < 0) {
+                        fprintf(stderr, "vsd: %s\n", err.msg);
+                        return 1;
+                }
+                log_warn("VSD_TEST_STALL=%s: every start stops at that stage for good (a hook for tests)", stall);
+        }
+
         umask(022);
         signal(SIGPIPE, SIG_IGN);
         /* a pidfd, a console pty pair and client sockets per instance: 1000

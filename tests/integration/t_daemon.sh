@@ -97,3 +97,82 @@ test_socket_admits_root_and_group_only() {
         expect_fail --code 1 setpriv --reuid=65534 --regid=65534 --clear-groups "$B/vsctl" --socket "$VSD_SOCKET" list
         vsctl list >/dev/null
 }
+
+# The daemon killed in the middle of a start or an exec --------------------
+#
+# VSD_TEST_STALL=<sync.h stage id> in the daemon's environment stops every
+# start and exec for good at that stage, in the daemon (the parent's stages)
+# or in the child (its own), after "vsd: VSD_TEST_STALL: cloned child for
+# STAGE PID" and "... stalled at STAGE" on its stderr (vsd.log): the
+# instant at which a test kills it.
+
+# The inode of the daemon's listening API socket.
+listen_inode() {
+        awk -v p="$VSD_SOCKET" '$NF == p && $4 == "00010000" { print $7 }' /proc/net/unix | head -n1
+}
+
+# Pids of the processes holding socket INODE.
+socket_holders() {
+        find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\[$1\]" 2>/dev/null | cut -d/ -f3 | sort -u
+}
+
+# stall_and_kill STAGE CMD...: run CMD in the background against a daemon
+# that stalls at STAGE, kill -9 the daemon there; the child of the stalled
+# start or exec must die with it and nothing may hold the daemon's sockets.
+stall_and_kill() {
+        local stage=$1 child inode client holders
+        shift
+        vsd_stop
+        VSD_TEST_STALL=$stage vsd_up
+        inode=$(listen_inode)
+        [ -n "$inode" ] || fail "no listening socket on $VSD_SOCKET"
+        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" "$@" >"$T/client.out" 2>&1 &
+        client=$!
+        wait_for grep -q "VSD_TEST_STALL: stalled at $stage" "$T/vsd.log"
+        child=$(sed -n "s/.*VSD_TEST_STALL: cloned child for $stage \([0-9][0-9]*\)\$/\1/p" "$T/vsd.log" | tail -n1)
+        [ -n "$child" ] && alive "$child" || fail "no child of the stalled $1 (pid '$child')"
+        note "stalled at $stage: daemon $(vsd_pid), child $child, socket inode $inode"
+        vsd_kill9
+        wait_gone "$child"
+        holders=$(socket_holders "$inode")
+        [ -z "$holders" ] || fail "the API socket is still held by $holders after the daemon died"
+        # the client is told, not left hanging
+        local rc=0
+        wait "$client" || rc=$?
+        [ "$rc" -ne 124 ] || fail "vsctl $1 still waiting 30 s after the daemon died"
+        [ "$rc" -ne 0 ] || fail "vsctl $1 succeeded although the daemon was killed in the middle"
+        VSD_TEST_STALL= vsd_up
+        vsctl list >/dev/null
+}
+
+# Killed before the child is placed in its cgroup: outside the instance's
+# cgroup, only its parent's death can tell it to go.
+test_kill9_before_setup_done() {
+        vsctl create s1
+        stall_and_kill SYNC_CGROUP start s1
+        assert_eq "$(inst_state s1)" stopped "s1 after its start was cut short"
+        vsctl start s1
+        vsctl exec s1 -- true
+}
+
+# Killed while the child works through its checklist (overlay mounted, in
+# its cgroup, namespaces made): it must not go on to exec init.
+test_kill9_during_child_setup() {
+        vsctl create s2
+        stall_and_kill SYNC_PIVOT_ROOT start s2
+        assert_eq "$(inst_state s2)" stopped "s2 after its start was cut short"
+        vsctl start s2
+        vsctl exec s2 -- true
+}
+
+# An exec's child, inside the instance's namespaces, when the daemon dies
+# before it runs the command: it goes, the instance stays.
+test_kill9_during_exec_join() {
+        local pa
+        vsctl create s3 --start
+        pa=$(inst_pid s3)
+        stall_and_kill SYNC_JOIN_STDIO exec s3 -- true
+        assert_eq "$(inst_state s3)" running "s3 after the exec was cut short"
+        assert_eq "$(inst_pid s3)" "$pa" "init of s3"
+        vsctl exec s3 -- true
+}
