@@ -203,7 +203,8 @@ vsd_up() {
         VSD_PID=$!
         echo "$VSD_PID" >"$T/vsd.pid"
         local deadline=$((SECONDS + 5))
-        until vsctl version >/dev/null 2>&1; do
+        # bounded: a stray socket left at the path may accept and never answer
+        until timeout 2 "$B/vsctl" --socket "$VSD_SOCKET" version >/dev/null 2>&1; do
                 if ! kill -0 "$VSD_PID" 2>/dev/null; then
                         wait "$VSD_PID" 2>/dev/null
                         fail "vsd exited with status $? before answering (see vsd.log)"

@@ -646,11 +646,10 @@ static int bind_socket(struct api *a, const char *path, vs_error *err) {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return vs_err(err, errno, "create socket");
-        /* A socket file that answers belongs to a running vsd: never steal it.
-         * One that refuses is left over from a crash. */
-        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                return vs_err_msg(err, EADDRINUSE, "another vsd is already listening on %s", path);
+        /* The caller holds the socket's lock (main.c): no other vsd serves
+         * this path.  A socket file there is a dead daemon's, even one that
+         * still answers (a copy of its listening socket in some process):
+         * a new one takes the path. */
         (void) unlink(path);
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return vs_err(err, errno, "bind %s", path);

@@ -176,3 +176,53 @@ test_kill9_during_exec_join() {
         assert_eq "$(inst_pid s3)" "$pa" "init of s3"
         vsctl exec s3 -- true
 }
+
+# Only one daemon ------------------------------------------------------------
+
+# A second vsd on the same socket, or on the same state root, refuses to
+# start in one line before it touches anything: the first one's instances
+# keep their console, which a second daemon re-adopting them would take.
+test_second_daemon_refused() {
+        local pa out rc
+        vsctl create one --start
+        pa=$(inst_pid one)
+        rc=0
+        out=$(timeout 20 "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
+                --cgroup-parent "$VSD_CG" -c "$T/vsd.conf" 2>&1 </dev/null) || rc=$?
+        note "second vsd on the same socket: exit $rc: $out"
+        assert_eq "$rc" 1 "exit status of a second vsd on the same socket"
+        assert_eq "$(grep -c '' <<<"$out")" 1 "lines a second vsd prints"
+        assert_match "$out" "another vsd is already listening on $VSD_SOCKET" "second vsd's error"
+        rc=0
+        out=$(timeout 20 "$B/vsd" --root "$T/root" --run-dir "$T/run2" --socket "$T/run/other.sock" \
+                --cgroup-parent "$VSD_CG-2" -c "$T/vsd.conf" 2>&1 </dev/null) || rc=$?
+        note "second vsd on the same root: exit $rc: $out"
+        assert_eq "$rc" 1 "exit status of a second vsd on the same state root"
+        assert_eq "$(grep -c '' <<<"$out")" 1 "lines a second vsd prints"
+        assert_match "$out" "another vsd already uses the state root $T/root" "second vsd's error"
+        [ ! -e "$T/run/other.sock" ] || fail "the refused vsd made its socket"
+        assert_eq "$(inst_pid one)" "$pa" "init of one"
+        vsctl exec one -- sh -c 'echo AFTER-SECOND-VSD >/dev/console'
+        wait_for grep -q AFTER-SECOND-VSD "$T/root/instances/one/console.log"
+}
+
+# A process holding a copy of a dead daemon's listening socket (as a child
+# of the daemon between its clone and exec did) still accepts connections
+# on the path: the next daemon starts all the same, since its lock file,
+# not a connect, says whether a vsd serves there.
+test_stray_socket_holder() {
+        local inode fd holder
+        inode=$(listen_inode)
+        fd=$(find "/proc/$(vsd_pid)/fd" -maxdepth 1 -lname "socket:\[$inode\]" -printf '%f\n' | head -n1)
+        [ -n "$fd" ] || fail "no fd of the daemon's listening socket"
+        "$B/tests/probe" hold-fd "$(vsd_pid)" "$fd" >"$T/hold.out" 2>&1 &
+        holder=$!
+        wait_for grep -q held=1 "$T/hold.out"
+        vsd_kill9
+        [ -n "$(socket_holders "$inode")" ] || fail "the stray copy of the socket is gone"
+        vsd_up
+        vsctl create after-stray --start
+        vsctl exec after-stray -- true
+        kill -KILL "$holder"
+        wait "$holder" 2>/dev/null || true
+}
