@@ -226,3 +226,48 @@ test_stray_socket_holder() {
         kill -KILL "$holder"
         wait "$holder" 2>/dev/null || true
 }
+
+# wait_exit PID: PID, a child of this shell, ends within 10 s; its status
+# in $EXIT_STATUS.
+wait_exit() {
+        local deadline=$((SECONDS + 10))
+        while kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; do
+                [ "$SECONDS" -lt "$deadline" ] || fail "process $1 still running 10 s later"
+                sleep 0.02
+        done
+        EXIT_STATUS=0
+        wait "$1" || EXIT_STATUS=$?
+}
+
+# The daemon stops while a console client is attached and an exec runs: it
+# ends both sessions (they are the connections' owners, not the HTTP
+# server's) and exits cleanly; the instance and the exec'd command go on.
+test_sigterm_with_sessions_attached() {
+        local cpid epid pid pa
+        vsctl create se --start
+        pa=$(inst_pid se)
+        wait_for grep -q '@se' "$T/root/instances/se/console.log"
+        mkfifo "$T/cin"
+        "$B/vsctl" --socket "$VSD_SOCKET" console se <"$T/cin" >"$T/cout" 2>&1 &
+        cpid=$!
+        exec 7>"$T/cin"
+        printf 'echo ATTACHED$((6*7))\n' >&7
+        wait_for grep -q ATTACHED42 "$T/cout"
+        "$B/vsctl" --socket "$VSD_SOCKET" exec se -- sh -c 'echo EXEC-UP; exec sleep 1000' >"$T/eout" 2>&1 &
+        epid=$!
+        wait_for grep -q EXEC-UP "$T/eout"
+
+        pid=$(vsd_pid)
+        kill -TERM "$pid"
+        wait_exit "$pid"
+        assert_eq "$EXIT_STATUS" 0 "exit status of the daemon stopped with sessions attached"
+        wait_exit "$cpid"
+        wait_exit "$epid"
+        [ "$EXIT_STATUS" -ne 0 ] || fail "vsctl exec succeeded although its session was cut"
+        grep -q 'vsd is shutting down' "$T/eout" || fail "vsctl exec was not told why: $(tail -n1 "$T/eout")"
+        exec 7>&-
+        alive "$pa" || fail "init died with the daemon"
+        vsd_up
+        assert_eq "$(inst_pid se)" "$pa" "init of se after the restart"
+        vsctl exec se -- sh -c 'ps | grep -q "[s]leep 1000"' || fail "the exec'd command did not outlive the daemon"
+}
