@@ -178,3 +178,42 @@ test_stop_timer_gone_with_instance() {
         grep -q 'Instance c did not halt in time' "$T/vsd.log" || fail "c's timeout not logged"
         vsctl exec b -- true
 }
+
+# Requests that overtake one another on the same instances: halting stops,
+# kills, restarts, execs, a forced destroy and a console client, all at
+# once.  Whatever order the daemon serves them in, each is answered, the
+# daemon stays up, and what is left is consistent (under `make check-san`
+# the runner also fails the test on any memory error the daemon reports).
+test_overtaking_requests() {
+        local round n pids p st
+        for round in 1 2 3; do
+                for n in ca cb; do
+                        vsctl create "$n" --stop-timeout 1s --start
+                done
+                kill -STOP "$(inst_pid ca)" # its halt can only time out
+                pids=()
+                for n in ca cb; do
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" exec "$n" -- sleep 0.3 >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" console "$n" </dev/null >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" restart "$n" >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" --kill >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" destroy "$n" --force >/dev/null 2>&1 & pids+=($!)
+                done
+                for p in "${pids[@]}"; do
+                        wait "$p" && continue
+                        [ $? -ne 124 ] || fail "round $round: a request was not answered within 30 s"
+                done
+                vsctl list >/dev/null
+                for n in ca cb; do
+                        st=$(vsctl --json list | jq -r --arg n "$n" '.[] | select(.name == $n) | .state')
+                        case $st in
+                        '') ;;
+                        running) vsctl exec "$n" -- true; vsctl destroy "$n" --force ;;
+                        stopped) vsctl destroy "$n" ;;
+                        *) fail "round $round: $n left $st" ;;
+                        esac
+                done
+        done
+        assert_eq "$(vsctl --json list | json length)" 0 "instances left"
+}
