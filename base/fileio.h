@@ -78,3 +78,9 @@ int vs_mkdir_p(const char *path, mode_t mode);
 /* rm -rf that never crosses into another filesystem (mounts are left alone
  * and reported as -EBUSY). */
 int vs_rm_rf(const char *path);
+
+/* Take an exclusive flock(2) on path (created 0600 if absent, never through
+ * a symlink) without waiting: the fd (close-on-exec) holds it until closed,
+ * and the kernel drops it with the last copy of that fd, so a process that
+ * dies holds nothing.  -EWOULDBLOCK when another open file holds it. */
+int vs_lock_file(const char *path, int *ret_fd);

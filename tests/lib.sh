@@ -233,7 +233,8 @@ vsd_up() {
         VSD_PID=$!
         echo "$VSD_PID" >"$T/vsd.pid"
         local deadline=$((SECONDS + 5))
-        until vsctl version >/dev/null 2>&1; do
+        # bounded: a stray socket left at the path may accept and never answer
+        until timeout 2 "$B/vsctl" --socket "$VSD_SOCKET" version >/dev/null 2>&1; do
                 if ! kill -0 "$VSD_PID" 2>/dev/null; then
                         wait "$VSD_PID" 2>/dev/null
                         fail "vsd exited with status $? before answering (see vsd.log)"
@@ -293,11 +294,20 @@ _cg_dirs() {
         done
 }
 
-# Processes that belong to the test: in one of its cgroups, or rooted in DIR.
+# Processes that belong to the test: in one of its cgroups, rooted in DIR,
+# or whose command line names DIR other than lxcfs (checked on its own
+# below): a test's daemon, a client of it, or a daemon's child between its
+# clone and exec, which runs the daemon's code and shows its command line
+# from outside any of the test's cgroups.
 _test_pids() { # CGNAME DIR
+        local p
         {
                 grep -lE -- "/$1(/|\$)" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3
                 find /proc -mindepth 2 -maxdepth 2 -name root -lname "$2/*" 2>/dev/null | cut -d/ -f3
+                # r[o]ot: the pattern must not match grep's own command line
+                for p in $(grep -laE -- "$2/(r[o]ot|r[u]n)" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+                        [ "$(cat "/proc/$p/comm" 2>/dev/null || echo lxcfs)" = lxcfs ] || echo "$p"
+                done
         } | sort -un | grep -vxE "$$|${BASHPID:-0}"
 }
 

@@ -63,6 +63,7 @@ struct api {
         unsigned n_others;       /* of those, uids other than 0 */
         struct uid_count *uids;  /* per uid other than 0, with n > 0 */
         size_t n_uids;
+        struct upgraded *upgraded; /* exec and console connections */
 };
 
 struct request {
@@ -88,8 +89,16 @@ struct request {
         struct exec_request exec;
 };
 
+/* A connection switched to the exec or console protocol.  Its session
+ * (exec.c, console.c) owns it until the session ends and closes it
+ * (upgraded_close); the daemon's exit ends the sessions first, since MHD
+ * frees every handle when it stops. */
 struct upgraded {
+        struct api *api;
         struct MHD_UpgradeResponseHandle *urh;
+        struct exec_session *exec;      /* set while its exec session lasts */
+        struct console_client *console; /* set while attached to a console */
+        struct upgraded *next;
 };
 
 struct vsd *api_vsd(struct request *rq) {
@@ -715,8 +724,26 @@ void api_stream_build(struct request *rq, struct tmpl_build *b) {
 
 static void upgraded_close(void *ud) {
         struct upgraded *u = ud;
+        for (struct upgraded **p = &u->api->upgraded; *p; p = &(*p)->next)
+                if (*p == u) {
+                        *p = u->next;
+                        break;
+                }
         MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
         free(u);
+}
+
+/* End every exec and console session; each closes its connection. */
+static void upgraded_end_all(struct api *a) {
+        while (a->upgraded) {
+                struct upgraded *u = a->upgraded;
+                if (u->exec)
+                        exec_abort(u->exec, "vsd is shutting down; the command runs on");
+                else if (u->console)
+                        console_detach(u->console);
+                else
+                        upgraded_close(u);
+        }
 }
 
 static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_cls, const char *extra_in,
@@ -728,7 +755,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_c
                 MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
                 return;
         }
+        u->api = rq->api;
         u->urh = urh;
+        u->next = rq->api->upgraded;
+        rq->api->upgraded = u;
         struct instance *i = inst_find(v, rq->inst_name);
         vs_error err = { 0 };
         if (!i || (i->state != INST_RUNNING && i->state != INST_PAUSED)) {
@@ -738,11 +768,11 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_c
                 return;
         }
         if (rq->upgrade == UPGRADE_EXEC) {
-                if (exec_run(v, i, &rq->exec, sock, upgraded_close, u) < 0)
+                if (exec_run(v, i, &rq->exec, sock, upgraded_close, u, &u->exec) < 0)
                         upgraded_close(u);
                 return;
         }
-        if (!i->console || console_attach(i->console, sock, upgraded_close, u, &err) < 0)
+        if (!i->console || console_attach(i->console, sock, upgraded_close, u, &u->console, &err) < 0)
                 upgraded_close(u);
 }
 
@@ -920,11 +950,10 @@ static int bind_socket(struct api *a, const char *path, vs_error *err) {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return vs_err(err, errno, "create socket");
-        /* A socket file that answers belongs to a running vsd: never steal it.
-         * One that refuses is left over from a crash. */
-        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                return vs_err_msg(err, EADDRINUSE, "another vsd is already listening on %s", path);
+        /* The caller holds the socket's lock (main.c): no other vsd serves
+         * this path.  A socket file there is a dead daemon's, even one that
+         * still answers (a copy of its listening socket in some process):
+         * a new one takes the path. */
         (void) unlink(path);
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return vs_err(err, errno, "bind %s", path);
@@ -1001,6 +1030,9 @@ void api_stop(struct vsd *v) {
         struct api *a = v->api;
         if (!a)
                 return;
+        /* MHD frees the handles of upgraded connections when it stops:
+         * their sessions end first */
+        upgraded_end_all(a);
         /* MHD refuses to stop with suspended connections: answer them */
         vs_error err = { 0 };
         vs_err_msg(&err, ESHUTDOWN, "vsd is shutting down");

@@ -30,6 +30,7 @@ struct console_client {
         struct loop_source *src;
         void (*closed)(void *ud);
         void *ud;
+        struct console_client **slot; /* the owner's pointer to us, cleared at the end */
         struct console_client *next;
 };
 
@@ -53,6 +54,8 @@ static void client_drop(struct console_client *cl) {
                         break;
                 }
         loop_remove(cl->src);
+        if (cl->slot)
+                *cl->slot = NULL;
         /* the upgraded socket belongs to the HTTP layer, which closes it */
         if (cl->closed)
                 cl->closed(cl->ud);
@@ -186,11 +189,16 @@ void console_free(struct console *c) {
         free(c);
 }
 
-int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, vs_error *err) {
+void console_detach(struct console_client *cl) {
+        client_drop(cl);
+}
+
+int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, struct console_client **slot,
+                   vs_error *err) {
         struct console_client *cl = calloc(1, sizeof(*cl));
         if (!cl)
                 return vs_err(err, ENOMEM, "attach console");
-        *cl = (struct console_client){ .con = c, .fd = sock, .closed = closed, .ud = ud };
+        *cl = (struct console_client){ .con = c, .fd = sock, .closed = closed, .ud = ud, .slot = slot };
         int r = loop_add_fd(c->vsd->loop, sock, EPOLLIN | EPOLLRDHUP, on_client, cl, &cl->src);
         if (r < 0) {
                 free(cl);
@@ -198,6 +206,8 @@ int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *
         }
         cl->next = c->clients;
         c->clients = cl;
+        if (slot)
+                *slot = cl;
         return 0;
 }
 

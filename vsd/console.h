@@ -27,5 +27,11 @@ void console_free(struct console *c);
  * every later console message) reaches the new vsd. */
 int console_rebind(struct console *c, int init_pidfd, vs_error *err);
 
-/* Relay the console to sock until the client closes it; then closed(ud). */
-int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, vs_error *err);
+/* Relay the console to sock until the client closes it or the console
+ * goes; then closed(ud).  *slot (may be NULL) points to the client while
+ * it is attached, and is set to NULL before closed() is called: the owner
+ * of sock may detach it first (console_detach). */
+struct console_client;
+int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, struct console_client **slot,
+                   vs_error *err);
+void console_detach(struct console_client *cl);

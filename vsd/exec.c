@@ -45,6 +45,7 @@ struct exec_session {
         bool tty;
         void (*done)(void *ud);
         void *ud;
+        struct exec_session **slot; /* the owner's pointer to us, cleared at the end */
 };
 
 static char **strv_copy(char **v, char **prefix) {
@@ -89,6 +90,8 @@ static void session_end(struct exec_session *s, const char *fmt, ...) {
         safe_close(&s->pidfd);
         strv_free(s->argv);
         strv_free(s->envp);
+        if (s->slot)
+                *s->slot = NULL;
         s->done(s->ud);
         free(s);
 }
@@ -160,6 +163,10 @@ static void on_exec_timeout(struct loop_source *src, void *userdata) {
         /* a command frozen with its instance dies when the freezer lets it
          * (cgroup2's lets SIGKILL through): the pidfd then ends the session */
         (void) sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+}
+
+void exec_abort(struct exec_session *s, const char *why) {
+        session_end(s, "error %s", why);
 }
 
 static int on_exit_cb(struct loop_source *src, int fd, uint32_t events, void *userdata) {
@@ -281,13 +288,21 @@ static const char *const default_env[] = {
 };
 
 int exec_run(struct vsd *v, struct instance *i, const struct exec_request *req, int sock, void (*done)(void *ud),
-             void *ud) {
+             void *ud, struct exec_session **slot) {
         struct exec_session *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (struct exec_session){
-                .vsd = v, .sock = sock, .pidfd = -EBADF, .sync_fd = -EBADF, .pty = -EBADF, .tty = req->tty, .done = done, .ud = ud
-        };
+        *s = (struct exec_session){ .vsd = v,
+                                    .sock = sock,
+                                    .pidfd = -EBADF,
+                                    .sync_fd = -EBADF,
+                                    .pty = -EBADF,
+                                    .tty = req->tty,
+                                    .done = done,
+                                    .ud = ud,
+                                    .slot = slot };
+        if (slot)
+                *slot = s;
         snprintf(s->name, sizeof(s->name), "%s", i->cfg.name);
         char *tty_env[] = { (char *) (req->tty ? "TERM=xterm" : "TERM=dumb"), NULL };
         char **base = strv_copy(tty_env, (char **) default_env);

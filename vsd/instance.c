@@ -394,8 +394,14 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
         return 0;
 }
 
+/* The stop timer's callback (s set, the loop has removed the source), or a
+ * kill asked for at once (s NULL): then a halt's timer may still be armed,
+ * and must go now, with its pointer to the instance, which a destroy may
+ * free before the timer would fire. */
 static void on_stop_timeout(struct loop_source *s, void *userdata) {
         struct instance *i = userdata;
+        if (!s)
+                loop_remove(i->stop_timer);
         i->stop_timer = NULL;
         i->stop_how = s ? STOP_HOW_TIMEOUT : STOP_HOW_KILL;
         if (s)
@@ -525,6 +531,7 @@ int inst_start(struct instance *i, vs_error *err) {
                 .lower = lower,
                 .upper = layer.upper,
                 .work = layer.work,
+                .layer_fd = layer.fd,
                 .rootfs = rootfs,
                 .init_argv = argv,
                 .console = slave,

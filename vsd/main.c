@@ -86,6 +86,22 @@ static int on_signal(struct loop_source *s, int fd, uint32_t events, void *userd
         return 0;
 }
 
+/* Hold the lock file <base><suffix> for the daemon's life; "<busy> <base>"
+ * when another process holds it. */
+static int take_lock(const char *base, const char *suffix, const char *busy, int *ret_fd) {
+        char path[300];
+        if (snprintf(path, sizeof(path), "%s%s", base, suffix) >= (int) sizeof(path)) {
+                log_err("Failed to lock %s%s: path too long", base, suffix);
+                return -ENAMETOOLONG;
+        }
+        int r = vs_lock_file(path, ret_fd);
+        if (r == -EWOULDBLOCK)
+                log_err("Failed to start: %s %s (%s is locked)", busy, base, path);
+        else if (r < 0)
+                log_err("Failed to lock %s: %s", path, strerror(-r));
+        return r;
+}
+
 static bool any_instance_active(const struct vsd *v) {
         for (size_t k = 0; k < v->n_inst; k++)
                 if (inst_is_active(v->inst[k]))
@@ -182,6 +198,16 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
+        /* tests only: stop every start at a stage, to kill the daemon there */
+        const char *stall = getenv("VSD_TEST_STALL");
+        if (stall && *stall) {
+                if (start_test_stall_set(stall, &err) < 0) {
+                        fprintf(stderr, "vsd: %s\n", err.msg);
+                        return 1;
+                }
+                log_warn("VSD_TEST_STALL=%s: every start stops at that stage for good (a hook for tests)", stall);
+        }
+
         umask(022);
         signal(SIGPIPE, SIG_IGN);
         /* a pidfd, a console pty pair and client sockets per instance: 1000
@@ -207,6 +233,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "vsd: Failed to create %s: %s\n", v.set.root, strerror(-r));
                 return 1;
         }
+        /* One daemon per socket and per state root, decided before anything
+         * is read or cleaned up: flocks, which die with the process that
+         * holds them.  Not a connect() to the socket: a copy of a dead
+         * daemon's listening socket left in some process would answer it. */
+        _cleanup_close_ int socket_lock = -EBADF, root_lock = -EBADF;
+        if (take_lock(v.set.socket, ".lock", "another vsd is already listening on", &socket_lock) < 0 ||
+            take_lock(v.set.root, "/vsd.lock", "another vsd already uses the state root", &root_lock) < 0)
+                return 1;
 
         struct loop_source *sig_src = NULL;
         if (sfd < 0 || loop_new(&v.loop) < 0 || loop_add_fd(v.loop, sfd, EPOLLIN, on_signal, &v, &sig_src) < 0) {

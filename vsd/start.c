@@ -24,6 +24,29 @@
  *     prepared security data read-only, and fresh mappings (netfiles.c);
  *   - PR_SET_DUMPABLE applies to the shared memory: the parent puts the
  *     daemon's own value back once the child is gone from it.
+ *
+ * A child dies with the daemon until it execs, and holds nothing of the
+ * daemon's meanwhile (child_detach, its first act):
+ *   - it closes every fd but the few it works with.  Without CLONE_FILES
+ *     the clone gave it a copy of the daemon's table: the API's listen
+ *     socket, the clients' connections, the lock that says a vsd runs, every
+ *     instance's pidfd and console.  A copy outliving a killed daemon would
+ *     keep the socket answering connects with nobody behind it, and every
+ *     client of the dead daemon waiting.  They are close-on-exec, so this
+ *     is work exec would have done: moved, not added.  (CLONE_FILES would
+ *     save the copy but share the table: the child could close nothing
+ *     without closing the daemon's, and the table would outlive a killed
+ *     daemon in the child all the same.)
+ *   - PR_SET_PDEATHSIG kills it when the daemon dies, until right before
+ *     its execve (init outlives the daemon, as does an exec'd command);
+ *   - the daemon may die before that prctl: the child holds only its own
+ *     end of the sync pair, so the go-ahead's wait sees EOF, and after the
+ *     go-ahead it checks the daemon's end is still open (getppid() cannot
+ *     tell: the parent is outside the child's pid namespace and reads 0).
+ *   A child killed by either leaves at most its instance's cgroup (with
+ *   nothing in it) to the next daemon; one that lost its daemon between
+ *   clearing the signal and its exec runs in its instance's cgroup with no
+ *   state file, which the next daemon kills (inst_registry_load).
  * A command joining an instance (start_join) is forked as before: entering
  * a time namespace with setns() needs a process that shares its memory
  * with no other.
@@ -35,6 +58,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -53,6 +77,12 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void) (addr), (void) (size))
+#endif
 
 #include "../base/util.h"
 #include "../cgroups/cgroup.h"
@@ -93,6 +123,9 @@ static char *const join_env_tty[] = {
         NULL,
 };
 
+/* The most fds a child keeps from the daemon's table (child_keep). */
+#define CHILD_KEEP_MAX (8 + VIEW_N_FILES)
+
 /* What the child works with; everything it needs was prepared before clone. */
 struct child {
         const struct start_spec *spec; /* start_spawn */
@@ -100,6 +133,8 @@ struct child {
         int sync_fd;
         int rootfd;
         int pty_slave; /* start_join with tty: the slave of step_join_pty's pty */
+        int keep[CHILD_KEEP_MAX];      /* the daemon's fds it needs (sync_fd among them) */
+        unsigned n_keep;
         /* The parent's CLOCK_MONOTONIC and CLOCK_BOOTTIME just before the
          * clone: the zero of the instance's clocks (step_time_ns). */
         struct timespec clone_monotonic, clone_boottime;
@@ -117,6 +152,115 @@ struct child_step {
 
 /* The soft RLIMIT_NOFILE an instance's init and exec'd commands start with. */
 #define VS_INSTANCE_NOFILE 1024
+
+/* ---- the test hook (start_test_stall_set) ---- */
+
+/* Read once from the daemon's environment, which is the process's own:
+ * nothing per daemon context about it.  -1: no stall. */
+static int test_stall = -1;
+
+int start_test_stall_set(const char *id, vs_error *err) {
+        for (int s = 0; s < _SYNC_STAGE_MAX; s++)
+                if (strcmp(sync_stage_id(s), id) == 0) {
+                        test_stall = s;
+                        return 0;
+                }
+        return vs_err_msg(err, EINVAL, "VSD_TEST_STALL: unknown stage '%.64s'", id);
+}
+
+/* One line on stderr: "vsd: VSD_TEST_STALL: <what> <id>[ <pid>]".
+ * Async-signal-safe: the child calls it between clone and exec. */
+static void test_stall_say(const char *what, const char *id, long pid) {
+        char line[160], num[24] = "";
+        size_t n = 0;
+        int k = (int) sizeof(num) - 1;
+        if (pid >= 0) {
+                do
+                        num[--k] = (char) ('0' + pid % 10);
+                while ((pid /= 10) > 0 && k > 1);
+                num[--k] = ' ';
+        }
+        const char *parts[] = { "vsd: VSD_TEST_STALL: ", what, " ", id, num + k, "\n" };
+        for (size_t p = 0; p < ELEMENTSOF(parts); p++)
+                for (const char *q = parts[p]; *q && n < sizeof(line); q++)
+                        line[n++] = *q;
+        (void) !write(STDERR_FILENO, line, n);
+}
+
+/* The parent, just after a clone: which process the test is to watch. */
+static void test_stall_cloned(pid_t child) {
+        if (test_stall >= 0)
+                test_stall_say("cloned child for", sync_stage_id(test_stall), child);
+}
+
+static void test_stall_at(enum sync_stage stage) {
+        if ((int) stage != test_stall)
+                return;
+        test_stall_say("stalled at", sync_stage_id(stage), -1);
+        for (;;)
+                pause();
+}
+
+/* ---- what the child holds (see the top of this file) ---- */
+
+/* Parent side, before the clone: an fd the child needs from the daemon's
+ * table.  0, 1, 2 and negative ones need no mention. */
+static void child_keep(struct child *c, int fd) {
+        if (fd > STDERR_FILENO && c->n_keep < CHILD_KEEP_MAX)
+                c->keep[c->n_keep++] = fd;
+}
+
+/* The child's first act: die with the daemon, close every fd of its copy
+ * of the daemon's table but stdio and c->keep.  Async-signal-safe, no heap
+ * (the CLONE_VM child runs in the daemon's memory). */
+static int child_detach(struct child *c) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                return -errno;
+        int keep[CHILD_KEEP_MAX];
+        unsigned n = 0;
+        for (unsigned i = 0; i < c->n_keep; i++) {
+                /* insertion sort, duplicates dropped */
+                unsigned k = n;
+                while (k > 0 && keep[k - 1] > c->keep[i])
+                        k--;
+                if (k > 0 && keep[k - 1] == c->keep[i])
+                        continue;
+                for (unsigned m = n; m > k; m--)
+                        keep[m] = keep[m - 1];
+                keep[k] = c->keep[i];
+                n++;
+        }
+        unsigned from = STDERR_FILENO + 1;
+        for (unsigned i = 0; i <= n; i++) {
+                unsigned to = i < n ? (unsigned) keep[i] : ~0U;
+                if (to > from) {
+                        int r = sys_close_range(from, i < n ? to - 1 : ~0U, 0);
+                        if (r < 0)
+                                return r;
+                }
+                if (i < n)
+                        from = to + 1;
+        }
+        return 0;
+}
+
+/* After the go-ahead: is the daemon still there?  Its end of the sync pair
+ * closes with it (the child holds none of it), which the child's end shows
+ * as a hang-up.  PR_SET_PDEATHSIG was set before, so a daemon that dies
+ * after this check kills the child. */
+static bool child_parent_alive(const struct child *c) {
+        struct pollfd p = { .fd = c->sync_fd, .events = POLLIN };
+        if (poll(&p, 1, 0) < 0)
+                return false;
+        return !(p.revents & (POLLHUP | POLLERR));
+}
+
+/* Right before exec: what it runs outlives the daemon. */
+static int child_release(struct child *c) {
+        if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+                return vs_err_msg(&c->err, errno, "PR_SET_PDEATHSIG");
+        return 0;
+}
 
 /* ---- child steps shared by start and join ---- */
 
@@ -375,6 +519,9 @@ static int step_pivot_root(struct child *c) {
 
 static int step_exec_init(struct child *c) {
         char *const *argv = c->spec->init_argv;
+        int r = child_release(c);
+        if (r < 0)
+                return r;
         execve(argv[0], argv, init_env);
         return vs_err_msg(&c->err, errno, "execve %s", argv[0]);
 }
@@ -521,6 +668,9 @@ static int step_join_exec(struct child *c) {
         char *const *envp = j->envp ? j->envp : j->tty ? join_env_tty : join_env;
         /* execvpe() searches the PATH of environ, not of envp: the command is
          * looked up with the instance's PATH. */
+        int r = child_release(c);
+        if (r < 0)
+                return r;
         environ = (char **) envp;
         execvpe(j->argv[0], j->argv, envp);
         return vs_err_msg(&c->err, errno, "exec '%s'", j->argv[0]);
@@ -544,13 +694,19 @@ static const struct child_step join_steps[] = {
 
 static _Noreturn void child_main(struct child *c, const struct child_step *steps, size_t n) {
         struct sync_msg m;
+        /* nowhere to report a failure yet: the parent sees EOF */
+        if (child_detach(c) < 0)
+                _exit(125);
+        test_stall_at(SYNC_WAIT_PARENT);
         int r = sync_recv(c->sync_fd, &m);
-        /* EOF or anything else: the parent gave up on us; it reports why. */
-        if (r <= 0 || m.stage != SYNC_SETUP_DONE)
+        /* EOF or anything else: the parent gave up on us (or died); it
+         * reports why. */
+        if (r <= 0 || m.stage != SYNC_SETUP_DONE || !child_parent_alive(c))
                 _exit(126);
 
         for (size_t i = 0; i < n; i++) {
                 vs_err_clear(&c->err);
+                test_stall_at(steps[i].stage);
                 r = steps[i].run(c);
                 if (r < 0) {
                         (void) sync_send(c->sync_fd, steps[i].stage, -r, c->err.msg);
@@ -583,6 +739,11 @@ static void *child_stack_top(vs_error *err) {
                 }
                 child_stack = p;
         }
+        /* Under AddressSanitizer the frames of the last child, which never
+         * returned (it exec'd or exited), are still marked in the shadow
+         * memory this process shares with it: each start's frames would
+         * land on the last one's redzones.  Its stack is free again. */
+        ASAN_UNPOISON_MEMORY_REGION((char *) child_stack + page, CHILD_STACK_SIZE);
         return (char *) child_stack + page + CHILD_STACK_SIZE;
 }
 
@@ -648,12 +809,17 @@ static int set_oom_adj(pid_t pid, int adj, vs_error *err) {
  * score, then SETUP_DONE.  On failure the child is killed and reaped. */
 static int parent_setup(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name, bool cloned_into,
                         int oom_adj, vs_error *err) {
+        test_stall_cloned(pid);
+        test_stall_at(SYNC_ID_MAPS);
         int r = parent_write_id_maps(pid, err);
-        if (r >= 0)
+        if (r >= 0) {
+                test_stall_at(SYNC_CGROUP);
                 r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
+        }
         if (r >= 0 && oom_adj != OOM_ADJ_KEEP)
                 r = set_oom_adj(pid, oom_adj, err);
         if (r >= 0) {
+                test_stall_at(SYNC_SETUP_DONE);
                 r = sync_send(sync_fd, SYNC_SETUP_DONE, 0, NULL);
                 if (r < 0)
                         r = vs_err(err, -r, "Failed to %s", sync_stage_name(SYNC_SETUP_DONE));
@@ -792,15 +958,24 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 .spec = spec,
                 .sync_fd = child_fd,
                 .rootfd = -EBADF,
+                .pty_slave = -EBADF,
                 .clone_monotonic = clone_monotonic,
                 .clone_boottime = clone_boottime,
         };
+        /* all the child keeps of the daemon's fds (child_detach) */
+        child_keep(&c, child_fd);
+        child_keep(&c, spec->console);
+        child_keep(&c, spec->layer_fd);
+        if (spec->join_netns)
+                child_keep(&c, spec->netns_fd);
+        for (int i = 0; spec->view_trees && i < VIEW_N_FILES; i++)
+                child_keep(&c, spec->view_trees->fd[i]);
         pid_t pid;
         int dumpable = -1;
         if (cgfd < 0) {
-                /* In our memory (see the top of this file).  The parent's
-                 * end of the sync socket is close-on-exec and stays open in
-                 * the child until then; the child never reads it. */
+                /* In our memory (see the top of this file).  The child
+                 * closes its copy of our end of the sync socket first
+                 * (child_detach): parent_fd itself is ours. */
                 void *top = child_stack_top(err);
                 if (!top)
                         return -err->code;
@@ -810,10 +985,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                         pid = -errno;
         } else {
                 pid = sys_clone3(&args);
-                if (pid == 0) {
-                        safe_close(&parent_fd);
+                if (pid == 0)
                         child_main(&c, spawn_steps, ELEMENTSOF(spawn_steps));
-                }
         }
         if (pid < 0)
                 return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
@@ -893,12 +1066,14 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
                 args.flags |= CLONE_INTO_CGROUP;
                 args.cgroup = (uint64_t) cgfd;
         }
+        struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF, .pty_slave = -EBADF };
+        child_keep(&c, child_fd);
+        child_keep(&c, spec->init_pidfd);
+        for (int i = 0; i < 3; i++)
+                child_keep(&c, spec->fds[i]);
         pid_t pid = sys_clone3(&args);
-        if (pid == 0) {
-                safe_close(&parent_fd);
-                struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF, .pty_slave = -EBADF };
+        if (pid == 0)
                 child_main(&c, join_steps, ELEMENTSOF(join_steps));
-        }
 
         int rr = sys_setns(self_pidns_fd, CLONE_NEWPID);
         if (rr < 0) {

@@ -35,6 +35,8 @@ struct start_spec {
         const char *lower;      /* template rootfs, the shared read-only lower layer */
         const char *upper;      /* private writable layer: overlay upperdir */
         const char *work;       /* overlay workdir, same filesystem as upper */
+        int layer_fd;           /* the fd upper and work go through (/proc/self/fd/N/...),
+                                 * or < 0: the child keeps it open */
         const char *rootfs;     /* empty host directory the overlay is mounted on; the
                                  * mount exists only in the instance's mount namespace */
         char *const *init_argv; /* the template's init, argv[0] a path inside the rootfs */
@@ -80,6 +82,15 @@ bool start_time_ns_supported(void);
  */
 #define START_OOM_ADJ_INIT 0
 #define START_OOM_ADJ_EXEC 500
+
+/* A hook for tests, set once at daemon start from the environment
+ * (VSD_TEST_STALL): every start and exec stops for good at the stage named
+ * by its sync.h identifier ("SYNC_CGROUP", "SYNC_OVERLAY"...), in whichever
+ * process runs it (the daemon for the parent's stages, the child for its
+ * own), after a line on stderr naming the stage and the child's host pid.
+ * This is how tests kill the daemon at a chosen instant of a start.  An
+ * unknown identifier fails with "unknown stage". */
+int start_test_stall_set(const char *id, vs_error *err);
 
 /* Clone the instance's init in new pid, mount, uts, ipc, net, cgroup and
  * (time_ns) time namespaces, place it in its cgroup, set up its root and exec

@@ -493,6 +493,7 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
                         return r;
                 }
         /* the same fd number in the child, which inherits the table */
+        ret->fd = mfd;
         snprintf(ret->upper, sizeof(ret->upper), "/proc/self/fd/%d/upper", mfd);
         snprintf(ret->work, sizeof(ret->work), "/proc/self/fd/%d/work", mfd);
         return 0;

@@ -29,6 +29,7 @@ struct vsd;
 struct stor_layer {
         char upper[600];
         char work[600];
+        int fd; /* the fd the paths go through (image), or -EBADF (dir); held by storage.c */
 };
 
 struct stor_usage {

@@ -92,6 +92,19 @@ static inline const char *sync_stage_name(int stage) {
         return names[stage];
 }
 
+/* The stage's identifier ("SYNC_CGROUP"), or NULL: what VSD_TEST_STALL names
+ * (start_test_stall_set()). */
+static inline const char *sync_stage_id(int stage) {
+        static const char *const ids[] = {
+#define SYNC_ID(id, name) [id] = #id,
+                SYNC_STAGES(SYNC_ID)
+#undef SYNC_ID
+        };
+        if (stage < 0 || stage >= _SYNC_STAGE_MAX)
+                return NULL;
+        return ids[stage];
+}
+
 struct sync_msg {
         int32_t stage;  /* enum sync_stage */
         int32_t error;  /* positive errno, 0 for a plain go-ahead */

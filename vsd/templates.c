@@ -392,13 +392,14 @@ static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *user
         /* what it wrote last */
         if (b->out_fd >= 0)
                 (void) drain(b);
-        b->pidfd_src = NULL;
+        /* finish() removes this source before it closes the pidfd, and may
+         * free b: nothing of either is touched after it */
         finish(b, si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status);
-        return -1;
+        return 0;
 }
 
 static _Noreturn void child_exec(struct cg_manager *cg, const char *cgroup, const char *script, const char *dest,
-                                 char *const env[], int out_fd) {
+                                 char *const env[], int out_fd, pid_t parent) {
         /* before anything else: whatever it starts, to the last process of
          * a debootstrap, is in its cgroup, which the next daemon kills if
          * this one dies (the builder's own session is not enough: a tool
@@ -423,6 +424,10 @@ static _Noreturn void child_exec(struct cg_manager *cg, const char *cgroup, cons
         /* a daemon killed with SIGKILL takes the builder along; what it
          * started dies on its next write to the pipe nobody reads */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* a daemon that died before the prctl sent nothing: we were
+         * re-parented already */
+        if (getppid() != parent)
+                _exit(126);
         int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 || chdir("/") < 0)
                 _exit(126);
@@ -453,13 +458,14 @@ static int spawn(struct tmpl_build *b, const char *script, vs_error *err) {
         int r = cg_work_create(b->vsd->cg, id, err);
         if (r < 0)
                 return vs_err_prefix(err, "create the build's cgroup");
+        pid_t self = getpid();
         pid_t pid = sys_clone3(&args);
         if (pid < 0) {
                 (void) cg_work_remove(b->vsd->cg, id, 1000, NULL);
                 return vs_err(err, -pid, "start the builder");
         }
         if (pid == 0)
-                child_exec(b->vsd->cg, id, script, b->dir, env, wr);
+                child_exec(b->vsd->cg, id, script, b->dir, env, wr, self);
         b->pid = pid;
         b->pidfd = pidfd;
         b->out_fd = TAKE_FD(rd);

@@ -143,3 +143,77 @@ test_instance_files_on_disk() {
         vsctl start f1
         assert_eq "$(vsctl exec f1 -- cat /root/file)" data "file after restart"
 }
+
+state_is() { # NAME STATE
+        [ "$(inst_state "$1")" = "$2" ]
+}
+
+# A stop waiting for init to halt, overtaken by stop --kill and destroy: the
+# halt's timer goes with the instance.  Before, it stayed armed and fired on
+# whatever instance took the freed memory next, killing it.
+test_stop_timer_gone_with_instance() {
+        local pa pb pc stopper
+        vsctl create a --start
+        pa=$(inst_pid a)
+        # init cannot act on the halt signal: the stop waits for its timer
+        kill -STOP "$pa"
+        "$B/vsctl" --socket "$VSD_SOCKET" stop a --timeout 2s >/dev/null &
+        stopper=$!
+        wait_for state_is a stopping
+        vsctl stop a --kill
+        wait "$stopper" || fail "the halting stop was not answered once a was killed"
+        vsctl destroy a
+        vsctl create b --start
+        pb=$(inst_pid b)
+        # c's stop timer, armed after a's would have been with the same
+        # delay, fires no earlier: once c is stopped, a's would have fired
+        vsctl create c --start
+        pc=$(inst_pid c)
+        kill -STOP "$pc"
+        vsctl stop c --timeout 2s
+        assert_eq "$(inst_state c)" stopped "c after its timed-out stop"
+        assert_eq "$(inst_state b)" running "b after a's halt timeout would have passed"
+        alive "$pb" || fail "init of b was killed"
+        assert_eq "$(grep -c 'did not halt in time' "$T/vsd.log")" 1 "timed-out stops in the log (c's only)"
+        grep -q 'Instance c did not halt in time' "$T/vsd.log" || fail "c's timeout not logged"
+        vsctl exec b -- true
+}
+
+# Requests that overtake one another on the same instances: halting stops,
+# kills, restarts, execs, a forced destroy and a console client, all at
+# once.  Whatever order the daemon serves them in, each is answered, the
+# daemon stays up, and what is left is consistent (under `make check-san`
+# the runner also fails the test on any memory error the daemon reports).
+test_overtaking_requests() {
+        local round n pids p st
+        for round in 1 2 3; do
+                for n in ca cb; do
+                        vsctl create "$n" --stop-timeout 1s --start
+                done
+                kill -STOP "$(inst_pid ca)" # its halt can only time out
+                pids=()
+                for n in ca cb; do
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" exec "$n" -- sleep 0.3 >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" console "$n" </dev/null >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" restart "$n" >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" --kill >/dev/null 2>&1 & pids+=($!)
+                        timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" destroy "$n" --force >/dev/null 2>&1 & pids+=($!)
+                done
+                for p in "${pids[@]}"; do
+                        wait "$p" && continue
+                        [ $? -ne 124 ] || fail "round $round: a request was not answered within 30 s"
+                done
+                vsctl list >/dev/null
+                for n in ca cb; do
+                        st=$(vsctl --json list | jq -r --arg n "$n" '.[] | select(.name == $n) | .state')
+                        case $st in
+                        '') ;;
+                        running) vsctl exec "$n" -- true; vsctl destroy "$n" --force ;;
+                        stopped) vsctl destroy "$n" ;;
+                        *) fail "round $round: $n left $st" ;;
+                        esac
+                done
+        done
+        assert_eq "$(vsctl --json list | json length)" 0 "instances left"
+}

@@ -101,7 +101,8 @@ static int usage(void) {
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
                 "       probe memhog MIB [HOLD_SECONDS] | forkbomb N | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
-                "       probe nproc | sysinfo\n";
+                "       probe nproc | sysinfo\n"
+                "       probe hold-fd PID FD\n";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;
@@ -594,6 +595,30 @@ static int cmd_spin(int argc, char **argv) {
         return 0;
 }
 
+/* probe hold-fd PID FD: take a copy of another process's fd (pidfd_getfd,
+ * run on the host as root) and keep it until killed: a process that
+ * inherited a daemon's fd and outlived the daemon.  Says held=1 first. */
+static int cmd_hold_fd(int argc, char **argv) {
+        long pid, fd;
+
+        if (argc < 3 || parse_long(argv[1], &pid) < 0 || parse_long(argv[2], &fd) < 0)
+                return usage();
+        long pidfd = syscall(SYS_pidfd_open, (pid_t) pid, 0);
+        if (pidfd < 0) {
+                say("held=0 error=%s", errname(errno));
+                return 1;
+        }
+        long copy = syscall(SYS_pidfd_getfd, (int) pidfd, (int) fd, 0);
+        if (copy < 0) {
+                say("held=0 error=%s", errname(errno));
+                return 1;
+        }
+        close((int) pidfd);
+        say("held=1");
+        for (;;)
+                pause();
+}
+
 /* probe write-direct FILE MiB: write MiB with O_DIRECT (1 MiB blocks, so the
  * page cache cannot absorb it) and report the rate the disk let through. */
 static int cmd_write_direct(int argc, char **argv) {
@@ -822,6 +847,7 @@ static const struct {
         { "memhog", cmd_memhog },
         { "forkbomb", cmd_forkbomb },
         { "spin", cmd_spin },
+        { "hold-fd", cmd_hold_fd },
         { "udp-send", cmd_udp_send },
         { "udp-count", cmd_udp_count },
         { "arp-send", cmd_arp_send },
