@@ -80,9 +80,13 @@ grep ' /sys/fs/cgroup ' /proc/self/mountinfo
 
 echo "$KVER, up $(cut -d' ' -f1 /proc/uptime)s, $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB" >"$J/booted"
 
+# the build and the tests, from the share onto this root
+mkdir -p /opt/vsd-vm
+step cp -a "$J/build" "$J/src" /opt/vsd-vm/
+
 (
         echo "$BASHPID" >"$CG/system.slice/vsd-tests.service/cgroup.procs"
-        cd "$VM_SRC" || exit 2
+        cd /opt/vsd-vm/src || exit 2
         exec "${VM_CMD[@]}" </dev/null >>"$J/out.log" 2>&1
 ) &
 runner=$!

@@ -24,7 +24,7 @@
 #     "N passed, N failed" line.  Exit status 1 if anything failed.
 #
 # Time limits: VSD_TEST_TIMEOUT_SCALE inside the guest is VM_TIME_SCALE
-# (default 8; TCG runs a test several times slower than the host), which
+# (default 4; TCG runs a test several times slower than the host), which
 # multiplies each test's limit and the waits of tests/lib.sh.  The guest has
 # VM_BOOT_TIMEOUT (600) seconds to reach the runner, and may stay silent
 # (no result line) no longer than the longest test limit, scaled, plus 5
@@ -55,7 +55,7 @@ VM_CACHE=${VM_CACHE:-/var/cache/vsd-vm}
 VM_MEM=${VM_MEM:-3072}
 VM_SMP=${VM_SMP:-2}
 VM_DISK=${VM_DISK:-16G}
-VM_TIME_SCALE=${VM_TIME_SCALE:-8}
+VM_TIME_SCALE=${VM_TIME_SCALE:-4}
 VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-600}
 VM_TIMEOUT=${VM_TIMEOUT:-0}
 TAG=vm-$VM_KERNEL
@@ -200,6 +200,13 @@ truncate -s "$VM_DISK" "$T/disk.img"
 mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$T/disk.img" >/dev/null 2>&1 ||
         die "cannot make the guest's disk"
 
+# The build and the tests as they are now, copied into the share (the
+# guest copies them onto its own root): a rebuild or an edit during the run
+# does not reach the guest half-way.
+mkdir -p "$J/build" "$J/src"
+cp -a "$B/vsd" "$B/vsctl" "$B/tests" "$J/build/" || die "cannot copy the build from $B (make all?)"
+cp -a "$SRC/tests" "$SRC/templates" "$J/src/" || die "cannot copy the tests"
+
 # The job: environment and command line, quoted for the guest's bash.
 {
         printf 'export VSD_TEST_TIMEOUT_SCALE=%q\n' "$VM_TIME_SCALE"
@@ -207,11 +214,10 @@ mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$T/disk.img
         [ -z "${VSD_TEST_STORAGE:-}" ] || printf 'export VSD_TEST_STORAGE=%q\n' "$VSD_TEST_STORAGE"
         [ -z "${VSD_TEMPLATE_CACHE:-}" ] || printf 'export VSD_TEMPLATE_CACHE=%q\n' "$VSD_TEMPLATE_CACHE"
         printf 'VM_MODDIR=%q\n' "$MODDIR"
-        printf 'VM_SRC=%q\n' "$SRC"
         if [ -n "${VM_GUEST_CMD:-}" ]; then
                 printf 'VM_CMD=(bash -c %q)\n' "$VM_GUEST_CMD"
         else
-                printf 'VM_CMD=(%q/tests/run.sh %q' "$SRC" "$B"
+                printf 'VM_CMD=(/opt/vsd-vm/src/tests/run.sh /opt/vsd-vm/build'
                 for p in "$@"; do printf ' %q' "$p"; done
                 printf ')\n'
         fi
