@@ -32,13 +32,19 @@ cleanup() {
         rm -f "$OUT"
 }
 trap cleanup EXIT
-trap 'echo "# interrupted"; exit 130' INT TERM
+host_passed=0
+host_failed=1
+interrupted() {
+        trap - INT TERM
+        echo "# interrupted"
+        echo "$host_passed passed, $((host_failed + 1)) failed"
+        exit 130
+}
+trap interrupted INT TERM
 
 "$SRC/tests/vm/run.sh" "$B" "${vm_tests[@]}" >"$OUT" 2>&1 </dev/null &
 VM_PID=$!
 
-host_passed=0
-host_failed=1
 # the host's summary is turned into a comment as it goes by
 exec {HOSTFD}< <(exec "$SRC/tests/run.sh" "$B" "$@" </dev/null 2>&1)
 HOST_PID=$!
