@@ -42,7 +42,8 @@ interrupted() {
 }
 trap interrupted INT TERM
 
-"$SRC/tests/vm/run.sh" "$B" "${vm_tests[@]}" >"$OUT" 2>&1 </dev/null &
+# bounded, so that the VM lane never holds up the gate for long
+VM_TIMEOUT=${VM_TIMEOUT:-1800} "$SRC/tests/vm/run.sh" "$B" "${vm_tests[@]}" >"$OUT" 2>&1 </dev/null &
 VM_PID=$!
 
 # the host's summary is turned into a comment as it goes by
