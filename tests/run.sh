@@ -133,6 +133,8 @@ run_integration() {
         CURRENT_PID=$pid
         while kill -0 "$pid" 2>/dev/null; do
                 if [ $((SECONDS - start)) -ge "$limit" ]; then
+                        # where it hangs: the test's own processes (its session)
+                        ps -s "$pid" -o pid=,stat=,wchan:22=,args= 2>/dev/null | cut -c1-150 | sed 's/^/# hung: /' >>"$T/out"
                         echo "FAIL: timed out after ${limit}s" >>"$T/out"
                         kill -TERM -- "-$pid" 2>/dev/null
                         sleep 1
