@@ -20,7 +20,12 @@ VSD_SRC=${VSD_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 # more), rounded up.  For every bound on how long something may take, never
 # for a duration the test asserts or asks for.
 scaled() {
-        awk -v t="$1" -v s="${VSD_TEST_TIMEOUT_SCALE:-1}" 'BEGIN { v = t * s; r = int(v); if (r < v) r++; print r }'
+        local s=${VSD_TEST_TIMEOUT_SCALE:-1}
+        if [[ $1 =~ ^[0-9]+$ && $s =~ ^[0-9]+$ ]]; then
+                echo $(($1 * s))
+        else
+                awk -v t="$1" -v s="$s" 'BEGIN { v = t * s; r = int(v); if (r < v) r++; print r }'
+        fi
 }
 
 # Fail the test with one line of explanation.
