@@ -263,12 +263,17 @@ test_stats_full() {
 # Where the daemon looks: v1's blkio files, or on v2 io.weight of its cgroup
 # parent (a v2 root cgroup has no io.weight, whatever the scheduler).
 test_io_weight_refused() {
-        local before
-        if ls /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/blkio/blkio.bfq.weight \
-                "/sys/fs/cgroup/$VSD_CG/io.weight" >/dev/null 2>&1; then
-                note "this host can weigh I/O: checking it is applied instead"
+        local before f can=
+        for f in /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/blkio/blkio.bfq.weight \
+                "/sys/fs/cgroup/$VSD_CG/io.weight"; do
+                [ ! -e "$f" ] || can=$f
+        done
+        if [ -n "$can" ]; then
+                note "this host can weigh I/O ($can): checking it is applied instead"
                 vsctl create iw1 --io-weight 200 --start
                 assert_eq "$(vsctl --json info iw1 | json .io_weight)" 200 "io_weight"
+                [ ! -e "/sys/fs/cgroup/$VSD_CG/iw1/io.weight" ] ||
+                        assert_match "$(cat "/sys/fs/cgroup/$VSD_CG/iw1/io.weight")" '^default 200$' "the instance's io.weight"
                 return 0
         fi
         vsctl create iw1 --start
