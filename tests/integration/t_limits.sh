@@ -341,6 +341,15 @@ test_rlimits() {
         assert_eq "$(inst_pid rl1)" "$pid" "init after refusals"
 }
 
+# spinning NAME: the probe runs in instance NAME's cgroup
+spinning() {
+        local p
+        for p in $(pgrep -x probe); do
+                grep -qE -- "/$VSD_CG/$1(/|\$)" "/proc/$p/cgroup" 2>/dev/null && return 0
+        done
+        return 1
+}
+
 # Noisy neighbours: two busy instances pinned to the same CPU with CPU
 # weights 1:3 share it about 25% / 75%.  Measured from cgroup accounting
 # while both spin; the ratio between the two is what the weights decide,
@@ -350,11 +359,15 @@ test_cpu_weight_share() {
         cpu=$(($(nproc) - 1))
         vsctl create light --cpu-weight 100 --cpuset "$cpu" --start
         vsctl create heavy --cpu-weight 300 --cpuset "$cpu" --start
-        vsctl exec light -- /probe spin 6 >/dev/null &
+        # each spins 6 s (longer where starts are slower: the VM lane) from
+        # the moment it runs; measured once both run
+        vsctl exec light -- /probe spin "$(scaled 6)" >/dev/null &
         spin_a=$!
-        vsctl exec heavy -- /probe spin 6 >/dev/null &
+        vsctl exec heavy -- /probe spin "$(scaled 6)" >/dev/null &
         spin_b=$!
-        sleep 1.5 # both spinning
+        wait_for spinning light
+        wait_for spinning heavy
+        sleep 1 # both spinning: the scheduler's weights take hold
         a0=$(vsctl --json stats light | json .cpu.usage_ns)
         b0=$(vsctl --json stats heavy | json .cpu.usage_ns)
         sleep 3
