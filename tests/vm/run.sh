@@ -33,7 +33,12 @@
 #
 # Nothing outlives the run: qemu is killed by pid and the temporary directory
 # removed on any exit, Ctrl-C included.  VM_KEEP=1 keeps the directory
-# (console log, runner output) of a failed run.
+# (console log, runner output) of a failed run, VM_KEEP=all of any run.
+#
+# For a look inside: VM_GUEST_CMD='shell command' runs that (in a copy of
+# the checkout's tests, with the build in /opt/vsd-vm/build) instead of the
+# runner; VM_APPEND adds to the kernel command line, VM_CPU picks qemu's -cpu
+# (max).  VSD_TEST_STORAGE=dir passes on to the test daemons' default backend.
 #
 # Usage: tests/vm/run.sh BUILD_DIR [PATTERN...]     (as root)
 
