@@ -521,7 +521,9 @@ test_defaults_applied_at_create() {
 
         # defaults that would let one instance fill the pid table, or that the
         # host cannot give, keep the daemon from starting
-        local args=(--root "$T/root" --run-dir "$T/run2" --socket "$T/run2/s" --cgroup-parent "$VSD_CG" --foreground)
+        # (a state root of its own: the running daemon holds this test's lock)
+        mkdir -p "$T/root2"
+        local args=(--root "$T/root2" --run-dir "$T/run2" --socket "$T/run2/s" --cgroup-parent "$VSD_CG" --foreground)
         for bad in "pids = $(($(cat /proc/sys/kernel/pid_max) / 8 + 1))" "pids = unlimited" "cpus = $(($(nproc) + 1))" "memory = 1M"; do
                 printf '%s\n' "[defaults]" "$bad" >"$T/bad.conf"
                 expect_fail --code 1 "$B/vsd" "${args[@]}" -c "$T/bad.conf"
