@@ -83,13 +83,17 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# integration tests run JOBS at a time (tests/run.sh: VSD_TEST_JOBS)
+JOBS    ?=
+TEST_ENV = $(if $(JOBS),VSD_TEST_JOBS=$(JOBS))
+
 check: deps
 	$(MAKE) all
-	tests/run.sh $(B)
+	$(TEST_ENV) tests/run.sh $(B)
 
 check-san: deps
 	$(MAKE) B=build-san SAN=1 all
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san
+	$(TEST_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san
 
 demo: deps
 	$(MAKE) all
@@ -142,7 +146,7 @@ clean:
 help:
 	@echo "make [all]    build vsd, vsctl, the probe and unit tests into $(B)/"
 	@echo "make deps     install the Debian packages needed (idempotent)"
-	@echo "make check    run every test (root); ends with 'N passed, N failed'"
+	@echo "make check    run every test (root); ends with 'N passed, N failed'; JOBS=N at a time"
 	@echo "make check-san  the same under AddressSanitizer + UBSan"
 	@echo "make demo     start a private vsd and a few instances"
 	@echo "make bench    benchmarks"

@@ -221,6 +221,8 @@ iperf_mbit() {
         jq -r '.end.sum_received.bits_per_second / 1e6'
 }
 
+# It measures rates: alone.
+# serial test_bandwidth_caps
 test_bandwidth_caps() {
         local pid ip inbound outbound
         command -v iperf3 >/dev/null || fail "iperf3 is needed (make deps)"
