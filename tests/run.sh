@@ -326,9 +326,8 @@ done < <(
                 done
         done | sort -k1,1nr -k2,2n | cut -d' ' -f2-
 )
-n=0
 [ $((${#PARALLEL[@]} + ${#SERIAL[@]})) -eq 0 ] ||
-        echo "# $((${#PARALLEL[@]} + ${#SERIAL[@]})) integration tests: ${#PARALLEL[@]} $JOBS at a time, then ${#SERIAL[@]} alone"
+        echo "# $((${#PARALLEL[@]} + ${#SERIAL[@]})) integration tests, $JOBS at a time; ${#SERIAL[@]} of them alone at the end"
 run_tests "$JOBS" "${PARALLEL[@]}"
 run_tests 1 "${SERIAL[@]}"
 rm -rf "$RUN"
