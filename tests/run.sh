@@ -8,7 +8,10 @@
 #      "ok - name" / "not ok - name: why" lines, which are counted;
 #   2. integration tests: every function test_* of every
 #      tests/integration/t_*.sh, each in its own shell with a fresh private
-#      daemon (tests/lib.sh), followed by that test's leak check;
+#      daemon (tests/lib.sh), followed by that test's leak check; several at
+#      a time (VSD_TEST_JOBS, default 3; `make check JOBS=N`), each result
+#      printed whole once it and those started before it are done; the tests
+#      marked "# serial test_x" in their file after all others, one by one;
 #   3. a global leak check (cgroups, mounts including lxcfs's FUSE mounts,
 #      processes including each test daemon's lxcfs, directories).
 #
