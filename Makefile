@@ -84,19 +84,23 @@ deps:
 	fi
 
 # VM=1: the VM lane (below) on VM_CHECK_TESTS runs beside the host suite,
-# one final "N passed, N failed" for both.
+# one final "N passed, N failed" for both.  Integration tests run JOBS at a
+# time (tests/run.sh: VSD_TEST_JOBS).
 VM ?=
+JOBS    ?=
+TEST_ENV = $(if $(JOBS),VSD_TEST_JOBS=$(JOBS))
+
 check: deps $(if $(filter 1,$(VM)),vm-deps)
 	$(MAKE) all
 ifeq ($(VM),1)
-	VM_KERNEL=$(VM_KERNEL) VM_TESTS="$(VM_CHECK_TESTS)" tests/vm/with-host.sh $(B)
+	$(TEST_ENV) VM_KERNEL=$(VM_KERNEL) VM_TESTS="$(VM_CHECK_TESTS)" tests/vm/with-host.sh $(B)
 else
-	tests/run.sh $(B)
+	$(TEST_ENV) tests/run.sh $(B)
 endif
 
 check-san: deps
 	$(MAKE) B=build-san SAN=1 all
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san
+	$(TEST_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san
 
 demo: deps
 	$(MAKE) all
@@ -172,7 +176,7 @@ clean:
 help:
 	@echo "make [all]    build vsd, vsctl, the probe and unit tests into $(B)/"
 	@echo "make deps     install the Debian packages needed (idempotent)"
-	@echo "make check    run every test (root); ends with 'N passed, N failed'"
+	@echo "make check    run every test (root); ends with 'N passed, N failed'; JOBS=N at a time"
 	@echo "make check VM=1  the same, and beside it the VM lane on a subset (VM_CHECK_TESTS)"
 	@echo "make check-san  the same under AddressSanitizer + UBSan"
 	@echo "make check-vm   the integration tests in a QEMU guest (TCG) on Debian 12's kernel"

@@ -149,10 +149,12 @@ vsd_setup() {
 }
 
 # The test's own network: bridge, address ranges, link prefix and nftables
-# tables derived from its cgroup name, so that no two tests (and no test and
-# the host's own vsd) share one.  VSD_NET_ID is 6 hex digits.
+# tables derived from its cgroup name (or VSD_NET_SEED, which tests/run.sh
+# sets so that tests running at the same time never share one), so that no
+# two tests (and no test and the host's own vsd) share one.  VSD_NET_ID is 6
+# hex digits.
 vsd_net_names() {
-        VSD_NET_ID=$(printf '%s' "$VSD_CG" | md5sum | cut -c1-6)
+        VSD_NET_ID=$(printf '%s' "${VSD_NET_SEED:-$VSD_CG}" | md5sum | cut -c1-6)
         local a=$((16#${VSD_NET_ID:0:2} % 50 + 200)) b=$((16#${VSD_NET_ID:2:2}))
         VSD_BRIDGE=vsb$VSD_NET_ID
         VSD_LINK_PREFIX=v${VSD_NET_ID:0:5}

@@ -8,7 +8,10 @@
 #      "ok - name" / "not ok - name: why" lines, which are counted;
 #   2. integration tests: every function test_* of every
 #      tests/integration/t_*.sh, each in its own shell with a fresh private
-#      daemon (tests/lib.sh), followed by that test's leak check;
+#      daemon (tests/lib.sh), followed by that test's leak check; several at
+#      a time (VSD_TEST_JOBS, default 3; `make check JOBS=N`), each result
+#      printed whole once it and those started before it are done; the tests
+#      marked "# serial test_x" in their file after all others, one by one;
 #   3. a global leak check (cgroups, mounts including lxcfs's FUSE mounts,
 #      processes including each test daemon's lxcfs, directories).
 #
@@ -38,6 +41,13 @@ shift
 PATTERNS=("$@")
 VSD_SRC=$(cd "$(dirname "$0")/.." && pwd)
 export B VSD_SRC
+
+# integration tests at a time (see 2. below)
+JOBS=${VSD_TEST_JOBS:-3}
+if ! [[ $JOBS =~ ^[1-9][0-9]*$ ]]; then
+        echo "$0: VSD_TEST_JOBS must be a positive number, not '$JOBS'" >&2
+        exit 2
+fi
 
 for tool in jq setsid timeout; do
         command -v "$tool" >/dev/null || { echo "$0: $tool is needed (make deps)" >&2; exit 2; }
@@ -114,30 +124,46 @@ vsd_up
 "$2"
 '
 
+# Tests run JOBS at a time (VSD_TEST_JOBS, `make check JOBS=N`): they mostly
+# wait on the kernel and on polls.  A test that must have the machine to
+# itself (it measures rates or shares, bounds latencies tightly, or touches
+# what is shared host-wide) says so with a line "# serial test_x" in its
+# file and runs after the others, alone.  Tests start longest first (by
+# their "# timeout"), then in file order.
+RUN=$(mktemp -d /tmp/vsd-run.XXXXXX) || exit 2
+n=0
+
+# One test, in a background subshell of the runner (a worker): its shell,
+# bounded by its timeout, then vsd_down and the leak check.  The result,
+# its "ok"/"not ok" line and the diagnostics, goes to $RUN/N.res and the
+# exit status to $RUN/N.rc (written last: the runner prints N once it is
+# there), so that results are printed whole and in order.  SIGTERM from the
+# runner (interrupted) ends the test's process group and cleans up after it
+# like after any other.
 run_integration() {
-        local file=$1 fn=$2 n=$3 id pid rc=0 leaks start limit timed_out=
+        local file=$1 fn=$2 n=$3 id pid= rc=0 leaks start limit how= stop=
+        trap 'stop=1' TERM
         id="$(basename "$file" .sh):$fn"
         limit=$(sed -n "s/^# timeout $fn \([0-9][0-9]*\)\$/\1/p" "$file" | head -n1)
         limit=$(scaled "${limit:-${VSD_TEST_TIMEOUT:-180}}")
-        # "# netns test_x": its daemon in a network namespace of its own (tests/lib.sh)
-        VSD_OWN_NETNS=0
-        ! grep -qx "# netns $fn" "$file" || VSD_OWN_NETNS=1
-        export VSD_OWN_NETNS
-        T=$(mktemp -d /tmp/vsd-test.XXXXXX)
-        MY_DIRS+=("$T")
-        VSD_CG=vsd-test-$$-$n
-        VSD_SOCKET=$T/run/vsd.sock
-        export T VSD_CG VSD_SOCKET
 
         start=$SECONDS
-        CURRENT_PID=
         # Its own session and process group, so that a hung test can be
         # killed as a whole; the daemon it starts has its own session and is
         # stopped by vsd_down.
-        setsid -w bash -c "$TEST_SHELL" bash "$file" "$fn" >"$T/out" 2>&1 </dev/null &
-        pid=$!
-        CURRENT_PID=$pid
-        while kill -0 "$pid" 2>/dev/null; do
+        if [ -z "$stop" ]; then
+                setsid -w bash -c "$TEST_SHELL" bash "$file" "$fn" >"$T/out" 2>&1 </dev/null &
+                pid=$!
+        else
+                echo "FAIL: interrupted before it started" >"$T/out"
+        fi
+        while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do
+                if [ -n "$stop" ]; then
+                        echo "FAIL: interrupted" >>"$T/out"
+                        kill -KILL -- "-$pid" 2>/dev/null
+                        how=interrupted
+                        break
+                fi
                 if [ $((SECONDS - start)) -ge "$limit" ]; then
                         # where it hangs: the test's own processes (its session)
                         ps -s "$pid" -o pid=,stat=,wchan:22=,args= 2>/dev/null | cut -c1-150 | sed 's/^/# hung: /' >>"$T/out"
@@ -145,63 +171,173 @@ run_integration() {
                         kill -TERM -- "-$pid" 2>/dev/null
                         sleep 1
                         kill -KILL -- "-$pid" 2>/dev/null
-                        timed_out=1
+                        how=timeout
                         break
                 fi
                 sleep 0.05
         done
-        wait "$pid" 2>/dev/null || rc=$?
-        CURRENT_PID=
-        [ -z "$timed_out" ] || rc=124
+        [ -z "$pid" ] || wait "$pid" 2>/dev/null || rc=$?
+        [ -n "$pid" ] || how=interrupted
+        case $how in
+        timeout) rc=124 ;;
+        interrupted) rc=130 ;;
+        esac
 
-        # In a subshell: a helper's fail() must not end the runner.
+        # In a subshell: a helper's fail() must not end the worker.
         if ! leaks=$( (vsd_down) 2>&1); then
                 [ "$rc" -ne 0 ] || rc=1
         fi
 
-        if [ "$rc" -eq 0 ]; then
-                ok "$id # $((SECONDS - start))s"
-        else
-                not_ok "$id # $((SECONDS - start))s"
-                {
-                        [ -z "$leaks" ] || echo "$leaks"
-                        echo "--- test output (last 40 lines):"
-                        tail -n 40 "$T/out"
-                        echo "--- vsd.log (last 25 lines):"
-                        tail -n 25 "$T/vsd.log" 2>/dev/null
-                } | diag
-        fi
-        if [ "$rc" -ne 0 ] && [ "${VSD_KEEP:-0}" = 1 ]; then
-                echo "#   kept $T"
-        else
-                rm -rf "$T"
-        fi
+        {
+                if [ "$rc" -eq 0 ]; then
+                        echo "ok - $id # $((SECONDS - start))s"
+                else
+                        echo "not ok - $id # $((SECONDS - start))s${how:+ $how}"
+                        {
+                                [ -z "$leaks" ] || echo "$leaks"
+                                echo "--- test output (last 40 lines):"
+                                tail -n 40 "$T/out"
+                                echo "--- vsd.log (last 25 lines):"
+                                tail -n 25 "$T/vsd.log" 2>/dev/null
+                        } | diag
+                fi
+                if [ "$rc" -ne 0 ] && [ "${VSD_KEEP:-0}" = 1 ]; then
+                        echo "#   kept $T"
+                fi
+        } >"$RUN/$n.res"
+        [ "$rc" -ne 0 ] && [ "${VSD_KEEP:-0}" = 1 ] || rm -rf "$T"
+        echo "$rc" >"$RUN/$n.rc.tmp" && mv "$RUN/$n.rc.tmp" "$RUN/$n.rc"
 }
 
-# Interrupted (Ctrl-C, CI timeout): end the running test and clean up after
-# it like after any other, so that nothing outlives the runner.
+# The network names of a test (tests/lib.sh vsd_net_names) are a hash of its
+# cgroup name; tests running at the same time must not share a bridge
+# network, routed pool or link prefix, nor take one that is on the host
+# already (another run's): on a clash, the next seed.  Sets VSD_NET_SEED and
+# NETKEYS[N].
+declare -A NETKEYS=()
+pick_net_seed() { # N
+        local k=0 host keys m ab clash
+        host=$(ip -o -4 addr show 2>/dev/null; ip -4 route show 2>/dev/null; ip -o link show 2>/dev/null)
+        while :; do
+                VSD_NET_SEED=$VSD_CG
+                [ "$k" -eq 0 ] || VSD_NET_SEED=$VSD_CG.$k
+                vsd_net_names
+                # 10.A.B and 10.A.(B^128) are one test's two /24s
+                ab=${VSD_NET4#10.}
+                keys="net${ab%%.*}.$((${ab#*.} & 127)) link$VSD_LINK_PREFIX"
+                clash=
+                for m in "${NETKEYS[@]}"; do
+                        [[ " $m " != *" ${keys% *} "* && " $m " != *" ${keys#* } "* ]] || clash=1
+                done
+                grep -qE -- "(^| )(${VSD_NET4//./\\.}|${VSD_ROUTED4//./\\.})\.|: ($VSD_LINK_PREFIX|$VSD_BRIDGE)" <<<"$host" && clash=1
+                [ -n "$clash" ] && [ "$k" -lt 50 ] || break
+                k=$((k + 1))
+        done
+        export VSD_NET_SEED
+        NETKEYS[$1]=$keys
+}
+
+# Interrupted (Ctrl-C, CI timeout): every running test is ended and cleaned
+# up after like any other (its worker does it), so that nothing outlives the
+# runner.
 interrupted() {
         trap - INT TERM
         echo "# interrupted"
-        if [ -n "${CURRENT_PID:-}" ]; then
-                kill -KILL -- "-$CURRENT_PID" 2>/dev/null
-                (vsd_down) 2>&1 | diag
-                rm -rf "$T"
-        fi
-        echo "$passed passed, $((failed + 1)) failed"
+        local p had=${#RUNNING[@]}
+        for p in "${!RUNNING[@]}"; do
+                kill -TERM "$p" 2>/dev/null
+        done
+        for p in "${!RUNNING[@]}"; do
+                wait "$p" 2>/dev/null
+        done
+        print_results all
+        rm -rf "$RUN"
+        [ "$had" -gt 0 ] || failed=$((failed + 1))
+        echo "$passed passed, $failed failed"
         exit 1
 }
 trap interrupted INT TERM
 
-n=0
-for file in "$VSD_SRC"/tests/integration/t_*.sh; do
-        [ -f "$file" ] || continue
-        for fn in $(sed -n 's/^\(test_[A-Za-z0-9_]*\)[[:space:]]*().*/\1/p' "$file"); do
-                selected "$(basename "$file" .sh):$fn" || continue
-                n=$((n + 1))
-                run_integration "$file" "$fn" "$n"
+# Print the results that are in, in the order the tests were started: up to
+# the first one still running, or all of them.
+NEXT_RESULT=1
+print_results() { # [all]
+        local rc
+        while [ "$NEXT_RESULT" -le "$n" ]; do
+                if [ -e "$RUN/$NEXT_RESULT.rc" ]; then
+                        read -r rc <"$RUN/$NEXT_RESULT.rc"
+                        cat "$RUN/$NEXT_RESULT.res"
+                        if [ "$rc" = 0 ]; then
+                                passed=$((passed + 1))
+                        else
+                                failed=$((failed + 1))
+                        fi
+                elif [ "${1:-}" != all ]; then
+                        break
+                fi
+                NEXT_RESULT=$((NEXT_RESULT + 1))
         done
-done
+}
+
+# run_tests JOBS TEST...: TEST is "FILE:FUNCTION"; at most JOBS at a time.
+declare -A RUNNING=()
+run_tests() {
+        local jobs=$1 t file fn done_pid
+        shift
+        while [ $# -gt 0 ] || [ ${#RUNNING[@]} -gt 0 ]; do
+                while [ $# -gt 0 ] && [ ${#RUNNING[@]} -lt "$jobs" ]; do
+                        t=$1
+                        shift
+                        file=${t%:*}
+                        fn=${t##*:}
+                        n=$((n + 1))
+                        T=$(mktemp -d /tmp/vsd-test.XXXXXX)
+                        MY_DIRS+=("$T")
+                        VSD_CG=vsd-test-$$-$n
+                        VSD_SOCKET=$T/run/vsd.sock
+                        # "# netns test_x": its daemon in a network namespace of its own (tests/lib.sh)
+                        VSD_OWN_NETNS=0
+                        ! grep -qx "# netns $fn" "$file" || VSD_OWN_NETNS=1
+                        export T VSD_CG VSD_SOCKET VSD_OWN_NETNS
+                        pick_net_seed "$n"
+                        run_integration "$file" "$fn" "$n" &
+                        RUNNING[$!]=$n
+                done
+                done_pid=
+                wait -n -p done_pid "${!RUNNING[@]}"
+                if [ -n "$done_pid" ]; then
+                        unset "NETKEYS[${RUNNING[$done_pid]}]"
+                        unset "RUNNING[$done_pid]"
+                fi
+                print_results
+        done
+}
+
+PARALLEL=()
+SERIAL=()
+while read -r _ t; do
+        if grep -qx "# serial ${t##*:}" "${t%:*}"; then
+                SERIAL+=("$t")
+        else
+                PARALLEL+=("$t")
+        fi
+done < <(
+        k=0
+        for file in "$VSD_SRC"/tests/integration/t_*.sh; do
+                [ -f "$file" ] || continue
+                for fn in $(sed -n 's/^\(test_[A-Za-z0-9_]*\)[[:space:]]*().*/\1/p' "$file"); do
+                        selected "$(basename "$file" .sh):$fn" || continue
+                        k=$((k + 1))
+                        limit=$(sed -n "s/^# timeout $fn \([0-9][0-9]*\)\$/\1/p" "$file" | head -n1)
+                        printf '%s %s %s\n' "${limit:-0}" "$k" "$file:$fn"
+                done
+        done | sort -k1,1nr -k2,2n | cut -d' ' -f2-
+)
+[ $((${#PARALLEL[@]} + ${#SERIAL[@]})) -eq 0 ] ||
+        echo "# $((${#PARALLEL[@]} + ${#SERIAL[@]})) integration tests, $JOBS at a time; ${#SERIAL[@]} of them alone at the end"
+run_tests "$JOBS" "${PARALLEL[@]}"
+run_tests 1 "${SERIAL[@]}"
+rm -rf "$RUN"
 
 # 3. Global leak check ------------------------------------------------------
 

@@ -30,14 +30,17 @@ types_of() { # FILE NAME
 }
 
 # A second private daemon next to the test's own, with its own cgroup
-# parent, socket and state root.
+# parent, socket, state root and network names (none of the host's
+# defaults), its instances without a network.
 VSD2_SOCKET=
 vsd2_up() {
         mkdir -p "$T/root2/templates" "$T/run2"
         cp -a "$T/root/templates/busybox" "$T/root2/templates/"
         VSD2_SOCKET=$T/run2/vsd.sock
+        printf '%s\n' "[network]" "default_mode = none" "bridge = ${VSD_BRIDGE}b" "link_prefix = w${VSD_NET_ID:0:5}" \
+                "nft_table = ${VSD_NFT_TABLE}b" >"$T/vsd2.conf"
         setsid "$B/vsd" --root "$T/root2" --run-dir "$T/run2" --socket "$VSD2_SOCKET" \
-                --cgroup-parent "$VSD_CG-b" </dev/null >>"$T/vsd2.log" 2>&1 &
+                --cgroup-parent "$VSD_CG-b" -c "$T/vsd2.conf" </dev/null >>"$T/vsd2.log" 2>&1 &
         echo $! >"$T/vsd2.pid"
         wait_for "$B/vsctl" --socket "$VSD2_SOCKET" version
 }
@@ -57,6 +60,8 @@ vsd2_down() {
         find /sys/fs/cgroup -maxdepth 3 -type d -name "$VSD_CG-b" -exec rmdir {} \; 2>/dev/null || true
 }
 
+# The kernel log it reads, and its rate limit on OOM reports, are the host's: alone.
+# serial test_oom_kill_event
 test_oom_kill_event() {
         local rc=0 out nspid line pid
         trap 'stop_events; vsd2_down' EXIT

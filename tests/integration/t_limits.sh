@@ -50,6 +50,8 @@ test_pids_limit_forkbomb() {
         vsctl exec pid1 -- true
 }
 
+# It measures a CPU share and needs the cap to be reached: alone.
+# serial test_cpu_cap
 test_cpu_cap() {
         local out ratio
         vsctl create cpu1 --cpus 0.5 --start
@@ -143,6 +145,8 @@ test_cpuset_weight_soft_swap() {
 # A disk writer inside an instance with a 10 MB/s write cap on the device
 # under its files is held to it (O_DIRECT, so the page cache cannot hide it);
 # removing the cap lets it run free; a bad device or rate changes nothing.
+# It measures write rates on the host's disk: alone.
+# serial test_io_write_throttle
 test_io_write_throttle() {
         local dev out rate before
         dev=$(findmnt -no SOURCE --target "$T/root")
@@ -362,6 +366,8 @@ spinning() {
 # weights 1:3 share it about 25% / 75%.  Measured from cgroup accounting
 # while both spin; the ratio between the two is what the weights decide,
 # and it holds whatever else the shared host runs on that CPU.
+# It measures CPU shares and keeps a CPU busy: alone.
+# serial test_cpu_weight_share
 test_cpu_weight_share() {
         local cpu a0 b0 a1 b1 share spin_a spin_b
         cpu=$(($(nproc) - 1))
@@ -391,6 +397,8 @@ test_cpu_weight_share() {
 # Limits changed live take effect on running instances: a process limit
 # lowered below what runs refuses new forks (and counts them); a CPU cap
 # raised lets the same spinner run free.
+# It measures CPU shares and counts throttled periods: alone.
+# serial test_set_live_pids_cpus
 test_set_live_pids_cpus() {
         local out r1 r2 t1 t2 base
         vsctl create lp1 --pids 50 --cpus 0.2 --start

@@ -29,15 +29,24 @@ ping() {
 }
 
 # Start a UDP counter in an instance, in the background, its output in
-# FILE; counted waits for it (the shell's daemon is a job too: no bare wait).
-udp_counter() { # NAME PORT MS FILE
-        vsctl exec "$1" -- /probe udp-count "$2" "$3" >"$4" 2>&1 &
+# FILE; counted ends it and waits for it (the shell's daemon is a job too: no
+# bare wait).  The counter runs until its end marker (source port 5999)
+# arrives, 30 s at most, so that a count does not depend on how fast a busy
+# host runs the sender.
+udp_counter() { # NAME PORT FILE
+        vsctl exec "$1" -- /probe udp-count "$2" 30000 5999 >"$3" 2>&1 &
         COUNTER_PID=$!
-        wait_for grep -q ready=1 "$4"
+        COUNTER_OUT=$3
+        wait_for grep -q ready=1 "$3"
 }
 
+# counted TX SRC DST PORT: TX sends the end marker from its own address SRC,
+# after what it sent to be counted and on the same path: whatever of that
+# was let through has arrived by then.
 counted() {
+        vsctl exec "$1" -- /probe udp-send "$2" "$3" 5999 "$4" 1 >/dev/null
         wait "$COUNTER_PID"
+        grep -qx ended=1 "$COUNTER_OUT" || fail "the end marker from $2 did not reach the counter: $(tr '\n' ' ' <"$COUNTER_OUT")"
 }
 
 # iperf3's server, once, in an instance's network namespace (the host's
@@ -106,22 +115,22 @@ test_spoofed_source_dropped() {
         a=$(ip_of tx)
         b=$(ip_of rx)
         # control: the instance's own address arrives
-        udp_counter rx 9000 1500 "$T/c1"
+        udp_counter rx 9000 "$T/c1"
         vsctl exec tx -- /probe udp-send "$a" "$b" 5000 9000 10
-        counted
+        counted tx "$a" "$b" 9000
         assert_eq "$(probe_val count <"$T/c1")" 10 "datagrams from the instance's own address"
         # another address of the bridge's network, and one from far away
         for spoof in "$VSD_NET4.200" 192.0.2.99; do
-                udp_counter rx 9000 1500 "$T/c2"
+                udp_counter rx 9000 "$T/c2"
                 out=$(vsctl exec tx -- /probe udp-send "$spoof" "$b" 5000 9000 10)
-                counted
+                counted tx "$a" "$b" 9000
                 note "spoofing $spoof: $out"
                 assert_eq "$(probe_val count <"$T/c2")" 0 "datagrams from spoofed source $spoof"
         done
         # a rogue DHCP server's offers (source port 67) reach nobody
-        udp_counter rx 68 1500 "$T/c3"
+        udp_counter rx 68 "$T/c3"
         vsctl exec tx -- /probe udp-send "$a" "$VSD_NET4.255" 67 68 5
-        counted
+        counted tx "$a" "$VSD_NET4.255" 68
         assert_eq "$(probe_val count <"$T/c3")" 0 "DHCP offers from an instance"
         # ARP: the host learns the instance's own address from its request,
         # never another's, nor its own address under another MAC
@@ -175,13 +184,13 @@ test_routed_spoof_dropped() {
         vsctl create rrx --net routed --start
         a=$(ip_of rtx)
         b=$(ip_of rrx)
-        udp_counter rrx 9000 1500 "$T/c1"
+        udp_counter rrx 9000 "$T/c1"
         vsctl exec rtx -- /probe udp-send "$a" "$b" 5000 9000 5
-        counted
+        counted rtx "$a" "$b" 9000
         assert_eq "$(probe_val count <"$T/c1")" 5 "datagrams from the routed instance's own address"
-        udp_counter rrx 9000 1500 "$T/c2"
+        udp_counter rrx 9000 "$T/c2"
         vsctl exec rtx -- /probe udp-send "$VSD_ROUTED4.99" "$b" 5000 9000 5
-        counted
+        counted rtx "$a" "$b" 9000
         assert_eq "$(probe_val count <"$T/c2")" 0 "spoofed datagrams through the host"
 }
 
@@ -221,6 +230,8 @@ iperf_mbit() {
         jq -r '.end.sum_received.bits_per_second / 1e6'
 }
 
+# It measures rates: alone.
+# serial test_bandwidth_caps
 test_bandwidth_caps() {
         local pid ip inbound outbound
         command -v iperf3 >/dev/null || fail "iperf3 is needed (make deps)"
@@ -270,9 +281,9 @@ test_set_addresses_live() {
         vsctl create taker --ip "$old"
         # the firewall follows: the new address may send
         vsctl create peer --start
-        udp_counter peer 9000 1500 "$T/c1"
+        udp_counter peer 9000 "$T/c1"
         vsctl exec mv -- /probe udp-send "$new" "$(ip_of peer)" 5000 9000 3
-        counted
+        counted mv "$new" "$(ip_of peer)" 9000
         assert_eq "$(probe_val count <"$T/c1")" 3 "datagrams from the new address"
 }
 
@@ -406,11 +417,12 @@ test_nat_masquerades_outbound() {
         nsenter -t "$outpid" -n sh -c 'ip addr add 198.51.100.2/24 dev eth0 && ip link set eth0 up && ip link set lo up'
         vsctl create natted --start
         a=$(ip_of natted)
-        nsenter -t "$outpid" -n "$B/tests/probe" udp-count 9000 2000 >"$T/c1" 2>&1 &
+        nsenter -t "$outpid" -n "$B/tests/probe" udp-count 9000 30000 5999 >"$T/c1" 2>&1 &
         COUNTER_PID=$!
+        COUNTER_OUT=$T/c1
         wait_for grep -q ready=1 "$T/c1"
         vsctl exec natted -- /probe udp-send "$a" 198.51.100.2 5000 9000 3
-        counted
+        counted natted "$a" 198.51.100.2 9000
         note "outside saw: $(tr '\n' ' ' <"$T/c1")"
         assert_eq "$(probe_val count <"$T/c1")" 3 "datagrams that reached the outside"
         assert_eq "$(probe_val from <"$T/c1")" 198.51.100.1 "source seen outside (masqueraded)"
@@ -460,13 +472,13 @@ spoof_check() {
         local a b
         a=$(ip_of "$1")
         b=$(ip_of "$2")
-        udp_counter "$2" 9000 1500 "$T/own"
+        udp_counter "$2" 9000 "$T/own"
         vsctl exec "$1" -- /probe udp-send "$a" "$b" 5000 9000 10
-        counted
+        counted "$1" "$a" "$b" 9000
         assert_eq "$(probe_val count <"$T/own")" 10 "datagrams from $1's own address"
-        udp_counter "$2" 9000 1500 "$T/spoofed"
+        udp_counter "$2" 9000 "$T/spoofed"
         vsctl exec "$1" -- /probe udp-send "$VSD_NET4.200" "$b" 5000 9000 10
-        counted
+        counted "$1" "$a" "$b" 9000
         assert_eq "$(probe_val count <"$T/spoofed")" 0 "datagrams from $1 under the spoofed source $VSD_NET4.200"
 }
 

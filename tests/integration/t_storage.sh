@@ -171,6 +171,8 @@ test_daemon_kill9_keeps_the_disk() {
 # A mount namespace made on the host while an instance runs (unshare -m,
 # another engine's container, a service's private /tmp) copies the host's
 # mount tree: it must not hold the instance's disk once it stopped.
+# Its namespace copies the whole host mount tree, other tests' mounts too: alone.
+# serial test_host_namespace_does_not_pin_the_disk
 test_host_namespace_does_not_pin_the_disk() {
         local holder
         vsctl create pin1 --disk 128M --start
@@ -186,6 +188,8 @@ test_host_namespace_does_not_pin_the_disk() {
         wait "$holder" 2>/dev/null || true
 }
 
+# It mounts a disk in the host's mount tree, where other tests' instance starts copy it: alone.
+# serial test_crash_of_both_is_cleaned
 test_crash_of_both_is_cleaned() {
         local pid
         vsctl create kb1 --disk 128M --start
@@ -389,6 +393,8 @@ test_clone_has_its_own_identity() {
 
 # A cap on the host's disk holds for an image instance too: the loop
 # device's worker charges what it writes to the instance's cgroup.
+# It measures a write rate on the host's disk: alone.
+# serial test_io_cap_through_the_image
 test_io_cap_through_the_image() {
         local dev out rate
         dev=$(findmnt -no SOURCE --target "$T/root")

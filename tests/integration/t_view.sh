@@ -110,6 +110,8 @@ test_files_are_read_only_and_stay() {
         assert_match "$(vsctl exec ro1 -- grep ' /proc/meminfo ' /proc/self/mountinfo)" ' ro,' "mount options of /proc/meminfo"
 }
 
+# It bounds uptimes to a second or two after a start: alone.
+# serial test_uptime_view
 test_uptime_view() {
         local inside host out si
         vsctl create up1 --start
@@ -145,6 +147,8 @@ test_uptime_view() {
         assert_between "$(probe_val uptime <<<"$out")" 0 2 "sysinfo(2) uptime after restart"
 }
 
+# It bounds uptimes to a second or two after a start: alone.
+# serial test_time_namespace
 test_time_namespace() {
         local pid ns before after off out
         before=$(host_uptime)

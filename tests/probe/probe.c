@@ -741,10 +741,17 @@ static int cmd_udp_send(int argc, char **argv) {
         return sent == count ? 0 : 1;
 }
 
-/* udp-count PORT MS: how many datagrams arrive on PORT (any address) in MS
- * milliseconds, and from where the last came.  Prints ready=1 once bound. */
+/* udp-count PORT MS [END_SPORT]: how many datagrams arrive on PORT (any
+ * address) in MS milliseconds, and from where the last came.  With END_SPORT
+ * the count ends at the first datagram from that source port, which is not
+ * counted ("ended=1"): a test sends it after what it counts, on the same
+ * path, so that the count does not depend on how fast a busy host runs the
+ * sender.  Prints ready=1 once bound. */
 static int cmd_udp_count(int argc, char **argv) {
-        if (argc != 3)
+        if (argc != 3 && argc != 4)
+                return usage();
+        long end_port = 0;
+        if (argc == 4 && (parse_long(argv[3], &end_port) < 0 || end_port <= 0 || end_port > 65535))
                 return usage();
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         int one = 1;
@@ -761,7 +768,7 @@ static int cmd_udp_count(int argc, char **argv) {
         long ms = atol(argv[2]);
         end.tv_sec += ms / 1000;
         end.tv_nsec += (ms % 1000) * 1000000L;
-        int n = 0;
+        int n = 0, ended = 0;
         char from[INET_ADDRSTRLEN] = "-";
         for (;;) {
                 clock_gettime(CLOCK_MONOTONIC, &now);
@@ -774,12 +781,18 @@ static int cmd_udp_count(int argc, char **argv) {
                 struct sockaddr_in src;
                 socklen_t sl = sizeof(src);
                 if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *) &src, &sl) >= 0) {
+                        if (end_port && ntohs(src.sin_port) == end_port) {
+                                ended = 1;
+                                break;
+                        }
                         n++;
                         inet_ntop(AF_INET, &src.sin_addr, from, sizeof(from));
                 }
         }
         say("count=%d", n);
         say("from=%s", from);
+        if (end_port)
+                say("ended=%d", ended);
         return 0;
 }
 
