@@ -83,9 +83,16 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-check: deps
+# VM=1: the VM lane (below) on VM_CHECK_TESTS runs beside the host suite,
+# one final "N passed, N failed" for both.
+VM ?=
+check: deps $(if $(filter 1,$(VM)),vm-deps)
 	$(MAKE) all
+ifeq ($(VM),1)
+	VM_KERNEL=$(VM_KERNEL) VM_TESTS="$(VM_CHECK_TESTS)" tests/vm/with-host.sh $(B)
+else
 	tests/run.sh $(B)
+endif
 
 check-san: deps
 	$(MAKE) B=build-san SAN=1 all
@@ -94,6 +101,26 @@ check-san: deps
 demo: deps
 	$(MAKE) all
 	./demo.sh $(B)
+
+# The VM lane (tests/vm/run.sh): the integration tests inside QEMU (TCG) on
+# Debian 12's own kernel, VM_KERNEL=6.1 (default) or 6.12, with pure cgroup
+# v2.  VM_TESTS: patterns as for tests/run.sh (empty = every test).
+VM_KERNEL ?= 6.1
+VM_TESTS ?=
+# The subset `make check VM=1` runs: about 12 minutes of the guest's time.
+VM_CHECK_TESTS ?= t_lifecycle:test_lifecycle t_lifecycle:test_pause_resume t_limits:test_memory \
+	t_limits:test_pids t_view:test_meminfo t_exec:test_relay
+VM_DEPS = qemu-system-x86 busybox-static kmod e2fsprogs xz-utils
+vm-deps:
+	@missing=$$(for p in $(VM_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+check-vm: deps vm-deps
+	$(MAKE) all
+	VM_KERNEL=$(VM_KERNEL) tests/vm/run.sh $(B) $(VM_TESTS)
 
 # What make bench needs besides the build (hyperfine: Debian 12 has it).
 BENCH_DEPS = hyperfine python3 crun lxc systemd-container util-linux busybox-static strace linux-perf gnuplot-nox
@@ -143,12 +170,16 @@ help:
 	@echo "make [all]    build vsd, vsctl, the probe and unit tests into $(B)/"
 	@echo "make deps     install the Debian packages needed (idempotent)"
 	@echo "make check    run every test (root); ends with 'N passed, N failed'"
+	@echo "make check VM=1  the same, and beside it the VM lane on a subset (VM_CHECK_TESTS)"
 	@echo "make check-san  the same under AddressSanitizer + UBSan"
+	@echo "make check-vm   the integration tests in a QEMU guest (TCG) on Debian 12's kernel"
+	@echo "               with pure cgroup v2: VM_KERNEL=6.1 (default) or 6.12,"
+	@echo "               VM_TESTS=\"t_lifecycle: t_limits:test_memory\" (patterns as for tests/run.sh)"
 	@echo "make demo     start a private vsd and a few instances"
 	@echo "make bench    benchmarks"
 	@echo "make fuzz     fuzz the HTTP reader and config.ini parser (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
-.PHONY: all deps bench-deps check check-san demo bench fuzz install clean help
+.PHONY: check-vm vm-deps all deps bench-deps check check-san demo bench fuzz install clean help
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

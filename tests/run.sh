@@ -18,8 +18,10 @@
 # test failed.  VSD_TEST_TIMEOUT (default 180) bounds one integration test in
 # seconds; a test that needs longer says so with a line "# timeout test_x N"
 # in its file, and one whose daemon must run in a network namespace of its
-# own (tests/lib.sh) with a line "# netns test_x".  VSD_KEEP=1 keeps the
-# directory of a failed test.
+# own (tests/lib.sh) with a line "# netns test_x".  VSD_TEST_TIMEOUT_SCALE
+# (default 1) multiplies these limits and the waits of tests/lib.sh (the VM
+# lane, tests/vm/run.sh, runs under software emulation and sets it).
+# VSD_KEEP=1 keeps the directory of a failed test.
 
 set -u
 
@@ -116,7 +118,7 @@ run_integration() {
         local file=$1 fn=$2 n=$3 id pid rc=0 leaks start limit timed_out=
         id="$(basename "$file" .sh):$fn"
         limit=$(sed -n "s/^# timeout $fn \([0-9][0-9]*\)\$/\1/p" "$file" | head -n1)
-        limit=${limit:-${VSD_TEST_TIMEOUT:-180}}
+        limit=$(scaled "${limit:-${VSD_TEST_TIMEOUT:-180}}")
         # "# netns test_x": its daemon in a network namespace of its own (tests/lib.sh)
         VSD_OWN_NETNS=0
         ! grep -qx "# netns $fn" "$file" || VSD_OWN_NETNS=1

@@ -265,9 +265,12 @@ test_stats_full() {
 
 # I/O weight: accepted syntax, but this host's scheduler has no weight file
 # (no BFQ): a clear refusal and nothing changed.  Mapped values are unit-tested.
+# Where the daemon looks: v1's blkio files, or on v2 io.weight of its cgroup
+# parent (a v2 root cgroup has no io.weight, whatever the scheduler).
 test_io_weight_refused() {
         local before
-        if ls /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/blkio/blkio.bfq.weight /sys/fs/cgroup/io.weight >/dev/null 2>&1; then
+        if ls /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/blkio/blkio.bfq.weight \
+                "/sys/fs/cgroup/$VSD_CG/io.weight" >/dev/null 2>&1; then
                 note "this host can weigh I/O: checking it is applied instead"
                 vsctl create iw1 --io-weight 200 --start
                 assert_eq "$(vsctl --json info iw1 | json .io_weight)" 200 "io_weight"
