@@ -139,7 +139,7 @@ static void launch(struct exec_session *s, int fds[3]) {
                 .fds = { fds[0], fds[1], fds[2] },
                 .tty = s->tty,
                 .nofile = (unsigned long) i->cfg.nofile,
-                .time_ns = s->vsd->time_ns,
+                .time_ns = s->vsd->kern.time_ns,
                 .rlimits = &i->cfg.rlimits,
         };
         pid_t pid;

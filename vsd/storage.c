@@ -160,6 +160,7 @@ static int dir_create(struct vsd *v, const char *dir, const struct inst_storage 
 static int dir_attach(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err) {
         snprintf(ret->upper, sizeof(ret->upper), "%s/upper", dir);
         snprintf(ret->work, sizeof(ret->work), "%s/work", dir);
+        ret->mount_fd = -EBADF;
         return 0;
 }
 
