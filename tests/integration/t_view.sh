@@ -177,13 +177,13 @@ test_time_namespace() {
         vsd_up
         assert_eq "$(inst_pid tn1)" "$pid" "init of tn1 after the daemon restart"
         assert_eq "$(vsctl exec tn1 -- readlink /proc/self/ns/time)" "$ns" "time namespace of exec after re-adoption"
-        assert_between "$(sysinfo_uptime tn1)" 2 30 "sysinfo(2) uptime after re-adoption"
+        assert_between "$(sysinfo_uptime tn1)" 2 "$(scaled 30)" "sysinfo(2) uptime after re-adoption"
         assert_match "$(vsctl exec tn1 -- uptime)" ' up 0 min, ' "busybox uptime after re-adoption"
 
         # a new start gets a new namespace, at zero again
         vsctl stop tn1
         vsctl start tn1
-        assert_between "$(sysinfo_uptime tn1)" 0 2 "sysinfo(2) uptime after stop and start"
+        assert_between "$(sysinfo_uptime tn1)" 0 "$(scaled 2)" "sysinfo(2) uptime after stop and start"
         assert_eq "$(vsctl exec tn1 -- readlink /proc/self/ns/time)" "$(time_ns_of "$(inst_pid tn1)")" \
                 "time namespace of exec after a new start"
 }
