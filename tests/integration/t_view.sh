@@ -116,12 +116,12 @@ test_uptime_view() {
         inside=$(vsctl exec up1 -- cat /proc/uptime | cut -d' ' -f1)
         host=$(host_uptime)
         note "uptime inside $inside s, host $host s"
-        assert_between "$inside" 0 5 "uptime of a fresh instance"
+        assert_between "$inside" 0 "$(scaled 5)" "uptime of a fresh instance"
         awk -v h="$host" -v i="$inside" 'BEGIN { exit !(h > i + 70) }' ||
                 fail "host uptime $host not well above $inside (this test needs a host up for more than 70 s)"
         # sysinfo(2) and busybox uptime, which reads it, count the
         # instance's uptime too (its time namespace), not the host's minutes
-        assert_between "$(sysinfo_uptime up1)" 0 5 "sysinfo(2) uptime of a fresh instance"
+        assert_between "$(sysinfo_uptime up1)" 0 "$(scaled 5)" "sysinfo(2) uptime of a fresh instance"
         out=$(vsctl exec up1 -- uptime)
         note "busybox uptime inside: $out; on the host: $(busybox uptime 2>/dev/null)"
         assert_match "$out" ' up 0 min, ' "busybox uptime of a fresh instance"
@@ -135,14 +135,14 @@ test_uptime_view() {
         si=$(probe_val uptime <<<"$out")
         inside=$(head -1 <<<"$out" | cut -d' ' -f1)
         note "after the wait: /proc/uptime $inside s, sysinfo $si s"
-        assert_between "$si" 2 10 "sysinfo(2) uptime after the wait"
+        assert_between "$si" 2 "$(scaled 10)" "sysinfo(2) uptime after the wait"
         assert_between "$(awk -v a="$si" -v b="$inside" 'BEGIN { print a - b }')" 0 1.5 \
                 "sysinfo(2) uptime minus lxcfs's /proc/uptime"
         # a restart starts it again, both of them
         vsctl restart up1
         out=$(vsctl exec up1 -- sh -c 'cat /proc/uptime; /probe sysinfo')
         assert_between "$(head -1 <<<"$out" | cut -d' ' -f1)" 0 1.9 "uptime after restart"
-        assert_between "$(probe_val uptime <<<"$out")" 0 2 "sysinfo(2) uptime after restart"
+        assert_between "$(probe_val uptime <<<"$out")" 0 "$(scaled 2)" "sysinfo(2) uptime after restart"
 }
 
 test_time_namespace() {
