@@ -39,6 +39,9 @@
 #include "../../vsd/syscalls.h"
 
 static int failures;
+/* What this kernel does, probed as the daemon does at start: starts here
+ * take the same paths as the daemon's. */
+static struct kern_features kern;
 static char tmp[] = "/tmp/vsd-test-start.XXXXXX";
 static char lower[256];
 static bool have_probe;
@@ -487,6 +490,7 @@ static void test_time_ns(void) {
                 return;
         }
         in.time_ns = true;
+        in.time_ns_setns = !kern.exec_enters_time_ns;
         int r = inst_start(&in, lower, argv, &err);
         ok(r == 0, "time: start_spawn with a time namespace", "%s", err.msg);
         if (r == 0) {
@@ -627,6 +631,9 @@ static void test_kernel_probes(void) {
         ok(before && after && streq(before, after), "kernel: the probes leave no mount", "mountinfo changed");
         ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "kernel: the probes leave no child", "%m");
         ok(f.time_ns == start_time_ns_supported(), "kernel: time namespaces as /proc/self/ns says", "%d", f.time_ns);
+        ok(f.time_ns == kern.time_ns && f.exec_enters_time_ns == kern.exec_enters_time_ns &&
+                   f.overlay_detached_upper == kern.overlay_detached_upper,
+           "kernel: the same answers twice", "differ");
 }
 
 static void test_failures(void) {
@@ -778,6 +785,7 @@ int main(void) {
                 printf("not ok - setup: %m\n");
                 return 1;
         }
+        kern_probe(tmp, &kern);
         test_spawn_and_join();
         test_time_ns();
         test_detached_layer();
