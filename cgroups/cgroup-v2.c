@@ -178,15 +178,69 @@ static int set_io(struct cg_hier *h, const char *name, const struct cg_limits *l
         return 0;
 }
 
+/*
+ * v2 takes any memory.max and then reclaims down to it, OOM-killing inside
+ * the cgroup (an instance's init too) when reclaim falls short.  v1
+ * refuses such a limit (EBUSY), and so does this: a limit below what the
+ * cgroup holds is first written to memory.high, whose write reclaims down
+ * to it before it returns and never kills, and which holds the usage there
+ * while we look; when the usage is still above, memory.high gets its old
+ * value back and the limit is refused with EBUSY (vsd's message says what
+ * to do).  What is allocated between the check and the write of
+ * memory.max meets the new limit as any later allocation would.
+ */
+static int v2_lower_memory(const struct cg_hier *h, const char *name, uint64_t max, vs_error *err) {
+        uint64_t cur;
+        char old_high[32], val[32];
+        if (cg_file_read_u64(h->parent_fd, name, "memory.current", &cur) < 0 || cur <= max ||
+            cg_file_read(h->parent_fd, name, "memory.high", old_high, sizeof(old_high)) < 0)
+                return 0;
+        snprintf(val, sizeof(val), "%" PRIu64, max);
+        int r = cg_put(h, name, "memory.high", val, false, err);
+        if (r < 0)
+                return r;
+        r = cg_file_read_u64(h->parent_fd, name, "memory.current", &cur);
+        if (r >= 0 && cur <= max)
+                return 0; /* the caller writes the plan's memory.high next */
+        (void) cg_file_write(h->parent_fd, name, "memory.high", old_high);
+        if (r < 0)
+                return vs_err(err, -r, "read %s/%s/memory.current", h->path, name);
+        return vs_err_msg(err, EBUSY, "lower %s/%s/memory.max to %" PRIu64 ": %" PRIu64 " bytes in use that reclaim could not free",
+                          h->path, name, max, cur);
+}
+
+/* An empty cpuset.cpus stands for the parent's effective CPUs and follows
+ * them.  Kernels that refuse to empty it while the cgroup has processes
+ * (ENOSPC: 6.1) get the parent's effective CPUs as they are now; the
+ * instance's next start, into a new cgroup, has it empty again. */
+static int v2_set_cpuset(const struct cg_hier *h, const char *name, const char *cpus, vs_error *err) {
+        if (cpus[0])
+                return cg_put(h, name, "cpuset.cpus", cpus, false, err);
+        int r = cg_file_write(h->parent_fd, name, "cpuset.cpus", "\n");
+        if (r == -ENOSPC) {
+                char all[512];
+                r = cg_file_read(h->parent_fd, NULL, "cpuset.cpus.effective", all, sizeof(all));
+                if (r < 0)
+                        return vs_err(err, -r, "read %s/cpuset.cpus.effective", h->path);
+                return cg_put(h, name, "cpuset.cpus", all, false, err);
+        }
+        if (r < 0 && r != -ENOENT)
+                return vs_err(err, -r, "empty %s/%s/cpuset.cpus", h->path, name);
+        return 0;
+}
+
 static int v2_set_limits(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err) {
         struct cg_hier *h = &m->hier[0];
         char val[48];
         int r;
 
         if (h->mask & CG_MASK(CG_MEMORY)) {
-                if (lim->memory_max)
+                if (lim->memory_max) {
+                        r = v2_lower_memory(h, name, lim->memory_max, err);
+                        if (r < 0)
+                                return r;
                         snprintf(val, sizeof(val), "%" PRIu64, lim->memory_max);
-                else
+                } else
                         snprintf(val, sizeof(val), "max");
                 r = cg_put(h, name, "memory.max", val, false, err);
                 if (r < 0)
@@ -229,8 +283,7 @@ static int v2_set_limits(struct cg_manager *m, const char *name, const struct cg
                         return r;
         }
         if (h->mask & CG_MASK(CG_CPUSET)) {
-                /* empty = the parent's effective CPUs */
-                r = cg_put(h, name, "cpuset.cpus", lim->cpuset[0] ? lim->cpuset : "\n", !lim->cpuset[0], err);
+                r = v2_set_cpuset(h, name, lim->cpuset, err);
                 if (r < 0)
                         return r;
         }

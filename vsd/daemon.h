@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kernel.h"
 #include "settings.h"
 #include "storage.h"
 
@@ -27,7 +28,7 @@ struct vsd {
         struct cg_manager *cg;
         struct api *api;
         struct lxcfs *lxcfs; /* the view's filesystem, shared by every instance */
-        bool time_ns;   /* the kernel has time namespaces: each instance gets its own */
+        struct kern_features kern; /* what this kernel can do (kernel.h), probed at start */
         struct ev_bus *events;  /* what happened, for `vsctl events` */
         struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct netw *net;       /* rtnetlink and the firewall (network.c) */

@@ -247,7 +247,7 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
                 .rows = req->rows,
                 .cols = req->cols,
                 .nofile = (unsigned long) i->cfg.nofile,
-                .time_ns = s->vsd->time_ns,
+                .time_ns = s->vsd->kern.time_ns,
                 .rlimits = &i->cfg.rlimits,
         };
         pid_t pid;

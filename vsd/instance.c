@@ -501,8 +501,9 @@ int inst_start(struct instance *i, vs_error *err) {
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
         snprintf(logp, sizeof(logp), "%s/console.log", dir);
 
-        /* the private layer is mounted on the host before the clone: the
-         * child's overlay takes it as upperdir from its copy of our tree */
+        /* the private layer is attached before the clone: the child's
+         * overlay reaches it through the fd table it inherits (or attaches
+         * it in its own mount namespace first: struct stor_layer) */
         r = stor_attach(v, dir, &i->cfg, &layer, err);
         if (r < 0)
                 return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
@@ -529,9 +530,10 @@ int inst_start(struct instance *i, vs_error *err) {
         struct start_spec spec = {
                 .name = i->cfg.name,
                 .lower = lower,
-                .upper = layer.upper,
-                .work = layer.work,
+                .upper = layer.mount_fd >= 0 ? layer.ovl_upper : layer.upper,
+                .work = layer.mount_fd >= 0 ? layer.ovl_work : layer.work,
                 .layer_fd = layer.fd,
+                .layer_at = layer.mount_fd >= 0 ? layer.mount_at : NULL,
                 .rootfs = rootfs,
                 .init_argv = argv,
                 .console = slave,
@@ -539,7 +541,8 @@ int inst_start(struct instance *i, vs_error *err) {
                 .nofile = (unsigned long) i->cfg.nofile,
                 .view = view,
                 .view_trees = view_fds ? &view_trees : NULL,
-                .time_ns = v->time_ns,
+                .time_ns = v->kern.time_ns,
+                .time_ns_setns = v->kern.time_ns && !v->kern.exec_enters_time_ns,
                 .rlimits = &i->cfg.rlimits,
                 .net = networked ? &net : NULL,
                 .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,

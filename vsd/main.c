@@ -197,6 +197,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "vsd: must run as root\n");
                 return 1;
         }
+        if (kern_check_required(&err) < 0) {
+                fprintf(stderr, "vsd: %s\n", err.msg);
+                return 1;
+        }
 
         /* tests only: stop every start at a stage, to kill the daemon there */
         const char *stall = getenv("VSD_TEST_STALL");
@@ -266,12 +270,18 @@ int main(int argc, char **argv) {
                 loop_free(v.loop);
                 return 1;
         }
-        /* Asked once: the answer cannot change while we run, and a kernel
-         * without them is said so once, not at every start. */
-        v.time_ns = start_time_ns_supported();
-        if (!v.time_ns)
+        /* Asked once: the answers cannot change while we run, and what a
+         * kernel lacks is said once, not at every start. */
+        kern_probe(v.set.root, &v.kern);
+        if (!v.kern.time_ns)
                 log_warn("Failed to find time namespaces in this kernel (no /proc/self/ns/time): instances "
                          "share the host's boot and monotonic clocks, ignoring");
+        else if (!v.kern.exec_enters_time_ns)
+                log_info("exec does not enter an unshared time namespace on this kernel: an instance's init "
+                         "enters its own before exec, and is cloned without sharing the daemon's memory");
+        if (!v.kern.overlay_detached_upper)
+                log_info("overlayfs refuses an upper layer on a detached mount on this kernel: an image "
+                         "instance's disk is attached inside its own mount namespace at start");
         r = ev_bus_new(EV_RING_DEFAULT, &v.events);
         if (r < 0)
                 vs_err(&err, -r, "Failed to set up events");

@@ -98,6 +98,17 @@ int mnt_make_slave(vs_error *err) {
 
 int mnt_overlay(const struct start_spec *spec, int *ret_rootfd, vs_error *err) {
         char opts[3 * 4096 + 64];
+        /* The private layer's filesystem, detached until now: attached in
+         * this mount namespace only (a slave of the host's by now, so
+         * nothing propagates back), for an overlayfs that clones its
+         * layers only from the caller's own namespace.  pivot_root's
+         * detach of the old root takes this mount away again; the overlay
+         * keeps its own clone. */
+        if (spec->layer_at) {
+                int r = sys_move_mount(spec->layer_fd, "", AT_FDCWD, spec->layer_at, MOVE_MOUNT_F_EMPTY_PATH);
+                if (r < 0)
+                        return vs_err_msg(err, -r, "attach the private layer's filesystem on %s", spec->layer_at);
+        }
         int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec->lower, spec->upper,
                          spec->work);
         if (n < 0 || (size_t) n >= sizeof(opts))

@@ -10,8 +10,9 @@
  *
  * An instance's init is cloned with CLONE_VM where the kernel lets the
  * parent place it in its cgroups afterwards (cgroup v1, and v2 without
- * CLONE_INTO_CGROUP): the child then runs in the daemon's own memory, on a
- * stack of its own, until its exec.  No page tables are copied, no page is
+ * CLONE_INTO_CGROUP) and its exec enters the time namespace the child
+ * unshared (6.2 and later, see step_time_ns): the child then runs in the
+ * daemon's own memory, on a stack of its own, until its exec.  No page tables are copied, no page is
  * copied on write by either side, and exec has no copy to tear down: that
  * is 30% of a start on a virtual machine, where each of those costs a trap.
  * The rules that make it safe:
@@ -84,6 +85,7 @@
 #define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void) (addr), (void) (size))
 #endif
 
+#include "../base/fileio.h"
 #include "../base/util.h"
 #include "../cgroups/cgroup.h"
 #include "mount.h"
@@ -135,6 +137,7 @@ struct child {
         int pty_slave; /* start_join with tty: the slave of step_join_pty's pty */
         int keep[CHILD_KEEP_MAX];      /* the daemon's fds it needs (sync_fd among them) */
         unsigned n_keep;
+        int time_ns_fd; /* start_join: the instance's time namespace, or -EBADF */
         /* The parent's CLOCK_MONOTONIC and CLOCK_BOOTTIME just before the
          * clone: the zero of the instance's clocks (step_time_ns). */
         struct timespec clone_monotonic, clone_boottime;
@@ -424,7 +427,21 @@ static int step_time_ns(struct child *c) {
         ssize_t w = write(fd, offsets, (size_t) n);
         if (w != n)
                 return vs_err_msg(&c->err, w < 0 ? errno : EIO, "set the clock offsets (boottime %lld s)", boot_sec);
-        return 0;
+        if (!c->spec->time_ns_setns)
+                return 0;
+        /* A kernel whose exec does not enter the namespace (6.1): init
+         * would stay in the host's while its children are born in the
+         * instance's, and such a kernel refuses vfork() and every
+         * CLONE_VM clone in that state (busybox init cannot start a
+         * shell).  Entered here, after the offsets, which can no longer
+         * be written once a process is inside.  setns() into a time
+         * namespace needs a process that shares its memory with no other:
+         * start_spawn() clones without CLONE_VM then. */
+        _cleanup_close_ int ns = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+        if (ns < 0)
+                return vs_err_msg(&c->err, errno, "open /proc/self/ns/time_for_children");
+        int r = sys_setns(ns, CLONE_NEWTIME);
+        return r < 0 ? vs_err_msg(&c->err, -r, "enter the new time namespace") : 0;
 }
 
 static int step_overlay(struct child *c) {
@@ -598,13 +615,16 @@ static int step_join_namespaces(struct child *c) {
          * entered at fork; the cgroup one last of all, after the parent's
          * cgroup placement, for the same reason as step_cgroup_ns. */
         int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
-        /* The command reads the instance's clocks, as init does.  Unlike
-         * unshare, setns moves us at once (we are single-threaded, as it
-         * requires).  An instance started without a time namespace of its
-         * own is in the host's: joining that changes nothing. */
-        if (c->join->time_ns)
-                flags |= CLONE_NEWTIME;
-        int r = sys_setns(c->join->init_pidfd, flags);
+        /* The command reads the instance's clocks, as init's children do
+         * (start_join() opened their namespace).  Unlike unshare, setns
+         * moves us at once (we are single-threaded, as it requires). */
+        int r;
+        if (c->time_ns_fd >= 0) {
+                r = sys_setns(c->time_ns_fd, CLONE_NEWTIME);
+                if (r < 0)
+                        return vs_err_msg(&c->err, -r, "setns into the instance's time namespace");
+        }
+        r = sys_setns(c->join->init_pidfd, flags);
         if (r < 0)
                 return vs_err_msg(&c->err, -r, "setns into init's namespaces");
         /* Entering a mount namespace sets root and cwd to its root, which is
@@ -959,6 +979,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 .sync_fd = child_fd,
                 .rootfd = -EBADF,
                 .pty_slave = -EBADF,
+                .time_ns_fd = -EBADF,
                 .clone_monotonic = clone_monotonic,
                 .clone_boottime = clone_boottime,
         };
@@ -972,7 +993,9 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 child_keep(&c, spec->view_trees->fd[i]);
         pid_t pid;
         int dumpable = -1;
-        if (cgfd < 0) {
+        /* CLONE_VM where the parent places the child in its cgroups, unless
+         * the child must enter its time namespace itself (step_time_ns) */
+        if (cgfd < 0 && !spec->time_ns_setns) {
                 /* In our memory (see the top of this file).  The child
                  * closes its copy of our end of the sync socket first
                  * (child_detach): parent_fd itself is ours. */
@@ -1021,6 +1044,39 @@ bool start_time_ns_supported(void) {
         return access("/proc/self/ns/time", F_OK) == 0;
 }
 
+/*
+ * The instance's time namespace: the one its init's children are born in
+ * (/proc/PID/ns/time_for_children), not init's own.  On a kernel whose
+ * exec does not enter an unshared time namespace (6.1), an init started by
+ * a vsd that did not enter it itself stayed in the host's, while
+ * everything it forks is in the instance's; init cannot make another (no
+ * CAP_SYS_ADMIN), so its time_for_children is the instance's on every
+ * kernel.  The pid comes from the pidfd; if init is still alive after the
+ * open, the pid was init's when it was opened.  -errno.
+ */
+static int open_time_ns(int pidfd) {
+        char path[64];
+        _cleanup_free_ char *info = NULL;
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+        int r = vs_read_file(path, 4096, &info, NULL);
+        if (r < 0)
+                return r;
+        const char *p = strstr(info, "\nPid:");
+        int pid;
+        if (!p || sscanf(p + 5, "%d", &pid) != 1 || pid <= 0)
+                return -ESRCH; /* -1: init is gone */
+        snprintf(path, sizeof(path), "/proc/%d/ns/time_for_children", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = sys_pidfd_send_signal(pidfd, 0, NULL, 0);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
 /* Our own pid namespace, to return to after forking into an instance's.
  * Opened once: the daemon's pid namespace never changes. */
 static int self_pidns_fd = -EBADF;
@@ -1040,6 +1096,12 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
         _cleanup_close_ int cgfd = open_cgroup_for_clone(spec->cg, spec->name, err);
         if (cgfd < 0 && cgfd != -EOPNOTSUPP)
                 return cgfd;
+        _cleanup_close_ int time_ns = -EBADF;
+        if (spec->time_ns) {
+                time_ns = open_time_ns(spec->init_pidfd);
+                if (time_ns < 0)
+                        return vs_err(err, -time_ns, "Failed to find the time namespace of %s", spec->name);
+        }
 
         int sv[2];
         r = sync_pair(sv, err);
@@ -1066,9 +1128,11 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
                 args.flags |= CLONE_INTO_CGROUP;
                 args.cgroup = (uint64_t) cgfd;
         }
-        struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF, .pty_slave = -EBADF };
+        struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF, .pty_slave = -EBADF,
+                           .time_ns_fd = time_ns };
         child_keep(&c, child_fd);
         child_keep(&c, spec->init_pidfd);
+        child_keep(&c, time_ns);
         for (int i = 0; i < 3; i++)
                 child_keep(&c, spec->fds[i]);
         pid_t pid = sys_clone3(&args);

@@ -37,6 +37,9 @@ struct start_spec {
         const char *work;       /* overlay workdir, same filesystem as upper */
         int layer_fd;           /* the fd upper and work go through (/proc/self/fd/N/...),
                                  * or < 0: the child keeps it open */
+        const char *layer_at;   /* non-NULL: the child attaches the detached mount layer_fd
+                                 * holds there (in its own mount namespace) before the
+                                 * overlay, whose upper and work are below it (stor_layer) */
         const char *rootfs;     /* empty host directory the overlay is mounted on; the
                                  * mount exists only in the instance's mount namespace */
         char *const *init_argv; /* the template's init, argv[0] a path inside the rootfs */
@@ -48,6 +51,9 @@ struct start_spec {
         const struct view_trees *view_trees; /* its mounts cloned by the daemon, or NULL */
         bool time_ns;           /* own time namespace, clocks from zero at the clone
                                  * (start_time_ns_supported()); false: the host's */
+        bool time_ns_setns;     /* the kernel's exec does not enter it (kern_features):
+                                 * the child does, with setns(), and is cloned
+                                 * without CLONE_VM for that */
         const struct inst_rlimits *rlimits; /* the other rlimits for init; NULL = vsd's own */
         const struct start_net *net;       /* NULL: loopback only */
         bool join_netns;        /* join netns_fd, made and plumbed by the daemon, */

@@ -496,6 +496,25 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
         ret->fd = mfd;
         snprintf(ret->upper, sizeof(ret->upper), "/proc/self/fd/%d/upper", mfd);
         snprintf(ret->work, sizeof(ret->work), "/proc/self/fd/%d/work", mfd);
+        ret->mount_fd = -EBADF;
+        if (!v->kern.overlay_detached_upper) {
+                /* An overlayfs that takes its layers only from the caller's
+                 * own mount namespace (6.1, 6.12): the child moves this
+                 * mount onto <inst>/disk in its new namespace, after that
+                 * namespace stopped propagating to the host's, and the
+                 * overlay takes it from there.  The host's tree still never
+                 * has it; the namespace's copy goes with its pivot_root,
+                 * and the fd keeps reaching the filesystem as before. */
+                ret->mount_fd = mfd;
+                snprintf(ret->mount_at, sizeof(ret->mount_at), "%s", mnt);
+                snprintf(ret->ovl_upper, sizeof(ret->ovl_upper), "%s/upper", mnt);
+                snprintf(ret->ovl_work, sizeof(ret->ovl_work), "%s/work", mnt);
+                if (mkdir(mnt, 0755) < 0 && errno != EEXIST) {
+                        r = vs_err(err, errno, "create %s", mnt);
+                        held_drop(dir);
+                        return r;
+                }
+        }
         return 0;
 }
 

@@ -166,6 +166,7 @@ static int dir_attach(struct vsd *v, const char *dir, struct stor_layer *ret, vs
         ret->fd = -EBADF;
         snprintf(ret->upper, sizeof(ret->upper), "%s/upper", dir);
         snprintf(ret->work, sizeof(ret->work), "%s/work", dir);
+        ret->mount_fd = -EBADF;
         return 0;
 }
 

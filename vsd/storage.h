@@ -25,11 +25,22 @@
 
 struct vsd;
 
-/* The overlay directories of an attached layer. */
+/* The overlay directories of an attached layer, as the daemon reaches
+ * them (and the start child, which inherits its fd table). */
 struct stor_layer {
         char upper[600];
         char work[600];
         int fd; /* the fd the paths go through (image), or -EBADF (dir); held by storage.c */
+        /* A kernel whose overlayfs refuses a layer on a detached mount
+         * (kern_features.overlay_detached_upper false): the start child
+         * attaches the mount held by mount_fd on mount_at, a directory of
+         * its own mount namespace's copy of the host's tree, and gives the
+         * overlay ovl_upper and ovl_work below it.  -EBADF: the overlay
+         * takes upper and work as they are. */
+        int mount_fd;
+        char mount_at[600];
+        char ovl_upper[600];
+        char ovl_work[600];
 };
 
 struct stor_usage {
@@ -72,7 +83,8 @@ int stor_create(struct vsd *v, const char *dir, const struct inst_config *cfg, v
 
 /* Make the layer usable before the clone (image: grow the filesystem if a
  * grow is pending, bind a loop device, mount it where only an fd reaches
- * it; ret's paths go through /proc/self/fd, valid in the child too). */
+ * it; ret's paths go through /proc/self/fd, valid in the child too, and
+ * ret->mount_fd says when the child must attach it first). */
 int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, struct stor_layer *ret, vs_error *err);
 
 /* Undo stor_attach once nothing uses the layer any more (init is gone).

@@ -179,16 +179,22 @@ test_io_write_throttle() {
 }
 
 # Lowering memory below what the instance holds and the kernel cannot
-# reclaim (tmpfs, no swap) is refused with a clear message; nothing changes.
+# reclaim (tmpfs, no swap) is refused with a clear message; nothing changes,
+# and nothing is killed (v2 takes any memory.max and OOM-kills to meet it).
 test_lower_memory_below_usage() {
-        local before
+        local before pid
         vsctl create low1 --memory 256M --start
+        pid=$(inst_pid low1)
         vsctl exec low1 -- dd if=/dev/zero of=/dev/shm/fill bs=1M count=40
         before=$(disk_snapshot)
         expect_fail --code 1 vsctl set low1 --memory 16M
         assert_match "$LAST_ERR" "could not reclaim" "message for a limit below usage"
         assert_eq "$(vsctl --json info low1 | json .memory)" 268435456 "memory after the refused change"
         assert_eq "$(disk_snapshot)" "$before" "state root after the refused change"
+        assert_eq "$(inst_pid low1)" "$pid" "init after the refused change"
+        assert_eq "$(vsctl --json stats low1 | json .memory.oom_kills)" 0 "OOM kills of the refused change"
+        assert_eq "$(vsctl exec low1 -- wc -c /dev/shm/fill | cut -d" " -f1)" 41943040 \
+                "the instance's file after the refused change"
         # once the memory is freed inside, the same change goes through
         vsctl exec low1 -- rm /dev/shm/fill
         vsctl set low1 --memory 16M

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,11 +33,15 @@
 #include "../../base/fileio.h"
 #include "../../base/util.h"
 #include "../../cgroups/cgroup.h"
+#include "../../vsd/kernel.h"
 #include "../../vsd/security.h"
 #include "../../vsd/start.h"
 #include "../../vsd/syscalls.h"
 
 static int failures;
+/* What this kernel does, probed as the daemon does at start: starts here
+ * take the same paths as the daemon's. */
+static struct kern_features kern;
 static char tmp[] = "/tmp/vsd-test-start.XXXXXX";
 static char lower[256];
 static bool have_probe;
@@ -117,6 +122,9 @@ struct inst {
         int pidfd;
         struct cg_manager *cg;
         bool time_ns; /* start and join with a time namespace of its own */
+        bool time_ns_setns; /* ... entered by the child itself (kernels whose exec does not) */
+        const char *layer_at; /* a detached layer the child attaches here (start_spec) */
+        int layer_fd;
 };
 
 static int inst_init(struct inst *in, const char *name) {
@@ -129,7 +137,9 @@ static int inst_init(struct inst *in, const char *name) {
         in->master = in->slave = in->pidfd = -EBADF;
         in->pid = 0;
         in->cg = NULL;
-        in->time_ns = false;
+        in->time_ns = in->time_ns_setns = false;
+        in->layer_at = NULL;
+        in->layer_fd = -EBADF;
         if (mkdir(base, 0755) < 0 || mkdir(in->upper, 0755) < 0 || mkdir(in->work, 0755) < 0 ||
             mkdir(in->rootfs, 0755) < 0)
                 return -errno;
@@ -152,6 +162,9 @@ static int inst_start_cg(struct inst *in, const char *lowerdir, char *const *arg
                 .console = in->slave,
                 .cg = cg,
                 .time_ns = in->time_ns,
+                .time_ns_setns = in->time_ns_setns,
+                .layer_at = in->layer_at,
+                .layer_fd = in->layer_fd,
         };
         in->cg = cg;
         return start_spawn(&spec, &in->pid, &in->pidfd, err);
@@ -481,6 +494,7 @@ static void test_time_ns(void) {
                 return;
         }
         in.time_ns = true;
+        in.time_ns_setns = !kern.exec_enters_time_ns;
         int r = inst_start(&in, lower, argv, &err);
         ok(r == 0, "time: start_spawn with a time namespace", "%s", err.msg);
         if (r == 0) {
@@ -507,6 +521,36 @@ static void test_time_ns(void) {
         }
         inst_stop(&in);
 
+        /* The path of a kernel whose exec leaves init outside the time
+         * namespace it unshared (6.1): the child enters it with setns()
+         * before exec, cloned without CLONE_VM.  On any kernel init ends
+         * up where its children are born, and a join lands there too. */
+        if (inst_init(&in, "time3") < 0) {
+                ok(false, "time: setup", "%m");
+                return;
+        }
+        in.time_ns = in.time_ns_setns = true;
+        r = inst_start(&in, lower, argv, &err);
+        ok(r == 0, "time: start_spawn entering the namespace before exec", "%s", err.msg);
+        if (r == 0) {
+                char children[64], path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/time_for_children", (int) in.pid);
+                ssize_t n = readlink(path, children, sizeof(children) - 1);
+                children[n > 0 ? n : 0] = '\0';
+                r = read_console(in.master, buf, sizeof(buf));
+                ok(r == 0 && fact(buf, "up", v, sizeof(v)) && atof(v) < 5, "time: setns before exec: clocks near zero",
+                   "r=%d '%s'", r, buf);
+                ok(ns_link(in.pid, init_ns, sizeof(init_ns)) && !streq(init_ns, host_ns) && streq(init_ns, children),
+                   "time: setns before exec: init is where its children are born", "host %s, init %s, children %s",
+                   host_ns, init_ns, children);
+                int status;
+                char *cat[] = { "readlink", "/proc/self/ns/time", NULL };
+                r = join(&in, cat, buf, sizeof(buf), &status, &err);
+                ok(r == 0 && status == 0 && strncmp(buf, init_ns, strlen(init_ns)) == 0,
+                   "time: setns before exec: join enters the same one", "r=%d %s '%s'", r, err.msg, buf);
+        }
+        inst_stop(&in);
+
         /* time_ns off (a kernel without them): the host's clocks */
         if (inst_init(&in, "time2") < 0) {
                 ok(false, "time: setup", "%m");
@@ -517,6 +561,83 @@ static void test_time_ns(void) {
                    streq(v, host_ns),
            "time: without time_ns init keeps the host's clocks", "r=%d %s '%s'", r, err.msg, buf);
         inst_stop(&in);
+}
+
+/* The private layer on a detached mount (an image's fsmount(), here a
+ * tmpfs) that the child attaches in its own mount namespace before the
+ * overlay, as on kernels whose overlayfs refuses a detached upper (6.1):
+ * the instance writes through it, the host's tree never has it, and the
+ * mount's fd reaches what was written. */
+static const char layer_script[] = "echo data >/hello && echo wrote=yes\necho END\nexec sleep 100000\n";
+
+static void test_detached_layer(void) {
+        struct inst in;
+        vs_error err = { 0 };
+        char buf[4096], v[64], at[300];
+        char *argv[] = { "/bin/sh", "-c", (char *) layer_script, NULL };
+
+        if (inst_init(&in, "layer1") < 0) {
+                ok(false, "layer: setup", "%m");
+                return;
+        }
+        _cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        _cleanup_close_ int mfd = -EBADF;
+        if (fs >= 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+                mfd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+        ok(mfd >= 0 && mkdirat(mfd, "upper", 0755) == 0 && mkdirat(mfd, "work", 0755) == 0,
+           "layer: a detached tmpfs with upper and work", "%m");
+        snprintf(at, sizeof(at), "%s/%s/disk", tmp, in.name);
+        snprintf(in.upper, sizeof(in.upper), "%s/upper", at);
+        snprintf(in.work, sizeof(in.work), "%s/work", at);
+        in.layer_at = at;
+        in.layer_fd = mfd;
+        if (mfd < 0 || mkdir(at, 0755) < 0) {
+                ok(false, "layer: setup", "%m");
+                inst_stop(&in);
+                return;
+        }
+        int r = inst_start(&in, lower, argv, &err);
+        ok(r == 0, "layer: start_spawn attaching the layer in the child", "%s", err.msg);
+        if (r == 0) {
+                r = read_console(in.master, buf, sizeof(buf));
+                ok(r == 0 && fact(buf, "wrote", v, sizeof(v)), "layer: init writes through the overlay", "r=%d '%s'",
+                   r, buf);
+                ok(!host_mounted(at), "layer: the host's tree does not have it", "%s is mounted on the host", at);
+                _cleanup_close_ int f = openat(mfd, "upper/hello", O_RDONLY | O_CLOEXEC);
+                ok(f >= 0, "layer: the mount's fd reaches what init wrote", "%m");
+        }
+        inst_stop(&in);
+        /* a wrong place fails the overlay step, in one line */
+        if (inst_init(&in, "layer2") < 0) {
+                ok(false, "layer: setup", "%m");
+                return;
+        }
+        in.layer_at = "/nonexistent/disk";
+        in.layer_fd = mfd;
+        r = inst_start(&in, lower, argv, &err);
+        ok(r < 0 && strstr(err.msg, "attach the private layer's filesystem on /nonexistent/disk"),
+           "layer: a missing mount point is named", "r=%d %s", r, err.msg);
+        inst_stop(&in);
+}
+
+/* The daemon's start-time checks on this kernel: every required call is
+ * there, and the probes leave no child and no mount behind. */
+static void test_kernel_probes(void) {
+        vs_error err = { 0 };
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        ok(kern_check_required(&err) == 0, "kernel: the required system calls are there", "%s", err.msg);
+        (void) vs_read_file("/proc/self/mountinfo", 1 << 20, &before, NULL);
+        struct kern_features f;
+        kern_probe(tmp, &f);
+        (void) vs_read_file("/proc/self/mountinfo", 1 << 20, &after, NULL);
+        printf("# kernel: time_ns %d, exec_enters_time_ns %d, overlay_detached_upper %d\n", f.time_ns,
+               f.exec_enters_time_ns, f.overlay_detached_upper);
+        ok(before && after && streq(before, after), "kernel: the probes leave no mount", "mountinfo changed");
+        ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "kernel: the probes leave no child", "%m");
+        ok(f.time_ns == start_time_ns_supported(), "kernel: time namespaces as /proc/self/ns says", "%d", f.time_ns);
+        ok(f.time_ns == kern.time_ns && f.exec_enters_time_ns == kern.exec_enters_time_ns &&
+                   f.overlay_detached_upper == kern.overlay_detached_upper,
+           "kernel: the same answers twice", "differ");
 }
 
 static void test_failures(void) {
@@ -668,8 +789,11 @@ int main(void) {
                 printf("not ok - setup: %m\n");
                 return 1;
         }
+        kern_probe(tmp, &kern);
         test_spawn_and_join();
         test_time_ns();
+        test_detached_layer();
+        test_kernel_probes();
         test_failures();
         test_cgroup();
         test_latency();

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What the running kernel can do, found out once at daemon start by trying
+ * it (never from the version number: distributions backport, and a feature
+ * may be configured out).  Each answer picks the path vsd takes; the paths
+ * and why are in doc/architecture.md ("Kernels").
+ */
+
+#include <stdbool.h>
+
+#include "../base/error.h"
+
+struct kern_features {
+        /* Time namespaces (CONFIG_TIME_NS, Linux 5.6): each instance gets
+         * its own boot and monotonic clocks. */
+        bool time_ns;
+        /* exec() moves a process into the time namespace it unshared
+         * (Linux 6.2).  Without it the start child enters the namespace
+         * with setns() before exec, which a process sharing its memory
+         * cannot: starts then clone without CLONE_VM. */
+        bool exec_enters_time_ns;
+        /* overlayfs takes an upper layer on a detached mount (an fsmount()
+         * fd through /proc/self/fd).  Debian 12's 6.1 and 6.12 refuse
+         * ("failed to clone upperpath"); without it the start child first
+         * attaches the image's filesystem inside its own mount namespace. */
+        bool overlay_detached_upper;
+};
+
+/*
+ * Check that the kernel has every system call vsd cannot work without.
+ * Fails with one line naming the first one missing, the release that
+ * brought it and this kernel's release.
+ */
+int kern_check_required(vs_error *err);
+
+/*
+ * Probe the optional behaviours above.  lower_dir: an existing directory
+ * on the host (the state root), the lower layer of a probe overlay that is
+ * created and dropped, never attached.  A probe that cannot tell answers
+ * with the choice that works everywhere.
+ */
+void kern_probe(const char *lower_dir, struct kern_features *ret);
