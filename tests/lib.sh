@@ -241,15 +241,11 @@ vsd_up() {
         echo "=== vsd_up $(date +%T.%N)" >>"$T/vsd.log"
         vsd_net_conf
         vsd_templates_conf
-<<<<<<< HEAD
+        vsd_storage_conf
         vsd_netns_make
         local in_ns=()
         [ -z "$VSD_NETNS" ] || in_ns=(nsenter "--net=/run/netns/$VSD_NETNS")
         setsid "${in_ns[@]}" "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
-=======
-        vsd_storage_conf
-        setsid "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$VSD_SOCKET" \
->>>>>>> vm-lane
                 --cgroup-parent "$VSD_CG" --foreground -c "$T/vsd.conf" ${VSD_ARGS:-} \
                 </dev/null >>"$T/vsd.log" 2>&1 &
         VSD_PID=$!
