@@ -585,3 +585,58 @@ test_oom_spares_init() {
                 note "no CAP_SYS_RESOURCE here: a shielded daemon cannot be tried"
         fi
 }
+
+# Root inside an instance attacks its limits through its own cgroup tree
+# (/sys/fs/cgroup, rooted at the instance's cgroup): raises every limit file
+# of that root, makes cgroups of its own with no limit and moves into them,
+# moves back up.  Whether or not the host's cgroup2 mount has nsdelegate,
+# none of it may raise what the host set: the limits read back unchanged
+# where vsd wrote them, and a hog is still OOM-killed at the limit, also
+# from a cgroup the instance made itself.
+test_limits_hold_against_root_inside() {
+        local out rc dir v1=
+        vsctl create lim1 --memory 64M --memory-soft 60M --pids 100 --cpus 0.5 --start
+        # writable from inside: an init such as systemd builds its tree there
+        vsctl exec lim1 -- mkdir /sys/fs/cgroup/mine
+        out=$(vsctl exec lim1 -- sh -c '
+                cd /sys/fs/cgroup
+                for f in memory.max memory.high memory.swap.max pids.max cpu.max cpu.weight memory.min memory.low; do
+                        [ -e "$f" ] || continue
+                        echo max >"$f" 2>/dev/null && echo "wrote $f"
+                done
+                echo 100000 >cpu.weight 2>/dev/null && echo "wrote cpu.weight"
+                echo +memory +pids +cpu >cgroup.subtree_control 2>/dev/null && echo "enabled controllers"
+                echo $$ >mine/cgroup.procs && echo "moved into mine"
+                for f in memory.max memory.high pids.max cpu.max; do
+                        [ -e "mine/$f" ] || continue
+                        echo max >"mine/$f" 2>/dev/null && echo "wrote mine/$f"
+                done
+                echo $$ >cgroup.procs 2>/dev/null && echo "moved back to the root"
+                echo $$ >../cgroup.procs 2>/dev/null && echo "moved above the root"
+                echo $$ >mine/cgroup.procs
+                true') || fail "the attack script failed: $out"
+        note "from inside: $(tr '\n' ';' <<<"$out")"
+        [ -d "/sys/fs/cgroup/memory/$VSD_CG/lim1" ] && v1=1
+        dir=$(cg_dir lim1 memory)
+        if [ -n "$v1" ]; then
+                assert_eq "$(cat "$dir/memory.limit_in_bytes")" 67108864 "memory.limit_in_bytes on the host"
+                assert_eq "$(cat "$(cg_dir lim1 pids)/pids.max")" 100 "pids.max on the host"
+                assert_eq "$(cat "$(cg_dir lim1 cpu)/cpu.cfs_quota_us")" 50000 "cpu.cfs_quota_us on the host"
+        else
+                assert_eq "$(cat "$dir/memory.max")" 67108864 "memory.max on the host"
+                assert_eq "$(cat "$dir/memory.high")" 50331648 "memory.high on the host"
+                assert_eq "$(cat "$dir/pids.max")" 100 "pids.max on the host"
+                assert_eq "$(cat "$dir/cpu.max")" "50000 100000" "cpu.max on the host"
+        fi
+        assert_eq "$(vsctl --json stats lim1 | json .memory.limit)" 67108864 "memory limit in stats"
+        # the hog, through exec and from the cgroup the instance made
+        rc=0
+        out=$(vsctl exec lim1 -- /probe memhog 200) || rc=$?
+        assert_eq "$rc" 137 "memhog exit status (SIGKILL by the OOM killer)"
+        [ "$(probe_val touched <<<"$(tail -1 <<<"$out")")" -le 64 ] || fail "touched more than the limit: $out"
+        rc=0
+        out=$(vsctl exec lim1 -- sh -c 'echo $$ >/sys/fs/cgroup/mine/cgroup.procs && exec /probe memhog 200') || rc=$?
+        assert_eq "$rc" 137 "memhog in the instance's own cgroup (SIGKILL by the OOM killer)"
+        [ "$(probe_val touched <<<"$(tail -1 <<<"$out")")" -le 64 ] || fail "touched more than the limit: $out"
+        assert_eq "$(inst_state lim1)" running "lim1 state"
+}
