@@ -334,7 +334,7 @@ _test_pids() { # CGNAME DIR
 _test_lxcfs_pids() { # DIR
         local p
         for p in $(pgrep -x lxcfs || true); do
-                tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^$1/" && echo "$p"
+                tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -q "^$1/" && echo "$p"
         done
         return 0
 }

@@ -650,22 +650,34 @@ test_limits_hold_against_root_inside() {
         limits_attack lim1
 }
 
+# The cgroup2 superblock's options set to OPTS (comma list): what a fresh
+# cgroup2 mount made in the initial cgroup namespace does (a remount
+# through mount(8) left them as they were).
+cg2_flags() { # OPTS
+        mkdir -p "$T/cg2"
+        mount -t cgroup2 ${1:+-o "$1"} cgroup2 "$T/cg2" || fail "cannot mount cgroup2 with '$1'"
+        umount "$T/cg2"
+}
+
 # The same on a v2 host whose cgroup2 mount lacks nsdelegate, where the
 # kernel lets root inside write its namespace root's limit files.  Only
-# where the cgroup2 mount is the test's own to remount (the VM lane's guest:
-# VSD_TEST_CGROUP2_OURS); the options are put back afterwards.
+# where the cgroup2 mount is the test's own to change (the VM lane's guest:
+# VSD_TEST_CGROUP2_OURS); its options are put back afterwards.
 test_limits_hold_without_nsdelegate() {
-        local opts
+        local opts flags
         opts=$(host_cgroup2_opts | awk '$1 == "/sys/fs/cgroup" { print $2 }')
         if [ "${VSD_TEST_CGROUP2_OURS:-0}" != 1 ] || [[ ,$opts, != *,nsdelegate,* ]]; then
                 note "no cgroup2 mount with nsdelegate of the test's own on /sys/fs/cgroup ('$opts'): nothing to try"
                 return 0
         fi
+        flags=$(tr ',' '\n' <<<"$opts" | grep -vxE 'rw|ro' | paste -sd, -)
         vsd_stop
         # shellcheck disable=SC2064
-        trap "mount -o remount,$opts /sys/fs/cgroup" EXIT
-        mount -o "remount,$(sed 's/,nsdelegate//' <<<"$opts")" /sys/fs/cgroup
+        trap "cg2_flags '$flags'" EXIT
+        cg2_flags "$(tr ',' '\n' <<<"$flags" | grep -vx nsdelegate | paste -sd, -)"
         note "cgroup2 now: $(host_cgroup2_opts | tr '\n' ';')"
+        [[ ,$(host_cgroup2_opts | awk '$1 == "/sys/fs/cgroup" { print $2 }'), != *,nsdelegate,* ]] ||
+                fail "nsdelegate still on"
         vsd_up
         limits_attack lim2
         # the kernel let root inside write its namespace root's limits: the
@@ -674,7 +686,7 @@ test_limits_hold_without_nsdelegate() {
         for f in memory.max memory.high pids.max cpu.max; do
                 grep -qx "wrote $f" <<<"$LIMITS_ATTACK_DONE" || fail "root inside could not write its root's $f without nsdelegate"
         done
-        mount -o "remount,$opts" /sys/fs/cgroup
+        cg2_flags "$flags"
         trap - EXIT
         assert_eq "$(host_cgroup2_opts | awk '$1 == "/sys/fs/cgroup" { print $2 }')" "$opts" "cgroup2 options put back"
 }
