@@ -191,10 +191,10 @@ int cg_has_payload(struct cg_manager *m, const char *name) {
 }
 
 int cg_open_join_dir(struct cg_manager *m, const char *name, pid_t init_pid, bool leaf) {
-        if (!vs_name_valid(name) || init_pid <= 0)
-                return -EINVAL;
         if (!m->ops->inner)
                 return -EOPNOTSUPP;
+        if (!vs_name_valid(name))
+                return -EINVAL;
         _cleanup_close_ int dfd =
                 openat(m->hier[m->unified].parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
@@ -207,7 +207,7 @@ int cg_open_join_dir(struct cg_manager *m, const char *name, pid_t init_pid, boo
                 int fd = openat(dfd, CG_EXEC_LEAF, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 return fd < 0 ? -errno : fd;
         }
-        if (!m->proc_parent)
+        if (!m->proc_parent || init_pid <= 0)
                 return -ENOENT;
 
         char path[64], text[PROC_CGROUP_MAX], rel[4096], prefix[1024];
