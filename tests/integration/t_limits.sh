@@ -665,7 +665,8 @@ cg2_flags() { # OPTS
 # VSD_TEST_CGROUP2_OURS); its options are put back afterwards.
 test_limits_hold_without_nsdelegate() {
         local opts flags
-        opts=$(host_cgroup2_opts | awk '$1 == "/sys/fs/cgroup" { print $2 }')
+        # the options as they were before any daemon ran (tests/run.sh)
+        opts=$(awk '$1 == "/sys/fs/cgroup" { print $2 }' <<<"${VSD_HOST_CG2_OPTS:-$(host_cgroup2_opts)}")
         if [ "${VSD_TEST_CGROUP2_OURS:-0}" != 1 ] || [[ ,$opts, != *,nsdelegate,* ]]; then
                 note "no cgroup2 mount with nsdelegate of the test's own on /sys/fs/cgroup ('$opts'): nothing to try"
                 return 0
