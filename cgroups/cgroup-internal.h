@@ -60,6 +60,12 @@ struct cg_manager {
         unsigned ncpus;              /* online CPUs, for cg_validate() */
         bool io_weight;              /* the host can weigh I/O (v1 blkio[.bfq].weight / v2 io.weight) */
         int instance_fs;             /* enum cg_instance_fs, found once at setup */
+        /* The unified hierarchy's mount carries options a plain cgroup2 mount
+         * in the initial cgroup namespace would reset (nsdelegate...). */
+        bool root_flags;
+        /* "<mount root>/<parent>" as /proc/PID/cgroup shows the unified
+         * hierarchy's <parent> to us; NULL when not found (plain trees). */
+        char *proc_parent;
 };
 
 struct cg_ops {
@@ -76,6 +82,12 @@ struct cg_ops {
         int (*stats)(struct cg_manager *m, const char *name, bool counters_only, struct cg_counter_fds *fds,
                      struct cg_stats *ret, vs_error *err);
         int (*open_dir)(struct cg_manager *m, const char *name);
+        /* v2: the payload cgroup below <parent>/<name> where the instance's
+         * processes run (CG_PAYLOAD), NULL on v1: every process in <name> */
+        const char *inner;
+        /* v2: make the payload below a new <parent>/<name> (controllers
+         * handed down, a leftover's old tree removed); NULL on v1 */
+        int (*create_inner)(struct cg_manager *m, const char *name, vs_error *err);
         /* OOM kills and pids-limit hits; -errno (no message: polled often) */
         int (*fail_counters)(struct cg_manager *m, const char *name, uint64_t *ret_oom, uint64_t *ret_pids);
 };
@@ -95,6 +107,14 @@ int cg_hier_add(struct cg_manager *m, char *path, int parent_fd, unsigned mask, 
  * O_DIRECTORY fd.  Returns the fd or -errno; *ret_created tells whether the
  * last component was made now. */
 int cg_open_parent(const char *dir, const char *parent, bool *ret_created);
+
+/* rmdir <dfd>/<name> with its child cgroups, depth first; 0 if absent.
+ * On a plain directory tree (tests) the files in it are removed too. */
+int cg_rmdir_tree(int dfd, const char *name, unsigned depth);
+
+/* Fill m->root_flags and m->proc_parent from /proc/self/mountinfo
+ * (cgroups/inner.c). */
+void cg_inner_setup(struct cg_manager *m);
 
 /* Wait on the unified hierarchy: freeze through cgroup.freeze. */
 int cg_unified_freeze(struct cg_manager *m, struct cg_hier *h, const char *name, bool frozen, vs_error *err);

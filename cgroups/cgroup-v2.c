@@ -3,6 +3,7 @@
  * cgroup v2 (unified): one hierarchy, controllers handed down through
  * cgroup.subtree_control, limits in the v2 file names, cgroup.freeze.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -277,6 +278,14 @@ static int v2_set_limits(struct cg_manager *m, const char *name, const struct cg
                 r = cg_put(h, name, "cpu.max", val, false, err);
                 if (r < 0)
                         return r;
+                /* The same quota on the payload, for the customer's view
+                 * only: lxcfs takes the CPUs it shows from the cpu.max of
+                 * init's own cgroup (memory it looks up the tree for).  The
+                 * instance may rewrite this one; the limit above still
+                 * holds.  Absent for an instance started by an earlier vsd. */
+                r = cg_put(h, name, CG_PAYLOAD "/cpu.max", val, true, err);
+                if (r < 0)
+                        return r;
                 snprintf(val, sizeof(val), "%u", lim->cpu_weight ? lim->cpu_weight : CG_WEIGHT_DEFAULT);
                 r = cg_put(h, name, "cpu.weight", val, lim->cpu_weight == 0, err);
                 if (r < 0)
@@ -301,6 +310,64 @@ static int v2_set_limits(struct cg_manager *m, const char *name, const struct cg
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+/* Controllers vsd hands down to an instance's payload: whichever of these
+ * <parent> has (the cpuacct and freezer bits are no v2 controllers). */
+#define V2_CONTROLLERS (CG_MASK(CG_MEMORY) | CG_MASK(CG_CPU) | CG_MASK(CG_PIDS) | CG_MASK(CG_CPUSET) | CG_MASK(CG_IO))
+
+/* Remove every child cgroup of dfd (a reused leftover's old tree). */
+static int rmdir_children(int dfd) {
+        int fd = dup(dfd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                int r = -errno;
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        rewinddir(d);
+        int r = 0;
+        struct dirent *de;
+        while (r == 0 && (de = readdir(d))) {
+                struct stat st;
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                r = cg_rmdir_tree(dfd, de->d_name, 0);
+        }
+        closedir(d);
+        return r;
+}
+
+/*
+ * <parent>/<name> holds the limits and no process; init runs one level
+ * down, in the payload, which is the root of the instance's cgroup
+ * namespace.  Whatever root inside writes there (memory.max, cpu.max,
+ * pids.max, cgroup.procs, its own child cgroups) acts below the limits and
+ * can never raise them, whether or not the host's mount has nsdelegate.
+ * The controllers are handed down so that an init such as systemd can
+ * enable them for its own units.
+ */
+static int v2_create_inner(struct cg_manager *m, const char *name, vs_error *err) {
+        struct cg_hier *h = &m->hier[0];
+        _cleanup_close_ int fd = openat(h->parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return vs_err(err, errno, "open cgroup %s/%s", h->path, name);
+        /* a reused leftover (empty) may still hold a tree an init built */
+        int r = rmdir_children(fd);
+        if (r < 0)
+                return vs_err(err, -r, "remove the old cgroups below %s/%s", h->path, name);
+        unsigned want = h->mask & V2_CONTROLLERS, on = 0;
+        /* (absent only in a plain directory tree: the tests') */
+        r = read_controllers(fd, NULL, "cgroup.subtree_control", &on);
+        if (r < 0 && r != -ENOENT)
+                return vs_err(err, -r, "read %s/%s/cgroup.subtree_control", h->path, name);
+        if (r == 0 && (want & ~on) && enable(fd, want & ~on) != (want & ~on))
+                return vs_err_msg(err, EIO, "enable the controllers in %s/%s/cgroup.subtree_control", h->path, name);
+        if (mkdirat(fd, CG_PAYLOAD, 0755) < 0)
+                return vs_err(err, errno, "create cgroup %s/%s/" CG_PAYLOAD, h->path, name);
         return 0;
 }
 
@@ -388,7 +455,9 @@ static int v2_stats(struct cg_manager *m, const char *name, bool counters_only, 
 }
 
 static int v2_open_dir(struct cg_manager *m, const char *name) {
-        int fd = openat(m->hier[0].parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        char p[300];
+        snprintf(p, sizeof(p), "%s/" CG_PAYLOAD, name);
+        int fd = openat(m->hier[0].parent_fd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
 }
 
@@ -408,5 +477,7 @@ const struct cg_ops cg_v2_ops = {
         .freeze = v2_freeze,
         .stats = v2_stats,
         .open_dir = v2_open_dir,
+        .inner = CG_PAYLOAD,
+        .create_inner = v2_create_inner,
         .fail_counters = v2_fail_counters,
 };

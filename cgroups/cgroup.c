@@ -126,48 +126,11 @@ int cg_open_parent(const char *dir, const char *parent, bool *ret_created) {
         return TAKE_FD(fd);
 }
 
-/* Is the filesystem under fd a cgroup2 mount with nsdelegate?  The mount is
- * found by its id in mountinfo; its super options hold the flag. */
-static bool mount_has_nsdelegate(int fd) {
-        struct statx stx;
-        if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
-                return false;
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return false;
-        _cleanup_free_ char *line = NULL;
-        size_t n = 0;
-        while (getline(&line, &n, f) > 0) {
-                unsigned long long id;
-                if (sscanf(line, "%llu ", &id) != 1 || id != stx.stx_mnt_id)
-                        continue;
-                /* "... - cgroup2 cgroup2 rw,nsdelegate,..." */
-                char *sep = strstr(line, " - ");
-                if (!sep || strncmp(sep, " - cgroup2 ", 11) != 0)
-                        return false;
-                char *opts = strchr(sep + 11, ' '), *save = NULL;
-                if (!opts)
-                        return false;
-                for (char *tok = strtok_r(opts + 1, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save))
-                        if (streq(tok, "nsdelegate"))
-                                return true;
-                return false;
-        }
-        return false;
-}
-
+/* Writable wherever there is a cgroup2 hierarchy: on v2 the limits sit one
+ * level above the instance's namespace root (CG_PAYLOAD), on v1 hybrid the
+ * unified hierarchy carries no controller at all. */
 static enum cg_instance_fs find_instance_fs(struct cg_manager *m) {
-        if (m->unified < 0)
-                return CG_FS_NONE;
-        const struct cg_hier *h = &m->hier[m->unified];
-        /* Controllers counted here are ones vsd limits the instance with;
-         * cgroup.freeze and cgroup.kill are there whatever the mask. */
-        unsigned limits = h->mask & ~(CG_MASK(CG_CPUACCT) | CG_MASK(CG_FREEZER));
-        if (limits == 0)
-                return CG_FS_WRITABLE;
-        /* Without nsdelegate the kernel lets root inside the namespace write
-         * the namespace root's memory.max, cpu.max, pids.max... */
-        return mount_has_nsdelegate(h->parent_fd) ? CG_FS_WRITABLE : CG_FS_READONLY;
+        return m->unified < 0 ? CG_FS_NONE : CG_FS_WRITABLE;
 }
 
 enum cg_instance_fs cg_instance_fs(const struct cg_manager *m) {
@@ -216,6 +179,7 @@ int cg_manager_new(const char *cgroup_root, const char *parent, struct cg_manage
                 return r;
         }
         m->instance_fs = find_instance_fs(m);
+        cg_inner_setup(m);
         *ret = m;
         return 0;
 }
@@ -229,6 +193,7 @@ void cg_manager_free(struct cg_manager *m) {
         }
         free(m->root);
         free(m->parent);
+        free(m->proc_parent);
         free(m);
 }
 
@@ -409,6 +374,12 @@ int cg_create(struct cg_manager *m, const char *name, const struct cg_limits *li
                         goto undo;
                 }
         }
+        /* the payload first: set_limits mirrors what lxcfs reads into it */
+        if (m->ops->create_inner) {
+                r = m->ops->create_inner(m, name, err);
+                if (r < 0)
+                        goto undo;
+        }
         static const struct cg_limits none = { 0 };
         r = m->ops->set_limits(m, name, lim ? lim : &none, err);
         if (r < 0)
@@ -418,7 +389,7 @@ int cg_create(struct cg_manager *m, const char *name, const struct cg_limits *li
 undo:
         for (size_t i = 0; i < m->n_hier; i++)
                 if (created & (1u << i))
-                        (void) unlinkat(m->hier[i].parent_fd, name, AT_REMOVEDIR);
+                        (void) cg_rmdir_tree(m->hier[i].parent_fd, name, 0);
         return r;
 }
 
@@ -436,12 +407,17 @@ int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err) 
         int r = cg_name_check(name, err);
         if (r < 0)
                 return r;
-        char buf[32];
+        char buf[32], dir[300];
         snprintf(buf, sizeof(buf), "%d", (int) pid);
         for (size_t i = 0; i < m->n_hier; i++) {
-                r = cg_file_write(m->hier[i].parent_fd, name, "cgroup.procs", buf);
+                /* v2: processes live in the payload, below the limits */
+                if (m->hier[i].unified && m->ops->inner)
+                        snprintf(dir, sizeof(dir), "%s/%s", name, m->ops->inner);
+                else
+                        snprintf(dir, sizeof(dir), "%s", name);
+                r = cg_file_write(m->hier[i].parent_fd, dir, "cgroup.procs", buf);
                 if (r < 0)
-                        return vs_err(err, -r, "move pid %d into cgroup %s/%s", (int) pid, m->hier[i].path, name);
+                        return vs_err(err, -r, "move pid %d into cgroup %s/%s", (int) pid, m->hier[i].path, dir);
         }
         return 0;
 }
@@ -603,8 +579,9 @@ int cg_kill_wait(struct cg_manager *m, const char *name, unsigned timeout_ms, vs
 
 /* rmdir <dfd>/<name>, child cgroups first.  cgroupfs refuses with EBUSY while
  * children exist; a plain directory tree (tests) says ENOTEMPTY, and only
- * there the files standing in for the cgroup interface are removed too. */
-static int rmdir_tree(int dfd, const char *name, unsigned depth) {
+ * there the files standing in for the cgroup interface are removed too.
+ * (The payload and the exec leaf are removed with the instance's cgroup.) */
+int cg_rmdir_tree(int dfd, const char *name, unsigned depth) {
         if (unlinkat(dfd, name, AT_REMOVEDIR) == 0)
                 return 0;
         if (errno == ENOENT)
@@ -627,7 +604,7 @@ static int rmdir_tree(int dfd, const char *name, unsigned depth) {
         struct dirent *de;
         while (r == 0 && (de = readdir(d))) {
                 if (is_dir_entry(fd, de))
-                        r = rmdir_tree(fd, de->d_name, depth + 1);
+                        r = cg_rmdir_tree(fd, de->d_name, depth + 1);
                 else if (plain && !streq(de->d_name, ".") && !streq(de->d_name, "..") &&
                          unlinkat(fd, de->d_name, 0) < 0)
                         r = -errno;
@@ -653,7 +630,7 @@ int cg_destroy(struct cg_manager *m, const char *name, vs_error *err) {
          * and what remains can still be found, killed and removed later. */
         for (size_t i = 0; i < m->n_hier; i++) {
                 struct cg_hier *h = &m->hier[i];
-                r = rmdir_tree(h->parent_fd, name, 0);
+                r = cg_rmdir_tree(h->parent_fd, name, 0);
                 /* The kernel lets go of a cgroup a moment after its last
                  * process has exited (cgroup.procs and "populated" already
                  * say empty; rmdir still EBUSY).  No event marks the end of
@@ -665,7 +642,7 @@ int cg_destroy(struct cg_manager *m, const char *name, vs_error *err) {
                         nanosleep(&ts, NULL);
                         if (pause_us < 10000)
                                 pause_us *= 2;
-                        r = rmdir_tree(h->parent_fd, name, 0);
+                        r = cg_rmdir_tree(h->parent_fd, name, 0);
                 }
                 if (r == -EBUSY)
                         return vs_err_msg(err, EBUSY, "cgroup %s/%s still has processes", h->path, name);

@@ -94,16 +94,30 @@ int cg_manager_remove_parent(struct cg_manager *m);
 const char *cg_manager_mode(const struct cg_manager *m);
 
 /* What an instance's /sys/fs/cgroup may be: the cgroup2 hierarchy seen
- * from the instance's cgroup namespace (its own cgroup as the root), where
- * an init such as systemd builds its own tree.  doc/cgroups.md says why. */
+ * from the instance's cgroup namespace (its payload cgroup as the root),
+ * where an init such as systemd builds its own tree.  doc/cgroups.md says
+ * why it is always writable. */
 enum cg_instance_fs {
         CG_FS_NONE,     /* no cgroup2 hierarchy on the host that holds the instance */
-        CG_FS_READONLY, /* the instance's limits live in it and the host's mount lacks
-                         * nsdelegate: writable, root inside could lift them */
-        CG_FS_WRITABLE, /* no controller in it (v1 hybrid), or nsdelegate protects
-                         * the namespace root's limit files */
+        CG_FS_WRITABLE, /* v2: the limits sit one level above the namespace root;
+                         * v1 hybrid: no controller in it */
 };
 enum cg_instance_fs cg_instance_fs(const struct cg_manager *m);
+
+/*
+ * The v2 layout of an instance (doc/cgroups.md, "The instance's own tree"):
+ *   <parent>/<name>           the limits; no process of its own
+ *   <parent>/<name>/payload   init and everything it starts; the root of the
+ *                             instance's cgroup namespace and /sys/fs/cgroup
+ *   <parent>/<name>/exec      vsd's leaf for exec'd commands that cannot join
+ *                             init's cgroup; made when first needed
+ * What root inside writes at its namespace root cannot raise a limit set one
+ * level up, with or without the host's nsdelegate.  v1 (hybrid) keeps
+ * every process in <parent>/<name>: its limits live in hierarchies the
+ * instance never sees.
+ */
+#define CG_PAYLOAD "payload"
+#define CG_EXEC_LEAF "exec"
 
 /* Create <parent>/<name> everywhere and write the limits.  Fails with -EEXIST
  * if it already exists and is populated; an empty leftover is reused. */
@@ -118,9 +132,41 @@ int cg_set_limits(struct cg_manager *m, const char *name, const struct cg_limits
 /* Move pid into the instance's cgroup in every hierarchy. */
 int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err);
 
-/* On v2 hosts: an O_PATH|O_DIRECTORY fd of the instance cgroup for
- * clone3(CLONE_INTO_CGROUP); -EOPNOTSUPP on v1. */
+/* On v2 hosts: an O_PATH|O_DIRECTORY fd of the cgroup an instance's init
+ * starts in (<name>/payload) for clone3(CLONE_INTO_CGROUP); -EOPNOTSUPP on
+ * v1. */
 int cg_open_dir(struct cg_manager *m, const char *name);
+
+/* On v2 hosts: an O_PATH|O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP) of a
+ * command joining the running instance whose init is init_pid.  leaf false:
+ * init's own cgroup, read from /proc/<init_pid>/cgroup and opened beneath
+ * the instance's cgroup (the instance names it); -EBUSY when it is frozen,
+ * -ENOENT when it is not below the instance.  leaf true: vsd's own leaf
+ * <name>/exec, made if missing.  -EOPNOTSUPP on v1 (cg_attach() then). */
+int cg_open_join_dir(struct cg_manager *m, const char *name, pid_t init_pid, bool leaf);
+
+/* 1 when a running v2 instance has the layout above, 0 when its processes
+ * live in <parent>/<name> itself (started by an earlier vsd: its limits are
+ * its namespace root's files, which only the host's nsdelegate guards),
+ * -EOPNOTSUPP on v1, other -errno on failure. */
+int cg_has_payload(struct cg_manager *m, const char *name);
+
+/* For a helper that mounts cgroupfs itself (lxcfs), in the helper's child
+ * before its exec: unshare a cgroup namespace whose root is the root of
+ * every hierarchy vsd manages, and stay in the cgroups the caller was in.
+ * A cgroup2 mount made from outside the initial cgroup namespace leaves the
+ * host's mount options (nsdelegate, memory_recursiveprot) alone, where a
+ * plain one made inside it resets them for the whole host; from a namespace
+ * rooted at the root the helper still sees every instance's cgroup by the
+ * host's path.  Nothing is done (0) when the host's cgroup2 mount carries
+ * no such option.  The caller must be single-threaded. */
+int cg_unshare_ns_at_root(struct cg_manager *m, vs_error *err);
+
+/* Parse "0::/path" out of /proc/PID/cgroup text and return the part below
+ * prefix ("/<mount root>/<parent>/<name>"), without its leading '/', "."
+ * for prefix itself; -ENOENT when the path is not below prefix.  For
+ * cg_open_join_dir(); public for the unit tests. */
+int cg_path_below(const char *proc_cgroup, const char *prefix, char *ret, size_t len);
 
 /* Send sig to every process in the cgroup (v2/unified: cgroup.kill for
  * SIGKILL; otherwise freeze, signal each pid in cgroup.procs, thaw). */

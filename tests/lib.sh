@@ -132,6 +132,16 @@ disk_snapshot() {
         (cd "$T/root" && find . -path ./templates -prune -o ! -name 'console.log*' -printf '%y %m %s %p\n' | LC_ALL=C sort)
 }
 
+# The super options of every cgroup2 mount of the host ("MOUNTPOINT OPTIONS"
+# lines): nsdelegate, memory_recursiveprot... belong to the one cgroup2
+# superblock, and a cgroup2 mount made anywhere in the initial cgroup
+# namespace sets them for the whole host.  Neither vsd nor what it starts
+# may change them.
+host_cgroup2_opts() {
+        awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5, $(i + 3); break } }' \
+                /proc/self/mountinfo | sort -u
+}
+
 # The daemon ------------------------------------------------------------------
 
 # vsd_setup: fresh test directory and names, when not already given by the
@@ -340,7 +350,7 @@ _test_pids() { # CGNAME DIR
 # point, below DIR, on the command line).
 _test_lxcfs_pids() { # DIR
         local p
-        for p in $(pgrep -x lxcfs); do
+        for p in $(pgrep -x lxcfs || true); do
                 tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -q "^$1/" && echo "$p"
         done
         return 0

@@ -58,6 +58,9 @@ done
 passed=0
 failed=0
 RUN_START=$SECONDS
+# what the host's cgroup2 mounts looked like before any daemon ran
+VSD_HOST_CG2_OPTS=$(host_cgroup2_opts)
+export VSD_HOST_CG2_OPTS
 MY_DIRS=()
 
 selected() {
@@ -352,6 +355,8 @@ global_leaks() {
         for d in "${MY_DIRS[@]}"; do
                 [ ! -e "$d" ] || [ "${VSD_KEEP:-0}" = 1 ] || echo "directory $d"
         done
+        [ "$(host_cgroup2_opts)" = "$VSD_HOST_CG2_OPTS" ] ||
+                echo "cgroup2 mount options changed: '$VSD_HOST_CG2_OPTS' -> '$(host_cgroup2_opts)'"
 }
 
 if [ "$n" -gt 0 ] || [ ${#PATTERNS[@]} -eq 0 ]; then

@@ -239,6 +239,7 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
         struct join_spec spec = {
                 .name = s->name,
                 .init_pidfd = i->pidfd,
+                .init_pid = i->pid,
                 .cg = s->vsd->cg,
                 .argv = s->argv,
                 .envp = s->envp,

@@ -960,6 +960,15 @@ static void adopt(struct instance *i) {
                          * exit is caught by the pidfd, which is readable at once */
                         if (watch_init(i, NULL) >= 0) {
                                 log_info("Re-adopted instance %s (init %d)", i->cfg.name, (int) pid);
+                                /* Started by an earlier vsd: its processes and
+                                 * its limits share one cgroup, the root of its
+                                 * namespace.  It keeps running as it is; stats,
+                                 * exec (into init's cgroup), stop work alike. */
+                                if (cg_has_payload(i->vsd->cg, i->cfg.name) == 0)
+                                        log_warn("Instance %s runs in the cgroup layout of an earlier vsd: its limits "
+                                                 "are files of its own cgroup tree, guarded only by the host's "
+                                                 "nsdelegate; restart it to move it below them",
+                                                 i->cfg.name);
                                 reattach_console(i);
                                 mon_instance_started(i->vsd->mon, i);
                                 emit(i, "adopted", json_pack("{s:i}", "pid", (int) pid));

@@ -24,6 +24,7 @@
 #include "../base/log.h"
 #include "../base/proc.h"
 #include "../base/util.h"
+#include "../cgroups/cgroup.h"
 #include "daemon.h"
 #include "instance.h"
 #include "loop.h"
@@ -224,6 +225,16 @@ static _Noreturn void child_exec(const struct lxcfs *l, char *const argv[], int 
          * exits would kill lxcfs with SIGPIPE, and lxcfs outlives vsd. */
         if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
                 _exit(126);
+        /* lxcfs mounts cgroupfs for itself.  Made in the host's cgroup
+         * namespace, a plain cgroup2 mount would take nsdelegate and
+         * memory_recursiveprot off the host's: it gets a namespace rooted
+         * at the root, where it sees every instance's cgroup as the host
+         * does and its mount changes nothing. */
+        vs_error err = { 0 };
+        if (l->vsd->cg && cg_unshare_ns_at_root(l->vsd->cg, &err) < 0) {
+                dprintf(2, "vsd: Failed to give lxcfs a cgroup namespace of its own: %s\n", err.msg);
+                _exit(125);
+        }
         static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
         execve(l->binary, argv, env);
         _exit(127);

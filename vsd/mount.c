@@ -150,7 +150,7 @@ int mnt_sys(int rootfd, vs_error *err) {
         return 0;
 }
 
-int mnt_cgroup(int rootfd, bool readonly, vs_error *err) {
+int mnt_cgroup(int rootfd, vs_error *err) {
         char p[FD_PATH_MAX];
         /* A directory of the (read-only) sysfs just mounted: nothing to make. */
         _cleanup_close_ int fd = open_in_root(rootfd, "sys/fs/cgroup");
@@ -159,8 +159,11 @@ int mnt_cgroup(int rootfd, bool readonly, vs_error *err) {
         /* Mounted from inside the cgroup namespace, the hierarchy's root is
          * the instance's own cgroup: everything above it stays out of
          * sight, and an init that builds its own tree (systemd) builds it
-         * there.  Only cgroup2: no v1 hierarchy, so no release_agent. */
-        unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (readonly ? MS_RDONLY : 0);
+         * there.  Only cgroup2: no v1 hierarchy, so no release_agent.
+         * Writable: on v2 the instance's limits sit one level above this
+         * root (cgroups/cgroup.h, CG_PAYLOAD).  Made from inside the
+         * cgroup namespace, the mount leaves the host's options alone. */
+        unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
         if (mount("cgroup2", fd_path(fd, p), "cgroup2", flags, NULL) < 0)
                 return vs_err_msg(err, errno, "mount cgroup2 on /sys/fs/cgroup");
         return 0;

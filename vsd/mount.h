@@ -33,9 +33,9 @@ int mnt_overlay(const struct start_spec *spec, int *ret_rootfd, vs_error *err);
 int mnt_proc(int rootfd, vs_error *err);
 int mnt_sys(int rootfd, vs_error *err);
 
-/* The instance's cgroup2 hierarchy (root: its own cgroup, through the
- * cgroup namespace) on /sys/fs/cgroup, read-only if asked. */
-int mnt_cgroup(int rootfd, bool readonly, vs_error *err);
+/* The instance's cgroup2 hierarchy (root: its payload cgroup, through the
+ * cgroup namespace) on /sys/fs/cgroup, writable. */
+int mnt_cgroup(int rootfd, vs_error *err);
 
 /* Size-limited tmpfs on /run and /run/lock, as systemd expects them. */
 int mnt_run(int rootfd, vs_error *err);

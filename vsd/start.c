@@ -497,7 +497,7 @@ static int step_sys(struct child *c) {
 static int step_cgroup_fs(struct child *c) {
         if (c->spec->cgroup_fs == CG_FS_NONE)
                 return 0;
-        return mnt_cgroup(c->rootfd, c->spec->cgroup_fs == CG_FS_READONLY, &c->err);
+        return mnt_cgroup(c->rootfd, &c->err);
 }
 
 static int step_run(struct child *c) {
@@ -794,14 +794,28 @@ static int parent_place_in_cgroup(struct cg_manager *cg, const char *name, pid_t
         return cg_attach(cg, name, pid, err);
 }
 
-/* v2: an fd for CLONE_INTO_CGROUP, so the child never runs outside its
- * cgroup; -EOPNOTSUPP (v1) means the parent attaches it after clone. */
+/* v2: an fd for CLONE_INTO_CGROUP (the payload), so the child never runs
+ * outside its cgroup; -EOPNOTSUPP (v1) means the parent attaches it after
+ * clone. */
 static int open_cgroup_for_clone(struct cg_manager *cg, const char *name, vs_error *err) {
         if (!cg)
                 return -EOPNOTSUPP;
         int fd = cg_open_dir(cg, name);
         if (fd < 0 && fd != -EOPNOTSUPP)
                 return vs_err(err, -fd, "Failed to open the cgroup of %s", name);
+        return fd;
+}
+
+/* v2: where a command joining the instance is cloned: init's own cgroup
+ * (the instance's tree may have enabled controllers in the payload, which
+ * then takes no process: the no-internal-process rule), or vsd's leaf next
+ * to the payload when that cannot be had; -EOPNOTSUPP on v1. */
+static int open_cgroup_for_join(const struct join_spec *spec, bool leaf, vs_error *err) {
+        if (!spec->cg)
+                return -EOPNOTSUPP;
+        int fd = cg_open_join_dir(spec->cg, spec->name, spec->init_pid, leaf);
+        if (fd < 0 && fd != -EOPNOTSUPP && leaf)
+                return vs_err(err, -fd, "Failed to open the cgroup of %s", spec->name);
         return fd;
 }
 
@@ -1093,9 +1107,15 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
                         return vs_err(err, errno, "Failed to open our own pid namespace");
         }
 
-        _cleanup_close_ int cgfd = open_cgroup_for_clone(spec->cg, spec->name, err);
-        if (cgfd < 0 && cgfd != -EOPNOTSUPP)
-                return cgfd;
+        /* init's cgroup, else (frozen, gone, not below the instance) the leaf */
+        _cleanup_close_ int cgfd = open_cgroup_for_join(spec, false, err);
+        bool leaf = false;
+        if (cgfd < 0 && cgfd != -EOPNOTSUPP) {
+                leaf = true;
+                cgfd = open_cgroup_for_join(spec, true, err);
+                if (cgfd < 0)
+                        return cgfd;
+        }
         _cleanup_close_ int time_ns = -EBADF;
         if (spec->time_ns) {
                 time_ns = open_time_ns(spec->init_pidfd);
@@ -1136,6 +1156,17 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
         for (int i = 0; i < 3; i++)
                 child_keep(&c, spec->fds[i]);
         pid_t pid = sys_clone3(&args);
+        if (pid < 0 && cgfd >= 0 && !leaf) {
+                /* init's cgroup refused us: the instance enabled controllers
+                 * in it (a thread root), limited or removed it meanwhile */
+                safe_close(&cgfd);
+                vs_error lerr = { 0 };
+                cgfd = open_cgroup_for_join(spec, true, &lerr);
+                if (cgfd >= 0) {
+                        args.cgroup = (uint64_t) cgfd;
+                        pid = sys_clone3(&args);
+                }
+        }
         if (pid == 0)
                 child_main(&c, join_steps, ELEMENTSOF(join_steps));
 

@@ -111,6 +111,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
 struct join_spec {
         const char *name;       /* instance (cgroup) name */
         int init_pidfd;         /* pidfd of the instance's init */
+        pid_t init_pid;         /* its pid, to find its cgroup (v2) */
         struct cg_manager *cg;
         char *const *argv;      /* argv[0] resolved with the instance's PATH */
         char *const *envp;      /* NULL: a minimal default environment */

@@ -242,7 +242,8 @@ test_exec_into_a_cgroup_frozen_inside() {
         vsctl create fz1 --net none --start
         vsctl create fz2 --net none --start
         cgf=/sys/fs/cgroup/unified/$VSD_CG/fz1/cgroup.freeze
-        [ -f "$cgf" ] || cgf=/sys/fs/cgroup/$VSD_CG/fz1/cgroup.freeze
+        # v2: what root inside sees as its tree's root is the payload
+        [ -f "$cgf" ] || cgf=/sys/fs/cgroup/$VSD_CG/fz1/payload/cgroup.freeze
         [ -f "$cgf" ] || fail "no cgroup.freeze for fz1"
         # the writer freezes with the rest: its client gives up
         timeout 3 "$B/vsctl" --socket "$VSD_SOCKET" exec fz1 -- sh -c 'echo 1 >/sys/fs/cgroup/cgroup.freeze' || true
@@ -260,4 +261,51 @@ test_exec_into_a_cgroup_frozen_inside() {
         echo 0 >"$cgf"
         wait "$bg" || fail "the waiting exec failed: $(cat "$T/exec.out")"
         assert_eq "$(cat "$T/exec.out")" thawed "the waiting exec's output"
+}
+
+# What systemd does at boot inside its cgroup tree: init moves to a leaf
+# (init.scope) and the controllers are enabled at the tree's root.  From
+# then on no process may join that root (the kernel's no-internal-process
+# rule); exec keeps working, in init's cgroup, before and after, and its
+# commands stay within the instance's limits.
+test_exec_after_init_moved_and_controllers_enabled() {
+        local ctl rc=0 out
+        vsctl create ex6 --memory 64M --start
+        assert_eq "$(vsctl exec ex6 -- sed -n 's/^0:://p' /proc/self/cgroup)" / "an exec'd command's cgroup inside"
+        vsctl exec ex6 -- sh -c 'mkdir /sys/fs/cgroup/init.scope && echo 1 >/sys/fs/cgroup/init.scope/cgroup.procs'
+        assert_eq "$(vsctl exec ex6 -- sed -n 's/^0:://p' /proc/1/cgroup)" /init.scope "init's cgroup inside"
+        ctl=$(vsctl exec ex6 -- cat /sys/fs/cgroup/cgroup.controllers)
+        note "controllers of the instance's tree: '$ctl'"
+        if [[ " $ctl " == *" memory "* ]]; then
+                vsctl exec ex6 -- sh -c 'echo +memory +pids >/sys/fs/cgroup/cgroup.subtree_control'
+                assert_match "$(vsctl exec ex6 -- cat /sys/fs/cgroup/cgroup.subtree_control)" "memory.*pids|pids.*memory" \
+                        "controllers enabled inside"
+        else
+                note "no controller in the instance's tree (v1 hybrid host): nothing to enable"
+        fi
+        assert_eq "$(vsctl exec ex6 -- echo hello)" hello "exec after init moved"
+        assert_eq "$(echo in | vsctl exec ex6 -- cat)" in "exec with stdin after init moved"
+        # in init's cgroup, where the instance sees it
+        if [[ " $ctl " == *" memory "* ]]; then
+                assert_eq "$(vsctl exec ex6 -- sed -n 's/^0:://p' /proc/self/cgroup)" /init.scope "an exec'd command's cgroup"
+        fi
+        # and under the instance's limit
+        out=$(vsctl exec ex6 -- /probe memhog 200) || rc=$?
+        assert_eq "$rc" 137 "memhog after init moved (SIGKILL by the OOM killer)"
+        [ "$(probe_val touched <<<"$(tail -1 <<<"$out")")" -le 64 ] || fail "touched more than the limit: $out"
+        # init's cgroup made unusable from inside: no process may be added
+        # to it, or it is frozen; exec still finds a place, at once
+        if [[ " $ctl " == *" memory "* ]]; then
+                vsctl exec ex6 -- sh -c 'echo 0 >/sys/fs/cgroup/init.scope/pids.max'
+                assert_eq "$(vsctl exec ex6 -- echo full)" full "exec with no process allowed in init's cgroup"
+                rc=0
+                out=$(vsctl exec ex6 -- /probe memhog 200) || rc=$?
+                assert_eq "$rc" 137 "memhog outside init's cgroup (SIGKILL by the OOM killer)"
+                vsctl exec ex6 -- sh -c 'echo max >/sys/fs/cgroup/init.scope/pids.max; echo 1 >/sys/fs/cgroup/init.scope/cgroup.freeze'
+                assert_eq "$(timeout "$(scaled 10)" "$B/vsctl" --socket "$VSD_SOCKET" exec ex6 -- echo thawed)" thawed \
+                        "exec with init's cgroup frozen"
+                vsctl exec ex6 -- sh -c 'echo 0 >/sys/fs/cgroup/init.scope/cgroup.freeze'
+        fi
+        assert_eq "$(inst_state ex6)" running "ex6 state"
+        vsctl stop ex6
 }

@@ -624,3 +624,109 @@ test_oom_spares_init() {
                 note "no CAP_SYS_RESOURCE here: a shielded daemon cannot be tried"
         fi
 }
+
+# Root inside an instance attacks its limits through its own cgroup tree
+# (/sys/fs/cgroup, rooted at the instance's cgroup): raises every limit file
+# of that root, makes cgroups of its own with no limit and moves into them,
+# moves back up.  Whether or not the host's cgroup2 mount has nsdelegate,
+# none of it may raise what the host set: the limits read back unchanged
+# where vsd wrote them, and a hog is still OOM-killed at the limit, also
+# from a cgroup the instance made itself.  Prints what the attack managed.
+limits_attack() { # NAME
+        local out rc dir v1=
+        vsctl create "$1" --memory 64M --memory-soft 60M --pids 100 --cpus 0.5 --start
+        # writable from inside: an init such as systemd builds its tree there
+        vsctl exec "$1" -- mkdir /sys/fs/cgroup/mine
+        out=$(vsctl exec "$1" -- sh -c '
+                cd /sys/fs/cgroup
+                for f in memory.max memory.high memory.swap.max pids.max cpu.max cpu.weight memory.min memory.low; do
+                        [ -e "$f" ] || continue
+                        echo max >"$f" 2>/dev/null && echo "wrote $f"
+                done
+                echo 10000 >cpu.weight 2>/dev/null && echo "wrote cpu.weight"
+                echo +memory +pids +cpu >cgroup.subtree_control 2>/dev/null && echo "enabled controllers"
+                echo $$ >mine/cgroup.procs && echo "moved into mine"
+                for f in memory.max memory.high pids.max cpu.max; do
+                        [ -e "mine/$f" ] || continue
+                        echo max >"mine/$f" 2>/dev/null && echo "wrote mine/$f"
+                done
+                echo $$ >cgroup.procs 2>/dev/null && echo "moved back to the root"
+                echo $$ >../cgroup.procs 2>/dev/null && echo "moved above the root"
+                echo $$ >mine/cgroup.procs
+                true' 2>/dev/null) || fail "the attack script failed: $out"
+        note "from inside: $(tr '\n' ';' <<<"$out")"
+        LIMITS_ATTACK_DONE=$out
+        [ -d "/sys/fs/cgroup/memory/$VSD_CG/$1" ] && v1=1
+        dir=$(cg_dir "$1" memory)
+        if [ -n "$v1" ]; then
+                assert_eq "$(cat "$dir/memory.limit_in_bytes")" 67108864 "memory.limit_in_bytes on the host"
+                assert_eq "$(cat "$(cg_dir "$1" pids)/pids.max")" 100 "pids.max on the host"
+                assert_eq "$(cat "$(cg_dir "$1" cpu)/cpu.cfs_quota_us")" 50000 "cpu.cfs_quota_us on the host"
+        else
+                assert_eq "$(cat "$dir/memory.max")" 67108864 "memory.max on the host"
+                assert_eq "$(cat "$dir/memory.high")" 62914560 "memory.high on the host"
+                assert_eq "$(cat "$dir/pids.max")" 100 "pids.max on the host"
+                assert_eq "$(cat "$dir/cpu.max")" "50000 100000" "cpu.max on the host"
+                assert_eq "$(cat "$dir/cpu.weight")" 100 "cpu.weight on the host"
+        fi
+        assert_eq "$(vsctl --json stats "$1" | json .memory.limit)" 67108864 "memory limit in stats"
+        # the hog, through exec and from the cgroup the instance made
+        rc=0
+        out=$(vsctl exec "$1" -- /probe memhog 200) || rc=$?
+        assert_eq "$rc" 137 "memhog exit status (SIGKILL by the OOM killer)"
+        [ "$(probe_val touched <<<"$(tail -1 <<<"$out")")" -le 64 ] || fail "touched more than the limit: $out"
+        rc=0
+        out=$(vsctl exec "$1" -- sh -c 'echo $$ >/sys/fs/cgroup/mine/cgroup.procs && exec /probe memhog 200') || rc=$?
+        assert_eq "$rc" 137 "memhog in the instance's own cgroup (SIGKILL by the OOM killer)"
+        [ "$(probe_val touched <<<"$(tail -1 <<<"$out")")" -le 64 ] || fail "touched more than the limit: $out"
+        # a fork bomb from the instance's own cgroup stops at the host's 100
+        out=$(vsctl exec "$1" -- sh -c 'echo $$ >/sys/fs/cgroup/mine/cgroup.procs && exec /probe forkbomb 1000')
+        assert_between "$(probe_val forked <<<"$out")" 80 100 "children forked under --pids 100"
+        assert_eq "$(inst_state "$1")" running "$1 state"
+}
+
+test_limits_hold_against_root_inside() {
+        limits_attack lim1
+}
+
+# The cgroup2 superblock's options set to OPTS (comma list): what a fresh
+# cgroup2 mount made in the initial cgroup namespace does (a remount
+# through mount(8) left them as they were).
+cg2_flags() { # OPTS
+        mkdir -p "$T/cg2"
+        mount -t cgroup2 ${1:+-o "$1"} cgroup2 "$T/cg2" || fail "cannot mount cgroup2 with '$1'"
+        umount "$T/cg2"
+}
+
+# The same on a v2 host whose cgroup2 mount lacks nsdelegate, where the
+# kernel lets root inside write its namespace root's limit files.  Only
+# where the cgroup2 mount is the test's own to change (the VM lane's guest:
+# VSD_TEST_CGROUP2_OURS); its options are put back afterwards.
+test_limits_hold_without_nsdelegate() {
+        local opts flags
+        # the options as they were before any daemon ran (tests/run.sh)
+        opts=$(awk '$1 == "/sys/fs/cgroup" { print $2 }' <<<"${VSD_HOST_CG2_OPTS:-$(host_cgroup2_opts)}")
+        if [ "${VSD_TEST_CGROUP2_OURS:-0}" != 1 ] || [[ ,$opts, != *,nsdelegate,* ]]; then
+                note "no cgroup2 mount with nsdelegate of the test's own on /sys/fs/cgroup ('$opts'): nothing to try"
+                return 0
+        fi
+        flags=$(tr ',' '\n' <<<"$opts" | grep -vxE 'rw|ro' | paste -sd, -)
+        vsd_stop
+        # shellcheck disable=SC2064
+        trap "cg2_flags '$flags'" EXIT
+        cg2_flags "$(tr ',' '\n' <<<"$flags" | grep -vx nsdelegate | paste -sd, -)"
+        note "cgroup2 now: $(host_cgroup2_opts | tr '\n' ';')"
+        [[ ,$(host_cgroup2_opts | awk '$1 == "/sys/fs/cgroup" { print $2 }'), != *,nsdelegate,* ]] ||
+                fail "nsdelegate still on"
+        vsd_up
+        limits_attack lim2
+        # the kernel let root inside write its namespace root's limits: the
+        # attack was real, and the limits above held
+        local f
+        for f in memory.max memory.high pids.max cpu.max; do
+                grep -qx "wrote $f" <<<"$LIMITS_ATTACK_DONE" || fail "root inside could not write its root's $f without nsdelegate"
+        done
+        cg2_flags "$flags"
+        trap - EXIT
+        assert_eq "$(host_cgroup2_opts | awk '$1 == "/sys/fs/cgroup" { print $2 }')" "$opts" "cgroup2 options put back"
+}

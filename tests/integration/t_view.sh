@@ -316,3 +316,34 @@ test_lxcfs_missing_is_not_fatal() {
         assert_eq "$(grep -c 'Failed to find lxcfs at /nonexistent/lxcfs.*ignoring' "$T/vsd.log")" 1 "log lines about the missing lxcfs"
         assert_eq "$(lxcfs_pids)" "" "lxcfs processes"
 }
+
+# lxcfs mounts cgroupfs for itself.  A cgroup2 mount made in the host's
+# cgroup namespace applies its options to the one cgroup2 superblock: a
+# plain one would take nsdelegate and memory_recursiveprot off the host's
+# /sys/fs/cgroup.  The host's options are the same before the daemon, with
+# its lxcfs serving an instance, after an lxcfs restart and after the
+# daemon's (and as they were before the runner started any daemon).
+test_host_cgroup2_options_kept() {
+        local before lx
+        [ -n "$(host_cgroup2_opts)" ] || { note "no cgroup2 mount on this host"; return 0; }
+        vsd_stop
+        assert_eq "$(lxcfs_pids)" "" "lxcfs after the daemon stopped with no instance"
+        before=$(host_cgroup2_opts)
+        note "host cgroup2 mounts: $(tr '\n' ';' <<<"$before")"
+        [ -z "${VSD_HOST_CG2_OPTS:-}" ] || assert_eq "$before" "$VSD_HOST_CG2_OPTS" "cgroup2 options since the runner started"
+        vsd_up
+        wait_for -t 5 test -s "$T/run/lxcfs/lxcfs.pid"
+        vsctl create o1 --memory 96M --start
+        wait_for -t 5 memtotal_is o1 98304
+        assert_eq "$(host_cgroup2_opts)" "$before" "cgroup2 options with lxcfs serving"
+        # a new lxcfs, started by the running daemon
+        lx=$(lxcfs_pid)
+        kill -KILL "$lx"
+        wait_for -t 10 lxcfs_replaced "$lx"
+        wait_for -t 5 memtotal_is o1 98304
+        assert_eq "$(host_cgroup2_opts)" "$before" "cgroup2 options after lxcfs restarted"
+        vsd_kill9
+        vsd_up
+        vsctl exec o1 -- true
+        assert_eq "$(host_cgroup2_opts)" "$before" "cgroup2 options after the daemon restarted"
+}

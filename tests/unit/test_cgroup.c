@@ -122,6 +122,7 @@ static void v2_instance_files(const char *root, const char *dir) {
                 { "cgroup.events", "populated 0\nfrozen 0\n" },
                 { "cgroup.freeze", "0\n" },
                 { "cgroup.kill", "" },
+                { "cgroup.subtree_control", "" },
         };
         char rel[256];
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
@@ -148,10 +149,10 @@ static void v2_delegation(void) {
         CHECK("v2 parent subtree_control enables memory cpu pids",
               streq(get(root, "vsd/cgroup.subtree_control"), "+memory +cpu +pids +cpuset +io"), "got '%s'",
               get(root, "vsd/cgroup.subtree_control"));
-        /* limits in the unified tree, and no nsdelegate (not even a cgroup2
-         * mount): root inside must not get it writable */
-        CHECK("v2 without nsdelegate: the instance's tree read-only", r == 0 && cg_instance_fs(m) == CG_FS_READONLY,
-              "got %d", r == 0 ? (int) cg_instance_fs(m) : -1);
+        /* limits one level above the instance's namespace root, whatever
+         * the mount's options (here not even a cgroup2 mount): writable */
+        CHECK("v2: the instance's tree writable", r == 0 && cg_instance_fs(m) == CG_FS_WRITABLE, "got %d",
+              r == 0 ? (int) cg_instance_fs(m) : -1);
         cg_manager_free(m);
         m = NULL;
         vs_rm_rf(root);
@@ -192,9 +193,32 @@ static void v2_delegation(void) {
         free(root);
 }
 
+/* init's cgroup as /proc/PID/cgroup shows it, below the instance's */
+static void path_below(void) {
+        char rel[256];
+        int r = cg_path_below("0::/vsd/web/payload/init.scope\n", "/vsd/web", rel, sizeof(rel));
+        CHECK("path below: init.scope", r == 0 && streq(rel, "payload/init.scope"), "r=%d '%s'", r, rel);
+        r = cg_path_below("0::/vsd/web\n", "/vsd/web", rel, sizeof(rel));
+        CHECK("path below: the instance's own (an earlier vsd's layout)", r == 0 && streq(rel, "."), "r=%d '%s'", r, rel);
+        r = cg_path_below("12:memory:/x\n1:name=systemd:/vsd/web/x\n0::/vsd/web/payload\n", "/vsd/web", rel,
+                          sizeof(rel));
+        CHECK("path below: the unified line of a hybrid host", r == 0 && streq(rel, "payload"), "r=%d '%s'", r, rel);
+        r = cg_path_below("0::/vsd/webserver/payload\n", "/vsd/web", rel, sizeof(rel));
+        CHECK("path below: a neighbour with a longer name", r == -ENOENT, "r=%d '%s'", r, rel);
+        r = cg_path_below("0::/system.slice/vsd.service\n", "/vsd/web", rel, sizeof(rel));
+        CHECK("path below: elsewhere", r == -ENOENT, "r=%d", r);
+        r = cg_path_below("1:name=systemd:/vsd/web\n", "/vsd/web", rel, sizeof(rel));
+        CHECK("path below: no unified line", r == -ENOENT, "r=%d", r);
+        /* what the instance names is only ever opened beneath its cgroup
+         * (RESOLVE_BENEATH): ".." comes back as it is */
+        r = cg_path_below("0::/vsd/web/payload/../../db\n", "/vsd/web", rel, sizeof(rel));
+        CHECK("path below: dots kept for the beneath-open to refuse", r == 0 && streq(rel, "payload/../../db"), "r=%d", r);
+}
+
 static void v2_mapping(void) {
         vs_error err = { 0 };
         struct cg_manager *m = NULL;
+        int fd0 = -EBADF;
         char *root = temp_tree();
         put(root, "cgroup.controllers", "cpu memory pids\n");
         put(root, "cgroup.subtree_control", "cpu memory pids\n");
@@ -206,6 +230,8 @@ static void v2_mapping(void) {
                 return;
         }
         v2_instance_files(root, "vsd/web");
+        /* a leftover's tree, built by a previous init: removed on reuse */
+        put(root, "vsd/web/" CG_PAYLOAD "/init.scope/cgroup.procs", "");
 
         struct cg_limits lim = { .memory_max = 64 * MiB, .cpu_millis = 1500, .pids_max = 100 };
         r = cg_create(m, "web", &lim, &err);
@@ -217,6 +243,15 @@ static void v2_mapping(void) {
               get(root, "vsd/web/memory.oom.group"));
         CHECK("v2 cpu.max", streq(get(root, "vsd/web/cpu.max"), "150000 100000"), "'%s'", get(root, "vsd/web/cpu.max"));
         CHECK("v2 pids.max", streq(get(root, "vsd/web/pids.max"), "100"), "'%s'", get(root, "vsd/web/pids.max"));
+        /* the limits on <name>, the processes one level down */
+        CHECK("v2 controllers handed down to the payload",
+              streq(get(root, "vsd/web/cgroup.subtree_control"), "+memory +cpu +pids"), "'%s'",
+              get(root, "vsd/web/cgroup.subtree_control"));
+        CHECK("v2 payload made", exists(root, "vsd/web/" CG_PAYLOAD) && cg_has_payload(m, "web") == 1, "has %d",
+              cg_has_payload(m, "web"));
+        CHECK("v2 a leftover's old tree removed", !exists(root, "vsd/web/" CG_PAYLOAD "/init.scope"), "still there");
+        put(root, "vsd/web/" CG_PAYLOAD "/cpu.max", "max 100000\n");
+        put(root, "vsd/web/" CG_PAYLOAD "/cgroup.procs", "");
 
         lim = (struct cg_limits) { 0 };
         r = cg_set_limits(m, "web", &lim, &err);
@@ -232,10 +267,21 @@ static void v2_mapping(void) {
                                             streq(get(root, "vsd/web/cpu.max"), "25000 100000") &&
                                             streq(get(root, "vsd/web/pids.max"), "5"),
               "r=%d %s", r, err.msg);
+        /* what lxcfs shows comes from init's own cgroup */
+        CHECK("v2 CPU quota mirrored on the payload", streq(get(root, "vsd/web/" CG_PAYLOAD "/cpu.max"), "25000 100000"),
+              "'%s'", get(root, "vsd/web/" CG_PAYLOAD "/cpu.max"));
 
-        CHECK("v2 attach writes cgroup.procs", cg_attach(m, "web", 4242, &err) == 0 &&
-                                                       streq(get(root, "vsd/web/cgroup.procs"), "4242"),
-              "%s '%s'", err.msg, get(root, "vsd/web/cgroup.procs"));
+        CHECK("v2 attach writes the payload's cgroup.procs",
+              cg_attach(m, "web", 4242, &err) == 0 && streq(get(root, "vsd/web/" CG_PAYLOAD "/cgroup.procs"), "4242") &&
+                      streq(get(root, "vsd/web/cgroup.procs"), ""),
+              "%s '%s'", err.msg, get(root, "vsd/web/" CG_PAYLOAD "/cgroup.procs"));
+        fd0 = cg_open_join_dir(m, "web", getpid(), true);
+        CHECK("v2 exec leaf made next to the payload", fd0 >= 0 && exists(root, "vsd/web/" CG_EXEC_LEAF), "r=%d", fd0);
+        safe_close(&fd0);
+        /* a plain tree is no mount: init's cgroup cannot be found there */
+        fd0 = cg_open_join_dir(m, "web", getpid(), false);
+        CHECK("v2 init's cgroup unknown outside a cgroup2 mount", fd0 == -ENOENT, "r=%d", fd0);
+        safe_close(&fd0);
 
         put(root, "vsd/web/cgroup.events", "populated 1\nfrozen 1\n");
         r = cg_freeze(m, "web", true, &err);
@@ -1647,6 +1693,7 @@ static void real_host(void) {
 
 int main(void) {
         v2_delegation();
+        path_below();
         v2_mapping();
         v1_mapping(false);
         v1_mapping(true);

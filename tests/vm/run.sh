@@ -215,6 +215,9 @@ cp -a "$SRC/tests" "$SRC/templates" "$J/src/" || die "cannot copy the tests"
 # The job: environment and command line, quoted for the guest's bash.
 {
         printf 'export VSD_TEST_TIMEOUT_SCALE=%q\n' "$VM_TIME_SCALE"
+        # the guest's cgroup2 mount is the lane's own: a test may remount
+        # it (and puts its options back)
+        printf 'export VSD_TEST_CGROUP2_OURS=1\n'
         [ -z "${VSD_TEST_TIMEOUT:-}" ] || printf 'export VSD_TEST_TIMEOUT=%q\n' "$VSD_TEST_TIMEOUT"
         [ -z "${VSD_TEST_STORAGE:-}" ] || printf 'export VSD_TEST_STORAGE=%q\n' "$VSD_TEST_STORAGE"
         [ -z "${VSD_TEMPLATE_CACHE:-}" ] || printf 'export VSD_TEMPLATE_CACHE=%q\n' "$VSD_TEMPLATE_CACHE"
