@@ -13,7 +13,7 @@ B       ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
-           -D_GNU_SOURCE -fno-strict-aliasing -I/usr/include/iniparser -MMD -MP -DVS_DATADIR='"$(DATADIR)"'
+           -D_GNU_SOURCE -fno-strict-aliasing -I. -I/usr/include/iniparser -MMD -MP -DVS_DATADIR='"$(DATADIR)"'
 ifneq ($(findstring clang,$(CC)),clang)
 CFLAGS  += -Wno-format-truncation
 endif
@@ -28,7 +28,7 @@ VSCTL_LIBS = -ljansson
 BASE_SRC  := $(wildcard base/*.c)
 CG_SRC    := $(wildcard cgroups/*.c)
 NET_SRC   := $(wildcard net/*.c)
-CORE_SRC  := $(filter-out vsd/main.c,$(wildcard vsd/*.c))
+CORE_SRC  := $(wildcard vsd/*/*.c)
 VSCTL_SRC := $(wildcard vsctl/*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 
@@ -149,10 +149,10 @@ BENCH_DEPS += qemu-system-x86 busybox-static
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@mkdir -p $(B)/fuzz
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
 		-o $(B)/fuzz/fuzz_http_reader tests/fuzz/fuzz_http_reader.c base/*.c
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
-		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/settings.c vsd/rlimits.c cgroups/*.c net/*.c base/*.c -liniparser -lcgroup -lnftables -lmnl
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
+		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/conf/settings.c vsd/conf/rlimits.c cgroups/*.c net/*.c base/*.c -liniparser -lcgroup -lnftables -lmnl
 	$(B)/fuzz/fuzz_http_reader -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 	$(B)/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=2048
 	rm -f /tmp/vsd-fuzz-config-*.ini

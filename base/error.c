@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "error.h"
+#include "base/error.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* Write data to path atomically: temp file in the same directory, fsync,
  * rename over path, fsync the directory.  A reader sees the old or the new

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "http_reader.h"
+#include "base/http_reader.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "util.h"
+#include "base/util.h"
 
 /* Longest chunk-size line we wait for: hex digits plus a chunk extension. */
 #define CHUNK_LINE_MAX 1024

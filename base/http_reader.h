@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* A response head larger than this is refused: our daemon sends a few lines. */
 #define VS_HTTP_HEAD_MAX (16 * 1024)

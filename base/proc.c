@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "proc.h"
+#include "base/proc.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "util.h"
+#include "base/fileio.h"
+#include "base/util.h"
 
 int vs_proc_starttime(pid_t pid, unsigned long long *ret) {
         char path[64];

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/util.h"
-#include "cgroup-internal.h"
+#include "base/util.h"
+#include "cgroups/cgroup-internal.h"
 
 static int rel_path(char *buf, size_t len, const char *name, const char *file) {
         int n = name ? snprintf(buf, len, "%s/%s", name, file) : snprintf(buf, len, "%s", file);

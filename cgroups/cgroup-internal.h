@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cgroup.h"
+#include "cgroups/cgroup.h"
 
 enum cg_ctrl {
         CG_MEMORY,

@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/util.h"
-#include "cgroup-internal.h"
+#include "base/util.h"
+#include "cgroups/cgroup-internal.h"
 
 #define V1_CPU_PERIOD_US 100000
 

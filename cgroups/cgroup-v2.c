@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../base/util.h"
-#include "cgroup-internal.h"
+#include "base/util.h"
+#include "cgroups/cgroup-internal.h"
 
 #define V2_CPU_PERIOD_US 100000
 

@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/parse.h"
-#include "../base/util.h"
-#include "cgroup-internal.h"
+#include "base/parse.h"
+#include "base/util.h"
+#include "cgroups/cgroup-internal.h"
 
 /* An instance may build its own cgroup tree below its cgroup (systemd does).
  * Walking it is recursive; this bounds the stack the daemon lends to it. */

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 /* Up to this many block devices can be throttled per instance. */
 #define CG_IO_DEV_MAX 8

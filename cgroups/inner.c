@@ -20,9 +20,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../base/parse.h"
-#include "../base/util.h"
-#include "cgroup-internal.h"
+#include "base/parse.h"
+#include "base/util.h"
+#include "cgroups/cgroup-internal.h"
 
 /* /proc/PID/cgroup lines are at most a path each (the kernel refuses longer
  * ones with ENAMETOOLONG); v1 hosts list a dozen hierarchies. */

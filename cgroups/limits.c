@@ -14,8 +14,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "../base/util.h"
-#include "cgroup-internal.h"
+#include "base/util.h"
+#include "cgroups/cgroup-internal.h"
 
 /* Enough for any host vsd runs on; a CPU number above it is refused. */
 #define CPU_MAX 1024

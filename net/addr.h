@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 /* An address with its prefix length: family AF_INET or AF_INET6, the
  * address in network byte order in the first 4 or 16 bytes. */

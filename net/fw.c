@@ -15,7 +15,7 @@
  * succeed whether or not the element is there ("add" before "delete"), so
  * a table someone flushed by hand cannot wedge a port.
  */
-#include "fw.h"
+#include "net/fw.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -31,7 +31,7 @@
 
 #include <nftables/libnftables.h>
 
-#include "../base/util.h"
+#include "base/util.h"
 
 struct fw_port_state {
         char ifname[16];

@@ -27,9 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../base/error.h"
-#include "../base/util.h"
-#include "addr.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "net/addr.h"
 
 struct fw;
 

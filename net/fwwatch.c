@@ -5,7 +5,7 @@
  * read; what changed inside the table does not matter, since the answer to
  * any foreign change is the same: put back what vsd remembers.
  */
-#include "fwwatch.h"
+#include "net/fwwatch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../base/error.h"
-#include "../base/util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 struct fw_watch;
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "ipam.h"
+#include "net/ipam.h"
 
 #include <errno.h>
 

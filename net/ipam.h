@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "addr.h"
+#include "net/addr.h"
 
 /* The lowest host address of pool (prefix kept: ret has pool's prefix
  * length) that no entry of taken[] holds.  -ENOSPC when every one is. */

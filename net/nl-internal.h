@@ -5,7 +5,7 @@
 
 #include <libmnl/libmnl.h>
 
-#include "nl.h"
+#include "net/nl.h"
 
 /* Start a request in buf (MNL_SOCKET_BUFFER_SIZE bytes) with NLM_F_REQUEST,
  * NLM_F_ACK and flags, and the socket's next sequence number. */

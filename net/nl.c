@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nl-internal.h"
+#include "net/nl-internal.h"
 
 /* Large enough for one recv of a link dump (a link with its stats is
  * ~1.5 KiB); the kernel sizes its dump skbs to the reader's buffer. */

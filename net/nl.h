@@ -17,9 +17,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
-#include "../base/util.h"
-#include "addr.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "net/addr.h"
 
 struct nl;
 

@@ -27,8 +27,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "nl-internal.h"
-#include "tc.h"
+#include "net/nl-internal.h"
+#include "net/tc.h"
 
 /*
  * TBF sizing.  The bucket holds at least a few full-size frames (one

@@ -13,8 +13,8 @@
 
 #include <stdint.h>
 
-#include "../base/error.h"
-#include "nl.h"
+#include "base/error.h"
+#include "net/nl.h"
 
 /* Set the caps of ifname in bits per second: to_instance (the instance's
  * inbound, the host side's egress) and from_instance (its outbound).  0

@@ -18,9 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../base/proto.h"
-#include "http.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "vsctl/http.h"
+#include "vsctl/vsctl.h"
 
 /* With stdin at its end (a script feeding the console), how long the
  * console must stay quiet before vsctl stops copying its output. */

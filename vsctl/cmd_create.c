@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/proto.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "vsctl/vsctl.h"
 
 int cmd_create(struct vsctl *ctx, int argc, char **argv) {
         enum { OPT_TEMPLATE = 0x200, OPT_START };

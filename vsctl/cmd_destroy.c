@@ -2,8 +2,8 @@
 /* vsctl destroy NAME [--force] */
 #include <stdlib.h>
 
-#include "../base/util.h"
-#include "vsctl.h"
+#include "base/util.h"
+#include "vsctl/vsctl.h"
 
 int cmd_destroy(struct vsctl *ctx, int argc, char **argv) {
         static const struct option opts[] = {

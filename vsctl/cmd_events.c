@@ -13,10 +13,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "http.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "vsctl/http.h"
+#include "vsctl/vsctl.h"
 
 /* ---- human output ------------------------------------------------------- */
 

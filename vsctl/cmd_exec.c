@@ -28,10 +28,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "http.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "vsctl/http.h"
+#include "vsctl/vsctl.h"
 
 #define STATUS_LINE_MAX 1024
 /* After the exit status arrives, output the pty still holds is copied out

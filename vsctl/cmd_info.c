@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../base/util.h"
-#include "vsctl.h"
+#include "base/util.h"
+#include "vsctl/vsctl.h"
 
 enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES };
 

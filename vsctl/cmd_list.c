@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../base/proto.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "vsctl/vsctl.h"
 
 int cmd_list(struct vsctl *ctx, int argc, char **argv) {
         static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };

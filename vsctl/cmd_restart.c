@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vsctl restart NAME [--timeout DUR] */
-#include "vsctl.h"
+#include "vsctl/vsctl.h"
 
 int cmd_restart(struct vsctl *ctx, int argc, char **argv) {
         enum { OPT_TIMEOUT = 0x200 };

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/util.h"
-#include "vsctl.h"
+#include "base/util.h"
+#include "vsctl/vsctl.h"
 
 /* "8080:80" is "tcp:8080:80", as the daemon writes it back. */
 static void forward_norm(const char *spec, char *buf, size_t len) {

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../base/util.h"
-#include "http.h"
-#include "vsctl.h"
+#include "base/util.h"
+#include "vsctl/http.h"
+#include "vsctl/vsctl.h"
 
 /* POST /v1/instances/NAME/SEG with {KEY: ARG2}; with start, then start ARG2. */
 static int post_pair(struct vsctl *ctx, int argc, char **argv, const char *seg, const char *key, bool with_start) {

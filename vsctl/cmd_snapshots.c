@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "vsctl.h"
+#include "vsctl/vsctl.h"
 
 int cmd_snapshots(struct vsctl *ctx, int argc, char **argv) {
         static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };

@@ -2,8 +2,8 @@
 /* vsctl start NAME... */
 #include <stdlib.h>
 
-#include "http.h"
-#include "vsctl.h"
+#include "vsctl/http.h"
+#include "vsctl/vsctl.h"
 
 int cmd_start(struct vsctl *ctx, int argc, char **argv) {
         static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };

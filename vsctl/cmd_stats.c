@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "vsctl/vsctl.h"
 
 enum sort_key { SORT_NAME, SORT_CPU, SORT_MEM, SORT_MEM_PCT, SORT_PIDS, SORT_SWAP, SORT_THROTTLED, SORT_IO, SORT_NET, SORT_DISK };
 

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "http.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "vsctl/http.h"
+#include "vsctl/vsctl.h"
 
 static char *template_path(const char *name, const char *action) {
         _cleanup_free_ char *esc = http_escape_segment(name);

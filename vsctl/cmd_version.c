@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/proto.h"
-#include "vsctl.h"
+#include "base/proto.h"
+#include "vsctl/vsctl.h"
 
 int cmd_version(struct vsctl *ctx, int argc, char **argv) {
         static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "http.h"
+#include "vsctl/http.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -10,8 +10,8 @@
 #include <sys/time.h>
 #include <sys/un.h>
 
-#include "../base/proto.h"
-#include "../base/util.h"
+#include "base/proto.h"
+#include "base/util.h"
 
 /* --timeout: how long vsctl waits for vsd to accept, take or answer a
  * request; 0 waits for ever. */

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../base/error.h"
-#include "../base/http_reader.h"
+#include "base/error.h"
+#include "base/http_reader.h"
 
 /* vsctl's --timeout when none is given, in seconds. */
 #define HTTP_TIMEOUT_DEFAULT 30

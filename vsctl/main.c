@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/parse.h"
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "http.h"
-#include "vsctl.h"
+#include "base/parse.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "vsctl/http.h"
+#include "vsctl/vsctl.h"
 
 const struct vsctl_command vsctl_commands[] = {
         { "create", cmd_create, "Create an instance", "NAME [OPTIONS]",

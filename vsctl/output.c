@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/util.h"
-#include "vsctl.h"
+#include "base/util.h"
+#include "vsctl/vsctl.h"
 
 int out_json(json_t *j) {
         _cleanup_free_ char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));

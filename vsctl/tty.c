@@ -9,7 +9,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "vsctl.h"
+#include "vsctl/vsctl.h"
 
 int tty_raw(int fd, struct tty_state *st) {
         st->fd = fd;

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../base/error.h"
-#include "../base/util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 /* Exit statuses (see doc/vsctl.8). */
 enum {

@@ -14,22 +14,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/log.h"
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "api.h"
-#include "daemon.h"
-#include "events.h"
-#include "instance.h"
-#include "loop.h"
-#include "lxcfs.h"
-#include "start.h"
-#include "monitor.h"
-#include "network.h"
-#include "templates.h"
-#include "work.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/api/api.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/events.h"
+#include "vsd/inst/instance.h"
+#include "vsd/core/loop.h"
+#include "vsd/view/lxcfs.h"
+#include "vsd/start/start.h"
+#include "vsd/inst/monitor.h"
+#include "vsd/netw/network.h"
+#include "vsd/inst/templates.h"
+#include "vsd/core/work.h"
 
 static void usage(FILE *f) {
         fprintf(f,

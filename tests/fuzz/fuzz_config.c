@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../vsd/settings.h"
+#include "vsd/conf/settings.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static char path[64];

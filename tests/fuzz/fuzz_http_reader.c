@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../base/http_reader.h"
+#include "base/http_reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         vs_http_head h;

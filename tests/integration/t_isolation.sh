@@ -2,7 +2,7 @@
 # Isolation, checked from inside with the probe (/probe in the test template).
 
 # The capability bounding set of every instance process: the default set of
-# doc/architecture.md ("Security defaults"; the table in vsd/caps.c): CHOWN,
+# doc/architecture.md ("Security defaults"; the table in vsd/start/caps.c): CHOWN,
 # DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
 # NET_BIND_SERVICE, NET_ADMIN, NET_RAW, SYS_CHROOT, AUDIT_WRITE, SETFCAP.
 EXPECTED_CAPS=00000000a00435fb

@@ -150,7 +150,7 @@ test_spoofed_source_dropped() {
         vsctl exec rx -- ping -c 1 -W 2 "$gw" >/dev/null || fail "rx lost its network"
 }
 
-# Root inside has CAP_NET_ADMIN in its own network namespace (vsd/caps.c):
+# Root inside has CAP_NET_ADMIN in its own network namespace (vsd/start/caps.c):
 # it may add addresses to eth0 and change its MAC, and the host side still
 # drops what does not carry the instance's own address and MAC.
 test_net_admin_inside_cannot_spoof() {

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../base/util.h"
-#include "../../net/addr.h"
-#include "../../net/ipam.h"
-#include "../../vsd/settings.h"
-#include "check.h"
+#include "base/util.h"
+#include "net/addr.h"
+#include "net/ipam.h"
+#include "vsd/conf/settings.h"
+#include "tests/unit/check.h"
 
 static struct net_cidr cidr(const char *s) {
         struct net_cidr c = { 0 };

@@ -24,10 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../base/fileio.h"
-#include "../../base/util.h"
-#include "../../cgroups/cgroup-internal.h"
-#include "check.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "cgroups/cgroup-internal.h"
+#include "tests/unit/check.h"
 
 #define MiB (1024ULL * 1024)
 #define V1_NO_LIMIT "9223372036854771712"

@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../base/fileio.h"
-#include "../../base/util.h"
-#include "../../vsd/rlimits.h"
-#include "../../vsd/settings.h"
-#include "check.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "vsd/conf/rlimits.h"
+#include "vsd/conf/settings.h"
+#include "tests/unit/check.h"
 
 static char dir[] = "/tmp/vsd-test-config-XXXXXX";
 

@@ -8,10 +8,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../../base/util.h"
-#include "../../vsd/events.h"
-#include "../../vsd/kmsg.h"
-#include "check.h"
+#include "base/util.h"
+#include "vsd/core/events.h"
+#include "vsd/core/kmsg.h"
+#include "tests/unit/check.h"
 
 static int wakes;
 static void count_wake(struct ev_listener *l) {

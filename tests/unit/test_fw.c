@@ -35,9 +35,9 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
-#include "../../net/fw.h"
-#include "../../net/fwwatch.h"
-#include "check.h"
+#include "net/fw.h"
+#include "net/fwwatch.h"
+#include "tests/unit/check.h"
 
 /* --- pure ------------------------------------------------------------------ */
 

@@ -15,9 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../base/http_reader.h"
-#include "../../vsctl/http.c"
-#include "check.h"
+#include "base/http_reader.h"
+#include "vsctl/http.c"
+#include "tests/unit/check.h"
 
 #define MAX (1u << 20)
 

@@ -24,9 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../net/nl.h"
-#include "../../net/tc.h"
-#include "check.h"
+#include "net/nl.h"
+#include "net/tc.h"
+#include "tests/unit/check.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -4,8 +4,8 @@
 #include <signal.h>
 #include <string.h>
 
-#include "../../base/parse.h"
-#include "check.h"
+#include "base/parse.h"
+#include "tests/unit/check.h"
 
 static void names(void) {
         static const char *const good[] = { "a", "demo1", "101", "web-01", "0", "a-", NULL };

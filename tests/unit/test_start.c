@@ -30,13 +30,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../base/fileio.h"
-#include "../../base/util.h"
-#include "../../cgroups/cgroup.h"
-#include "../../vsd/kernel.h"
-#include "../../vsd/security.h"
-#include "../../vsd/start.h"
-#include "../../vsd/syscalls.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/core/kernel.h"
+#include "vsd/start/security.h"
+#include "vsd/start/start.h"
+#include "vsd/core/syscalls.h"
 
 static int failures;
 /* What this kernel does, probed as the daemon does at start: starts here

@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../base/error.h"
-#include "exec.h"
-#include "instance.h"
+#include "base/error.h"
+#include "vsd/api/exec.h"
+#include "vsd/inst/instance.h"
 
 struct vsd;
 struct request;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "api.h"
+#include "vsd/api/api.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,15 +16,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../base/log.h"
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "api-internal.h"
-#include "console.h"
-#include "daemon.h"
-#include "events.h"
-#include "loop.h"
-#include "templates.h"
+#include "base/log.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "vsd/api/api-internal.h"
+#include "vsd/inst/console.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/events.h"
+#include "vsd/core/loop.h"
+#include "vsd/inst/templates.h"
 
 /*
  * One client connection, from vsd's accept() to MHD's close: whose it is,

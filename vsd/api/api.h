@@ -4,7 +4,7 @@
 /* The REST API: libmicrohttpd on vsd's own Unix socket, driven from vsd's
  * epoll loop (MHD_USE_EPOLL: its epoll fd is one source of ours). */
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 

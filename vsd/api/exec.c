@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "exec.h"
+#include "vsd/api/exec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,15 +12,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../base/log.h"
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "daemon.h"
-#include "instance.h"
-#include "loop.h"
-#include "start.h"
-#include "syscalls.h"
+#include "base/log.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/core/daemon.h"
+#include "vsd/inst/instance.h"
+#include "vsd/core/loop.h"
+#include "vsd/start/start.h"
+#include "vsd/core/syscalls.h"
 
 /* How long a command may take from its clone to its exec. */
 #define EXEC_START_TIMEOUT_MS 30000

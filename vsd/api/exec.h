@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 struct instance;

@@ -10,18 +10,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "../base/parse.h"
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "api-internal.h"
-#include "daemon.h"
-#include "events.h"
-#include "network.h"
-#include "templates.h"
-#include "snapshot.h"
-#include "storage.h"
-#include "../net/tc.h"
+#include "base/parse.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/api/api-internal.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/events.h"
+#include "vsd/netw/network.h"
+#include "vsd/inst/templates.h"
+#include "vsd/inst/snapshot.h"
+#include "vsd/storage/storage.h"
+#include "net/tc.h"
 
 /* ---- JSON views -------------------------------------------------------- */
 

@@ -4,7 +4,7 @@
  * the child before exec (start and exec alike), prlimit() on init for a live
  * change.
  */
-#include "rlimits.h"
+#include "vsd/conf/rlimits.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,8 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../base/parse.h"
-#include "../base/util.h"
+#include "base/parse.h"
+#include "base/util.h"
 
 enum rl_unit {
         RL_BYTES, /* "64M", "0" */

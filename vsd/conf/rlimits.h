@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 /* Rows of the table in rlimits.c. */
 #define RLIMITS_N 14

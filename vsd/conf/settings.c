@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "settings.h"
+#include "vsd/conf/settings.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/proto.h"
-#include "../base/util.h"
-#include "../net/tc.h"
+#include "base/fileio.h"
+#include "base/proto.h"
+#include "base/util.h"
+#include "net/tc.h"
 
 /* Where `make install` puts the template builders (Makefile DATADIR). */
 #ifndef VS_DATADIR

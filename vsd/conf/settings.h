@@ -10,12 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../base/error.h"
-#include "../base/parse.h"
-#include "../cgroups/cgroup.h"
-#include "../net/addr.h"
-#include "../net/fw.h"
-#include "rlimits.h"
+#include "base/error.h"
+#include "base/parse.h"
+#include "cgroups/cgroup.h"
+#include "net/addr.h"
+#include "net/fw.h"
+#include "vsd/conf/rlimits.h"
 
 /* How an instance is connected (vsd/network.c). */
 enum inst_net_mode {

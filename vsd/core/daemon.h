@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kernel.h"
-#include "settings.h"
-#include "storage.h"
+#include "vsd/core/kernel.h"
+#include "vsd/conf/settings.h"
+#include "vsd/storage/storage.h"
 
 struct loop;
 struct cg_manager;

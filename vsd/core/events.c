@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "events.h"
+#include "vsd/core/events.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../base/util.h"
+#include "base/util.h"
 
 struct ev_bus {
         struct ev_record *ring; /* seq s lives in ring[(s - 1) % cap] */

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../base/parse.h"
+#include "base/parse.h"
 
 /* Events kept for readers that ask for the past. */
 #define EV_RING_DEFAULT 1000

@@ -6,7 +6,7 @@
  * the behaviours that changed between the kernels hosts run (Debian 12:
  * 6.1), probed once by trying them.
  */
-#include "kernel.h"
+#include "vsd/core/kernel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../base/util.h"
-#include "start.h"
-#include "syscalls.h"
+#include "base/util.h"
+#include "vsd/start/start.h"
+#include "vsd/core/syscalls.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

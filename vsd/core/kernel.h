@@ -10,7 +10,7 @@
 
 #include <stdbool.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct kern_features {
         /* Time namespaces (CONFIG_TIME_NS, Linux 5.6): each instance gets

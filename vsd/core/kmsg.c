@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "kmsg.h"
+#include "vsd/core/kmsg.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/util.h"
+#include "base/util.h"
 
 static int parse_u64(const char **p, const char *end, uint64_t *ret) {
         uint64_t v = 0;

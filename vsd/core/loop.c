@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "loop.h"
+#include "vsd/core/loop.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "../base/util.h"
+#include "base/util.h"
 
 struct loop_source {
         struct loop *loop;

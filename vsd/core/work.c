@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "work.h"
+#include "vsd/core/work.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../base/log.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "daemon.h"
-#include "loop.h"
-#include "syscalls.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/loop.h"
+#include "vsd/core/syscalls.h"
 
 /* How long the loop waits for a finished helper's cgroup to empty (what it
  * started and left behind is killed first). */

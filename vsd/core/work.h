@@ -11,7 +11,7 @@
  * anything removes the helper's half-written output.
  */
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 struct work;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "console.h"
+#include "vsd/inst/console.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +18,11 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 
-#include "../base/fileio.h"
-#include "../base/util.h"
-#include "syscalls.h"
-#include "daemon.h"
-#include "loop.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "vsd/core/syscalls.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/loop.h"
 
 struct console_client {
         struct console *con;

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 struct console;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "instance.h"
+#include "vsd/inst/instance.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,21 +17,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/log.h"
-#include "../base/proc.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "console.h"
-#include "events.h"
-#include "loop.h"
-#include "lxcfs.h"
-#include "view.h"
-#include "monitor.h"
-#include "network.h"
-#include "start.h"
-#include "snapshot.h"
-#include "storage.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/inst/console.h"
+#include "vsd/core/events.h"
+#include "vsd/core/loop.h"
+#include "vsd/view/lxcfs.h"
+#include "vsd/view/view.h"
+#include "vsd/inst/monitor.h"
+#include "vsd/netw/network.h"
+#include "vsd/start/start.h"
+#include "vsd/inst/snapshot.h"
+#include "vsd/storage/storage.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
  * that was being moved in, or one in uninterruptible sleep, delays it). */

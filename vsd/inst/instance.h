@@ -13,9 +13,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
-#include "daemon.h"
-#include "settings.h"
+#include "base/error.h"
+#include "vsd/core/daemon.h"
+#include "vsd/conf/settings.h"
 
 enum inst_state {
         INST_STOPPED,

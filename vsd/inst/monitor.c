@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "monitor.h"
+#include "vsd/inst/monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,14 +9,14 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "daemon.h"
-#include "events.h"
-#include "instance.h"
-#include "kmsg.h"
-#include "loop.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/events.h"
+#include "vsd/inst/instance.h"
+#include "vsd/core/kmsg.h"
+#include "vsd/core/loop.h"
 
 /* A /dev/kmsg record is at most about 1 KiB of text plus its dictionary. */
 #define KMSG_RECORD_MAX 8192

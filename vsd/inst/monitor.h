@@ -17,7 +17,7 @@
  *     ring overwritten) is still reported, without the victim.
  */
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 struct instance;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "snapshot.h"
+#include "vsd/inst/snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,15 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/log.h"
-#include "../base/parse.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "instance.h"
-#include "storage.h"
-#include "syscalls.h"
-#include "work.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/inst/instance.h"
+#include "vsd/storage/storage.h"
+#include "vsd/core/syscalls.h"
+#include "vsd/core/work.h"
 
 /* Present in a clone's directory until its first start has written it a
  * fresh /etc/machine-id. */

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct instance;
 struct stor_layer;

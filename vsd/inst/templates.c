@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The template store: list, build (a builder child watched by the loop), remove. */
-#include "templates.h"
+#include "vsd/inst/templates.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,16 +15,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/log.h"
-#include "../base/parse.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "daemon.h"
-#include "instance.h"
-#include "loop.h"
-#include "settings.h"
-#include "syscalls.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/core/daemon.h"
+#include "vsd/inst/instance.h"
+#include "vsd/core/loop.h"
+#include "vsd/conf/settings.h"
+#include "vsd/core/syscalls.h"
 
 /* Output kept per build for its client: far above a debootstrap run's
  * (about 60 KiB); past it, lines are dropped (the outcome still comes). */

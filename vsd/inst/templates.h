@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 struct tmpl_build;

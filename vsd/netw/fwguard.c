@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "fwguard.h"
+#include "vsd/netw/fwguard.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -11,13 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/log.h"
-#include "../base/util.h"
-#include "../net/fwwatch.h"
-#include "daemon.h"
-#include "events.h"
-#include "loop.h"
-#include "network.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "net/fwwatch.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/events.h"
+#include "vsd/core/loop.h"
+#include "vsd/netw/network.h"
 
 /* How long after the first message of a change the restore runs: a reload
  * is many messages, often several transactions in a row (a flush, then

@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 struct fw_guard;

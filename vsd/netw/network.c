@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "network.h"
+#include "vsd/netw/network.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -8,17 +8,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/log.h"
-#include "../base/util.h"
-#include "../net/fw.h"
-#include "../net/fwwatch.h"
-#include "../net/ipam.h"
-#include "../net/tc.h"
-#include "daemon.h"
-#include "fwguard.h"
-#include "instance.h"
-#include "loop.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "net/fw.h"
+#include "net/fwwatch.h"
+#include "net/ipam.h"
+#include "net/tc.h"
+#include "vsd/core/daemon.h"
+#include "vsd/netw/fwguard.h"
+#include "vsd/inst/instance.h"
+#include "vsd/core/loop.h"
 
 /* Routed mode's gateways, on every host-side link of a routed instance: the
  * instance reaches the host (and through it, the rest) via addresses that

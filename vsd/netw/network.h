@@ -15,10 +15,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
-#include "../net/nl.h"
-#include "settings.h"
-#include "start.h"
+#include "base/error.h"
+#include "net/nl.h"
+#include "vsd/conf/settings.h"
+#include "vsd/start/start.h"
 
 struct vsd;
 struct instance;

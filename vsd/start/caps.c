@@ -9,14 +9,14 @@
  * it root inside a privileged instance escapes), SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_PTRACE, MKNOD (the instance
  * gets a fixed /dev), SYS_BOOT, SYS_RESOURCE, MAC_*, BPF, PERFMON, SYSLOG.
  */
-#include "security.h"
+#include "vsd/start/security.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 
-#include "../base/util.h"
+#include "base/util.h"
 
 static const struct {
         cap_value_t cap;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "mount.h"
+#include "vsd/start/mount.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../base/util.h"
-#include "start.h"
-#include "syscalls.h"
+#include "base/util.h"
+#include "vsd/start/start.h"
+#include "vsd/core/syscalls.h"
 
 #define FD_PATH_MAX 64
 

@@ -16,7 +16,7 @@
 
 #include <stdbool.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct start_spec;
 

@@ -22,10 +22,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/util.h"
-#include "network.h"
-#include "syscalls.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "vsd/netw/network.h"
+#include "vsd/core/syscalls.h"
 
 /* vsd's lines in an instance's /etc/hosts sit between these; the rest of
  * the file is the customer's and stays as it is. */

@@ -26,7 +26,7 @@
  * The filter is compiled once per daemon process (a few milliseconds of
  * libseccomp work) and kept as raw BPF; each start only loads it.
  */
-#include "security.h"
+#include "vsd/start/security.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,8 +39,8 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
-#include "../base/util.h"
-#include "syscalls.h"
+#include "base/util.h"
+#include "vsd/core/syscalls.h"
 
 static const struct {
         const char *name;

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 /* Build the default capability set (idempotent, cheap after the first call). */
 int caps_prepare(vs_error *err);

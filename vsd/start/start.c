@@ -52,7 +52,7 @@
  * a time namespace with setns() needs a process that shares its memory
  * with no other.
  */
-#include "start.h"
+#include "vsd/start/start.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,15 +85,15 @@
 #define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void) (addr), (void) (size))
 #endif
 
-#include "../base/fileio.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "mount.h"
-#include "network.h"
-#include "security.h"
-#include "sync.h"
-#include "syscalls.h"
-#include "view.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/start/mount.h"
+#include "vsd/netw/network.h"
+#include "vsd/start/security.h"
+#include "vsd/start/sync.h"
+#include "vsd/core/syscalls.h"
+#include "vsd/view/view.h"
 
 /* How long the parent waits for the child to exec or report; a child stuck
  * in the kernel (a hung overlay mount) must not hang the daemon forever. */

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
-#include "../net/addr.h"
-#include "rlimits.h"
+#include "base/error.h"
+#include "net/addr.h"
+#include "vsd/conf/rlimits.h"
 
 struct cg_manager;
 

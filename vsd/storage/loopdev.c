@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "loopdev.h"
+#include "vsd/storage/loopdev.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/util.h"
+#include "base/fileio.h"
+#include "base/util.h"
 
 /* Another process may take the device loop-control just offered us. */
 #define GET_FREE_TRIES 16

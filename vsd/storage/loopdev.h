@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 #define LOOPDEV_PATH_MAX 32
 

@@ -24,11 +24,11 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/util.h"
-#include "daemon.h"
-#include "loopdev.h"
-#include "storage-internal.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "vsd/core/daemon.h"
+#include "vsd/storage/loopdev.h"
+#include "vsd/storage/storage-internal.h"
 
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
 

@@ -5,7 +5,7 @@
 
 #include <sys/types.h>
 
-#include "storage.h"
+#include "vsd/storage/storage.h"
 
 struct stor_ops {
         int (*create)(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err);

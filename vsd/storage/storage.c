@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "storage.h"
+#include "vsd/storage/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,11 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/util.h"
-#include "daemon.h"
-#include "loopdev.h"
-#include "storage-internal.h"
+#include "base/fileio.h"
+#include "base/util.h"
+#include "vsd/core/daemon.h"
+#include "vsd/storage/loopdev.h"
+#include "vsd/storage/storage-internal.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

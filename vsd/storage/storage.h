@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
-#include "settings.h"
+#include "base/error.h"
+#include "vsd/conf/settings.h"
 
 struct vsd;
 

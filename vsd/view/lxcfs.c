@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "lxcfs.h"
+#include "vsd/view/lxcfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,16 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/fileio.h"
-#include "../base/log.h"
-#include "../base/proc.h"
-#include "../base/util.h"
-#include "../cgroups/cgroup.h"
-#include "daemon.h"
-#include "instance.h"
-#include "loop.h"
-#include "syscalls.h"
-#include "view.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "vsd/core/daemon.h"
+#include "vsd/inst/instance.h"
+#include "vsd/core/loop.h"
+#include "vsd/core/syscalls.h"
+#include "vsd/view/view.h"
 
 /* Readiness: lxcfs mounts within tens of milliseconds; give it seconds on a
  * loaded host before calling the attempt failed. */

@@ -18,7 +18,7 @@
 
 #include <stdbool.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 struct vsd;
 struct lxcfs;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "view.h"
+#include "vsd/view/view.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../base/util.h"
-#include "syscalls.h"
+#include "base/util.h"
+#include "vsd/core/syscalls.h"
 
 /*
  * The files lxcfs computes from the reader's cgroup, relative to both the

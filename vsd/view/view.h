@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "../base/error.h"
+#include "base/error.h"
 
 /* How many files the view has (view.c's table). */
 #define VIEW_N_FILES 8
