@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "vsd/start/start.h"
 #include "vsd/core/syscalls.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -188,8 +187,14 @@ static bool probe_overlay_detached_upper(const char *lower_dir) {
                fsconfig(ofs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0;
 }
 
+bool kern_time_ns_supported(void) {
+        /* The link exists exactly when the kernel was built with
+         * CONFIG_TIME_NS; unshare(CLONE_NEWTIME) would fail with EINVAL. */
+        return access("/proc/self/ns/time", F_OK) == 0;
+}
+
 void kern_probe(const char *lower_dir, struct kern_features *ret) {
-        struct kern_features f = { .time_ns = start_time_ns_supported() };
+        struct kern_features f = { .time_ns = kern_time_ns_supported() };
         f.exec_enters_time_ns = f.time_ns && probe_exec_enters_time_ns();
         f.overlay_detached_upper = probe_overlay_detached_upper(lower_dir);
         *ret = f;

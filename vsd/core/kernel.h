@@ -41,4 +41,7 @@ int kern_check_required(vs_error *err);
  * created and dropped, never attached.  A probe that cannot tell answers
  * with the choice that works everywhere.
  */
+/* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6)? */
+bool kern_time_ns_supported(void);
+
 void kern_probe(const char *lower_dir, struct kern_features *ret);

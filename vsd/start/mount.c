@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "vsd/start/start.h"
 #include "vsd/core/syscalls.h"
 
 #define FD_PATH_MAX 64
@@ -76,7 +75,7 @@ static int open_dir_in_root(int rootfd, const char *name, vs_error *err) {
         return fd;
 }
 
-int mnt_check_spec(const struct start_spec *spec, vs_error *err) {
+int mnt_check_root(const struct mnt_root *spec, vs_error *err) {
         const char *const dirs[] = { spec->lower, spec->upper, spec->work, spec->rootfs };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 if (!dirs[i] || dirs[i][0] != '/')
@@ -96,7 +95,7 @@ int mnt_make_slave(vs_error *err) {
         return 0;
 }
 
-int mnt_overlay(const struct start_spec *spec, int *ret_rootfd, vs_error *err) {
+int mnt_overlay(const struct mnt_root *spec, int *ret_rootfd, vs_error *err) {
         char opts[3 * 4096 + 64];
         /* The private layer's filesystem, detached until now: attached in
          * this mount namespace only (a slave of the host's by now, so

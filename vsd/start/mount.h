@@ -18,17 +18,23 @@
 
 #include "base/error.h"
 
-struct start_spec;
+/* The instance's root as the overlay makes it (from struct start_spec,
+ * which says what each is). */
+struct mnt_root {
+        const char *lower, *upper, *work, *rootfs;
+        int layer_fd;
+        const char *layer_at;
+};
 
 /* Check that the overlay's directories can be written into its options
  * (no ',', ':' or '\\').  Parent side, before clone; fills err fully. */
-int mnt_check_spec(const struct start_spec *spec, vs_error *err);
+int mnt_check_root(const struct mnt_root *root, vs_error *err);
 
 /* Make the whole inherited mount tree a recursive slave. */
 int mnt_make_slave(vs_error *err);
 
-/* Mount the overlay root on spec->rootfs and return an O_PATH fd of it. */
-int mnt_overlay(const struct start_spec *spec, int *ret_rootfd, vs_error *err);
+/* Mount the overlay root on root->rootfs and return an O_PATH fd of it. */
+int mnt_overlay(const struct mnt_root *root, int *ret_rootfd, vs_error *err);
 
 int mnt_proc(int rootfd, vs_error *err);
 int mnt_sys(int rootfd, vs_error *err);

@@ -24,8 +24,8 @@
 
 #include "base/fileio.h"
 #include "base/util.h"
-#include "vsd/netw/network.h"
 #include "vsd/core/syscalls.h"
+#include "vsd/start/netfiles.h"
 
 /* vsd's lines in an instance's /etc/hosts sit between these; the rest of
  * the file is the customer's and stays as it is. */
@@ -124,7 +124,7 @@ static int write_hosts(int rootfd, const char *block, vs_error *warn, vs_error *
 
 /* /etc/hosts always names the instance; /etc/resolv.conf is written only
  * when the operator configured nameservers. */
-int netw_write_files(int rootfd, const struct start_net *p, vs_error *warn, vs_error *err) {
+int netfiles_write(int rootfd, const struct start_net *p, vs_error *warn, vs_error *err) {
         int r = write_hosts(rootfd, p->hosts, warn, err);
         if (r < 0 || !p->resolv[0])
                 return r;
