@@ -22,14 +22,16 @@
 #include "vsd/api/api.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
-#include "vsd/inst/instance.h"
 #include "vsd/core/loop.h"
-#include "vsd/view/lxcfs.h"
-#include "vsd/start/start.h"
-#include "vsd/inst/monitor.h"
-#include "vsd/netw/network.h"
-#include "vsd/inst/templates.h"
+#include "vsd/core/monitor.h"
 #include "vsd/core/work.h"
+#include "vsd/inst/instance.h"
+#include "vsd/inst/snapshot.h"
+#include "vsd/inst/templates.h"
+#include "vsd/netw/network.h"
+#include "vsd/start/start.h"
+#include "vsd/storage/storage.h"
+#include "vsd/view/lxcfs.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -100,13 +102,6 @@ static int take_lock(const char *base, const char *suffix, const char *busy, int
         else if (r < 0)
                 log_err("Failed to lock %s: %s", path, strerror(-r));
         return r;
-}
-
-static bool any_instance_active(const struct vsd *v) {
-        for (size_t k = 0; k < v->n_inst; k++)
-                if (inst_is_active(v->inst[k]))
-                        return true;
-        return false;
 }
 
 static enum vs_log_level level_of(const char *s) {
@@ -294,7 +289,13 @@ int main(int argc, char **argv) {
                 }
         }
         if (r >= 0)
+                r = stor_new(&v, &err);
+        if (r >= 0)
                 r = netw_new(&v, &err);
+        /* before the registry, which tells it of the instances it re-adopts
+         * (started later, below) */
+        if (r >= 0)
+                r = lxcfs_new(&v, &v.lxcfs, &err);
         /* before anything cleans up after an interrupted operation: the
          * helpers of the previous daemon may still be writing */
         if (r >= 0)
@@ -303,10 +304,9 @@ int main(int argc, char **argv) {
                 r = inst_registry_load(&v, &err);
         if (r >= 0) {
                 netw_reconcile(&v);
+                snap_cleanup_leftovers(&v);
                 tmpl_cleanup_leftovers(&v);
         }
-        if (r >= 0)
-                r = lxcfs_new(&v, &v.lxcfs, &err);
         if (r >= 0) {
                 /* after the registry: it binds the view into the instances
                  * just re-adopted when they do not see this lxcfs */
@@ -315,9 +315,10 @@ int main(int argc, char **argv) {
         }
         if (r < 0) {
                 log_err("%s", err.msg);
-                lxcfs_free(v.lxcfs, !any_instance_active(&v));
-                netw_free(&v, !any_instance_active(&v));
+                lxcfs_free(v.lxcfs, !inst_any_active(&v));
+                netw_free(&v, !inst_any_active(&v));
                 inst_registry_free(&v);
+                stor_free(&v);
                 mon_free(v.mon);
                 ev_bus_free(v.events);
                 cg_manager_free(v.cg);
@@ -335,7 +336,7 @@ int main(int argc, char **argv) {
         tmpl_shutdown(&v);
         work_shutdown(&v);
         api_stop(&v);
-        bool any_running = any_instance_active(&v);
+        bool any_running = inst_any_active(&v);
         /* leave no empty cgroup parent behind; with instances running it stays */
         if (!any_running)
                 (void) cg_manager_remove_parent(v.cg);
@@ -345,6 +346,7 @@ int main(int argc, char **argv) {
         /* the firewall protects running instances after we are gone */
         netw_free(&v, !any_running);
         inst_registry_free(&v);
+        stor_free(&v);
         mon_free(v.mon);
         ev_bus_free(v.events);
         cg_manager_free(v.cg);

@@ -761,7 +761,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_c
         rq->api->upgraded = u;
         struct instance *i = inst_find(v, rq->inst_name);
         vs_error err = { 0 };
-        if (!i || (i->state != INST_RUNNING && i->state != INST_PAUSED)) {
+        if (!i || !inst_is_up(i)) {
                 static const char msg[] = "error the instance is no longer running\n";
                 (void) send(sock, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
                 upgraded_close(u);

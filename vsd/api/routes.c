@@ -190,21 +190,11 @@ static json_t *throttles_json(const struct inst_io_limits *io) {
  * instance's settings, which vsd wrote to the kernel.  Field names of the
  * first version are kept (memory.limit, pids.limit, cpu.limit, ...). */
 static json_t *stats_json(struct instance *i, vs_error *err) {
-        struct cg_stats st = { 0 };
+        struct inst_stats s;
+        if (inst_stats(i, &s, err) < 0)
+                return NULL;
         const struct inst_config *c = &i->cfg;
-        char dir[512];
-        snprintf(dir, sizeof(dir), "%s/instances/%s", i->vsd->set.root, c->name);
-        if (i->state == INST_RUNNING || i->state == INST_PAUSED) {
-                if (cg_counters_held(i->vsd->cg, c->name, &i->counters, &st, err) < 0)
-                        return NULL;
-                /* The instance's own disk counts what reached it, the
-                 * kernel's writeback of its pages included: cgroup v1
-                 * charges that to no cgroup, so the cgroup's figure alone
-                 * misses every buffered write. */
-                uint64_t written;
-                if (stor_written(dir, c, &i->disk_written_fd, &written) == 0 && written > st.io_wbytes)
-                        st.io_wbytes = written;
-        }
+        const struct cg_stats st = s.cg;
         _cleanup_free_ char *rl = rlimits_format(&c->rlimits);
         json_t *memory = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                    "usage", (json_int_t) st.memory_current, "peak", (json_int_t) st.memory_peak,
@@ -225,20 +215,14 @@ static json_t *stats_json(struct instance *i, vs_error *err) {
                                "write_ios", (json_int_t) st.io_wios, "weight",
                                c->io_weight ? (int) c->io_weight : 100, "throttles", throttles_json(&c->io));
         json_t *files = json_pack("{s:I}", "limit", (json_int_t) (c->nofile ? c->nofile : 1024));
-        struct nl_link_stats ns = { 0 };
-        if (i->state == INST_RUNNING || i->state == INST_PAUSED)
-                (void) netw_counters(i->vsd, c, &ns);
+        const struct nl_link_stats ns = s.net;
         json_t *net = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
                                 inst_net_mode_name(inst_net_mode_of(c->net.mode)),
                                 "rx_bytes", (json_int_t) ns.rx_bytes, "rx_packets", (json_int_t) ns.rx_packets,
                                 "tx_bytes", (json_int_t) ns.tx_bytes, "tx_packets", (json_int_t) ns.tx_packets,
                                 "rx_dropped", (json_int_t) ns.rx_dropped, "tx_dropped", (json_int_t) ns.tx_dropped,
                                 "rate_in", (json_int_t) c->net.rate_in, "rate_out", (json_int_t) c->net.rate_out);
-        /* running: the mounted filesystem's own figures; stopped: what the
-         * image takes on the host */
-        struct stor_usage su = { 0 };
-        if (i->state != INST_BROKEN)
-                (void) stor_usage(dir, c, inst_is_active(i) ? i->pid : 0, &su, NULL);
+        const struct stor_usage su = s.disk;
         json_t *disk = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "backend",
                                  stor_backend_name(stor_backend_of(c->storage.backend)), "used", (json_int_t) su.bytes_used,
                                  "limit", (json_int_t) (su.attached ? su.bytes_limit : c->storage.disk), "inodes_used",
@@ -653,7 +637,7 @@ static void get_all_stats(struct ctx *c) {
         json_t *arr = json_array();
         for (size_t k = 0; k < c->v->n_inst; k++) {
                 struct instance *i = c->v->inst[k];
-                if (i->state != INST_RUNNING && i->state != INST_PAUSED)
+                if (!inst_is_up(i))
                         continue;
                 json_t *j = stats_json(i, NULL);
                 if (j)

@@ -9,7 +9,6 @@
 
 #include "vsd/core/kernel.h"
 #include "vsd/conf/settings.h"
-#include "vsd/storage/storage.h"
 
 struct loop;
 struct cg_manager;
@@ -19,6 +18,7 @@ struct lxcfs;
 struct ev_bus;
 struct monitor;
 struct netw;
+struct stor;
 struct tmpl_build;
 struct work;
 
@@ -34,7 +34,7 @@ struct vsd {
         struct netw *net;       /* rtnetlink and the firewall (network.c) */
         struct tmpl_build *builds; /* template builds running (templates.c) */
         struct work *works;        /* helpers running long work (work.c) */
-        struct stor_tmpl_cache tmpl_sizes; /* what a copy of each template takes (storage.c) */
+        struct stor *stor;         /* storage's records (storage.h) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

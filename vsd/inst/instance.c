@@ -27,10 +27,9 @@
 #include "vsd/core/loop.h"
 #include "vsd/view/lxcfs.h"
 #include "vsd/view/view.h"
-#include "vsd/inst/monitor.h"
+#include "vsd/core/monitor.h"
 #include "vsd/netw/network.h"
 #include "vsd/start/start.h"
-#include "vsd/inst/snapshot.h"
 #include "vsd/storage/storage.h"
 
 /* How long after init died we keep retrying to remove the cgroup (a process
@@ -73,6 +72,27 @@ static struct cg_limits limits_of(const struct inst_config *c) {
         memcpy(l.io_max, c->io.dev, sizeof(l.io_max));
         l.n_io_max = c->io.n;
         return l;
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+/* Every change of a known instance's state goes through here: the modules
+ * that keep a record of the instances whose init is up (the view) hear of
+ * it. */
+static void set_state(struct instance *i, enum inst_state s) {
+        bool was_up = inst_is_up(i);
+        i->state = s;
+        if (inst_is_up(i) && !was_up)
+                (void) lxcfs_instance_add(i->vsd->lxcfs, i->cfg.name, i->pid, i->pidfd);
+        else if (!inst_is_up(i) && was_up)
+                lxcfs_instance_remove(i->vsd->lxcfs, i->cfg.name);
+}
+
+bool inst_any_active(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (inst_is_active(v->inst[k]))
+                        return true;
+        return false;
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -193,7 +213,11 @@ static int registry_add(struct vsd *v, struct instance *i) {
         return 0;
 }
 
+/* Out of the registry and of every module's records (create aborted,
+ * destroy). */
 static void registry_remove(struct vsd *v, struct instance *i) {
+        netw_remove(v, i->net);
+        i->net = NULL;
         for (size_t k = 0; k < v->n_inst; k++)
                 if (v->inst[k] == i) {
                         memmove(v->inst + k, v->inst + k + 1, (v->n_inst - k - 1) * sizeof(*v->inst));
@@ -208,7 +232,6 @@ static struct instance *inst_alloc(struct vsd *v) {
                 return NULL;
         i->vsd = v;
         i->pidfd = -EBADF;
-        i->disk_written_fd = -EBADF;
         return i;
 }
 
@@ -226,7 +249,6 @@ static void inst_free(struct instance *i) {
         if (!i)
                 return;
         cg_counter_fds_free(i->counters);
-        safe_close(&i->disk_written_fd);
         inst_release_runtime(i);
         free(i);
 }
@@ -291,7 +313,7 @@ static void stopped(struct instance *i) {
         int r = 0;
         enum inst_after_stop then = i->after_stop;
 
-        i->state = INST_STOPPED;
+        set_state(i, INST_STOPPED);
         i->pid = 0;
         i->starttime = 0;
         i->started_at = 0;
@@ -325,9 +347,6 @@ static void try_reap(struct instance *i) {
         /* an open counter file would keep the removed cgroup's memory */
         cg_counter_fds_free(i->counters);
         i->counters = NULL;
-        /* the filesystem's counter goes with the mount; its device may
-         * serve another instance next */
-        safe_close(&i->disk_written_fd);
         int r = cg_destroy(i->vsd->cg, i->cfg.name, &err);
         if (r == -EBUSY && i->reap_tries++ < REAP_MAX_TRIES) {
                 /* something joined late (an exec racing the stop): kill it */
@@ -339,14 +358,14 @@ static void try_reap(struct instance *i) {
                 log_warn("Failed to remove cgroup of %s: %s, ignoring", i->cfg.name, err.msg);
         /* the namespace died with init and took eth0; its host side, the
          * firewall's port and forwards, routes and proxy entries are ours */
-        i->state = INST_STOPPED;
-        netw_detach(i->vsd, &i->cfg);
+        set_state(i, INST_STOPPED);
+        netw_detach(i->vsd, i->net);
         /* init's mount namespace, and the overlay in it, went with it:
          * nothing holds the private layer any more */
         char dir[512];
         inst_path(i, NULL, dir, sizeof(dir));
         vs_err_clear(&err);
-        if (stor_detach(dir, &i->cfg, &err) < 0)
+        if (stor_detach(i->vsd, dir, &i->cfg, &err) < 0)
                 log_warn("Failed to detach the disk of %s: %s, ignoring", i->cfg.name, err.msg);
         stopped(i);
 }
@@ -373,7 +392,7 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
         }
         /* before the cgroup goes: its counters hold the last word on OOM
          * kills (an OOM kill may be what ended init) */
-        mon_instance_exited(i->vsd->mon, i);
+        mon_instance_exited(i->vsd->mon, i->cfg.name);
         if (i->stop_how == STOP_HOW_NONE && streq(stop_how_name(i), "died")) {
                 json_t *d = exit_json(i);
                 json_object_set_new(d, "pid", json_integer(i->pid));
@@ -388,7 +407,7 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
         safe_close(&i->pidfd);
         console_free(i->console);
         i->console = NULL;
-        i->state = INST_STOPPING;
+        set_state(i, INST_STOPPING);
         i->reap_tries = 0;
         try_reap(i);
         return 0;
@@ -443,7 +462,7 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
 
         if (i->state == INST_PAUSED)
                 (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL); /* a frozen init cannot halt */
-        i->state = INST_STOPPING;
+        set_state(i, INST_STOPPING);
         if (kill || i->pidfd < 0) {
                 on_stop_timeout(NULL, i);
                 return 0;
@@ -508,7 +527,7 @@ int inst_start(struct instance *i, vs_error *err) {
         if (r < 0)
                 return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
         /* a clone's first start: its own machine id */
-        r = snap_fresh_identity(dir, lower, &layer, err);
+        r = stor_fresh_identity(dir, lower, &layer, err);
         if (r < 0)
                 goto undo_storage;
         r = cg_create(v->cg, i->cfg.name, &lim, err);
@@ -549,20 +568,20 @@ int inst_start(struct instance *i, vs_error *err) {
         };
         vs_error warn = { 0 };
         spec.warn = &warn;
-        r = networked ? netw_prepare(v, i, &net, &netns, err) : 0;
+        r = networked ? netw_prepare(v, i->net, &net, &netns, err) : 0;
         if (r >= 0) {
                 spec.join_netns = networked;
                 spec.netns_fd = netns;
                 r = start_spawn(&spec, &i->pid, &i->pidfd, err);
                 if (r < 0 && networked)
-                        netw_detach(v, &i->cfg);
+                        netw_detach(v, i->net);
         }
         if (r < 0)
                 goto undo_console;
 
         (void) vs_proc_starttime(i->pid, &i->starttime);
         i->started_at = (int64_t) time(NULL);
-        i->state = INST_RUNNING;
+        set_state(i, INST_RUNNING);
         r = watch_init(i, err);
         if (r < 0) {
                 (void) syscall(SYS_pidfd_send_signal, i->pidfd, SIGKILL, NULL, 0);
@@ -577,15 +596,15 @@ int inst_start(struct instance *i, vs_error *err) {
                 log_warn("Instance %s: %s", i->cfg.name, warn.msg);
         log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
         i->stop_how = STOP_HOW_NONE;
-        mon_instance_started(v->mon, i);
+        mon_instance_started(v->mon, &i->cfg);
         emit(i, "started", json_pack("{s:i}", "pid", (int) i->pid));
         return 0;
 
 undo_pid:
-        netw_detach(v, &i->cfg);
+        set_state(i, INST_STOPPED);
+        netw_detach(v, i->net);
         safe_close(&i->pidfd);
         i->pid = 0;
-        i->state = INST_STOPPED;
 undo_console:
         console_free(i->console);
         i->console = NULL;
@@ -594,7 +613,7 @@ undo_cgroup:
         (void) cg_destroy(v->cg, i->cfg.name, NULL);
 undo_storage:
         /* the child is gone, and its mount namespace with it */
-        (void) stor_detach(dir, &i->cfg, NULL);
+        (void) stor_detach(v, dir, &i->cfg, NULL);
         return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
 }
 
@@ -667,8 +686,14 @@ static int create_begin(struct vsd *v, const struct inst_config *cfg_in, bool re
                 free(i);
                 return r;
         }
+        if (netw_add(v, &i->cfg, &i->net) < 0) {
+                (void) vs_rm_rf(tmp);
+                free(i);
+                return vs_err(err, ENOMEM, "register %s", cfg->name);
+        }
         if (registry_add(v, i) < 0) {
                 (void) vs_rm_rf(tmp);
+                netw_remove(v, i->net);
                 free(i);
                 return vs_err(err, ENOMEM, "register %s", cfg->name);
         }
@@ -726,7 +751,7 @@ int inst_create_commit(struct instance *i, vs_error *err) {
                 return vs_err(err, -r, "rename %s", tmp);
         i->busy[0] = '\0';
         /* best effort: a start registers it again, and says why if it cannot */
-        (void) netw_register(v, i, NULL);
+        (void) netw_register(v, i->net, NULL);
         log_info("Instance %s created from template %s", i->cfg.name, i->cfg.template_name);
         emit(i, "created", json_pack("{s:s}", "template", i->cfg.template_name));
         return 0;
@@ -755,6 +780,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
          * its files is interrupted; a leftover .del is removed at start. */
         if (rename(dir, tmp) < 0 && errno != ENOENT)
                 return vs_err(err, errno, "remove %s", dir);
+        stor_forget(v, dir);
         /* a stopped instance's disk is detached; a leftover of a crash
          * must not keep its image busy or be descended into */
         vs_error serr = { 0 };
@@ -764,7 +790,6 @@ int inst_destroy(struct instance *i, vs_error *err) {
         if (r < 0)
                 log_warn("Failed to remove %s: %s, ignoring", tmp, strerror(-r));
         (void) cg_destroy(v->cg, i->cfg.name, NULL);
-        netw_unregister(v, i);
         state_remove(i);
         log_info("Instance %s destroyed", i->cfg.name);
         emit(i, "destroyed", NULL);
@@ -780,7 +805,7 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         const struct inst_config *cfg = &resolved;
         struct cg_limits lim = limits_of(cfg);
         struct cg_limits old = limits_of(&i->cfg);
-        bool live = i->state == INST_RUNNING || i->state == INST_PAUSED;
+        bool live = inst_is_up(i);
         unsigned kept = 0;
         int r;
 
@@ -841,7 +866,7 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
                 }
         }
         /* the firewall's elements whether it runs or not, the links when it runs */
-        r = netw_update(i->vsd, i, cfg, err);
+        r = netw_update(i->vsd, i->net, &i->cfg, cfg, inst_is_active(i), i->pidfd, err);
         if (r < 0) {
                 if (live) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
@@ -853,16 +878,13 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
          * everything that can still fail but the save */
         char dir[512];
         inst_path(i, NULL, dir, sizeof(dir));
-        r = stor_grow(dir, &i->cfg, cfg, inst_is_active(i), warn, err);
+        r = stor_grow(i->vsd, dir, &i->cfg, cfg, inst_is_active(i), warn, err);
         inst_path(i, "config.ini", path, sizeof(path));
         if (r >= 0)
                 r = inst_config_save(cfg, path, err);
         if (r < 0) {
                 vs_error ignore = { 0 };
-                struct instance back = *i;
-                back.cfg = *cfg;
-                (void) netw_update(i->vsd, &back, &i->cfg, &ignore);
-                i->net_registered = back.net_registered;
+                (void) netw_update(i->vsd, i->net, cfg, &i->cfg, inst_is_active(i), i->pidfd, &ignore);
                 if (live) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
                         (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
@@ -893,7 +915,7 @@ int inst_pause(struct instance *i, vs_error *err) {
         int r = cg_freeze(i->vsd->cg, i->cfg.name, true, err);
         if (r < 0)
                 return r;
-        i->state = INST_PAUSED;
+        set_state(i, INST_PAUSED);
         (void) state_save(i, NULL);
         emit(i, "paused", NULL);
         return 0;
@@ -907,7 +929,7 @@ int inst_resume(struct instance *i, vs_error *err) {
         int r = cg_freeze(i->vsd->cg, i->cfg.name, false, err);
         if (r < 0)
                 return r;
-        i->state = INST_RUNNING;
+        set_state(i, INST_RUNNING);
         (void) state_save(i, NULL);
         emit(i, "resumed", NULL);
         return 0;
@@ -955,7 +977,7 @@ static void adopt(struct instance *i) {
                         i->pidfd = fd;
                         i->starttime = now_start;
                         i->started_at = started_at;
-                        i->state = paused ? INST_PAUSED : INST_RUNNING;
+                        set_state(i, paused ? INST_PAUSED : INST_RUNNING);
                         /* the state file was written before; a race with init's
                          * exit is caught by the pidfd, which is readable at once */
                         if (watch_init(i, NULL) >= 0) {
@@ -970,7 +992,8 @@ static void adopt(struct instance *i) {
                                                  "nsdelegate; restart it to move it below them",
                                                  i->cfg.name);
                                 reattach_console(i);
-                                mon_instance_started(i->vsd->mon, i);
+                                netw_adopt(i->net);
+                                mon_instance_started(i->vsd->mon, &i->cfg);
                                 emit(i, "adopted", json_pack("{s:i}", "pid", (int) pid));
                                 return;
                         }
@@ -981,11 +1004,11 @@ static void adopt(struct instance *i) {
          * belongs to a dead instance */
         log_info("Instance %s stopped while vsd was away, cleaning up", i->cfg.name);
         emit(i, "stopped", json_pack("{s:s}", "how", "while-vsd-was-away"));
+        set_state(i, INST_STOPPED);
         i->pid = 0;
-        i->state = INST_STOPPED;
         (void) cg_kill_wait(i->vsd->cg, i->cfg.name, 2000, NULL);
         (void) cg_destroy(i->vsd->cg, i->cfg.name, NULL);
-        netw_detach(i->vsd, &i->cfg);
+        netw_detach(i->vsd, i->net);
         unlink(path);
 }
 
@@ -1014,7 +1037,7 @@ static void thaw_filesystem(struct instance *i, const char *dir, bool *thawed) {
         inst_frozen_marker(i, marker, sizeof(marker));
         if (access(marker, F_OK) < 0)
                 return;
-        int r = stor_thaw(dir, &i->cfg, &err);
+        int r = stor_thaw(i->vsd, dir, &i->cfg, &err);
         if (r < 0)
                 log_warn("Instance %s: failed to thaw its filesystem, frozen by an interrupted snapshot: %s, ignoring",
                          i->cfg.name, err.msg);
@@ -1049,10 +1072,7 @@ static void thaw_cgroup(struct instance *i, bool fs_thawed) {
 /* What an interrupted snapshot or restore left: partial copies, never
  * listed, removed (their helpers were killed before, see work.h). */
 static void cleanup_partial(struct instance *i, const char *dir) {
-        int r = snap_cleanup_partial(i);
-        if (r < 0)
-                log_warn("Instance %s: failed to remove a partial snapshot: %s, ignoring", i->cfg.name, strerror(-r));
-        r = stor_cleanup_partial(dir);
+        int r = stor_cleanup_partial(dir);
         if (r < 0)
                 log_warn("Instance %s: failed to remove a partial restore: %s, ignoring", i->cfg.name, strerror(-r));
         else if (r > 0)
@@ -1079,6 +1099,12 @@ static void load_one(struct vsd *v, const char *name) {
         char dir[512];
         snprintf(dir, sizeof(dir), "%s/instances/%s", v->set.root, name);
         bool fs_thawed = false;
+        /* before adopt(), which may clean up after its link */
+        if (r >= 0 && netw_add(v, &i->cfg, &i->net) < 0) {
+                log_err("Failed to load instance %s: out of memory", name);
+                free(i);
+                return;
+        }
         if (r >= 0) {
                 thaw_filesystem(i, dir, &fs_thawed);
                 adopt(i);
@@ -1087,8 +1113,11 @@ static void load_one(struct vsd *v, const char *name) {
         }
         if (!inst_is_active(i))
                 cleanup_storage(v, name, dir);
-        if (registry_add(v, i) < 0)
+        if (registry_add(v, i) < 0) {
+                log_err("Failed to load instance %s: out of memory", name);
+                netw_remove(v, i->net);
                 inst_free(i);
+        }
 }
 
 /* cgroups below our parent that no running instance claims were left by a
@@ -1099,7 +1128,7 @@ static void reconcile_cgroups(struct vsd *v) {
                 return;
         for (char **n = names; *n; n++) {
                 struct instance *i = inst_find(v, *n);
-                if (!i || (i->state != INST_RUNNING && i->state != INST_PAUSED)) {
+                if (!i || !inst_is_up(i)) {
                         log_info("Removing orphan cgroup %s", *n);
                         (void) cg_kill_wait(v->cg, *n, 2000, NULL);
                         (void) cg_destroy(v->cg, *n, NULL);

@@ -15,7 +15,10 @@
 
 #include "base/error.h"
 #include "vsd/core/daemon.h"
+#include "cgroups/cgroup.h"
+#include "net/nl.h"
 #include "vsd/conf/settings.h"
+#include "vsd/storage/storage.h"
 
 enum inst_state {
         INST_STOPPED,
@@ -51,6 +54,7 @@ enum inst_after_stop {
 };
 
 struct console;
+struct netw_inst;
 struct loop_source;
 
 struct instance {
@@ -73,12 +77,8 @@ struct instance {
         /* init's end, for the events: exit status, or the signal (> 0) */
         int exit_status, exit_signal;
         bool exit_known;
-        /* the cgroup's OOM-kill and pids-limit counters as far as events
-         * have told them (vsd/monitor.c) */
-        uint64_t oom_told, oom_unexplained, pids_told;
         struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
-        int disk_written_fd;         /* its disk's write counter (stor_written), held while it runs */
-        bool net_registered;         /* its port and forwards are in the firewall (network.c) */
+        struct netw_inst *net;       /* its record in the network's (netw_add); NULL when broken */
         /* non-empty while a long operation (snapshot.c) works on it, saying
          * what: lifecycle requests are refused meanwhile */
         char busy[64];
@@ -90,10 +90,37 @@ struct instance {
 int inst_registry_load(struct vsd *v, vs_error *err);
 void inst_registry_free(struct vsd *v);
 
-/* Running, paused or stopping: it has processes. */
+/* The state predicates, the one place that says which states count (no
+ * caller tests a list of states by hand). */
+
+/* Running, paused or stopping: it has processes (a cgroup, a link, an
+ * attached disk). */
 static inline bool inst_is_active(const struct instance *i) {
         return i->state == INST_RUNNING || i->state == INST_PAUSED || i->state == INST_STOPPING;
 }
+
+/* Running or paused: its init is there and not on its way down (what
+ * stats, the view and consoles serve). */
+static inline bool inst_is_up(const struct instance *i) {
+        return i->state == INST_RUNNING || i->state == INST_PAUSED;
+}
+
+/* Does any instance have processes?  (Then what serves them outlives the
+ * daemon: lxcfs, the firewall, the cgroup parent.) */
+bool inst_any_active(struct vsd *v);
+
+/* What the instance uses, gathered for the API (and later metrics) to
+ * render: all zero where it has nothing (a stopped instance has no cgroup
+ * or link; a broken one no disk figures). */
+struct inst_stats {
+        struct cg_stats cg;       /* its cgroup's counters (up only) */
+        struct nl_link_stats net; /* what it sent and received (up, with a link) */
+        struct stor_usage disk;   /* its disk: the filesystem's figures while
+                                   * active, what the image takes on the host */
+};
+
+/* Fails only when the cgroup of an instance that is up cannot be read. */
+int inst_stats(struct instance *i, struct inst_stats *ret, vs_error *err);
 
 struct instance *inst_find(struct vsd *v, const char *name);
 /* Like inst_find, but fills err with "no such instance" (404). */

@@ -22,7 +22,6 @@
 
 /* Present in a clone's directory until its first start has written it a
  * fresh /etc/machine-id. */
-#define IDENTITY_MARKER "identity.new"
 
 static void inst_dir(const struct instance *i, char *buf, size_t len) {
         snprintf(buf, len, "%s/instances/%s", i->vsd->set.root, i->cfg.name);
@@ -92,8 +91,8 @@ static int op_run(void *arg, vs_error *err) {
         /* the filesystem fd, if any, is fd 4 here (work_start) */
         int fsfd = op->fsfd >= 0 ? 4 : -1;
         if (op->kind == OP_RESTORE)
-                return stor_restore_layer(op->dir, &op->cfg, op->src, err);
-        return stor_copy_layer(op->dir, &op->cfg, fsfd, op->tmp, err);
+                return stor_restore_layer(op->i->vsd, op->dir, &op->cfg, op->src, err);
+        return stor_copy_layer(op->i->vsd, op->dir, &op->cfg, fsfd, op->tmp, err);
 }
 
 /* A clone's copy is complete: its identity, then the rename into place. */
@@ -117,7 +116,7 @@ static int clone_finish(struct snap_op *op, vs_error *err) {
                 snprintf(path, sizeof(path), "%s/work", dir);
         if (mkdir(path, 0755) < 0)
                 return vs_err(err, errno, "create %s", path);
-        snprintf(path, sizeof(path), "%s/" IDENTITY_MARKER, dir);
+        snprintf(path, sizeof(path), "%s/" STOR_IDENTITY_MARKER, dir);
         r = vs_write_atomic(path, "", 0, 0600);
         if (r < 0)
                 return vs_err(err, -r, "write %s", path);
@@ -136,7 +135,7 @@ static void op_done(void *userdata, int result, const vs_error *werr) {
                 char marker[512];
                 vs_error terr = { 0 };
                 /* a helper killed between its freeze and its thaw */
-                if (op->fsfd >= 0 && stor_thaw(op->dir, &op->cfg, &terr) > 0)
+                if (op->fsfd >= 0 && stor_thaw(i->vsd, op->dir, &op->cfg, &terr) > 0)
                         log_warn("Instance %s: thawed its filesystem after the copy's helper", i->cfg.name);
                 if (op->froze && cg_freeze(i->vsd->cg, i->cfg.name, false, &terr) < 0)
                         log_err("Instance %s: failed to thaw it after the copy: %s", i->cfg.name, terr.msg);
@@ -180,7 +179,7 @@ static int op_start(struct snap_op *op, struct inst_waiter *w, vs_error *err) {
         if (op->kind != OP_RESTORE && inst_is_active(i)) {
                 /* for FIFREEZE in the helper: the filesystem as it is on
                  * disk, journal flushed, not its page cache */
-                int fd = stor_fs_fd(op->dir, &op->cfg);
+                int fd = stor_fs_fd(i->vsd, op->dir, &op->cfg);
                 if (fd >= 0)
                         op->fsfd = fd;
                 else if (is_image(i))
@@ -260,7 +259,7 @@ int snap_create(struct instance *i, const char *snap, struct inst_waiter *w, vs_
         return r;
 }
 
-int snap_cleanup_partial(struct instance *i) {
+static int cleanup_partial(struct instance *i) {
         char dir[600];
         snprintf(dir, sizeof(dir), "%s/instances/%s/snapshots", i->vsd->set.root, i->cfg.name);
         DIR *d = opendir(dir);
@@ -284,6 +283,18 @@ int snap_cleanup_partial(struct instance *i) {
         }
         closedir(d);
         return r < 0 ? r : n;
+}
+
+void snap_cleanup_leftovers(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++) {
+                struct instance *i = v->inst[k];
+                if (i->state == INST_BROKEN)
+                        continue;
+                int r = cleanup_partial(i);
+                if (r < 0)
+                        log_warn("Instance %s: failed to remove a partial snapshot: %s, ignoring", i->cfg.name,
+                                 strerror(-r));
+        }
 }
 
 int snap_list(struct instance *i, json_t **ret, vs_error *err) {
@@ -366,7 +377,7 @@ int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, vs
                 r = vs_err_msg(err, EBUSY, "instance '%s' is %s; stop it before restoring a snapshot", i->cfg.name,
                                inst_state_name(i->state));
         if (r >= 0)
-                r = stor_restore_prepare(op->dir, &op->cfg, err);
+                r = stor_restore_prepare(i->vsd, op->dir, &op->cfg, err);
         if (r >= 0)
                 r = op_start(op, w, err);
         if (r < 0) {
@@ -410,54 +421,5 @@ int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w
                 op_free(op);
                 return r;
         }
-        return 0;
-}
-
-/* ---- a clone's first start ---------------------------------------------------- */
-
-/* Is there a regular file at etc/machine-id below root (no link followed,
- * nothing opened that could block)? */
-static bool has_machine_id(const char *root) {
-        _cleanup_close_ int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        _cleanup_close_ int f = vs_open_inside(fd, "etc/machine-id", O_RDONLY, 0, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH, NULL);
-        return f >= 0;
-}
-
-int snap_fresh_identity(const char *dir, const char *lower, const struct stor_layer *layer, vs_error *err) {
-        char marker[700];
-        snprintf(marker, sizeof(marker), "%s/" IDENTITY_MARKER, dir);
-        if (access(marker, F_OK) < 0)
-                return 0;
-        if (has_machine_id(layer->upper) || has_machine_id(lower)) {
-                uint8_t rnd[16];
-                char id[34];
-                if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
-                        return vs_err(err, EIO, "random bytes for a machine id");
-                for (int k = 0; k < 16; k++)
-                        snprintf(id + 2 * k, 3, "%02x", rnd[k]);
-                id[32] = '\n';
-                id[33] = '\0';
-                /* the layer is the customer's: nothing in it is followed */
-                _cleanup_close_ int up = open(layer->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (up < 0)
-                        return vs_err(err, errno, "open %s", layer->upper);
-                if (mkdirat(up, "etc", 0755) < 0 && errno != EEXIST)
-                        return vs_err(err, errno, "create etc in %s", layer->upper);
-                _cleanup_close_ int etc = vs_open_inside(up, "etc", O_RDONLY | O_DIRECTORY, 0,
-                                                         RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH, err);
-                if (etc < 0)
-                        return vs_err_prefix(err, "Failed to give %s a new machine id", layer->upper);
-                (void) unlinkat(etc, "machine-id.vsd-new", 0);
-                _cleanup_close_ int f = openat(etc, "machine-id.vsd-new", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                               0444);
-                if (f < 0 || write(f, id, 33) != 33 || renameat(etc, "machine-id.vsd-new", etc, "machine-id") < 0) {
-                        int e = errno;
-                        (void) unlinkat(etc, "machine-id.vsd-new", 0);
-                        return vs_err(err, e, "write a new /etc/machine-id");
-                }
-        }
-        (void) unlink(marker);
         return 0;
 }

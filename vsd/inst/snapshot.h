@@ -43,11 +43,7 @@ int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, vs
  * complete, on src. */
 int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w, vs_error *err);
 
-/* At daemon start (the helpers of the previous daemon killed): remove the
- * hidden partial copies in i's snapshots.  Returns how many, or -errno. */
-int snap_cleanup_partial(struct instance *i);
-
-/* At the start after a clone: a new /etc/machine-id in the layer (only if
- * the template or the layer has one).  dir is the instance directory,
- * lower the template's rootfs. */
-int snap_fresh_identity(const char *dir, const char *lower, const struct stor_layer *layer, vs_error *err);
+/* At daemon start, after the registry is loaded (the helpers of the
+ * previous daemon killed): remove the hidden partial copies in every
+ * instance's snapshots. */
+void snap_cleanup_leftovers(struct vsd *v);

@@ -17,7 +17,6 @@
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
-#include "vsd/netw/network.h"
 
 /* How long after the first message of a change the restore runs: a reload
  * is many messages, often several transactions in a row (a flush, then
@@ -34,6 +33,8 @@
 
 struct fw_guard {
         struct vsd *v;
+        fwg_rebuild_fn rebuild; /* puts back the tables with every instance's elements */
+        void *userdata;
         char table[32];
         struct fw_watch *watch;       /* NULL: not watching (said once at start) */
         struct loop_source *src;
@@ -77,7 +78,7 @@ static int restore(struct fw_guard *g, const char *reason, vs_error *err) {
         g->last_ms = now;
         char why[128];
         describe(g, reason, why, sizeof(why));
-        int r = netw_fw_rebuild(g->v, &ports, &forwards, err);
+        int r = g->rebuild(g->userdata, &ports, &forwards, err);
         if (r < 0) {
                 log_err("Failed to restore the firewall tables '%s' after %s: %s", g->table, why, err->msg);
                 /* tried again later, spaced out like a repeat */
@@ -167,11 +168,13 @@ static int on_readable(struct loop_source *s, int fd, uint32_t events, void *use
         return 0;
 }
 
-int fwg_new(struct vsd *v, const char *table, struct fw_guard **ret) {
+int fwg_new(struct vsd *v, const char *table, fwg_rebuild_fn rebuild, void *userdata, struct fw_guard **ret) {
         struct fw_guard *g = calloc(1, sizeof(*g));
         if (!g)
                 return -ENOMEM;
         g->v = v;
+        g->rebuild = rebuild;
+        g->userdata = userdata;
         snprintf(g->table, sizeof(g->table), "%s", table);
         vs_error err = { 0 };
         int r = fw_watch_open(table, &g->watch, &err);

@@ -12,6 +12,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "base/error.h"
 
@@ -20,8 +21,10 @@ struct fw_guard;
 
 /* Watch the firewall's tables from the event loop.  Failing to watch (an
  * old kernel, no netfilter netlink) is said once and leaves the guard
- * idle: starts still repair tables they find missing. */
-int fwg_new(struct vsd *v, const char *table, struct fw_guard **ret);
+ * idle: starts still repair tables they find missing.  rebuild (the
+ * network's netw_fw_rebuild) puts the tables back whole. */
+typedef int (*fwg_rebuild_fn)(void *userdata, size_t *ret_ports, size_t *ret_forwards, vs_error *err);
+int fwg_new(struct vsd *v, const char *table, fwg_rebuild_fn rebuild, void *userdata, struct fw_guard **ret);
 void fwg_free(struct fw_guard *g);
 
 /* Before a start or a change relies on the tables: a restore that is due

@@ -17,7 +17,6 @@
 #include "net/tc.h"
 #include "vsd/core/daemon.h"
 #include "vsd/netw/fwguard.h"
-#include "vsd/inst/instance.h"
 #include "vsd/core/loop.h"
 
 /* Routed mode's gateways, on every host-side link of a routed instance: the
@@ -39,8 +38,19 @@ struct pooled {
         char ifname[16];
 };
 
+/* The network's record of an instance, from its creation (or load) to its
+ * destruction (netw_add, netw_remove). */
+struct netw_inst {
+        const struct inst_config *cfg; /* the instance's, borrowed */
+        bool registered; /* its port and forwards are in the firewall */
+        bool live;       /* it has processes, so its link may exist (netw_prepare,
+                          * netw_adopt; netw_detach ends it) */
+};
+
 struct netw {
         struct vsd *v;
+        struct netw_inst **inst; /* every instance's record, broken ones aside */
+        size_t n_inst, cap_inst;
         struct nl *nl;          /* in the host's namespace */
         struct pooled pool[POOL_SIZE];
         unsigned n_pool, pool_seq;
@@ -103,6 +113,10 @@ bool netw_has_link(const struct inst_config *cfg) {
 
 /* ---- daemon lifetime ---- */
 
+static int fw_rebuild(void *userdata, size_t *ret_ports, size_t *ret_forwards, vs_error *err) {
+        return netw_fw_rebuild(userdata, ret_ports, ret_forwards, err);
+}
+
 int netw_new(struct vsd *v, vs_error *err) {
         struct netw *n = calloc(1, sizeof(*n));
         if (!n)
@@ -136,7 +150,7 @@ int netw_new(struct vsd *v, vs_error *err) {
                 log_warn("Failed to open the firewall (%s): instances can only run without a network, ignoring",
                          ferr.msg);
                 n->fw = NULL;
-        } else if (fwg_new(v, s->nft_table, &n->guard) < 0) {
+        } else if (fwg_new(v, s->nft_table, fw_rebuild, v, &n->guard) < 0) {
                 fw_close(n->fw);
                 nl_close(n->nl);
                 free(n);
@@ -193,6 +207,9 @@ void netw_free(struct vsd *v, bool teardown) {
                 fw_close(n->fw);
         if (n->nl)
                 nl_close(n->nl);
+        for (size_t k = 0; k < n->n_inst; k++)
+                free(n->inst[k]);
+        free(n->inst);
         free(n);
         v->net = NULL;
 }
@@ -209,6 +226,50 @@ static void stale_ifb(struct vsd *v, const struct nl_link_info *l) {
         (void) nl_link_delete(N(v)->nl, l->name, NULL);
 }
 
+static struct netw_inst *find_inst(struct netw *n, const char *name) {
+        for (size_t k = 0; k < n->n_inst; k++)
+                if (streq(n->inst[k]->cfg->name, name))
+                        return n->inst[k];
+        return NULL;
+}
+
+int netw_add(struct vsd *v, const struct inst_config *cfg, struct netw_inst **ret) {
+        struct netw *n = N(v);
+        if (n->n_inst == n->cap_inst) {
+                size_t cap = n->cap_inst ? n->cap_inst * 2 : 16;
+                struct netw_inst **a = realloc(n->inst, cap * sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                n->inst = a;
+                n->cap_inst = cap;
+        }
+        struct netw_inst *i = calloc(1, sizeof(*i));
+        if (!i)
+                return -ENOMEM;
+        i->cfg = cfg;
+        n->inst[n->n_inst++] = i;
+        *ret = i;
+        return 0;
+}
+
+void netw_remove(struct vsd *v, struct netw_inst *i) {
+        struct netw *n = N(v);
+        if (!i || !n)
+                return;
+        netw_unregister(v, i);
+        for (size_t k = 0; k < n->n_inst; k++)
+                if (n->inst[k] == i) {
+                        n->inst[k] = n->inst[--n->n_inst];
+                        break;
+                }
+        free(i);
+}
+
+void netw_adopt(struct netw_inst *i) {
+        if (i)
+                i->live = true;
+}
+
 /* Links whose alias says they are ours ("vsd:<root>:<name>") and whose
  * instance does not run. */
 static int stale_link(const struct nl_link_info *l, void *data) {
@@ -221,8 +282,8 @@ static int stale_link(const struct nl_link_info *l, void *data) {
         link_alias(v, "", prefix, sizeof(prefix));
         if (strncmp(l->alias, prefix, strlen(prefix)) != 0)
                 return 0;
-        struct instance *i = inst_find(v, l->alias + strlen(prefix));
-        if (i && inst_is_active(i))
+        const struct netw_inst *i = find_inst(N(v), l->alias + strlen(prefix));
+        if (i && i->live)
                 return 0;
         log_info("Removing link %s left by instance %s", l->name, l->alias + strlen(prefix));
         (void) nl_link_delete(N(v)->nl, l->name, NULL);
@@ -287,7 +348,7 @@ int netw_fw_rebuild(struct vsd *v, size_t *ret_ports, size_t *ret_forwards, vs_e
         if (!n->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "Failed to rebuild the firewall: no firewall (%s)", n->fw_error);
         /* every instance's port and forwards, in one transaction */
-        size_t cap = v->n_inst ? v->n_inst : 1;
+        size_t cap = n->n_inst ? n->n_inst : 1;
         _cleanup_free_ struct fw_port *ports = calloc(cap, sizeof(*ports));
         _cleanup_free_ char(*names)[16] = calloc(cap, 16);
         _cleanup_free_ struct fw_forward *fwds = calloc(cap * INST_FORWARD_MAX, sizeof(*fwds));
@@ -296,20 +357,20 @@ int netw_fw_rebuild(struct vsd *v, size_t *ret_ports, size_t *ret_forwards, vs_e
                 return vs_err(err, ENOMEM, "Failed to rebuild the firewall");
         /* every instance with a network, running or not: a stopped one's
          * elements match nothing until its link exists */
-        for (size_t k = 0; k < v->n_inst; k++) {
-                const struct instance *i = v->inst[k];
-                if (i->state == INST_BROKEN || !netw_has_link(&i->cfg))
+        for (size_t k = 0; k < n->n_inst; k++) {
+                const struct inst_config *c = n->inst[k]->cfg;
+                if (!netw_has_link(c))
                         continue;
-                fw_port_of(v, &i->cfg, names[np], &ports[np]);
+                fw_port_of(v, c, names[np], &ports[np]);
                 np++;
-                for (unsigned f = 0; f < i->cfg.net.n_fwd && i->cfg.net.n_addr; f++)
-                        fw_forward_of(&i->cfg, f, &fwds[nf++]);
+                for (unsigned f = 0; f < c->net.n_fwd && c->net.n_addr; f++)
+                        fw_forward_of(c, f, &fwds[nf++]);
         }
         int r = fw_sync(n->fw, ports, np, fwds, nf, err);
         if (r < 0)
                 return r;
-        for (size_t k = 0; k < v->n_inst; k++)
-                v->inst[k]->net_registered = v->inst[k]->state != INST_BROKEN && netw_has_link(&v->inst[k]->cfg);
+        for (size_t k = 0; k < n->n_inst; k++)
+                n->inst[k]->registered = netw_has_link(n->inst[k]->cfg);
         if (ret_ports)
                 *ret_ports = np;
         if (ret_forwards)
@@ -334,7 +395,7 @@ void netw_reconcile(struct vsd *v) {
 /* ---- addresses: create and set ---- */
 
 static int collect_taken(struct vsd *v, const char *self, struct net_cidr **ret, size_t *ret_n) {
-        size_t cap = 2 + v->n_inst * INST_ADDR_MAX, n = 0;
+        size_t cap = 2 + N(v)->n_inst * INST_ADDR_MAX, n = 0;
         struct net_cidr *t = calloc(cap, sizeof(*t));
         if (!t)
                 return -ENOMEM;
@@ -342,8 +403,8 @@ static int collect_taken(struct vsd *v, const char *self, struct net_cidr **ret,
                 t[n++] = S(v)->bridge_ipv4;
         if (S(v)->bridge_ipv6.family)
                 t[n++] = S(v)->bridge_ipv6;
-        for (size_t k = 0; k < v->n_inst; k++) {
-                const struct inst_config *c = &v->inst[k]->cfg;
+        for (size_t k = 0; k < N(v)->n_inst; k++) {
+                const struct inst_config *c = N(v)->inst[k]->cfg;
                 if (streq(c->name, self))
                         continue;
                 for (unsigned a = 0; a < c->net.n_addr; a++)
@@ -355,8 +416,8 @@ static int collect_taken(struct vsd *v, const char *self, struct net_cidr **ret,
 }
 
 static const char *owner_of(struct vsd *v, const char *self, const struct net_cidr *a) {
-        for (size_t k = 0; k < v->n_inst; k++) {
-                const struct inst_config *c = &v->inst[k]->cfg;
+        for (size_t k = 0; k < N(v)->n_inst; k++) {
+                const struct inst_config *c = N(v)->inst[k]->cfg;
                 if (streq(c->name, self))
                         continue;
                 for (unsigned j = 0; j < c->net.n_addr; j++)
@@ -479,8 +540,8 @@ int netw_resolve(struct vsd *v, const struct inst_config *old, struct inst_confi
         }
         n->auto_addr = false;
         for (unsigned f = 0; f < n->n_fwd; f++)
-                for (size_t k = 0; k < v->n_inst; k++) {
-                        const struct inst_config *c = &v->inst[k]->cfg;
+                for (size_t k = 0; k < N(v)->n_inst; k++) {
+                        const struct inst_config *c = N(v)->inst[k]->cfg;
                         if (streq(c->name, cfg->name))
                                 continue;
                         for (unsigned g = 0; g < c->net.n_fwd; g++)
@@ -728,43 +789,43 @@ static void fw_unregister(struct vsd *v, const struct inst_config *cfg) {
         }
 }
 
-int netw_register(struct vsd *v, struct instance *i, vs_error *err) {
+int netw_register(struct vsd *v, struct netw_inst *i, vs_error *err) {
         struct netw *n = N(v);
-        if (!netw_has_link(&i->cfg))
+        if (!netw_has_link(i->cfg))
                 return 0;
         /* tables someone deleted a moment ago are put back first: an
          * instance never starts on a firewall that lacks the others */
         int r = fwg_ensure(n->guard, err);
-        if (r < 0 || i->net_registered)
+        if (r < 0 || i->registered)
                 return r;
         if (!n->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s): only instances with --net none can run",
                                   n->fw_error);
-        r = fw_register(v, &i->cfg, err);
+        r = fw_register(v, i->cfg, err);
         if (r == -ENOENT) {
                 /* the tables (or a set of them) are gone and the guard has
                  * not heard of it: rebuilt now, this instance included */
-                fw_unregister(v, &i->cfg);
+                fw_unregister(v, i->cfg);
                 vs_err_clear(err);
                 return fwg_restore_missing(n->guard, err);
         }
         if (r < 0) {
-                fw_unregister(v, &i->cfg);
+                fw_unregister(v, i->cfg);
                 return r;
         }
-        i->net_registered = true;
+        i->registered = true;
         return 0;
 }
 
-void netw_unregister(struct vsd *v, struct instance *i) {
-        if (!i->net_registered || !N(v) || !N(v)->fw)
+void netw_unregister(struct vsd *v, struct netw_inst *i) {
+        if (!i->registered || !N(v) || !N(v)->fw)
                 return;
-        fw_unregister(v, &i->cfg);
-        i->net_registered = false;
+        fw_unregister(v, i->cfg);
+        i->registered = false;
 }
 
-int netw_prepare(struct vsd *v, struct instance *i, const struct start_net *plan, int *ret_netns, vs_error *err) {
-        const struct inst_config *cfg = &i->cfg;
+int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *plan, int *ret_netns, vs_error *err) {
+        const struct inst_config *cfg = i->cfg;
         struct netw *n = N(v);
         if (!netw_has_link(cfg))
                 return 0;
@@ -791,16 +852,21 @@ int netw_prepare(struct vsd *v, struct instance *i, const struct start_net *plan
         }
         pool_schedule(n);
         if (r < 0) {
-                netw_detach(v, cfg);
+                netw_detach(v, i);
                 return r;
         }
+        i->live = true;
         *ret_netns = TAKE_FD(netns);
         return 0;
 }
 
-void netw_detach(struct vsd *v, const struct inst_config *cfg) {
+void netw_detach(struct vsd *v, struct netw_inst *i) {
         struct netw *n = N(v);
-        if (!n || !netw_has_link(cfg))
+        if (!n || !i)
+                return;
+        i->live = false;
+        const struct inst_config *cfg = i->cfg;
+        if (!netw_has_link(cfg))
                 return;
         char ifname[16];
         struct fw_port port;
@@ -828,12 +894,13 @@ static bool addr_in(const struct net_cidr *a, const struct inst_net *n) {
 
 /* eth0's addresses inside, and the default routes a first address of a
  * family needs. */
-static int update_inside(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err) {
+static int update_inside(struct vsd *v, int init_pidfd, const struct inst_config *old, const struct inst_config *cfg,
+                         vs_error *err) {
         _cleanup_nl_ struct nl *in = NULL;
-        int r = nl_open_netns(i->pidfd, &in, err);
+        int r = nl_open_netns(init_pidfd, &in, err);
         if (r < 0)
                 return r;
-        const struct inst_net *o = &i->cfg.net, *n = &cfg->net;
+        const struct inst_net *o = &old->net, *n = &cfg->net;
         /* old ones first: removing a primary IPv4 address takes the
          * secondaries of its subnet with it */
         for (unsigned k = 0; k < o->n_addr; k++)
@@ -859,12 +926,12 @@ static int update_inside(struct vsd *v, const struct instance *i, const struct i
         return 0;
 }
 
-static int update_host(struct vsd *v, const struct instance *i, const struct inst_config *cfg, vs_error *err) {
+static int update_host(struct vsd *v, const struct inst_config *old, const struct inst_config *cfg, vs_error *err) {
         struct netw *n = N(v);
         char ifname[16];
         struct fw_port port;
         fw_port_of(v, cfg, ifname, &port);
-        const struct inst_net *o = &i->cfg.net, *nw = &cfg->net;
+        const struct inst_net *o = &old->net, *nw = &cfg->net;
         int r = 0;
         if (nw->mode == NET_MODE_ROUTED) {
                 for (unsigned k = 0; k < nw->n_addr; k++)
@@ -879,7 +946,7 @@ static int update_host(struct vsd *v, const struct instance *i, const struct ins
                                 struct nl_route rt = { .ifname = ifname, .dst = &o->addr[k] };
                                 (void) nl_route_del(n->nl, &rt, NULL);
                         }
-                (void) proxy_entries(v, &i->cfg, false, NULL);
+                (void) proxy_entries(v, old, false, NULL);
                 r = proxy_entries(v, cfg, true, err);
                 if (r < 0)
                         return r;
@@ -904,56 +971,55 @@ static int update_fw(struct vsd *v, const struct inst_config *old, const struct 
         return netw_has_link(cfg) ? fw_register(v, cfg, err) : 0;
 }
 
-static int update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err);
+static int update(struct vsd *v, struct netw_inst *i, const struct inst_config *old, const struct inst_config *cfg,
+                  bool live, int init_pidfd, vs_error *err);
 
-int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err) {
-        bool live = inst_is_active(i);
-        if (live && cfg->net.mode != i->cfg.net.mode)
-                return vs_err_msg(err, EBUSY, "changing the network mode of '%s' needs it stopped", i->cfg.name);
-        if (memcmp(&cfg->net, &i->cfg.net, sizeof(cfg->net)) == 0)
+int netw_update(struct vsd *v, struct netw_inst *i, const struct inst_config *old, const struct inst_config *cfg,
+                bool live, int init_pidfd, vs_error *err) {
+        if (live && cfg->net.mode != old->net.mode)
+                return vs_err_msg(err, EBUSY, "changing the network mode of '%s' needs it stopped", old->name);
+        if (memcmp(&cfg->net, &old->net, sizeof(cfg->net)) == 0)
                 return 0;
         if (netw_has_link(cfg) && !N(v)->fw)
                 return vs_err_msg(err, EOPNOTSUPP, "no firewall on this host (%s)", N(v)->fw_error);
         int r = fwg_ensure(N(v)->guard, err);
         if (r < 0)
                 return r;
-        r = update(v, i, cfg, err);
+        r = update(v, i, old, cfg, live, init_pidfd, err);
         /* the tables went missing and the guard has not heard of it:
          * rebuilt (with the settings still in force), then the change again */
         if (r == -ENOENT && N(v)->fw && fw_tables_present(S(v)->nft_table) == 0) {
                 vs_err_clear(err);
                 r = fwg_restore_missing(N(v)->guard, err);
                 if (r >= 0)
-                        r = update(v, i, cfg, err);
+                        r = update(v, i, old, cfg, live, init_pidfd, err);
         }
         return r;
 }
 
 /* netw_update() once its checks passed. */
-static int update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err) {
-        bool live = inst_is_active(i);
-        bool addrs = cfg->net.n_addr != i->cfg.net.n_addr ||
-                     memcmp(cfg->net.addr, i->cfg.net.addr, sizeof(cfg->net.addr)) != 0;
+static int update(struct vsd *v, struct netw_inst *i, const struct inst_config *old, const struct inst_config *cfg,
+                  bool live, int init_pidfd, vs_error *err) {
+        bool addrs = cfg->net.n_addr != old->net.n_addr ||
+                     memcmp(cfg->net.addr, old->net.addr, sizeof(cfg->net.addr)) != 0;
         live = live && netw_has_link(cfg);
-        int r = live && addrs ? update_inside(v, i, cfg, err) : 0;
+        int r = live && addrs ? update_inside(v, init_pidfd, old, cfg, err) : 0;
         if (r >= 0 && live)
-                r = update_host(v, i, cfg, err);
-        if (r >= 0 && (i->net_registered || live))
-                r = update_fw(v, &i->cfg, cfg, err);
+                r = update_host(v, old, cfg, err);
+        if (r >= 0 && (i->registered || live))
+                r = update_fw(v, old, cfg, err);
         if (r < 0) {
                 /* back to what was: the old settings, quietly */
-                struct instance back = *i;
-                back.cfg = *cfg;
                 vs_error ignore = { 0 };
                 if (live && addrs)
-                        (void) update_inside(v, &back, &i->cfg, &ignore);
+                        (void) update_inside(v, init_pidfd, cfg, old, &ignore);
                 if (live)
-                        (void) update_host(v, &back, &i->cfg, &ignore);
-                if (i->net_registered || live)
-                        (void) update_fw(v, cfg, &i->cfg, &ignore);
+                        (void) update_host(v, cfg, old, &ignore);
+                if (i->registered || live)
+                        (void) update_fw(v, cfg, old, &ignore);
                 return r;
         }
-        i->net_registered = i->net_registered && netw_has_link(cfg);
+        i->registered = i->registered && netw_has_link(cfg);
         return 0;
 }
 

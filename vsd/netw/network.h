@@ -21,8 +21,8 @@
 #include "vsd/start/start.h"
 
 struct vsd;
-struct instance;
 struct netw;
+struct netw_inst;
 
 /* Open rtnetlink and the firewall.  A host without nftables still runs
  * instances without networking; starting one with a network says why not. */
@@ -44,6 +44,17 @@ int netw_fw_rebuild(struct vsd *v, size_t *ret_ports, size_t *ret_forwards, vs_e
  * bridge vsd made. */
 void netw_free(struct vsd *v, bool teardown);
 
+/* The network's record of an instance (not a broken one), from its
+ * creation (or the daemon's start) to its destruction: its settings, cfg,
+ * borrowed for that long (addresses and ports taken, the firewall's
+ * elements), whether those are in the firewall and whether its link may
+ * exist.  netw_remove() takes its elements out of the firewall. */
+int netw_add(struct vsd *v, const struct inst_config *cfg, struct netw_inst **ret);
+void netw_remove(struct vsd *v, struct netw_inst *ni);
+
+/* A running instance re-adopted at daemon start: its link is not stale. */
+void netw_adopt(struct netw_inst *ni);
+
 /* Complete and check an instance's network settings for create (old NULL)
  * or set: the mode defaults to the daemon's, missing addresses come from the
  * pool, prefixes from the network; an address or forwarded host port that
@@ -56,8 +67,8 @@ bool netw_plan(struct vsd *v, const struct inst_config *cfg, struct start_net *r
 /* The firewall's port and forwards of an instance with a network, from its
  * creation (or the daemon's start) until it is destroyed: starts and stops
  * then never wait for libnftables.  Registering twice is a no-op. */
-int netw_register(struct vsd *v, struct instance *i, vs_error *err);
-void netw_unregister(struct vsd *v, struct instance *i);
+int netw_register(struct vsd *v, struct netw_inst *ni, vs_error *err);
+void netw_unregister(struct vsd *v, struct netw_inst *ni);
 
 /* Before the clone, everything else: the bridge, a network namespace
  * (*ret_netns, which the child joins: one of the pool, or a new one) with
@@ -65,16 +76,18 @@ void netw_unregister(struct vsd *v, struct instance *i);
  * Before the clone because while the cloned child lives every page the
  * daemon writes is copied (copy-on-write, with a TLB flush on the child's
  * CPU): libnftables alone cost 7 ms a start there. */
-int netw_prepare(struct vsd *v, struct instance *i, const struct start_net *plan, int *ret_netns, vs_error *err);
+int netw_prepare(struct vsd *v, struct netw_inst *ni, const struct start_net *plan, int *ret_netns, vs_error *err);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
  * idempotent. */
-void netw_detach(struct vsd *v, const struct inst_config *cfg);
+void netw_detach(struct vsd *v, struct netw_inst *ni);
 
-/* Apply a changed network config: the firewall's elements always, and to a
- * running instance its addresses, routes, rates and isolation too.
- * Changing the mode needs a stop. */
-int netw_update(struct vsd *v, struct instance *i, const struct inst_config *cfg, vs_error *err);
+/* Apply a changed network config, old (in force) to cfg: the firewall's
+ * elements always, and to an instance with processes (live, its init's
+ * pidfd) its addresses, routes, rates and isolation too.  Changing the
+ * mode needs a stop. */
+int netw_update(struct vsd *v, struct netw_inst *ni, const struct inst_config *old, const struct inst_config *cfg,
+                bool live, int init_pidfd, vs_error *err);
 
 /* Bytes and packets the instance sent (tx) and received (rx). */
 int netw_counters(struct vsd *v, const struct inst_config *cfg, struct nl_link_stats *ret);
@@ -88,9 +101,3 @@ void netw_mac(const char *name, uint8_t mac[NET_MAC_LEN]);
 
 /* Bridge or routed: it has a link (and a MAC, addresses, firewall elements). */
 bool netw_has_link(const struct inst_config *cfg);
-
-/* In the child, with the instance's root (start.c's SYNC_NET_FILES;
- * vsd/netfiles.c).  A file the customer replaced by something vsd does not
- * write into (a FIFO, a directory, a link, a huge file) is left alone and
- * named in warn; err is for real failures. */
-int netw_write_files(int rootfd, const struct start_net *plan, vs_error *warn, vs_error *err);

@@ -192,45 +192,31 @@ static void mount_path(const char *dir, char *buf, size_t len) {
         snprintf(buf, len, "%s/disk", dir);
 }
 
-/* The filesystems of running instances, mounts in no namespace
- * (image_attach): an fd each, for statfs, FIFREEZE and the online resize.
- * After a restart of the daemon there is none; those ask the kernel
- * through init's root, or wait for the next start. */
-struct held_fs {
-        char dir[600];
-        int fd;
-};
-static struct held_fs *held;
-static size_t n_held;
-
-static int held_fd(const char *dir) {
-        for (size_t k = 0; k < n_held; k++)
-                if (streq(held[k].dir, dir))
-                        return held[k].fd;
-        return -EBADF;
+/* The held mount of dir's filesystem (struct stor_rec), or -EBADF. */
+static int held_fd(struct stor *st, const char *dir) {
+        struct stor_rec *r = stor_rec_get(st, dir, false);
+        return r ? r->fs_fd : -EBADF;
 }
 
-static void held_drop(const char *dir) {
-        for (size_t k = 0; k < n_held; k++)
-                if (streq(held[k].dir, dir)) {
-                        safe_close(&held[k].fd);
-                        held[k] = held[--n_held];
-                        return;
-                }
+/* Its filesystem is gone (detach) or replaced: what was held of it goes. */
+static void held_drop(struct stor *st, const char *dir) {
+        struct stor_rec *r = stor_rec_get(st, dir, false);
+        if (r) {
+                safe_close(&r->fs_fd);
+                safe_close(&r->written_fd);
+        }
 }
 
-static int held_add(const char *dir, int fd) {
-        struct held_fs *n = realloc(held, (n_held + 1) * sizeof(*held));
-        if (!n)
+static int held_add(struct stor *st, const char *dir, int fd) {
+        struct stor_rec *r = stor_rec_get(st, dir, true);
+        if (!r)
                 return -ENOMEM;
-        held = n;
-        held[n_held].fd = fd;
-        snprintf(held[n_held].dir, sizeof(held[n_held].dir), "%s", dir);
-        n_held++;
+        safe_close(&r->fs_fd);
+        r->fs_fd = fd;
         return 0;
 }
 
-static int find_dev(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]);
+static int find_dev(struct stor *st, const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]);
 
 /* A new mount (in no namespace, held by the returned O_PATH fd) of the
  * filesystem on dev.  When the kernel still has that filesystem (a running
@@ -255,15 +241,15 @@ static int mount_existing(const char *dev) {
  * daemon), the filesystem its overlay holds is mounted once more and held
  * from then on, as if this daemon had started it.  *owned: the caller
  * closes it. */
-static int fs_fd(const char *dir, const char *mnt, bool reattach, bool *owned) {
-        int held_root = held_fd(dir), fd;
+static int fs_fd(struct stor *st, const char *dir, const char *mnt, bool reattach, bool *owned) {
+        int held_root = held_fd(st, dir), fd;
         *owned = false;
         if (held_root < 0 && !stor_is_mountpoint(mnt) && reattach) {
                 char image[700], dev[LOOPDEV_PATH_MAX];
                 image_path(dir, image, sizeof(image));
-                if (find_dev(dir, image, dev) > 0) {
+                if (find_dev(st, dir, image, dev) > 0) {
                         int mfd = mount_existing(dev);
-                        if (mfd >= 0 && held_add(dir, mfd) < 0)
+                        if (mfd >= 0 && held_add(st, dir, mfd) < 0)
                                 safe_close(&mfd);
                         held_root = mfd;
                 }
@@ -287,9 +273,9 @@ static void grow_marker(const char *dir, char *buf, size_t len) {
 /* ---- create ------------------------------------------------------------------ */
 
 /* The empty filesystem every image of this size and inode count starts as. */
-static int cached_image(struct vsd *v, const struct inst_storage *s, char *path, size_t len, vs_error *err) {
+static int cached_image(struct stor *st, const struct inst_storage *s, char *path, size_t len, vs_error *err) {
         char cache[512], tmp[700], inodes[32];
-        snprintf(cache, sizeof(cache), "%s/cache", v->set.root);
+        snprintf(cache, sizeof(cache), "%s/cache", st->v->set.root);
         snprintf(path, len, "%s/ext4-%" PRIu64 "-%" PRIu64 ".img", cache, s->disk, s->inodes);
         if (access(path, F_OK) == 0)
                 return 0;
@@ -329,61 +315,38 @@ static int cached_image(struct vsd *v, const struct inst_storage *s, char *path,
         return 0;
 }
 
-/* The loop device each image was last bound to by this daemon, for as
- * long as it may still be: checking that device's sysfs file is one open,
- * where finding it is a look at every loop device of the host, bound or
- * not (the kernel keeps unbound ones: a host that ran a thousand images
- * has a thousand, and the look took 10 ms per start and per stop).  An
- * empty dev: released, none bound since.  After a restart of the daemon
- * nothing is known and the look is made, once per image. */
-struct known_dev {
-        char *dir;
-        char dev[LOOPDEV_PATH_MAX];
-};
-/* at most this many (destroyed instances' entries are not looked for):
- * past it the oldest goes, and its image is looked for again */
-#define KNOWN_MAX 4096
-static struct known_dev known[KNOWN_MAX];
-static size_t n_known, known_next;
-
-static void known_set(const char *dir, const char *dev) {
-        struct known_dev *e = NULL;
-        for (size_t k = 0; k < n_known && !e; k++)
-                if (streq(known[k].dir, dir))
-                        e = &known[k];
-        if (!e) {
-                char *copy = strdup(dir);
-                if (!copy)
-                        return; /* then found by looking */
-                e = n_known < KNOWN_MAX ? &known[n_known++] : &known[known_next++ % KNOWN_MAX];
-                free(e->dir);
-                e->dir = copy;
-        }
-        snprintf(e->dev, sizeof(e->dev), "%s", dev);
+/* What is known of the loop device of dir's image (struct stor_rec): dev,
+ * or "" for none. */
+static void known_set(struct stor *st, const char *dir, const char *dev) {
+        struct stor_rec *r = stor_rec_get(st, dir, true);
+        if (!r)
+                return; /* then found by looking */
+        r->dev_known = true;
+        snprintf(r->dev, sizeof(r->dev), "%s", dev);
 }
 
 /* 1 (dev filled) when a loop device is bound to the image of dir, 0 when
  * none is, < 0 on an error. */
-static int find_dev(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
-        for (size_t k = 0; k < n_known; k++)
-                if (streq(known[k].dir, dir)) {
-                        if (known[k].dev[0] && loopdev_backs(known[k].dev, image)) {
-                                snprintf(dev, LOOPDEV_PATH_MAX, "%s", known[k].dev);
-                                return 1;
-                        }
-                        known[k].dev[0] = '\0';
-                        return 0;
+static int find_dev(struct stor *st, const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
+        struct stor_rec *rec = stor_rec_get(st, dir, false);
+        if (rec && rec->dev_known) {
+                if (rec->dev[0] && loopdev_backs(rec->dev, image)) {
+                        snprintf(dev, LOOPDEV_PATH_MAX, "%s", rec->dev);
+                        return 1;
                 }
+                rec->dev[0] = '\0';
+                return 0;
+        }
         int r = loopdev_find(image, dev);
         if (r >= 0)
-                known_set(dir, r > 0 ? dev : "");
+                known_set(st, dir, r > 0 ? dev : "");
         return r;
 }
 
-static int image_create(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err) {
-        known_set(dir, ""); /* a new image: no device has it (the name may be reused) */
+static int image_create(struct stor *st, const char *dir, const struct inst_storage *s, vs_error *err) {
+        stor_rec_drop(st, dir); /* a new image: nothing known of it (the name may be reused) */
         char cache[600], image[700], mnt[700];
-        int r = cached_image(v, s, cache, sizeof(cache), err);
+        int r = cached_image(st, s, cache, sizeof(cache), err);
         if (r < 0)
                 return r;
         image_path(dir, image, sizeof(image));
@@ -420,15 +383,15 @@ static int grow_offline(const char *image, vs_error *err) {
 
 /* 0 when no loop device is bound to image, or the one bound is released
  * within ATTACH_WAIT_MS; -EBUSY (dev filled) when it is not. */
-static int wait_released(const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
-        if (find_dev(dir, image, dev) <= 0)
+static int wait_released(struct stor *st, const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
+        if (find_dev(st, dir, image, dev) <= 0)
                 return 0;
         for (int k = 0; k < ATTACH_WAIT_MS / 2 && loopdev_backs(dev, image); k++)
                 (void) usleep(2000);
         return loopdev_backs(dev, image) ? -EBUSY : 0;
 }
 
-static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err) {
+static int image_attach(struct stor *st, const char *dir, struct stor_layer *ret, vs_error *err) {
         char image[700], mnt[700], marker[700], dev[LOOPDEV_PATH_MAX];
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
@@ -441,7 +404,7 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
          * which can trail the unmount a little when the instance stopped
          * right before (an adopted init's namespace is released by whoever
          * reaps it): wait for that, briefly, then refuse. */
-        int r = wait_released(dir, image, dev);
+        int r = wait_released(st, dir, image, dev);
         if (r < 0)
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         if (access(marker, F_OK) == 0) {
@@ -451,10 +414,10 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
                 (void) unlink(marker);
         }
         _cleanup_close_ int loopfd = -EBADF;
-        r = loopdev_attach(image, v->set.stor.direct_io, dev, &loopfd, err);
+        r = loopdev_attach(image, st->v->set.stor.direct_io, dev, &loopfd, err);
         if (r < 0)
                 return r;
-        known_set(dir, dev);
+        known_set(st, dir, dev);
         /* A mount of its own, in no mount namespace (fsmount): the host's
          * tree never has it, so no mount namespace made on the host (unshare
          * -m, another engine's container, a service's private /tmp) can copy
@@ -480,8 +443,8 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
                 return vs_err(err, errno, "mount %s (%s)", dev, image);
         /* loopfd closes on return: from here the filesystem alone holds
          * the device, and mfd the filesystem */
-        held_drop(dir);
-        if (held_add(dir, mfd) < 0) {
+        held_drop(st, dir);
+        if (held_add(st, dir, mfd) < 0) {
                 safe_close(&mfd);
                 return vs_err(err, ENOMEM, "hold the filesystem of %s", image);
         }
@@ -489,7 +452,7 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
         for (size_t k = 0; k < ELEMENTSOF(subdirs); k++)
                 if (mkdirat(mfd, subdirs[k], 0755) < 0 && errno != EEXIST) {
                         r = vs_err(err, errno, "create %s in %s", subdirs[k], image);
-                        held_drop(dir);
+                        held_drop(st, dir);
                         return r;
                 }
         /* the same fd number in the child, which inherits the table */
@@ -497,7 +460,7 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
         snprintf(ret->upper, sizeof(ret->upper), "/proc/self/fd/%d/upper", mfd);
         snprintf(ret->work, sizeof(ret->work), "/proc/self/fd/%d/work", mfd);
         ret->mount_fd = -EBADF;
-        if (!v->kern.overlay_detached_upper) {
+        if (!st->v->kern.overlay_detached_upper) {
                 /* An overlayfs that takes its layers only from the caller's
                  * own mount namespace (6.1, 6.12): the child moves this
                  * mount onto <inst>/disk in its new namespace, after that
@@ -511,18 +474,18 @@ static int image_attach(struct vsd *v, const char *dir, struct stor_layer *ret, 
                 snprintf(ret->ovl_work, sizeof(ret->ovl_work), "%s/work", mnt);
                 if (mkdir(mnt, 0755) < 0 && errno != EEXIST) {
                         r = vs_err(err, errno, "create %s", mnt);
-                        held_drop(dir);
+                        held_drop(st, dir);
                         return r;
                 }
         }
         return 0;
 }
 
-static int image_detach(const char *dir, vs_error *err) {
+static int image_detach(struct stor *st, const char *dir, vs_error *err) {
         char image[700], mnt[700];
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
-        held_drop(dir);
+        held_drop(st, dir);
         if (stor_is_mountpoint(mnt) && umount2(mnt, UMOUNT_NOFOLLOW) < 0) {
                 int e = errno;
                 /* still busy although init is gone: detach it from the tree;
@@ -537,7 +500,7 @@ static int image_detach(const char *dir, vs_error *err) {
          * that has returned has released the image (for a restore, a
          * copy, a destroy). */
         char dev[LOOPDEV_PATH_MAX];
-        int r = find_dev(dir, image, dev);
+        int r = find_dev(st, dir, image, dev);
         if (r < 0)
                 return 0;
         /* the device found once, then only its own sysfs file: a host
@@ -545,7 +508,7 @@ static int image_detach(const char *dir, vs_error *err) {
         for (int k = 0; r > 0 && k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
                 (void) usleep(1000);
         if (r == 0 || !loopdev_backs(dev, image)) {
-                known_set(dir, "");
+                known_set(st, dir, "");
                 /* released: the filesystem is unmounted and nothing writes
                  * to the image until the next attach */
                 _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -566,7 +529,7 @@ static int image_detach(const char *dir, vs_error *err) {
 
 /* ---- grow, usage ------------------------------------------------------------------ */
 
-static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err) {
+static int image_grow(struct stor *st, const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err) {
         char image[700], mnt[700], marker[700], dev[LOOPDEV_PATH_MAX];
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
@@ -574,9 +537,9 @@ static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *w
         if (truncate(image, (off_t) size) < 0)
                 return vs_err(err, errno, "grow %s", image);
         bool owned = false;
-        int fd = attached ? fs_fd(dir, mnt, true, &owned) : -EBADF;
+        int fd = attached ? fs_fd(st, dir, mnt, true, &owned) : -EBADF;
         _cleanup_close_ int own = owned ? fd : -EBADF;
-        if (fd < 0 || find_dev(dir, image, dev) <= 0)
+        if (fd < 0 || find_dev(st, dir, image, dev) <= 0)
                 return vs_write_atomic(marker, "", 0, 0600) < 0 ? vs_err(err, EIO, "write %s", marker) : 0;
         int r = loopdev_set_capacity(dev, err);
         if (r < 0)
@@ -595,18 +558,18 @@ static int image_grow(const char *dir, uint64_t size, bool attached, vs_error *w
         return 0;
 }
 
-static int image_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err) {
+static int image_usage(struct stor *st, const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err) {
         char image[700], mnt[700];
         struct stor_usage u = { 0 };
-        struct stat st;
+        struct stat sb;
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
-        if (stat(image, &st) < 0)
+        if (stat(image, &sb) < 0)
                 return vs_err(err, errno, "stat %s", image);
-        u.host_bytes = (uint64_t) st.st_blocks * 512;
+        u.host_bytes = (uint64_t) sb.st_blocks * 512;
         struct statfs sf;
         bool owned = false;
-        int fd = pid > 0 ? fs_fd(dir, mnt, false, &owned) : -EBADF;
+        int fd = pid > 0 ? fs_fd(st, dir, mnt, false, &owned) : -EBADF;
         _cleanup_close_ int own = fd >= 0 && owned ? fd : -EBADF;
         char root[64];
         /* none held (the daemon restarted): overlayfs answers statfs with
@@ -627,22 +590,25 @@ static int image_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_er
  * (session_write_kbytes: the device's own sector count then and now), so
  * a run starts from zero with no baseline of ours, and a daemon restarted
  * in between finds the same figure. */
-static int image_written(const char *dir, int *held_fd, uint64_t *ret) {
-        if (*held_fd < 0) {
+static int image_written(struct stor *st, const char *dir, uint64_t *ret) {
+        struct stor_rec *rec = stor_rec_get(st, dir, true);
+        if (!rec)
+                return -ENOMEM;
+        if (rec->written_fd < 0) {
                 char image[700], dev[LOOPDEV_PATH_MAX], path[96];
                 image_path(dir, image, sizeof(image));
-                int r = find_dev(dir, image, dev);
+                int r = find_dev(st, dir, image, dev);
                 if (r <= 0)
                         return r < 0 ? r : -ENODATA;
                 snprintf(path, sizeof(path), "/sys/fs/ext4/%s/session_write_kbytes", dev + strlen("/dev/"));
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         return errno == ENOENT ? -ENODATA : -errno;
-                *held_fd = fd;
+                rec->written_fd = fd;
         }
         char buf[32];
         /* a sysfs attribute is produced anew at offset 0 */
-        ssize_t n = pread(*held_fd, buf, sizeof(buf) - 1, 0);
+        ssize_t n = pread(rec->written_fd, buf, sizeof(buf) - 1, 0);
         if (n <= 0)
                 return n < 0 ? -errno : -ENODATA;
         buf[n] = '\0';
@@ -656,26 +622,26 @@ static int image_written(const char *dir, int *held_fd, uint64_t *ret) {
 
 /* ---- copies -------------------------------------------------------------------------- */
 
-static int image_fs_fd(const char *dir) {
+static int image_fs_fd(struct stor *st, const char *dir) {
         char mnt[700];
         bool owned = false;
         mount_path(dir, mnt, sizeof(mnt));
-        int fd = fs_fd(dir, mnt, true, &owned);
+        int fd = fs_fd(st, dir, mnt, true, &owned);
         return fd;
 }
 
-static int image_thaw(const char *dir, vs_error *err) {
+static int image_thaw(struct stor *st, const char *dir, vs_error *err) {
         char image[700], mnt[700], dev[LOOPDEV_PATH_MAX];
         bool owned = false;
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
         _cleanup_close_ int temp = -EBADF;
-        int fd = fs_fd(dir, mnt, false, &owned);
+        int fd = fs_fd(st, dir, mnt, false, &owned);
         if (fd < 0) {
                 /* no mount of ours: the filesystem's superblock, if the
                  * kernel has it, gets one for the thaw (a frozen one lives
                  * on after its last mount went, its device bound) */
-                int r = find_dev(dir, image, dev);
+                int r = find_dev(st, dir, image, dev);
                 if (r <= 0)
                         return r < 0 ? vs_err(err, -r, "look for the loop device of %s", image) : 0;
                 temp = mount_existing(dev);
@@ -692,7 +658,7 @@ static int image_thaw(const char *dir, vs_error *err) {
         return errno == EINVAL ? 0 : vs_err(err, errno, "thaw the filesystem of %s", image);
 }
 
-static int image_copy(const char *dir, int fsfd, const char *dst, vs_error *err) {
+static int image_copy(struct stor *st, const char *dir, int fsfd, const char *dst, vs_error *err) {
         char image[700];
         image_path(dir, image, sizeof(image));
         /* mounted (a running instance the caller froze): the filesystem is
@@ -703,7 +669,7 @@ static int image_copy(const char *dir, int fsfd, const char *dst, vs_error *err)
         /* not mounted: a filesystem the kernel is still releasing (a stop
          * just before) writes its last blocks when it goes */
         char dev[LOOPDEV_PATH_MAX];
-        if (fsfd < 0 && wait_released(dir, image, dev) < 0)
+        if (fsfd < 0 && wait_released(st, dir, image, dev) < 0)
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
         int r = stor_copy_sparse(image, dst);
         if (fsfd >= 0)
@@ -717,7 +683,7 @@ static int image_copy(const char *dir, int fsfd, const char *dst, vs_error *err)
  * image, grown to the plan's size if it was taken before a grow, synced,
  * then renamed over the image: a crash leaves the old image or the new
  * one, and at most the copy, removed at the next start. */
-static int image_restore(const char *dir, const char *src, uint64_t size, vs_error *err) {
+static int image_restore(struct stor *st, const char *dir, const char *src, uint64_t size, vs_error *err) {
         char image[700], tmp[700];
         image_path(dir, image, sizeof(image));
         snprintf(tmp, sizeof(tmp), "%s.restore", image);
@@ -726,8 +692,8 @@ static int image_restore(const char *dir, const char *src, uint64_t size, vs_err
         if (r < 0)
                 return vs_err(err, -r, "copy %s", src);
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0 || ((uint64_t) st.st_size < size && ftruncate(fd, (off_t) size) < 0) ||
+        struct stat sb;
+        if (fd < 0 || fstat(fd, &sb) < 0 || ((uint64_t) sb.st_size < size && ftruncate(fd, (off_t) size) < 0) ||
             fsync(fd) < 0) {
                 r = vs_err(err, errno, "write %s", tmp);
                 (void) unlink(tmp);
@@ -744,7 +710,7 @@ static int image_restore(const char *dir, const char *src, uint64_t size, vs_err
         return 0;
 }
 
-static int image_restore_prepare(const char *dir, vs_error *err) {
+static int image_restore_prepare(struct stor *st, const char *dir, vs_error *err) {
         char marker[700];
         grow_marker(dir, marker, sizeof(marker));
         /* the snapshot's filesystem may be smaller than the plan (taken

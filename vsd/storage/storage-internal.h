@@ -5,27 +5,79 @@
 
 #include <sys/types.h>
 
+#include "vsd/storage/loopdev.h"
 #include "vsd/storage/storage.h"
 
+/* What storage knows of one instance directory (its key) between calls:
+ * created when first needed, dropped by stor_forget() (destroy) or when
+ * nothing is left in it.  Image backend only so far. */
+struct stor_rec {
+        char *dir;
+        /* its filesystem's mount in no namespace (image_attach), held by
+         * this O_PATH fd while attached: statfs, FIFREEZE, the online
+         * resize.  After a restart of the daemon there is none; those ask
+         * the kernel through init's root, or wait for the next start. */
+        int fs_fd;
+        /* its filesystem's session_write_kbytes, held open while attached
+         * (stor_written) */
+        int written_fd;
+        /* the loop device its image was last bound to by this daemon, for
+         * as long as it may still be: checking that device's sysfs file is
+         * one open, where finding it is a look at every loop device of the
+         * host, bound or not (the kernel keeps unbound ones: a host that
+         * ran a thousand images has a thousand, and the look took 10 ms
+         * per start and per stop).  dev_known false: not known (after a
+         * restart of the daemon), looked for once; dev "": none bound. */
+        bool dev_known;
+        char dev[LOOPDEV_PATH_MAX];
+};
+
+/* What a full copy of each template takes, measured once per template
+ * build (its rootfs directory's inode and times): walking a rootfs costs
+ * milliseconds of stat calls, every create asks. */
+#define STOR_TMPL_CACHE 8
+struct stor_tmpl_cache {
+        struct {
+                char rootfs[600];
+                uint64_t dev, ino;
+                int64_t mtime_ns, ctime_ns;
+                uint64_t bytes, files;
+        } e[STOR_TMPL_CACHE];
+        unsigned next; /* the entry replaced next */
+};
+
+/* Storage's state in a daemon (struct vsd's stor). */
+struct stor {
+        struct vsd *v;
+        struct stor_tmpl_cache tmpl_sizes; /* what a copy of each template takes */
+        struct stor_rec **rec;
+        size_t n_rec;
+};
+
+/* The record of dir; create: made when missing (NULL only when out of
+ * memory); else NULL when there is none. */
+struct stor_rec *stor_rec_get(struct stor *st, const char *dir, bool create);
+void stor_rec_drop(struct stor *st, const char *dir);
+
 struct stor_ops {
-        int (*create)(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err);
-        int (*attach)(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err);
-        int (*detach)(const char *dir, vs_error *err);
-        int (*grow)(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err);
-        int (*usage)(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err);
+        int (*create)(struct stor *st, const char *dir, const struct inst_storage *s, vs_error *err);
+        int (*attach)(struct stor *st, const char *dir, struct stor_layer *ret, vs_error *err);
+        int (*detach)(struct stor *st, const char *dir, vs_error *err);
+        int (*grow)(struct stor *st, const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err);
+        int (*usage)(struct stor *st, const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err);
         /* bytes written to the attached disk since it was mounted; NULL:
          * the backend has no disk of its own to count */
-        int (*written)(const char *dir, int *held_fd, uint64_t *ret);
+        int (*written)(struct stor *st, const char *dir, uint64_t *ret);
         /* in a helper: fsfd from fs_fd() or -1 */
-        int (*copy)(const char *dir, int fsfd, const char *dst, vs_error *err);
+        int (*copy)(struct stor *st, const char *dir, int fsfd, const char *dst, vs_error *err);
         /* in a helper; size: the plan's disk (0 for dir) */
-        int (*restore)(const char *dir, const char *src, uint64_t size, vs_error *err);
+        int (*restore)(struct stor *st, const char *dir, const char *src, uint64_t size, vs_error *err);
         /* in the loop, before the restore's helper starts (may be NULL) */
-        int (*restore_prepare)(const char *dir, vs_error *err);
+        int (*restore_prepare)(struct stor *st, const char *dir, vs_error *err);
         /* an fd on the mounted layer for the copy (FIFREEZE); -ENOENT: none */
-        int (*fs_fd)(const char *dir);
+        int (*fs_fd)(struct stor *st, const char *dir);
         /* thaw a filesystem left frozen: 1 thawed, 0 it was not frozen */
-        int (*thaw)(const char *dir, vs_error *err);
+        int (*thaw)(struct stor *st, const char *dir, vs_error *err);
         /* remove what an interrupted restore left; > 0 when something was */
         int (*cleanup_partial)(const char *dir);
 };

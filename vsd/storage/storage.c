@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "base/fileio.h"
 #include "base/util.h"
 #include "vsd/core/daemon.h"
+#include "vsd/core/syscalls.h"
 #include "vsd/storage/loopdev.h"
 #include "vsd/storage/storage-internal.h"
 
@@ -151,7 +153,7 @@ fail:
 
 /* ---- dir: today's layout, no quota --------------------------------------- */
 
-static int dir_create(struct vsd *v, const char *dir, const struct inst_storage *s, vs_error *err) {
+static int dir_create(struct stor *st, const char *dir, const struct inst_storage *s, vs_error *err) {
         static const char *const subdirs[] = { "upper", "work" };
         char sub[700];
         for (size_t k = 0; k < ELEMENTSOF(subdirs); k++) {
@@ -162,7 +164,7 @@ static int dir_create(struct vsd *v, const char *dir, const struct inst_storage 
         return 0;
 }
 
-static int dir_attach(struct vsd *v, const char *dir, struct stor_layer *ret, vs_error *err) {
+static int dir_attach(struct stor *st, const char *dir, struct stor_layer *ret, vs_error *err) {
         ret->fd = -EBADF;
         snprintf(ret->upper, sizeof(ret->upper), "%s/upper", dir);
         snprintf(ret->work, sizeof(ret->work), "%s/work", dir);
@@ -170,15 +172,15 @@ static int dir_attach(struct vsd *v, const char *dir, struct stor_layer *ret, vs
         return 0;
 }
 
-static int dir_detach(const char *dir, vs_error *err) {
+static int dir_detach(struct stor *st, const char *dir, vs_error *err) {
         return 0;
 }
 
-static int dir_grow(const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err) {
+static int dir_grow(struct stor *st, const char *dir, uint64_t size, bool attached, vs_error *warn, vs_error *err) {
         return vs_err_msg(err, EINVAL, "an instance with the dir backend has no disk size to change");
 }
 
-static int dir_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err) {
+static int dir_usage(struct stor *st, const char *dir, pid_t pid, struct stor_usage *ret, vs_error *err) {
         *ret = (struct stor_usage){ 0 };
         return 0;
 }
@@ -187,7 +189,7 @@ static int dir_usage(const char *dir, pid_t pid, struct stor_usage *ret, vs_erro
  * trusted.* opaque markers), whiteouts (0:0 character devices), sparse
  * files and reflinks where possible.  In a helper; synced (syncfs: cp
  * syncs nothing) so that the caller's rename makes it whole. */
-static int dir_copy(const char *dir, int fsfd, const char *dst, vs_error *err) {
+static int dir_copy(struct stor *st, const char *dir, int fsfd, const char *dst, vs_error *err) {
         char upper[700], to[700];
         snprintf(upper, sizeof(upper), "%s/upper", dir);
         snprintf(to, sizeof(to), "%s/upper", dst);
@@ -212,7 +214,7 @@ static int dir_copy(const char *dir, int fsfd, const char *dst, vs_error *err) {
  * a crash leaves the old layer or the new one, never none; what is left as
  * upper.new (the copy, or the old layer after the swap) is removed at the
  * next start. */
-static int dir_restore(const char *dir, const char *src, uint64_t size, vs_error *err) {
+static int dir_restore(struct stor *st, const char *dir, const char *src, uint64_t size, vs_error *err) {
         char upper[700], from[700], work[700];
         snprintf(upper, sizeof(upper), "%s/upper", dir);
         snprintf(from, sizeof(from), "%s/upper", src);
@@ -234,11 +236,11 @@ static int dir_restore(const char *dir, const char *src, uint64_t size, vs_error
         return r;
 }
 
-static int dir_fs_fd(const char *dir) {
+static int dir_fs_fd(struct stor *st, const char *dir) {
         return -ENOENT;
 }
 
-static int dir_thaw(const char *dir, vs_error *err) {
+static int dir_thaw(struct stor *st, const char *dir, vs_error *err) {
         return 0;
 }
 
@@ -286,7 +288,7 @@ static int walk_one(const char *path, const struct stat *st, int flag, struct FT
 
 static int template_needs(struct vsd *v, const char *rootfs, uint64_t *ret_bytes, uint64_t *ret_files,
                           vs_error *err) {
-        struct stor_tmpl_cache *c = &v->tmpl_sizes;
+        struct stor_tmpl_cache *c = &v->stor->tmpl_sizes;
         struct stat st;
         if (stat(rootfs, &st) < 0)
                 return vs_err(err, errno, "stat the template %s", rootfs);
@@ -385,16 +387,80 @@ int stor_check_update(const struct inst_config *old, const struct inst_config *c
         return 0;
 }
 
+/* ---- the daemon's records ---- */
+
+int stor_new(struct vsd *v, vs_error *err) {
+        struct stor *st = calloc(1, sizeof(*st));
+        if (!st)
+                return vs_err(err, ENOMEM, "Failed to set up storage");
+        st->v = v;
+        v->stor = st;
+        return 0;
+}
+
+static void rec_free(struct stor_rec *r) {
+        safe_close(&r->fs_fd);
+        safe_close(&r->written_fd);
+        free(r->dir);
+        free(r);
+}
+
+void stor_free(struct vsd *v) {
+        struct stor *st = v->stor;
+        if (!st)
+                return;
+        for (size_t k = 0; k < st->n_rec; k++)
+                rec_free(st->rec[k]);
+        free(st->rec);
+        free(st);
+        v->stor = NULL;
+}
+
+struct stor_rec *stor_rec_get(struct stor *st, const char *dir, bool create) {
+        for (size_t k = 0; k < st->n_rec; k++)
+                if (streq(st->rec[k]->dir, dir))
+                        return st->rec[k];
+        if (!create)
+                return NULL;
+        struct stor_rec *r = calloc(1, sizeof(*r));
+        struct stor_rec **n = realloc(st->rec, (st->n_rec + 1) * sizeof(*n));
+        if (n)
+                st->rec = n;
+        if (!r || !n || !(r->dir = strdup(dir))) {
+                free(r);
+                return NULL;
+        }
+        r->fs_fd = r->written_fd = -EBADF;
+        st->rec[st->n_rec++] = r;
+        return r;
+}
+
+void stor_forget(struct vsd *v, const char *dir) {
+        if (v->stor)
+                stor_rec_drop(v->stor, dir);
+}
+
+void stor_rec_drop(struct stor *st, const char *dir) {
+        for (size_t k = 0; k < st->n_rec; k++)
+                if (streq(st->rec[k]->dir, dir)) {
+                        rec_free(st->rec[k]);
+                        st->rec[k] = st->rec[--st->n_rec];
+                        return;
+                }
+}
+
+/* ---- the backends' operations ---- */
+
 int stor_create(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {
-        return ops_of(cfg)->create(v, dir, &cfg->storage, err);
+        return ops_of(cfg)->create(v->stor, dir, &cfg->storage, err);
 }
 
 int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, struct stor_layer *ret, vs_error *err) {
-        return ops_of(cfg)->attach(v, dir, ret, err);
+        return ops_of(cfg)->attach(v->stor, dir, ret, err);
 }
 
-int stor_detach(const char *dir, const struct inst_config *cfg, vs_error *err) {
-        return ops_of(cfg)->detach(dir, err);
+int stor_detach(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {
+        return ops_of(cfg)->detach(v->stor, dir, err);
 }
 
 int stor_cleanup(const char *dir, vs_error *err) {
@@ -415,41 +481,43 @@ int stor_cleanup(const char *dir, vs_error *err) {
         return n + (r > 0 ? r : 0);
 }
 
-int stor_grow(const char *dir, const struct inst_config *old, const struct inst_config *cfg, bool attached,
-              vs_error *warn, vs_error *err) {
+int stor_grow(struct vsd *v, const char *dir, const struct inst_config *old, const struct inst_config *cfg,
+              bool attached, vs_error *warn, vs_error *err) {
         if (old->storage.disk == cfg->storage.disk)
                 return 0;
-        return ops_of(cfg)->grow(dir, cfg->storage.disk, attached, warn, err);
+        return ops_of(cfg)->grow(v->stor, dir, cfg->storage.disk, attached, warn, err);
 }
 
-int stor_usage(const char *dir, const struct inst_config *cfg, pid_t pid, struct stor_usage *ret, vs_error *err) {
-        return ops_of(cfg)->usage(dir, pid, ret, err);
+int stor_usage(struct vsd *v, const char *dir, const struct inst_config *cfg, pid_t pid, struct stor_usage *ret,
+               vs_error *err) {
+        return ops_of(cfg)->usage(v->stor, dir, pid, ret, err);
 }
 
-int stor_written(const char *dir, const struct inst_config *cfg, int *held_fd, uint64_t *ret) {
+int stor_written(struct vsd *v, const char *dir, const struct inst_config *cfg, uint64_t *ret) {
         const struct stor_ops *ops = ops_of(cfg);
-        return ops->written ? ops->written(dir, held_fd, ret) : -ENODATA;
+        return ops->written ? ops->written(v->stor, dir, ret) : -ENODATA;
 }
 
-int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst, vs_error *err) {
-        return ops_of(cfg)->copy(src_dir, fsfd, dst, err);
+int stor_copy_layer(struct vsd *v, const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst,
+                    vs_error *err) {
+        return ops_of(cfg)->copy(v->stor, src_dir, fsfd, dst, err);
 }
 
-int stor_restore_layer(const char *dir, const struct inst_config *cfg, const char *src, vs_error *err) {
-        return ops_of(cfg)->restore(dir, src, cfg->storage.disk, err);
+int stor_restore_layer(struct vsd *v, const char *dir, const struct inst_config *cfg, const char *src, vs_error *err) {
+        return ops_of(cfg)->restore(v->stor, dir, src, cfg->storage.disk, err);
 }
 
-int stor_restore_prepare(const char *dir, const struct inst_config *cfg, vs_error *err) {
+int stor_restore_prepare(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {
         const struct stor_ops *o = ops_of(cfg);
-        return o->restore_prepare ? o->restore_prepare(dir, err) : 0;
+        return o->restore_prepare ? o->restore_prepare(v->stor, dir, err) : 0;
 }
 
-int stor_fs_fd(const char *dir, const struct inst_config *cfg) {
-        return ops_of(cfg)->fs_fd(dir);
+int stor_fs_fd(struct vsd *v, const char *dir, const struct inst_config *cfg) {
+        return ops_of(cfg)->fs_fd(v->stor, dir);
 }
 
-int stor_thaw(const char *dir, const struct inst_config *cfg, vs_error *err) {
-        return ops_of(cfg)->thaw(dir, err);
+int stor_thaw(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {
+        return ops_of(cfg)->thaw(v->stor, dir, err);
 }
 
 int stor_cleanup_partial(const char *dir) {
@@ -463,4 +531,53 @@ int stor_cleanup_partial(const char *dir) {
                         n += r;
                 }
         return n;
+}
+
+/* ---- a clone's first start ---- */
+
+/* Is there a regular file at etc/machine-id below root (no link followed,
+ * nothing opened that could block)? */
+static bool has_machine_id(const char *root) {
+        _cleanup_close_ int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        _cleanup_close_ int f = vs_open_inside(fd, "etc/machine-id", O_RDONLY, 0, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH, NULL);
+        return f >= 0;
+}
+
+int stor_fresh_identity(const char *dir, const char *lower, const struct stor_layer *layer, vs_error *err) {
+        char marker[700];
+        snprintf(marker, sizeof(marker), "%s/" STOR_IDENTITY_MARKER, dir);
+        if (access(marker, F_OK) < 0)
+                return 0;
+        if (has_machine_id(layer->upper) || has_machine_id(lower)) {
+                uint8_t rnd[16];
+                char id[34];
+                if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
+                        return vs_err(err, EIO, "random bytes for a machine id");
+                for (int k = 0; k < 16; k++)
+                        snprintf(id + 2 * k, 3, "%02x", rnd[k]);
+                id[32] = '\n';
+                id[33] = '\0';
+                /* the layer is the customer's: nothing in it is followed */
+                _cleanup_close_ int up = open(layer->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (up < 0)
+                        return vs_err(err, errno, "open %s", layer->upper);
+                if (mkdirat(up, "etc", 0755) < 0 && errno != EEXIST)
+                        return vs_err(err, errno, "create etc in %s", layer->upper);
+                _cleanup_close_ int etc = vs_open_inside(up, "etc", O_RDONLY | O_DIRECTORY, 0,
+                                                         RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH, err);
+                if (etc < 0)
+                        return vs_err_prefix(err, "Failed to give %s a new machine id", layer->upper);
+                (void) unlinkat(etc, "machine-id.vsd-new", 0);
+                _cleanup_close_ int f = openat(etc, "machine-id.vsd-new", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                               0444);
+                if (f < 0 || write(f, id, 33) != 33 || renameat(etc, "machine-id.vsd-new", etc, "machine-id") < 0) {
+                        int e = errno;
+                        (void) unlinkat(etc, "machine-id.vsd-new", 0);
+                        return vs_err(err, e, "write a new /etc/machine-id");
+                }
+        }
+        (void) unlink(marker);
+        return 0;
 }

@@ -50,22 +50,16 @@ struct stor_usage {
         bool attached;                      /* the figures above come from the mounted filesystem */
 };
 
-/* What a full copy of each template takes, measured once per template
- * build (its rootfs directory's inode and times): walking a rootfs costs
- * milliseconds of stat calls, every create asks. */
-#define STOR_TMPL_CACHE 8
-struct stor_tmpl_cache {
-        struct {
-                char rootfs[600];
-                uint64_t dev, ino;
-                int64_t mtime_ns, ctime_ns;
-                uint64_t bytes, files;
-        } e[STOR_TMPL_CACHE];
-        unsigned next; /* the entry replaced next */
-};
-
 /* The smallest disk an image instance may have. */
 #define STOR_DISK_MIN (64ULL << 20)
+
+/* Storage's records of a daemon (v->stor): what a copy of each template
+ * takes, and per instance directory the filesystem held while attached
+ * and the loop device last bound (storage-internal.h).  stor_forget()
+ * drops a directory's record when its instance is destroyed. */
+int stor_new(struct vsd *v, vs_error *err);
+void stor_free(struct vsd *v);
+void stor_forget(struct vsd *v, const char *dir);
 
 /* Fill the [storage] defaults of a new instance (cfg) from the daemon's
  * settings and check them against the template (the disk must hold a
@@ -89,7 +83,7 @@ int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, s
 
 /* Undo stor_attach once nothing uses the layer any more (init is gone).
  * Safe to call when not attached. */
-int stor_detach(const char *dir, const struct inst_config *cfg, vs_error *err);
+int stor_detach(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
 
 /* Remove what a crash may have left of an instance that does not run: a
  * mount on <dir>/disk, loop devices backed by <dir>/disk.img.  Needs no
@@ -99,46 +93,47 @@ int stor_cleanup(const char *dir, vs_error *err);
 /* Grow the disk to cfg's size: the image file, and the filesystem online
  * when attached.  When the kernel refuses the online resize (it needs
  * CAP_SYS_RESOURCE) the filesystem grows at the next start, and warn says so. */
-int stor_grow(const char *dir, const struct inst_config *old, const struct inst_config *cfg, bool attached,
-              vs_error *warn, vs_error *err);
+int stor_grow(struct vsd *v, const char *dir, const struct inst_config *old, const struct inst_config *cfg,
+              bool attached, vs_error *warn, vs_error *err);
 
 /* Disk usage; of a running instance (pid, its init) from statfs of its
  * filesystem; pid 0: stopped. */
-int stor_usage(const char *dir, const struct inst_config *cfg, pid_t pid, struct stor_usage *ret, vs_error *err);
+int stor_usage(struct vsd *v, const char *dir, const struct inst_config *cfg, pid_t pid, struct stor_usage *ret,
+               vs_error *err);
 
 /* Bytes written to the instance's own disk since this run mounted it, by
  * whoever handed them to the device: the kernel's writeback of the
  * instance's dirty pages too, which cgroup v1 charges to no cgroup.  The
- * image backend reads its filesystem's session_write_kbytes; *held_fd
- * (-EBADF at first) keeps that file open between calls, for the caller
- * to close when the instance stops.  -ENODATA: no such figure (the dir
+ * image backend reads its filesystem's session_write_kbytes, held open
+ * in dir's record until stor_detach().  -ENODATA: no such figure (the dir
  * backend shares the host's disk; not attached). */
-int stor_written(const char *dir, const struct inst_config *cfg, int *held_fd, uint64_t *ret);
+int stor_written(struct vsd *v, const char *dir, const struct inst_config *cfg, uint64_t *ret);
 
 /* Copy the private layer of src (stopped, or frozen) to a file or a
  * directory: an image sparse (reflink when the filesystem can), a
  * directory layer as a tree; synced.  dst must not exist.  fsfd: from
  * stor_fs_fd() for a running instance (its filesystem is frozen with
  * FIFREEZE for the copy), else -1.  Long: run it in a helper (work.h). */
-int stor_copy_layer(const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst, vs_error *err);
+int stor_copy_layer(struct vsd *v, const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst,
+                    vs_error *err);
 
 /* An fd on a running instance's mounted layer for stor_copy_layer(), or
  * -ENOENT (dir backend, or not mounted).  A re-adopted instance's filesystem
  * is found through its loop device and held from then on. */
-int stor_fs_fd(const char *dir, const struct inst_config *cfg);
+int stor_fs_fd(struct vsd *v, const char *dir, const struct inst_config *cfg);
 
 /* The reverse: put a copy made by stor_copy_layer back as dir's layer (a
  * stopped instance's), grown to cfg's disk size if smaller.  Crash-safe:
  * the old layer or the new one, and leftovers stor_cleanup_partial()
  * removes.  Long: run it in a helper, after stor_restore_prepare() in the
  * loop. */
-int stor_restore_layer(const char *dir, const struct inst_config *cfg, const char *src, vs_error *err);
-int stor_restore_prepare(const char *dir, const struct inst_config *cfg, vs_error *err);
+int stor_restore_layer(struct vsd *v, const char *dir, const struct inst_config *cfg, const char *src, vs_error *err);
+int stor_restore_prepare(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
 
 /* Thaw the filesystem of dir's layer if it was left frozen (FIFREEZE by a
  * snapshot whose daemon died): 1 when it was thawed, 0 when it was not
  * frozen (or has no filesystem of its own). */
-int stor_thaw(const char *dir, const struct inst_config *cfg, vs_error *err);
+int stor_thaw(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
 
 /* Remove what an interrupted restore left in dir (a copy of the image or
  * of the tree beside the layer).  > 0 when something was removed. */
@@ -151,3 +146,12 @@ int stor_copy_sparse(const char *src, const char *dst);
 /* A new filesystem UUID and directory hash seed for a copied image (a
  * clone's), written into its superblock. */
 int stor_image_new_uuid(const char *image, vs_error *err);
+
+/* A clone's directory holds this until its first start, which gives its
+ * layer a new /etc/machine-id (stor_fresh_identity). */
+#define STOR_IDENTITY_MARKER "identity.new"
+
+/* At the start after a clone: a new /etc/machine-id in the layer (only if
+ * the template or the layer has one).  dir is the instance directory,
+ * lower the template's rootfs. */
+int stor_fresh_identity(const char *dir, const char *lower, const struct stor_layer *layer, vs_error *err);

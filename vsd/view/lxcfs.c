@@ -22,11 +22,11 @@
 
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/parse.h"
 #include "base/proc.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/core/daemon.h"
-#include "vsd/inst/instance.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/view/view.h"
@@ -47,8 +47,19 @@ enum lxcfs_state {
         LXCFS_READY,    /* mounted and serving */
 };
 
+/* An instance whose init is up (running or paused), from
+ * lxcfs_instance_add() to lxcfs_instance_remove(): the ones a fresh lxcfs
+ * is bound into. */
+struct lxcfs_inst {
+        char name[VS_NAME_MAX + 1];
+        pid_t pid;
+        int pidfd; /* its init's, borrowed: the instance layer holds it open meanwhile */
+};
+
 struct lxcfs {
         struct vsd *vsd;
+        struct lxcfs_inst *inst;
+        size_t n_inst, cap_inst;
         bool enabled;   /* [view] lxcfs: may start one, binds it into instances */
         bool disabled_for_good; /* no binary: said so once, never tried again */
         enum lxcfs_state state;
@@ -98,6 +109,33 @@ int lxcfs_new(struct vsd *v, struct lxcfs **ret, vs_error *err) {
         snprintf(l->logfile, sizeof(l->logfile), "%s/lxcfs.log", l->dir);
         *ret = l;
         return 0;
+}
+
+int lxcfs_instance_add(struct lxcfs *l, const char *name, pid_t pid, int pidfd) {
+        if (!l)
+                return 0;
+        lxcfs_instance_remove(l, name);
+        if (l->n_inst == l->cap_inst) {
+                size_t cap = l->cap_inst ? l->cap_inst * 2 : 16;
+                struct lxcfs_inst *n = realloc(l->inst, cap * sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                l->inst = n;
+                l->cap_inst = cap;
+        }
+        struct lxcfs_inst *i = &l->inst[l->n_inst++];
+        snprintf(i->name, sizeof(i->name), "%s", name);
+        i->pid = pid;
+        i->pidfd = pidfd;
+        return 0;
+}
+
+void lxcfs_instance_remove(struct lxcfs *l, const char *name) {
+        for (size_t k = 0; l && k < l->n_inst; k++)
+                if (streq(l->inst[k].name, name)) {
+                        l->inst[k] = l->inst[--l->n_inst];
+                        return;
+                }
 }
 
 const char *lxcfs_view(const struct lxcfs *l) {
@@ -292,17 +330,16 @@ static int spawn(struct lxcfs *l, vs_error *err) {
 /* Bring every running instance onto the current lxcfs: those started while
  * it was down, and all of them after a restart (their binds are stale). */
 static void reconcile(struct lxcfs *l) {
-        struct vsd *v = l->vsd;
         unsigned n = 0;
-        for (size_t k = 0; k < v->n_inst; k++) {
-                struct instance *i = v->inst[k];
-                if ((i->state != INST_RUNNING && i->state != INST_PAUSED) || i->pidfd < 0)
+        for (size_t k = 0; k < l->n_inst; k++) {
+                const struct lxcfs_inst *i = &l->inst[k];
+                if (i->pidfd < 0)
                         continue;
                 if (view_is_current(i->pid, l->dev))
                         continue;
                 vs_error err = { 0 };
                 if (view_rebind(i->pidfd, l->mnt, &err) < 0)
-                        log_warn("Failed to bind the lxcfs view into %s: %s, ignoring", i->cfg.name, err.msg);
+                        log_warn("Failed to bind the lxcfs view into %s: %s, ignoring", i->name, err.msg);
                 else
                         n++;
         }
@@ -513,5 +550,6 @@ void lxcfs_free(struct lxcfs *l, bool stop) {
                 (void) rmdir(l->dir);
         }
         forget_process(l);
+        free(l->inst);
         free(l);
 }

@@ -17,6 +17,7 @@
  */
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 
@@ -30,6 +31,14 @@ int lxcfs_new(struct vsd *v, struct lxcfs **ret, vs_error *err);
  * it.  Failures are logged (", ignoring"): instances then start without the
  * view, and a later restart brings it. */
 void lxcfs_start(struct lxcfs *l);
+
+/* An instance whose init is up (running or paused) from add to remove:
+ * lxcfs binds its view into each such instance that does not see the
+ * current lxcfs when one (re)starts.  pidfd is borrowed: the caller keeps
+ * it open until remove.  -ENOMEM: that instance is not rebound.  l may be
+ * NULL. */
+int lxcfs_instance_add(struct lxcfs *l, const char *name, pid_t pid, int pidfd);
+void lxcfs_instance_remove(struct lxcfs *l, const char *name);
 
 /* The lxcfs mount point when lxcfs is up and the view enabled, else NULL. */
 const char *lxcfs_view(const struct lxcfs *l);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "vsd/inst/monitor.h"
+#include "vsd/core/monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,6 @@
 #include "cgroups/cgroup.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
-#include "vsd/inst/instance.h"
 #include "vsd/core/kmsg.h"
 #include "vsd/core/loop.h"
 
@@ -31,18 +30,36 @@ struct victim {
         char constraint[32];
 };
 
+/* What the monitor knows of an instance with processes, from
+ * mon_instance_started() to mon_instance_exited(): the cgroup's OOM-kill
+ * and pids-limit counters as far as events have told them. */
+struct mon_inst {
+        const struct inst_config *cfg; /* the instance's, borrowed: its name and limits */
+        uint64_t oom_told, oom_unexplained, pids_told;
+};
+
 struct monitor {
         struct vsd *vsd;
+        struct mon_inst *inst;
+        size_t n_inst, cap_inst;
         int kmsg_fd;
         struct loop_source *kmsg_src;
         struct loop_source *sweep;
         struct victim pending;
 };
 
-static struct instance *ours(struct monitor *m, const char *cgroup_path, char *name, size_t len) {
+static struct mon_inst *find(struct monitor *m, const char *name) {
+        for (size_t k = 0; k < m->n_inst; k++)
+                if (streq(m->inst[k].cfg->name, name))
+                        return &m->inst[k];
+        return NULL;
+}
+
+/* The instance with processes whose cgroup the path is in, or NULL. */
+static struct mon_inst *ours(struct monitor *m, const char *cgroup_path, char *name, size_t len) {
         if (kmsg_instance_of(cgroup_path, m->vsd->set.cgroup_parent, name, len) < 0)
                 return NULL;
-        return inst_find(m->vsd, name);
+        return find(m, name);
 }
 
 /* Name and innermost pid of a process that is being killed: read now, while
@@ -71,18 +88,18 @@ static void constraint_name(const char *k, char *buf, size_t len) {
 
 /* ---- the counters -------------------------------------------------------- */
 
-static void check_counters(struct monitor *m, struct instance *i, bool final) {
+static void check_counters(struct monitor *m, struct mon_inst *i, bool final) {
         uint64_t oom, pids;
-        if (cg_fail_counters(m->vsd->cg, i->cfg.name, &oom, &pids) < 0)
+        if (cg_fail_counters(m->vsd->cg, i->cfg->name, &oom, &pids) < 0)
                 return;
         if (oom > i->oom_told) {
                 uint64_t surplus = oom - i->oom_told;
                 /* The counter moves before the kernel prints the victim: give
                  * the log one sweep to explain it before reporting it bare. */
                 if (final || i->oom_unexplained > 0) {
-                        ev_emit(m->vsd->events, i->cfg.name, "oom-kill",
+                        ev_emit(m->vsd->events, i->cfg->name, "oom-kill",
                                 json_pack("{s:I, s:I, s:I, s:s}", "count", (json_int_t) surplus, "memory_limit",
-                                          (json_int_t) i->cfg.memory, "oom_kills", (json_int_t) oom, "source",
+                                          (json_int_t) i->cfg->memory, "oom_kills", (json_int_t) oom, "source",
                                           "counter"));
                         i->oom_told = oom;
                         i->oom_unexplained = 0;
@@ -91,27 +108,38 @@ static void check_counters(struct monitor *m, struct instance *i, bool final) {
         } else
                 i->oom_unexplained = 0;
         if (pids > i->pids_told) {
-                ev_emit(m->vsd->events, i->cfg.name, "pids-max",
+                ev_emit(m->vsd->events, i->cfg->name, "pids-max",
                         json_pack("{s:I, s:I, s:I}", "refused", (json_int_t) (pids - i->pids_told), "total",
-                                  (json_int_t) pids, "pids_limit", (json_int_t) i->cfg.pids));
+                                  (json_int_t) pids, "pids_limit", (json_int_t) i->cfg->pids));
                 i->pids_told = pids;
         }
 }
 
-void mon_instance_started(struct monitor *m, struct instance *i) {
+void mon_instance_started(struct monitor *m, const struct inst_config *cfg) {
+        if (!m)
+                return;
+        struct mon_inst *i = find(m, cfg->name);
+        if (!i) {
+                if (m->n_inst == m->cap_inst) {
+                        size_t cap = m->cap_inst ? m->cap_inst * 2 : 16;
+                        struct mon_inst *n = realloc(m->inst, cap * sizeof(*n));
+                        if (!n)
+                                return; /* then this one is not watched */
+                        m->inst = n;
+                        m->cap_inst = cap;
+                }
+                i = &m->inst[m->n_inst++];
+        }
         uint64_t oom = 0, pids = 0;
-        if (m)
-                (void) cg_fail_counters(m->vsd->cg, i->cfg.name, &oom, &pids);
-        i->oom_told = oom;
-        i->pids_told = pids;
-        i->oom_unexplained = 0;
+        (void) cg_fail_counters(m->vsd->cg, cfg->name, &oom, &pids);
+        *i = (struct mon_inst){ .cfg = cfg, .oom_told = oom, .pids_told = pids };
 }
 
 /* ---- the kernel log ------------------------------------------------------ */
 
-static void report_kill(struct monitor *m, struct instance *i, const struct victim *vi) {
+static void report_kill(struct monitor *m, struct mon_inst *i, const struct victim *vi) {
         uint64_t oom = 0, pids = 0;
-        (void) cg_fail_counters(m->vsd->cg, i->cfg.name, &oom, &pids);
+        (void) cg_fail_counters(m->vsd->cg, i->cfg->name, &oom, &pids);
         json_t *d = json_pack("{s:i}", "pid", (int) vi->pid);
         if (!d)
                 return;
@@ -119,10 +147,10 @@ static void report_kill(struct monitor *m, struct instance *i, const struct vict
                 json_object_set_new(d, "nspid", json_integer(vi->nspid));
         json_object_set_new(d, "command", json_string(vi->comm));
         json_object_set_new(d, "constraint", json_string(vi->constraint));
-        json_object_set_new(d, "memory_limit", json_integer((json_int_t) i->cfg.memory));
+        json_object_set_new(d, "memory_limit", json_integer((json_int_t) i->cfg->memory));
         json_object_set_new(d, "oom_kills", json_integer((json_int_t) oom));
         json_object_set_new(d, "source", json_string("kmsg"));
-        ev_emit(m->vsd->events, i->cfg.name, "oom-kill", d);
+        ev_emit(m->vsd->events, i->cfg->name, "oom-kill", d);
         /* explained: the counter sweep must not report this one again */
         i->oom_told++;
         if (i->oom_unexplained > 0)
@@ -162,7 +190,7 @@ static void on_killed_line(struct monitor *m, pid_t pid, const char *comm, bool 
                 vi.nspid = ns_pid_of(pid, comm);
         }
         m->pending.valid = false;
-        struct instance *i = inst_find(m->vsd, vi.instance);
+        struct mon_inst *i = find(m, vi.instance);
         if (i)
                 report_kill(m, i, &vi);
 }
@@ -184,8 +212,8 @@ static void on_record(struct monitor *m, const char *buf, size_t len) {
         else if (kmsg_parse_killed(rec.msg, rec.msg_len, &pid, comm, sizeof(comm), &memcg) > 0)
                 on_killed_line(m, pid, comm, memcg);
         else if (kmsg_parse_pids_rejected(rec.msg, rec.msg_len, path, sizeof(path)) > 0) {
-                struct instance *i = ours(m, path, name, sizeof(name));
-                if (i && inst_is_active(i))
+                struct mon_inst *i = ours(m, path, name, sizeof(name));
+                if (i)
                         check_counters(m, i, false);
         }
 }
@@ -226,11 +254,15 @@ static int on_kmsg(struct loop_source *s, int fd, uint32_t events, void *userdat
         return 0;
 }
 
-void mon_instance_exited(struct monitor *m, struct instance *i) {
+void mon_instance_exited(struct monitor *m, const char *name) {
         if (!m)
                 return;
         (void) drain(m);
+        struct mon_inst *i = find(m, name);
+        if (!i)
+                return;
         check_counters(m, i, true);
+        *i = m->inst[--m->n_inst];
 }
 
 /* ---- setup --------------------------------------------------------------- */
@@ -238,11 +270,8 @@ void mon_instance_exited(struct monitor *m, struct instance *i) {
 static void on_sweep(struct loop_source *s, void *userdata) {
         struct monitor *m = userdata;
         m->sweep = NULL;
-        for (size_t k = 0; k < m->vsd->n_inst; k++) {
-                struct instance *i = m->vsd->inst[k];
-                if (inst_is_active(i))
-                        check_counters(m, i, false);
-        }
+        for (size_t k = 0; k < m->n_inst; k++)
+                check_counters(m, &m->inst[k], false);
         (void) loop_add_timer(m->vsd->loop, MON_SWEEP_MS, on_sweep, m, &m->sweep);
 }
 
@@ -276,5 +305,6 @@ void mon_free(struct monitor *m) {
         loop_remove(m->kmsg_src);
         loop_remove(m->sweep);
         safe_close(&m->kmsg_fd);
+        free(m->inst);
         free(m);
 }

@@ -20,7 +20,7 @@
 #include "base/error.h"
 
 struct vsd;
-struct instance;
+struct inst_config;
 struct monitor;
 
 #define MON_SWEEP_MS 2000
@@ -32,9 +32,12 @@ int mon_new(struct vsd *v, struct monitor **ret, vs_error *err);
 void mon_free(struct monitor *m);
 
 /* The instance's cgroup is new or re-adopted: its counters so far are not
- * news.  m may be NULL. */
-void mon_instance_started(struct monitor *m, struct instance *i);
+ * news.  The monitor keeps a record of it (what events told of its
+ * counters) until mon_instance_exited(); cfg (its name and limits, for the
+ * events) is borrowed for as long.  m may be NULL. */
+void mon_instance_started(struct monitor *m, const struct inst_config *cfg);
 
 /* Init has exited and the cgroup is about to go: read what the kernel log
- * still holds and the counters one last time.  m may be NULL. */
-void mon_instance_exited(struct monitor *m, struct instance *i);
+ * still holds and the counters one last time, and drop the record.  m may
+ * be NULL. */
+void mon_instance_exited(struct monitor *m, const char *name);
