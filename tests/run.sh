@@ -4,6 +4,8 @@
 # tests/run.sh BUILD_DIR [PATTERN...] — run every test, as root, without a
 # terminal (this is what `make check` and .ci/run do).
 #
+#   0. tests/check-deps.py, the house's rules (doc/architecture.md,
+#      "Rooms"), reporting like a unit test;
 #   1. unit tests: every BUILD_DIR/tests/test_* binary; each prints
 #      "ok - name" / "not ok - name: why" lines, which are counted;
 #   2. integration tests: every function test_* of every
@@ -87,6 +89,13 @@ diag() {
         sed 's/^/#   /'
 }
 
+# 0. The house's rules -------------------------------------------------------
+
+# tests/check-deps.py: includes follow the rooms (doc/architecture.md), no
+# include circle between modules, and the start's child neither allocates
+# nor reaches the registry or the API.  Counted like a unit test.
+CHECK_DEPS=$VSD_SRC/tests/check-deps.py
+
 # 1. Unit tests -------------------------------------------------------------
 
 run_unit() {
@@ -107,6 +116,14 @@ run_unit() {
                 not_ok "$name: reported no results"
         fi
 }
+
+if selected check-deps; then
+        command -v python3 >/dev/null && command -v objdump >/dev/null || {
+                echo "$0: python3 and objdump are needed (make deps)" >&2
+                exit 2
+        }
+        run_unit "$CHECK_DEPS"
+fi
 
 for bin in "$B"/tests/test_*; do
         [ -f "$bin" ] && [ -x "$bin" ] || continue
