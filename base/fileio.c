@@ -86,7 +86,7 @@ int vs_rename_durable(const char *from, const char *to) {
         return vs_fsync_dir(dirname(copy));
 }
 
-/* The one raw syscall of base/ (vsd/syscalls.h holds the daemon's):
+/* The one raw syscall of base/ (vsd/core/syscalls.h holds the daemon's):
  * openat2() with how->mode only when creating, as the kernel insists. */
 static int open_how(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve) {
         struct open_how how = {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
+/* Per process: one log, one level (set once from the daemon's settings). */
 static enum vs_log_level max_level = VS_LOG_INFO;
 
 void vs_log_set_level(enum vs_log_level lvl) {

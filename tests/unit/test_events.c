@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The event bus (vsd/events.c) and the parsers of what the kernel says
- * about OOM kills and pids-limit hits (vsd/kmsg.c), on canned kernel
+ * The event bus (vsd/core/events.c) and the parsers of what the kernel says
+ * about OOM kills and pids-limit hits (vsd/core/kmsg.c), on canned kernel
  * output from v1 and v2 hosts.
  */
 

@@ -17,7 +17,7 @@
 #include "net/fw.h"
 #include "vsd/conf/rlimits.h"
 
-/* How an instance is connected (vsd/network.c). */
+/* How an instance is connected (vsd/netw/network.c). */
 enum inst_net_mode {
         NET_MODE_UNSET = -1, /* create: the daemon's default_mode */
         NET_MODE_NONE,       /* loopback only */
@@ -34,7 +34,7 @@ static inline enum inst_net_mode inst_net_mode_of(int mode) {
         return mode == NET_MODE_UNSET ? NET_MODE_NONE : (enum inst_net_mode) mode;
 }
 
-/* Where an instance's private writable layer lives (vsd/storage.c). */
+/* Where an instance's private writable layer lives (vsd/storage/storage.c). */
 enum stor_backend {
         STOR_UNSET = -1, /* create: the daemon's default_backend */
         STOR_DIR,        /* plain directories next to config.ini: no quota */

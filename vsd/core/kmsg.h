@@ -4,7 +4,7 @@
 /*
  * Parsers for what the kernel tells about OOM kills and pids-limit hits:
  * /dev/kmsg records, the OOM killer's lines, /proc/PID/status and
- * /proc/PID/cgroup.  Pure functions over text, no I/O: vsd/monitor.c reads,
+ * /proc/PID/cgroup.  Pure functions over text, no I/O: vsd/core/monitor.c reads,
  * tests/unit/test_events.c feeds them canned kernel output.
  */
 

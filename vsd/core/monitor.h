@@ -3,7 +3,7 @@
 
 /*
  * Watching for limits that bite: OOM kills and forks refused at the pids
- * limit, turned into "oom-kill" and "pids-max" events (vsd/events.h).
+ * limit, turned into "oom-kill" and "pids-max" events (vsd/core/events.h).
  *
  * Two sources, so that an OOM kill is never missed silently:
  *   - the kernel log (/dev/kmsg, one fd in the loop): the OOM killer's

@@ -50,7 +50,9 @@ static const struct {
         { CAP_NET_ADMIN, "ifupdown, ip, firewalls inside: the instance's own net namespace only" },
 };
 
-/* Written once by caps_prepare() before any child exists, read-only after. */
+/* Per process (the bounding set and capabilities are the same for every
+ * instance): written once by caps_prepare() before any child exists,
+ * read-only after. */
 static struct {
         bool ready;
         uint64_t mask;

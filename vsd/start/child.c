@@ -415,7 +415,7 @@ static int step_exec_init(struct child *c) {
 static const struct child_step spawn_steps[] = {
         { SYNC_RESET, step_reset },
         /* First: the daemon made the namespace with eth0 configured before
-         * the clone (vsd/network.c says why); what follows runs in it. */
+         * the clone (vsd/netw/network.c says why); what follows runs in it. */
         { SYNC_NET_JOIN, step_net_join },
         /* Before any mount: from here on no mount or unmount of ours
          * propagates back to the host (slave: host events still reach us

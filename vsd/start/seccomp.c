@@ -77,7 +77,8 @@ static const struct {
         { "uselib", "obsolete a.out loader, only attack surface" },
 };
 
-/* Written once by syscall_filter_prepare() before any child exists. */
+/* Per process (one profile for every instance): written once by
+ * syscall_filter_prepare() before any child exists. */
 static struct {
         bool ready;
         struct sock_fprog prog;

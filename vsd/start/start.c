@@ -156,8 +156,9 @@ static void child_keep(struct child *c, int fd) {
                 c->keep[c->n_keep++] = fd;
 }
 
-/* The stack of the init being cloned with CLONE_VM, with a guard page
- * below it; one for the daemon's life, since starts happen one at a time. */
+/* Per process: the stack of the init being cloned with CLONE_VM, with a
+ * guard page below it; one for the daemon's life, since starts happen one
+ * at a time. */
 #define CHILD_STACK_SIZE (512 * 1024)
 static void *child_stack;
 
@@ -503,8 +504,8 @@ static int open_time_ns(int pidfd) {
         return fd;
 }
 
-/* Our own pid namespace, to return to after forking into an instance's.
- * Opened once: the daemon's pid namespace never changes. */
+/* Per process: our own pid namespace, to return to after forking into an
+ * instance's.  Opened once: the daemon's pid namespace never changes. */
 static int self_pidns_fd = -EBADF;
 
 int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err) {

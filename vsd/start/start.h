@@ -15,7 +15,7 @@
 
 struct cg_manager;
 
-/* The instance's network as vsd/network.c planned it: eth0's addresses and
+/* The instance's network as vsd/netw/network.c planned it: eth0's addresses and
  * routes (set up by the daemon before the clone) and the files the child
  * writes into the instance's /etc. */
 #define START_NET_ADDR_MAX 8

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* What the storage backends share (vsd/storage.c, vsd/stor_image.c). */
+/* What the storage backends share (vsd/storage/storage.c, vsd/storage/stor_image.c). */
 
 #include <sys/types.h>
 

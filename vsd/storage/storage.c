@@ -279,6 +279,9 @@ static const struct stor_ops *ops_of(const struct inst_config *cfg) {
 
 /* What a full copy of the template takes: bytes allocated and files.
  * nftw() passes no context; the daemon is single-threaded. */
+/* Scratch of one template_needs() walk, which runs to its end before
+ * anything else (nftw() passes its callback no user data): per process, and
+ * meaningful only during that call. */
 static uint64_t walk_bytes, walk_files;
 static int walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         walk_bytes += (uint64_t) st->st_blocks * 512;
