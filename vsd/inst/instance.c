@@ -487,17 +487,166 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
 
 /* ---- starting ---------------------------------------------------------- */
 
-int inst_start(struct instance *i, vs_error *err) {
-        struct vsd *v = i->vsd;
+/*
+ * A start in three steps with one undo path:
+ *
+ *   prepare  what the child will use, made by the daemon before the clone:
+ *            the private layer (attached), the cgroup, the console, the
+ *            view's mounts, the network namespace with eth0 configured;
+ *   launch   the clone and the child's checklist (start_spawn), up to the
+ *            exec of init;
+ *   commit   the instance runs: its state, the watch on init, the state
+ *            file, the monitor, the event.
+ *
+ * Every step notes in the struct what it made; start_undo() takes back
+ * what is noted, in reverse order, whichever step failed.
+ */
+struct start_run {
+        struct instance *i;
         char dir[512], lower[600], rootfs[600], logp[600];
         struct template_info t;
         struct stor_layer layer;
-        struct cg_limits lim = limits_of(&i->cfg);
-        int slave = -EBADF, r;
-        /* here, before the first goto: the undo paths run their cleanup */
-        _cleanup_close_ int netns = -EBADF;
-        _cleanup_(view_trees_close) struct view_trees view_trees = VIEW_TREES_NONE;
+        bool attached, cgroup, networked, net_prepared, launched;
+        int slave;                   /* the console's pty slave (the console owns it) */
+        int netns;                   /* the prepared network namespace, for the child to join */
+        struct start_net net;
+        struct view_trees view_trees; /* the view's mounts, cloned for this start */
+        const char *view;
+        bool have_view_trees;
+        vs_error warn;               /* what the child left alone, logged on success */
+};
 
+static int start_prepare(struct start_run *s, vs_error *err) {
+        struct instance *i = s->i;
+        struct vsd *v = i->vsd;
+        struct cg_limits lim = limits_of(&i->cfg);
+        int r = template_load(v->set.root, i->cfg.template_name, &s->t, err);
+        if (r < 0)
+                return r;
+        inst_path(i, NULL, s->dir, sizeof(s->dir));
+        inst_template_dir(v, s->t.name, s->lower, sizeof(s->lower));
+        strncat(s->lower, "/rootfs", sizeof(s->lower) - strlen(s->lower) - 1);
+        snprintf(s->rootfs, sizeof(s->rootfs), "%s/rootfs", s->dir);
+        snprintf(s->logp, sizeof(s->logp), "%s/console.log", s->dir);
+
+        /* the private layer is attached before the clone: the child's
+         * overlay reaches it through the fd table it inherits (or attaches
+         * it in its own mount namespace first: struct stor_layer) */
+        r = stor_attach(v, s->dir, &i->cfg, &s->layer, err);
+        if (r < 0)
+                return r;
+        s->attached = true;
+        /* a clone's first start: its own machine id */
+        r = stor_fresh_identity(s->dir, s->lower, &s->layer, err);
+        if (r < 0)
+                return r;
+        r = cg_create(v->cg, i->cfg.name, &lim, err);
+        if (r < 0)
+                return r;
+        s->cgroup = true;
+        r = console_open(v, s->logp, v->set.console_log_size, &i->console, &s->slave, err);
+        if (r < 0)
+                return r;
+        s->networked = netw_plan(v, &i->cfg, &s->net);
+        /* the view's mounts cloned here, from fds held open: no path walk
+         * through lxcfs's FUSE mount on the start path */
+        s->view = lxcfs_view(v->lxcfs);
+        const int *view_fds = lxcfs_view_fds(v->lxcfs);
+        if (view_fds) {
+                view_clone_trees(s->view, view_fds, &s->view_trees);
+                s->have_view_trees = true;
+        }
+        if (s->networked) {
+                r = netw_prepare(v, i->net, &s->net, &s->netns, err);
+                if (r < 0)
+                        return r;
+                s->net_prepared = true;
+        }
+        return 0;
+}
+
+static int start_launch(struct start_run *s, vs_error *err) {
+        struct instance *i = s->i;
+        struct vsd *v = i->vsd;
+        char *const argv[] = { s->t.init, NULL };
+        const struct stor_layer *layer = &s->layer;
+        struct start_spec spec = {
+                .name = i->cfg.name,
+                .lower = s->lower,
+                .upper = layer->mount_fd >= 0 ? layer->ovl_upper : layer->upper,
+                .work = layer->mount_fd >= 0 ? layer->ovl_work : layer->work,
+                .layer_fd = layer->fd,
+                .layer_at = layer->mount_fd >= 0 ? layer->mount_at : NULL,
+                .rootfs = s->rootfs,
+                .init_argv = argv,
+                .console = s->slave,
+                .cg = v->cg,
+                .nofile = (unsigned long) i->cfg.nofile,
+                .view = s->view,
+                .view_trees = s->have_view_trees ? &s->view_trees : NULL,
+                .time_ns = v->kern.time_ns,
+                .time_ns_setns = v->kern.time_ns && !v->kern.exec_enters_time_ns,
+                .rlimits = &i->cfg.rlimits,
+                .net = s->networked ? &s->net : NULL,
+                .join_netns = s->networked,
+                .netns_fd = s->netns,
+                .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
+                .warn = &s->warn,
+        };
+        int r = start_spawn(&spec, &i->pid, &i->pidfd, err);
+        if (r < 0)
+                return r;
+        s->launched = true;
+        return 0;
+}
+
+static int start_commit(struct start_run *s, vs_error *err) {
+        struct instance *i = s->i;
+        (void) vs_proc_starttime(i->pid, &i->starttime);
+        i->started_at = (int64_t) time(NULL);
+        set_state(i, INST_RUNNING);
+        int r = watch_init(i, err);
+        if (r < 0)
+                return r;
+        r = state_save(i, err);
+        if (r < 0)
+                log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
+                         err->msg);
+        if (s->warn.msg[0])
+                log_warn("Instance %s: %s", i->cfg.name, s->warn.msg);
+        log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
+        i->stop_how = STOP_HOW_NONE;
+        mon_instance_started(i->vsd->mon, &i->cfg);
+        emit(i, "started", json_pack("{s:i}", "pid", (int) i->pid));
+        return 0;
+}
+
+/* What a failed start made, taken back in reverse order. */
+static void start_undo(struct start_run *s) {
+        struct instance *i = s->i;
+        struct vsd *v = i->vsd;
+        if (s->launched) {
+                /* init, and with it its namespaces and its mounts */
+                (void) syscall(SYS_pidfd_send_signal, i->pidfd, SIGKILL, NULL, 0);
+                (void) waitid(P_PIDFD, (id_t) i->pidfd, &(siginfo_t){ 0 }, WEXITED);
+                set_state(i, INST_STOPPED);
+                safe_close(&i->pidfd);
+                i->pid = 0;
+        }
+        if (s->net_prepared)
+                netw_detach(v, i->net);
+        console_free(i->console);
+        i->console = NULL;
+        if (s->cgroup) {
+                (void) cg_kill(v->cg, i->cfg.name, SIGKILL, NULL);
+                (void) cg_destroy(v->cg, i->cfg.name, NULL);
+        }
+        /* the child is gone, and its mount namespace with it */
+        if (s->attached)
+                (void) stor_detach(v, s->dir, &i->cfg, NULL);
+}
+
+int inst_start(struct instance *i, vs_error *err) {
         if (inst_check_idle(i, err) < 0)
                 return -EBUSY;
         switch (i->state) {
@@ -510,111 +659,20 @@ int inst_start(struct instance *i, vs_error *err) {
         default:
                 return vs_err_msg(err, EBUSY, "instance '%s' is already running", i->cfg.name);
         }
-
-        r = template_load(v->set.root, i->cfg.template_name, &t, err);
-        if (r < 0)
-                return r;
-        inst_path(i, NULL, dir, sizeof(dir));
-        inst_template_dir(v, t.name, lower, sizeof(lower));
-        strncat(lower, "/rootfs", sizeof(lower) - strlen(lower) - 1);
-        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
-        snprintf(logp, sizeof(logp), "%s/console.log", dir);
-
-        /* the private layer is attached before the clone: the child's
-         * overlay reaches it through the fd table it inherits (or attaches
-         * it in its own mount namespace first: struct stor_layer) */
-        r = stor_attach(v, dir, &i->cfg, &layer, err);
-        if (r < 0)
-                return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
-        /* a clone's first start: its own machine id */
-        r = stor_fresh_identity(dir, lower, &layer, err);
-        if (r < 0)
-                goto undo_storage;
-        r = cg_create(v->cg, i->cfg.name, &lim, err);
-        if (r < 0)
-                goto undo_storage;
-        r = console_open(v, logp, v->set.console_log_size, &i->console, &slave, err);
-        if (r < 0)
-                goto undo_cgroup;
-
-        char *const argv[] = { t.init, NULL };
-        struct start_net net;
-        bool networked = netw_plan(v, &i->cfg, &net);
-        /* the view's mounts cloned here, from fds held open: no path walk
-         * through lxcfs's FUSE mount on the start path */
-        const char *view = lxcfs_view(v->lxcfs);
-        const int *view_fds = lxcfs_view_fds(v->lxcfs);
-        if (view_fds)
-                view_clone_trees(view, view_fds, &view_trees);
-        struct start_spec spec = {
-                .name = i->cfg.name,
-                .lower = lower,
-                .upper = layer.mount_fd >= 0 ? layer.ovl_upper : layer.upper,
-                .work = layer.mount_fd >= 0 ? layer.ovl_work : layer.work,
-                .layer_fd = layer.fd,
-                .layer_at = layer.mount_fd >= 0 ? layer.mount_at : NULL,
-                .rootfs = rootfs,
-                .init_argv = argv,
-                .console = slave,
-                .cg = v->cg,
-                .nofile = (unsigned long) i->cfg.nofile,
-                .view = view,
-                .view_trees = view_fds ? &view_trees : NULL,
-                .time_ns = v->kern.time_ns,
-                .time_ns_setns = v->kern.time_ns && !v->kern.exec_enters_time_ns,
-                .rlimits = &i->cfg.rlimits,
-                .net = networked ? &net : NULL,
-                .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
-        };
-        vs_error warn = { 0 };
-        spec.warn = &warn;
-        r = networked ? netw_prepare(v, i->net, &net, &netns, err) : 0;
-        if (r >= 0) {
-                spec.join_netns = networked;
-                spec.netns_fd = netns;
-                r = start_spawn(&spec, &i->pid, &i->pidfd, err);
-                if (r < 0 && networked)
-                        netw_detach(v, i->net);
-        }
-        if (r < 0)
-                goto undo_console;
-
-        (void) vs_proc_starttime(i->pid, &i->starttime);
-        i->started_at = (int64_t) time(NULL);
-        set_state(i, INST_RUNNING);
-        r = watch_init(i, err);
+        struct start_run s = { .i = i, .slave = -EBADF, .netns = -EBADF, .view_trees = VIEW_TREES_NONE };
+        int r = start_prepare(&s, err);
+        if (r >= 0)
+                r = start_launch(&s, err);
+        if (r >= 0)
+                r = start_commit(&s, err);
+        /* the child has joined it, or no child will */
+        safe_close(&s.netns);
+        view_trees_close(&s.view_trees);
         if (r < 0) {
-                (void) syscall(SYS_pidfd_send_signal, i->pidfd, SIGKILL, NULL, 0);
-                (void) waitid(P_PIDFD, (id_t) i->pidfd, &(siginfo_t){ 0 }, WEXITED);
-                goto undo_pid;
+                start_undo(&s);
+                return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
         }
-        r = state_save(i, err);
-        if (r < 0)
-                log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
-                         err->msg);
-        if (warn.msg[0])
-                log_warn("Instance %s: %s", i->cfg.name, warn.msg);
-        log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
-        i->stop_how = STOP_HOW_NONE;
-        mon_instance_started(v->mon, &i->cfg);
-        emit(i, "started", json_pack("{s:i}", "pid", (int) i->pid));
         return 0;
-
-undo_pid:
-        set_state(i, INST_STOPPED);
-        netw_detach(v, i->net);
-        safe_close(&i->pidfd);
-        i->pid = 0;
-undo_console:
-        console_free(i->console);
-        i->console = NULL;
-undo_cgroup:
-        (void) cg_kill(v->cg, i->cfg.name, SIGKILL, NULL);
-        (void) cg_destroy(v->cg, i->cfg.name, NULL);
-undo_storage:
-        /* the child is gone, and its mount namespace with it */
-        (void) stor_detach(v, dir, &i->cfg, NULL);
-        return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
 }
 
 /* ---- create, destroy, update ------------------------------------------- */

@@ -64,10 +64,18 @@ static char *const join_env_tty[] = {
         NULL,
 };
 
+/* A step of the checklist: run (the child's own work), or, with run NULL,
+ * wait for the parent: the parent's message of stage await, sent once the
+ * parent has done its part of the handshake (the first step of every
+ * checklist waits so for SYNC_SETUP_DONE).  Anything else, EOF included,
+ * means the parent gave up on the child or died: the child exits without a
+ * report, and the parent says why. */
 struct child_step {
         enum sync_stage stage;
         int (*run)(struct child *c);
+        enum sync_stage await;
 };
+
 
 /* /dev/pts/ptmx of a devpts (TTYAUX_MAJOR, 2), as /dev/ptmx is on the host. */
 #define PTMX_MAJOR 5
@@ -121,6 +129,14 @@ static bool child_parent_alive(const struct child *c) {
         if (poll(&p, 1, 0) < 0)
                 return false;
         return !(p.revents & (POLLHUP | POLLERR));
+}
+
+static int child_await(struct child *c, enum sync_stage stage) {
+        struct sync_msg m;
+        int r = sync_recv(c->sync_fd, &m);
+        if (r <= 0 || m.stage != (int32_t) stage || m.error != 0 || !child_parent_alive(c))
+                return -EPIPE;
+        return 0;
 }
 
 /* Right before exec: what it runs outlives the daemon. */
@@ -413,65 +429,67 @@ static int step_exec_init(struct child *c) {
  * The child's checklist for an instance's init, top to bottom.
  */
 static const struct child_step spawn_steps[] = {
-        { SYNC_RESET, step_reset },
+        /* The parent places us in the instance's cgroup first (SYNC_CGROUP). */
+        { .stage = SYNC_WAIT_PARENT, .await = SYNC_SETUP_DONE },
+        { .stage = SYNC_RESET, .run = step_reset },
         /* First: the daemon made the namespace with eth0 configured before
          * the clone (vsd/netw/network.c says why); what follows runs in it. */
-        { SYNC_NET_JOIN, step_net_join },
+        { .stage = SYNC_NET_JOIN, .run = step_net_join },
         /* Before any mount: from here on no mount or unmount of ours
          * propagates back to the host (slave: host events still reach us
          * until pivot_root, ours never reach the host). */
-        { SYNC_MOUNT_SLAVE, step_mount_slave },
+        { .stage = SYNC_MOUNT_SLAVE, .run = step_mount_slave },
         /* The parent has placed us in the instance's cgroup before it sent
          * SYNC_SETUP_DONE; the cgroup namespace's root is taken now, so
          * the instance sees its own cgroup as "/". */
-        { SYNC_CGROUP_NS, step_cgroup_ns },
+        { .stage = SYNC_CGROUP_NS, .run = step_cgroup_ns },
         /* The instance's boot and monotonic clocks start at its clone, so
          * sysinfo(2), clock_gettime() and uptime count the instance's
          * uptime, not the host's.  Before the capability steps: unshare
          * needs CAP_SYS_ADMIN, the offsets CAP_SYS_TIME; before the mounts
          * of the instance's /proc, since it writes through the host's. */
-        { SYNC_TIME_NS, step_time_ns },
-        { SYNC_OVERLAY, step_overlay },
+        { .stage = SYNC_TIME_NS, .run = step_time_ns },
+        { .stage = SYNC_OVERLAY, .run = step_overlay },
         /* Into the private layer through the overlay, before anything is
          * mounted over /etc. */
-        { SYNC_NET_FILES, step_net_files },
-        { SYNC_LOOPBACK, step_loopback },
-        { SYNC_HOSTNAME, step_hostname },
+        { .stage = SYNC_NET_FILES, .run = step_net_files },
+        { .stage = SYNC_LOOPBACK, .run = step_loopback },
+        { .stage = SYNC_HOSTNAME, .run = step_hostname },
         /* proc and sys before the masked and read-only paths inside them. */
-        { SYNC_PROC, step_proc },
-        { SYNC_SYS, step_sys },
+        { .stage = SYNC_PROC, .run = step_proc },
+        { .stage = SYNC_SYS, .run = step_sys },
         /* On the sysfs just mounted, and after SYNC_CGROUP_NS: mounted from
          * inside the namespace, the hierarchy's root is the instance's own
          * cgroup.  systemd finds cgroup2 there and runs in unified mode. */
-        { SYNC_CGROUP_FS, step_cgroup_fs },
+        { .stage = SYNC_CGROUP_FS, .run = step_cgroup_fs },
         /* After the overlay it covers, before pivot_root (mounting needs
          * CAP_SYS_ADMIN, which the instance never gets). */
-        { SYNC_RUN, step_run },
+        { .stage = SYNC_RUN, .run = step_run },
         /* The instance's own meminfo, cpuinfo, uptime...: on top of the fresh
          * /proc and /sys just mounted (their targets), and before
          * pivot_root, which takes away the lxcfs mount (their source). */
-        { SYNC_VIEW, step_view },
-        { SYNC_DEV, step_dev },
-        { SYNC_DEV_CONSOLE, step_dev_console },
-        { SYNC_MASKED_PATHS, step_masked_paths },
-        { SYNC_READONLY_PATHS, step_readonly_paths },
+        { .stage = SYNC_VIEW, .run = step_view },
+        { .stage = SYNC_DEV, .run = step_dev },
+        { .stage = SYNC_DEV_CONSOLE, .run = step_dev_console },
+        { .stage = SYNC_MASKED_PATHS, .run = step_masked_paths },
+        { .stage = SYNC_READONLY_PATHS, .run = step_readonly_paths },
         /* Last mount step: it needs the host's /proc and /dev, which the
          * steps above bind from. */
-        { SYNC_PIVOT_ROOT, step_pivot_root },
+        { .stage = SYNC_PIVOT_ROOT, .run = step_pivot_root },
         /* After the pivot: it opens the instance's /dev/console. */
-        { SYNC_CONSOLE, step_console },
+        { .stage = SYNC_CONSOLE, .run = step_console },
         /* After the last step that opens a file (step_nofile says why). */
-        { SYNC_NOFILE, step_nofile },
+        { .stage = SYNC_NOFILE, .run = step_nofile },
         /* PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set, which we
          * still have in full. */
-        { SYNC_CAPS_BOUNDING, step_caps_bounding },
+        { .stage = SYNC_CAPS_BOUNDING, .run = step_caps_bounding },
         /* Without no_new_privs (setuid binaries inside must work) loading a
          * filter needs CAP_SYS_ADMIN in the effective set: before step_caps
          * drops it. */
-        { SYNC_SECCOMP, step_seccomp },
-        { SYNC_CAPS, step_caps },
-        { SYNC_CLOSE_FDS, step_close_fds },
-        { SYNC_EXEC_INIT, step_exec_init },
+        { .stage = SYNC_SECCOMP, .run = step_seccomp },
+        { .stage = SYNC_CAPS, .run = step_caps },
+        { .stage = SYNC_CLOSE_FDS, .run = step_close_fds },
+        { .stage = SYNC_EXEC_INIT, .run = step_exec_init },
 };
 
 /* ---- child steps of start_join ---- */
@@ -563,37 +581,35 @@ static int step_join_exec(struct child *c) {
 }
 
 static const struct child_step join_steps[] = {
-        { SYNC_RESET, step_reset },
-        { SYNC_JOIN_NAMESPACES, step_join_namespaces },
+        { .stage = SYNC_WAIT_PARENT, .await = SYNC_SETUP_DONE },
+        { .stage = SYNC_RESET, .run = step_reset },
+        { .stage = SYNC_JOIN_NAMESPACES, .run = step_join_namespaces },
         /* Inside the instance's mount namespace, before the seccomp filter
          * and the capability drop. */
-        { SYNC_JOIN_PTY, step_join_pty },
-        { SYNC_JOIN_STDIO, step_join_stdio },
+        { .stage = SYNC_JOIN_PTY, .run = step_join_pty },
+        { .stage = SYNC_JOIN_STDIO, .run = step_join_stdio },
         /* Same order and reasons as in spawn_steps. */
-        { SYNC_NOFILE, step_nofile },
-        { SYNC_CAPS_BOUNDING, step_caps_bounding },
-        { SYNC_SECCOMP, step_seccomp },
-        { SYNC_CAPS, step_caps },
-        { SYNC_CLOSE_FDS, step_close_fds },
-        { SYNC_JOIN_EXEC, step_join_exec },
+        { .stage = SYNC_NOFILE, .run = step_nofile },
+        { .stage = SYNC_CAPS_BOUNDING, .run = step_caps_bounding },
+        { .stage = SYNC_SECCOMP, .run = step_seccomp },
+        { .stage = SYNC_CAPS, .run = step_caps },
+        { .stage = SYNC_CLOSE_FDS, .run = step_close_fds },
+        { .stage = SYNC_JOIN_EXEC, .run = step_join_exec },
 };
 
 static _Noreturn void child_main(struct child *c, const struct child_step *steps, size_t n) {
-        struct sync_msg m;
         /* nowhere to report a failure yet: the parent sees EOF */
         if (child_detach(c) < 0)
                 _exit(125);
-        start_stall_at(SYNC_WAIT_PARENT);
-        int r = sync_recv(c->sync_fd, &m);
-        /* EOF or anything else: the parent gave up on us (or died); it
-         * reports why. */
-        if (r <= 0 || m.stage != SYNC_SETUP_DONE || !child_parent_alive(c))
-                _exit(126);
-
         for (size_t i = 0; i < n; i++) {
                 vs_err_clear(&c->err);
                 start_stall_at(steps[i].stage);
-                r = steps[i].run(c);
+                if (!steps[i].run) {
+                        if (child_await(c, steps[i].await) < 0)
+                                _exit(126);
+                        continue;
+                }
+                int r = steps[i].run(c);
                 if (r < 0) {
                         (void) sync_send(c->sync_fd, steps[i].stage, -r, c->err.msg);
                         _exit(127);

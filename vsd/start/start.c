@@ -195,12 +195,6 @@ static void kill_and_reap(int pidfd) {
                 ;
 }
 
-/* The uid/gid maps of an unprivileged instance are written here, while the
- * child waits: privileged instances share the host's ids, nothing to do. */
-static int parent_write_id_maps(pid_t pid, vs_error *err) {
-        return 0;
-}
-
 static int parent_place_in_cgroup(struct cg_manager *cg, const char *name, pid_t pid, bool cloned_into,
                                   vs_error *err) {
         if (!cg || cloned_into)
@@ -253,17 +247,14 @@ static int set_oom_adj(pid_t pid, int adj, vs_error *err) {
         return 0;
 }
 
-/* The parent's go-ahead, once the child exists: id maps, cgroup, OOM
- * score, then SETUP_DONE.  On failure the child is killed and reaped. */
+/* The parent's go-ahead, once the child exists: cgroup, OOM score, then
+ * SETUP_DONE, which the first step of the child's checklist waits for.  On
+ * failure the child is killed and reaped. */
 static int parent_setup(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name, bool cloned_into,
                         int oom_adj, vs_error *err) {
         test_stall_cloned(pid);
-        start_stall_at(SYNC_ID_MAPS);
-        int r = parent_write_id_maps(pid, err);
-        if (r >= 0) {
-                start_stall_at(SYNC_CGROUP);
-                r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
-        }
+        start_stall_at(SYNC_CGROUP);
+        int r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
         if (r >= 0 && oom_adj != OOM_ADJ_KEEP)
                 r = set_oom_adj(pid, oom_adj, err);
         if (r >= 0) {

@@ -8,12 +8,13 @@
  * One SOCK_SEQPACKET|SOCK_CLOEXEC pair; every message is one struct sync_msg.
  *
  *   parent                                  child
- *   clone3 ------------------------------>  waits for SYNC_SETUP_DONE
- *   uid/gid maps (SYNC_ID_MAPS, no-op
- *   until instances get a user namespace)
- *   cgroup placement (SYNC_CGROUP)
+ *   clone3 ------------------------------>  its first step (SYNC_WAIT_PARENT)
+ *   cgroup placement (SYNC_CGROUP)          waits for SYNC_SETUP_DONE
  *   SYNC_SETUP_DONE --------------------->  runs its checklist, one stage per
- *                                           step, in enum order
+ *                                           step, in enum order; a step of the
+ *                                           waiting kind (child.c) waits for
+ *                                           the parent's message of the stage
+ *                                           it names before it goes on
  *   waits for a message or EOF   <-------   on failure: {stage, errno, message},
  *                                           then _exit()
  *   logs it, waits on            <-------   something left alone (a file the
@@ -37,7 +38,6 @@
 
 #define SYNC_STAGES(X)                                                              \
         /* parent side, reported by the parent itself */                           \
-        X(SYNC_ID_MAPS, "write the uid/gid maps")                                   \
         X(SYNC_CGROUP, "place the child in its cgroup")                             \
         X(SYNC_SETUP_DONE, "finish the parent's setup")                             \
         /* child side of start_spawn, in the order they run */                     \
