@@ -339,7 +339,8 @@ def call_graph(build):
                 if t:
                     edges[(rel, "@" + section)].add(t)
         cur = None
-        for line in run("objdump", "-dr", "--no-show-raw-insn", path).splitlines():
+        lines = run("objdump", "-dr", "--no-show-raw-insn", path).splitlines()
+        for k, line in enumerate(lines):
             if line.startswith("Disassembly of section "):
                 cur = None
                 continue
@@ -354,6 +355,11 @@ def call_graph(build):
                 t = o.target(*m.groups()[1:])
                 if t:
                     edges[cur].add(t)
+                continue
+            # a call or jump with a relocation goes where the relocation
+            # says; the address objdump shows for it is a placeholder (the
+            # next instruction, maybe the next function's first)
+            if k + 1 < len(lines) and RELOC.match(lines[k + 1]):
                 continue
             for name in DIRECT.findall(line):
                 if name in o.names:
