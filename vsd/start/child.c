@@ -369,21 +369,21 @@ static int step_hostname(struct child *c) {
 }
 
 static int step_proc(struct child *c) {
-        return mnt_proc(c->rootfd, &c->err);
+        return mnt_apply(c->rootfd, MNT_PROC, &c->err);
 }
 
 static int step_sys(struct child *c) {
-        return mnt_sys(c->rootfd, &c->err);
+        return mnt_apply(c->rootfd, MNT_SYS, &c->err);
 }
 
 static int step_cgroup_fs(struct child *c) {
         if (c->spec->cgroup_fs == CG_FS_NONE)
                 return 0;
-        return mnt_cgroup(c->rootfd, &c->err);
+        return mnt_apply(c->rootfd, MNT_CGROUP, &c->err);
 }
 
 static int step_run(struct child *c) {
-        return mnt_run(c->rootfd, &c->err);
+        return mnt_apply(c->rootfd, MNT_RUN, &c->err);
 }
 
 static int step_view(struct child *c) {
@@ -393,7 +393,7 @@ static int step_view(struct child *c) {
 }
 
 static int step_dev(struct child *c) {
-        return mnt_dev(c->rootfd, &c->err);
+        return mnt_apply(c->rootfd, MNT_DEV, &c->err);
 }
 
 static int step_dev_console(struct child *c) {
@@ -403,11 +403,11 @@ static int step_dev_console(struct child *c) {
 }
 
 static int step_masked_paths(struct child *c) {
-        return mnt_masked_paths(c->rootfd, &c->err);
+        return mnt_apply(c->rootfd, MNT_MASKED, &c->err);
 }
 
 static int step_readonly_paths(struct child *c) {
-        return mnt_readonly_paths(c->rootfd, &c->err);
+        return mnt_apply(c->rootfd, MNT_READONLY, &c->err);
 }
 
 static int step_pivot_root(struct child *c) {

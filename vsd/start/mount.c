@@ -14,46 +14,6 @@
 
 #define FD_PATH_MAX 64
 
-/* The paths OCI runtimes hide from a container: host hardware, kernel
- * memory, the keyring and timers of the whole host, the magic sysrq key.
- * Files get /dev/null on top, directories an empty read-only tmpfs. */
-static const char *const masked_paths[] = {
-        "proc/acpi",
-        "proc/asound",
-        "proc/kcore",
-        "proc/keys",
-        "proc/latency_stats",
-        "proc/timer_list",
-        "proc/timer_stats",
-        "proc/sched_debug",
-        "proc/scsi",
-        "proc/sysrq-trigger",
-        "sys/firmware",
-        "sys/devices/virtual/powercap",
-};
-
-/* Host-wide kernel knobs that stay visible but not writable. */
-static const char *const readonly_paths[] = {
-        "proc/bus",
-        "proc/fs",
-        "proc/irq",
-        "proc/sys",
-};
-
-/* Host device nodes an instance gets; nothing else (no disks, no kmsg). */
-static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
-
-static const struct {
-        const char *name;
-        const char *target;
-} dev_links[] = {
-        { "fd", "/proc/self/fd" },
-        { "stdin", "/proc/self/fd/0" },
-        { "stdout", "/proc/self/fd/1" },
-        { "stderr", "/proc/self/fd/2" },
-        { "ptmx", "pts/ptmx" },
-};
-
 static const char *fd_path(int fd, char buf[static FD_PATH_MAX]) {
         snprintf(buf, FD_PATH_MAX, "/proc/self/fd/%d", fd);
         return buf;
@@ -126,146 +86,236 @@ int mnt_overlay(const struct mnt_root *spec, int *ret_rootfd, vs_error *err) {
         return 0;
 }
 
-int mnt_proc(int rootfd, vs_error *err) {
-        char p[FD_PATH_MAX];
-        _cleanup_close_ int fd = open_dir_in_root(rootfd, "proc", err);
-        if (fd < 0)
-                return fd;
+/*
+ * The plan: every mount the child makes inside the rootfs but the overlay,
+ * the view's files and the console, as data, in the order the child
+ * applies them (mnt_apply(), a group per step of the child's checklist).
+ */
+static const struct mnt_entry plan[] = {
         /* A fresh procfs shows this pid namespace only. */
-        if (mount("proc", fd_path(fd, p), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                return vs_err_msg(err, errno, "mount proc on /proc");
-        return 0;
-}
-
-int mnt_sys(int rootfd, vs_error *err) {
-        char p[FD_PATH_MAX];
-        _cleanup_close_ int fd = open_dir_in_root(rootfd, "sys", err);
-        if (fd < 0)
-                return fd;
+        { MNT_PROC, MNT_FS, "proc", NULL, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0755 },
         /* A fresh sysfs shows this net namespace's devices; read-only
          * because the rest of it is the host's hardware. */
-        if (mount("sysfs", fd_path(fd, p), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                return vs_err_msg(err, errno, "mount sysfs on /sys");
-        return 0;
-}
-
-int mnt_cgroup(int rootfd, vs_error *err) {
-        char p[FD_PATH_MAX];
-        /* A directory of the (read-only) sysfs just mounted: nothing to make. */
-        _cleanup_close_ int fd = open_in_root(rootfd, "sys/fs/cgroup");
-        if (fd < 0)
-                return vs_err_msg(err, -fd, "open /sys/fs/cgroup");
-        /* Mounted from inside the cgroup namespace, the hierarchy's root is
-         * the instance's own cgroup: everything above it stays out of
-         * sight, and an init that builds its own tree (systemd) builds it
-         * there.  Only cgroup2: no v1 hierarchy, so no release_agent.
+        { MNT_SYS, MNT_FS, "sys", NULL, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0755 },
+        /* A directory of the (read-only) sysfs just mounted: nothing to
+         * make.  Mounted from inside the cgroup namespace, the hierarchy's
+         * root is the instance's own cgroup: everything above it stays out
+         * of sight, and an init that builds its own tree (systemd) builds
+         * it there.  Only cgroup2: no v1 hierarchy, so no release_agent.
          * Writable: on v2 the instance's limits sit one level above this
-         * root (cgroups/cgroup.h, CG_PAYLOAD).  Made from inside the
-         * cgroup namespace, the mount leaves the host's options alone. */
-        unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-        if (mount("cgroup2", fd_path(fd, p), "cgroup2", flags, NULL) < 0)
-                return vs_err_msg(err, errno, "mount cgroup2 on /sys/fs/cgroup");
-        return 0;
-}
-
-/* /run and /run/lock: the options systemd (Debian's) mounts them with when
- * it boots a machine itself; it cannot here (no CAP_SYS_ADMIN), and refuses
- * to boot without them.  Bounded: the pages are charged to the instance's
- * memory cgroup anyway, the size bounds what one runaway writer can pin. */
-static const struct {
-        const char *path;
-        unsigned long flags;
-        const char *opts;
-} run_mounts[] = {
-        { "run", MS_NOSUID | MS_NODEV, "mode=755,size=64m,nr_inodes=16k" },
-        { "run/lock", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=5m,nr_inodes=1k" },
+         * root (cgroups/cgroup.h, CG_PAYLOAD).  Made from inside the cgroup
+         * namespace, the mount leaves the host's options alone. */
+        { MNT_CGROUP, MNT_FS_THERE, "sys/fs/cgroup", NULL, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0 },
+        /* /run and /run/lock: the options systemd (Debian's) mounts them
+         * with when it boots a machine itself; it cannot here (no
+         * CAP_SYS_ADMIN), and refuses to boot without them.  Bounded: the
+         * pages are charged to the instance's memory cgroup anyway, the
+         * size bounds what one runaway writer can pin.  In order: /run/lock
+         * is made inside the fresh /run. */
+        { MNT_RUN, MNT_FS, "run", NULL, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m,nr_inodes=16k", 0755 },
+        { MNT_RUN, MNT_FS, "run/lock", NULL, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=5m,nr_inodes=1k",
+          0755 },
+        /* A small tmpfs: the instance can create files there (sockets,
+         * symlinks) but never fill host memory through /dev. */
+        { MNT_DEV, MNT_FS, "dev", NULL, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m,nr_inodes=1024", 0755 },
+        /* The host's device nodes an instance gets; nothing else (no
+         * disks, no kmsg). */
+        { MNT_DEV, MNT_NODE, "dev/null", "/dev/null", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_NODE, "dev/zero", "/dev/zero", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_NODE, "dev/full", "/dev/full", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_NODE, "dev/random", "/dev/random", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_NODE, "dev/urandom", "/dev/urandom", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_NODE, "dev/tty", "/dev/tty", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_LINK, "dev/fd", "/proc/self/fd", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_LINK, "dev/stdin", "/proc/self/fd/0", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_LINK, "dev/stdout", "/proc/self/fd/1", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_LINK, "dev/stderr", "/proc/self/fd/2", NULL, 0, NULL, 0 },
+        { MNT_DEV, MNT_LINK, "dev/ptmx", "pts/ptmx", NULL, 0, NULL, 0 },
+        /* A private devpts: the instance's ptys are invisible to the
+         * host's and to other instances, and /dev/ptmx above points into
+         * it. */
+        { MNT_DEV, MNT_FS_NEWDIR, "dev/pts", NULL, "devpts", MS_NOSUID | MS_NOEXEC,
+          "newinstance,ptmxmode=0666,mode=0620,gid=5", 0755 },
+        { MNT_DEV, MNT_FS_NEWDIR, "dev/shm", NULL, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m", 01777 },
+        /* mqueue shows the ipc namespace of whoever mounts it: ours. */
+        { MNT_DEV, MNT_FS_NEWDIR, "dev/mqueue", NULL, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0755 },
+        /* The paths OCI runtimes hide from a container: host hardware,
+         * kernel memory, the keyring and timers of the whole host, the
+         * magic sysrq key.  Files get /dev/null on top, directories an
+         * empty read-only tmpfs. */
+        { MNT_MASKED, MNT_MASK, "proc/acpi", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/asound", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/kcore", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/keys", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/latency_stats", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/timer_list", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/timer_stats", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/sched_debug", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/scsi", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "proc/sysrq-trigger", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "sys/firmware", NULL, NULL, 0, NULL, 0 },
+        { MNT_MASKED, MNT_MASK, "sys/devices/virtual/powercap", NULL, NULL, 0, NULL, 0 },
+        /* Host-wide kernel knobs that stay visible but not writable. */
+        { MNT_READONLY, MNT_RDONLY, "proc/bus", NULL, NULL, 0, NULL, 0 },
+        { MNT_READONLY, MNT_RDONLY, "proc/fs", NULL, NULL, 0, NULL, 0 },
+        { MNT_READONLY, MNT_RDONLY, "proc/irq", NULL, NULL, 0, NULL, 0 },
+        { MNT_READONLY, MNT_RDONLY, "proc/sys", NULL, NULL, 0, NULL, 0 },
 };
 
-int mnt_run(int rootfd, vs_error *err) {
-        char p[FD_PATH_MAX];
-        /* In order: /run/lock is made inside the fresh /run, so mkdirat()
-         * never walks a link of the instance's (and "run" is one component,
-         * which mkdirat() does not follow). */
-        for (size_t i = 0; i < ELEMENTSOF(run_mounts); i++) {
-                if (mkdirat(rootfd, run_mounts[i].path, 0755) < 0 && errno != EEXIST)
-                        return vs_err_msg(err, errno, "mkdir /%s", run_mounts[i].path);
-                _cleanup_close_ int fd = sys_openat2(rootfd, run_mounts[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC,
-                                                     0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-                if (fd < 0)
-                        return vs_err_msg(err, -fd, "open /%s", run_mounts[i].path);
-                if (mount("tmpfs", fd_path(fd, p), "tmpfs", run_mounts[i].flags, run_mounts[i].opts) < 0)
-                        return vs_err_msg(err, errno, "mount tmpfs on /%s", run_mounts[i].path);
+const struct mnt_entry *mnt_plan(size_t *ret_n) {
+        *ret_n = ELEMENTSOF(plan);
+        return plan;
+}
+
+/* The directory an entry's target is in, below the rootfs, resolved there
+ * (its links as if the rootfs were "/"): the rootfs itself for a target of
+ * one component.  *leaf: the target's last component.  The fd of the last
+ * parent opened is kept in *cache (with its path) for the entries after it
+ * with the same parent (/dev's); the caller drops it after each new
+ * filesystem. */
+struct parent_cache {
+        int fd;
+        char path[64];
+};
+
+static int parent_of(int rootfd, const char *target, struct parent_cache *cache, const char **leaf,
+                     vs_error *err) {
+        const char *slash = strrchr(target, '/');
+        if (!slash) {
+                *leaf = target;
+                return rootfd;
         }
-        return 0;
-}
-
-static int dev_mount(int devfd, const char *name, mode_t mode, const char *type, unsigned long flags,
-                     const char *opts, vs_error *err) {
-        char p[FD_PATH_MAX + 16];
-        if (mkdirat(devfd, name, mode) < 0)
-                return vs_err_msg(err, errno, "mkdir /dev/%s", name);
-        snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", devfd, name);
-        if (mount(type, p, type, flags, opts) < 0)
-                return vs_err_msg(err, errno, "mount %s on /dev/%s", type, name);
-        return 0;
-}
-
-/* Create an empty file in our /dev tmpfs and bind src on it. */
-static int dev_bind(int devfd, const char *src, const char *name, vs_error *err) {
-        char p[FD_PATH_MAX + 16];
-        int fd = openat(devfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+        *leaf = slash + 1;
+        size_t n = (size_t) (slash - target);
+        if (cache->fd >= 0 && strlen(cache->path) == n && strncmp(cache->path, target, n) == 0)
+                return cache->fd;
+        safe_close(&cache->fd);
+        if (n >= sizeof(cache->path))
+                return vs_err_msg(err, ENAMETOOLONG, "open /%s", target);
+        memcpy(cache->path, target, n);
+        cache->path[n] = '\0';
+        int fd = sys_openat2(rootfd, cache->path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
         if (fd < 0)
-                return vs_err_msg(err, errno, "create /dev/%s", name);
-        close(fd);
-        snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", devfd, name);
-        if (mount(src, p, NULL, MS_BIND, NULL) < 0)
-                return vs_err_msg(err, errno, "bind %s on /dev/%s", src, name);
+                return vs_err_msg(err, -fd, "open /%s", cache->path);
+        cache->fd = fd;
+        return fd;
+}
+
+/* A new filesystem on the entry's target: a directory made if missing
+ * (MNT_FS), made here and new (MNT_FS_NEWDIR) or there already
+ * (MNT_FS_THERE). */
+static int apply_fs(int rootfd, const struct mnt_entry *e, struct parent_cache *cache, vs_error *err) {
+        char p[FD_PATH_MAX];
+        if (e->kind != MNT_FS_THERE) {
+                const char *leaf;
+                int dir = parent_of(rootfd, e->target, cache, &leaf, err);
+                if (dir < 0)
+                        return dir;
+                if (mkdirat(dir, leaf, e->mode) < 0 && (errno != EEXIST || e->kind == MNT_FS_NEWDIR))
+                        return vs_err_msg(err, errno, "mkdir /%s", e->target);
+        }
+        _cleanup_close_ int fd = sys_openat2(rootfd, e->target, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0)
+                return vs_err_msg(err, -fd, "open /%s", e->target);
+        if (mount(e->fstype, fd_path(fd, p), e->fstype, e->flags, e->data) < 0)
+                return vs_err_msg(err, errno, "mount %s on /%s", e->fstype, e->target);
+        /* a parent resolved before may be below the new filesystem now */
+        size_t n = strlen(e->target);
+        if (strncmp(cache->path, e->target, n) == 0 && (cache->path[n] == '\0' || cache->path[n] == '/'))
+                safe_close(&cache->fd);
         return 0;
 }
 
-int mnt_dev(int rootfd, vs_error *err) {
-        char p[FD_PATH_MAX];
-        int r;
-        {
-                _cleanup_close_ int fd = open_dir_in_root(rootfd, "dev", err);
-                if (fd < 0)
-                        return fd;
-                /* Bounded: the instance can create files here (sockets,
-                 * symlinks) but never fill host memory through /dev. */
-                if (mount("tmpfs", fd_path(fd, p), "tmpfs", MS_NOSUID | MS_NOEXEC,
-                          "mode=755,size=1m,nr_inodes=1024") < 0)
-                        return vs_err_msg(err, errno, "mount tmpfs on /dev");
-        }
-        /* Reopen: the fd above is the directory under the new tmpfs. */
-        _cleanup_close_ int devfd = open_dir_in_root(rootfd, "dev", err);
-        if (devfd < 0)
-                return devfd;
-
-        for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++) {
-                char src[32];
-                snprintf(src, sizeof(src), "/dev/%s", dev_nodes[i]);
-                r = dev_bind(devfd, src, dev_nodes[i], err);
-                if (r < 0)
-                        return r;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(dev_links); i++)
-                if (symlinkat(dev_links[i].target, devfd, dev_links[i].name) < 0)
-                        return vs_err_msg(err, errno, "symlink /dev/%s", dev_links[i].name);
-
-        /* A private devpts: the instance's ptys are invisible to the host's
-         * and to other instances, and /dev/ptmx above points into it. */
-        r = dev_mount(devfd, "pts", 0755, "devpts", MS_NOSUID | MS_NOEXEC,
-                      "newinstance,ptmxmode=0666,mode=0620,gid=5", err);
-        if (r < 0)
-                return r;
-        r = dev_mount(devfd, "shm", 01777, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m", err);
-        if (r < 0)
-                return r;
-        /* mqueue shows the ipc namespace of whoever mounts it: ours. */
-        r = dev_mount(devfd, "mqueue", 0755, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
-        if (r < 0)
-                return r;
+/* Create an empty file in dir and bind src on it. */
+static int bind_node(int dir, const char *leaf, const char *src, const char *target, vs_error *err) {
+        char p[FD_PATH_MAX + 64];
+        int fd = openat(dir, leaf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return vs_err_msg(err, errno, "create /%s", target);
+        close(fd);
+        snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dir, leaf);
+        if (mount(src, p, NULL, MS_BIND, NULL) < 0)
+                return vs_err_msg(err, errno, "bind %s on /%s", src, target);
         return 0;
+}
+
+static int apply_mask(int rootfd, const struct mnt_entry *e, vs_error *err) {
+        char p[FD_PATH_MAX];
+        _cleanup_close_ int fd = open_in_root(rootfd, e->target);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return vs_err_msg(err, -fd, "open /%s", e->target);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return vs_err_msg(err, errno, "stat /%s", e->target);
+        int r = S_ISDIR(st.st_mode)
+                ? mount("tmpfs", fd_path(fd, p), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1")
+                : mount("/dev/null", fd_path(fd, p), NULL, MS_BIND, NULL);
+        if (r < 0)
+                return vs_err_msg(err, errno, "mask /%s", e->target);
+        return 0;
+}
+
+static int apply_readonly(int rootfd, const struct mnt_entry *e, vs_error *err) {
+        char p[FD_PATH_MAX];
+        {
+                _cleanup_close_ int fd = open_in_root(rootfd, e->target);
+                if (fd == -ENOENT)
+                        return 0;
+                if (fd < 0)
+                        return vs_err_msg(err, -fd, "open /%s", e->target);
+                if (mount(fd_path(fd, p), p, NULL, MS_BIND | MS_REC, NULL) < 0)
+                        return vs_err_msg(err, errno, "bind /%s on itself", e->target);
+        }
+        /* A bind mount only takes MS_RDONLY on a remount, and the remount
+         * must name the new mount's root: reopen. */
+        _cleanup_close_ int fd = open_in_root(rootfd, e->target);
+        if (fd < 0)
+                return vs_err_msg(err, -fd, "open /%s", e->target);
+        if (mount(NULL, fd_path(fd, p), NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0)
+                return vs_err_msg(err, errno, "remount /%s read-only", e->target);
+        return 0;
+}
+
+int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
+        struct parent_cache cache = { .fd = -EBADF };
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(plan); i++) {
+                const struct mnt_entry *e = &plan[i];
+                const char *leaf;
+                int dir;
+                if (e->group != group)
+                        continue;
+                switch (e->kind) {
+                case MNT_FS:
+                case MNT_FS_NEWDIR:
+                case MNT_FS_THERE:
+                        r = apply_fs(rootfd, e, &cache, err);
+                        break;
+                case MNT_NODE:
+                case MNT_LINK:
+                        dir = parent_of(rootfd, e->target, &cache, &leaf, err);
+                        if (dir < 0)
+                                r = dir;
+                        else if (e->kind == MNT_NODE)
+                                r = bind_node(dir, leaf, e->source, e->target, err);
+                        else if (symlinkat(e->source, dir, leaf) < 0)
+                                r = vs_err_msg(err, errno, "symlink /%s", e->target);
+                        break;
+                case MNT_MASK:
+                        r = apply_mask(rootfd, e, err);
+                        break;
+                case MNT_RDONLY:
+                        r = apply_readonly(rootfd, e, err);
+                        break;
+                }
+        }
+        safe_close(&cache.fd);
+        return r;
 }
 
 int mnt_dev_console(int rootfd, int console, vs_error *err) {
@@ -285,52 +335,7 @@ int mnt_dev_console(int rootfd, int console, vs_error *err) {
         _cleanup_close_ int devfd = open_dir_in_root(rootfd, "dev", err);
         if (devfd < 0)
                 return devfd;
-        return dev_bind(devfd, src, "console", err);
-}
-
-int mnt_masked_paths(int rootfd, vs_error *err) {
-        char p[FD_PATH_MAX];
-        for (size_t i = 0; i < ELEMENTSOF(masked_paths); i++) {
-                _cleanup_close_ int fd = open_in_root(rootfd, masked_paths[i]);
-                if (fd == -ENOENT)
-                        continue;
-                if (fd < 0)
-                        return vs_err_msg(err, -fd, "open /%s", masked_paths[i]);
-                struct stat st;
-                if (fstat(fd, &st) < 0)
-                        return vs_err_msg(err, errno, "stat /%s", masked_paths[i]);
-                int r = S_ISDIR(st.st_mode)
-                        ? mount("tmpfs", fd_path(fd, p), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                "size=4k,nr_inodes=1")
-                        : mount("/dev/null", fd_path(fd, p), NULL, MS_BIND, NULL);
-                if (r < 0)
-                        return vs_err_msg(err, errno, "mask /%s", masked_paths[i]);
-        }
-        return 0;
-}
-
-int mnt_readonly_paths(int rootfd, vs_error *err) {
-        char p[FD_PATH_MAX];
-        for (size_t i = 0; i < ELEMENTSOF(readonly_paths); i++) {
-                {
-                        _cleanup_close_ int fd = open_in_root(rootfd, readonly_paths[i]);
-                        if (fd == -ENOENT)
-                                continue;
-                        if (fd < 0)
-                                return vs_err_msg(err, -fd, "open /%s", readonly_paths[i]);
-                        if (mount(fd_path(fd, p), p, NULL, MS_BIND | MS_REC, NULL) < 0)
-                                return vs_err_msg(err, errno, "bind /%s on itself", readonly_paths[i]);
-                }
-                /* A bind mount only takes MS_RDONLY on a remount, and the
-                 * remount must name the new mount's root: reopen. */
-                _cleanup_close_ int fd = open_in_root(rootfd, readonly_paths[i]);
-                if (fd < 0)
-                        return vs_err_msg(err, -fd, "open /%s", readonly_paths[i]);
-                if (mount(NULL, fd_path(fd, p), NULL,
-                          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                        return vs_err_msg(err, errno, "remount /%s read-only", readonly_paths[i]);
-        }
-        return 0;
+        return bind_node(devfd, "console", src, "dev/console", err);
 }
 
 int mnt_pivot_root(int rootfd, vs_error *err) {

@@ -15,6 +15,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "base/error.h"
 
@@ -36,24 +37,52 @@ int mnt_make_slave(vs_error *err);
 /* Mount the overlay root on root->rootfs and return an O_PATH fd of it. */
 int mnt_overlay(const struct mnt_root *root, int *ret_rootfd, vs_error *err);
 
-int mnt_proc(int rootfd, vs_error *err);
-int mnt_sys(int rootfd, vs_error *err);
+/*
+ * The mount plan: every mount the child makes inside the rootfs but the
+ * overlay, the view's files (view_bind) and the console, as data: an
+ * array of entries, applied in order, a group per step of the child's
+ * checklist.  What a checkpoint enumerates to find an instance's mounts.
+ */
+enum mnt_group {
+        MNT_PROC,     /* SYNC_PROC */
+        MNT_SYS,      /* SYNC_SYS */
+        MNT_CGROUP,   /* SYNC_CGROUP_FS: the instance's cgroup2 hierarchy, writable */
+        MNT_RUN,      /* SYNC_RUN: size-limited tmpfs on /run and /run/lock */
+        MNT_DEV,      /* SYNC_DEV: a small tmpfs, the standard nodes, devpts, shm, mqueue */
+        MNT_MASKED,   /* SYNC_MASKED_PATHS */
+        MNT_READONLY, /* SYNC_READONLY_PATHS */
+};
 
-/* The instance's cgroup2 hierarchy (root: its payload cgroup, through the
- * cgroup namespace) on /sys/fs/cgroup, writable. */
-int mnt_cgroup(int rootfd, vs_error *err);
+enum mnt_kind {
+        MNT_FS,        /* a new filesystem on target, a directory made if missing */
+        MNT_FS_NEWDIR, /* the same on a directory that must be new */
+        MNT_FS_THERE,  /* the same on a directory that is there already */
+        MNT_NODE,      /* an empty file made at target, the host's node source bound on it */
+        MNT_LINK,      /* a symbolic link at target saying source */
+        MNT_MASK,      /* hidden: an empty read-only tmpfs on a directory, /dev/null on a
+                        * file; nothing when absent */
+        MNT_RDONLY,    /* bound on itself and made read-only; nothing when absent */
+};
 
-/* Size-limited tmpfs on /run and /run/lock, as systemd expects them. */
-int mnt_run(int rootfd, vs_error *err);
+struct mnt_entry {
+        enum mnt_group group;
+        enum mnt_kind kind;
+        const char *target;   /* below the rootfs, no leading '/' */
+        const char *source;   /* MNT_NODE, MNT_LINK */
+        const char *fstype;   /* MNT_FS* */
+        unsigned long flags;  /* MNT_FS*: mount flags */
+        const char *data;     /* MNT_FS*: mount options */
+        unsigned mode;        /* MNT_FS, MNT_FS_NEWDIR: of the directory made */
+};
 
-/* A small tmpfs with the standard nodes, a devpts instance, shm, mqueue. */
-int mnt_dev(int rootfd, vs_error *err);
+/* The plan, *ret_n entries. */
+const struct mnt_entry *mnt_plan(size_t *ret_n);
+
+/* Apply the plan's entries of group, in order, below rootfd. */
+int mnt_apply(int rootfd, enum mnt_group group, vs_error *err);
 
 /* Bind the console pty slave (an fd of the caller) on /dev/console. */
 int mnt_dev_console(int rootfd, int console, vs_error *err);
-
-int mnt_masked_paths(int rootfd, vs_error *err);
-int mnt_readonly_paths(int rootfd, vs_error *err);
 
 /* Make rootfd the root and detach the host's tree; cwd ends at "/". */
 int mnt_pivot_root(int rootfd, vs_error *err);
