@@ -117,7 +117,10 @@ run_unit() {
         fi
 }
 
-if selected check-deps; then
+# Where the sources are (not in the VM lane, which takes only tests/ and
+# the binaries: its runs are about the kernel, and the host's run checks
+# the house).
+if selected check-deps && [ -d "$VSD_SRC/vsd" ]; then
         command -v python3 >/dev/null && command -v objdump >/dev/null || {
                 echo "$0: python3 and objdump are needed (make deps)" >&2
                 exit 2
