@@ -17,9 +17,9 @@ struct stor_ops {
          * the backend has no disk of its own to count */
         int (*written)(const char *dir, int *held_fd, uint64_t *ret);
         /* in a helper: fsfd from fs_fd() or -1 */
-        int (*copy)(const char *dir, int fsfd, const char *dst, vs_error *err);
+        int (*copy)(const char *dir, int fsfd, const char *dst, struct vs_progress *p, vs_error *err);
         /* in a helper; size: the plan's disk (0 for dir) */
-        int (*restore)(const char *dir, const char *src, uint64_t size, vs_error *err);
+        int (*restore)(const char *dir, const char *src, uint64_t size, struct vs_progress *p, vs_error *err);
         /* in the loop, before the restore's helper starts (may be NULL) */
         int (*restore_prepare)(const char *dir, vs_error *err);
         /* an fd on the mounted layer for the copy (FIFREEZE); -ENOENT: none */
@@ -39,7 +39,7 @@ int stor_run(const char *const *argv, int ok_max, vs_error *err);
 
 /* stor_copy_sparse() without the final fdatasync, for a caller that
  * changes the copy and syncs it itself. */
-int stor_copy_sparse_nosync(const char *src, const char *dst);
+int stor_copy_sparse_nosync(const char *src, const char *dst, struct vs_progress *p);
 
 /* Is path a mount point (a different filesystem than its parent)? */
 bool stor_is_mountpoint(const char *path);
