@@ -152,6 +152,30 @@ test_progress_lines() {
         pcts=$(sed -n 's/^snapshot s1 of p1: \([0-9]*\)%.*/\1/p' "$T/err" | tr '\n' ' ')
         [ "$(wc -l <"$T/err")" -ge 3 ] || fail "fewer than 3 progress lines for a copy of seconds: $pcts"
         sort -n -c <<<"$(tr ' ' '\n' <<<"$pcts" | sed '/^$/d')" || fail "progress went back: $pcts"
+        # on a terminal: one bar, redrawn, to 100%
+        out=$(python3 - "$B/vsctl" "$VSD_SOCKET" <<'PY'
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "--socket", sys.argv[2], "snapshot", "p1", "s3"])
+out = b""
+while True:
+    try:
+        d = os.read(fd, 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+)
+        note "on a terminal: $(tr '\r' '|' <<<"$out")"
+        [ "$(grep -o 'snapshot s3 of p1 \[[#.]*\] *[0-9]*%' <<<"$out" | sort -u | wc -l)" -ge 2 ] ||
+                fail "no bar redrawn on the terminal: $out"
+        grep -q '\[#*\] 100% ' <<<"$out" || fail "the bar did not reach 100%: $out"
         out=$(vsctl --json snapshot p1 s2 2>/dev/null)
         assert_eq "$(json -c . <<<"$out")" '{"instance":"p1","name":"s2"}' "--json answer"
         out=$(vsctl --json clone p1 p2 2>/dev/null)
