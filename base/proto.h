@@ -5,6 +5,9 @@
 
 #define VS_VERSION "0.1.0"
 #define VS_API_PREFIX "/v1"
+/* The header naming the operation (GET /v1/operations/ID) a stream
+ * answer or a long request belongs to. */
+#define VS_OPERATION_HEADER "Vsd-Operation"
 
 #define VS_DEFAULT_CONFIG "/etc/vsd/vsd.conf"
 #define VS_DEFAULT_SOCKET "/run/vsd/vsd.sock"

@@ -9,6 +9,7 @@
 # over routed links against the host's loopback (iperf3); `vsctl stats` with
 # STATS_N (100) running instances; then the parts with their own daemon:
 # storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
+# requests while a snapshot is copied (bench/ops.sh),
 # peers, density and VMs.  Writes bench/results/.  Leaves nothing
 # behind: instances, links, firewall tables, cgroups, the daemon and its
 # directory go at exit.
@@ -313,6 +314,10 @@ PY
 # A GiB through an exec's stdin and stdout (vsctl's relay, cat inside)
 # against the same through a pipe on the host.  Its own daemon too.
 "$SRC/bench/exec-io.sh" "$B"
+
+# list, exec and stats while a 2 GiB snapshot is copied, against the same
+# requests with nothing running.  Its own daemon too.
+"$SRC/bench/ops.sh" "$B"
 
 # The other parts, each with its own private setup and cleanup: the peers
 # (crun, LXC, systemd-nspawn), density and the daemon's cost, full VMs.  A

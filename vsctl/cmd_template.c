@@ -99,14 +99,16 @@ static int build_line(void *userdata, const char *s, size_t n) {
 }
 
 static int template_build(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_FROM = 0x200 };
+        enum { OPT_FROM = 0x200, OPT_DETACH };
         static const struct option opts[] = {
                 { "from", required_argument, NULL, OPT_FROM },
+                { "detach", no_argument, NULL, OPT_DETACH },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
         const char *from = NULL;
+        bool detach = false;
         int c, ex;
 
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
@@ -114,6 +116,8 @@ static int template_build(struct vsctl *ctx, int argc, char **argv) {
                         return ex;
                 if (c == OPT_FROM)
                         from = optarg;
+                if (c == OPT_DETACH)
+                        detach = true;
         }
         if (optind >= argc)
                 return vsctl_usage_error(argv[0], "missing template name");
@@ -121,12 +125,26 @@ static int template_build(struct vsctl *ctx, int argc, char **argv) {
                 return ex;
 
         vs_error err = {};
-        _cleanup_free_ char *path = template_path(argv[optind], "build");
+        _cleanup_free_ char *base = template_path(argv[optind], "build");
+        char *path = NULL;
+        if (base && asprintf(&path, "%s%s", base, detach ? "?detach=1" : "") < 0)
+                path = NULL;
         json_auto_t *body = json_object();
         if (!path || !body || (from && !vsctl_set(body, "builder", json_string(from)))) {
                 vs_err(&err, ENOMEM, "cannot build request");
                 return vsctl_fail(&err);
         }
+        if (detach) {
+                json_t *op = NULL;
+                if (vsctl_call(ctx, "POST", path, json_incref(body), &op, &err) < 0)
+                        return vsctl_fail(&err);
+                json_auto_t *o = op;
+                if (ctx->json)
+                        return out_json(o) < 0 ? VSCTL_EXIT_FAILURE : VSCTL_EXIT_OK;
+                printf("%s\n", out_get_str(o, "id"));
+                return VSCTL_EXIT_OK;
+        }
+        _cleanup_free_ char *owned = path;
         _cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
         _cleanup_close_ int fd = http_connect(ctx->socket, &err);
         vs_http_head h;

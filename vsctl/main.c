@@ -123,11 +123,12 @@ const struct vsctl_command vsctl_commands[] = {
           "  --json              print each event as the daemon's JSON line\n"
           "Without --no-follow vsctl waits for events until interrupted or vsd stops.\n" },
         { "template", cmd_template, "Build, list and remove templates",
-          "list [--json] | build NAME [--from BUILDER] [--json] | remove NAME",
+          "list [--json] | build NAME [--from BUILDER] [--detach] [--json] | remove NAME",
           "  list                the templates: name, os, instances using it, size\n"
           "  build NAME          build (or rebuild, when no instance uses it) template\n"
           "                      NAME, showing the builder's progress\n"
           "  --from BUILDER      the builder (default from NAME: debian-12 -> debian)\n"
+          "  --detach            print the build's operation id and return ('vsctl op')\n"
           "  remove NAME         remove a template no instance uses\n"
           "  --json              print the daemon's JSON (build: its JSON lines)\n" },
         { "templates", cmd_templates, "List the templates (as 'template list')", "[--json]",
@@ -135,12 +136,16 @@ const struct vsctl_command vsctl_commands[] = {
         { "version", cmd_version, "Show the client and daemon versions", "[--json]",
           "  --json              print the versions as JSON\n" },
         { "snapshot", cmd_snapshot, "Copy the private layer of an instance into a snapshot", "NAME SNAP",
-          "A running instance is frozen for the time of the copy.\n"
+          "A running instance is frozen for the time of the copy.  vsctl waits for the\n"
+          "copy and shows its progress on stderr.\n"
+          "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the answer as JSON\n" },
         { "snapshots", cmd_snapshots, "List the snapshots of an instance", "NAME [--json]",
           "  --json              print the daemon's JSON\n" },
         { "restore-snapshot", cmd_restore_snapshot, "Put a snapshot back as the private layer (stopped only)",
-          "NAME SNAP", "  --json              print the instance as JSON\n" },
+          "NAME SNAP",
+          "  --detach            print the operation's id and return at once ('vsctl op')\n"
+          "  --json              print the instance as JSON\n" },
         { "delete-snapshot", cmd_delete_snapshot, "Delete a snapshot", "NAME SNAP", NULL },
         { "clone", cmd_clone, "Create an instance from a copy of another one's private layer and settings",
           "SRC DST [--start]",
@@ -148,7 +153,15 @@ const struct vsctl_command vsctl_commands[] = {
           "addresses and port forwards are not copied.  A running SRC is frozen for the\n"
           "time of the copy.\n"
           "  --start             start the clone once created\n"
+          "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the new instance as JSON\n" },
+        { "op", cmd_op, "List, show, wait for and cancel long operations", "[list | show ID | wait ID | cancel ID]",
+          "Snapshots, restores, clones and template builds run as operations.\n"
+          "  list                the running and recently ended operations (the default)\n"
+          "  show ID             one operation: state, progress, error\n"
+          "  wait ID             follow it to its end, its progress on stderr; exits 1 if it failed\n"
+          "  cancel ID           cancel it and wait until its work is gone\n"
+          "  --json              print the daemon's JSON\n" },
         { "help", cmd_help, "Show help for vsctl or one command", "[COMMAND]", NULL },
         {},
 };

@@ -63,6 +63,15 @@ int cmd_snapshots(struct vsctl *ctx, int argc, char **argv);
 int cmd_delete_snapshot(struct vsctl *ctx, int argc, char **argv);
 int cmd_restore_snapshot(struct vsctl *ctx, int argc, char **argv);
 int cmd_clone(struct vsctl *ctx, int argc, char **argv);
+int cmd_op(struct vsctl *ctx, int argc, char **argv);
+
+/* cmd_op.c */
+
+/* Follow operation id to its end, its progress on stderr (what: how the
+ * progress lines name it); *ret: its last JSON (ended). */
+int vsctl_op_follow(struct vsctl *ctx, const char *id, const char *what, json_t **ret, vs_error *err);
+/* 0 when the ended operation op succeeded, else < 0 with its error. */
+int vsctl_op_result(json_t *op, vs_error *err);
 
 /* main.c */
 

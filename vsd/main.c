@@ -16,6 +16,8 @@
 
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/parse.h"
+#include "base/progress.h"
 #include "base/proto.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
@@ -24,6 +26,7 @@
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/monitor.h"
+#include "vsd/core/ops.h"
 #include "vsd/core/work.h"
 #include "vsd/inst/instance.h"
 #include "vsd/inst/snapshot.h"
@@ -206,6 +209,15 @@ int main(int argc, char **argv) {
                 }
                 log_warn("VSD_TEST_STALL=%s: every start stops at that stage for good (a hook for tests)", stall);
         }
+        /* tests only: copies that report progress go no faster than this */
+        const char *bps = getenv("VSD_TEST_COPY_BPS");
+        if (bps && *bps) {
+                if (vs_parse_size(bps, &vs_progress_test_bps, &err) < 0 || !vs_progress_test_bps) {
+                        fprintf(stderr, "vsd: VSD_TEST_COPY_BPS must be a positive size, not '%s'\n", bps);
+                        return 1;
+                }
+                log_warn("VSD_TEST_COPY_BPS=%s: layer copies go no faster than that (a hook for tests)", bps);
+        }
 
         umask(022);
         signal(SIGPIPE, SIG_IGN);
@@ -336,6 +348,7 @@ int main(int argc, char **argv) {
         tmpl_shutdown(&v);
         work_shutdown(&v);
         api_stop(&v);
+        ops_free_all(&v);
         bool any_running = inst_any_active(&v);
         /* leave no empty cgroup parent behind; with instances running it stays */
         if (!any_running)

@@ -194,6 +194,8 @@ crash_worker() { # ROUND WORKER JOURNAL STOPFILE
                 timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" stop "$n" --kill >/dev/null 2>&1 || continue
                 echo "stop $n" >>"$journal"
                 [ $((k % 2)) -eq 0 ] || continue
+                # asked: a kill -9 before the answer may leave it either way
+                echo "destroying $n" >>"$journal"
                 timeout 30 "$B/vsctl" --socket "$VSD_SOCKET" destroy "$n" >/dev/null 2>&1 || continue
                 echo "destroy $n" >>"$journal"
         done
@@ -230,6 +232,11 @@ crash_verify() { # JOURNAL
                 if grep -qx "destroy $n" "$journal"; then
                         ! grep -qx "$n" <<<"$names" || fail "$n was destroyed but is listed"
                         [ ! -e "$T/root/instances/$n" ] || fail "$n was destroyed but its directory remains"
+                        continue
+                fi
+                if ! grep -qx "$n" <<<"$names" && grep -qx "destroying $n" "$journal"; then
+                        # destroyed, its answer lost in the crash: wholly gone
+                        [ ! -e "$T/root/instances/$n" ] || fail "$n is not listed but its directory remains"
                         continue
                 fi
                 grep -qx "$n" <<<"$names" || fail "$n was created but is not listed after the crash"

@@ -42,6 +42,21 @@ const char *api_query(struct request *rq, const char *key);
 /* Every query parameter is one of known (NULL-terminated). */
 int api_query_check(struct request *rq, const char *const *known, vs_error *err);
 
+/* A stream answer (newline-delimited JSON, chunked) fed by a source: next()
+ * gives the next line (malloc'd, with its newline; *line NULL if it could
+ * not be made) and returns 1, or 0 when it has none for now (the source
+ * calls api_stream_wake() when it has), or -1 when it has nothing more.
+ * close() runs once the stream is gone (the client left, or it ended). */
+struct stream;
+struct stream_src {
+        int (*next)(void *ctx, char **line, size_t *len);
+        void (*close)(void *ctx);
+};
+/* op_id: sent as the VS_OPERATION_HEADER header (NULL: none).  NULL when
+ * it could not be made (close() has run, the connection ends). */
+struct stream *api_stream_open(struct request *rq, const struct stream_src *src, void *ctx, const char *op_id);
+void api_stream_wake(struct stream *st);
+
 /* Answer with the stream of events matching f from cursor on (newline-
  * delimited JSON, chunked); with follow, stay open for new ones until the
  * client leaves or vsd shuts down. */
@@ -52,6 +67,11 @@ void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t c
  * delimited JSON, chunked), ending with its outcome. */
 struct tmpl_build;
 void api_stream_build(struct request *rq, struct tmpl_build *b);
+
+/* Answer with the operation's JSON, and with follow again at each change
+ * until it has ended. */
+struct op;
+void api_stream_op(struct request *rq, struct op *op, bool follow);
 
 /* routes.c */
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len);

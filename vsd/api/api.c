@@ -20,10 +20,11 @@
 #include "base/proto.h"
 #include "base/util.h"
 #include "vsd/api/api-internal.h"
-#include "vsd/inst/console.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
+#include "vsd/core/ops.h"
+#include "vsd/inst/console.h"
 #include "vsd/inst/templates.h"
 
 /*
@@ -447,16 +448,17 @@ struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsig
         return api_wait(rq, i);
 }
 
-/* ---- event streams ----------------------------------------------------- */
+/* ---- streams ----------------------------------------------------------- */
 
 /*
- * GET /v1/events: newline-delimited JSON, chunked, for as long as the
- * client stays.  The stream reads the event bus through its own cursor;
- * when it has caught up it suspends its connection (MHD then neither calls
- * it nor watches the socket) and the bus's wake-up resumes it.  A suspended
- * connection is not watched by MHD, so the stream watches the socket for a
- * hang-up itself.  Nothing is queued per stream: a slow client falls behind
- * in the ring and, past its end, is told how many events it lost.
+ * One implementation for every answer that is a stream of newline-delimited
+ * JSON, chunked, for as long as there is something to say: events, a
+ * template build's output, an operation's progress.  A source gives the
+ * lines; when it has none for now, the stream suspends its connection
+ * (MHD then neither calls it nor watches the socket) until the source
+ * wakes it (api_stream_wake).  A suspended connection is not watched by
+ * MHD, so the stream watches the socket for a hang-up itself.  Nothing is
+ * queued per stream beyond the line being sent.
  */
 
 #define STREAM_BLOCK 16384
@@ -464,12 +466,11 @@ struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsig
 struct stream {
         struct api *api;
         struct MHD_Connection *conn;
-        struct ev_filter filter;
-        uint64_t cursor;
-        bool follow;
+        const struct stream_src *src;
+        void *ctx;
         bool suspended;
         bool hangup;
-        struct ev_listener listener;
+        bool ended; /* the source said it has nothing more */
         struct loop_source *hup_src;
         char *pending; /* the line being sent */
         size_t pending_len, pending_off;
@@ -485,8 +486,8 @@ static void stream_resume(struct stream *st) {
         st->api->resumed = true;
 }
 
-static void stream_wake(struct ev_listener *l) {
-        stream_resume((struct stream *) ((char *) l - offsetof(struct stream, listener)));
+void api_stream_wake(struct stream *st) {
+        stream_resume(st);
 }
 
 static int stream_hup(struct loop_source *s, int fd, uint32_t events, void *userdata) {
@@ -497,38 +498,30 @@ static int stream_hup(struct loop_source *s, int fd, uint32_t events, void *user
         return -1; /* loop_remove()s this source */
 }
 
-/* The next line for the client into st->pending: a note on lost events
- * first when there are any.  false when there is nothing new. */
-static bool stream_fill(struct stream *st) {
-        struct ev_bus *bus = st->api->vsd->events;
-        const struct ev_record *rec = NULL;
-        uint64_t lost = 0;
-        int r = ev_next(bus, &st->filter, &st->cursor, &rec, &lost);
-        char *text = NULL;
-        int n;
-        if (lost > 0)
-                n = asprintf(&text, "{\"type\":\"events-lost\",\"count\":%" PRIu64 "}\n%s", lost, r > 0 ? rec->line : "");
-        else if (r > 0)
-                n = asprintf(&text, "%s", rec->line);
-        else
-                return false;
-        if (n < 0)
-                return false; /* out of memory: try again with the next event */
-        free(st->pending);
-        st->pending = text;
-        st->pending_len = (size_t) n;
-        st->pending_off = 0;
-        return true;
-}
-
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         struct stream *st = cls;
         size_t n = 0;
         if (st->hangup)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
         while (n < max) {
-                if (st->pending_off == st->pending_len && !stream_fill(st))
-                        break;
+                if (st->pending_off == st->pending_len) {
+                        if (st->ended)
+                                break;
+                        char *line = NULL;
+                        size_t len = 0;
+                        int r = st->src->next(st->ctx, &line, &len);
+                        if (r < 0)
+                                st->ended = true;
+                        if (r <= 0)
+                                break;
+                        free(st->pending);
+                        st->pending = line;
+                        st->pending_len = len;
+                        st->pending_off = 0;
+                        if (!line) /* out of memory: this line is lost, not the stream */
+                                st->pending_len = 0;
+                        continue;
+                }
                 size_t k = st->pending_len - st->pending_off;
                 if (k > max - n)
                         k = max - n;
@@ -538,9 +531,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         }
         if (n > 0)
                 return (ssize_t) n;
-        if (!st->follow || ev_closed(st->api->vsd->events))
+        if (st->ended)
                 return MHD_CONTENT_READER_END_OF_STREAM;
-        /* caught up: wait for the next event, or for the client to leave */
+        /* caught up: wait for the source, or for the client to leave */
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci && loop_add_fd(st->api->vsd->loop, ci->connect_fd, EPOLLRDHUP, stream_hup, st, &st->hup_src) < 0)
                 st->hup_src = NULL;
@@ -552,91 +545,150 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void stream_free(void *cls) {
         struct stream *st = cls;
         loop_remove(st->hup_src);
-        ev_unlisten(st->api->vsd->events, &st->listener);
+        st->src->close(st->ctx);
         st->api->n_streams--;
         free(st->pending);
         free(st);
 }
 
-void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t cursor, bool follow) {
+struct stream *api_stream_open(struct request *rq, const struct stream_src *src, void *ctx, const char *op_id) {
         struct api *a = rq->api;
         struct stream *st = calloc(1, sizeof(*st));
-        if (!st) {
-                rq->answered = true;
-                return;
+        struct MHD_Response *r = NULL;
+        if (st) {
+                *st = (struct stream){ .api = a, .conn = rq->conn, .src = src, .ctx = ctx };
+                r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, st, stream_free);
         }
-        *st = (struct stream){ .api = a, .conn = rq->conn, .filter = *f, .cursor = cursor, .follow = follow };
-        st->listener.wake = stream_wake;
-        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, st,
-                                                                   stream_free);
         if (!r) {
                 free(st);
+                src->close(ctx);
                 rq->answered = true;
-                return;
+                return NULL;
         }
         a->n_streams++;
-        ev_listen(a->vsd->events, &st->listener);
         no_idle_timeout(rq->conn);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        if (op_id)
+                MHD_add_response_header(r, VS_OPERATION_HEADER, op_id);
         queue(rq, 200, r);
+        return st;
+}
+
+/* A JSON line for a stream (steals j): NULL text on out of memory. */
+static void json_line(json_t *j, char **line, size_t *len) {
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        *line = NULL;
+        *len = 0;
+        if (text && asprintf(line, "%s\n", text) >= 0)
+                *len = strlen(*line);
+        else
+                *line = NULL;
+        free(text);
+}
+
+/* ---- event streams ----------------------------------------------------- */
+
+/*
+ * GET /v1/events: the stream reads the event bus through its own cursor
+ * and the bus wakes it.  A slow client falls behind in the ring and, past
+ * its end, is told how many events it lost.
+ */
+
+struct ev_src {
+        struct stream *st;
+        struct ev_bus *bus;
+        struct ev_filter filter;
+        uint64_t cursor;
+        bool follow;
+        struct ev_listener listener;
+};
+
+static void ev_src_wake(struct ev_listener *l) {
+        struct ev_src *es = (struct ev_src *) ((char *) l - offsetof(struct ev_src, listener));
+        if (es->st)
+                api_stream_wake(es->st);
+}
+
+/* The next line: a note on lost events first when there are any. */
+static int ev_src_next(void *ctx, char **line, size_t *len) {
+        struct ev_src *es = ctx;
+        const struct ev_record *rec = NULL;
+        uint64_t lost = 0;
+        int r = ev_next(es->bus, &es->filter, &es->cursor, &rec, &lost);
+        int n;
+        if (lost > 0)
+                n = asprintf(line, "{\"type\":\"events-lost\",\"count\":%" PRIu64 "}\n%s", lost, r > 0 ? rec->line : "");
+        else if (r > 0)
+                n = asprintf(line, "%s", rec->line);
+        else
+                return !es->follow || ev_closed(es->bus) ? -1 : 0;
+        if (n < 0) {
+                *line = NULL; /* out of memory: try again with the next event */
+                n = 0;
+        }
+        *len = (size_t) n;
+        return 1;
+}
+
+static void ev_src_close(void *ctx) {
+        struct ev_src *es = ctx;
+        ev_unlisten(es->bus, &es->listener);
+        free(es);
+}
+
+static const struct stream_src ev_stream_src = { .next = ev_src_next, .close = ev_src_close };
+
+void api_stream_events(struct request *rq, const struct ev_filter *f, uint64_t cursor, bool follow) {
+        struct ev_src *es = calloc(1, sizeof(*es));
+        if (!es) {
+                rq->answered = true;
+                return;
+        }
+        *es = (struct ev_src){ .bus = rq->api->vsd->events, .filter = *f, .cursor = cursor, .follow = follow };
+        es->listener.wake = ev_src_wake;
+        ev_listen(es->bus, &es->listener);
+        /* on failure the source is gone (closed) */
+        struct stream *st = api_stream_open(rq, &ev_stream_src, es, NULL);
+        if (st)
+                es->st = st;
 }
 
 /* ---- template builds --------------------------------------------------- */
 
 /*
- * POST /v1/templates/NAME/build: the builder's output as newline-delimited
- * JSON, {"progress": LINE} per line, then one final {"ok": true, ...} or
- * {"ok": false, "error": ..., "code": ...}.  Like an event stream, it
- * suspends its connection while the builder is quiet and the build wakes it.
- * A client that leaves ends only the stream: the build runs to its end.
+ * POST /v1/templates/NAME/build: the builder's output, {"progress": LINE}
+ * per line, then one final {"ok": true, ...} or {"ok": false, "error": ...,
+ * "code": ...}; the build's operation id in the Vsd-Operation header.  A
+ * client that leaves ends only the stream: the build runs to its end.
  */
 
-struct build_stream {
-        struct api *api;
-        struct MHD_Connection *conn;
+struct build_src {
+        struct stream *st;
         struct tmpl_build *b;
         size_t off; /* into the build's output */
-        bool suspended, hangup, final_sent;
+        bool final_sent;
         struct tmpl_listener listener;
-        struct loop_source *hup_src;
-        char *pending;
-        size_t pending_len, pending_off;
 };
 
-static void bstream_resume(struct build_stream *bs) {
-        loop_remove(bs->hup_src);
-        bs->hup_src = NULL;
-        if (!bs->suspended)
-                return;
-        bs->suspended = false;
-        MHD_resume_connection(bs->conn);
-        bs->api->resumed = true;
+static void build_src_wake(struct tmpl_listener *l) {
+        struct build_src *bs = (struct build_src *) ((char *) l - offsetof(struct build_src, listener));
+        if (bs->st)
+                api_stream_wake(bs->st);
 }
 
-static void bstream_wake(struct tmpl_listener *l) {
-        bstream_resume((struct build_stream *) ((char *) l - offsetof(struct build_stream, listener)));
-}
-
-static int bstream_hup(struct loop_source *s, int fd, uint32_t events, void *userdata) {
-        struct build_stream *bs = userdata;
-        bs->hup_src = NULL;
-        bs->hangup = true;
-        bstream_resume(bs);
-        return -1;
-}
-
-/* The next JSON line into bs->pending; false when there is none yet. */
-static bool bstream_fill(struct build_stream *bs) {
+static int build_src_next(void *ctx, char **line, size_t *len) {
+        struct build_src *bs = ctx;
         const char *data;
         const vs_error *res = NULL;
-        json_t *j = NULL;
+        json_t *j;
         size_t n = tmpl_build_output(bs->b, bs->off, &data);
         if (n > 0) {
                 const char *nl = memchr(data, '\n', n);
-                size_t len = nl ? (size_t) (nl - data) : n;
-                bs->off += len + (nl ? 1 : 0);
-                j = json_pack("{s:s%}", "progress", data, len);
+                size_t k = nl ? (size_t) (nl - data) : n;
+                bs->off += k + (nl ? 1 : 0);
+                j = json_pack("{s:s%}", "progress", data, k);
                 if (!j) /* not UTF-8: shown with its bytes replaced */
                         j = json_pack("{s:s}", "progress", "(a line that is not UTF-8)");
         } else if (!bs->final_sent && tmpl_build_done(bs->b, &res)) {
@@ -644,80 +696,99 @@ static bool bstream_fill(struct build_stream *bs) {
                 j = res->code ? json_pack("{s:b, s:s, s:i}", "ok", 0, "error", res->msg, "code", res->code)
                               : json_pack("{s:b, s:s}", "ok", 1, "template", tmpl_build_name(bs->b));
         } else
-                return false;
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-        free(bs->pending);
-        bs->pending = NULL;
-        bs->pending_len = bs->pending_off = 0;
-        if (!text || asprintf(&bs->pending, "%s\n", text) < 0) {
-                bs->pending = NULL;
-                free(text);
-                return true; /* out of memory: this line is lost, not the stream */
-        }
-        free(text);
-        bs->pending_len = strlen(bs->pending);
-        return true;
+                return bs->final_sent ? -1 : 0;
+        json_line(j, line, len);
+        return 1;
 }
 
-static ssize_t bstream_read(void *cls, uint64_t pos, char *buf, size_t max) {
-        struct build_stream *bs = cls;
-        size_t n = 0;
-        if (bs->hangup)
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-        while (n < max) {
-                if (bs->pending_off == bs->pending_len && !bstream_fill(bs))
-                        break;
-                size_t k = bs->pending_len - bs->pending_off;
-                if (k > max - n)
-                        k = max - n;
-                memcpy(buf + n, bs->pending + bs->pending_off, k);
-                bs->pending_off += k;
-                n += k;
-        }
-        if (n > 0)
-                return (ssize_t) n;
-        if (bs->final_sent)
-                return MHD_CONTENT_READER_END_OF_STREAM;
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(bs->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci && loop_add_fd(bs->api->vsd->loop, ci->connect_fd, EPOLLRDHUP, bstream_hup, bs, &bs->hup_src) < 0)
-                bs->hup_src = NULL;
-        MHD_suspend_connection(bs->conn);
-        bs->suspended = true;
-        return 0;
-}
-
-static void bstream_free(void *cls) {
-        struct build_stream *bs = cls;
-        loop_remove(bs->hup_src);
+static void build_src_close(void *ctx) {
+        struct build_src *bs = ctx;
         tmpl_build_detach(bs->b);
-        bs->api->n_streams--;
-        free(bs->pending);
         free(bs);
 }
 
+static const struct stream_src build_stream_src = { .next = build_src_next, .close = build_src_close };
+
 void api_stream_build(struct request *rq, struct tmpl_build *b) {
-        struct api *a = rq->api;
-        struct build_stream *bs = calloc(1, sizeof(*bs));
-        struct MHD_Response *r = NULL;
-        if (bs) {
-                *bs = (struct build_stream){ .api = a, .conn = rq->conn, .b = b };
-                bs->listener.wake = bstream_wake;
-                r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, bstream_read, bs, bstream_free);
-        }
-        if (!r) {
+        struct build_src *bs = calloc(1, sizeof(*bs));
+        if (!bs) {
                 /* the build runs on; nobody watches it */
-                free(bs);
                 tmpl_build_detach(b);
                 rq->answered = true;
                 return;
         }
-        a->n_streams++;
+        *bs = (struct build_src){ .b = b };
+        bs->listener.wake = build_src_wake;
         tmpl_build_attach(b, &bs->listener);
-        no_idle_timeout(rq->conn);
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        queue(rq, 200, r);
+        struct op *op = tmpl_build_op(b);
+        /* on failure the source is gone (closed) */
+        struct stream *st = api_stream_open(rq, &build_stream_src, bs, op ? op_id(op) : NULL);
+        if (st)
+                bs->st = st;
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+/*
+ * GET /v1/operations/ID?follow=1: the operation's JSON (ops.h) now, then
+ * again each time it changes (its progress, its end), ending after the
+ * line that shows it ended.
+ */
+
+struct op_src {
+        struct stream *st;
+        struct op *op;
+        struct op_listener listener;
+        bool follow;
+        bool sent_any, final_sent;
+        json_t *last; /* what was sent last, to send only changes */
+};
+
+static void op_src_wake(struct op_listener *l) {
+        struct op_src *os = (struct op_src *) ((char *) l - offsetof(struct op_src, listener));
+        if (os->st)
+                api_stream_wake(os->st);
+}
+
+static int op_src_next(void *ctx, char **line, size_t *len) {
+        struct op_src *os = ctx;
+        if (os->final_sent || (os->sent_any && !os->follow))
+                return -1;
+        json_t *j = op_json(os->op);
+        if (os->sent_any && j && json_equal(j, os->last)) {
+                json_decref(j);
+                return 0;
+        }
+        os->sent_any = true;
+        os->final_sent = op_state(os->op) != OP_RUNNING;
+        json_decref(os->last);
+        os->last = json_incref(j);
+        json_line(j, line, len);
+        return 1;
+}
+
+static void op_src_close(void *ctx) {
+        struct op_src *os = ctx;
+        op_unlisten(os->op, &os->listener);
+        json_decref(os->last);
+        free(os);
+}
+
+static const struct stream_src op_stream_src = { .next = op_src_next, .close = op_src_close };
+
+void api_stream_op(struct request *rq, struct op *op, bool follow) {
+        struct op_src *os = calloc(1, sizeof(*os));
+        if (!os) {
+                rq->answered = true;
+                return;
+        }
+        *os = (struct op_src){ .op = op, .follow = follow };
+        os->listener.wake = op_src_wake;
+        op_listen(op, &os->listener);
+        /* on failure the source is gone (closed) */
+        struct stream *st = api_stream_open(rq, &op_stream_src, os, op_id(op));
+        if (st)
+                os->st = st;
 }
 
 /* ---- upgrades ---------------------------------------------------------- */

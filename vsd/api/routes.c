@@ -14,14 +14,15 @@
 #include "base/proto.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
+#include "net/tc.h"
 #include "vsd/api/api-internal.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
-#include "vsd/netw/network.h"
-#include "vsd/inst/templates.h"
+#include "vsd/core/ops.h"
 #include "vsd/inst/snapshot.h"
+#include "vsd/inst/templates.h"
+#include "vsd/netw/network.h"
 #include "vsd/storage/storage.h"
-#include "net/tc.h"
 
 /* ---- JSON views -------------------------------------------------------- */
 
@@ -382,13 +383,33 @@ static void delete_template(struct ctx *c) {
                 api_reply_json(c->rq, 200, json_object());
 }
 
+static int query_bool(const char *key, const char *v, bool *ret, vs_error *err);
+
+/* ?detach=1 on a long request: answered 202 with its operation at once. */
+static int detach_query(struct ctx *c, bool *ret, vs_error *err) {
+        static const char *const known[] = { "detach", NULL };
+        const char *d = api_query(c->rq, "detach");
+        *ret = false;
+        if (api_query_check(c->rq, known, err) < 0)
+                return -EINVAL;
+        return d ? query_bool("detach", d, ret, err) : 0;
+}
+
+static void reply_op(struct ctx *c, struct op *op) {
+        api_reply_json(c->rq, 202, op_json(op));
+}
+
 /* Body (optional): {"builder": "debian"}.  Refusals are plain errors; once
- * the builder runs, the answer is its progress (api_stream_build). */
+ * the builder runs, the answer is its progress (api_stream_build), or with
+ * ?detach=1 its operation. */
 static void post_template_build(struct ctx *c) {
         static const char *const known[] = { "builder", NULL };
         vs_error err = { 0 };
         json_t *obj = NULL;
         struct tmpl_build *b;
+        bool detach;
+        if (detach_query(c, &detach, &err) < 0)
+                goto fail;
         if (parse_body(c->body, c->len, false, &obj, &err) < 0 || reject_unknown(obj, known, false, &err) < 0)
                 goto fail;
         json_t *builder = json_object_get(obj, "builder");
@@ -399,6 +420,11 @@ static void post_template_build(struct ctx *c) {
         if (tmpl_build_start(c->v, c->name, builder ? json_string_value(builder) : NULL, &b, &err) < 0)
                 goto fail;
         json_decref(obj);
+        if (detach && tmpl_build_op(b)) {
+                reply_op(c, tmpl_build_op(b));
+                tmpl_build_detach(b);
+                return;
+        }
         api_stream_build(c->rq, b);
         return;
 fail:
@@ -506,6 +532,19 @@ static void patch_instance(struct ctx *c) {
         reply_instance_warn(c, 200, i, &warn);
 }
 
+/* Answered once the instance has stopped, or at once when the stop is
+ * refused (a long operation on it, broken): the request waits only for a
+ * stop that began. */
+static void stop_and_wait(struct ctx *c, struct instance *i, uint64_t timeout, bool kill, enum inst_after_stop then) {
+        vs_error err = { 0 };
+        struct inst_waiter *w = api_wait(c->rq, i);
+        int r = inst_stop(i, timeout, kill, then, w, &err);
+        if (r < 0)
+                w->done(w, r, &err);
+        else if (r > 0) /* stopped already: nothing more will tell w */
+                w->done(w, 0, NULL);
+}
+
 static void delete_instance(struct ctx *c) {
         vs_error err = { 0 };
         struct instance *i;
@@ -526,8 +565,7 @@ static void delete_instance(struct ctx *c) {
                 api_reply_error(c->rq, &err);
                 return;
         }
-        if (inst_stop(i, 0, true, AFTER_STOP_DESTROY, api_wait(c->rq, i), &err) < 0)
-                api_reply_error(c->rq, &err); /* not reached: a running instance can always be killed */
+        stop_and_wait(c, i, 0, true, AFTER_STOP_DESTROY);
 }
 
 static void post_start(struct ctx *c) {
@@ -584,7 +622,7 @@ static void stop_or_restart(struct ctx *c, enum inst_after_stop then) {
                 goto fail;
         }
         json_decref(obj);
-        (void) inst_stop(i, timeout, json_is_true(k), then, api_wait(c->rq, i), &err);
+        stop_and_wait(c, i, timeout, json_is_true(k), then);
         return;
 fail:
         json_decref(obj);
@@ -794,16 +832,25 @@ static void post_snapshot(struct ctx *c) {
         vs_error err = { 0 };
         struct instance *i;
         char snap[128];
+        struct op *op;
+        bool detach;
         if (lookup(c, &i) < 0)
                 return;
-        if (body_name(c, "name", snap, sizeof(snap), &err) < 0) {
+        if (detach_query(c, &detach, &err) < 0 || body_name(c, "name", snap, sizeof(snap), &err) < 0) {
                 api_reply_error(c->rq, &err);
+                return;
+        }
+        if (detach) {
+                if (snap_create(i, snap, NULL, &op, &err) < 0)
+                        api_reply_error(c->rq, &err);
+                else
+                        reply_op(c, op);
                 return;
         }
         /* answered when the copy is complete */
         struct inst_waiter *w =
                 api_wait_reply(c->rq, i, 201, NULL, json_pack("{s:s, s:s}", "instance", i->cfg.name, "name", snap));
-        if (snap_create(i, snap, w, &err) < 0)
+        if (snap_create(i, snap, w, NULL, &err) < 0)
                 w->done(w, -err.code, &err);
 }
 
@@ -822,14 +869,23 @@ static void post_restore(struct ctx *c) {
         vs_error err = { 0 };
         struct instance *i;
         char snap[128];
+        struct op *op;
+        bool detach;
         if (lookup(c, &i) < 0)
                 return;
-        if (body_name(c, "snapshot", snap, sizeof(snap), &err) < 0) {
+        if (detach_query(c, &detach, &err) < 0 || body_name(c, "snapshot", snap, sizeof(snap), &err) < 0) {
                 api_reply_error(c->rq, &err);
                 return;
         }
+        if (detach) {
+                if (snap_restore(i, snap, NULL, &op, &err) < 0)
+                        api_reply_error(c->rq, &err);
+                else
+                        reply_op(c, op);
+                return;
+        }
         struct inst_waiter *w = api_wait_reply(c->rq, i, 200, NULL, NULL);
-        if (snap_restore(i, snap, w, &err) < 0)
+        if (snap_restore(i, snap, w, NULL, &err) < 0)
                 w->done(w, -err.code, &err);
 }
 
@@ -837,14 +893,23 @@ static void post_clone(struct ctx *c) {
         vs_error err = { 0 };
         struct instance *i;
         char name[128];
+        struct op *op;
+        bool detach;
         if (lookup(c, &i) < 0)
                 return;
-        if (body_name(c, "name", name, sizeof(name), &err) < 0) {
+        if (detach_query(c, &detach, &err) < 0 || body_name(c, "name", name, sizeof(name), &err) < 0) {
                 api_reply_error(c->rq, &err);
                 return;
         }
+        if (detach) {
+                if (snap_clone(i, name, NULL, &op, &err) < 0)
+                        api_reply_error(c->rq, &err);
+                else
+                        reply_op(c, op);
+                return;
+        }
         struct inst_waiter *w = api_wait_reply(c->rq, i, 201, name, NULL);
-        if (snap_clone(i, name, w, &err) < 0)
+        if (snap_clone(i, name, w, NULL, &err) < 0)
                 w->done(w, -err.code, &err);
 }
 
@@ -938,11 +1003,68 @@ static void get_instance_events(struct ctx *c) {
                 stream_events(c);
 }
 
+/* ---- operations -------------------------------------------------------- */
+
+static void list_operations(struct ctx *c) {
+        static const char *const known[] = { NULL };
+        vs_error err = { 0 };
+        if (api_query_check(c->rq, known, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                api_reply_json(c->rq, 200, ops_json(c->v));
+}
+
+static struct op *lookup_op(struct ctx *c) {
+        vs_error err = { 0 };
+        struct op *op = op_find(c->v, c->name);
+        if (!op) {
+                vs_err_msg(&err, ENOENT, "no operation '%.40s' (ended ones are kept for a while, not forever)", c->name);
+                api_reply_error(c->rq, &err);
+        }
+        return op;
+}
+
+/* ?follow=1: its progress as a stream, until it has ended */
+static void get_operation(struct ctx *c) {
+        static const char *const known[] = { "follow", NULL };
+        vs_error err = { 0 };
+        const char *f = api_query(c->rq, "follow");
+        bool follow = false;
+        if (api_query_check(c->rq, known, &err) < 0 || (f && query_bool("follow", f, &follow, &err) < 0)) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        struct op *op = lookup_op(c);
+        if (!op)
+                return;
+        if (follow)
+                api_stream_op(c->rq, op, true);
+        else
+                api_reply_json(c->rq, 200, op_json(op));
+}
+
+/* Cancel: 202 with the operation, still running until its work is gone
+ * (follow it to see it end); 409 when it has ended. */
+static void delete_operation(struct ctx *c) {
+        vs_error err = { 0 };
+        struct op *op = lookup_op(c);
+        if (!op)
+                return;
+        if (op_cancel(op, &err) < 0) {
+                if (err.code == EALREADY)
+                        api_reply_json(c->rq, 409, json_pack("{s:s, s:i}", "error", err.msg, "code", err.code));
+                else
+                        api_reply_error(c->rq, &err);
+                return;
+        }
+        reply_op(c, op);
+}
+
 /* ---- routing ----------------------------------------------------------- */
 
 /* /v1/SEG, /v1/instances/NAME, /v1/instances/NAME/SEG,
  * /v1/instances/NAME/SEG/ITEM, /v1/templates/NAME, /v1/templates/NAME/SEG */
-enum path_kind { P_TOP, P_INSTANCE, P_ACTION, P_ITEM, P_TEMPLATE, P_TEMPLATE_ACTION };
+enum path_kind { P_TOP, P_INSTANCE, P_ACTION, P_ITEM, P_TEMPLATE, P_TEMPLATE_ACTION, P_OPERATION };
 
 struct route {
         enum path_kind kind;
@@ -978,6 +1100,9 @@ static const struct route routes[] = {
         { P_ACTION, "restore", "POST", post_restore },
         { P_ACTION, "clone", "POST", post_clone },
         { P_ITEM, "snapshots", "DELETE", delete_snapshot },
+        { P_TOP, "operations", "GET", list_operations },
+        { P_OPERATION, NULL, "GET", get_operation },
+        { P_OPERATION, NULL, "DELETE", delete_operation },
 };
 
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len) {
@@ -1013,12 +1138,20 @@ void routes_dispatch(struct request *rq, const char *method, const char *url, co
                 kind = P_TEMPLATE_ACTION, seg = segs[2];
         else if (n == 4 && streq(segs[0], "instances"))
                 kind = P_ITEM, seg = segs[2];
+        else if (n == 2 && streq(segs[0], "operations"))
+                kind = P_OPERATION;
         else {
                 vs_err_msg(&err, ENOENT, "unknown path '%.80s'", url);
                 api_reply_error(rq, &err);
                 return;
         }
-        if (kind != P_TOP && !vs_name_valid(segs[1])) {
+        if (kind == P_OPERATION) {
+                if (strlen(segs[1]) != OP_ID_LEN || strspn(segs[1], "0123456789abcdef") != OP_ID_LEN) {
+                        vs_err_msg(&err, EINVAL, "invalid operation id '%.40s' (%d hex digits)", segs[1], OP_ID_LEN);
+                        api_reply_error(rq, &err);
+                        return;
+                }
+        } else if (kind != P_TOP && !vs_name_valid(segs[1])) {
                 vs_name_check(kind == P_TEMPLATE || kind == P_TEMPLATE_ACTION ? "template" : "instance", segs[1], &err);
                 api_reply_error(rq, &err);
                 return;

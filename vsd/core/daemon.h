@@ -21,6 +21,7 @@ struct netw;
 struct stor;
 struct tmpl_build;
 struct work;
+struct op;
 
 struct vsd {
         struct vsd_settings set;
@@ -34,6 +35,7 @@ struct vsd {
         struct netw *net;       /* rtnetlink and the firewall (network.c) */
         struct tmpl_build *builds; /* template builds running (templates.c) */
         struct work *works;        /* helpers running long work (work.c) */
+        struct op *ops;            /* long work as clients see it, oldest first (ops.c) */
         struct stor *stor;         /* storage's records (storage.h) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;

@@ -32,6 +32,7 @@ struct work {
         struct loop_source *src;
         work_done_fn done;
         void *userdata;
+        bool cancelled;
         struct work *next;
 };
 
@@ -53,6 +54,8 @@ static void finish(struct work *w, const siginfo_t *si, const char *why) {
         msg[n > 0 ? n : 0] = '\0';
         if (why)
                 result = vs_err_msg(&err, ESHUTDOWN, "%s", why);
+        else if (w->cancelled)
+                result = vs_err_msg(&err, ECANCELED, "cancelled");
         else if (si->si_code == CLD_EXITED && si->si_status == 0)
                 result = 0;
         else if (si->si_code == CLD_EXITED)
@@ -171,6 +174,22 @@ undo:
         (void) cg_work_remove(v->cg, id, WORK_REMOVE_MS, NULL);
         free(w);
         return r;
+}
+
+int work_cancel(struct vsd *v, const char *id) {
+        for (struct work *w = v->works; w; w = w->next)
+                if (streq(w->id, id)) {
+                        if (w->cancelled)
+                                return 0;
+                        /* the pidfd: the helper, not a process that took
+                         * its number; its exit then ends the work as usual */
+                        int r = sys_pidfd_send_signal(w->pidfd, SIGKILL, NULL, 0);
+                        if (r < 0) /* -ESRCH: it has ended, and says how */
+                                return r == -ESRCH ? 0 : r;
+                        w->cancelled = true;
+                        return 0;
+                }
+        return -ESRCH;
 }
 
 void work_cleanup_leftovers(struct vsd *v) {

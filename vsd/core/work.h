@@ -32,6 +32,11 @@ typedef void (*work_done_fn)(void *userdata, int result, const vs_error *err);
 int work_start(struct vsd *v, const char *id, work_fn fn, void *arg, int keep_fd, work_done_fn done, void *userdata,
                vs_error *err);
 
+/* Cancel the work running in work cgroup id: its helper is killed (what
+ * it started dies with its cgroup), and done() hears -ECANCELED
+ * ("cancelled").  -ESRCH when no such work runs. */
+int work_cancel(struct vsd *v, const char *id);
+
 /* At daemon start, before anything cleans up after an interrupted
  * operation: kill and remove every work cgroup a previous daemon left,
  * with whatever still runs there.  Logged per cgroup. */

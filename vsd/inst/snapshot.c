@@ -15,10 +15,11 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
-#include "vsd/inst/instance.h"
-#include "vsd/storage/storage.h"
+#include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/core/work.h"
+#include "vsd/inst/instance.h"
+#include "vsd/storage/storage.h"
 
 /* Present in a clone's directory until its first start has written it a
  * fresh /etc/machine-id. */
@@ -72,6 +73,8 @@ struct snap_op {
         char name[VS_NAME_MAX + 1]; /* the snapshot's or the clone's */
         int fsfd;                /* i's mounted filesystem, for FIFREEZE */
         bool froze;              /* i's cgroup frozen for the copy */
+        struct op *op;           /* what clients see of it (ops.h) */
+        char work_id[CG_WORK_ID_MAX + 1]; /* its helper's (work.h) */
 };
 
 static const char *const op_what[] = {
@@ -90,9 +93,12 @@ static int op_run(void *arg, vs_error *err) {
         struct snap_op *op = arg;
         /* the filesystem fd, if any, is fd 4 here (work_start) */
         int fsfd = op->fsfd >= 0 ? 4 : -1;
+        /* the daemon's copy of the operation is ours too (forked), and
+         * its progress is memory we share */
+        struct vs_progress *p = op_progress(op->op);
         if (op->kind == OP_RESTORE)
-                return stor_restore_layer(op->i->vsd, op->dir, &op->cfg, op->src, err);
-        return stor_copy_layer(op->i->vsd, op->dir, &op->cfg, fsfd, op->tmp, err);
+                return stor_restore_layer(op->i->vsd, op->dir, &op->cfg, op->src, p, err);
+        return stor_copy_layer(op->i->vsd, op->dir, &op->cfg, fsfd, op->tmp, p, err);
 }
 
 /* A clone's copy is complete: its identity, then the rename into place. */
@@ -152,6 +158,10 @@ static void op_done(void *userdata, int result, const vs_error *werr) {
         if (r < 0) {
                 if (op->kind == OP_SNAPSHOT)
                         (void) vs_rm_rf(op->tmp);
+                /* a cancelled or failed restore's copy beside the layer */
+                if (op->kind == OP_RESTORE && stor_cleanup_partial(op->dir) < 0)
+                        log_warn("Instance %s: failed to remove the partial restore, ignoring: the next start removes it",
+                                 i->cfg.name);
                 if (op->kind == OP_CLONE)
                         inst_create_abort(op->clone);
                 static const char *const verb[] = { [OP_SNAPSHOT] = "take snapshot", [OP_RESTORE] = "restore snapshot",
@@ -163,18 +173,29 @@ static void op_done(void *userdata, int result, const vs_error *werr) {
         else if (op->kind == OP_RESTORE)
                 log_info("Instance %s: snapshot %s restored", i->cfg.name, op->name);
         i->busy[0] = '\0';
+        op_finish(op->op, r, &err);
         inst_notify_waiters(i, r, &err);
         op_free(op);
 }
 
+static int op_cancel_cb(void *userdata, vs_error *err) {
+        struct snap_op *op = userdata;
+        int r = work_cancel(op->i->vsd, op->work_id);
+        return r < 0 ? vs_err(err, -r, "cancel the copy of '%s'", op->i->cfg.name) : 0;
+}
+
 /* Freeze a running instance (a paused one already is), note it for the
- * next daemon, and start the helper.  w is told the outcome. */
-static int op_start(struct snap_op *op, struct inst_waiter *w, vs_error *err) {
+ * next daemon, and start the helper.  w is told the outcome; *ret_op
+ * (may be NULL) is what clients see of it. */
+static int op_start(struct snap_op *op, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         struct instance *i = op->i;
-        char id[CG_WORK_ID_MAX + 1], marker[512];
+        char *id = op->work_id, marker[512];
         static const char *const kind_id[] = { [OP_SNAPSHOT] = "snapshot", [OP_RESTORE] = "restore",
                                                [OP_CLONE] = "clone" };
-        snprintf(id, sizeof(id), "%s-%s", kind_id[op->kind], i->cfg.name);
+        snprintf(id, sizeof(op->work_id), "%s-%s", kind_id[op->kind], i->cfg.name);
+        int r = op_begin(i->vsd, kind_id[op->kind], i->cfg.name, op->name, &op->op, err);
+        if (r < 0)
+                return r;
         op->fsfd = -EBADF;
         if (op->kind != OP_RESTORE && inst_is_active(i)) {
                 /* for FIFREEZE in the helper: the filesystem as it is on
@@ -185,19 +206,22 @@ static int op_start(struct snap_op *op, struct inst_waiter *w, vs_error *err) {
                 else if (is_image(i))
                         return vs_err(err, -fd, "find the mounted disk of '%s'", i->cfg.name);
                 inst_frozen_marker(i, marker, sizeof(marker));
-                int r = vs_write_replace(marker, "snapshot\n", 9, 0600);
-                if (r < 0)
-                        return vs_err(err, -r, "write %s", marker);
+                r = vs_write_replace(marker, "snapshot\n", 9, 0600);
+                if (r < 0) {
+                        vs_err(err, -r, "write %s", marker);
+                        goto fail;
+                }
                 if (i->state == INST_RUNNING) {
                         r = cg_freeze(i->vsd->cg, i->cfg.name, true, err);
                         if (r < 0) {
                                 (void) unlink(marker);
-                                return vs_err_prefix(err, "freeze '%s' for the copy", i->cfg.name);
+                                vs_err_prefix(err, "freeze '%s' for the copy", i->cfg.name);
+                                goto fail;
                         }
                         op->froze = true;
                 }
         }
-        int r = work_start(i->vsd, id, op_run, op, op->fsfd, op_done, op, err);
+        r = work_start(i->vsd, id, op_run, op, op->fsfd, op_done, op, err);
         if (r < 0) {
                 if (op->froze)
                         (void) cg_freeze(i->vsd->cg, i->cfg.name, false, NULL);
@@ -205,14 +229,22 @@ static int op_start(struct snap_op *op, struct inst_waiter *w, vs_error *err) {
                         inst_frozen_marker(i, marker, sizeof(marker));
                         (void) unlink(marker);
                 }
-                return r;
+                goto fail;
         }
+        op_set_cancel(op->op, op_cancel_cb, op);
+        if (ret_op)
+                *ret_op = op->op;
         snprintf(i->busy, sizeof(i->busy), "%s", op_what[op->kind]);
         if (w) {
                 w->next = i->waiters;
                 i->waiters = w;
         }
         return 0;
+fail:
+        /* nothing started: the operation ends as it began */
+        op_finish(op->op, -err->code, err);
+        op->op = NULL;
+        return -err->code;
 }
 
 static struct snap_op *op_new(struct instance *i, enum op_kind kind, const char *name, vs_error *err) {
@@ -230,7 +262,7 @@ static struct snap_op *op_new(struct instance *i, enum op_kind kind, const char 
         return op;
 }
 
-int snap_create(struct instance *i, const char *snap, struct inst_waiter *w, vs_error *err) {
+int snap_create(struct instance *i, const char *snap, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         char dir[600];
         int r = check_usable(i, err);
         if (r < 0)
@@ -253,7 +285,7 @@ int snap_create(struct instance *i, const char *snap, struct inst_waiter *w, vs_
                 return r;
         }
         (void) vs_rm_rf(op->tmp);
-        r = op_start(op, w, err);
+        r = op_start(op, w, ret_op, err);
         if (r < 0)
                 op_free(op);
         return r;
@@ -365,7 +397,7 @@ int snap_delete(struct instance *i, const char *snap, vs_error *err) {
         return 0;
 }
 
-int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, vs_error *err) {
+int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         int r = check_usable(i, err);
         if (r < 0)
                 return r;
@@ -379,7 +411,7 @@ int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, vs
         if (r >= 0)
                 r = stor_restore_prepare(i->vsd, op->dir, &op->cfg, err);
         if (r >= 0)
-                r = op_start(op, w, err);
+                r = op_start(op, w, ret_op, err);
         if (r < 0) {
                 op_free(op);
                 return r;
@@ -389,7 +421,8 @@ int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, vs
 
 /* ---- clones ----------------------------------------------------------------- */
 
-int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w, vs_error *err) {
+int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w, struct op **ret_op,
+               vs_error *err) {
         int r = check_usable(src, err);
         if (r < 0)
                 return r;
@@ -415,7 +448,7 @@ int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w
                 snprintf(op->tmp, sizeof(op->tmp), "%s/disk.img", dir);
         else
                 snprintf(op->tmp, sizeof(op->tmp), "%s", dir);
-        r = op_start(op, w, err);
+        r = op_start(op, w, ret_op, err);
         if (r < 0) {
                 inst_create_abort(op->clone);
                 op_free(op);

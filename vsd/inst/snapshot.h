@@ -20,12 +20,14 @@ struct stor_layer;
 struct vsd;
 
 struct inst_waiter;
+struct op;
 
 /* Snapshot, restore and clone copy a layer in a helper (work.h): they
  * return 0 once it runs, and tell w (may be NULL) the outcome; the
- * instance is busy meanwhile.  Refused at once, with nothing changed, for
+ * instance is busy meanwhile.  *ret_op (may be NULL): the operation
+ * (ops.h) clients follow and may cancel; a cancelled copy leaves nothing.  Refused at once, with nothing changed, for
  * bad input or a busy, broken or stopping instance. */
-int snap_create(struct instance *i, const char *snap, struct inst_waiter *w, vs_error *err);
+int snap_create(struct instance *i, const char *snap, struct inst_waiter *w, struct op **ret_op, vs_error *err);
 
 /* [{"name", "host_bytes", "created"}] sorted by name.  A copy under way
  * (hidden name) is not listed. */
@@ -34,14 +36,15 @@ int snap_list(struct instance *i, json_t **ret, vs_error *err);
 int snap_delete(struct instance *i, const char *snap, vs_error *err);
 
 /* Put a snapshot back as the layer of a stopped instance. */
-int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, vs_error *err);
+int snap_restore(struct instance *i, const char *snap, struct inst_waiter *w, struct op **ret_op, vs_error *err);
 
 /* Create dst_name from src: its settings, a copy of its layer, its own
  * name, MAC, pool address (src's fixed addresses and forwards are not
  * copied) and, at its first start, a fresh /etc/machine-id.  The new
  * instance is registered (busy) from the start; w is told when it is
  * complete, on src. */
-int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w, vs_error *err);
+int snap_clone(struct instance *src, const char *dst_name, struct inst_waiter *w, struct op **ret_op,
+               vs_error *err);
 
 /* At daemon start, after the registry is loaded (the helpers of the
  * previous daemon killed): remove the hidden partial copies in every

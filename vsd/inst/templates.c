@@ -20,11 +20,12 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
-#include "vsd/core/daemon.h"
-#include "vsd/inst/instance.h"
-#include "vsd/core/loop.h"
 #include "vsd/conf/settings.h"
+#include "vsd/core/daemon.h"
+#include "vsd/core/loop.h"
+#include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
+#include "vsd/inst/instance.h"
 
 /* Output kept per build for its client: far above a debootstrap run's
  * (about 60 KiB); past it, lines are dropped (the outcome still comes). */
@@ -46,7 +47,9 @@ struct tmpl_build {
         char last[256]; /* the last non-empty line: the reason of a failure */
         bool done;
         bool stopping;  /* killed because vsd exits */
+        bool cancelled; /* killed because a client cancelled it */
         vs_error result; /* code 0: success */
+        struct op *op;  /* what clients see of it (ops.h) */
         struct tmpl_listener *listener;
         struct tmpl_build *next;
 };
@@ -338,6 +341,8 @@ static void finish(struct tmpl_build *b, int status) {
         }
         if (b->stopping)
                 vs_err_msg(&err, ESHUTDOWN, "vsd is shutting down");
+        else if (b->cancelled)
+                vs_err_msg(&err, ECANCELED, "cancelled");
         else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 (void) install(b, &err);
         else if (WIFEXITED(status))
@@ -354,6 +359,8 @@ static void finish(struct tmpl_build *b, int status) {
                 log_info("Template %s built by %s", b->name, b->builder);
         b->result = err;
         b->done = true;
+        op_finish(b->op, err.code ? -err.code : 0, &err);
+        b->op = NULL;
         loop_remove(b->out_src);
         loop_remove(b->pidfd_src);
         b->out_src = b->pidfd_src = NULL;
@@ -484,6 +491,16 @@ static int spawn(struct tmpl_build *b, const char *script, vs_error *err) {
         return 0;
 }
 
+static int build_cancel(void *userdata, vs_error *err) {
+        struct tmpl_build *b = userdata;
+        /* its process group, as at its exit; what left the group dies
+         * with the build's cgroup in finish() */
+        if (kill(-b->pid, SIGKILL) < 0) /* ESRCH: it has ended, and says how */
+                return errno == ESRCH ? 0 : vs_err(err, errno, "cancel the build of '%s'", b->name);
+        b->cancelled = true;
+        return 0;
+}
+
 int tmpl_build_start(struct vsd *v, const char *name, const char *builder, struct tmpl_build **ret, vs_error *err) {
         char script[600], builder_name[VS_NAME_MAX + 1], tdir[512];
         if (vs_name_check("template", name, err) < 0)
@@ -516,6 +533,13 @@ int tmpl_build_start(struct vsd *v, const char *name, const char *builder, struc
                 return vs_err_prefix(err, "Failed to build template '%s'", name);
         }
         log_info("Building template %s with %s (pid %d)", name, script, (int) b->pid);
+        /* the builder runs: that its operation could not be made (out of
+         * memory) changes nothing but what GET /v1/operations shows */
+        vs_error oerr = { 0 };
+        if (op_begin(v, "template-build", name, NULL, &b->op, &oerr) < 0)
+                log_warn("Template %s: %s, ignoring", name, oerr.msg);
+        else
+                op_set_cancel(b->op, build_cancel, b);
         b->next = v->builds;
         v->builds = b;
         *ret = b;
@@ -535,6 +559,10 @@ bool tmpl_build_done(struct tmpl_build *b, const vs_error **ret_err) {
 
 const char *tmpl_build_name(struct tmpl_build *b) {
         return b->name;
+}
+
+struct op *tmpl_build_op(struct tmpl_build *b) {
+        return b->op;
 }
 
 void tmpl_build_attach(struct tmpl_build *b, struct tmpl_listener *l) {

@@ -19,6 +19,7 @@
 
 struct vsd;
 struct tmpl_build;
+struct op;
 
 /* Woken when a build has new output or has ended. */
 struct tmpl_listener {
@@ -49,6 +50,9 @@ size_t tmpl_build_output(struct tmpl_build *b, size_t off, const char **ret_data
 /* Whether it ended; then *ret_err holds the outcome (code 0: success). */
 bool tmpl_build_done(struct tmpl_build *b, const vs_error **ret_err);
 const char *tmpl_build_name(struct tmpl_build *b);
+/* Its operation (ops.h) while it runs; NULL once it ended, or if none
+ * could be made. */
+struct op *tmpl_build_op(struct tmpl_build *b);
 
 /* One listener (the client's stream) per build.  Detaching from an ended
  * build frees it; a build without a listener runs on to its end. */

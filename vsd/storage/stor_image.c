@@ -350,7 +350,7 @@ static int image_create(struct stor *st, const char *dir, const struct inst_stor
         if (r < 0)
                 return r;
         image_path(dir, image, sizeof(image));
-        r = stor_copy_sparse_nosync(cache, image);
+        r = stor_copy_sparse_nosync(cache, image, NULL);
         if (r < 0)
                 return vs_err(err, -r, "copy %s to %s", cache, image);
         {
@@ -658,7 +658,8 @@ static int image_thaw(struct stor *st, const char *dir, vs_error *err) {
         return errno == EINVAL ? 0 : vs_err(err, errno, "thaw the filesystem of %s", image);
 }
 
-static int image_copy(struct stor *st, const char *dir, int fsfd, const char *dst, vs_error *err) {
+static int image_copy(struct stor *st, const char *dir, int fsfd, const char *dst, struct vs_progress *p,
+                      vs_error *err) {
         char image[700];
         image_path(dir, image, sizeof(image));
         /* mounted (a running instance the caller froze): the filesystem is
@@ -671,7 +672,7 @@ static int image_copy(struct stor *st, const char *dir, int fsfd, const char *ds
         char dev[LOOPDEV_PATH_MAX];
         if (fsfd < 0 && wait_released(st, dir, image, dev) < 0)
                 return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
-        int r = stor_copy_sparse(image, dst);
+        int r = stor_copy_sparse(image, dst, p);
         if (fsfd >= 0)
                 (void) ioctl(fsfd, FITHAW, 0);
         if (r < 0)
@@ -683,12 +684,13 @@ static int image_copy(struct stor *st, const char *dir, int fsfd, const char *ds
  * image, grown to the plan's size if it was taken before a grow, synced,
  * then renamed over the image: a crash leaves the old image or the new
  * one, and at most the copy, removed at the next start. */
-static int image_restore(struct stor *st, const char *dir, const char *src, uint64_t size, vs_error *err) {
+static int image_restore(struct stor *st, const char *dir, const char *src, uint64_t size, struct vs_progress *p,
+                         vs_error *err) {
         char image[700], tmp[700];
         image_path(dir, image, sizeof(image));
         snprintf(tmp, sizeof(tmp), "%s.restore", image);
         (void) unlink(tmp);
-        int r = stor_copy_sparse_nosync(src, tmp);
+        int r = stor_copy_sparse_nosync(src, tmp, p);
         if (r < 0)
                 return vs_err(err, -r, "copy %s", src);
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CLOEXEC);

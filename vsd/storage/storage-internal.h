@@ -69,9 +69,10 @@ struct stor_ops {
          * the backend has no disk of its own to count */
         int (*written)(struct stor *st, const char *dir, uint64_t *ret);
         /* in a helper: fsfd from fs_fd() or -1 */
-        int (*copy)(struct stor *st, const char *dir, int fsfd, const char *dst, vs_error *err);
+        int (*copy)(struct stor *st, const char *dir, int fsfd, const char *dst, struct vs_progress *p, vs_error *err);
         /* in a helper; size: the plan's disk (0 for dir) */
-        int (*restore)(struct stor *st, const char *dir, const char *src, uint64_t size, vs_error *err);
+        int (*restore)(struct stor *st, const char *dir, const char *src, uint64_t size, struct vs_progress *p,
+                       vs_error *err);
         /* in the loop, before the restore's helper starts (may be NULL) */
         int (*restore_prepare)(struct stor *st, const char *dir, vs_error *err);
         /* an fd on the mounted layer for the copy (FIFREEZE); -ENOENT: none */
@@ -91,7 +92,7 @@ int stor_run(const char *const *argv, int ok_max, vs_error *err);
 
 /* stor_copy_sparse() without the final fdatasync, for a caller that
  * changes the copy and syncs it itself. */
-int stor_copy_sparse_nosync(const char *src, const char *dst);
+int stor_copy_sparse_nosync(const char *src, const char *dst, struct vs_progress *p);
 
 /* Is path a mount point (a different filesystem than its parent)? */
 bool stor_is_mountpoint(const char *path);

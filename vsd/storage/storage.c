@@ -91,17 +91,21 @@ bool stor_is_mountpoint(const char *path) {
         return lstat(path, &a) == 0 && S_ISDIR(a.st_mode) && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
-static int copy_sparse(const char *src, const char *dst, bool sync);
+static int copy_sparse(const char *src, const char *dst, bool sync, struct vs_progress *p);
 
-int stor_copy_sparse(const char *src, const char *dst) {
-        return copy_sparse(src, dst, true);
+int stor_copy_sparse(const char *src, const char *dst, struct vs_progress *p) {
+        return copy_sparse(src, dst, true, p);
 }
 
-int stor_copy_sparse_nosync(const char *src, const char *dst) {
-        return copy_sparse(src, dst, false);
+int stor_copy_sparse_nosync(const char *src, const char *dst, struct vs_progress *p) {
+        return copy_sparse(src, dst, false, p);
 }
 
-static int copy_sparse(const char *src, const char *dst, bool sync) {
+/* What copy_file_range() is asked for at a time: the progress moves, and a
+ * cancel (the helper killed) takes effect, between two of these. */
+#define COPY_CHUNK (64ULL << 20)
+
+static int copy_sparse(const char *src, const char *dst, bool sync, struct vs_progress *p) {
         _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
         if (in < 0)
                 return -errno;
@@ -112,12 +116,15 @@ static int copy_sparse(const char *src, const char *dst, bool sync) {
         if (out < 0)
                 return -errno;
         int r = 0;
+        uint64_t paced = 0;
+        vs_progress_total(p, (uint64_t) st.st_size);
         /* a reflink shares every extent: instant, and no space until written */
         if (ioctl(out, FICLONE, in) == 0) {
                 if (sync && fsync(out) < 0) {
                         r = -errno;
                         goto fail;
                 }
+                vs_progress_done(p, (uint64_t) st.st_size);
                 return 0;
         }
         for (off_t data = 0, hole; data < st.st_size; data = hole) {
@@ -134,10 +141,15 @@ static int copy_sparse(const char *src, const char *dst, bool sync) {
                         goto fail;
                 }
                 for (off_t o_in = data, o_out = data; o_in < hole;) {
-                        ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t) (hole - o_in), 0);
+                        uint64_t want = (uint64_t) (hole - o_in);
+                        ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t) (want < COPY_CHUNK ? want : COPY_CHUNK), 0);
                         if (n <= 0) {
                                 r = n < 0 ? -errno : -EIO;
                                 goto fail;
+                        }
+                        if (p) {
+                                vs_progress_done(p, (uint64_t) o_in);
+                                vs_progress_pace(&paced, (uint64_t) o_in);
                         }
                 }
         }
@@ -145,6 +157,7 @@ static int copy_sparse(const char *src, const char *dst, bool sync) {
                 r = -errno;
                 goto fail;
         }
+        vs_progress_done(p, (uint64_t) st.st_size);
         return 0;
 fail:
         (void) unlink(dst);
@@ -189,7 +202,7 @@ static int dir_usage(struct stor *st, const char *dir, pid_t pid, struct stor_us
  * trusted.* opaque markers), whiteouts (0:0 character devices), sparse
  * files and reflinks where possible.  In a helper; synced (syncfs: cp
  * syncs nothing) so that the caller's rename makes it whole. */
-static int dir_copy(struct stor *st, const char *dir, int fsfd, const char *dst, vs_error *err) {
+static int dir_copy(struct stor *st, const char *dir, int fsfd, const char *dst, struct vs_progress *p, vs_error *err) {
         char upper[700], to[700];
         snprintf(upper, sizeof(upper), "%s/upper", dir);
         snprintf(to, sizeof(to), "%s/upper", dst);
@@ -214,7 +227,8 @@ static int dir_copy(struct stor *st, const char *dir, int fsfd, const char *dst,
  * a crash leaves the old layer or the new one, never none; what is left as
  * upper.new (the copy, or the old layer after the swap) is removed at the
  * next start. */
-static int dir_restore(struct stor *st, const char *dir, const char *src, uint64_t size, vs_error *err) {
+static int dir_restore(struct stor *st, const char *dir, const char *src, uint64_t size, struct vs_progress *p,
+                       vs_error *err) {
         char upper[700], from[700], work[700];
         snprintf(upper, sizeof(upper), "%s/upper", dir);
         snprintf(from, sizeof(from), "%s/upper", src);
@@ -502,12 +516,13 @@ int stor_written(struct vsd *v, const char *dir, const struct inst_config *cfg, 
 }
 
 int stor_copy_layer(struct vsd *v, const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst,
-                    vs_error *err) {
-        return ops_of(cfg)->copy(v->stor, src_dir, fsfd, dst, err);
+                    struct vs_progress *p, vs_error *err) {
+        return ops_of(cfg)->copy(v->stor, src_dir, fsfd, dst, p, err);
 }
 
-int stor_restore_layer(struct vsd *v, const char *dir, const struct inst_config *cfg, const char *src, vs_error *err) {
-        return ops_of(cfg)->restore(v->stor, dir, src, cfg->storage.disk, err);
+int stor_restore_layer(struct vsd *v, const char *dir, const struct inst_config *cfg, const char *src,
+                       struct vs_progress *p, vs_error *err) {
+        return ops_of(cfg)->restore(v->stor, dir, src, cfg->storage.disk, p, err);
 }
 
 int stor_restore_prepare(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {

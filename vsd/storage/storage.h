@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "vsd/conf/settings.h"
 
 struct vsd;
@@ -113,9 +114,10 @@ int stor_written(struct vsd *v, const char *dir, const struct inst_config *cfg, 
  * directory: an image sparse (reflink when the filesystem can), a
  * directory layer as a tree; synced.  dst must not exist.  fsfd: from
  * stor_fs_fd() for a running instance (its filesystem is frozen with
- * FIFREEZE for the copy), else -1.  Long: run it in a helper (work.h). */
+ * FIFREEZE for the copy), else -1.  Long: run it in a helper (work.h);
+ * p (may be NULL) follows it. */
 int stor_copy_layer(struct vsd *v, const char *src_dir, const struct inst_config *cfg, int fsfd, const char *dst,
-                    vs_error *err);
+                    struct vs_progress *p, vs_error *err);
 
 /* An fd on a running instance's mounted layer for stor_copy_layer(), or
  * -ENOENT (dir backend, or not mounted).  A re-adopted instance's filesystem
@@ -127,7 +129,8 @@ int stor_fs_fd(struct vsd *v, const char *dir, const struct inst_config *cfg);
  * the old layer or the new one, and leftovers stor_cleanup_partial()
  * removes.  Long: run it in a helper, after stor_restore_prepare() in the
  * loop. */
-int stor_restore_layer(struct vsd *v, const char *dir, const struct inst_config *cfg, const char *src, vs_error *err);
+int stor_restore_layer(struct vsd *v, const char *dir, const struct inst_config *cfg, const char *src,
+                       struct vs_progress *p, vs_error *err);
 int stor_restore_prepare(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
 
 /* Thaw the filesystem of dir's layer if it was left frozen (FIFREEZE by a
@@ -140,8 +143,9 @@ int stor_thaw(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_
 int stor_cleanup_partial(const char *dir);
 
 /* Sparse copy of a regular file (FICLONE first, then the data extents with
- * copy_file_range); dst is created and must not exist.  -errno. */
-int stor_copy_sparse(const char *src, const char *dst);
+ * copy_file_range); dst is created and must not exist.  p (may be NULL):
+ * how far it is, in bytes of the file's size.  -errno. */
+int stor_copy_sparse(const char *src, const char *dst, struct vs_progress *p);
 
 /* A new filesystem UUID and directory hash seed for a copied image (a
  * clone's), written into its superblock. */

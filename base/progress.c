@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "base/progress.h"
+
+#include <sys/mman.h>
+#include <time.h>
+
+/* per process: the daemon's test hook, set once at its start */
+uint64_t vs_progress_test_bps;
+
+struct vs_progress *vs_progress_new(void) {
+        void *p = mmap(NULL, sizeof(struct vs_progress), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return NULL;
+        struct vs_progress *pr = p;
+        atomic_init(&pr->done, 0);
+        atomic_init(&pr->total, 0);
+        return pr;
+}
+
+void vs_progress_free(struct vs_progress *p) {
+        if (p)
+                (void) munmap(p, sizeof(*p));
+}
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+void vs_progress_pace(uint64_t *start_ns, uint64_t done) {
+        if (!vs_progress_test_bps)
+                return;
+        uint64_t now = now_ns();
+        if (!*start_ns)
+                *start_ns = now;
+        /* when done bytes are due at that rate */
+        uint64_t due = *start_ns + (uint64_t) ((double) done / (double) vs_progress_test_bps * 1e9);
+        if (due <= now)
+                return;
+        struct timespec ts = { .tv_sec = (time_t) ((due - now) / 1000000000ULL),
+                               .tv_nsec = (long) ((due - now) % 1000000000ULL) };
+        (void) nanosleep(&ts, NULL);
+}
