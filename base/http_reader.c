@@ -117,7 +117,7 @@ static int parse_content_length(const char *v, size_t n, vs_http_head *h, vs_err
                 if (v[i] < '0' || v[i] > '9')
                         return vs_err_msg(err, EBADMSG, "malformed Content-Length");
                 if (cl > (INT64_MAX - 9) / 10)
-                        return vs_err_msg(err, EBADMSG, "Content-Length too large");
+                        return vs_err_msg(err, EBADMSG, "the Content-Length is too large");
                 cl = cl * 10 + (v[i] - '0');
         }
         /* Two different lengths would let a reader and a proxy disagree on

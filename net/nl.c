@@ -446,9 +446,9 @@ const char *nl_cidr_str(const struct net_cidr *a, char buf[NL_CIDR_STRLEN]) {
 
 static int check_family(const struct net_cidr *a, vs_error *err) {
         if (a->family != AF_INET && a->family != AF_INET6)
-                return vs_err_msg(err, EAFNOSUPPORT, "Address family %d is neither IPv4 nor IPv6", a->family);
+                return vs_err_msg(err, EAFNOSUPPORT, "address family %d is neither IPv4 nor IPv6", a->family);
         if (a->prefix > addr_len(a) * 8)
-                return vs_err_msg(err, EINVAL, "Prefix length %u is too long", a->prefix);
+                return vs_err_msg(err, EINVAL, "prefix length %u is too long", a->prefix);
         return 0;
 }
 
@@ -703,7 +703,7 @@ static bool path_part_ok(const char *s) {
 
 int nl_if_sysctl(int family, const char *ifname, const char *key, const char *value, vs_error *err) {
         if (!path_part_ok(ifname) || !path_part_ok(key) || (family != AF_INET && family != AF_INET6))
-                return vs_err_msg(err, EINVAL, "Invalid interface sysctl %s/%s", ifname ? ifname : "(null)",
+                return vs_err_msg(err, EINVAL, "invalid interface sysctl %s/%s", ifname ? ifname : "(null)",
                                   key ? key : "(null)");
         char path[256];
         snprintf(path, sizeof(path), "/proc/sys/net/ipv%c/conf/%s/%s", family == AF_INET ? '4' : '6', ifname, key);

@@ -261,7 +261,7 @@ int tc_rate_parse(const char *s, uint64_t *ret_bps, vs_error *err) {
         }
         const char *p = s;
         if (*p == '-')
-                return vs_err_msg(err, EINVAL, "Invalid rate '%s': negative", s);
+                return vs_err_msg(err, EINVAL, "invalid rate '%s': negative", s);
         unsigned __int128 mant = 0, scale = 1;
         bool digits = false, dot = false;
         for (; (*p >= '0' && *p <= '9') || (*p == '.' && !dot); p++) {
@@ -271,19 +271,19 @@ int tc_rate_parse(const char *s, uint64_t *ret_bps, vs_error *err) {
                 }
                 digits = true;
                 if (mant > UINT64_MAX || scale > UINT64_MAX)
-                        return vs_err_msg(err, ERANGE, "Invalid rate '%s': too large", s);
+                        return vs_err_msg(err, ERANGE, "invalid rate '%s': too large", s);
                 mant = mant * 10 + (unsigned) (*p - '0');
                 if (dot)
                         scale *= 10;
         }
         if (!digits)
-                return vs_err_msg(err, EINVAL, "Invalid rate '%s': expected a number like 10mbit", s);
+                return vs_err_msg(err, EINVAL, "invalid rate '%s': expected a number like 10mbit", s);
         uint64_t mult;
         if (rate_unit(p, &mult) < 0)
-                return vs_err_msg(err, EINVAL, "Invalid rate '%s': unknown unit '%s' (bit, kbit, mbit, gbit, bps, kbps, mbps, gbps)", s, p);
+                return vs_err_msg(err, EINVAL, "invalid rate '%s': unknown unit '%s' (bit, kbit, mbit, gbit, bps, kbps, mbps, gbps)", s, p);
         unsigned __int128 v = mant * mult / scale;
         if (v > UINT64_MAX)
-                return vs_err_msg(err, ERANGE, "Invalid rate '%s': too large", s);
+                return vs_err_msg(err, ERANGE, "invalid rate '%s': too large", s);
         *ret_bps = (uint64_t) v;
         return 0;
 }

@@ -5,7 +5,8 @@
 # terminal (this is what `make check` and .ci/run do).
 #
 #   0. tests/check-deps.py, the house's rules (doc/architecture.md,
-#      "Rooms"), reporting like a unit test;
+#      "Rooms"), and tests/check-errors.py, the error grammar ("Error
+#      convention"), each reporting like a unit test;
 #   1. unit tests: every BUILD_DIR/tests/test_* binary; each prints
 #      "ok - name" / "not ok - name: why" lines, which are counted;
 #   2. integration tests: every function test_* of every
@@ -95,6 +96,9 @@ diag() {
 # include circle between modules, and the start's child neither allocates
 # nor reaches the registry or the API.  Counted like a unit test.
 CHECK_DEPS=$VSD_SRC/tests/check-deps.py
+# tests/check-errors.py: every message a user reads follows the error
+# grammar (doc/architecture.md, "Error convention").
+CHECK_ERRORS=$VSD_SRC/tests/check-errors.py
 
 # 1. Unit tests -------------------------------------------------------------
 
@@ -126,6 +130,9 @@ if selected check-deps && [ -d "$VSD_SRC/vsd" ]; then
                 exit 2
         }
         run_unit "$CHECK_DEPS"
+fi
+if selected check-errors && [ -d "$VSD_SRC/vsd" ]; then
+        run_unit "$CHECK_ERRORS"
 fi
 
 for bin in "$B"/tests/test_*; do

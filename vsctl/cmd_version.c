@@ -46,5 +46,11 @@ int cmd_version(struct vsctl *ctx, int argc, char **argv) {
                 printf(" (api %" PRIu64 ", cgroup %s)", out_get_u64(daemon, "api"),
                        out_has(daemon, "cgroup") ? out_get_str(daemon, "cgroup") : "?");
         putchar('\n');
+        /* what runs degraded, and what that costs the instances */
+        size_t k;
+        json_t *d;
+        json_array_foreach(json_object_get(daemon, "degraded"), k, d)
+                printf("degraded: %s: %s; %s\n", out_get_str(d, "subsystem"), out_get_str(d, "reason"),
+                       out_get_str(d, "lost"));
         return VSCTL_EXIT_OK;
 }

@@ -24,6 +24,7 @@
 #include "vsd/api/api.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
+#include "vsd/core/health.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/monitor.h"
 #include "vsd/core/ops.h"
@@ -280,9 +281,11 @@ int main(int argc, char **argv) {
         /* Asked once: the answers cannot change while we run, and what a
          * kernel lacks is said once, not at every start. */
         kern_probe(v.set.root, &v.kern);
-        if (!v.kern.time_ns)
-                log_warn("Failed to find time namespaces in this kernel (no /proc/self/ns/time): instances "
-                         "share the host's boot and monotonic clocks, ignoring");
+        if (!v.kern.time_ns) {
+                vs_error why = { 0 };
+                vs_err_msg(&why, EOPNOTSUPP, "this kernel has no time namespaces (no /proc/self/ns/time)");
+                health_degraded(&v, "time-namespaces", "instances share the host's boot and monotonic clocks", &why);
+        }
         else if (!v.kern.exec_enters_time_ns)
                 log_info("exec does not enter an unshared time namespace on this kernel: an instance's init "
                          "enters its own before exec, and is cloned without sharing the daemon's memory");
@@ -349,6 +352,7 @@ int main(int argc, char **argv) {
         work_shutdown(&v);
         api_stop(&v);
         ops_free_all(&v);
+        health_free(&v);
         bool any_running = inst_any_active(&v);
         /* leave no empty cgroup parent behind; with instances running it stays */
         if (!any_running)

@@ -245,7 +245,12 @@ test_lxcfs_killed_is_restarted_and_rebound() {
         assert_eq "$(inst_state k1)" running "k1 after the lxcfs restart"
         assert_eq "$(lxcfs_pids)" "$new" "lxcfs processes of this daemon"
         assert_eq "$(lxcfs_mounts | wc -l)" 1 "lxcfs mounts of this daemon"
-        grep -q "lxcfs (pid $old) exited" "$T/vsd.log" || fail "the death of lxcfs is not in the log"
+        grep -q "Degraded: lxcfs: lxcfs (pid $old) exited" "$T/vsd.log" || fail "the death of lxcfs is not in the log"
+        # back: no longer degraded, and said so
+        grep -q "Recovered: lxcfs" "$T/vsd.log" || fail "the recovery of lxcfs is not in the log"
+        assert_eq "$(vsctl --json version | json '.daemon.degraded | length')" 0 "degraded subsystems once lxcfs is back"
+        assert_eq "$(vsctl --json events --past --no-follow | jq -r 'select(.type == "degraded" or .type == "recovered") | .type' | tr '\n' ' ')" \
+                "degraded recovered " "events of the lxcfs restart"
         # once more: the backoff still restarts it quickly
         kill -KILL "$new"
         wait_for -t 5 lxcfs_replaced "$new"
@@ -313,7 +318,14 @@ test_lxcfs_missing_is_not_fatal() {
         VSD_ARGS="-c $T/vsd.conf" vsd_up
         vsctl create miss1 --memory 128M --start
         vsctl exec miss1 -- true
-        assert_eq "$(grep -c 'Failed to find lxcfs at /nonexistent/lxcfs.*ignoring' "$T/vsd.log")" 1 "log lines about the missing lxcfs"
+        assert_eq "$(grep -c '^.*Degraded: lxcfs: Failed to find lxcfs at /nonexistent/lxcfs: No such file or directory; instances see' "$T/vsd.log")" 1 \
+                "log lines about the missing lxcfs"
+        # said the one way a degraded subsystem is: the version, an event
+        assert_match "$(vsctl version | grep '^degraded:')" "^degraded: lxcfs: Failed to find lxcfs at /nonexistent/lxcfs: .*; instances see the host's /proc/meminfo" \
+                "vsctl version"
+        assert_eq "$(vsctl --json version | json '.daemon.degraded[0].subsystem')" lxcfs "degraded in the API"
+        assert_eq "$(vsctl --json events --past --no-follow | jq -r 'select(.type == "degraded") | .subsystem')" lxcfs \
+                "the degraded event"
         assert_eq "$(lxcfs_pids)" "" "lxcfs processes"
 }
 

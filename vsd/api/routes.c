@@ -18,6 +18,7 @@
 #include "vsd/api/api-internal.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
+#include "vsd/core/health.h"
 #include "vsd/core/ops.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
@@ -358,8 +359,8 @@ static void reply_instance_warn(struct ctx *c, unsigned status, struct instance 
 
 static void get_version(struct ctx *c) {
         api_reply_json(c->rq, 200,
-                       json_pack("{s:s, s:i, s:s}", "version", VS_VERSION, "api", 1, "cgroup",
-                                 cg_manager_mode(c->v->cg)));
+                       json_pack("{s:s, s:i, s:s, s:o}", "version", VS_VERSION, "api", 1, "cgroup",
+                                 cg_manager_mode(c->v->cg), "degraded", health_json(c->v)));
 }
 
 static void get_templates(struct ctx *c) {

@@ -22,6 +22,7 @@ struct stor;
 struct tmpl_build;
 struct work;
 struct op;
+struct health_entry;
 
 struct vsd {
         struct vsd_settings set;
@@ -36,6 +37,7 @@ struct vsd {
         struct tmpl_build *builds; /* template builds running (templates.c) */
         struct work *works;        /* helpers running long work (work.c) */
         struct op *ops;            /* long work as clients see it, oldest first (ops.c) */
+        struct health_entry *health; /* subsystems running degraded (health.c) */
         struct stor *stor;         /* storage's records (storage.h) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;

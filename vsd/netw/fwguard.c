@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "net/fwwatch.h"
 #include "vsd/core/daemon.h"
+#include "vsd/core/health.h"
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
 
@@ -135,9 +136,11 @@ static int on_readable(struct loop_source *s, int fd, uint32_t events, void *use
         struct fw_change c;
         int r = fw_watch_read(g->watch, (uint32_t) getpid(), &c);
         if (r < 0) {
-                log_warn("Failed to read nftables notifications: %s: changes to the firewall tables '%s' are no "
-                         "longer noticed, ignoring",
-                         strerror(-r), g->table);
+                vs_error why = { 0 };
+                vs_err(&why, -r, "Failed to read nftables notifications");
+                health_degraded(g->v, "firewall-watch",
+                                "a host firewall reload that deletes vsd's tables is repaired only at the next start",
+                                &why);
                 g->src = NULL; /* the loop removes it */
                 return -1;
         }
@@ -184,9 +187,9 @@ int fwg_new(struct vsd *v, const char *table, fwg_rebuild_fn rebuild, void *user
                         vs_err(&err, -r, "Failed to watch the firewall");
         }
         if (r < 0) {
-                log_warn("%s: a host firewall reload that deletes vsd's tables is repaired only at the next start, "
-                         "ignoring",
-                         err.msg);
+                health_degraded(v, "firewall-watch",
+                                "a host firewall reload that deletes vsd's tables is repaired only at the next start",
+                                &err);
                 fw_watch_close(g->watch);
                 g->watch = NULL;
         }

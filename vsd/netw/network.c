@@ -16,6 +16,7 @@
 #include "net/ipam.h"
 #include "net/tc.h"
 #include "vsd/core/daemon.h"
+#include "vsd/core/health.h"
 #include "vsd/netw/fwguard.h"
 #include "vsd/core/loop.h"
 
@@ -147,8 +148,8 @@ int netw_new(struct vsd *v, vs_error *err) {
         vs_error ferr = { 0 };
         if (fw_open(&fc, &n->fw, &ferr) < 0) {
                 snprintf(n->fw_error, sizeof(n->fw_error), "%s", ferr.msg);
-                log_warn("Failed to open the firewall (%s): instances can only run without a network, ignoring",
-                         ferr.msg);
+                vs_err_prefix(&ferr, "Failed to open the firewall");
+                health_degraded(v, "firewall", "instances can only run without a network", &ferr);
                 n->fw = NULL;
         } else if (fwg_new(v, s->nft_table, fw_rebuild, v, &n->guard) < 0) {
                 fw_close(n->fw);

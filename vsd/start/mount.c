@@ -39,11 +39,11 @@ int mnt_check_root(const struct mnt_root *spec, vs_error *err) {
         const char *const dirs[] = { spec->lower, spec->upper, spec->work, spec->rootfs };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 if (!dirs[i] || dirs[i][0] != '/')
-                        return vs_err_msg(err, EINVAL, "Invalid overlay directory '%s': not an absolute path",
+                        return vs_err_msg(err, EINVAL, "invalid overlay directory '%s': not an absolute path",
                                           dirs[i] ? dirs[i] : "(null)");
                 /* overlayfs splits its options at ',' and lowerdir at ':'. */
                 if (strpbrk(dirs[i], ",:\\"))
-                        return vs_err_msg(err, EINVAL, "Invalid overlay directory '%s': contains ',', ':' or '\\'",
+                        return vs_err_msg(err, EINVAL, "invalid overlay directory '%s': contains ',', ':' or '\\'",
                                           dirs[i]);
         }
         return 0;

@@ -352,9 +352,9 @@ static int prepare_security(vs_error *err) {
 
 int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err) {
         if (!spec->name || !spec->name[0])
-                return vs_err_msg(err, EINVAL, "Invalid instance: no name");
+                return vs_err_msg(err, EINVAL, "invalid instance: no name");
         if (!spec->init_argv || !spec->init_argv[0] || spec->init_argv[0][0] != '/')
-                return vs_err_msg(err, EINVAL, "Invalid init for %s: not an absolute path", spec->name);
+                return vs_err_msg(err, EINVAL, "invalid init for %s: not an absolute path", spec->name);
         struct mnt_root root = start_mnt_root(spec);
         int r = mnt_check_root(&root, err);
         if (r < 0)
@@ -501,7 +501,7 @@ static int self_pidns_fd = -EBADF;
 
 int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err) {
         if (!spec->argv || !spec->argv[0] || !spec->argv[0][0])
-                return vs_err_msg(err, EINVAL, "Invalid command: empty argv");
+                return vs_err_msg(err, EINVAL, "invalid command: empty argv");
         int r = prepare_security(err);
         if (r < 0)
                 return r;

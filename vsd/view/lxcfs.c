@@ -27,6 +27,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/core/daemon.h"
+#include "vsd/core/health.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/view/view.h"
@@ -350,6 +351,7 @@ static void reconcile(struct lxcfs *l) {
 static void became_ready(struct lxcfs *l, dev_t dev) {
         l->state = LXCFS_READY;
         l->dev = dev;
+        health_recovered(l->vsd, "lxcfs");
         if (l->failures)
                 log_info("lxcfs is back (pid %d) after %u failure%s", (int) l->pid, l->failures,
                          l->failures == 1 ? "" : "s");
@@ -392,15 +394,15 @@ static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *user
         uint64_t ms = schedule_restart(l);
         /* A death while serving is news every time; a start that keeps
          * failing is said once, until it works again. */
-        if (was_ready)
-                log_warn("lxcfs (pid %d) exited%s; restarting it in %" PRIu64 " ms, meanwhile the view's files in "
-                         "running instances fail with ENOTCONN",
-                         (int) pid, how, ms);
-        else if (first)
-                log_warn("Failed to start lxcfs: it exited%s before mounting %s (see %s), ignoring: instances start "
-                         "without the view, retrying in %" PRIu64 " ms",
-                         how, l->mnt, l->logfile, ms);
-        else
+        vs_error why = { 0 };
+        if (was_ready) {
+                vs_err_msg(&why, EIO, "lxcfs (pid %d) exited%s; restarting it in %" PRIu64 " ms", (int) pid, how, ms);
+                health_degraded(l->vsd, "lxcfs", "the view's files in running instances fail with ENOTCONN", &why);
+        } else if (first) {
+                vs_err_msg(&why, EIO, "lxcfs exited%s before mounting %s (see %s); retrying in %" PRIu64 " ms", how,
+                           l->mnt, l->logfile, ms);
+                health_degraded(l->vsd, "lxcfs", "instances start without the view", &why);
+        } else
                 log_debug("lxcfs (pid %d) exited%s before mounting; retrying in %" PRIu64 " ms", (int) pid, how, ms);
         return 0;
 }
@@ -412,8 +414,10 @@ static void restart_cb(struct loop_source *s, void *userdata) {
         if (spawn(l, &err) < 0) {
                 bool first = l->failures == 0;
                 uint64_t ms = schedule_restart(l);
-                if (first)
-                        log_warn("Failed to start lxcfs: %s, ignoring: retrying in %" PRIu64 " ms", err.msg, ms);
+                if (first) {
+                        vs_err_prefix(&err, "Failed to start lxcfs (retrying in %" PRIu64 " ms)", ms);
+                        health_degraded(l->vsd, "lxcfs", "instances start without the view", &err);
+                }
                 return;
         }
         if (loop_add_timer(l->vsd->loop, READY_POLL_MS, poll_ready_cb, l, &l->timer) < 0)
@@ -500,17 +504,18 @@ void lxcfs_start(struct lxcfs *l) {
         if (!l->enabled)
                 return;
         if (access(l->binary, X_OK) < 0) {
-                log_warn("Failed to find lxcfs at %s (%s), ignoring: instances see the host's /proc/meminfo, "
-                         "cpuinfo, uptime (install lxcfs, or set [view] lxcfs = no)",
-                         l->binary, strerror(errno));
+                vs_err(&err, errno, "Failed to find lxcfs at %s", l->binary);
+                health_degraded(l->vsd, "lxcfs",
+                                "instances see the host's /proc/meminfo, cpuinfo, uptime (install lxcfs, or set "
+                                "[view] lxcfs = no)",
+                                &err);
                 l->disabled_for_good = true;
                 return;
         }
         if (spawn(l, &err) < 0) {
                 uint64_t ms = schedule_restart(l);
-                log_warn("Failed to start lxcfs: %s, ignoring: instances start without the view, retrying in %" PRIu64
-                         " ms",
-                         err.msg, ms);
+                vs_err_prefix(&err, "Failed to start lxcfs (retrying in %" PRIu64 " ms)", ms);
+                health_degraded(l->vsd, "lxcfs", "instances start without the view", &err);
                 return;
         }
         /* Wait here, once, so that the first instances started after the
@@ -525,9 +530,9 @@ void lxcfs_start(struct lxcfs *l) {
                 if (poll(&p, 1, 10) > 0)
                         return; /* it died: the loop sees its pidfd, says so and retries */
         }
-        log_warn("Failed to start lxcfs: no mount on %s within %d ms (see %s), ignoring: instances start without "
-                 "the view",
-                 l->mnt, READY_TIMEOUT_MS, l->logfile);
+        vs_err_msg(&err, ETIMEDOUT, "Failed to start lxcfs: no mount on %s within %d ms (see %s)", l->mnt,
+                   READY_TIMEOUT_MS, l->logfile);
+        health_degraded(l->vsd, "lxcfs", "instances start without the view", &err);
         l->failures = 1; /* said once; the retry after the kill stays quiet */
         (void) sys_pidfd_send_signal(l->pidfd, SIGKILL, NULL, 0);
 }
