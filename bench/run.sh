@@ -319,6 +319,12 @@ PY
 # requests with nothing running.  Its own daemon too.
 "$SRC/bench/ops.sh" "$B"
 
+# BENCH_OLD=REV: the start, the exec, the daemon's CPU time and memory of
+# this build against revision REV's, alternating in one run.
+if [ -n "${BENCH_OLD:-}" ]; then
+        "$SRC/bench/compare.sh" "$B" "$BENCH_OLD"
+fi
+
 # The other parts, each with its own private setup and cleanup: the peers
 # (crun, LXC, systemd-nspawn), density and the daemon's cost, full VMs.  A
 # part that fails leaves no stale figures behind; the report says what it has.
