@@ -183,7 +183,7 @@ help:
 	@echo "               with pure cgroup v2: VM_KERNEL=6.1 (default) or 6.12,"
 	@echo "               VM_TESTS=\"t_lifecycle: t_limits:test_memory\" (patterns as for tests/run.sh)"
 	@echo "make demo     start a private vsd and a few instances"
-	@echo "make bench    benchmarks"
+	@echo "make bench    benchmarks (BENCH_OLD=REV: also this build against revision REV)"
 	@echo "make fuzz     fuzz the HTTP reader and config.ini parser (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
