@@ -145,7 +145,7 @@ bench-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-bench: deps bench-deps
+bench: deps bench-deps vm-deps
 	$(MAKE) all
 	bench/run.sh $(B)
 
