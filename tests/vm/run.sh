@@ -30,9 +30,12 @@
 # (no result line) no longer than the longest test limit, scaled, plus 5
 # minutes; VM_TIMEOUT (0 = none) bounds the whole run.  A boot failure, a
 # hang or a guest panic fails the run with the tail of the guest's console.
+# VM_NICE (0) is qemu's nice value: make check runs the lane at 10 beside
+# the host suite, whose tests measure CPU shares and rates and come first.
 #
 # Nothing outlives the run: qemu is killed by pid and the temporary directory
-# removed on any exit, Ctrl-C included.  VM_KEEP=1 keeps the directory
+# removed on any exit, Ctrl-C included; qemu has SIGKILL as its parent-death
+# signal, so a run killed with -9 takes it along too.  VM_KEEP=1 keeps the directory
 # (console log, runner output) of a failed run, VM_KEEP=all of any run.
 #
 # For a look inside: VM_GUEST_CMD='shell command' runs that (in a copy of
@@ -64,6 +67,7 @@ VM_DISK=${VM_DISK:-16G}
 VM_TIME_SCALE=${VM_TIME_SCALE:-4}
 VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-600}
 VM_TIMEOUT=${VM_TIMEOUT:-0}
+VM_NICE=${VM_NICE:-0}
 TAG=vm-$VM_KERNEL
 
 passed=0
@@ -274,7 +278,9 @@ SILENCE=$(awk -v l="$max_limit" -v s="$VM_TIME_SCALE" 'BEGIN { printf "%d", l * 
 
 say "booting $PKG (qemu TCG, -smp $VM_SMP, -m ${VM_MEM}M)"
 QEMU_START=$SECONDS
-qemu-system-x86_64 -accel tcg,thread=multi -cpu "${VM_CPU:-max}" -smp "$VM_SMP" -m "$VM_MEM" \
+# qemu dies with this script even when nothing can clean up (SIGKILL):
+# the parent-death signal, set before the exec
+nice -n "$VM_NICE" setpriv --pdeathsig KILL qemu-system-x86_64 -accel tcg,thread=multi -cpu "${VM_CPU:-max}" -smp "$VM_SMP" -m "$VM_MEM" \
         -nodefaults -no-user-config -display none -nic none -no-reboot \
         -serial "file:$T/console.log" -monitor none \
         -kernel "$VMLINUZ" -initrd "$T/initrd.cpio.gz" \
