@@ -91,7 +91,7 @@ VM ?= 1
 JOBS    ?=
 TEST_ENV = $(if $(JOBS),VSD_TEST_JOBS=$(JOBS))
 
-check: deps $(if $(filter-out 0,$(VM)),vm-deps)
+check: deps $(if $(filter 0,$(VM)),,vm-deps)
 	$(MAKE) all
 ifneq ($(VM),0)
 	$(TEST_ENV) VM_KERNEL=$(VM_KERNEL) VM_TESTS="$(VM_CHECK_TESTS)" tests/vm/with-host.sh $(B)
@@ -113,7 +113,7 @@ demo: deps
 VM_KERNEL ?= 6.1
 VM_TESTS ?=
 # The subset `make check` runs in the VM beside the host suite: v2's own
-# paths as a customer meets them: the lifecycle (create, start, exec, pause,
+# paths as a customer meets them: the lifecycle (create, start, exec, restart,
 # stop, destroy) on the default image backend, its disk kept across a stop,
 # memory and pids limits hit from inside and held against root inside,
 # exec after an init that moved to a leaf and enabled controllers (what
