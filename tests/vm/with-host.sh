@@ -47,7 +47,7 @@ trap interrupted INT TERM
 # the host suite measures CPU shares and rates, and is the gate; the guest
 # gets what the host's tests leave, so it may take that long to boot (466 s
 # once on a loaded machine), and its waits are scaled by 8, not 4.
-VM_NICE=${VM_NICE:-10} VM_TIMEOUT=${VM_TIMEOUT:-1500} VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-1200} \
+VM_NICE=${VM_NICE:-10} VM_TIMEOUT=${VM_TIMEOUT:-1600} VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-1200} \
         VM_TIME_SCALE=${VM_TIME_SCALE:-8} "$SRC/tests/vm/run.sh" "$B" "${vm_tests[@]}" >"$OUT" 2>&1 </dev/null &
 VM_PID=$!
 
