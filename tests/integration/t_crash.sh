@@ -235,8 +235,10 @@ crash_verify() { # JOURNAL
                         [ ! -e "$T/root/instances/$n" ] || fail "$n was destroyed but its directory remains"
                         continue
                 fi
-                grep -qx "$n" <<<"$names" || grep -qx "destroying $n" "$journal" ||
-                        fail "$n was created but is not listed after the crash"
+                if ! grep -qx "$n" <<<"$names"; then
+                        grep -qx "destroying $n" "$journal" || fail "$n was created but is not listed after the crash"
+                        continue
+                fi
                 if grep -qx "snap $n s1" "$journal"; then
                         snaps=$(timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" --json snapshots "$n") ||
                                 fail "cannot list the snapshots of $n"
