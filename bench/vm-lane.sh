@@ -43,10 +43,11 @@ for k in ${VM_BENCH_KERNELS:-6.1 6.12}; do
 done
 [ ${#rows[@]} -gt 0 ] || exit 1
 
-printf '%s\n' "${rows[@]}" | python3 -c '
+printf '%s\n' "${rows[@]}" >"$LOG"
+python3 - "$OUT" "$LOG" <<'PY'
 import datetime, json, sys
-out = sys.argv[1]
-rows = [json.loads(l) for l in sys.stdin if l.strip()]
+out, rows_file = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in open(rows_file) if l.strip()]
 lines = [f"# vsd inside a VM on Debian 12 kernels, against bare namespaces in the same VM — {datetime.date.today()}", "",
          "QEMU with TCG (software emulation): absolute times mean nothing, the ratio to the floor does.", "",
          "| figure | vsd median ms | floor median ms | vsd / floor | runs | vsd | floor |",
@@ -56,13 +57,13 @@ for r in rows:
     by.setdefault(r["figure"], {})[r["who"]] = r
 for fig, d in by.items():
     v, f = d["vsd"], d["floor"]
-    lines.append(f"| {fig} | {v[\"median\"]:.1f} | {f[\"median\"]:.1f} | {v[\"ratio\"]:.1f}x | {v[\"runs\"]} "
-                 f"| {v[\"detail\"].split(\", inside\")[0]} | {f[\"detail\"].split(\", inside\")[0]} |")
+    vd, fd = v["detail"].split(", inside")[0], f["detail"].split(", inside")[0]
+    lines.append(f"| {fig} | {v['median']:.1f} | {f['median']:.1f} | {v['ratio']:.1f}x | {v['runs']} | {vd} | {fd} |")
 text = "\n".join(lines) + "\n"
 open(f"{out}/vm-lane.md", "w").write(text)
 for r in rows:
     r.pop("ratio", None)
 json.dump(rows, open(f"{out}/vm-lane.json", "w"), indent=1, ensure_ascii=False)
 print(text)
-' "$OUT"
+PY
 exit "$status"
