@@ -9,8 +9,9 @@
 # over routed links against the host's loopback (iperf3); `vsctl stats` with
 # STATS_N (100) running instances; then the parts with their own daemon:
 # storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
-# requests while a snapshot is copied (bench/ops.sh),
-# peers, density and VMs.  Writes bench/results/.  Leaves nothing
+# requests while a snapshot is copied (bench/ops.sh), peers, density, VMs,
+# and start/exec/stop inside the VM lane's guest against bare namespaces
+# there (bench/vm-lane.sh).  Writes bench/results/.  Leaves nothing
 # behind: instances, links, firewall tables, cgroups, the daemon and its
 # directory go at exit.
 #
@@ -328,7 +329,7 @@ fi
 # The other parts, each with its own private setup and cleanup: the peers
 # (crun, LXC, systemd-nspawn), density and the daemon's cost, full VMs.  A
 # part that fails leaves no stale figures behind; the report says what it has.
-for part in peers density vm; do
+for part in peers density vm vm-lane; do
         rm -f "$OUT/$part.json"
         if [ -x "$SRC/bench/$part.sh" ]; then
                 "$SRC/bench/$part.sh" "$B" || echo "bench/$part.sh failed" >&2

@@ -403,6 +403,16 @@ int cg_set_limits(struct cg_manager *m, const char *name, const struct cg_limits
         return m->ops->set_limits(m, name, lim, err);
 }
 
+/* Where the processes of cgroup name go in hierarchy i: on v2 the payload,
+ * below the limits (<name> itself has controllers enabled for it, and the
+ * kernel's no-internal-process rule refuses a process there: EBUSY). */
+static void procs_dir(const struct cg_manager *m, size_t i, const char *name, char *dir, size_t len) {
+        if (m->hier[i].unified && m->ops->inner)
+                snprintf(dir, len, "%s/%s", name, m->ops->inner);
+        else
+                snprintf(dir, len, "%s", name);
+}
+
 int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err) {
         int r = cg_name_check(name, err);
         if (r < 0)
@@ -410,11 +420,7 @@ int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err) 
         char buf[32], dir[300];
         snprintf(buf, sizeof(buf), "%d", (int) pid);
         for (size_t i = 0; i < m->n_hier; i++) {
-                /* v2: processes live in the payload, below the limits */
-                if (m->hier[i].unified && m->ops->inner)
-                        snprintf(dir, sizeof(dir), "%s/%s", name, m->ops->inner);
-                else
-                        snprintf(dir, sizeof(dir), "%s", name);
+                procs_dir(m, i, name, dir, sizeof(dir));
                 r = cg_file_write(m->hier[i].parent_fd, dir, "cgroup.procs", buf);
                 if (r < 0)
                         return vs_err(err, -r, "move pid %d into cgroup %s/%s", (int) pid, m->hier[i].path, dir);
@@ -741,12 +747,15 @@ int cg_work_create(struct cg_manager *m, const char *id, vs_error *err) {
 }
 
 int cg_work_enter(struct cg_manager *m, const char *id) {
-        char name[CG_WORK_ID_MAX + 16];
+        char name[CG_WORK_ID_MAX + 16], dir[CG_WORK_ID_MAX + 64];
         if (work_name(id, name, sizeof(name), NULL) < 0)
                 return -EINVAL;
-        /* "0": the writer itself; no allocation, fit for a forked child */
+        /* "0": the writer itself; no allocation, fit for a forked child.
+         * Made by cg_create, a work cgroup has the instances' layout: on v2
+         * its processes go to the payload. */
         for (size_t i = 0; i < m->n_hier; i++) {
-                int r = cg_file_write(m->hier[i].parent_fd, name, "cgroup.procs", "0");
+                procs_dir(m, i, name, dir, sizeof(dir));
+                int r = cg_file_write(m->hier[i].parent_fd, dir, "cgroup.procs", "0");
                 if (r < 0)
                         return r;
         }

@@ -215,6 +215,39 @@ static void path_below(void) {
         CHECK("path below: dots kept for the beneath-open to refuse", r == 0 && streq(rel, "payload/../../db"), "r=%d", r);
 }
 
+/* A work cgroup (template builds, copies) on v2: made like an instance's,
+ * its processes go to the payload; <name> itself, with controllers enabled
+ * for its children, takes none (EBUSY on a real v2 host). */
+static void v2_work(void) {
+        vs_error err = { 0 };
+        struct cg_manager *m = NULL;
+        char *root = temp_tree();
+        put(root, "cgroup.controllers", "cpu memory pids\n");
+        put(root, "cgroup.subtree_control", "cpu memory pids\n");
+        put(root, "vsd/cgroup.controllers", "cpu memory pids\n");
+        put(root, "vsd/cgroup.subtree_control", "cpu memory pids\n");
+        int r = cg_manager_new(root, "vsd", &m, &err);
+        if (r < 0) {
+                CHECK("v2 work manager", false, "%s", err.msg);
+                goto out;
+        }
+        v2_instance_files(root, "vsd/" CG_WORK_PREFIX "build-debian-12");
+        r = cg_work_create(m, "build-debian-12", &err);
+        CHECK("v2 work cgroup created with its payload", r == 0 && exists(root, "vsd/" CG_WORK_PREFIX "build-debian-12/" CG_PAYLOAD),
+              "r=%d %s", r, err.msg);
+        put(root, "vsd/" CG_WORK_PREFIX "build-debian-12/" CG_PAYLOAD "/cgroup.procs", "");
+        r = cg_work_enter(m, "build-debian-12");
+        CHECK("v2 work cgroup entered in its payload",
+              r == 0 && streq(get(root, "vsd/" CG_WORK_PREFIX "build-debian-12/" CG_PAYLOAD "/cgroup.procs"), "0") &&
+                      streq(get(root, "vsd/" CG_WORK_PREFIX "build-debian-12/cgroup.procs"), ""),
+              "r=%d payload '%s' above it '%s'", r, get(root, "vsd/" CG_WORK_PREFIX "build-debian-12/" CG_PAYLOAD "/cgroup.procs"),
+              get(root, "vsd/" CG_WORK_PREFIX "build-debian-12/cgroup.procs"));
+        cg_manager_free(m);
+out:
+        vs_rm_rf(root);
+        free(root);
+}
+
 static void v2_mapping(void) {
         vs_error err = { 0 };
         struct cg_manager *m = NULL;
@@ -1695,6 +1728,7 @@ int main(void) {
         v2_delegation();
         path_below();
         v2_mapping();
+        v2_work();
         v1_mapping(false);
         v1_mapping(true);
         v1_missing_controller();

@@ -30,14 +30,18 @@
 # (no result line) no longer than the longest test limit, scaled, plus 5
 # minutes; VM_TIMEOUT (0 = none) bounds the whole run.  A boot failure, a
 # hang or a guest panic fails the run with the tail of the guest's console.
+# VM_NICE (0) is qemu's nice value: make check runs the lane at 10 beside
+# the host suite, whose tests measure CPU shares and rates and come first.
 #
 # Nothing outlives the run: qemu is killed by pid and the temporary directory
-# removed on any exit, Ctrl-C included.  VM_KEEP=1 keeps the directory
+# removed on any exit, Ctrl-C included; qemu has SIGKILL as its parent-death
+# signal, so a run killed with -9 takes it along too.  VM_KEEP=1 keeps the directory
 # (console log, runner output) of a failed run, VM_KEEP=all of any run.
 #
 # For a look inside: VM_GUEST_CMD='shell command' runs that (in a copy of
-# the checkout's tests, with the build in /opt/vsd-vm/build) instead of the
-# runner; VM_APPEND adds to the kernel command line, VM_CPU picks qemu's -cpu
+# the checkout's tests, templates and bench scripts, /opt/vsd-vm/src, with
+# the build in /opt/vsd-vm/build) instead of the runner (bench/vm-lane.sh
+# does); VM_APPEND adds to the kernel command line, VM_CPU picks qemu's -cpu
 # (max).  VSD_TEST_STORAGE=dir passes on to the test daemons' default backend.
 #
 # Usage: tests/vm/run.sh BUILD_DIR [PATTERN...]     (as root)
@@ -63,6 +67,7 @@ VM_DISK=${VM_DISK:-16G}
 VM_TIME_SCALE=${VM_TIME_SCALE:-4}
 VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-600}
 VM_TIMEOUT=${VM_TIMEOUT:-0}
+VM_NICE=${VM_NICE:-0}
 TAG=vm-$VM_KERNEL
 
 passed=0
@@ -119,26 +124,40 @@ trap interrupted INT TERM
 # The kernel ------------------------------------------------------------------
 
 # The package: an exact name, or the version a meta-package points at today.
-case $VM_KERNEL in
-linux-image-*) PKG=$VM_KERNEL ;;
-*)
-        PKG=
+# The package a meta-package points at in apt's lists, if it is VM_KERNEL.
+kernel_from_lists() {
+        local meta p
         for meta in "linux-image-$VM_KERNEL-amd64" linux-image-amd64; do
                 p=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' | head -1)
                 case $p in
                 linux-image-"$VM_KERNEL".*-amd64 | linux-image-"$VM_KERNEL"-*-amd64 | linux-image-"$VM_KERNEL"[.+]*-amd64)
-                        PKG=$p
-                        break
+                        echo "$p"
+                        return 0
                         ;;
                 esac
         done
-        # offline: the newest one of that version already in the cache
-        if [ -z "$PKG" ]; then
-                PKG=$(cd "$VM_CACHE" 2>/dev/null && ls -d linux-image-"$VM_KERNEL"[.+-]*-amd64 2>/dev/null | sort -V | tail -1)
+        return 1
+}
+# The newest one of that version already unpacked in the cache.
+kernel_from_cache() {
+        (cd "$VM_CACHE" 2>/dev/null && ls -d linux-image-"$VM_KERNEL"[.+-]*-amd64 2>/dev/null | grep -v -- '-cloud-amd64$' |
+                sort -V | tail -1)
+}
+case $VM_KERNEL in
+linux-image-*) PKG=$VM_KERNEL ;;
+*)
+        PKG=$(kernel_from_lists)
+        # a fresh machine whose apt lists are empty (a CI image): fetch them
+        # once, unless the cache already has a kernel of that version
+        if [ -z "$PKG" ] && [ -z "$(kernel_from_cache)" ]; then
+                say "no $VM_KERNEL kernel in apt's lists: apt-get update"
+                apt-get update -qq >/dev/null 2>&1
+                PKG=$(kernel_from_lists)
         fi
+        [ -n "$PKG" ] || PKG=$(kernel_from_cache)
         ;;
 esac
-[ -n "$PKG" ] || die "no Debian kernel package for VM_KERNEL=$VM_KERNEL (apt-get update?)"
+[ -n "$PKG" ] || die "no Debian kernel package for VM_KERNEL=$VM_KERNEL in apt's lists or in $VM_CACHE"
 case $PKG in
 *-cloud-amd64 | *-rt-amd64) die "$PKG: only the generic flavour has everything the lane needs (9p)" ;;
 esac
@@ -164,7 +183,18 @@ prepare_kernel() {
 # one run at a time unpacks; the others wait for it
 exec {LOCKFD}>"$VM_CACHE/.lock"
 flock "$LOCKFD"
-prepare_kernel || die "cannot download and unpack $PKG into $VM_CACHE"
+if ! prepare_kernel; then
+        # offline, or the mirror has moved on: the newest kernel of that
+        # version the cache already has
+        old=$(kernel_from_cache)
+        case $VM_KERNEL in linux-image-*) old= ;; esac
+        [ -n "$old" ] || die "cannot download and unpack $PKG into $VM_CACHE"
+        say "cannot download $PKG: using $old from the cache"
+        PKG=$old
+        KVER=${PKG#linux-image-}
+        KDIR=$VM_CACHE/$PKG
+        prepare_kernel || die "cannot use $PKG in $VM_CACHE"
+fi
 flock -u "$LOCKFD"
 exec {LOCKFD}>&-
 VMLINUZ=$KDIR/boot/vmlinuz-$KVER
@@ -211,6 +241,9 @@ mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$T/disk.img
 mkdir -p "$J/build" "$J/src"
 cp -a "$B/vsd" "$B/vsctl" "$B/tests" "$J/build/" || die "cannot copy the build from $B (make all?)"
 cp -a "$SRC/tests" "$SRC/templates" "$J/src/" || die "cannot copy the tests"
+# the bench scripts (bench/vm-lane.sh runs one in the guest), not their results
+mkdir -p "$J/src/bench"
+cp -a "$SRC"/bench/*.sh "$SRC"/bench/*.py "$J/src/bench/" || die "cannot copy the bench scripts"
 
 # The job: environment and command line, quoted for the guest's bash.
 {
@@ -245,7 +278,9 @@ SILENCE=$(awk -v l="$max_limit" -v s="$VM_TIME_SCALE" 'BEGIN { printf "%d", l * 
 
 say "booting $PKG (qemu TCG, -smp $VM_SMP, -m ${VM_MEM}M)"
 QEMU_START=$SECONDS
-qemu-system-x86_64 -accel tcg,thread=multi -cpu "${VM_CPU:-max}" -smp "$VM_SMP" -m "$VM_MEM" \
+# qemu dies with this script even when nothing can clean up (SIGKILL):
+# the parent-death signal, set before the exec
+nice -n "$VM_NICE" setpriv --pdeathsig KILL qemu-system-x86_64 -accel tcg,thread=multi -cpu "${VM_CPU:-max}" -smp "$VM_SMP" -m "$VM_MEM" \
         -nodefaults -no-user-config -display none -nic none -no-reboot \
         -serial "file:$T/console.log" -monitor none \
         -kernel "$VMLINUZ" -initrd "$T/initrd.cpio.gz" \
