@@ -284,6 +284,7 @@ int start_report_parse(const void *buf, size_t n, bool fd_came, bool *ret_take_f
                 else if (warn && m.message[0]) {
                         size_t k = strlen(warn->msg);
                         snprintf(warn->msg + k, sizeof(warn->msg) - k, "%s%s", k ? "; " : "", m.message);
+                        vs_err_text_clean(warn->msg); /* the child's bytes, as vs_err() does */
                 }
                 return 1;
         }
