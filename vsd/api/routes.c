@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The API's handlers: one function per endpoint, routed by a table. */
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -291,7 +292,10 @@ static int json_text(json_t *v, const char *field, char *buf, size_t len, vs_err
                 bool list = false;
                 for (size_t k = 0; k < ELEMENTSOF(lists); k++)
                         list = list || streq(field, lists[k]);
-                if (!*json_string_value(v) && !list)
+                const char *t = json_string_value(v);
+                while (isspace((unsigned char) *t)) /* blanks go: inst_config_set() */
+                        t++;
+                if (!*t && !list)
                         return vs_err_msg(err, EINVAL, "%s must not be empty", field);
                 if (strlen(json_string_value(v)) >= len)
                         return vs_err_msg(err, E2BIG, "%s is too long", field);
