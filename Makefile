@@ -161,20 +161,24 @@ BENCH_DEPS += qemu-system-x86 busybox-static
 
 # Coverage-guided fuzzing (clang's libFuzzer) of what reads outside input:
 # each fuzzer in tests/fuzz/ runs FUZZ_SECONDS from its seeds in
-# tests/fuzz/corpus/NAME/ (what it finds is kept in $(FUZZ_B)/fuzz/corpus/NAME/);
+# tests/fuzz/corpus/NAME/ and with the words of tests/fuzz/NAME.dict if there
+# is one (what it finds is kept in $(FUZZ_B)/fuzz/corpus/NAME/);
 # a crash, a leak or a broken promise stops make with the input that caused
 # it in $(FUZZ_B)/fuzz/.  The archives are built once more for it, by clang,
-# into $(FUZZ_B)/.  FUZZERS=fuzz_api_body runs only those named.
+# into $(FUZZ_B)/.  FUZZERS=fuzz_api_body runs only those named.  The files
+# config.ini's fuzzers write go to a directory of their own in /dev/shm.
 FUZZ_SECONDS ?= 60
 FUZZ_B  ?= build-fuzz
 FUZZERS ?= $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 fuzz: deps
 	$(MAKE) B=$(FUZZ_B) CC=clang SAN=fuzz $(patsubst %,$(FUZZ_B)/fuzz/%,$(FUZZERS))
-	@set -e; mkdir -p $(FUZZ_B)/fuzz/tmp; for f in $(FUZZERS); do \
+	@set -e; tmp=$$(mktemp -d /dev/shm/vsd-fuzz.XXXXXX 2>/dev/null || mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for f in $(FUZZERS); do \
 		mkdir -p $(FUZZ_B)/fuzz/corpus/$$f; \
 		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
-		TMPDIR=$(CURDIR)/$(FUZZ_B)/fuzz/tmp $(FUZZ_B)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
+		TMPDIR=$$tmp $(FUZZ_B)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
 			-print_final_stats=1 -artifact_prefix=$(FUZZ_B)/fuzz/$$f- \
+			$$([ ! -e tests/fuzz/$$f.dict ] || echo -dict=tests/fuzz/$$f.dict) \
 			$(FUZZ_B)/fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
 	done
 
