@@ -12,7 +12,7 @@ CC      ?= cc
 B       ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
            -D_GNU_SOURCE -fno-strict-aliasing -I. -I/usr/include/iniparser -MMD -MP -DVS_DATADIR='"$(DATADIR)"'
 ifneq ($(findstring clang,$(CC)),clang)
 CFLAGS  += -Wno-format-truncation
@@ -20,6 +20,12 @@ endif
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+endif
+# SAN=fuzz (CC=clang): the archives instrumented for libFuzzer, whose main()
+# the fuzzers get at link; `make fuzz` builds them so into $(FUZZ_B)/.
+ifeq ($(SAN),fuzz)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
 VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl
@@ -31,6 +37,7 @@ NET_SRC   := $(wildcard net/*.c)
 CORE_SRC  := $(wildcard vsd/*/*.c)
 VSCTL_SRC := $(wildcard vsctl/*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -39,6 +46,7 @@ LIBCG   = $(B)/libvscgroup.a
 LIBNET  = $(B)/libvsnet.a
 LIBCORE = $(B)/libvsdcore.a
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 PROBE   = $(B)/tests/probe
 
 all: $(B)/vsd $(B)/vsctl $(PROBE) $(UNIT_BINS)
@@ -65,11 +73,17 @@ $(B)/vsctl: $(call obj,$(VSCTL_SRC)) $(LIBBASE)
 # The probe runs inside instances: static, no sanitizer, no host libraries.
 $(PROBE): tests/probe/probe.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -static -o $@ $<
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
+
+# The fuzzers link the archives as vsd does (built with SAN=fuzz: see fuzz).
+$(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
+fuzz-bins: $(FUZZ_BINS)
 
 # Debian packages the build, the tests and the demo need; idempotent.
 DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libiniparser-dev \
@@ -152,17 +166,28 @@ bench: deps bench-deps vm-deps
 # bench/vm.sh: the same idle instance as a virtual machine (TCG on this host)
 BENCH_DEPS += qemu-system-x86 busybox-static
 
-# Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS each.
+# Coverage-guided fuzzing (clang's libFuzzer) of what reads outside input:
+# each fuzzer in tests/fuzz/ runs FUZZ_SECONDS from its seeds in
+# tests/fuzz/corpus/NAME/ and with the words of tests/fuzz/NAME.dict if there
+# is one (what it finds is kept in $(FUZZ_B)/fuzz/corpus/NAME/);
+# a crash, a leak or a broken promise stops make with the input that caused
+# it in $(FUZZ_B)/fuzz/.  The archives are built once more for it, by clang,
+# into $(FUZZ_B)/.  FUZZERS=fuzz_api_body runs only those named.  The files
+# config.ini's fuzzers write go to a directory of their own in /dev/shm.
 FUZZ_SECONDS ?= 60
+FUZZ_B  ?= build-fuzz
+FUZZERS ?= $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 fuzz: deps
-	@mkdir -p $(B)/fuzz
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
-		-o $(B)/fuzz/fuzz_http_reader tests/fuzz/fuzz_http_reader.c base/*.c
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -I/usr/include/iniparser -fsanitize=fuzzer,address,undefined \
-		-o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c vsd/conf/settings.c vsd/conf/rlimits.c cgroups/*.c net/*.c base/*.c -liniparser -lcgroup -lnftables -lmnl
-	$(B)/fuzz/fuzz_http_reader -max_total_time=$(FUZZ_SECONDS) -max_len=4096
-	$(B)/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=2048
-	rm -f /tmp/vsd-fuzz-config-*.ini
+	$(MAKE) B=$(FUZZ_B) CC=clang SAN=fuzz $(patsubst %,$(FUZZ_B)/fuzz/%,$(FUZZERS))
+	@set -e; tmp=$$(mktemp -d /dev/shm/vsd-fuzz.XXXXXX 2>/dev/null || mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for f in $(FUZZERS); do \
+		mkdir -p $(FUZZ_B)/fuzz/corpus/$$f; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		TMPDIR=$$tmp $(FUZZ_B)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_B)/fuzz/$$f- \
+			$$([ ! -e tests/fuzz/$$f.dict ] || echo -dict=tests/fuzz/$$f.dict) \
+			$(FUZZ_B)/fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/busybox \
@@ -178,7 +203,7 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf ] || install -m 0644 doc/vsd.conf.example $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 help:
 	@echo "make [all]    build vsd, vsctl, the probe and unit tests into $(B)/"
@@ -191,9 +216,10 @@ help:
 	@echo "               VM_TESTS=\"t_lifecycle: t_limits:test_memory\" (patterns as for tests/run.sh)"
 	@echo "make demo     start a private vsd and a few instances"
 	@echo "make bench    benchmarks (BENCH_OLD=REV: also this build against revision REV)"
-	@echo "make fuzz     fuzz the HTTP reader and config.ini parser (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
+	@echo "make fuzz     fuzz the HTTP reader, config.ini, the API's create and PATCH bodies and the"
+	@echo "              start handshake's reports, FUZZ_SECONDS=$(FUZZ_SECONDS) each (clang, into $(FUZZ_B)/)"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
-.PHONY: check-vm vm-deps all deps bench-deps check check-san demo bench fuzz install clean help
+.PHONY: check-vm vm-deps all deps bench-deps check check-san demo bench fuzz fuzz-bins install clean help
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

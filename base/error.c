@@ -2,8 +2,60 @@
 #include "base/error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The length of the UTF-8 character at p (1-4), or 0 when the bytes there
+ * are not one (RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, no character cut short by the end of the string). */
+static size_t utf8_char_len(const unsigned char *p) {
+        unsigned char lo = 0x80, hi = 0xbf;
+        size_t n;
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+                n = 3;
+                if (p[0] == 0xe0)
+                        lo = 0xa0;
+                else if (p[0] == 0xed)
+                        hi = 0x9f;
+        } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+                n = 4;
+                if (p[0] == 0xf0)
+                        lo = 0x90;
+                else if (p[0] == 0xf4)
+                        hi = 0x8f;
+        } else
+                return 0;
+        if (p[1] < lo || p[1] > hi)
+                return 0;
+        for (size_t k = 2; k < n; k++)
+                if (p[k] < 0x80 || p[k] > 0xbf)
+                        return 0;
+        return n;
+}
+
+void vs_err_text_clean(char *s) {
+        unsigned char *in = (unsigned char *) s, *out = in;
+        while (*in) {
+                size_t n = utf8_char_len(in);
+                /* C0 controls, DEL and C1 controls (U+0080..U+009F, which
+                 * some terminals obey like ESC) */
+                bool control = n == 1 ? (*in < 0x20 || *in == 0x7f) : n == 2 && in[0] == 0xc2 && in[1] < 0xa0;
+                if (n == 0 || control) {
+                        *out++ = '?';
+                        in += n ? n : 1;
+                        continue;
+                }
+                memmove(out, in, n);
+                out += n;
+                in += n;
+        }
+        *out = '\0';
+}
 
 __attribute__((format(printf, 4, 0)))
 static int fill(vs_error *err, int errnum, int with_reason, const char *fmt, va_list ap) {
@@ -15,6 +67,7 @@ static int fill(vs_error *err, int errnum, int with_reason, const char *fmt, va_
         int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         if (with_reason && n >= 0 && (size_t) n < sizeof(err->msg))
                 snprintf(err->msg + n, sizeof(err->msg) - (size_t) n, ": %s", strerror(errnum));
+        vs_err_text_clean(err->msg);
         return -errnum;
 }
 
@@ -47,6 +100,7 @@ int vs_err_prefix(vs_error *err, const char *fmt, ...) {
         va_end(ap);
         if (n >= 0 && (size_t) n < sizeof(err->msg))
                 snprintf(err->msg + n, sizeof(err->msg) - (size_t) n, ": %s", old);
+        vs_err_text_clean(err->msg);
         return -err->code;
 }
 

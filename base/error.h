@@ -34,6 +34,14 @@ int vs_err_msg(vs_error *err, int errnum, const char *fmt, ...) __attribute__((f
 /* Prepend "context: " to an already filled err; return -err->code. */
 int vs_err_prefix(vs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Make s one line of UTF-8, in place: every control character (C0, DEL,
+ * C1) and every byte that is not part of a whole UTF-8 character becomes
+ * '?'.  The functions above do it to each message they fill, so that what
+ * went into one (a request's bytes, a name cut by "%.40s", a file name, a
+ * child's report) can neither break the line nor make the API's JSON answer
+ * impossible (jansson takes only UTF-8).  Async-signal-safe. */
+void vs_err_text_clean(char *s);
+
 /* Map an errno-style code to the HTTP status the API answers with. */
 int vs_err_http_status(int code);
 

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
+/* A variable that is there only for its cleanup (an fd closed on return,
+ * used through another name): clang counts it unused otherwise. */
+#define _unused_ __attribute__((unused))
 
 static inline void freep(void *p) {
         free(*(void **) p);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/http_reader.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         vs_http_head h;

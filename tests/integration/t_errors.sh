@@ -129,6 +129,17 @@ test_api_bad_requests() {
         big=$(head -c 70000 /dev/zero | tr '\0' a)
         api POST /v1/instances "{\"name\": \"x1\", \"template\": \"$big\"}"
         api_error 413
+        # bytes that are not UTF-8 (the JSON parser quotes them in its
+        # message), a control character, a field name cut inside a
+        # character: answered all the same, in one line
+        api POST /v1/instances $'\x7f"\x92\x8e\x92\xe2nam'
+        api_error 400
+        api POST /v1/instances $'{"name": "x1", "a\x01": 1}'
+        api_error 400
+        api PATCH /v1/instances/ghost $'\x92'
+        api_error 404
+        api POST /v1/instances "{\"name\": \"x1\", \"$(printf 'k%.0s' {1..39})é\": 1}"
+        api_error 400
         api GET /v1/instances/ghost
         api_error 404
         api GET /v1/no-such-endpoint

@@ -76,3 +76,16 @@ void api_stream_op(struct request *rq, struct op *op, bool follow);
 /* routes.c */
 void routes_dispatch(struct request *rq, const char *method, const char *url, const char *body, size_t len);
 json_t *routes_instance_json(struct instance *i);
+
+/* What a request body asks of an instance's settings, read exactly as the
+ * routes read it and with no daemon state touched (nothing is created,
+ * written or looked up), so tests/fuzz/fuzz_api_body.c runs what the
+ * daemon runs.  Both refuse an unknown field and take each setting through
+ * config.ini's parser (inst_config_set); cfg may be partly changed on error.
+ *
+ * POST /v1/instances: {"name", "template", "start", settings...} onto cfg,
+ * which holds the defaults; *ret_start is "start": true. */
+int routes_create_body(const char *body, size_t len, struct inst_config *cfg, bool *ret_start, vs_error *err);
+/* PATCH /v1/instances/NAME: {settings...} onto cfg, a copy of the
+ * instance's, which inst_update() then takes. */
+int routes_patch_body(const char *body, size_t len, struct inst_config *cfg, vs_error *err);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The API's handlers: one function per endpoint, routed by a table. */
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -292,7 +293,10 @@ static int json_text(json_t *v, const char *field, char *buf, size_t len, vs_err
                 bool list = false;
                 for (size_t k = 0; k < ELEMENTSOF(lists); k++)
                         list = list || streq(field, lists[k]);
-                if (!*json_string_value(v) && !list)
+                const char *t = json_string_value(v);
+                while (isspace((unsigned char) *t)) /* blanks go: inst_config_set() */
+                        t++;
+                if (!*t && !list)
                         return vs_err_msg(err, EINVAL, "%s must not be empty", field);
                 if (strlen(json_string_value(v)) >= len)
                         return vs_err_msg(err, E2BIG, "%s is too long", field);
@@ -326,8 +330,9 @@ static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
         json_object_foreach(obj, key, v) {
                 if (!inst_config_settable(key))
                         continue;
-                if (json_text(v, key, text, sizeof(text), err) < 0)
-                        return -EINVAL;
+                int r = json_text(v, key, text, sizeof(text), err);
+                if (r < 0)
+                        return r;
                 if (inst_config_set(cfg, key, text, err) < 0)
                         return vs_err_prefix(err, "%s", key);
         }
@@ -448,56 +453,71 @@ static void list_instances(struct ctx *c) {
         api_reply_json(c->rq, 200, arr);
 }
 
-static void create_instance(struct ctx *c) {
+int routes_create_body(const char *body, size_t len, struct inst_config *cfg, bool *ret_start, vs_error *err) {
         static const char *const known[] = { "name", "template", "start", NULL };
-        vs_error err = { 0 }, warn = { 0 };
         json_t *obj = NULL;
+        int r = parse_body(body, len, true, &obj, err);
+        if (r < 0)
+                return r;
+        r = reject_unknown(obj, known, true, err);
+        if (r < 0)
+                goto out;
+        json_t *name = json_object_get(obj, "name");
+        if (!json_is_string(name)) {
+                r = vs_err_msg(err, EINVAL, "field 'name' (a string) is required");
+                goto out;
+        }
+        r = vs_name_check("instance", json_string_value(name), err);
+        if (r < 0)
+                goto out;
+        snprintf(cfg->name, sizeof(cfg->name), "%s", json_string_value(name));
+        json_t *tmpl = json_object_get(obj, "template");
+        if (tmpl) {
+                if (!json_is_string(tmpl)) {
+                        r = vs_err_msg(err, EINVAL, "field 'template' must be a string");
+                        goto out;
+                }
+                r = vs_name_check("template", json_string_value(tmpl), err);
+                if (r < 0)
+                        goto out;
+                snprintf(cfg->template_name, sizeof(cfg->template_name), "%s", json_string_value(tmpl));
+        }
+        json_t *start = json_object_get(obj, "start");
+        if (start && !json_is_boolean(start)) {
+                r = vs_err_msg(err, EINVAL, "field 'start' must be true or false");
+                goto out;
+        }
+        r = apply_limits(obj, cfg, err);
+        if (r < 0)
+                goto out;
+        *ret_start = json_is_true(start);
+out:
+        json_decref(obj);
+        return r < 0 ? r : 0;
+}
+
+static void create_instance(struct ctx *c) {
+        vs_error err = { 0 }, warn = { 0 };
         struct inst_config cfg;
         struct instance *i;
+        bool start;
 
         inst_config_defaults(&cfg);
         /* the daemon's [defaults], then the request's own on top: an
          * explicit "unlimited" is the request's choice */
         settings_apply_defaults(&c->v->set, &cfg);
-        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, true, &err) < 0)
-                goto fail;
-        json_t *name = json_object_get(obj, "name");
-        if (!json_is_string(name)) {
-                vs_err_msg(&err, EINVAL, "field 'name' (a string) is required");
-                goto fail;
+        if (routes_create_body(c->body, c->len, &cfg, &start, &err) < 0 ||
+            inst_create(c->v, &cfg, &i, &warn, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
         }
-        if (vs_name_check("instance", json_string_value(name), &err) < 0)
-                goto fail;
-        snprintf(cfg.name, sizeof(cfg.name), "%s", json_string_value(name));
-        json_t *tmpl = json_object_get(obj, "template");
-        if (tmpl) {
-                if (!json_is_string(tmpl) || vs_name_check("template", json_string_value(tmpl), &err) < 0) {
-                        if (!err.code)
-                                vs_err_msg(&err, EINVAL, "field 'template' must be a string");
-                        goto fail;
-                }
-                snprintf(cfg.template_name, sizeof(cfg.template_name), "%s", json_string_value(tmpl));
-        }
-        json_t *start = json_object_get(obj, "start");
-        if (start && !json_is_boolean(start)) {
-                vs_err_msg(&err, EINVAL, "field 'start' must be true or false");
-                goto fail;
-        }
-        if (apply_limits(obj, &cfg, &err) < 0)
-                goto fail;
-        if (inst_create(c->v, &cfg, &i, &warn, &err) < 0)
-                goto fail;
-        if (json_is_true(start) && inst_start(i, &err) < 0) {
+        if (start && inst_start(i, &err) < 0) {
                 /* created but not started: say so, keep the instance */
                 vs_err_prefix(&err, "created '%s' but", cfg.name);
-                goto fail;
+                api_reply_error(c->rq, &err);
+                return;
         }
-        json_decref(obj);
         reply_instance_warn(c, 201, i, &warn);
-        return;
-fail:
-        json_decref(obj);
-        api_reply_error(c->rq, &err);
 }
 
 static int lookup(struct ctx *c, struct instance **ret) {
@@ -515,21 +535,29 @@ static void get_instance(struct ctx *c) {
                 reply_instance(c, 200, i);
 }
 
-static void patch_instance(struct ctx *c) {
+int routes_patch_body(const char *body, size_t len, struct inst_config *cfg, vs_error *err) {
         static const char *const none[] = { NULL };
+        json_t *obj = NULL;
+        int r = parse_body(body, len, true, &obj, err);
+        if (r < 0)
+                return r;
+        r = reject_unknown(obj, none, true, err);
+        if (r >= 0)
+                r = apply_limits(obj, cfg, err);
+        json_decref(obj);
+        return r < 0 ? r : 0;
+}
+
+static void patch_instance(struct ctx *c) {
         vs_error err = { 0 }, warn = { 0 };
         struct instance *i;
-        json_t *obj = NULL;
         if (lookup(c, &i) < 0)
                 return;
         struct inst_config cfg = i->cfg;
-        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, none, true, &err) < 0 ||
-            apply_limits(obj, &cfg, &err) < 0 || inst_update(i, &cfg, &warn, &err) < 0) {
-                json_decref(obj);
+        if (routes_patch_body(c->body, c->len, &cfg, &err) < 0 || inst_update(i, &cfg, &warn, &err) < 0) {
                 api_reply_error(c->rq, &err);
                 return;
         }
-        json_decref(obj);
         reply_instance_warn(c, 200, i, &warn);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vsd/conf/settings.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <iniparser.h>
@@ -782,6 +783,18 @@ int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_er
 }
 
 int inst_config_set(struct inst_config *c, const char *key, const char *value, vs_error *err) {
+        /* config.ini's reader (iniparser) takes the blanks around a value
+         * away: a value kept with them would read back otherwise after the
+         * next daemon start */
+        while (isspace((unsigned char) *value))
+                value++;
+        size_t n = strlen(value);
+        while (n > 0 && isspace((unsigned char) value[n - 1]))
+                n--;
+        _cleanup_free_ char *trimmed = strndup(value, n);
+        if (!trimmed)
+                return vs_err(err, ENOMEM, "Failed to set %s", key);
+        value = trimmed;
         for (size_t i = 0; i < ELEMENTSOF(instance_table); i++) {
                 const struct setting *row = &instance_table[i];
                 /* name and template are fixed at create time */

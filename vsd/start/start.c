@@ -268,6 +268,32 @@ static int parent_setup(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg
         return r;
 }
 
+int start_report_parse(const void *buf, size_t n, bool fd_came, bool *ret_take_fd, vs_error *warn, vs_error *err) {
+        struct sync_msg m;
+        *ret_take_fd = false;
+        if (n == 0)
+                return 0; /* EOF: the child exec'd */
+        size_t len = n < sizeof(m) ? n : sizeof(m); /* recvmsg() cuts a longer one so */
+        memcpy(&m, buf, len);
+        int r = sync_msg_parse(&m, len);
+        if (r < 0)
+                return vs_err(err, -r, "Failed to read from the child");
+        if (m.error == 0) {
+                if (fd_came)
+                        *ret_take_fd = true;
+                else if (warn && m.message[0]) {
+                        size_t k = strlen(warn->msg);
+                        snprintf(warn->msg + k, sizeof(warn->msg) - k, "%s%s", k ? "; " : "", m.message);
+                        vs_err_text_clean(warn->msg); /* the child's bytes, as vs_err() does */
+                }
+                return 1;
+        }
+        int code = m.error > 0 ? m.error : EINVAL;
+        if (m.message[0])
+                return vs_err(err, code, "Failed to %s: %s", sync_stage_name(m.stage), m.message);
+        return vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
+}
+
 /*
  * One message of the child's answer: 0 EOF (it exec'd); 1 a report on the
  * way, after which more comes: an fd a step handed over (step_join_pty),
@@ -276,31 +302,19 @@ static int parent_setup(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg
  */
 static int parent_result_step(int sync_fd, int *passed, vs_error *warn, vs_error *err) {
         struct sync_msg m;
-        int fd = -EBADF;
-        int r = sync_recv_fd(sync_fd, &m, passed ? &fd : NULL);
-        if (r > 0 && m.error == 0) {
-                if (fd >= 0) {
-                        safe_close(passed);
-                        *passed = fd;
-                } else if (warn && m.message[0]) {
-                        size_t n = strlen(warn->msg);
-                        snprintf(warn->msg + n, sizeof(warn->msg) - n, "%s%s", n ? "; " : "", m.message);
-                }
-                return 1;
-        }
-        if (fd >= 0)
-                close(fd);
-        if (r == 0)
-                return 0; /* EOF: the child exec'd */
-        if (r > 0) {
-                int code = m.error > 0 ? m.error : EINVAL;
-                if (m.message[0])
-                        return vs_err(err, code, "Failed to %s: %s", sync_stage_name(m.stage), m.message);
-                return vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
-        }
-        if (r == -EAGAIN)
+        _cleanup_close_ int fd = -EBADF;
+        bool take;
+        ssize_t n = sync_recv_raw(sync_fd, &m, passed ? &fd : NULL);
+        if (n == -EAGAIN)
                 return vs_err(err, ETIMEDOUT, "Failed to start: no word from the child in %d s", START_TIMEOUT_SEC);
-        return vs_err(err, -r, "Failed to read from the child");
+        if (n < 0)
+                return vs_err(err, (int) -n, "Failed to read from the child");
+        int r = start_report_parse(&m, (size_t) n, fd >= 0, &take, warn, err);
+        if (r > 0 && take) {
+                safe_close(passed);
+                *passed = TAKE_FD(fd);
+        }
+        return r;
 }
 
 /* The child's whole answer, waited for: 0 it exec'd (with the fd a step

@@ -30,11 +30,14 @@
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "base/error.h"
 
 #define SYNC_STAGES(X)                                                              \
         /* parent side, reported by the parent itself */                           \
@@ -147,10 +150,23 @@ static inline int sync_send(int fd, enum sync_stage stage, int error, const char
         return sync_send_fd(fd, stage, error, message, -1);
 }
 
-/* Returns 1 with *ret filled, 0 on EOF (the peer exec'd or died), -errno.
- * An fd that came with the message is put in *ret_fd (close-on-exec), or
- * closed when ret_fd is NULL; *ret_fd is -EBADF when none came. */
-static inline int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd) {
+/* A datagram of n bytes (n > 0), received into m: 1 with the message's
+ * text made a string, or -EBADMSG when it is too short to be a message.
+ * Pure, for both sides and for start_report_parse(). */
+static inline int sync_msg_parse(struct sync_msg *m, size_t n) {
+        if (n <= offsetof(struct sync_msg, message))
+                return -EBADMSG;
+        if (n < sizeof(*m))
+                ((char *) m)[n] = '\0';
+        m->message[sizeof(m->message) - 1] = '\0';
+        return 1;
+}
+
+/* One datagram into *ret as it came (n bytes, 0 at EOF: the peer exec'd or
+ * died), or -errno.  An fd that came with it is put in *ret_fd
+ * (close-on-exec), or closed when ret_fd is NULL; *ret_fd is -EBADF when
+ * none came.  More than one fd: the first is kept, the others closed. */
+static inline ssize_t sync_recv_raw(int fd, struct sync_msg *ret, int *ret_fd) {
         struct iovec iov = { .iov_base = ret, .iov_len = sizeof(*ret) };
         union {
                 struct cmsghdr align;
@@ -180,20 +196,44 @@ static inline int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd) {
                                 close(f);
                 }
         }
-        if (n == 0 || (size_t) n <= offsetof(struct sync_msg, message) || !ret_fd) {
+        if (ret_fd)
+                *ret_fd = passed;
+        else if (passed >= 0)
+                close(passed);
+        return n;
+}
+
+/* Returns 1 with *ret filled, 0 on EOF (the peer exec'd or died), -errno.
+ * An fd that came with the message is put in *ret_fd (close-on-exec), or
+ * closed when ret_fd is NULL; *ret_fd is -EBADF when none came. */
+static inline int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd) {
+        int passed = -EBADF;
+        ssize_t n = sync_recv_raw(fd, ret, ret_fd ? &passed : NULL);
+        if (ret_fd)
+                *ret_fd = -EBADF;
+        if (n <= 0) {
                 if (passed >= 0)
                         close(passed);
-                if (n == 0)
-                        return 0;
-                if ((size_t) n <= offsetof(struct sync_msg, message))
-                        return -EBADMSG;
-        } else
+                return (int) n;
+        }
+        int r = sync_msg_parse(ret, (size_t) n);
+        if (r < 0) {
+                if (passed >= 0)
+                        close(passed);
+                return r;
+        }
+        if (ret_fd)
                 *ret_fd = passed;
-        ret->message[sizeof(ret->message) - 1] = '\0';
-        if ((size_t) n < sizeof(*ret))
-                ((char *) ret)[n] = '\0';
         return 1;
 }
+
+/* The parent's reading of one report of the child (vsd/start/start.c),
+ * from the bytes that came (n; 0: EOF) and whether an fd came with them:
+ * 0 EOF, the child exec'd; 1 more is to come: with *ret_take_fd set the
+ * fd is one a step handed over (keep it), otherwise a warning without an
+ * errno, appended to warn (NULL: dropped); < 0 the stage that failed, in
+ * err.  Pure: tests/fuzz/fuzz_sync.c runs it on any bytes. */
+int start_report_parse(const void *buf, size_t n, bool fd_came, bool *ret_take_fd, vs_error *warn, vs_error *err);
 
 static inline int sync_recv(int fd, struct sync_msg *ret) {
         return sync_recv_fd(fd, ret, NULL);

@@ -538,7 +538,7 @@ static int image_grow(struct stor *st, const char *dir, uint64_t size, bool atta
                 return vs_err(err, errno, "grow %s", image);
         bool owned = false;
         int fd = attached ? fs_fd(st, dir, mnt, true, &owned) : -EBADF;
-        _cleanup_close_ int own = owned ? fd : -EBADF;
+        _cleanup_close_ _unused_ int own = owned ? fd : -EBADF;
         if (fd < 0 || find_dev(st, dir, image, dev) <= 0)
                 return vs_write_atomic(marker, "", 0, 0600) < 0 ? vs_err(err, EIO, "write %s", marker) : 0;
         int r = loopdev_set_capacity(dev, err);
@@ -570,7 +570,7 @@ static int image_usage(struct stor *st, const char *dir, pid_t pid, struct stor_
         struct statfs sf;
         bool owned = false;
         int fd = pid > 0 ? fs_fd(st, dir, mnt, false, &owned) : -EBADF;
-        _cleanup_close_ int own = fd >= 0 && owned ? fd : -EBADF;
+        _cleanup_close_ _unused_ int own = fd >= 0 && owned ? fd : -EBADF;
         char root[64];
         /* none held (the daemon restarted): overlayfs answers statfs with
          * its upper filesystem's figures, through init's root */
@@ -652,7 +652,7 @@ static int image_thaw(struct stor *st, const char *dir, vs_error *err) {
                         return vs_err(err, errno, "open the filesystem of %s", image);
                 owned = true;
         }
-        _cleanup_close_ int own = owned ? fd : -EBADF;
+        _cleanup_close_ _unused_ int own = owned ? fd : -EBADF;
         if (ioctl(fd, FITHAW, 0) == 0)
                 return 1;
         return errno == EINVAL ? 0 : vs_err(err, errno, "thaw the filesystem of %s", image);
