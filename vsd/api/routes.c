@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,6 @@
 #include "base/proto.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
-#include "net/tc.h"
 #include "vsd/api/api-internal.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
