@@ -221,6 +221,118 @@ static void daemon_settings(void) {
         CHECK("absent explicit vsd.conf is an error", settings_load(&s, path, false, &err) < 0, "accepted");
 }
 
+/* An instance's config.ini as vsd writes it, every setting away from its
+ * default: it loads, and is written back byte for byte. */
+static const char written_every_setting[] =
+        "# vsd instance settings; edit with `vsctl set` or by hand while stopped\n"
+        "[instance]\n"
+        "name = g2\n"
+        "template = busybox\n"
+        "\n"
+        "[limits]\n"
+        "memory = 256M\n"
+        "cpus = 1.500\n"
+        "pids = 200\n"
+        "memory_soft = 64M\n"
+        "swap = 32M\n"
+        "cpu_weight = 300\n"
+        "cpuset = 0-1,3\n"
+        "io_weight = 250\n"
+        "io_read_bps = 254:0=1048576\n"
+        "io_write_bps = 254:0=10485760,7:0=1073741824\n"
+        "io_read_iops = 254:0=500\n"
+        "io_write_iops = 254:0=100\n"
+        "nofile = 4096\n"
+        "rlimits = core=0,memlock=4M,nproc=4096:8192\n"
+        "\n"
+        "[lifecycle]\n"
+        "stop_timeout = 12500ms\n"
+        "\n"
+        "[network]\n"
+        "net = bridge\n"
+        "ip = 10.209.152.3/24,fd7e:209:152::3/64\n"
+        "forward = tcp:18080:80,udp:15353:53\n"
+        "rate_in = 10mbit\n"
+        "rate_out = 1gbit\n"
+        "isolated = yes\n"
+        "nameservers = 1.1.1.1,9.9.9.9\n"
+        "\n"
+        "[storage]\n"
+        "backend = image\n"
+        "disk = 20G\n"
+        "inodes = 100000\n";
+
+/* One written by an older vsd or by hand: no [network] or [storage], keys
+ * left out, other spellings; and what vsd writes of it. */
+static const char written_by_hand[] = "[instance]\nname = old\ntemplate = busybox\n[limits]\nmemory = 0\ncpus = 0.25\n"
+                                      "cpu_weight = default\ncpuset = all\n[lifecycle]\nstop_timeout = 1m\n";
+static const char rewritten_by_hand[] =
+        "# vsd instance settings; edit with `vsctl set` or by hand while stopped\n"
+        "[instance]\n"
+        "name = old\n"
+        "template = busybox\n"
+        "\n"
+        "[limits]\n"
+        "memory = 0\n"
+        "cpus = 0.250\n"
+        "pids = 0\n"
+        "memory_soft = 0\n"
+        "swap = 0\n"
+        "cpu_weight = 0\n"
+        "cpuset = \n"
+        "io_weight = 0\n"
+        "io_read_bps = \n"
+        "io_write_bps = \n"
+        "io_read_iops = \n"
+        "io_write_iops = \n"
+        "nofile = 0\n"
+        "rlimits = \n"
+        "\n"
+        "[lifecycle]\n"
+        "stop_timeout = 60000ms\n"
+        "\n"
+        "[network]\n"
+        "net = default\n"
+        "ip = \n"
+        "forward = \n"
+        "rate_in = 0\n"
+        "rate_out = 0\n"
+        "isolated = no\n"
+        "nameservers = \n"
+        "\n"
+        "[storage]\n"
+        "backend = dir\n"
+        "disk = 0\n"
+        "inodes = 0\n";
+
+static void rewritten_unchanged(void) {
+        char path[256];
+        struct inst_config c;
+        vs_error err = { 0 };
+        _cleanup_free_ char *text = NULL, *again = NULL;
+        snprintf(path, sizeof(path), "%s/written.ini", dir);
+        write_file(path, written_every_setting);
+        int r = inst_config_load(&c, path, &err);
+        CHECK("config.ini with every setting set loads", r == 0, "%s", err.msg);
+        CHECK("config.ini with every setting set is written back byte for byte",
+              r == 0 && inst_config_format(&c, &text) == 0 && streq(text, written_every_setting), "got:\n%s",
+              text ? text : "NULL");
+
+        write_file(path, written_by_hand);
+        r = inst_config_load(&c, path, &err);
+        CHECK("config.ini by hand loads", r == 0, "%s", err.msg);
+        CHECK("config.ini by hand is written in full, as before",
+              r == 0 && inst_config_format(&c, &again) == 0 && streq(again, rewritten_by_hand), "got:\n%s",
+              again ? again : "NULL");
+        free(text);
+        text = NULL;
+        write_file(path, rewritten_by_hand);
+        CHECK("config.ini vsd wrote of it is written back byte for byte",
+              inst_config_load(&c, path, &err) == 0 && inst_config_format(&c, &text) == 0 &&
+                      streq(text, rewritten_by_hand),
+              "%s", err.msg);
+}
+
 static void templates(void) {
         char path[256];
         struct vsd_settings s;
@@ -380,6 +492,7 @@ int main(void) {
         defaults();
         templates();
         atomic_write();
+        rewritten_unchanged();
         vs_rm_rf(dir);
         return CHECK_DONE();
 }

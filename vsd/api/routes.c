@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #include "base/proto.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
-#include "net/tc.h"
 #include "vsd/api/api-internal.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
@@ -28,102 +26,62 @@
 
 /* ---- JSON views -------------------------------------------------------- */
 
-/* in enum inst_io_kind order */
-static const char *const io_fields[] = { "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops" };
+/* Fields of an instance's view that are no setting: its state and its
+ * link.  Each goes after the settings of its group (enum inst_view_group);
+ * a NULL value is left out where optional, else a failure (ENOMEM). */
+static json_t *view_state(struct instance *i) {
+        return json_string(inst_state_name(i->state));
+}
 
-/* The [network] settings as config.ini spells them (a PATCH takes them
- * back as they are), with the link's MAC and host-side name. */
-static json_t *network_json(struct instance *i) {
-        const struct inst_net *n = &i->cfg.net;
-        _cleanup_free_ char *ip = inst_net_addrs_format(n), *fwd = inst_net_forwards_format(n);
-        char rin[32] = "0", rout[32] = "0", mac[NET_MAC_STRLEN] = "", link[16] = "";
-        if (n->rate_in)
-                tc_rate_format(n->rate_in, rin, sizeof(rin));
-        if (n->rate_out)
-                tc_rate_format(n->rate_out, rout, sizeof(rout));
+static json_t *view_pid(struct instance *i) {
+        return json_integer((int) i->pid);
+}
+
+static json_t *view_started_at(struct instance *i) {
+        return json_integer((json_int_t) i->started_at);
+}
+
+static json_t *view_error(struct instance *i) {
+        return i->state == INST_BROKEN ? json_string(i->error) : NULL;
+}
+
+/* "" when the instance has no link */
+static json_t *view_mac(struct instance *i) {
+        char mac[NET_MAC_STRLEN] = "";
         if (netw_has_link(&i->cfg)) {
                 uint8_t m[NET_MAC_LEN];
                 netw_mac(i->cfg.name, m);
                 net_mac_format(m, mac);
+        }
+        return json_string(mac);
+}
+
+static json_t *view_host_link(struct instance *i) {
+        char link[16] = "";
+        if (netw_has_link(&i->cfg))
                 netw_host_ifname(i->vsd, i->cfg.name, link);
-        }
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "net",
-                         inst_net_mode_name(inst_net_mode_of(n->mode)), "ip",
-                         ip ? ip : "", "forward", fwd ? fwd : "", "rate_in", rin, "rate_out", rout, "isolated",
-                         n->isolated, "nameservers", n->nameservers, "mac", mac, "host_link", link);
+        return json_string(link);
 }
 
-/* The parts of an instance's view, each built only when one of its fields
- * is wanted: a list of a thousand instances for a table needs the core alone. */
-static json_t *core_json(struct instance *i) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:I, s:f}", "name", i->cfg.name, "template",
-                              i->cfg.template_name, "state", inst_state_name(i->state), "pid", (int) i->pid,
-                              "started_at", (json_int_t) i->started_at, "memory", (json_int_t) i->cfg.memory, "cpus",
-                              i->cfg.cpu_millis / 1000.0, "pids", (json_int_t) i->cfg.pids, "stop_timeout",
-                              (double) i->cfg.stop_timeout_ms / 1000.0);
-        if (j && i->state == INST_BROKEN)
-                json_object_set_new(j, "error", json_string(i->error));
-        return j;
-}
-
-static json_t *limits_json(struct instance *i) {
-        json_t *j = json_object();
-        if (!j)
-                return NULL;
-        json_object_set_new(j, "memory_soft", json_integer((json_int_t) i->cfg.memory_soft));
-        json_object_set_new(j, "swap", json_integer((json_int_t) i->cfg.swap));
-        json_object_set_new(j, "cpu_weight", json_integer(i->cfg.cpu_weight ? i->cfg.cpu_weight : 100));
-        json_object_set_new(j, "cpuset", json_string(i->cfg.cpuset[0] ? i->cfg.cpuset : "all"));
-        json_object_set_new(j, "io_weight", json_integer(i->cfg.io_weight ? i->cfg.io_weight : 100));
-        json_object_set_new(j, "nofile", json_integer((json_int_t) i->cfg.nofile));
-        char *rl = rlimits_format(&i->cfg.rlimits);
-        json_object_set_new(j, "rlimits", rl ? json_string(rl) : json_null());
-        free(rl);
-        for (int k = 0; k < _IO_KIND_MAX; k++) {
-                char *v = inst_io_format(&i->cfg.io, (enum inst_io_kind) k);
-                json_object_set_new(j, io_fields[k], v ? json_string(v) : json_null());
-                free(v);
-        }
-        return j;
-}
-
-static json_t *storage_json(struct instance *i) {
-        return json_pack("{s:s, s:I, s:I}", "backend", stor_backend_name(stor_backend_of(i->cfg.storage.backend)),
-                         "disk", (json_int_t) i->cfg.storage.disk, "inodes", (json_int_t) i->cfg.storage.inodes);
-}
-
-enum view_part { PART_CORE, PART_LIMITS, PART_NET, PART_STORAGE, _PART_MAX };
-
-static json_t *(*const part_json[_PART_MAX])(struct instance *) = {
-        [PART_CORE] = core_json,
-        [PART_LIMITS] = limits_json,
-        [PART_NET] = network_json,
-        [PART_STORAGE] = storage_json,
-};
-
-/* Every field of an instance's view and the part that gives it. */
 static const struct {
         const char *name;
-        enum view_part part;
-} view_fields[] = {
-        { "name", PART_CORE },         { "template", PART_CORE },      { "state", PART_CORE },
-        { "pid", PART_CORE },          { "started_at", PART_CORE },    { "memory", PART_CORE },
-        { "cpus", PART_CORE },         { "pids", PART_CORE },          { "stop_timeout", PART_CORE },
-        { "error", PART_CORE },        { "memory_soft", PART_LIMITS }, { "swap", PART_LIMITS },
-        { "cpu_weight", PART_LIMITS }, { "cpuset", PART_LIMITS },      { "io_weight", PART_LIMITS },
-        { "nofile", PART_LIMITS },     { "rlimits", PART_LIMITS },     { "io_read_bps", PART_LIMITS },
-        { "io_write_bps", PART_LIMITS }, { "io_read_iops", PART_LIMITS }, { "io_write_iops", PART_LIMITS },
-        { "net", PART_NET },           { "ip", PART_NET },             { "forward", PART_NET },
-        { "rate_in", PART_NET },       { "rate_out", PART_NET },       { "isolated", PART_NET },
-        { "nameservers", PART_NET },   { "mac", PART_NET },            { "host_link", PART_NET },
-        { "backend", PART_STORAGE },   { "disk", PART_STORAGE },       { "inodes", PART_STORAGE },
+        enum inst_view_group group;
+        json_t *(*value)(struct instance *i);
+        bool optional;
+} view_extra[] = {
+        { "state", VIEW_ID, view_state, false },
+        { "pid", VIEW_ID, view_pid, false },
+        { "started_at", VIEW_ID, view_started_at, false },
+        { "error", VIEW_CORE, view_error, true },
+        { "mac", VIEW_NET, view_mac, false },
+        { "host_link", VIEW_NET, view_host_link, false },
 };
 
-/* A subset of the view, parsed from "a,b,c"; all of it without a list. */
+/* A subset of the view, parsed from "a,b,c"; all of it without a list.
+ * Bit k of settings: inst_settings[k]; of extra: view_extra[k]. */
 struct view_filter {
         bool all;
-        bool part[_PART_MAX];
-        bool field[ELEMENTSOF(view_fields)];
+        uint64_t settings, extra;
 };
 
 static int view_filter_parse(const char *list, struct view_filter *f, vs_error *err) {
@@ -136,11 +94,18 @@ static int view_filter_parse(const char *list, struct view_filter *f, vs_error *
         size_t n = 0;
         for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 size_t k = 0;
-                while (k < ELEMENTSOF(view_fields) && !streq(view_fields[k].name, t))
+                while (k < inst_settings_n && !streq(inst_settings[k].json, t))
                         k++;
-                if (k == ELEMENTSOF(view_fields))
-                        return vs_err_msg(err, EINVAL, "unknown field '%.40s' in 'fields'", t);
-                f->field[k] = f->part[view_fields[k].part] = true;
+                if (k < inst_settings_n) {
+                        f->settings |= UINT64_C(1) << k;
+                } else {
+                        k = 0;
+                        while (k < ELEMENTSOF(view_extra) && !streq(view_extra[k].name, t))
+                                k++;
+                        if (k == ELEMENTSOF(view_extra))
+                                return vs_err_msg(err, EINVAL, "unknown field '%.40s' in 'fields'", t);
+                        f->extra |= UINT64_C(1) << k;
+                }
                 n++;
         }
         if (n == 0)
@@ -148,24 +113,34 @@ static int view_filter_parse(const char *list, struct view_filter *f, vs_error *
         return 0;
 }
 
+/* The view, group by group: a list of a thousand instances for a table
+ * builds only the fields it asked for. */
 static json_t *instance_view(struct instance *i, const struct view_filter *f) {
+        _Static_assert(ELEMENTSOF(view_extra) <= 64, "view_filter's masks");
         json_t *j = json_object();
-        for (int p = 0; j && p < _PART_MAX; p++) {
-                if (!f->all && !f->part[p])
-                        continue;
-                json_t *part = part_json[p](i);
-                if (!part || json_object_update(j, part) < 0) {
-                        json_decref(part);
-                        json_decref(j);
-                        return NULL;
+        for (int g = 0; j && g < _VIEW_MAX; g++) {
+                for (size_t k = 0; k < inst_settings_n; k++) {
+                        const struct inst_setting *s = &inst_settings[k];
+                        if (s->view != (enum inst_view_group) g || (!f->all && !(f->settings & (UINT64_C(1) << k))))
+                                continue;
+                        if (json_object_set_new(j, s->json, inst_setting_json(s, &i->cfg)) < 0)
+                                goto fail;
                 }
-                json_decref(part);
+                for (size_t k = 0; k < ELEMENTSOF(view_extra); k++) {
+                        if (view_extra[k].group != (enum inst_view_group) g ||
+                            (!f->all && !(f->extra & (UINT64_C(1) << k))))
+                                continue;
+                        json_t *v = view_extra[k].value(i);
+                        if (!v && view_extra[k].optional)
+                                continue;
+                        if (json_object_set_new(j, view_extra[k].name, v) < 0)
+                                goto fail;
+                }
         }
-        if (j && !f->all)
-                for (size_t k = 0; k < ELEMENTSOF(view_fields); k++)
-                        if (!f->field[k] && f->part[view_fields[k].part])
-                                json_object_del(j, view_fields[k].name);
         return j;
+fail:
+        json_decref(j);
+        return NULL;
 }
 
 json_t *routes_instance_json(struct instance *i) {
@@ -283,58 +258,17 @@ static int reject_unknown(json_t *obj, const char *const *extra, bool settings, 
         return 0;
 }
 
-/* A JSON value as the text a person would write in config.ini: strings as
- * they are, numbers in decimal.  Empty strings are refused: "0" or
- * "unlimited" say "no limit" without ambiguity. */
-static int json_text(json_t *v, const char *field, char *buf, size_t len, vs_error *err) {
-        if (json_is_string(v)) {
-                /* lists that GET shows as "" when empty take "" back */
-                static const char *const lists[] = { "ip", "forward", "nameservers" };
-                bool list = false;
-                for (size_t k = 0; k < ELEMENTSOF(lists); k++)
-                        list = list || streq(field, lists[k]);
-                const char *t = json_string_value(v);
-                while (isspace((unsigned char) *t)) /* blanks go: inst_config_set() */
-                        t++;
-                if (!*t && !list)
-                        return vs_err_msg(err, EINVAL, "%s must not be empty", field);
-                if (strlen(json_string_value(v)) >= len)
-                        return vs_err_msg(err, E2BIG, "%s is too long", field);
-                snprintf(buf, len, "%s", json_string_value(v));
-                return 0;
-        }
-        if (json_is_boolean(v)) {
-                snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
-                return 0;
-        }
-        if (json_is_integer(v) && json_integer_value(v) >= 0) {
-                snprintf(buf, len, "%lld", (long long) json_integer_value(v));
-                return 0;
-        }
-        if (json_is_real(v) && isfinite(json_real_value(v)) && json_real_value(v) >= 0 && json_real_value(v) < 1e15) {
-                double d = json_real_value(v);
-                if (d == (double) (long long) d)
-                        snprintf(buf, len, "%lld", (long long) d);
-                else
-                        snprintf(buf, len, "%.6f", d);
-                return 0;
-        }
-        return vs_err_msg(err, EINVAL, "%s must be a non-negative number or a string", field);
-}
-
-/* Apply the settings present in obj onto cfg, through config.ini's parsers. */
+/* Apply the settings present in obj onto cfg, through the settings table
+ * (config.ini's parsers). */
 static int apply_limits(json_t *obj, struct inst_config *cfg, vs_error *err) {
         const char *key;
         json_t *v;
-        char text[512];
         json_object_foreach(obj, key, v) {
-                if (!inst_config_settable(key))
+                const struct inst_setting *s = inst_setting_find(key);
+                if (!s || s->apply == APPLY_NEVER)
                         continue;
-                int r = json_text(v, key, text, sizeof(text), err);
-                if (r < 0)
-                        return r;
-                if (inst_config_set(cfg, key, text, err) < 0)
-                        return vs_err_prefix(err, "%s", key);
+                if (inst_setting_from_json(s, cfg, v, err) < 0)
+                        return -EINVAL;
         }
         return 0;
 }
@@ -620,7 +554,7 @@ static void stop_or_restart(struct ctx *c, enum inst_after_stop then) {
                 goto fail;
         json_t *t = json_object_get(obj, "timeout"), *k = json_object_get(obj, "kill");
         char text[64];
-        if (t && json_text(t, "timeout", text, sizeof(text), &err) < 0)
+        if (t && settings_json_text(t, "timeout", false, text, sizeof(text), &err) < 0)
                 goto fail;
         if (t && vs_parse_duration_ms(text, &timeout, &err) < 0) {
                 vs_err_prefix(&err, "timeout");

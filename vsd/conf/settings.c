@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <iniparser.h>
+#include <jansson.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,8 +31,8 @@ static inline void dictionary_freep(dictionary **d) {
 }
 #define _cleanup_dict_ _cleanup_(dictionary_freep)
 
-typedef int (*setting_parser)(const char *value, void *field, size_t size, vs_error *err);
-
+/* A row of vsd.conf's and template.ini's tables (config.ini's is struct
+ * inst_setting, settings.h). */
 struct setting {
         const char *section;
         const char *key;
@@ -553,36 +555,6 @@ static const struct setting daemon_table[] = {
         ROW("defaults", "disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
 };
 
-static const struct setting instance_table[] = {
-        ROW("instance", "name", parse_name, struct inst_config, name),
-        ROW("instance", "template", parse_name, struct inst_config, template_name),
-        ROW("limits", "memory", parse_size_or_none, struct inst_config, memory),
-        ROW("limits", "cpus", parse_cpus_or_none, struct inst_config, cpu_millis),
-        ROW("limits", "pids", parse_pids_or_none, struct inst_config, pids),
-        ROW("limits", "memory_soft", parse_size_or_none, struct inst_config, memory_soft),
-        ROW("limits", "swap", parse_size_or_none, struct inst_config, swap),
-        ROW("limits", "cpu_weight", parse_weight_or_default, struct inst_config, cpu_weight),
-        ROW("limits", "cpuset", parse_cpuset, struct inst_config, cpuset),
-        ROW("limits", "io_weight", parse_weight_or_default, struct inst_config, io_weight),
-        ROW("limits", "io_read_bps", parse_io_rbps, struct inst_config, io),
-        ROW("limits", "io_write_bps", parse_io_wbps, struct inst_config, io),
-        ROW("limits", "io_read_iops", parse_io_riops, struct inst_config, io),
-        ROW("limits", "io_write_iops", parse_io_wiops, struct inst_config, io),
-        ROW("limits", "nofile", parse_nofile, struct inst_config, nofile),
-        ROW("limits", "rlimits", parse_rlimits, struct inst_config, rlimits),
-        ROW("lifecycle", "stop_timeout", parse_duration, struct inst_config, stop_timeout_ms),
-        ROW("network", "net", parse_net_mode, struct inst_config, net.mode),
-        /* both fill the whole struct inst_net: they keep what they do not parse */
-        ROW("network", "ip", parse_addrs, struct inst_config, net),
-        ROW("network", "forward", parse_forwards, struct inst_config, net),
-        ROW("network", "rate_in", parse_rate, struct inst_config, net.rate_in),
-        ROW("network", "rate_out", parse_rate, struct inst_config, net.rate_out),
-        ROW("network", "isolated", parse_bool, struct inst_config, net.isolated),
-        ROW("network", "nameservers", parse_nameservers, struct inst_config, net.nameservers),
-        ROW("storage", "backend", parse_backend, struct inst_config, storage.backend),
-        ROW("storage", "disk", parse_size_or_none, struct inst_config, storage.disk),
-        ROW("storage", "inodes", parse_inodes, struct inst_config, storage.inodes),
-};
 
 static const struct setting template_table[] = {
         ROW("template", "description", parse_string, struct template_info, description),
@@ -591,16 +563,23 @@ static const struct setting template_table[] = {
         ROW("template", "halt_signal", parse_string, struct template_info, halt_signal_name),
 };
 
-static const struct setting *find_row(const struct setting *t, size_t n, const char *sec, const char *key) {
+/* How apply_table() finds (sec, key): its parser and field in *ret, or false. */
+typedef bool (*table_find)(const void *table, size_t n, const char *sec, const char *key, struct setting *ret);
+
+static bool find_row(const void *table, size_t n, const char *sec, const char *key, struct setting *ret) {
+        const struct setting *t = table;
         for (size_t i = 0; i < n; i++)
-                if (streq(t[i].section, sec) && streq(t[i].key, key))
-                        return &t[i];
-        return NULL;
+                if (streq(t[i].section, sec) && streq(t[i].key, key)) {
+                        *ret = t[i];
+                        return true;
+                }
+        return false;
 }
 
 /* Parse every key of d through the table into obj.  A key not in the table
  * is an error naming the file, section and key. */
-static int apply_table(dictionary *d, const struct setting *t, size_t n, void *obj, const char *path, vs_error *err) {
+static int apply_table(dictionary *d, table_find find, const void *t, size_t n, void *obj, const char *path,
+                       vs_error *err) {
         int nsec = iniparser_getnsec(d);
         for (int i = 0; i < nsec; i++) {
                 const char *sec = iniparser_getsecname(d, i);
@@ -615,14 +594,14 @@ static int apply_table(dictionary *d, const struct setting *t, size_t n, void *o
                         /* iniparser lowercases and names keys "section:key" */
                         const char *full = keys[k];
                         const char *key = strchr(full, ':') ? strchr(full, ':') + 1 : full;
-                        const struct setting *row = find_row(t, n, sec, key);
-                        if (!row) {
+                        struct setting row;
+                        if (!find(t, n, sec, key, &row)) {
                                 vs_err_msg(err, EINVAL, "%s: unknown key '%s' in section [%s]", path, key, sec);
                                 free(keys);
                                 return -EINVAL;
                         }
                         const char *v = iniparser_getstring(d, full, "");
-                        int r = row->parse(v, (char *) obj + row->offset, row->size, err);
+                        int r = row.parse(v, (char *) obj + row.offset, row.size, err);
                         if (r < 0) {
                                 vs_err_prefix(err, "%s: [%s] %s", path, sec, key);
                                 free(keys);
@@ -673,14 +652,14 @@ static int check_syntax(const char *path, vs_error *err) {
         return 0;
 }
 
-static int load_table(const char *path, const struct setting *t, size_t n, void *obj, vs_error *err) {
+static int load_table(const char *path, table_find find, const void *t, size_t n, void *obj, vs_error *err) {
         int r = check_syntax(path, err);
         if (r < 0)
                 return r;
         _cleanup_dict_ dictionary *d = iniparser_load(path);
         if (!d)
                 return vs_err_msg(err, EINVAL, "%s: cannot parse", path);
-        return apply_table(d, t, n, obj, path, err);
+        return apply_table(d, find, t, n, obj, path, err);
 }
 
 void settings_defaults(struct vsd_settings *s) {
@@ -772,7 +751,7 @@ static int net_settings_check(const struct net_settings *n, const char *path, vs
 int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_error *err) {
         if (optional && access(path, F_OK) < 0 && errno == ENOENT)
                 return 0;
-        int r = load_table(path, daemon_table, ELEMENTSOF(daemon_table), s, err);
+        int r = load_table(path, find_row, daemon_table, ELEMENTSOF(daemon_table), s, err);
         if (r < 0)
                 return r;
         /* root's reserve must leave the others something */
@@ -782,44 +761,342 @@ int settings_load(struct vsd_settings *s, const char *path, bool optional, vs_er
         return net_settings_check(&s->net, path, err);
 }
 
-int inst_config_set(struct inst_config *c, const char *key, const char *value, vs_error *err) {
-        /* config.ini's reader (iniparser) takes the blanks around a value
-         * away: a value kept with them would read back otherwise after the
-         * next daemon start */
-        while (isspace((unsigned char) *value))
-                value++;
-        size_t n = strlen(value);
-        while (n > 0 && isspace((unsigned char) value[n - 1]))
-                n--;
-        _cleanup_free_ char *trimmed = strndup(value, n);
-        if (!trimmed)
-                return vs_err(err, ENOMEM, "Failed to set %s", key);
-        value = trimmed;
-        for (size_t i = 0; i < ELEMENTSOF(instance_table); i++) {
-                const struct setting *row = &instance_table[i];
-                /* name and template are fixed at create time */
-                if (streq(row->key, key) && !streq(row->section, "instance"))
-                        return row->parse(value, (char *) c + row->offset, row->size, err);
-        }
-        return vs_err_msg(err, EINVAL, "unknown setting '%.40s'", key);
+/* ---- instances: config.ini ---- */
+
+static int fmt_text(const char *text, char **ret) {
+        *ret = strdup(text);
+        return *ret ? 0 : -ENOMEM;
 }
 
-bool inst_config_settable(const char *key) {
-        for (size_t i = 0; i < ELEMENTSOF(instance_table); i++)
-                if (streq(instance_table[i].key, key) && !streq(instance_table[i].section, "instance"))
+static int fmt_owned(char *text, char **ret) {
+        *ret = text;
+        return text ? 0 : -ENOMEM;
+}
+
+/* A number field of either width. */
+static uint64_t field_uint(const void *field, size_t size) {
+        return size == sizeof(uint32_t) ? *(const uint32_t *) field : *(const uint64_t *) field;
+}
+
+static int fmt_string(const void *field, size_t size, char **ret) {
+        return fmt_text(field, ret);
+}
+
+static int fmt_number(const void *field, size_t size, char **ret) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%" PRIu64, field_uint(field, size));
+        return fmt_text(buf, ret);
+}
+
+static int fmt_size(const void *field, size_t size, char **ret) {
+        char buf[32] = "0";
+        if (field_uint(field, size))
+                vs_format_size(field_uint(field, size), buf, sizeof(buf));
+        return fmt_text(buf, ret);
+}
+
+static int fmt_cpus(const void *field, size_t size, char **ret) {
+        uint32_t millis = *(const uint32_t *) field;
+        char buf[32] = "0";
+        if (millis)
+                snprintf(buf, sizeof(buf), "%u.%03u", millis / 1000, millis % 1000);
+        return fmt_text(buf, ret);
+}
+
+static int fmt_ms(const void *field, size_t size, char **ret) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%" PRIu64 "ms", *(const uint64_t *) field);
+        return fmt_text(buf, ret);
+}
+
+static int fmt_rate(const void *field, size_t size, char **ret) {
+        char buf[32] = "0";
+        if (*(const uint64_t *) field)
+                tc_rate_format(*(const uint64_t *) field, buf, sizeof(buf));
+        return fmt_text(buf, ret);
+}
+
+static int fmt_bool(const void *field, size_t size, char **ret) {
+        return fmt_text(*(const bool *) field ? "yes" : "no", ret);
+}
+
+/* "default" for an instance that never chose (parse_net_mode()) */
+static int fmt_net_mode(const void *field, size_t size, char **ret) {
+        return fmt_text(inst_net_mode_name(*(const int *) field), ret);
+}
+
+/* the backend in effect: an unset one is written as the one it means */
+static int fmt_backend(const void *field, size_t size, char **ret) {
+        return fmt_text(stor_backend_name(stor_backend_of(*(const int *) field)), ret);
+}
+
+static int fmt_rlimits(const void *field, size_t size, char **ret) {
+        return fmt_owned(rlimits_format(field), ret);
+}
+
+static int fmt_addrs(const void *field, size_t size, char **ret) {
+        return fmt_owned(inst_net_addrs_format(field), ret);
+}
+
+static int fmt_forwards(const void *field, size_t size, char **ret) {
+        return fmt_owned(inst_net_forwards_format(field), ret);
+}
+
+static int fmt_io_rbps(const void *field, size_t size, char **ret) {
+        return fmt_owned(inst_io_format(field, IO_READ_BPS), ret);
+}
+static int fmt_io_wbps(const void *field, size_t size, char **ret) {
+        return fmt_owned(inst_io_format(field, IO_WRITE_BPS), ret);
+}
+static int fmt_io_riops(const void *field, size_t size, char **ret) {
+        return fmt_owned(inst_io_format(field, IO_READ_IOPS), ret);
+}
+static int fmt_io_wiops(const void *field, size_t size, char **ret) {
+        return fmt_owned(inst_io_format(field, IO_WRITE_IOPS), ret);
+}
+
+/* ---- instances: the API's view ---- */
+
+/* config.ini's text as a string */
+static json_t *show_text(const struct inst_setting *s, const void *field) {
+        _cleanup_free_ char *text = NULL;
+        if (s->format(field, s->size, &text) < 0)
+                return NULL;
+        return json_string(text);
+}
+
+static json_t *show_number(const struct inst_setting *s, const void *field) {
+        return json_integer((json_int_t) field_uint(field, s->size));
+}
+
+/* thousandths (CPU millis, milliseconds) as a real number of units */
+static json_t *show_thousandths(const struct inst_setting *s, const void *field) {
+        return json_real((double) field_uint(field, s->size) / 1000.0);
+}
+
+/* a weight of 0 is the kernel's default, 100 */
+static json_t *show_weight(const struct inst_setting *s, const void *field) {
+        uint64_t w = field_uint(field, s->size);
+        return json_integer(w ? (json_int_t) w : 100);
+}
+
+static json_t *show_cpuset(const struct inst_setting *s, const void *field) {
+        return json_string(*(const char *) field ? (const char *) field : "all");
+}
+
+static json_t *show_bool(const struct inst_setting *s, const void *field) {
+        return json_boolean(*(const bool *) field);
+}
+
+/* the mode in effect: an instance that never chose has none */
+static json_t *show_net_mode(const struct inst_setting *s, const void *field) {
+        return json_string(inst_net_mode_name(inst_net_mode_of(*(const int *) field)));
+}
+
+/* ---- instances: the table ---- */
+
+#define SET(sec, k, grp, member, parser, formatter, viewer, dflt_, apply_, live_, ...)                         \
+        { .section = sec, .key = k, .json = k, .view = grp, .parse = parser, .format = formatter, .show = viewer, \
+          .dflt = dflt_, .apply = apply_, .live = live_, .offset = offsetof(struct inst_config, member),           \
+          .size = sizeof(((struct inst_config *) 0)->member), __VA_ARGS__ }
+
+/* In config.ini's order: the file is written row by row, a section
+ * starting where the row's section changes.  The API shows the rows by
+ * group (enum inst_view_group), in this order within each. */
+const struct inst_setting inst_settings[] = {
+        SET("instance", "name", VIEW_ID, name, parse_name, fmt_string, show_text, NULL, APPLY_NEVER, LIVE_NONE),
+        SET("instance", "template", VIEW_ID, template_name, parse_name, fmt_string, show_text, VS_DEFAULT_TEMPLATE,
+            APPLY_NEVER, LIVE_NONE),
+        SET("limits", "memory", VIEW_CORE, memory, parse_size_or_none, fmt_size, show_number, "0", APPLY_LIVE,
+            LIVE_CGROUP),
+        SET("limits", "cpus", VIEW_CORE, cpu_millis, parse_cpus_or_none, fmt_cpus, show_thousandths, "0", APPLY_LIVE,
+            LIVE_CGROUP),
+        SET("limits", "pids", VIEW_CORE, pids, parse_pids_or_none, fmt_number, show_number, "0", APPLY_LIVE,
+            LIVE_CGROUP),
+        SET("limits", "memory_soft", VIEW_LIMITS, memory_soft, parse_size_or_none, fmt_size, show_number, "0",
+            APPLY_LIVE, LIVE_CGROUP),
+        SET("limits", "swap", VIEW_LIMITS, swap, parse_size_or_none, fmt_size, show_number, "0", APPLY_LIVE,
+            LIVE_CGROUP),
+        SET("limits", "cpu_weight", VIEW_LIMITS, cpu_weight, parse_weight_or_default, fmt_number, show_weight, "0",
+            APPLY_LIVE, LIVE_CGROUP),
+        SET("limits", "cpuset", VIEW_LIMITS, cpuset, parse_cpuset, fmt_string, show_cpuset, "", APPLY_LIVE,
+            LIVE_CGROUP),
+        SET("limits", "io_weight", VIEW_LIMITS, io_weight, parse_weight_or_default, fmt_number, show_weight, "0",
+            APPLY_LIVE, LIVE_CGROUP),
+        /* the four fill one struct inst_io_limits, each its own kind of limit */
+        SET("limits", "io_read_bps", VIEW_IO, io, parse_io_rbps, fmt_io_rbps, show_text, "", APPLY_LIVE, LIVE_CGROUP),
+        SET("limits", "io_write_bps", VIEW_IO, io, parse_io_wbps, fmt_io_wbps, show_text, "", APPLY_LIVE, LIVE_CGROUP),
+        SET("limits", "io_read_iops", VIEW_IO, io, parse_io_riops, fmt_io_riops, show_text, "", APPLY_LIVE,
+            LIVE_CGROUP),
+        SET("limits", "io_write_iops", VIEW_IO, io, parse_io_wiops, fmt_io_wiops, show_text, "", APPLY_LIVE,
+            LIVE_CGROUP),
+        SET("limits", "nofile", VIEW_FILES, nofile, parse_nofile, fmt_number, show_number, "0", APPLY_NEXT_START,
+            LIVE_NONE),
+        SET("limits", "rlimits", VIEW_FILES, rlimits, parse_rlimits, fmt_rlimits, show_text, "", APPLY_LIVE,
+            LIVE_RLIMITS),
+        /* read when the instance is stopped */
+        SET("lifecycle", "stop_timeout", VIEW_CORE, stop_timeout_ms, parse_duration, fmt_ms, show_thousandths, "30s",
+            APPLY_LIVE, LIVE_NONE),
+        SET("network", "net", VIEW_NET, net.mode, parse_net_mode, fmt_net_mode, show_net_mode, "default",
+            APPLY_STOPPED, LIVE_NETWORK),
+        /* both fill the whole struct inst_net: they keep what they do not parse */
+        SET("network", "ip", VIEW_NET, net, parse_addrs, fmt_addrs, show_text, "", APPLY_LIVE, LIVE_NETWORK,
+            .empty_ok = true),
+        SET("network", "forward", VIEW_NET, net, parse_forwards, fmt_forwards, show_text, "", APPLY_LIVE,
+            LIVE_NETWORK, .empty_ok = true),
+        SET("network", "rate_in", VIEW_NET, net.rate_in, parse_rate, fmt_rate, show_text, "0", APPLY_LIVE,
+            LIVE_NETWORK),
+        SET("network", "rate_out", VIEW_NET, net.rate_out, parse_rate, fmt_rate, show_text, "0", APPLY_LIVE,
+            LIVE_NETWORK),
+        SET("network", "isolated", VIEW_NET, net.isolated, parse_bool, fmt_bool, show_bool, "no", APPLY_LIVE,
+            LIVE_NETWORK),
+        SET("network", "nameservers", VIEW_NET, net.nameservers, parse_nameservers, fmt_string, show_text, "",
+            APPLY_NEXT_START, LIVE_NONE, .empty_ok = true),
+        /* no text means "not chosen": a create takes the daemon's default_backend */
+        SET("storage", "backend", VIEW_STORAGE, storage.backend, parse_backend, fmt_backend, show_text, NULL,
+            APPLY_CREATE, LIVE_STORAGE),
+        SET("storage", "disk", VIEW_STORAGE, storage.disk, parse_size_or_none, fmt_size, show_number, "0", APPLY_LIVE,
+            LIVE_STORAGE),
+        SET("storage", "inodes", VIEW_STORAGE, storage.inodes, parse_inodes, fmt_number, show_number, "0",
+            APPLY_CREATE, LIVE_STORAGE),
+};
+
+const size_t inst_settings_n = ELEMENTSOF(inst_settings);
+
+/* the API's field filter keeps a bit per row in a uint64_t */
+_Static_assert(ELEMENTSOF(inst_settings) <= 64, "a bit per setting");
+
+/* inst_config_changes() reports the kinds of live write in an unsigned */
+_Static_assert(_LIVE_MAX <= 32, "enum inst_live fits a mask");
+
+static bool find_inst_row(const void *table, size_t n, const char *sec, const char *key, struct setting *ret) {
+        const struct inst_setting *t = table;
+        for (size_t i = 0; i < n; i++)
+                if (streq(t[i].section, sec) && streq(t[i].key, key)) {
+                        *ret = (struct setting){ t[i].section, t[i].key, t[i].parse, t[i].offset, t[i].size };
                         return true;
+                }
         return false;
 }
 
+const struct inst_setting *inst_setting_find(const char *key) {
+        for (size_t i = 0; i < inst_settings_n; i++)
+                if (streq(inst_settings[i].key, key))
+                        return &inst_settings[i];
+        return NULL;
+}
+
+int inst_setting_parse(const struct inst_setting *s, struct inst_config *c, const char *text, vs_error *err) {
+        /* config.ini's reader (iniparser) takes the blanks around a value
+         * away: a value kept with them would read back otherwise after the
+         * next daemon start */
+        while (isspace((unsigned char) *text))
+                text++;
+        size_t n = strlen(text);
+        while (n > 0 && isspace((unsigned char) text[n - 1]))
+                n--;
+        _cleanup_free_ char *trimmed = strndup(text, n);
+        if (!trimmed)
+                return vs_err(err, ENOMEM, "Failed to set %s", s->key);
+        return s->parse(trimmed, (char *) c + s->offset, s->size, err);
+}
+
+int inst_setting_format(const struct inst_setting *s, const struct inst_config *c, char **ret) {
+        return s->format((const char *) c + s->offset, s->size, ret);
+}
+
+json_t *inst_setting_json(const struct inst_setting *s, const struct inst_config *c) {
+        return s->show(s, (const char *) c + s->offset);
+}
+
+int settings_json_text(json_t *v, const char *field, bool empty_ok, char *buf, size_t len, vs_error *err) {
+        if (json_is_string(v)) {
+                const char *t = json_string_value(v);
+                while (isspace((unsigned char) *t)) /* blanks go: inst_setting_parse() */
+                        t++;
+                if (!*t && !empty_ok)
+                        return vs_err_msg(err, EINVAL, "%s must not be empty", field);
+                if (strlen(json_string_value(v)) >= len)
+                        return vs_err_msg(err, E2BIG, "%s is too long", field);
+                snprintf(buf, len, "%s", json_string_value(v));
+                return 0;
+        }
+        if (json_is_boolean(v)) {
+                snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+                return 0;
+        }
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                snprintf(buf, len, "%lld", (long long) json_integer_value(v));
+                return 0;
+        }
+        if (json_is_real(v) && isfinite(json_real_value(v)) && json_real_value(v) >= 0 && json_real_value(v) < 1e15) {
+                double d = json_real_value(v);
+                if (d == (double) (long long) d)
+                        snprintf(buf, len, "%lld", (long long) d);
+                else
+                        snprintf(buf, len, "%.6f", d);
+                return 0;
+        }
+        return vs_err_msg(err, EINVAL, "%s must be a non-negative number or a string", field);
+}
+
+int inst_setting_from_json(const struct inst_setting *s, struct inst_config *c, json_t *v, vs_error *err) {
+        char text[512];
+        if (settings_json_text(v, s->key, s->empty_ok, text, sizeof(text), err) < 0)
+                return -EINVAL;
+        if (inst_setting_parse(s, c, text, err) < 0)
+                return vs_err_prefix(err, "%s", s->key);
+        return 0;
+}
+
+json_t *inst_config_changes(const struct inst_config *a, const struct inst_config *b, unsigned *ret_live) {
+        json_t *changes = json_object();
+        unsigned live = 0;
+        for (size_t i = 0; changes && i < inst_settings_n; i++) {
+                const struct inst_setting *s = &inst_settings[i];
+                _cleanup_free_ char *from = NULL, *to = NULL;
+                if (inst_setting_format(s, a, &from) < 0 || inst_setting_format(s, b, &to) < 0) {
+                        json_decref(changes);
+                        return NULL;
+                }
+                if (streq(from, to))
+                        continue;
+                live |= 1u << s->live;
+                if (json_object_set_new(changes, s->key, json_pack("{s:s, s:s}", "from", from, "to", to)) < 0) {
+                        json_decref(changes);
+                        return NULL;
+                }
+        }
+        if (changes && ret_live)
+                *ret_live = live;
+        return changes;
+}
+
+int inst_config_set(struct inst_config *c, const char *key, const char *value, vs_error *err) {
+        /* name and template are fixed at create time */
+        const struct inst_setting *s = inst_setting_find(key);
+        if (!s || s->apply == APPLY_NEVER)
+                return vs_err_msg(err, EINVAL, "unknown setting '%.40s'", key);
+        return inst_setting_parse(s, c, value, err);
+}
+
+bool inst_config_settable(const char *key) {
+        const struct inst_setting *s = inst_setting_find(key);
+        return s && s->apply != APPLY_NEVER;
+}
+
 void inst_config_defaults(struct inst_config *c) {
-        *c = (struct inst_config){ .stop_timeout_ms = 30000, .net.mode = NET_MODE_UNSET, .storage.backend = STOR_UNSET };
-        snprintf(c->template_name, sizeof(c->template_name), "%s", VS_DEFAULT_TEMPLATE);
+        memset(c, 0, sizeof(*c));
+        for (size_t i = 0; i < inst_settings_n; i++)
+                if (inst_settings[i].dflt)
+                        /* cannot fail: test_settings parses every default */
+                        (void) inst_setting_parse(&inst_settings[i], c, inst_settings[i].dflt, NULL);
+        c->storage.backend = STOR_UNSET;
 }
 
 int inst_config_load(struct inst_config *c, const char *path, vs_error *err) {
         inst_config_defaults(c);
-        c->name[0] = '\0';
-        int r = load_table(path, instance_table, ELEMENTSOF(instance_table), c, err);
+        int r = load_table(path, find_inst_row, inst_settings, inst_settings_n, c, err);
         if (r < 0)
                 return r;
         if (!c->name[0])
@@ -828,77 +1105,23 @@ int inst_config_load(struct inst_config *c, const char *path, vs_error *err) {
 }
 
 int inst_config_format(const struct inst_config *c, char **ret) {
-        char mem[32] = "0", cpus[32] = "0", pids[32] = "0", soft[32] = "0", swap[32] = "0";
-        if (c->memory)
-                vs_format_size(c->memory, mem, sizeof(mem));
-        if (c->memory_soft)
-                vs_format_size(c->memory_soft, soft, sizeof(soft));
-        if (c->swap)
-                vs_format_size(c->swap, swap, sizeof(swap));
-        if (c->cpu_millis)
-                snprintf(cpus, sizeof(cpus), "%u.%03u", c->cpu_millis / 1000, c->cpu_millis % 1000);
-        if (c->pids)
-                snprintf(pids, sizeof(pids), "%" PRIu64, c->pids);
-        _cleanup_free_ char *rbps = inst_io_format(&c->io, IO_READ_BPS), *wbps = inst_io_format(&c->io, IO_WRITE_BPS),
-                            *riops = inst_io_format(&c->io, IO_READ_IOPS), *wiops = inst_io_format(&c->io, IO_WRITE_IOPS);
-        _cleanup_free_ char *rlimits = rlimits_format(&c->rlimits);
-        _cleanup_free_ char *addrs = inst_net_addrs_format(&c->net), *fwds = inst_net_forwards_format(&c->net);
-        if (!rbps || !wbps || !riops || !wiops || !rlimits || !addrs || !fwds)
+        _cleanup_free_ char *text = strdup("# vsd instance settings; edit with `vsctl set` or by hand while stopped\n");
+        for (size_t i = 0; text && i < inst_settings_n; i++) {
+                const struct inst_setting *s = &inst_settings[i];
+                bool new_section = i == 0 || !streq(s->section, inst_settings[i - 1].section);
+                _cleanup_free_ char *value = NULL;
+                char *next = NULL;
+                if (inst_setting_format(s, c, &value) < 0)
+                        return -ENOMEM;
+                if (asprintf(&next, "%s%s%s%s%s%s = %s\n", text, new_section && i ? "\n" : "", new_section ? "[" : "",
+                             new_section ? s->section : "", new_section ? "]\n" : "", s->key, value) < 0)
+                        return -ENOMEM;
+                free(text);
+                text = next;
+        }
+        if (!text)
                 return -ENOMEM;
-        char rate_in[32] = "0", rate_out[32] = "0", disk[32] = "0";
-        if (c->storage.disk)
-                vs_format_size(c->storage.disk, disk, sizeof(disk));
-        if (c->net.rate_in)
-                tc_rate_format(c->net.rate_in, rate_in, sizeof(rate_in));
-        if (c->net.rate_out)
-                tc_rate_format(c->net.rate_out, rate_out, sizeof(rate_out));
-        char *text = NULL;
-        int n = asprintf(&text,
-                         "# vsd instance settings; edit with `vsctl set` or by hand while stopped\n"
-                         "[instance]\n"
-                         "name = %s\n"
-                         "template = %s\n"
-                         "\n"
-                         "[limits]\n"
-                         "memory = %s\n"
-                         "cpus = %s\n"
-                         "pids = %s\n"
-                         "memory_soft = %s\n"
-                         "swap = %s\n"
-                         "cpu_weight = %u\n"
-                         "cpuset = %s\n"
-                         "io_weight = %u\n"
-                         "io_read_bps = %s\n"
-                         "io_write_bps = %s\n"
-                         "io_read_iops = %s\n"
-                         "io_write_iops = %s\n"
-                         "nofile = %" PRIu64 "\n"
-                         "rlimits = %s\n"
-                         "\n"
-                         "[lifecycle]\n"
-                         "stop_timeout = %" PRIu64 "ms\n"
-                         "\n"
-                         "[network]\n"
-                         "net = %s\n"
-                         "ip = %s\n"
-                         "forward = %s\n"
-                         "rate_in = %s\n"
-                         "rate_out = %s\n"
-                         "isolated = %s\n"
-                         "nameservers = %s\n"
-                         "\n"
-                         "[storage]\n"
-                         "backend = %s\n"
-                         "disk = %s\n"
-                         "inodes = %" PRIu64 "\n",
-                         c->name, c->template_name, mem, cpus, pids, soft, swap, c->cpu_weight, c->cpuset, c->io_weight,
-                         rbps, wbps, riops, wiops, c->nofile, rlimits, c->stop_timeout_ms,
-                         inst_net_mode_name(c->net.mode), addrs, fwds, rate_in,
-                         rate_out, c->net.isolated ? "yes" : "no", c->net.nameservers,
-                         stor_backend_name(stor_backend_of(c->storage.backend)), disk, c->storage.inodes);
-        if (n < 0)
-                return -ENOMEM;
-        *ret = text;
+        *ret = TAKE_PTR(text);
         return 0;
 }
 
@@ -922,7 +1145,7 @@ int template_load_dir(const char *dir, const char *name, struct template_info *r
                 return vs_err_msg(err, ENOENT, "unknown template '%s' (no %s)", name, path);
         snprintf(t.init, sizeof(t.init), "/sbin/init");
         snprintf(t.halt_signal_name, sizeof(t.halt_signal_name), "SIGPWR");
-        int r = load_table(path, template_table, ELEMENTSOF(template_table), &t, err);
+        int r = load_table(path, find_row, template_table, ELEMENTSOF(template_table), &t, err);
         if (r < 0)
                 return r;
         r = vs_parse_signal(t.halt_signal_name, &t.halt_signal, err);

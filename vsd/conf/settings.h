@@ -203,6 +203,110 @@ struct inst_config {
         struct inst_storage storage;
 };
 
+/*
+ * The instance settings table: one row per setting of config.ini, and every
+ * place that knows of a setting reads its row.  config.ini's text
+ * (inst_config_format), its parsing, the defaults, the API's view of an
+ * instance and its create/PATCH bodies, and what a change touched
+ * (inst_config_changes) are all derived from the rows; adding a setting is
+ * adding a row (and its field in struct inst_config).
+ */
+
+/* When a changed value takes effect. */
+enum inst_apply {
+        APPLY_NEVER,      /* given at create by a field of its own (name, template); no PATCH */
+        APPLY_CREATE,     /* given at create; a change is refused by its module (backend, inodes) */
+        APPLY_STOPPED,    /* changes only while the instance is stopped (net) */
+        APPLY_NEXT_START, /* saved; processes get it from the next start or exec */
+        APPLY_LIVE,       /* a running instance gets it at once, through `live` */
+};
+
+/* What writes a change into a running instance.  inst_update() writes the
+ * cgroup and init's rlimits only when a setting of theirs changed; the
+ * network's and storage's functions compare the settings themselves and
+ * also refuse what may not change (the mode of a running instance, the
+ * backend, the inode count, a shrink), so they always see a change. */
+enum inst_live {
+        LIVE_NONE,    /* nothing to write: read when used (stop_timeout, or at start) */
+        LIVE_CGROUP,  /* the instance's cgroup files */
+        LIVE_RLIMITS, /* prlimit() on init */
+        LIVE_NETWORK, /* links, addresses, caps and the firewall (netw_update) */
+        LIVE_STORAGE, /* the image (stor_check_update, stor_grow) */
+        _LIVE_MAX,
+};
+
+/* The groups of GET /v1/instances/NAME, in the view's order (that of its
+ * first version): a group shows its settings in the table's order, then
+ * the fields of the group that are no setting (the instance's state, its
+ * link), which the API adds. */
+enum inst_view_group {
+        VIEW_ID,      /* name, template; then state, pid, started_at */
+        VIEW_CORE,    /* memory, cpus, pids, stop_timeout; then error */
+        VIEW_LIMITS,  /* the other cgroup limits */
+        VIEW_FILES,   /* nofile, rlimits */
+        VIEW_IO,      /* the I/O throttles */
+        VIEW_NET,     /* [network]; then mac, host_link */
+        VIEW_STORAGE, /* [storage] */
+        _VIEW_MAX,
+};
+
+struct json_t;
+struct inst_setting;
+
+/* text -> the field at offset (size bytes); the field is unchanged on error */
+typedef int (*setting_parser)(const char *value, void *field, size_t size, vs_error *err);
+/* the field -> config.ini's text, malloc'd; -ENOMEM */
+typedef int (*setting_formatter)(const void *field, size_t size, char **ret);
+/* the field -> its value in the API's view (new reference); NULL on ENOMEM */
+typedef struct json_t *(*setting_viewer)(const struct inst_setting *s, const void *field);
+
+struct inst_setting {
+        const char *section;     /* config.ini's [section] */
+        const char *key;         /* its key, and the field of create and PATCH bodies */
+        const char *json;        /* the field of the API's view */
+        enum inst_view_group view;
+        setting_parser parse;
+        setting_formatter format;
+        setting_viewer show;
+        const char *dflt;        /* parsed by inst_config_defaults(); NULL: see there */
+        enum inst_apply apply;
+        enum inst_live live;
+        bool empty_ok;           /* a body may send "" (what the view shows for an empty list) */
+        size_t offset, size;     /* the field in struct inst_config */
+};
+
+extern const struct inst_setting inst_settings[];
+extern const size_t inst_settings_n;
+
+/* The row of config.ini key (and body field) key, or NULL. */
+const struct inst_setting *inst_setting_find(const char *key);
+
+/* One setting of c: parse text into it (c unchanged on error), its
+ * config.ini text (malloc'd; -ENOMEM), its value in the API's view. */
+int inst_setting_parse(const struct inst_setting *s, struct inst_config *c, const char *text, vs_error *err);
+int inst_setting_format(const struct inst_setting *s, const struct inst_config *c, char **ret);
+struct json_t *inst_setting_json(const struct inst_setting *s, const struct inst_config *c);
+
+/* A JSON value as the text a person would write in config.ini: strings as
+ * they are, numbers in decimal, booleans yes or no.  Empty strings are
+ * refused unless empty_ok: "0" or "unlimited" say "no limit" without
+ * ambiguity, while lists that the view shows as "" when empty take ""
+ * back.  Errors name the field. */
+int settings_json_text(struct json_t *v, const char *field, bool empty_ok, char *buf, size_t len, vs_error *err);
+
+/* A body's value of a setting, as the view shows it or as config.ini's
+ * text (settings_json_text()), then the setting's parser.  Errors name the
+ * field. */
+int inst_setting_from_json(const struct inst_setting *s, struct inst_config *c, struct json_t *v, vs_error *err);
+
+/* The settings whose config.ini text differs between a and b, as the
+ * limits-changed event tells them ({"key": {"from": TEXT, "to": TEXT}});
+ * *ret_live gets a bit (1 << enum inst_live) per kind of live write they
+ * need.  NULL on ENOMEM. */
+struct json_t *inst_config_changes(const struct inst_config *a, const struct inst_config *b, unsigned *ret_live);
+
+/* Every setting at its row's default; the name empty (config.ini must give
+ * it) and the storage backend unset (a create takes the daemon's). */
 void inst_config_defaults(struct inst_config *c);
 
 /* Parse config.ini; every problem (syntax, unknown key, bad value) is an

@@ -150,26 +150,6 @@ static json_t *exit_json(const struct instance *i) {
         return j;
 }
 
-/* The settings that differ between two configurations, as {key: {from,
- * to}} in config.ini's own words: the file's formatter is the one table of
- * how every setting reads. */
-static json_t *config_changes(const struct inst_config *a, const struct inst_config *b) {
-        _cleanup_free_ char *ta = NULL, *tb = NULL;
-        json_t *changes = json_object();
-        if (!changes || inst_config_format(a, &ta) < 0 || inst_config_format(b, &tb) < 0)
-                return changes;
-        char *sa = NULL, *sb = NULL;
-        for (char *la = strtok_r(ta, "\n", &sa), *lb = strtok_r(tb, "\n", &sb); la && lb;
-             la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb)) {
-                char *eqa = strstr(la, " = "), *eqb = strstr(lb, " = ");
-                if (!eqa || !eqb || streq(la, lb))
-                        continue;
-                *eqa = *eqb = '\0';
-                json_object_set_new(changes, lb, json_pack("{s:s, s:s}", "from", eqa + 3, "to", eqb + 3));
-        }
-        return changes;
-}
-
 /* ---- registry ---------------------------------------------------------- */
 
 struct instance *inst_find(struct vsd *v, const char *name) {
@@ -857,6 +837,16 @@ int inst_destroy(struct instance *i, vs_error *err) {
         return 0;
 }
 
+/* Back to the settings in force after a failed update: the cgroup's
+ * limits (old, when they were written) and init's rlimits (from `to`, when
+ * they were changed). */
+static void undo_live(struct instance *i, const struct cg_limits *old, const struct inst_rlimits *to) {
+        if (old)
+                (void) cg_set_limits(i->vsd->cg, i->cfg.name, old, NULL);
+        if (to)
+                (void) rlimits_apply_live(i->pid, to, &i->cfg.rlimits, NULL, NULL);
+}
+
 int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *warn, vs_error *err) {
         char path[600];
         struct inst_config resolved = *cfg_in;
@@ -887,7 +877,15 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
                 if (r < 0)
                         return r;
         }
-        if (live) {
+        /* what changed, setting by setting (the settings table), and which
+         * of the running instance's kernel objects that needs written */
+        unsigned touched = 0;
+        json_auto_t *changes = inst_config_changes(&i->cfg, cfg, &touched);
+        if (!changes)
+                return vs_err(err, ENOMEM, "update %s", i->cfg.name);
+        bool write_cg = live && (touched & (1u << LIVE_CGROUP));
+        bool write_rl = live && (touched & (1u << LIVE_RLIMITS));
+        if (write_cg) {
                 r = cg_set_limits(i->vsd->cg, i->cfg.name, &lim, err);
                 if (r < 0) {
                         (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
@@ -909,7 +907,7 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         }
         /* init's own rlimits change now, and what it starts later inherits
          * them; exec'd commands get them from the config */
-        if (live) {
+        if (write_rl) {
                 /* prlimit() takes a pid.  While init's pidfd says it is
                  * alive, i->pid is still init's: a re-adopted init is not our
                  * child, and no zombie of ours holds its pid once it dies */
@@ -919,17 +917,15 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
                 else
                         vs_err(err, -r, "instance '%s': init is gone", i->cfg.name);
                 if (r < 0) {
-                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
+                        if (write_cg)
+                                (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
                         return r;
                 }
         }
         /* the firewall's elements whether it runs or not, the links when it runs */
         r = netw_update(i->vsd, i->net, &i->cfg, cfg, inst_is_active(i), i->pidfd, err);
         if (r < 0) {
-                if (live) {
-                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
-                        (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
-                }
+                undo_live(i, write_cg ? &old : NULL, write_rl ? &cfg->rlimits : NULL);
                 return r;
         }
         /* the disk last: a grow cannot be undone, so it comes after
@@ -943,13 +939,9 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         if (r < 0) {
                 vs_error ignore = { 0 };
                 (void) netw_update(i->vsd, i->net, cfg, &i->cfg, inst_is_active(i), i->pidfd, &ignore);
-                if (live) {
-                        (void) cg_set_limits(i->vsd->cg, i->cfg.name, &old, NULL);
-                        (void) rlimits_apply_live(i->pid, &cfg->rlimits, &i->cfg.rlimits, NULL, NULL);
-                }
+                undo_live(i, write_cg ? &old : NULL, write_rl ? &cfg->rlimits : NULL);
                 return r;
         }
-        json_t *changes = config_changes(&i->cfg, cfg);
         for (unsigned k = 0; k < RLIMITS_N; k++)
                 if (kept & (1u << k))
                         log_warn("Instance %s: its running init keeps rlimit %s (raising a hard limit needs "
@@ -957,9 +949,7 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
                                  i->cfg.name, rlimits_name(k));
         i->cfg = *cfg;
         if (json_object_size(changes) > 0)
-                emit(i, "limits-changed", json_pack("{s:o, s:b}", "changes", changes, "live", live));
-        else
-                json_decref(changes);
+                emit(i, "limits-changed", json_pack("{s:O, s:b}", "changes", changes, "live", live));
         return 0;
 }
 
