@@ -53,8 +53,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
+#include "probe.h"
+
+void say(const char *fmt, ...) {
         char buf[4096];
         va_list ap;
         int n;
@@ -78,7 +79,7 @@ static void say(const char *fmt, ...) {
         }
 }
 
-static const char *errname(int e) {
+const char *errname(int e) {
         static char buf[32];
         const char *s = e == 0 ? "ok" : strerrorname_np(e);
 
@@ -102,7 +103,9 @@ static int usage(void) {
                 "       probe memhog MIB [HOLD_SECONDS] | forkbomb N | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
                 "       probe nproc | sysinfo\n"
-                "       probe hold-fd PID FD\n";
+                "       probe hold-fd PID FD\n"
+                "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape\n"
+                "       probe mask-escape | modload | devnode b|c MAJOR:MINOR\n";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;
@@ -864,6 +867,13 @@ static const struct {
         { "udp-send", cmd_udp_send },
         { "udp-count", cmd_udp_count },
         { "arp-send", cmd_arp_send },
+        /* attack.c: the known container escapes, tried for real */
+        { "race-exec", cmd_race_exec },
+        { "fd-walk", cmd_fd_walk },
+        { "cg-escape", cmd_cg_escape },
+        { "mask-escape", cmd_mask_escape },
+        { "modload", cmd_modload },
+        { "devnode", cmd_devnode },
 };
 
 int main(int argc, char **argv) {
