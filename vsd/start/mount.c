@@ -147,6 +147,9 @@ static const struct mnt_entry plan[] = {
         { MNT_MASKED, MNT_MASK, "proc/asound", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/kcore", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/keys", NULL, NULL, 0, NULL, 0 },
+        /* who on the host holds how many keys and bytes of them: root's
+         * line is the host's own in a privileged instance */
+        { MNT_MASKED, MNT_MASK, "proc/key-users", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/latency_stats", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/timer_list", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/timer_stats", NULL, NULL, 0, NULL, 0 },
