@@ -7,7 +7,11 @@
  *
  * What is deliberately NOT in the table:
  *   - mount, umount2, pivot_root, unshare, setns, the new mount API: they
- *     need CAP_SYS_ADMIN, which the instance does not have (caps.c);
+ *     need CAP_SYS_ADMIN, which the instance does not have (caps.c) -- in
+ *     the host's user namespace.  A user namespace of its own, which any
+ *     process may make, gives it every capability there, and with it new
+ *     mounts of what that namespace owns; where that reaches the host's
+ *     limits (cgroup v1), the rules after the table stop it;
  *   - reboot: inside a pid namespace the kernel turns reboot(2) into a
  *     SIGHUP (restart) or SIGINT (halt, power off) to the namespace's init
  *     from its parent's point of view, i.e. the instance stops; that is how
@@ -31,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdbool.h>
@@ -77,10 +82,37 @@ static const struct {
         { "uselib", "obsolete a.out loader, only attack surface" },
 };
 
+/*
+ * On a host whose instance limits live in cgroup v1 hierarchies: no new
+ * cgroup namespace.  A v1 hierarchy can be mounted by whoever holds
+ * CAP_SYS_ADMIN over the caller's cgroup namespace, rooted at the caller's
+ * cgroup there; a user namespace of the instance's own (any process may
+ * make one) with a new cgroup namespace owned by it is enough, and the
+ * root of that mount is the instance's own cgroup, <parent>/<name>, whose
+ * limit files root inside owns (a privileged instance's root is the
+ * host's): memory.limit_in_bytes, pids.max, cpu.cfs_quota_us... were
+ * raised so from inside (tests/integration/t_escape.sh,
+ * test_cgroup_release_agent).  On v2 the namespace's root is the payload
+ * below the limits (doc/cgroups.md), so nothing is denied there.
+ * clone3's flags sit in memory, where a filter cannot look: ENOSYS makes
+ * the C library fall back to clone(2), whose flags it can see (Docker's
+ * profile does the same).
+ */
+static const struct {
+        const char *name;
+        int action_errno;
+        bool flags_arg; /* only when argument 0 has CLONE_NEWCGROUP */
+} cgroup_ns_rules[] = {
+        { "unshare", EPERM, true },
+        { "clone", EPERM, true },
+        { "clone3", ENOSYS, false },
+};
+
 /* Per process (one profile for every instance): written once by
  * syscall_filter_prepare() before any child exists. */
 static struct {
         bool ready;
+        bool deny_cgroup_ns;
         struct sock_fprog prog;
 } filter_cache;
 
@@ -120,9 +152,14 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *ret, vs_error *err
         return 0;
 }
 
-int syscall_filter_prepare(vs_error *err) {
-        if (filter_cache.ready)
+int syscall_filter_prepare(bool deny_cgroup_ns, vs_error *err) {
+        if (filter_cache.ready && filter_cache.deny_cgroup_ns == deny_cgroup_ns)
                 return 0;
+        if (filter_cache.ready) {
+                free(filter_cache.prog.filter);
+                filter_cache.prog = (struct sock_fprog) { 0 };
+                filter_cache.ready = false;
+        }
 
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         if (!ctx)
@@ -151,9 +188,22 @@ int syscall_filter_prepare(vs_error *err) {
                         return vs_err(err, -r, "Failed to add seccomp rule for %s", denied[i].name);
         }
 
+        for (size_t i = 0; deny_cgroup_ns && i < ELEMENTSOF(cgroup_ns_rules); i++) {
+                int nr = seccomp_syscall_resolve_name(cgroup_ns_rules[i].name);
+                if (nr == __NR_SCMP_ERROR)
+                        continue;
+                int r = cgroup_ns_rules[i].flags_arg
+                        ? seccomp_rule_add(ctx, SCMP_ACT_ERRNO(cgroup_ns_rules[i].action_errno), nr, 1,
+                                           SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP))
+                        : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(cgroup_ns_rules[i].action_errno), nr, 0);
+                if (r < 0)
+                        return vs_err(err, -r, "Failed to add seccomp rule for %s", cgroup_ns_rules[i].name);
+        }
+
         int r = export_bpf(ctx, &filter_cache.prog, err);
         if (r < 0)
                 return r;
+        filter_cache.deny_cgroup_ns = deny_cgroup_ns;
         filter_cache.ready = true;
         return 0;
 }

@@ -10,6 +10,7 @@
  * they return -errno, touch no lock and allocate nothing.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -31,8 +32,10 @@ int caps_drop_bounding(void);
  * after syscall_filter_load(). */
 int caps_apply(void);
 
-/* Compile the seccomp profile once and keep its raw BPF (idempotent). */
-int syscall_filter_prepare(vs_error *err);
+/* Compile the seccomp profile once and keep its raw BPF (idempotent).
+ * deny_cgroup_ns: the instances' limits live in cgroup v1 hierarchies, which
+ * a new cgroup namespace would let them mount and write (seccomp.c). */
+int syscall_filter_prepare(bool deny_cgroup_ns, vs_error *err);
 
 /* Child: install the precompiled filter.  Without no_new_privs (setuid
  * binaries inside an instance must keep working) the kernel only accepts a

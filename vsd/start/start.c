@@ -357,11 +357,12 @@ static int sync_pair(int sv[2], vs_error *err) {
         return 0;
 }
 
-static int prepare_security(vs_error *err) {
+static int prepare_security(struct cg_manager *cg, vs_error *err) {
         int r = caps_prepare(err);
         if (r < 0)
                 return r;
-        return syscall_filter_prepare(err);
+        /* the layout is the daemon's, fixed at its start */
+        return syscall_filter_prepare(cg && strcmp(cg_manager_mode(cg), "v1") == 0, err);
 }
 
 int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err) {
@@ -373,7 +374,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         int r = mnt_check_root(&root, err);
         if (r < 0)
                 return r;
-        r = prepare_security(err);
+        r = prepare_security(spec->cg, err);
         if (r < 0)
                 return r;
 
@@ -516,7 +517,7 @@ static int self_pidns_fd = -EBADF;
 int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err) {
         if (!spec->argv || !spec->argv[0] || !spec->argv[0][0])
                 return vs_err_msg(err, EINVAL, "invalid command: empty argv");
-        int r = prepare_security(err);
+        int r = prepare_security(spec->cg, err);
         if (r < 0)
                 return r;
         if (self_pidns_fd < 0) {
