@@ -9,7 +9,8 @@
 # over routed links against the host's loopback (iperf3); `vsctl stats` with
 # STATS_N (100) running instances; then the parts with their own daemon:
 # storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
-# requests while a snapshot is copied (bench/ops.sh), peers, density, VMs,
+# requests while a snapshot is copied (bench/ops.sh), sysinfo(2) answered
+# by the daemon (bench/sysinfo.sh), peers, density, VMs,
 # and start/exec/stop inside the VM lane's guest against bare namespaces
 # there (bench/vm-lane.sh).  Writes bench/results/.  Leaves nothing
 # behind: instances, links, firewall tables, cgroups, the daemon and its
@@ -319,6 +320,10 @@ PY
 # list, exec and stats while a 2 GiB snapshot is copied, against the same
 # requests with nothing running.  Its own daemon too.
 "$SRC/bench/ops.sh" "$B"
+
+# sysinfo() answered by the daemon: its cost per call, and vsctl list while
+# an instance calls it in a loop.  Its own daemon too.
+"$SRC/bench/sysinfo.sh" "$B"
 
 # BENCH_OLD=REV: the start, the exec, the daemon's CPU time and memory of
 # this build against revision REV's, alternating in one run.

@@ -530,6 +530,7 @@ static const struct cg_stat_row v1_rows[] = {
         /* total_*: the instance's own cgroups included */
         { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_rss", S(memory_rss), false },
         { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_cache", S(memory_cache), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_shmem", S(memory_shmem), false },
         { CG_MEMORY, "memory.stat", CG_ROW_KEY, "total_swap", S(swap_current), false },
         { CG_CPUACCT, "cpuacct.usage", CG_ROW_VALUE, NULL, S(cpu_usage_ns), false },
         { CG_CPU, "cpu.stat", CG_ROW_KEY, "nr_periods", S(cpu_nr_periods), false },

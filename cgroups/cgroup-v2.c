@@ -398,6 +398,7 @@ static const struct cg_stat_row v2_rows[] = {
         { CG_MEMORY, "memory.events", CG_ROW_KEY, "oom_kill", S(oom_kills), false },
         { CG_MEMORY, "memory.stat", CG_ROW_KEY, "anon", S(memory_rss), false },
         { CG_MEMORY, "memory.stat", CG_ROW_KEY, "file", S(memory_cache), false },
+        { CG_MEMORY, "memory.stat", CG_ROW_KEY, "shmem", S(memory_shmem), false },
         { CG_MEMORY, "memory.swap.current", CG_ROW_VALUE, NULL, S(swap_current), false },
         { CG_MEMORY, "memory.swap.max", CG_ROW_VALUE, NULL, X(swap_max), true },
         { CG_CPUACCT, "cpu.stat", CG_ROW_KEY, "usage_usec", X(usage_us), false },

@@ -319,6 +319,13 @@ static int any_pid(pid_t pid, void *userdata) {
         return 1;
 }
 
+int cg_for_each_process(struct cg_manager *m, const char *name, int (*fn)(pid_t pid, void *userdata),
+                        void *userdata) {
+        if (!cg_name_valid(name))
+                return -EINVAL;
+        return walk_pids(track_hier(m)->parent_fd, name, fn, userdata, 0);
+}
+
 int cg_populated(struct cg_manager *m, const char *name) {
         if (!cg_name_valid(name))
                 return -EINVAL;

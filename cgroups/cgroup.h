@@ -68,6 +68,7 @@ struct cg_stats {
         uint64_t io_wbytes;       /* bytes written to block devices */
 
         uint64_t memory_rss;      /* anonymous memory: v1 total_rss / v2 anon */
+        uint64_t memory_shmem;    /* shared memory and tmpfs: v1 total_shmem / v2 shmem */
         uint64_t memory_cache;    /* page cache: v1 total_cache / v2 file */
         uint64_t memory_high;     /* soft limit in effect, bytes; 0 = none */
         uint64_t memory_high_events; /* v2: times reclaimed for going above memory.high; v1: 0 */
@@ -185,6 +186,12 @@ int cg_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err
 
 /* 1 if any process is in the cgroup, 0 if empty or absent, < 0 on error. */
 int cg_populated(struct cg_manager *m, const char *name);
+
+/* Call fn for every process of the instance, its own cgroups below it
+ * included (one cgroup.procs read per cgroup); fn returning non-zero stops
+ * the walk with that value.  0 when absent, -errno. */
+int cg_for_each_process(struct cg_manager *m, const char *name, int (*fn)(pid_t pid, void *userdata),
+                        void *userdata);
 
 /* Remove the cgroup from every hierarchy; -EBUSY while populated; 0 if absent. */
 int cg_destroy(struct cg_manager *m, const char *name, vs_error *err);

@@ -36,6 +36,7 @@
 #include "vsd/start/start.h"
 #include "vsd/storage/storage.h"
 #include "vsd/view/lxcfs.h"
+#include "vsd/view/sysinfo.h"
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -311,6 +312,11 @@ int main(int argc, char **argv) {
          * (started later, below) */
         if (r >= 0)
                 r = lxcfs_new(&v, &v.lxcfs, &err);
+        if (r >= 0) {
+                r = sinfo_new(&v, &v.sinfo);
+                if (r < 0)
+                        vs_err(&err, -r, "Failed to set up sysinfo answers");
+        }
         /* before anything cleans up after an interrupted operation: the
          * helpers of the previous daemon may still be writing */
         if (r >= 0)
@@ -333,6 +339,7 @@ int main(int argc, char **argv) {
                 lxcfs_free(v.lxcfs, !inst_any_active(&v));
                 netw_free(&v, !inst_any_active(&v));
                 inst_registry_free(&v);
+                sinfo_free(v.sinfo);
                 stor_free(&v);
                 mon_free(v.mon);
                 ev_bus_free(v.events);
@@ -363,6 +370,10 @@ int main(int argc, char **argv) {
         /* the firewall protects running instances after we are gone */
         netw_free(&v, !any_running);
         inst_registry_free(&v);
+        /* after the registry, which drops its records; the callers still
+         * waiting then get ENOSYS, as do all later ones of the instances
+         * left running (doc/architecture.md, "sysinfo") */
+        sinfo_free(v.sinfo);
         stor_free(&v);
         mon_free(v.mon);
         ev_bus_free(v.events);

@@ -70,7 +70,7 @@ static void via_socket(const uint8_t *data, size_t size, bool with_fd, bool want
 
         vs_error err = { 0 };
         int pty = -EBADF;
-        int r = start_join_result(sv[0], want_fd ? &pty : NULL, &err);
+        int r = start_join_result(sv[0], want_fd ? &pty : NULL, NULL, &err);
         if (r < 0) {
                 fuzz_check_refusal(r, &err);
                 if (pty >= 0)

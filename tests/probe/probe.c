@@ -102,10 +102,14 @@ static int usage(void) {
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
                 "       probe memhog MIB [HOLD_SECONDS] | forkbomb N | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
-                "       probe nproc | sysinfo\n"
-                "       probe hold-fd PID FD\n"
-                "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape\n"
-                "       probe mask-escape | modload | devnode b|c MAJOR:MINOR\n";
+                "       probe nproc | sysinfo | sysinfo-fault | sysinfo-loop N
+"
+                "       probe hold-fd PID FD
+"
+                "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape
+"
+                "       probe mask-escape | modload | devnode b|c MAJOR:MINOR
+";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;
@@ -669,19 +673,57 @@ static int cmd_nproc(int argc __attribute__((unused)), char **argv __attribute__
         return 0;
 }
 
-/* probe sysinfo: what sysinfo(2) says, which the kernel does not scope to
- * a cgroup (busybox free and uptime read it). */
+/* probe sysinfo: what sysinfo(2) says (busybox free and uptime read it):
+ * vsd answers it for the instance (vsd/view/sysinfo.c). */
 static int cmd_sysinfo(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
         struct sysinfo si;
         if (sysinfo(&si) < 0) {
                 say("errno=%s", errname(errno));
                 return 1;
         }
+        unsigned long long u = si.mem_unit;
         say("uptime=%ld", si.uptime);
-        say("totalram_mib=%llu", (unsigned long long) si.totalram * si.mem_unit >> 20);
+        say("totalram_mib=%llu", (unsigned long long) si.totalram * u >> 20);
+        say("freeram_mib=%llu", (unsigned long long) si.freeram * u >> 20);
+        say("sharedram_mib=%llu", (unsigned long long) si.sharedram * u >> 20);
+        say("totalswap_mib=%llu", (unsigned long long) si.totalswap * u >> 20);
+        say("freeswap_mib=%llu", (unsigned long long) si.freeswap * u >> 20);
+        say("procs=%u", (unsigned) si.procs);
+        say("load1=%.2f", si.loads[0] / 65536.0);
+        say("load5=%.2f", si.loads[1] / 65536.0);
+        say("mem_unit=%u", si.mem_unit);
         return 0;
 }
 
+/* probe sysinfo-fault: sysinfo(2) with pointers the caller does not own
+ * (NULL, an unmapped page): the kernel says EFAULT, so must vsd. */
+static int cmd_sysinfo_fault(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        void *unmapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (unmapped == MAP_FAILED || munmap(unmapped, 4096) < 0) {
+                say("errno=%s", errname(errno));
+                return 1;
+        }
+        long r = syscall(SYS_sysinfo, NULL);
+        say("null=%s", r < 0 ? errname(errno) : "ok");
+        r = syscall(SYS_sysinfo, unmapped);
+        say("unmapped=%s", r < 0 ? errname(errno) : "ok");
+        return 0;
+}
+
+/* probe sysinfo-loop N: N sysinfo(2) calls, as fast as they go. */
+static int cmd_sysinfo_loop(int argc, char **argv) {
+        long n = argc > 1 ? atol(argv[1]) : 1000, failed = 0;
+        struct sysinfo si;
+        double t0 = now(CLOCK_MONOTONIC);
+        for (long k = 0; k < n; k++)
+                if (sysinfo(&si) < 0)
+                        failed++;
+        double t = now(CLOCK_MONOTONIC) - t0;
+        say("calls=%ld", n);
+        say("failed=%ld", failed);
+        say("us_per_call=%.1f", n ? t * 1e6 / (double) n : 0.0);
+        return failed ? 1 : 0;
+}
 
 /* ---- network ---- */
 
@@ -850,6 +892,8 @@ static const struct {
 } commands[] = {
         { "nproc", cmd_nproc },
         { "sysinfo", cmd_sysinfo },
+        { "sysinfo-fault", cmd_sysinfo_fault },
+        { "sysinfo-loop", cmd_sysinfo_loop },
         { "write-direct", cmd_write_direct },
         { "pid", cmd_pid },
         { "caps", cmd_caps },

@@ -21,6 +21,7 @@
 #include "vsd/core/loop.h"
 #include "vsd/start/start.h"
 #include "vsd/core/syscalls.h"
+#include "vsd/view/sysinfo.h"
 
 /* How long a command may take from its clone to its exec. */
 #define EXEC_START_TIMEOUT_MS 30000
@@ -124,7 +125,12 @@ static void close_fds(int *fds, size_t n) {
  * terminal came back on the way: its master goes to the client at the end. */
 static int take_result(struct exec_session *s) {
         vs_error err = { 0 };
-        int r = start_join_result(s->sync_fd, s->tty ? &s->pty : NULL, &err);
+        _cleanup_close_ int listener = -EBADF;
+        int r = start_join_result(s->sync_fd, s->tty ? &s->pty : NULL, &listener, &err);
+        /* the command's sysinfo() calls, answered for its instance (the
+         * record outlives the session: the command's children may too) */
+        if (listener >= 0)
+                (void) sinfo_listener_add(s->vsd->sinfo, s->name, TAKE_FD(listener));
         if (r > 0)
                 return r;
         loop_remove(s->sync_src);

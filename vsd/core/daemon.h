@@ -15,6 +15,7 @@ struct cg_manager;
 struct api;
 struct instance;
 struct lxcfs;
+struct sinfo;
 struct ev_bus;
 struct monitor;
 struct netw;
@@ -30,6 +31,7 @@ struct vsd {
         struct cg_manager *cg;
         struct api *api;
         struct lxcfs *lxcfs; /* the view's filesystem, shared by every instance */
+        struct sinfo *sinfo; /* sysinfo(2) answered for instances (vsd/view/sysinfo.h) */
         struct kern_features kern; /* what this kernel can do (kernel.h), probed at start */
         struct ev_bus *events;  /* what happened, for `vsctl events` */
         struct monitor *mon;    /* OOM kills and pids-limit hits */

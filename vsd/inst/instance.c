@@ -26,6 +26,7 @@
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
 #include "vsd/view/lxcfs.h"
+#include "vsd/view/sysinfo.h"
 #include "vsd/view/view.h"
 #include "vsd/core/monitor.h"
 #include "vsd/netw/network.h"
@@ -82,10 +83,13 @@ static struct cg_limits limits_of(const struct inst_config *c) {
 static void set_state(struct instance *i, enum inst_state s) {
         bool was_up = inst_is_up(i);
         i->state = s;
-        if (inst_is_up(i) && !was_up)
+        if (inst_is_up(i) && !was_up) {
                 (void) lxcfs_instance_add(i->vsd->lxcfs, i->cfg.name, i->pid, i->pidfd);
-        else if (!inst_is_up(i) && was_up)
+                (void) sinfo_instance_add(i->vsd->sinfo, &i->cfg, i->pid);
+        } else if (!inst_is_up(i) && was_up) {
                 lxcfs_instance_remove(i->vsd->lxcfs, i->cfg.name);
+                sinfo_instance_remove(i->vsd->sinfo, i->cfg.name);
+        }
 }
 
 bool inst_any_active(struct vsd *v) {
@@ -494,6 +498,7 @@ struct start_run {
         const char *view;
         bool have_view_trees;
         vs_error warn;               /* what the child left alone, logged on success */
+        int listener;                /* init's seccomp listener, for the sysinfo answers */
 };
 
 static int start_prepare(struct start_run *s, vs_error *err) {
@@ -572,6 +577,7 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 .netns_fd = s->netns,
                 .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
                 .warn = &s->warn,
+                .listener = &s->listener,
         };
         int r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
@@ -585,6 +591,13 @@ static int start_commit(struct start_run *s, vs_error *err) {
         (void) vs_proc_starttime(i->pid, &i->starttime);
         i->started_at = (int64_t) time(NULL);
         set_state(i, INST_RUNNING);
+        if (s->listener >= 0) {
+                int fd = TAKE_FD(s->listener);
+                int r = sinfo_listener_add(i->vsd->sinfo, i->cfg.name, fd);
+                if (r < 0)
+                        log_warn("Instance %s: cannot answer its sysinfo() calls (%s), ignoring: they fail with ENOSYS",
+                                 i->cfg.name, strerror(-r));
+        }
         int r = watch_init(i, err);
         if (r < 0)
                 return r;
@@ -639,7 +652,8 @@ int inst_start(struct instance *i, vs_error *err) {
         default:
                 return vs_err_msg(err, EBUSY, "instance '%s' is already running", i->cfg.name);
         }
-        struct start_run s = { .i = i, .slave = -EBADF, .netns = -EBADF, .view_trees = VIEW_TREES_NONE };
+        struct start_run s = { .i = i, .slave = -EBADF, .netns = -EBADF, .view_trees = VIEW_TREES_NONE,
+                               .listener = -EBADF };
         int r = start_prepare(&s, err);
         if (r >= 0)
                 r = start_launch(&s, err);
@@ -648,6 +662,7 @@ int inst_start(struct instance *i, vs_error *err) {
         /* the child has joined it, or no child will */
         safe_close(&s.netns);
         view_trees_close(&s.view_trees);
+        safe_close(&s.listener); /* a failed start's */
         if (r < 0) {
                 start_undo(&s);
                 return vs_err_prefix(err, "Failed to start %s", i->cfg.name);

@@ -229,8 +229,16 @@ static int step_caps_bounding(struct child *c) {
 }
 
 static int step_seccomp(struct child *c) {
-        int r = syscall_filter_load();
+        int r = syscall_filter_load(&c->listener);
         return r < 0 ? vs_err_msg(&c->err, -r, "seccomp(SECCOMP_SET_MODE_FILTER)") : 0;
+}
+
+/* The daemon answers the calls the filter sends to its listener (sysinfo):
+ * it gets the listener, the instance never keeps it. */
+static int step_seccomp_listener(struct child *c) {
+        int r = sync_send_fd(c->sync_fd, SYNC_SECCOMP_LISTENER, 0, NULL, c->listener);
+        safe_close(&c->listener);
+        return r < 0 ? vs_err_msg(&c->err, -r, "pass the listener to vsd") : 0;
 }
 
 static int step_caps(struct child *c) {
@@ -487,6 +495,8 @@ static const struct child_step spawn_steps[] = {
          * filter needs CAP_SYS_ADMIN in the effective set: before step_caps
          * drops it. */
         { .stage = SYNC_SECCOMP, .run = step_seccomp },
+        /* Right after the filter that made it; before the fds close. */
+        { .stage = SYNC_SECCOMP_LISTENER, .run = step_seccomp_listener },
         { .stage = SYNC_CAPS, .run = step_caps },
         { .stage = SYNC_CLOSE_FDS, .run = step_close_fds },
         { .stage = SYNC_EXEC_INIT, .run = step_exec_init },
@@ -592,6 +602,7 @@ static const struct child_step join_steps[] = {
         { .stage = SYNC_NOFILE, .run = step_nofile },
         { .stage = SYNC_CAPS_BOUNDING, .run = step_caps_bounding },
         { .stage = SYNC_SECCOMP, .run = step_seccomp },
+        { .stage = SYNC_SECCOMP_LISTENER, .run = step_seccomp_listener },
         { .stage = SYNC_CAPS, .run = step_caps },
         { .stage = SYNC_CLOSE_FDS, .run = step_close_fds },
         { .stage = SYNC_JOIN_EXEC, .run = step_join_exec },

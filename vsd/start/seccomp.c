@@ -108,6 +108,17 @@ static const struct {
         { "clone3", ENOSYS, false },
 };
 
+/* Answered by vsd rather than the kernel (SCMP_ACT_NOTIFY): each process of
+ * an instance hands its filter's listener to the daemon (SYNC_SECCOMP_LISTENER),
+ * which answers from the instance's cgroup (vsd/view/sysinfo.c).  With no
+ * listener left (the daemon gone) the kernel fails the call with ENOSYS. */
+static const struct {
+        const char *name;
+        const char *why;
+} intercepted[] = {
+        { "sysinfo", "memory, swap, load and task count are the host's (busybox free, uptime)" },
+};
+
 /* Per process (one profile for every instance): written once by
  * syscall_filter_prepare() before any child exists. */
 static struct {
@@ -200,6 +211,15 @@ int syscall_filter_prepare(bool deny_cgroup_ns, vs_error *err) {
                         return vs_err(err, -r, "Failed to add seccomp rule for %s", cgroup_ns_rules[i].name);
         }
 
+        for (size_t i = 0; i < ELEMENTSOF(intercepted); i++) {
+                int nr = seccomp_syscall_resolve_name(intercepted[i].name);
+                if (nr == __NR_SCMP_ERROR)
+                        continue;
+                int r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0);
+                if (r < 0)
+                        return vs_err(err, -r, "Failed to add seccomp notification for %s", intercepted[i].name);
+        }
+
         int r = export_bpf(ctx, &filter_cache.prog, err);
         if (r < 0)
                 return r;
@@ -208,10 +228,15 @@ int syscall_filter_prepare(bool deny_cgroup_ns, vs_error *err) {
         return 0;
 }
 
-int syscall_filter_load(void) {
+int syscall_filter_load(int *ret_listener) {
         if (!filter_cache.ready)
                 return -EINVAL;
-        return sys_seccomp(SECCOMP_SET_MODE_FILTER, 0, &filter_cache.prog);
+        /* The kernel makes the listener close-on-exec. */
+        int fd = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &filter_cache.prog);
+        if (fd < 0)
+                return fd;
+        *ret_listener = fd;
+        return 0;
 }
 
 unsigned syscall_filter_denied_count(void) {

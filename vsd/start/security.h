@@ -37,11 +37,12 @@ int caps_apply(void);
  * a new cgroup namespace would let them mount and write (seccomp.c). */
 int syscall_filter_prepare(bool deny_cgroup_ns, vs_error *err);
 
-/* Child: install the precompiled filter.  Without no_new_privs (setuid
- * binaries inside an instance must keep working) the kernel only accepts a
- * filter from a task with CAP_SYS_ADMIN in its effective set: call it before
- * caps_apply(). */
-int syscall_filter_load(void);
+/* Child: install the precompiled filter, with a listener for the calls vsd
+ * answers (sysinfo) in *ret_listener (close-on-exec), which the child hands
+ * to the daemon.  Without no_new_privs (setuid binaries inside an instance
+ * must keep working) the kernel only accepts a filter from a task with
+ * CAP_SYS_ADMIN in its effective set: call it before caps_apply(). */
+int syscall_filter_load(int *ret_listener);
 
 /* Number of syscall names in the profile's deny table, and the i-th one
  * (for tests and `vsd --print-profile` style diagnostics). */

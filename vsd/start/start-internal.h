@@ -36,6 +36,7 @@ struct child {
         int keep[CHILD_KEEP_MAX];      /* the daemon's fds it needs (sync_fd among them) */
         unsigned n_keep;
         int time_ns_fd; /* start_join: the instance's time namespace, or -EBADF */
+        int listener;   /* the seccomp filter's listener, until handed to vsd */
         /* The parent's CLOCK_MONOTONIC and CLOCK_BOOTTIME just before the
          * clone: the zero of the instance's clocks (step_time_ns). */
         struct timespec clone_monotonic, clone_boottime;

@@ -294,38 +294,51 @@ int start_report_parse(const void *buf, size_t n, bool fd_came, bool *ret_take_f
         return vs_err(err, code, "Failed to %s", sync_stage_name(m.stage));
 }
 
+/* Where the fds a child hands over go (NULL: not wanted, closed): the
+ * command's pty (step_join_pty) and the seccomp listener
+ * (step_seccomp_listener), told apart by the stage that sent them. */
+struct parent_fds {
+        int *pty;
+        int *listener;
+};
+
 /*
  * One message of the child's answer: 0 EOF (it exec'd); 1 a report on the
- * way, after which more comes: an fd a step handed over (step_join_pty),
- * kept in *passed (NULL: none is wanted, and one that comes is closed), or
- * a warning without an errno, appended to warn; < 0 the stage that failed.
+ * way, after which more comes: an fd a step handed over, kept where fds
+ * says, or a warning without an errno, appended to warn; < 0 the stage
+ * that failed.
  */
-static int parent_result_step(int sync_fd, int *passed, vs_error *warn, vs_error *err) {
+static int parent_result_step(int sync_fd, const struct parent_fds *fds, vs_error *warn, vs_error *err) {
         struct sync_msg m;
         _cleanup_close_ int fd = -EBADF;
         bool take;
-        ssize_t n = sync_recv_raw(sync_fd, &m, passed ? &fd : NULL);
+        ssize_t n = sync_recv_raw(sync_fd, &m, &fd);
         if (n == -EAGAIN)
                 return vs_err(err, ETIMEDOUT, "Failed to start: no word from the child in %d s", START_TIMEOUT_SEC);
         if (n < 0)
                 return vs_err(err, (int) -n, "Failed to read from the child");
         int r = start_report_parse(&m, (size_t) n, fd >= 0, &take, warn, err);
         if (r > 0 && take) {
-                safe_close(passed);
-                *passed = TAKE_FD(fd);
+                int *slot = m.stage == SYNC_SECCOMP_LISTENER ? fds->listener : fds->pty;
+                if (slot) {
+                        safe_close(slot);
+                        *slot = TAKE_FD(fd);
+                }
         }
         return r;
 }
 
-/* The child's whole answer, waited for: 0 it exec'd (with the fd a step
- * handed over in *ret_fd, -EBADF if none came), or the stage that failed. */
-static int parent_result(int sync_fd, int *ret_fd, vs_error *warn, vs_error *err) {
-        _cleanup_close_ int passed = -EBADF;
+/* The child's whole answer, waited for: 0 it exec'd (with the listener it
+ * handed over in *ret_listener, -EBADF if none came), or the stage that
+ * failed. */
+static int parent_result(int sync_fd, int *ret_listener, vs_error *warn, vs_error *err) {
+        _cleanup_close_ int listener = -EBADF;
+        struct parent_fds fds = { .listener = ret_listener ? &listener : NULL };
         int r;
-        while ((r = parent_result_step(sync_fd, ret_fd ? &passed : NULL, warn, err)) > 0)
+        while ((r = parent_result_step(sync_fd, &fds, warn, err)) > 0)
                 ;
-        if (r == 0 && ret_fd)
-                *ret_fd = TAKE_FD(passed);
+        if (r == 0 && ret_listener)
+                *ret_listener = TAKE_FD(listener);
         return r;
 }
 
@@ -334,11 +347,11 @@ static int parent_result(int sync_fd, int *ret_fd, vs_error *warn, vs_error *err
  * or a failure report.  On failure the child is killed and reaped.
  */
 static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, int oom_adj, int *ret_fd, vs_error *warn, vs_error *err) {
+                            bool cloned_into, int oom_adj, int *ret_listener, vs_error *warn, vs_error *err) {
         int r = parent_setup(sync_fd, pid, pidfd, cg, name, cloned_into, oom_adj, err);
         if (r < 0)
                 return r;
-        r = parent_result(sync_fd, ret_fd, warn, err);
+        r = parent_result(sync_fd, ret_listener, warn, err);
         if (r < 0)
                 kill_and_reap(pidfd);
         return r;
@@ -415,6 +428,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 .rootfd = -EBADF,
                 .pty_slave = -EBADF,
                 .time_ns_fd = -EBADF,
+                .listener = -EBADF,
                 .clone_monotonic = clone_monotonic,
                 .clone_boottime = clone_boottime,
         };
@@ -450,8 +464,9 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
 
         safe_close(&child_fd);
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, OOM_ADJ_KEEP, NULL, spec->warn,
-                             err);
+        _cleanup_close_ int listener = -EBADF;
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, OOM_ADJ_KEEP, &listener,
+                             spec->warn, err);
         if (dumpable >= 0)
                 (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
         /* Only now, with init exec'd: until then it shares our memory, and
@@ -470,6 +485,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         }
         *ret_pid = pid;
         *ret_pidfd = pidfd;
+        if (spec->listener)
+                *spec->listener = TAKE_FD(listener);
         return 0;
 }
 
@@ -568,7 +585,7 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
                 args.cgroup = (uint64_t) cgfd;
         }
         struct child c = { .join = spec, .sync_fd = child_fd, .rootfd = -EBADF, .pty_slave = -EBADF,
-                           .time_ns_fd = time_ns };
+                           .time_ns_fd = time_ns, .listener = -EBADF };
         child_keep(&c, child_fd);
         child_keep(&c, spec->init_pidfd);
         child_keep(&c, time_ns);
@@ -614,8 +631,9 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
         return 0;
 }
 
-int start_join_result(int sync_fd, int *pty, vs_error *err) {
-        int r = parent_result_step(sync_fd, pty, NULL, err);
+int start_join_result(int sync_fd, int *pty, int *listener, vs_error *err) {
+        struct parent_fds fds = { .pty = pty, .listener = listener };
+        int r = parent_result_step(sync_fd, &fds, NULL, err);
         if (r == 0 && pty && *pty < 0)
                 return vs_err_msg(err, EPROTO, "Failed to %s: no pty came back", sync_stage_name(SYNC_JOIN_PTY));
         return r;
@@ -629,7 +647,7 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int
         int r = start_join_begin(spec, &pid, &pidfd, &sync_fd, err);
         if (r < 0)
                 return r;
-        while ((r = start_join_result(sync_fd, spec->tty ? &pty : NULL, err)) > 0)
+        while ((r = start_join_result(sync_fd, spec->tty ? &pty : NULL, NULL, err)) > 0)
                 ;
         if (r < 0) {
                 kill_and_reap(pidfd);

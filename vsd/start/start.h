@@ -61,6 +61,8 @@ struct start_spec {
         int cgroup_fs;          /* enum cg_instance_fs: what /sys/fs/cgroup is */
         vs_error *warn;         /* what the start left alone and why, in one line
                                  * ("/etc/hosts is a FIFO, ..."); NULL: not told */
+        int *listener;          /* out, on success: init's seccomp listener (security.h),
+                                 * close-on-exec, the caller's; NULL: closed */
 };
 
 /* Does this kernel have time namespaces (CONFIG_TIME_NS, Linux 5.6 or later)?
@@ -143,9 +145,10 @@ int start_join(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int
  * *ret_sync_fd (close-on-exec, the command's end closes on its exec).
  * Each time that fd is readable, start_join_result() reads one report:
  * 1 more is to come (wait again; with a tty the pty's master arrives on the
- * way, kept in *pty, which the caller initialises to -EBADF and owns), 0
- * the command exec'd (with a tty: *pty holds the master), < 0 with err as
- * start_join's; the caller then kills and reaps the command (it exits by
- * itself after reporting).  pty NULL without a tty. */
+ * way, kept in *pty, which the caller initialises to -EBADF and owns; so
+ * does the command's seccomp listener, in *listener), 0 the command exec'd
+ * (with a tty: *pty holds the master), < 0 with err as start_join's; the
+ * caller then kills and reaps the command (it exits by itself after
+ * reporting).  pty NULL without a tty; listener NULL: closed. */
 int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidfd, int *ret_sync_fd, vs_error *err);
-int start_join_result(int sync_fd, int *pty, vs_error *err);
+int start_join_result(int sync_fd, int *pty, int *listener, vs_error *err);

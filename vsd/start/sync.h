@@ -68,6 +68,7 @@
         X(SYNC_NOFILE, "set the instance's open-files limit")                       \
         X(SYNC_CAPS_BOUNDING, "drop capabilities from the bounding set")            \
         X(SYNC_SECCOMP, "load the seccomp filter")                                  \
+        X(SYNC_SECCOMP_LISTENER, "hand the seccomp listener to vsd")                \
         X(SYNC_CAPS, "set the capabilities")                                        \
         X(SYNC_CLOSE_FDS, "close inherited file descriptors")                       \
         X(SYNC_EXEC_INIT, "exec init")                                              \

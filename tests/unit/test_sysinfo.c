@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The answer vsd gives an instance's sysinfo(2) (vsd/view/sysinfo.c), from
+ * its figures, and the load average's arithmetic. */
+
+#include <string.h>
+
+#include "tests/unit/check.h"
+#include "vsd/view/sysinfo.h"
+
+#define MIB (1ULL << 20)
+
+static struct sinfo_input base(void) {
+        struct sinfo_input in;
+        memset(&in, 0, sizeof(in));
+        in.host.mem_unit = 4096; /* a kernel that counts in pages */
+        in.host.totalram = (unsigned long) (24576 * MIB / 4096);
+        in.host.totalswap = (unsigned long) (1024 * MIB / 4096);
+        in.host.freeswap = (unsigned long) (1000 * MIB / 4096);
+        return in;
+}
+
+static void memory(void) {
+        struct sinfo_input in = base();
+        struct sysinfo out;
+        in.memory_max = 128 * MIB;
+        in.swap_max = 64 * MIB;
+        in.memory_current = 20 * MIB;
+        in.memory_shmem = 3 * MIB;
+        in.swap_current = 4 * MIB;
+        in.tasks = 7;
+        sinfo_compute(&in, &out);
+        CHECK("mem_unit 1", out.mem_unit == 1, "got %u", out.mem_unit);
+        CHECK("totalram is the limit", out.totalram == 128 * MIB, "got %lu", out.totalram);
+        CHECK("freeram is limit less usage", out.freeram == 108 * MIB, "got %lu", out.freeram);
+        CHECK("sharedram is shmem", out.sharedram == 3 * MIB, "got %lu", out.sharedram);
+        CHECK("bufferram 0", out.bufferram == 0, "got %lu", out.bufferram);
+        CHECK("totalswap is the allowance", out.totalswap == 64 * MIB, "got %lu", out.totalswap);
+        CHECK("freeswap", out.freeswap == 60 * MIB, "got %lu", out.freeswap);
+        CHECK("procs", out.procs == 7, "got %u", out.procs);
+
+        in.memory_current = 200 * MIB; /* above a lowered limit */
+        sinfo_compute(&in, &out);
+        CHECK("freeram never negative", out.freeram == 0, "got %lu", out.freeram);
+
+        in.memory_max = 0;
+        in.memory_current = 20 * MIB;
+        sinfo_compute(&in, &out);
+        CHECK("no limit: the host's ram", out.totalram == 24576 * MIB, "got %lu", out.totalram);
+        CHECK("no limit: the host's swap", out.totalswap == 1024 * MIB && out.freeswap == 1000 * MIB, "got %lu/%lu",
+              out.totalswap, out.freeswap);
+
+        in.memory_max = 1ULL << 50; /* a limit above the host's memory */
+        sinfo_compute(&in, &out);
+        CHECK("limit above the host: the host's", out.totalram == 24576 * MIB, "got %lu", out.totalram);
+
+        in.tasks = 100000;
+        sinfo_compute(&in, &out);
+        CHECK("procs saturates", out.procs == 0xffff, "got %u", out.procs);
+}
+
+static void uptime(void) {
+        struct sinfo_input in = base();
+        struct sysinfo out;
+        in.boottime_ns = 5000ULL * 1000000000ULL;
+        in.boot_offset_ns = -4990LL * 1000000000LL;
+        sinfo_compute(&in, &out);
+        CHECK("uptime from the namespace's zero", out.uptime == 10, "got %ld", out.uptime);
+        in.boot_offset_ns -= 500000000; /* 9.5 s: rounded up, as the kernel does */
+        sinfo_compute(&in, &out);
+        CHECK("partial second rounded up", out.uptime == 10, "got %ld", out.uptime);
+        in.boot_offset_ns = 0;
+        sinfo_compute(&in, &out);
+        CHECK("no time namespace: the host's", out.uptime == 5000, "got %ld", out.uptime);
+}
+
+static void loads(void) {
+        uint64_t l = 0;
+        for (int k = 0; k < 12; k++) /* a minute of one busy task */
+                l = sinfo_calc_load(l, SINFO_EXP_1, 1);
+        /* 1 - e^-1 = 0.632 */
+        CHECK("1-min load after a minute of one task", l * 100 / SINFO_FIXED_1 >= 62 && l * 100 / SINFO_FIXED_1 <= 64,
+              "got %llu/2048", (unsigned long long) l);
+        for (int k = 0; k < 120; k++)
+                l = sinfo_calc_load(l, SINFO_EXP_1, 0);
+        CHECK("decays to 0 when idle", l == 0, "got %llu", (unsigned long long) l);
+        struct sinfo_input in = base();
+        struct sysinfo out;
+        in.avenrun[0] = SINFO_FIXED_1; /* 1.00 */
+        sinfo_compute(&in, &out);
+        CHECK("loads in 1/65536", out.loads[0] == 65536, "got %lu", out.loads[0]);
+}
+
+int main(void) {
+        memory();
+        uptime();
+        loads();
+        return CHECK_DONE();
+}
