@@ -23,6 +23,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/inst/console.h"
+#include "vsd/inst/idrange.h"
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
 #include "vsd/view/lxcfs.h"
@@ -657,6 +658,31 @@ int inst_start(struct instance *i, vs_error *err) {
 
 /* ---- create, destroy, update ------------------------------------------- */
 
+/* ---- the id blocks of unprivileged instances (idrange.h) ---- */
+
+static bool has_id_block(const struct instance *i) {
+        return i->state != INST_BROKEN && !inst_privileged(i->cfg.security.privileged) && i->cfg.security.id_base;
+}
+
+/* The registered instance whose block overlaps the one at base, or NULL. */
+static struct instance *id_block_owner(struct vsd *v, uint64_t base) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (has_id_block(v->inst[k]) && inst_id_overlap(v->inst[k]->cfg.security.id_base, base))
+                        return v->inst[k];
+        return NULL;
+}
+
+static int id_block_alloc(struct vsd *v, uint64_t *ret, vs_error *err) {
+        _cleanup_free_ uint64_t *used = calloc(v->n_inst + 1, sizeof(*used));
+        if (!used)
+                return vs_err(err, ENOMEM, "pick an id range");
+        size_t n = 0;
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (has_id_block(v->inst[k]))
+                        used[n++] = v->inst[k]->cfg.security.id_base;
+        return inst_id_pick(&v->set.sec, used, n, ret, err);
+}
+
 /* The hidden directory an instance is made in, renamed into place when
  * complete: a crash or a failure never leaves a half-made instance (a
  * leftover is removed at the next start). */
@@ -700,6 +726,16 @@ static int create_begin(struct vsd *v, const struct inst_config *cfg_in, bool re
         r = netw_resolve(v, NULL, &resolved, err);
         if (r < 0)
                 return r;
+        /* unprivileged unless asked otherwise; a clone gets a block of its
+         * own, never its source's */
+        if (resolved.security.privileged == PRIV_YES) {
+                resolved.security.id_base = 0;
+        } else {
+                resolved.security.privileged = PRIV_NO;
+                r = id_block_alloc(v, &resolved.security.id_base, err);
+                if (r < 0)
+                        return r;
+        }
 
         snprintf(final, sizeof(final), "%s/instances/%s", v->set.root, cfg->name);
         if (access(final, F_OK) == 0)
@@ -867,6 +903,10 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         r = stor_check_update(&i->cfg, cfg, err);
         if (r < 0)
                 return r;
+        if (inst_privileged(cfg->security.privileged) != inst_privileged(i->cfg.security.privileged))
+                return vs_err_msg(err, EINVAL, "'privileged' is chosen at create: make a new instance (or a clone) "
+                                  "to change it");
+        resolved.security = i->cfg.security;
         r = netw_resolve(i->vsd, &i->cfg, &resolved, err);
         if (r < 0)
                 return r;
@@ -1137,6 +1177,17 @@ static void load_one(struct vsd *v, const char *name) {
         int r = inst_config_load(&i->cfg, path, &err);
         if (r >= 0 && !streq(i->cfg.name, name))
                 r = vs_err_msg(&err, EINVAL, "%s: name '%s' does not match its directory", path, i->cfg.name);
+        if (r >= 0 && !inst_privileged(i->cfg.security.privileged)) {
+                /* a block is one instance's only: a config.ini edited by
+                 * hand must not share another's ids */
+                const struct instance *o = id_block_owner(v, i->cfg.security.id_base);
+                if (!i->cfg.security.id_base)
+                        r = vs_err_msg(&err, EINVAL, "%s: an unprivileged instance needs [security] id_base", path);
+                else if (o)
+                        r = vs_err_msg(&err, EINVAL, "%s: its ids %llu-%llu overlap those of instance '%s'", path,
+                                       (unsigned long long) i->cfg.security.id_base,
+                                       (unsigned long long) (i->cfg.security.id_base + INST_ID_COUNT - 1), o->cfg.name);
+        }
         if (r < 0) {
                 inst_config_defaults(&i->cfg);
                 snprintf(i->cfg.name, sizeof(i->cfg.name), "%s", name);
@@ -1190,9 +1241,15 @@ int inst_registry_load(struct vsd *v, vs_error *err) {
         int r;
 
         snprintf(path, sizeof(path), "%s/instances", v->set.root);
-        r = vs_mkdir_p(path, 0711);
+        r = vs_mkdir_p(path, 0700);
         if (r < 0)
                 return vs_err(err, -r, "create %s", path);
+        /* The private layers below hold the instances' files with the ids
+         * they have inside (doc/architecture.md, "Unprivileged
+         * instances"): setuid-root programs owned by uid 0 on the host.
+         * No host user but root may reach them. */
+        if (chmod(path, 0700) < 0)
+                return vs_err(err, errno, "chmod %s", path);
         r = vs_mkdir_p(v->set.run_dir, 0755);
         if (r < 0)
                 return vs_err(err, -r, "create %s", v->set.run_dir);
