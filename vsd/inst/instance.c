@@ -497,6 +497,17 @@ struct start_run {
         vs_error warn;               /* what the child left alone, logged on success */
 };
 
+/* The console's pty belongs to an unprivileged instance's root: init and
+ * getty open /dev/console, which is this pty, as root inside, who is no
+ * owner of a file of the host's root. */
+static void console_own(struct instance *i, int slave) {
+        if (slave < 0 || inst_privileged(i->cfg.security.privileged))
+                return;
+        uid_t id = (uid_t) i->cfg.security.id_base;
+        if (fchown(slave, id, id) < 0)
+                log_warn("Failed to give the console of %s to its root: %s, ignoring", i->cfg.name, strerror(errno));
+}
+
 static int start_prepare(struct start_run *s, vs_error *err) {
         struct instance *i = s->i;
         struct vsd *v = i->vsd;
@@ -528,6 +539,7 @@ static int start_prepare(struct start_run *s, vs_error *err) {
         r = console_open(v, s->logp, v->set.console_log_size, &i->console, &s->slave, err);
         if (r < 0)
                 return r;
+        console_own(i, s->slave);
         s->networked = netw_plan(v, &i->cfg, &s->net);
         /* the view's mounts cloned here, from fds held open: no path walk
          * through lxcfs's FUSE mount on the start path */
@@ -538,7 +550,9 @@ static int start_prepare(struct start_run *s, vs_error *err) {
                 s->have_view_trees = true;
         }
         if (s->networked) {
-                r = netw_prepare(v, i->net, &s->net, &s->netns, err);
+                /* an unprivileged instance's eth0 is configured in its own
+                 * namespace, after the clone (start_net_move_in) */
+                r = netw_prepare(v, i->net, &s->net, inst_privileged(i->cfg.security.privileged), &s->netns, err);
                 if (r < 0)
                         return r;
                 s->net_prepared = true;
@@ -546,11 +560,17 @@ static int start_prepare(struct start_run *s, vs_error *err) {
         return 0;
 }
 
+static int start_net_move_in(void *data, int child_netns, vs_error *err) {
+        struct start_run *s = data;
+        return netw_move_in(s->i->vsd, &s->net, s->netns, child_netns, err);
+}
+
 static int start_launch(struct start_run *s, vs_error *err) {
         struct instance *i = s->i;
         struct vsd *v = i->vsd;
         char *const argv[] = { s->t.init, NULL };
         const struct stor_layer *layer = &s->layer;
+        bool userns = !inst_privileged(i->cfg.security.privileged);
         struct start_spec spec = {
                 .name = i->cfg.name,
                 .lower = s->lower,
@@ -569,11 +589,24 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 .time_ns_setns = v->kern.time_ns && !v->kern.exec_enters_time_ns,
                 .rlimits = &i->cfg.rlimits,
                 .net = s->networked ? &s->net : NULL,
-                .join_netns = s->networked,
+                .join_netns = s->networked && !userns,
                 .netns_fd = s->netns,
                 .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
                 .warn = &s->warn,
         };
+        if (userns) {
+                /* the parent idmaps the layer's mount where it holds upper
+                 * and work: the image's filesystem, attached on <inst>/disk,
+                 * or the instance's directory (the dir backend) */
+                bool image = layer->fd >= 0;
+                spec.userns = true;
+                spec.id_base = (uint32_t) i->cfg.security.id_base;
+                spec.upper = image ? layer->ovl_upper : layer->upper;
+                spec.work = image ? layer->ovl_work : layer->work;
+                spec.layer_at = image ? layer->mount_at : s->dir;
+                spec.net_move_in = s->networked ? start_net_move_in : NULL;
+                spec.net_data = s;
+        }
         int r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
                 return r;
@@ -1034,7 +1067,7 @@ static void reattach_console(struct instance *i) {
         int slave;
         inst_path(i, "console.log", logp, sizeof(logp));
         if (console_open(i->vsd, logp, i->vsd->set.console_log_size, &i->console, &slave, &err) < 0 ||
-            console_rebind(i->console, i->pidfd, &err) < 0) {
+            (console_own(i, slave), console_rebind(i->console, i->pidfd, &err)) < 0) {
                 log_warn("Instance %s has no console after re-adoption: %s", i->cfg.name, err.msg);
                 console_free(i->console);
                 i->console = NULL;

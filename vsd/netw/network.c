@@ -825,7 +825,8 @@ void netw_unregister(struct vsd *v, struct netw_inst *i) {
         i->registered = false;
 }
 
-int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *plan, int *ret_netns, vs_error *err) {
+int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *plan, bool configure, int *ret_netns,
+                 vs_error *err) {
         const struct inst_config *cfg = i->cfg;
         struct netw *n = N(v);
         if (!netw_has_link(cfg))
@@ -848,7 +849,7 @@ int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *pla
                 /* a pooled eth0 was made before anyone knew its MAC */
                 if (r >= 0 && pooled)
                         r = nl_link_set_mac(in, "eth0", port.mac, err);
-                if (r >= 0)
+                if (r >= 0 && configure)
                         r = configure_inside(in, plan, err);
         }
         pool_schedule(n);
@@ -859,6 +860,18 @@ int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *pla
         i->live = true;
         *ret_netns = TAKE_FD(netns);
         return 0;
+}
+
+int netw_move_in(struct vsd *v, const struct start_net *plan, int prepared_netns, int target_netns, vs_error *err) {
+        _cleanup_nl_ struct nl *from = NULL, *in = NULL;
+        int r = nl_open_netns(prepared_netns, &from, err);
+        if (r >= 0)
+                r = nl_link_set_netns(from, "eth0", target_netns, err);
+        if (r >= 0)
+                r = nl_open_netns(target_netns, &in, err);
+        if (r >= 0)
+                r = configure_inside(in, plan, err);
+        return r;
 }
 
 void netw_detach(struct vsd *v, struct netw_inst *i) {

@@ -76,7 +76,17 @@ void netw_unregister(struct vsd *v, struct netw_inst *ni);
  * Before the clone because while the cloned child lives every page the
  * daemon writes is copied (copy-on-write, with a TLB flush on the child's
  * CPU): libnftables alone cost 7 ms a start there. */
-int netw_prepare(struct vsd *v, struct netw_inst *ni, const struct start_net *plan, int *ret_netns, vs_error *err);
+int netw_prepare(struct vsd *v, struct netw_inst *ni, const struct start_net *plan, bool configure, int *ret_netns,
+                 vs_error *err);
+
+/* An unprivileged instance's network, after its clone: its network
+ * namespace belongs to its own user namespace (so that root inside holds
+ * CAP_NET_ADMIN there), which exists only from the clone on.  netw_prepare()
+ * (configure false) made eth0 in prepared_netns; it moves into target_netns
+ * (the child's, /proc/PID/ns/net) and is configured there from plan, lo
+ * up.  The daemon's root keeps every capability over that namespace: it is
+ * in the parent user namespace. */
+int netw_move_in(struct vsd *v, const struct start_net *plan, int prepared_netns, int target_netns, vs_error *err);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
  * idempotent. */
