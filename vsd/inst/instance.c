@@ -536,6 +536,12 @@ static int start_prepare(struct start_run *s, vs_error *err) {
         if (r < 0)
                 return r;
         s->cgroup = true;
+        if (!inst_privileged(i->cfg.security.privileged)) {
+                r = cg_delegate(v->cg, i->cfg.name, (uid_t) i->cfg.security.id_base, (gid_t) i->cfg.security.id_base,
+                                err);
+                if (r < 0)
+                        return r;
+        }
         r = console_open(v, s->logp, v->set.console_log_size, &i->console, &s->slave, err);
         if (r < 0)
                 return r;
