@@ -347,13 +347,21 @@ static int step_overlay(struct child *c) {
  * its root, and drop the daemon's supplementary groups, which mean
  * nothing inside.  The capabilities the namespace gave us stay (none of
  * the ids was its root before). */
-static int become_ns_root(vs_error *err) {
+static int become_ns_root(struct child *c) {
         int r = sys_setresgid(0, 0, 0);
         if (r >= 0)
                 r = sys_setgroups(0, NULL);
         if (r >= 0)
                 r = sys_setresuid(0, 0, 0);
-        return r < 0 ? vs_err_msg(err, -r, "set the ids to 0 inside") : 0;
+        if (r < 0)
+                return vs_err_msg(&c->err, -r, "set the ids to 0 inside");
+        /* A change of ids clears the parent-death signal (child_detach):
+         * set again, then the daemon checked for having died meanwhile. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                return vs_err_msg(&c->err, errno, "PR_SET_PDEATHSIG");
+        if (!child_parent_alive(c))
+                _exit(126);
+        return 0;
 }
 
 static int step_user_ids(struct child *c) {
@@ -367,7 +375,7 @@ static int step_user_ids(struct child *c) {
         c->rootfd = open(c->spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (c->rootfd < 0)
                 return vs_err_msg(&c->err, errno, "open %s", c->spec->rootfs);
-        return become_ns_root(&c->err);
+        return become_ns_root(c);
 }
 
 static int step_loopback(struct child *c) {
@@ -558,7 +566,7 @@ static int step_join_namespaces(struct child *c) {
         if (r < 0)
                 return vs_err_msg(&c->err, -r, "setns into init's namespaces");
         if (c->join->userns) {
-                r = become_ns_root(&c->err);
+                r = become_ns_root(c);
                 if (r < 0)
                         return r;
         }
