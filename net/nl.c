@@ -368,18 +368,6 @@ int nl_link_set_mac(struct nl *nl, const char *name, const uint8_t mac[NET_MAC_L
         return r < 0 ? nl_fail(nl, err, r, "set the MAC of %s", name) : 0;
 }
 
-int nl_link_set_netns(struct nl *nl, const char *name, int nsfd, vs_error *err) {
-        int index = nl_index_or_fail(nl, name, err, "move %s to another network namespace", name);
-        if (index < 0)
-                return index;
-        char buf[MNL_SOCKET_BUFFER_SIZE];
-        struct nlmsghdr *nlh = nl_msg_start(nl, buf, RTM_NEWLINK, 0);
-        put_ifinfo(nlh, AF_UNSPEC, index);
-        mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t) nsfd);
-        int r = nl_request_ack(nl, nlh);
-        return r < 0 ? nl_fail(nl, err, r, "move %s to another network namespace", name) : 0;
-}
-
 int nl_link_delete(struct nl *nl, const char *name, vs_error *err) {
         int index = nl_link_index(nl, name);
         if (index < 0)

@@ -81,10 +81,6 @@ int nl_link_set_mac(struct nl *nl, const char *name, const uint8_t mac[NET_MAC_L
 /* Delete a link by name; -ENODEV (and no err) when it does not exist. */
 int nl_link_delete(struct nl *nl, const char *name, vs_error *err);
 
-/* Move link name to the network namespace nsfd; there it is down, with
- * no address or route. */
-int nl_link_set_netns(struct nl *nl, const char *name, int nsfd, vs_error *err);
-
 /* Up or down. */
 int nl_link_set_up(struct nl *nl, const char *name, bool up, vs_error *err);
 

@@ -556,7 +556,7 @@ static int start_prepare(struct start_run *s, vs_error *err) {
                 s->have_view_trees = true;
         }
         if (s->networked) {
-                /* an unprivileged instance's eth0 is configured in its own
+                /* an unprivileged instance's link is made in its own
                  * namespace, after the clone (start_net_move_in) */
                 r = netw_prepare(v, i->net, &s->net, inst_privileged(i->cfg.security.privileged), &s->netns, err);
                 if (r < 0)
@@ -568,7 +568,7 @@ static int start_prepare(struct start_run *s, vs_error *err) {
 
 static int start_net_move_in(void *data, int child_netns, vs_error *err) {
         struct start_run *s = data;
-        return netw_move_in(s->i->vsd, &s->net, s->netns, child_netns, err);
+        return netw_move_in(s->i->vsd, s->i->net, &s->net, child_netns, err);
 }
 
 static int start_launch(struct start_run *s, vs_error *err) {

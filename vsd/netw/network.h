@@ -81,12 +81,13 @@ int netw_prepare(struct vsd *v, struct netw_inst *ni, const struct start_net *pl
 
 /* An unprivileged instance's network, after its clone: its network
  * namespace belongs to its own user namespace (so that root inside holds
- * CAP_NET_ADMIN there), which exists only from the clone on.  netw_prepare()
- * (configure false) made eth0 in prepared_netns; it moves into target_netns
- * (the child's, /proc/PID/ns/net) and is configured there from plan, lo
- * up.  The daemon's root keeps every capability over that namespace: it is
- * in the parent user namespace. */
-int netw_move_in(struct vsd *v, const struct start_net *plan, int prepared_netns, int target_netns, vs_error *err);
+ * CAP_NET_ADMIN there), which exists only from the clone on.
+ * netw_prepare() with configure false did the firewall and the bridge
+ * only; here the veth is made with eth0 born in target_netns (the child's,
+ * /proc/PID/ns/net) and configured there from plan, lo up.  The daemon's
+ * root keeps every capability over that namespace: it is in the parent
+ * user namespace.  Undone by netw_detach(). */
+int netw_move_in(struct vsd *v, struct netw_inst *ni, const struct start_net *plan, int target_netns, vs_error *err);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
  * idempotent. */

@@ -65,9 +65,9 @@ struct start_spec {
          * idmapped clones of the lower layer and of layer_at (whose mount,
          * attached there first when layer_fd >= 0, holds upper and work)
          * and mounts the overlay in the child's mount namespace, and calls
-         * net_move_in with the child's network namespace (join_netns is
-         * false: the namespace is the child's own, netns_fd the prepared
-         * one eth0 comes from). */
+         * net_move_in with the child's network namespace, which is the
+         * child's own (join_netns false), to make and configure its link
+         * there. */
         bool userns;
         uint32_t id_base;
         int (*net_move_in)(void *data, int child_netns, vs_error *err);
