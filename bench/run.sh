@@ -313,6 +313,10 @@ PY
 # host's filesystem.  A script of its own, with its own daemon.
 "$SRC/bench/storage.sh" "$B"
 
+# Unprivileged against privileged: start latency and an idle instance's
+# memory.  Its own daemon too.
+"$SRC/bench/userns.sh" "$B"
+
 # A GiB through an exec's stdin and stdout (vsctl's relay, cat inside)
 # against the same through a pipe on the host.  Its own daemon too.
 "$SRC/bench/exec-io.sh" "$B"

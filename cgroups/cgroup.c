@@ -435,6 +435,25 @@ int cg_attach(struct cg_manager *m, const char *name, pid_t pid, vs_error *err) 
         return 0;
 }
 
+int cg_delegate(struct cg_manager *m, const char *name, uid_t uid, gid_t gid, vs_error *err) {
+        if (!cg_name_valid(name))
+                return vs_err_msg(err, EINVAL, "invalid cgroup name '%.40s'", name);
+        if (m->unified < 0)
+                return 0;
+        struct cg_hier *h = &m->hier[m->unified];
+        char dir[VS_NAME_MAX + 32], path[VS_NAME_MAX + 64];
+        snprintf(dir, sizeof(dir), "%s%s%s", name, m->ops->inner ? "/" : "", m->ops->inner ? m->ops->inner : "");
+        static const char *const files[] = { "", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control" };
+        for (size_t k = 0; k < ELEMENTSOF(files); k++) {
+                snprintf(path, sizeof(path), "%s%s", dir, files[k]);
+                /* no link is followed: a cgroupfs has none, a test's plain
+                 * tree must not have one either */
+                if (fchownat(h->parent_fd, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 && !(errno == ENOENT && k > 0))
+                        return vs_err(err, errno, "give %s/%s to the instance's root", h->path, path);
+        }
+        return 0;
+}
+
 int cg_open_dir(struct cg_manager *m, const char *name) {
         if (!cg_name_valid(name))
                 return -EINVAL;

@@ -124,6 +124,17 @@ enum cg_instance_fs cg_instance_fs(const struct cg_manager *m);
  * if it already exists and is populated; an empty leftover is reused. */
 int cg_create(struct cg_manager *m, const char *name, const struct cg_limits *lim, vs_error *err);
 
+/* Delegate an unprivileged instance's own tree to its root (uid, gid on
+ * the host), as systemd's Delegate= does: the cgroup that is the root of
+ * its cgroup namespace in the unified hierarchy (v2: the payload; v1
+ * hybrid: <parent>/<name> in the controller-less cgroup2), with its
+ * cgroup.procs, cgroup.threads and cgroup.subtree_control, so that root
+ * inside (systemd) makes and fills cgroups below it.  Nothing else: the
+ * limits (v2: one level up; v1: in hierarchies never mounted inside) and
+ * the other files of the namespace root stay the host's.  A host without
+ * cgroup2 has nothing to delegate. */
+int cg_delegate(struct cg_manager *m, const char *name, uid_t uid, gid_t gid, vs_error *err);
+
 /* Check limits against what the host can do (without writing anything). */
 int cg_validate(struct cg_manager *m, const struct cg_limits *lim, vs_error *err);
 

@@ -9,7 +9,7 @@
 #include "base/util.h"
 #include "vsctl/vsctl.h"
 
-enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES };
+enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES, K_BOOL };
 
 /* The fields people look for first, in the order they read them; any field
  * the daemon adds later is shown after these as it comes. */
@@ -39,6 +39,8 @@ static const struct field {
         { "backend", "storage", K_STR },
         { "disk", "disk", K_SIZE },
         { "inodes", "inodes", K_INODES },
+        { "privileged", "privileged", K_BOOL },
+        { "id_range", "host ids", K_STR },
 };
 
 static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
@@ -104,6 +106,9 @@ static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
                         snprintf(buf, len, "%" PRIu64, u);
                 else
                         snprintf(buf, len, "one per 16K of disk");
+                return;
+        case K_BOOL:
+                snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
                 return;
         case K_SECONDS:
                 out_cpus(d, tmp, sizeof(tmp));

@@ -224,30 +224,45 @@ test_exec_tty_planted_ptmx() {
         vsctl create ex12 --start
         pid=$(inst_pid ex12)
         # What the terminal is opened from belongs to the customer: a FIFO or
-        # a link there must be refused, never blocked on or followed.
-        nsenter -t "$pid" -m sh -c 'umount -l /dev/pts && mkfifo /dev/pts/ptmx'
+        # a link there must be refused, never blocked on or followed.  Made
+        # as root inside (its user namespace: the instance's /dev takes no
+        # file of the host's root) with the mount rights it lacks.
+        nsenter -t "$pid" -U -m sh -c 'umount -l /dev/pts && mkfifo /dev/pts/ptmx'
         expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
         [[ $LAST_ERR == *ptmx* ]] || fail "the error does not name the terminal: $LAST_ERR"
-        nsenter -t "$pid" -m sh -c 'rm /dev/pts/ptmx && ln -s /dev/null /dev/pts/ptmx'
+        nsenter -t "$pid" -U -m sh -c 'rm /dev/pts/ptmx && ln -s /dev/null /dev/pts/ptmx'
         expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
         # the daemon is unharmed, and exec without a terminal still works
         assert_eq "$(vsctl exec ex12 -- echo still)" still "exec after the refusals"
 }
 
-# Root inside freezes its own cgroup through its cgroup2 tree: a command
-# exec'd then freezes before its exec.  The daemon waits for it without
-# blocking: every other request is answered meanwhile.
+# Root inside freezes init's cgroup through its cgroup2 tree: a command
+# exec'd (into init's cgroup) then freezes before its exec.  The daemon
+# waits for it without blocking: every other request is answered
+# meanwhile.  The cgroup is one root made in its delegated tree: the
+# tree's root itself, whose cgroup.freeze stays the host's, it cannot
+# freeze.
 test_exec_into_a_cgroup_frozen_inside() {
         local cgf start bg n0
         vsctl create fz1 --net none --start
         vsctl create fz2 --net none --start
-        cgf=/sys/fs/cgroup/unified/$VSD_CG/fz1/cgroup.freeze
+        vsctl exec fz1 -- sh -c 'mkdir /sys/fs/cgroup/f && echo 1 >/sys/fs/cgroup/f/cgroup.procs'
+        cgf=/sys/fs/cgroup/unified/$VSD_CG/fz1/f/cgroup.freeze
         # v2: what root inside sees as its tree's root is the payload
-        [ -f "$cgf" ] || cgf=/sys/fs/cgroup/$VSD_CG/fz1/payload/cgroup.freeze
+        [ -f "$cgf" ] || cgf=/sys/fs/cgroup/$VSD_CG/fz1/payload/f/cgroup.freeze
         [ -f "$cgf" ] || fail "no cgroup.freeze for fz1"
-        # the writer freezes with the rest: its client gives up
-        timeout 3 "$B/vsctl" --socket "$VSD_SOCKET" exec fz1 -- sh -c 'echo 1 >/sys/fs/cgroup/cgroup.freeze' || true
+        timeout 3 "$B/vsctl" --socket "$VSD_SOCKET" exec fz1 -- sh -c 'echo 1 >/sys/fs/cgroup/f/cgroup.freeze' || true
         assert_eq "$(cat "$cgf")" 1 "fz1 frozen from inside"
+        # the tree's root is not root inside's to freeze
+        vsctl exec fz1 -- sh -c '(echo 1 >/sys/fs/cgroup/cgroup.freeze) 2>/dev/null && echo froze' >"$T/out" || true
+        [ ! -s "$T/out" ] || fail "root inside froze its tree's root"
+        if [[ $cgf == */unified/* ]]; then
+                # v1 hybrid: exec'd commands join the instance's own cgroup,
+                # the tree's root, which nothing inside can freeze
+                assert_eq "$(timeout 5 "$B/vsctl" --socket "$VSD_SOCKET" exec fz1 -- echo ran)" ran "exec with init frozen"
+                echo 0 >"$cgf"
+                return 0
+        fi
         n0=$(wc -l <"${cgf%/*}/cgroup.procs")
         "$B/vsctl" --socket "$VSD_SOCKET" exec fz1 -- echo thawed >"$T/exec.out" 2>&1 &
         bg=$!

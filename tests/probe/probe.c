@@ -102,14 +102,10 @@ static int usage(void) {
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
                 "       probe memhog MIB [HOLD_SECONDS] | forkbomb N | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
-                "       probe nproc | sysinfo | sysinfo-fault | sysinfo-loop N
-"
-                "       probe hold-fd PID FD
-"
-                "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape
-"
-                "       probe mask-escape | modload | devnode b|c MAJOR:MINOR
-";
+                "       probe nproc | sysinfo | sysinfo-fault | sysinfo-loop N\n"
+                "       probe hold-fd PID FD\n"
+                "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape\n"
+                "       probe mask-escape | modload | devnode b|c MAJOR:MINOR\n";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;

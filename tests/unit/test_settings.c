@@ -44,6 +44,8 @@ static const struct {
         { "backend", "image" },
         { "disk", "20G" },
         { "inodes", "100000" },
+        { "privileged", "no" },
+        { "id_base", "1065536" },
 };
 
 static const char *sample_of(const char *key) {
@@ -157,7 +159,7 @@ static void view_order(void) {
                 "memory_soft",   "swap",         "cpu_weight",   "cpuset",      "io_weight",   "nofile",
                 "rlimits",       "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "net",
                 "ip",            "forward",      "rate_in",      "rate_out",    "isolated",    "nameservers",
-                "backend",       "disk",         "inodes",
+                "backend",       "disk",         "inodes",       "privileged",  "id_base",
         };
         char got[1024] = "", exp[1024] = "";
         for (int g = 0; g < _VIEW_MAX; g++)

@@ -255,8 +255,14 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
                 .cols = req->cols,
                 .nofile = (unsigned long) i->cfg.nofile,
                 .time_ns = s->vsd->kern.time_ns,
+                .userns = !inst_privileged(i->cfg.security.privileged),
                 .rlimits = &i->cfg.rlimits,
         };
+        /* The command's ends of its pipes belong to the instance's root:
+         * one that reopens them (/dev/stdout, /proc/self/fd/1) must be
+         * allowed to, as a privileged instance's root is. */
+        for (int k = 0; spec.userns && !s->tty && k < 3; k++)
+                (void) fchown(inside[k], (uid_t) i->cfg.security.id_base, (gid_t) i->cfg.security.id_base);
         pid_t pid;
         /* not start_join(): its wait for the exec would block the loop for
          * as long as the command cannot run (an instance frozen from inside

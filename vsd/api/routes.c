@@ -63,6 +63,15 @@ static json_t *view_host_link(struct instance *i) {
         return json_string(link);
 }
 
+/* "FIRST-LAST" of an unprivileged instance's host ids; "" when privileged */
+static json_t *view_id_range(struct instance *i) {
+        char range[48] = "";
+        if (!inst_privileged(i->cfg.security.privileged))
+                snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long) i->cfg.security.id_base,
+                         (unsigned long long) (i->cfg.security.id_base + INST_ID_COUNT - 1));
+        return json_string(range);
+}
+
 static const struct {
         const char *name;
         enum inst_view_group group;
@@ -75,6 +84,7 @@ static const struct {
         { "error", VIEW_CORE, view_error, true },
         { "mac", VIEW_NET, view_mac, false },
         { "host_link", VIEW_NET, view_host_link, false },
+        { "id_range", VIEW_SECURITY, view_id_range, false },
 };
 
 /* A subset of the view, parsed from "a,b,c"; all of it without a list.

@@ -514,6 +514,23 @@ static int parse_inodes(const char *v, void *field, size_t size, vs_error *err) 
         return vs_parse_count(v, 1024, UINT32_MAX, out, err);
 }
 
+/* "FIRST-LAST": host ids, inclusive, room for at least one instance's
+ * block; what it holds is rounded down to whole blocks. */
+static int parse_id_range(const char *v, void *field, size_t size, vs_error *err) {
+        struct security_settings *out = field;
+        unsigned long long a, b;
+        int n = 0;
+        if (sscanf(v, "%llu-%llu%n", &a, &b, &n) != 2 || v[n] != '\0' || !isdigit((unsigned char) v[0]))
+                return vs_err_msg(err, EINVAL, "id range '%.40s' is not FIRST-LAST (e.g. 1000000-1999999999)", v);
+        if (a == 0 || b > UINT32_MAX - 1 || b < a || b - a + 1 < INST_ID_COUNT)
+                return vs_err_msg(err, EINVAL,
+                                  "id range '%.40s' must lie within 1-4294967294 and hold at least %u ids", v,
+                                  INST_ID_COUNT);
+        out->id_first = a;
+        out->id_last = b;
+        return 0;
+}
+
 static const struct setting daemon_table[] = {
         ROW("vsd", "root", parse_path, struct vsd_settings, root),
         ROW("vsd", "run_dir", parse_path, struct vsd_settings, run_dir),
@@ -544,6 +561,7 @@ static const struct setting daemon_table[] = {
         ROW("storage", "default_disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
         ROW("storage", "default_inodes", parse_inodes, struct vsd_settings, stor.default_inodes),
         ROW("storage", "direct_io", parse_bool, struct vsd_settings, stor.direct_io),
+        ROW("security", "id_range", parse_id_range, struct vsd_settings, sec),
         ROW("api", "idle_timeout", parse_duration, struct vsd_settings, api.idle_timeout_ms),
         ROW("api", "max_connections", parse_connections, struct vsd_settings, api.max_connections),
         ROW("api", "max_connections_per_user", parse_connections, struct vsd_settings, api.max_per_user),
@@ -682,6 +700,10 @@ void settings_defaults(struct vsd_settings *s) {
         s->stor.default_backend = STOR_IMAGE;
         s->stor.default_disk = 10ULL << 30;
         s->stor.direct_io = true;
+        /* far above the ids of the host's own users (and of Debian's
+         * subuid defaults, 100000 + 65536 per user) */
+        s->sec.id_first = 1000000;
+        s->sec.id_last = 1999999999;
         s->api.idle_timeout_ms = 60000;
         s->api.max_connections = 1024;
         s->api.max_per_user = 64;
@@ -855,6 +877,30 @@ static int fmt_io_wiops(const void *field, size_t size, char **ret) {
         return fmt_owned(inst_io_format(field, IO_WRITE_IOPS), ret);
 }
 
+static int parse_privileged(const char *v, void *field, size_t size, vs_error *err) {
+        bool b;
+        int r = parse_bool(v, &b, sizeof(b), err);
+        if (r < 0)
+                return r;
+        *(int *) field = b ? PRIV_YES : PRIV_NO;
+        return 0;
+}
+
+/* the mode in effect: an unset one is written as the one it means */
+static int fmt_privileged(const void *field, size_t size, char **ret) {
+        return fmt_text(inst_privileged(*(const int *) field) ? "yes" : "no", ret);
+}
+
+static int parse_id_base(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        uint64_t n;
+        int r = vs_parse_count(v, 0, UINT32_MAX - INST_ID_COUNT, &n, err);
+        if (r < 0)
+                return r;
+        *out = n;
+        return 0;
+}
+
 /* ---- instances: the API's view ---- */
 
 /* config.ini's text as a string */
@@ -886,6 +932,10 @@ static json_t *show_cpuset(const struct inst_setting *s, const void *field) {
 
 static json_t *show_bool(const struct inst_setting *s, const void *field) {
         return json_boolean(*(const bool *) field);
+}
+
+static json_t *show_privileged(const struct inst_setting *s, const void *field) {
+        return json_boolean(inst_privileged(*(const int *) field));
 }
 
 /* the mode in effect: an instance that never chose has none */
@@ -959,6 +1009,13 @@ const struct inst_setting inst_settings[] = {
             LIVE_STORAGE),
         SET("storage", "inodes", VIEW_STORAGE, storage.inodes, parse_inodes, fmt_number, show_number, "0",
             APPLY_CREATE, LIVE_STORAGE),
+        /* no text means "not chosen": a create makes an unprivileged
+         * instance, a config.ini without it is an older, privileged one */
+        SET("security", "privileged", VIEW_SECURITY, security.privileged, parse_privileged, fmt_privileged,
+            show_privileged, NULL, APPLY_CREATE, LIVE_NONE),
+        /* the daemon's choice at create (vsd/inst/idrange.c), never a body's */
+        SET("security", "id_base", VIEW_SECURITY, security.id_base, parse_id_base, fmt_number, show_number, "0",
+            APPLY_NEVER, LIVE_NONE),
 };
 
 const size_t inst_settings_n = ELEMENTSOF(inst_settings);
@@ -1092,6 +1149,7 @@ void inst_config_defaults(struct inst_config *c) {
                         /* cannot fail: test_settings parses every default */
                         (void) inst_setting_parse(&inst_settings[i], c, inst_settings[i].dflt, NULL);
         c->storage.backend = STOR_UNSET;
+        c->security.privileged = PRIV_UNSET;
 }
 
 int inst_config_load(struct inst_config *c, const char *path, vs_error *err) {

@@ -58,6 +58,29 @@ struct stor_settings {
         bool direct_io;          /* loop devices bypass the host's page cache for images */
 };
 
+/* Whether an instance's root is the host's root (vsd/inst/idrange.c). */
+enum inst_priv {
+        PRIV_UNSET = -1, /* create: unprivileged; config.ini without it: privileged */
+        PRIV_NO,         /* its own user namespace: root inside is id_base outside */
+        PRIV_YES,        /* no user namespace: root inside is the host's root */
+};
+
+/* The mode in effect: an instance made before unprivileged instances
+ * existed (no [security] section) stays privileged, as it always ran. */
+static inline bool inst_privileged(int p) {
+        return p != PRIV_NO;
+}
+
+/* Host ids each unprivileged instance maps: 0..65535 inside are
+ * id_base..id_base+65535 outside, for users and groups alike. */
+#define INST_ID_COUNT 65536U
+
+/* The daemon's [security] section: the pool of host ids the blocks of
+ * unprivileged instances are taken from, first..last inclusive. */
+struct security_settings {
+        uint64_t id_first, id_last;
+};
+
 /* The daemon's [network] section. */
 struct net_settings {
         int default_mode;         /* enum inst_net_mode of instances created without one */
@@ -116,6 +139,7 @@ struct vsd_settings {
         char tmpl_cache[256];    /* [templates] cache: builders' downloads and finished builds */
         struct net_settings net;
         struct stor_settings stor;
+        struct security_settings sec;
         struct api_settings api;
         struct inst_defaults defaults;
 };
@@ -184,6 +208,12 @@ struct inst_storage {
         uint64_t inodes; /* inodes of the image's filesystem; 0 = mke2fs's ratio; fixed at create */
 };
 
+/* An instance's [security] section. */
+struct inst_security {
+        int privileged;   /* enum inst_priv */
+        uint64_t id_base; /* unprivileged: the first of its INST_ID_COUNT host ids; 0 when privileged */
+};
+
 struct inst_config {
         char name[VS_NAME_MAX + 1];
         char template_name[VS_NAME_MAX + 1];
@@ -201,6 +231,7 @@ struct inst_config {
         uint64_t stop_timeout_ms;
         struct inst_net net;
         struct inst_storage storage;
+        struct inst_security security;
 };
 
 /*
@@ -247,6 +278,7 @@ enum inst_view_group {
         VIEW_IO,      /* the I/O throttles */
         VIEW_NET,     /* [network]; then mac, host_link */
         VIEW_STORAGE, /* [storage] */
+        VIEW_SECURITY, /* [security]; then id_range */
         _VIEW_MAX,
 };
 
@@ -306,7 +338,9 @@ int inst_setting_from_json(const struct inst_setting *s, struct inst_config *c, 
 struct json_t *inst_config_changes(const struct inst_config *a, const struct inst_config *b, unsigned *ret_live);
 
 /* Every setting at its row's default; the name empty (config.ini must give
- * it) and the storage backend unset (a create takes the daemon's). */
+ * it), the storage backend and privileged unset (a create takes the
+ * daemon's backend and makes an unprivileged instance; a config.ini
+ * without them means the dir backend and a privileged instance). */
 void inst_config_defaults(struct inst_config *c);
 
 /* Parse config.ini; every problem (syntax, unknown key, bad value) is an

@@ -72,3 +72,18 @@ static inline int sys_move_mount(int from_dfd, const char *from, int to_dfd, con
 static inline int sys_mount_setattr(int dfd, const char *path, unsigned flags, void *attr, size_t size) {
         return (int) vs_syscall_ret(syscall(SYS_mount_setattr, dfd, path, flags, attr, size));
 }
+
+/* The ids of this process alone.  glibc's wrappers broadcast a change to
+ * every thread it knows of, and a start child may run in the daemon's
+ * memory (CLONE_VM), where glibc's idea of "the threads" is the daemon's. */
+static inline int sys_setresuid(uid_t r, uid_t e, uid_t s) {
+        return (int) vs_syscall_ret(syscall(SYS_setresuid, r, e, s));
+}
+
+static inline int sys_setresgid(gid_t r, gid_t e, gid_t s) {
+        return (int) vs_syscall_ret(syscall(SYS_setresgid, r, e, s));
+}
+
+static inline int sys_setgroups(size_t n, const gid_t *list) {
+        return (int) vs_syscall_ret(syscall(SYS_setgroups, n, list));
+}

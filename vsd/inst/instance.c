@@ -23,6 +23,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/inst/console.h"
+#include "vsd/inst/idrange.h"
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
 #include "vsd/view/lxcfs.h"
@@ -501,6 +502,17 @@ struct start_run {
         int listener;                /* init's seccomp listener, for the sysinfo answers */
 };
 
+/* The console's pty belongs to an unprivileged instance's root: init and
+ * getty open /dev/console, which is this pty, as root inside, who is no
+ * owner of a file of the host's root. */
+static void console_own(struct instance *i, int slave) {
+        if (slave < 0 || inst_privileged(i->cfg.security.privileged))
+                return;
+        uid_t id = (uid_t) i->cfg.security.id_base;
+        if (fchown(slave, id, id) < 0)
+                log_warn("Failed to give the console of %s to its root: %s, ignoring", i->cfg.name, strerror(errno));
+}
+
 static int start_prepare(struct start_run *s, vs_error *err) {
         struct instance *i = s->i;
         struct vsd *v = i->vsd;
@@ -529,9 +541,16 @@ static int start_prepare(struct start_run *s, vs_error *err) {
         if (r < 0)
                 return r;
         s->cgroup = true;
+        if (!inst_privileged(i->cfg.security.privileged)) {
+                r = cg_delegate(v->cg, i->cfg.name, (uid_t) i->cfg.security.id_base, (gid_t) i->cfg.security.id_base,
+                                err);
+                if (r < 0)
+                        return r;
+        }
         r = console_open(v, s->logp, v->set.console_log_size, &i->console, &s->slave, err);
         if (r < 0)
                 return r;
+        console_own(i, s->slave);
         s->networked = netw_plan(v, &i->cfg, &s->net);
         /* the view's mounts cloned here, from fds held open: no path walk
          * through lxcfs's FUSE mount on the start path */
@@ -542,7 +561,9 @@ static int start_prepare(struct start_run *s, vs_error *err) {
                 s->have_view_trees = true;
         }
         if (s->networked) {
-                r = netw_prepare(v, i->net, &s->net, &s->netns, err);
+                /* an unprivileged instance's link is made in its own
+                 * namespace, after the clone (start_net_move_in) */
+                r = netw_prepare(v, i->net, &s->net, inst_privileged(i->cfg.security.privileged), &s->netns, err);
                 if (r < 0)
                         return r;
                 s->net_prepared = true;
@@ -550,11 +571,17 @@ static int start_prepare(struct start_run *s, vs_error *err) {
         return 0;
 }
 
+static int start_net_move_in(void *data, int child_netns, vs_error *err) {
+        struct start_run *s = data;
+        return netw_move_in(s->i->vsd, s->i->net, &s->net, child_netns, err);
+}
+
 static int start_launch(struct start_run *s, vs_error *err) {
         struct instance *i = s->i;
         struct vsd *v = i->vsd;
         char *const argv[] = { s->t.init, NULL };
         const struct stor_layer *layer = &s->layer;
+        bool userns = !inst_privileged(i->cfg.security.privileged);
         struct start_spec spec = {
                 .name = i->cfg.name,
                 .lower = s->lower,
@@ -573,12 +600,25 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 .time_ns_setns = v->kern.time_ns && !v->kern.exec_enters_time_ns,
                 .rlimits = &i->cfg.rlimits,
                 .net = s->networked ? &s->net : NULL,
-                .join_netns = s->networked,
+                .join_netns = s->networked && !userns,
                 .netns_fd = s->netns,
                 .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
                 .warn = &s->warn,
                 .listener = &s->listener,
         };
+        if (userns) {
+                /* the parent idmaps the layer's mount where it holds upper
+                 * and work: the image's filesystem, attached on <inst>/disk,
+                 * or the instance's directory (the dir backend) */
+                bool image = layer->fd >= 0;
+                spec.userns = true;
+                spec.id_base = (uint32_t) i->cfg.security.id_base;
+                spec.upper = image ? layer->ovl_upper : layer->upper;
+                spec.work = image ? layer->ovl_work : layer->work;
+                spec.layer_at = image ? layer->mount_at : s->dir;
+                spec.net_move_in = s->networked ? start_net_move_in : NULL;
+                spec.net_data = s;
+        }
         int r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
                 return r;
@@ -672,6 +712,31 @@ int inst_start(struct instance *i, vs_error *err) {
 
 /* ---- create, destroy, update ------------------------------------------- */
 
+/* ---- the id blocks of unprivileged instances (idrange.h) ---- */
+
+static bool has_id_block(const struct instance *i) {
+        return i->state != INST_BROKEN && !inst_privileged(i->cfg.security.privileged) && i->cfg.security.id_base;
+}
+
+/* The registered instance whose block overlaps the one at base, or NULL. */
+static struct instance *id_block_owner(struct vsd *v, uint64_t base) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (has_id_block(v->inst[k]) && inst_id_overlap(v->inst[k]->cfg.security.id_base, base))
+                        return v->inst[k];
+        return NULL;
+}
+
+static int id_block_alloc(struct vsd *v, uint64_t *ret, vs_error *err) {
+        _cleanup_free_ uint64_t *used = calloc(v->n_inst + 1, sizeof(*used));
+        if (!used)
+                return vs_err(err, ENOMEM, "pick an id range");
+        size_t n = 0;
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (has_id_block(v->inst[k]))
+                        used[n++] = v->inst[k]->cfg.security.id_base;
+        return inst_id_pick(&v->set.sec, used, n, ret, err);
+}
+
 /* The hidden directory an instance is made in, renamed into place when
  * complete: a crash or a failure never leaves a half-made instance (a
  * leftover is removed at the next start). */
@@ -715,6 +780,16 @@ static int create_begin(struct vsd *v, const struct inst_config *cfg_in, bool re
         r = netw_resolve(v, NULL, &resolved, err);
         if (r < 0)
                 return r;
+        /* unprivileged unless asked otherwise; a clone gets a block of its
+         * own, never its source's */
+        if (resolved.security.privileged == PRIV_YES) {
+                resolved.security.id_base = 0;
+        } else {
+                resolved.security.privileged = PRIV_NO;
+                r = id_block_alloc(v, &resolved.security.id_base, err);
+                if (r < 0)
+                        return r;
+        }
 
         snprintf(final, sizeof(final), "%s/instances/%s", v->set.root, cfg->name);
         if (access(final, F_OK) == 0)
@@ -882,6 +957,10 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         r = stor_check_update(&i->cfg, cfg, err);
         if (r < 0)
                 return r;
+        if (inst_privileged(cfg->security.privileged) != inst_privileged(i->cfg.security.privileged))
+                return vs_err_msg(err, EINVAL, "'privileged' is chosen at create: make a new instance (or a clone) "
+                                  "to change it");
+        resolved.security = i->cfg.security;
         r = netw_resolve(i->vsd, &i->cfg, &resolved, err);
         if (r < 0)
                 return r;
@@ -1009,7 +1088,7 @@ static void reattach_console(struct instance *i) {
         int slave;
         inst_path(i, "console.log", logp, sizeof(logp));
         if (console_open(i->vsd, logp, i->vsd->set.console_log_size, &i->console, &slave, &err) < 0 ||
-            console_rebind(i->console, i->pidfd, &err) < 0) {
+            (console_own(i, slave), console_rebind(i->console, i->pidfd, &err)) < 0) {
                 log_warn("Instance %s has no console after re-adoption: %s", i->cfg.name, err.msg);
                 console_free(i->console);
                 i->console = NULL;
@@ -1152,6 +1231,17 @@ static void load_one(struct vsd *v, const char *name) {
         int r = inst_config_load(&i->cfg, path, &err);
         if (r >= 0 && !streq(i->cfg.name, name))
                 r = vs_err_msg(&err, EINVAL, "%s: name '%s' does not match its directory", path, i->cfg.name);
+        if (r >= 0 && !inst_privileged(i->cfg.security.privileged)) {
+                /* a block is one instance's only: a config.ini edited by
+                 * hand must not share another's ids */
+                const struct instance *o = id_block_owner(v, i->cfg.security.id_base);
+                if (!i->cfg.security.id_base)
+                        r = vs_err_msg(&err, EINVAL, "%s: an unprivileged instance needs [security] id_base", path);
+                else if (o)
+                        r = vs_err_msg(&err, EINVAL, "%s: its ids %llu-%llu overlap those of instance '%s'", path,
+                                       (unsigned long long) i->cfg.security.id_base,
+                                       (unsigned long long) (i->cfg.security.id_base + INST_ID_COUNT - 1), o->cfg.name);
+        }
         if (r < 0) {
                 inst_config_defaults(&i->cfg);
                 snprintf(i->cfg.name, sizeof(i->cfg.name), "%s", name);
@@ -1205,9 +1295,15 @@ int inst_registry_load(struct vsd *v, vs_error *err) {
         int r;
 
         snprintf(path, sizeof(path), "%s/instances", v->set.root);
-        r = vs_mkdir_p(path, 0711);
+        r = vs_mkdir_p(path, 0700);
         if (r < 0)
                 return vs_err(err, -r, "create %s", path);
+        /* The private layers below hold the instances' files with the ids
+         * they have inside (doc/architecture.md, "Unprivileged
+         * instances"): setuid-root programs owned by uid 0 on the host.
+         * No host user but root may reach them. */
+        if (chmod(path, 0700) < 0)
+                return vs_err(err, errno, "chmod %s", path);
         r = vs_mkdir_p(v->set.run_dir, 0755);
         if (r < 0)
                 return vs_err(err, -r, "create %s", v->set.run_dir);

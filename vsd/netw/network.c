@@ -2,6 +2,7 @@
 #include "vsd/netw/network.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -708,7 +709,8 @@ static int configure_inside(struct nl *nl, const struct start_net *p, vs_error *
  * new veth pair (its peer born there, the host side enslaved and up in the
  * same request); then the isolated flag or the routed set-up, and the
  * caps.  *ret_netns: the namespace, eth0 inside it still down. */
-static int attach(struct vsd *v, const struct inst_config *cfg, int *ret_netns, bool *ret_pooled, vs_error *err) {
+static int attach(struct vsd *v, const struct inst_config *cfg, int into, int *ret_netns, bool *ret_pooled,
+                  vs_error *err) {
         struct netw *n = N(v);
         char ifname[16], alias[300];
         struct fw_port port;
@@ -719,7 +721,14 @@ static int attach(struct vsd *v, const struct inst_config *cfg, int *ret_netns, 
         (void) nl_link_delete(n->nl, ifname, NULL);
         _cleanup_close_ int netns = -EBADF;
         int r = -ENOENT;
-        while (r < 0 && n->n_pool) {
+        /* into >= 0: an unprivileged instance's own namespace, where the
+         * peer is born; the pool's belong to the host's user namespace */
+        if (into >= 0) {
+                netns = fcntl(into, F_DUPFD_CLOEXEC, 3);
+                if (netns < 0)
+                        return vs_err(err, errno, "Failed to attach %s", cfg->name);
+        }
+        while (r < 0 && into < 0 && n->n_pool) {
                 struct pooled p = n->pool[--n->n_pool];
                 r = nl_link_claim(n->nl, p.ifname, ifname, alias, master, NULL);
                 if (r < 0)
@@ -729,7 +738,7 @@ static int attach(struct vsd *v, const struct inst_config *cfg, int *ret_netns, 
         }
         *ret_pooled = r >= 0;
         if (r < 0) {
-                r = nl_netns_new(&netns, err);
+                r = netns >= 0 ? 0 : nl_netns_new(&netns, err);
                 if (r < 0)
                         return r;
                 struct nl_veth ve = {
@@ -825,7 +834,8 @@ void netw_unregister(struct vsd *v, struct netw_inst *i) {
         i->registered = false;
 }
 
-int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *plan, int *ret_netns, vs_error *err) {
+int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *plan, bool configure, int *ret_netns,
+                 vs_error *err) {
         const struct inst_config *cfg = i->cfg;
         struct netw *n = N(v);
         if (!netw_has_link(cfg))
@@ -840,15 +850,22 @@ int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *pla
                 r = ensure_bridge(v, err);
         _cleanup_close_ int netns = -EBADF;
         bool pooled = false;
+        if (r >= 0 && !configure) {
+                /* the link is made after the clone, in the child's own
+                 * namespace (netw_move_in) */
+                i->live = true;
+                *ret_netns = -EBADF;
+                return 0;
+        }
         if (r >= 0)
-                r = attach(v, cfg, &netns, &pooled, err);
+                r = attach(v, cfg, -EBADF, &netns, &pooled, err);
         if (r >= 0) {
                 _cleanup_nl_ struct nl *in = NULL;
                 r = nl_open_netns(netns, &in, err);
                 /* a pooled eth0 was made before anyone knew its MAC */
                 if (r >= 0 && pooled)
                         r = nl_link_set_mac(in, "eth0", port.mac, err);
-                if (r >= 0)
+                if (r >= 0 && configure)
                         r = configure_inside(in, plan, err);
         }
         pool_schedule(n);
@@ -859,6 +876,22 @@ int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *pla
         i->live = true;
         *ret_netns = TAKE_FD(netns);
         return 0;
+}
+
+int netw_move_in(struct vsd *v, struct netw_inst *i, const struct start_net *plan, int target_netns, vs_error *err) {
+        _cleanup_nl_ struct nl *in = NULL;
+        _cleanup_close_ int netns = -EBADF;
+        bool pooled;
+        /* the veth made with its peer born in the child's namespace: moving
+         * a pooled one there costs the kernel an RCU grace period (about
+         * 20 ms a start here), making one does not */
+        int r = attach(v, i->cfg, target_netns, &netns, &pooled, err);
+        if (r >= 0)
+                r = nl_open_netns(target_netns, &in, err);
+        if (r >= 0)
+                r = configure_inside(in, plan, err);
+        pool_schedule(N(v));
+        return r;
 }
 
 void netw_detach(struct vsd *v, struct netw_inst *i) {

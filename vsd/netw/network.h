@@ -76,7 +76,18 @@ void netw_unregister(struct vsd *v, struct netw_inst *ni);
  * Before the clone because while the cloned child lives every page the
  * daemon writes is copied (copy-on-write, with a TLB flush on the child's
  * CPU): libnftables alone cost 7 ms a start there. */
-int netw_prepare(struct vsd *v, struct netw_inst *ni, const struct start_net *plan, int *ret_netns, vs_error *err);
+int netw_prepare(struct vsd *v, struct netw_inst *ni, const struct start_net *plan, bool configure, int *ret_netns,
+                 vs_error *err);
+
+/* An unprivileged instance's network, after its clone: its network
+ * namespace belongs to its own user namespace (so that root inside holds
+ * CAP_NET_ADMIN there), which exists only from the clone on.
+ * netw_prepare() with configure false did the firewall and the bridge
+ * only; here the veth is made with eth0 born in target_netns (the child's,
+ * /proc/PID/ns/net) and configured there from plan, lo up.  The daemon's
+ * root keeps every capability over that namespace: it is in the parent
+ * user namespace.  Undone by netw_detach(). */
+int netw_move_in(struct vsd *v, struct netw_inst *ni, const struct start_net *plan, int target_netns, vs_error *err);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
  * idempotent. */

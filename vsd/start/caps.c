@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/util.h"
 
@@ -114,6 +116,18 @@ int caps_apply(void) {
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
                 return -errno;
         if (cap_set_proc(caps_cache.set) < 0)
+                return -errno;
+        return 0;
+}
+
+int caps_raise_effective(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2];
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        for (int k = 0; k < 2; k++)
+                d[k].effective = d[k].permitted;
+        if (syscall(SYS_capset, &h, d) < 0)
                 return -errno;
         return 0;
 }

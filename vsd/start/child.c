@@ -310,9 +310,19 @@ static int step_time_ns(struct child *c) {
         /* Through the host's /proc, still ours: the instance's is mounted
          * later.  Both clocks in one write, which the kernel applies
          * together or not at all. */
+        /* In a user namespace of its own, a process that is not dumpable
+         * has its /proc files owned by the host's root (its memory was the
+         * daemon's, made outside the namespace), which the namespace's
+         * root may not write: dumpable for the open alone.  Nothing of the
+         * instance runs yet that could make use of it. */
+        if (c->spec->userns)
+                (void) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
         _cleanup_close_ int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        int e = errno;
+        if (c->spec->userns && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return vs_err_msg(&c->err, errno, "PR_SET_DUMPABLE");
         if (fd < 0)
-                return vs_err_msg(&c->err, errno, "open /proc/self/timens_offsets");
+                return vs_err_msg(&c->err, e, "open /proc/self/timens_offsets");
         ssize_t w = write(fd, offsets, (size_t) n);
         if (w != n)
                 return vs_err_msg(&c->err, w < 0 ? errno : EIO, "set the clock offsets (boottime %lld s)", boot_sec);
@@ -334,8 +344,46 @@ static int step_time_ns(struct child *c) {
 }
 
 static int step_overlay(struct child *c) {
+        if (c->spec->userns)
+                return 0; /* mounted by the parent, opened by step_user_ids */
         struct mnt_root root = start_mnt_root(c->spec);
         return mnt_overlay(&root, &c->rootfd, &c->err);
+}
+
+/* In a user namespace whose maps the parent has written, we are still the
+ * host's root, which the namespace does not map (its "nobody"): become
+ * its root, and drop the daemon's supplementary groups, which mean
+ * nothing inside.  The capabilities the namespace gave us stay (none of
+ * the ids was its root before). */
+static int become_ns_root(struct child *c) {
+        int r = sys_setresgid(0, 0, 0);
+        if (r >= 0)
+                r = sys_setgroups(0, NULL);
+        if (r >= 0)
+                r = sys_setresuid(0, 0, 0);
+        if (r < 0)
+                return vs_err_msg(&c->err, -r, "set the ids to 0 inside");
+        /* A change of ids clears the parent-death signal (child_detach):
+         * set again, then the daemon checked for having died meanwhile. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                return vs_err_msg(&c->err, errno, "PR_SET_PDEATHSIG");
+        if (!child_parent_alive(c))
+                _exit(126);
+        return 0;
+}
+
+static int step_user_ids(struct child *c) {
+        if (!c->spec->userns)
+                return 0;
+        /* The root the parent mounted in our namespace, with host root's
+         * credentials (start.c, mount_root_inside).  Opened first: its path
+         * goes through the host's directories of the daemon (mode 0700),
+         * which only the host's root may search, and that we are until
+         * the ids change. */
+        c->rootfd = open(c->spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (c->rootfd < 0)
+                return vs_err_msg(&c->err, errno, "open %s", c->spec->rootfs);
+        return become_ns_root(c);
 }
 
 static int step_loopback(struct child *c) {
@@ -439,6 +487,8 @@ static int step_exec_init(struct child *c) {
 static const struct child_step spawn_steps[] = {
         /* The parent places us in the instance's cgroup first (SYNC_CGROUP). */
         { .stage = SYNC_WAIT_PARENT, .await = SYNC_SETUP_DONE },
+        /* The parent has written the maps before SETUP_DONE. */
+        { .stage = SYNC_USER_IDS, .run = step_user_ids },
         { .stage = SYNC_RESET, .run = step_reset },
         /* First: the daemon made the namespace with eth0 configured before
          * the clone (vsd/netw/network.c says why); what follows runs in it. */
@@ -509,6 +559,10 @@ static int step_join_namespaces(struct child *c) {
          * entered at fork; the cgroup one last of all, after the parent's
          * cgroup placement, for the same reason as step_cgroup_ns. */
         int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+        /* an unprivileged instance's: its user namespace, which the kernel
+         * enters first, so the others are joined with its capabilities */
+        if (c->join->userns)
+                flags |= CLONE_NEWUSER;
         /* The command reads the instance's clocks, as init's children do
          * (start_join() opened their namespace).  Unlike unshare, setns
          * moves us at once (we are single-threaded, as it requires). */
@@ -521,6 +575,11 @@ static int step_join_namespaces(struct child *c) {
         r = sys_setns(c->join->init_pidfd, flags);
         if (r < 0)
                 return vs_err_msg(&c->err, -r, "setns into init's namespaces");
+        if (c->join->userns) {
+                r = become_ns_root(c);
+                if (r < 0)
+                        return r;
+        }
         /* Entering a mount namespace sets root and cwd to its root, which is
          * the instance's root after its pivot_root. */
         if (chdir("/") < 0)

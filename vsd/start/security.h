@@ -32,6 +32,10 @@ int caps_drop_bounding(void);
  * after syscall_filter_load(). */
 int caps_apply(void);
 
+/* Make the effective set the whole permitted set again (after a change of
+ * fsuid away from 0 cleared the file capabilities from it).  -errno. */
+int caps_raise_effective(void);
+
 /* Compile the seccomp profile once and keep its raw BPF (idempotent).
  * deny_cgroup_ns: the instances' limits live in cgroup v1 hierarchies, which
  * a new cgroup namespace would let them mount and write (seccomp.c). */

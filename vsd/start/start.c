@@ -67,6 +67,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -89,6 +90,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/core/kernel.h"
+#include "vsd/conf/settings.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/start/start-internal.h"
 #include "vsd/start/mount.h"
@@ -247,16 +249,162 @@ static int set_oom_adj(pid_t pid, int adj, vs_error *err) {
         return 0;
 }
 
-/* The parent's go-ahead, once the child exists: cgroup, OOM score, then
- * SETUP_DONE, which the first step of the child's checklist waits for.  On
- * failure the child is killed and reaped. */
+/* ---- an unprivileged instance's user namespace (the parent's part) ---- */
+
+/* Per process: our own mount namespace, to return to after mounting an
+ * unprivileged instance's root in its own.  Opened once: the daemon's
+ * mount namespace never changes. */
+static int self_mntns_fd = -EBADF;
+
+/* "0 BASE 65536" into /proc/PID/uid_map or gid_map: root inside is BASE
+ * outside, and no id outside the block exists inside.  Host root writes
+ * it, so setgroups(2) stays allowed inside (/proc/PID/setgroups). */
+static int write_id_map(pid_t pid, const char *file, uint32_t base, vs_error *err) {
+        char path[64], map[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
+        int n = snprintf(map, sizeof(map), "0 %u %u\n", base, INST_ID_COUNT);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, map, (size_t) n) != n)
+                return vs_err(err, errno, "write %s", path);
+        return 0;
+}
+
+/* A detached copy of the mount at path (dfd), idmapped through the user
+ * namespace userns: files owned by 0 on disk belong to the namespace's
+ * root (BASE on the host), and what root inside creates is 0 on disk. */
+static int idmapped_clone(const char *path, int userns, bool rdonly, vs_error *err) {
+        _cleanup_close_ int fd = sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (fd < 0)
+                return vs_err(err, -fd, "clone the mount of %s", path);
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_IDMAP | (rdonly ? MOUNT_ATTR_RDONLY : 0),
+                .userns_fd = (uint64_t) userns,
+        };
+        int r = sys_mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr));
+        if (r < 0)
+                return vs_err(err, -r, "idmap the mount of %s", path);
+        return TAKE_FD(fd);
+}
+
+/* In the child's mount namespace (we joined it): the private layer's own
+ * filesystem attached on layer_at (image), idmapped clones of it and of the
+ * template's rootfs put over the originals there, and the overlay made
+ * from them on the rootfs.  By path: Linux 6.1's overlayfs takes no layer
+ * from a detached mount. */
+static int mount_root_inside(const struct start_spec *spec, int lower, int userns, vs_error *err) {
+        int r;
+        if (spec->layer_fd >= 0) {
+                r = sys_move_mount(spec->layer_fd, "", AT_FDCWD, spec->layer_at, MOVE_MOUNT_F_EMPTY_PATH);
+                if (r < 0)
+                        return vs_err(err, -r, "attach the private layer's filesystem on %s", spec->layer_at);
+        }
+        _cleanup_close_ int layer = idmapped_clone(spec->layer_at, userns, false, err);
+        if (layer < 0)
+                return layer;
+        r = sys_move_mount(layer, "", AT_FDCWD, spec->layer_at, MOVE_MOUNT_F_EMPTY_PATH);
+        if (r < 0)
+                return vs_err(err, -r, "attach the idmapped private layer on %s", spec->layer_at);
+        r = sys_move_mount(lower, "", AT_FDCWD, spec->lower, MOVE_MOUNT_F_EMPTY_PATH);
+        if (r < 0)
+                return vs_err(err, -r, "attach the idmapped template on %s", spec->lower);
+        char opts[3 * 4096 + 64];
+        int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec->lower, spec->upper,
+                         spec->work);
+        if (n < 0 || (size_t) n >= sizeof(opts))
+                return vs_err(err, ENAMETOOLONG, "overlay options");
+        /* overlayfs acts on its layers with its mounter's credentials,
+         * taken at the mount: ours, host root, so that it keeps its
+         * whiteouts and opaque directories in trusted.* attributes (only
+         * host root may write them) as for a privileged instance, and the
+         * same layer serves both kinds; but with the file system ids of
+         * the namespace's root, which the idmapped layers map to 0 on disk
+         * (host root's 0 they map to nothing: overlayfs could not even make
+         * its work directory).  The capabilities a change of fsuid takes
+         * away from the effective set are raised again for the mount. */
+        (void) syscall(SYS_setfsgid, (gid_t) spec->id_base);
+        (void) syscall(SYS_setfsuid, (uid_t) spec->id_base);
+        int r2 = caps_raise_effective();
+        if (r2 >= 0 && mount("overlay", spec->rootfs, "overlay", MS_NODEV, opts) < 0)
+                r2 = -errno;
+        /* fsuid 0 again: the kernel gives the file capabilities back */
+        (void) syscall(SYS_setfsuid, (uid_t) 0);
+        (void) syscall(SYS_setfsgid, (gid_t) 0);
+        if (r2 < 0)
+                return vs_err(err, -r2, "mount overlay (lowerdir=%s) on %s", spec->lower, spec->rootfs);
+        return 0;
+}
+
+static int parent_mount_root(const struct start_spec *spec, pid_t pid, vs_error *err) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+        _cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
+        if (userns < 0)
+                return vs_err(err, errno, "open %s", path);
+        snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int) pid);
+        _cleanup_close_ int mntns = open(path, O_RDONLY | O_CLOEXEC);
+        if (mntns < 0)
+                return vs_err(err, errno, "open %s", path);
+        if (self_mntns_fd < 0) {
+                self_mntns_fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+                if (self_mntns_fd < 0)
+                        return vs_err(err, errno, "open our own mount namespace");
+        }
+        _cleanup_close_ int lower = idmapped_clone(spec->lower, userns, true, err);
+        if (lower < 0)
+                return lower;
+        /* setns() takes the namespace's root and cwd: ours back after */
+        _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int r = sys_setns(mntns, CLONE_NEWNS);
+        if (r < 0)
+                return vs_err(err, -r, "enter the instance's mount namespace");
+        r = mount_root_inside(spec, lower, userns, err);
+        int rr = sys_setns(self_mntns_fd, CLONE_NEWNS);
+        if (rr < 0)
+                return vs_err(err, -rr, "return to our own mount namespace");
+        if (cwd >= 0)
+                (void) fchdir(cwd);
+        return r;
+}
+
+/* What the parent does for an unprivileged instance while the child waits
+ * for SETUP_DONE: the maps first (the child's steps need its ids), then
+ * the network into the child's own namespace, then its root. */
+static int parent_userns(const struct start_spec *spec, pid_t pid, vs_error *err) {
+        start_stall_at(SYNC_USER_MAP);
+        int r = write_id_map(pid, "uid_map", spec->id_base, err);
+        if (r >= 0)
+                r = write_id_map(pid, "gid_map", spec->id_base, err);
+        if (r < 0)
+                return vs_err_prefix(err, "Failed to %s", sync_stage_name(SYNC_USER_MAP));
+        if (spec->net_move_in) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) pid);
+                _cleanup_close_ int netns = open(path, O_RDONLY | O_CLOEXEC);
+                if (netns < 0)
+                        return vs_err(err, errno, "Failed to %s: open %s", sync_stage_name(SYNC_USER_NET), path);
+                r = spec->net_move_in(spec->net_data, netns, err);
+                if (r < 0)
+                        return vs_err_prefix(err, "Failed to %s", sync_stage_name(SYNC_USER_NET));
+        }
+        r = parent_mount_root(spec, pid, err);
+        if (r < 0)
+                return vs_err_prefix(err, "Failed to %s", sync_stage_name(SYNC_USER_ROOT));
+        return 0;
+}
+
+/* The parent's go-ahead, once the child exists: cgroup, OOM score, an
+ * unprivileged instance's user namespace (us), then SETUP_DONE, which the
+ * first step of the child's checklist waits for.  On failure the child is
+ * killed and reaped. */
 static int parent_setup(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name, bool cloned_into,
-                        int oom_adj, vs_error *err) {
+                        int oom_adj, const struct start_spec *us, vs_error *err) {
         test_stall_cloned(pid);
         start_stall_at(SYNC_CGROUP);
         int r = parent_place_in_cgroup(cg, name, pid, cloned_into, err);
         if (r >= 0 && oom_adj != OOM_ADJ_KEEP)
                 r = set_oom_adj(pid, oom_adj, err);
+        if (r >= 0 && us)
+                r = parent_userns(us, pid, err);
         if (r >= 0) {
                 start_stall_at(SYNC_SETUP_DONE);
                 r = sync_send(sync_fd, SYNC_SETUP_DONE, 0, NULL);
@@ -347,8 +495,9 @@ static int parent_result(int sync_fd, int *ret_listener, vs_error *warn, vs_erro
  * or a failure report.  On failure the child is killed and reaped.
  */
 static int parent_handshake(int sync_fd, pid_t pid, int pidfd, struct cg_manager *cg, const char *name,
-                            bool cloned_into, int oom_adj, int *ret_listener, vs_error *warn, vs_error *err) {
-        int r = parent_setup(sync_fd, pid, pidfd, cg, name, cloned_into, oom_adj, err);
+                            bool cloned_into, int oom_adj, const struct start_spec *us, int *ret_listener,
+                            vs_error *warn, vs_error *err) {
+        int r = parent_setup(sync_fd, pid, pidfd, cg, name, cloned_into, oom_adj, us, err);
         if (r < 0)
                 return r;
         r = parent_result(sync_fd, ret_listener, warn, err);
@@ -409,7 +558,11 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         int pidfd = -EBADF;
         struct clone_args args = {
                 .flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                         (spec->join_netns ? 0 : CLONE_NEWNET),
+                         (spec->join_netns ? 0 : CLONE_NEWNET) |
+                         /* together, so that the user namespace owns the
+                          * others: root inside holds its capabilities over
+                          * its own mounts, network, hostname and IPC */
+                         (spec->userns ? CLONE_NEWUSER : 0),
                 .pidfd = (uint64_t) (uintptr_t) &pidfd,
                 .exit_signal = SIGCHLD,
         };
@@ -435,7 +588,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         /* all the child keeps of the daemon's fds (child_detach) */
         child_keep(&c, child_fd);
         child_keep(&c, spec->console);
-        child_keep(&c, spec->layer_fd);
+        if (!spec->userns)
+                child_keep(&c, spec->layer_fd); /* userns: the parent mounts the root */
         if (spec->join_netns)
                 child_keep(&c, spec->netns_fd);
         for (int i = 0; spec->view_trees && i < VIEW_N_FILES; i++)
@@ -465,8 +619,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
 
         safe_close(&child_fd);
         _cleanup_close_ int listener = -EBADF;
-        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, OOM_ADJ_KEEP, &listener,
-                             spec->warn, err);
+        r = parent_handshake(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, OOM_ADJ_KEEP,
+                             spec->userns ? spec : NULL, &listener, spec->warn, err);
         if (dumpable >= 0)
                 (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
         /* Only now, with init exec'd: until then it shares our memory, and
@@ -620,7 +774,7 @@ int start_join_begin(const struct join_spec *spec, pid_t *ret_pid, int *ret_pidf
 
         safe_close(&child_fd);
         /* before the go-ahead: the command and all it starts get it */
-        r = parent_setup(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, START_OOM_ADJ_EXEC, err);
+        r = parent_setup(parent_fd, pid, pidfd, spec->cg, spec->name, cgfd >= 0, START_OOM_ADJ_EXEC, NULL, err);
         if (r < 0) {
                 close(pidfd);
                 return r;

@@ -59,6 +59,19 @@ struct start_spec {
         bool join_netns;        /* join netns_fd, made and plumbed by the daemon, */
         int netns_fd;           /* rather than a new, empty network namespace */
         int cgroup_fs;          /* enum cg_instance_fs: what /sys/fs/cgroup is */
+        /* Unprivileged: a user namespace of its own, cloned with the other
+         * namespaces (which it then owns), ids 0..65535 inside mapped to
+         * id_base.. outside.  The parent then writes the maps, makes
+         * idmapped clones of the lower layer and of layer_at (whose mount,
+         * attached there first when layer_fd >= 0, holds upper and work)
+         * and mounts the overlay in the child's mount namespace, and calls
+         * net_move_in with the child's network namespace, which is the
+         * child's own (join_netns false), to make and configure its link
+         * there. */
+        bool userns;
+        uint32_t id_base;
+        int (*net_move_in)(void *data, int child_netns, vs_error *err);
+        void *net_data;
         vs_error *warn;         /* what the start left alone and why, in one line
                                  * ("/etc/hosts is a FIFO, ..."); NULL: not told */
         int *listener;          /* out, on success: init's seccomp listener (security.h),
@@ -123,6 +136,7 @@ struct join_spec {
         unsigned short rows, cols; /* tty: its window size (0: left unset) */
         unsigned long nofile;   /* as start_spec.nofile */
         bool time_ns;           /* the kernel has time namespaces: join init's too */
+        bool userns;            /* the instance is unprivileged: join its user namespace too */
         const struct inst_rlimits *rlimits; /* as start_spec.rlimits */
 };
 

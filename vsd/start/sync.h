@@ -42,9 +42,13 @@
 #define SYNC_STAGES(X)                                                              \
         /* parent side, reported by the parent itself */                           \
         X(SYNC_CGROUP, "place the child in its cgroup")                             \
+        X(SYNC_USER_MAP, "map the instance's user and group ids")                   \
+        X(SYNC_USER_NET, "move the instance's link into its network namespace")     \
+        X(SYNC_USER_ROOT, "mount the instance's idmapped root")                     \
         X(SYNC_SETUP_DONE, "finish the parent's setup")                             \
         /* child side of start_spawn, in the order they run */                     \
         X(SYNC_WAIT_PARENT, "wait for the parent")                                  \
+        X(SYNC_USER_IDS, "become root of the instance's user namespace")            \
         X(SYNC_RESET, "reset the process state")                                    \
         X(SYNC_NET_JOIN, "join the instance's network namespace")                   \
         X(SYNC_MOUNT_SLAVE, "make the mount tree a slave of the host's")            \

@@ -460,6 +460,17 @@ static int image_attach(struct stor *st, const char *dir, struct stor_layer *ret
         snprintf(ret->upper, sizeof(ret->upper), "/proc/self/fd/%d/upper", mfd);
         snprintf(ret->work, sizeof(ret->work), "/proc/self/fd/%d/work", mfd);
         ret->mount_fd = -EBADF;
+        /* where the filesystem is attached in the instance's mount
+         * namespace: by the child below, or by the parent for an
+         * unprivileged instance (its idmapped root, start.c) */
+        snprintf(ret->mount_at, sizeof(ret->mount_at), "%s", mnt);
+        snprintf(ret->ovl_upper, sizeof(ret->ovl_upper), "%s/upper", mnt);
+        snprintf(ret->ovl_work, sizeof(ret->ovl_work), "%s/work", mnt);
+        if (mkdir(mnt, 0755) < 0 && errno != EEXIST) {
+                r = vs_err(err, errno, "create %s", mnt);
+                held_drop(st, dir);
+                return r;
+        }
         if (!st->v->kern.overlay_detached_upper) {
                 /* An overlayfs that takes its layers only from the caller's
                  * own mount namespace (6.1, 6.12): the child moves this
@@ -469,14 +480,6 @@ static int image_attach(struct stor *st, const char *dir, struct stor_layer *ret
                  * has it; the namespace's copy goes with its pivot_root,
                  * and the fd keeps reaching the filesystem as before. */
                 ret->mount_fd = mfd;
-                snprintf(ret->mount_at, sizeof(ret->mount_at), "%s", mnt);
-                snprintf(ret->ovl_upper, sizeof(ret->ovl_upper), "%s/upper", mnt);
-                snprintf(ret->ovl_work, sizeof(ret->ovl_work), "%s/work", mnt);
-                if (mkdir(mnt, 0755) < 0 && errno != EEXIST) {
-                        r = vs_err(err, errno, "create %s", mnt);
-                        held_drop(st, dir);
-                        return r;
-                }
         }
         return 0;
 }
