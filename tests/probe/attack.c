@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "probe.h"
+#include "tests/probe/probe.h"
 
 static int breaches;
 
