@@ -659,8 +659,8 @@ static const struct child_step spawn_steps[] = {
          * inside the namespace, the hierarchy's root is the instance's own
          * cgroup.  systemd finds cgroup2 there and runs in unified mode. */
         { .stage = SYNC_CGROUP_FS, .run = step_cgroup_fs },
-        /* After the overlay it covers, before pivot_root (mounting needs
-         * CAP_SYS_ADMIN, which the instance never gets). */
+        /* After the overlay it covers, before pivot_root (a privileged
+         * instance's root cannot mount: no CAP_SYS_ADMIN). */
         { .stage = SYNC_RUN, .run = step_run },
         /* The instance's own meminfo, cpuinfo, uptime...: on top of the fresh
          * /proc and /sys just mounted (their targets), and before
