@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "probe.h"
+#include "tests/probe/probe.h"
 
 static int write_file(const char *path, const char *text) {
         int fd = open(path, O_WRONLY | O_CLOEXEC);
