@@ -174,3 +174,127 @@ test_sysinfo_after_daemon_kill9() {
         assert_eq "$(si r1 totalram_mib)" 128 "sysinfo(2) in an exec'd command after the restart"
         assert_eq "$(bb_free r1 Mem 2)" 128 "busybox free -m total in an exec'd command after the restart"
 }
+
+# The number of CPUs in a kernel CPU list ("0-1,3" is 3).
+cpulist_count() {
+        awk -F, '{ n = 0; for (k = 1; k <= NF; k++) { split($k, r, "-"); n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print n }'
+}
+
+# Every way a program counts its CPUs inside: nproc (sched_getaffinity),
+# glibc's sysconf (/sys/devices/system/cpu/online), /proc/cpuinfo, and
+# /proc/stat's per-CPU lines where lxcfs has them (cgroup v1: lxc/lxcfs#593).
+cpus_agree() { # NAME N
+        local out n online cpuinfo stat
+        out=$(vsctl exec "$1" -- sh -c 'nproc; cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo
+                grep -c "^cpu[0-9]" /proc/stat; /probe nproc')
+        note "$1: $(tr '\n' ' ' <<<"$out")"
+        n=$(sed -n 1p <<<"$out")
+        online=$(sed -n 2p <<<"$out" | cpulist_count)
+        cpuinfo=$(sed -n 3p <<<"$out")
+        stat=$(sed -n 4p <<<"$out")
+        [ "$n" = "$2" ] || { echo "nproc says $n, not $2"; return 1; }
+        [ "$(probe_val affinity <<<"$out")" = "$2" ] || { echo "sched_getaffinity counts $(probe_val affinity <<<"$out")"; return 1; }
+        [ "$(probe_val online <<<"$out")" = "$2" ] || { echo "sysconf online $(probe_val online <<<"$out")"; return 1; }
+        [ "$online" = "$2" ] || { echo "/sys/devices/system/cpu/online lists $online"; return 1; }
+        [ "$cpuinfo" = "$2" ] || { echo "/proc/cpuinfo has $cpuinfo processors"; return 1; }
+        if [ "$(vsctl --json version | json .daemon.cgroup)" = v1 ]; then
+                [ "$stat" = "$2" ] || { echo "/proc/stat has $stat CPU lines"; return 1; }
+        fi
+}
+
+test_sysinfo_nproc() {
+        local host out
+        host=$(nproc)
+        [ "$host" -ge 2 ] || fail "needs a host with 2 CPUs or more"
+        vsctl create n1 --cpus 1 --memory 64M --start
+        vsctl create n2 --cpus 0.5 --memory 64M --start
+        vsctl create n3 --cpuset 0 --cpus unlimited --memory 64M --start
+        vsctl create n4 --cpus unlimited --memory 64M --start
+        cpus_agree n1 1 || fail "--cpus 1: $(cpus_agree n1 1)"
+        cpus_agree n2 1 || fail "--cpus 0.5: $(cpus_agree n2 1)"
+        cpus_agree n3 1 || fail "--cpuset 0: $(cpus_agree n3 1)"
+        cpus_agree n4 "$host" || fail "no CPU cap: $(cpus_agree n4 "$host")"
+        # init's own tree (a process not exec'd) is answered too
+        out=$(init_child_run n1 nproc 'nproc')
+        assert_eq "$out" 1 "nproc in a process forked by init under --cpus 1"
+        # a live change shows in the next process
+        vsctl set n2 --cpus 1.5
+        cpus_agree n2 2 || fail "after set --cpus 1.5: $(cpus_agree n2 2)"
+        vsctl set n2 --cpus 0.5
+        cpus_agree n2 1 || fail "after set --cpus 0.5: $(cpus_agree n2 1)"
+        # the kernel's checks of the caller's buffer stand
+        out=$(vsctl exec n1 -- /probe affinity-args)
+        note "$out"
+        assert_eq "$(probe_val short <<<"$out")" EINVAL "sched_getaffinity with a buffer too short"
+        assert_eq "$(probe_val unaligned <<<"$out")" EINVAL "sched_getaffinity with an unaligned length"
+        assert_eq "$(probe_val unmapped <<<"$out")" EFAULT "sched_getaffinity into an unmapped page"
+        assert_eq "$(probe_val big <<<"$out")" 1 "CPUs in a 64 KiB buffer"
+        assert_eq "$(probe_val big_len <<<"$out")" "$("$B/tests/probe" affinity-args | probe_val big_len)" \
+                "the length returned: the kernel's mask size, as on the host"
+        assert_eq "$(probe_val big_after <<<"$out")" untouched "the buffer past the returned length"
+}
+
+# /proc/loadavg inside: field N.
+loadavg_field() { # NAME N
+        vsctl exec "$1" -- cat /proc/loadavg | awk -v n="$2" '{ print $n }'
+}
+
+# The total of its running/total field is the number of processes inside
+# (busybox has no threads), as sampled every 5 s: those that stay (all but
+# the sh, ls and grep of this check), and at most a few of an exec that ran
+# at the sample.
+loadavg_total_is_procs() { # NAME
+        local out total stay
+        out=$(vsctl exec "$1" -- sh -c 'cat /proc/loadavg; ls /proc | grep -c "^[0-9]"')
+        total=$(head -1 <<<"$out" | awk '{ split($4, a, "/"); print a[2] }')
+        stay=$(( $(tail -1 <<<"$out") - 3 ))
+        [ "$total" -ge "$stay" ] && [ "$total" -le $((stay + 4)) ]
+}
+
+loadavg_load1_at_least() { # NAME HUNDREDTHS
+        [ "$(loadavg_field "$1" 1 | awk '{ printf "%d\n", $1 * 100 }')" -ge "$2" ]
+}
+
+# /proc/loadavg's 1-minute load and sysinfo(2)'s, read together, within
+# the hundredth /proc/loadavg rounds to.
+loads_agree() { # NAME
+        local out
+        out=$(vsctl exec "$1" -- sh -c 'cat /proc/loadavg; /probe sysinfo')
+        awk -v a="$(head -1 <<<"$out" | cut -d' ' -f1)" -v b="$(probe_val load1 <<<"$out")" \
+                'BEGIN { d = a - b; exit !(d <= 0.011 && d >= -0.011) }'
+}
+
+# The instance's /proc/loadavg is vsd's: the load of its own tasks (the same
+# figures as sysinfo's), its own task count, and a pid of its own at the end.
+# timeout test_sysinfo_loadavg 180
+test_sysinfo_loadavg() {
+        local out last nslast
+        vsctl create l1 --memory 64M --start
+        vsctl exec l1 -- sh -c 'for i in 1 2 3 4 5; do sleep 100000 >/dev/null 2>&1 & done'
+        wait_for -t 15 loadavg_total_is_procs l1
+        out=$(vsctl exec l1 -- sh -c 'cat /proc/loadavg; cat /proc/sys/kernel/ns_last_pid')
+        note "inside: $(tr '\n' ' ' <<<"$out"); host: $(cat /proc/loadavg)"
+        last=$(head -1 <<<"$out" | awk '{ print $5 }')
+        nslast=$(tail -1 <<<"$out")
+        assert_between "$last" 6 "$nslast" "last field of /proc/loadavg: a pid inside (ns_last_pid $nslast)"
+        assert_match "$(head -1 <<<"$out")" '^[0-9]+\.[0-9][0-9] [0-9]+\.[0-9][0-9] [0-9]+\.[0-9][0-9] [0-9]+/[0-9]+ [0-9]+$' \
+                "/proc/loadavg's format"
+        # a burner inside shows in both, with the same figures
+        vsctl exec l1 -- sh -c '/probe spin 60 >/dev/null 2>&1 &'
+        wait_for -t 60 loadavg_load1_at_least l1 30
+        wait_for -t 10 loads_agree l1
+        assert_between "$(loadavg_field l1 4 | cut -d/ -f1)" 1 3 "running tasks with one burner"
+        # the customer cannot write it
+        expect_fail vsctl exec l1 -- sh -c 'echo 9.00 9.00 9.00 1/1 1 >/proc/loadavg'
+        # a daemon restart goes on from the load the file shows, not from 0
+        vsctl exec l1 -- killall probe
+        vsd_kill9
+        vsd_up
+        out=$(loadavg_field l1 1)
+        note "after the restart: $(vsctl exec l1 -- cat /proc/loadavg)"
+        assert_between "$out" 0.1 5 "1-minute load just after a daemon restart"
+        wait_for -t 10 loads_agree l1
+        # a stop removes the files
+        vsctl stop l1
+        [ -z "$(ls "$T/run/view" 2>/dev/null)" ] || fail "view files left after the stop: $(ls "$T/run/view")"
+}
