@@ -8,6 +8,10 @@
  * lxcfs from the instance's own cgroup and bound read-only over the kernel's
  * host-wide ones.
  *
+ * Two files are vsd's own instead (enum view_own_file: /proc/loadavg and
+ * /sys/devices/system/cpu/online), written per instance by sysinfo.c and
+ * bound the same way whether lxcfs runs or not.
+ *
  * lxcfs itself is supervised by lxcfs.c; this file only knows which files
  * there are and how to put them in place: at start, in the child before
  * pivot_root (view_bind), and into a running instance after lxcfs was
