@@ -73,7 +73,7 @@ $(B)/vsctl: $(call obj,$(VSCTL_SRC)) $(LIBBASE)
 # The probe runs inside instances: static, no sanitizer, no host libraries.
 $(PROBE): tests/probe/probe.c tests/probe/attack.c tests/probe/probe.h
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -static -o $@ $(filter %.c,$^)
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -I. -static -o $@ $(filter %.c,$^)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
 	@mkdir -p $(dir $@)

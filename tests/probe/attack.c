@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "probe.h"
+#include "tests/probe/probe.h"
 
 static int breaches;
 
@@ -225,6 +225,10 @@ static void attack_ptrace(struct victim *v) {
                 waitpid(v->pid, &status, __WALL);
                 judge(v, "ptrace-attach", -1);
                 ptrace(PTRACE_DETACH, v->pid, NULL, NULL);
+                /* the wait may have reported another stop than the
+                 * attach's SIGSTOP, which then stops the victim after the
+                 * detach, for good: an exec that never returns */
+                kill(v->pid, SIGCONT);
         }
 }
 

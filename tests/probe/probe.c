@@ -53,7 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "probe.h"
+#include "tests/probe/probe.h"
 
 void say(const char *fmt, ...) {
         char buf[4096];
