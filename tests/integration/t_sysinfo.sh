@@ -152,27 +152,132 @@ test_sysinfo_caller_dies() {
         assert_eq "$(vsctl --json info k1 | json .state)" running "instance state"
 }
 
+# A loop in a process forked by the instance's init (init's own filter,
+# not an exec's), started while the daemon is up: every 0.2 s it writes
+# busybox free -m's Mem line, nproc and a count to /tmp/loop.out, read from
+# the host through init's root (the daemon may be down).
+loop_start() { # NAME
+        vsctl exec "$1" -- sh -c "echo '::respawn:/bin/sh -c \"n=0; while :; do n=\\\$((n + 1)); { free -m | grep Mem:; nproc; echo n \\\$n; } >/tmp/loop.tmp 2>&1; mv /tmp/loop.tmp /tmp/loop.out; sleep 0.2; done\"' >>/etc/inittab
+                kill -HUP 1"
+        LOOP_OUT=/proc/$(inst_pid "$1")/root/tmp/loop.out
+        wait_for test -e "$LOOP_OUT"
+}
+
+loop_count() {
+        awk '$1 == "n" { print $2 }' "$LOOP_OUT" 2>/dev/null
+}
+
+# The loop writes again after COUNT, with busybox free's total MiB and
+# nproc as given.
+loop_shows() { # TOTAL NPROC [AFTER]
+        local out
+        out=$(cat "$LOOP_OUT" 2>/dev/null) || return 1
+        tr '\n' ' ' <<<"$out"
+        [ "$(awk '$1 == "n" { print $2 }' <<<"$out")" -gt "${3:-0}" ] || return 1
+        [ "$(awk '$1 == "Mem:" { print $2 }' <<<"$out")" = "$1" ] || return 1
+        [ "$(sed -n 2p <<<"$out")" = "$2" ]
+}
+
+# The loop wrote again after count N (whatever it shows).
+loop_past() { # N
+        [ "$(loop_count)" -gt "$1" ]
+}
+
+host_total_mib() {
+        echo $(( $(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo) / 1024 ))
+}
+
+# The daemon down, by DOWN (vsd_kill9 or vsd_stop): the loop started
+# before goes on with the host's figures (the holder answers CONTINUE:
+# no ENOSYS, no hang), and with the instance's again once a daemon is back.
+loop_across() { # NAME DOWN
+        local n
+        vsctl create "$1" --memory 128M --cpus 1 --start
+        loop_start "$1"
+        wait_for -t 10 loop_shows 128 1
+        "$2"
+        n=$(loop_count)
+        wait_for -t 10 loop_shows "$(host_total_mib)" "$(nproc)" "$((n + 2))"
+        note "with the daemon down: $(tr '\n' ' ' <"$LOOP_OUT")"
+        vsd_up
+        n=$(loop_count)
+        wait_for -t 10 loop_shows 128 1 "$n"
+        note "after the restart: $(tr '\n' ' ' <"$LOOP_OUT")"
+}
+
 # timeout test_sysinfo_after_daemon_kill9 240
 test_sysinfo_after_daemon_kill9() {
-        local out
-        vsctl create r1 --memory 128M --start
-        # init's children get their answers from the daemon
-        out=$(init_child_run r1 before '/probe sysinfo')
-        assert_eq "$(probe_val totalram_mib <<<"$out")" 128 "init's child before the daemon's death"
-        vsd_kill9
-        vsd_up
-        # init's filter lost its listener with the daemon: the kernel fails
-        # the call with ENOSYS at once (never a hang: the test's timeout)
-        out=$(init_child_run r1 after '/probe sysinfo')
-        note "init's child after kill -9: $out"
-        assert_eq "$(probe_val errno <<<"$out")" ENOSYS "sysinfo(2) in init's tree after the daemon's kill -9"
-        # busybox free does not check sysinfo's result: it prints what it
-        # reads (doc/architecture.md); it must end, which it does
-        out=$(init_child_run r1 free 'free -m')
-        note "busybox free in init's tree after kill -9: $(tr '\n' '|' <<<"$out")"
-        # a command exec'd by the new daemon hands it a new listener
+        loop_across r1 vsd_kill9
+        # a command exec'd by the new daemon is answered too
         assert_eq "$(si r1 totalram_mib)" 128 "sysinfo(2) in an exec'd command after the restart"
         assert_eq "$(bb_free r1 Mem 2)" 128 "busybox free -m total in an exec'd command after the restart"
+        # and a kill -9 again: r1's listeners, which the new daemon took
+        # back, are kept as well
+        local first=$LOOP_OUT
+        loop_across r2 vsd_kill9
+        LOOP_OUT=$first
+        wait_for -t 10 loop_shows 128 1 "$(loop_count)"
+}
+
+# timeout test_sysinfo_after_daemon_restart 240
+test_sysinfo_after_daemon_restart() {
+        loop_across g1 vsd_stop
+}
+
+holder_pid() {
+        jq -r .pid "$T/run/holder/state" 2>/dev/null
+}
+
+holder_is_new() { # OLDPID
+        local p
+        p=$(holder_pid)
+        [ -n "$p" ] && [ "$p" != "$1" ] && alive "$p"
+}
+
+# The holder killed: the daemon starts another and gives it its copies,
+# so a daemon's kill -9 after that loses nothing.  Both killed while the
+# daemon is down: the listeners are gone (the kernel fails the calls with
+# ENOSYS), nothing hangs, and commands exec'd later are answered.
+# timeout test_sysinfo_holder_killed 240
+test_sysinfo_holder_killed() {
+        local hp n
+        vsctl create h1 --memory 128M --cpus 1 --start
+        loop_start h1
+        wait_for -t 10 loop_shows 128 1
+        hp=$(holder_pid)
+        [ -n "$hp" ] && alive "$hp" || fail "no listener holder runs (state: $(cat "$T/run/holder/state" 2>&1))"
+        kill -KILL "$hp"
+        wait_for -t 10 holder_is_new "$hp"
+        # the instance's figures all along
+        wait_for -t 10 loop_shows 128 1 "$(loop_count)"
+        vsd_kill9
+        n=$(loop_count)
+        wait_for -t 10 loop_shows "$(host_total_mib)" "$(nproc)" "$((n + 2))"
+        # now the holder too, with no daemon to give it back
+        hp=$(holder_pid)
+        kill -KILL "$hp"
+        wait_gone "$hp"
+        n=$(loop_count)
+        wait_for -t 10 loop_past "$((n + 2))"
+        note "both gone: $(tr '\n' ' ' <"$LOOP_OUT")"
+        vsd_up
+        n=$(loop_count)
+        wait_for -t 10 loop_past "$((n + 2))"
+        assert_eq "$(si h1 totalram_mib)" 128 "sysinfo(2) in an exec'd command after both deaths"
+        holder_is_new "$hp" || fail "no new holder after the daemon's restart"
+}
+
+# The last instance stopped and the daemon gone: no holder, no socket.
+test_sysinfo_holder_stopped() {
+        local hp
+        vsctl create e1 --memory 64M --start
+        hp=$(holder_pid)
+        [ -n "$hp" ] && alive "$hp" || fail "no listener holder runs"
+        [ -S "$T/run/holder/sock" ] || fail "no holder socket"
+        vsctl stop e1
+        vsd_stop
+        wait_gone "$hp"
+        [ ! -e "$T/run/holder" ] || fail "left behind: $(ls -la "$T/run/holder")"
 }
 
 # The number of CPUs in a kernel CPU list ("0-1,3" is 3).

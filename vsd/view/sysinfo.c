@@ -24,7 +24,9 @@
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
 #include "vsd/core/daemon.h"
+#include "base/proc.h"
 #include "vsd/core/loop.h"
+#include "vsd/view/holder.h"
 #include "vsd/view/view.h"
 
 /* The kernel's load sampling period. */
@@ -42,6 +44,7 @@ struct sinfo_listener {
         struct sinfo_inst *inst;
         int fd;
         struct loop_source *src;
+        bool held; /* the holder has a copy (holder.h) */
         struct sinfo_listener *next;
 };
 
@@ -49,6 +52,7 @@ struct sinfo_inst {
         struct sinfo *s;
         const struct inst_config *cfg; /* borrowed from the registry */
         pid_t init_pid;
+        unsigned long long init_start; /* its start time: with the pid, which init */
         int64_t boot_offset_ns;
         struct cg_counter_fds *counters; /* held open: a call reads them with pread */
         struct sinfo_listener *listeners;
@@ -451,6 +455,7 @@ int sinfo_instance_add(struct sinfo *s, const struct inst_config *cfg, pid_t ini
                 return -ENOMEM;
         *i = (struct sinfo_inst){ .s = s, .cfg = cfg, .init_pid = init_pid, .boot_offset_ns = read_boot_offset(init_pid),
                                   .pid_level = read_pid_level(init_pid) };
+        (void) vs_proc_starttime(init_pid, &i->init_start);
         for (size_t k = 0; k < VIEW_N_OWN; k++) {
                 char path[600];
                 i->files[k] = own_path(s, cfg->name, (enum view_own_file) k, path, sizeof(path)) < 0 ? -EBADF
@@ -683,24 +688,70 @@ static int on_listener(struct loop_source *src, int fd, uint32_t events, void *u
         return 0;
 }
 
-int sinfo_listener_add(struct sinfo *s, const char *name, int fd) {
-        struct sinfo_inst *i = find(s, name, NULL);
-        if (!i) {
-                safe_close(&fd);
-                return -ESRCH;
-        }
+static void tag_of(const struct sinfo_inst *i, struct hold_tag *ret) {
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->name, sizeof(ret->name), "%s", i->cfg->name);
+        ret->init_pid = (int32_t) i->init_pid;
+        ret->init_start = i->init_start;
+}
+
+/* A copy to the holder, so that the daemon's death loses no listener. */
+static int listener_hold(struct sinfo_listener *l) {
+        struct hold_tag tag;
+        tag_of(l->inst, &tag);
+        int r = hold_give(l->inst->s->vsd->hold, &tag, l->fd);
+        l->held = r == 0;
+        return r;
+}
+
+static int listener_new(struct sinfo_inst *i, int fd, bool held) {
         struct sinfo_listener *l = calloc(1, sizeof(*l));
         if (!l) {
                 safe_close(&fd);
                 return -ENOMEM;
         }
-        *l = (struct sinfo_listener){ .inst = i, .fd = fd };
-        int r = loop_add_fd(s->vsd->loop, fd, EPOLLIN, on_listener, l, &l->src);
+        *l = (struct sinfo_listener){ .inst = i, .fd = fd, .held = held };
+        int r = loop_add_fd(i->s->vsd->loop, fd, EPOLLIN, on_listener, l, &l->src);
         if (r < 0) {
                 listener_free(l);
                 return r;
         }
         l->next = i->listeners;
         i->listeners = l;
+        if (!held)
+                (void) listener_hold(l); /* not now: sinfo_hold_flush, when the holder can */
         return 0;
+}
+
+int sinfo_listener_add(struct sinfo *s, const char *name, int fd) {
+        struct sinfo_inst *i = find(s, name, NULL);
+        if (!i) {
+                safe_close(&fd);
+                return -ESRCH;
+        }
+        return listener_new(i, fd, false);
+}
+
+int sinfo_listener_adopt(struct sinfo *s, const struct hold_tag *tag, int fd) {
+        struct sinfo_inst *i = find(s, tag->name, NULL);
+        /* another init by that name: its processes are gone, and the
+         * holder drops the listener when the kernel says so */
+        if (!i || i->init_pid != (pid_t) tag->init_pid || i->init_start != tag->init_start) {
+                safe_close(&fd);
+                return -ESRCH;
+        }
+        return listener_new(i, fd, true);
+}
+
+void sinfo_hold_flush(struct sinfo *s) {
+        for (size_t k = 0; s && k < s->n_inst; k++)
+                for (struct sinfo_listener *l = s->inst[k]->listeners; l; l = l->next)
+                        if (!l->held && listener_hold(l) < 0)
+                                return; /* no room, or no holder: called again when there is */
+}
+
+void sinfo_hold_lost(struct sinfo *s) {
+        for (size_t k = 0; s && k < s->n_inst; k++)
+                for (struct sinfo_listener *l = s->inst[k]->listeners; l; l = l->next)
+                        l->held = false;
 }

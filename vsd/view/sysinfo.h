@@ -65,6 +65,17 @@ void sinfo_instance_changed(struct sinfo *s, const char *name);
  * or when no such instance is up). */
 int sinfo_listener_add(struct sinfo *s, const char *name, int fd);
 
+/* A listener the holder gave back to a new daemon (holder.h): taken when
+ * tag names an instance up with that very init (fd closed otherwise:
+ * -ESRCH). */
+struct hold_tag;
+int sinfo_listener_adopt(struct sinfo *s, const struct hold_tag *tag, int fd);
+/* Give the holder a copy of each listener it lacks, until its queue is
+ * full (it calls again when it drains). */
+void sinfo_hold_flush(struct sinfo *s);
+/* The holder died: it has none. */
+void sinfo_hold_lost(struct sinfo *s);
+
 /* What an answer is computed from (pure, for the unit tests). */
 struct sinfo_input {
         struct sysinfo host;      /* the host's own sysinfo() */
