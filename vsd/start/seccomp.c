@@ -110,8 +110,9 @@ static const struct {
 
 /* Answered by vsd rather than the kernel (SCMP_ACT_NOTIFY): each process of
  * an instance hands its filter's listener to the daemon (SYNC_SECCOMP_LISTENER),
- * which answers from the instance's cgroup (vsd/view/sysinfo.c).  With no
- * listener left (the daemon gone) the kernel fails the call with ENOSYS. */
+ * which answers from the instance's cgroup (vsd/view/sysinfo.c), and keeps a
+ * copy in the listener holder (vsd/view/holder.h) that answers CONTINUE while
+ * no daemon runs.  With no copy left the kernel fails the call with ENOSYS. */
 static const struct {
         const char *name;
         const char *why;

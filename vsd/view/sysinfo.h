@@ -39,8 +39,9 @@ struct inst_config;
 struct sinfo;
 
 int sinfo_new(struct vsd *v, struct sinfo **ret);
-/* Closes every listener: the callers still waiting get ENOSYS from the
- * kernel, as does every later call (doc/architecture.md). */
+/* Closes the daemon's copy of every listener: the holder's copies keep
+ * them (holder.h), and it answers from then on; a listener it lacks is
+ * gone, and the kernel fails its calls with ENOSYS (doc/architecture.md). */
 void sinfo_free(struct sinfo *s);
 
 /* An instance whose init is up, from add to remove; cfg (its name and
