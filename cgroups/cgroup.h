@@ -15,6 +15,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -83,6 +84,21 @@ struct cg_manager;
 /* Detect the host's layout below cgroup_root (normally "/sys/fs/cgroup"; tests
  * pass a fake tree), make sure <parent> exists in each hierarchy with the
  * controllers vsd needs, and return a manager.  Called once per daemon. */
+/* A set of CPUs, for the kernel's CPU lists ("0-1,3"): enough for any
+ * host vsd runs on; a CPU number above it is refused. */
+#define CG_CPU_MAX 1024
+struct cg_cpu_mask {
+        uint64_t bits[CG_CPU_MAX / 64];
+};
+/* Parse a kernel CPU list; -EINVAL on bad syntax or a CPU number of
+ * CG_CPU_MAX or more.  An empty list is an empty mask. */
+int cg_cpu_list_parse(const char *s, struct cg_cpu_mask *ret);
+/* Format as a kernel CPU list ("" when empty); cut at a whole range when
+ * size is short. */
+void cg_cpu_list_format(const struct cg_cpu_mask *m, char *buf, size_t size);
+/* Keep the first max CPUs (max 0: all); returns how many stay. */
+size_t cg_cpu_mask_trim(struct cg_cpu_mask *m, unsigned max);
+
 int cg_manager_new(const char *cgroup_root, const char *parent, struct cg_manager **ret, vs_error *err);
 void cg_manager_free(struct cg_manager *m);
 

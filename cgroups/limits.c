@@ -17,17 +17,8 @@
 #include "base/util.h"
 #include "cgroups/cgroup-internal.h"
 
-/* Enough for any host vsd runs on; a CPU number above it is refused. */
-#define CPU_MAX 1024
-
-struct cpu_mask {
-        uint64_t bits[CPU_MAX / 64];
-};
-
-/* Parse a kernel CPU list ("0-1,3"); -EINVAL on bad syntax or a CPU number
- * of CPU_MAX or more.  An empty list is an empty mask. */
-static int cpu_list_parse(const char *s, struct cpu_mask *ret) {
-        struct cpu_mask m = { { 0 } };
+int cg_cpu_list_parse(const char *s, struct cg_cpu_mask *ret) {
+        struct cg_cpu_mask m = { { 0 } };
         const char *p = s;
         while (*p && *p != '\n') {
                 char *end;
@@ -42,7 +33,7 @@ static int cpu_list_parse(const char *s, struct cpu_mask *ret) {
                         b = strtoul(p, &end, 10);
                         p = end;
                 }
-                if (a > b || b >= CPU_MAX)
+                if (a > b || b >= CG_CPU_MAX)
                         return -EINVAL;
                 for (unsigned long c = a; c <= b; c++)
                         m.bits[c / 64] |= 1ULL << (c % 64);
@@ -58,13 +49,13 @@ static int cpu_list_parse(const char *s, struct cpu_mask *ret) {
 }
 
 static int validate_cpuset(const char *cpuset, vs_error *err) {
-        struct cpu_mask want, online;
+        struct cg_cpu_mask want, online;
         char buf[256] = "";
         int fd, r;
 
-        if (cpu_list_parse(cpuset, &want) < 0)
+        if (cg_cpu_list_parse(cpuset, &want) < 0)
                 return vs_err_msg(err, EINVAL, "cpuset '%s' is not a CPU list like '0-1,3' (CPUs below %d)", cpuset,
-                                  CPU_MAX);
+                                  CG_CPU_MAX);
         fd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return vs_err(err, errno, "read /sys/devices/system/cpu/online");
@@ -74,11 +65,11 @@ static int validate_cpuset(const char *cpuset, vs_error *err) {
                 return vs_err(err, errno, "read /sys/devices/system/cpu/online");
         buf[n] = '\0';
         buf[strcspn(buf, "\n")] = '\0';
-        r = cpu_list_parse(buf, &online);
+        r = cg_cpu_list_parse(buf, &online);
         if (r < 0)
                 return vs_err_msg(err, EIO, "cannot parse /sys/devices/system/cpu/online: '%s'", buf);
         bool any = false;
-        for (unsigned c = 0; c < CPU_MAX; c++) {
+        for (unsigned c = 0; c < CG_CPU_MAX; c++) {
                 bool w = want.bits[c / 64] & (1ULL << (c % 64));
                 if (w && !(online.bits[c / 64] & (1ULL << (c % 64))))
                         return vs_err_msg(err, EINVAL, "cpuset '%s' names CPU %u, which this host does not have (online: %s)",
@@ -208,4 +199,38 @@ uint64_t cg_sum_io(const char *text, const char *key) {
                 line = eol ? eol + 1 : NULL;
         }
         return sum;
+}
+
+size_t cg_cpu_mask_trim(struct cg_cpu_mask *m, unsigned max) {
+        size_t seen = 0;
+        for (unsigned c = 0; c < CG_CPU_MAX; c++)
+                if (m->bits[c / 64] & (1ULL << (c % 64))) {
+                        if (max && seen >= max)
+                                m->bits[c / 64] &= ~(1ULL << (c % 64));
+                        else
+                                seen++;
+                }
+        return seen;
+}
+
+void cg_cpu_list_format(const struct cg_cpu_mask *m, char *buf, size_t size) {
+        size_t n = 0;
+        buf[0] = '\0';
+        for (unsigned c = 0; c < CG_CPU_MAX;) {
+                if (!(m->bits[c / 64] & (1ULL << (c % 64)))) {
+                        c++;
+                        continue;
+                }
+                unsigned e = c;
+                while (e + 1 < CG_CPU_MAX && (m->bits[(e + 1) / 64] & (1ULL << ((e + 1) % 64))))
+                        e++;
+                int k = e == c ? snprintf(buf + n, size - n, "%s%u", n ? "," : "", c)
+                               : snprintf(buf + n, size - n, "%s%u-%u", n ? "," : "", c, e);
+                if (k < 0 || (size_t) k >= size - n) {
+                        buf[n] = '\0'; /* what fits, whole ranges only */
+                        return;
+                }
+                n += (size_t) k;
+                c = e + 1;
+        }
 }

@@ -35,6 +35,7 @@
 #include "vsd/netw/network.h"
 #include "vsd/start/start.h"
 #include "vsd/storage/storage.h"
+#include "vsd/view/holder.h"
 #include "vsd/view/lxcfs.h"
 #include "vsd/view/sysinfo.h"
 
@@ -121,6 +122,10 @@ int main(int argc, char **argv) {
         vs_error err = { 0 };
         int c, r;
 
+        /* not an option for users: the listener holder the daemon runs
+         * (vsd/view/holder.h), this binary so that nothing more is installed */
+        if (argc == 3 && streq(argv[1], "--listener-holder"))
+                return hold_main(argv[2]);
         /* command-line values win over the file: collect them apart first */
         settings_defaults(&v.set);
         memset(&over, 0, sizeof(over));
@@ -314,6 +319,8 @@ int main(int argc, char **argv) {
                 r = lxcfs_new(&v, &v.lxcfs, &err);
         if (r >= 0) {
                 r = sinfo_new(&v, &v.sinfo);
+                if (r >= 0)
+                        r = hold_new(&v, &v.hold);
                 if (r < 0)
                         vs_err(&err, -r, "Failed to set up sysinfo answers");
         }
@@ -332,6 +339,9 @@ int main(int argc, char **argv) {
                 /* after the registry: it binds the view into the instances
                  * just re-adopted when they do not see this lxcfs */
                 lxcfs_start(v.lxcfs);
+                /* after the registry too: the listeners it gives back go
+                 * to the instances' records */
+                hold_start(v.hold);
                 r = api_start(&v, &err);
         }
         if (r < 0) {
@@ -340,6 +350,7 @@ int main(int argc, char **argv) {
                 netw_free(&v, !inst_any_active(&v));
                 inst_registry_free(&v);
                 sinfo_free(v.sinfo);
+                hold_free(v.hold, !inst_any_active(&v));
                 stor_free(&v);
                 mon_free(v.mon);
                 ev_bus_free(v.events);
@@ -370,10 +381,11 @@ int main(int argc, char **argv) {
         /* the firewall protects running instances after we are gone */
         netw_free(&v, !any_running);
         inst_registry_free(&v);
-        /* after the registry, which drops its records; the callers still
-         * waiting then get ENOSYS, as do all later ones of the instances
-         * left running (doc/architecture.md, "sysinfo") */
+        /* after the registry, which drops its records; the holder keeps
+         * the listeners of the instances left running and answers their
+         * calls (doc/architecture.md, "sysinfo") */
         sinfo_free(v.sinfo);
+        hold_free(v.hold, !any_running);
         stor_free(&v);
         mon_free(v.mon);
         ev_bus_free(v.events);

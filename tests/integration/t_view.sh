@@ -212,8 +212,8 @@ test_cpu_view() {
                         "CPU lines in /proc/stat on cgroup v2: the cpuset's"
         fi
         assert_eq "$(probe_val online <<<"$out")" 1 "sysconf(_SC_NPROCESSORS_ONLN) under --cpus 0.5"
-        # busybox nproc counts sched_getaffinity(), which only a cpuset
-        # changes (doc/cgroups.md): it shows the host's CPUs
+        # busybox nproc counts sched_getaffinity(), which vsd answers with
+        # the cap's CPUs (t_sysinfo.sh, test_sysinfo_nproc)
         assert_eq "$(vsctl exec c1 -- nproc)" "$(probe_val affinity <<<"$out")" "busybox nproc = affinity count"
         # live: 1.5 CPUs round up to 2
         vsctl set c1 --cpus 1.5

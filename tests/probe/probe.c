@@ -102,7 +102,7 @@ static int usage(void) {
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
                 "       probe memhog MIB [HOLD_SECONDS] | forkbomb N | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
-                "       probe nproc | sysinfo | sysinfo-fault | sysinfo-loop N\n"
+                "       probe nproc | affinity-args | sysinfo | sysinfo-fault | sysinfo-loop N\n"
                 "       probe hold-fd PID FD\n"
                 "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape\n"
                 "       probe mask-escape | modload | devnode b|c MAJOR:MINOR\n"
@@ -670,6 +670,40 @@ static int cmd_nproc(int argc __attribute__((unused)), char **argv __attribute__
         return 0;
 }
 
+/* probe affinity-args: sched_getaffinity(0, ...) with the lengths and
+ * buffers the kernel refuses, and with a buffer larger than any mask:
+ * vsd answers the call in a capped instance (vsd/view/sysinfo.c) and must
+ * refuse and return the same. */
+static int cmd_affinity_args(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
+        static unsigned char big[65536];
+        unsigned char buf[64];
+        void *unmapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (unmapped == MAP_FAILED || munmap(unmapped, 4096) < 0) {
+                say("errno=%s", errname(errno));
+                return 1;
+        }
+        long r = syscall(SYS_sched_getaffinity, 0, 0, buf);
+        say("short=%s", r < 0 ? errname(errno) : "ok");
+        r = syscall(SYS_sched_getaffinity, 0, 12, buf);
+        say("unaligned=%s", r < 0 ? errname(errno) : "ok");
+        r = syscall(SYS_sched_getaffinity, 0, 4096, unmapped);
+        say("unmapped=%s", r < 0 ? errname(errno) : "ok");
+        memset(big, 0xff, sizeof(big));
+        r = syscall(SYS_sched_getaffinity, 0, sizeof(big), big);
+        if (r < 0) {
+                say("big=%s", errname(errno));
+                return 0;
+        }
+        int n = 0;
+        for (long k = 0; k < r; k++)
+                n += __builtin_popcount(big[k]);
+        say("big=%d", n);
+        say("big_len=%ld", r);
+        /* what lies after the returned length is untouched */
+        say("big_after=%s", r < (long) sizeof(big) && big[r] == 0xff ? "untouched" : "written");
+        return 0;
+}
+
 /* probe sysinfo: what sysinfo(2) says (busybox free and uptime read it):
  * vsd answers it for the instance (vsd/view/sysinfo.c). */
 static int cmd_sysinfo(int argc __attribute__((unused)), char **argv __attribute__((unused))) {
@@ -888,6 +922,7 @@ static const struct {
         int (*fn)(int argc, char **argv);
 } commands[] = {
         { "nproc", cmd_nproc },
+        { "affinity-args", cmd_affinity_args },
         { "sysinfo", cmd_sysinfo },
         { "sysinfo-fault", cmd_sysinfo_fault },
         { "sysinfo-loop", cmd_sysinfo_loop },

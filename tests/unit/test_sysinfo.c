@@ -90,8 +90,53 @@ static void loads(void) {
         CHECK("loads in 1/65536", out.loads[0] == 65536, "got %lu", out.loads[0]);
 }
 
+static void affinity(void) {
+        CHECK("uncapped", sinfo_cpus_of(0) == 0, "got %u", sinfo_cpus_of(0));
+        CHECK("0.5 CPU rounds up to 1", sinfo_cpus_of(500) == 1, "got %u", sinfo_cpus_of(500));
+        CHECK("1 CPU", sinfo_cpus_of(1000) == 1, "got %u", sinfo_cpus_of(1000));
+        CHECK("1.5 CPUs round up to 2", sinfo_cpus_of(1500) == 2, "got %u", sinfo_cpus_of(1500));
+        uint8_t m[8] = { 0xff, 0x00, 0x0f };
+        CHECK("keep all", sinfo_affinity_trim(m, sizeof(m), 0) == 12 && m[0] == 0xff && m[2] == 0x0f, "got %02x %02x",
+              m[0], m[2]);
+        CHECK("the first 10", sinfo_affinity_trim(m, sizeof(m), 10) == 10 && m[0] == 0xff && m[2] == 0x03,
+              "got %02x %02x", m[0], m[2]);
+        uint8_t c[8] = { 0x0a }; /* a cpuset of CPUs 1 and 3 */
+        CHECK("the first of a cpuset", sinfo_affinity_trim(c, sizeof(c), 1) == 1 && c[0] == 0x02, "got %02x", c[0]);
+        uint8_t z[8] = { 0x01 };
+        CHECK("fewer than the cap", sinfo_affinity_trim(z, sizeof(z), 4) == 1 && z[0] == 0x01, "got %02x", z[0]);
+}
+
+static void loadavg(void) {
+        uint64_t a[3] = { SINFO_FIXED_1 + SINFO_FIXED_1 / 4, 0, 3 * SINFO_FIXED_1 }, b[3];
+        struct sinfo_sample smp = { .running = 2, .total = 17, .last_pid = 42 };
+        char text[128];
+        sinfo_loadavg_text(a, &smp, text, sizeof(text));
+        CHECK("loadavg line", strcmp(text, "1.25 0.00 3.00 2/17 42\n") == 0, "got '%s'", text);
+        CHECK("parsed back", sinfo_loadavg_parse(text, b) == 0 && b[0] == a[0] && b[1] == 0 && b[2] == a[2],
+              "got %llu %llu %llu", (unsigned long long) b[0], (unsigned long long) b[1], (unsigned long long) b[2]);
+        CHECK("garbage refused", sinfo_loadavg_parse("x", b) < 0, "parsed");
+}
+
+static void online(void) {
+        char t[64];
+        CHECK("uncapped: the host's", sinfo_online_text("0-3\n", "", 0, t, sizeof(t)) == 0 && strcmp(t, "0-3\n") == 0,
+              "got '%s'", t);
+        CHECK("0.5 CPU", sinfo_online_text("0-3\n", "", 500, t, sizeof(t)) == 0 && strcmp(t, "0\n") == 0, "got '%s'", t);
+        CHECK("2.5 CPUs", sinfo_online_text("0-3\n", "", 2500, t, sizeof(t)) == 0 && strcmp(t, "0-2\n") == 0, "got '%s'",
+              t);
+        CHECK("a cpuset", sinfo_online_text("0-3\n", "1,3", 0, t, sizeof(t)) == 0 && strcmp(t, "1,3\n") == 0, "got '%s'",
+              t);
+        CHECK("a cpuset and a cap", sinfo_online_text("0-3\n", "1-3", 1000, t, sizeof(t)) == 0 && strcmp(t, "1\n") == 0,
+              "got '%s'", t);
+        CHECK("a cpuset of offline CPUs: the host's",
+              sinfo_online_text("0-1\n", "7", 0, t, sizeof(t)) == 0 && strcmp(t, "0-1\n") == 0, "got '%s'", t);
+}
+
 int main(void) {
         memory();
+        affinity();
+        loadavg();
+        online();
         uptime();
         loads();
         return CHECK_DONE();

@@ -16,6 +16,7 @@ struct api;
 struct instance;
 struct lxcfs;
 struct sinfo;
+struct hold;
 struct ev_bus;
 struct monitor;
 struct netw;
@@ -32,6 +33,7 @@ struct vsd {
         struct api *api;
         struct lxcfs *lxcfs; /* the view's filesystem, shared by every instance */
         struct sinfo *sinfo; /* sysinfo(2) answered for instances (vsd/view/sysinfo.h) */
+        struct hold *hold;   /* the listeners' copies across daemon restarts (vsd/view/holder.h) */
         struct kern_features kern; /* what this kernel can do (kernel.h), probed at start */
         struct ev_bus *events;  /* what happened, for `vsctl events` */
         struct monitor *mon;    /* OOM kills and pids-limit hits */

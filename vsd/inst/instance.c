@@ -560,6 +560,11 @@ static int start_prepare(struct start_run *s, vs_error *err) {
                 view_clone_trees(s->view, view_fds, &s->view_trees);
                 s->have_view_trees = true;
         }
+        /* vsd's own files (loadavg, the CPU list), whether lxcfs runs or not */
+        vs_error verr = { 0 };
+        if (sinfo_files_prepare(v->sinfo, &i->cfg, s->view_trees.own, &verr) < 0)
+                log_warn("Instance %s: %s, ignoring: it sees the kernel's /proc/loadavg and CPU list", i->cfg.name,
+                         verr.msg);
         if (s->networked) {
                 /* an unprivileged instance's link is made in its own
                  * namespace, after the clone (start_net_move_in) */
@@ -595,7 +600,7 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 .cg = v->cg,
                 .nofile = (unsigned long) i->cfg.nofile,
                 .view = s->view,
-                .view_trees = s->have_view_trees ? &s->view_trees : NULL,
+                .view_trees = &s->view_trees, /* lxcfs's copies are -EBADF without it */
                 .time_ns = v->kern.time_ns,
                 .time_ns_setns = v->kern.time_ns && !v->kern.exec_enters_time_ns,
                 .rlimits = &i->cfg.rlimits,
@@ -677,6 +682,7 @@ static void start_undo(struct start_run *s) {
                 (void) cg_kill(v->cg, i->cfg.name, SIGKILL, NULL);
                 (void) cg_destroy(v->cg, i->cfg.name, NULL);
         }
+        sinfo_files_remove(v->sinfo, i->cfg.name);
         /* the child is gone, and its mount namespace with it */
         if (s->attached)
                 (void) stor_detach(v, s->dir, &i->cfg, NULL);
@@ -1053,6 +1059,8 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
                                  "CAP_SYS_RESOURCE); exec'd commands and the next start get the new one, ignoring",
                                  i->cfg.name, rlimits_name(k));
         i->cfg = *cfg;
+        if (write_cg)
+                sinfo_instance_changed(i->vsd->sinfo, i->cfg.name); /* the CPU list it shows */
         if (json_object_size(changes) > 0)
                 emit(i, "limits-changed", json_pack("{s:O, s:b}", "changes", changes, "live", live));
         return 0;

@@ -452,9 +452,10 @@ static int step_run(struct child *c) {
 }
 
 static int step_view(struct child *c) {
-        if (!c->spec->view)
-                return 0;
-        return view_bind(c->rootfd, c->spec->view, c->spec->view_trees, &c->err);
+        int r = c->spec->view ? view_bind(c->rootfd, c->spec->view, c->spec->view_trees, &c->err) : 0;
+        if (r < 0)
+                return r;
+        return view_bind_own(c->rootfd, c->spec->view_trees, &c->err);
 }
 
 static int step_dev(struct child *c) {

@@ -110,13 +110,21 @@ static const struct {
 
 /* Answered by vsd rather than the kernel (SCMP_ACT_NOTIFY): each process of
  * an instance hands its filter's listener to the daemon (SYNC_SECCOMP_LISTENER),
- * which answers from the instance's cgroup (vsd/view/sysinfo.c).  With no
- * listener left (the daemon gone) the kernel fails the call with ENOSYS. */
+ * which answers from the instance's cgroup (vsd/view/sysinfo.c), and keeps a
+ * copy in the listener holder (vsd/view/holder.h) that answers CONTINUE while
+ * no daemon runs.  With no copy left the kernel fails the call with ENOSYS. */
 static const struct {
         const char *name;
         const char *why;
+        bool self_only; /* only when argument 0 (a pid) is 0: the caller itself */
 } intercepted[] = {
-        { "sysinfo", "memory, swap, load and task count are the host's (busybox free, uptime)" },
+        { "sysinfo", "memory, swap, load and task count are the host's (busybox free, uptime)", false },
+        /* nproc, Go's GOMAXPROCS, a JVM and most thread pools count the
+         * CPUs they may run on; the CPU cap does not change that set, and
+         * pinning capped instances to fixed CPUs would cost density
+         * (doc/architecture.md, "CPUs").  Another pid is the kernel's: the
+         * daemon cannot name it in the instance's pid namespace. */
+        { "sched_getaffinity", "the CPUs a program may run on are the host's, whatever the CPU cap", true },
 };
 
 /* Per process (one profile for every instance): written once by
@@ -215,7 +223,9 @@ int syscall_filter_prepare(bool deny_cgroup_ns, vs_error *err) {
                 int nr = seccomp_syscall_resolve_name(intercepted[i].name);
                 if (nr == __NR_SCMP_ERROR)
                         continue;
-                int r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0);
+                /* the low 32 bits: a pid_t, whatever the upper half holds */
+                int r = intercepted[i].self_only ? seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 1, SCMP_A0_32(SCMP_CMP_EQ, 0))
+                                                 : seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0);
                 if (r < 0)
                         return vs_err(err, -r, "Failed to add seccomp notification for %s", intercepted[i].name);
         }

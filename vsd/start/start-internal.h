@@ -24,7 +24,7 @@
 #include "vsd/view/view.h"
 
 /* The most fds a child keeps from the daemon's table (child_keep). */
-#define CHILD_KEEP_MAX (8 + VIEW_N_FILES)
+#define CHILD_KEEP_MAX (8 + VIEW_N_FILES + VIEW_N_OWN)
 
 /* What the child works with; everything it needs was prepared before clone. */
 struct child {

@@ -636,6 +636,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 child_keep(&c, spec->netns_fd);
         for (int i = 0; spec->view_trees && i < VIEW_N_FILES; i++)
                 child_keep(&c, spec->view_trees->fd[i]);
+        for (int i = 0; spec->view_trees && i < VIEW_N_OWN; i++)
+                child_keep(&c, spec->view_trees->own[i]);
         pid_t pid;
         int dumpable = -1;
         int secbits = -1;

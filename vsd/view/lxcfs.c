@@ -289,11 +289,13 @@ static int spawn(struct lxcfs *l, vs_error *err) {
         if (nullfd < 0 || logfd < 0)
                 return vs_err(err, errno, "open %s", nullfd < 0 ? "/dev/null" : l->logfile);
 
-        /* --enable-loadavg: a load average per cgroup; --enable-cfs: the CPU
-         * quota counts in cpuinfo, stat and cpu/online, not only the cpuset;
-         * --enable-pidfd: lxcfs tracks the inits it serves without pid reuse
-         * races.  Foreground, so that it stays the process we watch. */
-        char *const argv[] = { l->binary, "--foreground", "--enable-loadavg", "--enable-cfs", "--enable-pidfd",
+        /* --enable-cfs: the CPU quota counts in cpuinfo and stat, not only
+         * the cpuset; --enable-pidfd: lxcfs tracks the inits it serves
+         * without pid reuse races.  No --enable-loadavg: /proc/loadavg is
+         * vsd's own (sysinfo.c), and lxcfs's thread would walk every
+         * cgroup for nothing.  Foreground, so that it stays the process we
+         * watch. */
+        char *const argv[] = { l->binary, "--foreground", "--enable-cfs", "--enable-pidfd",
                                "--pidfile", l->pidfile, l->mnt, NULL };
         int pidfd = -EBADF;
         struct clone_args args = {

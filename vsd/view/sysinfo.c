@@ -13,16 +13,21 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
 #include "vsd/core/daemon.h"
+#include "base/proc.h"
 #include "vsd/core/loop.h"
+#include "vsd/view/holder.h"
+#include "vsd/view/view.h"
 
 /* The kernel's load sampling period. */
 #define LOAD_PERIOD_MS 5000
@@ -39,6 +44,7 @@ struct sinfo_listener {
         struct sinfo_inst *inst;
         int fd;
         struct loop_source *src;
+        bool held; /* the holder has a copy (holder.h) */
         struct sinfo_listener *next;
 };
 
@@ -46,11 +52,14 @@ struct sinfo_inst {
         struct sinfo *s;
         const struct inst_config *cfg; /* borrowed from the registry */
         pid_t init_pid;
+        unsigned long long init_start; /* its start time: with the pid, which init */
         int64_t boot_offset_ns;
         struct cg_counter_fds *counters; /* held open: a call reads them with pread */
         struct sinfo_listener *listeners;
         uint64_t avenrun[3];
-        struct loop_source *load_timer; /* NULL until its first call */
+        struct loop_source *load_timer;
+        unsigned pid_level;  /* which NSpid field is the pid inside */
+        int files[VIEW_N_OWN]; /* vsd's own view files, written in place (the instance binds them) */
 };
 
 /* How long the host's own sysinfo() is reused: its totals change only with
@@ -114,24 +123,43 @@ void sinfo_compute(const struct sinfo_input *in, struct sysinfo *ret) {
 
 /* ---- the load ----------------------------------------------------------- */
 
-/* Is the task running or in uninterruptible sleep, as the kernel's load
- * counts?  From /proc/PID/task/TID/stat: the state follows the last ')'. */
-static bool task_active(int taskdir, const char *tid) {
-        char path[64], buf[256];
-        snprintf(path, sizeof(path), "%s/stat", tid);
+/* One task, from /proc/PID/task/TID/status: its state (running,
+ * uninterruptible) and its pid inside the instance (the NSpid field of
+ * the instance's level). */
+static void sample_task(int taskdir, const char *tid, struct sinfo_sample *smp) {
+        char path[64], buf[4096];
+        snprintf(path, sizeof(path), "%s/status", tid);
         _cleanup_close_ int fd = openat(taskdir, path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return false;
+                return; /* gone meanwhile */
         ssize_t n = read(fd, buf, sizeof(buf) - 1);
         if (n <= 0)
-                return false;
+                return;
         buf[n] = '\0';
-        const char *p = strrchr(buf, ')');
-        return p && p[1] == ' ' && (p[2] == 'R' || p[2] == 'D');
+        smp->total++;
+        const char *st = strstr(buf, "\nState:\t");
+        if (st && st[8] == 'R') {
+                smp->running++;
+                smp->active++;
+        } else if (st && st[8] == 'D')
+                smp->active++;
+        const char *ns = strstr(buf, "\nNSpid:");
+        if (!ns)
+                return;
+        ns += 7;
+        for (unsigned k = 0; k <= smp->pid_level; k++) {
+                char *end;
+                unsigned long v = strtoul(ns, &end, 10);
+                if (end == ns)
+                        return;
+                if (k == smp->pid_level && v > smp->last_pid)
+                        smp->last_pid = (unsigned) v;
+                ns = end;
+        }
 }
 
-static int count_active(pid_t pid, void *userdata) {
-        unsigned *active = userdata;
+static int sample_process(pid_t pid, void *userdata) {
+        struct sinfo_sample *smp = userdata;
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -144,19 +172,64 @@ static int count_active(pid_t pid, void *userdata) {
         }
         struct dirent *de;
         while ((de = readdir(d)))
-                if (de->d_name[0] != '.' && task_active(dirfd(d), de->d_name))
-                        (*active)++;
+                if (de->d_name[0] != '.')
+                        sample_task(dirfd(d), de->d_name, smp);
         closedir(d);
         return 0;
 }
 
+void sinfo_loadavg_text(const uint64_t avenrun[3], const struct sinfo_sample *smp, char *buf, size_t size) {
+        uint64_t a[3];
+        /* as the kernel prints its own: rounded to hundredths */
+        for (int k = 0; k < 3; k++)
+                a[k] = avenrun[k] + SINFO_FIXED_1 / 200;
+#define LOAD_INT(x) ((unsigned long) ((x) >> SINFO_FSHIFT))
+#define LOAD_FRAC(x) LOAD_INT(((x) & (SINFO_FIXED_1 - 1)) * 100)
+        snprintf(buf, size, "%lu.%02lu %lu.%02lu %lu.%02lu %u/%u %u\n", LOAD_INT(a[0]), LOAD_FRAC(a[0]),
+                 LOAD_INT(a[1]), LOAD_FRAC(a[1]), LOAD_INT(a[2]), LOAD_FRAC(a[2]), smp->running, smp->total,
+                 smp->last_pid);
+#undef LOAD_INT
+#undef LOAD_FRAC
+}
+
+int sinfo_loadavg_parse(const char *text, uint64_t avenrun[3]) {
+        unsigned long in[3], fr[3];
+        if (sscanf(text, "%lu.%2lu %lu.%2lu %lu.%2lu", &in[0], &fr[0], &in[1], &fr[1], &in[2], &fr[2]) != 6)
+                return -EINVAL;
+        for (int k = 0; k < 3; k++) {
+                if (in[k] > 1000000 || fr[k] > 99)
+                        return -EINVAL;
+                avenrun[k] = (uint64_t) in[k] * SINFO_FIXED_1 + (uint64_t) fr[k] * SINFO_FIXED_1 / 100;
+        }
+        return 0;
+}
+
+/* Replace a view file's text in place: the instance's bind holds this
+ * inode, so it is never renamed over.  A reader between the write and the
+ * truncate of a shorter text sees the old tail after the new line. */
+static int own_write(int fd, const char *text) {
+        size_t len = strlen(text);
+        if (fd < 0)
+                return 0;
+        ssize_t n = pwrite(fd, text, len, 0);
+        if (n != (ssize_t) len)
+                return n < 0 ? -errno : -EIO;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size != (off_t) len && ftruncate(fd, (off_t) len) < 0)
+                return -errno;
+        return 0;
+}
+
 static void load_sample(struct sinfo_inst *i) {
-        unsigned active = 0;
-        if (cg_for_each_process(i->s->vsd->cg, i->cfg->name, count_active, &active) < 0)
+        struct sinfo_sample smp = { .pid_level = i->pid_level };
+        if (cg_for_each_process(i->s->vsd->cg, i->cfg->name, sample_process, &smp) < 0)
                 return; /* keep the last figures */
         static const uint64_t exps[3] = { SINFO_EXP_1, SINFO_EXP_5, SINFO_EXP_15 };
         for (int k = 0; k < 3; k++)
-                i->avenrun[k] = sinfo_calc_load(i->avenrun[k], exps[k], active);
+                i->avenrun[k] = sinfo_calc_load(i->avenrun[k], exps[k], smp.active);
+        char text[128];
+        sinfo_loadavg_text(i->avenrun, &smp, text, sizeof(text));
+        (void) own_write(i->files[VIEW_OWN_LOADAVG], text);
 }
 
 static void load_timer_cb(struct loop_source *src, void *userdata) {
@@ -165,6 +238,40 @@ static void load_timer_cb(struct loop_source *src, void *userdata) {
         load_sample(i);
         if (loop_add_timer(i->s->vsd->loop, LOAD_PERIOD_MS, load_timer_cb, i, &i->load_timer) < 0)
                 log_warn("Failed to arm the load timer of %s, ignoring: its load stays as it is", i->cfg->name);
+}
+
+int sinfo_online_text(const char *host_online, const char *cpuset, uint32_t cpu_millis, char *buf, size_t size) {
+        struct cg_cpu_mask host, set;
+        int r = cg_cpu_list_parse(host_online, &host);
+        if (r < 0)
+                return r;
+        if (cpuset && cpuset[0] && cg_cpu_list_parse(cpuset, &set) == 0) {
+                bool any = false;
+                for (size_t k = 0; k < ELEMENTSOF(set.bits); k++) {
+                        set.bits[k] &= host.bits[k];
+                        any |= set.bits[k] != 0;
+                }
+                if (any) /* else the kernel's cpuset falls back to the parent's */
+                        host = set;
+        }
+        (void) cg_cpu_mask_trim(&host, sinfo_cpus_of(cpu_millis));
+        if (size < 2)
+                return -ENOSPC;
+        cg_cpu_list_format(&host, buf, size - 1);
+        strcat(buf, "\n");
+        return 0;
+}
+
+/* The CPUs sched_getaffinity() answers, for glibc's sysconf. */
+static void online_update(struct sinfo_inst *i) {
+        char host[512], text[512];
+        _cleanup_close_ int fd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, host, sizeof(host) - 1) : -1;
+        if (n <= 0)
+                return;
+        host[n] = '\0';
+        if (sinfo_online_text(host, i->cfg->cpuset, i->cfg->cpu_millis, text, sizeof(text)) == 0)
+                (void) own_write(i->files[VIEW_OWN_CPU_ONLINE], text);
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -231,7 +338,93 @@ static void inst_free(struct sinfo_inst *i) {
         }
         loop_remove(i->load_timer);
         cg_counter_fds_free(i->counters);
+        for (size_t k = 0; k < VIEW_N_OWN; k++)
+                safe_close(&i->files[k]);
         free(i);
+}
+
+/* <run_dir>/view/<name>.<file>: on the daemon's own filesystem, where no
+ * customer reaches (the instance sees a read-only bind of the file). */
+static int own_path(const struct sinfo *s, const char *name, enum view_own_file f, char *buf, size_t size) {
+        static const char *const suffix[VIEW_N_OWN] = { "loadavg", "online" };
+        if (snprintf(buf, size, "%s/view/%s.%s", s->vsd->set.run_dir, name, suffix[f]) >= (int) size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_trees[VIEW_N_OWN], vs_error *err) {
+        char path[600];
+        if (!s)
+                return 0;
+        int r = snprintf(path, sizeof(path), "%s/view", s->vsd->set.run_dir) >= (int) sizeof(path) ? -ENAMETOOLONG
+                                                                                                    : vs_mkdir_p(path, 0755);
+        if (r < 0)
+                return vs_err(err, -r, "Failed to create %s", path);
+        struct sinfo_sample smp = { .running = 1, .total = 1, .last_pid = 1 }; /* init, about to be */
+        static const uint64_t zero[3] = { 0, 0, 0 };
+        char text[512], host[512];
+        for (size_t k = 0; k < VIEW_N_OWN; k++) {
+                r = own_path(s, cfg->name, (enum view_own_file) k, path, sizeof(path));
+                if (r < 0)
+                        return vs_err(err, -r, "Failed to create the view files of %s", cfg->name);
+                /* a new inode per start: an earlier run's binds are gone with it */
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return vs_err(err, errno, "Failed to remove %s", path);
+                _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+                if (fd < 0)
+                        return vs_err(err, errno, "Failed to create %s", path);
+                if (k == VIEW_OWN_LOADAVG)
+                        sinfo_loadavg_text(zero, &smp, text, sizeof(text));
+                else {
+                        _cleanup_close_ int hfd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
+                        ssize_t n = hfd >= 0 ? read(hfd, host, sizeof(host) - 1) : -1;
+                        if (n <= 0)
+                                return vs_err(err, n < 0 ? errno : EIO, "Failed to read /sys/devices/system/cpu/online");
+                        host[n] = '\0';
+                        r = sinfo_online_text(host, cfg->cpuset, cfg->cpu_millis, text, sizeof(text));
+                        if (r < 0)
+                                return vs_err(err, -r, "Failed to parse /sys/devices/system/cpu/online");
+                }
+                r = own_write(fd, text);
+                if (r < 0)
+                        return vs_err(err, -r, "Failed to write %s", path);
+                int tree = view_clone_own(fd);
+                if (tree < 0)
+                        return vs_err(err, -tree, "Failed to clone the mount of %s", path);
+                ret_trees[k] = tree;
+        }
+        return 0;
+}
+
+void sinfo_files_remove(struct sinfo *s, const char *name) {
+        char path[600];
+        for (size_t k = 0; s && k < VIEW_N_OWN; k++)
+                if (own_path(s, name, (enum view_own_file) k, path, sizeof(path)) == 0)
+                        (void) unlink(path);
+}
+
+/* Which NSpid field of /proc/PID/status is the pid inside the instance:
+ * init's last, which is 1. */
+static unsigned read_pid_level(pid_t pid) {
+        char path[64], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (n <= 0)
+                return 1;
+        buf[n] = '\0';
+        const char *p = strstr(buf, "\nNSpid:");
+        if (!p)
+                return 1;
+        unsigned fields = 0;
+        for (p += 7; *p && *p != '\n'; fields++) {
+                char *end;
+                (void) strtoul(p, &end, 10);
+                if (end == p)
+                        break;
+                p = end;
+        }
+        return fields ? fields - 1 : 1;
 }
 
 void sinfo_free(struct sinfo *s) {
@@ -243,10 +436,12 @@ void sinfo_free(struct sinfo *s) {
         free(s);
 }
 
+static void instance_drop(struct sinfo *s, const char *name);
+
 int sinfo_instance_add(struct sinfo *s, const struct inst_config *cfg, pid_t init_pid) {
         if (!s)
                 return 0;
-        sinfo_instance_remove(s, cfg->name);
+        instance_drop(s, cfg->name);
         if (s->n_inst == s->cap_inst) {
                 size_t cap = s->cap_inst ? s->cap_inst * 2 : 16;
                 struct sinfo_inst **n = realloc(s->inst, cap * sizeof(*n));
@@ -258,12 +453,33 @@ int sinfo_instance_add(struct sinfo *s, const struct inst_config *cfg, pid_t ini
         struct sinfo_inst *i = calloc(1, sizeof(*i));
         if (!i)
                 return -ENOMEM;
-        *i = (struct sinfo_inst){ .s = s, .cfg = cfg, .init_pid = init_pid, .boot_offset_ns = read_boot_offset(init_pid) };
+        *i = (struct sinfo_inst){ .s = s, .cfg = cfg, .init_pid = init_pid, .boot_offset_ns = read_boot_offset(init_pid),
+                                  .pid_level = read_pid_level(init_pid) };
+        (void) vs_proc_starttime(init_pid, &i->init_start);
+        for (size_t k = 0; k < VIEW_N_OWN; k++) {
+                char path[600];
+                i->files[k] = own_path(s, cfg->name, (enum view_own_file) k, path, sizeof(path)) < 0 ? -EBADF
+                              : open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+                if (i->files[k] < 0)
+                        i->files[k] = -EBADF; /* started without them (an older daemon's start): the kernel's */
+        }
+        /* a re-adopted instance's load goes on from what its file shows;
+         * a new one's from 0, as the kernel's does at boot */
+        char text[128];
+        ssize_t n = i->files[VIEW_OWN_LOADAVG] >= 0 ? pread(i->files[VIEW_OWN_LOADAVG], text, sizeof(text) - 1, 0) : -1;
+        if (n > 0) {
+                text[n] = '\0';
+                (void) sinfo_loadavg_parse(text, i->avenrun);
+        }
         s->inst[s->n_inst++] = i;
+        online_update(i);
+        load_sample(i);
+        if (loop_add_timer(s->vsd->loop, LOAD_PERIOD_MS, load_timer_cb, i, &i->load_timer) < 0)
+                log_warn("Failed to arm the load timer of %s, ignoring: its load stays as it is", cfg->name);
         return 0;
 }
 
-void sinfo_instance_remove(struct sinfo *s, const char *name) {
+static void instance_drop(struct sinfo *s, const char *name) {
         size_t k;
         struct sinfo_inst *i = find(s, name, &k);
         if (!i)
@@ -272,10 +488,21 @@ void sinfo_instance_remove(struct sinfo *s, const char *name) {
         inst_free(i);
 }
 
+void sinfo_instance_remove(struct sinfo *s, const char *name) {
+        instance_drop(s, name);
+        sinfo_files_remove(s, name);
+}
+
+void sinfo_instance_changed(struct sinfo *s, const char *name) {
+        struct sinfo_inst *i = find(s, name, NULL);
+        if (i)
+                online_update(i);
+}
+
 /* ---- answering ---------------------------------------------------------- */
 
-static int answer(int fd, const struct seccomp_notif *req, int error, bool cont) {
-        struct seccomp_notif_resp resp = { .id = req->id };
+static int answer_val(int fd, const struct seccomp_notif *req, int64_t val, int error, bool cont) {
+        struct seccomp_notif_resp resp = { .id = req->id, .val = val };
         if (cont)
                 resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
         else
@@ -285,6 +512,10 @@ static int answer(int fd, const struct seccomp_notif *req, int error, bool cont)
         if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
+}
+
+static int answer(int fd, const struct seccomp_notif *req, int error, bool cont) {
+        return answer_val(fd, req, 0, error, cont);
 }
 
 static int gather(struct sinfo_inst *i, struct sinfo_input *in) {
@@ -322,7 +553,7 @@ static int gather(struct sinfo_inst *i, struct sinfo_input *in) {
  * have been reused meanwhile, by any process of the host).  Returns 0,
  * -EFAULT for a buffer the caller cannot have, or another -errno when the
  * caller went away. */
-static int write_answer(int fd, const struct seccomp_notif *req, const void *buf, size_t len) {
+static int write_answer(int fd, const struct seccomp_notif *req, uint64_t addr, const void *buf, size_t len) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%u/mem", req->pid);
         _cleanup_close_ int mem = open(path, O_RDWR | O_CLOEXEC);
@@ -331,7 +562,6 @@ static int write_answer(int fd, const struct seccomp_notif *req, const void *buf
         uint64_t id = req->id;
         if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
                 return -errno;
-        uint64_t addr = req->data.args[0];
         if (addr == 0 || addr + len < addr)
                 return -EFAULT;
         ssize_t n = pwrite(mem, buf, len, (off_t) addr);
@@ -340,21 +570,72 @@ static int write_answer(int fd, const struct seccomp_notif *req, const void *buf
         return 0;
 }
 
-static void handle_one(struct sinfo_listener *l, struct seccomp_notif *req) {
-        struct sinfo_inst *i = l->inst;
-        bool native = req->data.arch == AUDIT_ARCH_X86_64 &&
-                      (req->data.nr & ~X32_SYSCALL_BIT) == (int) SYS_sysinfo;
-        if (!native) {
-                /* the 32-bit struct is not ours to write: the kernel's answer */
+unsigned sinfo_cpus_of(uint32_t cpu_millis) {
+        return (cpu_millis + 999) / 1000;
+}
+
+size_t sinfo_affinity_trim(uint8_t *mask, size_t len, unsigned max) {
+        unsigned seen = 0;
+        for (size_t k = 0; k < len; k++)
+                for (int b = 0; b < 8; b++)
+                        if (mask[k] & (1u << b)) {
+                                if (max && seen >= max)
+                                        mask[k] &= (uint8_t) ~(1u << b);
+                                else
+                                        seen++;
+                        }
+        return seen;
+}
+
+/* The largest mask the daemon asks the kernel for: 32768 CPUs, more than
+ * any kernel's nr_cpu_ids; the kernel never copies more than its own
+ * mask's size, whatever the caller's length. */
+#define AFFINITY_MAX 4096
+
+/* sched_getaffinity(0, len, buf): the caller's own mask, as the kernel
+ * gives it (the cpuset is in it already), with only its first
+ * ceil(cpus) CPUs when the instance's CPU time is capped.  The kernel's
+ * checks of len (long enough for its mask, a multiple of a long) are the
+ * kernel's own: it is asked with the same length, bounded. */
+static void handle_getaffinity(struct sinfo_listener *l, struct seccomp_notif *req) {
+        unsigned cpus = sinfo_cpus_of(l->inst->cfg->cpu_millis); /* borrowed: a live set shows at once */
+        if (cpus == 0) {
                 (void) answer(l->fd, req, 0, true);
                 return;
         }
-        if (!i->load_timer) {
-                /* its first call: start counting its load (from 0, as the
-                 * kernel's does at boot) */
-                load_sample(i);
-                if (loop_add_timer(i->s->vsd->loop, LOAD_PERIOD_MS, load_timer_cb, i, &i->load_timer) < 0)
-                        i->load_timer = NULL;
+        uint64_t len = req->data.args[1];
+        size_t klen = len > AFFINITY_MAX ? AFFINITY_MAX + (size_t) (len & 7) : (size_t) len;
+        uint8_t mask[AFFINITY_MAX + 8];
+        /* req->pid is the calling thread (the daemon's pid namespace); a
+         * pid reused meanwhile fails the validity check of write_answer */
+        long n = syscall(SYS_sched_getaffinity, (pid_t) req->pid, klen, mask);
+        if (n < 0) {
+                int e = errno;
+                (void) answer(l->fd, req, e == ESRCH ? 0 : -e, e == ESRCH);
+                return;
+        }
+        sinfo_affinity_trim(mask, (size_t) n, cpus);
+        int r = write_answer(l->fd, req, req->data.args[2], mask, (size_t) n);
+        if (r == -EFAULT)
+                (void) answer(l->fd, req, -EFAULT, false);
+        else if (r < 0)
+                (void) answer(l->fd, req, 0, true);
+        else
+                (void) answer_val(l->fd, req, n, 0, false);
+}
+
+static void handle_one(struct sinfo_listener *l, struct seccomp_notif *req) {
+        struct sinfo_inst *i = l->inst;
+        bool native = req->data.arch == AUDIT_ARCH_X86_64;
+        int nr = req->data.nr & ~X32_SYSCALL_BIT;
+        if (native && nr == (int) SYS_sched_getaffinity) {
+                handle_getaffinity(l, req);
+                return;
+        }
+        if (!native || nr != (int) SYS_sysinfo) {
+                /* the 32-bit struct is not ours to write: the kernel's answer */
+                (void) answer(l->fd, req, 0, true);
+                return;
         }
         struct sinfo_input in;
         struct sysinfo out;
@@ -365,7 +646,7 @@ static void handle_one(struct sinfo_listener *l, struct seccomp_notif *req) {
                 return;
         }
         sinfo_compute(&in, &out);
-        r = write_answer(l->fd, req, &out, sizeof(out));
+        r = write_answer(l->fd, req, req->data.args[0], &out, sizeof(out));
         if (r == -EFAULT)
                 (void) answer(l->fd, req, -EFAULT, false);
         else if (r < 0)
@@ -407,24 +688,70 @@ static int on_listener(struct loop_source *src, int fd, uint32_t events, void *u
         return 0;
 }
 
-int sinfo_listener_add(struct sinfo *s, const char *name, int fd) {
-        struct sinfo_inst *i = find(s, name, NULL);
-        if (!i) {
-                safe_close(&fd);
-                return -ESRCH;
-        }
+static void tag_of(const struct sinfo_inst *i, struct hold_tag *ret) {
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->name, sizeof(ret->name), "%s", i->cfg->name);
+        ret->init_pid = (int32_t) i->init_pid;
+        ret->init_start = i->init_start;
+}
+
+/* A copy to the holder, so that the daemon's death loses no listener. */
+static int listener_hold(struct sinfo_listener *l) {
+        struct hold_tag tag;
+        tag_of(l->inst, &tag);
+        int r = hold_give(l->inst->s->vsd->hold, &tag, l->fd);
+        l->held = r == 0;
+        return r;
+}
+
+static int listener_new(struct sinfo_inst *i, int fd, bool held) {
         struct sinfo_listener *l = calloc(1, sizeof(*l));
         if (!l) {
                 safe_close(&fd);
                 return -ENOMEM;
         }
-        *l = (struct sinfo_listener){ .inst = i, .fd = fd };
-        int r = loop_add_fd(s->vsd->loop, fd, EPOLLIN, on_listener, l, &l->src);
+        *l = (struct sinfo_listener){ .inst = i, .fd = fd, .held = held };
+        int r = loop_add_fd(i->s->vsd->loop, fd, EPOLLIN, on_listener, l, &l->src);
         if (r < 0) {
                 listener_free(l);
                 return r;
         }
         l->next = i->listeners;
         i->listeners = l;
+        if (!held)
+                (void) listener_hold(l); /* not now: sinfo_hold_flush, when the holder can */
         return 0;
+}
+
+int sinfo_listener_add(struct sinfo *s, const char *name, int fd) {
+        struct sinfo_inst *i = find(s, name, NULL);
+        if (!i) {
+                safe_close(&fd);
+                return -ESRCH;
+        }
+        return listener_new(i, fd, false);
+}
+
+int sinfo_listener_adopt(struct sinfo *s, const struct hold_tag *tag, int fd) {
+        struct sinfo_inst *i = find(s, tag->name, NULL);
+        /* another init by that name: its processes are gone, and the
+         * holder drops the listener when the kernel says so */
+        if (!i || i->init_pid != (pid_t) tag->init_pid || i->init_start != tag->init_start) {
+                safe_close(&fd);
+                return -ESRCH;
+        }
+        return listener_new(i, fd, true);
+}
+
+void sinfo_hold_flush(struct sinfo *s) {
+        for (size_t k = 0; s && k < s->n_inst; k++)
+                for (struct sinfo_listener *l = s->inst[k]->listeners; l; l = l->next)
+                        if (!l->held && listener_hold(l) < 0)
+                                return; /* no room, or no holder: called again when there is */
+}
+
+void sinfo_hold_lost(struct sinfo *s) {
+        for (size_t k = 0; s && k < s->n_inst; k++)
+                for (struct sinfo_listener *l = s->inst[k]->listeners; l; l = l->next)
+                        l->held = false;
 }

@@ -15,34 +15,67 @@
  * (a filter is per process tree).  A listener goes when the kernel says no
  * process uses its filter any more (EPOLLHUP), or with its instance.
  *
+ * sched_getaffinity(0, ...) is answered here too: the caller's mask with
+ * only its first ceil(cpus) CPUs when the instance's CPU time is capped
+ * (nproc, GOMAXPROCS, thread pools), so that it agrees with lxcfs's
+ * /proc/cpuinfo and /sys/devices/system/cpu/online.
+ *
  * The load averages are the instance's own: the number of its tasks that
  * are running or in uninterruptible sleep, sampled every 5 s and averaged
  * as the kernel averages its own (sampling starts with the instance's
  * first sysinfo call).
  */
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/sysinfo.h>
 #include <sys/types.h>
+
+#include "base/error.h"
+#include "vsd/view/view.h"
 
 struct vsd;
 struct inst_config;
 struct sinfo;
 
 int sinfo_new(struct vsd *v, struct sinfo **ret);
-/* Closes every listener: the callers still waiting get ENOSYS from the
- * kernel, as does every later call (doc/architecture.md). */
+/* Closes the daemon's copy of every listener: the holder's copies keep
+ * them (holder.h), and it answers from then on; a listener it lacks is
+ * gone, and the kernel fails its calls with ENOSYS (doc/architecture.md). */
 void sinfo_free(struct sinfo *s);
 
 /* An instance whose init is up, from add to remove; cfg (its name and
  * limits) is borrowed for as long.  -ENOMEM: its calls are answered by the
  * kernel (CONTINUE).  s may be NULL. */
 int sinfo_instance_add(struct sinfo *s, const struct inst_config *cfg, pid_t init_pid);
+/* Drops the record and removes its view files (the instance stopped). */
 void sinfo_instance_remove(struct sinfo *s, const char *name);
+
+/* Before a start: vsd's own view files of the instance (view.h,
+ * enum view_own_file) created afresh under <run_dir>/view, and a
+ * detached read-only copy of the mount of each in ret_trees, for the
+ * child to bind (view_bind_own).  From sinfo_instance_add on, the daemon
+ * writes them: the load every 5 s, the CPUs on each change. */
+int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_trees[VIEW_N_OWN], vs_error *err);
+/* Remove them: a failed start's, or a stopped instance's. */
+void sinfo_files_remove(struct sinfo *s, const char *name);
+/* Its settings changed (a live vsctl set): the CPU list is rewritten. */
+void sinfo_instance_changed(struct sinfo *s, const char *name);
 
 /* A listener of a process of instance name; takes fd (closed on failure,
  * or when no such instance is up). */
 int sinfo_listener_add(struct sinfo *s, const char *name, int fd);
+
+/* A listener the holder gave back to a new daemon (holder.h): taken when
+ * tag names an instance up with that very init (fd closed otherwise:
+ * -ESRCH). */
+struct hold_tag;
+int sinfo_listener_adopt(struct sinfo *s, const struct hold_tag *tag, int fd);
+/* Give the holder a copy of each listener it lacks, until its queue is
+ * full (it calls again when it drains). */
+void sinfo_hold_flush(struct sinfo *s);
+/* The holder died: it has none. */
+void sinfo_hold_lost(struct sinfo *s);
 
 /* What an answer is computed from (pure, for the unit tests). */
 struct sinfo_input {
@@ -60,6 +93,22 @@ struct sinfo_input {
 
 void sinfo_compute(const struct sinfo_input *in, struct sysinfo *ret);
 
+/* One load sample of an instance's tasks. */
+struct sinfo_sample {
+        unsigned pid_level; /* in: which NSpid field is the pid inside */
+        unsigned active;    /* running or in uninterruptible sleep: the load */
+        unsigned running;
+        unsigned total;
+        unsigned last_pid;  /* the highest pid inside */
+};
+/* /proc/loadavg's line, as the kernel prints its own. */
+void sinfo_loadavg_text(const uint64_t avenrun[3], const struct sinfo_sample *smp, char *buf, size_t size);
+/* Its three loads back into FSHIFT fixed point. */
+int sinfo_loadavg_parse(const char *text, uint64_t avenrun[3]);
+/* /sys/devices/system/cpu/online's line: host_online within cpuset ("" =
+ * all), its first ceil(cpu_millis / 1000) CPUs. */
+int sinfo_online_text(const char *host_online, const char *cpuset, uint32_t cpu_millis, char *buf, size_t size);
+
 /* The kernel's load average step (FSHIFT = 11 fixed point, a sample every
  * 5 s): load * e + active * (1 - e), e one of SINFO_EXP_*. */
 #define SINFO_FSHIFT 11
@@ -68,3 +117,10 @@ void sinfo_compute(const struct sinfo_input *in, struct sysinfo *ret);
 #define SINFO_EXP_5 2014ULL
 #define SINFO_EXP_15 2037ULL
 uint64_t sinfo_calc_load(uint64_t load, uint64_t exp, uint64_t active);
+
+/* The CPUs a CPU cap of cpu_millis shows (rounded up, as lxcfs's
+ * --enable-cfs does for cpuinfo and online); 0: uncapped. */
+unsigned sinfo_cpus_of(uint32_t cpu_millis);
+/* Clear every set bit of a CPU mask of len bytes after the first max (max
+ * 0: keep all); returns how many stay set. */
+size_t sinfo_affinity_trim(uint8_t *mask, size_t len, unsigned max);

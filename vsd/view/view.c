@@ -25,14 +25,34 @@ static const char *const view_files[] = {
         "proc/cpuinfo",   /* processors = the CPU cap rounded up, or the cpuset */
         "proc/stat",      /* top, mpstat: CPU time of the instance, per visible CPU */
         "proc/uptime",    /* uptime: since the instance's init started */
-        "proc/loadavg",   /* uptime, top: the load of the instance's own tasks */
         "proc/diskstats", /* iostat: the instance's own block I/O */
-        "sys/devices/system/cpu/online", /* glibc's sysconf(_SC_NPROCESSORS_ONLN), nproc --all */
+};
+
+/*
+ * The files vsd writes itself, one per instance (vsd/view/sysinfo.c), in
+ * the order of enum view_own_file:
+ */
+static const char *const own_files[] = {
+        /* uptime, top, glibc's getloadavg(): the load sampled for sysinfo(2)
+         * (one source), the instance's tasks, its own last pid; lxcfs's
+         * ends with a host pid */
+        "proc/loadavg",
+        /* glibc's sysconf(_SC_NPROCESSORS_ONLN), Python's os.cpu_count():
+         * the CPUs sched_getaffinity() answers; lxcfs's is one FUSE file
+         * whose cached size is the last reader's, so that one instance read
+         * another's length ("0-" for "0-1") */
+        "sys/devices/system/cpu/online",
 };
 
 #define N_VIEW_FILES ELEMENTSOF(view_files)
 _Static_assert(N_VIEW_FILES == VIEW_N_FILES, "VIEW_N_FILES is the table's size");
-_Static_assert(VIEW_N_FILES == 8, "VIEW_TREES_NONE has one -EBADF per file");
+_Static_assert(VIEW_N_FILES == 6, "VIEW_TREES_NONE has one -EBADF per file");
+_Static_assert(ELEMENTSOF(own_files) == VIEW_N_OWN, "VIEW_N_OWN is the table's size");
+_Static_assert(VIEW_N_OWN == 2, "VIEW_TREES_NONE has one -EBADF per own file");
+
+const char *view_own_path(enum view_own_file f) {
+        return (size_t) f < VIEW_N_OWN ? own_files[f] : NULL;
+}
 
 /* A detached, read-only copy of the mount of one lxcfs file.  -ENOENT: this
  * lxcfs does not serve it; -ENOTCONN: lxcfs died. */
@@ -79,18 +99,43 @@ void view_clone_trees(const char *mnt, const int fds[VIEW_N_FILES], struct view_
                 ret->fd[i] = fds[i] >= 0 ? clone_file(mnt, view_files[i], fds[i]) : fds[i];
 }
 
+int view_clone_own(int fd) {
+        if (fd < 0)
+                return -EBADF;
+        return clone_file("", "", fd);
+}
+
 void view_trees_close(struct view_trees *t) {
         view_close_files(t->fd);
+        for (size_t i = 0; i < VIEW_N_OWN; i++)
+                safe_close(&t->own[i]);
+}
+
+/* Attach tree over rel below rootfd, if the rootfs has that file. */
+static int bind_one(int rootfd, const char *rel, int tree, vs_error *err) {
+        _cleanup_close_ int target = sys_openat2(rootfd, rel, O_PATH | O_CLOEXEC, 0,
+                                                 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (target == -ENOENT)
+                return 0; /* not in this kernel's /proc or /sys */
+        if (target < 0)
+                return vs_err_msg(err, -target, "open /%s", rel);
+        (void) sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+        return 0;
+}
+
+int view_bind_own(int rootfd, const struct view_trees *trees, vs_error *err) {
+        for (size_t i = 0; trees && i < VIEW_N_OWN; i++) {
+                if (trees->own[i] < 0)
+                        continue;
+                int r = bind_one(rootfd, own_files[i], trees->own[i], err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int view_bind(int rootfd, const char *mnt, const struct view_trees *trees, vs_error *err) {
         for (size_t i = 0; i < N_VIEW_FILES; i++) {
-                _cleanup_close_ int target = sys_openat2(rootfd, view_files[i], O_PATH | O_CLOEXEC, 0,
-                                                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-                if (target == -ENOENT)
-                        continue; /* not in this kernel's /proc or /sys */
-                if (target < 0)
-                        return vs_err_msg(err, -target, "open /%s", view_files[i]);
                 /* Whatever goes wrong on lxcfs's side leaves the kernel's file
                  * in place: an instance never fails to start for its view, and
                  * the supervisor binds the file once lxcfs is back. */
@@ -98,7 +143,9 @@ int view_bind(int rootfd, const char *mnt, const struct view_trees *trees, vs_er
                 int tree = trees ? trees->fd[i] : own;
                 if (tree < 0)
                         continue;
-                (void) sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+                int r = bind_one(rootfd, view_files[i], tree, err);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

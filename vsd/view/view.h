@@ -8,6 +8,10 @@
  * lxcfs from the instance's own cgroup and bound read-only over the kernel's
  * host-wide ones.
  *
+ * Two files are vsd's own instead (enum view_own_file: /proc/loadavg and
+ * /sys/devices/system/cpu/online), written per instance by sysinfo.c and
+ * bound the same way whether lxcfs runs or not.
+ *
  * lxcfs itself is supervised by lxcfs.c; this file only knows which files
  * there are and how to put them in place: at start, in the child before
  * pivot_root (view_bind), and into a running instance after lxcfs was
@@ -19,8 +23,21 @@
 
 #include "base/error.h"
 
-/* How many files the view has (view.c's table). */
-#define VIEW_N_FILES 8
+/* How many files of lxcfs's the view has (view.c's table). */
+#define VIEW_N_FILES 6
+
+/* The files vsd writes itself, per instance (vsd/view/sysinfo.c), bound
+ * like lxcfs's but whether lxcfs runs or not. */
+enum view_own_file {
+        VIEW_OWN_LOADAVG,
+        VIEW_OWN_CPU_ONLINE,
+        VIEW_N_OWN,
+};
+/* Its path below the instance's root ("proc/loadavg"). */
+const char *view_own_path(enum view_own_file f);
+/* A detached, read-only copy of the mount of the file fd (O_PATH) is on,
+ * for the child to attach (view_bind_own); -errno. */
+int view_clone_own(int fd);
 
 /* Daemon side, once lxcfs serves at mnt: an O_PATH fd per view file in
  * ret_fds (-errno where lxcfs lacks one), so that each start clones the
@@ -37,8 +54,9 @@ void view_close_files(int fds[VIEW_N_FILES]);
  * start needs its own: attaching consumes a copy. */
 struct view_trees {
         int fd[VIEW_N_FILES]; /* -errno where there is none */
+        int own[VIEW_N_OWN];  /* vsd's own files (view_clone_own), -errno where there is none */
 };
-#define VIEW_TREES_NONE { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF } }
+#define VIEW_TREES_NONE { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF }, .own = { -EBADF, -EBADF } }
 void view_clone_trees(const char *mnt, const int fds[VIEW_N_FILES], struct view_trees *ret);
 void view_trees_close(struct view_trees *t);
 
@@ -49,6 +67,8 @@ void view_trees_close(struct view_trees *t);
  * rootfs lacks: the instance then sees the kernel's file.  Returns -errno
  * and fills err with the message only (child convention, see mount.h). */
 int view_bind(int rootfd, const char *mnt, const struct view_trees *trees, vs_error *err);
+/* Child side, likewise: bind vsd's own files (trees->own) where given. */
+int view_bind_own(int rootfd, const struct view_trees *trees, vs_error *err);
 
 /* Replace the view files of a running instance (its init's pidfd) with
  * fresh clones from the lxcfs mount at mnt: stale ones (an lxcfs that died)
