@@ -656,13 +656,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                  * closes its copy of our end of the sync socket first
                  * (child_detach): parent_fd itself is ours. */
                 void *top = child_stack_top(err);
-                if (!top) {
-                        if (secbits >= 0)
-                                owner_end(secbits);
-                        if (dumpable >= 0)
-                                (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+                if (!top)
                         return -err->code;
-                }
                 if (dumpable < 0)
                         dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
                 pid = clone(child_spawn_entry, top, (int) args.flags | CLONE_VM | SIGCHLD, &c, &pidfd);
