@@ -114,6 +114,19 @@ static enum vs_log_level level_of(const char *s) {
         return streq(s, "error") ? VS_LOG_ERR : streq(s, "warning") ? VS_LOG_WARN : streq(s, "debug") ? VS_LOG_DEBUG : VS_LOG_INFO;
 }
 
+/* The listener holder's news, for the sysinfo view (holder.h). */
+static int hold_adopt(void *ud, const struct hold_tag *tag, int fd) {
+        return sinfo_listener_adopt(((struct vsd *) ud)->sinfo, tag, fd);
+}
+
+static void hold_flush(void *ud) {
+        sinfo_hold_flush(((struct vsd *) ud)->sinfo);
+}
+
+static void hold_lost(void *ud) {
+        sinfo_hold_lost(((struct vsd *) ud)->sinfo);
+}
+
 int main(int argc, char **argv) {
         struct vsd v = { 0 };
         struct vsd_settings over;
@@ -320,7 +333,10 @@ int main(int argc, char **argv) {
         if (r >= 0) {
                 r = sinfo_new(&v, &v.sinfo);
                 if (r >= 0)
-                        r = hold_new(&v, &v.hold);
+                        r = hold_new(&v,
+                                     &(struct hold_ops){ .adopt = hold_adopt, .flush = hold_flush, .lost = hold_lost,
+                                                         .ud = &v },
+                                     &v.hold);
                 if (r < 0)
                         vs_err(&err, -r, "Failed to set up sysinfo answers");
         }

@@ -27,7 +27,6 @@
 #include "vsd/core/daemon.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/syscalls.h"
-#include "vsd/view/sysinfo.h"
 
 /* The holder's socket, given to it at this fd number. */
 #define HOLD_SOCK_FD 3
@@ -321,13 +320,15 @@ struct hold {
         unsigned failures;
         int64_t started_ms;
         bool stopping;
+        struct hold_ops ops;
 };
 
-int hold_new(struct vsd *v, struct hold **ret) {
+int hold_new(struct vsd *v, const struct hold_ops *ops, struct hold **ret) {
         struct hold *h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
         h->vsd = v;
+        h->ops = *ops;
         h->pidfd = h->conn = -EBADF;
         snprintf(h->dir, sizeof(h->dir), "%s/holder", v->set.run_dir);
         snprintf(h->sock, sizeof(h->sock), "%s/sock", h->dir);
@@ -410,7 +411,7 @@ static int take_all(struct hold *h, unsigned *ret_n) {
                         safe_close(&fd);
                         continue;
                 }
-                if (sinfo_listener_adopt(h->vsd->sinfo, &m.tag, fd) == 0)
+                if (h->ops.adopt(h->ops.ud, &m.tag, fd) == 0)
                         n++;
         }
 }
@@ -442,7 +443,7 @@ static int connect_holder(struct hold *h, bool adopted) {
                 log_info("Adopted the listener holder (pid %d) from the previous vsd: %u listener%s back", (int) h->pid, n,
                          n == 1 ? "" : "s");
         /* a new holder gets a copy of every listener the daemon has */
-        sinfo_hold_flush(h->vsd->sinfo);
+        h->ops.flush(h->ops.ud);
         return 0;
 }
 
@@ -548,7 +549,7 @@ static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *user
         (void) unlink(h->statefile);
         /* its copies are gone: each listener is the daemon's only, until
          * the next holder gets a copy */
-        sinfo_hold_lost(h->vsd->sinfo);
+        h->ops.lost(h->ops.ud);
         schedule_restart(h, ECHILD);
         return 0;
 }
@@ -558,13 +559,13 @@ static int on_conn_cb(struct loop_source *s, int fd, uint32_t events, void *user
         if (events & EPOLLOUT) {
                 h->want_out = false;
                 (void) loop_modify_fd(h->conn_src, EPOLLIN);
-                sinfo_hold_flush(h->vsd->sinfo);
+                h->ops.flush(h->ops.ud);
         }
         if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 /* the holder says nothing after END: this is its end (its
                  * pidfd says so too, and restarts it) */
                 forget_conn(h);
-                sinfo_hold_lost(h->vsd->sinfo);
+                h->ops.lost(h->ops.ud);
         }
         return 0;
 }

@@ -46,7 +46,18 @@ struct hold_tag {
 /* The holder process: argv "--listener-holder DIR", its socket on fd 3. */
 int hold_main(const char *dir);
 
-int hold_new(struct vsd *v, struct hold **ret);
+/* What the holder hands to the listeners' owner (the sysinfo view), which
+ * it does not know otherwise: a listener taken back from the holder (0:
+ * kept), the holder's queue drained or back, the holder gone.  ud is
+ * passed to each. */
+struct hold_ops {
+        int (*adopt)(void *ud, const struct hold_tag *tag, int fd);
+        void (*flush)(void *ud);
+        void (*lost)(void *ud);
+        void *ud;
+};
+
+int hold_new(struct vsd *v, const struct hold_ops *ops, struct hold **ret);
 
 /* After the registry is loaded (the instances' sysinfo records exist):
  * adopt the previous daemon's holder and take its listeners back
