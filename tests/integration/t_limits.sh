@@ -111,7 +111,8 @@ test_stats() {
 test_cpuset_weight_soft_swap() {
         local f before host_cpus
         host_cpus=$(nproc)
-        vsctl create pl1 --memory 128M --memory-soft 64M --swap 32M --cpu-weight 300 --cpuset 0 --start
+        # no CPU cap (the default is 1 CPU): nproc follows the cap too (t_sysinfo)
+        vsctl create pl1 --cpus unlimited --memory 128M --memory-soft 64M --swap 32M --cpu-weight 300 --cpuset 0 --start
         assert_eq "$(vsctl exec pl1 -- nproc)" 1 "CPUs seen inside with cpuset 0"
         f=$(cg_dir pl1 cpu)
         if [ -f "$f/cpu.shares" ]; then
