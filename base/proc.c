@@ -2,6 +2,7 @@
 #include "base/proc.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,5 +28,18 @@ int vs_proc_starttime(pid_t pid, unsigned long long *ret) {
                         return -EINVAL;
         }
         *ret = strtoull(p + 1, NULL, 10);
+        return 0;
+}
+
+int vs_signals_default(void) {
+        sigset_t none;
+        sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+                return -errno;
+        for (int sig = 1; sig < NSIG; sig++) {
+                struct sigaction sa;
+                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                        signal(sig, SIG_DFL);
+        }
         return 0;
 }

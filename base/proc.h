@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Facts about processes, read from /proc. */
+/* Facts about processes, read from /proc; and the process's own signal state. */
 
 #include <sys/types.h>
 
@@ -9,3 +9,11 @@
  * boot.  A pid that was reused belongs to a process with another start time,
  * so {pid, starttime} names one process for good.  Returns -errno. */
 int vs_proc_starttime(pid_t pid, unsigned long long *ret);
+
+/* Before an execve of something that is not vsd: unblock every signal and
+ * set every ignored one back to its default.  vsd blocks the signals its
+ * signalfd reads and ignores SIGPIPE, and both survive execve: an init that
+ * cannot see SIGCHLD or SIGTERM never reaps or stops, a tool that ignores
+ * SIGPIPE writes on forever.  Async-signal-safe, allocates nothing (the
+ * start's child calls it).  Returns -errno. */
+int vs_signals_default(void);

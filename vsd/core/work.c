@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/core/daemon.h"
@@ -92,14 +93,7 @@ static _Noreturn void child_main(struct vsd *v, pid_t parent, const char *id, wo
                 _exit(125);
         /* the daemon's blocked and ignored signals are not the helper's,
          * nor those of the tools it runs */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++) {
-                struct sigaction sa;
-                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-                        signal(sig, SIG_DFL);
-        }
+        (void) vs_signals_default();
         vs_error err = { 0 };
         int r = cg_work_enter(v->cg, id);
         if (r < 0)

@@ -18,6 +18,7 @@
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
@@ -418,14 +419,7 @@ static _Noreturn void child_exec(struct cg_manager *cg, const char *cgroup, cons
         }
         /* vsd blocks the signals its signalfd reads and ignores SIGPIPE;
          * both survive execve */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++) {
-                struct sigaction sa;
-                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-                        signal(sig, SIG_DFL);
-        }
+        (void) vs_signals_default();
         /* its own session and process group: killed as a whole */
         setsid();
         /* a daemon killed with SIGKILL takes the builder along; what it

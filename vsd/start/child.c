@@ -31,6 +31,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/proc.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/core/syscalls.h"
@@ -152,15 +153,9 @@ static int step_reset(struct child *c) {
         /* The daemon blocks the signals it reads through signalfd and ignores
          * SIGPIPE; a blocked or ignored signal survives execve, and an init
          * that cannot see SIGCHLD or SIGTERM never reaps or stops. */
-        sigset_t all;
-        sigemptyset(&all);
-        if (sigprocmask(SIG_SETMASK, &all, NULL) < 0)
-                return vs_err_msg(&c->err, errno, "unblock signals");
-        for (int sig = 1; sig < NSIG; sig++) {
-                struct sigaction sa;
-                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-                        signal(sig, SIG_DFL);
-        }
+        int r = vs_signals_default();
+        if (r < 0)
+                return vs_err_msg(&c->err, -r, "unblock signals");
         umask(022);
         /* The plan's other rlimits, the same for init and exec'd commands;
          * what it does not name is inherited from vsd. */

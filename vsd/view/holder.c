@@ -448,14 +448,7 @@ static int connect_holder(struct hold *h, bool adopted) {
 }
 
 static _Noreturn void child_exec(const struct hold *h, int lfd, int nullfd, int logfd) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++) {
-                struct sigaction sa;
-                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-                        signal(sig, SIG_DFL);
-        }
+        (void) vs_signals_default();
         /* its own session, as lxcfs: a hang-up of vsd's terminal must not
          * end what keeps running instances answered */
         setsid();

@@ -249,14 +249,7 @@ static void poll_ready_cb(struct loop_source *s, void *userdata);
 static _Noreturn void child_exec(const struct lxcfs *l, char *const argv[], int nullfd, int logfd) {
         /* vsd blocks the signals its signalfd reads and ignores SIGPIPE;
          * both survive execve. */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++) {
-                struct sigaction sa;
-                if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-                        signal(sig, SIG_DFL);
-        }
+        (void) vs_signals_default();
         /* Its own session: a Ctrl-C or hang-up aimed at vsd's terminal must
          * not end the filesystem that running instances read. */
         setsid();
