@@ -352,6 +352,10 @@ static int own_path(const struct sinfo *s, const char *name, enum view_own_file 
         return 0;
 }
 
+int sinfo_own_file_path(const struct sinfo *s, const char *name, enum view_own_file f, char *buf, size_t size) {
+        return own_path(s, name, f, buf, size);
+}
+
 int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_trees[VIEW_N_OWN], vs_error *err) {
         char path[600];
         if (!s)
