@@ -29,7 +29,7 @@ debian_up() {
         vsctl start "$1"
         # --wait needs systemd's bus, which appears a moment after exec
         wait_for vsctl exec "$1" -- test -S /run/systemd/private
-        state=$(timeout 60 "$B/vsctl" --socket "$VSD_SOCKET" exec "$1" -- systemctl is-system-running --wait) || true
+        state=$(timeout "$(scaled 60)" "$B/vsctl" --socket "$VSD_SOCKET" exec "$1" -- systemctl is-system-running --wait) || true
         note "$1: boot ended '$state' after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
         [ "$state" = running ] || [ "$state" = degraded ] ||
                 fail "systemd in $1 says '$state': $(vsctl exec "$1" -- systemctl --failed --no-legend --plain | tr '\n' ' ')"
@@ -94,7 +94,7 @@ test_systemd_ssh_restart() {
         wait_for bash -c "'$B/vsctl' --socket '$VSD_SOCKET' exec web1 -- ss -Hltn 'sport = :22' | grep -q LISTEN"
         # and from outside, over the instance's address
         ip=$(vsctl --json info web1 | json .ip | tr ',' '\n' | head -1 | cut -d/ -f1)
-        banner=$(timeout 5 bash -c "exec 3<>/dev/tcp/$ip/22 && head -c 8 <&3") || true
+        banner=$(timeout "$(scaled 5)" bash -c "exec 3<>/dev/tcp/$ip/22 && head -c 8 <&3") || true
         assert_eq "$banner" SSH-2.0- "sshd's banner on $ip:22"
 }
 
@@ -112,7 +112,7 @@ test_systemd_ssh_login() {
         wait_for bash -c "'$B/vsctl' --socket '$VSD_SOCKET' exec web1 -- ss -Hltn 'sport = :22' | grep -q LISTEN"
         ip=$(vsctl --json info web1 | json .ip | tr ',' '\n' | head -1 | cut -d/ -f1)
         _ssh() {
-                timeout 30 ssh -i "$T/key" -o BatchMode=yes -o StrictHostKeyChecking=no \
+                timeout "$(scaled 30)" ssh -i "$T/key" -o BatchMode=yes -o StrictHostKeyChecking=no \
                         -o UserKnownHostsFile="$T/known_hosts" -o ConnectTimeout=10 "root@$ip" "$@"
         }
         out=$(_ssh 'id -u; cat /proc/self/uid_map; hostname') || fail "ssh login to $ip failed: $out"
