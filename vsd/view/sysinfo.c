@@ -662,8 +662,14 @@ void sinfo_instance_remove(struct sinfo *s, const char *name) {
 
 void sinfo_instance_changed(struct sinfo *s, const char *name) {
         struct sinfo_inst *i = find(s, name, NULL);
-        if (i)
-                online_update(i);
+        if (!i)
+                return;
+        online_update(i);
+        /* the CPU lines of /proc/stat follow at once, not at the next tick */
+        _cleanup_free_ char *host = i->files[VIEW_OWN_STAT] >= 0 ? malloc(STAT_HOST_MAX) : NULL;
+        char online[512];
+        if (host && read_host_cpu_files(host, STAT_HOST_MAX, online, sizeof(online)))
+                stat_update(i, host, online);
 }
 
 /* ---- answering ---------------------------------------------------------- */
