@@ -17,8 +17,10 @@
  *   --external netdev[eth0]   (restore) the link's inside end, made by vsd
  *                             with the host side configured as for a start,
  *                             moved into the namespace CRIU makes;
- *   --manage-cgroups=ignore   the restore's CRIU runs in the instance's
- *                             cgroup, which vsd made with its limits;
+ *   --manage-cgroups=soft     the restore's CRIU runs in the instance's
+ *                             cgroup, which vsd made with its limits; CRIU
+ *                             places the processes and makes the cgroup
+ *                             namespace inside the user namespace;
  *   --network-lock nftables --tcp-established --file-locks.
  */
 #include "vsd/inst/checkpoint.h"
