@@ -680,9 +680,12 @@ static int restore_run(void *arg_, vs_error *err) {
                 for (int f = 0; f < VIEW_N_OWN; f++)
                         if (streq(mp + 1, view_own_path(f)))
                                 own = f;
-                if (own >= 0)
-                        (void) sinfo_own_file_path(op->i->vsd->sinfo, op->name, own, src, sizeof(src));
-                else {
+                /* (a path may be lxcfs's on one host and vsd's on another:
+                 * /proc/stat is vsd's on cgroup v2 only) */
+                if (own >= 0 && (sinfo_own_file_path(op->i->vsd->sinfo, op->name, own, src, sizeof(src)) < 0 ||
+                                 access(src, F_OK) < 0))
+                        own = -1;
+                if (own < 0) {
                         snprintf(src, sizeof(src), "%s%s", p->view ? p->view : "", mp);
                         if (!p->view || access(src, F_OK) < 0)
                                 snprintf(src, sizeof(src), "%s", mp);
