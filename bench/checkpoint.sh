@@ -3,9 +3,10 @@
 #
 # The checkpoint rows of make bench (bench/run.sh calls this; it also runs
 # alone): `vsctl checkpoint` and `vsctl restore` of an idle busybox
-# instance and of one whose process keeps 64 MiB of memory dirty (the
-# probe's dirty loop), CKPT_RUNS (10) of each, alternating; the time of
-# each request as vsctl sees it, and the checkpoint's size on disk.
+# instance, of one whose process keeps 64 MiB of its memory dirty (probe
+# dirty) and of one holding 64 MiB in /dev/shm (a tmpfs, which CRIU
+# archives with tar and gzip), CKPT_RUNS (10) of each, alternating; the
+# time of each request as vsctl sees it, and the checkpoint's size on disk.
 # Medians.  Its own daemon and directory, removed at exit.  Writes
 # bench/results/checkpoint.{md,json}.
 #
@@ -29,14 +30,14 @@ cleanup() {
         set +e
         [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
         bench_cgroups_remove "$CG"
-        bench_net_remove vsd_bench_ck
+        bench_net_remove "vsd_bench_ck$$"
         bench_dir_remove "$T"
 }
 trap cleanup EXIT
 
 mkdir -p "$T/root/templates" "$T/run"
 EXTRA_FILES="$B/tests/probe:probe" "$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
-printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbk" "nft_table = vsd_bench_ck" >"$T/vsd.conf"
+printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbk" "nft_table = vsd_bench_ck$$" >"$T/vsd.conf"
 "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
         -c "$T/vsd.conf" 2>>"$T/vsd.log" &
 VSD_PID=$!
@@ -44,10 +45,11 @@ bench_vsd_wait "$SOCK"
 vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
 vsctl create idle --memory 256M --start >/dev/null
 vsctl create dirty --memory 256M --start >/dev/null
-# 64 MiB written over and over by a process inside (busybox: a shell
-# holding the data in a variable would be slow; dd into /dev/shm keeps the
-# pages resident and dirty)
-vsctl exec dirty -- sh -c 'dd if=/dev/urandom of=/dev/shm/fill bs=1M count=64 2>/dev/null; while :; do dd if=/dev/shm/fill of=/dev/shm/fill bs=1M count=64 conv=notrunc 2>/dev/null; done </dev/null >/dev/null 2>&1 &'
+vsctl create shm --memory 256M --start >/dev/null
+# 64 MiB of a process's own memory, every page written again every 50 ms
+vsctl exec dirty -- sh -c '/probe dirty 64 </dev/null >/dev/null 2>&1 &'
+# 64 MiB of incompressible data in /dev/shm, the instance's tmpfs
+vsctl exec shm -- sh -c 'dd if=/dev/urandom of=/dev/shm/fill bs=1M count=64 2>/dev/null'
 
 python3 - "$RAW/checkpoint.json" "$RUNS" "$B" "$SOCK" "$T/root/instances" <<'PY'
 import json, os, subprocess, sys, time
@@ -59,9 +61,9 @@ def timed(*args):
 def size(name):
     d = os.path.join(idir, name, "checkpoint")
     return sum(os.stat(os.path.join(d, f)).st_blocks * 512 for f in os.listdir(d))
-res = {k: {"checkpoint": [], "restore": [], "bytes": []} for k in ("idle", "dirty")}
+res = {k: {"checkpoint": [], "restore": [], "bytes": []} for k in ("idle", "dirty", "shm")}
 for _ in range(runs):
-    for k in ("idle", "dirty"):
+    for k in ("idle", "dirty", "shm"):
         time.sleep(0.5)
         res[k]["checkpoint"].append(timed("checkpoint", k))
         res[k]["bytes"].append(size(k))

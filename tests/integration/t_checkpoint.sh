@@ -170,6 +170,30 @@ test_checkpoint_leave_running() {
         assert_eq "$(inst_state ck6)" running "state after restore"
 }
 
+# CRIU archives every tmpfs of an instance with a tar, a gzip and a shell
+# of their own, on dump and on restore: the masked directories are one
+# empty read-only tmpfs, bound on each, so that a checkpoint takes one
+# archive for all of them; after a restore they are still empty and
+# read-only.
+test_checkpoint_masked_dirs_one_filesystem() {
+        needs_criu
+        local pid devs n_tmpfs n_img
+        vsctl create ck10 --start
+        pid=$(inst_pid ck10)
+        devs=$(awk '$5 == "/proc/acpi" || $5 == "/sys/firmware" || $5 == "/proc/scsi" { print $3 }' \
+                "/proc/$pid/mountinfo" | sort -u)
+        [ -n "$devs" ] || fail "no masked directory found"
+        assert_eq "$(echo "$devs" | wc -l)" 1 "filesystems of the masked directories ($devs)"
+        n_tmpfs=$(awk '{ for (f = 7; $f != "-"; f++); if ($(f + 1) == "tmpfs") print $3 }' "/proc/$pid/mountinfo" |
+                sort -u | wc -l)
+        vsctl checkpoint ck10
+        n_img=$(find "$(ckpt_dir ck10)/checkpoint" -name 'tmpfs-dev-*' | wc -l)
+        assert_eq "$n_img" "$n_tmpfs" "tmpfs archives in the checkpoint"
+        vsctl restore ck10
+        vsctl exec ck10 -- sh -c 'test -z "$(ls -A /sys/firmware)" && ! touch /sys/firmware/x 2>/dev/null &&
+                ! mkdir /proc/acpi/x 2>/dev/null' || fail "a masked directory is not empty and read-only after the restore"
+}
+
 test_checkpoint_refusals() {
         needs_criu
         vsctl create ck7

@@ -100,7 +100,7 @@ static int usage(void) {
                 "       probe syscall NAME... | syscall all\n"
                 "       probe read PATH | write PATH [DATA]\n"
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
-                "       probe memhog MIB [HOLD_SECONDS] | forkbomb N | spin SECONDS\n"
+                "       probe memhog MIB [HOLD_SECONDS] | dirty MIB | forkbomb N | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
                 "       probe nproc | affinity-args | sysinfo | sysinfo-fault | sysinfo-loop N\n"
                 "       probe hold-fd PID FD\n"
@@ -536,6 +536,31 @@ static int cmd_memhog(int argc, char **argv) {
         return 0;
 }
 
+/* MIB of anonymous memory written over and over, for ever (a page a
+ * word, a pass every 50 ms): what a checkpoint of a busy process saves. */
+static int cmd_dirty(int argc, char **argv) {
+        long mib, page = sysconf(_SC_PAGESIZE);
+        if (argc < 2 || parse_long(argv[1], &mib) < 0 || mib == 0)
+                return usage();
+        size_t len = (size_t) mib << 20;
+        uint64_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        uint64_t x = 0x9e3779b97f4a7c15ULL;
+        for (size_t k = 0; k < len / sizeof(*p); k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                p[k] = x;
+        }
+        say("dirty=%ld", mib);
+        for (uint64_t pass = 1;; pass++) {
+                for (size_t off = 0; off < len; off += (size_t) page)
+                        p[off / sizeof(*p)] += pass;
+                usleep(50000);
+        }
+}
+
 /* Fork children that wait on a pipe until N are running or fork fails;
  * closing the pipe then lets all of them exit at once. */
 static int cmd_forkbomb(int argc, char **argv) {
@@ -936,6 +961,7 @@ static const struct {
         { "syscall", cmd_syscall },
         { "mount-blockdev", cmd_mount_blockdev },
         { "memhog", cmd_memhog },
+        { "dirty", cmd_dirty },
         { "forkbomb", cmd_forkbomb },
         { "spin", cmd_spin },
         { "hold-fd", cmd_hold_fd },

@@ -244,8 +244,14 @@ static int bind_node(int dir, const char *leaf, const char *src, const char *tar
         return 0;
 }
 
-static int apply_mask(int rootfd, const struct mnt_entry *e, vs_error *err) {
-        char p[FD_PATH_MAX];
+/* A masked directory gets an empty read-only tmpfs; every later one a bind
+ * of that same tmpfs (*shared, its root, kept by mnt_apply): one
+ * superblock for all of them, so a checkpoint saves one (CRIU archives
+ * every tmpfs's content with a tar, gzip and shell of their own, on dump
+ * and restore).  A bind keeps the source mount's read-only flag, and the
+ * superblock is read-only besides. */
+static int apply_mask(int rootfd, const struct mnt_entry *e, int *shared, vs_error *err) {
+        char p[FD_PATH_MAX], src[FD_PATH_MAX];
         _cleanup_close_ int fd = open_in_root(rootfd, e->target);
         if (fd == -ENOENT)
                 return 0;
@@ -254,9 +260,18 @@ static int apply_mask(int rootfd, const struct mnt_entry *e, vs_error *err) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return vs_err_msg(err, errno, "stat /%s", e->target);
-        int r = S_ISDIR(st.st_mode)
-                ? mount("tmpfs", fd_path(fd, p), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1")
-                : mount("/dev/null", fd_path(fd, p), NULL, MS_BIND, NULL);
+        int r;
+        if (!S_ISDIR(st.st_mode))
+                r = mount("/dev/null", fd_path(fd, p), NULL, MS_BIND, NULL);
+        else if (*shared >= 0)
+                r = mount(fd_path(*shared, src), fd_path(fd, p), NULL, MS_BIND, NULL);
+        else {
+                r = mount("tmpfs", fd_path(fd, p), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "size=4k,nr_inodes=1");
+                /* the new mount's root, for the binds of the next ones */
+                if (r == 0 && (*shared = open_in_root(rootfd, e->target)) < 0)
+                        return vs_err_msg(err, -*shared, "open /%s", e->target);
+        }
         if (r < 0)
                 return vs_err_msg(err, errno, "mask /%s", e->target);
         return 0;
@@ -286,7 +301,7 @@ static int apply_readonly(int rootfd, const struct mnt_entry *e, vs_error *err) 
 
 int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
         struct parent_cache cache = { .fd = -EBADF };
-        int r = 0;
+        int r = 0, mask_fs = -EBADF;
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(plan); i++) {
                 const struct mnt_entry *e = &plan[i];
                 const char *leaf;
@@ -310,7 +325,7 @@ int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
                                 r = vs_err_msg(err, errno, "symlink /%s", e->target);
                         break;
                 case MNT_MASK:
-                        r = apply_mask(rootfd, e, err);
+                        r = apply_mask(rootfd, e, &mask_fs, err);
                         break;
                 case MNT_RDONLY:
                         r = apply_readonly(rootfd, e, err);
@@ -318,6 +333,7 @@ int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
                 }
         }
         safe_close(&cache.fd);
+        safe_close(&mask_fs);
         return r;
 }
 

@@ -59,8 +59,8 @@ enum mnt_kind {
         MNT_FS_THERE,  /* the same on a directory that is there already */
         MNT_NODE,      /* an empty file made at target, the host's node source bound on it */
         MNT_LINK,      /* a symbolic link at target saying source */
-        MNT_MASK,      /* hidden: an empty read-only tmpfs on a directory, /dev/null on a
-                        * file; nothing when absent */
+        MNT_MASK,      /* hidden: one empty read-only tmpfs bound on every masked directory,
+                        * /dev/null on a file; nothing when absent */
         MNT_RDONLY,    /* bound on itself and made read-only; nothing when absent */
 };
 
