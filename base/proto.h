@@ -47,5 +47,19 @@
 #define VS_EXEC_PIPES_BYTE 'S'
 #define VS_EXEC_PTY_BYTE 'P'
 
+/*
+ * The fd protocol (export and import of an instance): after "101 Switching
+ * Protocols" the client sends one byte, VS_FD_BYTE, carrying SCM_RIGHTS with
+ * one file descriptor: the file the archive is written to (export) or read
+ * from (import), opened by the client with its own rights.  The daemon
+ * answers with one line of JSON, the operation that now works on it
+ * ({"id", ...}: follow it at /operations/ID) or {"error", "code"}, and
+ * closes the connection.  A client that sends nothing within VS_FD_WAIT_MS
+ * gets an error line.
+ */
+#define VS_UPGRADE_FD "vsd-fd"
+#define VS_FD_BYTE 'F'
+#define VS_FD_WAIT_MS 30000
+
 /* Console: raw bytes both ways after 101.  The client's detach key: */
 #define VS_CONSOLE_DETACH_KEY 0x1d /* Ctrl-] */

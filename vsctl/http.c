@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "base/proto.h"
 #include "base/util.h"
@@ -393,6 +395,61 @@ int http_upgrade(const char *socket_path, const char *method, const char *path, 
         /* a session lasts as long as its user wants */
         http_no_timeout(fd);
         *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int http_pass_fd(const char *socket_path, const char *path, int fd, json_t **ret, vs_error *err) {
+        int sock = -EBADF;
+        int r = http_upgrade(socket_path, "POST", path, NULL, VS_UPGRADE_FD, &sock, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int s = sock;
+        char byte = VS_FD_BYTE;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } c = { 0 };
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf) };
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(h), &fd, sizeof(int));
+        if (sendmsg(s, &m, MSG_NOSIGNAL) != 1)
+                return vs_err(err, errno, "pass the file to vsd");
+        /* its answer: one line, then the end */
+        char line[8192];
+        size_t got = 0;
+        /* it comes at once: the daemon only starts the operation */
+        set_timeouts(s, timeout_s);
+        for (;;) {
+                ssize_t n = read(s, line + got, sizeof(line) - 1 - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return vs_err(err, errno, "read vsd's answer");
+                if (n == 0 || memchr(line + got, '\n', (size_t) n) || got + (size_t) n >= sizeof(line) - 1) {
+                        got += (size_t) (n > 0 ? n : 0);
+                        break;
+                }
+                got += (size_t) n;
+        }
+        line[got] = '\0';
+        json_error_t jerr;
+        json_t *j = json_loads(line, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return vs_err_msg(err, EBADMSG, "vsd's answer is not JSON: %.80s", got ? line : "(nothing)");
+        }
+        json_t *e = json_object_get(j, "error");
+        if (e) {
+                json_t *code = json_object_get(j, "code");
+                vs_err_msg(err, json_is_integer(code) ? (int) json_integer_value(code) : EIO, "%s", json_string_value(e));
+                json_decref(j);
+                return -err->code;
+        }
+        *ret = j;
         return 0;
 }
 

@@ -72,6 +72,11 @@ int http_error_from_body(int status, const char *reason, const char *body, size_
 int http_call(const char *socket_path, const char *method, const char *path, json_t *body, bool may_wait,
               json_t **ret_json, vs_error *err);
 
+/* The fd protocol (base/proto.h): POST path upgraded to VS_UPGRADE_FD,
+ * fd passed, the daemon's one JSON line back in *ret (an operation), or
+ * its error in err. */
+int http_pass_fd(const char *socket_path, const char *path, int fd, json_t **ret, vs_error *err);
+
 /* An Upgrade request (exec, console): returns in *ret_fd the connected
  * socket, positioned right after the "101 Switching Protocols" head. */
 int http_upgrade(const char *socket_path, const char *method, const char *path, json_t *body, const char *token,

@@ -168,6 +168,20 @@ const struct vsctl_command vsctl_commands[] = {
           "MAC, limits and console; the checkpoint is consumed.\n"
           "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the instance as JSON\n" },
+        { "export", cmd_export, "Write a stopped or checkpointed instance into an archive", "NAME FILE",
+          "FILE (\"-\": standard output) becomes a tar archive, manifest.json first, that\n"
+          "'vsctl import' brings back here or on another host: the settings, the private\n"
+          "layer (an image by its data only), the checkpoint, the template's identity.\n"
+          "  --snapshots         include the instance's snapshots\n"
+          "  --zstd              compress the archive with zstd\n"
+          "  --json              print the ended operation as JSON\n" },
+        { "import", cmd_import, "Create an instance from an archive of 'vsctl export'", "FILE [--name NEW]",
+          "FILE (\"-\": standard input) is checked before anything is made: the name and\n"
+          "addresses free here, the template here and identical, the sizes, every member.\n"
+          "The instance gets a block of host ids of its own; prints its name.\n"
+          "  --name NEW          import as NEW: a copy with its own name, MAC, pool address,\n"
+          "                      filesystem UUID and machine-id (not for a checkpoint)\n"
+          "  --json              print the new instance as JSON\n" },
         { "op", cmd_op, "List, show, wait for and cancel long operations", "[list | show ID | wait ID | cancel ID]",
           "Snapshots, restores, clones and template builds run as operations.\n"
           "  list                the running and recently ended operations (the default)\n"

@@ -66,6 +66,8 @@ int cmd_delete_snapshot(struct vsctl *ctx, int argc, char **argv);
 int cmd_restore_snapshot(struct vsctl *ctx, int argc, char **argv);
 int cmd_clone(struct vsctl *ctx, int argc, char **argv);
 int cmd_op(struct vsctl *ctx, int argc, char **argv);
+int cmd_export(struct vsctl *ctx, int argc, char **argv);
+int cmd_import(struct vsctl *ctx, int argc, char **argv);
 
 /* cmd_op.c */
 

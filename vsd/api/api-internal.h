@@ -14,7 +14,7 @@
 struct vsd;
 struct request;
 
-enum upgrade_kind { UPGRADE_NONE, UPGRADE_EXEC, UPGRADE_CONSOLE };
+enum upgrade_kind { UPGRADE_NONE, UPGRADE_EXEC, UPGRADE_CONSOLE, UPGRADE_FD };
 
 struct vsd *api_vsd(struct request *rq);
 
@@ -35,6 +35,15 @@ struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsig
 /* Switch the connection to the exec or console protocol after 101. */
 void api_upgrade_exec(struct request *rq, struct instance *i, struct exec_request *req);
 void api_upgrade_console(struct request *rq, struct instance *i);
+
+/* Switch the connection to the fd protocol after 101 (base/proto.h,
+ * VS_UPGRADE_FD): the client sends one file descriptor (SCM_RIGHTS) within
+ * VS_FD_WAIT_MS; fn gets it (and owns it, closing it on failure) and says
+ * with *ret_answer what the one JSON line sent back is: an operation, or
+ * (fn < 0) err as {"error", "code"}.  userdata is freed with free() once
+ * fn has run or the client left without sending. */
+typedef int (*api_fd_fn)(struct vsd *v, void *userdata, int fd, json_t **ret_answer, vs_error *err);
+void api_upgrade_fd(struct request *rq, api_fd_fn fn, void *userdata);
 
 /* Is the request's Upgrade header the one expected? */
 bool api_has_upgrade(struct request *rq, const char *token);

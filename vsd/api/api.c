@@ -85,9 +85,11 @@ struct request {
         char ok_name[VS_NAME_MAX + 1]; /* the instance whose JSON answers, when not inst_name */
         struct MHD_Response *ready;
         unsigned ready_status;
-        /* an upgrade to exec or console */
+        /* an upgrade to exec, console or the fd protocol */
         enum upgrade_kind upgrade;
         struct exec_request exec;
+        api_fd_fn fd_fn;
+        void *fd_ud;
 };
 
 /* A connection switched to the exec or console protocol.  Its session
@@ -99,7 +101,18 @@ struct upgraded {
         struct MHD_UpgradeResponseHandle *urh;
         struct exec_session *exec;      /* set while its exec session lasts */
         struct console_client *console; /* set while attached to a console */
+        struct fd_wait *fdw;            /* set while a file descriptor is awaited */
         struct upgraded *next;
+};
+
+/* An fd-protocol connection until its descriptor has come. */
+struct fd_wait {
+        struct upgraded *u;
+        struct vsd *vsd;
+        int sock;
+        struct loop_source *src, *timer;
+        api_fd_fn fn;
+        void *ud;
 };
 
 struct vsd *api_vsd(struct request *rq) {
@@ -793,8 +806,19 @@ void api_stream_op(struct request *rq, struct op *op, bool follow) {
 
 /* ---- upgrades ---------------------------------------------------------- */
 
+static void fd_wait_free(struct fd_wait *w) {
+        loop_remove(w->src);
+        loop_remove(w->timer);
+        free(w->ud);
+        free(w);
+}
+
 static void upgraded_close(void *ud) {
         struct upgraded *u = ud;
+        if (u->fdw) {
+                fd_wait_free(u->fdw);
+                u->fdw = NULL;
+        }
         for (struct upgraded **p = &u->api->upgraded; *p; p = &(*p)->next)
                 if (*p == u) {
                         *p = u->next;
@@ -817,6 +841,92 @@ static void upgraded_end_all(struct api *a) {
         }
 }
 
+/* The answer of an fd-protocol connection: one line, then the end.  It
+ * fits the socket's buffer (a client that does not read loses it). */
+static void fd_answer(struct fd_wait *w, json_t *answer) {
+        char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+        json_decref(answer);
+        if (text) {
+                size_t n = strlen(text);
+                char *t2 = realloc(text, n + 2);
+                if (t2) {
+                        text = t2;
+                        text[n++] = '\n';
+                        (void) send(w->sock, text, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+                }
+        }
+        free(text);
+        upgraded_close(w->u);
+}
+
+static int on_fd_message(struct loop_source *s, int fd, uint32_t events, void *userdata) {
+        struct fd_wait *w = userdata;
+        char byte;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * 4)];
+        } c;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf) };
+        ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        int got = -EBADF;
+        for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+                if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+                        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        int *fds = (int *) CMSG_DATA(h);
+                        for (size_t j = 0; j < k; j++) {
+                                if (got < 0)
+                                        got = fds[j];
+                                else
+                                        close(fds[j]); /* one is all it takes */
+                        }
+                }
+        vs_error err = { 0 };
+        if (got < 0) {
+                if (n > 0) {
+                        vs_err_msg(&err, EINVAL, "no file descriptor came with the message");
+                        fd_answer(w, json_pack("{s:s, s:i}", "error", err.msg, "code", err.code));
+                } else
+                        upgraded_close(w->u); /* the client left */
+                return 0;
+        }
+        json_t *answer = NULL;
+        api_fd_fn fn = w->fn;
+        int r = fn(w->vsd, w->ud, got, &answer, &err);
+        if (r < 0) {
+                json_decref(answer);
+                answer = json_pack("{s:s, s:i}", "error", err.msg[0] ? err.msg : "failed", "code", err.code);
+        }
+        fd_answer(w, answer);
+        return 0;
+}
+
+static void on_fd_timeout(struct loop_source *s, void *userdata) {
+        struct fd_wait *w = userdata;
+        vs_error err = { 0 };
+        w->timer = NULL;
+        vs_err_msg(&err, ETIMEDOUT, "no file descriptor came within %d ms", VS_FD_WAIT_MS);
+        fd_answer(w, json_pack("{s:s, s:i}", "error", err.msg, "code", err.code));
+}
+
+static void fd_wait_start(struct request *rq, struct upgraded *u, MHD_socket sock) {
+        struct fd_wait *w = calloc(1, sizeof(*w));
+        if (!w) {
+                free(rq->fd_ud);
+                rq->fd_ud = NULL;
+                upgraded_close(u);
+                return;
+        }
+        *w = (struct fd_wait){ .u = u, .vsd = rq->api->vsd, .sock = sock, .fn = rq->fd_fn, .ud = rq->fd_ud };
+        rq->fd_ud = NULL;
+        u->fdw = w;
+        if (loop_add_fd(w->vsd->loop, sock, EPOLLIN, on_fd_message, w, &w->src) < 0 ||
+            loop_add_timer(w->vsd->loop, VS_FD_WAIT_MS, on_fd_timeout, w, &w->timer) < 0)
+                upgraded_close(u);
+}
+
 static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_cls, const char *extra_in,
                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
         struct request *rq = req_cls;
@@ -830,6 +940,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_c
         u->urh = urh;
         u->next = rq->api->upgraded;
         rq->api->upgraded = u;
+        if (rq->upgrade == UPGRADE_FD) {
+                fd_wait_start(rq, u, sock);
+                return;
+        }
         struct instance *i = inst_find(v, rq->inst_name);
         vs_error err = { 0 };
         if (!i || !inst_is_up(i)) {
@@ -854,7 +968,8 @@ static void upgrade(struct request *rq, struct instance *i, enum upgrade_kind ki
                 return;
         }
         rq->upgrade = kind;
-        snprintf(rq->inst_name, sizeof(rq->inst_name), "%s", i->cfg.name);
+        if (i)
+                snprintf(rq->inst_name, sizeof(rq->inst_name), "%s", i->cfg.name);
         /* a session may be quiet for hours; never evicted either */
         no_idle_timeout(rq->conn);
         struct client *c = client_of(rq->conn);
@@ -872,6 +987,12 @@ void api_upgrade_exec(struct request *rq, struct instance *i, struct exec_reques
 
 void api_upgrade_console(struct request *rq, struct instance *i) {
         upgrade(rq, i, UPGRADE_CONSOLE, VS_UPGRADE_CONSOLE);
+}
+
+void api_upgrade_fd(struct request *rq, api_fd_fn fn, void *userdata) {
+        rq->fd_fn = fn;
+        rq->fd_ud = userdata;
+        upgrade(rq, NULL, UPGRADE_FD, VS_UPGRADE_FD);
 }
 
 /* ---- MHD callbacks ----------------------------------------------------- */
@@ -982,6 +1103,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         json_decref(rq->ok_body);
         strv_free(rq->exec.argv);
         strv_free(rq->exec.env);
+        free(rq->fd_ud); /* an fd upgrade that never happened */
         free(rq->body);
         free(rq);
         *con_cls = NULL;

@@ -22,6 +22,7 @@
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
+#include "vsd/inst/transfer.h"
 #include "vsd/netw/network.h"
 #include "vsd/storage/storage.h"
 
@@ -1120,6 +1121,88 @@ static void delete_operation(struct ctx *c) {
         reply_op(c, op);
 }
 
+/* ---- export and import ----------------------------------------------------- */
+
+/* What an export or import waits for: the client's file descriptor, sent
+ * after the 101 (the fd protocol, base/proto.h). */
+struct xfer_req {
+        char name[VS_NAME_MAX + 1]; /* export: the instance; import: the new name or "" */
+        bool snapshots, zstd;
+};
+
+static int export_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
+        struct xfer_req *q = userdata;
+        struct op *op;
+        int r = xfer_export(v, q->name, fd, q->snapshots, q->zstd, &op, err);
+        if (r < 0)
+                return r;
+        *ret = op_json(op);
+        return 0;
+}
+
+static int import_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
+        struct xfer_req *q = userdata;
+        struct op *op;
+        int r = xfer_import(v, fd, q->name[0] ? q->name : NULL, &op, err);
+        if (r < 0)
+                return r;
+        *ret = op_json(op);
+        return 0;
+}
+
+static int fd_upgrade_check(struct ctx *c, vs_error *err) {
+        if (!api_has_upgrade(c->rq, VS_UPGRADE_FD))
+                return vs_err_msg(err, EINVAL,
+                                  "the archive travels as a file descriptor: send 'Upgrade: " VS_UPGRADE_FD
+                                  "' and then the descriptor (vsctl export and import do)");
+        return 0;
+}
+
+/* POST /v1/instances/NAME/export?snapshots=1&zstd=1, Upgrade: vsd-fd:
+ * refused at once when the instance cannot be exported; else 101, then
+ * the client's file and the operation's line. */
+static void post_export(struct ctx *c) {
+        static const char *const known[] = { "snapshots", "zstd", NULL };
+        vs_error err = { 0 };
+        struct xfer_req *q = calloc(1, sizeof(*q));
+        const char *snaps = api_query(c->rq, "snapshots"), *zstd = api_query(c->rq, "zstd");
+        if (!q)
+                vs_err(&err, ENOMEM, "export");
+        if (!q || api_query_check(c->rq, known, &err) < 0 || fd_upgrade_check(c, &err) < 0 ||
+            (snaps && query_bool("snapshots", snaps, &q->snapshots, &err) < 0) ||
+            (zstd && query_bool("zstd", zstd, &q->zstd, &err) < 0) || xfer_export_check(c->v, c->name, &err) < 0) {
+                free(q);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        snprintf(q->name, sizeof(q->name), "%s", c->name);
+        api_upgrade_fd(c->rq, export_with_fd, q);
+}
+
+/* POST /v1/import?name=NEW, Upgrade: vsd-fd. */
+static void post_import(struct ctx *c) {
+        static const char *const known[] = { "name", NULL };
+        vs_error err = { 0 };
+        const char *name = api_query(c->rq, "name");
+        struct xfer_req *q = calloc(1, sizeof(*q));
+        if (!q)
+                vs_err(&err, ENOMEM, "import");
+        if (!q || api_query_check(c->rq, known, &err) < 0 || fd_upgrade_check(c, &err) < 0 ||
+            (name && vs_name_check("instance", name, &err) < 0)) {
+                free(q);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        if (name && inst_find(c->v, name)) {
+                free(q);
+                vs_err_msg(&err, EEXIST, "instance '%s' already exists", name);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        snprintf(q->name, sizeof(q->name), "%s", name ? name : "");
+        api_upgrade_fd(c->rq, import_with_fd, q);
+}
+
 /* ---- routing ----------------------------------------------------------- */
 
 /* /v1/SEG, /v1/instances/NAME, /v1/instances/NAME/SEG,
@@ -1163,6 +1246,8 @@ static const struct route routes[] = {
         { P_ACTION, "checkpoint", "POST", post_checkpoint },
         { P_ACTION, "checkpoint", "DELETE", delete_checkpoint },
         { P_ITEM, "checkpoint", "POST", post_checkpoint_item },
+        { P_ACTION, "export", "POST", post_export },
+        { P_TOP, "import", "POST", post_import },
         { P_TOP, "operations", "GET", list_operations },
         { P_OPERATION, NULL, "GET", get_operation },
         { P_OPERATION, NULL, "DELETE", delete_operation },

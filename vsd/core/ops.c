@@ -144,6 +144,11 @@ void op_set_cancel(struct op *op, op_cancel_fn fn, void *userdata) {
         op->cancel_data = userdata;
 }
 
+void op_set_object(struct op *op, const char *object) {
+        snprintf(op->object, sizeof(op->object), "%s", object ? object : "");
+        wake_all(op);
+}
+
 void op_finish(struct op *op, int result, const vs_error *err) {
         if (op->state != OP_RUNNING)
                 return;

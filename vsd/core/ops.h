@@ -54,6 +54,10 @@ struct vs_progress *op_progress(struct op *op);
 
 void op_set_cancel(struct op *op, op_cancel_fn fn, void *userdata);
 
+/* What it makes, once known (an import learns the instance's name from
+ * its archive). */
+void op_set_object(struct op *op, const char *object);
+
 /* The work ended: result 0, or < 0 with err (-ECANCELED after a cancel). */
 void op_finish(struct op *op, int result, const vs_error *err);
 

@@ -754,6 +754,148 @@ static int restore_run(void *arg_, vs_error *err) {
         return 0;
 }
 
+/* ---- another block of host ids ------------------------------------------- */
+
+/* CRIU's framing: a magic (or two), then per entry a 32-bit size and the
+ * entry's protocol buffer. */
+#define IMG_COMMON_MAGIC 0x54564319u
+#define IMG_SERVICE_MAGIC 0x55105940u
+
+static int pb_varint(const uint8_t *p, size_t n, size_t *at, uint64_t *ret) {
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64 && *at < n; shift += 7) {
+                uint8_t b = p[(*at)++];
+                v |= (uint64_t) (b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return 0;
+                }
+        }
+        return -EBADMSG;
+}
+
+static size_t pb_put_varint(uint8_t *out, uint64_t v) {
+        size_t k = 0;
+        do {
+                uint8_t b = v & 0x7f;
+                v >>= 7;
+                out[k++] = b | (v ? 0x80 : 0);
+        } while (v);
+        return k;
+}
+
+/* One userns_entry (images/userns.proto: uid_map = 1, gid_map = 2, each a
+ * uid_gid_extent {first = 1, lower_first = 2, count = 3}) re-encoded with
+ * lower_first moved from the old block to the new. */
+static int userns_rebase(const uint8_t *in, size_t n, uint64_t old_base, uint64_t new_base, uint8_t *out,
+                         size_t *ret_len) {
+        size_t at = 0, len = 0;
+        while (at < n) {
+                uint64_t tag, sub_len;
+                if (pb_varint(in, n, &at, &tag) < 0 || (tag != 0x0a && tag != 0x12) ||
+                    pb_varint(in, n, &at, &sub_len) < 0 || sub_len > n - at)
+                        return -EBADMSG;
+                uint64_t f[4] = { 0 };
+                bool have[4] = { false };
+                for (size_t end = at + sub_len; at < end;) {
+                        uint64_t t, v;
+                        if (pb_varint(in, end, &at, &t) < 0 || (t & 7) != 0 || (t >> 3) < 1 || (t >> 3) > 3 ||
+                            pb_varint(in, end, &at, &v) < 0)
+                                return -EBADMSG;
+                        f[t >> 3] = v;
+                        have[t >> 3] = true;
+                }
+                if (!have[1] || !have[2] || !have[3])
+                        return -EBADMSG;
+                if (f[2] >= old_base && f[2] + f[3] <= old_base + INST_ID_COUNT)
+                        f[2] = f[2] - old_base + new_base;
+                else
+                        return -ERANGE; /* a mapping vsd did not make */
+                uint8_t sub[40];
+                size_t k = 0;
+                for (unsigned field = 1; field <= 3; field++) {
+                        sub[k++] = (uint8_t) (field << 3);
+                        k += pb_put_varint(sub + k, f[field]);
+                }
+                out[len++] = (uint8_t) tag;
+                len += pb_put_varint(out + len, k);
+                memcpy(out + len, sub, k);
+                len += k;
+        }
+        *ret_len = len;
+        return 0;
+}
+
+static int rebase_image(const char *path, uint64_t old_base, uint64_t new_base, vs_error *err) {
+        _cleanup_free_ char *data = NULL;
+        size_t n = 0;
+        int r = vs_read_file(path, 1 << 20, &data, &n);
+        if (r < 0)
+                return vs_err(err, -r, "read %s", path);
+        const uint8_t *p = (const uint8_t *) data;
+        uint32_t m0;
+        if (n < 8)
+                return vs_err_msg(err, EBADMSG, "%s is not a CRIU image", path);
+        memcpy(&m0, p, 4);
+        size_t head = m0 == IMG_COMMON_MAGIC || m0 == IMG_SERVICE_MAGIC ? 8 : 4;
+        /* each entry can only grow by a few bytes per varint */
+        _cleanup_free_ uint8_t *out = malloc(n * 2 + 64);
+        if (!out)
+                return vs_err(err, ENOMEM, "rewrite %s", path);
+        memcpy(out, p, head);
+        size_t at = head, len = head;
+        while (at < n) {
+                uint32_t sz;
+                if (n - at < 4)
+                        return vs_err_msg(err, EBADMSG, "%s is cut short", path);
+                memcpy(&sz, p + at, 4);
+                at += 4;
+                if (sz > n - at)
+                        return vs_err_msg(err, EBADMSG, "%s is cut short", path);
+                size_t got = 0;
+                r = userns_rebase(p + at, sz, old_base, new_base, out + len + 4, &got);
+                if (r < 0)
+                        return vs_err_msg(err, -r, "%s holds %s", path,
+                                          r == -ERANGE ? "a mapping of other host ids than the instance's"
+                                                       : "no user namespace mapping vsd can read");
+                uint32_t g = (uint32_t) got;
+                memcpy(out + len, &g, 4);
+                len += 4 + got;
+                at += sz;
+        }
+        r = vs_write_atomic(path, out, len, 0644);
+        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+}
+
+int ckpt_relocate_ids(const char *dir, uint64_t old_base, uint64_t new_base, vs_error *err) {
+        struct ckpt_meta m;
+        int r = meta_read(dir, &m, err);
+        if (r < 0)
+                return r;
+        if (m.privileged || old_base == new_base)
+                return 0;
+        DIR *d = opendir(dir);
+        if (!d)
+                return vs_err(err, errno, "open %s", dir);
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d))) {
+                if (strncmp(de->d_name, "userns-", 7) != 0)
+                        continue;
+                char path[800];
+                path_in(dir, de->d_name, path, sizeof(path));
+                r = rebase_image(path, old_base, new_base, err);
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        m.id_base = new_base;
+        r = meta_write(dir, &m, err);
+        if (r < 0)
+                return r;
+        r = vs_fsync_dir(dir);
+        return r < 0 ? vs_err(err, -r, "sync %s", dir) : 0;
+}
+
 /* ---- in the loop ---------------------------------------------------------- */
 
 static void op_free(struct ckpt_op *op) {

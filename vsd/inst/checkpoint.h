@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -53,6 +54,13 @@ int ckpt_discard(struct instance *i, vs_error *err);
 /* {"taken", "leave_running", "bytes"} of the committed checkpoint, or
  * NULL when there is none. */
 json_t *ckpt_json(struct instance *i);
+
+/* A checkpoint's images (dir: a checkpoint/ directory, not in use) made
+ * for another block of host ids: the user namespace's mapping
+ * (userns-*.img: CRIU keeps every other id as seen inside) and vsd.json's
+ * id_base, from old_base to new_base.  For an imported instance, which
+ * gets a block of its own on this host. */
+int ckpt_relocate_ids(const char *dir, uint64_t old_base, uint64_t new_base, vs_error *err);
 
 /* At daemon start, after the registry is loaded (helpers of the previous
  * daemon killed, inits re-adopted): finish or undo what an interrupted

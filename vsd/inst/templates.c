@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
+#include <sha2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -609,4 +612,121 @@ void tmpl_shutdown(struct vsd *v) {
                 b->stopping = true;
                 finish(b, SIGKILL);
         }
+}
+
+/* ---- content identity ------------------------------------------------------- */
+
+#define CONTENT_ID_FILE ".content-id"
+
+static int by_name(const FTSENT **a, const FTSENT **b) {
+        return strcmp((*a)->fts_name, (*b)->fts_name);
+}
+
+static int hash_file(SHA2_CTX *ctx, const char *path, vs_error *err) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return vs_err(err, errno, "read %s", path);
+        uint8_t buf[1 << 16];
+        SHA2_CTX file;
+        SHA256Init(&file);
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0)
+                        return vs_err(err, errno, "read %s", path);
+                if (n == 0)
+                        break;
+                SHA256Update(&file, buf, (size_t) n);
+        }
+        uint8_t d[SHA256_DIGEST_LENGTH];
+        SHA256Final(d, &file);
+        SHA256Update(ctx, d, sizeof(d));
+        return 0;
+}
+
+static int hash_tree(const char *rootfs, char ret[TMPL_ID_LEN], vs_error *err) {
+        char *paths[] = { (char *) rootfs, NULL };
+        FTS *fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, by_name);
+        if (!fts)
+                return vs_err(err, errno, "walk %s", rootfs);
+        SHA2_CTX ctx;
+        SHA256Init(&ctx);
+        size_t plen = strlen(rootfs);
+        int r = 0;
+        FTSENT *e;
+        while (r >= 0 && (e = fts_read(fts))) {
+                if (e->fts_info == FTS_DP)
+                        continue;
+                if (e->fts_info == FTS_ERR || e->fts_info == FTS_DNR || e->fts_info == FTS_NS) {
+                        r = vs_err(err, e->fts_errno, "walk %s", e->fts_path);
+                        break;
+                }
+                const struct stat *st = e->fts_statp;
+                char line[512];
+                const char *rel = e->fts_path + (strlen(e->fts_path) >= plen ? plen : 0);
+                int n = snprintf(line, sizeof(line), "%s%c%o %u %u %lld %u:%u%c", *rel ? rel : "/", 0,
+                                 (unsigned) st->st_mode, (unsigned) st->st_uid, (unsigned) st->st_gid,
+                                 S_ISREG(st->st_mode) ? (long long) st->st_size : 0LL,
+                                 S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? major(st->st_rdev) : 0,
+                                 S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? minor(st->st_rdev) : 0, 0);
+                SHA256Update(&ctx, (const uint8_t *) line, (size_t) n);
+                if (S_ISLNK(st->st_mode)) {
+                        char target[4096];
+                        ssize_t k = readlink(e->fts_path, target, sizeof(target));
+                        if (k < 0) {
+                                r = vs_err(err, errno, "readlink %s", e->fts_path);
+                                break;
+                        }
+                        SHA256Update(&ctx, (const uint8_t *) target, (size_t) k);
+                } else if (S_ISREG(st->st_mode))
+                        r = hash_file(&ctx, e->fts_path, err);
+        }
+        fts_close(fts);
+        if (r < 0)
+                return r;
+        uint8_t d[SHA256_DIGEST_LENGTH];
+        SHA256Final(d, &ctx);
+        int n = snprintf(ret, TMPL_ID_LEN, "sha256:");
+        for (size_t k = 0; k < sizeof(d); k++)
+                n += snprintf(ret + n, (size_t) (TMPL_ID_LEN - n), "%02x", d[k]);
+        return 0;
+}
+
+int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], vs_error *err) {
+        char dir[600], rootfs[700];
+        if (!vs_name_valid(name))
+                return vs_name_check("template", name, err);
+        snprintf(dir, sizeof(dir), "%s/templates/%s", root, name);
+        /* the directory as it is now: a rebuild that replaces it meanwhile
+         * does not get this one's identity */
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return errno == ENOENT ? vs_err_msg(err, ENOENT, "template '%s' is not on this host", name)
+                                       : vs_err(err, errno, "open %s", dir);
+        _cleanup_close_ int cached = openat(dfd, CONTENT_ID_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (cached >= 0) {
+                char buf[TMPL_ID_LEN];
+                ssize_t n = read(cached, buf, sizeof(buf) - 1);
+                if (n == TMPL_ID_LEN - 1 && strncmp(buf, "sha256:", 7) == 0) {
+                        memcpy(ret, buf, (size_t) n);
+                        ret[n] = '\0';
+                        return 0;
+                }
+        }
+        snprintf(rootfs, sizeof(rootfs), "/proc/self/fd/%d/rootfs", dfd);
+        char id[TMPL_ID_LEN];
+        int r = hash_tree(rootfs, id, err);
+        if (r < 0)
+                return vs_err_prefix(err, "identify template '%s'", name);
+        /* kept for the next export or import; a failure only costs time */
+        char tmp[64];
+        snprintf(tmp, sizeof(tmp), CONTENT_ID_FILE ".%d", (int) getpid());
+        int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+                bool ok = write(fd, id, TMPL_ID_LEN - 1) == TMPL_ID_LEN - 1 && fsync(fd) == 0;
+                close(fd);
+                if (!ok || renameat(dfd, tmp, dfd, CONTENT_ID_FILE) < 0)
+                        (void) unlinkat(dfd, tmp, 0);
+        }
+        memcpy(ret, id, TMPL_ID_LEN);
+        return 0;
 }

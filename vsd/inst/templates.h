@@ -63,6 +63,17 @@ void tmpl_build_detach(struct tmpl_build *b);
  * uses it or it is being built. */
 int tmpl_remove(struct vsd *v, const char *name, vs_error *err);
 
+/* What a template is, whatever its name or when it was built: the SHA-256
+ * of its rootfs's tree (each entry's path, type, mode, owner, size, link
+ * target or device, and each file's content; not the times), as
+ * "sha256:<64 hex digits>".  Two hosts that built the same template from the
+ * same packages agree; another build of different content differs.  Read
+ * from <template>/.content-id when a previous call left it there (a
+ * template never changes in place: a rebuild is a new directory).  Seconds
+ * for a large template: call it from a helper. */
+#define TMPL_ID_LEN 72
+int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], vs_error *err);
+
 /* At daemon exit: kill the running builds, remove their directories, and
  * end them with an error (their streams then finish). */
 void tmpl_shutdown(struct vsd *v);
