@@ -89,7 +89,7 @@ fuzz-bins: $(FUZZ_BINS)
 DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libiniparser-dev \
        libcgroup-dev libseccomp-dev libcap-dev libmnl-dev busybox-static curl iproute2 \
        procps psmisc util-linux man-db jq lxcfs fuse3 \
-       libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3 libarchive-dev libmd-dev
+       libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3 libarchive-dev libmd-dev openssh-server
 deps: criu-deps
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -493,6 +493,12 @@ vsd_down() {
                         rc=1
                 fi
         fi
+        # the further hosts of a test of moves between hosts (tests/hosts.sh)
+        if [ -f "$T/hosts.list" ]; then
+                # shellcheck source=tests/hosts.sh
+                . "$VSD_SRC/tests/hosts.sh"
+                hosts_down || rc=1
+        fi
         leak_check "$VSD_CG" "$T" || rc=1
         # under `make check-san` the daemon reports memory errors, leaks and
         # undefined behaviour in its log: any of them fails the test

@@ -182,6 +182,15 @@ const struct vsctl_command vsctl_commands[] = {
           "  --name NEW          import as NEW: a copy with its own name, MAC, pool address,\n"
           "                      filesystem UUID and machine-id (not for a checkpoint)\n"
           "  --json              print the new instance as JSON\n" },
+        { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh", "NAME HOST [--cold]",
+          "HOST is an ssh destination ([user@]host) where vsctl talks to that host's vsd.\n"
+          "Cold (the only kind yet): a running instance is stopped, its archive sent into\n"
+          "'vsctl import -' there, started there with the same name, addresses, MAC and\n"
+          "limits, then removed here; prints how long it was down.  On any failure it runs\n"
+          "here again and the target keeps nothing of it.\n"
+          "  --cold              a cold move (the default)\n"
+          "  --detach            print the operation's id and return at once ('vsctl op')\n"
+          "  --json              print the ended operation as JSON\n" },
         { "op", cmd_op, "List, show, wait for and cancel long operations", "[list | show ID | wait ID | cancel ID]",
           "Snapshots, restores, clones and template builds run as operations.\n"
           "  list                the running and recently ended operations (the default)\n"

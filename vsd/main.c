@@ -31,6 +31,7 @@
 #include "vsd/core/work.h"
 #include "vsd/inst/instance.h"
 #include "vsd/inst/checkpoint.h"
+#include "vsd/inst/migrate.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
 #include "vsd/netw/network.h"
@@ -354,6 +355,7 @@ int main(int argc, char **argv) {
                 netw_reconcile(&v);
                 snap_cleanup_leftovers(&v);
                 ckpt_recover(&v);
+                mig_recover(&v);
                 tmpl_cleanup_leftovers(&v);
         }
         if (r >= 0) {

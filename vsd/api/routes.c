@@ -20,6 +20,7 @@
 #include "vsd/core/health.h"
 #include "vsd/core/ops.h"
 #include "vsd/inst/checkpoint.h"
+#include "vsd/inst/migrate.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
 #include "vsd/inst/transfer.h"
@@ -1203,6 +1204,38 @@ static void post_import(struct ctx *c) {
         api_upgrade_fd(c->rq, import_with_fd, q);
 }
 
+/* POST /v1/instances/NAME/migrate {"host": "[user@]host"}: 202 with the
+ * operation at once (follow it); a cold move ({"live": true} is refused:
+ * not yet). */
+static void post_migrate(struct ctx *c) {
+        static const char *const known[] = { "host", "cold", "live", NULL };
+        vs_error err = { 0 };
+        struct instance *i;
+        json_t *obj = NULL;
+        struct op *op = NULL;
+        if (lookup(c, &i) < 0)
+                return;
+        if (parse_body(c->body, c->len, true, &obj, &err) < 0 || reject_unknown(obj, known, false, &err) < 0)
+                goto fail;
+        const char *host = json_string_value(json_object_get(obj, "host"));
+        if (!host) {
+                vs_err_msg(&err, EINVAL, "field 'host' (an ssh destination) is required");
+                goto fail;
+        }
+        if (json_is_true(json_object_get(obj, "live"))) {
+                vs_err_msg(&err, EOPNOTSUPP, "a live move is not available yet: move it cold");
+                goto fail;
+        }
+        if (mig_start(i, host, &op, &err) < 0)
+                goto fail;
+        json_decref(obj);
+        reply_op(c, op);
+        return;
+fail:
+        json_decref(obj);
+        api_reply_error(c->rq, &err);
+}
+
 /* ---- routing ----------------------------------------------------------- */
 
 /* /v1/SEG, /v1/instances/NAME, /v1/instances/NAME/SEG,
@@ -1248,6 +1281,7 @@ static const struct route routes[] = {
         { P_ITEM, "checkpoint", "POST", post_checkpoint_item },
         { P_ACTION, "export", "POST", post_export },
         { P_TOP, "import", "POST", post_import },
+        { P_ACTION, "migrate", "POST", post_migrate },
         { P_TOP, "operations", "GET", list_operations },
         { P_OPERATION, NULL, "GET", get_operation },
         { P_OPERATION, NULL, "DELETE", delete_operation },

@@ -57,6 +57,14 @@ static int parse_path(const char *v, void *field, size_t size, vs_error *err) {
         return parse_string(v, field, size, err);
 }
 
+/* A command and its options, split on spaces when run: an absolute path
+ * or a name found on PATH, no quotes or shell syntax. */
+static int parse_command(const char *v, void *field, size_t size, vs_error *err) {
+        if (!*v || *v == ' ' || strpbrk(v, "'\"\\$`;&|<>(){}\n\t"))
+                return vs_err_msg(err, EINVAL, "'%.60s' is not a plain command with options (words, no quotes)", v);
+        return parse_string(v, field, size, err);
+}
+
 static int parse_name(const char *v, void *field, size_t size, vs_error *err) {
         if (!vs_name_valid(v))
                 return vs_name_check("instance or template", v, err);
@@ -545,6 +553,7 @@ static const struct setting daemon_table[] = {
         ROW("view", "lxcfs_dir", parse_path, struct vsd_settings, lxcfs_dir),
         ROW("templates", "builders", parse_path, struct vsd_settings, builders),
         ROW("checkpoint", "criu", parse_path, struct vsd_settings, criu),
+        ROW("migrate", "ssh", parse_command, struct vsd_settings, migrate_ssh),
         ROW("templates", "cache", parse_path, struct vsd_settings, tmpl_cache),
         ROW("network", "default_mode", parse_net_mode, struct vsd_settings, net.default_mode),
         ROW("network", "bridge", parse_ifname, struct vsd_settings, net.bridge),
@@ -692,6 +701,7 @@ void settings_defaults(struct vsd_settings *s) {
         snprintf(s->log_level, sizeof(s->log_level), "%s", "info");
         snprintf(s->lxcfs_binary, sizeof(s->lxcfs_binary), "%s", "/usr/bin/lxcfs");
         snprintf(s->criu, sizeof(s->criu), "%s", VS_CRIU_DEFAULT);
+        snprintf(s->migrate_ssh, sizeof(s->migrate_ssh), "%s", "ssh");
         snprintf(s->builders, sizeof(s->builders), "%s", VS_DATADIR "/templates");
         snprintf(s->tmpl_cache, sizeof(s->tmpl_cache), "%s", "/var/cache/vsd");
         s->net.default_mode = NET_MODE_BRIDGE;

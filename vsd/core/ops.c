@@ -35,6 +35,7 @@ struct op {
         void *cancel_data;
         struct op_listener *listeners;
         struct loop_source *tick;
+        json_t *details; /* what the work measured, for its client ({"downtime_ms"}) */
 };
 
 static const char *const state_names[] = {
@@ -49,6 +50,7 @@ static void op_unref(struct op *op) {
                 return;
         loop_remove(op->tick);
         vs_progress_free(op->progress);
+        json_decref(op->details);
         free(op);
 }
 
@@ -144,6 +146,13 @@ void op_set_cancel(struct op *op, op_cancel_fn fn, void *userdata) {
         op->cancel_data = userdata;
 }
 
+void op_set_detail(struct op *op, const char *key, int64_t value) {
+        if (!op->details)
+                op->details = json_object();
+        if (op->details)
+                json_object_set_new(op->details, key, json_integer((json_int_t) value));
+}
+
 void op_set_object(struct op *op, const char *object) {
         snprintf(op->object, sizeof(op->object), "%s", object ? object : "");
         wake_all(op);
@@ -199,6 +208,8 @@ json_t *op_json(const struct op *op) {
         }
         if (op->state != OP_RUNNING)
                 json_object_set_new(j, "ended", json_integer((json_int_t) op->ended));
+        if (op->details)
+                json_object_set(j, "details", op->details);
         if (op->state == OP_FAILED || op->state == OP_CANCELLED) {
                 json_object_set_new(j, "error", json_string(op->result.msg));
                 json_object_set_new(j, "code", json_integer(op->result.code));

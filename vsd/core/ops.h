@@ -58,6 +58,9 @@ void op_set_cancel(struct op *op, op_cancel_fn fn, void *userdata);
  * its archive). */
 void op_set_object(struct op *op, const char *object);
 
+/* A figure the work measured, shown in its JSON as details.KEY. */
+void op_set_detail(struct op *op, const char *key, int64_t value);
+
 /* The work ended: result 0, or < 0 with err (-ECANCELED after a cancel). */
 void op_finish(struct op *op, int result, const vs_error *err);
 

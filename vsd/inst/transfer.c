@@ -140,9 +140,7 @@ static json_t *snapshot_names(const char *dir, bool image) {
 
 /* ---- export (in the helper) ------------------------------------------------ */
 
-static int export_run(void *arg, vs_error *err) {
-        struct xfer *x = arg;
-        const int out = 4;
+static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_error *err) {
         bool image = is_image(&x->cfg);
         char path[800], tid[TMPL_ID_LEN];
         /* a reader that went away is an error, not a signal */
@@ -183,7 +181,6 @@ static int export_run(void *arg, vs_error *err) {
         r = vs_read_file(path, CONFIG_MAX, &config, &config_len);
         if (r < 0)
                 return vs_err(err, -r, "read %s", path);
-        struct vs_progress *p = op_progress(x->op);
         vs_progress_total(p, data);
         struct arc_writer *w = NULL;
         r = arc_writer_open(out, x->zstd, p, &w, err);
@@ -246,10 +243,26 @@ static int export_run(void *arg, vs_error *err) {
         r = arc_writer_close(w, err);
         if (r < 0)
                 return r;
+        vs_progress_done(p, data);
         struct stat st;
         if (fstat(out, &st) == 0 && S_ISREG(st.st_mode) && fsync(out) < 0)
                 return vs_err(err, errno, "sync the archive");
         return 0;
+}
+
+static int export_run(void *arg, vs_error *err) {
+        struct xfer *x = arg;
+        return write_archive(x, 4, op_progress(x->op), err);
+}
+
+int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, struct vs_progress *p, vs_error *err) {
+        struct xfer x = { .kind = XFER_EXPORT, .v = i->vsd, .snapshots = snapshots, .zstd = zstd, .ctl = -EBADF,
+                          .cfg = i->cfg, .checkpointed = i->state == INST_CHECKPOINTED };
+        snprintf(x.name, sizeof(x.name), "%s", i->cfg.name);
+        snprintf(x.root, sizeof(x.root), "%s", i->vsd->set.root);
+        inst_dir_path(i, x.dir, sizeof(x.dir));
+        (void) signal(SIGPIPE, SIG_IGN);
+        return write_archive(&x, out, p, err);
 }
 
 /* ---- import (in the helper) ------------------------------------------------ */
