@@ -10,7 +10,8 @@
 # STATS_N (100) running instances; then the parts with their own daemon:
 # storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
 # requests while a snapshot is copied (bench/ops.sh), sysinfo(2) answered
-# by the daemon (bench/sysinfo.sh), peers, density, VMs,
+# by the daemon (bench/sysinfo.sh), /metrics with 1000 instances
+# (bench/metrics.sh), peers, density, VMs,
 # and start/exec/stop inside the VM lane's guest against bare namespaces
 # there (bench/vm-lane.sh).  Writes bench/results/.  Leaves nothing
 # behind: instances, links, firewall tables, cgroups, the daemon and its
@@ -328,6 +329,10 @@ PY
 # sysinfo() answered by the daemon: its cost per call, and vsctl list while
 # an instance calls it in a loop.  Its own daemon too.
 "$SRC/bench/sysinfo.sh" "$B"
+
+# GET /metrics with 1000 instances (200 running): reading their figures,
+# rendering, and vsctl list while a scraper asks in a loop.  Its own daemon.
+"$SRC/bench/metrics.sh" "$B"
 
 # BENCH_OLD=REV: the start, the exec, the daemon's CPU time and memory of
 # this build against revision REV's, alternating in one run.
