@@ -61,9 +61,13 @@ for k in $(seq "$STOPPED"); do
         vsctl create "s$k" >/dev/null
 done
 
-python3 - "$RAW/metrics.json" "$RUNS" "$B" "$SOCK" "$RUNNING" "$STOPPED" <<'PY'
-import json, re, statistics, subprocess, sys, time
+python3 - "$RAW/metrics.json" "$RUNS" "$B" "$SOCK" "$RUNNING" "$STOPPED" "$VSD_PID" <<'PY'
+import json, os, re, statistics, subprocess, sys, time
 out, runs, b, sock, running, stopped = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+pid = int(sys.argv[7])
+def cpu():
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 vsctl = [f"{b}/vsctl", "--socket", sock]
 def scrape():
     t = time.perf_counter()
@@ -75,9 +79,11 @@ def lst():
     t = time.perf_counter(); subprocess.run(vsctl + ["list"], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
 req, collect, size = [], [], 0
+c0 = cpu()
 for _ in range(runs):
     d, c, size = scrape()
     req.append(d); collect.append(c)
+cpu_ms = (cpu() - c0) / runs * 1000
 idle = [lst() for _ in range(runs)]
 # a scraper in a loop, and vsctl list meanwhile
 p = subprocess.Popen(["sh", "-c", f"while :; do curl -sf --unix-socket {sock} http://vsd/metrics >/dev/null; done"])
@@ -91,7 +97,8 @@ finally:
 med = lambda v: statistics.median(v) * 1000
 res = {"running": running, "stopped": stopped, "runs": runs, "request_ms": med(req), "collect_ms": med(collect),
        "render_ms": med(req) - med(collect), "bytes": size, "list_idle_ms": med(idle), "list_scraped_ms": med(busy),
-       "list_scraped_max_ms": max(busy) * 1000}
+       "list_scraped_max_ms": max(busy) * 1000, "daemon_cpu_ms": cpu_ms,
+       "load": os.getloadavg()[0]}
 json.dump(res, open(out, "w"), indent=1)
 print(json.dumps(res))
 PY
@@ -103,11 +110,14 @@ with open(sys.argv[2], "w") as f:
 
 | what | median of {r['runs']} |
 |---|---|
-| reading every instance's figures (vsd_metrics_collect_seconds) | {r['collect_ms']:.1f} ms |
+| the daemon's CPU time per request (reading, rendering, sending) | {r['daemon_cpu_ms']:.1f} ms |
+| reading every instance's figures (vsd_metrics_collect_seconds, wall) | {r['collect_ms']:.1f} ms |
 | the whole request (curl) | {r['request_ms']:.1f} ms |
 | the answer | {r['bytes'] / 1e6:.2f} MB |
 | `vsctl list` alone | {r['list_idle_ms']:.1f} ms |
 | `vsctl list` while a scraper asks for /metrics in a loop | {r['list_scraped_ms']:.1f} ms (slowest {r['list_scraped_max_ms']:.1f} ms) |
+
+Load average during the run: {r['load']:.1f} (wall times grow with it; the CPU time does not).
 """)
 print(open(sys.argv[2]).read())
 PY

@@ -22,21 +22,19 @@ static void escape(void) {
 }
 
 /* n instances, every third stopped, one broken */
-static struct metrics_inst *fake(size_t n, struct inst_config *cfg, char (*names)[32]) {
+static struct metrics_inst *fake(size_t n) {
         struct metrics_inst *m = calloc(n, sizeof(*m));
         for (size_t k = 0; m && k < n; k++) {
-                inst_config_defaults(&cfg[k]);
-                snprintf(names[k], sizeof(names[k]), "web-%05zu", k);
-                cfg[k].memory = 512ULL << 20;
-                cfg[k].pids = k % 2 ? 1024 : 0;
                 bool up = k % 3 != 0;
-                m[k] = (struct metrics_inst){ .name = names[k],
-                                              .template_name = "busybox",
-                                              .state = k == 1 ? INST_BROKEN : up ? INST_RUNNING : INST_STOPPED,
-                                              .cfg = &cfg[k],
+                m[k] = (struct metrics_inst){ .state = k == 1 ? INST_BROKEN : up ? INST_RUNNING : INST_STOPPED,
                                               .started_at = up ? 1700000000 + (int64_t) k : 0,
                                               .stats = k != 1,
-                                              .link = up };
+                                              .link = up,
+                                              .memory = 512ULL << 20,
+                                              .pids = k % 2 ? 1024 : 0,
+                                              .net_mode = NET_MODE_BRIDGE };
+                snprintf(m[k].name, sizeof(m[k].name), "web-%05zu", k);
+                snprintf(m[k].template_name, sizeof(m[k].template_name), "busybox");
                 m[k].st.cg = (struct cg_stats){ .memory_current = 1000000 + k, .cpu_usage_ns = 1500000000ULL * k,
                                                 .pids_current = 3, .oom_kills = k % 7 == 0 };
                 m[k].st.net.rx_bytes = 100 * k;
@@ -56,9 +54,7 @@ static const char *line_of(const char *text, const char *prefix) {
 
 static void render(void) {
         enum { N = 1000 };
-        static struct inst_config cfg[N];
-        static char names[N][32];
-        struct metrics_inst *m = fake(N, cfg, names);
+        struct metrics_inst *m = fake(N);
         struct metrics_host h = { .rss_bytes = 1 << 24, .events_total = 5 };
         char *text = NULL;
         size_t len = 0;

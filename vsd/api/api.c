@@ -86,6 +86,7 @@ struct request {
         bool too_big;
         bool denied;
         bool metrics_only; /* on the TCP metrics listener */
+        struct metrics_job *metrics; /* GET /metrics gathering (metrics.h) */
         bool answered;
         /* a suspended request waiting for an instance */
         struct inst_waiter waiter;
@@ -150,16 +151,6 @@ static void queue(struct request *rq, unsigned status, struct MHD_Response *resp
 
 void api_reply_json(struct request *rq, unsigned status, json_t *body) {
         queue(rq, status, json_response(body));
-}
-
-/* text: malloc'd, taken */
-static void reply_text(struct request *rq, unsigned status, char *text, size_t len, const char *type) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-        if (!r)
-                free(text);
-        else
-                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-        queue(rq, status, r);
 }
 
 static json_t *error_json(const vs_error *err) {
@@ -390,9 +381,11 @@ static int on_listen(struct loop_source *s, int fd, uint32_t events, void *userd
                         /* The socket stays readable: pause accepting for a
                          * moment instead of spinning on it. */
                         log_warn("Failed to accept an API connection: %s; pausing for 100 ms", strerror(errno));
-                        if (!metrics && loop_modify_fd(a->listen_src, 0) == 0 &&
+                        struct loop_source *src = metrics ? a->metrics_src : a->listen_src;
+                        /* one timer gives both listeners back */
+                        if (loop_modify_fd(src, 0) == 0 && !a->accept_retry &&
                             loop_add_timer(a->vsd->loop, 100, on_accept_retry, a, &a->accept_retry) < 0)
-                                (void) loop_modify_fd(a->listen_src, EPOLLIN);
+                                (void) loop_modify_fd(src, EPOLLIN);
                 }
                 break;
         }
@@ -403,6 +396,8 @@ static void on_accept_retry(struct loop_source *s, void *userdata) {
         struct api *a = userdata;
         a->accept_retry = NULL;
         (void) loop_modify_fd(a->listen_src, EPOLLIN);
+        if (a->metrics_src)
+                (void) loop_modify_fd(a->metrics_src, EPOLLIN);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -470,6 +465,49 @@ struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsig
         rq->ok_body = body;
         snprintf(rq->ok_name, sizeof(rq->ok_name), "%s", name ? name : "");
         return api_wait(rq, i);
+}
+
+/* ---- GET /metrics ------------------------------------------------------- */
+
+/* The figures are gathered over several turns of the loop (metrics.h):
+ * the request waits suspended, on the list of waiting ones, so that the
+ * daemon's exit answers it. */
+static void metrics_done(void *userdata, int r, char *text, size_t len) {
+        struct request *rq = userdata;
+        rq->metrics = NULL;
+        unlink_waiting(rq);
+        struct MHD_Response *resp = NULL;
+        if (r >= 0) {
+                resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+                if (!resp)
+                        free(text);
+                else
+                        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+        }
+        if (!resp) {
+                vs_error err = { 0 };
+                vs_err(&err, r < 0 ? -r : ENOMEM, "Failed to render the metrics");
+                rq->ready_status = (unsigned) vs_err_http_status(err.code);
+                resp = json_response(error_json(&err));
+        } else
+                rq->ready_status = 200;
+        rq->ready = resp;
+        MHD_resume_connection(rq->conn);
+        rq->api->resumed = true;
+}
+
+static void serve_metrics(struct request *rq) {
+        int r = metrics_job_begin(rq->api->vsd, metrics_done, rq, &rq->metrics);
+        if (r < 0) {
+                vs_error err = { 0 };
+                vs_err(&err, -r, "Failed to render the metrics");
+                api_reply_error(rq, &err);
+                return;
+        }
+        rq->next_waiting = rq->api->waiting;
+        rq->api->waiting = rq;
+        rq->answered = true;
+        MHD_suspend_connection(rq->conn);
 }
 
 /* ---- streams ----------------------------------------------------------- */
@@ -983,14 +1021,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 vs_err_msg(&err, E2BIG, "request body larger than %d bytes", VS_MAX_BODY);
                 api_reply_error(rq, &err);
         } else if (streq(url, "/metrics") && streq(method, "GET")) {
-                char *text = NULL;
-                size_t len = 0;
-                int r = metrics_collect(a->vsd, &text, &len);
-                if (r < 0) {
-                        vs_err(&err, -r, "Failed to render the metrics");
-                        api_reply_error(rq, &err);
-                } else
-                        reply_text(rq, 200, text, len, METRICS_CONTENT_TYPE);
+                serve_metrics(rq);
         } else if (rq->metrics_only) {
                 vs_err_msg(&err, ENOENT, "only GET /metrics is served on this listener");
                 api_reply_error(rq, &err);
@@ -1012,6 +1043,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 c->requests--;
         if (rq->waiting_on) {
                 inst_waiter_cancel(rq->waiting_on, &rq->waiter);
+                unlink_waiting(rq);
+        }
+        if (rq->metrics) {
+                metrics_job_cancel(rq->metrics);
+                rq->metrics = NULL;
                 unlink_waiting(rq);
         }
         if (rq->ready)
@@ -1199,6 +1235,8 @@ void api_stop(struct vsd *v) {
                 if (rq->waiting_on)
                         inst_waiter_cancel(rq->waiting_on, &rq->waiter);
                 rq->waiting_on = NULL;
+                metrics_job_cancel(rq->metrics);
+                rq->metrics = NULL;
                 rq->ready_status = 503;
                 rq->ready = json_response(error_json(&err));
                 MHD_resume_connection(rq->conn);

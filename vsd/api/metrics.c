@@ -25,6 +25,7 @@
 #include "base/util.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
+#include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 
 /* ---- the instances' families ------------------------------------------- */
@@ -50,25 +51,25 @@ struct family {
 
 GET(get_start, m->started_at)
 GET(get_cpu_ns, m->st.cg.cpu_usage_ns)
-GET(get_cpu_limit, m->cfg->cpu_millis)
+GET(get_cpu_limit, m->cpu_millis)
 GET(get_cpu_periods, m->st.cg.cpu_nr_periods)
 GET(get_cpu_throttled, m->st.cg.cpu_nr_throttled)
 GET(get_cpu_throttled_ns, m->st.cg.cpu_throttled_ns)
-GET(get_cpu_weight, m->cfg->cpu_weight ? m->cfg->cpu_weight : 100)
+GET(get_cpu_weight, m->cpu_weight ? m->cpu_weight : 100)
 GET(get_mem, m->st.cg.memory_current)
-GET(get_mem_limit, m->cfg->memory)
-GET(get_mem_soft, m->cfg->memory_soft)
+GET(get_mem_limit, m->memory)
+GET(get_mem_soft, m->memory_soft)
 GET(get_mem_rss, m->st.cg.memory_rss)
 GET(get_mem_cache, m->st.cg.memory_cache)
 GET(get_mem_failcnt, m->st.cg.memory_failcnt)
 GET(get_swap, m->st.cg.swap_current)
-GET(get_swap_limit, m->cfg->swap)
+GET(get_swap_limit, m->swap)
 GET(get_oom, m->st.cg.oom_kills)
 GET(get_pids, m->st.cg.pids_current)
-GET(get_pids_limit, m->cfg->pids)
+GET(get_pids_limit, m->pids)
 GET(get_pids_failcnt, m->st.cg.pids_failcnt)
 GET(get_disk_used, m->st.disk.bytes_used)
-GET(get_disk_limit, m->st.disk.attached ? m->st.disk.bytes_limit : m->cfg->storage.disk)
+GET(get_disk_limit, m->st.disk.attached ? m->st.disk.bytes_limit : m->disk)
 GET(get_inodes_used, m->st.disk.inodes_used)
 GET(get_inodes_limit, m->st.disk.attached ? m->st.disk.inodes_limit : 0)
 GET(get_disk_host, m->st.disk.host_bytes)
@@ -82,9 +83,9 @@ GET(get_rx_packets, m->st.net.rx_packets)
 GET(get_tx_packets, m->st.net.tx_packets)
 GET(get_rx_drops, m->st.net.rx_dropped)
 GET(get_tx_drops, m->st.net.tx_dropped)
-GET(get_rate_in, m->cfg->net.rate_in / 8)
-GET(get_rate_out, m->cfg->net.rate_out / 8)
-GET(get_boot_priority, m->cfg->boot.priority)
+GET(get_rate_in, m->rate_in / 8)
+GET(get_rate_out, m->rate_out / 8)
+GET(get_boot_priority, m->boot_priority)
 
 /* The order of the output.  vsd_instance_state and vsd_instance_info are
  * written apart (labels of their own). */
@@ -306,8 +307,8 @@ int metrics_render(const struct metrics_inst *m, size_t n, const struct metrics_
                 metrics_escape(m[k].template_name, tmpl, sizeof(tmpl));
                 sample_start(&o, "vsd_instance_info", names[k]);
                 out_fmt(&o, ",template=\"%s\",backend=\"%s\",net=\"%s\",onboot=\"%s\"} 1\n", tmpl,
-                        stor_backend_name(stor_backend_of(m[k].cfg->storage.backend)),
-                        inst_net_mode_name(inst_net_mode_of(m[k].cfg->net.mode)), inst_onboot_name(m[k].cfg->boot.onboot));
+                        stor_backend_name(stor_backend_of(m[k].backend)), inst_net_mode_name(inst_net_mode_of(m[k].net_mode)),
+                        inst_onboot_name(m[k].onboot));
         }
 
         for (size_t f = 0; f < ELEMENTSOF(families); f++) {
@@ -422,34 +423,111 @@ static void host_ops(struct vsd *v, struct metrics_host *h) {
         json_decref(all);
 }
 
-int metrics_collect(struct vsd *v, char **ret, size_t *ret_len) {
+struct metrics_job {
+        struct vsd *vsd;
+        metrics_done_fn done;
+        void *userdata;
+        char (*names)[VS_NAME_MAX + 1]; /* the instances when it began */
+        struct metrics_inst *m;
+        size_t n, next, kept;
+        struct loop_source *timer;
+        double collect_s;
+};
+
+static void job_free(struct metrics_job *j) {
+        loop_remove(j->timer);
+        free(j->names);
+        free(j->m);
+        free(j);
+}
+
+void metrics_job_cancel(struct metrics_job *j) {
+        if (j)
+                job_free(j);
+}
+
+static void fill(struct metrics_inst *m, struct instance *i) {
+        const struct inst_config *c = &i->cfg;
+        *m = (struct metrics_inst){ .state = i->state,
+                                    .started_at = inst_is_up(i) ? i->started_at : 0,
+                                    .memory = c->memory,
+                                    .memory_soft = c->memory_soft,
+                                    .swap = c->swap,
+                                    .pids = c->pids,
+                                    .disk = c->storage.disk,
+                                    .rate_in = c->net.rate_in,
+                                    .rate_out = c->net.rate_out,
+                                    .cpu_millis = c->cpu_millis,
+                                    .cpu_weight = c->cpu_weight,
+                                    .boot_priority = c->boot.priority,
+                                    .backend = c->storage.backend,
+                                    .net_mode = c->net.mode,
+                                    .onboot = c->boot.onboot };
+        snprintf(m->name, sizeof(m->name), "%s", c->name);
+        snprintf(m->template_name, sizeof(m->template_name), "%s", c->template_name);
+        /* a broken one has no figures; a cgroup that cannot be read leaves
+         * the instance without them, the others keep theirs */
+        if (i->state != INST_BROKEN && inst_stats(i, &m->st, NULL) >= 0) {
+                m->stats = true;
+                m->link = inst_is_up(i) && inst_net_mode_of(c->net.mode) != NET_MODE_NONE;
+        }
+}
+
+static void job_step(struct loop_source *s, void *userdata) {
+        struct metrics_job *j = userdata;
+        struct vsd *v = j->vsd;
+        j->timer = NULL;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        struct metrics_inst *m = v->n_inst ? calloc(v->n_inst, sizeof(*m)) : NULL;
-        if (v->n_inst && !m)
-                return -ENOMEM;
-        for (size_t k = 0; k < v->n_inst; k++) {
-                struct instance *i = v->inst[k];
-                m[k] = (struct metrics_inst){ .name = i->cfg.name,
-                                              .template_name = i->cfg.template_name,
-                                              .state = i->state,
-                                              .cfg = &i->cfg,
-                                              .started_at = inst_is_up(i) ? i->started_at : 0 };
-                /* a broken one has no figures; a cgroup that cannot be read
-                 * leaves the instance without them, the others keep theirs */
-                if (i->state != INST_BROKEN && inst_stats(i, &m[k].st, NULL) >= 0) {
-                        m[k].stats = true;
-                        m[k].link = inst_is_up(i) && (m[k].st.net.rx_packets || m[k].st.net.tx_packets ||
-                                                      inst_net_mode_of(i->cfg.net.mode) != NET_MODE_NONE);
-                }
+        for (size_t k = 0; k < METRICS_CHUNK && j->next < j->n; k++, j->next++) {
+                /* destroyed since the request came: left out */
+                struct instance *i = inst_find(v, j->names[j->next]);
+                if (i)
+                        fill(&j->m[j->kept++], i);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        struct metrics_host h = { .events_total = ev_next_seq(v->events) - 1,
-                                  .collect_seconds = (double) (t1.tv_sec - t0.tv_sec) +
-                                                     (double) (t1.tv_nsec - t0.tv_nsec) / 1e9 };
-        host_process(&h);
-        host_ops(v, &h);
-        int r = metrics_render(m, v->n_inst, &h, ret, ret_len);
-        free(m);
-        return r;
+        j->collect_s += (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        int r = 0;
+        if (j->next < j->n) {
+                /* the rest after whatever else the loop has to do */
+                r = loop_add_timer(v->loop, 0, job_step, j, &j->timer);
+                if (r >= 0)
+                        return;
+        }
+        char *text = NULL;
+        size_t len = 0;
+        if (r >= 0) {
+                struct metrics_host h = { .events_total = ev_next_seq(v->events) - 1, .collect_seconds = j->collect_s };
+                host_process(&h);
+                host_ops(v, &h);
+                r = metrics_render(j->m, j->kept, &h, &text, &len);
+        }
+        metrics_done_fn done = j->done;
+        void *ud = j->userdata;
+        job_free(j);
+        done(ud, r, text, len);
+}
+
+int metrics_job_begin(struct vsd *v, metrics_done_fn done, void *userdata, struct metrics_job **ret) {
+        struct metrics_job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        *j = (struct metrics_job){ .vsd = v, .done = done, .userdata = userdata, .n = v->n_inst };
+        if (j->n) {
+                j->names = calloc(j->n, sizeof(*j->names));
+                j->m = calloc(j->n, sizeof(*j->m));
+                if (!j->names || !j->m) {
+                        job_free(j);
+                        return -ENOMEM;
+                }
+        }
+        for (size_t k = 0; k < j->n; k++)
+                snprintf(j->names[k], sizeof(j->names[k]), "%s", v->inst[k]->cfg.name);
+        int r = loop_add_timer(v->loop, 0, job_step, j, &j->timer);
+        if (r < 0) {
+                job_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
 }

@@ -17,16 +17,20 @@
 
 #include "vsd/inst/instance.h"
 
-/* One instance, as the rendering sees it. */
+/* One instance, as the rendering sees it: copies, since the gathering
+ * spans several turns of the loop and an instance may go meanwhile. */
 struct metrics_inst {
-        const char *name;
-        const char *template_name;
+        char name[VS_NAME_MAX + 1];
+        char template_name[VS_NAME_MAX + 1];
         enum inst_state state;
-        const struct inst_config *cfg;
         int64_t started_at;      /* unix seconds; 0 when not up */
         bool stats;              /* st holds its figures (it could be read) */
         bool link;               /* st.net holds its link's counters */
         struct inst_stats st;
+        /* its settings that are limits (0: none) */
+        uint64_t memory, memory_soft, swap, pids, disk, rate_in, rate_out;
+        uint32_t cpu_millis, cpu_weight, boot_priority;
+        int backend, net_mode, onboot;
 };
 
 /* The daemon itself and what it does. */
@@ -52,10 +56,18 @@ int metrics_render(const struct metrics_inst *m, size_t n, const struct metrics_
  * short when it does not fit). */
 void metrics_escape(const char *s, char *buf, size_t len);
 
-/* Everything the daemon knows now, rendered (the figures of every
- * instance read from the kernel). */
+/* Everything the daemon knows, rendered: the figures of every instance
+ * read from the kernel METRICS_CHUNK instances per turn of the loop, so
+ * that a thousand instances never hold it for long; done() gets the text
+ * (malloc'd, taken) or r < 0, from the loop, never from inside begin. */
+#define METRICS_CHUNK 50
 struct vsd;
-int metrics_collect(struct vsd *v, char **ret, size_t *ret_len);
+struct metrics_job;
+typedef void (*metrics_done_fn)(void *userdata, int r, char *text, size_t len);
+int metrics_job_begin(struct vsd *v, metrics_done_fn done, void *userdata, struct metrics_job **ret);
+/* Drop a job that has not called done() (its client left, the daemon
+ * stops): done() is never called. */
+void metrics_job_cancel(struct metrics_job *j);
 
 /* The content type of the answer. */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
