@@ -11,7 +11,8 @@
 # storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
 # requests while a snapshot is copied (bench/ops.sh), sysinfo(2) answered
 # by the daemon (bench/sysinfo.sh), /metrics with 1000 instances
-# (bench/metrics.sh), peers, density, VMs,
+# (bench/metrics.sh), a reboot of 200 instances (bench/boot.sh), peers,
+# density, VMs,
 # and start/exec/stop inside the VM lane's guest against bare namespaces
 # there (bench/vm-lane.sh).  Writes bench/results/.  Leaves nothing
 # behind: instances, links, firewall tables, cgroups, the daemon and its
@@ -333,6 +334,10 @@ PY
 # GET /metrics with 1000 instances (200 running): reading their figures,
 # rendering, and vsctl list while a scraper asks in a loop.  Its own daemon.
 "$SRC/bench/metrics.sh" "$B"
+
+# 200 instances back after a simulated reboot, against starting them one by
+# one; stopping them all.  Its own daemon.
+"$SRC/bench/boot.sh" "$B"
 
 # BENCH_OLD=REV: the start, the exec, the daemon's CPU time and memory of
 # this build against revision REV's, alternating in one run.
