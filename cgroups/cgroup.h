@@ -196,6 +196,12 @@ int cg_unshare_ns_at_root(struct cg_manager *m, vs_error *err);
  * cg_open_join_dir(); public for the unit tests. */
 int cg_path_below(const char *proc_cgroup, const char *prefix, char *ret, size_t len);
 
+/* The CPU time the instance's processes spent in user and in kernel mode,
+ * in ns (v2: cpu.stat user_usec/system_usec, which exist without the cpu
+ * controller; v1: cpuacct.stat, in USER_HZ ticks).  -errno, no message:
+ * read about once a second per instance. */
+int cg_cpu_times(struct cg_manager *m, const char *name, uint64_t *ret_user_ns, uint64_t *ret_system_ns);
+
 /* Send sig to every process in the cgroup (v2/unified: cgroup.kill for
  * SIGKILL; otherwise freeze, signal each pid in cgroup.procs, thaw). */
 int cg_kill(struct cg_manager *m, const char *name, int sig, vs_error *err);

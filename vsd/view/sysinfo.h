@@ -109,6 +109,19 @@ int sinfo_loadavg_parse(const char *text, uint64_t avenrun[3]);
  * all), its first ceil(cpu_millis / 1000) CPUs. */
 int sinfo_online_text(const char *host_online, const char *cpuset, uint32_t cpu_millis, char *buf, size_t size);
 
+/* What /proc/stat's CPU lines of an instance are made of. */
+struct sinfo_cpu_times {
+        uint64_t user_ns, system_ns; /* the instance's cgroup's CPU time */
+        uint64_t elapsed_ns;         /* since its init started */
+        unsigned ncpu;               /* the CPUs it sees (sinfo_online_text's) */
+        unsigned running, blocked;   /* its tasks at the last load sample */
+};
+/* /proc/stat for an instance: its CPU time, in USER_HZ ticks, spread evenly
+ * over ncpu lines, idle the rest of elapsed * ncpu; then the host's other
+ * lines (host_stat, the kernel's file) without the per-CPU lists, with the
+ * instance's running and blocked tasks.  -ENOSPC when buf is too small. */
+int sinfo_stat_text(const char *host_stat, const struct sinfo_cpu_times *t, char *buf, size_t size);
+
 /* The kernel's load average step (FSHIFT = 11 fixed point, a sample every
  * 5 s): load * e + active * (1 - e), e one of SINFO_EXP_*. */
 #define SINFO_FSHIFT 11
