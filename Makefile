@@ -105,12 +105,18 @@ DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libinip
        procps psmisc util-linux man-db jq lxcfs fuse3 \
        libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3 \
        prometheus systemd
-deps:
+deps: criu-deps
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# CRIU 4.2 for checkpoints, built from Debian's source package into a
+# private prefix (tools/criu-deps.sh; vsd.conf [checkpoint] criu).
+CRIU_PREFIX ?= /usr/local/lib/vsd/criu
+criu-deps:
+	@PREFIX=$(CRIU_PREFIX) tools/criu-deps.sh
 
 # make check: the host suite and, beside it, the VM lane (below) on
 # VM_CHECK_TESTS, one final "N passed, N failed" for both; VM=0 runs the host
@@ -269,6 +275,6 @@ help:
 	@echo "              there), the systemd unit, sysusers.d and tmpfiles.d files, bash completion"
 	@echo "make uninstall  the same files, but vsd.conf and the state"
 
-.PHONY: check-vm vm-deps all deps bench-deps check check-san demo bench fuzz fuzz-bins install uninstall clean help FORCE
+.PHONY: check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install uninstall clean help FORCE
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

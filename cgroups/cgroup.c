@@ -788,6 +788,19 @@ int cg_work_enter(struct cg_manager *m, const char *id) {
         return 0;
 }
 
+int cg_enter(struct cg_manager *m, const char *name) {
+        char dir[300];
+        if (!cg_name_valid(name))
+                return -EINVAL;
+        for (size_t i = 0; i < m->n_hier; i++) {
+                procs_dir(m, i, name, dir, sizeof(dir));
+                int r = cg_file_write(m->hier[i].parent_fd, dir, "cgroup.procs", "0");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int cg_work_remove(struct cg_manager *m, const char *id, unsigned timeout_ms, vs_error *err) {
         char name[CG_WORK_ID_MAX + 16];
         int r = work_name(id, name, sizeof(name), err);

@@ -278,6 +278,11 @@ int cg_work_create(struct cg_manager *m, const char *id, vs_error *err);
 /* Move the calling process into the work cgroup id (every hierarchy);
  * -errno.  Allocates nothing: fit for a forked child before it works. */
 int cg_work_enter(struct cg_manager *m, const char *id);
+
+/* Move the caller into instance name's cgroup (v2: its payload), as
+ * cg_work_enter does into a work cgroup: for a helper whose processes
+ * become the instance's (a checkpoint's restore).  Fit for a forked child. */
+int cg_enter(struct cg_manager *m, const char *name);
 /* SIGKILL everything in it, wait at most timeout_ms for it to empty, and
  * remove it; 0 when it is absent. */
 int cg_work_remove(struct cg_manager *m, const char *id, unsigned timeout_ms, vs_error *err);

@@ -30,6 +30,12 @@
 
 /* ---- the instances' families ------------------------------------------- */
 
+/* Every state an instance can be in, each a series of vsd_instances and
+ * vsd_instance_state (enum inst_state: a new state goes here too). */
+static const enum inst_state all_states[] = {
+        INST_STOPPED, INST_RUNNING, INST_STOPPING, INST_PAUSED, INST_BROKEN, INST_CHECKPOINTED,
+};
+
 /* Which instances a family has a sample for. */
 enum when {
         W_ALL,      /* every instance */
@@ -286,20 +292,22 @@ int metrics_render(const struct metrics_inst *m, size_t n, const struct metrics_
         out_fmt(&o, "vsd_build_info{version=\"%s\"} 1\n", VS_VERSION);
 
         /* the instances per state, every state named (0 too) */
-        size_t per_state[INST_BROKEN + 1] = { 0 };
+        size_t per_state[ELEMENTSOF(all_states)] = { 0 };
         for (size_t k = 0; k < n; k++)
-                per_state[m[k].state]++;
+                for (size_t s = 0; s < ELEMENTSOF(all_states); s++)
+                        if (m[k].state == all_states[s])
+                                per_state[s]++;
         header(&o, "vsd_instances", "gauge", "Instances of this daemon, by state.");
-        for (int s = 0; s <= INST_BROKEN; s++)
-                out_fmt(&o, "vsd_instances{state=\"%s\"} %zu\n", inst_state_name((enum inst_state) s), per_state[s]);
+        for (size_t s = 0; s < ELEMENTSOF(all_states); s++)
+                out_fmt(&o, "vsd_instances{state=\"%s\"} %zu\n", inst_state_name(all_states[s]), per_state[s]);
 
         header(&o, "vsd_instance_state", "gauge", "1 for the state the instance is in, 0 for the others.");
         for (size_t k = 0; k < n; k++)
-                for (int s = 0; s <= INST_BROKEN; s++) {
+                for (size_t s = 0; s < ELEMENTSOF(all_states); s++) {
                         sample_start(&o, "vsd_instance_state", names[k]);
                         out_mem(&o, ",state=\"", 8);
-                        out_str(&o, inst_state_name((enum inst_state) s));
-                        out_str(&o, m[k].state == (enum inst_state) s ? "\"} 1\n" : "\"} 0\n");
+                        out_str(&o, inst_state_name(all_states[s]));
+                        out_str(&o, m[k].state == all_states[s] ? "\"} 1\n" : "\"} 0\n");
                 }
         header(&o, "vsd_instance_info", "gauge", "The instance's template, storage backend, network mode and onboot, as labels.");
         for (size_t k = 0; k < n; k++) {

@@ -148,6 +148,7 @@ struct vsd_settings {
         char lxcfs_dir[256];     /* its mount point and pid file; "" = <run_dir>/lxcfs */
         char builders[256];      /* [templates] builders: holds <builder>/build.sh */
         char tmpl_cache[256];    /* [templates] cache: builders' downloads and finished builds */
+        char criu[256];          /* [checkpoint] criu: the CRIU binary (4.2 or later) */
         struct net_settings net;
         struct stor_settings stor;
         struct security_settings sec;
@@ -156,6 +157,9 @@ struct vsd_settings {
         struct metrics_settings metrics;
         struct inst_defaults defaults;
 };
+
+/* Where `make deps` puts the CRIU it builds (tools/criu-deps.sh). */
+#define VS_CRIU_DEFAULT "/usr/local/lib/vsd/criu/criu"
 
 void settings_defaults(struct vsd_settings *s);
 

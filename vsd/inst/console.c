@@ -46,6 +46,10 @@ struct console {
         struct console_client *clients;
 };
 
+int console_slave_fd(const struct console *c) {
+        return c ? c->slave : -EBADF;
+}
+
 static void client_drop(struct console_client *cl) {
         struct console *c = cl->con;
         for (struct console_client **p = &c->clients; *p; p = &(*p)->next)

@@ -21,6 +21,10 @@ int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct 
                  vs_error *err);
 void console_free(struct console *c);
 
+/* The slave fd the console keeps (-EBADF: no console): what the instance's
+ * /dev/console is now. */
+int console_slave_fd(const struct console *c);
+
 /* After vsd restarted, the pty behind a running instance's /dev/console died
  * with the old daemon.  Mount this console's slave over /dev/console inside
  * the instance's mount namespace, so the next shell init spawns there (and

@@ -494,6 +494,10 @@ static int own_path(const struct sinfo *s, const char *name, enum view_own_file 
         return 0;
 }
 
+int sinfo_own_file_path(const struct sinfo *s, const char *name, enum view_own_file f, char *buf, size_t size) {
+        return own_path(s, name, f, buf, size);
+}
+
 /* Does this host need vsd's own /proc/stat (VIEW_OWN_STAT)? */
 static bool own_stat(const struct sinfo *s) {
         return streq(cg_manager_mode(s->vsd->cg), "v2");

@@ -56,6 +56,10 @@ void sinfo_instance_remove(struct sinfo *s, const char *name);
  * detached read-only copy of the mount of each in ret_trees, for the
  * child to bind (view_bind_own).  From sinfo_instance_add on, the daemon
  * writes them: the load every 5 s, the CPUs on each change. */
+/* Where the daemon keeps instance name's own view file f
+ * (<run_dir>/view/<name>.<file>): what a restore binds in again. */
+int sinfo_own_file_path(const struct sinfo *s, const char *name, enum view_own_file f, char *buf, size_t size);
+
 int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_trees[VIEW_N_OWN], vs_error *err);
 /* Remove them: a failed start's, or a stopped instance's. */
 void sinfo_files_remove(struct sinfo *s, const char *name);
