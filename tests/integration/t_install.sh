@@ -132,7 +132,7 @@ test_bash_completion() {
         local s=(vsctl --socket "$VSD_SOCKET")
         # commands, as vsctl help lists them
         assert_eq "$(complete_words vsctl st)" "start stats stop" "vsctl st<TAB>"
-        assert_eq "$(complete_words "${s[@]}" rest)" "restart restore-snapshot" "vsctl --socket S rest<TAB>"
+        assert_eq "$(complete_words "${s[@]}" resto)" "restore restore-snapshot" "vsctl --socket S resto<TAB>"
         # instance names from the daemon of --socket
         assert_eq "$(complete_words "${s[@]}" start w)" "web1 web2" "vsctl start w<TAB>"
         assert_eq "$(complete_words "${s[@]}" info "")" "db1 web1 web2" "vsctl info <TAB>"
