@@ -98,7 +98,8 @@ import json, sys
 out, md, n, par = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 t0, t1, t2, t3, t4 = map(float, sys.argv[5:10])
 running, fin = int(sys.argv[10]), json.loads(sys.argv[11])
-r = {"instances": n, "parallel": par, "boot_s": t1 - t0, "boot_event_s": fin["seconds"], "started": fin["started"],
+import os
+r = {"load": os.getloadavg()[0], "instances": n, "parallel": par, "boot_s": t1 - t0, "boot_event_s": fin["seconds"], "started": fin["started"],
      "running_after_boot": running, "stop_one_by_one_s": t3 - t2, "start_one_by_one_s": t4 - t3}
 json.dump(r, open(out, "w"), indent=1)
 with open(md, "w") as f:
@@ -109,6 +110,10 @@ with open(md, "w") as f:
 | daemon start to boot-finished ([boot] parallel = {par}; {r['started']} started, {running} running after) | {r['boot_s']:.1f} (the boot itself: {r['boot_event_s']:.1f}) |
 | the same instances started one by one (`vsctl start` each) | {r['start_one_by_one_s']:.1f} |
 | all of them stopped one by one (`vsctl stop` each) | {r['stop_one_by_one_s']:.1f} |
+
+Load average at the end: {r['load']:.1f}.  The boot's starts follow a reboot: each image
+instance's filesystem was not unmounted cleanly, and the first start makes the bridge and
+the firewall; the starts one by one find them in place.
 """)
 print(open(md).read())
 PY
