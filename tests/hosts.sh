@@ -185,6 +185,11 @@ hosts_down() {
                         kill -KILL "$p" 2>/dev/null
                 done
                 ip netns del "$(host_ns "$k")" 2>/dev/null
+                # under `make check-san`, as the runner's own daemon
+                if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/run-h$k/vsd.log" 2>/dev/null; then
+                        echo "SANITIZER: host $k: $(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/run-h$k/vsd.log")"
+                        rc=1
+                fi
         done
         ip netns del "$(host_lan_ns)" 2>/dev/null
         rm -f "$T/hosts.list"
