@@ -628,6 +628,8 @@ static const struct setting daemon_table[] = {
         ROW("api", "root_reserve", parse_reserve, struct vsd_settings, api.root_reserve),
         ROW("boot", "parallel", parse_parallel, struct vsd_settings, boot.parallel),
         ROW("metrics", "listen", parse_listen, struct vsd_settings, metrics.listen),
+        ROW("dashboard", "listen", parse_listen, struct vsd_settings, dashboard.listen),
+        ROW("dashboard", "token_file", parse_path, struct vsd_settings, dashboard.token_file),
         ROW("defaults", "memory", parse_size_or_none, struct vsd_settings, defaults.memory),
         ROW("defaults", "cpus", parse_cpus_or_none, struct vsd_settings, defaults.cpu_millis),
         ROW("defaults", "pids", parse_pids_or_none, struct vsd_settings, defaults.pids),
@@ -772,6 +774,7 @@ void settings_defaults(struct vsd_settings *s) {
         s->api.max_per_user = 64;
         s->api.root_reserve = 64;
         s->boot.parallel = 4;
+        snprintf(s->dashboard.token_file, sizeof(s->dashboard.token_file), "%s", "/etc/vsd/dashboard.token");
         /* A hosting host is safe without a vsd.conf: one customer who
          * forks, allocates or spins without bound hurts only himself. */
         s->defaults.memory = 512ULL << 20;

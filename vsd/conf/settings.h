@@ -116,6 +116,13 @@ struct metrics_settings {
         char listen[64]; /* "127.0.0.1:9177", "[::1]:9177"; "" = none (the API socket only) */
 };
 
+/* The daemon's [dashboard] section: the web dashboard on a TCP listener of
+ * its own (vsd/api/dashboard.c), behind a token read from token_file. */
+struct dashboard_settings {
+        char listen[64];      /* "127.0.0.1:9178"; "" = none */
+        char token_file[256]; /* root's, not readable by others; absent: no dashboard */
+};
+
 /* The daemon's [defaults] section: the limits an instance gets at create
  * when the request names none.  Copied into its config.ini there, so a
  * later change of these touches no existing instance. */
@@ -155,6 +162,7 @@ struct vsd_settings {
         struct api_settings api;
         struct boot_settings boot;
         struct metrics_settings metrics;
+        struct dashboard_settings dashboard;
         struct inst_defaults defaults;
 };
 
