@@ -610,6 +610,7 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
                 .warn = &s->warn,
                 .listener = &s->listener,
+                .ptys = (unsigned) v->set.klimits.ptys,
         };
         if (userns) {
                 /* the parent idmaps the layer's mount where it holds upper
@@ -623,6 +624,8 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 spec.layer_at = image ? layer->mount_at : s->dir;
                 spec.net_move_in = s->networked ? start_net_move_in : NULL;
                 spec.net_data = s;
+                spec.nesting = i->cfg.security.nesting;
+                spec.klimits = &v->set.klimits;
         }
         int r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
@@ -789,6 +792,9 @@ static int create_begin(struct vsd *v, const struct inst_config *cfg_in, bool re
         /* unprivileged unless asked otherwise; a clone gets a block of its
          * own, never its source's */
         if (resolved.security.privileged == PRIV_YES) {
+                if (resolved.security.nesting)
+                        return vs_err_msg(err, EINVAL, "'nesting' is for unprivileged instances: root inside a "
+                                          "privileged one is the host's root");
                 resolved.security.id_base = 0;
         } else {
                 resolved.security.privileged = PRIV_NO;
@@ -966,7 +972,12 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         if (inst_privileged(cfg->security.privileged) != inst_privileged(i->cfg.security.privileged))
                 return vs_err_msg(err, EINVAL, "'privileged' is chosen at create: make a new instance (or a clone) "
                                   "to change it");
+        if (cfg->security.nesting && inst_privileged(i->cfg.security.privileged))
+                return vs_err_msg(err, EINVAL, "'nesting' is for unprivileged instances: root inside a privileged one "
+                                  "is the host's root");
+        bool nesting = cfg->security.nesting;
         resolved.security = i->cfg.security;
+        resolved.security.nesting = nesting;
         r = netw_resolve(i->vsd, &i->cfg, &resolved, err);
         if (r < 0)
                 return r;

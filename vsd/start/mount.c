@@ -143,6 +143,21 @@ static const struct mnt_entry plan[] = {
          * kernel memory, the keyring and timers of the whole host, the
          * magic sysrq key.  Files get /dev/null on top, directories an
          * empty read-only tmpfs. */
+        /* Nesting (an unprivileged instance's choice): the kernel lets a
+         * user namespace mount a new proc or sysfs only where one of the
+         * same kind is fully visible in its mount namespace (no locked
+         * mount covering anything in it: fs/namespace.c,
+         * mount_too_revealing), and the instance's own have masks.  An
+         * unmasked pair, out of the way under /dev, as LXC does for its
+         * nesting containers.  What it shows is what the masks hide: the
+         * files the kernel guards against a user namespace stay guarded
+         * (kcore needs CAP_SYS_RAWIO of the host, sysrq-trigger and the
+         * writable sysctls belong to the host's root); timer_list,
+         * sched_debug and the like become readable (doc/architecture.md,
+         * "Nesting"). */
+        { MNT_NESTING, MNT_DIR, "dev/.vsd", NULL, NULL, 0, NULL, 0755 },
+        { MNT_NESTING, MNT_FS_NEWDIR, "dev/.vsd/proc", NULL, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0755 },
+        { MNT_NESTING, MNT_FS_NEWDIR, "dev/.vsd/sys", NULL, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0755 },
         { MNT_MASKED, MNT_MASK, "proc/acpi", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/asound", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/kcore", NULL, NULL, 0, NULL, 0 },
@@ -208,8 +223,16 @@ static int parent_of(int rootfd, const char *target, struct parent_cache *cache,
 /* A new filesystem on the entry's target: a directory made if missing
  * (MNT_FS), made here and new (MNT_FS_NEWDIR) or there already
  * (MNT_FS_THERE). */
-static int apply_fs(int rootfd, const struct mnt_entry *e, struct parent_cache *cache, vs_error *err) {
-        char p[FD_PATH_MAX];
+static int apply_fs(int rootfd, const struct mnt_entry *e, const struct mnt_params *params, struct parent_cache *cache,
+                    vs_error *err) {
+        char p[FD_PATH_MAX], data[128];
+        const char *opts = e->data;
+        /* the instance's ptys at once: each devpts instance counts its own,
+         * and all but the host's share kernel.pty.max - kernel.pty.reserve */
+        if (params && params->ptys && e->fstype && strcmp(e->fstype, "devpts") == 0) {
+                snprintf(data, sizeof(data), "%s,max=%u", e->data, params->ptys);
+                opts = data;
+        }
         if (e->kind != MNT_FS_THERE) {
                 const char *leaf;
                 int dir = parent_of(rootfd, e->target, cache, &leaf, err);
@@ -222,7 +245,7 @@ static int apply_fs(int rootfd, const struct mnt_entry *e, struct parent_cache *
                                              RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
         if (fd < 0)
                 return vs_err_msg(err, -fd, "open /%s", e->target);
-        if (mount(e->fstype, fd_path(fd, p), e->fstype, e->flags, e->data) < 0)
+        if (mount(e->fstype, fd_path(fd, p), e->fstype, e->flags, opts) < 0)
                 return vs_err_msg(err, errno, "mount %s on /%s", e->fstype, e->target);
         /* a parent resolved before may be below the new filesystem now */
         size_t n = strlen(e->target);
@@ -284,7 +307,7 @@ static int apply_readonly(int rootfd, const struct mnt_entry *e, vs_error *err) 
         return 0;
 }
 
-int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
+int mnt_apply(int rootfd, enum mnt_group group, const struct mnt_params *params, vs_error *err) {
         struct parent_cache cache = { .fd = -EBADF };
         int r = 0;
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(plan); i++) {
@@ -297,7 +320,14 @@ int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
                 case MNT_FS:
                 case MNT_FS_NEWDIR:
                 case MNT_FS_THERE:
-                        r = apply_fs(rootfd, e, &cache, err);
+                        r = apply_fs(rootfd, e, params, &cache, err);
+                        break;
+                case MNT_DIR:
+                        dir = parent_of(rootfd, e->target, &cache, &leaf, err);
+                        if (dir < 0)
+                                r = dir;
+                        else if (mkdirat(dir, leaf, e->mode) < 0 && errno != EEXIST)
+                                r = vs_err_msg(err, errno, "mkdir /%s", e->target);
                         break;
                 case MNT_NODE:
                 case MNT_LINK:

@@ -51,6 +51,7 @@ enum mnt_group {
         MNT_DEV,      /* SYNC_DEV: a small tmpfs, the standard nodes, devpts, shm, mqueue */
         MNT_MASKED,   /* SYNC_MASKED_PATHS */
         MNT_READONLY, /* SYNC_READONLY_PATHS */
+        MNT_NESTING,  /* SYNC_NESTING: an unmasked proc and sysfs, nesting instances only */
 };
 
 enum mnt_kind {
@@ -62,6 +63,7 @@ enum mnt_kind {
         MNT_MASK,      /* hidden: an empty read-only tmpfs on a directory, /dev/null on a
                         * file; nothing when absent */
         MNT_RDONLY,    /* bound on itself and made read-only; nothing when absent */
+        MNT_DIR,       /* a directory made at target (mode), nothing mounted */
 };
 
 struct mnt_entry {
@@ -78,8 +80,13 @@ struct mnt_entry {
 /* The plan, *ret_n entries. */
 const struct mnt_entry *mnt_plan(size_t *ret_n);
 
+/* What of the plan is per instance. */
+struct mnt_params {
+        unsigned ptys; /* the devpts's max= (its ptys at once); 0: the kernel's bound only */
+};
+
 /* Apply the plan's entries of group, in order, below rootfd. */
-int mnt_apply(int rootfd, enum mnt_group group, vs_error *err);
+int mnt_apply(int rootfd, enum mnt_group group, const struct mnt_params *params, vs_error *err);
 
 /* Bind the console pty slave (an fd of the caller) on /dev/console. */
 int mnt_dev_console(int rootfd, int console, vs_error *err);
