@@ -114,17 +114,25 @@ static enum vs_log_level level_of(const char *s) {
         return streq(s, "error") ? VS_LOG_ERR : streq(s, "warning") ? VS_LOG_WARN : streq(s, "debug") ? VS_LOG_DEBUG : VS_LOG_INFO;
 }
 
-/* The listener holder's news, for the sysinfo view (holder.h). */
+/* The listener holder's news, for the sysinfo view and the consoles
+ * (holder.h). */
 static int hold_adopt(void *ud, const struct hold_tag *tag, int fd) {
         return sinfo_listener_adopt(((struct vsd *) ud)->sinfo, tag, fd);
 }
 
+static int hold_adopt_console(void *ud, const struct hold_tag *tag, int master, const char *data, size_t len,
+                              uint32_t lost) {
+        return inst_console_adopt(ud, tag, master, data, len, lost);
+}
+
 static void hold_flush(void *ud) {
         sinfo_hold_flush(((struct vsd *) ud)->sinfo);
+        inst_consoles_hold_flush(ud);
 }
 
 static void hold_lost(void *ud) {
         sinfo_hold_lost(((struct vsd *) ud)->sinfo);
+        inst_consoles_hold_lost(ud);
 }
 
 int main(int argc, char **argv) {
@@ -334,7 +342,10 @@ int main(int argc, char **argv) {
                 r = sinfo_new(&v, &v.sinfo);
                 if (r >= 0)
                         r = hold_new(&v,
-                                     &(struct hold_ops){ .adopt = hold_adopt, .flush = hold_flush, .lost = hold_lost,
+                                     &(struct hold_ops){ .adopt = hold_adopt,
+                                                         .adopt_console = hold_adopt_console,
+                                                         .flush = hold_flush,
+                                                         .lost = hold_lost,
                                                          .ud = &v },
                                      &v.hold);
                 if (r < 0)
@@ -358,6 +369,9 @@ int main(int argc, char **argv) {
                 /* after the registry too: the listeners it gives back go
                  * to the instances' records */
                 hold_start(v.hold);
+                /* after the holder gave back the consoles it kept: a new
+                 * pty for each instance whose console was lost */
+                inst_consoles_recover(&v);
                 r = api_start(&v, &err);
         }
         if (r < 0) {

@@ -26,6 +26,7 @@
 #include "vsd/inst/idrange.h"
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
+#include "vsd/view/holder.h"
 #include "vsd/view/lxcfs.h"
 #include "vsd/view/sysinfo.h"
 #include "vsd/view/view.h"
@@ -513,6 +514,23 @@ static void console_own(struct instance *i, int slave) {
                 log_warn("Failed to give the console of %s to its root: %s, ignoring", i->cfg.name, strerror(errno));
 }
 
+static void hold_tag_of(const struct instance *i, struct hold_tag *ret) {
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->name, sizeof(ret->name), "%s", i->cfg.name);
+        ret->init_pid = (int32_t) i->pid;
+        ret->init_start = i->starttime;
+}
+
+/* A copy of the console's master to the holder: the daemon's death then
+ * leaves the pty alive, read by the holder, for the next daemon. */
+static int console_hold_now(struct instance *i) {
+        struct hold_tag tag;
+        if (!i->console || i->pidfd < 0)
+                return 0;
+        hold_tag_of(i, &tag);
+        return console_hold(i->console, i->vsd->hold, &tag, i->pidfd);
+}
+
 static int start_prepare(struct start_run *s, vs_error *err) {
         struct instance *i = s->i;
         struct vsd *v = i->vsd;
@@ -649,6 +667,12 @@ static int start_commit(struct start_run *s, vs_error *err) {
         int r = watch_init(i, err);
         if (r < 0)
                 return r;
+        /* Before the state file: a daemon killed after this leaves the
+         * console with the holder; one killed before has not committed the
+         * start, and the next one kills it (re-adoption).  Not now (the
+         * holder's queue is full, or it restarts): inst_consoles_hold_flush
+         * when it can take it. */
+        (void) console_hold_now(i);
         r = state_save(i, err);
         if (r < 0)
                 log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
@@ -1098,7 +1122,40 @@ int inst_resume(struct instance *i, vs_error *err) {
 
 /* ---- loading and re-adoption ------------------------------------------- */
 
-/* The console pty died with the previous vsd: give the instance a new one.
+/* ---- the console across daemon restarts (holder.h) ---- */
+
+int inst_console_adopt(struct vsd *v, const struct hold_tag *tag, int master, const char *data, size_t len,
+                       uint32_t lost) {
+        struct instance *i = inst_find(v, tag->name);
+        /* another init by that name, or none: that pty serves nobody (the
+         * holder drops its copy when that init's pidfd says it ended) */
+        if (!i || !inst_is_up(i) || i->console || i->pid != (pid_t) tag->init_pid || i->starttime != tag->init_start) {
+                safe_close(&master);
+                return -ESRCH;
+        }
+        char logp[600];
+        vs_error err = { 0 };
+        inst_path(i, "console.log", logp, sizeof(logp));
+        int r = console_adopt(v, logp, v->set.console_log_size, master, data, len, lost, &i->console, &err);
+        if (r < 0)
+                log_warn("Instance %s: Failed to take its console back from the holder: %s, ignoring", i->cfg.name,
+                         err.msg);
+        return r;
+}
+
+void inst_consoles_hold_flush(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (inst_is_up(v->inst[k]) && console_hold_now(v->inst[k]) < 0)
+                        return; /* no room, or no holder: called again when there is */
+}
+
+void inst_consoles_hold_lost(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                console_hold_lost(v->inst[k]->console);
+}
+
+/* The console's pty died with the previous vsd and its holder (or the
+ * holder was of a vsd that kept none): give the instance a new one.
  * Without it busybox init respawns a shell that cannot open /dev/console
  * every second, and the SIGCHLD of each attempt starves its halt signal. */
 static void reattach_console(struct instance *i) {
@@ -1111,6 +1168,17 @@ static void reattach_console(struct instance *i) {
                 log_warn("Instance %s has no console after re-adoption: %s", i->cfg.name, err.msg);
                 console_free(i->console);
                 i->console = NULL;
+                return;
+        }
+        log_info("Instance %s: its console was lost with the previous vsd; it has a new one", i->cfg.name);
+        (void) console_hold_now(i);
+}
+
+void inst_consoles_recover(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++) {
+                struct instance *i = v->inst[k];
+                if (inst_is_up(i) && !i->console && i->pidfd >= 0)
+                        reattach_console(i);
         }
 }
 
@@ -1152,7 +1220,8 @@ static void adopt(struct instance *i) {
                                                  "are files of its own cgroup tree, guarded only by the host's "
                                                  "nsdelegate; restart it to move it below them",
                                                  i->cfg.name);
-                                reattach_console(i);
+                                /* its console: taken back from the holder,
+                                 * or a new one (inst_consoles_recover) */
                                 netw_adopt(i->net);
                                 mon_instance_started(i->vsd->mon, &i->cfg);
                                 emit(i, "adopted", json_pack("{s:i}", "pid", (int) pid));

@@ -90,6 +90,21 @@ struct instance {
 int inst_registry_load(struct vsd *v, vs_error *err);
 void inst_registry_free(struct vsd *v);
 
+/* The consoles across daemon restarts: the listener holder keeps a copy
+ * of each running instance's console master (vsd/view/holder.h), given at
+ * the start's commit.  At daemon start the holder gives them back
+ * (inst_console_adopt: 0 when an instance re-adopted with that init took
+ * it; master is taken either way); then inst_consoles_recover gives every
+ * re-adopted instance still without one a new pty (mounted over its
+ * /dev/console).  flush: give the holder every copy it lacks, until its
+ * queue is full; lost: it has none any more. */
+struct hold_tag;
+int inst_console_adopt(struct vsd *v, const struct hold_tag *tag, int master, const char *data, size_t len,
+                       uint32_t lost);
+void inst_consoles_recover(struct vsd *v);
+void inst_consoles_hold_flush(struct vsd *v);
+void inst_consoles_hold_lost(struct vsd *v);
+
 /* The state predicates, the one place that says which states count (no
  * caller tests a list of states by hand). */
 
