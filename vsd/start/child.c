@@ -461,7 +461,15 @@ static int step_dev(struct child *c) {
 static int step_dev_console(struct child *c) {
         if (c->spec->console < 0)
                 return 0;
-        return mnt_dev_console(c->rootfd, c->spec->console, &c->err);
+        return mnt_dev_console(c->rootfd, c->spec->console, &c->console_tree, &c->err);
+}
+
+static int step_console_mount(struct child *c) {
+        if (c->console_tree < 0)
+                return 0;
+        int r = mnt_console_attach(c->console_tree, &c->err);
+        safe_close(&c->console_tree);
+        return r;
 }
 
 static int step_nesting(struct child *c) {
@@ -674,6 +682,10 @@ static const struct child_step spawn_steps[] = {
         /* After the last mount of ours and the pivot: every mount above
          * becomes one root inside cannot undo (CAP_SYS_ADMIN, caps.c). */
         { .stage = SYNC_LOCK_MOUNTS, .run = step_lock_mounts },
+        /* After the lock: the console's mount is the one that stays
+         * unlocked, so that a daemon that lost its pty can replace it
+         * (mount.h says why). */
+        { .stage = SYNC_CONSOLE_MOUNT, .run = step_console_mount },
         /* After the pivot: it opens the instance's /dev/console. */
         { .stage = SYNC_CONSOLE, .run = step_console },
         /* After the last step that opens a file (step_nofile says why). */

@@ -351,11 +351,11 @@ int mnt_apply(int rootfd, enum mnt_group group, const struct mnt_params *params,
         return r;
 }
 
-int mnt_dev_console(int rootfd, int console, vs_error *err) {
+int mnt_dev_console(int rootfd, int console, int *ret_tree, vs_error *err) {
         char link[FD_PATH_MAX], src[256];
         struct stat want, got;
         /* The console fd's mount belongs to the host's mount namespace, and a
-         * bind source must be in ours: bind the same path in our copy of the
+         * mount's copy must come from ours: the same path in our copy of the
          * host's tree (/dev/pts/N), after checking it is the same device. */
         ssize_t n = readlink(fd_path(console, link), src, sizeof(src) - 1);
         if (n < 0)
@@ -368,7 +368,24 @@ int mnt_dev_console(int rootfd, int console, vs_error *err) {
         _cleanup_close_ int devfd = open_dir_in_root(rootfd, "dev", err);
         if (devfd < 0)
                 return devfd;
-        return bind_node(devfd, "console", src, "dev/console", err);
+        int fd = openat(devfd, "console", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return vs_err_msg(err, errno, "create /dev/console");
+        close(fd);
+        int tree = sys_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0)
+                return vs_err_msg(err, -tree, "copy the mount of %s", src);
+        *ret_tree = tree;
+        return 0;
+}
+
+int mnt_console_attach(int tree, vs_error *err) {
+        /* after the pivot: "/" is the instance's root, and /dev the tmpfs
+         * the child made, where nothing of the instance's is yet */
+        int r = sys_move_mount(tree, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH);
+        if (r < 0)
+                return vs_err_msg(err, -r, "mount the console on /dev/console");
+        return 0;
 }
 
 int mnt_pivot_root(int rootfd, vs_error *err) {

@@ -88,8 +88,19 @@ struct mnt_params {
 /* Apply the plan's entries of group, in order, below rootfd. */
 int mnt_apply(int rootfd, enum mnt_group group, const struct mnt_params *params, vs_error *err);
 
-/* Bind the console pty slave (an fd of the caller) on /dev/console. */
-int mnt_dev_console(int rootfd, int console, vs_error *err);
+/* The console, in two steps.  Before the pivot: make /dev/console (an
+ * empty file of the instance's /dev) and a detached copy of the mount of
+ * the console pty slave (an fd of the caller) in *ret_tree.  After the
+ * lock (step_lock_mounts): attach that copy on /dev/console, the one
+ * mount of ours that stays unlocked.  A daemon that lost the pty (a
+ * restart with the listener holder gone too) must unmount it to mount a
+ * new one: nothing can be mounted on top of a bind of a pty node that is
+ * gone (the kernel refuses an unlinked mount point, ENOENT), and a locked
+ * mount cannot be unmounted.  Unlocked, root inside may unmount it too,
+ * which shows the empty file; stacking a mount of its own on it was
+ * always allowed. */
+int mnt_dev_console(int rootfd, int console, int *ret_tree, vs_error *err);
+int mnt_console_attach(int tree, vs_error *err);
 
 /* Make rootfd the root and detach the host's tree; cwd ends at "/". */
 int mnt_pivot_root(int rootfd, vs_error *err);

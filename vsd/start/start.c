@@ -624,6 +624,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 .pty_slave = -EBADF,
                 .time_ns_fd = -EBADF,
                 .listener = -EBADF,
+                .console_tree = -EBADF,
                 .clone_monotonic = clone_monotonic,
                 .clone_boottime = clone_boottime,
         };
