@@ -116,20 +116,40 @@ inst_is() {
         [ "$(inst_state "$1")" = "$2" ]
 }
 
-# The instance's reboot(2) ends its own init, never the host: vsd reports
-# it (busybox's reboot -f calls reboot(2) at once).
-test_reboot_inside_ends_the_instance() {
-        local evp
+restarted() { # NAME OLDPID: running again, with another init
+        local p
+        p=$(inst_pid "$1")
+        [ "$(inst_state "$1")" = running ] && [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$2" ]
+}
+
+# reboot(2) inside ends the instance's own init, never the host, and the
+# kernel says which call it was: SIGHUP (restart) or SIGINT (halt, power
+# off) as init's end.  busybox's reboot -f and poweroff -f make the call
+# at once: the instance starts again, or stays stopped.  A stop through
+# busybox init's halt, which ends in reboot(2) too, is a clean halt as
+# before: exit status 0, no signal.
+test_reboot_inside() {
+        local evp pid ev
         vsctl create n-boot --start
+        pid=$(inst_pid n-boot)
         "$B/vsctl" --socket "$VSD_SOCKET" events --json >"$T/ev.out" 2>/dev/null &
         evp=$!
         vsctl exec n-boot -- reboot -f >/dev/null 2>&1 || true
-        wait_for inst_is n-boot stopped
+        wait_for restarted n-boot "$pid"
         wait_for grep -q '"how":"rebooted-inside"' "$T/ev.out"
+        vsctl exec n-boot -- true
+        vsctl exec n-boot -- poweroff -f >/dev/null 2>&1 || true
+        wait_for inst_is n-boot stopped
+        wait_for grep -q '"how":"halted-inside"' "$T/ev.out"
         kill "$evp" 2>/dev/null || true
         wait "$evp" 2>/dev/null || true
+        ! grep -q '"type":"died"' "$T/ev.out" || fail "a reboot inside reported as a death: $(grep '"died"' "$T/ev.out")"
         vsctl start n-boot
-        assert_eq "$(inst_state n-boot)" running "started again"
+        vsctl stop n-boot
+        ev=$(vsctl events n-boot --past --no-follow --json | grep '"type":"stopped"' | tail -1)
+        assert_eq "$(json .how <<<"$ev")" halt "how vsctl stop ended"
+        assert_eq "$(json '.signal // "none"' <<<"$ev")" none "init's end"
+        assert_eq "$(json .exit_status <<<"$ev")" 0 "init's exit status"
 }
 
 # hog_start NAME WHAT MAX: hold as many of WHAT as the instance may open, in

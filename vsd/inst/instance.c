@@ -132,11 +132,10 @@ static const char *stop_how_name(const struct instance *i) {
         default:
                 break;
         }
-        /* a reboot(2) inside the instance ends its init with SIGINT (halt,
-         * power off) or SIGHUP (restart): the instance's own decision */
-        if (i->exit_known && i->exit_signal == SIGINT)
+        /* the instance's own decision (on_init_exit) */
+        if (i->exit_reboot == SIGINT)
                 return "halted-inside";
-        if (i->exit_known && i->exit_signal == SIGHUP)
+        if (i->exit_reboot == SIGHUP)
                 return "rebooted-inside";
         return "died";
 }
@@ -309,12 +308,17 @@ static void stopped(struct instance *i) {
         json_t *how = exit_json(i);
         json_object_set_new(how, "how", json_string(stop_how_name(i)));
         emit(i, "stopped", how);
+        bool rebooted = i->exit_reboot == SIGHUP && i->stop_how == STOP_HOW_NONE;
         i->stop_how = STOP_HOW_NONE;
         i->exit_known = false;
+        i->exit_reboot = 0;
 
-        if (then == AFTER_STOP_START)
+        if (then == AFTER_STOP_START) {
                 r = inst_start(i, &err);
-        else if (then == AFTER_STOP_DESTROY) {
+                /* nobody waits for a reboot asked for inside: the log says it */
+                if (r < 0 && rebooted)
+                        log_warn("Instance %s rebooted itself and did not start again: %s", i->cfg.name, err.msg);
+        } else if (then == AFTER_STOP_DESTROY) {
                 r = inst_destroy(i, &err);
                 if (r >= 0)
                         return; /* waiters were told by inst_destroy */
@@ -369,13 +373,29 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
         /* Only our own children can be waited for; an adopted init was
          * re-parented when the previous vsd died and is reaped by its new parent. */
         i->exit_known = false;
+        i->exit_reboot = 0;
         if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0) {
                 log_info("Instance %s: init %d exited (%s %d)", i->cfg.name, (int) i->pid,
                          si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
                 i->exit_known = true;
                 i->exit_status = si.si_code == CLD_EXITED ? si.si_status : 0;
                 i->exit_signal = si.si_code == CLD_EXITED ? 0 : si.si_status;
+                /* reboot(2) in the instance's pid namespace (busybox's halt,
+                 * poweroff and reboot; systemd's once it holds CAP_SYS_BOOT)
+                 * ends init as killed by SIGINT (halt, power off) or SIGHUP
+                 * (restart).  Nothing else can: the kernel ignores both from
+                 * anyone, the host included, while init leaves them at
+                 * their default action.  So this is init's clean end, as an
+                 * exit 0 was when the call failed: reported so, and a
+                 * restart asked for is done. */
+                if (si.si_code == CLD_KILLED && (si.si_status == SIGINT || si.si_status == SIGHUP)) {
+                        i->exit_reboot = si.si_status;
+                        i->exit_signal = 0;
+                        i->exit_status = 0;
+                }
         }
+        if (i->exit_reboot == SIGHUP && i->stop_how == STOP_HOW_NONE && i->after_stop == AFTER_STOP_NOTHING)
+                i->after_stop = AFTER_STOP_START;
         /* before the cgroup goes: its counters hold the last word on OOM
          * kills (an OOM kill may be what ended init) */
         mon_instance_exited(i->vsd->mon, i->cfg.name);

@@ -77,6 +77,9 @@ struct instance {
         /* init's end, for the events: exit status, or the signal (> 0) */
         int exit_status, exit_signal;
         bool exit_known;
+        /* SIGINT or SIGHUP: init ended by reboot(2) in its pid namespace
+         * (halt or power off, restart), a clean end; 0 otherwise */
+        int exit_reboot;
         struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
         struct netw_inst *net;       /* its record in the network's (netw_add); NULL when broken */
         /* non-empty while a long operation (snapshot.c) works on it, saying
