@@ -219,6 +219,25 @@ test_exec_tty_inside() {
         vsctl exec ex11 -- sh -c 'ls /dev/pts' | grep -qx ptmx || fail "no devpts in the instance"
 }
 
+# An end-of-file already waiting in the caller's terminal when exec -t
+# starts (script(1) sends Ctrl-D at once when its own input is empty; the
+# sleep makes it arrive while the terminal is still in canonical mode,
+# where the kernel keeps it as a NUL): the command gets it as its end of
+# input, and nothing shows.  Before, the NUL reached the command's terminal
+# as a byte, echoed "^@", and cat waited for an end that never came.
+test_exec_tty_eof_typed_ahead() {
+        local out rc=0
+        vsctl create ex13 --start
+        timeout 20 script -qec "sleep 0.5; $B/vsctl --socket $VSD_SOCKET exec -t ex13 -- cat" /dev/null </dev/null \
+                >"$T/o" || rc=$?
+        out=$(od -An -c <"$T/o" | tr -s ' \n' ' ')
+        note "exec -t cat: exit $rc: '$out'"
+        assert_eq "$rc" 0 "exec -t cat with an end-of-file typed ahead"
+        [[ $out != *"^"* ]] || fail "the end-of-file showed as '$out'"
+        out=$(script -qec "sleep 0.5; $B/vsctl --socket $VSD_SOCKET exec -t ex13 -- echo hi" /dev/null </dev/null | tr -d '\r')
+        assert_eq "$out" hi "echo through exec -t with an end-of-file typed ahead"
+}
+
 test_exec_tty_planted_ptmx() {
         local pid
         vsctl create ex12 --start

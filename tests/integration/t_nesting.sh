@@ -173,7 +173,7 @@ test_ptys_bounded() {
         # the neighbour and the host still get theirs
         assert_eq "$(vsctl exec n-pty2 -- /probe try pty | probe_val pty)" ok "a pty in the neighbour"
         assert_eq "$("$B/tests/probe" try pty | probe_val pty)" ok "a pty on the host"
-        assert_eq "$(script -qec "$B/vsctl --socket $VSD_SOCKET exec -t n-pty2 -- echo hi" /dev/null | tr -d '\r\0')" hi \
+        assert_eq "$(script -qec "$B/vsctl --socket $VSD_SOCKET exec -t n-pty2 -- echo hi" /dev/null | tr -d '\r')" hi \
                 "exec -t into the neighbour"
 }
 
