@@ -245,8 +245,9 @@ test_exec_tty_planted_ptmx() {
         # What the terminal is opened from belongs to the customer: a FIFO or
         # a link there must be refused, never blocked on or followed.  Made
         # as root inside (its user namespace: the instance's /dev takes no
-        # file of the host's root) with the mount rights it lacks.
-        nsenter -t "$pid" -U -m sh -c 'umount -l /dev/pts && mkfifo /dev/pts/ptmx'
+        # file of the host's root), on a tmpfs of its own over its devpts
+        # (which is locked: mounted on, never unmounted).
+        nsenter -t "$pid" -U -m sh -c 'mount -t tmpfs tmpfs /dev/pts && mkfifo /dev/pts/ptmx'
         expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
         [[ $LAST_ERR == *ptmx* ]] || fail "the error does not name the terminal: $LAST_ERR"
         nsenter -t "$pid" -U -m sh -c 'rm /dev/pts/ptmx && ln -s /dev/null /dev/pts/ptmx'
