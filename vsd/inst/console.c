@@ -278,7 +278,12 @@ int console_rebind(struct console *c, int init_pidfd, vs_error *err) {
         if (pid == 0) {
                 if (sys_setns(init_pidfd, CLONE_NEWNS) < 0)
                         _exit(1);
-                (void) umount2("/dev/console", MNT_DETACH);
+                /* the old pty's mount must go (nothing mounts on a bind
+                 * of a pty node that is gone), with whatever root inside
+                 * stacked on it; a locked one (an instance started by an
+                 * older vsd) stays, and the mount below then fails */
+                for (int k = 0; k < 8 && umount2("/dev/console", MNT_DETACH | UMOUNT_NOFOLLOW) == 0; k++)
+                        ;
                 if (sys_move_mount(tree, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH) < 0)
                         _exit(2);
                 _exit(0);
