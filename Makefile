@@ -90,12 +90,18 @@ DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libinip
        libcgroup-dev libseccomp-dev libcap-dev libmnl-dev busybox-static curl iproute2 \
        procps psmisc util-linux man-db jq lxcfs fuse3 \
        libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3
-deps:
+deps: criu-deps
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# CRIU 4.2 for checkpoints, built from Debian's source package into a
+# private prefix (tools/criu-deps.sh; vsd.conf [checkpoint] criu).
+CRIU_PREFIX ?= /usr/local/lib/vsd/criu
+criu-deps:
+	@PREFIX=$(CRIU_PREFIX) tools/criu-deps.sh
 
 # make check: the host suite and, beside it, the VM lane (below) on
 # VM_CHECK_TESTS, one final "N passed, N failed" for both; VM=0 runs the host
@@ -221,6 +227,6 @@ help:
 	@echo "              start handshake's reports, FUZZ_SECONDS=$(FUZZ_SECONDS) each (clang, into $(FUZZ_B)/)"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
-.PHONY: check-vm vm-deps all deps bench-deps check check-san demo bench fuzz fuzz-bins install clean help
+.PHONY: check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install clean help
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

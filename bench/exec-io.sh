@@ -24,26 +24,9 @@ OUT=$SRC/bench/results
 RAW=$OUT/raw
 mkdir -p "$OUT" "$RAW"
 
-T=$(mktemp -d /var/tmp/vsd-bench-exec.XXXXXX)
-CG=vsd-bench-exec-$$
-SOCK=$T/run/vsd.sock
-VSD_PID=
-cleanup() {
-        set +e
-        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
-        bench_cgroups_remove "$CG"
-        bench_net_remove vsd_bench_exec
-        bench_dir_remove "$T"
-}
-trap cleanup EXIT
-
-mkdir -p "$T/root/templates" "$T/run"
-"$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+bench_private exec /var/tmp vsd_bench_exec
 printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbx" "nft_table = vsd_bench_exec" >"$T/vsd.conf"
-"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
-        -c "$T/vsd.conf" 2>>"$T/vsd.log" &
-VSD_PID=$!
-bench_vsd_wait "$SOCK"
+bench_private_start
 "$B/vsctl" --socket "$SOCK" create x-io --start >/dev/null
 
 # Random bytes (no file system or pipe shortcut for zeros), read once so

@@ -83,3 +83,45 @@ bench_dir_remove() {
         done
         return 0
 }
+
+# bench_private NAME DIR TABLE [BRIDGE]: the state of one private daemon
+# for a bench script: T (a new directory below DIR, with root/templates and
+# run), CG (its cgroup parent), SOCK, VSD_PID (empty until
+# bench_private_start), vsctl() talking to it, and an EXIT trap that ends it
+# with its instances, cgroups, firewall table TABLE and bridge BRIDGE, and
+# removes T.  The busybox template is built into it (EXTRA_FILES, as the
+# builder takes it, passes through).  The caller writes $T/vsd.conf.
+bench_private() {
+        T=$(mktemp -d "$2/vsd-bench-$1.XXXXXX")
+        CG=vsd-bench-$1-$$
+        SOCK=$T/run/vsd.sock
+        VSD_PID=
+        BENCH_TABLE=$3
+        BENCH_BRIDGE=${4:-}
+        vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
+        trap bench_private_cleanup EXIT
+        mkdir -p "$T/root/templates" "$T/run"
+        "$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+}
+
+bench_private_cleanup() {
+        set +e
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
+        bench_cgroups_remove "$CG"
+        bench_net_remove "$BENCH_TABLE" "$BENCH_BRIDGE"
+        bench_dir_remove "$T"
+}
+
+# bench_private_start / bench_private_stop: the private daemon on
+# $T/vsd.conf, its log in $T/vsd.log; started answers.
+bench_private_start() {
+        "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
+                -c "$T/vsd.conf" 2>>"$T/vsd.log" &
+        VSD_PID=$!
+        bench_vsd_wait "$SOCK"
+}
+bench_private_stop() {
+        kill "$VSD_PID"
+        wait "$VSD_PID" 2>/dev/null || true
+        VSD_PID=
+}

@@ -25,27 +25,9 @@ OUT=$SRC/bench/results
 RAW=$OUT/raw
 mkdir -p "$OUT" "$RAW"
 
-T=$(mktemp -d /var/tmp/vsd-bench-ops.XXXXXX)
-CG=vsd-bench-ops-$$
-SOCK=$T/run/vsd.sock
-VSD_PID=
-cleanup() {
-        set +e
-        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
-        bench_cgroups_remove "$CG"
-        bench_net_remove vsd_bench_ops
-        bench_dir_remove "$T"
-}
-trap cleanup EXIT
-
-mkdir -p "$T/root/templates" "$T/run"
-"$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+bench_private ops /var/tmp vsd_bench_ops
 printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbo" "nft_table = vsd_bench_ops" >"$T/vsd.conf"
-"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
-        -c "$T/vsd.conf" 2>>"$T/vsd.log" &
-VSD_PID=$!
-bench_vsd_wait "$SOCK"
-vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
+bench_private_start
 vsctl create big --disk "$((MB / 1024 + 1))G" --start >/dev/null
 vsctl create other --start >/dev/null
 # data, not holes: the copy moves every byte

@@ -329,6 +329,10 @@ PY
 # an instance calls it in a loop.  Its own daemon too.
 "$SRC/bench/sysinfo.sh" "$B"
 
+# Checkpoint and restore with CRIU: time and image size, idle and with
+# 64 MiB of dirty memory.  Its own daemon too.
+"$SRC/bench/checkpoint.sh" "$B"
+
 # BENCH_OLD=REV: the start, the exec, the daemon's CPU time and memory of
 # this build against revision REV's, alternating in one run.
 if [ -n "${BENCH_OLD:-}" ]; then

@@ -23,36 +23,9 @@ DD_MB=${DD_MB:-1024}
 OUT=$SRC/bench/results
 mkdir -p "$OUT"
 
-T=$(mktemp -d /tmp/vsd-bench-stor.XXXXXX)
-CG=vsd-bench-stor-$$
-SOCK=$T/run/vsd.sock
-VSD_PID=
-vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
-cleanup() {
-        set +e
-        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
-        bench_cgroups_remove "$CG"
-        bench_net_remove vsd_bench_stor
-        bench_dir_remove "$T"
-}
-trap cleanup EXIT
-
-start_vsd() {
-        "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
-                -c "$T/vsd.conf" 2>>"$T/vsd.log" &
-        VSD_PID=$!
-        bench_vsd_wait "$SOCK"
-}
-stop_vsd() {
-        kill "$VSD_PID"
-        wait "$VSD_PID" 2>/dev/null || true
-        VSD_PID=
-}
-
-mkdir -p "$T/root/templates" "$T/run"
-"$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+bench_private stor /tmp vsd_bench_stor
 printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbs" "nft_table = vsd_bench_stor" >"$T/vsd.conf"
-start_vsd
+bench_private_start
 
 now_us() { echo "${EPOCHREALTIME/./}"; }
 # time_ms CMD...: milliseconds CMD took, its output discarded
@@ -132,9 +105,9 @@ throughput() { # LABEL NAME
 vsctl create w-dio --start >/dev/null
 throughput "image, direct_io = yes" w-dio
 vsctl stop --kill w-dio >/dev/null
-stop_vsd
+bench_private_stop
 printf '%s\n' "[storage]" "direct_io = no" >>"$T/vsd.conf"
-start_vsd
+bench_private_start
 vsctl create w-buf --start >/dev/null
 throughput "image, direct_io = no" w-buf
 vsctl stop --kill w-buf >/dev/null

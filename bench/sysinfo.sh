@@ -25,27 +25,9 @@ OUT=$SRC/bench/results
 RAW=$OUT/raw
 mkdir -p "$OUT" "$RAW"
 
-T=$(mktemp -d /var/tmp/vsd-bench-sysinfo.XXXXXX)
-CG=vsd-bench-sysinfo-$$
-SOCK=$T/run/vsd.sock
-VSD_PID=
-cleanup() {
-        set +e
-        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
-        bench_cgroups_remove "$CG"
-        bench_net_remove vsd_bench_si
-        bench_dir_remove "$T"
-}
-trap cleanup EXIT
-
-mkdir -p "$T/root/templates" "$T/run"
-EXTRA_FILES="$B/tests/probe:probe" "$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+EXTRA_FILES="$B/tests/probe:probe" bench_private sysinfo /var/tmp vsd_bench_si
 printf '%s\n' "[network]" "default_mode = none" "link_prefix = vbs" "nft_table = vsd_bench_si" >"$T/vsd.conf"
-"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
-        -c "$T/vsd.conf" 2>>"$T/vsd.log" &
-VSD_PID=$!
-bench_vsd_wait "$SOCK"
-vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
+bench_private_start
 vsctl create s1 --memory 128M --start >/dev/null
 
 python3 - "$RAW/sysinfo.json" "$RUNS" "$CALLS" "$STORM" "$B" "$SOCK" <<'PY'

@@ -24,28 +24,10 @@ MEM_N=${MEM_N:-5}
 OUT=$SRC/bench/results
 mkdir -p "$OUT"
 
-T=$(mktemp -d /tmp/vsd-bench-userns.XXXXXX)
-CG=vsd-bench-userns-$$
-SOCK=$T/run/vsd.sock
-VSD_PID=
-vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
-cleanup() {
-        set +e
-        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
-        bench_cgroups_remove "$CG"
-        bench_net_remove vsd_bench_uns vsbenchu0
-        bench_dir_remove "$T"
-}
-trap cleanup EXIT
-
-mkdir -p "$T/root/templates" "$T/run"
-"$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+bench_private userns /tmp vsd_bench_uns vsbenchu0
 printf '%s\n' "[network]" "bridge = vsbenchu0" "bridge_ipv4 = 10.252.0.1/16" "link_prefix = vbu" \
         "nft_table = vsd_bench_uns" >"$T/vsd.conf"
-"$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
-        -c "$T/vsd.conf" 2>>"$T/vsd.log" &
-VSD_PID=$!
-bench_vsd_wait "$SOCK"
+bench_private_start
 
 vsctl create s-unpriv >/dev/null
 vsctl create s-priv --privileged >/dev/null

@@ -788,6 +788,19 @@ int cg_work_enter(struct cg_manager *m, const char *id) {
         return 0;
 }
 
+int cg_enter(struct cg_manager *m, const char *name) {
+        char dir[300];
+        if (!cg_name_valid(name))
+                return -EINVAL;
+        for (size_t i = 0; i < m->n_hier; i++) {
+                procs_dir(m, i, name, dir, sizeof(dir));
+                int r = cg_file_write(m->hier[i].parent_fd, dir, "cgroup.procs", "0");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int cg_work_remove(struct cg_manager *m, const char *id, unsigned timeout_ms, vs_error *err) {
         char name[CG_WORK_ID_MAX + 16];
         int r = work_name(id, name, sizeof(name), err);
@@ -857,6 +870,28 @@ static int stats(struct cg_manager *m, const char *name, bool counters_only, str
         if (r < 0)
                 return r;
         *ret = s;
+        return 0;
+}
+
+int cg_cpu_times(struct cg_manager *m, const char *name, uint64_t *ret_user_ns, uint64_t *ret_system_ns) {
+        if (!cg_name_valid(name))
+                return -EINVAL;
+        const struct cg_hier *h = m->ops == &cg_v2_ops ? &m->hier[0] : cg_hier_of(m, CG_CPUACCT);
+        if (!h)
+                return -EOPNOTSUPP;
+        char buf[1024];
+        int r = cg_file_read(h->parent_fd, name, h->unified ? "cpu.stat" : "cpuacct.stat", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        uint64_t user = 0, sys = 0;
+        if ((r = cg_parse_key(buf, h->unified ? "user_usec" : "user", &user)) < 0 ||
+            (r = cg_parse_key(buf, h->unified ? "system_usec" : "system", &sys)) < 0)
+                return r;
+        /* v1 counts USER_HZ ticks, which the kernel fixes at 100 for
+         * every interface that shows them */
+        uint64_t unit = h->unified ? 1000 : 10000000;
+        *ret_user_ns = user * unit;
+        *ret_system_ns = sys * unit;
         return 0;
 }
 

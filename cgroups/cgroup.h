@@ -196,6 +196,12 @@ int cg_unshare_ns_at_root(struct cg_manager *m, vs_error *err);
  * cg_open_join_dir(); public for the unit tests. */
 int cg_path_below(const char *proc_cgroup, const char *prefix, char *ret, size_t len);
 
+/* The CPU time the instance's processes spent in user and in kernel mode,
+ * in ns (v2: cpu.stat user_usec/system_usec, which exist without the cpu
+ * controller; v1: cpuacct.stat, in USER_HZ ticks).  -errno, no message:
+ * read about once a second per instance. */
+int cg_cpu_times(struct cg_manager *m, const char *name, uint64_t *ret_user_ns, uint64_t *ret_system_ns);
+
 /* Send sig to every process in the cgroup (v2/unified: cgroup.kill for
  * SIGKILL; otherwise freeze, signal each pid in cgroup.procs, thaw). */
 int cg_kill(struct cg_manager *m, const char *name, int sig, vs_error *err);
@@ -272,6 +278,11 @@ int cg_work_create(struct cg_manager *m, const char *id, vs_error *err);
 /* Move the calling process into the work cgroup id (every hierarchy);
  * -errno.  Allocates nothing: fit for a forked child before it works. */
 int cg_work_enter(struct cg_manager *m, const char *id);
+
+/* Move the caller into instance name's cgroup (v2: its payload), as
+ * cg_work_enter does into a work cgroup: for a helper whose processes
+ * become the instance's (a checkpoint's restore).  Fit for a forked child. */
+int cg_enter(struct cg_manager *m, const char *name);
 /* SIGKILL everything in it, wait at most timeout_ms for it to empty, and
  * remove it; 0 when it is absent. */
 int cg_work_remove(struct cg_manager *m, const char *id, unsigned timeout_ms, vs_error *err);

@@ -30,6 +30,10 @@
 #include <string.h>
 
 #include <nftables/libnftables.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/util.h"
 
@@ -868,4 +872,65 @@ int fw_forward_parse(const char *s, struct fw_forward *ret, vs_error *err) {
 
 void fw_forward_format(const struct fw_forward *f, char *buf, size_t len) {
         snprintf(buf, len, "%s:%u:%u", proto_name(f->proto), f->host_port, f->port);
+}
+
+/* ---- another namespace's tables (fw_netns_drop_tables) ---- */
+
+/* In the child: every "table FAMILY NAME" of `nft list tables` whose name
+ * starts with prefix, deleted in one transaction.  Returns how many. */
+static int drop_tables_here(const char *prefix) {
+        struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!nft || nft_ctx_buffer_output(nft) < 0 || nft_ctx_buffer_error(nft) < 0)
+                return -ENOMEM;
+        int n = 0;
+        if (nft_run_cmd_from_buffer(nft, "list tables") != 0) {
+                nft_ctx_free(nft);
+                return -EIO;
+        }
+        const char *out = nft_ctx_get_output_buffer(nft);
+        char cmds[4096] = "", family[32], name[256];
+        size_t len = 0;
+        for (const char *line = out; line && *line;) {
+                const char *end = strchr(line, '\n');
+                size_t l = end ? (size_t) (end - line) : strlen(line);
+                char buf[320];
+                snprintf(buf, sizeof(buf), "%.*s", (int) (l < sizeof(buf) - 1 ? l : sizeof(buf) - 1), line);
+                if (sscanf(buf, "table %31s %255s", family, name) == 2 && strncmp(name, prefix, strlen(prefix)) == 0) {
+                        int k = snprintf(cmds + len, sizeof(cmds) - len, "delete table %s %s\n", family, name);
+                        if (k > 0 && (size_t) k < sizeof(cmds) - len) {
+                                len += (size_t) k;
+                                n++;
+                        }
+                }
+                line = end ? end + 1 : NULL;
+        }
+        int r = n && nft_run_cmd_from_buffer(nft, cmds) != 0 ? -EIO : n;
+        nft_ctx_free(nft);
+        return r;
+}
+
+int fw_netns_drop_tables(int netns_fd, const char *prefix, vs_error *err) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return vs_err(err, errno, "fork to reach another network namespace");
+        if (pid == 0) {
+                /* nothing of the caller's: libnftables' select() takes no fd
+                 * past FD_SETSIZE */
+                if (dup3(netns_fd, 3, O_CLOEXEC) < 0 && netns_fd != 3)
+                        _exit(254);
+                (void) syscall(SYS_close_range, 4U, ~0U, 0U);
+                if (setns(3, CLONE_NEWNET) < 0)
+                        _exit(253);
+                int r = drop_tables_here(prefix);
+                _exit(r < 0 ? 252 : r > 200 ? 200 : r);
+        }
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return vs_err(err, errno, "wait for the namespace's nftables");
+        if (!WIFEXITED(status) || WEXITSTATUS(status) > 200)
+                return vs_err_msg(err, EIO, "remove the nftables tables '%s*' of a network namespace: %s", prefix,
+                                  WIFEXITED(status) && WEXITSTATUS(status) == 253 ? "cannot enter it" :
+                                                                                  "nft failed");
+        return WEXITSTATUS(status);
 }

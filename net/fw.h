@@ -100,3 +100,10 @@ int fw_remove(struct fw *fw, vs_error *err);
  * left for the caller). */
 int fw_forward_parse(const char *s, struct fw_forward *ret, vs_error *err);
 void fw_forward_format(const struct fw_forward *f, char *buf, size_t len);
+
+/* Delete every nftables table whose name starts with prefix in the network
+ * namespace netns_fd (a forked child enters it; the caller's namespace and
+ * state are untouched): what CRIU's network lock ("CRIU-...") leaves in an
+ * instance's namespace when its dump or its caller was killed half-way.
+ * Returns how many went. */
+int fw_netns_drop_tables(int netns_fd, const char *prefix, vs_error *err);

@@ -467,7 +467,7 @@ leak_check() {
 vsd_down() {
         local names n pid rc=0 stoppers=()
         if [ -S "$VSD_SOCKET" ] && timeout 5 "$B/vsctl" --socket "$VSD_SOCKET" version >/dev/null 2>&1; then
-                names=$(timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" --json list 2>/dev/null | jq -r '.[] | select(.state != "stopped" and .state != "broken") | .name' 2>/dev/null)
+                names=$(timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" --json list 2>/dev/null | jq -r '.[] | select(.state != "stopped" and .state != "broken" and .state != "checkpointed") | .name' 2>/dev/null)
                 for n in $names; do
                         (
                                 # bounded: a daemon that never answers must not hang the run

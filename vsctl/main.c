@@ -155,6 +155,19 @@ const struct vsctl_command vsctl_commands[] = {
           "  --start             start the clone once created\n"
           "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the new instance as JSON\n" },
+        { "checkpoint", cmd_checkpoint, "Save a running instance's processes to disk with CRIU",
+          "NAME [--leave-running | --discard]",
+          "The instance stops, its processes, memory, sockets and console saved under its\n"
+          "directory; it shows as checkpointed until 'vsctl restore' brings it back.\n"
+          "  --leave-running     the instance runs on; the checkpoint is kept\n"
+          "  --discard           remove the instance's checkpoint\n"
+          "  --detach            print the operation's id and return at once ('vsctl op')\n"
+          "  --json              print the instance as JSON\n" },
+        { "restore", cmd_restore, "Bring a checkpointed instance back from its checkpoint", "NAME",
+          "Its processes resume where the checkpoint left them, with the same address,\n"
+          "MAC, limits and console; the checkpoint is consumed.\n"
+          "  --detach            print the operation's id and return at once ('vsctl op')\n"
+          "  --json              print the instance as JSON\n" },
         { "op", cmd_op, "List, show, wait for and cancel long operations", "[list | show ID | wait ID | cancel ID]",
           "Snapshots, restores, clones and template builds run as operations.\n"
           "  list                the running and recently ended operations (the default)\n"

@@ -59,6 +59,8 @@ int cmd_templates(struct vsctl *ctx, int argc, char **argv);
 int cmd_version(struct vsctl *ctx, int argc, char **argv);
 int cmd_help(struct vsctl *ctx, int argc, char **argv);
 int cmd_snapshot(struct vsctl *ctx, int argc, char **argv);
+int cmd_checkpoint(struct vsctl *ctx, int argc, char **argv);
+int cmd_restore(struct vsctl *ctx, int argc, char **argv);
 int cmd_snapshots(struct vsctl *ctx, int argc, char **argv);
 int cmd_delete_snapshot(struct vsctl *ctx, int argc, char **argv);
 int cmd_restore_snapshot(struct vsctl *ctx, int argc, char **argv);

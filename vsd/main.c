@@ -30,6 +30,7 @@
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
 #include "vsd/inst/instance.h"
+#include "vsd/inst/checkpoint.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
 #include "vsd/netw/network.h"
@@ -147,6 +148,9 @@ int main(int argc, char **argv) {
          * (vsd/view/holder.h), this binary so that nothing more is installed */
         if (argc == 3 && streq(argv[1], "--listener-holder"))
                 return hold_main(argv[2]);
+        /* nor this: CRIU's post-dump action for one checkpoint (checkpoint.h) */
+        if (argc == 3 && streq(argv[1], "--checkpoint-commit"))
+                return ckpt_commit_main(argv[2]) < 0 ? 1 : 0;
         /* command-line values win over the file: collect them apart first */
         settings_defaults(&v.set);
         memset(&over, 0, sizeof(over));
@@ -360,6 +364,7 @@ int main(int argc, char **argv) {
         if (r >= 0) {
                 netw_reconcile(&v);
                 snap_cleanup_leftovers(&v);
+                ckpt_recover(&v);
                 tmpl_cleanup_leftovers(&v);
         }
         if (r >= 0) {

@@ -18,6 +18,7 @@ SYSTEMD_MAY_FAIL=""
 # timeout test_systemd_two_instances 900
 # timeout test_systemd_daemon_restart 900
 # timeout test_systemd_reboot_and_poweroff_inside 900
+# timeout test_systemd_ssh_login 900
 
 # debian_up NAME: create and start a Debian instance, and wait until its
 # systemd has finished booting.  Prints the boot time in seconds.
@@ -29,7 +30,7 @@ debian_up() {
         vsctl start "$1"
         # --wait needs systemd's bus, which appears a moment after exec
         wait_for vsctl exec "$1" -- test -S /run/systemd/private
-        state=$(timeout 60 "$B/vsctl" --socket "$VSD_SOCKET" exec "$1" -- systemctl is-system-running --wait) || true
+        state=$(timeout "$(scaled 60)" "$B/vsctl" --socket "$VSD_SOCKET" exec "$1" -- systemctl is-system-running --wait) || true
         note "$1: boot ended '$state' after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
         [ "$state" = running ] || [ "$state" = degraded ] ||
                 fail "systemd in $1 says '$state': $(vsctl exec "$1" -- systemctl --failed --no-legend --plain | tr '\n' ' ')"
@@ -94,8 +95,53 @@ test_systemd_ssh_restart() {
         wait_for bash -c "'$B/vsctl' --socket '$VSD_SOCKET' exec web1 -- ss -Hltn 'sport = :22' | grep -q LISTEN"
         # and from outside, over the instance's address
         ip=$(vsctl --json info web1 | json .ip | tr ',' '\n' | head -1 | cut -d/ -f1)
-        banner=$(timeout 5 bash -c "exec 3<>/dev/tcp/$ip/22 && head -c 8 <&3") || true
+        banner=$(timeout "$(scaled 5)" bash -c "exec 3<>/dev/tcp/$ip/22 && head -c 8 <&3") || true
         assert_eq "$banner" SSH-2.0- "sshd's banner on $ip:22"
+}
+
+# A customer logs in to an unprivileged Debian instance with Debian's own
+# sshd: key-based root login over the instance's address, root inside, and
+# on the host the session runs under the instance's id block, never root.
+# Each instance has host keys of its own, made at its first boot.
+test_systemd_ssh_login() {
+        local ip base out pid uid keys1 keys2
+        debian_up web1
+        base=$(vsctl --json info web1 | json .id_base)
+        [ -n "$base" ] && [ "$base" -gt 0 ] || fail "web1 is not unprivileged (id_base '$base')"
+        ssh-keygen -q -t ed25519 -N '' -f "$T/key" || fail "ssh-keygen"
+        vsctl exec web1 -- sh -c 'umask 077 && mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys' < "$T/key.pub"
+        wait_for bash -c "'$B/vsctl' --socket '$VSD_SOCKET' exec web1 -- ss -Hltn 'sport = :22' | grep -q LISTEN"
+        ip=$(vsctl --json info web1 | json .ip | tr ',' '\n' | head -1 | cut -d/ -f1)
+        _ssh() {
+                timeout "$(scaled 30)" ssh -i "$T/key" -o BatchMode=yes -o StrictHostKeyChecking=no \
+                        -o UserKnownHostsFile="$T/known_hosts" -o ConnectTimeout=10 "root@$ip" "$@"
+        }
+        out=$(_ssh 'id -u; cat /proc/self/uid_map; hostname') || fail "ssh login to $ip failed: $out"
+        assert_eq "$(sed -n 1p <<<"$out")" 0 "uid inside the ssh session"
+        assert_eq "$(sed -n 2p <<<"$out" | awk '{ print $1, $2, $3 }')" "0 $base 65536" "the session's uid_map"
+        assert_eq "$(sed -n 3p <<<"$out")" web1 "hostname in the session"
+
+        # while a session is open, its shell as the host sees it
+        local marker=7$$ sshpid
+        _ssh "exec sleep $marker" </dev/null >/dev/null 2>&1 &
+        sshpid=$!
+        wait_for pgrep -f "^sleep $marker\$"
+        pid=$(pgrep -f "^sleep $marker\$" | head -1)
+        grep -q "/$VSD_CG/web1" "/proc/$pid/cgroup" || fail "the session's process is not in web1's cgroup"
+        uid=$(awk '/^Uid:/ { print $3 }' "/proc/$pid/status")
+        [ "$uid" -ge "$base" ] && [ "$uid" -lt $((base + 65536)) ] ||
+                fail "the session runs as host uid $uid, not in web1's block $base+65536"
+        kill "$sshpid" 2>/dev/null
+        wait "$sshpid" 2>/dev/null || true
+        vsctl exec web1 -- pkill -f "^sleep $marker\$" || true
+
+        # host keys: made at web1's first boot, and another instance's differ
+        keys1=$(vsctl exec web1 -- sh -c 'cat /etc/ssh/ssh_host_*_key.pub' | awk '{ print $2 }' | sort)
+        [ -n "$keys1" ] || fail "web1 has no ssh host keys"
+        debian_up web2
+        keys2=$(vsctl exec web2 -- sh -c 'cat /etc/ssh/ssh_host_*_key.pub' | awk '{ print $2 }' | sort)
+        [ -n "$keys2" ] || fail "web2 has no ssh host keys"
+        [ -z "$(comm -12 <(echo "$keys1") <(echo "$keys2"))" ] || fail "web1 and web2 share an ssh host key"
 }
 
 test_systemd_clean_stop_and_restart() {

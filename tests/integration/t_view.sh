@@ -201,16 +201,9 @@ test_cpu_view() {
         assert_eq "$(vsctl exec c1 -- cat /sys/devices/system/cpu/online)" 0 "/sys/devices/system/cpu/online under --cpus 0.5"
         out=$(vsctl exec c1 -- /probe nproc)
         note "$out"
-        if [ "$(vsctl --json version | json .daemon.cgroup)" = v1 ]; then
-                assert_eq "$(vsctl exec c1 -- grep -c '^cpu[0-9]' /proc/stat)" 1 "CPU lines in /proc/stat"
-        else
-                # v2 has no per-CPU usage of a cgroup (v1's cpuacct.usage_all):
-                # lxcfs (5.0, and upstream still: lxc/lxcfs#593) then shows the
-                # host's lines of the CPUs the instance may run on, whatever
-                # the quota (doc/cgroups.md)
-                assert_eq "$(vsctl exec c1 -- grep -c '^cpu[0-9]' /proc/stat)" "$(probe_val affinity <<<"$out")" \
-                        "CPU lines in /proc/stat on cgroup v2: the cpuset's"
-        fi
+        # lxcfs's on v1; vsd's own on v2, where lxcfs shows the host's lines
+        # of every CPU of the cpuset whatever the quota (lxc/lxcfs#593)
+        assert_eq "$(vsctl exec c1 -- grep -c '^cpu[0-9]' /proc/stat)" 1 "CPU lines in /proc/stat"
         assert_eq "$(probe_val online <<<"$out")" 1 "sysconf(_SC_NPROCESSORS_ONLN) under --cpus 0.5"
         # busybox nproc counts sched_getaffinity(), which vsd answers with
         # the cap's CPUs (t_sysinfo.sh, test_sysinfo_nproc)
@@ -224,6 +217,39 @@ test_cpu_view() {
         assert_eq "$(vsctl exec c2 -- grep -c '^processor' /proc/cpuinfo)" 1 "processors with cpuset 1"
         assert_eq "$(vsctl exec c2 -- grep -c '^cpu[0-9]' /proc/stat)" 1 "CPU lines in /proc/stat with cpuset 1"
         assert_eq "$(vsctl exec c2 -- nproc)" 1 "nproc with cpuset 1"
+}
+
+# busy ticks (user + nice + system) of /proc/stat's total line inside NAME,
+# read once the file has changed since this call began (vsd's own file on
+# v2 is brought up to date every second; lxcfs's is read live)
+stat_busy() {
+        local t0
+        t0=$(vsctl exec "$1" -- awk '/^cpu / { print $2 + $3 + $4 + $5; exit }' /proc/stat)
+        wait_for bash -c "[ \"\$('$B/vsctl' --socket '$VSD_SOCKET' exec '$1' -- awk '/^cpu / { print \$2 + \$3 + \$4 + \$5; exit }' /proc/stat)\" != '$t0' ]"
+        vsctl exec "$1" -- awk '/^cpu / { print $2 + $3 + $4; exit }' /proc/stat
+}
+
+# /proc/stat inside counts the instance's own CPU time: a host process
+# burning a CPU does not show, the instance's own busy loop does, and the
+# lines follow a live change of the cap.
+test_cpu_view_stat() {
+        local b0 b1 b2
+        vsctl create st1 --cpus 0.5 --start
+        # the host busy for 2 s
+        b0=$(stat_busy st1)
+        timeout 2 sh -c 'while :; do :; done' || true
+        b1=$(stat_busy st1)
+        note "instance's busy ticks: $b0 -> $b1 while the host burned"
+        [ $((b1 - b0)) -lt 40 ] || fail "the host's CPU time shows in the instance's /proc/stat: $b0 -> $b1"
+        # the instance busy for 2 s under its 0.5 cap: about 100 ticks
+        vsctl exec st1 -- timeout 2 sh -c 'while :; do :; done' || true
+        b2=$(stat_busy st1)
+        note "instance's busy ticks: $b1 -> $b2 after its own busy loop"
+        [ $((b2 - b1)) -ge 40 ] || fail "the instance's own CPU time does not show in its /proc/stat: $b1 -> $b2"
+        [ $((b2 - b1)) -le 160 ] || fail "more than 2 s of CPU at 0.5 in its /proc/stat: $b1 -> $b2"
+        # a live cap change: 1.5 CPUs show as 2 lines
+        vsctl set st1 --cpus 1.5
+        wait_for bash -c "[ \"\$('$B/vsctl' --socket '$VSD_SOCKET' exec st1 -- grep -c '^cpu[0-9]' /proc/stat)\" = 2 ]"
 }
 
 test_lxcfs_killed_is_restarted_and_rebound() {

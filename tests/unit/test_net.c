@@ -405,10 +405,16 @@ static void stats(struct nl *nl, struct nl *peer) {
         /* the first waits for ARP in the neighbour queue, which holds them */
         for (int k = 0; k < 100; k++)
                 sendto(s, payload, sizeof(payload), 0, (struct sockaddr *) &to, sizeof(to));
-        usleep(300000);
-        r = nl_link_stats(nl, "vsh-a", &h1, &err);
-        if (r == 0)
-                r = nl_link_stats(peer, "eth0", &p1, &err);
+        /* delivered once ARP resolves: poll up to 20 s (software
+         * emulation takes seconds where a host takes microseconds) */
+        for (int k = 0; k < 200; k++) {
+                r = nl_link_stats(nl, "vsh-a", &h1, &err);
+                if (r == 0)
+                        r = nl_link_stats(peer, "eth0", &p1, &err);
+                if (r < 0 || (h1.tx_packets - h0.tx_packets >= 100 && p1.rx_packets - p0.rx_packets >= 100))
+                        break;
+                usleep(100000);
+        }
         CHECK("link stats count real traffic",
               r == 0 && h1.tx_packets - h0.tx_packets >= 100 && h1.tx_bytes - h0.tx_bytes >= 100 * 1028 &&
               p1.rx_packets - p0.rx_packets >= 100 && p1.rx_bytes - p0.rx_bytes >= 100 * 1028,

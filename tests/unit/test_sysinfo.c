@@ -2,6 +2,7 @@
 /* The answer vsd gives an instance's sysinfo(2) (vsd/view/sysinfo.c), from
  * its figures, and the load average's arithmetic. */
 
+#include <errno.h>
 #include <string.h>
 
 #include "tests/unit/check.h"
@@ -132,8 +133,53 @@ static void online(void) {
               sinfo_online_text("0-1\n", "7", 0, t, sizeof(t)) == 0 && strcmp(t, "0-1\n") == 0, "got '%s'", t);
 }
 
+/* /proc/stat on pure cgroup v2: the instance's CPU time over the CPUs it
+ * sees, the host's per-CPU and per-IRQ lists gone. */
+static void stat_file(void) {
+        static const char host[] = "cpu  900 10 300 50000 20 0 5 0 0 0\n"
+                                   "cpu0 450 5 150 25000 10 0 3 0 0 0\n"
+                                   "cpu1 450 5 150 25000 10 0 2 0 0 0\n"
+                                   "intr 123456 0 9 0 0 17\n"
+                                   "ctxt 777\n"
+                                   "btime 1700000000\n"
+                                   "processes 4242\n"
+                                   "procs_running 9\n"
+                                   "procs_blocked 3\n"
+                                   "softirq 5555 1 2 3\n";
+        /* 1.01 s user, 0.50 s system, 10 s since init started, 1 CPU seen */
+        struct sinfo_cpu_times t = { .user_ns = 1010000000ULL, .system_ns = 500000000ULL, .elapsed_ns = 10000000000ULL,
+                                     .ncpu = 1, .running = 2, .blocked = 1 };
+        char buf[1024];
+        CHECK("one CPU", sinfo_stat_text(host, &t, buf, sizeof(buf)) == 0, "failed");
+        CHECK("one CPU: the lines", strcmp(buf, "cpu  101 0 50 849 0 0 0 0 0 0\n"
+                                                "cpu0 101 0 50 849 0 0 0 0 0 0\n"
+                                                "intr 123456\n"
+                                                "ctxt 777\n"
+                                                "btime 1700000000\n"
+                                                "processes 4242\n"
+                                                "procs_running 2\n"
+                                                "procs_blocked 1\n"
+                                                "softirq 5555\n") == 0,
+              "got '%s'", buf);
+        /* 3 CPUs: shares add up to the total, the remainder on the first */
+        t.ncpu = 3;
+        CHECK("three CPUs", sinfo_stat_text(host, &t, buf, sizeof(buf)) == 0, "failed");
+        CHECK("three CPUs: the total", strncmp(buf, "cpu  101 0 50 2849 0 0 0 0 0 0\ncpu0 34 0 17 950 ", 47) == 0,
+              "got '%s'", buf);
+        CHECK("three CPUs: the last", strstr(buf, "\ncpu2 33 0 16 949 0 0 0 0 0 0\n") != NULL, "got '%s'", buf);
+        CHECK("three CPUs: no cpu3", strstr(buf, "cpu3") == NULL, "got '%s'", buf);
+        /* more time used than elapsed (a restart's counter): idle 0 */
+        t.ncpu = 1;
+        t.elapsed_ns = 1000000000ULL;
+        CHECK("idle never negative", sinfo_stat_text(host, &t, buf, sizeof(buf)) == 0 &&
+                                             strncmp(buf, "cpu  101 0 50 0 ", 16) == 0,
+              "got '%s'", buf);
+        CHECK("too small a buffer", sinfo_stat_text(host, &t, buf, 40) == -ENOSPC, "not refused");
+}
+
 int main(void) {
         memory();
+        stat_file();
         affinity();
         loadavg();
         online();

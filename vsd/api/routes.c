@@ -19,6 +19,7 @@
 #include "vsd/core/events.h"
 #include "vsd/core/health.h"
 #include "vsd/core/ops.h"
+#include "vsd/inst/checkpoint.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
 #include "vsd/netw/network.h"
@@ -72,6 +73,11 @@ static json_t *view_id_range(struct instance *i) {
         return json_string(range);
 }
 
+/* {"taken", "leave_running", "bytes"} of its checkpoint; left out without one */
+static json_t *view_checkpoint(struct instance *i) {
+        return ckpt_json(i);
+}
+
 static const struct {
         const char *name;
         enum inst_view_group group;
@@ -85,6 +91,7 @@ static const struct {
         { "mac", VIEW_NET, view_mac, false },
         { "host_link", VIEW_NET, view_host_link, false },
         { "id_range", VIEW_SECURITY, view_id_range, false },
+        { "checkpoint", VIEW_ID, view_checkpoint, true },
 };
 
 /* A subset of the view, parsed from "a,b,c"; all of it without a list.
@@ -525,7 +532,7 @@ static void delete_instance(struct ctx *c) {
                 return;
         const char *force = api_query(c->rq, "force");
         bool forced = force && (streq(force, "1") || streq(force, "true"));
-        if (i->state == INST_STOPPED || i->state == INST_BROKEN) {
+        if (inst_is_down(i) || i->state == INST_BROKEN) {
                 if (inst_destroy(i, &err) < 0)
                         api_reply_error(c->rq, &err);
                 else
@@ -586,7 +593,7 @@ static void stop_or_restart(struct ctx *c, enum inst_after_stop then) {
                 reply_instance(c, 200, i);
                 return;
         }
-        if (i->state == INST_STOPPED && then == AFTER_STOP_NOTHING) {
+        if (inst_is_down(i) && then == AFTER_STOP_NOTHING) {
                 vs_err_msg(&err, EALREADY, "instance '%s' is not running", i->cfg.name);
                 goto fail;
         }
@@ -886,6 +893,86 @@ static void post_clone(struct ctx *c) {
                 w->done(w, -err.code, &err);
 }
 
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* Body (optional): {"leave_running": bool}.  Answered with the instance
+ * when the checkpoint is in place (and the instance down, unless it runs
+ * on), or with ?detach=1 with the operation at once. */
+static void post_checkpoint(struct ctx *c) {
+        static const char *const known[] = { "leave_running", NULL };
+        vs_error err = { 0 };
+        struct instance *i;
+        json_t *obj = NULL;
+        struct op *op;
+        bool detach;
+        if (lookup(c, &i) < 0)
+                return;
+        if (detach_query(c, &detach, &err) < 0 || parse_body(c->body, c->len, false, &obj, &err) < 0 ||
+            reject_unknown(obj, known, false, &err) < 0)
+                goto fail;
+        json_t *lr = json_object_get(obj, "leave_running");
+        if (lr && !json_is_boolean(lr)) {
+                vs_err_msg(&err, EINVAL, "field 'leave_running' must be true or false");
+                goto fail;
+        }
+        bool leave = json_is_true(lr);
+        json_decref(obj);
+        obj = NULL;
+        if (detach) {
+                if (ckpt_take(i, leave, NULL, &op, &err) < 0)
+                        goto fail;
+                reply_op(c, op);
+                return;
+        }
+        struct inst_waiter *w = api_wait_reply(c->rq, i, 200, NULL, NULL);
+        if (ckpt_take(i, leave, w, NULL, &err) < 0)
+                w->done(w, -err.code, &err);
+        return;
+fail:
+        json_decref(obj);
+        api_reply_error(c->rq, &err);
+}
+
+static void delete_checkpoint(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        if (lookup(c, &i) < 0)
+                return;
+        if (ckpt_discard(i, &err) < 0)
+                api_reply_error(c->rq, &err);
+        else
+                reply_instance(c, 200, i);
+}
+
+/* POST /v1/instances/NAME/checkpoint/restore */
+static void post_checkpoint_item(struct ctx *c) {
+        vs_error err = { 0 };
+        struct instance *i;
+        struct op *op;
+        bool detach;
+        if (!streq(c->sub, "restore")) {
+                vs_err_msg(&err, ENOENT, "unknown path: a checkpoint has only 'restore'");
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        if (lookup(c, &i) < 0)
+                return;
+        if (detach_query(c, &detach, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        if (detach) {
+                if (ckpt_restore(i, NULL, &op, &err) < 0)
+                        api_reply_error(c->rq, &err);
+                else
+                        reply_op(c, op);
+                return;
+        }
+        struct inst_waiter *w = api_wait_reply(c->rq, i, 200, NULL, NULL);
+        if (ckpt_restore(i, w, NULL, &err) < 0)
+                w->done(w, -err.code, &err);
+}
+
 /* ---- events ------------------------------------------------------------ */
 
 /* A query number: decimal digits only, no sign, no unit. */
@@ -1073,6 +1160,9 @@ static const struct route routes[] = {
         { P_ACTION, "restore", "POST", post_restore },
         { P_ACTION, "clone", "POST", post_clone },
         { P_ITEM, "snapshots", "DELETE", delete_snapshot },
+        { P_ACTION, "checkpoint", "POST", post_checkpoint },
+        { P_ACTION, "checkpoint", "DELETE", delete_checkpoint },
+        { P_ITEM, "checkpoint", "POST", post_checkpoint_item },
         { P_TOP, "operations", "GET", list_operations },
         { P_OPERATION, NULL, "GET", get_operation },
         { P_OPERATION, NULL, "DELETE", delete_operation },

@@ -557,6 +557,7 @@ static const struct setting daemon_table[] = {
         ROW("view", "lxcfs_binary", parse_path, struct vsd_settings, lxcfs_binary),
         ROW("view", "lxcfs_dir", parse_path, struct vsd_settings, lxcfs_dir),
         ROW("templates", "builders", parse_path, struct vsd_settings, builders),
+        ROW("checkpoint", "criu", parse_path, struct vsd_settings, criu),
         ROW("templates", "cache", parse_path, struct vsd_settings, tmpl_cache),
         ROW("network", "default_mode", parse_net_mode, struct vsd_settings, net.default_mode),
         ROW("network", "bridge", parse_ifname, struct vsd_settings, net.bridge),
@@ -707,6 +708,7 @@ void settings_defaults(struct vsd_settings *s) {
         snprintf(s->cgroup_root, sizeof(s->cgroup_root), "%s", "/sys/fs/cgroup");
         snprintf(s->log_level, sizeof(s->log_level), "%s", "info");
         snprintf(s->lxcfs_binary, sizeof(s->lxcfs_binary), "%s", "/usr/bin/lxcfs");
+        snprintf(s->criu, sizeof(s->criu), "%s", VS_CRIU_DEFAULT);
         snprintf(s->builders, sizeof(s->builders), "%s", VS_DATADIR "/templates");
         snprintf(s->tmpl_cache, sizeof(s->tmpl_cache), "%s", "/var/cache/vsd");
         s->net.default_mode = NET_MODE_BRIDGE;

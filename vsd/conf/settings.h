@@ -151,6 +151,7 @@ struct vsd_settings {
         char lxcfs_dir[256];     /* its mount point and pid file; "" = <run_dir>/lxcfs */
         char builders[256];      /* [templates] builders: holds <builder>/build.sh */
         char tmpl_cache[256];    /* [templates] cache: builders' downloads and finished builds */
+        char criu[256];          /* [checkpoint] criu: the CRIU binary (4.2 or later) */
         struct net_settings net;
         struct stor_settings stor;
         struct security_settings sec;
@@ -158,6 +159,9 @@ struct vsd_settings {
         struct inst_defaults defaults;
         struct kernel_limits klimits;
 };
+
+/* Where `make deps` puts the CRIU it builds (tools/criu-deps.sh). */
+#define VS_CRIU_DEFAULT "/usr/local/lib/vsd/criu/criu"
 
 void settings_defaults(struct vsd_settings *s);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *user
 }
 
 static _Noreturn void child_main(struct vsd *v, pid_t parent, const char *id, work_fn fn, void *arg, int msg_fd,
-                                 int keep_fd) {
+                                 const int *keep, size_t n_keep, const char *inst) {
         /* dies with the daemon; what it starts dies with its cgroup */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
@@ -98,19 +99,29 @@ static _Noreturn void child_main(struct vsd *v, pid_t parent, const char *id, wo
         int r = cg_work_enter(v->cg, id);
         if (r < 0)
                 vs_err(&err, -r, "enter the work cgroup %s", id);
+        if (r >= 0 && inst && (r = cg_enter(v->cg, inst)) < 0)
+                vs_err(&err, -r, "enter the cgroup of '%s'", inst);
         /* Nothing of the daemon's but what the work needs: a copy of the
          * filesystems it holds (one per running instance) would keep a
          * stopped instance's disk busy for as long as this runs. */
         if (r >= 0) {
-                /* through numbers above 4 first: either may sit on 3 or 4 */
-                int hmsg = fcntl(msg_fd, F_DUPFD_CLOEXEC, 10);
-                int hkeep = keep_fd >= 0 ? fcntl(keep_fd, F_DUPFD_CLOEXEC, 10) : -EBADF;
-                if (hmsg < 0 || (keep_fd >= 0 && hkeep < 0) || dup3(hmsg, 3, O_CLOEXEC) < 0 ||
-                    (keep_fd >= 0 && dup3(hkeep, 4, O_CLOEXEC) < 0))
-                        r = vs_err(&err, errno, "set up the helper's fds");
+                /* through numbers above the targets first: any may sit on
+                 * 3, 4, ... */
+                int high[1 + WORK_KEEP_MAX];
+                int base = (int) (4 + n_keep + 8);
+                high[0] = fcntl(msg_fd, F_DUPFD_CLOEXEC, base);
+                for (size_t k = 0; k < n_keep; k++)
+                        high[1 + k] = keep[k] >= 0 ? fcntl(keep[k], F_DUPFD_CLOEXEC, base) : -EBADF;
+                for (size_t k = 0; r >= 0 && k <= n_keep; k++) {
+                        bool wanted = k == 0 || keep[k - 1] >= 0;
+                        if (!wanted)
+                                (void) close(3 + (int) k); /* whatever of the daemon's sat there */
+                        else if (high[k] < 0 || dup3(high[k], 3 + (int) k, O_CLOEXEC) < 0)
+                                r = vs_err(&err, errno, "set up the helper's fds");
+                }
         }
         if (r >= 0) {
-                (void) sys_close_range(keep_fd >= 0 ? 5 : 4, ~0U, 0);
+                (void) sys_close_range(3 + (unsigned) n_keep + 1, ~0U, 0);
                 r = fn(arg, &err);
         } else if (msg_fd != 3)
                 (void) dup3(msg_fd, 3, O_CLOEXEC);
@@ -123,6 +134,13 @@ static _Noreturn void child_main(struct vsd *v, pid_t parent, const char *id, wo
 
 int work_start(struct vsd *v, const char *id, work_fn fn, void *arg, int keep_fd, work_done_fn done, void *userdata,
                vs_error *err) {
+        return work_start_fds(v, id, fn, arg, &keep_fd, keep_fd >= 0 ? 1 : 0, NULL, done, userdata, err);
+}
+
+int work_start_fds(struct vsd *v, const char *id, work_fn fn, void *arg, const int *keep, size_t n_keep,
+                   const char *inst_cgroup, work_done_fn done, void *userdata, vs_error *err) {
+        if (n_keep > WORK_KEEP_MAX)
+                return vs_err_msg(err, E2BIG, "start a helper: more than %d fds to keep", WORK_KEEP_MAX);
         struct work *w = calloc(1, sizeof(*w));
         if (!w)
                 return vs_err(err, ENOMEM, "start a helper");
@@ -144,7 +162,7 @@ int work_start(struct vsd *v, const char *id, work_fn fn, void *arg, int keep_fd
         struct clone_args args = { .flags = CLONE_PIDFD, .pidfd = (uint64_t) (uintptr_t) &pidfd, .exit_signal = SIGCHLD };
         pid_t pid = sys_clone3(&args);
         if (pid == 0)
-                child_main(v, parent, id, fn, arg, p[1], keep_fd);
+                child_main(v, parent, id, fn, arg, p[1], keep, n_keep, inst_cgroup);
         close(p[1]);
         if (pid < 0) {
                 r = vs_err(err, -pid, "start a helper");

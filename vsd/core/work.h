@@ -32,6 +32,15 @@ typedef void (*work_done_fn)(void *userdata, int result, const vs_error *err);
 int work_start(struct vsd *v, const char *id, work_fn fn, void *arg, int keep_fd, work_done_fn done, void *userdata,
                vs_error *err);
 
+/* work_start() with up to WORK_KEEP_MAX fds kept: keep[k] is fd 4 + k in
+ * the helper (a negative one leaves its number closed).  inst_cgroup
+ * (may be NULL): the helper then moves on into that instance's cgroup
+ * before fn, so that what it starts is the instance's (it still dies with
+ * the daemon; its cgroup is then the instance's to clean up). */
+#define WORK_KEEP_MAX 8
+int work_start_fds(struct vsd *v, const char *id, work_fn fn, void *arg, const int *keep, size_t n_keep,
+                   const char *inst_cgroup, work_done_fn done, void *userdata, vs_error *err);
+
 /* Cancel the work running in work cgroup id: its helper is killed (what
  * it started dies with its cgroup), and done() hears -ECANCELED
  * ("cancelled").  -ESRCH when no such work runs. */

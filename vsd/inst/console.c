@@ -49,6 +49,10 @@ struct console {
         bool held; /* the holder has a copy of the master (holder.h) */
 };
 
+int console_slave_fd(const struct console *c) {
+        return c ? c->slave : -EBADF;
+}
+
 static void client_drop(struct console_client *cl) {
         struct console *c = cl->con;
         for (struct console_client **p = &c->clients; *p; p = &(*p)->next)

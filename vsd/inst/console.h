@@ -21,6 +21,10 @@ int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct 
                  vs_error *err);
 void console_free(struct console *c);
 
+/* The slave fd the console keeps (-EBADF: no console): what the instance's
+ * /dev/console is now. */
+int console_slave_fd(const struct console *c);
+
 /* A running instance's console whose master the listener holder kept
  * across a daemon restart (holder.h): the console around master (taken),
  * with what the holder read meanwhile (data, len; lost older bytes)

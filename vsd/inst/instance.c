@@ -43,7 +43,7 @@
 const char *inst_state_name(enum inst_state s) {
         static const char *const names[] = {
                 [INST_STOPPED] = "stopped", [INST_RUNNING] = "running", [INST_STOPPING] = "stopping",
-                [INST_PAUSED] = "paused",   [INST_BROKEN] = "broken",
+                [INST_PAUSED] = "paused",   [INST_BROKEN] = "broken", [INST_CHECKPOINTED] = "checkpointed",
         };
         return names[s];
 }
@@ -54,6 +54,20 @@ static void inst_path(const struct instance *i, const char *leaf, char *buf, siz
 
 static void state_path(const struct instance *i, char *buf, size_t len) {
         snprintf(buf, len, "%s/%s.state", i->vsd->set.run_dir, i->cfg.name);
+}
+
+void inst_state_file(const struct instance *i, char *buf, size_t len) {
+        state_path(i, buf, len);
+}
+
+void inst_dir_path(const struct instance *i, char *buf, size_t len) {
+        inst_path(i, NULL, buf, len);
+}
+
+bool inst_has_checkpoint(const struct instance *i) {
+        char path[700];
+        inst_path(i, INST_CHECKPOINT_DIR "/" INST_CHECKPOINT_META, path, sizeof(path));
+        return access(path, F_OK) == 0;
 }
 
 int inst_template_dir(struct vsd *v, const char *template_name, char *buf, size_t len) {
@@ -127,6 +141,8 @@ static const char *stop_how_name(const struct instance *i) {
                 return "halt";
         case STOP_HOW_KILL:
                 return "killed";
+        case STOP_HOW_CHECKPOINT:
+                return "checkpointed";
         case STOP_HOW_TIMEOUT:
                 return "killed-after-timeout";
         default:
@@ -248,11 +264,10 @@ void inst_registry_free(struct vsd *v) {
 
 /* ---- runtime state ----------------------------------------------------- */
 
-static int state_save(struct instance *i, vs_error *err) {
-        char path[512];
-        state_path(i, path, sizeof(path));
-        json_t *j = json_pack("{s:i, s:I, s:I, s:b}", "pid", (int) i->pid, "starttime", (json_int_t) i->starttime,
-                              "started_at", (json_int_t) i->started_at, "paused", i->state == INST_PAUSED);
+static int state_write(const char *path, pid_t pid, unsigned long long starttime, int64_t started_at, bool paused,
+                       vs_error *err) {
+        json_t *j = json_pack("{s:i, s:I, s:I, s:b}", "pid", (int) pid, "starttime", (json_int_t) starttime,
+                              "started_at", (json_int_t) started_at, "paused", paused);
         if (!j)
                 return vs_err(err, ENOMEM, "format %s", path);
         _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
@@ -263,6 +278,16 @@ static int state_save(struct instance *i, vs_error *err) {
         if (r < 0)
                 return vs_err(err, -r, "write %s", path);
         return 0;
+}
+
+int inst_state_write(const char *path, pid_t pid, unsigned long long starttime, int64_t started_at, vs_error *err) {
+        return state_write(path, pid, starttime, started_at, false, err);
+}
+
+static int state_save(struct instance *i, vs_error *err) {
+        char path[512];
+        state_path(i, path, sizeof(path));
+        return state_write(path, i->pid, i->starttime, i->started_at, i->state == INST_PAUSED, err);
 }
 
 static void state_remove(struct instance *i) {
@@ -298,13 +323,15 @@ static void stopped(struct instance *i) {
         int r = 0;
         enum inst_after_stop then = i->after_stop;
 
-        set_state(i, INST_STOPPED);
+        /* its processes saved by a checkpoint, whether this stop came from
+         * it or the instance ran on after one (--leave-running) */
+        set_state(i, inst_has_checkpoint(i) ? INST_CHECKPOINTED : INST_STOPPED);
         i->pid = 0;
         i->starttime = 0;
         i->started_at = 0;
         i->after_stop = AFTER_STOP_NOTHING;
         state_remove(i);
-        log_info("Instance %s stopped", i->cfg.name);
+        log_info("Instance %s %s", i->cfg.name, inst_state_name(i->state));
         json_t *how = exit_json(i);
         json_object_set_new(how, "how", json_string(stop_how_name(i)));
         emit(i, "stopped", how);
@@ -428,7 +455,8 @@ static void on_stop_timeout(struct loop_source *s, void *userdata) {
         if (!s)
                 loop_remove(i->stop_timer);
         i->stop_timer = NULL;
-        i->stop_how = s ? STOP_HOW_TIMEOUT : STOP_HOW_KILL;
+        if (i->stop_how != STOP_HOW_CHECKPOINT)
+                i->stop_how = s ? STOP_HOW_TIMEOUT : STOP_HOW_KILL;
         if (s)
                 log_warn("Instance %s did not halt in time, killing it", i->cfg.name);
         /* Killing init tears down its pid namespace; the cgroup-wide kill
@@ -452,7 +480,7 @@ int inst_stop(struct instance *i, uint64_t timeout_ms, bool kill, enum inst_afte
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
         if (inst_check_idle(i, err) < 0)
                 return -EBUSY;
-        if (i->state == INST_STOPPED) {
+        if (inst_is_down(i)) {
                 if (then == AFTER_STOP_NOTHING && !kill)
                         return vs_err_msg(err, EALREADY, "instance '%s' is not running", i->cfg.name);
                 return 1;
@@ -521,6 +549,8 @@ struct start_run {
         bool have_view_trees;
         vs_error warn;               /* what the child left alone, logged on success */
         int listener;                /* init's seccomp listener, for the sysinfo answers */
+        bool restore;                /* a checkpoint's restore: CRIU makes init and its namespaces */
+        char inner[16];              /* restore: the link's inside end, in our namespace */
 };
 
 /* The console's pty belongs to an unprivileged instance's root: init and
@@ -593,7 +623,7 @@ static int start_prepare(struct start_run *s, vs_error *err) {
         /* the view's mounts cloned here, from fds held open: no path walk
          * through lxcfs's FUSE mount on the start path */
         s->view = lxcfs_view(v->lxcfs);
-        const int *view_fds = lxcfs_view_fds(v->lxcfs);
+        const int *view_fds = s->restore ? NULL : lxcfs_view_fds(v->lxcfs);
         if (view_fds) {
                 view_clone_trees(s->view, view_fds, &s->view_trees);
                 s->have_view_trees = true;
@@ -603,7 +633,13 @@ static int start_prepare(struct start_run *s, vs_error *err) {
         if (sinfo_files_prepare(v->sinfo, &i->cfg, s->view_trees.own, &verr) < 0)
                 log_warn("Instance %s: %s, ignoring: it sees the kernel's /proc/loadavg and CPU list", i->cfg.name,
                          verr.msg);
-        if (s->networked) {
+        if (s->networked && s->restore) {
+                /* CRIU makes the namespace and moves the inside end in */
+                r = netw_prepare_restore(v, i->net, s->inner, err);
+                if (r < 0)
+                        return r;
+                s->net_prepared = true;
+        } else if (s->networked) {
                 /* an unprivileged instance's link is made in its own
                  * namespace, after the clone (start_net_move_in) */
                 r = netw_prepare(v, i->net, &s->net, inst_privileged(i->cfg.security.privileged), &s->netns, err);
@@ -740,6 +776,11 @@ int inst_start(struct instance *i, vs_error *err) {
                 break;
         case INST_BROKEN:
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        case INST_CHECKPOINTED:
+                return vs_err_msg(err, EBUSY,
+                                  "instance '%s' is checkpointed: restore it ('vsctl restore'), or discard the "
+                                  "checkpoint first ('vsctl checkpoint --discard')",
+                                  i->cfg.name);
         case INST_STOPPING:
                 return vs_err_msg(err, EBUSY, "instance '%s' is stopping", i->cfg.name);
         default:
@@ -761,6 +802,103 @@ int inst_start(struct instance *i, vs_error *err) {
                 return vs_err_prefix(err, "Failed to start %s", i->cfg.name);
         }
         return 0;
+}
+
+/* ---- restoring a checkpoint (checkpoint.c runs CRIU) --------------------- */
+
+int inst_restore_prepare(struct instance *i, struct inst_restore_plan *ret, vs_error *err) {
+        struct start_run *s = calloc(1, sizeof(*s));
+        if (!s)
+                return vs_err(err, ENOMEM, "Failed to restore %s", i->cfg.name);
+        *s = (struct start_run){ .i = i, .slave = -EBADF, .netns = -EBADF, .view_trees = VIEW_TREES_NONE,
+                                 .listener = -EBADF, .restore = true };
+        int r = start_prepare(s, err);
+        if (r < 0) {
+                start_undo(s);
+                free(s);
+                return vs_err_prefix(err, "Failed to restore %s", i->cfg.name);
+        }
+        *ret = (struct inst_restore_plan){ .layer = s->layer, .console_slave = s->slave, .view = s->view, .run = s };
+        snprintf(ret->dir, sizeof(ret->dir), "%s", s->dir);
+        snprintf(ret->lower, sizeof(ret->lower), "%s", s->lower);
+        snprintf(ret->rootfs, sizeof(ret->rootfs), "%s", s->rootfs);
+        snprintf(ret->inner_link, sizeof(ret->inner_link), "%s", s->inner);
+        return 0;
+}
+
+/* The state file the helper wrote names init: adopted as a start commits
+ * its own (no seccomp listener: see doc/architecture.md, "Checkpoint and
+ * restore"). */
+int inst_restore_commit(struct instance *i, struct inst_restore_plan *p, vs_error *err) {
+        struct start_run *s = p->run;
+        char path[512];
+        _cleanup_free_ char *text = NULL;
+        state_path(i, path, sizeof(path));
+        json_int_t pid = 0, starttime = 0, started_at = 0;
+        int r = vs_read_file(path, 4096, &text, NULL);
+        json_t *j = r >= 0 ? json_loads(text, 0, NULL) : NULL;
+        if (!j || json_unpack(j, "{s:I, s:I, s:I}", "pid", &pid, "starttime", &starttime, "started_at", &started_at) < 0 ||
+            pid <= 0)
+                r = vs_err_msg(err, EPROTO, "Failed to restore %s: the restored init is not known (%s)", i->cfg.name,
+                               path);
+        json_decref(j);
+        unsigned long long now_start = 0;
+        if (r >= 0 && (vs_proc_starttime((pid_t) pid, &now_start) < 0 || now_start != (unsigned long long) starttime))
+                r = vs_err_msg(err, ESRCH, "Failed to restore %s: the restored init %d is gone", i->cfg.name, (int) pid);
+        int fd = r >= 0 ? (int) syscall(SYS_pidfd_open, (pid_t) pid, 0) : -1;
+        if (r >= 0 && fd < 0)
+                r = vs_err(err, errno, "Failed to restore %s: watch the restored init", i->cfg.name);
+        if (r < 0) {
+                inst_restore_undo(i, p);
+                return r;
+        }
+        i->pid = (pid_t) pid;
+        i->pidfd = fd;
+        i->starttime = now_start;
+        i->started_at = started_at;
+        set_state(i, INST_RUNNING);
+        r = watch_init(i, err);
+        if (r < 0) {
+                /* its state file names it: the next daemon would adopt
+                 * it; this one cannot watch it, so it goes */
+                (void) cg_kill(i->vsd->cg, i->cfg.name, SIGKILL, NULL);
+                s->launched = true;
+                inst_restore_undo(i, p);
+                return vs_err_prefix(err, "Failed to restore %s", i->cfg.name);
+        }
+        /* its new console to the holder, as a start's (start_commit) */
+        (void) console_hold_now(i);
+        view_trees_close(&s->view_trees);
+        safe_close(&s->netns);
+        free(s);
+        p->run = NULL;
+        i->stop_how = STOP_HOW_NONE;
+        mon_instance_started(i->vsd->mon, &i->cfg);
+        log_info("Instance %s restored, init pid %d", i->cfg.name, (int) pid);
+        emit(i, "restored", json_pack("{s:i}", "pid", (int) pid));
+        return 0;
+}
+
+void inst_restore_undo(struct instance *i, struct inst_restore_plan *p) {
+        struct start_run *s = p->run;
+        if (!s)
+                return;
+        if (s->launched && i->pidfd < 0) {
+                /* init was never ours: the cgroup-wide kill below takes it */
+                s->launched = false;
+        }
+        start_undo(s);
+        state_remove(i);
+        view_trees_close(&s->view_trees);
+        safe_close(&s->netns);
+        free(s);
+        p->run = NULL;
+        set_state(i, inst_has_checkpoint(i) ? INST_CHECKPOINTED : INST_STOPPED);
+}
+
+void inst_checkpoint_changed(struct instance *i) {
+        if (inst_is_down(i))
+                set_state(i, inst_has_checkpoint(i) ? INST_CHECKPOINTED : INST_STOPPED);
 }
 
 /* ---- create, destroy, update ------------------------------------------- */
@@ -955,7 +1093,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
 
         if (inst_check_idle(i, err) < 0)
                 return -EBUSY;
-        if (i->state != INST_STOPPED && i->state != INST_BROKEN)
+        if (!inst_is_down(i) && i->state != INST_BROKEN)
                 return vs_err_msg(err, EBUSY, "instance '%s' is %s; stop it first or use --force", i->cfg.name,
                                   inst_state_name(i->state));
         inst_path(i, NULL, dir, sizeof(dir));
@@ -1369,6 +1507,8 @@ static void load_one(struct vsd *v, const char *name) {
         if (r >= 0) {
                 thaw_filesystem(i, dir, &fs_thawed);
                 adopt(i);
+                if (i->state == INST_STOPPED && inst_has_checkpoint(i))
+                        i->state = INST_CHECKPOINTED;
                 thaw_cgroup(i, fs_thawed);
                 cleanup_partial(i, dir);
         }

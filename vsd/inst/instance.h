@@ -26,6 +26,7 @@ enum inst_state {
         INST_STOPPING,
         INST_PAUSED,
         INST_BROKEN,
+        INST_CHECKPOINTED, /* no processes; <inst>/checkpoint holds them (checkpoint.h) */
 };
 
 const char *inst_state_name(enum inst_state s);
@@ -45,6 +46,7 @@ enum inst_stop_how {
         STOP_HOW_HALT,    /* halt signal sent, init exited in time */
         STOP_HOW_KILL,    /* killed at once, as asked */
         STOP_HOW_TIMEOUT, /* killed after the stop timeout */
+        STOP_HOW_CHECKPOINT, /* its processes saved and ended by a checkpoint */
 };
 
 enum inst_after_stop {
@@ -123,6 +125,11 @@ static inline bool inst_is_up(const struct instance *i) {
         return i->state == INST_RUNNING || i->state == INST_PAUSED;
 }
 
+/* Stopped or checkpointed: no process, not broken. */
+static inline bool inst_is_down(const struct instance *i) {
+        return i->state == INST_STOPPED || i->state == INST_CHECKPOINTED;
+}
+
 /* Does any instance have processes?  (Then what serves them outlives the
  * daemon: lxcfs, the firewall, the cgroup parent.) */
 bool inst_any_active(struct vsd *v);
@@ -195,3 +202,39 @@ int inst_resume(struct instance *i, vs_error *err);
 int inst_update(struct instance *i, const struct inst_config *cfg, vs_error *warn, vs_error *err);
 
 int inst_template_dir(struct vsd *v, const char *template_name, char *buf, size_t len);
+
+/* ---- for checkpoint.c ---- */
+
+/* <root>/instances/<name>, and its committed checkpoint's directory (its
+ * metadata file, INST_CHECKPOINT_META, is the last thing put there). */
+#define INST_CHECKPOINT_DIR "checkpoint"
+#define INST_CHECKPOINT_META "vsd.json"
+void inst_dir_path(const struct instance *i, char *buf, size_t len);
+bool inst_has_checkpoint(const struct instance *i);
+
+/* A stopped instance whose checkpoint appeared (a crash recovery put it
+ * back) or went (discarded): its state follows. */
+void inst_checkpoint_changed(struct instance *i);
+
+/* <run_dir>/<name>.state, as the registry writes it for a running init:
+ * written by the restore's helper once CRIU brought init back, so that a
+ * daemon killed right then finds and adopts it. */
+void inst_state_file(const struct instance *i, char *buf, size_t len);
+int inst_state_write(const char *path, pid_t pid, unsigned long long starttime, int64_t started_at, vs_error *err);
+
+/* The restore of a checkpoint, the daemon's part: what a start prepares
+ * before its clone (the private layer attached, the cgroup with its
+ * limits, a new console, the view's files, the host side of the link with
+ * its inside end left for CRIU), then commit with the init CRIU brought
+ * back, or undo. */
+struct inst_restore_plan {
+        char dir[512], lower[600], rootfs[600];
+        struct stor_layer layer;
+        int console_slave;   /* the new console's pty slave (the console owns it) */
+        char inner_link[16]; /* the link's inside end, in our namespace; "": no link */
+        const char *view;    /* lxcfs's mount, NULL: the kernel's files */
+        void *run;           /* the start's own record */
+};
+int inst_restore_prepare(struct instance *i, struct inst_restore_plan *ret, vs_error *err);
+int inst_restore_commit(struct instance *i, struct inst_restore_plan *p, vs_error *err);
+void inst_restore_undo(struct instance *i, struct inst_restore_plan *p);

@@ -709,8 +709,8 @@ static int configure_inside(struct nl *nl, const struct start_net *p, vs_error *
  * new veth pair (its peer born there, the host side enslaved and up in the
  * same request); then the isolated flag or the routed set-up, and the
  * caps.  *ret_netns: the namespace, eth0 inside it still down. */
-static int attach(struct vsd *v, const struct inst_config *cfg, int into, int *ret_netns, bool *ret_pooled,
-                  vs_error *err) {
+static int attach(struct vsd *v, const struct inst_config *cfg, int into, const char *peer, int *ret_netns,
+                  bool *ret_pooled, vs_error *err) {
         struct netw *n = N(v);
         char ifname[16], alias[300];
         struct fw_port port;
@@ -744,7 +744,7 @@ static int attach(struct vsd *v, const struct inst_config *cfg, int into, int *r
                 struct nl_veth ve = {
                         .name = ifname,
                         .alias = alias,
-                        .peer_name = "eth0",
+                        .peer_name = peer,
                         .peer_mac = port.mac,
                         .peer_netns_fd = netns,
                         .mtu = (unsigned) S(v)->mtu,
@@ -858,7 +858,7 @@ int netw_prepare(struct vsd *v, struct netw_inst *i, const struct start_net *pla
                 return 0;
         }
         if (r >= 0)
-                r = attach(v, cfg, -EBADF, &netns, &pooled, err);
+                r = attach(v, cfg, -EBADF, "eth0", &netns, &pooled, err);
         if (r >= 0) {
                 _cleanup_nl_ struct nl *in = NULL;
                 r = nl_open_netns(netns, &in, err);
@@ -885,13 +885,50 @@ int netw_move_in(struct vsd *v, struct netw_inst *i, const struct start_net *pla
         /* the veth made with its peer born in the child's namespace: moving
          * a pooled one there costs the kernel an RCU grace period (about
          * 20 ms a start here), making one does not */
-        int r = attach(v, i->cfg, target_netns, &netns, &pooled, err);
+        int r = attach(v, i->cfg, target_netns, "eth0", &netns, &pooled, err);
         if (r >= 0)
                 r = nl_open_netns(target_netns, &in, err);
         if (r >= 0)
                 r = configure_inside(in, plan, err);
         pool_schedule(N(v));
         return r;
+}
+
+void netw_restore_ifname(struct vsd *v, const char *name, char ret[16]) {
+        char host[16];
+        netw_host_ifname(v, name, host);
+        snprintf(ret, 16, "%.14sc", host);
+}
+
+int netw_prepare_restore(struct vsd *v, struct netw_inst *i, char ret_inner[16], vs_error *err) {
+        const struct inst_config *cfg = i->cfg;
+        ret_inner[0] = '\0';
+        if (!netw_has_link(cfg))
+                return 0;
+        int r = netw_register(v, i, err);
+        if (r >= 0 && cfg->net.mode == NET_MODE_BRIDGE)
+                r = ensure_bridge(v, err);
+        if (r < 0)
+                return r;
+        char inner[16];
+        netw_restore_ifname(v, cfg->name, inner);
+        /* a leftover of an interrupted restore (its host side would have
+         * taken it along, unless that was renamed meanwhile) */
+        (void) nl_link_delete(N(v)->nl, inner, NULL);
+        _cleanup_close_ int here = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (here < 0)
+                return vs_err(err, errno, "Failed to attach %s: open our network namespace", cfg->name);
+        _cleanup_close_ int netns = -EBADF;
+        bool pooled;
+        /* the peer born here, in our namespace, under a name of its own */
+        r = attach(v, cfg, here, inner, &netns, &pooled, err);
+        if (r < 0) {
+                netw_detach(v, i);
+                return r;
+        }
+        i->live = true;
+        snprintf(ret_inner, 16, "%s", inner);
+        return 0;
 }
 
 void netw_detach(struct vsd *v, struct netw_inst *i) {

@@ -368,6 +368,64 @@ static int parent_mount_root(const struct start_spec *spec, pid_t pid, vs_error 
         return r;
 }
 
+/* A user namespace with the instance's mapping, for idmapped mounts made
+ * outside any of the instance's processes (the restore helper's): a child
+ * unshares it and waits, the maps are written, the namespace is opened,
+ * the child killed.  An idmapped mount takes the mapping, not the
+ * namespace: any namespace with the same maps serves. */
+static int userns_make(uint32_t base, vs_error *err) {
+        int pidfd = -EBADF;
+        struct clone_args args = { .flags = CLONE_PIDFD | CLONE_NEWUSER, .pidfd = (uint64_t) (uintptr_t) &pidfd,
+                                   .exit_signal = SIGCHLD };
+        pid_t pid = sys_clone3(&args);
+        if (pid == 0) {
+                for (;;)
+                        pause();
+        }
+        if (pid < 0)
+                return vs_err(err, -pid, "make a user namespace");
+        char path[64];
+        int r = write_id_map(pid, "uid_map", base, err);
+        if (r >= 0)
+                r = write_id_map(pid, "gid_map", base, err);
+        int fd = -EBADF;
+        if (r >= 0) {
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        r = vs_err(err, errno, "open %s", path);
+        }
+        kill_and_reap(pidfd);
+        close(pidfd);
+        return r < 0 ? r : fd;
+}
+
+int start_mount_root_here(const struct start_spec *spec, vs_error *err) {
+        int r;
+        if (!spec->userns) {
+                char opts[3 * 4096 + 64];
+                if (spec->layer_fd >= 0) {
+                        r = sys_move_mount(spec->layer_fd, "", AT_FDCWD, spec->layer_at, MOVE_MOUNT_F_EMPTY_PATH);
+                        if (r < 0)
+                                return vs_err(err, -r, "attach the private layer's filesystem on %s", spec->layer_at);
+                }
+                int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec->lower, spec->upper,
+                                 spec->work);
+                if (n < 0 || (size_t) n >= sizeof(opts))
+                        return vs_err(err, ENAMETOOLONG, "overlay options");
+                if (mount("overlay", spec->rootfs, "overlay", MS_NODEV, opts) < 0)
+                        return vs_err(err, errno, "mount overlay (lowerdir=%s) on %s", spec->lower, spec->rootfs);
+                return 0;
+        }
+        _cleanup_close_ int userns = userns_make(spec->id_base, err);
+        if (userns < 0)
+                return userns;
+        _cleanup_close_ int lower = idmapped_clone(spec->lower, userns, true, err);
+        if (lower < 0)
+                return lower;
+        return mount_root_inside(spec, lower, userns, err);
+}
+
 /* What the parent does for an unprivileged instance while the child waits
  * for SETUP_DONE: the maps first (the child's steps need its ids), then
  * the network into the child's own namespace, then its root. */

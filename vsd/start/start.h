@@ -131,6 +131,17 @@ int start_test_stall_set(const char *id, vs_error *err);
  * single-threaded. */
 int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, vs_error *err);
 
+/* The instance's root as a start mounts it, on spec->rootfs, but in the
+ * caller's own mount namespace (which it made private: nothing may
+ * propagate to the host's): the private layer's filesystem attached from
+ * spec->layer_fd on spec->layer_at first (layer_fd < 0: none to attach),
+ * then the overlay of spec->lower and spec->upper/work; for spec->userns
+ * the layers idmapped through a user namespace made with the instance's
+ * mapping, the overlay mounted with the namespace root's file system ids,
+ * as start_spawn's parent does.  For a process that brings an instance
+ * back without its init's clone (the restore of a checkpoint). */
+int start_mount_root_here(const struct start_spec *spec, vs_error *err);
+
 struct join_spec {
         const char *name;       /* instance (cgroup) name */
         int init_pidfd;         /* pidfd of the instance's init */

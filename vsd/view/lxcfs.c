@@ -327,6 +327,13 @@ static int spawn(struct lxcfs *l, vs_error *err) {
  * it was down, and all of them after a restart (their binds are stale). */
 static void reconcile(struct lxcfs *l) {
         unsigned n = 0;
+        /* vsd's own view files (sysinfo.c) stay where they are */
+        char own[600];
+        struct stat st;
+        dev_t own_dev = snprintf(own, sizeof(own), "%s/view", l->vsd->set.run_dir) < (int) sizeof(own) &&
+                                        stat(own, &st) == 0
+                                ? st.st_dev
+                                : 0;
         for (size_t k = 0; k < l->n_inst; k++) {
                 const struct lxcfs_inst *i = &l->inst[k];
                 if (i->pidfd < 0)
@@ -334,7 +341,7 @@ static void reconcile(struct lxcfs *l) {
                 if (view_is_current(i->pid, l->dev))
                         continue;
                 vs_error err = { 0 };
-                if (view_rebind(i->pidfd, l->mnt, &err) < 0)
+                if (view_rebind(i->pidfd, l->mnt, own_dev, &err) < 0)
                         log_warn("Failed to bind the lxcfs view into %s: %s, ignoring", i->name, err.msg);
                 else
                         n++;

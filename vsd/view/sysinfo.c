@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,14 @@
 
 /* The kernel's load sampling period. */
 #define LOAD_PERIOD_MS 5000
+/* How often the own /proc/stat files are brought up to date: top refreshes
+ * every 3 s, mpstat 1 s; a read sees figures at most this old. */
+#define STAT_PERIOD_MS 1000
+/* The host's /proc/stat is about 1.2 KiB with its per-IRQ counts on 2
+ * CPUs, a few more KiB on a large host; what the instance's file keeps of
+ * it is the short lines */
+#define STAT_TEXT_MAX (64 * 1024)
+#define STAT_HOST_MAX (512 * 1024)
 /* Notifications answered per wake-up of one listener, so that a process
  * calling sysinfo() in a loop shares the daemon's loop with everything
  * else (epoll is level-triggered: the rest waits for the next turn). */
@@ -60,6 +70,7 @@ struct sinfo_inst {
         struct loop_source *load_timer;
         unsigned pid_level;  /* which NSpid field is the pid inside */
         int files[VIEW_N_OWN]; /* vsd's own view files, written in place (the instance binds them) */
+        unsigned running, blocked; /* at the last load sample, for /proc/stat */
 };
 
 /* How long the host's own sysinfo() is reused: its totals change only with
@@ -73,6 +84,7 @@ struct sinfo {
         size_t n_inst, cap_inst;
         struct sysinfo host;
         uint64_t host_at_ns; /* CLOCK_BOOTTIME of host; 0: none yet */
+        struct loop_source *stat_timer; /* armed while an instance has its own /proc/stat */
 };
 
 /* ---- the answer ------------------------------------------------------- */
@@ -230,6 +242,8 @@ static void load_sample(struct sinfo_inst *i) {
         char text[128];
         sinfo_loadavg_text(i->avenrun, &smp, text, sizeof(text));
         (void) own_write(i->files[VIEW_OWN_LOADAVG], text);
+        i->running = smp.running;
+        i->blocked = smp.active > smp.running ? smp.active - smp.running : 0;
 }
 
 static void load_timer_cb(struct loop_source *src, void *userdata) {
@@ -272,6 +286,134 @@ static void online_update(struct sinfo_inst *i) {
         host[n] = '\0';
         if (sinfo_online_text(host, i->cfg->cpuset, i->cfg->cpu_millis, text, sizeof(text)) == 0)
                 (void) own_write(i->files[VIEW_OWN_CPU_ONLINE], text);
+}
+
+/* ---- /proc/stat (pure cgroup v2) ---------------------------------------- */
+
+/* USER_HZ: the kernel shows every tick count in /proc at 100 a second */
+#define TICK_NS 10000000ULL
+
+static int append(char **p, size_t *left, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int append(char **p, size_t *left, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*p, *left, fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t) n >= *left)
+                return -ENOSPC;
+        *p += n;
+        *left -= (size_t) n;
+        return 0;
+}
+
+static int cpu_line(char **p, size_t *left, const char *label, uint64_t user, uint64_t sys, uint64_t idle) {
+        return append(p, left, "%s %" PRIu64 " 0 %" PRIu64 " %" PRIu64 " 0 0 0 0 0 0\n", label, user, sys, idle);
+}
+
+/* The k-th of n even shares of v, the remainder on the first ones: the
+ * shares add up to v exactly. */
+static uint64_t share(uint64_t v, unsigned n, unsigned k) {
+        return v / n + (k < v % n ? 1 : 0);
+}
+
+int sinfo_stat_text(const char *host_stat, const struct sinfo_cpu_times *t, char *buf, size_t size) {
+        unsigned n = t->ncpu ? t->ncpu : 1;
+        uint64_t user = t->user_ns / TICK_NS, sys = t->system_ns / TICK_NS;
+        uint64_t all = t->elapsed_ns / TICK_NS * n;
+        uint64_t idle = all > user + sys ? all - user - sys : 0;
+        char *p = buf;
+        size_t left = size;
+        int r = cpu_line(&p, &left, "cpu ", user, sys, idle);
+        for (unsigned k = 0; r == 0 && k < n; k++) {
+                char label[16];
+                snprintf(label, sizeof(label), "cpu%u", k);
+                r = cpu_line(&p, &left, label, share(user, n, k), share(sys, n, k), share(idle, n, k));
+        }
+        for (const char *l = host_stat; r == 0 && l && *l;) {
+                const char *end = strchrnul(l, '\n');
+                int len = (int) (end - l);
+                if (!strncmp(l, "cpu", 3))
+                        ; /* the host's CPUs: above, the instance's */
+                else if (!strncmp(l, "intr ", 5) || !strncmp(l, "softirq ", 8))
+                        /* the total only: the per-source counts are the
+                         * host's hardware, vmstat reads the first */
+                        r = append(&p, &left, "%.*s\n", (int) (strchrnul(strchrnul(l, ' ') + 1, ' ') - l), l);
+                else if (!strncmp(l, "procs_running ", 14))
+                        r = append(&p, &left, "procs_running %u\n", t->running);
+                else if (!strncmp(l, "procs_blocked ", 14))
+                        r = append(&p, &left, "procs_blocked %u\n", t->blocked);
+                else
+                        r = append(&p, &left, "%.*s\n", len, l);
+                l = *end ? end + 1 : end;
+        }
+        return r;
+}
+
+static unsigned online_count(const char *text) {
+        struct cg_cpu_mask m;
+        if (cg_cpu_list_parse(text, &m) < 0)
+                return 1;
+        unsigned n = 0;
+        for (size_t k = 0; k < ELEMENTSOF(m.bits); k++)
+                n += (unsigned) __builtin_popcountll(m.bits[k]);
+        return n ? n : 1;
+}
+
+static void stat_update(struct sinfo_inst *i, const char *host_stat, const char *host_online) {
+        struct sinfo_cpu_times t = { .running = i->running, .blocked = i->blocked };
+        char online[512];
+        if (i->files[VIEW_OWN_STAT] < 0 ||
+            cg_cpu_times(i->s->vsd->cg, i->cfg->name, &t.user_ns, &t.system_ns) < 0 ||
+            sinfo_online_text(host_online, i->cfg->cpuset, i->cfg->cpu_millis, online, sizeof(online)) < 0)
+                return; /* keep the last figures */
+        t.ncpu = online_count(online);
+        struct timespec ts;
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        int64_t up = (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec + i->boot_offset_ns;
+        t.elapsed_ns = up > 0 ? (uint64_t) up : 0;
+        _cleanup_free_ char *text = malloc(STAT_TEXT_MAX);
+        if (text && sinfo_stat_text(host_stat, &t, text, STAT_TEXT_MAX) == 0)
+                (void) own_write(i->files[VIEW_OWN_STAT], text);
+}
+
+/* The host's /proc/stat and CPU list, into bufs of size; false if unread. */
+static bool read_host_cpu_files(char *stat, size_t stat_size, char *online, size_t online_size) {
+        _cleanup_close_ int sfd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int ofd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
+        size_t sn = 0;
+        for (ssize_t n = 1; sfd >= 0 && n > 0 && sn < stat_size - 1; sn += n > 0 ? (size_t) n : 0)
+                n = read(sfd, stat + sn, stat_size - 1 - sn);
+        ssize_t on = ofd >= 0 ? read(ofd, online, online_size - 1) : -1;
+        if (sn == 0 || on <= 0)
+                return false;
+        stat[sn] = '\0';
+        online[on] = '\0';
+        return true;
+}
+
+static void stat_timer_cb(struct loop_source *src, void *userdata);
+
+static void stat_timer_arm(struct sinfo *s) {
+        if (s->stat_timer)
+                return;
+        if (loop_add_timer(s->vsd->loop, STAT_PERIOD_MS, stat_timer_cb, s, &s->stat_timer) < 0)
+                log_warn("Failed to arm the /proc/stat timer, ignoring: the instances' CPU times stay as they are");
+}
+
+static void stat_timer_cb(struct loop_source *src, void *userdata) {
+        struct sinfo *s = userdata;
+        s->stat_timer = NULL;
+        _cleanup_free_ char *host = malloc(STAT_HOST_MAX);
+        char online[512];
+        bool any = false;
+        if (host && read_host_cpu_files(host, STAT_HOST_MAX, online, sizeof(online)))
+                for (size_t k = 0; k < s->n_inst; k++)
+                        if (s->inst[k]->files[VIEW_OWN_STAT] >= 0) {
+                                stat_update(s->inst[k], host, online);
+                                any = true;
+                        }
+        if (any || !host)
+                stat_timer_arm(s);
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -346,10 +488,19 @@ static void inst_free(struct sinfo_inst *i) {
 /* <run_dir>/view/<name>.<file>: on the daemon's own filesystem, where no
  * customer reaches (the instance sees a read-only bind of the file). */
 static int own_path(const struct sinfo *s, const char *name, enum view_own_file f, char *buf, size_t size) {
-        static const char *const suffix[VIEW_N_OWN] = { "loadavg", "online" };
+        static const char *const suffix[VIEW_N_OWN] = { "loadavg", "online", "stat" };
         if (snprintf(buf, size, "%s/view/%s.%s", s->vsd->set.run_dir, name, suffix[f]) >= (int) size)
                 return -ENAMETOOLONG;
         return 0;
+}
+
+int sinfo_own_file_path(const struct sinfo *s, const char *name, enum view_own_file f, char *buf, size_t size) {
+        return own_path(s, name, f, buf, size);
+}
+
+/* Does this host need vsd's own /proc/stat (VIEW_OWN_STAT)? */
+static bool own_stat(const struct sinfo *s) {
+        return streq(cg_manager_mode(s->vsd->cg), "v2");
 }
 
 int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_trees[VIEW_N_OWN], vs_error *err) {
@@ -370,12 +521,29 @@ int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_
                 /* a new inode per start: an earlier run's binds are gone with it */
                 if (unlink(path) < 0 && errno != ENOENT)
                         return vs_err(err, errno, "Failed to remove %s", path);
+                if (k == VIEW_OWN_STAT && !own_stat(s))
+                        continue; /* lxcfs's (or the kernel's) */
                 _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
                 if (fd < 0)
                         return vs_err(err, errno, "Failed to create %s", path);
+                _cleanup_free_ char *stat = NULL;
                 if (k == VIEW_OWN_LOADAVG)
                         sinfo_loadavg_text(zero, &smp, text, sizeof(text));
-                else {
+                else if (k == VIEW_OWN_STAT) {
+                        /* init about to start: no time used, none elapsed */
+                        _cleanup_free_ char *hstat = malloc(STAT_HOST_MAX);
+                        stat = malloc(STAT_TEXT_MAX);
+                        struct sinfo_cpu_times t = { .ncpu = 1, .running = 1 };
+                        if (!hstat || !stat)
+                                return vs_err(err, ENOMEM, "Failed to create %s", path);
+                        if (!read_host_cpu_files(hstat, STAT_HOST_MAX, host, sizeof(host)))
+                                return vs_err(err, EIO, "Failed to read /proc/stat");
+                        if (sinfo_online_text(host, cfg->cpuset, cfg->cpu_millis, text, sizeof(text)) == 0)
+                                t.ncpu = online_count(text);
+                        r = sinfo_stat_text(hstat, &t, stat, STAT_TEXT_MAX);
+                        if (r < 0)
+                                return vs_err(err, -r, "Failed to make %s", path);
+                } else {
                         _cleanup_close_ int hfd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
                         ssize_t n = hfd >= 0 ? read(hfd, host, sizeof(host) - 1) : -1;
                         if (n <= 0)
@@ -385,7 +553,7 @@ int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_
                         if (r < 0)
                                 return vs_err(err, -r, "Failed to parse /sys/devices/system/cpu/online");
                 }
-                r = own_write(fd, text);
+                r = own_write(fd, stat ? stat : text);
                 if (r < 0)
                         return vs_err(err, -r, "Failed to write %s", path);
                 int tree = view_clone_own(fd);
@@ -432,6 +600,7 @@ void sinfo_free(struct sinfo *s) {
                 return;
         for (size_t k = 0; k < s->n_inst; k++)
                 inst_free(s->inst[k]);
+        loop_remove(s->stat_timer);
         free(s->inst);
         free(s);
 }
@@ -474,6 +643,8 @@ int sinfo_instance_add(struct sinfo *s, const struct inst_config *cfg, pid_t ini
         s->inst[s->n_inst++] = i;
         online_update(i);
         load_sample(i);
+        if (i->files[VIEW_OWN_STAT] >= 0)
+                stat_timer_arm(s);
         if (loop_add_timer(s->vsd->loop, LOAD_PERIOD_MS, load_timer_cb, i, &i->load_timer) < 0)
                 log_warn("Failed to arm the load timer of %s, ignoring: its load stays as it is", cfg->name);
         return 0;
@@ -495,8 +666,14 @@ void sinfo_instance_remove(struct sinfo *s, const char *name) {
 
 void sinfo_instance_changed(struct sinfo *s, const char *name) {
         struct sinfo_inst *i = find(s, name, NULL);
-        if (i)
-                online_update(i);
+        if (!i)
+                return;
+        online_update(i);
+        /* the CPU lines of /proc/stat follow at once, not at the next tick */
+        _cleanup_free_ char *host = i->files[VIEW_OWN_STAT] >= 0 ? malloc(STAT_HOST_MAX) : NULL;
+        char online[512];
+        if (host && read_host_cpu_files(host, STAT_HOST_MAX, online, sizeof(online)))
+                stat_update(i, host, online);
 }
 
 /* ---- answering ---------------------------------------------------------- */

@@ -56,6 +56,10 @@ void sinfo_instance_remove(struct sinfo *s, const char *name);
  * detached read-only copy of the mount of each in ret_trees, for the
  * child to bind (view_bind_own).  From sinfo_instance_add on, the daemon
  * writes them: the load every 5 s, the CPUs on each change. */
+/* Where the daemon keeps instance name's own view file f
+ * (<run_dir>/view/<name>.<file>): what a restore binds in again. */
+int sinfo_own_file_path(const struct sinfo *s, const char *name, enum view_own_file f, char *buf, size_t size);
+
 int sinfo_files_prepare(struct sinfo *s, const struct inst_config *cfg, int ret_trees[VIEW_N_OWN], vs_error *err);
 /* Remove them: a failed start's, or a stopped instance's. */
 void sinfo_files_remove(struct sinfo *s, const char *name);
@@ -108,6 +112,19 @@ int sinfo_loadavg_parse(const char *text, uint64_t avenrun[3]);
 /* /sys/devices/system/cpu/online's line: host_online within cpuset ("" =
  * all), its first ceil(cpu_millis / 1000) CPUs. */
 int sinfo_online_text(const char *host_online, const char *cpuset, uint32_t cpu_millis, char *buf, size_t size);
+
+/* What /proc/stat's CPU lines of an instance are made of. */
+struct sinfo_cpu_times {
+        uint64_t user_ns, system_ns; /* the instance's cgroup's CPU time */
+        uint64_t elapsed_ns;         /* since its init started */
+        unsigned ncpu;               /* the CPUs it sees (sinfo_online_text's) */
+        unsigned running, blocked;   /* its tasks at the last load sample */
+};
+/* /proc/stat for an instance: its CPU time, in USER_HZ ticks, spread evenly
+ * over ncpu lines, idle the rest of elapsed * ncpu; then the host's other
+ * lines (host_stat, the kernel's file) without the per-CPU lists, with the
+ * instance's running and blocked tasks.  -ENOSPC when buf is too small. */
+int sinfo_stat_text(const char *host_stat, const struct sinfo_cpu_times *t, char *buf, size_t size);
 
 /* The kernel's load average step (FSHIFT = 11 fixed point, a sample every
  * 5 s): load * e + active * (1 - e), e one of SINFO_EXP_*. */

@@ -42,13 +42,24 @@ static const char *const own_files[] = {
          * whose cached size is the last reader's, so that one instance read
          * another's length ("0-" for "0-1") */
         "sys/devices/system/cpu/online",
+        /* top, mpstat, htop: the instance's CPU time over the CPUs it may
+         * use (cap rounded up, or cpuset), where lxcfs's has the host's */
+        "proc/stat",
 };
 
 #define N_VIEW_FILES ELEMENTSOF(view_files)
 _Static_assert(N_VIEW_FILES == VIEW_N_FILES, "VIEW_N_FILES is the table's size");
 _Static_assert(VIEW_N_FILES == 6, "VIEW_TREES_NONE has one -EBADF per file");
 _Static_assert(ELEMENTSOF(own_files) == VIEW_N_OWN, "VIEW_N_OWN is the table's size");
-_Static_assert(VIEW_N_OWN == 2, "VIEW_TREES_NONE has one -EBADF per own file");
+_Static_assert(VIEW_N_OWN == 3, "VIEW_TREES_NONE has one -EBADF per own file");
+
+/* Is lxcfs's file i replaced by one of vsd's own in trees? */
+static bool replaced(const struct view_trees *trees, size_t i) {
+        for (size_t k = 0; trees && k < VIEW_N_OWN; k++)
+                if (trees->own[k] >= 0 && streq(own_files[k], view_files[i]))
+                        return true;
+        return false;
+}
 
 const char *view_own_path(enum view_own_file f) {
         return (size_t) f < VIEW_N_OWN ? own_files[f] : NULL;
@@ -139,6 +150,8 @@ int view_bind(int rootfd, const char *mnt, const struct view_trees *trees, vs_er
                 /* Whatever goes wrong on lxcfs's side leaves the kernel's file
                  * in place: an instance never fails to start for its view, and
                  * the supervisor binds the file once lxcfs is back. */
+                if (replaced(trees, i))
+                        continue;
                 _cleanup_close_ int own = trees ? -EBADF : clone_file(mnt, view_files[i], -EBADF);
                 int tree = trees ? trees->fd[i] : own;
                 if (tree < 0)
@@ -151,10 +164,14 @@ int view_bind(int rootfd, const char *mnt, const struct view_trees *trees, vs_er
 }
 
 /* In the child that joined the instance's mount namespace: detach what is
- * on path (a stale lxcfs bind, at most a few stacked) and attach tree. */
-static int rebind_one(int tree, const char *rel) {
+ * on path (a stale lxcfs bind, at most a few stacked) and attach tree;
+ * unless vsd's own file (on own_dev) is there. */
+static int rebind_one(int tree, const char *rel, dev_t own_dev) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "/%s", rel);
+        struct stat st;
+        if (own_dev && stat(path, &st) == 0 && st.st_dev == own_dev)
+                return 0;
         /* umount2 only takes a mount's root: where no bind is (the instance
          * started without the view) it fails with EINVAL and leaves /proc
          * and /sys alone. */
@@ -165,7 +182,7 @@ static int rebind_one(int tree, const char *rel) {
         return 0;
 }
 
-int view_rebind(int init_pidfd, const char *mnt, vs_error *err) {
+int view_rebind(int init_pidfd, const char *mnt, dev_t own_dev, vs_error *err) {
         int trees[N_VIEW_FILES];
         int r = 0;
         size_t n = 0;
@@ -190,7 +207,7 @@ int view_rebind(int init_pidfd, const char *mnt, vs_error *err) {
                                 _exit(100);
                         int failed = 0;
                         for (size_t i = 0; i < N_VIEW_FILES; i++)
-                                if (trees[i] >= 0 && rebind_one(trees[i], view_files[i]) < 0)
+                                if (trees[i] >= 0 && rebind_one(trees[i], view_files[i], own_dev) < 0)
                                         failed = (int) i + 1;
                         _exit(failed);
                 } else {

@@ -8,9 +8,10 @@
  * lxcfs from the instance's own cgroup and bound read-only over the kernel's
  * host-wide ones.
  *
- * Two files are vsd's own instead (enum view_own_file: /proc/loadavg and
- * /sys/devices/system/cpu/online), written per instance by sysinfo.c and
- * bound the same way whether lxcfs runs or not.
+ * Some files are vsd's own instead (enum view_own_file: /proc/loadavg,
+ * /sys/devices/system/cpu/online, and /proc/stat where lxcfs cannot give
+ * it per CPU), written per instance by sysinfo.c and bound the same way
+ * whether lxcfs runs or not.
  *
  * lxcfs itself is supervised by lxcfs.c; this file only knows which files
  * there are and how to put them in place: at start, in the child before
@@ -31,6 +32,10 @@
 enum view_own_file {
         VIEW_OWN_LOADAVG,
         VIEW_OWN_CPU_ONLINE,
+        /* pure cgroup v2 only: no per-CPU usage of a cgroup there, and
+         * lxcfs then shows the host's lines of every CPU of the cpuset,
+         * whatever the cap (lxc/lxcfs#593); on v1 lxcfs's is right */
+        VIEW_OWN_STAT,
         VIEW_N_OWN,
 };
 /* Its path below the instance's root ("proc/loadavg"). */
@@ -56,13 +61,14 @@ struct view_trees {
         int fd[VIEW_N_FILES]; /* -errno where there is none */
         int own[VIEW_N_OWN];  /* vsd's own files (view_clone_own), -errno where there is none */
 };
-#define VIEW_TREES_NONE { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF }, .own = { -EBADF, -EBADF } }
+#define VIEW_TREES_NONE { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF }, .own = { -EBADF, -EBADF, -EBADF } }
 void view_clone_trees(const char *mnt, const int fds[VIEW_N_FILES], struct view_trees *ret);
 void view_trees_close(struct view_trees *t);
 
 /* Child side, before pivot_root: bind every file the lxcfs mount at mnt
  * serves over the same path below rootfd, read-only: the daemon's copies
- * (view_clone_trees) where given, else clones made here by path.  A file lxcfs does not
+ * (view_clone_trees) where given, else clones made here by path; not those
+ * vsd's own files replace (trees->own).  A file lxcfs does not
  * serve (or an lxcfs that just died: ENOTCONN) is skipped, as is one the
  * rootfs lacks: the instance then sees the kernel's file.  Returns -errno
  * and fills err with the message only (child convention, see mount.h). */
@@ -72,9 +78,10 @@ int view_bind_own(int rootfd, const struct view_trees *trees, vs_error *err);
 
 /* Replace the view files of a running instance (its init's pidfd) with
  * fresh clones from the lxcfs mount at mnt: stale ones (an lxcfs that died)
- * are detached first.  Runs a short-lived child that joins the instance's
- * mount namespace. */
-int view_rebind(int init_pidfd, const char *mnt, vs_error *err);
+ * are detached first.  A file that is one of vsd's own (on device own_dev,
+ * that of <run_dir>/view; 0: none) is left as it is.  Runs a short-lived
+ * child that joins the instance's mount namespace. */
+int view_rebind(int init_pidfd, const char *mnt, dev_t own_dev, vs_error *err);
 
 /* Does the instance whose init is pid see the lxcfs mount with device dev
  * (its /proc/meminfo is on it and answers)?  false also when the view is

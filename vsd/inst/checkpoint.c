@@ -1,0 +1,1185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Checkpoint and restore with CRIU (checkpoint.h).  CRIU runs as a command
+ * (criu dump, criu restore) from a helper of work.h: the loop never waits
+ * for it.  The command line says what CRIU cannot find out itself:
+ *
+ *   --external mnt[]          every bind mount from the host's tree (the
+ *                             standard device nodes, the masked paths'
+ *                             /dev/null, vsd's own view files) is found
+ *                             and bound again from the same host path;
+ *   --external mnt[/dev/console]:console, mnt[<view file>]:view-...
+ *                             named: a restore binds the new console's pty
+ *                             and whatever lxcfs serves then;
+ *   --external tty[rdev:dev]  every terminal of the host's open in the tree
+ *                             (the console pty, /dev/tty), given back on
+ *                             restore with --inherit-fd as the new console;
+ *   --external netdev[eth0]   (restore) the link's inside end, made by vsd
+ *                             with the host side configured as for a start,
+ *                             moved into the namespace CRIU makes;
+ *   --manage-cgroups=soft     the restore's CRIU runs in the instance's
+ *                             cgroup, which vsd made with its limits; CRIU
+ *                             places the processes and makes the cgroup
+ *                             namespace inside the user namespace;
+ *   --network-lock nftables --tcp-established --file-locks.
+ */
+#include "vsd/inst/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <linux/fs.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/util.h"
+#include "cgroups/cgroup.h"
+#include "net/fw.h"
+#include "vsd/core/ops.h"
+#include "vsd/core/syscalls.h"
+#include "vsd/core/work.h"
+#include "vsd/inst/console.h"
+#include "vsd/inst/instance.h"
+#include "vsd/netw/network.h"
+#include "vsd/start/start.h"
+#include "vsd/view/sysinfo.h"
+#include "vsd/view/view.h"
+
+#define CKPT_TMP ".checkpoint.tmp"
+#define CKPT_RESTORING ".checkpoint.restoring"
+#define CKPT_DEL ".checkpoint.del"
+#define CKPT_HOOK ".checkpoint-hook"
+#define CKPT_ID_LEN 16
+/* where the restore's helper puts the view's files for CRIU (restore_run) */
+#define CKPT_EXT_DIR "/dev/shm"
+#define CKPT_TTY_MAX 16
+#define CKPT_VIEW_MAX 16
+/* how long a dump may take to seize the instance's processes */
+#define CKPT_CRIU_TIMEOUT "10"
+
+enum ckpt_kind { CKPT_TAKE, CKPT_RESTORE };
+
+/* What vsd keeps beside CRIU's images (vsd.json). */
+struct ckpt_meta {
+        char id[CKPT_ID_LEN + 1];
+        int64_t taken;
+        bool leave_running;
+        int64_t started_at;            /* the instance's own start, kept across the restore */
+        char tty[CKPT_TTY_MAX][48];    /* "tty[8800:19]": the host's terminals open in the tree */
+        unsigned n_tty;
+        char view[CKPT_VIEW_MAX][128]; /* lxcfs's files bound in, by their path inside */
+        unsigned n_view;
+        bool privileged;
+        uint64_t id_base;
+        bool link;                     /* eth0 is a veth of vsd's */
+};
+
+struct ckpt_op {
+        enum ckpt_kind kind;
+        struct instance *i;
+        char dir[512];
+        char name[VS_NAME_MAX + 1];
+        char criu[256];
+        char run_dir[256];
+        struct ckpt_meta meta;
+        /* take */
+        pid_t init_pid;
+        pid_t *pids;                   /* the instance's processes, listed by the daemon */
+        size_t n_pids;
+        dev_t console_dev, console_rdev; /* the console's pty slave now */
+        /* restore */
+        struct inst_restore_plan plan;
+        bool userns;
+        uint32_t id_base;
+        struct inst_waiter stopw;      /* take: the end of the dumped instance */
+        struct inst_waiter *client;    /* who asked, told at the very end */
+        struct op *op;
+        char work_id[CG_WORK_ID_MAX + 1];
+};
+
+/* ---- paths, metadata ---------------------------------------------------- */
+
+static void path_in(const char *dir, const char *leaf, char *buf, size_t len) {
+        snprintf(buf, len, "%s/%s", dir, leaf);
+}
+
+static void marker_path(const struct vsd *v, const char *name, char *buf, size_t len) {
+        snprintf(buf, len, "%s/%s.checkpointing", v->set.run_dir, name);
+}
+
+static int meta_write(const char *dir, const struct ckpt_meta *m, vs_error *err) {
+        char path[700];
+        path_in(dir, INST_CHECKPOINT_META, path, sizeof(path));
+        json_t *tty = json_array(), *view = json_array();
+        for (unsigned k = 0; tty && k < m->n_tty; k++)
+                json_array_append_new(tty, json_string(m->tty[k]));
+        for (unsigned k = 0; view && k < m->n_view; k++)
+                json_array_append_new(view, json_string(m->view[k]));
+        json_t *j = json_pack("{s:s, s:I, s:b, s:I, s:o, s:o, s:b, s:I, s:b}", "id", m->id, "taken",
+                              (json_int_t) m->taken, "leave_running", m->leave_running, "started_at",
+                              (json_int_t) m->started_at, "ttys", tty, "view", view, "privileged", m->privileged,
+                              "id_base", (json_int_t) m->id_base, "link", m->link);
+        _cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!text)
+                return vs_err(err, ENOMEM, "format %s", path);
+        int r = vs_write_atomic(path, text, strlen(text), 0600);
+        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+}
+
+static int meta_read(const char *dir, struct ckpt_meta *m, vs_error *err) {
+        char path[700];
+        path_in(dir, INST_CHECKPOINT_META, path, sizeof(path));
+        _cleanup_free_ char *text = NULL;
+        int r = vs_read_file(path, 65536, &text, NULL);
+        if (r < 0)
+                return vs_err(err, -r, "read %s", path);
+        *m = (struct ckpt_meta){ 0 };
+        json_t *j = json_loads(text, 0, NULL), *tty = NULL, *view = NULL;
+        const char *id = NULL;
+        json_int_t taken = 0, started = 0, base = 0;
+        int leave = 0, priv = 0, link = 0;
+        if (!j || json_unpack(j, "{s:s, s:I, s:b, s:I, s:o, s:o, s:b, s:I, s:b}", "id", &id, "taken", &taken,
+                              "leave_running", &leave, "started_at", &started, "ttys", &tty, "view", &view,
+                              "privileged", &priv, "id_base", &base, "link", &link) < 0 ||
+            !json_is_array(tty) || !json_is_array(view)) {
+                json_decref(j);
+                return vs_err_msg(err, EINVAL, "%s is not a checkpoint's description", path);
+        }
+        snprintf(m->id, sizeof(m->id), "%s", id);
+        m->taken = taken;
+        m->leave_running = leave;
+        m->started_at = started;
+        m->privileged = priv;
+        m->id_base = (uint64_t) base;
+        m->link = link;
+        size_t k;
+        json_t *e;
+        json_array_foreach(tty, k, e) if (json_is_string(e) && m->n_tty < CKPT_TTY_MAX)
+                snprintf(m->tty[m->n_tty++], sizeof(m->tty[0]), "%s", json_string_value(e));
+        json_array_foreach(view, k, e) if (json_is_string(e) && m->n_view < CKPT_VIEW_MAX)
+                snprintf(m->view[m->n_view++], sizeof(m->view[0]), "%s", json_string_value(e));
+        json_decref(j);
+        return 0;
+}
+
+/* The id of dir's checkpoint, "" when it has none. */
+static void meta_id(const char *dir, char id[CKPT_ID_LEN + 1]) {
+        struct ckpt_meta m;
+        id[0] = '\0';
+        if (meta_read(dir, &m, NULL) >= 0)
+                snprintf(id, CKPT_ID_LEN + 1, "%s", m.id);
+}
+
+static void new_id(char id[CKPT_ID_LEN + 1]) {
+        uint8_t b[CKPT_ID_LEN / 2] = { 0 };
+        if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b)) {
+                uint64_t t = (uint64_t) time(NULL) ^ (uint64_t) getpid() << 32;
+                memcpy(b, &t, sizeof(t));
+        }
+        for (size_t k = 0; k < sizeof(b); k++)
+                snprintf(id + 2 * k, 3, "%02x", b[k]);
+}
+
+/* "view-proc-meminfo" for /proc/meminfo: the key a view file's mount goes by */
+static void view_key(const char *path, char *buf, size_t len) {
+        snprintf(buf, len, "view%s", path);
+        for (char *p = buf; *p; p++)
+                if (*p == '/')
+                        *p = '-';
+}
+
+/* ---- running CRIU ------------------------------------------------------- */
+
+/* The last error CRIU logged, "" if none: what follows "Error (file:line): ". */
+static void criu_log_error(const char *log, char *buf, size_t len) {
+        _cleanup_free_ char *text = NULL;
+        buf[0] = '\0';
+        if (vs_read_file(log, 16 << 20, &text, NULL) < 0)
+                return;
+        /* the first error that says why: CRIU also logs what follows from
+         * it, and complaints it gets over */
+        static const char *const noise[] = { "RLIMIT_NOFILE", "FAILED.", "cgroupd: recv req error", "execvp(",
+                                             "tables-restore -V failed", "tables-legacy-restore -V failed", NULL };
+        const char *last = NULL, *first = NULL;
+        for (const char *p = text; (p = strstr(p, "Error (")); p++) {
+                const char *eol = strchr(p, '\n');
+                bool skip = false;
+                for (size_t k = 0; noise[k]; k++) {
+                        const char *hit = strstr(p, noise[k]);
+                        if (hit && (!eol || hit < eol))
+                                skip = true;
+                }
+                if (!skip && !first)
+                        first = p;
+                last = p;
+        }
+        if (first)
+                last = first;
+        if (!last)
+                return;
+        const char *msg = strstr(last, "): ");
+        const char *eol = strchr(last, '\n');
+        if (!msg || (eol && msg > eol))
+                msg = last;
+        else
+                msg += 3;
+        size_t n = eol ? (size_t) (eol - msg) : strlen(msg);
+        snprintf(buf, len, "%.*s", (int) (n < len - 1 ? n : len - 1), msg);
+}
+
+/* Run CRIU with argv (argv[0] is its path), wait for it; its stdio on
+ * /dev/null (it logs to its -o file), fds below keep_below kept, PATH set
+ * for the tools it runs (ip, for the addresses it restores).  It dies
+ * with the helper, which dies with the daemon. */
+static int criu_run(char **argv, int keep_below, const char *log, const char *what, vs_error *err) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return vs_err(err, errno, "%s: fork", what);
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                        _exit(127);
+                for (int fd = 3; fd < keep_below; fd++) {
+                        int fl = fcntl(fd, F_GETFD);
+                        if (fl >= 0)
+                                (void) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+                }
+                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+                execve(argv[0], argv, envp);
+                _exit(127);
+        }
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return vs_err(err, errno, "%s: wait for criu", what);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        char why[400];
+        criu_log_error(log, why, sizeof(why));
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !why[0])
+                return vs_err_msg(err, ENOEXEC, "%s: cannot run %s", what, argv[0]);
+        if (!why[0])
+                snprintf(why, sizeof(why), "criu %s %d (see %s)", WIFEXITED(status) ? "exited with status" : "killed by signal",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log);
+        return vs_err_msg(err, EIO, "%s: %s", what, why);
+}
+
+struct argv {
+        char *a[160];
+        char buf[16384];
+        size_t n, used;
+};
+
+static void arg(struct argv *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg(struct argv *v, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(v->buf + v->used, sizeof(v->buf) - v->used, fmt, ap);
+        va_end(ap);
+        if (k < 0 || (size_t) k >= sizeof(v->buf) - v->used || v->n + 1 >= ELEMENTSOF(v->a))
+                return; /* caught by argv_full() */
+        v->a[v->n++] = v->buf + v->used;
+        v->used += (size_t) k + 1;
+}
+
+static bool argv_full(const struct argv *v) {
+        return v->n + 1 >= ELEMENTSOF(v->a) || v->used + 256 >= sizeof(v->buf);
+}
+
+/* ---- the dump (in the helper) ------------------------------------------- */
+
+struct scan {
+        struct ckpt_op *op;
+        pid_t *pids;
+        size_t n, cap;
+        vs_error *err;
+};
+
+static int collect_pid(pid_t pid, void *userdata) {
+        struct scan *s = userdata;
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 64;
+                pid_t *p = realloc(s->pids, cap * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                s->pids = p;
+                s->cap = cap;
+        }
+        s->pids[s->n++] = pid;
+        return 0;
+}
+
+static bool in_set(const struct scan *s, pid_t pid) {
+        for (size_t k = 0; k < s->n; k++)
+                if (s->pids[k] == pid)
+                        return true;
+        return false;
+}
+
+static pid_t ppid_of(pid_t pid) {
+        char path[64];
+        _cleanup_free_ char *text = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        if (vs_read_file(path, 65536, &text, NULL) < 0)
+                return -1;
+        const char *p = strstr(text, "\nPPid:");
+        return p ? (pid_t) atoi(p + 6) : -1;
+}
+
+/* Every process of the instance must be init's descendant: CRIU dumps a
+ * tree, and a pid namespace only whole.  A command `vsctl exec` started is
+ * the daemon's child. */
+static int check_tree(struct scan *s) {
+        struct ckpt_op *op = s->op;
+        for (size_t k = 0; k < s->n; k++) {
+                pid_t p = s->pids[k];
+                for (int depth = 0; p != op->init_pid && depth < 4096; depth++) {
+                        pid_t up = ppid_of(p);
+                        if (up <= 0 || !in_set(s, up)) {
+                                if (ppid_of(s->pids[k]) < 0)
+                                        break; /* it exited meanwhile */
+                                return vs_err_msg(s->err, EBUSY,
+                                                  "instance '%s' runs a command started by 'vsctl exec' (host pid %d), "
+                                                  "which a checkpoint cannot take: wait for it to end",
+                                                  op->name, (int) s->pids[k]);
+                        }
+                        p = up;
+                }
+        }
+        return 0;
+}
+
+static void add_tty(struct ckpt_meta *m, dev_t rdev, dev_t dev) {
+        char key[48];
+        snprintf(key, sizeof(key), "tty[%llx:%llx]", (unsigned long long) rdev, (unsigned long long) dev);
+        for (unsigned k = 0; k < m->n_tty; k++)
+                if (streq(m->tty[k], key))
+                        return;
+        if (m->n_tty < CKPT_TTY_MAX)
+                snprintf(m->tty[m->n_tty++], sizeof(m->tty[0]), "%s", key);
+}
+
+/* The host's terminals open in the tree: the console's pty (on the host's
+ * devpts) and /dev/tty.  One of the host's ptys that is not the console
+ * now is the console of an earlier daemon, hung up when it died: CRIU
+ * cannot take a pty whose master is gone. */
+static int scan_ttys(struct scan *s) {
+        struct ckpt_op *op = s->op;
+        for (size_t k = 0; k < s->n; k++) {
+                char dir[64];
+                snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) s->pids[k]);
+                DIR *d = opendir(dir);
+                if (!d)
+                        continue; /* exited */
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        struct stat st;
+                        if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISCHR(st.st_mode))
+                                continue;
+                        bool host_pty = st.st_dev == op->console_dev;
+                        bool dev_tty = major(st.st_rdev) == 5 && minor(st.st_rdev) == 0;
+                        if (host_pty && st.st_rdev != op->console_rdev) {
+                                closedir(d);
+                                return vs_err_msg(s->err, EBUSY,
+                                                  "instance '%s' holds the console of an earlier vsd (process %d, "
+                                                  "pty %u): CRIU cannot take a terminal whose other end is gone; "
+                                                  "restart the instance to checkpoint it",
+                                                  op->name, (int) s->pids[k], minor(st.st_rdev));
+                        }
+                        if (host_pty || dev_tty)
+                                add_tty(&op->meta, st.st_rdev, st.st_dev);
+                }
+                closedir(d);
+        }
+        return 0;
+}
+
+/* The view's files bound into init's mount namespace, by their path there:
+ * lxcfs's, and vsd's own (view.h). */
+static void scan_view(struct ckpt_op *op) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int) op->init_pid);
+        _cleanup_free_ char *text = NULL;
+        if (vs_read_file(path, 1 << 20, &text, NULL) < 0)
+                return;
+        for (char *line = text, *eol; line && *line; line = eol ? eol + 1 : NULL) {
+                eol = strchr(line, '\n');
+                if (eol)
+                        *eol = '\0';
+                char mp[256], fstype[64];
+                const char *sep = strstr(line, " - ");
+                if (!sep || sscanf(line, "%*s %*s %*s %*s %255s", mp) != 1 || sscanf(sep + 3, "%63s", fstype) != 1)
+                        continue;
+                bool own = false;
+                for (int f = 0; f < VIEW_N_OWN; f++)
+                        if (mp[0] == '/' && streq(mp + 1, view_own_path(f)))
+                                own = true;
+                if ((own || strncmp(fstype, "fuse.lxcfs", 10) == 0) && op->meta.n_view < CKPT_VIEW_MAX &&
+                    !strchr(mp, '\\'))
+                        snprintf(op->meta.view[op->meta.n_view++], sizeof(op->meta.view[0]), "%s", mp);
+        }
+}
+
+/* CRIU's network lock left in the instance's namespace by a dump that
+ * failed half-way. */
+static void unlock_network(pid_t init_pid, const char *name) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) init_pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        vs_error err = { 0 };
+        if (fd < 0)
+                return;
+        int n = fw_netns_drop_tables(fd, "CRIU-", &err);
+        if (n < 0)
+                log_warn("Instance %s: %s, ignoring", name, err.msg);
+        else if (n > 0)
+                log_info("Instance %s: removed %d nftables table(s) of CRIU's network lock", name, n);
+}
+
+static int write_hook(struct ckpt_op *op, vs_error *err) {
+        char path[700], text[1400];
+        if (strchr(op->dir, '\''))
+                return vs_err_msg(err, EINVAL, "the instance's directory %s has a quote in its path", op->dir);
+        path_in(op->dir, CKPT_HOOK, path, sizeof(path));
+        int n = snprintf(text, sizeof(text),
+                         "#!/bin/sh\n"
+                         "# CRIU's post-dump action for one checkpoint (vsd): its images put in place\n"
+                         "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-dump ] || exit 0\n"
+                         "exec /proc/%d/exe --checkpoint-commit '%s'\n",
+                         (int) getpid(), op->dir);
+        int r = vs_write_atomic(path, text, (size_t) n, 0700);
+        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+}
+
+static int dump_run(void *arg_, vs_error *err) {
+        struct ckpt_op *op = arg_;
+        struct scan s = { .op = op, .err = err, .pids = op->pids, .n = op->n_pids };
+        char tmp[700], log[800], hook[700];
+        int r = check_tree(&s);
+        if (r >= 0)
+                r = scan_ttys(&s);
+        if (r < 0)
+                return r;
+        scan_view(op);
+        path_in(op->dir, CKPT_TMP, tmp, sizeof(tmp));
+        path_in(tmp, "dump.log", log, sizeof(log));
+        path_in(op->dir, CKPT_HOOK, hook, sizeof(hook));
+        (void) vs_rm_rf(tmp);
+        /* searchable: the restored processes open their images in it
+         * with the instance's ids (the instance's directory keeps
+         * everyone else out) */
+        if (mkdir(tmp, 0711) < 0)
+                return vs_err(err, errno, "create %s", tmp);
+        r = meta_write(tmp, &op->meta, err);
+        if (r >= 0)
+                r = write_hook(op, err);
+        if (r < 0)
+                return r;
+        struct argv a = { .n = 0 };
+        arg(&a, "%s", op->criu);
+        arg(&a, "dump");
+        arg(&a, "-t");
+        arg(&a, "%d", (int) op->init_pid);
+        arg(&a, "-D");
+        arg(&a, "%s", tmp);
+        arg(&a, "-o");
+        arg(&a, "dump.log");
+        arg(&a, "-v4");
+        arg(&a, "--timeout");
+        arg(&a, CKPT_CRIU_TIMEOUT);
+        arg(&a, "--tcp-established");
+        arg(&a, "--file-locks");
+        arg(&a, "--network-lock");
+        arg(&a, "nftables");
+        arg(&a, "--manage-cgroups=soft");
+        arg(&a, "--external");
+        arg(&a, "mnt[]");
+        arg(&a, "--external");
+        arg(&a, "mnt[/dev/console]:console");
+        for (unsigned k = 0; k < op->meta.n_view; k++) {
+                char key[160];
+                view_key(op->meta.view[k], key, sizeof(key));
+                arg(&a, "--external");
+                arg(&a, "mnt[%s]:%s", op->meta.view[k], key);
+        }
+        for (unsigned k = 0; k < op->meta.n_tty; k++) {
+                arg(&a, "--external");
+                arg(&a, "%s", op->meta.tty[k]);
+        }
+        arg(&a, "--action-script");
+        arg(&a, "%s", hook);
+        if (op->meta.leave_running)
+                arg(&a, "--leave-running");
+        if (argv_full(&a))
+                return vs_err_msg(err, E2BIG, "the command line for criu is too long");
+        a.a[a.n] = NULL;
+        r = criu_run(a.a, 3, log, "dump", err);
+        (void) unlink(hook);
+        /* <dir>/checkpoint's, that the hook put in place */
+        char id[CKPT_ID_LEN + 1], fin[700];
+        path_in(op->dir, INST_CHECKPOINT_DIR, fin, sizeof(fin));
+        meta_id(fin, id);
+        if (r >= 0 && !streq(id, op->meta.id))
+                r = vs_err_msg(err, EIO, "dump: criu ended without the checkpoint in place (see %s)", log);
+        if (r < 0) {
+                /* its lock, which a dump failing at the wrong moment leaves */
+                unlock_network(op->init_pid, op->name);
+                /* keep CRIU's log of a failed dump beside the instance */
+                char kept[700];
+                path_in(op->dir, "checkpoint-failed.log", kept, sizeof(kept));
+                (void) rename(log, kept);
+                (void) vs_rm_rf(tmp);
+                return r;
+        }
+        /* with --leave-running: what the exchange put aside */
+        (void) vs_rm_rf(tmp);
+        return 0;
+}
+
+/* ---- the restore (in the helper) ---------------------------------------- */
+
+/* sysinfo() and sched_getaffinity(0) are answered by vsd through the
+ * filter's listener; CRIU restores the filter without it (the kernel
+ * cannot give an existing filter a listener), where those calls would fail
+ * with ENOSYS.  Their notify return (BPF "ret #0x7fc00000") becomes allow
+ * in the images: the kernel's own answer, as while no daemon runs.  Same
+ * length, so CRIU's framing holds. */
+static int seccomp_notify_to_allow(const char *dir, vs_error *err) {
+        static const uint8_t from[8] = { 0x06, 0, 0, 0, 0x00, 0x00, 0xc0, 0x7f };
+        static const uint8_t to[8] = { 0x06, 0, 0, 0, 0x00, 0x00, 0xff, 0x7f };
+        DIR *d = opendir(dir);
+        if (!d)
+                return vs_err(err, errno, "open %s", dir);
+        struct dirent *de;
+        int r = 0;
+        while (r >= 0 && (de = readdir(d))) {
+                if (strncmp(de->d_name, "seccomp", 7) != 0)
+                        continue;
+                char path[800];
+                path_in(dir, de->d_name, path, sizeof(path));
+                _cleanup_free_ char *data = NULL;
+                size_t len = 0;
+                if (vs_read_file(path, 64 << 20, &data, &len) < 0)
+                        continue;
+                bool changed = false;
+                for (size_t k = 0; k + 8 <= len; k += 1)
+                        if (memcmp(data + k, from, 8) == 0) {
+                                memcpy(data + k, to, 8);
+                                changed = true;
+                        }
+                /* readable as CRIU made it: the restored processes read
+                 * their images with the instance's ids */
+                if (changed && vs_write_atomic(path, data, len, 0644) < 0)
+                        r = vs_err(err, EIO, "rewrite %s", path);
+                else
+                        (void) chmod(path, 0644);
+        }
+        closedir(d);
+        return r;
+}
+
+static int restore_run(void *arg_, vs_error *err) {
+        struct ckpt_op *op = arg_;
+        struct inst_restore_plan *p = &op->plan;
+        char dir[700], log[800], pidfile[600], console[64], fdlink[64];
+        path_in(op->dir, CKPT_RESTORING, dir, sizeof(dir));
+        path_in(dir, "restore.log", log, sizeof(log));
+        snprintf(pidfile, sizeof(pidfile), "%s/%s.restore.pid", op->run_dir, op->name);
+        (void) unlink(pidfile);
+        /* fd 4: the private layer's filesystem (or none), 5: the console */
+        int layer_fd = p->layer.fd >= 0 ? 4 : -EBADF, slave = 5;
+        int r = seccomp_notify_to_allow(dir, err);
+        if (r < 0)
+                return r;
+        /* see dump_run(): an older checkpoint's directory may be 0700 */
+        if (chmod(dir, 0711) < 0)
+                return vs_err(err, errno, "chmod %s", dir);
+        /* CRIU, and the processes it makes, are in the instance's cgroup
+         * (--manage-cgroups=ignore), made with its limits by the daemon:
+         * work_start_fds() moved us there */
+        /* the root in a mount namespace of our own, which CRIU's copies
+         * for the instance: nothing goes back to the host's */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+                return vs_err(err, errno, "make a mount namespace for the restore");
+        bool image = p->layer.fd >= 0;
+        struct start_spec spec = {
+                .name = op->name,
+                .lower = p->lower,
+                .upper = image ? p->layer.ovl_upper : p->layer.upper,
+                .work = image ? p->layer.ovl_work : p->layer.work,
+                .layer_fd = layer_fd,
+                .layer_at = image ? p->layer.mount_at : op->dir,
+                .rootfs = p->rootfs,
+                .userns = op->userns,
+                .id_base = op->id_base,
+        };
+        r = start_mount_root_here(&spec, err);
+        if (r < 0)
+                return vs_err_prefix(err, "mount the root of '%s'", op->name);
+        /* A place every user may search, in this namespace only: /dev/shm
+         * exists on every host, and is covered here by a tmpfs of ours (the
+         * host's stays as it is) */
+        if (mount("tmpfs", CKPT_EXT_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") < 0)
+                return vs_err(err, errno, "mount a tmpfs on %s for the restore", CKPT_EXT_DIR);
+        snprintf(fdlink, sizeof(fdlink), "/proc/self/fd/%d", slave);
+        ssize_t n = readlink(fdlink, console, sizeof(console) - 1);
+        if (n < 0)
+                return vs_err(err, errno, "find the new console's pty");
+        console[n] = '\0';
+
+        struct argv a = { .n = 0 };
+        int next_fd = 6;
+        arg(&a, "%s", op->criu);
+        arg(&a, "restore");
+        arg(&a, "-D");
+        arg(&a, "%s", dir);
+        arg(&a, "-o");
+        arg(&a, "restore.log");
+        arg(&a, "-v4");
+        arg(&a, "--root");
+        arg(&a, "%s", p->rootfs);
+        arg(&a, "--restore-detached");
+        arg(&a, "--pidfile");
+        arg(&a, "%s", pidfile);
+        arg(&a, "--tcp-established");
+        arg(&a, "--file-locks");
+        arg(&a, "--network-lock");
+        arg(&a, "nftables");
+        arg(&a, "--manage-cgroups=soft");
+        arg(&a, "--external");
+        arg(&a, "mnt[]");
+        arg(&a, "--external");
+        arg(&a, "mnt[console]:%s", console);
+        for (unsigned k = 0; k < op->meta.n_view; k++) {
+                char key[160], src[700];
+                const char *mp = op->meta.view[k];
+                view_key(mp, key, sizeof(key));
+                /* vsd's own file made afresh for this run; lxcfs's as it
+                 * serves now, else the kernel's own file */
+                int own = -1;
+                for (int f = 0; f < VIEW_N_OWN; f++)
+                        if (streq(mp + 1, view_own_path(f)))
+                                own = f;
+                /* (a path may be lxcfs's on one host and vsd's on another:
+                 * /proc/stat is vsd's on cgroup v2 only) */
+                if (own >= 0 && (sinfo_own_file_path(op->i->vsd->sinfo, op->name, own, src, sizeof(src)) < 0 ||
+                                 access(src, F_OK) < 0))
+                        own = -1;
+                if (own < 0) {
+                        snprintf(src, sizeof(src), "%s%s", p->view ? p->view : "", mp);
+                        if (!p->view || access(src, F_OK) < 0)
+                                snprintf(src, sizeof(src), "%s", mp);
+                }
+                /* bound onto a file of our own tmpfs: CRIU binds from
+                 * there as the instance's root, who may not search the
+                 * daemon's directories on the way to src */
+                char at[300];
+                snprintf(at, sizeof(at), "%s/%s", CKPT_EXT_DIR, key);
+                int fd = open(at, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+                if (fd < 0)
+                        return vs_err(err, errno, "create %s", at);
+                close(fd);
+                if (mount(src, at, NULL, MS_BIND, NULL) < 0)
+                        return vs_err(err, errno, "bind %s for criu", src);
+                arg(&a, "--external");
+                arg(&a, "mnt[%s]:%s", key, at);
+        }
+        for (unsigned k = 0; k < op->meta.n_tty; k++) {
+                /* each terminal of the host's in the tree is the new console */
+                int fd = fcntl(slave, F_DUPFD, next_fd);
+                if (fd < 0)
+                        return vs_err(err, errno, "pass the console to criu");
+                next_fd = fd + 1;
+                arg(&a, "--inherit-fd");
+                arg(&a, "fd[%d]:%s", fd, op->meta.tty[k]);
+        }
+        if (p->inner_link[0]) {
+                arg(&a, "--external");
+                arg(&a, "netdev[eth0]:%s", p->inner_link);
+        }
+        if (argv_full(&a))
+                return vs_err_msg(err, E2BIG, "the command line for criu is too long");
+        a.a[a.n] = NULL;
+        r = criu_run(a.a, next_fd, log, "restore", err);
+        if (r < 0) {
+                char kept[700];
+                path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
+                (void) unlink(kept);
+                (void) link(log, kept);
+                return r;
+        }
+        /* init is back and runs: say so where the next daemon looks, then
+         * the images are spent */
+        _cleanup_free_ char *text = NULL;
+        r = vs_read_file(pidfile, 64, &text, NULL);
+        (void) unlink(pidfile);
+        pid_t pid = r >= 0 ? (pid_t) atoi(text) : 0;
+        unsigned long long start = 0;
+        if (pid <= 0 || vs_proc_starttime(pid, &start) < 0)
+                return vs_err_msg(err, ESRCH, "restore: criu named no living init (%s)", pidfile);
+        char state[600];
+        inst_state_file(op->i, state, sizeof(state));
+        r = inst_state_write(state, pid, start, op->meta.started_at, err);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                return r;
+        }
+        (void) vs_rm_rf(dir);
+        char failed[700];
+        path_in(op->dir, "restore-failed.log", failed, sizeof(failed));
+        (void) unlink(failed);
+        return 0;
+}
+
+/* ---- in the loop ---------------------------------------------------------- */
+
+static void op_free(struct ckpt_op *op) {
+        free(op->pids);
+        free(op);
+}
+
+static void finish(struct ckpt_op *op, int r, const vs_error *err) {
+        struct instance *i = op->i;
+        i->busy[0] = '\0';
+        op_finish(op->op, r, err);
+        if (op->client)
+                op->client->done(op->client, r, err);
+        op_free(op);
+        (void) i;
+}
+
+/* take: the dumped instance has gone down (stopped() told its waiters) */
+static void on_dumped_down(struct inst_waiter *w, int result, const vs_error *err) {
+        struct ckpt_op *op = (struct ckpt_op *) ((char *) w - offsetof(struct ckpt_op, stopw));
+        log_info("Instance %s checkpointed", op->name);
+        finish(op, 0, NULL);
+}
+
+static void take_done(void *userdata, int result, const vs_error *werr) {
+        struct ckpt_op *op = userdata;
+        struct instance *i = op->i;
+        char marker[600];
+        vs_error err = { 0 };
+        marker_path(i->vsd, op->name, marker, sizeof(marker));
+        (void) unlink(marker);
+        if (result < 0) {
+                err = *werr;
+                if (i->stop_how == STOP_HOW_CHECKPOINT)
+                        i->stop_how = STOP_HOW_NONE;
+                vs_err_prefix(&err, "Failed to checkpoint '%s'", op->name);
+                log_err("%s", err.msg);
+                finish(op, result, &err);
+                return;
+        }
+        if (op->meta.leave_running || !inst_is_active(i)) {
+                log_info("Instance %s: checkpoint taken%s", op->name, op->meta.leave_running ? ", running on" : "");
+                inst_checkpoint_changed(i);
+                finish(op, 0, NULL);
+                return;
+        }
+        /* CRIU killed its processes; the loop has not heard of init's end
+         * yet: wait for it, as a stop does */
+        i->busy[0] = '\0';
+        op->stopw.done = on_dumped_down;
+        int r = inst_stop(i, 0, true, AFTER_STOP_NOTHING, &op->stopw, &err);
+        if (r > 0)
+                on_dumped_down(&op->stopw, 0, NULL);
+        else if (r < 0)
+                finish(op, r, &err);
+}
+
+static void restore_done(void *userdata, int result, const vs_error *werr) {
+        struct ckpt_op *op = userdata;
+        struct instance *i = op->i;
+        vs_error err = { 0 };
+        char from[700], to[700];
+        path_in(op->dir, CKPT_RESTORING, from, sizeof(from));
+        path_in(op->dir, INST_CHECKPOINT_DIR, to, sizeof(to));
+        int r = result;
+        if (r < 0)
+                err = *werr;
+        if (r >= 0)
+                r = inst_restore_commit(i, &op->plan, &err);
+        else
+                inst_restore_undo(i, &op->plan);
+        if (r < 0) {
+                /* the images are as they were: checkpointed again */
+                if (access(from, F_OK) == 0 && vs_rename_durable(from, to) < 0)
+                        log_err("Instance %s: failed to put its checkpoint back from %s", op->name, from);
+                inst_checkpoint_changed(i);
+                if (!strstr(err.msg, "Failed to restore"))
+                        vs_err_prefix(&err, "Failed to restore '%s'", op->name);
+                log_err("%s", err.msg);
+        } else
+                (void) vs_rm_rf(from); /* the helper did; a second look costs nothing */
+        finish(op, r, &err);
+}
+
+static int op_cancel_cb(void *userdata, vs_error *err) {
+        struct ckpt_op *op = userdata;
+        int r = work_cancel(op->i->vsd, op->work_id);
+        return r < 0 ? vs_err(err, -r, "cancel the work on '%s'", op->name) : 0;
+}
+
+static int criu_check(struct vsd *v, vs_error *err) {
+        if (access(v->set.criu, X_OK) < 0)
+                return vs_err_msg(err, EOPNOTSUPP,
+                                  "CRIU is not available: %s: %s (install it with 'make deps', or set [checkpoint] criu)",
+                                  v->set.criu, strerror(errno));
+        return 0;
+}
+
+static struct ckpt_op *op_new(struct instance *i, enum ckpt_kind kind, vs_error *err) {
+        struct ckpt_op *op = calloc(1, sizeof(*op));
+        if (!op) {
+                vs_err(err, ENOMEM, "Failed to start on '%s'", i->cfg.name);
+                return NULL;
+        }
+        op->kind = kind;
+        op->i = i;
+        inst_dir_path(i, op->dir, sizeof(op->dir));
+        snprintf(op->name, sizeof(op->name), "%s", i->cfg.name);
+        snprintf(op->criu, sizeof(op->criu), "%s", i->vsd->set.criu);
+        snprintf(op->run_dir, sizeof(op->run_dir), "%s", i->vsd->set.run_dir);
+        return op;
+}
+
+int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        struct vsd *v = i->vsd;
+        if (i->state == INST_BROKEN)
+                return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
+        if (i->state == INST_CHECKPOINTED)
+                return vs_err_msg(err, EALREADY, "instance '%s' is already checkpointed", i->cfg.name);
+        if (i->state == INST_PAUSED)
+                return vs_err_msg(err, EBUSY, "instance '%s' is paused; resume it first", i->cfg.name);
+        if (i->state != INST_RUNNING)
+                return vs_err_msg(err, EINVAL, "instance '%s' is not running", i->cfg.name);
+        int r = criu_check(v, err);
+        if (r < 0)
+                return r;
+        int slave = console_slave_fd(i->console);
+        struct stat st;
+        if (slave < 0 || fstat(slave, &st) < 0)
+                return vs_err_msg(err, ENODEV, "instance '%s' has no console: restart it to checkpoint it", i->cfg.name);
+        struct ckpt_op *op = op_new(i, CKPT_TAKE, err);
+        if (!op)
+                return -ENOMEM;
+        op->init_pid = i->pid;
+        /* read here: the helper keeps none of the cgroup's fds */
+        struct scan s = { .op = op, .err = err };
+        r = cg_for_each_process(v->cg, i->cfg.name, collect_pid, &s);
+        op->pids = s.pids;
+        op->n_pids = s.n;
+        if (r < 0) {
+                op_free(op);
+                return vs_err(err, -r, "Failed to checkpoint '%s': list its processes", i->cfg.name);
+        }
+        op->console_dev = st.st_dev;
+        op->console_rdev = st.st_rdev;
+        new_id(op->meta.id);
+        op->meta.taken = (int64_t) time(NULL);
+        op->meta.leave_running = leave_running;
+        op->meta.started_at = i->started_at;
+        op->meta.privileged = inst_privileged(i->cfg.security.privileged);
+        op->meta.id_base = i->cfg.security.id_base;
+        op->meta.link = netw_has_link(&i->cfg);
+        snprintf(op->work_id, sizeof(op->work_id), "checkpoint-%s", i->cfg.name);
+        r = op_begin(v, "checkpoint", i->cfg.name, NULL, &op->op, err);
+        if (r < 0) {
+                op_free(op);
+                return r;
+        }
+        /* for the next daemon, should this one die before the end */
+        char marker[600], text[128];
+        marker_path(v, i->cfg.name, marker, sizeof(marker));
+        int n = snprintf(text, sizeof(text), "{\"id\":\"%s\",\"leave_running\":%s}\n", op->meta.id,
+                         leave_running ? "true" : "false");
+        r = vs_write_replace(marker, text, (size_t) n, 0600);
+        if (r < 0)
+                vs_err(err, -r, "write %s", marker);
+        if (r >= 0) {
+                if (!leave_running)
+                        i->stop_how = STOP_HOW_CHECKPOINT; /* init's end is the dump's */
+                r = work_start(v, op->work_id, dump_run, op, -EBADF, take_done, op, err);
+                if (r < 0) {
+                        i->stop_how = STOP_HOW_NONE;
+                        (void) unlink(marker);
+                }
+        }
+        if (r < 0) {
+                op_finish(op->op, r, err);
+                op_free(op);
+                return vs_err_prefix(err, "Failed to checkpoint '%s'", i->cfg.name);
+        }
+        op_set_cancel(op->op, op_cancel_cb, op);
+        snprintf(i->busy, sizeof(i->busy), "%s", "a checkpoint is being taken");
+        op->client = w;
+        if (ret_op)
+                *ret_op = op->op;
+        return 0;
+}
+
+int ckpt_restore(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        struct vsd *v = i->vsd;
+        if (i->state == INST_BROKEN)
+                return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
+        if (i->state == INST_STOPPED)
+                return vs_err_msg(err, ENOENT, "instance '%s' has no checkpoint", i->cfg.name);
+        if (i->state != INST_CHECKPOINTED)
+                return vs_err_msg(err, EBUSY, "instance '%s' is %s; only a checkpointed instance can be restored",
+                                  i->cfg.name, inst_state_name(i->state));
+        int r = criu_check(v, err);
+        if (r < 0)
+                return r;
+        struct ckpt_op *op = op_new(i, CKPT_RESTORE, err);
+        if (!op)
+                return -ENOMEM;
+        char from[700], to[700];
+        path_in(op->dir, INST_CHECKPOINT_DIR, from, sizeof(from));
+        path_in(op->dir, CKPT_RESTORING, to, sizeof(to));
+        r = meta_read(from, &op->meta, err);
+        if (r >= 0 && (op->meta.privileged != inst_privileged(i->cfg.security.privileged) ||
+                       (!op->meta.privileged && op->meta.id_base != i->cfg.security.id_base)))
+                r = vs_err_msg(err, EINVAL, "instance '%s' has other host ids than when it was checkpointed",
+                               i->cfg.name);
+        if (r >= 0 && op->meta.link != netw_has_link(&i->cfg))
+                r = vs_err_msg(err, EINVAL, "instance '%s' has another network mode than when it was checkpointed",
+                               i->cfg.name);
+        if (r < 0) {
+                op_free(op);
+                return vs_err_prefix(err, "Failed to restore '%s'", i->cfg.name);
+        }
+        op->userns = !op->meta.privileged;
+        op->id_base = (uint32_t) op->meta.id_base;
+        snprintf(op->work_id, sizeof(op->work_id), "restore-%s", i->cfg.name);
+        r = op_begin(v, "checkpoint-restore", i->cfg.name, NULL, &op->op, err);
+        if (r < 0) {
+                op_free(op);
+                return r;
+        }
+        /* while CRIU reads it, the checkpoint has another name: a daemon
+         * killed meanwhile finds what happened by it (ckpt_recover) */
+        r = vs_rename_durable(from, to);
+        if (r < 0)
+                vs_err(err, -r, "Failed to restore '%s': rename %s", i->cfg.name, from);
+        bool renamed = r >= 0;
+        if (r >= 0)
+                r = inst_restore_prepare(i, &op->plan, err);
+        if (r >= 0) {
+                int keep[2] = { op->plan.layer.fd, op->plan.console_slave };
+                r = work_start_fds(v, op->work_id, restore_run, op, keep, 2, op->name, restore_done, op, err);
+                if (r < 0) {
+                        inst_restore_undo(i, &op->plan);
+                        vs_err_prefix(err, "Failed to restore '%s'", i->cfg.name);
+                }
+        }
+        if (r < 0) {
+                if (renamed)
+                        (void) vs_rename_durable(to, from);
+                inst_checkpoint_changed(i);
+                op_finish(op->op, r, err);
+                op_free(op);
+                return r;
+        }
+        op_set_cancel(op->op, op_cancel_cb, op);
+        snprintf(i->busy, sizeof(i->busy), "%s", "its checkpoint is being restored");
+        op->client = w;
+        if (ret_op)
+                *ret_op = op->op;
+        return 0;
+}
+
+int ckpt_discard(struct instance *i, vs_error *err) {
+        if (inst_check_idle(i, err) < 0)
+                return -EBUSY;
+        if (!inst_has_checkpoint(i))
+                return vs_err_msg(err, ENOENT, "instance '%s' has no checkpoint", i->cfg.name);
+        char dir[512], from[700], to[700];
+        inst_dir_path(i, dir, sizeof(dir));
+        path_in(dir, INST_CHECKPOINT_DIR, from, sizeof(from));
+        path_in(dir, CKPT_DEL, to, sizeof(to));
+        (void) vs_rm_rf(to);
+        int r = vs_rename_durable(from, to);
+        if (r < 0)
+                return vs_err(err, -r, "Failed to discard the checkpoint of '%s': rename %s", i->cfg.name, from);
+        r = vs_rm_rf(to);
+        if (r < 0)
+                log_warn("Failed to remove %s: %s, ignoring: the next start removes it", to, strerror(-r));
+        inst_checkpoint_changed(i);
+        log_info("Instance %s: checkpoint discarded", i->cfg.name);
+        inst_emit(i, "checkpoint-discarded", NULL);
+        return 0;
+}
+
+json_t *ckpt_json(struct instance *i) {
+        char dir[512], cp[700];
+        struct ckpt_meta m;
+        inst_dir_path(i, dir, sizeof(dir));
+        path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
+        if (!inst_has_checkpoint(i) || meta_read(cp, &m, NULL) < 0)
+                return NULL;
+        uint64_t bytes = 0;
+        DIR *d = opendir(cp);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                        bytes += (uint64_t) st.st_blocks * 512;
+        }
+        if (d)
+                closedir(d);
+        return json_pack("{s:I, s:b, s:I}", "taken", (json_int_t) m.taken, "leave_running", m.leave_running, "bytes",
+                         (json_int_t) bytes);
+}
+
+/* ---- after a crash ---------------------------------------------------------- */
+
+static void recover_one(struct instance *i) {
+        struct vsd *v = i->vsd;
+        char dir[512], cp[700], restoring[700], tmp[700], marker[600], hook[700];
+        inst_dir_path(i, dir, sizeof(dir));
+        path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
+        path_in(dir, CKPT_RESTORING, restoring, sizeof(restoring));
+        path_in(dir, CKPT_TMP, tmp, sizeof(tmp));
+        path_in(dir, CKPT_HOOK, hook, sizeof(hook));
+        marker_path(v, i->cfg.name, marker, sizeof(marker));
+        (void) unlink(hook);
+
+        if (access(restoring, F_OK) == 0) {
+                if (inst_is_up(i)) {
+                        /* the helper had written init's state: the restore
+                         * was done but for removing the images */
+                        (void) vs_rm_rf(restoring);
+                        log_info("Instance %s: finished the restore of its checkpoint, interrupted by vsd's end",
+                                 i->cfg.name);
+                } else if (access(cp, F_OK) < 0 && vs_rename_durable(restoring, cp) >= 0) {
+                        /* whatever CRIU had brought back died with its
+                         * cgroup (the registry's load); the images are as
+                         * they were */
+                        inst_checkpoint_changed(i);
+                        log_info("Instance %s: undid the restore of its checkpoint, interrupted by vsd's end",
+                                 i->cfg.name);
+                        inst_emit(i, "restore-undone", NULL);
+                }
+        }
+
+        _cleanup_free_ char *text = NULL;
+        if (vs_read_file(marker, 4096, &text, NULL) >= 0) {
+                json_t *j = json_loads(text, 0, NULL);
+                const char *id = NULL;
+                int leave = 0;
+                char have[CKPT_ID_LEN + 1];
+                meta_id(cp, have);
+                bool committed = j && json_unpack(j, "{s:s, s:b}", "id", &id, "leave_running", &leave) == 0 &&
+                                 streq(have, id);
+                if (committed && !leave && inst_is_active(i)) {
+                        /* the images were in place before CRIU was to end
+                         * the processes: end them as it would have */
+                        i->stop_how = STOP_HOW_CHECKPOINT;
+                        (void) inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, NULL);
+                        log_info("Instance %s: finished its checkpoint, interrupted by vsd's end", i->cfg.name);
+                } else if (inst_is_up(i)) {
+                        /* it runs on: without CRIU's lock */
+                        unlock_network(i->pid, i->cfg.name);
+                        log_info("Instance %s: %s, interrupted by vsd's end", i->cfg.name,
+                                 committed ? "finished its checkpoint (running on)" : "undid its checkpoint");
+                }
+                json_decref(j);
+                (void) unlink(marker);
+        }
+        if (access(tmp, F_OK) == 0)
+                (void) vs_rm_rf(tmp);
+        char del[700];
+        path_in(dir, CKPT_DEL, del, sizeof(del));
+        (void) vs_rm_rf(del);
+        inst_checkpoint_changed(i);
+}
+
+void ckpt_recover(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (v->inst[k]->state != INST_BROKEN)
+                        recover_one(v->inst[k]);
+}
+
+/* ---- the post-dump action (vsd --checkpoint-commit) ---------------------- */
+
+static int fsync_tree(const char *dir) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        DIR *d = fdopendir(dup(dfd));
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        int r = 0;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_close_ int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+                if (fd >= 0 && fsync(fd) < 0)
+                        r = -errno;
+        }
+        closedir(d);
+        if (fsync(dfd) < 0)
+                r = -errno;
+        return r;
+}
+
+int ckpt_commit_main(const char *inst_dir) {
+        const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
+        if (action && !streq(action, "post-dump"))
+                return 0;
+        char tmp[700], fin[700];
+        path_in(inst_dir, CKPT_TMP, tmp, sizeof(tmp));
+        path_in(inst_dir, INST_CHECKPOINT_DIR, fin, sizeof(fin));
+        int r = fsync_tree(tmp);
+        if (r < 0) {
+                fprintf(stderr, "vsd: sync %s: %s\n", tmp, strerror(-r));
+                return -1;
+        }
+        /* one rename puts it in place; an older checkpoint is exchanged
+         * with it and removed after */
+        bool exchanged = false;
+        if (access(fin, F_OK) == 0) {
+                if (syscall(SYS_renameat2, AT_FDCWD, tmp, AT_FDCWD, fin, RENAME_EXCHANGE) < 0) {
+                        fprintf(stderr, "vsd: exchange %s and %s: %s\n", tmp, fin, strerror(errno));
+                        return -1;
+                }
+                exchanged = true;
+        } else if (rename(tmp, fin) < 0) {
+                fprintf(stderr, "vsd: rename %s: %s\n", tmp, strerror(errno));
+                return -1;
+        }
+        r = vs_fsync_dir(inst_dir);
+        if (r < 0) {
+                fprintf(stderr, "vsd: sync %s: %s\n", inst_dir, strerror(-r));
+                return -1;
+        }
+        if (exchanged)
+                (void) vs_rm_rf(tmp);
+        return 0;
+}

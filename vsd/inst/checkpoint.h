@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Checkpoint and restore of a running instance with CRIU ([checkpoint]
+ * criu): its processes, memory, open files, sockets (established TCP
+ * connections too), its network namespace with eth0's address and MAC,
+ * its console, under its limits.  The images live in the instance's
+ * directory:
+ *
+ *   <inst>/checkpoint/          the committed checkpoint: CRIU's images and
+ *                               vsd.json (what vsd needs besides them),
+ *                               put in place by one rename
+ *   <inst>/.checkpoint.tmp/     a dump under way (or the replaced one, for
+ *                               the instant after the exchange)
+ *   <inst>/.checkpoint.restoring/  a restore under way (the committed
+ *                               checkpoint, renamed while CRIU reads it)
+ *   <run_dir>/<name>.checkpointing  a dump under way: its id and whether
+ *                               the instance is to run on
+ *
+ * An instance that does not run and has a committed checkpoint is
+ * "checkpointed" (instance.h).  CRIU runs in a helper (work.h), never on
+ * the loop; the instance is busy meanwhile.  What a daemon killed at any
+ * instant leaves, and how the next one finishes or undoes it, is
+ * ckpt_recover()'s (doc/architecture.md, "Checkpoint and restore").
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/error.h"
+
+struct instance;
+struct inst_waiter;
+struct op;
+struct vsd;
+
+/* Dump a running instance; it then stops (checkpointed), or with
+ * leave_running runs on, its checkpoint kept.  Returns 0 once the helper
+ * runs; w (may be NULL) hears the outcome, *ret_op (may be NULL) is what
+ * clients follow.  Refused at once, nothing changed: not running, busy,
+ * no CRIU. */
+int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+
+/* Bring a checkpointed instance back from its checkpoint, which is
+ * consumed on success and kept on failure. */
+int ckpt_restore(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+
+/* Remove the checkpoint of an instance that is not busy: a checkpointed
+ * one becomes stopped. */
+int ckpt_discard(struct instance *i, vs_error *err);
+
+/* {"taken", "leave_running", "bytes"} of the committed checkpoint, or
+ * NULL when there is none. */
+json_t *ckpt_json(struct instance *i);
+
+/* At daemon start, after the registry is loaded (helpers of the previous
+ * daemon killed, inits re-adopted): finish or undo what an interrupted
+ * checkpoint or restore left. */
+void ckpt_recover(struct vsd *v);
+
+/* vsd --checkpoint-commit DIR: CRIU's post-dump action (the dumped
+ * processes still held, the network still locked): the images of
+ * DIR/.checkpoint.tmp synced and put in place as DIR/checkpoint in one
+ * rename.  A non-zero exit makes CRIU resume the instance as it was. */
+int ckpt_commit_main(const char *inst_dir);
