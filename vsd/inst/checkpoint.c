@@ -29,8 +29,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/syscall.h>
+#include <linux/filter.h>
 #include <linux/fs.h>
+#include <linux/seccomp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
@@ -558,15 +561,133 @@ static int dump_run(void *arg_, vs_error *err) {
 
 /* ---- the restore (in the helper) ---------------------------------------- */
 
+/* ---- the seccomp image ---------------------------------------------------- */
+
+/* CRIU's image framing (criu/include/magic.h): two magics, then each entry
+ * as a 32-bit length and a protobuf message. */
+#define CKPT_IMG_COMMON_MAGIC 0x54564319u
+#define CKPT_SECCOMP_MAGIC 0x64413049u
+
+static uint32_t le32(const uint8_t *p) {
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+/* A protobuf varint at *p, below end. */
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret) {
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t) (b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return 0;
+                }
+        }
+        return -EBADMSG;
+}
+
+/* The next field of a message: its number, wire type and, for a
+ * length-delimited one, its bytes; others are skipped over. */
+static int pb_field(const uint8_t **p, const uint8_t *end, unsigned *ret_field, uint8_t **ret_data, size_t *ret_len) {
+        uint64_t key, v;
+        int r = pb_varint(p, end, &key);
+        if (r < 0)
+                return r;
+        *ret_field = (unsigned) (key >> 3);
+        *ret_data = NULL;
+        *ret_len = 0;
+        switch (key & 7) {
+        case 0:
+                return pb_varint(p, end, &v);
+        case 1:
+        case 5: {
+                size_t n = (key & 7) == 1 ? 8 : 4;
+                if ((size_t) (end - *p) < n)
+                        return -EBADMSG;
+                *p += n;
+                return 0;
+        }
+        case 2:
+                r = pb_varint(p, end, &v);
+                if (r < 0)
+                        return r;
+                if (v > (uint64_t) (end - *p))
+                        return -EBADMSG;
+                *ret_data = (uint8_t *) *p;
+                *ret_len = (size_t) v;
+                *p += v;
+                return 0;
+        }
+        return -EBADMSG;
+}
+
+/* seccomp_filter.filter (field 1): the struct sock_filter array, 8 bytes an
+ * instruction: code (16), jt, jf, k (32), little-endian. */
+static int filter_notify_to_allow(uint8_t *insns, size_t len, unsigned *changed) {
+        if (len % 8)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i += 8) {
+                uint16_t code = (uint16_t) (insns[i] | insns[i + 1] << 8);
+                uint32_t k = le32(insns + i + 4);
+                if (code != (BPF_RET | BPF_K) || (k & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_USER_NOTIF)
+                        continue;
+                uint32_t allow = SECCOMP_RET_ALLOW;
+                for (int b = 0; b < 4; b++)
+                        insns[i + 4 + b] = (uint8_t) (allow >> (8 * b));
+                (*changed)++;
+        }
+        return 0;
+}
+
+/* A message whose field 1 is, repeated, what fn rewrites in place. */
+static int each_field1(uint8_t *msg, size_t len, int (*fn)(uint8_t *, size_t, unsigned *), unsigned *changed) {
+        const uint8_t *p = msg, *end = msg + len;
+        while (p < end) {
+                unsigned field;
+                uint8_t *data;
+                size_t n;
+                int r = pb_field(&p, end, &field, &data, &n);
+                if (r < 0)
+                        return r;
+                if (field == 1 && data && (r = fn(data, n, changed)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int seccomp_filter_msg(uint8_t *msg, size_t len, unsigned *changed) {
+        return each_field1(msg, len, filter_notify_to_allow, changed);
+}
+
+int ckpt_seccomp_notify_to_allow(uint8_t *img, size_t len, unsigned *ret_changed) {
+        *ret_changed = 0;
+        if (len < 8 || le32(img) != CKPT_IMG_COMMON_MAGIC || le32(img + 4) != CKPT_SECCOMP_MAGIC)
+                return -EBADMSG;
+        for (size_t p = 8; p < len;) {
+                if (len - p < 4)
+                        return -EBADMSG;
+                size_t n = le32(img + p);
+                p += 4;
+                if (n > len - p)
+                        return -EBADMSG;
+                /* seccomp_entry: field 1, repeated seccomp_filter */
+                int r = each_field1(img + p, n, seccomp_filter_msg, ret_changed);
+                if (r < 0)
+                        return r;
+                p += n;
+        }
+        return 0;
+}
+
 /* sysinfo() and sched_getaffinity(0) are answered by vsd through the
  * filter's listener; CRIU restores the filter without it (the kernel
  * cannot give an existing filter a listener), where those calls would fail
- * with ENOSYS.  Their notify return (BPF "ret #0x7fc00000") becomes allow
- * in the images: the kernel's own answer, as while no daemon runs.  Same
- * length, so CRIU's framing holds. */
+ * with ENOSYS.  Their notify returns (BPF_RET|BPF_K of SECCOMP_RET_USER_NOTIF)
+ * become allow in the images: the kernel's own answer, as while no daemon
+ * runs.  The image is parsed (CRIU's framing, the protobuf messages, the
+ * filter's instructions), never searched for a byte pattern that could
+ * straddle two instructions; same length, so the framing holds. */
 static int seccomp_notify_to_allow(const char *dir, vs_error *err) {
-        static const uint8_t from[8] = { 0x06, 0, 0, 0, 0x00, 0x00, 0xc0, 0x7f };
-        static const uint8_t to[8] = { 0x06, 0, 0, 0, 0x00, 0x00, 0xff, 0x7f };
         DIR *d = opendir(dir);
         if (!d)
                 return vs_err(err, errno, "open %s", dir);
@@ -579,14 +700,17 @@ static int seccomp_notify_to_allow(const char *dir, vs_error *err) {
                 path_in(dir, de->d_name, path, sizeof(path));
                 _cleanup_free_ char *data = NULL;
                 size_t len = 0;
-                if (vs_read_file(path, 64 << 20, &data, &len) < 0)
-                        continue;
-                bool changed = false;
-                for (size_t k = 0; k + 8 <= len; k += 1)
-                        if (memcmp(data + k, from, 8) == 0) {
-                                memcpy(data + k, to, 8);
-                                changed = true;
-                        }
+                unsigned changed = 0;
+                r = vs_read_file(path, 64 << 20, &data, &len);
+                if (r < 0) {
+                        r = vs_err(err, -r, "read %s", path);
+                        break;
+                }
+                r = ckpt_seccomp_notify_to_allow((uint8_t *) data, len, &changed);
+                if (r < 0) {
+                        r = vs_err(err, -r, "%s is not a seccomp image this vsd can read", path);
+                        break;
+                }
                 /* readable as CRIU made it: the restored processes read
                  * their images with the instance's ids */
                 if (changed && vs_write_atomic(path, data, len, 0644) < 0)

@@ -27,6 +27,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -64,3 +66,8 @@ void ckpt_recover(struct vsd *v);
  * DIR/.checkpoint.tmp synced and put in place as DIR/checkpoint in one
  * rename.  A non-zero exit makes CRIU resume the instance as it was. */
 int ckpt_commit_main(const char *inst_dir);
+
+/* In CRIU's seccomp image img (len bytes), every filter's notify return
+ * (SECCOMP_RET_USER_NOTIF) made an allow, in place; *ret_changed counts
+ * them.  -EBADMSG when img is not such an image or is cut. */
+int ckpt_seccomp_notify_to_allow(uint8_t *img, size_t len, unsigned *ret_changed);
