@@ -323,6 +323,9 @@ int main(int argc, char **argv) {
         if (!v.kern.overlay_detached_upper)
                 log_info("overlayfs refuses an upper layer on a detached mount on this kernel: an image "
                          "instance's disk is attached inside its own mount namespace at start");
+        if (!v.kern.sys_resource)
+                log_warn("vsd runs without CAP_SYS_RESOURCE: unprivileged instances' user namespaces are owned by "
+                         "root, so their kernel resource counts (inotify, namespaces) are shared with the host's root");
         r = ev_bus_new(EV_RING_DEFAULT, &v.events);
         if (r < 0)
                 vs_err(&err, -r, "Failed to set up events");

@@ -693,6 +693,7 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 bool image = layer->fd >= 0;
                 spec.userns = true;
                 spec.id_base = (uint32_t) i->cfg.security.id_base;
+                spec.userns_owned = v->kern.sys_resource;
                 spec.upper = image ? layer->ovl_upper : layer->upper;
                 spec.work = image ? layer->ovl_work : layer->work;
                 spec.layer_at = image ? layer->mount_at : s->dir;

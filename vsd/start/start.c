@@ -700,7 +700,7 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
         pid_t pid;
         int dumpable = -1;
         int secbits = -1;
-        if (spec->userns) {
+        if (spec->userns && spec->userns_owned) {
                 /* A change of euid makes our memory non-dumpable: ours back
                  * after, as for CLONE_VM below. */
                 dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);

@@ -71,6 +71,10 @@ struct start_spec {
          * there. */
         bool userns;
         uint32_t id_base;
+        /* The user namespace is made with euid id_base, its owner (the
+         * instance's kernel resource counts its own); else root's
+         * (kern_features.sys_resource). */
+        bool userns_owned;
         /* Unprivileged only: an unmasked proc and sysfs under /dev/.vsd, so
          * that root inside may mount new ones (mount.c, MNT_NESTING). */
         bool nesting;
