@@ -221,7 +221,8 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
         /* the first error that says why: CRIU also logs what follows from
          * it, and complaints it gets over */
         static const char *const noise[] = { "RLIMIT_NOFILE", "FAILED.", "cgroupd: recv req error", "execvp(",
-                                             "tables-restore -V failed", "tables-legacy-restore -V failed", NULL };
+                                             "tables-restore -V failed", "tables-legacy-restore -V failed",
+                                             "tables-save -V failed", "tables-legacy-save -V failed", NULL };
         const char *last = NULL, *first = NULL;
         for (const char *p = text; (p = strstr(p, "Error (")); p++) {
                 const char *eol = strchr(p, '\n');

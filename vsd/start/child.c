@@ -454,8 +454,12 @@ static int step_view(struct child *c) {
 }
 
 static int step_dev(struct child *c) {
-        struct mnt_params p = { .ptys = c->spec->ptys };
+        struct mnt_params p = { .ptys = c->spec->ptys, .node_trees = c->node_trees };
         return mnt_apply(c->rootfd, MNT_DEV, &p, &c->err);
+}
+
+static int step_dev_nodes(struct child *c) {
+        return mnt_nodes_attach(c->node_trees, &c->err);
 }
 
 static int step_dev_console(struct child *c) {
@@ -682,9 +686,11 @@ static const struct child_step spawn_steps[] = {
         /* After the last mount of ours and the pivot: every mount above
          * becomes one root inside cannot undo (CAP_SYS_ADMIN, caps.c). */
         { .stage = SYNC_LOCK_MOUNTS, .run = step_lock_mounts },
-        /* After the lock: the console's mount is the one that stays
-         * unlocked, so that a daemon that lost its pty can replace it
-         * (mount.h says why). */
+        /* After the lock: the device nodes' mounts stay unlocked, so that
+         * CRIU can read /dev's tmpfs without them (mount.h says why). */
+        { .stage = SYNC_DEV_NODES, .run = step_dev_nodes },
+        /* After the lock: the console's mount stays unlocked too, so that
+         * a daemon that lost its pty can replace it (mount.h says why). */
         { .stage = SYNC_CONSOLE_MOUNT, .run = step_console_mount },
         /* After the pivot: it opens the instance's /dev/console. */
         { .stage = SYNC_CONSOLE, .run = step_console },

@@ -254,16 +254,17 @@ static int apply_fs(int rootfd, const struct mnt_entry *e, const struct mnt_para
         return 0;
 }
 
-/* Create an empty file in dir and bind src on it. */
-static int bind_node(int dir, const char *leaf, const char *src, const char *target, vs_error *err) {
-        char p[FD_PATH_MAX + 64];
+/* Create an empty file in dir and a detached copy of the mount of src
+ * (the host's node) in *ret_tree, attached by mnt_nodes_attach(). */
+static int copy_node(int dir, const char *leaf, const char *src, const char *target, int *ret_tree, vs_error *err) {
         int fd = openat(dir, leaf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return vs_err_msg(err, errno, "create /%s", target);
         close(fd);
-        snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dir, leaf);
-        if (mount(src, p, NULL, MS_BIND, NULL) < 0)
-                return vs_err_msg(err, errno, "bind %s on /%s", src, target);
+        int tree = sys_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0)
+                return vs_err_msg(err, -tree, "copy the mount of %s for /%s", src, target);
+        *ret_tree = tree;
         return 0;
 }
 
@@ -309,6 +310,7 @@ static int apply_readonly(int rootfd, const struct mnt_entry *e, vs_error *err) 
 
 int mnt_apply(int rootfd, enum mnt_group group, const struct mnt_params *params, vs_error *err) {
         struct parent_cache cache = { .fd = -EBADF };
+        unsigned node = 0;
         int r = 0;
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(plan); i++) {
                 const struct mnt_entry *e = &plan[i];
@@ -334,8 +336,10 @@ int mnt_apply(int rootfd, enum mnt_group group, const struct mnt_params *params,
                         dir = parent_of(rootfd, e->target, &cache, &leaf, err);
                         if (dir < 0)
                                 r = dir;
+                        else if (e->kind == MNT_NODE && (!params || !params->node_trees || node >= MNT_NODES_MAX))
+                                r = vs_err_msg(err, EINVAL, "no place for the copy of %s", e->source);
                         else if (e->kind == MNT_NODE)
-                                r = bind_node(dir, leaf, e->source, e->target, err);
+                                r = copy_node(dir, leaf, e->source, e->target, &params->node_trees[node++], err);
                         else if (symlinkat(e->source, dir, leaf) < 0)
                                 r = vs_err_msg(err, errno, "symlink /%s", e->target);
                         break;
@@ -386,6 +390,32 @@ int mnt_console_attach(int tree, vs_error *err) {
         if (r < 0)
                 return vs_err_msg(err, -r, "mount the console on /dev/console");
         return 0;
+}
+
+int mnt_nodes_attach(int *trees, vs_error *err) {
+        unsigned node = 0;
+        int r = 0;
+        for (size_t i = 0; i < ELEMENTSOF(plan) && node < MNT_NODES_MAX; i++) {
+                const struct mnt_entry *e = &plan[i];
+                if (e->kind != MNT_NODE)
+                        continue;
+                int tree = trees[node];
+                trees[node++] = -EBADF;
+                if (tree < 0 || r < 0) {
+                        safe_close(&tree);
+                        continue;
+                }
+                /* after the pivot: "/" is the instance's root, its /dev
+                 * the tmpfs made with the files, nothing of the
+                 * instance's run yet; a link at the end is not followed */
+                char at[64];
+                snprintf(at, sizeof(at), "/%s", e->target);
+                r = sys_move_mount(tree, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH);
+                safe_close(&tree);
+                if (r < 0)
+                        r = vs_err_msg(err, -r, "bind %s on %s", e->source, at);
+        }
+        return r;
 }
 
 int mnt_pivot_root(int rootfd, vs_error *err) {

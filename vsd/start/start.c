@@ -686,6 +686,8 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 .clone_monotonic = clone_monotonic,
                 .clone_boottime = clone_boottime,
         };
+        for (int i = 0; i < MNT_NODES_MAX; i++)
+                c.node_trees[i] = -EBADF;
         /* all the child keeps of the daemon's fds (child_detach) */
         child_keep(&c, child_fd);
         child_keep(&c, spec->console);

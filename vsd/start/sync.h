@@ -71,6 +71,7 @@
         X(SYNC_READONLY_PATHS, "make paths read-only")                              \
         X(SYNC_PIVOT_ROOT, "pivot to the instance's root")                          \
         X(SYNC_LOCK_MOUNTS, "lock the instance's mounts")                           \
+        X(SYNC_DEV_NODES, "bind the device nodes in /dev")                          \
         X(SYNC_CONSOLE_MOUNT, "mount the console on /dev/console")                  \
         X(SYNC_CONSOLE, "attach the console")                                       \
         X(SYNC_NOFILE, "set the instance's open-files limit")                       \
