@@ -7,6 +7,12 @@ SBINDIR ?= $(PREFIX)/sbin
 DATADIR ?= $(PREFIX)/share/vsd
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+# systemd's and bash-completion's own search paths hold these for /usr/local
+# as for /usr (systemd.unit(5), sysusers.d(5), tmpfiles.d(5))
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 CC      ?= cc
 B       ?= build
@@ -51,6 +57,14 @@ PROBE   = $(B)/tests/probe
 
 all: $(B)/vsd $(B)/vsctl $(PROBE) $(UNIT_BINS)
 
+# settings.c holds DATADIR (the builders' default): rebuilt when it changes,
+# so that `make install PREFIX=/usr` after a plain `make` is not left with
+# the old path compiled in.
+$(B)/obj/vsd/conf/settings.o: $(B)/datadir
+$(B)/datadir: FORCE
+	@mkdir -p $(B); echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' >$@
+FORCE:
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -89,7 +103,8 @@ fuzz-bins: $(FUZZ_BINS)
 DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libiniparser-dev \
        libcgroup-dev libseccomp-dev libcap-dev libmnl-dev busybox-static curl iproute2 \
        procps psmisc util-linux man-db jq lxcfs fuse3 \
-       libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3
+       libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3 \
+       prometheus systemd
 deps: criu-deps
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -123,9 +138,10 @@ check-san: deps
 	$(MAKE) B=build-san SAN=1 all
 	$(TEST_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san
 
+# The demo runs what `make install` installed, as the README does.
 demo: deps
-	$(MAKE) all
-	./demo.sh $(B)
+	$(MAKE) install
+	PREFIX=$(PREFIX) SBINDIR=$(SBINDIR) BINDIR=$(BINDIR) SYSCONFDIR=$(SYSCONFDIR) ./demo.sh
 
 # The VM lane (tests/vm/run.sh): the integration tests inside QEMU (TCG) on
 # Debian 12's own kernel, VM_KERNEL=6.1 (default) or 6.12, with pure cgroup
@@ -196,18 +212,48 @@ fuzz: deps
 			$(FUZZ_B)/fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
 	done
 
-install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates/busybox \
-		$(DESTDIR)$(DATADIR)/templates/debian \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/vsd
+# make install: everything a host needs, below DESTDIR (a staging tree for a
+# package, or a test's own directory) when it is given.  Only without DESTDIR
+# is the host itself touched: the vsd group (sysusers.d), the directories
+# (tmpfiles.d), systemd told of the unit.  An existing vsd.conf is kept.
+BUILDERS = $(wildcard templates/*/build.sh)
+install: $(B)/vsd $(B)/vsctl
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(SYSCONFDIR)/vsd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(B)/vsd $(DESTDIR)$(SBINDIR)/vsd
 	install -m 0755 $(B)/vsctl $(DESTDIR)$(BINDIR)/vsctl
-	install -m 0755 templates/busybox/build.sh $(DESTDIR)$(DATADIR)/templates/busybox/build.sh
-	install -m 0644 templates/busybox/inittab $(DESTDIR)$(DATADIR)/templates/busybox/inittab 2>/dev/null || true
-	install -m 0755 templates/debian/build.sh $(DESTDIR)$(DATADIR)/templates/debian/build.sh
+	@set -e; for b in $(BUILDERS); do \
+		d=$$(dirname $$b); t=$(DESTDIR)$(DATADIR)/$$d; \
+		echo "install $$d -> $$t"; install -d $$t; \
+		for f in $$d/*; do \
+			if [ -x $$f ]; then install -m 0755 $$f $$t/; else install -m 0644 $$f $$t/; fi; \
+		done; \
+	done
 	install -m 0644 doc/vsd.8 doc/vsctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 doc/vsd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf ] || install -m 0644 doc/vsd.conf.example $(DESTDIR)$(SYSCONFDIR)/vsd/vsd.conf
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/vsd.service.in >$(DESTDIR)$(UNITDIR)/vsd.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vsd.service.tmp && mv $(DESTDIR)$(UNITDIR)/vsd.service.tmp $(DESTDIR)$(UNITDIR)/vsd.service
+	install -m 0644 dist/vsd.sysusers $(DESTDIR)$(SYSUSERSDIR)/vsd.conf
+	install -m 0644 dist/vsd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/vsd.conf
+	install -m 0644 dist/vsctl.bash $(DESTDIR)$(BASHCOMPDIR)/vsctl
+ifeq ($(DESTDIR),)
+	@if command -v systemd-sysusers >/dev/null; then systemd-sysusers $(SYSUSERSDIR)/vsd.conf; \
+	elif ! getent group vsd >/dev/null; then groupadd --system vsd; fi
+	@if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create $(TMPFILESDIR)/vsd.conf; \
+	else install -d -m 0755 /run/vsd && install -d -m 0711 /var/lib/vsd && install -d -m 0755 /var/cache/vsd; fi
+	@if [ -d /run/systemd/system ]; then systemctl daemon-reload; \
+		echo "vsd.service installed: systemctl enable --now vsd"; fi
+endif
+
+# What install put there, but /etc/vsd/vsd.conf (the operator's) and the state
+# (/var/lib/vsd: templates and instances).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/vsd $(DESTDIR)$(BINDIR)/vsctl $(DESTDIR)$(MANDIR)/man8/vsd.8 \
+		$(DESTDIR)$(MANDIR)/man8/vsctl.8 $(DESTDIR)$(MANDIR)/man5/vsd.conf.5 $(DESTDIR)$(UNITDIR)/vsd.service \
+		$(DESTDIR)$(SYSUSERSDIR)/vsd.conf $(DESTDIR)$(TMPFILESDIR)/vsd.conf $(DESTDIR)$(BASHCOMPDIR)/vsctl
+	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
 	rm -rf build build-san build-fuzz
@@ -225,8 +271,10 @@ help:
 	@echo "make bench    benchmarks (BENCH_OLD=REV: also this build against revision REV)"
 	@echo "make fuzz     fuzz the HTTP reader, config.ini, the API's create and PATCH bodies and the"
 	@echo "              start handshake's reports, FUZZ_SECONDS=$(FUZZ_SECONDS) each (clang, into $(FUZZ_B)/)"
-	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR): binaries, builders, man pages, vsd.conf (kept if"
+	@echo "              there), the systemd unit, sysusers.d and tmpfiles.d files, bash completion"
+	@echo "make uninstall  the same files, but vsd.conf and the state"
 
-.PHONY: check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install clean help
+.PHONY: check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install uninstall clean help FORCE
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

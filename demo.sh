@@ -1,56 +1,67 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# demo.sh BUILD_DIR — what `make demo` runs: install vsd and vsctl, start a
-# daemon on the default paths (unless one already answers there) and two
-# busybox instances, demo1 and demo2.  Safe to run again.
+# demo.sh — what `make demo` runs after `make install`: start the installed
+# vsd (the systemd service where systemd runs, else a daemon in the
+# background), build the busybox template through it with the installed
+# builder, and make two busybox instances, demo1 and demo2.  Safe to run
+# again.  Everything it uses is what an installed host has, so every command
+# of the README works afterwards.
+#
+# Environment (the defaults are make install's; tests/integration/t_install.sh
+# points them at its own staging tree and private daemon):
+#   SBINDIR, BINDIR   where vsd and vsctl are (PREFIX/sbin, PREFIX/bin)
+#   VSD_CONF          the daemon's configuration (SYSCONFDIR/vsd/vsd.conf)
+#   VSD_SOCKET        its socket (/run/vsd/vsd.sock; must match VSD_CONF)
+#   VSD_LOG           its log when it is not the service (/var/log/vsd.log)
+#   VSD_PIDFILE       where to write its pid when it is not the service
+#   DEMO_SERVICE      auto (default): systemctl where systemd runs; no: never
 
 set -euo pipefail
-cd "$(dirname "$0")"
 
-B=${1:-build}
-ROOT=/var/lib/vsd
-RUN_DIR=/run/vsd
-SOCKET=$RUN_DIR/vsd.sock
-LOG=/var/log/vsd.log
+PREFIX=${PREFIX:-/usr/local}
+SBINDIR=${SBINDIR:-$PREFIX/sbin}
+BINDIR=${BINDIR:-$PREFIX/bin}
+SYSCONFDIR=${SYSCONFDIR:-/etc}
+VSD_CONF=${VSD_CONF:-$SYSCONFDIR/vsd/vsd.conf}
+VSD_SOCKET=${VSD_SOCKET:-/run/vsd/vsd.sock}
+VSD_LOG=${VSD_LOG:-/var/log/vsd.log}
+DEMO_SERVICE=${DEMO_SERVICE:-auto}
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (vsd creates namespaces, cgroups and mounts)"
-[ -x "$B/vsd" ] && [ -x "$B/vsctl" ] || die "$B/vsd and $B/vsctl are not built: run make first"
+[ -x "$SBINDIR/vsd" ] && [ -x "$BINDIR/vsctl" ] || die "$SBINDIR/vsd and $BINDIR/vsctl are not installed: run make install first"
+VSCTL=("$BINDIR/vsctl" --socket "$VSD_SOCKET")
 
-# The API socket admits root and the members of this group.
-if ! getent group vsd >/dev/null; then
-        say "creating the system group vsd"
-        groupadd --system vsd
-fi
+answers() { "${VSCTL[@]}" --timeout 2 version >/dev/null 2>&1; }
 
-# Installed copies, so that `vsctl ...` works from any shell afterwards.
-# install(1) replaces the file instead of writing into it, so a running vsd
-# keeps its old binary until it is restarted.
-say "installing /usr/local/sbin/vsd and /usr/local/bin/vsctl"
-install -D -m 0755 "$B/vsd" /usr/local/sbin/vsd
-install -D -m 0755 "$B/vsctl" /usr/local/bin/vsctl
-VSCTL=(/usr/local/bin/vsctl --socket "$SOCKET")
-
-say "busybox template in $ROOT/templates/busybox"
-mkdir -p "$ROOT/templates" "$RUN_DIR"
-templates/busybox/build.sh "$ROOT/templates/busybox"
-
-if "${VSCTL[@]}" version >/dev/null 2>&1; then
-        say "a vsd already answers on $SOCKET: using it"
+if answers; then
+        say "a vsd already answers on $VSD_SOCKET: using it"
+elif [ "$DEMO_SERVICE" = auto ] && [ -d /run/systemd/system ] && systemctl cat vsd.service >/dev/null 2>&1; then
+        say "starting vsd.service (journalctl -u vsd shows its log)"
+        systemctl enable --now vsd.service
 else
-        say "starting vsd (log: $LOG)"
-        setsid /usr/local/sbin/vsd --root "$ROOT" --run-dir "$RUN_DIR" --socket "$SOCKET" --foreground \
-                </dev/null >>"$LOG" 2>&1 &
+        say "starting vsd (log: $VSD_LOG)"
+        setsid "$SBINDIR/vsd" -c "$VSD_CONF" </dev/null >>"$VSD_LOG" 2>&1 &
         pid=$!
+        [ -z "${VSD_PIDFILE:-}" ] || echo "$pid" >"$VSD_PIDFILE"
         for _ in $(seq 200); do
-                "${VSCTL[@]}" version >/dev/null 2>&1 && break
-                kill -0 "$pid" 2>/dev/null || { tail -n 5 "$LOG" >&2; die "vsd exited, see $LOG"; }
+                answers && break
+                kill -0 "$pid" 2>/dev/null || { tail -n 5 "$VSD_LOG" >&2; die "vsd exited, see $VSD_LOG"; }
                 sleep 0.05
         done
-        "${VSCTL[@]}" version >/dev/null 2>&1 || die "vsd does not answer on $SOCKET after 10s, see $LOG"
+fi
+for _ in $(seq 200); do
+        answers && break
+        sleep 0.05
+done
+answers || die "vsd does not answer on $VSD_SOCKET after 10s"
+
+if ! "${VSCTL[@]}" template list | awk '{ print $1 }' | grep -qx busybox; then
+        say "building the busybox template"
+        "${VSCTL[@]}" template build busybox
 fi
 
 for name in demo1 demo2; do
@@ -70,12 +81,13 @@ echo
 "${VSCTL[@]}" list
 cat <<'EOF'
 
-Next:
+Next (README.md walks through more):
   vsctl exec demo1 -- ps          # a command inside demo1
   vsctl console demo1             # its console shell (Ctrl-] detaches)
   vsctl stats                     # memory, CPU, pids and network per instance
   vsctl info demo2                # its address (ip), MAC and host-side link
   vsctl exec demo1 -- ping -c 1 DEMO2_IP   # demo1 reaches demo2 over the bridge
+  vsctl template build debian-12  # a Debian 12 template with systemd
   vsctl stop demo2 && vsctl destroy demo2
   vsctl help
 EOF

@@ -10,7 +10,9 @@
 # STATS_N (100) running instances; then the parts with their own daemon:
 # storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
 # requests while a snapshot is copied (bench/ops.sh), sysinfo(2) answered
-# by the daemon (bench/sysinfo.sh), peers, density, VMs,
+# by the daemon (bench/sysinfo.sh), /metrics with 1000 instances
+# (bench/metrics.sh), a reboot of 200 instances (bench/boot.sh), peers,
+# density, VMs,
 # and start/exec/stop inside the VM lane's guest against bare namespaces
 # there (bench/vm-lane.sh).  Writes bench/results/.  Leaves nothing
 # behind: instances, links, firewall tables, cgroups, the daemon and its
@@ -328,6 +330,14 @@ PY
 # sysinfo() answered by the daemon: its cost per call, and vsctl list while
 # an instance calls it in a loop.  Its own daemon too.
 "$SRC/bench/sysinfo.sh" "$B"
+
+# GET /metrics with 1000 instances (200 running): reading their figures,
+# rendering, and vsctl list while a scraper asks in a loop.  Its own daemon.
+"$SRC/bench/metrics.sh" "$B"
+
+# 200 instances back after a simulated reboot, against starting them one by
+# one; stopping them all.  Its own daemon.
+"$SRC/bench/boot.sh" "$B"
 
 # Checkpoint and restore with CRIU: time and image size, idle and with
 # 64 MiB of dirty memory.  Its own daemon too.

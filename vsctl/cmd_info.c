@@ -9,7 +9,7 @@
 #include "base/util.h"
 #include "vsctl/vsctl.h"
 
-enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES, K_BOOL };
+enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES, K_BOOL, K_NUMBER };
 
 /* The fields people look for first, in the order they read them; any field
  * the daemon adds later is shown after these as it comes. */
@@ -36,6 +36,9 @@ static const struct field {
         { "io_write_iops", "io write iops", K_STR },
         { "nofile", "open files", K_NOFILE },
         { "stop_timeout", "stop timeout", K_SECONDS },
+        { "onboot", "onboot", K_STR },
+        { "boot_priority", "boot priority", K_NUMBER },
+        { "boot_delay", "boot delay", K_SECONDS },
         { "backend", "storage", K_STR },
         { "disk", "disk", K_SIZE },
         { "inodes", "inodes", K_INODES },
@@ -107,6 +110,9 @@ static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
                         snprintf(buf, len, "%" PRIu64, u);
                 else
                         snprintf(buf, len, "one per 16K of disk");
+                return;
+        case K_NUMBER:
+                snprintf(buf, len, "%" PRIu64, u);
                 return;
         case K_BOOL:
                 snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");

@@ -9,6 +9,7 @@
  * its progress on stderr (a bar on a terminal, a line per tenth otherwise).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,14 @@ static void show_progress(struct follow *f, json_t *op) {
                 return;
         unsigned pct = (unsigned) (done >= total ? 100 : done * 100 / total);
         char d[16], t[16];
-        out_size(done, d, sizeof(d));
-        out_size(total, t, sizeof(t));
+        /* a boot counts instances, the copies bytes */
+        if (streq(out_get_str(op, "kind"), "boot")) {
+                snprintf(d, sizeof(d), "%" PRIu64, done);
+                snprintf(t, sizeof(t), "%" PRIu64 " instances", total);
+        } else {
+                out_size(done, d, sizeof(d));
+                out_size(total, t, sizeof(t));
+        }
         if (f->bar) {
                 char bar[31];
                 unsigned n = pct * 30 / 100;

@@ -39,6 +39,13 @@ const struct vsctl_command vsctl_commands[] = {
           "                      core=0, nproc=4096, memlock=64M, stack=8M:unlimited;\n"
           "                      repeatable\n"
           "  --stop-timeout DUR  how long a stop waits before killing, e.g. 30s, 2m\n"
+          "  --onboot yes|no|auto\n"
+          "                      start it when the host has booted: always, never, or\n"
+          "                      when it was running as the host went down (auto, the\n"
+          "                      default)\n"
+          "  --boot-priority N   instances with a higher one start first (default 0)\n"
+          "  --boot-delay DUR    after starting it at boot, wait this long before the\n"
+          "                      next (default 0)\n"
           "  --net MODE          bridge (default), routed or none\n"
           "  --ip ADDR[/LEN]     an address of eth0, IPv4 or IPv6; repeatable; default:\n"
           "                      the next free one of the pool\n"
@@ -80,7 +87,8 @@ const struct vsctl_command vsctl_commands[] = {
         { "set", cmd_set, "Change the limits and network of an instance, live when it runs",
           "NAME [--memory SIZE] [--cpus N] [--pids N] [--memory-soft SIZE] [--swap SIZE] [--cpu-weight N] "
           "[--cpuset LIST] [--io-weight N] [--nofile N] [--rlimit NAME=SOFT[:HARD]]... [--stop-timeout DUR] "
-          "[--ip ADDR]... [--forward SPEC]... [--no-forward SPEC]... [--rate-in RATE] [--rate-out RATE] [--disk SIZE]",
+          "[--ip ADDR]... [--forward SPEC]... [--no-forward SPEC]... [--rate-in RATE] [--rate-out RATE] [--disk SIZE] "
+          "[--onboot yes|no|auto] [--boot-priority N] [--boot-delay DUR]",
           "  --memory SIZE       memory limit; 0 removes it\n"
           "  --cpus N            CPU limit; 0 removes it\n"
           "  --pids N            process limit; 0 removes it\n"
@@ -97,6 +105,11 @@ const struct vsctl_command vsctl_commands[] = {
           "                      at once, exec'd and new processes inherit it;\n"
           "                      repeatable\n"
           "  --stop-timeout DUR  how long a stop waits before killing\n"
+          "  --onboot yes|no|auto\n"
+          "                      start it when the host has booted: always, never, or\n"
+          "                      when it was running as the host went down (auto)\n"
+          "  --boot-priority N   instances with a higher one start first after a boot\n"
+          "  --boot-delay DUR    after starting it at boot, wait this long before the next\n"
           "  --ip ADDR[/LEN]     replace eth0's addresses (live); repeatable; \"auto\":\n"
           "                      the next free one of the pool\n"
           "  --forward [PROTO:]HOSTPORT:PORT\n"
@@ -368,6 +381,9 @@ int vsctl_limit_option(json_t *body, int c, const char *arg) {
                 { VSCTL_OPT_DISK, "disk", NUMBER },
                 { VSCTL_OPT_INODES, "inodes", NUMBER },
                 { VSCTL_OPT_STORAGE, "backend", TEXT },
+                { VSCTL_OPT_ONBOOT, "onboot", TEXT },
+                { VSCTL_OPT_BOOT_PRIORITY, "boot_priority", NUMBER },
+                { VSCTL_OPT_BOOT_DELAY, "boot_delay", REAL },
         };
         for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
                 if (limits[i].opt != c)

@@ -163,6 +163,9 @@ enum {
         VSCTL_OPT_DISK,
         VSCTL_OPT_INODES,
         VSCTL_OPT_STORAGE,
+        VSCTL_OPT_ONBOOT,
+        VSCTL_OPT_BOOT_PRIORITY,
+        VSCTL_OPT_BOOT_DELAY,
 };
 #define VSCTL_LONGOPTS_LIMITS                                                    \
         { "memory", required_argument, NULL, VSCTL_OPT_MEMORY },                 \
@@ -189,7 +192,10 @@ enum {
         { "nameserver", required_argument, NULL, VSCTL_OPT_NAMESERVER },         \
         { "disk", required_argument, NULL, VSCTL_OPT_DISK },                     \
         { "inodes", required_argument, NULL, VSCTL_OPT_INODES },                 \
-        { "storage", required_argument, NULL, VSCTL_OPT_STORAGE }
+        { "storage", required_argument, NULL, VSCTL_OPT_STORAGE },               \
+        { "onboot", required_argument, NULL, VSCTL_OPT_ONBOOT },                 \
+        { "boot-priority", required_argument, NULL, VSCTL_OPT_BOOT_PRIORITY },   \
+        { "boot-delay", required_argument, NULL, VSCTL_OPT_BOOT_DELAY }
 /* If c is one of VSCTL_LONGOPTS_LIMITS, put its value into body and return
  * 1 (or -1 when the value is not valid UTF-8); 0 for any other option.
  * A repeatable option (--rlimit) adds to the comma list already there. */

@@ -29,6 +29,7 @@
 #include "vsd/core/monitor.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
+#include "vsd/inst/boot.h"
 #include "vsd/inst/instance.h"
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/snapshot.h"
@@ -362,6 +363,9 @@ int main(int argc, char **argv) {
          * helpers of the previous daemon may still be writing */
         if (r >= 0)
                 work_cleanup_leftovers(&v);
+        /* before the registry: an instance found gone went down with the
+         * host, or stopped by itself while no daemon ran */
+        v.boot_new = boot_is_new(&v);
         if (r >= 0)
                 r = inst_registry_load(&v, &err);
         if (r >= 0) {
@@ -381,6 +385,11 @@ int main(int argc, char **argv) {
                  * pty for each instance whose console was lost */
                 inst_consoles_recover(&v);
                 r = api_start(&v, &err);
+        }
+        /* last: the instances come back while the API already answers */
+        if (r >= 0 && boot_begin(&v, &err) < 0) {
+                log_warn("%s, ignoring: no instance is started after this boot", err.msg);
+                vs_err_clear(&err);
         }
         if (r < 0) {
                 log_err("%s", err.msg);
@@ -403,6 +412,8 @@ int main(int argc, char **argv) {
         r = loop_run(v.loop);
         if (r < 0)
                 log_err("Event loop failed: %s", strerror(-r));
+        /* a boot under way stops; the next daemon carries on */
+        boot_free(&v);
         /* before the API: a build's client gets its end, then MHD stops */
         tmpl_shutdown(&v);
         work_shutdown(&v);

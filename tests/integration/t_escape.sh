@@ -70,7 +70,7 @@ test_exec_child_attacked_at_each_stage() {
         local sum out stage client child nspid
         sum=$(sha256sum <"$B/vsd")
         vsctl create esc-stall --start
-        race_start esc-stall 200
+        race_start esc-stall "$(scaled 200)"
         for stage in SYNC_WAIT_PARENT SYNC_JOIN_NAMESPACES SYNC_JOIN_STDIO SYNC_CAPS SYNC_CLOSE_FDS SYNC_JOIN_EXEC; do
                 vsd_stop
                 VSD_TEST_STALL=$stage vsd_up

@@ -38,6 +38,7 @@ static void round_trip(void) {
         a.cpu_millis = 500;
         a.pids = 200;
         a.stop_timeout_ms = 12500;
+        a.boot = (struct inst_boot){ .onboot = ONBOOT_NO, .priority = 7, .delay_ms = 2500 };
         a.memory_soft = 64ULL << 20;
         a.swap = 32ULL << 20;
         a.cpu_weight = 300;
@@ -160,6 +161,9 @@ static void bad_files(void) {
                 { "[limits]\nmemory = 1G\n", "name is missing" },
                 { "[instance]\nname = x\n[limits]\ncpus = -1\n", "cpus" },
                 { "[instance]\nname = x\n[lifecycle]\nstop_timeout = soon\n", "stop_timeout" },
+                { "[instance]\nname = x\n[boot]\nonboot = sometimes\n", "onboot" },
+                { "[instance]\nname = x\n[boot]\nboot_priority = -1\n", "boot_priority" },
+                { "[instance]\nname = x\n[boot]\nboot_delay = 2h\n", "boot_delay" },
                 { "[instance]\nname = x\n[limits]\ncpu_weight = 20000\n", "cpu_weight" },
                 { "[instance]\nname = x\n[limits]\ncpuset = 0-a\n", "cpuset" },
                 { "[instance]\nname = x\n[limits]\nnofile = 10\n", "nofile" },
@@ -249,6 +253,11 @@ static const char written_every_setting[] =
         "[lifecycle]\n"
         "stop_timeout = 12500ms\n"
         "\n"
+        "[boot]\n"
+        "onboot = yes\n"
+        "boot_priority = 20\n"
+        "boot_delay = 1500ms\n"
+        "\n"
         "[network]\n"
         "net = bridge\n"
         "ip = 10.209.152.3/24,fd7e:209:152::3/64\n"
@@ -296,6 +305,11 @@ static const char rewritten_by_hand[] =
         "\n"
         "[lifecycle]\n"
         "stop_timeout = 60000ms\n"
+        "\n"
+        "[boot]\n"
+        "onboot = auto\n"
+        "boot_priority = 0\n"
+        "boot_delay = 0ms\n"
         "\n"
         "[network]\n"
         "net = default\n"

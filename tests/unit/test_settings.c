@@ -34,6 +34,9 @@ static const struct {
         { "nofile", "4096" },
         { "rlimits", "core=0,nproc=4096:8192" },
         { "stop_timeout", "2m" },
+        { "onboot", "no" },
+        { "boot_priority", "50" },
+        { "boot_delay", "5s" },
         { "net", "routed" },
         { "ip", "10.77.0.5/24,fd77::5/64" },
         { "forward", "tcp:8080:80,udp:5353:53" },
@@ -157,6 +160,7 @@ static void table_walk(void) {
 static void view_order(void) {
         static const char *const want[] = {
                 "name",          "template",     "memory",       "cpus",        "pids",        "stop_timeout",
+                "onboot",        "boot_priority", "boot_delay",
                 "memory_soft",   "swap",         "cpu_weight",   "cpuset",      "io_weight",   "nofile",
                 "rlimits",       "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "net",
                 "ip",            "forward",      "rate_in",      "rate_out",    "isolated",    "nameservers",

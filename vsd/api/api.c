@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <grp.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -20,8 +21,10 @@
 #include "base/proto.h"
 #include "base/util.h"
 #include "vsd/api/api-internal.h"
+#include "vsd/api/metrics.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
+#include "vsd/core/health.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/inst/console.h"
@@ -37,8 +40,14 @@ struct client {
         uid_t uid;
         unsigned requests; /* in progress: 0 between requests or before the first */
         bool held;         /* an upgraded exec or console session: never idle */
+        bool metrics_only; /* from the [metrics] TCP listener: GET /metrics and nothing else */
         bool evicted;      /* shut down to make room, no longer counted */
 };
+
+/* Whom the TCP metrics listener's connections count as in the limits
+ * (admit()): one uid other than 0 for all of them, so that together they
+ * hold at most max_connections_per_user and never root's share. */
+#define METRICS_UID ((uid_t) -2)
 
 struct uid_count {
         uid_t uid;
@@ -53,6 +62,8 @@ struct api {
         struct MHD_Daemon *mhd;
         struct loop_source *src;
         struct loop_source *listen_src;
+        int metrics_fd;                  /* [metrics] listen: TCP, /metrics only; -EBADF: none */
+        struct loop_source *metrics_src;
         struct loop_source *accept_retry; /* accept() paused after EMFILE */
         struct request *waiting; /* suspended requests, to answer on shutdown */
         bool resumed;            /* a connection was resumed: MHD must run */
@@ -74,6 +85,8 @@ struct request {
         size_t len;
         bool too_big;
         bool denied;
+        bool metrics_only; /* on the TCP metrics listener */
+        struct metrics_job *metrics; /* GET /metrics gathering (metrics.h) */
         bool answered;
         /* a suspended request waiting for an instance */
         struct inst_waiter waiter;
@@ -313,12 +326,13 @@ static const char *admit(struct api *a, uid_t uid, char *why, size_t len) {
 
 static void on_accept_retry(struct loop_source *s, void *userdata);
 
-static void accept_one(struct api *a, int fd) {
-        struct ucred cred;
+static void accept_one(struct api *a, int fd, bool metrics) {
+        struct ucred cred = { .uid = METRICS_UID };
         socklen_t len = sizeof(cred);
         char why[160];
-        /* SO_PEERCRED is the connecting process's, fixed at connect() */
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        /* SO_PEERCRED is the connecting process's, fixed at connect(); a
+         * TCP peer has none */
+        if (!metrics && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
                 close(fd);
                 return;
         }
@@ -332,7 +346,7 @@ static void accept_one(struct api *a, int fd) {
                 refuse(fd, "vsd is out of memory");
                 return;
         }
-        *c = (struct client){ .fd = fd, .uid = cred.uid, .prev = a->clients_tail };
+        *c = (struct client){ .fd = fd, .uid = cred.uid, .metrics_only = metrics, .prev = a->clients_tail };
         if (a->clients_tail)
                 a->clients_tail->next = c;
         else
@@ -355,20 +369,23 @@ static void accept_one(struct api *a, int fd) {
 
 static int on_listen(struct loop_source *s, int fd, uint32_t events, void *userdata) {
         struct api *a = userdata;
+        bool metrics = fd == a->metrics_fd;
         /* a bounded batch: MHD gets its turn between batches */
         for (int k = 0; k < 64; k++) {
                 int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (c >= 0) {
-                        accept_one(a, c);
+                        accept_one(a, c, metrics);
                         continue;
                 }
                 if (errno == EMFILE || errno == ENFILE) {
                         /* The socket stays readable: pause accepting for a
                          * moment instead of spinning on it. */
                         log_warn("Failed to accept an API connection: %s; pausing for 100 ms", strerror(errno));
-                        if (loop_modify_fd(a->listen_src, 0) == 0 &&
+                        struct loop_source *src = metrics ? a->metrics_src : a->listen_src;
+                        /* one timer gives both listeners back */
+                        if (loop_modify_fd(src, 0) == 0 && !a->accept_retry &&
                             loop_add_timer(a->vsd->loop, 100, on_accept_retry, a, &a->accept_retry) < 0)
-                                (void) loop_modify_fd(a->listen_src, EPOLLIN);
+                                (void) loop_modify_fd(src, EPOLLIN);
                 }
                 break;
         }
@@ -379,6 +396,8 @@ static void on_accept_retry(struct loop_source *s, void *userdata) {
         struct api *a = userdata;
         a->accept_retry = NULL;
         (void) loop_modify_fd(a->listen_src, EPOLLIN);
+        if (a->metrics_src)
+                (void) loop_modify_fd(a->metrics_src, EPOLLIN);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -446,6 +465,49 @@ struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsig
         rq->ok_body = body;
         snprintf(rq->ok_name, sizeof(rq->ok_name), "%s", name ? name : "");
         return api_wait(rq, i);
+}
+
+/* ---- GET /metrics ------------------------------------------------------- */
+
+/* The figures are gathered over several turns of the loop (metrics.h):
+ * the request waits suspended, on the list of waiting ones, so that the
+ * daemon's exit answers it. */
+static void metrics_done(void *userdata, int r, char *text, size_t len) {
+        struct request *rq = userdata;
+        rq->metrics = NULL;
+        unlink_waiting(rq);
+        struct MHD_Response *resp = NULL;
+        if (r >= 0) {
+                resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+                if (!resp)
+                        free(text);
+                else
+                        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+        }
+        if (!resp) {
+                vs_error err = { 0 };
+                vs_err(&err, r < 0 ? -r : ENOMEM, "Failed to render the metrics");
+                rq->ready_status = (unsigned) vs_err_http_status(err.code);
+                resp = json_response(error_json(&err));
+        } else
+                rq->ready_status = 200;
+        rq->ready = resp;
+        MHD_resume_connection(rq->conn);
+        rq->api->resumed = true;
+}
+
+static void serve_metrics(struct request *rq) {
+        int r = metrics_job_begin(rq->api->vsd, metrics_done, rq, &rq->metrics);
+        if (r < 0) {
+                vs_error err = { 0 };
+                vs_err(&err, -r, "Failed to render the metrics");
+                api_reply_error(rq, &err);
+                return;
+        }
+        rq->next_waiting = rq->api->waiting;
+        rq->api->waiting = rq;
+        rq->answered = true;
+        MHD_suspend_connection(rq->conn);
 }
 
 /* ---- streams ----------------------------------------------------------- */
@@ -914,8 +976,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 rq->api = a;
                 rq->conn = conn;
                 *con_cls = rq;
-                rq->denied = !peer_allowed(a, conn);
                 struct client *c = client_of(conn);
+                rq->metrics_only = c && c->metrics_only;
+                rq->denied = !rq->metrics_only && !peer_allowed(a, conn);
                 if (c)
                         c->requests++;
                 return MHD_YES;
@@ -957,6 +1020,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         } else if (rq->too_big) {
                 vs_err_msg(&err, E2BIG, "request body larger than %d bytes", VS_MAX_BODY);
                 api_reply_error(rq, &err);
+        } else if (streq(url, "/metrics") && streq(method, "GET")) {
+                serve_metrics(rq);
+        } else if (rq->metrics_only) {
+                vs_err_msg(&err, ENOENT, "only GET /metrics is served on this listener");
+                api_reply_error(rq, &err);
         } else
                 routes_dispatch(rq, method, url, rq->body ? rq->body : "", rq->len);
         if (!rq->answered) {
@@ -975,6 +1043,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 c->requests--;
         if (rq->waiting_on) {
                 inst_waiter_cancel(rq->waiting_on, &rq->waiter);
+                unlink_waiting(rq);
+        }
+        if (rq->metrics) {
+                metrics_job_cancel(rq->metrics);
+                rq->metrics = NULL;
                 unlink_waiting(rq);
         }
         if (rq->ready)
@@ -1047,12 +1120,53 @@ static int bind_socket(struct api *a, const char *path, vs_error *err) {
         return 0;
 }
 
+/* [metrics] listen: a numeric address and port, "127.0.0.1:9177" or
+ * "[::1]:9177". */
+static int bind_metrics(struct api *a, const char *spec, vs_error *err) {
+        char host[64];
+        const char *colon = strrchr(spec, ':');
+        size_t hl = colon ? (size_t) (colon - spec) : 0;
+        if (!colon || hl == 0 || hl >= sizeof(host))
+                return vs_err_msg(err, EINVAL, "invalid listen address '%.60s'", spec);
+        memcpy(host, spec, hl);
+        host[hl] = '\0';
+        if (host[0] == '[' && host[hl - 1] == ']') {
+                memmove(host, host + 1, hl - 2);
+                host[hl - 2] = '\0';
+        }
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM },
+                        *ai = NULL;
+        int g = getaddrinfo(host, colon + 1, &hints, &ai);
+        if (g != 0)
+                return vs_err_msg(err, EINVAL, "invalid listen address '%.60s': %s", spec, gai_strerror(g));
+        _cleanup_close_ int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int r = 0;
+        if (fd < 0)
+                r = vs_err(err, errno, "create a socket for %s", spec);
+        else {
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+                if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+                        r = vs_err(err, errno, "bind %s", spec);
+                else if (listen(fd, 64) < 0)
+                        r = vs_err(err, errno, "listen on %s", spec);
+        }
+        freeaddrinfo(ai);
+        if (r < 0)
+                return r;
+        r = loop_add_fd(a->vsd->loop, fd, EPOLLIN, on_listen, a, &a->metrics_src);
+        if (r < 0)
+                return vs_err(err, -r, "watch %s", spec);
+        a->metrics_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int api_start(struct vsd *v, vs_error *err) {
         struct api *a = calloc(1, sizeof(*a));
         if (!a)
                 return vs_err(err, ENOMEM, "start API");
         a->vsd = v;
         a->listen_fd = -EBADF;
+        a->metrics_fd = -EBADF;
         int r = bind_socket(a, v->set.socket, err);
         if (r < 0) {
                 free(a);
@@ -1094,6 +1208,14 @@ int api_start(struct vsd *v, vs_error *err) {
         }
         loop_set_prepare(v->loop, prepare, a);
         v->api = a;
+        /* the API serves without it: GET /metrics stays on the socket */
+        if (v->set.metrics.listen[0]) {
+                vs_error merr = { 0 };
+                if (bind_metrics(a, v->set.metrics.listen, &merr) < 0)
+                        health_degraded(v, "metrics", "GET /metrics is served on the API socket only", &merr);
+                else
+                        log_info("Serving GET /metrics on %s", v->set.metrics.listen);
+        }
         return 0;
 }
 
@@ -1113,6 +1235,8 @@ void api_stop(struct vsd *v) {
                 if (rq->waiting_on)
                         inst_waiter_cancel(rq->waiting_on, &rq->waiter);
                 rq->waiting_on = NULL;
+                metrics_job_cancel(rq->metrics);
+                rq->metrics = NULL;
                 rq->ready_status = 503;
                 rq->ready = json_response(error_json(&err));
                 MHD_resume_connection(rq->conn);
@@ -1129,6 +1253,7 @@ void api_stop(struct vsd *v) {
         loop_set_prepare(v->loop, NULL, NULL);
         loop_remove(a->src);
         loop_remove(a->listen_src);
+        loop_remove(a->metrics_src);
         loop_remove(a->accept_retry);
         MHD_stop_daemon(a->mhd);
         /* MHD_stop_daemon() told on_connection() of every close */
@@ -1136,6 +1261,7 @@ void api_stop(struct vsd *v) {
                 client_unlink(a, a->clients);
         free(a->uids);
         close(a->listen_fd);
+        safe_close(&a->metrics_fd);
         unlink(v->set.socket);
         free(a);
         v->api = NULL;

@@ -256,6 +256,65 @@ static int parse_duration(const char *v, void *field, size_t size, vs_error *err
         return 0;
 }
 
+/* a pause, which may be none */
+static int parse_delay(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        if (streq(v, "0")) {
+                *out = 0;
+                return 0;
+        }
+        if (vs_parse_duration_ms(v, out, err) < 0)
+                return -EINVAL;
+        if (*out > 3600 * 1000)
+                return vs_err_msg(err, ERANGE, "delay '%.40s' is longer than an hour", v);
+        return 0;
+}
+
+static int parse_priority(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t n;
+        if (vs_parse_count(v, 0, 1000000, &n, err) < 0)
+                return -EINVAL;
+        *(uint32_t *) field = (uint32_t) n;
+        return 0;
+}
+
+static const char *const onboot_names[_ONBOOT_MAX] = {
+        [ONBOOT_AUTO] = "auto",
+        [ONBOOT_YES] = "yes",
+        [ONBOOT_NO] = "no",
+};
+
+const char *inst_onboot_name(int onboot) {
+        return onboot >= 0 && onboot < _ONBOOT_MAX ? onboot_names[onboot] : "auto";
+}
+
+static int parse_onboot(const char *v, void *field, size_t size, vs_error *err) {
+        for (int k = 0; k < _ONBOOT_MAX; k++)
+                if (streq(v, onboot_names[k])) {
+                        *(int *) field = k;
+                        return 0;
+                }
+        return vs_err_msg(err, EINVAL, "invalid onboot '%.20s' (yes, no or auto)", v);
+}
+
+/* the starts of a boot done back to back: 1 to 64 */
+static int parse_parallel(const char *v, void *field, size_t size, vs_error *err) {
+        return vs_parse_count(v, 1, 64, field, err);
+}
+
+/* HOST:PORT with a numeric IPv4 or [IPv6] address: checked when the
+ * listener is made (vsd/api/metrics.c), here only for its shape */
+static int parse_listen(const char *v, void *field, size_t size, vs_error *err) {
+        if (!*v || streq(v, "none")) {
+                *(char *) field = '\0';
+                return 0;
+        }
+        const char *colon = strrchr(v, ':');
+        if (!colon || colon == v || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+                return vs_err_msg(err, EINVAL, "invalid listen address '%.60s' (e.g. 127.0.0.1:9177, [::1]:9177)", v);
+        return parse_string(v, field, size, err);
+}
+
 static int parse_connections(const char *v, void *field, size_t size, vs_error *err) {
         /* each is an fd of the daemon's; 65536 is far above any real need */
         return vs_parse_count(v, 1, 65536, field, err);
@@ -584,6 +643,8 @@ static const struct setting daemon_table[] = {
         ROW("api", "max_connections", parse_connections, struct vsd_settings, api.max_connections),
         ROW("api", "max_connections_per_user", parse_connections, struct vsd_settings, api.max_per_user),
         ROW("api", "root_reserve", parse_reserve, struct vsd_settings, api.root_reserve),
+        ROW("boot", "parallel", parse_parallel, struct vsd_settings, boot.parallel),
+        ROW("metrics", "listen", parse_listen, struct vsd_settings, metrics.listen),
         ROW("defaults", "memory", parse_size_or_none, struct vsd_settings, defaults.memory),
         ROW("defaults", "cpus", parse_cpus_or_none, struct vsd_settings, defaults.cpu_millis),
         ROW("defaults", "pids", parse_pids_or_none, struct vsd_settings, defaults.pids),
@@ -733,6 +794,7 @@ void settings_defaults(struct vsd_settings *s) {
         s->klimits.inotify_instances = 128;
         s->klimits.inotify_watches = 65536;
         s->klimits.namespaces = 256;
+        s->boot.parallel = 4;
         /* A hosting host is safe without a vsd.conf: one customer who
          * forks, allocates or spins without bound hurts only himself. */
         s->defaults.memory = 512ULL << 20;
@@ -902,6 +964,10 @@ static int fmt_io_wiops(const void *field, size_t size, char **ret) {
         return fmt_owned(inst_io_format(field, IO_WRITE_IOPS), ret);
 }
 
+static int fmt_onboot(const void *field, size_t size, char **ret) {
+        return fmt_text(inst_onboot_name(*(const int *) field), ret);
+}
+
 static int parse_privileged(const char *v, void *field, size_t size, vs_error *err) {
         bool b;
         int r = parse_bool(v, &b, sizeof(b), err);
@@ -1012,6 +1078,13 @@ const struct inst_setting inst_settings[] = {
         /* read when the instance is stopped */
         SET("lifecycle", "stop_timeout", VIEW_CORE, stop_timeout_ms, parse_duration, fmt_ms, show_thousandths, "30s",
             APPLY_LIVE, LIVE_NONE),
+        /* read at the daemon's start after a boot (vsd/inst/boot.c) */
+        SET("boot", "onboot", VIEW_CORE, boot.onboot, parse_onboot, fmt_onboot, show_text, "auto", APPLY_LIVE,
+            LIVE_NONE),
+        SET("boot", "boot_priority", VIEW_CORE, boot.priority, parse_priority, fmt_number, show_number, "0",
+            APPLY_LIVE, LIVE_NONE),
+        SET("boot", "boot_delay", VIEW_CORE, boot.delay_ms, parse_delay, fmt_ms, show_thousandths, "0", APPLY_LIVE,
+            LIVE_NONE),
         SET("network", "net", VIEW_NET, net.mode, parse_net_mode, fmt_net_mode, show_net_mode, "default",
             APPLY_STOPPED, LIVE_NETWORK),
         /* both fill the whole struct inst_net: they keep what they do not parse */

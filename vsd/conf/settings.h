@@ -105,6 +105,17 @@ struct api_settings {
         uint64_t root_reserve;     /* of max_connections, never given to a uid other than 0 */
 };
 
+/* The daemon's [boot] section: bringing the instances back after the
+ * host started (vsd/inst/boot.c). */
+struct boot_settings {
+        uint64_t parallel; /* starts done back to back before the daemon serves requests again */
+};
+
+/* The daemon's [metrics] section: GET /metrics on a TCP listener too. */
+struct metrics_settings {
+        char listen[64]; /* "127.0.0.1:9177", "[::1]:9177"; "" = none (the API socket only) */
+};
+
 /* The daemon's [defaults] section: the limits an instance gets at create
  * when the request names none.  Copied into its config.ini there, so a
  * later change of these touches no existing instance. */
@@ -156,6 +167,8 @@ struct vsd_settings {
         struct stor_settings stor;
         struct security_settings sec;
         struct api_settings api;
+        struct boot_settings boot;
+        struct metrics_settings metrics;
         struct inst_defaults defaults;
         struct kernel_limits klimits;
 };
@@ -234,6 +247,22 @@ struct inst_security {
         uint64_t id_base; /* unprivileged: the first of its INST_ID_COUNT host ids; 0 when privileged */
 };
 
+/* An instance's [boot] section: what the daemon does with it after the
+ * host started. */
+enum inst_onboot {
+        ONBOOT_AUTO, /* start it when it was running when the host went down */
+        ONBOOT_YES,  /* always start it */
+        ONBOOT_NO,   /* never */
+        _ONBOOT_MAX,
+};
+const char *inst_onboot_name(int onboot);
+
+struct inst_boot {
+        int onboot;        /* enum inst_onboot */
+        uint32_t priority; /* higher first; equal ones by name */
+        uint64_t delay_ms; /* after starting it, wait this long before the next */
+};
+
 struct inst_config {
         char name[VS_NAME_MAX + 1];
         char template_name[VS_NAME_MAX + 1];
@@ -249,6 +278,7 @@ struct inst_config {
         uint64_t nofile;       /* open files per process (RLIMIT_NOFILE); 0 = soft 1024 */
         struct inst_rlimits rlimits; /* the other rlimits of init and exec'd commands */
         uint64_t stop_timeout_ms;
+        struct inst_boot boot;
         struct inst_net net;
         struct inst_storage storage;
         struct inst_security security;

@@ -25,6 +25,7 @@ struct tmpl_build;
 struct work;
 struct op;
 struct health_entry;
+struct boot;
 
 struct vsd {
         struct vsd_settings set;
@@ -43,6 +44,8 @@ struct vsd {
         struct op *ops;            /* long work as clients see it, oldest first (ops.c) */
         struct health_entry *health; /* subsystems running degraded (health.c) */
         struct stor *stor;         /* storage's records (storage.h) */
+        struct boot *boot;         /* the instances being started after a reboot (vsd/inst/boot.h) */
+        bool boot_new;             /* the first daemon of this boot of the host (boot_is_new()) */
         struct instance **inst; /* sorted by name */
         size_t n_inst;
         size_t cap_inst;

@@ -296,6 +296,46 @@ static void state_remove(struct instance *i) {
         (void) unlink(path);
 }
 
+/* ---- the record of an instance that should run (boot.h) ---------------- */
+
+static void running_path(const struct instance *i, char *buf, size_t len) {
+        inst_path(i, "running", buf, len);
+}
+
+bool inst_was_running(const struct instance *i) {
+        char path[512];
+        running_path(i, path, sizeof(path));
+        return access(path, F_OK) == 0;
+}
+
+/* Made and removed durably (the directory synced): a host that loses
+ * power right after a start must bring the instance back, and one that
+ * loses it right after a stop must not. */
+static void running_mark(struct instance *i, bool on) {
+        char path[512], dir[512];
+        running_path(i, path, sizeof(path));
+        inst_path(i, NULL, dir, sizeof(dir));
+        if (on) {
+                if (access(path, F_OK) == 0)
+                        return;
+                int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (fd < 0) {
+                        log_warn("Instance %s: failed to record that it runs: %s, ignoring: with onboot auto it "
+                                 "does not start after a reboot",
+                                 i->cfg.name, strerror(errno));
+                        return;
+                }
+                close(fd);
+        } else if (unlink(path) < 0) {
+                if (errno != ENOENT)
+                        log_warn("Instance %s: failed to remove %s: %s, ignoring: with onboot auto it starts "
+                                 "after a reboot",
+                                 i->cfg.name, path, strerror(errno));
+                return;
+        }
+        (void) vs_fsync_dir(dir);
+}
+
 /* ---- stopping and reaping ---------------------------------------------- */
 
 void inst_notify_waiters(struct instance *i, int result, const vs_error *err) {
@@ -331,6 +371,9 @@ static void stopped(struct instance *i) {
         i->started_at = 0;
         i->after_stop = AFTER_STOP_NOTHING;
         state_remove(i);
+        /* a restart keeps it: it runs again at once */
+        if (then != AFTER_STOP_START)
+                running_mark(i, false);
         log_info("Instance %s %s", i->cfg.name, inst_state_name(i->state));
         json_t *how = exit_json(i);
         json_object_set_new(how, "how", json_string(stop_how_name(i)));
@@ -345,6 +388,8 @@ static void stopped(struct instance *i) {
                 /* nobody waits for a reboot asked for inside: the log says it */
                 if (r < 0 && rebooted)
                         log_warn("Instance %s rebooted itself and did not start again: %s", i->cfg.name, err.msg);
+                if (r < 0)
+                        running_mark(i, false);
         } else if (then == AFTER_STOP_DESTROY) {
                 r = inst_destroy(i, &err);
                 if (r >= 0)
@@ -734,6 +779,7 @@ static int start_commit(struct start_run *s, vs_error *err) {
         if (r < 0)
                 log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
                          err->msg);
+        running_mark(i, true);
         if (s->warn.msg[0])
                 log_warn("Instance %s: %s", i->cfg.name, s->warn.msg);
         log_info("Instance %s started, init pid %d", i->cfg.name, (int) i->pid);
@@ -875,6 +921,7 @@ int inst_restore_commit(struct instance *i, struct inst_restore_plan *p, vs_erro
         p->run = NULL;
         i->stop_how = STOP_HOW_NONE;
         mon_instance_started(i->vsd->mon, &i->cfg);
+        running_mark(i, true);
         log_info("Instance %s restored, init pid %d", i->cfg.name, (int) pid);
         emit(i, "restored", json_pack("{s:i}", "pid", (int) pid));
         return 0;
@@ -1381,6 +1428,8 @@ static void adopt(struct instance *i) {
                                                  i->cfg.name);
                                 /* its console: taken back from the holder,
                                  * or a new one (inst_consoles_recover) */
+                                /* an earlier vsd may not have made it */
+                                running_mark(i, true);
                                 netw_adopt(i->net);
                                 mon_instance_started(i->vsd->mon, &i->cfg);
                                 emit(i, "adopted", json_pack("{s:i}", "pid", (int) pid));
@@ -1392,6 +1441,10 @@ static void adopt(struct instance *i) {
         /* init is gone (or the pid was reused): whatever is left in its cgroup
          * belongs to a dead instance */
         log_info("Instance %s stopped while vsd was away, cleaning up", i->cfg.name);
+        /* the host went down with it (a persistent run_dir): it was
+         * running then; else it stopped by itself */
+        if (!i->vsd->boot_new)
+                running_mark(i, false);
         emit(i, "stopped", json_pack("{s:s}", "how", "while-vsd-was-away"));
         set_state(i, INST_STOPPED);
         i->pid = 0;

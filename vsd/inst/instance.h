@@ -147,6 +147,11 @@ struct inst_stats {
 /* Fails only when the cgroup of an instance that is up cannot be read. */
 int inst_stats(struct instance *i, struct inst_stats *ret, vs_error *err);
 
+/* Was it running when the daemon last saw it, or when the host went down?
+ * <root>/instances/<name>/running, made when it starts and removed when it
+ * stops (onboot auto starts what has it after a reboot: boot.h). */
+bool inst_was_running(const struct instance *i);
+
 struct instance *inst_find(struct vsd *v, const char *name);
 /* Like inst_find, but fills err with "no such instance" (404). */
 int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error *err);

@@ -1,0 +1,119 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The boot rows of make bench (bench/run.sh calls this; it also runs
+# alone): BOOT_N (200) running busybox instances through a simulated
+# reboot (the daemon stopped, every instance's init killed, lxcfs, the
+# listener holder, the bridge and the firewall gone, the runtime directory
+# emptied), then the time from the daemon's start to its boot-finished
+# event with [boot] parallel = BOOT_PARALLEL (4), against starting the same
+# instances one by one with `vsctl start`; and stopping them all, one
+# `vsctl stop` after the other.  Its own daemon and directory, removed at
+# exit.  Writes bench/results/boot.{md,json}.
+#
+# Usage: bench/boot.sh BUILD_DIR     (as root)
+set -euo pipefail
+
+B=$(cd "${1:-build}" && pwd)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
+N=${BOOT_N:-200}
+PAR=${BOOT_PARALLEL:-4}
+OUT=$SRC/bench/results
+RAW=$OUT/raw
+mkdir -p "$OUT" "$RAW"
+
+T=$(mktemp -d /var/tmp/vsd-bench-boot.XXXXXX)
+CG=vsd-bench-boot-$$
+SOCK=$T/run/vsd.sock
+VSD_PID=
+cleanup() {
+        set +e
+        [ -n "$VSD_PID" ] && bench_vsd_end "$VSD_PID" "$SOCK"
+        bench_cgroups_remove "$CG"
+        bench_net_remove vsd_bench_bt vsbbt0
+        bench_dir_remove "$T"
+}
+trap cleanup EXIT
+
+mkdir -p "$T/root/templates" "$T/run"
+"$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
+printf '%s\n' "[network]" "bridge = vsbbt0" "bridge_ipv4 = 10.80.0.1/21" "link_prefix = vbbt" \
+        "nft_table = vsd_bench_bt" "[defaults]" "memory = 64M" "[boot]" "parallel = $PAR" >"$T/vsd.conf"
+vsd_start() {
+        "$B/vsd" --root "$T/root" --run-dir "$T/run" --socket "$SOCK" --cgroup-parent "$CG" --log-level warning \
+                -c "$T/vsd.conf" 2>>"$T/vsd.log" &
+        VSD_PID=$!
+}
+now() { date +%s.%N; }
+vsd_start
+bench_vsd_wait "$SOCK"
+vsctl() { "$B/vsctl" --socket "$SOCK" "$@"; }
+echo "boot: creating and starting $N instances" >&2
+for k in $(seq "$N"); do
+        vsctl create "b$k" --start >/dev/null
+done
+
+# the reboot
+pids=$(vsctl --json list | python3 -c 'import json, sys; print(" ".join(str(i["pid"]) for i in json.load(sys.stdin) if i.get("pid")))')
+kill "$VSD_PID"
+wait "$VSD_PID" || true
+VSD_PID=
+# shellcheck disable=SC2086
+kill -9 $pids
+for p in $pids; do
+        while [ -d "/proc/$p" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null; do sleep 0.01; done
+done
+for p in $(cat "$T/run/lxcfs/lxcfs.pid" 2>/dev/null) $(pgrep -f -- "--listener-holder $T/run/" || true); do
+        kill -9 "$p" 2>/dev/null || true
+done
+umount -l "$T/run/lxcfs/mnt" 2>/dev/null || true
+bench_net_remove vsd_bench_bt vsbbt0
+rm -rf "$T/run"
+mkdir -p "$T/run"
+
+echo "boot: the daemon's boot" >&2
+t0=$(now)
+vsd_start
+# it answers once the registry is loaded: longer than bench_vsd_wait's 5 s
+# with hundreds of instances on a busy machine
+for _ in $(seq 1200); do vsctl version >/dev/null 2>&1 && break; sleep 0.1; done
+until vsctl events --past --no-follow --json 2>/dev/null | grep -q '"type": *"boot-finished"'; do sleep 0.05; done
+t1=$(now)
+fin=$(vsctl events --past --no-follow --json | grep '"boot-finished"')
+running=$(vsctl list | awk '$2 == "running"' | wc -l)
+
+echo "boot: stopping them one by one" >&2
+names=$(vsctl list | awk 'NR > 1 { print $1 }')
+t2=$(now)
+for n in $names; do vsctl stop "$n" >/dev/null; done
+t3=$(now)
+echo "boot: starting them one by one" >&2
+for n in $names; do vsctl start "$n" >/dev/null; done
+t4=$(now)
+
+python3 - "$RAW/boot.json" "$OUT/boot.md" "$N" "$PAR" "$t0" "$t1" "$t2" "$t3" "$t4" "$running" "$fin" <<'PY'
+import json, sys
+out, md, n, par = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+t0, t1, t2, t3, t4 = map(float, sys.argv[5:10])
+running, fin = int(sys.argv[10]), json.loads(sys.argv[11])
+import os
+r = {"load": os.getloadavg()[0], "instances": n, "parallel": par, "boot_s": t1 - t0, "boot_event_s": fin["seconds"], "started": fin["started"],
+     "running_after_boot": running, "stop_one_by_one_s": t3 - t2, "start_one_by_one_s": t4 - t3}
+json.dump(r, open(out, "w"), indent=1)
+with open(md, "w") as f:
+    f.write(f"""## Back after a reboot: {n} instances
+
+| what | seconds |
+|---|---|
+| daemon start to boot-finished ([boot] parallel = {par}; {r['started']} started, {running} running after) | {r['boot_s']:.1f} (the boot itself: {r['boot_event_s']:.1f}) |
+| the same instances started one by one (`vsctl start` each) | {r['start_one_by_one_s']:.1f} |
+| all of them stopped one by one (`vsctl stop` each) | {r['stop_one_by_one_s']:.1f} |
+
+Load average at the end: {r['load']:.1f}.  The boot's starts follow a reboot: each image
+instance's filesystem was not unmounted cleanly, and the first start makes the bridge and
+the firewall; the starts one by one find them in place.
+""")
+print(open(md).read())
+PY
