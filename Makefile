@@ -108,7 +108,7 @@ $(B)/vsctl: $(call obj,$(VSCTL_SRC)) $(LIBBASE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VSCTL_LIBS)
 
 # The probe runs inside instances: static, no sanitizer, no host libraries.
-$(PROBE): tests/probe/probe.c tests/probe/attack.c tests/probe/probe.h
+$(PROBE): tests/probe/probe.c tests/probe/attack.c tests/probe/nest.c tests/probe/probe.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -I. -static -o $@ $(filter %.c,$^)
 
