@@ -51,6 +51,9 @@ LIBBASE = $(B)/libvsbase.a
 LIBCG   = $(B)/libvscgroup.a
 LIBNET  = $(B)/libvsnet.a
 LIBCORE = $(B)/libvsdcore.a
+DASH_SRC := $(wildcard dashboard/src/*)
+DASH_DIR  = $(B)/dashboard
+DASH_OBJ  = $(B)/obj/gen/dashboard-assets.o
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 PROBE   = $(B)/tests/probe
@@ -72,11 +75,31 @@ $(B)/obj/%.o: %.c
 $(LIBBASE): $(call obj,$(BASE_SRC))
 $(LIBCG): $(call obj,$(CG_SRC))
 $(LIBNET): $(call obj,$(NET_SRC))
-$(LIBCORE): $(call obj,$(CORE_SRC))
+$(LIBCORE): $(call obj,$(CORE_SRC)) $(DASH_OBJ)
 $(LIBBASE) $(LIBCG) $(LIBNET) $(LIBCORE):
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The dashboard (dashboard/): its npm packages, pinned by the lock file, are
+# installed into the build directory (the only step that needs the network),
+# esbuild bundles the page, and embed.py turns the files into a C table that
+# vsd serves from its own binary: nothing is fetched or read at run time.
+$(DASH_DIR)/node_modules/.installed: dashboard/package.json dashboard/package-lock.json
+	@mkdir -p $(DASH_DIR)
+	cp dashboard/package.json dashboard/package-lock.json $(DASH_DIR)/
+	cd $(DASH_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+$(DASH_DIR)/assets.c: $(DASH_DIR)/node_modules/.installed $(DASH_SRC) dashboard/embed.py
+	rm -rf $(DASH_DIR)/out && mkdir -p $(DASH_DIR)/out
+	$(DASH_DIR)/node_modules/.bin/esbuild dashboard/src/app.ts --bundle --minify --target=es2020 \
+		--log-level=warning --outfile=$(DASH_DIR)/out/app.js
+	cp dashboard/src/*.html $(DASH_DIR)/out/
+	python3 dashboard/embed.py $(DASH_DIR)/out >$@.tmp && mv $@.tmp $@
+$(DASH_OBJ): $(DASH_DIR)/assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+dashboard: $(DASH_OBJ)
 
 $(B)/vsd: $(B)/obj/vsd/main.o $(LIBCORE) $(LIBCG) $(LIBNET) $(LIBBASE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VSD_LIBS)
@@ -85,7 +108,7 @@ $(B)/vsctl: $(call obj,$(VSCTL_SRC)) $(LIBBASE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VSCTL_LIBS)
 
 # The probe runs inside instances: static, no sanitizer, no host libraries.
-$(PROBE): tests/probe/probe.c tests/probe/attack.c tests/probe/probe.h
+$(PROBE): tests/probe/probe.c tests/probe/attack.c tests/probe/nest.c tests/probe/probe.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -I. -static -o $@ $(filter %.c,$^)
 
@@ -104,13 +127,15 @@ DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libinip
        libcgroup-dev libseccomp-dev libcap-dev libmnl-dev busybox-static curl iproute2 \
        procps psmisc util-linux man-db jq lxcfs fuse3 \
        libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3 \
-       prometheus systemd libarchive-dev libmd-dev openssh-server
+       prometheus systemd nodejs chromium libarchive-dev libmd-dev openssh-server
 deps: criu-deps
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# npm: Debian's own package, unless the installed nodejs brings it
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 
 # CRIU 4.2 for checkpoints, built from Debian's source package into a
 # private prefix (tools/criu-deps.sh; vsd.conf [checkpoint] criu).
@@ -243,6 +268,10 @@ ifeq ($(DESTDIR),)
 	elif ! getent group vsd >/dev/null; then groupadd --system vsd; fi
 	@if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create $(TMPFILESDIR)/vsd.conf; \
 	else install -d -m 0755 /run/vsd && install -d -m 0711 /var/lib/vsd && install -d -m 0755 /var/cache/vsd; fi
+	@# the dashboard's token: random, root's and the vsd group's only; kept if there
+	@t=$(SYSCONFDIR)/vsd/dashboard.token; [ -e $$t ] || { (umask 077; head -c 32 /dev/urandom | base64 | \
+		tr '+/' '-_' | tr -d '=' >$$t.tmp) && chgrp vsd $$t.tmp && chmod 0640 $$t.tmp && mv $$t.tmp $$t && \
+		echo "dashboard token written to $$t"; }
 	@if [ -d /run/systemd/system ]; then systemctl daemon-reload; \
 		echo "vsd.service installed: systemctl enable --now vsd"; fi
 endif
@@ -275,6 +304,6 @@ help:
 	@echo "              there), the systemd unit, sysusers.d and tmpfiles.d files, bash completion"
 	@echo "make uninstall  the same files, but vsd.conf and the state"
 
-.PHONY: check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install uninstall clean help FORCE
+.PHONY: dashboard check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install uninstall clean help FORCE
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

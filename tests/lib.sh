@@ -286,6 +286,12 @@ vsd_pid() {
         cat "$T/vsd.pid" 2>/dev/null
 }
 
+# The pid of the daemon's listener holder (vsd/view/holder.h), or nothing
+# when there is none.
+holder_pid() {
+        jq -r .pid "$T/run/holder/state" 2>/dev/null || true
+}
+
 # vsd_kill9: the daemon dies without any chance to clean up.
 vsd_kill9() {
         local pid

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  *   vsctl checkpoint NAME [--leave-running | --discard] [--detach] [--json]
- *   vsctl restore NAME [--detach] [--json]
+ *   vsctl restore NAME [--unlocked-mounts] [--detach] [--json]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -92,26 +92,32 @@ int cmd_checkpoint(struct vsctl *ctx, int argc, char **argv) {
 }
 
 int cmd_restore(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_DETACH = 0x200 };
+        enum { OPT_DETACH = 0x200, OPT_UNLOCKED };
         static const struct option opts[] = {
                 { "detach", no_argument, NULL, OPT_DETACH },
+                { "unlocked-mounts", no_argument, NULL, OPT_UNLOCKED },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
-        bool detach = false;
+        bool detach = false, unlocked = false;
         int c, ex;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
                         return ex;
                 if (c == OPT_DETACH)
                         detach = true;
+                if (c == OPT_UNLOCKED)
+                        unlocked = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
                 return ex;
         const char *name = argv[optind];
         _cleanup_free_ char *base = vsctl_instance_path(name, "checkpoint/restore");
+        json_t *body = NULL;
+        if (unlocked && (!(body = json_object()) || !vsctl_set(body, "unlocked_mounts", json_true())))
+                return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         char what[300];
         snprintf(what, sizeof(what), "restore of %s from its checkpoint", name);
-        return run_op(ctx, name, base, NULL, detach, what);
+        return run_op(ctx, name, base, body, detach, what);
 }

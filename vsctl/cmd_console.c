@@ -33,14 +33,8 @@ struct console {
         size_t in_len, in_off;
 };
 
-static void console_stdin(struct console *c) {
-        ssize_t n = read(STDIN_FILENO, c->in, sizeof(c->in));
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                return;
-        if (n <= 0) {
-                c->in_done = true;
-                return;
-        }
+/* n bytes of input in c->in: what goes out. */
+static void console_input(struct console *c, ssize_t n) {
         /* Bytes typed before the detach key still go out. */
         char *key = memchr(c->in, VS_CONSOLE_DETACH_KEY, (size_t) n);
         if (key) {
@@ -49,6 +43,17 @@ static void console_stdin(struct console *c) {
         }
         c->in_len = (size_t) n;
         c->in_off = 0;
+}
+
+static void console_stdin(struct console *c) {
+        ssize_t n = read(STDIN_FILENO, c->in, sizeof(c->in));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n <= 0) {
+                c->in_done = true;
+                return;
+        }
+        console_input(c, n);
 }
 
 static int console_loop(struct console *c, vs_error *err) {
@@ -128,7 +133,11 @@ int cmd_console(struct vsctl *ctx, int argc, char **argv) {
 
         fprintf(stderr, "Connected to %s console; Ctrl-] to detach\n", name);
         struct tty_state tty;
-        (void) tty_raw(STDIN_FILENO, &tty);
+        size_t pending = 0;
+        /* what the terminal held goes first, as typed (tty_raw) */
+        (void) tty_raw(STDIN_FILENO, &tty, con.in, sizeof(con.in), &pending);
+        if (pending)
+                console_input(&con, (ssize_t) pending);
         int r = console_loop(&con, &err);
         /* The terminal comes back before any message. */
         tty_restore(&tty);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vsctl create NAME [--template T] [--memory SIZE] [--cpus N] [--pids N]
- *                   [--stop-timeout DUR] [--privileged] [--start] */
+ *                   [--stop-timeout DUR] [--privileged] [--nesting] [--start] */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,11 +8,12 @@
 #include "vsctl/vsctl.h"
 
 int cmd_create(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_TEMPLATE = 0x200, OPT_START, OPT_PRIVILEGED };
+        enum { OPT_TEMPLATE = 0x200, OPT_START, OPT_PRIVILEGED, OPT_NESTING };
         static const struct option opts[] = {
                 { "template", required_argument, NULL, OPT_TEMPLATE },
                 { "start", no_argument, NULL, OPT_START },
                 { "privileged", no_argument, NULL, OPT_PRIVILEGED },
+                { "nesting", no_argument, NULL, OPT_NESTING },
                 VSCTL_LONGOPTS_LIMITS,
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
@@ -35,6 +36,10 @@ int cmd_create(struct vsctl *ctx, int argc, char **argv) {
                 case OPT_PRIVILEGED:
                         /* root inside is the host's root: only by choice */
                         ok &= vsctl_set(body, "privileged", json_true());
+                        break;
+                case OPT_NESTING:
+                        /* containers inside: an unmasked proc and sysfs */
+                        ok &= vsctl_set(body, "nesting", json_true());
                         break;
                 default:
                         ok &= vsctl_limit_option(body, c, optarg) >= 0;

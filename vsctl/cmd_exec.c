@@ -455,7 +455,8 @@ static int exec_tty(int sock, struct status_line *st, vs_error *err) {
         r.in_tty = isatty(STDIN_FILENO);
         if (r.in_tty)
                 tty_copy_winsize(STDIN_FILENO, r.master);
-        (void) tty_raw(STDIN_FILENO, &r.tty);
+        /* what the terminal held goes first, as typed (tty_raw) */
+        (void) tty_raw(STDIN_FILENO, &r.tty, r.in, sizeof(r.in), &r.in_len);
 
         int code = relay_loop(&r, err);
 

@@ -43,6 +43,7 @@ static const struct field {
         { "disk", "disk", K_SIZE },
         { "inodes", "inodes", K_INODES },
         { "privileged", "privileged", K_BOOL },
+        { "nesting", "nesting", K_BOOL },
         { "id_range", "host ids", K_STR },
 };
 

@@ -2,7 +2,7 @@
 /* vsctl set NAME [--memory SIZE] [--memory-soft SIZE] [--swap SIZE] [--cpus N] [--cpu-weight N]
  *                [--cpuset LIST] [--pids N] [--io-*] [--nofile N] [--rlimit NAME=SOFT[:HARD]]...
  *                [--stop-timeout DUR] [--ip ADDR]... [--forward SPEC]... [--no-forward SPEC]...
- *                [--rate-in RATE] [--rate-out RATE] [--isolated yes|no] [--net MODE] */
+ *                [--rate-in RATE] [--rate-out RATE] [--isolated yes|no] [--net MODE] [--nesting yes|no] */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +59,11 @@ static int merge_forwards(struct vsctl *ctx, const char *name, json_t *body, con
 }
 
 int cmd_set(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_NO_FORWARD = 0x200 };
+        enum { OPT_NO_FORWARD = 0x200, OPT_NESTING };
         static const struct option opts[] = {
                 VSCTL_LONGOPTS_LIMITS,
                 { "no-forward", required_argument, NULL, OPT_NO_FORWARD },
+                { "nesting", required_argument, NULL, OPT_NESTING },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
@@ -84,6 +85,10 @@ int cmd_set(struct vsctl *ctx, int argc, char **argv) {
                         drop = next;
                         break;
                 }
+                case OPT_NESTING:
+                        /* yes or no, checked by the daemon like isolated */
+                        ok &= vsctl_set(body, "nesting", json_string(optarg));
+                        break;
                 default:
                         ok &= vsctl_limit_option(body, c, optarg) >= 0;
                         break;

@@ -176,9 +176,12 @@ const struct vsctl_command vsctl_commands[] = {
           "  --discard           remove the instance's checkpoint\n"
           "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the instance as JSON\n" },
-        { "restore", cmd_restore, "Bring a checkpointed instance back from its checkpoint", "NAME",
+        { "restore", cmd_restore, "Bring a checkpointed instance back from its checkpoint", "NAME [--unlocked-mounts]",
           "Its processes resume where the checkpoint left them, with the same address,\n"
           "MAC, limits and console; the checkpoint is consumed.\n"
+          "  --unlocked-mounts   restore an unprivileged instance although its root may then\n"
+          "                      unmount its masked paths until its next start (refused\n"
+          "                      without it)\n"
           "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the instance as JSON\n" },
         { "export", cmd_export, "Write a stopped or checkpointed instance into an archive", "NAME FILE",

@@ -258,8 +258,11 @@ struct tty_state {
         struct termios saved;
 };
 
-/* Put fd in raw mode when it is a terminal, remembering how it was. */
-int tty_raw(int fd, struct tty_state *st);
+/* Put fd in raw mode when it is a terminal, remembering how it was.  The
+ * lines and end-of-files (as the VEOF character) the terminal held in
+ * canonical mode go to pending (up to cap bytes, *ret_len of them; pending
+ * may be NULL), to be relayed before anything read raw (tty.c says why). */
+int tty_raw(int fd, struct tty_state *st, char *pending, size_t cap, size_t *ret_len);
 /* Undo tty_raw(); safe to call more than once. */
 void tty_restore(struct tty_state *st);
 /* Copy the window size of terminal from to the pty master to. */

@@ -117,17 +117,25 @@ static enum vs_log_level level_of(const char *s) {
         return streq(s, "error") ? VS_LOG_ERR : streq(s, "warning") ? VS_LOG_WARN : streq(s, "debug") ? VS_LOG_DEBUG : VS_LOG_INFO;
 }
 
-/* The listener holder's news, for the sysinfo view (holder.h). */
+/* The listener holder's news, for the sysinfo view and the consoles
+ * (holder.h). */
 static int hold_adopt(void *ud, const struct hold_tag *tag, int fd) {
         return sinfo_listener_adopt(((struct vsd *) ud)->sinfo, tag, fd);
 }
 
+static int hold_adopt_console(void *ud, const struct hold_tag *tag, int master, const char *data, size_t len,
+                              uint32_t lost) {
+        return inst_console_adopt(ud, tag, master, data, len, lost);
+}
+
 static void hold_flush(void *ud) {
         sinfo_hold_flush(((struct vsd *) ud)->sinfo);
+        inst_consoles_hold_flush(ud);
 }
 
 static void hold_lost(void *ud) {
         sinfo_hold_lost(((struct vsd *) ud)->sinfo);
+        inst_consoles_hold_lost(ud);
 }
 
 int main(int argc, char **argv) {
@@ -317,6 +325,9 @@ int main(int argc, char **argv) {
         if (!v.kern.overlay_detached_upper)
                 log_info("overlayfs refuses an upper layer on a detached mount on this kernel: an image "
                          "instance's disk is attached inside its own mount namespace at start");
+        if (!v.kern.sys_resource)
+                log_warn("vsd runs without CAP_SYS_RESOURCE: unprivileged instances' user namespaces are owned by "
+                         "root, so their kernel resource counts (inotify, namespaces) are shared with the host's root");
         r = ev_bus_new(EV_RING_DEFAULT, &v.events);
         if (r < 0)
                 vs_err(&err, -r, "Failed to set up events");
@@ -340,7 +351,10 @@ int main(int argc, char **argv) {
                 r = sinfo_new(&v, &v.sinfo);
                 if (r >= 0)
                         r = hold_new(&v,
-                                     &(struct hold_ops){ .adopt = hold_adopt, .flush = hold_flush, .lost = hold_lost,
+                                     &(struct hold_ops){ .adopt = hold_adopt,
+                                                         .adopt_console = hold_adopt_console,
+                                                         .flush = hold_flush,
+                                                         .lost = hold_lost,
                                                          .ud = &v },
                                      &v.hold);
                 if (r < 0)
@@ -369,6 +383,9 @@ int main(int argc, char **argv) {
                 /* after the registry too: the listeners it gives back go
                  * to the instances' records */
                 hold_start(v.hold);
+                /* after the holder gave back the consoles it kept: a new
+                 * pty for each instance whose console was lost */
+                inst_consoles_recover(&v);
                 r = api_start(&v, &err);
         }
         /* last: the instances come back while the API already answers */

@@ -54,3 +54,83 @@ test_console_errors() {
         expect_fail --code 1 vsctl console con3
         expect_fail --code 1 vsctl console nosuch
 }
+
+# console_ready NAME: the shell busybox init runs on the console has
+# printed its prompt.
+console_ready() {
+        wait_for grep -q "@$1" "$T/root/instances/$1/console.log"
+}
+
+# The daemon restarts (SIGTERM, then kill -9) under a running unprivileged
+# instance, whose mounts are locked, and a privileged one: each keeps its
+# console, the same pty (the listener holder kept its master), what was
+# written to it before the restart is in console.log, and `vsctl console`
+# echoes after it.
+# timeout test_console_across_daemon_restart 300
+test_console_across_daemon_restart() {
+        local name how
+        vsctl create cr-u --start
+        vsctl create cr-p --privileged --start
+        console_ready cr-u
+        console_ready cr-p
+        for how in vsd_stop vsd_kill9; do
+                for name in cr-u cr-p; do
+                        vsctl exec "$name" -- sh -c "echo BEFORE-$how-\$((6*7)) >/dev/console"
+                done
+                "$how"
+                vsd_up
+                for name in cr-u cr-p; do
+                        wait_for grep -q "BEFORE-$how-42" "$T/root/instances/$name/console.log"
+                        console_session "$name" "AFTER-$how-$name-"
+                done
+        done
+        ! grep -q 'console was lost\|has no console' "$T/vsd.log" || fail "a console was replaced: $(grep 'console' "$T/vsd.log" | tail -2)"
+}
+
+# Output written to the console while no daemon runs: the holder reads it,
+# so the writer never blocks on a full tty, and the next daemon writes its
+# newest 64 KiB to console.log, saying how much older output was dropped.
+# timeout test_console_output_while_daemon_down 240
+test_console_output_while_daemon_down() {
+        local pa log=$T/root/instances/cd1/console.log
+        vsctl create cd1 --start
+        console_ready cd1
+        pa=$(inst_pid cd1)
+        # ~250 KB, far more than a pty and the holder's ring hold, once the
+        # test says so (by removing a file of the instance's /tmp: the host's
+        # root, whose id the instance does not map, cannot create one there)
+        vsctl exec cd1 -- sh -c 'rm -f /tmp/done; touch /tmp/wait
+                (while [ -e /tmp/wait ]; do sleep 0.05; done
+                 i=0; while [ $i -lt 4000 ]; do
+                        echo "while-down-$i-.........................................." >/dev/console; i=$((i + 1))
+                 done; touch /tmp/done) </dev/null >/dev/null 2>&1 &'
+        vsd_kill9
+        rm "/proc/$pa/root/tmp/wait"
+        wait_for -t 60 test -e "/proc/$pa/root/tmp/done"
+        vsd_up
+        wait_for grep -q 'while-down-3999-' "$log"
+        grep -q 'bytes of console output dropped while no daemon ran' "$log" || fail "console.log does not say output was dropped"
+        console_session cd1 AFTER
+}
+
+# The daemon and the holder both killed: the console's pty is gone with
+# them.  The next daemon mounts a new one over /dev/console (the console's
+# mount is the one not locked) and the console works again.
+# timeout test_console_lost_with_holder 240
+test_console_lost_with_holder() {
+        local hp name
+        vsctl create cl-u --start
+        vsctl create cl-p --privileged --start
+        console_ready cl-u
+        console_ready cl-p
+        vsd_kill9
+        hp=$(holder_pid)
+        [ -n "$hp" ] || fail "no listener holder runs"
+        kill -KILL "$hp"
+        wait_gone "$hp"
+        vsd_up
+        for name in cl-u cl-p; do
+                grep -q "Instance $name: its console was lost" "$T/vsd.log" || fail "$name: no new console: $(grep console "$T/vsd.log" | tail -2)"
+                console_session "$name" "NEWPTY-$name-"
+        done
+}

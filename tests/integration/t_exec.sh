@@ -219,6 +219,25 @@ test_exec_tty_inside() {
         vsctl exec ex11 -- sh -c 'ls /dev/pts' | grep -qx ptmx || fail "no devpts in the instance"
 }
 
+# An end-of-file already waiting in the caller's terminal when exec -t
+# starts (script(1) sends Ctrl-D at once when its own input is empty; the
+# sleep makes it arrive while the terminal is still in canonical mode,
+# where the kernel keeps it as a NUL): the command gets it as its end of
+# input, and nothing shows.  Before, the NUL reached the command's terminal
+# as a byte, echoed "^@", and cat waited for an end that never came.
+test_exec_tty_eof_typed_ahead() {
+        local out rc=0
+        vsctl create ex13 --start
+        timeout 20 script -qec "sleep 0.5; $B/vsctl --socket $VSD_SOCKET exec -t ex13 -- cat" /dev/null </dev/null \
+                >"$T/o" || rc=$?
+        out=$(od -An -c <"$T/o" | tr -s ' \n' ' ')
+        note "exec -t cat: exit $rc: '$out'"
+        assert_eq "$rc" 0 "exec -t cat with an end-of-file typed ahead"
+        [[ $out != *"^"* ]] || fail "the end-of-file showed as '$out'"
+        out=$(script -qec "sleep 0.5; $B/vsctl --socket $VSD_SOCKET exec -t ex13 -- echo hi" /dev/null </dev/null | tr -d '\r')
+        assert_eq "$out" hi "echo through exec -t with an end-of-file typed ahead"
+}
+
 test_exec_tty_planted_ptmx() {
         local pid
         vsctl create ex12 --start
@@ -226,8 +245,9 @@ test_exec_tty_planted_ptmx() {
         # What the terminal is opened from belongs to the customer: a FIFO or
         # a link there must be refused, never blocked on or followed.  Made
         # as root inside (its user namespace: the instance's /dev takes no
-        # file of the host's root) with the mount rights it lacks.
-        nsenter -t "$pid" -U -m sh -c 'umount -l /dev/pts && mkfifo /dev/pts/ptmx'
+        # file of the host's root), on a tmpfs of its own over its devpts
+        # (which is locked: mounted on, never unmounted).
+        nsenter -t "$pid" -U -m sh -c 'mount -t tmpfs tmpfs /dev/pts && mkfifo /dev/pts/ptmx'
         expect_fail --code 126 timeout 10 "$B/vsctl" --socket "$VSD_SOCKET" exec -t ex12 -- true
         [[ $LAST_ERR == *ptmx* ]] || fail "the error does not name the terminal: $LAST_ERR"
         nsenter -t "$pid" -U -m sh -c 'rm /dev/pts/ptmx && ln -s /dev/null /dev/pts/ptmx'

@@ -120,7 +120,7 @@ test_export_import_checkpointed() {
         assert_eq "$(inst_state ec)" checkpointed "state after the import"
         range1=$(vsctl --json info ec | json .id_range)
         [ "$range1" != "$range0" ] || fail "the import kept the id range $range0"
-        vsctl restore ec
+        vsctl restore ec --unlocked-mounts
         assert_eq "$(vsctl exec ec -- sh -c "ps -o pid,args | awk '/i=0; while/ && !/awk/ {print \$1; exit}'")" "$pid0" \
                 "the counter's pid inside"
         c0=$(vsctl exec ec -- cat /run/count)

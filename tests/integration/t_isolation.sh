@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Isolation, checked from inside with the probe (/probe in the test template).
 
-# The capability bounding set of every instance process: the default set of
-# doc/architecture.md ("Security defaults"; the table in vsd/start/caps.c): CHOWN,
-# DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
-# NET_BIND_SERVICE, NET_ADMIN, NET_RAW, SYS_CHROOT, AUDIT_WRITE, SETFCAP.
-EXPECTED_CAPS=00000000a00435fb
+# The capability bounding set of every process of a privileged instance: the
+# default set of doc/architecture.md ("Security defaults"; the tables in
+# vsd/start/caps.c): CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID,
+# SETUID, SETPCAP, NET_BIND_SERVICE, NET_ADMIN, NET_RAW, SYS_CHROOT,
+# AUDIT_WRITE, SETFCAP.
+PRIV_CAPS=00000000a00435fb
+# An unprivileged instance's (the default), in its own user namespace:
+# those and SYS_ADMIN, SYS_PTRACE, SYS_NICE, IPC_LOCK, MKNOD, SYS_BOOT.
+EXPECTED_CAPS=00000000a8ec75fb
 
 test_pid_namespace() {
         local out n
@@ -26,8 +30,14 @@ test_hostname_uts() {
         vsctl create iso-host --start
         assert_eq "$(vsctl exec iso-host -- /probe hostname | probe_val hostname)" iso-host "hostname"
         assert_eq "$(vsctl exec iso-host -- hostname)" iso-host "hostname(1)"
-        expect_fail vsctl exec iso-host -- hostname evil
-        assert_eq "$(vsctl exec iso-host -- hostname)" iso-host "hostname after refused change"
+        # root of an unprivileged instance sets its own (its uts namespace)
+        vsctl exec iso-host -- hostname other
+        assert_eq "$(vsctl exec iso-host -- hostname)" other "hostname after a change inside"
+        [ "$(hostname)" != other ] || fail "host's hostname changed"
+        # a privileged instance's root may not
+        vsctl create iso-host-p --privileged --start
+        expect_fail vsctl exec iso-host-p -- hostname evil
+        assert_eq "$(vsctl exec iso-host-p -- hostname)" iso-host-p "hostname after refused change"
         [ "$(hostname)" != evil ] || fail "host's hostname changed"
 }
 
@@ -51,9 +61,21 @@ test_proc_sys_protected() {
         [ "$r" != ok ] || fail "/sys/kernel/uevent_helper writable"
         # /proc itself is readable
         assert_eq "$(vsctl exec iso2 -- /probe read /proc/self/status)" ok "/proc/self/status"
-        # No way to a cgroup v1 release_agent: mounting cgroupfs is refused.
+        # No way to a cgroup v1 release_agent.  A privileged instance may
+        # not mount cgroupfs at all; an unprivileged one may (CAP_SYS_ADMIN
+        # over its own cgroup namespace), rooted at its own cgroup, where
+        # neither release_agent nor a limit is writable
+        # (t_escape.sh:test_cgroup_release_agent tries them all).
+        vsctl create iso2p --privileged --start
+        vsctl exec iso2p -- mkdir -p /tmp/cg
+        expect_fail vsctl exec iso2p -- mount -t cgroup -o memory cgroup /tmp/cg
         vsctl exec iso2 -- mkdir -p /tmp/cg
-        expect_fail vsctl exec iso2 -- mount -t cgroup -o memory cgroup /tmp/cg
+        if vsctl exec iso2 -- mount -t cgroup -o memory cgroup /tmp/cg; then
+                assert_eq "$(vsctl exec iso2 -- sh -c 'ls /tmp/cg/release_agent 2>/dev/null | wc -l')" 0 \
+                        "a release_agent in the instance's own memory hierarchy"
+                r=$(vsctl exec iso2 -- /probe write /tmp/cg/memory.limit_in_bytes) || true
+                [ "$r" != ok ] || fail "memory.limit_in_bytes writable"
+        fi
         r=$(vsctl exec iso2 -- sh -c 'ls /sys/fs/cgroup/*/release_agent 2>/dev/null | head -1')
         if [ -n "$r" ]; then
                 r=$(vsctl exec iso2 -- /probe write "$r") || true
@@ -69,6 +91,13 @@ test_capabilities() {
         assert_eq "$(probe_val CapEff <<<"$out")" "$EXPECTED_CAPS" "CapEff of exec (root)"
         # init has the same bounding set
         assert_eq "$(sed -n 's/^CapBnd:[[:space:]]*//p' "/proc/$(inst_pid iso3)/status")" "$EXPECTED_CAPS" "CapBnd of init"
+        # a privileged instance keeps the smaller set
+        vsctl create iso3p --privileged --start
+        out=$(vsctl exec iso3p -- /probe caps)
+        assert_eq "$(probe_val CapBnd <<<"$out")" "$PRIV_CAPS" "CapBnd of a privileged exec"
+        assert_eq "$(probe_val CapEff <<<"$out")" "$PRIV_CAPS" "CapEff of a privileged exec (root)"
+        assert_eq "$(sed -n 's/^CapBnd:[[:space:]]*//p' "/proc/$(inst_pid iso3p)/status")" "$PRIV_CAPS" \
+                "CapBnd of a privileged init"
 }
 
 test_seccomp_denies() {

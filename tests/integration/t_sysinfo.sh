@@ -226,10 +226,6 @@ test_sysinfo_after_daemon_restart() {
         loop_across g1 vsd_stop
 }
 
-holder_pid() {
-        jq -r .pid "$T/run/holder/state" 2>/dev/null || true
-}
-
 holder_is_new() { # OLDPID
         local p
         p=$(holder_pid)

@@ -105,7 +105,8 @@ static int usage(void) {
                 "       probe nproc | affinity-args | sysinfo | sysinfo-fault | sysinfo-loop N\n"
                 "       probe hold-fd PID FD\n"
                 "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape\n"
-                "       probe mask-escape | modload | devnode b|c MAJOR:MINOR\n";
+                "       probe mask-escape | modload | devnode b|c MAJOR:MINOR\n"
+                "       probe nest | hog pty|inotify|watch MAX READY_FILE | try pty|inotify|watch\n";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;
@@ -975,6 +976,10 @@ static const struct {
         { "mask-escape", cmd_mask_escape },
         { "modload", cmd_modload },
         { "devnode", cmd_devnode },
+        /* nest.c */
+        { "nest", cmd_nest },
+        { "hog", cmd_hog },
+        { "try", cmd_try },
 };
 
 int main(int argc, char **argv) {

@@ -14,3 +14,9 @@ int cmd_cg_escape(int argc, char **argv);
 int cmd_mask_escape(int argc, char **argv);
 int cmd_modload(int argc, char **argv);
 int cmd_devnode(int argc, char **argv);
+
+/* nest.c: a nested container's first steps, and exhausting per-instance
+ * kernel resources. */
+int cmd_nest(int argc, char **argv);
+int cmd_hog(int argc, char **argv);
+int cmd_try(int argc, char **argv);

@@ -46,7 +46,7 @@ static void round_trip(void) {
         snprintf(a.cpuset, sizeof(a.cpuset), "0-1,3");
         a.io_weight = 250;
         a.storage = (struct inst_storage){ .backend = STOR_IMAGE, .disk = 20ULL << 30, .inodes = 100000 };
-        a.security = (struct inst_security){ .privileged = PRIV_NO, .id_base = 1065536 };
+        a.security = (struct inst_security){ .privileged = PRIV_NO, .nesting = true, .id_base = 1065536 };
         CHECK("rlimits parse", rlimits_parse(&a.rlimits, "core=0,nproc=4096:8192,memlock=64M,stack=8M:unlimited", &err) == 0,
               "%s", err.msg);
         CHECK("io write bps parses", inst_io_parse(&a.io, IO_WRITE_BPS, "254:0=10M,8:16=1G", &err) == 0 && a.io.n == 2 &&
@@ -274,6 +274,7 @@ static const char written_every_setting[] =
         "\n"
         "[security]\n"
         "privileged = no\n"
+        "nesting = yes\n"
         "id_base = 1065536\n";
 
 /* One written by an older vsd or by hand: no [network] or [storage], keys
@@ -326,6 +327,7 @@ static const char rewritten_by_hand[] =
         "\n"
         "[security]\n"
         "privileged = yes\n"
+        "nesting = no\n"
         "id_base = 0\n";
 
 static void rewritten_unchanged(void) {

@@ -48,6 +48,7 @@ static const struct {
         { "disk", "20G" },
         { "inodes", "100000" },
         { "privileged", "no" },
+        { "nesting", "yes" },
         { "id_base", "1065536" },
 };
 
@@ -163,7 +164,8 @@ static void view_order(void) {
                 "memory_soft",   "swap",         "cpu_weight",   "cpuset",      "io_weight",   "nofile",
                 "rlimits",       "io_read_bps",  "io_write_bps", "io_read_iops", "io_write_iops", "net",
                 "ip",            "forward",      "rate_in",      "rate_out",    "isolated",    "nameservers",
-                "backend",       "disk",         "inodes",       "privileged",  "id_base",
+                "backend",       "disk",         "inodes",       "privileged",  "nesting",
+                "id_base",
         };
         char got[1024] = "", exp[1024] = "";
         for (int g = 0; g < _VIEW_MAX; g++)

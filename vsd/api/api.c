@@ -21,6 +21,7 @@
 #include "base/proto.h"
 #include "base/util.h"
 #include "vsd/api/api-internal.h"
+#include "vsd/api/dashboard.h"
 #include "vsd/api/metrics.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
@@ -29,6 +30,13 @@
 #include "vsd/core/ops.h"
 #include "vsd/inst/console.h"
 #include "vsd/inst/templates.h"
+
+/* Which listener a connection came in on: what it may ask. */
+enum listener {
+        LISTEN_SOCKET,    /* the API socket: peer credentials decide */
+        LISTEN_METRICS,   /* [metrics] listen: GET /metrics and nothing else */
+        LISTEN_DASHBOARD, /* [dashboard] listen: the token decides (dashboard.c) */
+};
 
 /*
  * One client connection, from vsd's accept() to MHD's close: whose it is,
@@ -40,7 +48,7 @@ struct client {
         uid_t uid;
         unsigned requests; /* in progress: 0 between requests or before the first */
         bool held;         /* an upgraded exec or console session: never idle */
-        bool metrics_only; /* from the [metrics] TCP listener: GET /metrics and nothing else */
+        enum listener listener;
         bool evicted;      /* shut down to make room, no longer counted */
 };
 
@@ -48,6 +56,8 @@ struct client {
  * (admit()): one uid other than 0 for all of them, so that together they
  * hold at most max_connections_per_user and never root's share. */
 #define METRICS_UID ((uid_t) -2)
+/* The same for the dashboard's listener, apart from the scrapers. */
+#define DASHBOARD_UID ((uid_t) -3)
 
 struct uid_count {
         uid_t uid;
@@ -64,6 +74,9 @@ struct api {
         struct loop_source *listen_src;
         int metrics_fd;                  /* [metrics] listen: TCP, /metrics only; -EBADF: none */
         struct loop_source *metrics_src;
+        int dashboard_fd;                /* [dashboard] listen; -EBADF: none */
+        struct loop_source *dashboard_src;
+        struct dash *dash;               /* its token */
         struct loop_source *accept_retry; /* accept() paused after EMFILE */
         struct request *waiting; /* suspended requests, to answer on shutdown */
         bool resumed;            /* a connection was resumed: MHD must run */
@@ -85,7 +98,7 @@ struct request {
         size_t len;
         bool too_big;
         bool denied;
-        bool metrics_only; /* on the TCP metrics listener */
+        enum listener listener;
         struct metrics_job *metrics; /* GET /metrics gathering (metrics.h) */
         bool answered;
         /* a suspended request waiting for an instance */
@@ -339,13 +352,13 @@ static const char *admit(struct api *a, uid_t uid, char *why, size_t len) {
 
 static void on_accept_retry(struct loop_source *s, void *userdata);
 
-static void accept_one(struct api *a, int fd, bool metrics) {
-        struct ucred cred = { .uid = METRICS_UID };
+static void accept_one(struct api *a, int fd, enum listener l) {
+        struct ucred cred = { .uid = l == LISTEN_DASHBOARD ? DASHBOARD_UID : METRICS_UID };
         socklen_t len = sizeof(cred);
         char why[160];
         /* SO_PEERCRED is the connecting process's, fixed at connect(); a
          * TCP peer has none */
-        if (!metrics && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        if (l == LISTEN_SOCKET && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
                 close(fd);
                 return;
         }
@@ -359,7 +372,7 @@ static void accept_one(struct api *a, int fd, bool metrics) {
                 refuse(fd, "vsd is out of memory");
                 return;
         }
-        *c = (struct client){ .fd = fd, .uid = cred.uid, .metrics_only = metrics, .prev = a->clients_tail };
+        *c = (struct client){ .fd = fd, .uid = cred.uid, .listener = l, .prev = a->clients_tail };
         if (a->clients_tail)
                 a->clients_tail->next = c;
         else
@@ -382,20 +395,22 @@ static void accept_one(struct api *a, int fd, bool metrics) {
 
 static int on_listen(struct loop_source *s, int fd, uint32_t events, void *userdata) {
         struct api *a = userdata;
-        bool metrics = fd == a->metrics_fd;
+        enum listener l = fd == a->metrics_fd ? LISTEN_METRICS : fd == a->dashboard_fd ? LISTEN_DASHBOARD : LISTEN_SOCKET;
         /* a bounded batch: MHD gets its turn between batches */
         for (int k = 0; k < 64; k++) {
                 int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (c >= 0) {
-                        accept_one(a, c, metrics);
+                        accept_one(a, c, l);
                         continue;
                 }
                 if (errno == EMFILE || errno == ENFILE) {
                         /* The socket stays readable: pause accepting for a
                          * moment instead of spinning on it. */
                         log_warn("Failed to accept an API connection: %s; pausing for 100 ms", strerror(errno));
-                        struct loop_source *src = metrics ? a->metrics_src : a->listen_src;
-                        /* one timer gives both listeners back */
+                        struct loop_source *src = l == LISTEN_METRICS     ? a->metrics_src
+                                                  : l == LISTEN_DASHBOARD ? a->dashboard_src
+                                                                          : a->listen_src;
+                        /* one timer gives every listener back */
                         if (loop_modify_fd(src, 0) == 0 && !a->accept_retry &&
                             loop_add_timer(a->vsd->loop, 100, on_accept_retry, a, &a->accept_retry) < 0)
                                 (void) loop_modify_fd(src, EPOLLIN);
@@ -411,6 +426,8 @@ static void on_accept_retry(struct loop_source *s, void *userdata) {
         (void) loop_modify_fd(a->listen_src, EPOLLIN);
         if (a->metrics_src)
                 (void) loop_modify_fd(a->metrics_src, EPOLLIN);
+        if (a->dashboard_src)
+                (void) loop_modify_fd(a->dashboard_src, EPOLLIN);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -1098,8 +1115,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 rq->conn = conn;
                 *con_cls = rq;
                 struct client *c = client_of(conn);
-                rq->metrics_only = c && c->metrics_only;
-                rq->denied = !rq->metrics_only && !peer_allowed(a, conn);
+                rq->listener = c ? c->listener : LISTEN_METRICS; /* unknown: the least */
+                rq->denied = rq->listener == LISTEN_SOCKET && !peer_allowed(a, conn);
                 if (c)
                         c->requests++;
                 return MHD_YES;
@@ -1134,7 +1151,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
 
         vs_error err = { 0 };
-        if (rq->denied) {
+        if (rq->listener == LISTEN_DASHBOARD) {
+                /* the token first: nothing else is said to a stranger */
+                unsigned status = 0;
+                struct MHD_Response *resp = NULL;
+                if (dash_request(a->dash, conn, method, url, rq->body ? rq->body : "", rq->len, &status, &resp) ==
+                    DASH_ANSWERED)
+                        queue(rq, status, resp);
+                else if (rq->too_big) {
+                        vs_err_msg(&err, E2BIG, "request body larger than %d bytes", VS_MAX_BODY);
+                        api_reply_error(rq, &err);
+                } else
+                        routes_dispatch(rq, method, url, rq->body ? rq->body : "", rq->len);
+        } else if (rq->denied) {
                 vs_err_msg(&err, EACCES, "permission denied: only root and the '%s' group may use vsd",
                            a->vsd->set.socket_group);
                 api_reply_error(rq, &err);
@@ -1143,7 +1172,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 api_reply_error(rq, &err);
         } else if (streq(url, "/metrics") && streq(method, "GET")) {
                 serve_metrics(rq);
-        } else if (rq->metrics_only) {
+        } else if (rq->listener == LISTEN_METRICS) {
                 vs_err_msg(&err, ENOENT, "only GET /metrics is served on this listener");
                 api_reply_error(rq, &err);
         } else
@@ -1242,9 +1271,9 @@ static int bind_socket(struct api *a, const char *path, vs_error *err) {
         return 0;
 }
 
-/* [metrics] listen: a numeric address and port, "127.0.0.1:9177" or
- * "[::1]:9177". */
-static int bind_metrics(struct api *a, const char *spec, vs_error *err) {
+/* [metrics] or [dashboard] listen: a numeric address and port,
+ * "127.0.0.1:9177" or "[::1]:9177". */
+static int bind_tcp(struct api *a, const char *spec, int *ret_fd, struct loop_source **ret_src, vs_error *err) {
         char host[64];
         const char *colon = strrchr(spec, ':');
         size_t hl = colon ? (size_t) (colon - spec) : 0;
@@ -1275,11 +1304,29 @@ static int bind_metrics(struct api *a, const char *spec, vs_error *err) {
         freeaddrinfo(ai);
         if (r < 0)
                 return r;
-        r = loop_add_fd(a->vsd->loop, fd, EPOLLIN, on_listen, a, &a->metrics_src);
+        r = loop_add_fd(a->vsd->loop, fd, EPOLLIN, on_listen, a, ret_src);
         if (r < 0)
                 return vs_err(err, -r, "watch %s", spec);
-        a->metrics_fd = TAKE_FD(fd);
+        *ret_fd = TAKE_FD(fd);
         return 0;
+}
+
+/* [dashboard] listen: never without its token (dashboard.h).  Like the
+ * metrics listener, a failure is a degraded subsystem, not a failed start. */
+static void dashboard_start(struct api *a) {
+        const struct dashboard_settings *s = &a->vsd->set.dashboard;
+        vs_error err = { 0 };
+        if (dash_open(s->token_file, &a->dash, &err) < 0) {
+                health_degraded(a->vsd, "dashboard", "the web dashboard is off", &err);
+                return;
+        }
+        if (bind_tcp(a, s->listen, &a->dashboard_fd, &a->dashboard_src, &err) < 0) {
+                dash_free(a->dash);
+                a->dash = NULL;
+                health_degraded(a->vsd, "dashboard", "the web dashboard is off", &err);
+                return;
+        }
+        log_info("Serving the dashboard on %s (token in %s)", s->listen, s->token_file);
 }
 
 int api_start(struct vsd *v, vs_error *err) {
@@ -1289,6 +1336,7 @@ int api_start(struct vsd *v, vs_error *err) {
         a->vsd = v;
         a->listen_fd = -EBADF;
         a->metrics_fd = -EBADF;
+        a->dashboard_fd = -EBADF;
         int r = bind_socket(a, v->set.socket, err);
         if (r < 0) {
                 free(a);
@@ -1333,11 +1381,13 @@ int api_start(struct vsd *v, vs_error *err) {
         /* the API serves without it: GET /metrics stays on the socket */
         if (v->set.metrics.listen[0]) {
                 vs_error merr = { 0 };
-                if (bind_metrics(a, v->set.metrics.listen, &merr) < 0)
+                if (bind_tcp(a, v->set.metrics.listen, &a->metrics_fd, &a->metrics_src, &merr) < 0)
                         health_degraded(v, "metrics", "GET /metrics is served on the API socket only", &merr);
                 else
                         log_info("Serving GET /metrics on %s", v->set.metrics.listen);
         }
+        if (v->set.dashboard.listen[0])
+                dashboard_start(a);
         return 0;
 }
 
@@ -1376,6 +1426,7 @@ void api_stop(struct vsd *v) {
         loop_remove(a->src);
         loop_remove(a->listen_src);
         loop_remove(a->metrics_src);
+        loop_remove(a->dashboard_src);
         loop_remove(a->accept_retry);
         MHD_stop_daemon(a->mhd);
         /* MHD_stop_daemon() told on_connection() of every close */
@@ -1384,6 +1435,8 @@ void api_stop(struct vsd *v) {
         free(a->uids);
         close(a->listen_fd);
         safe_close(&a->metrics_fd);
+        safe_close(&a->dashboard_fd);
+        dash_free(a->dash);
         unlink(v->set.socket);
         free(a);
         v->api = NULL;

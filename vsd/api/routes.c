@@ -946,10 +946,12 @@ static void delete_checkpoint(struct ctx *c) {
                 reply_instance(c, 200, i);
 }
 
-/* POST /v1/instances/NAME/checkpoint/restore */
+/* POST /v1/instances/NAME/checkpoint/restore {"unlocked_mounts": bool} */
 static void post_checkpoint_item(struct ctx *c) {
+        static const char *const known[] = { "unlocked_mounts", NULL };
         vs_error err = { 0 };
         struct instance *i;
+        json_t *obj = NULL;
         struct op *op;
         bool detach;
         if (!streq(c->sub, "restore")) {
@@ -959,19 +961,29 @@ static void post_checkpoint_item(struct ctx *c) {
         }
         if (lookup(c, &i) < 0)
                 return;
-        if (detach_query(c, &detach, &err) < 0) {
+        if (detach_query(c, &detach, &err) < 0 || parse_body(c->body, c->len, false, &obj, &err) < 0 ||
+            reject_unknown(obj, known, false, &err) < 0) {
+                json_decref(obj);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        json_t *um = json_object_get(obj, "unlocked_mounts");
+        bool bad = um && !json_is_boolean(um), unlocked = json_is_true(um);
+        json_decref(obj);
+        if (bad) {
+                vs_err_msg(&err, EINVAL, "field 'unlocked_mounts' must be true or false");
                 api_reply_error(c->rq, &err);
                 return;
         }
         if (detach) {
-                if (ckpt_restore(i, NULL, &op, &err) < 0)
+                if (ckpt_restore(i, unlocked, NULL, &op, &err) < 0)
                         api_reply_error(c->rq, &err);
                 else
                         reply_op(c, op);
                 return;
         }
         struct inst_waiter *w = api_wait_reply(c->rq, i, 200, NULL, NULL);
-        if (ckpt_restore(i, w, NULL, &err) < 0)
+        if (ckpt_restore(i, unlocked, w, NULL, &err) < 0)
                 w->done(w, -err.code, &err);
 }
 

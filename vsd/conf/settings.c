@@ -328,6 +328,19 @@ static int parse_connections(const char *v, void *field, size_t size, vs_error *
         return vs_parse_count(v, 1, 65536, field, err);
 }
 
+static int parse_klimit(const char *v, void *field, size_t size, vs_error *err) {
+        return vs_parse_count(v, 0, 1U << 30, field, err);
+}
+
+static int parse_klimit_ns(const char *v, void *field, size_t size, vs_error *err) {
+        uint64_t *out = field;
+        int r = vs_parse_count(v, 0, 1U << 30, out, err);
+        if (r >= 0 && *out && *out < KLIMITS_NAMESPACES_MIN)
+                return vs_err_msg(err, EINVAL, "invalid namespaces %llu: 0 or at least %d (a start makes some)",
+                                  (unsigned long long) *out, KLIMITS_NAMESPACES_MIN);
+        return r;
+}
+
 static int parse_reserve(const char *v, void *field, size_t size, vs_error *err) {
         return vs_parse_count(v, 0, 65536, field, err);
 }
@@ -631,12 +644,18 @@ static const struct setting daemon_table[] = {
         ROW("storage", "default_inodes", parse_inodes, struct vsd_settings, stor.default_inodes),
         ROW("storage", "direct_io", parse_bool, struct vsd_settings, stor.direct_io),
         ROW("security", "id_range", parse_id_range, struct vsd_settings, sec),
+        ROW("limits", "ptys", parse_klimit, struct vsd_settings, klimits.ptys),
+        ROW("limits", "inotify_instances", parse_klimit, struct vsd_settings, klimits.inotify_instances),
+        ROW("limits", "inotify_watches", parse_klimit, struct vsd_settings, klimits.inotify_watches),
+        ROW("limits", "namespaces", parse_klimit_ns, struct vsd_settings, klimits.namespaces),
         ROW("api", "idle_timeout", parse_duration, struct vsd_settings, api.idle_timeout_ms),
         ROW("api", "max_connections", parse_connections, struct vsd_settings, api.max_connections),
         ROW("api", "max_connections_per_user", parse_connections, struct vsd_settings, api.max_per_user),
         ROW("api", "root_reserve", parse_reserve, struct vsd_settings, api.root_reserve),
         ROW("boot", "parallel", parse_parallel, struct vsd_settings, boot.parallel),
         ROW("metrics", "listen", parse_listen, struct vsd_settings, metrics.listen),
+        ROW("dashboard", "listen", parse_listen, struct vsd_settings, dashboard.listen),
+        ROW("dashboard", "token_file", parse_path, struct vsd_settings, dashboard.token_file),
         ROW("defaults", "memory", parse_size_or_none, struct vsd_settings, defaults.memory),
         ROW("defaults", "cpus", parse_cpus_or_none, struct vsd_settings, defaults.cpu_millis),
         ROW("defaults", "pids", parse_pids_or_none, struct vsd_settings, defaults.pids),
@@ -781,7 +800,14 @@ void settings_defaults(struct vsd_settings *s) {
         s->api.max_connections = 1024;
         s->api.max_per_user = 64;
         s->api.root_reserve = 64;
+        /* well within what a Debian instance with systemd uses, well below
+         * what one instance would need to starve the others */
+        s->klimits.ptys = 256;
+        s->klimits.inotify_instances = 128;
+        s->klimits.inotify_watches = 65536;
+        s->klimits.namespaces = 256;
         s->boot.parallel = 4;
+        snprintf(s->dashboard.token_file, sizeof(s->dashboard.token_file), "%s", "/etc/vsd/dashboard.token");
         /* A hosting host is safe without a vsd.conf: one customer who
          * forks, allocates or spins without bound hurts only himself. */
         s->defaults.memory = 512ULL << 20;
@@ -1098,6 +1124,9 @@ const struct inst_setting inst_settings[] = {
          * instance, a config.ini without it is an older, privileged one */
         SET("security", "privileged", VIEW_SECURITY, security.privileged, parse_privileged, fmt_privileged,
             show_privileged, NULL, APPLY_CREATE, LIVE_NONE),
+        /* read at each start: the unmasked proc and sysfs (MNT_NESTING) */
+        SET("security", "nesting", VIEW_SECURITY, security.nesting, parse_bool, fmt_bool, show_bool, "no",
+            APPLY_NEXT_START, LIVE_NONE),
         /* the daemon's choice at create (vsd/inst/idrange.c), never a body's */
         SET("security", "id_base", VIEW_SECURITY, security.id_base, parse_id_base, fmt_number, show_number, "0",
             APPLY_NEVER, LIVE_NONE),

@@ -116,6 +116,13 @@ struct metrics_settings {
         char listen[64]; /* "127.0.0.1:9177", "[::1]:9177"; "" = none (the API socket only) */
 };
 
+/* The daemon's [dashboard] section: the web dashboard on a TCP listener of
+ * its own (vsd/api/dashboard.c), behind a token read from token_file. */
+struct dashboard_settings {
+        char listen[64];      /* "127.0.0.1:9178"; "" = none */
+        char token_file[256]; /* root's, not readable by others; absent: no dashboard */
+};
+
 /* The daemon's [defaults] section: the limits an instance gets at create
  * when the request names none.  Copied into its config.ini there, so a
  * later change of these touches no existing instance. */
@@ -131,6 +138,20 @@ struct inst_defaults {
 /* No instance created with the defaults may hold more than this share of
  * the host's pids: pid_max / 8 (4096 of the usual 32768). */
 #define DEFAULTS_PIDS_SHARE 8
+
+/* The daemon's [limits] section: kernel resources the kernel counts per
+ * devpts instance or per user of a user namespace, the same for every
+ * instance.  0 leaves the kernel's own bound (doc/vsd.conf.5). */
+struct kernel_limits {
+        uint64_t ptys;              /* ptys open at once (devpts max=) */
+        uint64_t inotify_instances; /* per user inside (and fanotify groups) */
+        uint64_t inotify_watches;   /* per user inside (and fanotify marks) */
+        uint64_t namespaces;        /* of each kind, per user inside */
+};
+
+/* The per-user namespace limits must leave the start its own: locking the
+ * mounts makes one user and two mount namespaces (vsd/start/child.c). */
+#define KLIMITS_NAMESPACES_MIN 16
 
 struct inst_config;
 
@@ -156,7 +177,9 @@ struct vsd_settings {
         struct api_settings api;
         struct boot_settings boot;
         struct metrics_settings metrics;
+        struct dashboard_settings dashboard;
         struct inst_defaults defaults;
+        struct kernel_limits klimits;
 };
 
 /* Where `make deps` puts the CRIU it builds (tools/criu-deps.sh). */
@@ -229,6 +252,7 @@ struct inst_storage {
 /* An instance's [security] section. */
 struct inst_security {
         int privileged;   /* enum inst_priv */
+        bool nesting;     /* unprivileged only: root inside may run containers (MNT_NESTING) */
         uint64_t id_base; /* unprivileged: the first of its INST_ID_COUNT host ids; 0 when privileged */
 };
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -193,9 +194,26 @@ bool kern_time_ns_supported(void) {
         return access("/proc/self/ns/time", F_OK) == 0;
 }
 
+/* Is cap in our effective set?  /proc/self/status's CapEff, which needs no
+ * library in this module. */
+static bool has_effective_cap(unsigned cap) {
+        char buf[4096];
+        _cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (n <= 0)
+                return true; /* cannot tell: what every host's root has */
+        buf[n] = '\0';
+        const char *p = strstr(buf, "\nCapEff:");
+        unsigned long long eff;
+        if (!p || sscanf(p + 9, "%llx", &eff) != 1)
+                return true;
+        return (eff >> cap) & 1;
+}
+
 void kern_probe(const char *lower_dir, struct kern_features *ret) {
         struct kern_features f = { .time_ns = kern_time_ns_supported() };
         f.exec_enters_time_ns = f.time_ns && probe_exec_enters_time_ns();
         f.overlay_detached_upper = probe_overlay_detached_upper(lower_dir);
+        f.sys_resource = has_effective_cap(CAP_SYS_RESOURCE);
         *ret = f;
 }

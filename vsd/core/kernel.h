@@ -26,6 +26,15 @@ struct kern_features {
          * ("failed to clone upperpath"); without it the start child first
          * attaches the image's filesystem inside its own mount namespace. */
         bool overlay_detached_upper;
+        /* The daemon holds CAP_SYS_RESOURCE (every root on a host does; a
+         * root confined by its own container may not).  An unprivileged
+         * instance's user namespace is then made with the instance's base
+         * id as its owner, so that its kernel resource counts are its own
+         * (start.c, owner_begin); without it the namespace stays root's,
+         * or no process of the daemon's, CRIU included, could read the
+         * instance's rlimits (prlimit asks for CAP_SYS_RESOURCE in the
+         * target's namespace, which only its owner has for free). */
+        bool sys_resource;
 };
 
 /*

@@ -223,7 +223,8 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
         /* the first error that says why: CRIU also logs what follows from
          * it, and complaints it gets over */
         static const char *const noise[] = { "RLIMIT_NOFILE", "FAILED.", "cgroupd: recv req error", "execvp(",
-                                             "tables-restore -V failed", "tables-legacy-restore -V failed", NULL };
+                                             "tables-restore -V failed", "tables-legacy-restore -V failed",
+                                             "tables-save -V failed", "tables-legacy-save -V failed", NULL };
         const char *last = NULL, *first = NULL;
         for (const char *p = text; (p = strstr(p, "Error (")); p++) {
                 const char *eol = strchr(p, '\n');
@@ -1189,7 +1190,7 @@ int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, str
         return 0;
 }
 
-int ckpt_restore(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1217,6 +1218,15 @@ int ckpt_restore(struct instance *i, struct inst_waiter *w, struct op **ret_op, 
         if (r >= 0 && op->meta.link != netw_has_link(&i->cfg))
                 r = vs_err_msg(err, EINVAL, "instance '%s' has another network mode than when it was checkpointed",
                                i->cfg.name);
+        /* CRIU mounts the instance's tree itself, from inside the user
+         * namespace it makes: nothing of it is locked, and no process can
+         * be moved into a namespace vsd locked afterwards (ckpt_restore in
+         * checkpoint.h) */
+        if (r >= 0 && !op->meta.privileged && !unlocked_mounts)
+                r = vs_err_msg(err, EPERM,
+                               "a restored unprivileged instance's mounts are not locked (its root could unmount "
+                               "the masked paths until its next start); accept that with --unlocked-mounts "
+                               "(\"unlocked_mounts\": true), or discard the checkpoint");
         if (r < 0) {
                 op_free(op);
                 return vs_err_prefix(err, "Failed to restore '%s'", i->cfg.name);

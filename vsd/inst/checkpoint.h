@@ -45,8 +45,12 @@ struct vsd;
 int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, struct op **ret_op, vs_error *err);
 
 /* Bring a checkpointed instance back from its checkpoint, which is
- * consumed on success and kept on failure. */
-int ckpt_restore(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+ * consumed on success and kept on failure.  CRIU makes an unprivileged
+ * instance's mount namespace itself, where none of its mounts is locked
+ * (the start's step_lock_mounts): root inside could undo the masks.  Such
+ * a restore is refused (EPERM, nothing changed) unless unlocked_mounts
+ * says the caller accepts that until the instance's next start. */
+int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err);
 
 /* Remove the checkpoint of an instance that is not busy: a checkpointed
  * one becomes stopped. */

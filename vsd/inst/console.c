@@ -2,6 +2,7 @@
 #include "vsd/inst/console.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "vsd/core/syscalls.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/loop.h"
+#include "vsd/view/holder.h"
 
 struct console_client {
         struct console *con;
@@ -44,6 +46,7 @@ struct console {
         char log_path[512];
         struct loop_source *src;
         struct console_client *clients;
+        bool held; /* the holder has a copy of the master (holder.h) */
 };
 
 int console_slave_fd(const struct console *c) {
@@ -134,20 +137,9 @@ static int on_client(struct loop_source *s, int fd, uint32_t events, void *userd
         return 0;
 }
 
-int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct console **ret, int *ret_slave,
-                 vs_error *err) {
-        _cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-        if (master < 0)
-                return vs_err(err, errno, "open console pty");
-        char name[64];
-        if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
-                return vs_err(err, errno, "set up console pty");
-        _cleanup_close_ int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (slave < 0)
-                return vs_err(err, errno, "open %s", name);
-        struct winsize ws = { .ws_row = 24, .ws_col = 80 };
-        (void) ioctl(master, TIOCSWINSZ, &ws);
-
+/* The console around a pty pair: its log opened, the master watched. */
+static int console_make(struct vsd *v, const char *log_path, uint64_t log_size, int *master, int *slave,
+                        struct console **ret, vs_error *err) {
         struct console *c = calloc(1, sizeof(*c));
         if (!c)
                 return vs_err(err, ENOMEM, "console");
@@ -161,18 +153,77 @@ int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct 
         struct stat st;
         if (c->log_fd >= 0 && fstat(c->log_fd, &st) == 0)
                 c->log_size = (uint64_t) st.st_size;
-        int r = loop_add_fd(v->loop, master, EPOLLIN, on_master, c, &c->src);
+        int r = loop_add_fd(v->loop, *master, EPOLLIN, on_master, c, &c->src);
         if (r < 0) {
                 if (c->log_fd >= 0)
                         close(c->log_fd);
                 free(c);
                 return vs_err(err, -r, "watch console");
         }
-        c->master = TAKE_FD(master);
-        c->slave = TAKE_FD(slave);
-        *ret_slave = c->slave;
+        c->master = TAKE_FD(*master);
+        c->slave = TAKE_FD(*slave);
         *ret = c;
         return 0;
+}
+
+int console_open(struct vsd *v, const char *log_path, uint64_t log_size, struct console **ret, int *ret_slave,
+                 vs_error *err) {
+        _cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+        if (master < 0)
+                return vs_err(err, errno, "open console pty");
+        char name[64];
+        if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
+                return vs_err(err, errno, "set up console pty");
+        _cleanup_close_ int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                return vs_err(err, errno, "open %s", name);
+        struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+        (void) ioctl(master, TIOCSWINSZ, &ws);
+        int r = console_make(v, log_path, log_size, &master, &slave, ret, err);
+        if (r < 0)
+                return r;
+        *ret_slave = (*ret)->slave;
+        return 0;
+}
+
+int console_adopt(struct vsd *v, const char *log_path, uint64_t log_size, int master_fd, const char *data,
+                  size_t len, uint32_t lost, struct console **ret, vs_error *err) {
+        _cleanup_close_ int master = master_fd;
+        /* the pty's own slave, never a path: the master proves which pty */
+        _cleanup_close_ int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                return vs_err(err, errno, "open the console's pty");
+        int fl = fcntl(master, F_GETFL);
+        if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0)
+                return vs_err(err, errno, "set up the console's pty");
+        struct console *c;
+        int r = console_make(v, log_path, log_size, &master, &slave, &c, err);
+        if (r < 0)
+                return r;
+        if (lost) {
+                char note[128];
+                int n = snprintf(note, sizeof(note), "\r\n[vsd: %" PRIu32 " bytes of console output dropped while no daemon ran]\r\n",
+                                 lost);
+                log_append(c, note, (size_t) n);
+        }
+        if (len)
+                log_append(c, data, len);
+        c->held = true; /* the holder gave it back and keeps its copy */
+        *ret = c;
+        return 0;
+}
+
+int console_hold(struct console *c, struct hold *h, const struct hold_tag *tag, int init_pidfd) {
+        if (!c || c->held)
+                return 0;
+        int r = hold_give_console(h, tag, c->master, init_pidfd);
+        c->held = r == 0;
+        return r;
+}
+
+void console_hold_lost(struct console *c) {
+        if (c)
+                c->held = false;
 }
 
 void console_free(struct console *c) {
@@ -231,7 +282,12 @@ int console_rebind(struct console *c, int init_pidfd, vs_error *err) {
         if (pid == 0) {
                 if (sys_setns(init_pidfd, CLONE_NEWNS) < 0)
                         _exit(1);
-                (void) umount2("/dev/console", MNT_DETACH);
+                /* the old pty's mount must go (nothing mounts on a bind
+                 * of a pty node that is gone), with whatever root inside
+                 * stacked on it; a locked one (an instance started by an
+                 * older vsd) stays, and the mount below then fails */
+                for (int k = 0; k < 8 && umount2("/dev/console", MNT_DETACH | UMOUNT_NOFOLLOW) == 0; k++)
+                        ;
                 if (sys_move_mount(tree, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH) < 0)
                         _exit(2);
                 _exit(0);

@@ -25,10 +25,29 @@ void console_free(struct console *c);
  * /dev/console is now. */
 int console_slave_fd(const struct console *c);
 
-/* After vsd restarted, the pty behind a running instance's /dev/console died
- * with the old daemon.  Mount this console's slave over /dev/console inside
- * the instance's mount namespace, so the next shell init spawns there (and
- * every later console message) reaches the new vsd. */
+/* A running instance's console whose master the listener holder kept
+ * across a daemon restart (holder.h): the console around master (taken),
+ * with what the holder read meanwhile (data, len; lost older bytes)
+ * appended to the log first.  The instance's /dev/console stays what it
+ * was: nothing inside notices the restart. */
+int console_adopt(struct vsd *v, const char *log_path, uint64_t log_size, int master, const char *data,
+                  size_t len, uint32_t lost, struct console **ret, vs_error *err);
+
+/* Give the holder a copy of the master, tagged with the instance's init
+ * (and its pidfd, whose exit ends the holder's copy), unless it has one.
+ * hold_give_console's answers: < 0 when it could not take it now (call
+ * again when hold_ops.flush says so). */
+struct hold;
+struct hold_tag;
+int console_hold(struct console *c, struct hold *h, const struct hold_tag *tag, int init_pidfd);
+/* The holder died: it has no copy any more. */
+void console_hold_lost(struct console *c);
+
+/* The fallback when the master was lost with the daemon and the holder
+ * together: the pty behind the instance's /dev/console is dead.  Mount
+ * this console's slave over /dev/console inside the instance's mount
+ * namespace, so the next shell init spawns there (and every later console
+ * message) reaches the new vsd. */
 int console_rebind(struct console *c, int init_pidfd, vs_error *err);
 
 /* Relay the console to sock until the client closes it or the console

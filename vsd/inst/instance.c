@@ -26,6 +26,7 @@
 #include "vsd/inst/idrange.h"
 #include "vsd/core/events.h"
 #include "vsd/core/loop.h"
+#include "vsd/view/holder.h"
 #include "vsd/view/lxcfs.h"
 #include "vsd/view/sysinfo.h"
 #include "vsd/view/view.h"
@@ -147,11 +148,10 @@ static const char *stop_how_name(const struct instance *i) {
         default:
                 break;
         }
-        /* a reboot(2) inside the instance ends its init with SIGINT (halt,
-         * power off) or SIGHUP (restart): the instance's own decision */
-        if (i->exit_known && i->exit_signal == SIGINT)
+        /* the instance's own decision (on_init_exit) */
+        if (i->exit_reboot == SIGINT)
                 return "halted-inside";
-        if (i->exit_known && i->exit_signal == SIGHUP)
+        if (i->exit_reboot == SIGHUP)
                 return "rebooted-inside";
         return "died";
 }
@@ -378,11 +378,16 @@ static void stopped(struct instance *i) {
         json_t *how = exit_json(i);
         json_object_set_new(how, "how", json_string(stop_how_name(i)));
         emit(i, "stopped", how);
+        bool rebooted = i->exit_reboot == SIGHUP && i->stop_how == STOP_HOW_NONE;
         i->stop_how = STOP_HOW_NONE;
         i->exit_known = false;
+        i->exit_reboot = 0;
 
         if (then == AFTER_STOP_START) {
                 r = inst_start(i, &err);
+                /* nobody waits for a reboot asked for inside: the log says it */
+                if (r < 0 && rebooted)
+                        log_warn("Instance %s rebooted itself and did not start again: %s", i->cfg.name, err.msg);
                 if (r < 0)
                         running_mark(i, false);
         } else if (then == AFTER_STOP_DESTROY) {
@@ -440,13 +445,29 @@ static int on_init_exit(struct loop_source *s, int fd, uint32_t events, void *us
         /* Only our own children can be waited for; an adopted init was
          * re-parented when the previous vsd died and is reaped by its new parent. */
         i->exit_known = false;
+        i->exit_reboot = 0;
         if (waitid(P_PIDFD, (id_t) i->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0) {
                 log_info("Instance %s: init %d exited (%s %d)", i->cfg.name, (int) i->pid,
                          si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
                 i->exit_known = true;
                 i->exit_status = si.si_code == CLD_EXITED ? si.si_status : 0;
                 i->exit_signal = si.si_code == CLD_EXITED ? 0 : si.si_status;
+                /* reboot(2) in the instance's pid namespace (busybox's halt,
+                 * poweroff and reboot; systemd's once it holds CAP_SYS_BOOT)
+                 * ends init as killed by SIGINT (halt, power off) or SIGHUP
+                 * (restart).  Nothing else can: the kernel ignores both from
+                 * anyone, the host included, while init leaves them at
+                 * their default action.  So this is init's clean end, as an
+                 * exit 0 was when the call failed: reported so, and a
+                 * restart asked for is done. */
+                if (si.si_code == CLD_KILLED && (si.si_status == SIGINT || si.si_status == SIGHUP)) {
+                        i->exit_reboot = si.si_status;
+                        i->exit_signal = 0;
+                        i->exit_status = 0;
+                }
         }
+        if (i->exit_reboot == SIGHUP && i->stop_how == STOP_HOW_NONE && i->after_stop == AFTER_STOP_NOTHING)
+                i->after_stop = AFTER_STOP_START;
         /* before the cgroup goes: its counters hold the last word on OOM
          * kills (an OOM kill may be what ended init) */
         mon_instance_exited(i->vsd->mon, i->cfg.name);
@@ -588,6 +609,23 @@ static void console_own(struct instance *i, int slave) {
                 log_warn("Failed to give the console of %s to its root: %s, ignoring", i->cfg.name, strerror(errno));
 }
 
+static void hold_tag_of(const struct instance *i, struct hold_tag *ret) {
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->name, sizeof(ret->name), "%s", i->cfg.name);
+        ret->init_pid = (int32_t) i->pid;
+        ret->init_start = i->starttime;
+}
+
+/* A copy of the console's master to the holder: the daemon's death then
+ * leaves the pty alive, read by the holder, for the next daemon. */
+static int console_hold_now(struct instance *i) {
+        struct hold_tag tag;
+        if (!i->console || i->pidfd < 0)
+                return 0;
+        hold_tag_of(i, &tag);
+        return console_hold(i->console, i->vsd->hold, &tag, i->pidfd);
+}
+
 static int start_prepare(struct start_run *s, vs_error *err) {
         struct instance *i = s->i;
         struct vsd *v = i->vsd;
@@ -691,6 +729,7 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 .cgroup_fs = v->cg ? cg_instance_fs(v->cg) : CG_FS_NONE,
                 .warn = &s->warn,
                 .listener = &s->listener,
+                .ptys = (unsigned) v->set.klimits.ptys,
         };
         if (userns) {
                 /* the parent idmaps the layer's mount where it holds upper
@@ -699,11 +738,14 @@ static int start_launch(struct start_run *s, vs_error *err) {
                 bool image = layer->fd >= 0;
                 spec.userns = true;
                 spec.id_base = (uint32_t) i->cfg.security.id_base;
+                spec.userns_owned = v->kern.sys_resource;
                 spec.upper = image ? layer->ovl_upper : layer->upper;
                 spec.work = image ? layer->ovl_work : layer->work;
                 spec.layer_at = image ? layer->mount_at : s->dir;
                 spec.net_move_in = s->networked ? start_net_move_in : NULL;
                 spec.net_data = s;
+                spec.nesting = i->cfg.security.nesting;
+                spec.klimits = &v->set.klimits;
         }
         int r = start_spawn(&spec, &i->pid, &i->pidfd, err);
         if (r < 0)
@@ -727,6 +769,12 @@ static int start_commit(struct start_run *s, vs_error *err) {
         int r = watch_init(i, err);
         if (r < 0)
                 return r;
+        /* Before the state file: a daemon killed after this leaves the
+         * console with the holder; one killed before has not committed the
+         * start, and the next one kills it (re-adoption).  Not now (the
+         * holder's queue is full, or it restarts): inst_consoles_hold_flush
+         * when it can take it. */
+        (void) console_hold_now(i);
         r = state_save(i, err);
         if (r < 0)
                 log_warn("Instance %s runs but its state could not be saved (%s): it will not be re-adopted", i->cfg.name,
@@ -865,6 +913,8 @@ int inst_restore_commit(struct instance *i, struct inst_restore_plan *p, vs_erro
                 inst_restore_undo(i, p);
                 return vs_err_prefix(err, "Failed to restore %s", i->cfg.name);
         }
+        /* its new console to the holder, as a start's (start_commit) */
+        (void) console_hold_now(i);
         view_trees_close(&s->view_trees);
         safe_close(&s->netns);
         free(s);
@@ -972,6 +1022,9 @@ static int create_begin(struct vsd *v, const struct inst_config *cfg_in, bool re
         /* unprivileged unless asked otherwise; a clone gets a block of its
          * own, never its source's */
         if (resolved.security.privileged == PRIV_YES) {
+                if (resolved.security.nesting)
+                        return vs_err_msg(err, EINVAL, "'nesting' is for unprivileged instances: root inside a "
+                                          "privileged one is the host's root");
                 resolved.security.id_base = 0;
         } else {
                 resolved.security.privileged = PRIV_NO;
@@ -1149,7 +1202,12 @@ int inst_update(struct instance *i, const struct inst_config *cfg_in, vs_error *
         if (inst_privileged(cfg->security.privileged) != inst_privileged(i->cfg.security.privileged))
                 return vs_err_msg(err, EINVAL, "'privileged' is chosen at create: make a new instance (or a clone) "
                                   "to change it");
+        if (cfg->security.nesting && inst_privileged(i->cfg.security.privileged))
+                return vs_err_msg(err, EINVAL, "'nesting' is for unprivileged instances: root inside a privileged one "
+                                  "is the host's root");
+        bool nesting = cfg->security.nesting;
         resolved.security = i->cfg.security;
+        resolved.security.nesting = nesting;
         r = netw_resolve(i->vsd, &i->cfg, &resolved, err);
         if (r < 0)
                 return r;
@@ -1270,7 +1328,40 @@ int inst_resume(struct instance *i, vs_error *err) {
 
 /* ---- loading and re-adoption ------------------------------------------- */
 
-/* The console pty died with the previous vsd: give the instance a new one.
+/* ---- the console across daemon restarts (holder.h) ---- */
+
+int inst_console_adopt(struct vsd *v, const struct hold_tag *tag, int master, const char *data, size_t len,
+                       uint32_t lost) {
+        struct instance *i = inst_find(v, tag->name);
+        /* another init by that name, or none: that pty serves nobody (the
+         * holder drops its copy when that init's pidfd says it ended) */
+        if (!i || !inst_is_up(i) || i->console || i->pid != (pid_t) tag->init_pid || i->starttime != tag->init_start) {
+                safe_close(&master);
+                return -ESRCH;
+        }
+        char logp[600];
+        vs_error err = { 0 };
+        inst_path(i, "console.log", logp, sizeof(logp));
+        int r = console_adopt(v, logp, v->set.console_log_size, master, data, len, lost, &i->console, &err);
+        if (r < 0)
+                log_warn("Instance %s: Failed to take its console back from the holder: %s, ignoring", i->cfg.name,
+                         err.msg);
+        return r;
+}
+
+void inst_consoles_hold_flush(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                if (inst_is_up(v->inst[k]) && console_hold_now(v->inst[k]) < 0)
+                        return; /* no room, or no holder: called again when there is */
+}
+
+void inst_consoles_hold_lost(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++)
+                console_hold_lost(v->inst[k]->console);
+}
+
+/* The console's pty died with the previous vsd and its holder (or the
+ * holder was of a vsd that kept none): give the instance a new one.
  * Without it busybox init respawns a shell that cannot open /dev/console
  * every second, and the SIGCHLD of each attempt starves its halt signal. */
 static void reattach_console(struct instance *i) {
@@ -1283,6 +1374,17 @@ static void reattach_console(struct instance *i) {
                 log_warn("Instance %s has no console after re-adoption: %s", i->cfg.name, err.msg);
                 console_free(i->console);
                 i->console = NULL;
+                return;
+        }
+        log_info("Instance %s: its console was lost with the previous vsd; it has a new one", i->cfg.name);
+        (void) console_hold_now(i);
+}
+
+void inst_consoles_recover(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst; k++) {
+                struct instance *i = v->inst[k];
+                if (inst_is_up(i) && !i->console && i->pidfd >= 0)
+                        reattach_console(i);
         }
 }
 
@@ -1324,7 +1426,8 @@ static void adopt(struct instance *i) {
                                                  "are files of its own cgroup tree, guarded only by the host's "
                                                  "nsdelegate; restart it to move it below them",
                                                  i->cfg.name);
-                                reattach_console(i);
+                                /* its console: taken back from the holder,
+                                 * or a new one (inst_consoles_recover) */
                                 /* an earlier vsd may not have made it */
                                 running_mark(i, true);
                                 netw_adopt(i->net);

@@ -79,6 +79,9 @@ struct instance {
         /* init's end, for the events: exit status, or the signal (> 0) */
         int exit_status, exit_signal;
         bool exit_known;
+        /* SIGINT or SIGHUP: init ended by reboot(2) in its pid namespace
+         * (halt or power off, restart), a clean end; 0 otherwise */
+        int exit_reboot;
         struct cg_counter_fds *counters; /* held open while it runs (stats); freed before its cgroup goes */
         struct netw_inst *net;       /* its record in the network's (netw_add); NULL when broken */
         /* non-empty while a long operation (snapshot.c) works on it, saying
@@ -91,6 +94,21 @@ struct instance {
  * remove what a crash left (stale state files, orphan cgroups). */
 int inst_registry_load(struct vsd *v, vs_error *err);
 void inst_registry_free(struct vsd *v);
+
+/* The consoles across daemon restarts: the listener holder keeps a copy
+ * of each running instance's console master (vsd/view/holder.h), given at
+ * the start's commit.  At daemon start the holder gives them back
+ * (inst_console_adopt: 0 when an instance re-adopted with that init took
+ * it; master is taken either way); then inst_consoles_recover gives every
+ * re-adopted instance still without one a new pty (mounted over its
+ * /dev/console).  flush: give the holder every copy it lacks, until its
+ * queue is full; lost: it has none any more. */
+struct hold_tag;
+int inst_console_adopt(struct vsd *v, const struct hold_tag *tag, int master, const char *data, size_t len,
+                       uint32_t lost);
+void inst_consoles_recover(struct vsd *v);
+void inst_consoles_hold_flush(struct vsd *v);
+void inst_consoles_hold_lost(struct vsd *v);
 
 /* The state predicates, the one place that says which states count (no
  * caller tests a list of states by hand). */

@@ -1,13 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The capability set of an instance's processes.
+ * The capability sets of an instance's processes: one per kind of instance.
  *
- * Start from the Docker/OCI default set: what a full userland (init, sshd,
- * cron, a web server dropping privileges) needs, and nothing that reaches
- * the shared kernel or another instance, plus NET_ADMIN (its row says why).
- * Notably absent: SYS_ADMIN (mount, namespaces, a hundred other things: with
- * it root inside a privileged instance escapes), SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_PTRACE, MKNOD (the instance
- * gets a fixed /dev), SYS_BOOT, SYS_RESOURCE, MAC_*, BPF, PERFMON, SYSLOG.
+ * A privileged instance (root inside is the host's root) starts from the
+ * Docker/OCI default set: what a full userland (init, sshd, cron, a web
+ * server dropping privileges) needs, and nothing that reaches the shared
+ * kernel or another instance, plus NET_ADMIN (its row says why).  Notably
+ * absent: SYS_ADMIN (mount, namespaces, a hundred other things: with it root
+ * inside a privileged instance escapes), SYS_MODULE, SYS_RAWIO, SYS_TIME,
+ * SYS_PTRACE, MKNOD (the instance gets a fixed /dev), SYS_BOOT,
+ * SYS_RESOURCE, MAC_*, BPF, PERFMON, SYSLOG.
+ *
+ * An unprivileged instance's capabilities count in its own user namespace
+ * only: the kernel checks each against the namespace that owns the object
+ * (its mounts, hostname, processes, network), and wherever the object is the
+ * host's (a device, the clock, a module, rlimits above the hard limit, RT
+ * priorities) against the host's namespace, where root inside has none.  It
+ * gets the same set plus the rows of unpriv_caps[], as LXC and Incus give
+ * their unprivileged containers; what each adds and why it stays inside is
+ * in its row.
  */
 #include "vsd/start/security.h"
 
@@ -52,15 +63,86 @@ static const struct {
         { CAP_NET_ADMIN, "ifupdown, ip, firewalls inside: the instance's own net namespace only" },
 };
 
-/* Per process (the bounding set and capabilities are the same for every
- * instance): written once by caps_prepare() before any child exists,
- * read-only after. */
+/* Added for unprivileged instances (a user namespace of their own). */
+static const struct {
+        cap_value_t cap;
+        const char *why;
+} unpriv_caps[] = {
+        /* Over the namespaces the instance's user namespace owns: its
+         * hostname, its mounts (tmpfs, proc of its own pid namespaces, bind
+         * mounts), new namespaces for nested containers and systemd's
+         * PrivateTmp/ProtectSystem.  The masks and read-only paths vsd made
+         * are locked mounts (child.c, step_lock_mounts): no umount, no
+         * remount read-write, and a new proc or sysfs beside them is "too
+         * revealing" for the kernel unless the instance has nesting's
+         * unmasked copies.  Block filesystems, the host's cgroup limits and
+         * release_agent need it in the host's namespace. */
+        { CAP_SYS_ADMIN, "hostname, mounts, namespaces inside (systemd, nested containers)" },
+        /* ptrace and process_vm_* of processes of the same namespace: strace
+         * and gdb inside.  vsd's own children (a start's, an exec's) are not
+         * dumpable until their exec, and their memory was made in the
+         * host's namespace: attaching needs CAP_SYS_PTRACE there. */
+        { CAP_SYS_PTRACE, "strace and gdb on the instance's own processes" },
+        /* RT policies and a negative nice check the host's namespace
+         * (capable()); what is left is the instance's own processes
+         * (move_pages, sched_setaffinity of another user's task), and its
+         * CPU share is its cgroup's either way. */
+        { CAP_SYS_NICE, "renice and affinity of the instance's own processes" },
+        /* mlock above RLIMIT_MEMLOCK checks the host's namespace; SHM_LOCK
+         * is of the instance's own IPC namespace, and locked pages are
+         * charged to its memory cgroup. */
+        { CAP_IPC_LOCK, "SHM_LOCK in its own IPC namespace; pages charged to its cgroup" },
+        /* The kernel makes device nodes only for the host's namespace
+         * (capable(CAP_MKNOD)), and every mount made in a user namespace is
+         * nodev: granting it lets package scripts that call mknod for a
+         * FIFO or an overlay whiteout run, and no device is made. */
+        { CAP_MKNOD, "FIFOs and whiteouts; devices stay refused by the kernel" },
+        /* reboot(2) in a pid namespace other than the host's only ends
+         * that namespace's init: SIGHUP for a restart, SIGINT for halt
+         * and power off (kernel/pid_namespace.c); vsd reports the instance
+         * "rebooted-inside" or "halted-inside".  Without it busybox's
+         * reboot and halt fail at the call and leave init waiting. */
+        { CAP_SYS_BOOT, "reboot/halt inside end the instance's init, never the host" },
+        /* Not added: SYS_RESOURCE.  It would let root inside raise the
+         * per-user limits vsd sets in its user namespace
+         * (/proc/sys/user/max_*, child.c step_user_limits) through a
+         * writable proc; rlimits above the hard limit, pipe sizes and
+         * quotas check the host's namespace anyway.  SYS_TIME, SYS_MODULE,
+         * SYS_RAWIO, SYSLOG, MAC_*, BPF, PERFMON, AUDIT_CONTROL: the
+         * kernel checks them against the host's namespace only, so they
+         * would do nothing but widen what seccomp and the kernel must
+         * refuse. */
+};
+
+/* Per process (the sets are the same for every instance of a kind):
+ * written once by caps_prepare() before any child exists, read-only after.
+ * Index: 0 privileged, 1 unprivileged. */
 static struct {
         bool ready;
-        uint64_t mask;
+        uint64_t mask[2];
         cap_value_t last_cap;
-        cap_t set;
+        cap_t set[2];
 } caps_cache;
+
+static cap_t caps_build(uint64_t mask, vs_error *err) {
+        cap_t set = cap_init();
+        if (!set) {
+                vs_err(err, errno, "Failed to allocate a capability set");
+                return NULL;
+        }
+        for (cap_value_t c = 0; c < 64; c++) {
+                if (!(mask & (UINT64_C(1) << c)))
+                        continue;
+                if (cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET) < 0 ||
+                    cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET) < 0 ||
+                    cap_set_flag(set, CAP_INHERITABLE, 1, &c, CAP_SET) < 0) {
+                        vs_err(err, errno, "Failed to build the capability set");
+                        cap_free(set);
+                        return NULL;
+                }
+        }
+        return set;
+}
 
 int caps_prepare(vs_error *err) {
         if (caps_cache.ready)
@@ -69,39 +151,39 @@ int caps_prepare(vs_error *err) {
         uint64_t mask = 0;
         for (size_t i = 0; i < ELEMENTSOF(default_caps); i++)
                 mask |= UINT64_C(1) << default_caps[i].cap;
+        uint64_t unpriv = mask;
+        for (size_t i = 0; i < ELEMENTSOF(unpriv_caps); i++)
+                unpriv |= UINT64_C(1) << unpriv_caps[i].cap;
 
-        cap_t set = cap_init();
+        cap_t set = caps_build(mask, err);
         if (!set)
-                return vs_err(err, errno, "Failed to allocate a capability set");
-        for (size_t i = 0; i < ELEMENTSOF(default_caps); i++) {
-                cap_value_t c = default_caps[i].cap;
-                if (cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET) < 0 ||
-                    cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET) < 0 ||
-                    cap_set_flag(set, CAP_INHERITABLE, 1, &c, CAP_SET) < 0) {
-                        int r = errno;
-                        cap_free(set);
-                        return vs_err(err, r, "Failed to build the capability set");
-                }
+                return -err->code;
+        cap_t uset = caps_build(unpriv, err);
+        if (!uset) {
+                cap_free(set);
+                return -err->code;
         }
 
         /* The running kernel, not the headers, says how many exist: a newer
          * kernel's extra capabilities must be dropped too. */
         caps_cache.last_cap = cap_max_bits() - 1;
-        caps_cache.mask = mask;
-        caps_cache.set = set;
+        caps_cache.mask[0] = mask;
+        caps_cache.mask[1] = unpriv;
+        caps_cache.set[0] = set;
+        caps_cache.set[1] = uset;
         caps_cache.ready = true;
         return 0;
 }
 
-uint64_t caps_default_mask(void) {
-        return caps_cache.mask;
+uint64_t caps_default_mask(bool userns) {
+        return caps_cache.mask[userns];
 }
 
-int caps_drop_bounding(void) {
+int caps_drop_bounding(bool userns) {
         if (!caps_cache.ready)
                 return -EINVAL;
         for (cap_value_t c = 0; c <= caps_cache.last_cap; c++) {
-                if (c < 64 && (caps_cache.mask & (UINT64_C(1) << c)))
+                if (c < 64 && (caps_cache.mask[userns] & (UINT64_C(1) << c)))
                         continue;
                 if (prctl(PR_CAPBSET_DROP, (unsigned long) c, 0, 0, 0) < 0 && errno != EINVAL)
                         return -errno;
@@ -109,13 +191,13 @@ int caps_drop_bounding(void) {
         return 0;
 }
 
-int caps_apply(void) {
+int caps_apply(bool userns) {
         if (!caps_cache.ready)
                 return -EINVAL;
         /* Ambient capabilities would survive exec on top of the set. */
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
                 return -errno;
-        if (cap_set_proc(caps_cache.set) < 0)
+        if (cap_set_proc(caps_cache.set[userns]) < 0)
                 return -errno;
         return 0;
 }

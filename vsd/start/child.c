@@ -22,18 +22,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "base/proc.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
+#include "vsd/conf/settings.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/start/mount.h"
 #include "vsd/start/netfiles.h"
@@ -218,8 +221,14 @@ static int step_nofile(struct child *c) {
         return 0;
 }
 
+/* The child of an unprivileged instance's start or exec: the caps of its
+ * user namespace (caps.c). */
+static bool child_userns(const struct child *c) {
+        return c->spec ? c->spec->userns : c->join->userns;
+}
+
 static int step_caps_bounding(struct child *c) {
-        int r = caps_drop_bounding();
+        int r = caps_drop_bounding(child_userns(c));
         return r < 0 ? vs_err_msg(&c->err, -r, "PR_CAPBSET_DROP") : 0;
 }
 
@@ -237,7 +246,7 @@ static int step_seccomp_listener(struct child *c) {
 }
 
 static int step_caps(struct child *c) {
-        int r = caps_apply();
+        int r = caps_apply(child_userns(c));
         return r < 0 ? vs_err_msg(&c->err, -r, "capset") : 0;
 }
 
@@ -420,21 +429,21 @@ static int step_hostname(struct child *c) {
 }
 
 static int step_proc(struct child *c) {
-        return mnt_apply(c->rootfd, MNT_PROC, &c->err);
+        return mnt_apply(c->rootfd, MNT_PROC, NULL, &c->err);
 }
 
 static int step_sys(struct child *c) {
-        return mnt_apply(c->rootfd, MNT_SYS, &c->err);
+        return mnt_apply(c->rootfd, MNT_SYS, NULL, &c->err);
 }
 
 static int step_cgroup_fs(struct child *c) {
         if (c->spec->cgroup_fs == CG_FS_NONE)
                 return 0;
-        return mnt_apply(c->rootfd, MNT_CGROUP, &c->err);
+        return mnt_apply(c->rootfd, MNT_CGROUP, NULL, &c->err);
 }
 
 static int step_run(struct child *c) {
-        return mnt_apply(c->rootfd, MNT_RUN, &c->err);
+        return mnt_apply(c->rootfd, MNT_RUN, NULL, &c->err);
 }
 
 static int step_view(struct child *c) {
@@ -445,27 +454,165 @@ static int step_view(struct child *c) {
 }
 
 static int step_dev(struct child *c) {
-        return mnt_apply(c->rootfd, MNT_DEV, &c->err);
+        struct mnt_params p = { .ptys = c->spec->ptys, .node_trees = c->node_trees };
+        return mnt_apply(c->rootfd, MNT_DEV, &p, &c->err);
+}
+
+static int step_dev_nodes(struct child *c) {
+        return mnt_nodes_attach(c->node_trees, &c->err);
 }
 
 static int step_dev_console(struct child *c) {
         if (c->spec->console < 0)
                 return 0;
-        return mnt_dev_console(c->rootfd, c->spec->console, &c->err);
+        return mnt_dev_console(c->rootfd, c->spec->console, &c->console_tree, &c->err);
+}
+
+static int step_console_mount(struct child *c) {
+        if (c->console_tree < 0)
+                return 0;
+        int r = mnt_console_attach(c->console_tree, &c->err);
+        safe_close(&c->console_tree);
+        return r;
+}
+
+static int step_nesting(struct child *c) {
+        if (!c->spec->userns || !c->spec->nesting)
+                return 0;
+        return mnt_apply(c->rootfd, MNT_NESTING, NULL, &c->err);
 }
 
 static int step_masked_paths(struct child *c) {
-        return mnt_apply(c->rootfd, MNT_MASKED, &c->err);
+        return mnt_apply(c->rootfd, MNT_MASKED, NULL, &c->err);
 }
 
 static int step_readonly_paths(struct child *c) {
-        return mnt_apply(c->rootfd, MNT_READONLY, &c->err);
+        return mnt_apply(c->rootfd, MNT_READONLY, NULL, &c->err);
 }
 
 static int step_pivot_root(struct child *c) {
         int r = mnt_pivot_root(c->rootfd, &c->err);
         safe_close(&c->rootfd);
         return r;
+}
+
+/* The helper of step_lock_mounts: a user namespace below the instance's
+ * and a mount namespace it owns, copied from ours, whose fd it leaves in
+ * the table it shares with the child. */
+struct lock_helper {
+        int ns;
+        int error;
+};
+
+static int lock_helper_main(void *arg) {
+        struct lock_helper *h = arg;
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+                h->error = errno;
+                _exit(1);
+        }
+        h->ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (h->ns < 0)
+                h->error = errno;
+        _exit(0);
+}
+
+/*
+ * Root inside an unprivileged instance holds CAP_SYS_ADMIN over its mount
+ * namespace (caps.c), and the masks, the read-only paths and everything
+ * else the steps above mounted were made in that namespace: root could
+ * unmount /proc/kcore's mask or remount /proc/sys read-write.  The kernel
+ * locks every mount it copies into a mount namespace owned by another user
+ * namespace (MNT_LOCKED: no umount, no move, no bind that reveals what is
+ * below; read-only, nosuid, nodev, noexec and atime flags fixed), as it
+ * does to the host's mounts seen from inside a container.  So: a helper
+ * makes a user namespace below ours and a copy of our mount namespace
+ * owned by it (everything locked); we enter that copy (root of our
+ * namespace is capable in every namespace below it) and unshare once more,
+ * which copies it back into a namespace owned by the instance's own user
+ * namespace, locked again.  Only the instance's namespaces remain: the
+ * helper's user namespace and the copy between go with their last
+ * reference.  After the pivot, so the copies' root is the instance's.
+ */
+static int step_lock_mounts(struct child *c) {
+        if (!c->spec->userns)
+                return 0;
+        /* The helper runs in our memory until it exits (CLONE_VFORK
+         * stops us meanwhile), on a stack of its own. */
+        size_t size = 64 * 1024;
+        void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+                return vs_err_msg(&c->err, errno, "map a stack for the helper");
+        struct lock_helper h = { .ns = -EBADF };
+        pid_t pid = clone(lock_helper_main, (char *) stack + size, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
+        int e = errno;
+        if (pid > 0)
+                while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+                        ;
+        munmap(stack, size);
+        if (pid < 0)
+                return vs_err_msg(&c->err, e, "clone the helper");
+        /* the helper wrote h in our memory before it exited */
+        int ns = *(volatile int *) &h.ns;
+        if (ns < 0)
+                return vs_err_msg(&c->err, *(volatile int *) &h.error ?: EIO,
+                                  "make a user and mount namespace below the instance's");
+        int r = sys_setns(ns, CLONE_NEWNS);
+        safe_close(&ns);
+        if (r < 0)
+                return vs_err_msg(&c->err, -r, "enter the locked copy of the mount namespace");
+        if (unshare(CLONE_NEWNS) < 0)
+                return vs_err_msg(&c->err, errno, "copy the mount namespace back into the instance's");
+        return 0;
+}
+
+/* The files of /proc/sys/user a limit of [limits] goes to; missing ones
+ * (an older kernel) are skipped. */
+static const struct {
+        const char *file;
+        size_t offset;
+} user_limit_files[] = {
+        { "max_inotify_instances", offsetof(struct kernel_limits, inotify_instances) },
+        { "max_inotify_watches", offsetof(struct kernel_limits, inotify_watches) },
+        { "max_fanotify_groups", offsetof(struct kernel_limits, inotify_instances) },
+        { "max_fanotify_marks", offsetof(struct kernel_limits, inotify_watches) },
+        { "max_user_namespaces", offsetof(struct kernel_limits, namespaces) },
+        { "max_mnt_namespaces", offsetof(struct kernel_limits, namespaces) },
+        { "max_pid_namespaces", offsetof(struct kernel_limits, namespaces) },
+        { "max_net_namespaces", offsetof(struct kernel_limits, namespaces) },
+        { "max_ipc_namespaces", offsetof(struct kernel_limits, namespaces) },
+        { "max_uts_namespaces", offsetof(struct kernel_limits, namespaces) },
+        { "max_cgroup_namespaces", offsetof(struct kernel_limits, namespaces) },
+        { "max_time_namespaces", offsetof(struct kernel_limits, namespaces) },
+};
+
+/*
+ * The kernel counts inotify instances and watches, fanotify groups and
+ * marks, and namespaces per user of each user namespace, and charges them
+ * to every user namespace above too, up to the host's (kernel/ucount.c):
+ * /proc/sys/user/max_* is the table of the reader's own user namespace,
+ * which only a process inside it with CAP_SYS_RESOURCE there may write.
+ * We are such a process until the capability steps; root inside is not
+ * (caps.c).  Through the host's /proc, still ours: the instance's
+ * /proc/sys is read-only.
+ */
+static int step_user_limits(struct child *c) {
+        const struct kernel_limits *kl = c->spec->klimits;
+        if (!c->spec->userns || !kl)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(user_limit_files); i++) {
+                uint64_t v = *(const uint64_t *) ((const char *) kl + user_limit_files[i].offset);
+                if (!v)
+                        continue;
+                char path[64], text[32];
+                snprintf(path, sizeof(path), "/proc/sys/user/%s", user_limit_files[i].file);
+                int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long) v);
+                _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 && errno == ENOENT)
+                        continue;
+                if (fd < 0 || write(fd, text, (size_t) n) != n)
+                        return vs_err_msg(&c->err, errno, "write %s", path);
+        }
+        return 0;
 }
 
 static int step_exec_init(struct child *c) {
@@ -486,6 +633,10 @@ static const struct child_step spawn_steps[] = {
         /* The parent has written the maps before SETUP_DONE. */
         { .stage = SYNC_USER_IDS, .run = step_user_ids },
         { .stage = SYNC_RESET, .run = step_reset },
+        /* As a process of the instance's user namespace with all its
+         * capabilities, and before step_lock_mounts makes a namespace
+         * that counts against them. */
+        { .stage = SYNC_USER_LIMITS, .run = step_user_limits },
         /* First: the daemon made the namespace with eth0 configured before
          * the clone (vsd/netw/network.c says why); what follows runs in it. */
         { .stage = SYNC_NET_JOIN, .run = step_net_join },
@@ -516,8 +667,8 @@ static const struct child_step spawn_steps[] = {
          * inside the namespace, the hierarchy's root is the instance's own
          * cgroup.  systemd finds cgroup2 there and runs in unified mode. */
         { .stage = SYNC_CGROUP_FS, .run = step_cgroup_fs },
-        /* After the overlay it covers, before pivot_root (mounting needs
-         * CAP_SYS_ADMIN, which the instance never gets). */
+        /* After the overlay it covers, before pivot_root (a privileged
+         * instance's root cannot mount: no CAP_SYS_ADMIN). */
         { .stage = SYNC_RUN, .run = step_run },
         /* The instance's own meminfo, cpuinfo, uptime...: on top of the fresh
          * /proc and /sys just mounted (their targets), and before
@@ -525,11 +676,22 @@ static const struct child_step spawn_steps[] = {
         { .stage = SYNC_VIEW, .run = step_view },
         { .stage = SYNC_DEV, .run = step_dev },
         { .stage = SYNC_DEV_CONSOLE, .run = step_dev_console },
+        /* In the /dev just made, before the lock. */
+        { .stage = SYNC_NESTING, .run = step_nesting },
         { .stage = SYNC_MASKED_PATHS, .run = step_masked_paths },
         { .stage = SYNC_READONLY_PATHS, .run = step_readonly_paths },
         /* Last mount step: it needs the host's /proc and /dev, which the
          * steps above bind from. */
         { .stage = SYNC_PIVOT_ROOT, .run = step_pivot_root },
+        /* After the last mount of ours and the pivot: every mount above
+         * becomes one root inside cannot undo (CAP_SYS_ADMIN, caps.c). */
+        { .stage = SYNC_LOCK_MOUNTS, .run = step_lock_mounts },
+        /* After the lock: the device nodes' mounts stay unlocked, so that
+         * CRIU can read /dev's tmpfs without them (mount.h says why). */
+        { .stage = SYNC_DEV_NODES, .run = step_dev_nodes },
+        /* After the lock: the console's mount stays unlocked too, so that
+         * a daemon that lost its pty can replace it (mount.h says why). */
+        { .stage = SYNC_CONSOLE_MOUNT, .run = step_console_mount },
         /* After the pivot: it opens the instance's /dev/console. */
         { .stage = SYNC_CONSOLE, .run = step_console },
         /* After the last step that opens a file (step_nofile says why). */

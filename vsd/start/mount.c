@@ -143,6 +143,21 @@ static const struct mnt_entry plan[] = {
          * kernel memory, the keyring and timers of the whole host, the
          * magic sysrq key.  Files get /dev/null on top, directories an
          * empty read-only tmpfs. */
+        /* Nesting (an unprivileged instance's choice): the kernel lets a
+         * user namespace mount a new proc or sysfs only where one of the
+         * same kind is fully visible in its mount namespace (no locked
+         * mount covering anything in it: fs/namespace.c,
+         * mount_too_revealing), and the instance's own have masks.  An
+         * unmasked pair, out of the way under /dev, as LXC does for its
+         * nesting containers.  What it shows is what the masks hide: the
+         * files the kernel guards against a user namespace stay guarded
+         * (kcore needs CAP_SYS_RAWIO of the host, sysrq-trigger and the
+         * writable sysctls belong to the host's root); timer_list,
+         * sched_debug and the like become readable (doc/architecture.md,
+         * "Nesting"). */
+        { MNT_NESTING, MNT_DIR, "dev/.vsd", NULL, NULL, 0, NULL, 0755 },
+        { MNT_NESTING, MNT_FS_NEWDIR, "dev/.vsd/proc", NULL, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0755 },
+        { MNT_NESTING, MNT_FS_NEWDIR, "dev/.vsd/sys", NULL, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0755 },
         { MNT_MASKED, MNT_MASK, "proc/acpi", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/asound", NULL, NULL, 0, NULL, 0 },
         { MNT_MASKED, MNT_MASK, "proc/kcore", NULL, NULL, 0, NULL, 0 },
@@ -208,8 +223,16 @@ static int parent_of(int rootfd, const char *target, struct parent_cache *cache,
 /* A new filesystem on the entry's target: a directory made if missing
  * (MNT_FS), made here and new (MNT_FS_NEWDIR) or there already
  * (MNT_FS_THERE). */
-static int apply_fs(int rootfd, const struct mnt_entry *e, struct parent_cache *cache, vs_error *err) {
-        char p[FD_PATH_MAX];
+static int apply_fs(int rootfd, const struct mnt_entry *e, const struct mnt_params *params, struct parent_cache *cache,
+                    vs_error *err) {
+        char p[FD_PATH_MAX], data[128];
+        const char *opts = e->data;
+        /* the instance's ptys at once: each devpts instance counts its own,
+         * and all but the host's share kernel.pty.max - kernel.pty.reserve */
+        if (params && params->ptys && e->fstype && strcmp(e->fstype, "devpts") == 0) {
+                snprintf(data, sizeof(data), "%s,max=%u", e->data, params->ptys);
+                opts = data;
+        }
         if (e->kind != MNT_FS_THERE) {
                 const char *leaf;
                 int dir = parent_of(rootfd, e->target, cache, &leaf, err);
@@ -222,7 +245,7 @@ static int apply_fs(int rootfd, const struct mnt_entry *e, struct parent_cache *
                                              RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
         if (fd < 0)
                 return vs_err_msg(err, -fd, "open /%s", e->target);
-        if (mount(e->fstype, fd_path(fd, p), e->fstype, e->flags, e->data) < 0)
+        if (mount(e->fstype, fd_path(fd, p), e->fstype, e->flags, opts) < 0)
                 return vs_err_msg(err, errno, "mount %s on /%s", e->fstype, e->target);
         /* a parent resolved before may be below the new filesystem now */
         size_t n = strlen(e->target);
@@ -231,16 +254,17 @@ static int apply_fs(int rootfd, const struct mnt_entry *e, struct parent_cache *
         return 0;
 }
 
-/* Create an empty file in dir and bind src on it. */
-static int bind_node(int dir, const char *leaf, const char *src, const char *target, vs_error *err) {
-        char p[FD_PATH_MAX + 64];
+/* Create an empty file in dir and a detached copy of the mount of src
+ * (the host's node) in *ret_tree, attached by mnt_nodes_attach(). */
+static int copy_node(int dir, const char *leaf, const char *src, const char *target, int *ret_tree, vs_error *err) {
         int fd = openat(dir, leaf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return vs_err_msg(err, errno, "create /%s", target);
         close(fd);
-        snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dir, leaf);
-        if (mount(src, p, NULL, MS_BIND, NULL) < 0)
-                return vs_err_msg(err, errno, "bind %s on /%s", src, target);
+        int tree = sys_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0)
+                return vs_err_msg(err, -tree, "copy the mount of %s for /%s", src, target);
+        *ret_tree = tree;
         return 0;
 }
 
@@ -299,8 +323,9 @@ static int apply_readonly(int rootfd, const struct mnt_entry *e, vs_error *err) 
         return 0;
 }
 
-int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
+int mnt_apply(int rootfd, enum mnt_group group, const struct mnt_params *params, vs_error *err) {
         struct parent_cache cache = { .fd = -EBADF };
+        unsigned node = 0;
         int r = 0, mask_fs = -EBADF;
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(plan); i++) {
                 const struct mnt_entry *e = &plan[i];
@@ -312,15 +337,24 @@ int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
                 case MNT_FS:
                 case MNT_FS_NEWDIR:
                 case MNT_FS_THERE:
-                        r = apply_fs(rootfd, e, &cache, err);
+                        r = apply_fs(rootfd, e, params, &cache, err);
+                        break;
+                case MNT_DIR:
+                        dir = parent_of(rootfd, e->target, &cache, &leaf, err);
+                        if (dir < 0)
+                                r = dir;
+                        else if (mkdirat(dir, leaf, e->mode) < 0 && errno != EEXIST)
+                                r = vs_err_msg(err, errno, "mkdir /%s", e->target);
                         break;
                 case MNT_NODE:
                 case MNT_LINK:
                         dir = parent_of(rootfd, e->target, &cache, &leaf, err);
                         if (dir < 0)
                                 r = dir;
+                        else if (e->kind == MNT_NODE && (!params || !params->node_trees || node >= MNT_NODES_MAX))
+                                r = vs_err_msg(err, EINVAL, "no place for the copy of %s", e->source);
                         else if (e->kind == MNT_NODE)
-                                r = bind_node(dir, leaf, e->source, e->target, err);
+                                r = copy_node(dir, leaf, e->source, e->target, &params->node_trees[node++], err);
                         else if (symlinkat(e->source, dir, leaf) < 0)
                                 r = vs_err_msg(err, errno, "symlink /%s", e->target);
                         break;
@@ -337,11 +371,11 @@ int mnt_apply(int rootfd, enum mnt_group group, vs_error *err) {
         return r;
 }
 
-int mnt_dev_console(int rootfd, int console, vs_error *err) {
+int mnt_dev_console(int rootfd, int console, int *ret_tree, vs_error *err) {
         char link[FD_PATH_MAX], src[256];
         struct stat want, got;
         /* The console fd's mount belongs to the host's mount namespace, and a
-         * bind source must be in ours: bind the same path in our copy of the
+         * mount's copy must come from ours: the same path in our copy of the
          * host's tree (/dev/pts/N), after checking it is the same device. */
         ssize_t n = readlink(fd_path(console, link), src, sizeof(src) - 1);
         if (n < 0)
@@ -354,7 +388,50 @@ int mnt_dev_console(int rootfd, int console, vs_error *err) {
         _cleanup_close_ int devfd = open_dir_in_root(rootfd, "dev", err);
         if (devfd < 0)
                 return devfd;
-        return bind_node(devfd, "console", src, "dev/console", err);
+        int fd = openat(devfd, "console", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return vs_err_msg(err, errno, "create /dev/console");
+        close(fd);
+        int tree = sys_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0)
+                return vs_err_msg(err, -tree, "copy the mount of %s", src);
+        *ret_tree = tree;
+        return 0;
+}
+
+int mnt_console_attach(int tree, vs_error *err) {
+        /* after the pivot: "/" is the instance's root, and /dev the tmpfs
+         * the child made, where nothing of the instance's is yet */
+        int r = sys_move_mount(tree, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH);
+        if (r < 0)
+                return vs_err_msg(err, -r, "mount the console on /dev/console");
+        return 0;
+}
+
+int mnt_nodes_attach(int *trees, vs_error *err) {
+        unsigned node = 0;
+        int r = 0;
+        for (size_t i = 0; i < ELEMENTSOF(plan) && node < MNT_NODES_MAX; i++) {
+                const struct mnt_entry *e = &plan[i];
+                if (e->kind != MNT_NODE)
+                        continue;
+                int tree = trees[node];
+                trees[node++] = -EBADF;
+                if (tree < 0 || r < 0) {
+                        safe_close(&tree);
+                        continue;
+                }
+                /* after the pivot: "/" is the instance's root, its /dev
+                 * the tmpfs made with the files, nothing of the
+                 * instance's run yet; a link at the end is not followed */
+                char at[64];
+                snprintf(at, sizeof(at), "/%s", e->target);
+                r = sys_move_mount(tree, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH);
+                safe_close(&tree);
+                if (r < 0)
+                        r = vs_err_msg(err, -r, "bind %s on %s", e->source, at);
+        }
+        return r;
 }
 
 int mnt_pivot_root(int rootfd, vs_error *err) {

@@ -15,22 +15,24 @@
 
 #include "base/error.h"
 
-/* Build the default capability set (idempotent, cheap after the first call). */
+/* Build the capability sets of both kinds of instance (idempotent, cheap
+ * after the first call). */
 int caps_prepare(vs_error *err);
 
-/* The default set as a bit mask (bit n = capability n): what CapBnd, CapEff
- * and CapPrm of an instance's init read in /proc/PID/status. */
-uint64_t caps_default_mask(void);
+/* The set of a privileged instance (userns false) or an unprivileged one
+ * (true) as a bit mask (bit n = capability n): what CapBnd, CapEff and
+ * CapPrm of an instance's init read in /proc/PID/status. */
+uint64_t caps_default_mask(bool userns);
 
-/* Child: drop every capability outside the default set from the bounding
+/* Child: drop every capability outside its kind's set from the bounding
  * set.  Needs CAP_SETPCAP in the effective set, so it runs before
  * caps_apply(). */
-int caps_drop_bounding(void);
+int caps_drop_bounding(bool userns);
 
 /* Child: clear the ambient set and set effective, permitted and inheritable
- * to the default set.  After this the child has no CAP_SYS_ADMIN, so it runs
- * after syscall_filter_load(). */
-int caps_apply(void);
+ * to its kind's set.  After this a privileged instance's child has no
+ * CAP_SYS_ADMIN, so it runs after syscall_filter_load(). */
+int caps_apply(bool userns);
 
 /* Make the effective set the whole permitted set again (after a change of
  * fsuid away from 0 cleared the file capabilities from it).  -errno. */

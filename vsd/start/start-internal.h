@@ -37,6 +37,8 @@ struct child {
         unsigned n_keep;
         int time_ns_fd; /* start_join: the instance's time namespace, or -EBADF */
         int listener;   /* the seccomp filter's listener, until handed to vsd */
+        int console_tree; /* the console's mount, between step_dev_console and step_console_mount */
+        int node_trees[MNT_NODES_MAX]; /* the device nodes' mounts, between step_dev and step_dev_nodes */
         /* The parent's CLOCK_MONOTONIC and CLOCK_BOOTTIME just before the
          * clone: the zero of the instance's clocks (step_time_ns). */
         struct timespec clone_monotonic, clone_boottime;

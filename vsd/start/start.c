@@ -58,6 +58,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <linux/securebits.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -74,6 +75,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -577,6 +579,46 @@ static int sync_pair(int sv[2], vs_error *err) {
         return 0;
 }
 
+/*
+ * The kernel makes a user namespace's owner the euid of the process that
+ * creates it, and charges what the namespace's users hold of the counted
+ * kernel resources (inotify instances and watches, fanotify, namespaces;
+ * kernel/ucount.c) to that owner in the parent namespace as well, against
+ * the host's per-user limits (fs.inotify.max_user_instances, ...).  Made
+ * by the daemon as root, every instance's namespace was host root's: the
+ * instances and the host's own root shared one count, and one instance
+ * that opened 128 inotify instances left none to the others, nor to
+ * systemd on the host.  So the clone runs with the euid of the
+ * instance's root (BASE): each instance is a user of its own at the
+ * host's level.  This thread only (raw setresuid; the C library's would
+ * change every thread), effective capabilities kept across the change
+ * (SECBIT_NO_SETUID_FIXUP: CLONE_INTO_CGROUP needs them), file system ids
+ * kept at 0 (the child opens its root through the daemon's 0700
+ * directories, step_user_ids).  The new namespace starts its own
+ * securebits and capabilities.  *ret_secbits: ours, for owner_end().
+ */
+static int owner_begin(uint32_t base, int *ret_secbits, vs_error *err) {
+        int secbits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+        if (secbits < 0)
+                return vs_err(err, errno, "Failed to read our securebits");
+        if (prctl(PR_SET_SECUREBITS, (unsigned long) secbits | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0)
+                return vs_err(err, errno, "Failed to keep our capabilities across a change of euid");
+        int r = sys_setresuid((uid_t) -1, (uid_t) base, (uid_t) -1);
+        if (r < 0) {
+                (void) prctl(PR_SET_SECUREBITS, (unsigned long) secbits, 0, 0, 0);
+                return vs_err(err, -r, "Failed to take the euid %u to clone the instance's user namespace", base);
+        }
+        (void) syscall(SYS_setfsuid, (uid_t) 0);
+        *ret_secbits = secbits;
+        return 0;
+}
+
+static void owner_end(int secbits) {
+        (void) sys_setresuid((uid_t) -1, 0, (uid_t) -1);
+        (void) syscall(SYS_setfsuid, (uid_t) 0);
+        (void) prctl(PR_SET_SECUREBITS, (unsigned long) secbits, 0, 0, 0);
+}
+
 static int prepare_security(struct cg_manager *cg, vs_error *err) {
         int r = caps_prepare(err);
         if (r < 0)
@@ -640,9 +682,12 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 .pty_slave = -EBADF,
                 .time_ns_fd = -EBADF,
                 .listener = -EBADF,
+                .console_tree = -EBADF,
                 .clone_monotonic = clone_monotonic,
                 .clone_boottime = clone_boottime,
         };
+        for (int i = 0; i < MNT_NODES_MAX; i++)
+                c.node_trees[i] = -EBADF;
         /* all the child keeps of the daemon's fds (child_detach) */
         child_keep(&c, child_fd);
         child_keep(&c, spec->console);
@@ -656,6 +701,15 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 child_keep(&c, spec->view_trees->own[i]);
         pid_t pid;
         int dumpable = -1;
+        int secbits = -1;
+        if (spec->userns && spec->userns_owned) {
+                /* A change of euid makes our memory non-dumpable: ours back
+                 * after, as for CLONE_VM below. */
+                dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+                r = owner_begin(spec->id_base, &secbits, err);
+                if (r < 0)
+                        return r;
+        }
         /* CLONE_VM where the parent places the child in its cgroups, unless
          * the child must enter its time namespace itself (step_time_ns) */
         if (cgfd < 0 && !spec->time_ns_setns) {
@@ -663,9 +717,15 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                  * closes its copy of our end of the sync socket first
                  * (child_detach): parent_fd itself is ours. */
                 void *top = child_stack_top(err);
-                if (!top)
+                if (!top) {
+                        if (secbits >= 0)
+                                owner_end(secbits);
+                        if (dumpable >= 0)
+                                (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
                         return -err->code;
-                dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+                }
+                if (dumpable < 0)
+                        dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
                 pid = clone(child_spawn_entry, top, (int) args.flags | CLONE_VM | SIGCHLD, &c, &pidfd);
                 if (pid < 0)
                         pid = -errno;
@@ -674,8 +734,13 @@ int start_spawn(const struct start_spec *spec, pid_t *ret_pid, int *ret_pidfd, v
                 if (pid == 0)
                         child_run_spawn(&c);
         }
-        if (pid < 0)
+        if (secbits >= 0)
+                owner_end(secbits);
+        if (pid < 0) {
+                if (dumpable >= 0)
+                        (void) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
                 return vs_err(err, -pid, "Failed to clone the init of %s", spec->name);
+        }
 
         safe_close(&child_fd);
         _cleanup_close_ int listener = -EBADF;

@@ -29,6 +29,7 @@ struct start_net {
 };
 
 struct view_trees;
+struct kernel_limits;
 
 struct start_spec {
         const char *name;       /* instance name: hostname and cgroup name */
@@ -70,6 +71,17 @@ struct start_spec {
          * there. */
         bool userns;
         uint32_t id_base;
+        /* The user namespace is made with euid id_base, its owner (the
+         * instance's kernel resource counts its own); else root's
+         * (kern_features.sys_resource). */
+        bool userns_owned;
+        /* Unprivileged only: an unmasked proc and sysfs under /dev/.vsd, so
+         * that root inside may mount new ones (mount.c, MNT_NESTING). */
+        bool nesting;
+        /* Unprivileged only: the per-user limits of its user namespace
+         * (/proc/sys/user/max_*, 0 leaves one the kernel's); NULL: none. */
+        const struct kernel_limits *klimits;
+        unsigned ptys;          /* the devpts's max=; 0: the kernel's bound only */
         int (*net_move_in)(void *data, int child_netns, vs_error *err);
         void *net_data;
         vs_error *warn;         /* what the start left alone and why, in one line

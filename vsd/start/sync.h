@@ -50,6 +50,7 @@
         X(SYNC_WAIT_PARENT, "wait for the parent")                                  \
         X(SYNC_USER_IDS, "become root of the instance's user namespace")            \
         X(SYNC_RESET, "reset the process state")                                    \
+        X(SYNC_USER_LIMITS, "set the per-user limits of the instance's user namespace") \
         X(SYNC_NET_JOIN, "join the instance's network namespace")                   \
         X(SYNC_MOUNT_SLAVE, "make the mount tree a slave of the host's")            \
         X(SYNC_CGROUP_NS, "unshare the cgroup namespace")                           \
@@ -64,10 +65,14 @@
         X(SYNC_RUN, "mount /run")                                                   \
         X(SYNC_VIEW, "bind the instance's view of /proc and /sys")                  \
         X(SYNC_DEV, "set up /dev")                                                  \
-        X(SYNC_DEV_CONSOLE, "bind /dev/console")                                    \
+        X(SYNC_DEV_CONSOLE, "prepare /dev/console")                                 \
+        X(SYNC_NESTING, "mount the unmasked proc and sysfs of nesting")             \
         X(SYNC_MASKED_PATHS, "mask paths")                                          \
         X(SYNC_READONLY_PATHS, "make paths read-only")                              \
         X(SYNC_PIVOT_ROOT, "pivot to the instance's root")                          \
+        X(SYNC_LOCK_MOUNTS, "lock the instance's mounts")                           \
+        X(SYNC_DEV_NODES, "bind the device nodes in /dev")                          \
+        X(SYNC_CONSOLE_MOUNT, "mount the console on /dev/console")                  \
         X(SYNC_CONSOLE, "attach the console")                                       \
         X(SYNC_NOFILE, "set the instance's open-files limit")                       \
         X(SYNC_CAPS_BOUNDING, "drop capabilities from the bounding set")            \

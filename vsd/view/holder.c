@@ -41,13 +41,32 @@
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS 60000
 
-enum { HOLD_MSG_HOLD = 1, HOLD_MSG_GIVE, HOLD_MSG_END };
+/* The messages.  A listener or a console comes with its fds; a console
+ * given back comes with what the holder read from it (after the header,
+ * up to HOLD_CONSOLE_RING bytes), and in `lost` how many older bytes it
+ * dropped.  Types an older holder or daemon does not know are skipped by
+ * it (their fds closed): a new daemon with an older holder keeps its
+ * listeners and rebinds its consoles as before. */
+enum {
+        HOLD_MSG_HOLD = 1,     /* daemon -> holder: a listener */
+        HOLD_MSG_GIVE,         /* holder -> daemon: a listener back */
+        HOLD_MSG_END,          /* holder -> daemon: that was all */
+        HOLD_MSG_CONSOLE,      /* daemon -> holder: a console master and its init's pidfd */
+        HOLD_MSG_GIVE_CONSOLE, /* holder -> daemon: a console master back, with its output */
+        HOLD_MSG_TAKEN,        /* daemon -> holder: what was given back is written down */
+};
 
 struct hold_msg {
         uint32_t type;
-        uint32_t pad;
+        uint32_t lost; /* GIVE_CONSOLE: bytes dropped before the output that follows */
         struct hold_tag tag;
 };
+
+/* The output of a console kept while no daemon reads it: the newest
+ * bytes, the older ones dropped (counted). */
+#define HOLD_CONSOLE_RING (64 * 1024)
+/* The most fds a message carries. */
+#define HOLD_MAX_FDS 2
 
 static int64_t now_ms(void) {
         struct timespec ts;
@@ -55,40 +74,53 @@ static int64_t now_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One message with fd (or none: -EBADF).  MSG_DONTWAIT: the other side's
- * queue being full is the caller's to handle. */
-static int msg_send(int sock, const struct hold_msg *m, int fd) {
+/* One message with up to HOLD_MAX_FDS fds (those < 0 are not sent) and
+ * a payload after the header.  MSG_DONTWAIT: the other side's queue
+ * being full is the caller's to handle. */
+static int msg_send(int sock, const struct hold_msg *m, const int *fds, size_t n_fds, const void *data, size_t len) {
         union {
                 struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
+                char buf[CMSG_SPACE(sizeof(int) * HOLD_MAX_FDS)];
         } u = { 0 };
-        struct iovec iov = { .iov_base = (void *) m, .iov_len = sizeof(*m) };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-        if (fd >= 0) {
+        struct iovec iov[2] = { { .iov_base = (void *) m, .iov_len = sizeof(*m) },
+                                { .iov_base = (void *) data, .iov_len = len } };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+        int send_fds[HOLD_MAX_FDS];
+        size_t k = 0;
+        for (size_t j = 0; j < n_fds && k < HOLD_MAX_FDS; j++)
+                if (fds[j] >= 0)
+                        send_fds[k++] = fds[j];
+        if (k) {
                 mh.msg_control = u.buf;
-                mh.msg_controllen = sizeof(u.buf);
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * k);
                 struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
                 cm->cmsg_level = SOL_SOCKET;
                 cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * k);
+                memcpy(CMSG_DATA(cm), send_fds, sizeof(int) * k);
         }
         return sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
 }
 
-/* One message; its fd (close-on-exec) in *ret_fd, -EBADF if none came.
+/* One message; its fds (close-on-exec) in ret_fds[HOLD_MAX_FDS], -EBADF
+ * where none came, and what followed the header in data (up to cap
+ * bytes; its length in *ret_len; data may be NULL when none is wanted).
  * 0: the other side closed; -EAGAIN: nothing yet. */
-static int msg_recv(int sock, struct hold_msg *m, int *ret_fd) {
+static int msg_recv(int sock, struct hold_msg *m, int *ret_fds, void *data, size_t cap, size_t *ret_len) {
         union {
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int) * 4)];
         } u;
-        struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-        *ret_fd = -EBADF;
+        char none[1];
+        struct iovec iov[2] = { { .iov_base = m, .iov_len = sizeof(*m) },
+                                { .iov_base = data ? data : none, .iov_len = data ? cap : sizeof(none) } };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        for (size_t j = 0; j < HOLD_MAX_FDS; j++)
+                ret_fds[j] = -EBADF;
         ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0)
                 return -errno;
+        size_t got = 0;
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
                 if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
                         continue;
@@ -96,28 +128,50 @@ static int msg_recv(int sock, struct hold_msg *m, int *ret_fd) {
                 int fds[4];
                 memcpy(fds, CMSG_DATA(cm), k * sizeof(int));
                 for (size_t j = 0; j < k; j++) {
-                        if (*ret_fd < 0)
-                                *ret_fd = fds[j];
+                        if (got < HOLD_MAX_FDS)
+                                ret_fds[got++] = fds[j];
                         else
                                 close(fds[j]);
                 }
         }
         if (n == 0)
                 return 0;
-        if ((size_t) n != sizeof(*m) || m->tag.name[sizeof(m->tag.name) - 1]) {
-                safe_close(ret_fd);
+        if ((size_t) n < sizeof(*m) || (mh.msg_flags & MSG_TRUNC) || (!data && (size_t) n != sizeof(*m)) ||
+            m->tag.name[sizeof(m->tag.name) - 1]) {
+                for (size_t j = 0; j < HOLD_MAX_FDS; j++)
+                        safe_close(&ret_fds[j]);
                 return -EBADMSG;
         }
+        if (ret_len)
+                *ret_len = (size_t) n - sizeof(*m);
         return 1;
+}
+
+static void close_fds(int *fds) {
+        for (size_t j = 0; j < HOLD_MAX_FDS; j++)
+                safe_close(&fds[j]);
 }
 
 /* ==== the holder process ================================================== */
 
+/* A listener, or a console's pty master: held until no process uses the
+ * listener's filter, or until the console's init exits. */
 struct held {
         struct holder *h;
-        int fd;
+        bool console;
+        int fd; /* the listener, or the console's master */
         struct hold_tag tag;
         struct loop_source *src;
+        /* a console's: init's pidfd (its exit ends the hold), a slave of
+         * our own (without one the master reads EIO and polls hung up
+         * whenever init and its children have closed theirs), and what we
+         * read while no daemon did */
+        int pidfd;
+        int peer;
+        struct loop_source *pidfd_src;
+        char *ring;
+        size_t ring_len;
+        uint64_t ring_lost;
         struct held *next;
 };
 
@@ -143,7 +197,11 @@ static void held_drop(struct held *e) {
                 }
         e->h->n--;
         loop_remove(e->src);
+        loop_remove(e->pidfd_src);
         safe_close(&e->fd);
+        safe_close(&e->pidfd);
+        safe_close(&e->peer);
+        free(e->ring);
         free(e);
 }
 
@@ -153,9 +211,52 @@ static void maybe_exit(struct holder *h) {
                 loop_quit(h->loop);
 }
 
+/* Keep the newest HOLD_CONSOLE_RING bytes of a console's output (n is
+ * one read, at most 4096). */
+static void ring_put(struct held *e, const char *buf, size_t n) {
+        if (!e->ring && !(e->ring = malloc(HOLD_CONSOLE_RING))) {
+                e->ring_lost += n;
+                return;
+        }
+        _Static_assert(HOLD_CONSOLE_RING >= 4096, "a read fits the ring");
+        if (e->ring_len + n > HOLD_CONSOLE_RING) {
+                size_t d = e->ring_len + n - HOLD_CONSOLE_RING;
+                memmove(e->ring, e->ring + d, e->ring_len - d);
+                e->ring_len -= d;
+                e->ring_lost += d;
+        }
+        memcpy(e->ring + e->ring_len, buf, n);
+        e->ring_len += n;
+}
+
+static void ring_clear(struct held *e) {
+        free(e->ring);
+        e->ring = NULL;
+        e->ring_len = 0;
+        e->ring_lost = 0;
+}
+
+/* A console while no daemon runs: read what init and its children write,
+ * so that none of them blocks on a full tty, and keep the newest of it for
+ * the next daemon's console.log.  Bounded per wake-up, as the answers. */
+static void console_drain(struct held *e) {
+        char buf[4096];
+        for (int k = 0; k < BATCH; k++) {
+                ssize_t n = read(e->fd, buf, sizeof(buf));
+                if (n <= 0)
+                        return; /* EAGAIN; EIO cannot last: we hold a slave */
+                ring_put(e, buf, (size_t) n);
+        }
+}
+
 static int on_held(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct held *e = userdata;
         struct holder *h = e->h;
+        if (e->console) {
+                if (h->conn < 0 && (events & EPOLLIN))
+                        console_drain(e);
+                return 0;
+        }
         /* SECCOMP_IOCTL_NOTIF_RECV blocks when nothing waits: called only
          * while poll() says one does (sysinfo.c) */
         for (int k = 0; k < BATCH && h->conn < 0 && (events & EPOLLIN) && readable(fd); k++) {
@@ -177,8 +278,18 @@ static int on_held(struct loop_source *src, int fd, uint32_t events, void *userd
         return 0;
 }
 
-/* Watch every listener for its end only (a daemon answers), or answer
- * too (none does). */
+/* A console's init exited: its pty has no more use. */
+static int on_held_init(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        struct held *e = userdata;
+        struct holder *h = e->h;
+        held_drop(e);
+        maybe_exit(h);
+        return 0;
+}
+
+/* Watch every listener for its end only and leave every console to the
+ * daemon (a daemon answers and reads), or answer and read too (none
+ * does). */
 static void set_answering(struct holder *h, bool on) {
         for (struct held *e = h->list; e; e = e->next)
                 (void) loop_modify_fd(e->src, on ? EPOLLIN : 0);
@@ -192,16 +303,31 @@ static void conn_close(struct holder *h) {
         maybe_exit(h);
 }
 
-static int held_add(struct holder *h, const struct hold_tag *tag, int fd) {
+static int held_add(struct holder *h, const struct hold_tag *tag, int *fds, bool console) {
         struct held *e = calloc(1, sizeof(*e));
         if (!e) {
-                close(fd);
+                close_fds(fds);
                 return -ENOMEM;
         }
-        *e = (struct held){ .h = h, .fd = fd, .tag = *tag };
-        int r = loop_add_fd(h->loop, fd, h->conn >= 0 ? 0 : EPOLLIN, on_held, e, &e->src);
+        *e = (struct held){ .h = h, .console = console, .fd = TAKE_FD(fds[0]), .tag = *tag, .pidfd = -EBADF,
+                            .peer = -EBADF };
+        int r = 0;
+        if (console) {
+                e->pidfd = TAKE_FD(fds[1]);
+                e->peer = ioctl(e->fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+                if (e->pidfd < 0 || e->peer < 0)
+                        r = e->pidfd < 0 ? -EBADF : -errno;
+                if (r >= 0)
+                        r = loop_add_fd(h->loop, e->pidfd, EPOLLIN, on_held_init, e, &e->pidfd_src);
+        }
+        if (r >= 0)
+                r = loop_add_fd(h->loop, e->fd, h->conn >= 0 ? 0 : EPOLLIN, on_held, e, &e->src);
+        close_fds(fds);
         if (r < 0) {
-                close(fd);
+                loop_remove(e->pidfd_src);
+                safe_close(&e->fd);
+                safe_close(&e->pidfd);
+                safe_close(&e->peer);
                 free(e);
                 return r;
         }
@@ -215,35 +341,59 @@ static int on_conn(struct loop_source *src, int fd, uint32_t events, void *userd
         struct holder *h = userdata;
         for (int k = 0; k < BATCH; k++) {
                 struct hold_msg m;
-                int lfd;
-                int r = msg_recv(fd, &m, &lfd);
+                int fds[HOLD_MAX_FDS];
+                int r = msg_recv(fd, &m, fds, NULL, 0, NULL);
                 if (r == -EAGAIN || r == -EINTR)
                         return 0;
-                if (r == -EBADMSG || (r > 0 && (m.type != HOLD_MSG_HOLD || lfd < 0))) {
-                        safe_close(&lfd);
+                if (r == -EBADMSG)
                         continue;
-                }
                 if (r <= 0) {
                         conn_close(h);
                         return 0;
                 }
-                if (held_add(h, &m.tag, lfd) < 0)
-                        dprintf(2, "vsd listener holder: Failed to hold a listener of %s, ignoring\n", m.tag.name);
+                if (m.type == HOLD_MSG_TAKEN) {
+                        /* the daemon wrote down what we gave back */
+                        for (struct held *e = h->list; e; e = e->next)
+                                ring_clear(e);
+                        close_fds(fds);
+                        continue;
+                }
+                bool console = m.type == HOLD_MSG_CONSOLE;
+                if ((m.type != HOLD_MSG_HOLD && !console) || fds[0] < 0) {
+                        close_fds(fds);
+                        continue;
+                }
+                if (held_add(h, &m.tag, fds, console) < 0)
+                        dprintf(2, "vsd listener holder: Failed to hold a %s of %s, ignoring\n",
+                                console ? "console" : "listener", m.tag.name);
         }
         return 0;
 }
 
-/* Every listener to a new daemon, then END.  Bounded: a daemon that does
- * not read within HANDOVER_MS is dropped. */
+/* Every listener and console to a new daemon, then END.  Bounded: a
+ * daemon that does not read within HANDOVER_MS is dropped.  A console's
+ * output stays ours until the daemon says it has it (TAKEN): a daemon
+ * killed in between gets it again from the next connection. */
 static int give_all(struct holder *h, int conn) {
         int64_t deadline = now_ms() + HANDOVER_MS;
         struct held *e = h->list;
         bool end = false;
         while (!end) {
-                struct hold_msg m = { .type = e ? HOLD_MSG_GIVE : HOLD_MSG_END };
-                if (e)
+                struct hold_msg m = { .type = HOLD_MSG_END };
+                int fds[1] = { -EBADF };
+                const char *data = NULL;
+                size_t len = 0;
+                if (e) {
+                        m.type = e->console ? HOLD_MSG_GIVE_CONSOLE : HOLD_MSG_GIVE;
                         m.tag = e->tag;
-                int r = msg_send(conn, &m, e ? e->fd : -EBADF);
+                        fds[0] = e->fd;
+                        if (e->console) {
+                                m.lost = e->ring_lost > UINT32_MAX ? UINT32_MAX : (uint32_t) e->ring_lost;
+                                data = e->ring;
+                                len = e->ring_len;
+                        }
+                }
+                int r = msg_send(conn, &m, fds, 1, data, len);
                 if (r == -EAGAIN) {
                         int left = (int) (deadline - now_ms());
                         struct pollfd p = { .fd = conn, .events = POLLOUT };
@@ -278,7 +428,8 @@ static int on_accept(struct loop_source *src, int fd, uint32_t events, void *use
         h->conn = c;
         set_answering(h, false);
         if (give_all(h, c) < 0 || loop_add_fd(h->loop, c, EPOLLIN, on_conn, h, &h->conn_src) < 0) {
-                dprintf(2, "vsd listener holder: Failed to hand %zu listeners to the daemon, ignoring\n", h->n);
+                dprintf(2, "vsd listener holder: Failed to hand %zu listeners and consoles to the daemon, ignoring\n",
+                        h->n);
                 safe_close(&h->conn);
                 set_answering(h, true);
         }
@@ -298,7 +449,7 @@ int hold_main(const char *dir) {
         }
         int r = loop_run(h.loop);
         /* the listeners close with the process: a caller still waiting
-         * then gets ENOSYS from the kernel */
+         * then gets ENOSYS from the kernel; a console's pty hangs up */
         return r < 0 ? 1 : 0;
 }
 
@@ -381,14 +532,19 @@ static int state_save(const struct hold *h) {
 static int on_exit_cb(struct loop_source *s, int fd, uint32_t events, void *userdata);
 static int on_conn_cb(struct loop_source *s, int fd, uint32_t events, void *userdata);
 
-/* Take every listener the holder gives on a new connection, until END. */
-static int take_all(struct hold *h, unsigned *ret_n) {
+/* Take every listener and console the holder gives on a new connection,
+ * until END; then tell it the consoles' output is written down. */
+static int take_all(struct hold *h, unsigned *ret_n, unsigned *ret_consoles) {
         int64_t deadline = now_ms() + HANDOVER_MS;
-        unsigned n = 0;
+        unsigned n = 0, nc = 0;
+        _cleanup_free_ char *data = malloc(HOLD_CONSOLE_RING);
+        if (!data)
+                return -ENOMEM;
         for (;;) {
                 struct hold_msg m;
-                int fd;
-                int r = msg_recv(h->conn, &m, &fd);
+                int fds[HOLD_MAX_FDS];
+                size_t len = 0;
+                int r = msg_recv(h->conn, &m, fds, data, HOLD_CONSOLE_RING, &len);
                 if (r == -EAGAIN || r == -EINTR) {
                         int left = (int) (deadline - now_ms());
                         struct pollfd p = { .fd = h->conn, .events = POLLIN };
@@ -402,17 +558,28 @@ static int take_all(struct hold *h, unsigned *ret_n) {
                         continue;
                 if (r < 0)
                         return r;
+                int fd = TAKE_FD(fds[0]);
+                close_fds(fds);
                 if (m.type == HOLD_MSG_END) {
                         safe_close(&fd);
                         *ret_n = n;
+                        *ret_consoles = nc;
+                        /* best effort: without it the holder gives the
+                         * same output again to the next daemon */
+                        struct hold_msg t = { .type = HOLD_MSG_TAKEN };
+                        (void) msg_send(h->conn, &t, NULL, 0, NULL, 0);
                         return 0;
                 }
-                if (m.type != HOLD_MSG_GIVE || fd < 0) {
-                        safe_close(&fd);
+                if (fd < 0)
                         continue;
-                }
-                if (h->ops.adopt(h->ops.ud, &m.tag, fd) == 0)
-                        n++;
+                if (m.type == HOLD_MSG_GIVE) {
+                        if (h->ops.adopt(h->ops.ud, &m.tag, fd) == 0)
+                                n++;
+                } else if (m.type == HOLD_MSG_GIVE_CONSOLE && h->ops.adopt_console) {
+                        if (h->ops.adopt_console(h->ops.ud, &m.tag, fd, data, len, m.lost) == 0)
+                                nc++;
+                } else
+                        safe_close(&fd);
         }
 }
 
@@ -431,8 +598,8 @@ static int connect_holder(struct hold *h, bool adopted) {
                 forget_conn(h);
                 return r;
         }
-        unsigned n = 0;
-        int r = take_all(h, &n);
+        unsigned n = 0, nc = 0;
+        int r = take_all(h, &n, &nc);
         if (r >= 0)
                 r = loop_add_fd(h->vsd->loop, h->conn, EPOLLIN, on_conn_cb, h, &h->conn_src);
         if (r < 0) {
@@ -440,8 +607,8 @@ static int connect_holder(struct hold *h, bool adopted) {
                 return r;
         }
         if (adopted)
-                log_info("Adopted the listener holder (pid %d) from the previous vsd: %u listener%s back", (int) h->pid, n,
-                         n == 1 ? "" : "s");
+                log_info("Adopted the listener holder (pid %d) from the previous vsd: %u listener%s and %u console%s back",
+                         (int) h->pid, n, n == 1 ? "" : "s", nc, nc == 1 ? "" : "s");
         /* a new holder gets a copy of every listener the daemon has */
         h->ops.flush(h->ops.ud);
         return 0;
@@ -563,16 +730,28 @@ static int on_conn_cb(struct loop_source *s, int fd, uint32_t events, void *user
         return 0;
 }
 
-int hold_give(struct hold *h, const struct hold_tag *tag, int fd) {
+static int give(struct hold *h, const struct hold_msg *m, const int *fds, size_t n_fds) {
         if (!h || h->conn < 0)
                 return -ENOTCONN;
         if (h->want_out)
                 return -EAGAIN; /* in order: the earlier ones first */
-        struct hold_msg m = { .type = HOLD_MSG_HOLD, .tag = *tag };
-        int r = msg_send(h->conn, &m, fd);
+        int r = msg_send(h->conn, m, fds, n_fds, NULL, 0);
         if (r == -EAGAIN && loop_modify_fd(h->conn_src, EPOLLIN | EPOLLOUT) == 0)
                 h->want_out = true;
         return r;
+}
+
+int hold_give(struct hold *h, const struct hold_tag *tag, int fd) {
+        struct hold_msg m = { .type = HOLD_MSG_HOLD, .tag = *tag };
+        return give(h, &m, &fd, 1);
+}
+
+int hold_give_console(struct hold *h, const struct hold_tag *tag, int master, int init_pidfd) {
+        struct hold_msg m = { .type = HOLD_MSG_CONSOLE, .tag = *tag };
+        int fds[2] = { master, init_pidfd };
+        if (master < 0 || init_pidfd < 0)
+                return -EBADF;
+        return give(h, &m, fds, 2);
 }
 
 /* The holder the previous daemon left, if it still runs (same pid and

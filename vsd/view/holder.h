@@ -5,11 +5,15 @@
  * The listener holder: a small process (the vsd binary, run as
  * `vsd --listener-holder DIR`) that keeps a copy of every seccomp listener
  * the daemon answers sysinfo(2) and sched_getaffinity(0) on (sysinfo.h),
- * so that a daemon's death (kill -9, a restart, an upgrade) loses none.
- * While a daemon is connected it only watches them, to drop each when no
- * process uses its filter any more; while none is, it answers every call
- * with SECCOMP_USER_NOTIF_FLAG_CONTINUE (the kernel's own answer, the
- * host's figures).  A new daemon connects and gets every listener back.
+ * and of every running instance's console pty master (console.h), so that
+ * a daemon's death (kill -9, a restart, an upgrade) loses none.  While a
+ * daemon is connected it only watches them, to drop a listener when no
+ * process uses its filter any more and a console when its init exits;
+ * while none is, it answers every call with
+ * SECCOMP_USER_NOTIF_FLAG_CONTINUE (the kernel's own answer, the host's
+ * figures) and reads every console, keeping its newest 64 KiB, so that
+ * nothing inside blocks on a full tty.  A new daemon connects and gets
+ * every listener and console back, with that output.
  *
  * Supervised like lxcfs (lxcfs.h): started or adopted at daemon start,
  * watched through a pidfd, restarted with a backoff when it dies (the
@@ -21,12 +25,15 @@
  *   state        {"pid", "starttime"}: which process the daemon started
  *   holder.log   its stderr
  *
- * The protocol (struct hold_msg, one fd each): the daemon sends HOLD with
- * a listener; on each connection the holder sends GIVE with each of its
- * own, then END.
+ * The protocol (struct hold_msg in holder.c): the daemon sends HOLD with
+ * a listener and CONSOLE with a console's master and its init's pidfd; on
+ * each connection the holder sends GIVE with each listener, GIVE_CONSOLE
+ * with each console and its output, then END; the daemon answers TAKEN
+ * once that output is in its console.log.
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -46,12 +53,16 @@ struct hold_tag {
 /* The holder process: argv "--listener-holder DIR", its socket on fd 3. */
 int hold_main(const char *dir);
 
-/* What the holder hands to the listeners' owner (the sysinfo view), which
- * it does not know otherwise: a listener taken back from the holder (0:
- * kept), the holder's queue drained or back, the holder gone.  ud is
- * passed to each. */
+/* What the holder hands to the listeners' owner (the sysinfo view) and
+ * the consoles' (the registry), which it does not know otherwise: a
+ * listener taken back from the holder (0: kept), a console's master taken
+ * back with what the holder read from it meanwhile (data, len) and how
+ * many older bytes it dropped (0: kept), the holder's queue drained or
+ * back (give it what it lacks), the holder gone.  ud is passed to each. */
 struct hold_ops {
         int (*adopt)(void *ud, const struct hold_tag *tag, int fd);
+        int (*adopt_console)(void *ud, const struct hold_tag *tag, int master, const char *data, size_t len,
+                             uint32_t lost);
         void (*flush)(void *ud);
         void (*lost)(void *ud);
         void *ud;
@@ -70,6 +81,11 @@ void hold_start(struct hold *h);
  * it drains); other < 0: no holder now (sinfo_hold_flush is called when
  * one is back).  h may be NULL. */
 int hold_give(struct hold *h, const struct hold_tag *tag, int fd);
+
+/* Give the holder a copy of a running instance's console master, with
+ * its init's pidfd (the holder drops the console when init exits).  The
+ * same answers as hold_give. */
+int hold_give_console(struct hold *h, const struct hold_tag *tag, int master, int init_pidfd);
 
 /* Release the daemon's hold: the holder answers from now on.  stop: end
  * it and remove its files (no instance runs). */

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Drives the dashboard in headless Chromium (Debian's, through
+// playwright-core: no browser is downloaded) for t_dashboard.sh.
+//
+//   node browser.cjs MODULES URL TOKEN STEP...
+//
+// MODULES is the build's dashboard/node_modules.  Steps, in order:
+//   list:NAME[,NAME...]  log in, wait until the page lists each NAME and the
+//                        first one's created event
+//   stop:NAME            click NAME's stop button, wait until the page shows it stopped
+//   badlogin             log in with a wrong token: the page must stay the login form
+// Prints one line per step ("ok STEP ..."); exits non-zero with the reason
+// on the first failure.
+"use strict";
+const path = require("path");
+
+const [modules, url, token, ...steps] = process.argv.slice(2);
+const { chromium } = require(path.join(modules, "playwright-core"));
+const TIMEOUT = Number(process.env.DASH_TIMEOUT_MS || 20000);
+
+async function login(page, tok) {
+  const r = await page.goto(url);
+  if (r.status() !== 401) throw new Error(`GET / without the cookie: ${r.status()}, not 401`);
+  await page.fill("#token", tok);
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    // root runs the tests; Chromium's sandbox refuses root
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(`${e}`));
+    // what the page asks of the API must work (the login's 401 is expected)
+    page.on("response", (r) => {
+      if (new URL(r.url()).pathname.startsWith("/v1/") && r.status() >= 400)
+        errors.push(`${r.request().method()} ${r.url()}: ${r.status()}`);
+    });
+    let loggedIn = false;
+    try {
+      await run();
+    } catch (e) {
+      // what the page said: its status line and what went wrong in it
+      const said = await page.locator("#status").textContent().catch(() => null);
+      throw new Error(`${e.message}${said ? ` (page status: ${said})` : ""}${errors.length ? ` (page errors: ${errors.join("; ")})` : ""}`);
+    }
+    async function run() {
+      for (const step of steps) {
+        const [what, arg] = step.split(/:(.*)/s);
+        if (what === "badlogin") {
+          const ctx = await browser.newContext();
+          const p = await ctx.newPage();
+          p.setDefaultTimeout(TIMEOUT);
+          await login(p, `${token}x`);
+          if (!(await p.locator("#token").count())) throw new Error("a wrong token was let in");
+          const r = await p.request.get(new URL("/v1/instances", url).href);
+          if (r.status() !== 401) throw new Error(`GET /v1/instances after a wrong login: ${r.status()}`);
+          await ctx.close();
+          console.log("ok badlogin");
+          continue;
+        }
+        if (!loggedIn) {
+          await login(page, token);
+          loggedIn = true;
+        }
+        if (what === "list") {
+          for (const name of arg.split(",")) await page.waitForSelector(`#instances tr[data-name="${name}"]`);
+          const rows = await page.$$eval("#instances tbody tr", (trs) =>
+            trs.map((tr) => `${tr.dataset.name}=${tr.dataset.state}`));
+          // the recent events are shown too
+          await page.waitForSelector(`#events li:has-text("${arg.split(",")[0]} created")`);
+          console.log(`ok list ${rows.join(" ")}`);
+        } else if (what === "stop") {
+          const row = `#instances tr[data-name="${arg}"]`;
+          await page.waitForSelector(`${row}[data-state="running"] button[data-action="stop"]:not([disabled])`);
+          await page.click(`${row} button[data-action="stop"]`);
+          await page.waitForSelector(`${row}[data-state="stopped"]`);
+          console.log(`ok stop ${arg}`);
+        } else throw new Error(`unknown step ${step}`);
+      }
+    }
+    if (errors.length) throw new Error(`errors in the page: ${errors.join("; ")}`);
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`browser: ${e.message || e}`);
+  process.exit(1);
+});
