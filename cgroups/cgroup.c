@@ -773,19 +773,11 @@ int cg_work_create(struct cg_manager *m, const char *id, vs_error *err) {
 }
 
 int cg_work_enter(struct cg_manager *m, const char *id) {
-        char name[CG_WORK_ID_MAX + 16], dir[CG_WORK_ID_MAX + 64];
+        char name[CG_WORK_ID_MAX + 16];
         if (work_name(id, name, sizeof(name), NULL) < 0)
                 return -EINVAL;
-        /* "0": the writer itself; no allocation, fit for a forked child.
-         * Made by cg_create, a work cgroup has the instances' layout: on v2
-         * its processes go to the payload. */
-        for (size_t i = 0; i < m->n_hier; i++) {
-                procs_dir(m, i, name, dir, sizeof(dir));
-                int r = cg_file_write(m->hier[i].parent_fd, dir, "cgroup.procs", "0");
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        /* made by cg_create, a work cgroup has the instances' layout */
+        return cg_enter(m, name);
 }
 
 int cg_enter(struct cg_manager *m, const char *name) {

@@ -11,34 +11,17 @@
 #include "vsctl/http.h"
 #include "vsctl/vsctl.h"
 
-/* POST PATH?detach=1 with body: an operation, followed here to its end
+/* POST base?detach=1 with body: an operation, followed here to its end
  * (or, with --detach, its id printed at once); then the instance. */
-static int run_op(struct vsctl *ctx, const char *name, const char *path_base, json_t *body, bool detach,
-                  const char *what) {
+static int run_op(struct vsctl *ctx, const char *name, char *base, json_t *body, bool detach, const char *what) {
         vs_error err = {};
-        json_t *answer = NULL;
-        char *path = NULL;
-        if (!path_base || asprintf(&path, "%s?detach=1", path_base) < 0)
-                path = NULL;
-        /* vsctl_call takes path and body */
-        if (vsctl_call(ctx, "POST", path, body, &answer, &err) < 0)
-                return vsctl_fail(&err);
-        json_auto_t *op = answer;
-        const char *id = out_get_str(op, "id");
-        if (!id[0]) {
-                vs_err_msg(&err, EBADMSG, "vsd did not name the operation it started");
-                return vsctl_fail(&err);
-        }
-        if (detach) {
-                if (ctx->json)
-                        return out_json(op) < 0 ? VSCTL_EXIT_FAILURE : VSCTL_EXIT_OK;
-                printf("%s\n", id);
-                return VSCTL_EXIT_OK;
-        }
         json_auto_t *final = NULL;
-        if (vsctl_op_follow(ctx, id, what, &final, &err) < 0 || vsctl_op_result(final, &err) < 0)
+        int r = vsctl_op_post(ctx, base, body, detach, what, &final, &err);
+        if (r < 0)
                 return vsctl_fail(&err);
-        answer = NULL;
+        if (r > 0)
+                return VSCTL_EXIT_OK;
+        json_t *answer = NULL;
         if (ctx->json && vsctl_call(ctx, "GET", vsctl_instance_path(name, NULL), NULL, &answer, &err) < 0)
                 return vsctl_fail(&err);
         return vsctl_done(ctx, answer);
@@ -88,7 +71,7 @@ int cmd_checkpoint(struct vsctl *ctx, int argc, char **argv) {
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         char what[300];
         snprintf(what, sizeof(what), "checkpoint of %s", name);
-        return run_op(ctx, name, base, body, detach, what);
+        return run_op(ctx, name, TAKE_PTR(base), body, detach, what);
 }
 
 int cmd_restore(struct vsctl *ctx, int argc, char **argv) {
@@ -119,5 +102,5 @@ int cmd_restore(struct vsctl *ctx, int argc, char **argv) {
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         char what[300];
         snprintf(what, sizeof(what), "restore of %s from its checkpoint", name);
-        return run_op(ctx, name, base, body, detach, what);
+        return run_op(ctx, name, TAKE_PTR(base), body, detach, what);
 }

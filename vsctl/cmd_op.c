@@ -119,6 +119,29 @@ int vsctl_op_follow(struct vsctl *ctx, const char *id, const char *what, json_t 
         return 0;
 }
 
+int vsctl_op_post(struct vsctl *ctx, char *base, json_t *body, bool detach, const char *what, json_t **ret_final,
+                  vs_error *err) {
+        char *path = NULL;
+        if (!base || asprintf(&path, "%s?detach=1", base) < 0)
+                path = NULL;
+        free(base);
+        json_t *answer = NULL;
+        if (vsctl_call(ctx, "POST", path, body, &answer, err) < 0)
+                return -1;
+        json_auto_t *op = answer;
+        const char *id = out_get_str(op, "id");
+        if (!id[0])
+                return vs_err_msg(err, EBADMSG, "vsd did not name the operation it started");
+        if (detach) {
+                if (ctx->json ? out_json(op) < 0 : printf("%s\n", id) < 0)
+                        return vs_err_msg(err, EIO, "could not write the operation's id");
+                return 1;
+        }
+        if (vsctl_op_follow(ctx, id, what, ret_final, err) < 0 || vsctl_op_result(*ret_final, err) < 0)
+                return -1;
+        return 0;
+}
+
 int vsctl_op_result(json_t *op, vs_error *err) {
         if (streq(out_get_str(op, "state"), "succeeded"))
                 return 0;

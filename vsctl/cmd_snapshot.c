@@ -53,32 +53,17 @@ static int post_pair(struct vsctl *ctx, int argc, char **argv, const char *seg, 
         if (!body || !vsctl_set(body, key, json_string(other)))
                 return json_decref(body), vsctl_usage_error(argv[0], "arguments must be valid UTF-8");
         vs_error err = {};
-        _cleanup_free_ char *base = vsctl_instance_path(name, seg);
-        char *path = NULL;
-        if (!base || asprintf(&path, "%s?detach=1", base) < 0)
-                path = NULL;
-        if (vsctl_call(ctx, "POST", path, body, &answer, &err) < 0)
-                return vsctl_fail(&err);
-        json_auto_t *op = answer;
-        const char *id = out_get_str(op, "id");
-        if (!id[0]) {
-                vs_err_msg(&err, EBADMSG, "vsd did not name the operation it started");
-                return vsctl_fail(&err);
-        }
-        if (detach) {
-                if (ctx->json)
-                        return out_json(op) < 0 ? VSCTL_EXIT_FAILURE : VSCTL_EXIT_OK;
-                printf("%s\n", id);
-                return VSCTL_EXIT_OK;
-        }
         char what[300];
         if (streq(kind, "restore"))
                 snprintf(what, sizeof(what), "restore of %s to %s", other, name);
         else
                 snprintf(what, sizeof(what), "%s %s of %s", kind, other, name);
         json_auto_t *final = NULL;
-        if (vsctl_op_follow(ctx, id, what, &final, &err) < 0 || vsctl_op_result(final, &err) < 0)
+        int r = vsctl_op_post(ctx, vsctl_instance_path(name, seg), body, detach, what, &final, &err);
+        if (r < 0)
                 return vsctl_fail(&err);
+        if (r > 0)
+                return VSCTL_EXIT_OK;
         /* what the command printed when it waited for the copy itself: the
          * snapshot's names, the restored instance, the clone */
         answer = NULL;

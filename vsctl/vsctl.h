@@ -77,6 +77,12 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv);
 int vsctl_op_follow(struct vsctl *ctx, const char *id, const char *what, json_t **ret, vs_error *err);
 /* 0 when the ended operation op succeeded, else < 0 with its error. */
 int vsctl_op_result(json_t *op, vs_error *err);
+/* POST base?detach=1 with body (both taken, as vsctl_call takes them): an
+ * operation.  With detach its id is printed (the operation itself with
+ * --json): 1.  Else it is followed to a successful end (what: as for
+ * vsctl_op_follow): 0, *ret_final its last JSON.  < 0 with err filled. */
+int vsctl_op_post(struct vsctl *ctx, char *base, json_t *body, bool detach, const char *what, json_t **ret_final,
+                  vs_error *err);
 
 /* main.c */
 
