@@ -405,14 +405,15 @@ static void stat_timer_cb(struct loop_source *src, void *userdata) {
         s->stat_timer = NULL;
         _cleanup_free_ char *host = malloc(STAT_HOST_MAX);
         char online[512];
-        bool any = false;
-        if (host && read_host_cpu_files(host, STAT_HOST_MAX, online, sizeof(online)))
-                for (size_t k = 0; k < s->n_inst; k++)
-                        if (s->inst[k]->files[VIEW_OWN_STAT] >= 0) {
+        bool read = host && read_host_cpu_files(host, STAT_HOST_MAX, online, sizeof(online)), any = false;
+        for (size_t k = 0; k < s->n_inst; k++)
+                if (s->inst[k]->files[VIEW_OWN_STAT] >= 0) {
+                        if (read)
                                 stat_update(s->inst[k], host, online);
-                                any = true;
-                        }
-        if (any || !host)
+                        any = true;
+                }
+        /* a failed read keeps the last figures, and the next tick tries again */
+        if (any)
                 stat_timer_arm(s);
 }
 
