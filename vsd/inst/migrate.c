@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A cold move to another host (migrate.h).  In the loop: stop the
- * instance (a waiter, as a stop request), then a helper (work.h) runs
+ * Moving an instance to another host (migrate.h).  Cold, in the loop: stop
+ * the instance (a waiter, as a stop request), then a helper (work.h) runs
  *
  *   SSH HOST 'vsctl import - && vsctl start NAME'   fed with the archive
  *
@@ -10,6 +10,13 @@
  * with SSH the words of [migrate] ssh, each command's output kept in a
  * memfd for its last line (the target's reason).  Back in the loop the
  * local instance is destroyed, or started again.
+ *
+ * Live, the same path with a checkpoint in place of the stop: the instance
+ * is dumped (ckpt_take: its processes end once the images are in place,
+ * the network locked until then), its archive carries the checkpoint, and
+ * the target runs `vsctl import - && vsctl restore NAME`.  On failure the
+ * checkpoint is restored here (ckpt_restore), so that it runs on exactly
+ * one host.
  */
 #include "vsd/inst/migrate.h"
 
@@ -31,8 +38,10 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
+#include "vsd/conf/settings.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
+#include "vsd/inst/checkpoint.h"
 #include "vsd/inst/instance.h"
 #include "vsd/inst/transfer.h"
 
@@ -47,8 +56,15 @@ struct mig {
         char marker[600];
         bool was_running;
         bool checkpointed;
-        uint64_t stop_ms;          /* when the stop was asked for (monotonic) */
-        struct inst_waiter stopw;
+        bool live;
+        bool unlocked_mounts;      /* live: restore unprivileged with unlocked mounts */
+        uint64_t begin_ms;         /* when the move was asked for (monotonic) */
+        uint64_t stop_ms;          /* when the stop (live: the dump) was asked for */
+        uint64_t dumped_ms;        /* live: the checkpoint in place */
+        uint64_t sent_ms;          /* the archive sent, the target at its import's end */
+        struct inst_waiter stopw;  /* cold: the stop; live: the dump */
+        struct inst_waiter restw;  /* live, after a failure: the restore here */
+        vs_error failure;          /* live: why it failed, while restoring here */
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
 };
@@ -72,9 +88,11 @@ static bool host_valid(const char *h) {
 }
 
 static void marker_write(struct mig *m, const char *phase) {
-        char text[300];
-        int n = snprintf(text, sizeof(text), "{\"host\":\"%s\",\"was_running\":%s,\"phase\":\"%s\"}\n", m->host,
-                         m->was_running ? "true" : "false", phase);
+        char text[400];
+        int n = snprintf(text, sizeof(text),
+                         "{\"host\":\"%s\",\"was_running\":%s,\"live\":%s,\"unlocked_mounts\":%s,\"phase\":\"%s\"}\n",
+                         m->host, m->was_running ? "true" : "false", m->live ? "true" : "false",
+                         m->unlocked_mounts ? "true" : "false", phase);
         int r = vs_write_atomic(m->marker, text, (size_t) n, 0600);
         if (r < 0)
                 log_warn("Failed to write %s: %s, ignoring", m->marker, strerror(-r));
@@ -159,7 +177,14 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
 static int mig_run(void *arg, vs_error *err) {
         struct mig *m = arg;
         char why[512] = "", script[512];
-        if (m->was_running)
+        if (m->live)
+                /* restore's output but its error line goes: the last line
+                 * is the target's reason */
+                snprintf(script, sizeof(script),
+                         "vsctl import - >/dev/null && { vsctl restore %s%s >/dev/null || { vsctl destroy --force %s "
+                         ">/dev/null 2>&1; exit 3; }; }",
+                         m->name, m->unlocked_mounts ? " --unlocked-mounts" : "", m->name);
+        else if (m->was_running)
                 snprintf(script, sizeof(script),
                          "vsctl import - >/dev/null && { vsctl start %s || { vsctl destroy --force %s >/dev/null 2>&1; "
                          "exit 3; }; }",
@@ -185,7 +210,7 @@ static int mig_run(void *arg, vs_error *err) {
         r = remote_wait(pid, out, why, sizeof(why), &status);
         /* the target's reason first: its refusal is why the pipe broke */
         if (r < 0 && status == 3)
-                return vs_err_msg(err, EIO, "%s did not start it: %s", m->host, why);
+                return vs_err_msg(err, EIO, "%s did not %s it: %s", m->host, m->live ? "restore" : "start", why);
         if (r < 0)
                 return vs_err_msg(err, EIO, "%s did not take it: %s", m->host, why);
         if (wr < 0) {
@@ -204,27 +229,66 @@ static void mig_free(struct mig *m) {
         free(m);
 }
 
+static void moved(struct mig *m) {
+        struct instance *i = m->i;
+        uint64_t end = now_ms(), down = end - m->stop_ms;
+        if (m->live) {
+                op_set_detail(m->op, "frozen_ms", (int64_t) down);
+                op_set_detail(m->op, "dump_ms", (int64_t) (m->dumped_ms - m->stop_ms));
+                op_set_detail(m->op, "copy_restore_ms", (int64_t) (end - m->dumped_ms));
+        } else
+                op_set_detail(m->op, "downtime_ms", (int64_t) down);
+        log_info("Instance %s moved to %s%s (%s for %llu ms)", m->name, m->host, m->live ? " live" : "",
+                 m->live ? "frozen" : "down", (unsigned long long) down);
+        inst_emit(i, "migrated", json_pack("{s:s, s:b, s:I}", "host", m->host, "live", m->live,
+                                           m->live ? "frozen_ms" : "downtime_ms", (json_int_t) down));
+        vs_error derr = { 0 };
+        if (inst_destroy(i, &derr) < 0)
+                log_warn("Instance %s: moved, but its copy here stays: %s", m->name, derr.msg);
+        (void) unlink(m->marker);
+        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+        op_finish(m->op, 0, NULL);
+        mig_free(m);
+}
+
+/* live: the checkpoint restored here again after a failed move (or not) */
+static void on_restored_here(struct inst_waiter *w, int result, const vs_error *rerr) {
+        struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, restw));
+        vs_error err = m->failure;
+        if (result < 0) {
+                log_err("Instance %s: not restored after the failed move: %s", m->name, rerr->msg);
+                size_t n = strlen(err.msg);
+                snprintf(err.msg + n, sizeof(err.msg) - n, "; restoring it here failed too (it stays checkpointed): %s",
+                         rerr->msg);
+        } else
+                (void) unlink(m->marker);
+        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+        op_finish(m->op, -err.code, &err);
+        mig_free(m);
+}
+
 static void mig_done(void *userdata, int result, const vs_error *werr) {
         struct mig *m = userdata;
         struct instance *i = m->i;
         vs_error err = { 0 };
         i->busy[0] = '\0';
         if (result >= 0) {
-                uint64_t down = now_ms() - m->stop_ms;
-                op_set_detail(m->op, "downtime_ms", (int64_t) down);
-                log_info("Instance %s moved to %s (down for %llu ms)", m->name, m->host, (unsigned long long) down);
-                inst_emit(i, "migrated", json_pack("{s:s, s:I}", "host", m->host, "downtime_ms", (json_int_t) down));
-                vs_error derr = { 0 };
-                if (inst_destroy(i, &derr) < 0)
-                        log_warn("Instance %s: moved, but its copy here stays: %s", m->name, derr.msg);
-                (void) unlink(m->marker);
-                op_finish(m->op, 0, NULL);
-                mig_free(m);
+                moved(m);
                 return;
         }
         err = *werr;
         vs_err_prefix(&err, "Failed to move '%s' to %s", m->name, m->host);
         log_err("%s", err.msg);
+        if (m->live) {
+                /* the marker stays until it runs here again: a daemon
+                 * killed meanwhile restores it at its start */
+                vs_error rerr = { 0 };
+                m->failure = err;
+                m->restw.done = on_restored_here;
+                if (ckpt_restore(i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
+                        on_restored_here(&m->restw, -EIO, &rerr);
+                return;
+        }
         if (m->was_running) {
                 vs_error serr = { 0 };
                 if (inst_start(i, &serr) < 0)
@@ -255,17 +319,52 @@ static void copy_begin(struct mig *m) {
 static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
         struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, stopw));
         if (result < 0) {
+                /* live: CRIU resumed it as it was (checkpoint.c) */
                 vs_error e = *err;
-                vs_err_prefix(&e, "Failed to move '%s' to %s: stop it", m->name, m->host);
+                vs_err_prefix(&e, "Failed to move '%s' to %s: %s it", m->name, m->host, m->live ? "checkpoint" : "stop");
                 (void) unlink(m->marker);
                 op_finish(m->op, result, &e);
                 mig_free(m);
                 return;
         }
+        m->dumped_ms = now_ms();
+        if (m->live && m->i->state != INST_CHECKPOINTED) {
+                /* it ended otherwise meanwhile (a halt from inside): a
+                 * stopped instance moves cold, not here */
+                vs_error e = { 0 };
+                vs_err_msg(&e, EIO, "Failed to move '%s' to %s: it is %s after its checkpoint", m->name, m->host,
+                           inst_state_name(m->i->state));
+                (void) unlink(m->marker);
+                op_finish(m->op, -EIO, &e);
+                mig_free(m);
+                return;
+        }
+        if (m->live)
+                marker_write(m, "copy");
         copy_begin(m);
 }
 
-int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error *err) {
+/* What a live move needs that a cold one does not, checked before
+ * anything is stopped. */
+static int live_check(struct instance *i, bool unlocked_mounts, vs_error *err) {
+        if (i->state != INST_RUNNING)
+                return vs_err_msg(err, EBUSY, "instance '%s' is %s; a live move takes a running instance (move it --cold)",
+                                  i->cfg.name, inst_state_name(i->state));
+        if (access(i->vsd->set.criu, X_OK) < 0)
+                return vs_err_msg(err, EOPNOTSUPP,
+                                  "CRIU is not available: %s: %s (install it with 'make deps', or set [checkpoint] criu)",
+                                  i->vsd->set.criu, strerror(errno));
+        /* the target restores it: the same rule as a restore here
+         * (ckpt_restore in checkpoint.h) */
+        if (!inst_privileged(i->cfg.security.privileged) && !unlocked_mounts)
+                return vs_err_msg(err, EPERM,
+                                  "a restored unprivileged instance's mounts are not locked (its root could unmount "
+                                  "the masked paths until its next start); accept that for the live move with "
+                                  "--unlocked-mounts (\"unlocked_mounts\": true), or move it --cold");
+        return 0;
+}
+
+int mig_start(struct instance *i, const char *host, const struct mig_options *o, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (!host_valid(host))
                 return vs_err_msg(err, EINVAL, "invalid host '%.60s': an ssh destination, [user@]host", host);
@@ -273,6 +372,8 @@ int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
         if (inst_check_idle(i, err) < 0)
                 return -EBUSY;
+        if (o->live && live_check(i, o->unlocked_mounts, err) < 0)
+                return vs_err_prefix(err, "Failed to move '%s' live", i->cfg.name);
         if (i->state != INST_RUNNING && !inst_is_down(i))
                 return vs_err_msg(err, EBUSY, "instance '%s' is %s; it moves running, stopped or checkpointed",
                                   i->cfg.name, inst_state_name(i->state));
@@ -286,14 +387,16 @@ int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error
         snprintf(m->marker, sizeof(m->marker), "%s/%s.migrating", v->set.run_dir, i->cfg.name);
         snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
         m->was_running = i->state == INST_RUNNING;
+        m->live = o->live;
+        m->unlocked_mounts = o->unlocked_mounts;
         int r = op_begin(v, "migrate", i->cfg.name, host, &m->op, err);
         if (r < 0) {
                 mig_free(m);
                 return r;
         }
         /* for the next daemon, should this one die before the end */
-        marker_write(m, "copy");
-        m->stop_ms = now_ms();
+        marker_write(m, m->live ? "dump" : "copy");
+        m->begin_ms = m->stop_ms = now_ms();
         if (ret_op)
                 *ret_op = m->op;
         if (!m->was_running) {
@@ -301,21 +404,74 @@ int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error
                 return 0;
         }
         m->stopw.done = on_stopped;
-        r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, err);
-        if (r > 0)
-                on_stopped(&m->stopw, 0, NULL);
-        else if (r < 0) {
-                (void) unlink(m->marker);
-                op_finish(m->op, r, err);
-                mig_free(m);
-                if (ret_op)
-                        *ret_op = NULL;
-                return vs_err_prefix(err, "Failed to move '%s'", i->cfg.name);
+        if (m->live) {
+                /* the checkpoint's own operation is listed too; this one
+                 * is what the client follows */
+                r = ckpt_take(i, false, &m->stopw, NULL, err);
+                if (r >= 0)
+                        return 0;
+        } else {
+                r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, err);
+                if (r > 0)
+                        on_stopped(&m->stopw, 0, NULL);
+                if (r >= 0)
+                        return 0;
         }
-        return 0;
+        (void) unlink(m->marker);
+        op_finish(m->op, r, err);
+        mig_free(m);
+        if (ret_op)
+                *ret_op = NULL;
+        return vs_err_prefix(err, "Failed to move '%s'", i->cfg.name);
 }
 
 /* ---- after a crash ---------------------------------------------------------- */
+
+/* A live move's instance, being ended by ckpt_recover() (its dump was in
+ * place): restored once it is down. */
+struct mig_rec {
+        struct inst_waiter w;
+        struct instance *i;
+        bool unlocked_mounts;
+};
+
+static void rec_restore(struct instance *i, bool unlocked_mounts) {
+        vs_error err = { 0 };
+        if (ckpt_restore(i, unlocked_mounts, NULL, NULL, &err) < 0)
+                log_err("Instance %s: not restored after its interrupted move: %s", i->cfg.name, err.msg);
+        else
+                log_info("Instance %s: restoring it, its live move interrupted by vsd's end", i->cfg.name);
+}
+
+static void rec_down(struct inst_waiter *w, int result, const vs_error *err) {
+        struct mig_rec *r = (struct mig_rec *) w;
+        if (r->i->state == INST_CHECKPOINTED)
+                rec_restore(r->i, r->unlocked_mounts);
+        free(r);
+}
+
+static void recover_live(struct instance *i, bool unlocked_mounts) {
+        if (i->state == INST_CHECKPOINTED) {
+                rec_restore(i, unlocked_mounts);
+                return;
+        }
+        if (i->state != INST_STOPPING)
+                return; /* running: the dump was undone (ckpt_recover) */
+        struct mig_rec *r = calloc(1, sizeof(*r));
+        vs_error err = { 0 };
+        if (!r)
+                return;
+        r->w.done = rec_down;
+        r->i = i;
+        r->unlocked_mounts = unlocked_mounts;
+        int k = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &r->w, &err);
+        if (k > 0)
+                rec_down(&r->w, 0, NULL);
+        else if (k < 0) {
+                log_err("Instance %s: not restored after its interrupted move: %s", i->cfg.name, err.msg);
+                free(r);
+        }
+}
 
 void mig_recover(struct vsd *v) {
         for (size_t k = 0; k < v->n_inst;) {
@@ -327,11 +483,13 @@ void mig_recover(struct vsd *v) {
                         k++;
                         continue;
                 }
-                bool moved = strstr(text, "\"phase\":\"moved\"") != NULL;
+                bool moved_ = strstr(text, "\"phase\":\"moved\"") != NULL;
                 bool was_running = strstr(text, "\"was_running\":true") != NULL;
+                bool live = strstr(text, "\"live\":true") != NULL;
+                bool unlocked = strstr(text, "\"unlocked_mounts\":true") != NULL;
                 vs_error err = { 0 };
                 (void) unlink(marker);
-                if (moved && inst_is_down(i)) {
+                if (moved_ && inst_is_down(i)) {
                         /* the target confirmed it: this copy is the spare */
                         if (inst_destroy(i, &err) < 0) {
                                 log_warn("Instance %s: moved before vsd's end, but its copy here stays: %s", i->cfg.name,
@@ -341,7 +499,9 @@ void mig_recover(struct vsd *v) {
                                 log_info("Instance %s: finished its move, interrupted by vsd's end", i->cfg.name);
                         continue; /* destroyed: the next one is at k now */
                 }
-                if (!moved && was_running && i->state == INST_STOPPED) {
+                if (!moved_ && live)
+                        recover_live(i, unlocked);
+                else if (!moved_ && was_running && i->state == INST_STOPPED) {
                         if (inst_start(i, &err) < 0)
                                 log_err("Instance %s: not started again after its interrupted move: %s", i->cfg.name,
                                         err.msg);
