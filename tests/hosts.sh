@@ -120,7 +120,9 @@ hosts_up() {
 }
 
 _host_daemon_up() { # K
-        local k=$1 root=$T/root-h$k run=$T/run-h$k pid
+        # (two locals: the words of one are expanded before any is set)
+        local k=$1
+        local root=$T/root-h$k run=$T/run-h$k pid
         mkdir -p "$root/templates" "$run"
         EXTRA_FILES="$B/tests/probe:probe" "$VSD_SRC/templates/busybox/build.sh" "$root/templates/busybox" >/dev/null ||
                 fail "cannot build the busybox template for host $k"
