@@ -142,10 +142,16 @@ test_migrate_live_keeps_a_tcp_connection() {
         cpid=$!
         wait_for grep -q '^at 40$' "$T/echo.out"
         assert_eq "$(host_lan_port "$mac")" vb1 "the LAN's port for its MAC before the move"
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/arpwatch.py" eth0 \
+                "$T/echo.stop" >"$T/arp.out" 2>&1 &
+        local apid=$!
+        wait_for grep -q listening "$T/arp.out"
         out=$(host_vsctl 1 migrate lv1 h2 --live --unlocked-mounts)
         note "$out"
         assert_match "$out" "^lv1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
         assert_eq "$(host_lan_port "$mac")" vb2 "the LAN's port for its MAC right after the move"
+        # the target announced it: its gratuitous ARP reached the LAN
+        wait_for -t 10 grep -qx "garp $mac $ip" "$T/arp.out"
         assert_eq "$(h_state 2 lv1)" running "state on the target"
         h_clean 1 lv1
         # the connection goes on: more lines echoed after the move
@@ -153,6 +159,7 @@ test_migrate_live_keeps_a_tcp_connection() {
         wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
         touch "$T/echo.stop"
         wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        wait "$apid"
         note "client: $(tail -n1 "$T/echo.out") (lines, longest silence in ms)"
         assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
         # the same process (restored, not started again), data, address and MAC
