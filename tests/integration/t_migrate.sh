@@ -222,9 +222,9 @@ test_migrate_live_refused_or_unreachable() {
         host_vsctl 2 create lv3 --net none
         before=$(ls -A "$T/root-h2/instances")
         expect_fail host_vsctl 1 --json migrate lv3 h2 --live
-        assert_match "$LAST_ERR" "h2 did not take it: .*instance 'lv3' already exists" "refusal"
+        assert_match "$LAST_ERR" "h2 cannot take it: .*instance 'lv3' already exists" "refusal"
         assert_eq "$(h_state 1 lv3)" running "state on the source after the refusal"
-        assert_eq "$(sleeper_pid 1 lv3)" "$pid0" "the sleeper after the refusal (restored)"
+        assert_eq "$(sleeper_pid 1 lv3)" "$pid0" "the sleeper after the refusal"
         assert_eq "$(host_vsctl 1 exec lv3 -- cat /root/data)" source "data on the source"
         assert_eq "$(ls -A "$T/root-h2/instances")" "$before" "the target's instances"
         assert_eq "$(h_state 2 lv3)" stopped "the target's own instance"

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -39,6 +40,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
+#include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
 #include "vsd/inst/checkpoint.h"
@@ -47,6 +49,8 @@
 
 #define HOST_MAX 128
 #define SSH_WORDS 32
+/* what the target's shell says once its session is up (a live move) */
+#define MIG_READY "vsd-migrate-ready"
 
 struct mig {
         struct instance *i;
@@ -64,7 +68,12 @@ struct mig {
         uint64_t sent_ms;          /* the archive sent, the target at its import's end */
         struct inst_waiter stopw;  /* cold: the stop; live: the dump */
         struct inst_waiter restw;  /* live, after a failure: the restore here */
-        vs_error failure;          /* live: why it failed, while restoring here */
+        vs_error failure;          /* live: why it failed (the dump's reason first) */
+        enum { DUMP_NONE, DUMP_RUNNING, DUMP_DONE, DUMP_FAILED } dump;
+        bool work_done;            /* live: the helper has ended (mig_done) */
+        int go;                    /* live: to the helper: a byte once the checkpoint is in place */
+        int ready;                 /* live: from the helper: a byte once the target waits */
+        struct loop_source *ready_src;
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
 };
@@ -101,8 +110,9 @@ static void marker_write(struct mig *m, const char *phase) {
 /* ---- in the helper ----------------------------------------------------------- */
 
 /* Start SSH HOST args... with stdin from in (-1: /dev/null), its output
- * into a memfd (*ret_out). */
-static int remote_spawn(struct mig *m, int in, const char *const *args, pid_t *ret_pid, int *ret_out) {
+ * into a memfd (*ret_out), its standard output into so instead when that
+ * is >= 0. */
+static int remote_spawn(struct mig *m, int in, int so, const char *const *args, pid_t *ret_pid, int *ret_out) {
         char words[256], *argv[SSH_WORDS + 8];
         size_t n = 0;
         snprintf(words, sizeof(words), "%s", m->ssh);
@@ -124,7 +134,7 @@ static int remote_spawn(struct mig *m, int in, const char *const *args, pid_t *r
         if (pid == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(so >= 0 ? so : out, 1) < 0 || dup2(out, 2) < 0)
                         _exit(127);
                 (void) signal(SIGPIPE, SIG_DFL);
                 char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "HOME=/root", NULL };
@@ -177,14 +187,7 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
 static int mig_run(void *arg, vs_error *err) {
         struct mig *m = arg;
         char why[512] = "", script[512];
-        if (m->live)
-                /* restore's output but its error line goes: the last line
-                 * is the target's reason */
-                snprintf(script, sizeof(script),
-                         "vsctl import - >/dev/null && { vsctl restore %s%s >/dev/null || { vsctl destroy --force %s "
-                         ">/dev/null 2>&1; exit 3; }; }",
-                         m->name, m->unlocked_mounts ? " --unlocked-mounts" : "", m->name);
-        else if (m->was_running)
+        if (m->was_running)
                 snprintf(script, sizeof(script),
                          "vsctl import - >/dev/null && { vsctl start %s || { vsctl destroy --force %s >/dev/null 2>&1; "
                          "exit 3; }; }",
@@ -197,7 +200,7 @@ static int mig_run(void *arg, vs_error *err) {
         pid_t pid = -1;
         int out = -EBADF;
         const char *const args[] = { script, NULL };
-        int r = remote_spawn(m, p[0], args, &pid, &out);
+        int r = remote_spawn(m, p[0], -EBADF, args, &pid, &out);
         close(p[0]);
         if (r < 0) {
                 close(p[1]);
@@ -210,7 +213,7 @@ static int mig_run(void *arg, vs_error *err) {
         r = remote_wait(pid, out, why, sizeof(why), &status);
         /* the target's reason first: its refusal is why the pipe broke */
         if (r < 0 && status == 3)
-                return vs_err_msg(err, EIO, "%s did not %s it: %s", m->host, m->live ? "restore" : "start", why);
+                return vs_err_msg(err, EIO, "%s did not start it: %s", m->host, why);
         if (r < 0)
                 return vs_err_msg(err, EIO, "%s did not take it: %s", m->host, why);
         if (wr < 0) {
@@ -223,9 +226,113 @@ static int mig_run(void *arg, vs_error *err) {
         return 0;
 }
 
+/* The first line of so that is word, skipping what came before it (a
+ * banner): 0, or -EIO when so ended first. */
+static int await_word(int so, const char *word) {
+        char line[256];
+        size_t n = 0;
+        for (;;) {
+                char c;
+                ssize_t k = read(so, &c, 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -EIO;
+                if (c != '\n') {
+                        if (n < sizeof(line) - 1)
+                                line[n++] = c;
+                        continue;
+                }
+                line[n] = '\0';
+                if (streq(line, word))
+                        return 0;
+                n = 0;
+        }
+}
+
+/* A live move's helper, started before the dump: the ssh session is made
+ * and the target's `vsctl import -` waits for the archive while the
+ * instance still runs (the handshake costs nothing of the frozen window).
+ * Then it says so to the loop (fd 5), waits for the loop's word that the
+ * checkpoint is in place (fd 4: a byte; its end without one: the dump
+ * failed, nothing is sent) and sends the archive with the checkpoint. */
+static int mig_run_live(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        const int go = 4, ready = 5;
+        char why[512] = "", script[600];
+        /* restore's output but its error line goes: the last line is the
+         * target's reason */
+        /* a name taken there is refused before anything is frozen here */
+        snprintf(script, sizeof(script),
+                 "if vsctl info %s >/dev/null 2>&1; then echo \"instance '%s' already exists\" >&2; exit 4; fi; "
+                 "echo " MIG_READY " && vsctl import - >/dev/null && { vsctl restore %s%s >/dev/null || "
+                 "{ vsctl destroy --force %s >/dev/null 2>&1; exit 3; }; }",
+                 m->name, m->name, m->name, m->unlocked_mounts ? " --unlocked-mounts" : "", m->name);
+        int in[2], so[2];
+        if (pipe2(in, O_CLOEXEC) < 0)
+                return vs_err(err, errno, "make a pipe");
+        if (pipe2(so, O_CLOEXEC) < 0) {
+                int e = errno;
+                close(in[0]);
+                close(in[1]);
+                return vs_err(err, e, "make a pipe");
+        }
+        pid_t pid = -1;
+        int out = -EBADF, status = 0;
+        const char *const args[] = { script, NULL };
+        int r = remote_spawn(m, in[0], so[1], args, &pid, &out);
+        close(in[0]);
+        close(so[1]);
+        if (r < 0) {
+                close(in[1]);
+                close(so[0]);
+                return vs_err(err, -r, "run %s", m->ssh);
+        }
+        r = await_word(so[0], MIG_READY);
+        close(so[0]);
+        if (r < 0) {
+                close(in[1]);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
+                                  why[0] ? why : "its session ended at once");
+        }
+        char c = 'r';
+        ssize_t k;
+        while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
+                ;
+        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                ;
+        if (k != 1) {
+                /* the dump failed: an empty archive, refused there */
+                close(in[1]);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
+        }
+        /* this helper's copy of the instance is from before the dump; the
+         * daemon's is checkpointed now, and so is its directory */
+        m->i->state = INST_CHECKPOINTED;
+        vs_error aerr = { 0 };
+        int wr = xfer_write_archive(m->i, in[1], false, false, op_progress(m->op), &aerr);
+        close(in[1]);
+        r = remote_wait(pid, out, why, sizeof(why), &status);
+        if (r < 0 && status == 3)
+                return vs_err_msg(err, EIO, "%s did not restore it: %s", m->host, why);
+        if (r < 0)
+                return vs_err_msg(err, EIO, "%s did not take it: %s", m->host, why);
+        if (wr < 0) {
+                *err = aerr;
+                return wr;
+        }
+        marker_write(m, "moved");
+        return 0;
+}
+
 /* ---- in the loop ------------------------------------------------------------- */
 
 static void mig_free(struct mig *m) {
+        loop_remove(m->ready_src);
+        safe_close(&m->ready);
+        safe_close(&m->go);
         free(m);
 }
 
@@ -267,10 +374,53 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
         mig_free(m);
 }
 
+/* live: it ended without the target having it, with m->failure */
+static void live_failed(struct mig *m) {
+        struct instance *i = m->i;
+        i->busy[0] = '\0';
+        log_err("%s", m->failure.msg);
+        if (m->dump != DUMP_DONE) {
+                /* never dumped, or CRIU resumed it: it runs on as it was */
+                (void) unlink(m->marker);
+                op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+                op_finish(m->op, -m->failure.code, &m->failure);
+                mig_free(m);
+                return;
+        }
+        /* the marker stays until it runs here again: a daemon killed
+         * meanwhile restores it at its start */
+        vs_error rerr = { 0 };
+        m->restw.done = on_restored_here;
+        if (ckpt_restore(i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
+                on_restored_here(&m->restw, -EIO, &rerr);
+}
+
+static void live_done(struct mig *m, int result, const vs_error *werr) {
+        m->work_done = true;
+        if (result >= 0 && m->dump == DUMP_DONE) {
+                m->i->busy[0] = '\0';
+                moved(m);
+                return;
+        }
+        if (m->dump != DUMP_FAILED) {
+                m->failure = *werr;
+                if (result >= 0)
+                        vs_err_msg(&m->failure, EIO, "the move ended before its checkpoint");
+                vs_err_prefix(&m->failure, "Failed to move '%s' to %s", m->name, m->host);
+        }
+        if (m->dump == DUMP_RUNNING)
+                return; /* on_stopped() goes on once the dump has ended */
+        live_failed(m);
+}
+
 static void mig_done(void *userdata, int result, const vs_error *werr) {
         struct mig *m = userdata;
         struct instance *i = m->i;
         vs_error err = { 0 };
+        if (m->live) {
+                live_done(m, result, werr);
+                return;
+        }
         i->busy[0] = '\0';
         if (result >= 0) {
                 moved(m);
@@ -279,16 +429,6 @@ static void mig_done(void *userdata, int result, const vs_error *werr) {
         err = *werr;
         vs_err_prefix(&err, "Failed to move '%s' to %s", m->name, m->host);
         log_err("%s", err.msg);
-        if (m->live) {
-                /* the marker stays until it runs here again: a daemon
-                 * killed meanwhile restores it at its start */
-                vs_error rerr = { 0 };
-                m->failure = err;
-                m->restw.done = on_restored_here;
-                if (ckpt_restore(i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
-                        on_restored_here(&m->restw, -EIO, &rerr);
-                return;
-        }
         if (m->was_running) {
                 vs_error serr = { 0 };
                 if (inst_start(i, &serr) < 0)
@@ -316,32 +456,107 @@ static void copy_begin(struct mig *m) {
                 op_set_cancel(m->op, op_cancel_cb, m);
 }
 
+/* live: the dump has ended (ckpt_take's waiter) */
+static void on_dumped(struct mig *m, int result, const vs_error *err) {
+        struct instance *i = m->i;
+        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        if (result >= 0 && i->state != INST_CHECKPOINTED) {
+                /* it ended otherwise meanwhile (a halt from inside) */
+                vs_error e = { 0 };
+                vs_err_msg(&e, EIO, "it is %s after its checkpoint", inst_state_name(i->state));
+                on_dumped(m, -EIO, &e);
+                return;
+        }
+        if (result < 0) {
+                /* CRIU resumed it as it was (checkpoint.c); the helper
+                 * hears the end of its pipe and sends nothing */
+                m->dump = DUMP_FAILED;
+                m->failure = *err;
+                vs_err_prefix(&m->failure, "Failed to move '%s' to %s: checkpoint it", m->name, m->host);
+                safe_close(&m->go);
+                if (m->work_done)
+                        live_failed(m);
+                return;
+        }
+        m->dump = DUMP_DONE;
+        m->dumped_ms = now_ms();
+        marker_write(m, "copy");
+        if (m->work_done) {
+                live_failed(m); /* its session ended meanwhile: restored here */
+                return;
+        }
+        char c = 'g';
+        if (write(m->go, &c, 1) != 1)
+                log_warn("Instance %s: failed to tell the move's helper to go on: %s", m->name, strerror(errno));
+        safe_close(&m->go);
+}
+
 static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
         struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, stopw));
+        if (m->live) {
+                on_dumped(m, result, err);
+                return;
+        }
         if (result < 0) {
-                /* live: CRIU resumed it as it was (checkpoint.c) */
                 vs_error e = *err;
-                vs_err_prefix(&e, "Failed to move '%s' to %s: %s it", m->name, m->host, m->live ? "checkpoint" : "stop");
+                vs_err_prefix(&e, "Failed to move '%s' to %s: stop it", m->name, m->host);
                 (void) unlink(m->marker);
                 op_finish(m->op, result, &e);
                 mig_free(m);
                 return;
         }
-        m->dumped_ms = now_ms();
-        if (m->live && m->i->state != INST_CHECKPOINTED) {
-                /* it ended otherwise meanwhile (a halt from inside): a
-                 * stopped instance moves cold, not here */
-                vs_error e = { 0 };
-                vs_err_msg(&e, EIO, "Failed to move '%s' to %s: it is %s after its checkpoint", m->name, m->host,
-                           inst_state_name(m->i->state));
-                (void) unlink(m->marker);
-                op_finish(m->op, -EIO, &e);
-                mig_free(m);
-                return;
-        }
-        if (m->live)
-                marker_write(m, "copy");
         copy_begin(m);
+}
+
+/* live: the target waits for the archive; the instance is dumped now */
+static int on_ready(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        struct mig *m = userdata;
+        struct instance *i = m->i;
+        char c;
+        ssize_t k = read(fd, &c, 1);
+        if (k < 0 && errno == EINTR)
+                return 0;
+        loop_remove(m->ready_src);
+        m->ready_src = NULL;
+        safe_close(&m->ready);
+        if (k != 1)
+                return 0; /* the helper ended before: mig_done() says why */
+        /* the dump's operation makes it busy in its own words */
+        i->busy[0] = '\0';
+        m->dump = DUMP_RUNNING;
+        m->stop_ms = now_ms();
+        m->stopw.done = on_stopped;
+        vs_error err = { 0 };
+        if (ckpt_take(i, false, &m->stopw, NULL, &err) < 0)
+                on_dumped(m, -EIO, &err);
+        return 0;
+}
+
+static int live_begin(struct mig *m, vs_error *err) {
+        struct instance *i = m->i;
+        int go[2], ready[2];
+        if (pipe2(go, O_CLOEXEC) < 0)
+                return vs_err(err, errno, "make a pipe");
+        if (pipe2(ready, O_CLOEXEC) < 0) {
+                int e = errno;
+                close(go[0]);
+                close(go[1]);
+                return vs_err(err, e, "make a pipe");
+        }
+        m->go = go[1];
+        m->ready = ready[0];
+        int keep[2] = { go[0], ready[1] };
+        int r = work_start_fds(i->vsd, m->work_id, mig_run_live, m, keep, 2, NULL, mig_done, m, err);
+        close(go[0]);
+        close(ready[1]);
+        if (r < 0)
+                return r;
+        /* from here on mig_done() comes, whatever happens */
+        if (loop_add_fd(i->vsd->loop, m->ready, EPOLLIN, on_ready, m, &m->ready_src) < 0)
+                (void) work_cancel(i->vsd, m->work_id);
+        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        op_set_cancel(m->op, op_cancel_cb, m);
+        return 0;
 }
 
 /* What a live move needs that a cold one does not, checked before
@@ -389,6 +604,7 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->was_running = i->state == INST_RUNNING;
         m->live = o->live;
         m->unlocked_mounts = o->unlocked_mounts;
+        m->go = m->ready = -EBADF;
         int r = op_begin(v, "migrate", i->cfg.name, host, &m->op, err);
         if (r < 0) {
                 mig_free(m);
@@ -405,9 +621,10 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         }
         m->stopw.done = on_stopped;
         if (m->live) {
-                /* the checkpoint's own operation is listed too; this one
-                 * is what the client follows */
-                r = ckpt_take(i, false, &m->stopw, NULL, err);
+                /* the session first, the dump (ckpt_take, an operation
+                 * of its own; this one is what the client follows) once
+                 * the target waits */
+                r = live_begin(m, err);
                 if (r >= 0)
                         return 0;
         } else {
