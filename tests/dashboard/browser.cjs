@@ -12,7 +12,7 @@
 //   console:NAME         open NAME's console, type a command and see its output
 //                        (the shell computes it: the echo of the keys alone does
 //                        not match), see the shell's `stty size` be the
-//                        terminal's, close it
+//                        terminal's, its text in xterm's colours, close it
 // Prints one line per step ("ok STEP ..."); exits non-zero with the reason
 // on the first failure.
 "use strict";
@@ -96,6 +96,8 @@ async function main() {
             const deadline = Date.now() + TIMEOUT;
             for (;;) {
               const text = await screen();
+          // DASH_SHOT=FILE: how the terminal looks, for a person to check
+          if (process.env.DASH_SHOT) await page.screenshot({ path: process.env.DASH_SHOT, fullPage: true });
               if (ok(text)) return text;
               if (Date.now() > deadline) throw new Error(`console of ${arg}: no ${what} on the screen: ${JSON.stringify(text)}`);
               await page.waitForTimeout(100);
@@ -113,6 +115,10 @@ async function main() {
           await until("size-2", (t) => t.includes("size-2"));
           const text = await screen();
           if (!text.includes(size)) throw new Error(`console of ${arg}: stty size is not the terminal's ${size}: ${JSON.stringify(text)}`);
+          // xterm.js's own rules apply under the page's CSP: its text is
+          // drawn in the terminal's colour, not the page's
+          const color = await page.$eval("#term .xterm-rows", (e) => getComputedStyle(e).color);
+          if (color !== "rgb(255, 255, 255)") throw new Error(`console of ${arg}: the terminal's text is ${color}, not xterm's white: its styles were not applied`);
           await page.click("#console-close");
           await page.waitForSelector("#console", { state: "hidden" });
           console.log(`ok console ${arg} hello42 size ${size}`);
