@@ -11,6 +11,8 @@ MODE:
   bad:KIND     send one malformed frame (KIND: unmasked, opcode, length,
                huge, early), and wait for vsd to close the connection;
                prints "closed CODE" (its close frame) or "eof"
+  wait         type a command, see its output, print "attached", then wait
+               for vsd to end the session: "closed CODE" or "eof"
   noread:SECS  attach and read nothing for SECS seconds, then read what
                there is; prints "eof BYTES" when vsd has closed the
                connection, "open BYTES" when it still sends past 16 MiB
@@ -146,7 +148,7 @@ def main():
     if status != 101:
         sys.exit(f"wsclient: handshake answered {status}: {c.buf[:200]!r}")
     deadline = time.time() + float(os.environ.get("WS_TIMEOUT", "20"))
-    if mode == "echo":
+    if mode in ("echo", "wait"):
         c.sock.sendall(frame(0x1, b'{"resize": {"rows": 30, "cols": 100}}'))
         c.sock.sendall(frame(0x2, b"\necho ws$((6*7))\n"))
         out = b""
@@ -156,11 +158,14 @@ def main():
                 sys.exit(f"wsclient: vsd closed the console before ws42 came: {out[-300:]!r}")
             if f[0] == 0x2:
                 out += f[1]
-        c.sock.sendall(frame(0x8, struct.pack(">H", 1000)))
-        print("ok echo ws42")
-        return
-    if mode.startswith("bad:"):
-        if mode != "bad:early":
+        if mode == "echo":
+            c.sock.sendall(frame(0x8, struct.pack(">H", 1000)))
+            print("ok echo ws42")
+            return
+        print("attached", flush=True)
+        deadline = time.time() + 3600  # the test ends it
+    if mode == "wait" or mode.startswith("bad:"):
+        if mode.startswith("bad:") and mode != "bad:early":
             c.sock.sendall(bad[mode[4:]])
         while True:
             f = c.next_frame(deadline)

@@ -205,3 +205,33 @@ test_dashboard_console_slow_reader() {
         [ "${out#eof }" -lt $((8 << 20)) ] || fail "vsd queued ${out#eof } bytes for a browser that did not read"
         assert_match "$(ws web echo --token "$DASH_TOKEN")" "ok echo ws42" "the console after the dropped browser"
 }
+
+# The console's end ends the browser's session, with a close frame: the
+# instance stopping, the daemon exiting (which waits for no browser).
+# timeout test_dashboard_console_ends 120
+test_dashboard_console_ends() {
+        dash_up
+        vsctl create web --start
+        console_prompt web
+        ws web wait --token "$DASH_TOKEN" >"$T/wait1" 2>&1 &
+        local wpid=$!
+        wait_for grep -q attached "$T/wait1"
+        vsctl stop web
+        wait "$wpid" || fail "$(cat "$T/wait1")"
+        assert_match "$(cat "$T/wait1")" "closed 1001" "the browser's session when its instance stopped"
+
+        # the new boot's shell: one more prompt in the log than before
+        local prompts
+        prompts=$(grep -c "@web" "$T/root/instances/web/console.log")
+        vsctl start web
+        wait_for sh -c '[ "$(grep -c @web "$1")" -gt "$2" ]' - "$T/root/instances/web/console.log" "$prompts"
+        ws web wait --token "$DASH_TOKEN" >"$T/wait2" 2>&1 &
+        wpid=$!
+        wait_for grep -q attached "$T/wait2"
+        vsd_stop
+        wait "$wpid" || fail "$(cat "$T/wait2")"
+        assert_match "$(cat "$T/wait2")" "closed 1001" "the browser's session when the daemon exited"
+        vsd_up
+        assert_eq "$(inst_state web)" running "web after the daemon's restart"
+        assert_match "$(ws web echo --token "$DASH_TOKEN")" "ok echo ws42" "the console after the daemon's restart"
+}
