@@ -301,3 +301,40 @@ test_migrate_live_source_daemon_killed() {
         wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q lv6"
         h_clean 2 lv6
 }
+
+# The source's daemon killed while the target restores (its CRIU made slow
+# by a wrapper): the target finishes the restore on its own, so the next
+# source daemon must find it running there and remove its own copy, not
+# restore it too.  It runs on exactly one host.
+# timeout test_migrate_live_source_killed_during_target_restore 300
+test_migrate_live_source_killed_during_target_restore() {
+        needs_criu
+        local pid0 client
+        mkdir -p "$T/slowcriu"
+        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
+                >"$T/slowcriu/criu"
+        chmod +x "$T/slowcriu/criu"
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+        host_vsctl 1 create lv7 --privileged --start
+        sleeper_start 1 lv7
+        pid0=$(sleeper_pid 1 lv7)
+        host_vsctl 1 migrate lv7 h2 --live >/dev/null 2>&1 &
+        client=$!
+        # imported there: its restore is under way
+        wait_for -t 60 test -d "$T/root-h2/instances/lv7"
+        host_daemon_kill9 1
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        # settled: running on one host, gone from the other
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info lv7 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 1)' info lv7 >/dev/null 2>&1 ||
+                { [ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv7 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 2)' info lv7 >/dev/null 2>&1; }"
+        sleep 2 # nothing more happens after: still one
+        local on=0 k
+        for k in 1 2; do
+                [ "$(h_state "$k" lv7 2>/dev/null)" != running ] || on=$((on + 1))
+        done
+        assert_eq "$on" 1 "hosts running lv7"
+        [ ! -e "$T/run-h1/lv7.migrating" ] || fail "the move's record stays"
+}

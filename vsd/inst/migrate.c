@@ -60,6 +60,7 @@ struct mig {
         char marker[600];
         bool was_running;
         bool checkpointed;
+        bool maybe_sent;           /* recovery: the archive may have gone (phase "copy") */
         bool live;
         bool unlocked_mounts;      /* live: restore unprivileged with unlocked mounts */
         uint64_t begin_ms;         /* when the move was asked for (monotonic) */
@@ -644,13 +645,81 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
 
 /* ---- after a crash ---------------------------------------------------------- */
 
-/* A live move's instance, being ended by ckpt_recover() (its dump was in
- * place): restored once it is down. */
-struct mig_rec {
-        struct inst_waiter w;
-        struct instance *i;
-        bool unlocked_mounts;
-};
+/*
+ * A live move interrupted after the archive went (phase "copy") may have
+ * been restored by the target on its own: its `vsctl restore` does not end
+ * with the session.  So the target is asked first, in a helper, over the
+ * same ssh: the instance running there means the move happened (the copy
+ * here goes); absent there (or made absent: a copy there that neither runs
+ * nor is being restored is destroyed) means it runs here again.  A target
+ * that cannot be asked leaves the choice to this side: restored here.
+ */
+
+#define MIG_ASK_SEP "--vsd-migrate-ops--"
+#define MIG_ASK_SECONDS 90
+
+/* In the helper: 0 when NAME runs on the target, -ENOENT when it is not
+ * there (any more), another < 0 when the target could not say. */
+static int ask_run(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        char script[300], why[512];
+        uint64_t deadline = now_ms() + MIG_ASK_SECONDS * 1000;
+        snprintf(script, sizeof(script), "vsctl --json info %s 2>&1; echo " MIG_ASK_SEP "; vsctl --json op list 2>&1",
+                 m->name);
+        for (;;) {
+                const char *const args[] = { script, NULL };
+                pid_t pid;
+                int out, status = 0;
+                int r = remote_spawn(m, -EBADF, -EBADF, args, &pid, &out);
+                if (r < 0)
+                        return vs_err(err, -r, "run %s", m->ssh);
+                char text[65536];
+                /* (remote_wait closes the fd it is given) */
+                int keep = fcntl(out, F_DUPFD_CLOEXEC, 3);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                ssize_t n = keep >= 0 ? pread(keep, text, sizeof(text) - 1, 0) : -1;
+                text[n > 0 ? n : 0] = '\0';
+                safe_close(&keep);
+                char *sep = strstr(text, MIG_ASK_SEP);
+                if (status == 255 || !sep)
+                        return vs_err_msg(err, EHOSTUNREACH, "%s cannot be asked: %s", m->host, why[0] ? why : "no answer");
+                *sep = '\0';
+                if (strstr(text, "no such instance"))
+                        return -ENOENT;
+                json_t *info = json_loads(text, 0, NULL), *ops = json_loads(sep + strlen(MIG_ASK_SEP), 0, NULL);
+                const char *state = json_string_value(json_object_get(info, "state"));
+                bool running = state && streq(state, "running"), busy = false;
+                size_t k;
+                json_t *o;
+                json_array_foreach(ops, k, o) {
+                        const char *t = json_string_value(json_object_get(o, "target"));
+                        const char *st = json_string_value(json_object_get(o, "state"));
+                        if (t && st && streq(t, m->name) && streq(st, "running"))
+                                busy = true;
+                }
+                json_decref(info);
+                json_decref(ops);
+                if (!state)
+                        return vs_err_msg(err, EPROTO, "%s gave no state of '%s'", m->host, m->name);
+                if (running)
+                        return 0;
+                if (!busy) {
+                        /* imported, not restored, nothing under way: gone
+                         * there (a restore starting meanwhile makes the
+                         * destroy fail: asked again) */
+                        char kill_script[200];
+                        snprintf(kill_script, sizeof(kill_script), "vsctl destroy --force %s >/dev/null", m->name);
+                        const char *const kargs[] = { kill_script, NULL };
+                        if (remote_spawn(m, -EBADF, -EBADF, kargs, &pid, &out) >= 0 &&
+                            remote_wait(pid, out, why, sizeof(why), &status) >= 0)
+                                return -ENOENT;
+                }
+                if (now_ms() > deadline)
+                        return vs_err_msg(err, ETIMEDOUT, "%s has been busy with '%s' for %d s", m->host, m->name,
+                                          MIG_ASK_SECONDS);
+                sleep(1);
+        }
+}
 
 static void rec_restore(struct instance *i, bool unlocked_mounts) {
         vs_error err = { 0 };
@@ -660,33 +729,99 @@ static void rec_restore(struct instance *i, bool unlocked_mounts) {
                 log_info("Instance %s: restoring it, its live move interrupted by vsd's end", i->cfg.name);
 }
 
-static void rec_down(struct inst_waiter *w, int result, const vs_error *err) {
-        struct mig_rec *r = (struct mig_rec *) w;
-        if (r->i->state == INST_CHECKPOINTED)
-                rec_restore(r->i, r->unlocked_mounts);
-        free(r);
+static void ask_done(void *userdata, int result, const vs_error *werr) {
+        struct mig *m = userdata;
+        struct instance *i = m->i;
+        i->busy[0] = '\0';
+        (void) unlink(m->marker);
+        if (result >= 0) {
+                vs_error err = { 0 };
+                if (inst_destroy(i, &err) < 0)
+                        log_warn("Instance %s: it runs on %s, but its copy here stays: %s", m->name, m->host, err.msg);
+                else
+                        log_info("Instance %s: it runs on %s: its move, interrupted by vsd's end, is finished",
+                                 m->name, m->host);
+        } else {
+                if (result != -ENOENT)
+                        log_warn("Instance %s: %s; restored here", m->name, werr->msg);
+                rec_restore(i, m->unlocked_mounts);
+        }
+        mig_free(m);
 }
 
-static void recover_live(struct instance *i, bool unlocked_mounts) {
-        if (i->state == INST_CHECKPOINTED) {
-                rec_restore(i, unlocked_mounts);
+/* Down and checkpointed: restored here, or first the target asked when
+ * the archive may have gone. */
+static void rec_settle(struct mig *m) {
+        struct instance *i = m->i;
+        vs_error err = { 0 };
+        if (i->state != INST_CHECKPOINTED) {
+                (void) unlink(m->marker);
+                mig_free(m);
                 return;
         }
-        if (i->state != INST_STOPPING)
-                return; /* running: the dump was undone (ckpt_recover) */
-        struct mig_rec *r = calloc(1, sizeof(*r));
-        vs_error err = { 0 };
-        if (!r)
+        if (!m->maybe_sent) {
+                (void) unlink(m->marker);
+                rec_restore(i, m->unlocked_mounts);
+                mig_free(m);
                 return;
-        r->w.done = rec_down;
-        r->i = i;
-        r->unlocked_mounts = unlocked_mounts;
-        int k = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &r->w, &err);
+        }
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, ask_done, m, &err) < 0) {
+                vs_error e = err;
+                ask_done(m, -EIO, &e);
+                return;
+        }
+        snprintf(i->busy, sizeof(i->busy), "%s", "its interrupted move is being settled");
+        log_info("Instance %s: asking %s whether it runs there (its live move was interrupted by vsd's end)", m->name,
+                 m->host);
+}
+
+static void rec_down(struct inst_waiter *w, int result, const vs_error *err) {
+        struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, stopw));
+        rec_settle(m);
+}
+
+static void recover_live(struct instance *i, const char *text, const char *marker) {
+        if (i->state != INST_CHECKPOINTED && i->state != INST_STOPPING) {
+                (void) unlink(marker); /* running: the dump was undone (ckpt_recover) */
+                return;
+        }
+        json_t *j = json_loads(text, 0, NULL);
+        const char *host = json_string_value(json_object_get(j, "host"));
+        const char *phase = json_string_value(json_object_get(j, "phase"));
+        struct mig *m = calloc(1, sizeof(*m));
+        if (!m || !host || !host_valid(host)) {
+                log_err("Instance %s: %s is not a move's record; restored here", i->cfg.name, marker);
+                json_decref(j);
+                free(m);
+                (void) unlink(marker);
+                if (i->state == INST_CHECKPOINTED)
+                        rec_restore(i, true);
+                return;
+        }
+        m->i = i;
+        m->go = m->ready = -EBADF;
+        m->live = true;
+        snprintf(m->name, sizeof(m->name), "%s", i->cfg.name);
+        snprintf(m->host, sizeof(m->host), "%s", host);
+        snprintf(m->ssh, sizeof(m->ssh), "%s", i->vsd->set.migrate_ssh);
+        snprintf(m->marker, sizeof(m->marker), "%s", marker);
+        snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
+        m->unlocked_mounts = json_is_true(json_object_get(j, "unlocked_mounts"));
+        m->maybe_sent = phase && streq(phase, "copy");
+        json_decref(j);
+        if (i->state == INST_CHECKPOINTED) {
+                rec_settle(m);
+                return;
+        }
+        /* being ended by ckpt_recover(), its dump in place */
+        vs_error err = { 0 };
+        m->stopw.done = rec_down;
+        int k = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, &err);
         if (k > 0)
-                rec_down(&r->w, 0, NULL);
+                rec_down(&m->stopw, 0, NULL);
         else if (k < 0) {
                 log_err("Instance %s: not restored after its interrupted move: %s", i->cfg.name, err.msg);
-                free(r);
+                mig_free(m);
         }
 }
 
@@ -703,8 +838,13 @@ void mig_recover(struct vsd *v) {
                 bool moved_ = strstr(text, "\"phase\":\"moved\"") != NULL;
                 bool was_running = strstr(text, "\"was_running\":true") != NULL;
                 bool live = strstr(text, "\"live\":true") != NULL;
-                bool unlocked = strstr(text, "\"unlocked_mounts\":true") != NULL;
                 vs_error err = { 0 };
+                if (!moved_ && live) {
+                        /* the record stays until it is settled */
+                        recover_live(i, text, marker);
+                        k++;
+                        continue;
+                }
                 (void) unlink(marker);
                 if (moved_ && inst_is_down(i)) {
                         /* the target confirmed it: this copy is the spare */
@@ -716,9 +856,7 @@ void mig_recover(struct vsd *v) {
                                 log_info("Instance %s: finished its move, interrupted by vsd's end", i->cfg.name);
                         continue; /* destroyed: the next one is at k now */
                 }
-                if (!moved_ && live)
-                        recover_live(i, unlocked);
-                else if (!moved_ && was_running && i->state == INST_STOPPED) {
+                if (!moved_ && was_running && i->state == INST_STOPPED) {
                         if (inst_start(i, &err) < 0)
                                 log_err("Instance %s: not started again after its interrupted move: %s", i->cfg.name,
                                         err.msg);
