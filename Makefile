@@ -34,7 +34,7 @@ CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
-VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl -larchive -lmd
+VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl -larchive -lmd -lz
 VSCTL_LIBS = -ljansson
 
 BASE_SRC  := $(wildcard base/*.c)

@@ -130,8 +130,8 @@ const struct vsctl_command vsctl_commands[] = {
         { "events", cmd_events, "Show what happens to instances: OOM kills, starts, stops, ...",
           "[NAME] [--since SEQ | --past] [--follow | --no-follow] [--json]",
           "  --since SEQ         first show the kept events after sequence number SEQ\n"
-          "  --past              show every kept event (vsd keeps the last 1000), then\n"
-          "                      end\n"
+          "  --past              show every kept event (vsd keeps the last 1000, across\n"
+          "                      restarts), then end\n"
           "  --follow            with --past: then wait for new events too\n"
           "  --no-follow         end after the kept events instead of waiting for new\n"
           "                      ones (alone: every kept event)\n"

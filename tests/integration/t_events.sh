@@ -234,6 +234,86 @@ test_past_ends_unless_follow() {
         vsctl stop pe1 --kill
 }
 
+# All seqs of `vsctl events --past --json`, space-separated (a notice of
+# lost events has none).
+past_seqs() {
+        "$B/vsctl" --socket "$VSD_SOCKET" events --past --json | jq -r 'select(.type != "events-lost") | .seq' |
+                tr '\n' ' ' | sed 's/ $//'
+}
+
+# Strictly growing, by one: "3 4 5".
+consecutive() { # SEQS...
+        local prev= s
+        for s in "$@"; do
+                [ -z "$prev" ] || [ "$s" -eq $((prev + 1)) ] || return 1
+                prev=$s
+        done
+}
+
+# The events survive the daemon, through its journal on disk: after a
+# stop, after kill -9 and after a journal with damage at its end, the past
+# is shown and the sequence numbers go on where they were.
+test_journal_across_restarts() {
+        local before after last
+        vsctl create j1 --start
+        vsctl set j1 --pids 101
+        vsctl set j1 --pids 102
+        before=$(past_seqs)
+        last=${before##* }
+        note "before the stop: $before"
+
+        vsd_stop
+        vsd_up
+        vsctl set j1 --pids 103
+        after=$(past_seqs)
+        note "after the stop: $after"
+        [ "${after#"$before"}" != "$after" ] || fail "the past before the stop is gone: $after"
+        consecutive $after || fail "seq after a stop: $after"
+        [ "${after##* }" -gt "$last" ] || fail "seq restarted: $after"
+        assert_eq "$(vsctl events j1 --past --json | jq -r .type | head -4 | tr '\n' ' ')" "created started limits-changed limits-changed " \
+                "j1's first events after a stop"
+
+        before=$after
+        vsd_kill9
+        vsd_up
+        vsctl set j1 --pids 104
+        after=$(past_seqs)
+        note "after kill -9: $after"
+        [ "${after#"$before"}" != "$after" ] || fail "the past before kill -9 is gone: $after"
+        consecutive $after || fail "seq after kill -9: $after"
+
+        # a torn last record and a damaged one before it: skipped, said
+        # in the log, the rest kept
+        before=$after
+        last=${before##* }
+        vsd_stop
+        local j=$T/root/events.journal
+        [ -s "$j" ] || fail "no journal at $j"
+        sed -i '3s/"type"/"tYpe"/' "$j"
+        printf '0badc0de {"seq":%s,"ti' "$((last + 1))" >>"$j"
+        vsd_up
+        grep -q "Event journal .*: 1 damaged record skipped, [0-9]* bytes of a torn last record cut off" "$T/vsd.log" ||
+                fail "no warning of the damage: $(grep -i journal "$T/vsd.log" | tail -3)"
+        vsctl set j1 --pids 105
+        after=$(past_seqs)
+        note "after the damage: $after"
+        # the damaged third record is missing from the past, nothing else
+        local want
+        want=$(echo "$before" | tr ' ' '\n' | sed 3d | tr '\n' ' ' | sed 's/ $//')
+        [ "${after#"$want"}" != "$after" ] || fail "past after the damage: $after (expected it to start with $want)"
+        [ "$(echo "$after" | tr ' ' '\n' | sed -n '$p')" -gt "$last" ] || fail "seq after the damage: $after"
+        # and a reader is told one was lost where it was
+        assert_eq "$(vsctl events --past --json | jq -r 'select(.type == "events-lost") | .count')" 1 \
+                "events-lost notice for the damaged record"
+        # the torn end was cut off for good; the damaged record stays
+        # until its segment is dropped, and is skipped again
+        vsd_stop
+        vsd_up
+        grep "Event journal .*damaged" "$T/vsd.log" | tail -1 | grep -q ": 1 damaged record skipped, 0 bytes of a torn" ||
+                fail "after a clean restart: $(grep "Event journal" "$T/vsd.log" | tail -1)"
+        vsctl stop j1 --kill
+}
+
 fds_at_most() { # PID N
         [ "$(ls "/proc/$1/fd" | wc -l)" -le "$2" ]
 }
