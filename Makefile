@@ -34,7 +34,7 @@ CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
-VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl -larchive -lmd -lz
+VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl -larchive -lmd -lwslay -lnettle -lz
 VSCTL_LIBS = -ljansson
 
 BASE_SRC  := $(wildcard base/*.c)
@@ -92,7 +92,8 @@ $(DASH_DIR)/node_modules/.installed: dashboard/package.json dashboard/package-lo
 	touch $@
 $(DASH_DIR)/assets.c: $(DASH_DIR)/node_modules/.installed $(DASH_SRC) dashboard/embed.py
 	rm -rf $(DASH_DIR)/out && mkdir -p $(DASH_DIR)/out
-	$(DASH_DIR)/node_modules/.bin/esbuild dashboard/src/app.ts --bundle --minify --target=es2020 \
+	@# the packages are in the build directory, not beside the sources
+	NODE_PATH=$(abspath $(DASH_DIR)/node_modules) $(DASH_DIR)/node_modules/.bin/esbuild dashboard/src/app.ts --bundle --minify --target=es2020 \
 		--log-level=warning --outfile=$(DASH_DIR)/out/app.js
 	cp dashboard/src/*.html $(DASH_DIR)/out/
 	python3 dashboard/embed.py $(DASH_DIR)/out >$@.tmp && mv $@.tmp $@
@@ -128,7 +129,7 @@ DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libinip
        procps psmisc util-linux man-db jq lxcfs fuse3 \
        libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3 \
        prometheus systemd nodejs chromium libarchive-dev libmd-dev openssh-server \
-       zlib1g-dev dpkg-dev lintian
+       libwslay-dev nettle-dev zlib1g-dev dpkg-dev lintian
 deps: criu-deps
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

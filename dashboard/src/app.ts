@@ -3,6 +3,7 @@
 // login cookie authenticates; what changes something also sends the
 // X-Vsd-Dashboard header, which no other site's page can).
 import "./style.css";
+import { openConsole, type ConsoleView } from "./console";
 
 interface Instance {
   name: string;
@@ -35,6 +36,7 @@ const rows = new Map<string, HTMLTableRowElement>();
 const last = new Map<string, Sample>();
 const history = new Map<string, { mem: number[]; cpu: number[] }>();
 let busy = new Set<string>();
+let consoleView: { name: string; view: ConsoleView } | null = null;
 
 function $(sel: string): HTMLElement {
   const e = document.querySelector<HTMLElement>(sel);
@@ -132,8 +134,32 @@ function row(name: string): HTMLTableRowElement {
     b.addEventListener("click", () => void act(name, action));
     actions.append(b);
   }
+  const c = document.createElement("button");
+  c.type = "button";
+  c.textContent = "console";
+  c.dataset.console = name;
+  c.addEventListener("click", () => showConsole(name));
+  actions.append(c);
   rows.set(name, tr);
   return tr;
+}
+
+function hideConsole(): void {
+  consoleView?.view.close();
+  consoleView = null;
+  $("#console").hidden = true;
+}
+
+// one console at a time, below the list
+function showConsole(name: string): void {
+  hideConsole();
+  const section = $("#console");
+  section.hidden = false;
+  $("#console-name").textContent = name;
+  const view = openConsole(name, $("#term"), (text) => {
+    $("#console-state").textContent = text;
+  });
+  consoleView = { name, view };
 }
 
 function render(list: Instance[], stats: Map<string, Stats>, now: number): void {
@@ -179,6 +205,7 @@ function render(list: Instance[], stats: Map<string, Stats>, now: number): void 
       const up = i.state === "running" || i.state === "paused";
       b.disabled = busy.has(i.name) || (a === "start" ? up : !up);
     }
+    (tr.querySelector("button[data-console]") as HTMLButtonElement).disabled = i.state !== "running";
   }
   for (const [name, tr] of rows)
     if (!seen.has(name)) {
@@ -258,6 +285,7 @@ async function main(): Promise<void> {
   } catch (e) {
     status(`${e}`, true);
   }
+  $("#console-close").addEventListener("click", hideConsole);
   await refresh();
   window.setInterval(() => void refresh(), POLL_MS);
 }

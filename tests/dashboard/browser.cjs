@@ -9,6 +9,10 @@
 //                        first one's created event
 //   stop:NAME            click NAME's stop button, wait until the page shows it stopped
 //   badlogin             log in with a wrong token: the page must stay the login form
+//   console:NAME         open NAME's console, type a command and see its output
+//                        (the shell computes it: the echo of the keys alone does
+//                        not match), see the shell's `stty size` be the
+//                        terminal's, its text in xterm's colours, close it
 // Prints one line per step ("ok STEP ..."); exits non-zero with the reason
 // on the first failure.
 "use strict";
@@ -82,6 +86,42 @@ async function main() {
           await page.click(`${row} button[data-action="stop"]`);
           await page.waitForSelector(`${row}[data-state="stopped"]`);
           console.log(`ok stop ${arg}`);
+        } else if (what === "console") {
+          const row = `#instances tr[data-name="${arg}"]`;
+          await page.waitForSelector(`${row}[data-state="running"] button[data-console]:not([disabled])`);
+          await page.click(`${row} button[data-console]`);
+          await page.waitForSelector('#term[data-state="open"]');
+          const screen = () => page.$eval("#term .xterm-rows", (e) => e.textContent || "");
+          const until = async (what, ok) => {
+            const deadline = Date.now() + TIMEOUT;
+            for (;;) {
+              const text = await screen();
+          // DASH_SHOT=FILE: how the terminal looks, for a person to check
+          if (process.env.DASH_SHOT) await page.screenshot({ path: process.env.DASH_SHOT, fullPage: true });
+              if (ok(text)) return text;
+              if (Date.now() > deadline) throw new Error(`console of ${arg}: no ${what} on the screen: ${JSON.stringify(text)}`);
+              await page.waitForTimeout(100);
+            }
+          };
+          await page.click("#term");
+          // a fresh line first: the prompt may have scrolled out before the attach
+          await page.keyboard.press("Enter");
+          await page.keyboard.type("echo hello$((6*7))");
+          await page.keyboard.press("Enter");
+          await until("hello42", (t) => t.includes("hello42"));
+          const size = await page.$eval("#term", (e) => `${e.dataset.rows} ${e.dataset.cols}`);
+          await page.keyboard.type("stty size; echo size-$((1+1))");
+          await page.keyboard.press("Enter");
+          await until("size-2", (t) => t.includes("size-2"));
+          const text = await screen();
+          if (!text.includes(size)) throw new Error(`console of ${arg}: stty size is not the terminal's ${size}: ${JSON.stringify(text)}`);
+          // xterm.js's own rules apply under the page's CSP: its text is
+          // drawn in the terminal's colour, not the page's
+          const color = await page.$eval("#term .xterm-rows", (e) => getComputedStyle(e).color);
+          if (color !== "rgb(255, 255, 255)") throw new Error(`console of ${arg}: the terminal's text is ${color}, not xterm's white: its styles were not applied`);
+          await page.click("#console-close");
+          await page.waitForSelector("#console", { state: "hidden" });
+          console.log(`ok console ${arg} hello42 size ${size}`);
         } else throw new Error(`unknown step ${step}`);
       }
     }

@@ -28,6 +28,12 @@ copy_under_way() { # NAME
         [ -n "$(find "$(crash_inst_dir "$1")/snapshots" -mindepth 1 -maxdepth 1 -size +1M 2>/dev/null)" ]
 }
 
+links_at_most() { # N: no more instance veths on the host than N
+        local links
+        links=$(ip -o link show 2>/dev/null | grep -cE ": $VSD_LINK_PREFIX[0-9a-f]{8}[@:]") || true
+        [ "$links" -le "$1" ] || { echo "$links instance veths on the host for $1 running instances"; return 1; }
+}
+
 # timeout test_crash_snapshot_killed_mid_copy 300
 test_crash_snapshot_killed_mid_copy() {
         local d bg start took
@@ -294,8 +300,9 @@ crash_verify() { # JOURNAL
                         fail "mount $f left over"
         done < <(awk -v d="$T/root/instances/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo)
         vsd_net_names
-        links=$(ip -o link show 2>/dev/null | grep -cE ": $VSD_LINK_PREFIX[0-9a-f]{8}[@:]") || true
-        [ "$links" -le "$running" ] || fail "$links instance veths on the host for $running running instances"
+        # a stopped instance's link goes with its namespace, in the
+        # kernel's own time, or at the daemon's sweep a second later
+        wait_for -t 5 links_at_most "$running"
 
         # no process but the inits of running instances (and what they
         # started) in the daemon's cgroups

@@ -106,3 +106,132 @@ test_dashboard_off_without_token_file() {
         assert_match "$(vsctl version)" "dashboard" "degraded without the token file"
         grep -q "dashboard.token" "$T/vsd.log" || fail "the log does not name the token file"
 }
+
+# ws NAME MODE [ARGS...]: the console's WebSocket, by tests/dashboard/wsclient.py.
+ws() {
+        WS_TIMEOUT=$(scaled 20) timeout "$(scaled 60)" python3 "$VSD_SRC/tests/dashboard/wsclient.py" "$DASH_URL" "$@"
+}
+
+# console_prompt NAME: the shell busybox init runs on the console is up.
+console_prompt() {
+        wait_for grep -q "@$1" "$T/root/instances/$1/console.log"
+}
+
+# In headless Chromium: the console button opens a terminal on the
+# instance's console, a typed command runs there, and the console's size is
+# the terminal's; the same console as vsctl console's (its log has it).
+# timeout test_dashboard_console_in_browser 180
+test_dashboard_console_in_browser() {
+        dash_up
+        vsctl create web --start
+        console_prompt web
+        local out
+        out=$(browser console:web 2>&1) || fail "$out"
+        assert_match "$out" "ok console web hello42 size [0-9]+ [0-9]+" "the browser console"
+        grep -q hello42 "$T/root/instances/web/console.log" || fail "console.log lacks the browser session's output"
+        # the page is gone: the console is detached, and serves the next one
+        ws web echo --token "$DASH_TOKEN" >/dev/null || fail "the console after the browser left"
+        assert_eq "$(inst_state web)" running "web after the browser console"
+}
+
+# The console's WebSocket needs the token as every dashboard route does,
+# and the dashboard's own Origin: a page of another site cannot open it
+# with the login's cookie (cross-site WebSocket hijacking).
+test_dashboard_console_refused() {
+        dash_up
+        vsctl create web --start
+        console_prompt web
+        local cookie
+        cookie=$(curl -s -D - -o /dev/null --data-urlencode "token=$DASH_TOKEN" "$DASH_URL/login" |
+                sed -n 's/^[Ss]et-[Cc]ookie: \(vsd_dashboard=[^;]*\);.*/\1/p')
+        [ -n "$cookie" ] || fail "no cookie after the login"
+        assert_eq "$(ws web status)" 401 "the console without the token"
+        assert_eq "$(ws web status --token "${DASH_TOKEN%?}x")" 401 "the console with a wrong token"
+        assert_eq "$(ws web status --cookie "vsd_dashboard=${DASH_TOKEN%?}x")" 401 "the console with a wrong cookie"
+        assert_eq "$(ws web status --cookie "$cookie" --origin http://evil.example)" 403 \
+                "the console with the cookie from another site's page"
+        assert_eq "$(ws web status --cookie "$cookie" --origin "http://localhost:$DASH_PORT")" 403 \
+                "the console from another origin of the same machine"
+        assert_eq "$(ws web status --token "$DASH_TOKEN" --origin http://evil.example)" 403 \
+                "the console with the token from another site's page"
+        assert_eq "$(ws web status --cookie "$cookie" --no-origin)" 403 "the console without an Origin"
+        # nor as the raw console protocol, which no page could use anyway
+        assert_eq "$(code -H "Authorization: Bearer $DASH_TOKEN" -H "Upgrade: vsd-console" -H "Connection: Upgrade" \
+                -H "Origin: $DASH_URL" /v1/instances/web/console)" 403 "vsd-console on the dashboard listener"
+        # the page's own: let in, and the console answers
+        assert_eq "$(ws web status --cookie "$cookie")" 101 "the console from the page's origin"
+        assert_match "$(ws web echo --cookie "$cookie")" "ok echo ws42" "the console with the cookie"
+        assert_match "$(ws web echo --token "$DASH_TOKEN")" "ok echo ws42" "the console with the token"
+        ! grep -q "evil" "$T/root/instances/web/console.log" || fail "a refused client reached the console"
+}
+
+# Malformed frames close that one connection and nothing else: the daemon
+# stays up, the instance runs, the console works.
+test_dashboard_console_bad_frames() {
+        dash_up
+        vsctl create web --start
+        console_prompt web
+        local kind out pid
+        pid=$(vsd_pid)
+        for kind in unmasked opcode length huge early; do
+                out=$(ws web "bad:$kind" --token "$DASH_TOKEN") || fail "bad:$kind: $out"
+                assert_match "$out" "^(closed [0-9]+|eof)$" "vsd's answer to a frame that is $kind"
+                kill -0 "$pid" || fail "vsd died of a frame that is $kind"
+        done
+        ! grep -q "unmasked" "$T/root/instances/web/console.log" || fail "an unmasked frame's payload reached the console"
+        assert_match "$(ws web echo --token "$DASH_TOKEN")" "ok echo ws42" "the console after the bad frames"
+        assert_eq "$(inst_state web)" running "web after the bad frames"
+        vsctl list >/dev/null
+}
+
+# A browser that stops reading while the console pours out is dropped, not
+# waited for: the daemon answers meanwhile, and what it had queued for that
+# browser is bounded.
+# timeout test_dashboard_console_slow_reader 120
+test_dashboard_console_slow_reader() {
+        dash_up
+        vsctl create web --start
+        console_prompt web
+        ws web "noread:$(scaled 4)" --token "$DASH_TOKEN" >"$T/noread" 2>&1 &
+        local wpid=$!
+        vsctl exec web -- sh -c 'yes vsd-flood-line-of-console-output >/dev/console & echo $! >/tmp/flood'
+        # the daemon serves while one browser is stuck
+        timeout "$(scaled 5)" "$B/vsctl" --socket "$VSD_SOCKET" list >/dev/null || fail "vsd stalled by a browser that does not read"
+        wait "$wpid" || fail "$(cat "$T/noread")"
+        vsctl exec web -- sh -c 'kill $(cat /tmp/flood)'
+        local out
+        out=$(cat "$T/noread")
+        assert_match "$out" "^eof [0-9]+$" "the browser that did not read"
+        [ "${out#eof }" -lt $((8 << 20)) ] || fail "vsd queued ${out#eof } bytes for a browser that did not read"
+        assert_match "$(ws web echo --token "$DASH_TOKEN")" "ok echo ws42" "the console after the dropped browser"
+}
+
+# The console's end ends the browser's session, with a close frame: the
+# instance stopping, the daemon exiting (which waits for no browser).
+# timeout test_dashboard_console_ends 120
+test_dashboard_console_ends() {
+        dash_up
+        vsctl create web --start
+        console_prompt web
+        ws web wait --token "$DASH_TOKEN" >"$T/wait1" 2>&1 &
+        local wpid=$!
+        wait_for grep -q attached "$T/wait1"
+        vsctl stop web
+        wait "$wpid" || fail "$(cat "$T/wait1")"
+        assert_match "$(cat "$T/wait1")" "closed 1001" "the browser's session when its instance stopped"
+
+        # the new boot's shell: one more prompt in the log than before
+        local prompts
+        prompts=$(grep -c "@web" "$T/root/instances/web/console.log")
+        vsctl start web
+        wait_for sh -c '[ "$(grep -c @web "$1")" -gt "$2" ]' - "$T/root/instances/web/console.log" "$prompts"
+        ws web wait --token "$DASH_TOKEN" >"$T/wait2" 2>&1 &
+        wpid=$!
+        wait_for grep -q attached "$T/wait2"
+        vsd_stop
+        wait "$wpid" || fail "$(cat "$T/wait2")"
+        assert_match "$(cat "$T/wait2")" "closed 1001" "the browser's session when the daemon exited"
+        vsd_up
+        assert_eq "$(inst_state web)" running "web after the daemon's restart"
+        assert_match "$(ws web echo --token "$DASH_TOKEN")" "ok echo ws42" "the console after the daemon's restart"
+}

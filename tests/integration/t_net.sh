@@ -435,6 +435,40 @@ test_nothing_left_after_destroy() {
         return 0
 }
 
+# A stop leaves the link to the kernel, which frees it with the dead
+# namespace; a namespace something on the host still holds keeps it alive,
+# and then the daemon removes the link itself a moment later.  Either way
+# nothing of the instance stays on the host, and it starts again at once.
+test_link_gone_after_stop() {
+        vsctl create l1 --start
+        vsctl create l2 --start
+        local link1 link2
+        link1=$(host_link l1)
+        link2=$(host_link l2)
+        in_net ip link show "$link1" >/dev/null || fail "no link $link1 while l1 runs"
+        # the test itself holds l2's network namespace open (as an
+        # operator's tool might): the namespace outlives the instance
+        local held
+        exec {held}<"/proc/$(inst_pid l2)/ns/net"
+        vsctl stop --kill l1
+        vsctl stop --kill l2
+        wait_for -t 5 in_net sh -c "! ip link show $link1 >/dev/null 2>&1"
+        wait_for -t 5 in_net sh -c "! ip link show $link2 >/dev/null 2>&1"
+        assert_eq "$(nsenter --net="/proc/$$/fd/$held" ip -o link show | grep -c eth0)" 0 "eth0 left in the held namespace"
+        exec {held}<&-
+        # nothing runs on the bridge: it goes too
+        wait_for -t 5 in_net sh -c "! ip link show $VSD_BRIDGE >/dev/null 2>&1"
+        # straight back, on a link of the same name
+        vsctl start l1
+        vsctl stop --kill l1
+        vsctl start l1
+        ping -c 1 -W 2 "$(ip_of l1)" >/dev/null || fail "l1 unreachable after a stop and a start"
+        vsctl destroy l1 --force
+        vsctl destroy l2
+        in_net ip link show "$link1" >/dev/null 2>&1 && fail "link $link1 left after destroy"
+        return 0
+}
+
 test_nat_masquerades_outbound() {
         # a daemon with NAT, and an "outside" network the test makes: a
         # namespace behind a link of its own, on an address block no host

@@ -14,7 +14,7 @@
 struct vsd;
 struct request;
 
-enum upgrade_kind { UPGRADE_NONE, UPGRADE_EXEC, UPGRADE_CONSOLE, UPGRADE_FD };
+enum upgrade_kind { UPGRADE_NONE, UPGRADE_EXEC, UPGRADE_CONSOLE, UPGRADE_WS_CONSOLE, UPGRADE_FD };
 
 struct vsd *api_vsd(struct request *rq);
 
@@ -35,6 +35,9 @@ struct inst_waiter *api_wait_reply(struct request *rq, struct instance *i, unsig
 /* Switch the connection to the exec or console protocol after 101. */
 void api_upgrade_exec(struct request *rq, struct instance *i, struct exec_request *req);
 void api_upgrade_console(struct request *rq, struct instance *i);
+/* The console as a WebSocket (Upgrade: websocket, websocket.h): the
+ * handshake's headers checked here, 400 or 426 when they are wrong. */
+void api_upgrade_ws_console(struct request *rq, struct instance *i);
 
 /* Switch the connection to the fd protocol after 101 (base/proto.h,
  * VS_UPGRADE_FD): the client sends one file descriptor (SCM_RIGHTS) within

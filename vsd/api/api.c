@@ -23,6 +23,7 @@
 #include "vsd/api/api-internal.h"
 #include "vsd/api/dashboard.h"
 #include "vsd/api/metrics.h"
+#include "vsd/api/websocket.h"
 #include "vsd/core/daemon.h"
 #include "vsd/core/events.h"
 #include "vsd/core/health.h"
@@ -127,6 +128,7 @@ struct upgraded {
         struct MHD_UpgradeResponseHandle *urh;
         struct exec_session *exec;      /* set while its exec session lasts */
         struct console_client *console; /* set while attached to a console */
+        struct ws_console *ws;          /* set while the dashboard's console lasts */
         struct fd_wait *fdw;            /* set while a file descriptor is awaited */
         struct upgraded *next;
 };
@@ -904,6 +906,10 @@ static void upgraded_close(void *ud) {
                         break;
                 }
         MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        /* MHD closes the socket when it next runs: before the loop waits,
+         * not whenever something else wakes it (the client waits for the
+         * end) */
+        u->api->resumed = true;
         free(u);
 }
 
@@ -915,6 +921,8 @@ static void upgraded_end_all(struct api *a) {
                         exec_abort(u->exec, "vsd is shutting down; the command runs on");
                 else if (u->console)
                         console_detach(u->console);
+                else if (u->ws)
+                        ws_console_end(u->ws);
                 else
                         upgraded_close(u);
         }
@@ -1036,16 +1044,27 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *req_c
                         upgraded_close(u);
                 return;
         }
+        if (rq->upgrade == UPGRADE_WS_CONSOLE) {
+                /* the session may end inside (a bad frame that came with
+                 * the request): u is then gone */
+                if (!i->console ||
+                    ws_console_start(v, i->console, sock, extra_in, extra_in_size, upgraded_close, u, &u->ws, &err) < 0)
+                        upgraded_close(u);
+                return;
+        }
         if (!i->console || console_attach(i->console, sock, upgraded_close, u, &u->console, &err) < 0)
                 upgraded_close(u);
 }
 
-static void upgrade(struct request *rq, struct instance *i, enum upgrade_kind kind, const char *token) {
+static void upgrade(struct request *rq, struct instance *i, enum upgrade_kind kind, const char *token,
+                    const char *ws_accept) {
         struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgrade, rq);
         if (!r) {
                 rq->answered = true;
                 return;
         }
+        if (ws_accept)
+                MHD_add_response_header(r, "Sec-WebSocket-Accept", ws_accept);
         rq->upgrade = kind;
         if (i)
                 snprintf(rq->inst_name, sizeof(rq->inst_name), "%s", i->cfg.name);
@@ -1061,17 +1080,39 @@ static void upgrade(struct request *rq, struct instance *i, enum upgrade_kind ki
 void api_upgrade_exec(struct request *rq, struct instance *i, struct exec_request *req) {
         rq->exec = *req; /* ownership moves to the request */
         *req = (struct exec_request){ 0 };
-        upgrade(rq, i, UPGRADE_EXEC, VS_UPGRADE_EXEC);
+        upgrade(rq, i, UPGRADE_EXEC, VS_UPGRADE_EXEC, NULL);
 }
 
 void api_upgrade_console(struct request *rq, struct instance *i) {
-        upgrade(rq, i, UPGRADE_CONSOLE, VS_UPGRADE_CONSOLE);
+        upgrade(rq, i, UPGRADE_CONSOLE, VS_UPGRADE_CONSOLE, NULL);
+}
+
+void api_upgrade_ws_console(struct request *rq, struct instance *i) {
+        vs_error err = { 0 };
+        const char *version = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+        const char *key = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+        char accept[WS_ACCEPT_SIZE];
+        if (!version || !streq(version, "13")) {
+                /* RFC 6455 4.4: the version this server speaks */
+                vs_err_msg(&err, EINVAL, "WebSocket version 13 only (Sec-WebSocket-Version: 13)");
+                json_t *j = error_json(&err);
+                struct MHD_Response *r = json_response(j);
+                if (r)
+                        MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+                queue(rq, 426, r);
+                return;
+        }
+        if (ws_accept_key(key, accept, &err) < 0) {
+                api_reply_error(rq, &err);
+                return;
+        }
+        upgrade(rq, i, UPGRADE_WS_CONSOLE, "websocket", accept);
 }
 
 void api_upgrade_fd(struct request *rq, api_fd_fn fn, void *userdata) {
         rq->fd_fn = fn;
         rq->fd_ud = userdata;
-        upgrade(rq, NULL, UPGRADE_FD, VS_UPGRADE_FD);
+        upgrade(rq, NULL, UPGRADE_FD, VS_UPGRADE_FD, NULL);
 }
 
 /* ---- MHD callbacks ----------------------------------------------------- */

@@ -196,6 +196,23 @@ static enum auth authenticate(const struct dash *d, struct MHD_Connection *conn)
         return dash_token_equal(d, c) ? AUTH_COOKIE : AUTH_NONE;
 }
 
+/* GET /v1/instances/NAME/console: the browser console. */
+static bool console_route(const char *method, const char *url) {
+        const char *p = startswith(url, "/v1/instances/");
+        const char *slash = p ? strchr(p, '/') : NULL;
+        return streq(method, "GET") && slash && slash > p && streq(slash + 1, "console");
+}
+
+/* The console only as the page opens it: a WebSocket from a page of this
+ * listener's own origin.  A browser opens a WebSocket to any site for any
+ * page, with the cookie and without asking CORS: the Origin it must send
+ * is what tells the dashboard's page from another site's (cross-site
+ * WebSocket hijacking), so one is required, for the token too. */
+static bool console_allowed(struct MHD_Connection *conn) {
+        const char *up = header(conn, MHD_HTTP_HEADER_UPGRADE);
+        return up && strcasecmp(up, "websocket") == 0 && header(conn, MHD_HTTP_HEADER_ORIGIN) && same_origin(conn);
+}
+
 /* The control routes the page uses, and nothing else: no create, destroy,
  * exec, set or snapshot through the dashboard. */
 static bool route_allowed(const char *method, const char *url) {
@@ -285,6 +302,13 @@ enum dash_verdict dash_request(const struct dash *d, struct MHD_Connection *conn
         if (how == AUTH_COOKIE && !streq(method, "GET") && (!header(conn, CSRF_HEADER) || !same_origin(conn)))
                 return answer(403, error_response("cross-site request refused (the page sends " CSRF_HEADER ")", EACCES),
                               ret_status, ret_resp);
+        if (console_route(method, url))
+                return console_allowed(conn) ? DASH_ROUTE
+                                             : answer(403,
+                                                      error_response("the console is a WebSocket from the dashboard's "
+                                                                     "own page (Upgrade: websocket, its Origin)",
+                                                                     EACCES),
+                                                      ret_status, ret_resp);
         if (!route_allowed(method, url))
                 return answer(404, error_response("not served on the dashboard listener", ENOENT), ret_status, ret_resp);
         return DASH_ROUTE;

@@ -763,8 +763,10 @@ static void get_console(struct ctx *c) {
         struct instance *i;
         if (lookup(c, &i) < 0 || require_running(c, i) < 0)
                 return;
-        if (!api_has_upgrade(c->rq, VS_UPGRADE_CONSOLE)) {
-                vs_err_msg(&err, EINVAL, "console needs 'Upgrade: %s' (see doc/api.md)", VS_UPGRADE_CONSOLE);
+        bool ws = api_has_upgrade(c->rq, "websocket");
+        if (!ws && !api_has_upgrade(c->rq, VS_UPGRADE_CONSOLE)) {
+                vs_err_msg(&err, EINVAL, "console needs 'Upgrade: %s' or 'Upgrade: websocket' (see doc/api.md)",
+                           VS_UPGRADE_CONSOLE);
                 api_reply_error(c->rq, &err);
                 return;
         }
@@ -775,7 +777,10 @@ static void get_console(struct ctx *c) {
                 api_reply_error(c->rq, &err);
                 return;
         }
-        api_upgrade_console(c->rq, i);
+        if (ws)
+                api_upgrade_ws_console(c->rq, i);
+        else
+                api_upgrade_console(c->rq, i);
 }
 
 /* ---- snapshots and clones --------------------------------------------- */

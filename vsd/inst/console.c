@@ -28,7 +28,9 @@
 
 struct console_client {
         struct console *con;
-        int fd;
+        int fd;                          /* a raw socket client; -EBADF for a sink */
+        const struct console_sink *sink; /* or one with its own framing (websocket.c) */
+        void *sink_ud;
         struct loop_source *src;
         void (*closed)(void *ud);
         void *ud;
@@ -105,11 +107,31 @@ static int on_master(struct loop_source *s, int fd, uint32_t events, void *userd
         log_append(c, buf, (size_t) n);
         for (struct console_client *cl = c->clients, *next; cl; cl = next) {
                 next = cl->next;
+                if (cl->sink) {
+                        /* a sink bounds what it holds itself, and asks to go past that */
+                        if (cl->sink->output(cl->sink_ud, buf, (size_t) n) < 0)
+                                client_drop(cl);
+                        continue;
+                }
                 /* never let a slow client stall the daemon: drop what does not fit */
                 if (send(cl->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
                         client_drop(cl);
         }
         return 0;
+}
+
+/* Input for the console: what a full tty does not take is dropped, as a
+ * real terminal would (the master is non-blocking: never waits). */
+static void master_write(struct console *c, const char *buf, size_t n) {
+        for (size_t off = 0; off < n;) {
+                ssize_t w = write(c->master, buf + off, n - off);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                off += (size_t) w;
+        }
 }
 
 static int on_client(struct loop_source *s, int fd, uint32_t events, void *userdata) {
@@ -125,15 +147,7 @@ static int on_client(struct loop_source *s, int fd, uint32_t events, void *userd
                 client_drop(cl);
                 return 0;
         }
-        for (ssize_t off = 0; off < n;) {
-                ssize_t w = write(cl->con->master, buf + off, (size_t) (n - off));
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break; /* a full tty drops input, as a real terminal would */
-                }
-                off += w;
-        }
+        master_write(cl->con, buf, (size_t) n);
         return 0;
 }
 
@@ -264,6 +278,33 @@ int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *
         if (slot)
                 *slot = cl;
         return 0;
+}
+
+int console_attach_sink(struct console *c, const struct console_sink *sink, void *ud, void (*closed)(void *ud),
+                        struct console_client **slot, vs_error *err) {
+        struct console_client *cl = calloc(1, sizeof(*cl));
+        if (!cl)
+                return vs_err(err, ENOMEM, "attach console");
+        *cl = (struct console_client){
+                .con = c, .fd = -EBADF, .sink = sink, .sink_ud = ud, .closed = closed, .ud = ud, .slot = slot
+        };
+        cl->next = c->clients;
+        c->clients = cl;
+        if (slot)
+                *slot = cl;
+        return 0;
+}
+
+void console_input(struct console_client *cl, const char *buf, size_t len) {
+        master_write(cl->con, buf, len);
+}
+
+int console_resize(struct console_client *cl, unsigned rows, unsigned cols) {
+        if (rows < 1 || cols < 1 || rows > CONSOLE_SIZE_MAX || cols > CONSOLE_SIZE_MAX)
+                return -EINVAL;
+        /* the kernel tells the console's foreground process group (SIGWINCH) */
+        struct winsize ws = { .ws_row = (unsigned short) rows, .ws_col = (unsigned short) cols };
+        return ioctl(cl->con->master, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
 }
 
 int console_rebind(struct console *c, int init_pidfd, vs_error *err) {

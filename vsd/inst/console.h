@@ -8,6 +8,7 @@
  * relays to every attached client; client input goes to the master.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -58,3 +59,21 @@ struct console_client;
 int console_attach(struct console *c, int sock, void (*closed)(void *ud), void *ud, struct console_client **slot,
                    vs_error *err);
 void console_detach(struct console_client *cl);
+
+/* A client that frames the console's bytes itself (the dashboard's
+ * WebSocket, websocket.c): output(ud) gets each piece of output as it is
+ * read and returns < 0 to be detached (closed(ud) then runs, as for a
+ * socket client); input comes through console_input().  The same rules
+ * as a socket client otherwise: any number attached at once, each sees
+ * the output from its attach on. */
+struct console_sink {
+        int (*output)(void *ud, const char *buf, size_t len);
+};
+int console_attach_sink(struct console *c, const struct console_sink *sink, void *ud, void (*closed)(void *ud),
+                        struct console_client **slot, vs_error *err);
+/* Input from a sink client: what the tty has no room for is dropped. */
+void console_input(struct console_client *cl, const char *buf, size_t len);
+/* Set the console's window size (any attached client may; the last one
+ * wins, as with one terminal shared).  -EINVAL past 1..CONSOLE_SIZE_MAX. */
+#define CONSOLE_SIZE_MAX 1000
+int console_resize(struct console_client *cl, unsigned rows, unsigned cols);

@@ -421,7 +421,7 @@ static void try_reap(struct instance *i) {
         /* the namespace died with init and took eth0; its host side, the
          * firewall's port and forwards, routes and proxy entries are ours */
         set_state(i, INST_STOPPED);
-        netw_detach(i->vsd, i->net);
+        netw_release(i->vsd, i->net);
         /* init's mount namespace, and the overlay in it, went with it:
          * nothing holds the private layer any more */
         char dir[512];

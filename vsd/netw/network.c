@@ -58,6 +58,7 @@ struct netw {
         unsigned n_pool, pool_seq;
         bool pool_broken;       /* making one failed: said once, not retried */
         struct loop_source *refill;
+        struct loop_source *sweep; /* what stops left to the kernel (netw_release) */
         struct fw *fw;          /* NULL: no firewall, and so no instance networking */
         struct fw_guard *guard; /* restores the tables others delete (with fw) */
         char fw_error[VS_ERROR_MAX];
@@ -192,17 +193,21 @@ static void pool_drop(struct netw *n, struct pooled *p) {
         safe_close(&p->netns);
 }
 
+static void remove_stale_links(struct vsd *v);
+
 void netw_free(struct vsd *v, bool teardown) {
         struct netw *n = N(v);
         if (!n)
                 return;
         loop_remove(n->refill);
+        loop_remove(n->sweep);
         fwg_free(n->guard);
         while (n->n_pool)
                 pool_drop(n, &n->pool[--n->n_pool]);
         if (teardown) {
                 if (n->fw)
                         (void) fw_remove(n->fw, NULL);
+                remove_stale_links(v);
                 bridge_remove_if_unused(v);
         }
         if (n->fw)
@@ -258,6 +263,10 @@ void netw_remove(struct vsd *v, struct netw_inst *i) {
         struct netw *n = N(v);
         if (!i || !n)
                 return;
+        /* whatever a stop left to the kernel goes now: nothing of a
+         * destroyed instance outlives its destroy */
+        if (!i->live)
+                netw_detach(v, i);
         netw_unregister(v, i);
         for (size_t k = 0; k < n->n_inst; k++)
                 if (n->inst[k] == i) {
@@ -380,13 +389,17 @@ int netw_fw_rebuild(struct vsd *v, size_t *ret_ports, size_t *ret_forwards, vs_e
         return 0;
 }
 
-void netw_reconcile(struct vsd *v) {
-        struct netw *n = N(v);
-        vs_error err = { 0 };
+static void remove_stale_links(struct vsd *v) {
         /* twice: an IFB is stale once the link it caps is, which the first
          * walk may remove after passing the IFB */
         for (int pass = 0; pass < 2; pass++)
-                (void) nl_link_foreach(n->nl, stale_link, v, NULL);
+                (void) nl_link_foreach(N(v)->nl, stale_link, v, NULL);
+}
+
+void netw_reconcile(struct vsd *v) {
+        struct netw *n = N(v);
+        vs_error err = { 0 };
+        remove_stale_links(v);
         /* nat may have changed since the bridge was set up: the bridge's
          * forwarding follows it now, not only from the next start (as in
          * ensure_bridge()) */
@@ -957,6 +970,38 @@ void netw_detach(struct vsd *v, struct netw_inst *i) {
                 (void) proxy_entries(v, cfg, false, NULL);
         if (cfg->net.mode == NET_MODE_BRIDGE)
                 bridge_remove_if_unused(v);
+}
+
+/* What a stop leaves to the kernel is looked at this long after it. */
+#define SWEEP_MS 1000
+
+static void sweep(struct loop_source *s, void *userdata) {
+        struct netw *n = userdata;
+        n->sweep = NULL;
+        remove_stale_links(n->v);
+        bridge_remove_if_unused(n->v);
+}
+
+void netw_release(struct vsd *v, struct netw_inst *i) {
+        struct netw *n = N(v);
+        if (!n || !i)
+                return;
+        i->live = false;
+        const struct inst_config *cfg = i->cfg;
+        if (!netw_has_link(cfg))
+                return;
+        /* Init is dead and its namespace with it: the kernel frees a dead
+         * namespace's devices in a worker of its own, the veth pair with
+         * its eth0, many namespaces per RCU grace period.  Deleting the host
+         * side here would cost a grace period of its own for every stop
+         * (10-50 ms, in the event loop): stopping many instances one after
+         * the other spent most of its time there.  The sweep removes what
+         * the kernel has not (a namespace something else still holds), the
+         * IFB of an outbound cap and the bridge once unused. */
+        if (cfg->net.mode == NET_MODE_ROUTED)
+                (void) proxy_entries(v, cfg, false, NULL);
+        if (!n->sweep)
+                (void) loop_add_timer(v->loop, SWEEP_MS, sweep, n, &n->sweep);
 }
 
 /* ---- live changes ---- */

@@ -104,6 +104,11 @@ void netw_restore_ifname(struct vsd *v, const char *name, char ret[16]);
  * idempotent. */
 void netw_detach(struct vsd *v, struct netw_inst *ni);
 
+/* The same after a stop whose init died with its namespace: the link goes
+ * with the namespace, in the kernel's own time, and what is left a moment
+ * later (the bridge once unused too) is removed by the event loop. */
+void netw_release(struct vsd *v, struct netw_inst *ni);
+
 /* Apply a changed network config, old (in force) to cfg: the firewall's
  * elements always, and to an instance with processes (live, its init's
  * pidfd) its addresses, routes, rates and isolation too.  Changing the
