@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -66,7 +66,6 @@ struct mig {
         uint64_t begin_ms;         /* when the move was asked for (monotonic) */
         uint64_t stop_ms;          /* when the stop (live: the dump) was asked for */
         uint64_t dumped_ms;        /* live: the checkpoint in place */
-        uint64_t sent_ms;          /* the archive sent, the target at its import's end */
         struct inst_waiter stopw;  /* cold: the stop; live: the dump */
         struct inst_waiter restw;  /* live, after a failure: the restore here */
         vs_error failure;          /* live: why it failed (the dump's reason first) */
