@@ -124,6 +124,13 @@ _host_daemon_up() { # K
         local k=$1
         local root=$T/root-h$k run=$T/run-h$k pid
         mkdir -p "$root/templates" "$run"
+        # HOST_TEMPLATES_TMPFS_k=SIZE: host k's template store on a tmpfs of
+        # that size (a host short of space; unmounted by hosts_down)
+        local small="HOST_TEMPLATES_TMPFS_$k"
+        if [ -n "${!small:-}" ] && ! mountpoint -q "$root/templates"; then
+                mount -t tmpfs -o "size=${!small}" "vsd-test-templates" "$root/templates" ||
+                        fail "cannot mount a tmpfs on host $k's template store"
+        fi
         EXTRA_FILES="$B/tests/probe:probe" "$VSD_SRC/templates/busybox/build.sh" "$root/templates/busybox" >/dev/null ||
                 fail "cannot build the busybox template for host $k"
         printf '%s\n' "[network]" "default_mode = bridge" "bridge = $VSD_BRIDGE" "bridge_ipv4 = $VSD_NET4.1/24" \
@@ -223,6 +230,8 @@ hosts_down() {
                 for p in $(_test_lxcfs_pids "$T/run-h$k"); do
                         kill -KILL "$p" 2>/dev/null
                 done
+                ! mountpoint -q "$T/root-h$k/templates" || umount "$T/root-h$k/templates" ||
+                        { echo "LEAK: host $k's template store stays mounted"; rc=1; }
                 ip netns del "$(host_ns "$k")" 2>/dev/null
                 # under `make check-san`, as the runner's own daemon
                 if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/run-h$k/vsd.log" 2>/dev/null; then

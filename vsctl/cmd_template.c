@@ -3,13 +3,18 @@
  * vsctl template list [--json]
  * vsctl template build NAME [--from BUILDER] [--json]
  * vsctl template remove NAME
+ * vsctl template info NAME [--json]
+ * vsctl template import FILE [--json]
  * (vsctl templates = vsctl template list)
  *
  * A build answers with its progress as newline-delimited JSON; each line is
  * printed as it comes and the last one says how it ended.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "base/proto.h"
@@ -189,6 +194,69 @@ static int template_remove(struct vsctl *ctx, int argc, char **argv) {
         return VSCTL_EXIT_OK;
 }
 
+/* One template, with its content id (what a move compares). */
+static int template_info(struct vsctl *ctx, int argc, char **argv) {
+        static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };
+        int c, ex;
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+                if (c == -2)
+                        return ex;
+        if (optind >= argc)
+                return vsctl_usage_error(argv[0], "missing template name");
+        if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
+                return ex;
+        vs_error err = {};
+        json_t *t = NULL;
+        if (vsctl_call(ctx, "GET", template_path(argv[optind], NULL), NULL, &t, &err) < 0)
+                return vsctl_fail(&err);
+        if (ctx->json)
+                return vsctl_done(ctx, t);
+        static const char *const keys[] = { "name", "os", "description", "init", "content_id" };
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                printf("%-12s %s\n", keys[k], out_get_str(t, keys[k]));
+        printf("%-12s %zu\n", "instances", json_array_size(json_object_get(t, "instances")));
+        json_decref(t);
+        return VSCTL_EXIT_OK;
+}
+
+/* A template's archive (as a move sends it) from FILE ("-": standard
+ * input), whose descriptor goes to vsd as an import's does. */
+static int template_import(struct vsctl *ctx, int argc, char **argv) {
+        static const struct option opts[] = { VSCTL_LONGOPT_HELP, VSCTL_LONGOPT_JSON, {} };
+        int c, ex;
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+                if (c == -2)
+                        return ex;
+        if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
+                return ex;
+        const char *file = argv[optind];
+        vs_error err = {};
+        bool from_stdin = streq(file, "-");
+        if (from_stdin && isatty(STDIN_FILENO))
+                return vsctl_usage_error(argv[0], "refusing to read an archive from a terminal");
+        _cleanup_close_ int fd = from_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
+                                            : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                vs_err(&err, errno, "open %s", from_stdin ? "standard input" : file);
+                return vsctl_fail(&err);
+        }
+        json_t *op = NULL, *final = NULL;
+        int r = http_pass_fd(ctx->socket, VS_API_PREFIX "/templates", fd, &op, &err);
+        safe_close(&fd);
+        if (r >= 0)
+                r = vsctl_op_follow(ctx, out_get_str(op, "id"), "template import", &final, &err);
+        if (r >= 0)
+                r = vsctl_op_result(final, &err);
+        json_decref(op);
+        if (r < 0) {
+                json_decref(final);
+                return vsctl_fail(&err);
+        }
+        if (!ctx->json)
+                printf("%s\n", out_get_str(final, "object"));
+        return vsctl_done(ctx, final);
+}
+
 static const struct {
         const char *name;
         int (*fn)(struct vsctl *ctx, int argc, char **argv);
@@ -196,12 +264,14 @@ static const struct {
         { "list", template_list },
         { "build", template_build },
         { "remove", template_remove },
+        { "info", template_info },
+        { "import", template_import },
 };
 
 int cmd_template(struct vsctl *ctx, int argc, char **argv) {
         if (argc < 2 || streq(argv[1], "-h") || streq(argv[1], "--help")) {
                 if (argc < 2)
-                        return vsctl_usage_error(argv[0], "missing subcommand (list, build or remove)");
+                        return vsctl_usage_error(argv[0], "missing subcommand (list, build, remove, info or import)");
                 vsctl_print_usage(stdout, argv[0]);
                 return VSCTL_EXIT_OK;
         }
@@ -212,7 +282,7 @@ int cmd_template(struct vsctl *ctx, int argc, char **argv) {
                         argv[1] = argv[0];
                         return subcommands[k].fn(ctx, argc - 1, argv + 1);
                 }
-        return vsctl_usage_error(argv[0], "unknown subcommand '%s' (list, build or remove)", argv[1]);
+        return vsctl_usage_error(argv[0], "unknown subcommand '%s' (list, build, remove, info or import)", argv[1]);
 }
 
 int cmd_templates(struct vsctl *ctx, int argc, char **argv) {

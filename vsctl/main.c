@@ -139,13 +139,17 @@ const struct vsctl_command vsctl_commands[] = {
           "Without --past or --no-follow vsctl waits for events until interrupted or vsd\n"
           "stops.\n" },
         { "template", cmd_template, "Build, list and remove templates",
-          "list [--json] | build NAME [--from BUILDER] [--detach] [--json] | remove NAME",
+          "list [--json] | build NAME [--from BUILDER] [--detach] [--json] | remove NAME |\n"
+          "info NAME [--json] | import FILE [--json]",
           "  list                the templates: name, os, instances using it, size\n"
           "  build NAME          build (or rebuild, when no instance uses it) template\n"
           "                      NAME, showing the builder's progress\n"
           "  --from BUILDER      the builder (default from NAME: debian-12 -> debian)\n"
           "  --detach            print the build's operation id and return ('vsctl op')\n"
           "  remove NAME         remove a template no instance uses\n"
+          "  info NAME           one template, with its content id (its identity)\n"
+          "  import FILE         a template's archive, as a move sends it ('-': stdin);\n"
+          "                      a template of that name is never replaced\n"
           "  --json              print the daemon's JSON (build: its JSON lines)\n" },
         { "templates", cmd_templates, "List the templates (as 'template list')", "[--json]",
           "  --json              print the daemon's JSON\n" },
@@ -201,18 +205,21 @@ const struct vsctl_command vsctl_commands[] = {
           "  --name NEW          import as NEW: a copy with its own name, MAC, pool address,\n"
           "                      filesystem UUID and machine-id (not for a checkpoint)\n"
           "  --json              print the new instance as JSON\n" },
-        { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh", "NAME HOST [--cold | --live [--unlocked-mounts]]",
+        { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh", "NAME HOST [--cold | --live [--unlocked-mounts]] [--no-send-template]",
           "HOST is an ssh destination ([user@]host) where vsctl talks to that host's vsd.\n"
           "Cold: a running instance is stopped, its archive sent into 'vsctl import -'\n"
           "there, started there with the same name, addresses, MAC and limits, then\n"
           "removed here; prints how long it was down.  Live: checkpointed instead of\n"
           "stopped and restored there, its processes, memory and TCP connections kept;\n"
           "prints how long it was frozen.  On any failure it runs here again and the\n"
-          "target keeps nothing of it.\n"
+          "target keeps nothing of it.  A target without the instance's template gets it\n"
+          "first (before anything stops); one with another build of it refuses.\n"
           "  --cold              a cold move (the default)\n"
           "  --live              a live move (CRIU; a running instance)\n"
           "  --unlocked-mounts   live, unprivileged: accept its restore there with unlocked\n"
           "                      mounts, as 'vsctl restore --unlocked-mounts'\n"
+          "  --no-send-template  refuse the move when the target lacks the template\n"
+          "                      (as vsd.conf [migrate] send_templates = no)\n"
           "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the ended operation as JSON\n" },
         { "op", cmd_op, "List, show, wait for and cancel long operations", "[list | show ID | wait ID | cancel ID]",

@@ -338,3 +338,140 @@ test_migrate_live_source_killed_during_target_restore() {
         assert_eq "$on" 1 "hosts running lv7"
         [ ! -e "$T/run-h1/lv7.migrating" ] || fail "the move's record stays"
 }
+
+# ---- the template (the target lacks it, or has another build) -----------------
+
+# Template bbmv on host K: a copy of its busybox template, plus a file of
+# MIB MiB (random: sent as data) when given.
+h_template() { # K [MIB]
+        local d=$T/root-h$1/templates/bbmv
+        cp -a "$T/root-h$1/templates/busybox" "$d" || fail "cannot make template bbmv on host $1"
+        rm -f "$d/.content-id"
+        [ -z "${2:-}" ] || head -c "$(($2 << 20))" /dev/urandom >"$d/rootfs/blob"
+}
+
+# Nothing of template bbmv on host K, not even a hidden part of it.
+h_no_template() { # K
+        [ -z "$(ls -A "$T/root-h$1/templates" | grep -F bbmv)" ] ||
+                fail "host $1 keeps template files: $(ls -A "$T/root-h$1/templates" | grep -F bbmv | tr '\n' ' ')"
+}
+
+# A sleeper started in NAME on host 1 is still there: never stopped.
+h_sleeper_runs() { # NAME
+        [ "$(host_vsctl 1 exec "$1" -- sh -c 'ps | grep -c "[s]leep 7777"')" = 1 ] ||
+                fail "'$1' was stopped on the source"
+}
+
+# timeout test_migrate_sends_a_missing_template 240
+test_migrate_sends_a_missing_template() {
+        local out id
+        hosts_up 2
+        h_template 1 1
+        host_vsctl 1 create mt1 --template bbmv --start
+        host_vsctl 1 exec mt1 -- sh -c 'echo template-data >/root/data'
+        out=$(host_vsctl 1 migrate mt1 h2 --cold)
+        note "$out"
+        assert_eq "$(h_state 2 mt1)" running "state on the target"
+        assert_eq "$(host_vsctl 2 exec mt1 -- cat /root/data)" template-data "data on the target"
+        host_vsctl 2 exec mt1 -- test -s /blob || fail "the template's file is not in the moved instance"
+        id=$(host_vsctl 1 --json template info bbmv | json .content_id)
+        assert_match "$id" "^sha256:[0-9a-f]{64}$" "the source's content id"
+        assert_eq "$(host_vsctl 2 --json template info bbmv | json .content_id)" "$id" "the target's content id"
+        h_clean 1 mt1
+        [ -z "$(ls -A "$T/root-h2/templates" | grep -F .bbmv)" ] || fail "the target keeps a hidden template"
+        # and back: the source has it already (the same build), nothing sent
+        host_vsctl 2 migrate mt1 h1 --cold >/dev/null
+        assert_eq "$(h_state 1 mt1)" running "state after the move back"
+}
+
+# timeout test_migrate_template_sending_forbidden 240
+test_migrate_template_sending_forbidden() {
+        HOST_CONF_1=$(printf '%s\n' "[migrate]" "send_templates = no") hosts_up 2
+        h_template 1
+        host_vsctl 1 create mt2 --template bbmv --start
+        host_vsctl 1 exec mt2 -- sh -c 'sleep 7777 </dev/null >/dev/null 2>&1 &'
+        expect_fail host_vsctl 1 --json migrate mt2 h2
+        assert_match "$LAST_ERR" "h2 has no template 'bbmv' and sending templates is off" "refusal"
+        assert_eq "$(printf '%s\n' "$LAST_ERR" | grep -c .)" 1 "lines of the refusal"
+        assert_eq "$(h_state 1 mt2)" running "state on the source"
+        h_sleeper_runs mt2
+        h_clean 2 mt2
+        h_no_template 2
+}
+
+# timeout test_migrate_no_send_template_flag 240
+test_migrate_no_send_template_flag() {
+        hosts_up 2
+        h_template 1
+        host_vsctl 1 create mt3 --template bbmv --start
+        host_vsctl 1 exec mt3 -- sh -c 'sleep 7777 </dev/null >/dev/null 2>&1 &'
+        expect_fail host_vsctl 1 --json migrate mt3 h2 --no-send-template
+        assert_match "$LAST_ERR" "h2 has no template 'bbmv' and sending templates is off" "refusal"
+        assert_eq "$(h_state 1 mt3)" running "state on the source"
+        h_sleeper_runs mt3
+        h_clean 2 mt3
+        h_no_template 2
+}
+
+# Another build of the template there is never replaced (instances there may
+# use it): the move is refused before anything stops.
+# timeout test_migrate_template_other_build_refused 240
+test_migrate_template_other_build_refused() {
+        local theirs
+        hosts_up 2
+        h_template 1
+        h_template 2
+        echo other-build >"$T/root-h2/templates/bbmv/rootfs/etc/build"
+        host_vsctl 2 create theirs --template bbmv --net none
+        theirs=$(host_vsctl 2 --json template info bbmv | json .content_id)
+        host_vsctl 1 create mt4 --template bbmv --start
+        host_vsctl 1 exec mt4 -- sh -c 'sleep 7777 </dev/null >/dev/null 2>&1 &'
+        expect_fail host_vsctl 1 --json migrate mt4 h2
+        assert_match "$LAST_ERR" "h2 has another build of template 'bbmv'.*not replaced" "refusal"
+        assert_eq "$(h_state 1 mt4)" running "state on the source"
+        h_sleeper_runs mt4
+        h_clean 2 mt4
+        assert_eq "$(host_vsctl 2 --json template info bbmv | json .content_id)" "$theirs" "the target's build"
+        assert_eq "$(cat "$T/root-h2/templates/bbmv/rootfs/etc/build")" other-build "the target's template files"
+        [ -z "$(ls -A "$T/root-h2/templates" | grep -F .bbmv)" ] || fail "the target keeps a hidden template"
+}
+
+# The link cut while the template goes: nothing of it stays on the target,
+# the instance runs on the source, never stopped.
+# timeout test_migrate_template_link_cut 240
+test_migrate_template_link_cut() {
+        local sshd p
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        h_template 1 24
+        host_vsctl 1 create mt5 --template bbmv --start
+        host_vsctl 1 exec mt5 -- sh -c 'sleep 7777 </dev/null >/dev/null 2>&1 &'
+        host_vsctl 1 migrate mt5 h2 >/dev/null 2>"$T/migrate.err" &
+        local client=$!
+        wait_for -t 30 test -e "$T/root-h2/templates/.bbmv.import/rootfs"
+        sshd=$(cat "$T/run-h2/sshd.spid")
+        for p in $(pgrep -P "$sshd"); do
+                kill -KILL "$p"
+        done
+        wait "$client" && fail "the move succeeded though its link was cut"
+        note "$(cat "$T/migrate.err")"
+        assert_eq "$(h_state 1 mt5)" running "state on the source"
+        h_sleeper_runs mt5
+        wait_for -t 30 sh -c "! ls -A '$T/root-h2/templates' | grep -q bbmv"
+        h_clean 2 mt5
+}
+
+# The target's template store short of space: refused for it, nothing
+# left there, the instance running on the source.
+# timeout test_migrate_target_out_of_disk 240
+test_migrate_target_out_of_disk() {
+        HOST_TEMPLATES_TMPFS_2=24M hosts_up 2
+        h_template 1 32
+        host_vsctl 1 create mt6 --template bbmv --start
+        host_vsctl 1 exec mt6 -- sh -c 'sleep 7777 </dev/null >/dev/null 2>&1 &'
+        expect_fail host_vsctl 1 --json migrate mt6 h2
+        assert_match "$LAST_ERR" "h2 did not take template 'bbmv': .*unpacks to 32 MiB.* free" "refusal"
+        assert_eq "$(h_state 1 mt6)" running "state on the source"
+        h_sleeper_runs mt6
+        h_clean 2 mt6
+        h_no_template 2
+}

@@ -23,6 +23,7 @@
 #include "vsd/inst/migrate.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
+#include "vsd/inst/tmplsend.h"
 #include "vsd/inst/transfer.h"
 #include "vsd/netw/network.h"
 #include "vsd/storage/storage.h"
@@ -1221,11 +1222,32 @@ static void post_import(struct ctx *c) {
         api_upgrade_fd(c->rq, import_with_fd, q);
 }
 
+static int template_import_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
+        struct op *op;
+        int r = tsend_import(v, fd, &op, err);
+        if (r < 0)
+                return r;
+        *ret = op_json(op);
+        return 0;
+}
+
+/* POST /v1/templates, Upgrade: vsd-fd: a template's archive (tmplsend.h),
+ * as a move sends it to a host that lacks the template. */
+static void post_template_import(struct ctx *c) {
+        static const char *const known[] = { NULL };
+        vs_error err = { 0 };
+        if (api_query_check(c->rq, known, &err) < 0 || fd_upgrade_check(c, &err) < 0) {
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        api_upgrade_fd(c->rq, template_import_with_fd, NULL);
+}
+
 /* POST /v1/instances/NAME/migrate {"host": "[user@]host", "live": bool,
  * "unlocked_mounts": bool}: 202 with the operation at once (follow it);
  * cold unless live. */
 static void post_migrate(struct ctx *c) {
-        static const char *const known[] = { "host", "cold", "live", "unlocked_mounts", NULL };
+        static const char *const known[] = { "host", "cold", "live", "unlocked_mounts", "send_template", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
@@ -1240,7 +1262,8 @@ static void post_migrate(struct ctx *c) {
                 goto fail;
         }
         struct mig_options o = { .live = json_is_true(json_object_get(obj, "live")),
-                                 .unlocked_mounts = json_is_true(json_object_get(obj, "unlocked_mounts")) };
+                                 .unlocked_mounts = json_is_true(json_object_get(obj, "unlocked_mounts")),
+                                 .no_send_template = json_is_false(json_object_get(obj, "send_template")) };
         if (o.live && json_is_true(json_object_get(obj, "cold"))) {
                 vs_err_msg(&err, EINVAL, "a move is either cold or live");
                 goto fail;
@@ -1271,6 +1294,7 @@ struct route {
 static const struct route routes[] = {
         { P_TOP, "version", "GET", get_version },
         { P_TOP, "templates", "GET", get_templates },
+        { P_TOP, "templates", "POST", post_template_import },
         { P_TOP, "instances", "GET", list_instances },
         { P_TOP, "instances", "POST", create_instance },
         { P_TOP, "stats", "GET", get_all_stats },

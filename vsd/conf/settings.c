@@ -637,6 +637,7 @@ static const struct setting daemon_table[] = {
         ROW("templates", "builders", parse_path, struct vsd_settings, builders),
         ROW("checkpoint", "criu", parse_path, struct vsd_settings, criu),
         ROW("migrate", "ssh", parse_command, struct vsd_settings, migrate_ssh),
+        ROW("migrate", "send_templates", parse_bool, struct vsd_settings, migrate_send_templates),
         ROW("templates", "cache", parse_path, struct vsd_settings, tmpl_cache),
         ROW("network", "default_mode", parse_net_mode, struct vsd_settings, net.default_mode),
         ROW("network", "bridge", parse_ifname, struct vsd_settings, net.bridge),
@@ -793,6 +794,7 @@ void settings_defaults(struct vsd_settings *s) {
         snprintf(s->lxcfs_binary, sizeof(s->lxcfs_binary), "%s", "/usr/bin/lxcfs");
         snprintf(s->criu, sizeof(s->criu), "%s", VS_CRIU_DEFAULT);
         snprintf(s->migrate_ssh, sizeof(s->migrate_ssh), "%s", "ssh");
+        s->migrate_send_templates = true;
         snprintf(s->builders, sizeof(s->builders), "%s", VS_DATADIR "/templates");
         snprintf(s->tmpl_cache, sizeof(s->tmpl_cache), "%s", "/var/cache/vsd");
         s->net.default_mode = NET_MODE_BRIDGE;

@@ -171,6 +171,7 @@ struct vsd_settings {
         char tmpl_cache[256];    /* [templates] cache: builders' downloads and finished builds */
         char criu[256];          /* [checkpoint] criu: the CRIU binary (4.2 or later) */
         char migrate_ssh[256];   /* [migrate] ssh: the command, with options, that reaches another host */
+        bool migrate_send_templates; /* [migrate] send_templates: a target lacking the template gets it */
         struct net_settings net;
         struct stor_settings stor;
         struct security_settings sec;

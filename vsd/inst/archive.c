@@ -340,6 +340,13 @@ static bool is_tree(const char *rest, const char *root) {
 enum arc_kind arc_member_kind(const char *path, enum arc_layout layout, size_t *ret_root_len) {
         if (!path || !components_ok(path))
                 return ARC_BAD;
+        if (layout == ARC_LAYOUT_TEMPLATE) {
+                if (!is_tree(path, "rootfs"))
+                        return ARC_BAD;
+                if (ret_root_len)
+                        *ret_root_len = 6;
+                return ARC_TREE;
+        }
         bool image = layout == ARC_LAYOUT_IMAGE;
         if (image && streq(path, "disk.img"))
                 return ARC_DISK;
@@ -456,7 +463,7 @@ int arc_read_small(struct arc_reader *r, const char *name, size_t max, char **re
                 return k;
         const char *p = k ? archive_entry_pathname(r->e) : NULL;
         if (!k || !p || !streq(p, name) || archive_entry_filetype(r->e) != AE_IFREG)
-                return vs_err_msg(err, EINVAL, "the archive is not an instance's: its %s member is not %s",
+                return vs_err_msg(err, EINVAL, "the archive is not vsd's: its %s member is not %s",
                                   streq(name, ARC_MANIFEST) ? "first" : "second", name);
         return read_data(r, name, max, ret, err);
 }
@@ -617,7 +624,8 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                 bool reg = type == AE_IFREG && !hl;
                 switch (kind) {
                 case ARC_BAD:
-                        k = vs_err_msg(err, EPERM, "the archive has a member an instance has not: %.200s", name);
+                        k = vs_err_msg(err, EPERM, "the archive has a member %s has not: %.200s",
+                                       lim->layout == ARC_LAYOUT_TEMPLATE ? "a template" : "an instance", name);
                         break;
                 case ARC_DIRECTORY:
                         if (type != AE_IFDIR || hl)
@@ -667,9 +675,11 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                                 archive_entry_copy_pathname(r->e, name);
                                 k = extract_tree(r, disk, name, &tree_bytes, lim, &found, err);
                         }
-                        if (k >= 0 && root_len == 5)
+                        if (k >= 0 && lim->layout == ARC_LAYOUT_TEMPLATE)
+                                found.rootfs = true;
+                        else if (k >= 0 && root_len == 5)
                                 found.upper = true;
-                        if (k >= 0 && strlen(name) == root_len && root_len > 5)
+                        else if (k >= 0 && strlen(name) == root_len && root_len > 5)
                                 found.snapshots++;
                         break;
                 }

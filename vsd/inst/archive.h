@@ -16,6 +16,9 @@
  *   snapshots/S/upper/...     dir backend: a snapshot's tree
  *   checkpoint/FILE           a checkpointed instance's images (flat)
  *
+ * A template's archive (ARC_LAYOUT_TEMPLATE) has manifest.json,
+ * template.ini and the rootfs/ tree, nothing else.
+ *
  * An archive being imported is hostile input: each member is checked by
  * its path and type before anything of it is written (arc_member_kind);
  * outside an upper tree only plain files and directories exist, an upper
@@ -63,7 +66,9 @@ void arc_writer_free(struct arc_writer *w);
 
 /* ---- what a member may be -------------------------------------------------- */
 
-enum arc_layout { ARC_LAYOUT_IMAGE, ARC_LAYOUT_DIR };
+/* ARC_LAYOUT_TEMPLATE: a template's archive (tmplsend.h), whose only
+ * member after its manifest and template.ini is the rootfs/ tree */
+enum arc_layout { ARC_LAYOUT_IMAGE, ARC_LAYOUT_DIR, ARC_LAYOUT_TEMPLATE };
 
 enum arc_kind {
         ARC_BAD,       /* not a member an instance's archive has */
@@ -101,7 +106,7 @@ struct arc_limits {
 };
 
 struct arc_found {
-        bool disk, upper, checkpoint;
+        bool disk, upper, checkpoint, rootfs;
         unsigned snapshots;
         uint64_t bytes; /* data written */
 };

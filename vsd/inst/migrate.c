@@ -17,6 +17,15 @@
  * the target runs `vsctl import - && vsctl restore NAME`.  On failure the
  * checkpoint is restored here (ckpt_restore), so that it runs on exactly
  * one host.
+ *
+ * Before either, while the instance runs untouched, a first helper asks the
+ * target for the identity of the instance's template (`vsctl --json
+ * template info NAME`, its content_id): the same build goes on; none there
+ * gets it sent (tmplsend.h, `vsctl template import -`) unless the operator
+ * forbids it ([migrate] send_templates = no, --no-send-template), which
+ * ends the move with one line; another build there ends the move too: it
+ * is never replaced (instances there may use it), and the instance's
+ * settings name their template, so it cannot go under another name.
  */
 #include "vsd/inst/migrate.h"
 
@@ -45,6 +54,8 @@
 #include "vsd/core/work.h"
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/instance.h"
+#include "vsd/inst/templates.h"
+#include "vsd/inst/tmplsend.h"
 #include "vsd/inst/transfer.h"
 
 #define HOST_MAX 128
@@ -62,6 +73,9 @@ struct mig {
         bool checkpointed;
         bool maybe_sent;           /* recovery: the archive may have gone (phase "copy") */
         bool live;
+        bool send_template;        /* a target lacking the template gets it */
+        char tname[VS_NAME_MAX + 1]; /* the instance's template */
+        char root[256];            /* the state root (the template store's) */
         bool unlocked_mounts;      /* live: restore unprivileged with unlocked mounts */
         uint64_t begin_ms;         /* when the move was asked for (monotonic) */
         uint64_t stop_ms;          /* when the stop (live: the dump) was asked for */
@@ -223,6 +237,75 @@ static int mig_run(void *arg, vs_error *err) {
         /* from here on the target has it: a daemon killed now leaves the
          * local copy to be removed, not started */
         marker_write(m, "moved");
+        return 0;
+}
+
+/* In the helper, before anything stops: the target has the instance's
+ * template, the same build, or is sent it. */
+static int tmpl_run(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        char here[TMPL_ID_LEN], why[512] = "", script[200];
+        (void) signal(SIGPIPE, SIG_IGN);
+        int r = tmpl_content_id(m->root, m->tname, here, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int so = memfd_create("template-info", MFD_CLOEXEC);
+        if (so < 0)
+                return vs_err(err, errno, "make a memfd");
+        snprintf(script, sizeof(script), "vsctl --json template info %s", m->tname);
+        const char *const args[] = { script, NULL };
+        pid_t pid;
+        int out, status = 0;
+        r = remote_spawn(m, -EBADF, so, args, &pid, &out);
+        if (r < 0)
+                return vs_err(err, -r, "run %s", m->ssh);
+        r = remote_wait(pid, out, why, sizeof(why), &status);
+        if (r < 0 && status == 255)
+                return vs_err_msg(err, EHOSTUNREACH, "%s cannot be reached: %s", m->host, why);
+        if (r < 0 && !strstr(why, "unknown template"))
+                return vs_err_msg(err, EIO, "%s cannot say whether it has template '%s': %s", m->host, m->tname, why);
+        if (r >= 0) {
+                char text[16384];
+                ssize_t n = pread(so, text, sizeof(text) - 1, 0);
+                text[n > 0 ? n : 0] = '\0';
+                json_auto_t *j = json_loads(text, 0, NULL);
+                const char *there = json_string_value(json_object_get(j, "content_id"));
+                if (!there)
+                        return vs_err_msg(err, EPROTO, "%s gave no content id of template '%s'", m->host, m->tname);
+                if (streq(there, here))
+                        return 0;
+                return vs_err_msg(err, EMEDIUMTYPE,
+                                  "%s has another build of template '%s' (%.19s... there, %.19s... here), which is not "
+                                  "replaced while instances may use it: remove or rebuild it there",
+                                  m->host, m->tname, there, here);
+        }
+        if (!m->send_template)
+                return vs_err_msg(err, EPERM,
+                                  "%s has no template '%s' and sending templates is off (--no-send-template or "
+                                  "[migrate] send_templates = no)",
+                                  m->host, m->tname);
+        /* sent: a target that ends mid-way (cut, out of space, killed)
+         * keeps none of it */
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return vs_err(err, errno, "make a pipe");
+        const char *const iargs[] = { "vsctl template import - >/dev/null", NULL };
+        r = remote_spawn(m, p[0], -EBADF, iargs, &pid, &out);
+        close(p[0]);
+        if (r < 0) {
+                close(p[1]);
+                return vs_err(err, -r, "run %s", m->ssh);
+        }
+        vs_error werr = { 0 };
+        int wr = tsend_write_archive(m->root, m->tname, p[1], op_progress(m->op), &werr);
+        close(p[1]);
+        r = remote_wait(pid, out, why, sizeof(why), &status);
+        if (r < 0)
+                return vs_err_msg(err, EIO, "%s did not take template '%s': %s", m->host, m->tname, why);
+        if (wr < 0) {
+                *err = werr;
+                return vs_err_prefix(err, "send template '%s'", m->tname);
+        }
         return 0;
 }
 
@@ -579,6 +662,55 @@ static int live_check(struct instance *i, bool unlocked_mounts, vs_error *err) {
         return 0;
 }
 
+/* The move proper, once the target has the template. */
+static void proceed(struct mig *m) {
+        struct instance *i = m->i;
+        vs_error err = { 0 };
+        int r;
+        i->busy[0] = '\0';
+        if (!m->was_running) {
+                copy_begin(m);
+                return;
+        }
+        m->stop_ms = now_ms();
+        m->stopw.done = on_stopped;
+        if (m->live) {
+                /* the session first, the dump (ckpt_take, an operation
+                 * of its own; this one is what the client follows) once
+                 * the target waits */
+                r = live_begin(m, &err);
+                if (r >= 0)
+                        return;
+        } else {
+                r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, &err);
+                if (r > 0)
+                        on_stopped(&m->stopw, 0, NULL);
+                if (r >= 0)
+                        return;
+        }
+        vs_err_prefix(&err, "Failed to move '%s'", m->name);
+        log_err("%s", err.msg);
+        (void) unlink(m->marker);
+        op_finish(m->op, r, &err);
+        mig_free(m);
+}
+
+static void tmpl_done(void *userdata, int result, const vs_error *werr) {
+        struct mig *m = userdata;
+        if (result >= 0) {
+                proceed(m);
+                return;
+        }
+        /* nothing stopped, nothing of the instance there */
+        vs_error err = *werr;
+        vs_err_prefix(&err, "Failed to move '%s' to %s", m->name, m->host);
+        log_err("%s", err.msg);
+        m->i->busy[0] = '\0';
+        (void) unlink(m->marker);
+        op_finish(m->op, result, &err);
+        mig_free(m);
+}
+
 int mig_start(struct instance *i, const char *host, const struct mig_options *o, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (!host_valid(host))
@@ -604,6 +736,9 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->was_running = i->state == INST_RUNNING;
         m->live = o->live;
         m->unlocked_mounts = o->unlocked_mounts;
+        m->send_template = v->set.migrate_send_templates && !o->no_send_template;
+        snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
+        snprintf(m->root, sizeof(m->root), "%s", v->set.root);
         m->go = m->ready = -EBADF;
         int r = op_begin(v, "migrate", i->cfg.name, host, &m->op, err);
         if (r < 0) {
@@ -613,26 +748,15 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         /* for the next daemon, should this one die before the end */
         marker_write(m, m->live ? "dump" : "copy");
         m->begin_ms = m->stop_ms = now_ms();
-        if (ret_op)
-                *ret_op = m->op;
-        if (!m->was_running) {
-                copy_begin(m);
+        /* the template first, the instance untouched meanwhile (a daemon
+         * killed now: the marker's instance runs on, mig_recover) */
+        r = work_start(v, m->work_id, tmpl_run, m, -EBADF, tmpl_done, m, err);
+        if (r >= 0) {
+                snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+                op_set_cancel(m->op, op_cancel_cb, m);
+                if (ret_op)
+                        *ret_op = m->op;
                 return 0;
-        }
-        m->stopw.done = on_stopped;
-        if (m->live) {
-                /* the session first, the dump (ckpt_take, an operation
-                 * of its own; this one is what the client follows) once
-                 * the target waits */
-                r = live_begin(m, err);
-                if (r >= 0)
-                        return 0;
-        } else {
-                r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, err);
-                if (r > 0)
-                        on_stopped(&m->stopw, 0, NULL);
-                if (r >= 0)
-                        return 0;
         }
         (void) unlink(m->marker);
         op_finish(m->op, r, err);

@@ -151,8 +151,19 @@ json_t *tmpl_json(struct vsd *v, const char *name, vs_error *err) {
         if (template_load(v->set.root, name, &t, err) < 0)
                 return NULL;
         json_t *j = info_json(v, &t);
-        if (!j)
+        if (!j) {
                 vs_err(err, ENOMEM, "template '%s'", name);
+                return NULL;
+        }
+        /* its identity, which a move to this host compares with its own:
+         * read from .content-id, or computed once (milliseconds for the
+         * busybox template, about a second for the Debian one) */
+        char id[TMPL_ID_LEN];
+        vs_error ierr = { 0 };
+        if (tmpl_content_id(v->set.root, name, id, &ierr) < 0)
+                log_warn("Failed to identify template '%s': %s, ignoring", name, ierr.msg);
+        else
+                json_object_set_new(j, "content_id", json_string(id));
         return j;
 }
 
@@ -186,10 +197,13 @@ void tmpl_cleanup_leftovers(struct vsd *v) {
         struct dirent *de;
         while ((de = readdir(d))) {
                 size_t n = strlen(de->d_name);
-                /* .NAME.build, .NAME.old, .NAME.del, and what a builder
-                 * makes beside its DEST (busybox: DEST.tmp.PID, DEST.old.*) */
+                /* .NAME.build, .NAME.old, .NAME.del, .NAME.import (a
+                 * template being received from another host), and what a
+                 * builder makes beside its DEST (busybox: DEST.tmp.PID,
+                 * DEST.old.*) */
                 bool ours = de->d_name[0] == '.' &&
                             ((n > 6 && streq(de->d_name + n - 6, ".build")) || (n > 4 && streq(de->d_name + n - 4, ".old")) ||
+                             (n > 7 && streq(de->d_name + n - 7, ".import")) ||
                              (n > 4 && streq(de->d_name + n - 4, ".del")) || strstr(de->d_name, ".build.tmp.") ||
                              strstr(de->d_name, ".build.old."));
                 if (!ours)
@@ -572,7 +586,23 @@ void tmpl_build_detach(struct tmpl_build *b) {
                 build_free(b);
 }
 
-/* ---- removing ---------------------------------------------------------- */
+/* ---- receiving ---------------------------------------------------------- */
+
+int tmpl_install_received(struct vsd *v, const char *name, const char *dir, vs_error *err) {
+        char final[512];
+        struct template_info t;
+        if (find_build(v, name))
+                return vs_err_msg(err, EBUSY, "template '%s' is being built here", name);
+        if (template_load_dir(dir, name, &t, err) < 0)
+                return vs_err_prefix(err, "its template.ini");
+        snprintf(final, sizeof(final), "%s/templates/%s", v->set.root, name);
+        /* never over a template of that name, whichever build it is: its
+         * instances read it as their lower layer */
+        if (renameat2(AT_FDCWD, dir, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
+                return errno == EEXIST ? vs_err_msg(err, EEXIST, "template '%s' exists here already", name)
+                                       : vs_err(err, errno, "rename %s to %s", dir, final);
+        return 0;
+}
 
 int tmpl_remove(struct vsd *v, const char *name, vs_error *err) {
         struct template_info t;
@@ -692,16 +722,23 @@ static int hash_tree(const char *rootfs, char ret[TMPL_ID_LEN], vs_error *err) {
 }
 
 int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], vs_error *err) {
-        char dir[600], rootfs[700];
+        char dir[600];
         if (!vs_name_valid(name))
                 return vs_name_check("template", name, err);
         snprintf(dir, sizeof(dir), "%s/templates/%s", root, name);
+        int r = tmpl_content_id_dir(dir, ret, err);
+        if (r == -ENOENT)
+                return vs_err_msg(err, ENOENT, "template '%s' is not on this host", name);
+        return r < 0 ? vs_err_prefix(err, "identify template '%s'", name) : 0;
+}
+
+int tmpl_content_id_dir(const char *dir, char ret[TMPL_ID_LEN], vs_error *err) {
+        char rootfs[700];
         /* the directory as it is now: a rebuild that replaces it meanwhile
          * does not get this one's identity */
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
-                return errno == ENOENT ? vs_err_msg(err, ENOENT, "template '%s' is not on this host", name)
-                                       : vs_err(err, errno, "open %s", dir);
+                return errno == ENOENT ? -ENOENT : vs_err(err, errno, "open %s", dir);
         _cleanup_close_ int cached = openat(dfd, CONTENT_ID_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (cached >= 0) {
                 char buf[TMPL_ID_LEN];
@@ -716,7 +753,7 @@ int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], v
         char id[TMPL_ID_LEN];
         int r = hash_tree(rootfs, id, err);
         if (r < 0)
-                return vs_err_prefix(err, "identify template '%s'", name);
+                return r;
         /* kept for the next export or import; a failure only costs time */
         char tmp[64];
         snprintf(tmp, sizeof(tmp), CONTENT_ID_FILE ".%d", (int) getpid());

@@ -27,7 +27,7 @@ struct tmpl_listener {
 };
 
 /* Remove what an interrupted build, replace or remove left in
- * <root>/templates (hidden .NAME.build, .NAME.old, .NAME.del). */
+ * <root>/templates (hidden .NAME.build, .NAME.old, .NAME.del, .NAME.import). */
 void tmpl_cleanup_leftovers(struct vsd *v);
 
 /* Every template with its os, description, the instances using it and the
@@ -73,6 +73,15 @@ int tmpl_remove(struct vsd *v, const char *name, vs_error *err);
  * for a large template: call it from a helper. */
 #define TMPL_ID_LEN 72
 int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], vs_error *err);
+/* The same of the template directory dir (any name: a hidden one being
+ * received); -ENOENT, err untouched, when dir does not exist. */
+int tmpl_content_id_dir(const char *dir, char ret[TMPL_ID_LEN], vs_error *err);
+
+/* A template received from another host (tmplsend.h), complete in the
+ * hidden directory dir of <root>/templates, renamed to NAME: refused when
+ * NAME exists (never replaced: instances may use it), is being built, or
+ * dir's template.ini does not load. */
+int tmpl_install_received(struct vsd *v, const char *name, const char *dir, vs_error *err);
 
 /* At daemon exit: kill the running builds, remove their directories, and
  * end them with an error (their streams then finish). */
