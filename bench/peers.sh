@@ -82,9 +82,11 @@ mkdir -p "$T/root/templates" "$T/run" "$T/lxc"
 "$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
 ROOTFS=$T/root/templates/busybox/rootfs
 # the same rootfs as a template whose init is /bin/true: vsd's nearest to
-# "run /bin/true in a fresh instance"
+# "run /bin/true in a fresh instance"; a copy, not a link (an unprivileged
+# instance's idmapped template root is attached on the rootfs directory
+# itself, and a link there is refused)
 mkdir -p "$T/root/templates/true"
-ln -s ../busybox/rootfs "$T/root/templates/true/rootfs"
+cp -a "$ROOTFS" "$T/root/templates/true/rootfs"
 sed 's|^init = .*|init = /bin/true|; s|^description = .*|description = busybox rootfs, init /bin/true|' \
         "$T/root/templates/busybox/template.ini" >"$T/root/templates/true/template.ini"
 cp -a "$ROOTFS" "$T/lxc-rootfs"

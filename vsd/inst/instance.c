@@ -131,6 +131,14 @@ int inst_check_idle(const struct instance *i, vs_error *err) {
         return 0;
 }
 
+int inst_release_disk(struct instance *i, vs_error *err) {
+        if (inst_is_active(i))
+                return 0;
+        char dir[512];
+        inst_path(i, NULL, dir, sizeof(dir));
+        return stor_release(i->vsd, dir, &i->cfg, err);
+}
+
 void inst_frozen_marker(const struct instance *i, char *buf, size_t len) {
         snprintf(buf, len, "%s/%s.frozen", i->vsd->set.run_dir, i->cfg.name);
 }
