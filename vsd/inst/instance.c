@@ -1462,8 +1462,10 @@ static void adopt(struct instance *i) {
         unlink(path);
 }
 
-/* An instance that does not run holds no disk: what is mounted or bound
- * for it was left by a crash of the daemon and the instance together. */
+/* An instance that does not run holds no disk outside the daemon (a disk
+ * kept for its next start is held by the daemon's fd alone, and a new
+ * daemon holds none): what is mounted or bound for it at load was left
+ * by a crash of the daemon and the instance together. */
 static void cleanup_storage(struct vsd *v, const char *name, const char *dir) {
         vs_error err = { 0 };
         int r = stor_cleanup(dir, &err);
