@@ -34,7 +34,7 @@ CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
-VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl -larchive -lmd -lwslay -lnettle
+VSD_LIBS   = -lmicrohttpd -ljansson -liniparser -lcgroup -lseccomp -lcap -lnftables -lmnl -larchive -lmd -lwslay -lnettle -lz
 VSCTL_LIBS = -ljansson
 
 BASE_SRC  := $(wildcard base/*.c)
@@ -129,7 +129,7 @@ DEPS = build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libinip
        procps psmisc util-linux man-db jq lxcfs fuse3 \
        libnftables-dev nftables iperf3 debootstrap zstd e2fsprogs python3 \
        prometheus systemd nodejs chromium libarchive-dev libmd-dev openssh-server \
-       libwslay-dev nettle-dev
+       libwslay-dev nettle-dev zlib1g-dev dpkg-dev lintian
 deps: criu-deps
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -279,6 +279,21 @@ ifeq ($(DESTDIR),)
 		echo "vsd.service installed: systemctl enable --now vsd"; fi
 endif
 
+# A Debian package, vsd_<version>_amd64.deb in $(DEB_B)/: its own build with
+# Debian's paths (the daemon finds its builders under /usr/share/vsd), staged
+# by install, packed by tools/mkdeb.sh (dist/deb/: control, conffiles,
+# maintainer scripts), then checked by lintian (doc/packaging.md).
+DEB_B    ?= build-deb
+VERSION  := $(shell sed -n 's/^\#define VS_VERSION "\(.*\)"/\1/p' base/proto.h)
+DEB_ARGS  = B=$(DEB_B) PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system
+deb:
+	$(MAKE) $(DEB_ARGS) $(DEB_B)/vsd $(DEB_B)/vsctl
+	rm -rf $(DEB_B)/deb
+	$(MAKE) $(DEB_ARGS) DESTDIR=$(abspath $(DEB_B))/deb/root install
+	tools/mkdeb.sh $(DEB_B) $(VERSION)
+	@if command -v lintian >/dev/null; then lintian --tag-display-limit 0 $(DEB_B)/vsd_$(VERSION)_amd64.deb || true; \
+	else echo "lintian is not installed (make deps)"; fi
+
 # What install put there, but /etc/vsd/vsd.conf (the operator's) and the state
 # (/var/lib/vsd: templates and instances).
 uninstall:
@@ -306,7 +321,8 @@ help:
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=$(DESTDIR): binaries, builders, man pages, vsd.conf (kept if"
 	@echo "              there), the systemd unit, sysusers.d and tmpfiles.d files, bash completion"
 	@echo "make uninstall  the same files, but vsd.conf and the state"
+	@echo "make deb      $(DEB_B)/vsd_$(VERSION)_amd64.deb, checked by lintian (doc/packaging.md)"
 
-.PHONY: dashboard check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install uninstall clean help FORCE
+.PHONY: dashboard check-vm vm-deps all deps criu-deps bench-deps check check-san demo bench fuzz fuzz-bins install uninstall deb clean help FORCE
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * vsctl events [NAME] [--since SEQ | --past] [--no-follow] [--json]
+ * vsctl events [NAME] [--since SEQ | --past] [--follow | --no-follow] [--json]
  *
- * The daemon streams newline-delimited JSON (chunked) for as long as we
+ * Without --past vsctl follows the stream; with it, it shows the past and
+ * ends, unless --follow asks for what comes next too.  The daemon streams newline-delimited JSON (chunked) for as long as we
  * stay; each line is printed as it comes, one line per event, flushed at
  * once so that a pipe or a file sees it at once too.
  */
@@ -207,17 +208,18 @@ static int emit_line(void *userdata, const char *s, size_t n) {
 }
 
 int cmd_events(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_SINCE = 0x200, OPT_PAST, OPT_NO_FOLLOW };
+        enum { OPT_SINCE = 0x200, OPT_PAST, OPT_FOLLOW, OPT_NO_FOLLOW };
         static const struct option opts[] = {
                 { "since", required_argument, NULL, OPT_SINCE },
                 { "past", no_argument, NULL, OPT_PAST },
+                { "follow", no_argument, NULL, OPT_FOLLOW },
                 { "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
         const char *since = NULL;
-        bool past = false, follow = true;
+        bool past = false, follow = true, follow_given = false, no_follow_given = false;
         int c, ex;
 
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
@@ -227,13 +229,21 @@ int cmd_events(struct vsctl *ctx, int argc, char **argv) {
                         since = optarg;
                 else if (c == OPT_PAST)
                         past = true;
+                else if (c == OPT_FOLLOW)
+                        follow_given = true;
                 else if (c == OPT_NO_FOLLOW)
-                        follow = false;
+                        no_follow_given = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 0, 1)))
                 return ex;
         if (since && past)
                 return vsctl_usage_error(argv[0], "--since and --past both say where to start: give one");
+        if (follow_given && no_follow_given)
+                return vsctl_usage_error(argv[0], "--follow and --no-follow contradict each other: give one");
+        /* asking for the past is asking for a report that ends; --since
+         * resumes a stream, which goes on */
+        if (no_follow_given || (past && !follow_given))
+                follow = false;
         const char *name = argv[optind];
 
         /* the daemon judges the values, with its own message */

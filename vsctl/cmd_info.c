@@ -9,7 +9,7 @@
 #include "base/util.h"
 #include "vsctl/vsctl.h"
 
-enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES, K_BOOL, K_NUMBER };
+enum kind { K_STR, K_PID, K_TIME, K_SIZE, K_SOFT, K_SWAP, K_CPUS, K_COUNT, K_SECONDS, K_NOFILE, K_INODES, K_BOOL, K_NUMBER };
 
 /* The fields people look for first, in the order they read them; any field
  * the daemon adds later is shown after these as it comes. */
@@ -26,8 +26,8 @@ static const struct field {
         { "memory", "memory", K_SIZE },
         { "cpus", "cpus", K_CPUS },
         { "pids", "pids", K_COUNT },
-        { "memory_soft", "memory soft", K_SIZE },
-        { "swap", "swap", K_SIZE },
+        { "memory_soft", "memory soft", K_SOFT },
+        { "swap", "swap", K_SWAP },
         { "cpu_weight", "cpu weight", K_COUNT },
         { "cpuset", "cpuset", K_STR },
         { "io_read_bps", "io read bps", K_STR },
@@ -47,7 +47,8 @@ static const struct field {
         { "id_range", "host ids", K_STR },
 };
 
-static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
+/* inst: the whole instance, for a field whose meaning depends on another */
+static void format_field(json_t *inst, json_t *v, enum kind kind, char *buf, size_t len) {
         double d = json_number_value(v);
         uint64_t u = d > 0 ? (uint64_t) d : 0;
         char tmp[32];
@@ -92,6 +93,22 @@ static void format_field(json_t *v, enum kind kind, char *buf, size_t len) {
                         out_size(u, buf, len);
                 else
                         snprintf(buf, len, "unlimited");
+                return;
+        case K_SOFT:
+                if (u)
+                        out_size(u, buf, len);
+                else
+                        snprintf(buf, len, "none");
+                return;
+        case K_SWAP:
+                /* granted on top of the memory limit, 0 = none at all; only
+                 * an instance without a memory limit swaps without one */
+                if (!out_get_u64(inst, "memory"))
+                        snprintf(buf, len, "unlimited (no memory limit)");
+                else if (u)
+                        out_size(u, buf, len);
+                else
+                        snprintf(buf, len, "none (memory only)");
                 return;
         case K_CPUS:
                 if (d > 0)
@@ -153,7 +170,7 @@ int cmd_info(struct vsctl *ctx, int argc, char **argv) {
                 json_t *v = json_object_get(inst, fields[i].key);
                 if (!v)
                         continue;
-                format_field(v, fields[i].kind, val, sizeof(val));
+                format_field(inst, v, fields[i].kind, val, sizeof(val));
                 snprintf(label, sizeof(label), "%s:", fields[i].label);
                 if (out_table_add(t, (const char *const[]) { label, val }) < 0)
                         goto oom;
@@ -166,7 +183,7 @@ int cmd_info(struct vsctl *ctx, int argc, char **argv) {
                         known = streq(key, fields[i].key);
                 if (known)
                         continue;
-                format_field(v, K_STR, val, sizeof(val));
+                format_field(inst, v, K_STR, val, sizeof(val));
                 snprintf(label, sizeof(label), "%s:", key);
                 if (out_table_add(t, (const char *const[]) { label, val }) < 0)
                         goto oom;

@@ -177,13 +177,17 @@ static int show_one(json_t *s) {
                                                              "reclaimed down to it under pressure" }) < 0)
                         return -ENOMEM;
 
-                /* swap is granted on top of a memory limit; without one there is none */
+                /* swap is granted on top of a memory limit, 0 = none at all;
+                 * without a memory limit it is not limited either */
                 char swap[16], slimit[16] = "-";
                 out_size(out_get_u64(g, "swap"), swap, sizeof(swap));
-                if (limited)
-                        out_size(out_get_u64(g, "swap_limit"), slimit, sizeof(slimit));
+                if (limited && (v = out_get_u64(g, "swap_limit")))
+                        out_size(v, slimit, sizeof(slimit));
+                else if (limited)
+                        snprintf(slimit, sizeof(slimit), "none");
                 if (out_table_add(t, (const char *const[]) { "swap", swap, "-", slimit, "-",
-                                                             limited ? "on top of the memory limit" : "" }) < 0)
+                                                             limited ? "on top of the memory limit"
+                                                                     : "no memory limit: not limited" }) < 0)
                         return -ENOMEM;
         }
         if ((g = json_object_get(s, "cpu"))) {

@@ -128,13 +128,16 @@ const struct vsctl_command vsctl_commands[] = {
           "                      throttled, io, net or disk (biggest first)\n"
           "  --json              print the daemon's JSON\n" },
         { "events", cmd_events, "Show what happens to instances: OOM kills, starts, stops, ...",
-          "[NAME] [--since SEQ | --past] [--no-follow] [--json]",
-          "  --since SEQ         first show the buffered events after sequence number SEQ\n"
-          "  --past              first show every buffered event (vsd keeps the last 1000)\n"
-          "  --no-follow         end after the buffered events instead of waiting for new\n"
-          "                      ones (alone: every buffered event)\n"
+          "[NAME] [--since SEQ | --past] [--follow | --no-follow] [--json]",
+          "  --since SEQ         first show the kept events after sequence number SEQ\n"
+          "  --past              show every kept event (vsd keeps the last 1000, across\n"
+          "                      restarts), then end\n"
+          "  --follow            with --past: then wait for new events too\n"
+          "  --no-follow         end after the kept events instead of waiting for new\n"
+          "                      ones (alone: every kept event)\n"
           "  --json              print each event as the daemon's JSON line\n"
-          "Without --no-follow vsctl waits for events until interrupted or vsd stops.\n" },
+          "Without --past or --no-follow vsctl waits for events until interrupted or vsd\n"
+          "stops.\n" },
         { "template", cmd_template, "Build, list and remove templates",
           "list [--json] | build NAME [--from BUILDER] [--detach] [--json] | remove NAME",
           "  list                the templates: name, os, instances using it, size\n"

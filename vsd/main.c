@@ -2,6 +2,7 @@
 /* vsd: parse arguments, wire the parts together, run the loop. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <signal.h>
@@ -136,6 +137,27 @@ static void hold_flush(void *ud) {
 static void hold_lost(void *ud) {
         sinfo_hold_lost(((struct vsd *) ud)->sinfo);
         inst_consoles_hold_lost(ud);
+}
+
+/* The events of the daemons before this one, and the sequence numbers
+ * going on after theirs.  Without the journal the daemon still runs, with
+ * its events in memory only. */
+static void open_event_journal(struct vsd *v) {
+        _cleanup_free_ char *path = NULL;
+        struct evj_load load = { 0 };
+        vs_error err = { 0 };
+        if (asprintf(&path, "%s/events.journal", v->set.root) < 0) {
+                log_warn("Failed to open the event journal: %s, ignoring: events are kept in memory only", strerror(ENOMEM));
+                return;
+        }
+        if (ev_bus_journal(v->events, path, &load, &err) < 0) {
+                log_warn("%s, ignoring: events are kept in memory only", err.msg);
+                return;
+        }
+        if (load.damaged || load.torn)
+                log_warn("Event journal %s: %zu damaged record%s skipped, %zu bytes of a torn last record cut off, "
+                         "ignoring", path, load.damaged, load.damaged == 1 ? "" : "s", load.torn);
+        log_info("Event journal %s: %zu events, the next is %" PRIu64, path, load.records, ev_next_seq(v->events));
 }
 
 int main(int argc, char **argv) {
@@ -332,6 +354,7 @@ int main(int argc, char **argv) {
         if (r < 0)
                 vs_err(&err, -r, "Failed to set up events");
         else {
+                open_event_journal(&v);
                 r = mon_new(&v, &v.mon, &err);
                 if (r > 0) {
                         log_warn("Failed to %s, ignoring", err.msg);

@@ -48,8 +48,16 @@ started_order() { # SEQ
                 sed 's/ $//'
 }
 
-boot_finished() {
-        vsctl events --past --no-follow --json | jq -e 'select(.type == "boot-finished")' >/dev/null
+# The last sequence number so far (0 for none): the events kept on disk
+# outlive the daemon and the reboot, so a test looks at those after it.
+last_seq() {
+        local s
+        s=$(vsctl events --past --json | jq -r 'select(.seq) | .seq' | tail -n 1)
+        echo "${s:-0}"
+}
+
+boot_finished() { # SEQ
+        vsctl events --since "$1" --no-follow --json | jq -e 'select(.type == "boot-finished")' >/dev/null
 }
 
 test_reboot_brings_back_what_ran() {
@@ -75,10 +83,11 @@ test_reboot_brings_back_what_ran() {
         assert_eq "$(vsctl --json info lo | json .onboot)" auto "lo's onboot (the default)"
         vsctl info never | grep -qE '^ *onboot: +no$' || fail "vsctl info does not show 'onboot: no': $(vsctl info never)"
 
+        local seq0
+        seq0=$(last_seq)
         reboot
         vsd_up
-        local seq0=0
-        wait_for -t 30 boot_finished
+        wait_for -t 30 boot_finished "$seq0"
         local n
         for n in hi mid1 mid2 lo always; do
                 assert_eq "$(inst_state "$n")" running "$n after the reboot"
@@ -90,7 +99,7 @@ test_reboot_brings_back_what_ran() {
         assert_eq "$(started_order "$seq0")" "hi mid1 mid2 always lo" "order of the starts after the reboot"
         vsctl exec lo -- true || fail "exec into an instance started at boot"
         local fin
-        fin=$(vsctl events --past --no-follow --json | jq -c 'select(.type == "boot-finished")')
+        fin=$(vsctl events --since "$seq0" --no-follow --json | jq -c 'select(.type == "boot-finished")')
         assert_eq "$(json .started <<<"$fin")/$(json .failed <<<"$fin")/$(json .complete <<<"$fin")" 5/0/true "boot-finished"
         grep -q "Boot: 5 of 5 instances started" "$T/vsd.log" || fail "the boot's end is not in the log"
         # the boot is an operation that succeeded
@@ -98,11 +107,12 @@ test_reboot_brings_back_what_ran() {
 
         # a daemon restart within the same boot starts nothing
         vsctl stop always
+        seq0=$(last_seq)
         vsd_stop
         vsd_up
         assert_eq "$(inst_state always)" stopped "an onboot yes instance after a daemon restart (no reboot)"
         assert_eq "$(inst_state hi)" running "hi after a daemon restart"
-        ! vsctl events --past --no-follow --json | jq -e 'select(.type == "boot-started")' >/dev/null ||
+        ! vsctl events --since "$seq0" --no-follow --json | jq -e 'select(.type == "boot-started")' >/dev/null ||
                 fail "a daemon restart without a reboot started a boot"
 }
 
@@ -113,6 +123,8 @@ test_boot_carries_on_after_kill9() {
         vsctl create first --boot-priority 10 --boot-delay 60s --start
         vsctl create second --start
         vsctl create third --start
+        local seq0
+        seq0=$(last_seq)
         reboot
         vsd_up
         # first started, and the boot waits its delay before the next
@@ -122,11 +134,11 @@ test_boot_carries_on_after_kill9() {
         pid=$(inst_pid first)
         vsd_kill9
         vsd_up
-        wait_for -t 30 boot_finished
+        wait_for -t 30 boot_finished "$seq0"
         assert_eq "$(inst_pid first)" "$pid" "first re-adopted, not started again"
         assert_eq "$(inst_state second)/$(inst_state third)" running/running "second/third after the boot carried on"
         local fin
-        fin=$(vsctl events --past --no-follow --json | jq -c 'select(.type == "boot-finished")')
+        fin=$(vsctl events --since "$seq0" --no-follow --json | jq -c 'select(.type == "boot-finished")')
         assert_eq "$(json .started <<<"$fin")" 2 "instances the second daemon started"
 }
 

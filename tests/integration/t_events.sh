@@ -66,14 +66,14 @@ test_oom_kill_event() {
         local rc=0 out nspid line pid
         trap 'stop_events; vsd2_down' EXIT
         vsctl create mem1 --memory 64M --start
-        events_bg "$T/ev.out" --past
+        events_bg "$T/ev.out" --past --follow
         wait_for grep -q '"type":"started"' "$T/ev.out"
 
         # A second daemon with an instance of the same name: the kernel's
         # OOM report names our cgroup parent, not just the instance name.
         vsd2_up
         vsd2 create mem1 --start >/dev/null
-        "$B/vsctl" --socket "$VSD2_SOCKET" events --json --past >"$T/ev2.out" 2>&1 &
+        "$B/vsctl" --socket "$VSD2_SOCKET" events --json --past --follow >"$T/ev2.out" 2>&1 &
         EV_PIDS+=($!)
         wait_for grep -q '"type":"started"' "$T/ev2.out"
 
@@ -117,7 +117,7 @@ test_oom_kill_event() {
 
 test_lifecycle_events_in_order() {
         local pid line
-        events_bg "$T/ev.out" --past
+        events_bg "$T/ev.out" --past --follow
         vsctl create lc1
         vsctl start lc1
         vsctl set lc1 --pids 100
@@ -186,6 +186,134 @@ test_backlog_and_queries() {
         done
 }
 
+# A limits-changed event of NAME (a new pids limit each time: wait_for
+# runs this in a subshell, the count lives in a file), then: has FILE got one?
+poke_seen() { # NAME FILE
+        local n
+        n=$(($(cat "$T/poke" 2>/dev/null || echo 100) + 1))
+        echo "$n" >"$T/poke"
+        "$B/vsctl" --socket "$VSD_SOCKET" set "$1" --pids "$n" >/dev/null && grep -q '"type":"limits-changed"' "$2"
+}
+
+# --past is a report: the past, then the end; --follow makes it a stream
+# that goes on, as `vsctl events` without --past is.
+test_past_ends_unless_follow() {
+        local rc=0 k
+        vsctl create pe1 --start
+        out=$(timeout "$(scaled 10)" "$B/vsctl" --socket "$VSD_SOCKET" events --past --json) || rc=$?
+        assert_eq "$rc" 0 "vsctl events --past ends by itself (124: still waiting)"
+        assert_eq "$(types_of <(echo "$out") pe1)" "created started" "what --past showed"
+        rc=0
+        timeout "$(scaled 10)" "$B/vsctl" --socket "$VSD_SOCKET" events pe1 --past >"$T/human.out" || rc=$?
+        assert_eq "$rc" 0 "vsctl events NAME --past ends by itself"
+        grep -qE '  pe1 +started ' "$T/human.out" || fail "human --past: $(cat "$T/human.out")"
+
+        # --past --follow and plain `vsctl events` both stay for what comes next
+        events_bg "$T/pf.out" --past --follow
+        events_bg "$T/plain.out"
+        wait_for grep -q '"type":"started"' "$T/pf.out"
+        # the plain stream shows only what happens once it is connected:
+        # events until it has seen one
+        wait_for poke_seen pe1 "$T/plain.out"
+        wait_for grep -q '"type":"limits-changed"' "$T/pf.out"
+        for k in "${EV_PIDS[@]}"; do
+                alive "$k" || fail "a following vsctl events (pid $k) ended: $(cat "$T/pf.out.err" "$T/plain.out.err")"
+        done
+        vsctl pause pe1
+        wait_for grep -q '"type":"paused"' "$T/pf.out"
+        wait_for grep -q '"type":"paused"' "$T/plain.out"
+        vsctl resume pe1
+        stop_events
+
+        expect_fail --code 2 vsctl events --past --follow --no-follow
+        assert_match "$LAST_ERR" "contradict" "message for --follow --no-follow"
+        # --no-follow still ends on its own
+        rc=0
+        timeout "$(scaled 10)" "$B/vsctl" --socket "$VSD_SOCKET" events --no-follow >/dev/null || rc=$?
+        assert_eq "$rc" 0 "--no-follow ends"
+        vsctl stop pe1 --kill
+}
+
+# All seqs of `vsctl events --past --json`, space-separated (a notice of
+# lost events has none).
+past_seqs() {
+        "$B/vsctl" --socket "$VSD_SOCKET" events --past --json | jq -r 'select(.type != "events-lost") | .seq' |
+                tr '\n' ' ' | sed 's/ $//'
+}
+
+# Strictly growing, by one: "3 4 5".
+consecutive() { # SEQS...
+        local prev= s
+        for s in "$@"; do
+                [ -z "$prev" ] || [ "$s" -eq $((prev + 1)) ] || return 1
+                prev=$s
+        done
+}
+
+# The events survive the daemon, through its journal on disk: after a
+# stop, after kill -9 and after a journal with damage at its end, the past
+# is shown and the sequence numbers go on where they were.
+test_journal_across_restarts() {
+        local before after last
+        vsctl create j1 --start
+        vsctl set j1 --pids 101
+        vsctl set j1 --pids 102
+        before=$(past_seqs)
+        last=${before##* }
+        note "before the stop: $before"
+
+        vsd_stop
+        vsd_up
+        vsctl set j1 --pids 103
+        after=$(past_seqs)
+        note "after the stop: $after"
+        [ "${after#"$before"}" != "$after" ] || fail "the past before the stop is gone: $after"
+        consecutive $after || fail "seq after a stop: $after"
+        [ "${after##* }" -gt "$last" ] || fail "seq restarted: $after"
+        assert_eq "$(vsctl events j1 --past --json | jq -r .type | head -4 | tr '\n' ' ')" "created started limits-changed limits-changed " \
+                "j1's first events after a stop"
+
+        before=$after
+        vsd_kill9
+        vsd_up
+        vsctl set j1 --pids 104
+        after=$(past_seqs)
+        note "after kill -9: $after"
+        [ "${after#"$before"}" != "$after" ] || fail "the past before kill -9 is gone: $after"
+        consecutive $after || fail "seq after kill -9: $after"
+
+        # a torn last record and a damaged one before it: skipped, said
+        # in the log, the rest kept
+        before=$after
+        last=${before##* }
+        vsd_stop
+        local j=$T/root/events.journal
+        [ -s "$j" ] || fail "no journal at $j"
+        sed -i '3s/"type"/"tYpe"/' "$j"
+        printf '0badc0de {"seq":%s,"ti' "$((last + 1))" >>"$j"
+        vsd_up
+        grep -q "Event journal .*: 1 damaged record skipped, [0-9]* bytes of a torn last record cut off" "$T/vsd.log" ||
+                fail "no warning of the damage: $(grep -i journal "$T/vsd.log" | tail -3)"
+        vsctl set j1 --pids 105
+        after=$(past_seqs)
+        note "after the damage: $after"
+        # the damaged third record is missing from the past, nothing else
+        local want
+        want=$(echo "$before" | tr ' ' '\n' | sed 3d | tr '\n' ' ' | sed 's/ $//')
+        [ "${after#"$want"}" != "$after" ] || fail "past after the damage: $after (expected it to start with $want)"
+        [ "$(echo "$after" | tr ' ' '\n' | sed -n '$p')" -gt "$last" ] || fail "seq after the damage: $after"
+        # and a reader is told one was lost where it was
+        assert_eq "$(vsctl events --past --json | jq -r 'select(.type == "events-lost") | .count')" 1 \
+                "events-lost notice for the damaged record"
+        # the torn end was cut off for good; the damaged record stays
+        # until its segment is dropped, and is skipped again
+        vsd_stop
+        vsd_up
+        grep "Event journal .*damaged" "$T/vsd.log" | tail -1 | grep -q ": 1 damaged record skipped, 0 bytes of a torn" ||
+                fail "after a clean restart: $(grep "Event journal" "$T/vsd.log" | tail -1)"
+        vsctl stop j1 --kill
+}
+
 fds_at_most() { # PID N
         [ "$(ls "/proc/$1/fd" | wc -l)" -le "$2" ]
 }
@@ -197,7 +325,7 @@ test_stream_clients() {
         vsctl create c1 --start
         before=$(ls "/proc/$pid/fd" | wc -l)
         for k in $(seq 1 20); do
-                events_bg "$T/many.$k" --past
+                events_bg "$T/many.$k" --past --follow
         done
         # connected once each has the backlog; then all of them are woken
         for k in $(seq 1 20); do
@@ -213,7 +341,7 @@ test_stream_clients() {
         note "daemon fds: $before before, $after after 20 clients came and went"
 
         # a stream open while vsd stops ends with it, cleanly (exit 0)
-        "$B/vsctl" --socket "$VSD_SOCKET" events --json --past >"$T/last.out" 2>"$T/last.err" &
+        "$B/vsctl" --socket "$VSD_SOCKET" events --json --past --follow >"$T/last.out" 2>"$T/last.err" &
         k=$!
         EV_PIDS+=("$k")
         wait_for grep -q '"type":"paused"' "$T/last.out"
@@ -230,7 +358,7 @@ test_stream_clients() {
 test_pids_max_event() {
         local line
         vsctl create pm1 --pids 20 --start
-        events_bg "$T/ev.out" --past
+        events_bg "$T/ev.out" --past --follow
         wait_for grep -q '"type":"started"' "$T/ev.out"
         vsctl exec pm1 -- /probe forkbomb 100 >/dev/null
         wait_for grep -q '"type":"pids-max"' "$T/ev.out"

@@ -230,8 +230,9 @@ test_readme_walkthrough() {
                 "vsctl set web --memory 256M --cpu-weight 300 --rlimit core=0")
                         vsctl set web --memory 256M --cpu-weight 300 --rlimit core=0 || fail "$line"
                         assert_eq "$(vsctl --json info web | json .memory)" 268435456 "$line" ;;
-                "vsctl events --past --no-follow")
-                        out=$(timeout 20 "$vsctl_bin" --socket "$VSD_SOCKET" events --past --no-follow) || fail "$line"
+                "vsctl events --past")
+                        # the past, then the end (timeout: 124 if it waited on)
+                        out=$(timeout 20 "$vsctl_bin" --socket "$VSD_SOCKET" events --past) || fail "$line: status $?"
                         assert_match "$out" "started" "$line" ;;
                 "vsctl stop demo2")
                         vsctl stop demo2 >/dev/null || fail "$line"

@@ -105,6 +105,38 @@ test_stats() {
         vsctl stats | grep -qw st1 || fail "stats table"
 }
 
+# What vsctl info and stats say of swap: 0 under a memory limit is no swap
+# at all (the kernel enforces memory+swap = memory), not "unlimited"; only
+# an instance without a memory limit may swap without a limit.
+info_line() { # NAME LABEL
+        vsctl info "$1" | sed -n "s/^$2: *//p"
+}
+
+test_info_swap_words() {
+        vsctl create sw1 --memory 128M
+        assert_eq "$(vsctl --json info sw1 | json .swap)" 0 "swap in the JSON"
+        assert_eq "$(info_line sw1 swap)" "none (memory only)" "vsctl info: swap 0 under a memory limit"
+        assert_eq "$(info_line sw1 "memory soft")" "none" "vsctl info: no soft limit"
+        vsctl set sw1 --swap 32M
+        assert_eq "$(info_line sw1 swap)" "32M" "vsctl info: swap 32M"
+        vsctl create sw2 --memory unlimited
+        assert_eq "$(info_line sw2 swap)" "unlimited (no memory limit)" "vsctl info: swap without a memory limit"
+        assert_eq "$(info_line sw2 memory)" "unlimited" "vsctl info: memory unlimited"
+        # stats: the swap row's limit says the same
+        vsctl set sw1 --swap 0
+        vsctl start sw1
+        vsctl start sw2
+        vsctl stats sw1 | grep -qE '^swap +[0-9.]+[KMG]? +- +none +- +' || fail "stats swap row: $(vsctl stats sw1 | grep ^swap)"
+        vsctl stats sw2 | grep -qE '^swap +[0-9.]+[KMG]? +- +- +- +no memory limit' ||
+                fail "stats swap row without a memory limit: $(vsctl stats sw2 | grep ^swap)"
+        # "unlimited" swap is not a thing under a memory limit: refused,
+        # rather than taken as 0 (none), its opposite
+        expect_fail --code 1 vsctl set sw1 --swap unlimited
+        assert_match "$LAST_ERR" "swap" "message for --swap unlimited"
+        vsctl stop sw1 --kill
+        vsctl stop sw2 --kill
+}
+
 # The plan's other knobs: soft memory, swap, CPU weight and CPU set, at
 # create and live, seen from inside where the kernel shows them (nproc
 # follows the CPU set), and refused cleanly when the host cannot honour them.

@@ -225,6 +225,48 @@ test_port_forward() {
         return 0
 }
 
+# What the README says of forwards: they answer on the host's addresses
+# (the bridge's and any other), from the host itself, but not on 127.0.0.1;
+# from another machine only with nat = yes, since the answers then leave
+# through the bridge, which forwards only with NAT on.  The other machine
+# is a namespace behind a link of the test's own, on an address block no
+# host route knows.
+test_forward_on_host_addresses() {
+        local out_link=vsf$VSD_NET_ID outpid gw="$VSD_NET4.1"
+        ip route show 198.51.100.0/24 | grep -q . && fail "198.51.100.0/24 is routed on this host already"
+        unshare --net sleep 300 &
+        outpid=$!
+        trap "{ kill $outpid; ip link del $out_link; } >/dev/null 2>&1 || true" EXIT
+        wait_for bash -c "[ \"\$(readlink /proc/$outpid/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]"
+        ip link add "$out_link" type veth peer name eth0 netns "$outpid"
+        ip addr add 198.51.100.1/24 dev "$out_link"
+        ip link set "$out_link" up
+        # the uplink forwards: the operator's decision, as on a real host
+        sysctl -qw "net.ipv4.conf.$out_link.forwarding=1"
+        nsenter -t "$outpid" -n sh -c 'ip addr add 198.51.100.2/24 dev eth0 && ip link set eth0 up && ip link set lo up'
+        outside() { nsenter -t "$outpid" -n curl -s --max-time 3 "$1" || true; }
+
+        vsctl create fwo --forward tcp:18380:80 --start
+        serve fwo 80 forwarded-ok
+        assert_eq "$(fetch "http://$gw:18380/")" forwarded-ok "from the host, on the bridge's address"
+        assert_eq "$(fetch "http://198.51.100.1:18380/")" forwarded-ok "from the host, on another of its addresses"
+        [ "$(fetch "http://127.0.0.1:18380/" || true)" != forwarded-ok ] || fail "the forward answers on 127.0.0.1"
+        [ "$(outside "http://198.51.100.1:18380/")" != forwarded-ok ] ||
+                fail "the forward answers another machine without nat = yes"
+
+        # nat = yes: the same forward answers the other machine; the
+        # instance runs on through the daemon's restart
+        vsd_stop
+        sed -i '/^\[network\]/a nat = yes' "$T/vsd.conf"
+        vsd_up
+        assert_eq "$(outside "http://198.51.100.1:18380/")" forwarded-ok "from another machine with nat = yes"
+        [ "$(fetch "http://127.0.0.1:18380/" || true)" != forwarded-ok ] || fail "the forward answers on 127.0.0.1 with nat = yes"
+        vsctl stop fwo --kill
+        kill "$outpid"
+        wait "$outpid" 2>/dev/null || true
+        ip link del "$out_link" 2>/dev/null || true
+}
+
 # iperf3's rate in Mbit/s from its JSON
 iperf_mbit() {
         jq -r '.end.sum_received.bits_per_second / 1e6'

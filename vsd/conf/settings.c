@@ -91,6 +91,17 @@ static int parse_size_or_none(const char *v, void *field, size_t size, vs_error 
         return vs_parse_size(v, out, err);
 }
 
+/* Swap is granted on top of a memory limit, and 0 is none: "unlimited"
+ * would read as its opposite.  Without a memory limit swap is not limited
+ * anyway (cgroups/limits.c). */
+static int parse_swap(const char *v, void *field, size_t size, vs_error *err) {
+        if (streq(v, "unlimited") || streq(v, "max"))
+                return vs_err_msg(err, EINVAL,
+                                  "swap is granted on top of the memory limit: give a size, or 0 for none "
+                                  "(without a memory limit swap is not limited)");
+        return parse_size_or_none(v, field, size, err);
+}
+
 static int parse_size_nonzero(const char *v, void *field, size_t size, vs_error *err) {
         return vs_parse_size(v, field, err);
 }
@@ -1076,7 +1087,7 @@ const struct inst_setting inst_settings[] = {
             LIVE_CGROUP),
         SET("limits", "memory_soft", VIEW_LIMITS, memory_soft, parse_size_or_none, fmt_size, show_number, "0",
             APPLY_LIVE, LIVE_CGROUP),
-        SET("limits", "swap", VIEW_LIMITS, swap, parse_size_or_none, fmt_size, show_number, "0", APPLY_LIVE,
+        SET("limits", "swap", VIEW_LIMITS, swap, parse_swap, fmt_size, show_number, "0", APPLY_LIVE,
             LIVE_CGROUP),
         SET("limits", "cpu_weight", VIEW_LIMITS, cpu_weight, parse_weight_or_default, fmt_number, show_weight, "0",
             APPLY_LIVE, LIVE_CGROUP),

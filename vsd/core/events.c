@@ -2,12 +2,15 @@
 #include "vsd/core/events.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "base/util.h"
+#include "vsd/core/evjournal.h"
 
 struct ev_bus {
         struct ev_record *ring; /* seq s lives in ring[(s - 1) % cap] */
@@ -15,6 +18,8 @@ struct ev_bus {
         uint64_t next;          /* seq of the next event */
         struct ev_listener *listeners;
         bool closed;
+        struct evj *journal;   /* NULL: events in memory only */
+        bool journal_failing;  /* said once until a write works again */
 };
 
 int ev_bus_new(size_t capacity, struct ev_bus **ret) {
@@ -35,10 +40,55 @@ int ev_bus_new(size_t capacity, struct ev_bus **ret) {
 void ev_bus_free(struct ev_bus *b) {
         if (!b)
                 return;
+        evj_close(b->journal);
         for (size_t k = 0; k < b->cap; k++)
                 free(b->ring[k].line);
         free(b->ring);
         free(b);
+}
+
+/* Put the event seq (line: JSON and '\n', stolen) into the ring.  Sequence
+ * numbers skipped on the way (records a journal lost) leave empty slots, not
+ * the older events that lived there, so that a reader counts them lost. */
+static void ring_put(struct ev_bus *b, uint64_t seq, const char *instance, const char *type, char *line, size_t len) {
+        for (uint64_t gap = b->next, n = 0; gap < seq && n < b->cap; gap++, n++) {
+                struct ev_record *g = &b->ring[(gap - 1) % b->cap];
+                free(g->line);
+                *g = (struct ev_record){ .seq = gap };
+        }
+        struct ev_record *r = &b->ring[(seq - 1) % b->cap];
+        free(r->line);
+        *r = (struct ev_record){ .seq = seq, .line = line, .len = line ? len : 0 };
+        snprintf(r->instance, sizeof(r->instance), "%s", instance);
+        snprintf(r->type, sizeof(r->type), "%s", type);
+        b->next = seq + 1;
+}
+
+/* A record from the journal: into the ring as if just emitted. */
+static void journal_record(const char *json, size_t len, void *userdata) {
+        struct ev_bus *b = userdata;
+        json_auto_t *j = json_loadb(json, len, 0, NULL);
+        json_t *seq = json_object_get(j, "seq");
+        const char *inst = json_string_value(json_object_get(j, "instance")),
+                   *type = json_string_value(json_object_get(j, "type"));
+        /* what this daemon did not write itself is checked like anything
+         * read from disk; an older sequence number (a restored copy) goes */
+        if (!json_is_integer(seq) || json_integer_value(seq) < (json_int_t) b->next || !inst || !type ||
+            strlen(inst) > VS_NAME_MAX)
+                return;
+        char *line = malloc(len + 2);
+        if (!line)
+                return;
+        memcpy(line, json, len);
+        line[len] = '\n';
+        line[len + 1] = '\0';
+        ring_put(b, (uint64_t) json_integer_value(seq), inst, type, line, len + 1);
+}
+
+int ev_bus_journal(struct ev_bus *b, const char *path, struct evj_load *ret_load, vs_error *err) {
+        /* a segment holds what the ring holds: old + current >= the ring
+         * after a rotation; 1 MiB bounds one however long its lines are */
+        return evj_open(path, b->cap, EV_JOURNAL_SEGMENT_BYTES, journal_record, b, &b->journal, ret_load, err);
 }
 
 uint64_t ev_next_seq(const struct ev_bus *b) {
@@ -68,30 +118,34 @@ void ev_emit(struct ev_bus *b, const char *instance, const char *type, json_t *d
                 json_decref(details);
                 return;
         }
-        uint64_t seq = b->next++;
-        struct ev_record *r = &b->ring[(seq - 1) % b->cap];
-        free(r->line);
-        *r = (struct ev_record){ .seq = seq };
-        snprintf(r->instance, sizeof(r->instance), "%s", instance);
-        snprintf(r->type, sizeof(r->type), "%s", type);
-
+        uint64_t seq = b->next;
         json_t *j = common_fields(seq, instance, type);
         if (j && details)
                 json_object_update(j, details);
         json_decref(details);
         char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
         json_decref(j);
+        char *line = NULL;
+        size_t len = 0;
         if (text) {
-                size_t len = strlen(text);
-                char *line = realloc(text, len + 2);
+                len = strlen(text);
+                if (b->journal) {
+                        int r = evj_append(b->journal, text, len);
+                        if (r < 0 && !b->journal_failing)
+                                log_warn("Failed to write event %" PRIu64 " to the journal: %s, ignoring: it is kept "
+                                         "in memory only until a write works again", seq, strerror(-r));
+                        else if (r >= 0 && b->journal_failing)
+                                log_info("The event journal is written again from event %" PRIu64, seq);
+                        b->journal_failing = r < 0;
+                }
+                line = realloc(text, len + 2);
                 if (line) {
                         line[len] = '\n';
                         line[len + 1] = '\0';
-                        r->line = line;
-                        r->len = len + 1;
                 } else
                         free(text);
         }
+        ring_put(b, seq, instance, type, line, len + 1);
         /* A record without a line was lost to a failed allocation: readers
          * skip it and count it as lost. */
         for (struct ev_listener *l = b->listeners, *next; l; l = next) {
@@ -113,7 +167,7 @@ int ev_next(const struct ev_bus *b, const struct ev_filter *f, uint64_t *cursor,
         }
         for (; c < b->next; c++) {
                 const struct ev_record *r = &b->ring[(c - 1) % b->cap];
-                if (!r->line) {
+                if (!r->line || r->seq != c) {
                         lost++;
                         continue;
                 }

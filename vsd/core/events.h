@@ -6,8 +6,8 @@
  * oom-kill, ...), kept in a bounded ring of recent events and handed to
  * whoever listens (the API's event streams).
  *
- * Every event gets a sequence number (1, 2, ...; never reused within one
- * daemon), the time, the instance and a type, plus details that depend on
+ * Every event gets a sequence number (1, 2, ...; with a journal, going on
+ * across daemons), the time, the instance and a type, plus details that depend on
  * the type.  It is formatted once, as one line of JSON, when it is emitted;
  * readers only copy that line.  A reader keeps its own cursor (the next
  * sequence number it wants) into the ring: nothing is queued per reader, so
@@ -20,10 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
 #include "base/parse.h"
+#include "vsd/core/evjournal.h"
 
 /* Events kept for readers that ask for the past. */
 #define EV_RING_DEFAULT 1000
+/* The bound of one journal segment in bytes (and EV_RING_DEFAULT records). */
+#define EV_JOURNAL_SEGMENT_BYTES (1024 * 1024)
 
 struct ev_bus;
 
@@ -44,6 +48,12 @@ struct ev_listener {
 
 int ev_bus_new(size_t capacity, struct ev_bus **ret);
 void ev_bus_free(struct ev_bus *b);
+
+/* Keep the events in the journal at path (evjournal.h) too: first the ones
+ * it holds go into the ring, and the sequence numbers go on after the last
+ * of them; then every new event is appended.  *ret_load says what loading
+ * skipped, for the caller to report.  Call before the first event. */
+int ev_bus_journal(struct ev_bus *b, const char *path, struct evj_load *ret_load, vs_error *err);
 
 /* Record an event.  details (may be NULL; stolen) is a JSON object whose
  * fields follow the common ones: seq, time (RFC 3339, UTC, milliseconds),

@@ -400,6 +400,11 @@ void netw_reconcile(struct vsd *v) {
         struct netw *n = N(v);
         vs_error err = { 0 };
         remove_stale_links(v);
+        /* nat may have changed since the bridge was set up: the bridge's
+         * forwarding follows it now, not only from the next start (as in
+         * ensure_bridge()) */
+        if (S(v)->bridge_ipv4.family && nl_link_index(n->nl, S(v)->bridge) >= 0)
+                (void) nl_if_sysctl(AF_INET, S(v)->bridge, "forwarding", S(v)->nat ? "1" : "0", NULL);
         if (!n->fw)
                 return;
         if (netw_fw_rebuild(v, NULL, NULL, &err) < 0)
