@@ -449,7 +449,9 @@ static void copy_begin(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
         snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
-        int r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
+        int r = inst_release_disk(i, &err);
+        if (r >= 0)
+                r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
         if (r < 0)
                 mig_done(m, r, &err);
         else
