@@ -18,7 +18,11 @@
 #     sessions get VSD_SOCKET (this host's daemon) and PATH ($B first), so
 #     that `ssh hk vsctl ...` talks to host k's daemon.
 # $T/ssh_config names them h1..hN for ssh -F; each daemon's vsd.conf says
-# so ([migrate] ssh).  hosts_down (run by vsd_down in the runner, whatever
+# so ([migrate] ssh), with HOST_CONF_k's lines after (a setting of host k's
+# own).  With HOSTS_SHARED_LAN=1 each host's instance bridge is a port of
+# the LAN too (made before its daemon, with a MAC of its own; the daemon
+# completes it), so that an instance's address is at home on the LAN
+# wherever it runs; host_client_up then puts a client on that LAN.  hosts_down (run by vsd_down in the runner, whatever
 # became of the test) stops it all, checks that nothing is left of it and
 # removes the namespaces; a leak fails the test.
 
@@ -95,6 +99,13 @@ hosts_up() {
                 ip -n "$lan" link set "vh$k" master br0 up
                 ip -n "$ns" addr add "$(host_addr "$k")/24" dev lan0
                 ip -n "$ns" link set lan0 up
+                if [ "${HOSTS_SHARED_LAN:-}" = 1 ]; then
+                        ip -n "$ns" link add "$VSD_BRIDGE" address "02:5e:00:00:0$k:01" type bridge &&
+                                ip link add "vb$k" netns "$lan" type veth peer name uplink0 netns "$ns" &&
+                                ip -n "$lan" link set "vb$k" master br0 up &&
+                                ip -n "$ns" link set uplink0 master "$VSD_BRIDGE" up ||
+                                fail "cannot join host $k's instance bridge to the LAN"
+                fi
                 _host_daemon_up "$k"
                 _host_sshd_conf "$k" >"$T/run-h$k/sshd_config"
                 setsid nsenter --net="/run/netns/$ns" /usr/sbin/sshd -D -e -f "$T/run-h$k/sshd_config" \
@@ -109,7 +120,9 @@ hosts_up() {
 }
 
 _host_daemon_up() { # K
-        local k=$1 root=$T/root-h$k run=$T/run-h$k pid
+        # (two locals: the words of one are expanded before any is set)
+        local k=$1
+        local root=$T/root-h$k run=$T/run-h$k pid
         mkdir -p "$root/templates" "$run"
         EXTRA_FILES="$B/tests/probe:probe" "$VSD_SRC/templates/busybox/build.sh" "$root/templates/busybox" >/dev/null ||
                 fail "cannot build the busybox template for host $k"
@@ -117,6 +130,8 @@ _host_daemon_up() { # K
                 "link_prefix = $VSD_LINK_PREFIX" "nft_table = $VSD_NFT_TABLE" \
                 "[templates]" "builders = $VSD_SRC/templates" "cache = $VSD_TEMPLATE_CACHE" \
                 "[migrate]" "ssh = ssh -F $T/ssh_config" >"$root/vsd.conf"
+        local extra="HOST_CONF_$k"
+        [ -z "${!extra:-}" ] || printf '%s\n' "${!extra}" >>"$root/vsd.conf"
         setsid nsenter --net="/run/netns/$(host_ns "$k")" "$B/vsd" --root "$root" --run-dir "$run" \
                 --socket "$(host_socket "$k")" --cgroup-parent "$(host_cg "$k")" --foreground -c "$root/vsd.conf" \
                 </dev/null >>"$run/vsd.log" 2>&1 &
@@ -128,6 +143,30 @@ _host_daemon_up() { # K
                 [ "$SECONDS" -lt "$deadline" ] || fail "host $k's vsd does not answer"
                 sleep 0.05
         done
+}
+
+# host_client_up: a namespace of its own (host_client_ns) on the LAN with
+# HOST_CLIENT_IP, an address of the instances' network (HOSTS_SHARED_LAN).
+HOST_CLIENT_SUFFIX=250
+host_client_ns() { echo "vsdh$VSD_NET_ID-cl"; }
+host_client_up() {
+        local ns lan
+        ns=$(host_client_ns)
+        lan=$(host_lan_ns)
+        HOST_CLIENT_IP=$VSD_NET4.$HOST_CLIENT_SUFFIX
+        ip netns add "$ns" || fail "cannot make network namespace $ns"
+        ip -n "$ns" link set lo up
+        ip link add vcl netns "$lan" type veth peer name eth0 netns "$ns" || fail "cannot link the client to the LAN"
+        ip -n "$lan" link set vcl master br0 up
+        ip -n "$ns" addr add "$HOST_CLIENT_IP/24" dev eth0
+        ip -n "$ns" link set eth0 up
+}
+
+# host_lan_port MAC: the LAN bridge's port the MAC is learnt behind ("vb1":
+# host 1's instance bridge), empty when none.
+host_lan_port() {
+        bridge -n "$(host_lan_ns)" -j fdb show br br0 2>/dev/null |
+                jq -r --arg m "${1,,}" '[.[] | select(.mac == $m and .master == "br0") | .ifname][0] // empty'
 }
 
 # host_daemon_kill9 K / host_daemon_up K: host K's daemon killed and started
@@ -191,6 +230,7 @@ hosts_down() {
                         rc=1
                 fi
         done
+        ip netns del "$(host_client_ns)" 2>/dev/null
         ip netns del "$(host_lan_ns)" 2>/dev/null
         rm -f "$T/hosts.list"
         return $rc

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl migrate NAME HOST [--cold] [--detach] [--json]
+ *   vsctl migrate NAME HOST [--cold | --live [--unlocked-mounts]] [--detach] [--json]
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
- * as an operation; followed here, the downtime printed at the end.
+ * as an operation; followed here, the downtime (live: the frozen window
+ * and the whole move's time) printed at the end.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,31 +15,41 @@
 #include "vsctl/vsctl.h"
 
 int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH };
+        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED };
         static const struct option opts[] = {
                 { "cold", no_argument, NULL, OPT_COLD },
                 { "live", no_argument, NULL, OPT_LIVE },
                 { "detach", no_argument, NULL, OPT_DETACH },
+                { "unlocked-mounts", no_argument, NULL, OPT_UNLOCKED },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
-        bool live = false, detach = false;
+        bool live = false, cold = false, detach = false, unlocked = false;
         int c, ex;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
                         return ex;
                 if (c == OPT_LIVE)
                         live = true;
+                if (c == OPT_COLD)
+                        cold = true;
+                if (c == OPT_UNLOCKED)
+                        unlocked = true;
                 if (c == OPT_DETACH)
                         detach = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 2, 2)))
                 return ex;
+        if (live && cold)
+                return vsctl_usage_error(argv[0], "--cold and --live exclude each other");
+        if (unlocked && !live)
+                return vsctl_usage_error(argv[0], "--unlocked-mounts is for a live move (--live)");
         const char *name = argv[optind], *host = argv[optind + 1];
         vs_error err = {};
         json_t *body = json_object();
-        if (!body || !vsctl_set(body, "host", json_string(host)) || (live && !vsctl_set(body, "live", json_true())))
+        if (!body || !vsctl_set(body, "host", json_string(host)) || (live && !vsctl_set(body, "live", json_true())) ||
+            (unlocked && !vsctl_set(body, "unlocked_mounts", json_true())))
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         json_t *op = NULL, *final = NULL;
         if (vsctl_call(ctx, "POST", vsctl_instance_path(name, "migrate"), body, &op, &err) < 0)
@@ -63,7 +74,16 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
         }
         if (ctx->json)
                 return vsctl_done(ctx, final);
-        json_t *d = json_object_get(json_object_get(final, "details"), "downtime_ms");
+        json_t *details = json_object_get(final, "details");
+        json_t *d = json_object_get(details, "downtime_ms");
+        if (live) {
+                json_t *f = json_object_get(details, "frozen_ms"), *t = json_object_get(details, "total_ms");
+                printf("%s moved to %s live: frozen for %.2f s, %.2f s in all\n", name, host,
+                       json_is_integer(f) ? (double) json_integer_value(f) / 1000 : 0.0,
+                       json_is_integer(t) ? (double) json_integer_value(t) / 1000 : 0.0);
+                json_decref(final);
+                return VSCTL_EXIT_OK;
+        }
         printf("%s moved to %s: down for %.2f s\n", name, host, json_is_integer(d) ? (double) json_integer_value(d) / 1000 : 0.0);
         json_decref(final);
         return VSCTL_EXIT_OK;

@@ -201,13 +201,18 @@ const struct vsctl_command vsctl_commands[] = {
           "  --name NEW          import as NEW: a copy with its own name, MAC, pool address,\n"
           "                      filesystem UUID and machine-id (not for a checkpoint)\n"
           "  --json              print the new instance as JSON\n" },
-        { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh", "NAME HOST [--cold]",
+        { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh", "NAME HOST [--cold | --live [--unlocked-mounts]]",
           "HOST is an ssh destination ([user@]host) where vsctl talks to that host's vsd.\n"
-          "Cold (the only kind yet): a running instance is stopped, its archive sent into\n"
-          "'vsctl import -' there, started there with the same name, addresses, MAC and\n"
-          "limits, then removed here; prints how long it was down.  On any failure it runs\n"
-          "here again and the target keeps nothing of it.\n"
+          "Cold: a running instance is stopped, its archive sent into 'vsctl import -'\n"
+          "there, started there with the same name, addresses, MAC and limits, then\n"
+          "removed here; prints how long it was down.  Live: checkpointed instead of\n"
+          "stopped and restored there, its processes, memory and TCP connections kept;\n"
+          "prints how long it was frozen.  On any failure it runs here again and the\n"
+          "target keeps nothing of it.\n"
           "  --cold              a cold move (the default)\n"
+          "  --live              a live move (CRIU; a running instance)\n"
+          "  --unlocked-mounts   live, unprivileged: accept its restore there with unlocked\n"
+          "                      mounts, as 'vsctl restore --unlocked-mounts'\n"
           "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the ended operation as JSON\n" },
         { "op", cmd_op, "List, show, wait for and cancel long operations", "[list | show ID | wait ID | cancel ID]",

@@ -89,3 +89,252 @@ test_migrate_link_cut_midway() {
         wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q mv3"
         h_clean 2 mv3
 }
+
+# ---- live (vsctl migrate NAME HOST --live) ----------------------------------
+
+needs_criu() {
+        [ -x /usr/local/lib/vsd/criu/criu ] || fail "CRIU is not installed (make deps)"
+}
+
+# The console's shell of NAME on host K at its prompt: CRIU refuses a dump
+# while busybox sh is between opening /dev/tty and taking the terminal
+# (t_checkpoint.sh's console_settled).
+live_settled() { # K NAME
+        local procs
+        procs=/sys/fs/cgroup/pids/$(host_cg "$1")/$2/cgroup.procs
+        wait_for sh -c "for p in \$(cat $procs); do
+                sed 's/.*) //' /proc/\$p/stat 2>/dev/null |
+                        awk -v p=\$p '\$4 == p && \$5 != 0 && \$6 == p { found = 1 } END { exit !found }' && exit 0
+        done; exit 1"
+}
+
+# A process of NAME's on host K, by its pid inside: the same pid after a
+# failed move says it was restored, not started again.
+sleeper_start() { # K NAME
+        host_vsctl "$1" exec "$2" -- sh -c 'sleep 7777 </dev/null >/dev/null 2>&1 &'
+        live_settled "$1" "$2"
+}
+sleeper_pid() { # K NAME
+        host_vsctl "$1" exec "$2" -- sh -c "ps -o pid,args | awk '/sleep 7777/ && !/awk/ {print \$1; exit}'"
+}
+
+# A client on the LAN keeps one TCP connection to an echo server inside the
+# instance busy while it moves: every byte comes back, none lost or reset;
+# the same address and MAC answer on the target, where the LAN's bridge
+# sends its MAC right after the move (the target's gratuitous ARP).
+# timeout test_migrate_live_keeps_a_tcp_connection 300
+test_migrate_live_keeps_a_tcp_connection() {
+        needs_criu
+        local ip mac out at0 cpid
+        HOSTS_SHARED_LAN=1 hosts_up 2
+        host_client_up
+        host_vsctl 1 create lv1 --start
+        host_vsctl 1 exec lv1 -- sh -c 'echo live-data >/root/data'
+        ip=$(host_vsctl 1 --json info lv1 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        mac=$(host_vsctl 1 --json info lv1 | json .mac)
+        host_vsctl 1 exec lv1 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec lv1 -- sh -c 'netstat -ltn | grep -q :7000'
+        sleeper_start 1 lv1
+        local pid0
+        pid0=$(sleeper_pid 1 lv1)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+        assert_eq "$(host_lan_port "$mac")" vb1 "the LAN's port for its MAC before the move"
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/arpwatch.py" eth0 \
+                "$T/echo.stop" >"$T/arp.out" 2>&1 &
+        local apid=$!
+        wait_for grep -q listening "$T/arp.out"
+        out=$(host_vsctl 1 migrate lv1 h2 --live --unlocked-mounts)
+        note "$out"
+        assert_match "$out" "^lv1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
+        assert_eq "$(host_lan_port "$mac")" vb2 "the LAN's port for its MAC right after the move"
+        # the target announced it: its gratuitous ARP reached the LAN
+        wait_for -t 10 grep -qx "garp $mac $ip" "$T/arp.out"
+        assert_eq "$(h_state 2 lv1)" running "state on the target"
+        h_clean 1 lv1
+        # the connection goes on: more lines echoed after the move
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        wait "$apid"
+        note "client: $(tail -n1 "$T/echo.out") (lines, longest silence in ms)"
+        assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
+        # the same process (restored, not started again), data, address and MAC
+        assert_eq "$(sleeper_pid 2 lv1)" "$pid0" "the sleeper's pid on the target"
+        assert_eq "$(host_vsctl 2 exec lv1 -- cat /root/data)" live-data "data on the target"
+        assert_eq "$(host_vsctl 2 exec lv1 -- cat /sys/class/net/eth0/address)" "$mac" "eth0's MAC on the target"
+        assert_eq "$(host_vsctl 2 --json info lv1 | json .mac)" "$mac" "MAC on the target"
+        # a new connection from the LAN is answered there
+        host_vsctl 2 exec lv1 -- sh -c 'nc -l -p 7001 -e echo pong </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 2 exec lv1 -- sh -c 'netstat -ltn | grep -q :7001'
+        assert_eq "$(nsenter --net="/run/netns/$(host_client_ns)" python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7001), timeout=10)
+print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer from the target"
+        assert_eq "$(ip -n "$(host_client_ns)" -j neigh show "$ip" | jq -r '.[0].lladdr')" "$mac" "the MAC that answers for $ip"
+        # the operation's figures
+        local op
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        assert_match "$(echo "$op" | jq -r '.details.frozen_ms')" "^[0-9]+$" "details.frozen_ms"
+        assert_match "$(echo "$op" | jq -r '.details.total_ms')" "^[0-9]+$" "details.total_ms"
+}
+
+# An unprivileged instance restored on the target has unlocked mounts, as
+# a restore here would: refused before anything is stopped unless
+# accepted.
+# timeout test_migrate_live_unprivileged_needs_unlocked_mounts 240
+test_migrate_live_unprivileged_needs_unlocked_mounts() {
+        needs_criu
+        local pid0
+        hosts_up 2
+        host_vsctl 1 create lv2 --start
+        sleeper_start 1 lv2
+        pid0=$(sleeper_pid 1 lv2)
+        expect_fail host_vsctl 1 --json migrate lv2 h2 --live
+        assert_match "$LAST_ERR" "mounts are not locked.*--unlocked-mounts" "the refusal"
+        assert_eq "$(h_state 1 lv2)" running "state after the refusal"
+        assert_eq "$(sleeper_pid 1 lv2)" "$pid0" "the sleeper after the refusal (never stopped)"
+        [ ! -e "$T/root-h1/instances/lv2/checkpoint" ] || fail "a checkpoint was taken"
+        h_clean 2 lv2
+        expect_fail host_vsctl 1 migrate lv2 h2 --unlocked-mounts
+        assert_match "$LAST_ERR" "for a live move" "--unlocked-mounts without --live"
+        # accepted: it moves, restored (the same process) on the target
+        host_vsctl 1 migrate lv2 h2 --live --unlocked-mounts >/dev/null
+        assert_eq "$(sleeper_pid 2 lv2)" "$pid0" "the sleeper on the target"
+        h_clean 1 lv2
+}
+
+# The target refuses (an instance of that name), cannot be reached, or its
+# restore fails: the instance runs on the source again, restored (the same
+# processes), and the target keeps nothing of it.
+# timeout test_migrate_live_refused_or_unreachable 300
+test_migrate_live_refused_or_unreachable() {
+        needs_criu
+        local pid0 before
+        hosts_up 2
+        host_vsctl 1 create lv3 --privileged --start
+        host_vsctl 1 exec lv3 -- sh -c 'echo source >/root/data'
+        sleeper_start 1 lv3
+        pid0=$(sleeper_pid 1 lv3)
+        host_vsctl 2 create lv3 --net none
+        before=$(ls -A "$T/root-h2/instances")
+        expect_fail host_vsctl 1 --json migrate lv3 h2 --live
+        assert_match "$LAST_ERR" "h2 cannot take it: .*instance 'lv3' already exists" "refusal"
+        assert_eq "$(h_state 1 lv3)" running "state on the source after the refusal"
+        assert_eq "$(sleeper_pid 1 lv3)" "$pid0" "the sleeper after the refusal"
+        assert_eq "$(host_vsctl 1 exec lv3 -- cat /root/data)" source "data on the source"
+        assert_eq "$(ls -A "$T/root-h2/instances")" "$before" "the target's instances"
+        assert_eq "$(h_state 2 lv3)" stopped "the target's own instance"
+        host_vsctl 2 destroy lv3
+        live_settled 1 lv3
+        expect_fail host_vsctl 1 --json migrate lv3 h9 --live
+        assert_eq "$(h_state 1 lv3)" running "state on the source after an unreachable host"
+        assert_eq "$(sleeper_pid 1 lv3)" "$pid0" "the sleeper after an unreachable host"
+        [ ! -e "$T/root-h1/instances/lv3/checkpoint" ] || fail "the checkpoint stays after the restore here"
+}
+
+# timeout test_migrate_live_restore_fails_on_target 240
+test_migrate_live_restore_fails_on_target() {
+        needs_criu
+        local pid0
+        HOST_CONF_2=$'[checkpoint]\ncriu = /bin/false' hosts_up 2
+        host_vsctl 1 create lv4 --privileged --start
+        sleeper_start 1 lv4
+        pid0=$(sleeper_pid 1 lv4)
+        expect_fail host_vsctl 1 --json migrate lv4 h2 --live
+        assert_match "$LAST_ERR" "h2 did not restore it" "the target's failure"
+        assert_eq "$(h_state 1 lv4)" running "state on the source"
+        assert_eq "$(sleeper_pid 1 lv4)" "$pid0" "the sleeper (restored)"
+        h_clean 2 lv4
+}
+
+# The link is cut while the archive goes: restored on the source, nothing
+# on the target.
+# timeout test_migrate_live_link_cut_midway 240
+test_migrate_live_link_cut_midway() {
+        needs_criu
+        local sshd p pid0 client
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        host_vsctl 1 create lv5 --disk 1G --start
+        host_vsctl 1 exec lv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=24 2>/dev/null; sync'
+        sleeper_start 1 lv5
+        pid0=$(sleeper_pid 1 lv5)
+        host_vsctl 1 migrate lv5 h2 --live --unlocked-mounts >/dev/null 2>"$T/migrate.err" &
+        client=$!
+        wait_for -t 30 test -e "$T/root-h2/instances/.lv5.new/disk.img"
+        sshd=$(cat "$T/run-h2/sshd.spid")
+        for p in $(pgrep -P "$sshd"); do
+                kill -KILL "$p"
+        done
+        wait "$client" && fail "the move succeeded though its link was cut"
+        note "$(cat "$T/migrate.err")"
+        assert_eq "$(h_state 1 lv5)" running "state on the source"
+        assert_eq "$(sleeper_pid 1 lv5)" "$pid0" "the sleeper (restored)"
+        host_vsctl 1 exec lv5 -- test -s /root/blob
+        wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q lv5"
+        h_clean 2 lv5
+}
+
+# The source's daemon killed while the archive goes: the next one restores
+# the instance from its checkpoint; the target's import ends with nothing.
+# timeout test_migrate_live_source_daemon_killed 240
+test_migrate_live_source_daemon_killed() {
+        needs_criu
+        local pid0
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        host_vsctl 1 create lv6 --privileged --disk 1G --start
+        host_vsctl 1 exec lv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=24 2>/dev/null; sync'
+        sleeper_start 1 lv6
+        pid0=$(sleeper_pid 1 lv6)
+        host_vsctl 1 migrate lv6 h2 --live >/dev/null 2>&1 &
+        local client=$!
+        wait_for -t 30 test -e "$T/root-h2/instances/.lv6.new/disk.img"
+        host_daemon_kill9 1
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        VSD_TEST_COPY_BPS=2M host_daemon_up 1
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv6 | jq -r .state)\" = running ]"
+        assert_eq "$(sleeper_pid 1 lv6)" "$pid0" "the sleeper (restored by the next daemon)"
+        [ ! -e "$T/run-h1/lv6.migrating" ] || fail "the move's record stays"
+        wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q lv6"
+        h_clean 2 lv6
+}
+
+# The source's daemon killed while the target restores (its CRIU made slow
+# by a wrapper): the target finishes the restore on its own, so the next
+# source daemon must find it running there and remove its own copy, not
+# restore it too.  It runs on exactly one host.
+# timeout test_migrate_live_source_killed_during_target_restore 300
+test_migrate_live_source_killed_during_target_restore() {
+        needs_criu
+        local pid0 client
+        mkdir -p "$T/slowcriu"
+        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
+                >"$T/slowcriu/criu"
+        chmod +x "$T/slowcriu/criu"
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+        host_vsctl 1 create lv7 --privileged --start
+        sleeper_start 1 lv7
+        pid0=$(sleeper_pid 1 lv7)
+        host_vsctl 1 migrate lv7 h2 --live >/dev/null 2>&1 &
+        client=$!
+        # imported there: its restore is under way
+        wait_for -t 60 test -d "$T/root-h2/instances/lv7"
+        host_daemon_kill9 1
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        # settled: running on one host, gone from the other
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info lv7 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 1)' info lv7 >/dev/null 2>&1 ||
+                { [ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv7 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 2)' info lv7 >/dev/null 2>&1; }"
+        sleep 2 # nothing more happens after: still one
+        local on=0 k
+        for k in 1 2; do
+                [ "$(h_state "$k" lv7 2>/dev/null)" != running ] || on=$((on + 1))
+        done
+        assert_eq "$on" 1 "hosts running lv7"
+        [ ! -e "$T/run-h1/lv7.migrating" ] || fail "the move's record stays"
+}

@@ -1094,7 +1094,7 @@ void api_upgrade_ws_console(struct request *rq, struct instance *i) {
         char accept[WS_ACCEPT_SIZE];
         if (!version || !streq(version, "13")) {
                 /* RFC 6455 4.4: the version this server speaks */
-                vs_err_msg(&err, EINVAL, "WebSocket version 13 only (Sec-WebSocket-Version: 13)");
+                vs_err_msg(&err, EINVAL, "only version 13 of the WebSocket protocol is spoken (Sec-WebSocket-Version: 13)");
                 json_t *j = error_json(&err);
                 struct MHD_Response *r = json_response(j);
                 if (r)

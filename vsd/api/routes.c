@@ -596,6 +596,11 @@ static void stop_or_restart(struct ctx *c, enum inst_after_stop then) {
                 return;
         }
         if (inst_is_down(i) && then == AFTER_STOP_NOTHING) {
+                /* the disk kept mounted for its next start is let go of:
+                 * the way for host tools (e2fsck, a copy) to its image;
+                 * the answer is still that it does not run */
+                if (i->state != INST_BROKEN && !i->busy[0] && inst_release_disk(i, &err) < 0)
+                        goto fail;
                 vs_err_msg(&err, EALREADY, "instance '%s' is not running", i->cfg.name);
                 goto fail;
         }
@@ -1221,11 +1226,11 @@ static void post_import(struct ctx *c) {
         api_upgrade_fd(c->rq, import_with_fd, q);
 }
 
-/* POST /v1/instances/NAME/migrate {"host": "[user@]host"}: 202 with the
- * operation at once (follow it); a cold move ({"live": true} is refused:
- * not yet). */
+/* POST /v1/instances/NAME/migrate {"host": "[user@]host", "live": bool,
+ * "unlocked_mounts": bool}: 202 with the operation at once (follow it);
+ * cold unless live. */
 static void post_migrate(struct ctx *c) {
-        static const char *const known[] = { "host", "cold", "live", NULL };
+        static const char *const known[] = { "host", "cold", "live", "unlocked_mounts", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
@@ -1239,11 +1244,13 @@ static void post_migrate(struct ctx *c) {
                 vs_err_msg(&err, EINVAL, "field 'host' (an ssh destination) is required");
                 goto fail;
         }
-        if (json_is_true(json_object_get(obj, "live"))) {
-                vs_err_msg(&err, EOPNOTSUPP, "a live move is not available yet: move it cold");
+        struct mig_options o = { .live = json_is_true(json_object_get(obj, "live")),
+                                 .unlocked_mounts = json_is_true(json_object_get(obj, "unlocked_mounts")) };
+        if (o.live && json_is_true(json_object_get(obj, "cold"))) {
+                vs_err_msg(&err, EINVAL, "a move is either cold or live");
                 goto fail;
         }
-        if (mig_start(i, host, &op, &err) < 0)
+        if (mig_start(i, host, &o, &op, &err) < 0)
                 goto fail;
         json_decref(obj);
         reply_op(c, op);

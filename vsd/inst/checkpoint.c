@@ -56,6 +56,7 @@
 #include "base/proc.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
+#include "net/announce.h"
 #include "net/fw.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
@@ -1052,6 +1053,37 @@ static int seccomp_notify_to_allow(const char *dir, vs_error *err) {
         return r;
 }
 
+/* The images name the cgroups of the host that dumped (its cgroup parent,
+ * the instance's name there): each hierarchy's root of the tree is made
+ * the cgroup this helper is in, the instance's here (work_start_fds()
+ * moved it there), so that CRIU places the processes in this host's
+ * layout, whatever the dumping host's was. */
+static int cgroup_roots(struct argv *a, vs_error *err) {
+        _cleanup_free_ char *text = NULL;
+        int r = vs_read_file("/proc/self/cgroup", 65536, &text, NULL);
+        if (r < 0)
+                return vs_err(err, -r, "read /proc/self/cgroup");
+        for (char *line = text, *eol; line && *line; line = eol ? eol + 1 : NULL) {
+                eol = strchr(line, '\n');
+                if (eol)
+                        *eol = '\0';
+                /* "4:memory:/vsd/NAME", "3:cpu,cpuacct:/vsd/NAME", "0::/vsd/NAME" */
+                char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL;
+                if (!path || path[1] != '/')
+                        continue;
+                *path++ = '\0';
+                ctrl++;
+                /* CRIU matches one controller of a co-mounted hierarchy */
+                ctrl[strcspn(ctrl, ",")] = '\0';
+                arg(a, "--cgroup-root");
+                if (*ctrl)
+                        arg(a, "%s:%s", ctrl, path);
+                else
+                        arg(a, "%s", path); /* the unified hierarchy: the default */
+        }
+        return 0;
+}
+
 static int restore_run(void *arg_, vs_error *err) {
         struct ckpt_op *op = arg_;
         struct inst_restore_plan *p = &op->plan;
@@ -1175,6 +1207,9 @@ static int restore_run(void *arg_, vs_error *err) {
                 arg(&a, "--external");
                 arg(&a, "netdev[eth0]:%s", p->inner_link);
         }
+        r = cgroup_roots(&a, err);
+        if (r < 0)
+                return r;
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
@@ -1202,6 +1237,15 @@ static int restore_run(void *arg_, vs_error *err) {
                 (void) kill(pid, SIGKILL);
                 return r;
         }
+        /* its address is here now: the neighbours and the bridges on the
+         * way hear it at once (after a move to another host on the same
+         * LAN, the frames for it went to the old host's port) */
+        char nspath[64];
+        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int) pid);
+        _cleanup_close_ int nsfd = p->inner_link[0] ? open(nspath, O_RDONLY | O_CLOEXEC) : -EBADF;
+        vs_error aerr = { 0 };
+        if (nsfd >= 0 && net_announce(nsfd, "eth0", NULL, &aerr) < 0 && aerr.code != ENODEV)
+                log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
         (void) vs_rm_rf(dir);
         char failed[700];
         path_in(op->dir, "restore-failed.log", failed, sizeof(failed));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A cold move to another host (migrate.h).  In the loop: stop the
- * instance (a waiter, as a stop request), then a helper (work.h) runs
+ * Moving an instance to another host (migrate.h).  Cold, in the loop: stop
+ * the instance (a waiter, as a stop request), then a helper (work.h) runs
  *
  *   SSH HOST 'vsctl import - && vsctl start NAME'   fed with the archive
  *
@@ -10,6 +10,13 @@
  * with SSH the words of [migrate] ssh, each command's output kept in a
  * memfd for its last line (the target's reason).  Back in the loop the
  * local instance is destroyed, or started again.
+ *
+ * Live, the same path with a checkpoint in place of the stop: the instance
+ * is dumped (ckpt_take: its processes end once the images are in place,
+ * the network locked until then), its archive carries the checkpoint, and
+ * the target runs `vsctl import - && vsctl restore NAME`.  On failure the
+ * checkpoint is restored here (ckpt_restore), so that it runs on exactly
+ * one host.
  */
 #include "vsd/inst/migrate.h"
 
@@ -21,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -31,13 +39,18 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
+#include "vsd/conf/settings.h"
+#include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
+#include "vsd/inst/checkpoint.h"
 #include "vsd/inst/instance.h"
 #include "vsd/inst/transfer.h"
 
 #define HOST_MAX 128
 #define SSH_WORDS 32
+/* what the target's shell says once its session is up (a live move) */
+#define MIG_READY "vsd-migrate-ready"
 
 struct mig {
         struct instance *i;
@@ -47,8 +60,20 @@ struct mig {
         char marker[600];
         bool was_running;
         bool checkpointed;
-        uint64_t stop_ms;          /* when the stop was asked for (monotonic) */
-        struct inst_waiter stopw;
+        bool maybe_sent;           /* recovery: the archive may have gone (phase "copy") */
+        bool live;
+        bool unlocked_mounts;      /* live: restore unprivileged with unlocked mounts */
+        uint64_t begin_ms;         /* when the move was asked for (monotonic) */
+        uint64_t stop_ms;          /* when the stop (live: the dump) was asked for */
+        uint64_t dumped_ms;        /* live: the checkpoint in place */
+        struct inst_waiter stopw;  /* cold: the stop; live: the dump */
+        struct inst_waiter restw;  /* live, after a failure: the restore here */
+        vs_error failure;          /* live: why it failed (the dump's reason first) */
+        enum { DUMP_NONE, DUMP_RUNNING, DUMP_DONE, DUMP_FAILED } dump;
+        bool work_done;            /* live: the helper has ended (mig_done) */
+        int go;                    /* live: to the helper: a byte once the checkpoint is in place */
+        int ready;                 /* live: from the helper: a byte once the target waits */
+        struct loop_source *ready_src;
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
 };
@@ -72,9 +97,11 @@ static bool host_valid(const char *h) {
 }
 
 static void marker_write(struct mig *m, const char *phase) {
-        char text[300];
-        int n = snprintf(text, sizeof(text), "{\"host\":\"%s\",\"was_running\":%s,\"phase\":\"%s\"}\n", m->host,
-                         m->was_running ? "true" : "false", phase);
+        char text[400];
+        int n = snprintf(text, sizeof(text),
+                         "{\"host\":\"%s\",\"was_running\":%s,\"live\":%s,\"unlocked_mounts\":%s,\"phase\":\"%s\"}\n",
+                         m->host, m->was_running ? "true" : "false", m->live ? "true" : "false",
+                         m->unlocked_mounts ? "true" : "false", phase);
         int r = vs_write_atomic(m->marker, text, (size_t) n, 0600);
         if (r < 0)
                 log_warn("Failed to write %s: %s, ignoring", m->marker, strerror(-r));
@@ -83,8 +110,9 @@ static void marker_write(struct mig *m, const char *phase) {
 /* ---- in the helper ----------------------------------------------------------- */
 
 /* Start SSH HOST args... with stdin from in (-1: /dev/null), its output
- * into a memfd (*ret_out). */
-static int remote_spawn(struct mig *m, int in, const char *const *args, pid_t *ret_pid, int *ret_out) {
+ * into a memfd (*ret_out), its standard output into so instead when that
+ * is >= 0. */
+static int remote_spawn(struct mig *m, int in, int so, const char *const *args, pid_t *ret_pid, int *ret_out) {
         char words[256], *argv[SSH_WORDS + 8];
         size_t n = 0;
         snprintf(words, sizeof(words), "%s", m->ssh);
@@ -106,7 +134,7 @@ static int remote_spawn(struct mig *m, int in, const char *const *args, pid_t *r
         if (pid == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(so >= 0 ? so : out, 1) < 0 || dup2(out, 2) < 0)
                         _exit(127);
                 (void) signal(SIGPIPE, SIG_DFL);
                 char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "HOME=/root", NULL };
@@ -172,7 +200,7 @@ static int mig_run(void *arg, vs_error *err) {
         pid_t pid = -1;
         int out = -EBADF;
         const char *const args[] = { script, NULL };
-        int r = remote_spawn(m, p[0], args, &pid, &out);
+        int r = remote_spawn(m, p[0], -EBADF, args, &pid, &out);
         close(p[0]);
         if (r < 0) {
                 close(p[1]);
@@ -198,28 +226,204 @@ static int mig_run(void *arg, vs_error *err) {
         return 0;
 }
 
+/* The first line of so that is word, skipping what came before it (a
+ * banner): 0, or -EIO when so ended first. */
+static int await_word(int so, const char *word) {
+        char line[256];
+        size_t n = 0;
+        for (;;) {
+                char c;
+                ssize_t k = read(so, &c, 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -EIO;
+                if (c != '\n') {
+                        if (n < sizeof(line) - 1)
+                                line[n++] = c;
+                        continue;
+                }
+                line[n] = '\0';
+                if (streq(line, word))
+                        return 0;
+                n = 0;
+        }
+}
+
+/* A live move's helper, started before the dump: the ssh session is made
+ * and the target's `vsctl import -` waits for the archive while the
+ * instance still runs (the handshake costs nothing of the frozen window).
+ * Then it says so to the loop (fd 5), waits for the loop's word that the
+ * checkpoint is in place (fd 4: a byte; its end without one: the dump
+ * failed, nothing is sent) and sends the archive with the checkpoint. */
+static int mig_run_live(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        const int go = 4, ready = 5;
+        char why[512] = "", script[600];
+        /* restore's output but its error line goes: the last line is the
+         * target's reason */
+        /* a name taken there is refused before anything is frozen here */
+        snprintf(script, sizeof(script),
+                 "if vsctl info %s >/dev/null 2>&1; then echo \"instance '%s' already exists\" >&2; exit 4; fi; "
+                 "echo " MIG_READY " && vsctl import - >/dev/null && { vsctl restore %s%s >/dev/null || "
+                 "{ vsctl destroy --force %s >/dev/null 2>&1; exit 3; }; }",
+                 m->name, m->name, m->name, m->unlocked_mounts ? " --unlocked-mounts" : "", m->name);
+        int in[2], so[2];
+        if (pipe2(in, O_CLOEXEC) < 0)
+                return vs_err(err, errno, "make a pipe");
+        if (pipe2(so, O_CLOEXEC) < 0) {
+                int e = errno;
+                close(in[0]);
+                close(in[1]);
+                return vs_err(err, e, "make a pipe");
+        }
+        pid_t pid = -1;
+        int out = -EBADF, status = 0;
+        const char *const args[] = { script, NULL };
+        int r = remote_spawn(m, in[0], so[1], args, &pid, &out);
+        close(in[0]);
+        close(so[1]);
+        if (r < 0) {
+                close(in[1]);
+                close(so[0]);
+                return vs_err(err, -r, "run %s", m->ssh);
+        }
+        r = await_word(so[0], MIG_READY);
+        close(so[0]);
+        if (r < 0) {
+                close(in[1]);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
+                                  why[0] ? why : "its session ended at once");
+        }
+        char c = 'r';
+        ssize_t k;
+        while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
+                ;
+        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                ;
+        if (k != 1) {
+                /* the dump failed: an empty archive, refused there */
+                close(in[1]);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
+        }
+        /* this helper's copy of the instance is from before the dump; the
+         * daemon's is checkpointed now, and so is its directory */
+        m->i->state = INST_CHECKPOINTED;
+        vs_error aerr = { 0 };
+        int wr = xfer_write_archive(m->i, in[1], false, false, op_progress(m->op), &aerr);
+        close(in[1]);
+        r = remote_wait(pid, out, why, sizeof(why), &status);
+        if (r < 0 && status == 3)
+                return vs_err_msg(err, EIO, "%s did not restore it: %s", m->host, why);
+        if (r < 0)
+                return vs_err_msg(err, EIO, "%s did not take it: %s", m->host, why);
+        if (wr < 0) {
+                *err = aerr;
+                return wr;
+        }
+        marker_write(m, "moved");
+        return 0;
+}
+
 /* ---- in the loop ------------------------------------------------------------- */
 
 static void mig_free(struct mig *m) {
+        loop_remove(m->ready_src);
+        safe_close(&m->ready);
+        safe_close(&m->go);
         free(m);
+}
+
+static void moved(struct mig *m) {
+        struct instance *i = m->i;
+        uint64_t end = now_ms(), down = end - m->stop_ms;
+        if (m->live) {
+                op_set_detail(m->op, "frozen_ms", (int64_t) down);
+                op_set_detail(m->op, "dump_ms", (int64_t) (m->dumped_ms - m->stop_ms));
+                op_set_detail(m->op, "copy_restore_ms", (int64_t) (end - m->dumped_ms));
+        } else
+                op_set_detail(m->op, "downtime_ms", (int64_t) down);
+        log_info("Instance %s moved to %s%s (%s for %llu ms)", m->name, m->host, m->live ? " live" : "",
+                 m->live ? "frozen" : "down", (unsigned long long) down);
+        inst_emit(i, "migrated", json_pack("{s:s, s:b, s:I}", "host", m->host, "live", m->live,
+                                           m->live ? "frozen_ms" : "downtime_ms", (json_int_t) down));
+        vs_error derr = { 0 };
+        if (inst_destroy(i, &derr) < 0)
+                log_warn("Instance %s: moved, but its copy here stays: %s", m->name, derr.msg);
+        (void) unlink(m->marker);
+        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+        op_finish(m->op, 0, NULL);
+        mig_free(m);
+}
+
+/* live: the checkpoint restored here again after a failed move (or not) */
+static void on_restored_here(struct inst_waiter *w, int result, const vs_error *rerr) {
+        struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, restw));
+        vs_error err = m->failure;
+        if (result < 0) {
+                log_err("Instance %s: not restored after the failed move: %s", m->name, rerr->msg);
+                size_t n = strlen(err.msg);
+                snprintf(err.msg + n, sizeof(err.msg) - n, "; restoring it here failed too (it stays checkpointed): %s",
+                         rerr->msg);
+        } else
+                (void) unlink(m->marker);
+        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+        op_finish(m->op, -err.code, &err);
+        mig_free(m);
+}
+
+/* live: it ended without the target having it, with m->failure */
+static void live_failed(struct mig *m) {
+        struct instance *i = m->i;
+        i->busy[0] = '\0';
+        log_err("%s", m->failure.msg);
+        if (m->dump != DUMP_DONE) {
+                /* never dumped, or CRIU resumed it: it runs on as it was */
+                (void) unlink(m->marker);
+                op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+                op_finish(m->op, -m->failure.code, &m->failure);
+                mig_free(m);
+                return;
+        }
+        /* the marker stays until it runs here again: a daemon killed
+         * meanwhile restores it at its start */
+        vs_error rerr = { 0 };
+        m->restw.done = on_restored_here;
+        if (ckpt_restore(i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
+                on_restored_here(&m->restw, -EIO, &rerr);
+}
+
+static void live_done(struct mig *m, int result, const vs_error *werr) {
+        m->work_done = true;
+        if (result >= 0 && m->dump == DUMP_DONE) {
+                m->i->busy[0] = '\0';
+                moved(m);
+                return;
+        }
+        if (m->dump != DUMP_FAILED) {
+                m->failure = *werr;
+                if (result >= 0)
+                        vs_err_msg(&m->failure, EIO, "the move ended before its checkpoint");
+                vs_err_prefix(&m->failure, "Failed to move '%s' to %s", m->name, m->host);
+        }
+        if (m->dump == DUMP_RUNNING)
+                return; /* on_stopped() goes on once the dump has ended */
+        live_failed(m);
 }
 
 static void mig_done(void *userdata, int result, const vs_error *werr) {
         struct mig *m = userdata;
         struct instance *i = m->i;
         vs_error err = { 0 };
+        if (m->live) {
+                live_done(m, result, werr);
+                return;
+        }
         i->busy[0] = '\0';
         if (result >= 0) {
-                uint64_t down = now_ms() - m->stop_ms;
-                op_set_detail(m->op, "downtime_ms", (int64_t) down);
-                log_info("Instance %s moved to %s (down for %llu ms)", m->name, m->host, (unsigned long long) down);
-                inst_emit(i, "migrated", json_pack("{s:s, s:I}", "host", m->host, "downtime_ms", (json_int_t) down));
-                vs_error derr = { 0 };
-                if (inst_destroy(i, &derr) < 0)
-                        log_warn("Instance %s: moved, but its copy here stays: %s", m->name, derr.msg);
-                (void) unlink(m->marker);
-                op_finish(m->op, 0, NULL);
-                mig_free(m);
+                moved(m);
                 return;
         }
         err = *werr;
@@ -245,15 +449,56 @@ static void copy_begin(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
         snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
-        int r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
+        int r = inst_release_disk(i, &err);
+        if (r >= 0)
+                r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
         if (r < 0)
                 mig_done(m, r, &err);
         else
                 op_set_cancel(m->op, op_cancel_cb, m);
 }
 
+/* live: the dump has ended (ckpt_take's waiter) */
+static void on_dumped(struct mig *m, int result, const vs_error *err) {
+        struct instance *i = m->i;
+        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        if (result >= 0 && i->state != INST_CHECKPOINTED) {
+                /* it ended otherwise meanwhile (a halt from inside) */
+                vs_error e = { 0 };
+                vs_err_msg(&e, EIO, "it is %s after its checkpoint", inst_state_name(i->state));
+                on_dumped(m, -EIO, &e);
+                return;
+        }
+        if (result < 0) {
+                /* CRIU resumed it as it was (checkpoint.c); the helper
+                 * hears the end of its pipe and sends nothing */
+                m->dump = DUMP_FAILED;
+                m->failure = *err;
+                vs_err_prefix(&m->failure, "Failed to move '%s' to %s: checkpoint it", m->name, m->host);
+                safe_close(&m->go);
+                if (m->work_done)
+                        live_failed(m);
+                return;
+        }
+        m->dump = DUMP_DONE;
+        m->dumped_ms = now_ms();
+        marker_write(m, "copy");
+        if (m->work_done) {
+                live_failed(m); /* its session ended meanwhile: restored here */
+                return;
+        }
+        char c = 'g';
+        if (write(m->go, &c, 1) != 1)
+                log_warn("Instance %s: failed to tell the move's helper to go on: %s", m->name, strerror(errno));
+        safe_close(&m->go);
+}
+
 static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
         struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, stopw));
+        if (m->live) {
+                on_dumped(m, result, err);
+                return;
+        }
         if (result < 0) {
                 vs_error e = *err;
                 vs_err_prefix(&e, "Failed to move '%s' to %s: stop it", m->name, m->host);
@@ -265,7 +510,78 @@ static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
         copy_begin(m);
 }
 
-int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error *err) {
+/* live: the target waits for the archive; the instance is dumped now */
+static int on_ready(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        struct mig *m = userdata;
+        struct instance *i = m->i;
+        char c;
+        ssize_t k = read(fd, &c, 1);
+        if (k < 0 && errno == EINTR)
+                return 0;
+        loop_remove(m->ready_src);
+        m->ready_src = NULL;
+        safe_close(&m->ready);
+        if (k != 1)
+                return 0; /* the helper ended before: mig_done() says why */
+        /* the dump's operation makes it busy in its own words */
+        i->busy[0] = '\0';
+        m->dump = DUMP_RUNNING;
+        m->stop_ms = now_ms();
+        m->stopw.done = on_stopped;
+        vs_error err = { 0 };
+        if (ckpt_take(i, false, &m->stopw, NULL, &err) < 0)
+                on_dumped(m, -EIO, &err);
+        return 0;
+}
+
+static int live_begin(struct mig *m, vs_error *err) {
+        struct instance *i = m->i;
+        int go[2], ready[2];
+        if (pipe2(go, O_CLOEXEC) < 0)
+                return vs_err(err, errno, "make a pipe");
+        if (pipe2(ready, O_CLOEXEC) < 0) {
+                int e = errno;
+                close(go[0]);
+                close(go[1]);
+                return vs_err(err, e, "make a pipe");
+        }
+        m->go = go[1];
+        m->ready = ready[0];
+        int keep[2] = { go[0], ready[1] };
+        int r = work_start_fds(i->vsd, m->work_id, mig_run_live, m, keep, 2, NULL, mig_done, m, err);
+        close(go[0]);
+        close(ready[1]);
+        if (r < 0)
+                return r;
+        /* from here on mig_done() comes, whatever happens */
+        if (loop_add_fd(i->vsd->loop, m->ready, EPOLLIN, on_ready, m, &m->ready_src) < 0)
+                (void) work_cancel(i->vsd, m->work_id);
+        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        op_set_cancel(m->op, op_cancel_cb, m);
+        return 0;
+}
+
+/* What a live move needs that a cold one does not, checked before
+ * anything is stopped. */
+static int live_check(struct instance *i, bool unlocked_mounts, vs_error *err) {
+        if (i->state != INST_RUNNING)
+                return vs_err_msg(err, EBUSY, "instance '%s' is %s; a live move takes a running instance (move it --cold)",
+                                  i->cfg.name, inst_state_name(i->state));
+        if (access(i->vsd->set.criu, X_OK) < 0)
+                return vs_err_msg(err, EOPNOTSUPP,
+                                  "CRIU is not available: %s: %s (install it with 'make deps', or set [checkpoint] criu)",
+                                  i->vsd->set.criu, strerror(errno));
+        /* the target restores it: the same rule as a restore here
+         * (ckpt_restore in checkpoint.h) */
+        if (!inst_privileged(i->cfg.security.privileged) && !unlocked_mounts)
+                return vs_err_msg(err, EPERM,
+                                  "a restored unprivileged instance's mounts are not locked (its root could unmount "
+                                  "the masked paths until its next start); accept that for the live move with "
+                                  "--unlocked-mounts (\"unlocked_mounts\": true), or move it --cold");
+        return 0;
+}
+
+int mig_start(struct instance *i, const char *host, const struct mig_options *o, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (!host_valid(host))
                 return vs_err_msg(err, EINVAL, "invalid host '%.60s': an ssh destination, [user@]host", host);
@@ -273,6 +589,8 @@ int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
         if (inst_check_idle(i, err) < 0)
                 return -EBUSY;
+        if (o->live && live_check(i, o->unlocked_mounts, err) < 0)
+                return vs_err_prefix(err, "Failed to move '%s' live", i->cfg.name);
         if (i->state != INST_RUNNING && !inst_is_down(i))
                 return vs_err_msg(err, EBUSY, "instance '%s' is %s; it moves running, stopped or checkpointed",
                                   i->cfg.name, inst_state_name(i->state));
@@ -286,14 +604,17 @@ int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error
         snprintf(m->marker, sizeof(m->marker), "%s/%s.migrating", v->set.run_dir, i->cfg.name);
         snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
         m->was_running = i->state == INST_RUNNING;
+        m->live = o->live;
+        m->unlocked_mounts = o->unlocked_mounts;
+        m->go = m->ready = -EBADF;
         int r = op_begin(v, "migrate", i->cfg.name, host, &m->op, err);
         if (r < 0) {
                 mig_free(m);
                 return r;
         }
         /* for the next daemon, should this one die before the end */
-        marker_write(m, "copy");
-        m->stop_ms = now_ms();
+        marker_write(m, m->live ? "dump" : "copy");
+        m->begin_ms = m->stop_ms = now_ms();
         if (ret_op)
                 *ret_op = m->op;
         if (!m->was_running) {
@@ -301,21 +622,209 @@ int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error
                 return 0;
         }
         m->stopw.done = on_stopped;
-        r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, err);
-        if (r > 0)
-                on_stopped(&m->stopw, 0, NULL);
-        else if (r < 0) {
-                (void) unlink(m->marker);
-                op_finish(m->op, r, err);
-                mig_free(m);
-                if (ret_op)
-                        *ret_op = NULL;
-                return vs_err_prefix(err, "Failed to move '%s'", i->cfg.name);
+        if (m->live) {
+                /* the session first, the dump (ckpt_take, an operation
+                 * of its own; this one is what the client follows) once
+                 * the target waits */
+                r = live_begin(m, err);
+                if (r >= 0)
+                        return 0;
+        } else {
+                r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, err);
+                if (r > 0)
+                        on_stopped(&m->stopw, 0, NULL);
+                if (r >= 0)
+                        return 0;
         }
-        return 0;
+        (void) unlink(m->marker);
+        op_finish(m->op, r, err);
+        mig_free(m);
+        if (ret_op)
+                *ret_op = NULL;
+        return vs_err_prefix(err, "Failed to move '%s'", i->cfg.name);
 }
 
 /* ---- after a crash ---------------------------------------------------------- */
+
+/*
+ * A live move interrupted after the archive went (phase "copy") may have
+ * been restored by the target on its own: its `vsctl restore` does not end
+ * with the session.  So the target is asked first, in a helper, over the
+ * same ssh: the instance running there means the move happened (the copy
+ * here goes); absent there (or made absent: a copy there that neither runs
+ * nor is being restored is destroyed) means it runs here again.  A target
+ * that cannot be asked leaves the choice to this side: restored here.
+ */
+
+#define MIG_ASK_SEP "--vsd-migrate-ops--"
+#define MIG_ASK_SECONDS 90
+
+/* In the helper: 0 when NAME runs on the target, -ENOENT when it is not
+ * there (any more), another < 0 when the target could not say. */
+static int ask_run(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        char script[300], why[512];
+        uint64_t deadline = now_ms() + MIG_ASK_SECONDS * 1000;
+        snprintf(script, sizeof(script), "vsctl --json info %s 2>&1; echo " MIG_ASK_SEP "; vsctl --json op list 2>&1",
+                 m->name);
+        for (;;) {
+                const char *const args[] = { script, NULL };
+                pid_t pid;
+                int out, status = 0;
+                int r = remote_spawn(m, -EBADF, -EBADF, args, &pid, &out);
+                if (r < 0)
+                        return vs_err(err, -r, "run %s", m->ssh);
+                char text[65536];
+                /* (remote_wait closes the fd it is given) */
+                int keep = fcntl(out, F_DUPFD_CLOEXEC, 3);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                ssize_t n = keep >= 0 ? pread(keep, text, sizeof(text) - 1, 0) : -1;
+                text[n > 0 ? n : 0] = '\0';
+                safe_close(&keep);
+                char *sep = strstr(text, MIG_ASK_SEP);
+                if (status == 255 || !sep)
+                        return vs_err_msg(err, EHOSTUNREACH, "%s cannot be asked: %s", m->host, why[0] ? why : "no answer");
+                *sep = '\0';
+                if (strstr(text, "no such instance"))
+                        return -ENOENT;
+                json_t *info = json_loads(text, 0, NULL), *ops = json_loads(sep + strlen(MIG_ASK_SEP), 0, NULL);
+                const char *state = json_string_value(json_object_get(info, "state"));
+                bool running = state && streq(state, "running"), busy = false;
+                size_t k;
+                json_t *o;
+                json_array_foreach(ops, k, o) {
+                        const char *t = json_string_value(json_object_get(o, "target"));
+                        const char *st = json_string_value(json_object_get(o, "state"));
+                        if (t && st && streq(t, m->name) && streq(st, "running"))
+                                busy = true;
+                }
+                json_decref(info);
+                json_decref(ops);
+                if (!state)
+                        return vs_err_msg(err, EPROTO, "%s gave no state of '%s'", m->host, m->name);
+                if (running)
+                        return 0;
+                if (!busy) {
+                        /* imported, not restored, nothing under way: gone
+                         * there (a restore starting meanwhile makes the
+                         * destroy fail: asked again) */
+                        char kill_script[200];
+                        snprintf(kill_script, sizeof(kill_script), "vsctl destroy --force %s >/dev/null", m->name);
+                        const char *const kargs[] = { kill_script, NULL };
+                        if (remote_spawn(m, -EBADF, -EBADF, kargs, &pid, &out) >= 0 &&
+                            remote_wait(pid, out, why, sizeof(why), &status) >= 0)
+                                return -ENOENT;
+                }
+                if (now_ms() > deadline)
+                        return vs_err_msg(err, ETIMEDOUT, "%s has been busy with '%s' for %d s", m->host, m->name,
+                                          MIG_ASK_SECONDS);
+                sleep(1);
+        }
+}
+
+static void rec_restore(struct instance *i, bool unlocked_mounts) {
+        vs_error err = { 0 };
+        if (ckpt_restore(i, unlocked_mounts, NULL, NULL, &err) < 0)
+                log_err("Instance %s: not restored after its interrupted move: %s", i->cfg.name, err.msg);
+        else
+                log_info("Instance %s: restoring it, its live move interrupted by vsd's end", i->cfg.name);
+}
+
+static void ask_done(void *userdata, int result, const vs_error *werr) {
+        struct mig *m = userdata;
+        struct instance *i = m->i;
+        i->busy[0] = '\0';
+        (void) unlink(m->marker);
+        if (result >= 0) {
+                vs_error err = { 0 };
+                if (inst_destroy(i, &err) < 0)
+                        log_warn("Instance %s: it runs on %s, but its copy here stays: %s", m->name, m->host, err.msg);
+                else
+                        log_info("Instance %s: it runs on %s: its move, interrupted by vsd's end, is finished",
+                                 m->name, m->host);
+        } else {
+                if (result != -ENOENT)
+                        log_warn("Instance %s: %s; restored here", m->name, werr->msg);
+                rec_restore(i, m->unlocked_mounts);
+        }
+        mig_free(m);
+}
+
+/* Down and checkpointed: restored here, or first the target asked when
+ * the archive may have gone. */
+static void rec_settle(struct mig *m) {
+        struct instance *i = m->i;
+        vs_error err = { 0 };
+        if (i->state != INST_CHECKPOINTED) {
+                (void) unlink(m->marker);
+                mig_free(m);
+                return;
+        }
+        if (!m->maybe_sent) {
+                (void) unlink(m->marker);
+                rec_restore(i, m->unlocked_mounts);
+                mig_free(m);
+                return;
+        }
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, ask_done, m, &err) < 0) {
+                vs_error e = err;
+                ask_done(m, -EIO, &e);
+                return;
+        }
+        snprintf(i->busy, sizeof(i->busy), "%s", "its interrupted move is being settled");
+        log_info("Instance %s: asking %s whether it runs there (its live move was interrupted by vsd's end)", m->name,
+                 m->host);
+}
+
+static void rec_down(struct inst_waiter *w, int result, const vs_error *err) {
+        struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, stopw));
+        rec_settle(m);
+}
+
+static void recover_live(struct instance *i, const char *text, const char *marker) {
+        if (i->state != INST_CHECKPOINTED && i->state != INST_STOPPING) {
+                (void) unlink(marker); /* running: the dump was undone (ckpt_recover) */
+                return;
+        }
+        json_t *j = json_loads(text, 0, NULL);
+        const char *host = json_string_value(json_object_get(j, "host"));
+        const char *phase = json_string_value(json_object_get(j, "phase"));
+        struct mig *m = calloc(1, sizeof(*m));
+        if (!m || !host || !host_valid(host)) {
+                log_err("Instance %s: %s is not a move's record; restored here", i->cfg.name, marker);
+                json_decref(j);
+                free(m);
+                (void) unlink(marker);
+                if (i->state == INST_CHECKPOINTED)
+                        rec_restore(i, true);
+                return;
+        }
+        m->i = i;
+        m->go = m->ready = -EBADF;
+        m->live = true;
+        snprintf(m->name, sizeof(m->name), "%s", i->cfg.name);
+        snprintf(m->host, sizeof(m->host), "%s", host);
+        snprintf(m->ssh, sizeof(m->ssh), "%s", i->vsd->set.migrate_ssh);
+        snprintf(m->marker, sizeof(m->marker), "%s", marker);
+        snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
+        m->unlocked_mounts = json_is_true(json_object_get(j, "unlocked_mounts"));
+        m->maybe_sent = phase && streq(phase, "copy");
+        json_decref(j);
+        if (i->state == INST_CHECKPOINTED) {
+                rec_settle(m);
+                return;
+        }
+        /* being ended by ckpt_recover(), its dump in place */
+        vs_error err = { 0 };
+        m->stopw.done = rec_down;
+        int k = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, &err);
+        if (k > 0)
+                rec_down(&m->stopw, 0, NULL);
+        else if (k < 0) {
+                log_err("Instance %s: not restored after its interrupted move: %s", i->cfg.name, err.msg);
+                mig_free(m);
+        }
+}
 
 void mig_recover(struct vsd *v) {
         for (size_t k = 0; k < v->n_inst;) {
@@ -327,11 +836,18 @@ void mig_recover(struct vsd *v) {
                         k++;
                         continue;
                 }
-                bool moved = strstr(text, "\"phase\":\"moved\"") != NULL;
+                bool moved_ = strstr(text, "\"phase\":\"moved\"") != NULL;
                 bool was_running = strstr(text, "\"was_running\":true") != NULL;
+                bool live = strstr(text, "\"live\":true") != NULL;
                 vs_error err = { 0 };
+                if (!moved_ && live) {
+                        /* the record stays until it is settled */
+                        recover_live(i, text, marker);
+                        k++;
+                        continue;
+                }
                 (void) unlink(marker);
-                if (moved && inst_is_down(i)) {
+                if (moved_ && inst_is_down(i)) {
                         /* the target confirmed it: this copy is the spare */
                         if (inst_destroy(i, &err) < 0) {
                                 log_warn("Instance %s: moved before vsd's end, but its copy here stays: %s", i->cfg.name,
@@ -341,7 +857,7 @@ void mig_recover(struct vsd *v) {
                                 log_info("Instance %s: finished its move, interrupted by vsd's end", i->cfg.name);
                         continue; /* destroyed: the next one is at k now */
                 }
-                if (!moved && was_running && i->state == INST_STOPPED) {
+                if (!moved_ && was_running && i->state == INST_STOPPED) {
                         if (inst_start(i, &err) < 0)
                                 log_err("Instance %s: not started again after its interrupted move: %s", i->cfg.name,
                                         err.msg);

@@ -16,6 +16,8 @@
  * not (then it is started again here).
  */
 
+#include <stdbool.h>
+
 #include "base/error.h"
 
 struct instance;
@@ -25,7 +27,11 @@ struct vsd;
 /* Move i to host (an ssh destination: [user@]host or a Host of the ssh
  * configuration).  Refused at once for a bad host, a busy, paused, broken
  * or stopping instance. */
-int mig_start(struct instance *i, const char *host, struct op **ret_op, vs_error *err);
+struct mig_options {
+        bool live;             /* checkpoint and restore instead of stop and start */
+        bool unlocked_mounts;  /* live: an unprivileged instance restored there (ckpt_restore) */
+};
+int mig_start(struct instance *i, const char *host, const struct mig_options *o, struct op **ret_op, vs_error *err);
 
 /* At daemon start: finish what a move interrupted by the daemon's end left. */
 void mig_recover(struct vsd *v);

@@ -1,0 +1,118 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The live-move rows: `vsctl migrate NAME HOST --live` of an idle busybox
+# instance and of one whose process keeps 64 MiB of its memory dirty (probe
+# dirty), back and forth between two vsd hosts on this machine (the test
+# rig, tests/hosts.sh, with the instance bridges on a shared LAN),
+# MIG_RUNS (5) moves of each.  Per move: the frozen window and the total
+# the daemon reports (details.frozen_ms, total_ms), its parts (dump_ms,
+# copy_restore_ms), and the longest silence a client on the LAN saw on one
+# TCP connection to an echo server inside, kept busy across the move (the
+# frozen window as a user sees it).  Medians.  Its own directory, cgroup
+# parents and namespaces, removed at exit.  Writes
+# bench/results/migrate.{md,json}.
+#
+# Usage: bench/migrate.sh BUILD_DIR     (as root; CRIU from make deps, sshd)
+set -euo pipefail
+
+B=$(cd "${1:-build}" && pwd)
+VSD_SRC=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${MIG_RUNS:-5}
+OUT=$VSD_SRC/bench/results
+RAW=$OUT/raw
+mkdir -p "$OUT" "$RAW"
+export B VSD_SRC
+
+# the test rig's helpers (fail, wait_for, the hosts)
+set +eu
+# shellcheck source=tests/lib.sh
+. "$VSD_SRC/tests/lib.sh"
+# shellcheck source=tests/hosts.sh
+. "$VSD_SRC/tests/hosts.sh"
+T=$(mktemp -d /var/tmp/vsd-bench-mig.XXXXXX)
+VSD_CG=vsd-bench-mig-$$
+export T VSD_CG
+cleanup() {
+        hosts_down || echo "bench/migrate.sh: the hosts left something behind (see above)" >&2
+        rm -rf "$T"
+}
+trap cleanup EXIT
+set -e
+
+HOSTS_SHARED_LAN=1 hosts_up 2 >/dev/null
+host_client_up
+for k in 1 2; do
+        printf '%s\n' "h$k $(host_socket "$k")" >>"$T/sockets"
+done
+host_vsctl 1 create idle --memory 256M --privileged --start >/dev/null
+host_vsctl 1 create dirty --memory 256M --privileged --start >/dev/null
+host_vsctl 1 exec dirty -- sh -c '/probe dirty 64 </dev/null >/dev/null 2>&1 &'
+sleep 1
+
+python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" <<'PY'
+import json, os, subprocess, sys, time
+out, runs, b, t, cns, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+sock = dict(l.split() for l in open(f"{t}/sockets"))
+def vsctl(host, *args, **kw):
+    return subprocess.run([f"{b}/vsctl", "--socket", sock[host]] + list(args), check=True,
+                          stdout=subprocess.PIPE, text=True, **kw).stdout
+def wait(pred, secs=30):
+    end = time.time() + secs
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise SystemExit("timed out")
+def lines(path):
+    try:
+        return open(path).read().split("\n")
+    except FileNotFoundError:
+        return []
+res = {k: {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": []}
+       for k in ("idle", "dirty")}
+where = {"idle": "h1", "dirty": "h1"}
+for run in range(runs):
+    for k in ("idle", "dirty"):
+        src_h = where[k]
+        dst_h = "h2" if src_h == "h1" else "h1"
+        ip = json.loads(vsctl(src_h, "--json", "info", k))["ip"].split(",")[0].split("/")[0]
+        vsctl(src_h, "exec", k, "--", "sh", "-c", "nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &")
+        wait(lambda: subprocess.run([f"{b}/vsctl", "--socket", sock[src_h], "exec", k, "--", "sh", "-c",
+                                     "netstat -ltn | grep -q :7000"]).returncode == 0)
+        stop, log = f"{t}/stop-{k}-{run}", f"{t}/echo-{k}-{run}"
+        cl = subprocess.Popen(["nsenter", f"--net=/run/netns/{cns}", "python3",
+                               f"{src}/tests/integration/echoclient.py", ip, "7000", stop, "60"],
+                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        wait(lambda: "at 40" in lines(log))
+        op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h.replace("h", "h"), "--live"))
+        d = op.get("details", {})
+        n = sum(1 for l in lines(log) if l.startswith("at "))
+        wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3, 60)
+        open(stop, "w").close()
+        cl.wait()
+        last = [l for l in lines(log) if l][-1].split()
+        if last[0] != "ok":
+            raise SystemExit(f"the connection broke: {' '.join(last)}")
+        for key in ("frozen_ms", "total_ms", "dump_ms", "copy_restore_ms"):
+            res[k][key].append(d.get(key))
+        res[k]["client_gap_ms"].append(int(last[2]))
+        where[k] = dst_h
+        time.sleep(0.5)
+json.dump(res, open(out, "w"))
+PY
+
+python3 - "$RAW/migrate.json" "$OUT" <<'PY'
+import json, statistics, sys, datetime
+raw, out = sys.argv[1], sys.argv[2]
+r = json.load(open(raw))
+rows = {k: {key: statistics.median(v) for key, v in r[k].items()} | {"runs": len(r[k]["total_ms"])} for k in r}
+json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out}/migrate.json", "w"), indent=1)
+with open(f"{out}/migrate.md", "w") as f:
+    f.write("| instance | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there |\n"
+            "|---|---|---|---|---|---|\n")
+    for k, v in rows.items():
+        f.write(f"| {k} busybox | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
+                f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms |\n")
+print(open(f"{out}/migrate.md").read())
+PY

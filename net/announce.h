@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Telling a link's neighbours where an address now lives: a gratuitous ARP
+ * (an ARP request for its own IPv4 address, broadcast) and an unsolicited
+ * neighbour advertisement (to all nodes, override set) for each of its
+ * global IPv6 addresses, sent from the link itself.  Bridges on the way
+ * learn the MAC behind their port towards it, neighbours refresh their
+ * caches: after an instance moved to another host on the same LAN, its
+ * address is reached there at once, not after the bridges' entries age.
+ * The kernel sends neither by itself when an address is added.
+ */
+
+#include "base/error.h"
+
+/* At most this many addresses of a link are announced. */
+#define NET_ANNOUNCE_MAX 16
+
+/* Announce every address of ifname in the network namespace netns_fd
+ * (the caller's own namespace is left for the sockets' making only, and
+ * re-entered before returning).  *ret_sent (may be NULL) counts the
+ * packets sent.  -ENODEV when the link is not there. */
+int net_announce(int netns_fd, const char *ifname, unsigned *ret_sent, vs_error *err);
