@@ -82,9 +82,11 @@ mkdir -p "$T/root/templates" "$T/run" "$T/lxc"
 "$SRC/templates/busybox/build.sh" "$T/root/templates/busybox" >/dev/null
 ROOTFS=$T/root/templates/busybox/rootfs
 # the same rootfs as a template whose init is /bin/true: vsd's nearest to
-# "run /bin/true in a fresh instance"
+# "run /bin/true in a fresh instance"; a copy, not a link (an unprivileged
+# instance's idmapped template root is attached on the rootfs directory
+# itself, and a link there is refused)
 mkdir -p "$T/root/templates/true"
-ln -s ../busybox/rootfs "$T/root/templates/true/rootfs"
+cp -a "$ROOTFS" "$T/root/templates/true/rootfs"
 sed 's|^init = .*|init = /bin/true|; s|^description = .*|description = busybox rootfs, init /bin/true|' \
         "$T/root/templates/busybox/template.ini" >"$T/root/templates/true/template.ini"
 cp -a "$ROOTFS" "$T/lxc-rootfs"
@@ -326,9 +328,15 @@ def wait_stopped(sock, name):
 
 # The loop device of a stopped image instance goes when the kernel has
 # released its filesystem (an RCU grace period and a work item after the
-# stop).  Untimed: wait for it before the next start.
+# stop).  vsd keeps a stopped instance's filesystem mounted for its next
+# start ([storage] keep_mounted, 16 by default), so there is nothing to
+# wait for; PEERS_LOOP_WAIT=1 (a daemon that lets go at the stop, e.g.
+# keep_mounted = 0 or an older one) waits for it, untimed, before the next
+# start.
 loop_waits = []
 def wait_loop_free(name):
+    if os.environ.get("PEERS_LOOP_WAIT") != "1":
+        return
     t = time.perf_counter()
     while time.perf_counter() - t < 20:
         busy = False

@@ -460,6 +460,20 @@ int cg_open_dir(struct cg_manager *m, const char *name) {
         return m->ops->open_dir(m, name);
 }
 
+int cg_open_procs_dir(struct cg_manager *m, const char *name) {
+        char dir[300];
+        if (!cg_name_valid(name))
+                return -EINVAL;
+        for (size_t i = 0; i < m->n_hier; i++) {
+                if (!m->hier[i].unified)
+                        continue;
+                procs_dir(m, i, name, dir, sizeof(dir));
+                int fd = openat(m->hier[i].parent_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                return fd < 0 ? -errno : fd;
+        }
+        return -EOPNOTSUPP;
+}
+
 /* ---- freeze and kill -------------------------------------------------- */
 
 int cg_unified_freeze(struct cg_manager *m, struct cg_hier *h, const char *name, bool frozen, vs_error *err) {

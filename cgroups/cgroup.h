@@ -173,6 +173,12 @@ int cg_open_dir(struct cg_manager *m, const char *name);
  * <name>/exec, made if missing.  -EOPNOTSUPP on v1 (cg_attach() then). */
 int cg_open_join_dir(struct cg_manager *m, const char *name, pid_t init_pid, bool leaf);
 
+/* An O_RDONLY|O_DIRECTORY fd of the cgroup2 directory the instance's
+ * processes live in, the root of its cgroup namespace (v2: <name>/payload;
+ * v1 hybrid: <name> in the unified hierarchy); -EOPNOTSUPP with no cgroup2.
+ * For a checkpoint, which keeps the tree systemd made below it. */
+int cg_open_procs_dir(struct cg_manager *m, const char *name);
+
 /* 1 when a running v2 instance has the layout above, 0 when its processes
  * live in <parent>/<name> itself (started by an earlier vsd: its limits are
  * its namespace root's files, which only the host's nsdelegate guards),

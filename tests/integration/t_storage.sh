@@ -25,6 +25,12 @@ disk_detached() { # NAME
         ! disk_mounted "$1" && [ -z "$(disk_loop "$1")" ]
 }
 
+# Stopped, its disk kept for the next start: bound to one loop device and
+# mounted in no namespace (never in the host's tree).
+disk_kept() { # NAME
+        ! disk_mounted "$1" && [ "$(disk_loop "$1" | wc -l)" -eq 1 ]
+}
+
 # Bytes the image occupies on the host.
 host_bytes() { # NAME
         echo $(($(stat -c %b "$(inst_dir "$1")/disk.img") * 512))
@@ -141,7 +147,7 @@ test_stop_start_keeps_data() {
         [ "$(host_bytes keep1)" -le $((1 << 20)) ] || fail "a new 10G image takes $(host_bytes keep1) bytes on the host"
         vsctl exec keep1 -- sh -c 'echo kept >/etc/kept && sync'
         vsctl stop keep1
-        disk_detached keep1 || fail "disk still attached after stop"
+        ! disk_mounted keep1 || fail "disk in the host's mount tree after stop"
         vsctl start keep1
         assert_eq "$(vsctl exec keep1 -- cat /etc/kept)" kept "file after stop/start"
         vsctl restart keep1
@@ -181,6 +187,8 @@ test_host_namespace_does_not_pin_the_disk() {
         holder=$!
         wait_for test -e "/proc/$holder/ns/mnt"
         vsctl stop pin1
+        # the daemon's own hold on the kept disk goes with a second stop
+        vsctl stop pin1 2>/dev/null || true
         disk_detached pin1 || { kill "$holder"; fail "a host mount namespace pins pin1's disk after stop"; }
         vsctl start pin1
         assert_eq "$(vsctl exec pin1 -- cat /data)" x "data after a start beside the other namespace"
@@ -222,6 +230,137 @@ test_crash_of_both_is_cleaned() {
         grep -q "kb1: detached its disk left behind by a crash" "$T/vsd.log" || fail "the cleanup is not logged"
         vsctl start kb1
         assert_eq "$(vsctl exec kb1 -- cat /data)" survived "data after the cleanup"
+}
+
+# A stop keeps the image's filesystem mounted (in no namespace, held by the
+# daemon) for the next start, which then binds no loop device and mounts
+# nothing; a restart and a reboot from inside reuse it the same way.
+test_restart_reuses_the_kept_disk() {
+        local loop
+        vsctl create kr1 --disk 128M --start
+        vsctl exec kr1 -- sh -c 'echo one >/data'
+        vsctl stop kr1
+        disk_kept kr1 || fail "kr1's disk not kept after stop: loops '$(disk_loop kr1)'"
+        loop=$(disk_loop kr1)
+        vsctl start kr1
+        assert_eq "$(disk_loop kr1)" "$loop" "loop device of the start after a stop"
+        assert_eq "$(vsctl exec kr1 -- cat /data)" one "data after stop and start"
+        vsctl exec kr1 -- sh -c 'echo two >>/data'
+        vsctl restart kr1
+        assert_eq "$(disk_loop kr1)" "$loop" "loop device after a restart"
+        assert_eq "$(vsctl exec kr1 -- cat /data | tr '\n' ' ')" "one two " "data after a restart"
+        # a write counter that starts at this run, not at the kept mount's
+        vsctl exec kr1 -- sh -c 'dd if=/dev/zero of=/big bs=1M count=8 2>/dev/null && sync'
+        vsctl stop kr1
+        vsctl start kr1
+        [ "$(vsctl --json stats kr1 | json .io.write_bytes)" -lt $((4 << 20)) ] ||
+                fail "the new run counts the last run's writes: $(vsctl --json stats kr1 | json .io.write_bytes)"
+        # a stop of a stopped instance lets go of its disk: the image is
+        # the host's again, clean
+        vsctl exec kr1 -- sh -c 'echo three >>/data'
+        vsctl stop kr1
+        expect_fail vsctl stop kr1
+        disk_detached kr1 || fail "kr1's disk still attached after a second stop: loops $(disk_loop kr1), mounted $(disk_mounted kr1 && echo yes)"
+        e2fsck -fn "$(inst_dir kr1)/disk.img" >&2 || fail "e2fsck finds the released image unclean"
+        vsctl start kr1
+        assert_eq "$(vsctl exec kr1 -- cat /data | tr '\n' ' ')" "one two three " "data after the release"
+}
+
+# Only the last [storage] keep_mounted stopped instances keep their disk.
+test_keep_mounted_bounds_the_kept_disks() {
+        vsd_stop
+        printf '%s\n' "[storage]" "keep_mounted = 1" >>"$T/vsd.conf"
+        vsd_up
+        vsctl create kb2 --disk 128M --start
+        vsctl create kb3 --disk 128M --start
+        vsctl exec kb2 -- sh -c 'echo b2 >/data'
+        vsctl exec kb3 -- sh -c 'echo b3 >/data'
+        vsctl stop kb2
+        disk_kept kb2 || fail "kb2's disk not kept"
+        vsctl stop kb3
+        disk_kept kb3 || fail "kb3's disk not kept"
+        disk_detached kb2 || fail "kb2's disk still attached beyond keep_mounted = 1"
+        e2fsck -fn "$(inst_dir kb2)/disk.img" >&2 || fail "e2fsck finds the released image unclean"
+        vsctl start kb2
+        vsctl start kb3
+        assert_eq "$(vsctl exec kb2 -- cat /data)" b2 "kb2's data"
+        assert_eq "$(vsctl exec kb3 -- cat /data)" b3 "kb3's data"
+}
+
+# Every operation that reads or replaces a stopped instance's image lets go
+# of the kept filesystem first: what was written before the stop (still in
+# the kept filesystem's page cache) is in what the operation sees.
+test_kept_disk_released_by_operations() {
+        vsctl create ko1 --disk 128M --start
+        # snapshot, then restore
+        vsctl exec ko1 -- sh -c 'echo snap >/data'
+        vsctl stop ko1
+        vsctl snapshot ko1 s1
+        disk_detached ko1 || fail "ko1's disk still attached during a snapshot"
+        e2fsck -fn "$(inst_dir ko1)/snapshots/s1.img" >&2 || fail "e2fsck finds the snapshot unclean"
+        vsctl start ko1
+        vsctl exec ko1 -- sh -c 'echo later >/data'
+        vsctl stop ko1
+        vsctl restore-snapshot ko1 s1
+        vsctl start ko1
+        assert_eq "$(vsctl exec ko1 -- cat /data)" snap "data of a snapshot of a stopped instance"
+        # clone
+        vsctl exec ko1 -- sh -c 'echo clone >/data'
+        vsctl stop ko1
+        vsctl clone ko1 ko2
+        vsctl start ko2
+        assert_eq "$(vsctl exec ko2 -- cat /data)" clone "data of a clone of a stopped instance"
+        vsctl stop ko2
+        # export, then import as a new name
+        vsctl start ko1
+        vsctl exec ko1 -- sh -c 'echo export >/data'
+        vsctl stop ko1
+        vsctl export ko1 "$T/ko1.tar"
+        vsctl import "$T/ko1.tar" --name ko3 >/dev/null
+        vsctl start ko3
+        assert_eq "$(vsctl exec ko3 -- cat /data)" export "data of an export of a stopped instance"
+        vsctl stop ko3
+        # grow
+        vsctl start ko1
+        vsctl exec ko1 -- sh -c 'echo grow >/data'
+        vsctl stop ko1
+        vsctl set ko1 --disk 256M 2>/dev/null
+        vsctl start ko1
+        assert_eq "$(vsctl exec ko1 -- cat /data)" grow "data after a grow of a stopped instance"
+        local size
+        read -r size _ _ <<<"$(df_inside ko1)"
+        assert_between "$size" $((256 * 1024 * 90 / 100)) $((256 * 1024)) "df size (KiB) after the grow"
+        # destroy
+        vsctl stop ko1
+        disk_kept ko1 || fail "ko1's disk not kept"
+        local dir
+        dir=$(inst_dir ko1)
+        vsctl destroy ko1
+        wait_for sh -c "! grep -qF '$dir' /sys/block/loop*/loop/backing_file 2>/dev/null"
+}
+
+# The daemon killed while it keeps stopped instances' disks: the kernel
+# unmounts them (the last reference, the daemon's fd, closed) and the loop
+# devices autoclear; the images are clean and hold what was written.
+test_kill9_releases_the_kept_disks() {
+        vsctl create kk1 --disk 128M --start
+        vsctl create kk2 --disk 128M --start
+        vsctl exec kk1 -- sh -c 'echo k1 >/data'
+        vsctl exec kk2 -- sh -c 'echo k2 >/data'
+        vsctl stop kk1
+        vsctl stop kk2
+        disk_kept kk1 || fail "kk1's disk not kept"
+        disk_kept kk2 || fail "kk2's disk not kept"
+        vsd_kill9
+        wait_for disk_detached kk1
+        wait_for disk_detached kk2
+        e2fsck -fn "$(inst_dir kk1)/disk.img" >&2 || fail "e2fsck finds kk1's image unclean"
+        e2fsck -fn "$(inst_dir kk2)/disk.img" >&2 || fail "e2fsck finds kk2's image unclean"
+        vsd_up
+        vsctl start kk1
+        vsctl start kk2
+        assert_eq "$(vsctl exec kk1 -- cat /data)" k1 "kk1's data after the crash"
+        assert_eq "$(vsctl exec kk2 -- cat /data)" k2 "kk2's data after the crash"
 }
 
 test_destroy_frees_image_and_loop() {
@@ -427,8 +566,12 @@ test_more_instances_than_max_loop() {
         for i in $(seq "$n"); do
                 vsctl stop --kill "ml$i"
         done
+        # the last keep_mounted (16) keep theirs for the next start; the
+        # others' are released, and a second stop releases any
         for i in $(seq "$n"); do
-                disk_detached "ml$i" || fail "ml$i still attached after stop"
+                [ "$i" -gt $((n - 16)) ] || disk_detached "ml$i" || fail "ml$i still attached after stop"
+                vsctl stop "ml$i" 2>/dev/null || true
+                disk_detached "ml$i" || fail "ml$i still attached after a second stop"
         done
 }
 
@@ -436,12 +579,15 @@ test_more_instances_than_max_loop() {
 # emptied, then thousands of files made and deleted, twice over, leave the
 # image's allocated size near where it started.  Data is discarded online
 # (holes punched as files are deleted); the journal, which such churn
-# writes over, is given back when the instance stops.
+# writes over, is given back when the daemon lets go of the stopped
+# instance's filesystem (kept mounted for its next start until then; a stop
+# of the stopped instance lets go of it).
 # timeout test_freed_space_returns_to_the_host 240
 test_freed_space_returns_to_the_host() {
         local base after cycle
         vsctl create fr1 --disk 256M --start
         vsctl stop fr1
+        vsctl stop fr1 2>/dev/null || true
         base=$(host_bytes fr1)
         note "at rest after the first start: $((base >> 10)) KiB"
         vsctl start fr1
@@ -454,6 +600,7 @@ test_freed_space_returns_to_the_host() {
         # the data blocks come back while it runs (discard at the journal's commit)
         wait_for -t 20 host_bytes_below fr1 $((base + (40 << 20)))
         vsctl stop fr1
+        vsctl stop fr1 2>/dev/null || true
         after=$(host_bytes fr1)
         note "at rest after the cycles: $((after >> 10)) KiB (was $((base >> 10)) KiB)"
         # the inode tables the files used stay written (3000 inodes: under 1 MiB)

@@ -597,6 +597,11 @@ static void stop_or_restart(struct ctx *c, enum inst_after_stop then) {
                 return;
         }
         if (inst_is_down(i) && then == AFTER_STOP_NOTHING) {
+                /* the disk kept mounted for its next start is let go of:
+                 * the way for host tools (e2fsck, a copy) to its image;
+                 * the answer is still that it does not run */
+                if (i->state != INST_BROKEN && !i->busy[0] && inst_release_disk(i, &err) < 0)
+                        goto fail;
                 vs_err_msg(&err, EALREADY, "instance '%s' is not running", i->cfg.name);
                 goto fail;
         }

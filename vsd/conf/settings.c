@@ -352,6 +352,11 @@ static int parse_klimit_ns(const char *v, void *field, size_t size, vs_error *er
         return r;
 }
 
+static int parse_keep_mounted(const char *v, void *field, size_t size, vs_error *err) {
+        /* each is a loop device and a mounted filesystem the daemon holds */
+        return vs_parse_count(v, 0, 4096, field, err);
+}
+
 static int parse_reserve(const char *v, void *field, size_t size, vs_error *err) {
         return vs_parse_count(v, 0, 65536, field, err);
 }
@@ -655,6 +660,7 @@ static const struct setting daemon_table[] = {
         ROW("storage", "default_disk", parse_size_nonzero, struct vsd_settings, stor.default_disk),
         ROW("storage", "default_inodes", parse_inodes, struct vsd_settings, stor.default_inodes),
         ROW("storage", "direct_io", parse_bool, struct vsd_settings, stor.direct_io),
+        ROW("storage", "keep_mounted", parse_keep_mounted, struct vsd_settings, stor.keep_mounted),
         ROW("security", "id_range", parse_id_range, struct vsd_settings, sec),
         ROW("limits", "ptys", parse_klimit, struct vsd_settings, klimits.ptys),
         ROW("limits", "inotify_instances", parse_klimit, struct vsd_settings, klimits.inotify_instances),
@@ -805,6 +811,7 @@ void settings_defaults(struct vsd_settings *s) {
         s->stor.default_backend = STOR_IMAGE;
         s->stor.default_disk = 10ULL << 30;
         s->stor.direct_io = true;
+        s->stor.keep_mounted = 16;
         /* far above the ids of the host's own users (and of Debian's
          * subuid defaults, 100000 + 65536 per user) */
         s->sec.id_first = 1000000;

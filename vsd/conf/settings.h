@@ -56,6 +56,7 @@ struct stor_settings {
         uint64_t default_disk;   /* bytes of an image instance created without --disk */
         uint64_t default_inodes; /* inodes of its filesystem; 0 = mke2fs's ratio (one per 16 KiB) */
         bool direct_io;          /* loop devices bypass the host's page cache for images */
+        uint64_t keep_mounted;   /* stopped image instances whose filesystem stays mounted (0: none) */
 };
 
 /* Whether an instance's root is the host's root (vsd/inst/idrange.c). */

@@ -25,6 +25,7 @@
  */
 #include "vsd/inst/checkpoint.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -71,11 +72,19 @@
 #define CKPT_RESTORING ".checkpoint.restoring"
 #define CKPT_DEL ".checkpoint.del"
 #define CKPT_HOOK ".checkpoint-hook"
+/* the instance's cgroup tree, beside the images (cgtree_save) */
+#define CKPT_CGROUPS "vsd-cgroups"
+#define CKPT_CG_MAX 4096
+/* where the helpers find the instance's cgroup directory (work_start) */
+#define CKPT_CG_FD_DUMP 4
+#define CKPT_CG_FD_RESTORE 6
+#define CKPT_CG_DEPTH 16
 #define CKPT_ID_LEN 16
 /* where the restore's helper puts the view's files for CRIU (restore_run) */
 #define CKPT_EXT_DIR "/dev/shm"
 #define CKPT_TTY_MAX 16
 #define CKPT_VIEW_MAX 16
+#define CKPT_WATCH_MAX 32
 /* how long a dump may take to seize the instance's processes */
 #define CKPT_CRIU_TIMEOUT "10"
 
@@ -106,6 +115,11 @@ struct ckpt_op {
         struct ckpt_meta meta;
         /* take */
         pid_t init_pid;
+        char lower[600];               /* the template's rootfs on the host */
+        char watch[CKPT_WATCH_MAX][256]; /* inotify watches on the template's files, by their path inside */
+        unsigned n_watch;
+        bool sys_resource;             /* we hold CAP_SYS_RESOURCE (kern_features) */
+        bool cg_tree;                  /* the helper has cg_open_procs_dir() as CKPT_CG_FD_* */
         pid_t *pids;                   /* the instance's processes, listed by the daemon */
         size_t n_pids;
         dev_t console_dev, console_rdev; /* the console's pty slave now */
@@ -376,6 +390,83 @@ static int check_tree(struct scan *s) {
         return 0;
 }
 
+static void comm_of(pid_t pid, char *buf, size_t len) {
+        char path[64];
+        _cleanup_free_ char *text = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
+        buf[0] = '\0';
+        if (vs_read_file(path, 64, &text, NULL) >= 0)
+                snprintf(buf, len, "%.*s", (int) strcspn(text, "\n"), text);
+        for (char *c = buf; *c; c++)
+                if (*c < ' ' || *c > '~')
+                        *c = '?'; /* the instance names its processes */
+}
+
+/* What CRIU 4.2 cannot take, refused before it runs (the instance left
+ * as it is, with one line that says why):
+ *  - a process in a uts, ipc, pid, cgroup, time or user namespace other
+ *    than init's: CRIU dumps nested mount and network namespaces only.
+ *    systemd makes a uts namespace for each unit with ProtectHostname=
+ *    (systemd-logind, -hostnamed, -localed, -timedated in Debian 12),
+ *    in an unprivileged instance, whose root holds CAP_SYS_ADMIN there;
+ *  - in a privileged instance, a process whose ids are not all root's
+ *    while we lack CAP_SYS_RESOURCE: CRIU reads every process's limits
+ *    (prlimit), which the kernel allows for another user's process only
+ *    with that capability (doc/architecture.md, "Checkpoint and
+ *    restore"). */
+static int check_criu_can(struct scan *s) {
+        static const char *const nested[] = { "uts", "ipc", "pid", "cgroup", "time", "user" };
+        struct ckpt_op *op = s->op;
+        char init_ns[ELEMENTSOF(nested)][64] = { { 0 } };
+        for (size_t n = 0; n < ELEMENTSOF(nested); n++) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int) op->init_pid, nested[n]);
+                ssize_t k = readlink(path, init_ns[n], sizeof(init_ns[n]) - 1);
+                if (k < 0)
+                        init_ns[n][0] = '\0'; /* a kernel without it */
+        }
+        for (size_t k = 0; k < s->n; k++) {
+                pid_t pid = s->pids[k];
+                char comm[32];
+                for (size_t n = 0; n < ELEMENTSOF(nested); n++) {
+                        char path[64], ns[64] = "";
+                        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int) pid, nested[n]);
+                        if (!init_ns[n][0] || readlink(path, ns, sizeof(ns) - 1) < 0 || streq(ns, init_ns[n]))
+                                continue; /* the same, or exited meanwhile */
+                        comm_of(pid, comm, sizeof(comm));
+                        return vs_err_msg(s->err, EOPNOTSUPP,
+                                          "instance '%s' runs a process in a %s namespace of its own (%s, host pid %d), "
+                                          "which CRIU cannot checkpoint%s",
+                                          op->name, nested[n], comm, (int) pid,
+                                          streq(nested[n], "uts") ? " (systemd's ProtectHostname=: set it to no for "
+                                                                    "that unit inside)"
+                                                                  : "");
+                }
+                if (!op->meta.privileged || op->sys_resource)
+                        continue;
+                char path[64];
+                _cleanup_free_ char *text = NULL;
+                snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+                if (vs_read_file(path, 65536, &text, NULL) < 0)
+                        continue;
+                for (const char *key = "\nUid:"; key; key = streq(key, "\nUid:") ? "\nGid:" : NULL) {
+                        const char *l = strstr(text, key);
+                        unsigned long id[4] = { 0 };
+                        if (!l || sscanf(l + strlen(key), "%lu %lu %lu %lu", &id[0], &id[1], &id[2], &id[3]) != 4 ||
+                            (!id[0] && !id[1] && !id[2]))
+                                continue;
+                        comm_of(pid, comm, sizeof(comm));
+                        return vs_err_msg(s->err, EOPNOTSUPP,
+                                          "instance '%s' is privileged and runs a process as host %s %lu (%s, host pid "
+                                          "%d): CRIU reads its limits, which needs CAP_SYS_RESOURCE, which vsd lacks "
+                                          "on this host",
+                                          op->name, streq(key, "\nUid:") ? "uid" : "gid", id[0] ? id[0] : id[1] ? id[1] : id[2],
+                                          comm, (int) pid);
+                }
+        }
+        return 0;
+}
+
 static void add_tty(struct ckpt_meta *m, dev_t rdev, dev_t dev) {
         char key[48];
         snprintf(key, sizeof(key), "tty[%llx:%llx]", (unsigned long long) rdev, (unsigned long long) dev);
@@ -447,6 +538,232 @@ static void scan_view(struct ckpt_op *op) {
         }
 }
 
+/* The path inside of one inotify watch of the overlay's, "" if not found:
+ * handle is overlayfs's file handle of the watched inode (hex, as fdinfo
+ * shows it; its layout is overlayfs's on-disk origin format: an optional
+ * 3-byte pad, version, magic 0xfb, length, flags, the real handle's type,
+ * the layer's uuid, the real handle).  One of the template's is opened
+ * through the template's filesystem and its path there taken below the
+ * template's rootfs; one of the private layer's is left to CRIU's own
+ * search. */
+static void watch_path(int lower_fd, const char *lower, int type, const char *hex, char *buf, size_t len) {
+        uint8_t h[128];
+        size_t n = 0;
+        buf[0] = '\0';
+        for (; hex[0] && hex[1] && isxdigit((unsigned char) hex[0]) && n < sizeof(h); hex += 2) {
+                unsigned b;
+                if (sscanf(hex, "%2x", &b) != 1)
+                        return;
+                h[n++] = (uint8_t) b;
+        }
+        /* OVL_FILEID_V1 (0xf8) keeps the pad, OVL_FILEID_V0 (0xfb) not */
+        size_t at = type == 0xf8 ? 3 : type == 0xfb ? 0 : SIZE_MAX;
+        if (at == SIZE_MAX || n < at + 21 || h[at + 1] != 0xfb || h[at + 2] < 21 || at + h[at + 2] > n)
+                return;
+        uint8_t flags = h[at + 3], fid_type = h[at + 4];
+        size_t fid_len = (size_t) h[at + 2] - 21;
+        if (flags & (1u << 2)) /* OVL_FH_FLAG_PATH_UPPER */
+                return;
+        union {
+                struct file_handle fh;
+                uint8_t b[sizeof(struct file_handle) + 128];
+        } u;
+        u.fh.handle_bytes = (unsigned) fid_len;
+        u.fh.handle_type = fid_type;
+        memcpy(u.fh.f_handle, h + at + 21, fid_len);
+        _cleanup_close_ int fd = open_by_handle_at(lower_fd, &u.fh, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        char link[64], path[PATH_MAX];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t k = readlink(link, path, sizeof(path) - 1);
+        size_t ll = strlen(lower);
+        if (k <= 0)
+                return;
+        path[k] = '\0';
+        /* a file of another filesystem's, or one whose dentry the kernel
+         * could not connect to the tree (a file's, not a directory's) */
+        if (strncmp(path, lower, ll) != 0 || (path[ll] != '/' && path[ll] != '\0') || strchr(path, '\n') ||
+            strstr(path, " (deleted)"))
+                return;
+        snprintf(buf, len, "%s", path[ll] ? path + ll : "/");
+}
+
+/* The inotify watches on the instance's overlay: overlayfs decodes no file
+ * handle of its own (that needs nfs_export, whose index would bind the
+ * private layer to the template's filesystem), so CRIU looks for each
+ * watched inode by its device and number (its irmap), in a few places
+ * only (/etc, /var/log, two of dbus's directories...).  dbus-daemon
+ * watches /usr/share/dbus-1/system.d, which it does not look in: the
+ * path of each watch on a template's file, found here, is given to CRIU
+ * to look at first (--irmap-scan-path).  The overlay's xino=on makes
+ * these numbers those its stat reports (vsd/start/mount.c). */
+static void scan_watches(struct ckpt_op *op) {
+        char path[80];
+        struct stat root;
+        snprintf(path, sizeof(path), "/proc/%d/root", (int) op->init_pid);
+        /* not O_PATH: open_by_handle_at() takes no such fd for its filesystem */
+        _cleanup_close_ int lower_fd = open(op->lower, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        char lower[PATH_MAX], link[64];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", lower_fd);
+        ssize_t k = lower_fd >= 0 ? readlink(link, lower, sizeof(lower) - 1) : -1;
+        if (k <= 0 || stat(path, &root) < 0)
+                return;
+        lower[k] = '\0';
+        for (size_t p = 0; p < op->n_pids && op->n_watch < CKPT_WATCH_MAX; p++) {
+                snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) op->pids[p]);
+                DIR *d = opendir(path);
+                struct dirent *de;
+                while (d && (de = readdir(d)) && op->n_watch < CKPT_WATCH_MAX) {
+                        char info[96];
+                        _cleanup_free_ char *text = NULL;
+                        snprintf(info, sizeof(info), "%s/%s", path, de->d_name);
+                        if (de->d_name[0] == '.' || vs_read_file(info, 1 << 20, &text, NULL) < 0)
+                                continue;
+                        for (const char *l = strstr(text, "inotify wd:"); l; l = strstr(l + 1, "inotify wd:")) {
+                                unsigned long long sdev;
+                                unsigned type;
+                                const char *sd = strstr(l, " sdev:"), *ty = strstr(l, " fhandle-type:"),
+                                           *fh = strstr(l, " f_handle:"), *eol = strchr(l, '\n');
+                                if (!sd || !ty || !fh || (eol && fh > eol) || sscanf(sd, " sdev:%llx", &sdev) != 1 ||
+                                    sscanf(ty, " fhandle-type:%x", &type) != 1)
+                                        continue;
+                                /* the kernel's own encoding of the device */
+                                if ((sdev >> 20) != major(root.st_dev) || (sdev & 0xfffff) != minor(root.st_dev))
+                                        continue;
+                                char w[256];
+                                watch_path(lower_fd, lower, (int) type, fh + 10, w, sizeof(w));
+                                bool seen = !w[0] || strchr(w, ',');
+                                for (unsigned j = 0; !seen && j < op->n_watch; j++)
+                                        seen = streq(op->watch[j], w);
+                                if (!seen)
+                                        snprintf(op->watch[op->n_watch++], sizeof(op->watch[0]), "%s", w);
+                        }
+                }
+                if (d)
+                        closedir(d);
+        }
+}
+
+/* ---- the cgroup tree ------------------------------------------------------ */
+
+struct cgwalk {
+        FILE *out;
+        uid_t owner; /* the instance's root on the host: a cgroup it made */
+        unsigned n;
+};
+
+static int cgtree_walk(struct cgwalk *w, int dfd, const char *prefix, unsigned depth) {
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        struct dirent *de;
+        int r = 0;
+        while (r >= 0 && (de = readdir(d))) {
+                if (de->d_type != DT_DIR || de->d_name[0] == '.' || strchr(de->d_name, '\n'))
+                        continue;
+                char rel[512];
+                struct stat st;
+                int n = snprintf(rel, sizeof(rel), "%s%s%s", prefix, prefix[0] ? "/" : "", de->d_name);
+                if (n < 0 || (size_t) n >= 256 || ++w->n > CKPT_CG_MAX || depth >= CKPT_CG_DEPTH)
+                        return closedir(d), -E2BIG;
+                int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0 || fstat(sub, &st) < 0) {
+                        if (sub >= 0)
+                                close(sub);
+                        continue; /* removed meanwhile */
+                }
+                fprintf(w->out, "%d %s\n", st.st_uid == w->owner ? 1 : 0, rel);
+                r = cgtree_walk(w, sub, rel, depth + 1);
+        }
+        closedir(d);
+        return r;
+}
+
+/* The cgroups below the instance's cgroup namespace root (systemd's
+ * slices, services, scopes), one a line ("1 system.slice/ssh.service", 1
+ * when the instance's root made it), into dir's CKPT_CGROUPS.  CRIU
+ * makes again only the cgroups that hold a process, but systemd watches
+ * (inotify) the cgroup.events of every unit's cgroup, an empty slice's
+ * too, and CRIU's restore of those watches fails where the directory is
+ * missing: cgtree_make() makes them all before CRIU runs.  Read from the
+ * host's side of the cgroup tree, never through the instance's mounts. */
+static void cgtree_save(struct ckpt_op *op, const char *dir) {
+        if (!op->cg_tree)
+                return; /* no cgroup2 */
+        int fd = dup(CKPT_CG_FD_DUMP);
+        char path[800];
+        path_in(dir, CKPT_CGROUPS, path, sizeof(path));
+        struct cgwalk w = { .owner = op->meta.privileged ? 0 : (uid_t) op->meta.id_base };
+        w.out = fd >= 0 ? fopen(path, "we") : NULL;
+        int r = fd < 0 ? -errno : !w.out ? -errno : cgtree_walk(&w, fd, "", 0);
+        if (fd >= 0 && !w.out)
+                close(fd);
+        if (w.out && fclose(w.out) != 0 && r >= 0)
+                r = -EIO;
+        if (r < 0)
+                log_warn("Instance %s: cannot list its cgroups for the checkpoint: %s; a restore may miss some",
+                         op->name, strerror(-r));
+}
+
+/* One relative cgroup path of CKPT_CGROUPS, checked: no empty, "." or
+ * ".." component (the file is the daemon's, but nothing read back leaves
+ * the instance's tree). */
+static bool cgpath_ok(const char *p) {
+        if (!p[0] || p[0] == '/')
+                return false;
+        for (const char *c = p; *c;) {
+                size_t n = strcspn(c, "/");
+                if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                c += n;
+                if (*c == '/')
+                        c++;
+        }
+        return true;
+}
+
+/* cgtree_save()'s cgroups made below the instance's cgroup namespace root
+ * (the helper's own cgroup now), the instance root's given to it again as
+ * systemd's delegation does: the directory and the files that move
+ * processes and controllers. */
+static int cgtree_make(struct ckpt_op *op, const char *dir, vs_error *err) {
+        char path[800];
+        path_in(dir, CKPT_CGROUPS, path, sizeof(path));
+        _cleanup_free_ char *text = NULL;
+        int r = vs_read_file(path, 1 << 20, &text, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return vs_err(err, -r, "read %s", path);
+        if (!op->cg_tree)
+                return 0; /* no cgroup2 */
+        int root = CKPT_CG_FD_RESTORE;
+        for (char *line = text, *eol; line && *line; line = eol ? eol + 1 : NULL) {
+                eol = strchr(line, '\n');
+                if (eol)
+                        *eol = '\0';
+                if ((line[0] != '0' && line[0] != '1') || line[1] != ' ' || !cgpath_ok(line + 2))
+                        return vs_err_msg(err, EBADMSG, "%s holds '%.64s', not a cgroup of the instance", path, line);
+                const char *rel = line + 2;
+                if (mkdirat(root, rel, 0755) < 0 && errno != EEXIST)
+                        return vs_err(err, errno, "make the cgroup %s of '%s'", rel, op->name);
+                if (line[0] != '1' || op->meta.privileged)
+                        continue;
+                static const char *const files[] = { "", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control" };
+                for (size_t k = 0; k < ELEMENTSOF(files); k++) {
+                        char f[600];
+                        snprintf(f, sizeof(f), "%s%s%s", rel, files[k][0] ? "/" : "", files[k]);
+                        if (fchownat(root, f, (uid_t) op->id_base, (gid_t) op->id_base, AT_SYMLINK_NOFOLLOW) < 0 &&
+                            errno != ENOENT)
+                                return vs_err(err, errno, "give the cgroup %s to '%s'", rel, op->name);
+                }
+        }
+        return 0;
+}
+
 /* CRIU's network lock left in the instance's namespace by a dump that
  * failed half-way. */
 static void unlock_network(pid_t init_pid, const char *name) {
@@ -485,10 +802,13 @@ static int dump_run(void *arg_, vs_error *err) {
         char tmp[700], log[800], hook[700];
         int r = check_tree(&s);
         if (r >= 0)
+                r = check_criu_can(&s);
+        if (r >= 0)
                 r = scan_ttys(&s);
         if (r < 0)
                 return r;
         scan_view(op);
+        scan_watches(op);
         path_in(op->dir, CKPT_TMP, tmp, sizeof(tmp));
         path_in(tmp, "dump.log", log, sizeof(log));
         path_in(op->dir, CKPT_HOOK, hook, sizeof(hook));
@@ -499,6 +819,8 @@ static int dump_run(void *arg_, vs_error *err) {
         if (mkdir(tmp, 0711) < 0)
                 return vs_err(err, errno, "create %s", tmp);
         r = meta_write(tmp, &op->meta, err);
+        if (r >= 0)
+                cgtree_save(op, tmp);
         if (r >= 0)
                 r = write_hook(op, err);
         if (r < 0)
@@ -533,6 +855,10 @@ static int dump_run(void *arg_, vs_error *err) {
         for (unsigned k = 0; k < op->meta.n_tty; k++) {
                 arg(&a, "--external");
                 arg(&a, "%s", op->meta.tty[k]);
+        }
+        for (unsigned k = 0; k < op->n_watch; k++) {
+                arg(&a, "--irmap-scan-path");
+                arg(&a, "%s", op->watch[k]);
         }
         arg(&a, "--action-script");
         arg(&a, "%s", hook);
@@ -769,6 +1095,10 @@ static int restore_run(void *arg_, vs_error *err) {
         /* fd 4: the private layer's filesystem (or none), 5: the console */
         int layer_fd = p->layer.fd >= 0 ? 4 : -EBADF, slave = 5;
         int r = seccomp_notify_to_allow(dir, err);
+        if (r >= 0)
+                r = cgtree_make(op, dir, err);
+        if (op->cg_tree)
+                (void) close(CKPT_CG_FD_RESTORE); /* not CRIU's */
         if (r < 0)
                 return r;
         /* see dump_run(): an older checkpoint's directory may be 0700 */
@@ -1180,6 +1510,9 @@ int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, str
         if (!op)
                 return -ENOMEM;
         op->init_pid = i->pid;
+        op->sys_resource = v->kern.sys_resource;
+        inst_template_dir(v, i->cfg.template_name, op->lower, sizeof(op->lower));
+        strncat(op->lower, "/rootfs", sizeof(op->lower) - strlen(op->lower) - 1);
         /* read here: the helper keeps none of the cgroup's fds */
         struct scan s = { .op = op, .err = err };
         r = cg_for_each_process(v->cg, i->cfg.name, collect_pid, &s);
@@ -1215,7 +1548,9 @@ int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, str
         if (r >= 0) {
                 if (!leave_running)
                         i->stop_how = STOP_HOW_CHECKPOINT; /* init's end is the dump's */
-                r = work_start(v, op->work_id, dump_run, op, -EBADF, take_done, op, err);
+                _cleanup_close_ int cg = cg_open_procs_dir(v->cg, i->cfg.name);
+                op->cg_tree = cg >= 0;
+                r = work_start(v, op->work_id, dump_run, op, cg, take_done, op, err);
                 if (r < 0) {
                         i->stop_how = STOP_HOW_NONE;
                         (void) unlink(marker);
@@ -1292,8 +1627,10 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
         if (r >= 0)
                 r = inst_restore_prepare(i, &op->plan, err);
         if (r >= 0) {
-                int keep[2] = { op->plan.layer.fd, op->plan.console_slave };
-                r = work_start_fds(v, op->work_id, restore_run, op, keep, 2, op->name, restore_done, op, err);
+                _cleanup_close_ int cg = cg_open_procs_dir(v->cg, i->cfg.name);
+                op->cg_tree = cg >= 0;
+                int keep[3] = { op->plan.layer.fd, op->plan.console_slave, cg };
+                r = work_start_fds(v, op->work_id, restore_run, op, keep, 3, op->name, restore_done, op, err);
                 if (r < 0) {
                         inst_restore_undo(i, &op->plan);
                         vs_err_prefix(err, "Failed to restore '%s'", i->cfg.name);

@@ -131,6 +131,14 @@ int inst_check_idle(const struct instance *i, vs_error *err) {
         return 0;
 }
 
+int inst_release_disk(struct instance *i, vs_error *err) {
+        if (inst_is_active(i))
+                return 0;
+        char dir[512];
+        inst_path(i, NULL, dir, sizeof(dir));
+        return stor_release(i->vsd, dir, &i->cfg, err);
+}
+
 void inst_frozen_marker(const struct instance *i, char *buf, size_t len) {
         snprintf(buf, len, "%s/%s.frozen", i->vsd->set.run_dir, i->cfg.name);
 }
@@ -1454,8 +1462,10 @@ static void adopt(struct instance *i) {
         unlink(path);
 }
 
-/* An instance that does not run holds no disk: what is mounted or bound
- * for it was left by a crash of the daemon and the instance together. */
+/* An instance that does not run holds no disk outside the daemon (a disk
+ * kept for its next start is held by the daemon's fd alone, and a new
+ * daemon holds none): what is mounted or bound for it at load was left
+ * by a crash of the daemon and the instance together. */
 static void cleanup_storage(struct vsd *v, const char *name, const char *dir) {
         vs_error err = { 0 };
         int r = stor_cleanup(dir, &err);

@@ -176,6 +176,13 @@ void inst_create_abort(struct instance *i);
 /* EBUSY "instance 'x' is busy: <what>" while a long operation runs on it. */
 int inst_check_idle(const struct instance *i, vs_error *err);
 
+/* Before a helper reads, copies or replaces the image of an instance that
+ * does not run (snapshot, clone, restore, export, migration): storage lets
+ * go of the filesystem it kept mounted since the stop (stor_release), so
+ * that the image on disk is whole and nothing writes to it.  A running
+ * instance's is left alone (its copies freeze the filesystem instead). */
+int inst_release_disk(struct instance *i, vs_error *err);
+
 /* Tell the waiters (api_wait) the outcome of what they waited for. */
 void inst_notify_waiters(struct instance *i, int result, const vs_error *err);
 

@@ -198,9 +198,34 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
         return r;
 }
 
+/* The archive into the target's import through fd (closed here), then the
+ * target's end: 0 once it has the instance and could verb it (start,
+ * restore), else the target's reason. */
+static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *verb, vs_error *err) {
+        char why[512] = "";
+        int status = 0;
+        vs_error aerr = { 0 };
+        int wr = xfer_write_archive(m->i, fd, false, false, op_progress(m->op), &aerr);
+        close(fd);
+        int r = remote_wait(pid, out, why, sizeof(why), &status);
+        /* the target's reason first: its refusal is why the pipe broke */
+        if (r < 0 && status == 3)
+                return vs_err_msg(err, EIO, "%s did not %s it: %s", m->host, verb, why);
+        if (r < 0)
+                return vs_err_msg(err, EIO, "%s did not take it: %s", m->host, why);
+        if (wr < 0) {
+                *err = aerr;
+                return wr;
+        }
+        /* from here on the target has it: a daemon killed now leaves the
+         * local copy to be removed, not started */
+        marker_write(m, "moved");
+        return 0;
+}
+
 static int mig_run(void *arg, vs_error *err) {
         struct mig *m = arg;
-        char why[512] = "", script[512];
+        char script[512];
         if (m->was_running)
                 snprintf(script, sizeof(script),
                          "vsctl import - >/dev/null && { vsctl start %s || { vsctl destroy --force %s >/dev/null 2>&1; "
@@ -220,24 +245,7 @@ static int mig_run(void *arg, vs_error *err) {
                 close(p[1]);
                 return vs_err(err, -r, "run %s", m->ssh);
         }
-        vs_error aerr = { 0 };
-        int wr = xfer_write_archive(m->i, p[1], false, false, op_progress(m->op), &aerr);
-        close(p[1]);
-        int status = 0;
-        r = remote_wait(pid, out, why, sizeof(why), &status);
-        /* the target's reason first: its refusal is why the pipe broke */
-        if (r < 0 && status == 3)
-                return vs_err_msg(err, EIO, "%s did not start it: %s", m->host, why);
-        if (r < 0)
-                return vs_err_msg(err, EIO, "%s did not take it: %s", m->host, why);
-        if (wr < 0) {
-                *err = aerr;
-                return wr;
-        }
-        /* from here on the target has it: a daemon killed now leaves the
-         * local copy to be removed, not started */
-        marker_write(m, "moved");
-        return 0;
+        return send_archive(m, p[1], pid, out, "start", err);
 }
 
 /* In the helper, before anything stops: the target has the instance's
@@ -394,20 +402,7 @@ static int mig_run_live(void *arg, vs_error *err) {
         /* this helper's copy of the instance is from before the dump; the
          * daemon's is checkpointed now, and so is its directory */
         m->i->state = INST_CHECKPOINTED;
-        vs_error aerr = { 0 };
-        int wr = xfer_write_archive(m->i, in[1], false, false, op_progress(m->op), &aerr);
-        close(in[1]);
-        r = remote_wait(pid, out, why, sizeof(why), &status);
-        if (r < 0 && status == 3)
-                return vs_err_msg(err, EIO, "%s did not restore it: %s", m->host, why);
-        if (r < 0)
-                return vs_err_msg(err, EIO, "%s did not take it: %s", m->host, why);
-        if (wr < 0) {
-                *err = aerr;
-                return wr;
-        }
-        marker_write(m, "moved");
-        return 0;
+        return send_archive(m, in[1], pid, out, "restore", err);
 }
 
 /* ---- in the loop ------------------------------------------------------------- */
@@ -532,7 +527,9 @@ static void copy_begin(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
         snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
-        int r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
+        int r = inst_release_disk(i, &err);
+        if (r >= 0)
+                r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
         if (r < 0)
                 mig_done(m, r, &err);
         else

@@ -197,6 +197,9 @@ static int op_start(struct snap_op *op, struct inst_waiter *w, struct op **ret_o
         if (r < 0)
                 return r;
         op->fsfd = -EBADF;
+        r = inst_release_disk(i, err);
+        if (r < 0)
+                goto fail;
         if (op->kind != OP_RESTORE && inst_is_active(i)) {
                 /* for FIFREEZE in the helper: the filesystem as it is on
                  * disk, journal flushed, not its page cache */

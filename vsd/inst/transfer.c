@@ -406,7 +406,9 @@ int xfer_export(struct vsd *v, const char *name, int fd, bool snapshots, bool zs
         snprintf(x->work_id, sizeof(x->work_id), "export-%s", name);
         r = op_begin(v, "export", name, NULL, &x->op, err);
         if (r >= 0) {
-                r = work_start(v, x->work_id, export_run, x, keep, export_done, x, err);
+                r = inst_release_disk(i, err);
+                if (r >= 0)
+                        r = work_start(v, x->work_id, export_run, x, keep, export_done, x, err);
                 if (r < 0)
                         op_finish(x->op, r, err);
         }

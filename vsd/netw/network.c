@@ -949,29 +949,6 @@ int netw_prepare_restore(struct vsd *v, struct netw_inst *i, char ret_inner[16],
         return 0;
 }
 
-void netw_detach(struct vsd *v, struct netw_inst *i) {
-        struct netw *n = N(v);
-        if (!n || !i)
-                return;
-        i->live = false;
-        const struct inst_config *cfg = i->cfg;
-        if (!netw_has_link(cfg))
-                return;
-        char ifname[16];
-        struct fw_port port;
-        fw_port_of(v, cfg, ifname, &port);
-        /* the IFB of an outbound cap is a link of its own */
-        if (cfg->net.rate_out)
-                (void) tc_rate_set(n->nl, ifname, 0, 0, NULL);
-        /* the link takes its routes, addresses and qdiscs with it; the
-         * firewall's elements stay until the instance is destroyed */
-        (void) nl_link_delete(n->nl, ifname, NULL);
-        if (cfg->net.mode == NET_MODE_ROUTED)
-                (void) proxy_entries(v, cfg, false, NULL);
-        if (cfg->net.mode == NET_MODE_BRIDGE)
-                bridge_remove_if_unused(v);
-}
-
 /* What a stop leaves to the kernel is looked at this long after it. */
 #define SWEEP_MS 1000
 
@@ -982,7 +959,9 @@ static void sweep(struct loop_source *s, void *userdata) {
         bridge_remove_if_unused(n->v);
 }
 
-void netw_release(struct vsd *v, struct netw_inst *i) {
+/* now: the link and what hangs on it go here; else they are left to the
+ * kernel and the sweep (netw_release). */
+static void detach(struct vsd *v, struct netw_inst *i, bool now) {
         struct netw *n = N(v);
         if (!n || !i)
                 return;
@@ -990,18 +969,39 @@ void netw_release(struct vsd *v, struct netw_inst *i) {
         const struct inst_config *cfg = i->cfg;
         if (!netw_has_link(cfg))
                 return;
-        /* Init is dead and its namespace with it: the kernel frees a dead
-         * namespace's devices in a worker of its own, the veth pair with
-         * its eth0, many namespaces per RCU grace period.  Deleting the host
-         * side here would cost a grace period of its own for every stop
-         * (10-50 ms, in the event loop): stopping many instances one after
-         * the other spent most of its time there.  The sweep removes what
-         * the kernel has not (a namespace something else still holds), the
-         * IFB of an outbound cap and the bridge once unused. */
         if (cfg->net.mode == NET_MODE_ROUTED)
                 (void) proxy_entries(v, cfg, false, NULL);
-        if (!n->sweep)
-                (void) loop_add_timer(v->loop, SWEEP_MS, sweep, n, &n->sweep);
+        if (!now) {
+                if (!n->sweep)
+                        (void) loop_add_timer(v->loop, SWEEP_MS, sweep, n, &n->sweep);
+                return;
+        }
+        char ifname[16];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        /* the IFB of an outbound cap is a link of its own */
+        if (cfg->net.rate_out)
+                (void) tc_rate_set(n->nl, ifname, 0, 0, NULL);
+        /* the link takes its routes, addresses and qdiscs with it; the
+         * firewall's elements stay until the instance is destroyed */
+        (void) nl_link_delete(n->nl, ifname, NULL);
+        if (cfg->net.mode == NET_MODE_BRIDGE)
+                bridge_remove_if_unused(v);
+}
+
+void netw_detach(struct vsd *v, struct netw_inst *i) {
+        detach(v, i, true);
+}
+
+/* Init is dead and its namespace with it: the kernel frees a dead
+ * namespace's devices in a worker of its own, the veth pair with its eth0,
+ * many namespaces per RCU grace period.  Deleting the host side here would
+ * cost a grace period of its own for every stop (10-50 ms, in the event
+ * loop): stopping many instances one after the other spent most of its time
+ * there.  The sweep removes what the kernel has not (a namespace something
+ * else still holds), the IFB of an outbound cap and the bridge once unused. */
+void netw_release(struct vsd *v, struct netw_inst *i) {
+        detach(v, i, false);
 }
 
 /* ---- live changes ---- */

@@ -55,6 +55,22 @@ int mnt_make_slave(vs_error *err) {
         return 0;
 }
 
+/* xino=on: every file of the overlay reports the overlay's own device and
+ * an inode number unique in it (the layer's number with the layer in the
+ * high bits), the same that the kernel gives the overlay's inode.  Without
+ * it a file of the template or the private layer reports that layer's
+ * device, on another filesystem than the overlay's: an inotify watch on it
+ * names the overlay's device, which then no path's stat matches, and
+ * overlayfs decodes no file handle without nfs_export (whose index binds
+ * the private layer to the template's filesystem).  CRIU finds a watch's
+ * path by that match (its irmap): systemd's on /etc/localtime, for one
+ * (doc/architecture.md, "Checkpoint and restore").  Inode numbers that do
+ * not fit below the layer bits fall back to the layer's, each alone. */
+int mnt_overlay_opts(char *buf, size_t len, const char *lower, const char *upper, const char *work) {
+        int n = snprintf(buf, len, "lowerdir=%s,upperdir=%s,workdir=%s,xino=on", lower, upper, work);
+        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
 int mnt_overlay(const struct mnt_root *spec, int *ret_rootfd, vs_error *err) {
         char opts[3 * 4096 + 64];
         /* The private layer's filesystem, detached until now: attached in
@@ -68,9 +84,7 @@ int mnt_overlay(const struct mnt_root *spec, int *ret_rootfd, vs_error *err) {
                 if (r < 0)
                         return vs_err_msg(err, -r, "attach the private layer's filesystem on %s", spec->layer_at);
         }
-        int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec->lower, spec->upper,
-                         spec->work);
-        if (n < 0 || (size_t) n >= sizeof(opts))
+        if (mnt_overlay_opts(opts, sizeof(opts), spec->lower, spec->upper, spec->work) < 0)
                 return vs_err_msg(err, ENAMETOOLONG, "overlay options");
         /* The overlay lives only in this mount namespace: when the instance's
          * last process dies the namespace goes and the mount with it, so a

@@ -34,6 +34,11 @@ int mnt_check_root(const struct mnt_root *root, vs_error *err);
 /* Make the whole inherited mount tree a recursive slave. */
 int mnt_make_slave(vs_error *err);
 
+/* The overlay's mount options for these layers into buf: -ENAMETOOLONG
+ * when they do not fit.  Every overlay of an instance's root (the start's
+ * in either kind, the restore's) takes the same. */
+int mnt_overlay_opts(char *buf, size_t len, const char *lower, const char *upper, const char *work);
+
 /* Mount the overlay root on root->rootfs and return an O_PATH fd of it. */
 int mnt_overlay(const struct mnt_root *root, int *ret_rootfd, vs_error *err);
 

@@ -310,9 +310,7 @@ static int mount_root_inside(const struct start_spec *spec, int lower, int usern
         if (r < 0)
                 return vs_err(err, -r, "attach the idmapped template on %s", spec->lower);
         char opts[3 * 4096 + 64];
-        int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec->lower, spec->upper,
-                         spec->work);
-        if (n < 0 || (size_t) n >= sizeof(opts))
+        if (mnt_overlay_opts(opts, sizeof(opts), spec->lower, spec->upper, spec->work) < 0)
                 return vs_err(err, ENAMETOOLONG, "overlay options");
         /* overlayfs acts on its layers with its mounter's credentials,
          * taken at the mount: ours, host root, so that it keeps its
@@ -409,9 +407,7 @@ int start_mount_root_here(const struct start_spec *spec, vs_error *err) {
                         if (r < 0)
                                 return vs_err(err, -r, "attach the private layer's filesystem on %s", spec->layer_at);
                 }
-                int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec->lower, spec->upper,
-                                 spec->work);
-                if (n < 0 || (size_t) n >= sizeof(opts))
+                if (mnt_overlay_opts(opts, sizeof(opts), spec->lower, spec->upper, spec->work) < 0)
                         return vs_err(err, ENAMETOOLONG, "overlay options");
                 if (mount("overlay", spec->rootfs, "overlay", MS_NODEV, opts) < 0)
                         return vs_err(err, errno, "mount overlay (lowerdir=%s) on %s", spec->lower, spec->rootfs);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "vsd/core/daemon.h"
 #include "vsd/storage/loopdev.h"
@@ -391,6 +392,69 @@ static int wait_released(struct stor *st, const char *dir, const char *image, ch
         return loopdev_backs(dev, image) ? -EBUSY : 0;
 }
 
+/* The layer's directories in the mounted filesystem mfd (held in dir's
+ * record), as the start child reaches them. */
+static int layer_fill(struct stor *st, const char *dir, const char *image, const char *mnt, int mfd,
+                      struct stor_layer *ret, vs_error *err) {
+        static const char *const subdirs[] = { "upper", "work" };
+        for (size_t k = 0; k < ELEMENTSOF(subdirs); k++)
+                if (mkdirat(mfd, subdirs[k], 0755) < 0 && errno != EEXIST)
+                        return vs_err(err, errno, "create %s in %s", subdirs[k], image);
+        /* the same fd number in the child, which inherits the table */
+        ret->fd = mfd;
+        snprintf(ret->upper, sizeof(ret->upper), "/proc/self/fd/%d/upper", mfd);
+        snprintf(ret->work, sizeof(ret->work), "/proc/self/fd/%d/work", mfd);
+        ret->mount_fd = -EBADF;
+        /* where the filesystem is attached in the instance's mount
+         * namespace: by the child below, or by the parent for an
+         * unprivileged instance (its idmapped root, start.c) */
+        snprintf(ret->mount_at, sizeof(ret->mount_at), "%s", mnt);
+        snprintf(ret->ovl_upper, sizeof(ret->ovl_upper), "%s/upper", mnt);
+        snprintf(ret->ovl_work, sizeof(ret->ovl_work), "%s/work", mnt);
+        if (mkdir(mnt, 0755) < 0 && errno != EEXIST)
+                return vs_err(err, errno, "create %s", mnt);
+        if (!st->v->kern.overlay_detached_upper) {
+                /* An overlayfs that takes its layers only from the caller's
+                 * own mount namespace (6.1, 6.12): the child moves this
+                 * mount onto <inst>/disk in its new namespace, after that
+                 * namespace stopped propagating to the host's, and the
+                 * overlay takes it from there.  The host's tree still never
+                 * has it; the namespace's copy goes with its pivot_root,
+                 * and the fd keeps reaching the filesystem as before. */
+                ret->mount_fd = mfd;
+        }
+        return 0;
+}
+
+static int read_written_kb(struct stor_rec *rec, uint64_t *ret);
+
+/* The start of an instance whose filesystem was kept mounted since its stop
+ * (image_detach): no loop device to bind, no ext4 mount (10-25 ms of reads
+ * of the superblock, the group descriptors and the journal through the
+ * device).  The filesystem is the one the last run left: nothing else
+ * touched the image meanwhile (what would calls stor_release() first). */
+static int attach_kept(struct stor *st, struct stor_rec *rec, const char *dir, const char *image, const char *mnt,
+                       struct stor_layer *ret, vs_error *err) {
+        rec->kept = false;
+        st->n_kept--;
+        /* The held mount may have gone into the last run's namespace (moved
+         * there for an unprivileged instance's idmapped root, or for an
+         * overlayfs that takes no detached layer) and out with it, and a
+         * mount that was attached once cannot be moved again: a new mount
+         * of the same superblock, which the kernel still has (held by the
+         * old mount), reads nothing from the device. */
+        int mfd = mount_existing(rec->dev);
+        if (mfd < 0)
+                return vs_err(err, -mfd, "mount %s (%s) again", rec->dev, image);
+        safe_close(&rec->fs_fd);
+        rec->fs_fd = mfd;
+        uint64_t kb = 0;
+        rec->written_base_kb = read_written_kb(rec, &kb) == 0 ? kb : 0;
+        return layer_fill(st, dir, image, mnt, rec->fs_fd, ret, err);
+}
+
+static int image_release(struct stor *st, const char *dir, vs_error *err);
+
 static int image_attach(struct stor *st, const char *dir, struct stor_layer *ret, vs_error *err) {
         char image[700], mnt[700], marker[700], dev[LOOPDEV_PATH_MAX];
         image_path(dir, image, sizeof(image));
@@ -399,6 +463,21 @@ static int image_attach(struct stor *st, const char *dir, struct stor_layer *ret
 
         if (stor_is_mountpoint(mnt))
                 return vs_err_msg(err, EBUSY, "something is still mounted on %s", mnt);
+        struct stor_rec *rec = stor_rec_get(st, dir, false);
+        if (rec && rec->kept) {
+                /* a grow waits for this start (it needs the filesystem
+                 * unmounted): let go of it and mount it anew after */
+                if (access(marker, F_OK) == 0) {
+                        int r = image_release(st, dir, err);
+                        if (r < 0)
+                                return r;
+                } else {
+                        int r = attach_kept(st, rec, dir, image, mnt, ret, err);
+                        if (r < 0)
+                                held_drop(st, dir);
+                        return r;
+                }
+        }
         /* Two filesystems over one image would destroy it.  The device of
          * the last run goes when the kernel lets go of its filesystem,
          * which can trail the unmount a little when the instance stopped
@@ -448,46 +527,102 @@ static int image_attach(struct stor *st, const char *dir, struct stor_layer *ret
                 safe_close(&mfd);
                 return vs_err(err, ENOMEM, "hold the filesystem of %s", image);
         }
-        static const char *const subdirs[] = { "upper", "work" };
-        for (size_t k = 0; k < ELEMENTSOF(subdirs); k++)
-                if (mkdirat(mfd, subdirs[k], 0755) < 0 && errno != EEXIST) {
-                        r = vs_err(err, errno, "create %s in %s", subdirs[k], image);
-                        held_drop(st, dir);
-                        return r;
-                }
-        /* the same fd number in the child, which inherits the table */
-        ret->fd = mfd;
-        snprintf(ret->upper, sizeof(ret->upper), "/proc/self/fd/%d/upper", mfd);
-        snprintf(ret->work, sizeof(ret->work), "/proc/self/fd/%d/work", mfd);
-        ret->mount_fd = -EBADF;
-        /* where the filesystem is attached in the instance's mount
-         * namespace: by the child below, or by the parent for an
-         * unprivileged instance (its idmapped root, start.c) */
-        snprintf(ret->mount_at, sizeof(ret->mount_at), "%s", mnt);
-        snprintf(ret->ovl_upper, sizeof(ret->ovl_upper), "%s/upper", mnt);
-        snprintf(ret->ovl_work, sizeof(ret->ovl_work), "%s/work", mnt);
-        if (mkdir(mnt, 0755) < 0 && errno != EEXIST) {
-                r = vs_err(err, errno, "create %s", mnt);
+        rec = stor_rec_get(st, dir, false);
+        rec->written_base_kb = 0; /* a new mount counts from zero */
+        r = layer_fill(st, dir, image, mnt, mfd, ret, err);
+        if (r < 0)
                 held_drop(st, dir);
+        return r;
+}
+
+/* After the last fd on its filesystem closed: wait for the kernel to
+ * release the device (the filesystem unmounted), then give the journal
+ * back.  Autoclear releases the device with the filesystem, which the
+ * kernel lets go of once the overlay of the dead mount namespace is gone:
+ * that teardown runs after an RCU grace period, a few milliseconds after
+ * init's exit.  Waiting for it means that a stop or a release that has
+ * returned has let go of the image (for a restore, a copy, a destroy).
+ * 1 when released, 0 when still bound after DETACH_WAIT_MS, < 0 when the
+ * device cannot be looked for. */
+static int wait_gone(struct stor *st, const char *dir, const char *image, char dev[static LOOPDEV_PATH_MAX]) {
+        int r = find_dev(st, dir, image, dev);
+        if (r < 0)
                 return r;
+        /* the device found once, then only its own sysfs file: a host
+         * with a thousand images bound is not scanned a thousand times */
+        for (int k = 0; r > 0 && k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
+                (void) usleep(1000);
+        if (r > 0 && loopdev_backs(dev, image))
+                return 0;
+        known_set(st, dir, "");
+        /* released: the filesystem is unmounted and nothing writes
+         * to the image until the next attach */
+        _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0)
+                (void) journal_give_back(fd);
+        return 1;
+}
+
+/* Let go of dir's kept filesystem: 1 when one was kept and is released, 0
+ * when none was, -EBUSY when its device is still bound after the wait. */
+static int image_release(struct stor *st, const char *dir, vs_error *err) {
+        struct stor_rec *rec = stor_rec_get(st, dir, false);
+        if (!rec || !rec->kept)
+                return 0;
+        rec->kept = false;
+        st->n_kept--;
+        held_drop(st, dir);
+        char image[700], dev[LOOPDEV_PATH_MAX];
+        image_path(dir, image, sizeof(image));
+        int r = wait_gone(st, dir, image, dev);
+        if (r == 0)
+                return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
+        return 1;
+}
+
+static int image_release_op(struct stor *st, const char *dir, vs_error *err) {
+        int r = image_release(st, dir, err);
+        return r < 0 ? r : 0;
+}
+
+/* Keep a stopped instance's filesystem mounted for its next start, within
+ * [storage] keep_mounted: the one stopped longest ago goes first.  What a
+ * kept filesystem costs is a loop device, the kernel's superblock and
+ * journal of a mounted ext4, and the page cache it had. */
+static void keep(struct stor *st, struct stor_rec *rec) {
+        rec->kept = true;
+        rec->kept_at = ++st->kept_seq;
+        st->n_kept++;
+        while (st->n_kept > st->v->set.stor.keep_mounted) {
+                struct stor_rec *oldest = NULL;
+                for (size_t k = 0; k < st->n_rec; k++)
+                        if (st->rec[k]->kept && (!oldest || st->rec[k]->kept_at < oldest->kept_at))
+                                oldest = st->rec[k];
+                vs_error err = { 0 };
+                if (image_release(st, oldest->dir, &err) < 0)
+                        log_warn("Failed to release the disk of %s: %s, ignoring", oldest->dir, err.msg);
         }
-        if (!st->v->kern.overlay_detached_upper) {
-                /* An overlayfs that takes its layers only from the caller's
-                 * own mount namespace (6.1, 6.12): the child moves this
-                 * mount onto <inst>/disk in its new namespace, after that
-                 * namespace stopped propagating to the host's, and the
-                 * overlay takes it from there.  The host's tree still never
-                 * has it; the namespace's copy goes with its pivot_root,
-                 * and the fd keeps reaching the filesystem as before. */
-                ret->mount_fd = mfd;
-        }
-        return 0;
 }
 
 static int image_detach(struct stor *st, const char *dir, vs_error *err) {
-        char image[700], mnt[700];
+        char image[700], mnt[700], marker[700];
         image_path(dir, image, sizeof(image));
         mount_path(dir, mnt, sizeof(mnt));
+        grow_marker(dir, marker, sizeof(marker));
+        struct stor_rec *rec = stor_rec_get(st, dir, false);
+        /* Kept for the next start (the filesystem stays as the instance
+         * left it, held by the fd alone): not when a grow waits for the
+         * next start, which needs it unmounted, nor a mount in the host's
+         * tree (an instance started by an older daemon). */
+        if (rec && rec->fs_fd >= 0 && !rec->kept && st->v->set.stor.keep_mounted > 0 && access(marker, F_OK) < 0 &&
+            !stor_is_mountpoint(mnt)) {
+                keep(st, rec);
+                return 0;
+        }
+        if (rec && rec->kept) {
+                rec->kept = false;
+                st->n_kept--;
+        }
         held_drop(st, dir);
         if (stor_is_mountpoint(mnt) && umount2(mnt, UMOUNT_NOFOLLOW) < 0) {
                 int e = errno;
@@ -496,29 +631,10 @@ static int image_detach(struct stor *st, const char *dir, vs_error *err) {
                 (void) umount2(mnt, MNT_DETACH | UMOUNT_NOFOLLOW);
                 return vs_err(err, e, "unmount %s (detached lazily)", mnt);
         }
-        /* Autoclear releases the device with the filesystem, which the
-         * kernel lets go of once the overlay of the dead mount namespace
-         * is gone: that teardown runs after an RCU grace period, a few
-         * milliseconds after init's exit.  Wait for it, so that a stop
-         * that has returned has released the image (for a restore, a
-         * copy, a destroy). */
         char dev[LOOPDEV_PATH_MAX];
-        int r = find_dev(st, dir, image, dev);
-        if (r < 0)
+        int r = wait_gone(st, dir, image, dev);
+        if (r != 0)
                 return 0;
-        /* the device found once, then only its own sysfs file: a host
-         * with a thousand images bound is not scanned a thousand times */
-        for (int k = 0; r > 0 && k < DETACH_WAIT_MS && loopdev_backs(dev, image); k++)
-                (void) usleep(1000);
-        if (r == 0 || !loopdev_backs(dev, image)) {
-                known_set(st, dir, "");
-                /* released: the filesystem is unmounted and nothing writes
-                 * to the image until the next attach */
-                _cleanup_close_ int fd = open(image, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-                if (fd >= 0)
-                        (void) journal_give_back(fd);
-                return 0;
-        }
         /* One left bound was never mounted (a crash between bind and
          * mount): detached here.  -EBUSY: a filesystem still holds it,
          * being released on a loaded host; it is marked autoclear, and the
@@ -593,17 +709,12 @@ static int image_usage(struct stor *st, const char *dir, pid_t pid, struct stor_
  * (session_write_kbytes: the device's own sector count then and now), so
  * a run starts from zero with no baseline of ours, and a daemon restarted
  * in between finds the same figure. */
-static int image_written(struct stor *st, const char *dir, uint64_t *ret) {
-        struct stor_rec *rec = stor_rec_get(st, dir, true);
-        if (!rec)
-                return -ENOMEM;
+static int read_written_kb(struct stor_rec *rec, uint64_t *ret) {
         if (rec->written_fd < 0) {
-                char image[700], dev[LOOPDEV_PATH_MAX], path[96];
-                image_path(dir, image, sizeof(image));
-                int r = find_dev(st, dir, image, dev);
-                if (r <= 0)
-                        return r < 0 ? r : -ENODATA;
-                snprintf(path, sizeof(path), "/sys/fs/ext4/%s/session_write_kbytes", dev + strlen("/dev/"));
+                char path[96];
+                if (!rec->dev_known || !rec->dev[0])
+                        return -ENODATA;
+                snprintf(path, sizeof(path), "/sys/fs/ext4/%s/session_write_kbytes", rec->dev + strlen("/dev/"));
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         return errno == ENOENT ? -ENODATA : -errno;
@@ -619,7 +730,27 @@ static int image_written(struct stor *st, const char *dir, uint64_t *ret) {
         unsigned long long kb = strtoull(buf, &end, 10);
         if (end == buf)
                 return -EIO;
-        *ret = (uint64_t) kb * 1024;
+        *ret = kb;
+        return 0;
+}
+
+static int image_written(struct stor *st, const char *dir, uint64_t *ret) {
+        struct stor_rec *rec = stor_rec_get(st, dir, true);
+        if (!rec)
+                return -ENOMEM;
+        if (rec->written_fd < 0) {
+                char image[700], dev[LOOPDEV_PATH_MAX];
+                image_path(dir, image, sizeof(image));
+                int r = find_dev(st, dir, image, dev);
+                if (r <= 0)
+                        return r < 0 ? r : -ENODATA;
+        }
+        uint64_t kb = 0;
+        int r = read_written_kb(rec, &kb);
+        if (r < 0)
+                return r;
+        /* a filesystem kept mounted across runs counts on from the last */
+        *ret = (kb > rec->written_base_kb ? kb - rec->written_base_kb : 0) * 1024;
         return 0;
 }
 
@@ -757,4 +888,5 @@ const struct stor_ops stor_image_ops = {
         .fs_fd = image_fs_fd,
         .thaw = image_thaw,
         .cleanup_partial = image_cleanup_partial,
+        .release = image_release_op,
 };

@@ -19,8 +19,15 @@ struct stor_rec {
          * the kernel through init's root, or wait for the next start. */
         int fs_fd;
         /* its filesystem's session_write_kbytes, held open while attached
-         * (stor_written) */
+         * (stor_written), and what it read when this run began (a kept
+         * filesystem's count goes on from the runs before) */
         int written_fd;
+        uint64_t written_base_kb;
+        /* the instance stopped and fs_fd is kept, its filesystem mounted in
+         * no namespace and its loop device bound, for the next start
+         * (stor_release() lets go); kept_at orders them, oldest first out */
+        bool kept;
+        uint64_t kept_at;
         /* the loop device its image was last bound to by this daemon, for
          * as long as it may still be: checking that device's sysfs file is
          * one open, where finding it is a look at every loop device of the
@@ -52,6 +59,8 @@ struct stor {
         struct stor_tmpl_cache tmpl_sizes; /* what a copy of each template takes */
         struct stor_rec **rec;
         size_t n_rec;
+        size_t n_kept;    /* records with kept set, at most [storage] keep_mounted */
+        uint64_t kept_seq; /* the last kept_at given */
 };
 
 /* The record of dir; create: made when missing (NULL only when out of
@@ -81,6 +90,8 @@ struct stor_ops {
         int (*thaw)(struct stor *st, const char *dir, vs_error *err);
         /* remove what an interrupted restore left; > 0 when something was */
         int (*cleanup_partial)(const char *dir);
+        /* let go of a stopped instance's kept filesystem (may be NULL) */
+        int (*release)(struct stor *st, const char *dir, vs_error *err);
 };
 
 extern const struct stor_ops stor_image_ops;

@@ -415,7 +415,9 @@ int stor_new(struct vsd *v, vs_error *err) {
         return 0;
 }
 
-static void rec_free(struct stor_rec *r) {
+static void rec_free(struct stor *st, struct stor_rec *r) {
+        if (r->kept)
+                st->n_kept--;
         safe_close(&r->fs_fd);
         safe_close(&r->written_fd);
         free(r->dir);
@@ -427,7 +429,7 @@ void stor_free(struct vsd *v) {
         if (!st)
                 return;
         for (size_t k = 0; k < st->n_rec; k++)
-                rec_free(st->rec[k]);
+                rec_free(st, st->rec[k]);
         free(st->rec);
         free(st);
         v->stor = NULL;
@@ -460,7 +462,7 @@ void stor_forget(struct vsd *v, const char *dir) {
 void stor_rec_drop(struct stor *st, const char *dir) {
         for (size_t k = 0; k < st->n_rec; k++)
                 if (streq(st->rec[k]->dir, dir)) {
-                        rec_free(st->rec[k]);
+                        rec_free(st, st->rec[k]);
                         st->rec[k] = st->rec[--st->n_rec];
                         return;
                 }
@@ -498,10 +500,19 @@ int stor_cleanup(const char *dir, vs_error *err) {
         return n + (r > 0 ? r : 0);
 }
 
+int stor_release(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {
+        const struct stor_ops *o = ops_of(cfg);
+        return o->release && v->stor ? o->release(v->stor, dir, err) : 0;
+}
+
 int stor_grow(struct vsd *v, const char *dir, const struct inst_config *old, const struct inst_config *cfg,
               bool attached, vs_error *warn, vs_error *err) {
         if (old->storage.disk == cfg->storage.disk)
                 return 0;
+        /* a stopped instance's filesystem grows offline, at its next start */
+        int r = attached ? 0 : stor_release(v, dir, cfg, err);
+        if (r < 0)
+                return r;
         return ops_of(cfg)->grow(v->stor, dir, cfg->storage.disk, attached, warn, err);
 }
 
@@ -527,6 +538,9 @@ int stor_restore_layer(struct vsd *v, const char *dir, const struct inst_config 
 
 int stor_restore_prepare(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {
         const struct stor_ops *o = ops_of(cfg);
+        int r = stor_release(v, dir, cfg, err);
+        if (r < 0)
+                return r;
         return o->restore_prepare ? o->restore_prepare(v->stor, dir, err) : 0;
 }
 

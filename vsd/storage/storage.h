@@ -8,7 +8,9 @@
  *   image  <inst>/disk.img, a sparse ext4 image of the plan's size, bound to
  *          a loop device and mounted by the daemon just before the clone as
  *          a mount of its own in no namespace (fsmount), held by an fd until
- *          init is gone; upper/ and work/ are inside it;
+ *          init is gone, and kept after that for the next start (the last
+ *          [storage] keep_mounted stopped ones) until stor_release();
+ *          upper/ and work/ are inside it;
  *   dir    <inst>/upper and <inst>/work on the host's filesystem, no quota.
  *
  * The layout, the attach and detach order and the crash cleanup are in
@@ -83,8 +85,19 @@ int stor_create(struct vsd *v, const char *dir, const struct inst_config *cfg, v
 int stor_attach(struct vsd *v, const char *dir, const struct inst_config *cfg, struct stor_layer *ret, vs_error *err);
 
 /* Undo stor_attach once nothing uses the layer any more (init is gone).
- * Safe to call when not attached. */
+ * Safe to call when not attached.  The image backend keeps the filesystem
+ * mounted (in no namespace, by the daemon's fd alone) for the next start,
+ * for the [storage] keep_mounted instances stopped last; an older one is
+ * released here. */
 int stor_detach(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
+
+/* Let go of what storage kept of a stopped instance's disk (the mounted
+ * filesystem and its loop device) and wait, briefly, for the kernel to
+ * release the image: called before anything reads, copies or replaces a
+ * stopped instance's image (snapshot, clone, restore, export, migration,
+ * grow; destroy forgets the record).  0 when nothing was kept; -EBUSY when
+ * the image is still bound after the wait. */
+int stor_release(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err);
 
 /* Remove what a crash may have left of an instance that does not run: a
  * mount on <dir>/disk, loop devices backed by <dir>/disk.img.  Needs no
