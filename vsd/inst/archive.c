@@ -463,7 +463,7 @@ int arc_read_small(struct arc_reader *r, const char *name, size_t max, char **re
                 return k;
         const char *p = k ? archive_entry_pathname(r->e) : NULL;
         if (!k || !p || !streq(p, name) || archive_entry_filetype(r->e) != AE_IFREG)
-                return vs_err_msg(err, EINVAL, "the archive is not vsd's: its %s member is not %s",
+                return vs_err_msg(err, EINVAL, "the archive is not an instance's (nor a template's): its %s member is not %s",
                                   streq(name, ARC_MANIFEST) ? "first" : "second", name);
         return read_data(r, name, max, ret, err);
 }
