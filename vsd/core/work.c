@@ -231,3 +231,23 @@ void work_shutdown(struct vsd *v) {
                 finish(w, &si, "vsd is shutting down");
         }
 }
+
+int work_start_ctl(struct vsd *v, const char *id, work_fn fn, void *arg, int data_fd, work_done_fn done,
+                   loop_fd_cb on_ctl, void *userdata, int *ret_ctl, struct loop_source **ret_src, vs_error *err) {
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return vs_err(err, errno, "make a socket pair");
+        int keep[2] = { data_fd, sp[1] };
+        int r = work_start_fds(v, id, fn, arg, keep, 2, NULL, done, userdata, err);
+        close(sp[1]);
+        if (r < 0) {
+                close(sp[0]);
+                return r;
+        }
+        *ret_ctl = sp[0];
+        if (loop_add_fd(v->loop, sp[0], EPOLLIN, on_ctl, userdata, ret_src) < 0) {
+                safe_close(ret_ctl);
+                *ret_src = NULL;
+        }
+        return 0;
+}

@@ -12,6 +12,7 @@
  */
 
 #include "base/error.h"
+#include "vsd/core/loop.h"
 
 struct vsd;
 struct work;
@@ -40,6 +41,15 @@ int work_start(struct vsd *v, const char *id, work_fn fn, void *arg, int keep_fd
 #define WORK_KEEP_MAX 8
 int work_start_fds(struct vsd *v, const char *id, work_fn fn, void *arg, const int *keep, size_t n_keep,
                    const char *inst_cgroup, work_done_fn done, void *userdata, vs_error *err);
+
+/* work_start_fds() for a helper that reads data_fd (its fd 4) and talks
+ * with the loop over a SOCK_SEQPACKET pair (its fd 5): the loop's end is
+ * *ret_ctl, watched for input with on_ctl(userdata) (*ret_src).  A watch
+ * that cannot be added leaves *ret_ctl closed and the helper running: it
+ * hears nothing and ends, and done() comes as usual.  On failure nothing
+ * was started. */
+int work_start_ctl(struct vsd *v, const char *id, work_fn fn, void *arg, int data_fd, work_done_fn done,
+                   loop_fd_cb on_ctl, void *userdata, int *ret_ctl, struct loop_source **ret_src, vs_error *err);
 
 /* Cancel the work running in work cgroup id: its helper is killed (what
  * it started dies with its cgroup), and done() hears -ECANCELED

@@ -197,7 +197,7 @@ static int import_run(void *arg, vs_error *err) {
         if (r < 0)
                 return r == -ENOENT ? vs_err(err, ENOENT, "open %s", dir) : vs_err_prefix(err, "identify what came");
         if (!streq(got, id))
-                return vs_err_msg(err, EINVAL, "what came is not the template its manifest names: %.19s... where it says %.19s...",
+                return vs_err_msg(err, EINVAL, "what came is not the template its manifest names (identity %.19s…, the manifest says %.19s…)",
                                   got, id);
         if (syncfs(dfd) < 0)
                 return vs_err(err, errno, "sync %s", dir);
@@ -317,25 +317,13 @@ int tsend_import(struct vsd *v, int fd, struct op **ret_op, vs_error *err) {
         t->v = v;
         t->ctl = -EBADF;
         snprintf(t->root, sizeof(t->root), "%s", v->set.root);
-        int sp[2] = { -EBADF, -EBADF };
         int r = op_begin(v, "template-import", "", NULL, &t->op, err);
         if (r < 0) {
                 tsend_free(t);
                 return vs_err_prefix(err, "Failed to import a template");
         }
         snprintf(t->work_id, sizeof(t->work_id), "tmpl-import-%s", op_id(t->op));
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-                r = vs_err(err, errno, "make a socket pair");
-        if (r >= 0) {
-                t->ctl = sp[0];
-                int keepfds[2] = { keep, sp[1] };
-                r = work_start_fds(v, t->work_id, import_run, t, keepfds, 2, NULL, import_done, t, err);
-                close(sp[1]);
-        }
-        if (r >= 0 && loop_add_fd(v->loop, t->ctl, EPOLLIN, on_ctl, t, &t->ctl_src) < 0) {
-                safe_close(&t->ctl);
-                t->ctl_src = NULL;
-        }
+        r = work_start_ctl(v, t->work_id, import_run, t, keep, import_done, on_ctl, t, &t->ctl, &t->ctl_src, err);
         if (r < 0) {
                 op_finish(t->op, r, err);
                 tsend_free(t);

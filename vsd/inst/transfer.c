@@ -613,27 +613,15 @@ int xfer_import(struct vsd *v, int fd, const char *new_name, struct op **ret_op,
         *x = (struct xfer){ .kind = XFER_IMPORT, .v = v, .ctl = -EBADF };
         snprintf(x->name, sizeof(x->name), "%s", new_name ? new_name : "");
         snprintf(x->root, sizeof(x->root), "%s", v->set.root);
-        int sp[2] = { -EBADF, -EBADF };
         int r = op_begin(v, "import", new_name ? new_name : "", NULL, &x->op, err);
         if (r < 0) {
                 xfer_free(x);
                 return r;
         }
         snprintf(x->work_id, sizeof(x->work_id), "import-%s", op_id(x->op));
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-                r = vs_err(err, errno, "Failed to import: make a socket pair");
-        if (r >= 0) {
-                x->ctl = sp[0];
-                int keepfds[2] = { keep, sp[1] };
-                r = work_start_fds(v, x->work_id, import_run, x, keepfds, 2, NULL, import_done, x, err);
-                close(sp[1]);
-        }
-        if (r >= 0 && loop_add_fd(v->loop, x->ctl, EPOLLIN, on_ctl, x, &x->ctl_src) < 0) {
-                /* the helper runs: it hears no verdict and ends, and its
-                 * end finishes the operation */
-                safe_close(&x->ctl);
-                x->ctl_src = NULL;
-        }
+        /* a helper that hears no verdict ends, and its end finishes the
+         * operation */
+        r = work_start_ctl(v, x->work_id, import_run, x, keep, import_done, on_ctl, x, &x->ctl, &x->ctl_src, err);
         if (r < 0) {
                 op_finish(x->op, r, err);
                 xfer_free(x);
