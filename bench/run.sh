@@ -11,7 +11,7 @@
 # storage (bench/storage.sh), exec stream throughput (bench/exec-io.sh),
 # requests while a snapshot is copied (bench/ops.sh), sysinfo(2) answered
 # by the daemon (bench/sysinfo.sh), /metrics with 1000 instances
-# (bench/metrics.sh), a reboot of 200 instances (bench/boot.sh), peers,
+# (bench/metrics.sh), a reboot of 200 and of 1000 instances (bench/boot.sh), peers,
 # density, VMs,
 # and start/exec/stop inside the VM lane's guest against bare namespaces
 # there (bench/vm-lane.sh).  Writes bench/results/.  Leaves nothing
@@ -335,9 +335,11 @@ PY
 # rendering, and vsctl list while a scraper asks in a loop.  Its own daemon.
 "$SRC/bench/metrics.sh" "$B"
 
-# 200 instances back after a simulated reboot, against starting them one by
-# one; stopping them all.  Its own daemon.
-"$SRC/bench/boot.sh" "$B"
+# 200 and 1000 instances back after a simulated reboot, against starting
+# them one by one; stopping them all.  Its own daemon each time.
+for n in 200 1000; do
+        BOOT_N=$n "$SRC/bench/boot.sh" "$B"
+done
 
 # Checkpoint and restore with CRIU: time and image size, idle and with
 # 64 MiB of dirty memory.  Its own daemon too.
