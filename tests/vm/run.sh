@@ -241,6 +241,12 @@ mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$T/disk.img
 mkdir -p "$J/build" "$J/src"
 cp -a "$B/vsd" "$B/vsctl" "$B/tests" "$J/build/" || die "cannot copy the build from $B (make all?)"
 cp -a "$SRC/tests" "$SRC/templates" "$J/src/" || die "cannot copy the tests"
+# the browser tests' driver (t_dashboard), when make built it
+if [ -d "$B/dashboard/node_modules/playwright-core" ]; then
+        mkdir -p "$J/build/dashboard/node_modules"
+        cp -a "$B/dashboard/node_modules/playwright-core" "$J/build/dashboard/node_modules/" ||
+                die "cannot copy playwright-core"
+fi
 # the bench scripts (bench/vm-lane.sh runs one in the guest), not their results
 mkdir -p "$J/src/bench"
 cp -a "$SRC"/bench/*.sh "$SRC"/bench/*.py "$J/src/bench/" || die "cannot copy the bench scripts"
