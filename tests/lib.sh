@@ -132,6 +132,30 @@ disk_snapshot() {
         (cd "$T/root" && find . -path ./templates -prune -o ! -name 'console.log*' -printf '%y %m %s %p\n' | LC_ALL=C sort)
 }
 
+# The cgroup directory of instance NAME below cgroup parent CG whose
+# cgroup.procs files (its own and its children's) list its processes: its
+# pids hierarchy's on the v1 hybrid layout, its own on pure v2.
+inst_cg_dir() { # CG NAME
+        if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+                echo "/sys/fs/cgroup/$1/$2"
+        else
+                echo "/sys/fs/cgroup/pids/$1/$2"
+        fi
+}
+
+# The console's shell of instance NAME (cgroup parent CG) at its prompt: a
+# session leader on a terminal whose foreground group is its own.  CRIU
+# refuses to dump a busybox sh between opening /dev/tty and taking the
+# terminal ("ctty inheritance detected").
+console_shell_settled() { # CG NAME
+        local d
+        d=$(inst_cg_dir "$1" "$2")
+        wait_for sh -c "for p in \$(find $d -name cgroup.procs -exec cat {} + 2>/dev/null); do
+                sed 's/.*) //' /proc/\$p/stat 2>/dev/null |
+                        awk -v p=\$p '\$4 == p && \$5 != 0 && \$6 == p { found = 1 } END { exit !found }' && exit 0
+        done; exit 1"
+}
+
 # The super options of every cgroup2 mount of the host ("MOUNTPOINT OPTIONS"
 # lines): nsdelegate, memory_recursiveprot... belong to the one cgroup2
 # superblock, and a cgroup2 mount made anywhere in the initial cgroup

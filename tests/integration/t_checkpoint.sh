@@ -30,17 +30,8 @@ criu_tables() { # NAME: CRIU's lock tables in the instance's network namespace
         nsenter -t "$(inst_pid "$1")" -n nft list tables 2>/dev/null | grep -c 'CRIU-' || true
 }
 
-# The console's shell at its prompt: busybox sh opens /dev/tty, then makes
-# itself the terminal's foreground group.  CRIU refuses to dump in between
-# ("ctty inheritance detected"): a shell in its first instants.
-console_settled() { # NAME
-        local procs
-        procs=/sys/fs/cgroup/pids/$VSD_CG/$1/cgroup.procs
-        # a session leader on a terminal whose foreground group is its own
-        wait_for sh -c "for p in \$(cat $procs); do
-                sed 's/.*) //' /proc/\$p/stat 2>/dev/null |
-                        awk -v p=\$p '\$4 == p && \$5 != 0 && \$6 == p { found = 1 } END { exit !found }' && exit 0
-        done; exit 1"
+console_settled() { # NAME (tests/lib.sh)
+        console_shell_settled "$VSD_CG" "$1"
 }
 
 needs_criu() {
@@ -60,7 +51,7 @@ test_checkpoint_processes_and_memory_survive() {
         [ -f "$(ckpt_dir ck1)/checkpoint/vsd.json" ] || fail "no images under the instance's directory"
         [ "$(vsctl --json info ck1 | jq -r '.checkpoint.bytes')" -gt 0 ] || fail "info shows no checkpoint"
         # nothing of it runs: no process in its cgroup
-        [ -z "$(cat /sys/fs/cgroup/pids/"$VSD_CG"/ck1/cgroup.procs 2>/dev/null)" ] || fail "processes left after the dump"
+        [ -z "$(find "$(inst_cg_dir "$VSD_CG" ck1)" -name cgroup.procs -exec cat {} + 2>/dev/null)" ] || fail "processes left after the dump"
         vsctl restore ck1 --unlocked-mounts
         assert_eq "$(inst_state ck1)" running "state after restore"
         assert_eq "$(counter_pid ck1)" "$pid0" "the counter's pid inside"
@@ -143,10 +134,10 @@ test_checkpoint_limits_after_restore() {
         cgp=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
         assert_eq "$cgp" "/$VSD_CG/ck4" "the restored init's memory cgroup"
         assert_eq "$(cat "/sys/fs/cgroup/memory/$VSD_CG/ck4/memory.limit_in_bytes")" $((96 << 20)) "memory limit"
-        assert_eq "$(cat "/sys/fs/cgroup/pids/$VSD_CG/ck4/pids.max")" 40 "pids limit"
+        assert_eq "$(cat "$(inst_cg_dir "$VSD_CG" ck4)/pids.max")" 40 "pids limit"
         # and it holds: 60 sleepers do not all start
         vsctl exec ck4 -- sh -c 'for i in $(seq 60); do sleep 30 & done 2>/dev/null; true' || true
-        [ "$(cat "/sys/fs/cgroup/pids/$VSD_CG/ck4/pids.current")" -le 40 ] || fail "the pids limit did not hold"
+        [ "$(cat "$(inst_cg_dir "$VSD_CG" ck4)/pids.current")" -le 40 ] || fail "the pids limit did not hold"
 }
 
 test_checkpoint_restore_by_another_daemon() {

@@ -98,14 +98,9 @@ needs_criu() {
 
 # The console's shell of NAME on host K at its prompt: CRIU refuses a dump
 # while busybox sh is between opening /dev/tty and taking the terminal
-# (t_checkpoint.sh's console_settled).
+# (tests/lib.sh).
 live_settled() { # K NAME
-        local procs
-        procs=/sys/fs/cgroup/pids/$(host_cg "$1")/$2/cgroup.procs
-        wait_for sh -c "for p in \$(cat $procs); do
-                sed 's/.*) //' /proc/\$p/stat 2>/dev/null |
-                        awk -v p=\$p '\$4 == p && \$5 != 0 && \$6 == p { found = 1 } END { exit !found }' && exit 0
-        done; exit 1"
+        console_shell_settled "$(host_cg "$1")" "$2"
 }
 
 # A process of NAME's on host K, by its pid inside: the same pid after a
