@@ -2,6 +2,7 @@
 #include "vsd/core/work.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -250,4 +252,28 @@ int work_start_ctl(struct vsd *v, const char *id, work_fn fn, void *arg, int dat
                 *ret_src = NULL;
         }
         return 0;
+}
+
+void work_ctl_serve(int *ctl, struct loop_source **src, size_t max, work_decide_fn decide, void *userdata,
+                    vs_error *refusal, bool *refused) {
+        _cleanup_free_ char *buf = malloc(max);
+        ssize_t n = buf ? recv(*ctl, buf, max, MSG_DONTWAIT) : -1;
+        if (n < 0 && buf && (errno == EAGAIN || errno == EINTR))
+                return;
+        /* one message; after it (or the helper's end) nothing more */
+        loop_remove(*src);
+        *src = NULL;
+        if (n > 0) {
+                json_t *verdict = NULL;
+                if (decide(userdata, buf, (size_t) n, &verdict, refusal) < 0) {
+                        *refused = true;
+                        verdict = json_pack("{s:b}", "go", 0);
+                }
+                _cleanup_free_ char *text = verdict ? json_dumps(verdict, JSON_COMPACT) : NULL;
+                json_decref(verdict);
+                /* a helper that cannot hear it ends all the same (its peer closes) */
+                if (text)
+                        (void) send(*ctl, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        safe_close(ctl);
 }

@@ -11,6 +11,9 @@
  * anything removes the helper's half-written output.
  */
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "base/error.h"
 #include "vsd/core/loop.h"
 
@@ -50,6 +53,17 @@ int work_start_fds(struct vsd *v, const char *id, work_fn fn, void *arg, const i
  * was started. */
 int work_start_ctl(struct vsd *v, const char *id, work_fn fn, void *arg, int data_fd, work_done_fn done,
                    loop_fd_cb on_ctl, void *userdata, int *ret_ctl, struct loop_source **ret_src, vs_error *err);
+
+/* The one request of a work_start_ctl() helper, read from the control
+ * socket *ctl (at most max bytes): decide() answers it with a verdict, or
+ * fails with *refusal filled, and the helper then hears {"go": false} with
+ * *refused set.  Nothing read yet: nothing done.  Otherwise the watch and
+ * the socket are closed after it (a helper that ended first has said why
+ * in its end). */
+struct json_t;
+typedef int (*work_decide_fn)(void *userdata, const char *msg, size_t len, struct json_t **ret, vs_error *err);
+void work_ctl_serve(int *ctl, struct loop_source **src, size_t max, work_decide_fn decide, void *userdata,
+                    vs_error *refusal, bool *refused);
 
 /* Cancel the work running in work cgroup id: its helper is killed (what
  * it started dies with its cgroup), and done() hears -ECANCELED

@@ -250,26 +250,13 @@ static int decide(struct tsend *t, const char *msg, size_t len, json_t **ret, vs
         return *ret ? 0 : vs_err(err, ENOMEM, "answer the import's helper");
 }
 
+static int decide_cb(void *userdata, const char *msg, size_t len, json_t **ret, vs_error *err) {
+        return decide(userdata, msg, len, ret, err);
+}
+
 static int on_ctl(struct loop_source *s, int fd, uint32_t events, void *userdata) {
         struct tsend *t = userdata;
-        char buf[2048];
-        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0;
-        loop_remove(t->ctl_src);
-        t->ctl_src = NULL;
-        if (n <= 0)
-                return 0; /* the helper failed before: its end says why */
-        json_t *verdict = NULL;
-        if (decide(t, buf, (size_t) n, &verdict, &t->refusal) < 0) {
-                t->refused = true;
-                verdict = json_pack("{s:b}", "go", 0);
-        }
-        _cleanup_free_ char *text = verdict ? json_dumps(verdict, JSON_COMPACT) : NULL;
-        json_decref(verdict);
-        if (text)
-                (void) send(t->ctl, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
-        safe_close(&t->ctl);
+        work_ctl_serve(&t->ctl, &t->ctl_src, 2048, decide_cb, t, &t->refusal, &t->refused);
         return 0;
 }
 

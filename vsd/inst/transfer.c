@@ -536,29 +536,13 @@ static int accept_archive(struct xfer *x, const char *msg, size_t len, json_t **
         return 0;
 }
 
+static int decide_cb(void *userdata, const char *msg, size_t len, json_t **ret, vs_error *err) {
+        return accept_archive(userdata, msg, len, ret, err);
+}
+
 static int on_ctl(struct loop_source *s, int fd, uint32_t events, void *userdata) {
         struct xfer *x = userdata;
-        _cleanup_free_ char *buf = malloc(MSG_MAX);
-        ssize_t n = buf ? recv(fd, buf, MSG_MAX, MSG_DONTWAIT) : -1;
-        if (n < 0 && buf && (errno == EAGAIN || errno == EINTR))
-                return 0;
-        /* one message; after it (or the helper's end) nothing more */
-        loop_remove(x->ctl_src);
-        x->ctl_src = NULL;
-        if (n <= 0)
-                return 0; /* the helper failed before: its end says why */
-        json_t *verdict = NULL;
-        int r = accept_archive(x, buf, (size_t) n, &verdict, &x->refusal);
-        if (r < 0) {
-                x->refused = true;
-                verdict = json_pack("{s:b}", "go", 0);
-        }
-        _cleanup_free_ char *text = verdict ? json_dumps(verdict, JSON_COMPACT) : NULL;
-        json_decref(verdict);
-        /* a helper that cannot hear it ends all the same (its peer closes) */
-        if (text)
-                (void) send(x->ctl, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
-        safe_close(&x->ctl);
+        work_ctl_serve(&x->ctl, &x->ctl_src, MSG_MAX, decide_cb, x, &x->refusal, &x->refused);
         return 0;
 }
 
