@@ -229,29 +229,9 @@ static int template_import(struct vsctl *ctx, int argc, char **argv) {
                         return ex;
         if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
                 return ex;
-        const char *file = argv[optind];
-        vs_error err = {};
-        bool from_stdin = streq(file, "-");
-        if (from_stdin && isatty(STDIN_FILENO))
-                return vsctl_usage_error(argv[0], "refusing to read an archive from a terminal");
-        _cleanup_close_ int fd = from_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
-                                            : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                vs_err(&err, errno, "open %s", from_stdin ? "standard input" : file);
-                return vsctl_fail(&err);
-        }
-        json_t *op = NULL, *final = NULL;
-        int r = http_pass_fd(ctx->socket, VS_API_PREFIX "/templates", fd, &op, &err);
-        safe_close(&fd);
-        if (r >= 0)
-                r = vsctl_op_follow(ctx, out_get_str(op, "id"), "template import", &final, &err);
-        if (r >= 0)
-                r = vsctl_op_result(final, &err);
-        json_decref(op);
-        if (r < 0) {
-                json_decref(final);
-                return vsctl_fail(&err);
-        }
+        json_t *final = NULL;
+        if ((ex = vsctl_pass_archive(ctx, argv[0], argv[optind], VS_API_PREFIX "/templates", "template import", &final)))
+                return ex;
         if (!ctx->json)
                 printf("%s\n", out_get_str(final, "object"));
         return vsctl_done(ctx, final);

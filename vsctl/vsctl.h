@@ -93,6 +93,11 @@ const struct vsctl_command *vsctl_find_command(const char *name);
 /* Print "vsctl: <cmd>: <msg>. Try 'vsctl help <cmd>'." (one line) to
  * stderr; returns VSCTL_EXIT_USAGE. */
 int vsctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* vsctl/cmd_import.c: FILE ("-": standard input) passed to vsd at path and
+ * the operation it starts (what) followed to its end: 0 with *ret_final,
+ * else the exit status, its message said. */
+int vsctl_pass_archive(struct vsctl *ctx, const char *cmd, const char *file, const char *path, const char *what,
+                       json_t **ret_final);
 
 /* Report getopt_long()'s '?' or ':' (optstrings start with ':') as a usage
  * error. */
