@@ -271,7 +271,15 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
  * /dev/null (it logs to its -o file), fds below keep_below kept, PATH set
  * for the tools it runs (ip, for the addresses it restores).  It dies
  * with the helper, which dies with the daemon. */
-static int criu_run(char **argv, int keep_below, const char *log, const char *what, vs_error *err) {
+/* CRIU mounts cgroupfs for itself (dump and restore).  Made in the host's
+ * cgroup namespace, a plain cgroup2 mount would take nsdelegate and
+ * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
+ * it runs in a namespace rooted at every hierarchy's root, where paths read
+ * as the host's and its mounts change nothing. */
+static int criu_run(struct cg_manager *cg, char **argv, int keep_below, const char *log, const char *what,
+                    vs_error *err) {
+        if (cg && cg_unshare_ns_at_root(cg, err) < 0)
+                return vs_err_prefix(err, "%s: give criu a cgroup namespace of its own", what);
         pid_t pid = fork();
         if (pid < 0)
                 return vs_err(err, errno, "%s: fork", what);
@@ -867,7 +875,7 @@ static int dump_run(void *arg_, vs_error *err) {
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
-        r = criu_run(a.a, 3, log, "dump", err);
+        r = criu_run(op->i->vsd->cg, a.a, 3, log, "dump", err);
         (void) unlink(hook);
         /* <dir>/checkpoint's, that the hook put in place */
         char id[CKPT_ID_LEN + 1], fin[700];
@@ -1213,7 +1221,7 @@ static int restore_run(void *arg_, vs_error *err) {
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
-        r = criu_run(a.a, next_fd, log, "restore", err);
+        r = criu_run(op->i->vsd->cg, a.a, next_fd, log, "restore", err);
         if (r < 0) {
                 char kept[700];
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
