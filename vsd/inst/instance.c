@@ -1162,7 +1162,7 @@ int inst_destroy(struct instance *i, vs_error *err) {
         /* a stopped instance's disk is detached; a leftover of a crash
          * must not keep its image busy or be descended into */
         vs_error serr = { 0 };
-        if (stor_cleanup(tmp, &serr) < 0)
+        if (stor_cleanup(v, tmp, &serr) < 0)
                 log_warn("Failed to detach the disk of %s: %s, ignoring", i->cfg.name, serr.msg);
         int r = vs_rm_rf(tmp);
         if (r < 0)
@@ -1468,7 +1468,7 @@ static void adopt(struct instance *i) {
  * by a crash of the daemon and the instance together. */
 static void cleanup_storage(struct vsd *v, const char *name, const char *dir) {
         vs_error err = { 0 };
-        int r = stor_cleanup(dir, &err);
+        int r = stor_cleanup(v, dir, &err);
         if (r < 0)
                 log_warn("Failed to clean up the disk of %s: %s, ignoring", name, err.msg);
         else if (r > 0)
@@ -1578,6 +1578,8 @@ static void load_one(struct vsd *v, const char *name) {
         }
         if (!inst_is_active(i))
                 cleanup_storage(v, name, dir);
+        if (r >= 0)
+                stor_learn(v, dir, &i->cfg);
         if (registry_add(v, i) < 0) {
                 log_err("Failed to load instance %s: out of memory", name);
                 netw_remove(v, i->net);
@@ -1623,6 +1625,7 @@ int inst_registry_load(struct vsd *v, vs_error *err) {
         DIR *d = opendir(path);
         if (!d)
                 return vs_err(err, errno, "open %s", path);
+        stor_scan_begin(v);
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.') {
@@ -1642,6 +1645,7 @@ int inst_registry_load(struct vsd *v, vs_error *err) {
                 load_one(v, de->d_name);
         }
         closedir(d);
+        stor_scan_end(v);
         reconcile_cgroups(v);
         return 0;
 }

@@ -70,15 +70,25 @@ int loopdev_set_capacity(const char *dev, vs_error *err) {
         return 0;
 }
 
-/* Is the device named name ("loopN") bound to image? */
-static bool backs(const char *name, const char *image) {
-        char path[300], back[4096];
-        snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", name);
-        if (vs_read_line(path, back, sizeof(back)) < 0)
-                return false; /* not bound */
-        /* a deleted image reads "PATH (deleted)" */
+/* Does a backing_file line name image?  A deleted image reads "PATH
+ * (deleted)". */
+static bool backing_is(const char *back, const char *image) {
         size_t len = strlen(image);
         return strncmp(back, image, len) == 0 && (!back[len] || streq(back + len, " (deleted)"));
+}
+
+/* The backing file of the device named name ("loopN"): < 0 when it is not
+ * bound. */
+static int backing_of(const char *name, char *buf, size_t len) {
+        char path[300];
+        snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", name);
+        return vs_read_line(path, buf, len);
+}
+
+/* Is the device named name ("loopN") bound to image? */
+static bool backs(const char *name, const char *image) {
+        char back[4096];
+        return backing_of(name, back, sizeof(back)) >= 0 && backing_is(back, image);
 }
 
 bool loopdev_backs(const char *dev, const char *image) {
@@ -86,13 +96,67 @@ bool loopdev_backs(const char *dev, const char *image) {
         return backs(name ? name + 1 : dev, image);
 }
 
-/* Calls fn for every bound loop device backed by image; stops at fn < 0. */
-static int for_each_backed(const char *image, int (*fn)(const char *dev, void *u), void *u) {
+int loopdev_map_load(struct loopdev_map *ret) {
+        DIR *d = opendir("/sys/block");
+        if (!d)
+                return -errno;
+        struct loopdev_map m = { 0 };
+        struct dirent *de;
+        int r = 0;
+        while ((de = readdir(d))) {
+                char back[4096];
+                if (strncmp(de->d_name, "loop", 4) != 0 || backing_of(de->d_name, back, sizeof(back)) < 0)
+                        continue;
+                if (m.n % 64 == 0) {
+                        struct loopdev_bound *e = realloc(m.e, (m.n + 64) * sizeof(*e));
+                        if (!e) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        m.e = e;
+                }
+                struct loopdev_bound *b = &m.e[m.n];
+                snprintf(b->dev, sizeof(b->dev), "/dev/%s", de->d_name);
+                if (!(b->backing = strdup(back))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                m.n++;
+        }
+        closedir(d);
+        if (r < 0) {
+                loopdev_map_free(&m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+void loopdev_map_free(struct loopdev_map *m) {
+        for (size_t k = 0; k < m->n; k++)
+                free(m->e[k].backing);
+        free(m->e);
+        *m = (struct loopdev_map){ 0 };
+}
+
+/* Calls fn for every bound loop device backed by image; stops at fn < 0.
+ * From map when there is one (each device found there checked again: it
+ * may have been released since), else from every loop device of the host. */
+static int for_each_backed(const struct loopdev_map *map, const char *image, int (*fn)(const char *dev, void *u),
+                           void *u) {
+        int n = 0, r = 0;
+        if (map) {
+                for (size_t k = 0; k < map->n && r >= 0; k++)
+                        if (backing_is(map->e[k].backing, image) && loopdev_backs(map->e[k].dev, image)) {
+                                r = fn(map->e[k].dev, u);
+                                n++;
+                        }
+                return r < 0 ? r : n;
+        }
         DIR *d = opendir("/sys/block");
         if (!d)
                 return -errno;
         struct dirent *de;
-        int n = 0, r = 0;
         while (r >= 0 && (de = readdir(d))) {
                 if (strncmp(de->d_name, "loop", 4) != 0 || !backs(de->d_name, image))
                         continue;
@@ -110,8 +174,8 @@ static int take_first(const char *dev, void *u) {
         return -ECANCELED;
 }
 
-int loopdev_find(const char *image, char ret_dev[static LOOPDEV_PATH_MAX]) {
-        int r = for_each_backed(image, take_first, ret_dev);
+int loopdev_find(const struct loopdev_map *map, const char *image, char ret_dev[static LOOPDEV_PATH_MAX]) {
+        int r = for_each_backed(map, image, take_first, ret_dev);
         if (r == -ECANCELED)
                 return 1;
         return r < 0 ? r : 0;
@@ -129,9 +193,9 @@ static int detach_one(const char *dev, void *u) {
         return 0;
 }
 
-int loopdev_detach_all(const char *image) {
+int loopdev_detach_all(const struct loopdev_map *map, const char *image) {
         int busy = 0;
-        int r = for_each_backed(image, detach_one, &busy);
+        int r = for_each_backed(map, image, detach_one, &busy);
         if (r < 0)
                 return r;
         return busy ? -EBUSY : r;

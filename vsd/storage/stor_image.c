@@ -338,10 +338,17 @@ static int find_dev(struct stor *st, const char *dir, const char *image, char de
                 rec->dev[0] = '\0';
                 return 0;
         }
-        int r = loopdev_find(image, dev);
+        int r = loopdev_find(st->scan, image, dev);
         if (r >= 0)
                 known_set(st, dir, r > 0 ? dev : "");
         return r;
+}
+
+/* The image's loop device, or that none is bound, from the load's list. */
+static void image_learn(struct stor *st, const char *dir) {
+        char image[700], dev[LOOPDEV_PATH_MAX];
+        image_path(dir, image, sizeof(image));
+        (void) find_dev(st, dir, image, dev);
 }
 
 static int image_create(struct stor *st, const char *dir, const struct inst_storage *s, vs_error *err) {
@@ -640,7 +647,7 @@ static int image_detach(struct stor *st, const char *dir, vs_error *err) {
          * being released on a loaded host; it is marked autoclear, and the
          * kernel detaches it when that ends (a start of the same image
          * waits for it). */
-        r = loopdev_detach_all(image);
+        r = loopdev_detach_all(NULL, image);
         if (r < 0 && r != -ENOENT && r != -EBUSY)
                 return vs_err(err, -r, "detach the loop device of %s", image);
         return 0;
@@ -889,4 +896,5 @@ const struct stor_ops stor_image_ops = {
         .thaw = image_thaw,
         .cleanup_partial = image_cleanup_partial,
         .release = image_release_op,
+        .learn = image_learn,
 };

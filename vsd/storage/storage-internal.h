@@ -61,6 +61,9 @@ struct stor {
         size_t n_rec;
         size_t n_kept;    /* records with kept set, at most [storage] keep_mounted */
         uint64_t kept_seq; /* the last kept_at given */
+        /* the host's bound loop devices, read once for a registry load
+         * (stor_scan_begin() to stor_scan_end()); NULL otherwise */
+        struct loopdev_map *scan;
 };
 
 /* The record of dir; create: made when missing (NULL only when out of
@@ -92,6 +95,9 @@ struct stor_ops {
         int (*cleanup_partial)(const char *dir);
         /* let go of a stopped instance's kept filesystem (may be NULL) */
         int (*release)(struct stor *st, const char *dir, vs_error *err);
+        /* at the registry load: learn what the backend looks for at a
+         * start or a stop, from st->scan (may be NULL) */
+        void (*learn)(struct stor *st, const char *dir);
 };
 
 extern const struct stor_ops stor_image_ops;

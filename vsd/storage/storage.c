@@ -431,6 +431,7 @@ void stor_free(struct vsd *v) {
         for (size_t k = 0; k < st->n_rec; k++)
                 rec_free(st, st->rec[k]);
         free(st->rec);
+        stor_scan_end(v);
         free(st);
         v->stor = NULL;
 }
@@ -482,7 +483,7 @@ int stor_detach(struct vsd *v, const char *dir, const struct inst_config *cfg, v
         return ops_of(cfg)->detach(v->stor, dir, err);
 }
 
-int stor_cleanup(const char *dir, vs_error *err) {
+int stor_cleanup(struct vsd *v, const char *dir, vs_error *err) {
         char mnt[700], image[700];
         int n = 0;
         snprintf(mnt, sizeof(mnt), "%s/disk", dir);
@@ -494,10 +495,37 @@ int stor_cleanup(const char *dir, vs_error *err) {
                         return vs_err(err, errno, "unmount %s", mnt);
                 n++;
         }
-        int r = loopdev_detach_all(image);
+        int r = loopdev_detach_all(v->stor ? v->stor->scan : NULL, image);
         if (r < 0 && r != -ENOENT)
                 return vs_err(err, -r, "detach the loop devices of %s", image);
         return n + (r > 0 ? r : 0);
+}
+
+void stor_scan_begin(struct vsd *v) {
+        struct stor *st = v->stor;
+        if (!st || st->scan)
+                return;
+        struct loopdev_map *m = calloc(1, sizeof(*m));
+        if (m && loopdev_map_load(m) < 0) {
+                free(m);
+                m = NULL;
+        }
+        st->scan = m;
+}
+
+void stor_scan_end(struct vsd *v) {
+        struct stor *st = v->stor;
+        if (!st || !st->scan)
+                return;
+        loopdev_map_free(st->scan);
+        free(st->scan);
+        st->scan = NULL;
+}
+
+void stor_learn(struct vsd *v, const char *dir, const struct inst_config *cfg) {
+        const struct stor_ops *o = ops_of(cfg);
+        if (v->stor && v->stor->scan && o->learn)
+                o->learn(v->stor, dir);
 }
 
 int stor_release(struct vsd *v, const char *dir, const struct inst_config *cfg, vs_error *err) {

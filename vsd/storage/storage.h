@@ -102,7 +102,19 @@ int stor_release(struct vsd *v, const char *dir, const struct inst_config *cfg, 
 /* Remove what a crash may have left of an instance that does not run: a
  * mount on <dir>/disk, loop devices backed by <dir>/disk.img.  Needs no
  * config (a broken instance has none).  Returns what was cleaned (> 0). */
-int stor_cleanup(const char *dir, vs_error *err);
+int stor_cleanup(struct vsd *v, const char *dir, vs_error *err);
+
+/* Around the registry load: the host's loop devices are read once at the
+ * begin, and stor_cleanup() and stor_learn() of every instance ask that
+ * list instead of every device of the host each.  Without the list (out of
+ * memory, no sysfs) they look as before. */
+void stor_scan_begin(struct vsd *v);
+void stor_scan_end(struct vsd *v);
+
+/* At the registry load, after the instance's cleanup or re-adoption: note
+ * what storage would otherwise look for at its first start or stop (the
+ * image's loop device, or that none is bound). */
+void stor_learn(struct vsd *v, const char *dir, const struct inst_config *cfg);
 
 /* Grow the disk to cfg's size: the image file, and the filesystem online
  * when attached.  When the kernel refuses the online resize (it needs
