@@ -9,6 +9,7 @@
 
 # netns test_reboot_brings_back_what_ran
 # netns test_boot_carries_on_after_kill9
+# netns test_boot_cancelled_lets_go_of_the_disks
 # timeout test_reboot_brings_back_what_ran 240
 # timeout test_boot_carries_on_after_kill9 240
 
@@ -140,6 +141,31 @@ test_boot_carries_on_after_kill9() {
         local fin
         fin=$(vsctl events --since "$seq0" --no-follow --json | jq -c 'select(.type == "boot-finished")')
         assert_eq "$(json .started <<<"$fin")" 2 "instances the second daemon started"
+}
+
+# The boot prepares the disks of the next starts ahead of them (their
+# images bound to loop devices): a boot cancelled in the meantime leaves
+# the instances it did not start stopped with nothing of theirs bound, and
+# they start as usual after.
+test_boot_cancelled_lets_go_of_the_disks() {
+        printf '%s\n' "[boot]" "parallel = 1" >>"$T/vsd.conf"
+        vsctl create first --boot-priority 10 --boot-delay 60s --start
+        vsctl create second --start
+        vsctl create third --start
+        local seq0 id
+        seq0=$(last_seq)
+        reboot
+        vsd_up
+        wait_for -t 20 sh -c "[ \"\$(\"$B/vsctl\" --socket \"$VSD_SOCKET\" --json info first | jq -r .state)\" = running ]"
+        id=$(vsctl --json op list | jq -r '.[] | select(.kind == "boot" and .state == "running") | .id')
+        [ -n "$id" ] || fail "no boot operation during first's boot delay"
+        vsctl op cancel "$id"
+        wait_for -t 30 boot_finished "$seq0"
+        assert_eq "$(inst_state second)/$(inst_state third)" stopped/stopped "second/third after the cancel"
+        assert_eq "$(_test_loops "$T/root/instances/second")$(_test_loops "$T/root/instances/third")" "" \
+                "loop devices of the instances the boot did not start"
+        vsctl start second
+        assert_eq "$(vsctl exec second -- echo up)" up "second started after the cancel"
 }
 
 # The settings as a user meets them: create and set flags, info, bad values.

@@ -316,6 +316,21 @@ bool inst_was_running(const struct instance *i) {
         return access(path, F_OK) == 0;
 }
 
+void inst_prefetch(struct instance *i, bool coming) {
+        char dir[512];
+        inst_path(i, NULL, dir, sizeof(dir));
+        if (!coming) {
+                stor_prefetch_drop(i->vsd, dir, &i->cfg);
+                return;
+        }
+        if (i->state != INST_STOPPED)
+                return;
+        int r = stor_prefetch(i->vsd, dir, &i->cfg);
+        if (r < 0)
+                log_debug("Instance %s: its disk was not prepared ahead of its start (%s): the start does it",
+                          i->cfg.name, strerror(-r));
+}
+
 /* Made and removed durably (the directory synced): a host that loses
  * power right after a start must bring the instance back, and one that
  * loses it right after a stop must not. */

@@ -152,6 +152,11 @@ int inst_stats(struct instance *i, struct inst_stats *ret, vs_error *err);
  * stops (onboot auto starts what has it after a reboot: boot.h). */
 bool inst_was_running(const struct instance *i);
 
+/* A start of this stopped instance comes soon (the boot's next ones), or
+ * not after all (coming false): storage prepares its disk ahead
+ * (stor_prefetch) or lets go of what it prepared. */
+void inst_prefetch(struct instance *i, bool coming);
+
 struct instance *inst_find(struct vsd *v, const char *name);
 /* Like inst_find, but fills err with "no such instance" (404). */
 int inst_lookup(struct vsd *v, const char *name, struct instance **ret, vs_error *err);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,75 @@ static void image_learn(struct stor *st, const char *dir) {
         (void) find_dev(st, dir, image, dev);
 }
 
+/* What image_prefetch() reads ahead at most: a busybox instance uses a few
+ * hundred KiB of its image; a large one's data is not the metadata the
+ * mounts wait for, and its first blocks hold that. */
+#define PREFETCH_MAX (32ULL << 20)
+
+/* Read the image's allocated ranges (FIEMAP of the file: what was ever
+ * written, the metadata among it) through dev's fd into its cache:
+ * readahead() queues the reads and returns. */
+static void readahead_used(const char *image, int devfd) {
+        _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        enum { N = 64 };
+        struct {
+                struct fiemap fm;
+                struct fiemap_extent fe[N];
+        } m;
+        uint64_t at = 0, budget = PREFETCH_MAX;
+        for (;;) {
+                memset(&m, 0, sizeof(m));
+                m.fm.fm_start = at;
+                m.fm.fm_length = FIEMAP_MAX_OFFSET - at;
+                m.fm.fm_extent_count = N;
+                if (ioctl(fd, FS_IOC_FIEMAP, &m.fm) < 0 || m.fm.fm_mapped_extents == 0)
+                        return;
+                for (unsigned k = 0; k < m.fm.fm_mapped_extents; k++) {
+                        const struct fiemap_extent *e = &m.fm.fm_extents[k];
+                        uint64_t len = e->fe_length < budget ? e->fe_length : budget;
+                        (void) readahead(devfd, (off64_t) e->fe_logical, (size_t) len);
+                        budget -= len;
+                        at = e->fe_logical + e->fe_length;
+                        if (!budget || (e->fe_flags & FIEMAP_EXTENT_LAST))
+                                return;
+                }
+        }
+}
+
+static int image_prefetch(struct stor *st, const char *dir) {
+        char image[700], marker[700], dev[LOOPDEV_PATH_MAX];
+        struct stor_rec *rec = stor_rec_get(st, dir, false);
+        if (rec && (rec->kept || rec->fs_fd >= 0 || rec->pre_fd >= 0))
+                return 0; /* mounted already, or bound for this start */
+        image_path(dir, image, sizeof(image));
+        grow_marker(dir, marker, sizeof(marker));
+        /* a grow runs e2fsck on the file before the bind: not ahead */
+        if (access(marker, F_OK) == 0 || find_dev(st, dir, image, dev) != 0)
+                return 0;
+        int fd = -EBADF;
+        vs_error err = { 0 };
+        int r = loopdev_attach(image, st->v->set.stor.direct_io, dev, &fd, &err);
+        if (r < 0)
+                return r;
+        rec = stor_rec_get(st, dir, true);
+        if (!rec) {
+                safe_close(&fd);
+                return -ENOMEM;
+        }
+        known_set(st, dir, dev);
+        rec->pre_fd = fd;
+        readahead_used(image, fd);
+        return 1;
+}
+
+static void image_prefetch_drop(struct stor *st, const char *dir) {
+        struct stor_rec *rec = stor_rec_get(st, dir, false);
+        if (rec)
+                safe_close(&rec->pre_fd); /* autoclear: the device goes */
+}
+
 static int image_create(struct stor *st, const char *dir, const struct inst_storage *s, vs_error *err) {
         stor_rec_drop(st, dir); /* a new image: nothing known of it (the name may be reused) */
         char cache[600], image[700], mnt[700];
@@ -485,25 +555,36 @@ static int image_attach(struct stor *st, const char *dir, struct stor_layer *ret
                         return r;
                 }
         }
-        /* Two filesystems over one image would destroy it.  The device of
-         * the last run goes when the kernel lets go of its filesystem,
-         * which can trail the unmount a little when the instance stopped
-         * right before (an adopted init's namespace is released by whoever
-         * reaps it): wait for that, briefly, then refuse. */
-        int r = wait_released(st, dir, image, dev);
-        if (r < 0)
-                return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
-        if (access(marker, F_OK) == 0) {
-                r = grow_offline(image, err);
+        _cleanup_close_ int loopfd = -EBADF;
+        int r;
+        if (rec && rec->pre_fd >= 0 && access(marker, F_OK) < 0) {
+                /* bound ahead by the boot (image_prefetch), its metadata
+                 * read or on its way into the device's cache */
+                loopfd = TAKE_FD(rec->pre_fd);
+                snprintf(dev, sizeof(dev), "%s", rec->dev);
+        } else {
+                if (rec)
+                        safe_close(&rec->pre_fd);
+                /* Two filesystems over one image would destroy it.  The
+                 * device of the last run goes when the kernel lets go of
+                 * its filesystem, which can trail the unmount a little
+                 * when the instance stopped right before (an adopted
+                 * init's namespace is released by whoever reaps it): wait
+                 * for that, briefly, then refuse. */
+                r = wait_released(st, dir, image, dev);
+                if (r < 0)
+                        return vs_err_msg(err, EBUSY, "its disk image %s is still in use on %s", image, dev);
+                if (access(marker, F_OK) == 0) {
+                        r = grow_offline(image, err);
+                        if (r < 0)
+                                return r;
+                        (void) unlink(marker);
+                }
+                r = loopdev_attach(image, st->v->set.stor.direct_io, dev, &loopfd, err);
                 if (r < 0)
                         return r;
-                (void) unlink(marker);
+                known_set(st, dir, dev);
         }
-        _cleanup_close_ int loopfd = -EBADF;
-        r = loopdev_attach(image, st->v->set.stor.direct_io, dev, &loopfd, err);
-        if (r < 0)
-                return r;
-        known_set(st, dir, dev);
         /* A mount of its own, in no mount namespace (fsmount): the host's
          * tree never has it, so no mount namespace made on the host (unshare
          * -m, another engine's container, a service's private /tmp) can copy
@@ -574,11 +655,14 @@ static int wait_gone(struct stor *st, const char *dir, const char *image, char d
  * when none was, -EBUSY when its device is still bound after the wait. */
 static int image_release(struct stor *st, const char *dir, vs_error *err) {
         struct stor_rec *rec = stor_rec_get(st, dir, false);
-        if (!rec || !rec->kept)
+        if (!rec || (!rec->kept && rec->pre_fd < 0))
                 return 0;
-        rec->kept = false;
-        st->n_kept--;
-        held_drop(st, dir);
+        safe_close(&rec->pre_fd); /* bound ahead of a start that did not come */
+        if (rec->kept) {
+                rec->kept = false;
+                st->n_kept--;
+                held_drop(st, dir);
+        }
         char image[700], dev[LOOPDEV_PATH_MAX];
         image_path(dir, image, sizeof(image));
         int r = wait_gone(st, dir, image, dev);
@@ -897,4 +981,6 @@ const struct stor_ops stor_image_ops = {
         .cleanup_partial = image_cleanup_partial,
         .release = image_release_op,
         .learn = image_learn,
+        .prefetch = image_prefetch,
+        .prefetch_drop = image_prefetch_drop,
 };

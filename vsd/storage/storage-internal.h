@@ -37,6 +37,10 @@ struct stor_rec {
          * restart of the daemon), looked for once; dev "": none bound. */
         bool dev_known;
         char dev[LOOPDEV_PATH_MAX];
+        /* a start is coming (stor_prefetch): the image bound to dev ahead
+         * of it, held by this fd (autoclear: its close lets go), and its
+         * used blocks being read into the device's cache */
+        int pre_fd;
 };
 
 /* What a full copy of each template takes, measured once per template
@@ -98,6 +102,9 @@ struct stor_ops {
         /* at the registry load: learn what the backend looks for at a
          * start or a stop, from st->scan (may be NULL) */
         void (*learn)(struct stor *st, const char *dir);
+        /* a start is coming / not after all (may be NULL) */
+        int (*prefetch)(struct stor *st, const char *dir);
+        void (*prefetch_drop)(struct stor *st, const char *dir);
 };
 
 extern const struct stor_ops stor_image_ops;

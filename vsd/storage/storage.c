@@ -420,6 +420,7 @@ static void rec_free(struct stor *st, struct stor_rec *r) {
                 st->n_kept--;
         safe_close(&r->fs_fd);
         safe_close(&r->written_fd);
+        safe_close(&r->pre_fd);
         free(r->dir);
         free(r);
 }
@@ -450,7 +451,7 @@ struct stor_rec *stor_rec_get(struct stor *st, const char *dir, bool create) {
                 free(r);
                 return NULL;
         }
-        r->fs_fd = r->written_fd = -EBADF;
+        r->fs_fd = r->written_fd = r->pre_fd = -EBADF;
         st->rec[st->n_rec++] = r;
         return r;
 }
@@ -520,6 +521,17 @@ void stor_scan_end(struct vsd *v) {
         loopdev_map_free(st->scan);
         free(st->scan);
         st->scan = NULL;
+}
+
+int stor_prefetch(struct vsd *v, const char *dir, const struct inst_config *cfg) {
+        const struct stor_ops *o = ops_of(cfg);
+        return v->stor && o->prefetch ? o->prefetch(v->stor, dir) : 0;
+}
+
+void stor_prefetch_drop(struct vsd *v, const char *dir, const struct inst_config *cfg) {
+        const struct stor_ops *o = ops_of(cfg);
+        if (v->stor && o->prefetch_drop)
+                o->prefetch_drop(v->stor, dir);
 }
 
 void stor_learn(struct vsd *v, const char *dir, const struct inst_config *cfg) {

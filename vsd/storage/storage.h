@@ -111,6 +111,20 @@ int stor_cleanup(struct vsd *v, const char *dir, vs_error *err);
 void stor_scan_begin(struct vsd *v);
 void stor_scan_end(struct vsd *v);
 
+/* The start of this stopped instance comes soon (the boot's next ones):
+ * the image backend binds its image to a loop device now and has the
+ * kernel read the image's used blocks into that device's cache in the
+ * background, so that the start's mounts (ext4, the overlay) find their
+ * metadata there instead of reading it block by block from the disk,
+ * each read a wait of the daemon's loop.  The start takes the device.
+ * 1 when something was started, 0 when there was nothing to do (dir
+ * backend, already attached, a grow pending, the image still bound). */
+int stor_prefetch(struct vsd *v, const char *dir, const struct inst_config *cfg);
+
+/* The start is not coming after all: the device bound by stor_prefetch()
+ * is let go (the kernel detaches it).  stor_release() does it too. */
+void stor_prefetch_drop(struct vsd *v, const char *dir, const struct inst_config *cfg);
+
 /* At the registry load, after the instance's cleanup or re-adoption: note
  * what storage would otherwise look for at its first start or stop (the
  * image's loop device, or that none is bound). */
