@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl migrate NAME HOST [--cold | --live [--unlocked-mounts]] [--no-send-template] [--detach] [--json]
+ *   vsctl migrate NAME HOST [--cold | --live [--unlocked-mounts] [--no-page-server]] [--no-send-template]
+ *                 [--detach] [--json]
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
  * as an operation; followed here, the downtime (live: the frozen window
@@ -15,18 +16,19 @@
 #include "vsctl/vsctl.h"
 
 int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND };
+        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND, OPT_NO_PAGE_SERVER };
         static const struct option opts[] = {
                 { "cold", no_argument, NULL, OPT_COLD },
                 { "live", no_argument, NULL, OPT_LIVE },
                 { "detach", no_argument, NULL, OPT_DETACH },
                 { "unlocked-mounts", no_argument, NULL, OPT_UNLOCKED },
                 { "no-send-template", no_argument, NULL, OPT_NO_SEND },
+                { "no-page-server", no_argument, NULL, OPT_NO_PAGE_SERVER },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
-        bool live = false, cold = false, detach = false, unlocked = false, no_send = false;
+        bool live = false, cold = false, detach = false, unlocked = false, no_send = false, no_ps = false;
         int c, ex;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
@@ -41,6 +43,8 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                         detach = true;
                 if (c == OPT_NO_SEND)
                         no_send = true;
+                if (c == OPT_NO_PAGE_SERVER)
+                        no_ps = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 2, 2)))
                 return ex;
@@ -48,12 +52,15 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                 return vsctl_usage_error(argv[0], "--cold and --live exclude each other");
         if (unlocked && !live)
                 return vsctl_usage_error(argv[0], "--unlocked-mounts is for a live move (--live)");
+        if (no_ps && !live)
+                return vsctl_usage_error(argv[0], "--no-page-server is for a live move (--live)");
         const char *name = argv[optind], *host = argv[optind + 1];
         vs_error err = {};
         json_t *body = json_object();
         if (!body || !vsctl_set(body, "host", json_string(host)) || (live && !vsctl_set(body, "live", json_true())) ||
             (unlocked && !vsctl_set(body, "unlocked_mounts", json_true())) ||
-            (no_send && !vsctl_set(body, "send_template", json_false())))
+            (no_send && !vsctl_set(body, "send_template", json_false())) ||
+            (no_ps && !vsctl_set(body, "page_server", json_false())))
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         json_t *op = NULL, *final = NULL;
         if (vsctl_call(ctx, "POST", vsctl_instance_path(name, "migrate"), body, &op, &err) < 0)

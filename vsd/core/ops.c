@@ -153,6 +153,13 @@ void op_set_detail(struct op *op, const char *key, int64_t value) {
                 json_object_set_new(op->details, key, json_integer((json_int_t) value));
 }
 
+void op_set_detail_str(struct op *op, const char *key, const char *value) {
+        if (!op->details)
+                op->details = json_object();
+        if (op->details)
+                json_object_set_new(op->details, key, json_string(value));
+}
+
 void op_set_object(struct op *op, const char *object) {
         snprintf(op->object, sizeof(op->object), "%s", object ? object : "");
         wake_all(op);

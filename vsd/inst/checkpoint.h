@@ -41,8 +41,11 @@ struct vsd;
  * leave_running runs on, its checkpoint kept.  Returns 0 once the helper
  * runs; w (may be NULL) hears the outcome, *ret_op (may be NULL) is what
  * clients follow.  Refused at once, nothing changed: not running, busy,
- * no CRIU. */
-int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+ * no CRIU.  page_fd (-1: none; the caller keeps it): a socket to a page
+ * server elsewhere (a live move's target, pages.h) that gets the pages
+ * too; the dump fails, and the instance runs on, if that fails. */
+int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
+              vs_error *err);
 
 /* Bring a checkpointed instance back from its checkpoint, which is
  * consumed on success and kept on failure.  CRIU makes an unprivileged

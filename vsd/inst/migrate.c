@@ -30,6 +30,7 @@
 #include "vsd/inst/migrate.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -39,7 +40,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +58,7 @@
 #include "vsd/core/work.h"
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/instance.h"
+#include "vsd/inst/pages.h"
 #include "vsd/inst/templates.h"
 #include "vsd/inst/tmplsend.h"
 #include "vsd/inst/transfer.h"
@@ -86,7 +91,10 @@ struct mig {
         enum { DUMP_NONE, DUMP_RUNNING, DUMP_DONE, DUMP_FAILED } dump;
         bool work_done;            /* live: the helper has ended (mig_done) */
         int go;                    /* live: to the helper: a byte once the checkpoint is in place */
-        int ready;                 /* live: from the helper: a byte once the target waits */
+        int ready;                 /* live: from the helper: a byte once the target waits (its mode) */
+        bool page_server;          /* live: the pages by the target's page server, when it can */
+        bool pages_ahead;          /* live: the helper opened the page session (ready said 'p') */
+        int ps;                    /* live: the dump's end of the page link (the helper has the other) */
         struct loop_source *ready_src;
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
@@ -201,11 +209,12 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
 /* The archive into the target's import through fd (closed here), then the
  * target's end: 0 once it has the instance and could verb it (start,
  * restore), else the target's reason. */
-static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *verb, vs_error *err) {
+static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *verb, bool without_pages,
+                        vs_error *err) {
         char why[512] = "";
         int status = 0;
         vs_error aerr = { 0 };
-        int wr = xfer_write_archive(m->i, fd, false, false, op_progress(m->op), &aerr);
+        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, op_progress(m->op), &aerr);
         close(fd);
         int r = remote_wait(pid, out, why, sizeof(why), &status);
         /* the target's reason first: its refusal is why the pipe broke */
@@ -245,7 +254,7 @@ static int mig_run(void *arg, vs_error *err) {
                 close(p[1]);
                 return vs_err(err, -r, "run %s", m->ssh);
         }
-        return send_archive(m, p[1], pid, out, "start", err);
+        return send_archive(m, p[1], pid, out, "start", false, err);
 }
 
 /* In the helper, before anything stops: the target has the instance's
@@ -341,15 +350,132 @@ static int await_word(int so, const char *word) {
         }
 }
 
+/* ---- the page link (pages.h) ---------------------------------------------------- */
+
+/* The second session of a live move, `vsctl receive-pages NAME` there:
+ * its standard streams carry CRIU's page-server protocol once it said
+ * PAGES_READY. */
+struct page_link {
+        pid_t pid;
+        int in, out; /* its standard input (written here), output (read here) */
+        int log;     /* its error output (a memfd) */
+};
+
+static int write_full(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -1;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* In the helper: the session up and the target's page server waiting: 0;
+ * else < 0 with why (an older vsd there: its vsctl's "unknown command"). */
+static int page_link_open(struct mig *m, struct page_link *pl, char *why, size_t len) {
+        char script[200];
+        int in[2], so[2], status = 0;
+        snprintf(script, sizeof(script), "exec vsctl receive-pages %s", m->name);
+        if (pipe2(in, O_CLOEXEC) < 0) {
+                snprintf(why, len, "make a pipe: %s", strerror(errno));
+                return -EIO;
+        }
+        if (pipe2(so, O_CLOEXEC) < 0) {
+                snprintf(why, len, "make a pipe: %s", strerror(errno));
+                close(in[0]);
+                close(in[1]);
+                return -EIO;
+        }
+        const char *const args[] = { script, NULL };
+        int r = remote_spawn(m, in[0], so[1], args, &pl->pid, &pl->log);
+        close(in[0]);
+        close(so[1]);
+        if (r < 0) {
+                close(in[1]);
+                close(so[0]);
+                snprintf(why, len, "run %s: %s", m->ssh, strerror(-r));
+                return r;
+        }
+        pl->in = in[1];
+        pl->out = so[0];
+        if (await_word(pl->out, PAGES_READY) >= 0)
+                return 0;
+        safe_close(&pl->in);
+        safe_close(&pl->out);
+        (void) remote_wait(pl->pid, pl->log, why, len, &status);
+        pl->pid = -1;
+        pl->log = -EBADF;
+        if (!why[0])
+                snprintf(why, len, "its session ended at once");
+        return -EIO;
+}
+
+/* Until the loop's word (go: *c and 1, or 0 at its end): the dump's page
+ * link ps carried both ways over the session.  Either end going shuts
+ * ps, so that the dump hears it (and fails, unless it had all it
+ * needed); the session itself stays open. */
+static ssize_t page_link_pump(struct page_link *pl, int go, int ps, char *c) {
+        char buf[65536];
+        bool up = true;
+        for (;;) {
+                struct pollfd p[3] = { { go, POLLIN, 0 }, { up ? ps : -1, POLLIN, 0 }, { up ? pl->out : -1, POLLIN, 0 } };
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                if (p[0].revents) {
+                        ssize_t k = read(go, c, 1);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        return k;
+                }
+                for (int s = 1; up && s <= 2; s++) {
+                        if (!p[s].revents)
+                                continue;
+                        int from = s == 1 ? ps : pl->out, to = s == 1 ? pl->in : ps;
+                        ssize_t k = read(from, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0 || write_full(to, buf, (size_t) k) < 0) {
+                                (void) shutdown(ps, SHUT_RDWR);
+                                up = false;
+                        }
+                }
+        }
+}
+
+/* The move ended: the target's helper hears the session's end and drops
+ * whatever pages the import did not take. */
+static void page_link_close(struct page_link *pl) {
+        char why[256];
+        int status;
+        if (pl->pid < 0)
+                return;
+        safe_close(&pl->in);
+        safe_close(&pl->out);
+        (void) remote_wait(pl->pid, pl->log, why, sizeof(why), &status);
+        pl->pid = -1;
+}
+
 /* A live move's helper, started before the dump: the ssh session is made
  * and the target's `vsctl import -` waits for the archive while the
  * instance still runs (the handshake costs nothing of the frozen window).
- * Then it says so to the loop (fd 5), waits for the loop's word that the
- * checkpoint is in place (fd 4: a byte; its end without one: the dump
- * failed, nothing is sent) and sends the archive with the checkpoint. */
+ * With the page server wanted, a second session brings up the target's
+ * (page_link_open).  Then it says so to the loop (fd 5: 'p', or 'a' and
+ * why the page server cannot be had), carries the page link (fd 6)
+ * while the loop dumps, waits for the loop's word that the checkpoint is
+ * in place (fd 4: a byte; its end without one: the dump failed, nothing
+ * is sent) and sends the archive with the checkpoint, without its pages
+ * when they went ahead. */
 static int mig_run_live(void *arg, vs_error *err) {
         struct mig *m = arg;
-        const int go = 4, ready = 5;
+        const int go = 4, ready = 5, ps = 6;
+        (void) signal(SIGPIPE, SIG_IGN);
         char why[512] = "", script[600];
         /* restore's output but its error line goes: the last line is the
          * target's reason */
@@ -387,14 +513,29 @@ static int mig_run_live(void *arg, vs_error *err) {
                 return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
                                   why[0] ? why : "its session ended at once");
         }
-        char c = 'r';
+        /* the pages' session; a target that cannot serve them (an older
+         * vsd, no CRIU there) takes the move the old way */
+        struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
+        char mode[300] = "a", c = 0;
+        if (m->page_server) {
+                char pwhy[256] = "";
+                if (page_link_open(m, &pl, pwhy, sizeof(pwhy)) >= 0)
+                        snprintf(mode, sizeof(mode), "p");
+                else
+                        snprintf(mode, sizeof(mode), "a%s", pwhy);
+        }
         ssize_t k;
-        while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
+        while ((k = write(ready, mode, strlen(mode))) < 0 && errno == EINTR)
                 ;
-        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
-                ;
+        if (pl.pid >= 0)
+                k = page_link_pump(&pl, go, ps, &c);
+        else
+                while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                        ;
+        (void) close(ps);
         if (k != 1) {
                 /* the dump failed: an empty archive, refused there */
+                page_link_close(&pl);
                 close(in[1]);
                 (void) remote_wait(pid, out, why, sizeof(why), &status);
                 return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
@@ -402,7 +543,9 @@ static int mig_run_live(void *arg, vs_error *err) {
         /* this helper's copy of the instance is from before the dump; the
          * daemon's is checkpointed now, and so is its directory */
         m->i->state = INST_CHECKPOINTED;
-        return send_archive(m, in[1], pid, out, "restore", err);
+        r = send_archive(m, in[1], pid, out, "restore", pl.pid >= 0, err);
+        page_link_close(&pl);
+        return r;
 }
 
 /* ---- in the loop ------------------------------------------------------------- */
@@ -411,6 +554,7 @@ static void mig_free(struct mig *m) {
         loop_remove(m->ready_src);
         safe_close(&m->ready);
         safe_close(&m->go);
+        safe_close(&m->ps);
         free(m);
 }
 
@@ -536,6 +680,26 @@ static void copy_begin(struct mig *m) {
                 op_set_cancel(m->op, op_cancel_cb, m);
 }
 
+/* The data of the page images of i's checkpoint: what went to the
+ * target's page server (the tee wrote the same here). */
+static uint64_t page_bytes(struct instance *i) {
+        char dir[600];
+        inst_dir_path(i, dir, sizeof(dir));
+        strncat(dir, "/" INST_CHECKPOINT_DIR, sizeof(dir) - strlen(dir) - 1);
+        DIR *d = opendir(dir);
+        uint64_t sum = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                struct stat st;
+                if (strncmp(de->d_name, "pages-", 6) == 0 && pages_image_name(de->d_name) &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                        sum += (uint64_t) st.st_size;
+        }
+        if (d)
+                closedir(d);
+        return sum;
+}
+
 /* live: the dump has ended (ckpt_take's waiter) */
 static void on_dumped(struct mig *m, int result, const vs_error *err) {
         struct instance *i = m->i;
@@ -560,6 +724,8 @@ static void on_dumped(struct mig *m, int result, const vs_error *err) {
         }
         m->dump = DUMP_DONE;
         m->dumped_ms = now_ms();
+        if (m->pages_ahead)
+                op_set_detail(m->op, "page_bytes", (int64_t) page_bytes(i));
         marker_write(m, "copy");
         if (m->work_done) {
                 live_failed(m); /* its session ended meanwhile: restored here */
@@ -592,22 +758,36 @@ static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
 static int on_ready(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct mig *m = userdata;
         struct instance *i = m->i;
-        char c;
-        ssize_t k = read(fd, &c, 1);
+        char msg[300];
+        ssize_t k = read(fd, msg, sizeof(msg) - 1);
         if (k < 0 && errno == EINTR)
                 return 0;
         loop_remove(m->ready_src);
         m->ready_src = NULL;
         safe_close(&m->ready);
-        if (k != 1)
+        if (k < 1)
                 return 0; /* the helper ended before: mig_done() says why */
+        msg[k] = '\0';
+        /* 'p': the target's page server waits for the pages; 'a' (and
+         * why, when it was wanted): they go with the archive */
+        m->pages_ahead = msg[0] == 'p';
+        op_set_detail_str(m->op, "pages", m->pages_ahead ? "page-server" : "archive");
+        if (!m->pages_ahead && m->page_server) {
+                op_set_detail_str(m->op, "page_server_fallback", msg + 1);
+                log_info("Instance %s: its pages go with the archive: %s cannot take them by page server: %s", m->name,
+                         m->host, msg + 1);
+        }
+        if (!m->pages_ahead)
+                safe_close(&m->ps);
         /* the dump's operation makes it busy in its own words */
         i->busy[0] = '\0';
         m->dump = DUMP_RUNNING;
         m->stop_ms = now_ms();
         m->stopw.done = on_stopped;
         vs_error err = { 0 };
-        if (ckpt_take(i, false, &m->stopw, NULL, &err) < 0)
+        int r = ckpt_take(i, false, m->pages_ahead ? m->ps : -1, &m->stopw, NULL, &err);
+        safe_close(&m->ps); /* the dump's helper has its own */
+        if (r < 0)
                 on_dumped(m, -EIO, &err);
         return 0;
 }
@@ -625,10 +805,19 @@ static int live_begin(struct mig *m, vs_error *err) {
         }
         m->go = go[1];
         m->ready = ready[0];
-        int keep[2] = { go[0], ready[1] };
-        int r = work_start_fds(i->vsd, m->work_id, mig_run_live, m, keep, 2, NULL, mig_done, m, err);
+        /* the page link: the dump's end here, the helper's there */
+        int ps[2] = { -EBADF, -EBADF };
+        if (m->page_server && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ps) < 0) {
+                log_warn("Instance %s: no socket for the page server (%s): its pages go with the archive", m->name,
+                         strerror(errno));
+                m->page_server = false;
+        }
+        m->ps = ps[0];
+        int keep[3] = { go[0], ready[1], ps[1] };
+        int r = work_start_fds(i->vsd, m->work_id, mig_run_live, m, keep, 3, NULL, mig_done, m, err);
         close(go[0]);
         close(ready[1]);
+        safe_close(&ps[1]);
         if (r < 0)
                 return r;
         /* from here on mig_done() comes, whatever happens */
@@ -734,9 +923,10 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->live = o->live;
         m->unlocked_mounts = o->unlocked_mounts;
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
+        m->page_server = o->live && !o->no_page_server;
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
-        m->go = m->ready = -EBADF;
+        m->go = m->ready = m->ps = -EBADF;
         int r = op_begin(v, "migrate", i->cfg.name, host, &m->op, err);
         if (r < 0) {
                 mig_free(m);
@@ -919,7 +1109,7 @@ static void recover_live(struct instance *i, const char *text, const char *marke
                 return;
         }
         m->i = i;
-        m->go = m->ready = -EBADF;
+        m->go = m->ready = m->ps = -EBADF;
         m->live = true;
         snprintf(m->name, sizeof(m->name), "%s", i->cfg.name);
         snprintf(m->host, sizeof(m->host), "%s", host);
