@@ -175,6 +175,100 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
         assert_match "$(echo "$op" | jq -r '.details.frozen_ms')" "^[0-9]+$" "details.frozen_ms"
         assert_match "$(echo "$op" | jq -r '.details.total_ms')" "^[0-9]+$" "details.total_ms"
+        # its memory went by the target's page server, during the dump
+        note "pages: $(echo "$op" | jq -c '.details | {pages, page_bytes}')"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" page-server "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.page_bytes')" "^[1-9][0-9]{4,}$" "details.page_bytes"
+        # nothing of its pages left staged there
+        h_clean_pages 2 lv1
+}
+
+# No pages of NAME staged on host K (a live move's page server), once its
+# receiving helper has ended.
+h_clean_pages() { # K NAME
+        wait_for -t 30 sh -c "! ls -A '$T/root-h$1/instances' | grep -q '^\.$2\.pages'"
+}
+
+# The link of the page server cut while the dump waits for the target's
+# page server (its CRIU held back by a wrapper until the cut): the dump
+# fails, CRIU resumes the instance here (the same processes, the client's
+# TCP connection kept), and the target keeps nothing, staged pages
+# included.
+# timeout test_migrate_live_page_server_link_cut 300
+test_migrate_live_page_server_link_cut() {
+        needs_criu
+        local ip pid0 cpid client p
+        mkdir -p "$T/holdcriu"
+        printf '%s\n' '#!/bin/sh' \
+                "if [ \"\$1\" = page-server ]; then touch '$T/holdcriu/started'; while [ ! -e '$T/holdcriu/go' ]; do sleep 0.1; done; fi" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/holdcriu/criu"
+        chmod +x "$T/holdcriu/criu"
+        HOSTS_SHARED_LAN=1 HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
+        host_client_up
+        host_vsctl 1 create lv8 --privileged --start
+        ip=$(host_vsctl 1 --json info lv8 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        host_vsctl 1 exec lv8 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec lv8 -- sh -c 'netstat -ltn | grep -q :7000'
+        sleeper_start 1 lv8
+        pid0=$(sleeper_pid 1 lv8)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 20$' "$T/echo.out"
+        host_vsctl 1 migrate lv8 h2 --live >/dev/null 2>"$T/migrate.err" &
+        client=$!
+        # the dump waits for the target's page server: cut its session
+        wait_for -t 60 test -e "$T/holdcriu/started"
+        for p in $(pgrep -f "receive-pages lv8"); do
+                [ "$(readlink "/proc/$p/exe" 2>/dev/null)" != /usr/bin/ssh ] || kill -KILL "$p"
+        done
+        touch "$T/holdcriu/go"
+        wait "$client" && fail "the move succeeded though its page server's link was cut"
+        note "$(cat "$T/migrate.err")"
+        assert_match "$(cat "$T/migrate.err")" "checkpoint it: .*dump: the link to the target's page server was lost" \
+                "the move's error"
+        assert_eq "$(h_state 1 lv8)" running "state on the source"
+        assert_eq "$(sleeper_pid 1 lv8)" "$pid0" "the sleeper (never stopped: CRIU resumed it)"
+        # the connection goes on
+        local at0
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        # the target: its page server failed, what it staged removed
+        wait_for -t 60 sh -c "'$B/vsctl' --socket '$(host_socket 2)' --json op list |
+                jq -e '[.[] | select(.kind == \"receive-pages\" and .state == \"failed\")] | length == 1' >/dev/null"
+        h_clean_pages 2 lv8
+        h_clean 2 lv8
+        [ ! -e "$T/root-h1/instances/lv8/checkpoint" ] || fail "a checkpoint stays on the source"
+}
+
+# A target that cannot take the pages by page server (here a vsctl there
+# without receive-pages, as an older vsd's): the move goes on the old way,
+# its pages with the archive, and its details say so and why.
+# timeout test_migrate_live_page_server_fallback 300
+test_migrate_live_page_server_fallback() {
+        needs_criu
+        local pid0 op
+        # an older vsctl there, first in its sessions' PATH
+        mkdir -p "$T/oldvsctl"
+        printf '%s\n' '#!/bin/sh' \
+                '[ "$1" = receive-pages ] && { echo "vsctl: unknown command '"'"'receive-pages'"'"'" >&2; exit 2; }' \
+                "exec '$B/vsctl' \"\$@\"" >"$T/oldvsctl/vsctl"
+        chmod +x "$T/oldvsctl/vsctl"
+        HOST_PATH_2="$T/oldvsctl" hosts_up 2
+        host_vsctl 1 create lv9 --privileged --start
+        sleeper_start 1 lv9
+        pid0=$(sleeper_pid 1 lv9)
+        host_vsctl 1 migrate lv9 h2 --live >/dev/null
+        assert_eq "$(h_state 2 lv9)" running "state on the target"
+        assert_eq "$(sleeper_pid 2 lv9)" "$pid0" "the sleeper on the target"
+        h_clean 1 lv9
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "$(echo "$op" | jq -c .details)"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" archive "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.page_server_fallback')" "unknown command 'receive-pages'" \
+                "details.page_server_fallback"
 }
 
 # An unprivileged instance restored on the target has unlocked mounts, as
@@ -239,7 +333,16 @@ test_migrate_live_restore_fails_on_target() {
         host_vsctl 1 create lv4 --privileged --start
         sleeper_start 1 lv4
         pid0=$(sleeper_pid 1 lv4)
+        # its page server fails first: the dump fails, CRIU resumes it
         expect_fail host_vsctl 1 --json migrate lv4 h2 --live
+        assert_match "$LAST_ERR" "the link to the target's page server was lost" "the target's page server's failure"
+        assert_eq "$(h_state 1 lv4)" running "state on the source"
+        assert_eq "$(sleeper_pid 1 lv4)" "$pid0" "the sleeper (resumed)"
+        h_clean_pages 2 lv4
+        h_clean 2 lv4
+        # the pages with the archive: its restore fails
+        live_settled 1 lv4
+        expect_fail host_vsctl 1 --json migrate lv4 h2 --live --no-page-server
         assert_match "$LAST_ERR" "h2 did not restore it" "the target's failure"
         assert_eq "$(h_state 1 lv4)" running "state on the source"
         assert_eq "$(sleeper_pid 1 lv4)" "$pid0" "the sleeper (restored)"

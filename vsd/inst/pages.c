@@ -252,6 +252,7 @@ struct recv {
         struct vsd *v;
         char name[VS_NAME_MAX + 1];
         char root[256];
+        char run_dir[256];
         char criu[256];
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
@@ -286,10 +287,11 @@ static int receive_run(void *arg, vs_error *err) {
         int st = wait_status(pid);
         if (st != 0) {
                 status_text(st, how, sizeof(how));
-                /* its log beside the instances, for whoever looks */
+                /* its log in the run directory, for whoever looks: the
+                 * state root keeps nothing of the instance */
                 char kept[700];
                 snprintf(path, sizeof(path), "%s/page-server.log", staging);
-                snprintf(kept, sizeof(kept), "%s/instances/.%s.page-server-failed.log", rc->root, rc->name);
+                snprintf(kept, sizeof(kept), "%s/%s.page-server-failed.log", rc->run_dir, rc->name);
                 (void) rename(path, kept);
                 staging_drop(staging);
                 return vs_err_msg(err, EIO, "criu page-server %s (see %s)", how, kept);
@@ -345,6 +347,7 @@ int pages_receive(struct vsd *v, const char *name, int fd, struct op **ret_op, v
         snprintf(rc->name, sizeof(rc->name), "%s", name);
         snprintf(rc->root, sizeof(rc->root), "%s", v->set.root);
         snprintf(rc->criu, sizeof(rc->criu), "%s", v->set.criu);
+        snprintf(rc->run_dir, sizeof(rc->run_dir), "%s", v->set.run_dir);
         snprintf(rc->work_id, sizeof(rc->work_id), "pages-%s", name);
         int r = op_begin(v, "receive-pages", name, NULL, &rc->op, err);
         if (r >= 0) {
