@@ -243,6 +243,42 @@ test_migrate_live_page_server_link_cut() {
         [ ! -e "$T/root-h1/instances/lv8/checkpoint" ] || fail "a checkpoint stays on the source"
 }
 
+# The source's daemon killed while its dump sends the pages (the target's
+# page server held back): CRIU dies with it and the instance runs on as
+# it was (the next daemon removes the network lock); the target's page
+# server hears the end and keeps nothing.
+# timeout test_migrate_live_source_killed_during_page_transfer 300
+test_migrate_live_source_killed_during_page_transfer() {
+        needs_criu
+        local pid0 client
+        mkdir -p "$T/holdcriu"
+        printf '%s\n' '#!/bin/sh' \
+                "if [ \"\$1\" = page-server ]; then touch '$T/holdcriu/started'; while [ ! -e '$T/holdcriu/go' ]; do sleep 0.1; done; fi" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/holdcriu/criu"
+        chmod +x "$T/holdcriu/criu"
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
+        host_vsctl 1 create lv10 --privileged --start
+        sleeper_start 1 lv10
+        pid0=$(sleeper_pid 1 lv10)
+        host_vsctl 1 migrate lv10 h2 --live >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/holdcriu/started"
+        host_daemon_kill9 1
+        touch "$T/holdcriu/go"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv10 | jq -r .state)\" = running ]"
+        assert_eq "$(sleeper_pid 1 lv10)" "$pid0" "the sleeper (never stopped)"
+        [ ! -e "$T/run-h1/lv10.migrating" ] || fail "the move's record stays"
+        # its network works again: no lock left
+        local tables
+        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info lv10 | json .pid)/ns/net" nft list tables) ||
+                fail "no nft tables of lv10's to list"
+        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
+        h_clean_pages 2 lv10
+        h_clean 2 lv10
+}
+
 # A target that cannot take the pages by page server (here a vsctl there
 # without receive-pages, as an older vsd's): the move goes on the old way,
 # its pages with the archive, and its details say so and why.
