@@ -62,6 +62,22 @@ static int write_replace(const char *path, const void *data, size_t len, mode_t 
         return 0;
 }
 
+int vs_write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+        while (len > 0) {
+                ssize_t k = write(fd, p, len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                len -= (size_t) k;
+        }
+        return 0;
+}
+
 int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         return write_replace(path, data, len, mode, true);
 }

@@ -13,6 +13,11 @@
  * content, never a mix.  Returns -errno. */
 int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* All of data into fd (a pipe or socket too), again after EINTR and short
+ * writes.  0, or -errno (-EPIPE once the reader has gone: SIGPIPE is the
+ * caller's to ignore). */
+int vs_write_all(int fd, const void *data, size_t len);
+
 /* The same without the fsyncs, for runtime state that does not outlive the
  * host (run_dir): still never half-written for a reader or after a crash of
  * the writer, but a host crash may lose it, which is fine since the

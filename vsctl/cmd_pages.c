@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "base/proto.h"
 #include "base/util.h"
 #include "vsctl/http.h"
@@ -24,19 +25,6 @@
 
 /* what vsd/inst/pages.h's PAGES_READY says (vsctl links none of vsd/) */
 #define RECEIVE_READY "vsd-pages-ready"
-
-static int write_full(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return -1;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
 
 /* stdin to sk, sk to stdout, until sk ends (the daemon's side is done);
  * stdin's end is passed on as sk's write side shut. */
@@ -54,7 +42,7 @@ static int carry(int sk) {
                         ssize_t k = read(STDIN_FILENO, buf, sizeof(buf));
                         if (k < 0 && errno == EINTR)
                                 continue;
-                        if (k <= 0 || write_full(sk, buf, (size_t) k) < 0) {
+                        if (k <= 0 || vs_write_all(sk, buf, (size_t) k) < 0) {
                                 (void) shutdown(sk, SHUT_WR);
                                 in_open = false;
                         }
@@ -65,7 +53,7 @@ static int carry(int sk) {
                                 continue;
                         if (k <= 0)
                                 return 0;
-                        if (write_full(STDOUT_FILENO, buf, (size_t) k) < 0)
+                        if (vs_write_all(STDOUT_FILENO, buf, (size_t) k) < 0)
                                 return -EPIPE;
                 }
         }
@@ -102,7 +90,7 @@ int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
                 return vsctl_fail(&err);
         }
         (void) signal(SIGPIPE, SIG_IGN);
-        if (write_full(STDOUT_FILENO, RECEIVE_READY "\n", sizeof(RECEIVE_READY)) < 0) {
+        if (vs_write_all(STDOUT_FILENO, RECEIVE_READY "\n", sizeof(RECEIVE_READY)) < 0) {
                 close(sp[0]);
                 vs_err(&err, errno, "write to standard output");
                 return vsctl_fail(&err);

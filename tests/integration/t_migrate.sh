@@ -183,6 +183,17 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         h_clean_pages 2 lv1
 }
 
+# $T/holdcriu/criu: CRIU whose page server, once it touched
+# $T/holdcriu/started, waits for $T/holdcriu/go (a target's page server
+# that the dump waits for).
+hold_criu() {
+        mkdir -p "$T/holdcriu"
+        printf '%s\n' '#!/bin/sh' \
+                "if [ \"\$1\" = page-server ]; then touch '$T/holdcriu/started'; while [ ! -e '$T/holdcriu/go' ]; do sleep 0.1; done; fi" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/holdcriu/criu"
+        chmod +x "$T/holdcriu/criu"
+}
+
 # No pages of NAME staged on host K (a live move's page server), once its
 # receiving helper has ended.
 h_clean_pages() { # K NAME
@@ -198,11 +209,7 @@ h_clean_pages() { # K NAME
 test_migrate_live_page_server_link_cut() {
         needs_criu
         local ip pid0 cpid client p
-        mkdir -p "$T/holdcriu"
-        printf '%s\n' '#!/bin/sh' \
-                "if [ \"\$1\" = page-server ]; then touch '$T/holdcriu/started'; while [ ! -e '$T/holdcriu/go' ]; do sleep 0.1; done; fi" \
-                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/holdcriu/criu"
-        chmod +x "$T/holdcriu/criu"
+        hold_criu
         HOSTS_SHARED_LAN=1 HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
         host_client_up
         host_vsctl 1 create lv8 --privileged --start
@@ -251,11 +258,7 @@ test_migrate_live_page_server_link_cut() {
 test_migrate_live_source_killed_during_page_transfer() {
         needs_criu
         local pid0 client
-        mkdir -p "$T/holdcriu"
-        printf '%s\n' '#!/bin/sh' \
-                "if [ \"\$1\" = page-server ]; then touch '$T/holdcriu/started'; while [ ! -e '$T/holdcriu/go' ]; do sleep 0.1; done; fi" \
-                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/holdcriu/criu"
-        chmod +x "$T/holdcriu/criu"
+        hold_criu
         HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
         host_vsctl 1 create lv10 --privileged --start
         sleeper_start 1 lv10

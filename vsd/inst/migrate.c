@@ -361,19 +361,6 @@ struct page_link {
         int log;     /* its error output (a memfd) */
 };
 
-static int write_full(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return -1;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* In the helper: the session up and the target's page server waiting: 0;
  * else < 0 with why (an older vsd there: its vsctl's "unknown command"). */
 static int page_link_open(struct mig *m, struct page_link *pl, char *why, size_t len) {
@@ -441,7 +428,7 @@ static ssize_t page_link_pump(struct page_link *pl, int go, int ps, char *c) {
                         ssize_t k = read(from, buf, sizeof(buf));
                         if (k < 0 && errno == EINTR)
                                 continue;
-                        if (k <= 0 || write_full(to, buf, (size_t) k) < 0) {
+                        if (k <= 0 || vs_write_all(to, buf, (size_t) k) < 0) {
                                 (void) shutdown(ps, SHUT_RDWR);
                                 up = false;
                         }

@@ -85,19 +85,6 @@ static void status_text(int status, char *buf, size_t len) {
                 snprintf(buf, len, "was killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return -1;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* ---- the tee (source) --------------------------------------------------------- */
 
 struct ahead {
@@ -112,7 +99,7 @@ static int tee_match(struct ahead *a, struct ahead *b, int dump) {
         size_t n = a->n < b->n ? a->n : b->n;
         if (n == 0)
                 return 0;
-        if (memcmp(a->buf, b->buf, n) != 0 || write_all(dump, a->buf, n) < 0)
+        if (memcmp(a->buf, b->buf, n) != 0 || vs_write_all(dump, a->buf, n) < 0)
                 return -1;
         memmove(a->buf, a->buf + n, a->n - n);
         memmove(b->buf, b->buf + n, b->n - n);
@@ -147,8 +134,10 @@ static int tee_loop(int dump, int local, int remote) {
                                 continue;
                         if (k <= 0)
                                 return fault;
-                        if (!fault && (write_all(local, buf, (size_t) k) < 0 || write_all(remote, buf, (size_t) k) < 0))
-                                fault = from_remote.ended || errno == EPIPE ? TEE_LINK_LOST : TEE_FAULT;
+                        if (!fault && vs_write_all(local, buf, (size_t) k) < 0)
+                                fault = TEE_FAULT;
+                        if (!fault && vs_write_all(remote, buf, (size_t) k) < 0)
+                                fault = TEE_LINK_LOST;
                 }
                 for (int s = 1; s <= 2; s++) {
                         struct ahead *a = s == 1 ? &from_local : &from_remote;
