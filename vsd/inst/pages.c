@@ -26,6 +26,7 @@
 #include "base/util.h"
 #include "vsd/conf/settings.h"
 #include "vsd/core/ops.h"
+#include "vsd/core/syscalls.h"
 #include "vsd/core/work.h"
 #include "vsd/inst/instance.h"
 
@@ -191,8 +192,16 @@ int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_
         if (t->tee == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 (void) signal(SIGPIPE, SIG_IGN);
-                close(d[0]);
-                _exit(tee_loop(d[1], l[1], remote));
+                /* its three sockets alone: a copy of any other (the
+                 * link's far end, the helper's) would keep an end from
+                 * being heard */
+                int hi[3] = { fcntl(d[1], F_DUPFD_CLOEXEC, 10), fcntl(l[1], F_DUPFD_CLOEXEC, 10),
+                              fcntl(remote, F_DUPFD_CLOEXEC, 10) };
+                for (int k = 0; k < 3; k++)
+                        if (hi[k] < 0 || dup3(hi[k], 3 + k, O_CLOEXEC) < 0)
+                                _exit(TEE_FAULT);
+                (void) sys_close_range(6, ~0U, 0);
+                _exit(tee_loop(3, 4, 5));
         }
         int e = errno;
         close(d[1]);
