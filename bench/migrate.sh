@@ -16,7 +16,8 @@
 # parents and namespaces, removed at exit.  Writes
 # bench/results/migrate.{md,json}.
 #
-# Usage: bench/migrate.sh BUILD_DIR     (as root; CRIU from make deps, sshd)
+# Usage: bench/migrate.sh BUILD_DIR     (as root; CRIU from make deps, sshd;
+#        MIG_KEEP=1 keeps the directory of a failed run)
 set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
@@ -37,8 +38,13 @@ T=$(mktemp -d /var/tmp/vsd-bench-mig.XXXXXX)
 VSD_CG=vsd-bench-mig-$$
 export T VSD_CG
 cleanup() {
+        local rc=$?
         hosts_down || echo "bench/migrate.sh: the hosts left something behind (see above)" >&2
-        rm -rf "$T"
+        if [ "$rc" -ne 0 ] && [ "${MIG_KEEP:-0}" = 1 ]; then
+                echo "bench/migrate.sh: kept $T" >&2
+        else
+                rm -rf "$T"
+        fi
 }
 trap cleanup EXIT
 set -e

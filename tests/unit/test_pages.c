@@ -3,7 +3,8 @@
  * local page server (a script that keeps what it is sent and answers "OK"
  * to "END"): what the dump sends reaches both sides; the dump hears an
  * answer only once both gave it; answers that differ, and the target's
- * side ending early, fail with what happened and end the dump's stream.
+ * side ending early, fail with what happened and end the dump's stream;
+ * the post-dump action waits for the local one's end.
  * And which images are the page server's. */
 
 #include <errno.h>
@@ -93,6 +94,7 @@ int main(void) {
         r = round_trip(criu, dir, "OK", heard, sizeof(heard), &err);
         CHECK("both answered the same", r == 0, "%d %s", r, err.msg);
         CHECK("the dump hears the answer", streq(heard, "OK"), "heard '%s'", heard);
+        CHECK("the commit may go on once the local one ended", pages_wait_local(dir) == 0, " ");
         _cleanup_free_ char *text = NULL;
         CHECK("the local copy", vs_read_file(got, 4096, &text, NULL) >= 0 && streq(text, "pages...END"), "%s",
               text ? text : "(none)");

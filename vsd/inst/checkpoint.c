@@ -1861,7 +1861,13 @@ int ckpt_commit_main(const char *inst_dir) {
         char tmp[700], fin[700];
         path_in(inst_dir, CKPT_TMP, tmp, sizeof(tmp));
         path_in(inst_dir, INST_CHECKPOINT_DIR, fin, sizeof(fin));
-        int r = fsync_tree(tmp);
+        /* the pages teed here (a live move's page server) complete */
+        int r = pages_wait_local(tmp);
+        if (r < 0) {
+                fprintf(stderr, "vsd: the local page server has not finished in %s: %s\n", tmp, strerror(-r));
+                return -1;
+        }
+        r = fsync_tree(tmp);
         if (r < 0) {
                 fprintf(stderr, "vsd: sync %s: %s\n", tmp, strerror(-r));
                 return -1;

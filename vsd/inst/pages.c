@@ -37,6 +37,17 @@
 /* how long a claim waits for the page server's end (its answer came
  * before its exit) */
 #define CLAIM_WAIT_MS 30000
+/* in the dump's directory while the local page server may still write:
+ * CRIU hears its last answer before it has closed its images (its pagemap
+ * is buffered), and runs the post-dump action then */
+#define LOCAL_PENDING ".page-server-pending"
+#define LOCAL_WAIT_MS 30000
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
 
 bool pages_image_name(const char *leaf) {
         size_t n = strlen(leaf);
@@ -116,7 +127,7 @@ static int tee_match(struct ahead *a, struct ahead *b, int dump) {
  * its answers already). */
 #define TEE_FAULT 1
 #define TEE_LINK_LOST 2
-static int tee_loop(int dump, int local, int remote) {
+static int tee_loop(int dump, int local, int remote, const char *pending) {
         static struct ahead from_local, from_remote;
         char buf[65536];
         int fault = 0;
@@ -147,9 +158,13 @@ static int tee_loop(int dump, int local, int remote) {
                         ssize_t k = a->n < sizeof(a->buf) ? read(p[s].fd, a->buf + a->n, sizeof(a->buf) - a->n) : -1;
                         if (k < 0 && errno == EINTR)
                                 continue;
-                        if (k <= 0)
+                        if (k <= 0) {
                                 a->ended = true; /* told to end, or gone */
-                        else
+                                /* the local one closes its images before
+                                 * its socket: the commit may go on */
+                                if (s == 1 && !fault && a->n == 0)
+                                        (void) unlink(pending);
+                        } else
                                 a->n += (size_t) k;
                 }
                 if (!fault && tee_match(&from_local, &from_remote, dump) < 0)
@@ -178,6 +193,16 @@ int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_
                 close(d[1]);
                 return vs_err(err, e, "make the page server's socket");
         }
+        char pending[600];
+        snprintf(pending, sizeof(pending), "%s/" LOCAL_PENDING, dir);
+        int r = vs_write_atomic(pending, "", 0, 0600);
+        if (r < 0) {
+                close(d[0]);
+                close(d[1]);
+                close(l[0]);
+                close(l[1]);
+                return vs_err(err, -r, "write %s", pending);
+        }
         t->local = page_server_spawn(criu, l[0], dir);
         if (t->local < 0) {
                 int e = errno;
@@ -201,7 +226,7 @@ int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_
                         if (hi[k] < 0 || dup3(hi[k], 3 + k, O_CLOEXEC) < 0)
                                 _exit(TEE_FAULT);
                 (void) sys_close_range(6, ~0U, 0);
-                _exit(tee_loop(3, 4, 5));
+                _exit(tee_loop(3, 4, 5, pending));
         }
         int e = errno;
         close(d[1]);
@@ -242,6 +267,18 @@ int pages_tee_end(struct pages_tee *t, vs_error *err) {
                 t->local = -1;
         }
         return r;
+}
+
+int pages_wait_local(const char *dir) {
+        char pending[700];
+        snprintf(pending, sizeof(pending), "%s/" LOCAL_PENDING, dir);
+        for (uint64_t end = mono_ms() + LOCAL_WAIT_MS; access(pending, F_OK) == 0;) {
+                if (mono_ms() > end)
+                        return -ETIMEDOUT;
+                struct timespec ts = { 0, 2 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        return 0;
 }
 
 /* ---- receiving (target) ------------------------------------------------------- */
@@ -365,11 +402,6 @@ int pages_receive(struct vsd *v, const char *name, int fd, struct op **ret_op, v
 
 /* ---- the import's claim (target) ------------------------------------------------ */
 
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_error *err) {
         char staging[600], took[700], path[800];

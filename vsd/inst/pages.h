@@ -55,6 +55,11 @@ int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_
 /* After the dump (its socket closed): both ended. */
 int pages_tee_end(struct pages_tee *t, vs_error *err);
 
+/* In the post-dump action (the instance still frozen): wait until the
+ * local page server has closed its images in dir (a dump without one
+ * returns at once).  -ETIMEDOUT after 30 s: the commit must not go on. */
+int pages_wait_local(const char *dir);
+
 /* The target's side: receive the pages of the instance name (not here)
  * through fd (taken), a socket whose peer carries CRIU's page-server
  * protocol, into the staging directory.  An operation ("receive-pages"). */
