@@ -158,13 +158,9 @@ static int tee_loop(int dump, int local, int remote, const char *pending) {
                         ssize_t k = a->n < sizeof(a->buf) ? read(p[s].fd, a->buf + a->n, sizeof(a->buf) - a->n) : -1;
                         if (k < 0 && errno == EINTR)
                                 continue;
-                        if (k <= 0) {
+                        if (k <= 0)
                                 a->ended = true; /* told to end, or gone */
-                                /* the local one closes its images before
-                                 * its socket: the commit may go on */
-                                if (s == 1 && !fault && a->n == 0)
-                                        (void) unlink(pending);
-                        } else
+                        else
                                 a->n += (size_t) k;
                 }
                 if (!fault && tee_match(&from_local, &from_remote, dump) < 0)
@@ -175,6 +171,12 @@ static int tee_loop(int dump, int local, int remote, const char *pending) {
                         fault = from_remote.ended ? TEE_LINK_LOST : TEE_FAULT;
                 if (!fault && from_remote.ended && !from_local.ended)
                         fault = TEE_LINK_LOST;
+                /* the local one closes its images before its socket, and
+                 * all it answered was heard: the commit may go on */
+                if (!fault && from_local.ended && from_local.n == 0 && pending) {
+                        (void) unlink(pending);
+                        pending = NULL;
+                }
                 /* a dump waiting for an answer that cannot come any more
                  * hears the end instead */
                 if (fault || (from_local.ended && from_local.n == 0) || (from_remote.ended && from_remote.n == 0))
