@@ -137,6 +137,13 @@ static void marker_write(struct mig *m, const char *phase) {
                 log_warn("Failed to write %s: %s, ignoring", m->marker, strerror(-r));
 }
 
+/* What the instance is busy with (NULL: nothing); runs: it runs untouched
+ * meanwhile, exec goes on. */
+static void set_busy(struct instance *i, const char *what, bool runs) {
+        snprintf(i->busy, sizeof(i->busy), "%s", what ? what : "");
+        i->busy_runs = what && runs;
+}
+
 /* ---- in the helper ----------------------------------------------------------- */
 
 /* Start SSH HOST args... with stdin from in (-1: /dev/null), its output
@@ -690,7 +697,7 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
 /* live: it ended without the target having it, with m->failure */
 static void live_failed(struct mig *m) {
         struct instance *i = m->i;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         log_err("%s", m->failure.msg);
         if (m->dump != DUMP_DONE) {
                 /* never dumped, or CRIU resumed it: it runs on as it was */
@@ -711,7 +718,7 @@ static void live_failed(struct mig *m) {
 static void live_done(struct mig *m, int result, const vs_error *werr) {
         m->work_done = true;
         if (result >= 0 && m->dump == DUMP_DONE) {
-                m->i->busy[0] = '\0';
+                set_busy(m->i, NULL, false);
                 moved(m);
                 return;
         }
@@ -730,7 +737,7 @@ static void live_done(struct mig *m, int result, const vs_error *werr) {
  * down by now (the stop ended), it runs here again */
 static void precopy_failed(struct mig *m) {
         struct instance *i = m->i;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         log_err("%s", m->failure.msg);
         if (inst_is_down(i)) {
                 vs_error serr = { 0 };
@@ -746,7 +753,7 @@ static void precopy_failed(struct mig *m) {
 static void precopy_done(struct mig *m, int result, const vs_error *werr) {
         m->work_done = true;
         if (result >= 0 && !m->stopping && m->failure.code == 0) {
-                m->i->busy[0] = '\0';
+                set_busy(m->i, NULL, false);
                 moved(m);
                 return;
         }
@@ -773,7 +780,7 @@ static void mig_done(void *userdata, int result, const vs_error *werr) {
                 precopy_done(m, result, werr);
                 return;
         }
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         if (result >= 0) {
                 moved(m);
                 return;
@@ -800,7 +807,7 @@ static int op_cancel_cb(void *userdata, vs_error *err) {
 static void copy_begin(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
-        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        set_busy(i, "it is being moved to another host", false);
         int r = inst_release_disk(i, &err);
         if (r >= 0)
                 r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
@@ -813,7 +820,7 @@ static void copy_begin(struct mig *m) {
 /* live: the dump has ended (ckpt_take's waiter) */
 static void on_dumped(struct mig *m, int result, const vs_error *err) {
         struct instance *i = m->i;
-        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        set_busy(i, "it is being moved to another host", false);
         if (result >= 0 && i->state != INST_CHECKPOINTED) {
                 /* it ended otherwise meanwhile (a halt from inside) */
                 vs_error e = { 0 };
@@ -850,7 +857,7 @@ static void precopy_stopped(struct mig *m, int result, const vs_error *err) {
         struct instance *i = m->i;
         vs_error e = { 0 };
         m->stopping = false;
-        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        set_busy(i, "it is being moved to another host", false);
         if (result >= 0 && !inst_is_down(i))
                 result = vs_err_msg(&e, EIO, "it is %s after its stop", inst_state_name(i->state));
         else if (result < 0)
@@ -897,7 +904,7 @@ static int on_precopied(struct loop_source *src, int fd, uint32_t events, void *
         m->stop_ms = now_ms();
         m->stopw.done = on_stopped;
         m->stopping = true;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         vs_error err = { 0 };
         int r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, &err);
         if (r > 0)
@@ -942,7 +949,7 @@ static int on_ready(struct loop_source *src, int fd, uint32_t events, void *user
         if (k != 1)
                 return 0; /* the helper ended before: mig_done() says why */
         /* the dump's operation makes it busy in its own words */
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         m->dump = DUMP_RUNNING;
         vs_progress_phase(op_progress(m->op), VS_PHASE_CHECKPOINT, true);
         m->stop_ms = now_ms();
@@ -978,7 +985,9 @@ static int helper_begin(struct mig *m, work_fn fn, loop_fd_cb on_ready_fn, vs_er
         /* from here on mig_done() comes, whatever happens */
         if (loop_add_fd(i->vsd->loop, m->ready, EPOLLIN, on_ready_fn, m, &m->ready_src) < 0)
                 (void) work_cancel(i->vsd, m->work_id);
-        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        /* the pre-copy leaves it running as ever; a live move's session
+         * is made while it runs, but its dump comes at any moment */
+        set_busy(i, "it is being moved to another host", fn == mig_run_precopy);
         op_set_cancel(m->op, op_cancel_cb, m);
         return 0;
 }
@@ -1008,7 +1017,7 @@ static void proceed(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
         int r;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         if (!m->was_running) {
                 copy_begin(m);
                 return;
@@ -1052,7 +1061,7 @@ static void tmpl_done(void *userdata, int result, const vs_error *werr) {
         vs_error err = *werr;
         vs_err_prefix(&err, "Failed to move '%s' to %s", m->name, m->host);
         log_err("%s", err.msg);
-        m->i->busy[0] = '\0';
+        set_busy(m->i, NULL, false);
         (void) unlink(m->marker);
         op_finish(m->op, result, &err);
         mig_free(m);
@@ -1110,7 +1119,7 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
          * killed now: the marker's instance runs on, mig_recover) */
         r = work_start(v, m->work_id, tmpl_run, m, -EBADF, tmpl_done, m, err);
         if (r >= 0) {
-                snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+                set_busy(i, "it is being moved to another host", m->was_running);
                 op_set_cancel(m->op, op_cancel_cb, m);
                 if (ret_op)
                         *ret_op = m->op;
@@ -1213,7 +1222,7 @@ static void rec_restore(struct instance *i, bool unlocked_mounts) {
 static void ask_done(void *userdata, int result, const vs_error *werr) {
         struct mig *m = userdata;
         struct instance *i = m->i;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         (void) unlink(m->marker);
         if (result >= 0) {
                 vs_error err = { 0 };
@@ -1251,7 +1260,7 @@ static void rec_settle(struct mig *m) {
                 ask_done(m, -EIO, &e);
                 return;
         }
-        snprintf(i->busy, sizeof(i->busy), "%s", "its interrupted move is being settled");
+        set_busy(i, "its interrupted move is being settled", false);
         log_info("Instance %s: asking %s whether it runs there (its live move was interrupted by vsd's end)", m->name,
                  m->host);
 }
