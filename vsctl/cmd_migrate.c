@@ -4,7 +4,8 @@
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
  * as an operation; followed here, the downtime (live: the frozen window
- * and the whole move's time) printed at the end.
+ * and the whole move's time; a cold move's pre-copy: the bytes copied
+ * while it ran and once down) printed at the end, its phases followed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -88,7 +89,19 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                 json_decref(final);
                 return VSCTL_EXIT_OK;
         }
-        printf("%s moved to %s: down for %.2f s\n", name, host, json_is_integer(d) ? (double) json_integer_value(d) / 1000 : 0.0);
+        /* a running image went while it ran: what went then and once down */
+        json_t *t = json_object_get(details, "total_ms"), *pre = json_object_get(details, "precopy_bytes"),
+               *fin = json_object_get(details, "final_bytes");
+        printf("%s moved to %s: down for %.2f s", name, host, json_is_integer(d) ? (double) json_integer_value(d) / 1000 : 0.0);
+        if (json_is_integer(t))
+                printf(", %.2f s in all", (double) json_integer_value(t) / 1000);
+        if (json_is_integer(pre) && json_is_integer(fin)) {
+                char a[16], b[16];
+                out_size((uint64_t) json_integer_value(pre), a, sizeof(a));
+                out_size((uint64_t) json_integer_value(fin), b, sizeof(b));
+                printf(" (%s copied while it ran, %s once down)", a, b);
+        }
+        putchar('\n');
         json_decref(final);
         return VSCTL_EXIT_OK;
 }
