@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl migrate NAME HOST [--cold | --live [--unlocked-mounts]] [--no-send-template] [--detach] [--json]
+ *   vsctl migrate NAME HOST [--cold [--no-precopy] | --live [--unlocked-mounts]] [--no-send-template] [--detach]
+ *                 [--json]
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
  * as an operation; followed here, the downtime (live: the frozen window
@@ -16,18 +17,19 @@
 #include "vsctl/vsctl.h"
 
 int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND };
+        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND, OPT_NO_PRECOPY };
         static const struct option opts[] = {
                 { "cold", no_argument, NULL, OPT_COLD },
                 { "live", no_argument, NULL, OPT_LIVE },
                 { "detach", no_argument, NULL, OPT_DETACH },
                 { "unlocked-mounts", no_argument, NULL, OPT_UNLOCKED },
                 { "no-send-template", no_argument, NULL, OPT_NO_SEND },
+                { "no-precopy", no_argument, NULL, OPT_NO_PRECOPY },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
-        bool live = false, cold = false, detach = false, unlocked = false, no_send = false;
+        bool live = false, cold = false, detach = false, unlocked = false, no_send = false, no_precopy = false;
         int c, ex;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
@@ -42,11 +44,15 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                         detach = true;
                 if (c == OPT_NO_SEND)
                         no_send = true;
+                if (c == OPT_NO_PRECOPY)
+                        no_precopy = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 2, 2)))
                 return ex;
         if (live && cold)
                 return vsctl_usage_error(argv[0], "--cold and --live exclude each other");
+        if (no_precopy && live)
+                return vsctl_usage_error(argv[0], "--no-precopy is for a cold move");
         if (unlocked && !live)
                 return vsctl_usage_error(argv[0], "--unlocked-mounts is for a live move (--live)");
         const char *name = argv[optind], *host = argv[optind + 1];
@@ -54,7 +60,8 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
         json_t *body = json_object();
         if (!body || !vsctl_set(body, "host", json_string(host)) || (live && !vsctl_set(body, "live", json_true())) ||
             (unlocked && !vsctl_set(body, "unlocked_mounts", json_true())) ||
-            (no_send && !vsctl_set(body, "send_template", json_false())))
+            (no_send && !vsctl_set(body, "send_template", json_false())) ||
+            (no_precopy && !vsctl_set(body, "precopy", json_false())))
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         json_t *op = NULL, *final = NULL;
         if (vsctl_call(ctx, "POST", vsctl_instance_path(name, "migrate"), body, &op, &err) < 0)

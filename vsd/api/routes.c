@@ -1249,10 +1249,10 @@ static void post_template_import(struct ctx *c) {
 }
 
 /* POST /v1/instances/NAME/migrate {"host": "[user@]host", "live": bool,
- * "unlocked_mounts": bool}: 202 with the operation at once (follow it);
- * cold unless live. */
+ * "unlocked_mounts": bool, "send_template": bool, "precopy": bool}: 202
+ * with the operation at once (follow it); cold unless live. */
 static void post_migrate(struct ctx *c) {
-        static const char *const known[] = { "host", "cold", "live", "unlocked_mounts", "send_template", NULL };
+        static const char *const known[] = { "host", "cold", "live", "unlocked_mounts", "send_template", "precopy", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
@@ -1268,7 +1268,8 @@ static void post_migrate(struct ctx *c) {
         }
         struct mig_options o = { .live = json_is_true(json_object_get(obj, "live")),
                                  .unlocked_mounts = json_is_true(json_object_get(obj, "unlocked_mounts")),
-                                 .no_send_template = json_is_false(json_object_get(obj, "send_template")) };
+                                 .no_send_template = json_is_false(json_object_get(obj, "send_template")),
+                                 .no_precopy = json_is_false(json_object_get(obj, "precopy")) };
         if (o.live && json_is_true(json_object_get(obj, "cold"))) {
                 vs_err_msg(&err, EINVAL, "a move is either cold or live");
                 goto fail;

@@ -1098,7 +1098,8 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->go = m->ready = -EBADF;
         /* a running image goes while it runs, then what changed; a
          * directory layer goes whole once stopped */
-        m->precopy = !o->live && m->was_running && stor_backend_of(i->cfg.storage.backend) == STOR_IMAGE;
+        m->precopy = !o->live && !o->no_precopy && m->was_running &&
+                     stor_backend_of(i->cfg.storage.backend) == STOR_IMAGE;
         if (m->precopy) {
                 void *c = mmap(NULL, sizeof(*m->counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
                 if (c == MAP_FAILED) {
