@@ -33,8 +33,7 @@ def wait(pred, secs=120):
 
 vsctl("h1", "create", "cold", "--disk", disk, "--start")
 vsctl("h1", "exec", "cold", "--", "sh", "-c",
-      f"dd if=/dev/urandom of=/root/data bs=1M count=190 2>/dev/null && "
-      f"dd if=/dev/urandom of=/root/chg bs=1M count={change} 2>/dev/null && sync")
+      "dd if=/dev/urandom of=/root/data bs=1M count=200 2>/dev/null && sync")
 rows = {"pre-copy": [], "whole copy": []}
 where = "h1"
 for run in range(runs):
@@ -43,9 +42,15 @@ for run in range(runs):
         args = ["migrate", "cold", dst, "--cold", "--detach"] + (["--no-precopy"] if mode == "whole copy" else [])
         op = vsctl(where, *args).strip()
         if mode == "pre-copy":
-            wait(lambda: phase(where, op) == "pre-copy")
+            # once most of it went: the start of /root/data (early in the
+            # image, read already) rewritten
+            def far():
+                o = json.loads(vsctl(where, "--json", "op", "show", op))
+                p = o.get("progress", {})
+                return p.get("phase") == "pre-copy" and p.get("done", 0) * 10 >= p.get("total", 1) * 6
+            wait(far)
             vsctl(where, "exec", "cold", "--", "sh", "-c",
-                  f"dd if=/dev/urandom of=/root/chg bs=1M count={change} conv=notrunc 2>/dev/null && sync")
+                  f"dd if=/dev/urandom of=/root/data bs=1M count={change} conv=notrunc 2>/dev/null && sync")
             if phase(where, op) != "pre-copy":
                 raise SystemExit("the change came after the pre-copy: slow VSD_TEST_COPY_BPS down")
         final = json.loads(vsctl(where, "--json", "op", "wait", op))
@@ -68,6 +73,7 @@ with open(f"{out}/migrate-cold.md", "w") as f:
             f"during the pre-copy; copies paced at {bps or 'full speed'} a second; medians of {runs}.\n\n"
             "| path | down | whole move | sent while it ran | sent once down |\n|---|---|---|---|---|\n")
     for m, v in med.items():
-        f.write(f"| {m} | {v['downtime_ms'] / 1000:.2f} s | {v['total_ms'] / 1000:.2f} s "
-                f"| {v['precopy_bytes'] / 2**20:.1f} MiB | {v['final_bytes'] / 2**20:.1f} MiB |\n")
+        sent = (f"{v['precopy_bytes'] / 2**20:.1f} MiB | {v['final_bytes'] / 2**20:.1f} MiB" if v["precopy_bytes"]
+                else "- | all of it")
+        f.write(f"| {m} | {v['downtime_ms'] / 1000:.2f} s | {v['total_ms'] / 1000:.2f} s | {sent} |\n")
 print(open(f"{out}/migrate-cold.md").read())

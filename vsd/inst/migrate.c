@@ -890,19 +890,26 @@ static void precopy_stopped(struct mig *m, int result, const vs_error *err) {
 
 static void on_stopped(struct inst_waiter *w, int result, const vs_error *err);
 
+/* The helper's byte on the ready pipe: 1 when it came, 0 when the helper
+ * ended without it (the pipe gone either way), -EINTR to be called again. */
+static int ready_read(struct mig *m, int fd) {
+        char c;
+        ssize_t k = read(fd, &c, 1);
+        if (k < 0 && errno == EINTR)
+                return -EINTR;
+        loop_remove(m->ready_src);
+        m->ready_src = NULL;
+        safe_close(&m->ready);
+        return k == 1;
+}
+
 /* pre-copy: the first pass went; the instance is stopped now */
 static int on_precopied(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct mig *m = userdata;
         struct instance *i = m->i;
-        char c;
-        ssize_t k = read(fd, &c, 1);
-        if (k < 0 && errno == EINTR)
-                return 0;
-        loop_remove(m->ready_src);
-        m->ready_src = NULL;
-        safe_close(&m->ready);
-        if (k != 1)
-                return 0; /* the helper ended before: mig_done() says why */
+        int k = ready_read(m, fd);
+        if (k <= 0)
+                return 0; /* not yet, or the helper ended before: mig_done() says why */
         vs_progress_phase(op_progress(m->op), VS_PHASE_STOPPING, false);
         /* a daemon killed from here on finds it down: started again */
         marker_write(m, "copy");
@@ -944,15 +951,9 @@ static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
 static int on_ready(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct mig *m = userdata;
         struct instance *i = m->i;
-        char c;
-        ssize_t k = read(fd, &c, 1);
-        if (k < 0 && errno == EINTR)
-                return 0;
-        loop_remove(m->ready_src);
-        m->ready_src = NULL;
-        safe_close(&m->ready);
-        if (k != 1)
-                return 0; /* the helper ended before: mig_done() says why */
+        int k = ready_read(m, fd);
+        if (k <= 0)
+                return 0; /* not yet, or the helper ended before: mig_done() says why */
         /* the dump's operation makes it busy in its own words */
         set_busy(i, NULL, false);
         m->dump = DUMP_RUNNING;
