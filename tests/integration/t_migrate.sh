@@ -155,7 +155,8 @@ test_migrate_cold_final_pass_cut() {
         local id sshd p final
         VSD_TEST_COPY_BPS=2M hosts_up 2
         host_vsctl 1 create mv6 --disk 1G --start
-        host_vsctl 1 exec mv6 -- sh -c 'echo kept >/root/data && sync'
+        # (a pre-copy of seconds at this pace: the writes below land during it)
+        host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
         id=$(host_vsctl 1 migrate mv6 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         # enough that changes for the final pass to take seconds
@@ -187,7 +188,8 @@ test_migrate_cold_precopy_daemon_killed() {
         local id phase
         VSD_TEST_COPY_BPS=2M hosts_up 2
         host_vsctl 1 create mv7 --disk 1G --start
-        host_vsctl 1 exec mv7 -- sh -c 'echo kept >/root/data && sync'
+        # (a pre-copy of seconds at this pace: the writes below land during it)
+        host_vsctl 1 exec mv7 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
         for phase in pre-copy 'final copy'; do
                 id=$(host_vsctl 1 migrate mv7 h2 --cold --detach)
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
