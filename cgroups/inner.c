@@ -264,7 +264,9 @@ int cg_unshare_ns_at_root(struct cg_manager *m, vs_error *err) {
         if (r < 0)
                 return vs_err(err, -r, "read /proc/self/cgroup");
 
-        /* each hierarchy's root: <parent>'s fd, one ".." per component */
+        /* each hierarchy's root: <parent> opened again by its path (a
+         * helper of work.h keeps none of the manager's fds), one ".." per
+         * component */
         unsigned depth = 1;
         for (const char *p = m->parent; *p; p++)
                 depth += *p == '/';
@@ -276,7 +278,7 @@ int cg_unshare_ns_at_root(struct cg_manager *m, vs_error *err) {
                 const struct cg_hier *h = &m->hier[i];
                 const char *ctrl = hier_ctrl(h);
                 char own[4096];
-                int fd = dup(h->parent_fd);
+                int fd = open(h->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 for (unsigned k = 0; k < depth && fd >= 0; k++) {
                         int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                         close(fd);

@@ -205,11 +205,15 @@ const struct vsctl_command vsctl_commands[] = {
           "  --name NEW          import as NEW: a copy with its own name, MAC, pool address,\n"
           "                      filesystem UUID and machine-id (not for a checkpoint)\n"
           "  --json              print the new instance as JSON\n" },
-        { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh", "NAME HOST [--cold | --live [--unlocked-mounts] [--no-page-server]] [--no-send-template]",
+        { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh",
+          "NAME HOST [--cold [--no-precopy] | --live [--unlocked-mounts] [--no-page-server]] [--no-send-template]",
           "HOST is an ssh destination ([user@]host) where vsctl talks to that host's vsd.\n"
-          "Cold: a running instance is stopped, its archive sent into 'vsctl import -'\n"
-          "there, started there with the same name, addresses, MAC and limits, then\n"
-          "removed here; prints how long it was down.  Live: checkpointed instead of\n"
+          "Cold: a running instance's image is sent into 'vsctl import -' there while it\n"
+          "runs, then it is stopped and only what changed goes; it is started there with\n"
+          "the same name, addresses, MAC and limits, then removed here; prints how long\n"
+          "it was down, the whole move's time and the bytes sent (a directory layer goes\n"
+          "whole once stopped).  The progress names the phase (pre-copy, stopping, final\n"
+          "copy, starting on target; live: checkpoint, copy, restore on target).  Live: checkpointed instead of\n"
           "stopped and restored there, its processes, memory and TCP connections kept;\n"
           "prints how long it was frozen; its memory goes to the target's CRIU page server\n"
           "while it is dumped (over a second ssh session), or with the archive when the\n"
@@ -217,6 +221,7 @@ const struct vsctl_command vsctl_commands[] = {
           "target keeps nothing of it.  A target without the instance's template gets it\n"
           "first (before anything stops); one with another build of it refuses.\n"
           "  --cold              a cold move (the default)\n"
+          "  --no-precopy        cold: stop it first and send the whole image\n"
           "  --live              a live move (CRIU; a running instance)\n"
           "  --unlocked-mounts   live, unprivileged: accept its restore there with unlocked\n"
           "                      mounts, as 'vsctl restore --unlocked-mounts'\n"

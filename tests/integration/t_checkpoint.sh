@@ -65,6 +65,26 @@ test_checkpoint_processes_and_memory_survive() {
         assert_eq "$(criu_tables ck1)" 0 "CRIU tables left in the instance"
 }
 
+# CRIU mounts cgroupfs for itself, at dump and at restore.  A cgroup2
+# mount made in the host's cgroup namespace applies its options to the one
+# cgroup2 superblock: a plain one takes nsdelegate and memory_recursiveprot
+# off the host's /sys/fs/cgroup (a pure v2 host's mount has them; this
+# hybrid host's unified mount has none, where the test checks nothing new).
+test_checkpoint_keeps_host_cgroup2_options() {
+        needs_criu
+        local before
+        before=$(host_cgroup2_opts)
+        [ -n "$before" ] || { note "no cgroup2 mount on this host"; return 0; }
+        note "host cgroup2 mounts: $(tr '\n' ';' <<<"$before")"
+        vsctl create ckopt --start
+        console_settled ckopt
+        vsctl checkpoint ckopt
+        assert_eq "$(host_cgroup2_opts)" "$before" "cgroup2 options after the dump"
+        vsctl restore ckopt --unlocked-mounts
+        assert_eq "$(inst_state ckopt)" running "state after restore"
+        assert_eq "$(host_cgroup2_opts)" "$before" "cgroup2 options after the restore"
+}
+
 test_checkpoint_console_shell_answers() {
         needs_criu
         vsctl create ck2 --start

@@ -30,7 +30,7 @@ test_migrate_cold_moves_a_running_instance() {
         ip=$(host_vsctl 1 --json info mv1 | json .ip)
         out=$(host_vsctl 1 migrate mv1 h2 --cold)
         note "$out"
-        assert_match "$out" "^mv1 moved to h2: down for [0-9.]+ s$" "what migrate prints"
+        assert_match "$out" "^mv1 moved to h2: down for [0-9.]+ s, [0-9.]+ s in all \\([0-9.]+[KMGT]? copied while it ran, [0-9.]+[KMGT]? once down\\)$" "what migrate prints"
         assert_eq "$(h_state 2 mv1)" running "state on the target"
         assert_eq "$(host_vsctl 2 exec mv1 -- cat /root/data)" moved-data "data on the target"
         assert_eq "$(host_vsctl 2 --json info mv1 | json .mac)" "$mac" "MAC on the target"
@@ -88,6 +88,127 @@ test_migrate_link_cut_midway() {
         host_vsctl 1 exec mv3 -- test -s /root/blob
         wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q mv3"
         h_clean 2 mv3
+}
+
+# ---- the pre-copy: the image goes while it runs ------------------------------
+
+# The phase of operation ID on host K ("" while it has none).
+op_phase() { # K ID
+        host_vsctl "$1" --json op show "$2" | jq -r '.progress.phase // ""'
+}
+
+# The cold move of a running instance copies its image while it runs:
+# what it writes, removes and plants meanwhile (a new file, a changed one,
+# a deleted one, a symbolic link out and a FIFO) is what runs on the
+# target; only what changed goes once it is down, and the downtime is a
+# part of the move.
+# timeout test_migrate_cold_precopy_takes_what_changed 300
+test_migrate_cold_precopy_takes_what_changed() {
+        local id final shadow
+        VSD_TEST_COPY_BPS=3M hosts_up 2
+        host_vsctl 1 create mv5 --disk 1G --start
+        host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null &&
+                echo before >/root/data && echo doomed >/root/gone && sync'
+        shadow=$(sha256sum /etc/shadow)
+        id=$(host_vsctl 1 migrate mv5 h2 --cold --detach)
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+        assert_match "$(host_vsctl 1 op show "$id")" "migrate of mv5 making h2: running, pre-copy" "op show during the pre-copy"
+        # it runs, and writes, while its image goes: a file read already
+        # (the blob, written first, lies early in the image) rewritten once
+        # most of the image went, and new ones
+        wait_for -t 120 sh -c "'$B/vsctl' --socket '$(host_socket 1)' --json op show $id |
+                jq -e '.progress.phase == \"pre-copy\" and .progress.done * 10 >= .progress.total * 6' >/dev/null"
+        host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 conv=notrunc 2>/dev/null &&
+                sha256sum /root/blob >/root/blob.sum &&
+                dd if=/dev/urandom of=/root/late bs=64k count=40 2>/dev/null &&
+                sha256sum /root/late >/root/late.sum && echo after >/root/data && rm /root/gone &&
+                ln -s /etc/shadow /root/link && mkfifo /root/fifo && sync'
+        assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        final=$(host_vsctl 1 --json op wait "$id")
+        note "$(echo "$final" | jq -c .details)"
+        assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
+        assert_eq "$(h_state 2 mv5)" running "state on the target"
+        host_vsctl 2 exec mv5 -- sha256sum -c /root/late.sum >/dev/null || fail "the file written during the move differs"
+        assert_eq "$(host_vsctl 2 exec mv5 -- cat /root/data)" after "a file changed during the move"
+        host_vsctl 2 exec mv5 -- test ! -e /root/gone || fail "a file removed during the move is there"
+        assert_eq "$(host_vsctl 2 exec mv5 -- readlink /root/link)" /etc/shadow "the symbolic link"
+        host_vsctl 2 exec mv5 -- test -p /root/fifo || fail "the FIFO is not a FIFO on the target"
+        host_vsctl 2 exec mv5 -- sha256sum -c /root/blob.sum >/dev/null || fail "the file rewritten during the move differs"
+        assert_eq "$(sha256sum /etc/shadow)" "$shadow" "the host's file the link names"
+        # only what changed went once it was down; it was down for a
+        # part of the move
+        local pre fin down total
+        pre=$(echo "$final" | json .details.precopy_bytes)
+        fin=$(echo "$final" | json .details.final_bytes)
+        down=$(echo "$final" | json .details.downtime_ms)
+        total=$(echo "$final" | json .details.total_ms)
+        # the rewritten blob (16 MiB) went again, not the whole image
+        [ "$fin" -ge $((8 << 20)) ] && [ "$fin" -lt "$pre" ] || fail "final pass $fin bytes after a pre-copy of $pre"
+        [ "$down" -lt "$total" ] || fail "down $down ms of a move of $total ms"
+        h_clean 1 mv5
+}
+
+# The link is cut while what changed goes (the instance down): it runs on
+# the source again, and the target keeps nothing of what came before.
+# timeout test_migrate_cold_final_pass_cut 300
+test_migrate_cold_final_pass_cut() {
+        local id sshd p final
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        host_vsctl 1 create mv6 --disk 1G --start
+        # (a pre-copy of seconds at this pace: the writes below land during it)
+        host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        id=$(host_vsctl 1 migrate mv6 h2 --cold --detach)
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+        # enough that changes for the final pass to take seconds
+        host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+        wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
+        assert_match "$(host_vsctl 1 op show "$id")" "final copy" "op show during the final copy"
+        test -e "$T/root-h2/instances/.mv6.new/disk.img" || fail "nothing staged on the target during the final copy"
+        sshd=$(cat "$T/run-h2/sshd.spid")
+        for p in $(pgrep -P "$sshd"); do
+                kill -KILL "$p"
+        done
+        final=$(host_vsctl 1 --json op wait "$id")
+        note "$(echo "$final" | jq -c '{state, error}')"
+        assert_eq "$(echo "$final" | jq -r .state)" failed "the move"
+        assert_match "$(echo "$final" | jq -r .error)" "^Failed to move 'mv6' to h2: " "why"
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info mv6 | jq -r .state)\" = running ]"
+        assert_eq "$(host_vsctl 1 exec mv6 -- cat /root/data)" kept "data on the source"
+        host_vsctl 1 exec mv6 -- test -s /root/late || fail "what it wrote during the move, on the source"
+        wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q mv6"
+        h_clean 2 mv6
+        [ ! -e "$T/run-h1/mv6.migrating" ] || fail "the move's record stays"
+}
+
+# The source's daemon killed during the pre-copy (the instance runs on:
+# the next daemon drops the record) and during the final copy (it is down:
+# the next one starts it again); the target keeps nothing either time.
+# timeout test_migrate_cold_precopy_daemon_killed 300
+test_migrate_cold_precopy_daemon_killed() {
+        local id phase
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        host_vsctl 1 create mv7 --disk 1G --start
+        # (a pre-copy of seconds at this pace: the writes below land during it)
+        host_vsctl 1 exec mv7 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        for phase in pre-copy 'final copy'; do
+                id=$(host_vsctl 1 migrate mv7 h2 --cold --detach)
+                wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+                if [ "$phase" = 'final copy' ]; then
+                        host_vsctl 1 exec mv7 -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+                        wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
+                        grep -q '"phase":"copy"' "$T/run-h1/mv7.migrating" || fail "the record's phase: $(cat "$T/run-h1/mv7.migrating")"
+                else
+                        grep -q '"phase":"precopy"' "$T/run-h1/mv7.migrating" || fail "the record's phase: $(cat "$T/run-h1/mv7.migrating")"
+                fi
+                host_daemon_kill9 1
+                VSD_TEST_COPY_BPS=2M host_daemon_up 1
+                wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info mv7 | jq -r .state)\" = running ]"
+                assert_eq "$(host_vsctl 1 exec mv7 -- cat /root/data)" kept "data on the source (killed during the $phase)"
+                [ ! -e "$T/run-h1/mv7.migrating" ] || fail "the move's record stays (killed during the $phase)"
+                wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q mv7"
+                h_clean 2 mv7
+        done
+        host_vsctl 1 exec mv7 -- test -s /root/late || fail "what it wrote before the last kill"
 }
 
 # ---- live (vsctl migrate NAME HOST --live) ----------------------------------

@@ -1283,11 +1283,12 @@ static void post_pages(struct ctx *c) {
 }
 
 /* POST /v1/instances/NAME/migrate {"host": "[user@]host", "live": bool,
- * "unlocked_mounts": bool, "send_template": bool, "page_server": bool}:
- * 202 with the operation at once (follow it); cold unless live. */
+ * "unlocked_mounts": bool, "send_template": bool, "precopy": bool,
+ * "page_server": bool}: 202 with the operation at once (follow it); cold
+ * unless live. */
 static void post_migrate(struct ctx *c) {
-        static const char *const known[] = { "host",          "cold",        "live", "unlocked_mounts",
-                                              "send_template", "page_server", NULL };
+        static const char *const known[] = { "host",          "cold",    "live",        "unlocked_mounts",
+                                              "send_template", "precopy", "page_server", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
@@ -1304,6 +1305,7 @@ static void post_migrate(struct ctx *c) {
         struct mig_options o = { .live = json_is_true(json_object_get(obj, "live")),
                                  .unlocked_mounts = json_is_true(json_object_get(obj, "unlocked_mounts")),
                                  .no_send_template = json_is_false(json_object_get(obj, "send_template")),
+                                 .no_precopy = json_is_false(json_object_get(obj, "precopy")),
                                  .no_page_server = json_is_false(json_object_get(obj, "page_server")) };
         if (o.live && json_is_true(json_object_get(obj, "cold"))) {
                 vs_err_msg(&err, EINVAL, "a move is either cold or live");

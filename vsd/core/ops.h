@@ -73,7 +73,8 @@ const char *op_id(const struct op *op);
 enum op_state op_state(const struct op *op);
 
 /* {"id", "kind", "target", "object"?, "state", "progress": {"done",
- * "total"}?, "created", "ended"?, "error"?, "code"?} */
+ * "total", "phase"?, "rate"? (bytes a second of the phase, while it
+ * runs)}?, "created", "ended"?, "error"?, "code"?} */
 json_t *op_json(const struct op *op);
 /* Every operation known, oldest first. */
 json_t *ops_json(struct vsd *v);

@@ -144,7 +144,8 @@ static json_t *snapshot_names(const char *dir, bool image) {
 
 /* ---- export (in the helper) ------------------------------------------------ */
 
-static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_error *err) {
+static int write_archive(struct xfer *x, int out, struct vs_progress *p, const struct xfer_precopy *pre,
+                         vs_error *err) {
         bool image = is_image(&x->cfg);
         char path[800], tid[TMPL_ID_LEN];
         /* a reader that went away is an error, not a signal */
@@ -197,7 +198,14 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
                 r = arc_add_bytes(w, ARC_CONFIG, config, config_len, err);
         if (r >= 0) {
                 snprintf(path, sizeof(path), "%s/%s", x->dir, image ? "disk.img" : "upper");
-                r = image ? arc_add_file(w, "disk.img", path, err) : arc_add_tree(w, "upper", path, err);
+                if (image && pre) {
+                        arc_writer_tap(w, pre->tap, pre->ctx);
+                        r = arc_add_file_aligned(w, "disk.img", path, pre->align, err);
+                        arc_writer_tap(w, NULL, NULL);
+                        if (r >= 0)
+                                r = pre->final(pre->ctx, w, path, err);
+                } else
+                        r = image ? arc_add_file(w, "disk.img", path, err) : arc_add_tree(w, "upper", path, err);
         }
         json_t *list = snapshot_names(x->dir, image);
         if (r >= 0 && x->snapshots && json_array_size(list) > 0)
@@ -249,7 +257,8 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
         r = arc_writer_close(w, err);
         if (r < 0)
                 return r;
-        vs_progress_done(p, data);
+        if (!pre)
+                vs_progress_done(p, data);
         struct stat st;
         if (fstat(out, &st) == 0 && S_ISREG(st.st_mode) && fsync(out) < 0)
                 return vs_err(err, errno, "sync the archive");
@@ -258,11 +267,11 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
 
 static int export_run(void *arg, vs_error *err) {
         struct xfer *x = arg;
-        return write_archive(x, 4, op_progress(x->op), err);
+        return write_archive(x, 4, op_progress(x->op), NULL, err);
 }
 
 int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
-                       struct vs_progress *p, vs_error *err) {
+                       struct vs_progress *p, const struct xfer_precopy *pre, vs_error *err) {
         struct xfer x = { .kind = XFER_EXPORT, .v = i->vsd, .snapshots = snapshots, .zstd = zstd, .ctl = -EBADF,
                           .cfg = i->cfg, .checkpointed = i->state == INST_CHECKPOINTED,
                           .without_pages = without_pages && i->state == INST_CHECKPOINTED };
@@ -270,7 +279,7 @@ int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, b
         snprintf(x.root, sizeof(x.root), "%s", i->vsd->set.root);
         inst_dir_path(i, x.dir, sizeof(x.dir));
         (void) signal(SIGPIPE, SIG_IGN);
-        return write_archive(&x, out, p, err);
+        return write_archive(&x, out, p, pre, err);
 }
 
 /* ---- import (in the helper) ------------------------------------------------ */

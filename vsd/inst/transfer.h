@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -51,8 +53,19 @@ int xfer_export(struct vsd *v, const char *name, int fd, bool snapshots, bool zs
  * server. */
 struct instance;
 struct vs_progress;
+struct arc_writer;
+/* A cold move's pre-copy (migrate.c): the image goes while the instance
+ * still runs, its extents widened to multiples of align, each piece of
+ * its data told to tap; then final() waits for the instance to be down
+ * and adds what changed since (disk.delta) before the archive's end. */
+struct xfer_precopy {
+        uint64_t align;
+        void (*tap)(void *ctx, uint64_t off, const void *data, size_t len);
+        int (*final)(void *ctx, struct arc_writer *w, const char *image, vs_error *err);
+        void *ctx;
+};
 int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
-                       struct vs_progress *p, vs_error *err);
+                       struct vs_progress *p, const struct xfer_precopy *pre, vs_error *err);
 
 /* Import the archive read from fd (taken), as new_name when not NULL (a
  * copy: a new name, MAC, addresses from the pool, filesystem UUID and

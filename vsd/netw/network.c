@@ -969,16 +969,25 @@ static void detach(struct vsd *v, struct netw_inst *i, bool now) {
         const struct inst_config *cfg = i->cfg;
         if (!netw_has_link(cfg))
                 return;
-        if (cfg->net.mode == NET_MODE_ROUTED)
+        char ifname[16];
+        struct fw_port port;
+        fw_port_of(v, cfg, ifname, &port);
+        if (cfg->net.mode == NET_MODE_ROUTED) {
                 (void) proxy_entries(v, cfg, false, NULL);
+                /* the host routes go now, the link or not: until the
+                 * kernel frees a released link, they would send the
+                 * addresses' traffic into it (a moved instance's too) */
+                if (!now)
+                        for (unsigned k = 0; k < cfg->net.n_addr; k++) {
+                                struct nl_route rt = { .ifname = ifname, .dst = &cfg->net.addr[k] };
+                                (void) nl_route_del(n->nl, &rt, NULL);
+                        }
+        }
         if (!now) {
                 if (!n->sweep)
                         (void) loop_add_timer(v->loop, SWEEP_MS, sweep, n, &n->sweep);
                 return;
         }
-        char ifname[16];
-        struct fw_port port;
-        fw_port_of(v, cfg, ifname, &port);
         /* the IFB of an outbound cap is a link of its own */
         if (cfg->net.rate_out)
                 (void) tc_rate_set(n->nl, ifname, 0, 0, NULL);
