@@ -12,7 +12,7 @@
 # total_ms), its parts (dump_ms, copy_restore_ms), the bytes that went by
 # page server (page_bytes), and the longest silence a client on the LAN saw on one
 # TCP connection to an echo server inside, kept busy across the move (the
-# frozen window as a user sees it).  Medians.  Its own directory, cgroup
+# frozen window as a user sees it; a connection that breaks is counted).  Medians.  Its own directory, cgroup
 # parents and namespaces, removed at exit.  Writes
 # bench/results/migrate.{md,json}.
 #
@@ -124,17 +124,21 @@ for run in range(runs):
         if d.get("pages") != mode:
             raise SystemExit(f"the pages went by {d.get('pages')}, not {mode}: {d}")
         n = sum(1 for l in lines(log) if l.startswith("at "))
-        wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3, 60, what=f"lines after the move ({log})")
+        wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3 or
+             any(l.startswith("error:") for l in lines(log)), 60, what=f"lines after the move ({log})")
         open(stop, "w").close()
         cl.wait()
         last = [l for l in lines(log) if l][-1].split()
-        if last[0] != "ok":
-            raise SystemExit(f"the connection broke: {' '.join(last)}")
         row = res[f"{k} {mode}"]
+        if last[0] != "ok":
+            # counted, not hidden: the row says how many broke
+            print(f"bench/migrate.sh: {k} {mode} run {run}: the connection broke: {' '.join(last)}", file=sys.stderr)
+            row["broken"] = row.get("broken", 0) + 1
+        else:
+            row["client_gap_ms"].append(int(last[2]))
         for key in ("frozen_ms", "total_ms", "dump_ms", "copy_restore_ms"):
             row[key].append(d.get(key))
         row["page_bytes"].append(d.get("page_bytes", 0))
-        row["client_gap_ms"].append(int(last[2]))
         where[k] = dst_h
         time.sleep(0.5)
 json.dump(res, open(out, "w"))
@@ -144,14 +148,16 @@ python3 - "$RAW/migrate.json" "$OUT" <<'PY'
 import json, statistics, sys, datetime
 raw, out = sys.argv[1], sys.argv[2]
 r = json.load(open(raw))
-rows = {k: {key: statistics.median(v) for key, v in r[k].items()} | {"runs": len(r[k]["total_ms"])} for k in r}
+rows = {k: {key: statistics.median(v) if v else float("nan") for key, v in r[k].items() if key != "broken"}
+        | {"runs": len(r[k]["total_ms"]), "broken": r[k].get("broken", 0)} for k in r}
 json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out}/migrate.json", "w"), indent=1)
 with open(f"{out}/migrate.md", "w") as f:
     f.write("| instance, memory sent | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there "
-            "| by page server |\n"
-            "|---|---|---|---|---|---|---|\n")
+            "| by page server | connections broken |\n"
+            "|---|---|---|---|---|---|---|---|\n")
     for k, v in rows.items():
         f.write(f"| {k} | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
-                f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB |\n")
+                f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB "
+                f"| {v['broken']} of {v['runs']} |\n")
 print(open(f"{out}/migrate.md").read())
 PY
