@@ -599,11 +599,11 @@ struct page_link {
         int log;     /* its error output (a memfd) */
 };
 
-/* In the helper: the session up and the target's page server waiting: 0;
- * else < 0 with why (an older vsd there: its vsctl's "unknown command"). */
-static int page_link_open(struct mig *m, struct page_link *pl, char *why, size_t len) {
+/* In the helper: the session started (its key exchange goes on beside the
+ * main session's): 0; else < 0 with why. */
+static int page_link_spawn(struct mig *m, struct page_link *pl, char *why, size_t len) {
         char script[200];
-        int in[2], so[2], status = 0;
+        int in[2], so[2];
         snprintf(script, sizeof(script), "exec vsctl receive-pages %s", m->name);
         if (pipe2(in, O_CLOEXEC) < 0) {
                 snprintf(why, len, "make a pipe: %s", strerror(errno));
@@ -627,6 +627,14 @@ static int page_link_open(struct mig *m, struct page_link *pl, char *why, size_t
         }
         pl->in = in[1];
         pl->out = so[0];
+        return 0;
+}
+
+/* The session up and the target's page server waiting: 0; else < 0 with
+ * why (an older vsd there: its vsctl's "unknown command"), the session
+ * ended. */
+static int page_link_ready(struct page_link *pl, char *why, size_t len) {
+        int status = 0;
         if (await_word(pl->out, PAGES_READY) >= 0)
                 return 0;
         safe_close(&pl->in);
@@ -731,21 +739,24 @@ static int mig_run_live(void *arg, vs_error *err) {
                 close(so[0]);
                 return vs_err(err, -r, "run %s", m->ssh);
         }
+        /* the pages' session beside it (each key exchange takes
+         * seconds on a loaded host); a target that cannot serve them (an
+         * older vsd, no CRIU there) takes the move the old way */
+        struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
+        char mode[300] = "a", c = 0, pwhy[256] = "";
+        if (m->page_server && page_link_spawn(m, &pl, pwhy, sizeof(pwhy)) < 0)
+                snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = await_word(so[0], MIG_READY);
         close(so[0]);
         if (r < 0) {
+                page_link_close(&pl);
                 close(in[1]);
                 (void) remote_wait(pid, out, why, sizeof(why), &status);
                 return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
                                   why[0] ? why : "its session ended at once");
         }
-        /* the pages' session; a target that cannot serve them (an older
-         * vsd, no CRIU there) takes the move the old way */
-        struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
-        char mode[300] = "a", c = 0;
-        if (m->page_server) {
-                char pwhy[256] = "";
-                if (page_link_open(m, &pl, pwhy, sizeof(pwhy)) >= 0)
+        if (pl.pid >= 0) {
+                if (page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0)
                         snprintf(mode, sizeof(mode), "p");
                 else
                         snprintf(mode, sizeof(mode), "a%s", pwhy);
