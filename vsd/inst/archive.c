@@ -13,13 +13,16 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "base/parse.h"
 #include "base/util.h"
-#include "vsd/inst/treesync.h"
+#include "vsd/core/syscalls.h"
 
 /* the last member: how many came before it (after config.ini) and their
  * data, so that an archive cut between two members is found out */
@@ -729,6 +732,64 @@ static int extract_tree(struct arc_reader *r, struct archive *disk, const char *
         return 0;
 }
 
+#define ARC_XATTR_LIST (64 << 10)
+
+/* The directory holding path's last component, beneath dirfd, no link
+ * followed on the way; *ret_base its last component. */
+static int open_parent(int dirfd, const char *path, char *buf, size_t len, const char **ret_base, vs_error *err) {
+        if (snprintf(buf, len, "%s", path) >= (int) len)
+                return vs_err_msg(err, ENAMETOOLONG, "the archive's %.100s... is too long", path);
+        char *slash = strrchr(buf, '/');
+        if (!slash) {
+                *ret_base = buf;
+                int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+                return fd < 0 ? vs_err(err, errno, "open %s", path) : fd;
+        }
+        *slash = '\0';
+        *ret_base = slash + 1;
+        int fd = sys_openat2(dirfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+        if (fd == -ENOENT)
+                return fd; /* nothing there, nothing to remove */
+        if (fd < 0)
+                return vs_err_msg(err, -fd == ELOOP || -fd == ENOTDIR ? EPERM : -fd,
+                                  "the archive's %.200s lies below what is not a directory of its tree", path);
+        return fd;
+}
+
+/* A cold move's final pass (upper.deleted/PATH, or an upper/ member after
+ * upper.delta): what is at path below dirfd goes, a directory with its
+ * contents, its parents resolved beneath dirfd without following any
+ * symbolic link and itself never followed; unless both it and the
+ * replacement are directories (dir): then it stays with its contents, its
+ * extended attributes cleared for the new ones.  Nothing there: 0. */
+static int clear_at(int dirfd, const char *path, bool dir, vs_error *err) {
+        char buf[4096 + 16];
+        const char *base = path;
+        _cleanup_close_ int parent = open_parent(dirfd, path, buf, sizeof(buf), &base, err);
+        if (parent == -ENOENT)
+                return 0;
+        if (parent < 0)
+                return parent;
+        struct stat st;
+        if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : vs_err(err, errno, "stat %s", path);
+        if (!(dir && S_ISDIR(st.st_mode))) {
+                int r = vs_rm_rf_at(parent, base);
+                return r < 0 ? vs_err(err, -r, "remove %s", path) : 0;
+        }
+        /* a directory over a directory: its attributes are the new ones */
+        _cleanup_close_ int fd = openat(parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_free_ char *list = malloc(ARC_XATTR_LIST);
+        if (fd < 0 || !list)
+                return vs_err(err, fd < 0 ? errno : ENOMEM, "open %s", path);
+        ssize_t n = flistxattr(fd, list, ARC_XATTR_LIST);
+        for (ssize_t at = 0; at < n; at += (ssize_t) strlen(list + at) + 1)
+                if (fremovexattr(fd, list + at) < 0 && errno != ENODATA)
+                        return vs_err(err, errno, "clear %s of %s", list + at, path);
+        return 0;
+}
+
 static int check_end(struct arc_reader *r, unsigned members, uint64_t bytes, vs_error *err) {
         _cleanup_free_ char *text = NULL;
         int k = read_data(r, ARC_END, 256, &text, err);
@@ -871,7 +932,7 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                         else {
                                 char path[4096 + 8];
                                 snprintf(path, sizeof(path), "upper/%s", name + root_len + 1);
-                                k = tsync_remove(dirfd, path, err);
+                                k = clear_at(dirfd, path, false, err);
                         }
                         break;
                 case ARC_TREE: {
@@ -883,7 +944,7 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                         else if (hl)
                                 k = check_hardlink(dirfd, name, root_len, hl, lim->layout, err);
                         if (k >= 0 && replace)
-                                k = tsync_clear(dirfd, name, type == AE_IFDIR && !hl, err);
+                                k = clear_at(dirfd, name, type == AE_IFDIR && !hl, err);
                         if (k >= 0) {
                                 archive_write_disk_set_options(disk, opts | (replace ? 0 : ARCHIVE_EXTRACT_NO_OVERWRITE));
                                 archive_entry_copy_pathname(r->e, name);

@@ -17,9 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/fileio.h"
 #include "base/util.h"
-#include "vsd/core/syscalls.h"
 #include "vsd/inst/archive.h"
 
 /* an archive member's name is at most this (the import refuses longer);
@@ -293,7 +291,7 @@ static int walk(struct walk *k, const char *path, vs_error *err) {
         _cleanup_close_ int up = openat(parent, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
         const char *base = strrchr(path, '/');
         base = base ? base + 1 : path;
-        int r = up < 0 ? vs_err(err, errno, "open %s/..", path) : visit(k, up, base, 0, err);
+        int r = up < 0 ? vs_err(err, errno, "open the directory above %s", path) : visit(k, up, base, 0, err);
         archive_entry_linkresolver_free(k->lr);
         k->lr = NULL;
         return r;
@@ -372,64 +370,4 @@ int tsync_final(struct tsync *t, struct arc_writer *w, const char *path, void (*
         }
         list_free(&cur);
         return r;
-}
-
-/* ---- on the target ------------------------------------------------------- */
-
-/* The directory holding path's last component, beneath dirfd, no link
- * followed on the way; *ret_base its last component. */
-static int open_parent(int dirfd, const char *path, char *buf, size_t len, const char **ret_base, vs_error *err) {
-        if (snprintf(buf, len, "%s", path) >= (int) len)
-                return vs_err_msg(err, ENAMETOOLONG, "the archive's %.100s... is too long", path);
-        char *slash = strrchr(buf, '/');
-        if (!slash) {
-                *ret_base = buf;
-                int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-                return fd < 0 ? vs_err(err, errno, "open %s", path) : fd;
-        }
-        *slash = '\0';
-        *ret_base = slash + 1;
-        int fd = sys_openat2(dirfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
-        if (fd == -ENOENT)
-                return fd; /* nothing there, nothing to remove */
-        if (fd < 0)
-                return vs_err_msg(err, -fd == ELOOP || -fd == ENOTDIR ? EPERM : -fd,
-                                  "the archive's %.200s lies below what is not a directory of its tree", path);
-        return fd;
-}
-
-static int clear_at(int dirfd, const char *path, bool dir, vs_error *err) {
-        char buf[4096 + 16];
-        const char *base = path;
-        _cleanup_close_ int parent = open_parent(dirfd, path, buf, sizeof(buf), &base, err);
-        if (parent == -ENOENT)
-                return 0;
-        if (parent < 0)
-                return parent;
-        struct stat st;
-        if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : vs_err(err, errno, "stat %s", path);
-        if (!(dir && S_ISDIR(st.st_mode))) {
-                int r = vs_rm_rf_at(parent, base);
-                return r < 0 ? vs_err(err, -r, "remove %s", path) : 0;
-        }
-        /* a directory over a directory: its attributes are the new ones */
-        _cleanup_close_ int fd = openat(parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_free_ char *list = malloc(TS_XATTR_LIST);
-        if (fd < 0 || !list)
-                return vs_err(err, fd < 0 ? errno : ENOMEM, "open %s", path);
-        ssize_t n = flistxattr(fd, list, TS_XATTR_LIST);
-        for (ssize_t at = 0; at < n; at += (ssize_t) strlen(list + at) + 1)
-                if (fremovexattr(fd, list + at) < 0 && errno != ENODATA)
-                        return vs_err(err, errno, "clear %s of %s", list + at, path);
-        return 0;
-}
-
-int tsync_remove(int dirfd, const char *path, vs_error *err) {
-        return clear_at(dirfd, path, false, err);
-}
-
-int tsync_clear(int dirfd, const char *path, bool dir, vs_error *err) {
-        return clear_at(dirfd, path, dir, err);
 }

@@ -46,14 +46,3 @@ int tsync_first(struct tsync *t, struct arc_writer *w, const char *path, vs_erro
  * (may be NULL) is told first the data it will send, for a progress. */
 int tsync_final(struct tsync *t, struct arc_writer *w, const char *path, void (*total)(void *ctx, uint64_t bytes),
                 void *ctx, vs_error *err);
-
-/* On the target, below dirfd (an instance directory being made):
- * remove path (upper/PATH) whatever it is, a directory with its contents;
- * its parents are resolved beneath dirfd without following any symbolic
- * link.  Nothing there: 0. */
-int tsync_remove(int dirfd, const char *path, vs_error *err);
-
-/* Before a replacement of path: removed as tsync_remove does, unless
- * both it and the replacement are directories (dir): then it stays with
- * its contents, its extended attributes cleared for the new ones. */
-int tsync_clear(int dirfd, const char *path, bool dir, vs_error *err);
