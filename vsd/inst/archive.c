@@ -785,7 +785,7 @@ static int clear_at(int dirfd, const char *path, bool dir, vs_error *err) {
                 return vs_err(err, fd < 0 ? errno : ENOMEM, "open %s", path);
         ssize_t n = flistxattr(fd, list, ARC_XATTR_LIST);
         for (ssize_t at = 0; at < n; at += (ssize_t) strlen(list + at) + 1)
-                if (fremovexattr(fd, list + at) < 0 && errno != ENODATA)
+                if (fremovexattr(fd, list + at) < 0 && errno != ENODATA && errno != EPERM && errno != EOPNOTSUPP)
                         return vs_err(err, errno, "clear %s of %s", list + at, path);
         return 0;
 }

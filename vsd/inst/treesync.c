@@ -155,8 +155,9 @@ static int add_xattrs(struct archive_entry *e, int io, int dfd, const char *name
 }
 
 /* The entry o (st) at w->path, named name in dfd, into the archive; io:
- * a regular file's or directory's fd for reading.  *ret_short: its data
- * changed while it was read. */
+ * a regular file's or directory's fd for reading.  *ret_short: what went
+ * may not be what it is (its data changed while it was read, or it went
+ * as a hard link while it ran). */
 static int send_entry(struct walk *k, int dfd, const char *name, int o, int io, const struct stat *st,
                       bool *ret_short, vs_error *err) {
         char as[TS_PATH_MAX + 300], target[PATH_MAX];
@@ -184,6 +185,11 @@ static int send_entry(struct walk *k, int dfd, const char *name, int o, int io, 
         struct archive_entry *spare = NULL, *cur = e;
         if (r >= 0 && !S_ISDIR(st->st_mode))
                 archive_entry_linkify(k->lr, &cur, &spare);
+        /* while it runs, a name sent as a link to one sent before may
+         * name another file by now (the inode number reused): the final
+         * pass sends it again */
+        if (r >= 0 && cur && archive_entry_hardlink(cur) && k->mode == TS_FIRST)
+                *ret_short = true;
         if (r >= 0 && cur)
                 r = arc_add_entry(k->w, cur, S_ISREG(st->st_mode) ? io : -1, ret_short, err);
         if (spare)
@@ -210,6 +216,10 @@ static int visit(struct walk *k, int dfd, const char *name, unsigned depth, vs_e
         _cleanup_close_ int io = -EBADF;
         if (S_ISREG(st.st_mode) || enter) {
                 io = reopen(o, dir);
+                /* while it runs, what cannot be read now (a lease held
+                 * on it) is left to the final pass */
+                if (io < 0 && k->mode == TS_FIRST && io != -ENOMEM)
+                        return 0;
                 if (io < 0)
                         return vs_err(err, -io, "open upper/%s", k->path);
         }
