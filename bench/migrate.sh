@@ -19,7 +19,7 @@
 # (paced by VSD_TEST_COPY_BPS so that the writes land during it), moved
 # cold with the pre-copy and with --no-precopy (stopped first, the whole
 # image sent); the same for a directory layer (--storage dir) of 50 files of
-# 4 MiB, 10 MiB of files sent already rewritten: the downtime, the whole
+# 4 MiB, files sent already rewritten (10 MiB: two of 4 MiB): the downtime, the whole
 # move and the bytes sent once down.
 # Writes bench/results/migrate-cold.{md,json}.
 #
