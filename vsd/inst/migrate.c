@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Moving an instance to another host (migrate.h).  Cold, a running image:
- * a helper (work.h) runs
+ * Moving an instance to another host (migrate.h).  Cold, a running
+ * instance: a helper (work.h) runs
  *
  *   SSH HOST 'vsctl import - && vsctl start NAME'   fed with the archive
  *
- * and sends the manifest, the settings and the image while it runs (the
- * pre-copy, hashing each chunk it sends), tells the loop, which stops the
- * instance and says go, and then sends the chunks that changed (disk.delta)
- * and the archive's end.  Otherwise (a directory layer, --no-precopy, a
- * stopped instance) the loop stops it first and the helper sends the whole
- * archive the same way.  (The start when it ran here; `vsctl destroy
+ * and sends the manifest, the settings and the disk while it runs (the
+ * pre-copy: an image hashing each chunk it sends, a directory layer
+ * keeping each entry's identity, treesync.h), tells the loop, which stops
+ * the instance and says go, and then sends what changed (disk.delta; or
+ * upper.delta, the paths gone and the entries changed) and the archive's
+ * end.  Otherwise (--no-precopy, a stopped instance) the loop stops it
+ * first and the helper sends the whole archive the same way.  (The start when it ran here; `vsctl destroy
  * --force NAME` there when the start fails, so that nothing half is left.)
  * SSH is the words of [migrate] ssh, each command's output kept in a
  * memfd for its last line (the target's reason).  Back in the loop the
