@@ -84,6 +84,10 @@ int vs_mkdir_p(const char *path, mode_t mode);
  * and reported as -EBUSY). */
 int vs_rm_rf(const char *path);
 
+/* The same for name in dirfd (one component, never followed: a symbolic
+ * link is removed, not what it names).  Nothing there: 0. */
+int vs_rm_rf_at(int dirfd, const char *name);
+
 /* Take an exclusive flock(2) on path (created 0600 if absent, never through
  * a symlink) without waiting: the fd (close-on-exec) holds it until closed,
  * and the kernel drops it with the last copy of that fd, so a process that

@@ -21,7 +21,9 @@
 # data, 10 MiB of it rewritten (MIG_COLD_CHANGE) while its pre-copy runs
 # (paced by VSD_TEST_COPY_BPS so that the writes land during it), moved
 # cold with the pre-copy and with --no-precopy (stopped first, the whole
-# image sent): the downtime, the whole move and the bytes sent once down.
+# image sent); the same for a directory layer (--storage dir) of 50 files of
+# 4 MiB, files sent already rewritten (10 MiB: two of 4 MiB): the downtime, the whole
+# move and the bytes sent once down.
 # Writes bench/results/migrate-cold.{md,json}.
 #
 # Usage: bench/migrate.sh BUILD_DIR     (as root; CRIU from make deps, sshd;

@@ -183,32 +183,122 @@ test_migrate_cold_final_pass_cut() {
 # The source's daemon killed during the pre-copy (the instance runs on:
 # the next daemon drops the record) and during the final copy (it is down:
 # the next one starts it again); the target keeps nothing either time.
-# timeout test_migrate_cold_precopy_daemon_killed 300
-test_migrate_cold_precopy_daemon_killed() {
-        local id phase
+precopy_daemon_killed() { # NAME CREATE-OPTIONS...
+        local name=$1 id phase
+        shift
         VSD_TEST_COPY_BPS=2M hosts_up 2
-        host_vsctl 1 create mv7 --disk 1G --start
+        host_vsctl 1 create "$name" "$@" --start
         # (a pre-copy of seconds at this pace: the writes below land during it)
-        host_vsctl 1 exec mv7 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
         for phase in pre-copy 'final copy'; do
-                id=$(host_vsctl 1 migrate mv7 h2 --cold --detach)
+                id=$(host_vsctl 1 migrate "$name" h2 --cold --detach)
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
                 if [ "$phase" = 'final copy' ]; then
-                        host_vsctl 1 exec mv7 -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+                        host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
                         wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
-                        grep -q '"phase":"copy"' "$T/run-h1/mv7.migrating" || fail "the record's phase: $(cat "$T/run-h1/mv7.migrating")"
+                        grep -q '"phase":"copy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 else
-                        grep -q '"phase":"precopy"' "$T/run-h1/mv7.migrating" || fail "the record's phase: $(cat "$T/run-h1/mv7.migrating")"
+                        grep -q '"phase":"precopy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 fi
                 host_daemon_kill9 1
                 VSD_TEST_COPY_BPS=2M host_daemon_up 1
-                wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info mv7 | jq -r .state)\" = running ]"
-                assert_eq "$(host_vsctl 1 exec mv7 -- cat /root/data)" kept "data on the source (killed during the $phase)"
-                [ ! -e "$T/run-h1/mv7.migrating" ] || fail "the move's record stays (killed during the $phase)"
-                wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q mv7"
-                h_clean 2 mv7
+                wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $name | jq -r .state)\" = running ]"
+                assert_eq "$(host_vsctl 1 exec "$name" -- cat /root/data)" kept "data on the source (killed during the $phase)"
+                [ ! -e "$T/run-h1/$name.migrating" ] || fail "the move's record stays (killed during the $phase)"
+                wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q $name"
+                h_clean 2 "$name"
         done
-        host_vsctl 1 exec mv7 -- test -s /root/late || fail "what it wrote before the last kill"
+        host_vsctl 1 exec "$name" -- test -s /root/late || fail "what it wrote before the last kill"
+}
+
+# timeout test_migrate_cold_precopy_daemon_killed 300
+test_migrate_cold_precopy_daemon_killed() {
+        precopy_daemon_killed mv7 --disk 1G
+}
+
+# ---- the pre-copy of a directory layer (--storage dir) -----------------------
+
+# What the instance sees of its /root: each path with its type and mode,
+# and but for a directory its size.
+root_manifest() { # K NAME
+        host_vsctl "$1" exec "$2" -- sh -c 'find /root | sort | while read -r f; do
+                if [ -d "$f" ] && [ ! -L "$f" ]; then stat -c "%n %F %a" "$f"; else stat -c "%n %F %a %s" "$f"; fi; done'
+}
+
+# A running dir-backend instance moved cold: its tree goes while it runs,
+# and what it does meanwhile to files already sent and to others (one
+# rewritten in place at the same size, a new file, one removed, a
+# directory replaced by a symbolic link to /etc, files replaced by a FIFO,
+# a directory and a symbolic link, a new FIFO) is exactly what runs on the
+# target.  No host file is touched through the links (the directory turned
+# link held a file named as one in the host's /etc), and once down only
+# what changed went.
+# timeout test_migrate_cold_precopy_dir_takes_what_changed 300
+test_migrate_cold_precopy_dir_takes_what_changed() {
+        local id final shadow canary k sent="" src dst
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        canary=vsd-canary-$$
+        echo host-file >"/etc/$canary"
+        trap "rm -f '/etc/$canary'" EXIT
+        shadow=$(sha256sum /etc/shadow)
+        host_vsctl 1 create md1 --storage dir --start
+        # 24 files of 1 MiB: a pre-copy of about 12 s at this pace
+        host_vsctl 1 exec md1 -- sh -c "mkdir -p /root/c /root/dd && for k in \$(seq 1 24); do
+                dd if=/dev/urandom of=/root/c/f\$k bs=1M count=1 2>/dev/null; done &&
+                echo doomed >/root/gone && echo inside >/root/dd/$canary && echo a >/root/tofifo &&
+                echo b >/root/todir && echo c >/root/tolink && sync"
+        src=$T/root-h1/instances/md1/upper/root/c
+        dst=$T/root-h2/instances/.md1.new/upper/root/c
+        id=$(host_vsctl 1 migrate md1 h2 --cold --detach)
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+        assert_match "$(host_vsctl 1 op show "$id")" "migrate of md1 making h2: running, pre-copy" "op show during the pre-copy"
+        # a file that went already (whole on the target) is rewritten in
+        # place, the same size, while the rest still goes
+        wait_for -t 60 sh -c "for k in \$(seq 1 24); do cmp -s '$src'/f\$k '$dst'/f\$k && exit 0; done; exit 1"
+        for k in $(seq 1 24); do
+                if cmp -s "$src/f$k" "$dst/f$k"; then
+                        sent=f$k
+                        break
+                fi
+        done
+        note "rewriting $sent, sent already"
+        host_vsctl 1 exec md1 -- sh -c "dd if=/dev/urandom of=/root/c/$sent bs=1M count=1 conv=notrunc 2>/dev/null &&
+                sha256sum /root/c/* >/root/c.sum &&
+                dd if=/dev/urandom of=/root/late bs=64k count=4 2>/dev/null && sha256sum /root/late >/root/late.sum &&
+                rm /root/gone && rm -r /root/dd && ln -s /etc /root/dd &&
+                rm /root/tofifo && mkfifo /root/tofifo && rm /root/todir && mkdir /root/todir &&
+                echo in-dir >/root/todir/x && rm /root/tolink && ln -s /etc/shadow /root/tolink &&
+                mkfifo /root/fifo && sync"
+        assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        local want
+        want=$(root_manifest 1 md1)
+        final=$(host_vsctl 1 --json op wait "$id")
+        note "$(echo "$final" | jq -c .details)"
+        assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
+        assert_eq "$(h_state 2 md1)" running "state on the target"
+        assert_eq "$(root_manifest 2 md1)" "$want" "/root on the target (types, sizes, modes)"
+        host_vsctl 2 exec md1 -- sha256sum -c /root/c.sum >/dev/null || fail "the files of /root/c differ (rewritten: $sent)"
+        host_vsctl 2 exec md1 -- sha256sum -c /root/late.sum >/dev/null || fail "the file written during the move differs"
+        host_vsctl 2 exec md1 -- test ! -e /root/gone || fail "a file removed during the move is there"
+        assert_eq "$(host_vsctl 2 exec md1 -- readlink /root/dd)" /etc "the directory turned symbolic link"
+        assert_eq "$(host_vsctl 2 exec md1 -- readlink /root/tolink)" /etc/shadow "the file turned symbolic link"
+        host_vsctl 2 exec md1 -- test -p /root/tofifo || fail "the file turned FIFO is not a FIFO on the target"
+        host_vsctl 2 exec md1 -- test -p /root/fifo || fail "the new FIFO is not a FIFO on the target"
+        assert_eq "$(host_vsctl 2 exec md1 -- cat /root/todir/x)" in-dir "the file turned directory"
+        # the host's files the links name, untouched
+        assert_eq "$(cat "/etc/$canary")" host-file "the host's /etc/$canary"
+        assert_eq "$(sha256sum /etc/shadow)" "$shadow" "the host's /etc/shadow"
+        local pre fin
+        pre=$(echo "$final" | json .details.precopy_bytes)
+        fin=$(echo "$final" | json .details.final_bytes)
+        # the rewritten MiB went again, not the whole tree
+        [ "$fin" -ge $((1 << 20)) ] && [ "$fin" -lt "$pre" ] || fail "final pass $fin bytes after a pre-copy of $pre"
+        h_clean 1 md1
+}
+
+# timeout test_migrate_cold_precopy_dir_daemon_killed 300
+test_migrate_cold_precopy_dir_daemon_killed() {
+        precopy_daemon_killed md2 --storage dir
 }
 
 # ---- live (vsctl migrate NAME HOST --live) ----------------------------------

@@ -16,6 +16,10 @@
  *                             while the instance ran, its size, the
  *                             unchanged parts holes; written over disk.img
  *   upper/...                 dir backend: the overlay's upper tree
+ *   upper.delta               a cold move's final pass (treesync.h): from
+ *                             here on, upper/... members replace what
+ *                             came before at their path
+ *   upper.deleted/PATH        (empty) upper/PATH is removed, whatever it is
  *   snapshots/S.img           image backend: a snapshot, sparse
  *   snapshots/S/upper/...     dir backend: a snapshot's tree
  *   checkpoint/FILE           a checkpointed instance's images (flat)
@@ -57,6 +61,9 @@ void arc_writer_tap(struct arc_writer *w, arc_tap_fn fn, void *ctx);
 /* The progress counts the bytes of data from here on (a phase of its own). */
 void arc_writer_recount(struct arc_writer *w);
 
+/* The bytes of data added since the last recount (or the start). */
+uint64_t arc_writer_counted(const struct arc_writer *w);
+
 /* A regular file name holding data. */
 int arc_add_bytes(struct arc_writer *w, const char *name, const void *data, size_t len, vs_error *err);
 
@@ -89,6 +96,14 @@ int arc_add_dir(struct arc_writer *w, const char *name, vs_error *err);
  * such, symbolic links never followed, sparse files sparse. */
 int arc_add_tree(struct arc_writer *w, const char *name, const char *path, vs_error *err);
 
+/* libarchive's entry e as it is (name, type, owner, mode, times, link
+ * target, extended attributes, hard link: the caller's), and for a regular
+ * file its data read from fd by its data extents (SEEK_DATA, the holes
+ * never read) up to e's size.  A file that shrank while it was read is
+ * completed with zeros and *ret_short set (its copy is not what it is). */
+struct archive_entry;
+int arc_add_entry(struct arc_writer *w, struct archive_entry *e, int fd, bool *ret_short, vs_error *err);
+
 /* The archive's end written; w freed either way. */
 int arc_writer_close(struct arc_writer *w, vs_error *err);
 void arc_writer_free(struct arc_writer *w);
@@ -107,6 +122,8 @@ enum arc_kind {
         ARC_SNAP_IMAGE, /* snapshots/S.img */
         ARC_CKPT_FILE, /* checkpoint/FILE */
         ARC_TREE,      /* upper, upper/..., snapshots/S/upper, snapshots/S/upper/... */
+        ARC_TREE_DELTA,   /* upper.delta */
+        ARC_TREE_DELETED, /* upper.deleted/PATH */
 };
 
 /* What path (as in the archive) may be in an archive of this layout, and
@@ -138,6 +155,7 @@ struct arc_limits {
 struct arc_found {
         bool disk, upper, checkpoint, rootfs;
         bool delta; /* disk.delta written over disk.img */
+        bool tree_delta; /* upper.delta came: later upper/ members replace */
         unsigned snapshots;
         uint64_t bytes; /* data written */
 };

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Moving an instance to another host (migrate.h).  Cold, a running image:
- * a helper (work.h) runs
+ * Moving an instance to another host (migrate.h).  Cold, a running
+ * instance: a helper (work.h) runs
  *
  *   SSH HOST 'vsctl import - && vsctl start NAME'   fed with the archive
  *
- * and sends the manifest, the settings and the image while it runs (the
- * pre-copy, hashing each chunk it sends), tells the loop, which stops the
- * instance and says go, and then sends the chunks that changed (disk.delta)
- * and the archive's end.  Otherwise (a directory layer, --no-precopy, a
- * stopped instance) the loop stops it first and the helper sends the whole
- * archive the same way.  (The start when it ran here; `vsctl destroy
+ * and sends the manifest, the settings and the disk while it runs (the
+ * pre-copy: an image hashing each chunk it sends, a directory layer
+ * keeping each entry's identity, treesync.h), tells the loop, which stops
+ * the instance and says go, and then sends what changed (disk.delta; or
+ * upper.delta, the paths gone and the entries changed) and the archive's
+ * end.  Otherwise (--no-precopy, a stopped instance) the loop stops it
+ * first and the helper sends the whole archive the same way.  (The start when it ran here; `vsctl destroy
  * --force NAME` there when the start fails, so that nothing half is left.)
  * SSH is the words of [migrate] ssh, each command's output kept in a
  * memfd for its last line (the target's reason).  Back in the loop the
@@ -70,6 +71,7 @@
 #include "vsd/inst/templates.h"
 #include "vsd/inst/tmplsend.h"
 #include "vsd/inst/transfer.h"
+#include "vsd/inst/treesync.h"
 #include "vsd/storage/storage.h"
 
 #define HOST_MAX 128
@@ -289,6 +291,7 @@ struct chunk_sum {
 
 struct precopy {
         struct mig *m;
+        struct tsync *tree;    /* a directory layer's: what went of it */
         struct chunk_sum *sums;
         size_t n, cap;
         bool lost;             /* a hash could not be kept: every chunk goes again */
@@ -403,17 +406,31 @@ static int precopy_diff(struct precopy *pc, int fd, uint64_t size, struct arc_ra
         return 0;
 }
 
-/* After disk.img: the loop told the first pass went (fd 5), it stops the
- * instance and says so (fd 4: a byte once it is down; its end without one:
- * not stopped), and what changed goes as disk.delta. */
-static int precopy_final(void *ctx, struct arc_writer *w, const char *image, vs_error *err) {
+/* The image while it runs, its extents widened to whole chunks, each
+ * chunk's hash kept as it goes. */
+static int precopy_first_image(void *ctx, struct arc_writer *w, const char *image, vs_error *err) {
         struct precopy *pc = ctx;
+        arc_writer_tap(w, precopy_tap, pc);
+        int r = arc_add_file_aligned(w, "disk.img", image, PRECOPY_CHUNK, err);
+        arc_writer_tap(w, NULL, NULL);
+        chunk_close(pc);
+        return r;
+}
+
+/* The tree while it runs, each entry's identity kept (treesync.h). */
+static int precopy_first_tree(void *ctx, struct arc_writer *w, const char *upper, vs_error *err) {
+        struct precopy *pc = ctx;
+        return tsync_first(pc->tree, w, upper, err);
+}
+
+/* After the first pass: the loop is told it went (fd 5), stops the
+ * instance and says so (fd 4: a byte once it is down; its end without
+ * one: not stopped); the final pass's bytes are counted from here. */
+static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err) {
         struct mig *m = pc->m;
         const int go = 4, ready = 5;
         struct vs_progress *p = op_progress(m->op);
-        chunk_close(pc);
-        uint64_t sent = atomic_load(&p->done);
-        atomic_store(&m->counts->precopy_bytes, sent);
+        atomic_store(&m->counts->precopy_bytes, arc_writer_counted(w));
         char c = 'r';
         ssize_t k;
         while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
@@ -424,21 +441,47 @@ static int precopy_final(void *ctx, struct arc_writer *w, const char *image, vs_
                 return vs_err_msg(err, ECANCELED, "the instance was not stopped");
         vs_progress_phase(p, VS_PHASE_FINAL, true);
         arc_writer_recount(w);
+        return 0;
+}
+
+/* Once down: the chunks that changed, as disk.delta. */
+static int precopy_final_image(void *ctx, struct arc_writer *w, const char *image, vs_error *err) {
+        struct precopy *pc = ctx;
+        struct mig *m = pc->m;
+        int r = precopy_wait(pc, w, err);
+        if (r < 0)
+                return r;
         _cleanup_close_ int fd = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return vs_err(err, fd < 0 ? errno : EINVAL, "open %s", image);
         _cleanup_free_ struct arc_range *v = NULL;
         size_t n = 0;
-        int r = precopy_diff(pc, fd, (uint64_t) st.st_size, &v, &n);
+        r = precopy_diff(pc, fd, (uint64_t) st.st_size, &v, &n);
         if (r < 0)
                 return vs_err(err, -r, "compare %s with what went", image);
         uint64_t total = 0;
         for (size_t e = 0; e < n; e++)
                 total += v[e].len;
-        vs_progress_total(p, total);
-        atomic_store(&m->counts->final_bytes, total);
-        return arc_add_ranges(w, "disk.delta", image, v, n, err);
+        vs_progress_total(op_progress(m->op), total);
+        r = arc_add_ranges(w, "disk.delta", image, v, n, err);
+        atomic_store(&m->counts->final_bytes, arc_writer_counted(w));
+        return r;
+}
+
+static void final_total(void *ctx, uint64_t bytes) {
+        struct precopy *pc = ctx;
+        vs_progress_total(op_progress(pc->m->op), bytes);
+}
+
+/* Once down: what of the tree is gone, new or changed. */
+static int precopy_final_tree(void *ctx, struct arc_writer *w, const char *upper, vs_error *err) {
+        struct precopy *pc = ctx;
+        int r = precopy_wait(pc, w, err);
+        if (r >= 0)
+                r = tsync_final(pc->tree, w, upper, final_total, pc, err);
+        atomic_store(&pc->m->counts->final_bytes, arc_writer_counted(w));
+        return r;
 }
 
 static const char *start_script(struct mig *m, char *buf, size_t len) {
@@ -472,15 +515,21 @@ static int import_spawn(struct mig *m, pid_t *ret_pid, int *ret_out, int *ret_in
 static int mig_run_precopy(void *arg, vs_error *err) {
         struct mig *m = arg;
         struct precopy pc = { .m = m };
+        bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
+        if (!image && tsync_new(&pc.tree) < 0)
+                return vs_err(err, ENOMEM, "start the pre-copy");
         pid_t pid = -1;
         int out = -EBADF, in = -EBADF;
         int r = import_spawn(m, &pid, &out, &in, err);
-        if (r < 0)
-                return r;
-        vs_progress_phase(op_progress(m->op), VS_PHASE_PRECOPY, true);
-        struct xfer_precopy pre = { .align = PRECOPY_CHUNK, .tap = precopy_tap, .final = precopy_final, .ctx = &pc };
-        r = send_archive(m, in, pid, out, "start", false, &pre, err);
+        if (r >= 0) {
+                vs_progress_phase(op_progress(m->op), VS_PHASE_PRECOPY, true);
+                struct xfer_precopy pre = { .first = image ? precopy_first_image : precopy_first_tree,
+                                            .final = image ? precopy_final_image : precopy_final_tree,
+                                            .ctx = &pc };
+                r = send_archive(m, in, pid, out, "start", false, &pre, err);
+        }
         free(pc.sums);
+        tsync_free(pc.tree);
         return r;
 }
 
@@ -1291,10 +1340,9 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
         m->go = m->ready = m->ps = -EBADF;
-        /* a running image goes while it runs, then what changed; a
-         * directory layer goes whole once stopped */
-        m->precopy = !o->live && !o->no_precopy && m->was_running &&
-                     stor_backend_of(i->cfg.storage.backend) == STOR_IMAGE;
+        /* a running instance's disk goes while it runs, then what
+         * changed (an image by chunks, a directory layer by entries) */
+        m->precopy = !o->live && !o->no_precopy && m->was_running;
         if (m->precopy) {
                 void *c = mmap(NULL, sizeof(*m->counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
                 if (c == MAP_FAILED) {

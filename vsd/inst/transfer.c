@@ -198,10 +198,8 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, const s
                 r = arc_add_bytes(w, ARC_CONFIG, config, config_len, err);
         if (r >= 0) {
                 snprintf(path, sizeof(path), "%s/%s", x->dir, image ? "disk.img" : "upper");
-                if (image && pre) {
-                        arc_writer_tap(w, pre->tap, pre->ctx);
-                        r = arc_add_file_aligned(w, "disk.img", path, pre->align, err);
-                        arc_writer_tap(w, NULL, NULL);
+                if (pre) {
+                        r = pre->first(pre->ctx, w, path, err);
                         if (r >= 0)
                                 r = pre->final(pre->ctx, w, path, err);
                 } else

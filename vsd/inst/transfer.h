@@ -54,14 +54,13 @@ int xfer_export(struct vsd *v, const char *name, int fd, bool snapshots, bool zs
 struct instance;
 struct vs_progress;
 struct arc_writer;
-/* A cold move's pre-copy (migrate.c): the image goes while the instance
- * still runs, its extents widened to multiples of align, each piece of
- * its data told to tap; then final() waits for the instance to be down
- * and adds what changed since (disk.delta) before the archive's end. */
+/* A cold move's pre-copy (migrate.c): first() sends the instance's disk
+ * (path: its disk.img or its upper/ tree) while the instance still runs;
+ * final() waits for it to be down and adds what changed since, before the
+ * archive's end. */
 struct xfer_precopy {
-        uint64_t align;
-        void (*tap)(void *ctx, uint64_t off, const void *data, size_t len);
-        int (*final)(void *ctx, struct arc_writer *w, const char *image, vs_error *err);
+        int (*first)(void *ctx, struct arc_writer *w, const char *path, vs_error *err);
+        int (*final)(void *ctx, struct arc_writer *w, const char *path, vs_error *err);
         void *ctx;
 };
 int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
