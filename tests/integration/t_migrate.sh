@@ -394,6 +394,42 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         h_clean_pages 2 lv1
 }
 
+# No RST from the host it leaves: a client on the LAN whose connection to
+# the instance carries a dense stream of duplicate ACKs (dupacks.py: what a
+# peer's retransmissions and keepalives send now and then) keeps it across
+# moves back and forth, by page server and by archive.  The source's
+# instance ends after its dump, and its network namespace, whose CRIU lock
+# the kernel drops before its link, once answered the address without the
+# connection: a RST the client accepts.
+# timeout test_migrate_live_source_sends_no_reset 300
+test_migrate_live_source_sends_no_reset() {
+        needs_criu
+        local ip mac cpid k src=1 dst
+        HOSTS_SHARED_LAN=1 hosts_up 2
+        host_client_up
+        host_vsctl 1 create lv11 --privileged --start
+        ip=$(host_vsctl 1 --json info lv11 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        mac=$(host_vsctl 1 --json info lv11 | json .mac)
+        host_vsctl 1 exec lv11 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec lv11 -- sh -c 'netstat -ltn | grep -q :7000'
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/dupacks.py" eth0 "$mac" \
+                "$ip" 7000 "$T/dupacks.stop" >"$T/dupacks.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^connected$' "$T/dupacks.out"
+        for k in 1 2 3 4; do
+                dst=$((3 - src))
+                host_vsctl "$src" migrate lv11 "h$dst" --live $([ $((k % 2)) = 0 ] && echo --no-page-server) \
+                        >/dev/null || fail "move $k (h$src to h$dst) failed"
+                ! grep -q '^error' "$T/dupacks.out" || fail "the connection broke at move $k: $(cat "$T/dupacks.out")"
+                src=$dst
+        done
+        touch "$T/dupacks.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/dupacks.out")"
+        note "client: $(tail -n1 "$T/dupacks.out") (duplicate ACKs sent)"
+        assert_match "$(tail -n1 "$T/dupacks.out")" "^ok [0-9]+$" "the client's end"
+        h_clean 2 lv11
+}
+
 # $T/holdcriu/criu: CRIU whose page server, once it touched
 # $T/holdcriu/started, waits for $T/holdcriu/go (a target's page server
 # that the dump waits for).
