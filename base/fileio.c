@@ -62,6 +62,22 @@ static int write_replace(const char *path, const void *data, size_t len, mode_t 
         return 0;
 }
 
+int vs_write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+        while (len > 0) {
+                ssize_t k = write(fd, p, len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                len -= (size_t) k;
+        }
+        return 0;
+}
+
 int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         return write_replace(path, data, len, mode, true);
 }
@@ -307,6 +323,21 @@ int vs_rm_rf(const char *path) {
         if (r < 0)
                 return r;
         return rmdir(path) < 0 ? -errno : 0;
+}
+
+int vs_rm_rf_at(int dirfd, const char *name) {
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(st.st_mode))
+                return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = rm_rf_at(fd, st.st_dev);
+        if (r < 0)
+                return r;
+        return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
 int vs_lock_file(const char *path, int *ret_fd) {

@@ -13,6 +13,11 @@
  * content, never a mix.  Returns -errno. */
 int vs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* All of data into fd (a pipe or socket too), again after EINTR and short
+ * writes.  0, or -errno (-EPIPE once the reader has gone: SIGPIPE is the
+ * caller's to ignore). */
+int vs_write_all(int fd, const void *data, size_t len);
+
 /* The same without the fsyncs, for runtime state that does not outlive the
  * host (run_dir): still never half-written for a reader or after a crash of
  * the writer, but a host crash may lose it, which is fine since the
@@ -78,6 +83,10 @@ int vs_mkdir_p(const char *path, mode_t mode);
 /* rm -rf that never crosses into another filesystem (mounts are left alone
  * and reported as -EBUSY). */
 int vs_rm_rf(const char *path);
+
+/* The same for name in dirfd (one component, never followed: a symbolic
+ * link is removed, not what it names).  Nothing there: 0. */
+int vs_rm_rf_at(int dirfd, const char *name);
 
 /* Take an exclusive flock(2) on path (created 0600 if absent, never through
  * a symlink) without waiting: the fd (close-on-exec) holds it until closed,

@@ -5,15 +5,29 @@
 # instance and of one whose process keeps 64 MiB of its memory dirty (probe
 # dirty), back and forth between two vsd hosts on this machine (the test
 # rig, tests/hosts.sh, with the instance bridges on a shared LAN),
-# MIG_RUNS (5) moves of each.  Per move: the frozen window and the total
-# the daemon reports (details.frozen_ms, total_ms), its parts (dump_ms,
-# copy_restore_ms), and the longest silence a client on the LAN saw on one
+# MIG_RUNS (5) moves of each by each way of sending its memory, in turn in
+# the same run: with the archive after the dump (--no-page-server, the old
+# path) and by the target's page server during the dump.  Per move: the
+# frozen window and the total the daemon reports (details.frozen_ms,
+# total_ms), its parts (dump_ms, copy_restore_ms), the bytes that went by
+# page server (page_bytes), and the longest silence a client on the LAN saw on one
 # TCP connection to an echo server inside, kept busy across the move (the
-# frozen window as a user sees it).  Medians.  Its own directory, cgroup
+# frozen window as a user sees it; a connection that breaks is counted).  Medians.  Its own directory, cgroup
 # parents and namespaces, removed at exit.  Writes
 # bench/results/migrate.{md,json}.
 #
-# Usage: bench/migrate.sh BUILD_DIR     (as root; CRIU from make deps, sshd)
+# The cold-move rows (MIG_COLD=1, the default; MIG_LIVE=0 skips the live
+# ones): an instance with a 1 GiB image (MIG_COLD_DISK) holding 200 MiB of
+# data, 10 MiB of it rewritten (MIG_COLD_CHANGE) while its pre-copy runs
+# (paced by VSD_TEST_COPY_BPS so that the writes land during it), moved
+# cold with the pre-copy and with --no-precopy (stopped first, the whole
+# image sent); the same for a directory layer (--storage dir) of 50 files of
+# 4 MiB, files sent already rewritten (10 MiB: two of 4 MiB): the downtime, the whole
+# move and the bytes sent once down.
+# Writes bench/results/migrate-cold.{md,json}.
+#
+# Usage: bench/migrate.sh BUILD_DIR     (as root; CRIU from make deps, sshd;
+#        MIG_KEEP=1 keeps the directory of a failed run)
 set -euo pipefail
 
 B=$(cd "${1:-build}" && pwd)
@@ -34,11 +48,30 @@ T=$(mktemp -d /var/tmp/vsd-bench-mig.XXXXXX)
 VSD_CG=vsd-bench-mig-$$
 export T VSD_CG
 cleanup() {
+        local rc=$?
         hosts_down || echo "bench/migrate.sh: the hosts left something behind (see above)" >&2
-        rm -rf "$T"
+        if [ "$rc" -ne 0 ] && [ "${MIG_KEEP:-0}" = 1 ]; then
+                echo "bench/migrate.sh: kept $T" >&2
+        else
+                rm -rf "$T"
+        fi
 }
 trap cleanup EXIT
 set -e
+
+if [ "${MIG_COLD:-1}" = 1 ]; then
+        # hosts of their own, ended before the live rows' (which share a LAN)
+        T0=$T
+        T=$T0/cold
+        mkdir -p "$T"
+        export VSD_TEST_COPY_BPS=${MIG_COLD_BPS:-40M}
+        hosts_up 2 >/dev/null
+        "$VSD_SRC/bench/migrate-cold.py" "$B" "$T" "$RUNS" "${MIG_COLD_DISK:-1G}" "${MIG_COLD_CHANGE:-10}" "$OUT"
+        hosts_down || echo "bench/migrate.sh: the cold rows' hosts left something behind (see above)" >&2
+        unset VSD_TEST_COPY_BPS
+        T=$T0
+fi
+[ "${MIG_LIVE:-1}" = 1 ] || exit 0
 
 HOSTS_SHARED_LAN=1 hosts_up 2 >/dev/null
 host_client_up
@@ -57,46 +90,57 @@ sock = dict(l.split() for l in open(f"{t}/sockets"))
 def vsctl(host, *args, **kw):
     return subprocess.run([f"{b}/vsctl", "--socket", sock[host]] + list(args), check=True,
                           stdout=subprocess.PIPE, text=True, **kw).stdout
-def wait(pred, secs=30):
+def wait(pred, secs=30, what="?"):
     end = time.time() + secs
     while time.time() < end:
         if pred():
             return
         time.sleep(0.05)
-    raise SystemExit("timed out")
+    raise SystemExit(f"timed out waiting for {what}")
 def lines(path):
     try:
         return open(path).read().split("\n")
     except FileNotFoundError:
         return []
-res = {k: {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": []}
-       for k in ("idle", "dirty")}
+MODES = ("archive", "page-server")
+res = {f"{k} {m}": {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": [],
+                    "page_bytes": []}
+       for k in ("idle", "dirty") for m in MODES}
 where = {"idle": "h1", "dirty": "h1"}
 for run in range(runs):
-    for k in ("idle", "dirty"):
+    for k, mode in [(k, m) for k in ("idle", "dirty") for m in MODES]:
         src_h = where[k]
         dst_h = "h2" if src_h == "h1" else "h1"
         ip = json.loads(vsctl(src_h, "--json", "info", k))["ip"].split(",")[0].split("/")[0]
         vsctl(src_h, "exec", k, "--", "sh", "-c", "nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &")
         wait(lambda: subprocess.run([f"{b}/vsctl", "--socket", sock[src_h], "exec", k, "--", "sh", "-c",
-                                     "netstat -ltn | grep -q :7000"]).returncode == 0)
-        stop, log = f"{t}/stop-{k}-{run}", f"{t}/echo-{k}-{run}"
+                                     "netstat -ltn | grep -q :7000"]).returncode == 0, what="the echo server")
+        stop, log = f"{t}/stop-{k}-{mode}-{run}", f"{t}/echo-{k}-{mode}-{run}"
         cl = subprocess.Popen(["nsenter", f"--net=/run/netns/{cns}", "python3",
                                f"{src}/tests/integration/echoclient.py", ip, "7000", stop, "60"],
                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
-        wait(lambda: "at 40" in lines(log))
-        op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h.replace("h", "h"), "--live"))
+        wait(lambda: "at 40" in lines(log), what=f"the client's first lines ({log})")
+        op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h, "--live",
+                              *(["--no-page-server"] if mode == "archive" else [])))
         d = op.get("details", {})
+        if d.get("pages") != mode:
+            raise SystemExit(f"the pages went by {d.get('pages')}, not {mode}: {d}")
         n = sum(1 for l in lines(log) if l.startswith("at "))
-        wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3, 60)
+        wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3 or
+             any(l.startswith("error:") for l in lines(log)), 60, what=f"lines after the move ({log})")
         open(stop, "w").close()
         cl.wait()
         last = [l for l in lines(log) if l][-1].split()
+        row = res[f"{k} {mode}"]
         if last[0] != "ok":
-            raise SystemExit(f"the connection broke: {' '.join(last)}")
+            # counted, not hidden: the row says how many broke
+            print(f"bench/migrate.sh: {k} {mode} run {run}: the connection broke: {' '.join(last)}", file=sys.stderr)
+            row["broken"] = row.get("broken", 0) + 1
+        else:
+            row["client_gap_ms"].append(int(last[2]))
         for key in ("frozen_ms", "total_ms", "dump_ms", "copy_restore_ms"):
-            res[k][key].append(d.get(key))
-        res[k]["client_gap_ms"].append(int(last[2]))
+            row[key].append(d.get(key))
+        row["page_bytes"].append(d.get("page_bytes", 0))
         where[k] = dst_h
         time.sleep(0.5)
 json.dump(res, open(out, "w"))
@@ -106,13 +150,16 @@ python3 - "$RAW/migrate.json" "$OUT" <<'PY'
 import json, statistics, sys, datetime
 raw, out = sys.argv[1], sys.argv[2]
 r = json.load(open(raw))
-rows = {k: {key: statistics.median(v) for key, v in r[k].items()} | {"runs": len(r[k]["total_ms"])} for k in r}
+rows = {k: {key: statistics.median(v) if v else float("nan") for key, v in r[k].items() if key != "broken"}
+        | {"runs": len(r[k]["total_ms"]), "broken": r[k].get("broken", 0)} for k in r}
 json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out}/migrate.json", "w"), indent=1)
 with open(f"{out}/migrate.md", "w") as f:
-    f.write("| instance | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there |\n"
-            "|---|---|---|---|---|---|\n")
+    f.write("| instance, memory sent | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there "
+            "| by page server | connections broken |\n"
+            "|---|---|---|---|---|---|---|---|\n")
     for k, v in rows.items():
-        f.write(f"| {k} busybox | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
-                f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms |\n")
+        f.write(f"| {k} | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
+                f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB "
+                f"| {v['broken']} of {v['runs']} |\n")
 print(open(f"{out}/migrate.md").read())
 PY

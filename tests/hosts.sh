@@ -22,7 +22,9 @@
 # own).  With HOSTS_SHARED_LAN=1 each host's instance bridge is a port of
 # the LAN too (made before its daemon, with a MAC of its own; the daemon
 # completes it), so that an instance's address is at home on the LAN
-# wherever it runs; host_client_up then puts a client on that LAN.  hosts_down (run by vsd_down in the runner, whatever
+# wherever it runs; host_client_up then puts a client on that LAN.
+# HOST_PATH_k=DIR puts DIR first in the PATH of host k's sessions (another
+# vsctl there, as an older host's).  hosts_down (run by vsd_down in the runner, whatever
 # became of the test) stops it all, checks that nothing is left of it and
 # removes the namespaces; a leak fails the test.
 
@@ -74,11 +76,13 @@ _host_ssh_setup() {
 }
 
 _host_sshd_conf() { # K
+        local first
+        first=$(eval "echo \${HOST_PATH_$1:-}")
         printf '%s\n' "Port $HOST_PORT" "ListenAddress $(host_addr "$1")" "HostKey $T/ssh/host_key" \
                 "PidFile $T/run-h$1/sshd.pid" "AuthorizedKeysFile $T/ssh/authorized_keys" "StrictModes no" \
                 "PasswordAuthentication no" "KbdInteractiveAuthentication no" "UsePAM no" \
                 "PermitRootLogin prohibit-password" \
-                "SetEnv VSD_SOCKET=$(host_socket "$1") PATH=$B:/usr/sbin:/usr/bin:/sbin:/bin"
+                "SetEnv VSD_SOCKET=$(host_socket "$1") PATH=${first:+$first:}$B:/usr/sbin:/usr/bin:/sbin:/bin"
 }
 
 # hosts_up N

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl migrate NAME HOST [--cold | --live [--unlocked-mounts]] [--no-send-template] [--detach] [--json]
+ *   vsctl migrate NAME HOST [--cold [--no-precopy] | --live [--unlocked-mounts] [--no-page-server]]
+ *                 [--no-send-template] [--detach] [--json]
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
  * as an operation; followed here, the downtime (live: the frozen window
- * and the whole move's time) printed at the end.
+ * and the whole move's time; a cold move's pre-copy: the bytes copied
+ * while it ran and once down) printed at the end, its phases followed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,18 +17,21 @@
 #include "vsctl/vsctl.h"
 
 int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND };
+        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND, OPT_NO_PRECOPY, OPT_NO_PAGE_SERVER };
         static const struct option opts[] = {
                 { "cold", no_argument, NULL, OPT_COLD },
                 { "live", no_argument, NULL, OPT_LIVE },
                 { "detach", no_argument, NULL, OPT_DETACH },
                 { "unlocked-mounts", no_argument, NULL, OPT_UNLOCKED },
                 { "no-send-template", no_argument, NULL, OPT_NO_SEND },
+                { "no-precopy", no_argument, NULL, OPT_NO_PRECOPY },
+                { "no-page-server", no_argument, NULL, OPT_NO_PAGE_SERVER },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
-        bool live = false, cold = false, detach = false, unlocked = false, no_send = false;
+        bool live = false, cold = false, detach = false, unlocked = false, no_send = false, no_precopy = false;
+        bool no_ps = false;
         int c, ex;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
@@ -41,19 +46,29 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                         detach = true;
                 if (c == OPT_NO_SEND)
                         no_send = true;
+                if (c == OPT_NO_PRECOPY)
+                        no_precopy = true;
+                if (c == OPT_NO_PAGE_SERVER)
+                        no_ps = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 2, 2)))
                 return ex;
         if (live && cold)
                 return vsctl_usage_error(argv[0], "--cold and --live exclude each other");
+        if (no_precopy && live)
+                return vsctl_usage_error(argv[0], "--no-precopy is for a cold move");
         if (unlocked && !live)
                 return vsctl_usage_error(argv[0], "--unlocked-mounts is for a live move (--live)");
+        if (no_ps && !live)
+                return vsctl_usage_error(argv[0], "--no-page-server is for a live move (--live)");
         const char *name = argv[optind], *host = argv[optind + 1];
         vs_error err = {};
         json_t *body = json_object();
         if (!body || !vsctl_set(body, "host", json_string(host)) || (live && !vsctl_set(body, "live", json_true())) ||
             (unlocked && !vsctl_set(body, "unlocked_mounts", json_true())) ||
-            (no_send && !vsctl_set(body, "send_template", json_false())))
+            (no_send && !vsctl_set(body, "send_template", json_false())) ||
+            (no_precopy && !vsctl_set(body, "precopy", json_false())) ||
+            (no_ps && !vsctl_set(body, "page_server", json_false())))
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         json_t *op = NULL, *final = NULL;
         if (vsctl_call(ctx, "POST", vsctl_instance_path(name, "migrate"), body, &op, &err) < 0)
@@ -88,7 +103,19 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                 json_decref(final);
                 return VSCTL_EXIT_OK;
         }
-        printf("%s moved to %s: down for %.2f s\n", name, host, json_is_integer(d) ? (double) json_integer_value(d) / 1000 : 0.0);
+        /* a running image went while it ran: what went then and once down */
+        json_t *t = json_object_get(details, "total_ms"), *pre = json_object_get(details, "precopy_bytes"),
+               *fin = json_object_get(details, "final_bytes");
+        printf("%s moved to %s: down for %.2f s", name, host, json_is_integer(d) ? (double) json_integer_value(d) / 1000 : 0.0);
+        if (json_is_integer(t))
+                printf(", %.2f s in all", (double) json_integer_value(t) / 1000);
+        if (json_is_integer(pre) && json_is_integer(fin)) {
+                char a[16], b[16];
+                out_size((uint64_t) json_integer_value(pre), a, sizeof(a));
+                out_size((uint64_t) json_integer_value(fin), b, sizeof(b));
+                printf(" (%s copied while it ran, %s once down)", a, b);
+        }
+        putchar('\n');
         json_decref(final);
         return VSCTL_EXIT_OK;
 }

@@ -28,16 +28,38 @@ struct follow {
         bool bar;            /* stderr is a terminal: one line redrawn */
         bool bar_drawn;
         int tenth_shown;     /* plain lines: the last tenth printed */
+        char phase[32];      /* the phase last shown */
         time_t started;
 };
 
 static void show_progress(struct follow *f, json_t *op) {
         json_t *p = json_object_get(op, "progress");
-        uint64_t done = out_get_u64(p, "done"), total = out_get_u64(p, "total");
-        if (!p || !total || f->ctx->json)
+        uint64_t done = out_get_u64(p, "done"), total = out_get_u64(p, "total"), rate = out_get_u64(p, "rate");
+        const char *phase = out_get_str(p, "phase");
+        if (!p || f->ctx->json)
                 return;
+        /* a move says which step it is in: a line each (a bar's label) */
+        char what[400];
+        bool new_phase = phase && !streq(phase, f->phase);
+        if (new_phase) {
+                snprintf(f->phase, sizeof(f->phase), "%s", phase);
+                f->tenth_shown = 0;
+        }
+        if (phase)
+                snprintf(what, sizeof(what), "%s (%s)", f->what, phase);
+        else
+                snprintf(what, sizeof(what), "%s", f->what);
+        if (!total) {
+                if (new_phase && f->bar) {
+                        fprintf(stderr, "\r%s\033[K", what);
+                        f->bar_drawn = true;
+                } else if (new_phase)
+                        fprintf(stderr, "%s\n", what);
+                fflush(stderr);
+                return;
+        }
         unsigned pct = (unsigned) (done >= total ? 100 : done * 100 / total);
-        char d[16], t[16];
+        char d[16], t[16], r[32] = "";
         /* a boot counts instances, the copies bytes */
         if (streq(out_get_str(op, "kind"), "boot")) {
                 snprintf(d, sizeof(d), "%" PRIu64, done);
@@ -45,6 +67,11 @@ static void show_progress(struct follow *f, json_t *op) {
         } else {
                 out_size(done, d, sizeof(d));
                 out_size(total, t, sizeof(t));
+                if (rate) {
+                        char rs[16];
+                        out_size(rate, rs, sizeof(rs));
+                        snprintf(r, sizeof(r), ", %s/s", rs);
+                }
         }
         if (f->bar) {
                 char bar[31];
@@ -52,7 +79,7 @@ static void show_progress(struct follow *f, json_t *op) {
                 memset(bar, '#', n);
                 memset(bar + n, '.', 30 - n);
                 bar[30] = '\0';
-                fprintf(stderr, "\r%s [%s] %3u%% %s of %s\033[K", f->what, bar, pct, d, t);
+                fprintf(stderr, "\r%s [%s] %3u%% %s of %s%s\033[K", what, bar, pct, d, t, r);
                 f->bar_drawn = true;
         } else {
                 /* a line per tenth, once the copy has run a second: a short
@@ -61,7 +88,7 @@ static void show_progress(struct follow *f, json_t *op) {
                 if (tenth <= f->tenth_shown || time(NULL) - f->started < 1)
                         return;
                 f->tenth_shown = tenth;
-                fprintf(stderr, "%s: %u%% (%s of %s)\n", f->what, pct, d, t);
+                fprintf(stderr, "%s: %u%% (%s of %s%s)\n", what, pct, d, t, r);
         }
         fflush(stderr);
 }
@@ -161,10 +188,13 @@ static char *op_path(const char *id, const char *query) {
 static void progress_cell(json_t *op, char *buf, size_t len) {
         json_t *p = json_object_get(op, "progress");
         uint64_t done = out_get_u64(p, "done"), total = out_get_u64(p, "total");
+        const char *phase = streq(out_get_str(op, "state"), "running") ? out_get_str(p, "phase") : "";
+        /* a running move's step before its figure: "final copy 40%" */
         if (total)
-                snprintf(buf, len, "%u%%", (unsigned) (done >= total ? 100 : done * 100 / total));
+                snprintf(buf, len, "%s%s%u%%", phase, phase[0] ? " " : "",
+                         (unsigned) (done >= total ? 100 : done * 100 / total));
         else
-                snprintf(buf, len, "-");
+                snprintf(buf, len, "%s", phase[0] ? phase : "-");
 }
 
 static int op_list(struct vsctl *ctx, int argc, char **argv) {
@@ -188,7 +218,7 @@ static int op_list(struct vsctl *ctx, int argc, char **argv) {
         size_t i;
         json_t *o;
         json_array_foreach(list, i, o) {
-                char pct[16];
+                char pct[48];
                 progress_cell(o, pct, sizeof(pct));
                 const char *object = out_get_str(o, "object");
                 if (out_table_add(t, (const char *const[]) { out_get_str(o, "id"), out_get_str(o, "kind"),
@@ -205,7 +235,7 @@ oom:
 }
 
 static void print_op(json_t *o) {
-        char pct[16];
+        char pct[48];
         progress_cell(o, pct, sizeof(pct));
         const char *object = out_get_str(o, "object");
         printf("%s %s of %s%s%s: %s, %s%s%s\n", out_get_str(o, "id"), out_get_str(o, "kind"), out_get_str(o, "target"),

@@ -68,6 +68,7 @@ int cmd_clone(struct vsctl *ctx, int argc, char **argv);
 int cmd_op(struct vsctl *ctx, int argc, char **argv);
 int cmd_export(struct vsctl *ctx, int argc, char **argv);
 int cmd_import(struct vsctl *ctx, int argc, char **argv);
+int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv);
 int cmd_migrate(struct vsctl *ctx, int argc, char **argv);
 
 /* cmd_op.c */

@@ -173,8 +173,8 @@ int main(int argc, char **argv) {
         if (argc == 3 && streq(argv[1], "--listener-holder"))
                 return hold_main(argv[2]);
         /* nor this: CRIU's post-dump action for one checkpoint (checkpoint.h) */
-        if (argc == 3 && streq(argv[1], "--checkpoint-commit"))
-                return ckpt_commit_main(argv[2]) < 0 ? 1 : 0;
+        if ((argc == 3 || argc == 4) && streq(argv[1], "--checkpoint-commit"))
+                return ckpt_commit_main(argv[2], argc == 4 ? argv[3] : NULL) < 0 ? 1 : 0;
         /* command-line values win over the file: collect them apart first */
         settings_defaults(&v.set);
         memset(&over, 0, sizeof(over));

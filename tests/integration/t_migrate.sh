@@ -30,7 +30,7 @@ test_migrate_cold_moves_a_running_instance() {
         ip=$(host_vsctl 1 --json info mv1 | json .ip)
         out=$(host_vsctl 1 migrate mv1 h2 --cold)
         note "$out"
-        assert_match "$out" "^mv1 moved to h2: down for [0-9.]+ s$" "what migrate prints"
+        assert_match "$out" "^mv1 moved to h2: down for [0-9.]+ s, [0-9.]+ s in all \\([0-9.]+[KMGT]? copied while it ran, [0-9.]+[KMGT]? once down\\)$" "what migrate prints"
         assert_eq "$(h_state 2 mv1)" running "state on the target"
         assert_eq "$(host_vsctl 2 exec mv1 -- cat /root/data)" moved-data "data on the target"
         assert_eq "$(host_vsctl 2 --json info mv1 | json .mac)" "$mac" "MAC on the target"
@@ -88,6 +88,217 @@ test_migrate_link_cut_midway() {
         host_vsctl 1 exec mv3 -- test -s /root/blob
         wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q mv3"
         h_clean 2 mv3
+}
+
+# ---- the pre-copy: the image goes while it runs ------------------------------
+
+# The phase of operation ID on host K ("" while it has none).
+op_phase() { # K ID
+        host_vsctl "$1" --json op show "$2" | jq -r '.progress.phase // ""'
+}
+
+# The cold move of a running instance copies its image while it runs:
+# what it writes, removes and plants meanwhile (a new file, a changed one,
+# a deleted one, a symbolic link out and a FIFO) is what runs on the
+# target; only what changed goes once it is down, and the downtime is a
+# part of the move.
+# timeout test_migrate_cold_precopy_takes_what_changed 300
+test_migrate_cold_precopy_takes_what_changed() {
+        local id final shadow
+        VSD_TEST_COPY_BPS=3M hosts_up 2
+        host_vsctl 1 create mv5 --disk 1G --start
+        host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null &&
+                echo before >/root/data && echo doomed >/root/gone && sync'
+        shadow=$(sha256sum /etc/shadow)
+        id=$(host_vsctl 1 migrate mv5 h2 --cold --detach)
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+        assert_match "$(host_vsctl 1 op show "$id")" "migrate of mv5 making h2: running, pre-copy" "op show during the pre-copy"
+        # it runs, and writes, while its image goes: a file read already
+        # (the blob, written first, lies early in the image) rewritten once
+        # most of the image went, and new ones
+        wait_for -t 120 sh -c "'$B/vsctl' --socket '$(host_socket 1)' --json op show $id |
+                jq -e '.progress.phase == \"pre-copy\" and .progress.done * 10 >= .progress.total * 6' >/dev/null"
+        host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 conv=notrunc 2>/dev/null &&
+                sha256sum /root/blob >/root/blob.sum &&
+                dd if=/dev/urandom of=/root/late bs=64k count=40 2>/dev/null &&
+                sha256sum /root/late >/root/late.sum && echo after >/root/data && rm /root/gone &&
+                ln -s /etc/shadow /root/link && mkfifo /root/fifo && sync'
+        assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        final=$(host_vsctl 1 --json op wait "$id")
+        note "$(echo "$final" | jq -c .details)"
+        assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
+        assert_eq "$(h_state 2 mv5)" running "state on the target"
+        host_vsctl 2 exec mv5 -- sha256sum -c /root/late.sum >/dev/null || fail "the file written during the move differs"
+        assert_eq "$(host_vsctl 2 exec mv5 -- cat /root/data)" after "a file changed during the move"
+        host_vsctl 2 exec mv5 -- test ! -e /root/gone || fail "a file removed during the move is there"
+        assert_eq "$(host_vsctl 2 exec mv5 -- readlink /root/link)" /etc/shadow "the symbolic link"
+        host_vsctl 2 exec mv5 -- test -p /root/fifo || fail "the FIFO is not a FIFO on the target"
+        host_vsctl 2 exec mv5 -- sha256sum -c /root/blob.sum >/dev/null || fail "the file rewritten during the move differs"
+        assert_eq "$(sha256sum /etc/shadow)" "$shadow" "the host's file the link names"
+        # only what changed went once it was down; it was down for a
+        # part of the move
+        local pre fin down total
+        pre=$(echo "$final" | json .details.precopy_bytes)
+        fin=$(echo "$final" | json .details.final_bytes)
+        down=$(echo "$final" | json .details.downtime_ms)
+        total=$(echo "$final" | json .details.total_ms)
+        # the rewritten blob (16 MiB) went again, not the whole image
+        [ "$fin" -ge $((8 << 20)) ] && [ "$fin" -lt "$pre" ] || fail "final pass $fin bytes after a pre-copy of $pre"
+        [ "$down" -lt "$total" ] || fail "down $down ms of a move of $total ms"
+        h_clean 1 mv5
+}
+
+# The link is cut while what changed goes (the instance down): it runs on
+# the source again, and the target keeps nothing of what came before.
+# timeout test_migrate_cold_final_pass_cut 300
+test_migrate_cold_final_pass_cut() {
+        local id sshd p final
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        host_vsctl 1 create mv6 --disk 1G --start
+        # (a pre-copy of seconds at this pace: the writes below land during it)
+        host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        id=$(host_vsctl 1 migrate mv6 h2 --cold --detach)
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+        # enough that changes for the final pass to take seconds
+        host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+        wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
+        assert_match "$(host_vsctl 1 op show "$id")" "final copy" "op show during the final copy"
+        test -e "$T/root-h2/instances/.mv6.new/disk.img" || fail "nothing staged on the target during the final copy"
+        sshd=$(cat "$T/run-h2/sshd.spid")
+        for p in $(pgrep -P "$sshd"); do
+                kill -KILL "$p"
+        done
+        final=$(host_vsctl 1 --json op wait "$id")
+        note "$(echo "$final" | jq -c '{state, error}')"
+        assert_eq "$(echo "$final" | jq -r .state)" failed "the move"
+        assert_match "$(echo "$final" | jq -r .error)" "^Failed to move 'mv6' to h2: " "why"
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info mv6 | jq -r .state)\" = running ]"
+        assert_eq "$(host_vsctl 1 exec mv6 -- cat /root/data)" kept "data on the source"
+        host_vsctl 1 exec mv6 -- test -s /root/late || fail "what it wrote during the move, on the source"
+        wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q mv6"
+        h_clean 2 mv6
+        [ ! -e "$T/run-h1/mv6.migrating" ] || fail "the move's record stays"
+}
+
+# The source's daemon killed during the pre-copy (the instance runs on:
+# the next daemon drops the record) and during the final copy (it is down:
+# the next one starts it again); the target keeps nothing either time.
+precopy_daemon_killed() { # NAME CREATE-OPTIONS...
+        local name=$1 id phase
+        shift
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        host_vsctl 1 create "$name" "$@" --start
+        # (a pre-copy of seconds at this pace: the writes below land during it)
+        host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        for phase in pre-copy 'final copy'; do
+                id=$(host_vsctl 1 migrate "$name" h2 --cold --detach)
+                wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+                if [ "$phase" = 'final copy' ]; then
+                        host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+                        wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
+                        grep -q '"phase":"copy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
+                else
+                        grep -q '"phase":"precopy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
+                fi
+                host_daemon_kill9 1
+                VSD_TEST_COPY_BPS=2M host_daemon_up 1
+                wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $name | jq -r .state)\" = running ]"
+                assert_eq "$(host_vsctl 1 exec "$name" -- cat /root/data)" kept "data on the source (killed during the $phase)"
+                [ ! -e "$T/run-h1/$name.migrating" ] || fail "the move's record stays (killed during the $phase)"
+                wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q $name"
+                h_clean 2 "$name"
+        done
+        host_vsctl 1 exec "$name" -- test -s /root/late || fail "what it wrote before the last kill"
+}
+
+# timeout test_migrate_cold_precopy_daemon_killed 300
+test_migrate_cold_precopy_daemon_killed() {
+        precopy_daemon_killed mv7 --disk 1G
+}
+
+# ---- the pre-copy of a directory layer (--storage dir) -----------------------
+
+# What the instance sees of its /root: each path with its type and mode,
+# and but for a directory its size.
+root_manifest() { # K NAME
+        host_vsctl "$1" exec "$2" -- sh -c 'find /root | sort | while read -r f; do
+                if [ -d "$f" ] && [ ! -L "$f" ]; then stat -c "%n %F %a" "$f"; else stat -c "%n %F %a %s" "$f"; fi; done'
+}
+
+# A running dir-backend instance moved cold: its tree goes while it runs,
+# and what it does meanwhile to files already sent and to others (one
+# rewritten in place at the same size, a new file, one removed, a
+# directory replaced by a symbolic link to /etc, files replaced by a FIFO,
+# a directory and a symbolic link, a new FIFO) is exactly what runs on the
+# target.  No host file is touched through the links (the directory turned
+# link held a file named as one in the host's /etc), and once down only
+# what changed went.
+# timeout test_migrate_cold_precopy_dir_takes_what_changed 300
+test_migrate_cold_precopy_dir_takes_what_changed() {
+        local id final shadow canary k sent="" src dst
+        VSD_TEST_COPY_BPS=2M hosts_up 2
+        canary=vsd-canary-$$
+        echo host-file >"/etc/$canary"
+        trap "rm -f '/etc/$canary'" EXIT
+        shadow=$(sha256sum /etc/shadow)
+        host_vsctl 1 create md1 --storage dir --start
+        # 24 files of 1 MiB: a pre-copy of about 12 s at this pace
+        host_vsctl 1 exec md1 -- sh -c "mkdir -p /root/c /root/dd && for k in \$(seq 1 24); do
+                dd if=/dev/urandom of=/root/c/f\$k bs=1M count=1 2>/dev/null; done &&
+                echo doomed >/root/gone && echo inside >/root/dd/$canary && echo a >/root/tofifo &&
+                echo b >/root/todir && echo c >/root/tolink && sync"
+        src=$T/root-h1/instances/md1/upper/root/c
+        dst=$T/root-h2/instances/.md1.new/upper/root/c
+        id=$(host_vsctl 1 migrate md1 h2 --cold --detach)
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+        assert_match "$(host_vsctl 1 op show "$id")" "migrate of md1 making h2: running, pre-copy" "op show during the pre-copy"
+        # a file that went already (whole on the target) is rewritten in
+        # place, the same size, while the rest still goes
+        wait_for -t 60 sh -c "for k in \$(seq 1 24); do cmp -s '$src'/f\$k '$dst'/f\$k && exit 0; done; exit 1"
+        for k in $(seq 1 24); do
+                if cmp -s "$src/f$k" "$dst/f$k"; then
+                        sent=f$k
+                        break
+                fi
+        done
+        note "rewriting $sent, sent already"
+        host_vsctl 1 exec md1 -- sh -c "dd if=/dev/urandom of=/root/c/$sent bs=1M count=1 conv=notrunc 2>/dev/null &&
+                sha256sum /root/c/* >/root/c.sum &&
+                dd if=/dev/urandom of=/root/late bs=64k count=4 2>/dev/null && sha256sum /root/late >/root/late.sum &&
+                rm /root/gone && rm -r /root/dd && ln -s /etc /root/dd &&
+                rm /root/tofifo && mkfifo /root/tofifo && rm /root/todir && mkdir /root/todir &&
+                echo in-dir >/root/todir/x && rm /root/tolink && ln -s /etc/shadow /root/tolink &&
+                mkfifo /root/fifo && sync"
+        assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        local want
+        want=$(root_manifest 1 md1)
+        final=$(host_vsctl 1 --json op wait "$id")
+        note "$(echo "$final" | jq -c .details)"
+        assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
+        assert_eq "$(h_state 2 md1)" running "state on the target"
+        assert_eq "$(root_manifest 2 md1)" "$want" "/root on the target (types, sizes, modes)"
+        host_vsctl 2 exec md1 -- sha256sum -c /root/c.sum >/dev/null || fail "the files of /root/c differ (rewritten: $sent)"
+        host_vsctl 2 exec md1 -- sha256sum -c /root/late.sum >/dev/null || fail "the file written during the move differs"
+        host_vsctl 2 exec md1 -- test ! -e /root/gone || fail "a file removed during the move is there"
+        assert_eq "$(host_vsctl 2 exec md1 -- readlink /root/dd)" /etc "the directory turned symbolic link"
+        assert_eq "$(host_vsctl 2 exec md1 -- readlink /root/tolink)" /etc/shadow "the file turned symbolic link"
+        host_vsctl 2 exec md1 -- test -p /root/tofifo || fail "the file turned FIFO is not a FIFO on the target"
+        host_vsctl 2 exec md1 -- test -p /root/fifo || fail "the new FIFO is not a FIFO on the target"
+        assert_eq "$(host_vsctl 2 exec md1 -- cat /root/todir/x)" in-dir "the file turned directory"
+        # the host's files the links name, untouched
+        assert_eq "$(cat "/etc/$canary")" host-file "the host's /etc/$canary"
+        assert_eq "$(sha256sum /etc/shadow)" "$shadow" "the host's /etc/shadow"
+        local pre fin
+        pre=$(echo "$final" | json .details.precopy_bytes)
+        fin=$(echo "$final" | json .details.final_bytes)
+        # the rewritten MiB went again, not the whole tree
+        [ "$fin" -ge $((1 << 20)) ] && [ "$fin" -lt "$pre" ] || fail "final pass $fin bytes after a pre-copy of $pre"
+        h_clean 1 md1
+}
+
+# timeout test_migrate_cold_precopy_dir_daemon_killed 300
+test_migrate_cold_precopy_dir_daemon_killed() {
+        precopy_daemon_killed md2 --storage dir
 }
 
 # ---- live (vsctl migrate NAME HOST --live) ----------------------------------
@@ -175,6 +386,175 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
         assert_match "$(echo "$op" | jq -r '.details.frozen_ms')" "^[0-9]+$" "details.frozen_ms"
         assert_match "$(echo "$op" | jq -r '.details.total_ms')" "^[0-9]+$" "details.total_ms"
+        # its memory went by the target's page server, during the dump
+        note "pages: $(echo "$op" | jq -c '.details | {pages, page_bytes}')"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" page-server "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.page_bytes')" "^[1-9][0-9]{4,}$" "details.page_bytes"
+        # nothing of its pages left staged there
+        h_clean_pages 2 lv1
+}
+
+# No RST from the host it leaves: a client on the LAN whose connection to
+# the instance carries a dense stream of duplicate ACKs (dupacks.py: what a
+# peer's retransmissions and keepalives send now and then) keeps it across
+# moves back and forth, by page server and by archive.  The source's
+# instance ends after its dump, and its network namespace, whose CRIU lock
+# the kernel drops before its link, once answered the address without the
+# connection: a RST the client accepts.
+# timeout test_migrate_live_source_sends_no_reset 300
+test_migrate_live_source_sends_no_reset() {
+        needs_criu
+        local ip mac cpid k src=1 dst
+        HOSTS_SHARED_LAN=1 hosts_up 2
+        host_client_up
+        host_vsctl 1 create lv11 --privileged --start
+        ip=$(host_vsctl 1 --json info lv11 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        mac=$(host_vsctl 1 --json info lv11 | json .mac)
+        host_vsctl 1 exec lv11 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec lv11 -- sh -c 'netstat -ltn | grep -q :7000'
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/dupacks.py" eth0 "$mac" \
+                "$ip" 7000 "$T/dupacks.stop" >"$T/dupacks.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^connected$' "$T/dupacks.out"
+        for k in 1 2 3 4; do
+                dst=$((3 - src))
+                host_vsctl "$src" migrate lv11 "h$dst" --live $([ $((k % 2)) = 0 ] && echo --no-page-server) \
+                        >/dev/null || fail "move $k (h$src to h$dst) failed"
+                ! grep -q '^error' "$T/dupacks.out" || fail "the connection broke at move $k: $(cat "$T/dupacks.out")"
+                src=$dst
+        done
+        touch "$T/dupacks.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/dupacks.out")"
+        note "client: $(tail -n1 "$T/dupacks.out") (duplicate ACKs sent)"
+        assert_match "$(tail -n1 "$T/dupacks.out")" "^ok [0-9]+$" "the client's end"
+        h_clean 2 lv11
+}
+
+# $T/holdcriu/criu: CRIU whose page server, once it touched
+# $T/holdcriu/started, waits for $T/holdcriu/go (a target's page server
+# that the dump waits for).
+hold_criu() {
+        mkdir -p "$T/holdcriu"
+        printf '%s\n' '#!/bin/sh' \
+                "if [ \"\$1\" = page-server ]; then touch '$T/holdcriu/started'; while [ ! -e '$T/holdcriu/go' ]; do sleep 0.1; done; fi" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/holdcriu/criu"
+        chmod +x "$T/holdcriu/criu"
+}
+
+# No pages of NAME staged on host K (a live move's page server), once its
+# receiving helper has ended.
+h_clean_pages() { # K NAME
+        wait_for -t 30 sh -c "! ls -A '$T/root-h$1/instances' | grep -q '^\.$2\.pages'"
+}
+
+# The link of the page server cut while the dump waits for the target's
+# page server (its CRIU held back by a wrapper until the cut): the dump
+# fails, CRIU resumes the instance here (the same processes, the client's
+# TCP connection kept), and the target keeps nothing, staged pages
+# included.
+# timeout test_migrate_live_page_server_link_cut 300
+test_migrate_live_page_server_link_cut() {
+        needs_criu
+        local ip pid0 cpid client p
+        hold_criu
+        HOSTS_SHARED_LAN=1 HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
+        host_client_up
+        host_vsctl 1 create lv8 --privileged --start
+        ip=$(host_vsctl 1 --json info lv8 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        host_vsctl 1 exec lv8 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec lv8 -- sh -c 'netstat -ltn | grep -q :7000'
+        sleeper_start 1 lv8
+        pid0=$(sleeper_pid 1 lv8)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 20$' "$T/echo.out"
+        host_vsctl 1 migrate lv8 h2 --live >/dev/null 2>"$T/migrate.err" &
+        client=$!
+        # the dump waits for the target's page server: cut its session
+        wait_for -t 60 test -e "$T/holdcriu/started"
+        for p in $(pgrep -f "receive-pages lv8"); do
+                [ "$(readlink "/proc/$p/exe" 2>/dev/null)" != /usr/bin/ssh ] || kill -KILL "$p"
+        done
+        touch "$T/holdcriu/go"
+        wait "$client" && fail "the move succeeded though its page server's link was cut"
+        note "$(cat "$T/migrate.err")"
+        assert_match "$(cat "$T/migrate.err")" "checkpoint it: .*dump: the link to the target's page server was lost" \
+                "the move's error"
+        assert_eq "$(h_state 1 lv8)" running "state on the source"
+        assert_eq "$(sleeper_pid 1 lv8)" "$pid0" "the sleeper (never stopped: CRIU resumed it)"
+        # the connection goes on
+        local at0
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        # the target: its page server failed, what it staged removed
+        wait_for -t 60 sh -c "'$B/vsctl' --socket '$(host_socket 2)' --json op list |
+                jq -e '[.[] | select(.kind == \"receive-pages\" and .state == \"failed\")] | length == 1' >/dev/null"
+        h_clean_pages 2 lv8
+        h_clean 2 lv8
+        [ ! -e "$T/root-h1/instances/lv8/checkpoint" ] || fail "a checkpoint stays on the source"
+}
+
+# The source's daemon killed while its dump sends the pages (the target's
+# page server held back): CRIU dies with it and the instance runs on as
+# it was (the next daemon removes the network lock); the target's page
+# server hears the end and keeps nothing.
+# timeout test_migrate_live_source_killed_during_page_transfer 300
+test_migrate_live_source_killed_during_page_transfer() {
+        needs_criu
+        local pid0 client
+        hold_criu
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
+        host_vsctl 1 create lv10 --privileged --start
+        sleeper_start 1 lv10
+        pid0=$(sleeper_pid 1 lv10)
+        host_vsctl 1 migrate lv10 h2 --live >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/holdcriu/started"
+        host_daemon_kill9 1
+        touch "$T/holdcriu/go"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv10 | jq -r .state)\" = running ]"
+        assert_eq "$(sleeper_pid 1 lv10)" "$pid0" "the sleeper (never stopped)"
+        [ ! -e "$T/run-h1/lv10.migrating" ] || fail "the move's record stays"
+        # its network works again: no lock left
+        local tables
+        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info lv10 | json .pid)/ns/net" nft list tables) ||
+                fail "no nft tables of lv10's to list"
+        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
+        h_clean_pages 2 lv10
+        h_clean 2 lv10
+}
+
+# A target that cannot take the pages by page server (here a vsctl there
+# without receive-pages, as an older vsd's): the move goes on the old way,
+# its pages with the archive, and its details say so and why.
+# timeout test_migrate_live_page_server_fallback 300
+test_migrate_live_page_server_fallback() {
+        needs_criu
+        local pid0 op
+        # an older vsctl there, first in its sessions' PATH
+        mkdir -p "$T/oldvsctl"
+        printf '%s\n' '#!/bin/sh' \
+                '[ "$1" = receive-pages ] && { echo "vsctl: unknown command '"'"'receive-pages'"'"'" >&2; exit 2; }' \
+                "exec '$B/vsctl' \"\$@\"" >"$T/oldvsctl/vsctl"
+        chmod +x "$T/oldvsctl/vsctl"
+        HOST_PATH_2="$T/oldvsctl" hosts_up 2
+        host_vsctl 1 create lv9 --privileged --start
+        sleeper_start 1 lv9
+        pid0=$(sleeper_pid 1 lv9)
+        host_vsctl 1 migrate lv9 h2 --live >/dev/null
+        assert_eq "$(h_state 2 lv9)" running "state on the target"
+        assert_eq "$(sleeper_pid 2 lv9)" "$pid0" "the sleeper on the target"
+        h_clean 1 lv9
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "$(echo "$op" | jq -c .details)"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" archive "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.page_server_fallback')" "unknown command 'receive-pages'" \
+                "details.page_server_fallback"
 }
 
 # An unprivileged instance restored on the target has unlocked mounts, as
@@ -239,7 +619,16 @@ test_migrate_live_restore_fails_on_target() {
         host_vsctl 1 create lv4 --privileged --start
         sleeper_start 1 lv4
         pid0=$(sleeper_pid 1 lv4)
+        # its page server fails first: the dump fails, CRIU resumes it
         expect_fail host_vsctl 1 --json migrate lv4 h2 --live
+        assert_match "$LAST_ERR" "the link to the target's page server was lost" "the target's page server's failure"
+        assert_eq "$(h_state 1 lv4)" running "state on the source"
+        assert_eq "$(sleeper_pid 1 lv4)" "$pid0" "the sleeper (resumed)"
+        h_clean_pages 2 lv4
+        h_clean 2 lv4
+        # the pages with the archive: its restore fails
+        live_settled 1 lv4
+        expect_fail host_vsctl 1 --json migrate lv4 h2 --live --no-page-server
         assert_match "$LAST_ERR" "h2 did not restore it" "the target's failure"
         assert_eq "$(h_state 1 lv4)" running "state on the source"
         assert_eq "$(sleeper_pid 1 lv4)" "$pid0" "the sleeper (restored)"

@@ -213,7 +213,7 @@ static void launch(struct exec_session *s, const struct exec_request *req) {
         }
         /* a command placed in a frozen cgroup freezes before its exec, and
          * the handshake below would wait for it: refuse at once */
-        if (i->busy[0]) {
+        if (i->busy[0] && !i->busy_runs) {
                 session_end(s, "error instance '%s' is busy: %s", s->name, i->busy);
                 return;
         }

@@ -21,6 +21,7 @@
 #include "vsd/core/ops.h"
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/migrate.h"
+#include "vsd/inst/pages.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
 #include "vsd/inst/tmplsend.h"
@@ -932,13 +933,13 @@ static void post_checkpoint(struct ctx *c) {
         json_decref(obj);
         obj = NULL;
         if (detach) {
-                if (ckpt_take(i, leave, NULL, &op, &err) < 0)
+                if (ckpt_take(i, leave, -1, NULL, &op, &err) < 0)
                         goto fail;
                 reply_op(c, op);
                 return;
         }
         struct inst_waiter *w = api_wait_reply(c->rq, i, 200, NULL, NULL);
-        if (ckpt_take(i, leave, w, NULL, &err) < 0)
+        if (ckpt_take(i, leave, -1, w, NULL, &err) < 0)
                 w->done(w, -err.code, &err);
         return;
 fail:
@@ -1248,11 +1249,46 @@ static void post_template_import(struct ctx *c) {
         api_upgrade_fd(c->rq, template_import_with_fd, NULL);
 }
 
+static int pages_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
+        struct xfer_req *q = userdata;
+        struct op *op;
+        int r = pages_receive(v, q->name, fd, &op, err);
+        if (r < 0)
+                return r;
+        *ret = op_json(op);
+        return 0;
+}
+
+/* POST /v1/pages?name=NAME, Upgrade: vsd-fd: the descriptor is a socket
+ * whose peer speaks CRIU's page-server protocol, the pages of a live move
+ * of NAME to this host (pages.h; vsctl receive-pages, run by the source
+ * over ssh). */
+static void post_pages(struct ctx *c) {
+        static const char *const known[] = { "name", NULL };
+        vs_error err = { 0 };
+        const char *name = api_query(c->rq, "name");
+        struct xfer_req *q = calloc(1, sizeof(*q));
+        if (!q)
+                vs_err(&err, ENOMEM, "receive pages");
+        else if (!name)
+                vs_err_msg(&err, EINVAL, "the query's 'name' (the instance's) is required");
+        if (!q || !name || api_query_check(c->rq, known, &err) < 0 || fd_upgrade_check(c, &err) < 0 ||
+            vs_name_check("instance", name, &err) < 0) {
+                free(q);
+                api_reply_error(c->rq, &err);
+                return;
+        }
+        snprintf(q->name, sizeof(q->name), "%s", name);
+        api_upgrade_fd(c->rq, pages_with_fd, q);
+}
+
 /* POST /v1/instances/NAME/migrate {"host": "[user@]host", "live": bool,
- * "unlocked_mounts": bool}: 202 with the operation at once (follow it);
- * cold unless live. */
+ * "unlocked_mounts": bool, "send_template": bool, "precopy": bool,
+ * "page_server": bool}: 202 with the operation at once (follow it); cold
+ * unless live. */
 static void post_migrate(struct ctx *c) {
-        static const char *const known[] = { "host", "cold", "live", "unlocked_mounts", "send_template", NULL };
+        static const char *const known[] = { "host",          "cold",    "live",        "unlocked_mounts",
+                                              "send_template", "precopy", "page_server", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
@@ -1268,7 +1304,9 @@ static void post_migrate(struct ctx *c) {
         }
         struct mig_options o = { .live = json_is_true(json_object_get(obj, "live")),
                                  .unlocked_mounts = json_is_true(json_object_get(obj, "unlocked_mounts")),
-                                 .no_send_template = json_is_false(json_object_get(obj, "send_template")) };
+                                 .no_send_template = json_is_false(json_object_get(obj, "send_template")),
+                                 .no_precopy = json_is_false(json_object_get(obj, "precopy")),
+                                 .no_page_server = json_is_false(json_object_get(obj, "page_server")) };
         if (o.live && json_is_true(json_object_get(obj, "cold"))) {
                 vs_err_msg(&err, EINVAL, "a move is either cold or live");
                 goto fail;
@@ -1329,6 +1367,7 @@ static const struct route routes[] = {
         { P_ITEM, "checkpoint", "POST", post_checkpoint_item },
         { P_ACTION, "export", "POST", post_export },
         { P_TOP, "import", "POST", post_import },
+        { P_TOP, "pages", "POST", post_pages },
         { P_ACTION, "migrate", "POST", post_migrate },
         { P_TOP, "operations", "GET", list_operations },
         { P_OPERATION, NULL, "GET", get_operation },

@@ -29,6 +29,7 @@ struct op {
         bool cancelling;
         struct vs_progress *progress;
         uint64_t seen_done, seen_total;
+        uint32_t seen_phase;
         time_t created, ended;
         vs_error result;
         op_cancel_fn cancel;
@@ -100,9 +101,11 @@ static void on_tick(struct loop_source *s, void *userdata) {
         struct op *op = userdata;
         op->tick = NULL;
         uint64_t done = atomic_load(&op->progress->done), total = atomic_load(&op->progress->total);
-        if (done != op->seen_done || total != op->seen_total) {
+        uint32_t phase = atomic_load(&op->progress->phase);
+        if (done != op->seen_done || total != op->seen_total || phase != op->seen_phase) {
                 op->seen_done = done;
                 op->seen_total = total;
+                op->seen_phase = phase;
                 wake_all(op);
         }
         arm_tick(op);
@@ -151,6 +154,13 @@ void op_set_detail(struct op *op, const char *key, int64_t value) {
                 op->details = json_object();
         if (op->details)
                 json_object_set_new(op->details, key, json_integer((json_int_t) value));
+}
+
+void op_set_detail_str(struct op *op, const char *key, const char *value) {
+        if (!op->details)
+                op->details = json_object();
+        if (op->details)
+                json_object_set_new(op->details, key, json_string(value));
 }
 
 void op_set_object(struct op *op, const char *object) {
@@ -202,9 +212,18 @@ json_t *op_json(const struct op *op) {
                 json_object_set_new(j, "object", json_string(op->object));
         if (op->progress) {
                 uint64_t done = atomic_load(&op->progress->done), total = atomic_load(&op->progress->total);
-                if (done || total)
-                        json_object_set_new(j, "progress", json_pack("{s:I, s:I}", "done", (json_int_t) done, "total",
-                                                                     (json_int_t) total));
+                const char *phase = vs_phase_name(atomic_load(&op->progress->phase));
+                uint64_t rate = vs_progress_rate(op->progress);
+                json_t *p = done || total || phase ? json_pack("{s:I, s:I}", "done", (json_int_t) done, "total",
+                                                               (json_int_t) total)
+                                                   : NULL;
+                /* the step it is in, and the bytes a second of that step */
+                if (p && phase)
+                        json_object_set_new(p, "phase", json_string(phase));
+                if (p && rate && op->state == OP_RUNNING)
+                        json_object_set_new(p, "rate", json_integer((json_int_t) rate));
+                if (p)
+                        json_object_set_new(j, "progress", p);
         }
         if (op->state != OP_RUNNING)
                 json_object_set_new(j, "ended", json_integer((json_int_t) op->ended));
@@ -247,6 +266,7 @@ void op_listen(struct op *op, struct op_listener *l) {
         if (op->progress) {
                 op->seen_done = atomic_load(&op->progress->done);
                 op->seen_total = atomic_load(&op->progress->total);
+                op->seen_phase = atomic_load(&op->progress->phase);
         }
         arm_tick(op);
 }

@@ -60,6 +60,8 @@ void op_set_object(struct op *op, const char *object);
 
 /* A figure the work measured, shown in its JSON as details.KEY. */
 void op_set_detail(struct op *op, const char *key, int64_t value);
+/* A word or line the work chose, as details.KEY (how it went). */
+void op_set_detail_str(struct op *op, const char *key, const char *value);
 
 /* The work ended: result 0, or < 0 with err (-ECANCELED after a cancel). */
 void op_finish(struct op *op, int result, const vs_error *err);
@@ -71,7 +73,8 @@ const char *op_id(const struct op *op);
 enum op_state op_state(const struct op *op);
 
 /* {"id", "kind", "target", "object"?, "state", "progress": {"done",
- * "total"}?, "created", "ended"?, "error"?, "code"?} */
+ * "total", "phase"?, "rate"? (bytes a second of the phase, while it
+ * runs)}?, "created", "ended"?, "error"?, "code"?} */
 json_t *op_json(const struct op *op);
 /* Every operation known, oldest first. */
 json_t *ops_json(struct vsd *v);

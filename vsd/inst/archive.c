@@ -10,14 +10,19 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "base/parse.h"
 #include "base/util.h"
+#include "vsd/core/syscalls.h"
 
 /* the last member: how many came before it (after config.ini) and their
  * data, so that an archive cut between two members is found out */
@@ -36,7 +41,10 @@ struct arc_writer {
         struct archive *a;
         struct vs_progress *p;
         uint64_t done, paced;
+        uint64_t shown_from; /* progress counts from here (arc_writer_recount) */
         unsigned members;
+        arc_tap_fn tap;      /* told of every piece of a file's data */
+        void *tap_ctx;
         void *zeros; /* ARC_BLOCK of zeros, standing for holes */
         void *buf;
 };
@@ -72,9 +80,22 @@ void arc_writer_free(struct arc_writer *w) {
         free(w);
 }
 
+void arc_writer_tap(struct arc_writer *w, arc_tap_fn fn, void *ctx) {
+        w->tap = fn;
+        w->tap_ctx = ctx;
+}
+
+void arc_writer_recount(struct arc_writer *w) {
+        w->shown_from = w->done;
+}
+
+uint64_t arc_writer_counted(const struct arc_writer *w) {
+        return w->done - w->shown_from;
+}
+
 static void counted(struct arc_writer *w, uint64_t n) {
         w->done += n;
-        vs_progress_done(w->p, w->done);
+        vs_progress_done(w->p, w->done - w->shown_from);
         vs_progress_pace(&w->paced, w->done);
 }
 
@@ -138,16 +159,23 @@ static int write_hole(struct arc_writer *w, uint64_t from, uint64_t to, const ch
         return 0;
 }
 
-/* [from, to) of fd's data, as name's. */
+/* [from, to) of fd's data, as name's.  A file that shrank meanwhile is
+ * an error, or, ret_short not NULL, completed with zeros and said so. */
 static int copy_range(struct arc_writer *w, int fd, const char *path, const char *name, uint64_t from, uint64_t to,
-                      vs_error *err) {
+                      bool *ret_short, vs_error *err) {
         while (from < to) {
                 size_t want = to - from > ARC_BLOCK ? ARC_BLOCK : (size_t) (to - from);
                 ssize_t n = pread(fd, w->buf, want, (off_t) from);
                 if (n < 0)
                         return vs_err(err, errno, "read %s", path);
+                if (n == 0 && ret_short) {
+                        *ret_short = true;
+                        return write_hole(w, from, to, name, err);
+                }
                 if (n == 0)
                         return vs_err_msg(err, EIO, "%s shrank while it was read", path);
+                if (w->tap)
+                        w->tap(w->tap_ctx, from, w->buf, (size_t) n);
                 int r = write_all(w, w->buf, (size_t) n, name, err);
                 if (r < 0)
                         return r;
@@ -157,46 +185,26 @@ static int copy_range(struct arc_writer *w, int fd, const char *path, const char
         return 0;
 }
 
-int arc_add_file(struct arc_writer *w, const char *name, const char *path, vs_error *err) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return vs_err(err, errno, "open %s", path);
-        if (!S_ISREG(st.st_mode))
-                return vs_err_msg(err, EINVAL, "%s is not a regular file", path);
-        uint64_t size = (uint64_t) st.st_size;
-        struct archive_entry *e = plain_entry(name, AE_IFREG, st.st_mode & 07777, st.st_size);
-        if (!e)
-                return vs_err(err, ENOMEM, "add %s", name);
-        archive_entry_set_mtime(e, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-        /* the data extents, the map the writer stores before them */
-        int r = 0;
-        for (off_t off = 0; (uint64_t) off < size;) {
-                off_t data = lseek(fd, off, SEEK_DATA);
-                if (data < 0 && errno == ENXIO)
-                        break;
-                if (data < 0) {
-                        r = vs_err(err, errno, "find the data of %s", path);
-                        break;
-                }
-                off_t hole = lseek(fd, data, SEEK_HOLE);
-                if (hole < 0) {
-                        r = vs_err(err, errno, "find the holes of %s", path);
-                        break;
-                }
-                archive_entry_sparse_add_entry(e, data, hole - data);
-                off = hole;
-        }
+/* A regular file's entry e (its size set) with the data of ranges
+ * (sorted, apart, inside the file) read from fd, the rest recorded as
+ * holes: header and data. */
+static int write_mapped(struct arc_writer *w, struct archive_entry *e, int fd, const char *path,
+                        const struct arc_range *ranges, size_t n, bool *ret_short, vs_error *err) {
+        const char *name = archive_entry_pathname(e);
+        uint64_t size = (uint64_t) archive_entry_size(e);
+        for (size_t k = 0; k < n; k++)
+                archive_entry_sparse_add_entry(e, (la_int64_t) ranges[k].off, (la_int64_t) ranges[k].len);
         /* a map that ends in a hole (or holds nothing) ends with an empty
          * extent at the end, as GNU tar writes it; a file that is all data
          * has no map (libarchive drops it) and is stored whole */
-        archive_entry_sparse_add_entry(e, st.st_size, 0);
+        archive_entry_sparse_add_entry(e, (la_int64_t) size, 0);
         bool sparse = archive_entry_sparse_count(e) > 0;
-        if (r >= 0 && archive_write_header(w->a, e) != ARCHIVE_OK)
-                r = arc_fail(err, w->a, "add", name);
+        if (archive_write_header(w->a, e) < ARCHIVE_WARN)
+                return arc_fail(err, w->a, "add", name);
+        int r = 0;
         uint64_t at = 0;
-        if (r >= 0 && !sparse) {
-                r = copy_range(w, fd, path, name, 0, size, err);
+        if (!sparse) {
+                r = copy_range(w, fd, path, name, 0, size, ret_short, err);
                 at = size;
         }
         int64_t off, len;
@@ -204,15 +212,131 @@ int arc_add_file(struct arc_writer *w, const char *name, const char *path, vs_er
         while (r >= 0 && sparse && archive_entry_sparse_next(e, &off, &len) == ARCHIVE_OK) {
                 r = write_hole(w, at, (uint64_t) off, name, err);
                 if (r >= 0)
-                        r = copy_range(w, fd, path, name, (uint64_t) off, (uint64_t) (off + len), err);
+                        r = copy_range(w, fd, path, name, (uint64_t) off, (uint64_t) (off + len), ret_short, err);
                 at = (uint64_t) (off + len);
         }
         if (r >= 0)
                 r = write_hole(w, at, size, name, err);
-        archive_entry_free(e);
         if (r >= 0)
                 w->members++;
         return r;
+}
+
+/* fd's file (st) as name, the data of ranges stored, the rest holes. */
+static int add_map(struct arc_writer *w, const char *name, const char *path, int fd, const struct stat *st,
+                   const struct arc_range *ranges, size_t n, vs_error *err) {
+        struct archive_entry *e = plain_entry(name, AE_IFREG, st->st_mode & 07777, st->st_size);
+        if (!e)
+                return vs_err(err, ENOMEM, "add %s", name);
+        archive_entry_set_mtime(e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+        int r = write_mapped(w, e, fd, path, ranges, n, NULL, err);
+        archive_entry_free(e);
+        return r;
+}
+
+int arc_add_entry(struct arc_writer *w, struct archive_entry *e, int fd, bool *ret_short, vs_error *err) {
+        const char *name = archive_entry_pathname(e);
+        if (fd < 0 || archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) || archive_entry_size(e) <= 0) {
+                if (archive_write_header(w->a, e) < ARCHIVE_WARN)
+                        return arc_fail(err, w->a, "add", name);
+                w->members++;
+                return 0;
+        }
+        /* by its data extents: a huge sparse file's holes are not read */
+        _cleanup_free_ struct arc_range *v = NULL;
+        size_t n = 0;
+        int r = arc_file_extents(fd, (uint64_t) archive_entry_size(e), 0, &v, &n);
+        if (r < 0)
+                return vs_err(err, -r, "find the data of %s", name);
+        archive_entry_sparse_clear(e);
+        return write_mapped(w, e, fd, name, v, n, ret_short, err);
+}
+
+static int open_regular(const char *path, struct stat *st, vs_error *err) {
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, st) < 0) {
+                int e = errno;
+                safe_close(&fd);
+                return vs_err(err, e, "open %s", path);
+        }
+        if (!S_ISREG(st->st_mode)) {
+                close(fd);
+                return vs_err_msg(err, EINVAL, "%s is not a regular file", path);
+        }
+        return fd;
+}
+
+int arc_file_extents(int fd, uint64_t size, uint64_t align, struct arc_range **ret, size_t *ret_n) {
+        struct arc_range *v = NULL;
+        size_t n = 0, cap = 0;
+        for (off_t off = 0; (uint64_t) off < size;) {
+                off_t data = lseek(fd, off, SEEK_DATA);
+                if (data < 0 && errno == ENXIO)
+                        break;
+                off_t hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+                if (data < 0 || hole < 0) {
+                        int e = errno;
+                        free(v);
+                        return -e;
+                }
+                uint64_t from = (uint64_t) data, to = (uint64_t) hole > size ? size : (uint64_t) hole;
+                if (align) {
+                        from &= ~(align - 1);
+                        to = to + align - 1 < to ? size : (to + align - 1) & ~(align - 1);
+                        if (to > size)
+                                to = size;
+                }
+                if (n > 0 && from <= v[n - 1].off + v[n - 1].len) {
+                        /* widened into the one before */
+                        if (to > v[n - 1].off + v[n - 1].len)
+                                v[n - 1].len = to - v[n - 1].off;
+                } else if (to > from) {
+                        if (n == cap) {
+                                cap = cap ? 2 * cap : 64;
+                                struct arc_range *nv = realloc(v, cap * sizeof(*v));
+                                if (!nv) {
+                                        free(v);
+                                        return -ENOMEM;
+                                }
+                                v = nv;
+                        }
+                        v[n++] = (struct arc_range) { from, to - from };
+                }
+                off = hole;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int arc_add_file_aligned(struct arc_writer *w, const char *name, const char *path, uint64_t align, vs_error *err) {
+        struct stat st;
+        _cleanup_close_ int fd = open_regular(path, &st, err);
+        if (fd < 0)
+                return fd;
+        /* the data extents, the map the writer stores before them */
+        _cleanup_free_ struct arc_range *v = NULL;
+        size_t n = 0;
+        int r = arc_file_extents(fd, (uint64_t) st.st_size, align, &v, &n);
+        if (r < 0)
+                return vs_err(err, -r, "find the data of %s", path);
+        return add_map(w, name, path, fd, &st, v, n, err);
+}
+
+int arc_add_file(struct arc_writer *w, const char *name, const char *path, vs_error *err) {
+        return arc_add_file_aligned(w, name, path, 0, err);
+}
+
+int arc_add_ranges(struct arc_writer *w, const char *name, const char *path, const struct arc_range *ranges, size_t n,
+                   vs_error *err) {
+        struct stat st;
+        _cleanup_close_ int fd = open_regular(path, &st, err);
+        if (fd < 0)
+                return fd;
+        for (size_t k = 0; k < n; k++)
+                if (ranges[k].off + ranges[k].len > (uint64_t) st.st_size || (k && ranges[k].off < ranges[k - 1].off + ranges[k - 1].len))
+                        return vs_err_msg(err, EINVAL, "%s: a range to send lies outside it", path);
+        return add_map(w, name, path, fd, &st, ranges, n, err);
 }
 
 int arc_add_tree(struct arc_writer *w, const char *name, const char *path, vs_error *err) {
@@ -350,6 +474,15 @@ enum arc_kind arc_member_kind(const char *path, enum arc_layout layout, size_t *
         bool image = layout == ARC_LAYOUT_IMAGE;
         if (image && streq(path, "disk.img"))
                 return ARC_DISK;
+        if (image && streq(path, "disk.delta"))
+                return ARC_DISK_DELTA;
+        if (!image && streq(path, "upper.delta"))
+                return ARC_TREE_DELTA;
+        if (!image && strncmp(path, "upper.deleted/", 14) == 0) {
+                if (ret_root_len)
+                        *ret_root_len = 13;
+                return ARC_TREE_DELETED;
+        }
         if (!image && is_tree(path, "upper")) {
                 if (ret_root_len)
                         *ret_root_len = 5;
@@ -494,13 +627,64 @@ static int check_hardlink(int dirfd, const char *name, size_t root_len, const ch
         return 0;
 }
 
+/* [off, off + len) of fd made to read as zeros: punched (a hole again)
+ * where the filesystem can, written otherwise. */
+static int zero_range(int fd, const void *zeros, uint64_t off, size_t len) {
+        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) off, (off_t) len) == 0)
+                return 0;
+        for (size_t done = 0; done < len;) {
+                ssize_t n = pwrite(fd, zeros, len - done, (off_t) (off + done));
+                if (n < 0)
+                        return -errno;
+                done += (size_t) n;
+        }
+        return 0;
+}
+
+#define ARC_PAGE 4096
+
+static bool page_zero(const char *p, size_t len) {
+        return len > 0 && p[0] == 0 && memcmp(p, p + 1, len - 1) == 0;
+}
+
+/* buf's len bytes at off into fd: runs of zero pages are not written (a
+ * new file's holes stay holes) or, over data (update), punched. */
+static int write_block(int fd, const char *buf, size_t len, uint64_t off, bool update) {
+        static const char zeros[ARC_PAGE];
+        for (size_t at = 0; at < len;) {
+                size_t n = len - at < ARC_PAGE ? len - at : ARC_PAGE;
+                bool zero = n == ARC_PAGE && page_zero(buf + at, n);
+                size_t run = n;
+                while (at + run + ARC_PAGE <= len && page_zero(buf + at + run, ARC_PAGE) == zero)
+                        run += ARC_PAGE;
+                if (zero) {
+                        if (update)
+                                for (size_t z = 0; z < run; z += ARC_PAGE) {
+                                        int r = zero_range(fd, zeros, off + at + z, ARC_PAGE);
+                                        if (r < 0)
+                                                return r;
+                                }
+                } else
+                        for (size_t done = 0; done < run;) {
+                                ssize_t k = pwrite(fd, buf + at + done, run - done, (off_t) (off + at + done));
+                                if (k < 0)
+                                        return -errno;
+                                done += (size_t) k;
+                        }
+                at += run;
+        }
+        return 0;
+}
+
 /* A plain file of ours (the image, a snapshot's, a checkpoint's image):
- * made new, never through a link, its data where the archive says. */
-static int extract_plain(struct arc_reader *r, int dirfd, const char *name, uint64_t size, struct arc_found *found,
-                         vs_error *err) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+ * made new, never through a link, its data where the archive says; or,
+ * update, the image made already, the delta's data written over it. */
+static int extract_plain(struct arc_reader *r, int dirfd, const char *name, uint64_t size, bool update,
+                         struct arc_found *found, vs_error *err) {
+        _cleanup_close_ int fd = update ? openat(dirfd, "disk.img", O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+                                        : openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
-                return vs_err(err, errno, "create %s", name);
+                return vs_err(err, errno, "%s %s", update ? "open" : "create", update ? "disk.img" : name);
         const void *buf;
         size_t len;
         int64_t off;
@@ -508,12 +692,9 @@ static int extract_plain(struct arc_reader *r, int dirfd, const char *name, uint
         while ((k = archive_read_data_block(r->a, &buf, &len, &off)) == ARCHIVE_OK) {
                 if (off < 0 || (uint64_t) off > size || len > size - (uint64_t) off)
                         return vs_err_msg(err, EINVAL, "the archive's %s has data past its size", name);
-                for (size_t done = 0; done < len;) {
-                        ssize_t n = pwrite(fd, (const char *) buf + done, len - done, off + (off_t) done);
-                        if (n < 0)
-                                return vs_err(err, errno, "write %s", name);
-                        done += (size_t) n;
-                }
+                int w = write_block(fd, buf, len, (uint64_t) off, update);
+                if (w < 0)
+                        return vs_err(err, -w, "write %s", update ? "disk.img" : name);
                 found->bytes += len;
                 vs_progress_done(r->p, (uint64_t) archive_filter_bytes(r->a, -1));
                 vs_progress_pace(&r->paced, found->bytes);
@@ -548,6 +729,64 @@ static int extract_tree(struct arc_reader *r, struct archive *disk, const char *
                 return arc_fail(err, r->a, "read", name);
         if (archive_write_finish_entry(disk) != ARCHIVE_OK)
                 return arc_fail(err, disk, "extract", name);
+        return 0;
+}
+
+#define ARC_XATTR_LIST (64 << 10)
+
+/* The directory holding path's last component, beneath dirfd, no link
+ * followed on the way; *ret_base its last component. */
+static int open_parent(int dirfd, const char *path, char *buf, size_t len, const char **ret_base, vs_error *err) {
+        if (snprintf(buf, len, "%s", path) >= (int) len)
+                return vs_err_msg(err, ENAMETOOLONG, "the archive's %.100s... is too long", path);
+        char *slash = strrchr(buf, '/');
+        if (!slash) {
+                *ret_base = buf;
+                int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+                return fd < 0 ? vs_err(err, errno, "open %s", path) : fd;
+        }
+        *slash = '\0';
+        *ret_base = slash + 1;
+        int fd = sys_openat2(dirfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+        if (fd == -ENOENT)
+                return fd; /* nothing there, nothing to remove */
+        if (fd < 0)
+                return vs_err_msg(err, -fd == ELOOP || -fd == ENOTDIR ? EPERM : -fd,
+                                  "the archive's %.200s lies below what is not a directory of its tree", path);
+        return fd;
+}
+
+/* A cold move's final pass (upper.deleted/PATH, or an upper/ member after
+ * upper.delta): what is at path below dirfd goes, a directory with its
+ * contents, its parents resolved beneath dirfd without following any
+ * symbolic link and itself never followed; unless both it and the
+ * replacement are directories (dir): then it stays with its contents, its
+ * extended attributes cleared for the new ones.  Nothing there: 0. */
+static int clear_at(int dirfd, const char *path, bool dir, vs_error *err) {
+        char buf[4096 + 16];
+        const char *base = path;
+        _cleanup_close_ int parent = open_parent(dirfd, path, buf, sizeof(buf), &base, err);
+        if (parent == -ENOENT)
+                return 0;
+        if (parent < 0)
+                return parent;
+        struct stat st;
+        if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : vs_err(err, errno, "stat %s", path);
+        if (!(dir && S_ISDIR(st.st_mode))) {
+                int r = vs_rm_rf_at(parent, base);
+                return r < 0 ? vs_err(err, -r, "remove %s", path) : 0;
+        }
+        /* a directory over a directory: its attributes are the new ones */
+        _cleanup_close_ int fd = openat(parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_free_ char *list = malloc(ARC_XATTR_LIST);
+        if (fd < 0 || !list)
+                return vs_err(err, fd < 0 ? errno : ENOMEM, "open %s", path);
+        ssize_t n = flistxattr(fd, list, ARC_XATTR_LIST);
+        for (ssize_t at = 0; at < n; at += (ssize_t) strlen(list + at) + 1)
+                if (fremovexattr(fd, list + at) < 0 && errno != ENODATA && errno != EPERM && errno != EOPNOTSUPP)
+                        return vs_err(err, errno, "clear %s of %s", list + at, path);
         return 0;
 }
 
@@ -588,11 +827,10 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
          * their setuid bits, times, extended attributes (the overlay's),
          * ACLs; never through a symbolic link, never "..", never an
          * absolute path; what exists already is not replaced */
-        archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                                                     ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
-                                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                                     ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-                                                     ARCHIVE_EXTRACT_NO_OVERWRITE);
+        const int opts = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                         ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                         ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+        archive_write_disk_set_options(disk, opts | ARCHIVE_EXTRACT_NO_OVERWRITE);
         int k = 0;
         for (;;) {
                 k = next(r, &r->e, err);
@@ -642,11 +880,23 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                         else if (kind == ARC_SNAP_IMAGE && mkdirat(dirfd, "snapshots", 0700) < 0 && errno != EEXIST)
                                 k = vs_err(err, errno, "create snapshots");
                         else
-                                k = extract_plain(r, dirfd, name, (uint64_t) size, &found, err);
+                                k = extract_plain(r, dirfd, name, (uint64_t) size, false, &found, err);
                         if (k >= 0 && kind == ARC_DISK)
                                 found.disk = true;
                         if (k >= 0 && kind == ARC_SNAP_IMAGE)
                                 found.snapshots++;
+                        break;
+                case ARC_DISK_DELTA:
+                        /* over the image that came before it, once */
+                        if (!reg || size < 0 || (uint64_t) size != lim->image_size)
+                                k = vs_err_msg(err, EPERM, "the archive's %s is not an image of %llu bytes", name,
+                                               (unsigned long long) lim->image_size);
+                        else if (!found.disk || found.delta)
+                                k = vs_err_msg(err, EPERM, "the archive's %s does not follow its disk.img", name);
+                        else
+                                k = extract_plain(r, dirfd, name, (uint64_t) size, true, &found, err);
+                        if (k >= 0)
+                                found.delta = true;
                         break;
                 case ARC_CKPT_FILE:
                         ckpt_bytes += size > 0 ? (uint64_t) size : 0;
@@ -658,7 +908,7 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                         else if (mkdirat(dirfd, "checkpoint", 0711) < 0 && errno != EEXIST)
                                 k = vs_err(err, errno, "create checkpoint");
                         else
-                                k = extract_plain(r, dirfd, name, (uint64_t) size, &found, err);
+                                k = extract_plain(r, dirfd, name, (uint64_t) size, false, &found, err);
                         if (k >= 0) {
                                 found.checkpoint = true;
                                 /* CRIU's restored processes read their
@@ -666,12 +916,37 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                                 (void) fchmodat(dirfd, name, 0644, 0);
                         }
                         break;
-                case ARC_TREE:
+                case ARC_TREE_DELTA:
+                        /* the final pass of a cold move, after the tree */
+                        if (type != AE_IFDIR || hl)
+                                k = vs_err_msg(err, EPERM, "the archive's %s is not a directory", name);
+                        else if (!found.upper || found.tree_delta)
+                                k = vs_err_msg(err, EPERM, "the archive's %s does not follow its upper/ tree", name);
+                        found.tree_delta = true;
+                        break;
+                case ARC_TREE_DELETED:
+                        if (type != AE_IFREG || hl || size != 0)
+                                k = vs_err_msg(err, EPERM, "the archive's %s is not an empty file", name);
+                        else if (!found.tree_delta)
+                                k = vs_err_msg(err, EPERM, "the archive's %s comes before its upper.delta", name);
+                        else {
+                                char path[4096 + 8];
+                                snprintf(path, sizeof(path), "upper/%s", name + root_len + 1);
+                                k = clear_at(dirfd, path, false, err);
+                        }
+                        break;
+                case ARC_TREE: {
+                        /* the final pass: what is at the path goes first
+                         * (a directory over a directory stays) */
+                        bool replace = found.tree_delta && root_len == 5;
                         if (strlen(name) == root_len && type != AE_IFDIR)
                                 k = vs_err_msg(err, EPERM, "the archive's %s is not a directory", name);
                         else if (hl)
                                 k = check_hardlink(dirfd, name, root_len, hl, lim->layout, err);
+                        if (k >= 0 && replace)
+                                k = clear_at(dirfd, name, type == AE_IFDIR && !hl, err);
                         if (k >= 0) {
+                                archive_write_disk_set_options(disk, opts | (replace ? 0 : ARCHIVE_EXTRACT_NO_OVERWRITE));
                                 archive_entry_copy_pathname(r->e, name);
                                 k = extract_tree(r, disk, name, &tree_bytes, lim, &found, err);
                         }
@@ -682,6 +957,7 @@ int arc_extract_rest(struct arc_reader *r, int dirfd, const struct arc_limits *l
                         else if (k >= 0 && strlen(name) == root_len && root_len > 5)
                                 found.snapshots++;
                         break;
+                }
                 }
                 if (k < 0)
                         break;

@@ -11,7 +11,15 @@
  *   config.ini                the instance's settings
  *   disk.img                  image backend: the image, sparse (its holes
  *                             are recorded, never read or stored)
+ *   disk.delta                a cold move's final pass (migrate.c): what
+ *                             changed in the image since disk.img was read
+ *                             while the instance ran, its size, the
+ *                             unchanged parts holes; written over disk.img
  *   upper/...                 dir backend: the overlay's upper tree
+ *   upper.delta               a cold move's final pass (treesync.h): from
+ *                             here on, upper/... members replace what
+ *                             came before at their path
+ *   upper.deleted/PATH        (empty) upper/PATH is removed, whatever it is
  *   snapshots/S.img           image backend: a snapshot, sparse
  *   snapshots/S/upper/...     dir backend: a snapshot's tree
  *   checkpoint/FILE           a checkpointed instance's images (flat)
@@ -45,12 +53,40 @@ struct arc_writer;
  * be NULL) counts the bytes of data added. */
 int arc_writer_open(int fd, bool zstd, struct vs_progress *p, struct arc_writer **ret, vs_error *err);
 
+/* Told of each piece of a file's data as it is read into the archive
+ * (off: where in the file). */
+typedef void (*arc_tap_fn)(void *ctx, uint64_t off, const void *data, size_t len);
+void arc_writer_tap(struct arc_writer *w, arc_tap_fn fn, void *ctx);
+
+/* The progress counts the bytes of data from here on (a phase of its own). */
+void arc_writer_recount(struct arc_writer *w);
+
+/* The bytes of data added since the last recount (or the start). */
+uint64_t arc_writer_counted(const struct arc_writer *w);
+
 /* A regular file name holding data. */
 int arc_add_bytes(struct arc_writer *w, const char *name, const void *data, size_t len, vs_error *err);
 
 /* The regular file at path as name: its data extents only (SEEK_DATA),
  * the holes recorded as such. */
 int arc_add_file(struct arc_writer *w, const char *name, const char *path, vs_error *err);
+
+struct arc_range {
+        uint64_t off, len;
+};
+
+/* fd's data extents (SEEK_DATA) below size, each widened to multiples of
+ * align (a power of two; 0: as they are) and merged: an array in *ret
+ * (free()), -errno on failure. */
+int arc_file_extents(int fd, uint64_t size, uint64_t align, struct arc_range **ret, size_t *ret_n);
+
+/* arc_add_file with the extents widened to multiples of align. */
+int arc_add_file_aligned(struct arc_writer *w, const char *name, const char *path, uint64_t align, vs_error *err);
+
+/* The regular file at path as name, its size, with the data of ranges
+ * (sorted, apart) only, the rest holes. */
+int arc_add_ranges(struct arc_writer *w, const char *name, const char *path, const struct arc_range *ranges, size_t n,
+                   vs_error *err);
 
 /* A directory member name (no data). */
 int arc_add_dir(struct arc_writer *w, const char *name, vs_error *err);
@@ -59,6 +95,14 @@ int arc_add_dir(struct arc_writer *w, const char *name, vs_error *err);
  * extended attributes (the overlay's among them) and ACLs, hard links as
  * such, symbolic links never followed, sparse files sparse. */
 int arc_add_tree(struct arc_writer *w, const char *name, const char *path, vs_error *err);
+
+/* libarchive's entry e as it is (name, type, owner, mode, times, link
+ * target, extended attributes, hard link: the caller's), and for a regular
+ * file its data read from fd by its data extents (SEEK_DATA, the holes
+ * never read) up to e's size.  A file that shrank while it was read is
+ * completed with zeros and *ret_short set (its copy is not what it is). */
+struct archive_entry;
+int arc_add_entry(struct arc_writer *w, struct archive_entry *e, int fd, bool *ret_short, vs_error *err);
 
 /* The archive's end written; w freed either way. */
 int arc_writer_close(struct arc_writer *w, vs_error *err);
@@ -74,9 +118,12 @@ enum arc_kind {
         ARC_BAD,       /* not a member an instance's archive has */
         ARC_DIRECTORY, /* snapshots/, checkpoint/, snapshots/S/ (dir backend) */
         ARC_DISK,      /* disk.img */
+        ARC_DISK_DELTA, /* disk.delta */
         ARC_SNAP_IMAGE, /* snapshots/S.img */
         ARC_CKPT_FILE, /* checkpoint/FILE */
         ARC_TREE,      /* upper, upper/..., snapshots/S/upper, snapshots/S/upper/... */
+        ARC_TREE_DELTA,   /* upper.delta */
+        ARC_TREE_DELETED, /* upper.deleted/PATH */
 };
 
 /* What path (as in the archive) may be in an archive of this layout, and
@@ -107,6 +154,8 @@ struct arc_limits {
 
 struct arc_found {
         bool disk, upper, checkpoint, rootfs;
+        bool delta; /* disk.delta written over disk.img */
+        bool tree_delta; /* upper.delta came: later upper/ members replace */
         unsigned snapshots;
         uint64_t bytes; /* data written */
 };

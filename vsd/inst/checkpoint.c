@@ -58,11 +58,13 @@
 #include "cgroups/cgroup.h"
 #include "net/announce.h"
 #include "net/fw.h"
+#include "net/nl.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/core/work.h"
 #include "vsd/inst/console.h"
 #include "vsd/inst/instance.h"
+#include "vsd/inst/pages.h"
 #include "vsd/netw/network.h"
 #include "vsd/start/start.h"
 #include "vsd/view/sysinfo.h"
@@ -77,6 +79,8 @@
 #define CKPT_CG_MAX 4096
 /* where the helpers find the instance's cgroup directory (work_start) */
 #define CKPT_CG_FD_DUMP 4
+/* the dump's link to a target's page server (ckpt_take's page_fd) */
+#define CKPT_PAGE_FD_DUMP 5
 #define CKPT_CG_FD_RESTORE 6
 #define CKPT_CG_DEPTH 16
 #define CKPT_ID_LEN 16
@@ -120,6 +124,7 @@ struct ckpt_op {
         unsigned n_watch;
         bool sys_resource;             /* we hold CAP_SYS_RESOURCE (kern_features) */
         bool cg_tree;                  /* the helper has cg_open_procs_dir() as CKPT_CG_FD_* */
+        bool page_server;              /* the pages go to a page server too (CKPT_PAGE_FD_DUMP) */
         pid_t *pids;                   /* the instance's processes, listed by the daemon */
         size_t n_pids;
         dev_t console_dev, console_rdev; /* the console's pty slave now */
@@ -268,7 +273,8 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
 }
 
 /* Run CRIU with argv (argv[0] is its path), wait for it; its stdio on
- * /dev/null (it logs to its -o file), fds below keep_below kept, PATH set
+ * /dev/null (it logs to its -o file), fds below keep_below and pass_fd
+ * (-1: none) kept, PATH set
  * for the tools it runs (ip, for the addresses it restores).  It dies
  * with the helper, which dies with the daemon. */
 /* CRIU mounts cgroupfs for itself (dump and restore).  Made in the host's
@@ -276,8 +282,8 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
  * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
  * it runs in a namespace rooted at every hierarchy's root, where paths read
  * as the host's and its mounts change nothing. */
-static int criu_run(struct cg_manager *cg, char **argv, int keep_below, const char *log, const char *what,
-                    vs_error *err) {
+static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
+                    const char *what, vs_error *err) {
         if (cg && cg_unshare_ns_at_root(cg, err) < 0)
                 return vs_err_prefix(err, "%s: give criu a cgroup namespace of its own", what);
         pid_t pid = fork();
@@ -293,6 +299,9 @@ static int criu_run(struct cg_manager *cg, char **argv, int keep_below, const ch
                         if (fl >= 0)
                                 (void) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
                 }
+                int fl = pass_fd >= 0 ? fcntl(pass_fd, F_GETFD) : -1;
+                if (fl >= 0)
+                        (void) fcntl(pass_fd, F_SETFD, fl & ~FD_CLOEXEC);
                 char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
                 execve(argv[0], argv, envp);
                 _exit(127);
@@ -789,16 +798,20 @@ static void unlock_network(pid_t init_pid, const char *name) {
 }
 
 static int write_hook(struct ckpt_op *op, vs_error *err) {
-        char path[700], text[1400];
+        char path[700], text[1400], link[16] = "";
         if (strchr(op->dir, '\''))
                 return vs_err_msg(err, EINVAL, "the instance's directory %s has a quote in its path", op->dir);
+        /* a dump that ends the instance cuts its link once committed
+         * (ckpt_commit_main) */
+        if (!op->meta.leave_running && op->meta.link)
+                netw_host_ifname(op->i->vsd, op->name, link);
         path_in(op->dir, CKPT_HOOK, path, sizeof(path));
         int n = snprintf(text, sizeof(text),
                          "#!/bin/sh\n"
                          "# CRIU's post-dump action for one checkpoint (vsd): its images put in place\n"
                          "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-dump ] || exit 0\n"
-                         "exec /proc/%d/exe --checkpoint-commit '%s'\n",
-                         (int) getpid(), op->dir);
+                         "exec /proc/%d/exe --checkpoint-commit '%s' %s\n",
+                         (int) getpid(), op->dir, link);
         /* for this dump only, removed after it: nothing to sync */
         int r = vs_write_replace(path, text, (size_t) n, 0700);
         return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
@@ -833,6 +846,19 @@ static int dump_run(void *arg_, vs_error *err) {
                 r = write_hook(op, err);
         if (r < 0)
                 return r;
+        /* the pages to the target's page server and, through the tee,
+         * into tmp as well: the checkpoint here stays whole */
+        struct pages_tee tee = { .tee = -1, .local = -1 };
+        _cleanup_close_ int ps = -EBADF;
+        if (op->page_server) {
+                r = pages_tee_start(op->criu, CKPT_PAGE_FD_DUMP, tmp, &tee, &ps, err);
+                (void) close(CKPT_PAGE_FD_DUMP);
+                if (r < 0) {
+                        (void) vs_rm_rf(tmp);
+                        (void) unlink(hook);
+                        return r;
+                }
+        }
         struct argv a = { .n = 0 };
         arg(&a, "%s", op->criu);
         arg(&a, "dump");
@@ -872,10 +898,26 @@ static int dump_run(void *arg_, vs_error *err) {
         arg(&a, "%s", hook);
         if (op->meta.leave_running)
                 arg(&a, "--leave-running");
+        if (ps >= 0) {
+                arg(&a, "--page-server");
+                arg(&a, "--ps-socket");
+                arg(&a, "%d", ps);
+        }
         if (argv_full(&a))
-                return vs_err_msg(err, E2BIG, "the command line for criu is too long");
-        a.a[a.n] = NULL;
-        r = criu_run(op->i->vsd->cg, a.a, 3, log, "dump", err);
+                r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
+        else {
+                a.a[a.n] = NULL;
+                r = criu_run(op->i->vsd->cg, a.a, 3, ps, log, "dump", err);
+        }
+        if (op->page_server) {
+                /* the tee's word on a failed dump says more than CRIU's */
+                vs_error terr = { 0 };
+                safe_close(&ps);
+                if (pages_tee_end(&tee, &terr) < 0 && r < 0) {
+                        vs_error criu_err = *err;
+                        r = vs_err_msg(err, terr.code, "dump: %s (%s)", terr.msg, criu_err.msg);
+                }
+        }
         (void) unlink(hook);
         /* <dir>/checkpoint's, that the hook put in place */
         char id[CKPT_ID_LEN + 1], fin[700];
@@ -1221,7 +1263,7 @@ static int restore_run(void *arg_, vs_error *err) {
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
-        r = criu_run(op->i->vsd->cg, a.a, next_fd, log, "restore", err);
+        r = criu_run(op->i->vsd->cg, a.a, next_fd, -1, log, "restore", err);
         if (r < 0) {
                 char kept[700];
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
@@ -1238,6 +1280,15 @@ static int restore_run(void *arg_, vs_error *err) {
         unsigned long long start = 0;
         if (pid <= 0 || vs_proc_starttime(pid, &start) < 0)
                 return vs_err_msg(err, ESRCH, "restore: criu named no living init (%s)", pidfile);
+        /* the sockets are back and the lock is gone: its link is let up
+         * (down until now, netw_prepare_restore) */
+        if (p->inner_link[0]) {
+                r = netw_host_link_set_up(op->i->vsd, op->name, true, err);
+                if (r < 0) {
+                        (void) kill(pid, SIGKILL);
+                        return r;
+                }
+        }
         char state[600];
         inst_state_file(op->i, state, sizeof(state));
         r = inst_state_write(state, pid, start, op->meta.started_at, err);
@@ -1495,7 +1546,8 @@ static struct ckpt_op *op_new(struct instance *i, enum ckpt_kind kind, vs_error 
         return op;
 }
 
-int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
+              vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1558,7 +1610,10 @@ int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, str
                         i->stop_how = STOP_HOW_CHECKPOINT; /* init's end is the dump's */
                 _cleanup_close_ int cg = cg_open_procs_dir(v->cg, i->cfg.name);
                 op->cg_tree = cg >= 0;
-                r = work_start(v, op->work_id, dump_run, op, cg, take_done, op, err);
+                op->page_server = page_fd >= 0;
+                /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP */
+                int keep[2] = { cg, page_fd };
+                r = work_start_fds(v, op->work_id, dump_run, op, keep, page_fd >= 0 ? 2 : 1, NULL, take_done, op, err);
                 if (r < 0) {
                         i->stop_how = STOP_HOW_NONE;
                         (void) unlink(marker);
@@ -1813,14 +1868,35 @@ static int fsync_tree(const char *dir) {
         return r;
 }
 
-int ckpt_commit_main(const char *inst_dir) {
+/* The instance's link cut (its host side down): what CRIU does next is kill
+ * the processes, and the kernel, tearing their network namespace down,
+ * drops the namespace's nftables hooks, CRIU's lock among them, before it
+ * removes the namespace's devices.  A peer's segment arriving in between
+ * finds eth0 with its address, no lock and no socket, and is answered with
+ * a RST that ends a connection the target is restoring.  Down, the bridge
+ * sends the link nothing more.  Failing to is no reason to resume the
+ * instance: the images are in place. */
+static void cut_link(const char *link) {
+        _cleanup_nl_ struct nl *nl = NULL;
+        vs_error err = { 0 };
+        if (nl_open(&nl, &err) < 0 || nl_link_set_up(nl, link, false, &err) < 0)
+                fprintf(stderr, "vsd: %s, ignoring\n", err.msg);
+}
+
+int ckpt_commit_main(const char *inst_dir, const char *link) {
         const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
         if (action && !streq(action, "post-dump"))
                 return 0;
         char tmp[700], fin[700];
         path_in(inst_dir, CKPT_TMP, tmp, sizeof(tmp));
         path_in(inst_dir, INST_CHECKPOINT_DIR, fin, sizeof(fin));
-        int r = fsync_tree(tmp);
+        /* the pages teed here (a live move's page server) complete */
+        int r = pages_wait_local(tmp);
+        if (r < 0) {
+                fprintf(stderr, "vsd: the local page server has not finished in %s: %s\n", tmp, strerror(-r));
+                return -1;
+        }
+        r = fsync_tree(tmp);
         if (r < 0) {
                 fprintf(stderr, "vsd: sync %s: %s\n", tmp, strerror(-r));
                 return -1;
@@ -1845,5 +1921,7 @@ int ckpt_commit_main(const char *inst_dir) {
         }
         if (exchanged)
                 (void) vs_rm_rf(tmp);
+        if (link)
+                cut_link(link);
         return 0;
 }

@@ -41,8 +41,11 @@ struct vsd;
  * leave_running runs on, its checkpoint kept.  Returns 0 once the helper
  * runs; w (may be NULL) hears the outcome, *ret_op (may be NULL) is what
  * clients follow.  Refused at once, nothing changed: not running, busy,
- * no CRIU. */
-int ckpt_take(struct instance *i, bool leave_running, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+ * no CRIU.  page_fd (-1: none; the caller keeps it): a socket to a page
+ * server elsewhere (a live move's target, pages.h) that gets the pages
+ * too; the dump fails, and the instance runs on, if that fails. */
+int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
+              vs_error *err);
 
 /* Bring a checkpointed instance back from its checkpoint, which is
  * consumed on success and kept on failure.  CRIU makes an unprivileged
@@ -72,11 +75,13 @@ int ckpt_relocate_ids(const char *dir, uint64_t old_base, uint64_t new_base, vs_
  * checkpoint or restore left. */
 void ckpt_recover(struct vsd *v);
 
-/* vsd --checkpoint-commit DIR: CRIU's post-dump action (the dumped
+/* vsd --checkpoint-commit DIR [LINK]: CRIU's post-dump action (the dumped
  * processes still held, the network still locked): the images of
  * DIR/.checkpoint.tmp synced and put in place as DIR/checkpoint in one
- * rename.  A non-zero exit makes CRIU resume the instance as it was. */
-int ckpt_commit_main(const char *inst_dir);
+ * rename, then, for a dump that ends the instance, the host side of its
+ * link LINK set down before CRIU kills it.  A non-zero exit makes CRIU
+ * resume the instance as it was. */
+int ckpt_commit_main(const char *inst_dir, const char *link);
 
 /* In CRIU's seccomp image img (len bytes), every filter's notify return
  * (SECCOMP_RET_USER_NOTIF) made an allow, in place; *ret_changed counts

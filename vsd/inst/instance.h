@@ -87,6 +87,9 @@ struct instance {
         /* non-empty while a long operation (snapshot.c) works on it, saying
          * what: lifecycle requests are refused meanwhile */
         char busy[64];
+        /* busy with what leaves it running untouched (a move's template
+         * check and pre-copy): exec goes on meanwhile */
+        bool busy_runs;
 };
 
 /* Scan <root>/instances, load every config.ini (a bad one marks that

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Moving an instance to another host (migrate.h).  Cold, in the loop: stop
- * the instance (a waiter, as a stop request), then a helper (work.h) runs
+ * Moving an instance to another host (migrate.h).  Cold, a running
+ * instance: a helper (work.h) runs
  *
  *   SSH HOST 'vsctl import - && vsctl start NAME'   fed with the archive
  *
- * (the start when it ran here; `vsctl destroy --force NAME` there when the
- * start fails, so that nothing half is left),
- * with SSH the words of [migrate] ssh, each command's output kept in a
+ * and sends the manifest, the settings and the disk while it runs (the
+ * pre-copy: an image hashing each chunk it sends, a directory layer
+ * keeping each entry's identity, treesync.h), tells the loop, which stops
+ * the instance and says go, and then sends what changed (disk.delta; or
+ * upper.delta, the paths gone and the entries changed) and the archive's
+ * end.  Otherwise (--no-precopy, a stopped instance) the loop stops it
+ * first and the helper sends the whole archive the same way.  (The start when it ran here; `vsctl destroy
+ * --force NAME` there when the start fails, so that nothing half is left.)
+ * SSH is the words of [migrate] ssh, each command's output kept in a
  * memfd for its last line (the target's reason).  Back in the loop the
  * local instance is destroyed, or started again.
  *
@@ -30,6 +36,7 @@
 #include "vsd/inst/migrate.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -39,10 +46,15 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <nettle/sha2.h>
 
 #include "base/fileio.h"
 #include "base/log.h"
@@ -52,16 +64,28 @@
 #include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
+#include "vsd/inst/archive.h"
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/instance.h"
+#include "vsd/inst/pages.h"
 #include "vsd/inst/templates.h"
 #include "vsd/inst/tmplsend.h"
 #include "vsd/inst/transfer.h"
+#include "vsd/inst/treesync.h"
+#include "vsd/storage/storage.h"
 
 #define HOST_MAX 128
 #define SSH_WORDS 32
 /* what the target's shell says once its session is up (a live move) */
 #define MIG_READY "vsd-migrate-ready"
+/* a cold move's pre-copy compares the image by pieces of this size */
+#define PRECOPY_CHUNK (64ULL << 10)
+
+/* What the helper counted, for the loop's details (MAP_SHARED). */
+struct mig_counts {
+        _Atomic uint64_t precopy_bytes; /* the image's data sent while it ran */
+        _Atomic uint64_t final_bytes;   /* what changed, sent once it was down */
+};
 
 struct mig {
         struct instance *i;
@@ -73,6 +97,7 @@ struct mig {
         bool checkpointed;
         bool maybe_sent;           /* recovery: the archive may have gone (phase "copy") */
         bool live;
+        bool precopy;              /* cold: the image goes while it runs, then what changed */
         bool send_template;        /* a target lacking the template gets it */
         char tname[VS_NAME_MAX + 1]; /* the instance's template */
         char root[256];            /* the state root (the template store's) */
@@ -81,12 +106,17 @@ struct mig {
         uint64_t stop_ms;          /* when the stop (live: the dump) was asked for */
         uint64_t dumped_ms;        /* live: the checkpoint in place */
         struct inst_waiter stopw;  /* cold: the stop; live: the dump */
+        bool stopping;             /* pre-copy: the stop asked for, not ended */
+        struct mig_counts *counts;
         struct inst_waiter restw;  /* live, after a failure: the restore here */
         vs_error failure;          /* live: why it failed (the dump's reason first) */
         enum { DUMP_NONE, DUMP_RUNNING, DUMP_DONE, DUMP_FAILED } dump;
-        bool work_done;            /* live: the helper has ended (mig_done) */
-        int go;                    /* live: to the helper: a byte once the checkpoint is in place */
-        int ready;                 /* live: from the helper: a byte once the target waits */
+        bool work_done;            /* live, pre-copy: the helper has ended (mig_done) */
+        int go;                    /* live: to the helper: a byte once the checkpoint is in place; pre-copy: once it is down */
+        int ready;                 /* live: from the helper: a byte once the target waits; pre-copy: once the first pass went */
+        bool page_server;          /* live: the pages by the target's page server, when it can */
+        bool pages_ahead;          /* live: the helper opened the page session (ready said 'p') */
+        int ps;                    /* live: the dump's end of the page link (the helper has the other) */
         struct loop_source *ready_src;
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
@@ -119,6 +149,13 @@ static void marker_write(struct mig *m, const char *phase) {
         int r = vs_write_atomic(m->marker, text, (size_t) n, 0600);
         if (r < 0)
                 log_warn("Failed to write %s: %s, ignoring", m->marker, strerror(-r));
+}
+
+/* What the instance is busy with (NULL: nothing); runs: it runs untouched
+ * meanwhile, exec goes on. */
+static void set_busy(struct instance *i, const char *what, bool runs) {
+        snprintf(i->busy, sizeof(i->busy), "%s", what ? what : "");
+        i->busy_runs = what && runs;
 }
 
 /* ---- in the helper ----------------------------------------------------------- */
@@ -201,12 +238,26 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
 /* The archive into the target's import through fd (closed here), then the
  * target's end: 0 once it has the instance and could verb it (start,
  * restore), else the target's reason. */
-static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *verb, vs_error *err) {
+static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *verb, bool without_pages,
+                        const struct xfer_precopy *pre, vs_error *err) {
         char why[512] = "";
         int status = 0;
         vs_error aerr = { 0 };
-        int wr = xfer_write_archive(m->i, fd, false, false, op_progress(m->op), &aerr);
+        struct vs_progress *p = op_progress(m->op);
+        if (!pre)
+                vs_progress_phase(p, VS_PHASE_COPY, true);
+        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, p, pre, &aerr);
         close(fd);
+        if (wr == -ECANCELED) {
+                /* ended here (the stop failed): the target's import, cut
+                 * off, keeps nothing */
+                int status_ = 0;
+                (void) remote_wait(pid, out, why, sizeof(why), &status_);
+                *err = aerr;
+                return wr;
+        }
+        if (wr >= 0)
+                vs_progress_phase(p, m->live ? VS_PHASE_RESTORING : VS_PHASE_STARTING, false);
         int r = remote_wait(pid, out, why, sizeof(why), &status);
         /* the target's reason first: its refusal is why the pipe broke */
         if (r < 0 && status == 3)
@@ -223,29 +274,273 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
         return 0;
 }
 
-static int mig_run(void *arg, vs_error *err) {
-        struct mig *m = arg;
-        char script[512];
+/* ---- the pre-copy (in the helper) ---------------------------------------- */
+
+/*
+ * The image is sent while the instance runs (disk.img, its extents widened
+ * to whole chunks), each chunk's SHA-256 kept as it goes; once the loop
+ * says the instance is down, the image's data is read again and every
+ * chunk whose hash differs, that was not sent, or that became a hole, goes
+ * as disk.delta.  A chunk read while the instance wrote it is whatever it
+ * was then: its hash is of what was sent, so a later write makes it differ.
+ */
+struct chunk_sum {
+        uint64_t idx;
+        uint8_t h[16];
+};
+
+struct precopy {
+        struct mig *m;
+        struct tsync *tree;    /* a directory layer's: what went of it */
+        struct chunk_sum *sums;
+        size_t n, cap;
+        bool lost;             /* a hash could not be kept: every chunk goes again */
+        bool open;             /* ctx holds chunk cur */
+        uint64_t cur;
+        struct sha256_ctx ctx;
+};
+
+static void chunk_close(struct precopy *pc) {
+        if (!pc->open)
+                return;
+        pc->open = false;
+        if (pc->n == pc->cap) {
+                size_t cap = pc->cap ? 2 * pc->cap : 1024;
+                struct chunk_sum *v = realloc(pc->sums, cap * sizeof(*v));
+                if (!v) {
+                        pc->lost = true;
+                        return;
+                }
+                pc->sums = v;
+                pc->cap = cap;
+        }
+        uint8_t d[SHA256_DIGEST_SIZE];
+        sha256_digest(&pc->ctx, sizeof(d), d);
+        pc->sums[pc->n].idx = pc->cur;
+        memcpy(pc->sums[pc->n].h, d, sizeof(pc->sums[pc->n].h));
+        pc->n++;
+}
+
+static void precopy_tap(void *ctx, uint64_t off, const void *data, size_t len) {
+        struct precopy *pc = ctx;
+        const uint8_t *b = data;
+        while (len > 0) {
+                uint64_t idx = off / PRECOPY_CHUNK, end = (idx + 1) * PRECOPY_CHUNK;
+                size_t n = end - off < len ? (size_t) (end - off) : len;
+                if (!pc->open || pc->cur != idx) {
+                        chunk_close(pc);
+                        sha256_init(&pc->ctx);
+                        pc->cur = idx;
+                        pc->open = true;
+                }
+                sha256_update(&pc->ctx, n, b);
+                b += n;
+                off += n;
+                len -= n;
+        }
+}
+
+static int range_add(struct arc_range **v, size_t *n, size_t *cap, uint64_t off, uint64_t len) {
+        if (*n > 0 && (*v)[*n - 1].off + (*v)[*n - 1].len == off) {
+                (*v)[*n - 1].len += len;
+                return 0;
+        }
+        if (*n == *cap) {
+                size_t c = *cap ? 2 * *cap : 256;
+                struct arc_range *nv = realloc(*v, c * sizeof(**v));
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *cap = c;
+        }
+        (*v)[(*n)++] = (struct arc_range) { off, len };
+        return 0;
+}
+
+/* The chunks of image (size bytes, read through fd) that differ from the
+ * first pass's. */
+static int precopy_diff(struct precopy *pc, int fd, uint64_t size, struct arc_range **ret, size_t *ret_n) {
+        _cleanup_free_ struct arc_range *ext = NULL;
+        _cleanup_free_ uint8_t *buf = malloc(PRECOPY_CHUNK);
+        struct arc_range *v = NULL;
+        size_t n_ext = 0, n = 0, cap = 0, j = 0;
+        int r = buf ? arc_file_extents(fd, size, PRECOPY_CHUNK, &ext, &n_ext) : -ENOMEM;
+        for (size_t e = 0; r >= 0 && e < n_ext; e++)
+                for (uint64_t off = ext[e].off; r >= 0 && off < ext[e].off + ext[e].len; off += PRECOPY_CHUNK) {
+                        uint64_t idx = off / PRECOPY_CHUNK;
+                        size_t len = (size_t) (size - off < PRECOPY_CHUNK ? size - off : PRECOPY_CHUNK);
+                        /* sent before, a hole now: zeros there */
+                        for (; r >= 0 && j < pc->n && pc->sums[j].idx < idx; j++)
+                                r = range_add(&v, &n, &cap, pc->sums[j].idx * PRECOPY_CHUNK,
+                                              size - pc->sums[j].idx * PRECOPY_CHUNK < PRECOPY_CHUNK
+                                                      ? size - pc->sums[j].idx * PRECOPY_CHUNK
+                                                      : PRECOPY_CHUNK);
+                        bool same = false;
+                        if (r >= 0 && !pc->lost && j < pc->n && pc->sums[j].idx == idx) {
+                                ssize_t k = pread(fd, buf, len, (off_t) off);
+                                if (k != (ssize_t) len) {
+                                        r = k < 0 ? -errno : -EIO;
+                                        break;
+                                }
+                                struct sha256_ctx c;
+                                uint8_t d[SHA256_DIGEST_SIZE];
+                                sha256_init(&c);
+                                sha256_update(&c, len, buf);
+                                sha256_digest(&c, sizeof(d), d);
+                                same = memcmp(d, pc->sums[j].h, sizeof(pc->sums[j].h)) == 0;
+                                j++;
+                        }
+                        if (r >= 0 && !same)
+                                r = range_add(&v, &n, &cap, off, len);
+                }
+        for (; r >= 0 && j < pc->n; j++)
+                r = range_add(&v, &n, &cap, pc->sums[j].idx * PRECOPY_CHUNK,
+                              size - pc->sums[j].idx * PRECOPY_CHUNK < PRECOPY_CHUNK ? size - pc->sums[j].idx * PRECOPY_CHUNK
+                                                                                    : PRECOPY_CHUNK);
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+/* The image while it runs, its extents widened to whole chunks, each
+ * chunk's hash kept as it goes. */
+static int precopy_first_image(void *ctx, struct arc_writer *w, const char *image, vs_error *err) {
+        struct precopy *pc = ctx;
+        arc_writer_tap(w, precopy_tap, pc);
+        int r = arc_add_file_aligned(w, "disk.img", image, PRECOPY_CHUNK, err);
+        arc_writer_tap(w, NULL, NULL);
+        chunk_close(pc);
+        return r;
+}
+
+/* The tree while it runs, each entry's identity kept (treesync.h). */
+static int precopy_first_tree(void *ctx, struct arc_writer *w, const char *upper, vs_error *err) {
+        struct precopy *pc = ctx;
+        return tsync_first(pc->tree, w, upper, err);
+}
+
+/* After the first pass: the loop is told it went (fd 5), stops the
+ * instance and says so (fd 4: a byte once it is down; its end without
+ * one: not stopped); the final pass's bytes are counted from here. */
+static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err) {
+        struct mig *m = pc->m;
+        const int go = 4, ready = 5;
+        struct vs_progress *p = op_progress(m->op);
+        atomic_store(&m->counts->precopy_bytes, arc_writer_counted(w));
+        char c = 'r';
+        ssize_t k;
+        while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
+                ;
+        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                ;
+        if (k != 1)
+                return vs_err_msg(err, ECANCELED, "the instance was not stopped");
+        vs_progress_phase(p, VS_PHASE_FINAL, true);
+        arc_writer_recount(w);
+        return 0;
+}
+
+/* Once down: the chunks that changed, as disk.delta. */
+static int precopy_final_image(void *ctx, struct arc_writer *w, const char *image, vs_error *err) {
+        struct precopy *pc = ctx;
+        struct mig *m = pc->m;
+        int r = precopy_wait(pc, w, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return vs_err(err, fd < 0 ? errno : EINVAL, "open %s", image);
+        _cleanup_free_ struct arc_range *v = NULL;
+        size_t n = 0;
+        r = precopy_diff(pc, fd, (uint64_t) st.st_size, &v, &n);
+        if (r < 0)
+                return vs_err(err, -r, "compare %s with what went", image);
+        uint64_t total = 0;
+        for (size_t e = 0; e < n; e++)
+                total += v[e].len;
+        vs_progress_total(op_progress(m->op), total);
+        r = arc_add_ranges(w, "disk.delta", image, v, n, err);
+        atomic_store(&m->counts->final_bytes, arc_writer_counted(w));
+        return r;
+}
+
+static void final_total(void *ctx, uint64_t bytes) {
+        struct precopy *pc = ctx;
+        vs_progress_total(op_progress(pc->m->op), bytes);
+}
+
+/* Once down: what of the tree is gone, new or changed. */
+static int precopy_final_tree(void *ctx, struct arc_writer *w, const char *upper, vs_error *err) {
+        struct precopy *pc = ctx;
+        int r = precopy_wait(pc, w, err);
+        if (r >= 0)
+                r = tsync_final(pc->tree, w, upper, final_total, pc, err);
+        atomic_store(&pc->m->counts->final_bytes, arc_writer_counted(w));
+        return r;
+}
+
+static const char *start_script(struct mig *m, char *buf, size_t len) {
         if (m->was_running)
-                snprintf(script, sizeof(script),
+                snprintf(buf, len,
                          "vsctl import - >/dev/null && { vsctl start %s || { vsctl destroy --force %s >/dev/null 2>&1; "
                          "exit 3; }; }",
                          m->name, m->name);
         else
-                snprintf(script, sizeof(script), "vsctl import - >/dev/null");
+                snprintf(buf, len, "vsctl import - >/dev/null");
+        return buf;
+}
+
+/* The session to the target's import (and start), its stdin in *ret_in. */
+static int import_spawn(struct mig *m, pid_t *ret_pid, int *ret_out, int *ret_in, vs_error *err) {
+        char script[512];
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return vs_err(err, errno, "make a pipe");
-        pid_t pid = -1;
-        int out = -EBADF;
-        const char *const args[] = { script, NULL };
-        int r = remote_spawn(m, p[0], -EBADF, args, &pid, &out);
+        const char *const args[] = { start_script(m, script, sizeof(script)), NULL };
+        int r = remote_spawn(m, p[0], -EBADF, args, ret_pid, ret_out);
         close(p[0]);
         if (r < 0) {
                 close(p[1]);
                 return vs_err(err, -r, "run %s", m->ssh);
         }
-        return send_archive(m, p[1], pid, out, "start", err);
+        *ret_in = p[1];
+        return 0;
+}
+
+static int mig_run_precopy(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        struct precopy pc = { .m = m };
+        bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
+        if (!image && tsync_new(&pc.tree) < 0)
+                return vs_err(err, ENOMEM, "start the pre-copy");
+        pid_t pid = -1;
+        int out = -EBADF, in = -EBADF;
+        int r = import_spawn(m, &pid, &out, &in, err);
+        if (r >= 0) {
+                vs_progress_phase(op_progress(m->op), VS_PHASE_PRECOPY, true);
+                struct xfer_precopy pre = { .first = image ? precopy_first_image : precopy_first_tree,
+                                            .final = image ? precopy_final_image : precopy_final_tree,
+                                            .ctx = &pc };
+                r = send_archive(m, in, pid, out, "start", false, &pre, err);
+        }
+        free(pc.sums);
+        tsync_free(pc.tree);
+        return r;
+}
+
+static int mig_run(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        pid_t pid = -1;
+        int out = -EBADF, in = -EBADF;
+        int r = import_spawn(m, &pid, &out, &in, err);
+        if (r < 0)
+                return r;
+        return send_archive(m, in, pid, out, "start", false, NULL, err);
 }
 
 /* In the helper, before anything stops: the target has the instance's
@@ -254,6 +549,7 @@ static int tmpl_run(void *arg, vs_error *err) {
         struct mig *m = arg;
         char here[TMPL_ID_LEN], why[512] = "", script[200];
         (void) signal(SIGPIPE, SIG_IGN);
+        vs_progress_phase(op_progress(m->op), VS_PHASE_TEMPLATE, true);
         int r = tmpl_content_id(m->root, m->tname, here, err);
         if (r < 0)
                 return r;
@@ -341,16 +637,129 @@ static int await_word(int so, const char *word) {
         }
 }
 
+/* ---- the page link (pages.h) ---------------------------------------------------- */
+
+/* The second session of a live move, `vsctl receive-pages NAME` there:
+ * its standard streams carry CRIU's page-server protocol once it said
+ * PAGES_READY. */
+struct page_link {
+        pid_t pid;
+        int in, out; /* its standard input (written here), output (read here) */
+        int log;     /* its error output (a memfd) */
+};
+
+/* In the helper: the session started (its key exchange goes on beside the
+ * main session's): 0; else < 0 with why. */
+static int page_link_spawn(struct mig *m, struct page_link *pl, char *why, size_t len) {
+        char script[200];
+        int in[2], so[2];
+        snprintf(script, sizeof(script), "exec vsctl receive-pages %s", m->name);
+        if (pipe2(in, O_CLOEXEC) < 0) {
+                snprintf(why, len, "make a pipe: %s", strerror(errno));
+                return -EIO;
+        }
+        if (pipe2(so, O_CLOEXEC) < 0) {
+                snprintf(why, len, "make a pipe: %s", strerror(errno));
+                close(in[0]);
+                close(in[1]);
+                return -EIO;
+        }
+        const char *const args[] = { script, NULL };
+        int r = remote_spawn(m, in[0], so[1], args, &pl->pid, &pl->log);
+        close(in[0]);
+        close(so[1]);
+        if (r < 0) {
+                close(in[1]);
+                close(so[0]);
+                snprintf(why, len, "run %s: %s", m->ssh, strerror(-r));
+                return r;
+        }
+        pl->in = in[1];
+        pl->out = so[0];
+        return 0;
+}
+
+/* The session up and the target's page server waiting: 0; else < 0 with
+ * why (an older vsd there: its vsctl's "unknown command"), the session
+ * ended. */
+static int page_link_ready(struct page_link *pl, char *why, size_t len) {
+        int status = 0;
+        if (await_word(pl->out, PAGES_READY) >= 0)
+                return 0;
+        safe_close(&pl->in);
+        safe_close(&pl->out);
+        (void) remote_wait(pl->pid, pl->log, why, len, &status);
+        pl->pid = -1;
+        pl->log = -EBADF;
+        if (!why[0])
+                snprintf(why, len, "its session ended at once");
+        return -EIO;
+}
+
+/* Until the loop's word (go: *c and 1, or 0 at its end): the dump's page
+ * link ps carried both ways over the session.  Either end going shuts
+ * ps, so that the dump hears it (and fails, unless it had all it
+ * needed); the session itself stays open. */
+static ssize_t page_link_pump(struct page_link *pl, int go, int ps, char *c) {
+        char buf[65536];
+        bool up = true;
+        for (;;) {
+                struct pollfd p[3] = { { go, POLLIN, 0 }, { up ? ps : -1, POLLIN, 0 }, { up ? pl->out : -1, POLLIN, 0 } };
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                if (p[0].revents) {
+                        ssize_t k = read(go, c, 1);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        return k;
+                }
+                for (int s = 1; up && s <= 2; s++) {
+                        if (!p[s].revents)
+                                continue;
+                        int from = s == 1 ? ps : pl->out, to = s == 1 ? pl->in : ps;
+                        ssize_t k = read(from, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0 || vs_write_all(to, buf, (size_t) k) < 0) {
+                                (void) shutdown(ps, SHUT_RDWR);
+                                up = false;
+                        }
+                }
+        }
+}
+
+/* The move ended: the target's helper hears the session's end and drops
+ * whatever pages the import did not take. */
+static void page_link_close(struct page_link *pl) {
+        char why[256];
+        int status;
+        if (pl->pid < 0)
+                return;
+        safe_close(&pl->in);
+        safe_close(&pl->out);
+        (void) remote_wait(pl->pid, pl->log, why, sizeof(why), &status);
+        pl->pid = -1;
+}
+
 /* A live move's helper, started before the dump: the ssh session is made
  * and the target's `vsctl import -` waits for the archive while the
  * instance still runs (the handshake costs nothing of the frozen window).
- * Then it says so to the loop (fd 5), waits for the loop's word that the
- * checkpoint is in place (fd 4: a byte; its end without one: the dump
- * failed, nothing is sent) and sends the archive with the checkpoint. */
+ * With the page server wanted, a second session brings up the target's
+ * (page_link_open).  Then it says so to the loop (fd 5: 'p', or 'a' and
+ * why the page server cannot be had), carries the page link (fd 6)
+ * while the loop dumps, waits for the loop's word that the checkpoint is
+ * in place (fd 4: a byte; its end without one: the dump failed, nothing
+ * is sent) and sends the archive with the checkpoint, without its pages
+ * when they went ahead. */
 static int mig_run_live(void *arg, vs_error *err) {
         struct mig *m = arg;
-        const int go = 4, ready = 5;
+        const int go = 4, ready = 5, ps = 6;
+        (void) signal(SIGPIPE, SIG_IGN);
         char why[512] = "", script[600];
+        vs_progress_phase(op_progress(m->op), VS_PHASE_CONNECTING, true);
         /* restore's output but its error line goes: the last line is the
          * target's reason */
         /* a name taken there is refused before anything is frozen here */
@@ -379,22 +788,40 @@ static int mig_run_live(void *arg, vs_error *err) {
                 close(so[0]);
                 return vs_err(err, -r, "run %s", m->ssh);
         }
+        /* the pages' session beside it (each key exchange takes
+         * seconds on a loaded host); a target that cannot serve them (an
+         * older vsd, no CRIU there) takes the move the old way */
+        struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
+        char mode[300] = "a", c = 0, pwhy[256] = "";
+        if (m->page_server && page_link_spawn(m, &pl, pwhy, sizeof(pwhy)) < 0)
+                snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = await_word(so[0], MIG_READY);
         close(so[0]);
         if (r < 0) {
+                page_link_close(&pl);
                 close(in[1]);
                 (void) remote_wait(pid, out, why, sizeof(why), &status);
                 return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
                                   why[0] ? why : "its session ended at once");
         }
-        char c = 'r';
+        if (pl.pid >= 0) {
+                if (page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0)
+                        snprintf(mode, sizeof(mode), "p");
+                else
+                        snprintf(mode, sizeof(mode), "a%s", pwhy);
+        }
         ssize_t k;
-        while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
+        while ((k = write(ready, mode, strlen(mode))) < 0 && errno == EINTR)
                 ;
-        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
-                ;
+        if (pl.pid >= 0)
+                k = page_link_pump(&pl, go, ps, &c);
+        else
+                while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                        ;
+        (void) close(ps);
         if (k != 1) {
                 /* the dump failed: an empty archive, refused there */
+                page_link_close(&pl);
                 close(in[1]);
                 (void) remote_wait(pid, out, why, sizeof(why), &status);
                 return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
@@ -402,7 +829,9 @@ static int mig_run_live(void *arg, vs_error *err) {
         /* this helper's copy of the instance is from before the dump; the
          * daemon's is checkpointed now, and so is its directory */
         m->i->state = INST_CHECKPOINTED;
-        return send_archive(m, in[1], pid, out, "restore", err);
+        r = send_archive(m, in[1], pid, out, "restore", pl.pid >= 0, NULL, err);
+        page_link_close(&pl);
+        return r;
 }
 
 /* ---- in the loop ------------------------------------------------------------- */
@@ -411,6 +840,9 @@ static void mig_free(struct mig *m) {
         loop_remove(m->ready_src);
         safe_close(&m->ready);
         safe_close(&m->go);
+        safe_close(&m->ps);
+        if (m->counts)
+                (void) munmap(m->counts, sizeof(*m->counts));
         free(m);
 }
 
@@ -423,6 +855,10 @@ static void moved(struct mig *m) {
                 op_set_detail(m->op, "copy_restore_ms", (int64_t) (end - m->dumped_ms));
         } else
                 op_set_detail(m->op, "downtime_ms", (int64_t) down);
+        if (m->precopy) {
+                op_set_detail(m->op, "precopy_bytes", (int64_t) atomic_load(&m->counts->precopy_bytes));
+                op_set_detail(m->op, "final_bytes", (int64_t) atomic_load(&m->counts->final_bytes));
+        }
         log_info("Instance %s moved to %s%s (%s for %llu ms)", m->name, m->host, m->live ? " live" : "",
                  m->live ? "frozen" : "down", (unsigned long long) down);
         inst_emit(i, "migrated", json_pack("{s:s, s:b, s:I}", "host", m->host, "live", m->live,
@@ -455,7 +891,7 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
 /* live: it ended without the target having it, with m->failure */
 static void live_failed(struct mig *m) {
         struct instance *i = m->i;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         log_err("%s", m->failure.msg);
         if (m->dump != DUMP_DONE) {
                 /* never dumped, or CRIU resumed it: it runs on as it was */
@@ -476,7 +912,7 @@ static void live_failed(struct mig *m) {
 static void live_done(struct mig *m, int result, const vs_error *werr) {
         m->work_done = true;
         if (result >= 0 && m->dump == DUMP_DONE) {
-                m->i->busy[0] = '\0';
+                set_busy(m->i, NULL, false);
                 moved(m);
                 return;
         }
@@ -491,6 +927,41 @@ static void live_done(struct mig *m, int result, const vs_error *werr) {
         live_failed(m);
 }
 
+/* pre-copy: it ended without the target having it, with m->failure;
+ * down by now (the stop ended), it runs here again */
+static void precopy_failed(struct mig *m) {
+        struct instance *i = m->i;
+        set_busy(i, NULL, false);
+        log_err("%s", m->failure.msg);
+        if (inst_is_down(i)) {
+                vs_error serr = { 0 };
+                if (inst_start(i, &serr) < 0)
+                        log_err("Instance %s: not started again after the failed move: %s", m->name, serr.msg);
+        }
+        (void) unlink(m->marker);
+        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+        op_finish(m->op, -m->failure.code, &m->failure);
+        mig_free(m);
+}
+
+static void precopy_done(struct mig *m, int result, const vs_error *werr) {
+        m->work_done = true;
+        if (result >= 0 && !m->stopping && m->failure.code == 0) {
+                set_busy(m->i, NULL, false);
+                moved(m);
+                return;
+        }
+        if (m->failure.code == 0) {
+                m->failure = *werr;
+                if (result >= 0)
+                        vs_err_msg(&m->failure, EIO, "the move ended before the instance was down");
+                vs_err_prefix(&m->failure, "Failed to move '%s' to %s", m->name, m->host);
+        }
+        if (m->stopping)
+                return; /* precopy_stopped() goes on once it is down */
+        precopy_failed(m);
+}
+
 static void mig_done(void *userdata, int result, const vs_error *werr) {
         struct mig *m = userdata;
         struct instance *i = m->i;
@@ -499,7 +970,11 @@ static void mig_done(void *userdata, int result, const vs_error *werr) {
                 live_done(m, result, werr);
                 return;
         }
-        i->busy[0] = '\0';
+        if (m->precopy) {
+                precopy_done(m, result, werr);
+                return;
+        }
+        set_busy(i, NULL, false);
         if (result >= 0) {
                 moved(m);
                 return;
@@ -526,7 +1001,7 @@ static int op_cancel_cb(void *userdata, vs_error *err) {
 static void copy_begin(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
-        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        set_busy(i, "it is being moved to another host", false);
         int r = inst_release_disk(i, &err);
         if (r >= 0)
                 r = work_start(i->vsd, m->work_id, mig_run, m, -EBADF, mig_done, m, &err);
@@ -536,10 +1011,30 @@ static void copy_begin(struct mig *m) {
                 op_set_cancel(m->op, op_cancel_cb, m);
 }
 
+/* The data of the page images of i's checkpoint: what went to the
+ * target's page server (the tee wrote the same here). */
+static uint64_t page_bytes(struct instance *i) {
+        char dir[600];
+        inst_dir_path(i, dir, sizeof(dir));
+        strncat(dir, "/" INST_CHECKPOINT_DIR, sizeof(dir) - strlen(dir) - 1);
+        DIR *d = opendir(dir);
+        uint64_t sum = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                struct stat st;
+                if (strncmp(de->d_name, "pages-", 6) == 0 && pages_image_name(de->d_name) &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                        sum += (uint64_t) st.st_size;
+        }
+        if (d)
+                closedir(d);
+        return sum;
+}
+
 /* live: the dump has ended (ckpt_take's waiter) */
 static void on_dumped(struct mig *m, int result, const vs_error *err) {
         struct instance *i = m->i;
-        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        set_busy(i, "it is being moved to another host", false);
         if (result >= 0 && i->state != INST_CHECKPOINTED) {
                 /* it ended otherwise meanwhile (a halt from inside) */
                 vs_error e = { 0 };
@@ -560,6 +1055,8 @@ static void on_dumped(struct mig *m, int result, const vs_error *err) {
         }
         m->dump = DUMP_DONE;
         m->dumped_ms = now_ms();
+        if (m->pages_ahead)
+                op_set_detail(m->op, "page_bytes", (int64_t) page_bytes(i));
         marker_write(m, "copy");
         if (m->work_done) {
                 live_failed(m); /* its session ended meanwhile: restored here */
@@ -571,10 +1068,85 @@ static void on_dumped(struct mig *m, int result, const vs_error *err) {
         safe_close(&m->go);
 }
 
+/* pre-copy: the stop has ended; the helper is told to send what changed */
+static void precopy_stopped(struct mig *m, int result, const vs_error *err) {
+        struct instance *i = m->i;
+        vs_error e = { 0 };
+        m->stopping = false;
+        set_busy(i, "it is being moved to another host", false);
+        if (result >= 0 && !inst_is_down(i))
+                result = vs_err_msg(&e, EIO, "it is %s after its stop", inst_state_name(i->state));
+        else if (result < 0)
+                e = *err;
+        /* the image's filesystem unmounted: what the helper reads now is
+         * all there is */
+        if (result >= 0)
+                result = inst_release_disk(i, &e);
+        if (result < 0 && m->failure.code == 0) {
+                m->failure = e;
+                vs_err_prefix(&m->failure, "Failed to move '%s' to %s: stop it", m->name, m->host);
+        }
+        if (result < 0 || m->work_done) {
+                /* the helper hears its pipe's end and sends nothing more */
+                safe_close(&m->go);
+                if (m->work_done)
+                        precopy_failed(m);
+                return;
+        }
+        char c = 'g';
+        if (write(m->go, &c, 1) != 1)
+                log_warn("Instance %s: failed to tell the move's helper to go on: %s", m->name, strerror(errno));
+        safe_close(&m->go);
+}
+
+static void on_stopped(struct inst_waiter *w, int result, const vs_error *err);
+
+/* The helper's word on the ready pipe into msg (a byte; a live move's
+ * mode and why): 1 when it came, 0 when the helper ended without it (the
+ * pipe gone either way), -EINTR to be called again. */
+static int ready_read(struct mig *m, int fd, char *msg, size_t len) {
+        ssize_t k = read(fd, msg, len - 1);
+        if (k < 0 && errno == EINTR)
+                return -EINTR;
+        loop_remove(m->ready_src);
+        m->ready_src = NULL;
+        safe_close(&m->ready);
+        msg[k > 0 ? k : 0] = '\0';
+        return k > 0;
+}
+
+/* pre-copy: the first pass went; the instance is stopped now */
+static int on_precopied(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        struct mig *m = userdata;
+        struct instance *i = m->i;
+        char msg[8];
+        int k = ready_read(m, fd, msg, sizeof(msg));
+        if (k <= 0)
+                return 0; /* not yet, or the helper ended before: mig_done() says why */
+        vs_progress_phase(op_progress(m->op), VS_PHASE_STOPPING, false);
+        /* a daemon killed from here on finds it down: started again */
+        marker_write(m, "copy");
+        m->stop_ms = now_ms();
+        m->stopw.done = on_stopped;
+        m->stopping = true;
+        set_busy(i, NULL, false);
+        vs_error err = { 0 };
+        int r = inst_stop(i, 0, false, AFTER_STOP_NOTHING, &m->stopw, &err);
+        if (r > 0)
+                precopy_stopped(m, 0, NULL);
+        else if (r < 0)
+                precopy_stopped(m, r, &err);
+        return 0;
+}
+
 static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
         struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, stopw));
         if (m->live) {
                 on_dumped(m, result, err);
+                return;
+        }
+        if (m->precopy) {
+                precopy_stopped(m, result, err);
                 return;
         }
         if (result < 0) {
@@ -592,27 +1164,39 @@ static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
 static int on_ready(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct mig *m = userdata;
         struct instance *i = m->i;
-        char c;
-        ssize_t k = read(fd, &c, 1);
-        if (k < 0 && errno == EINTR)
-                return 0;
-        loop_remove(m->ready_src);
-        m->ready_src = NULL;
-        safe_close(&m->ready);
-        if (k != 1)
-                return 0; /* the helper ended before: mig_done() says why */
+        char msg[300];
+        int k = ready_read(m, fd, msg, sizeof(msg));
+        if (k <= 0)
+                return 0; /* not yet, or the helper ended before: mig_done() says why */
+        /* 'p': the target's page server waits for the pages; 'a' (and
+         * why, when it was wanted): they go with the archive */
+        m->pages_ahead = msg[0] == 'p';
+        op_set_detail_str(m->op, "pages", m->pages_ahead ? "page-server" : "archive");
+        if (!m->pages_ahead && m->page_server) {
+                op_set_detail_str(m->op, "page_server_fallback", msg + 1);
+                log_info("Instance %s: its pages go with the archive: %s cannot take them by page server: %s", m->name,
+                         m->host, msg + 1);
+        }
+        if (!m->pages_ahead)
+                safe_close(&m->ps);
         /* the dump's operation makes it busy in its own words */
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         m->dump = DUMP_RUNNING;
+        vs_progress_phase(op_progress(m->op), VS_PHASE_CHECKPOINT, true);
         m->stop_ms = now_ms();
         m->stopw.done = on_stopped;
         vs_error err = { 0 };
-        if (ckpt_take(i, false, &m->stopw, NULL, &err) < 0)
+        int r = ckpt_take(i, false, m->pages_ahead ? m->ps : -1, &m->stopw, NULL, &err);
+        safe_close(&m->ps); /* the dump's helper has its own */
+        if (r < 0)
                 on_dumped(m, -EIO, &err);
         return 0;
 }
 
-static int live_begin(struct mig *m, vs_error *err) {
+/* A helper that tells the loop over a pipe when it waits (ready: on_ready
+ * reads it) and then waits for the loop's word (go), the live move's and
+ * the pre-copy's. */
+static int helper_begin(struct mig *m, work_fn fn, loop_fd_cb on_ready_fn, vs_error *err) {
         struct instance *i = m->i;
         int go[2], ready[2];
         if (pipe2(go, O_CLOEXEC) < 0)
@@ -625,16 +1209,28 @@ static int live_begin(struct mig *m, vs_error *err) {
         }
         m->go = go[1];
         m->ready = ready[0];
-        int keep[2] = { go[0], ready[1] };
-        int r = work_start_fds(i->vsd, m->work_id, mig_run_live, m, keep, 2, NULL, mig_done, m, err);
+        /* a live move's page link: the dump's end here, the helper's
+         * there */
+        int ps[2] = { -EBADF, -EBADF };
+        if (fn == mig_run_live && m->page_server && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ps) < 0) {
+                log_warn("Instance %s: no socket for the page server (%s): its pages go with the archive", m->name,
+                         strerror(errno));
+                m->page_server = false;
+        }
+        m->ps = ps[0];
+        int keep[3] = { go[0], ready[1], ps[1] };
+        int r = work_start_fds(i->vsd, m->work_id, fn, m, keep, 3, NULL, mig_done, m, err);
         close(go[0]);
         close(ready[1]);
+        safe_close(&ps[1]);
         if (r < 0)
                 return r;
         /* from here on mig_done() comes, whatever happens */
-        if (loop_add_fd(i->vsd->loop, m->ready, EPOLLIN, on_ready, m, &m->ready_src) < 0)
+        if (loop_add_fd(i->vsd->loop, m->ready, EPOLLIN, on_ready_fn, m, &m->ready_src) < 0)
                 (void) work_cancel(i->vsd, m->work_id);
-        snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+        /* the pre-copy leaves it running as ever; a live move's session
+         * is made while it runs, but its dump comes at any moment */
+        set_busy(i, "it is being moved to another host", fn == mig_run_precopy);
         op_set_cancel(m->op, op_cancel_cb, m);
         return 0;
 }
@@ -664,7 +1260,7 @@ static void proceed(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
         int r;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         if (!m->was_running) {
                 copy_begin(m);
                 return;
@@ -675,7 +1271,13 @@ static void proceed(struct mig *m) {
                 /* the session first, the dump (ckpt_take, an operation
                  * of its own; this one is what the client follows) once
                  * the target waits */
-                r = live_begin(m, &err);
+                r = helper_begin(m, mig_run_live, on_ready, &err);
+                if (r >= 0)
+                        return;
+        } else if (m->precopy) {
+                /* the image goes while it runs; the stop once it went
+                 * (on_precopied) */
+                r = helper_begin(m, mig_run_precopy, on_precopied, &err);
                 if (r >= 0)
                         return;
         } else {
@@ -702,7 +1304,7 @@ static void tmpl_done(void *userdata, int result, const vs_error *werr) {
         vs_error err = *werr;
         vs_err_prefix(&err, "Failed to move '%s' to %s", m->name, m->host);
         log_err("%s", err.msg);
-        m->i->busy[0] = '\0';
+        set_busy(m->i, NULL, false);
         (void) unlink(m->marker);
         op_finish(m->op, result, &err);
         mig_free(m);
@@ -734,22 +1336,34 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->live = o->live;
         m->unlocked_mounts = o->unlocked_mounts;
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
+        m->page_server = o->live && !o->no_page_server;
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
-        m->go = m->ready = -EBADF;
+        m->go = m->ready = m->ps = -EBADF;
+        /* a running instance's disk goes while it runs, then what
+         * changed (an image by chunks, a directory layer by entries) */
+        m->precopy = !o->live && !o->no_precopy && m->was_running;
+        if (m->precopy) {
+                void *c = mmap(NULL, sizeof(*m->counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                if (c == MAP_FAILED) {
+                        mig_free(m);
+                        return vs_err(err, errno, "Failed to move '%s'", i->cfg.name);
+                }
+                m->counts = c;
+        }
         int r = op_begin(v, "migrate", i->cfg.name, host, &m->op, err);
         if (r < 0) {
                 mig_free(m);
                 return r;
         }
         /* for the next daemon, should this one die before the end */
-        marker_write(m, m->live ? "dump" : "copy");
+        marker_write(m, m->live ? "dump" : m->precopy ? "precopy" : "copy");
         m->begin_ms = m->stop_ms = now_ms();
         /* the template first, the instance untouched meanwhile (a daemon
          * killed now: the marker's instance runs on, mig_recover) */
         r = work_start(v, m->work_id, tmpl_run, m, -EBADF, tmpl_done, m, err);
         if (r >= 0) {
-                snprintf(i->busy, sizeof(i->busy), "%s", "it is being moved to another host");
+                set_busy(i, "it is being moved to another host", m->was_running);
                 op_set_cancel(m->op, op_cancel_cb, m);
                 if (ret_op)
                         *ret_op = m->op;
@@ -852,7 +1466,7 @@ static void rec_restore(struct instance *i, bool unlocked_mounts) {
 static void ask_done(void *userdata, int result, const vs_error *werr) {
         struct mig *m = userdata;
         struct instance *i = m->i;
-        i->busy[0] = '\0';
+        set_busy(i, NULL, false);
         (void) unlink(m->marker);
         if (result >= 0) {
                 vs_error err = { 0 };
@@ -890,7 +1504,7 @@ static void rec_settle(struct mig *m) {
                 ask_done(m, -EIO, &e);
                 return;
         }
-        snprintf(i->busy, sizeof(i->busy), "%s", "its interrupted move is being settled");
+        set_busy(i, "its interrupted move is being settled", false);
         log_info("Instance %s: asking %s whether it runs there (its live move was interrupted by vsd's end)", m->name,
                  m->host);
 }
@@ -919,7 +1533,7 @@ static void recover_live(struct instance *i, const char *text, const char *marke
                 return;
         }
         m->i = i;
-        m->go = m->ready = -EBADF;
+        m->go = m->ready = m->ps = -EBADF;
         m->live = true;
         snprintf(m->name, sizeof(m->name), "%s", i->cfg.name);
         snprintf(m->host, sizeof(m->host), "%s", host);

@@ -2,11 +2,13 @@
 #pragma once
 
 /*
- * Moving an instance to another host, cold: a running instance is stopped,
- * its archive (transfer.h) is sent through ssh ([migrate] ssh) into `vsctl
- * import -` on the target, the target starts it (same name, addresses, MAC,
- * limits, disk), and only then is it destroyed here.  The downtime, from
- * the stop to the target's start, is the operation's details.downtime_ms.
+ * Moving an instance to another host, cold: a running instance's image is
+ * sent through ssh ([migrate] ssh) into `vsctl import -` on the target
+ * while it runs (its archive, transfer.h), then it is stopped and only
+ * what changed in the image goes (disk.delta); a directory layer goes whole
+ * once stopped.  The target starts it (same name, addresses, MAC, limits,
+ * disk), and only then is it destroyed here.  The downtime, from the stop
+ * to the target's start, is the operation's details.downtime_ms.
  * On any failure (the target unreachable or refusing, out of space, the
  * link cut midway, its start failing) the target is left without it (an
  * import leaves nothing when its archive breaks off; an instance imported
@@ -31,6 +33,8 @@ struct mig_options {
         bool live;             /* checkpoint and restore instead of stop and start */
         bool unlocked_mounts;  /* live: an unprivileged instance restored there (ckpt_restore) */
         bool no_send_template; /* a target without the template refuses the move ([migrate] send_templates = no too) */
+        bool no_precopy;       /* cold: the whole image once stopped, not a first pass while it runs */
+        bool no_page_server;   /* live: the pages go with the archive, not ahead by the target's page server */
 };
 int mig_start(struct instance *i, const char *host, const struct mig_options *o, struct op **ret_op, vs_error *err);
 

@@ -8,7 +8,8 @@
  *    "checkpointed", "backend": "image" | "dir", "disk_bytes" (the image's
  *    size), "data_bytes" (what the archive's data takes unpacked),
  *    "template": {"name", "id"}, "snapshots": [names], "exported" (unix
- *    seconds), "vsd" (the version)}
+ *    seconds), "vsd" (the version), "pages": "page-server" (a live move's:
+ *    the checkpoint's page images went ahead to the target, pages.h)}
  *
  * An import's helper reads it and config.ini, sends both to the daemon
  * with this host's id of the template (one SOCK_SEQPACKET message), and
@@ -46,6 +47,7 @@
 #include "vsd/inst/archive.h"
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/instance.h"
+#include "vsd/inst/pages.h"
 #include "vsd/inst/templates.h"
 #include "vsd/storage/storage.h"
 
@@ -69,6 +71,7 @@ struct xfer {
         char dir[600];              /* export: the instance's directory */
         bool snapshots, zstd;
         bool checkpointed;
+        bool without_pages;         /* export: the page images went by the page server */
         struct inst_config cfg;     /* export: the instance's settings */
         /* import */
         int ctl;                    /* the daemon's end of the handshake */
@@ -92,14 +95,15 @@ static bool is_image(const struct inst_config *c) {
         return stor_backend_of(c->storage.backend) == STOR_IMAGE;
 }
 
-/* The data of the regular files below path (a directory layer's tree). */
-static uint64_t tree_bytes(const char *path) {
+/* The data of the regular files below path (a directory layer's tree),
+ * the page images left out when without_pages. */
+static uint64_t tree_bytes(const char *path, bool without_pages) {
         char *paths[] = { (char *) path, NULL };
         FTS *fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, NULL);
         uint64_t sum = 0;
         FTSENT *e;
         while (fts && (e = fts_read(fts)))
-                if (e->fts_info == FTS_F)
+                if (e->fts_info == FTS_F && !(without_pages && pages_image_name(e->fts_name)))
                         sum += (uint64_t) e->fts_statp->st_size;
         if (fts)
                 fts_close(fts);
@@ -140,7 +144,8 @@ static json_t *snapshot_names(const char *dir, bool image) {
 
 /* ---- export (in the helper) ------------------------------------------------ */
 
-static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_error *err) {
+static int write_archive(struct xfer *x, int out, struct vs_progress *p, const struct xfer_precopy *pre,
+                         vs_error *err) {
         bool image = is_image(&x->cfg);
         char path[800], tid[TMPL_ID_LEN];
         /* a reader that went away is an error, not a signal */
@@ -153,17 +158,17 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
                 return vs_err(err, ENOMEM, "list the snapshots");
         uint64_t data = 0;
         snprintf(path, sizeof(path), "%s/%s", x->dir, image ? "disk.img" : "upper");
-        data += image ? file_data(path) : tree_bytes(path);
+        data += image ? file_data(path) : tree_bytes(path, false);
         size_t k;
         json_t *s;
         json_array_foreach(snaps, k, s) {
                 snprintf(path, sizeof(path), "%s/snapshots/%s%s", x->dir, json_string_value(s),
                          image ? ".img" : "/upper");
-                data += image ? file_data(path) : tree_bytes(path);
+                data += image ? file_data(path) : tree_bytes(path, false);
         }
         if (x->checkpointed) {
                 snprintf(path, sizeof(path), "%s/%s", x->dir, INST_CHECKPOINT_DIR);
-                data += tree_bytes(path);
+                data += tree_bytes(path, x->without_pages);
         }
         json_t *m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:{s:s, s:s}, s:o, s:I, s:s}", "format", XFER_FORMAT,
                               "version", XFER_VERSION, "name", x->cfg.name, "state",
@@ -171,6 +176,8 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
                               "disk_bytes", (json_int_t) (image ? x->cfg.storage.disk : 0), "data_bytes",
                               (json_int_t) data, "template", "name", x->cfg.template_name, "id", tid, "snapshots",
                               snaps, "exported", (json_int_t) time(NULL), "vsd", VS_VERSION);
+        if (m && x->without_pages)
+                json_object_set_new(m, "pages", json_string("page-server"));
         _cleanup_free_ char *manifest = m ? json_dumps(m, JSON_INDENT(1)) : NULL;
         json_decref(m);
         _cleanup_free_ char *config = NULL;
@@ -191,7 +198,12 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
                 r = arc_add_bytes(w, ARC_CONFIG, config, config_len, err);
         if (r >= 0) {
                 snprintf(path, sizeof(path), "%s/%s", x->dir, image ? "disk.img" : "upper");
-                r = image ? arc_add_file(w, "disk.img", path, err) : arc_add_tree(w, "upper", path, err);
+                if (pre) {
+                        r = pre->first(pre->ctx, w, path, err);
+                        if (r >= 0)
+                                r = pre->final(pre->ctx, w, path, err);
+                } else
+                        r = image ? arc_add_file(w, "disk.img", path, err) : arc_add_tree(w, "upper", path, err);
         }
         json_t *list = snapshot_names(x->dir, image);
         if (r >= 0 && x->snapshots && json_array_size(list) > 0)
@@ -227,7 +239,7 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
                         char file[1000], as[300];
                         struct stat st;
                         if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            !S_ISREG(st.st_mode))
+                            !S_ISREG(st.st_mode) || (x->without_pages && pages_image_name(de->d_name)))
                                 continue;
                         snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
                         snprintf(as, sizeof(as), "%s/%s", INST_CHECKPOINT_DIR, de->d_name);
@@ -243,7 +255,8 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
         r = arc_writer_close(w, err);
         if (r < 0)
                 return r;
-        vs_progress_done(p, data);
+        if (!pre)
+                vs_progress_done(p, data);
         struct stat st;
         if (fstat(out, &st) == 0 && S_ISREG(st.st_mode) && fsync(out) < 0)
                 return vs_err(err, errno, "sync the archive");
@@ -252,17 +265,19 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, vs_erro
 
 static int export_run(void *arg, vs_error *err) {
         struct xfer *x = arg;
-        return write_archive(x, 4, op_progress(x->op), err);
+        return write_archive(x, 4, op_progress(x->op), NULL, err);
 }
 
-int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, struct vs_progress *p, vs_error *err) {
+int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
+                       struct vs_progress *p, const struct xfer_precopy *pre, vs_error *err) {
         struct xfer x = { .kind = XFER_EXPORT, .v = i->vsd, .snapshots = snapshots, .zstd = zstd, .ctl = -EBADF,
-                          .cfg = i->cfg, .checkpointed = i->state == INST_CHECKPOINTED };
+                          .cfg = i->cfg, .checkpointed = i->state == INST_CHECKPOINTED,
+                          .without_pages = without_pages && i->state == INST_CHECKPOINTED };
         snprintf(x.name, sizeof(x.name), "%s", i->cfg.name);
         snprintf(x.root, sizeof(x.root), "%s", i->vsd->set.root);
         inst_dir_path(i, x.dir, sizeof(x.dir));
         (void) signal(SIGPIPE, SIG_IGN);
-        return write_archive(&x, out, p, err);
+        return write_archive(&x, out, p, pre, err);
 }
 
 /* ---- import (in the helper) ------------------------------------------------ */
@@ -284,6 +299,10 @@ static int import_run(void *arg, vs_error *err) {
         /* this host's id of the template the archive names */
         json_t *m = json_loads(manifest, 0, NULL);
         size_t n_snaps = json_array_size(json_object_get(m, "snapshots"));
+        const char *pages = json_string_value(json_object_get(m, "pages"));
+        bool pages_ahead = pages && streq(pages, "page-server");
+        char name[VS_NAME_MAX + 1] = "";
+        snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(m, "name")) ?: "");
         const char *tname = json_string_value(json_object_get(json_object_get(m, "template"), "name"));
         char tid[TMPL_ID_LEN] = "";
         vs_error terr = { 0 };
@@ -337,6 +356,14 @@ static int import_run(void *arg, vs_error *err) {
          * directory beside upper/: as a create makes them */
         if (r >= 0 && mkdirat(dfd, image ? "disk" : "work", 0755) < 0)
                 r = vs_err(err, errno, "create %s/%s", dir, image ? "disk" : "work");
+        /* the page images went ahead to this host's page server (the
+         * daemon accepted the manifest's name: valid, and now this
+         * import's) */
+        if (r >= 0 && found.checkpoint && pages_ahead) {
+                char cp[800];
+                snprintf(cp, sizeof(cp), "%s/%s", dir, INST_CHECKPOINT_DIR);
+                r = pages_claim(x->root, name, cp, err);
+        }
         if (r >= 0 && found.checkpoint && old_base != new_base) {
                 char cp[800];
                 snprintf(cp, sizeof(cp), "%s/%s", dir, INST_CHECKPOINT_DIR);

@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -45,10 +47,24 @@ int xfer_export(struct vsd *v, const char *name, int fd, bool snapshots, bool zs
 /* In a helper (work.h): the archive of instance i (stopped or
  * checkpointed, busy) written into out, as an export writes it; p (may be
  * NULL) follows it in bytes of data.  A move to another host sends it
- * through ssh. */
+ * through ssh; without_pages (a live move whose pages went ahead by the
+ * page server, pages.h) leaves the checkpoint's page images out, and the
+ * manifest says so: the import then takes them from its host's page
+ * server. */
 struct instance;
 struct vs_progress;
-int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, struct vs_progress *p, vs_error *err);
+struct arc_writer;
+/* A cold move's pre-copy (migrate.c): first() sends the instance's disk
+ * (path: its disk.img or its upper/ tree) while the instance still runs;
+ * final() waits for it to be down and adds what changed since, before the
+ * archive's end. */
+struct xfer_precopy {
+        int (*first)(void *ctx, struct arc_writer *w, const char *path, vs_error *err);
+        int (*final)(void *ctx, struct arc_writer *w, const char *path, vs_error *err);
+        void *ctx;
+};
+int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
+                       struct vs_progress *p, const struct xfer_precopy *pre, vs_error *err);
 
 /* Import the archive read from fd (taken), as new_name when not NULL (a
  * copy: a new name, MAC, addresses from the pool, filesystem UUID and

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A live move's pages by CRIU's page server (pages.h): the tee on the
+ * source, the receiving helper on the target, and the import's claim.
+ */
+#include "vsd/inst/pages.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/util.h"
+#include "vsd/conf/settings.h"
+#include "vsd/core/ops.h"
+#include "vsd/core/syscalls.h"
+#include "vsd/core/work.h"
+#include "vsd/inst/instance.h"
+
+/* the staging directory's marker: the page server ended well */
+#define PAGES_COMPLETE "complete"
+/* what the tee holds of one page server's answers ahead of the other's */
+#define TEE_AHEAD (64 << 10)
+/* how long a claim waits for the page server's end (its answer came
+ * before its exit) */
+#define CLAIM_WAIT_MS 30000
+/* in the dump's directory while the local page server may still write:
+ * CRIU hears its last answer before it has closed its images (its pagemap
+ * is buffered), and runs the post-dump action then */
+#define LOCAL_PENDING ".page-server-pending"
+#define LOCAL_WAIT_MS 30000
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+bool pages_image_name(const char *leaf) {
+        size_t n = strlen(leaf);
+        if (n < 5 || !streq(leaf + n - 4, ".img"))
+                return false;
+        return strncmp(leaf, "pagemap-", 8) == 0 || strncmp(leaf, "pages-", 6) == 0;
+}
+
+static void staging_path(const char *root, const char *name, char *buf, size_t len) {
+        snprintf(buf, len, "%s/instances/.%s.pages", root, name);
+}
+
+/* `criu page-server --ps-socket fd -D dir`, fd kept for it; it dies with
+ * the helper. */
+static pid_t page_server_spawn(const char *criu, int fd, const char *dir) {
+        pid_t pid = fork();
+        if (pid != 0)
+                return pid;
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                _exit(127);
+        int fl = fcntl(fd, F_GETFD);
+        if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                _exit(127);
+        char fdstr[16];
+        snprintf(fdstr, sizeof(fdstr), "%d", fd);
+        char *argv[] = { (char *) criu, "page-server", "--ps-socket", fdstr, "-D", (char *) dir,
+                         "-o", "page-server.log", "-v2", NULL };
+        char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+        execve(criu, argv, envp);
+        _exit(127);
+}
+
+static int wait_status(pid_t pid) {
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return status;
+}
+
+static void status_text(int status, char *buf, size_t len) {
+        if (WIFEXITED(status))
+                snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+        else
+                snprintf(buf, len, "was killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* ---- the tee (source) --------------------------------------------------------- */
+
+struct ahead {
+        char buf[TEE_AHEAD];
+        size_t n;
+        bool ended;
+};
+
+/* The answers both page servers gave, passed on to the dump: -1 when they
+ * differ (or one ran too far ahead). */
+static int tee_match(struct ahead *a, struct ahead *b, int dump) {
+        size_t n = a->n < b->n ? a->n : b->n;
+        if (n == 0)
+                return 0;
+        if (memcmp(a->buf, b->buf, n) != 0 || vs_write_all(dump, a->buf, n) < 0)
+                return -1;
+        memmove(a->buf, a->buf + n, a->n - n);
+        memmove(b->buf, b->buf + n, b->n - n);
+        a->n -= n;
+        b->n -= n;
+        return 0;
+}
+
+/* In the tee's process: the dump's bytes to both, the answers matched
+ * back.  Returns once the dump has closed its end: 0, or TEE_LINK_LOST
+ * when the target's side ended first, TEE_FAULT for answers that differ
+ * (either way the dump then hears its end and fails, unless it had all
+ * its answers already). */
+#define TEE_FAULT 1
+#define TEE_LINK_LOST 2
+static int tee_loop(int dump, int local, int remote, const char *pending) {
+        static struct ahead from_local, from_remote;
+        char buf[65536];
+        int fault = 0;
+        for (;;) {
+                struct pollfd p[3] = { { dump, POLLIN, 0 },
+                                       { from_local.ended ? -1 : local, POLLIN, 0 },
+                                       { from_remote.ended ? -1 : remote, POLLIN, 0 } };
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return TEE_FAULT;
+                }
+                if (p[0].revents) {
+                        ssize_t k = read(dump, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                return fault;
+                        if (!fault && vs_write_all(local, buf, (size_t) k) < 0)
+                                fault = TEE_FAULT;
+                        if (!fault && vs_write_all(remote, buf, (size_t) k) < 0)
+                                fault = TEE_LINK_LOST;
+                }
+                for (int s = 1; s <= 2; s++) {
+                        struct ahead *a = s == 1 ? &from_local : &from_remote;
+                        if (!p[s].revents)
+                                continue;
+                        ssize_t k = a->n < sizeof(a->buf) ? read(p[s].fd, a->buf + a->n, sizeof(a->buf) - a->n) : -1;
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                a->ended = true; /* told to end, or gone */
+                        else
+                                a->n += (size_t) k;
+                }
+                if (!fault && tee_match(&from_local, &from_remote, dump) < 0)
+                        fault = TEE_FAULT;
+                /* one ended with the other's answers unmatched: none
+                 * will come */
+                if (!fault && ((from_local.ended && from_remote.n > 0) || (from_remote.ended && from_local.n > 0)))
+                        fault = from_remote.ended ? TEE_LINK_LOST : TEE_FAULT;
+                if (!fault && from_remote.ended && !from_local.ended)
+                        fault = TEE_LINK_LOST;
+                /* the local one closes its images before its socket, and
+                 * all it answered was heard: the commit may go on */
+                if (!fault && from_local.ended && from_local.n == 0 && pending) {
+                        (void) unlink(pending);
+                        pending = NULL;
+                }
+                /* a dump waiting for an answer that cannot come any more
+                 * hears the end instead */
+                if (fault || (from_local.ended && from_local.n == 0) || (from_remote.ended && from_remote.n == 0))
+                        (void) shutdown(dump, SHUT_WR);
+        }
+}
+
+int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_tee *t, int *ret_dump, vs_error *err) {
+        int d[2], l[2];
+        t->tee = t->local = -1;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d) < 0)
+                return vs_err(err, errno, "make the page server's socket");
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, l) < 0) {
+                int e = errno;
+                close(d[0]);
+                close(d[1]);
+                return vs_err(err, e, "make the page server's socket");
+        }
+        char pending[600];
+        snprintf(pending, sizeof(pending), "%s/" LOCAL_PENDING, dir);
+        int r = vs_write_atomic(pending, "", 0, 0600);
+        if (r < 0) {
+                close(d[0]);
+                close(d[1]);
+                close(l[0]);
+                close(l[1]);
+                return vs_err(err, -r, "write %s", pending);
+        }
+        t->local = page_server_spawn(criu, l[0], dir);
+        if (t->local < 0) {
+                int e = errno;
+                close(d[0]);
+                close(d[1]);
+                close(l[0]);
+                close(l[1]);
+                return vs_err(err, e, "start the local page server");
+        }
+        close(l[0]);
+        t->tee = fork();
+        if (t->tee == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                (void) signal(SIGPIPE, SIG_IGN);
+                /* its three sockets alone: a copy of any other (the
+                 * link's far end, the helper's) would keep an end from
+                 * being heard */
+                int hi[3] = { fcntl(d[1], F_DUPFD_CLOEXEC, 10), fcntl(l[1], F_DUPFD_CLOEXEC, 10),
+                              fcntl(remote, F_DUPFD_CLOEXEC, 10) };
+                for (int k = 0; k < 3; k++)
+                        if (hi[k] < 0 || dup3(hi[k], 3 + k, O_CLOEXEC) < 0)
+                                _exit(TEE_FAULT);
+                (void) sys_close_range(6, ~0U, 0);
+                _exit(tee_loop(3, 4, 5, pending));
+        }
+        int e = errno;
+        close(d[1]);
+        close(l[1]);
+        if (t->tee < 0) {
+                close(d[0]);
+                (void) kill(t->local, SIGKILL);
+                (void) wait_status(t->local);
+                t->local = -1;
+                return vs_err(err, e, "start the page server's tee");
+        }
+        *ret_dump = d[0];
+        return 0;
+}
+
+int pages_tee_end(struct pages_tee *t, vs_error *err) {
+        int r = 0;
+        char how[64];
+        if (t->tee > 0) {
+                int st = wait_status(t->tee);
+                if (WIFEXITED(st) && WEXITSTATUS(st) == TEE_LINK_LOST)
+                        r = vs_err_msg(err, EPIPE, "the link to the target's page server was lost");
+                else if (WIFEXITED(st) && WEXITSTATUS(st) == TEE_FAULT)
+                        r = vs_err_msg(err, EPROTO, "the target's page server and the local one answered differently");
+                else if (st != 0) {
+                        status_text(st, how, sizeof(how));
+                        r = vs_err_msg(err, EIO, "the page server's tee %s", how);
+                }
+                t->tee = -1;
+        }
+        if (t->local > 0) {
+                /* told to end by the dump, or by the tee's end */
+                int st = wait_status(t->local);
+                if (st != 0 && r >= 0) {
+                        status_text(st, how, sizeof(how));
+                        r = vs_err_msg(err, EIO, "the local page server %s", how);
+                }
+                t->local = -1;
+        }
+        return r;
+}
+
+int pages_wait_local(const char *dir) {
+        char pending[700];
+        snprintf(pending, sizeof(pending), "%s/" LOCAL_PENDING, dir);
+        for (uint64_t end = mono_ms() + LOCAL_WAIT_MS; access(pending, F_OK) == 0;) {
+                if (mono_ms() > end)
+                        return -ETIMEDOUT;
+                struct timespec ts = { 0, 2 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        return 0;
+}
+
+/* ---- receiving (target) ------------------------------------------------------- */
+
+struct recv {
+        struct vsd *v;
+        char name[VS_NAME_MAX + 1];
+        char root[256];
+        char run_dir[256];
+        char criu[256];
+        struct op *op;
+        char work_id[CG_WORK_ID_MAX + 1];
+};
+
+/* Whatever the import has not taken goes: one rename first, so that an
+ * import claims all of it or nothing. */
+static void staging_drop(const char *staging) {
+        char del[700];
+        snprintf(del, sizeof(del), "%s.del", staging);
+        if (rename(staging, del) == 0)
+                (void) vs_rm_rf(del);
+}
+
+/* In the helper: the page server into the staging directory, then the
+ * page session's end awaited (the source closes it once the move ended),
+ * then what was not claimed removed. */
+static int receive_run(void *arg, vs_error *err) {
+        struct recv *rc = arg;
+        const int sk = 4;
+        char staging[600], path[700], how[64];
+        staging_path(rc->root, rc->name, staging, sizeof(staging));
+        (void) vs_rm_rf(staging);
+        if (mkdir(staging, 0700) < 0)
+                return vs_err(err, errno, "create %s", staging);
+        pid_t pid = page_server_spawn(rc->criu, sk, staging);
+        if (pid < 0) {
+                int e = errno;
+                staging_drop(staging);
+                return vs_err(err, e, "start criu page-server");
+        }
+        int st = wait_status(pid);
+        if (st != 0) {
+                status_text(st, how, sizeof(how));
+                /* its log in the run directory, for whoever looks: the
+                 * state root keeps nothing of the instance */
+                char kept[700];
+                snprintf(path, sizeof(path), "%s/page-server.log", staging);
+                snprintf(kept, sizeof(kept), "%s/%s.page-server-failed.log", rc->run_dir, rc->name);
+                (void) rename(path, kept);
+                staging_drop(staging);
+                return vs_err_msg(err, EIO, "criu page-server %s (see %s)", how, kept);
+        }
+        snprintf(path, sizeof(path), "%s/" PAGES_COMPLETE, staging);
+        int r = vs_write_atomic(path, "", 0, 0600);
+        if (r < 0) {
+                staging_drop(staging);
+                return vs_err(err, -r, "write %s", path);
+        }
+        /* the session's end: the move is over, one way or the other */
+        char buf[4096];
+        ssize_t k;
+        while ((k = read(sk, buf, sizeof(buf))) > 0 || (k < 0 && errno == EINTR))
+                ;
+        staging_drop(staging);
+        return 0;
+}
+
+static void receive_done(void *userdata, int result, const vs_error *werr) {
+        struct recv *rc = userdata;
+        vs_error err = { 0 };
+        if (result < 0) {
+                err = *werr;
+                vs_err_prefix(&err, "Failed to receive the pages of '%s'", rc->name);
+                log_err("%s", err.msg);
+        }
+        op_finish(rc->op, result, &err);
+        free(rc);
+}
+
+static int receive_cancel(void *userdata, vs_error *err) {
+        struct recv *rc = userdata;
+        int r = work_cancel(rc->v, rc->work_id);
+        return r < 0 ? vs_err(err, -r, "cancel the pages of '%s'", rc->name) : 0;
+}
+
+int pages_receive(struct vsd *v, const char *name, int fd, struct op **ret_op, vs_error *err) {
+        _cleanup_close_ int keep = fd;
+        if (vs_name_check("instance", name, err) < 0)
+                return vs_err_prefix(err, "Failed to receive pages");
+        if (inst_find(v, name))
+                return vs_err_msg(err, EEXIST, "Failed to receive pages: instance '%s' already exists", name);
+        if (access(v->set.criu, X_OK) < 0)
+                return vs_err_msg(err, EOPNOTSUPP,
+                                  "Failed to receive pages: CRIU is not available: %s: %s (install it with 'make deps', "
+                                  "or set [checkpoint] criu)",
+                                  v->set.criu, strerror(errno));
+        struct recv *rc = calloc(1, sizeof(*rc));
+        if (!rc)
+                return vs_err(err, ENOMEM, "Failed to receive pages");
+        rc->v = v;
+        snprintf(rc->name, sizeof(rc->name), "%s", name);
+        snprintf(rc->root, sizeof(rc->root), "%s", v->set.root);
+        snprintf(rc->criu, sizeof(rc->criu), "%s", v->set.criu);
+        snprintf(rc->run_dir, sizeof(rc->run_dir), "%s", v->set.run_dir);
+        snprintf(rc->work_id, sizeof(rc->work_id), "pages-%s", name);
+        int r = op_begin(v, "receive-pages", name, NULL, &rc->op, err);
+        if (r >= 0) {
+                r = work_start(v, rc->work_id, receive_run, rc, keep, receive_done, rc, err);
+                if (r < 0)
+                        op_finish(rc->op, r, err);
+        }
+        if (r < 0) {
+                free(rc);
+                return vs_err_prefix(err, "Failed to receive pages");
+        }
+        op_set_cancel(rc->op, receive_cancel, rc);
+        if (ret_op)
+                *ret_op = rc->op;
+        return 0;
+}
+
+/* ---- the import's claim (target) ------------------------------------------------ */
+
+
+int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_error *err) {
+        char staging[600], took[700], path[800];
+        staging_path(root, name, staging, sizeof(staging));
+        snprintf(path, sizeof(path), "%s/" PAGES_COMPLETE, staging);
+        /* the page server answered its last before it exited */
+        for (uint64_t end = mono_ms() + CLAIM_WAIT_MS; access(path, F_OK) < 0 && mono_ms() < end;) {
+                struct stat st;
+                if (stat(staging, &st) < 0)
+                        break;
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        snprintf(took, sizeof(took), "%s/../.pages", ckpt_dir);
+        (void) vs_rm_rf(took);
+        if (access(path, F_OK) < 0 || rename(staging, took) < 0)
+                return vs_err_msg(err, ENOENT, "the pages sent ahead by the page server are not here");
+        DIR *d = opendir(took);
+        if (!d) {
+                int e = errno;
+                (void) vs_rm_rf(took);
+                return vs_err(err, e, "open %s", took);
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d))) {
+                struct stat st;
+                if (!pages_image_name(de->d_name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode))
+                        continue;
+                _cleanup_close_ int cfd = open(ckpt_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (cfd < 0 || renameat2(dirfd(d), de->d_name, cfd, de->d_name, RENAME_NOREPLACE) < 0)
+                        r = vs_err(err, errno, "move %s into %s", de->d_name, ckpt_dir);
+        }
+        closedir(d);
+        (void) vs_rm_rf(took);
+        return r;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A live move's memory pages sent straight to the target by CRIU's page
+ * server (migrate.h), over a second ssh session of the move's:
+ *
+ *   source: criu dump --page-server --ps-socket D
+ *             D ── tee ──┬── a local `criu page-server` into the dump's
+ *                        │   own directory (the checkpoint stays whole
+ *                        │   here: a failed move restores it here)
+ *                        └── the link: the move's helper carries it over
+ *                            ssh into `vsctl receive-pages NAME` there
+ *   target: vsctl receive-pages NAME: its socket passed to the daemon,
+ *           whose helper runs `criu page-server --ps-socket` into
+ *           <root>/instances/.NAME.pages; the import of NAME's archive
+ *           (which comes without the page images) takes them from there.
+ *
+ * The tee is blind to CRIU's protocol: what the dump sends goes to both
+ * page servers; what they answer must be the same bytes, and the dump
+ * hears them only once both said them, so that its last answer (all
+ * received, before the post-dump action commits the images) means that
+ * both have written everything.  Either side ending early fails the
+ * dump, and CRIU then resumes the instance as it was.
+ *
+ * The staged pages live as long as the page session: the target's helper
+ * removes whatever the import has not taken once the source closes it
+ * (the move ended, or its daemon died); a daemon killed meanwhile leaves a
+ * hidden directory that the next one removes at its start.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+
+struct op;
+struct vsd;
+
+/* The line `vsctl receive-pages` prints once its daemon took the socket:
+ * from there on its standard streams are the page server's. */
+#define PAGES_READY "vsd-pages-ready"
+
+/* A dump's images that the page server writes: pagemap-*.img, pages-*.img. */
+bool pages_image_name(const char *leaf);
+
+/* In the dump's helper: the local page server (criu, writing into dir)
+ * and the tee with remote (the link to the target's page server) started;
+ * *ret_dump is the socket to give the dump (--ps-socket), close-on-exec. */
+struct pages_tee {
+        pid_t tee, local;
+};
+int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_tee *t, int *ret_dump, vs_error *err);
+
+/* After the dump (its socket closed): both ended. */
+int pages_tee_end(struct pages_tee *t, vs_error *err);
+
+/* In the post-dump action (the instance still frozen): wait until the
+ * local page server has closed its images in dir (a dump without one
+ * returns at once).  -ETIMEDOUT after 30 s: the commit must not go on. */
+int pages_wait_local(const char *dir);
+
+/* The target's side: receive the pages of the instance name (not here)
+ * through fd (taken), a socket whose peer carries CRIU's page-server
+ * protocol, into the staging directory.  An operation ("receive-pages"). */
+int pages_receive(struct vsd *v, const char *name, int fd, struct op **ret_op, vs_error *err);
+
+/* In an import's helper: the pages received for name taken into ckpt_dir
+ * (the imported checkpoint), waiting a little for the page server's end.
+ * -ENOENT when none came. */
+int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_error *err);
