@@ -87,8 +87,6 @@ static double elapsed_s(const struct boot *b) {
         return (double) (now.tv_sec - b->t0.tv_sec) + (double) (now.tv_nsec - b->t0.tv_nsec) / 1e9;
 }
 
-/* The boot is over (done, cancelled, or the daemon exits: result < 0).
- * Only a boot that was not cut short by the daemon's exit is recorded. */
 /* The disks of the next starts are prepared while the ones before them
  * start: binding an image and reading its metadata is waiting on the
  * disk, which the loop otherwise did start after start (with a thousand
@@ -114,6 +112,8 @@ static void boot_prefetch_drop(struct boot *b, size_t k) {
         b->cand[k].prefetched = false;
 }
 
+/* The boot is over (done, cancelled, or the daemon exits: result < 0).
+ * Only a boot that was not cut short by the daemon's exit is recorded. */
 static void boot_end(struct boot *b, int result, const vs_error *err) {
         struct vsd *v = b->vsd;
         loop_remove(b->timer);
