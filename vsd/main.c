@@ -275,6 +275,12 @@ int main(int argc, char **argv) {
                 log_warn("VSD_TEST_COPY_BPS=%s: layer copies go no faster than that (a hook for tests)", bps);
         }
 
+        /* tests only: a cold move's pre-copy waits, its first pass sent,
+         * while this file exists (migrate.c) */
+        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
+        if (hold && *hold)
+                log_warn("VSD_TEST_PRECOPY_HOLD=%s: a move's pre-copy waits while it exists (a hook for tests)", hold);
+
         umask(022);
         signal(SIGPIPE, SIG_IGN);
         /* a pidfd, a console pty pair and client sockets per instance: 1000

@@ -105,11 +105,14 @@ op_phase() { # K ID
 # timeout test_migrate_cold_precopy_takes_what_changed 300
 test_migrate_cold_precopy_takes_what_changed() {
         local id final shadow
-        VSD_TEST_COPY_BPS=3M hosts_up 2
+        VSD_TEST_COPY_BPS=3M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create mv5 --disk 1G --start
         host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null &&
                 echo before >/root/data && echo doomed >/root/gone && sync'
         shadow=$(sha256sum /etc/shadow)
+        # the pre-copy waits, its first pass sent, until the writes below
+        # are done (VSD_TEST_PRECOPY_HOLD)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate mv5 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         assert_match "$(host_vsctl 1 op show "$id")" "migrate of mv5 making h2: running, pre-copy" "op show during the pre-copy"
@@ -124,6 +127,7 @@ test_migrate_cold_precopy_takes_what_changed() {
                 sha256sum /root/late >/root/late.sum && echo after >/root/data && rm /root/gone &&
                 ln -s /etc/shadow /root/link && mkfifo /root/fifo && sync'
         assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        rm "$T/precopy-hold"
         final=$(host_vsctl 1 --json op wait "$id")
         note "$(echo "$final" | jq -c .details)"
         assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
@@ -153,14 +157,16 @@ test_migrate_cold_precopy_takes_what_changed() {
 # timeout test_migrate_cold_final_pass_cut 300
 test_migrate_cold_final_pass_cut() {
         local id sshd p final
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create mv6 --disk 1G --start
-        # (a pre-copy of seconds at this pace: the writes below land during it)
         host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        # (the pre-copy waits, its first pass sent, for the writes below)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate mv6 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         # enough that changes for the final pass to take seconds
         host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+        rm "$T/precopy-hold"
         wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
         assert_match "$(host_vsctl 1 op show "$id")" "final copy" "op show during the final copy"
         test -e "$T/root-h2/instances/.mv6.new/disk.img" || fail "nothing staged on the target during the final copy"
@@ -186,22 +192,25 @@ test_migrate_cold_final_pass_cut() {
 precopy_daemon_killed() { # NAME CREATE-OPTIONS...
         local name=$1 id phase
         shift
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create "$name" "$@" --start
-        # (a pre-copy of seconds at this pace: the writes below land during it)
         host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
         for phase in pre-copy 'final copy'; do
+                # (the pre-copy waits, its first pass sent, while the file is there)
+                touch "$T/precopy-hold"
                 id=$(host_vsctl 1 migrate "$name" h2 --cold --detach)
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
                 if [ "$phase" = 'final copy' ]; then
                         host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+                        rm "$T/precopy-hold"
                         wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
                         grep -q '"phase":"copy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 else
                         grep -q '"phase":"precopy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 fi
                 host_daemon_kill9 1
-                VSD_TEST_COPY_BPS=2M host_daemon_up 1
+                rm -f "$T/precopy-hold"
+                VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold host_daemon_up 1
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $name | jq -r .state)\" = running ]"
                 assert_eq "$(host_vsctl 1 exec "$name" -- cat /root/data)" kept "data on the source (killed during the $phase)"
                 [ ! -e "$T/run-h1/$name.migrating" ] || fail "the move's record stays (killed during the $phase)"
@@ -236,7 +245,7 @@ root_manifest() { # K NAME
 # timeout test_migrate_cold_precopy_dir_takes_what_changed 300
 test_migrate_cold_precopy_dir_takes_what_changed() {
         local id final shadow canary k sent="" src dst
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         canary=vsd-canary-$$
         echo host-file >"/etc/$canary"
         trap "rm -f '/etc/$canary'" EXIT
@@ -249,6 +258,9 @@ test_migrate_cold_precopy_dir_takes_what_changed() {
                 echo b >/root/todir && echo c >/root/tolink && sync"
         src=$T/root-h1/instances/md1/upper/root/c
         dst=$T/root-h2/instances/.md1.new/upper/root/c
+        # the pre-copy waits, its first pass sent, until the changes below
+        # are done (VSD_TEST_PRECOPY_HOLD)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate md1 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         assert_match "$(host_vsctl 1 op show "$id")" "migrate of md1 making h2: running, pre-copy" "op show during the pre-copy"
@@ -272,6 +284,7 @@ test_migrate_cold_precopy_dir_takes_what_changed() {
         assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
         local want
         want=$(root_manifest 1 md1)
+        rm "$T/precopy-hold"
         final=$(host_vsctl 1 --json op wait "$id")
         note "$(echo "$final" | jq -c .details)"
         assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
