@@ -173,8 +173,8 @@ int main(int argc, char **argv) {
         if (argc == 3 && streq(argv[1], "--listener-holder"))
                 return hold_main(argv[2]);
         /* nor this: CRIU's post-dump action for one checkpoint (checkpoint.h) */
-        if (argc == 3 && streq(argv[1], "--checkpoint-commit"))
-                return ckpt_commit_main(argv[2]) < 0 ? 1 : 0;
+        if ((argc == 3 || argc == 4) && streq(argv[1], "--checkpoint-commit"))
+                return ckpt_commit_main(argv[2], argc == 4 ? argv[3] : NULL) < 0 ? 1 : 0;
         /* command-line values win over the file: collect them apart first */
         settings_defaults(&v.set);
         memset(&over, 0, sizeof(over));
@@ -274,6 +274,12 @@ int main(int argc, char **argv) {
                 }
                 log_warn("VSD_TEST_COPY_BPS=%s: layer copies go no faster than that (a hook for tests)", bps);
         }
+
+        /* tests only: a cold move's pre-copy waits, its first pass sent,
+         * while this file exists (migrate.c) */
+        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
+        if (hold && *hold)
+                log_warn("VSD_TEST_PRECOPY_HOLD=%s: a move's pre-copy waits while it exists (a hook for tests)", hold);
 
         umask(022);
         signal(SIGPIPE, SIG_IGN);

@@ -288,6 +288,10 @@ test_checkpoint_console_of_earlier_daemon_refused() {
 # Killed at whatever moment the dump or the restore had reached: the next
 # daemon leaves the instance running or checkpointed, and then it works.
 # timeout test_checkpoint_daemon_killed_midway 240
+not_stopping() { # NAME
+        [ "$(inst_state "$1")" != stopping ]
+}
+
 test_checkpoint_daemon_killed_midway() {
         needs_criu
         local round state delay
@@ -304,6 +308,10 @@ test_checkpoint_daemon_killed_midway() {
                 vsd_kill9
                 wait 2>/dev/null || true
                 vsd_up
+                # a committed dump the new daemon finishes ends the
+                # processes as CRIU would have: "stopping" until init is
+                # reaped, then checkpointed
+                wait_for -t 10 not_stopping ck10
                 state=$(inst_state ck10)
                 note "round $round (kill after ${delay}s): $state"
                 case $state in

@@ -105,11 +105,14 @@ op_phase() { # K ID
 # timeout test_migrate_cold_precopy_takes_what_changed 300
 test_migrate_cold_precopy_takes_what_changed() {
         local id final shadow
-        VSD_TEST_COPY_BPS=3M hosts_up 2
+        VSD_TEST_COPY_BPS=3M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create mv5 --disk 1G --start
         host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null &&
                 echo before >/root/data && echo doomed >/root/gone && sync'
         shadow=$(sha256sum /etc/shadow)
+        # the pre-copy waits, its first pass sent, until the writes below
+        # are done (VSD_TEST_PRECOPY_HOLD)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate mv5 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         assert_match "$(host_vsctl 1 op show "$id")" "migrate of mv5 making h2: running, pre-copy" "op show during the pre-copy"
@@ -124,6 +127,7 @@ test_migrate_cold_precopy_takes_what_changed() {
                 sha256sum /root/late >/root/late.sum && echo after >/root/data && rm /root/gone &&
                 ln -s /etc/shadow /root/link && mkfifo /root/fifo && sync'
         assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        rm "$T/precopy-hold"
         final=$(host_vsctl 1 --json op wait "$id")
         note "$(echo "$final" | jq -c .details)"
         assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
@@ -153,14 +157,16 @@ test_migrate_cold_precopy_takes_what_changed() {
 # timeout test_migrate_cold_final_pass_cut 300
 test_migrate_cold_final_pass_cut() {
         local id sshd p final
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create mv6 --disk 1G --start
-        # (a pre-copy of seconds at this pace: the writes below land during it)
         host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        # (the pre-copy waits, its first pass sent, for the writes below)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate mv6 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         # enough that changes for the final pass to take seconds
         host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+        rm "$T/precopy-hold"
         wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
         assert_match "$(host_vsctl 1 op show "$id")" "final copy" "op show during the final copy"
         test -e "$T/root-h2/instances/.mv6.new/disk.img" || fail "nothing staged on the target during the final copy"
@@ -186,22 +192,25 @@ test_migrate_cold_final_pass_cut() {
 precopy_daemon_killed() { # NAME CREATE-OPTIONS...
         local name=$1 id phase
         shift
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create "$name" "$@" --start
-        # (a pre-copy of seconds at this pace: the writes below land during it)
         host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
         for phase in pre-copy 'final copy'; do
+                # (the pre-copy waits, its first pass sent, while the file is there)
+                touch "$T/precopy-hold"
                 id=$(host_vsctl 1 migrate "$name" h2 --cold --detach)
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
                 if [ "$phase" = 'final copy' ]; then
                         host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+                        rm "$T/precopy-hold"
                         wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
                         grep -q '"phase":"copy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 else
                         grep -q '"phase":"precopy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 fi
                 host_daemon_kill9 1
-                VSD_TEST_COPY_BPS=2M host_daemon_up 1
+                rm -f "$T/precopy-hold"
+                VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold host_daemon_up 1
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $name | jq -r .state)\" = running ]"
                 assert_eq "$(host_vsctl 1 exec "$name" -- cat /root/data)" kept "data on the source (killed during the $phase)"
                 [ ! -e "$T/run-h1/$name.migrating" ] || fail "the move's record stays (killed during the $phase)"
@@ -236,7 +245,7 @@ root_manifest() { # K NAME
 # timeout test_migrate_cold_precopy_dir_takes_what_changed 300
 test_migrate_cold_precopy_dir_takes_what_changed() {
         local id final shadow canary k sent="" src dst
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         canary=vsd-canary-$$
         echo host-file >"/etc/$canary"
         trap "rm -f '/etc/$canary'" EXIT
@@ -249,6 +258,9 @@ test_migrate_cold_precopy_dir_takes_what_changed() {
                 echo b >/root/todir && echo c >/root/tolink && sync"
         src=$T/root-h1/instances/md1/upper/root/c
         dst=$T/root-h2/instances/.md1.new/upper/root/c
+        # the pre-copy waits, its first pass sent, until the changes below
+        # are done (VSD_TEST_PRECOPY_HOLD)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate md1 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         assert_match "$(host_vsctl 1 op show "$id")" "migrate of md1 making h2: running, pre-copy" "op show during the pre-copy"
@@ -272,6 +284,7 @@ test_migrate_cold_precopy_dir_takes_what_changed() {
         assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
         local want
         want=$(root_manifest 1 md1)
+        rm "$T/precopy-hold"
         final=$(host_vsctl 1 --json op wait "$id")
         note "$(echo "$final" | jq -c .details)"
         assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
@@ -392,6 +405,42 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         assert_match "$(echo "$op" | jq -r '.details.page_bytes')" "^[1-9][0-9]{4,}$" "details.page_bytes"
         # nothing of its pages left staged there
         h_clean_pages 2 lv1
+}
+
+# No RST from the host it leaves: a client on the LAN whose connection to
+# the instance carries a dense stream of duplicate ACKs (dupacks.py: what a
+# peer's retransmissions and keepalives send now and then) keeps it across
+# moves back and forth, by page server and by archive.  The source's
+# instance ends after its dump, and its network namespace, whose CRIU lock
+# the kernel drops before its link, once answered the address without the
+# connection: a RST the client accepts.
+# timeout test_migrate_live_source_sends_no_reset 300
+test_migrate_live_source_sends_no_reset() {
+        needs_criu
+        local ip mac cpid k src=1 dst
+        HOSTS_SHARED_LAN=1 hosts_up 2
+        host_client_up
+        host_vsctl 1 create lv11 --privileged --start
+        ip=$(host_vsctl 1 --json info lv11 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        mac=$(host_vsctl 1 --json info lv11 | json .mac)
+        host_vsctl 1 exec lv11 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec lv11 -- sh -c 'netstat -ltn | grep -q :7000'
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/dupacks.py" eth0 "$mac" \
+                "$ip" 7000 "$T/dupacks.stop" >"$T/dupacks.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^connected$' "$T/dupacks.out"
+        for k in 1 2 3 4; do
+                dst=$((3 - src))
+                host_vsctl "$src" migrate lv11 "h$dst" --live $([ $((k % 2)) = 0 ] && echo --no-page-server) \
+                        >/dev/null || fail "move $k (h$src to h$dst) failed"
+                ! grep -q '^error' "$T/dupacks.out" || fail "the connection broke at move $k: $(cat "$T/dupacks.out")"
+                src=$dst
+        done
+        touch "$T/dupacks.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/dupacks.out")"
+        note "client: $(tail -n1 "$T/dupacks.out") (duplicate ACKs sent)"
+        assert_match "$(tail -n1 "$T/dupacks.out")" "^ok [0-9]+$" "the client's end"
+        h_clean 2 lv11
 }
 
 # $T/holdcriu/criu: CRIU whose page server, once it touched

@@ -58,6 +58,7 @@
 #include "cgroups/cgroup.h"
 #include "net/announce.h"
 #include "net/fw.h"
+#include "net/nl.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/core/work.h"
@@ -797,16 +798,20 @@ static void unlock_network(pid_t init_pid, const char *name) {
 }
 
 static int write_hook(struct ckpt_op *op, vs_error *err) {
-        char path[700], text[1400];
+        char path[700], text[1400], link[16] = "";
         if (strchr(op->dir, '\''))
                 return vs_err_msg(err, EINVAL, "the instance's directory %s has a quote in its path", op->dir);
+        /* a dump that ends the instance cuts its link once committed
+         * (ckpt_commit_main) */
+        if (!op->meta.leave_running && op->meta.link)
+                netw_host_ifname(op->i->vsd, op->name, link);
         path_in(op->dir, CKPT_HOOK, path, sizeof(path));
         int n = snprintf(text, sizeof(text),
                          "#!/bin/sh\n"
                          "# CRIU's post-dump action for one checkpoint (vsd): its images put in place\n"
                          "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-dump ] || exit 0\n"
-                         "exec /proc/%d/exe --checkpoint-commit '%s'\n",
-                         (int) getpid(), op->dir);
+                         "exec /proc/%d/exe --checkpoint-commit '%s' %s\n",
+                         (int) getpid(), op->dir, link);
         /* for this dump only, removed after it: nothing to sync */
         int r = vs_write_replace(path, text, (size_t) n, 0700);
         return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
@@ -1275,6 +1280,15 @@ static int restore_run(void *arg_, vs_error *err) {
         unsigned long long start = 0;
         if (pid <= 0 || vs_proc_starttime(pid, &start) < 0)
                 return vs_err_msg(err, ESRCH, "restore: criu named no living init (%s)", pidfile);
+        /* the sockets are back and the lock is gone: its link is let up
+         * (down until now, netw_prepare_restore) */
+        if (p->inner_link[0]) {
+                r = netw_host_link_set_up(op->i->vsd, op->name, true, err);
+                if (r < 0) {
+                        (void) kill(pid, SIGKILL);
+                        return r;
+                }
+        }
         char state[600];
         inst_state_file(op->i, state, sizeof(state));
         r = inst_state_write(state, pid, start, op->meta.started_at, err);
@@ -1854,7 +1868,22 @@ static int fsync_tree(const char *dir) {
         return r;
 }
 
-int ckpt_commit_main(const char *inst_dir) {
+/* The instance's link cut (its host side down): what CRIU does next is kill
+ * the processes, and the kernel, tearing their network namespace down,
+ * drops the namespace's nftables hooks, CRIU's lock among them, before it
+ * removes the namespace's devices.  A peer's segment arriving in between
+ * finds eth0 with its address, no lock and no socket, and is answered with
+ * a RST that ends a connection the target is restoring.  Down, the bridge
+ * sends the link nothing more.  Failing to is no reason to resume the
+ * instance: the images are in place. */
+static void cut_link(const char *link) {
+        _cleanup_nl_ struct nl *nl = NULL;
+        vs_error err = { 0 };
+        if (nl_open(&nl, &err) < 0 || nl_link_set_up(nl, link, false, &err) < 0)
+                fprintf(stderr, "vsd: %s, ignoring\n", err.msg);
+}
+
+int ckpt_commit_main(const char *inst_dir, const char *link) {
         const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
         if (action && !streq(action, "post-dump"))
                 return 0;
@@ -1892,5 +1921,7 @@ int ckpt_commit_main(const char *inst_dir) {
         }
         if (exchanged)
                 (void) vs_rm_rf(tmp);
+        if (link)
+                cut_link(link);
         return 0;
 }

@@ -75,11 +75,13 @@ int ckpt_relocate_ids(const char *dir, uint64_t old_base, uint64_t new_base, vs_
  * checkpoint or restore left. */
 void ckpt_recover(struct vsd *v);
 
-/* vsd --checkpoint-commit DIR: CRIU's post-dump action (the dumped
+/* vsd --checkpoint-commit DIR [LINK]: CRIU's post-dump action (the dumped
  * processes still held, the network still locked): the images of
  * DIR/.checkpoint.tmp synced and put in place as DIR/checkpoint in one
- * rename.  A non-zero exit makes CRIU resume the instance as it was. */
-int ckpt_commit_main(const char *inst_dir);
+ * rename, then, for a dump that ends the instance, the host side of its
+ * link LINK set down before CRIU kills it.  A non-zero exit makes CRIU
+ * resume the instance as it was. */
+int ckpt_commit_main(const char *inst_dir, const char *link);
 
 /* In CRIU's seccomp image img (len bytes), every filter's notify return
  * (SECCOMP_RET_USER_NOTIF) made an allow, in place; *ret_changed counts

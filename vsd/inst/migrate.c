@@ -431,6 +431,11 @@ static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err)
         const int go = 4, ready = 5;
         struct vs_progress *p = op_progress(m->op);
         atomic_store(&m->counts->precopy_bytes, arc_writer_counted(w));
+        /* tests only: the first pass has gone and the instance runs on
+         * while this file exists (vsd/main.c) */
+        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
+        while (hold && *hold && access(hold, F_OK) == 0)
+                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
         char c = 'r';
         ssize_t k;
         while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)

@@ -940,6 +940,16 @@ int netw_prepare_restore(struct vsd *v, struct netw_inst *i, char ret_inner[16],
         bool pooled;
         /* the peer born here, in our namespace, under a name of its own */
         r = attach(v, cfg, here, inner, &netns, &pooled, err);
+        /* down until CRIU is done (netw_host_link_set_up): it brings eth0
+         * up with its addresses before it restores the nftables lock and
+         * long before the sockets, and a peer's segment arriving meanwhile
+         * finds no socket and is answered with a RST that ends the
+         * connection */
+        if (r >= 0) {
+                char host[16];
+                netw_host_ifname(v, cfg->name, host);
+                r = nl_link_set_up(N(v)->nl, host, false, err);
+        }
         if (r < 0) {
                 netw_detach(v, i);
                 return r;
@@ -947,6 +957,16 @@ int netw_prepare_restore(struct vsd *v, struct netw_inst *i, char ret_inner[16],
         i->live = true;
         snprintf(ret_inner, 16, "%s", inner);
         return 0;
+}
+
+int netw_host_link_set_up(struct vsd *v, const char *name, bool up, vs_error *err) {
+        char host[16];
+        netw_host_ifname(v, name, host);
+        _cleanup_nl_ struct nl *nl = NULL;
+        int r = nl_open(&nl, err);
+        if (r >= 0)
+                r = nl_link_set_up(nl, host, up, err);
+        return r;
 }
 
 /* What a stop leaves to the kernel is looked at this long after it. */

@@ -92,12 +92,17 @@ int netw_move_in(struct vsd *v, struct netw_inst *ni, const struct start_net *pl
 /* The restore of a checkpoint (CRIU brings the network namespace back
  * itself, owned by the instance's user namespace, which exists only once
  * CRIU made it): the link made the usual way, its host side configured as
- * for a start (bridge, isolation, routes, caps), but its inside end left
+ * for a start (bridge, isolation, routes, caps) but down until CRIU is
+ * done (netw_host_link_set_up), its inside end left
  * in our own namespace, down, with the instance's MAC, named
  * netw_restore_ifname() (*ret_inner; "" when the instance has no link),
  * for CRIU to move into the restored namespace as eth0 (its external
  * "netdev[eth0]").  Undone by netw_detach(). */
 int netw_prepare_restore(struct vsd *v, struct netw_inst *ni, char ret_inner[16], vs_error *err);
+/* The host side of NAME's link up or down, over a netlink socket of its
+ * own (for a helper).  A restore's stays down until CRIU has brought the
+ * sockets back (netw_prepare_restore). */
+int netw_host_link_set_up(struct vsd *v, const char *name, bool up, vs_error *err);
 void netw_restore_ifname(struct vsd *v, const char *name, char ret[16]);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
