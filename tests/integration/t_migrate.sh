@@ -105,9 +105,12 @@ op_phase() { # K ID
 # timeout test_migrate_cold_precopy_takes_what_changed 300
 test_migrate_cold_precopy_takes_what_changed() {
         local id final shadow
-        VSD_TEST_COPY_BPS=3M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
+        VSD_TEST_COPY_BPS=12M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create mv5 --disk 1G --start
+        # 32 MiB that stay as they are beside the 16 MiB rewritten below:
+        # the final pass is the smaller
         host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null &&
+                dd if=/dev/urandom of=/root/base bs=1M count=32 2>/dev/null &&
                 echo before >/root/data && echo doomed >/root/gone && sync'
         shadow=$(sha256sum /etc/shadow)
         # the pre-copy waits, its first pass sent, until the writes below
