@@ -317,6 +317,54 @@ test_migrate_cold_precopy_dir_daemon_killed() {
         precopy_daemon_killed md2 --storage dir
 }
 
+# A target whose vsd is older (its version lists no features, and its
+# import refuses a pre-copy's members, disk.delta or upper.delta, as an
+# older one does): learnt before anything stops, so a cold move of a
+# running instance goes as a whole copy, stopped first, and says why; it
+# is not stopped for a pre-copy the target would refuse once it is down.
+# timeout test_migrate_cold_older_target_copies_whole 300
+test_migrate_cold_older_target_copies_whole() {
+        local name out op want
+        mkdir -p "$T/oldvsctl"
+        printf '%s\n' '#!/bin/sh' \
+                'if [ "$1" = --json ] && [ "$2" = version ]; then' \
+                "        '$B/vsctl' --json version | jq -c 'del(.daemon.features)'; exit" \
+                'fi' \
+                'if [ "$1" = import ] && [ "$2" = - ]; then' \
+                "        a=\$(mktemp '$T/oldvsctl/import.XXXXXX') || exit 1" \
+                '        cat >"$a"' \
+                '        m=$(tar -tf "$a" 2>/dev/null | grep -m1 -E "^(disk\.delta|upper\.delta|upper\.deleted)")' \
+                "        [ -z \"\$m\" ] || { rm -f \"\$a\"; echo \"vsctl: Failed to import: the archive has a member an instance has not: \$m\" >&2; exit 1; }" \
+                "        '$B/vsctl' import - <\"\$a\"; r=\$?; rm -f \"\$a\"; exit \$r" \
+                'fi' \
+                "exec '$B/vsctl' \"\$@\"" >"$T/oldvsctl/vsctl"
+        chmod +x "$T/oldvsctl/vsctl"
+        HOST_PATH_2="$T/oldvsctl" hosts_up 2
+        # the source's own vsd lists them
+        assert_eq "$(host_vsctl 1 --json version | jq -c '.daemon.features')" \
+                '["precopy-image","precopy-tree","receive-pages","template-import"]' "the source's features"
+        assert_eq "$(host_ssh 2 vsctl --json version | jq -c '.daemon.features')" null "the older target's features"
+        for name in mo1:image mo2:dir; do
+                host_vsctl 1 create "${name%%:*}" --storage "${name#*:}" --start
+                host_vsctl 1 exec "${name%%:*}" -- sh -c 'echo moved-data >/root/data && sync'
+                out=$(host_vsctl 1 migrate "${name%%:*}" h2 --cold)
+                note "$out"
+                want=precopy-image
+                [ "${name#*:}" = image ] || want=precopy-tree
+                assert_match "$out" "copied whole once down: h2 cannot take a pre-copy: its vsd \\([0-9.]+\\) does not list $want\\)$" \
+                        "what migrate prints (${name#*:})"
+                op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+                note "$(echo "$op" | jq -c .details)"
+                assert_eq "$(echo "$op" | jq -r .state)" succeeded "the move (${name#*:})"
+                assert_eq "$(echo "$op" | jq -r .details.precopy)" false "details.precopy (${name#*:})"
+                assert_eq "$(echo "$op" | jq -r '.details.precopy_bytes // "none"')" none "details.precopy_bytes (${name#*:})"
+                assert_eq "$(h_state 2 "${name%%:*}")" running "state on the target (${name#*:})"
+                assert_eq "$(host_vsctl 2 exec "${name%%:*}" -- cat /root/data)" moved-data "data on the target (${name#*:})"
+                h_clean 1 "${name%%:*}"
+        done
+        [ -z "$(ls "$T/oldvsctl" | grep import)" ] || fail "the older import's copies stay"
+}
+
 # ---- live (vsctl migrate NAME HOST --live) ----------------------------------
 
 needs_criu() {
