@@ -344,9 +344,12 @@ test_migrate_cold_older_target_copies_whole() {
         assert_eq "$(host_vsctl 1 --json version | jq -c '.daemon.features')" \
                 '["precopy-image","precopy-tree","receive-pages","template-import"]' "the source's features"
         assert_eq "$(host_ssh 2 vsctl --json version | jq -c '.daemon.features')" null "the older target's features"
+        # both made first: each keeps its own address
         for name in mo1:image mo2:dir; do
                 host_vsctl 1 create "${name%%:*}" --storage "${name#*:}" --start
                 host_vsctl 1 exec "${name%%:*}" -- sh -c 'echo moved-data >/root/data && sync'
+        done
+        for name in mo1:image mo2:dir; do
                 out=$(host_vsctl 1 migrate "${name%%:*}" h2 --cold)
                 note "$out"
                 want=precopy-image
