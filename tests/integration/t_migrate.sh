@@ -317,18 +317,19 @@ test_migrate_cold_precopy_dir_daemon_killed() {
         precopy_daemon_killed md2 --storage dir
 }
 
-# A target whose vsd is older (its version lists no features, and its
-# import refuses a pre-copy's members, disk.delta or upper.delta, as an
-# older one does): learnt before anything stops, so a cold move of a
-# running instance goes as a whole copy, stopped first, and says why; it
-# is not stopped for a pre-copy the target would refuse once it is down.
-# timeout test_migrate_cold_older_target_copies_whole 300
-test_migrate_cold_older_target_copies_whole() {
-        local name out op want
+# $T/oldvsctl/vsctl, an older vsd's vsctl for HOST_PATH_k: its version
+# lists no features, its import refuses a pre-copy's members (disk.delta,
+# upper.delta, upper.deleted/) as an older one does, and it knows no
+# receive-pages (asked: $T/oldvsctl/pages-asked).
+older_vsctl() {
         mkdir -p "$T/oldvsctl"
         printf '%s\n' '#!/bin/sh' \
                 'if [ "$1" = --json ] && [ "$2" = version ]; then' \
                 "        '$B/vsctl' --json version | jq -c 'del(.daemon.features)'; exit" \
+                'fi' \
+                'if [ "$1" = receive-pages ]; then' \
+                "        touch '$T/oldvsctl/pages-asked'" \
+                '        echo "vsctl: unknown command '"'"'receive-pages'"'"'" >&2; exit 2' \
                 'fi' \
                 'if [ "$1" = import ] && [ "$2" = - ]; then' \
                 "        a=\$(mktemp '$T/oldvsctl/import.XXXXXX') || exit 1" \
@@ -339,6 +340,16 @@ test_migrate_cold_older_target_copies_whole() {
                 'fi' \
                 "exec '$B/vsctl' \"\$@\"" >"$T/oldvsctl/vsctl"
         chmod +x "$T/oldvsctl/vsctl"
+}
+
+# A target whose vsd is older (older_vsctl): learnt before anything
+# stops, so a cold move of a running instance goes as a whole copy,
+# stopped first, and says why; it is not stopped for a pre-copy the
+# target would refuse once it is down.
+# timeout test_migrate_cold_older_target_copies_whole 300
+test_migrate_cold_older_target_copies_whole() {
+        local name out op want
+        older_vsctl
         HOST_PATH_2="$T/oldvsctl" hosts_up 2
         # the source's own vsd lists them
         assert_eq "$(host_vsctl 1 --json version | jq -c '.daemon.features')" \
@@ -622,6 +633,29 @@ test_migrate_live_page_server_fallback() {
         assert_eq "$(echo "$op" | jq -r '.details.pages')" archive "details.pages"
         assert_match "$(echo "$op" | jq -r '.details.page_server_fallback')" "unknown command 'receive-pages'" \
                 "details.page_server_fallback"
+}
+
+# A target whose vsd lists no receive-pages (older_vsctl) is not asked for
+# a page server at all (no second session): the pages go with the
+# archive, and the details say why.
+# timeout test_migrate_live_older_target_no_page_server 300
+test_migrate_live_older_target_no_page_server() {
+        needs_criu
+        local pid0 op
+        older_vsctl
+        HOST_PATH_2="$T/oldvsctl" hosts_up 2
+        host_vsctl 1 create lv8 --privileged --start
+        sleeper_start 1 lv8
+        pid0=$(sleeper_pid 1 lv8)
+        host_vsctl 1 migrate lv8 h2 --live >/dev/null
+        assert_eq "$(sleeper_pid 2 lv8)" "$pid0" "the sleeper on the target"
+        h_clean 1 lv8
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "$(echo "$op" | jq -c .details)"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" archive "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.page_server_fallback')" \
+                "^its vsd \\([0-9.]+\\) does not list receive-pages$" "details.page_server_fallback"
+        [ ! -e "$T/oldvsctl/pages-asked" ] || fail "the target was asked for a page server it does not list"
 }
 
 # An unprivileged instance restored on the target has unlocked mounts, as
