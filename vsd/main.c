@@ -404,6 +404,9 @@ int main(int argc, char **argv) {
                 ckpt_recover(&v);
                 mig_recover(&v);
                 tmpl_cleanup_leftovers(&v);
+                /* templates of an older vsd get their size and content id
+                 * in a helper, not in the loop at their first request */
+                tmpl_caches_start(&v);
         }
         if (r >= 0) {
                 /* after the registry: it binds the view into the instances
