@@ -16,12 +16,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
-#include "base/progress.h"
 #include "base/proc.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
@@ -686,19 +686,37 @@ void tmpl_shutdown(struct vsd *v) {
 #define CONTENT_ID_FILE ".content-id"
 #define SIZE_FILE ".size"
 
-/* The background fill (tmpl_caches_start) hashes at the pace of the test
- * hook VSD_TEST_COPY_BPS, so that a test can ask the daemon things while it
- * runs; every other hash goes as fast as it can. */
+uint64_t tmpl_test_hash_bps;
+
+/* The background fill (tmpl_caches_start) hashes no faster than the test
+ * hook VSD_TEST_HASH_BPS asks, so that a test can ask the daemon things
+ * while it runs; every other hash goes as fast as it can. */
 struct hash_pace {
         bool on;
         uint64_t start_ns, done;
 };
 
+static void pace(struct hash_pace *p, size_t n) {
+        if (!p->on || !tmpl_test_hash_bps)
+                return;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+        if (!p->start_ns)
+                p->start_ns = now;
+        p->done += n;
+        uint64_t due = p->start_ns + (uint64_t) ((double) p->done / (double) tmpl_test_hash_bps * 1e9);
+        if (due > now)
+                (void) nanosleep(&(struct timespec){ .tv_sec = (time_t) ((due - now) / 1000000000ULL),
+                                                     .tv_nsec = (long) ((due - now) % 1000000000ULL) },
+                                 NULL);
+}
+
 static int by_name(const FTSENT **a, const FTSENT **b) {
         return strcmp((*a)->fts_name, (*b)->fts_name);
 }
 
-static int hash_file(SHA2_CTX *ctx, const char *path, struct hash_pace *pace, vs_error *err) {
+static int hash_file(SHA2_CTX *ctx, const char *path, struct hash_pace *p, vs_error *err) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return vs_err(err, errno, "read %s", path);
@@ -712,8 +730,7 @@ static int hash_file(SHA2_CTX *ctx, const char *path, struct hash_pace *pace, vs
                 if (n == 0)
                         break;
                 SHA256Update(&file, buf, (size_t) n);
-                if (pace->on)
-                        vs_progress_pace(&pace->start_ns, pace->done += (uint64_t) n);
+                pace(p, (size_t) n);
         }
         uint8_t d[SHA256_DIGEST_LENGTH];
         SHA256Final(d, &file);
@@ -898,12 +915,12 @@ static int fill_run(void *arg, vs_error *err) {
                 _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (dfd < 0 || faccessat(dfd, "template.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
-                size_at(dfd);
                 vs_error ierr = { 0 };
                 if (id_at(dfd, &(struct hash_pace){ .on = true }, id, &ierr) < 0) {
                         *err = ierr;
                         r = vs_err_prefix(err, "identify template '%s'", de->d_name);
                 }
+                size_at(dfd);
         }
         closedir(d);
         return r;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -89,6 +90,10 @@ int tmpl_caches_fill_dir(const char *dir, vs_error *err);
  * more when it ends.  Called at daemon start and by a request that found
  * a template without them. */
 void tmpl_caches_start(struct vsd *v);
+
+/* A test hook: that helper hashes no faster than this many bytes a second
+ * (0: as fast as it can).  Set once at daemon start (VSD_TEST_HASH_BPS). */
+extern uint64_t tmpl_test_hash_bps;
 
 /* A template received from another host (tmplsend.h), complete in the
  * hidden directory dir of <root>/templates, renamed to NAME: refused when
