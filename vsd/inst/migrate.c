@@ -572,6 +572,9 @@ static int mig_run(void *arg, vs_error *err) {
  * session's output. */
 #define MIG_TARGET_SEP "--vsd-migrate-template--"
 
+/* How long a move waits for the target to identify its template. */
+#define TMPL_ID_WAIT_S 600
+
 /* The target's `vsctl --json version` (its daemon's features) into
  * m->counts. */
 static void target_learn(struct mig *m, const char *text) {
@@ -591,17 +594,11 @@ static void target_learn(struct mig *m, const char *text) {
         atomic_store(&m->counts->target, bits);
 }
 
-/* In the helper, before anything stops: what the target's vsd takes
- * (asked in the same session, one key exchange), and the target has the
- * instance's template, the same build, or is sent it. */
-static int tmpl_run(void *arg, vs_error *err) {
-        struct mig *m = arg;
-        char here[TMPL_ID_LEN], why[512] = "", script[300];
-        (void) signal(SIGPIPE, SIG_IGN);
-        vs_progress_phase(op_progress(m->op), VS_PHASE_TEMPLATE, true);
-        int r = tmpl_content_id(m->root, m->tname, here, err);
-        if (r < 0)
-                return r;
+/* In the helper: what the target's vsd takes (asked in the same session,
+ * one key exchange), and its `template info` of the instance's template
+ * in *ret (1), or 0 when the target has no such template. */
+static int tmpl_there(struct mig *m, json_t **ret, vs_error *err) {
+        char why[512] = "", script[300];
         _cleanup_close_ int so = memfd_create("template-info", MFD_CLOEXEC);
         if (so < 0)
                 return vs_err(err, errno, "make a memfd");
@@ -610,7 +607,7 @@ static int tmpl_run(void *arg, vs_error *err) {
         const char *const args[] = { script, NULL };
         pid_t pid;
         int out, status = 0;
-        r = remote_spawn(m, -EBADF, so, args, &pid, &out);
+        int r = remote_spawn(m, -EBADF, so, args, &pid, &out);
         if (r < 0)
                 return vs_err(err, -r, "run %s", m->ssh);
         r = remote_wait(pid, out, why, sizeof(why), &status);
@@ -628,17 +625,56 @@ static int tmpl_run(void *arg, vs_error *err) {
                 info = text;
         if (r < 0 && !strstr(why, "unknown template"))
                 return vs_err_msg(err, EIO, "%s cannot say whether it has template '%s': %s", m->host, m->tname, why);
-        if (r >= 0) {
-                json_auto_t *j = json_loads(info, 0, NULL);
-                const char *there = json_string_value(json_object_get(j, "content_id"));
-                if (!there)
-                        return vs_err_msg(err, EPROTO, "%s gave no content id of template '%s'", m->host, m->tname);
-                if (streq(there, here))
-                        return 0;
-                return vs_err_msg(err, EMEDIUMTYPE,
-                                  "%s has another build of template '%s' (%.19s... there, %.19s... here), which is not "
-                                  "replaced while instances may use it: remove or rebuild it there",
-                                  m->host, m->tname, there, here);
+        if (r < 0)
+                return 0;
+        *ret = json_loads(info, 0, NULL);
+        return 1;
+}
+
+/* In the helper, before anything stops: the target has the instance's
+ * template, the same build, or is sent it. */
+static int tmpl_run(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        char here[TMPL_ID_LEN], why[512] = "";
+        (void) signal(SIGPIPE, SIG_IGN);
+        vs_progress_phase(op_progress(m->op), VS_PHASE_TEMPLATE, true);
+        int r = tmpl_content_id(m->root, m->tname, here, err);
+        if (r < 0)
+                return r;
+        /* a target whose template predates the cached id answers with
+         * "content_id": null while its helper computes it (templates.h):
+         * asked again, once a second, for as long as a hash may take */
+        for (unsigned tries = 0;; tries++) {
+                json_t *j = NULL;
+                r = tmpl_there(m, &j, err);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                json_t *jid = json_object_get(j, "content_id");
+                const char *there = json_string_value(jid);
+                if (json_is_null(jid) && tries < TMPL_ID_WAIT_S) {
+                        json_decref(j);
+                        (void) nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+                        continue;
+                }
+                if (!there) {
+                        r = json_is_null(jid) ? vs_err_msg(err, ETIMEDOUT,
+                                                           "%s has not identified its template '%s' in %d seconds",
+                                                           m->host, m->tname, TMPL_ID_WAIT_S)
+                                              : vs_err_msg(err, EPROTO, "%s gave no content id of template '%s'",
+                                                           m->host, m->tname);
+                        json_decref(j);
+                        return r;
+                }
+                r = streq(there, here) ? 0
+                                       : vs_err_msg(err, EMEDIUMTYPE,
+                                                    "%s has another build of template '%s' (%.19s... there, %.19s... "
+                                                    "here), which is not replaced while instances may use it: remove or "
+                                                    "rebuild it there",
+                                                    m->host, m->tname, there, here);
+                json_decref(j);
+                return r;
         }
         if (!m->send_template)
                 return vs_err_msg(err, EPERM,
@@ -651,6 +687,8 @@ static int tmpl_run(void *arg, vs_error *err) {
         if (pipe2(p, O_CLOEXEC) < 0)
                 return vs_err(err, errno, "make a pipe");
         const char *const iargs[] = { "vsctl template import - >/dev/null", NULL };
+        pid_t pid;
+        int out, status = 0;
         r = remote_spawn(m, p[0], -EBADF, iargs, &pid, &out);
         close(p[0]);
         if (r < 0) {
