@@ -61,5 +61,23 @@
 #define VS_FD_BYTE 'F'
 #define VS_FD_WAIT_MS 30000
 
+/*
+ * What this vsd takes from another host's move, listed by GET /v1/version
+ * ("features") so that the moving host asks before anything stops there:
+ *   precopy-image    an instance archive's disk.delta (a cold move's final
+ *                    pass of an image)
+ *   precopy-tree     upper.delta and upper.deleted/ (of a directory layer)
+ *   receive-pages    `vsctl receive-pages NAME` (a live move's page server)
+ *   template-import  `vsctl template import -`
+ * A vsd that lists none (an older one) takes none of them.
+ */
+#define VS_FEATURE_PRECOPY_IMAGE "precopy-image"
+#define VS_FEATURE_PRECOPY_TREE "precopy-tree"
+#define VS_FEATURE_RECEIVE_PAGES "receive-pages"
+#define VS_FEATURE_TEMPLATE_IMPORT "template-import"
+#define VS_FEATURES                                                                           \
+        { VS_FEATURE_PRECOPY_IMAGE, VS_FEATURE_PRECOPY_TREE, VS_FEATURE_RECEIVE_PAGES, \
+          VS_FEATURE_TEMPLATE_IMPORT }
+
 /* Console: raw bytes both ways after 101.  The client's detach key: */
 #define VS_CONSOLE_DETACH_KEY 0x1d /* Ctrl-] */

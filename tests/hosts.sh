@@ -223,7 +223,12 @@ hosts_down() {
                                 rc=1
                         done
                 done
-                sleep 0.1
+                # (a killed process leaves its cgroup once it is reaped)
+                for d in $(_cg_dirs "$(host_cg "$k")"); do
+                        for p in $(cat "$d/cgroup.procs" 2>/dev/null); do
+                                (wait_gone "$p") >/dev/null 2>&1 || true
+                        done
+                done
                 for d in $(_cg_dirs "$(host_cg "$k")"); do
                         if [ "$(basename "$d")" != "$(host_cg "$k")" ]; then
                                 echo "LEAK: host $k cgroup $d"

@@ -115,6 +115,10 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                 out_size((uint64_t) json_integer_value(fin), b, sizeof(b));
                 printf(" (%s copied while it ran, %s once down)", a, b);
         }
+        /* a target that could not take a pre-copy (an older vsd) */
+        json_t *fb = json_object_get(details, "precopy_fallback");
+        if (json_is_string(fb))
+                printf(" (copied whole once down: %s)", json_string_value(fb));
         putchar('\n');
         json_decref(final);
         return VSCTL_EXIT_OK;

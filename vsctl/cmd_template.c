@@ -59,7 +59,11 @@ static int template_list(struct vsctl *ctx, int argc, char **argv) {
                 char users[16], size[32];
                 const char *os = out_get_str(tmpl, "os");
                 snprintf(users, sizeof(users), "%zu", json_array_size(json_object_get(tmpl, "instances")));
-                out_size(out_get_u64(tmpl, "size"), size, sizeof(size));
+                /* null: the daemon is still measuring a template of an older vsd */
+                if (json_is_integer(json_object_get(tmpl, "size")))
+                        out_size(out_get_u64(tmpl, "size"), size, sizeof(size));
+                else
+                        snprintf(size, sizeof(size), "-");
                 const char *row[] = { out_get_str(tmpl, "name"), *os ? os : "-", users, size,
                                       out_get_str(tmpl, "description") };
                 if (out_table_add(t, row) < 0)
@@ -213,7 +217,8 @@ static int template_info(struct vsctl *ctx, int argc, char **argv) {
                 return vsctl_done(ctx, t);
         static const char *const keys[] = { "name", "os", "description", "init", "content_id" };
         for (size_t k = 0; k < ELEMENTSOF(keys); k++)
-                printf("%-12s %s\n", keys[k], out_get_str(t, keys[k]));
+                printf("%-12s %s\n", keys[k],
+                       json_is_null(json_object_get(t, keys[k])) ? "(being computed)" : out_get_str(t, keys[k]));
         printf("%-12s %zu\n", "instances", json_array_size(json_object_get(t, "instances")));
         json_decref(t);
         return VSCTL_EXIT_OK;

@@ -275,6 +275,24 @@ int main(int argc, char **argv) {
                 log_warn("VSD_TEST_COPY_BPS=%s: layer copies go no faster than that (a hook for tests)", bps);
         }
 
+        /* tests only: the helper that computes the content id of a
+         * template of an older vsd hashes no faster than this */
+        const char *hbps = getenv("VSD_TEST_HASH_BPS");
+        if (hbps && *hbps) {
+                if (vs_parse_size(hbps, &tmpl_test_hash_bps, &err) < 0 || !tmpl_test_hash_bps) {
+                        fprintf(stderr, "vsd: VSD_TEST_HASH_BPS must be a positive size, not '%s'\n", hbps);
+                        return 1;
+                }
+                log_warn("VSD_TEST_HASH_BPS=%s: templates' content ids are computed no faster than that (a hook for tests)",
+                         hbps);
+        }
+
+        /* tests only: a cold move's pre-copy waits, its first pass sent,
+         * while this file exists (migrate.c) */
+        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
+        if (hold && *hold)
+                log_warn("VSD_TEST_PRECOPY_HOLD=%s: a move's pre-copy waits while it exists (a hook for tests)", hold);
+
         umask(022);
         signal(SIGPIPE, SIG_IGN);
         /* a pidfd, a console pty pair and client sockets per instance: 1000

@@ -105,11 +105,17 @@ op_phase() { # K ID
 # timeout test_migrate_cold_precopy_takes_what_changed 300
 test_migrate_cold_precopy_takes_what_changed() {
         local id final shadow
-        VSD_TEST_COPY_BPS=3M hosts_up 2
+        VSD_TEST_COPY_BPS=12M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create mv5 --disk 1G --start
+        # 32 MiB that stay as they are beside the 16 MiB rewritten below:
+        # the final pass is the smaller
         host_vsctl 1 exec mv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null &&
+                dd if=/dev/urandom of=/root/base bs=1M count=32 2>/dev/null &&
                 echo before >/root/data && echo doomed >/root/gone && sync'
         shadow=$(sha256sum /etc/shadow)
+        # the pre-copy waits, its first pass sent, until the writes below
+        # are done (VSD_TEST_PRECOPY_HOLD)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate mv5 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         assert_match "$(host_vsctl 1 op show "$id")" "migrate of mv5 making h2: running, pre-copy" "op show during the pre-copy"
@@ -124,6 +130,7 @@ test_migrate_cold_precopy_takes_what_changed() {
                 sha256sum /root/late >/root/late.sum && echo after >/root/data && rm /root/gone &&
                 ln -s /etc/shadow /root/link && mkfifo /root/fifo && sync'
         assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        rm "$T/precopy-hold"
         final=$(host_vsctl 1 --json op wait "$id")
         note "$(echo "$final" | jq -c .details)"
         assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
@@ -153,14 +160,16 @@ test_migrate_cold_precopy_takes_what_changed() {
 # timeout test_migrate_cold_final_pass_cut 300
 test_migrate_cold_final_pass_cut() {
         local id sshd p final
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create mv6 --disk 1G --start
-        # (a pre-copy of seconds at this pace: the writes below land during it)
         host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
+        # (the pre-copy waits, its first pass sent, for the writes below)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate mv6 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         # enough that changes for the final pass to take seconds
         host_vsctl 1 exec mv6 -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+        rm "$T/precopy-hold"
         wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
         assert_match "$(host_vsctl 1 op show "$id")" "final copy" "op show during the final copy"
         test -e "$T/root-h2/instances/.mv6.new/disk.img" || fail "nothing staged on the target during the final copy"
@@ -186,22 +195,25 @@ test_migrate_cold_final_pass_cut() {
 precopy_daemon_killed() { # NAME CREATE-OPTIONS...
         local name=$1 id phase
         shift
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create "$name" "$@" --start
-        # (a pre-copy of seconds at this pace: the writes below land during it)
         host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && echo kept >/root/data && sync'
         for phase in pre-copy 'final copy'; do
+                # (the pre-copy waits, its first pass sent, while the file is there)
+                touch "$T/precopy-hold"
                 id=$(host_vsctl 1 migrate "$name" h2 --cold --detach)
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
                 if [ "$phase" = 'final copy' ]; then
                         host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=12 2>/dev/null && sync'
+                        rm "$T/precopy-hold"
                         wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
                         grep -q '"phase":"copy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 else
                         grep -q '"phase":"precopy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
                 fi
                 host_daemon_kill9 1
-                VSD_TEST_COPY_BPS=2M host_daemon_up 1
+                rm -f "$T/precopy-hold"
+                VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold host_daemon_up 1
                 wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $name | jq -r .state)\" = running ]"
                 assert_eq "$(host_vsctl 1 exec "$name" -- cat /root/data)" kept "data on the source (killed during the $phase)"
                 [ ! -e "$T/run-h1/$name.migrating" ] || fail "the move's record stays (killed during the $phase)"
@@ -236,7 +248,7 @@ root_manifest() { # K NAME
 # timeout test_migrate_cold_precopy_dir_takes_what_changed 300
 test_migrate_cold_precopy_dir_takes_what_changed() {
         local id final shadow canary k sent="" src dst
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         canary=vsd-canary-$$
         echo host-file >"/etc/$canary"
         trap "rm -f '/etc/$canary'" EXIT
@@ -249,6 +261,9 @@ test_migrate_cold_precopy_dir_takes_what_changed() {
                 echo b >/root/todir && echo c >/root/tolink && sync"
         src=$T/root-h1/instances/md1/upper/root/c
         dst=$T/root-h2/instances/.md1.new/upper/root/c
+        # the pre-copy waits, its first pass sent, until the changes below
+        # are done (VSD_TEST_PRECOPY_HOLD)
+        touch "$T/precopy-hold"
         id=$(host_vsctl 1 migrate md1 h2 --cold --detach)
         wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
         assert_match "$(host_vsctl 1 op show "$id")" "migrate of md1 making h2: running, pre-copy" "op show during the pre-copy"
@@ -272,6 +287,7 @@ test_migrate_cold_precopy_dir_takes_what_changed() {
         assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
         local want
         want=$(root_manifest 1 md1)
+        rm "$T/precopy-hold"
         final=$(host_vsctl 1 --json op wait "$id")
         note "$(echo "$final" | jq -c .details)"
         assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
@@ -299,6 +315,68 @@ test_migrate_cold_precopy_dir_takes_what_changed() {
 # timeout test_migrate_cold_precopy_dir_daemon_killed 300
 test_migrate_cold_precopy_dir_daemon_killed() {
         precopy_daemon_killed md2 --storage dir
+}
+
+# $T/oldvsctl/vsctl, an older vsd's vsctl for HOST_PATH_k: its version
+# lists no features, its import refuses a pre-copy's members (disk.delta,
+# upper.delta, upper.deleted/) as an older one does, and it knows no
+# receive-pages (asked: $T/oldvsctl/pages-asked).
+older_vsctl() {
+        mkdir -p "$T/oldvsctl"
+        printf '%s\n' '#!/bin/sh' \
+                'if [ "$1" = --json ] && [ "$2" = version ]; then' \
+                "        '$B/vsctl' --json version | jq -c 'del(.daemon.features)'; exit" \
+                'fi' \
+                'if [ "$1" = receive-pages ]; then' \
+                "        touch '$T/oldvsctl/pages-asked'" \
+                '        echo "vsctl: unknown command '"'"'receive-pages'"'"'" >&2; exit 2' \
+                'fi' \
+                'if [ "$1" = import ] && [ "$2" = - ]; then' \
+                "        a=\$(mktemp '$T/oldvsctl/import.XXXXXX') || exit 1" \
+                '        cat >"$a"' \
+                '        m=$(tar -tf "$a" 2>/dev/null | grep -m1 -E "^(disk\.delta|upper\.delta|upper\.deleted)")' \
+                "        [ -z \"\$m\" ] || { rm -f \"\$a\"; echo \"vsctl: Failed to import: the archive has a member an instance has not: \$m\" >&2; exit 1; }" \
+                "        '$B/vsctl' import - <\"\$a\"; r=\$?; rm -f \"\$a\"; exit \$r" \
+                'fi' \
+                "exec '$B/vsctl' \"\$@\"" >"$T/oldvsctl/vsctl"
+        chmod +x "$T/oldvsctl/vsctl"
+}
+
+# A target whose vsd is older (older_vsctl): learnt before anything
+# stops, so a cold move of a running instance goes as a whole copy,
+# stopped first, and says why; it is not stopped for a pre-copy the
+# target would refuse once it is down.
+# timeout test_migrate_cold_older_target_copies_whole 300
+test_migrate_cold_older_target_copies_whole() {
+        local name out op want
+        older_vsctl
+        HOST_PATH_2="$T/oldvsctl" hosts_up 2
+        # the source's own vsd lists them
+        assert_eq "$(host_vsctl 1 --json version | jq -c '.daemon.features')" \
+                '["precopy-image","precopy-tree","receive-pages","template-import"]' "the source's features"
+        assert_eq "$(host_ssh 2 vsctl --json version | jq -c '.daemon.features')" null "the older target's features"
+        # both made first: each keeps its own address
+        for name in mo1:image mo2:dir; do
+                host_vsctl 1 create "${name%%:*}" --storage "${name#*:}" --start
+                host_vsctl 1 exec "${name%%:*}" -- sh -c 'echo moved-data >/root/data && sync'
+        done
+        for name in mo1:image mo2:dir; do
+                out=$(host_vsctl 1 migrate "${name%%:*}" h2 --cold)
+                note "$out"
+                want=precopy-image
+                [ "${name#*:}" = image ] || want=precopy-tree
+                assert_match "$out" "copied whole once down: h2 cannot take a pre-copy: its vsd \\([0-9.]+\\) does not list $want\\)$" \
+                        "what migrate prints (${name#*:})"
+                op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+                note "$(echo "$op" | jq -c .details)"
+                assert_eq "$(echo "$op" | jq -r .state)" succeeded "the move (${name#*:})"
+                assert_eq "$(echo "$op" | jq -r .details.precopy)" false "details.precopy (${name#*:})"
+                assert_eq "$(echo "$op" | jq -r '.details.precopy_bytes // "none"')" none "details.precopy_bytes (${name#*:})"
+                assert_eq "$(h_state 2 "${name%%:*}")" running "state on the target (${name#*:})"
+                assert_eq "$(host_vsctl 2 exec "${name%%:*}" -- cat /root/data)" moved-data "data on the target (${name#*:})"
+                h_clean 1 "${name%%:*}"
+        done
+        [ -z "$(ls "$T/oldvsctl" | grep import)" ] || fail "the older import's copies stay"
 }
 
 # ---- live (vsctl migrate NAME HOST --live) ----------------------------------
@@ -557,6 +635,29 @@ test_migrate_live_page_server_fallback() {
                 "details.page_server_fallback"
 }
 
+# A target whose vsd lists no receive-pages (older_vsctl) is not asked for
+# a page server at all (no second session): the pages go with the
+# archive, and the details say why.
+# timeout test_migrate_live_older_target_no_page_server 300
+test_migrate_live_older_target_no_page_server() {
+        needs_criu
+        local pid0 op
+        older_vsctl
+        HOST_PATH_2="$T/oldvsctl" hosts_up 2
+        host_vsctl 1 create lv8 --privileged --start
+        sleeper_start 1 lv8
+        pid0=$(sleeper_pid 1 lv8)
+        host_vsctl 1 migrate lv8 h2 --live >/dev/null
+        assert_eq "$(sleeper_pid 2 lv8)" "$pid0" "the sleeper on the target"
+        h_clean 1 lv8
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "$(echo "$op" | jq -c .details)"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" archive "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.page_server_fallback')" \
+                "^its vsd \\([0-9.]+\\) does not list receive-pages$" "details.page_server_fallback"
+        [ ! -e "$T/oldvsctl/pages-asked" ] || fail "the target was asked for a page server it does not list"
+}
+
 # An unprivileged instance restored on the target has unlocked mounts, as
 # a restore here would: refused before anything is stopped unless
 # accepted.
@@ -807,11 +908,14 @@ test_migrate_template_other_build_refused() {
         h_template 2
         echo other-build >"$T/root-h2/templates/bbmv/rootfs/etc/build"
         host_vsctl 2 create theirs --template bbmv --net none
-        theirs=$(host_vsctl 2 --json template info bbmv | json .content_id)
         host_vsctl 1 create mt4 --template bbmv --start
         host_vsctl 1 exec mt4 -- sh -c 'sleep 7777 </dev/null >/dev/null 2>&1 &'
+        # the target's copy has no content id yet: its daemon answers null
+        # while a helper computes it, and the move asks again until it has it
         expect_fail host_vsctl 1 --json migrate mt4 h2
         assert_match "$LAST_ERR" "h2 has another build of template 'bbmv'.*not replaced" "refusal"
+        theirs=$(host_vsctl 2 --json template info bbmv | json .content_id)
+        assert_match "$LAST_ERR" "\\(${theirs:0:19}\\.\\.\\. there" "the target's id in the refusal"
         assert_eq "$(h_state 1 mt4)" running "state on the source"
         h_sleeper_runs mt4
         h_clean 2 mt4

@@ -194,3 +194,52 @@ test_template_debian() {
         expect_fail vsctl template remove debian-12
         assert_eq "$LAST_ERR" "vsctl: template 'debian-12' is in use by deb1" "in use"
 }
+
+# The content id of template NAME once the daemon has it (it answers null
+# while its helper computes it); fails when it never comes.
+has_content_id() { # NAME
+        vsctl --json template info "$1" | jq -e '.content_id | strings'
+}
+
+# A template made before the caches (here: by hand, as an older vsd left
+# it) gets its size and content id from a helper while the daemon answers
+# everything else; a rebuild comes with the new build's, at once.
+# timeout test_template_caches_off_the_loop 240
+test_template_caches_off_the_loop() {
+        local d=$T/root/templates/big info id size
+        # the helper hashes at 2 MiB/s (the test hook): 16 MiB take 8 s
+        vsd_stop
+        VSD_TEST_HASH_BPS=2M vsd_up
+        cp -a "$T/root/templates/busybox" "$d"
+        rm -f "$d/.content-id" "$d/.size"
+        head -c $((16 << 20)) /dev/urandom >"$d/rootfs/blob"
+
+        info=$(vsctl --json template info big)
+        assert_eq "$(jq -r .content_id <<<"$info")" null "content id while it is computed"
+        assert_eq "$(jq -r .size <<<"$info")" null "size while it is computed"
+        # the daemon answers the rest meanwhile, the hash still going
+        vsctl list >/dev/null
+        vsctl template list | grep -E '^big +busybox +0 +- ' || fail "table while measured: $(vsctl template list)"
+        assert_eq "$(vsctl --json template info big | jq -r .content_id)" null "content id after the other requests"
+        vsctl template info big | grep -qx 'content_id   (being computed)' || fail "info: $(vsctl template info big)"
+
+        wait_for -t 60 has_content_id big
+        id=$(vsctl --json template info big | json .content_id)
+        assert_match "$id" '^sha256:[0-9a-f]{64}$' "content id"
+        assert_eq "$(cat "$d/.content-id")" "$id" "the kept content id"
+        size=$(vsctl --json template info big | json .size)
+        [ "$size" -gt $((16 << 20)) ] || fail "size $size of a template with a 16 MiB file"
+        assert_eq "$(vsctl --json template list | json '.[] | select(.name == "big") | .size')" "$size" "size in the list"
+
+        # a rebuild: the new build's values, there as soon as it is in place
+        vsctl template build big --from busybox >/dev/null
+        info=$(vsctl --json template info big)
+        assert_match "$(jq -r .content_id <<<"$info")" '^sha256:[0-9a-f]{64}$' "content id after the rebuild"
+        [ "$(jq -r .content_id <<<"$info")" != "$id" ] || fail "the rebuild kept the old content id"
+        [ "$(jq -r .size <<<"$info")" -lt $((16 << 20)) ] || fail "the rebuild kept the old size: $(jq -r .size <<<"$info")"
+        [ "$(jq -r .size <<<"$info")" -gt 100000 ] || fail "size after the rebuild: $(jq -r .size <<<"$info")"
+        # and it is the content id of what is there
+        rm "$d/.content-id"
+        wait_for -t 60 has_content_id big
+        assert_eq "$(vsctl --json template info big | json .content_id)" "$(jq -r .content_id <<<"$info")" "content id recomputed"
+}

@@ -318,9 +318,13 @@ static void reply_instance_warn(struct ctx *c, unsigned status, struct instance 
 }
 
 static void get_version(struct ctx *c) {
+        static const char *const features[] = VS_FEATURES;
+        json_t *f = json_array();
+        for (size_t k = 0; f && k < ELEMENTSOF(features); k++)
+                json_array_append_new(f, json_string(features[k]));
         api_reply_json(c->rq, 200,
-                       json_pack("{s:s, s:i, s:s, s:o}", "version", VS_VERSION, "api", 1, "cgroup",
-                                 cg_manager_mode(c->v->cg), "degraded", health_json(c->v)));
+                       json_pack("{s:s, s:i, s:s, s:o, s:o*}", "version", VS_VERSION, "api", 1, "cgroup",
+                                 cg_manager_mode(c->v->cg), "degraded", health_json(c->v), "features", f));
 }
 
 static void get_templates(struct ctx *c) {

@@ -40,6 +40,8 @@ struct vsd {
         struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct netw *net;       /* rtnetlink and the firewall (network.c) */
         struct tmpl_build *builds; /* template builds running (templates.c) */
+        bool tmpl_fill_running;    /* the helper filling the templates' caches runs (templates.c) */
+        bool tmpl_fill_again;      /* and is to run once more when it ends */
         struct work *works;        /* helpers running long work (work.c) */
         struct op *ops;            /* long work as clients see it, oldest first (ops.c) */
         struct health_entry *health; /* subsystems running degraded (health.c) */

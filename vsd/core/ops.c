@@ -163,6 +163,13 @@ void op_set_detail_str(struct op *op, const char *key, const char *value) {
                 json_object_set_new(op->details, key, json_string(value));
 }
 
+void op_set_detail_bool(struct op *op, const char *key, bool value) {
+        if (!op->details)
+                op->details = json_object();
+        if (op->details)
+                json_object_set_new(op->details, key, json_boolean(value));
+}
+
 void op_set_object(struct op *op, const char *object) {
         snprintf(op->object, sizeof(op->object), "%s", object ? object : "");
         wake_all(op);

@@ -62,6 +62,8 @@ void op_set_object(struct op *op, const char *object);
 void op_set_detail(struct op *op, const char *key, int64_t value);
 /* A word or line the work chose, as details.KEY (how it went). */
 void op_set_detail_str(struct op *op, const char *key, const char *value);
+/* A yes or no of how it went, as details.KEY. */
+void op_set_detail_bool(struct op *op, const char *key, bool value);
 
 /* The work ended: result 0, or < 0 with err (-ECANCELED after a cancel). */
 void op_finish(struct op *op, int result, const vs_error *err);

@@ -58,6 +58,7 @@
 
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/proto.h"
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
@@ -81,10 +82,29 @@
 /* a cold move's pre-copy compares the image by pieces of this size */
 #define PRECOPY_CHUNK (64ULL << 10)
 
-/* What the helper counted, for the loop's details (MAP_SHARED). */
+/* What the target's vsd takes (its GET /v1/version "features"). */
+enum {
+        TARGET_ANSWERED = 1 << 0, /* it said (a list or none) */
+        TARGET_PRECOPY_IMAGE = 1 << 1,
+        TARGET_PRECOPY_TREE = 1 << 2,
+        TARGET_RECEIVE_PAGES = 1 << 3,
+};
+
+static const struct {
+        const char *name;
+        unsigned bit;
+} target_features[] = {
+        { VS_FEATURE_PRECOPY_IMAGE, TARGET_PRECOPY_IMAGE },
+        { VS_FEATURE_PRECOPY_TREE, TARGET_PRECOPY_TREE },
+        { VS_FEATURE_RECEIVE_PAGES, TARGET_RECEIVE_PAGES },
+};
+
+/* What the helpers learnt, for the loop (MAP_SHARED). */
 struct mig_counts {
         _Atomic uint64_t precopy_bytes; /* the image's data sent while it ran */
         _Atomic uint64_t final_bytes;   /* what changed, sent once it was down */
+        _Atomic unsigned target;        /* TARGET_*, asked before anything stops */
+        char target_version[32];        /* its vsd's version (set before the helper ends) */
 };
 
 struct mig {
@@ -431,6 +451,11 @@ static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err)
         const int go = 4, ready = 5;
         struct vs_progress *p = op_progress(m->op);
         atomic_store(&m->counts->precopy_bytes, arc_writer_counted(w));
+        /* tests only: the first pass has gone and the instance runs on
+         * while this file exists (vsd/main.c) */
+        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
+        while (hold && *hold && access(hold, F_OK) == 0)
+                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
         char c = 'r';
         ssize_t k;
         while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
@@ -543,45 +568,113 @@ static int mig_run(void *arg, vs_error *err) {
         return send_archive(m, in, pid, out, "start", false, NULL, err);
 }
 
-/* In the helper, before anything stops: the target has the instance's
- * template, the same build, or is sent it. */
-static int tmpl_run(void *arg, vs_error *err) {
-        struct mig *m = arg;
-        char here[TMPL_ID_LEN], why[512] = "", script[200];
-        (void) signal(SIGPIPE, SIG_IGN);
-        vs_progress_phase(op_progress(m->op), VS_PHASE_TEMPLATE, true);
-        int r = tmpl_content_id(m->root, m->tname, here, err);
-        if (r < 0)
-                return r;
+/* Between the target's version and its template's identity in one
+ * session's output. */
+#define MIG_TARGET_SEP "--vsd-migrate-template--"
+
+/* How long a move waits for the target to identify its template. */
+#define TMPL_ID_WAIT_S 600
+
+/* The target's `vsctl --json version` (its daemon's features) into
+ * m->counts. */
+static void target_learn(struct mig *m, const char *text) {
+        json_auto_t *j = json_loads(text, 0, NULL);
+        json_t *d = json_object_get(j, "daemon");
+        const char *version = json_string_value(json_object_get(d, "version"));
+        if (!version)
+                return; /* it did not say: as one that takes nothing new */
+        unsigned bits = TARGET_ANSWERED;
+        size_t k;
+        json_t *f;
+        json_array_foreach(json_object_get(d, "features"), k, f)
+                for (size_t t = 0; t < ELEMENTSOF(target_features); t++)
+                        if (json_is_string(f) && streq(json_string_value(f), target_features[t].name))
+                                bits |= target_features[t].bit;
+        snprintf(m->counts->target_version, sizeof(m->counts->target_version), "%s", version);
+        atomic_store(&m->counts->target, bits);
+}
+
+/* In the helper: what the target's vsd takes (asked in the same session,
+ * one key exchange), and its `template info` of the instance's template
+ * in *ret (1), or 0 when the target has no such template. */
+static int tmpl_there(struct mig *m, json_t **ret, vs_error *err) {
+        char why[512] = "", script[300];
         _cleanup_close_ int so = memfd_create("template-info", MFD_CLOEXEC);
         if (so < 0)
                 return vs_err(err, errno, "make a memfd");
-        snprintf(script, sizeof(script), "vsctl --json template info %s", m->tname);
+        snprintf(script, sizeof(script), "vsctl --json version; echo; echo " MIG_TARGET_SEP "; vsctl --json template info %s",
+                 m->tname);
         const char *const args[] = { script, NULL };
         pid_t pid;
         int out, status = 0;
-        r = remote_spawn(m, -EBADF, so, args, &pid, &out);
+        int r = remote_spawn(m, -EBADF, so, args, &pid, &out);
         if (r < 0)
                 return vs_err(err, -r, "run %s", m->ssh);
         r = remote_wait(pid, out, why, sizeof(why), &status);
         if (r < 0 && status == 255)
                 return vs_err_msg(err, EHOSTUNREACH, "%s cannot be reached: %s", m->host, why);
+        char text[16384];
+        ssize_t n = pread(so, text, sizeof(text) - 1, 0);
+        text[n > 0 ? n : 0] = '\0';
+        char *info = strstr(text, "\n" MIG_TARGET_SEP "\n");
+        if (info) {
+                *info = '\0';
+                info += strlen(MIG_TARGET_SEP) + 2;
+                target_learn(m, text);
+        } else
+                info = text;
         if (r < 0 && !strstr(why, "unknown template"))
                 return vs_err_msg(err, EIO, "%s cannot say whether it has template '%s': %s", m->host, m->tname, why);
-        if (r >= 0) {
-                char text[16384];
-                ssize_t n = pread(so, text, sizeof(text) - 1, 0);
-                text[n > 0 ? n : 0] = '\0';
-                json_auto_t *j = json_loads(text, 0, NULL);
-                const char *there = json_string_value(json_object_get(j, "content_id"));
-                if (!there)
-                        return vs_err_msg(err, EPROTO, "%s gave no content id of template '%s'", m->host, m->tname);
-                if (streq(there, here))
-                        return 0;
-                return vs_err_msg(err, EMEDIUMTYPE,
-                                  "%s has another build of template '%s' (%.19s... there, %.19s... here), which is not "
-                                  "replaced while instances may use it: remove or rebuild it there",
-                                  m->host, m->tname, there, here);
+        if (r < 0)
+                return 0;
+        *ret = json_loads(info, 0, NULL);
+        return 1;
+}
+
+/* In the helper, before anything stops: the target has the instance's
+ * template, the same build, or is sent it. */
+static int tmpl_run(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        char here[TMPL_ID_LEN], why[512] = "";
+        (void) signal(SIGPIPE, SIG_IGN);
+        vs_progress_phase(op_progress(m->op), VS_PHASE_TEMPLATE, true);
+        int r = tmpl_content_id(m->root, m->tname, here, err);
+        if (r < 0)
+                return r;
+        /* a target whose template predates the cached id answers with
+         * "content_id": null while its helper computes it (templates.h):
+         * asked again, once a second, for as long as a hash may take */
+        for (unsigned tries = 0;; tries++) {
+                json_t *j = NULL;
+                r = tmpl_there(m, &j, err);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                json_t *jid = json_object_get(j, "content_id");
+                const char *there = json_string_value(jid);
+                if (json_is_null(jid) && tries < TMPL_ID_WAIT_S) {
+                        json_decref(j);
+                        (void) nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+                        continue;
+                }
+                if (!there) {
+                        r = json_is_null(jid) ? vs_err_msg(err, ETIMEDOUT,
+                                                           "%s has not identified its template '%s' in %d seconds",
+                                                           m->host, m->tname, TMPL_ID_WAIT_S)
+                                              : vs_err_msg(err, EPROTO, "%s gave no content id of template '%s'",
+                                                           m->host, m->tname);
+                        json_decref(j);
+                        return r;
+                }
+                r = streq(there, here) ? 0
+                                       : vs_err_msg(err, EMEDIUMTYPE,
+                                                    "%s has another build of template '%s' (%.19s... there, %.19s... "
+                                                    "here), which is not replaced while instances may use it: remove or "
+                                                    "rebuild it there",
+                                                    m->host, m->tname, there, here);
+                json_decref(j);
+                return r;
         }
         if (!m->send_template)
                 return vs_err_msg(err, EPERM,
@@ -594,6 +687,8 @@ static int tmpl_run(void *arg, vs_error *err) {
         if (pipe2(p, O_CLOEXEC) < 0)
                 return vs_err(err, errno, "make a pipe");
         const char *const iargs[] = { "vsctl template import - >/dev/null", NULL };
+        pid_t pid;
+        int out, status = 0;
         r = remote_spawn(m, p[0], -EBADF, iargs, &pid, &out);
         close(p[0]);
         if (r < 0) {
@@ -1255,12 +1350,47 @@ static int live_check(struct instance *i, bool unlocked_mounts, vs_error *err) {
         return 0;
 }
 
+/* What the target's vsd lacks for this move, said before anything stops:
+ * a pre-copy it could not take goes as a whole copy (stopped first), a
+ * page server it has not goes with the archive (on_ready says so). */
+static void target_fit(struct mig *m) {
+        unsigned t = atomic_load(&m->counts->target);
+        char older[120];
+        if (t & TARGET_ANSWERED)
+                snprintf(older, sizeof(older), "its vsd (%s) does not list", m->counts->target_version);
+        else
+                snprintf(older, sizeof(older), "it did not say what its vsd takes, so presumably not");
+        if (m->precopy) {
+                bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
+                const char *want = image ? VS_FEATURE_PRECOPY_IMAGE : VS_FEATURE_PRECOPY_TREE;
+                if (!(t & (image ? TARGET_PRECOPY_IMAGE : TARGET_PRECOPY_TREE))) {
+                        char why[200];
+                        snprintf(why, sizeof(why), "%s cannot take a pre-copy: %s %s", m->host, older, want);
+                        op_set_detail_str(m->op, "precopy_fallback", why);
+                        log_info("Instance %s: stopped first and copied whole: %s", m->name, why);
+                        m->precopy = false;
+                        /* a daemon killed from here on: as any whole copy */
+                        marker_write(m, "copy");
+                }
+                op_set_detail_bool(m->op, "precopy", m->precopy);
+        }
+        if (m->page_server && !(t & TARGET_RECEIVE_PAGES)) {
+                char why[200];
+                snprintf(why, sizeof(why), "%s " VS_FEATURE_RECEIVE_PAGES, older);
+                op_set_detail_str(m->op, "page_server_fallback", why);
+                log_info("Instance %s: its pages go with the archive: %s cannot take them by page server: %s", m->name,
+                         m->host, why);
+                m->page_server = false;
+        }
+}
+
 /* The move proper, once the target has the template. */
 static void proceed(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
         int r;
         set_busy(i, NULL, false);
+        target_fit(m);
         if (!m->was_running) {
                 copy_begin(m);
                 return;
@@ -1343,14 +1473,13 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         /* a running instance's disk goes while it runs, then what
          * changed (an image by chunks, a directory layer by entries) */
         m->precopy = !o->live && !o->no_precopy && m->was_running;
-        if (m->precopy) {
-                void *c = mmap(NULL, sizeof(*m->counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-                if (c == MAP_FAILED) {
-                        mig_free(m);
-                        return vs_err(err, errno, "Failed to move '%s'", i->cfg.name);
-                }
-                m->counts = c;
+        /* the helpers' figures and what the target takes, for the loop */
+        void *c = mmap(NULL, sizeof(*m->counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (c == MAP_FAILED) {
+                mig_free(m);
+                return vs_err(err, errno, "Failed to move '%s'", i->cfg.name);
         }
+        m->counts = c;
         int r = op_begin(v, "migrate", i->cfg.name, host, &m->op, err);
         if (r < 0) {
                 mig_free(m);

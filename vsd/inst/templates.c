@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/fileio.h"
@@ -29,6 +30,7 @@
 #include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
+#include "vsd/core/work.h"
 #include "vsd/inst/instance.h"
 
 /* Output kept per build for its client: far above a debootstrap run's
@@ -95,6 +97,9 @@ static struct tmpl_build *find_build(struct vsd *v, const char *name) {
 
 /* ---- listing ----------------------------------------------------------- */
 
+static bool cached_id(int dfd, char ret[TMPL_ID_LEN]);
+static bool cached_size(int dfd, uint64_t *ret);
+
 /* Disk usage of a tree, not crossing into other filesystems. */
 static void du_at(int dfd, dev_t dev, uint64_t *sum) {
         DIR *d = fdopendir(dfd);
@@ -134,16 +139,27 @@ static uint64_t disk_usage(const char *path) {
         return sum;
 }
 
+/* Its size and identity as the template directory keeps them
+ * (.size, .content-id): files of a few bytes, never a walk of the tree.
+ * One made before them (an older vsd, a copy by hand) answers without them
+ * ("size" and "content_id" null) until the helper that tmpl_caches_start()
+ * runs has computed them: the loop never walks a tree. */
 static json_t *info_json(struct vsd *v, const struct template_info *t) {
-        char rootfs[600];
+        char dir[600], id[TMPL_ID_LEN];
+        uint64_t size = 0;
         json_t *users = json_array();
         for (size_t k = 0; users && k < v->n_inst; k++)
                 if (streq(v->inst[k]->cfg.template_name, t->name))
                         json_array_append_new(users, json_string(v->inst[k]->cfg.name));
-        snprintf(rootfs, sizeof(rootfs), "%s/templates/%s/rootfs", v->set.root, t->name);
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:I, s:b}", "name", t->name, "os", t->os, "description",
+        snprintf(dir, sizeof(dir), "%s/templates/%s", v->set.root, t->name);
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        bool has_size = dfd >= 0 && cached_size(dfd, &size), has_id = dfd >= 0 && cached_id(dfd, id);
+        if (!has_size || !has_id)
+                tmpl_caches_start(v);
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:o, s:o, s:b}", "name", t->name, "os", t->os, "description",
                          t->description, "init", t->init, "halt_signal", t->halt_signal_name, "instances", users,
-                         "size", (json_int_t) disk_usage(rootfs), "building", find_build(v, t->name) != NULL);
+                         "size", has_size ? json_integer((json_int_t) size) : json_null(), "content_id",
+                         has_id ? json_string(id) : json_null(), "building", find_build(v, t->name) != NULL);
 }
 
 json_t *tmpl_json(struct vsd *v, const char *name, vs_error *err) {
@@ -151,19 +167,8 @@ json_t *tmpl_json(struct vsd *v, const char *name, vs_error *err) {
         if (template_load(v->set.root, name, &t, err) < 0)
                 return NULL;
         json_t *j = info_json(v, &t);
-        if (!j) {
+        if (!j)
                 vs_err(err, ENOMEM, "template '%s'", name);
-                return NULL;
-        }
-        /* its identity, which a move to this host compares with its own:
-         * read from .content-id, or computed once (milliseconds for the
-         * busybox template, about a second for the Debian one) */
-        char id[TMPL_ID_LEN];
-        vs_error ierr = { 0 };
-        if (tmpl_content_id(v->set.root, name, id, &ierr) < 0)
-                log_warn("Failed to identify template '%s': %s, ignoring", name, ierr.msg);
-        else
-                json_object_set_new(j, "content_id", json_string(id));
         return j;
 }
 
@@ -449,10 +454,42 @@ static _Noreturn void child_exec(struct cg_manager *cg, const char *cgroup, cons
         int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 || chdir("/") < 0)
                 _exit(126);
-        char *const argv[] = { (char *) script, (char *) dest, NULL };
-        execve(script, argv, env);
-        dprintf(2, "cannot run %s: %s\n", script, strerror(errno));
-        _exit(127);
+        /* the script runs in a child of ours, so that this process, the
+         * build's helper, writes the template's caches (its content id and
+         * size) once the script succeeded: the daemon's loop only reads
+         * them */
+        pid_t script_pid = fork();
+        if (script_pid < 0) {
+                dprintf(2, "cannot start %s: %s\n", script, strerror(errno));
+                _exit(126);
+        }
+        if (script_pid == 0) {
+                /* the helper killed, its script goes too */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                char *const argv[] = { (char *) script, (char *) dest, NULL };
+                execve(script, argv, env);
+                dprintf(2, "cannot run %s: %s\n", script, strerror(errno));
+                _exit(127);
+        }
+        /* none of the daemon's fds held while the tree is walked */
+        (void) sys_close_range(3, ~0U, 0);
+        int status;
+        while (waitpid(script_pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        _exit(126);
+        if (WIFSIGNALED(status)) {
+                (void) signal(WTERMSIG(status), SIG_DFL);
+                (void) raise(WTERMSIG(status));
+                _exit(126);
+        }
+        if (WEXITSTATUS(status) != 0)
+                _exit(WEXITSTATUS(status));
+        vs_error err = { 0 };
+        if (tmpl_caches_fill_dir(dest, &err) < 0) {
+                dprintf(2, "cannot identify the template: %s\n", err.msg);
+                _exit(1);
+        }
+        _exit(0);
 }
 
 static int spawn(struct tmpl_build *b, const char *script, vs_error *err) {
@@ -644,15 +681,42 @@ void tmpl_shutdown(struct vsd *v) {
         }
 }
 
-/* ---- content identity ------------------------------------------------------- */
+/* ---- content identity and size -------------------------------------------- */
 
 #define CONTENT_ID_FILE ".content-id"
+#define SIZE_FILE ".size"
+
+uint64_t tmpl_test_hash_bps;
+
+/* The background fill (tmpl_caches_start) hashes no faster than the test
+ * hook VSD_TEST_HASH_BPS asks, so that a test can ask the daemon things
+ * while it runs; every other hash goes as fast as it can. */
+struct hash_pace {
+        bool on;
+        uint64_t start_ns, done;
+};
+
+static void pace(struct hash_pace *p, size_t n) {
+        if (!p->on || !tmpl_test_hash_bps)
+                return;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+        if (!p->start_ns)
+                p->start_ns = now;
+        p->done += n;
+        uint64_t due = p->start_ns + (uint64_t) ((double) p->done / (double) tmpl_test_hash_bps * 1e9);
+        if (due > now)
+                (void) nanosleep(&(struct timespec){ .tv_sec = (time_t) ((due - now) / 1000000000ULL),
+                                                     .tv_nsec = (long) ((due - now) % 1000000000ULL) },
+                                 NULL);
+}
 
 static int by_name(const FTSENT **a, const FTSENT **b) {
         return strcmp((*a)->fts_name, (*b)->fts_name);
 }
 
-static int hash_file(SHA2_CTX *ctx, const char *path, vs_error *err) {
+static int hash_file(SHA2_CTX *ctx, const char *path, struct hash_pace *p, vs_error *err) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return vs_err(err, errno, "read %s", path);
@@ -666,6 +730,7 @@ static int hash_file(SHA2_CTX *ctx, const char *path, vs_error *err) {
                 if (n == 0)
                         break;
                 SHA256Update(&file, buf, (size_t) n);
+                pace(p, (size_t) n);
         }
         uint8_t d[SHA256_DIGEST_LENGTH];
         SHA256Final(d, &file);
@@ -673,7 +738,7 @@ static int hash_file(SHA2_CTX *ctx, const char *path, vs_error *err) {
         return 0;
 }
 
-static int hash_tree(const char *rootfs, char ret[TMPL_ID_LEN], vs_error *err) {
+static int hash_tree(const char *rootfs, struct hash_pace *pace, char ret[TMPL_ID_LEN], vs_error *err) {
         char *paths[] = { (char *) rootfs, NULL };
         FTS *fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, by_name);
         if (!fts)
@@ -708,7 +773,7 @@ static int hash_tree(const char *rootfs, char ret[TMPL_ID_LEN], vs_error *err) {
                         }
                         SHA256Update(&ctx, (const uint8_t *) target, (size_t) k);
                 } else if (S_ISREG(st->st_mode))
-                        r = hash_file(&ctx, e->fts_path, err);
+                        r = hash_file(&ctx, e->fts_path, pace, err);
         }
         fts_close(fts);
         if (r < 0)
@@ -732,38 +797,159 @@ int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], v
         return r < 0 ? vs_err_prefix(err, "identify template '%s'", name) : 0;
 }
 
-int tmpl_content_id_dir(const char *dir, char ret[TMPL_ID_LEN], vs_error *err) {
-        char rootfs[700];
-        /* the directory as it is now: a rebuild that replaces it meanwhile
-         * does not get this one's identity */
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-                return errno == ENOENT ? -ENOENT : vs_err(err, errno, "open %s", dir);
-        _cleanup_close_ int cached = openat(dfd, CONTENT_ID_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (cached >= 0) {
-                char buf[TMPL_ID_LEN];
-                ssize_t n = read(cached, buf, sizeof(buf) - 1);
-                if (n == TMPL_ID_LEN - 1 && strncmp(buf, "sha256:", 7) == 0) {
-                        memcpy(ret, buf, (size_t) n);
-                        ret[n] = '\0';
-                        return 0;
-                }
-        }
+/* A cache file of the template directory dfd: its first len bytes. */
+static bool read_cache(int dfd, const char *file, char *buf, size_t len) {
+        _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ssize_t n = read(fd, buf, len - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        return true;
+}
+
+static bool cached_id(int dfd, char ret[TMPL_ID_LEN]) {
+        char buf[TMPL_ID_LEN + 1];
+        if (!read_cache(dfd, CONTENT_ID_FILE, buf, sizeof(buf)) || strlen(buf) != TMPL_ID_LEN - 1 ||
+            strncmp(buf, "sha256:", 7) != 0)
+                return false;
+        memcpy(ret, buf, TMPL_ID_LEN);
+        return true;
+}
+
+static bool cached_size(int dfd, uint64_t *ret) {
+        char buf[32];
+        if (!read_cache(dfd, SIZE_FILE, buf, sizeof(buf)) || buf[0] < '0' || buf[0] > '9')
+                return false;
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(buf, &end, 10);
+        if (errno || *end)
+                return false;
+        *ret = n;
+        return true;
+}
+
+/* Written whole or not at all, through the directory fd the value was taken
+ * from (a rebuild that replaced the directory meanwhile does not get it); a
+ * failure only costs the time to compute it again. */
+static void write_cache(int dfd, const char *file, const char *data) {
+        char tmp[64];
+        size_t len = strlen(data);
+        snprintf(tmp, sizeof(tmp), "%s.%d", file, (int) getpid());
+        int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return;
+        bool ok = write(fd, data, len) == (ssize_t) len && fsync(fd) == 0;
+        close(fd);
+        if (!ok || renameat(dfd, tmp, dfd, file) < 0)
+                (void) unlinkat(dfd, tmp, 0);
+}
+
+static int id_at(int dfd, struct hash_pace *pace, char ret[TMPL_ID_LEN], vs_error *err) {
+        if (cached_id(dfd, ret))
+                return 0;
+        char rootfs[64], id[TMPL_ID_LEN];
         snprintf(rootfs, sizeof(rootfs), "/proc/self/fd/%d/rootfs", dfd);
-        char id[TMPL_ID_LEN];
-        int r = hash_tree(rootfs, id, err);
+        int r = hash_tree(rootfs, pace, id, err);
         if (r < 0)
                 return r;
-        /* kept for the next export or import; a failure only costs time */
-        char tmp[64];
-        snprintf(tmp, sizeof(tmp), CONTENT_ID_FILE ".%d", (int) getpid());
-        int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-                bool ok = write(fd, id, TMPL_ID_LEN - 1) == TMPL_ID_LEN - 1 && fsync(fd) == 0;
-                close(fd);
-                if (!ok || renameat(dfd, tmp, dfd, CONTENT_ID_FILE) < 0)
-                        (void) unlinkat(dfd, tmp, 0);
-        }
+        write_cache(dfd, CONTENT_ID_FILE, id);
         memcpy(ret, id, TMPL_ID_LEN);
         return 0;
+}
+
+static void size_at(int dfd) {
+        char rootfs[64], buf[32];
+        uint64_t size;
+        if (cached_size(dfd, &size))
+                return;
+        snprintf(rootfs, sizeof(rootfs), "/proc/self/fd/%d/rootfs", dfd);
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long) disk_usage(rootfs));
+        write_cache(dfd, SIZE_FILE, buf);
+}
+
+static int open_dir(const char *dir, vs_error *err) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return errno == ENOENT ? -ENOENT : vs_err(err, errno, "open %s", dir);
+        return dfd;
+}
+
+int tmpl_content_id_dir(const char *dir, char ret[TMPL_ID_LEN], vs_error *err) {
+        /* the directory as it is now: a rebuild that replaces it meanwhile
+         * does not get this one's identity */
+        _cleanup_close_ int dfd = open_dir(dir, err);
+        if (dfd < 0)
+                return dfd;
+        return id_at(dfd, &(struct hash_pace){ 0 }, ret, err);
+}
+
+int tmpl_caches_fill_dir(const char *dir, vs_error *err) {
+        char id[TMPL_ID_LEN];
+        _cleanup_close_ int dfd = open_dir(dir, err);
+        if (dfd < 0)
+                return dfd;
+        size_at(dfd);
+        return id_at(dfd, &(struct hash_pace){ 0 }, id, err);
+}
+
+/* ---- the caches of templates made before them ------------------------------ */
+
+/* In the helper: every template of the store without its caches gets them,
+ * one after the other; the last failure is the helper's. */
+static int fill_run(void *arg, vs_error *err) {
+        const char *root = arg;
+        char path[512], dir[800], id[TMPL_ID_LEN];
+        snprintf(path, sizeof(path), "%s/templates", root);
+        DIR *d = opendir(path);
+        if (!d)
+                return errno == ENOENT ? 0 : vs_err(err, errno, "open %s", path);
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(dir, sizeof(dir), "%s/%s", path, de->d_name);
+                _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0 || faccessat(dfd, "template.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                vs_error ierr = { 0 };
+                if (id_at(dfd, &(struct hash_pace){ .on = true }, id, &ierr) < 0) {
+                        *err = ierr;
+                        r = vs_err_prefix(err, "identify template '%s'", de->d_name);
+                }
+                size_at(dfd);
+        }
+        closedir(d);
+        return r;
+}
+
+static void fill_done(void *userdata, int result, const vs_error *err) {
+        struct vsd *v = userdata;
+        v->tmpl_fill_running = false;
+        if (result == -ESHUTDOWN)
+                return;
+        if (result < 0)
+                log_warn("Failed to fill the caches of the templates: %s, ignoring: the next request for one tries again",
+                         err->msg);
+        if (v->tmpl_fill_again) {
+                v->tmpl_fill_again = false;
+                tmpl_caches_start(v);
+        }
+}
+
+void tmpl_caches_start(struct vsd *v) {
+        if (v->tmpl_fill_running) {
+                /* it may have passed that template already */
+                v->tmpl_fill_again = true;
+                return;
+        }
+        vs_error err = { 0 };
+        if (work_start(v, "tmpl-cache", fill_run, v->set.root, -1, fill_done, v, &err) < 0) {
+                log_warn("Failed to fill the caches of the templates: %s, ignoring: the next request tries again", err.msg);
+                return;
+        }
+        v->tmpl_fill_running = true;
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -30,8 +31,9 @@ struct tmpl_listener {
  * <root>/templates (hidden .NAME.build, .NAME.old, .NAME.del, .NAME.import). */
 void tmpl_cleanup_leftovers(struct vsd *v);
 
-/* Every template with its os, description, the instances using it and the
- * disk usage of its rootfs. */
+/* Every template with its os, description, the instances using it, the
+ * disk usage of its rootfs and its content id (these two null, and their
+ * helper started, for one that lacks them yet: tmpl_caches_start). */
 json_t *tmpl_list_json(struct vsd *v);
 /* One template; NULL with err set when it does not exist. */
 json_t *tmpl_json(struct vsd *v, const char *name, vs_error *err);
@@ -69,13 +71,29 @@ int tmpl_remove(struct vsd *v, const char *name, vs_error *err);
  * "sha256:<64 hex digits>".  Two hosts that built the same template from the
  * same packages agree; another build of different content differs.  Read
  * from <template>/.content-id when a previous call left it there (a
- * template never changes in place: a rebuild is a new directory).  Seconds
- * for a large template: call it from a helper. */
+ * template never changes in place: a rebuild is a new directory, so its
+ * caches go with the old one).  Seconds for a large template: call it from
+ * a helper, never from the loop. */
 #define TMPL_ID_LEN 72
 int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], vs_error *err);
 /* The same of the template directory dir (any name: a hidden one being
  * received); -ENOENT, err untouched, when dir does not exist. */
 int tmpl_content_id_dir(const char *dir, char ret[TMPL_ID_LEN], vs_error *err);
+
+/* In a helper, where a template comes into being (a build, an import):
+ * write dir's caches, .content-id and .size (the disk usage of its rootfs),
+ * which the loop then only reads. */
+int tmpl_caches_fill_dir(const char *dir, vs_error *err);
+
+/* In the loop: start the helper that fills the caches of every template
+ * lacking them (made by an older vsd), unless it runs; then it runs once
+ * more when it ends.  Called at daemon start and by a request that found
+ * a template without them. */
+void tmpl_caches_start(struct vsd *v);
+
+/* A test hook: that helper hashes no faster than this many bytes a second
+ * (0: as fast as it can).  Set once at daemon start (VSD_TEST_HASH_BPS). */
+extern uint64_t tmpl_test_hash_bps;
 
 /* A template received from another host (tmplsend.h), complete in the
  * hidden directory dir of <root>/templates, renamed to NAME: refused when

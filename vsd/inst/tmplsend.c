@@ -199,6 +199,10 @@ static int import_run(void *arg, vs_error *err) {
         if (!streq(got, id))
                 return vs_err_msg(err, EINVAL, "what came is not the template its manifest names (identity %.19s…, the manifest says %.19s…)",
                                   got, id);
+        /* its size too, kept beside the id: the daemon only reads them */
+        r = tmpl_caches_fill_dir(dir, err);
+        if (r < 0)
+                return r == -ENOENT ? vs_err(err, ENOENT, "open %s", dir) : r;
         if (syncfs(dfd) < 0)
                 return vs_err(err, errno, "sync %s", dir);
         return 0;
