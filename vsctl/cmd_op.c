@@ -36,6 +36,8 @@ static void show_progress(struct follow *f, json_t *op) {
         json_t *p = json_object_get(op, "progress");
         uint64_t done = out_get_u64(p, "done"), total = out_get_u64(p, "total"), rate = out_get_u64(p, "rate");
         const char *phase = out_get_str(p, "phase");
+        if (phase && !*phase)
+                phase = NULL; /* an operation of one step says none */
         if (!p || f->ctx->json)
                 return;
         /* a move says which step it is in: a line each (a bar's label) */

@@ -131,8 +131,13 @@ static int tee_loop(int dump, int local, int remote, const char *pending) {
         static struct ahead from_local, from_remote;
         char buf[65536];
         int fault = 0;
+        bool dump_ended = false;
         for (;;) {
-                struct pollfd p[3] = { { dump, POLLIN, 0 },
+                /* the dump gone: the local one is told so (its socket's
+                 * end) and heard to its end, for the commit waits for it */
+                if (dump_ended && (from_local.ended || fault))
+                        return fault;
+                struct pollfd p[3] = { { dump_ended ? -1 : dump, POLLIN, 0 },
                                        { from_local.ended ? -1 : local, POLLIN, 0 },
                                        { from_remote.ended ? -1 : remote, POLLIN, 0 } };
                 if (poll(p, 3, -1) < 0) {
@@ -144,8 +149,11 @@ static int tee_loop(int dump, int local, int remote, const char *pending) {
                         ssize_t k = read(dump, buf, sizeof(buf));
                         if (k < 0 && errno == EINTR)
                                 continue;
-                        if (k <= 0)
-                                return fault;
+                        if (k <= 0) {
+                                dump_ended = true;
+                                (void) shutdown(local, SHUT_WR);
+                                continue;
+                        }
                         if (!fault && vs_write_all(local, buf, (size_t) k) < 0)
                                 fault = TEE_FAULT;
                         if (!fault && vs_write_all(remote, buf, (size_t) k) < 0)
@@ -169,7 +177,7 @@ static int tee_loop(int dump, int local, int remote, const char *pending) {
                  * will come */
                 if (!fault && ((from_local.ended && from_remote.n > 0) || (from_remote.ended && from_local.n > 0)))
                         fault = from_remote.ended ? TEE_LINK_LOST : TEE_FAULT;
-                if (!fault && from_remote.ended && !from_local.ended)
+                if (!fault && !dump_ended && from_remote.ended && !from_local.ended)
                         fault = TEE_LINK_LOST;
                 /* the local one closes its images before its socket, and
                  * all it answered was heard: the commit may go on */
