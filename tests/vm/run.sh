@@ -98,6 +98,9 @@ fi
 
 cleanup() {
         set +e
+        # a second signal (a whole process group told twice) must not cut
+        # the clean-up short and leave the guest's disk behind
+        trap '' INT TERM
         if [ -n "$QEMU_PID" ] && [ "$(cat "/proc/$QEMU_PID/comm" 2>/dev/null)" = qemu-system-x86 ]; then
                 kill -KILL "$QEMU_PID" 2>/dev/null
                 wait "$QEMU_PID" 2>/dev/null
