@@ -310,21 +310,6 @@ static int rm_rf_at(int dfd, dev_t dev) {
         return ret;
 }
 
-int vs_rm_rf(const char *path) {
-        struct stat st;
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISDIR(st.st_mode))
-                return unlink(path) < 0 ? -errno : 0;
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        int r = rm_rf_at(fd, st.st_dev);
-        if (r < 0)
-                return r;
-        return rmdir(path) < 0 ? -errno : 0;
-}
-
 int vs_rm_rf_at(int dirfd, const char *name) {
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -338,6 +323,10 @@ int vs_rm_rf_at(int dirfd, const char *name) {
         if (r < 0)
                 return r;
         return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+int vs_rm_rf(const char *path) {
+        return vs_rm_rf_at(AT_FDCWD, path);
 }
 
 int vs_lock_file(const char *path, int *ret_fd) {
