@@ -10,6 +10,18 @@
 #include "base/fileio.h"
 #include "base/util.h"
 
+void vs_proc_comm(pid_t pid, char *buf, size_t len) {
+        char path[64];
+        _cleanup_free_ char *text = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
+        buf[0] = '\0';
+        if (vs_read_file(path, 64, &text, NULL) >= 0)
+                snprintf(buf, len, "%.*s", (int) strcspn(text, "\n"), text);
+        for (char *c = buf; *c; c++)
+                if (*c < ' ' || *c > '~')
+                        *c = '?';
+}
+
 int vs_proc_starttime(pid_t pid, unsigned long long *ret) {
         char path[64];
         _cleanup_free_ char *buf = NULL;

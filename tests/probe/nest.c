@@ -192,3 +192,33 @@ int cmd_try(int argc, char **argv) {
         say("%s=%s", argv[1], r < 0 ? errname(-r) : "ok");
         return r < 0;
 }
+
+/* probe notify LOG PATH...: an inotify watch on each PATH (creations,
+ * changes), each event appended to LOG as "PATH NAME" until killed: a
+ * watch that a checkpoint and restore carried still reports. */
+int cmd_notify(int argc, char **argv) {
+        if (argc < 3)
+                return 2;
+        int ifd = inotify_init1(IN_CLOEXEC);
+        if (ifd < 0)
+                return 1;
+        for (int k = 2; k < argc; k++)
+                if (inotify_add_watch(ifd, argv[k], IN_CREATE | IN_MODIFY | IN_ATTRIB) != k - 1)
+                        return 1;
+        for (;;) {
+                char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+                ssize_t n = read(ifd, buf, sizeof(buf));
+                if (n <= 0)
+                        return n < 0 && errno == EINTR ? 0 : 1;
+                for (char *p = buf; p < buf + n;) {
+                        struct inotify_event *ev = (struct inotify_event *) p;
+                        FILE *f = fopen(argv[1], "ae");
+                        if (f) {
+                                fprintf(f, "%s %s\n", ev->wd >= 1 && ev->wd < argc - 1 ? argv[ev->wd + 1] : "?",
+                                        ev->len ? ev->name : "");
+                                fclose(f);
+                        }
+                        p += sizeof(*ev) + ev->len;
+                }
+        }
+}

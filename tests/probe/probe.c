@@ -106,7 +106,8 @@ static int usage(void) {
                 "       probe hold-fd PID FD\n"
                 "       probe race-exec SECONDS DEV:INO | fd-walk MARKER [PID] | cg-escape\n"
                 "       probe mask-escape | modload | devnode b|c MAJOR:MINOR\n"
-                "       probe nest | hog pty|inotify|watch MAX READY_FILE | try pty|inotify|watch\n";
+                "       probe nest | hog pty|inotify|watch MAX READY_FILE | try pty|inotify|watch\n"
+                "       probe notify LOG PATH...\n";
         if (write(STDERR_FILENO, text, sizeof(text) - 1) < 0)
                 return 2;
         return 2;
@@ -980,6 +981,7 @@ static const struct {
         { "nest", cmd_nest },
         { "hog", cmd_hog },
         { "try", cmd_try },
+        { "notify", cmd_notify },
 };
 
 int main(int argc, char **argv) {

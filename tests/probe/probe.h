@@ -20,3 +20,4 @@ int cmd_devnode(int argc, char **argv);
 int cmd_nest(int argc, char **argv);
 int cmd_hog(int argc, char **argv);
 int cmd_try(int argc, char **argv);
+int cmd_notify(int argc, char **argv);

@@ -24,6 +24,7 @@
  *   --network-lock nftables --tcp-established --file-locks.
  */
 #include "vsd/inst/checkpoint.h"
+#include "vsd/inst/ckptwatch.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -88,7 +89,6 @@
 #define CKPT_EXT_DIR "/dev/shm"
 #define CKPT_TTY_MAX 16
 #define CKPT_VIEW_MAX 16
-#define CKPT_WATCH_MAX 32
 /* how long a dump may take to seize the instance's processes */
 #define CKPT_CRIU_TIMEOUT "10"
 
@@ -119,9 +119,7 @@ struct ckpt_op {
         struct ckpt_meta meta;
         /* take */
         pid_t init_pid;
-        char lower[600];               /* the template's rootfs on the host */
-        char watch[CKPT_WATCH_MAX][256]; /* inotify watches on the template's files, by their path inside */
-        unsigned n_watch;
+        struct ckpt_watches watches;   /* the inotify watches on the overlay, by their path inside */
         bool sys_resource;             /* we hold CAP_SYS_RESOURCE (kern_features) */
         bool cg_tree;                  /* the helper has cg_open_procs_dir() as CKPT_CG_FD_* */
         bool page_server;              /* the pages go to a page server too (CKPT_PAGE_FD_DUMP) */
@@ -407,18 +405,6 @@ static int check_tree(struct scan *s) {
         return 0;
 }
 
-static void comm_of(pid_t pid, char *buf, size_t len) {
-        char path[64];
-        _cleanup_free_ char *text = NULL;
-        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
-        buf[0] = '\0';
-        if (vs_read_file(path, 64, &text, NULL) >= 0)
-                snprintf(buf, len, "%.*s", (int) strcspn(text, "\n"), text);
-        for (char *c = buf; *c; c++)
-                if (*c < ' ' || *c > '~')
-                        *c = '?'; /* the instance names its processes */
-}
-
 /* What CRIU 4.2 cannot take, refused before it runs (the instance left
  * as it is, with one line that says why):
  *  - a process in a uts, ipc, pid, cgroup, time or user namespace other
@@ -450,7 +436,7 @@ static int check_criu_can(struct scan *s) {
                         snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int) pid, nested[n]);
                         if (!init_ns[n][0] || readlink(path, ns, sizeof(ns) - 1) < 0 || streq(ns, init_ns[n]))
                                 continue; /* the same, or exited meanwhile */
-                        comm_of(pid, comm, sizeof(comm));
+                        vs_proc_comm(pid, comm, sizeof(comm));
                         return vs_err_msg(s->err, EOPNOTSUPP,
                                           "instance '%s' runs a process in a %s namespace of its own (%s, host pid %d), "
                                           "which CRIU cannot checkpoint%s",
@@ -472,7 +458,7 @@ static int check_criu_can(struct scan *s) {
                         if (!l || sscanf(l + strlen(key), "%lu %lu %lu %lu", &id[0], &id[1], &id[2], &id[3]) != 4 ||
                             (!id[0] && !id[1] && !id[2]))
                                 continue;
-                        comm_of(pid, comm, sizeof(comm));
+                        vs_proc_comm(pid, comm, sizeof(comm));
                         return vs_err_msg(s->err, EOPNOTSUPP,
                                           "instance '%s' is privileged and runs a process as host %s %lu (%s, host pid "
                                           "%d): CRIU reads its limits, which needs CAP_SYS_RESOURCE, which vsd lacks "
@@ -552,113 +538,6 @@ static void scan_view(struct ckpt_op *op) {
                 if ((own || strncmp(fstype, "fuse.lxcfs", 10) == 0) && op->meta.n_view < CKPT_VIEW_MAX &&
                     !strchr(mp, '\\'))
                         snprintf(op->meta.view[op->meta.n_view++], sizeof(op->meta.view[0]), "%s", mp);
-        }
-}
-
-/* The path inside of one inotify watch of the overlay's, "" if not found:
- * handle is overlayfs's file handle of the watched inode (hex, as fdinfo
- * shows it; its layout is overlayfs's on-disk origin format: an optional
- * 3-byte pad, version, magic 0xfb, length, flags, the real handle's type,
- * the layer's uuid, the real handle).  One of the template's is opened
- * through the template's filesystem and its path there taken below the
- * template's rootfs; one of the private layer's is left to CRIU's own
- * search. */
-static void watch_path(int lower_fd, const char *lower, int type, const char *hex, char *buf, size_t len) {
-        uint8_t h[128];
-        size_t n = 0;
-        buf[0] = '\0';
-        for (; hex[0] && hex[1] && isxdigit((unsigned char) hex[0]) && n < sizeof(h); hex += 2) {
-                unsigned b;
-                if (sscanf(hex, "%2x", &b) != 1)
-                        return;
-                h[n++] = (uint8_t) b;
-        }
-        /* OVL_FILEID_V1 (0xf8) keeps the pad, OVL_FILEID_V0 (0xfb) not */
-        size_t at = type == 0xf8 ? 3 : type == 0xfb ? 0 : SIZE_MAX;
-        if (at == SIZE_MAX || n < at + 21 || h[at + 1] != 0xfb || h[at + 2] < 21 || at + h[at + 2] > n)
-                return;
-        uint8_t flags = h[at + 3], fid_type = h[at + 4];
-        size_t fid_len = (size_t) h[at + 2] - 21;
-        if (flags & (1u << 2)) /* OVL_FH_FLAG_PATH_UPPER */
-                return;
-        union {
-                struct file_handle fh;
-                uint8_t b[sizeof(struct file_handle) + 128];
-        } u;
-        u.fh.handle_bytes = (unsigned) fid_len;
-        u.fh.handle_type = fid_type;
-        memcpy(u.fh.f_handle, h + at + 21, fid_len);
-        _cleanup_close_ int fd = open_by_handle_at(lower_fd, &u.fh, O_PATH | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        char link[64], path[PATH_MAX];
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-        ssize_t k = readlink(link, path, sizeof(path) - 1);
-        size_t ll = strlen(lower);
-        if (k <= 0)
-                return;
-        path[k] = '\0';
-        /* a file of another filesystem's, or one whose dentry the kernel
-         * could not connect to the tree (a file's, not a directory's) */
-        if (strncmp(path, lower, ll) != 0 || (path[ll] != '/' && path[ll] != '\0') || strchr(path, '\n') ||
-            strstr(path, " (deleted)"))
-                return;
-        snprintf(buf, len, "%s", path[ll] ? path + ll : "/");
-}
-
-/* The inotify watches on the instance's overlay: overlayfs decodes no file
- * handle of its own (that needs nfs_export, whose index would bind the
- * private layer to the template's filesystem), so CRIU looks for each
- * watched inode by its device and number (its irmap), in a few places
- * only (/etc, /var/log, two of dbus's directories...).  dbus-daemon
- * watches /usr/share/dbus-1/system.d, which it does not look in: the
- * path of each watch on a template's file, found here, is given to CRIU
- * to look at first (--irmap-scan-path).  The overlay's xino=on makes
- * these numbers those its stat reports (vsd/start/mount.c). */
-static void scan_watches(struct ckpt_op *op) {
-        char path[80];
-        struct stat root;
-        snprintf(path, sizeof(path), "/proc/%d/root", (int) op->init_pid);
-        /* not O_PATH: open_by_handle_at() takes no such fd for its filesystem */
-        _cleanup_close_ int lower_fd = open(op->lower, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        char lower[PATH_MAX], link[64];
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", lower_fd);
-        ssize_t k = lower_fd >= 0 ? readlink(link, lower, sizeof(lower) - 1) : -1;
-        if (k <= 0 || stat(path, &root) < 0)
-                return;
-        lower[k] = '\0';
-        for (size_t p = 0; p < op->n_pids && op->n_watch < CKPT_WATCH_MAX; p++) {
-                snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) op->pids[p]);
-                DIR *d = opendir(path);
-                struct dirent *de;
-                while (d && (de = readdir(d)) && op->n_watch < CKPT_WATCH_MAX) {
-                        char info[96];
-                        _cleanup_free_ char *text = NULL;
-                        snprintf(info, sizeof(info), "%s/%s", path, de->d_name);
-                        if (de->d_name[0] == '.' || vs_read_file(info, 1 << 20, &text, NULL) < 0)
-                                continue;
-                        for (const char *l = strstr(text, "inotify wd:"); l; l = strstr(l + 1, "inotify wd:")) {
-                                unsigned long long sdev;
-                                unsigned type;
-                                const char *sd = strstr(l, " sdev:"), *ty = strstr(l, " fhandle-type:"),
-                                           *fh = strstr(l, " f_handle:"), *eol = strchr(l, '\n');
-                                if (!sd || !ty || !fh || (eol && fh > eol) || sscanf(sd, " sdev:%llx", &sdev) != 1 ||
-                                    sscanf(ty, " fhandle-type:%x", &type) != 1)
-                                        continue;
-                                /* the kernel's own encoding of the device */
-                                if ((sdev >> 20) != major(root.st_dev) || (sdev & 0xfffff) != minor(root.st_dev))
-                                        continue;
-                                char w[256];
-                                watch_path(lower_fd, lower, (int) type, fh + 10, w, sizeof(w));
-                                bool seen = !w[0] || strchr(w, ',');
-                                for (unsigned j = 0; !seen && j < op->n_watch; j++)
-                                        seen = streq(op->watch[j], w);
-                                if (!seen)
-                                        snprintf(op->watch[op->n_watch++], sizeof(op->watch[0]), "%s", w);
-                        }
-                }
-                if (d)
-                        closedir(d);
         }
 }
 
@@ -826,10 +705,11 @@ static int dump_run(void *arg_, vs_error *err) {
                 r = check_criu_can(&s);
         if (r >= 0)
                 r = scan_ttys(&s);
+        if (r >= 0)
+                r = ckpt_watches_scan(op->name, op->init_pid, op->pids, op->n_pids, &op->watches, err);
         if (r < 0)
                 return r;
         scan_view(op);
-        scan_watches(op);
         path_in(op->dir, CKPT_TMP, tmp, sizeof(tmp));
         path_in(tmp, "dump.log", log, sizeof(log));
         path_in(op->dir, CKPT_HOOK, hook, sizeof(hook));
@@ -890,9 +770,9 @@ static int dump_run(void *arg_, vs_error *err) {
                 arg(&a, "--external");
                 arg(&a, "%s", op->meta.tty[k]);
         }
-        for (unsigned k = 0; k < op->n_watch; k++) {
+        for (unsigned k = 0; k < op->watches.n; k++) {
                 arg(&a, "--irmap-scan-path");
-                arg(&a, "%s", op->watch[k]);
+                arg(&a, "%s", op->watches.path[k]);
         }
         arg(&a, "--action-script");
         arg(&a, "%s", hook);
@@ -1572,8 +1452,6 @@ int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_w
                 return -ENOMEM;
         op->init_pid = i->pid;
         op->sys_resource = v->kern.sys_resource;
-        inst_template_dir(v, i->cfg.template_name, op->lower, sizeof(op->lower));
-        strncat(op->lower, "/rootfs", sizeof(op->lower) - strlen(op->lower) - 1);
         /* read here: the helper keeps none of the cgroup's fds */
         struct scan s = { .op = op, .err = err };
         r = cg_for_each_process(v->cg, i->cfg.name, collect_pid, &s);
