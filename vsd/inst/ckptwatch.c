@@ -68,24 +68,36 @@ static void walk_dir(struct walk *w, int dfd, char *path, size_t len, unsigned d
                         break;
                 }
                 size_t nl = strlen(n);
-                if (len + 1 + nl >= PATH_MAX)
-                        continue;
                 struct stat st;
                 /* a mount point shows the mounted root: another device,
                  * never entered (nor a filesystem that could block us) */
-                if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0 || st.st_dev != w->dev)
+                if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0) {
+                        w->cut |= errno != ENOENT; /* gone meanwhile: nothing missed */
                         continue;
+                }
+                if (st.st_dev != w->dev)
+                        continue;
+                /* what the walk cannot look at makes it incomplete: a
+                 * watch not found then is CRIU's to look for, never a
+                 * refusal of ours */
+                if (len + 1 + nl >= PATH_MAX || (S_ISDIR(st.st_mode) && depth >= CKPTW_DEPTH_MAX)) {
+                        w->cut = true;
+                        continue;
+                }
                 path[len] = '/';
                 memcpy(path + len + 1, n, nl + 1);
                 found(w, (unsigned long long) st.st_ino, path);
-                if (S_ISDIR(st.st_mode) && depth < CKPTW_DEPTH_MAX) {
+                if (S_ISDIR(st.st_mode) && w->left > 0) {
                         int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
                         struct stat sst;
                         /* swapped for another since the look: not followed */
                         if (sub >= 0 && fstat(sub, &sst) == 0 && sst.st_dev == st.st_dev && sst.st_ino == st.st_ino)
                                 walk_dir(w, sub, path, len + 1 + nl, depth + 1);
-                        else if (sub >= 0)
-                                close(sub);
+                        else {
+                                w->cut = true;
+                                if (sub >= 0)
+                                        close(sub);
+                        }
                 }
                 path[len] = '\0';
         }

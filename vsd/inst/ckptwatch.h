@@ -25,10 +25,12 @@
  *
  * The tree is the instance's: the walk never follows a link, never leaves
  * the overlay for another mount, checks each directory it opens is the
- * one it looked at, and stops after CKPTW_ENTRIES_MAX entries (then CRIU
- * is left to its own search).  A watch that a complete walk found nowhere
- * (its file hidden under a mount made since) is refused before CRIU runs,
- * naming the process.
+ * one it looked at, and stops after CKPTW_ENTRIES_MAX entries.  A walk
+ * that stopped short, or could not look somewhere (a directory 64 levels
+ * down, a path too long, one swapped while it looked), leaves what it did
+ * not find to CRIU's own search.  A watch that a complete walk found
+ * nowhere (its file hidden under a mount made since) is refused before
+ * CRIU runs, naming the process.
  */
 
 #include <stddef.h>
