@@ -77,6 +77,8 @@
 #define CKPT_HOOK ".checkpoint-hook"
 /* the instance's cgroup tree, beside the images (cgtree_save) */
 #define CKPT_CGROUPS "vsd-cgroups"
+/* and the controllers each of them enables for its children (cgtree_save) */
+#define CKPT_SUBTREE "vsd-subtree"
 #define CKPT_CG_MAX 4096
 /* where the helpers find the instance's cgroup directory (work_start) */
 #define CKPT_CG_FD_DUMP 4
@@ -545,9 +547,28 @@ static void scan_view(struct ckpt_op *op) {
 
 struct cgwalk {
         FILE *out;
+        FILE *sub; /* CKPT_SUBTREE */
         uid_t owner; /* the instance's root on the host: a cgroup it made */
         unsigned n;
 };
+
+/* One line of CKPT_SUBTREE: the controllers the cgroup dfd (rel below the
+ * root, "/" the root itself) enables for its children, "memory,pids rel";
+ * nothing for none. */
+static void subtree_save(FILE *f, int dfd, const char *rel) {
+        char buf[512];
+        _cleanup_close_ int fd = f ? openat(dfd, "cgroup.subtree_control", O_RDONLY | O_CLOEXEC) : -EBADF;
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        for (char *c = buf; *c; c++)
+                if (*c == ' ')
+                        *c = ',';
+        if (buf[0])
+                fprintf(f, "%s %s\n", buf, rel);
+}
 
 static int cgtree_walk(struct cgwalk *w, int dfd, const char *prefix, unsigned depth) {
         DIR *d = fdopendir(dfd);
@@ -572,6 +593,7 @@ static int cgtree_walk(struct cgwalk *w, int dfd, const char *prefix, unsigned d
                         continue; /* removed meanwhile */
                 }
                 fprintf(w->out, "%d %s\n", st.st_uid == w->owner ? 1 : 0, rel);
+                subtree_save(w->sub, sub, rel);
                 r = cgtree_walk(w, sub, rel, depth + 1);
         }
         closedir(d);
@@ -590,14 +612,20 @@ static void cgtree_save(struct ckpt_op *op, const char *dir) {
         if (!op->cg_tree)
                 return; /* no cgroup2 */
         int fd = dup(CKPT_CG_FD_DUMP);
-        char path[800];
+        char path[800], sub[800];
         path_in(dir, CKPT_CGROUPS, path, sizeof(path));
+        path_in(dir, CKPT_SUBTREE, sub, sizeof(sub));
         struct cgwalk w = { .owner = op->meta.privileged ? 0 : (uid_t) op->meta.id_base };
         w.out = fd >= 0 ? fopen(path, "we") : NULL;
-        int r = fd < 0 ? -errno : !w.out ? -errno : cgtree_walk(&w, fd, "", 0);
-        if (fd >= 0 && !w.out)
+        w.sub = w.out ? fopen(sub, "we") : NULL;
+        if (w.sub)
+                subtree_save(w.sub, fd, "/");
+        int r = fd < 0 ? -errno : !w.sub ? -errno : cgtree_walk(&w, fd, "", 0);
+        if (fd >= 0 && !w.sub)
                 close(fd);
         if (w.out && fclose(w.out) != 0 && r >= 0)
+                r = -EIO;
+        if (w.sub && fclose(w.sub) != 0 && r >= 0)
                 r = -EIO;
         if (r < 0)
                 log_warn("Instance %s: cannot list its cgroups for the checkpoint: %s; a restore may miss some",
@@ -658,6 +686,85 @@ static int cgtree_make(struct ckpt_op *op, const char *dir, vs_error *err) {
                 }
         }
         return 0;
+}
+
+/* For ckpt_subtree_main(): one controller name as cgroupfs spells them. */
+static bool ctl_name_ok(const char *c, size_t n) {
+        if (n == 0 || n > 32)
+                return false;
+        for (size_t k = 0; k < n; k++)
+                if (!((c[k] >= 'a' && c[k] <= 'z') || (c[k] >= '0' && c[k] <= '9') || c[k] == '_'))
+                        return false;
+        return true;
+}
+
+int ckpt_subtree_main(const char *restoring, const char *cg_root) {
+        char path[800];
+        path_in(restoring, CKPT_SUBTREE, path, sizeof(path));
+        _cleanup_free_ char *text = NULL;
+        if (vs_read_file(path, 1 << 20, &text, NULL) < 0)
+                return 0; /* nothing saved: an older checkpoint's */
+        _cleanup_close_ int root = open(cg_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (root < 0)
+                return -errno;
+        for (char *line = text, *eol; line && *line; line = eol ? eol + 1 : NULL) {
+                eol = strchr(line, '\n');
+                if (eol)
+                        *eol = '\0';
+                char *rel = strchr(line, ' ');
+                if (!rel)
+                        continue;
+                *rel++ = '\0';
+                if (!streq(rel, "/") && !cgpath_ok(rel))
+                        continue;
+                char file[600];
+                snprintf(file, sizeof(file), "%s/cgroup.subtree_control", streq(rel, "/") ? "." : rel);
+                /* one at a time: a controller this host lacks (or has
+                 * given elsewhere) costs only its own files, which CRIU
+                 * then names if a watch needs one */
+                for (const char *c = line; *c;) {
+                        size_t n = strcspn(c, ",");
+                        char w[40];
+                        if (ctl_name_ok(c, n)) {
+                                int len = snprintf(w, sizeof(w), "+%.*s", (int) n, c);
+                                int fd = openat(root, file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+                                if (fd >= 0) {
+                                        if (write(fd, w, (size_t) len) < 0)
+                                                fprintf(stderr, "vsd: enable %s in %s: %s\n", w + 1, rel, strerror(errno));
+                                        close(fd);
+                                }
+                        }
+                        c += n;
+                        if (*c == ',')
+                                c++;
+                }
+        }
+        return 0;
+}
+
+/* The restore's action script: at post-setup-namespaces, when CRIU has
+ * moved init into its cgroup through the namespace root and forked
+ * nothing else yet, ckpt_subtree_main() enables the controllers the dump
+ * saw.  Not before: CRIU places init through the namespace root, which no
+ * process may enter once it gives controllers to its children; not after:
+ * the processes' inotify watches on their cgroups' files (systemd's on
+ * memory.events) are made again before CRIU sets any cgroup's files, and
+ * those files exist only where the parent enables the controller. */
+static int write_restore_hook(struct ckpt_op *op, const char *restoring, const char *cg_root, vs_error *err) {
+        char path[700], text[2400];
+        if (strchr(restoring, '\'') || strchr(cg_root, '\''))
+                return vs_err_msg(err, EINVAL, "the restore's paths %s, %s hold a quote", restoring, cg_root);
+        path_in(op->dir, CKPT_HOOK, path, sizeof(path));
+        int n = snprintf(text, sizeof(text),
+                         "#!/bin/sh\n"
+                         "# CRIU's action for one restore (vsd): the controllers of the instance's cgroups\n"
+                         "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-setup-namespaces ] || exit 0\n"
+                         "exec /proc/%d/exe --checkpoint-subtree '%s' '%s'\n",
+                         (int) getpid(), restoring, cg_root);
+        if (n < 0 || (size_t) n >= sizeof(text))
+                return vs_err_msg(err, ENAMETOOLONG, "the restore's action script is too long");
+        int r = vs_write_replace(path, text, (size_t) n, 0700);
+        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
 }
 
 /* CRIU's network lock left in the instance's namespace by a dump that
@@ -1027,6 +1134,28 @@ static int restore_run(void *arg_, vs_error *err) {
         int r = seccomp_notify_to_allow(dir, err);
         if (r >= 0)
                 r = cgtree_make(op, dir, err);
+        /* v2, with controllers the instance's cgroups enabled: this
+         * helper, and CRIU, wait in the instance's leaf beside the
+         * namespace root (<name>/exec), which must be empty when the
+         * action script gives controllers to its children
+         * (write_restore_hook()); v1's cgroup2 has no controllers */
+        char cg_root[512] = "", sub[800], hook[700];
+        _cleanup_close_ int inst_cg = -EBADF;
+        struct stat sst;
+        path_in(dir, CKPT_SUBTREE, sub, sizeof(sub));
+        path_in(op->dir, CKPT_HOOK, hook, sizeof(hook));
+        if (r >= 0 && op->cg_tree && streq(cg_manager_mode(op->i->vsd->cg), "v2") && stat(sub, &sst) == 0 &&
+            sst.st_size > 0) {
+                snprintf(fdlink, sizeof(fdlink), "/proc/self/fd/%d", CKPT_CG_FD_RESTORE);
+                ssize_t k = readlink(fdlink, cg_root, sizeof(cg_root) - 1);
+                inst_cg = openat(CKPT_CG_FD_RESTORE, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (k <= 0 || (size_t) k >= sizeof(cg_root) - 1 || inst_cg < 0)
+                        r = vs_err(err, k <= 0 || inst_cg < 0 ? errno : ENAMETOOLONG, "find the cgroup of '%s'", op->name);
+                else {
+                        cg_root[k] = '\0';
+                        r = write_restore_hook(op, dir, cg_root, err);
+                }
+        }
         if (op->cg_tree)
                 (void) close(CKPT_CG_FD_RESTORE); /* not CRIU's */
         if (r < 0)
@@ -1140,10 +1269,22 @@ static int restore_run(void *arg_, vs_error *err) {
         r = cgroup_roots(&a, err);
         if (r < 0)
                 return r;
+        if (inst_cg >= 0) {
+                arg(&a, "--action-script");
+                arg(&a, "%s", hook);
+                /* after cgroup_roots(), which reads where we are */
+                if (mkdirat(inst_cg, CG_EXEC_LEAF, 0755) < 0 && errno != EEXIST)
+                        return vs_err(err, errno, "make the cgroup %s of '%s'", CG_EXEC_LEAF, op->name);
+                _cleanup_close_ int procs = openat(inst_cg, CG_EXEC_LEAF "/cgroup.procs", O_WRONLY | O_CLOEXEC);
+                if (procs < 0 || write(procs, "0", 1) != 1)
+                        return vs_err(err, errno, "move the restore into the cgroup %s of '%s'", CG_EXEC_LEAF, op->name);
+        }
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
         r = criu_run(op->i->vsd->cg, a.a, next_fd, -1, log, "restore", err);
+        if (inst_cg >= 0)
+                (void) unlink(hook);
         if (r < 0) {
                 char kept[700];
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));

@@ -83,6 +83,13 @@ void ckpt_recover(struct vsd *v);
  * resume the instance as it was. */
 int ckpt_commit_main(const char *inst_dir, const char *link);
 
+/* CRIU's restore action at post-setup-namespaces (vsd --checkpoint-subtree
+ * RESTORING CG_ROOT): every controller that each cgroup of the instance
+ * enabled for its children when dumped (RESTORING's vsd-subtree), enabled
+ * again below CG_ROOT, the instance's cgroup namespace root, parents
+ * first; one that fails is skipped.  0, or -errno without CG_ROOT. */
+int ckpt_subtree_main(const char *restoring, const char *cg_root);
+
 /* In CRIU's seccomp image img (len bytes), every filter's notify return
  * (SECCOMP_RET_USER_NOTIF) made an allow, in place; *ret_changed counts
  * them.  -EBADMSG when img is not such an image or is cut. */
