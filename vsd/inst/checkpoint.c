@@ -18,9 +18,12 @@
  *                             with the host side configured as for a start,
  *                             moved into the namespace CRIU makes;
  *   --manage-cgroups=soft     the restore's CRIU runs in the instance's
- *                             cgroup, which vsd made with its limits; CRIU
- *                             places the processes and makes the cgroup
- *                             namespace inside the user namespace;
+ *                             cgroup, which vsd made with its limits (on v2
+ *                             its leaf beside the namespace root, when an
+ *                             action script gives controllers to the root's
+ *                             children: write_restore_hook()); CRIU places
+ *                             the processes and makes the cgroup namespace
+ *                             inside the user namespace;
  *   --network-lock nftables --tcp-established --file-locks.
  */
 #include "vsd/inst/checkpoint.h"
