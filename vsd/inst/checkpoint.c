@@ -745,6 +745,24 @@ int ckpt_subtree_main(const char *restoring, const char *cg_root) {
         return 0;
 }
 
+/* CRIU's action script for one dump or restore (op->dir's CKPT_HOOK): at
+ * action, this daemon's binary with args (quoted by the caller); removed
+ * after CRIU ends, so nothing to sync. */
+static int hook_write(struct ckpt_op *op, const char *action, const char *what, const char *args, vs_error *err) {
+        char path[700], text[2400];
+        path_in(op->dir, CKPT_HOOK, path, sizeof(path));
+        int n = snprintf(text, sizeof(text),
+                         "#!/bin/sh\n"
+                         "# CRIU's %s action (vsd): %s\n"
+                         "[ \"$CRTOOLS_SCRIPT_ACTION\" = %s ] || exit 0\n"
+                         "exec /proc/%d/exe %s\n",
+                         action, what, action, (int) getpid(), args);
+        if (n < 0 || (size_t) n >= sizeof(text))
+                return vs_err_msg(err, ENAMETOOLONG, "CRIU's %s action script is too long", action);
+        int r = vs_write_replace(path, text, (size_t) n, 0700);
+        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+}
+
 /* The restore's action script: at post-setup-namespaces, when CRIU has
  * moved init into its cgroup through the namespace root and forked
  * nothing else yet, ckpt_subtree_main() enables the controllers the dump
@@ -754,20 +772,11 @@ int ckpt_subtree_main(const char *restoring, const char *cg_root) {
  * memory.events) are made again before CRIU sets any cgroup's files, and
  * those files exist only where the parent enables the controller. */
 static int write_restore_hook(struct ckpt_op *op, const char *restoring, const char *cg_root, vs_error *err) {
-        char path[700], text[2400];
+        char args[1400];
         if (strchr(restoring, '\'') || strchr(cg_root, '\''))
                 return vs_err_msg(err, EINVAL, "the restore's paths %s, %s hold a quote", restoring, cg_root);
-        path_in(op->dir, CKPT_HOOK, path, sizeof(path));
-        int n = snprintf(text, sizeof(text),
-                         "#!/bin/sh\n"
-                         "# CRIU's action for one restore (vsd): the controllers of the instance's cgroups\n"
-                         "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-setup-namespaces ] || exit 0\n"
-                         "exec /proc/%d/exe --checkpoint-subtree '%s' '%s'\n",
-                         (int) getpid(), restoring, cg_root);
-        if (n < 0 || (size_t) n >= sizeof(text))
-                return vs_err_msg(err, ENAMETOOLONG, "the restore's action script is too long");
-        int r = vs_write_replace(path, text, (size_t) n, 0700);
-        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+        snprintf(args, sizeof(args), "--checkpoint-subtree '%s' '%s'", restoring, cg_root);
+        return hook_write(op, "post-setup-namespaces", "the controllers of the instance's cgroups", args, err);
 }
 
 /* CRIU's network lock left in the instance's namespace by a dump that
@@ -787,23 +796,15 @@ static void unlock_network(pid_t init_pid, const char *name) {
 }
 
 static int write_hook(struct ckpt_op *op, vs_error *err) {
-        char path[700], text[1400], link[16] = "";
+        char args[1400], link[16] = "";
         if (strchr(op->dir, '\''))
                 return vs_err_msg(err, EINVAL, "the instance's directory %s has a quote in its path", op->dir);
         /* a dump that ends the instance cuts its link once committed
          * (ckpt_commit_main) */
         if (!op->meta.leave_running && op->meta.link)
                 netw_host_ifname(op->i->vsd, op->name, link);
-        path_in(op->dir, CKPT_HOOK, path, sizeof(path));
-        int n = snprintf(text, sizeof(text),
-                         "#!/bin/sh\n"
-                         "# CRIU's post-dump action for one checkpoint (vsd): its images put in place\n"
-                         "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-dump ] || exit 0\n"
-                         "exec /proc/%d/exe --checkpoint-commit '%s' %s\n",
-                         (int) getpid(), op->dir, link);
-        /* for this dump only, removed after it: nothing to sync */
-        int r = vs_write_replace(path, text, (size_t) n, 0700);
-        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+        snprintf(args, sizeof(args), "--checkpoint-commit '%s' %s", op->dir, link);
+        return hook_write(op, "post-dump", "the checkpoint's images put in place", args, err);
 }
 
 static int dump_run(void *arg_, vs_error *err) {
