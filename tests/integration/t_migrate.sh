@@ -963,3 +963,167 @@ test_migrate_target_out_of_disk() {
         h_clean 2 mt6
         h_no_template 2
 }
+
+# ---- post-copy ([migrate] postcopy, --postcopy) -----------------------------
+
+# Post-copy allowed on host K (HOST_CONF_K's line in [migrate]).
+postcopy_on='postcopy = yes'
+
+# The dirty process of NAME on host K compares its 64 MiB with the pattern
+# it wrote: "ok PASSES" when whole (probe dirty's CHECK_FILE).
+dirty_check() { # K NAME
+        host_vsctl "$1" exec "$2" -- sh -c 'rm -f /tmp/dirty.check; kill -USR1 $(pidof probe)'
+        wait_for -t 10 host_vsctl "$1" exec "$2" -- test -s /tmp/dirty.check
+        host_vsctl "$1" exec "$2" -- cat /tmp/dirty.check
+}
+
+# A privileged instance NAME on host 1 whose process keeps 64 MiB dirty
+# with a known pattern, and an echo server on port 7000.
+postcopy_instance() { # NAME
+        host_vsctl 1 create "$1" --memory 256M --privileged --start
+        host_vsctl 1 exec "$1" -- sh -c '/probe dirty 64 /tmp/dirty.check </dev/null >/dev/null 2>&1 &'
+        host_vsctl 1 exec "$1" -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec "$1" -- sh -c 'netstat -ltn | grep -q :7000'
+        assert_match "$(dirty_check 1 "$1")" "^ok [0-9]+$" "its memory before the move"
+        live_settled 1 "$1"
+}
+
+# A 64 MiB instance moves by post-copy (restored there at once, its memory
+# fetched after): the same process with its memory whole (the pattern
+# checked word by word), a client's TCP connection kept, the details say
+# post-copy, nothing left on the source or staged on the target.
+# serial test_migrate_postcopy_moves_64mib
+# timeout test_migrate_postcopy_moves_64mib 120
+test_migrate_postcopy_moves_64mib() {
+        needs_criu
+        local ip out op pid0 cpid at0
+        host_pipe_max_set 4194304
+        HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on hosts_up 2
+        host_client_up
+        host_vsctl 2 --json version | jq -e '.daemon.features | index("receive-lazy-pages")' >/dev/null ||
+                fail "the target does not list receive-lazy-pages: $(host_vsctl 2 --json version)"
+        postcopy_instance pc1
+        ip=$(host_vsctl 1 --json info pc1 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        pid0=$(host_vsctl 1 exec pc1 -- pidof probe)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+        out=$(host_vsctl 1 migrate pc1 h2 --live --postcopy)
+        note "$out"
+        assert_match "$out" "^pc1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "details: $(echo "$op" | jq -c .details)"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" post-copy "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.postcopy_ms')" "^[0-9]+$" "details.postcopy_ms"
+        assert_eq "$(h_state 2 pc1)" running "state on the target"
+        h_clean 1 pc1
+        # the same process, its 64 MiB as it wrote them
+        assert_eq "$(host_vsctl 2 exec pc1 -- pidof probe)" "$pid0" "the dirty process's pid on the target"
+        assert_match "$(dirty_check 2 pc1)" "^ok [0-9]+$" "its memory on the target"
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 30 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        note "client: $(tail -n1 "$T/echo.out") (lines, longest silence in ms)"
+        assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
+        # nothing staged, no images left behind there
+        h_clean_pages 2 pc1
+        wait_for -t 10 sh -c "! ls -A '$T/root-h2/instances/pc1' | grep -q checkpoint"
+}
+
+# Refused in one line, nothing stopped, nothing on the target: post-copy
+# off here, fs.pipe-max-size too low (named), an unprivileged instance; a
+# target whose vsd.conf leaves it off takes the move by page server, the
+# details saying why.
+# serial test_migrate_postcopy_refusals
+# timeout test_migrate_postcopy_refusals 120
+test_migrate_postcopy_refusals() {
+        needs_criu
+        local out op
+        host_pipe_max_set 1048576
+        HOST_CONF_1=$postcopy_on hosts_up 2
+        host_vsctl 1 create rp1 --privileged --start
+        host_vsctl 1 create ru1 --start
+        live_settled 1 rp1
+        live_settled 1 ru1
+        ! out=$(host_vsctl 1 migrate rp1 h2 --live --postcopy 2>&1) || fail "moved with fs.pipe-max-size low: $out"
+        note "$out"
+        assert_match "$out" "fs\.pipe-max-size is 1048576" "the refusal names the sysctl"
+        assert_eq "$(echo "$out" | wc -l)" 1 "a one-line refusal"
+        assert_eq "$(cat /proc/sys/fs/pipe-max-size)" 1048576 "fs.pipe-max-size, untouched"
+        host_pipe_max_set 4194304
+        ! out=$(host_vsctl 1 migrate ru1 h2 --live --unlocked-mounts --postcopy 2>&1) ||
+                fail "an unprivileged instance moved by post-copy: $out"
+        note "$out"
+        assert_match "$out" "unprivileged" "the refusal of an unprivileged instance"
+        assert_eq "$(h_state 1 rp1)" running "rp1 on the source"
+        assert_eq "$(h_state 1 ru1)" running "ru1 on the source"
+        h_clean 2 rp1
+        h_clean 2 ru1
+        # the target has post-copy off: by page server, and why
+        out=$(host_vsctl 1 --json migrate rp1 h2 --live --postcopy)
+        note "details: $(echo "$out" | jq -c .details)"
+        assert_eq "$(echo "$out" | jq -r .details.pages)" page-server "details.pages"
+        assert_match "$(echo "$out" | jq -r .details.postcopy_fallback)" "receive-lazy-pages" "details.postcopy_fallback"
+        assert_eq "$(h_state 2 rp1)" running "rp1 on the target"
+        # and from there, where it is off
+        ! out=$(host_vsctl 2 migrate rp1 h1 --live --postcopy 2>&1) || fail "moved with post-copy off: $out"
+        note "$out"
+        assert_match "$out" "post-copy is off on this host.*\[migrate\] postcopy = yes" "the refusal names the setting"
+        assert_eq "$(h_state 2 rp1)" running "rp1 on h2"
+        h_clean 1 rp1
+}
+
+# $T/cutcriu/criu: CRIU whose lazy-pages daemon is killed once the restore
+# it serves has finished (while it still fetches the memory): the link
+# lost during the post-copy.
+cut_lazy_criu() {
+        mkdir -p "$T/cutcriu"
+        printf '%s\n' '#!/bin/sh' \
+                'if [ "$1" = lazy-pages ]; then' \
+                '        d=; prev=; for a in "$@"; do [ "$prev" = -D ] && d=$a; prev=$a; done' \
+                '        /usr/local/lib/vsd/criu/criu "$@" &' \
+                '        p=$!; n=0' \
+                '        while ! grep -qs "Restore finished successfully" "$d/restore.log" && [ $n -lt 4000 ]; do sleep 0.005; n=$((n + 1)); done' \
+                "        touch '$T/cutcriu/killed'" \
+                '        kill -KILL $p; wait $p; exit 1' \
+                'fi' \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/cutcriu/criu"
+        chmod +x "$T/cutcriu/criu"
+}
+
+# The link lost during the post-copy (the target's lazy-pages killed after
+# the restore): the instance ran there, so the source's copy, which CRIU
+# resumed, is never run again (killed, its checkpoint removed) and the
+# target's is killed: it runs on neither host, the move says in one line
+# that it was lost and its disk is on both; nothing leaks (hosts_down).
+# serial test_migrate_postcopy_link_lost
+# timeout test_migrate_postcopy_link_lost 120
+test_migrate_postcopy_link_lost() {
+        needs_criu
+        local out
+        cut_lazy_criu
+        host_pipe_max_set 4194304
+        HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on$'\n[checkpoint]\ncriu = '"$T/cutcriu/criu" \
+                hosts_up 2
+        postcopy_instance pc2
+        ! out=$(host_vsctl 1 migrate pc2 h2 --live --postcopy 2>&1) || fail "moved with its lazy-pages killed: $out"
+        note "$out"
+        [ -e "$T/cutcriu/killed" ] || fail "the target's lazy-pages was not killed"
+        assert_match "$out" "the instance was lost in its post-copy .*its disk is on both hosts as of the move" \
+                "the move's message"
+        assert_eq "$(echo "$out" | wc -l)" 1 "a one-line message"
+        wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pc2 | jq -r .state)\" = stopped ]"
+        assert_eq "$(h_state 1 pc2)" stopped "state on the source"
+        assert_eq "$(h_state 2 pc2)" stopped "state on the target"
+        # no checkpoint on either side: neither can bring back a copy
+        # without the memory that was being fetched
+        [ -z "$(ls -A "$T/root-h1/instances/pc2" | grep checkpoint)" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pc2")"
+        wait_for -t 10 sh -c "! ls -A '$T/root-h2/instances/pc2' | grep -q checkpoint"
+        h_clean_pages 2 pc2
+        # a start brings it back from its disk (here)
+        host_vsctl 1 start pc2
+        assert_eq "$(h_state 1 pc2)" running "started again on the source"
+}

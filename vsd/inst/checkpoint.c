@@ -81,6 +81,10 @@
 #define CKPT_CG_FD_DUMP 4
 /* the dump's link to a target's page server (ckpt_take's page_fd) */
 #define CKPT_PAGE_FD_DUMP 5
+/* post-copy (ckpt_take_postcopy): a byte once committed, the loop's
+ * verdict on a dump that failed after it */
+#define CKPT_COMMITTED_FD_DUMP 6
+#define CKPT_VERDICT_FD_DUMP 7
 #define CKPT_CG_FD_RESTORE 6
 #define CKPT_CG_DEPTH 16
 #define CKPT_ID_LEN 16
@@ -125,6 +129,7 @@ struct ckpt_op {
         bool sys_resource;             /* we hold CAP_SYS_RESOURCE (kern_features) */
         bool cg_tree;                  /* the helper has cg_open_procs_dir() as CKPT_CG_FD_* */
         bool page_server;              /* the pages go to a page server too (CKPT_PAGE_FD_DUMP) */
+        bool postcopy;                 /* the pages served lazily on CKPT_PAGE_FD_DUMP after the commit */
         pid_t *pids;                   /* the instance's processes, listed by the daemon */
         size_t n_pids;
         dev_t console_dev, console_rdev; /* the console's pty slave now */
@@ -132,6 +137,7 @@ struct ckpt_op {
         struct inst_restore_plan plan;
         bool userns;
         uint32_t id_base;
+        bool lazy;                     /* criu restore --lazy-pages (a post-copy move's target) */
         struct inst_waiter stopw;      /* take: the end of the dumped instance */
         struct inst_waiter *client;    /* who asked, told at the very end */
         struct op *op;
@@ -806,15 +812,54 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
         if (!op->meta.leave_running && op->meta.link)
                 netw_host_ifname(op->i->vsd, op->name, link);
         path_in(op->dir, CKPT_HOOK, path, sizeof(path));
+        /* post-copy: the move hears of the commit at once (the dump goes
+         * on serving the pages) */
+        char word[64] = "";
+        if (op->postcopy)
+                snprintf(word, sizeof(word), "printf c >&%d 2>/dev/null\nexit 0\n", CKPT_COMMITTED_FD_DUMP);
         int n = snprintf(text, sizeof(text),
                          "#!/bin/sh\n"
                          "# CRIU's post-dump action for one checkpoint (vsd): its images put in place\n"
                          "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-dump ] || exit 0\n"
-                         "exec /proc/%d/exe --checkpoint-commit '%s' %s\n",
-                         (int) getpid(), op->dir, link);
+                         "%s/proc/%d/exe --checkpoint-commit '%s' %s%s\n%s",
+                         op->postcopy ? "" : "exec ", (int) getpid(), op->dir, link, op->postcopy ? " || exit 1" : "",
+                         word);
         /* for this dump only, removed after it: nothing to sync */
         int r = vs_write_replace(path, text, (size_t) n, 0700);
         return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+}
+
+/* Post-copy: the dump failed after its commit (its pages not all served).
+ * CRIU resumed the processes; frozen at once, they wait for the loop's
+ * verdict (the move knows whether the target ran the instance): 'r', the
+ * target never ran it, resumes them here as they were (the lock lifted,
+ * the link up again); anything else, the target may have run it, kills
+ * them, for their peers and disk saw the target's copy since.  The
+ * checkpoint goes either way: its lazy pages were never written. */
+static int postcopy_broken(struct ckpt_op *op, const char *fin, const char *log, vs_error *err) {
+        struct vsd *v = op->i->vsd;
+        vs_error criu_err = *err, e = { 0 };
+        (void) cg_freeze(v->cg, op->name, true, NULL);
+        char c = 0, del[700], kept[700];
+        while (read(CKPT_VERDICT_FD_DUMP, &c, 1) < 0 && errno == EINTR)
+                ;
+        path_in(op->dir, "checkpoint-failed.log", kept, sizeof(kept));
+        (void) rename(log, kept);
+        path_in(op->dir, CKPT_DEL, del, sizeof(del));
+        if (rename(fin, del) == 0)
+                (void) vs_rm_rf(del);
+        (void) vs_fsync_dir(op->dir);
+        if (c == 'r') {
+                unlock_network(op->init_pid, op->name);
+                if (op->meta.link && netw_host_link_set_up(v, op->name, true, &e) < 0)
+                        fprintf(stderr, "vsd: %s, ignoring\n", e.msg);
+                (void) cg_freeze(v->cg, op->name, false, NULL);
+                return vs_err_msg(err, criu_err.code, "%s (resumed here)", criu_err.msg);
+        }
+        (void) kill(op->init_pid, SIGKILL);
+        (void) cg_kill(v->cg, op->name, SIGKILL, NULL);
+        (void) cg_freeze(v->cg, op->name, false, NULL);
+        return vs_err_msg(err, ENOLINK, "the post-copy broke off: %s", criu_err.msg);
 }
 
 static int dump_run(void *arg_, vs_error *err) {
@@ -903,12 +948,25 @@ static int dump_run(void *arg_, vs_error *err) {
                 arg(&a, "--ps-socket");
                 arg(&a, "%d", ps);
         }
+        if (op->postcopy) {
+                /* the anonymous memory stays in CRIU's pipes, served on
+                 * the link once the images are committed; the hook
+                 * (fd CKPT_COMMITTED_FD_DUMP) says when */
+                arg(&a, "--lazy-pages");
+                arg(&a, "--ps-socket");
+                arg(&a, "%d", CKPT_PAGE_FD_DUMP);
+                int fl = fcntl(CKPT_COMMITTED_FD_DUMP, F_GETFD);
+                if (fl < 0 || fcntl(CKPT_COMMITTED_FD_DUMP, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                        r = vs_err(err, errno, "pass the commit's pipe to criu");
+        }
         if (argv_full(&a))
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
-        else {
+        else if (r >= 0) {
                 a.a[a.n] = NULL;
-                r = criu_run(op->i->vsd->cg, a.a, 3, ps, log, "dump", err);
+                r = criu_run(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps, log, "dump", err);
         }
+        if (op->postcopy)
+                (void) close(CKPT_COMMITTED_FD_DUMP);
         if (op->page_server) {
                 /* the tee's word on a failed dump says more than CRIU's */
                 vs_error terr = { 0 };
@@ -925,6 +983,8 @@ static int dump_run(void *arg_, vs_error *err) {
         meta_id(fin, id);
         if (r >= 0 && !streq(id, op->meta.id))
                 r = vs_err_msg(err, EIO, "dump: criu ended without the checkpoint in place (see %s)", log);
+        if (r < 0 && op->postcopy && streq(id, op->meta.id))
+                return postcopy_broken(op, fin, log, err);
         if (r < 0) {
                 /* its lock, which a dump failing at the wrong moment leaves */
                 unlock_network(op->init_pid, op->name);
@@ -1260,6 +1320,14 @@ static int restore_run(void *arg_, vs_error *err) {
         r = cgroup_roots(&a, err);
         if (r < 0)
                 return r;
+        if (op->lazy) {
+                /* the lazy-pages daemon listens in dir before CRIU restores
+                 * (the page session's helper runs it, pages.h) */
+                r = pages_lazy_await(op->i->vsd->set.root, op->name, dir, err);
+                if (r < 0)
+                        return vs_err_prefix(err, "restore");
+                arg(&a, "--lazy-pages");
+        }
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
@@ -1305,7 +1373,10 @@ static int restore_run(void *arg_, vs_error *err) {
         vs_error aerr = { 0 };
         if (nsfd >= 0 && net_announce(nsfd, "eth0", NULL, &aerr) < 0 && aerr.code != ENODEV)
                 log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
-        (void) vs_rm_rf(dir);
+        /* (lazy: criu lazy-pages reads them until its end, and then
+         * removes them) */
+        if (!op->lazy)
+                (void) vs_rm_rf(dir);
         char failed[700];
         path_in(op->dir, "restore-failed.log", failed, sizeof(failed));
         (void) unlink(failed);
@@ -1466,7 +1537,9 @@ static void take_done(void *userdata, int result, const vs_error *werr) {
         (void) unlink(marker);
         if (result < 0) {
                 err = *werr;
-                if (i->stop_how == STOP_HOW_CHECKPOINT)
+                /* (a post-copy that broke off killed it: its end is the
+                 * dump's) */
+                if (i->stop_how == STOP_HOW_CHECKPOINT && err.code != ENOLINK)
                         i->stop_how = STOP_HOW_NONE;
                 vs_err_prefix(&err, "Failed to checkpoint '%s'", op->name);
                 log_err("%s", err.msg);
@@ -1512,7 +1585,7 @@ static void restore_done(void *userdata, int result, const vs_error *werr) {
                 if (!strstr(err.msg, "Failed to restore"))
                         vs_err_prefix(&err, "Failed to restore '%s'", op->name);
                 log_err("%s", err.msg);
-        } else
+        } else if (!op->lazy)
                 (void) vs_rm_rf(from); /* the helper did; a second look costs nothing */
         finish(op, r, &err);
 }
@@ -1546,8 +1619,10 @@ static struct ckpt_op *op_new(struct instance *i, enum ckpt_kind kind, vs_error 
         return op;
 }
 
-int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
-              vs_error *err) {
+/* fds: the page link (or -1), and for post-copy the commit's and the
+ * verdict's pipes (or -1). */
+static int take(struct instance *i, bool leave_running, int page_fd, int committed_fd, int verdict_fd,
+                struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1610,10 +1685,12 @@ int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_w
                         i->stop_how = STOP_HOW_CHECKPOINT; /* init's end is the dump's */
                 _cleanup_close_ int cg = cg_open_procs_dir(v->cg, i->cfg.name);
                 op->cg_tree = cg >= 0;
-                op->page_server = page_fd >= 0;
-                /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP */
-                int keep[2] = { cg, page_fd };
-                r = work_start_fds(v, op->work_id, dump_run, op, keep, page_fd >= 0 ? 2 : 1, NULL, take_done, op, err);
+                op->postcopy = committed_fd >= 0;
+                op->page_server = page_fd >= 0 && !op->postcopy;
+                /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP, CKPT_COMMITTED_FD_DUMP, CKPT_VERDICT_FD_DUMP */
+                int keep[4] = { cg, page_fd, committed_fd, verdict_fd };
+                r = work_start_fds(v, op->work_id, dump_run, op, keep, op->postcopy ? 4 : page_fd >= 0 ? 2 : 1, NULL,
+                                   take_done, op, err);
                 if (r < 0) {
                         i->stop_how = STOP_HOW_NONE;
                         (void) unlink(marker);
@@ -1632,7 +1709,18 @@ int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_w
         return 0;
 }
 
-int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
+              vs_error *err) {
+        return take(i, leave_running, page_fd, -1, -1, w, ret_op, err);
+}
+
+int ckpt_take_postcopy(struct instance *i, int page_fd, int committed_fd, int verdict_fd, struct inst_waiter *w,
+                       vs_error *err) {
+        return take(i, false, page_fd, committed_fd, verdict_fd, w, NULL, err);
+}
+
+static int restore(struct instance *i, bool unlocked_mounts, bool lazy, struct inst_waiter *w, struct op **ret_op,
+                   vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1669,12 +1757,17 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
                                "a restored unprivileged instance's mounts are not locked (its root could unmount "
                                "the masked paths until its next start); accept that with --unlocked-mounts "
                                "(\"unlocked_mounts\": true), or discard the checkpoint");
+        /* userfaultfd in an unprivileged instance's own context needs
+         * CAP_SYS_PTRACE in the host's user namespace (pages.h) */
+        if (r >= 0 && lazy && !op->meta.privileged)
+                r = vs_err_msg(err, EPERM, "a lazy restore (post-copy) takes a privileged instance");
         if (r < 0) {
                 op_free(op);
                 return vs_err_prefix(err, "Failed to restore '%s'", i->cfg.name);
         }
         op->userns = !op->meta.privileged;
         op->id_base = (uint32_t) op->meta.id_base;
+        op->lazy = lazy;
         snprintf(op->work_id, sizeof(op->work_id), "restore-%s", i->cfg.name);
         r = op_begin(v, "checkpoint-restore", i->cfg.name, NULL, &op->op, err);
         if (r < 0) {
@@ -1713,6 +1806,14 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
         if (ret_op)
                 *ret_op = op->op;
         return 0;
+}
+
+int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        return restore(i, unlocked_mounts, false, w, ret_op, err);
+}
+
+int ckpt_restore_lazy(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        return restore(i, false, true, w, ret_op, err);
 }
 
 int ckpt_discard(struct instance *i, vs_error *err) {
