@@ -972,8 +972,9 @@ postcopy_on='postcopy = yes'
 # The dirty process of NAME on host K compares its 64 MiB with the pattern
 # it wrote: "ok PASSES" when whole (probe dirty's CHECK_FILE).
 dirty_check() { # K NAME
-        host_vsctl "$1" exec "$2" -- sh -c 'rm -f /tmp/dirty.check; kill -USR1 $(pidof probe)'
-        wait_for -t 10 host_vsctl "$1" exec "$2" -- test -s /tmp/dirty.check
+        host_vsctl "$1" exec "$2" -- sh -c 'rm -f /tmp/dirty.check; for k in $(seq 100); do
+                kill -USR1 $(pidof probe) || exit 1; sleep 0.2; [ -s /tmp/dirty.check ] && exit 0; done; exit 1' ||
+                fail "no answer from the dirty process of '$2' on host $1"
         host_vsctl "$1" exec "$2" -- cat /tmp/dirty.check
 }
 
@@ -993,7 +994,7 @@ postcopy_instance() { # NAME
 # checked word by word), a client's TCP connection kept, the details say
 # post-copy, nothing left on the source or staged on the target.
 # serial test_migrate_postcopy_moves_64mib
-# timeout test_migrate_postcopy_moves_64mib 120
+# timeout test_migrate_postcopy_moves_64mib 60
 test_migrate_postcopy_moves_64mib() {
         needs_criu
         local ip out op pid0 cpid at0

@@ -555,6 +555,9 @@ static int cmd_dirty(int argc, char **argv) {
                 return usage();
         const char *check = argc >= 3 ? argv[2] : NULL;
         size_t len = (size_t) mib << 20, step = (size_t) page / sizeof(uint64_t);
+        /* before anything: a SIGUSR1 must never end it */
+        if (check)
+                (void) signal(SIGUSR1, dirty_on_usr1);
         uint64_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
                 say("error=%s", errname(errno));
@@ -566,8 +569,6 @@ static int cmd_dirty(int argc, char **argv) {
                 x ^= x << 13, x ^= x >> 7, x ^= x << 17;
                 p[k] = x;
         }
-        if (check)
-                (void) signal(SIGUSR1, dirty_on_usr1);
         say("dirty=%ld", mib);
         for (uint64_t pass = 1;; pass++) {
                 for (size_t off = 0; off < len; off += (size_t) page)

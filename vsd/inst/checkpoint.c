@@ -813,10 +813,12 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
                 netw_host_ifname(op->i->vsd, op->name, link);
         path_in(op->dir, CKPT_HOOK, path, sizeof(path));
         /* post-copy: the move hears of the commit at once (the dump goes
-         * on serving the pages) */
+         * on serving the pages), through this helper's pipe (CRIU passes
+         * its scripts none of the fds it was given) */
         char word[64] = "";
         if (op->postcopy)
-                snprintf(word, sizeof(word), "printf c >&%d 2>/dev/null\nexit 0\n", CKPT_COMMITTED_FD_DUMP);
+                snprintf(word, sizeof(word), "printf c >/proc/%d/fd/%d 2>/dev/null\nexit 0\n", (int) getpid(),
+                         CKPT_COMMITTED_FD_DUMP);
         int n = snprintf(text, sizeof(text),
                          "#!/bin/sh\n"
                          "# CRIU's post-dump action for one checkpoint (vsd): its images put in place\n"
@@ -951,13 +953,10 @@ static int dump_run(void *arg_, vs_error *err) {
         if (op->postcopy) {
                 /* the anonymous memory stays in CRIU's pipes, served on
                  * the link once the images are committed; the hook
-                 * (fd CKPT_COMMITTED_FD_DUMP) says when */
+                 * (CKPT_COMMITTED_FD_DUMP) says when */
                 arg(&a, "--lazy-pages");
                 arg(&a, "--ps-socket");
                 arg(&a, "%d", CKPT_PAGE_FD_DUMP);
-                int fl = fcntl(CKPT_COMMITTED_FD_DUMP, F_GETFD);
-                if (fl < 0 || fcntl(CKPT_COMMITTED_FD_DUMP, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-                        r = vs_err(err, errno, "pass the commit's pipe to criu");
         }
         if (argv_full(&a))
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
