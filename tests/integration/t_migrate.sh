@@ -1051,7 +1051,7 @@ test_migrate_postcopy_refusals() {
         ! out=$(host_vsctl 1 migrate rp1 h2 --live --postcopy 2>&1) || fail "moved with fs.pipe-max-size low: $out"
         note "$out"
         assert_match "$out" "fs\.pipe-max-size is 1048576" "the refusal names the sysctl"
-        assert_eq "$(echo "$out" | wc -l)" 1 "a one-line refusal"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line refusal"
         assert_eq "$(cat /proc/sys/fs/pipe-max-size)" 1048576 "fs.pipe-max-size, untouched"
         host_pipe_max_set 4194304
         ! out=$(host_vsctl 1 migrate ru1 h2 --live --unlocked-mounts --postcopy 2>&1) ||
@@ -1114,7 +1114,7 @@ test_migrate_postcopy_link_lost() {
         [ -e "$T/cutcriu/killed" ] || fail "the target's lazy-pages was not killed"
         assert_match "$out" "the instance was lost in its post-copy .*its disk is on both hosts as of the move" \
                 "the move's message"
-        assert_eq "$(echo "$out" | wc -l)" 1 "a one-line message"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line message"
         wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pc2 | jq -r .state)\" = stopped ]"
         assert_eq "$(h_state 1 pc2)" stopped "state on the source"
         assert_eq "$(h_state 2 pc2)" stopped "state on the target"
