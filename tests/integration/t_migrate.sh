@@ -1076,22 +1076,28 @@ test_migrate_postcopy_refusals() {
         h_clean 1 rp1
 }
 
-# $T/cutcriu/criu: CRIU whose lazy-pages daemon is killed once the restore
-# it serves has finished (while it still fetches the memory): the link
-# lost during the post-copy.
-cut_lazy_criu() {
-        mkdir -p "$T/cutcriu"
+# $T/DIR/criu: CRIU whose lazy-pages daemon, once the restore it serves
+# has finished (the post-copy under way), has the shell lines ACTION...
+# done to it ($p: its pid); ACTION's status is the wrapper's.
+lazy_criu() { # DIR ACTION...
+        local dir=$T/$1
+        shift
+        mkdir -p "$dir"
         printf '%s\n' '#!/bin/sh' \
                 'if [ "$1" = lazy-pages ]; then' \
                 '        d=; prev=; for a in "$@"; do [ "$prev" = -D ] && d=$a; prev=$a; done' \
                 '        /usr/local/lib/vsd/criu/criu "$@" &' \
                 '        p=$!; n=0' \
                 '        while ! grep -qs "Restore finished successfully" "$d/restore.log" && [ $n -lt 4000 ]; do sleep 0.005; n=$((n + 1)); done' \
-                "        touch '$T/cutcriu/killed'" \
-                '        kill -KILL $p; wait $p; exit 1' \
+                "$@" \
                 'fi' \
-                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/cutcriu/criu"
-        chmod +x "$T/cutcriu/criu"
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$dir/criu"
+        chmod +x "$dir/criu"
+}
+
+# ... killed: the link lost during the post-copy.
+cut_lazy_criu() {
+        lazy_criu cutcriu "touch '$T/cutcriu/killed'" 'kill -KILL $p; wait $p; exit 1'
 }
 
 # The link lost during the post-copy (the target's lazy-pages killed after
@@ -1127,4 +1133,42 @@ test_migrate_postcopy_link_lost() {
         # a start brings it back from its disk (here)
         host_vsctl 1 start pc2
         assert_eq "$(h_state 1 pc2)" running "started again on the source"
+}
+
+# ... stopped (SIGSTOP) until $T/stopcriu/go: a post-copy held in its
+# middle.
+stop_lazy_criu() {
+        lazy_criu stopcriu "kill -STOP \$p; touch '$T/stopcriu/stopped'" \
+                "while [ ! -e '$T/stopcriu/go' ]; do sleep 0.1; done" 'kill -CONT $p; wait $p; exit $?'
+}
+
+# The source's daemon killed during the post-copy (marker phase postcopy):
+# its dump's CRIU dies with it and lets the processes go; the next daemon
+# ends them, drops the checkpoint (its lazy pages are gone), asks the
+# target, where its lazy-pages lost the link and the instance was killed,
+# and reports it lost: stopped on both hosts, run on neither.
+# serial test_migrate_postcopy_source_daemon_killed
+# timeout test_migrate_postcopy_source_daemon_killed 150
+test_migrate_postcopy_source_daemon_killed() {
+        needs_criu
+        local client
+        stop_lazy_criu
+        host_pipe_max_set 4194304
+        HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on$'\n[checkpoint]\ncriu = '"$T/stopcriu/criu" hosts_up 2
+        postcopy_instance pc3
+        host_vsctl 1 migrate pc3 h2 --live --postcopy >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/stopcriu/stopped"
+        grep -q '"phase":"postcopy"' "$T/run-h1/pc3.migrating" || fail "the marker: $(cat "$T/run-h1/pc3.migrating")"
+        host_daemon_kill9 1
+        touch "$T/stopcriu/go"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 test ! -e "$T/run-h1/pc3.migrating"
+        wait_for -t 30 grep -q "Instance pc3: lost: its post-copy move to h2" "$T/run-h1/vsd.log"
+        assert_eq "$(h_state 1 pc3)" stopped "state on the source"
+        wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pc3 | jq -r .state)\" = stopped ]"
+        [ -z "$(ls -A "$T/root-h1/instances/pc3" | grep checkpoint)" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pc3")"
+        h_clean_pages 2 pc3
 }

@@ -888,6 +888,21 @@ static int live_session_spawn(struct mig *m, bool lazy, pid_t *ret_pid, int *ret
         return 0;
 }
 
+/* The main session's ready word (so closed): 0, else the session ended
+ * (in and the page link too) and why. */
+static int live_session_ready(struct mig *m, pid_t pid, int out, int in, int so, struct page_link *pl,
+                              vs_error *err) {
+        char why[512] = "";
+        int status = 0, r = await_word(so, MIG_READY);
+        close(so);
+        if (r >= 0)
+                return 0;
+        page_link_close(pl);
+        close(in);
+        (void) remote_wait(pid, out, why, sizeof(why), &status);
+        return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host, why[0] ? why : "its session ended at once");
+}
+
 /* A live move's helper, started before the dump: the ssh session is made
  * and the target's `vsctl import -` waits for the archive while the
  * instance still runs (the handshake costs nothing of the frozen window).
@@ -916,15 +931,9 @@ static int mig_run_live(void *arg, vs_error *err) {
         char mode[300] = "a", c = 0, pwhy[256] = "";
         if (m->page_server && page_link_spawn(m, &pl, false, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
-        r = await_word(so[0], MIG_READY);
-        close(so[0]);
-        if (r < 0) {
-                page_link_close(&pl);
-                close(in[1]);
-                (void) remote_wait(pid, out, why, sizeof(why), &status);
-                return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
-                                  why[0] ? why : "its session ended at once");
-        }
+        r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
+        if (r < 0)
+                return r;
         if (pl.pid >= 0) {
                 if (page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0)
                         snprintf(mode, sizeof(mode), "p");
@@ -1033,15 +1042,9 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
                 page_link_close(&pl);
                 return r;
         }
-        r = await_word(so[0], MIG_READY);
-        close(so[0]);
-        if (r < 0) {
-                page_link_close(&pl);
-                close(in[1]);
-                (void) remote_wait(pid, out, why, sizeof(why), &status);
-                return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
-                                  why[0] ? why : "its session ended at once");
-        }
+        r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
+        if (r < 0)
+                return r;
         if (lazy) {
                 pump = fork();
                 if (pump == 0) {
@@ -1109,6 +1112,13 @@ static void mig_free(struct mig *m) {
         free(m);
 }
 
+/* The operation's end (err NULL: success), its total time said. */
+static void mig_end(struct mig *m, const vs_error *err) {
+        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+        op_finish(m->op, err ? -err->code : 0, err);
+        mig_free(m);
+}
+
 static void moved(struct mig *m) {
         struct instance *i = m->i;
         /* post-copy: it ran there before the last page came */
@@ -1150,9 +1160,7 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
                          rerr->msg);
         } else
                 (void) unlink(m->marker);
-        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-        op_finish(m->op, -err.code, &err);
-        mig_free(m);
+        mig_end(m, &err);
 }
 
 /* live: it ended without the target having it, with m->failure */
@@ -1163,9 +1171,7 @@ static void live_failed(struct mig *m) {
         if (m->dump != DUMP_DONE) {
                 /* never dumped, or CRIU resumed it: it runs on as it was */
                 (void) unlink(m->marker);
-                op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-                op_finish(m->op, -m->failure.code, &m->failure);
-                mig_free(m);
+                mig_end(m, &m->failure);
                 return;
         }
         /* the marker stays until it runs here again: a daemon killed
@@ -1212,9 +1218,7 @@ static void precopy_failed(struct mig *m) {
                         log_err("Instance %s: not started again after the failed move: %s", m->name, serr.msg);
         }
         (void) unlink(m->marker);
-        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-        op_finish(m->op, -m->failure.code, &m->failure);
-        mig_free(m);
+        mig_end(m, &m->failure);
 }
 
 static void precopy_done(struct mig *m, int result, const vs_error *werr) {
@@ -1529,9 +1533,7 @@ static void postcopy_lost_down(struct inst_waiter *w, int result, const vs_error
         log_err("%s", err.msg);
         inst_emit(i, "migrate-lost", json_pack("{s:s}", "host", m->host));
         (void) unlink(m->marker);
-        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-        op_finish(m->op, -err.code, &err);
-        mig_free(m);
+        mig_end(m, &err);
 }
 
 /* Both the dump and the helper have ended, after the commit. */
@@ -1548,9 +1550,7 @@ static void postcopy_end(struct mig *m) {
                 vs_err_prefix(&m->failure, "Failed to move '%s' to %s", m->name, m->host);
                 log_err("%s; it runs here again", m->failure.msg);
                 (void) unlink(m->marker);
-                op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-                op_finish(m->op, -m->failure.code, &m->failure);
-                mig_free(m);
+                mig_end(m, &m->failure);
                 return;
         }
         vs_error err = { 0 };
@@ -1947,7 +1947,12 @@ static int ask_run(void *arg, vs_error *err) {
                 json_decref(ops);
                 if (!state)
                         return vs_err_msg(err, EPROTO, "%s gave no state of '%s'", m->host, m->name);
-                if (running)
+                /* post-copy: it runs there for good only once its pages'
+                 * operation there has ended; a copy there that does not
+                 * run stays, stopped, with its disk */
+                if (m->lazy && !busy)
+                        return running ? 0 : -ENOENT;
+                if (running && !m->lazy)
                         return 0;
                 if (!busy) {
                         /* imported, not restored, nothing under way: gone

@@ -70,7 +70,9 @@ static void staging_path(const char *root, const char *name, char *buf, size_t l
 
 /* `criu page-server --ps-socket fd -D dir`, fd kept for it; it dies with
  * the helper. */
-static pid_t page_server_spawn(const char *criu, int fd, const char *dir) {
+/* fork() for a CRIU of the helper's: in the child, dying with the helper,
+ * its standard streams on /dev/null and the n fds of keep passed on. */
+static pid_t criu_fork(const int *keep, size_t n) {
         pid_t pid = fork();
         if (pid != 0)
                 return pid;
@@ -78,9 +80,18 @@ static pid_t page_server_spawn(const char *criu, int fd, const char *dir) {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
                 _exit(127);
-        int fl = fcntl(fd, F_GETFD);
-        if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-                _exit(127);
+        for (size_t k = 0; k < n; k++) {
+                int fl = fcntl(keep[k], F_GETFD);
+                if (fl < 0 || fcntl(keep[k], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                        _exit(127);
+        }
+        return 0;
+}
+
+static pid_t page_server_spawn(const char *criu, int fd, const char *dir) {
+        pid_t pid = criu_fork(&fd, 1);
+        if (pid != 0)
+                return pid;
         char fdstr[16];
         snprintf(fdstr, sizeof(fdstr), "%d", fd);
         char *argv[] = { (char *) criu, "page-server", "--ps-socket", fdstr, "-D", (char *) dir,
@@ -368,19 +379,10 @@ static int receive_run(void *arg, vs_error *err) {
 /* `criu lazy-pages --page-server --ps-socket fd -D images`, fd and
  * status (its --status-fd) kept for it; it dies with the helper. */
 static pid_t lazy_pages_spawn(const char *criu, int fd, int status, const char *images) {
-        pid_t pid = fork();
+        int keep[2] = { fd, status };
+        pid_t pid = criu_fork(keep, 2);
         if (pid != 0)
                 return pid;
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-                _exit(127);
-        int keep[2] = { fd, status };
-        for (int k = 0; k < 2; k++) {
-                int fl = fcntl(keep[k], F_GETFD);
-                if (fl < 0 || fcntl(keep[k], F_SETFD, fl & ~FD_CLOEXEC) < 0)
-                        _exit(127);
-        }
         char fdstr[16], ststr[16];
         snprintf(fdstr, sizeof(fdstr), "%d", fd);
         snprintf(ststr, sizeof(ststr), "%d", status);
