@@ -37,6 +37,7 @@
 #include <linux/seccomp.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -288,8 +289,39 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
  * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
  * it runs in a namespace rooted at every hierarchy's root, where paths read
  * as the host's and its mounts change nothing. */
+/* Until CRIU ends: 0 and its status; with abort_fd >= 0, a byte 'r' read
+ * there meanwhile kills it first (*ret_aborted), its end not heeded. */
+static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted) {
+        for (;;) {
+                pid_t w = waitpid(pid, ret_status, abort_fd >= 0 ? WNOHANG : 0);
+                if (w == pid)
+                        return 0;
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (w <= 0 && abort_fd < 0)
+                        continue;
+                struct pollfd p = { abort_fd, POLLIN, 0 };
+                if (poll(&p, 1, 20) <= 0)
+                        continue;
+                char c = 0;
+                if (read(abort_fd, &c, 1) == 1 && c == 'r') {
+                        (void) kill(pid, SIGKILL);
+                        *ret_aborted = true;
+                }
+                abort_fd = -1;
+        }
+}
+
+static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
+                              bool *ret_aborted, const char *log, const char *what, vs_error *err);
+
 static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
                     const char *what, vs_error *err) {
+        return criu_run_abortable(cg, argv, keep_below, pass_fd, -1, NULL, log, what, err);
+}
+
+static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
+                              bool *ret_aborted, const char *log, const char *what, vs_error *err) {
         if (cg && cg_unshare_ns_at_root(cg, err) < 0)
                 return vs_err_prefix(err, "%s: give criu a cgroup namespace of its own", what);
         pid_t pid = fork();
@@ -313,9 +345,14 @@ static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass
                 _exit(127);
         }
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return vs_err(err, errno, "%s: wait for criu", what);
+        bool aborted = false;
+        int r = criu_wait(pid, abort_fd, &status, &aborted);
+        if (r < 0)
+                return vs_err(err, -r, "%s: wait for criu", what);
+        if (ret_aborted)
+                *ret_aborted = aborted;
+        if (aborted)
+                return vs_err_msg(err, ECANCELED, "%s: criu killed: the target did not restore it", what);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
         char why[400];
@@ -838,15 +875,18 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
  * the link up again); anything else, the target may have run it, kills
  * them, for their peers and disk saw the target's copy since.  The
  * checkpoint goes either way: its lazy pages were never written. */
-static int postcopy_broken(struct ckpt_op *op, const char *fin, const char *log, vs_error *err) {
+static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs_error *err) {
         struct vsd *v = op->i->vsd;
         vs_error criu_err = *err, e = { 0 };
         (void) cg_freeze(v->cg, op->name, true, NULL);
-        char c = 0, del[700], kept[700];
-        while (read(CKPT_VERDICT_FD_DUMP, &c, 1) < 0 && errno == EINTR)
+        char c = aborted ? 'r' : 0, del[700], kept[700];
+        while (!aborted && read(CKPT_VERDICT_FD_DUMP, &c, 1) < 0 && errno == EINTR)
                 ;
+        /* CRIU's log went with the images the commit put in place */
+        char committed_log[800];
+        path_in(fin, "dump.log", committed_log, sizeof(committed_log));
         path_in(op->dir, "checkpoint-failed.log", kept, sizeof(kept));
-        (void) rename(log, kept);
+        (void) rename(committed_log, kept);
         path_in(op->dir, CKPT_DEL, del, sizeof(del));
         if (rename(fin, del) == 0)
                 (void) vs_rm_rf(del);
@@ -907,6 +947,7 @@ static int dump_run(void *arg_, vs_error *err) {
                 }
         }
         struct argv a = { .n = 0 };
+        bool aborted = false;
         arg(&a, "%s", op->criu);
         arg(&a, "dump");
         arg(&a, "-t");
@@ -962,7 +1003,8 @@ static int dump_run(void *arg_, vs_error *err) {
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
         else if (r >= 0) {
                 a.a[a.n] = NULL;
-                r = criu_run(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps, log, "dump", err);
+                r = criu_run_abortable(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
+                                       op->postcopy ? CKPT_VERDICT_FD_DUMP : -1, &aborted, log, "dump", err);
         }
         if (op->postcopy)
                 (void) close(CKPT_COMMITTED_FD_DUMP);
@@ -983,7 +1025,7 @@ static int dump_run(void *arg_, vs_error *err) {
         if (r >= 0 && !streq(id, op->meta.id))
                 r = vs_err_msg(err, EIO, "dump: criu ended without the checkpoint in place (see %s)", log);
         if (r < 0 && op->postcopy && streq(id, op->meta.id))
-                return postcopy_broken(op, fin, log, err);
+                return postcopy_broken(op, fin, aborted, err);
         if (r < 0) {
                 /* its lock, which a dump failing at the wrong moment leaves */
                 unlock_network(op->init_pid, op->name);

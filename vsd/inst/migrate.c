@@ -148,6 +148,7 @@ struct mig {
         bool resumed;              /* post-copy: its dump failed after the commit and resumed it here */
         int committed_fd;          /* post-copy: from the dump's hook, a byte once committed */
         int verdict;               /* post-copy: to the dump's helper, after a failure ('r': resume it) */
+        int verdict_r;             /* post-copy: its other end, for the dump (the move's helper writes too) */
         struct loop_source *committed_src;
         int session_status;        /* in the helper: the main session's exit status */
         struct loop_source *ready_src;
@@ -303,8 +304,10 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
                 return wr;
         }
         /* from here on the target has it: a daemon killed now leaves the
-         * local copy to be removed, not started */
-        marker_write(m, "moved");
+         * local copy to be removed, not started (post-copy: only once its
+         * pages came; the marker stays "postcopy") */
+        if (!m->lazy)
+                marker_write(m, "moved");
         return 0;
 }
 
@@ -1025,9 +1028,23 @@ static void pump_end(pid_t *pump, bool kill_it) {
  * pages CRIU wrote (not the lazy ones), into the target's import and lazy
  * restore; then the page session's end: 0 once its lazy-pages had every
  * page. */
+/* The target did not restore it: the dump told to let the processes go
+ * here ('r': its helper kills CRIU, which would otherwise take the link's
+ * end for the end of the post-copy and end them), the link held open
+ * until CRIU is gone (30 s at most). */
+static void postcopy_abort(int verdict, int ps) {
+        char r = 'r';
+        if (write(verdict, &r, 1) != 1)
+                return;
+        struct pollfd p = { ps, POLLRDHUP, 0 };
+        for (uint64_t end = now_ms() + 30000; now_ms() < end;)
+                if (poll(&p, 1, 100) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        return;
+}
+
 static int mig_run_postcopy(void *arg, vs_error *err) {
         struct mig *m = arg;
-        const int go = 4, ready = 5, ps = 6;
+        const int go = 4, ready = 5, ps = 6, verdict = 7;
         (void) signal(SIGPIPE, SIG_IGN);
         char why[512] = "", pwhy[256] = "", mode[300] = "l", c = 0;
         vs_progress_phase(op_progress(m->op), VS_PHASE_CONNECTING, true);
@@ -1051,14 +1068,16 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
                         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                         (void) close(go);
                         (void) close(ready);
+                        (void) close(verdict);
                         postcopy_pump(&pl, ps);
                         _exit(0);
                 }
-                /* the pump's alone: its end is the session's */
+                /* the pump's alone: its end is the session's (ps is kept
+                 * here too: see postcopy_abort) */
                 safe_close(&pl.in);
                 safe_close(&pl.out);
-        }
-        (void) close(ps);
+        } else
+                (void) close(ps);
         ssize_t k;
         while ((k = write(ready, mode, strlen(mode))) < 0 && errno == EINTR)
                 ;
@@ -1073,6 +1092,7 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
                 return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
         }
         m->i->state = INST_CHECKPOINTED;
+        m->lazy = lazy;
         /* its processes are held, not ended: what they wrote reaches the
          * image before it goes */
         sync();
@@ -1081,8 +1101,11 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
         atomic_store(&m->counts->target_restored, there);
         if (there > 0)
                 atomic_store(&m->counts->restored_ms, now_ms());
+        if (r < 0 && lazy && there < 0)
+                postcopy_abort(verdict, ps);
         if (r < 0 || !lazy) {
-                /* the dump hears the link's end: its pages are not wanted */
+                /* (otherwise the dump hears the link's end: it may have
+                 * run there, so it runs here no more) */
                 pump_end(&pump, true);
                 page_link_close(&pl);
                 return r;
@@ -1104,6 +1127,7 @@ static void mig_free(struct mig *m) {
         loop_remove(m->committed_src);
         safe_close(&m->committed_fd);
         safe_close(&m->verdict);
+        safe_close(&m->verdict_r);
         safe_close(&m->ready);
         safe_close(&m->go);
         safe_close(&m->ps);
@@ -1497,21 +1521,20 @@ static void committed_poll(struct mig *m) {
 static void postcopy_begin(struct mig *m) {
         struct instance *i = m->i;
         vs_error err = { 0 };
-        int c[2] = { -EBADF, -EBADF }, v[2] = { -EBADF, -EBADF }, r;
+        int c[2] = { -EBADF, -EBADF }, r;
         set_busy(i, NULL, false);
         m->dump = DUMP_RUNNING;
         vs_progress_phase(op_progress(m->op), VS_PHASE_CHECKPOINT, true);
         m->stop_ms = now_ms();
         m->stopw.done = on_stopped;
-        if (pipe2(c, O_CLOEXEC) < 0 || pipe2(v, O_CLOEXEC) < 0)
+        if (pipe2(c, O_CLOEXEC) < 0)
                 r = vs_err(&err, errno, "make a pipe");
         else
-                r = ckpt_take_postcopy(i, m->ps, c[1], v[0], &m->stopw, &err);
+                r = ckpt_take_postcopy(i, m->ps, c[1], m->verdict_r, &m->stopw, &err);
         safe_close(&m->ps);
         safe_close(&c[1]);
-        safe_close(&v[0]);
+        safe_close(&m->verdict_r);
         m->committed_fd = c[0];
-        m->verdict = v[1];
         if (r >= 0 && loop_add_fd(i->vsd->loop, m->committed_fd, EPOLLIN, on_committed, m, &m->committed_src) < 0)
                 log_err("Instance %s: its commit cannot be heard: its move ends with its dump", m->name);
         if (r < 0)
@@ -1667,8 +1690,20 @@ static int helper_begin(struct mig *m, work_fn fn, loop_fd_cb on_ready_fn, vs_er
                 m->page_server = false;
         }
         m->ps = ps[0];
-        int keep[3] = { go[0], ready[1], ps[1] };
-        int r = work_start_fds(i->vsd, m->work_id, fn, m, keep, 3, NULL, mig_done, m, err);
+        /* post-copy: the dump's verdict, which the helper gives first when
+         * the target did not restore it */
+        int v[2] = { -EBADF, -EBADF };
+        if (fn == mig_run_postcopy && pipe2(v, O_CLOEXEC) < 0) {
+                int e = errno;
+                safe_close(&ps[1]);
+                close(go[0]);
+                close(ready[1]);
+                return vs_err(err, e, "make a pipe");
+        }
+        m->verdict_r = v[0];
+        m->verdict = v[1];
+        int keep[4] = { go[0], ready[1], ps[1], v[1] };
+        int r = work_start_fds(i->vsd, m->work_id, fn, m, keep, fn == mig_run_postcopy ? 4 : 3, NULL, mig_done, m, err);
         close(go[0]);
         close(ready[1]);
         safe_close(&ps[1]);
@@ -1851,7 +1886,7 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->page_server = o->live && !o->no_page_server;
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
-        m->go = m->ready = m->ps = m->committed_fd = m->verdict = -EBADF;
+        m->go = m->ready = m->ps = m->committed_fd = m->verdict = m->verdict_r = -EBADF;
         m->postcopy = o->postcopy;
         /* a running instance's disk goes while it runs, then what
          * changed (an image by chunks, a directory layer by entries) */

@@ -393,6 +393,31 @@ static pid_t lazy_pages_spawn(const char *criu, int fd, int status, const char *
         _exit(127);
 }
 
+/* criu lazy-pages' end.  It waits for the restore's tasks as long as it
+ * takes: a restore undone (its images renamed back, or gone with the
+ * instance) never comes, and the source's end of the session means that
+ * nothing more can come (given LAZY_LINGER_MS to end on its own): it is
+ * killed then. */
+#define LAZY_LINGER_MS 10000
+static int lazy_pages_wait(pid_t pid, int sk, const char *images) {
+        uint64_t hup = 0;
+        for (;;) {
+                int status = 0;
+                pid_t w = waitpid(pid, &status, WNOHANG);
+                if (w == pid)
+                        return status;
+                if (w < 0 && errno != EINTR)
+                        return -1;
+                struct pollfd p = { sk, POLLRDHUP, 0 };
+                if (!hup && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        hup = mono_ms();
+                if (access(images, F_OK) < 0 || (hup && mono_ms() - hup > LAZY_LINGER_MS))
+                        (void) kill(pid, SIGKILL);
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
 static void staging_mark(const char *staging, const char *leaf) {
         char path[700];
         snprintf(path, sizeof(path), "%s/%s", staging, leaf);
@@ -458,7 +483,7 @@ static int receive_run_lazy(void *arg, vs_error *err) {
                 ;
         close(st[0]);
         staging_mark(staging, k == 1 ? LAZY_READY : LAZY_FAILED);
-        int status = wait_status(pid);
+        int status = lazy_pages_wait(pid, sk, images);
         if (status != 0) {
                 status_text(status, how, sizeof(how));
                 char log[800], kept[700];
