@@ -971,9 +971,11 @@ static int mig_run_live(void *arg, vs_error *err) {
 
 /* In a child of the helper: the dump's page link ps carried over the page
  * session both ways until the dump closes it (its last page served, or
- * its failure), then the session's end awaited; the session ending first
- * (the link lost, the target's lazy-pages gone) shuts ps, so that the dump
- * hears it. */
+ * its failure), then the session's end awaited.  The session ending first
+ * (the link lost, the target's lazy-pages gone) ends it too, but ps stays
+ * open in the helper: CRIU would take its end for the end of the
+ * post-copy and end the processes, which must wait for what the main
+ * session says (postcopy_abort). */
 static void postcopy_pump(struct page_link *pl, int ps) {
         char buf[65536];
         bool from_dump = true;
@@ -998,14 +1000,13 @@ static void postcopy_pump(struct page_link *pl, int ps) {
                         if (k < 0 && errno == EINTR)
                                 continue;
                         if (k <= 0)
-                                break;
+                                return;
                         if (from_dump && vs_write_all(ps, buf, (size_t) k) < 0) {
                                 from_dump = false;
                                 safe_close(&pl->in);
                         }
                 }
         }
-        (void) shutdown(ps, SHUT_RDWR);
 }
 
 static void pump_end(pid_t *pump, bool kill_it) {
