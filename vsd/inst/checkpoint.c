@@ -1378,6 +1378,15 @@ static int restore_run(void *arg_, vs_error *err) {
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
                 (void) unlink(kept);
                 (void) link(log, kept);
+                /* lazy: CRIU can fail after the tasks were let go (its
+                 * word to lazy-pages comes last); they ran here, which a
+                 * post-copy's source must know (mig_run_postcopy) */
+                _cleanup_free_ char *text = NULL;
+                if (op->lazy && vs_read_file(kept, 16 << 20, &text, NULL) >= 0 &&
+                    strstr(text, "Restore finished successfully")) {
+                        vs_error cerr = *err;
+                        return vs_err_msg(err, cerr.code, CKPT_RAN_HERE ": %s", cerr.msg);
+                }
                 return r;
         }
         /* init is back and runs: say so where the next daemon looks, then
@@ -1629,6 +1638,18 @@ static void restore_done(void *userdata, int result, const vs_error *werr) {
                 log_err("%s", err.msg);
         } else if (!op->lazy)
                 (void) vs_rm_rf(from); /* the helper did; a second look costs nothing */
+        else if (pages_lazy_failed(op->run_dir, op->name)) {
+                /* its memory will never all come: it runs no further (the
+                 * restore itself went through: it ran here, and the move
+                 * hears of the loss from its page session) */
+                vs_error kerr = { 0 };
+                log_err("Instance %s: killed after its restore: its lazy pages stopped coming (the link to the "
+                        "source was lost)", op->name);
+                finish(op, r, &err);
+                if (inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, &kerr) < 0)
+                        log_err("Instance %s: not killed: %s", i->cfg.name, kerr.msg);
+                return;
+        }
         finish(op, r, &err);
 }
 

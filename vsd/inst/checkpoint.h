@@ -71,6 +71,10 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
  * fetched meanwhile.  A privileged instance only. */
 int ckpt_restore_lazy(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err);
 
+/* In the message of a lazy restore that failed after CRIU let the tasks
+ * run: the source of a post-copy move must not resume its copy. */
+#define CKPT_RAN_HERE "its processes ran here before it failed"
+
 /* Remove the checkpoint of an instance that is not busy: a checkpointed
  * one becomes stopped. */
 int ckpt_discard(struct instance *i, vs_error *err);

@@ -393,6 +393,16 @@ static pid_t lazy_pages_spawn(const char *criu, int fd, int status, const char *
         _exit(127);
 }
 
+static void lazy_failed_log(const char *run_dir, const char *name, char *buf, size_t len) {
+        snprintf(buf, len, "%s/%s.lazy-pages-failed.log", run_dir, name);
+}
+
+bool pages_lazy_failed(const char *run_dir, const char *name) {
+        char path[700];
+        lazy_failed_log(run_dir, name, path, sizeof(path));
+        return access(path, F_OK) == 0;
+}
+
 /* criu lazy-pages' end.  It waits for the restore's tasks as long as it
  * takes: a restore undone (its images renamed back, or gone with the
  * instance) never comes, and the source's end of the session means that
@@ -434,6 +444,8 @@ static int receive_run_lazy(void *arg, vs_error *err) {
         char staging[600], path[700], images[700], prefix[600], how[64];
         staging_path(rc->root, rc->name, staging, sizeof(staging));
         snprintf(prefix, sizeof(prefix), "%s/instances/%s/", rc->root, rc->name);
+        lazy_failed_log(rc->run_dir, rc->name, path, sizeof(path));
+        (void) unlink(path); /* an earlier move's */
         (void) vs_rm_rf(staging);
         if (mkdir(staging, 0700) < 0)
                 return vs_err(err, errno, "create %s", staging);
@@ -488,9 +500,12 @@ static int receive_run_lazy(void *arg, vs_error *err) {
                 status_text(status, how, sizeof(how));
                 char log[800], kept[700];
                 snprintf(log, sizeof(log), "%s/lazy-pages.log", images);
-                snprintf(kept, sizeof(kept), "%s/%s.lazy-pages-failed.log", rc->run_dir, rc->name);
+                lazy_failed_log(rc->run_dir, rc->name, kept, sizeof(kept));
                 (void) unlink(kept);
-                (void) link(log, kept);
+                /* (there even without CRIU's log: a restore ending now
+                 * looks for it, pages_lazy_failed) */
+                if (link(log, kept) < 0)
+                        (void) vs_write_atomic(kept, "", 0, 0600);
                 /* the instance restored from them is killed (receive_done):
                  * its images are of no use */
                 (void) vs_rm_rf(images);

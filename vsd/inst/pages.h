@@ -98,6 +98,11 @@ bool pages_postcopy_possible(struct vsd *v);
  * images, the restore's directory) and awaited until it listens. */
 int pages_lazy_await(const char *root, const char *name, const char *images, vs_error *err);
 
+/* In the loop, once a lazy restore of name ended: its lazy-pages failed
+ * meanwhile (the receiving operation, which kills a running instance,
+ * ended before the restore): the restored instance must not run on. */
+bool pages_lazy_failed(const char *run_dir, const char *name);
+
 
 
 /* In an import's helper: the pages received for name taken into ckpt_dir
