@@ -251,6 +251,13 @@ for d in obj datadir; do
         [ ! -d "$B/$d" ] || cp -a "$B/$d" "$J/build/" || die "cannot copy $B/$d"
 done
 cp -a "$B"/*.a "$J/build/" 2>/dev/null || true
+# the dashboard's bundle and the stamp of its packages (not the packages)
+if [ -f "$B/dashboard/assets.c" ]; then
+        mkdir -p "$J/build/dashboard/node_modules"
+        cp -a "$B/dashboard/assets.c" "$B/dashboard/out" "$B"/dashboard/package*.json "$J/build/dashboard/" &&
+                cp -a "$B/dashboard/node_modules/.installed" "$J/build/dashboard/node_modules/" ||
+                die "cannot copy the dashboard's bundle"
+fi
 if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         (cd "$SRC" && git ls-files -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) |
                 tar -xf - -C "$J/src" || die "cannot copy the checkout"
