@@ -1204,3 +1204,22 @@ test_migrate_postcopy_target_restore_fails() {
         h_clean_pages 2 pc4
         h_clean 2 pc4
 }
+
+# [migrate] raise_pipe_max_size = yes: vsd raises fs.pipe-max-size itself
+# for the move (and says so), which then goes by post-copy.
+# serial test_migrate_postcopy_raises_pipe_size_when_allowed
+# timeout test_migrate_postcopy_raises_pipe_size_when_allowed 90
+test_migrate_postcopy_raises_pipe_size_when_allowed() {
+        needs_criu
+        local out
+        host_pipe_max_set 1048576
+        HOST_CONF_1=$postcopy_on$'\nraise_pipe_max_size = yes' HOST_CONF_2=$postcopy_on hosts_up 2
+        host_vsctl 1 create rs1 --privileged --start
+        live_settled 1 rs1
+        out=$(host_vsctl 1 --json migrate rs1 h2 --live --postcopy)
+        assert_eq "$(cat /proc/sys/fs/pipe-max-size)" 4194304 "fs.pipe-max-size after the move"
+        grep -q "Raised fs.pipe-max-size from 1048576 to 4194304" "$T/run-h1/vsd.log" || fail "vsd did not say it raised it"
+        assert_eq "$(echo "$out" | jq -r .details.pages)" post-copy "details.pages"
+        assert_eq "$(h_state 2 rs1)" running "rs1 on the target"
+        h_clean 1 rs1
+}
