@@ -1073,10 +1073,19 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
                         postcopy_pump(&pl, ps);
                         _exit(0);
                 }
+                int e = errno;
                 /* the pump's alone: its end is the session's (ps is kept
                  * here too: see postcopy_abort) */
                 safe_close(&pl.in);
                 safe_close(&pl.out);
+                if (pump < 0) {
+                        /* nothing frozen yet: the loop hears the helper's
+                         * end without its ready word */
+                        page_link_close(&pl);
+                        close(in[1]);
+                        (void) remote_wait(pid, out, why, sizeof(why), &status);
+                        return vs_err(err, e, "start the page link's pump");
+                }
         } else
                 (void) close(ps);
         ssize_t k;
