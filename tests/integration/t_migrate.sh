@@ -994,7 +994,7 @@ postcopy_instance() { # NAME
 # checked word by word), a client's TCP connection kept, the details say
 # post-copy, nothing left on the source or staged on the target.
 # serial test_migrate_postcopy_moves_64mib
-# timeout test_migrate_postcopy_moves_64mib 60
+# timeout test_migrate_postcopy_moves_64mib 120
 test_migrate_postcopy_moves_64mib() {
         needs_criu
         local ip out op pid0 cpid at0
