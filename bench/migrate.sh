@@ -7,9 +7,14 @@
 # rig, tests/hosts.sh, with the instance bridges on a shared LAN),
 # MIG_RUNS (5) moves of each by each way of sending its memory, in turn in
 # the same run: with the archive after the dump (--no-page-server, the old
-# path) and by the target's page server during the dump.  Per move: the
+# path), by the target's page server during the dump, and by post-copy
+# (--postcopy: restored there at once, the memory fetched after; both hosts
+# with [migrate] postcopy = yes and fs.pipe-max-size raised to 4 MiB for
+# the run, put back at its end).  MIG_MODES picks some ("archive
+# page-server post-copy").  Per move: the
 # frozen window and the total the daemon reports (details.frozen_ms,
-# total_ms), its parts (dump_ms, copy_restore_ms), the bytes that went by
+# total_ms), its parts (dump_ms, copy_restore_ms; post-copy: postcopy_ms,
+# from the restore there to the last page), the bytes that went by
 # page server (page_bytes), and the longest silence a client on the LAN saw on one
 # TCP connection to an echo server inside, kept busy across the move (the
 # frozen window as a user sees it; a connection that breaks is counted).  Medians.  Its own directory, cgroup
@@ -73,7 +78,8 @@ if [ "${MIG_COLD:-1}" = 1 ]; then
 fi
 [ "${MIG_LIVE:-1}" = 1 ] || exit 0
 
-HOSTS_SHARED_LAN=1 hosts_up 2 >/dev/null
+host_pipe_max_set 4194304
+HOSTS_SHARED_LAN=1 HOST_CONF_1='postcopy = yes' HOST_CONF_2='postcopy = yes' hosts_up 2 >/dev/null
 host_client_up
 for k in 1 2; do
         printf '%s\n' "h$k $(host_socket "$k")" >>"$T/sockets"
@@ -83,9 +89,10 @@ host_vsctl 1 create dirty --memory 256M --privileged --start >/dev/null
 host_vsctl 1 exec dirty -- sh -c '/probe dirty 64 </dev/null >/dev/null 2>&1 &'
 sleep 1
 
-python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" <<'PY'
+python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" "${MIG_MODES:-archive page-server post-copy}" <<'PY'
 import json, os, subprocess, sys, time
 out, runs, b, t, cns, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+MODES = tuple(sys.argv[7].split())
 sock = dict(l.split() for l in open(f"{t}/sockets"))
 def vsctl(host, *args, **kw):
     return subprocess.run([f"{b}/vsctl", "--socket", sock[host]] + list(args), check=True,
@@ -102,9 +109,9 @@ def lines(path):
         return open(path).read().split("\n")
     except FileNotFoundError:
         return []
-MODES = ("archive", "page-server")
+FLAGS = {"archive": ["--no-page-server"], "page-server": [], "post-copy": ["--postcopy"]}
 res = {f"{k} {m}": {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": [],
-                    "page_bytes": []}
+                    "page_bytes": [], "postcopy_ms": []}
        for k in ("idle", "dirty") for m in MODES}
 where = {"idle": "h1", "dirty": "h1"}
 for run in range(runs):
@@ -120,8 +127,7 @@ for run in range(runs):
                                f"{src}/tests/integration/echoclient.py", ip, "7000", stop, "60"],
                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
         wait(lambda: "at 40" in lines(log), what=f"the client's first lines ({log})")
-        op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h, "--live",
-                              *(["--no-page-server"] if mode == "archive" else [])))
+        op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h, "--live", *FLAGS[mode]))
         d = op.get("details", {})
         if d.get("pages") != mode:
             raise SystemExit(f"the pages went by {d.get('pages')}, not {mode}: {d}")
@@ -141,6 +147,8 @@ for run in range(runs):
         for key in ("frozen_ms", "total_ms", "dump_ms", "copy_restore_ms"):
             row[key].append(d.get(key))
         row["page_bytes"].append(d.get("page_bytes", 0))
+        if mode == "post-copy":
+            row["postcopy_ms"].append(d.get("postcopy_ms"))
         where[k] = dst_h
         time.sleep(0.5)
 json.dump(res, open(out, "w"))
@@ -155,11 +163,12 @@ rows = {k: {key: statistics.median(v) if v else float("nan") for key, v in r[k].
 json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out}/migrate.json", "w"), indent=1)
 with open(f"{out}/migrate.md", "w") as f:
     f.write("| instance, memory sent | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there "
-            "| by page server | connections broken |\n"
-            "|---|---|---|---|---|---|---|---|\n")
+            "| by page server | memory after the restore (post-copy) | connections broken |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     for k, v in rows.items():
+        pc = f"{v['postcopy_ms']:.0f} ms" if v["postcopy_ms"] == v["postcopy_ms"] else "-"
         f.write(f"| {k} | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
                 f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB "
-                f"| {v['broken']} of {v['runs']} |\n")
+                f"| {pc} | {v['broken']} of {v['runs']} |\n")
 print(open(f"{out}/migrate.md").read())
 PY

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl receive-pages NAME
+ *   vsctl receive-pages NAME [--lazy]
  *
  * Run by a host moving NAME here live, over ssh (vsd/inst/pages.h): one end
  * of a socket pair goes to vsd (the fd protocol, base/proto.h), whose
  * helper runs CRIU's page server on it; once vsd took it, PAGES_READY is
  * printed and standard input and output are carried to and from the other
  * end until both are done.  The daemon keeps the pages for the import of
- * NAME's archive while the stream lasts.
+ * NAME's archive while the stream lasts.  --lazy (a post-copy move):
+ * vsd runs `criu lazy-pages` on it for the restore of NAME instead, and
+ * the exit status is that operation's: 0 once every page came.
  */
 #include <errno.h>
 #include <poll.h>
@@ -60,31 +62,36 @@ static int carry(int sk) {
 }
 
 int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
+        enum { OPT_LAZY = 0x200 };
         static const struct option opts[] = {
+                { "lazy", no_argument, NULL, OPT_LAZY },
                 VSCTL_LONGOPT_HELP,
                 {},
         };
+        bool lazy = false;
         int c, ex;
-        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
                         return ex;
+                if (c == OPT_LAZY)
+                        lazy = true;
+        }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
                 return ex;
         const char *name = argv[optind];
         vs_error err = {};
         _cleanup_free_ char *esc = http_escape_segment(name);
         _cleanup_free_ char *path = NULL;
-        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s", esc) < 0)
+        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s%s", esc, lazy ? "&lazy=1" : "") < 0)
                 return vsctl_usage_error(argv[0], "out of memory");
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
                 vs_err(&err, errno, "make a socket pair");
                 return vsctl_fail(&err);
         }
-        json_t *op = NULL;
+        json_auto_t *op = NULL;
         int r = http_pass_fd(ctx->socket, path, sp[1], &op, &err);
         close(sp[1]);
-        json_decref(op);
         if (r < 0) {
                 close(sp[0]);
                 return vsctl_fail(&err);
@@ -100,6 +107,13 @@ int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
         if (r < 0) {
                 vs_err(&err, -r, "carry the pages");
                 return vsctl_fail(&err);
+        }
+        /* lazy: how criu lazy-pages ended is the operation's end */
+        const char *id = json_string_value(json_object_get(op, "id"));
+        if (lazy && id) {
+                json_auto_t *final = NULL;
+                if (vsctl_op_follow(ctx, id, "lazy pages", &final, &err) < 0 || vsctl_op_result(final, &err) < 0)
+                        return vsctl_fail(&err);
         }
         return VSCTL_EXIT_OK;
 }

@@ -41,6 +41,7 @@
 #include <linux/seccomp.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,6 +88,10 @@
 #define CKPT_CG_FD_DUMP 4
 /* the dump's link to a target's page server (ckpt_take's page_fd) */
 #define CKPT_PAGE_FD_DUMP 5
+/* post-copy (ckpt_take_postcopy): a byte once committed, the loop's
+ * verdict on a dump that failed after it */
+#define CKPT_COMMITTED_FD_DUMP 6
+#define CKPT_VERDICT_FD_DUMP 7
 #define CKPT_CG_FD_RESTORE 6
 #define CKPT_CG_DEPTH 16
 #define CKPT_ID_LEN 16
@@ -128,6 +133,7 @@ struct ckpt_op {
         bool sys_resource;             /* we hold CAP_SYS_RESOURCE (kern_features) */
         bool cg_tree;                  /* the helper has cg_open_procs_dir() as CKPT_CG_FD_* */
         bool page_server;              /* the pages go to a page server too (CKPT_PAGE_FD_DUMP) */
+        bool postcopy;                 /* the pages served lazily on CKPT_PAGE_FD_DUMP after the commit */
         pid_t *pids;                   /* the instance's processes, listed by the daemon */
         size_t n_pids;
         dev_t console_dev, console_rdev; /* the console's pty slave now */
@@ -135,6 +141,7 @@ struct ckpt_op {
         struct inst_restore_plan plan;
         bool userns;
         uint32_t id_base;
+        bool lazy;                     /* criu restore --lazy-pages (a post-copy move's target) */
         struct inst_waiter stopw;      /* take: the end of the dumped instance */
         struct inst_waiter *client;    /* who asked, told at the very end */
         struct op *op;
@@ -285,8 +292,39 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
  * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
  * it runs in a namespace rooted at every hierarchy's root, where paths read
  * as the host's and its mounts change nothing. */
+/* Until CRIU ends: 0 and its status; with abort_fd >= 0, a byte 'r' read
+ * there meanwhile kills it first (*ret_aborted), its end not heeded. */
+static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted) {
+        for (;;) {
+                pid_t w = waitpid(pid, ret_status, abort_fd >= 0 ? WNOHANG : 0);
+                if (w == pid)
+                        return 0;
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (w <= 0 && abort_fd < 0)
+                        continue;
+                struct pollfd p = { abort_fd, POLLIN, 0 };
+                if (poll(&p, 1, 20) <= 0)
+                        continue;
+                char c = 0;
+                if (read(abort_fd, &c, 1) == 1 && c == 'r') {
+                        (void) kill(pid, SIGKILL);
+                        *ret_aborted = true;
+                }
+                abort_fd = -1;
+        }
+}
+
+static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
+                              bool *ret_aborted, const char *log, const char *what, vs_error *err);
+
 static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
                     const char *what, vs_error *err) {
+        return criu_run_abortable(cg, argv, keep_below, pass_fd, -1, NULL, log, what, err);
+}
+
+static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
+                              bool *ret_aborted, const char *log, const char *what, vs_error *err) {
         if (cg && cg_unshare_ns_at_root(cg, err) < 0)
                 return vs_err_prefix(err, "%s: give criu a cgroup namespace of its own", what);
         pid_t pid = fork();
@@ -310,9 +348,14 @@ static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass
                 _exit(127);
         }
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return vs_err(err, errno, "%s: wait for criu", what);
+        bool aborted = false;
+        int r = criu_wait(pid, abort_fd, &status, &aborted);
+        if (r < 0)
+                return vs_err(err, -r, "%s: wait for criu", what);
+        if (ret_aborted)
+                *ret_aborted = aborted;
+        if (aborted)
+                return vs_err_msg(err, ECANCELED, "%s: criu killed: the target did not restore it", what);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
         char why[400];
@@ -746,17 +789,17 @@ int ckpt_subtree_main(const char *restoring, const char *cg_root) {
 }
 
 /* CRIU's action script for one dump or restore (op->dir's CKPT_HOOK): at
- * action, this daemon's binary with args (quoted by the caller); removed
- * after CRIU ends, so nothing to sync. */
-static int hook_write(struct ckpt_op *op, const char *action, const char *what, const char *args, vs_error *err) {
+ * action, body (quoted by the caller); removed after CRIU ends, so nothing
+ * to sync. */
+static int hook_write(struct ckpt_op *op, const char *action, const char *what, const char *body, vs_error *err) {
         char path[700], text[2400];
         path_in(op->dir, CKPT_HOOK, path, sizeof(path));
         int n = snprintf(text, sizeof(text),
                          "#!/bin/sh\n"
                          "# CRIU's %s action (vsd): %s\n"
                          "[ \"$CRTOOLS_SCRIPT_ACTION\" = %s ] || exit 0\n"
-                         "exec /proc/%d/exe %s\n",
-                         action, what, action, (int) getpid(), args);
+                         "%s",
+                         action, what, action, body);
         if (n < 0 || (size_t) n >= sizeof(text))
                 return vs_err_msg(err, ENAMETOOLONG, "CRIU's %s action script is too long", action);
         int r = vs_write_replace(path, text, (size_t) n, 0700);
@@ -772,11 +815,12 @@ static int hook_write(struct ckpt_op *op, const char *action, const char *what, 
  * memory.events) are made again before CRIU sets any cgroup's files, and
  * those files exist only where the parent enables the controller. */
 static int write_restore_hook(struct ckpt_op *op, const char *restoring, const char *cg_root, vs_error *err) {
-        char args[1400];
+        char body[1400];
         if (strchr(restoring, '\'') || strchr(cg_root, '\''))
                 return vs_err_msg(err, EINVAL, "the restore's paths %s, %s hold a quote", restoring, cg_root);
-        snprintf(args, sizeof(args), "--checkpoint-subtree '%s' '%s'", restoring, cg_root);
-        return hook_write(op, "post-setup-namespaces", "the controllers of the instance's cgroups", args, err);
+        snprintf(body, sizeof(body), "exec /proc/%d/exe --checkpoint-subtree '%s' '%s'\n", (int) getpid(), restoring,
+                 cg_root);
+        return hook_write(op, "post-setup-namespaces", "the controllers of the instance's cgroups", body, err);
 }
 
 /* CRIU's network lock left in the instance's namespace by a dump that
@@ -796,15 +840,59 @@ static void unlock_network(pid_t init_pid, const char *name) {
 }
 
 static int write_hook(struct ckpt_op *op, vs_error *err) {
-        char args[1400], link[16] = "";
+        char body[1400], link[16] = "";
         if (strchr(op->dir, '\''))
                 return vs_err_msg(err, EINVAL, "the instance's directory %s has a quote in its path", op->dir);
         /* a dump that ends the instance cuts its link once committed
          * (ckpt_commit_main) */
         if (!op->meta.leave_running && op->meta.link)
                 netw_host_ifname(op->i->vsd, op->name, link);
-        snprintf(args, sizeof(args), "--checkpoint-commit '%s' %s", op->dir, link);
-        return hook_write(op, "post-dump", "the checkpoint's images put in place", args, err);
+        /* post-copy: the move hears of the commit at once (the dump goes
+         * on serving the pages), through this helper's pipe (CRIU passes
+         * its scripts none of the fds it was given) */
+        char word[64] = "";
+        if (op->postcopy)
+                snprintf(word, sizeof(word), "printf c >/proc/%d/fd/%d 2>/dev/null\nexit 0\n", (int) getpid(),
+                         CKPT_COMMITTED_FD_DUMP);
+        snprintf(body, sizeof(body), "%s/proc/%d/exe --checkpoint-commit '%s' %s%s\n%s", op->postcopy ? "" : "exec ",
+                 (int) getpid(), op->dir, link, op->postcopy ? " || exit 1" : "", word);
+        return hook_write(op, "post-dump", "the checkpoint's images put in place", body, err);
+}
+
+/* Post-copy: the dump failed after its commit (its pages not all served).
+ * CRIU resumed the processes; frozen at once, they wait for the loop's
+ * verdict (the move knows whether the target ran the instance): 'r', the
+ * target never ran it, resumes them here as they were (the lock lifted,
+ * the link up again); anything else, the target may have run it, kills
+ * them, for their peers and disk saw the target's copy since.  The
+ * checkpoint goes either way: its lazy pages were never written. */
+static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs_error *err) {
+        struct vsd *v = op->i->vsd;
+        vs_error criu_err = *err, e = { 0 };
+        (void) cg_freeze(v->cg, op->name, true, NULL);
+        char c = aborted ? 'r' : 0, del[700], kept[700];
+        while (!aborted && read(CKPT_VERDICT_FD_DUMP, &c, 1) < 0 && errno == EINTR)
+                ;
+        /* CRIU's log went with the images the commit put in place */
+        char committed_log[800];
+        path_in(fin, "dump.log", committed_log, sizeof(committed_log));
+        path_in(op->dir, "checkpoint-failed.log", kept, sizeof(kept));
+        (void) rename(committed_log, kept);
+        path_in(op->dir, CKPT_DEL, del, sizeof(del));
+        if (rename(fin, del) == 0)
+                (void) vs_rm_rf(del);
+        (void) vs_fsync_dir(op->dir);
+        if (c == 'r') {
+                unlock_network(op->init_pid, op->name);
+                if (op->meta.link && netw_host_link_set_up(v, op->name, true, &e) < 0)
+                        fprintf(stderr, "vsd: %s, ignoring\n", e.msg);
+                (void) cg_freeze(v->cg, op->name, false, NULL);
+                return vs_err_msg(err, criu_err.code, "%s (resumed here)", criu_err.msg);
+        }
+        (void) kill(op->init_pid, SIGKILL);
+        (void) cg_kill(v->cg, op->name, SIGKILL, NULL);
+        (void) cg_freeze(v->cg, op->name, false, NULL);
+        return vs_err_msg(err, ENOLINK, "the post-copy broke off: %s", criu_err.msg);
 }
 
 static int dump_run(void *arg_, vs_error *err) {
@@ -851,6 +939,7 @@ static int dump_run(void *arg_, vs_error *err) {
                 }
         }
         struct argv a = { .n = 0 };
+        bool aborted = false;
         arg(&a, "%s", op->criu);
         arg(&a, "dump");
         arg(&a, "-t");
@@ -894,12 +983,23 @@ static int dump_run(void *arg_, vs_error *err) {
                 arg(&a, "--ps-socket");
                 arg(&a, "%d", ps);
         }
+        if (op->postcopy) {
+                /* the anonymous memory stays in CRIU's pipes, served on
+                 * the link once the images are committed; the hook
+                 * (CKPT_COMMITTED_FD_DUMP) says when */
+                arg(&a, "--lazy-pages");
+                arg(&a, "--ps-socket");
+                arg(&a, "%d", CKPT_PAGE_FD_DUMP);
+        }
         if (argv_full(&a))
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
-        else {
+        else if (r >= 0) {
                 a.a[a.n] = NULL;
-                r = criu_run(op->i->vsd->cg, a.a, 3, ps, log, "dump", err);
+                r = criu_run_abortable(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
+                                       op->postcopy ? CKPT_VERDICT_FD_DUMP : -1, &aborted, log, "dump", err);
         }
+        if (op->postcopy)
+                (void) close(CKPT_COMMITTED_FD_DUMP);
         if (op->page_server) {
                 /* the tee's word on a failed dump says more than CRIU's */
                 vs_error terr = { 0 };
@@ -916,6 +1016,8 @@ static int dump_run(void *arg_, vs_error *err) {
         meta_id(fin, id);
         if (r >= 0 && !streq(id, op->meta.id))
                 r = vs_err_msg(err, EIO, "dump: criu ended without the checkpoint in place (see %s)", log);
+        if (r < 0 && op->postcopy && streq(id, op->meta.id))
+                return postcopy_broken(op, fin, aborted, err);
         if (r < 0) {
                 /* its lock, which a dump failing at the wrong moment leaves */
                 unlock_network(op->init_pid, op->name);
@@ -1283,6 +1385,14 @@ static int restore_run(void *arg_, vs_error *err) {
                 if (procs < 0 || write(procs, "0", 1) != 1)
                         return vs_err(err, errno, "move the restore into the cgroup %s of '%s'", CG_EXEC_LEAF, op->name);
         }
+        if (op->lazy) {
+                /* the lazy-pages daemon listens in dir before CRIU restores
+                 * (the page session's helper runs it, pages.h) */
+                r = pages_lazy_await(op->i->vsd->set.root, op->name, dir, err);
+                if (r < 0)
+                        return vs_err_prefix(err, "restore");
+                arg(&a, "--lazy-pages");
+        }
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
@@ -1294,6 +1404,15 @@ static int restore_run(void *arg_, vs_error *err) {
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
                 (void) unlink(kept);
                 (void) link(log, kept);
+                /* lazy: CRIU can fail after the tasks were let go (its
+                 * word to lazy-pages comes last); they ran here, which a
+                 * post-copy's source must know (mig_run_postcopy) */
+                _cleanup_free_ char *text = NULL;
+                if (op->lazy && vs_read_file(kept, 16 << 20, &text, NULL) >= 0 &&
+                    strstr(text, "Restore finished successfully")) {
+                        vs_error cerr = *err;
+                        return vs_err_msg(err, cerr.code, CKPT_RAN_HERE ": %s", cerr.msg);
+                }
                 return r;
         }
         /* init is back and runs: say so where the next daemon looks, then
@@ -1332,7 +1451,10 @@ static int restore_run(void *arg_, vs_error *err) {
         if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV &&
             aerr.code != ENETDOWN)
                 log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
-        (void) vs_rm_rf(dir);
+        /* (lazy: criu lazy-pages reads them until its end, and then
+         * removes them) */
+        if (!op->lazy)
+                (void) vs_rm_rf(dir);
         char failed[700];
         path_in(op->dir, "restore-failed.log", failed, sizeof(failed));
         (void) unlink(failed);
@@ -1493,7 +1615,9 @@ static void take_done(void *userdata, int result, const vs_error *werr) {
         (void) unlink(marker);
         if (result < 0) {
                 err = *werr;
-                if (i->stop_how == STOP_HOW_CHECKPOINT)
+                /* (a post-copy that broke off killed it: its end is the
+                 * dump's) */
+                if (i->stop_how == STOP_HOW_CHECKPOINT && err.code != ENOLINK)
                         i->stop_how = STOP_HOW_NONE;
                 vs_err_prefix(&err, "Failed to checkpoint '%s'", op->name);
                 log_err("%s", err.msg);
@@ -1539,8 +1663,20 @@ static void restore_done(void *userdata, int result, const vs_error *werr) {
                 if (!strstr(err.msg, "Failed to restore"))
                         vs_err_prefix(&err, "Failed to restore '%s'", op->name);
                 log_err("%s", err.msg);
-        } else
+        } else if (!op->lazy)
                 (void) vs_rm_rf(from); /* the helper did; a second look costs nothing */
+        else if (pages_lazy_failed(op->run_dir, op->name)) {
+                /* its memory will never all come: it runs no further (the
+                 * restore itself went through: it ran here, and the move
+                 * hears of the loss from its page session) */
+                vs_error kerr = { 0 };
+                log_err("Instance %s: killed after its restore: its lazy pages stopped coming (the link to the "
+                        "source was lost)", op->name);
+                finish(op, r, &err);
+                if (inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, &kerr) < 0)
+                        log_err("Instance %s: not killed: %s", i->cfg.name, kerr.msg);
+                return;
+        }
         finish(op, r, &err);
 }
 
@@ -1573,8 +1709,10 @@ static struct ckpt_op *op_new(struct instance *i, enum ckpt_kind kind, vs_error 
         return op;
 }
 
-int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
-              vs_error *err) {
+/* fds: the page link (or -1), and for post-copy the commit's and the
+ * verdict's pipes (or -1). */
+static int take(struct instance *i, bool leave_running, int page_fd, int committed_fd, int verdict_fd,
+                struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1635,10 +1773,12 @@ int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_w
                         i->stop_how = STOP_HOW_CHECKPOINT; /* init's end is the dump's */
                 _cleanup_close_ int cg = cg_open_procs_dir(v->cg, i->cfg.name);
                 op->cg_tree = cg >= 0;
-                op->page_server = page_fd >= 0;
-                /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP */
-                int keep[2] = { cg, page_fd };
-                r = work_start_fds(v, op->work_id, dump_run, op, keep, page_fd >= 0 ? 2 : 1, NULL, take_done, op, err);
+                op->postcopy = committed_fd >= 0;
+                op->page_server = page_fd >= 0 && !op->postcopy;
+                /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP, CKPT_COMMITTED_FD_DUMP, CKPT_VERDICT_FD_DUMP */
+                int keep[4] = { cg, page_fd, committed_fd, verdict_fd };
+                r = work_start_fds(v, op->work_id, dump_run, op, keep, op->postcopy ? 4 : page_fd >= 0 ? 2 : 1, NULL,
+                                   take_done, op, err);
                 if (r < 0) {
                         i->stop_how = STOP_HOW_NONE;
                         (void) unlink(marker);
@@ -1657,7 +1797,18 @@ int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_w
         return 0;
 }
 
-int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
+              vs_error *err) {
+        return take(i, leave_running, page_fd, -1, -1, w, ret_op, err);
+}
+
+int ckpt_take_postcopy(struct instance *i, int page_fd, int committed_fd, int verdict_fd, struct inst_waiter *w,
+                       vs_error *err) {
+        return take(i, false, page_fd, committed_fd, verdict_fd, w, NULL, err);
+}
+
+static int restore(struct instance *i, bool unlocked_mounts, bool lazy, struct inst_waiter *w, struct op **ret_op,
+                   vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1694,12 +1845,17 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
                                "a restored unprivileged instance's mounts are not locked (its root could unmount "
                                "the masked paths until its next start); accept that with --unlocked-mounts "
                                "(\"unlocked_mounts\": true), or discard the checkpoint");
+        /* userfaultfd in an unprivileged instance's own context needs
+         * CAP_SYS_PTRACE in the host's user namespace (pages.h) */
+        if (r >= 0 && lazy && !op->meta.privileged)
+                r = vs_err_msg(err, EPERM, "a lazy restore (post-copy) takes a privileged instance");
         if (r < 0) {
                 op_free(op);
                 return vs_err_prefix(err, "Failed to restore '%s'", i->cfg.name);
         }
         op->userns = !op->meta.privileged;
         op->id_base = (uint32_t) op->meta.id_base;
+        op->lazy = lazy;
         snprintf(op->work_id, sizeof(op->work_id), "restore-%s", i->cfg.name);
         r = op_begin(v, "checkpoint-restore", i->cfg.name, NULL, &op->op, err);
         if (r < 0) {
@@ -1738,6 +1894,14 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
         if (ret_op)
                 *ret_op = op->op;
         return 0;
+}
+
+int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        return restore(i, unlocked_mounts, false, w, ret_op, err);
+}
+
+int ckpt_restore_lazy(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        return restore(i, false, true, w, ret_op, err);
 }
 
 int ckpt_discard(struct instance *i, vs_error *err) {
