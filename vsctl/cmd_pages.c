@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl receive-pages NAME
+ *   vsctl receive-pages NAME [--precopy]
+ *
+ * --precopy: the source sends memory pre-copy's passes before its dump
+ * (the pass headers of vsd/inst/pages.h), each to a page server of its own.
  *
  * Run by a host moving NAME here live, over ssh (vsd/inst/pages.h): one end
  * of a socket pair goes to vsd (the fd protocol, base/proto.h), whose
@@ -62,19 +65,24 @@ static int carry(int sk) {
 int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
         static const struct option opts[] = {
                 VSCTL_LONGOPT_HELP,
+                { "precopy", no_argument, NULL, 'p' },
                 {},
         };
         int c, ex;
-        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1)
+        bool precopy = false;
+        while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
                         return ex;
+                if (c == 'p')
+                        precopy = true;
+        }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
                 return ex;
         const char *name = argv[optind];
         vs_error err = {};
         _cleanup_free_ char *esc = http_escape_segment(name);
         _cleanup_free_ char *path = NULL;
-        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s", esc) < 0)
+        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s%s", esc, precopy ? "&precopy=1" : "") < 0)
                 return vsctl_usage_error(argv[0], "out of memory");
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {

@@ -79,6 +79,10 @@
 #define SSH_WORDS 32
 /* what the target's shell says once its session is up (a live move) */
 #define MIG_READY "vsd-migrate-ready"
+/* memory pre-copy: at most this many pre-dump passes, and a pass that
+ * sent less than this much is the last (checkpoint.h) */
+#define MEM_PRECOPY_PASSES 3
+#define MEM_PRECOPY_ENOUGH (2ULL << 20)
 /* a cold move's pre-copy compares the image by pieces of this size */
 #define PRECOPY_CHUNK (64ULL << 10)
 
@@ -88,6 +92,7 @@ enum {
         TARGET_PRECOPY_IMAGE = 1 << 1,
         TARGET_PRECOPY_TREE = 1 << 2,
         TARGET_RECEIVE_PAGES = 1 << 3,
+        TARGET_PRECOPY_MEMORY = 1 << 4,
 };
 
 static const struct {
@@ -97,6 +102,7 @@ static const struct {
         { VS_FEATURE_PRECOPY_IMAGE, TARGET_PRECOPY_IMAGE },
         { VS_FEATURE_PRECOPY_TREE, TARGET_PRECOPY_TREE },
         { VS_FEATURE_RECEIVE_PAGES, TARGET_RECEIVE_PAGES },
+        { VS_FEATURE_PRECOPY_MEMORY, TARGET_PRECOPY_MEMORY },
 };
 
 /* What the helpers learnt, for the loop (MAP_SHARED). */
@@ -105,6 +111,7 @@ struct mig_counts {
         _Atomic uint64_t final_bytes;   /* what changed, sent once it was down */
         _Atomic unsigned target;        /* TARGET_*, asked before anything stops */
         char target_version[32];        /* its vsd's version (set before the helper ends) */
+        struct ckpt_precopy mem;        /* live: memory pre-copy's passes (checkpoint.h) */
 };
 
 struct mig {
@@ -137,6 +144,8 @@ struct mig {
         bool page_server;          /* live: the pages by the target's page server, when it can */
         bool pages_ahead;          /* live: the helper opened the page session (ready said 'p') */
         int ps;                    /* live: the dump's end of the page link (the helper has the other) */
+        bool mem_precopy;          /* live: pre-dump passes wanted, the target takes them (target_fit) */
+        bool mem_precopy_on;       /* live: ... and this host tracks dirty memory (ready said 'P') */
         struct loop_source *ready_src;
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
@@ -745,10 +754,10 @@ struct page_link {
 
 /* In the helper: the session started (its key exchange goes on beside the
  * main session's): 0; else < 0 with why. */
-static int page_link_spawn(struct mig *m, struct page_link *pl, char *why, size_t len) {
+static int page_link_spawn(struct mig *m, struct page_link *pl, bool precopy, char *why, size_t len) {
         char script[200];
         int in[2], so[2];
-        snprintf(script, sizeof(script), "exec vsctl receive-pages %s", m->name);
+        snprintf(script, sizeof(script), "exec vsctl receive-pages %s%s", m->name, precopy ? " --precopy" : "");
         if (pipe2(in, O_CLOEXEC) < 0) {
                 snprintf(why, len, "make a pipe: %s", strerror(errno));
                 return -EIO;
@@ -887,8 +896,11 @@ static int mig_run_live(void *arg, vs_error *err) {
          * seconds on a loaded host); a target that cannot serve them (an
          * older vsd, no CRIU there) takes the move the old way */
         struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
-        char mode[300] = "a", c = 0, pwhy[256] = "";
-        if (m->page_server && page_link_spawn(m, &pl, pwhy, sizeof(pwhy)) < 0)
+        char mode[300] = "a", c = 0, pwhy[256] = "", mwhy[256] = "";
+        /* memory pre-copy: this host's kernel must track dirty memory
+         * (asked while the main session's key exchange goes on) */
+        bool mem = m->page_server && m->mem_precopy && ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
+        if (m->page_server && page_link_spawn(m, &pl, mem, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = await_word(so[0], MIG_READY);
         close(so[0]);
@@ -900,8 +912,10 @@ static int mig_run_live(void *arg, vs_error *err) {
                                   why[0] ? why : "its session ended at once");
         }
         if (pl.pid >= 0) {
+                /* 'P': with memory pre-copy; 'p' and why not, when it was
+                 * wanted */
                 if (page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0)
-                        snprintf(mode, sizeof(mode), "p");
+                        snprintf(mode, sizeof(mode), "%s%s", mem ? "P" : "p", mem ? "" : mwhy);
                 else
                         snprintf(mode, sizeof(mode), "a%s", pwhy);
         }
@@ -944,6 +958,13 @@ static void mig_free(struct mig *m) {
 static void moved(struct mig *m) {
         struct instance *i = m->i;
         uint64_t end = now_ms(), down = end - m->stop_ms;
+        uint64_t dump_ms = atomic_load(&m->counts->mem.dump_ms);
+        if (m->live && m->mem_precopy_on && dump_ms >= m->stop_ms) {
+                /* frozen from the final dump on; the passes ran while it ran */
+                op_set_detail(m->op, "memory_precopy_ms", (int64_t) (dump_ms - m->stop_ms));
+                m->stop_ms = dump_ms;
+                down = end - m->stop_ms;
+        }
         if (m->live) {
                 op_set_detail(m->op, "frozen_ms", (int64_t) down);
                 op_set_detail(m->op, "dump_ms", (int64_t) (m->dumped_ms - m->stop_ms));
@@ -1130,6 +1151,12 @@ static uint64_t page_bytes(struct instance *i) {
 static void on_dumped(struct mig *m, int result, const vs_error *err) {
         struct instance *i = m->i;
         set_busy(i, "it is being moved to another host", false);
+        if (m->mem_precopy_on) {
+                struct ckpt_precopy *pc = &m->counts->mem;
+                op_set_detail(m->op, "memory_precopy_passes", (int64_t) atomic_load(&pc->passes));
+                op_set_detail(m->op, "memory_precopy_bytes", (int64_t) atomic_load(&pc->bytes));
+                op_set_detail(m->op, "memory_precopy_last_bytes", (int64_t) atomic_load(&pc->last_bytes));
+        }
         if (result >= 0 && i->state != INST_CHECKPOINTED) {
                 /* it ended otherwise meanwhile (a halt from inside) */
                 vs_error e = { 0 };
@@ -1255,6 +1282,26 @@ static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
         copy_begin(m);
 }
 
+/* live: what became of memory pre-copy, in details.memory_precopy: "on"
+ * (its figures come with the dump, mem_precopy_done), "off: ..." when the
+ * operator said so, "unavailable: why" otherwise.  msg: the helper's word
+ * ('P', 'p' and why it was not had, 'a' and why no page server). */
+static void mem_precopy_said(struct mig *m, const char *msg) {
+        char why[400];
+        if (msg[0] == 'P') {
+                op_set_detail_str(m->op, "memory_precopy", "on");
+                return;
+        }
+        if (!m->mem_precopy)
+                return; /* target_fit() said why */
+        if (msg[0] == 'p')
+                snprintf(why, sizeof(why), "unavailable: %s", msg + 1);
+        else
+                snprintf(why, sizeof(why), "unavailable: the pages go with the archive, not by page server");
+        op_set_detail_str(m->op, "memory_precopy", why);
+        log_info("Instance %s: no memory pre-copy: %s", m->name, why);
+}
+
 /* live: the target waits for the archive; the instance is dumped now */
 static int on_ready(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct mig *m = userdata;
@@ -1265,8 +1312,10 @@ static int on_ready(struct loop_source *src, int fd, uint32_t events, void *user
                 return 0; /* not yet, or the helper ended before: mig_done() says why */
         /* 'p': the target's page server waits for the pages; 'a' (and
          * why, when it was wanted): they go with the archive */
-        m->pages_ahead = msg[0] == 'p';
+        m->pages_ahead = msg[0] == 'p' || msg[0] == 'P';
+        m->mem_precopy_on = msg[0] == 'P';
         op_set_detail_str(m->op, "pages", m->pages_ahead ? "page-server" : "archive");
+        mem_precopy_said(m, msg);
         if (!m->pages_ahead && m->page_server) {
                 op_set_detail_str(m->op, "page_server_fallback", msg + 1);
                 log_info("Instance %s: its pages go with the archive: %s cannot take them by page server: %s", m->name,
@@ -1281,7 +1330,11 @@ static int on_ready(struct loop_source *src, int fd, uint32_t events, void *user
         m->stop_ms = now_ms();
         m->stopw.done = on_stopped;
         vs_error err = { 0 };
-        int r = ckpt_take(i, false, m->pages_ahead ? m->ps : -1, &m->stopw, NULL, &err);
+        m->counts->mem.max_passes = MEM_PRECOPY_PASSES;
+        m->counts->mem.enough_bytes = MEM_PRECOPY_ENOUGH;
+        m->counts->mem.progress = op_progress(m->op);
+        int r = m->mem_precopy_on ? ckpt_take_precopy(i, m->ps, &m->counts->mem, &m->stopw, NULL, &err)
+                                  : ckpt_take(i, false, m->pages_ahead ? m->ps : -1, &m->stopw, NULL, &err);
         safe_close(&m->ps); /* the dump's helper has its own */
         if (r < 0)
                 on_dumped(m, -EIO, &err);
@@ -1373,6 +1426,15 @@ static void target_fit(struct mig *m) {
                         marker_write(m, "copy");
                 }
                 op_set_detail_bool(m->op, "precopy", m->precopy);
+        }
+        if (m->live && !m->mem_precopy) {
+                op_set_detail_str(m->op, "memory_precopy",
+                                  m->page_server ? "off: --no-precopy" : "unavailable: no page server (--no-page-server)");
+        } else if (m->live && !(t & TARGET_PRECOPY_MEMORY)) {
+                char why[200];
+                snprintf(why, sizeof(why), "unavailable: %s " VS_FEATURE_PRECOPY_MEMORY, older);
+                op_set_detail_str(m->op, "memory_precopy", why);
+                m->mem_precopy = false;
         }
         if (m->page_server && !(t & TARGET_RECEIVE_PAGES)) {
                 char why[200];
@@ -1467,6 +1529,8 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->unlocked_mounts = o->unlocked_mounts;
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
         m->page_server = o->live && !o->no_page_server;
+        /* where this host tracks dirty memory (asked by the helper) */
+        m->mem_precopy = m->page_server && !o->no_precopy;
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
         m->go = m->ready = m->ps = -EBADF;
