@@ -7,7 +7,12 @@
 # rig, tests/hosts.sh, with the instance bridges on a shared LAN),
 # MIG_RUNS (5) moves of each by each way of sending its memory, in turn in
 # the same run: with the archive after the dump (--no-page-server, the old
-# path) and by the target's page server during the dump.  Per move: the
+# path) and by the target's page server during the dump (--no-precopy), and,
+# where this host's kernel tracks dirty memory (criu check --feature
+# mem_dirty_track; else the script says why not), by memory pre-copy's
+# pre-dump passes first, with a third instance whose process keeps 64 MiB of
+# which 4 MiB are rewritten (probe dirtyish: what pre-copy is for; the
+# all-dirty one gains nothing).  Per move: the
 # frozen window and the total the daemon reports (details.frozen_ms,
 # total_ms), its parts (dump_ms, copy_restore_ms), the bytes that went by
 # page server (page_bytes), and the longest silence a client on the LAN saw on one
@@ -81,11 +86,21 @@ done
 host_vsctl 1 create idle --memory 256M --privileged --start >/dev/null
 host_vsctl 1 create dirty --memory 256M --privileged --start >/dev/null
 host_vsctl 1 exec dirty -- sh -c '/probe dirty 64 </dev/null >/dev/null 2>&1 &'
+MEMPRE=0
+if why=$(/usr/local/lib/vsd/criu/criu check --feature mem_dirty_track 2>&1); then
+        MEMPRE=1
+        host_vsctl 1 create dirtyish --memory 256M --privileged --start >/dev/null
+        host_vsctl 1 exec dirtyish -- sh -c '/probe dirtyish 64 4 /root/memsum </dev/null >/dev/null 2>&1 &'
+else
+        echo "bench/migrate.sh: no memory pre-copy rows: this host's kernel does not track dirty memory" \
+                "(criu check --feature mem_dirty_track: $(echo "$why" | tail -n1))" >&2
+fi
 sleep 1
 
-python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" <<'PY'
+python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" "$MEMPRE" <<'PY'
 import json, os, subprocess, sys, time
 out, runs, b, t, cns, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+mempre = sys.argv[7] == "1"
 sock = dict(l.split() for l in open(f"{t}/sockets"))
 def vsctl(host, *args, **kw):
     return subprocess.run([f"{b}/vsctl", "--socket", sock[host]] + list(args), check=True,
@@ -102,13 +117,15 @@ def lines(path):
         return open(path).read().split("\n")
     except FileNotFoundError:
         return []
-MODES = ("archive", "page-server")
+MODES = ("archive", "page-server") + (("precopy-memory",) if mempre else ())
+KINDS = ("idle", "dirty") + (("dirtyish",) if mempre else ())
 res = {f"{k} {m}": {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": [],
-                    "page_bytes": []}
-       for k in ("idle", "dirty") for m in MODES}
-where = {"idle": "h1", "dirty": "h1"}
+                    "page_bytes": [], "precopy_bytes": [], "precopy_passes": []}
+       for k in KINDS for m in MODES}
+where = {k: "h1" for k in KINDS}
+FLAGS = {"archive": ["--no-page-server"], "page-server": ["--no-precopy"], "precopy-memory": []}
 for run in range(runs):
-    for k, mode in [(k, m) for k in ("idle", "dirty") for m in MODES]:
+    for k, mode in [(k, m) for k in KINDS for m in MODES]:
         src_h = where[k]
         dst_h = "h2" if src_h == "h1" else "h1"
         ip = json.loads(vsctl(src_h, "--json", "info", k))["ip"].split(",")[0].split("/")[0]
@@ -120,11 +137,12 @@ for run in range(runs):
                                f"{src}/tests/integration/echoclient.py", ip, "7000", stop, "60"],
                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
         wait(lambda: "at 40" in lines(log), what=f"the client's first lines ({log})")
-        op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h, "--live",
-                              *(["--no-page-server"] if mode == "archive" else [])))
+        op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h, "--live", *FLAGS[mode]))
         d = op.get("details", {})
-        if d.get("pages") != mode:
-            raise SystemExit(f"the pages went by {d.get('pages')}, not {mode}: {d}")
+        if d.get("pages") != ("archive" if mode == "archive" else "page-server") or \
+           (mode == "precopy-memory") != (d.get("memory_precopy") == "on"):
+            raise SystemExit(f"the pages went by {d.get('pages')} (memory pre-copy: {d.get('memory_precopy')}), "
+                             f"not {mode}: {d}")
         n = sum(1 for l in lines(log) if l.startswith("at "))
         wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3 or
              any(l.startswith("error:") for l in lines(log)), 60, what=f"lines after the move ({log})")
@@ -141,6 +159,8 @@ for run in range(runs):
         for key in ("frozen_ms", "total_ms", "dump_ms", "copy_restore_ms"):
             row[key].append(d.get(key))
         row["page_bytes"].append(d.get("page_bytes", 0))
+        row["precopy_bytes"].append(d.get("memory_precopy_bytes", 0))
+        row["precopy_passes"].append(d.get("memory_precopy_passes", 0))
         where[k] = dst_h
         time.sleep(0.5)
 json.dump(res, open(out, "w"))
@@ -155,11 +175,12 @@ rows = {k: {key: statistics.median(v) if v else float("nan") for key, v in r[k].
 json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out}/migrate.json", "w"), indent=1)
 with open(f"{out}/migrate.md", "w") as f:
     f.write("| instance, memory sent | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there "
-            "| by page server | connections broken |\n"
-            "|---|---|---|---|---|---|---|---|\n")
+            "| by page server (the dump's) | memory pre-copy passes, sent | connections broken |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     for k, v in rows.items():
         f.write(f"| {k} | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
                 f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB "
+                f"| {v['precopy_passes']:.0f}, {v['precopy_bytes'] / 1048576:.1f} MiB "
                 f"| {v['broken']} of {v['runs']} |\n")
 print(open(f"{out}/migrate.md").read())
 PY
