@@ -547,6 +547,77 @@ test_migrate_live_memory_precopy() {
         h_clean 2 lvm
 }
 
+# $T/precriu/criu: CRIU for the source that says this host tracks dirty
+# memory (so that the passes are tried here too, where the real pre-dump
+# would abort), and whose pre-dump fails while $T/precriu/fail exists, or
+# waits for $T/precriu/go once it touched $T/precriu/started.
+pre_criu() {
+        mkdir -p "$T/precriu"
+        printf '%s\n' '#!/bin/sh' \
+                '[ "$1" = check ] && [ "$3" = mem_dirty_track ] && exit 0' \
+                "if [ \"\$1\" = pre-dump ]; then" \
+                "  [ ! -e '$T/precriu/fail' ] || { echo 'Error (test): refused by the test' >\"\$5/pre-dump.log\"; exit 1; }" \
+                "  touch '$T/precriu/started'; while [ ! -e '$T/precriu/go' ]; do sleep 0.1; done" \
+                "fi" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/precriu/criu"
+        chmod +x "$T/precriu/criu"
+}
+
+# A memory pre-copy's pass failing, and the source's daemon killed during a
+# pass: either way the instance runs on here as it was (the same process,
+# never stopped), nothing of the passes or the move's records is left here,
+# and the target keeps nothing, staged pages included.
+# timeout test_migrate_live_memory_precopy_interrupted 300
+test_migrate_live_memory_precopy_interrupted() {
+        needs_criu
+        local pid0 client op
+        pre_criu
+        HOST_CONF_1=$'[checkpoint]\ncriu = '"$T/precriu/criu" hosts_up 2
+        host_vsctl 1 create lvp --privileged --start
+        sleeper_start 1 lvp
+        pid0=$(sleeper_pid 1 lvp)
+        # a pass fails
+        touch "$T/precriu/fail"
+        host_vsctl 1 migrate lvp h2 --live >/dev/null 2>"$T/migrate.err" && fail "the move succeeded though its pre-dump failed"
+        note "$(cat "$T/migrate.err")"
+        assert_match "$(cat "$T/migrate.err")" "checkpoint it: .*pre-dump: refused by the test$" "the move's error"
+        grep -q 'refused by the test' "$T/root-h1/instances/lvp/checkpoint-failed.log" ||
+                fail "the failed pass's log is not kept as checkpoint-failed.log"
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        assert_eq "$(echo "$op" | jq -r '.details.memory_precopy')" on "details.memory_precopy"
+        assert_eq "$(h_state 1 lvp)" running "state on the source after a failed pass"
+        assert_eq "$(sleeper_pid 1 lvp)" "$pid0" "the sleeper after a failed pass (never stopped)"
+        [ ! -e "$T/root-h1/instances/lvp/.checkpoint.tmp" ] || fail "the passes' images stay on the source"
+        [ ! -e "$T/root-h1/instances/lvp/checkpoint" ] || fail "a checkpoint stays on the source"
+        [ ! -e "$T/run-h1/lvp.migrating" ] || fail "the move's record stays"
+        h_clean_pages 2 lvp
+        h_clean 2 lvp
+        # the daemon killed during a pass
+        rm -f "$T/precriu/fail"
+        host_vsctl 1 migrate lvp h2 --live >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/precriu/started"
+        host_daemon_kill9 1
+        touch "$T/precriu/go"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lvp | jq -r .state)\" = running ]"
+        assert_eq "$(sleeper_pid 1 lvp)" "$pid0" "the sleeper after the daemon's end (never stopped)"
+        [ ! -e "$T/run-h1/lvp.migrating" ] || fail "the move's record stays after the daemon's end"
+        [ ! -e "$T/run-h1/lvp.checkpointing" ] || fail "the dump's record stays after the daemon's end"
+        [ ! -e "$T/root-h1/instances/lvp/.checkpoint.tmp" ] || fail "the passes' images stay after the daemon's end"
+        h_clean_pages 2 lvp
+        h_clean 2 lvp
+        # and it moves, here by page server alone where the kernel has no
+        # dirty tracking (the real pre-dump aborts: a failed pass again)
+        if /usr/local/lib/vsd/criu/criu check --feature mem_dirty_track >/dev/null 2>&1; then
+                host_vsctl 1 migrate lvp h2 --live >/dev/null
+                assert_eq "$(h_state 2 lvp)" running "state on the target"
+                assert_eq "$(sleeper_pid 2 lvp)" "$pid0" "the sleeper on the target"
+                h_clean 1 lvp
+        fi
+}
+
 # No RST from the host it leaves: a client on the LAN whose connection to
 # the instance carries a dense stream of duplicate ACKs (dupacks.py: what a
 # peer's retransmissions and keepalives send now and then) keeps it across

@@ -964,17 +964,24 @@ static int precopy_pass(struct ckpt_op *op, const char *tmp, unsigned n, uint64_
         }
         vs_error terr = { 0 };
         safe_close(&ps);
+        /* the tee's word says more than CRIU's when the link went; a
+         * local page server that ended with CRIU is its consequence */
         if (pages_tee_end(&tee, &terr) < 0 && r >= 0)
                 r = vs_err_msg(err, terr.code, "pre-dump: %s", terr.msg);
-        else if (r < 0 && terr.code) {
+        else if (r < 0 && terr.code == EPIPE) {
                 vs_error criu_err = *err;
                 r = vs_err_msg(err, terr.code, "pre-dump: %s (%s)", terr.msg, criu_err.msg);
         }
         if (r < 0) {
-                /* CRIU's log of the failed pass beside the instance */
-                char kept[700];
+                /* CRIU's log of the failed pass beside the instance (the
+                 * passes' images go), the message naming it there */
+                char kept[700], *at = strstr(err->msg, log);
                 path_in(op->dir, "checkpoint-failed.log", kept, sizeof(kept));
-                (void) rename(log, kept);
+                if (rename(log, kept) == 0 && at) {
+                        vs_error e = *err;
+                        int at_n = (int) (at - err->msg);
+                        vs_err_msg(err, e.code, "%.*s%s%s", at_n, e.msg, kept, e.msg + at_n + strlen(log));
+                }
                 return r;
         }
         int k = fsync_tree(dir);
