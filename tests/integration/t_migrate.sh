@@ -402,6 +402,16 @@ sleeper_pid() { # K NAME
         host_vsctl "$1" exec "$2" -- sh -c "ps -o pid,args | awk '/sleep 7777/ && !/awk/ {print \$1; exit}'"
 }
 
+# The echo client CPID ($T/echo.out) still hears its lines: three more
+# come, then it is told to stop and ends well (the connection was kept).
+echo_goes_on() { # CPID
+        local at0
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$1" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+}
+
 # A client on the LAN keeps one TCP connection to an echo server inside the
 # instance busy while it moves: every byte comes back, none lost or reset;
 # the same address and MAC answer on the target, where the LAN's bridge
@@ -532,12 +542,7 @@ test_migrate_live_memory_precopy() {
         wait_for -t 60 host_vsctl 2 exec lvm -- test -s /root/memsum
         sum1=$(host_vsctl 2 exec lvm -- cat /root/memsum)
         assert_eq "$sum1" "$sum0" "the memory's hash after the move"
-        # the connection goes on
-        local at0
-        at0=$(grep -c '^at ' "$T/echo.out")
-        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
-        touch "$T/echo.stop"
-        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        echo_goes_on "$cpid"
         assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
         # --no-precopy: one dump, as before
         out=$(host_vsctl 2 migrate lvm h1 --live --no-precopy)
@@ -570,7 +575,7 @@ pre_criu() {
 # timeout test_migrate_live_memory_precopy_interrupted 300
 test_migrate_live_memory_precopy_interrupted() {
         needs_criu
-        local pid0 client op
+        local pid0 op
         pre_criu
         HOST_CONF_1=$'[checkpoint]\ncriu = '"$T/precriu/criu" hosts_up 2
         host_vsctl 1 create lvp --privileged --start
@@ -594,16 +599,7 @@ test_migrate_live_memory_precopy_interrupted() {
         h_clean 2 lvp
         # the daemon killed during a pass
         rm -f "$T/precriu/fail"
-        host_vsctl 1 migrate lvp h2 --live >/dev/null 2>&1 &
-        client=$!
-        wait_for -t 60 test -e "$T/precriu/started"
-        host_daemon_kill9 1
-        touch "$T/precriu/go"
-        wait "$client" && fail "the move succeeded though its daemon was killed"
-        host_daemon_up 1
-        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lvp | jq -r .state)\" = running ]"
-        assert_eq "$(sleeper_pid 1 lvp)" "$pid0" "the sleeper after the daemon's end (never stopped)"
-        [ ! -e "$T/run-h1/lvp.migrating" ] || fail "the move's record stays after the daemon's end"
+        live_move_source_killed lvp "$T/precriu" "$pid0"
         [ ! -e "$T/run-h1/lvp.checkpointing" ] || fail "the dump's record stays after the daemon's end"
         [ ! -e "$T/root-h1/instances/lvp/.checkpoint.tmp" ] || fail "the passes' images stay after the daemon's end"
         h_clean_pages 2 lvp
@@ -707,18 +703,31 @@ test_migrate_live_page_server_link_cut() {
                 "the move's error"
         assert_eq "$(h_state 1 lv8)" running "state on the source"
         assert_eq "$(sleeper_pid 1 lv8)" "$pid0" "the sleeper (never stopped: CRIU resumed it)"
-        # the connection goes on
-        local at0
-        at0=$(grep -c '^at ' "$T/echo.out")
-        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
-        touch "$T/echo.stop"
-        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        echo_goes_on "$cpid"
         # the target: its page server failed, what it staged removed
         wait_for -t 60 sh -c "'$B/vsctl' --socket '$(host_socket 2)' --json op list |
                 jq -e '[.[] | select(.kind == \"receive-pages\" and .state == \"failed\")] | length == 1' >/dev/null"
         h_clean_pages 2 lv8
         h_clean 2 lv8
         [ ! -e "$T/root-h1/instances/lv8/checkpoint" ] || fail "a checkpoint stays on the source"
+}
+
+# NAME moved live from h1 to h2 while a CRIU wrapper holds it (it touches
+# DIR/started, waits for DIR/go): h1's daemon killed then, the move fails,
+# and the next daemon finds NAME running as it was (its sleeper PID0, never
+# stopped) and the move's record gone.
+live_move_source_killed() { # NAME DIR PID0
+        local client
+        host_vsctl 1 migrate "$1" h2 --live >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$2/started"
+        host_daemon_kill9 1
+        touch "$2/go"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $1 | jq -r .state)\" = running ]"
+        assert_eq "$(sleeper_pid 1 "$1")" "$3" "the sleeper (never stopped)"
+        [ ! -e "$T/run-h1/$1.migrating" ] || fail "the move's record stays"
 }
 
 # The source's daemon killed while its dump sends the pages (the target's
@@ -728,22 +737,13 @@ test_migrate_live_page_server_link_cut() {
 # timeout test_migrate_live_source_killed_during_page_transfer 300
 test_migrate_live_source_killed_during_page_transfer() {
         needs_criu
-        local pid0 client
+        local pid0
         hold_criu
         HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
         host_vsctl 1 create lv10 --privileged --start
         sleeper_start 1 lv10
         pid0=$(sleeper_pid 1 lv10)
-        host_vsctl 1 migrate lv10 h2 --live >/dev/null 2>&1 &
-        client=$!
-        wait_for -t 60 test -e "$T/holdcriu/started"
-        host_daemon_kill9 1
-        touch "$T/holdcriu/go"
-        wait "$client" && fail "the move succeeded though its daemon was killed"
-        host_daemon_up 1
-        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv10 | jq -r .state)\" = running ]"
-        assert_eq "$(sleeper_pid 1 lv10)" "$pid0" "the sleeper (never stopped)"
-        [ ! -e "$T/run-h1/lv10.migrating" ] || fail "the move's record stays"
+        live_move_source_killed lv10 "$T/holdcriu" "$pid0"
         # its network works again: no lock left
         local tables
         tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info lv10 | json .pid)/ns/net" nft list tables) ||

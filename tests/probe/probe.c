@@ -537,6 +537,15 @@ static int cmd_memhog(int argc, char **argv) {
         return 0;
 }
 
+/* len bytes at p of a fixed pseudo-random pattern (xorshift64). */
+static void fill_pattern(uint64_t *p, size_t len) {
+        uint64_t x = 0x9e3779b97f4a7c15ULL;
+        for (size_t k = 0; k < len / sizeof(*p); k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                p[k] = x;
+        }
+}
+
 /* MIB of anonymous memory written over and over, for ever (a page a
  * word, a pass every 50 ms): what a checkpoint of a busy process saves. */
 static int cmd_dirty(int argc, char **argv) {
@@ -549,11 +558,7 @@ static int cmd_dirty(int argc, char **argv) {
                 say("error=%s", errname(errno));
                 return 1;
         }
-        uint64_t x = 0x9e3779b97f4a7c15ULL;
-        for (size_t k = 0; k < len / sizeof(*p); k++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                p[k] = x;
-        }
+        fill_pattern(p, len);
         say("dirty=%ld", mib);
         for (uint64_t pass = 1;; pass++) {
                 for (size_t off = 0; off < len; off += (size_t) page)
@@ -583,11 +588,7 @@ static int cmd_dirtyish(int argc, char **argv) {
                 say("error=%s", errname(errno));
                 return 1;
         }
-        uint64_t x = 0x9e3779b97f4a7c15ULL;
-        for (size_t k = 0; k < len / sizeof(*p); k++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                p[k] = x;
-        }
+        fill_pattern(p, len);
         (void) signal(SIGTERM, dirtyish_term);
         say("dirtyish=%ld hot=%ld", mib, hot);
         for (uint64_t pass = 1; !dirtyish_stop; pass++) {

@@ -866,22 +866,6 @@ static uint64_t mono_ms(void) {
         return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-/* The page data of dir's images (pages-*.img): what a pass sent. */
-static uint64_t dir_page_bytes(const char *dir) {
-        DIR *d = opendir(dir);
-        uint64_t sum = 0;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                struct stat st;
-                if (strncmp(de->d_name, "pages-", 6) == 0 && pages_image_name(de->d_name) &&
-                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-                        sum += (uint64_t) st.st_size;
-        }
-        if (d)
-                closedir(d);
-        return sum;
-}
-
 static int fsync_tree(const char *dir);
 
 int ckpt_dirty_tracking(const char *criu, char *why, size_t len) {
@@ -987,7 +971,7 @@ static int precopy_pass(struct ckpt_op *op, const char *tmp, unsigned n, uint64_
         int k = fsync_tree(dir);
         if (k < 0)
                 return vs_err(err, -k, "sync %s", dir);
-        *ret_bytes = dir_page_bytes(dir);
+        *ret_bytes = pages_bytes_in(dir);
         return 0;
 }
 

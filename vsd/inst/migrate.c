@@ -1133,18 +1133,7 @@ static uint64_t page_bytes(struct instance *i) {
         char dir[600];
         inst_dir_path(i, dir, sizeof(dir));
         strncat(dir, "/" INST_CHECKPOINT_DIR, sizeof(dir) - strlen(dir) - 1);
-        DIR *d = opendir(dir);
-        uint64_t sum = 0;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                struct stat st;
-                if (strncmp(de->d_name, "pages-", 6) == 0 && pages_image_name(de->d_name) &&
-                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-                        sum += (uint64_t) st.st_size;
-        }
-        if (d)
-                closedir(d);
-        return sum;
+        return pages_bytes_in(dir);
 }
 
 /* live: the dump has ended (ckpt_take's waiter) */

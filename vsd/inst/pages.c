@@ -57,6 +57,21 @@ bool pages_image_name(const char *leaf) {
         return strncmp(leaf, "pagemap-", 8) == 0 || strncmp(leaf, "pages-", 6) == 0;
 }
 
+uint64_t pages_bytes_in(const char *dir) {
+        DIR *d = opendir(dir);
+        uint64_t sum = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                struct stat st;
+                if (strncmp(de->d_name, "pages-", 6) == 0 && pages_image_name(de->d_name) &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                        sum += (uint64_t) st.st_size;
+        }
+        if (d)
+                closedir(d);
+        return sum;
+}
+
 static void staging_path(const char *root, const char *name, char *buf, size_t len) {
         snprintf(buf, len, "%s/instances/.%s.pages", root, name);
 }

@@ -41,6 +41,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/error.h"
@@ -54,6 +55,10 @@ struct vsd;
 
 /* A dump's images that the page server writes: pagemap-*.img, pages-*.img. */
 bool pages_image_name(const char *leaf);
+
+/* The page data in dir's images (its pages-*.img): what a dump, or a
+ * pre-copy pass, sent. */
+uint64_t pages_bytes_in(const char *dir);
 
 /* In the dump's helper: the local page server (criu, writing into dir)
  * and the tee with remote (the link to the target's page server) started;
