@@ -14,6 +14,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <netinet/icmp6.h>
 #include <netinet/if_ether.h>
 #include <netinet/in.h>
@@ -21,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,10 +36,35 @@ struct link_addrs {
         unsigned n4;
         struct in6_addr v6[NET_ANNOUNCE_MAX];
         unsigned n6;
+        int arp;                   /* the ARP socket, or -EBADF */
+        int nd[NET_ANNOUNCE_MAX];  /* per IPv6 address, bound to it, or -EBADF */
 };
 
-/* In the link's namespace: what it has, and the sockets to send with. */
-static int collect(const char *ifname, struct link_addrs *l, int *ret_arp, int *ret_nd) {
+static void link_addrs_close(struct link_addrs *l) {
+        safe_close(&l->arp);
+        for (unsigned k = 0; k < NET_ANNOUNCE_MAX; k++)
+                safe_close(&l->nd[k]);
+}
+
+/* An ICMPv6 socket sending from a (the kernel fills in the checksum of a
+ * raw ICMPv6 socket) to the link's all-nodes group, with the hop limit
+ * RFC 4861 asks (receivers drop any other); a raw socket binds once, so
+ * one per address.  A tentative address cannot be bound: -errno. */
+static int nd_socket(const struct in6_addr *a, int ifindex) {
+        _cleanup_close_ int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+        int hops = 255, one = 1;
+        struct sockaddr_in6 from = { .sin6_family = AF_INET6, .sin6_addr = *a };
+        if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
+            setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0 ||
+            setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) < 0 ||
+            bind(fd, (const struct sockaddr *) &from, sizeof(from)) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+/* In the link's namespace: what it has, and the sockets to send with
+ * (a socket stays in the namespace it was made in). */
+static int collect(const char *ifname, struct link_addrs *l) {
         struct ifaddrs *ifa = NULL;
         l->ifindex = (int) if_nametoindex(ifname);
         if (l->ifindex <= 0)
@@ -66,15 +93,13 @@ static int collect(const char *ifname, struct link_addrs *l, int *ret_arp, int *
         freeifaddrs(ifa);
         if (!l->have_mac)
                 return -ENODEV;
-        *ret_arp = l->n4 ? socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP)) : -EBADF;
-        if (l->n4 && *ret_arp < 0)
-                return -errno;
-        *ret_nd = l->n6 ? socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6) : -EBADF;
-        if (l->n6 && *ret_nd < 0) {
-                int e = errno;
-                safe_close(ret_arp);
-                return -e;
+        if (l->n4) {
+                l->arp = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+                if (l->arp < 0)
+                        return -errno;
         }
+        for (unsigned k = 0; k < l->n6; k++)
+                l->nd[k] = nd_socket(&l->v6[k], l->ifindex);
         return 0;
 }
 
@@ -103,16 +128,13 @@ static unsigned send_arp(int fd, const struct link_addrs *l) {
         return sent;
 }
 
-static unsigned send_na(int fd, const struct link_addrs *l) {
-        int hops = 255, ifindex = l->ifindex;
-        /* RFC 4861: a hop limit of 255, or receivers drop it */
-        if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
-            setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0)
-                return 0;
+static unsigned send_na(const struct link_addrs *l) {
         struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = (uint32_t) l->ifindex };
         (void) inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
         unsigned sent = 0;
         for (unsigned k = 0; k < l->n6; k++) {
+                if (l->nd[k] < 0)
+                        continue;
                 struct {
                         struct nd_neighbor_advert na;
                         struct nd_opt_hdr opt;
@@ -124,50 +146,90 @@ static unsigned send_na(int fd, const struct link_addrs *l) {
                 p.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
                 p.opt.nd_opt_len = 1; /* in units of 8 bytes */
                 memcpy(p.mac, l->mac, ETH_ALEN);
-                /* from the address itself (the kernel fills in the
-                 * checksum of an ICMPv6 raw socket); a tentative one
-                 * cannot be bound, and is skipped */
-                struct sockaddr_in6 from = { .sin6_family = AF_INET6, .sin6_addr = l->v6[k] };
-                int one = 1;
-                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
-                int s = fd;
-                _cleanup_close_ int own = -EBADF;
-                if (k > 0) {
-                        /* a raw socket binds once: a fresh one in the same
-                         * namespace for each further address */
-                        own = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
-                        if (own < 0 || setsockopt(own, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
-                            setsockopt(own, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0)
-                                continue;
-                        s = own;
-                }
-                if (bind(s, (const struct sockaddr *) &from, sizeof(from)) < 0)
-                        continue;
-                if (sendto(s, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) == (ssize_t) sizeof(p))
+                if (sendto(l->nd[k], &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) ==
+                    (ssize_t) sizeof(p))
                         sent++;
         }
         return sent;
 }
 
-int net_announce(int netns_fd, const char *ifname, unsigned *ret_sent, vs_error *err) {
+/* A socket of the network namespace netns_fd (-1: ours), for the links'
+ * flags: a socket's ioctls see the namespace it was made in. */
+static int flags_socket(int netns_fd) {
+        if (netns_fd < 0) {
+                int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                return fd < 0 ? -errno : fd;
+        }
+        _cleanup_close_ int own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (own < 0)
+                return -errno;
+        if (setns(netns_fd, CLONE_NEWNET) < 0)
+                return -errno;
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int e = errno;
+        if (setns(own, CLONE_NEWNET) < 0) {
+                e = errno;
+                safe_close(&fd);
+                return -e;
+        }
+        return fd < 0 ? -e : fd;
+}
+
+int net_link_wait_running(int netns_fd, const char *ifname, int timeout_ms) {
+        _cleanup_close_ int fd = flags_socket(netns_fd);
+        if (fd < 0)
+                return fd;
+        struct ifreq ifr = { 0 };
+        if (strlen(ifname) >= sizeof(ifr.ifr_name))
+                return -ENODEV;
+        strcpy(ifr.ifr_name, ifname);
+        /* the link watch runs from a work queue, soon after the carrier
+         * came: a few milliseconds on a quiet host */
+        for (int waited = 0;; waited += 5) {
+                if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                        return -errno;
+                if (ifr.ifr_flags & IFF_RUNNING)
+                        return 0;
+                if (waited >= timeout_ms)
+                        return -ETIMEDOUT;
+                (void) poll(NULL, 0, 5);
+        }
+}
+
+int net_announce(int netns_fd, const char *ifname, unsigned rounds, unsigned *ret_sent, vs_error *err) {
+        int r = net_link_wait_running(netns_fd, ifname, NET_ANNOUNCE_WAIT_MS);
+        if (r == -ENODEV)
+                return vs_err(err, ENODEV, "announce %s", ifname);
+        if (r < 0)
+                return vs_err(err, -r, "announce %s: wait for it to carry", ifname);
         _cleanup_close_ int own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
         if (own < 0)
                 return vs_err(err, errno, "announce %s: open the own network namespace", ifname);
         if (setns(netns_fd, CLONE_NEWNET) < 0)
                 return vs_err(err, errno, "announce %s: enter its network namespace", ifname);
-        struct link_addrs l = { 0 };
-        _cleanup_close_ int arp = -EBADF, nd = -EBADF;
-        int r = collect(ifname, &l, &arp, &nd);
+        struct link_addrs l = { .arp = -EBADF };
+        for (unsigned k = 0; k < NET_ANNOUNCE_MAX; k++)
+                l.nd[k] = -EBADF;
+        r = collect(ifname, &l);
         /* back before anything else: the caller's sockets are made here */
-        if (setns(own, CLONE_NEWNET) < 0)
-                return vs_err(err, errno, "announce %s: return to the own network namespace", ifname);
-        if (r < 0)
+        if (setns(own, CLONE_NEWNET) < 0) {
+                r = -errno;
+                link_addrs_close(&l);
+                return vs_err(err, -r, "announce %s: return to the own network namespace", ifname);
+        }
+        if (r < 0) {
+                link_addrs_close(&l);
                 return vs_err(err, -r, "announce %s", ifname);
+        }
         unsigned sent = 0;
-        if (arp >= 0)
-                sent += send_arp(arp, &l);
-        if (nd >= 0)
-                sent += send_na(nd, &l);
+        for (unsigned k = 0; k < rounds; k++) {
+                if (k > 0)
+                        (void) poll(NULL, 0, NET_ANNOUNCE_ROUND_MS);
+                if (l.arp >= 0)
+                        sent += send_arp(l.arp, &l);
+                sent += send_na(&l);
+        }
+        link_addrs_close(&l);
         if (ret_sent)
                 *ret_sent = sent;
         return 0;

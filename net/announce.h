@@ -16,9 +16,24 @@
 
 /* At most this many addresses of a link are announced. */
 #define NET_ANNOUNCE_MAX 16
+/* A link just set up is waited for this long at most. */
+#define NET_ANNOUNCE_WAIT_MS 3000
+/* The pause between two rounds of an announcement. */
+#define NET_ANNOUNCE_ROUND_MS 100
+
+/* Wait until ifname in the network namespace netns_fd (-1: the caller's)
+ * carries traffic: IFF_RUNNING, which the kernel's link watch sets only
+ * once the carrier came and it gave the link its queueing discipline (a
+ * packet sent before that is dropped without a word, and a bridge port
+ * forwards only from then on).  At most timeout_ms; -ETIMEDOUT then,
+ * -ENODEV when the link is not there. */
+int net_link_wait_running(int netns_fd, const char *ifname, int timeout_ms);
 
 /* Announce every address of ifname in the network namespace netns_fd
  * (the caller's own namespace is left for the sockets' making only, and
- * re-entered before returning).  *ret_sent (may be NULL) counts the
- * packets sent.  -ENODEV when the link is not there. */
-int net_announce(int netns_fd, const char *ifname, unsigned *ret_sent, vs_error *err);
+ * re-entered before returning), once ifname carries (waited for as
+ * net_link_wait_running(), NET_ANNOUNCE_WAIT_MS at most), in `rounds`
+ * rounds NET_ANNOUNCE_ROUND_MS apart (a frame is not acknowledged: a
+ * second round is what a lost one costs).  *ret_sent (may be NULL)
+ * counts the packets sent.  -ENODEV when the link is not there. */
+int net_announce(int netns_fd, const char *ifname, unsigned rounds, unsigned *ret_sent, vs_error *err);

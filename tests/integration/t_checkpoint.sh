@@ -143,6 +143,28 @@ for line in sys.stdin:
         vsctl exec ck3 -- sh -c "ip -4 addr show eth0 | grep -q ' $ip/'" || fail "eth0 lost $ip"
 }
 
+# The restore tells the link where the instance's addresses are: once
+# its link carries, a gratuitous ARP for each IPv4 address and an
+# unsolicited neighbour advertisement for each global IPv6 one, from eth0
+# with its MAC (the bridge learns the port, the neighbours their entries).
+test_checkpoint_restore_announces_every_address() {
+        needs_criu
+        local mac a
+        vsctl create ck9 --ip "$VSD_NET4.9" --ip "$VSD_NET6::9" --ip "$VSD_NET6::a" --start
+        mac=$(vsctl --json info ck9 | json .mac)
+        console_settled ck9
+        vsctl checkpoint ck9
+        in_net python3 "$VSD_SRC/tests/integration/arpwatch.py" "$VSD_BRIDGE" "$T/arp.stop" >"$T/arp.out" 2>&1 &
+        local apid=$!
+        wait_for grep -q listening "$T/arp.out"
+        vsctl restore ck9 --unlocked-mounts
+        for a in "garp $mac $VSD_NET4.9" "na $mac $VSD_NET6::9" "na $mac $VSD_NET6::a"; do
+                wait_for -t 10 grep -qx "$a" "$T/arp.out"
+        done
+        touch "$T/arp.stop"
+        wait "$apid"
+}
+
 test_checkpoint_limits_after_restore() {
         needs_criu
         local pid cgp

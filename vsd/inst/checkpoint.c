@@ -1474,12 +1474,13 @@ static int restore_run(void *arg_, vs_error *err) {
         }
         /* its address is here now: the neighbours and the bridges on the
          * way hear it at once (after a move to another host on the same
-         * LAN, the frames for it went to the old host's port) */
+         * LAN, the frames for it went to the old host's port), twice in
+         * case a frame is lost */
         char nspath[64];
         snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int) pid);
         _cleanup_close_ int nsfd = p->inner_link[0] ? open(nspath, O_RDONLY | O_CLOEXEC) : -EBADF;
         vs_error aerr = { 0 };
-        if (nsfd >= 0 && net_announce(nsfd, "eth0", NULL, &aerr) < 0 && aerr.code != ENODEV)
+        if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV)
                 log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
         (void) vs_rm_rf(dir);
         char failed[700];

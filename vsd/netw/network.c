@@ -12,6 +12,7 @@
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "net/announce.h"
 #include "net/fw.h"
 #include "net/fwwatch.h"
 #include "net/ipam.h"
@@ -966,7 +967,15 @@ int netw_host_link_set_up(struct vsd *v, const char *name, bool up, vs_error *er
         int r = nl_open(&nl, err);
         if (r >= 0)
                 r = nl_link_set_up(nl, host, up, err);
-        return r;
+        if (r < 0 || !up)
+                return r;
+        /* until the kernel's link watch has seen its carrier, the bridge
+         * does not forward through it: what the instance announces next
+         * would be lost */
+        r = net_link_wait_running(-1, host, NET_ANNOUNCE_WAIT_MS);
+        if (r < 0)
+                return vs_err(err, -r, "Failed to bring up %s's link %s", name, host);
+        return 0;
 }
 
 /* What a stop leaves to the kernel is looked at this long after it. */
