@@ -566,18 +566,26 @@ pre_criu() {
                 "fi" \
                 'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/precriu/criu"
         chmod +x "$T/precriu/criu"
+        # the target's: its restore fails while $T/precriu/failrestore exists
+        printf '%s\n' '#!/bin/sh' \
+                "[ \"\$1\" = restore ] && [ -e '$T/precriu/failrestore' ] && exit 1" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/precriu/criu2"
+        chmod +x "$T/precriu/criu2"
 }
 
 # A memory pre-copy's pass failing, and the source's daemon killed during a
 # pass: either way the instance runs on here as it was (the same process,
 # never stopped), nothing of the passes or the move's records is left here,
-# and the target keeps nothing, staged pages included.
+# and the target keeps nothing, staged pages included.  Where the kernel
+# tracks dirty memory, also the target's restore failing after the passes
+# and the dump: restored here from the checkpoint and its passes' images.
 # timeout test_migrate_live_memory_precopy_interrupted 300
 test_migrate_live_memory_precopy_interrupted() {
         needs_criu
         local pid0 op
         pre_criu
-        HOST_CONF_1=$'[checkpoint]\ncriu = '"$T/precriu/criu" hosts_up 2
+        HOST_CONF_1=$'[checkpoint]\ncriu = '"$T/precriu/criu" HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/precriu/criu2" \
+                hosts_up 2
         host_vsctl 1 create lvp --privileged --start
         sleeper_start 1 lvp
         pid0=$(sleeper_pid 1 lvp)
@@ -604,9 +612,20 @@ test_migrate_live_memory_precopy_interrupted() {
         [ ! -e "$T/root-h1/instances/lvp/.checkpoint.tmp" ] || fail "the passes' images stay after the daemon's end"
         h_clean_pages 2 lvp
         h_clean 2 lvp
-        # and it moves, here by page server alone where the kernel has no
-        # dirty tracking (the real pre-dump aborts: a failed pass again)
+        # where the kernel tracks dirty memory (the VM lane): the target's
+        # restore failing, it is restored here from its checkpoint, whose
+        # pages are in the passes' images too; then it moves
         if /usr/local/lib/vsd/criu/criu check --feature mem_dirty_track >/dev/null 2>&1; then
+                touch "$T/precriu/failrestore"
+                live_settled 1 lvp
+                expect_fail host_vsctl 1 --json migrate lvp h2 --live
+                assert_match "$LAST_ERR" "h2 did not restore it" "the target's failure"
+                assert_eq "$(h_state 1 lvp)" running "state on the source after the target's failed restore"
+                assert_eq "$(sleeper_pid 1 lvp)" "$pid0" "the sleeper (restored here)"
+                h_clean_pages 2 lvp
+                h_clean 2 lvp
+                rm "$T/precriu/failrestore"
+                live_settled 1 lvp
                 host_vsctl 1 migrate lvp h2 --live >/dev/null
                 assert_eq "$(h_state 2 lvp)" running "state on the target"
                 assert_eq "$(sleeper_pid 2 lvp)" "$pid0" "the sleeper on the target"
