@@ -899,7 +899,8 @@ static int mig_run_live(void *arg, vs_error *err) {
         char mode[300] = "a", c = 0, pwhy[256] = "", mwhy[256] = "";
         /* memory pre-copy: this host's kernel must track dirty memory
          * (asked while the main session's key exchange goes on) */
-        bool mem = m->page_server && m->mem_precopy && ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
+        bool mem = m->page_server && m->mem_precopy &&
+                   ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
         if (m->page_server && page_link_spawn(m, &pl, mem, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = await_word(so[0], MIG_READY);
@@ -1272,7 +1273,7 @@ static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
 }
 
 /* live: what became of memory pre-copy, in details.memory_precopy: "on"
- * (its figures come with the dump, mem_precopy_done), "off: ..." when the
+ * (its figures come with the dump's end, on_dumped), "off: ..." when the
  * operator said so, "unavailable: why" otherwise.  msg: the helper's word
  * ('P', 'p' and why it was not had, 'a' and why no page server). */
 static void mem_precopy_said(struct mig *m, const char *msg) {
@@ -1421,7 +1422,7 @@ static void target_fit(struct mig *m) {
                                   m->page_server ? "off: --no-precopy" : "unavailable: no page server (--no-page-server)");
         } else if (m->live && !(t & TARGET_PRECOPY_MEMORY)) {
                 char why[200];
-                snprintf(why, sizeof(why), "unavailable: %s " VS_FEATURE_PRECOPY_MEMORY, older);
+                snprintf(why, sizeof(why), "unavailable: %s: %s " VS_FEATURE_PRECOPY_MEMORY, m->host, older);
                 op_set_detail_str(m->op, "memory_precopy", why);
                 m->mem_precopy = false;
         }

@@ -404,9 +404,11 @@ static int receive_passes(struct recv *rc, int sk, const char *staging, vs_error
                 unsigned n;
                 int r = read_pass(sk, &final, &n);
                 if (r == -EPIPE)
-                        return vs_err_msg(err, EPIPE, "the page link ended after %u pre-copy pass(es), before the dump", done);
+                        return vs_err_msg(err, EPIPE, "the page link ended after %u pre-copy pass(es), before the dump",
+                                          done);
                 if (r < 0 || n != (final ? done : done + 1))
-                        return vs_err_msg(err, EPROTO, "the page link's pass header is not the one due (pass %u)", done + 1);
+                        return vs_err_msg(err, EPROTO, "the page link's pass header is not the one due (pass %u)",
+                                          done + 1);
                 char dir[700], prev[32];
                 if (done > 0)
                         snprintf(prev, sizeof(prev), final ? "pre-%u" : "../pre-%u", done);
@@ -554,7 +556,9 @@ int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_err
                 struct stat st;
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
-                if (!(pages_image_name(de->d_name) && S_ISREG(st.st_mode)) && !(pass_dir_name(de->d_name) && S_ISDIR(st.st_mode)))
+                bool image = pages_image_name(de->d_name) && S_ISREG(st.st_mode);
+                bool pass = pass_dir_name(de->d_name) && S_ISDIR(st.st_mode);
+                if (!image && !pass)
                         continue;
                 _cleanup_close_ int cfd = open(ckpt_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (cfd < 0 || renameat2(dirfd(d), de->d_name, cfd, de->d_name, RENAME_NOREPLACE) < 0)
