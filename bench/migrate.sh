@@ -93,7 +93,7 @@ if why=$(/usr/local/lib/vsd/criu/criu check --feature mem_dirty_track 2>&1); the
         host_vsctl 1 exec dirtyish -- sh -c '/probe dirtyish 64 4 /root/memsum </dev/null >/dev/null 2>&1 &'
 else
         echo "bench/migrate.sh: no memory pre-copy rows: this host's kernel does not track dirty memory" \
-                "(criu check --feature mem_dirty_track: $(echo "$why" | tail -n1))" >&2
+                "(criu check --feature mem_dirty_track: $(echo "$why" | tail -n1 | sed "s/^.*): //"))" >&2
 fi
 sleep 1
 
