@@ -190,6 +190,9 @@ int net_link_wait_running(int netns_fd, const char *ifname, int timeout_ms) {
                         return -errno;
                 if (ifr.ifr_flags & IFF_RUNNING)
                         return 0;
+                /* set down: it will not carry by itself */
+                if (!(ifr.ifr_flags & IFF_UP))
+                        return -ENETDOWN;
                 if (waited >= timeout_ms)
                         return -ETIMEDOUT;
                 (void) poll(NULL, 0, 5);

@@ -26,7 +26,7 @@
  * once the carrier came and it gave the link its queueing discipline (a
  * packet sent before that is dropped without a word, and a bridge port
  * forwards only from then on).  At most timeout_ms; -ETIMEDOUT then,
- * -ENODEV when the link is not there. */
+ * -ENETDOWN at once when it is not up, -ENODEV when it is not there. */
 int net_link_wait_running(int netns_fd, const char *ifname, int timeout_ms);
 
 /* Announce every address of ifname in the network namespace netns_fd

@@ -24,7 +24,8 @@
 # test failed.  VSD_TEST_TIMEOUT (default 180) bounds one integration test in
 # seconds; a test that needs longer says so with a line "# timeout test_x N"
 # in its file, and one whose daemon must run in a network namespace of its
-# own (tests/lib.sh) with a line "# netns test_x".  VSD_TEST_TIMEOUT_SCALE
+# own (tests/lib.sh) with a line "# netns test_x".  A line "# host-only
+# test_x: why" skips it in the VM lane's guest (VSD_TEST_IN_VM set), saying why.  VSD_TEST_TIMEOUT_SCALE
 # (default 1) multiplies these limits and the waits of tests/lib.sh (the VM
 # lane, tests/vm/run.sh, runs under software emulation and sets it).
 # VSD_KEEP=1 keeps the directory of a failed test.
@@ -176,6 +177,16 @@ run_integration() {
         id="$(basename "$file" .sh):$fn"
         limit=$(sed -n "s/^# timeout $fn \([0-9][0-9]*\)\$/\1/p" "$file" | head -n1)
         limit=$(scaled "${limit:-${VSD_TEST_TIMEOUT:-180}}")
+        # "# host-only test_x: why": what does not depend on the kernel and
+        # cannot run in the VM lane's guest is said skipped there
+        local why
+        why=$(sed -n "s/^# host-only $fn: \(.*\)\$/\1/p" "$file" | head -n1)
+        if [ -n "${VSD_TEST_IN_VM:-}" ] && [ -n "$why" ]; then
+                echo "ok - $id # SKIP in the VM lane: $why" >"$RUN/$n.res"
+                rm -rf "$T"
+                echo 0 >"$RUN/$n.rc.tmp" && mv "$RUN/$n.rc.tmp" "$RUN/$n.rc"
+                return
+        fi
 
         start=$SECONDS
         # Its own session and process group, so that a hung test can be

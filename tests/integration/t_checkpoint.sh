@@ -165,6 +165,23 @@ test_checkpoint_restore_announces_every_address() {
         wait "$apid"
 }
 
+# An instance whose root set eth0 down is restored as it was: running,
+# eth0 down, its host side up (the restore waits for a carrier that cannot
+# come, and goes on).
+test_checkpoint_restore_link_set_down_inside() {
+        needs_criu
+        vsctl create ck10 --start
+        console_settled ck10
+        vsctl exec ck10 -- ip link set eth0 down
+        vsctl checkpoint ck10
+        vsctl restore ck10 --unlocked-mounts
+        assert_eq "$(inst_state ck10)" running "state after restore"
+        vsctl exec ck10 -- sh -c '! ip link show eth0 | grep -q "[<,]UP[,>]"' || fail "eth0 came back up"
+        # its host side is up: set up again, eth0 gets its carrier
+        vsctl exec ck10 -- ip link set eth0 up
+        wait_for vsctl exec ck10 -- sh -c 'test "$(cat /sys/class/net/eth0/carrier)" = 1'
+}
+
 test_checkpoint_limits_after_restore() {
         needs_criu
         local pid cgp

@@ -39,8 +39,8 @@
 # (console log, runner output) of a failed run, VM_KEEP=all of any run.
 #
 # For a look inside: VM_GUEST_CMD='shell command' runs that (in a copy of
-# the checkout's tests, templates and bench scripts, /opt/vsd-vm/src, with
-# the build in /opt/vsd-vm/build) instead of the runner (bench/vm-lane.sh
+# the checkout's tracked files, /opt/vsd-vm/src, with the build and its
+# objects in /opt/vsd-vm/build) instead of the runner (bench/vm-lane.sh
 # does); VM_APPEND adds to the kernel command line, VM_CPU picks qemu's -cpu
 # (max).  VSD_TEST_STORAGE=dir passes on to the test daemons' default backend.
 #
@@ -243,6 +243,25 @@ mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$T/disk.img
 # does not reach the guest half-way.
 mkdir -p "$J/build" "$J/src"
 cp -a "$B/vsd" "$B/vsctl" "$B/tests" "$J/build/" || die "cannot copy the build from $B (make all?)"
+# with the objects and libraries the programs were linked from, and the
+# checkout's tracked files (their times kept): make in the guest then finds
+# the programs up to date, and `make install` (t_install) installs them
+# without compiling anything under emulation
+for d in obj datadir; do
+        [ ! -d "$B/$d" ] || cp -a "$B/$d" "$J/build/" || die "cannot copy $B/$d"
+done
+cp -a "$B"/*.a "$J/build/" 2>/dev/null || true
+# the dashboard's bundle and the stamp of its packages (not the packages)
+if [ -f "$B/dashboard/assets.c" ]; then
+        mkdir -p "$J/build/dashboard/node_modules"
+        cp -a "$B/dashboard/assets.c" "$B/dashboard/out" "$B"/dashboard/package*.json "$J/build/dashboard/" &&
+                cp -a "$B/dashboard/node_modules/.installed" "$J/build/dashboard/node_modules/" ||
+                die "cannot copy the dashboard's bundle"
+fi
+if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        (cd "$SRC" && git ls-files -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) |
+                tar -xf - -C "$J/src" || die "cannot copy the checkout"
+fi
 cp -a "$SRC/tests" "$SRC/templates" "$J/src/" || die "cannot copy the tests"
 # the browser tests' driver (t_dashboard), when make built it
 if [ -d "$B/dashboard/node_modules/playwright-core" ]; then
@@ -260,6 +279,8 @@ cp -a "$SRC"/bench/*.sh "$SRC"/bench/*.py "$J/src/bench/" || die "cannot copy th
         # the guest's cgroup2 mount is the lane's own: a test may remount
         # it (and puts its options back)
         printf 'export VSD_TEST_CGROUP2_OURS=1\n'
+        # tests marked "# host-only" are skipped there (tests/run.sh)
+        printf 'export VSD_TEST_IN_VM=1\n'
         [ -z "${VSD_TEST_TIMEOUT:-}" ] || printf 'export VSD_TEST_TIMEOUT=%q\n' "$VSD_TEST_TIMEOUT"
         [ -z "${VSD_TEST_STORAGE:-}" ] || printf 'export VSD_TEST_STORAGE=%q\n' "$VSD_TEST_STORAGE"
         [ -z "${VSD_TEMPLATE_CACHE:-}" ] || printf 'export VSD_TEMPLATE_CACHE=%q\n' "$VSD_TEMPLATE_CACHE"

@@ -1480,7 +1480,8 @@ static int restore_run(void *arg_, vs_error *err) {
         snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int) pid);
         _cleanup_close_ int nsfd = p->inner_link[0] ? open(nspath, O_RDONLY | O_CLOEXEC) : -EBADF;
         vs_error aerr = { 0 };
-        if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV)
+        if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV &&
+            aerr.code != ENETDOWN)
                 log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
         (void) vs_rm_rf(dir);
         char failed[700];

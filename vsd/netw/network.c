@@ -971,10 +971,9 @@ int netw_host_link_set_up(struct vsd *v, const char *name, bool up, vs_error *er
                 return r;
         /* until the kernel's link watch has seen its carrier, the bridge
          * does not forward through it: what the instance announces next
-         * would be lost */
-        r = net_link_wait_running(-1, host, NET_ANNOUNCE_WAIT_MS);
-        if (r < 0)
-                return vs_err(err, -r, "Failed to bring up %s's link %s", name, host);
+         * would be lost.  Its carrier needs eth0 up inside too, which
+         * root there may have set down: no reason to fail */
+        (void) net_link_wait_running(-1, host, NET_ANNOUNCE_WAIT_MS);
         return 0;
 }
 

@@ -101,7 +101,8 @@ int netw_move_in(struct vsd *v, struct netw_inst *ni, const struct start_net *pl
 int netw_prepare_restore(struct vsd *v, struct netw_inst *ni, char ret_inner[16], vs_error *err);
 /* The host side of NAME's link up or down, over a netlink socket of its
  * own (for a helper); up, it returns once the link carries (its bridge
- * port forwards).  A restore's stays down until CRIU has brought the
+ * port forwards), or after NET_ANNOUNCE_WAIT_MS when it does not (eth0
+ * set down inside).  A restore's stays down until CRIU has brought the
  * sockets back (netw_prepare_restore). */
 int netw_host_link_set_up(struct vsd *v, const char *name, bool up, vs_error *err);
 void netw_restore_ifname(struct vsd *v, const char *name, char ret[16]);
