@@ -79,6 +79,8 @@
 #define VS_FEATURE_RECEIVE_PAGES "receive-pages"
 #define VS_FEATURE_TEMPLATE_IMPORT "template-import"
 #define VS_FEATURE_PRECOPY_MEMORY "precopy-memory"
+/* listed only while this host can take a post-copy move (pages.h) */
+#define VS_FEATURE_RECEIVE_LAZY_PAGES "receive-lazy-pages"
 #define VS_FEATURES                                                                           \
         { VS_FEATURE_PRECOPY_IMAGE, VS_FEATURE_PRECOPY_TREE, VS_FEATURE_RECEIVE_PAGES, \
           VS_FEATURE_TEMPLATE_IMPORT, VS_FEATURE_PRECOPY_MEMORY }

@@ -7,14 +7,19 @@
 # rig, tests/hosts.sh, with the instance bridges on a shared LAN),
 # MIG_RUNS (5) moves of each by each way of sending its memory, in turn in
 # the same run: with the archive after the dump (--no-page-server, the old
-# path) and by the target's page server during the dump (--no-precopy), and,
-# where this host's kernel tracks dirty memory (criu check --feature
-# mem_dirty_track; else the script says why not), by memory pre-copy's
-# pre-dump passes first, with a third instance whose process keeps 64 MiB of
-# which 4 MiB are rewritten (probe dirtyish: what pre-copy is for; the
-# all-dirty one gains nothing).  Per move: the
+# path), by the target's page server during the dump (--no-precopy), by
+# post-copy (--postcopy: restored there at once, the memory fetched after;
+# both hosts with [migrate] postcopy = yes and fs.pipe-max-size raised to 4
+# MiB for the run, put back at its end), and, where this host's kernel
+# tracks dirty memory (criu check --feature mem_dirty_track; else the script
+# says why not), by memory pre-copy's pre-dump passes first, with a third
+# instance whose process keeps 64 MiB of which 4 MiB are rewritten (probe
+# dirtyish: what pre-copy is for; the all-dirty one gains nothing).
+# MIG_MODES picks some ("archive page-server post-copy"; precopy-memory is
+# added where the kernel has it).  Per move: the
 # frozen window and the total the daemon reports (details.frozen_ms,
-# total_ms), its parts (dump_ms, copy_restore_ms), the bytes that went by
+# total_ms), its parts (dump_ms, copy_restore_ms; post-copy: postcopy_ms,
+# from the restore there to the last page), the bytes that went by
 # page server (page_bytes), and the longest silence a client on the LAN saw on one
 # TCP connection to an echo server inside, kept busy across the move (the
 # frozen window as a user sees it; a connection that breaks is counted).  Medians.  Its own directory, cgroup
@@ -78,7 +83,8 @@ if [ "${MIG_COLD:-1}" = 1 ]; then
 fi
 [ "${MIG_LIVE:-1}" = 1 ] || exit 0
 
-HOSTS_SHARED_LAN=1 hosts_up 2 >/dev/null
+host_pipe_max_set 4194304
+HOSTS_SHARED_LAN=1 HOST_CONF_1='postcopy = yes' HOST_CONF_2='postcopy = yes' hosts_up 2 >/dev/null
 host_client_up
 for k in 1 2; do
         printf '%s\n' "h$k $(host_socket "$k")" >>"$T/sockets"
@@ -97,10 +103,12 @@ else
 fi
 sleep 1
 
-python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" "$MEMPRE" <<'PY'
+python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" "${MIG_MODES:-archive page-server post-copy}" \
+        "$MEMPRE" <<'PY'
 import json, os, subprocess, sys, time
 out, runs, b, t, cns, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-mempre = sys.argv[7] == "1"
+mempre = sys.argv[8] == "1"
+MODES = tuple(sys.argv[7].split()) + (("precopy-memory",) if mempre else ())
 sock = dict(l.split() for l in open(f"{t}/sockets"))
 def vsctl(host, *args, **kw):
     return subprocess.run([f"{b}/vsctl", "--socket", sock[host]] + list(args), check=True,
@@ -117,13 +125,13 @@ def lines(path):
         return open(path).read().split("\n")
     except FileNotFoundError:
         return []
-MODES = ("archive", "page-server") + (("precopy-memory",) if mempre else ())
 KINDS = ("idle", "dirty") + (("dirtyish",) if mempre else ())
 res = {f"{k} {m}": {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": [],
-                    "page_bytes": [], "precopy_bytes": [], "precopy_passes": []}
+                    "page_bytes": [], "precopy_bytes": [], "precopy_passes": [], "postcopy_ms": []}
        for k in KINDS for m in MODES}
 where = {k: "h1" for k in KINDS}
-FLAGS = {"archive": ["--no-page-server"], "page-server": ["--no-precopy"], "precopy-memory": []}
+FLAGS = {"archive": ["--no-page-server"], "page-server": ["--no-precopy"], "precopy-memory": [],
+         "post-copy": ["--postcopy"]}
 for run in range(runs):
     for k, mode in [(k, m) for k in KINDS for m in MODES]:
         src_h = where[k]
@@ -139,7 +147,8 @@ for run in range(runs):
         wait(lambda: "at 40" in lines(log), what=f"the client's first lines ({log})")
         op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h, "--live", *FLAGS[mode]))
         d = op.get("details", {})
-        if d.get("pages") != ("archive" if mode == "archive" else "page-server") or \
+        want = {"archive": "archive", "post-copy": "post-copy"}.get(mode, "page-server")
+        if d.get("pages") != want or \
            (mode == "precopy-memory") != (d.get("memory_precopy") == "on"):
             raise SystemExit(f"the pages went by {d.get('pages')} (memory pre-copy: {d.get('memory_precopy')}), "
                              f"not {mode}: {d}")
@@ -161,6 +170,8 @@ for run in range(runs):
         row["page_bytes"].append(d.get("page_bytes", 0))
         row["precopy_bytes"].append(d.get("memory_precopy_bytes", 0))
         row["precopy_passes"].append(d.get("memory_precopy_passes", 0))
+        if mode == "post-copy":
+            row["postcopy_ms"].append(d.get("postcopy_ms"))
         where[k] = dst_h
         time.sleep(0.5)
 json.dump(res, open(out, "w"))
@@ -175,12 +186,14 @@ rows = {k: {key: statistics.median(v) if v else float("nan") for key, v in r[k].
 json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out}/migrate.json", "w"), indent=1)
 with open(f"{out}/migrate.md", "w") as f:
     f.write("| instance, memory sent | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there "
-            "| by page server (the dump's) | memory pre-copy passes, sent | connections broken |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+            "| by page server (the dump's) | memory pre-copy passes, sent | memory after the restore (post-copy) "
+            "| connections broken |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
     for k, v in rows.items():
+        pc = f"{v['postcopy_ms']:.0f} ms" if v["postcopy_ms"] == v["postcopy_ms"] else "-"
         f.write(f"| {k} | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
                 f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB "
                 f"| {v['precopy_passes']:.0f}, {v['precopy_bytes'] / 1048576:.1f} MiB "
-                f"| {v['broken']} of {v['runs']} |\n")
+                f"| {pc} | {v['broken']} of {v['runs']} |\n")
 print(open(f"{out}/migrate.md").read())
 PY

@@ -193,10 +193,25 @@ host_daemon_up() {
         _host_daemon_up "$1"
 }
 
+# fs.pipe-max-size set to N for the test (CRIU's post-copy wants 4 MiB pipes,
+# and these daemons lack CAP_SYS_RESOURCE); the value before the first call
+# is put back by hosts_down, whatever became of the test.  Host-wide: a test
+# using it is serial.
+host_pipe_max_set() { # N
+        [ -f "$T/pipe-max-size.saved" ] || cat /proc/sys/fs/pipe-max-size >"$T/pipe-max-size.saved"
+        echo "$1" >/proc/sys/fs/pipe-max-size
+}
+
+_host_pipe_max_restore() {
+        [ -f "$T/pipe-max-size.saved" ] || return 0
+        cat "$T/pipe-max-size.saved" >/proc/sys/fs/pipe-max-size && rm -f "$T/pipe-max-size.saved"
+}
+
 # hosts_down: every host's instances stopped, its daemon and sshd ended,
 # nothing of them left (processes, cgroups, mounts, loop devices), the
 # namespaces removed.  Returns 1, with a LEAK line each, on a leak.
 hosts_down() {
+        _host_pipe_max_restore
         [ -f "$T/hosts.list" ] || return 0
         local n k rc=0 pid names name d p
         n=$(cat "$T/hosts.list")

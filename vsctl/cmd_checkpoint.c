@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  *   vsctl checkpoint NAME [--leave-running | --discard] [--detach] [--json]
- *   vsctl restore NAME [--unlocked-mounts] [--detach] [--json]
+ *   vsctl restore NAME [--unlocked-mounts | --lazy-pages] [--detach] [--json]
+ *
+ * --lazy-pages is a post-copy move's restore on its target (run by the
+ * source over ssh): the memory comes from the source while it runs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,15 +78,16 @@ int cmd_checkpoint(struct vsctl *ctx, int argc, char **argv) {
 }
 
 int cmd_restore(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_DETACH = 0x200, OPT_UNLOCKED };
+        enum { OPT_DETACH = 0x200, OPT_UNLOCKED, OPT_LAZY };
         static const struct option opts[] = {
                 { "detach", no_argument, NULL, OPT_DETACH },
                 { "unlocked-mounts", no_argument, NULL, OPT_UNLOCKED },
+                { "lazy-pages", no_argument, NULL, OPT_LAZY },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
-        bool detach = false, unlocked = false;
+        bool detach = false, unlocked = false, lazy = false;
         int c, ex;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
@@ -92,13 +96,18 @@ int cmd_restore(struct vsctl *ctx, int argc, char **argv) {
                         detach = true;
                 if (c == OPT_UNLOCKED)
                         unlocked = true;
+                if (c == OPT_LAZY)
+                        lazy = true;
         }
+        if (unlocked && lazy)
+                return vsctl_usage_error(argv[0], "--lazy-pages takes a privileged instance: no --unlocked-mounts");
         if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
                 return ex;
         const char *name = argv[optind];
         _cleanup_free_ char *base = vsctl_instance_path(name, "checkpoint/restore");
         json_t *body = NULL;
-        if (unlocked && (!(body = json_object()) || !vsctl_set(body, "unlocked_mounts", json_true())))
+        if ((unlocked || lazy) && (!(body = json_object()) ||
+                                   !vsctl_set(body, lazy ? "lazy_pages" : "unlocked_mounts", json_true())))
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         char what[300];
         snprintf(what, sizeof(what), "restore of %s from its checkpoint", name);

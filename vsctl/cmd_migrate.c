@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl migrate NAME HOST [--cold | --live [--unlocked-mounts] [--no-page-server]]
+ *   vsctl migrate NAME HOST [--cold |
+ *                            --live [--unlocked-mounts] [--no-page-server | --postcopy]]
  *                 [--no-precopy] [--no-send-template] [--detach] [--json]
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
@@ -17,7 +18,8 @@
 #include "vsctl/vsctl.h"
 
 int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND, OPT_NO_PRECOPY, OPT_NO_PAGE_SERVER };
+        enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND, OPT_NO_PRECOPY, OPT_NO_PAGE_SERVER,
+               OPT_POSTCOPY };
         static const struct option opts[] = {
                 { "cold", no_argument, NULL, OPT_COLD },
                 { "live", no_argument, NULL, OPT_LIVE },
@@ -26,12 +28,13 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                 { "no-send-template", no_argument, NULL, OPT_NO_SEND },
                 { "no-precopy", no_argument, NULL, OPT_NO_PRECOPY },
                 { "no-page-server", no_argument, NULL, OPT_NO_PAGE_SERVER },
+                { "postcopy", no_argument, NULL, OPT_POSTCOPY },
                 VSCTL_LONGOPT_HELP,
                 VSCTL_LONGOPT_JSON,
                 {},
         };
         bool live = false, cold = false, detach = false, unlocked = false, no_send = false, no_precopy = false;
-        bool no_ps = false;
+        bool no_ps = false, postcopy = false;
         int c, ex;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
@@ -50,6 +53,8 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                         no_precopy = true;
                 if (c == OPT_NO_PAGE_SERVER)
                         no_ps = true;
+                if (c == OPT_POSTCOPY)
+                        postcopy = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 2, 2)))
                 return ex;
@@ -59,6 +64,10 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                 return vsctl_usage_error(argv[0], "--unlocked-mounts is for a live move (--live)");
         if (no_ps && !live)
                 return vsctl_usage_error(argv[0], "--no-page-server is for a live move (--live)");
+        if (postcopy && !live)
+                return vsctl_usage_error(argv[0], "--postcopy is for a live move (--live)");
+        if (postcopy && no_ps)
+                return vsctl_usage_error(argv[0], "--postcopy sends the memory over the page session: no --no-page-server");
         const char *name = argv[optind], *host = argv[optind + 1];
         vs_error err = {};
         json_t *body = json_object();
@@ -66,7 +75,8 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
             (unlocked && !vsctl_set(body, "unlocked_mounts", json_true())) ||
             (no_send && !vsctl_set(body, "send_template", json_false())) ||
             (no_precopy && !vsctl_set(body, "precopy", json_false())) ||
-            (no_ps && !vsctl_set(body, "page_server", json_false())))
+            (no_ps && !vsctl_set(body, "page_server", json_false())) ||
+            (postcopy && !vsctl_set(body, "postcopy", json_true())))
                 return json_decref(body), vsctl_usage_error(argv[0], "out of memory");
         json_t *op = NULL, *final = NULL;
         if (vsctl_call(ctx, "POST", vsctl_instance_path(name, "migrate"), body, &op, &err) < 0)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl receive-pages NAME [--precopy]
+ *   vsctl receive-pages NAME [--lazy | --precopy]
  *
  * --precopy: the source sends memory pre-copy's passes before its dump
  * (the pass headers of vsd/inst/pages.h), each to a page server of its own.
@@ -10,7 +10,9 @@
  * helper runs CRIU's page server on it; once vsd took it, PAGES_READY is
  * printed and standard input and output are carried to and from the other
  * end until both are done.  The daemon keeps the pages for the import of
- * NAME's archive while the stream lasts.
+ * NAME's archive while the stream lasts.  --lazy (a post-copy move):
+ * vsd runs `criu lazy-pages` on it for the restore of NAME instead, and
+ * the exit status is that operation's: 0 once every page came.
  */
 #include <errno.h>
 #include <poll.h>
@@ -63,16 +65,21 @@ static int carry(int sk) {
 }
 
 int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
+        enum { OPT_LAZY = 0x200 };
         static const struct option opts[] = {
+                { "lazy", no_argument, NULL, OPT_LAZY },
                 VSCTL_LONGOPT_HELP,
                 { "precopy", no_argument, NULL, 'p' },
                 {},
         };
+        bool lazy = false;
         int c, ex;
         bool precopy = false;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
                         return ex;
+                if (c == OPT_LAZY)
+                        lazy = true;
                 if (c == 'p')
                         precopy = true;
         }
@@ -82,17 +89,19 @@ int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
         vs_error err = {};
         _cleanup_free_ char *esc = http_escape_segment(name);
         _cleanup_free_ char *path = NULL;
-        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s%s", esc, precopy ? "&precopy=1" : "") < 0)
+        if (lazy && precopy)
+                return vsctl_usage_error(argv[0], "--lazy and --precopy exclude each other");
+        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s%s%s", esc, lazy ? "&lazy=1" : "",
+                             precopy ? "&precopy=1" : "") < 0)
                 return vsctl_usage_error(argv[0], "out of memory");
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
                 vs_err(&err, errno, "make a socket pair");
                 return vsctl_fail(&err);
         }
-        json_t *op = NULL;
+        json_auto_t *op = NULL;
         int r = http_pass_fd(ctx->socket, path, sp[1], &op, &err);
         close(sp[1]);
-        json_decref(op);
         if (r < 0) {
                 close(sp[0]);
                 return vsctl_fail(&err);
@@ -108,6 +117,13 @@ int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
         if (r < 0) {
                 vs_err(&err, -r, "carry the pages");
                 return vsctl_fail(&err);
+        }
+        /* lazy: how criu lazy-pages ended is the operation's end */
+        const char *id = json_string_value(json_object_get(op, "id"));
+        if (lazy && id) {
+                json_auto_t *final = NULL;
+                if (vsctl_op_follow(ctx, id, "lazy pages", &final, &err) < 0 || vsctl_op_result(final, &err) < 0)
+                        return vsctl_fail(&err);
         }
         return VSCTL_EXIT_OK;
 }

@@ -34,6 +34,7 @@
 #include "vsd/inst/instance.h"
 #include "vsd/inst/checkpoint.h"
 #include "vsd/inst/migrate.h"
+#include "vsd/inst/pages.h"
 #include "vsd/inst/snapshot.h"
 #include "vsd/inst/templates.h"
 #include "vsd/netw/network.h"
@@ -368,6 +369,7 @@ int main(int argc, char **argv) {
         if (!v.kern.sys_resource)
                 log_warn("vsd runs without CAP_SYS_RESOURCE: unprivileged instances' user namespaces are owned by "
                          "root, so their kernel resource counts (inotify, namespaces) are shared with the host's root");
+        pages_postcopy_probe(&v);
         r = ev_bus_new(EV_RING_DEFAULT, &v.events);
         if (r < 0)
                 vs_err(&err, -r, "Failed to set up events");

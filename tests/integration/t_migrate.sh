@@ -1128,3 +1128,263 @@ test_migrate_target_out_of_disk() {
         h_clean 2 mt6
         h_no_template 2
 }
+
+# ---- post-copy ([migrate] postcopy, --postcopy) -----------------------------
+
+# Post-copy allowed on host K (HOST_CONF_K's line in [migrate]).
+postcopy_on='postcopy = yes'
+
+# The dirty process of NAME on host K compares its 64 MiB with the pattern
+# it wrote: "ok PASSES" when whole (probe dirty's CHECK_FILE).
+dirty_check() { # K NAME
+        host_vsctl "$1" exec "$2" -- sh -c 'rm -f /tmp/dirty.check; for k in $(seq 100); do
+                kill -USR1 $(pidof probe) || exit 1; sleep 0.2; [ -s /tmp/dirty.check ] && exit 0; done; exit 1' ||
+                fail "no answer from the dirty process of '$2' on host $1"
+        host_vsctl "$1" exec "$2" -- cat /tmp/dirty.check
+}
+
+# A privileged instance NAME on host 1 whose process keeps 64 MiB dirty
+# with a known pattern, and an echo server on port 7000.
+postcopy_instance() { # NAME
+        host_vsctl 1 create "$1" --memory 256M --privileged --start
+        host_vsctl 1 exec "$1" -- sh -c '/probe dirty 64 /tmp/dirty.check </dev/null >/dev/null 2>&1 &'
+        host_vsctl 1 exec "$1" -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec "$1" -- sh -c 'netstat -ltn | grep -q :7000'
+        assert_match "$(dirty_check 1 "$1")" "^ok [0-9]+$" "its memory before the move"
+        live_settled 1 "$1"
+}
+
+# A 64 MiB instance moves by post-copy (restored there at once, its memory
+# fetched after): the same process with its memory whole (the pattern
+# checked word by word), a client's TCP connection kept, the details say
+# post-copy, nothing left on the source or staged on the target.
+# serial test_migrate_postcopy_moves_64mib
+# timeout test_migrate_postcopy_moves_64mib 120
+test_migrate_postcopy_moves_64mib() {
+        needs_criu
+        local ip out op pid0 cpid at0
+        host_pipe_max_set 4194304
+        HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on hosts_up 2
+        host_client_up
+        host_vsctl 2 --json version | jq -e '.daemon.features | index("receive-lazy-pages")' >/dev/null ||
+                fail "the target does not list receive-lazy-pages: $(host_vsctl 2 --json version)"
+        postcopy_instance pc1
+        ip=$(host_vsctl 1 --json info pc1 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        pid0=$(host_vsctl 1 exec pc1 -- pidof probe)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+        out=$(host_vsctl 1 migrate pc1 h2 --live --postcopy)
+        note "$out"
+        assert_match "$out" "^pc1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "details: $(echo "$op" | jq -c .details)"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" post-copy "details.pages"
+        assert_match "$(echo "$op" | jq -r '.details.postcopy_ms')" "^[0-9]+$" "details.postcopy_ms"
+        assert_eq "$(h_state 2 pc1)" running "state on the target"
+        h_clean 1 pc1
+        # the same process, its 64 MiB as it wrote them
+        assert_eq "$(host_vsctl 2 exec pc1 -- pidof probe)" "$pid0" "the dirty process's pid on the target"
+        assert_match "$(dirty_check 2 pc1)" "^ok [0-9]+$" "its memory on the target"
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 30 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        note "client: $(tail -n1 "$T/echo.out") (lines, longest silence in ms)"
+        assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
+        # nothing staged, no images left behind there
+        h_clean_pages 2 pc1
+        wait_for -t 10 sh -c "! ls -A '$T/root-h2/instances/pc1' | grep -qE '^(checkpoint|\.checkpoint\.(tmp|restoring))\$'"
+}
+
+# Refused in one line, nothing stopped, nothing on the target: post-copy
+# off here, fs.pipe-max-size too low (named), an unprivileged instance; a
+# target whose vsd.conf leaves it off takes the move by page server, the
+# details saying why.
+# serial test_migrate_postcopy_refusals
+# timeout test_migrate_postcopy_refusals 120
+test_migrate_postcopy_refusals() {
+        needs_criu
+        local out op
+        host_pipe_max_set 1048576
+        HOST_CONF_1=$postcopy_on hosts_up 2
+        host_vsctl 1 create rp1 --privileged --start
+        host_vsctl 1 create ru1 --start
+        live_settled 1 rp1
+        live_settled 1 ru1
+        ! out=$(host_vsctl 1 migrate rp1 h2 --live --postcopy 2>&1) || fail "moved with fs.pipe-max-size low: $out"
+        note "$out"
+        assert_match "$out" "fs\.pipe-max-size is 1048576" "the refusal names the sysctl"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line refusal"
+        assert_eq "$(cat /proc/sys/fs/pipe-max-size)" 1048576 "fs.pipe-max-size, untouched"
+        host_pipe_max_set 4194304
+        ! out=$(host_vsctl 1 migrate ru1 h2 --live --unlocked-mounts --postcopy 2>&1) ||
+                fail "an unprivileged instance moved by post-copy: $out"
+        note "$out"
+        assert_match "$out" "unprivileged" "the refusal of an unprivileged instance"
+        assert_eq "$(h_state 1 rp1)" running "rp1 on the source"
+        assert_eq "$(h_state 1 ru1)" running "ru1 on the source"
+        h_clean 2 rp1
+        h_clean 2 ru1
+        # the target has post-copy off: by page server, and why
+        out=$(host_vsctl 1 --json migrate rp1 h2 --live --postcopy)
+        note "details: $(echo "$out" | jq -c .details)"
+        assert_eq "$(echo "$out" | jq -r .details.pages)" page-server "details.pages"
+        assert_match "$(echo "$out" | jq -r .details.postcopy_fallback)" "receive-lazy-pages" "details.postcopy_fallback"
+        assert_eq "$(h_state 2 rp1)" running "rp1 on the target"
+        # and from there, where it is off
+        ! out=$(host_vsctl 2 migrate rp1 h1 --live --postcopy 2>&1) || fail "moved with post-copy off: $out"
+        note "$out"
+        assert_match "$out" "post-copy is off on this host.*\[migrate\] postcopy = yes" "the refusal names the setting"
+        assert_eq "$(h_state 2 rp1)" running "rp1 on h2"
+        h_clean 1 rp1
+}
+
+# $T/DIR/criu: CRIU whose lazy-pages daemon, once the restore it serves
+# has finished (the post-copy under way), has the shell lines ACTION...
+# done to it ($p: its pid); ACTION's status is the wrapper's.
+lazy_criu() { # DIR ACTION...
+        local dir=$T/$1
+        shift
+        mkdir -p "$dir"
+        printf '%s\n' '#!/bin/sh' \
+                'if [ "$1" = lazy-pages ]; then' \
+                '        d=; prev=; for a in "$@"; do [ "$prev" = -D ] && d=$a; prev=$a; done' \
+                '        /usr/local/lib/vsd/criu/criu "$@" &' \
+                '        p=$!; n=0' \
+                '        while ! grep -qs "Restore finished successfully" "$d/restore.log" && [ $n -lt 4000 ]; do sleep 0.005; n=$((n + 1)); done' \
+                "$@" \
+                'fi' \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$dir/criu"
+        chmod +x "$dir/criu"
+}
+
+# ... killed: the link lost during the post-copy.
+cut_lazy_criu() {
+        lazy_criu cutcriu "touch '$T/cutcriu/killed'" 'kill -KILL $p; wait $p; exit 1'
+}
+
+# The link lost during the post-copy (the target's lazy-pages killed after
+# the restore): the instance ran there, so the source's copy, which CRIU
+# resumed, is never run again (killed, its checkpoint removed) and the
+# target's is killed: it runs on neither host, the move says in one line
+# that it was lost and its disk is on both; nothing leaks (hosts_down).
+# serial test_migrate_postcopy_link_lost
+# timeout test_migrate_postcopy_link_lost 120
+test_migrate_postcopy_link_lost() {
+        needs_criu
+        local out
+        cut_lazy_criu
+        host_pipe_max_set 4194304
+        HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on$'\n[checkpoint]\ncriu = '"$T/cutcriu/criu" \
+                hosts_up 2
+        postcopy_instance pc2
+        ! out=$(host_vsctl 1 migrate pc2 h2 --live --postcopy 2>&1) || fail "moved with its lazy-pages killed: $out"
+        note "$out"
+        [ -e "$T/cutcriu/killed" ] || fail "the target's lazy-pages was not killed"
+        assert_match "$out" "the instance was lost in its post-copy .*its disk is on both hosts as of the move" \
+                "the move's message"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line message"
+        wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pc2 | jq -r .state)\" = stopped ]"
+        assert_eq "$(h_state 1 pc2)" stopped "state on the source"
+        assert_eq "$(h_state 2 pc2)" stopped "state on the target"
+        # no checkpoint on either side: neither can bring back a copy
+        # without the memory that was being fetched
+        [ -z "$(ls -A "$T/root-h1/instances/pc2" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pc2")"
+        wait_for -t 10 sh -c "! ls -A '$T/root-h2/instances/pc2' | grep -qE '^(checkpoint|\.checkpoint\.(tmp|restoring))\$'"
+        h_clean_pages 2 pc2
+        # a start brings it back from its disk (here)
+        host_vsctl 1 start pc2
+        assert_eq "$(h_state 1 pc2)" running "started again on the source"
+}
+
+# ... stopped (SIGSTOP) until $T/stopcriu/go: a post-copy held in its
+# middle.
+stop_lazy_criu() {
+        lazy_criu stopcriu "kill -STOP \$p; touch '$T/stopcriu/stopped'" \
+                "while [ ! -e '$T/stopcriu/go' ]; do sleep 0.1; done" 'kill -CONT $p; wait $p; exit $?'
+}
+
+# The source's daemon killed during the post-copy (marker phase postcopy):
+# its dump's CRIU dies with it and lets the processes go; the next daemon
+# ends them, drops the checkpoint (its lazy pages are gone), asks the
+# target, where its lazy-pages lost the link and the instance was killed,
+# and reports it lost: stopped on both hosts, run on neither.
+# serial test_migrate_postcopy_source_daemon_killed
+# timeout test_migrate_postcopy_source_daemon_killed 150
+test_migrate_postcopy_source_daemon_killed() {
+        needs_criu
+        local client
+        stop_lazy_criu
+        host_pipe_max_set 4194304
+        HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on$'\n[checkpoint]\ncriu = '"$T/stopcriu/criu" hosts_up 2
+        postcopy_instance pc3
+        host_vsctl 1 migrate pc3 h2 --live --postcopy >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/stopcriu/stopped"
+        grep -q '"phase":"postcopy"' "$T/run-h1/pc3.migrating" || fail "the marker: $(cat "$T/run-h1/pc3.migrating")"
+        host_daemon_kill9 1
+        touch "$T/stopcriu/go"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 test ! -e "$T/run-h1/pc3.migrating"
+        wait_for -t 30 grep -q "Instance pc3: lost: its post-copy move to h2" "$T/run-h1/vsd.log"
+        assert_eq "$(h_state 1 pc3)" stopped "state on the source"
+        wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pc3 | jq -r .state)\" = stopped ]"
+        [ -z "$(ls -A "$T/root-h1/instances/pc3" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pc3")"
+        h_clean_pages 2 pc3
+}
+
+# The target's restore failing after the commit (its CRIU refuses to
+# restore): the target never ran it, so the dump, whose serve then fails,
+# resumes it here as it was (the verdict 'r'): the same process with its
+# memory whole, its network unlocked, nothing on the target.
+# serial test_migrate_postcopy_target_restore_fails
+# timeout test_migrate_postcopy_target_restore_fails 120
+test_migrate_postcopy_target_restore_fails() {
+        needs_criu
+        local out pid0 tables
+        mkdir -p "$T/norestore"
+        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && exit 1' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
+                >"$T/norestore/criu"
+        chmod +x "$T/norestore/criu"
+        host_pipe_max_set 4194304
+        HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on$'\n[checkpoint]\ncriu = '"$T/norestore/criu" hosts_up 2
+        postcopy_instance pc4
+        pid0=$(host_vsctl 1 exec pc4 -- pidof probe)
+        ! out=$(host_vsctl 1 migrate pc4 h2 --live --postcopy 2>&1) || fail "moved though the target cannot restore: $out"
+        note "$out"
+        assert_match "$(echo "$out" | grep '^vsctl: ')" "did not restore it" "the move's message"
+        assert_eq "$(h_state 1 pc4)" running "state on the source"
+        assert_eq "$(host_vsctl 1 exec pc4 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
+        assert_match "$(dirty_check 1 pc4)" "^ok [0-9]+$" "its memory on the source"
+        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info pc4 | json .pid)/ns/net" nft list tables) ||
+                fail "no nft tables of pc4's to list"
+        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
+        [ -z "$(ls -A "$T/root-h1/instances/pc4" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pc4")"
+        h_clean_pages 2 pc4
+        h_clean 2 pc4
+}
+
+# [migrate] raise_pipe_max_size = yes: vsd raises fs.pipe-max-size itself
+# for the move (and says so), which then goes by post-copy.
+# serial test_migrate_postcopy_raises_pipe_size_when_allowed
+# timeout test_migrate_postcopy_raises_pipe_size_when_allowed 90
+test_migrate_postcopy_raises_pipe_size_when_allowed() {
+        needs_criu
+        local out
+        host_pipe_max_set 1048576
+        HOST_CONF_1=$postcopy_on$'\nraise_pipe_max_size = yes' HOST_CONF_2=$postcopy_on hosts_up 2
+        host_vsctl 1 create rs1 --privileged --start
+        live_settled 1 rs1
+        out=$(host_vsctl 1 --json migrate rs1 h2 --live --postcopy)
+        assert_eq "$(cat /proc/sys/fs/pipe-max-size)" 4194304 "fs.pipe-max-size after the move"
+        grep -q "Raised fs.pipe-max-size from 1048576 to 4194304" "$T/run-h1/vsd.log" || fail "vsd did not say it raised it"
+        assert_eq "$(echo "$out" | jq -r .details.pages)" post-copy "details.pages"
+        assert_eq "$(h_state 2 rs1)" running "rs1 on the target"
+        h_clean 1 rs1
+}

@@ -100,7 +100,8 @@ static int usage(void) {
                 "       probe syscall NAME... | syscall all\n"
                 "       probe read PATH | write PATH [DATA]\n"
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
-                "       probe memhog MIB [HOLD_SECONDS] | dirty MIB | dirtyish MIB HOT_MIB FILE | forkbomb N | spin SECONDS\n"
+                "       probe memhog MIB [HOLD_SECONDS] | dirty MIB [CHECK_FILE] | dirtyish MIB HOT_MIB FILE | forkbomb N\n"
+                "             | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
                 "       probe nproc | affinity-args | sysinfo | sysinfo-fault | sysinfo-loop N\n"
                 "       probe hold-fd PID FD\n"
@@ -547,22 +548,60 @@ static void fill_pattern(uint64_t *p, size_t len) {
 }
 
 /* MIB of anonymous memory written over and over, for ever (a page a
- * word, a pass every 50 ms): what a checkpoint of a busy process saves. */
+ * word, a pass every 50 ms): what a checkpoint of a busy process saves.
+ * With CHECK_FILE, a SIGUSR1 has the whole region compared, between two
+ * passes, with what it must hold (the same pattern computed again), and
+ * "ok PASSES" or "bad WORD-INDEX" written into CHECK_FILE: its memory
+ * whole after a checkpoint, restore or move. */
+static volatile sig_atomic_t dirty_check_asked;
+static void dirty_on_usr1(int sig) {
+        (void) sig;
+        dirty_check_asked = 1;
+}
+
 static int cmd_dirty(int argc, char **argv) {
         long mib, page = sysconf(_SC_PAGESIZE);
         if (argc < 2 || parse_long(argv[1], &mib) < 0 || mib == 0)
                 return usage();
-        size_t len = (size_t) mib << 20;
+        const char *check = argc >= 3 ? argv[2] : NULL;
+        size_t len = (size_t) mib << 20, step = (size_t) page / sizeof(uint64_t);
+        /* before anything: a SIGUSR1 must never end it */
+        if (check)
+                (void) signal(SIGUSR1, dirty_on_usr1);
         uint64_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
                 say("error=%s", errname(errno));
                 return 1;
         }
-        fill_pattern(p, len);
+        const uint64_t seed = 0x9e3779b97f4a7c15ULL;
+        uint64_t x = seed;
+        for (size_t k = 0; k < len / sizeof(*p); k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                p[k] = x;
+        }
         say("dirty=%ld", mib);
         for (uint64_t pass = 1;; pass++) {
                 for (size_t off = 0; off < len; off += (size_t) page)
                         p[off / sizeof(*p)] += pass;
+                if (check && dirty_check_asked) {
+                        dirty_check_asked = 0;
+                        uint64_t added = pass * (pass + 1) / 2, bad = 0;
+                        bool ok = true;
+                        x = seed;
+                        for (size_t k = 0; k < len / sizeof(*p) && ok; k++) {
+                                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                                if (p[k] != x + (k % step == 0 ? added : 0)) {
+                                        ok = false;
+                                        bad = k;
+                                }
+                        }
+                        FILE *f = fopen(check, "we");
+                        if (f) {
+                                fprintf(f, ok ? "ok %llu\n" : "bad %llu\n",
+                                        (unsigned long long) (ok ? pass : bad));
+                                fclose(f);
+                        }
+                }
                 usleep(50000);
         }
 }

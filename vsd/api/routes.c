@@ -322,6 +322,9 @@ static void get_version(struct ctx *c) {
         json_t *f = json_array();
         for (size_t k = 0; f && k < ELEMENTSOF(features); k++)
                 json_array_append_new(f, json_string(features[k]));
+        /* a post-copy move's target: only while this host allows and can */
+        if (f && pages_postcopy_possible(c->v))
+                json_array_append_new(f, json_string(VS_FEATURE_RECEIVE_LAZY_PAGES));
         api_reply_json(c->rq, 200,
                        json_pack("{s:s, s:i, s:s, s:o, s:o*}", "version", VS_VERSION, "api", 1, "cgroup",
                                  cg_manager_mode(c->v->cg), "degraded", health_json(c->v), "features", f));
@@ -962,9 +965,10 @@ static void delete_checkpoint(struct ctx *c) {
                 reply_instance(c, 200, i);
 }
 
-/* POST /v1/instances/NAME/checkpoint/restore {"unlocked_mounts": bool} */
+/* POST /v1/instances/NAME/checkpoint/restore {"unlocked_mounts": bool,
+ * "lazy_pages": bool (a post-copy move's target, pages.h)} */
 static void post_checkpoint_item(struct ctx *c) {
-        static const char *const known[] = { "unlocked_mounts", NULL };
+        static const char *const known[] = { "unlocked_mounts", "lazy_pages", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
@@ -983,23 +987,24 @@ static void post_checkpoint_item(struct ctx *c) {
                 api_reply_error(c->rq, &err);
                 return;
         }
-        json_t *um = json_object_get(obj, "unlocked_mounts");
-        bool bad = um && !json_is_boolean(um), unlocked = json_is_true(um);
+        json_t *um = json_object_get(obj, "unlocked_mounts"), *lp = json_object_get(obj, "lazy_pages");
+        bool bad = (um && !json_is_boolean(um)) || (lp && !json_is_boolean(lp)), unlocked = json_is_true(um);
+        bool lazy = json_is_true(lp);
         json_decref(obj);
         if (bad) {
-                vs_err_msg(&err, EINVAL, "field 'unlocked_mounts' must be true or false");
+                vs_err_msg(&err, EINVAL, "fields 'unlocked_mounts' and 'lazy_pages' must be true or false");
                 api_reply_error(c->rq, &err);
                 return;
         }
         if (detach) {
-                if (ckpt_restore(i, unlocked, NULL, &op, &err) < 0)
+                if ((lazy ? ckpt_restore_lazy(i, NULL, &op, &err) : ckpt_restore(i, unlocked, NULL, &op, &err)) < 0)
                         api_reply_error(c->rq, &err);
                 else
                         reply_op(c, op);
                 return;
         }
         struct inst_waiter *w = api_wait_reply(c->rq, i, 200, NULL, NULL);
-        if (ckpt_restore(i, unlocked, w, NULL, &err) < 0)
+        if ((lazy ? ckpt_restore_lazy(i, w, NULL, &err) : ckpt_restore(i, unlocked, w, NULL, &err)) < 0)
                 w->done(w, -err.code, &err);
 }
 
@@ -1158,6 +1163,7 @@ struct xfer_req {
         char name[VS_NAME_MAX + 1]; /* export: the instance; import: the new name or "" */
         bool snapshots, zstd;
         bool precopy; /* receive-pages: pre-dump passes first */
+        bool lazy; /* pages: a post-copy move's (pages.h) */
 };
 
 static int export_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
@@ -1257,7 +1263,8 @@ static void post_template_import(struct ctx *c) {
 static int pages_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
         struct xfer_req *q = userdata;
         struct op *op;
-        int r = pages_receive_precopy(v, q->name, fd, q->precopy, &op, err);
+        int r = q->precopy ? pages_receive_precopy(v, q->name, fd, true, &op, err)
+                           : pages_receive(v, q->name, fd, q->lazy, &op, err);
         if (r < 0)
                 return r;
         *ret = op_json(op);
@@ -1269,9 +1276,10 @@ static int pages_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs
  * live move of NAME to this host (pages.h; vsctl receive-pages, run by the
  * source over ssh); precopy: memory pre-copy's passes first. */
 static void post_pages(struct ctx *c) {
-        static const char *const known[] = { "name", "precopy", NULL };
+        static const char *const known[] = { "name", "lazy", "precopy", NULL };
         vs_error err = { 0 };
-        const char *name = api_query(c->rq, "name"), *precopy = api_query(c->rq, "precopy");
+        const char *name = api_query(c->rq, "name"), *lazy = api_query(c->rq, "lazy"),
+                   *precopy = api_query(c->rq, "precopy");
         struct xfer_req *q = calloc(1, sizeof(*q));
         if (!q)
                 vs_err(&err, ENOMEM, "receive pages");
@@ -1285,16 +1293,23 @@ static void post_pages(struct ctx *c) {
                 return;
         }
         snprintf(q->name, sizeof(q->name), "%s", name);
+        q->lazy = lazy && streq(lazy, "1");
+        if (q->lazy && q->precopy) {
+                free(q);
+                vs_err_msg(&err, EINVAL, "'lazy' and 'precopy' exclude each other");
+                api_reply_error(c->rq, &err);
+                return;
+        }
         api_upgrade_fd(c->rq, pages_with_fd, q);
 }
 
 /* POST /v1/instances/NAME/migrate {"host": "[user@]host", "live": bool,
  * "unlocked_mounts": bool, "send_template": bool, "precopy": bool,
- * "page_server": bool}: 202 with the operation at once (follow it); cold
+ * "page_server": bool, "postcopy": bool}: 202 with the operation at once (follow it); cold
  * unless live. */
 static void post_migrate(struct ctx *c) {
-        static const char *const known[] = { "host",          "cold",    "live",        "unlocked_mounts",
-                                              "send_template", "precopy", "page_server", NULL };
+        static const char *const known[] = { "host",    "cold",        "live",     "unlocked_mounts", "send_template",
+                                              "precopy", "page_server", "postcopy", NULL };
         vs_error err = { 0 };
         struct instance *i;
         json_t *obj = NULL;
@@ -1312,7 +1327,8 @@ static void post_migrate(struct ctx *c) {
                                  .unlocked_mounts = json_is_true(json_object_get(obj, "unlocked_mounts")),
                                  .no_send_template = json_is_false(json_object_get(obj, "send_template")),
                                  .no_precopy = json_is_false(json_object_get(obj, "precopy")),
-                                 .no_page_server = json_is_false(json_object_get(obj, "page_server")) };
+                                 .no_page_server = json_is_false(json_object_get(obj, "page_server")),
+                                 .postcopy = json_is_true(json_object_get(obj, "postcopy")) };
         if (o.live && json_is_true(json_object_get(obj, "cold"))) {
                 vs_err_msg(&err, EINVAL, "a move is either cold or live");
                 goto fail;

@@ -643,6 +643,8 @@ static const struct setting daemon_table[] = {
         ROW("checkpoint", "criu", parse_path, struct vsd_settings, criu),
         ROW("migrate", "ssh", parse_command, struct vsd_settings, migrate_ssh),
         ROW("migrate", "send_templates", parse_bool, struct vsd_settings, migrate_send_templates),
+        ROW("migrate", "postcopy", parse_bool, struct vsd_settings, migrate_postcopy),
+        ROW("migrate", "raise_pipe_max_size", parse_bool, struct vsd_settings, migrate_raise_pipe_max),
         ROW("templates", "cache", parse_path, struct vsd_settings, tmpl_cache),
         ROW("network", "default_mode", parse_net_mode, struct vsd_settings, net.default_mode),
         ROW("network", "bridge", parse_ifname, struct vsd_settings, net.bridge),

@@ -173,6 +173,8 @@ struct vsd_settings {
         char criu[256];          /* [checkpoint] criu: the CRIU binary (4.2 or later) */
         char migrate_ssh[256];   /* [migrate] ssh: the command, with options, that reaches another host */
         bool migrate_send_templates; /* [migrate] send_templates: a target lacking the template gets it */
+        bool migrate_postcopy;   /* [migrate] postcopy: live moves may restore before the memory came (off) */
+        bool migrate_raise_pipe_max; /* [migrate] raise_pipe_max_size: vsd may raise fs.pipe-max-size for it (off) */
         struct net_settings net;
         struct stor_settings stor;
         struct security_settings sec;

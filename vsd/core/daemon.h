@@ -36,6 +36,8 @@ struct vsd {
         struct sinfo *sinfo; /* sysinfo(2) answered for instances (vsd/view/sysinfo.h) */
         struct hold *hold;   /* the listeners' copies across daemon restarts (vsd/view/holder.h) */
         struct kern_features kern; /* what this kernel can do (kernel.h), probed at start */
+        bool criu_uffd;         /* criu check --feature uffd-noncoop passed at start (pages.h; asked only when
+                                 * [migrate] postcopy is on) */
         struct ev_bus *events;  /* what happened, for `vsctl events` */
         struct monitor *mon;    /* OOM kills and pids-limit hits */
         struct netw *net;       /* rtnetlink and the firewall (network.c) */

@@ -37,6 +37,7 @@
 #include <linux/seccomp.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,6 +84,10 @@
 #define CKPT_CG_FD_DUMP 4
 /* the dump's link to a target's page server (ckpt_take's page_fd) */
 #define CKPT_PAGE_FD_DUMP 5
+/* post-copy (ckpt_take_postcopy): a byte once committed, the loop's
+ * verdict on a dump that failed after it */
+#define CKPT_COMMITTED_FD_DUMP 6
+#define CKPT_VERDICT_FD_DUMP 7
 #define CKPT_CG_FD_RESTORE 6
 #define CKPT_CG_DEPTH 16
 #define CKPT_ID_LEN 16
@@ -128,6 +133,7 @@ struct ckpt_op {
         bool cg_tree;                  /* the helper has cg_open_procs_dir() as CKPT_CG_FD_* */
         bool page_server;              /* the pages go to a page server too (CKPT_PAGE_FD_DUMP) */
         struct ckpt_precopy *precopy;  /* memory pre-copy first (shared with the caller), or NULL */
+        bool postcopy;                 /* the pages served lazily on CKPT_PAGE_FD_DUMP after the commit */
         pid_t *pids;                   /* the instance's processes, listed by the daemon */
         size_t n_pids;
         dev_t console_dev, console_rdev; /* the console's pty slave now */
@@ -135,6 +141,7 @@ struct ckpt_op {
         struct inst_restore_plan plan;
         bool userns;
         uint32_t id_base;
+        bool lazy;                     /* criu restore --lazy-pages (a post-copy move's target) */
         struct inst_waiter stopw;      /* take: the end of the dumped instance */
         struct inst_waiter *client;    /* who asked, told at the very end */
         struct op *op;
@@ -285,8 +292,39 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
  * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
  * it runs in a namespace rooted at every hierarchy's root, where paths read
  * as the host's and its mounts change nothing. */
+/* Until CRIU ends: 0 and its status; with abort_fd >= 0, a byte 'r' read
+ * there meanwhile kills it first (*ret_aborted), its end not heeded. */
+static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted) {
+        for (;;) {
+                pid_t w = waitpid(pid, ret_status, abort_fd >= 0 ? WNOHANG : 0);
+                if (w == pid)
+                        return 0;
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (w <= 0 && abort_fd < 0)
+                        continue;
+                struct pollfd p = { abort_fd, POLLIN, 0 };
+                if (poll(&p, 1, 20) <= 0)
+                        continue;
+                char c = 0;
+                if (read(abort_fd, &c, 1) == 1 && c == 'r') {
+                        (void) kill(pid, SIGKILL);
+                        *ret_aborted = true;
+                }
+                abort_fd = -1;
+        }
+}
+
+static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
+                              bool *ret_aborted, const char *log, const char *what, vs_error *err);
+
 static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
                     const char *what, vs_error *err) {
+        return criu_run_abortable(cg, argv, keep_below, pass_fd, -1, NULL, log, what, err);
+}
+
+static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
+                              bool *ret_aborted, const char *log, const char *what, vs_error *err) {
         if (cg && cg_unshare_ns_at_root(cg, err) < 0)
                 return vs_err_prefix(err, "%s: give criu a cgroup namespace of its own", what);
         pid_t pid = fork();
@@ -310,9 +348,14 @@ static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass
                 _exit(127);
         }
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return vs_err(err, errno, "%s: wait for criu", what);
+        bool aborted = false;
+        int r = criu_wait(pid, abort_fd, &status, &aborted);
+        if (r < 0)
+                return vs_err(err, -r, "%s: wait for criu", what);
+        if (ret_aborted)
+                *ret_aborted = aborted;
+        if (aborted)
+                return vs_err_msg(err, ECANCELED, "%s: criu killed: the target did not restore it", what);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
         char why[400];
@@ -809,12 +852,20 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
         if (!op->meta.leave_running && op->meta.link)
                 netw_host_ifname(op->i->vsd, op->name, link);
         path_in(op->dir, CKPT_HOOK, path, sizeof(path));
+        /* post-copy: the move hears of the commit at once (the dump goes
+         * on serving the pages), through this helper's pipe (CRIU passes
+         * its scripts none of the fds it was given) */
+        char word[64] = "";
+        if (op->postcopy)
+                snprintf(word, sizeof(word), "printf c >/proc/%d/fd/%d 2>/dev/null\nexit 0\n", (int) getpid(),
+                         CKPT_COMMITTED_FD_DUMP);
         int n = snprintf(text, sizeof(text),
                          "#!/bin/sh\n"
                          "# CRIU's post-dump action for one checkpoint (vsd): its images put in place\n"
                          "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-dump ] || exit 0\n"
-                         "exec /proc/%d/exe --checkpoint-commit '%s' %s\n",
-                         (int) getpid(), op->dir, link);
+                         "%s/proc/%d/exe --checkpoint-commit '%s' %s%s\n%s",
+                         op->postcopy ? "" : "exec ", (int) getpid(), op->dir, link, op->postcopy ? " || exit 1" : "",
+                         word);
         /* for this dump only, removed after it: nothing to sync */
         int r = vs_write_replace(path, text, (size_t) n, 0700);
         return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
@@ -1006,6 +1057,42 @@ static int precopy_passes(struct ckpt_op *op, const char *tmp, unsigned *ret_n, 
         return 0;
 }
 
+/* Post-copy: the dump failed after its commit (its pages not all served).
+ * CRIU resumed the processes; frozen at once, they wait for the loop's
+ * verdict (the move knows whether the target ran the instance): 'r', the
+ * target never ran it, resumes them here as they were (the lock lifted,
+ * the link up again); anything else, the target may have run it, kills
+ * them, for their peers and disk saw the target's copy since.  The
+ * checkpoint goes either way: its lazy pages were never written. */
+static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs_error *err) {
+        struct vsd *v = op->i->vsd;
+        vs_error criu_err = *err, e = { 0 };
+        (void) cg_freeze(v->cg, op->name, true, NULL);
+        char c = aborted ? 'r' : 0, del[700], kept[700];
+        while (!aborted && read(CKPT_VERDICT_FD_DUMP, &c, 1) < 0 && errno == EINTR)
+                ;
+        /* CRIU's log went with the images the commit put in place */
+        char committed_log[800];
+        path_in(fin, "dump.log", committed_log, sizeof(committed_log));
+        path_in(op->dir, "checkpoint-failed.log", kept, sizeof(kept));
+        (void) rename(committed_log, kept);
+        path_in(op->dir, CKPT_DEL, del, sizeof(del));
+        if (rename(fin, del) == 0)
+                (void) vs_rm_rf(del);
+        (void) vs_fsync_dir(op->dir);
+        if (c == 'r') {
+                unlock_network(op->init_pid, op->name);
+                if (op->meta.link && netw_host_link_set_up(v, op->name, true, &e) < 0)
+                        fprintf(stderr, "vsd: %s, ignoring\n", e.msg);
+                (void) cg_freeze(v->cg, op->name, false, NULL);
+                return vs_err_msg(err, criu_err.code, "%s (resumed here)", criu_err.msg);
+        }
+        (void) kill(op->init_pid, SIGKILL);
+        (void) cg_kill(v->cg, op->name, SIGKILL, NULL);
+        (void) cg_freeze(v->cg, op->name, false, NULL);
+        return vs_err_msg(err, ENOLINK, "the post-copy broke off: %s", criu_err.msg);
+}
+
 static int dump_run(void *arg_, vs_error *err) {
         struct ckpt_op *op = arg_;
         struct scan s = { .op = op, .err = err, .pids = op->pids, .n = op->n_pids };
@@ -1061,6 +1148,7 @@ static int dump_run(void *arg_, vs_error *err) {
                 return r;
         }
         struct argv a = { .n = 0 };
+        bool aborted = false;
         dump_args(op, &a, "dump", tmp);
         if (n_pre > 0) {
                 /* what changed since the last pass; the rest is its */
@@ -1079,13 +1167,24 @@ static int dump_run(void *arg_, vs_error *err) {
         }
         if (op->precopy)
                 atomic_store(&op->precopy->dump_ms, mono_ms());
+        if (op->postcopy) {
+                /* the anonymous memory stays in CRIU's pipes, served on
+                 * the link once the images are committed; the hook
+                 * (CKPT_COMMITTED_FD_DUMP) says when */
+                arg(&a, "--lazy-pages");
+                arg(&a, "--ps-socket");
+                arg(&a, "%d", CKPT_PAGE_FD_DUMP);
+        }
         if (argv_full(&a))
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
-        else {
+        else if (r >= 0) {
                 a.a[a.n] = NULL;
-                r = criu_run(op->i->vsd->cg, a.a, 3, ps, log, "dump", err);
+                r = criu_run_abortable(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
+                                       op->postcopy ? CKPT_VERDICT_FD_DUMP : -1, &aborted, log, "dump", err);
         }
-                if (op->page_server) {
+        if (op->postcopy)
+                (void) close(CKPT_COMMITTED_FD_DUMP);
+        if (op->page_server) {
                 /* the tee's word on a failed dump says more than CRIU's */
                 vs_error terr = { 0 };
                 safe_close(&ps);
@@ -1101,6 +1200,8 @@ static int dump_run(void *arg_, vs_error *err) {
         meta_id(fin, id);
         if (r >= 0 && !streq(id, op->meta.id))
                 r = vs_err_msg(err, EIO, "dump: criu ended without the checkpoint in place (see %s)", log);
+        if (r < 0 && op->postcopy && streq(id, op->meta.id))
+                return postcopy_broken(op, fin, aborted, err);
         if (r < 0) {
                 /* its lock, which a dump failing at the wrong moment leaves */
                 unlock_network(op->init_pid, op->name);
@@ -1436,6 +1537,14 @@ static int restore_run(void *arg_, vs_error *err) {
         r = cgroup_roots(&a, err);
         if (r < 0)
                 return r;
+        if (op->lazy) {
+                /* the lazy-pages daemon listens in dir before CRIU restores
+                 * (the page session's helper runs it, pages.h) */
+                r = pages_lazy_await(op->i->vsd->set.root, op->name, dir, err);
+                if (r < 0)
+                        return vs_err_prefix(err, "restore");
+                arg(&a, "--lazy-pages");
+        }
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
@@ -1445,6 +1554,15 @@ static int restore_run(void *arg_, vs_error *err) {
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
                 (void) unlink(kept);
                 (void) link(log, kept);
+                /* lazy: CRIU can fail after the tasks were let go (its
+                 * word to lazy-pages comes last); they ran here, which a
+                 * post-copy's source must know (mig_run_postcopy) */
+                _cleanup_free_ char *text = NULL;
+                if (op->lazy && vs_read_file(kept, 16 << 20, &text, NULL) >= 0 &&
+                    strstr(text, "Restore finished successfully")) {
+                        vs_error cerr = *err;
+                        return vs_err_msg(err, cerr.code, CKPT_RAN_HERE ": %s", cerr.msg);
+                }
                 return r;
         }
         /* init is back and runs: say so where the next daemon looks, then
@@ -1483,7 +1601,10 @@ static int restore_run(void *arg_, vs_error *err) {
         if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV &&
             aerr.code != ENETDOWN)
                 log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
-        (void) vs_rm_rf(dir);
+        /* (lazy: criu lazy-pages reads them until its end, and then
+         * removes them) */
+        if (!op->lazy)
+                (void) vs_rm_rf(dir);
         char failed[700];
         path_in(op->dir, "restore-failed.log", failed, sizeof(failed));
         (void) unlink(failed);
@@ -1644,7 +1765,9 @@ static void take_done(void *userdata, int result, const vs_error *werr) {
         (void) unlink(marker);
         if (result < 0) {
                 err = *werr;
-                if (i->stop_how == STOP_HOW_CHECKPOINT)
+                /* (a post-copy that broke off killed it: its end is the
+                 * dump's) */
+                if (i->stop_how == STOP_HOW_CHECKPOINT && err.code != ENOLINK)
                         i->stop_how = STOP_HOW_NONE;
                 vs_err_prefix(&err, "Failed to checkpoint '%s'", op->name);
                 log_err("%s", err.msg);
@@ -1690,8 +1813,20 @@ static void restore_done(void *userdata, int result, const vs_error *werr) {
                 if (!strstr(err.msg, "Failed to restore"))
                         vs_err_prefix(&err, "Failed to restore '%s'", op->name);
                 log_err("%s", err.msg);
-        } else
+        } else if (!op->lazy)
                 (void) vs_rm_rf(from); /* the helper did; a second look costs nothing */
+        else if (pages_lazy_failed(op->run_dir, op->name)) {
+                /* its memory will never all come: it runs no further (the
+                 * restore itself went through: it ran here, and the move
+                 * hears of the loss from its page session) */
+                vs_error kerr = { 0 };
+                log_err("Instance %s: killed after its restore: its lazy pages stopped coming (the link to the "
+                        "source was lost)", op->name);
+                finish(op, r, &err);
+                if (inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, &kerr) < 0)
+                        log_err("Instance %s: not killed: %s", i->cfg.name, kerr.msg);
+                return;
+        }
         finish(op, r, &err);
 }
 
@@ -1724,24 +1859,21 @@ static struct ckpt_op *op_new(struct instance *i, enum ckpt_kind kind, vs_error 
         return op;
 }
 
-static int take(struct instance *i, bool leave_running, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,
-                struct op **ret_op, vs_error *err);
-
-int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
-              vs_error *err) {
-        return take(i, leave_running, page_fd, NULL, w, ret_op, err);
-}
+/* fds: the page link (or -1), and for post-copy the commit's and the
+ * verdict's pipes (or -1); pc: memory pre-copy first (or NULL). */
+static int take(struct instance *i, bool leave_running, int page_fd, int committed_fd, int verdict_fd,
+                struct ckpt_precopy *pc, struct inst_waiter *w, struct op **ret_op, vs_error *err);
 
 int ckpt_take_precopy(struct instance *i, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,
                       struct op **ret_op, vs_error *err) {
         if (page_fd < 0 || !pc)
                 return vs_err_msg(err, EINVAL, "Failed to checkpoint '%s': memory pre-copy needs a page server",
                                   i->cfg.name);
-        return take(i, false, page_fd, pc, w, ret_op, err);
+        return take(i, false, page_fd, -1, -1, pc, w, ret_op, err);
 }
 
-static int take(struct instance *i, bool leave_running, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,
-                struct op **ret_op, vs_error *err) {
+static int take(struct instance *i, bool leave_running, int page_fd, int committed_fd, int verdict_fd,
+                struct ckpt_precopy *pc, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1804,11 +1936,13 @@ static int take(struct instance *i, bool leave_running, int page_fd, struct ckpt
                         i->stop_how = STOP_HOW_CHECKPOINT; /* init's end is the dump's */
                 _cleanup_close_ int cg = cg_open_procs_dir(v->cg, i->cfg.name);
                 op->cg_tree = cg >= 0;
-                op->page_server = page_fd >= 0;
+                op->postcopy = committed_fd >= 0;
+                op->page_server = page_fd >= 0 && !op->postcopy;
                 op->precopy = pc;
-                /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP */
-                int keep[2] = { cg, page_fd };
-                r = work_start_fds(v, op->work_id, dump_run, op, keep, page_fd >= 0 ? 2 : 1, NULL, take_done, op, err);
+                /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP, CKPT_COMMITTED_FD_DUMP, CKPT_VERDICT_FD_DUMP */
+                int keep[4] = { cg, page_fd, committed_fd, verdict_fd };
+                r = work_start_fds(v, op->work_id, dump_run, op, keep, op->postcopy ? 4 : page_fd >= 0 ? 2 : 1, NULL,
+                                   take_done, op, err);
                 if (r < 0) {
                         i->stop_how = STOP_HOW_NONE;
                         (void) unlink(marker);
@@ -1827,7 +1961,18 @@ static int take(struct instance *i, bool leave_running, int page_fd, struct ckpt
         return 0;
 }
 
-int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
+              vs_error *err) {
+        return take(i, leave_running, page_fd, -1, -1, NULL, w, ret_op, err);
+}
+
+int ckpt_take_postcopy(struct instance *i, int page_fd, int committed_fd, int verdict_fd, struct inst_waiter *w,
+                       vs_error *err) {
+        return take(i, false, page_fd, committed_fd, verdict_fd, NULL, w, NULL, err);
+}
+
+static int restore(struct instance *i, bool unlocked_mounts, bool lazy, struct inst_waiter *w, struct op **ret_op,
+                   vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1864,12 +2009,17 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
                                "a restored unprivileged instance's mounts are not locked (its root could unmount "
                                "the masked paths until its next start); accept that with --unlocked-mounts "
                                "(\"unlocked_mounts\": true), or discard the checkpoint");
+        /* userfaultfd in an unprivileged instance's own context needs
+         * CAP_SYS_PTRACE in the host's user namespace (pages.h) */
+        if (r >= 0 && lazy && !op->meta.privileged)
+                r = vs_err_msg(err, EPERM, "a lazy restore (post-copy) takes a privileged instance");
         if (r < 0) {
                 op_free(op);
                 return vs_err_prefix(err, "Failed to restore '%s'", i->cfg.name);
         }
         op->userns = !op->meta.privileged;
         op->id_base = (uint32_t) op->meta.id_base;
+        op->lazy = lazy;
         snprintf(op->work_id, sizeof(op->work_id), "restore-%s", i->cfg.name);
         r = op_begin(v, "checkpoint-restore", i->cfg.name, NULL, &op->op, err);
         if (r < 0) {
@@ -1908,6 +2058,14 @@ int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w
         if (ret_op)
                 *ret_op = op->op;
         return 0;
+}
+
+int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        return restore(i, unlocked_mounts, false, w, ret_op, err);
+}
+
+int ckpt_restore_lazy(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+        return restore(i, false, true, w, ret_op, err);
 }
 
 int ckpt_discard(struct instance *i, vs_error *err) {

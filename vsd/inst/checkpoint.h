@@ -79,6 +79,16 @@ int ckpt_dirty_tracking(const char *criu, char *why, size_t len);
 int ckpt_take_precopy(struct instance *i, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,
                       struct op **ret_op, vs_error *err);
 
+/* A post-copy move's dump (pages.h): `criu dump --lazy-pages --ps-socket`
+ * on page_fd, the anonymous memory served there once the checkpoint is
+ * committed, which the hook says with a byte on committed_fd; w hears the
+ * dump's end, after the last page went.  A dump failing after the commit
+ * freezes the processes CRIU resumed and reads verdict_fd: 'r' resumes
+ * them as they were, anything else (its end) kills them (ENOLINK); the
+ * checkpoint is removed either way.  The caller keeps its fds. */
+int ckpt_take_postcopy(struct instance *i, int page_fd, int committed_fd, int verdict_fd, struct inst_waiter *w,
+                       vs_error *err);
+
 /* Bring a checkpointed instance back from its checkpoint, which is
  * consumed on success and kept on failure.  CRIU makes an unprivileged
  * instance's mount namespace itself, where none of its mounts is locked
@@ -86,6 +96,16 @@ int ckpt_take_precopy(struct instance *i, int page_fd, struct ckpt_precopy *pc, 
  * a restore is refused (EPERM, nothing changed) unless unlocked_mounts
  * says the caller accepts that until the instance's next start. */
 int ckpt_restore(struct instance *i, bool unlocked_mounts, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+
+/* ckpt_restore() of a post-copy move's target (pages.h): `criu restore
+ * --lazy-pages`, once the lazy-pages daemon of name's page session listens
+ * in the images' directory; it runs as soon as restored, its memory
+ * fetched meanwhile.  A privileged instance only. */
+int ckpt_restore_lazy(struct instance *i, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+
+/* In the message of a lazy restore that failed after CRIU let the tasks
+ * run: the source of a post-copy move must not resume its copy. */
+#define CKPT_RAN_HERE "its processes ran here before it failed"
 
 /* Remove the checkpoint of an instance that is not busy: a checkpointed
  * one becomes stopped. */

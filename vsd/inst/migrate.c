@@ -93,6 +93,7 @@ enum {
         TARGET_PRECOPY_TREE = 1 << 2,
         TARGET_RECEIVE_PAGES = 1 << 3,
         TARGET_PRECOPY_MEMORY = 1 << 4,
+        TARGET_RECEIVE_LAZY_PAGES = 1 << 5,
 };
 
 static const struct {
@@ -103,6 +104,7 @@ static const struct {
         { VS_FEATURE_PRECOPY_TREE, TARGET_PRECOPY_TREE },
         { VS_FEATURE_RECEIVE_PAGES, TARGET_RECEIVE_PAGES },
         { VS_FEATURE_PRECOPY_MEMORY, TARGET_PRECOPY_MEMORY },
+        { VS_FEATURE_RECEIVE_LAZY_PAGES, TARGET_RECEIVE_LAZY_PAGES },
 };
 
 /* What the helpers learnt, for the loop (MAP_SHARED). */
@@ -112,6 +114,9 @@ struct mig_counts {
         _Atomic unsigned target;        /* TARGET_*, asked before anything stops */
         char target_version[32];        /* its vsd's version (set before the helper ends) */
         struct ckpt_precopy mem;        /* live: memory pre-copy's passes (checkpoint.h) */
+        _Atomic int target_restored;    /* post-copy: 1 the target restored it, -1 it did not (and keeps
+                                         * nothing), 0 it cannot be said */
+        _Atomic uint64_t restored_ms;   /* post-copy: when the target said it runs (monotonic) */
 };
 
 struct mig {
@@ -146,6 +151,15 @@ struct mig {
         int ps;                    /* live: the dump's end of the page link (the helper has the other) */
         bool mem_precopy;          /* live: pre-dump passes wanted, the target takes them (target_fit) */
         bool mem_precopy_on;       /* live: ... and this host tracks dirty memory (ready said 'P') */
+        bool postcopy;             /* live: post-copy wanted, and this host can (pages.h) */
+        bool lazy;                 /* post-copy: the target's lazy-pages waits (ready said 'l') */
+        bool committed;            /* post-copy: the dump's images are in place (it serves the pages now) */
+        bool resumed;              /* post-copy: its dump failed after the commit and resumed it here */
+        int committed_fd;          /* post-copy: from the dump's hook, a byte once committed */
+        int verdict;               /* post-copy: to the dump's helper, after a failure ('r': resume it) */
+        int verdict_r;             /* post-copy: its other end, for the dump (the move's helper writes too) */
+        struct loop_source *committed_src;
+        int session_status;        /* in the helper: the main session's exit status */
         struct loop_source *ready_src;
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
@@ -288,6 +302,7 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
         if (wr >= 0)
                 vs_progress_phase(p, m->live ? VS_PHASE_RESTORING : VS_PHASE_STARTING, false);
         int r = remote_wait(pid, out, why, sizeof(why), &status);
+        m->session_status = r < 0 ? status : 0;
         /* the target's reason first: its refusal is why the pipe broke */
         if (r < 0 && status == 3)
                 return vs_err_msg(err, EIO, "%s did not %s it: %s", m->host, verb, why);
@@ -298,8 +313,10 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
                 return wr;
         }
         /* from here on the target has it: a daemon killed now leaves the
-         * local copy to be removed, not started */
-        marker_write(m, "moved");
+         * local copy to be removed, not started (post-copy: only once its
+         * pages came; the marker stays "postcopy") */
+        if (!m->lazy)
+                marker_write(m, "moved");
         return 0;
 }
 
@@ -754,10 +771,11 @@ struct page_link {
 
 /* In the helper: the session started (its key exchange goes on beside the
  * main session's): 0; else < 0 with why. */
-static int page_link_spawn(struct mig *m, struct page_link *pl, bool precopy, char *why, size_t len) {
+static int page_link_spawn(struct mig *m, struct page_link *pl, bool lazy, bool precopy, char *why, size_t len) {
         char script[200];
         int in[2], so[2];
-        snprintf(script, sizeof(script), "exec vsctl receive-pages %s%s", m->name, precopy ? " --precopy" : "");
+        snprintf(script, sizeof(script), "exec vsctl receive-pages %s%s", m->name,
+                 lazy ? " --lazy" : precopy ? " --precopy" : "");
         if (pipe2(in, O_CLOEXEC) < 0) {
                 snprintf(why, len, "make a pipe: %s", strerror(errno));
                 return -EIO;
@@ -848,6 +866,56 @@ static void page_link_close(struct page_link *pl) {
         pl->pid = -1;
 }
 
+/* The main session of a live move: the import, then the restore (lazy:
+ * of a post-copy move) there; in[1] its standard input, so[0] its output
+ * (the ready word). */
+static int live_session_spawn(struct mig *m, bool lazy, pid_t *ret_pid, int *ret_out, int in[2], int so[2],
+                              vs_error *err) {
+        char script[600];
+        /* restore's output but its error line goes: the last line is the
+         * target's reason */
+        /* a name taken there is refused before anything is frozen here */
+        snprintf(script, sizeof(script),
+                 "if vsctl info %s >/dev/null 2>&1; then echo \"instance '%s' already exists\" >&2; exit 4; fi; "
+                 "echo " MIG_READY " && vsctl import - >/dev/null && { vsctl restore %s%s >/dev/null || "
+                 "{ vsctl destroy --force %s >/dev/null 2>&1; exit 3; }; }",
+                 m->name, m->name, m->name,
+                 lazy ? " --lazy-pages" : m->unlocked_mounts ? " --unlocked-mounts" : "", m->name);
+        if (pipe2(in, O_CLOEXEC) < 0)
+                return vs_err(err, errno, "make a pipe");
+        if (pipe2(so, O_CLOEXEC) < 0) {
+                int e = errno;
+                close(in[0]);
+                close(in[1]);
+                return vs_err(err, e, "make a pipe");
+        }
+        const char *const args[] = { script, NULL };
+        int r = remote_spawn(m, in[0], so[1], args, ret_pid, ret_out);
+        close(in[0]);
+        close(so[1]);
+        if (r < 0) {
+                close(in[1]);
+                close(so[0]);
+                return vs_err(err, -r, "run %s", m->ssh);
+        }
+        return 0;
+}
+
+/* The main session's ready word (so closed): 0, else the session ended
+ * (in and the page link too) and why. */
+static int live_session_ready(struct mig *m, pid_t pid, int out, int in, int so, struct page_link *pl,
+                              vs_error *err) {
+        char why[512] = "";
+        int status = 0, r = await_word(so, MIG_READY);
+        close(so);
+        if (r >= 0)
+                return 0;
+        page_link_close(pl);
+        close(in);
+        (void) remote_wait(pid, out, why, sizeof(why), &status);
+        return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host, why[0] ? why : "its session ended at once");
+}
+
 /* A live move's helper, started before the dump: the ssh session is made
  * and the target's `vsctl import -` waits for the archive while the
  * instance still runs (the handshake costs nothing of the frozen window).
@@ -862,36 +930,13 @@ static int mig_run_live(void *arg, vs_error *err) {
         struct mig *m = arg;
         const int go = 4, ready = 5, ps = 6;
         (void) signal(SIGPIPE, SIG_IGN);
-        char why[512] = "", script[600];
+        char why[512] = "";
         vs_progress_phase(op_progress(m->op), VS_PHASE_CONNECTING, true);
-        /* restore's output but its error line goes: the last line is the
-         * target's reason */
-        /* a name taken there is refused before anything is frozen here */
-        snprintf(script, sizeof(script),
-                 "if vsctl info %s >/dev/null 2>&1; then echo \"instance '%s' already exists\" >&2; exit 4; fi; "
-                 "echo " MIG_READY " && vsctl import - >/dev/null && { vsctl restore %s%s >/dev/null || "
-                 "{ vsctl destroy --force %s >/dev/null 2>&1; exit 3; }; }",
-                 m->name, m->name, m->name, m->unlocked_mounts ? " --unlocked-mounts" : "", m->name);
-        int in[2], so[2];
-        if (pipe2(in, O_CLOEXEC) < 0)
-                return vs_err(err, errno, "make a pipe");
-        if (pipe2(so, O_CLOEXEC) < 0) {
-                int e = errno;
-                close(in[0]);
-                close(in[1]);
-                return vs_err(err, e, "make a pipe");
-        }
         pid_t pid = -1;
-        int out = -EBADF, status = 0;
-        const char *const args[] = { script, NULL };
-        int r = remote_spawn(m, in[0], so[1], args, &pid, &out);
-        close(in[0]);
-        close(so[1]);
-        if (r < 0) {
-                close(in[1]);
-                close(so[0]);
-                return vs_err(err, -r, "run %s", m->ssh);
-        }
+        int out = -EBADF, status = 0, in[2], so[2];
+        int r = live_session_spawn(m, false, &pid, &out, in, so, err);
+        if (r < 0)
+                return r;
         /* the pages' session beside it (each key exchange takes
          * seconds on a loaded host); a target that cannot serve them (an
          * older vsd, no CRIU there) takes the move the old way */
@@ -901,17 +946,11 @@ static int mig_run_live(void *arg, vs_error *err) {
          * (asked while the main session's key exchange goes on) */
         bool mem = m->page_server && m->mem_precopy &&
                    ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
-        if (m->page_server && page_link_spawn(m, &pl, mem, pwhy, sizeof(pwhy)) < 0)
+        if (m->page_server && page_link_spawn(m, &pl, false, mem, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
-        r = await_word(so[0], MIG_READY);
-        close(so[0]);
-        if (r < 0) {
-                page_link_close(&pl);
-                close(in[1]);
-                (void) remote_wait(pid, out, why, sizeof(why), &status);
-                return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host,
-                                  why[0] ? why : "its session ended at once");
-        }
+        r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
+        if (r < 0)
+                return r;
         if (pl.pid >= 0) {
                 /* 'P': with memory pre-copy; 'p' and why not, when it was
                  * wanted */
@@ -944,10 +983,181 @@ static int mig_run_live(void *arg, vs_error *err) {
         return r;
 }
 
+/* ---- post-copy (in the helper) ------------------------------------------------ */
+
+/* In a child of the helper: the dump's page link ps carried over the page
+ * session both ways until the dump closes it (its last page served, or
+ * its failure), then the session's end awaited.  The session ending first
+ * (the link lost, the target's lazy-pages gone) ends it too, but ps stays
+ * open in the helper: CRIU would take its end for the end of the
+ * post-copy and end the processes, which must wait for what the main
+ * session says (postcopy_abort). */
+static void postcopy_pump(struct page_link *pl, int ps) {
+        char buf[65536];
+        bool from_dump = true;
+        for (;;) {
+                struct pollfd p[2] = { { from_dump ? ps : -1, POLLIN, 0 }, { pl->out, POLLIN, 0 } };
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[0].revents) {
+                        ssize_t k = read(ps, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0 || vs_write_all(pl->in, buf, (size_t) k) < 0) {
+                                from_dump = false;
+                                safe_close(&pl->in);
+                        }
+                }
+                if (p[1].revents) {
+                        ssize_t k = read(pl->out, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                return;
+                        if (from_dump && vs_write_all(ps, buf, (size_t) k) < 0) {
+                                from_dump = false;
+                                safe_close(&pl->in);
+                        }
+                }
+        }
+}
+
+static void pump_end(pid_t *pump, bool kill_it) {
+        if (*pump <= 0)
+                return;
+        if (kill_it)
+                (void) kill(*pump, SIGKILL);
+        while (waitpid(*pump, NULL, 0) < 0 && errno == EINTR)
+                ;
+        *pump = -1;
+}
+
+/* A post-copy move's helper (mig_run_live's way otherwise): the page
+ * session first, `vsctl receive-pages NAME --lazy`, so that the main
+ * session's restore is lazy only when the target's lazy-pages can be had
+ * (else 'a' and why: the pages go with the archive).  Then 'l' to the
+ * loop, which dumps (ckpt_take_postcopy); the page link carried by a
+ * child meanwhile, to the dump's end; the loop's go once the checkpoint is
+ * committed (the processes still held by the dump); the archive, with the
+ * pages CRIU wrote (not the lazy ones), into the target's import and lazy
+ * restore; then the page session's end: 0 once its lazy-pages had every
+ * page. */
+/* The target did not restore it: the dump told to let the processes go
+ * here ('r': its helper kills CRIU, which would otherwise take the link's
+ * end for the end of the post-copy and end them), the link held open
+ * until CRIU is gone (30 s at most). */
+static void postcopy_abort(int verdict, int ps) {
+        char r = 'r';
+        if (write(verdict, &r, 1) != 1)
+                return;
+        struct pollfd p = { ps, POLLRDHUP, 0 };
+        for (uint64_t end = now_ms() + 30000; now_ms() < end;)
+                if (poll(&p, 1, 100) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        return;
+}
+
+static int mig_run_postcopy(void *arg, vs_error *err) {
+        struct mig *m = arg;
+        const int go = 4, ready = 5, ps = 6, verdict = 7;
+        (void) signal(SIGPIPE, SIG_IGN);
+        char why[512] = "", pwhy[256] = "", mode[300] = "l", c = 0;
+        vs_progress_phase(op_progress(m->op), VS_PHASE_CONNECTING, true);
+        struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
+        bool lazy = page_link_spawn(m, &pl, true, false, pwhy, sizeof(pwhy)) >= 0 && page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0;
+        if (!lazy)
+                snprintf(mode, sizeof(mode), "a%s", pwhy);
+        pid_t pid = -1, pump = -1;
+        int out = -EBADF, status = 0, in[2], so[2];
+        int r = live_session_spawn(m, lazy, &pid, &out, in, so, err);
+        if (r < 0) {
+                page_link_close(&pl);
+                return r;
+        }
+        r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
+        if (r < 0)
+                return r;
+        if (lazy) {
+                pump = fork();
+                if (pump == 0) {
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        (void) close(go);
+                        (void) close(ready);
+                        (void) close(verdict);
+                        postcopy_pump(&pl, ps);
+                        _exit(0);
+                }
+                int e = errno;
+                /* the pump's alone: its end is the session's (ps is kept
+                 * here too: see postcopy_abort) */
+                safe_close(&pl.in);
+                safe_close(&pl.out);
+                if (pump < 0) {
+                        /* nothing frozen yet: the loop hears the helper's
+                         * end without its ready word */
+                        page_link_close(&pl);
+                        close(in[1]);
+                        (void) remote_wait(pid, out, why, sizeof(why), &status);
+                        return vs_err(err, e, "start the page link's pump");
+                }
+        } else
+                (void) close(ps);
+        ssize_t k;
+        while ((k = write(ready, mode, strlen(mode))) < 0 && errno == EINTR)
+                ;
+        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                ;
+        if (k != 1) {
+                /* the dump failed before its commit (CRIU resumed it) */
+                pump_end(&pump, true);
+                page_link_close(&pl);
+                close(in[1]);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
+        }
+        m->i->state = INST_CHECKPOINTED;
+        m->lazy = lazy;
+        /* its processes are held, not ended: what they wrote reaches the
+         * image before it goes */
+        sync();
+        r = send_archive(m, in[1], pid, out, "restore", false, NULL, err);
+        /* the target's restore may fail after its tasks ran (then they
+         * may have answered peers: never resumed here) */
+        int there = r >= 0 || m->session_status == 0 ? 1 : m->session_status > 0 && m->session_status < 255 ? -1 : 0;
+        if (there < 0 && strstr(err->msg, CKPT_RAN_HERE))
+                there = 0;
+        atomic_store(&m->counts->target_restored, there);
+        if (there > 0)
+                atomic_store(&m->counts->restored_ms, now_ms());
+        if (r < 0 && lazy && there < 0)
+                postcopy_abort(verdict, ps);
+        if (r < 0 || !lazy) {
+                /* (otherwise the dump hears the link's end: it may have
+                 * run there, so it runs here no more) */
+                pump_end(&pump, true);
+                page_link_close(&pl);
+                return r;
+        }
+        /* the dump's end (its last page served, or its failure) ends the
+         * pump, and the page session then says how lazy-pages ended */
+        pump_end(&pump, false);
+        r = remote_wait(pl.pid, pl.log, why, sizeof(why), &status);
+        pl.pid = -1;
+        if (r < 0)
+                return vs_err_msg(err, EPIPE, "the post-copy from %s failed there: %s", m->host, why);
+        return 0;
+}
+
 /* ---- in the loop ------------------------------------------------------------- */
 
 static void mig_free(struct mig *m) {
         loop_remove(m->ready_src);
+        loop_remove(m->committed_src);
+        safe_close(&m->committed_fd);
+        safe_close(&m->verdict);
+        safe_close(&m->verdict_r);
         safe_close(&m->ready);
         safe_close(&m->go);
         safe_close(&m->ps);
@@ -956,20 +1166,30 @@ static void mig_free(struct mig *m) {
         free(m);
 }
 
+/* The operation's end (err NULL: success), its total time said. */
+static void mig_end(struct mig *m, const vs_error *err) {
+        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
+        op_finish(m->op, err ? -err->code : 0, err);
+        mig_free(m);
+}
+
 static void moved(struct mig *m) {
         struct instance *i = m->i;
-        uint64_t end = now_ms(), down = end - m->stop_ms;
+        /* post-copy: it ran there before the last page came */
+        uint64_t end = now_ms(), ran = m->lazy ? atomic_load(&m->counts->restored_ms) : end;
         uint64_t dump_ms = atomic_load(&m->counts->mem.dump_ms);
         if (m->live && m->mem_precopy_on && dump_ms >= m->stop_ms) {
                 /* frozen from the final dump on; the passes ran while it ran */
                 op_set_detail(m->op, "memory_precopy_ms", (int64_t) (dump_ms - m->stop_ms));
                 m->stop_ms = dump_ms;
-                down = end - m->stop_ms;
         }
+        uint64_t down = ran - m->stop_ms;
         if (m->live) {
                 op_set_detail(m->op, "frozen_ms", (int64_t) down);
                 op_set_detail(m->op, "dump_ms", (int64_t) (m->dumped_ms - m->stop_ms));
-                op_set_detail(m->op, "copy_restore_ms", (int64_t) (end - m->dumped_ms));
+                op_set_detail(m->op, "copy_restore_ms", (int64_t) (ran - m->dumped_ms));
+                if (m->lazy)
+                        op_set_detail(m->op, "postcopy_ms", (int64_t) (end - ran));
         } else
                 op_set_detail(m->op, "downtime_ms", (int64_t) down);
         if (m->precopy) {
@@ -1000,9 +1220,7 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
                          rerr->msg);
         } else
                 (void) unlink(m->marker);
-        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-        op_finish(m->op, -err.code, &err);
-        mig_free(m);
+        mig_end(m, &err);
 }
 
 /* live: it ended without the target having it, with m->failure */
@@ -1013,9 +1231,7 @@ static void live_failed(struct mig *m) {
         if (m->dump != DUMP_DONE) {
                 /* never dumped, or CRIU resumed it: it runs on as it was */
                 (void) unlink(m->marker);
-                op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-                op_finish(m->op, -m->failure.code, &m->failure);
-                mig_free(m);
+                mig_end(m, &m->failure);
                 return;
         }
         /* the marker stays until it runs here again: a daemon killed
@@ -1026,7 +1242,13 @@ static void live_failed(struct mig *m) {
                 on_restored_here(&m->restw, -EIO, &rerr);
 }
 
+static void postcopy_helper_done(struct mig *m, int result, const vs_error *werr);
+
 static void live_done(struct mig *m, int result, const vs_error *werr) {
+        if (m->lazy && m->committed) {
+                postcopy_helper_done(m, result, werr);
+                return;
+        }
         m->work_done = true;
         if (result >= 0 && m->dump == DUMP_DONE) {
                 set_busy(m->i, NULL, false);
@@ -1056,9 +1278,7 @@ static void precopy_failed(struct mig *m) {
                         log_err("Instance %s: not started again after the failed move: %s", m->name, serr.msg);
         }
         (void) unlink(m->marker);
-        op_set_detail(m->op, "total_ms", (int64_t) (now_ms() - m->begin_ms));
-        op_finish(m->op, -m->failure.code, &m->failure);
-        mig_free(m);
+        mig_end(m, &m->failure);
 }
 
 static void precopy_done(struct mig *m, int result, const vs_error *werr) {
@@ -1137,9 +1357,19 @@ static uint64_t page_bytes(struct instance *i) {
         return pages_bytes_in(dir);
 }
 
+static void committed_poll(struct mig *m);
+static void postcopy_dumped(struct mig *m, int result, const vs_error *err);
+
 /* live: the dump has ended (ckpt_take's waiter) */
 static void on_dumped(struct mig *m, int result, const vs_error *err) {
         struct instance *i = m->i;
+        if (m->lazy) {
+                committed_poll(m);
+                if (m->committed) {
+                        postcopy_dumped(m, result, err);
+                        return;
+                }
+        }
         set_busy(i, "it is being moved to another host", false);
         if (m->mem_precopy_on) {
                 struct ckpt_precopy *pc = &m->counts->mem;
@@ -1292,6 +1522,155 @@ static void mem_precopy_said(struct mig *m, const char *msg) {
         log_info("Instance %s: no memory pre-copy: %s", m->name, why);
 }
 
+/* ---- post-copy (in the loop) ------------------------------------------------- */
+
+/* The dump's hook said the checkpoint is committed: the helper sends the
+ * archive (the processes still held by the dump, which serves their
+ * memory from now on).  From here on the instance runs on one host or on
+ * none: never again here from this checkpoint. */
+static void committed_read(struct mig *m) {
+        char c = 0;
+        ssize_t k = read(m->committed_fd, &c, 1);
+        if (k < 0 && errno == EINTR)
+                return;
+        loop_remove(m->committed_src);
+        m->committed_src = NULL;
+        safe_close(&m->committed_fd);
+        if (k != 1)
+                return; /* the dump ended before its commit: on_dumped() says how */
+        m->committed = true;
+        m->dumped_ms = now_ms();
+        marker_write(m, "postcopy");
+        if (m->work_done && m->verdict >= 0) {
+                /* the helper is gone, the archive never went: the dump,
+                 * failing, resumes it here */
+                char r = 'r';
+                if (write(m->verdict, &r, 1) != 1)
+                        log_warn("Instance %s: failed to tell its dump to resume it: %s", m->name, strerror(errno));
+                safe_close(&m->verdict);
+                return;
+        }
+        char g = 'g';
+        if (m->go >= 0 && write(m->go, &g, 1) != 1)
+                log_warn("Instance %s: failed to tell the move's helper to go on: %s", m->name, strerror(errno));
+        safe_close(&m->go);
+}
+
+static int on_committed(struct loop_source *src, int fd, uint32_t events, void *userdata) {
+        committed_read(userdata);
+        return 0;
+}
+
+/* The commit's byte, should it wait unread when the dump's end comes. */
+static void committed_poll(struct mig *m) {
+        struct pollfd p = { m->committed_fd, POLLIN, 0 };
+        if (m->committed_fd >= 0 && poll(&p, 1, 0) > 0)
+                committed_read(m);
+}
+
+/* The dump for a post-copy move, its page link m->ps. */
+static void postcopy_begin(struct mig *m) {
+        struct instance *i = m->i;
+        vs_error err = { 0 };
+        int c[2] = { -EBADF, -EBADF }, r;
+        set_busy(i, NULL, false);
+        m->dump = DUMP_RUNNING;
+        vs_progress_phase(op_progress(m->op), VS_PHASE_CHECKPOINT, true);
+        m->stop_ms = now_ms();
+        m->stopw.done = on_stopped;
+        if (pipe2(c, O_CLOEXEC) < 0)
+                r = vs_err(&err, errno, "make a pipe");
+        else
+                r = ckpt_take_postcopy(i, m->ps, c[1], m->verdict_r, &m->stopw, &err);
+        safe_close(&m->ps);
+        safe_close(&c[1]);
+        safe_close(&m->verdict_r);
+        m->committed_fd = c[0];
+        if (r >= 0 && loop_add_fd(i->vsd->loop, m->committed_fd, EPOLLIN, on_committed, m, &m->committed_src) < 0)
+                log_err("Instance %s: its commit cannot be heard: its move ends with its dump", m->name);
+        if (r < 0)
+                on_dumped(m, -EIO, &err);
+}
+
+/* Lost: it runs on neither host.  Down here, without its checkpoint (its
+ * lazy pages were never written), then the operation's end. */
+static void postcopy_lost_down(struct inst_waiter *w, int result, const vs_error *werr) {
+        struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, restw));
+        struct instance *i = m->i;
+        vs_error err = { 0 }, derr = { 0 };
+        if (inst_has_checkpoint(i) && ckpt_discard(i, &derr) < 0)
+                log_warn("Instance %s: its checkpoint stays: %s", m->name, derr.msg);
+        vs_err_msg(&err, ENOLINK,
+                   "Failed to move '%s' to %s: the instance was lost in its post-copy (%s); it is stopped here and "
+                   "killed there, and its disk is on both hosts as of the move",
+                   m->name, m->host, m->failure.msg);
+        log_err("%s", err.msg);
+        inst_emit(i, "migrate-lost", json_pack("{s:s}", "host", m->host));
+        (void) unlink(m->marker);
+        mig_end(m, &err);
+}
+
+/* Both the dump and the helper have ended, after the commit. */
+static void postcopy_end(struct mig *m) {
+        struct instance *i = m->i;
+        set_busy(i, NULL, false);
+        if (m->dump == DUMP_DONE && m->failure.code == 0) {
+                moved(m);
+                return;
+        }
+        if (m->dump == DUMP_FAILED && m->resumed) {
+                /* the target never ran it (the verdict 'r'): it runs on
+                 * here as it was */
+                vs_err_prefix(&m->failure, "Failed to move '%s' to %s", m->name, m->host);
+                log_err("%s; it runs here again", m->failure.msg);
+                (void) unlink(m->marker);
+                mig_end(m, &m->failure);
+                return;
+        }
+        vs_error err = { 0 };
+        m->restw.done = postcopy_lost_down;
+        int r = inst_is_active(i) ? inst_stop(i, 0, true, AFTER_STOP_NOTHING, &m->restw, &err) : 1;
+        if (r > 0)
+                postcopy_lost_down(&m->restw, 0, NULL);
+        else if (r < 0) {
+                log_err("Instance %s: not ended after its lost post-copy: %s", m->name, err.msg);
+                postcopy_lost_down(&m->restw, 0, NULL);
+        }
+}
+
+static void postcopy_dumped(struct mig *m, int result, const vs_error *err) {
+        set_busy(m->i, "it is being moved to another host", false);
+        if (result >= 0 && m->i->state != INST_CHECKPOINTED && inst_is_active(m->i))
+                result = -EIO;
+        m->dump = result >= 0 ? DUMP_DONE : DUMP_FAILED;
+        if (result < 0) {
+                m->resumed = err && err->code != ENOLINK;
+                if (m->failure.code == 0 && err)
+                        m->failure = *err;
+                else if (m->failure.code == 0)
+                        vs_err_msg(&m->failure, EIO, "its dump ended without its checkpoint");
+        }
+        if (m->work_done)
+                postcopy_end(m);
+}
+
+static void postcopy_helper_done(struct mig *m, int result, const vs_error *werr) {
+        m->work_done = true;
+        if (result < 0 && (m->failure.code == 0 || m->dump != DUMP_FAILED))
+                m->failure = *werr;
+        /* the dump's helper reads it only when its dump failed: 'r' when
+         * the target never ran the instance, else (its end) a kill */
+        if (m->verdict >= 0) {
+                char r = 'r';
+                if (result < 0 && atomic_load(&m->counts->target_restored) < 0 && write(m->verdict, &r, 1) != 1)
+                        log_warn("Instance %s: failed to tell its dump to resume it: %s", m->name, strerror(errno));
+                safe_close(&m->verdict);
+        }
+        if (m->dump == DUMP_RUNNING)
+                return; /* postcopy_dumped() ends it */
+        postcopy_end(m);
+}
+
 /* live: the target waits for the archive; the instance is dumped now */
 static int on_ready(struct loop_source *src, int fd, uint32_t events, void *userdata) {
         struct mig *m = userdata;
@@ -1300,6 +1679,17 @@ static int on_ready(struct loop_source *src, int fd, uint32_t events, void *user
         int k = ready_read(m, fd, msg, sizeof(msg));
         if (k <= 0)
                 return 0; /* not yet, or the helper ended before: mig_done() says why */
+        /* 'l': the target's lazy-pages waits (post-copy) */
+        if (msg[0] == 'l') {
+                m->lazy = true;
+                op_set_detail_str(m->op, "pages", "post-copy");
+                postcopy_begin(m);
+                return 0;
+        }
+        if (m->postcopy) {
+                op_set_detail_str(m->op, "postcopy_fallback", msg + 1);
+                log_info("Instance %s: no post-copy: %s cannot take it: %s", m->name, m->host, msg + 1);
+        }
         /* 'p': the target's page server waits for the pages; 'a' (and
          * why, when it was wanted): they go with the archive */
         m->pages_ahead = msg[0] == 'p' || msg[0] == 'P';
@@ -1350,14 +1740,27 @@ static int helper_begin(struct mig *m, work_fn fn, loop_fd_cb on_ready_fn, vs_er
         /* a live move's page link: the dump's end here, the helper's
          * there */
         int ps[2] = { -EBADF, -EBADF };
-        if (fn == mig_run_live && m->page_server && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ps) < 0) {
+        if (((fn == mig_run_live && m->page_server) || fn == mig_run_postcopy) &&
+            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ps) < 0) {
                 log_warn("Instance %s: no socket for the page server (%s): its pages go with the archive", m->name,
                          strerror(errno));
                 m->page_server = false;
         }
         m->ps = ps[0];
-        int keep[3] = { go[0], ready[1], ps[1] };
-        int r = work_start_fds(i->vsd, m->work_id, fn, m, keep, 3, NULL, mig_done, m, err);
+        /* post-copy: the dump's verdict, which the helper gives first when
+         * the target did not restore it */
+        int v[2] = { -EBADF, -EBADF };
+        if (fn == mig_run_postcopy && pipe2(v, O_CLOEXEC) < 0) {
+                int e = errno;
+                safe_close(&ps[1]);
+                close(go[0]);
+                close(ready[1]);
+                return vs_err(err, e, "make a pipe");
+        }
+        m->verdict_r = v[0];
+        m->verdict = v[1];
+        int keep[4] = { go[0], ready[1], ps[1], v[1] };
+        int r = work_start_fds(i->vsd, m->work_id, fn, m, keep, fn == mig_run_postcopy ? 4 : 3, NULL, mig_done, m, err);
         close(go[0]);
         close(ready[1]);
         safe_close(&ps[1]);
@@ -1393,6 +1796,24 @@ static int live_check(struct instance *i, bool unlocked_mounts, vs_error *err) {
         return 0;
 }
 
+/* What a post-copy move needs here (the target says what it can in its
+ * features, target_fit). */
+static int postcopy_check(struct instance *i, const struct mig_options *o, vs_error *err) {
+        if (!o->live)
+                return vs_err_msg(err, EINVAL, "--postcopy is for a live move (--live)");
+        if (o->no_page_server)
+                return vs_err_msg(err, EINVAL, "--postcopy sends the memory over the page session: no --no-page-server");
+        /* the restored tasks open their userfaultfd in their own context,
+         * which needs CAP_SYS_PTRACE in the host's user namespace */
+        if (!inst_privileged(i->cfg.security.privileged))
+                return vs_err_msg(err, EPERM,
+                                  "instance '%s' is unprivileged, and post-copy takes privileged instances only (its "
+                                  "restored processes could not register their memory for it): move it live without "
+                                  "--postcopy",
+                                  i->cfg.name);
+        return pages_postcopy_check(i->vsd, err);
+}
+
 /* What the target's vsd lacks for this move, said before anything stops:
  * a pre-copy it could not take goes as a whole copy (stopped first), a
  * page server it has not goes with the archive (on_ready says so). */
@@ -1419,12 +1840,22 @@ static void target_fit(struct mig *m) {
         }
         if (m->live && !m->mem_precopy) {
                 op_set_detail_str(m->op, "memory_precopy",
-                                  m->page_server ? "off: --no-precopy" : "unavailable: no page server (--no-page-server)");
+                                  m->postcopy      ? "off: --postcopy"
+                                  : m->page_server ? "off: --no-precopy"
+                                                   : "unavailable: no page server (--no-page-server)");
         } else if (m->live && !(t & TARGET_PRECOPY_MEMORY)) {
                 char why[200];
                 snprintf(why, sizeof(why), "unavailable: %s: %s " VS_FEATURE_PRECOPY_MEMORY, m->host, older);
                 op_set_detail_str(m->op, "memory_precopy", why);
                 m->mem_precopy = false;
+        }
+        if (m->postcopy && !(t & TARGET_RECEIVE_LAZY_PAGES)) {
+                char why[200];
+                snprintf(why, sizeof(why), "%s " VS_FEATURE_RECEIVE_LAZY_PAGES " (its [migrate] postcopy off, or it "
+                         "cannot)", older);
+                op_set_detail_str(m->op, "postcopy_fallback", why);
+                log_info("Instance %s: no post-copy: %s cannot take it: %s", m->name, m->host, why);
+                m->postcopy = false;
         }
         if (m->page_server && !(t & TARGET_RECEIVE_PAGES)) {
                 char why[200];
@@ -1453,7 +1884,7 @@ static void proceed(struct mig *m) {
                 /* the session first, the dump (ckpt_take, an operation
                  * of its own; this one is what the client follows) once
                  * the target waits */
-                r = helper_begin(m, mig_run_live, on_ready, &err);
+                r = helper_begin(m, m->postcopy ? mig_run_postcopy : mig_run_live, on_ready, &err);
                 if (r >= 0)
                         return;
         } else if (m->precopy) {
@@ -1502,6 +1933,8 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
                 return -EBUSY;
         if (o->live && live_check(i, o->unlocked_mounts, err) < 0)
                 return vs_err_prefix(err, "Failed to move '%s' live", i->cfg.name);
+        if (o->postcopy && postcopy_check(i, o, err) < 0)
+                return vs_err_prefix(err, "Failed to move '%s' by post-copy", i->cfg.name);
         if (i->state != INST_RUNNING && !inst_is_down(i))
                 return vs_err_msg(err, EBUSY, "instance '%s' is %s; it moves running, stopped or checkpointed",
                                   i->cfg.name, inst_state_name(i->state));
@@ -1520,10 +1953,11 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
         m->page_server = o->live && !o->no_page_server;
         /* where this host tracks dirty memory (asked by the helper) */
-        m->mem_precopy = m->page_server && !o->no_precopy;
+        m->mem_precopy = m->page_server && !o->no_precopy && !o->postcopy;
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
-        m->go = m->ready = m->ps = -EBADF;
+        m->go = m->ready = m->ps = m->committed_fd = m->verdict = m->verdict_r = -EBADF;
+        m->postcopy = o->postcopy;
         /* a running instance's disk goes while it runs, then what
          * changed (an image by chunks, a directory layer by entries) */
         m->precopy = !o->live && !o->no_precopy && m->was_running;
@@ -1618,7 +2052,12 @@ static int ask_run(void *arg, vs_error *err) {
                 json_decref(ops);
                 if (!state)
                         return vs_err_msg(err, EPROTO, "%s gave no state of '%s'", m->host, m->name);
-                if (running)
+                /* post-copy: it runs there for good only once its pages'
+                 * operation there has ended; a copy there that does not
+                 * run stays, stopped, with its disk */
+                if (m->lazy && !busy)
+                        return running ? 0 : -ENOENT;
+                if (running && !m->lazy)
                         return 0;
                 if (!busy) {
                         /* imported, not restored, nothing under way: gone
@@ -1658,6 +2097,11 @@ static void ask_done(void *userdata, int result, const vs_error *werr) {
                 else
                         log_info("Instance %s: it runs on %s: its move, interrupted by vsd's end, is finished",
                                  m->name, m->host);
+        } else if (m->lazy) {
+                log_err("Instance %s: lost: its post-copy move to %s was interrupted by vsd's end, and it does not run "
+                        "there (%s); it is stopped here, its disk as of the move",
+                        m->name, m->host, result == -ENOENT ? "not there" : werr->msg);
+                inst_emit(i, "migrate-lost", json_pack("{s:s}", "host", m->host));
         } else {
                 if (result != -ENOENT)
                         log_warn("Instance %s: %s; restored here", m->name, werr->msg);
@@ -1682,6 +2126,8 @@ static void rec_settle(struct mig *m) {
                 mig_free(m);
                 return;
         }
+        if (m->lazy && ckpt_discard(i, &err) < 0)
+                log_warn("Instance %s: the checkpoint of its interrupted post-copy stays: %s", m->name, err.msg);
         if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, ask_done, m, &err) < 0) {
                 vs_error e = err;
                 ask_done(m, -EIO, &e);
@@ -1724,7 +2170,11 @@ static void recover_live(struct instance *i, const char *text, const char *marke
         snprintf(m->marker, sizeof(m->marker), "%s", marker);
         snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
         m->unlocked_mounts = json_is_true(json_object_get(j, "unlocked_mounts"));
-        m->maybe_sent = phase && streq(phase, "copy");
+        m->maybe_sent = phase && (streq(phase, "copy") || streq(phase, "postcopy"));
+        /* post-copy: its checkpoint lacks the pages it was serving (and
+         * ckpt_recover() ended the processes CRIU let go): the target has
+         * it running, or it is lost */
+        m->lazy = phase && streq(phase, "postcopy");
         json_decref(j);
         if (i->state == INST_CHECKPOINTED) {
                 rec_settle(m);

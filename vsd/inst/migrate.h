@@ -36,6 +36,7 @@ struct mig_options {
         bool no_precopy;       /* cold: the whole image once stopped, not a first pass while it runs;
                                   live: no memory pre-copy (pre-dump passes) */
         bool no_page_server;   /* live: the pages go with the archive, not ahead by the target's page server */
+        bool postcopy;         /* live: restored there before its memory came, fetched after ([migrate] postcopy) */
 };
 int mig_start(struct instance *i, const char *host, const struct mig_options *o, struct op **ret_op, vs_error *err);
 

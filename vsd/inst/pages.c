@@ -43,6 +43,14 @@
  * is buffered), and runs the post-dump action then */
 #define LOCAL_PENDING ".page-server-pending"
 #define LOCAL_WAIT_MS 30000
+/* post-copy, in the staging directory: the restore's request (its images'
+ * directory), the lazy-pages daemon listening, or failed */
+#define LAZY_REQUEST "lazy-request"
+#define LAZY_READY "lazy-ready"
+#define LAZY_FAILED "lazy-failed"
+/* how long a restore waits for the lazy-pages daemon to listen */
+#define LAZY_WAIT_MS 30000
+#define PIPE_MAX_SYSCTL "/proc/sys/fs/pipe-max-size"
 
 static uint64_t mono_ms(void) {
         struct timespec ts;
@@ -76,9 +84,9 @@ static void staging_path(const char *root, const char *name, char *buf, size_t l
         snprintf(buf, len, "%s/instances/.%s.pages", root, name);
 }
 
-/* `criu page-server --ps-socket fd -D dir [--prev-images-dir prev]`, fd
- * kept for it; it dies with the helper. */
-static pid_t page_server_spawn(const char *criu, int fd, const char *dir, const char *prev) {
+/* fork() for a CRIU of the helper's: in the child, dying with the helper,
+ * its standard streams on /dev/null and the n fds of keep passed on. */
+static pid_t criu_fork(const int *keep, size_t n) {
         pid_t pid = fork();
         if (pid != 0)
                 return pid;
@@ -86,9 +94,20 @@ static pid_t page_server_spawn(const char *criu, int fd, const char *dir, const 
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
                 _exit(127);
-        int fl = fcntl(fd, F_GETFD);
-        if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-                _exit(127);
+        for (size_t k = 0; k < n; k++) {
+                int fl = fcntl(keep[k], F_GETFD);
+                if (fl < 0 || fcntl(keep[k], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                        _exit(127);
+        }
+        return 0;
+}
+
+/* `criu page-server --ps-socket fd -D dir [--prev-images-dir prev]`, fd
+ * kept for it; it dies with the helper. */
+static pid_t page_server_spawn(const char *criu, int fd, const char *dir, const char *prev) {
+        pid_t pid = criu_fork(&fd, 1);
+        if (pid != 0)
+                return pid;
         char fdstr[16];
         snprintf(fdstr, sizeof(fdstr), "%d", fd);
         char *argv[] = { (char *) criu, "page-server", "--ps-socket", fdstr, "-D", (char *) dir,
@@ -343,6 +362,7 @@ int pages_pass_parse(const char *h, size_t len, bool *ret_final, unsigned *ret_n
 
 struct recv {
         struct vsd *v;
+        bool lazy;
         char name[VS_NAME_MAX + 1];
         char root[256];
         char run_dir[256];
@@ -458,6 +478,148 @@ static int receive_run(void *arg, vs_error *err) {
         return 0;
 }
 
+/* `criu lazy-pages --page-server --ps-socket fd -D images`, fd and
+ * status (its --status-fd) kept for it; it dies with the helper. */
+static pid_t lazy_pages_spawn(const char *criu, int fd, int status, const char *images) {
+        int keep[2] = { fd, status };
+        pid_t pid = criu_fork(keep, 2);
+        if (pid != 0)
+                return pid;
+        char fdstr[16], ststr[16];
+        snprintf(fdstr, sizeof(fdstr), "%d", fd);
+        snprintf(ststr, sizeof(ststr), "%d", status);
+        char *argv[] = { (char *) criu, "lazy-pages", "--page-server", "--ps-socket", fdstr, "--status-fd", ststr,
+                         "-D", (char *) images, "-o", "lazy-pages.log", "-v2", NULL };
+        char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+        execve(criu, argv, envp);
+        _exit(127);
+}
+
+static void lazy_failed_log(const char *run_dir, const char *name, char *buf, size_t len) {
+        snprintf(buf, len, "%s/%s.lazy-pages-failed.log", run_dir, name);
+}
+
+bool pages_lazy_failed(const char *run_dir, const char *name) {
+        char path[700];
+        lazy_failed_log(run_dir, name, path, sizeof(path));
+        return access(path, F_OK) == 0;
+}
+
+/* criu lazy-pages' end.  It waits for the restore's tasks as long as it
+ * takes: a restore undone (its images renamed back, or gone with the
+ * instance) never comes, and the source's end of the session means that
+ * nothing more can come (given LAZY_LINGER_MS to end on its own): it is
+ * killed then. */
+#define LAZY_LINGER_MS 10000
+static int lazy_pages_wait(pid_t pid, int sk, const char *images) {
+        uint64_t hup = 0;
+        for (;;) {
+                int status = 0;
+                pid_t w = waitpid(pid, &status, WNOHANG);
+                if (w == pid)
+                        return status;
+                if (w < 0 && errno != EINTR)
+                        return -1;
+                struct pollfd p = { sk, POLLRDHUP, 0 };
+                if (!hup && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        hup = mono_ms();
+                if (access(images, F_OK) < 0 || (hup && mono_ms() - hup > LAZY_LINGER_MS))
+                        (void) kill(pid, SIGKILL);
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
+static void staging_mark(const char *staging, const char *leaf) {
+        char path[700];
+        snprintf(path, sizeof(path), "%s/%s", staging, leaf);
+        (void) vs_write_atomic(path, "", 0, 0600);
+}
+
+/* Post-copy, in the helper: wait for the restore's request (the source
+ * ending the session first fails it), run the lazy-pages daemon in the
+ * restore's images, say when it listens, and end with it.  Its failure
+ * (the link lost while pages were owed) is the operation's. */
+static int receive_run_lazy(void *arg, vs_error *err) {
+        struct recv *rc = arg;
+        const int sk = 4;
+        char staging[600], path[700], images[700], prefix[600], how[64];
+        staging_path(rc->root, rc->name, staging, sizeof(staging));
+        snprintf(prefix, sizeof(prefix), "%s/instances/%s/", rc->root, rc->name);
+        lazy_failed_log(rc->run_dir, rc->name, path, sizeof(path));
+        (void) unlink(path); /* an earlier move's */
+        (void) vs_rm_rf(staging);
+        if (mkdir(staging, 0700) < 0)
+                return vs_err(err, errno, "create %s", staging);
+        snprintf(path, sizeof(path), "%s/" LAZY_REQUEST, staging);
+        for (;;) {
+                _cleanup_free_ char *text = NULL;
+                if (vs_read_file(path, sizeof(images) - 1, &text, NULL) >= 0) {
+                        snprintf(images, sizeof(images), "%s", text);
+                        break;
+                }
+                /* the page protocol is the daemon's to read: only the
+                 * session's end is looked for */
+                struct pollfd p = { sk, POLLRDHUP, 0 };
+                if (poll(&p, 1, 20) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+                        staging_drop(staging);
+                        return vs_err_msg(err, EPIPE, "the source ended the page session before the restore");
+                }
+        }
+        /* the restore's own directory of this instance, nothing else */
+        size_t n = strlen(prefix);
+        if (strncmp(images, prefix, n) != 0 || !images[n] || strchr(images + n, '/') || images[n] != '.') {
+                staging_mark(staging, LAZY_FAILED);
+                staging_drop(staging);
+                return vs_err_msg(err, EINVAL, "a restore asked for lazy pages in %s", images);
+        }
+        int st[2];
+        if (pipe2(st, O_CLOEXEC) < 0) {
+                int e = errno;
+                staging_mark(staging, LAZY_FAILED);
+                staging_drop(staging);
+                return vs_err(err, e, "make a pipe");
+        }
+        pid_t pid = lazy_pages_spawn(rc->criu, sk, st[1], images);
+        close(st[1]);
+        if (pid < 0) {
+                int e = errno;
+                close(st[0]);
+                staging_mark(staging, LAZY_FAILED);
+                staging_drop(staging);
+                return vs_err(err, e, "start criu lazy-pages");
+        }
+        /* its status byte once its socket listens; its end without one:
+         * it failed */
+        char c;
+        ssize_t k;
+        while ((k = read(st[0], &c, 1)) < 0 && errno == EINTR)
+                ;
+        close(st[0]);
+        staging_mark(staging, k == 1 ? LAZY_READY : LAZY_FAILED);
+        int status = lazy_pages_wait(pid, sk, images);
+        if (status != 0) {
+                status_text(status, how, sizeof(how));
+                char log[800], kept[700];
+                snprintf(log, sizeof(log), "%s/lazy-pages.log", images);
+                lazy_failed_log(rc->run_dir, rc->name, kept, sizeof(kept));
+                (void) unlink(kept);
+                /* (there even without CRIU's log: a restore ending now
+                 * looks for it, pages_lazy_failed) */
+                if (link(log, kept) < 0)
+                        (void) vs_write_atomic(kept, "", 0, 0600);
+                /* the instance restored from them is killed (receive_done):
+                 * its images are of no use */
+                (void) vs_rm_rf(images);
+                staging_drop(staging);
+                return vs_err_msg(err, EPIPE, "criu lazy-pages %s: pages were still owed (see %s)", how, kept);
+        }
+        /* every page is here: the restore's images are spent */
+        (void) vs_rm_rf(images);
+        staging_drop(staging);
+        return 0;
+}
+
 static void receive_done(void *userdata, int result, const vs_error *werr) {
         struct recv *rc = userdata;
         vs_error err = { 0 };
@@ -465,6 +627,16 @@ static void receive_done(void *userdata, int result, const vs_error *werr) {
                 err = *werr;
                 vs_err_prefix(&err, "Failed to receive the pages of '%s'", rc->name);
                 log_err("%s", err.msg);
+        }
+        /* post-copy: an instance restored here without all its memory is
+         * never left running (its source has ended it too) */
+        struct instance *i = rc->lazy && result < 0 ? inst_find(rc->v, rc->name) : NULL;
+        if (i && inst_is_active(i)) {
+                vs_error serr = { 0 };
+                if (inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, &serr) < 0)
+                        log_err("Instance %s: not killed after its post-copy failed: %s", rc->name, serr.msg);
+                else
+                        log_err("Instance %s: killed: its memory could not all come from the source", rc->name);
         }
         op_finish(rc->op, result, &err);
         free(rc);
@@ -476,11 +648,19 @@ static int receive_cancel(void *userdata, vs_error *err) {
         return r < 0 ? vs_err(err, -r, "cancel the pages of '%s'", rc->name) : 0;
 }
 
-int pages_receive(struct vsd *v, const char *name, int fd, struct op **ret_op, vs_error *err) {
-        return pages_receive_precopy(v, name, fd, false, ret_op, err);
+static int receive_start(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
+                         vs_error *err);
+
+int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, struct op **ret_op, vs_error *err) {
+        return receive_start(v, name, fd, lazy, false, ret_op, err);
 }
 
 int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy, struct op **ret_op, vs_error *err) {
+        return receive_start(v, name, fd, false, precopy, ret_op, err);
+}
+
+static int receive_start(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
+                         vs_error *err) {
         _cleanup_close_ int keep = fd;
         if (vs_name_check("instance", name, err) < 0)
                 return vs_err_prefix(err, "Failed to receive pages");
@@ -491,10 +671,13 @@ int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy,
                                   "Failed to receive pages: CRIU is not available: %s: %s (install it with 'make deps', "
                                   "or set [checkpoint] criu)",
                                   v->set.criu, strerror(errno));
+        if (lazy && pages_postcopy_check(v, err) < 0)
+                return vs_err_prefix(err, "Failed to receive pages lazily");
         struct recv *rc = calloc(1, sizeof(*rc));
         if (!rc)
                 return vs_err(err, ENOMEM, "Failed to receive pages");
         rc->v = v;
+        rc->lazy = lazy;
         rc->precopy = precopy;
         snprintf(rc->name, sizeof(rc->name), "%s", name);
         snprintf(rc->root, sizeof(rc->root), "%s", v->set.root);
@@ -503,7 +686,7 @@ int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy,
         snprintf(rc->work_id, sizeof(rc->work_id), "pages-%s", name);
         int r = op_begin(v, "receive-pages", name, NULL, &rc->op, err);
         if (r >= 0) {
-                r = work_start(v, rc->work_id, receive_run, rc, keep, receive_done, rc, err);
+                r = work_start(v, rc->work_id, lazy ? receive_run_lazy : receive_run, rc, keep, receive_done, rc, err);
                 if (r < 0)
                         op_finish(rc->op, r, err);
         }
@@ -578,4 +761,97 @@ int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_err
         closedir(d);
         (void) vs_rm_rf(took);
         return r;
+}
+
+/* ---- post-copy ---------------------------------------------------------------- */
+
+void pages_postcopy_probe(struct vsd *v) {
+        v->criu_uffd = false;
+        if (!v->set.migrate_postcopy || access(v->set.criu, X_OK) < 0)
+                return;
+        pid_t pid = fork();
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                        _exit(127);
+                char *argv[] = { v->set.criu, "check", "--feature", "uffd-noncoop", NULL };
+                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+                execve(argv[0], argv, envp);
+                _exit(127);
+        }
+        v->criu_uffd = pid > 0 && wait_status(pid) == 0;
+        if (!v->criu_uffd)
+                log_warn("[migrate] postcopy is on, but '%s check --feature uffd-noncoop' fails: no post-copy moves "
+                         "from or to this host",
+                         v->set.criu);
+}
+
+static long pipe_max_size(void) {
+        _cleanup_free_ char *text = NULL;
+        if (vs_read_file(PIPE_MAX_SYSCTL, 64, &text, NULL) < 0)
+                return -1;
+        return strtol(text, NULL, 10);
+}
+
+static int postcopy_check(struct vsd *v, bool raise, vs_error *err) {
+        if (!v->set.migrate_postcopy)
+                return vs_err_msg(err, EPERM,
+                                  "post-copy is off on this host: its instances would depend on two hosts until their "
+                                  "memory came; set [migrate] postcopy = yes in vsd.conf to allow it");
+        if (!v->criu_uffd)
+                return vs_err_msg(err, EOPNOTSUPP,
+                                  "CRIU here cannot restore lazily ('%s check --feature uffd-noncoop' failed at vsd's "
+                                  "start)",
+                                  v->set.criu);
+        if (v->kern.sys_resource)
+                return 0;
+        long n = pipe_max_size();
+        if (n >= PAGES_PIPE_MIN)
+                return 0;
+        if (v->set.migrate_raise_pipe_max && !raise)
+                return 0;
+        if (v->set.migrate_raise_pipe_max) {
+                char text[32];
+                int len = snprintf(text, sizeof(text), "%d\n", PAGES_PIPE_MIN);
+                _cleanup_close_ int fd = open(PIPE_MAX_SYSCTL, O_WRONLY | O_CLOEXEC);
+                if (fd >= 0 && write(fd, text, (size_t) len) == len) {
+                        log_info("Raised fs.pipe-max-size from %ld to %d for post-copy ([migrate] raise_pipe_max_size)",
+                                 n, PAGES_PIPE_MIN);
+                        return 0;
+                }
+                return vs_err(err, errno, "raise fs.pipe-max-size to %d for post-copy", PAGES_PIPE_MIN);
+        }
+        return vs_err_msg(err, EOPNOTSUPP,
+                          "fs.pipe-max-size is %ld, and CRIU's post-copy needs %d without CAP_SYS_RESOURCE: raise it "
+                          "(sysctl fs.pipe-max-size=%d), or let vsd do so with [migrate] raise_pipe_max_size = yes",
+                          n, PAGES_PIPE_MIN, PAGES_PIPE_MIN);
+}
+
+int pages_lazy_await(const char *root, const char *name, const char *images, vs_error *err) {
+        char staging[600], path[700], ready[700], failed[700];
+        staging_path(root, name, staging, sizeof(staging));
+        snprintf(path, sizeof(path), "%s/" LAZY_REQUEST, staging);
+        snprintf(ready, sizeof(ready), "%s/" LAZY_READY, staging);
+        snprintf(failed, sizeof(failed), "%s/" LAZY_FAILED, staging);
+        int r = vs_write_atomic(path, images, strlen(images), 0600);
+        if (r < 0)
+                return vs_err_msg(err, ENOENT, "no page session of a post-copy move waits for '%s' here", name);
+        for (uint64_t end = mono_ms() + LAZY_WAIT_MS;;) {
+                if (access(ready, F_OK) == 0)
+                        return 0;
+                if (access(failed, F_OK) == 0 || access(staging, F_OK) < 0)
+                        return vs_err_msg(err, EPIPE, "criu lazy-pages did not start (its page session ended)");
+                if (mono_ms() > end)
+                        return vs_err_msg(err, ETIMEDOUT, "criu lazy-pages did not listen in %d s", LAZY_WAIT_MS / 1000);
+                struct timespec ts = { 0, 5 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
+int pages_postcopy_check(struct vsd *v, vs_error *err) {
+        return postcopy_check(v, true, err);
+}
+
+bool pages_postcopy_possible(struct vsd *v) {
+        return postcopy_check(v, false, NULL) >= 0;
 }

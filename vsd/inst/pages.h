@@ -92,8 +92,48 @@ int pages_wait_local(const char *dir);
 
 /* The target's side: receive the pages of the instance name (not here)
  * through fd (taken), a socket whose peer carries CRIU's page-server
- * protocol, into the staging directory.  An operation ("receive-pages"). */
-int pages_receive(struct vsd *v, const char *name, int fd, struct op **ret_op, vs_error *err);
+ * protocol, into the staging directory.  An operation ("receive-pages").
+ * lazy (a post-copy move, below): no page server; the restore of name
+ * asks for `criu lazy-pages` on fd (pages_lazy_await), which fetches the
+ * pages from the source's dump while the instance runs here; the
+ * operation ends with it, and a failure then kills the instance here. */
+int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, struct op **ret_op, vs_error *err);
+
+/*
+ * Post-copy ([migrate] postcopy = yes, `vsctl migrate --live --postcopy`):
+ * the dump keeps the anonymous memory in its pipes and serves it once the
+ * checkpoint is committed (criu dump --lazy-pages --ps-socket); the target
+ * restores at once (criu restore --lazy-pages) and its `criu lazy-pages
+ * --page-server --ps-socket`, started on the page session before the
+ * restore, fetches every page, those the processes touch first.  CRIU
+ * needs userfaultfd (`criu check --feature uffd-noncoop`, asked once at
+ * the daemon's start) and 4 MiB pipes: CAP_SYS_RESOURCE or
+ * fs.pipe-max-size >= 4194304, which vsd raises only when vsd.conf says
+ * [migrate] raise_pipe_max_size = yes.
+ */
+#define PAGES_PIPE_MIN 4194304
+
+/* At the daemon's start, with [migrate] postcopy on: v->criu_uffd. */
+void pages_postcopy_probe(struct vsd *v);
+
+/* This host can take part in a post-copy move (either side): 0, else why
+ * in one line (the setting off, no userfaultfd, the pipe size). */
+int pages_postcopy_check(struct vsd *v, vs_error *err);
+
+/* The same without raising anything (what `vsctl version` lists). */
+bool pages_postcopy_possible(struct vsd *v);
+
+/* In the restore's helper of a post-copy move: the lazy-pages daemon
+ * asked for (the receiving helper of name's page session runs it in
+ * images, the restore's directory) and awaited until it listens. */
+int pages_lazy_await(const char *root, const char *name, const char *images, vs_error *err);
+
+/* In the loop, once a lazy restore of name ended: its lazy-pages failed
+ * meanwhile (the receiving operation, which kills a running instance,
+ * ended before the restore): the restored instance must not run on. */
+bool pages_lazy_failed(const char *run_dir, const char *name);
+
+
 
 /* As pages_receive(), the link carrying pre-dump passes first (precopy). */
 int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy, struct op **ret_op, vs_error *err);
