@@ -354,6 +354,7 @@ test_export_refusals() {
 test_export_refuses_a_checkpoint_split_over_passes() {
         needs_criu
         vsctl create ep --privileged --start
+        console_shell_settled "$VSD_CG" ep
         vsctl checkpoint ep
         mkdir "$T/root/instances/ep/checkpoint/pre-1"
         ln -s pre-1 "$T/root/instances/ep/checkpoint/parent"
