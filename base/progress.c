@@ -50,7 +50,7 @@ static const char *const phase_names[_VS_PHASE_MAX] = {
         [VS_PHASE_STOPPING] = "stopping",       [VS_PHASE_FINAL] = "final copy",
         [VS_PHASE_COPY] = "copy",               [VS_PHASE_STARTING] = "starting on target",
         [VS_PHASE_CONNECTING] = "connecting",   [VS_PHASE_CHECKPOINT] = "checkpoint",
-        [VS_PHASE_RESTORING] = "restore on target",
+        [VS_PHASE_RESTORING] = "restore on target", [VS_PHASE_PRECOPY_MEMORY] = "precopy-memory",
 };
 
 const char *vs_phase_name(uint32_t phase) {

@@ -32,6 +32,7 @@ enum vs_phase {
         VS_PHASE_CONNECTING, /* a live move: the session to the target made */
         VS_PHASE_CHECKPOINT, /* a live move: the instance dumped */
         VS_PHASE_RESTORING,  /* a live move: the target imports and restores it */
+        VS_PHASE_PRECOPY_MEMORY, /* a live move: pre-dump passes while it runs */
         _VS_PHASE_MAX,
 };
 

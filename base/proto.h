@@ -68,6 +68,9 @@
  *                    pass of an image)
  *   precopy-tree     upper.delta and upper.deleted/ (of a directory layer)
  *   receive-pages    `vsctl receive-pages NAME` (a live move's page server)
+ *   precopy-memory   `vsctl receive-pages NAME --precopy` (pre-dump passes
+ *                    before the final dump, each page server's images the
+ *                    parent of the next; vsd/inst/pages.h)
  *   template-import  `vsctl template import -`
  * A vsd that lists none (an older one) takes none of them.
  */
@@ -75,11 +78,12 @@
 #define VS_FEATURE_PRECOPY_TREE "precopy-tree"
 #define VS_FEATURE_RECEIVE_PAGES "receive-pages"
 #define VS_FEATURE_TEMPLATE_IMPORT "template-import"
+#define VS_FEATURE_PRECOPY_MEMORY "precopy-memory"
 /* listed only while this host can take a post-copy move (pages.h) */
 #define VS_FEATURE_RECEIVE_LAZY_PAGES "receive-lazy-pages"
 #define VS_FEATURES                                                                           \
         { VS_FEATURE_PRECOPY_IMAGE, VS_FEATURE_PRECOPY_TREE, VS_FEATURE_RECEIVE_PAGES, \
-          VS_FEATURE_TEMPLATE_IMPORT }
+          VS_FEATURE_TEMPLATE_IMPORT, VS_FEATURE_PRECOPY_MEMORY }
 
 /* Console: raw bytes both ways after 101.  The client's detach key: */
 #define VS_CONSOLE_DETACH_KEY 0x1d /* Ctrl-] */

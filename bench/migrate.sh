@@ -7,11 +7,16 @@
 # rig, tests/hosts.sh, with the instance bridges on a shared LAN),
 # MIG_RUNS (5) moves of each by each way of sending its memory, in turn in
 # the same run: with the archive after the dump (--no-page-server, the old
-# path), by the target's page server during the dump, and by post-copy
-# (--postcopy: restored there at once, the memory fetched after; both hosts
-# with [migrate] postcopy = yes and fs.pipe-max-size raised to 4 MiB for
-# the run, put back at its end).  MIG_MODES picks some ("archive
-# page-server post-copy").  Per move: the
+# path), by the target's page server during the dump (--no-precopy), by
+# post-copy (--postcopy: restored there at once, the memory fetched after;
+# both hosts with [migrate] postcopy = yes and fs.pipe-max-size raised to 4
+# MiB for the run, put back at its end), and, where this host's kernel
+# tracks dirty memory (criu check --feature mem_dirty_track; else the script
+# says why not), by memory pre-copy's pre-dump passes first, with a third
+# instance whose process keeps 64 MiB of which 4 MiB are rewritten (probe
+# dirtyish: what pre-copy is for; the all-dirty one gains nothing).
+# MIG_MODES picks some ("archive page-server post-copy"; precopy-memory is
+# added where the kernel has it).  Per move: the
 # frozen window and the total the daemon reports (details.frozen_ms,
 # total_ms), its parts (dump_ms, copy_restore_ms; post-copy: postcopy_ms,
 # from the restore there to the last page), the bytes that went by
@@ -87,12 +92,23 @@ done
 host_vsctl 1 create idle --memory 256M --privileged --start >/dev/null
 host_vsctl 1 create dirty --memory 256M --privileged --start >/dev/null
 host_vsctl 1 exec dirty -- sh -c '/probe dirty 64 </dev/null >/dev/null 2>&1 &'
+MEMPRE=0
+if why=$(/usr/local/lib/vsd/criu/criu check --feature mem_dirty_track 2>&1); then
+        MEMPRE=1
+        host_vsctl 1 create dirtyish --memory 256M --privileged --start >/dev/null
+        host_vsctl 1 exec dirtyish -- sh -c '/probe dirtyish 64 4 /root/memsum </dev/null >/dev/null 2>&1 &'
+else
+        echo "bench/migrate.sh: no memory pre-copy rows: this host's kernel does not track dirty memory" \
+                "(criu check --feature mem_dirty_track: $(echo "$why" | tail -n1 | sed "s/^.*): //"))" >&2
+fi
 sleep 1
 
-python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" "${MIG_MODES:-archive page-server post-copy}" <<'PY'
+python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" "${MIG_MODES:-archive page-server post-copy}" \
+        "$MEMPRE" <<'PY'
 import json, os, subprocess, sys, time
 out, runs, b, t, cns, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-MODES = tuple(sys.argv[7].split())
+mempre = sys.argv[8] == "1"
+MODES = tuple(sys.argv[7].split()) + (("precopy-memory",) if mempre else ())
 sock = dict(l.split() for l in open(f"{t}/sockets"))
 def vsctl(host, *args, **kw):
     return subprocess.run([f"{b}/vsctl", "--socket", sock[host]] + list(args), check=True,
@@ -109,13 +125,15 @@ def lines(path):
         return open(path).read().split("\n")
     except FileNotFoundError:
         return []
-FLAGS = {"archive": ["--no-page-server"], "page-server": [], "post-copy": ["--postcopy"]}
+KINDS = ("idle", "dirty") + (("dirtyish",) if mempre else ())
 res = {f"{k} {m}": {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": [],
-                    "page_bytes": [], "postcopy_ms": []}
-       for k in ("idle", "dirty") for m in MODES}
-where = {"idle": "h1", "dirty": "h1"}
+                    "page_bytes": [], "precopy_bytes": [], "precopy_passes": [], "postcopy_ms": []}
+       for k in KINDS for m in MODES}
+where = {k: "h1" for k in KINDS}
+FLAGS = {"archive": ["--no-page-server"], "page-server": ["--no-precopy"], "precopy-memory": [],
+         "post-copy": ["--postcopy"]}
 for run in range(runs):
-    for k, mode in [(k, m) for k in ("idle", "dirty") for m in MODES]:
+    for k, mode in [(k, m) for k in KINDS for m in MODES]:
         src_h = where[k]
         dst_h = "h2" if src_h == "h1" else "h1"
         ip = json.loads(vsctl(src_h, "--json", "info", k))["ip"].split(",")[0].split("/")[0]
@@ -129,8 +147,11 @@ for run in range(runs):
         wait(lambda: "at 40" in lines(log), what=f"the client's first lines ({log})")
         op = json.loads(vsctl(src_h, "--json", "migrate", k, dst_h, "--live", *FLAGS[mode]))
         d = op.get("details", {})
-        if d.get("pages") != mode:
-            raise SystemExit(f"the pages went by {d.get('pages')}, not {mode}: {d}")
+        want = {"archive": "archive", "post-copy": "post-copy"}.get(mode, "page-server")
+        if d.get("pages") != want or \
+           (mode == "precopy-memory") != (d.get("memory_precopy") == "on"):
+            raise SystemExit(f"the pages went by {d.get('pages')} (memory pre-copy: {d.get('memory_precopy')}), "
+                             f"not {mode}: {d}")
         n = sum(1 for l in lines(log) if l.startswith("at "))
         wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3 or
              any(l.startswith("error:") for l in lines(log)), 60, what=f"lines after the move ({log})")
@@ -147,6 +168,8 @@ for run in range(runs):
         for key in ("frozen_ms", "total_ms", "dump_ms", "copy_restore_ms"):
             row[key].append(d.get(key))
         row["page_bytes"].append(d.get("page_bytes", 0))
+        row["precopy_bytes"].append(d.get("memory_precopy_bytes", 0))
+        row["precopy_passes"].append(d.get("memory_precopy_passes", 0))
         if mode == "post-copy":
             row["postcopy_ms"].append(d.get("postcopy_ms"))
         where[k] = dst_h
@@ -163,12 +186,14 @@ rows = {k: {key: statistics.median(v) if v else float("nan") for key, v in r[k].
 json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out}/migrate.json", "w"), indent=1)
 with open(f"{out}/migrate.md", "w") as f:
     f.write("| instance, memory sent | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there "
-            "| by page server | memory after the restore (post-copy) | connections broken |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+            "| by page server (the dump's) | memory pre-copy passes, sent | memory after the restore (post-copy) "
+            "| connections broken |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
     for k, v in rows.items():
         pc = f"{v['postcopy_ms']:.0f} ms" if v["postcopy_ms"] == v["postcopy_ms"] else "-"
         f.write(f"| {k} | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
                 f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB "
+                f"| {v['precopy_passes']:.0f}, {v['precopy_bytes'] / 1048576:.1f} MiB "
                 f"| {pc} | {v['broken']} of {v['runs']} |\n")
 print(open(f"{out}/migrate.md").read())
 PY

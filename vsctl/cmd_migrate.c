@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl migrate NAME HOST [--cold [--no-precopy] |
+ *   vsctl migrate NAME HOST [--cold |
  *                            --live [--unlocked-mounts] [--no-page-server | --postcopy]]
- *                 [--no-send-template] [--detach] [--json]
+ *                 [--no-precopy] [--no-send-template] [--detach] [--json]
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
  * as an operation; followed here, the downtime (live: the frozen window
@@ -60,8 +60,6 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                 return ex;
         if (live && cold)
                 return vsctl_usage_error(argv[0], "--cold and --live exclude each other");
-        if (no_precopy && live)
-                return vsctl_usage_error(argv[0], "--no-precopy is for a cold move");
         if (unlocked && !live)
                 return vsctl_usage_error(argv[0], "--unlocked-mounts is for a live move (--live)");
         if (no_ps && !live)
@@ -107,9 +105,13 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
         json_t *d = json_object_get(details, "downtime_ms");
         if (live) {
                 json_t *f = json_object_get(details, "frozen_ms"), *t = json_object_get(details, "total_ms");
-                printf("%s moved to %s live: frozen for %.2f s, %.2f s in all\n", name, host,
+                json_t *passes = json_object_get(details, "memory_precopy_passes");
+                printf("%s moved to %s live: frozen for %.2f s, %.2f s in all", name, host,
                        json_is_integer(f) ? (double) json_integer_value(f) / 1000 : 0.0,
                        json_is_integer(t) ? (double) json_integer_value(t) / 1000 : 0.0);
+                if (json_is_integer(passes))
+                        printf(" (%lld memory pre-copy pass(es) first)", (long long) json_integer_value(passes));
+                printf("\n");
                 json_decref(final);
                 return VSCTL_EXIT_OK;
         }

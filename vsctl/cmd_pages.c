@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- *   vsctl receive-pages NAME [--lazy]
+ *   vsctl receive-pages NAME [--lazy | --precopy]
+ *
+ * --precopy: the source sends memory pre-copy's passes before its dump
+ * (the pass headers of vsd/inst/pages.h), each to a page server of its own.
  *
  * Run by a host moving NAME here live, over ssh (vsd/inst/pages.h): one end
  * of a socket pair goes to vsd (the fd protocol, base/proto.h), whose
@@ -66,15 +69,19 @@ int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
         static const struct option opts[] = {
                 { "lazy", no_argument, NULL, OPT_LAZY },
                 VSCTL_LONGOPT_HELP,
+                { "precopy", no_argument, NULL, 'p' },
                 {},
         };
         bool lazy = false;
         int c, ex;
+        bool precopy = false;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
                         return ex;
                 if (c == OPT_LAZY)
                         lazy = true;
+                if (c == 'p')
+                        precopy = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))
                 return ex;
@@ -82,7 +89,10 @@ int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
         vs_error err = {};
         _cleanup_free_ char *esc = http_escape_segment(name);
         _cleanup_free_ char *path = NULL;
-        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s%s", esc, lazy ? "&lazy=1" : "") < 0)
+        if (lazy && precopy)
+                return vsctl_usage_error(argv[0], "--lazy and --precopy exclude each other");
+        if (!esc || asprintf(&path, VS_API_PREFIX "/pages?name=%s%s%s", esc, lazy ? "&lazy=1" : "",
+                             precopy ? "&precopy=1" : "") < 0)
                 return vsctl_usage_error(argv[0], "out of memory");
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {

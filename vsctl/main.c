@@ -206,7 +206,7 @@ const struct vsctl_command vsctl_commands[] = {
           "                      filesystem UUID and machine-id (not for a checkpoint)\n"
           "  --json              print the new instance as JSON\n" },
         { "migrate", cmd_migrate, "Move an instance to another vsd host over ssh",
-          "NAME HOST [--cold [--no-precopy] | --live [--unlocked-mounts] [--no-page-server]] [--no-send-template]",
+          "NAME HOST [--cold | --live [--unlocked-mounts] [--no-page-server]] [--no-precopy] [--no-send-template]",
           "HOST is an ssh destination ([user@]host) where vsctl talks to that host's vsd.\n"
           "Cold: a running instance's disk (image or directory layer) is sent into\n"
           "'vsctl import -' there while it runs, then it is stopped and only what changed\n"
@@ -217,11 +217,14 @@ const struct vsctl_command vsctl_commands[] = {
           "stopped and restored there, its processes, memory and TCP connections kept;\n"
           "prints how long it was frozen; its memory goes to the target's CRIU page server\n"
           "while it is dumped (over a second ssh session), or with the archive when the\n"
-          "target cannot take it so.  On any failure it runs here again and the\n"
+          "target cannot take it so; where this host's kernel tracks dirty memory and the\n"
+          "target takes it, pre-dump passes send it while it runs and the dump only what\n"
+          "changed (progress: precopy-memory).  On any failure it runs here again and the\n"
           "target keeps nothing of it.  A target without the instance's template gets it\n"
           "first (before anything stops); one with another build of it refuses.\n"
           "  --cold              a cold move (the default)\n"
-          "  --no-precopy        cold: stop it first and send the whole disk\n"
+          "  --no-precopy        cold: stop it first and send the whole disk; live: no\n"
+          "                      memory pre-copy (one dump sends all its memory)\n"
           "  --live              a live move (CRIU; a running instance)\n"
           "  --unlocked-mounts   live, unprivileged: accept its restore there with unlocked\n"
           "                      mounts, as 'vsctl restore --unlocked-mounts'\n"
@@ -231,10 +234,11 @@ const struct vsctl_command vsctl_commands[] = {
           "  --detach            print the operation's id and return at once ('vsctl op')\n"
           "  --json              print the ended operation as JSON\n" },
         { "receive-pages", cmd_receive_pages, "Receive a live move's memory pages (run by the moving host over ssh)",
-          "NAME",
+          "NAME [--precopy]",
           "Standard input and output carry CRIU's page-server protocol to this host's vsd,\n"
           "which keeps the pages for the import of NAME's archive; they are removed when\n"
-          "the stream ends without that import having taken them.\n" },
+          "the stream ends without that import having taken them.\n"
+          "  --precopy           memory pre-copy's pre-dump passes come first\n" },
         { "op", cmd_op, "List, show, wait for and cancel long operations", "[list | show ID | wait ID | cancel ID]",
           "Snapshots, restores, clones and template builds run as operations.\n"
           "  list                the running and recently ended operations (the default)\n"

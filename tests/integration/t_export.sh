@@ -346,3 +346,21 @@ test_export_refusals() {
         code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$VSD_SOCKET" -X POST http://x/v1/instances/er/export)
         assert_eq "$code" 400 "export without the fd upgrade"
 }
+
+# A checkpoint whose memory lies partly in memory pre-copy's passes (what a
+# live move's failure leaves when its restore here fails too:
+# checkpoint/parent and checkpoint/pre-N) is refused in one line, nothing
+# written: an archive takes the checkpoint's flat files only.
+test_export_refuses_a_checkpoint_split_over_passes() {
+        needs_criu
+        vsctl create ep --privileged --start
+        console_shell_settled "$VSD_CG" ep
+        vsctl checkpoint ep
+        mkdir "$T/root/instances/ep/checkpoint/pre-1"
+        ln -s pre-1 "$T/root/instances/ep/checkpoint/parent"
+        expect_fail vsctl export ep "$T/ep.tar"
+        assert_match "$LAST_ERR" "checkpoint keeps its memory in memory pre-copy passes" "the refusal"
+        [ ! -e "$T/ep.tar" ] || fail "a refused export left its file"
+        rm "$T/root/instances/ep/checkpoint/parent"
+        vsctl export ep "$T/ep.tar"
+}

@@ -402,6 +402,16 @@ sleeper_pid() { # K NAME
         host_vsctl "$1" exec "$2" -- sh -c "ps -o pid,args | awk '/sleep 7777/ && !/awk/ {print \$1; exit}'"
 }
 
+# The echo client CPID ($T/echo.out) still hears its lines: three more
+# come, then it is told to stop and ends well (the connection was kept).
+echo_goes_on() { # CPID
+        local at0
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$1" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+}
+
 # A client on the LAN keeps one TCP connection to an echo server inside the
 # instance busy while it moves: every byte comes back, none lost or reset;
 # the same address and MAC answer on the target, where the LAN's bridge
@@ -470,6 +480,157 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         assert_match "$(echo "$op" | jq -r '.details.page_bytes')" "^[1-9][0-9]{4,}$" "details.page_bytes"
         # nothing of its pages left staged there
         h_clean_pages 2 lv1
+}
+
+# Memory pre-copy (criu pre-dump passes while it runs, then a dump of what
+# changed) where this host's kernel tracks dirty memory: a process keeps 64
+# MiB, 4 MiB of them rewritten every 50 ms (probe dirtyish), while a client
+# on the LAN keeps a TCP connection busy.  With the feature (Debian's 6.1 in
+# the VM lane): details say it ran, at least one pass, and the final dump's
+# pages far below 64 MiB; without it (this host's kernel): details say why
+# it is unavailable and the whole memory went by page server during the
+# dump.  Either way the memory is the same after (the stable part's hash,
+# every hot page at its last pass), the connection kept, nothing left.
+# timeout test_migrate_live_memory_precopy 300
+test_migrate_live_memory_precopy() {
+        needs_criu
+        local ip cpid op out sum0 sum1 pre
+        HOSTS_SHARED_LAN=1 hosts_up 2
+        host_client_up
+        host_vsctl 1 create lvm --privileged --memory 256M --start
+        ip=$(host_vsctl 1 --json info lvm | json .ip | cut -d, -f1 | cut -d/ -f1)
+        host_vsctl 1 exec lvm -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec lvm -- sh -c 'netstat -ltn | grep -q :7000'
+        host_vsctl 1 exec lvm -- sh -c '/probe dirtyish 64 4 /root/memsum </dev/null >/dev/null 2>&1 &'
+        wait_for -t 60 host_vsctl 1 exec lvm -- test -s /root/memsum
+        sum0=$(host_vsctl 1 exec lvm -- cat /root/memsum)
+        assert_match "$sum0" "^sum=[0-9a-f]{16} hot=ok$" "the memory's hash before the move"
+        live_settled 1 lvm
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+        out=$(host_vsctl 1 migrate lvm h2 --live)
+        note "$out"
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "details: $(echo "$op" | jq -c '.details | {pages, page_bytes, memory_precopy, memory_precopy_passes, memory_precopy_bytes, memory_precopy_last_bytes, memory_precopy_ms, frozen_ms, total_ms}')"
+        assert_eq "$(echo "$op" | jq -r '.details.pages')" page-server "details.pages"
+        if /usr/local/lib/vsd/criu/criu check --feature mem_dirty_track >/dev/null 2>&1; then
+                pre=1
+                assert_eq "$(echo "$op" | jq -r '.details.memory_precopy')" on "details.memory_precopy"
+                assert_match "$out" "frozen for [0-9.]+ s, [0-9.]+ s in all \([1-9] memory pre-copy pass\(es\) first\)$" \
+                        "what migrate prints"
+                [ "$(echo "$op" | jq -r '.details.memory_precopy_passes')" -ge 1 ] || fail "no pre-copy pass"
+                [ "$(echo "$op" | jq -r '.details.memory_precopy_bytes')" -ge $((60 << 20)) ] ||
+                        fail "the passes sent less than the 64 MiB"
+                [ "$(echo "$op" | jq -r '.details.page_bytes')" -le $((16 << 20)) ] ||
+                        fail "the final dump sent $(echo "$op" | jq -r '.details.page_bytes') bytes of pages"
+        else
+                pre=0
+                assert_match "$(echo "$op" | jq -r '.details.memory_precopy')" \
+                        "^unavailable: criu check --feature mem_dirty_track: .+" "details.memory_precopy"
+                assert_eq "$(echo "$op" | jq -r '.details.memory_precopy_passes')" null "details.memory_precopy_passes"
+                [ "$(echo "$op" | jq -r '.details.page_bytes')" -ge $((64 << 20)) ] ||
+                        fail "the dump sent less than the 64 MiB"
+        fi
+        note "memory pre-copy: $pre"
+        assert_eq "$(h_state 2 lvm)" running "state on the target"
+        h_clean 1 lvm
+        h_clean_pages 2 lvm
+        # the same memory there
+        host_vsctl 2 exec lvm -- rm /root/memsum
+        wait_for -t 60 host_vsctl 2 exec lvm -- test -s /root/memsum
+        sum1=$(host_vsctl 2 exec lvm -- cat /root/memsum)
+        assert_eq "$sum1" "$sum0" "the memory's hash after the move"
+        echo_goes_on "$cpid"
+        assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
+        # --no-precopy: one dump, as before
+        out=$(host_vsctl 2 migrate lvm h1 --live --no-precopy)
+        op=$(host_vsctl 2 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        assert_eq "$(echo "$op" | jq -r '.details.memory_precopy')" "off: --no-precopy" "details.memory_precopy, --no-precopy"
+        assert_eq "$(h_state 1 lvm)" running "state back on the source"
+        h_clean 2 lvm
+}
+
+# $T/precriu/criu: CRIU for the source that says this host tracks dirty
+# memory (so that the passes are tried here too, where the real pre-dump
+# would abort), and whose pre-dump fails while $T/precriu/fail exists, or
+# waits for $T/precriu/go once it touched $T/precriu/started.
+pre_criu() {
+        mkdir -p "$T/precriu"
+        printf '%s\n' '#!/bin/sh' \
+                '[ "$1" = check ] && [ "$3" = mem_dirty_track ] && exit 0' \
+                "if [ \"\$1\" = pre-dump ]; then" \
+                "  [ ! -e '$T/precriu/fail' ] || { echo 'Error (test): refused by the test' >\"\$5/pre-dump.log\"; exit 1; }" \
+                "  touch '$T/precriu/started'; while [ ! -e '$T/precriu/go' ]; do sleep 0.1; done" \
+                "fi" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/precriu/criu"
+        chmod +x "$T/precriu/criu"
+        # the target's: its restore fails while $T/precriu/failrestore exists
+        printf '%s\n' '#!/bin/sh' \
+                "[ \"\$1\" = restore ] && [ -e '$T/precriu/failrestore' ] && exit 1" \
+                'exec /usr/local/lib/vsd/criu/criu "$@"' >"$T/precriu/criu2"
+        chmod +x "$T/precriu/criu2"
+}
+
+# A memory pre-copy's pass failing, and the source's daemon killed during a
+# pass: either way the instance runs on here as it was (the same process,
+# never stopped), nothing of the passes or the move's records is left here,
+# and the target keeps nothing, staged pages included.  Where the kernel
+# tracks dirty memory, also the target's restore failing after the passes
+# and the dump: restored here from the checkpoint and its passes' images.
+# timeout test_migrate_live_memory_precopy_interrupted 300
+test_migrate_live_memory_precopy_interrupted() {
+        needs_criu
+        local pid0 op
+        pre_criu
+        HOST_CONF_1=$'[checkpoint]\ncriu = '"$T/precriu/criu" HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/precriu/criu2" \
+                hosts_up 2
+        host_vsctl 1 create lvp --privileged --start
+        sleeper_start 1 lvp
+        pid0=$(sleeper_pid 1 lvp)
+        # a pass fails
+        touch "$T/precriu/fail"
+        host_vsctl 1 migrate lvp h2 --live >/dev/null 2>"$T/migrate.err" && fail "the move succeeded though its pre-dump failed"
+        note "$(cat "$T/migrate.err")"
+        assert_match "$(cat "$T/migrate.err")" "checkpoint it: .*pre-dump: refused by the test$" "the move's error"
+        grep -q 'refused by the test' "$T/root-h1/instances/lvp/checkpoint-failed.log" ||
+                fail "the failed pass's log is not kept as checkpoint-failed.log"
+        op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        assert_eq "$(echo "$op" | jq -r '.details.memory_precopy')" on "details.memory_precopy"
+        assert_eq "$(h_state 1 lvp)" running "state on the source after a failed pass"
+        assert_eq "$(sleeper_pid 1 lvp)" "$pid0" "the sleeper after a failed pass (never stopped)"
+        [ ! -e "$T/root-h1/instances/lvp/.checkpoint.tmp" ] || fail "the passes' images stay on the source"
+        [ ! -e "$T/root-h1/instances/lvp/checkpoint" ] || fail "a checkpoint stays on the source"
+        [ ! -e "$T/run-h1/lvp.migrating" ] || fail "the move's record stays"
+        h_clean_pages 2 lvp
+        h_clean 2 lvp
+        # the daemon killed during a pass
+        rm -f "$T/precriu/fail"
+        live_move_source_killed lvp "$T/precriu" "$pid0"
+        [ ! -e "$T/run-h1/lvp.checkpointing" ] || fail "the dump's record stays after the daemon's end"
+        [ ! -e "$T/root-h1/instances/lvp/.checkpoint.tmp" ] || fail "the passes' images stay after the daemon's end"
+        h_clean_pages 2 lvp
+        h_clean 2 lvp
+        # where the kernel tracks dirty memory (the VM lane): the target's
+        # restore failing, it is restored here from its checkpoint, whose
+        # pages are in the passes' images too; then it moves
+        if /usr/local/lib/vsd/criu/criu check --feature mem_dirty_track >/dev/null 2>&1; then
+                touch "$T/precriu/failrestore"
+                live_settled 1 lvp
+                expect_fail host_vsctl 1 --json migrate lvp h2 --live
+                assert_match "$LAST_ERR" "h2 did not restore it" "the target's failure"
+                assert_eq "$(h_state 1 lvp)" running "state on the source after the target's failed restore"
+                assert_eq "$(sleeper_pid 1 lvp)" "$pid0" "the sleeper (restored here)"
+                h_clean_pages 2 lvp
+                h_clean 2 lvp
+                rm "$T/precriu/failrestore"
+                live_settled 1 lvp
+                host_vsctl 1 migrate lvp h2 --live >/dev/null
+                assert_eq "$(h_state 2 lvp)" running "state on the target"
+                assert_eq "$(sleeper_pid 2 lvp)" "$pid0" "the sleeper on the target"
+                h_clean 1 lvp
+        fi
 }
 
 # No RST from the host it leaves: a client on the LAN whose connection to
@@ -561,18 +722,31 @@ test_migrate_live_page_server_link_cut() {
                 "the move's error"
         assert_eq "$(h_state 1 lv8)" running "state on the source"
         assert_eq "$(sleeper_pid 1 lv8)" "$pid0" "the sleeper (never stopped: CRIU resumed it)"
-        # the connection goes on
-        local at0
-        at0=$(grep -c '^at ' "$T/echo.out")
-        wait_for -t 60 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
-        touch "$T/echo.stop"
-        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        echo_goes_on "$cpid"
         # the target: its page server failed, what it staged removed
         wait_for -t 60 sh -c "'$B/vsctl' --socket '$(host_socket 2)' --json op list |
                 jq -e '[.[] | select(.kind == \"receive-pages\" and .state == \"failed\")] | length == 1' >/dev/null"
         h_clean_pages 2 lv8
         h_clean 2 lv8
         [ ! -e "$T/root-h1/instances/lv8/checkpoint" ] || fail "a checkpoint stays on the source"
+}
+
+# NAME moved live from h1 to h2 while a CRIU wrapper holds it (it touches
+# DIR/started, waits for DIR/go): h1's daemon killed then, the move fails,
+# and the next daemon finds NAME running as it was (its sleeper PID0, never
+# stopped) and the move's record gone.
+live_move_source_killed() { # NAME DIR PID0
+        local client
+        host_vsctl 1 migrate "$1" h2 --live >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$2/started"
+        host_daemon_kill9 1
+        touch "$2/go"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $1 | jq -r .state)\" = running ]"
+        assert_eq "$(sleeper_pid 1 "$1")" "$3" "the sleeper (never stopped)"
+        [ ! -e "$T/run-h1/$1.migrating" ] || fail "the move's record stays"
 }
 
 # The source's daemon killed while its dump sends the pages (the target's
@@ -582,22 +756,13 @@ test_migrate_live_page_server_link_cut() {
 # timeout test_migrate_live_source_killed_during_page_transfer 300
 test_migrate_live_source_killed_during_page_transfer() {
         needs_criu
-        local pid0 client
+        local pid0
         hold_criu
         HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/holdcriu/criu" hosts_up 2
         host_vsctl 1 create lv10 --privileged --start
         sleeper_start 1 lv10
         pid0=$(sleeper_pid 1 lv10)
-        host_vsctl 1 migrate lv10 h2 --live >/dev/null 2>&1 &
-        client=$!
-        wait_for -t 60 test -e "$T/holdcriu/started"
-        host_daemon_kill9 1
-        touch "$T/holdcriu/go"
-        wait "$client" && fail "the move succeeded though its daemon was killed"
-        host_daemon_up 1
-        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv10 | jq -r .state)\" = running ]"
-        assert_eq "$(sleeper_pid 1 lv10)" "$pid0" "the sleeper (never stopped)"
-        [ ! -e "$T/run-h1/lv10.migrating" ] || fail "the move's record stays"
+        live_move_source_killed lv10 "$T/holdcriu" "$pid0"
         # its network works again: no lock left
         local tables
         tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info lv10 | json .pid)/ns/net" nft list tables) ||

@@ -100,7 +100,8 @@ static int usage(void) {
                 "       probe syscall NAME... | syscall all\n"
                 "       probe read PATH | write PATH [DATA]\n"
                 "       probe mount-blockdev MAJOR:MINOR [FSTYPE]\n"
-                "       probe memhog MIB [HOLD_SECONDS] | dirty MIB [CHECK_FILE] | forkbomb N | spin SECONDS\n"
+                "       probe memhog MIB [HOLD_SECONDS] | dirty MIB [CHECK_FILE] | dirtyish MIB HOT_MIB FILE | forkbomb N\n"
+                "             | spin SECONDS\n"
                 "       probe write-direct FILE MIB\n"
                 "       probe nproc | affinity-args | sysinfo | sysinfo-fault | sysinfo-loop N\n"
                 "       probe hold-fd PID FD\n"
@@ -538,6 +539,15 @@ static int cmd_memhog(int argc, char **argv) {
         return 0;
 }
 
+/* len bytes at p of a fixed pseudo-random pattern (xorshift64). */
+static void fill_pattern(uint64_t *p, size_t len) {
+        uint64_t x = 0x9e3779b97f4a7c15ULL;
+        for (size_t k = 0; k < len / sizeof(*p); k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                p[k] = x;
+        }
+}
+
 /* MIB of anonymous memory written over and over, for ever (a page a
  * word, a pass every 50 ms): what a checkpoint of a busy process saves.
  * With CHECK_FILE, a SIGUSR1 has the whole region compared, between two
@@ -595,6 +605,55 @@ static int cmd_dirty(int argc, char **argv) {
                 }
                 usleep(50000);
         }
+}
+
+/* MIB of anonymous memory, all but HOT_MIB of it written once and kept;
+ * the HOT_MIB rewritten a pass every 50 ms (a live move's pre-copy finds
+ * them dirty again, the rest not).  Each time FILE is removed, it is
+ * written again between two passes: "sum=X hot=ok|bad" (X: a hash of the
+ * whole stable part; ok: every hot page holds the last pass), so that a
+ * test compares the memory before and after a move. */
+static volatile sig_atomic_t dirtyish_stop;
+static void dirtyish_term(int sig) {
+        (void) sig;
+        dirtyish_stop = 1;
+}
+static int cmd_dirtyish(int argc, char **argv) {
+        long mib, hot, page = sysconf(_SC_PAGESIZE);
+        if (argc < 4 || parse_long(argv[1], &mib) < 0 || parse_long(argv[2], &hot) < 0 || hot <= 0 || hot >= mib)
+                return usage();
+        size_t len = (size_t) mib << 20, hot_len = (size_t) hot << 20, stable = len - hot_len;
+        uint64_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+                say("error=%s", errname(errno));
+                return 1;
+        }
+        fill_pattern(p, len);
+        (void) signal(SIGTERM, dirtyish_term);
+        say("dirtyish=%ld hot=%ld", mib, hot);
+        for (uint64_t pass = 1; !dirtyish_stop; pass++) {
+                for (size_t off = stable; off < len; off += (size_t) page)
+                        p[off / sizeof(*p)] = pass;
+                if (access(argv[3], F_OK) < 0) {
+                        uint64_t h = 0xcbf29ce484222325ULL;
+                        for (size_t k = 0; k < stable / sizeof(*p); k++)
+                                h = (h ^ p[k]) * 0x100000001b3ULL;
+                        bool ok = true;
+                        for (size_t off = stable; off < len; off += (size_t) page)
+                                ok = ok && p[off / sizeof(*p)] == pass;
+                        char tmp[300], line[128];
+                        snprintf(tmp, sizeof(tmp), "%s.tmp", argv[3]);
+                        int n = snprintf(line, sizeof(line), "sum=%016llx hot=%s\n", (unsigned long long) h,
+                                         ok ? "ok" : "bad");
+                        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                        if (fd >= 0 && write(fd, line, (size_t) n) == n)
+                                (void) rename(tmp, argv[3]);
+                        if (fd >= 0)
+                                close(fd);
+                }
+                usleep(50000);
+        }
+        return 0;
 }
 
 /* Fork children that wait on a pipe until N are running or fork fails;
@@ -998,6 +1057,7 @@ static const struct {
         { "mount-blockdev", cmd_mount_blockdev },
         { "memhog", cmd_memhog },
         { "dirty", cmd_dirty },
+        { "dirtyish", cmd_dirtyish },
         { "forkbomb", cmd_forkbomb },
         { "spin", cmd_spin },
         { "hold-fd", cmd_hold_fd },

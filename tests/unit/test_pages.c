@@ -114,6 +114,30 @@ int main(void) {
         CHECK("core", !pages_image_name("core-42.img"), " ");
         CHECK("pages without .img", !pages_image_name("pages-1"), " ");
         CHECK("pagemap-shmem is the page server's too", pages_image_name("pagemap-shmem-7.img"), " ");
+
+        /* memory pre-copy's headers: what the source writes, the target reads */
+        int sp[2];
+        bool final = true;
+        unsigned n = 0;
+        char h[PAGES_PASS_LEN + 1] = "";
+        CHECK("a socket pair", socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0, " ");
+        r = pages_pass_announce(sp[0], false, 2, &err);
+        CHECK("a pass announced", r == 0 && read(sp[1], h, PAGES_PASS_LEN) == PAGES_PASS_LEN, "%d", r);
+        CHECK("pass 2 read", pages_pass_parse(h, PAGES_PASS_LEN, &final, &n) == 0 && !final && n == 2, "'%s'", h);
+        r = pages_pass_announce(sp[0], true, 3, &err);
+        CHECK("the final dump announced", r == 0 && read(sp[1], h, PAGES_PASS_LEN) == PAGES_PASS_LEN, "%d", r);
+        CHECK("final after 3 read", pages_pass_parse(h, PAGES_PASS_LEN, &final, &n) == 0 && final && n == 3, "'%s'", h);
+        CHECK("more passes than allowed refused", pages_pass_announce(sp[0], false, PAGES_PASS_MAX + 1, &err) < 0, " ");
+        close(sp[0]);
+        close(sp[1]);
+        CHECK("pass 0 is no pass", pages_pass_parse("vsd-pass pre 00\n", PAGES_PASS_LEN, &final, &n) == -EPROTO, " ");
+        CHECK("a final without passes", pages_pass_parse("vsd-pass fin 00\n", PAGES_PASS_LEN, &final, &n) == 0 && n == 0,
+              " ");
+        CHECK("past the bound", pages_pass_parse("vsd-pass pre 99\n", PAGES_PASS_LEN, &final, &n) == -EPROTO, " ");
+        CHECK("another word", pages_pass_parse("vsd-pass mid 01\n", PAGES_PASS_LEN, &final, &n) == -EPROTO, " ");
+        CHECK("CRIU's bytes", pages_pass_parse("\x01\x10\0\0\0\0\0\0\0\0\0\0\0\0\0\0", PAGES_PASS_LEN, &final, &n) == -EPROTO,
+              " ");
+        CHECK("short", pages_pass_parse("vsd-pass pre 01", 15, &final, &n) == -EPROTO, " ");
         (void) vs_rm_rf(dir);
         return CHECK_DONE();
 }

@@ -1162,6 +1162,7 @@ static void delete_operation(struct ctx *c) {
 struct xfer_req {
         char name[VS_NAME_MAX + 1]; /* export: the instance; import: the new name or "" */
         bool snapshots, zstd;
+        bool precopy; /* receive-pages: pre-dump passes first */
         bool lazy; /* pages: a post-copy move's (pages.h) */
 };
 
@@ -1262,27 +1263,30 @@ static void post_template_import(struct ctx *c) {
 static int pages_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
         struct xfer_req *q = userdata;
         struct op *op;
-        int r = pages_receive(v, q->name, fd, q->lazy, &op, err);
+        int r = q->precopy ? pages_receive_precopy(v, q->name, fd, true, &op, err)
+                           : pages_receive(v, q->name, fd, q->lazy, &op, err);
         if (r < 0)
                 return r;
         *ret = op_json(op);
         return 0;
 }
 
-/* POST /v1/pages?name=NAME, Upgrade: vsd-fd: the descriptor is a socket
- * whose peer speaks CRIU's page-server protocol, the pages of a live move
- * of NAME to this host (pages.h; vsctl receive-pages, run by the source
- * over ssh). */
+/* POST /v1/pages?name=NAME[&precopy=1], Upgrade: vsd-fd: the descriptor is
+ * a socket whose peer speaks CRIU's page-server protocol, the pages of a
+ * live move of NAME to this host (pages.h; vsctl receive-pages, run by the
+ * source over ssh); precopy: memory pre-copy's passes first. */
 static void post_pages(struct ctx *c) {
-        static const char *const known[] = { "name", "lazy", NULL };
+        static const char *const known[] = { "name", "lazy", "precopy", NULL };
         vs_error err = { 0 };
-        const char *name = api_query(c->rq, "name"), *lazy = api_query(c->rq, "lazy");
+        const char *name = api_query(c->rq, "name"), *lazy = api_query(c->rq, "lazy"),
+                   *precopy = api_query(c->rq, "precopy");
         struct xfer_req *q = calloc(1, sizeof(*q));
         if (!q)
                 vs_err(&err, ENOMEM, "receive pages");
         else if (!name)
                 vs_err_msg(&err, EINVAL, "the query's 'name' (the instance's) is required");
-        if (!q || !name || api_query_check(c->rq, known, &err) < 0 || fd_upgrade_check(c, &err) < 0 ||
+        if (!q || !name || api_query_check(c->rq, known, &err) < 0 ||
+            (precopy && query_bool("precopy", precopy, &q->precopy, &err) < 0) || fd_upgrade_check(c, &err) < 0 ||
             vs_name_check("instance", name, &err) < 0) {
                 free(q);
                 api_reply_error(c->rq, &err);
@@ -1290,6 +1294,12 @@ static void post_pages(struct ctx *c) {
         }
         snprintf(q->name, sizeof(q->name), "%s", name);
         q->lazy = lazy && streq(lazy, "1");
+        if (q->lazy && q->precopy) {
+                free(q);
+                vs_err_msg(&err, EINVAL, "'lazy' and 'precopy' exclude each other");
+                api_reply_error(c->rq, &err);
+                return;
+        }
         api_upgrade_fd(c->rq, pages_with_fd, q);
 }
 

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -57,6 +58,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "base/progress.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/util.h"
@@ -133,6 +135,7 @@ struct ckpt_op {
         bool sys_resource;             /* we hold CAP_SYS_RESOURCE (kern_features) */
         bool cg_tree;                  /* the helper has cg_open_procs_dir() as CKPT_CG_FD_* */
         bool page_server;              /* the pages go to a page server too (CKPT_PAGE_FD_DUMP) */
+        struct ckpt_precopy *precopy;  /* memory pre-copy first (shared with the caller), or NULL */
         bool postcopy;                 /* the pages served lazily on CKPT_PAGE_FD_DUMP after the commit */
         pid_t *pids;                   /* the instance's processes, listed by the daemon */
         size_t n_pids;
@@ -859,6 +862,192 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
         return hook_write(op, "post-dump", "the checkpoint's images put in place", body, err);
 }
 
+/* What a dump and a pre-dump of op's instance both say to CRIU: the
+ * command (dump, pre-dump) into dir, its log there, and what it cannot
+ * find out itself (this file's head). */
+static void dump_args(struct ckpt_op *op, struct argv *a, const char *cmd, const char *dir) {
+        arg(a, "%s", op->criu);
+        arg(a, "%s", cmd);
+        arg(a, "-t");
+        arg(a, "%d", (int) op->init_pid);
+        arg(a, "-D");
+        arg(a, "%s", dir);
+        arg(a, "-o");
+        arg(a, "%s.log", cmd);
+        arg(a, "-v4");
+        arg(a, "--timeout");
+        arg(a, CKPT_CRIU_TIMEOUT);
+        arg(a, "--tcp-established");
+        arg(a, "--file-locks");
+        arg(a, "--network-lock");
+        arg(a, "nftables");
+        arg(a, "--manage-cgroups=soft");
+        arg(a, "--external");
+        arg(a, "mnt[]");
+        arg(a, "--external");
+        arg(a, "mnt[/dev/console]:console");
+        for (unsigned k = 0; k < op->meta.n_view; k++) {
+                char key[160];
+                view_key(op->meta.view[k], key, sizeof(key));
+                arg(a, "--external");
+                arg(a, "mnt[%s]:%s", op->meta.view[k], key);
+        }
+        for (unsigned k = 0; k < op->meta.n_tty; k++) {
+                arg(a, "--external");
+                arg(a, "%s", op->meta.tty[k]);
+        }
+        for (unsigned k = 0; k < op->watches.n; k++) {
+                arg(a, "--irmap-scan-path");
+                arg(a, "%s", op->watches.path[k]);
+        }
+}
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static int fsync_tree(const char *dir);
+
+int ckpt_dirty_tracking(const char *criu, char *why, size_t len) {
+        _cleanup_close_ int out = memfd_create("criu-check", MFD_CLOEXEC);
+        if (out < 0) {
+                snprintf(why, len, "memfd: %s", strerror(errno));
+                return -errno;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                snprintf(why, len, "fork: %s", strerror(errno));
+                return -errno;
+        }
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                        _exit(127);
+                char *argv[] = { (char *) criu, "check", "--feature", "mem_dirty_track", NULL };
+                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+                execve(criu, argv, envp);
+                _exit(127);
+        }
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        /* its last line that says something */
+        char text[4096] = "";
+        ssize_t k = pread(out, text, sizeof(text) - 1, 0);
+        text[k > 0 ? k : 0] = '\0';
+        char *end = text + strlen(text);
+        while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+                *--end = '\0';
+        char *line = strrchr(text, '\n');
+        line = line ? line + 1 : text;
+        char *msg = strstr(line, "): ");
+        msg = msg ? msg + 3 : line;
+        snprintf(why, len, "criu check --feature mem_dirty_track: %s",
+                 *msg ? msg : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "cannot run criu" : "failed");
+        return -EOPNOTSUPP;
+}
+
+/* One pre-dump pass n into tmp/pre-n (its parent pre-(n-1)): announced on
+ * the link, its pages through a tee to the target's page server and ours
+ * there, the images on disk after it (the commit syncs only the dump's). */
+static int precopy_pass(struct ckpt_op *op, const char *tmp, unsigned n, uint64_t *ret_bytes, vs_error *err) {
+        char dir[800], log[900], prev[32];
+        snprintf(dir, sizeof(dir), "%s/pre-%u", tmp, n);
+        snprintf(log, sizeof(log), "%s/pre-dump.log", dir);
+        snprintf(prev, sizeof(prev), "../pre-%u", n - 1);
+        /* searchable: the restored processes read their pages there too */
+        if (mkdir(dir, 0711) < 0)
+                return vs_err(err, errno, "create %s", dir);
+        int r = pages_pass_announce(CKPT_PAGE_FD_DUMP, false, n, err);
+        if (r < 0)
+                return vs_err_prefix(err, "pre-dump");
+        struct pages_tee tee = { .tee = -1, .local = -1 };
+        _cleanup_close_ int ps = -EBADF;
+        r = pages_tee_start_parent(op->criu, CKPT_PAGE_FD_DUMP, dir, n > 1 ? prev : NULL, &tee, &ps, err);
+        if (r < 0)
+                return vs_err_prefix(err, "pre-dump");
+        struct argv a = { .n = 0 };
+        dump_args(op, &a, "pre-dump", dir);
+        arg(&a, "--track-mem");
+        if (n > 1) {
+                arg(&a, "--prev-images-dir");
+                arg(&a, "%s", prev);
+        }
+        arg(&a, "--page-server");
+        arg(&a, "--ps-socket");
+        arg(&a, "%d", ps);
+        if (argv_full(&a))
+                r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
+        else {
+                a.a[a.n] = NULL;
+                r = criu_run(op->i->vsd->cg, a.a, 3, ps, log, "pre-dump", err);
+        }
+        vs_error terr = { 0 };
+        safe_close(&ps);
+        /* the tee's word says more than CRIU's when the link went; a
+         * local page server that ended with CRIU is its consequence */
+        if (pages_tee_end(&tee, &terr) < 0 && r >= 0)
+                r = vs_err_msg(err, terr.code, "pre-dump: %s", terr.msg);
+        else if (r < 0 && terr.code == EPIPE) {
+                vs_error criu_err = *err;
+                r = vs_err_msg(err, terr.code, "pre-dump: %s (%s)", terr.msg, criu_err.msg);
+        }
+        if (r < 0) {
+                /* CRIU's log of the failed pass beside the instance (the
+                 * passes' images go), the message naming it there */
+                char kept[700], *at = strstr(err->msg, log);
+                path_in(op->dir, "checkpoint-failed.log", kept, sizeof(kept));
+                if (rename(log, kept) == 0 && at) {
+                        vs_error e = *err;
+                        int at_n = (int) (at - err->msg);
+                        vs_err_msg(err, e.code, "%.*s%s%s", at_n, e.msg, kept, e.msg + at_n + strlen(log));
+                }
+                return r;
+        }
+        int k = fsync_tree(dir);
+        if (k < 0)
+                return vs_err(err, -k, "sync %s", dir);
+        *ret_bytes = pages_bytes_in(dir);
+        return 0;
+}
+
+/* Memory pre-copy: passes while the instance runs, until the dirty set
+ * stops shrinking, is small enough, or the passes are used up.  The
+ * number of passes made, for the dump's parent. */
+static int precopy_passes(struct ckpt_op *op, const char *tmp, unsigned *ret_n, vs_error *err) {
+        struct ckpt_precopy *pc = op->precopy;
+        unsigned max = pc->max_passes < 1 ? 1 : pc->max_passes > PAGES_PASS_MAX ? PAGES_PASS_MAX : pc->max_passes;
+        uint64_t last = UINT64_MAX, total = 0;
+        vs_progress_phase(pc->progress, VS_PHASE_PRECOPY_MEMORY, true);
+        unsigned n = 0;
+        while (n < max) {
+                uint64_t bytes = 0;
+                int r = precopy_pass(op, tmp, n + 1, &bytes, err);
+                if (r < 0)
+                        return r;
+                n++;
+                total += bytes;
+                atomic_store(&pc->passes, n);
+                atomic_store(&pc->bytes, total);
+                atomic_store(&pc->last_bytes, bytes);
+                vs_progress_done(pc->progress, total);
+                /* not shrinking by a tenth: another pass would send as
+                 * much again */
+                if (bytes < pc->enough_bytes || bytes >= last - last / 10)
+                        break;
+                last = bytes;
+        }
+        vs_progress_phase(pc->progress, VS_PHASE_CHECKPOINT, true);
+        *ret_n = n;
+        return 0;
+}
+
 /* Post-copy: the dump failed after its commit (its pages not all served).
  * CRIU resumed the processes; frozen at once, they wait for the loop's
  * verdict (the move knows whether the target ran the instance): 'r', the
@@ -929,50 +1118,35 @@ static int dump_run(void *arg_, vs_error *err) {
          * into tmp as well: the checkpoint here stays whole */
         struct pages_tee tee = { .tee = -1, .local = -1 };
         _cleanup_close_ int ps = -EBADF;
-        if (op->page_server) {
-                r = pages_tee_start(op->criu, CKPT_PAGE_FD_DUMP, tmp, &tee, &ps, err);
+        unsigned n_pre = 0;
+        char prev[32];
+        snprintf(prev, sizeof(prev), "pre-0");
+        if (op->page_server && op->precopy) {
+                r = precopy_passes(op, tmp, &n_pre, err);
+                if (r >= 0)
+                        r = pages_pass_announce(CKPT_PAGE_FD_DUMP, true, n_pre, err);
+                snprintf(prev, sizeof(prev), "pre-%u", n_pre);
+        }
+        if (op->page_server && r >= 0) {
+                r = pages_tee_start_parent(op->criu, CKPT_PAGE_FD_DUMP, tmp, n_pre > 0 ? prev : NULL, &tee, &ps, err);
                 (void) close(CKPT_PAGE_FD_DUMP);
-                if (r < 0) {
-                        (void) vs_rm_rf(tmp);
-                        (void) unlink(hook);
-                        return r;
-                }
+        }
+        if (r < 0) {
+                /* a pass failed: CRIU's pre-dump never holds it, it runs on */
+                if (op->page_server)
+                        (void) close(CKPT_PAGE_FD_DUMP);
+                (void) vs_rm_rf(tmp);
+                (void) unlink(hook);
+                return r;
         }
         struct argv a = { .n = 0 };
         bool aborted = false;
-        arg(&a, "%s", op->criu);
-        arg(&a, "dump");
-        arg(&a, "-t");
-        arg(&a, "%d", (int) op->init_pid);
-        arg(&a, "-D");
-        arg(&a, "%s", tmp);
-        arg(&a, "-o");
-        arg(&a, "dump.log");
-        arg(&a, "-v4");
-        arg(&a, "--timeout");
-        arg(&a, CKPT_CRIU_TIMEOUT);
-        arg(&a, "--tcp-established");
-        arg(&a, "--file-locks");
-        arg(&a, "--network-lock");
-        arg(&a, "nftables");
-        arg(&a, "--manage-cgroups=soft");
-        arg(&a, "--external");
-        arg(&a, "mnt[]");
-        arg(&a, "--external");
-        arg(&a, "mnt[/dev/console]:console");
-        for (unsigned k = 0; k < op->meta.n_view; k++) {
-                char key[160];
-                view_key(op->meta.view[k], key, sizeof(key));
-                arg(&a, "--external");
-                arg(&a, "mnt[%s]:%s", op->meta.view[k], key);
-        }
-        for (unsigned k = 0; k < op->meta.n_tty; k++) {
-                arg(&a, "--external");
-                arg(&a, "%s", op->meta.tty[k]);
-        }
-        for (unsigned k = 0; k < op->watches.n; k++) {
-                arg(&a, "--irmap-scan-path");
-                arg(&a, "%s", op->watches.path[k]);
+        dump_args(op, &a, "dump", tmp);
+        if (n_pre > 0) {
+                /* what changed since the last pass; the rest is its */
+                arg(&a, "--track-mem");
+                arg(&a, "--prev-images-dir");
+                arg(&a, "%s", prev);
         }
         arg(&a, "--action-script");
         arg(&a, "%s", hook);
@@ -983,6 +1157,8 @@ static int dump_run(void *arg_, vs_error *err) {
                 arg(&a, "--ps-socket");
                 arg(&a, "%d", ps);
         }
+        if (op->precopy)
+                atomic_store(&op->precopy->dump_ms, mono_ms());
         if (op->postcopy) {
                 /* the anonymous memory stays in CRIU's pipes, served on
                  * the link once the images are committed; the hook
@@ -1710,9 +1886,20 @@ static struct ckpt_op *op_new(struct instance *i, enum ckpt_kind kind, vs_error 
 }
 
 /* fds: the page link (or -1), and for post-copy the commit's and the
- * verdict's pipes (or -1). */
+ * verdict's pipes (or -1); pc: memory pre-copy first (or NULL). */
 static int take(struct instance *i, bool leave_running, int page_fd, int committed_fd, int verdict_fd,
-                struct inst_waiter *w, struct op **ret_op, vs_error *err) {
+                struct ckpt_precopy *pc, struct inst_waiter *w, struct op **ret_op, vs_error *err);
+
+int ckpt_take_precopy(struct instance *i, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,
+                      struct op **ret_op, vs_error *err) {
+        if (page_fd < 0 || !pc)
+                return vs_err_msg(err, EINVAL, "Failed to checkpoint '%s': memory pre-copy needs a page server",
+                                  i->cfg.name);
+        return take(i, false, page_fd, -1, -1, pc, w, ret_op, err);
+}
+
+static int take(struct instance *i, bool leave_running, int page_fd, int committed_fd, int verdict_fd,
+                struct ckpt_precopy *pc, struct inst_waiter *w, struct op **ret_op, vs_error *err) {
         struct vsd *v = i->vsd;
         if (i->state == INST_BROKEN)
                 return vs_err_msg(err, EINVAL, "instance '%s' is broken: %s", i->cfg.name, i->error);
@@ -1775,6 +1962,7 @@ static int take(struct instance *i, bool leave_running, int page_fd, int committ
                 op->cg_tree = cg >= 0;
                 op->postcopy = committed_fd >= 0;
                 op->page_server = page_fd >= 0 && !op->postcopy;
+                op->precopy = pc;
                 /* CKPT_CG_FD_DUMP, CKPT_PAGE_FD_DUMP, CKPT_COMMITTED_FD_DUMP, CKPT_VERDICT_FD_DUMP */
                 int keep[4] = { cg, page_fd, committed_fd, verdict_fd };
                 r = work_start_fds(v, op->work_id, dump_run, op, keep, op->postcopy ? 4 : page_fd >= 0 ? 2 : 1, NULL,
@@ -1799,12 +1987,12 @@ static int take(struct instance *i, bool leave_running, int page_fd, int committ
 
 int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
               vs_error *err) {
-        return take(i, leave_running, page_fd, -1, -1, w, ret_op, err);
+        return take(i, leave_running, page_fd, -1, -1, NULL, w, ret_op, err);
 }
 
 int ckpt_take_postcopy(struct instance *i, int page_fd, int committed_fd, int verdict_fd, struct inst_waiter *w,
                        vs_error *err) {
-        return take(i, false, page_fd, committed_fd, verdict_fd, w, NULL, err);
+        return take(i, false, page_fd, committed_fd, verdict_fd, NULL, w, NULL, err);
 }
 
 static int restore(struct instance *i, bool unlocked_mounts, bool lazy, struct inst_waiter *w, struct op **ret_op,

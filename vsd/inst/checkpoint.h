@@ -26,6 +26,7 @@
  */
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@
 struct instance;
 struct inst_waiter;
 struct op;
+struct vs_progress;
 struct vsd;
 
 /* Dump a running instance; it then stops (checkpointed), or with
@@ -46,6 +48,36 @@ struct vsd;
  * too; the dump fails, and the instance runs on, if that fails. */
 int ckpt_take(struct instance *i, bool leave_running, int page_fd, struct inst_waiter *w, struct op **ret_op,
               vs_error *err);
+
+/* Memory pre-copy before a dump into a page server (a live move whose
+ * kernel tracks dirty memory, `criu check --feature mem_dirty_track`):
+ * `criu pre-dump` passes while the instance runs, each announced on the
+ * page link (pages.h) and its pages written here too, into pre-N/ of the
+ * images, until a pass sends no less than the one before, less than
+ * enough_bytes, or max_passes went; then the dump with --track-mem and the
+ * last pass as its parent sends only what changed.  The pre-dump never
+ * holds the instance beyond its own brief freeze: a failure or a daemon
+ * killed meanwhile leaves it running (the dump failed, nothing kept).
+ * Lives in memory the caller shares with the helper (MAP_SHARED). */
+struct ckpt_precopy {
+        unsigned max_passes;           /* asked: at most this many pre-dumps (<= PAGES_PASS_MAX) */
+        uint64_t enough_bytes;         /* asked: a pass that sent less than this is the last */
+        struct vs_progress *progress;  /* asked: phase precopy-memory, its bytes (may be NULL) */
+        _Atomic unsigned passes;       /* told: the pre-dumps done */
+        _Atomic uint64_t bytes;        /* told: the page bytes they sent */
+        _Atomic uint64_t last_bytes;   /* told: the last pass's */
+        _Atomic uint64_t dump_ms;      /* told: when the final dump began (CLOCK_MONOTONIC ms) */
+};
+
+/* In a helper (it runs CRIU and waits): whether this host's kernel and
+ * CRIU track dirty memory (`criu check --feature mem_dirty_track`): 0, or
+ * < 0 with CRIU's last line in why. */
+int ckpt_dirty_tracking(const char *criu, char *why, size_t len);
+
+/* ckpt_take(i, false, page_fd, ...) with memory pre-copy first (page_fd
+ * required). */
+int ckpt_take_precopy(struct instance *i, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,
+                      struct op **ret_op, vs_error *err);
 
 /* A post-copy move's dump (pages.h): `criu dump --lazy-pages --ps-socket`
  * on page_fd, the anonymous memory served there once the checkpoint is

@@ -79,6 +79,10 @@
 #define SSH_WORDS 32
 /* what the target's shell says once its session is up (a live move) */
 #define MIG_READY "vsd-migrate-ready"
+/* memory pre-copy: at most this many pre-dump passes, and a pass that
+ * sent less than this much is the last (checkpoint.h) */
+#define MEM_PRECOPY_PASSES 3
+#define MEM_PRECOPY_ENOUGH (2ULL << 20)
 /* a cold move's pre-copy compares the image by pieces of this size */
 #define PRECOPY_CHUNK (64ULL << 10)
 
@@ -88,7 +92,8 @@ enum {
         TARGET_PRECOPY_IMAGE = 1 << 1,
         TARGET_PRECOPY_TREE = 1 << 2,
         TARGET_RECEIVE_PAGES = 1 << 3,
-        TARGET_RECEIVE_LAZY_PAGES = 1 << 4,
+        TARGET_PRECOPY_MEMORY = 1 << 4,
+        TARGET_RECEIVE_LAZY_PAGES = 1 << 5,
 };
 
 static const struct {
@@ -98,6 +103,7 @@ static const struct {
         { VS_FEATURE_PRECOPY_IMAGE, TARGET_PRECOPY_IMAGE },
         { VS_FEATURE_PRECOPY_TREE, TARGET_PRECOPY_TREE },
         { VS_FEATURE_RECEIVE_PAGES, TARGET_RECEIVE_PAGES },
+        { VS_FEATURE_PRECOPY_MEMORY, TARGET_PRECOPY_MEMORY },
         { VS_FEATURE_RECEIVE_LAZY_PAGES, TARGET_RECEIVE_LAZY_PAGES },
 };
 
@@ -107,6 +113,7 @@ struct mig_counts {
         _Atomic uint64_t final_bytes;   /* what changed, sent once it was down */
         _Atomic unsigned target;        /* TARGET_*, asked before anything stops */
         char target_version[32];        /* its vsd's version (set before the helper ends) */
+        struct ckpt_precopy mem;        /* live: memory pre-copy's passes (checkpoint.h) */
         _Atomic int target_restored;    /* post-copy: 1 the target restored it, -1 it did not (and keeps
                                          * nothing), 0 it cannot be said */
         _Atomic uint64_t restored_ms;   /* post-copy: when the target said it runs (monotonic) */
@@ -142,6 +149,8 @@ struct mig {
         bool page_server;          /* live: the pages by the target's page server, when it can */
         bool pages_ahead;          /* live: the helper opened the page session (ready said 'p') */
         int ps;                    /* live: the dump's end of the page link (the helper has the other) */
+        bool mem_precopy;          /* live: pre-dump passes wanted, the target takes them (target_fit) */
+        bool mem_precopy_on;       /* live: ... and this host tracks dirty memory (ready said 'P') */
         bool postcopy;             /* live: post-copy wanted, and this host can (pages.h) */
         bool lazy;                 /* post-copy: the target's lazy-pages waits (ready said 'l') */
         bool committed;            /* post-copy: the dump's images are in place (it serves the pages now) */
@@ -762,10 +771,11 @@ struct page_link {
 
 /* In the helper: the session started (its key exchange goes on beside the
  * main session's): 0; else < 0 with why. */
-static int page_link_spawn(struct mig *m, struct page_link *pl, bool lazy, char *why, size_t len) {
+static int page_link_spawn(struct mig *m, struct page_link *pl, bool lazy, bool precopy, char *why, size_t len) {
         char script[200];
         int in[2], so[2];
-        snprintf(script, sizeof(script), "exec vsctl receive-pages %s%s", m->name, lazy ? " --lazy" : "");
+        snprintf(script, sizeof(script), "exec vsctl receive-pages %s%s", m->name,
+                 lazy ? " --lazy" : precopy ? " --precopy" : "");
         if (pipe2(in, O_CLOEXEC) < 0) {
                 snprintf(why, len, "make a pipe: %s", strerror(errno));
                 return -EIO;
@@ -931,15 +941,21 @@ static int mig_run_live(void *arg, vs_error *err) {
          * seconds on a loaded host); a target that cannot serve them (an
          * older vsd, no CRIU there) takes the move the old way */
         struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
-        char mode[300] = "a", c = 0, pwhy[256] = "";
-        if (m->page_server && page_link_spawn(m, &pl, false, pwhy, sizeof(pwhy)) < 0)
+        char mode[300] = "a", c = 0, pwhy[256] = "", mwhy[256] = "";
+        /* memory pre-copy: this host's kernel must track dirty memory
+         * (asked while the main session's key exchange goes on) */
+        bool mem = m->page_server && m->mem_precopy &&
+                   ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
+        if (m->page_server && page_link_spawn(m, &pl, false, mem, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
         if (r < 0)
                 return r;
         if (pl.pid >= 0) {
+                /* 'P': with memory pre-copy; 'p' and why not, when it was
+                 * wanted */
                 if (page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0)
-                        snprintf(mode, sizeof(mode), "p");
+                        snprintf(mode, sizeof(mode), "%s%s", mem ? "P" : "p", mem ? "" : mwhy);
                 else
                         snprintf(mode, sizeof(mode), "a%s", pwhy);
         }
@@ -1050,7 +1066,7 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
         char why[512] = "", pwhy[256] = "", mode[300] = "l", c = 0;
         vs_progress_phase(op_progress(m->op), VS_PHASE_CONNECTING, true);
         struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
-        bool lazy = page_link_spawn(m, &pl, true, pwhy, sizeof(pwhy)) >= 0 && page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0;
+        bool lazy = page_link_spawn(m, &pl, true, false, pwhy, sizeof(pwhy)) >= 0 && page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0;
         if (!lazy)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
         pid_t pid = -1, pump = -1;
@@ -1161,6 +1177,12 @@ static void moved(struct mig *m) {
         struct instance *i = m->i;
         /* post-copy: it ran there before the last page came */
         uint64_t end = now_ms(), ran = m->lazy ? atomic_load(&m->counts->restored_ms) : end;
+        uint64_t dump_ms = atomic_load(&m->counts->mem.dump_ms);
+        if (m->live && m->mem_precopy_on && dump_ms >= m->stop_ms) {
+                /* frozen from the final dump on; the passes ran while it ran */
+                op_set_detail(m->op, "memory_precopy_ms", (int64_t) (dump_ms - m->stop_ms));
+                m->stop_ms = dump_ms;
+        }
         uint64_t down = ran - m->stop_ms;
         if (m->live) {
                 op_set_detail(m->op, "frozen_ms", (int64_t) down);
@@ -1332,18 +1354,7 @@ static uint64_t page_bytes(struct instance *i) {
         char dir[600];
         inst_dir_path(i, dir, sizeof(dir));
         strncat(dir, "/" INST_CHECKPOINT_DIR, sizeof(dir) - strlen(dir) - 1);
-        DIR *d = opendir(dir);
-        uint64_t sum = 0;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                struct stat st;
-                if (strncmp(de->d_name, "pages-", 6) == 0 && pages_image_name(de->d_name) &&
-                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-                        sum += (uint64_t) st.st_size;
-        }
-        if (d)
-                closedir(d);
-        return sum;
+        return pages_bytes_in(dir);
 }
 
 static void committed_poll(struct mig *m);
@@ -1360,6 +1371,12 @@ static void on_dumped(struct mig *m, int result, const vs_error *err) {
                 }
         }
         set_busy(i, "it is being moved to another host", false);
+        if (m->mem_precopy_on) {
+                struct ckpt_precopy *pc = &m->counts->mem;
+                op_set_detail(m->op, "memory_precopy_passes", (int64_t) atomic_load(&pc->passes));
+                op_set_detail(m->op, "memory_precopy_bytes", (int64_t) atomic_load(&pc->bytes));
+                op_set_detail(m->op, "memory_precopy_last_bytes", (int64_t) atomic_load(&pc->last_bytes));
+        }
         if (result >= 0 && i->state != INST_CHECKPOINTED) {
                 /* it ended otherwise meanwhile (a halt from inside) */
                 vs_error e = { 0 };
@@ -1483,6 +1500,26 @@ static void on_stopped(struct inst_waiter *w, int result, const vs_error *err) {
                 return;
         }
         copy_begin(m);
+}
+
+/* live: what became of memory pre-copy, in details.memory_precopy: "on"
+ * (its figures come with the dump's end, on_dumped), "off: ..." when the
+ * operator said so, "unavailable: why" otherwise.  msg: the helper's word
+ * ('P', 'p' and why it was not had, 'a' and why no page server). */
+static void mem_precopy_said(struct mig *m, const char *msg) {
+        char why[400];
+        if (msg[0] == 'P') {
+                op_set_detail_str(m->op, "memory_precopy", "on");
+                return;
+        }
+        if (!m->mem_precopy)
+                return; /* target_fit() said why */
+        if (msg[0] == 'p')
+                snprintf(why, sizeof(why), "unavailable: %s", msg + 1);
+        else
+                snprintf(why, sizeof(why), "unavailable: the pages go with the archive, not by page server");
+        op_set_detail_str(m->op, "memory_precopy", why);
+        log_info("Instance %s: no memory pre-copy: %s", m->name, why);
 }
 
 /* ---- post-copy (in the loop) ------------------------------------------------- */
@@ -1655,8 +1692,10 @@ static int on_ready(struct loop_source *src, int fd, uint32_t events, void *user
         }
         /* 'p': the target's page server waits for the pages; 'a' (and
          * why, when it was wanted): they go with the archive */
-        m->pages_ahead = msg[0] == 'p';
+        m->pages_ahead = msg[0] == 'p' || msg[0] == 'P';
+        m->mem_precopy_on = msg[0] == 'P';
         op_set_detail_str(m->op, "pages", m->pages_ahead ? "page-server" : "archive");
+        mem_precopy_said(m, msg);
         if (!m->pages_ahead && m->page_server) {
                 op_set_detail_str(m->op, "page_server_fallback", msg + 1);
                 log_info("Instance %s: its pages go with the archive: %s cannot take them by page server: %s", m->name,
@@ -1671,7 +1710,11 @@ static int on_ready(struct loop_source *src, int fd, uint32_t events, void *user
         m->stop_ms = now_ms();
         m->stopw.done = on_stopped;
         vs_error err = { 0 };
-        int r = ckpt_take(i, false, m->pages_ahead ? m->ps : -1, &m->stopw, NULL, &err);
+        m->counts->mem.max_passes = MEM_PRECOPY_PASSES;
+        m->counts->mem.enough_bytes = MEM_PRECOPY_ENOUGH;
+        m->counts->mem.progress = op_progress(m->op);
+        int r = m->mem_precopy_on ? ckpt_take_precopy(i, m->ps, &m->counts->mem, &m->stopw, NULL, &err)
+                                  : ckpt_take(i, false, m->pages_ahead ? m->ps : -1, &m->stopw, NULL, &err);
         safe_close(&m->ps); /* the dump's helper has its own */
         if (r < 0)
                 on_dumped(m, -EIO, &err);
@@ -1795,6 +1838,17 @@ static void target_fit(struct mig *m) {
                 }
                 op_set_detail_bool(m->op, "precopy", m->precopy);
         }
+        if (m->live && !m->mem_precopy) {
+                op_set_detail_str(m->op, "memory_precopy",
+                                  m->postcopy      ? "off: --postcopy"
+                                  : m->page_server ? "off: --no-precopy"
+                                                   : "unavailable: no page server (--no-page-server)");
+        } else if (m->live && !(t & TARGET_PRECOPY_MEMORY)) {
+                char why[200];
+                snprintf(why, sizeof(why), "unavailable: %s: %s " VS_FEATURE_PRECOPY_MEMORY, m->host, older);
+                op_set_detail_str(m->op, "memory_precopy", why);
+                m->mem_precopy = false;
+        }
         if (m->postcopy && !(t & TARGET_RECEIVE_LAZY_PAGES)) {
                 char why[200];
                 snprintf(why, sizeof(why), "%s " VS_FEATURE_RECEIVE_LAZY_PAGES " (its [migrate] postcopy off, or it "
@@ -1898,6 +1952,8 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->unlocked_mounts = o->unlocked_mounts;
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
         m->page_server = o->live && !o->no_page_server;
+        /* where this host tracks dirty memory (asked by the helper) */
+        m->mem_precopy = m->page_server && !o->no_precopy && !o->postcopy;
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
         m->go = m->ready = m->ps = m->committed_fd = m->verdict = m->verdict_r = -EBADF;

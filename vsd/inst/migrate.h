@@ -33,7 +33,8 @@ struct mig_options {
         bool live;             /* checkpoint and restore instead of stop and start */
         bool unlocked_mounts;  /* live: an unprivileged instance restored there (ckpt_restore) */
         bool no_send_template; /* a target without the template refuses the move ([migrate] send_templates = no too) */
-        bool no_precopy;       /* cold: the whole image once stopped, not a first pass while it runs */
+        bool no_precopy;       /* cold: the whole image once stopped, not a first pass while it runs;
+                                  live: no memory pre-copy (pre-dump passes) */
         bool no_page_server;   /* live: the pages go with the archive, not ahead by the target's page server */
         bool postcopy;         /* live: restored there before its memory came, fetched after ([migrate] postcopy) */
 };

@@ -5,6 +5,7 @@
  */
 #include "vsd/inst/pages.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,12 +65,25 @@ bool pages_image_name(const char *leaf) {
         return strncmp(leaf, "pagemap-", 8) == 0 || strncmp(leaf, "pages-", 6) == 0;
 }
 
+uint64_t pages_bytes_in(const char *dir) {
+        DIR *d = opendir(dir);
+        uint64_t sum = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                struct stat st;
+                if (strncmp(de->d_name, "pages-", 6) == 0 && pages_image_name(de->d_name) &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                        sum += (uint64_t) st.st_size;
+        }
+        if (d)
+                closedir(d);
+        return sum;
+}
+
 static void staging_path(const char *root, const char *name, char *buf, size_t len) {
         snprintf(buf, len, "%s/instances/.%s.pages", root, name);
 }
 
-/* `criu page-server --ps-socket fd -D dir`, fd kept for it; it dies with
- * the helper. */
 /* fork() for a CRIU of the helper's: in the child, dying with the helper,
  * its standard streams on /dev/null and the n fds of keep passed on. */
 static pid_t criu_fork(const int *keep, size_t n) {
@@ -88,14 +102,16 @@ static pid_t criu_fork(const int *keep, size_t n) {
         return 0;
 }
 
-static pid_t page_server_spawn(const char *criu, int fd, const char *dir) {
+/* `criu page-server --ps-socket fd -D dir [--prev-images-dir prev]`, fd
+ * kept for it; it dies with the helper. */
+static pid_t page_server_spawn(const char *criu, int fd, const char *dir, const char *prev) {
         pid_t pid = criu_fork(&fd, 1);
         if (pid != 0)
                 return pid;
         char fdstr[16];
         snprintf(fdstr, sizeof(fdstr), "%d", fd);
         char *argv[] = { (char *) criu, "page-server", "--ps-socket", fdstr, "-D", (char *) dir,
-                         "-o", "page-server.log", "-v2", NULL };
+                         "-o", "page-server.log", "-v2", prev ? "--prev-images-dir" : NULL, (char *) prev, NULL };
         char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
         execve(criu, argv, envp);
         _exit(127);
@@ -212,6 +228,11 @@ static int tee_loop(int dump, int local, int remote, const char *pending) {
 }
 
 int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_tee *t, int *ret_dump, vs_error *err) {
+        return pages_tee_start_parent(criu, remote, dir, NULL, t, ret_dump, err);
+}
+
+int pages_tee_start_parent(const char *criu, int remote, const char *dir, const char *prev, struct pages_tee *t,
+                           int *ret_dump, vs_error *err) {
         int d[2], l[2];
         t->tee = t->local = -1;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d) < 0)
@@ -232,7 +253,7 @@ int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_
                 close(l[1]);
                 return vs_err(err, -r, "write %s", pending);
         }
-        t->local = page_server_spawn(criu, l[0], dir);
+        t->local = page_server_spawn(criu, l[0], dir, prev);
         if (t->local < 0) {
                 int e = errno;
                 close(d[0]);
@@ -310,6 +331,33 @@ int pages_wait_local(const char *dir) {
         return 0;
 }
 
+/* ---- memory pre-copy's passes -------------------------------------------------- */
+
+int pages_pass_announce(int link, bool final, unsigned n, vs_error *err) {
+        char h[PAGES_PASS_LEN + 1];
+        if (n > PAGES_PASS_MAX)
+                return vs_err_msg(err, E2BIG, "more than %d pre-copy passes", PAGES_PASS_MAX);
+        snprintf(h, sizeof(h), "vsd-pass %s %02u\n", final ? "fin" : "pre", n);
+        if (vs_write_all(link, h, PAGES_PASS_LEN) < 0)
+                return vs_err_msg(err, EPIPE, "the link to the target's page server was lost");
+        return 0;
+}
+
+int pages_pass_parse(const char *h, size_t len, bool *ret_final, unsigned *ret_n) {
+        if (len != PAGES_PASS_LEN || memcmp(h, "vsd-pass ", 9) != 0 || h[12] != ' ' || h[15] != '\n' ||
+            !isdigit((unsigned char) h[13]) || !isdigit((unsigned char) h[14]))
+                return -EPROTO;
+        bool final = memcmp(h + 9, "fin", 3) == 0;
+        if (!final && memcmp(h + 9, "pre", 3) != 0)
+                return -EPROTO;
+        unsigned n = (unsigned) (h[13] - '0') * 10 + (unsigned) (h[14] - '0');
+        if (n > PAGES_PASS_MAX || (!final && n == 0))
+                return -EPROTO;
+        *ret_final = final;
+        *ret_n = n;
+        return 0;
+}
+
 /* ---- receiving (target) ------------------------------------------------------- */
 
 struct recv {
@@ -319,6 +367,7 @@ struct recv {
         char root[256];
         char run_dir[256];
         char criu[256];
+        bool precopy;                  /* pre-dump passes first (pages.h) */
         struct op *op;
         char work_id[CG_WORK_ID_MAX + 1];
 };
@@ -332,37 +381,90 @@ static void staging_drop(const char *staging) {
                 (void) vs_rm_rf(del);
 }
 
+/* One page server's session on sk, into dir (prev: its parent, relative
+ * to dir); a failure's log kept in the run directory, for whoever looks:
+ * the state root keeps nothing of the instance. */
+static int receive_one(struct recv *rc, int sk, const char *dir, const char *prev, vs_error *err) {
+        char path[800], kept[700], how[64];
+        pid_t pid = page_server_spawn(rc->criu, sk, dir, prev);
+        if (pid < 0)
+                return vs_err(err, errno, "start criu page-server");
+        int st = wait_status(pid);
+        if (st == 0)
+                return 0;
+        status_text(st, how, sizeof(how));
+        snprintf(path, sizeof(path), "%s/page-server.log", dir);
+        snprintf(kept, sizeof(kept), "%s/%s.page-server-failed.log", rc->run_dir, rc->name);
+        (void) rename(path, kept);
+        return vs_err_msg(err, EIO, "criu page-server %s (see %s)", how, kept);
+}
+
+/* The next pass's header, read a byte at a time from where the last page
+ * server stopped: -EPIPE at the link's end (the source gave up, or died). */
+static int read_pass(int sk, bool *ret_final, unsigned *ret_n) {
+        char h[PAGES_PASS_LEN];
+        size_t got = 0;
+        while (got < sizeof(h)) {
+                ssize_t k = read(sk, h + got, sizeof(h) - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -EPIPE;
+                got += (size_t) k;
+        }
+        return pages_pass_parse(h, got, ret_final, ret_n);
+}
+
+/* Memory pre-copy: the passes into pre-1/, pre-2/ ..., each the parent of
+ * the next, then the final dump's into staging (its parent the last). */
+static int receive_passes(struct recv *rc, int sk, const char *staging, vs_error *err) {
+        unsigned done = 0;
+        for (;;) {
+                bool final;
+                unsigned n;
+                int r = read_pass(sk, &final, &n);
+                if (r == -EPIPE)
+                        return vs_err_msg(err, EPIPE, "the page link ended after %u pre-copy pass(es), before the dump",
+                                          done);
+                if (r < 0 || n != (final ? done : done + 1))
+                        return vs_err_msg(err, EPROTO, "the page link's pass header is not the one due (pass %u)",
+                                          done + 1);
+                char dir[700], prev[32];
+                if (done > 0)
+                        snprintf(prev, sizeof(prev), final ? "pre-%u" : "../pre-%u", done);
+                if (final)
+                        snprintf(dir, sizeof(dir), "%s", staging);
+                else {
+                        snprintf(dir, sizeof(dir), "%s/pre-%u", staging, n);
+                        /* searchable: the restore reads it as the instance's root */
+                        if (mkdir(dir, 0711) < 0)
+                                return vs_err(err, errno, "create %s", dir);
+                }
+                r = receive_one(rc, sk, dir, done > 0 ? prev : NULL, err);
+                if (r < 0 || final)
+                        return r;
+                done = n;
+        }
+}
+
 /* In the helper: the page server into the staging directory, then the
  * page session's end awaited (the source closes it once the move ended),
  * then what was not claimed removed. */
 static int receive_run(void *arg, vs_error *err) {
         struct recv *rc = arg;
         const int sk = 4;
-        char staging[600], path[700], how[64];
+        char staging[600], path[700];
         staging_path(rc->root, rc->name, staging, sizeof(staging));
         (void) vs_rm_rf(staging);
         if (mkdir(staging, 0700) < 0)
                 return vs_err(err, errno, "create %s", staging);
-        pid_t pid = page_server_spawn(rc->criu, sk, staging);
-        if (pid < 0) {
-                int e = errno;
+        int r = rc->precopy ? receive_passes(rc, sk, staging, err) : receive_one(rc, sk, staging, NULL, err);
+        if (r < 0) {
                 staging_drop(staging);
-                return vs_err(err, e, "start criu page-server");
-        }
-        int st = wait_status(pid);
-        if (st != 0) {
-                status_text(st, how, sizeof(how));
-                /* its log in the run directory, for whoever looks: the
-                 * state root keeps nothing of the instance */
-                char kept[700];
-                snprintf(path, sizeof(path), "%s/page-server.log", staging);
-                snprintf(kept, sizeof(kept), "%s/%s.page-server-failed.log", rc->run_dir, rc->name);
-                (void) rename(path, kept);
-                staging_drop(staging);
-                return vs_err_msg(err, EIO, "criu page-server %s (see %s)", how, kept);
+                return r;
         }
         snprintf(path, sizeof(path), "%s/" PAGES_COMPLETE, staging);
-        int r = vs_write_atomic(path, "", 0, 0600);
+        r = vs_write_atomic(path, "", 0, 0600);
         if (r < 0) {
                 staging_drop(staging);
                 return vs_err(err, -r, "write %s", path);
@@ -546,7 +648,19 @@ static int receive_cancel(void *userdata, vs_error *err) {
         return r < 0 ? vs_err(err, -r, "cancel the pages of '%s'", rc->name) : 0;
 }
 
+static int receive_start(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
+                         vs_error *err);
+
 int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, struct op **ret_op, vs_error *err) {
+        return receive_start(v, name, fd, lazy, false, ret_op, err);
+}
+
+int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy, struct op **ret_op, vs_error *err) {
+        return receive_start(v, name, fd, false, precopy, ret_op, err);
+}
+
+static int receive_start(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
+                         vs_error *err) {
         _cleanup_close_ int keep = fd;
         if (vs_name_check("instance", name, err) < 0)
                 return vs_err_prefix(err, "Failed to receive pages");
@@ -564,6 +678,7 @@ int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, struct op 
                 return vs_err(err, ENOMEM, "Failed to receive pages");
         rc->v = v;
         rc->lazy = lazy;
+        rc->precopy = precopy;
         snprintf(rc->name, sizeof(rc->name), "%s", name);
         snprintf(rc->root, sizeof(rc->root), "%s", v->set.root);
         snprintf(rc->criu, sizeof(rc->criu), "%s", v->set.criu);
@@ -587,6 +702,14 @@ int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, struct op 
 
 /* ---- the import's claim (target) ------------------------------------------------ */
 
+/* pre-1 ... pre-PAGES_PASS_MAX: a pass's directory */
+static bool pass_dir_name(const char *leaf) {
+        if (strncmp(leaf, "pre-", 4) != 0 || leaf[4] < '1' || leaf[4] > '9')
+                return false;
+        char *end;
+        unsigned long n = strtoul(leaf + 4, &end, 10);
+        return *end == '\0' && n <= PAGES_PASS_MAX;
+}
 
 int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_error *err) {
         char staging[600], took[700], path[800];
@@ -614,12 +737,26 @@ int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_err
         struct dirent *de;
         while (r >= 0 && (de = readdir(d))) {
                 struct stat st;
-                if (!pages_image_name(de->d_name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    !S_ISREG(st.st_mode))
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                bool image = pages_image_name(de->d_name) && S_ISREG(st.st_mode);
+                bool pass = pass_dir_name(de->d_name) && S_ISDIR(st.st_mode);
+                if (!image && !pass)
                         continue;
                 _cleanup_close_ int cfd = open(ckpt_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (cfd < 0 || renameat2(dirfd(d), de->d_name, cfd, de->d_name, RENAME_NOREPLACE) < 0)
                         r = vs_err(err, errno, "move %s into %s", de->d_name, ckpt_dir);
+        }
+        /* a pre-copy's final images name the last pass as their parent */
+        char parent[32];
+        ssize_t k = r >= 0 ? readlinkat(dirfd(d), "parent", parent, sizeof(parent) - 1) : -1;
+        if (k > 0) {
+                parent[k] = '\0';
+                _cleanup_close_ int cfd = open(ckpt_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (!pass_dir_name(parent))
+                        r = vs_err_msg(err, EPROTO, "the received pages' parent '%s' is not a pass of theirs", parent);
+                else if (cfd < 0 || symlinkat(parent, cfd, "parent") < 0)
+                        r = vs_err(err, errno, "link %s/parent", ckpt_dir);
         }
         closedir(d);
         (void) vs_rm_rf(took);

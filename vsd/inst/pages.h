@@ -23,6 +23,17 @@
  * both have written everything.  Either side ending early fails the
  * dump, and CRIU then resumes the instance as it was.
  *
+ * Memory pre-copy (`receive-pages NAME --precopy`, a source whose kernel
+ * tracks dirty memory): the link then carries several page-server sessions
+ * one after the other, each announced by a header of PAGES_PASS_LEN bytes,
+ * "vsd-pass pre 01\n" for pre-dump pass 1 ... and "vsd-pass fin 02\n" for
+ * the final dump after 2 passes.  Pass k's page server writes into pre-k/
+ * (its parent ../pre-(k-1)), the final one into the staging directory with
+ * pre-n as its parent: the images of a pass name the pages that did not
+ * change since the last as in the parent's, and the restore follows the
+ * `parent` links.  A page server reads no byte past its session's close,
+ * so the next header is the next byte on the link.
+ *
  * The staged pages live as long as the page session: the target's helper
  * removes whatever the import has not taken once the source closes it
  * (the move ended, or its daemon died); a daemon killed meanwhile leaves a
@@ -30,6 +41,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/error.h"
@@ -44,6 +56,10 @@ struct vsd;
 /* A dump's images that the page server writes: pagemap-*.img, pages-*.img. */
 bool pages_image_name(const char *leaf);
 
+/* The page data in dir's images (its pages-*.img): what a dump, or a
+ * pre-copy pass, sent. */
+uint64_t pages_bytes_in(const char *dir);
+
 /* In the dump's helper: the local page server (criu, writing into dir)
  * and the tee with remote (the link to the target's page server) started;
  * *ret_dump is the socket to give the dump (--ps-socket), close-on-exec. */
@@ -51,6 +67,20 @@ struct pages_tee {
         pid_t tee, local;
 };
 int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_tee *t, int *ret_dump, vs_error *err);
+
+/* As pages_tee_start(), the local page server given prev (relative to dir;
+ * NULL: none) as its parent images, as the target's has. */
+int pages_tee_start_parent(const char *criu, int remote, const char *dir, const char *prev, struct pages_tee *t,
+                           int *ret_dump, vs_error *err);
+
+/* Memory pre-copy's headers on the link (above). */
+#define PAGES_PASS_LEN 16
+#define PAGES_PASS_MAX 8
+/* The next session announced on link: pass n of the pre-dump, or (final)
+ * the dump after n passes. */
+int pages_pass_announce(int link, bool final, unsigned n, vs_error *err);
+/* A header read: 0 with *ret_final and *ret_n, -EPROTO for another text. */
+int pages_pass_parse(const char *h, size_t len, bool *ret_final, unsigned *ret_n);
 
 /* After the dump (its socket closed): both ended. */
 int pages_tee_end(struct pages_tee *t, vs_error *err);
@@ -105,7 +135,11 @@ bool pages_lazy_failed(const char *run_dir, const char *name);
 
 
 
+/* As pages_receive(), the link carrying pre-dump passes first (precopy). */
+int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy, struct op **ret_op, vs_error *err);
+
 /* In an import's helper: the pages received for name taken into ckpt_dir
- * (the imported checkpoint), waiting a little for the page server's end.
+ * (the imported checkpoint), with a pre-copy's pre-N directories and the
+ * `parent` link to the last, waiting a little for the page server's end.
  * -ENOENT when none came. */
 int pages_claim(const char *root, const char *name, const char *ckpt_dir, vs_error *err);

@@ -412,6 +412,18 @@ int xfer_export_check(struct vsd *v, const char *name, vs_error *err) {
         if (!inst_is_down(i))
                 return vs_err_msg(err, EBUSY, "instance '%s' is %s; stop or checkpoint it to export it", name,
                                   inst_state_name(i->state));
+        /* a live move's checkpoint left here by a failure whose restore
+         * failed too: its memory lies in memory pre-copy's passes too
+         * (checkpoint/pre-N, its `parent`), which an archive does not take */
+        char dir[600], parent[700];
+        inst_dir_path(i, dir, sizeof(dir));
+        snprintf(parent, sizeof(parent), "%s/%s/parent", dir, INST_CHECKPOINT_DIR);
+        struct stat st;
+        if (i->state == INST_CHECKPOINTED && lstat(parent, &st) == 0)
+                return vs_err_msg(err, EOPNOTSUPP,
+                                  "instance '%s''s checkpoint keeps its memory in memory pre-copy passes, which an "
+                                  "archive does not take: restore it, then checkpoint it again to export it",
+                                  name);
         return 0;
 }
 
