@@ -353,7 +353,7 @@ test_migrate_cold_older_target_copies_whole() {
         HOST_PATH_2="$T/oldvsctl" hosts_up 2
         # the source's own vsd lists them
         assert_eq "$(host_vsctl 1 --json version | jq -c '.daemon.features')" \
-                '["precopy-image","precopy-tree","receive-pages","template-import"]' "the source's features"
+                '["precopy-image","precopy-tree","receive-pages","template-import","precopy-memory"]' "the source's features"
         assert_eq "$(host_ssh 2 vsctl --json version | jq -c '.daemon.features')" null "the older target's features"
         # both made first: each keeps its own address
         for name in mo1:image mo2:dir; do
