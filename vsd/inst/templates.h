@@ -87,8 +87,8 @@ int tmpl_caches_fill_dir(const char *dir, vs_error *err);
 
 /* In the loop: start the helper that fills the caches of every template
  * lacking them (made by an older vsd), unless it runs; then it runs once
- * more when it ends.  Called at daemon start and by a request that found
- * a template without them. */
+ * more when it ends.  Called by a request that found a template without
+ * them (not at daemon start: the first request pays nothing but a null). */
 void tmpl_caches_start(struct vsd *v);
 
 /* A test hook: that helper hashes no faster than this many bytes a second
