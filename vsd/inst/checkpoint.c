@@ -1073,7 +1073,7 @@ static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs
         (void) vs_fsync_dir(op->dir);
         if (c == 'r') {
                 unlock_network(op->init_pid, op->name);
-                if (op->meta.link && netw_host_link_set_up(v, op->name, true, &e) < 0)
+                if (op->meta.link && netw_host_link_set_up(v, op->name, true, -1, &e) < 0)
                         fprintf(stderr, "vsd: %s, ignoring\n", e.msg);
                 (void) cg_freeze(v->cg, op->name, false, NULL);
                 return vs_err_msg(err, criu_err.code, "%s (resumed here)", criu_err.msg);
@@ -1600,10 +1600,13 @@ static int restore_run(void *arg_, vs_error *err) {
         unsigned long long start = 0;
         if (pid <= 0 || vs_proc_starttime(pid, &start) < 0)
                 return vs_err_msg(err, ESRCH, "restore: criu named no living init (%s)", pidfile);
+        char nspath[64];
+        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int) pid);
+        _cleanup_close_ int nsfd = p->inner_link[0] ? open(nspath, O_RDONLY | O_CLOEXEC) : -EBADF;
         /* the sockets are back and the lock is gone: its link is let up
          * (down until now, netw_prepare_restore) */
         if (p->inner_link[0]) {
-                r = netw_host_link_set_up(op->i->vsd, op->name, true, err);
+                r = netw_host_link_set_up(op->i->vsd, op->name, true, nsfd, err);
                 if (r < 0) {
                         (void) kill(pid, SIGKILL);
                         return r;
@@ -1620,9 +1623,6 @@ static int restore_run(void *arg_, vs_error *err) {
          * way hear it at once (after a move to another host on the same
          * LAN, the frames for it went to the old host's port), twice in
          * case a frame is lost */
-        char nspath[64];
-        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int) pid);
-        _cleanup_close_ int nsfd = p->inner_link[0] ? open(nspath, O_RDONLY | O_CLOEXEC) : -EBADF;
         vs_error aerr = { 0 };
         if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV &&
             aerr.code != ENETDOWN)

@@ -960,20 +960,21 @@ int netw_prepare_restore(struct vsd *v, struct netw_inst *i, char ret_inner[16],
         return 0;
 }
 
-int netw_host_link_set_up(struct vsd *v, const char *name, bool up, vs_error *err) {
+int netw_host_link_set_up(struct vsd *v, const char *name, bool up, int inner_netns, vs_error *err) {
         char host[16];
         netw_host_ifname(v, name, host);
         _cleanup_nl_ struct nl *nl = NULL;
         int r = nl_open(&nl, err);
         if (r >= 0)
                 r = nl_link_set_up(nl, host, up, err);
-        if (r < 0 || !up)
+        if (r < 0 || !up || inner_netns < 0)
                 return r;
         /* until the kernel's link watch has seen its carrier, the bridge
          * does not forward through it: what the instance announces next
-         * would be lost.  Its carrier needs eth0 up inside too, which
-         * root there may have set down: no reason to fail */
-        (void) net_link_wait_running(-1, host, NET_ANNOUNCE_WAIT_MS);
+         * would be lost.  The carrier needs eth0 up inside too, which root
+         * there may have set down: then nothing is waited for */
+        if (net_link_wait_running(inner_netns, "eth0", NET_ANNOUNCE_WAIT_MS) >= 0)
+                (void) net_link_wait_running(-1, host, NET_ANNOUNCE_WAIT_MS);
         return 0;
 }
 

@@ -100,11 +100,12 @@ int netw_move_in(struct vsd *v, struct netw_inst *ni, const struct start_net *pl
  * "netdev[eth0]").  Undone by netw_detach(). */
 int netw_prepare_restore(struct vsd *v, struct netw_inst *ni, char ret_inner[16], vs_error *err);
 /* The host side of NAME's link up or down, over a netlink socket of its
- * own (for a helper); up, it returns once the link carries (its bridge
- * port forwards), or after NET_ANNOUNCE_WAIT_MS when it does not (eth0
- * set down inside).  A restore's stays down until CRIU has brought the
- * sockets back (netw_prepare_restore). */
-int netw_host_link_set_up(struct vsd *v, const char *name, bool up, vs_error *err);
+ * own (for a helper).  Up, with inner_netns (the instance's network
+ * namespace, or -1), it returns once the link carries both ways (eth0
+ * inside and its bridge port), NET_ANNOUNCE_WAIT_MS at most each, or at
+ * once when eth0 is down inside.  A restore's stays down until CRIU has
+ * brought the sockets back (netw_prepare_restore). */
+int netw_host_link_set_up(struct vsd *v, const char *name, bool up, int inner_netns, vs_error *err);
 void netw_restore_ifname(struct vsd *v, const char *name, char ret[16]);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
