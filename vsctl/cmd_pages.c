@@ -65,22 +65,21 @@ static int carry(int sk) {
 }
 
 int cmd_receive_pages(struct vsctl *ctx, int argc, char **argv) {
-        enum { OPT_LAZY = 0x200 };
+        enum { OPT_LAZY = 0x200, OPT_PRECOPY };
         static const struct option opts[] = {
                 { "lazy", no_argument, NULL, OPT_LAZY },
+                { "precopy", no_argument, NULL, OPT_PRECOPY },
                 VSCTL_LONGOPT_HELP,
-                { "precopy", no_argument, NULL, 'p' },
                 {},
         };
-        bool lazy = false;
+        bool lazy = false, precopy = false;
         int c, ex;
-        bool precopy = false;
         while ((c = vsctl_getopt(ctx, argc, argv, ":h", opts, &ex)) != -1) {
                 if (c == -2)
                         return ex;
                 if (c == OPT_LAZY)
                         lazy = true;
-                if (c == 'p')
+                if (c == OPT_PRECOPY)
                         precopy = true;
         }
         if ((ex = vsctl_check_args(argv[0], argc, argv, 1, 1)))

@@ -400,13 +400,13 @@ test_checkpoint_console_of_earlier_daemon_refused() {
         vsctl exec ck9 -- true
 }
 
-# Killed at whatever moment the dump or the restore had reached: the next
-# daemon leaves the instance running or checkpointed, and then it works.
-# timeout test_checkpoint_daemon_killed_midway 240
 not_stopping() { # NAME
         [ "$(inst_state "$1")" != stopping ]
 }
 
+# Killed at whatever moment the dump or the restore had reached: the next
+# daemon leaves the instance running or checkpointed, and then it works.
+# timeout test_checkpoint_daemon_killed_midway 240
 test_checkpoint_daemon_killed_midway() {
         needs_criu
         local round state delay

@@ -539,9 +539,11 @@ static int cmd_memhog(int argc, char **argv) {
         return 0;
 }
 
-/* len bytes at p of a fixed pseudo-random pattern (xorshift64). */
+/* len bytes at p of a fixed pseudo-random pattern (xorshift64 from
+ * PATTERN_SEED). */
+#define PATTERN_SEED 0x9e3779b97f4a7c15ULL
 static void fill_pattern(uint64_t *p, size_t len) {
-        uint64_t x = 0x9e3779b97f4a7c15ULL;
+        uint64_t x = PATTERN_SEED;
         for (size_t k = 0; k < len / sizeof(*p); k++) {
                 x ^= x << 13, x ^= x >> 7, x ^= x << 17;
                 p[k] = x;
@@ -574,12 +576,7 @@ static int cmd_dirty(int argc, char **argv) {
                 say("error=%s", errname(errno));
                 return 1;
         }
-        const uint64_t seed = 0x9e3779b97f4a7c15ULL;
-        uint64_t x = seed;
-        for (size_t k = 0; k < len / sizeof(*p); k++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                p[k] = x;
-        }
+        fill_pattern(p, len);
         say("dirty=%ld", mib);
         for (uint64_t pass = 1;; pass++) {
                 for (size_t off = 0; off < len; off += (size_t) page)
@@ -588,7 +585,7 @@ static int cmd_dirty(int argc, char **argv) {
                         dirty_check_asked = 0;
                         uint64_t added = pass * (pass + 1) / 2, bad = 0;
                         bool ok = true;
-                        x = seed;
+                        uint64_t x = PATTERN_SEED;
                         for (size_t k = 0; k < len / sizeof(*p) && ok; k++) {
                                 x ^= x << 13, x ^= x >> 7, x ^= x << 17;
                                 if (p[k] != x + (k % step == 0 ? added : 0)) {

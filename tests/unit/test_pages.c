@@ -49,7 +49,7 @@ static int round_trip(const char *criu, const char *dir, const char *answer, cha
                 return -errno;
         struct pages_tee t;
         int dump = -1;
-        int r = pages_tee_start(criu, r_pair[0], dir, &t, &dump, err);
+        int r = pages_tee_start_parent(criu, r_pair[0], dir, NULL, &t, &dump, err);
         close(r_pair[0]);
         if (r < 0) {
                 close(r_pair[1]);

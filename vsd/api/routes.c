@@ -1263,15 +1263,14 @@ static void post_template_import(struct ctx *c) {
 static int pages_with_fd(struct vsd *v, void *userdata, int fd, json_t **ret, vs_error *err) {
         struct xfer_req *q = userdata;
         struct op *op;
-        int r = q->precopy ? pages_receive_precopy(v, q->name, fd, true, &op, err)
-                           : pages_receive(v, q->name, fd, q->lazy, &op, err);
+        int r = pages_receive(v, q->name, fd, q->lazy, q->precopy, &op, err);
         if (r < 0)
                 return r;
         *ret = op_json(op);
         return 0;
 }
 
-/* POST /v1/pages?name=NAME[&precopy=1], Upgrade: vsd-fd: the descriptor is
+/* POST /v1/pages?name=NAME[&precopy=1 | &lazy=1], Upgrade: vsd-fd: the descriptor is
  * a socket whose peer speaks CRIU's page-server protocol, the pages of a
  * live move of NAME to this host (pages.h; vsctl receive-pages, run by the
  * source over ssh); precopy: memory pre-copy's passes first. */
@@ -1286,6 +1285,7 @@ static void post_pages(struct ctx *c) {
         else if (!name)
                 vs_err_msg(&err, EINVAL, "the query's 'name' (the instance's) is required");
         if (!q || !name || api_query_check(c->rq, known, &err) < 0 ||
+            (lazy && query_bool("lazy", lazy, &q->lazy, &err) < 0) ||
             (precopy && query_bool("precopy", precopy, &q->precopy, &err) < 0) || fd_upgrade_check(c, &err) < 0 ||
             vs_name_check("instance", name, &err) < 0) {
                 free(q);
@@ -1293,7 +1293,6 @@ static void post_pages(struct ctx *c) {
                 return;
         }
         snprintf(q->name, sizeof(q->name), "%s", name);
-        q->lazy = lazy && streq(lazy, "1");
         if (q->lazy && q->precopy) {
                 free(q);
                 vs_err_msg(&err, EINVAL, "'lazy' and 'precopy' exclude each other");

@@ -285,16 +285,6 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
         snprintf(buf, len, "%.*s", (int) (n < len - 1 ? n : len - 1), msg);
 }
 
-/* Run CRIU with argv (argv[0] is its path), wait for it; its stdio on
- * /dev/null (it logs to its -o file), fds below keep_below and pass_fd
- * (-1: none) kept, PATH set
- * for the tools it runs (ip, for the addresses it restores).  It dies
- * with the helper, which dies with the daemon. */
-/* CRIU mounts cgroupfs for itself (dump and restore).  Made in the host's
- * cgroup namespace, a plain cgroup2 mount would take nsdelegate and
- * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
- * it runs in a namespace rooted at every hierarchy's root, where paths read
- * as the host's and its mounts change nothing. */
 /* Until CRIU ends: 0 and its status; with abort_fd >= 0, a byte 'r' read
  * there meanwhile kills it first (*ret_aborted), its end not heeded. */
 static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted) {
@@ -318,14 +308,17 @@ static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted
         }
 }
 
-static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
-                              bool *ret_aborted, const char *log, const char *what, vs_error *err);
-
-static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
-                    const char *what, vs_error *err) {
-        return criu_run_abortable(cg, argv, keep_below, pass_fd, -1, NULL, log, what, err);
-}
-
+/* Run CRIU with argv (argv[0] is its path), wait for it (abort_fd,
+ * ret_aborted: criu_wait()); its stdio on /dev/null (it logs to its -o
+ * file), fds below keep_below and pass_fd (-1: none) kept, PATH set for
+ * the tools it runs (ip, for the addresses it restores).  It dies with
+ * the helper, which dies with the daemon.
+ *
+ * CRIU mounts cgroupfs for itself (dump and restore).  Made in the host's
+ * cgroup namespace, a plain cgroup2 mount would take nsdelegate and
+ * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
+ * it runs in a namespace rooted at every hierarchy's root, where paths read
+ * as the host's and its mounts change nothing. */
 static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
                               bool *ret_aborted, const char *log, const char *what, vs_error *err) {
         if (cg && cg_unshare_ns_at_root(cg, err) < 0)
@@ -369,6 +362,11 @@ static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below
                 snprintf(why, sizeof(why), "criu %s %d (see %s)", WIFEXITED(status) ? "exited with status" : "killed by signal",
                          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log);
         return vs_err_msg(err, EIO, "%s: %s", what, why);
+}
+
+static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
+                    const char *what, vs_error *err) {
+        return criu_run_abortable(cg, argv, keep_below, pass_fd, -1, NULL, log, what, err);
 }
 
 struct argv {
@@ -1127,14 +1125,13 @@ static int dump_run(void *arg_, vs_error *err) {
                         r = pages_pass_announce(CKPT_PAGE_FD_DUMP, true, n_pre, err);
                 snprintf(prev, sizeof(prev), "pre-%u", n_pre);
         }
-        if (op->page_server && r >= 0) {
+        if (op->page_server && r >= 0)
                 r = pages_tee_start_parent(op->criu, CKPT_PAGE_FD_DUMP, tmp, n_pre > 0 ? prev : NULL, &tee, &ps, err);
+        if (op->page_server)
                 (void) close(CKPT_PAGE_FD_DUMP);
-        }
         if (r < 0) {
-                /* a pass failed: CRIU's pre-dump never holds it, it runs on */
-                if (op->page_server)
-                        (void) close(CKPT_PAGE_FD_DUMP);
+                /* a pass or the tee failed: CRIU's pre-dump never holds
+                 * the instance, it runs on */
                 (void) vs_rm_rf(tmp);
                 (void) unlink(hook);
                 return r;
@@ -1169,7 +1166,7 @@ static int dump_run(void *arg_, vs_error *err) {
         }
         if (argv_full(&a))
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
-        else if (r >= 0) {
+        else {
                 a.a[a.n] = NULL;
                 r = criu_run_abortable(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
                                        op->postcopy ? CKPT_VERDICT_FD_DUMP : -1, &aborted, log, "dump", err);

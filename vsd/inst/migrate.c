@@ -1035,16 +1035,6 @@ static void pump_end(pid_t *pump, bool kill_it) {
         *pump = -1;
 }
 
-/* A post-copy move's helper (mig_run_live's way otherwise): the page
- * session first, `vsctl receive-pages NAME --lazy`, so that the main
- * session's restore is lazy only when the target's lazy-pages can be had
- * (else 'a' and why: the pages go with the archive).  Then 'l' to the
- * loop, which dumps (ckpt_take_postcopy); the page link carried by a
- * child meanwhile, to the dump's end; the loop's go once the checkpoint is
- * committed (the processes still held by the dump); the archive, with the
- * pages CRIU wrote (not the lazy ones), into the target's import and lazy
- * restore; then the page session's end: 0 once its lazy-pages had every
- * page. */
 /* The target did not restore it: the dump told to let the processes go
  * here ('r': its helper kills CRIU, which would otherwise take the link's
  * end for the end of the post-copy and end them), the link held open
@@ -1059,6 +1049,16 @@ static void postcopy_abort(int verdict, int ps) {
                         return;
 }
 
+/* A post-copy move's helper (mig_run_live's way otherwise): the page
+ * session first, `vsctl receive-pages NAME --lazy`, so that the main
+ * session's restore is lazy only when the target's lazy-pages can be had
+ * (else 'a' and why: the pages go with the archive).  Then 'l' to the
+ * loop, which dumps (ckpt_take_postcopy); the page link carried by a
+ * child meanwhile, to the dump's end; the loop's go once the checkpoint is
+ * committed (the processes still held by the dump); the archive, with the
+ * pages CRIU wrote (not the lazy ones), into the target's import and lazy
+ * restore; then the page session's end: 0 once its lazy-pages had every
+ * page. */
 static int mig_run_postcopy(void *arg, vs_error *err) {
         struct mig *m = arg;
         const int go = 4, ready = 5, ps = 6, verdict = 7;

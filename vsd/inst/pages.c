@@ -227,10 +227,6 @@ static int tee_loop(int dump, int local, int remote, const char *pending) {
         }
 }
 
-int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_tee *t, int *ret_dump, vs_error *err) {
-        return pages_tee_start_parent(criu, remote, dir, NULL, t, ret_dump, err);
-}
-
 int pages_tee_start_parent(const char *criu, int remote, const char *dir, const char *prev, struct pages_tee *t,
                            int *ret_dump, vs_error *err) {
         int d[2], l[2];
@@ -568,7 +564,8 @@ static int receive_run_lazy(void *arg, vs_error *err) {
         }
         /* the restore's own directory of this instance, nothing else */
         size_t n = strlen(prefix);
-        if (strncmp(images, prefix, n) != 0 || !images[n] || strchr(images + n, '/') || images[n] != '.') {
+        if (strncmp(images, prefix, n) != 0 || images[n] != '.' || strchr(images + n, '/') || streq(images + n, ".") ||
+            streq(images + n, "..")) {
                 staging_mark(staging, LAZY_FAILED);
                 staging_drop(staging);
                 return vs_err_msg(err, EINVAL, "a restore asked for lazy pages in %s", images);
@@ -648,19 +645,8 @@ static int receive_cancel(void *userdata, vs_error *err) {
         return r < 0 ? vs_err(err, -r, "cancel the pages of '%s'", rc->name) : 0;
 }
 
-static int receive_start(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
-                         vs_error *err);
-
-int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, struct op **ret_op, vs_error *err) {
-        return receive_start(v, name, fd, lazy, false, ret_op, err);
-}
-
-int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy, struct op **ret_op, vs_error *err) {
-        return receive_start(v, name, fd, false, precopy, ret_op, err);
-}
-
-static int receive_start(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
-                         vs_error *err) {
+int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
+                  vs_error *err) {
         _cleanup_close_ int keep = fd;
         if (vs_name_check("instance", name, err) < 0)
                 return vs_err_prefix(err, "Failed to receive pages");
@@ -769,11 +755,8 @@ void pages_postcopy_probe(struct vsd *v) {
         v->criu_uffd = false;
         if (!v->set.migrate_postcopy || access(v->set.criu, X_OK) < 0)
                 return;
-        pid_t pid = fork();
+        pid_t pid = criu_fork(NULL, 0);
         if (pid == 0) {
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-                        _exit(127);
                 char *argv[] = { v->set.criu, "check", "--feature", "uffd-noncoop", NULL };
                 char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
                 execve(argv[0], argv, envp);

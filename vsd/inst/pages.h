@@ -66,10 +66,8 @@ uint64_t pages_bytes_in(const char *dir);
 struct pages_tee {
         pid_t tee, local;
 };
-int pages_tee_start(const char *criu, int remote, const char *dir, struct pages_tee *t, int *ret_dump, vs_error *err);
-
-/* As pages_tee_start(), the local page server given prev (relative to dir;
- * NULL: none) as its parent images, as the target's has. */
+/* prev (relative to dir; NULL: none): the local page server's parent
+ * images, as the target's has. */
 int pages_tee_start_parent(const char *criu, int remote, const char *dir, const char *prev, struct pages_tee *t,
                            int *ret_dump, vs_error *err);
 
@@ -96,8 +94,10 @@ int pages_wait_local(const char *dir);
  * lazy (a post-copy move, below): no page server; the restore of name
  * asks for `criu lazy-pages` on fd (pages_lazy_await), which fetches the
  * pages from the source's dump while the instance runs here; the
- * operation ends with it, and a failure then kills the instance here. */
-int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, struct op **ret_op, vs_error *err);
+ * operation ends with it, and a failure then kills the instance here.
+ * precopy (not with lazy): the link carries pre-dump passes first. */
+int pages_receive(struct vsd *v, const char *name, int fd, bool lazy, bool precopy, struct op **ret_op,
+                  vs_error *err);
 
 /*
  * Post-copy ([migrate] postcopy = yes, `vsctl migrate --live --postcopy`):
@@ -132,11 +132,6 @@ int pages_lazy_await(const char *root, const char *name, const char *images, vs_
  * meanwhile (the receiving operation, which kills a running instance,
  * ended before the restore): the restored instance must not run on. */
 bool pages_lazy_failed(const char *run_dir, const char *name);
-
-
-
-/* As pages_receive(), the link carrying pre-dump passes first (precopy). */
-int pages_receive_precopy(struct vsd *v, const char *name, int fd, bool precopy, struct op **ret_op, vs_error *err);
 
 /* In an import's helper: the pages received for name taken into ckpt_dir
  * (the imported checkpoint), with a pre-copy's pre-N directories and the
