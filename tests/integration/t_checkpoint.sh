@@ -182,6 +182,24 @@ test_checkpoint_restore_link_set_down_inside() {
         wait_for vsctl exec ck10 -- sh -c 'test "$(cat /sys/class/net/eth0/carrier)" = 1'
 }
 
+# A routed instance is reached through its host route: restored, the route
+# is there again (its link was down until CRIU was done, and the kernel
+# drops a link's routes with it), and the host reaches the instance.
+test_checkpoint_routed_keeps_host_route() {
+        needs_criu
+        local ip
+        vsctl create ck11 --net routed --start
+        ip=$(vsctl --json info ck11 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        console_settled ck11
+        vsctl exec ck11 -- sh -c 'mkdir -p /tmp/www && echo routed-ok >/tmp/www/index.html && httpd -p 80 -h /tmp/www'
+        assert_eq "$(in_net curl -s --max-time 3 "http://$ip/")" routed-ok "the host reaches it before"
+        vsctl checkpoint ck11
+        vsctl restore ck11 --unlocked-mounts
+        in_net ip -4 route show "$ip/32" | grep -q "dev $(vsctl --json info ck11 | json .host_link)" ||
+                fail "no host route to $ip after the restore: $(in_net ip -4 route show)"
+        assert_eq "$(in_net curl -s --max-time 3 "http://$ip/")" routed-ok "the host reaches it after the restore"
+}
+
 test_checkpoint_limits_after_restore() {
         needs_criu
         local pid cgp
