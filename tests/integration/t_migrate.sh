@@ -1048,6 +1048,70 @@ test_migrate_live_source_killed_during_target_restore() {
         [ ! -e "$T/run-h1/lv7.migrating" ] || fail "the move's record stays"
 }
 
+# A live move broken while the target restores (its CRIU made slow by a
+# wrapper) by WHAT (daemon: its daemon killed; link: the session's link
+# cut): the move fails, the instance runs on exactly one host, the same
+# processes with their data, and once the target's daemon is up again
+# nothing of it is left on the other host.
+live_move_broken_during_restore() { # WHAT
+        needs_criu
+        local pid0 client k on=0 where=0 p
+        mkdir -p "$T/slowcriu"
+        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
+                >"$T/slowcriu/criu"
+        chmod +x "$T/slowcriu/criu"
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+        host_vsctl 1 create lv9 --privileged --start
+        host_vsctl 1 exec lv9 -- sh -c 'echo kept >/root/data'
+        sleeper_start 1 lv9
+        pid0=$(sleeper_pid 1 lv9)
+        host_vsctl 1 migrate lv9 h2 --live >/dev/null 2>"$T/migrate.err" &
+        client=$!
+        # imported there: its restore is under way
+        wait_for -t 60 test -d "$T/root-h2/instances/lv9"
+        if [ "$1" = daemon ]; then
+                host_daemon_kill9 2
+        else
+                for p in $(pgrep -P "$(cat "$T/run-h2/sshd.spid")"); do
+                        kill -KILL "$p"
+                done
+        fi
+        wait "$client" && fail "the move succeeded though it was broken ($1)"
+        note "$(cat "$T/migrate.err")"
+        [ "$1" != daemon ] || HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" host_daemon_up 2
+        # settled: running on one host, gone from the other
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info lv9 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 1)' info lv9 >/dev/null 2>&1 ||
+                { [ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv9 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 2)' info lv9 >/dev/null 2>&1; }"
+        sleep 2 # nothing more happens after: still one
+        for k in 1 2; do
+                if [ "$(h_state "$k" lv9 2>/dev/null)" = running ]; then
+                        on=$((on + 1))
+                        where=$k
+                fi
+        done
+        assert_eq "$on" 1 "hosts running lv9"
+        note "lv9 runs on host $where"
+        assert_eq "$(sleeper_pid "$where" lv9)" "$pid0" "the sleeper (the same process)"
+        assert_eq "$(host_vsctl "$where" exec lv9 -- cat /root/data)" kept "its data"
+        h_clean $((3 - where)) lv9
+        [ ! -e "$T/run-h1/lv9.migrating" ] || fail "the move's record stays"
+        # and no process of it is left on the other host
+        [ -z "$(find /sys/fs/cgroup -path "*$(host_cg $((3 - where)))*/lv9" -type d 2>/dev/null)" ] ||
+                fail "a cgroup of lv9 is left on host $((3 - where))"
+}
+
+# timeout test_migrate_live_target_daemon_killed_during_restore 300
+test_migrate_live_target_daemon_killed_during_restore() {
+        live_move_broken_during_restore daemon
+}
+
+# timeout test_migrate_live_link_cut_during_restore 300
+test_migrate_live_link_cut_during_restore() {
+        live_move_broken_during_restore link
+}
+
 # ---- the template (the target lacks it, or has another build) -----------------
 
 # Template bbmv on host K: a copy of its busybox template, plus a file of

@@ -50,7 +50,8 @@ int xfer_export(struct vsd *v, const char *name, int fd, bool snapshots, bool zs
  * through ssh; without_pages (a live move whose pages went ahead by the
  * page server, pages.h) leaves the checkpoint's page images out, and the
  * manifest says so: the import then takes them from its host's page
- * server. */
+ * server.  The manifest says it is a move's ("move": the import there marks
+ * the copy INST_INCOMING until it runs). */
 struct instance;
 struct vs_progress;
 struct arc_writer;
