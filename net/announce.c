@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "net/nl.h"
 
 struct link_addrs {
         int ifindex;
@@ -38,6 +39,8 @@ struct link_addrs {
         unsigned n6;
         int arp;                   /* the ARP socket, or -EBADF */
         int nd[NET_ANNOUNCE_MAX];  /* per IPv6 address, bound to it, or -EBADF */
+        struct net_cidr unresolved[NET_ANNOUNCE_MAX]; /* neighbours being resolved (neigh_ask) */
+        size_t n_unresolved;
 };
 
 static void link_addrs_close(struct link_addrs *l) {
@@ -60,6 +63,21 @@ static int nd_socket(const struct in6_addr *a, int ifindex) {
             bind(fd, (const struct sockaddr *) &from, sizeof(from)) < 0)
                 return -errno;
         return TAKE_FD(fd);
+}
+
+/* In the link's namespace: the neighbours whose resolution is under way
+ * (best effort: none when they cannot be listed).  After a restore they
+ * are the peers of its TCP connections: the restored sockets' first
+ * segments went out while the link carried nothing, the kernel's
+ * solicitation with them, and the next one is due only a second later
+ * (retrans_time_ms), with those segments and every answer to the peers'
+ * retransmissions queued until then. */
+static void unresolved_collect(struct link_addrs *l) {
+        _cleanup_nl_ struct nl *nl = NULL;
+        vs_error err = { 0 };
+        size_t n = 0;
+        if (nl_open(&nl, &err) >= 0 && nl_neigh_unresolved(nl, l->ifindex, l->unresolved, NET_ANNOUNCE_MAX, &n, &err) >= 0)
+                l->n_unresolved = n;
 }
 
 /* In the link's namespace: what it has, and the sockets to send with
@@ -100,6 +118,7 @@ static int collect(const char *ifname, struct link_addrs *l) {
         }
         for (unsigned k = 0; k < l->n6; k++)
                 l->nd[k] = nd_socket(&l->v6[k], l->ifindex);
+        unresolved_collect(l);
         return 0;
 }
 
@@ -124,6 +143,57 @@ static unsigned send_arp(int fd, const struct link_addrs *l) {
                 memcpy(p.arp_tpa, &l->v4[k], 4);
                 if (sendto(fd, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) == (ssize_t) sizeof(p))
                         sent++;
+        }
+        return sent;
+}
+
+/* An ARP request for each unresolved IPv4 neighbour and a neighbour
+ * solicitation for each IPv6 one, from the link: their answers complete
+ * the kernel's entries at once, and what it queued for them goes. */
+static unsigned neigh_ask(const struct link_addrs *l) {
+        unsigned sent = 0;
+        int nd = -EBADF;
+        for (unsigned k = 0; k < l->n6 && nd < 0; k++)
+                nd = l->nd[k];
+        for (size_t k = 0; k < l->n_unresolved; k++) {
+                const struct net_cidr *n = &l->unresolved[k];
+                if (n->family == AF_INET && l->arp >= 0 && l->n4 > 0) {
+                        struct sockaddr_ll to = { .sll_family = AF_PACKET,
+                                                  .sll_protocol = htons(ETH_P_ARP),
+                                                  .sll_ifindex = l->ifindex,
+                                                  .sll_halen = ETH_ALEN };
+                        memset(to.sll_addr, 0xff, ETH_ALEN);
+                        struct ether_arp p = { 0 };
+                        p.arp_hrd = htons(ARPHRD_ETHER);
+                        p.arp_pro = htons(ETHERTYPE_IP);
+                        p.arp_hln = ETH_ALEN;
+                        p.arp_pln = 4;
+                        p.arp_op = htons(ARPOP_REQUEST);
+                        memcpy(p.arp_sha, l->mac, ETH_ALEN);
+                        memcpy(p.arp_spa, &l->v4[0], 4);
+                        memcpy(p.arp_tpa, n->addr, 4);
+                        if (sendto(l->arp, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) ==
+                            (ssize_t) sizeof(p))
+                                sent++;
+                } else if (n->family == AF_INET6 && nd >= 0) {
+                        /* to its solicited-node group, ff02::1:ffXX:XXXX */
+                        struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = (uint32_t) l->ifindex };
+                        (void) inet_pton(AF_INET6, "ff02::1:ff00:0", &to.sin6_addr);
+                        memcpy(&to.sin6_addr.s6_addr[13], &n->addr[13], 3);
+                        struct {
+                                struct nd_neighbor_solicit ns;
+                                struct nd_opt_hdr opt;
+                                uint8_t mac[ETH_ALEN];
+                        } __attribute__((packed)) p = { 0 };
+                        p.ns.nd_ns_type = ND_NEIGHBOR_SOLICIT;
+                        memcpy(&p.ns.nd_ns_target, n->addr, 16);
+                        p.opt.nd_opt_type = ND_OPT_SOURCE_LINKADDR;
+                        p.opt.nd_opt_len = 1;
+                        memcpy(p.mac, l->mac, ETH_ALEN);
+                        if (sendto(nd, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) ==
+                            (ssize_t) sizeof(p))
+                                sent++;
+                }
         }
         return sent;
 }
@@ -231,6 +301,7 @@ int net_announce(int netns_fd, const char *ifname, unsigned rounds, unsigned *re
                 if (l.arp >= 0)
                         sent += send_arp(l.arp, &l);
                 sent += send_na(&l);
+                sent += neigh_ask(&l);
         }
         link_addrs_close(&l);
         if (ret_sent)
