@@ -1071,7 +1071,7 @@ static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs
         (void) vs_fsync_dir(op->dir);
         if (c == 'r') {
                 unlock_network(op->init_pid, op->name);
-                if (op->meta.link && netw_host_link_set_up(v, op->name, true, -1, &e) < 0)
+                if (op->meta.link && netw_host_link_set_up(v, &op->i->cfg, true, -1, &e) < 0)
                         fprintf(stderr, "vsd: %s, ignoring\n", e.msg);
                 (void) cg_freeze(v->cg, op->name, false, NULL);
                 return vs_err_msg(err, criu_err.code, "%s (resumed here)", criu_err.msg);
@@ -1400,16 +1400,17 @@ static int cgroup_roots(struct argv *a, vs_error *err) {
         return 0;
 }
 
-/* One round of the restored instance's announcement (net_announce):
- * false when there is nothing to announce (no eth0, or root inside set it
- * down). */
+/* One round of the restored instance's announcement: from eth0
+ * (net_announce; nsfd < 0: none) and, routed, from the uplinks that
+ * answer for it.  False when nothing was sent (no eth0, or root inside
+ * set it down, and no uplink). */
 static bool announce_round(struct ckpt_op *op, int nsfd) {
         vs_error aerr = { 0 };
-        if (net_announce(nsfd, "eth0", 1, NULL, &aerr) >= 0)
-                return true;
-        if (aerr.code != ENODEV && aerr.code != ENETDOWN)
+        bool sent = nsfd >= 0 && net_announce(nsfd, "eth0", 1, NULL, &aerr) >= 0;
+        if (nsfd >= 0 && !sent && aerr.code != ENODEV && aerr.code != ENETDOWN)
                 log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
-        return false;
+        /* routed: the LAN hears it from the uplinks that answer for it */
+        return netw_announce_proxied(op->i->vsd, &op->i->cfg, 1) > 0 || sent;
 }
 
 static int restore_run(void *arg_, vs_error *err) {
@@ -1619,7 +1620,7 @@ static int restore_run(void *arg_, vs_error *err) {
         /* the sockets are back and the lock is gone: its link is let up
          * (down until now, netw_prepare_restore) */
         if (p->inner_link[0]) {
-                r = netw_host_link_set_up(op->i->vsd, op->name, true, nsfd, err);
+                r = netw_host_link_set_up(op->i->vsd, &op->i->cfg, true, nsfd, err);
                 if (r < 0) {
                         (void) kill(pid, SIGKILL);
                         return r;
@@ -1639,7 +1640,7 @@ static int restore_run(void *arg_, vs_error *err) {
          * removed (the pause between the rounds spent on that, not added
          * to a live move's frozen window) */
         uint64_t announced = mono_ms();
-        bool again = nsfd >= 0 && announce_round(op, nsfd);
+        bool again = announce_round(op, nsfd);
         /* (lazy: criu lazy-pages reads them until its end, and then
          * removes them) */
         if (!op->lazy)
