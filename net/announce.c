@@ -136,31 +136,65 @@ static int collect(const char *ifname, bool own, struct link_addrs *l) {
         return own ? open_sockets(l) : 0;
 }
 
-static unsigned send_arp(int fd, const struct link_addrs *l) {
+/* A broadcast ARP request from the link for tpa, from spa: 1 when sent. */
+static unsigned arp_request(int fd, const struct link_addrs *l, const void *spa, const void *tpa) {
         struct sockaddr_ll to = { .sll_family = AF_PACKET,
                                   .sll_protocol = htons(ETH_P_ARP),
                                   .sll_ifindex = l->ifindex,
                                   .sll_halen = ETH_ALEN };
         memset(to.sll_addr, 0xff, ETH_ALEN);
+        struct ether_arp p = { 0 };
+        p.arp_hrd = htons(ARPHRD_ETHER);
+        p.arp_pro = htons(ETHERTYPE_IP);
+        p.arp_hln = ETH_ALEN;
+        p.arp_pln = 4;
+        p.arp_op = htons(ARPOP_REQUEST);
+        memcpy(p.arp_sha, l->mac, ETH_ALEN);
+        memcpy(p.arp_spa, spa, 4);
+        memcpy(p.arp_tpa, tpa, 4);
+        return sendto(fd, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) == (ssize_t) sizeof(p);
+}
+
+static unsigned send_arp(int fd, const struct link_addrs *l) {
         unsigned sent = 0;
-        for (unsigned k = 0; k < l->n4; k++) {
-                /* a request for its own address (sender = target): what
-                 * every stack takes as an update of its cache entry */
-                struct ether_arp p = { 0 };
-                p.arp_hrd = htons(ARPHRD_ETHER);
-                p.arp_pro = htons(ETHERTYPE_IP);
-                p.arp_hln = ETH_ALEN;
-                p.arp_pln = 4;
-                p.arp_op = htons(ARPOP_REQUEST);
-                memcpy(p.arp_sha, l->mac, ETH_ALEN);
-                memcpy(p.arp_spa, &l->v4[k], 4);
-                memcpy(p.arp_tpa, &l->v4[k], 4);
-                if (sendto(fd, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) == (ssize_t) sizeof(p))
-                        sent++;
-        }
+        /* a request for its own address (sender = target): what every
+         * stack takes as an update of its cache entry */
+        for (unsigned k = 0; k < l->n4; k++)
+                sent += arp_request(fd, l, &l->v4[k], &l->v4[k]);
         return sent;
 }
 
+/* An advertisement or a solicitation (the same layout: type, flags,
+ * target, then one link-layer address option, the link's MAC) through fd
+ * to `to`: 1 when sent. */
+static unsigned nd_message(int fd, const struct link_addrs *l, uint8_t type, uint32_t flags, const void *target,
+                           uint8_t opt, const struct sockaddr_in6 *to) {
+        struct {
+                struct nd_neighbor_advert m;
+                struct nd_opt_hdr opt;
+                uint8_t mac[ETH_ALEN];
+        } __attribute__((packed)) p = { 0 };
+        p.m.nd_na_type = type;
+        p.m.nd_na_flags_reserved = flags;
+        memcpy(&p.m.nd_na_target, target, 16);
+        p.opt.nd_opt_type = opt;
+        p.opt.nd_opt_len = 1; /* in units of 8 bytes */
+        memcpy(p.mac, l->mac, ETH_ALEN);
+        return sendto(fd, &p, sizeof(p), 0, (const struct sockaddr *) to, sizeof(*to)) == (ssize_t) sizeof(p);
+}
+
+static unsigned send_na(const struct link_addrs *l) {
+        struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = (uint32_t) l->ifindex };
+        (void) inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
+        unsigned sent = 0;
+        for (unsigned k = 0; k < l->n6; k++)
+                if (l->nd[k] >= 0)
+                        sent += nd_message(l->nd[k], l, ND_NEIGHBOR_ADVERT, ND_NA_FLAG_OVERRIDE, &l->v6[k],
+                                           ND_OPT_TARGET_LINKADDR, &to);
+        return sent;
+}
+
+/* rounds rounds NET_ANNOUNCE_ROUND_MS apart; l's sockets closed after */
 /* An ARP request for each unresolved IPv4 neighbour and a neighbour
  * solicitation for each IPv6 one, from the link: their answers complete
  * the kernel's entries at once, and what it queued for them goes. */
@@ -171,73 +205,19 @@ static unsigned neigh_ask(const struct link_addrs *l) {
                 nd = l->nd[k];
         for (size_t k = 0; k < l->n_unresolved; k++) {
                 const struct net_cidr *n = &l->unresolved[k];
-                if (n->family == AF_INET && l->arp >= 0 && l->n4 > 0) {
-                        struct sockaddr_ll to = { .sll_family = AF_PACKET,
-                                                  .sll_protocol = htons(ETH_P_ARP),
-                                                  .sll_ifindex = l->ifindex,
-                                                  .sll_halen = ETH_ALEN };
-                        memset(to.sll_addr, 0xff, ETH_ALEN);
-                        struct ether_arp p = { 0 };
-                        p.arp_hrd = htons(ARPHRD_ETHER);
-                        p.arp_pro = htons(ETHERTYPE_IP);
-                        p.arp_hln = ETH_ALEN;
-                        p.arp_pln = 4;
-                        p.arp_op = htons(ARPOP_REQUEST);
-                        memcpy(p.arp_sha, l->mac, ETH_ALEN);
-                        memcpy(p.arp_spa, &l->v4[0], 4);
-                        memcpy(p.arp_tpa, n->addr, 4);
-                        if (sendto(l->arp, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) ==
-                            (ssize_t) sizeof(p))
-                                sent++;
-                } else if (n->family == AF_INET6 && nd >= 0) {
+                if (n->family == AF_INET && l->arp >= 0 && l->n4 > 0)
+                        sent += arp_request(l->arp, l, &l->v4[0], n->addr);
+                else if (n->family == AF_INET6 && nd >= 0) {
                         /* to its solicited-node group, ff02::1:ffXX:XXXX */
                         struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = (uint32_t) l->ifindex };
                         (void) inet_pton(AF_INET6, "ff02::1:ff00:0", &to.sin6_addr);
                         memcpy(&to.sin6_addr.s6_addr[13], &n->addr[13], 3);
-                        struct {
-                                struct nd_neighbor_solicit ns;
-                                struct nd_opt_hdr opt;
-                                uint8_t mac[ETH_ALEN];
-                        } __attribute__((packed)) p = { 0 };
-                        p.ns.nd_ns_type = ND_NEIGHBOR_SOLICIT;
-                        memcpy(&p.ns.nd_ns_target, n->addr, 16);
-                        p.opt.nd_opt_type = ND_OPT_SOURCE_LINKADDR;
-                        p.opt.nd_opt_len = 1;
-                        memcpy(p.mac, l->mac, ETH_ALEN);
-                        if (sendto(nd, &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) ==
-                            (ssize_t) sizeof(p))
-                                sent++;
+                        sent += nd_message(nd, l, ND_NEIGHBOR_SOLICIT, 0, n->addr, ND_OPT_SOURCE_LINKADDR, &to);
                 }
         }
         return sent;
 }
 
-static unsigned send_na(const struct link_addrs *l) {
-        struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = (uint32_t) l->ifindex };
-        (void) inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
-        unsigned sent = 0;
-        for (unsigned k = 0; k < l->n6; k++) {
-                if (l->nd[k] < 0)
-                        continue;
-                struct {
-                        struct nd_neighbor_advert na;
-                        struct nd_opt_hdr opt;
-                        uint8_t mac[ETH_ALEN];
-                } __attribute__((packed)) p = { 0 };
-                p.na.nd_na_type = ND_NEIGHBOR_ADVERT;
-                p.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE;
-                p.na.nd_na_target = l->v6[k];
-                p.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
-                p.opt.nd_opt_len = 1; /* in units of 8 bytes */
-                memcpy(p.mac, l->mac, ETH_ALEN);
-                if (sendto(l->nd[k], &p, sizeof(p), 0, (const struct sockaddr *) &to, sizeof(to)) ==
-                    (ssize_t) sizeof(p))
-                        sent++;
-        }
-        return sent;
-}
-
-/* rounds rounds NET_ANNOUNCE_ROUND_MS apart; l's sockets closed after */
 static void send_rounds(struct link_addrs *l, unsigned rounds, unsigned *ret_sent) {
         unsigned sent = 0;
         for (unsigned k = 0; k < rounds; k++) {
