@@ -444,6 +444,13 @@ test_migrate_live_keeps_a_tcp_connection() {
         note "$out"
         assert_match "$out" "^lv1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
         assert_eq "$(host_lan_port "$mac")" vb2 "the LAN's port for its MAC right after the move"
+        # the client's address is resolved there when the move returns: the
+        # restored socket's first segments went while its link carried
+        # nothing, the kernel's ARP request with them, and the next one
+        # came only a second later, the segments held back meanwhile (the
+        # client's silence was the restore's time plus that second)
+        assert_eq "$(host_vsctl 2 exec lv1 -- awk -v c="$HOST_CLIENT_IP" '$1 == c { print $3 }' /proc/net/arp)" 0x2 \
+                "the flags of the client's ARP entry on the target right after the move"
         # the target announced it: its gratuitous ARP reached the LAN
         wait_for -t 10 grep -qx "garp $mac $ip" "$T/arp.out"
         assert_eq "$(h_state 2 lv1)" running "state on the target"
