@@ -40,6 +40,27 @@ test_migrate_cold_moves_a_running_instance() {
         h_clean 1 mv1
 }
 
+# What a move put on the target stays there across its daemon's restarts:
+# a stopped instance moved stays, stopped; a running one moved (it ran
+# there) stays, running; only a copy that was to run there and never did
+# is removed (test_migrate_live_target_daemon_killed_during_restore).
+# timeout test_migrate_target_restart_keeps_what_moved 240
+test_migrate_target_restart_keeps_what_moved() {
+        hosts_up 2
+        host_vsctl 1 create mv8
+        host_vsctl 1 create mv9 --start
+        host_vsctl 1 migrate mv8 h2 --cold >/dev/null
+        host_vsctl 1 migrate mv9 h2 --cold >/dev/null
+        [ ! -e "$T/root-h2/instances/mv8/incoming" ] || fail "the stopped one is marked as a copy to run"
+        [ ! -e "$T/root-h2/instances/mv9/incoming" ] || fail "the running one is still marked after its start there"
+        host_daemon_kill9 2
+        host_daemon_up 2
+        assert_eq "$(h_state 2 mv8)" stopped "the moved stopped instance after the target's restart"
+        assert_eq "$(h_state 2 mv9)" running "the moved running instance after the target's restart"
+        h_clean 1 mv8
+        h_clean 1 mv9
+}
+
 # timeout test_migrate_refused_by_the_target 240
 test_migrate_refused_by_the_target() {
         local before

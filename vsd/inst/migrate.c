@@ -289,7 +289,8 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
         struct vs_progress *p = op_progress(m->op);
         if (!pre)
                 vs_progress_phase(p, VS_PHASE_COPY, true);
-        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, p, pre, &aerr);
+        /* to run there (live, or it ran here): marked there until it does */
+        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, m->live || m->was_running, p, pre, &aerr);
         close(fd);
         if (wr == -ECANCELED) {
                 /* ended here (the stop failed): the target's import, cut

@@ -72,8 +72,9 @@ struct xfer {
         bool snapshots, zstd;
         bool checkpointed;
         bool without_pages;         /* export: the page images went by the page server */
-        bool move;                  /* export: for a move (the manifest says so); import: the
-                                     * archive said so: INST_INCOMING until it runs here */
+        bool move;                  /* export: for a move that runs it there (the manifest says
+                                     * so); import: the archive said so: INST_INCOMING until it
+                                     * runs here */
         struct inst_config cfg;     /* export: the instance's settings */
         /* import */
         int ctl;                    /* the daemon's end of the handshake */
@@ -272,11 +273,11 @@ static int export_run(void *arg, vs_error *err) {
         return write_archive(x, 4, op_progress(x->op), NULL, err);
 }
 
-int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
+int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages, bool to_run,
                        struct vs_progress *p, const struct xfer_precopy *pre, vs_error *err) {
         struct xfer x = { .kind = XFER_EXPORT, .v = i->vsd, .snapshots = snapshots, .zstd = zstd, .ctl = -EBADF,
                           .cfg = i->cfg, .checkpointed = i->state == INST_CHECKPOINTED,
-                          .without_pages = without_pages && i->state == INST_CHECKPOINTED, .move = true };
+                          .without_pages = without_pages && i->state == INST_CHECKPOINTED, .move = to_run };
         snprintf(x.name, sizeof(x.name), "%s", i->cfg.name);
         snprintf(x.root, sizeof(x.root), "%s", i->vsd->set.root);
         inst_dir_path(i, x.dir, sizeof(x.dir));
