@@ -1039,6 +1039,16 @@ test_migrate_live_source_daemon_killed() {
         h_clean 2 lv6
 }
 
+# Two hosts, the second's CRIU a wrapper whose restore first sleeps 4 s
+# (a restore under way there, long enough to break something meanwhile).
+slow_restore_hosts_up() {
+        mkdir -p "$T/slowcriu"
+        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
+                >"$T/slowcriu/criu"
+        chmod +x "$T/slowcriu/criu"
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+}
+
 # The source's daemon killed while the target restores (its CRIU made slow
 # by a wrapper): the target finishes the restore on its own, so the next
 # source daemon must find it running there and remove its own copy, not
@@ -1047,11 +1057,7 @@ test_migrate_live_source_daemon_killed() {
 test_migrate_live_source_killed_during_target_restore() {
         needs_criu
         local pid0 client
-        mkdir -p "$T/slowcriu"
-        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
-                >"$T/slowcriu/criu"
-        chmod +x "$T/slowcriu/criu"
-        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+        slow_restore_hosts_up
         host_vsctl 1 create lv7 --privileged --start
         sleeper_start 1 lv7
         pid0=$(sleeper_pid 1 lv7)
@@ -1086,11 +1092,7 @@ test_migrate_live_source_killed_during_target_restore() {
 live_move_broken_during_restore() { # WHAT
         needs_criu
         local pid0 client k on=0 where=0 p
-        mkdir -p "$T/slowcriu"
-        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
-                >"$T/slowcriu/criu"
-        chmod +x "$T/slowcriu/criu"
-        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+        slow_restore_hosts_up
         host_vsctl 1 create lv9 --privileged --start
         host_vsctl 1 exec lv9 -- sh -c 'echo kept >/root/data'
         sleeper_start 1 lv9
