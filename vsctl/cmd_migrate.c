@@ -6,8 +6,9 @@
  *
  * The daemon moves the instance to HOST over ssh (vsd.conf [migrate] ssh)
  * as an operation; followed here, the downtime (live: the frozen window
- * and the whole move's time; a cold move's pre-copy: the bytes copied
- * while it ran and once down) printed at the end, its phases followed.
+ * and the whole move's time; a pre-copy of the disk: the bytes copied
+ * while it ran and once down or frozen) printed at the end, its phases
+ * followed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,20 @@
 #include "base/util.h"
 #include "vsctl/http.h"
 #include "vsctl/vsctl.h"
+
+/* A live move's disk: what went while it ran and once frozen, or why it
+ * went whole once frozen (a target that cannot take a pre-copy). */
+static void live_disk_print(json_t *details) {
+        json_t *pre = json_object_get(details, "disk_precopy_bytes"), *fin = json_object_get(details, "disk_final_bytes");
+        json_t *fb = json_object_get(details, "disk_precopy_fallback");
+        if (json_is_integer(pre) && json_is_integer(fin)) {
+                char a[16], b[16];
+                out_size((uint64_t) json_integer_value(pre), a, sizeof(a));
+                out_size((uint64_t) json_integer_value(fin), b, sizeof(b));
+                printf(" (disk: %s copied while it ran, %s once frozen)", a, b);
+        } else if (json_is_string(fb))
+                printf(" (disk copied whole once frozen: %s)", json_string_value(fb));
+}
 
 int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
         enum { OPT_COLD = 0x200, OPT_LIVE, OPT_DETACH, OPT_UNLOCKED, OPT_NO_SEND, OPT_NO_PRECOPY, OPT_NO_PAGE_SERVER,
@@ -111,6 +126,7 @@ int cmd_migrate(struct vsctl *ctx, int argc, char **argv) {
                        json_is_integer(t) ? (double) json_integer_value(t) / 1000 : 0.0);
                 if (json_is_integer(passes))
                         printf(" (%lld memory pre-copy pass(es) first)", (long long) json_integer_value(passes));
+                live_disk_print(details);
                 printf("\n");
                 json_decref(final);
                 return VSCTL_EXIT_OK;

@@ -463,7 +463,8 @@ test_migrate_live_keeps_a_tcp_connection() {
         wait_for grep -q listening "$T/arp.out"
         out=$(host_vsctl 1 migrate lv1 h2 --live --unlocked-mounts)
         note "$out"
-        assert_match "$out" "^lv1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
+        assert_match "$out" "^lv1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all \\(disk: [0-9.]+[KMGT]? copied while it ran, [0-9.]+[KMGT]? once frozen\\)$" \
+                "what migrate prints"
         assert_eq "$(host_lan_port "$mac")" vb2 "the LAN's port for its MAC right after the move"
         # the client's address is resolved there when the move returns: the
         # restored socket's first segments went while its link carried
@@ -605,7 +606,7 @@ test_migrate_live_memory_precopy() {
         if /usr/local/lib/vsd/criu/criu check --feature mem_dirty_track >/dev/null 2>&1; then
                 pre=1
                 assert_eq "$(echo "$op" | jq -r '.details.memory_precopy')" on "details.memory_precopy"
-                assert_match "$out" "frozen for [0-9.]+ s, [0-9.]+ s in all \([1-9] memory pre-copy pass\(es\) first\)$" \
+                assert_match "$out" "frozen for [0-9.]+ s, [0-9.]+ s in all \([1-9] memory pre-copy pass\(es\) first\) \(disk: " \
                         "what migrate prints"
                 [ "$(echo "$op" | jq -r '.details.memory_precopy_passes')" -ge 1 ] || fail "no pre-copy pass"
                 [ "$(echo "$op" | jq -r '.details.memory_precopy_bytes')" -ge $((60 << 20)) ] ||
@@ -988,55 +989,191 @@ test_migrate_live_restore_fails_on_target() {
         h_clean 2 lv4
 }
 
-# The link is cut while the archive goes: restored on the source, nothing
-# on the target.
-# timeout test_migrate_live_link_cut_midway 240
-test_migrate_live_link_cut_midway() {
-        needs_criu
-        local sshd p pid0 client
-        VSD_TEST_COPY_BPS=2M hosts_up 2
-        host_vsctl 1 create lv5 --disk 1G --start
-        host_vsctl 1 exec lv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=24 2>/dev/null; sync'
-        sleeper_start 1 lv5
-        pid0=$(sleeper_pid 1 lv5)
-        host_vsctl 1 migrate lv5 h2 --live --unlocked-mounts >/dev/null 2>"$T/migrate.err" &
-        client=$!
-        wait_for -t 30 test -e "$T/root-h2/instances/.lv5.new/disk.img"
-        sshd=$(cat "$T/run-h2/sshd.spid")
-        for p in $(pgrep -P "$sshd"); do
-                kill -KILL "$p"
-        done
-        wait "$client" && fail "the move succeeded though its link was cut"
-        note "$(cat "$T/migrate.err")"
-        assert_eq "$(h_state 1 lv5)" running "state on the source"
-        assert_eq "$(sleeper_pid 1 lv5)" "$pid0" "the sleeper (restored)"
-        host_vsctl 1 exec lv5 -- test -s /root/blob
-        wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q lv5"
-        h_clean 2 lv5
+# A live move of NAME (h1 to h2, its 8 MiB blob written before) broken
+# by BREAK (a command) at WHEN: "copy" (--no-precopy: while the archive
+# with the whole disk goes after the dump), "first pass" (while the disk
+# goes, the instance running: never frozen) or "final pass" (after the
+# dump, while what it wrote during the first pass goes).  Settled: the
+# instance runs on the source, the same processes with what they wrote,
+# nothing of it on the target and no record of the move left.
+live_move_broken() { # NAME WHEN BREAK...
+        local name=$1 when=$2 pid0 client id
+        shift 2
+        [ -n "$(sleeper_pid 1 "$name")" ] || sleeper_start 1 "$name"
+        live_settled 1 "$name"
+        pid0=$(sleeper_pid 1 "$name")
+        if [ "$when" = copy ]; then
+                id=$(host_vsctl 1 migrate "$name" h2 --live --unlocked-mounts --no-precopy --detach)
+                wait_for -t 30 test -e "$T/root-h2/instances/.$name.new/disk.img"
+                assert_eq "$(op_phase 1 "$id")" copy "the phase when broken"
+        else
+                # the first pass waits, sent, while the file is there
+                touch "$T/precopy-hold"
+                id=$(host_vsctl 1 migrate "$name" h2 --live --unlocked-mounts --detach)
+                wait_for -t 30 test -e "$T/root-h2/instances/.$name.new/disk.img"
+                assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it runs"
+                if [ "$when" = "final pass" ]; then
+                        # enough for the final pass to take seconds
+                        host_vsctl 1 exec "$name" -- sh -c 'dd if=/dev/urandom of=/root/late bs=1M count=6 2>/dev/null && sync'
+                        rm "$T/precopy-hold"
+                        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = 'final copy' ]"
+                        grep -q '"phase":"copy"' "$T/run-h1/$name.migrating" || fail "the record's phase: $(cat "$T/run-h1/$name.migrating")"
+                fi
+        fi
+        "$@"
+        rm -f "$T/precopy-hold"
+        wait_for -t 90 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info $name 2>/dev/null | jq -r .state)\" = running ] &&
+                [ ! -e '$T/run-h1/$name.migrating' ]"
+        assert_eq "$(sleeper_pid 1 "$name")" "$pid0" "the sleeper (broken during the $when)"
+        host_vsctl 1 exec "$name" -- test -s /root/blob
+        [ "$when" != "final pass" ] || host_vsctl 1 exec "$name" -- test -s /root/late ||
+                fail "what it wrote during the first pass, on the source"
+        if [ "$when" = "first pass" ]; then
+                [ ! -e "$T/root-h1/instances/$name/checkpoint" ] || fail "a checkpoint stays (broken during the first pass)"
+        fi
+        wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q $name"
+        h_clean 2 "$name"
+        h_clean_pages 2 "$name"
 }
 
-# The source's daemon killed while the archive goes: the next one restores
-# the instance from its checkpoint; the target's import ends with nothing.
-# timeout test_migrate_live_source_daemon_killed 240
+# The target's ssh sessions (children of its sshd) killed.
+cut_target_sessions() {
+        local p
+        for p in $(pgrep -P "$(cat "$T/run-h2/sshd.spid")"); do
+                kill -KILL "$p"
+        done
+}
+
+# The link is cut while the archive goes after the dump (the old way,
+# the whole disk in it), while the disk goes before the dump, and while
+# what changed goes after it: restored on the source (or never frozen),
+# nothing on the target.
+# timeout test_migrate_live_link_cut_midway 300
+test_migrate_live_link_cut_midway() {
+        needs_criu
+        local when
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
+        host_vsctl 1 create lv5 --disk 1G --start
+        host_vsctl 1 exec lv5 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=8 2>/dev/null; sync'
+        for when in copy "first pass" "final pass"; do
+                live_move_broken lv5 "$when" cut_target_sessions
+        done
+}
+
+# The source's daemon killed and started again.
+source_daemon_restarted() {
+        host_daemon_kill9 1
+        rm -f "$T/precopy-hold"
+        VSD_TEST_COPY_BPS=2M host_daemon_up 1
+}
+
+# The source's daemon killed while the archive goes after the dump (the
+# next one restores the instance from its checkpoint), while the disk goes
+# before it (it runs on, never frozen) and while what changed goes after
+# it (restored); the target's import ends with nothing.
+# timeout test_migrate_live_source_daemon_killed 300
 test_migrate_live_source_daemon_killed() {
         needs_criu
-        local pid0
-        VSD_TEST_COPY_BPS=2M hosts_up 2
+        local when
+        VSD_TEST_COPY_BPS=2M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold hosts_up 2
         host_vsctl 1 create lv6 --privileged --disk 1G --start
-        host_vsctl 1 exec lv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=24 2>/dev/null; sync'
-        sleeper_start 1 lv6
-        pid0=$(sleeper_pid 1 lv6)
-        host_vsctl 1 migrate lv6 h2 --live >/dev/null 2>&1 &
-        local client=$!
-        wait_for -t 30 test -e "$T/root-h2/instances/.lv6.new/disk.img"
-        host_daemon_kill9 1
-        wait "$client" && fail "the move succeeded though its daemon was killed"
-        VSD_TEST_COPY_BPS=2M host_daemon_up 1
-        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv6 | jq -r .state)\" = running ]"
-        assert_eq "$(sleeper_pid 1 lv6)" "$pid0" "the sleeper (restored by the next daemon)"
-        [ ! -e "$T/run-h1/lv6.migrating" ] || fail "the move's record stays"
-        wait_for -t 30 sh -c "! ls -A '$T/root-h2/instances' | grep -q lv6"
-        h_clean 2 lv6
+        host_vsctl 1 exec lv6 -- sh -c 'dd if=/dev/urandom of=/root/blob bs=1M count=8 2>/dev/null; sync'
+        for when in copy "first pass" "final pass"; do
+                live_move_broken lv6 "$when" source_daemon_restarted
+        done
+}
+
+# ---- live: the disk while it runs --------------------------------------------
+
+# A live move sends the disk while the instance runs (the first pass,
+# paced here so that it takes seconds), and after the dump only what
+# changed: an instance holding 40 MiB written before the move, a part of
+# it rewritten and a new file written while the first pass goes (and not
+# synced: the move flushes it), arrives with every file's checksum, the
+# details saying that the bulk went before the dump and only the change
+# after, and a client's TCP connection kept.  BACKEND: image or dir.
+live_disk_precopy() { # NAME BACKEND
+        needs_criu
+        local name=$1 ip cpid id final pre fin frozen total k sent="" disk=""
+        local src=$T/root-h1/instances/$name/upper/root/c dst=$T/root-h2/instances/.$name.new/upper/root/c
+        [ "$2" = dir ] || disk="--disk 1G"
+        VSD_TEST_COPY_BPS=8M VSD_TEST_PRECOPY_HOLD=$T/precopy-hold HOSTS_SHARED_LAN=1 hosts_up 2
+        host_client_up
+        # shellcheck disable=SC2086
+        host_vsctl 1 create "$name" --privileged --storage "$2" $disk --start
+        # 40 MiB in 1 MiB files (the first ones lie early in an image)
+        host_vsctl 1 exec "$name" -- sh -c 'mkdir /root/c && for k in $(seq 1 40); do
+                dd if=/dev/urandom of=/root/c/f$k bs=1M count=1 2>/dev/null; done && sync'
+        ip=$(host_vsctl 1 --json info "$name" | json .ip | cut -d, -f1 | cut -d/ -f1)
+        host_vsctl 1 exec "$name" -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec "$name" -- sh -c 'netstat -ltn | grep -q :7000'
+        live_settled 1 "$name"
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 20$' "$T/echo.out"
+        # the first pass waits, sent, until the writes below are done
+        touch "$T/precopy-hold"
+        id=$(host_vsctl 1 migrate "$name" h2 --live --detach)
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json op show $id | jq -r .progress.phase)\" = pre-copy ]"
+        assert_match "$(host_vsctl 1 op show "$id")" "migrate of $name making h2: running, pre-copy" "op show during the first pass"
+        # four files that went already rewritten in place
+        if [ "$2" = dir ]; then
+                wait_for -t 60 sh -c "n=0; for k in \$(seq 1 40); do cmp -s '$src'/f\$k '$dst'/f\$k && n=\$((n + 1)); done; [ \$n -ge 4 ]"
+                for k in $(seq 1 40); do
+                        if cmp -s "$src/f$k" "$dst/f$k" && [ "$(echo "$sent" | wc -w)" -lt 4 ]; then
+                                sent="$sent f$k"
+                        fi
+                done
+        else
+                wait_for -t 60 sh -c "'$B/vsctl' --socket '$(host_socket 1)' --json op show $id |
+                        jq -e '.progress.phase == \"pre-copy\" and .progress.done * 10 >= .progress.total * 6' >/dev/null"
+                sent="f1 f2 f3 f4"
+        fi
+        note "rewriting$sent, sent already"
+        host_vsctl 1 exec "$name" -- sh -c "for f in $sent; do dd if=/dev/urandom of=/root/c/\$f bs=1M count=1 conv=notrunc 2>/dev/null; done &&
+                dd if=/dev/urandom of=/root/late bs=64k count=16 2>/dev/null && sha256sum /root/c/* /root/late >/root/sums"
+        assert_eq "$(op_phase 1 "$id")" pre-copy "the phase while it ran"
+        rm "$T/precopy-hold"
+        final=$(host_vsctl 1 --json op wait "$id")
+        note "$(echo "$final" | jq -c .details)"
+        assert_eq "$(echo "$final" | jq -r .state)" succeeded "the move"
+        assert_eq "$(h_state 2 "$name")" running "state on the target"
+        host_vsctl 2 exec "$name" -- sha256sum -c /root/sums >/dev/null || fail "the files differ on the target"
+        assert_eq "$(host_vsctl 2 exec "$name" -- sh -c 'cat /root/sums | wc -l')" 41 "the files summed"
+        # the bulk went while it ran, only what changed once frozen
+        assert_eq "$(echo "$final" | jq -r .details.disk_precopy)" true "details.disk_precopy"
+        pre=$(echo "$final" | json .details.disk_precopy_bytes)
+        fin=$(echo "$final" | json .details.disk_final_bytes)
+        frozen=$(echo "$final" | json .details.frozen_ms)
+        total=$(echo "$final" | json .details.total_ms)
+        [ "$pre" -ge $((40 << 20)) ] || fail "the first pass sent $pre bytes"
+        [ "$fin" -ge $((4 << 20)) ] && [ "$fin" -le $((16 << 20)) ] || fail "the final pass sent $fin bytes after $pre"
+        [ "$frozen" -lt "$total" ] || fail "frozen $frozen ms of a move of $total ms"
+        echo_goes_on "$cpid"
+        assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
+        h_clean 1 "$name"
+        h_clean_pages 2 "$name"
+}
+
+# timeout test_migrate_live_disk_precopy_image 300
+test_migrate_live_disk_precopy_image() {
+        local op
+        live_disk_precopy lvd1 image
+        # --no-precopy: the disk whole in the frozen window, as before
+        live_settled 2 lvd1
+        host_vsctl 2 migrate lvd1 h1 --live --no-precopy >/dev/null
+        op=$(host_vsctl 2 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
+        note "$(echo "$op" | jq -c .details)"
+        assert_eq "$(echo "$op" | jq -r .details.disk_precopy)" false "details.disk_precopy, --no-precopy"
+        assert_eq "$(echo "$op" | jq -r '.details.disk_precopy_bytes // "none"')" none "details.disk_precopy_bytes, --no-precopy"
+        host_vsctl 1 exec lvd1 -- sha256sum -c /root/sums >/dev/null || fail "the files differ back on the source"
+        h_clean 2 lvd1
+}
+
+# timeout test_migrate_live_disk_precopy_dir 300
+test_migrate_live_disk_precopy_dir() {
+        live_disk_precopy lvd2 dir
 }
 
 # Two hosts, the second's CRIU a wrapper whose restore first sleeps 4 s

@@ -724,6 +724,9 @@ static int extract_tree(struct arc_reader *r, struct archive *disk, const char *
                                 return arc_fail(err, disk, "extract", name);
                         found->bytes += len;
                         vs_progress_done(r->p, (uint64_t) archive_filter_bytes(r->a, -1));
+                        /* (tests: the pace's clock starts with the first
+                         * data, a tree's too, not with a later plain file) */
+                        vs_progress_pace(&r->paced, found->bytes);
                 }
         if (k != ARCHIVE_EOF)
                 return arc_fail(err, r->a, "read", name);

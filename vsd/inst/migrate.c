@@ -130,6 +130,7 @@ struct mig {
         bool maybe_sent;           /* recovery: the archive may have gone (phase "copy") */
         bool live;
         bool precopy;              /* cold: the image goes while it runs, then what changed */
+        bool disk_precopy;         /* live: the disk goes while it runs, what changed after the dump */
         bool send_template;        /* a target lacking the template gets it */
         char tname[VS_NAME_MAX + 1]; /* the instance's template */
         char root[256];            /* the state root (the template store's) */
@@ -336,6 +337,8 @@ struct chunk_sum {
         uint8_t h[16];
 };
 
+struct page_link;
+
 struct precopy {
         struct mig *m;
         struct tsync *tree;    /* a directory layer's: what went of it */
@@ -345,6 +348,14 @@ struct precopy {
         bool open;             /* ctx holds chunk cur */
         uint64_t cur;
         struct sha256_ctx ctx;
+        /* live: the word to the loop once the first pass went (the
+         * target waits: on_ready), the page link carried meanwhile (NULL:
+         * none, or post-copy's pump carries it), and whether the loop's go
+         * came (the checkpoint in place) */
+        const char *mode;
+        struct page_link *pl;
+        bool lazy;
+        bool went;
 };
 
 static void chunk_close(struct precopy *pc) {
@@ -470,9 +481,12 @@ static int precopy_first_tree(void *ctx, struct arc_writer *w, const char *upper
         return tsync_first(pc->tree, w, upper, err);
 }
 
+static bool live_await_go(const char *mode, struct page_link *pl);
+
 /* After the first pass: the loop is told it went (fd 5), stops the
- * instance and says so (fd 4: a byte once it is down; its end without
- * one: not stopped); the final pass's bytes are counted from here. */
+ * instance (live: dumps it) and says so (fd 4: a byte once it is down;
+ * its end without one: not stopped, or the dump failed); the final pass's
+ * bytes are counted from here. */
 static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err) {
         struct mig *m = pc->m;
         const int go = 4, ready = 5;
@@ -483,16 +497,30 @@ static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err)
         const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
         while (hold && *hold && access(hold, F_OK) == 0)
                 (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
-        char c = 'r';
-        ssize_t k;
-        while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
-                ;
-        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
-                ;
-        if (k != 1)
-                return vs_err_msg(err, ECANCELED, "the instance was not stopped");
+        if (m->live) {
+                if (!live_await_go(pc->mode, pc->pl))
+                        return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
+        } else {
+                char c = 'r';
+                ssize_t k;
+                while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
+                        ;
+                while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                        ;
+                if (k != 1)
+                        return vs_err_msg(err, ECANCELED, "the instance was not stopped");
+        }
+        pc->went = true;
         vs_progress_phase(p, VS_PHASE_FINAL, true);
         arc_writer_recount(w);
+        /* post-copy: its processes are held, not ended, and its disk still
+         * mounted: what they wrote reaches the image before it is read
+         * (otherwise the loop released the disk before its go, as a cold
+         * move's stop does) */
+        if (pc->lazy) {
+                m->lazy = true;
+                sync();
+        }
         return 0;
 }
 
@@ -917,19 +945,71 @@ static int live_session_ready(struct mig *m, pid_t pid, int out, int in, int so,
         return vs_err_msg(err, EHOSTUNREACH, "%s cannot take it: %s", m->host, why[0] ? why : "its session ended at once");
 }
 
+/* Live, in the helper: the loop told that the target waits (fd 5: mode,
+ * on_ready), the page link carried (fd 6, pl when this helper carries it)
+ * while the loop dumps, until its word (fd 4): true once the checkpoint is
+ * in place, false when the dump failed (its end without a byte). */
+static bool live_await_go(const char *mode, struct page_link *pl) {
+        const int go = 4, ready = 5, ps = 6;
+        char c = 0;
+        ssize_t k;
+        while ((k = write(ready, mode, strlen(mode))) < 0 && errno == EINTR)
+                ;
+        if (pl && pl->pid >= 0)
+                k = page_link_pump(pl, go, ps, &c);
+        else
+                while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
+                        ;
+        return k == 1;
+}
+
+/* Live, the disk's pre-copy: the archive (its manifest already that of a
+ * checkpointed instance) with the disk's first pass while the instance
+ * runs, then the word to the loop (mode) and its go (live_await_go, from
+ * precopy_wait), then what changed since and the checkpoint; the session
+ * in and its end as send_archive's.  *ret_went: the go came. */
+static int live_send_precopy(struct mig *m, int in, pid_t pid, int out, const char *mode, struct page_link *pl,
+                             bool without_pages, bool lazy, bool *ret_went, vs_error *err) {
+        struct precopy pc = { .m = m, .mode = mode, .pl = pl, .lazy = lazy };
+        bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
+        int r;
+        *ret_went = false;
+        if (!image && tsync_new(&pc.tree) < 0) {
+                char why[256];
+                int status;
+                close(in);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                return vs_err(err, ENOMEM, "start the pre-copy");
+        }
+        vs_progress_phase(op_progress(m->op), VS_PHASE_PRECOPY, true);
+        /* this helper's copy of the instance: the manifest goes first, of
+         * the checkpoint the dump makes once the first pass went */
+        m->i->state = INST_CHECKPOINTED;
+        struct xfer_precopy pre = { .first = image ? precopy_first_image : precopy_first_tree,
+                                    .final = image ? precopy_final_image : precopy_final_tree,
+                                    .ctx = &pc };
+        r = send_archive(m, in, pid, out, "restore", without_pages, &pre, err);
+        free(pc.sums);
+        tsync_free(pc.tree);
+        *ret_went = pc.went;
+        return r;
+}
+
 /* A live move's helper, started before the dump: the ssh session is made
  * and the target's `vsctl import -` waits for the archive while the
  * instance still runs (the handshake costs nothing of the frozen window).
  * With the page server wanted, a second session brings up the target's
- * (page_link_open).  Then it says so to the loop (fd 5: 'p', or 'a' and
- * why the page server cannot be had), carries the page link (fd 6)
- * while the loop dumps, waits for the loop's word that the checkpoint is
- * in place (fd 4: a byte; its end without one: the dump failed, nothing
- * is sent) and sends the archive with the checkpoint, without its pages
- * when they went ahead. */
+ * (page_link_open).  With the disk's pre-copy (m->disk_precopy) the disk
+ * goes now, while it runs (live_send_precopy).  Then it says so to the
+ * loop (fd 5: 'p', or 'a' and why the page server cannot be had), carries
+ * the page link (fd 6) while the loop dumps, waits for the loop's word
+ * that the checkpoint is in place (fd 4: a byte; its end without one: the
+ * dump failed, nothing more is sent) and sends the archive with the
+ * checkpoint (after the pre-copy: what changed of the disk, then the
+ * checkpoint), without its pages when they went ahead. */
 static int mig_run_live(void *arg, vs_error *err) {
         struct mig *m = arg;
-        const int go = 4, ready = 5, ps = 6;
+        const int ps = 6;
         (void) signal(SIGPIPE, SIG_IGN);
         char why[512] = "";
         vs_progress_phase(op_progress(m->op), VS_PHASE_CONNECTING, true);
@@ -942,7 +1022,7 @@ static int mig_run_live(void *arg, vs_error *err) {
          * seconds on a loaded host); a target that cannot serve them (an
          * older vsd, no CRIU there) takes the move the old way */
         struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
-        char mode[300] = "a", c = 0, pwhy[256] = "", mwhy[256] = "";
+        char mode[300] = "a", pwhy[256] = "", mwhy[256] = "";
         /* memory pre-copy: this host's kernel must track dirty memory
          * (asked while the main session's key exchange goes on) */
         bool mem = m->page_server && m->mem_precopy &&
@@ -960,16 +1040,16 @@ static int mig_run_live(void *arg, vs_error *err) {
                 else
                         snprintf(mode, sizeof(mode), "a%s", pwhy);
         }
-        ssize_t k;
-        while ((k = write(ready, mode, strlen(mode))) < 0 && errno == EINTR)
-                ;
-        if (pl.pid >= 0)
-                k = page_link_pump(&pl, go, ps, &c);
-        else
-                while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
-                        ;
+        if (m->disk_precopy) {
+                bool went;
+                r = live_send_precopy(m, in[1], pid, out, mode, &pl, pl.pid >= 0, false, &went, err);
+                (void) close(ps);
+                page_link_close(&pl);
+                return r;
+        }
+        bool went = live_await_go(mode, &pl);
         (void) close(ps);
-        if (k != 1) {
+        if (!went) {
                 /* the dump failed: an empty archive, refused there */
                 page_link_close(&pl);
                 close(in[1]);
@@ -1064,7 +1144,7 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
         struct mig *m = arg;
         const int go = 4, ready = 5, ps = 6, verdict = 7;
         (void) signal(SIGPIPE, SIG_IGN);
-        char why[512] = "", pwhy[256] = "", mode[300] = "l", c = 0;
+        char why[512] = "", pwhy[256] = "", mode[300] = "l";
         vs_progress_phase(op_progress(m->op), VS_PHASE_CONNECTING, true);
         struct page_link pl = { .pid = -1, .in = -EBADF, .out = -EBADF, .log = -EBADF };
         bool lazy = page_link_spawn(m, &pl, true, false, pwhy, sizeof(pwhy)) >= 0 && page_link_ready(&pl, pwhy, sizeof(pwhy)) >= 0;
@@ -1105,25 +1185,35 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
                 }
         } else
                 (void) close(ps);
-        ssize_t k;
-        while ((k = write(ready, mode, strlen(mode))) < 0 && errno == EINTR)
-                ;
-        while ((k = read(go, &c, 1)) < 0 && errno == EINTR)
-                ;
-        if (k != 1) {
-                /* the dump failed before its commit (CRIU resumed it) */
-                pump_end(&pump, true);
-                page_link_close(&pl);
-                close(in[1]);
-                (void) remote_wait(pid, out, why, sizeof(why), &status);
-                return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
+        if (m->disk_precopy) {
+                /* the disk while it runs first; the word to the loop, its
+                 * go (the commit), the sync and what changed in the
+                 * archive's final pass (precopy_wait) */
+                bool went;
+                r = live_send_precopy(m, in[1], pid, out, mode, NULL, false, lazy, &went, err);
+                if (!went) {
+                        /* never dumped (the first pass failed), or the dump
+                         * failed before its commit (CRIU resumed it) */
+                        pump_end(&pump, true);
+                        page_link_close(&pl);
+                        return r;
+                }
+        } else {
+                if (!live_await_go(mode, NULL)) {
+                        /* the dump failed before its commit (CRIU resumed it) */
+                        pump_end(&pump, true);
+                        page_link_close(&pl);
+                        close(in[1]);
+                        (void) remote_wait(pid, out, why, sizeof(why), &status);
+                        return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
+                }
+                m->i->state = INST_CHECKPOINTED;
+                m->lazy = lazy;
+                /* its processes are held, not ended: what they wrote
+                 * reaches the image before it goes */
+                sync();
+                r = send_archive(m, in[1], pid, out, "restore", false, NULL, err);
         }
-        m->i->state = INST_CHECKPOINTED;
-        m->lazy = lazy;
-        /* its processes are held, not ended: what they wrote reaches the
-         * image before it goes */
-        sync();
-        r = send_archive(m, in[1], pid, out, "restore", false, NULL, err);
         /* the target's restore may fail after its tasks ran (then they
          * may have answered peers: never resumed here) */
         int there = r >= 0 || m->session_status == 0 ? 1 : m->session_status > 0 && m->session_status < 255 ? -1 : 0;
@@ -1196,6 +1286,11 @@ static void moved(struct mig *m) {
         if (m->precopy) {
                 op_set_detail(m->op, "precopy_bytes", (int64_t) atomic_load(&m->counts->precopy_bytes));
                 op_set_detail(m->op, "final_bytes", (int64_t) atomic_load(&m->counts->final_bytes));
+        }
+        if (m->live && m->disk_precopy) {
+                /* the disk's bytes sent while it ran, and after the dump */
+                op_set_detail(m->op, "disk_precopy_bytes", (int64_t) atomic_load(&m->counts->precopy_bytes));
+                op_set_detail(m->op, "disk_final_bytes", (int64_t) atomic_load(&m->counts->final_bytes));
         }
         log_info("Instance %s moved to %s%s (%s for %llu ms)", m->name, m->host, m->live ? " live" : "",
                  m->live ? "frozen" : "down", (unsigned long long) down);
@@ -1289,7 +1384,8 @@ static void live_done(struct mig *m, int result, const vs_error *werr) {
                 moved(m);
                 return;
         }
-        if (m->dump != DUMP_FAILED) {
+        /* (a failure after the dump said first: disk_flush) */
+        if (m->dump != DUMP_FAILED && m->failure.code == 0) {
                 m->failure = *werr;
                 if (result >= 0)
                         vs_err_msg(&m->failure, EIO, "the move ended before its checkpoint");
@@ -1394,6 +1490,21 @@ static uint64_t page_bytes(struct instance *i) {
 static void committed_poll(struct mig *m);
 static void postcopy_dumped(struct mig *m, int result, const vs_error *err);
 
+/* live, dumped (its processes gone): what it wrote is in its image before
+ * the helper reads it, its filesystem unmounted as a cold move's stop has
+ * it (the restore, here or there, mounts it again).  Failing, the helper
+ * is told nothing more (its go closed), and the move fails with why. */
+static int disk_flush(struct mig *m) {
+        vs_error e = { 0 };
+        int r = inst_release_disk(m->i, &e);
+        if (r >= 0)
+                return 0;
+        m->failure = e;
+        vs_err_prefix(&m->failure, "Failed to move '%s' to %s: release its disk", m->name, m->host);
+        safe_close(&m->go);
+        return r;
+}
+
 /* live: the dump has ended (ckpt_take's waiter) */
 static void on_dumped(struct mig *m, int result, const vs_error *err) {
         struct instance *i = m->i;
@@ -1438,6 +1549,8 @@ static void on_dumped(struct mig *m, int result, const vs_error *err) {
                 live_failed(m); /* its session ended meanwhile: restored here */
                 return;
         }
+        if (disk_flush(m) < 0)
+                return;
         char c = 'g';
         if (write(m->go, &c, 1) != 1)
                 log_warn("Instance %s: failed to tell the move's helper to go on: %s", m->name, strerror(errno));
@@ -1804,8 +1917,11 @@ static int helper_begin(struct mig *m, work_fn fn, loop_fd_cb on_ready_fn, vs_er
         if (loop_add_fd(i->vsd->loop, m->ready, EPOLLIN, on_ready_fn, m, &m->ready_src) < 0)
                 (void) work_cancel(i->vsd, m->work_id);
         /* the pre-copy leaves it running as ever; a live move's session
-         * is made while it runs, but its dump comes at any moment */
-        set_busy(i, "it is being moved to another host", fn == mig_run_precopy);
+         * is made while it runs, but its dump comes at any moment, unless
+         * its disk goes first (the first pass may take minutes: exec is
+         * served meanwhile, and a command still running at the dump makes
+         * the dump refuse, the instance running on) */
+        set_busy(i, "it is being moved to another host", fn == mig_run_precopy || m->disk_precopy);
         op_set_cancel(m->op, op_cancel_cb, m);
         return 0;
 }
@@ -1848,6 +1964,22 @@ static int postcopy_check(struct instance *i, const struct mig_options *o, vs_er
         return pages_postcopy_check(i->vsd, err);
 }
 
+/* live: the disk's pre-copy needs the same feature of the target as a
+ * cold one's (its import takes disk.delta, upper.delta); without it the
+ * disk goes whole after the dump, as --no-precopy has it. */
+static void disk_precopy_fit(struct mig *m, unsigned t, const char *older) {
+        bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
+        const char *want = image ? VS_FEATURE_PRECOPY_IMAGE : VS_FEATURE_PRECOPY_TREE;
+        if (m->disk_precopy && !(t & (image ? TARGET_PRECOPY_IMAGE : TARGET_PRECOPY_TREE))) {
+                char why[200];
+                snprintf(why, sizeof(why), "%s cannot take a pre-copy: %s %s", m->host, older, want);
+                op_set_detail_str(m->op, "disk_precopy_fallback", why);
+                log_info("Instance %s: its disk goes whole after the dump: %s", m->name, why);
+                m->disk_precopy = false;
+        }
+        op_set_detail_bool(m->op, "disk_precopy", m->disk_precopy);
+}
+
 /* What the target's vsd lacks for this move, said before anything stops:
  * a pre-copy it could not take goes as a whole copy (stopped first), a
  * page server it has not goes with the archive (on_ready says so). */
@@ -1872,6 +2004,8 @@ static void target_fit(struct mig *m) {
                 }
                 op_set_detail_bool(m->op, "precopy", m->precopy);
         }
+        if (m->live)
+                disk_precopy_fit(m, t, older);
         if (m->live && !m->mem_precopy) {
                 op_set_detail_str(m->op, "memory_precopy",
                                   m->postcopy      ? "off: --postcopy"
@@ -1995,6 +2129,9 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         /* a running instance's disk goes while it runs, then what
          * changed (an image by chunks, a directory layer by entries) */
         m->precopy = !o->live && !o->no_precopy && m->was_running;
+        /* live: the disk too, before the dump (the frozen window then
+         * carries only what changed) */
+        m->disk_precopy = o->live && !o->no_precopy;
         /* the helpers' figures and what the target takes, for the loop */
         void *c = mmap(NULL, sizeof(*m->counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (c == MAP_FAILED) {
