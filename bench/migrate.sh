@@ -16,11 +16,16 @@
 # instance whose process keeps 64 MiB of which 4 MiB are rewritten (probe
 # dirtyish: what pre-copy is for; the all-dirty one gains nothing).
 # MIG_MODES picks some ("archive page-server post-copy"; precopy-memory is
-# added where the kernel has it).  Per move: the
+# added where the kernel has it).  And an instance with a 1 GiB image
+# holding MIG_LIVE_DISK MiB of data (200; 0: none), moved by page server
+# with its disk whole in the frozen window (--no-precopy, the old way) and
+# with the disk's pre-copy (the disk while it runs, what changed after the
+# dump): rows "disk page-server" and "disk disk-precopy".  Per move: the
 # frozen window and the total the daemon reports (details.frozen_ms,
 # total_ms), its parts (dump_ms, copy_restore_ms; post-copy: postcopy_ms,
 # from the restore there to the last page), the bytes that went by
-# page server (page_bytes), and the longest silence a client on the LAN saw on one
+# page server (page_bytes), the disk's before and after the dump
+# (disk_precopy_bytes, disk_final_bytes), and the longest silence a client on the LAN saw on one
 # TCP connection to an echo server inside, kept busy across the move (the
 # frozen window as a user sees it; a connection that breaks is counted).  Medians.  Its own directory, cgroup
 # parents and namespaces, removed at exit.  Writes
@@ -92,6 +97,11 @@ done
 host_vsctl 1 create idle --memory 256M --privileged --start >/dev/null
 host_vsctl 1 create dirty --memory 256M --privileged --start >/dev/null
 host_vsctl 1 exec dirty -- sh -c '/probe dirty 64 </dev/null >/dev/null 2>&1 &'
+DISK_MIB=${MIG_LIVE_DISK:-200}
+if [ "$DISK_MIB" -gt 0 ]; then
+        host_vsctl 1 create disk --memory 256M --privileged --disk 1G --start >/dev/null
+        host_vsctl 1 exec disk -- sh -c "dd if=/dev/urandom of=/root/data bs=1M count=$DISK_MIB 2>/dev/null && sync"
+fi
 MEMPRE=0
 if why=$(/usr/local/lib/vsd/criu/criu check --feature mem_dirty_track 2>&1); then
         MEMPRE=1
@@ -104,7 +114,7 @@ fi
 sleep 1
 
 python3 - "$RAW/migrate.json" "$RUNS" "$B" "$T" "$(host_client_ns)" "$VSD_SRC" "${MIG_MODES:-archive page-server post-copy}" \
-        "$MEMPRE" <<'PY'
+        "$MEMPRE" "$DISK_MIB" <<'PY'
 import json, os, subprocess, sys, time
 out, runs, b, t, cns, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 mempre = sys.argv[8] == "1"
@@ -126,14 +136,18 @@ def lines(path):
     except FileNotFoundError:
         return []
 KINDS = ("idle", "dirty") + (("dirtyish",) if mempre else ())
+# the disk's rows: its disk whole in the frozen window, or before the dump
+PAIRS = [(k, m) for k in KINDS for m in MODES] + \
+        ([("disk", "page-server"), ("disk", "disk-precopy")] if int(sys.argv[9]) > 0 else [])
 res = {f"{k} {m}": {"frozen_ms": [], "total_ms": [], "dump_ms": [], "copy_restore_ms": [], "client_gap_ms": [],
-                    "page_bytes": [], "precopy_bytes": [], "precopy_passes": [], "postcopy_ms": []}
-       for k in KINDS for m in MODES}
-where = {k: "h1" for k in KINDS}
+                    "page_bytes": [], "precopy_bytes": [], "precopy_passes": [], "postcopy_ms": [],
+                    "disk_precopy_bytes": [], "disk_final_bytes": []}
+       for k, m in PAIRS}
+where = {k: "h1" for k, _ in PAIRS}
 FLAGS = {"archive": ["--no-page-server"], "page-server": ["--no-precopy"], "precopy-memory": [],
-         "post-copy": ["--postcopy"]}
+         "post-copy": ["--postcopy"], "disk-precopy": []}
 for run in range(runs):
-    for k, mode in [(k, m) for k in KINDS for m in MODES]:
+    for k, mode in PAIRS:
         src_h = where[k]
         dst_h = "h2" if src_h == "h1" else "h1"
         ip = json.loads(vsctl(src_h, "--json", "info", k))["ip"].split(",")[0].split("/")[0]
@@ -149,9 +163,10 @@ for run in range(runs):
         d = op.get("details", {})
         want = {"archive": "archive", "post-copy": "post-copy"}.get(mode, "page-server")
         if d.get("pages") != want or \
-           (mode == "precopy-memory") != (d.get("memory_precopy") == "on"):
-            raise SystemExit(f"the pages went by {d.get('pages')} (memory pre-copy: {d.get('memory_precopy')}), "
-                             f"not {mode}: {d}")
+           (mode != "disk-precopy" and (mode == "precopy-memory") != (d.get("memory_precopy") == "on")) or \
+           (k == "disk" and (mode == "disk-precopy") != bool(d.get("disk_precopy"))):
+            raise SystemExit(f"the pages went by {d.get('pages')} (memory pre-copy: {d.get('memory_precopy')}, "
+                             f"the disk's: {d.get('disk_precopy')}), not {mode}: {d}")
         n = sum(1 for l in lines(log) if l.startswith("at "))
         wait(lambda: sum(1 for l in lines(log) if l.startswith("at ")) >= n + 3 or
              any(l.startswith("error:") for l in lines(log)), 60, what=f"lines after the move ({log})")
@@ -170,6 +185,8 @@ for run in range(runs):
         row["page_bytes"].append(d.get("page_bytes", 0))
         row["precopy_bytes"].append(d.get("memory_precopy_bytes", 0))
         row["precopy_passes"].append(d.get("memory_precopy_passes", 0))
+        row["disk_precopy_bytes"].append(d.get("disk_precopy_bytes", 0))
+        row["disk_final_bytes"].append(d.get("disk_final_bytes", 0))
         if mode == "post-copy":
             row["postcopy_ms"].append(d.get("postcopy_ms"))
         where[k] = dst_h
@@ -187,13 +204,15 @@ json.dump({"date": datetime.date.today().isoformat(), "rows": rows}, open(f"{out
 with open(f"{out}/migrate.md", "w") as f:
     f.write("| instance, memory sent | frozen (vsd) | frozen (client's TCP silence) | total | dump | copy + restore there "
             "| by page server (the dump's) | memory pre-copy passes, sent | memory after the restore (post-copy) "
-            "| connections broken |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n")
+            "| disk while it ran, once frozen | connections broken |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n")
     for k, v in rows.items():
         pc = f"{v['postcopy_ms']:.0f} ms" if v["postcopy_ms"] == v["postcopy_ms"] else "-"
+        dk = (f"{v['disk_precopy_bytes'] / 1048576:.1f}, {v['disk_final_bytes'] / 1048576:.1f} MiB"
+              if v.get("disk_precopy_bytes") else "-")
         f.write(f"| {k} | {v['frozen_ms']:.0f} ms | {v['client_gap_ms']:.0f} ms | {v['total_ms']:.0f} ms "
                 f"| {v['dump_ms']:.0f} ms | {v['copy_restore_ms']:.0f} ms | {v['page_bytes'] / 1048576:.1f} MiB "
                 f"| {v['precopy_passes']:.0f}, {v['precopy_bytes'] / 1048576:.1f} MiB "
-                f"| {pc} | {v['broken']} of {v['runs']} |\n")
+                f"| {pc} | {dk} | {v['broken']} of {v['runs']} |\n")
 print(open(f"{out}/migrate.md").read())
 PY

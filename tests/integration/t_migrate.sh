@@ -908,6 +908,11 @@ test_migrate_live_older_target_no_page_server() {
         assert_eq "$(echo "$op" | jq -r '.details.pages')" archive "details.pages"
         assert_match "$(echo "$op" | jq -r '.details.page_server_fallback')" \
                 "^its vsd \\([0-9.]+\\) does not list receive-pages$" "details.page_server_fallback"
+        # nor a pre-copy of its disk (its import would refuse disk.delta):
+        # the disk whole after the dump
+        assert_eq "$(echo "$op" | jq -r '.details.disk_precopy')" false "details.disk_precopy"
+        assert_match "$(echo "$op" | jq -r '.details.disk_precopy_fallback')" \
+                "^h2 cannot take a pre-copy: its vsd \\([0-9.]+\\) does not list precopy-image$" "details.disk_precopy_fallback"
         [ ! -e "$T/oldvsctl/pages-asked" ] || fail "the target was asked for a page server it does not list"
 }
 
@@ -1474,7 +1479,8 @@ test_migrate_postcopy_moves_64mib() {
         wait_for grep -q '^at 40$' "$T/echo.out"
         out=$(host_vsctl 1 migrate pc1 h2 --live --postcopy)
         note "$out"
-        assert_match "$out" "^pc1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
+        assert_match "$out" "^pc1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all \\(disk: [0-9.]+[KMGT]? copied while it ran, [0-9.]+[KMGT]? once frozen\\)$" \
+                "what migrate prints"
         op=$(host_vsctl 1 --json op list | jq -c '[.[] | select(.kind == "migrate")][-1]')
         note "details: $(echo "$op" | jq -c .details)"
         assert_eq "$(echo "$op" | jq -r '.details.pages')" post-copy "details.pages"
