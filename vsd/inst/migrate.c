@@ -17,12 +17,13 @@
  * memfd for its last line (the target's reason).  Back in the loop the
  * local instance is destroyed, or started again.
  *
- * Live, the same path with a checkpoint in place of the stop: the instance
- * is dumped (ckpt_take: its processes end once the images are in place,
- * the network locked until then), its archive carries the checkpoint, and
- * the target runs `vsctl import - && vsctl restore NAME`.  On failure the
- * checkpoint is restored here (ckpt_restore), so that it runs on exactly
- * one host.
+ * Live, the same path with a checkpoint in place of the stop: the disk's
+ * first pass goes while it runs (as the cold pre-copy's), then the
+ * instance is dumped (ckpt_take: its processes end once the images are in
+ * place, the network locked until then), its archive carries what changed
+ * of the disk and the checkpoint, and the target runs `vsctl import - &&
+ * vsctl restore NAME`.  On failure the checkpoint is restored here
+ * (ckpt_restore), so that it runs on exactly one host.
  *
  * Before either, while the instance runs untouched, a first helper asks the
  * target for the identity of the instance's template (`vsctl --json

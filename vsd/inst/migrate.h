@@ -34,7 +34,8 @@ struct mig_options {
         bool unlocked_mounts;  /* live: an unprivileged instance restored there (ckpt_restore) */
         bool no_send_template; /* a target without the template refuses the move ([migrate] send_templates = no too) */
         bool no_precopy;       /* cold: the whole image once stopped, not a first pass while it runs;
-                                  live: no memory pre-copy (pre-dump passes) */
+                                  live: the whole disk after the dump, and no memory pre-copy
+                                  (pre-dump passes) */
         bool no_page_server;   /* live: the pages go with the archive, not ahead by the target's page server */
         bool postcopy;         /* live: restored there before its memory came, fetched after ([migrate] postcopy) */
 };

@@ -56,10 +56,10 @@ int xfer_export(struct vsd *v, const char *name, int fd, bool snapshots, bool zs
 struct instance;
 struct vs_progress;
 struct arc_writer;
-/* A cold move's pre-copy (migrate.c): first() sends the instance's disk
- * (path: its disk.img or its upper/ tree) while the instance still runs;
- * final() waits for it to be down and adds what changed since, before the
- * archive's end. */
+/* A move's pre-copy of the disk (migrate.c): first() sends the instance's
+ * disk (path: its disk.img or its upper/ tree) while the instance still
+ * runs; final() waits for it to be down (live: dumped) and adds what
+ * changed since, before the checkpoint and the archive's end. */
 struct xfer_precopy {
         int (*first)(void *ctx, struct arc_writer *w, const char *path, vs_error *err);
         int (*final)(void *ctx, struct arc_writer *w, const char *path, vs_error *err);
