@@ -593,25 +593,39 @@ static int import_spawn(struct mig *m, pid_t *ret_pid, int *ret_out, int *ret_in
         return 0;
 }
 
+/* The archive with the disk's pre-copy (pc: its first pass, the wait for
+ * the loop, what changed) into the session in (taken), then the target's
+ * end as send_archive's. */
+static int precopy_send(struct precopy *pc, int in, pid_t pid, int out, const char *verb, bool without_pages,
+                        vs_error *err) {
+        struct mig *m = pc->m;
+        bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
+        if (!image && tsync_new(&pc->tree) < 0) {
+                char why[256];
+                int status;
+                close(in);
+                (void) remote_wait(pid, out, why, sizeof(why), &status);
+                return vs_err(err, ENOMEM, "start the pre-copy");
+        }
+        vs_progress_phase(op_progress(m->op), VS_PHASE_PRECOPY, true);
+        struct xfer_precopy pre = { .first = image ? precopy_first_image : precopy_first_tree,
+                                    .final = image ? precopy_final_image : precopy_final_tree,
+                                    .ctx = pc };
+        int r = send_archive(m, in, pid, out, verb, without_pages, &pre, err);
+        free(pc->sums);
+        tsync_free(pc->tree);
+        return r;
+}
+
 static int mig_run_precopy(void *arg, vs_error *err) {
         struct mig *m = arg;
         struct precopy pc = { .m = m };
-        bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
-        if (!image && tsync_new(&pc.tree) < 0)
-                return vs_err(err, ENOMEM, "start the pre-copy");
         pid_t pid = -1;
         int out = -EBADF, in = -EBADF;
         int r = import_spawn(m, &pid, &out, &in, err);
-        if (r >= 0) {
-                vs_progress_phase(op_progress(m->op), VS_PHASE_PRECOPY, true);
-                struct xfer_precopy pre = { .first = image ? precopy_first_image : precopy_first_tree,
-                                            .final = image ? precopy_final_image : precopy_final_tree,
-                                            .ctx = &pc };
-                r = send_archive(m, in, pid, out, "start", false, &pre, err);
-        }
-        free(pc.sums);
-        tsync_free(pc.tree);
-        return r;
+        if (r < 0)
+                return r;
+        return precopy_send(&pc, in, pid, out, "start", false, err);
 }
 
 static int mig_run(void *arg, vs_error *err) {
@@ -972,26 +986,10 @@ static bool live_await_go(const char *mode, struct page_link *pl) {
 static int live_send_precopy(struct mig *m, int in, pid_t pid, int out, const char *mode, struct page_link *pl,
                              bool without_pages, bool lazy, bool *ret_went, vs_error *err) {
         struct precopy pc = { .m = m, .mode = mode, .pl = pl, .lazy = lazy };
-        bool image = stor_backend_of(m->i->cfg.storage.backend) == STOR_IMAGE;
-        int r;
-        *ret_went = false;
-        if (!image && tsync_new(&pc.tree) < 0) {
-                char why[256];
-                int status;
-                close(in);
-                (void) remote_wait(pid, out, why, sizeof(why), &status);
-                return vs_err(err, ENOMEM, "start the pre-copy");
-        }
-        vs_progress_phase(op_progress(m->op), VS_PHASE_PRECOPY, true);
         /* this helper's copy of the instance: the manifest goes first, of
          * the checkpoint the dump makes once the first pass went */
         m->i->state = INST_CHECKPOINTED;
-        struct xfer_precopy pre = { .first = image ? precopy_first_image : precopy_first_tree,
-                                    .final = image ? precopy_final_image : precopy_final_tree,
-                                    .ctx = &pc };
-        r = send_archive(m, in, pid, out, "restore", without_pages, &pre, err);
-        free(pc.sums);
-        tsync_free(pc.tree);
+        int r = precopy_send(&pc, in, pid, out, "restore", without_pages, err);
         *ret_went = pc.went;
         return r;
 }
