@@ -296,6 +296,11 @@ int main(int argc, char **argv) {
         const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
         if (hold && *hold)
                 log_warn("VSD_TEST_PRECOPY_HOLD=%s: a move's pre-copy waits while it exists (a hook for tests)", hold);
+        const char *chold = getenv("VSD_TEST_COMMIT_HOLD");
+        if (chold && *chold)
+                log_warn("VSD_TEST_COMMIT_HOLD=%s: a post-copy dump, committed, waits while it exists before it says so "
+                         "(a hook for tests)",
+                         chold);
 
         umask(022);
         signal(SIGPIPE, SIG_IGN);

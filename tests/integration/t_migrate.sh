@@ -1335,6 +1335,54 @@ test_migrate_postcopy_source_daemon_killed() {
         h_clean_pages 2 pc3
 }
 
+# The source's daemon killed right after the post-copy dump's commit,
+# before the daemon heard of it (VSD_TEST_COMMIT_HOLD holds the dump's
+# hook there; marker phase still "dump"): the checkpoint in place lacks
+# the memory CRIU was to serve, the archive never went.  The next daemon
+# resumes the processes CRIU let go when it died: the same process with
+# its 64 MiB whole, the client's TCP connection kept (CRIU's repair mode
+# and lock off, the link up again), no checkpoint, nothing on the target.
+# (Before, it ended them and "restored" the page-less checkpoint.)
+# serial test_migrate_postcopy_source_killed_at_commit
+# timeout test_migrate_postcopy_source_killed_at_commit 150
+test_migrate_postcopy_source_killed_at_commit() {
+        needs_criu
+        local ip pid0 cpid client tables
+        host_pipe_max_set 4194304
+        HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on \
+                VSD_TEST_COMMIT_HOLD=$T/commit-hold hosts_up 2
+        host_client_up
+        postcopy_instance pw1
+        ip=$(host_vsctl 1 --json info pw1 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        pid0=$(host_vsctl 1 exec pw1 -- pidof probe)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+        touch "$T/commit-hold"
+        host_vsctl 1 migrate pw1 h2 --live --postcopy >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/commit-hold.held"
+        grep -q '"phase":"dump"' "$T/run-h1/pw1.migrating" || fail "the marker: $(cat "$T/run-h1/pw1.migrating")"
+        [ -e "$T/root-h1/instances/pw1/checkpoint/vsd-lazy" ] || fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/pw1")"
+        host_daemon_kill9 1
+        rm -f "$T/commit-hold"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 test ! -e "$T/run-h1/pw1.migrating"
+        assert_eq "$(h_state 1 pw1)" running "state on the source"
+        assert_eq "$(host_vsctl 1 exec pw1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
+        assert_match "$(dirty_check 1 pw1)" "^ok [0-9]+$" "its memory on the source"
+        echo_goes_on "$cpid"
+        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info pw1 | json .pid)/ns/net" nft list tables) ||
+                fail "no nft tables of pw1's to list"
+        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
+        [ -z "$(ls -A "$T/root-h1/instances/pw1" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pw1")"
+        h_clean_pages 2 pw1
+        h_clean 2 pw1
+}
+
 # The target's restore failing after the commit (its CRIU refuses to
 # restore): the target never ran it, so the dump, whose serve then fails,
 # resumes it here as it was (the verdict 'r'): the same process with its

@@ -27,6 +27,7 @@
  *   --network-lock nftables --tcp-established --file-locks.
  */
 #include "vsd/inst/checkpoint.h"
+#include "vsd/inst/ckptsock.h"
 #include "vsd/inst/ckptwatch.h"
 
 #include <ctype.h>
@@ -85,6 +86,9 @@
 #define CKPT_CGROUPS "vsd-cgroups"
 /* and the controllers each of them enables for its children (cgtree_save) */
 #define CKPT_SUBTREE "vsd-subtree"
+/* present in a post-copy dump's images from its start: committed, the
+ * checkpoint lacks the memory CRIU serves lazily (ckpt_recover_lazy) */
+#define CKPT_LAZY "vsd-lazy"
 #define CKPT_CG_MAX 4096
 /* where the helpers find the instance's cgroup directory (work_start) */
 #define CKPT_CG_FD_DUMP 4
@@ -825,9 +829,13 @@ static int write_restore_hook(struct ckpt_op *op, const char *restoring, const c
 }
 
 /* CRIU's network lock left in the instance's namespace by a dump that
- * failed half-way. */
+ * failed half-way, and its TCP repair mode (ckptsock.h), turned off first
+ * as CRIU's network_unlock() does. */
 static void unlock_network(pid_t init_pid, const char *name) {
         char path[64];
+        int socks = ckpt_sock_repair_off(init_pid);
+        if (socks > 0)
+                log_info("Instance %s: turned CRIU's repair mode off on %d TCP socket(s)", name, socks);
         snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) init_pid);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         vs_error err = { 0 };
@@ -838,6 +846,19 @@ static void unlock_network(pid_t init_pid, const char *name) {
                 log_warn("Instance %s: %s, ignoring", name, err.msg);
         else if (n > 0)
                 log_info("Instance %s: removed %d nftables table(s) of CRIU's network lock", name, n);
+}
+
+/* A post-copy dump's word once committed: a byte into this helper's pipe.
+ * A test hook (VSD_TEST_COMMIT_HOLD=FILE) holds it first, committed and
+ * silent, while FILE exists (FILE.held says so): the window before the
+ * daemon hears of the commit. */
+static void post_commit_word(char *buf, size_t len) {
+        const char *hold = getenv("VSD_TEST_COMMIT_HOLD");
+        char wait[500] = "";
+        if (hold && hold[0] == '/' && !strchr(hold, '\''))
+                snprintf(wait, sizeof(wait), ": >'%s.held'\nwhile [ -e '%s' ]; do sleep 0.05; done\n", hold, hold);
+        snprintf(buf, len, "%sprintf c >/proc/%d/fd/%d 2>/dev/null\nexit 0\n", wait, (int) getpid(),
+                 CKPT_COMMITTED_FD_DUMP);
 }
 
 static int write_hook(struct ckpt_op *op, vs_error *err) {
@@ -851,10 +872,9 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
         /* post-copy: the move hears of the commit at once (the dump goes
          * on serving the pages), through this helper's pipe (CRIU passes
          * its scripts none of the fds it was given) */
-        char word[64] = "";
+        char word[700] = "";
         if (op->postcopy)
-                snprintf(word, sizeof(word), "printf c >/proc/%d/fd/%d 2>/dev/null\nexit 0\n", (int) getpid(),
-                         CKPT_COMMITTED_FD_DUMP);
+                post_commit_word(word, sizeof(word));
         snprintf(body, sizeof(body), "%s/proc/%d/exe --checkpoint-commit '%s' %s%s\n%s", op->postcopy ? "" : "exec ",
                  (int) getpid(), op->dir, link, op->postcopy ? " || exit 1" : "", word);
         return hook_write(op, "post-dump", "the checkpoint's images put in place", body, err);
@@ -1082,6 +1102,16 @@ static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs
         return vs_err_msg(err, ENOLINK, "the post-copy broke off: %s", criu_err.msg);
 }
 
+/* The images in tmp lack the lazy pages: said among them, so that the
+ * commit's rename puts the checkpoint in place already marked (synced with
+ * the images by the commit). */
+static int lazy_mark(const char *tmp, vs_error *err) {
+        char path[800];
+        path_in(tmp, CKPT_LAZY, path, sizeof(path));
+        int r = vs_write_replace(path, "", 0, 0600);
+        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+}
+
 static int dump_run(void *arg_, vs_error *err) {
         struct ckpt_op *op = arg_;
         struct scan s = { .op = op, .err = err, .pids = op->pids, .n = op->n_pids };
@@ -1106,6 +1136,8 @@ static int dump_run(void *arg_, vs_error *err) {
         if (mkdir(tmp, 0711) < 0)
                 return vs_err(err, errno, "create %s", tmp);
         r = meta_write(tmp, &op->meta, err);
+        if (r >= 0 && op->postcopy)
+                r = lazy_mark(tmp, err);
         if (r >= 0)
                 cgtree_save(op, tmp);
         if (r >= 0)
@@ -2134,6 +2166,13 @@ json_t *ckpt_json(struct instance *i) {
 
 /* ---- after a crash ---------------------------------------------------------- */
 
+/* cp's checkpoint is a post-copy dump's (CKPT_LAZY). */
+static bool lazy_at(const char *cp) {
+        char path[800];
+        path_in(cp, CKPT_LAZY, path, sizeof(path));
+        return access(path, F_OK) == 0;
+}
+
 static void recover_one(struct instance *i) {
         struct vsd *v = i->vsd;
         char dir[512], cp[700], restoring[700], tmp[700], marker[600], hook[700];
@@ -2172,7 +2211,14 @@ static void recover_one(struct instance *i) {
                 meta_id(cp, have);
                 bool committed = j && json_unpack(j, "{s:s, s:b}", "id", &id, "leave_running", &leave) == 0 &&
                                  streq(have, id);
-                if (committed && !leave && inst_is_active(i)) {
+                if (committed && lazy_at(cp) && inst_is_active(i)) {
+                        /* a post-copy's dump: its processes, let go by the
+                         * CRIU that died, hold the only whole copy of
+                         * their memory; whether they run on here is the
+                         * move's to say (ckpt_recover_lazy) */
+                        log_info("Instance %s: its post-copy dump was interrupted by vsd's end after its commit",
+                                 i->cfg.name);
+                } else if (committed && !leave && inst_is_active(i)) {
                         /* the images were in place before CRIU was to end
                          * the processes: end them as it would have */
                         i->stop_how = STOP_HOW_CHECKPOINT;
@@ -2193,6 +2239,38 @@ static void recover_one(struct instance *i) {
         path_in(dir, CKPT_DEL, del, sizeof(del));
         (void) vs_rm_rf(del);
         inst_checkpoint_changed(i);
+}
+
+int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
+        struct vsd *v = i->vsd;
+        char dir[512], cp[700];
+        inst_dir_path(i, dir, sizeof(dir));
+        path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
+        if (!inst_has_checkpoint(i) || !lazy_at(cp) || !inst_is_active(i))
+                return 0;
+        if (may_have_gone) {
+                /* as the dump would have, once the target had its pages */
+                i->stop_how = STOP_HOW_CHECKPOINT;
+                (void) inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, NULL);
+                log_info("Instance %s: ended after its interrupted post-copy dump (its archive may have gone)",
+                         i->cfg.name);
+                return 1;
+        }
+        /* never sent: the processes run on here as they were, as CRIU
+         * would have resumed them (its repair mode and lock off, the link
+         * the commit cut up again), and the checkpoint, which lacks
+         * their memory, goes */
+        struct ckpt_meta m = { 0 };
+        vs_error err = { 0 };
+        (void) cg_freeze(v->cg, i->cfg.name, false, NULL);
+        unlock_network(i->pid, i->cfg.name);
+        if ((meta_read(cp, &m, NULL) < 0 || m.link) && netw_host_link_set_up(v, i->cfg.name, true, -1, &err) < 0)
+                log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
+        if (ckpt_discard(i, &err) < 0)
+                log_warn("Instance %s: its post-copy checkpoint stays: %s", i->cfg.name, err.msg);
+        log_info("Instance %s: resumed here: its post-copy dump was interrupted by vsd's end before its archive went",
+                 i->cfg.name);
+        return 2;
 }
 
 void ckpt_recover(struct vsd *v) {

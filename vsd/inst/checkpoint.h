@@ -127,6 +127,16 @@ int ckpt_relocate_ids(const char *dir, uint64_t old_base, uint64_t new_base, vs_
  * checkpoint or restore left. */
 void ckpt_recover(struct vsd *v);
 
+/* After ckpt_recover(), for a move's recovery (migrate.c): an instance
+ * whose post-copy dump was interrupted after its commit (its checkpoint
+ * lacks the memory CRIU was to serve lazily; the processes, which CRIU let
+ * go when it died, hold it).  may_have_gone: its archive may have reached
+ * the target, which may run it: the processes are ended as the dump would
+ * have (1).  Otherwise they run on here as they were, without CRIU's lock
+ * and repair mode, the link up, the checkpoint discarded (2).  0: nothing
+ * of that kind. */
+int ckpt_recover_lazy(struct instance *i, bool may_have_gone);
+
 /* vsd --checkpoint-commit DIR [LINK]: CRIU's post-dump action (the dumped
  * processes still held, the network still locked): the images of
  * DIR/.checkpoint.tmp synced and put in place as DIR/checkpoint in one

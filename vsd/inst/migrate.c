@@ -2199,6 +2199,9 @@ void mig_recover(struct vsd *v) {
                 snprintf(marker, sizeof(marker), "%s/%s.migrating", v->set.run_dir, i->cfg.name);
                 _cleanup_free_ char *text = NULL;
                 if (vs_read_file(marker, 4096, &text, NULL) < 0) {
+                        /* (a post-copy dump without its move's record
+                         * never went anywhere) */
+                        (void) ckpt_recover_lazy(i, false);
                         k++;
                         continue;
                 }
@@ -2207,6 +2210,11 @@ void mig_recover(struct vsd *v) {
                 bool live = strstr(text, "\"live\":true") != NULL;
                 vs_error err = { 0 };
                 if (!moved_ && live) {
+                        /* a post-copy dump interrupted after its commit:
+                         * its archive goes only once the marker says
+                         * "postcopy" (committed_read); before, the
+                         * processes run on here with their memory */
+                        (void) ckpt_recover_lazy(i, strstr(text, "\"phase\":\"postcopy\"") != NULL);
                         /* the record stays until it is settled */
                         recover_live(i, text, marker);
                         k++;
