@@ -176,6 +176,9 @@ int main(int argc, char **argv) {
         /* nor this: CRIU's post-dump action for one checkpoint (checkpoint.h) */
         if ((argc == 3 || argc == 4) && streq(argv[1], "--checkpoint-commit"))
                 return ckpt_commit_main(argv[2], argc == 4 ? argv[3] : NULL) < 0 ? 1 : 0;
+        /* nor this: a post-copy dump's action freezes the instance first */
+        if (argc == 4 && streq(argv[1], "--checkpoint-freeze"))
+                return ckpt_freeze_main(argv[2], argv[3]) < 0 ? 1 : 0;
         /* nor this: CRIU's post-setup-namespaces action for one restore */
         if (argc == 4 && streq(argv[1], "--checkpoint-subtree"))
                 return ckpt_subtree_main(argv[2], argv[3]) < 0 ? 1 : 0;

@@ -1374,6 +1374,8 @@ test_migrate_postcopy_source_killed_at_commit() {
         assert_eq "$(host_vsctl 1 exec pw1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
         assert_match "$(dirty_check 1 pw1)" "^ok [0-9]+$" "its memory on the source"
         echo_goes_on "$cpid"
+        grep -q "Instance pw1: turned CRIU's repair mode off on [1-9]" "$T/run-h1/vsd.log" ||
+                fail "no socket taken out of CRIU's repair mode"
         tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info pw1 | json .pid)/ns/net" nft list tables) ||
                 fail "no nft tables of pw1's to list"
         ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"

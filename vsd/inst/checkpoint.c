@@ -861,6 +861,28 @@ static void post_commit_word(char *buf, size_t len) {
                  CKPT_COMMITTED_FD_DUMP);
 }
 
+/* A post-copy dump's action: the instance frozen first (its cgroup's
+ * freezer), so that a CRIU dying from now on (with the daemon) lets no
+ * process run with its TCP sockets still in repair mode (ckptsock.h):
+ * they run again only once recovered (ckpt_recover_lazy) or, the commit
+ * heard, once the move thaws them with CRIU still holding them
+ * (committed_read).  Then the commit, then the word. */
+static int write_postcopy_hook(struct ckpt_op *op, const char *link, vs_error *err) {
+        char freezer[600], word[700], body[2000];
+        int r = cg_freezer_file(op->i->vsd->cg, op->name, freezer, sizeof(freezer));
+        if (r < 0)
+                return vs_err(err, -r, "find the freezer of '%s' (a post-copy dump freezes it at its commit)", op->name);
+        if (strchr(freezer, '\''))
+                return vs_err_msg(err, EINVAL, "the freezer's path %s has a quote", freezer);
+        post_commit_word(word, sizeof(word));
+        int pid = (int) getpid();
+        snprintf(body, sizeof(body),
+                 "/proc/%d/exe --checkpoint-freeze '%s' 1 || exit 1\n"
+                 "/proc/%d/exe --checkpoint-commit '%s' %s || { /proc/%d/exe --checkpoint-freeze '%s' 0; exit 1; }\n%s",
+                 pid, freezer, pid, op->dir, link, pid, freezer, word);
+        return hook_write(op, "post-dump", "the instance frozen, the checkpoint's images put in place", body, err);
+}
+
 static int write_hook(struct ckpt_op *op, vs_error *err) {
         char body[1400], link[16] = "";
         if (strchr(op->dir, '\''))
@@ -872,11 +894,9 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
         /* post-copy: the move hears of the commit at once (the dump goes
          * on serving the pages), through this helper's pipe (CRIU passes
          * its scripts none of the fds it was given) */
-        char word[700] = "";
         if (op->postcopy)
-                post_commit_word(word, sizeof(word));
-        snprintf(body, sizeof(body), "%s/proc/%d/exe --checkpoint-commit '%s' %s%s\n%s", op->postcopy ? "" : "exec ",
-                 (int) getpid(), op->dir, link, op->postcopy ? " || exit 1" : "", word);
+                return write_postcopy_hook(op, link, err);
+        snprintf(body, sizeof(body), "exec /proc/%d/exe --checkpoint-commit '%s' %s\n", (int) getpid(), op->dir, link);
         return hook_write(op, "post-dump", "the checkpoint's images put in place", body, err);
 }
 
@@ -2204,6 +2224,9 @@ static void recover_one(struct instance *i) {
 
         _cleanup_free_ char *text = NULL;
         if (vs_read_file(marker, 4096, &text, NULL) >= 0) {
+                /* a post-copy dump's hook may have frozen it before the
+                 * commit it did not finish */
+                bool lazy_tmp = lazy_at(tmp);
                 json_t *j = json_loads(text, 0, NULL);
                 const char *id = NULL;
                 int leave = 0;
@@ -2227,6 +2250,8 @@ static void recover_one(struct instance *i) {
                 } else if (inst_is_up(i)) {
                         /* it runs on: without CRIU's lock */
                         unlock_network(i->pid, i->cfg.name);
+                        if (lazy_tmp)
+                                (void) cg_freeze(v->cg, i->cfg.name, false, NULL);
                         log_info("Instance %s: %s, interrupted by vsd's end", i->cfg.name,
                                  committed ? "finished its checkpoint (running on)" : "undid its checkpoint");
                 }
@@ -2262,9 +2287,12 @@ int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
          * their memory, goes */
         struct ckpt_meta m = { 0 };
         vs_error err = { 0 };
-        (void) cg_freeze(v->cg, i->cfg.name, false, NULL);
         unlock_network(i->pid, i->cfg.name);
         if ((meta_read(cp, &m, NULL) < 0 || m.link) && netw_host_link_set_up(v, i->cfg.name, true, -1, &err) < 0)
+                log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
+        /* last: frozen by the dump's hook, nothing of it may run before
+         * its sockets are out of repair mode (a write would fail) */
+        if (cg_freeze(v->cg, i->cfg.name, false, &err) < 0)
                 log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
         if (ckpt_discard(i, &err) < 0)
                 log_warn("Instance %s: its post-copy checkpoint stays: %s", i->cfg.name, err.msg);
@@ -2333,6 +2361,46 @@ static void cut_link(const char *link) {
         vs_error err = { 0 };
         if (nl_open(&nl, &err) < 0 || nl_link_set_up(nl, link, false, &err) < 0)
                 fprintf(stderr, "vsd: %s, ignoring\n", err.msg);
+}
+
+/* How long the post-copy hook waits for the instance to freeze. */
+#define CKPT_FREEZE_MS 5000
+
+int ckpt_freeze_main(const char *file, const char *state) {
+        bool v1 = strstr(file, "/freezer.state") != NULL, frozen = streq(state, "1");
+        const char *want = v1 ? (frozen ? "FROZEN" : "THAWED") : (frozen ? "1" : "0");
+        char events[700], text[512];
+        snprintf(events, sizeof(events), "%s", file);
+        char *slash = strrchr(events, '/');
+        if (!slash || (!v1 && !strstr(file, "/cgroup.freeze")) || (!frozen && !streq(state, "0")))
+                return -EINVAL;
+        snprintf(slash + 1, sizeof(events) - (size_t) (slash + 1 - events), "cgroup.events");
+        int r = vs_write_string(file, want);
+        if (r < 0) {
+                fprintf(stderr, "vsd: write %s: %s\n", file, strerror(-r));
+                return r;
+        }
+        /* v1: freezer.state says FROZEN once every task is; cgroup2:
+         * cgroup.events says "frozen 1" */
+        for (uint64_t end = mono_ms() + CKPT_FREEZE_MS;;) {
+                _cleanup_free_ char *now = NULL;
+                r = vs_read_file(v1 ? file : events, 4096, &now, NULL);
+                if (r >= 0) {
+                        snprintf(text, sizeof(text), "%s", now);
+                        char *nl = strchr(text, '\n');
+                        if (v1 && nl)
+                                *nl = '\0';
+                        if (v1 ? streq(text, want) : strstr(text, frozen ? "frozen 1" : "frozen 0") != NULL)
+                                return 0;
+                }
+                if (mono_ms() > end)
+                        break;
+                usleep(10000);
+        }
+        fprintf(stderr, "vsd: %s: not %s within %d ms\n", file, frozen ? "frozen" : "thawed", CKPT_FREEZE_MS);
+        if (frozen)
+                (void) vs_write_string(file, v1 ? "THAWED" : "0");
+        return -ETIMEDOUT;
 }
 
 int ckpt_commit_main(const char *inst_dir, const char *link) {

@@ -145,6 +145,11 @@ int ckpt_recover_lazy(struct instance *i, bool may_have_gone);
  * resume the instance as it was. */
 int ckpt_commit_main(const char *inst_dir, const char *link);
 
+/* vsd --checkpoint-freeze FILE 1|0: a post-copy dump's action freezes (or,
+ * its commit failing, thaws) the instance through its freezer's FILE
+ * (cg_freezer_file()) and waits until the kernel says it is done. */
+int ckpt_freeze_main(const char *file, const char *state);
+
 /* CRIU's restore action at post-setup-namespaces (vsd --checkpoint-subtree
  * RESTORING CG_ROOT): every controller that each cgroup of the instance
  * enabled for its children when dumped (RESTORING's vsd-subtree), enabled

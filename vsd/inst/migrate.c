@@ -1541,6 +1541,12 @@ static void committed_read(struct mig *m) {
         m->committed = true;
         m->dumped_ms = now_ms();
         marker_write(m, "postcopy");
+        /* the dump's hook froze it before its commit (a CRIU dying in
+         * between must not let it run: ckpt_recover_lazy); CRIU holds it
+         * still, and from here on a recovery ends it */
+        vs_error ferr = { 0 };
+        if (cg_freeze(m->i->vsd->cg, m->name, false, &ferr) < 0)
+                log_warn("Instance %s: %s, ignoring", m->name, ferr.msg);
         if (m->work_done && m->verdict >= 0) {
                 /* the helper is gone, the archive never went: the dump,
                  * failing, resumes it here */
