@@ -1154,6 +1154,17 @@ postcopy_instance() { # NAME
         live_settled 1 "$1"
 }
 
+# A client on the LAN (host_client_up) busy on one TCP connection to the
+# echo server of NAME (postcopy_instance) on host 1, its pid ECHO_CPID.
+postcopy_client() { # NAME
+        local ip
+        ip=$(host_vsctl 1 --json info "$1" | json .ip | cut -d, -f1 | cut -d/ -f1)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        ECHO_CPID=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+}
+
 # A 64 MiB instance moves by post-copy (restored there at once, its memory
 # fetched after): the same process with its memory whole (the pattern
 # checked word by word), a client's TCP connection kept, the details say
@@ -1162,19 +1173,16 @@ postcopy_instance() { # NAME
 # timeout test_migrate_postcopy_moves_64mib 120
 test_migrate_postcopy_moves_64mib() {
         needs_criu
-        local ip out op pid0 cpid
+        local out op pid0 cpid
         host_pipe_max_set 4194304
         HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on hosts_up 2
         host_client_up
         host_vsctl 2 --json version | jq -e '.daemon.features | index("receive-lazy-pages")' >/dev/null ||
                 fail "the target does not list receive-lazy-pages: $(host_vsctl 2 --json version)"
         postcopy_instance pc1
-        ip=$(host_vsctl 1 --json info pc1 | json .ip | cut -d, -f1 | cut -d/ -f1)
         pid0=$(host_vsctl 1 exec pc1 -- pidof probe)
-        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
-                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
-        cpid=$!
-        wait_for grep -q '^at 40$' "$T/echo.out"
+        postcopy_client pc1
+        cpid=$ECHO_CPID
         out=$(host_vsctl 1 migrate pc1 h2 --live --postcopy)
         note "$out"
         assert_match "$out" "^pc1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
@@ -1220,6 +1228,7 @@ test_migrate_postcopy_refusals() {
                 fail "an unprivileged instance moved by post-copy: $out"
         note "$out"
         assert_match "$out" "unprivileged" "the refusal of an unprivileged instance"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line refusal of the unprivileged one"
         assert_eq "$(h_state 1 rp1)" running "rp1 on the source"
         assert_eq "$(h_state 1 ru1)" running "ru1 on the source"
         h_clean 2 rp1
@@ -1335,6 +1344,20 @@ test_migrate_postcopy_source_daemon_killed() {
         h_clean_pages 2 pc3
 }
 
+# NAME runs on host 1 after a post-copy undone there: no CRIU lock table in
+# its namespace, no checkpoint; nothing of it on host 2, staged pages
+# included.
+resumed_clean() { # NAME
+        local tables
+        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info "$1" | json .pid)/ns/net" nft list tables) ||
+                fail "no nft tables of $1's to list"
+        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
+        [ -z "$(ls -A "$T/root-h1/instances/$1" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/$1")"
+        h_clean_pages 2 "$1"
+        h_clean 2 "$1"
+}
+
 # The source's daemon killed right after the post-copy dump's commit,
 # before the daemon heard of it (VSD_TEST_COMMIT_HOLD holds the dump's
 # hook there; marker phase still "dump"): the checkpoint in place lacks
@@ -1347,18 +1370,15 @@ test_migrate_postcopy_source_daemon_killed() {
 # timeout test_migrate_postcopy_source_killed_at_commit 150
 test_migrate_postcopy_source_killed_at_commit() {
         needs_criu
-        local ip pid0 cpid client tables
+        local pid0 cpid client
         host_pipe_max_set 4194304
         HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on \
                 VSD_TEST_COMMIT_HOLD=$T/commit-hold hosts_up 2
         host_client_up
         postcopy_instance pw1
-        ip=$(host_vsctl 1 --json info pw1 | json .ip | cut -d, -f1 | cut -d/ -f1)
         pid0=$(host_vsctl 1 exec pw1 -- pidof probe)
-        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
-                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
-        cpid=$!
-        wait_for grep -q '^at 40$' "$T/echo.out"
+        postcopy_client pw1
+        cpid=$ECHO_CPID
         touch "$T/commit-hold"
         host_vsctl 1 migrate pw1 h2 --live --postcopy >/dev/null 2>&1 &
         client=$!
@@ -1376,13 +1396,7 @@ test_migrate_postcopy_source_killed_at_commit() {
         echo_goes_on "$cpid"
         grep -q "Instance pw1: turned CRIU's repair mode off on [1-9]" "$T/run-h1/vsd.log" ||
                 fail "no socket taken out of CRIU's repair mode"
-        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info pw1 | json .pid)/ns/net" nft list tables) ||
-                fail "no nft tables of pw1's to list"
-        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
-        [ -z "$(ls -A "$T/root-h1/instances/pw1" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
-                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pw1")"
-        h_clean_pages 2 pw1
-        h_clean 2 pw1
+        resumed_clean pw1
 }
 
 # The target's restore failing after the commit (its CRIU refuses to
@@ -1393,7 +1407,7 @@ test_migrate_postcopy_source_killed_at_commit() {
 # timeout test_migrate_postcopy_target_restore_fails 120
 test_migrate_postcopy_target_restore_fails() {
         needs_criu
-        local out pid0 tables
+        local out pid0
         mkdir -p "$T/norestore"
         printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && exit 1' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
                 >"$T/norestore/criu"
@@ -1408,13 +1422,7 @@ test_migrate_postcopy_target_restore_fails() {
         assert_eq "$(h_state 1 pc4)" running "state on the source"
         assert_eq "$(host_vsctl 1 exec pc4 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
         assert_match "$(dirty_check 1 pc4)" "^ok [0-9]+$" "its memory on the source"
-        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info pc4 | json .pid)/ns/net" nft list tables) ||
-                fail "no nft tables of pc4's to list"
-        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
-        [ -z "$(ls -A "$T/root-h1/instances/pc4" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
-                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pc4")"
-        h_clean_pages 2 pc4
-        h_clean 2 pc4
+        resumed_clean pc4
 }
 
 # [migrate] raise_pipe_max_size = yes: vsd raises fs.pipe-max-size itself
