@@ -296,6 +296,13 @@ int main(int argc, char **argv) {
         const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
         if (hold && *hold)
                 log_warn("VSD_TEST_PRECOPY_HOLD=%s: a move's pre-copy waits while it exists (a hook for tests)", hold);
+        /* tests only: a move's helper waits, the target having said it has
+         * the instance, while this file exists (migrate.c) */
+        hold = getenv("VSD_TEST_MOVED_HOLD");
+        if (hold && *hold)
+                log_warn("VSD_TEST_MOVED_HOLD=%s: a move waits, the target's word heard, while it exists (a hook for "
+                         "tests)",
+                         hold);
 
         umask(022);
         signal(SIGPIPE, SIG_IGN);

@@ -61,6 +61,37 @@ test_migrate_target_restart_keeps_what_moved() {
         h_clean 1 mv9
 }
 
+# The source's daemon killed once the target has started the instance but
+# before the source heard it (VSD_TEST_MOVED_HOLD holds its helper there):
+# the next daemon asks the target instead of starting its own copy again.
+# It runs on exactly one host, the target, with its data; nothing is left
+# of it on the source.
+# timeout test_migrate_cold_source_killed_after_target_started 240
+test_migrate_cold_source_killed_after_target_started() {
+        local client k on=0
+        VSD_TEST_MOVED_HOLD=$T/moved-hold hosts_up 2
+        host_vsctl 1 create mv10 --start
+        host_vsctl 1 exec mv10 -- sh -c 'echo moved-data >/root/data'
+        touch "$T/moved-hold"
+        host_vsctl 1 migrate mv10 h2 --cold >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info mv10 2>/dev/null | jq -r .state)\" = running ]"
+        host_daemon_kill9 1
+        wait "$client" && fail "the move said it ended though its daemon was killed"
+        rm "$T/moved-hold"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "! '$B/vsctl' --socket '$(host_socket 1)' info mv10 >/dev/null 2>&1"
+        sleep 1 # nothing more happens after: still one
+        for k in 1 2; do
+                [ "$(h_state "$k" mv10 2>/dev/null)" != running ] || on=$((on + 1))
+        done
+        assert_eq "$on" 1 "hosts running mv10"
+        assert_eq "$(h_state 2 mv10)" running "state on the target"
+        assert_eq "$(host_vsctl 2 exec mv10 -- cat /root/data)" moved-data "data on the target"
+        h_clean 1 mv10
+        [ ! -e "$T/run-h1/mv10.migrating" ] || fail "the move's record stays"
+}
+
 # timeout test_migrate_refused_by_the_target 240
 test_migrate_refused_by_the_target() {
         local before

@@ -278,6 +278,14 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
         return r;
 }
 
+/* tests only (vsd/main.c): the helper waits here while the file that the
+ * variable env names exists */
+static void test_hold(const char *env) {
+        const char *hold = getenv(env);
+        while (hold && *hold && access(hold, F_OK) == 0)
+                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+}
+
 /* The archive into the target's import through fd (closed here), then the
  * target's end: 0 once it has the instance and could verb it (start,
  * restore), else the target's reason. */
@@ -313,6 +321,8 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
                 *err = aerr;
                 return wr;
         }
+        /* the target has it, this side does not know yet */
+        test_hold("VSD_TEST_MOVED_HOLD");
         /* from here on the target has it: a daemon killed now leaves the
          * local copy to be removed, not started (post-copy: only once its
          * pages came; the marker stays "postcopy") */
@@ -478,11 +488,8 @@ static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err)
         const int go = 4, ready = 5;
         struct vs_progress *p = op_progress(m->op);
         atomic_store(&m->counts->precopy_bytes, arc_writer_counted(w));
-        /* tests only: the first pass has gone and the instance runs on
-         * while this file exists (vsd/main.c) */
-        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
-        while (hold && *hold && access(hold, F_OK) == 0)
-                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        /* the first pass has gone and the instance runs on */
+        test_hold("VSD_TEST_PRECOPY_HOLD");
         char c = 'r';
         ssize_t k;
         while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
@@ -2142,6 +2149,14 @@ static void ask_done(void *userdata, int result, const vs_error *werr) {
                         "there (%s); it is stopped here, its disk as of the move",
                         m->name, m->host, result == -ENOENT ? "not there" : werr->msg);
                 inst_emit(i, "migrate-lost", json_pack("{s:s}", "host", m->host));
+        } else if (!m->live) {
+                vs_error err = { 0 };
+                if (result != -ENOENT)
+                        log_warn("Instance %s: %s; started here", m->name, werr->msg);
+                if (inst_start(i, &err) < 0)
+                        log_err("Instance %s: not started again after its interrupted move: %s", m->name, err.msg);
+                else
+                        log_info("Instance %s: started again, its move interrupted by vsd's end", m->name);
         } else {
                 if (result != -ENOENT)
                         log_warn("Instance %s: %s; restored here", m->name, werr->msg);
@@ -2232,6 +2247,39 @@ static void recover_live(struct instance *i, const char *text, const char *marke
         }
 }
 
+/* A cold move interrupted once the instance was down and its archive going
+ * (phase "copy"): the target may have started it (its `vsctl start` does not
+ * end with the session; the daemon killed after the target said so, before
+ * the marker did): asked first, as after a live move (ask_run); running
+ * there, the copy here goes; else it starts here.  < 0: not asked (no
+ * record of the host, no helper): the caller starts it. */
+static int recover_cold(struct instance *i, const char *text, const char *marker) {
+        json_auto_t *j = json_loads(text, 0, NULL);
+        const char *host = json_string_value(json_object_get(j, "host"));
+        if (!host || !host_valid(host))
+                return -EINVAL;
+        struct mig *m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->i = i;
+        m->go = m->ready = m->ps = -EBADF;
+        snprintf(m->name, sizeof(m->name), "%s", i->cfg.name);
+        snprintf(m->host, sizeof(m->host), "%s", host);
+        snprintf(m->ssh, sizeof(m->ssh), "%s", i->vsd->set.migrate_ssh);
+        snprintf(m->marker, sizeof(m->marker), "%s", marker);
+        snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
+        vs_error err = { 0 };
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, ask_done, m, &err) < 0) {
+                log_warn("Instance %s: %s; started here", m->name, err.msg);
+                mig_free(m);
+                return -EIO;
+        }
+        set_busy(i, "its interrupted move is being settled", false);
+        log_info("Instance %s: asking %s whether it runs there (its move was interrupted by vsd's end)", m->name,
+                 m->host);
+        return 0;
+}
+
 void mig_recover(struct vsd *v) {
         for (size_t k = 0; k < v->n_inst;) {
                 struct instance *i = v->inst[k];
@@ -2249,6 +2297,12 @@ void mig_recover(struct vsd *v) {
                 if (!moved_ && live) {
                         /* the record stays until it is settled */
                         recover_live(i, text, marker);
+                        k++;
+                        continue;
+                }
+                /* (the record stays until it is settled) */
+                if (!moved_ && was_running && i->state == INST_STOPPED && strstr(text, "\"phase\":\"copy\"") &&
+                    recover_cold(i, text, marker) >= 0) {
                         k++;
                         continue;
                 }
