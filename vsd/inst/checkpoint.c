@@ -286,26 +286,35 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
 }
 
 /* Until CRIU ends: 0 and its status; with abort_fd >= 0, a byte 'r' read
- * there meanwhile kills it first (*ret_aborted), its end not heeded. */
+ * there meanwhile kills it first (*ret_aborted), its end not heeded.
+ * Asleep in poll() on CRIU's pidfd and abort_fd: no wake-ups while it
+ * runs, and its end or the word heard at once. */
 static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted) {
-        for (;;) {
-                pid_t w = waitpid(pid, ret_status, abort_fd >= 0 ? WNOHANG : 0);
-                if (w == pid)
-                        return 0;
-                if (w < 0 && errno != EINTR)
+        _cleanup_close_ int pidfd = abort_fd >= 0 ? sys_pidfd_open(pid, 0) : -EBADF;
+        if (abort_fd >= 0 && pidfd < 0)
+                return pidfd;
+        while (abort_fd >= 0) {
+                struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { abort_fd, POLLIN, 0 } };
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
                         return -errno;
-                if (w <= 0 && abort_fd < 0)
-                        continue;
-                struct pollfd p = { abort_fd, POLLIN, 0 };
-                if (poll(&p, 1, 20) <= 0)
+                }
+                if (p[0].revents)
+                        break; /* CRIU has ended */
+                if (!p[1].revents)
                         continue;
                 char c = 0;
                 if (read(abort_fd, &c, 1) == 1 && c == 'r') {
                         (void) kill(pid, SIGKILL);
                         *ret_aborted = true;
                 }
-                abort_fd = -1;
+                abort_fd = -1; /* one word, or the loop's end: nothing more */
         }
+        while (waitpid(pid, ret_status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return 0;
 }
 
 /* Run CRIU with argv (argv[0] is its path), wait for it (abort_fd,
