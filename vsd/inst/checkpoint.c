@@ -917,49 +917,6 @@ static uint64_t mono_ms(void) {
 
 static int fsync_tree(const char *dir);
 
-int ckpt_dirty_tracking(const char *criu, char *why, size_t len) {
-        _cleanup_close_ int out = memfd_create("criu-check", MFD_CLOEXEC);
-        if (out < 0) {
-                snprintf(why, len, "memfd: %s", strerror(errno));
-                return -errno;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-                snprintf(why, len, "fork: %s", strerror(errno));
-                return -errno;
-        }
-        if (pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-                        _exit(127);
-                char *argv[] = { (char *) criu, "check", "--feature", "mem_dirty_track", NULL };
-                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
-                execve(criu, argv, envp);
-                _exit(127);
-        }
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
-        /* its last line that says something */
-        char text[4096] = "";
-        ssize_t k = pread(out, text, sizeof(text) - 1, 0);
-        text[k > 0 ? k : 0] = '\0';
-        char *end = text + strlen(text);
-        while (end > text && (end[-1] == '\n' || end[-1] == ' '))
-                *--end = '\0';
-        char *line = strrchr(text, '\n');
-        line = line ? line + 1 : text;
-        char *msg = strstr(line, "): ");
-        msg = msg ? msg + 3 : line;
-        snprintf(why, len, "criu check --feature mem_dirty_track: %s",
-                 *msg ? msg : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "cannot run criu" : "failed");
-        return -EOPNOTSUPP;
-}
-
 /* One pre-dump pass n into tmp/pre-n (its parent pre-(n-1)): announced on
  * the link, its pages through a tee to the target's page server and ours
  * there, the images on disk after it (the commit syncs only the dump's). */

@@ -69,11 +69,6 @@ struct ckpt_precopy {
         _Atomic uint64_t dump_ms;      /* told: when the final dump began (CLOCK_MONOTONIC ms) */
 };
 
-/* In a helper (it runs CRIU and waits): whether this host's kernel and
- * CRIU track dirty memory (`criu check --feature mem_dirty_track`): 0, or
- * < 0 with CRIU's last line in why. */
-int ckpt_dirty_tracking(const char *criu, char *why, size_t len);
-
 /* ckpt_take(i, false, page_fd, ...) with memory pre-copy first (page_fd
  * required). */
 int ckpt_take_precopy(struct instance *i, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,

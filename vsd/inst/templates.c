@@ -21,6 +21,7 @@
 
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/parse.h"
 #include "base/proc.h"
 #include "base/util.h"
@@ -697,19 +698,10 @@ struct hash_pace {
 };
 
 static void pace(struct hash_pace *p, size_t n) {
-        if (!p->on || !tmpl_test_hash_bps)
+        if (!p->on)
                 return;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t now = (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-        if (!p->start_ns)
-                p->start_ns = now;
         p->done += n;
-        uint64_t due = p->start_ns + (uint64_t) ((double) p->done / (double) tmpl_test_hash_bps * 1e9);
-        if (due > now)
-                (void) nanosleep(&(struct timespec){ .tv_sec = (time_t) ((due - now) / 1000000000ULL),
-                                                     .tv_nsec = (long) ((due - now) % 1000000000ULL) },
-                                 NULL);
+        vs_pace(tmpl_test_hash_bps, &p->start_ns, p->done);
 }
 
 static int by_name(const FTSENT **a, const FTSENT **b) {
