@@ -130,12 +130,18 @@ void ckpt_recover(struct vsd *v);
  * resume the instance as it was. */
 int ckpt_commit_main(const char *inst_dir, const char *link);
 
-/* CRIU's restore action at post-setup-namespaces (vsd --checkpoint-subtree
- * RESTORING CG_ROOT): every controller that each cgroup of the instance
- * enabled for its children when dumped (RESTORING's vsd-subtree), enabled
- * again below CG_ROOT, the instance's cgroup namespace root, parents
- * first; one that fails is skipped.  0, or -errno without CG_ROOT. */
-int ckpt_subtree_main(const char *restoring, const char *cg_root);
+/* CRIU's action script of a restore: this binary, run by CRIU with no
+ * argument and CRTOOLS_SCRIPT_ACTION (action) in its environment, beside
+ * what the restore's helper put there (CKPT_ENV_*).  No file is written
+ * for it, so none is left when the daemon dies during the restore.  At
+ * post-setup-namespaces: every controller that each cgroup of the
+ * instance enabled for its children when dumped (the restoring images'
+ * vsd-subtree), enabled again below the instance's cgroup namespace root,
+ * parents first; one that fails is skipped.  Any other action: nothing.
+ * 0, or -errno without the cgroup root. */
+#define CKPT_ENV_RESTORING "VSD_CKPT_RESTORING"
+#define CKPT_ENV_CG_ROOT "VSD_CKPT_CG_ROOT"
+int ckpt_action_main(const char *action);
 
 /* In CRIU's seccomp image img (len bytes), every filter's notify return
  * (SECCOMP_RET_USER_NOTIF) made an allow, in place; *ret_changed counts
