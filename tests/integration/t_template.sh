@@ -281,3 +281,23 @@ test_template_caches_of_a_read_only_template() {
         vsd_up
         assert_eq "$(ls "$T/root/cache/templates" | wc -l)" 0 "spare caches of a removed template"
 }
+
+# A daemon killed while a helper wrote a template's cache leaves its
+# temporary (.content-id.PID, .size.PID): the next daemon removes it, and
+# the kept id stays that of the template.
+test_template_cache_temporaries_removed() {
+        local d=$T/root/templates/bb2 id
+        cp -a "$T/root/templates/busybox" "$d"
+        rm -f "$d/.content-id" "$d/.size"
+        wait_for -t 30 has_content_id bb2
+        id=$(vsctl --json template info bb2 | json .content_id)
+        echo "sha256:0000" >"$d/.content-id.4242"
+        echo 7 >"$d/.size.4243"
+        vsd_kill9
+        vsd_up
+        [ ! -e "$d/.content-id.4242" ] || fail "the stale .content-id.4242 is still there"
+        [ ! -e "$d/.size.4243" ] || fail "the stale .size.4243 is still there"
+        assert_eq "$(vsctl --json template info bb2 | json .content_id)" "$id" "content id after the restart"
+        assert_eq "$(cat "$d/.content-id")" "$id" "the kept content id"
+}
+

@@ -207,6 +207,27 @@ json_t *tmpl_list_json(struct vsd *v) {
 
 static bool spare_path(const char *dir, int dfd, const char *file, char *buf, size_t len);
 
+/* The caches' temporaries a helper killed with the daemon left in the
+ * template directory dfd (write_cache(): FILE.PID); dfd is closed. */
+static void cache_temps_remove(int dfd) {
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                const char *dot = strrchr(de->d_name, '.');
+                size_t n = dot ? (size_t) (dot - de->d_name) : 0;
+                bool ours = n && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1) &&
+                            ((n == strlen(CONTENT_ID_FILE) && !strncmp(de->d_name, CONTENT_ID_FILE, n)) ||
+                             (n == strlen(SIZE_FILE) && !strncmp(de->d_name, SIZE_FILE, n)));
+                if (ours && unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        log_info("Removed the leftover %s of an interrupted template cache write", de->d_name);
+        }
+        closedir(d);
+}
+
 /* Is the spare cache file name one of a template directory there now? */
 static bool spare_used(const char *templates, const char *name) {
         DIR *d = opendir(templates);
@@ -266,8 +287,12 @@ void tmpl_cleanup_leftovers(struct vsd *v) {
                              strstr(de->d_name, ".build.old."));
                 char stale[800];
                 snprintf(stale, sizeof(stale), "%s/%s", path, de->d_name);
-                if (!ours)
+                if (!ours) {
+                        int dfd = de->d_name[0] == '.' ? -EBADF : open(stale, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (dfd >= 0)
+                                cache_temps_remove(dfd);
                         continue;
+                }
                 int r = vs_rm_rf(stale);
                 if (r < 0)
                         log_warn("Failed to remove the leftover %s: %s, ignoring", stale, strerror(-r));

@@ -29,7 +29,8 @@ struct tmpl_listener {
 
 /* Remove what an interrupted build, replace or remove left in
  * <root>/templates (hidden .NAME.build, .NAME.old, .NAME.del, .NAME.import),
- * and the spare caches of template directories no longer there
+ * the temporaries of a cache write in a template (.content-id.PID,
+ * .size.PID), and the spare caches of template directories no longer there
  * (<root>/cache/templates). */
 void tmpl_cleanup_leftovers(struct vsd *v);
 
