@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "net/addr.h"
 
 struct link_addrs {
         int ifindex;
@@ -62,9 +63,30 @@ static int nd_socket(const struct in6_addr *a, int ifindex) {
         return TAKE_FD(fd);
 }
 
-/* In the link's namespace: what it has, and the sockets to send with
- * (a socket stays in the namespace it was made in). */
-static int collect(const char *ifname, struct link_addrs *l) {
+static void link_addrs_init(struct link_addrs *l) {
+        *l = (struct link_addrs) { .arp = -EBADF };
+        for (unsigned k = 0; k < NET_ANNOUNCE_MAX; k++)
+                l->nd[k] = -EBADF;
+}
+
+/* The sockets to send l's addresses with, from its link (in the namespace
+ * they are to be sent in: a socket stays in the one it was made in). */
+static int open_sockets(struct link_addrs *l) {
+        if (!l->have_mac)
+                return -ENODEV;
+        if (l->n4) {
+                l->arp = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+                if (l->arp < 0)
+                        return -errno;
+        }
+        for (unsigned k = 0; k < l->n6; k++)
+                l->nd[k] = nd_socket(&l->v6[k], l->ifindex);
+        return 0;
+}
+
+/* In the link's namespace: what it has (its own addresses when own),
+ * and the sockets to send with. */
+static int collect(const char *ifname, bool own, struct link_addrs *l) {
         struct ifaddrs *ifa = NULL;
         l->ifindex = (int) if_nametoindex(ifname);
         if (l->ifindex <= 0)
@@ -81,7 +103,9 @@ static int collect(const char *ifname, struct link_addrs *l) {
                                 memcpy(l->mac, ll->sll_addr, ETH_ALEN);
                                 l->have_mac = true;
                         }
-                } else if (fam == AF_INET && l->n4 < NET_ANNOUNCE_MAX)
+                } else if (!own)
+                        continue;
+                else if (fam == AF_INET && l->n4 < NET_ANNOUNCE_MAX)
                         l->v4[l->n4++] = ((const struct sockaddr_in *) a->ifa_addr)->sin_addr;
                 else if (fam == AF_INET6 && l->n6 < NET_ANNOUNCE_MAX) {
                         const struct in6_addr *x = &((const struct sockaddr_in6 *) a->ifa_addr)->sin6_addr;
@@ -91,16 +115,7 @@ static int collect(const char *ifname, struct link_addrs *l) {
                 }
         }
         freeifaddrs(ifa);
-        if (!l->have_mac)
-                return -ENODEV;
-        if (l->n4) {
-                l->arp = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
-                if (l->arp < 0)
-                        return -errno;
-        }
-        for (unsigned k = 0; k < l->n6; k++)
-                l->nd[k] = nd_socket(&l->v6[k], l->ifindex);
-        return 0;
+        return own ? open_sockets(l) : 0;
 }
 
 static unsigned send_arp(int fd, const struct link_addrs *l) {
@@ -151,6 +166,21 @@ static unsigned send_na(const struct link_addrs *l) {
                         sent++;
         }
         return sent;
+}
+
+/* rounds rounds NET_ANNOUNCE_ROUND_MS apart; l's sockets closed after */
+static void send_rounds(struct link_addrs *l, unsigned rounds, unsigned *ret_sent) {
+        unsigned sent = 0;
+        for (unsigned k = 0; k < rounds; k++) {
+                if (k > 0)
+                        (void) poll(NULL, 0, NET_ANNOUNCE_ROUND_MS);
+                if (l->arp >= 0)
+                        sent += send_arp(l->arp, l);
+                sent += send_na(l);
+        }
+        link_addrs_close(l);
+        if (ret_sent)
+                *ret_sent = sent;
 }
 
 /* A socket of the network namespace netns_fd (-1: ours), for the links'
@@ -210,10 +240,9 @@ int net_announce(int netns_fd, const char *ifname, unsigned rounds, unsigned *re
                 return vs_err(err, errno, "announce %s: open the own network namespace", ifname);
         if (setns(netns_fd, CLONE_NEWNET) < 0)
                 return vs_err(err, errno, "announce %s: enter its network namespace", ifname);
-        struct link_addrs l = { .arp = -EBADF };
-        for (unsigned k = 0; k < NET_ANNOUNCE_MAX; k++)
-                l.nd[k] = -EBADF;
-        r = collect(ifname, &l);
+        struct link_addrs l;
+        link_addrs_init(&l);
+        r = collect(ifname, true, &l);
         /* back before anything else: the caller's sockets are made here */
         if (setns(own, CLONE_NEWNET) < 0) {
                 r = -errno;
@@ -224,16 +253,31 @@ int net_announce(int netns_fd, const char *ifname, unsigned rounds, unsigned *re
                 link_addrs_close(&l);
                 return vs_err(err, -r, "announce %s", ifname);
         }
-        unsigned sent = 0;
-        for (unsigned k = 0; k < rounds; k++) {
-                if (k > 0)
-                        (void) poll(NULL, 0, NET_ANNOUNCE_ROUND_MS);
-                if (l.arp >= 0)
-                        sent += send_arp(l.arp, &l);
-                sent += send_na(&l);
-        }
-        link_addrs_close(&l);
+        send_rounds(&l, rounds, ret_sent);
+        return 0;
+}
+
+int net_announce_proxied(const char *ifname, const struct net_cidr *addrs, unsigned n_addrs, unsigned rounds,
+                         unsigned *ret_sent, vs_error *err) {
         if (ret_sent)
-                *ret_sent = sent;
+                *ret_sent = 0;
+        int r = net_link_wait_running(-1, ifname, 0);
+        if (r < 0)
+                return vs_err(err, -r, "announce on %s", ifname);
+        struct link_addrs l;
+        link_addrs_init(&l);
+        r = collect(ifname, false, &l);
+        for (unsigned k = 0; r >= 0 && k < n_addrs; k++)
+                if (addrs[k].family == AF_INET && l.n4 < NET_ANNOUNCE_MAX)
+                        memcpy(&l.v4[l.n4++], addrs[k].addr, 4);
+                else if (addrs[k].family == AF_INET6 && l.n6 < NET_ANNOUNCE_MAX)
+                        memcpy(&l.v6[l.n6++], addrs[k].addr, 16);
+        if (r >= 0)
+                r = open_sockets(&l);
+        if (r < 0) {
+                link_addrs_close(&l);
+                return vs_err(err, -r, "announce on %s", ifname);
+        }
+        send_rounds(&l, rounds, ret_sent);
         return 0;
 }

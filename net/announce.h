@@ -37,3 +37,16 @@ int net_link_wait_running(int netns_fd, const char *ifname, int timeout_ms);
  * second round is what a lost one costs).  *ret_sent (may be NULL)
  * counts the packets sent.  -ENODEV when the link is not there. */
 int net_announce(int netns_fd, const char *ifname, unsigned rounds, unsigned *ret_sent, vs_error *err);
+
+struct net_cidr;
+
+/* Announce addresses that are not ifname's own but answered for there
+ * (proxy ARP/NDP entries of a routed instance's addresses on an uplink),
+ * with ifname's MAC, from ifname in the caller's network namespace: the
+ * LAN's router and neighbours then send them to this host (after an
+ * instance moved here from another host that answered for them).  Sent
+ * only if ifname carries now (nothing waited for), in `rounds` rounds as
+ * net_announce().  -ENODEV when ifname is not there, -ENETDOWN when it
+ * does not carry. */
+int net_announce_proxied(const char *ifname, const struct net_cidr *addrs, unsigned n_addrs, unsigned rounds,
+                         unsigned *ret_sent, vs_error *err);

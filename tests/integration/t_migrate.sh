@@ -482,6 +482,65 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         h_clean_pages 2 lv1
 }
 
+# Routed mode (no shared L2 for the instances): each host answers ARP on its
+# LAN link for the routed addresses it runs (proxy_devs = lan0), and a client
+# on that LAN reaches them through whichever host answers.  After a live
+# move the LAN's cache entry for the address names the target's link at once
+# (its gratuitous ARP from lan0), not the source's for the half minute and
+# more that a reachable entry lives, and the TCP connection goes on there.
+# timeout test_migrate_live_routed_address_follows 180
+test_migrate_live_routed_address_follows() {
+        needs_criu
+        local ip out at0 cpid mac1 mac2 conf
+        _host_lan_names
+        conf=$'[network]\nrouted_ipv4 = '"$VSD_ROUTED4"$'.0/24\nproxy_devs = lan0'
+        HOST_CONF_1=$conf HOST_CONF_2=$conf hosts_up 2
+        host_client_up
+        # the client on the hosts' LAN, the routed pool on its link: it asks
+        # the LAN who has an address, a host answers for it
+        ip -n "$(host_client_ns)" addr del "$HOST_CLIENT_IP/24" dev eth0
+        ip -n "$(host_client_ns)" addr add "$HOST_LAN.250/24" dev eth0
+        ip -n "$(host_client_ns)" route add "$VSD_ROUTED4.0/24" dev eth0
+        mac1=$(ip -n "$(host_ns 1)" -j link show lan0 | jq -r '.[0].address')
+        mac2=$(ip -n "$(host_ns 2)" -j link show lan0 | jq -r '.[0].address')
+        host_vsctl 1 create rt1 --net routed --start
+        ip=$(host_vsctl 1 --json info rt1 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        assert_match "$ip" "^${VSD_ROUTED4//./\\.}\\." "a routed address"
+        host_vsctl 1 exec rt1 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec rt1 -- sh -c 'netstat -ltn | grep -q :7000'
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+        assert_eq "$(ip -n "$(host_client_ns)" -j neigh show "$ip" | jq -r '.[0].lladdr')" "$mac1" \
+                "the MAC that answers for $ip before the move (host 1's LAN link)"
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/arpwatch.py" eth0 \
+                "$T/echo.stop" >"$T/arp.out" 2>&1 &
+        local apid=$!
+        wait_for grep -q listening "$T/arp.out"
+        out=$(host_vsctl 1 migrate rt1 h2 --live --unlocked-mounts)
+        note "$out"
+        assert_match "$out" "^rt1 moved to h2 live: " "what migrate prints"
+        assert_eq "$(h_state 2 rt1)" running "state on the target"
+        h_clean 1 rt1
+        # the target told the LAN, from its link, with its link's MAC
+        wait_for -t 5 grep -qx "garp $mac2 $ip" "$T/arp.out"
+        wait_for -t 5 sh -c "[ \"\$(ip -n '$(host_client_ns)' -j neigh show '$ip' | jq -r '.[0].lladdr')\" = '$mac2' ]"
+        ip -n "$(host_ns 1)" neigh show proxy dev lan0 | grep -q "^$ip " && fail "host 1 still answers for $ip"
+        ip -n "$(host_ns 2)" neigh show proxy dev lan0 | grep -q "^$ip " || fail "host 2 does not answer for $ip"
+        # the connection goes on there
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 30 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        wait "$apid"
+        note "client: $(tail -n1 "$T/echo.out") (lines, longest silence in ms)"
+        assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
+        host_vsctl 2 stop rt1 --kill
+        ip -n "$(host_ns 2)" neigh show proxy dev lan0 | grep -q "^$ip " && fail "host 2 still answers for $ip after the stop"
+        true
+}
+
 # Memory pre-copy (criu pre-dump passes while it runs, then a dump of what
 # changed) where this host's kernel tracks dirty memory: a process keeps 64
 # MiB, 4 MiB of them rewritten every 50 ms (probe dirtyish), while a client

@@ -1051,7 +1051,7 @@ static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs
         (void) vs_fsync_dir(op->dir);
         if (c == 'r') {
                 unlock_network(op->init_pid, op->name);
-                if (op->meta.link && netw_host_link_set_up(v, op->name, true, -1, &e) < 0)
+                if (op->meta.link && netw_host_link_set_up(v, &op->i->cfg, true, -1, &e) < 0)
                         fprintf(stderr, "vsd: %s, ignoring\n", e.msg);
                 (void) cg_freeze(v->cg, op->name, false, NULL);
                 return vs_err_msg(err, criu_err.code, "%s (resumed here)", criu_err.msg);
@@ -1581,7 +1581,7 @@ static int restore_run(void *arg_, vs_error *err) {
         /* the sockets are back and the lock is gone: its link is let up
          * (down until now, netw_prepare_restore) */
         if (p->inner_link[0]) {
-                r = netw_host_link_set_up(op->i->vsd, op->name, true, nsfd, err);
+                r = netw_host_link_set_up(op->i->vsd, &op->i->cfg, true, nsfd, err);
                 if (r < 0) {
                         (void) kill(pid, SIGKILL);
                         return r;
@@ -1602,6 +1602,8 @@ static int restore_run(void *arg_, vs_error *err) {
         if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV &&
             aerr.code != ENETDOWN)
                 log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
+        /* routed: the LAN hears it from the uplinks that answer for it */
+        (void) netw_announce_proxied(op->i->vsd, &op->i->cfg, 2);
         /* (lazy: criu lazy-pages reads them until its end, and then
          * removes them) */
         if (!op->lazy)
