@@ -112,13 +112,19 @@ static struct tmpl_build *find_build(struct vsd *v, const char *name) {
 static bool cached_id(const char *dir, int dfd, char ret[TMPL_ID_LEN]);
 static bool cached_size(const char *dir, int dfd, uint64_t *ret);
 
+/* fdopendir(dfd), which is closed when that fails. */
+static DIR *fd_opendir(int dfd) {
+        DIR *d = fdopendir(dfd);
+        if (!d)
+                close(dfd);
+        return d;
+}
+
 /* Disk usage of a tree, not crossing into other filesystems. */
 static void du_at(int dfd, dev_t dev, uint64_t *sum) {
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
+        DIR *d = fd_opendir(dfd);
+        if (!d)
                 return;
-        }
         struct dirent *de;
         while ((de = readdir(d))) {
                 struct stat st;
@@ -210,11 +216,9 @@ static bool spare_path(const char *dir, int dfd, const char *file, char *buf, si
 /* The caches' temporaries a helper killed with the daemon left in the
  * template directory dfd (write_cache(): FILE.PID); dfd is closed. */
 static void cache_temps_remove(int dfd) {
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
+        DIR *d = fd_opendir(dfd);
+        if (!d)
                 return;
-        }
         struct dirent *de;
         while ((de = readdir(d))) {
                 const char *dot = strrchr(de->d_name, '.');
