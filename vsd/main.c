@@ -421,6 +421,7 @@ int main(int argc, char **argv) {
                 snap_cleanup_leftovers(&v);
                 ckpt_recover(&v);
                 mig_recover(&v);
+                inst_incoming_recover(&v);
                 tmpl_cleanup_leftovers(&v);
         }
         if (r >= 0) {

@@ -40,6 +40,27 @@ test_migrate_cold_moves_a_running_instance() {
         h_clean 1 mv1
 }
 
+# What a move put on the target stays there across its daemon's restarts:
+# a stopped instance moved stays, stopped; a running one moved (it ran
+# there) stays, running; only a copy that was to run there and never did
+# is removed (test_migrate_live_target_daemon_killed_during_restore).
+# timeout test_migrate_target_restart_keeps_what_moved 240
+test_migrate_target_restart_keeps_what_moved() {
+        hosts_up 2
+        host_vsctl 1 create mv8
+        host_vsctl 1 create mv9 --start
+        host_vsctl 1 migrate mv8 h2 --cold >/dev/null
+        host_vsctl 1 migrate mv9 h2 --cold >/dev/null
+        [ ! -e "$T/root-h2/instances/mv8/incoming" ] || fail "the stopped one is marked as a copy to run"
+        [ ! -e "$T/root-h2/instances/mv9/incoming" ] || fail "the running one is still marked after its start there"
+        host_daemon_kill9 2
+        host_daemon_up 2
+        assert_eq "$(h_state 2 mv8)" stopped "the moved stopped instance after the target's restart"
+        assert_eq "$(h_state 2 mv9)" running "the moved running instance after the target's restart"
+        h_clean 1 mv8
+        h_clean 1 mv9
+}
+
 # timeout test_migrate_refused_by_the_target 240
 test_migrate_refused_by_the_target() {
         local before
@@ -444,6 +465,13 @@ test_migrate_live_keeps_a_tcp_connection() {
         note "$out"
         assert_match "$out" "^lv1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
         assert_eq "$(host_lan_port "$mac")" vb2 "the LAN's port for its MAC right after the move"
+        # the client's address is resolved there when the move returns: the
+        # restored socket's first segments went while its link carried
+        # nothing, the kernel's ARP request with them, and the next one
+        # came only a second later, the segments held back meanwhile (the
+        # client's silence was the restore's time plus that second)
+        assert_eq "$(host_vsctl 2 exec lv1 -- awk -v c="$HOST_CLIENT_IP" '$1 == c { print $3 }' /proc/net/arp)" 0x2 \
+                "the flags of the client's ARP entry on the target right after the move"
         # the target announced it: its gratuitous ARP reached the LAN
         wait_for -t 10 grep -qx "garp $mac $ip" "$T/arp.out"
         assert_eq "$(h_state 2 lv1)" running "state on the target"
@@ -1011,6 +1039,16 @@ test_migrate_live_source_daemon_killed() {
         h_clean 2 lv6
 }
 
+# Two hosts, the second's CRIU a wrapper whose restore first sleeps 4 s
+# (a restore under way there, long enough to break something meanwhile).
+slow_restore_hosts_up() {
+        mkdir -p "$T/slowcriu"
+        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
+                >"$T/slowcriu/criu"
+        chmod +x "$T/slowcriu/criu"
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+}
+
 # The source's daemon killed while the target restores (its CRIU made slow
 # by a wrapper): the target finishes the restore on its own, so the next
 # source daemon must find it running there and remove its own copy, not
@@ -1019,11 +1057,7 @@ test_migrate_live_source_daemon_killed() {
 test_migrate_live_source_killed_during_target_restore() {
         needs_criu
         local pid0 client
-        mkdir -p "$T/slowcriu"
-        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
-                >"$T/slowcriu/criu"
-        chmod +x "$T/slowcriu/criu"
-        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+        slow_restore_hosts_up
         host_vsctl 1 create lv7 --privileged --start
         sleeper_start 1 lv7
         pid0=$(sleeper_pid 1 lv7)
@@ -1046,6 +1080,73 @@ test_migrate_live_source_killed_during_target_restore() {
         done
         assert_eq "$on" 1 "hosts running lv7"
         [ ! -e "$T/run-h1/lv7.migrating" ] || fail "the move's record stays"
+}
+
+# A live move broken while the target restores (its CRIU made slow by a
+# wrapper) by WHAT (daemon: its daemon killed, and started again; link:
+# the session's link cut): the source asks the target before it restores
+# its own copy, so that the instance runs on exactly one host, the same
+# processes with their data, and nothing of it is left on the other host
+# (the target's restore, when its daemon went, is undone and its copy
+# removed by its next daemon; with the link cut it runs there: moved).
+live_move_broken_during_restore() { # WHAT
+        needs_criu
+        local pid0 client k on=0 where=0 p
+        slow_restore_hosts_up
+        host_vsctl 1 create lv9 --privileged --start
+        host_vsctl 1 exec lv9 -- sh -c 'echo kept >/root/data'
+        sleeper_start 1 lv9
+        pid0=$(sleeper_pid 1 lv9)
+        host_vsctl 1 migrate lv9 h2 --live >/dev/null 2>"$T/migrate.err" &
+        client=$!
+        # imported there: its restore is under way
+        wait_for -t 60 test -d "$T/root-h2/instances/lv9"
+        if [ "$1" = daemon ]; then
+                # (and up again, as its service manager would have it)
+                host_daemon_kill9 2
+                HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" host_daemon_up 2
+        else
+                for p in $(pgrep -P "$(cat "$T/run-h2/sshd.spid")"); do
+                        kill -KILL "$p"
+                done
+        fi
+        # (either end is right, if it says which)
+        if wait "$client"; then
+                note "the move says it happened"
+        else
+                note "$(cat "$T/migrate.err")"
+        fi
+        # settled: running on one host, gone from the other
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info lv9 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 1)' info lv9 >/dev/null 2>&1 ||
+                { [ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv9 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 2)' info lv9 >/dev/null 2>&1; }"
+        sleep 2 # nothing more happens after: still one
+        for k in 1 2; do
+                if [ "$(h_state "$k" lv9 2>/dev/null)" = running ]; then
+                        on=$((on + 1))
+                        where=$k
+                fi
+        done
+        assert_eq "$on" 1 "hosts running lv9"
+        note "lv9 runs on host $where"
+        assert_eq "$(sleeper_pid "$where" lv9)" "$pid0" "the sleeper (the same process)"
+        assert_eq "$(host_vsctl "$where" exec lv9 -- cat /root/data)" kept "its data"
+        h_clean $((3 - where)) lv9
+        [ ! -e "$T/run-h1/lv9.migrating" ] || fail "the move's record stays"
+        # and no process of it is left on the other host
+        [ -z "$(find /sys/fs/cgroup -path "*$(host_cg $((3 - where)))*/lv9" -type d 2>/dev/null)" ] ||
+                fail "a cgroup of lv9 is left on host $((3 - where))"
+}
+
+# timeout test_migrate_live_target_daemon_killed_during_restore 300
+test_migrate_live_target_daemon_killed_during_restore() {
+        live_move_broken_during_restore daemon
+}
+
+# timeout test_migrate_live_link_cut_during_restore 300
+test_migrate_live_link_cut_during_restore() {
+        live_move_broken_during_restore link
 }
 
 # ---- the template (the target lacks it, or has another build) -----------------

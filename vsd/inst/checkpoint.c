@@ -1380,6 +1380,19 @@ static int cgroup_roots(struct argv *a, vs_error *err) {
         return 0;
 }
 
+/* One round of the restored instance's announcement: from eth0
+ * (net_announce; nsfd < 0: none) and, routed, from the uplinks that
+ * answer for it.  False when nothing was sent (no eth0, or root inside
+ * set it down, and no uplink). */
+static bool announce_round(struct ckpt_op *op, int nsfd) {
+        vs_error aerr = { 0 };
+        bool sent = nsfd >= 0 && net_announce(nsfd, "eth0", 1, NULL, &aerr) >= 0;
+        if (nsfd >= 0 && !sent && aerr.code != ENODEV && aerr.code != ENETDOWN)
+                log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
+        /* routed: the LAN hears it from the uplinks that answer for it */
+        return netw_announce_proxied(op->i->vsd, &op->i->cfg, 1) > 0 || sent;
+}
+
 static int restore_run(void *arg_, vs_error *err) {
         struct ckpt_op *op = arg_;
         struct inst_restore_plan *p = &op->plan;
@@ -1422,6 +1435,10 @@ static int restore_run(void *arg_, vs_error *err) {
         /* see dump_run(): an older checkpoint's directory may be 0700 */
         if (chmod(dir, 0711) < 0)
                 return vs_err(err, errno, "chmod %s", dir);
+        /* the lazy-pages daemon starts while the root is mounted below
+         * (awaited before CRIU runs): that is the instance's frozen time */
+        if (op->lazy && pages_lazy_request(op->i->vsd->set.root, op->name, dir, err) < 0)
+                return vs_err_prefix(err, "restore");
         /* CRIU, and the processes it makes, are in the instance's cgroup
          * (--manage-cgroups=ignore), made with its limits by the daemon:
          * work_start_fds() moved us there */
@@ -1597,17 +1614,21 @@ static int restore_run(void *arg_, vs_error *err) {
         /* its address is here now: the neighbours and the bridges on the
          * way hear it at once (after a move to another host on the same
          * LAN, the frames for it went to the old host's port), twice in
-         * case a frame is lost */
-        vs_error aerr = { 0 };
-        if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV &&
-            aerr.code != ENETDOWN)
-                log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
-        /* routed: the LAN hears it from the uplinks that answer for it */
-        (void) netw_announce_proxied(op->i->vsd, &op->i->cfg, 2);
+         * case a frame is lost: the second round once the images are
+         * removed (the pause between the rounds spent on that, not added
+         * to a live move's frozen window) */
+        uint64_t announced = mono_ms();
+        bool again = announce_round(op, nsfd);
         /* (lazy: criu lazy-pages reads them until its end, and then
          * removes them) */
         if (!op->lazy)
                 (void) vs_rm_rf(dir);
+        if (again) {
+                uint64_t spent = mono_ms() - announced;
+                if (spent < NET_ANNOUNCE_ROUND_MS)
+                        (void) poll(NULL, 0, (int) (NET_ANNOUNCE_ROUND_MS - spent));
+                (void) announce_round(op, nsfd);
+        }
         char failed[700];
         path_in(op->dir, "restore-failed.log", failed, sizeof(failed));
         (void) unlink(failed);

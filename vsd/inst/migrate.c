@@ -290,7 +290,8 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
         struct vs_progress *p = op_progress(m->op);
         if (!pre)
                 vs_progress_phase(p, VS_PHASE_COPY, true);
-        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, p, pre, &aerr);
+        /* to run there (live, or it ran here): marked there until it does */
+        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, m->live || m->was_running, p, pre, &aerr);
         close(fd);
         if (wr == -ECANCELED) {
                 /* ended here (the stop failed): the target's import, cut
@@ -1224,6 +1225,35 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
         mig_end(m, &err);
 }
 
+/* live: the checkpoint restored here (the marker stays until it runs
+ * here again: a daemon killed meanwhile restores it at its start) */
+static void restore_here(struct mig *m) {
+        vs_error rerr = { 0 };
+        m->restw.done = on_restored_here;
+        if (ckpt_restore(m->i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
+                on_restored_here(&m->restw, -EIO, &rerr);
+}
+
+static int ask_run(void *arg, vs_error *err);
+
+/* live, failed after the dump: the target's answer (ask_run).  It runs
+ * there: the move happened after all (the session's failure was its
+ * last word only); not there (a copy there that neither ran nor is being
+ * restored is destroyed by the asking), or no answer: restored here. */
+static void failed_ask_done(void *userdata, int result, const vs_error *werr) {
+        struct mig *m = userdata;
+        set_busy(m->i, NULL, false);
+        if (result >= 0) {
+                log_info("Instance %s: it runs on %s all the same: moved (the session had said: %s)", m->name,
+                         m->host, m->failure.msg);
+                moved(m);
+                return;
+        }
+        if (result != -ENOENT)
+                log_warn("Instance %s: %s; restored here", m->name, werr->msg);
+        restore_here(m);
+}
+
 /* live: it ended without the target having it, with m->failure */
 static void live_failed(struct mig *m) {
         struct instance *i = m->i;
@@ -1235,12 +1265,16 @@ static void live_failed(struct mig *m) {
                 mig_end(m, &m->failure);
                 return;
         }
-        /* the marker stays until it runs here again: a daemon killed
-         * meanwhile restores it at its start */
-        vs_error rerr = { 0 };
-        m->restw.done = on_restored_here;
-        if (ckpt_restore(i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
-                on_restored_here(&m->restw, -EIO, &rerr);
+        /* the target may have it all the same: its restore goes on
+         * without the session that asked for it (one cut while it ran).
+         * Asked first, over a session of its own (the marker stays until
+         * this is settled: a daemon killed meanwhile asks again) */
+        vs_error aerr = { 0 };
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, failed_ask_done, m, &aerr) < 0) {
+                failed_ask_done(m, -EIO, &aerr);
+                return;
+        }
+        set_busy(i, "its failed move is being settled", false);
 }
 
 static void postcopy_helper_done(struct mig *m, int result, const vs_error *werr);
@@ -2051,8 +2085,14 @@ static int ask_run(void *arg, vs_error *err) {
                 }
                 json_decref(info);
                 json_decref(ops);
-                if (!state)
+                /* its daemon does not answer (restarting after its
+                 * end, say): asked again, up to the deadline */
+                if (!state && now_ms() > deadline)
                         return vs_err_msg(err, EPROTO, "%s gave no state of '%s'", m->host, m->name);
+                if (!state) {
+                        sleep(1);
+                        continue;
+                }
                 /* post-copy: it runs there for good only once its pages'
                  * operation there has ended; a copy there that does not
                  * run stays, stopped, with its disk */

@@ -803,15 +803,25 @@ static int postcopy_check(struct vsd *v, bool raise, vs_error *err) {
                           n, PAGES_PIPE_MIN, PAGES_PIPE_MIN);
 }
 
+int pages_lazy_request(const char *root, const char *name, const char *images, vs_error *err) {
+        char staging[600], path[700];
+        staging_path(root, name, staging, sizeof(staging));
+        snprintf(path, sizeof(path), "%s/" LAZY_REQUEST, staging);
+        int r = vs_write_atomic(path, images, strlen(images), 0600);
+        if (r < 0)
+                return vs_err_msg(err, ENOENT, "no page session of a post-copy move waits for '%s' here", name);
+        return 0;
+}
+
 int pages_lazy_await(const char *root, const char *name, const char *images, vs_error *err) {
         char staging[600], path[700], ready[700], failed[700];
         staging_path(root, name, staging, sizeof(staging));
         snprintf(path, sizeof(path), "%s/" LAZY_REQUEST, staging);
         snprintf(ready, sizeof(ready), "%s/" LAZY_READY, staging);
         snprintf(failed, sizeof(failed), "%s/" LAZY_FAILED, staging);
-        int r = vs_write_atomic(path, images, strlen(images), 0600);
-        if (r < 0)
-                return vs_err_msg(err, ENOENT, "no page session of a post-copy move waits for '%s' here", name);
+        /* asked for already (pages_lazy_request), or now */
+        if (access(path, F_OK) < 0 && pages_lazy_request(root, name, images, err) < 0)
+                return -ENOENT;
         for (uint64_t end = mono_ms() + LAZY_WAIT_MS;;) {
                 if (access(ready, F_OK) == 0)
                         return 0;
