@@ -176,9 +176,10 @@ int main(int argc, char **argv) {
         /* nor this: CRIU's post-dump action for one checkpoint (checkpoint.h) */
         if ((argc == 3 || argc == 4) && streq(argv[1], "--checkpoint-commit"))
                 return ckpt_commit_main(argv[2], argc == 4 ? argv[3] : NULL) < 0 ? 1 : 0;
-        /* nor this: CRIU's post-setup-namespaces action for one restore */
-        if (argc == 4 && streq(argv[1], "--checkpoint-subtree"))
-                return ckpt_subtree_main(argv[2], argv[3]) < 0 ? 1 : 0;
+        /* nor this: CRIU's action script for one restore, run with no
+         * argument (checkpoint.h); never a daemon */
+        if (argc == 1 && getenv("CRTOOLS_SCRIPT_ACTION"))
+                return ckpt_action_main(getenv("CRTOOLS_SCRIPT_ACTION")) < 0 ? 1 : 0;
         /* command-line values win over the file: collect them apart first */
         settings_defaults(&v.set);
         memset(&over, 0, sizeof(over));

@@ -62,6 +62,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
+#include "vsd/core/kernel.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
@@ -953,7 +954,7 @@ static int mig_run_live(void *arg, vs_error *err) {
         /* memory pre-copy: this host's kernel must track dirty memory
          * (asked while the main session's key exchange goes on) */
         bool mem = m->page_server && m->mem_precopy &&
-                   ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
+                   kern_criu_feature(m->i->vsd->set.criu, "mem_dirty_track", mwhy, sizeof(mwhy)) >= 0;
         if (m->page_server && page_link_spawn(m, &pl, false, mem, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
