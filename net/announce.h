@@ -34,6 +34,26 @@ int net_link_wait_running(int netns_fd, const char *ifname, int timeout_ms);
  * re-entered before returning), once ifname carries (waited for as
  * net_link_wait_running(), NET_ANNOUNCE_WAIT_MS at most), in `rounds`
  * rounds NET_ANNOUNCE_ROUND_MS apart (a frame is not acknowledged: a
- * second round is what a lost one costs).  *ret_sent (may be NULL)
- * counts the packets sent.  -ENODEV when the link is not there. */
+ * second round is what a lost one costs).  Each round also asks, with an
+ * ARP request or a neighbour solicitation from the link, for every
+ * neighbour of it that the kernel is still resolving (NUD_INCOMPLETE when
+ * the link's namespace is looked at): after a restore those are the
+ * restored sockets' peers, whose first answer the kernel asked for while
+ * the link carried nothing and would ask for again only after
+ * retrans_time_ms (a second), holding every segment for them meanwhile.
+ * *ret_sent (may be NULL) counts the packets sent.  -ENODEV when the link
+ * is not there. */
 int net_announce(int netns_fd, const char *ifname, unsigned rounds, unsigned *ret_sent, vs_error *err);
+
+struct net_cidr;
+
+/* Announce addresses that are not ifname's own but answered for there
+ * (proxy ARP/NDP entries of a routed instance's addresses on an uplink),
+ * with ifname's MAC, from ifname in the caller's network namespace: the
+ * LAN's router and neighbours then send them to this host (after an
+ * instance moved here from another host that answered for them).  Sent
+ * only if ifname carries now (nothing waited for), in `rounds` rounds as
+ * net_announce().  -ENODEV when ifname is not there, -ENETDOWN when it
+ * does not carry. */
+int net_announce_proxied(const char *ifname, const struct net_cidr *addrs, unsigned n_addrs, unsigned rounds,
+                         unsigned *ret_sent, vs_error *err);

@@ -575,6 +575,43 @@ int nl_neigh_proxy_del(struct nl *nl, const char *ifname, const struct net_cidr 
         return neigh_proxy(nl, RTM_DELNEIGH, ifname, a, err);
 }
 
+struct neigh_list {
+        int ifindex;
+        struct net_cidr *out;
+        size_t max, n;
+};
+
+static int neigh_row_cb(const struct nlmsghdr *nlh, void *data) {
+        struct neigh_list *l = data;
+        const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+        if (nlh->nlmsg_type != RTM_NEWNEIGH || nd->ndm_ifindex != l->ifindex || !(nd->ndm_state & NUD_INCOMPLETE) ||
+            (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6) || l->n >= l->max)
+                return MNL_CB_OK;
+        const struct nlattr *a;
+        size_t len = nd->ndm_family == AF_INET ? 4 : 16;
+        mnl_attr_for_each(a, nlh, sizeof(*nd)) {
+                if (mnl_attr_get_type(a) != NDA_DST || mnl_attr_get_payload_len(a) != len)
+                        continue;
+                struct net_cidr *c = &l->out[l->n++];
+                *c = (struct net_cidr) { .family = nd->ndm_family, .prefix = (uint8_t) (len * 8) };
+                memcpy(c->addr, mnl_attr_get_payload(a), len);
+        }
+        return MNL_CB_OK;
+}
+
+int nl_neigh_unresolved(struct nl *nl, int ifindex, struct net_cidr *ret, size_t max, size_t *ret_n, vs_error *err) {
+        struct neigh_list l = { .ifindex = ifindex, .out = ret, .max = max };
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        struct nlmsghdr *nlh = nl_msg_start(nl, buf, RTM_GETNEIGH, NLM_F_DUMP);
+        struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+        nd->ndm_family = AF_UNSPEC;
+        int r = nl_talk(nl, nlh, neigh_row_cb, &l);
+        if (r < 0)
+                return nl_fail(nl, err, r, "list the neighbours");
+        *ret_n = l.n;
+        return 0;
+}
+
 /* ---- counters and the link walk --------------------------------------- */
 
 static int stats_cb(const struct nlmsghdr *nlh, void *data) {

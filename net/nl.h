@@ -114,6 +114,11 @@ int nl_route_del(struct nl *nl, const struct nl_route *r, vs_error *err);
 int nl_neigh_proxy_add(struct nl *nl, const char *ifname, const struct net_cidr *a, vs_error *err);
 int nl_neigh_proxy_del(struct nl *nl, const char *ifname, const struct net_cidr *a, vs_error *err);
 
+/* The neighbours of link ifindex still being resolved (NUD_INCOMPLETE:
+ * the kernel queues what goes to them until an answer comes), IPv4 and
+ * IPv6, at most max into ret; their number in *ret_n. */
+int nl_neigh_unresolved(struct nl *nl, int ifindex, struct net_cidr *ret, size_t max, size_t *ret_n, vs_error *err);
+
 struct nl_link_stats {
         uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets, rx_dropped, tx_dropped;
 };

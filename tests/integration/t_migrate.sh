@@ -40,6 +40,58 @@ test_migrate_cold_moves_a_running_instance() {
         h_clean 1 mv1
 }
 
+# What a move put on the target stays there across its daemon's restarts:
+# a stopped instance moved stays, stopped; a running one moved (it ran
+# there) stays, running; only a copy that was to run there and never did
+# is removed (test_migrate_live_target_daemon_killed_during_restore).
+# timeout test_migrate_target_restart_keeps_what_moved 240
+test_migrate_target_restart_keeps_what_moved() {
+        hosts_up 2
+        host_vsctl 1 create mv8
+        host_vsctl 1 create mv9 --start
+        host_vsctl 1 migrate mv8 h2 --cold >/dev/null
+        host_vsctl 1 migrate mv9 h2 --cold >/dev/null
+        [ ! -e "$T/root-h2/instances/mv8/incoming" ] || fail "the stopped one is marked as a copy to run"
+        [ ! -e "$T/root-h2/instances/mv9/incoming" ] || fail "the running one is still marked after its start there"
+        host_daemon_kill9 2
+        host_daemon_up 2
+        assert_eq "$(h_state 2 mv8)" stopped "the moved stopped instance after the target's restart"
+        assert_eq "$(h_state 2 mv9)" running "the moved running instance after the target's restart"
+        h_clean 1 mv8
+        h_clean 1 mv9
+}
+
+# The source's daemon killed once the target has started the instance but
+# before the source heard it (VSD_TEST_MOVED_HOLD holds its helper there):
+# the next daemon asks the target instead of starting its own copy again.
+# It runs on exactly one host, the target, with its data; nothing is left
+# of it on the source.
+# timeout test_migrate_cold_source_killed_after_target_started 240
+test_migrate_cold_source_killed_after_target_started() {
+        local client k on=0
+        VSD_TEST_MOVED_HOLD=$T/moved-hold hosts_up 2
+        host_vsctl 1 create mv10 --start
+        host_vsctl 1 exec mv10 -- sh -c 'echo moved-data >/root/data'
+        touch "$T/moved-hold"
+        host_vsctl 1 migrate mv10 h2 --cold >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info mv10 2>/dev/null | jq -r .state)\" = running ]"
+        host_daemon_kill9 1
+        wait "$client" && fail "the move said it ended though its daemon was killed"
+        rm "$T/moved-hold"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "! '$B/vsctl' --socket '$(host_socket 1)' info mv10 >/dev/null 2>&1"
+        sleep 1 # nothing more happens after: still one
+        for k in 1 2; do
+                [ "$(h_state "$k" mv10 2>/dev/null)" != running ] || on=$((on + 1))
+        done
+        assert_eq "$on" 1 "hosts running mv10"
+        assert_eq "$(h_state 2 mv10)" running "state on the target"
+        assert_eq "$(host_vsctl 2 exec mv10 -- cat /root/data)" moved-data "data on the target"
+        h_clean 1 mv10
+        [ ! -e "$T/run-h1/mv10.migrating" ] || fail "the move's record stays"
+}
+
 # timeout test_migrate_refused_by_the_target 240
 test_migrate_refused_by_the_target() {
         local before
@@ -444,6 +496,13 @@ test_migrate_live_keeps_a_tcp_connection() {
         note "$out"
         assert_match "$out" "^lv1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all$" "what migrate prints"
         assert_eq "$(host_lan_port "$mac")" vb2 "the LAN's port for its MAC right after the move"
+        # the client's address is resolved there when the move returns: the
+        # restored socket's first segments went while its link carried
+        # nothing, the kernel's ARP request with them, and the next one
+        # came only a second later, the segments held back meanwhile (the
+        # client's silence was the restore's time plus that second)
+        assert_eq "$(host_vsctl 2 exec lv1 -- awk -v c="$HOST_CLIENT_IP" '$1 == c { print $3 }' /proc/net/arp)" 0x2 \
+                "the flags of the client's ARP entry on the target right after the move"
         # the target announced it: its gratuitous ARP reached the LAN
         wait_for -t 10 grep -qx "garp $mac $ip" "$T/arp.out"
         assert_eq "$(h_state 2 lv1)" running "state on the target"
@@ -480,6 +539,65 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         assert_match "$(echo "$op" | jq -r '.details.page_bytes')" "^[1-9][0-9]{4,}$" "details.page_bytes"
         # nothing of its pages left staged there
         h_clean_pages 2 lv1
+}
+
+# Routed mode (no shared L2 for the instances): each host answers ARP on its
+# LAN link for the routed addresses it runs (proxy_devs = lan0), and a client
+# on that LAN reaches them through whichever host answers.  After a live
+# move the LAN's cache entry for the address names the target's link at once
+# (its gratuitous ARP from lan0), not the source's for the half minute and
+# more that a reachable entry lives, and the TCP connection goes on there.
+# timeout test_migrate_live_routed_address_follows 180
+test_migrate_live_routed_address_follows() {
+        needs_criu
+        local ip out at0 cpid mac1 mac2 conf
+        _host_lan_names
+        conf=$'[network]\nrouted_ipv4 = '"$VSD_ROUTED4"$'.0/24\nproxy_devs = lan0'
+        HOST_CONF_1=$conf HOST_CONF_2=$conf hosts_up 2
+        host_client_up
+        # the client on the hosts' LAN, the routed pool on its link: it asks
+        # the LAN who has an address, a host answers for it
+        ip -n "$(host_client_ns)" addr del "$HOST_CLIENT_IP/24" dev eth0
+        ip -n "$(host_client_ns)" addr add "$HOST_LAN.250/24" dev eth0
+        ip -n "$(host_client_ns)" route add "$VSD_ROUTED4.0/24" dev eth0
+        mac1=$(ip -n "$(host_ns 1)" -j link show lan0 | jq -r '.[0].address')
+        mac2=$(ip -n "$(host_ns 2)" -j link show lan0 | jq -r '.[0].address')
+        host_vsctl 1 create rt1 --net routed --start
+        ip=$(host_vsctl 1 --json info rt1 | json .ip | cut -d, -f1 | cut -d/ -f1)
+        assert_match "$ip" "^${VSD_ROUTED4//./\\.}\\." "a routed address"
+        host_vsctl 1 exec rt1 -- sh -c 'nc -l -p 7000 -e cat </dev/null >/dev/null 2>&1 &'
+        wait_for host_vsctl 1 exec rt1 -- sh -c 'netstat -ltn | grep -q :7000'
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        cpid=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+        assert_eq "$(ip -n "$(host_client_ns)" -j neigh show "$ip" | jq -r '.[0].lladdr')" "$mac1" \
+                "the MAC that answers for $ip before the move (host 1's LAN link)"
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/arpwatch.py" eth0 \
+                "$T/echo.stop" >"$T/arp.out" 2>&1 &
+        local apid=$!
+        wait_for grep -q listening "$T/arp.out"
+        out=$(host_vsctl 1 migrate rt1 h2 --live --unlocked-mounts)
+        note "$out"
+        assert_match "$out" "^rt1 moved to h2 live: " "what migrate prints"
+        assert_eq "$(h_state 2 rt1)" running "state on the target"
+        h_clean 1 rt1
+        # the target told the LAN, from its link, with its link's MAC
+        wait_for -t 5 grep -qx "garp $mac2 $ip" "$T/arp.out"
+        wait_for -t 5 sh -c "[ \"\$(ip -n '$(host_client_ns)' -j neigh show '$ip' | jq -r '.[0].lladdr')\" = '$mac2' ]"
+        ip -n "$(host_ns 1)" neigh show proxy dev lan0 | grep -q "^$ip " && fail "host 1 still answers for $ip"
+        ip -n "$(host_ns 2)" neigh show proxy dev lan0 | grep -q "^$ip " || fail "host 2 does not answer for $ip"
+        # the connection goes on there
+        at0=$(grep -c '^at ' "$T/echo.out")
+        wait_for -t 30 sh -c "[ \$(grep -c '^at ' '$T/echo.out') -ge $((at0 + 3)) ]"
+        touch "$T/echo.stop"
+        wait "$cpid" || fail "the connection broke: $(tail -n1 "$T/echo.out")"
+        wait "$apid"
+        note "client: $(tail -n1 "$T/echo.out") (lines, longest silence in ms)"
+        assert_match "$(tail -n1 "$T/echo.out")" "^ok [0-9]+ [0-9]+$" "the client's end"
+        host_vsctl 2 stop rt1 --kill
+        ip -n "$(host_ns 2)" neigh show proxy dev lan0 | grep -q "^$ip " && fail "host 2 still answers for $ip after the stop"
+        true
 }
 
 # Memory pre-copy (criu pre-dump passes while it runs, then a dump of what
@@ -952,6 +1070,16 @@ test_migrate_live_source_daemon_killed() {
         h_clean 2 lv6
 }
 
+# Two hosts, the second's CRIU a wrapper whose restore first sleeps 4 s
+# (a restore under way there, long enough to break something meanwhile).
+slow_restore_hosts_up() {
+        mkdir -p "$T/slowcriu"
+        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
+                >"$T/slowcriu/criu"
+        chmod +x "$T/slowcriu/criu"
+        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+}
+
 # The source's daemon killed while the target restores (its CRIU made slow
 # by a wrapper): the target finishes the restore on its own, so the next
 # source daemon must find it running there and remove its own copy, not
@@ -960,11 +1088,7 @@ test_migrate_live_source_daemon_killed() {
 test_migrate_live_source_killed_during_target_restore() {
         needs_criu
         local pid0 client
-        mkdir -p "$T/slowcriu"
-        printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && sleep 4' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
-                >"$T/slowcriu/criu"
-        chmod +x "$T/slowcriu/criu"
-        HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" hosts_up 2
+        slow_restore_hosts_up
         host_vsctl 1 create lv7 --privileged --start
         sleeper_start 1 lv7
         pid0=$(sleeper_pid 1 lv7)
@@ -987,6 +1111,73 @@ test_migrate_live_source_killed_during_target_restore() {
         done
         assert_eq "$on" 1 "hosts running lv7"
         [ ! -e "$T/run-h1/lv7.migrating" ] || fail "the move's record stays"
+}
+
+# A live move broken while the target restores (its CRIU made slow by a
+# wrapper) by WHAT (daemon: its daemon killed, and started again; link:
+# the session's link cut): the source asks the target before it restores
+# its own copy, so that the instance runs on exactly one host, the same
+# processes with their data, and nothing of it is left on the other host
+# (the target's restore, when its daemon went, is undone and its copy
+# removed by its next daemon; with the link cut it runs there: moved).
+live_move_broken_during_restore() { # WHAT
+        needs_criu
+        local pid0 client k on=0 where=0 p
+        slow_restore_hosts_up
+        host_vsctl 1 create lv9 --privileged --start
+        host_vsctl 1 exec lv9 -- sh -c 'echo kept >/root/data'
+        sleeper_start 1 lv9
+        pid0=$(sleeper_pid 1 lv9)
+        host_vsctl 1 migrate lv9 h2 --live >/dev/null 2>"$T/migrate.err" &
+        client=$!
+        # imported there: its restore is under way
+        wait_for -t 60 test -d "$T/root-h2/instances/lv9"
+        if [ "$1" = daemon ]; then
+                # (and up again, as its service manager would have it)
+                host_daemon_kill9 2
+                HOST_CONF_2=$'[checkpoint]\ncriu = '"$T/slowcriu/criu" host_daemon_up 2
+        else
+                for p in $(pgrep -P "$(cat "$T/run-h2/sshd.spid")"); do
+                        kill -KILL "$p"
+                done
+        fi
+        # (either end is right, if it says which)
+        if wait "$client"; then
+                note "the move says it happened"
+        else
+                note "$(cat "$T/migrate.err")"
+        fi
+        # settled: running on one host, gone from the other
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info lv9 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 1)' info lv9 >/dev/null 2>&1 ||
+                { [ \"\$('$B/vsctl' --socket '$(host_socket 1)' --json info lv9 2>/dev/null | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 2)' info lv9 >/dev/null 2>&1; }"
+        sleep 2 # nothing more happens after: still one
+        for k in 1 2; do
+                if [ "$(h_state "$k" lv9 2>/dev/null)" = running ]; then
+                        on=$((on + 1))
+                        where=$k
+                fi
+        done
+        assert_eq "$on" 1 "hosts running lv9"
+        note "lv9 runs on host $where"
+        assert_eq "$(sleeper_pid "$where" lv9)" "$pid0" "the sleeper (the same process)"
+        assert_eq "$(host_vsctl "$where" exec lv9 -- cat /root/data)" kept "its data"
+        h_clean $((3 - where)) lv9
+        [ ! -e "$T/run-h1/lv9.migrating" ] || fail "the move's record stays"
+        # and no process of it is left on the other host
+        [ -z "$(find /sys/fs/cgroup -path "*$(host_cg $((3 - where)))*/lv9" -type d 2>/dev/null)" ] ||
+                fail "a cgroup of lv9 is left on host $((3 - where))"
+}
+
+# timeout test_migrate_live_target_daemon_killed_during_restore 300
+test_migrate_live_target_daemon_killed_during_restore() {
+        live_move_broken_during_restore daemon
+}
+
+# timeout test_migrate_live_link_cut_during_restore 300
+test_migrate_live_link_cut_during_restore() {
+        live_move_broken_during_restore link
 }
 
 # ---- the template (the target lacks it, or has another build) -----------------

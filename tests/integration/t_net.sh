@@ -517,18 +517,33 @@ test_nat_masquerades_outbound() {
 test_routed_proxy_entries_and_resolv_conf() {
         # an uplink of the test's own (one end of a veth pair) on which the
         # host answers ARP for routed addresses
-        local up=vsu$VSD_NET_ID a
+        local up=vsu$VSD_NET_ID a a6
         ip link add "$up" type veth peer name "vsw$VSD_NET_ID"
         trap "ip link del $up >/dev/null 2>&1 || true" EXIT
         vsd_stop
         vsd_net_names
         printf '%s\n' "[network]" "bridge = $VSD_BRIDGE" "bridge_ipv4 = $VSD_NET4.1/24" "routed_ipv4 = $VSD_ROUTED4.0/24" \
+                "routed_ipv6 = $VSD_NET6:77::/64" \
                 "link_prefix = $VSD_LINK_PREFIX" "nft_table = $VSD_NFT_TABLE" "proxy_devs = $up" \
                 "nameservers = 10.0.0.53" >"$T/vsd.conf"
         vsd_up
+        # the uplink's LAN hears it start here (the router's cache entry
+        # may name a host it ran on before)
+        ip link set "vsw$VSD_NET_ID" up && ip link set "$up" up
+        wait_for sh -c "ip link show $up | grep -q LOWER_UP"
+        python3 "$VSD_SRC/tests/integration/arpwatch.py" "vsw$VSD_NET_ID" "$T/arp.stop" >"$T/arp.out" 2>&1 &
+        local apid=$!
+        wait_for grep -q listening "$T/arp.out"
         vsctl create pub --net routed --start
         a=$(ip_of pub)
         ip neigh show proxy dev "$up" | grep -q "^$a " || fail "no proxy entry for $a on $up: $(ip neigh show proxy dev "$up")"
+        wait_for -t 5 grep -qx "garp $(cat "/sys/class/net/$up/address") $a" "$T/arp.out"
+        a6=$(ip_of pub 2)
+        assert_match "$a6" "^$VSD_NET6:77:" "its routed IPv6 address"
+        ip -6 neigh show proxy dev "$up" | grep -q "^$a6 " || fail "no proxy entry for $a6 on $up"
+        wait_for -t 5 grep -qx "na $(cat "/sys/class/net/$up/address") $a6" "$T/arp.out"
+        touch "$T/arp.stop"
+        wait "$apid"
         # the daemon's nameservers, or the instance's own
         vsctl exec pub -- cat /etc/resolv.conf | grep -qx "nameserver 10.0.0.53" || fail "resolv.conf without the daemon's nameserver"
         vsctl stop pub --kill

@@ -21,7 +21,7 @@
  *                             cgroup, which vsd made with its limits (on v2
  *                             its leaf beside the namespace root, when an
  *                             action script gives controllers to the root's
- *                             children: write_restore_hook()); CRIU places
+ *                             children: restore_action()); CRIU places
  *                             the processes and makes the cgroup namespace
  *                             inside the user namespace;
  *   --network-lock nftables --tcp-established --file-locks.
@@ -105,6 +105,8 @@
 #define CKPT_EXT_DIR "/dev/shm"
 #define CKPT_TTY_MAX 16
 #define CKPT_VIEW_MAX 16
+/* what criu_run() puts in CRIU's environment at most, beside PATH and LANG */
+#define CRIU_ENV_MAX 4
 /* how long a dump may take to seize the instance's processes */
 #define CKPT_CRIU_TIMEOUT "10"
 
@@ -290,32 +292,43 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
 }
 
 /* Until CRIU ends: 0 and its status; with abort_fd >= 0, a byte 'r' read
- * there meanwhile kills it first (*ret_aborted), its end not heeded. */
+ * there meanwhile kills it first (*ret_aborted), its end not heeded.
+ * Asleep in poll() on CRIU's pidfd and abort_fd: no wake-ups while it
+ * runs, and its end or the word heard at once. */
 static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted) {
-        for (;;) {
-                pid_t w = waitpid(pid, ret_status, abort_fd >= 0 ? WNOHANG : 0);
-                if (w == pid)
-                        return 0;
-                if (w < 0 && errno != EINTR)
+        _cleanup_close_ int pidfd = abort_fd >= 0 ? sys_pidfd_open(pid, 0) : -EBADF;
+        if (abort_fd >= 0 && pidfd < 0)
+                return pidfd;
+        while (abort_fd >= 0) {
+                struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { abort_fd, POLLIN, 0 } };
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
                         return -errno;
-                if (w <= 0 && abort_fd < 0)
-                        continue;
-                struct pollfd p = { abort_fd, POLLIN, 0 };
-                if (poll(&p, 1, 20) <= 0)
+                }
+                if (p[0].revents)
+                        break; /* CRIU has ended */
+                if (!p[1].revents)
                         continue;
                 char c = 0;
                 if (read(abort_fd, &c, 1) == 1 && c == 'r') {
                         (void) kill(pid, SIGKILL);
                         *ret_aborted = true;
                 }
-                abort_fd = -1;
+                abort_fd = -1; /* one word, or the loop's end: nothing more */
         }
+        while (waitpid(pid, ret_status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return 0;
 }
 
 /* Run CRIU with argv (argv[0] is its path), wait for it (abort_fd,
  * ret_aborted: criu_wait()); its stdio on /dev/null (it logs to its -o
  * file), fds below keep_below and pass_fd (-1: none) kept, PATH set for
- * the tools it runs (ip, for the addresses it restores).  It dies with
+ * the tools it runs (ip, for the addresses it restores), and env (NULL,
+ * or up to CRIU_ENV_MAX "NAME=value", NULL-terminated) for its action
+ * scripts.  It dies with
  * the helper, which dies with the daemon.
  *
  * CRIU mounts cgroupfs for itself (dump and restore).  Made in the host's
@@ -323,8 +336,8 @@ static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted
  * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
  * it runs in a namespace rooted at every hierarchy's root, where paths read
  * as the host's and its mounts change nothing. */
-static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
-                              bool *ret_aborted, const char *log, const char *what, vs_error *err) {
+static int criu_run_abortable(struct cg_manager *cg, char **argv, const char *const *env, int keep_below, int pass_fd,
+                              int abort_fd, bool *ret_aborted, const char *log, const char *what, vs_error *err) {
         if (cg && cg_unshare_ns_at_root(cg, err) < 0)
                 return vs_err_prefix(err, "%s: give criu a cgroup namespace of its own", what);
         pid_t pid = fork();
@@ -343,7 +356,9 @@ static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below
                 int fl = pass_fd >= 0 ? fcntl(pass_fd, F_GETFD) : -1;
                 if (fl >= 0)
                         (void) fcntl(pass_fd, F_SETFD, fl & ~FD_CLOEXEC);
-                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+                char *envp[2 + CRIU_ENV_MAX + 1] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C" };
+                for (size_t k = 0; env && env[k] && k < CRIU_ENV_MAX; k++)
+                        envp[2 + k] = (char *) env[k];
                 execve(argv[0], argv, envp);
                 _exit(127);
         }
@@ -368,9 +383,9 @@ static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below
         return vs_err_msg(err, EIO, "%s: %s", what, why);
 }
 
-static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
-                    const char *what, vs_error *err) {
-        return criu_run_abortable(cg, argv, keep_below, pass_fd, -1, NULL, log, what, err);
+static int criu_run(struct cg_manager *cg, char **argv, const char *const *env, int keep_below, int pass_fd,
+                    const char *log, const char *what, vs_error *err) {
+        return criu_run_abortable(cg, argv, env, keep_below, pass_fd, -1, NULL, log, what, err);
 }
 
 struct argv {
@@ -739,7 +754,7 @@ static int cgtree_make(struct ckpt_op *op, const char *dir, vs_error *err) {
         return 0;
 }
 
-/* For ckpt_subtree_main(): one controller name as cgroupfs spells them. */
+/* For ckpt_action_main(): one controller name as cgroupfs spells them. */
 static bool ctl_name_ok(const char *c, size_t n) {
         if (n == 0 || n > 32)
                 return false;
@@ -749,7 +764,12 @@ static bool ctl_name_ok(const char *c, size_t n) {
         return true;
 }
 
-int ckpt_subtree_main(const char *restoring, const char *cg_root) {
+int ckpt_action_main(const char *action) {
+        const char *restoring = getenv(CKPT_ENV_RESTORING), *cg_root = getenv(CKPT_ENV_CG_ROOT);
+        if (!streq(action, "post-setup-namespaces") || !restoring)
+                return 0;
+        if (!cg_root)
+                return -EINVAL;
         char path[800];
         path_in(restoring, CKPT_SUBTREE, path, sizeof(path));
         _cleanup_free_ char *text = NULL;
@@ -793,7 +813,7 @@ int ckpt_subtree_main(const char *restoring, const char *cg_root) {
         return 0;
 }
 
-/* CRIU's action script for one dump or restore (op->dir's CKPT_HOOK): at
+/* CRIU's action script for one dump (op->dir's CKPT_HOOK): at
  * action, body (quoted by the caller); removed after CRIU ends, so nothing
  * to sync. */
 static int hook_write(struct ckpt_op *op, const char *action, const char *what, const char *body, vs_error *err) {
@@ -813,19 +833,22 @@ static int hook_write(struct ckpt_op *op, const char *action, const char *what, 
 
 /* The restore's action script: at post-setup-namespaces, when CRIU has
  * moved init into its cgroup through the namespace root and forked
- * nothing else yet, ckpt_subtree_main() enables the controllers the dump
+ * nothing else yet, ckpt_action_main() enables the controllers the dump
  * saw.  Not before: CRIU places init through the namespace root, which no
  * process may enter once it gives controllers to its children; not after:
  * the processes' inotify watches on their cgroups' files (systemd's on
  * memory.events) are made again before CRIU sets any cgroup's files, and
- * those files exist only where the parent enables the controller. */
-static int write_restore_hook(struct ckpt_op *op, const char *restoring, const char *cg_root, vs_error *err) {
-        char body[1400];
-        if (strchr(restoring, '\'') || strchr(cg_root, '\''))
-                return vs_err_msg(err, EINVAL, "the restore's paths %s, %s hold a quote", restoring, cg_root);
-        snprintf(body, sizeof(body), "exec /proc/%d/exe --checkpoint-subtree '%s' '%s'\n", (int) getpid(), restoring,
-                 cg_root);
-        return hook_write(op, "post-setup-namespaces", "the controllers of the instance's cgroups", body, err);
+ * those files exist only where the parent enables the controller.  The
+ * script is this binary itself (ret_script), its arguments in CRIU's
+ * environment (ret_env, NULL-terminated): nothing on disk. */
+static void restore_action(const char *restoring, const char *cg_root, char ret_script[static 64],
+                           char ret_env[2][900], const char *env[3]) {
+        snprintf(ret_script, 64, "/proc/%d/exe", (int) getpid());
+        snprintf(ret_env[0], 900, CKPT_ENV_RESTORING "=%s", restoring);
+        snprintf(ret_env[1], 900, CKPT_ENV_CG_ROOT "=%s", cg_root);
+        env[0] = ret_env[0];
+        env[1] = ret_env[1];
+        env[2] = NULL;
 }
 
 /* CRIU's network lock left in the instance's namespace by a dump that
@@ -948,49 +971,6 @@ static uint64_t mono_ms(void) {
 
 static int fsync_tree(const char *dir);
 
-int ckpt_dirty_tracking(const char *criu, char *why, size_t len) {
-        _cleanup_close_ int out = memfd_create("criu-check", MFD_CLOEXEC);
-        if (out < 0) {
-                snprintf(why, len, "memfd: %s", strerror(errno));
-                return -errno;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-                snprintf(why, len, "fork: %s", strerror(errno));
-                return -errno;
-        }
-        if (pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-                        _exit(127);
-                char *argv[] = { (char *) criu, "check", "--feature", "mem_dirty_track", NULL };
-                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
-                execve(criu, argv, envp);
-                _exit(127);
-        }
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
-        /* its last line that says something */
-        char text[4096] = "";
-        ssize_t k = pread(out, text, sizeof(text) - 1, 0);
-        text[k > 0 ? k : 0] = '\0';
-        char *end = text + strlen(text);
-        while (end > text && (end[-1] == '\n' || end[-1] == ' '))
-                *--end = '\0';
-        char *line = strrchr(text, '\n');
-        line = line ? line + 1 : text;
-        char *msg = strstr(line, "): ");
-        msg = msg ? msg + 3 : line;
-        snprintf(why, len, "criu check --feature mem_dirty_track: %s",
-                 *msg ? msg : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "cannot run criu" : "failed");
-        return -EOPNOTSUPP;
-}
-
 /* One pre-dump pass n into tmp/pre-n (its parent pre-(n-1)): announced on
  * the link, its pages through a tee to the target's page server and ours
  * there, the images on disk after it (the commit syncs only the dump's). */
@@ -1024,7 +1004,7 @@ static int precopy_pass(struct ckpt_op *op, const char *tmp, unsigned n, uint64_
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
         else {
                 a.a[a.n] = NULL;
-                r = criu_run(op->i->vsd->cg, a.a, 3, ps, log, "pre-dump", err);
+                r = criu_run(op->i->vsd->cg, a.a, NULL, 3, ps, log, "pre-dump", err);
         }
         vs_error terr = { 0 };
         safe_close(&ps);
@@ -1111,7 +1091,7 @@ static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs
         (void) vs_fsync_dir(op->dir);
         if (c == 'r') {
                 unlock_network(op->init_pid, op->name);
-                if (op->meta.link && netw_host_link_set_up(v, op->name, true, -1, &e) < 0)
+                if (op->meta.link && netw_host_link_set_up(v, &op->i->cfg, true, -1, &e) < 0)
                         fprintf(stderr, "vsd: %s, ignoring\n", e.msg);
                 (void) cg_freeze(v->cg, op->name, false, NULL);
                 return vs_err_msg(err, criu_err.code, "%s (resumed here)", criu_err.msg);
@@ -1220,7 +1200,7 @@ static int dump_run(void *arg_, vs_error *err) {
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
         else {
                 a.a[a.n] = NULL;
-                r = criu_run_abortable(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
+                r = criu_run_abortable(op->i->vsd->cg, a.a, NULL, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
                                        op->postcopy ? CKPT_VERDICT_FD_DUMP : -1, &aborted, log, "dump", err);
         }
         if (op->postcopy)
@@ -1452,6 +1432,19 @@ static int cgroup_roots(struct argv *a, vs_error *err) {
         return 0;
 }
 
+/* One round of the restored instance's announcement: from eth0
+ * (net_announce; nsfd < 0: none) and, routed, from the uplinks that
+ * answer for it.  False when nothing was sent (no eth0, or root inside
+ * set it down, and no uplink). */
+static bool announce_round(struct ckpt_op *op, int nsfd) {
+        vs_error aerr = { 0 };
+        bool sent = nsfd >= 0 && net_announce(nsfd, "eth0", 1, NULL, &aerr) >= 0;
+        if (nsfd >= 0 && !sent && aerr.code != ENODEV && aerr.code != ENETDOWN)
+                log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
+        /* routed: the LAN hears it from the uplinks that answer for it */
+        return netw_announce_proxied(op->i->vsd, &op->i->cfg, 1) > 0 || sent;
+}
+
 static int restore_run(void *arg_, vs_error *err) {
         struct ckpt_op *op = arg_;
         struct inst_restore_plan *p = &op->plan;
@@ -1469,12 +1462,12 @@ static int restore_run(void *arg_, vs_error *err) {
          * helper, and CRIU, wait in the instance's leaf beside the
          * namespace root (<name>/exec), which must be empty when the
          * action script gives controllers to its children
-         * (write_restore_hook()); v1's cgroup2 has no controllers */
-        char cg_root[512] = "", sub[800], hook[700];
+         * (restore_action()); v1's cgroup2 has no controllers */
+        char cg_root[512] = "", sub[800], script[64], env_buf[2][900];
+        const char *env[3] = { NULL };
         _cleanup_close_ int inst_cg = -EBADF;
         struct stat sst;
         path_in(dir, CKPT_SUBTREE, sub, sizeof(sub));
-        path_in(op->dir, CKPT_HOOK, hook, sizeof(hook));
         if (r >= 0 && op->cg_tree && streq(cg_manager_mode(op->i->vsd->cg), "v2") && stat(sub, &sst) == 0 &&
             sst.st_size > 0) {
                 snprintf(fdlink, sizeof(fdlink), "/proc/self/fd/%d", CKPT_CG_FD_RESTORE);
@@ -1484,7 +1477,7 @@ static int restore_run(void *arg_, vs_error *err) {
                         r = vs_err(err, k <= 0 || inst_cg < 0 ? errno : ENAMETOOLONG, "find the cgroup of '%s'", op->name);
                 else {
                         cg_root[k] = '\0';
-                        r = write_restore_hook(op, dir, cg_root, err);
+                        restore_action(dir, cg_root, script, env_buf, env);
                 }
         }
         if (op->cg_tree)
@@ -1494,6 +1487,10 @@ static int restore_run(void *arg_, vs_error *err) {
         /* see dump_run(): an older checkpoint's directory may be 0700 */
         if (chmod(dir, 0711) < 0)
                 return vs_err(err, errno, "chmod %s", dir);
+        /* the lazy-pages daemon starts while the root is mounted below
+         * (awaited before CRIU runs): that is the instance's frozen time */
+        if (op->lazy && pages_lazy_request(op->i->vsd->set.root, op->name, dir, err) < 0)
+                return vs_err_prefix(err, "restore");
         /* CRIU, and the processes it makes, are in the instance's cgroup
          * (--manage-cgroups=ignore), made with its limits by the daemon:
          * work_start_fds() moved us there */
@@ -1602,7 +1599,7 @@ static int restore_run(void *arg_, vs_error *err) {
                 return r;
         if (inst_cg >= 0) {
                 arg(&a, "--action-script");
-                arg(&a, "%s", hook);
+                arg(&a, "%s", script);
                 /* after cgroup_roots(), which reads where we are */
                 if (mkdirat(inst_cg, CG_EXEC_LEAF, 0755) < 0 && errno != EEXIST)
                         return vs_err(err, errno, "make the cgroup %s of '%s'", CG_EXEC_LEAF, op->name);
@@ -1621,9 +1618,7 @@ static int restore_run(void *arg_, vs_error *err) {
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
-        r = criu_run(op->i->vsd->cg, a.a, next_fd, -1, log, "restore", err);
-        if (inst_cg >= 0)
-                (void) unlink(hook);
+        r = criu_run(op->i->vsd->cg, a.a, env, next_fd, -1, log, "restore", err);
         if (r < 0) {
                 char kept[700];
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
@@ -1655,7 +1650,7 @@ static int restore_run(void *arg_, vs_error *err) {
         /* the sockets are back and the lock is gone: its link is let up
          * (down until now, netw_prepare_restore) */
         if (p->inner_link[0]) {
-                r = netw_host_link_set_up(op->i->vsd, op->name, true, nsfd, err);
+                r = netw_host_link_set_up(op->i->vsd, &op->i->cfg, true, nsfd, err);
                 if (r < 0) {
                         (void) kill(pid, SIGKILL);
                         return r;
@@ -1671,15 +1666,21 @@ static int restore_run(void *arg_, vs_error *err) {
         /* its address is here now: the neighbours and the bridges on the
          * way hear it at once (after a move to another host on the same
          * LAN, the frames for it went to the old host's port), twice in
-         * case a frame is lost */
-        vs_error aerr = { 0 };
-        if (nsfd >= 0 && net_announce(nsfd, "eth0", 2, NULL, &aerr) < 0 && aerr.code != ENODEV &&
-            aerr.code != ENETDOWN)
-                log_warn("Instance %s: %s, ignoring", op->name, aerr.msg);
+         * case a frame is lost: the second round once the images are
+         * removed (the pause between the rounds spent on that, not added
+         * to a live move's frozen window) */
+        uint64_t announced = mono_ms();
+        bool again = announce_round(op, nsfd);
         /* (lazy: criu lazy-pages reads them until its end, and then
          * removes them) */
         if (!op->lazy)
                 (void) vs_rm_rf(dir);
+        if (again) {
+                uint64_t spent = mono_ms() - announced;
+                if (spent < NET_ANNOUNCE_ROUND_MS)
+                        (void) poll(NULL, 0, (int) (NET_ANNOUNCE_ROUND_MS - spent));
+                (void) announce_round(op, nsfd);
+        }
         char failed[700];
         path_in(op->dir, "restore-failed.log", failed, sizeof(failed));
         (void) unlink(failed);
@@ -2288,7 +2289,7 @@ int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
         struct ckpt_meta m = { 0 };
         vs_error err = { 0 };
         unlock_network(i->pid, i->cfg.name);
-        if ((meta_read(cp, &m, NULL) < 0 || m.link) && netw_host_link_set_up(v, i->cfg.name, true, -1, &err) < 0)
+        if ((meta_read(cp, &m, NULL) < 0 || m.link) && netw_host_link_set_up(v, &i->cfg, true, -1, &err) < 0)
                 log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
         /* last: frozen by the dump's hook, nothing of it may run before
          * its sockets are out of repair mode (a write would fail) */

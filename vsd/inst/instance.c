@@ -339,6 +339,11 @@ static void running_mark(struct instance *i, bool on) {
         running_path(i, path, sizeof(path));
         inst_path(i, NULL, dir, sizeof(dir));
         if (on) {
+                /* it ran here: a move's copy no more (INST_INCOMING) */
+                char incoming[512];
+                inst_path(i, INST_INCOMING, incoming, sizeof(incoming));
+                if (unlink(incoming) == 0)
+                        (void) vs_fsync_dir(dir);
                 if (access(path, F_OK) == 0)
                         return;
                 int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -357,6 +362,32 @@ static void running_mark(struct instance *i, bool on) {
                 return;
         }
         (void) vs_fsync_dir(dir);
+}
+
+void inst_incoming_recover(struct vsd *v) {
+        for (size_t k = 0; k < v->n_inst;) {
+                struct instance *i = v->inst[k];
+                char path[512];
+                inst_path(i, INST_INCOMING, path, sizeof(path));
+                if (access(path, F_OK) < 0) {
+                        k++;
+                        continue;
+                }
+                if (!inst_is_down(i) || i->busy[0]) {
+                        if (!inst_is_down(i))
+                                running_mark(i, true);
+                        k++;
+                        continue;
+                }
+                vs_error err = { 0 };
+                if (inst_destroy(i, &err) < 0) {
+                        log_warn("Instance %s: the copy of a move here that never ran stays: %s", i->cfg.name, err.msg);
+                        k++;
+                } else
+                        log_info("Instance %s: removed the copy of a move here that vsd's end cut short (it never ran "
+                                 "here)",
+                                 i->cfg.name);
+        }
 }
 
 /* ---- stopping and reaping ---------------------------------------------- */

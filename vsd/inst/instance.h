@@ -214,6 +214,14 @@ void inst_waiter_cancel(struct instance *i, struct inst_waiter *w);
 /* Remove a stopped (or broken) instance and its files. */
 int inst_destroy(struct instance *i, vs_error *err);
 
+/* At the daemon's start, after the registry and the recoveries: a copy
+ * that a move to this host imported and that never ran here (INST_INCOMING;
+ * its restore or start cut short by the previous daemon's end, the session
+ * that asked for it gone) is destroyed: the source keeps or runs its own
+ * (its move failed, or settles by asking this host).  One that runs loses
+ * the mark. */
+void inst_incoming_recover(struct vsd *v);
+
 int inst_pause(struct instance *i, vs_error *err);
 int inst_resume(struct instance *i, vs_error *err);
 
@@ -228,6 +236,10 @@ int inst_template_dir(struct vsd *v, const char *template_name, char *buf, size_
 /* <root>/instances/<name>, and its committed checkpoint's directory (its
  * metadata file, INST_CHECKPOINT_META, is the last thing put there). */
 #define INST_CHECKPOINT_DIR "checkpoint"
+/* An instance imported by a move to this host (the archive said so) that
+ * has not run here yet: this file in its directory, from the import's
+ * commit until it first runs here (start, restore, adoption). */
+#define INST_INCOMING "incoming"
 #define INST_CHECKPOINT_META "vsd.json"
 void inst_dir_path(const struct instance *i, char *buf, size_t len);
 bool inst_has_checkpoint(const struct instance *i);

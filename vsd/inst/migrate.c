@@ -62,6 +62,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
+#include "vsd/core/kernel.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
@@ -278,6 +279,14 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
         return r;
 }
 
+/* tests only (vsd/main.c): the helper waits here while the file that the
+ * variable env names exists */
+static void test_hold(const char *env) {
+        const char *hold = getenv(env);
+        while (hold && *hold && access(hold, F_OK) == 0)
+                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+}
+
 /* The archive into the target's import through fd (closed here), then the
  * target's end: 0 once it has the instance and could verb it (start,
  * restore), else the target's reason. */
@@ -289,7 +298,8 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
         struct vs_progress *p = op_progress(m->op);
         if (!pre)
                 vs_progress_phase(p, VS_PHASE_COPY, true);
-        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, p, pre, &aerr);
+        /* to run there (live, or it ran here): marked there until it does */
+        int wr = xfer_write_archive(m->i, fd, false, false, without_pages, m->live || m->was_running, p, pre, &aerr);
         close(fd);
         if (wr == -ECANCELED) {
                 /* ended here (the stop failed): the target's import, cut
@@ -312,6 +322,8 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
                 *err = aerr;
                 return wr;
         }
+        /* the target has it, this side does not know yet */
+        test_hold("VSD_TEST_MOVED_HOLD");
         /* from here on the target has it: a daemon killed now leaves the
          * local copy to be removed, not started (post-copy: only once its
          * pages came; the marker stays "postcopy") */
@@ -477,11 +489,8 @@ static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err)
         const int go = 4, ready = 5;
         struct vs_progress *p = op_progress(m->op);
         atomic_store(&m->counts->precopy_bytes, arc_writer_counted(w));
-        /* tests only: the first pass has gone and the instance runs on
-         * while this file exists (vsd/main.c) */
-        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
-        while (hold && *hold && access(hold, F_OK) == 0)
-                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        /* the first pass has gone and the instance runs on */
+        test_hold("VSD_TEST_PRECOPY_HOLD");
         char c = 'r';
         ssize_t k;
         while ((k = write(ready, &c, 1)) < 0 && errno == EINTR)
@@ -945,7 +954,7 @@ static int mig_run_live(void *arg, vs_error *err) {
         /* memory pre-copy: this host's kernel must track dirty memory
          * (asked while the main session's key exchange goes on) */
         bool mem = m->page_server && m->mem_precopy &&
-                   ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
+                   kern_criu_feature(m->i->vsd->set.criu, "mem_dirty_track", mwhy, sizeof(mwhy)) >= 0;
         if (m->page_server && page_link_spawn(m, &pl, false, mem, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
@@ -1223,6 +1232,35 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
         mig_end(m, &err);
 }
 
+/* live: the checkpoint restored here (the marker stays until it runs
+ * here again: a daemon killed meanwhile restores it at its start) */
+static void restore_here(struct mig *m) {
+        vs_error rerr = { 0 };
+        m->restw.done = on_restored_here;
+        if (ckpt_restore(m->i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
+                on_restored_here(&m->restw, -EIO, &rerr);
+}
+
+static int ask_run(void *arg, vs_error *err);
+
+/* live, failed after the dump: the target's answer (ask_run).  It runs
+ * there: the move happened after all (the session's failure was its
+ * last word only); not there (a copy there that neither ran nor is being
+ * restored is destroyed by the asking), or no answer: restored here. */
+static void failed_ask_done(void *userdata, int result, const vs_error *werr) {
+        struct mig *m = userdata;
+        set_busy(m->i, NULL, false);
+        if (result >= 0) {
+                log_info("Instance %s: it runs on %s all the same: moved (the session had said: %s)", m->name,
+                         m->host, m->failure.msg);
+                moved(m);
+                return;
+        }
+        if (result != -ENOENT)
+                log_warn("Instance %s: %s; restored here", m->name, werr->msg);
+        restore_here(m);
+}
+
 /* live: it ended without the target having it, with m->failure */
 static void live_failed(struct mig *m) {
         struct instance *i = m->i;
@@ -1234,12 +1272,16 @@ static void live_failed(struct mig *m) {
                 mig_end(m, &m->failure);
                 return;
         }
-        /* the marker stays until it runs here again: a daemon killed
-         * meanwhile restores it at its start */
-        vs_error rerr = { 0 };
-        m->restw.done = on_restored_here;
-        if (ckpt_restore(i, m->unlocked_mounts, &m->restw, NULL, &rerr) < 0)
-                on_restored_here(&m->restw, -EIO, &rerr);
+        /* the target may have it all the same: its restore goes on
+         * without the session that asked for it (one cut while it ran).
+         * Asked first, over a session of its own (the marker stays until
+         * this is settled: a daemon killed meanwhile asks again) */
+        vs_error aerr = { 0 };
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, failed_ask_done, m, &aerr) < 0) {
+                failed_ask_done(m, -EIO, &aerr);
+                return;
+        }
+        set_busy(i, "its failed move is being settled", false);
 }
 
 static void postcopy_helper_done(struct mig *m, int result, const vs_error *werr);
@@ -2056,8 +2098,14 @@ static int ask_run(void *arg, vs_error *err) {
                 }
                 json_decref(info);
                 json_decref(ops);
-                if (!state)
+                /* its daemon does not answer (restarting after its
+                 * end, say): asked again, up to the deadline */
+                if (!state && now_ms() > deadline)
                         return vs_err_msg(err, EPROTO, "%s gave no state of '%s'", m->host, m->name);
+                if (!state) {
+                        sleep(1);
+                        continue;
+                }
                 /* post-copy: it runs there for good only once its pages'
                  * operation there has ended; a copy there that does not
                  * run stays, stopped, with its disk */
@@ -2108,6 +2156,14 @@ static void ask_done(void *userdata, int result, const vs_error *werr) {
                         "there (%s); it is stopped here, its disk as of the move",
                         m->name, m->host, result == -ENOENT ? "not there" : werr->msg);
                 inst_emit(i, "migrate-lost", json_pack("{s:s}", "host", m->host));
+        } else if (!m->live) {
+                vs_error err = { 0 };
+                if (result != -ENOENT)
+                        log_warn("Instance %s: %s; started here", m->name, werr->msg);
+                if (inst_start(i, &err) < 0)
+                        log_err("Instance %s: not started again after its interrupted move: %s", m->name, err.msg);
+                else
+                        log_info("Instance %s: started again, its move interrupted by vsd's end", m->name);
         } else {
                 if (result != -ENOENT)
                         log_warn("Instance %s: %s; restored here", m->name, werr->msg);
@@ -2198,6 +2254,39 @@ static void recover_live(struct instance *i, const char *text, const char *marke
         }
 }
 
+/* A cold move interrupted once the instance was down and its archive going
+ * (phase "copy"): the target may have started it (its `vsctl start` does not
+ * end with the session; the daemon killed after the target said so, before
+ * the marker did): asked first, as after a live move (ask_run); running
+ * there, the copy here goes; else it starts here.  < 0: not asked (no
+ * record of the host, no helper): the caller starts it. */
+static int recover_cold(struct instance *i, const char *text, const char *marker) {
+        json_auto_t *j = json_loads(text, 0, NULL);
+        const char *host = json_string_value(json_object_get(j, "host"));
+        if (!host || !host_valid(host))
+                return -EINVAL;
+        struct mig *m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->i = i;
+        m->go = m->ready = m->ps = -EBADF;
+        snprintf(m->name, sizeof(m->name), "%s", i->cfg.name);
+        snprintf(m->host, sizeof(m->host), "%s", host);
+        snprintf(m->ssh, sizeof(m->ssh), "%s", i->vsd->set.migrate_ssh);
+        snprintf(m->marker, sizeof(m->marker), "%s", marker);
+        snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
+        vs_error err = { 0 };
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, ask_done, m, &err) < 0) {
+                log_warn("Instance %s: %s; started here", m->name, err.msg);
+                mig_free(m);
+                return -EIO;
+        }
+        set_busy(i, "its interrupted move is being settled", false);
+        log_info("Instance %s: asking %s whether it runs there (its move was interrupted by vsd's end)", m->name,
+                 m->host);
+        return 0;
+}
+
 void mig_recover(struct vsd *v) {
         for (size_t k = 0; k < v->n_inst;) {
                 struct instance *i = v->inst[k];
@@ -2223,6 +2312,12 @@ void mig_recover(struct vsd *v) {
                         (void) ckpt_recover_lazy(i, strstr(text, "\"phase\":\"postcopy\"") != NULL);
                         /* the record stays until it is settled */
                         recover_live(i, text, marker);
+                        k++;
+                        continue;
+                }
+                /* (the record stays until it is settled) */
+                if (!moved_ && was_running && i->state == INST_STOPPED && strstr(text, "\"phase\":\"copy\"") &&
+                    recover_cold(i, text, marker) >= 0) {
                         k++;
                         continue;
                 }

@@ -26,6 +26,7 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "vsd/conf/settings.h"
+#include "vsd/core/kernel.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/core/work.h"
@@ -755,18 +756,10 @@ void pages_postcopy_probe(struct vsd *v) {
         v->criu_uffd = false;
         if (!v->set.migrate_postcopy || access(v->set.criu, X_OK) < 0)
                 return;
-        pid_t pid = criu_fork(NULL, 0);
-        if (pid == 0) {
-                char *argv[] = { v->set.criu, "check", "--feature", "uffd-noncoop", NULL };
-                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
-                execve(argv[0], argv, envp);
-                _exit(127);
-        }
-        v->criu_uffd = pid > 0 && wait_status(pid) == 0;
+        char why[512];
+        v->criu_uffd = kern_criu_feature(v->set.criu, "uffd-noncoop", why, sizeof(why)) >= 0;
         if (!v->criu_uffd)
-                log_warn("[migrate] postcopy is on, but '%s check --feature uffd-noncoop' fails: no post-copy moves "
-                         "from or to this host",
-                         v->set.criu);
+                log_warn("[migrate] postcopy is on, but %s: no post-copy moves from or to this host", why);
 }
 
 static long pipe_max_size(void) {
@@ -810,15 +803,25 @@ static int postcopy_check(struct vsd *v, bool raise, vs_error *err) {
                           n, PAGES_PIPE_MIN, PAGES_PIPE_MIN);
 }
 
+int pages_lazy_request(const char *root, const char *name, const char *images, vs_error *err) {
+        char staging[600], path[700];
+        staging_path(root, name, staging, sizeof(staging));
+        snprintf(path, sizeof(path), "%s/" LAZY_REQUEST, staging);
+        int r = vs_write_atomic(path, images, strlen(images), 0600);
+        if (r < 0)
+                return vs_err_msg(err, ENOENT, "no page session of a post-copy move waits for '%s' here", name);
+        return 0;
+}
+
 int pages_lazy_await(const char *root, const char *name, const char *images, vs_error *err) {
         char staging[600], path[700], ready[700], failed[700];
         staging_path(root, name, staging, sizeof(staging));
         snprintf(path, sizeof(path), "%s/" LAZY_REQUEST, staging);
         snprintf(ready, sizeof(ready), "%s/" LAZY_READY, staging);
         snprintf(failed, sizeof(failed), "%s/" LAZY_FAILED, staging);
-        int r = vs_write_atomic(path, images, strlen(images), 0600);
-        if (r < 0)
-                return vs_err_msg(err, ENOENT, "no page session of a post-copy move waits for '%s' here", name);
+        /* asked for already (pages_lazy_request), or now */
+        if (access(path, F_OK) < 0 && pages_lazy_request(root, name, images, err) < 0)
+                return -ENOENT;
         for (uint64_t end = mono_ms() + LAZY_WAIT_MS;;) {
                 if (access(ready, F_OK) == 0)
                         return 0;

@@ -128,6 +128,11 @@ bool pages_postcopy_possible(struct vsd *v);
  * images, the restore's directory) and awaited until it listens. */
 int pages_lazy_await(const char *root, const char *name, const char *images, vs_error *err);
 
+/* Its first half alone: the lazy-pages daemon asked for, so that it
+ * starts while the restore mounts the instance's root (pages_lazy_await
+ * then only waits). */
+int pages_lazy_request(const char *root, const char *name, const char *images, vs_error *err);
+
 /* In the loop, once a lazy restore of name ended: its lazy-pages failed
  * meanwhile (the receiving operation, which kills a running instance,
  * ended before the restore): the restored instance must not run on. */

@@ -72,6 +72,9 @@ struct xfer {
         bool snapshots, zstd;
         bool checkpointed;
         bool without_pages;         /* export: the page images went by the page server */
+        bool move;                  /* export: for a move that runs it there (the manifest says
+                                     * so); import: the archive said so: INST_INCOMING until it
+                                     * runs here */
         struct inst_config cfg;     /* export: the instance's settings */
         /* import */
         int ctl;                    /* the daemon's end of the handshake */
@@ -178,6 +181,8 @@ static int write_archive(struct xfer *x, int out, struct vs_progress *p, const s
                               snaps, "exported", (json_int_t) time(NULL), "vsd", VS_VERSION);
         if (m && x->without_pages)
                 json_object_set_new(m, "pages", json_string("page-server"));
+        if (m && x->move)
+                json_object_set_new(m, "move", json_true());
         _cleanup_free_ char *manifest = m ? json_dumps(m, JSON_INDENT(1)) : NULL;
         json_decref(m);
         _cleanup_free_ char *config = NULL;
@@ -268,11 +273,11 @@ static int export_run(void *arg, vs_error *err) {
         return write_archive(x, 4, op_progress(x->op), NULL, err);
 }
 
-int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
+int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages, bool to_run,
                        struct vs_progress *p, const struct xfer_precopy *pre, vs_error *err) {
         struct xfer x = { .kind = XFER_EXPORT, .v = i->vsd, .snapshots = snapshots, .zstd = zstd, .ctl = -EBADF,
                           .cfg = i->cfg, .checkpointed = i->state == INST_CHECKPOINTED,
-                          .without_pages = without_pages && i->state == INST_CHECKPOINTED };
+                          .without_pages = without_pages && i->state == INST_CHECKPOINTED, .move = to_run };
         snprintf(x.name, sizeof(x.name), "%s", i->cfg.name);
         snprintf(x.root, sizeof(x.root), "%s", i->vsd->set.root);
         inst_dir_path(i, x.dir, sizeof(x.dir));
@@ -504,6 +509,7 @@ static int accept_archive(struct xfer *x, const char *msg, size_t len, json_t **
                 return vs_err_msg(err, EINVAL, "the archive is of version %lld of vsd's format; this vsd reads %d",
                                   (long long) version, XFER_VERSION);
         bool checkpointed = streq(state, "checkpointed");
+        x->move = json_is_true(json_object_get(m, "move"));
         if (!checkpointed && !streq(state, "stopped"))
                 return vs_err_msg(err, EINVAL, "the archive's instance is '%.20s', neither stopped nor checkpointed", state);
         struct inst_config cfg;
@@ -606,6 +612,14 @@ static void import_done(void *userdata, int result, const vs_error *werr) {
                 }
                 snprintf(path, sizeof(path), "%s/" STOR_IDENTITY_MARKER, dir);
                 if (r >= 0 && (r = vs_write_atomic(path, "", 0, 0600)) < 0)
+                        vs_err(&err, -r, "write %s", path);
+        }
+        /* a move's copy, until it runs here: committed with the import */
+        if (r >= 0 && x->move && !x->fresh_identity) {
+                char dir[512], path[700];
+                inst_new_dir(i, dir, sizeof(dir));
+                snprintf(path, sizeof(path), "%s/" INST_INCOMING, dir);
+                if ((r = vs_write_atomic(path, "", 0, 0600)) < 0)
                         vs_err(&err, -r, "write %s", path);
         }
         if (r >= 0)

@@ -50,7 +50,9 @@ int xfer_export(struct vsd *v, const char *name, int fd, bool snapshots, bool zs
  * through ssh; without_pages (a live move whose pages went ahead by the
  * page server, pages.h) leaves the checkpoint's page images out, and the
  * manifest says so: the import then takes them from its host's page
- * server. */
+ * server.  to_run (a move that runs it there: live, or cold of a running
+ * instance): the manifest says so ("move"), and the import there marks the
+ * copy INST_INCOMING until it runs. */
 struct instance;
 struct vs_progress;
 struct arc_writer;
@@ -63,7 +65,7 @@ struct xfer_precopy {
         int (*final)(void *ctx, struct arc_writer *w, const char *path, vs_error *err);
         void *ctx;
 };
-int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages,
+int xfer_write_archive(struct instance *i, int out, bool snapshots, bool zstd, bool without_pages, bool to_run,
                        struct vs_progress *p, const struct xfer_precopy *pre, vs_error *err);
 
 /* Import the archive read from fd (taken), as new_name when not NULL (a

@@ -682,6 +682,38 @@ static int proxy_entries(struct vsd *v, const struct inst_config *cfg, bool add,
         return 0;
 }
 
+int netw_announce_proxied(struct vsd *v, const struct inst_config *cfg, unsigned rounds) {
+        if (cfg->net.mode != NET_MODE_ROUTED || !cfg->net.n_addr || !S(v)->proxy_devs[0])
+                return 0;
+        _cleanup_free_ char *devs = strdup(S(v)->proxy_devs);
+        if (!devs)
+                return -ENOMEM;
+        unsigned sent = 0;
+        for (char *save = NULL, *d = strtok_r(devs, ", ", &save); d; d = strtok_r(NULL, ", ", &save)) {
+                unsigned n = 0;
+                vs_error e = { 0 };
+                /* an uplink that is down has nobody to tell */
+                if (net_announce_proxied(d, cfg->net.addr, cfg->net.n_addr, rounds, &n, &e) < 0 &&
+                    e.code != ENETDOWN && e.code != ETIMEDOUT)
+                        log_warn("Instance %s: %s, ignoring", cfg->name, e.msg);
+                sent += n;
+        }
+        return (int) sent;
+}
+
+/* One host route per address of a routed instance, to its link: again
+ * after the link was down (the kernel drops a link's routes with it). */
+static int host_routes_add(struct nl *nl, const struct inst_config *cfg, const char *ifname, vs_error *err) {
+        for (unsigned k = 0; k < cfg->net.n_addr; k++) {
+                struct nl_route rt = { .ifname = ifname, .dst = &cfg->net.addr[k] };
+                vs_err_clear(err);
+                int r = nl_route_add(nl, &rt, err);
+                if (r < 0 && r != -EEXIST)
+                        return r;
+        }
+        return 0;
+}
+
 /* Routed mode's host side: the gateways, one host route per address, and
  * forwarding for what the instance sends to others. */
 static int attach_routed(struct vsd *v, const struct inst_config *cfg, const char *ifname, vs_error *err) {
@@ -695,15 +727,17 @@ static int attach_routed(struct vsd *v, const struct inst_config *cfg, const cha
         if (r < 0)
                 return r;
         r = nl_if_sysctl(AF_INET, ifname, "forwarding", "1", err);
+        if (r >= 0)
+                r = host_routes_add(n->nl, cfg, ifname, err);
         if (r < 0)
                 return r;
-        for (unsigned k = 0; k < cfg->net.n_addr; k++) {
-                struct nl_route rt = { .ifname = ifname, .dst = &cfg->net.addr[k] };
-                r = nl_route_add(n->nl, &rt, err);
-                if (r < 0)
-                        return r;
-        }
-        return proxy_entries(v, cfg, true, err);
+        r = proxy_entries(v, cfg, true, err);
+        /* the LAN may still send them to another host that answered for
+         * them before (where the instance ran last): its cache entries
+         * follow at once */
+        if (r >= 0)
+                (void) netw_announce_proxied(v, cfg, 1);
+        return r;
 }
 
 /* eth0 inside: addresses, up, default routes; and lo up. */
@@ -960,13 +994,16 @@ int netw_prepare_restore(struct vsd *v, struct netw_inst *i, char ret_inner[16],
         return 0;
 }
 
-int netw_host_link_set_up(struct vsd *v, const char *name, bool up, int inner_netns, vs_error *err) {
+int netw_host_link_set_up(struct vsd *v, const struct inst_config *cfg, bool up, int inner_netns, vs_error *err) {
         char host[16];
-        netw_host_ifname(v, name, host);
+        netw_host_ifname(v, cfg->name, host);
         _cleanup_nl_ struct nl *nl = NULL;
         int r = nl_open(&nl, err);
         if (r >= 0)
                 r = nl_link_set_up(nl, host, up, err);
+        /* down, the link lost its routes */
+        if (r >= 0 && up && cfg->net.mode == NET_MODE_ROUTED)
+                r = host_routes_add(nl, cfg, host, err);
         if (r < 0 || !up || inner_netns < 0)
                 return r;
         /* until the kernel's link watch has seen its carrier, the bridge

@@ -99,13 +99,21 @@ int netw_move_in(struct vsd *v, struct netw_inst *ni, const struct start_net *pl
  * for CRIU to move into the restored namespace as eth0 (its external
  * "netdev[eth0]").  Undone by netw_detach(). */
 int netw_prepare_restore(struct vsd *v, struct netw_inst *ni, char ret_inner[16], vs_error *err);
-/* The host side of NAME's link up or down, over a netlink socket of its
- * own (for a helper).  Up, with inner_netns (the instance's network
+/* The host side of the instance's link up or down, over a netlink socket
+ * of its own (for a helper); up, a routed instance's host routes again
+ * (the kernel drops a link's routes when it goes down).  Up, with inner_netns (the instance's network
  * namespace, or -1), it returns once the link carries both ways (eth0
  * inside and its bridge port), NET_ANNOUNCE_WAIT_MS at most each, or at
  * once when eth0 is down inside.  A restore's stays down until CRIU has
  * brought the sockets back (netw_prepare_restore). */
-int netw_host_link_set_up(struct vsd *v, const char *name, bool up, int inner_netns, vs_error *err);
+int netw_host_link_set_up(struct vsd *v, const struct inst_config *cfg, bool up, int inner_netns, vs_error *err);
+
+/* A routed instance's addresses announced on every proxy_devs uplink
+ * (net_announce_proxied(), `rounds` rounds): a LAN whose neighbours still
+ * send them to another host (where it ran before a move) sends them here
+ * from now on.  Nothing for other modes or without proxy_devs.  The
+ * packets sent; a failure is logged, never returned. */
+int netw_announce_proxied(struct vsd *v, const struct inst_config *cfg, unsigned rounds);
 void netw_restore_ifname(struct vsd *v, const char *name, char ret[16]);
 
 /* Undo netw_prepare (stop, failed start, crash cleanup); quiet,
