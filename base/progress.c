@@ -30,14 +30,14 @@ static uint64_t now_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
-void vs_progress_pace(uint64_t *start_ns, uint64_t done) {
-        if (!vs_progress_test_bps)
+void vs_pace(uint64_t bps, uint64_t *start_ns, uint64_t done) {
+        if (!bps)
                 return;
         uint64_t now = now_ns();
         if (!*start_ns)
                 *start_ns = now;
         /* when done bytes are due at that rate */
-        uint64_t due = *start_ns + (uint64_t) ((double) done / (double) vs_progress_test_bps * 1e9);
+        uint64_t due = *start_ns + (uint64_t) ((double) done / (double) bps * 1e9);
         if (due <= now)
                 return;
         struct timespec ts = { .tv_sec = (time_t) ((due - now) / 1000000000ULL),

@@ -66,6 +66,13 @@ uint64_t vs_progress_rate(const struct vs_progress *p);
  * the helpers it forks. */
 extern uint64_t vs_progress_test_bps;
 
-/* Sleep as the hook asks, for a copy that has done bytes since it began
- * at *start_ns (CLOCK_MONOTONIC; 0 at the first call, which sets it). */
-void vs_progress_pace(uint64_t *start_ns, uint64_t done);
+/* Sleep until done bytes are due at bps bytes a second (0: at once) for
+ * work that began at *start_ns (CLOCK_MONOTONIC; 0 at the first call,
+ * which sets it).  What the test hooks that slow work down share. */
+void vs_pace(uint64_t bps, uint64_t *start_ns, uint64_t done);
+
+/* Sleep as the copy hook asks, for a copy that has done bytes since it
+ * began at *start_ns. */
+static inline void vs_progress_pace(uint64_t *start_ns, uint64_t done) {
+        vs_pace(vs_progress_test_bps, start_ns, done);
+}

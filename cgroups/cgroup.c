@@ -769,6 +769,19 @@ int cg_frozen(struct cg_manager *m, const char *name) {
         return v != 0;
 }
 
+int cg_freezer_file(struct cg_manager *m, const char *name, char *buf, size_t len) {
+        if (!cg_name_valid(name))
+                return -EINVAL;
+        /* the freezer that cg_freeze() uses: v1's, else cgroup2's */
+        struct cg_hier *h = cg_hier_of(m, CG_FREEZER);
+        if (!h || h->unified)
+                h = m->unified >= 0 ? &m->hier[m->unified] : NULL;
+        if (!h)
+                return -EOPNOTSUPP;
+        int n = snprintf(buf, len, "%s/%s/%s", h->path, name, h->unified ? "cgroup.freeze" : "freezer.state");
+        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
 /* ---- work cgroups ----------------------------------------------------- */
 
 static int work_name(const char *id, char *buf, size_t len, vs_error *err) {

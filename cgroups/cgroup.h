@@ -223,6 +223,11 @@ int cg_kill_wait(struct cg_manager *m, const char *name, unsigned timeout_ms, vs
  * until the kernel reports the new state. */
 int cg_freeze(struct cg_manager *m, const char *name, bool frozen, vs_error *err);
 
+/* The file through which cg_freeze() freezes NAME (v1 freezer.state, else
+ * cgroup2's cgroup.freeze), by its absolute path, for a process without
+ * the manager (CRIU's action script).  -EOPNOTSUPP without a freezer. */
+int cg_freezer_file(struct cg_manager *m, const char *name, char *buf, size_t len);
+
 /* 1 if any process is in the cgroup, 0 if empty or absent, < 0 on error. */
 int cg_populated(struct cg_manager *m, const char *name);
 

@@ -176,9 +176,13 @@ int main(int argc, char **argv) {
         /* nor this: CRIU's post-dump action for one checkpoint (checkpoint.h) */
         if ((argc == 3 || argc == 4) && streq(argv[1], "--checkpoint-commit"))
                 return ckpt_commit_main(argv[2], argc == 4 ? argv[3] : NULL) < 0 ? 1 : 0;
-        /* nor this: CRIU's post-setup-namespaces action for one restore */
-        if (argc == 4 && streq(argv[1], "--checkpoint-subtree"))
-                return ckpt_subtree_main(argv[2], argv[3]) < 0 ? 1 : 0;
+        /* nor this: a post-copy dump's action freezes the instance first */
+        if (argc == 4 && streq(argv[1], "--checkpoint-freeze"))
+                return ckpt_freeze_main(argv[2], argv[3]) < 0 ? 1 : 0;
+        /* nor this: CRIU's action script for one restore, run with no
+         * argument (checkpoint.h); never a daemon */
+        if (argc == 1 && getenv("CRTOOLS_SCRIPT_ACTION"))
+                return ckpt_action_main(getenv("CRTOOLS_SCRIPT_ACTION")) < 0 ? 1 : 0;
         /* command-line values win over the file: collect them apart first */
         settings_defaults(&v.set);
         memset(&over, 0, sizeof(over));
@@ -296,6 +300,20 @@ int main(int argc, char **argv) {
         const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
         if (hold && *hold)
                 log_warn("VSD_TEST_PRECOPY_HOLD=%s: a move's pre-copy waits while it exists (a hook for tests)", hold);
+        /* tests only: a post-copy dump, committed, waits before it says
+         * so while this file exists (checkpoint.c) */
+        hold = getenv("VSD_TEST_COMMIT_HOLD");
+        if (hold && *hold)
+                log_warn("VSD_TEST_COMMIT_HOLD=%s: a post-copy dump, committed, waits while it exists before it says so "
+                         "(a hook for tests)",
+                         hold);
+        /* tests only: a move's helper waits, the target having said it has
+         * the instance, while this file exists (migrate.c) */
+        hold = getenv("VSD_TEST_MOVED_HOLD");
+        if (hold && *hold)
+                log_warn("VSD_TEST_MOVED_HOLD=%s: a move waits, the target's word heard, while it exists (a hook for "
+                         "tests)",
+                         hold);
 
         umask(022);
         signal(SIGPIPE, SIG_IGN);

@@ -61,6 +61,37 @@ test_migrate_target_restart_keeps_what_moved() {
         h_clean 1 mv9
 }
 
+# The source's daemon killed once the target has started the instance but
+# before the source heard it (VSD_TEST_MOVED_HOLD holds its helper there):
+# the next daemon asks the target instead of starting its own copy again.
+# It runs on exactly one host, the target, with its data; nothing is left
+# of it on the source.
+# timeout test_migrate_cold_source_killed_after_target_started 240
+test_migrate_cold_source_killed_after_target_started() {
+        local client k on=0
+        VSD_TEST_MOVED_HOLD=$T/moved-hold hosts_up 2
+        host_vsctl 1 create mv10 --start
+        host_vsctl 1 exec mv10 -- sh -c 'echo moved-data >/root/data'
+        touch "$T/moved-hold"
+        host_vsctl 1 migrate mv10 h2 --cold >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info mv10 2>/dev/null | jq -r .state)\" = running ]"
+        host_daemon_kill9 1
+        wait "$client" && fail "the move said it ended though its daemon was killed"
+        rm "$T/moved-hold"
+        host_daemon_up 1
+        wait_for -t 60 sh -c "! '$B/vsctl' --socket '$(host_socket 1)' info mv10 >/dev/null 2>&1"
+        sleep 1 # nothing more happens after: still one
+        for k in 1 2; do
+                [ "$(h_state "$k" mv10 2>/dev/null)" != running ] || on=$((on + 1))
+        done
+        assert_eq "$on" 1 "hosts running mv10"
+        assert_eq "$(h_state 2 mv10)" running "state on the target"
+        assert_eq "$(host_vsctl 2 exec mv10 -- cat /root/data)" moved-data "data on the target"
+        h_clean 1 mv10
+        [ ! -e "$T/run-h1/mv10.migrating" ] || fail "the move's record stays"
+}
+
 # timeout test_migrate_refused_by_the_target 240
 test_migrate_refused_by_the_target() {
         local before
@@ -1456,6 +1487,17 @@ postcopy_instance() { # NAME
         live_settled 1 "$1"
 }
 
+# A client on the LAN (host_client_up) busy on one TCP connection to the
+# echo server of NAME (postcopy_instance) on host 1, its pid ECHO_CPID.
+postcopy_client() { # NAME
+        local ip
+        ip=$(host_vsctl 1 --json info "$1" | json .ip | cut -d, -f1 | cut -d/ -f1)
+        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
+                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
+        ECHO_CPID=$!
+        wait_for grep -q '^at 40$' "$T/echo.out"
+}
+
 # A 64 MiB instance moves by post-copy (restored there at once, its memory
 # fetched after): the same process with its memory whole (the pattern
 # checked word by word), a client's TCP connection kept, the details say
@@ -1464,19 +1506,16 @@ postcopy_instance() { # NAME
 # timeout test_migrate_postcopy_moves_64mib 120
 test_migrate_postcopy_moves_64mib() {
         needs_criu
-        local ip out op pid0 cpid
+        local out op pid0 cpid
         host_pipe_max_set 4194304
         HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on hosts_up 2
         host_client_up
         host_vsctl 2 --json version | jq -e '.daemon.features | index("receive-lazy-pages")' >/dev/null ||
                 fail "the target does not list receive-lazy-pages: $(host_vsctl 2 --json version)"
         postcopy_instance pc1
-        ip=$(host_vsctl 1 --json info pc1 | json .ip | cut -d, -f1 | cut -d/ -f1)
         pid0=$(host_vsctl 1 exec pc1 -- pidof probe)
-        nsenter --net="/run/netns/$(host_client_ns)" python3 "$VSD_SRC/tests/integration/echoclient.py" "$ip" 7000 \
-                "$T/echo.stop" 60 >"$T/echo.out" 2>&1 &
-        cpid=$!
-        wait_for grep -q '^at 40$' "$T/echo.out"
+        postcopy_client pc1
+        cpid=$ECHO_CPID
         out=$(host_vsctl 1 migrate pc1 h2 --live --postcopy)
         note "$out"
         assert_match "$out" "^pc1 moved to h2 live: frozen for [0-9.]+ s, [0-9.]+ s in all \\(disk: [0-9.]+[KMGT]? copied while it ran, [0-9.]+[KMGT]? once frozen\\)$" \
@@ -1523,6 +1562,7 @@ test_migrate_postcopy_refusals() {
                 fail "an unprivileged instance moved by post-copy: $out"
         note "$out"
         assert_match "$out" "unprivileged" "the refusal of an unprivileged instance"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line refusal of the unprivileged one"
         assert_eq "$(h_state 1 rp1)" running "rp1 on the source"
         assert_eq "$(h_state 1 ru1)" running "ru1 on the source"
         h_clean 2 rp1
@@ -1638,6 +1678,61 @@ test_migrate_postcopy_source_daemon_killed() {
         h_clean_pages 2 pc3
 }
 
+# NAME runs on host 1 after a post-copy undone there: no CRIU lock table in
+# its namespace, no checkpoint; nothing of it on host 2, staged pages
+# included.
+resumed_clean() { # NAME
+        local tables
+        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info "$1" | json .pid)/ns/net" nft list tables) ||
+                fail "no nft tables of $1's to list"
+        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
+        [ -z "$(ls -A "$T/root-h1/instances/$1" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
+                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/$1")"
+        h_clean_pages 2 "$1"
+        h_clean 2 "$1"
+}
+
+# The source's daemon killed right after the post-copy dump's commit,
+# before the daemon heard of it (VSD_TEST_COMMIT_HOLD holds the dump's
+# hook there; marker phase still "dump"): the checkpoint in place lacks
+# the memory CRIU was to serve, the archive never went.  The next daemon
+# resumes the processes CRIU let go when it died: the same process with
+# its 64 MiB whole, the client's TCP connection kept (CRIU's repair mode
+# and lock off, the link up again), no checkpoint, nothing on the target.
+# (Before, it ended them and "restored" the page-less checkpoint.)
+# serial test_migrate_postcopy_source_killed_at_commit
+# timeout test_migrate_postcopy_source_killed_at_commit 150
+test_migrate_postcopy_source_killed_at_commit() {
+        needs_criu
+        local pid0 cpid client
+        host_pipe_max_set 4194304
+        HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on \
+                VSD_TEST_COMMIT_HOLD=$T/commit-hold hosts_up 2
+        host_client_up
+        postcopy_instance pw1
+        pid0=$(host_vsctl 1 exec pw1 -- pidof probe)
+        postcopy_client pw1
+        cpid=$ECHO_CPID
+        touch "$T/commit-hold"
+        host_vsctl 1 migrate pw1 h2 --live --postcopy >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/commit-hold.held"
+        grep -q '"phase":"dump"' "$T/run-h1/pw1.migrating" || fail "the marker: $(cat "$T/run-h1/pw1.migrating")"
+        [ -e "$T/root-h1/instances/pw1/checkpoint/vsd-lazy" ] || fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/pw1")"
+        host_daemon_kill9 1
+        rm -f "$T/commit-hold"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 60 test ! -e "$T/run-h1/pw1.migrating"
+        assert_eq "$(h_state 1 pw1)" running "state on the source"
+        assert_eq "$(host_vsctl 1 exec pw1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
+        assert_match "$(dirty_check 1 pw1)" "^ok [0-9]+$" "its memory on the source"
+        echo_goes_on "$cpid"
+        grep -q "Instance pw1: turned CRIU's repair mode off on [1-9]" "$T/run-h1/vsd.log" ||
+                fail "no socket taken out of CRIU's repair mode"
+        resumed_clean pw1
+}
+
 # The target's restore failing after the commit (its CRIU refuses to
 # restore): the target never ran it, so the dump, whose serve then fails,
 # resumes it here as it was (the verdict 'r'): the same process with its
@@ -1646,7 +1741,7 @@ test_migrate_postcopy_source_daemon_killed() {
 # timeout test_migrate_postcopy_target_restore_fails 120
 test_migrate_postcopy_target_restore_fails() {
         needs_criu
-        local out pid0 tables
+        local out pid0
         mkdir -p "$T/norestore"
         printf '%s\n' '#!/bin/sh' '[ "$1" = restore ] && exit 1' 'exec /usr/local/lib/vsd/criu/criu "$@"' \
                 >"$T/norestore/criu"
@@ -1661,13 +1756,7 @@ test_migrate_postcopy_target_restore_fails() {
         assert_eq "$(h_state 1 pc4)" running "state on the source"
         assert_eq "$(host_vsctl 1 exec pc4 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
         assert_match "$(dirty_check 1 pc4)" "^ok [0-9]+$" "its memory on the source"
-        tables=$(nsenter --net="/proc/$(host_vsctl 1 --json info pc4 | json .pid)/ns/net" nft list tables) ||
-                fail "no nft tables of pc4's to list"
-        ! echo "$tables" | grep -q CRIU || fail "CRIU's network lock stays: $tables"
-        [ -z "$(ls -A "$T/root-h1/instances/pc4" | grep -E '^(checkpoint|\.checkpoint\.(tmp|restoring))$')" ] ||
-                fail "a checkpoint stays on the source: $(ls -A "$T/root-h1/instances/pc4")"
-        h_clean_pages 2 pc4
-        h_clean 2 pc4
+        resumed_clean pc4
 }
 
 # [migrate] raise_pipe_max_size = yes: vsd raises fs.pipe-max-size itself

@@ -243,3 +243,61 @@ test_template_caches_off_the_loop() {
         wait_for -t 60 has_content_id big
         assert_eq "$(vsctl --json template info big | json .content_id)" "$(jq -r .content_id <<<"$info")" "content id recomputed"
 }
+
+# A template directory that cannot take its caches (an immutable one here;
+# a store mounted read-only alike) keeps them in the state root instead
+# (<root>/cache/templates): its content id comes, and stays, rather than
+# being hashed again by every request, move and export (before: "content_id"
+# null forever, a helper hashing the whole tree at each request).
+# timeout test_template_caches_of_a_read_only_template 180
+test_template_caches_of_a_read_only_template() {
+        local d=$T/root/templates/ro id
+        vsd_stop
+        VSD_TEST_HASH_BPS=4M vsd_up
+        cp -a "$T/root/templates/busybox" "$d"
+        rm -f "$d/.content-id" "$d/.size"
+        head -c $((8 << 20)) /dev/urandom >"$d/rootfs/blob"
+        trap "chattr -i '$d' 2>/dev/null || true" EXIT
+        chattr +i "$d" || fail "cannot make $d immutable"
+        assert_eq "$(vsctl --json template info ro | jq -r .content_id)" null "content id while it is computed"
+        wait_for -t 30 has_content_id ro
+        id=$(vsctl --json template info ro | json .content_id)
+        [ ! -e "$d/.content-id" ] || fail "a cache was written into the immutable directory"
+        # the id of that content: a writable copy's
+        cp -a "$d" "$T/root/templates/rw"
+        chattr -i "$T/root/templates/rw"
+        wait_for -t 30 has_content_id rw
+        assert_eq "$(vsctl --json template info rw | json .content_id)" "$id" "content id of the same tree"
+        # kept across a daemon start: there at once, no hash
+        vsd_stop
+        VSD_TEST_HASH_BPS=4M vsd_up
+        assert_eq "$(vsctl --json template info ro | jq -r .content_id)" "$id" "content id after a daemon start"
+        [ "$(vsctl --json template info ro | jq -r .size)" -gt $((8 << 20)) ] || fail "no size kept"
+        chattr -i "$d"
+        # a directory no longer there: its spare caches go at the next start
+        ls "$T/root/cache/templates" | grep -q . || fail "no spare caches in the state root"
+        vsctl template remove ro
+        vsd_stop
+        vsd_up
+        assert_eq "$(ls "$T/root/cache/templates" | wc -l)" 0 "spare caches of a removed template"
+}
+
+# A daemon killed while a helper wrote a template's cache leaves its
+# temporary (.content-id.PID, .size.PID): the next daemon removes it, and
+# the kept id stays that of the template.
+test_template_cache_temporaries_removed() {
+        local d=$T/root/templates/bb2 id
+        cp -a "$T/root/templates/busybox" "$d"
+        rm -f "$d/.content-id" "$d/.size"
+        wait_for -t 30 has_content_id bb2
+        id=$(vsctl --json template info bb2 | json .content_id)
+        echo "sha256:0000" >"$d/.content-id.4242"
+        echo 7 >"$d/.size.4243"
+        vsd_kill9
+        vsd_up
+        [ ! -e "$d/.content-id.4242" ] || fail "the stale .content-id.4242 is still there"
+        [ ! -e "$d/.size.4243" ] || fail "the stale .size.4243 is still there"
+        assert_eq "$(vsctl --json template info bb2 | json .content_id)" "$id" "content id after the restart"
+        assert_eq "$(cat "$d/.content-id")" "$id" "the kept content id"
+}
+

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -216,4 +218,47 @@ void kern_probe(const char *lower_dir, struct kern_features *ret) {
         f.overlay_detached_upper = probe_overlay_detached_upper(lower_dir);
         f.sys_resource = has_effective_cap(CAP_SYS_RESOURCE);
         *ret = f;
+}
+
+int kern_criu_feature(const char *criu, const char *feature, char *why, size_t len) {
+        _cleanup_close_ int out = memfd_create("criu-check", MFD_CLOEXEC);
+        if (out < 0) {
+                snprintf(why, len, "memfd: %s", strerror(errno));
+                return -errno;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                snprintf(why, len, "fork: %s", strerror(errno));
+                return -errno;
+        }
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                        _exit(127);
+                char *argv[] = { (char *) criu, "check", "--feature", (char *) feature, NULL };
+                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+                execve(criu, argv, envp);
+                _exit(127);
+        }
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        /* its last line that says something */
+        char text[4096] = "";
+        ssize_t k = pread(out, text, sizeof(text) - 1, 0);
+        text[k > 0 ? k : 0] = '\0';
+        char *end = text + strlen(text);
+        while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+                *--end = '\0';
+        char *line = strrchr(text, '\n');
+        line = line ? line + 1 : text;
+        char *msg = strstr(line, "): ");
+        msg = msg ? msg + 3 : line;
+        snprintf(why, len, "criu check --feature %s: %s", feature,
+                 *msg ? msg : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "cannot run criu" : "failed");
+        return -EOPNOTSUPP;
 }

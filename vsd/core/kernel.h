@@ -9,6 +9,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "base/error.h"
 
@@ -54,3 +55,12 @@ int kern_check_required(vs_error *err);
 bool kern_time_ns_supported(void);
 
 void kern_probe(const char *lower_dir, struct kern_features *ret);
+
+/*
+ * Whether this kernel and the CRIU at criu have one of CRIU's features
+ * (`criu check --feature NAME`: mem_dirty_track for memory pre-copy,
+ * uffd-noncoop for post-copy): 0, or < 0 with CRIU's last line (or why it
+ * could not run) in why.  Runs CRIU and waits for it: at daemon start or
+ * in a helper, never in the loop.
+ */
+int kern_criu_feature(const char *criu, const char *feature, char *why, size_t len);

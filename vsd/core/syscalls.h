@@ -33,6 +33,11 @@ static inline int sys_pidfd_open(pid_t pid, unsigned flags) {
         return (int) vs_syscall_ret(syscall(SYS_pidfd_open, pid, flags));
 }
 
+/* A copy of another process's fd (PTRACE_MODE_ATTACH over it), close-on-exec. */
+static inline int sys_pidfd_getfd(int pidfd, int targetfd, unsigned flags) {
+        return (int) vs_syscall_ret(syscall(SYS_pidfd_getfd, pidfd, targetfd, flags));
+}
+
 static inline int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned flags) {
         return (int) vs_syscall_ret(syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags));
 }

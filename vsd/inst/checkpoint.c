@@ -21,12 +21,13 @@
  *                             cgroup, which vsd made with its limits (on v2
  *                             its leaf beside the namespace root, when an
  *                             action script gives controllers to the root's
- *                             children: write_restore_hook()); CRIU places
+ *                             children: restore_action()); CRIU places
  *                             the processes and makes the cgroup namespace
  *                             inside the user namespace;
  *   --network-lock nftables --tcp-established --file-locks.
  */
 #include "vsd/inst/checkpoint.h"
+#include "vsd/inst/ckptsock.h"
 #include "vsd/inst/ckptwatch.h"
 
 #include <ctype.h>
@@ -85,6 +86,9 @@
 #define CKPT_CGROUPS "vsd-cgroups"
 /* and the controllers each of them enables for its children (cgtree_save) */
 #define CKPT_SUBTREE "vsd-subtree"
+/* present in a post-copy dump's images from its start: committed, the
+ * checkpoint lacks the memory CRIU serves lazily (ckpt_recover_lazy) */
+#define CKPT_LAZY "vsd-lazy"
 #define CKPT_CG_MAX 4096
 /* where the helpers find the instance's cgroup directory (work_start) */
 #define CKPT_CG_FD_DUMP 4
@@ -101,6 +105,8 @@
 #define CKPT_EXT_DIR "/dev/shm"
 #define CKPT_TTY_MAX 16
 #define CKPT_VIEW_MAX 16
+/* what criu_run() puts in CRIU's environment at most, beside PATH and LANG */
+#define CRIU_ENV_MAX 4
 /* how long a dump may take to seize the instance's processes */
 #define CKPT_CRIU_TIMEOUT "10"
 
@@ -286,32 +292,43 @@ static void criu_log_error(const char *log, char *buf, size_t len) {
 }
 
 /* Until CRIU ends: 0 and its status; with abort_fd >= 0, a byte 'r' read
- * there meanwhile kills it first (*ret_aborted), its end not heeded. */
+ * there meanwhile kills it first (*ret_aborted), its end not heeded.
+ * Asleep in poll() on CRIU's pidfd and abort_fd: no wake-ups while it
+ * runs, and its end or the word heard at once. */
 static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted) {
-        for (;;) {
-                pid_t w = waitpid(pid, ret_status, abort_fd >= 0 ? WNOHANG : 0);
-                if (w == pid)
-                        return 0;
-                if (w < 0 && errno != EINTR)
+        _cleanup_close_ int pidfd = abort_fd >= 0 ? sys_pidfd_open(pid, 0) : -EBADF;
+        if (abort_fd >= 0 && pidfd < 0)
+                return pidfd;
+        while (abort_fd >= 0) {
+                struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { abort_fd, POLLIN, 0 } };
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
                         return -errno;
-                if (w <= 0 && abort_fd < 0)
-                        continue;
-                struct pollfd p = { abort_fd, POLLIN, 0 };
-                if (poll(&p, 1, 20) <= 0)
+                }
+                if (p[0].revents)
+                        break; /* CRIU has ended */
+                if (!p[1].revents)
                         continue;
                 char c = 0;
                 if (read(abort_fd, &c, 1) == 1 && c == 'r') {
                         (void) kill(pid, SIGKILL);
                         *ret_aborted = true;
                 }
-                abort_fd = -1;
+                abort_fd = -1; /* one word, or the loop's end: nothing more */
         }
+        while (waitpid(pid, ret_status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return 0;
 }
 
 /* Run CRIU with argv (argv[0] is its path), wait for it (abort_fd,
  * ret_aborted: criu_wait()); its stdio on /dev/null (it logs to its -o
  * file), fds below keep_below and pass_fd (-1: none) kept, PATH set for
- * the tools it runs (ip, for the addresses it restores).  It dies with
+ * the tools it runs (ip, for the addresses it restores), and env (NULL,
+ * or up to CRIU_ENV_MAX "NAME=value", NULL-terminated) for its action
+ * scripts.  It dies with
  * the helper, which dies with the daemon.
  *
  * CRIU mounts cgroupfs for itself (dump and restore).  Made in the host's
@@ -319,8 +336,8 @@ static int criu_wait(pid_t pid, int abort_fd, int *ret_status, bool *ret_aborted
  * memory_recursiveprot off the host's one cgroup2 superblock: like lxcfs,
  * it runs in a namespace rooted at every hierarchy's root, where paths read
  * as the host's and its mounts change nothing. */
-static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, int abort_fd,
-                              bool *ret_aborted, const char *log, const char *what, vs_error *err) {
+static int criu_run_abortable(struct cg_manager *cg, char **argv, const char *const *env, int keep_below, int pass_fd,
+                              int abort_fd, bool *ret_aborted, const char *log, const char *what, vs_error *err) {
         if (cg && cg_unshare_ns_at_root(cg, err) < 0)
                 return vs_err_prefix(err, "%s: give criu a cgroup namespace of its own", what);
         pid_t pid = fork();
@@ -339,7 +356,9 @@ static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below
                 int fl = pass_fd >= 0 ? fcntl(pass_fd, F_GETFD) : -1;
                 if (fl >= 0)
                         (void) fcntl(pass_fd, F_SETFD, fl & ~FD_CLOEXEC);
-                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+                char *envp[2 + CRIU_ENV_MAX + 1] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C" };
+                for (size_t k = 0; env && env[k] && k < CRIU_ENV_MAX; k++)
+                        envp[2 + k] = (char *) env[k];
                 execve(argv[0], argv, envp);
                 _exit(127);
         }
@@ -364,9 +383,9 @@ static int criu_run_abortable(struct cg_manager *cg, char **argv, int keep_below
         return vs_err_msg(err, EIO, "%s: %s", what, why);
 }
 
-static int criu_run(struct cg_manager *cg, char **argv, int keep_below, int pass_fd, const char *log,
-                    const char *what, vs_error *err) {
-        return criu_run_abortable(cg, argv, keep_below, pass_fd, -1, NULL, log, what, err);
+static int criu_run(struct cg_manager *cg, char **argv, const char *const *env, int keep_below, int pass_fd,
+                    const char *log, const char *what, vs_error *err) {
+        return criu_run_abortable(cg, argv, env, keep_below, pass_fd, -1, NULL, log, what, err);
 }
 
 struct argv {
@@ -735,7 +754,7 @@ static int cgtree_make(struct ckpt_op *op, const char *dir, vs_error *err) {
         return 0;
 }
 
-/* For ckpt_subtree_main(): one controller name as cgroupfs spells them. */
+/* For ckpt_action_main(): one controller name as cgroupfs spells them. */
 static bool ctl_name_ok(const char *c, size_t n) {
         if (n == 0 || n > 32)
                 return false;
@@ -745,7 +764,12 @@ static bool ctl_name_ok(const char *c, size_t n) {
         return true;
 }
 
-int ckpt_subtree_main(const char *restoring, const char *cg_root) {
+int ckpt_action_main(const char *action) {
+        const char *restoring = getenv(CKPT_ENV_RESTORING), *cg_root = getenv(CKPT_ENV_CG_ROOT);
+        if (!streq(action, "post-setup-namespaces") || !restoring)
+                return 0;
+        if (!cg_root)
+                return -EINVAL;
         char path[800];
         path_in(restoring, CKPT_SUBTREE, path, sizeof(path));
         _cleanup_free_ char *text = NULL;
@@ -789,7 +813,7 @@ int ckpt_subtree_main(const char *restoring, const char *cg_root) {
         return 0;
 }
 
-/* CRIU's action script for one dump or restore (op->dir's CKPT_HOOK): at
+/* CRIU's action script for one dump (op->dir's CKPT_HOOK): at
  * action, body (quoted by the caller); removed after CRIU ends, so nothing
  * to sync. */
 static int hook_write(struct ckpt_op *op, const char *action, const char *what, const char *body, vs_error *err) {
@@ -809,25 +833,32 @@ static int hook_write(struct ckpt_op *op, const char *action, const char *what, 
 
 /* The restore's action script: at post-setup-namespaces, when CRIU has
  * moved init into its cgroup through the namespace root and forked
- * nothing else yet, ckpt_subtree_main() enables the controllers the dump
+ * nothing else yet, ckpt_action_main() enables the controllers the dump
  * saw.  Not before: CRIU places init through the namespace root, which no
  * process may enter once it gives controllers to its children; not after:
  * the processes' inotify watches on their cgroups' files (systemd's on
  * memory.events) are made again before CRIU sets any cgroup's files, and
- * those files exist only where the parent enables the controller. */
-static int write_restore_hook(struct ckpt_op *op, const char *restoring, const char *cg_root, vs_error *err) {
-        char body[1400];
-        if (strchr(restoring, '\'') || strchr(cg_root, '\''))
-                return vs_err_msg(err, EINVAL, "the restore's paths %s, %s hold a quote", restoring, cg_root);
-        snprintf(body, sizeof(body), "exec /proc/%d/exe --checkpoint-subtree '%s' '%s'\n", (int) getpid(), restoring,
-                 cg_root);
-        return hook_write(op, "post-setup-namespaces", "the controllers of the instance's cgroups", body, err);
+ * those files exist only where the parent enables the controller.  The
+ * script is this binary itself (ret_script), its arguments in CRIU's
+ * environment (ret_env, NULL-terminated): nothing on disk. */
+static void restore_action(const char *restoring, const char *cg_root, char ret_script[static 64],
+                           char ret_env[2][900], const char *env[3]) {
+        snprintf(ret_script, 64, "/proc/%d/exe", (int) getpid());
+        snprintf(ret_env[0], 900, CKPT_ENV_RESTORING "=%s", restoring);
+        snprintf(ret_env[1], 900, CKPT_ENV_CG_ROOT "=%s", cg_root);
+        env[0] = ret_env[0];
+        env[1] = ret_env[1];
+        env[2] = NULL;
 }
 
 /* CRIU's network lock left in the instance's namespace by a dump that
- * failed half-way. */
+ * failed half-way, and its TCP repair mode (ckptsock.h), turned off first
+ * as CRIU's network_unlock() does. */
 static void unlock_network(pid_t init_pid, const char *name) {
         char path[64];
+        int socks = ckpt_sock_repair_off(init_pid);
+        if (socks > 0)
+                log_info("Instance %s: turned CRIU's repair mode off on %d TCP socket(s)", name, socks);
         snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) init_pid);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         vs_error err = { 0 };
@@ -838,6 +869,41 @@ static void unlock_network(pid_t init_pid, const char *name) {
                 log_warn("Instance %s: %s, ignoring", name, err.msg);
         else if (n > 0)
                 log_info("Instance %s: removed %d nftables table(s) of CRIU's network lock", name, n);
+}
+
+/* A post-copy dump's word once committed: a byte into this helper's pipe.
+ * A test hook (VSD_TEST_COMMIT_HOLD=FILE) holds it first, committed and
+ * silent, while FILE exists (FILE.held says so): the window before the
+ * daemon hears of the commit. */
+static void post_commit_word(char *buf, size_t len) {
+        const char *hold = getenv("VSD_TEST_COMMIT_HOLD");
+        char wait[500] = "";
+        if (hold && hold[0] == '/' && !strchr(hold, '\''))
+                snprintf(wait, sizeof(wait), ": >'%s.held'\nwhile [ -e '%s' ]; do sleep 0.05; done\n", hold, hold);
+        snprintf(buf, len, "%sprintf c >/proc/%d/fd/%d 2>/dev/null\nexit 0\n", wait, (int) getpid(),
+                 CKPT_COMMITTED_FD_DUMP);
+}
+
+/* A post-copy dump's action: the instance frozen first (its cgroup's
+ * freezer), so that a CRIU dying from now on (with the daemon) lets no
+ * process run with its TCP sockets still in repair mode (ckptsock.h):
+ * they run again only once recovered (ckpt_recover_lazy) or, the commit
+ * heard, once the move thaws them with CRIU still holding them
+ * (committed_read).  Then the commit, then the word. */
+static int write_postcopy_hook(struct ckpt_op *op, const char *link, vs_error *err) {
+        char freezer[600], word[700], body[2000];
+        int r = cg_freezer_file(op->i->vsd->cg, op->name, freezer, sizeof(freezer));
+        if (r < 0)
+                return vs_err(err, -r, "find the freezer of '%s' (a post-copy dump freezes it at its commit)", op->name);
+        if (strchr(freezer, '\''))
+                return vs_err_msg(err, EINVAL, "the freezer's path %s has a quote", freezer);
+        post_commit_word(word, sizeof(word));
+        int pid = (int) getpid();
+        snprintf(body, sizeof(body),
+                 "/proc/%d/exe --checkpoint-freeze '%s' 1 || exit 1\n"
+                 "/proc/%d/exe --checkpoint-commit '%s' %s || { /proc/%d/exe --checkpoint-freeze '%s' 0; exit 1; }\n%s",
+                 pid, freezer, pid, op->dir, link, pid, freezer, word);
+        return hook_write(op, "post-dump", "the instance frozen, the checkpoint's images put in place", body, err);
 }
 
 static int write_hook(struct ckpt_op *op, vs_error *err) {
@@ -851,12 +917,9 @@ static int write_hook(struct ckpt_op *op, vs_error *err) {
         /* post-copy: the move hears of the commit at once (the dump goes
          * on serving the pages), through this helper's pipe (CRIU passes
          * its scripts none of the fds it was given) */
-        char word[64] = "";
         if (op->postcopy)
-                snprintf(word, sizeof(word), "printf c >/proc/%d/fd/%d 2>/dev/null\nexit 0\n", (int) getpid(),
-                         CKPT_COMMITTED_FD_DUMP);
-        snprintf(body, sizeof(body), "%s/proc/%d/exe --checkpoint-commit '%s' %s%s\n%s", op->postcopy ? "" : "exec ",
-                 (int) getpid(), op->dir, link, op->postcopy ? " || exit 1" : "", word);
+                return write_postcopy_hook(op, link, err);
+        snprintf(body, sizeof(body), "exec /proc/%d/exe --checkpoint-commit '%s' %s\n", (int) getpid(), op->dir, link);
         return hook_write(op, "post-dump", "the checkpoint's images put in place", body, err);
 }
 
@@ -908,49 +971,6 @@ static uint64_t mono_ms(void) {
 
 static int fsync_tree(const char *dir);
 
-int ckpt_dirty_tracking(const char *criu, char *why, size_t len) {
-        _cleanup_close_ int out = memfd_create("criu-check", MFD_CLOEXEC);
-        if (out < 0) {
-                snprintf(why, len, "memfd: %s", strerror(errno));
-                return -errno;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-                snprintf(why, len, "fork: %s", strerror(errno));
-                return -errno;
-        }
-        if (pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-                        _exit(127);
-                char *argv[] = { (char *) criu, "check", "--feature", "mem_dirty_track", NULL };
-                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
-                execve(criu, argv, envp);
-                _exit(127);
-        }
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
-        /* its last line that says something */
-        char text[4096] = "";
-        ssize_t k = pread(out, text, sizeof(text) - 1, 0);
-        text[k > 0 ? k : 0] = '\0';
-        char *end = text + strlen(text);
-        while (end > text && (end[-1] == '\n' || end[-1] == ' '))
-                *--end = '\0';
-        char *line = strrchr(text, '\n');
-        line = line ? line + 1 : text;
-        char *msg = strstr(line, "): ");
-        msg = msg ? msg + 3 : line;
-        snprintf(why, len, "criu check --feature mem_dirty_track: %s",
-                 *msg ? msg : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "cannot run criu" : "failed");
-        return -EOPNOTSUPP;
-}
-
 /* One pre-dump pass n into tmp/pre-n (its parent pre-(n-1)): announced on
  * the link, its pages through a tee to the target's page server and ours
  * there, the images on disk after it (the commit syncs only the dump's). */
@@ -984,7 +1004,7 @@ static int precopy_pass(struct ckpt_op *op, const char *tmp, unsigned n, uint64_
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
         else {
                 a.a[a.n] = NULL;
-                r = criu_run(op->i->vsd->cg, a.a, 3, ps, log, "pre-dump", err);
+                r = criu_run(op->i->vsd->cg, a.a, NULL, 3, ps, log, "pre-dump", err);
         }
         vs_error terr = { 0 };
         safe_close(&ps);
@@ -1082,6 +1102,16 @@ static int postcopy_broken(struct ckpt_op *op, const char *fin, bool aborted, vs
         return vs_err_msg(err, ENOLINK, "the post-copy broke off: %s", criu_err.msg);
 }
 
+/* The images in tmp lack the lazy pages: said among them, so that the
+ * commit's rename puts the checkpoint in place already marked (synced with
+ * the images by the commit). */
+static int lazy_mark(const char *tmp, vs_error *err) {
+        char path[800];
+        path_in(tmp, CKPT_LAZY, path, sizeof(path));
+        int r = vs_write_replace(path, "", 0, 0600);
+        return r < 0 ? vs_err(err, -r, "write %s", path) : 0;
+}
+
 static int dump_run(void *arg_, vs_error *err) {
         struct ckpt_op *op = arg_;
         struct scan s = { .op = op, .err = err, .pids = op->pids, .n = op->n_pids };
@@ -1106,6 +1136,8 @@ static int dump_run(void *arg_, vs_error *err) {
         if (mkdir(tmp, 0711) < 0)
                 return vs_err(err, errno, "create %s", tmp);
         r = meta_write(tmp, &op->meta, err);
+        if (r >= 0 && op->postcopy)
+                r = lazy_mark(tmp, err);
         if (r >= 0)
                 cgtree_save(op, tmp);
         if (r >= 0)
@@ -1168,7 +1200,7 @@ static int dump_run(void *arg_, vs_error *err) {
                 r = vs_err_msg(err, E2BIG, "the command line for criu is too long");
         else {
                 a.a[a.n] = NULL;
-                r = criu_run_abortable(op->i->vsd->cg, a.a, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
+                r = criu_run_abortable(op->i->vsd->cg, a.a, NULL, 3, op->postcopy ? CKPT_PAGE_FD_DUMP : ps,
                                        op->postcopy ? CKPT_VERDICT_FD_DUMP : -1, &aborted, log, "dump", err);
         }
         if (op->postcopy)
@@ -1430,12 +1462,12 @@ static int restore_run(void *arg_, vs_error *err) {
          * helper, and CRIU, wait in the instance's leaf beside the
          * namespace root (<name>/exec), which must be empty when the
          * action script gives controllers to its children
-         * (write_restore_hook()); v1's cgroup2 has no controllers */
-        char cg_root[512] = "", sub[800], hook[700];
+         * (restore_action()); v1's cgroup2 has no controllers */
+        char cg_root[512] = "", sub[800], script[64], env_buf[2][900];
+        const char *env[3] = { NULL };
         _cleanup_close_ int inst_cg = -EBADF;
         struct stat sst;
         path_in(dir, CKPT_SUBTREE, sub, sizeof(sub));
-        path_in(op->dir, CKPT_HOOK, hook, sizeof(hook));
         if (r >= 0 && op->cg_tree && streq(cg_manager_mode(op->i->vsd->cg), "v2") && stat(sub, &sst) == 0 &&
             sst.st_size > 0) {
                 snprintf(fdlink, sizeof(fdlink), "/proc/self/fd/%d", CKPT_CG_FD_RESTORE);
@@ -1445,7 +1477,7 @@ static int restore_run(void *arg_, vs_error *err) {
                         r = vs_err(err, k <= 0 || inst_cg < 0 ? errno : ENAMETOOLONG, "find the cgroup of '%s'", op->name);
                 else {
                         cg_root[k] = '\0';
-                        r = write_restore_hook(op, dir, cg_root, err);
+                        restore_action(dir, cg_root, script, env_buf, env);
                 }
         }
         if (op->cg_tree)
@@ -1567,7 +1599,7 @@ static int restore_run(void *arg_, vs_error *err) {
                 return r;
         if (inst_cg >= 0) {
                 arg(&a, "--action-script");
-                arg(&a, "%s", hook);
+                arg(&a, "%s", script);
                 /* after cgroup_roots(), which reads where we are */
                 if (mkdirat(inst_cg, CG_EXEC_LEAF, 0755) < 0 && errno != EEXIST)
                         return vs_err(err, errno, "make the cgroup %s of '%s'", CG_EXEC_LEAF, op->name);
@@ -1586,9 +1618,7 @@ static int restore_run(void *arg_, vs_error *err) {
         if (argv_full(&a))
                 return vs_err_msg(err, E2BIG, "the command line for criu is too long");
         a.a[a.n] = NULL;
-        r = criu_run(op->i->vsd->cg, a.a, next_fd, -1, log, "restore", err);
-        if (inst_cg >= 0)
-                (void) unlink(hook);
+        r = criu_run(op->i->vsd->cg, a.a, env, next_fd, -1, log, "restore", err);
         if (r < 0) {
                 char kept[700];
                 path_in(op->dir, "restore-failed.log", kept, sizeof(kept));
@@ -2157,6 +2187,13 @@ json_t *ckpt_json(struct instance *i) {
 
 /* ---- after a crash ---------------------------------------------------------- */
 
+/* cp's checkpoint is a post-copy dump's (CKPT_LAZY). */
+static bool lazy_at(const char *cp) {
+        char path[800];
+        path_in(cp, CKPT_LAZY, path, sizeof(path));
+        return access(path, F_OK) == 0;
+}
+
 static void recover_one(struct instance *i) {
         struct vsd *v = i->vsd;
         char dir[512], cp[700], restoring[700], tmp[700], marker[600], hook[700];
@@ -2188,6 +2225,9 @@ static void recover_one(struct instance *i) {
 
         _cleanup_free_ char *text = NULL;
         if (vs_read_file(marker, 4096, &text, NULL) >= 0) {
+                /* a post-copy dump's hook may have frozen it before the
+                 * commit it did not finish */
+                bool lazy_tmp = lazy_at(tmp);
                 json_t *j = json_loads(text, 0, NULL);
                 const char *id = NULL;
                 int leave = 0;
@@ -2195,7 +2235,14 @@ static void recover_one(struct instance *i) {
                 meta_id(cp, have);
                 bool committed = j && json_unpack(j, "{s:s, s:b}", "id", &id, "leave_running", &leave) == 0 &&
                                  streq(have, id);
-                if (committed && !leave && inst_is_active(i)) {
+                if (committed && lazy_at(cp) && inst_is_active(i)) {
+                        /* a post-copy's dump: its processes, let go by the
+                         * CRIU that died, hold the only whole copy of
+                         * their memory; whether they run on here is the
+                         * move's to say (ckpt_recover_lazy) */
+                        log_info("Instance %s: its post-copy dump was interrupted by vsd's end after its commit",
+                                 i->cfg.name);
+                } else if (committed && !leave && inst_is_active(i)) {
                         /* the images were in place before CRIU was to end
                          * the processes: end them as it would have */
                         i->stop_how = STOP_HOW_CHECKPOINT;
@@ -2204,6 +2251,8 @@ static void recover_one(struct instance *i) {
                 } else if (inst_is_up(i)) {
                         /* it runs on: without CRIU's lock */
                         unlock_network(i->pid, i->cfg.name);
+                        if (lazy_tmp)
+                                (void) cg_freeze(v->cg, i->cfg.name, false, NULL);
                         log_info("Instance %s: %s, interrupted by vsd's end", i->cfg.name,
                                  committed ? "finished its checkpoint (running on)" : "undid its checkpoint");
                 }
@@ -2216,6 +2265,41 @@ static void recover_one(struct instance *i) {
         path_in(dir, CKPT_DEL, del, sizeof(del));
         (void) vs_rm_rf(del);
         inst_checkpoint_changed(i);
+}
+
+int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
+        struct vsd *v = i->vsd;
+        char dir[512], cp[700];
+        inst_dir_path(i, dir, sizeof(dir));
+        path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
+        if (!inst_has_checkpoint(i) || !lazy_at(cp) || !inst_is_active(i))
+                return 0;
+        if (may_have_gone) {
+                /* as the dump would have, once the target had its pages */
+                i->stop_how = STOP_HOW_CHECKPOINT;
+                (void) inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, NULL);
+                log_info("Instance %s: ended after its interrupted post-copy dump (its archive may have gone)",
+                         i->cfg.name);
+                return 1;
+        }
+        /* never sent: the processes run on here as they were, as CRIU
+         * would have resumed them (its repair mode and lock off, the link
+         * the commit cut up again), and the checkpoint, which lacks
+         * their memory, goes */
+        struct ckpt_meta m = { 0 };
+        vs_error err = { 0 };
+        unlock_network(i->pid, i->cfg.name);
+        if ((meta_read(cp, &m, NULL) < 0 || m.link) && netw_host_link_set_up(v, &i->cfg, true, -1, &err) < 0)
+                log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
+        /* last: frozen by the dump's hook, nothing of it may run before
+         * its sockets are out of repair mode (a write would fail) */
+        if (cg_freeze(v->cg, i->cfg.name, false, &err) < 0)
+                log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
+        if (ckpt_discard(i, &err) < 0)
+                log_warn("Instance %s: its post-copy checkpoint stays: %s", i->cfg.name, err.msg);
+        log_info("Instance %s: resumed here: its post-copy dump was interrupted by vsd's end before its archive went",
+                 i->cfg.name);
+        return 2;
 }
 
 void ckpt_recover(struct vsd *v) {
@@ -2278,6 +2362,46 @@ static void cut_link(const char *link) {
         vs_error err = { 0 };
         if (nl_open(&nl, &err) < 0 || nl_link_set_up(nl, link, false, &err) < 0)
                 fprintf(stderr, "vsd: %s, ignoring\n", err.msg);
+}
+
+/* How long the post-copy hook waits for the instance to freeze. */
+#define CKPT_FREEZE_MS 5000
+
+int ckpt_freeze_main(const char *file, const char *state) {
+        bool v1 = strstr(file, "/freezer.state") != NULL, frozen = streq(state, "1");
+        const char *want = v1 ? (frozen ? "FROZEN" : "THAWED") : (frozen ? "1" : "0");
+        char events[700], text[512];
+        snprintf(events, sizeof(events), "%s", file);
+        char *slash = strrchr(events, '/');
+        if (!slash || (!v1 && !strstr(file, "/cgroup.freeze")) || (!frozen && !streq(state, "0")))
+                return -EINVAL;
+        snprintf(slash + 1, sizeof(events) - (size_t) (slash + 1 - events), "cgroup.events");
+        int r = vs_write_string(file, want);
+        if (r < 0) {
+                fprintf(stderr, "vsd: write %s: %s\n", file, strerror(-r));
+                return r;
+        }
+        /* v1: freezer.state says FROZEN once every task is; cgroup2:
+         * cgroup.events says "frozen 1" */
+        for (uint64_t end = mono_ms() + CKPT_FREEZE_MS;;) {
+                _cleanup_free_ char *now = NULL;
+                r = vs_read_file(v1 ? file : events, 4096, &now, NULL);
+                if (r >= 0) {
+                        snprintf(text, sizeof(text), "%s", now);
+                        char *nl = strchr(text, '\n');
+                        if (v1 && nl)
+                                *nl = '\0';
+                        if (v1 ? streq(text, want) : strstr(text, frozen ? "frozen 1" : "frozen 0") != NULL)
+                                return 0;
+                }
+                if (mono_ms() > end)
+                        break;
+                usleep(10000);
+        }
+        fprintf(stderr, "vsd: %s: not %s within %d ms\n", file, frozen ? "frozen" : "thawed", CKPT_FREEZE_MS);
+        if (frozen)
+                (void) vs_write_string(file, v1 ? "THAWED" : "0");
+        return -ETIMEDOUT;
 }
 
 int ckpt_commit_main(const char *inst_dir, const char *link) {

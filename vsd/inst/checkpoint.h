@@ -69,11 +69,6 @@ struct ckpt_precopy {
         _Atomic uint64_t dump_ms;      /* told: when the final dump began (CLOCK_MONOTONIC ms) */
 };
 
-/* In a helper (it runs CRIU and waits): whether this host's kernel and
- * CRIU track dirty memory (`criu check --feature mem_dirty_track`): 0, or
- * < 0 with CRIU's last line in why. */
-int ckpt_dirty_tracking(const char *criu, char *why, size_t len);
-
 /* ckpt_take(i, false, page_fd, ...) with memory pre-copy first (page_fd
  * required). */
 int ckpt_take_precopy(struct instance *i, int page_fd, struct ckpt_precopy *pc, struct inst_waiter *w,
@@ -127,6 +122,16 @@ int ckpt_relocate_ids(const char *dir, uint64_t old_base, uint64_t new_base, vs_
  * checkpoint or restore left. */
 void ckpt_recover(struct vsd *v);
 
+/* After ckpt_recover(), for a move's recovery (migrate.c): an instance
+ * whose post-copy dump was interrupted after its commit (its checkpoint
+ * lacks the memory CRIU was to serve lazily; the processes, which CRIU let
+ * go when it died, hold it).  may_have_gone: its archive may have reached
+ * the target, which may run it: the processes are ended as the dump would
+ * have (1).  Otherwise they run on here as they were, without CRIU's lock
+ * and repair mode, the link up, the checkpoint discarded (2).  0: nothing
+ * of that kind. */
+int ckpt_recover_lazy(struct instance *i, bool may_have_gone);
+
 /* vsd --checkpoint-commit DIR [LINK]: CRIU's post-dump action (the dumped
  * processes still held, the network still locked): the images of
  * DIR/.checkpoint.tmp synced and put in place as DIR/checkpoint in one
@@ -135,12 +140,23 @@ void ckpt_recover(struct vsd *v);
  * resume the instance as it was. */
 int ckpt_commit_main(const char *inst_dir, const char *link);
 
-/* CRIU's restore action at post-setup-namespaces (vsd --checkpoint-subtree
- * RESTORING CG_ROOT): every controller that each cgroup of the instance
- * enabled for its children when dumped (RESTORING's vsd-subtree), enabled
- * again below CG_ROOT, the instance's cgroup namespace root, parents
- * first; one that fails is skipped.  0, or -errno without CG_ROOT. */
-int ckpt_subtree_main(const char *restoring, const char *cg_root);
+/* vsd --checkpoint-freeze FILE 1|0: a post-copy dump's action freezes (or,
+ * its commit failing, thaws) the instance through its freezer's FILE
+ * (cg_freezer_file()) and waits until the kernel says it is done. */
+int ckpt_freeze_main(const char *file, const char *state);
+
+/* CRIU's action script of a restore: this binary, run by CRIU with no
+ * argument and CRTOOLS_SCRIPT_ACTION (action) in its environment, beside
+ * what the restore's helper put there (CKPT_ENV_*).  No file is written
+ * for it, so none is left when the daemon dies during the restore.  At
+ * post-setup-namespaces: every controller that each cgroup of the
+ * instance enabled for its children when dumped (the restoring images'
+ * vsd-subtree), enabled again below the instance's cgroup namespace root,
+ * parents first; one that fails is skipped.  Any other action: nothing.
+ * 0, or -errno without the cgroup root. */
+#define CKPT_ENV_RESTORING "VSD_CKPT_RESTORING"
+#define CKPT_ENV_CG_ROOT "VSD_CKPT_CG_ROOT"
+int ckpt_action_main(const char *action);
 
 /* In CRIU's seccomp image img (len bytes), every filter's notify return
  * (SECCOMP_RET_USER_NOTIF) made an allow, in place; *ret_changed counts

@@ -1543,12 +1543,23 @@ static void thaw_filesystem(struct instance *i, const char *dir, bool *thawed) {
                 *thawed = true;
 }
 
+/* A dump was under way (checkpoint.c's marker, <run_dir>/NAME.checkpointing):
+ * a post-copy dump's hook freezes the instance before its commit, so that
+ * no process runs with its TCP sockets still in CRIU's repair mode; what
+ * thaws it is ckpt_recover()'s to say, once it has put them right. */
+static bool dump_under_way(const struct instance *i) {
+        char marker[512];
+        snprintf(marker, sizeof(marker), "%s/%s.checkpointing", i->vsd->set.run_dir, i->cfg.name);
+        return access(marker, F_OK) == 0;
+}
+
 static void thaw_cgroup(struct instance *i, bool fs_thawed) {
         char marker[512];
         vs_error err = { 0 };
         bool cg_thawed = false;
         inst_frozen_marker(i, marker, sizeof(marker));
-        if (inst_is_active(i) && i->state != INST_PAUSED && cg_frozen(i->vsd->cg, i->cfg.name) > 0) {
+        if (inst_is_active(i) && i->state != INST_PAUSED && !dump_under_way(i) &&
+            cg_frozen(i->vsd->cg, i->cfg.name) > 0) {
                 if (cg_freeze(i->vsd->cg, i->cfg.name, false, &err) < 0)
                         log_warn("Instance %s: failed to thaw it: %s, ignoring", i->cfg.name, err.msg);
                 else

@@ -63,6 +63,7 @@
 #include "base/util.h"
 #include "cgroups/cgroup.h"
 #include "vsd/conf/settings.h"
+#include "vsd/core/kernel.h"
 #include "vsd/core/loop.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/work.h"
@@ -280,6 +281,14 @@ static int remote_wait(pid_t pid, int out, char *why, size_t why_len, int *ret_s
         return r;
 }
 
+/* tests only (vsd/main.c): the helper waits here while the file that the
+ * variable env names exists */
+static void test_hold(const char *env) {
+        const char *hold = getenv(env);
+        while (hold && *hold && access(hold, F_OK) == 0)
+                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+}
+
 /* The archive into the target's import through fd (closed here), then the
  * target's end: 0 once it has the instance and could verb it (start,
  * restore), else the target's reason. */
@@ -315,6 +324,8 @@ static int send_archive(struct mig *m, int fd, pid_t pid, int out, const char *v
                 *err = aerr;
                 return wr;
         }
+        /* the target has it, this side does not know yet */
+        test_hold("VSD_TEST_MOVED_HOLD");
         /* from here on the target has it: a daemon killed now leaves the
          * local copy to be removed, not started (post-copy: only once its
          * pages came; the marker stays "postcopy") */
@@ -493,11 +504,8 @@ static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err)
         const int go = 4, ready = 5;
         struct vs_progress *p = op_progress(m->op);
         atomic_store(&m->counts->precopy_bytes, arc_writer_counted(w));
-        /* tests only: the first pass has gone and the instance runs on
-         * while this file exists (vsd/main.c) */
-        const char *hold = getenv("VSD_TEST_PRECOPY_HOLD");
-        while (hold && *hold && access(hold, F_OK) == 0)
-                (void) nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        /* the first pass has gone and the instance runs on */
+        test_hold("VSD_TEST_PRECOPY_HOLD");
         if (m->live) {
                 if (!live_await_go(pc->mode, pc->pl))
                         return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
@@ -1025,7 +1033,7 @@ static int mig_run_live(void *arg, vs_error *err) {
         /* memory pre-copy: this host's kernel must track dirty memory
          * (asked while the main session's key exchange goes on) */
         bool mem = m->page_server && m->mem_precopy &&
-                   ckpt_dirty_tracking(m->i->vsd->set.criu, mwhy, sizeof(mwhy)) >= 0;
+                   kern_criu_feature(m->i->vsd->set.criu, "mem_dirty_track", mwhy, sizeof(mwhy)) >= 0;
         if (m->page_server && page_link_spawn(m, &pl, false, mem, pwhy, sizeof(pwhy)) < 0)
                 snprintf(mode, sizeof(mode), "a%s", pwhy);
         r = live_session_ready(m, pid, out, in[1], so[0], &pl, err);
@@ -1687,6 +1695,12 @@ static void committed_read(struct mig *m) {
         m->committed = true;
         m->dumped_ms = now_ms();
         marker_write(m, "postcopy");
+        /* the dump's hook froze it before its commit (a CRIU dying in
+         * between must not let it run: ckpt_recover_lazy); CRIU holds it
+         * still, and from here on a recovery ends it */
+        vs_error ferr = { 0 };
+        if (cg_freeze(m->i->vsd->cg, m->name, false, &ferr) < 0)
+                log_warn("Instance %s: %s, ignoring", m->name, ferr.msg);
         if (m->work_done && m->verdict >= 0) {
                 /* the helper is gone, the archive never went: the dump,
                  * failing, resumes it here */
@@ -2278,6 +2292,14 @@ static void ask_done(void *userdata, int result, const vs_error *werr) {
                         "there (%s); it is stopped here, its disk as of the move",
                         m->name, m->host, result == -ENOENT ? "not there" : werr->msg);
                 inst_emit(i, "migrate-lost", json_pack("{s:s}", "host", m->host));
+        } else if (!m->live) {
+                vs_error err = { 0 };
+                if (result != -ENOENT)
+                        log_warn("Instance %s: %s; started here", m->name, werr->msg);
+                if (inst_start(i, &err) < 0)
+                        log_err("Instance %s: not started again after its interrupted move: %s", m->name, err.msg);
+                else
+                        log_info("Instance %s: started again, its move interrupted by vsd's end", m->name);
         } else {
                 if (result != -ENOENT)
                         log_warn("Instance %s: %s; restored here", m->name, werr->msg);
@@ -2368,6 +2390,39 @@ static void recover_live(struct instance *i, const char *text, const char *marke
         }
 }
 
+/* A cold move interrupted once the instance was down and its archive going
+ * (phase "copy"): the target may have started it (its `vsctl start` does not
+ * end with the session; the daemon killed after the target said so, before
+ * the marker did): asked first, as after a live move (ask_run); running
+ * there, the copy here goes; else it starts here.  < 0: not asked (no
+ * record of the host, no helper): the caller starts it. */
+static int recover_cold(struct instance *i, const char *text, const char *marker) {
+        json_auto_t *j = json_loads(text, 0, NULL);
+        const char *host = json_string_value(json_object_get(j, "host"));
+        if (!host || !host_valid(host))
+                return -EINVAL;
+        struct mig *m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->i = i;
+        m->go = m->ready = m->ps = -EBADF;
+        snprintf(m->name, sizeof(m->name), "%s", i->cfg.name);
+        snprintf(m->host, sizeof(m->host), "%s", host);
+        snprintf(m->ssh, sizeof(m->ssh), "%s", i->vsd->set.migrate_ssh);
+        snprintf(m->marker, sizeof(m->marker), "%s", marker);
+        snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
+        vs_error err = { 0 };
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, ask_done, m, &err) < 0) {
+                log_warn("Instance %s: %s; started here", m->name, err.msg);
+                mig_free(m);
+                return -EIO;
+        }
+        set_busy(i, "its interrupted move is being settled", false);
+        log_info("Instance %s: asking %s whether it runs there (its move was interrupted by vsd's end)", m->name,
+                 m->host);
+        return 0;
+}
+
 void mig_recover(struct vsd *v) {
         for (size_t k = 0; k < v->n_inst;) {
                 struct instance *i = v->inst[k];
@@ -2375,6 +2430,9 @@ void mig_recover(struct vsd *v) {
                 snprintf(marker, sizeof(marker), "%s/%s.migrating", v->set.run_dir, i->cfg.name);
                 _cleanup_free_ char *text = NULL;
                 if (vs_read_file(marker, 4096, &text, NULL) < 0) {
+                        /* (a post-copy dump without its move's record
+                         * never went anywhere) */
+                        (void) ckpt_recover_lazy(i, false);
                         k++;
                         continue;
                 }
@@ -2383,8 +2441,19 @@ void mig_recover(struct vsd *v) {
                 bool live = strstr(text, "\"live\":true") != NULL;
                 vs_error err = { 0 };
                 if (!moved_ && live) {
+                        /* a post-copy dump interrupted after its commit:
+                         * its archive goes only once the marker says
+                         * "postcopy" (committed_read); before, the
+                         * processes run on here with their memory */
+                        (void) ckpt_recover_lazy(i, strstr(text, "\"phase\":\"postcopy\"") != NULL);
                         /* the record stays until it is settled */
                         recover_live(i, text, marker);
+                        k++;
+                        continue;
+                }
+                /* (the record stays until it is settled) */
+                if (!moved_ && was_running && i->state == INST_STOPPED && strstr(text, "\"phase\":\"copy\"") &&
+                    recover_cold(i, text, marker) >= 0) {
                         k++;
                         continue;
                 }

@@ -26,6 +26,7 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "vsd/conf/settings.h"
+#include "vsd/core/kernel.h"
 #include "vsd/core/ops.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/core/work.h"
@@ -755,18 +756,10 @@ void pages_postcopy_probe(struct vsd *v) {
         v->criu_uffd = false;
         if (!v->set.migrate_postcopy || access(v->set.criu, X_OK) < 0)
                 return;
-        pid_t pid = criu_fork(NULL, 0);
-        if (pid == 0) {
-                char *argv[] = { v->set.criu, "check", "--feature", "uffd-noncoop", NULL };
-                char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
-                execve(argv[0], argv, envp);
-                _exit(127);
-        }
-        v->criu_uffd = pid > 0 && wait_status(pid) == 0;
+        char why[512];
+        v->criu_uffd = kern_criu_feature(v->set.criu, "uffd-noncoop", why, sizeof(why)) >= 0;
         if (!v->criu_uffd)
-                log_warn("[migrate] postcopy is on, but '%s check --feature uffd-noncoop' fails: no post-copy moves "
-                         "from or to this host",
-                         v->set.criu);
+                log_warn("[migrate] postcopy is on, but %s: no post-copy moves from or to this host", why);
 }
 
 static long pipe_max_size(void) {

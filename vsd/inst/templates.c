@@ -21,6 +21,7 @@
 
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/parse.h"
 #include "base/proc.h"
 #include "base/util.h"
@@ -95,18 +96,35 @@ static struct tmpl_build *find_build(struct vsd *v, const char *name) {
         return NULL;
 }
 
+#define CONTENT_ID_FILE ".content-id"
+#define SIZE_FILE ".size"
+/* Where the caches of a template directory that cannot take them go (a
+ * store mounted read-only, an immutable directory): without them every
+ * move and export of its instances, and every listing, would hash the
+ * whole tree again.  <root>/cache/templates/, each file named for the
+ * directory it describes (device, inode, birth time): a rebuild, which is
+ * a new directory, never meets the old one's.  dir is <root>/templates/X
+ * (every caller's); another path gets none. */
+#define SPARE_DIR "cache/templates"
+
 /* ---- listing ----------------------------------------------------------- */
 
-static bool cached_id(int dfd, char ret[TMPL_ID_LEN]);
-static bool cached_size(int dfd, uint64_t *ret);
+static bool cached_id(const char *dir, int dfd, char ret[TMPL_ID_LEN]);
+static bool cached_size(const char *dir, int dfd, uint64_t *ret);
+
+/* fdopendir(dfd), which is closed when that fails. */
+static DIR *fd_opendir(int dfd) {
+        DIR *d = fdopendir(dfd);
+        if (!d)
+                close(dfd);
+        return d;
+}
 
 /* Disk usage of a tree, not crossing into other filesystems. */
 static void du_at(int dfd, dev_t dev, uint64_t *sum) {
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
+        DIR *d = fd_opendir(dfd);
+        if (!d)
                 return;
-        }
         struct dirent *de;
         while ((de = readdir(d))) {
                 struct stat st;
@@ -153,7 +171,7 @@ static json_t *info_json(struct vsd *v, const struct template_info *t) {
                         json_array_append_new(users, json_string(v->inst[k]->cfg.name));
         snprintf(dir, sizeof(dir), "%s/templates/%s", v->set.root, t->name);
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        bool has_size = dfd >= 0 && cached_size(dfd, &size), has_id = dfd >= 0 && cached_id(dfd, id);
+        bool has_size = dfd >= 0 && cached_size(dir, dfd, &size), has_id = dfd >= 0 && cached_id(dir, dfd, id);
         if (!has_size || !has_id)
                 tmpl_caches_start(v);
         return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:o, s:o, s:b}", "name", t->name, "os", t->os, "description",
@@ -193,6 +211,66 @@ json_t *tmpl_list_json(struct vsd *v) {
 
 /* ---- leftovers --------------------------------------------------------- */
 
+static bool spare_path(const char *dir, int dfd, const char *file, char *buf, size_t len);
+
+/* The caches' temporaries a helper killed with the daemon left in the
+ * template directory dfd (write_cache(): FILE.PID); dfd is closed. */
+static void cache_temps_remove(int dfd) {
+        DIR *d = fd_opendir(dfd);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                const char *dot = strrchr(de->d_name, '.');
+                size_t n = dot ? (size_t) (dot - de->d_name) : 0;
+                bool ours = n && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1) &&
+                            ((n == strlen(CONTENT_ID_FILE) && !strncmp(de->d_name, CONTENT_ID_FILE, n)) ||
+                             (n == strlen(SIZE_FILE) && !strncmp(de->d_name, SIZE_FILE, n)));
+                if (ours && unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        log_info("Removed the leftover %s of an interrupted template cache write", de->d_name);
+        }
+        closedir(d);
+}
+
+/* Is the spare cache file name one of a template directory there now? */
+static bool spare_used(const char *templates, const char *name) {
+        DIR *d = opendir(templates);
+        bool used = false;
+        struct dirent *de;
+        while (d && !used && (de = readdir(d))) {
+                char dir[800], spare[900];
+                snprintf(dir, sizeof(dir), "%s/%s", templates, de->d_name);
+                _cleanup_close_ int dfd = de->d_name[0] == '.' ? -EBADF :
+                                                                 open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                /* the directory's part of the name, then its file's */
+                if (dfd >= 0 && spare_path(dir, dfd, "", spare, sizeof(spare))) {
+                        const char *key = strrchr(spare, '/') + 1;
+                        used = !strncmp(name, key, strlen(key)) && name[strlen(key)] == '.';
+                }
+        }
+        if (d)
+                closedir(d);
+        return used;
+}
+
+/* The spare caches (SPARE_DIR) of directories no longer there, and the
+ * temporaries of their writes (vs_write_replace()'s .tmp.). */
+static void spares_prune(const char *root, const char *templates) {
+        char path[512], stale[800];
+        snprintf(path, sizeof(path), "%s/%s", root, SPARE_DIR);
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                    (!strstr(de->d_name, ".tmp.") && spare_used(templates, de->d_name)))
+                        continue;
+                snprintf(stale, sizeof(stale), "%s/%s", path, de->d_name);
+                (void) unlink(stale);
+        }
+        if (d)
+                closedir(d);
+}
+
 void tmpl_cleanup_leftovers(struct vsd *v) {
         char path[512];
         templates_dir(v, path, sizeof(path));
@@ -211,10 +289,14 @@ void tmpl_cleanup_leftovers(struct vsd *v) {
                              (n > 7 && streq(de->d_name + n - 7, ".import")) ||
                              (n > 4 && streq(de->d_name + n - 4, ".del")) || strstr(de->d_name, ".build.tmp.") ||
                              strstr(de->d_name, ".build.old."));
-                if (!ours)
-                        continue;
                 char stale[800];
                 snprintf(stale, sizeof(stale), "%s/%s", path, de->d_name);
+                if (!ours) {
+                        int dfd = de->d_name[0] == '.' ? -EBADF : open(stale, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (dfd >= 0)
+                                cache_temps_remove(dfd);
+                        continue;
+                }
                 int r = vs_rm_rf(stale);
                 if (r < 0)
                         log_warn("Failed to remove the leftover %s: %s, ignoring", stale, strerror(-r));
@@ -222,6 +304,7 @@ void tmpl_cleanup_leftovers(struct vsd *v) {
                         log_info("Removed the leftover %s of an interrupted template build or removal", stale);
         }
         closedir(d);
+        spares_prune(v->set.root, path);
 }
 
 /* ---- building ---------------------------------------------------------- */
@@ -683,8 +766,6 @@ void tmpl_shutdown(struct vsd *v) {
 
 /* ---- content identity and size -------------------------------------------- */
 
-#define CONTENT_ID_FILE ".content-id"
-#define SIZE_FILE ".size"
 
 uint64_t tmpl_test_hash_bps;
 
@@ -697,19 +778,10 @@ struct hash_pace {
 };
 
 static void pace(struct hash_pace *p, size_t n) {
-        if (!p->on || !tmpl_test_hash_bps)
+        if (!p->on)
                 return;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t now = (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-        if (!p->start_ns)
-                p->start_ns = now;
         p->done += n;
-        uint64_t due = p->start_ns + (uint64_t) ((double) p->done / (double) tmpl_test_hash_bps * 1e9);
-        if (due > now)
-                (void) nanosleep(&(struct timespec){ .tv_sec = (time_t) ((due - now) / 1000000000ULL),
-                                                     .tv_nsec = (long) ((due - now) % 1000000000ULL) },
-                                 NULL);
+        vs_pace(tmpl_test_hash_bps, &p->start_ns, p->done);
 }
 
 static int by_name(const FTSENT **a, const FTSENT **b) {
@@ -797,9 +869,30 @@ int tmpl_content_id(const char *root, const char *name, char ret[TMPL_ID_LEN], v
         return r < 0 ? vs_err_prefix(err, "identify template '%s'", name) : 0;
 }
 
-/* A cache file of the template directory dfd: its first len bytes. */
-static bool read_cache(int dfd, const char *file, char *buf, size_t len) {
+
+static bool spare_path(const char *dir, int dfd, const char *file, char *buf, size_t len) {
+        const char *slash = strrchr(dir, '/');
+        size_t n = slash ? (size_t) (slash - dir) : 0;
+        if (n < 10 || memcmp(dir + n - 10, "/templates", 10) != 0)
+                return false;
+        struct statx sx;
+        if (statx(dfd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) < 0)
+                return false;
+        /* no birth time: the change time, which a directory that cannot
+         * be written keeps too */
+        struct statx_timestamp t = sx.stx_mask & STATX_BTIME ? sx.stx_btime : sx.stx_ctime;
+        int k = snprintf(buf, len, "%.*s/" SPARE_DIR "/%u.%u-%llu-%lld.%u%s", (int) (n - 10), dir, sx.stx_dev_major,
+                         sx.stx_dev_minor, (unsigned long long) sx.stx_ino, (long long) t.tv_sec, t.tv_nsec, file);
+        return k > 0 && (size_t) k < len;
+}
+
+/* A cache file of the template directory dir (open as dfd), or its spare:
+ * its first len bytes. */
+static bool read_cache(const char *dir, int dfd, const char *file, char *buf, size_t len) {
+        char spare[900];
         _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && spare_path(dir, dfd, file, spare, sizeof(spare)))
+                fd = open(spare, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return false;
         ssize_t n = read(fd, buf, len - 1);
@@ -809,18 +902,18 @@ static bool read_cache(int dfd, const char *file, char *buf, size_t len) {
         return true;
 }
 
-static bool cached_id(int dfd, char ret[TMPL_ID_LEN]) {
+static bool cached_id(const char *dir, int dfd, char ret[TMPL_ID_LEN]) {
         char buf[TMPL_ID_LEN + 1];
-        if (!read_cache(dfd, CONTENT_ID_FILE, buf, sizeof(buf)) || strlen(buf) != TMPL_ID_LEN - 1 ||
+        if (!read_cache(dir, dfd, CONTENT_ID_FILE, buf, sizeof(buf)) || strlen(buf) != TMPL_ID_LEN - 1 ||
             strncmp(buf, "sha256:", 7) != 0)
                 return false;
         memcpy(ret, buf, TMPL_ID_LEN);
         return true;
 }
 
-static bool cached_size(int dfd, uint64_t *ret) {
+static bool cached_size(const char *dir, int dfd, uint64_t *ret) {
         char buf[32];
-        if (!read_cache(dfd, SIZE_FILE, buf, sizeof(buf)) || buf[0] < '0' || buf[0] > '9')
+        if (!read_cache(dir, dfd, SIZE_FILE, buf, sizeof(buf)) || buf[0] < '0' || buf[0] > '9')
                 return false;
         char *end;
         errno = 0;
@@ -832,42 +925,52 @@ static bool cached_size(int dfd, uint64_t *ret) {
 }
 
 /* Written whole or not at all, through the directory fd the value was taken
- * from (a rebuild that replaced the directory meanwhile does not get it); a
- * failure only costs the time to compute it again. */
-static void write_cache(int dfd, const char *file, const char *data) {
-        char tmp[64];
+ * from (a rebuild that replaced the directory meanwhile does not get it);
+ * a directory that cannot take it gets it in its spare place; a failure
+ * there only costs the time to compute it again. */
+static void write_cache(const char *dir, int dfd, const char *file, const char *data) {
+        char tmp[64], spare[900];
         size_t len = strlen(data);
         snprintf(tmp, sizeof(tmp), "%s.%d", file, (int) getpid());
         int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0)
+        bool ok = fd >= 0 && write(fd, data, len) == (ssize_t) len && fsync(fd) == 0;
+        if (fd >= 0)
+                close(fd);
+        if (ok && renameat(dfd, tmp, dfd, file) == 0)
                 return;
-        bool ok = write(fd, data, len) == (ssize_t) len && fsync(fd) == 0;
-        close(fd);
-        if (!ok || renameat(dfd, tmp, dfd, file) < 0)
+        if (fd >= 0)
                 (void) unlinkat(dfd, tmp, 0);
+        if (!spare_path(dir, dfd, file, spare, sizeof(spare)))
+                return;
+        char *slash = strrchr(spare, '/');
+        *slash = '\0';
+        int r = vs_mkdir_p(spare, 0755);
+        *slash = '/';
+        if (r >= 0)
+                (void) vs_write_replace(spare, data, len, 0644);
 }
 
-static int id_at(int dfd, struct hash_pace *pace, char ret[TMPL_ID_LEN], vs_error *err) {
-        if (cached_id(dfd, ret))
+static int id_at(const char *dir, int dfd, struct hash_pace *pace, char ret[TMPL_ID_LEN], vs_error *err) {
+        if (cached_id(dir, dfd, ret))
                 return 0;
         char rootfs[64], id[TMPL_ID_LEN];
         snprintf(rootfs, sizeof(rootfs), "/proc/self/fd/%d/rootfs", dfd);
         int r = hash_tree(rootfs, pace, id, err);
         if (r < 0)
                 return r;
-        write_cache(dfd, CONTENT_ID_FILE, id);
+        write_cache(dir, dfd, CONTENT_ID_FILE, id);
         memcpy(ret, id, TMPL_ID_LEN);
         return 0;
 }
 
-static void size_at(int dfd) {
+static void size_at(const char *dir, int dfd) {
         char rootfs[64], buf[32];
         uint64_t size;
-        if (cached_size(dfd, &size))
+        if (cached_size(dir, dfd, &size))
                 return;
         snprintf(rootfs, sizeof(rootfs), "/proc/self/fd/%d/rootfs", dfd);
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long) disk_usage(rootfs));
-        write_cache(dfd, SIZE_FILE, buf);
+        write_cache(dir, dfd, SIZE_FILE, buf);
 }
 
 static int open_dir(const char *dir, vs_error *err) {
@@ -883,7 +986,7 @@ int tmpl_content_id_dir(const char *dir, char ret[TMPL_ID_LEN], vs_error *err) {
         _cleanup_close_ int dfd = open_dir(dir, err);
         if (dfd < 0)
                 return dfd;
-        return id_at(dfd, &(struct hash_pace){ 0 }, ret, err);
+        return id_at(dir, dfd, &(struct hash_pace){ 0 }, ret, err);
 }
 
 int tmpl_caches_fill_dir(const char *dir, vs_error *err) {
@@ -891,8 +994,8 @@ int tmpl_caches_fill_dir(const char *dir, vs_error *err) {
         _cleanup_close_ int dfd = open_dir(dir, err);
         if (dfd < 0)
                 return dfd;
-        size_at(dfd);
-        return id_at(dfd, &(struct hash_pace){ 0 }, id, err);
+        size_at(dir, dfd);
+        return id_at(dir, dfd, &(struct hash_pace){ 0 }, id, err);
 }
 
 /* ---- the caches of templates made before them ------------------------------ */
@@ -916,11 +1019,11 @@ static int fill_run(void *arg, vs_error *err) {
                 if (dfd < 0 || faccessat(dfd, "template.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 vs_error ierr = { 0 };
-                if (id_at(dfd, &(struct hash_pace){ .on = true }, id, &ierr) < 0) {
+                if (id_at(dir, dfd, &(struct hash_pace){ .on = true }, id, &ierr) < 0) {
                         *err = ierr;
                         r = vs_err_prefix(err, "identify template '%s'", de->d_name);
                 }
-                size_at(dfd);
+                size_at(dir, dfd);
         }
         closedir(d);
         return r;

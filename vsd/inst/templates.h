@@ -28,7 +28,10 @@ struct tmpl_listener {
 };
 
 /* Remove what an interrupted build, replace or remove left in
- * <root>/templates (hidden .NAME.build, .NAME.old, .NAME.del, .NAME.import). */
+ * <root>/templates (hidden .NAME.build, .NAME.old, .NAME.del, .NAME.import),
+ * the temporaries of a cache write in a template (.content-id.PID,
+ * .size.PID), and the spare caches of template directories no longer there
+ * (<root>/cache/templates). */
 void tmpl_cleanup_leftovers(struct vsd *v);
 
 /* Every template with its os, description, the instances using it, the
@@ -70,8 +73,9 @@ int tmpl_remove(struct vsd *v, const char *name, vs_error *err);
  * target or device, and each file's content; not the times), as
  * "sha256:<64 hex digits>".  Two hosts that built the same template from the
  * same packages agree; another build of different content differs.  Read
- * from <template>/.content-id when a previous call left it there (a
- * template never changes in place: a rebuild is a new directory, so its
+ * from <template>/.content-id when a previous call left it there, or from
+ * its spare in <root>/cache/templates when the directory cannot be written
+ * (a template never changes in place: a rebuild is a new directory, so its
  * caches go with the old one).  Seconds for a large template: call it from
  * a helper, never from the loop. */
 #define TMPL_ID_LEN 72

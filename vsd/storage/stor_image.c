@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "vsd/core/daemon.h"
+#include "vsd/core/work.h"
 #include "vsd/storage/loopdev.h"
 #include "vsd/storage/storage-internal.h"
 
@@ -358,8 +359,12 @@ static void image_learn(struct stor *st, const char *dir) {
 #define PREFETCH_MAX (32ULL << 20)
 
 /* Read the image's allocated ranges (FIEMAP of the file: what was ever
- * written, the metadata among it) through dev's fd into its cache:
- * readahead() queues the reads and returns. */
+ * written, the metadata among it) through dev's fd into its cache.  In
+ * the readahead helper: readahead() queues the reads, but waits when the
+ * device's queue is full, and FIEMAP of a file of many small extents (a
+ * customer's sparse image) may read much of the host filesystem's
+ * metadata; on a slow disk with many instances starting that was seconds
+ * of the loop. */
 static void readahead_used(const char *image, int devfd) {
         _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
@@ -389,6 +394,82 @@ static void readahead_used(const char *image, int devfd) {
         }
 }
 
+/* The readahead helper's work: up to WORK_KEEP_MAX images, the device of
+ * image[k] its fd 4 + k, read one after the other (the disk's order). */
+struct ra_batch {
+        struct stor *st;
+        size_t n;
+        char dir[WORK_KEEP_MAX][512];
+        char image[WORK_KEEP_MAX][700];
+};
+
+static int ra_run(void *arg, vs_error *err) {
+        const struct ra_batch *b = arg;
+        for (size_t k = 0; k < b->n; k++)
+                readahead_used(b->image[k], 4 + (int) k);
+        return 0;
+}
+
+static void ra_kick(struct stor *st);
+
+static void ra_done(void *userdata, int result, const vs_error *err) {
+        struct ra_batch *b = userdata;
+        struct stor *st = b->st;
+        st->ra_running = false;
+        for (size_t k = 0; k < b->n; k++) {
+                struct stor_rec *rec = stor_rec_get(st, b->dir[k], false);
+                if (rec)
+                        rec->ra_busy = false;
+        }
+        free(b);
+        if (result != -ESHUTDOWN)
+                ra_kick(st);
+}
+
+/* Give the reads wanted to a helper, unless one runs (then its end does).
+ * A helper that cannot start costs the starts their head start only. */
+static void ra_kick(struct stor *st) {
+        if (st->ra_running)
+                return;
+        struct ra_batch *b = calloc(1, sizeof(*b));
+        int keep[WORK_KEEP_MAX];
+        if (!b)
+                return;
+        b->st = st;
+        for (size_t k = 0; k < st->n_rec && b->n < WORK_KEEP_MAX; k++) {
+                struct stor_rec *rec = st->rec[k];
+                if (!rec->ra_wanted || rec->pre_fd < 0)
+                        continue;
+                snprintf(b->dir[b->n], sizeof(b->dir[b->n]), "%s", rec->dir);
+                image_path(rec->dir, b->image[b->n], sizeof(b->image[b->n]));
+                keep[b->n++] = rec->pre_fd;
+        }
+        vs_error err = { 0 };
+        if (!b->n || work_start_fds(st->v, STOR_RA_WORK_ID, ra_run, b, keep, b->n, NULL, ra_done, b, &err) < 0) {
+                if (b->n)
+                        log_debug("Failed to read disks ahead of their starts: %s, ignoring", err.msg);
+                for (size_t k = 0; k < st->n_rec; k++)
+                        st->rec[k]->ra_wanted = false;
+                free(b);
+                return;
+        }
+        st->ra_running = true;
+        for (size_t k = 0; k < b->n; k++) {
+                struct stor_rec *rec = stor_rec_get(st, b->dir[k], false);
+                rec->ra_wanted = false;
+                rec->ra_busy = true;
+        }
+}
+
+/* dir's device is to go: a readahead helper still reading it would hold
+ * it (its copy of pre_fd), so it ends (the others of its batch lose their
+ * head start); a read not yet given to one is not. */
+static void ra_let_go(struct stor *st, struct stor_rec *rec) {
+        rec->ra_wanted = false;
+        if (rec->ra_busy)
+                (void) work_cancel(st->v, STOR_RA_WORK_ID);
+}
+
 static int image_prefetch(struct stor *st, const char *dir) {
         char image[700], marker[700], dev[LOOPDEV_PATH_MAX];
         struct stor_rec *rec = stor_rec_get(st, dir, false);
@@ -411,14 +492,18 @@ static int image_prefetch(struct stor *st, const char *dir) {
         }
         known_set(st, dir, dev);
         rec->pre_fd = fd;
-        readahead_used(image, fd);
+        /* the reads in the helper: the loop only binds */
+        rec->ra_wanted = true;
+        ra_kick(st);
         return 1;
 }
 
 static void image_prefetch_drop(struct stor *st, const char *dir) {
         struct stor_rec *rec = stor_rec_get(st, dir, false);
-        if (rec)
+        if (rec && rec->pre_fd >= 0) {
+                ra_let_go(st, rec);
                 safe_close(&rec->pre_fd); /* autoclear: the device goes */
+        }
 }
 
 static int image_create(struct stor *st, const char *dir, const struct inst_storage *s, vs_error *err) {
@@ -657,6 +742,8 @@ static int image_release(struct stor *st, const char *dir, vs_error *err) {
         struct stor_rec *rec = stor_rec_get(st, dir, false);
         if (!rec || (!rec->kept && rec->pre_fd < 0))
                 return 0;
+        if (rec->pre_fd >= 0)
+                ra_let_go(st, rec);
         safe_close(&rec->pre_fd); /* bound ahead of a start that did not come */
         if (rec->kept) {
                 rec->kept = false;
@@ -714,6 +801,8 @@ static int image_detach(struct stor *st, const char *dir, vs_error *err) {
                 rec->kept = false;
                 st->n_kept--;
         }
+        if (rec)
+                ra_let_go(st, rec); /* a run shorter than the read ahead of it */
         held_drop(st, dir);
         if (stor_is_mountpoint(mnt) && umount2(mnt, UMOUNT_NOFOLLOW) < 0) {
                 int e = errno;

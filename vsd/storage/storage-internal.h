@@ -41,6 +41,9 @@ struct stor_rec {
          * of it, held by this fd (autoclear: its close lets go), and its
          * used blocks being read into the device's cache */
         int pre_fd;
+        /* that read: wanted, not yet given to the readahead helper; or
+         * the helper has it, and holds the device with a copy of pre_fd */
+        bool ra_wanted, ra_busy;
 };
 
 /* What a full copy of each template takes, measured once per template
@@ -68,7 +71,11 @@ struct stor {
         /* the host's bound loop devices, read once for a registry load
          * (stor_scan_begin() to stor_scan_end()); NULL otherwise */
         struct loopdev_map *scan;
+        /* the readahead helper (stor_image.c, work cgroup STOR_RA_WORK_ID)
+         * runs: one at a time */
+        bool ra_running;
 };
+#define STOR_RA_WORK_ID "readahead"
 
 /* The record of dir; create: made when missing (NULL only when out of
  * memory); else NULL when there is none. */

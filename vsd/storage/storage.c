@@ -20,6 +20,7 @@
 #include "base/fileio.h"
 #include "base/util.h"
 #include "vsd/core/daemon.h"
+#include "vsd/core/work.h"
 #include "vsd/core/syscalls.h"
 #include "vsd/storage/loopdev.h"
 #include "vsd/storage/storage-internal.h"
@@ -421,6 +422,9 @@ static void rec_free(struct stor *st, struct stor_rec *r) {
         safe_close(&r->fs_fd);
         safe_close(&r->written_fd);
         safe_close(&r->pre_fd);
+        /* the readahead helper (stor_image.c) holding its device: ended */
+        if (r->ra_busy)
+                (void) work_cancel(st->v, STOR_RA_WORK_ID);
         free(r->dir);
         free(r);
 }
