@@ -1535,6 +1535,74 @@ test_migrate_postcopy_source_daemon_killed() {
         h_clean_pages 2 pc3
 }
 
+# No process and no cgroup of NAME on host K, no host link, no checkpoint
+# (committed, staged or being restored), no staged pages.
+h_down_clean() { # K NAME
+        local link
+        link=$(host_vsctl "$1" --json info "$2" | json .host_link)
+        [ -z "$(find /sys/fs/cgroup -path "*$(host_cg "$1")*/$2" -type d 2>/dev/null)" ] ||
+                fail "a cgroup of $2 is left on host $1: $(find /sys/fs/cgroup -path "*$(host_cg "$1")*/$2" -type d)"
+        [ -z "$link" ] || ! ip -n "$(host_ns "$1")" link show "$link" >/dev/null 2>&1 ||
+                fail "the host link $link of $2 stays on host $1"
+        wait_for -t 10 sh -c "! ls -A '$T/root-h$1/instances/$2' | grep -qE '^(checkpoint|\.checkpoint\.(tmp|restoring))\$'"
+        h_clean_pages "$1" "$2"
+}
+
+# The target's daemon killed while the target's lazy-pages fetches the
+# pages (held, SIGSTOP, in the post-copy's middle: restored and running
+# there), then started again as a service manager would: lazy-pages died
+# with its helper, so what the processes there fault in now would come
+# zero-filled; the next daemon kills that copy (the lazy restore's images
+# still there say pages were owed), and the source, its page link ended,
+# reports the instance lost: stopped on both hosts with its disk, run on
+# neither, nothing of the move left.  (Before, the target's next daemon
+# took the restore as finished: the copy ran on there with its memory
+# zeroed, until its init crashed on a zeroed page.)
+# serial test_migrate_postcopy_target_daemon_killed
+# timeout test_migrate_postcopy_target_daemon_killed 150
+test_migrate_postcopy_target_daemon_killed() {
+        needs_criu
+        local client out conf2
+        stop_lazy_criu
+        host_pipe_max_set 4194304
+        conf2=$postcopy_on$'\n[checkpoint]\ncriu = '"$T/stopcriu/criu"
+        HOST_CONF_1=$postcopy_on HOST_CONF_2=$conf2 hosts_up 2
+        postcopy_instance pt1
+        host_vsctl 1 migrate pt1 h2 --live --postcopy >"$T/migrate.out" 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/stopcriu/stopped"
+        # restored there, the pages still owed: its restore has ended
+        wait_for -t 30 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pt1 | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 2)' --json op list | jq -e '.[] | select(.kind == \"restore\" and .state == \"running\")' >/dev/null"
+        [ -d "$T/root-h2/instances/pt1/.checkpoint.restoring" ] || fail "no lazy restore's images on the target"
+        grep -q '"phase":"postcopy"' "$T/run-h1/pt1.migrating" || fail "the marker: $(cat "$T/run-h1/pt1.migrating")"
+        host_daemon_kill9 2
+        HOST_CONF_2=$conf2 host_daemon_up 2
+        wait "$client" && fail "the move succeeded though the target's daemon was killed: $(cat "$T/migrate.out")"
+        out=$(cat "$T/migrate.out")
+        note "$out"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line message"
+        assert_match "$out" "the instance was lost in its post-copy .*its disk is on both hosts as of the move" \
+                "the move's message"
+        wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pt1 | jq -r .state)\" = stopped ]"
+        # killed by the next daemon, and said so (before, it was adopted
+        # as restored and ran on until its init crashed on a zeroed page)
+        host_vsctl 2 events pt1 --past --json | jq -e 'select(.type == "migrate-lost")' >/dev/null ||
+                fail "no event migrate-lost on the target: $(host_vsctl 2 events pt1 --past --json | jq -c .type | tr '\n' ' ')"
+        grep -q "Instance pt1: killed: vsd's end cut its post-copy short" "$T/run-h2/vsd.log" ||
+                fail "the target's daemon does not say why it killed pt1: $(grep pt1 "$T/run-h2/vsd.log" | tail -n 4)"
+        assert_eq "$(h_state 1 pt1)" stopped "state on the source"
+        [ ! -e "$T/run-h1/pt1.migrating" ] || fail "the move's record stays"
+        sleep 2 # nothing more happens after
+        assert_eq "$(h_state 1 pt1)" stopped "state on the source, later"
+        assert_eq "$(h_state 2 pt1)" stopped "state on the target, later"
+        h_down_clean 1 pt1
+        h_down_clean 2 pt1
+        # its disk on both: a start brings it back (here)
+        host_vsctl 1 start pt1
+        assert_eq "$(h_state 1 pt1)" running "started again on the source"
+}
+
 # NAME runs on host 1 after a post-copy undone there: no CRIU lock table in
 # its namespace, no checkpoint; nothing of it on host 2, staged pages
 # included.
