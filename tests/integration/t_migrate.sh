@@ -1587,8 +1587,10 @@ test_migrate_postcopy_target_daemon_killed() {
         wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pt1 | jq -r .state)\" = stopped ]"
         # killed by the next daemon, and said so (before, it was adopted
         # as restored and ran on until its init crashed on a zeroed page)
-        host_vsctl 2 events pt1 --past --json | jq -e 'select(.type == "migrate-lost")' >/dev/null ||
-                fail "no event migrate-lost on the target: $(host_vsctl 2 events pt1 --past --json | jq -c .type | tr '\n' ' ')"
+        "$B/vsctl" --socket "$(host_socket 2)" events pt1 --past --json >"$T/events.out" 2>"$T/events.err" ||
+                note "vsctl events: status $?: $(cat "$T/events.err")"
+        jq -se 'any(.[]; .type == "migrate-lost")' "$T/events.out" >/dev/null ||
+                fail "no event migrate-lost on the target: $(jq -c .type "$T/events.out" | tr '\n' ' ')"
         grep -q "Instance pt1: killed: vsd's end cut its post-copy short" "$T/run-h2/vsd.log" ||
                 fail "the target's daemon does not say why it killed pt1: $(grep pt1 "$T/run-h2/vsd.log" | tail -n 4)"
         assert_eq "$(h_state 1 pt1)" stopped "state on the source"
@@ -1656,6 +1658,44 @@ test_migrate_postcopy_source_killed_at_commit() {
         grep -q "Instance pw1: turned CRIU's repair mode off on [1-9]" "$T/run-h1/vsd.log" ||
                 fail "no socket taken out of CRIU's repair mode"
         resumed_clean pw1
+}
+
+# The source's daemon killed once the marker says "postcopy" but before
+# the archive went (VSD_TEST_ARCHIVE_HOLD holds the move's helper there):
+# the dump's CRIU dies with it and lets the processes go, their memory
+# whole; the target never had the instance.  The next daemon freezes them,
+# asks the target (not there: it never ran there) and resumes them here:
+# the same process with its 64 MiB whole, CRIU's lock and checkpoint gone,
+# nothing on the target.  (Before, it ended them and reported the
+# instance lost.)
+# serial test_migrate_postcopy_source_killed_before_archive
+# timeout test_migrate_postcopy_source_killed_before_archive 150
+test_migrate_postcopy_source_killed_before_archive() {
+        needs_criu
+        local pid0 client
+        host_pipe_max_set 4194304
+        HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on VSD_TEST_ARCHIVE_HOLD=$T/archive-hold hosts_up 2
+        postcopy_instance pa1
+        pid0=$(host_vsctl 1 exec pa1 -- pidof probe)
+        touch "$T/archive-hold"
+        host_vsctl 1 migrate pa1 h2 --live --postcopy >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 grep -q '"phase":"postcopy"' "$T/run-h1/pa1.migrating"
+        [ -e "$T/root-h1/instances/pa1/checkpoint/vsd-lazy" ] || fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/pa1")"
+        host_daemon_kill9 1
+        rm -f "$T/archive-hold"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 120 test ! -e "$T/run-h1/pa1.migrating"
+        assert_eq "$(h_state 1 pa1)" running "state on the source"
+        grep -q "Instance pa1: asking h2 whether it ever ran there" "$T/run-h1/vsd.log" || fail "the target was not asked"
+        assert_eq "$(host_vsctl 1 exec pa1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
+        assert_match "$(dirty_check 1 pa1)" "^ok [0-9]+$" "its memory on the source"
+        ! host_vsctl 1 events pa1 --past --json | jq -se 'any(.[]; .type == "migrate-lost")' >/dev/null ||
+                fail "reported lost"
+        [ "$(cat "$(find /sys/fs/cgroup -path "*$(host_cg 1)/pa1/freezer.state" 2>/dev/null | head -n1)" 2>/dev/null || echo THAWED)" = THAWED ] ||
+                fail "pa1 stays frozen"
+        resumed_clean pa1
 }
 
 # The target's restore failing after the commit (its CRIU refuses to

@@ -2294,12 +2294,19 @@ static void recover_one(struct instance *i) {
         inst_checkpoint_changed(i);
 }
 
+bool ckpt_lazy_held(struct instance *i) {
+        char dir[512], cp[700];
+        inst_dir_path(i, dir, sizeof(dir));
+        path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
+        return inst_has_checkpoint(i) && lazy_at(cp) && inst_is_active(i);
+}
+
 int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
         struct vsd *v = i->vsd;
         char dir[512], cp[700];
         inst_dir_path(i, dir, sizeof(dir));
         path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
-        if (!inst_has_checkpoint(i) || !lazy_at(cp) || !inst_is_active(i))
+        if (!ckpt_lazy_held(i))
                 return 0;
         if (may_have_gone) {
                 /* as the dump would have, once the target had its pages */
@@ -2324,7 +2331,7 @@ int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
                 log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
         if (ckpt_discard(i, &err) < 0)
                 log_warn("Instance %s: its post-copy checkpoint stays: %s", i->cfg.name, err.msg);
-        log_info("Instance %s: resumed here: its post-copy dump was interrupted by vsd's end before its archive went",
+        log_info("Instance %s: resumed here: its post-copy dump was interrupted by vsd's end before the target ran it",
                  i->cfg.name);
         return 2;
 }
