@@ -1619,6 +1619,27 @@ resumed_clean() { # NAME
         h_clean 2 "$1"
 }
 
+# NAME's post-copy move from host 1 held by a test hook while the file HOLD
+# exists, until WAIT... holds (its committed post-copy checkpoint in place,
+# the move's record then kept as $T/NAME.marker); the source's
+# daemon killed, started again, and the record settled.
+postcopy_source_killed_held() { # NAME HOLD WAIT...
+        local name=$1 hold=$2 client
+        shift 2
+        touch "$hold"
+        host_vsctl 1 migrate "$name" h2 --live --postcopy >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 "$@"
+        cp "$T/run-h1/$name.migrating" "$T/$name.marker"
+        [ -e "$T/root-h1/instances/$name/checkpoint/vsd-lazy" ] ||
+                fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/$name")"
+        host_daemon_kill9 1
+        rm -f "$hold"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 120 test ! -e "$T/run-h1/$name.migrating"
+}
+
 # The source's daemon killed right after the post-copy dump's commit,
 # before the daemon heard of it (VSD_TEST_COMMIT_HOLD holds the dump's
 # hook there; marker phase still "dump"): the checkpoint in place lacks
@@ -1631,7 +1652,7 @@ resumed_clean() { # NAME
 # timeout test_migrate_postcopy_source_killed_at_commit 150
 test_migrate_postcopy_source_killed_at_commit() {
         needs_criu
-        local pid0 cpid client
+        local pid0 cpid
         host_pipe_max_set 4194304
         HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on \
                 VSD_TEST_COMMIT_HOLD=$T/commit-hold hosts_up 2
@@ -1640,17 +1661,8 @@ test_migrate_postcopy_source_killed_at_commit() {
         pid0=$(host_vsctl 1 exec pw1 -- pidof probe)
         postcopy_client pw1
         cpid=$ECHO_CPID
-        touch "$T/commit-hold"
-        host_vsctl 1 migrate pw1 h2 --live --postcopy >/dev/null 2>&1 &
-        client=$!
-        wait_for -t 60 test -e "$T/commit-hold.held"
-        grep -q '"phase":"dump"' "$T/run-h1/pw1.migrating" || fail "the marker: $(cat "$T/run-h1/pw1.migrating")"
-        [ -e "$T/root-h1/instances/pw1/checkpoint/vsd-lazy" ] || fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/pw1")"
-        host_daemon_kill9 1
-        rm -f "$T/commit-hold"
-        wait "$client" && fail "the move succeeded though its daemon was killed"
-        host_daemon_up 1
-        wait_for -t 60 test ! -e "$T/run-h1/pw1.migrating"
+        postcopy_source_killed_held pw1 "$T/commit-hold" test -e "$T/commit-hold.held"
+        grep -q '"phase":"dump"' "$T/pw1.marker" || fail "the marker: $(cat "$T/pw1.marker")"
         assert_eq "$(h_state 1 pw1)" running "state on the source"
         assert_eq "$(host_vsctl 1 exec pw1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
         assert_match "$(dirty_check 1 pw1)" "^ok [0-9]+$" "its memory on the source"
@@ -1672,21 +1684,12 @@ test_migrate_postcopy_source_killed_at_commit() {
 # timeout test_migrate_postcopy_source_killed_before_archive 150
 test_migrate_postcopy_source_killed_before_archive() {
         needs_criu
-        local pid0 client
+        local pid0
         host_pipe_max_set 4194304
         HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on VSD_TEST_ARCHIVE_HOLD=$T/archive-hold hosts_up 2
         postcopy_instance pa1
         pid0=$(host_vsctl 1 exec pa1 -- pidof probe)
-        touch "$T/archive-hold"
-        host_vsctl 1 migrate pa1 h2 --live --postcopy >/dev/null 2>&1 &
-        client=$!
-        wait_for -t 60 grep -q '"phase":"postcopy"' "$T/run-h1/pa1.migrating"
-        [ -e "$T/root-h1/instances/pa1/checkpoint/vsd-lazy" ] || fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/pa1")"
-        host_daemon_kill9 1
-        rm -f "$T/archive-hold"
-        wait "$client" && fail "the move succeeded though its daemon was killed"
-        host_daemon_up 1
-        wait_for -t 120 test ! -e "$T/run-h1/pa1.migrating"
+        postcopy_source_killed_held pa1 "$T/archive-hold" grep -q '"phase":"postcopy"' "$T/run-h1/pa1.migrating"
         assert_eq "$(h_state 1 pa1)" running "state on the source"
         grep -q "Instance pa1: asking h2 whether it ever ran there" "$T/run-h1/vsd.log" || fail "the target was not asked"
         assert_eq "$(host_vsctl 1 exec pa1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
