@@ -1237,6 +1237,10 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
         mig_end(m, &err);
 }
 
+/* ask_run()'s word for "not there (any more)": a helper's end carries
+ * its message, not its code */
+#define MIG_ASK_ABSENT "not there"
+
 /* live: the checkpoint restored here (the marker stays until it runs
  * here again: a daemon killed meanwhile restores it at its start) */
 static void restore_here(struct mig *m) {
@@ -1261,7 +1265,7 @@ static void failed_ask_done(void *userdata, int result, const vs_error *werr) {
                 moved(m);
                 return;
         }
-        if (result != -ENOENT)
+        if (!streq(werr->msg, MIG_ASK_ABSENT))
                 log_warn("Instance %s: %s; restored here", m->name, werr->msg);
         restore_here(m);
 }
@@ -2061,10 +2065,6 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
 
 #define MIG_ASK_SEP "--vsd-migrate-ops--"
 #define MIG_ASK_SECONDS 90
-
-/* What ask_run says for "not there (any more)": a helper's end carries its
- * message, not its code (work.h) */
-#define MIG_ASK_ABSENT "not there"
 
 /* In the helper: 0 when NAME runs on the target, -ENOENT (MIG_ASK_ABSENT)
  * when it is not there (any more), another < 0 when the target could not
