@@ -1896,10 +1896,16 @@ static void target_fit(struct mig *m) {
                 op_set_detail_bool(m->op, "precopy", m->precopy);
         }
         if (m->live && !m->mem_precopy) {
+                /* unprivileged: CRIU's restore opens the passes' images
+                 * (the final dump's "parent") from inside the instance's
+                 * user namespace, which may not search their directory */
                 op_set_detail_str(m->op, "memory_precopy",
-                                  m->postcopy      ? "off: --postcopy"
-                                  : m->page_server ? "off: --no-precopy"
-                                                   : "unavailable: no page server (--no-page-server)");
+                                  m->postcopy       ? "off: --postcopy"
+                                  : !m->page_server ? "unavailable: no page server (--no-page-server)"
+                                  : !inst_privileged(m->i->cfg.security.privileged)
+                                          ? "unavailable: the instance is unprivileged (a restore reads the passes' images "
+                                            "from inside its user namespace)"
+                                          : "off: --no-precopy");
         } else if (m->live && !(t & TARGET_PRECOPY_MEMORY)) {
                 char why[200];
                 snprintf(why, sizeof(why), "unavailable: %s: %s " VS_FEATURE_PRECOPY_MEMORY, m->host, older);
@@ -2010,7 +2016,7 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
         m->page_server = o->live && !o->no_page_server;
         /* where this host tracks dirty memory (asked by the helper) */
-        m->mem_precopy = m->page_server && !o->no_precopy && !o->postcopy;
+        m->mem_precopy = m->page_server && !o->no_precopy && !o->postcopy && inst_privileged(i->cfg.security.privileged);
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
         m->go = m->ready = m->ps = m->committed_fd = m->verdict = m->verdict_r = -EBADF;
