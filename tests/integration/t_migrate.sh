@@ -1134,8 +1134,10 @@ live_move_broken_during_restore() { # WHAT
         pid0=$(sleeper_pid 1 lv9)
         host_vsctl 1 migrate lv9 h2 --live >/dev/null 2>"$T/migrate.err" &
         client=$!
-        # imported there: its restore is under way
-        wait_for -t 60 test -d "$T/root-h2/instances/lv9"
+        # imported there: its restore is under way (or the move ended
+        # before: said at once)
+        wait_for -t 60 sh -c "test -d '$T/root-h2/instances/lv9' || ! kill -0 $client 2>/dev/null"
+        [ -d "$T/root-h2/instances/lv9" ] || fail "the move ended before the target's restore: $(cat "$T/migrate.err")"
         if [ "$1" = daemon ]; then
                 # (and up again, as its service manager would have it)
                 host_daemon_kill9 2
