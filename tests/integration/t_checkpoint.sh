@@ -213,9 +213,16 @@ test_checkpoint_limits_after_restore() {
         vsctl checkpoint ck4
         vsctl restore ck4 --unlocked-mounts
         pid=$(inst_pid ck4)
-        cgp=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
-        assert_eq "$cgp" "/$VSD_CG/ck4" "the restored init's memory cgroup"
-        assert_eq "$(cat "/sys/fs/cgroup/memory/$VSD_CG/ck4/memory.limit_in_bytes")" $((96 << 20)) "memory limit"
+        if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+                # (init in a leaf of the instance's cgroup, or in it)
+                cgp=$(awk -F: '$1 == "0" {print $3}' "/proc/$pid/cgroup")
+                assert_match "$cgp" "^/$VSD_CG/ck4(/|\$)" "the restored init's cgroup"
+                assert_eq "$(cat "/sys/fs/cgroup/$VSD_CG/ck4/memory.max")" $((96 << 20)) "memory limit"
+        else
+                cgp=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
+                assert_eq "$cgp" "/$VSD_CG/ck4" "the restored init's memory cgroup"
+                assert_eq "$(cat "/sys/fs/cgroup/memory/$VSD_CG/ck4/memory.limit_in_bytes")" $((96 << 20)) "memory limit"
+        fi
         assert_eq "$(cat "$(inst_cg_dir "$VSD_CG" ck4)/pids.max")" 40 "pids limit"
         # and it holds: 60 sleepers do not all start
         vsctl exec ck4 -- sh -c 'for i in $(seq 60); do sleep 30 & done 2>/dev/null; true' || true

@@ -538,6 +538,10 @@ print(s.makefile().readline().strip())' "$ip")" pong "a new connection's answer 
         note "pages: $(echo "$op" | jq -c '.details | {pages, page_bytes}')"
         assert_eq "$(echo "$op" | jq -r '.details.pages')" page-server "details.pages"
         assert_match "$(echo "$op" | jq -r '.details.page_bytes')" "^[1-9][0-9]{4,}$" "details.page_bytes"
+        # (unprivileged: no memory pre-copy, on any kernel: a restore of
+        # its passes' images fails inside its user namespace)
+        assert_match "$(echo "$op" | jq -r '.details.memory_precopy')" "^unavailable: the instance is unprivileged" \
+                "details.memory_precopy"
         # nothing of its pages left staged there
         h_clean_pages 2 lv1
 }
@@ -1272,8 +1276,10 @@ live_move_broken_during_restore() { # WHAT
         pid0=$(sleeper_pid 1 lv9)
         host_vsctl 1 migrate lv9 h2 --live >/dev/null 2>"$T/migrate.err" &
         client=$!
-        # imported there: its restore is under way
-        wait_for -t 60 test -d "$T/root-h2/instances/lv9"
+        # imported there: its restore is under way (or the move ended
+        # before: said at once)
+        wait_for -t 60 sh -c "test -d '$T/root-h2/instances/lv9' || ! kill -0 $client 2>/dev/null"
+        [ -d "$T/root-h2/instances/lv9" ] || fail "the move ended before the target's restore: $(cat "$T/migrate.err")"
         if [ "$1" = daemon ]; then
                 # (and up again, as its service manager would have it)
                 host_daemon_kill9 2
@@ -1678,6 +1684,76 @@ test_migrate_postcopy_source_daemon_killed() {
         h_clean_pages 2 pc3
 }
 
+# No process and no cgroup of NAME on host K, no host link, no checkpoint
+# (committed, staged or being restored), no staged pages.
+h_down_clean() { # K NAME
+        local link
+        link=$(host_vsctl "$1" --json info "$2" | json .host_link)
+        [ -z "$(find /sys/fs/cgroup -path "*$(host_cg "$1")*/$2" -type d 2>/dev/null)" ] ||
+                fail "a cgroup of $2 is left on host $1: $(find /sys/fs/cgroup -path "*$(host_cg "$1")*/$2" -type d)"
+        [ -z "$link" ] || ! ip -n "$(host_ns "$1")" link show "$link" >/dev/null 2>&1 ||
+                fail "the host link $link of $2 stays on host $1"
+        wait_for -t 10 sh -c "! ls -A '$T/root-h$1/instances/$2' | grep -qE '^(checkpoint|\.checkpoint\.(tmp|restoring))\$'"
+        h_clean_pages "$1" "$2"
+}
+
+# The target's daemon killed while the target's lazy-pages fetches the
+# pages (held, SIGSTOP, in the post-copy's middle: restored and running
+# there), then started again as a service manager would: lazy-pages died
+# with its helper, so what the processes there fault in now would come
+# zero-filled; the next daemon kills that copy (the lazy restore's images
+# still there say pages were owed), and the source, its page link ended,
+# reports the instance lost: stopped on both hosts with its disk, run on
+# neither, nothing of the move left.  (Before, the target's next daemon
+# took the restore as finished: the copy ran on there with its memory
+# zeroed, until its init crashed on a zeroed page.)
+# serial test_migrate_postcopy_target_daemon_killed
+# timeout test_migrate_postcopy_target_daemon_killed 150
+test_migrate_postcopy_target_daemon_killed() {
+        needs_criu
+        local client out conf2
+        stop_lazy_criu
+        host_pipe_max_set 4194304
+        conf2=$postcopy_on$'\n[checkpoint]\ncriu = '"$T/stopcriu/criu"
+        HOST_CONF_1=$postcopy_on HOST_CONF_2=$conf2 hosts_up 2
+        postcopy_instance pt1
+        host_vsctl 1 migrate pt1 h2 --live --postcopy >"$T/migrate.out" 2>&1 &
+        client=$!
+        wait_for -t 60 test -e "$T/stopcriu/stopped"
+        # restored there, the pages still owed: its restore has ended
+        wait_for -t 30 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pt1 | jq -r .state)\" = running ] &&
+                ! '$B/vsctl' --socket '$(host_socket 2)' --json op list | jq -e '.[] | select(.kind == \"restore\" and .state == \"running\")' >/dev/null"
+        [ -d "$T/root-h2/instances/pt1/.checkpoint.restoring" ] || fail "no lazy restore's images on the target"
+        grep -q '"phase":"postcopy"' "$T/run-h1/pt1.migrating" || fail "the marker: $(cat "$T/run-h1/pt1.migrating")"
+        host_daemon_kill9 2
+        HOST_CONF_2=$conf2 host_daemon_up 2
+        wait "$client" && fail "the move succeeded though the target's daemon was killed: $(cat "$T/migrate.out")"
+        out=$(cat "$T/migrate.out")
+        note "$out"
+        assert_eq "$(echo "$out" | grep -c '^vsctl: ')" 1 "a one-line message"
+        assert_match "$out" "the instance was lost in its post-copy .*its disk is on both hosts as of the move" \
+                "the move's message"
+        wait_for -t 20 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info pt1 | jq -r .state)\" = stopped ]"
+        # killed by the next daemon, and said so (before, it was adopted
+        # as restored and ran on until its init crashed on a zeroed page)
+        "$B/vsctl" --socket "$(host_socket 2)" events pt1 --past --json >"$T/events.out" 2>"$T/events.err" ||
+                note "vsctl events: status $?: $(cat "$T/events.err")"
+        jq -se 'any(.[]; .type == "migrate-lost")' "$T/events.out" >/dev/null ||
+                fail "no event migrate-lost on the target: $(jq -c .type "$T/events.out" | tr '\n' ' ')"
+        grep -q "Instance pt1: killed: vsd's end cut its post-copy short" "$T/run-h2/vsd.log" ||
+                fail "the target's daemon does not say why it killed pt1: $(grep pt1 "$T/run-h2/vsd.log" | tail -n 4)"
+        assert_eq "$(h_state 1 pt1)" stopped "state on the source"
+        [ ! -e "$T/run-h1/pt1.migrating" ] || fail "the move's record stays"
+        sleep 2 # nothing more happens after
+        assert_eq "$(h_state 1 pt1)" stopped "state on the source, later"
+        assert_eq "$(h_state 2 pt1)" stopped "state on the target, later"
+        h_down_clean 1 pt1
+        h_down_clean 2 pt1
+        # its disk on both: a start brings it back (here)
+        host_vsctl 1 start pt1
+        assert_eq "$(h_state 1 pt1)" running "started again on the source"
+}
+
 # NAME runs on host 1 after a post-copy undone there: no CRIU lock table in
 # its namespace, no checkpoint; nothing of it on host 2, staged pages
 # included.
@@ -1692,6 +1768,27 @@ resumed_clean() { # NAME
         h_clean 2 "$1"
 }
 
+# NAME's post-copy move from host 1 held by a test hook while the file HOLD
+# exists, until WAIT... holds (its committed post-copy checkpoint in place,
+# the move's record then kept as $T/NAME.marker); the source's
+# daemon killed, started again, and the record settled.
+postcopy_source_killed_held() { # NAME HOLD WAIT...
+        local name=$1 hold=$2 client
+        shift 2
+        touch "$hold"
+        host_vsctl 1 migrate "$name" h2 --live --postcopy >/dev/null 2>&1 &
+        client=$!
+        wait_for -t 60 "$@"
+        cp "$T/run-h1/$name.migrating" "$T/$name.marker"
+        [ -e "$T/root-h1/instances/$name/checkpoint/vsd-lazy" ] ||
+                fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/$name")"
+        host_daemon_kill9 1
+        rm -f "$hold"
+        wait "$client" && fail "the move succeeded though its daemon was killed"
+        host_daemon_up 1
+        wait_for -t 120 test ! -e "$T/run-h1/$name.migrating"
+}
+
 # The source's daemon killed right after the post-copy dump's commit,
 # before the daemon heard of it (VSD_TEST_COMMIT_HOLD holds the dump's
 # hook there; marker phase still "dump"): the checkpoint in place lacks
@@ -1704,7 +1801,7 @@ resumed_clean() { # NAME
 # timeout test_migrate_postcopy_source_killed_at_commit 150
 test_migrate_postcopy_source_killed_at_commit() {
         needs_criu
-        local pid0 cpid client
+        local pid0 cpid
         host_pipe_max_set 4194304
         HOSTS_SHARED_LAN=1 HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on \
                 VSD_TEST_COMMIT_HOLD=$T/commit-hold hosts_up 2
@@ -1713,17 +1810,8 @@ test_migrate_postcopy_source_killed_at_commit() {
         pid0=$(host_vsctl 1 exec pw1 -- pidof probe)
         postcopy_client pw1
         cpid=$ECHO_CPID
-        touch "$T/commit-hold"
-        host_vsctl 1 migrate pw1 h2 --live --postcopy >/dev/null 2>&1 &
-        client=$!
-        wait_for -t 60 test -e "$T/commit-hold.held"
-        grep -q '"phase":"dump"' "$T/run-h1/pw1.migrating" || fail "the marker: $(cat "$T/run-h1/pw1.migrating")"
-        [ -e "$T/root-h1/instances/pw1/checkpoint/vsd-lazy" ] || fail "no committed post-copy checkpoint: $(ls -A "$T/root-h1/instances/pw1")"
-        host_daemon_kill9 1
-        rm -f "$T/commit-hold"
-        wait "$client" && fail "the move succeeded though its daemon was killed"
-        host_daemon_up 1
-        wait_for -t 60 test ! -e "$T/run-h1/pw1.migrating"
+        postcopy_source_killed_held pw1 "$T/commit-hold" test -e "$T/commit-hold.held"
+        grep -q '"phase":"dump"' "$T/pw1.marker" || fail "the marker: $(cat "$T/pw1.marker")"
         assert_eq "$(h_state 1 pw1)" running "state on the source"
         assert_eq "$(host_vsctl 1 exec pw1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
         assert_match "$(dirty_check 1 pw1)" "^ok [0-9]+$" "its memory on the source"
@@ -1731,6 +1819,35 @@ test_migrate_postcopy_source_killed_at_commit() {
         grep -q "Instance pw1: turned CRIU's repair mode off on [1-9]" "$T/run-h1/vsd.log" ||
                 fail "no socket taken out of CRIU's repair mode"
         resumed_clean pw1
+}
+
+# The source's daemon killed once the marker says "postcopy" but before
+# the archive went (VSD_TEST_ARCHIVE_HOLD holds the move's helper there):
+# the dump's CRIU dies with it and lets the processes go, their memory
+# whole; the target never had the instance.  The next daemon freezes them,
+# asks the target (not there: it never ran there) and resumes them here:
+# the same process with its 64 MiB whole, CRIU's lock and checkpoint gone,
+# nothing on the target.  (Before, it ended them and reported the
+# instance lost.)
+# serial test_migrate_postcopy_source_killed_before_archive
+# timeout test_migrate_postcopy_source_killed_before_archive 150
+test_migrate_postcopy_source_killed_before_archive() {
+        needs_criu
+        local pid0
+        host_pipe_max_set 4194304
+        HOST_CONF_1=$postcopy_on HOST_CONF_2=$postcopy_on VSD_TEST_ARCHIVE_HOLD=$T/archive-hold hosts_up 2
+        postcopy_instance pa1
+        pid0=$(host_vsctl 1 exec pa1 -- pidof probe)
+        postcopy_source_killed_held pa1 "$T/archive-hold" grep -q '"phase":"postcopy"' "$T/run-h1/pa1.migrating"
+        assert_eq "$(h_state 1 pa1)" running "state on the source"
+        grep -q "Instance pa1: asking h2 whether it ever ran there" "$T/run-h1/vsd.log" || fail "the target was not asked"
+        assert_eq "$(host_vsctl 1 exec pa1 -- pidof probe)" "$pid0" "the dirty process (resumed, not started again)"
+        assert_match "$(dirty_check 1 pa1)" "^ok [0-9]+$" "its memory on the source"
+        ! host_vsctl 1 events pa1 --past --json | jq -se 'any(.[]; .type == "migrate-lost")' >/dev/null ||
+                fail "reported lost"
+        [ "$(cat "$(find /sys/fs/cgroup -path "*$(host_cg 1)/pa1/freezer.state" 2>/dev/null | head -n1)" 2>/dev/null || echo THAWED)" = THAWED ] ||
+                fail "pa1 stays frozen"
+        resumed_clean pa1
 }
 
 # The target's restore failing after the commit (its CRIU refuses to

@@ -82,6 +82,12 @@ static json_t *view_checkpoint(struct instance *i) {
         return ckpt_json(i);
 }
 
+/* true while it is a move's copy that never ran here (INST_INCOMING: a
+ * post-copy's source asks, mig_recover); left out otherwise */
+static json_t *view_incoming(struct instance *i) {
+        return inst_incoming(i) ? json_true() : NULL;
+}
+
 static const struct {
         const char *name;
         enum inst_view_group group;
@@ -96,6 +102,7 @@ static const struct {
         { "host_link", VIEW_NET, view_host_link, false },
         { "id_range", VIEW_SECURITY, view_id_range, false },
         { "checkpoint", VIEW_ID, view_checkpoint, true },
+        { "incoming", VIEW_ID, view_incoming, true },
 };
 
 /* A subset of the view, parsed from "a,b,c"; all of it without a list.

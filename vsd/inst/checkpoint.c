@@ -1613,6 +1613,14 @@ static int restore_run(void *arg_, vs_error *err) {
                 r = pages_lazy_await(op->i->vsd->set.root, op->name, dir, err);
                 if (r < 0)
                         return vs_err_prefix(err, "restore");
+                /* the images stay until lazy-pages has every page: found
+                 * marked beside a running instance, they say pages were
+                 * owed when a daemon ended (recover_one); the source's
+                 * dump marked them, unless it was an older vsd */
+                char mark[800];
+                path_in(dir, CKPT_LAZY, mark, sizeof(mark));
+                if (access(mark, F_OK) < 0 && lazy_mark(dir, err) < 0)
+                        return vs_err_prefix(err, "restore");
                 arg(&a, "--lazy-pages");
         }
         if (argv_full(&a))
@@ -1882,6 +1890,10 @@ static void restore_done(void *userdata, int result, const vs_error *werr) {
         else
                 inst_restore_undo(i, &op->plan);
         if (r < 0) {
+                /* its tasks ran here before CRIU failed: a move's copy
+                 * that ran here (a post-copy's source asks) */
+                if (op->lazy && strstr(err.msg, CKPT_RAN_HERE))
+                        inst_incoming_clear(i);
                 /* the images are as they were: checkpointed again */
                 if (access(from, F_OK) == 0 && vs_rename_durable(from, to) < 0)
                         log_err("Instance %s: failed to put its checkpoint back from %s", op->name, from);
@@ -2206,7 +2218,22 @@ static void recover_one(struct instance *i) {
         (void) unlink(hook);
 
         if (access(restoring, F_OK) == 0) {
-                if (inst_is_up(i)) {
+                if (inst_is_up(i) && lazy_at(restoring)) {
+                        /* a post-copy's target: its lazy-pages (the
+                         * previous daemon's helper) died with it while
+                         * pages were owed, and removes the images only
+                         * at its end.  What the processes fault in now
+                         * comes zero-filled: they run no further (the
+                         * source, its page link ended, runs them no more
+                         * either) */
+                        i->stop_how = STOP_HOW_KILL;
+                        (void) inst_stop(i, 0, true, AFTER_STOP_NOTHING, NULL, NULL);
+                        (void) vs_rm_rf(restoring);
+                        log_err("Instance %s: killed: vsd's end cut its post-copy short (its memory could not all "
+                                "come from the source); it is stopped here with its disk",
+                                i->cfg.name);
+                        inst_emit(i, "migrate-lost", NULL);
+                } else if (inst_is_up(i)) {
                         /* the helper had written init's state: the restore
                          * was done but for removing the images */
                         (void) vs_rm_rf(restoring);
@@ -2267,12 +2294,19 @@ static void recover_one(struct instance *i) {
         inst_checkpoint_changed(i);
 }
 
+bool ckpt_lazy_held(struct instance *i) {
+        char dir[512], cp[700];
+        inst_dir_path(i, dir, sizeof(dir));
+        path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
+        return inst_has_checkpoint(i) && lazy_at(cp) && inst_is_active(i);
+}
+
 int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
         struct vsd *v = i->vsd;
         char dir[512], cp[700];
         inst_dir_path(i, dir, sizeof(dir));
         path_in(dir, INST_CHECKPOINT_DIR, cp, sizeof(cp));
-        if (!inst_has_checkpoint(i) || !lazy_at(cp) || !inst_is_active(i))
+        if (!ckpt_lazy_held(i))
                 return 0;
         if (may_have_gone) {
                 /* as the dump would have, once the target had its pages */
@@ -2297,7 +2331,7 @@ int ckpt_recover_lazy(struct instance *i, bool may_have_gone) {
                 log_warn("Instance %s: %s, ignoring", i->cfg.name, err.msg);
         if (ckpt_discard(i, &err) < 0)
                 log_warn("Instance %s: its post-copy checkpoint stays: %s", i->cfg.name, err.msg);
-        log_info("Instance %s: resumed here: its post-copy dump was interrupted by vsd's end before its archive went",
+        log_info("Instance %s: resumed here: its post-copy dump was interrupted by vsd's end before the target ran it",
                  i->cfg.name);
         return 2;
 }

@@ -132,6 +132,10 @@ void ckpt_recover(struct vsd *v);
  * of that kind. */
 int ckpt_recover_lazy(struct instance *i, bool may_have_gone);
 
+/* The instance's processes live with a committed post-copy checkpoint
+ * (lacking their memory, which they hold): what ckpt_recover_lazy() takes. */
+bool ckpt_lazy_held(struct instance *i);
+
 /* vsd --checkpoint-commit DIR [LINK]: CRIU's post-dump action (the dumped
  * processes still held, the network still locked): the images of
  * DIR/.checkpoint.tmp synced and put in place as DIR/checkpoint in one

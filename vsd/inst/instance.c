@@ -340,10 +340,7 @@ static void running_mark(struct instance *i, bool on) {
         inst_path(i, NULL, dir, sizeof(dir));
         if (on) {
                 /* it ran here: a move's copy no more (INST_INCOMING) */
-                char incoming[512];
-                inst_path(i, INST_INCOMING, incoming, sizeof(incoming));
-                if (unlink(incoming) == 0)
-                        (void) vs_fsync_dir(dir);
+                inst_incoming_clear(i);
                 if (access(path, F_OK) == 0)
                         return;
                 int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -362,6 +359,20 @@ static void running_mark(struct instance *i, bool on) {
                 return;
         }
         (void) vs_fsync_dir(dir);
+}
+
+bool inst_incoming(const struct instance *i) {
+        char path[512];
+        inst_path(i, INST_INCOMING, path, sizeof(path));
+        return access(path, F_OK) == 0;
+}
+
+void inst_incoming_clear(struct instance *i) {
+        char path[512], dir[512];
+        inst_path(i, INST_INCOMING, path, sizeof(path));
+        inst_path(i, NULL, dir, sizeof(dir));
+        if (unlink(path) == 0)
+                (void) vs_fsync_dir(dir);
 }
 
 void inst_incoming_recover(struct vsd *v) {

@@ -222,6 +222,11 @@ int inst_destroy(struct instance *i, vs_error *err);
  * the mark. */
 void inst_incoming_recover(struct vsd *v);
 
+/* The instance carries INST_INCOMING: a move's copy that never ran here.
+ * inst_incoming_clear(): it ran here (durably: a move's source asks). */
+bool inst_incoming(const struct instance *i);
+void inst_incoming_clear(struct instance *i);
+
 int inst_pause(struct instance *i, vs_error *err);
 int inst_resume(struct instance *i, vs_error *err);
 

@@ -158,6 +158,9 @@ struct mig {
         bool lazy;                 /* post-copy: the target's lazy-pages waits (ready said 'l') */
         bool committed;            /* post-copy: the dump's images are in place (it serves the pages now) */
         bool resumed;              /* post-copy: its dump failed after the commit and resumed it here */
+        bool intact;               /* recovery, post-copy: its processes live here, frozen while the target is asked */
+        int asked;                 /* ... the answer (ask_run), kept while they are ended */
+        vs_error asked_err;
         int committed_fd;          /* post-copy: from the dump's hook, a byte once committed */
         int verdict;               /* post-copy: to the dump's helper, after a failure ('r': resume it) */
         int verdict_r;             /* post-copy: its other end, for the dump (the move's helper writes too) */
@@ -527,6 +530,9 @@ static int precopy_wait(struct precopy *pc, struct arc_writer *w, vs_error *err)
          * (otherwise the loop released the disk before its go, as a cold
          * move's stop does) */
         if (pc->lazy) {
+                /* (tests: the marker says "postcopy", the rest of the
+                 * archive not gone) */
+                test_hold("VSD_TEST_ARCHIVE_HOLD");
                 m->lazy = true;
                 sync();
         }
@@ -1214,6 +1220,8 @@ static int mig_run_postcopy(void *arg, vs_error *err) {
                         (void) remote_wait(pid, out, why, sizeof(why), &status);
                         return vs_err_msg(err, ECANCELED, "the checkpoint was not taken");
                 }
+                /* (tests: the marker says "postcopy", the archive not gone) */
+                test_hold("VSD_TEST_ARCHIVE_HOLD");
                 m->i->state = INST_CHECKPOINTED;
                 m->lazy = lazy;
                 /* its processes are held, not ended: what they wrote
@@ -1326,6 +1334,10 @@ static void on_restored_here(struct inst_waiter *w, int result, const vs_error *
         mig_end(m, &err);
 }
 
+/* ask_run()'s word for "not there (any more)": a helper's end carries
+ * its message, not its code */
+#define MIG_ASK_ABSENT "not there"
+
 /* live: the checkpoint restored here (the marker stays until it runs
  * here again: a daemon killed meanwhile restores it at its start) */
 static void restore_here(struct mig *m) {
@@ -1350,7 +1362,7 @@ static void failed_ask_done(void *userdata, int result, const vs_error *werr) {
                 moved(m);
                 return;
         }
-        if (result != -ENOENT)
+        if (!streq(werr->msg, MIG_ASK_ABSENT))
                 log_warn("Instance %s: %s; restored here", m->name, werr->msg);
         restore_here(m);
 }
@@ -2020,10 +2032,16 @@ static void target_fit(struct mig *m) {
         if (m->live)
                 disk_precopy_fit(m, t, older);
         if (m->live && !m->mem_precopy) {
+                /* unprivileged: CRIU's restore opens the passes' images
+                 * (the final dump's "parent") from inside the instance's
+                 * user namespace, which may not search their directory */
                 op_set_detail_str(m->op, "memory_precopy",
-                                  m->postcopy      ? "off: --postcopy"
-                                  : m->page_server ? "off: --no-precopy"
-                                                   : "unavailable: no page server (--no-page-server)");
+                                  m->postcopy       ? "off: --postcopy"
+                                  : !m->page_server ? "unavailable: no page server (--no-page-server)"
+                                  : !inst_privileged(m->i->cfg.security.privileged)
+                                          ? "unavailable: the instance is unprivileged (a restore reads the passes' images "
+                                            "from inside its user namespace)"
+                                          : "off: --no-precopy");
         } else if (m->live && !(t & TARGET_PRECOPY_MEMORY)) {
                 char why[200];
                 snprintf(why, sizeof(why), "unavailable: %s: %s " VS_FEATURE_PRECOPY_MEMORY, m->host, older);
@@ -2134,7 +2152,7 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
         m->page_server = o->live && !o->no_page_server;
         /* where this host tracks dirty memory (asked by the helper) */
-        m->mem_precopy = m->page_server && !o->no_precopy && !o->postcopy;
+        m->mem_precopy = m->page_server && !o->no_precopy && !o->postcopy && inst_privileged(i->cfg.security.privileged);
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
         m->go = m->ready = m->ps = m->committed_fd = m->verdict = m->verdict_r = -EBADF;
@@ -2193,8 +2211,9 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
 #define MIG_ASK_SEP "--vsd-migrate-ops--"
 #define MIG_ASK_SECONDS 90
 
-/* In the helper: 0 when NAME runs on the target, -ENOENT when it is not
- * there (any more), another < 0 when the target could not say. */
+/* In the helper: 0 when NAME runs on the target, -ENOENT (MIG_ASK_ABSENT)
+ * when it is not there (any more), another < 0 when the target could not
+ * say or NAME ran there and is stopped there (post-copy). */
 static int ask_run(void *arg, vs_error *err) {
         struct mig *m = arg;
         char script[300], why[512];
@@ -2220,10 +2239,13 @@ static int ask_run(void *arg, vs_error *err) {
                         return vs_err_msg(err, EHOSTUNREACH, "%s cannot be asked: %s", m->host, why[0] ? why : "no answer");
                 *sep = '\0';
                 if (strstr(text, "no such instance"))
-                        return -ENOENT;
+                        return vs_err_msg(err, ENOENT, MIG_ASK_ABSENT);
                 json_t *info = json_loads(text, 0, NULL), *ops = json_loads(sep + strlen(MIG_ASK_SEP), 0, NULL);
                 const char *state = json_string_value(json_object_get(info, "state"));
                 bool running = state && streq(state, "running"), busy = false;
+                /* imported by the move and never run there (a vsd that
+                 * does not say so: taken as run) */
+                bool incoming = json_is_true(json_object_get(info, "incoming"));
                 size_t k;
                 json_t *o;
                 json_array_foreach(ops, k, o) {
@@ -2245,8 +2267,13 @@ static int ask_run(void *arg, vs_error *err) {
                 /* post-copy: it runs there for good only once its pages'
                  * operation there has ended; a copy there that does not
                  * run stays, stopped, with its disk */
-                if (m->lazy && !busy)
+                if (m->lazy && !busy && (running || !m->intact))
                         return running ? 0 : -ENOENT;
+                /* its processes intact here: run on here only when it
+                 * never ran there (ran there, its TCP peers and its disk
+                 * saw what this copy did not) */
+                if (m->lazy && !busy && !incoming)
+                        return vs_err_msg(err, ESTALE, "it ran on %s, which stopped it", m->host);
                 if (running && !m->lazy)
                         return 0;
                 if (!busy) {
@@ -2258,7 +2285,7 @@ static int ask_run(void *arg, vs_error *err) {
                         const char *const kargs[] = { kill_script, NULL };
                         if (remote_spawn(m, -EBADF, -EBADF, kargs, &pid, &out) >= 0 &&
                             remote_wait(pid, out, why, sizeof(why), &status) >= 0)
-                                return -ENOENT;
+                                return vs_err_msg(err, ENOENT, MIG_ASK_ABSENT);
                 }
                 if (now_ms() > deadline)
                         return vs_err_msg(err, ETIMEDOUT, "%s has been busy with '%s' for %d s", m->host, m->name,
@@ -2275,10 +2302,18 @@ static void rec_restore(struct instance *i, bool unlocked_mounts) {
                 log_info("Instance %s: restoring it, its live move interrupted by vsd's end", i->cfg.name);
 }
 
+static void intact_done(struct mig *m, int result, const vs_error *werr);
+
 static void ask_done(void *userdata, int result, const vs_error *werr) {
         struct mig *m = userdata;
         struct instance *i = m->i;
+        if (result < 0 && werr && streq(werr->msg, MIG_ASK_ABSENT))
+                result = -ENOENT;
         set_busy(i, NULL, false);
+        if (m->intact) {
+                intact_done(m, result, werr);
+                return;
+        }
         (void) unlink(m->marker);
         if (result >= 0) {
                 vs_error err = { 0 };
@@ -2341,24 +2376,16 @@ static void rec_down(struct inst_waiter *w, int result, const vs_error *err) {
         rec_settle(m);
 }
 
-static void recover_live(struct instance *i, const char *text, const char *marker) {
-        if (i->state != INST_CHECKPOINTED && i->state != INST_STOPPING) {
-                (void) unlink(marker); /* running: the dump was undone (ckpt_recover) */
-                return;
-        }
-        json_t *j = json_loads(text, 0, NULL);
+/* A live move's record (text) read back: NULL when it is not one. */
+static struct mig *rec_mig(struct instance *i, const char *text, const char *marker, bool *ret_sent, bool *ret_lazy) {
+        json_auto_t *j = json_loads(text, 0, NULL);
         const char *host = json_string_value(json_object_get(j, "host"));
         const char *phase = json_string_value(json_object_get(j, "phase"));
+        if (!host || !host_valid(host))
+                return NULL;
         struct mig *m = calloc(1, sizeof(*m));
-        if (!m || !host || !host_valid(host)) {
-                log_err("Instance %s: %s is not a move's record; restored here", i->cfg.name, marker);
-                json_decref(j);
-                free(m);
-                (void) unlink(marker);
-                if (i->state == INST_CHECKPOINTED)
-                        rec_restore(i, true);
-                return;
-        }
+        if (!m)
+                return NULL;
         m->i = i;
         m->go = m->ready = m->ps = -EBADF;
         m->live = true;
@@ -2368,12 +2395,96 @@ static void recover_live(struct instance *i, const char *text, const char *marke
         snprintf(m->marker, sizeof(m->marker), "%s", marker);
         snprintf(m->work_id, sizeof(m->work_id), "migrate-%s", i->cfg.name);
         m->unlocked_mounts = json_is_true(json_object_get(j, "unlocked_mounts"));
-        m->maybe_sent = phase && (streq(phase, "copy") || streq(phase, "postcopy"));
+        *ret_sent = phase && (streq(phase, "copy") || streq(phase, "postcopy"));
+        *ret_lazy = phase && streq(phase, "postcopy");
+        return m;
+}
+
+/* The processes, ended (ran there, or it could not be said): its checkpoint
+ * lacks their memory; then as for any post-copy interrupted once sent. */
+static void intact_down(struct inst_waiter *w, int result, const vs_error *err) {
+        struct mig *m = (struct mig *) ((char *) w - offsetof(struct mig, stopw));
+        vs_error derr = { 0 }, asked = m->asked_err;
+        if (inst_has_checkpoint(m->i) && ckpt_discard(m->i, &derr) < 0)
+                log_warn("Instance %s: the checkpoint of its interrupted post-copy stays: %s", m->name, derr.msg);
+        m->intact = false;
+        ask_done(m, m->asked, &asked);
+}
+
+/* The target's answer for a post-copy whose processes live here (frozen
+ * while it was asked): never ran there (not there, or imported and never
+ * run, then destroyed there): they run on here as they were; otherwise
+ * they are ended, the move done or the instance lost as before. */
+static void intact_done(struct mig *m, int result, const vs_error *werr) {
+        struct instance *i = m->i;
+        if (result == -ENOENT) {
+                if (ckpt_recover_lazy(i, false) > 0)
+                        log_info("Instance %s: it never ran on %s: its post-copy move, interrupted by vsd's end "
+                                 "before the target ran it, is undone and it runs on here",
+                                 m->name, m->host);
+                (void) unlink(m->marker);
+                mig_free(m);
+                return;
+        }
+        m->asked = result;
+        if (result < 0 && werr)
+                m->asked_err = *werr;
+        vs_error err = { 0 };
+        i->stop_how = STOP_HOW_CHECKPOINT;
+        m->stopw.done = intact_down;
+        int k = inst_stop(i, 0, true, AFTER_STOP_NOTHING, &m->stopw, &err);
+        if (k > 0)
+                intact_down(&m->stopw, 0, NULL);
+        else if (k < 0) {
+                log_err("Instance %s: not ended after its interrupted post-copy: %s", m->name, err.msg);
+                mig_free(m);
+        }
+}
+
+/* A post-copy interrupted once the marker said "postcopy", its processes
+ * still here with their memory (CRIU let them go when it died, before it
+ * had ended them): frozen, and the target asked whether it ever ran
+ * there (intact_done). */
+static bool recover_postcopy_intact(struct instance *i, const char *text, const char *marker) {
+        bool sent, lazy;
+        struct mig *m = rec_mig(i, text, marker, &sent, &lazy);
+        if (!m)
+                return false;
+        m->maybe_sent = m->lazy = m->intact = true;
+        vs_error err = { 0 };
+        if (cg_freeze(i->vsd->cg, m->name, true, &err) < 0)
+                log_warn("Instance %s: %s, ignoring", m->name, err.msg);
+        if (work_start(i->vsd, m->work_id, ask_run, m, -EBADF, ask_done, m, &err) < 0) {
+                vs_error e = err;
+                ask_done(m, -EIO, &e);
+                return true;
+        }
+        set_busy(i, "its interrupted move is being settled", false);
+        log_info("Instance %s: asking %s whether it ever ran there (its post-copy move was interrupted by vsd's end, "
+                 "its processes are here)",
+                 m->name, m->host);
+        return true;
+}
+
+static void recover_live(struct instance *i, const char *text, const char *marker) {
+        if (i->state != INST_CHECKPOINTED && i->state != INST_STOPPING) {
+                (void) unlink(marker); /* running: the dump was undone (ckpt_recover) */
+                return;
+        }
+        bool sent = false, lazy = false;
+        struct mig *m = rec_mig(i, text, marker, &sent, &lazy);
+        if (!m) {
+                log_err("Instance %s: %s is not a move's record; restored here", i->cfg.name, marker);
+                (void) unlink(marker);
+                if (i->state == INST_CHECKPOINTED)
+                        rec_restore(i, true);
+                return;
+        }
+        m->maybe_sent = sent;
         /* post-copy: its checkpoint lacks the pages it was serving (and
-         * ckpt_recover() ended the processes CRIU let go): the target has
+         * the processes CRIU let go are gone or ended): the target has
          * it running, or it is lost */
-        m->lazy = phase && streq(phase, "postcopy");
-        json_decref(j);
+        m->lazy = lazy;
         if (i->state == INST_CHECKPOINTED) {
                 rec_settle(m);
                 return;
@@ -2444,8 +2555,14 @@ void mig_recover(struct vsd *v) {
                         /* a post-copy dump interrupted after its commit:
                          * its archive goes only once the marker says
                          * "postcopy" (committed_read); before, the
-                         * processes run on here with their memory */
-                        (void) ckpt_recover_lazy(i, strstr(text, "\"phase\":\"postcopy\"") != NULL);
+                         * processes run on here with their memory; after,
+                         * they do when the target never ran it */
+                        bool pc = strstr(text, "\"phase\":\"postcopy\"") != NULL;
+                        if (pc && ckpt_lazy_held(i) && recover_postcopy_intact(i, text, marker)) {
+                                k++;
+                                continue;
+                        }
+                        (void) ckpt_recover_lazy(i, pc);
                         /* the record stays until it is settled */
                         recover_live(i, text, marker);
                         k++;
