@@ -73,9 +73,12 @@ test_migrate_cold_source_killed_after_target_started() {
         host_vsctl 1 create mv10 --start
         host_vsctl 1 exec mv10 -- sh -c 'echo moved-data >/root/data'
         touch "$T/moved-hold"
-        host_vsctl 1 migrate mv10 h2 --cold >/dev/null 2>&1 &
+        host_vsctl 1 migrate mv10 h2 --cold >/dev/null 2>"$T/migrate.err" &
         client=$!
-        wait_for -t 60 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info mv10 2>/dev/null | jq -r .state)\" = running ]"
+        # (a move that ended before is said at once)
+        wait_for -t 120 sh -c "[ \"\$('$B/vsctl' --socket '$(host_socket 2)' --json info mv10 2>/dev/null | jq -r .state)\" = running ] ||
+                ! kill -0 $client 2>/dev/null"
+        [ "$(h_state 2 mv10)" = running ] || fail "the move ended before the target ran it: $(cat "$T/migrate.err")"
         host_daemon_kill9 1
         wait "$client" && fail "the move said it ended though its daemon was killed"
         rm "$T/moved-hold"
