@@ -155,6 +155,9 @@ test_checkpoint_restore_announces_every_address() {
         needs_criu
         local mac a
         vsctl create ck9 --ip "$VSD_NET4.9" --ip "$VSD_NET6::9" --ip "$VSD_NET6::a" --start
+        # another on the bridge, so that it stays while ck9 is checkpointed
+        # (an unused bridge goes a second after its last port)
+        vsctl create ck9b --start
         mac=$(vsctl --json info ck9 | json .mac)
         console_settled ck9
         vsctl checkpoint ck9
