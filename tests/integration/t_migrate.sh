@@ -1581,6 +1581,9 @@ test_migrate_postcopy_refusals() {
         note "details: $(echo "$out" | jq -c .details)"
         assert_eq "$(echo "$out" | jq -r .details.pages)" page-server "details.pages"
         assert_match "$(echo "$out" | jq -r .details.postcopy_fallback)" "receive-lazy-pages" "details.postcopy_fallback"
+        # as any page-server move: memory pre-copy where this kernel has it
+        assert_match "$(echo "$out" | jq -r .details.memory_precopy)" "^(on|unavailable: criu check)" \
+                "details.memory_precopy after the fallback"
         assert_eq "$(h_state 2 rp1)" running "rp1 on the target"
         # and from there, where it is off
         ! out=$(host_vsctl 2 migrate rp1 h1 --live --postcopy 2>&1) || fail "moved with post-copy off: $out"

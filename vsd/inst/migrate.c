@@ -153,6 +153,7 @@ struct mig {
         bool pages_ahead;          /* live: the helper opened the page session (ready said 'p') */
         int ps;                    /* live: the dump's end of the page link (the helper has the other) */
         bool mem_precopy;          /* live: pre-dump passes wanted, the target takes them (target_fit) */
+        bool mem_precopy_wanted;   /* live: ... were it not for --postcopy (its fallback has them) */
         bool mem_precopy_on;       /* live: ... and this host tracks dirty memory (ready said 'P') */
         bool postcopy;             /* live: post-copy wanted, and this host can (pages.h) */
         bool lazy;                 /* post-copy: the target's lazy-pages waits (ready said 'l') */
@@ -2031,6 +2032,16 @@ static void target_fit(struct mig *m) {
         }
         if (m->live)
                 disk_precopy_fit(m, t, older);
+        if (m->postcopy && !(t & TARGET_RECEIVE_LAZY_PAGES)) {
+                char why[200];
+                snprintf(why, sizeof(why), "%s " VS_FEATURE_RECEIVE_LAZY_PAGES " (its [migrate] postcopy off, or it "
+                         "cannot)", older);
+                op_set_detail_str(m->op, "postcopy_fallback", why);
+                log_info("Instance %s: no post-copy: %s cannot take it: %s", m->name, m->host, why);
+                m->postcopy = false;
+                /* a page-server move: with memory pre-copy as any */
+                m->mem_precopy = m->mem_precopy_wanted;
+        }
         if (m->live && !m->mem_precopy) {
                 /* unprivileged: CRIU's restore opens the passes' images
                  * (the final dump's "parent") from inside the instance's
@@ -2047,14 +2058,6 @@ static void target_fit(struct mig *m) {
                 snprintf(why, sizeof(why), "unavailable: %s: %s " VS_FEATURE_PRECOPY_MEMORY, m->host, older);
                 op_set_detail_str(m->op, "memory_precopy", why);
                 m->mem_precopy = false;
-        }
-        if (m->postcopy && !(t & TARGET_RECEIVE_LAZY_PAGES)) {
-                char why[200];
-                snprintf(why, sizeof(why), "%s " VS_FEATURE_RECEIVE_LAZY_PAGES " (its [migrate] postcopy off, or it "
-                         "cannot)", older);
-                op_set_detail_str(m->op, "postcopy_fallback", why);
-                log_info("Instance %s: no post-copy: %s cannot take it: %s", m->name, m->host, why);
-                m->postcopy = false;
         }
         if (m->page_server && !(t & TARGET_RECEIVE_PAGES)) {
                 char why[200];
@@ -2152,7 +2155,8 @@ int mig_start(struct instance *i, const char *host, const struct mig_options *o,
         m->send_template = v->set.migrate_send_templates && !o->no_send_template;
         m->page_server = o->live && !o->no_page_server;
         /* where this host tracks dirty memory (asked by the helper) */
-        m->mem_precopy = m->page_server && !o->no_precopy && !o->postcopy && inst_privileged(i->cfg.security.privileged);
+        m->mem_precopy_wanted = m->page_server && !o->no_precopy && inst_privileged(i->cfg.security.privileged);
+        m->mem_precopy = m->mem_precopy_wanted && !o->postcopy;
         snprintf(m->tname, sizeof(m->tname), "%s", i->cfg.template_name);
         snprintf(m->root, sizeof(m->root), "%s", v->set.root);
         m->go = m->ready = m->ps = m->committed_fd = m->verdict = m->verdict_r = -EBADF;
