@@ -471,6 +471,16 @@ static bool near(double got, double want) {
         return got > want * 0.9 && got < want * 1.1;
 }
 
+/* A run below the band is run once more: a CPU starved by the rest of a
+ * parallel suite lowers what TCP gets through (seen: 8.9 of 10 Mbit/s),
+ * while the cap, the band's top, is checked on every run. */
+static double iperf_near(bool reverse, double want, char *why, size_t len) {
+        double v = iperf(reverse, why, len);
+        if (v >= 0 && v <= want * 0.9)
+                v = iperf(reverse, why, len);
+        return v;
+}
+
 static void caps(struct nl *nl, pid_t child) {
         vs_error err = { 0 };
         if (access("/usr/bin/iperf3", X_OK) != 0) {
@@ -492,10 +502,10 @@ static void caps(struct nl *nl, pid_t child) {
         pid_t server = iperf_server(child);
         char why[256];
         char name[128];
-        double to = iperf(false, why, sizeof(why));
+        double to = iperf_near(false, (double) cap, why, sizeof(why));
         snprintf(name, sizeof(name), "10mbit to the instance (iperf3): %.2f Mbit/s", to / 1e6);
         CHECK(name, near(to, cap), "not within 10%% of 10 Mbit/s %s", to < 0 ? why : "");
-        double from = iperf(true, why, sizeof(why));
+        double from = iperf_near(true, (double) cap, why, sizeof(why));
         snprintf(name, sizeof(name), "10mbit from the instance (iperf3): %.2f Mbit/s", from / 1e6);
         CHECK(name, near(from, cap), "not within 10%% of 10 Mbit/s %s", from < 0 ? why : "");
 
